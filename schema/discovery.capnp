@@ -1,0 +1,256 @@
+# distsoc wire schema — layer 1, peer discovery: the 3-hop map gossip, worm
+# lookups, address resolution and bootstrap (discovery-protocol-v2 §2, §7).
+
+@0x8b722aad862a2300;
+
+using Common = import "common.capnp";
+
+enum ChangeKind {
+  # What happened to a map entry.
+
+  added @0;
+  # The node became known (connected, or reported by a peer).
+
+  removed @1;
+  # The node is no longer known (disconnected, or no peer reports it).
+
+  addressChanged @2;
+  # Hop-1 only: the node's address changed. Not valid in hop-2 changes.
+}
+
+struct Hop1Change {
+  # A change among the sender's direct (hop-1) connections.
+
+  nodeId @0 :Data;
+  # The 32-byte NodeId concerned.
+
+  kind @1 :ChangeKind;
+  # What changed.
+
+  addresses @2 :List(Common.SocketAddress);
+  # For `added` and `addressChanged`: the node's current addresses (at most 8).
+  # Empty for `removed`.
+
+  isAnchor @3 :Bool;
+  # The node declared the anchor role.
+
+  isWide @4 :Bool;
+  # The node is one of the sender's wide (diversity) peers.
+}
+
+struct Hop2Change {
+  # A change in what the sender's peers report (the sender's hop-2 view).
+
+  nodeId @0 :Data;
+  # The 32-byte NodeId concerned.
+
+  kind @1 :ChangeKind;
+  # `added` or `removed`; `addressChanged` is `malformed` here.
+
+  isAnchor @2 :Bool;
+  # The node declared the anchor role.
+}
+
+struct RoutingDiff {
+  # Code 0x01, push. Sent every 2 minutes to each connected peer: the changes in
+  # the sender's own view since the previous diff to that peer. Never a
+  # forwarded copy of a received diff (each hop re-derives its changes).
+
+  version @0 :UInt16;
+  # Protocol version of this message.
+
+  seq @1 :UInt64;
+  # Per-(sender, receiver) counter, +1 per diff. A gap tells the receiver it
+  # missed a diff and should request an InitialMapSync.
+
+  hop1Changes @2 :List(Hop1Change);
+  # Changes among the sender's direct connections. At most 1,024.
+
+  hop2Changes @3 :List(Hop2Change);
+  # Changes in the sender's hop-2 view. At most 16,384.
+}
+
+struct Hop1Entry {
+  # A direct connection of the sender, in a full map.
+
+  peer @0 :Common.PeerAddress;
+  # The peer, with addresses.
+
+  isWide @1 :Bool;
+  # The peer is one of the sender's wide peers.
+}
+
+struct Hop2Entry {
+  # A node the sender's peers report, in a full map.
+
+  nodeId @0 :Data;
+  # The 32-byte NodeId.
+
+  isAnchor @1 :Bool;
+  # The node declared the anchor role.
+}
+
+struct InitialMapSync {
+  # Code 0x02, push. The sender's full map, sent once on a new connection (in
+  # chunks of at most 16 MiB); later changes come as RoutingDiff.
+
+  version @0 :UInt16;
+  # Protocol version of this message.
+
+  seq @1 :UInt64;
+  # The RoutingDiff seq this map corresponds to; diffs continue from seq+1.
+
+  hop1 @2 :List(Hop1Entry);
+  # The sender's direct connections. At most 1,024.
+
+  hop2 @3 :List(Hop2Entry);
+  # The sender's hop-2 view. At most 65,536.
+
+  hop3 @4 :List(Data);
+  # The sender's hop-3 view: NodeIds (32 bytes) only. At most 400,000 per
+  # chunk.
+
+  chunkIndex @5 :UInt32;
+  # 0-based index of this chunk.
+
+  chunkCount @6 :UInt32;
+  # Number of chunks in this map (>= 1).
+}
+
+struct BootstrapRequest {
+  # Code 0x03, request, served by nodes with the `bootstrap/1` capability
+  # (anchors). "I'm new, give me diverse peers" (discovery-protocol-v2 §7).
+
+  version @0 :UInt16;
+  # Protocol version of this message.
+
+  want @1 :UInt16;
+  # How many peers to return; at most 200 (larger values are clamped).
+
+  exclude @2 :List(Data);
+  # NodeIds (32 bytes) the requester already knows; at most 256.
+}
+
+struct BootstrapResponse {
+  # Code 0x04, response to BootstrapRequest.
+
+  version @0 :UInt16;
+  # Protocol version of this message.
+
+  peers @1 :List(Common.PeerAddress);
+  # Up to `want` recently seen peers with addresses, chosen for diversity
+  # (different address prefixes, some anchors). At most 200.
+}
+
+struct WormRequest {
+  # Code 0x10, request, capability `worm/1`. A forwarded search for nodes or
+  # posts not in the local map (discovery-protocol-v2 §2.3). The receiver
+  # checks its map, fans out WormQuery to its peers, answers with WormResponse
+  # and forwards the remaining targets with ttl-1.
+
+  version @0 :UInt16;
+  # Protocol version of this message.
+
+  wormId @1 :Data;
+  # 16 random bytes chosen by the originator; duplicates are dropped.
+
+  targets @2 :List(Data);
+  # NodeIds (32 bytes) sought. At most 16.
+
+  postIds @3 :List(Data);
+  # PostIds (32 bytes) sought (content lookup). At most 16.
+
+  ttl @4 :UInt8;
+  # Remaining forwarding hops; at most 5. 0 means "answer, do not forward".
+
+  originator @5 :Common.PeerAddress;
+  # Where WormResponse pushes for late hits go.
+
+  visited @6 :List(Data);
+  # NodeIds already visited by this worm; at most 64.
+}
+
+struct WormQuery {
+  # Code 0x11, request, capability `worm/1`. A one-hop fan-out check: "do you
+  # know any of these?" Answered on the same stream by WormResponse; never
+  # forwarded.
+
+  version @0 :UInt16;
+  # Protocol version of this message.
+
+  wormId @1 :Data;
+  # The 16-byte id of the worm this query belongs to.
+
+  targets @2 :List(Data);
+  # NodeIds (32 bytes) sought. At most 16.
+
+  postIds @3 :List(Data);
+  # PostIds (32 bytes) sought. At most 16.
+}
+
+struct WormHit {
+  # One found target.
+
+  target @0 :Data;
+  # The 32-byte NodeId or PostId found.
+
+  holder @1 :Common.PeerAddress;
+  # For a NodeId: the target itself with its addresses. For a PostId: a node
+  # that holds the post.
+
+  hops @2 :UInt8;
+  # Distance of the hit from the responder in its map (1..3).
+}
+
+struct WormResponse {
+  # Code 0x12. Response to WormRequest / WormQuery on their stream, or a push to
+  # the originator for hits found later.
+
+  version @0 :UInt16;
+  # Protocol version of this message.
+
+  wormId @1 :Data;
+  # The 16-byte id of the worm answered.
+
+  hits @2 :List(WormHit);
+  # What was found; empty if nothing. At most 32.
+}
+
+struct AddressRequest {
+  # Code 0x20, request. "Has this node checked in recently, at what address?"
+  # Served by every node from its map; anchors also answer from their
+  # check-in cache (capability `address-cache/1`).
+
+  version @0 :UInt16;
+  # Protocol version of this message.
+
+  targets @1 :List(Data);
+  # NodeIds (32 bytes) to resolve. At most 64.
+}
+
+struct AddressEntry {
+  # The answer for one target.
+
+  nodeId @0 :Data;
+  # The 32-byte NodeId asked for.
+
+  found @1 :Bool;
+  # False if the responder has no address for it (other fields empty).
+
+  peer @2 :Common.PeerAddress;
+  # The node's addresses and last-seen time, when found.
+
+  referral @3 :Data;
+  # When the responder only knows the node at hop 2: the 32-byte NodeId of the
+  # peer that reported it (ask that peer). Empty otherwise.
+}
+
+struct AddressResponse {
+  # Code 0x21, response to AddressRequest.
+
+  version @0 :UInt16;
+  # Protocol version of this message.
+
+  entries @1 :List(AddressEntry);
+  # One entry per requested target, in request order.
+}
