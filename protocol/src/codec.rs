@@ -1,0 +1,231 @@
+//! The edge between generated Cap'n Proto readers/builders and validated domain
+//! types.
+//!
+//! Every domain type implements [`Struct`]: `read` turns an *unchecked* generated
+//! reader into a value whose every field has been bounds- and length-checked, and
+//! `write` fills a generated builder. Top-level messages (the root struct of a
+//! frame) also implement [`WireMessage`], which adds the message code and the
+//! version check. Nothing outside this crate's message modules touches a raw
+//! reader.
+//!
+//! The free functions here are the field readers every `read` uses: fixed-length
+//! ids, bounded bytes and text, bounded lists. Each checks its limit from the
+//! pointer's declared length *before* copying anything.
+
+use capnp::message::{Builder, HeapAllocator, Reader, ReaderSegments};
+use capnp::traits::Owned;
+
+use crate::codes::MessageCode;
+use crate::error::DecodeError;
+use crate::limits::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+
+/// A validated domain type backed by one schema struct.
+pub trait Struct: Sized {
+    /// The generated struct (`foo_capnp::bar::Owned`).
+    type Schema: Owned;
+
+    /// Reads and validates from an unchecked reader.
+    fn read(r: <Self::Schema as Owned>::Reader<'_>) -> Result<Self, DecodeError>;
+
+    /// Writes into a builder.
+    fn write(&self, b: <Self::Schema as Owned>::Builder<'_>);
+}
+
+/// A top-level message: the root struct of a frame, introduced by a code.
+pub trait WireMessage: Struct {
+    /// The message code that precedes it.
+    const CODE: MessageCode;
+
+    /// The `version` field (every top-level message has one at ordinal 0).
+    fn version(&self) -> u16;
+
+    /// Reads only the `version` field from an unchecked reader, so the version
+    /// check runs before the rest of the message is looked at.
+    fn read_version(r: &<Self::Schema as Owned>::Reader<'_>) -> u16;
+}
+
+/// Checks a message version against the range this implementation speaks.
+pub fn check_version(got: u16) -> Result<(), DecodeError> {
+    if (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&got) {
+        Ok(())
+    } else {
+        Err(DecodeError::UnsupportedVersion { got, min: MIN_PROTOCOL_VERSION, max: PROTOCOL_VERSION })
+    }
+}
+
+/// Reads a top-level message from a message reader: version first, then the
+/// whole struct.
+pub fn read_message<M: WireMessage, S: ReaderSegments>(msg: &Reader<S>) -> Result<M, DecodeError> {
+    let root: <M::Schema as Owned>::Reader<'_> = msg.get_root()?;
+    check_version(M::read_version(&root))?;
+    M::read(root)
+}
+
+/// Builds a message with `value` as its root.
+pub fn build<T: Struct>(value: &T) -> Builder<HeapAllocator> {
+    let mut b = Builder::new_default();
+    value.write(b.init_root::<<T::Schema as Owned>::Builder<'_>>());
+    b
+}
+
+/// Reads a value back from a builder (used for round trips and canonical bytes).
+pub fn reread<T: Struct>(b: &Builder<HeapAllocator>) -> Result<T, DecodeError> {
+    let r: <T::Schema as Owned>::Reader<'_> = b.get_root_as_reader()?;
+    T::read(r)
+}
+
+/// A fixed-length id field; absent or empty is [`DecodeError::Missing`].
+pub fn id<const N: usize>(field: &'static str, data: capnp::Result<&[u8]>) -> Result<[u8; N], DecodeError> {
+    let data = data?;
+    if data.is_empty() {
+        return Err(DecodeError::Missing(field));
+    }
+    <[u8; N]>::try_from(data).map_err(|_| DecodeError::BadLength { field, expected: N, got: data.len() })
+}
+
+/// An optional fixed-length id field: empty means `None`.
+pub fn opt_id<const N: usize>(
+    field: &'static str,
+    data: capnp::Result<&[u8]>,
+) -> Result<Option<[u8; N]>, DecodeError> {
+    let data = data?;
+    if data.is_empty() {
+        return Ok(None);
+    }
+    <[u8; N]>::try_from(data)
+        .map(Some)
+        .map_err(|_| DecodeError::BadLength { field, expected: N, got: data.len() })
+}
+
+/// A variable-length byte field of at most `max` bytes.
+pub fn bytes(field: &'static str, data: capnp::Result<&[u8]>, max: usize) -> Result<Vec<u8>, DecodeError> {
+    let data = data?;
+    if data.len() > max {
+        return Err(DecodeError::TooLong { field, max, got: data.len() });
+    }
+    Ok(data.to_vec())
+}
+
+/// A non-empty variable-length byte field of at most `max` bytes.
+pub fn nonempty_bytes(
+    field: &'static str,
+    data: capnp::Result<&[u8]>,
+    max: usize,
+) -> Result<Vec<u8>, DecodeError> {
+    let v = bytes(field, data, max)?;
+    if v.is_empty() {
+        return Err(DecodeError::Missing(field));
+    }
+    Ok(v)
+}
+
+/// A UTF-8 text field of at most `max` bytes (absent = empty).
+pub fn text(field: &'static str, t: capnp::Result<capnp::text::Reader<'_>>, max: usize) -> Result<String, DecodeError> {
+    let t = t?;
+    let raw = t.as_bytes();
+    if raw.len() > max {
+        return Err(DecodeError::TooLong { field, max, got: raw.len() });
+    }
+    core::str::from_utf8(raw).map(str::to_owned).map_err(|_| DecodeError::BadUtf8(field))
+}
+
+/// Checks a list length against its limit before any element is read.
+pub fn check_len(field: &'static str, len: u32, max: usize) -> Result<(), DecodeError> {
+    let len = len as usize;
+    if len > max {
+        return Err(DecodeError::TooMany { field, max, got: len });
+    }
+    Ok(())
+}
+
+/// A list of structs of at most `max` elements, each read with `f` (normally
+/// the element type's [`Struct::read`]).
+pub fn list<'a, S, T, F>(
+    field: &'static str,
+    l: capnp::Result<capnp::struct_list::Reader<'a, S>>,
+    max: usize,
+    f: F,
+) -> Result<Vec<T>, DecodeError>
+where
+    S: capnp::traits::OwnedStruct,
+    F: FnMut(S::Reader<'a>) -> Result<T, DecodeError>,
+{
+    let l = l?;
+    check_len(field, l.len(), max)?;
+    l.iter().map(f).collect()
+}
+
+/// A list of fixed-length ids, of at most `max` elements.
+pub fn id_list<const N: usize>(
+    field: &'static str,
+    l: capnp::Result<capnp::data_list::Reader<'_>>,
+    max: usize,
+) -> Result<Vec<[u8; N]>, DecodeError> {
+    let l = l?;
+    check_len(field, l.len(), max)?;
+    l.iter().map(|d| id::<N>(field, d)).collect()
+}
+
+/// A list of bounded texts.
+pub fn text_list(
+    field: &'static str,
+    l: capnp::Result<capnp::text_list::Reader<'_>>,
+    max_items: usize,
+    max_bytes: usize,
+) -> Result<Vec<String>, DecodeError> {
+    let l = l?;
+    check_len(field, l.len(), max_items)?;
+    l.iter().map(|t| text(field, t, max_bytes)).collect()
+}
+
+/// Writes a list of ids into a data-list builder.
+pub fn write_ids<T: AsRef<[u8]>>(mut b: capnp::data_list::Builder<'_>, ids: &[T]) {
+    for (i, id) in ids.iter().enumerate() {
+        b.set(i as u32, id.as_ref());
+    }
+}
+
+/// Length of a collection as a Cap'n Proto list length (saturating).
+pub fn len32<T>(v: &[T]) -> u32 {
+    u32::try_from(v.len()).unwrap_or(u32::MAX)
+}
+
+/// The canonical bytes of `value`: the single segment of its Cap'n Proto
+/// canonical encoding, without a segment table. These are the bytes that are
+/// signed and hashed (PostId = BLAKE3 of a post's canonical bytes).
+pub fn canonical_of<T: Struct>(value: &T) -> Vec<u8> {
+    let b = build(value);
+    // Canonicalizing a message we just built cannot fail: it is well formed and
+    // within limits (capnp sizes the output segment from the root's total size).
+    match b.into_reader().canonicalize() {
+        Ok(words) => capnp::Word::words_to_bytes(&words).to_vec(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Decodes canonical bytes produced by [`canonical_of`], bounding them by `max`
+/// bytes first and rejecting any encoding that is not canonical.
+pub fn from_canonical<T: Struct>(field: &'static str, bytes: &[u8], max: usize) -> Result<T, DecodeError> {
+    if bytes.len() > max {
+        return Err(DecodeError::TooLong { field, max, got: bytes.len() });
+    }
+    if bytes.is_empty() {
+        return Err(DecodeError::Missing(field));
+    }
+    if bytes.len() % 8 != 0 {
+        return Err(DecodeError::NonCanonical(field));
+    }
+    let mut words = capnp::Word::allocate_zeroed_vec(bytes.len() / 8);
+    capnp::Word::words_to_bytes_mut(&mut words).copy_from_slice(bytes);
+    let segment: &[u8] = capnp::Word::words_to_bytes(&words);
+    let segments = [segment];
+    let reader = Reader::new(
+        capnp::message::SegmentArray::new(&segments),
+        crate::limits::reader_options(words.len()),
+    );
+    if !reader.is_canonical()? {
+        return Err(DecodeError::NonCanonical(field));
+    }
+    let root: <T::Schema as Owned>::Reader<'_> = reader.get_root()?;
+    T::read(root)
+}
