@@ -96,7 +96,7 @@ struct SignedPost {
 
 struct WrappedKey {
   # A post's CEK (or a group's secret seed) wrapped for one recipient.
-  # 80 bytes of payload: about 3,000 fit in 256 KiB.
+  # 80 bytes of payload, 96 bytes encoded: about 2,700 fit in 256 KiB.
 
   recipient @0 :Data;
   # The recipient's 32-byte ed25519 public key (PostingId, NodeId or group id).
@@ -126,7 +126,7 @@ struct EncryptedVisibility {
   # The 32-byte X25519 public key generated for this envelope.
 
   recipients @1 :List(WrappedKey);
-  # One entry per recipient (or one per group). At most 3,000 and at most
+  # One entry per recipient (or one per group). At most 2,700 and at most
   # 262144 bytes in total.
 }
 

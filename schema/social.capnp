@@ -10,9 +10,10 @@ struct PullSyncRequest {
   # Code 0x40, request, capability `pull-sync/1`. "Send me what I may see that
   # you stored after cursor N." The responder returns each stored post for which
   # `should_send_post` holds: the author is in `ids` and the post is public, or
-  # the post is encrypted and one of its recipients is in `ids`, or the author
-  # is the requester itself (schema/README.md, "Pull sync"). The responder
-  # needs an index on recipients so the cost does not grow with its store.
+  # the post is encrypted and one of its recipients other than its author is
+  # in `ids`, or the author is the requester itself (schema/README.md, "Pull
+  # sync"). The responder needs an index on recipients so the cost does not
+  # grow with its store.
 
   version @0 :UInt16;
   # Protocol version of this message.

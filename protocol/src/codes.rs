@@ -270,6 +270,7 @@ mod tests {
     use std::collections::HashSet;
 
     /// The table of the protocol brief, spelled out independently of the macro.
+    #[rustfmt::skip]
     const TABLE: &[(&str, u8, Kind, Option<u8>, usize)] = &[
         ("Hello", 0x00, Kind::Request, Some(0x05), 64 * KIB),
         ("RoutingDiff", 0x01, Kind::Push, None, MIB),
@@ -329,8 +330,12 @@ mod tests {
 
     #[test]
     fn all_is_sorted_unique_and_complete() {
-        assert!(MessageCode::ALL.windows(2).all(|w| w[0].as_u8() < w[1].as_u8()));
-        let known: Vec<u8> = (0..=255u8).filter(|b| MessageCode::from_u8(*b).is_some()).collect();
+        assert!(MessageCode::ALL
+            .windows(2)
+            .all(|w| w[0].as_u8() < w[1].as_u8()));
+        let known: Vec<u8> = (0..=255u8)
+            .filter(|b| MessageCode::from_u8(*b).is_some())
+            .collect();
         let all: Vec<u8> = MessageCode::ALL.iter().map(|c| c.as_u8()).collect();
         assert_eq!(known, all);
         let names: HashSet<&str> = MessageCode::ALL.iter().map(|c| c.name()).collect();

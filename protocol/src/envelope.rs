@@ -262,8 +262,8 @@ fn wrap_secret(
     let eph_pub = x25519_dalek::PublicKey::from(&eph).to_bytes();
     let mut out = Vec::with_capacity(recipients.len());
     for recipient in recipients {
-        let rx = sign::x25519_public_from_ed25519(recipient)
-            .map_err(|_| EnvelopeError::InvalidKey)?;
+        let rx =
+            sign::x25519_public_from_ed25519(recipient).map_err(|_| EnvelopeError::InvalidKey)?;
         let ss = eph.diffie_hellman(&x25519_dalek::PublicKey::from(rx));
         if !ss.was_contributory() {
             return Err(EnvelopeError::InvalidKey);
@@ -302,12 +302,7 @@ fn unwrap_secret(
         return Err(EnvelopeError::InvalidKey);
     }
     let kek = derive_kek(ss.as_bytes(), eph_pub, &my_x_pub);
-    let plain = Zeroizing::new(aead_open(
-        &kek,
-        &[0u8; NONCE_LEN],
-        &my_pub,
-        &entry.wrapped,
-    )?);
+    let plain = Zeroizing::new(aead_open(&kek, &[0u8; NONCE_LEN], &my_pub, &entry.wrapped)?);
     if plain.len() != 32 {
         return Err(EnvelopeError::Malformed);
     }
@@ -448,7 +443,10 @@ mod tests {
     }
 
     fn pubs(seeds: &[[u8; 32]]) -> Vec<[u8; 32]> {
-        seeds.iter().map(|s| SigningKey::from_seed(s).public()).collect()
+        seeds
+            .iter()
+            .map(|s| SigningKey::from_seed(s).public())
+            .collect()
     }
 
     #[test]
@@ -514,7 +512,10 @@ mod tests {
             one[0] = 1;
             one
         }] {
-            assert_eq!(unwrap_cek(&s[0], &u, &w).unwrap_err(), EnvelopeError::InvalidKey);
+            assert_eq!(
+                unwrap_cek(&s[0], &u, &w).unwrap_err(),
+                EnvelopeError::InvalidKey
+            );
         }
     }
 
@@ -550,7 +551,10 @@ mod tests {
             WrappedKey::from_bytes(&[0; 79]),
             Err(EnvelopeError::Malformed)
         );
-        assert_eq!(aead_open(&[0; 32], &[0; 12], b"", &[0; 15]), Err(EnvelopeError::Malformed));
+        assert_eq!(
+            aead_open(&[0; 32], &[0; 12], b"", &[0; 15]),
+            Err(EnvelopeError::Malformed)
+        );
     }
 
     proptest! {

@@ -115,9 +115,9 @@ impl VouchKey {
         // the (unreachable) length error of `new_from_slice`.
         let mut block = Zeroizing::new([0u8; 64]);
         block[..32].copy_from_slice(&self.0);
-        let mut mac = <Hmac<Sha256> as KeyInit>::new(hmac::digest::Key::<Hmac<Sha256>>::from_slice(
-            block.as_slice(),
-        ));
+        let mut mac = <Hmac<Sha256> as KeyInit>::new(
+            hmac::digest::Key::<Hmac<Sha256>>::from_slice(block.as_slice()),
+        );
         for part in parts {
             mac.update(part);
         }
@@ -139,9 +139,10 @@ pub fn prefilter_tag(v: &VouchKey, pub_post: &[u8; 32]) -> [u8; TAG_LEN] {
 
 /// The key that seals `priv_post`'s seed in `V`'s slot on `pub_post`.
 pub fn slot_key(v: &VouchKey, pub_post: &[u8; 32]) -> Zeroizing<[u8; 32]> {
-    let full = v.mac(&[SLOT_LABEL, pub_post]).finalize().into_bytes();
+    let mut full = v.mac(&[SLOT_LABEL, pub_post]).finalize().into_bytes();
     let mut out = Zeroizing::new([0u8; 32]);
     out.copy_from_slice(&full);
+    full.as_mut_slice().zeroize();
     out
 }
 
@@ -255,7 +256,11 @@ pub fn verify_group_sig(
 }
 
 /// `HMAC-SHA256(V, "fof-vouch" ‖ pub_post ‖ comment_hash)[..16]`.
-pub fn vouch_mac(v: &VouchKey, pub_post: &[u8; 32], comment_hash: &[u8; 32]) -> [u8; VOUCH_MAC_LEN] {
+pub fn vouch_mac(
+    v: &VouchKey,
+    pub_post: &[u8; 32],
+    comment_hash: &[u8; 32],
+) -> [u8; VOUCH_MAC_LEN] {
     let full = v
         .mac(&[VOUCH_LABEL, pub_post, comment_hash])
         .finalize()

@@ -30,9 +30,8 @@
 //!    before any of the body is buffered.
 //! 4. Segment 0 is not empty (it holds the root pointer), else `malformed`
 //!    ([`FrameError::EmptyMessage`]).
-//! 5. The stream holds exactly the declared bytes: fewer is `malformed`
-//!    ([`FrameError::Truncated`]), more is `malformed`
-//!    ([`FrameError::TrailingBytes`]): a second message needs a new stream.
+//! 5. The stream holds at least the declared bytes, else `malformed`
+//!    ([`FrameError::Truncated`]).
 //! 6. The whole message tree is walked once before anything acts on it ("full
 //!    recognition before processing"), with the reader limits of
 //!    [`reader_options`]: out-of-bounds pointers, bad far pointers, unknown pointer
@@ -40,6 +39,17 @@
 //!    [`FrameError::Capability`]), nesting deeper than 64
 //!    ([`FrameError::NestingTooDeep`]) and traversal amplification
 //!    ([`FrameError::TraversalLimit`]) are all `malformed`.
+//! 7. Nothing follows the frame on the stream, else `malformed`
+//!    ([`FrameError::TrailingBytes`]): a second message needs a new stream.
+//!    Checked after 6, so that where a chunk boundary falls never changes the
+//!    verdict.
+//!
+//! Known gap of rule 6 as implemented: capnp's `total_size` walk does not charge
+//! the traversal budget for `List(Void)` or lists of zero-sized structs, which
+//! can claim up to 2^29 elements in one word. Such a frame passes
+//! [`Frame::validate`]; the first typed read of that list (which does charge
+//! the element count) fails with [`FrameError::TraversalLimit`], before any
+//! element is visited.
 //!
 //! A frame that passes is a [`Frame`]; its [`Frame::reader`] is the only way to
 //! read it. Which root struct a code carries, and its field rules, are checked by
@@ -249,7 +259,9 @@ pub fn encode_segments_into(
     };
     let count = segments.len();
     if count > MAX_SEGMENTS {
-        return Err(FrameError::TooManySegments { count: count as u64 });
+        return Err(FrameError::TooManySegments {
+            count: count as u64,
+        });
     }
     if let Some(bad) = segments.iter().find(|s| s.len() % WORD_BYTES != 0) {
         return Err(FrameError::Malformed(format!(
@@ -588,9 +600,10 @@ impl FrameDecoder {
 
     /// Feeds the next chunk of the stream. Returns `Ok(None)` while more bytes
     /// are needed and `Ok(Some(frame))` once, when the frame is complete and
-    /// validated. Bytes beyond the end of the frame, in this chunk or a later
-    /// one, are [`FrameError::TrailingBytes`]. After an error the decoder is
-    /// spent and returns the same error again.
+    /// validated. Bytes beyond the end of a valid frame, in this chunk or a
+    /// later one, are [`FrameError::TrailingBytes`] (a runtime that acts on the
+    /// frame before the end of the stream may see this error only afterwards).
+    /// After an error the decoder is spent and returns the same error again.
     pub fn push(&mut self, input: &[u8]) -> Result<Option<Frame>, FrameError> {
         let result = self.advance(input);
         if let Err(error) = &result {
@@ -623,29 +636,27 @@ impl FrameDecoder {
                         Err(FrameError::TrailingBytes { extra: input.len() })
                     };
                 }
-                State::Header { head } => {
-                    match parse_header(head)? {
-                        HeaderStatus::Need(n) => {
-                            if input.is_empty() {
-                                return Ok(None);
-                            }
-                            let take = n.min(input.len());
-                            head.extend_from_slice(&input[..take]);
-                            input = &input[take..];
-                            if head.len() == CODE_BYTES {
-                                self.code = MessageCode::from_u8(head[0]);
-                            }
+                State::Header { head } => match parse_header(head)? {
+                    HeaderStatus::Need(n) => {
+                        if input.is_empty() {
+                            return Ok(None);
                         }
-                        HeaderStatus::Complete { header, .. } => {
-                            let initial = header.total_words.min(INITIAL_BODY_WORDS);
-                            self.state = State::Body {
-                                words: Vec::with_capacity(initial),
-                                header,
-                                filled: 0,
-                            };
+                        let take = n.min(input.len());
+                        head.extend_from_slice(&input[..take]);
+                        input = &input[take..];
+                        if head.len() == CODE_BYTES {
+                            self.code = MessageCode::from_u8(head[0]);
                         }
                     }
-                }
+                    HeaderStatus::Complete { header, .. } => {
+                        let initial = header.total_words.min(INITIAL_BODY_WORDS);
+                        self.state = State::Body {
+                            words: Vec::with_capacity(initial),
+                            header,
+                            filled: 0,
+                        };
+                    }
+                },
                 State::Body {
                     header,
                     words,
@@ -670,9 +681,6 @@ impl FrameDecoder {
                     if *filled < total_bytes {
                         return Ok(None);
                     }
-                    if !input.is_empty() {
-                        return Err(FrameError::TrailingBytes { extra: input.len() });
-                    }
                     let code = header.code;
                     let mut bounds = Vec::with_capacity(header.sizes.len());
                     let mut start = 0usize;
@@ -683,7 +691,14 @@ impl FrameDecoder {
                     }
                     let words = std::mem::take(words);
                     self.state = State::Complete;
-                    return Frame::new(code, FrameSegments { words, bounds }).map(Some);
+                    // Validate before looking at what follows: whether extra
+                    // bytes arrive in this chunk or a later one must not change
+                    // the verdict on an invalid message.
+                    let frame = Frame::new(code, FrameSegments { words, bounds })?;
+                    if !input.is_empty() {
+                        return Err(FrameError::TrailingBytes { extra: input.len() });
+                    }
+                    return Ok(Some(frame));
                 }
             }
         }
@@ -772,7 +787,10 @@ mod tests {
     #[test]
     fn null_root_and_empty_struct_are_valid() {
         let f = decode_frame(&frame(PUSH, &[&[0]])).unwrap();
-        assert_eq!((f.code(), f.segment_count(), f.words()), (MessageCode::PushPost, 1, 1));
+        assert_eq!(
+            (f.code(), f.segment_count(), f.words()),
+            (MessageCode::PushPost, 1, 1)
+        );
         let f = decode_frame(&frame(PUSH, &[&[sp(-1, 0, 0)]])).unwrap();
         assert_eq!(f.words(), 1);
     }
@@ -816,7 +834,8 @@ mod tests {
         ))
         .unwrap();
         assert_eq!((f.segment_count(), f.words()), (3, 4));
-        let v = f.reader().get_root::<capnp::any_pointer::Reader<'_>>().unwrap();
+        let r = f.reader();
+        let v = r.get_root::<capnp::any_pointer::Reader<'_>>().unwrap();
         assert_eq!(v.target_size().unwrap().word_count, 1);
     }
 
@@ -848,17 +867,27 @@ mod tests {
         let over = frame(0x03, &[&body]);
         assert_eq!(
             err(&over),
-            FrameError::TooLarge { code: MessageCode::BootstrapRequest, size: 4104, max: 4096 }
+            FrameError::TooLarge {
+                code: MessageCode::BootstrapRequest,
+                size: 4104,
+                max: 4096
+            }
         );
         // The header alone is enough.
         assert!(matches!(err(&over[..9]), FrameError::TooLarge { .. }));
         let mut d = FrameDecoder::new();
-        assert!(matches!(d.push(&over[..9]), Err(FrameError::TooLarge { .. })));
+        assert!(matches!(
+            d.push(&over[..9]),
+            Err(FrameError::TooLarge { .. })
+        ));
         // Even a partial table: 3 segments, the first already too big.
         let mut partial = vec![0x03];
         partial.extend_from_slice(&2u32.to_le_bytes());
         partial.extend_from_slice(&1000u32.to_le_bytes());
-        assert!(matches!(err(&partial), FrameError::TooLarge { size: 8016, .. }));
+        assert!(matches!(
+            err(&partial),
+            FrameError::TooLarge { size: 8016, .. }
+        ));
     }
 
     #[test]
@@ -866,7 +895,10 @@ mod tests {
         assert_eq!(err(&[]), FrameError::Truncated { needed: 1 });
         assert_eq!(err(&[PUSH]), FrameError::Truncated { needed: 4 });
         assert_eq!(err(&[PUSH, 0, 0]), FrameError::Truncated { needed: 2 });
-        assert_eq!(err(&[PUSH, 0, 0, 0, 0]), FrameError::Truncated { needed: 4 });
+        assert_eq!(
+            err(&[PUSH, 0, 0, 0, 0]),
+            FrameError::Truncated { needed: 4 }
+        );
         assert_eq!(err(&[0x06]), FrameError::UnknownCode(0x06));
         assert_eq!(err(&frame(0xff, &[&[0]])), FrameError::UnknownCode(0xff));
         assert_eq!(err(&frame(PUSH, &[&[]])), FrameError::EmptyMessage);
@@ -876,6 +908,35 @@ mod tests {
         let mut long = frame(PUSH, &[&[0]]);
         long.push(0);
         assert_eq!(err(&long), FrameError::TrailingBytes { extra: 1 });
+    }
+
+    #[test]
+    fn validation_precedes_trailing_bytes() {
+        let mut bytes = frame(PUSH, &[&[sp(0, 2, 0), 1]]);
+        bytes.extend_from_slice(&[0; 9]);
+        assert!(matches!(err(&bytes), FrameError::Malformed(_)));
+        let mut d = FrameDecoder::new();
+        assert!(matches!(d.push(&bytes), Err(FrameError::Malformed(_))));
+        let mut d = FrameDecoder::new();
+        assert!(matches!(
+            d.push(&bytes[..bytes.len() - 9]),
+            Err(FrameError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn void_list_amplification_is_caught_by_the_first_typed_read() {
+        // A root List(Void) of 2^29 - 1 elements in one word: `total_size` does
+        // not charge it, so the frame validates...
+        let f = decode_frame(&frame(PUSH, &[&[lp(0, 0, (1 << 29) - 1)]])).unwrap();
+        // ...but obtaining the list reader charges its element count.
+        let r = f.reader();
+        let root: capnp::any_pointer::Reader<'_> = r.get_root().unwrap();
+        let list = root.get_as::<primitive_list::Reader<'_, ()>>();
+        assert_eq!(
+            list.map(|_| ()).map_err(FrameError::from),
+            Err(FrameError::TraversalLimit)
+        );
     }
 
     #[test]
@@ -891,16 +952,28 @@ mod tests {
     #[test]
     fn out_of_bounds_pointers() {
         let e = err(&frame(PUSH, &[&[sp(0, 10, 0), 0]]));
-        assert!(matches!(e, FrameError::Malformed(ref m) if m.contains("out-of-bounds")), "{e}");
+        assert!(
+            matches!(e, FrameError::Malformed(ref m) if m.contains("out-of-bounds")),
+            "{e}"
+        );
         let e = err(&frame(PUSH, &[&[lp(0, 2, 1000)]]));
-        assert!(matches!(e, FrameError::Malformed(ref m) if m.contains("out-of-bounds")), "{e}");
+        assert!(
+            matches!(e, FrameError::Malformed(ref m) if m.contains("out-of-bounds")),
+            "{e}"
+        );
         let e = err(&frame(PUSH, &[&[sp(-5, 1, 0)]]));
         assert!(matches!(e, FrameError::Malformed(_)), "{e}");
         // Far pointer to a missing segment; landing pad out of bounds.
         let e = err(&frame(PUSH, &[&[fp(0, false, 1)]]));
-        assert!(matches!(e, FrameError::Malformed(ref m) if m.contains("segment")), "{e}");
+        assert!(
+            matches!(e, FrameError::Malformed(ref m) if m.contains("segment")),
+            "{e}"
+        );
         let e = err(&frame(PUSH, &[&[fp(100, false, 0)]]));
-        assert!(matches!(e, FrameError::Malformed(ref m) if m.contains("out-of-bounds")), "{e}");
+        assert!(
+            matches!(e, FrameError::Malformed(ref m) if m.contains("out-of-bounds")),
+            "{e}"
+        );
         // Single-far landing pad that is itself a far pointer.
         let e = err(&frame(PUSH, &[&[fp(1, false, 0), fp(1, false, 0)]]));
         assert!(matches!(e, FrameError::Malformed(_)), "{e}");
@@ -934,11 +1007,20 @@ mod tests {
     #[test]
     fn nesting_limit_is_64() {
         decode_frame(&frame(PUSH, &[&nested_structs(64)])).unwrap();
-        assert_eq!(err(&frame(PUSH, &[&nested_structs(65)])), FrameError::NestingTooDeep);
+        assert_eq!(
+            err(&frame(PUSH, &[&nested_structs(65)])),
+            FrameError::NestingTooDeep
+        );
         decode_frame(&frame(PUSH, &[&nested_lists(64)])).unwrap();
-        assert_eq!(err(&frame(PUSH, &[&nested_lists(65)])), FrameError::NestingTooDeep);
+        assert_eq!(
+            err(&frame(PUSH, &[&nested_lists(65)])),
+            FrameError::NestingTooDeep
+        );
         // A cycle (a struct pointing to itself) is caught by the same limit.
-        assert_eq!(err(&frame(PUSH, &[&[sp(0, 0, 1), sp(-1, 0, 1)]])), FrameError::NestingTooDeep);
+        assert_eq!(
+            err(&frame(PUSH, &[&[sp(0, 0, 1), sp(-1, 0, 1)]])),
+            FrameError::NestingTooDeep
+        );
     }
 
     /// A root struct with `n` pointers all pointing at one byte list of
@@ -958,7 +1040,10 @@ mod tests {
     fn traversal_amplification_is_refused() {
         // Shared twice: within budget (legal Cap'n Proto, if unusual).
         decode_frame(&frame(PUSH, &[&amplified(2, 64)])).unwrap();
-        assert_eq!(err(&frame(PUSH, &[&amplified(64, 64)])), FrameError::TraversalLimit);
+        assert_eq!(
+            err(&frame(PUSH, &[&amplified(64, 64)])),
+            FrameError::TraversalLimit
+        );
     }
 
     #[test]
@@ -996,7 +1081,12 @@ mod tests {
     fn error_codes() {
         assert_eq!(FrameError::UnknownCode(1).error_code(), "unknownMessage");
         assert_eq!(
-            FrameError::TooLarge { code: MessageCode::Ack, size: 1, max: 0 }.error_code(),
+            FrameError::TooLarge {
+                code: MessageCode::Ack,
+                size: 1,
+                max: 0
+            }
+            .error_code(),
             "tooLarge"
         );
         for e in [
@@ -1026,7 +1116,10 @@ mod tests {
             let out = d.push(std::slice::from_ref(b)).unwrap();
             if i + 1 < bytes.len() {
                 assert!(out.is_none());
-                assert_eq!(d.finish(), Err(FrameError::Truncated { needed: d.needed() }));
+                assert_eq!(
+                    d.finish(),
+                    Err(FrameError::Truncated { needed: d.needed() })
+                );
             } else {
                 assert_eq!(out.unwrap().to_bytes(), bytes);
             }
@@ -1067,13 +1160,18 @@ mod tests {
     fn peek_reports_length() {
         let bytes = frame(PUSH, &[&[fp(0, false, 1)], &[sp(0, 1, 0), 42]]);
         assert_eq!(peek_frame_len(&bytes[..5]), Ok(None));
-        assert_eq!(peek_frame_len(&bytes), Ok(Some((MessageCode::PushPost, bytes.len()))));
+        assert_eq!(
+            peek_frame_len(&bytes),
+            Ok(Some((MessageCode::PushPost, bytes.len())))
+        );
     }
 
     #[test]
     fn encoder_refuses_what_decoder_refuses() {
         let mut message = Builder::new_default();
-        message.init_root::<value::Builder<'_>>().set_data(&[0u8; 5000]);
+        message
+            .init_root::<value::Builder<'_>>()
+            .set_data(&[0u8; 5000]);
         assert!(matches!(
             encode_frame(MessageCode::FileRequest, &message),
             Err(FrameError::TooLarge { .. })
@@ -1123,7 +1221,9 @@ mod tests {
             Tree::Data(d) => v.set_data(d),
             Tree::Text(s) => v.set_text(s.as_str()),
             Tree::Words(w) => {
-                let mut l = v.init_list().initn_as::<primitive_list::Builder<'_, u64>>(w.len() as u32);
+                let mut l = v
+                    .init_list()
+                    .initn_as::<primitive_list::Builder<'_, u64>>(w.len() as u32);
                 for (i, x) in w.iter().enumerate() {
                     l.set(i as u32, *x);
                 }
@@ -1199,7 +1299,6 @@ mod tests {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let one_shot = decode_frame(&bytes);
-            // Valid codes with a plausible header get past the first checks more often.
             let mut d = FrameDecoder::new();
             let mut incremental = Ok(None);
             for chunk in bytes.chunks(7) {
@@ -1208,7 +1307,8 @@ mod tests {
             }
             match (&one_shot, incremental) {
                 (Ok(f), Ok(Some(g))) => prop_assert_eq!(f, &g),
-                (Err(e), Err(g)) => prop_assert_eq!(e, &g),
+                // Counts (`extra`, `needed`) depend on chunking; the verdict does not.
+                (Err(e), Err(g)) => prop_assert_eq!(e.reason(), g.reason()),
                 (Err(FrameError::Truncated { .. }), Ok(None)) => {}
                 (a, b) => prop_assert!(false, "one-shot {:?} vs incremental {:?}", a, b),
             }

@@ -23,6 +23,8 @@ pub mod error;
 pub mod ids;
 pub mod codes;
 pub mod limits;
+pub mod frame;
+pub mod canonical;
 pub mod messages;
 pub mod sign;
 pub mod envelope;

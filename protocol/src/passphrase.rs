@@ -150,8 +150,18 @@ impl KdfParams {
                 })
             }
         };
-        check("memory_kib", self.memory_kib, MIN_MEMORY_KIB, MAX_MEMORY_KIB)?;
-        check("iterations", self.iterations, MIN_ITERATIONS, MAX_ITERATIONS)?;
+        check(
+            "memory_kib",
+            self.memory_kib,
+            MIN_MEMORY_KIB,
+            MAX_MEMORY_KIB,
+        )?;
+        check(
+            "iterations",
+            self.iterations,
+            MIN_ITERATIONS,
+            MAX_ITERATIONS,
+        )?;
         check(
             "parallelism",
             self.parallelism,

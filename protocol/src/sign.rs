@@ -281,7 +281,8 @@ impl SigningKey {
     /// The X25519 static secret that belongs to this key (see
     /// [`x25519_secret_from_seed`]).
     pub fn x25519_secret(&self) -> x25519_dalek::StaticSecret {
-        x25519_secret_from_seed(&self.inner.to_bytes())
+        let seed = Zeroizing::new(self.inner.to_bytes());
+        x25519_secret_from_seed(&seed)
     }
 }
 
@@ -310,7 +311,10 @@ pub fn check_public_key(public: &[u8; PUBLIC_KEY_LEN]) -> Result<EdwardsPoint, S
 
 /// The signature checks that are pure functions of the encodings (everything
 /// but the equation), in the documented order.
-fn precheck(public: &[u8; PUBLIC_KEY_LEN], sig: &[u8; SIGNATURE_LEN]) -> Result<(), SignatureError> {
+fn precheck(
+    public: &[u8; PUBLIC_KEY_LEN],
+    sig: &[u8; SIGNATURE_LEN],
+) -> Result<(), SignatureError> {
     check_public_key(public)?;
     let mut s = [0u8; 32];
     s.copy_from_slice(&sig[32..]);
@@ -354,6 +358,10 @@ pub fn verify_raw(
         .map_err(|_| SignatureError::Invalid)
 }
 
+/// One item of [`verify_batch`]: public key, purpose, message (not yet
+/// domain-separated) and signature.
+pub type BatchItem<'a> = ([u8; PUBLIC_KEY_LEN], Purpose, &'a [u8], [u8; SIGNATURE_LEN]);
+
 /// Verifies many domain-separated signatures at once. The verdict is exactly
 /// the verdict of calling [`verify`] on each item: on failure the batch is
 /// re-checked item by item and the first failing index is reported.
@@ -361,7 +369,7 @@ pub fn verify_raw(
 /// `rng` supplies the random batch coefficients (it never influences the
 /// verdict, only the speed of detecting a bad batch).
 pub fn verify_batch<R: RngCore + CryptoRng + ?Sized>(
-    items: &[([u8; PUBLIC_KEY_LEN], Purpose, &[u8], [u8; SIGNATURE_LEN])],
+    items: &[BatchItem<'_>],
     rng: &mut R,
 ) -> Result<(), BatchError> {
     let inputs: Vec<Vec<u8>> = items
@@ -392,10 +400,7 @@ pub fn verify_batch<R: RngCore + CryptoRng + ?Sized>(
 }
 
 /// Verifies items one by one and returns the first failure.
-fn first_failure(
-    items: &[([u8; PUBLIC_KEY_LEN], Purpose, &[u8], [u8; SIGNATURE_LEN])],
-    inputs: &[Vec<u8>],
-) -> Option<BatchError> {
+fn first_failure(items: &[BatchItem<'_>], inputs: &[Vec<u8>]) -> Option<BatchError> {
     items
         .iter()
         .zip(inputs)
@@ -501,7 +506,11 @@ mod tests {
         let k = key(1);
         let mut sig = k.sign(Purpose::Heart, b"x");
         // S + L
-        let l = curve25519_dalek::constants::BASEPOINT_ORDER.to_bytes();
+        // L = 2^252 + 27742317777372353535851937790883648493, little endian
+        let l: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
         let mut carry = 0u16;
         for i in 0..32 {
             let v = u16::from(sig[32 + i]) + u16::from(l[i]) + carry;
@@ -536,7 +545,7 @@ mod tests {
         sig[32..].copy_from_slice(s.as_bytes());
         assert_eq!(verify(&a_enc, Purpose::Post, b"mixed", &sig), Ok(()));
         let mut rng = ChaCha20Rng::from_seed([3; 32]);
-        let items = [(a_enc, Purpose::Post, &b"mixed"[..], sig)];
+        let items: [BatchItem<'_>; 1] = [(a_enc, Purpose::Post, &b"mixed"[..], sig)];
         assert_eq!(verify_batch(&items, &mut rng), Ok(()));
     }
 
@@ -545,10 +554,17 @@ mod tests {
         let mut rng = ChaCha20Rng::from_seed([9; 32]);
         let keys: Vec<SigningKey> = (0..6).map(key).collect();
         let msgs: Vec<Vec<u8>> = (0..6u8).map(|i| vec![i; 10]).collect();
-        let mut items: Vec<([u8; 32], Purpose, &[u8], [u8; 64])> = keys
+        let mut items: Vec<BatchItem<'_>> = keys
             .iter()
             .zip(&msgs)
-            .map(|(k, m)| (k.public(), Purpose::Post, m.as_slice(), k.sign(Purpose::Post, m)))
+            .map(|(k, m)| {
+                (
+                    k.public(),
+                    Purpose::Post,
+                    m.as_slice(),
+                    k.sign(Purpose::Post, m),
+                )
+            })
             .collect();
         assert_eq!(verify_batch(&items, &mut rng), Ok(()));
         assert_eq!(verify_batch(&[], &mut rng), Ok(()));
@@ -561,13 +577,19 @@ mod tests {
         items[5].0 = EIGHT_TORSION[0].compress().to_bytes();
         assert_eq!(
             verify_batch(&items, &mut rng),
-            Err(BatchError { index: 2, error: SignatureError::Invalid })
+            Err(BatchError {
+                index: 2,
+                error: SignatureError::Invalid
+            })
         );
         items[2].3[1] ^= 1;
         items[4].3[0] ^= 1;
         assert_eq!(
             verify_batch(&items, &mut rng),
-            Err(BatchError { index: 5, error: SignatureError::SmallOrderKey })
+            Err(BatchError {
+                index: 5,
+                error: SignatureError::SmallOrderKey
+            })
         );
     }
 
@@ -576,7 +598,10 @@ mod tests {
         let k = key(42);
         let secret = k.x25519_secret();
         let from_secret = x25519_dalek::PublicKey::from(&secret).to_bytes();
-        assert_eq!(x25519_public_from_ed25519(&k.public()).unwrap(), from_secret);
+        assert_eq!(
+            x25519_public_from_ed25519(&k.public()).unwrap(),
+            from_secret
+        );
         let t = EIGHT_TORSION[2].compress().to_bytes();
         assert_eq!(
             x25519_public_from_ed25519(&t),

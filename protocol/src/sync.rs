@@ -9,9 +9,15 @@
 //!    pre-split identity the posting id equals the NodeId) — own posts are
 //!    relayed back, whatever their visibility;
 //! 2. the post is public and its author is in the request's ids;
-//! 3. the post is encrypted and one of its recipients is in the request's ids
-//!    (recipient match: a DM from an author the requester does not follow is
-//!    still found).
+//! 3. the post is encrypted and one of its recipients *other than its author*
+//!    is in the request's ids (recipient match: a DM from an author the
+//!    requester does not follow is still found).
+//!
+//! The author's own wrapped key is left out of recipient match on purpose: one
+//! list carries both followed authors and the requester's own ids (so a
+//! responder cannot tell a persona from a follow), and an author who wraps the
+//! CEK for itself to read its post back would otherwise have every encrypted
+//! post sent to every follower.
 //!
 //! Otherwise the post is skipped. An encrypted post is never sent merely
 //! because its author is followed: followers who are not recipients cannot read
@@ -73,7 +79,8 @@ impl PullFilter {
         match audience {
             Audience::Public => self.ids.contains(&author.0).then_some(SendReason::FollowedAuthor),
             Audience::Encrypted(recipients) => {
-                recipients.iter().any(|r| self.ids.contains(&r.0)).then_some(SendReason::Recipient)
+                let matched = recipients.iter().any(|r| r != author && self.ids.contains(&r.0));
+                matched.then_some(SendReason::Recipient)
             }
         }
     }
@@ -121,6 +128,9 @@ mod tests {
         // Addressed to our NodeId.
         assert_eq!(filter().decide(&BOB, Audience::Encrypted(&[PostingId(ME.0)])), Some(SendReason::Recipient));
         assert!(!should_send_post(&filter(), &BOB, Audience::Encrypted(&[])));
+        // A followed author wrapping the key for itself does not make its
+        // encrypted posts go to its followers.
+        assert_eq!(filter().decide(&ALICE, Audience::Encrypted(&[ALICE, BOB])), None);
     }
 
     proptest! {
@@ -133,7 +143,7 @@ mod tests {
             let f = PullFilter::new(ME, ids.clone());
             let r: Vec<PostingId> = recips.iter().copied().map(PostingId).collect();
             let sent = should_send_post(&f, &PostingId(author), Audience::Encrypted(&r));
-            let expect = author == ME.0 || recips.iter().any(|x| ids.contains(x));
+            let expect = author == ME.0 || recips.iter().any(|x| *x != author && ids.contains(x));
             prop_assert_eq!(sent, expect);
         }
     }

@@ -4,6 +4,15 @@
 //! [`crate::codec::WireMessage`]); [`Message`] is the sum of all top-level
 //! messages, decoded from a frame by its code.
 
+pub mod any;
 pub mod common;
+pub mod content;
+pub mod discovery;
+pub mod identity;
+pub mod files;
+pub mod mailbox;
 pub mod signed;
+pub mod social;
 pub mod wire;
+
+pub use any::Message;

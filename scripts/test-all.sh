@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Runs every check and test of the workspace, installing what is missing.
+#
+#   ./scripts/test-all.sh
+#
+# On a fresh Debian/Ubuntu machine with only Rust, it installs capnproto via
+# apt-get when the `capnp` compiler is absent (needed to prove that the
+# committed bindings in schema/generated/ are fresh), then runs: rustfmt check,
+# clippy with -D warnings, all tests (cargo-nextest when available, else cargo
+# test), doc tests, and a check that the build did not regenerate bindings.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "need root to run: $*" >&2; return 1; fi
+}
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" -eq 0 ]; then
+    as_root apt-get update -qq
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >/dev/null
+}
+
+step "tools"
+if ! command -v capnp >/dev/null; then
+  echo "capnp not found: installing capnproto"
+  apt_install capnproto
+fi
+capnp --version
+cargo --version
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+  step "doc tests"
+  cargo test --workspace --locked --doc
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
+
+step "committed Cap'n Proto bindings are up to date"
+if ! git diff --quiet -- schema/generated 2>/dev/null; then
+  echo "the build regenerated schema/generated/: the committed bindings are stale" >&2
+  git --no-pager diff --stat -- schema/generated >&2
+  exit 1
+fi
+
+step "fuzz targets build"
+if [ -f fuzz/Cargo.toml ]; then
+  cargo check --manifest-path fuzz/Cargo.toml --quiet
+fi
+
+echo
+echo "all checks passed"

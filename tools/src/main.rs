@@ -1,0 +1,47 @@
+//! `distsoc` — the distsoc command-line tool.
+//!
+//! Subcommands: `demo` (a walk-through of the protocol core), `keys`
+//! (generate / show Ed25519 identities), `inspect` (decode and validate a
+//! framed message), `vectors` (list / regenerate the golden vectors). The load
+//! generator and mesh simulator arrive with the anchor and node milestones.
+
+mod demo;
+mod inspect;
+mod keys;
+mod vectors;
+
+use clap::{Parser, Subcommand};
+
+/// The distsoc command-line tool.
+#[derive(Debug, Parser)]
+#[command(name = "distsoc", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Walk through the protocol core: identities, posts, envelopes, frames,
+    /// friend-of-friend comments — everything local, nothing to set up.
+    Demo,
+    /// Generate or show Ed25519 identity key files.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Decode a framed message (code byte + Cap'n Proto stream framing) and
+    /// print the validated message or the typed error a peer would get.
+    Inspect(inspect::InspectArgs),
+    /// List or regenerate the golden vector files.
+    #[command(subcommand)]
+    Vectors(vectors::VectorsCommand),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo => demo::run(),
+        Command::Keys(c) => keys::run(c),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Vectors(c) => vectors::run(c),
+    }
+}
