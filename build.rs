@@ -3,6 +3,7 @@
 //! See `schema/codegen.rs` and `schema/README.md`.
 
 #[path = "schema/codegen.rs"]
+#[allow(unreachable_pub, dead_code)]
 mod codegen;
 
 use std::path::PathBuf;

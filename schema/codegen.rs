@@ -1,4 +1,4 @@
-#![allow(unreachable_pub, dead_code)]
+
 // Shared by `build.rs` and `schema/tests/bindings_fresh.rs`: how the committed
 // Rust bindings in `schema/generated/` are produced from `schema/*.capnp`.
 //
@@ -32,7 +32,10 @@ pub fn schema_hash(files: &[PathBuf]) -> std::io::Result<String> {
     let mut h = blake3::Hasher::new();
     h.update(GENERATOR.as_bytes());
     for f in files {
-        let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let body = fs::read(f)?;
         h.update(&(name.len() as u64).to_le_bytes());
         h.update(name.as_bytes());
@@ -49,7 +52,10 @@ pub fn header(hash: &str) -> String {
 
 /// Name of the generated file for `foo.capnp`: `foo_capnp.rs`.
 pub fn generated_name(schema: &Path) -> String {
-    let stem = schema.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = schema
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     format!("{stem}_capnp.rs")
 }
 
@@ -86,7 +92,8 @@ pub fn generate(
     for f in files {
         cmd.file(f);
     }
-    cmd.run().map_err(|e| format!("capnp compile failed: {e}"))?;
+    cmd.run()
+        .map_err(|e| format!("capnp compile failed: {e}"))?;
     let head = header(hash);
     let mut out = Vec::new();
     for f in files {

@@ -38,7 +38,7 @@ const maxMailboxPayloadBytes :UInt32 = 5242880;
 # Largest mailbox / DM-channel payload accepted by Enqueue: 5 MiB.
 
 const maxRecentPostsBytes :UInt32 = 262144;
-# Largest canonical `AuthorRecentPosts`: 256 KiB (~8,000 entries).
+# Largest canonical `AuthorRecentPosts`: 256 KiB (about 4,600 entries).
 
 const nestingLimit :UInt32 = 64;
 # Deepest pointer nesting a receiver follows; deeper messages are `malformed`.

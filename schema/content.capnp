@@ -96,7 +96,8 @@ struct SignedPost {
 
 struct WrappedKey {
   # A post's CEK (or a group's secret seed) wrapped for one recipient.
-  # 80 bytes of payload, 96 bytes encoded: about 2,700 fit in 256 KiB.
+  # 80 bytes of payload, 96 bytes encoded: 2,729 fit in a 256 KiB canonical
+  # PostVisibility.
 
   recipient @0 :Data;
   # The recipient's 32-byte ed25519 public key (PostingId, NodeId or group id).
@@ -126,8 +127,8 @@ struct EncryptedVisibility {
   # The 32-byte X25519 public key generated for this envelope.
 
   recipients @1 :List(WrappedKey);
-  # One entry per recipient (or one per group). At most 2,700 and at most
-  # 262144 bytes in total.
+  # One entry per recipient (or one per group). At most 2,729; the canonical
+  # PostVisibility is at most 262144 bytes.
 }
 
 enum CommentPolicy {
@@ -179,7 +180,8 @@ struct PostHeader {
 
   wrapSlots @4 :List(WrapSlot);
   # For `friendsOfFriends`: one slot per vouch key the author distributed. At
-  # most 4,096. Empty otherwise.
+  # most 3,600 (the canonical header is at most 262144 bytes; each slot costs
+  # 72 bytes). Empty otherwise.
 
   updatedAtMs @5 :UInt64;
   # When the author produced this header (ms since epoch).
@@ -203,15 +205,28 @@ struct SyncPost {
   # The immutable post.
 
   visibility @1 :PostVisibility;
-  # Current visibility. Absent means public.
+  # Current visibility. Absent means public. Authenticated either by
+  # `visibilitySignature` (the visibility chosen at creation) or by
+  # `visibilityUpdate` (a later one).
 
   header @2 :SignedPostHeader;
   # Current header, if the author published one (absent = public comments).
 
   visibilitySignature @3 :Data;
   # For encrypted posts: the 64-byte signature of the author (purpose
-  # "visibility") over BLAKE3-256(postId || canonical bytes of `visibility`),
-  # so relays cannot swap recipients. Empty for public posts.
+  # "post-visibility") over BLAKE3-256(postId || canonical bytes of
+  # `visibility`), so relays cannot swap recipients. It authenticates the
+  # visibility chosen at creation. Empty for public posts, and may be empty
+  # when `visibilityUpdate` is present. Required for an encrypted post without
+  # `visibilityUpdate`.
+
+  visibilityUpdate @4 :SignedVisibilityUpdate;
+  # Present when the visibility was changed after creation ("sync access
+  # list"): the newest update a relay holds (highest `updatedAtMs`). Then
+  # `visibility` must equal the update body's `visibility` exactly (same
+  # canonical bytes), the update must be by the post's author for this post id
+  # and its signature must verify, and `visibilitySignature` may be empty. If
+  # both are present, the update wins and `visibilitySignature` is ignored.
 }
 
 struct CommentBody {
@@ -344,7 +359,7 @@ struct AuthorRecentPosts {
 
   posts @3 :List(RecentPost);
   # Recent posts, newest first. The canonical bytes of the whole struct are at
-  # most 262144 bytes (~5,000 entries).
+  # most 262144 bytes (about 4,600 entries).
 }
 
 struct SignedAuthorRecentPosts {

@@ -28,8 +28,8 @@ struct Hop1Change {
   # What changed.
 
   addresses @2 :List(Common.SocketAddress);
-  # For `added` and `addressChanged`: the node's current addresses (at most 8).
-  # Empty for `removed`.
+  # For `added` and `addressChanged`: the node's current addresses; receivers
+  # keep the first 8 and ignore the rest. Empty for `removed` (ignored if not).
 
   isAnchor @3 :Bool;
   # The node declared the anchor role.
@@ -125,7 +125,8 @@ struct BootstrapRequest {
   # Protocol version of this message.
 
   want @1 :UInt16;
-  # How many peers to return; at most 200 (larger values are clamped).
+  # How many peers to return; at most 200 (larger values are clamped); 0 means
+  # the responder's default (200).
 
   exclude @2 :List(Data);
   # NodeIds (32 bytes) the requester already knows; at most 256.
@@ -199,7 +200,8 @@ struct WormHit {
   # that holds the post.
 
   hops @2 :UInt8;
-  # Distance of the hit from the responder in its map (1..3).
+  # Distance of the hit from the responder in its map: 0 when the responder
+  # is the target or holds the post itself, else 1..=3.
 }
 
 struct WormResponse {
@@ -235,10 +237,12 @@ struct AddressEntry {
   # The 32-byte NodeId asked for.
 
   found @1 :Bool;
-  # False if the responder has no address for it (other fields empty).
+  # True if `peer` holds the node's addresses. When false, `peer` is ignored;
+  # `referral` may still be set.
 
   peer @2 :Common.PeerAddress;
-  # The node's addresses and last-seen time, when found.
+  # The node's addresses and last-seen time, when found. Its nodeId must equal
+  # this entry's nodeId (`malformed` otherwise).
 
   referral @3 :Data;
   # When the responder only knows the node at hop 2: the 32-byte NodeId of the
@@ -252,5 +256,5 @@ struct AddressResponse {
   # Protocol version of this message.
 
   entries @1 :List(AddressEntry);
-  # One entry per requested target, in request order.
+  # One entry per requested target, in request order. At most 64.
 }

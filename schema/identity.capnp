@@ -109,7 +109,8 @@ struct GroupKeyWrapBody {
   # wrap (large groups are sharded). At most 4,096.
 
   wraps @5 :List(import "content.capnp".WrappedKey);
-  # The group seed wrapped for each recipient. At most 3,000.
+  # The group seed wrapped for each recipient. At most 2,700 (members and
+  # wraps share the 266240-byte limit of the canonical body).
 
   createdAtMs @6 :UInt64;
   # When the wrap was made (ms since epoch).

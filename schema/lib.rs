@@ -13,49 +13,121 @@
 //! under `schema/generated/` so that building needs no `capnp` tool.
 
 /// Common types and protocol constants (`schema/common.capnp`).
-#[allow(missing_docs, unreachable_pub, rust_2018_idioms, clippy::all, clippy::pedantic, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    rust_2018_idioms,
+    clippy::all,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 pub mod common_capnp {
     include!("generated/common_capnp.rs");
 }
 
 /// Message codes, Hello exchange, Ack and Error (`schema/wire.capnp`).
-#[allow(missing_docs, unreachable_pub, rust_2018_idioms, clippy::all, clippy::pedantic, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    rust_2018_idioms,
+    clippy::all,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 pub mod wire_capnp {
     include!("generated/wire_capnp.rs");
 }
 
 /// Posts, visibility, headers, comments, deletes (`schema/content.capnp`).
-#[allow(missing_docs, unreachable_pub, rust_2018_idioms, clippy::all, clippy::pedantic, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    rust_2018_idioms,
+    clippy::all,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 pub mod content_capnp {
     include!("generated/content_capnp.rs");
 }
 
 /// Profiles, posting identities, groups, vouches, identity bundle (`schema/identity.capnp`).
-#[allow(missing_docs, unreachable_pub, rust_2018_idioms, clippy::all, clippy::pedantic, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    rust_2018_idioms,
+    clippy::all,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 pub mod identity_capnp {
     include!("generated/identity_capnp.rs");
 }
 
 /// Layer 1 discovery: map gossip, worm, address, bootstrap (`schema/discovery.capnp`).
-#[allow(missing_docs, unreachable_pub, rust_2018_idioms, clippy::all, clippy::pedantic, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    rust_2018_idioms,
+    clippy::all,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 pub mod discovery_capnp {
     include!("generated/discovery_capnp.rs");
 }
 
 /// Layer 2 files and content routing (`schema/files.capnp`).
-#[allow(missing_docs, unreachable_pub, rust_2018_idioms, clippy::all, clippy::pedantic, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    rust_2018_idioms,
+    clippy::all,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 pub mod files_capnp {
     include!("generated/files_capnp.rs");
 }
 
 /// Layer 3 social messages and author-signed updates (`schema/social.capnp`).
-#[allow(missing_docs, unreachable_pub, rust_2018_idioms, clippy::all, clippy::pedantic, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    rust_2018_idioms,
+    clippy::all,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 pub mod social_capnp {
     include!("generated/social_capnp.rs");
 }
 
 /// Anchor mailbox and 1:1 DM channels (`schema/mailbox.capnp`).
-#[allow(missing_docs, unreachable_pub, rust_2018_idioms, clippy::all, clippy::pedantic, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#[allow(
+    missing_docs,
+    unreachable_pub,
+    rust_2018_idioms,
+    clippy::all,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 pub mod mailbox_capnp {
     include!("generated/mailbox_capnp.rs");
 }

@@ -1,8 +1,10 @@
 # distsoc wire schema — the anchor mailbox and 1:1 DM channels (dm-channels).
 #
 # Served by nodes with the `mailbox/1` capability (anchors). The caller's
-# identity is the NodeId authenticated by the QUIC handshake; a channel member
-# may be an ephemeral key used only for this purpose. Payloads are always
+# identity is the NodeId authenticated by the QUIC handshake. A channel member
+# may be an ephemeral network key: a node can open a separate connection with a
+# short-lived key used only for one channel, which limits what the anchor
+# learns (identity-rollout phase 6). Payloads are always
 # envelope-sealed by the sender: the anchor never sees plaintext.
 #
 # Delivery is at-least-once: fetched messages stay queued until the caller
@@ -122,8 +124,9 @@ struct Fetch {
   # Most messages to return; 0 = anchor default (100).
 
   maxBytes @4 :UInt32;
-  # Most payload bytes to return; 0 = anchor default (16 MiB). At least one
-  # message is returned if any is queued.
+  # Most payload bytes to return; 0 = anchor default (8 MiB). At least one
+  # message is returned if any is queued. The anchor never exceeds the
+  # FetchResponse frame cap (16 MiB), whatever is asked.
 }
 
 struct FetchResponse {
@@ -133,7 +136,7 @@ struct FetchResponse {
   # Protocol version of this message.
 
   messages @1 :List(MailboxMessage);
-  # Queued messages in messageId order.
+  # Queued messages in messageId order. At most 16,384.
 
   more @2 :Bool;
   # True if more messages are queued than were returned.
@@ -162,7 +165,8 @@ struct FetchWait {
   # As in Fetch.
 
   timeoutMs @5 :UInt32;
-  # Longest wait in ms; clamped to the anchor's maxFetchWaitMs (<= 60000).
+  # Longest wait in ms; clamped to the anchor's maxFetchWaitMs (<= 60000). 0
+  # behaves like Fetch (answer at once).
 }
 
 struct ChannelInfo {

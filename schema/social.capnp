@@ -20,7 +20,8 @@ struct PullSyncRequest {
 
   ids @1 :List(Data);
   # 32-byte ids: the authors the requester follows, plus its own PostingIds and
-  # NodeId (recipient match). At most 4,096.
+  # NodeId (recipient match), in one list so that a responder cannot tell a
+  # persona from a follow. At most 4,096.
 
   sinceSeq @2 :UInt64;
   # The responder's store cursor returned as `nextSeq` by the previous pull
@@ -38,7 +39,9 @@ struct PullSyncResponse {
   # Protocol version of this message.
 
   posts @1 :List(Content.SyncPost);
-  # Matching posts in store order (ascending cursor). At most `limit`.
+  # Matching posts in store order (ascending cursor). At most the effective
+  # limit (request `limit`, else the responder's maxPullBatch), and never more
+  # than 65,535.
 
   nextSeq @2 :UInt64;
   # Cursor to send as `sinceSeq` next time: the position after the last post

@@ -48,10 +48,20 @@ fn record_ids_are_unique_and_records_complete() {
     for v in generate_all() {
         let mut ids = std::collections::HashSet::new();
         for r in &v.records {
-            assert!(ids.insert(r.id.clone()), "{}: duplicate id {}", v.file, r.id);
+            assert!(
+                ids.insert(r.id.clone()),
+                "{}: duplicate id {}",
+                v.file,
+                r.id
+            );
             assert!(!r.comment.is_empty(), "{}: {} has no comment", v.file, r.id);
             if !r.valid {
-                assert!(r.expected.contains_key("error"), "{}: invalid {} names no error", v.file, r.id);
+                assert!(
+                    r.expected.contains_key("error"),
+                    "{}: invalid {} names no error",
+                    v.file,
+                    r.id
+                );
             }
         }
     }

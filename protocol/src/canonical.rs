@@ -194,6 +194,12 @@ pub fn canonical_bytes_of_any(
 ///
 /// The returned reader is fresh (full traversal budget, limits of
 /// [`reader_options`]); read the root with `get_root::<T::Reader>()`.
+///
+/// Note: a list of void or of zero-sized structs occupies no words but is
+/// charged one traversal word per element (as by every Cap'n Proto reader), so
+/// canonical bytes holding such a list with more than about `4 × words + 64`
+/// elements are refused with [`CanonicalError::TraversalLimit`]. distsoc
+/// schemas never need such lists.
 pub fn read_canonical(
     bytes: &[u8],
     max_len: usize,
@@ -457,6 +463,23 @@ mod tests {
         w.resize(1 + 64 + 64, 1);
         assert_eq!(
             read_canonical(&bytes(&w), MAX).err(),
+            Some(CanonicalError::TraversalLimit)
+        );
+    }
+
+    /// Lists of void or of zero-sized structs occupy no words but are charged
+    /// one traversal word per element, so a long one exceeds the budget of a
+    /// small canonical message: refused as amplification, by design.
+    #[test]
+    fn long_lists_of_empty_elements_are_amplification() {
+        read_canonical(&bytes(&[lp(0, 0, 60)]), MAX).unwrap();
+        assert_eq!(
+            read_canonical(&bytes(&[lp(0, 0, 100)]), MAX).err(),
+            Some(CanonicalError::TraversalLimit)
+        );
+        // 100 empty structs: one tag word.
+        assert_eq!(
+            read_canonical(&bytes(&[lp(0, 7, 0), sp(100, 0, 0)]), MAX).err(),
             Some(CanonicalError::TraversalLimit)
         );
     }

@@ -49,7 +49,11 @@ pub fn check_version(got: u16) -> Result<(), DecodeError> {
     if (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&got) {
         Ok(())
     } else {
-        Err(DecodeError::UnsupportedVersion { got, min: MIN_PROTOCOL_VERSION, max: PROTOCOL_VERSION })
+        Err(DecodeError::UnsupportedVersion {
+            got,
+            min: MIN_PROTOCOL_VERSION,
+            max: PROTOCOL_VERSION,
+        })
     }
 }
 
@@ -75,12 +79,19 @@ pub fn reread<T: Struct>(b: &Builder<HeapAllocator>) -> Result<T, DecodeError> {
 }
 
 /// A fixed-length id field; absent or empty is [`DecodeError::Missing`].
-pub fn id<const N: usize>(field: &'static str, data: capnp::Result<&[u8]>) -> Result<[u8; N], DecodeError> {
+pub fn id<const N: usize>(
+    field: &'static str,
+    data: capnp::Result<&[u8]>,
+) -> Result<[u8; N], DecodeError> {
     let data = data?;
     if data.is_empty() {
         return Err(DecodeError::Missing(field));
     }
-    <[u8; N]>::try_from(data).map_err(|_| DecodeError::BadLength { field, expected: N, got: data.len() })
+    <[u8; N]>::try_from(data).map_err(|_| DecodeError::BadLength {
+        field,
+        expected: N,
+        got: data.len(),
+    })
 }
 
 /// An optional fixed-length id field: empty means `None`.
@@ -94,14 +105,26 @@ pub fn opt_id<const N: usize>(
     }
     <[u8; N]>::try_from(data)
         .map(Some)
-        .map_err(|_| DecodeError::BadLength { field, expected: N, got: data.len() })
+        .map_err(|_| DecodeError::BadLength {
+            field,
+            expected: N,
+            got: data.len(),
+        })
 }
 
 /// A variable-length byte field of at most `max` bytes.
-pub fn bytes(field: &'static str, data: capnp::Result<&[u8]>, max: usize) -> Result<Vec<u8>, DecodeError> {
+pub fn bytes(
+    field: &'static str,
+    data: capnp::Result<&[u8]>,
+    max: usize,
+) -> Result<Vec<u8>, DecodeError> {
     let data = data?;
     if data.len() > max {
-        return Err(DecodeError::TooLong { field, max, got: data.len() });
+        return Err(DecodeError::TooLong {
+            field,
+            max,
+            got: data.len(),
+        });
     }
     Ok(data.to_vec())
 }
@@ -120,20 +143,34 @@ pub fn nonempty_bytes(
 }
 
 /// A UTF-8 text field of at most `max` bytes (absent = empty).
-pub fn text(field: &'static str, t: capnp::Result<capnp::text::Reader<'_>>, max: usize) -> Result<String, DecodeError> {
+pub fn text(
+    field: &'static str,
+    t: capnp::Result<capnp::text::Reader<'_>>,
+    max: usize,
+) -> Result<String, DecodeError> {
     let t = t?;
     let raw = t.as_bytes();
     if raw.len() > max {
-        return Err(DecodeError::TooLong { field, max, got: raw.len() });
+        return Err(DecodeError::TooLong {
+            field,
+            max,
+            got: raw.len(),
+        });
     }
-    core::str::from_utf8(raw).map(str::to_owned).map_err(|_| DecodeError::BadUtf8(field))
+    core::str::from_utf8(raw)
+        .map(str::to_owned)
+        .map_err(|_| DecodeError::BadUtf8(field))
 }
 
 /// Checks a list length against its limit before any element is read.
 pub fn check_len(field: &'static str, len: u32, max: usize) -> Result<(), DecodeError> {
     let len = len as usize;
     if len > max {
-        return Err(DecodeError::TooMany { field, max, got: len });
+        return Err(DecodeError::TooMany {
+            field,
+            max,
+            got: len,
+        });
     }
     Ok(())
 }
@@ -205,9 +242,17 @@ pub fn canonical_of<T: Struct>(value: &T) -> Vec<u8> {
 
 /// Decodes canonical bytes produced by [`canonical_of`], bounding them by `max`
 /// bytes first and rejecting any encoding that is not canonical.
-pub fn from_canonical<T: Struct>(field: &'static str, bytes: &[u8], max: usize) -> Result<T, DecodeError> {
+pub fn from_canonical<T: Struct>(
+    field: &'static str,
+    bytes: &[u8],
+    max: usize,
+) -> Result<T, DecodeError> {
     if bytes.len() > max {
-        return Err(DecodeError::TooLong { field, max, got: bytes.len() });
+        return Err(DecodeError::TooLong {
+            field,
+            max,
+            got: bytes.len(),
+        });
     }
     if bytes.is_empty() {
         return Err(DecodeError::Missing(field));

@@ -382,6 +382,70 @@ mod tests {
     }
 
     #[test]
+    fn codes_match_schema_constants() {
+        use distsoc_schema::wire_capnp as w;
+        let pairs = [
+            (MessageCode::Hello, w::CODE_HELLO),
+            (MessageCode::RoutingDiff, w::CODE_ROUTING_DIFF),
+            (MessageCode::InitialMapSync, w::CODE_INITIAL_MAP_SYNC),
+            (MessageCode::BootstrapRequest, w::CODE_BOOTSTRAP_REQUEST),
+            (MessageCode::BootstrapResponse, w::CODE_BOOTSTRAP_RESPONSE),
+            (MessageCode::HelloResponse, w::CODE_HELLO_RESPONSE),
+            (MessageCode::WormRequest, w::CODE_WORM_REQUEST),
+            (MessageCode::WormQuery, w::CODE_WORM_QUERY),
+            (MessageCode::WormResponse, w::CODE_WORM_RESPONSE),
+            (MessageCode::AddressRequest, w::CODE_ADDRESS_REQUEST),
+            (MessageCode::AddressResponse, w::CODE_ADDRESS_RESPONSE),
+            (MessageCode::FileRequest, w::CODE_FILE_REQUEST),
+            (MessageCode::FileResponse, w::CODE_FILE_RESPONSE),
+            (
+                MessageCode::AuthorUpdateRequest,
+                w::CODE_AUTHOR_UPDATE_REQUEST,
+            ),
+            (
+                MessageCode::AuthorUpdateResponse,
+                w::CODE_AUTHOR_UPDATE_RESPONSE,
+            ),
+            (MessageCode::AuthorUpdatePush, w::CODE_AUTHOR_UPDATE_PUSH),
+            (MessageCode::PostNotification, w::CODE_POST_NOTIFICATION),
+            (MessageCode::ManifestPush, w::CODE_MANIFEST_PUSH),
+            (MessageCode::BlobHeaderDiff, w::CODE_BLOB_HEADER_DIFF),
+            (MessageCode::PullSyncRequest, w::CODE_PULL_SYNC_REQUEST),
+            (MessageCode::PullSyncResponse, w::CODE_PULL_SYNC_RESPONSE),
+            (MessageCode::PushPost, w::CODE_PUSH_POST),
+            (MessageCode::AudienceRequest, w::CODE_AUDIENCE_REQUEST),
+            (MessageCode::AudienceResponse, w::CODE_AUDIENCE_RESPONSE),
+            (MessageCode::ProfileUpdate, w::CODE_PROFILE_UPDATE),
+            (MessageCode::DeleteRecord, w::CODE_DELETE_RECORD),
+            (MessageCode::VisibilityUpdate, w::CODE_VISIBILITY_UPDATE),
+            (MessageCode::VouchGrant, w::CODE_VOUCH_GRANT),
+            (MessageCode::Comment, w::CODE_COMMENT),
+            (MessageCode::CreateChannel, w::CODE_CREATE_CHANNEL),
+            (
+                MessageCode::CreateChannelResponse,
+                w::CODE_CREATE_CHANNEL_RESPONSE,
+            ),
+            (MessageCode::Enqueue, w::CODE_ENQUEUE),
+            (MessageCode::EnqueueResponse, w::CODE_ENQUEUE_RESPONSE),
+            (MessageCode::Fetch, w::CODE_FETCH),
+            (MessageCode::FetchResponse, w::CODE_FETCH_RESPONSE),
+            (MessageCode::FetchWait, w::CODE_FETCH_WAIT),
+            (MessageCode::FetchWaitResponse, w::CODE_FETCH_WAIT_RESPONSE),
+            (MessageCode::ListChannels, w::CODE_LIST_CHANNELS),
+            (
+                MessageCode::ListChannelsResponse,
+                w::CODE_LIST_CHANNELS_RESPONSE,
+            ),
+            (MessageCode::Ack, w::CODE_ACK),
+            (MessageCode::Error, w::CODE_ERROR),
+        ];
+        assert_eq!(pairs.len(), MessageCode::ALL.len());
+        for (code, constant) in pairs {
+            assert_eq!(code.as_u8(), constant, "{code}");
+        }
+    }
+
+    #[test]
     fn largest_cap_is_16_mib() {
         assert_eq!(MessageCode::largest_cap(), 16 * MIB);
     }

@@ -248,12 +248,17 @@ impl FromStr for ConnectString {
         let (id, addr) = s.split_once('@').ok_or(ConnectStringError::MissingAt)?;
         let node_id: NodeId = id.parse()?;
         let (host, port) = if let Some(rest) = addr.strip_prefix('[') {
-            let (h, p) = rest.split_once("]:").ok_or(ConnectStringError::MissingPort)?;
-            let ip: core::net::Ipv6Addr =
-                h.parse().map_err(|_| ConnectStringError::BadHost(h.to_string()))?;
+            let (h, p) = rest
+                .split_once("]:")
+                .ok_or(ConnectStringError::MissingPort)?;
+            let ip: core::net::Ipv6Addr = h
+                .parse()
+                .map_err(|_| ConnectStringError::BadHost(h.to_string()))?;
             (Host::Ip(ip.into()), p)
         } else {
-            let (h, p) = addr.rsplit_once(':').ok_or(ConnectStringError::MissingPort)?;
+            let (h, p) = addr
+                .rsplit_once(':')
+                .ok_or(ConnectStringError::MissingPort)?;
             if h.contains(':') {
                 // A bare IPv6 literal must be bracketed.
                 return Err(ConnectStringError::BadHost(h.to_string()));
@@ -265,11 +270,17 @@ impl FromStr for ConnectString {
             };
             (host, p)
         };
-        let port: u16 = port.parse().map_err(|_| ConnectStringError::BadPort(port.to_string()))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| ConnectStringError::BadPort(port.to_string()))?;
         if port == 0 {
             return Err(ConnectStringError::BadPort(port.to_string()));
         }
-        Ok(Self { node_id, host, port })
+        Ok(Self {
+            node_id,
+            host,
+            port,
+        })
     }
 }
 
@@ -281,7 +292,9 @@ fn is_dns_name(h: &str) -> bool {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 
@@ -303,9 +316,22 @@ mod tests {
         assert_eq!(id.to_string(), "ab".repeat(32));
         assert_eq!(id.to_string().parse::<NodeId>().unwrap(), id);
         assert_eq!("AB".repeat(32).parse::<NodeId>().unwrap(), id);
-        assert!(matches!("ab".parse::<NodeId>(), Err(IdError::WrongLength { .. })));
-        assert!(matches!("zz".repeat(32).parse::<NodeId>(), Err(IdError::InvalidHex { .. })));
-        assert!(matches!(ChannelId::from_slice(&[0; 15]), Err(IdError::WrongLength { expected: 16, got: 15, .. })));
+        assert!(matches!(
+            "ab".parse::<NodeId>(),
+            Err(IdError::WrongLength { .. })
+        ));
+        assert!(matches!(
+            "zz".repeat(32).parse::<NodeId>(),
+            Err(IdError::InvalidHex { .. })
+        ));
+        assert!(matches!(
+            ChannelId::from_slice(&[0; 15]),
+            Err(IdError::WrongLength {
+                expected: 16,
+                got: 15,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -87,7 +87,9 @@ impl KeepInputs {
         let Some(rel) = self.relationship.factor() else {
             return f64::INFINITY;
         };
-        let heart = self.last_heart_ms.map_or(1.0, |t| window_score(now_ms.saturating_sub(t)));
+        let heart = self
+            .last_heart_ms
+            .map_or(1.0, |t| window_score(now_ms.saturating_sub(t)));
         let age = window_score(now_ms.saturating_sub(self.created_at_ms));
         let pin = if self.pinned { PIN_BONUS } else { 0.0 };
         pin + rel * heart * age / (f64::from(self.peer_copies) + 1.0)
@@ -191,7 +193,10 @@ mod tests {
             peer_copies: 0,
             pinned: true,
         };
-        let better = KeepInputs { relationship: Relationship::Follow, ..base };
+        let better = KeepInputs {
+            relationship: Relationship::Follow,
+            ..base
+        };
         assert!(base.priority(NOW) > 99_999.0);
         assert!(better.priority(NOW) > base.priority(NOW));
         assert_eq!(eviction_order(&[better, base], NOW), vec![1, 0]);

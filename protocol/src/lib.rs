@@ -18,18 +18,18 @@
 //! clock; untrusted bytes become domain types only through [`codec`] and
 //! [`frame`], which bound every length before allocating.
 
-pub mod codec;
-pub mod error;
-pub mod ids;
-pub mod codes;
-pub mod limits;
-pub mod frame;
 pub mod canonical;
-pub mod messages;
-pub mod sign;
+pub mod codec;
+pub mod codes;
 pub mod envelope;
+pub mod error;
 pub mod fof;
-pub mod passphrase;
-pub mod sync;
+pub mod frame;
+pub mod ids;
 pub mod keep;
+pub mod limits;
+pub mod messages;
+pub mod passphrase;
 pub mod recent;
+pub mod sign;
+pub mod sync;

@@ -4,8 +4,7 @@
 //! implementation enforces them *before* allocating for or acting on peer input,
 //! and answers a violation with a typed error on that stream (`tooLarge` or
 //! `malformed`) while the connection stays usable. Values that also exist as
-//! constants in `schema/common.capnp` are pinned against them by tests once the
-//! generated bindings are available.
+//! constants in `schema/common.capnp` are pinned against them by a test.
 //!
 //! Per-message-type frame caps live with the message codes:
 //! [`crate::codes::MessageCode::max_frame_bytes`].
@@ -137,6 +136,24 @@ mod tests {
         assert_eq!(o.traversal_limit_in_words, Some(4064));
         let o = reader_options(usize::MAX);
         assert_eq!(o.traversal_limit_in_words, Some(usize::MAX));
+    }
+
+    #[test]
+    fn constants_match_schema() {
+        use distsoc_schema::common_capnp as c;
+        assert_eq!(PROTOCOL_VERSION, c::PROTOCOL_VERSION);
+        assert_eq!(MIN_PROTOCOL_VERSION, c::MIN_PROTOCOL_VERSION);
+        assert_eq!(ALPN, c::ALPN.as_bytes());
+        assert_eq!(MAX_BLOB_BYTES, c::MAX_BLOB_BYTES as usize);
+        assert_eq!(
+            MAX_MAILBOX_PAYLOAD_BYTES,
+            c::MAX_MAILBOX_PAYLOAD_BYTES as usize
+        );
+        assert_eq!(MAX_RECENT_POSTS_BYTES, c::MAX_RECENT_POSTS_BYTES as usize);
+        assert_eq!(NESTING_LIMIT, c::NESTING_LIMIT);
+        assert_eq!(MAX_SEGMENTS, c::MAX_SEGMENTS as usize);
+        assert_eq!(BOOTSTRAP_MAX_PEERS, usize::from(c::BOOTSTRAP_MAX_PEERS));
+        assert_eq!(MAX_FETCH_WAIT_MS, c::MAX_FETCH_WAIT_MS);
     }
 
     #[test]

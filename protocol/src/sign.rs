@@ -93,7 +93,7 @@ pub enum Purpose {
     Post,
     /// A profile record (`profile`).
     Profile,
-    /// A post header, e.g. visibility and FoF fields (`post-header`).
+    /// A post header: comment policy and friend-of-friend fields (`post-header`).
     PostHeader,
     /// A comment, signed by the commenter's identity key (`comment`).
     Comment,
@@ -102,8 +102,13 @@ pub enum Purpose {
     CommentGroup,
     /// A delete record (`delete`).
     DeleteRecord,
-    /// A visibility update (re-wrapped recipients) (`visibility`).
+    /// A visibility update (re-wrapped recipients), signing the canonical
+    /// `VisibilityUpdateBody` (`visibility`).
     VisibilityUpdate,
+    /// The visibility a post was created with: `SyncPost.visibilitySignature`
+    /// over `BLAKE3-256(postId ‖ canonical PostVisibility)`
+    /// (`post-visibility`).
+    PostVisibility,
     /// An author's recent-posts list (`recent-posts`).
     RecentPosts,
     /// An audience request (`audience-request`).
@@ -122,7 +127,7 @@ pub enum Purpose {
 
 impl Purpose {
     /// Every purpose, in declaration order.
-    pub const ALL: [Purpose; 14] = [
+    pub const ALL: [Purpose; 15] = [
         Purpose::Post,
         Purpose::Profile,
         Purpose::PostHeader,
@@ -130,6 +135,7 @@ impl Purpose {
         Purpose::CommentGroup,
         Purpose::DeleteRecord,
         Purpose::VisibilityUpdate,
+        Purpose::PostVisibility,
         Purpose::RecentPosts,
         Purpose::AudienceRequest,
         Purpose::AudienceResponse,
@@ -149,6 +155,7 @@ impl Purpose {
             Purpose::CommentGroup => "comment-group",
             Purpose::DeleteRecord => "delete",
             Purpose::VisibilityUpdate => "visibility",
+            Purpose::PostVisibility => "post-visibility",
             Purpose::RecentPosts => "recent-posts",
             Purpose::AudienceRequest => "audience-request",
             Purpose::AudienceResponse => "audience-response",
@@ -619,12 +626,12 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
-        fn sign_verify_round_trip(seed in any::<[u8; 32]>(), msg in proptest::collection::vec(any::<u8>(), 0..300), pi in 0usize..14) {
+        fn sign_verify_round_trip(seed in any::<[u8; 32]>(), msg in proptest::collection::vec(any::<u8>(), 0..300), pi in 0usize..Purpose::ALL.len()) {
             let k = SigningKey::from_seed(&seed);
             let p = Purpose::ALL[pi];
             let sig = k.sign(p, &msg);
             prop_assert_eq!(verify(&k.public(), p, &msg, &sig), Ok(()));
-            let other = Purpose::ALL[(pi + 1) % 14];
+            let other = Purpose::ALL[(pi + 1) % Purpose::ALL.len()];
             prop_assert_eq!(verify(&k.public(), other, &msg, &sig), Err(SignatureError::Invalid));
         }
     }

@@ -63,7 +63,10 @@ impl PullFilter {
     /// Builds the filter for one request. `ids` is `PullSyncRequest.ids`
     /// (already bounded by the decoder).
     pub fn new(requester: NodeId, ids: impl IntoIterator<Item = [u8; 32]>) -> Self {
-        Self { requester, ids: ids.into_iter().collect() }
+        Self {
+            requester,
+            ids: ids.into_iter().collect(),
+        }
     }
 
     /// The ids asked for.
@@ -77,9 +80,14 @@ impl PullFilter {
             return Some(SendReason::OwnPost);
         }
         match audience {
-            Audience::Public => self.ids.contains(&author.0).then_some(SendReason::FollowedAuthor),
+            Audience::Public => self
+                .ids
+                .contains(&author.0)
+                .then_some(SendReason::FollowedAuthor),
             Audience::Encrypted(recipients) => {
-                let matched = recipients.iter().any(|r| r != author && self.ids.contains(&r.0));
+                let matched = recipients
+                    .iter()
+                    .any(|r| r != author && self.ids.contains(&r.0));
                 matched.then_some(SendReason::Recipient)
             }
         }
@@ -109,13 +117,22 @@ mod tests {
     #[test]
     fn own_posts_always_come_back() {
         let mine = PostingId(ME.0);
-        assert_eq!(filter().decide(&mine, Audience::Public), Some(SendReason::OwnPost));
-        assert_eq!(filter().decide(&mine, Audience::Encrypted(&[BOB])), Some(SendReason::OwnPost));
+        assert_eq!(
+            filter().decide(&mine, Audience::Public),
+            Some(SendReason::OwnPost)
+        );
+        assert_eq!(
+            filter().decide(&mine, Audience::Encrypted(&[BOB])),
+            Some(SendReason::OwnPost)
+        );
     }
 
     #[test]
     fn public_posts_of_followed_authors_only() {
-        assert_eq!(filter().decide(&ALICE, Audience::Public), Some(SendReason::FollowedAuthor));
+        assert_eq!(
+            filter().decide(&ALICE, Audience::Public),
+            Some(SendReason::FollowedAuthor)
+        );
         assert_eq!(filter().decide(&BOB, Audience::Public), None);
     }
 
@@ -124,13 +141,22 @@ mod tests {
         // Followed author, but we are not a recipient: not sent.
         assert_eq!(filter().decide(&ALICE, Audience::Encrypted(&[BOB])), None);
         // Not followed, but addressed to one of our personas: sent (DM found).
-        assert_eq!(filter().decide(&BOB, Audience::Encrypted(&[ALICE, MY_PERSONA])), Some(SendReason::Recipient));
+        assert_eq!(
+            filter().decide(&BOB, Audience::Encrypted(&[ALICE, MY_PERSONA])),
+            Some(SendReason::Recipient)
+        );
         // Addressed to our NodeId.
-        assert_eq!(filter().decide(&BOB, Audience::Encrypted(&[PostingId(ME.0)])), Some(SendReason::Recipient));
+        assert_eq!(
+            filter().decide(&BOB, Audience::Encrypted(&[PostingId(ME.0)])),
+            Some(SendReason::Recipient)
+        );
         assert!(!should_send_post(&filter(), &BOB, Audience::Encrypted(&[])));
         // A followed author wrapping the key for itself does not make its
         // encrypted posts go to its followers.
-        assert_eq!(filter().decide(&ALICE, Audience::Encrypted(&[ALICE, BOB])), None);
+        assert_eq!(
+            filter().decide(&ALICE, Audience::Encrypted(&[ALICE, BOB])),
+            None
+        );
     }
 
     proptest! {

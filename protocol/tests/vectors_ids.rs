@@ -5,18 +5,24 @@ use distsoc_protocol::ids::*;
 use serde_json::Value;
 
 fn load() -> Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../conformance/vectors/ids.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../conformance/vectors/ids.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).expect("ids.json")).expect("json")
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or_else(|| panic!("missing {k}"))
+    v.get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("missing {k}"))
 }
 
 fn parse_id(kind: &str, text: &str) -> Result<(Vec<u8>, String), IdError> {
     macro_rules! p {
         ($t:ty) => {
-            text.parse::<$t>().map(|i| (i.as_bytes().to_vec(), i.to_string()))
+            text.parse::<$t>()
+                .map(|i| (i.as_bytes().to_vec(), i.to_string()))
         };
     }
     match kind {
@@ -56,7 +62,12 @@ fn every_ids_record() {
         let input = &r["input"];
         let expected = &r["expected"];
         let valid = r["valid"].as_bool().unwrap();
-        if r["tags"].as_array().unwrap().iter().any(|t| t == "connect-string") {
+        if r["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "connect-string")
+        {
             let got = s(input, "text").parse::<ConnectString>();
             if valid {
                 let c = got.unwrap_or_else(|e| panic!("{id}: {e}"));
@@ -68,7 +79,9 @@ fn every_ids_record() {
                     (h, k) => panic!("{id}: host {h:?} is not of kind {k}"),
                 }
             } else {
-                let e = got.err().unwrap_or_else(|| panic!("{id}: accepted an invalid connect string"));
+                let e = got
+                    .err()
+                    .unwrap_or_else(|| panic!("{id}: accepted an invalid connect string"));
                 assert_eq!(cs_error_name(&e), s(expected, "error"), "{id}");
             }
         } else {
@@ -78,7 +91,9 @@ fn every_ids_record() {
                 assert_eq!(hex::encode(bytes), s(expected, "bytes"), "{id}");
                 assert_eq!(text, s(expected, "text"), "{id}");
             } else {
-                let e = got.err().unwrap_or_else(|| panic!("{id}: accepted an invalid id"));
+                let e = got
+                    .err()
+                    .unwrap_or_else(|| panic!("{id}: accepted an invalid id"));
                 assert_eq!(id_error_name(&e), s(expected, "error"), "{id}");
             }
         }

@@ -1,9 +1,10 @@
+#![allow(clippy::unwrap_used, clippy::panic)]
 //! Fails when the committed bindings in `schema/generated/` are stale: their
 //! header hash must match the schema sources, and — where `capnp` is installed
 //! (always in CI) — their bytes must equal a fresh generation.
 
 #[path = "../codegen.rs"]
-#[allow(dead_code)]
+#[allow(unreachable_pub, dead_code)]
 mod codegen;
 
 use std::path::PathBuf;
@@ -16,7 +17,10 @@ fn schema_dir() -> PathBuf {
 fn committed_bindings_match_schema_hash() {
     let dir = schema_dir();
     let files = codegen::schema_files(&dir).unwrap();
-    assert!(files.len() >= 8, "expected the 8 schema files, found {files:?}");
+    assert!(
+        files.len() >= 8,
+        "expected the 8 schema files, found {files:?}"
+    );
     let hash = codegen::schema_hash(&files).unwrap();
     assert!(
         codegen::committed_is_fresh(&files, &dir.join("generated"), &hash),
@@ -41,6 +45,9 @@ fn committed_bindings_equal_fresh_generation() {
     let _ = std::fs::remove_dir_all(&scratch);
     for (name, body) in fresh {
         let committed = std::fs::read_to_string(dir.join("generated").join(&name)).unwrap();
-        assert!(committed == body, "schema/generated/{name} differs from a fresh generation");
+        assert!(
+            committed == body,
+            "schema/generated/{name} differs from a fresh generation"
+        );
     }
 }

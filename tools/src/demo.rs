@@ -8,19 +8,19 @@
 use anyhow::{anyhow, Context};
 use distsoc_protocol::codes::MessageCode;
 use distsoc_protocol::error::ErrorCode;
-use distsoc_protocol::frame::decode_frame;
 use distsoc_protocol::fof::VouchKey;
+use distsoc_protocol::frame::decode_frame;
 use distsoc_protocol::ids::{NodeId, PostingId};
+use distsoc_protocol::limits::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 use distsoc_protocol::messages::content::{
-    open_post, seal_post, CommentBody, CommentVerdict, InlineComment, Post, PostBody, PostHeader, PostVisibility,
-    SyncPost,
+    open_post, seal_post, CommentBody, CommentVerdict, InlineComment, Post, PostBody, PostHeader,
+    PostVisibility, SyncPost,
 };
 use distsoc_protocol::messages::social::PullSyncResponse;
 use distsoc_protocol::messages::wire::{negotiate, Hello, Limits};
 use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign::SigningKey;
 use distsoc_protocol::sync::{Audience, PullFilter};
-use distsoc_protocol::limits::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
 use crate::inspect::{inspect_bytes, Verdict};
 
@@ -31,7 +31,10 @@ struct Person {
 
 impl Person {
     fn new(name: &'static str) -> Self {
-        Self { name, key: SigningKey::generate(&mut rand_core::OsRng) }
+        Self {
+            name,
+            key: SigningKey::generate(&mut rand_core::OsRng),
+        }
     }
     fn id(&self) -> PostingId {
         PostingId(self.key.public())
@@ -56,7 +59,12 @@ fn heading(n: u32, title: &str) {
 }
 
 fn show_frame(label: &str, frame: &[u8]) {
-    let head: String = frame.iter().take(13).map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ");
+    let head: String = frame
+        .iter()
+        .take(13)
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ");
     println!("   {label}: {} bytes  [{head} …]", frame.len());
     if frame.len() >= 9 {
         let segs = u32::from_le_bytes([frame[1], frame[2], frame[3], frame[4]]) + 1;
@@ -78,7 +86,9 @@ fn transmit(msg: Message) -> anyhow::Result<(Vec<u8>, Message)> {
 }
 
 pub(crate) fn run() -> anyhow::Result<()> {
-    println!("distsoc protocol core walk-through (protocol version {PROTOCOL_VERSION}, ALPN distsoc/2)");
+    println!(
+        "distsoc protocol core walk-through (protocol version {PROTOCOL_VERSION}, ALPN distsoc/2)"
+    );
     let alice = Person::new("Alice");
     let bob = Person::new("Bob");
     let carol = Person::new("Carol");
@@ -103,21 +113,44 @@ pub(crate) fn run() -> anyhow::Result<()> {
     };
     let (bytes, _) = transmit(hello.into())?;
     show_frame("Hello", &bytes);
-    println!("   peer speaking 2..=5 → selected version {:?}", negotiate(2, 5));
-    println!("   peer speaking 3..=5 → {:?} (answer Error(unsupportedVersion), close)", negotiate(3, 5));
+    println!(
+        "   peer speaking 2..=5 → selected version {:?}",
+        negotiate(2, 5)
+    );
+    println!(
+        "   peer speaking 3..=5 → {:?} (answer Error(unsupportedVersion), close)",
+        negotiate(3, 5)
+    );
 
     heading(3, "Alice publishes a public post");
-    let post = Post::new_public(alice.id(), now_ms(), "Hello, distsoc! No server was involved.", vec![])
-        .sign(&alice.key)
-        .map_err(|e| anyhow!("{e}"))?;
+    let post = Post::new_public(
+        alice.id(),
+        now_ms(),
+        "Hello, distsoc! No server was involved.",
+        vec![],
+    )
+    .sign(&alice.key)
+    .map_err(|e| anyhow!("{e}"))?;
     let public_id = post.post_id();
-    println!("   PostId = BLAKE3(canonical Post, {} bytes) = {public_id}", post.bytes().len());
+    println!(
+        "   PostId = BLAKE3(canonical Post, {} bytes) = {public_id}",
+        post.bytes().len()
+    );
     let public = SyncPost::new(&alice.key, post, PostVisibility::Public, None);
 
     heading(4, "Alice seals a post for Bob only (envelope encryption)");
-    let body = PostBody { text: "Bob — dinner on Friday? (only you can read this)".into(), attachments: vec![] };
-    let (sealed, visibility) = seal_post(&alice.key, now_ms(), &body, &[bob.id(), alice.id()], &mut rand_core::OsRng)
-        .map_err(|e| anyhow!("{e}"))?;
+    let body = PostBody {
+        text: "Bob — dinner on Friday? (only you can read this)".into(),
+        attachments: vec![],
+    };
+    let (sealed, visibility) = seal_post(
+        &alice.key,
+        now_ms(),
+        &body,
+        &[bob.id(), alice.id()],
+        &mut rand_core::OsRng,
+    )
+    .map_err(|e| anyhow!("{e}"))?;
     let dm_id = sealed.post_id();
     println!(
         "   PostId {} — {} wrapped keys (80 bytes each), ciphertext only on the wire",
@@ -133,20 +166,44 @@ pub(crate) fn run() -> anyhow::Result<()> {
         let filter = PullFilter::new(who.node(), ids);
         let mut sent = Vec::new();
         for p in [&public, &dm] {
-            let recips: Vec<PostingId> = p.visibility.recipients().iter().map(|w| PostingId(w.recipient)).collect();
-            let audience =
-                if p.visibility.is_encrypted() { Audience::Encrypted(&recips) } else { Audience::Public };
+            let recips: Vec<PostingId> = p
+                .visibility
+                .recipients()
+                .iter()
+                .map(|w| PostingId(w.recipient))
+                .collect();
+            let audience = if p.visibility.is_encrypted() {
+                Audience::Encrypted(&recips)
+            } else {
+                Audience::Public
+            };
             if let Some(reason) = filter.decide(&p.post.body().author, audience) {
-                println!("   to {:<6} send {} ({reason:?})", who.name, p.post_id().short());
+                println!(
+                    "   to {:<6} send {} ({reason:?})",
+                    who.name,
+                    p.post_id().short()
+                );
                 sent.push(p.clone());
             } else {
-                println!("   to {:<6} skip {} (encrypted, not a recipient)", who.name, p.post_id().short());
+                println!(
+                    "   to {:<6} skip {} (encrypted, not a recipient)",
+                    who.name,
+                    p.post_id().short()
+                );
             }
         }
-        let response = PullSyncResponse { version: PROTOCOL_VERSION, posts: sent, next_seq: 2, more: false, deletes: vec![] };
+        let response = PullSyncResponse {
+            version: PROTOCOL_VERSION,
+            posts: sent,
+            next_seq: 2,
+            more: false,
+            deletes: vec![],
+        };
         let (bytes, received) = transmit(response.into())?;
         show_frame("PullSyncResponse", &bytes);
-        let Message::PullSyncResponse(r) = received else { return Err(anyhow!("wrong message decoded")) };
+        let Message::PullSyncResponse(r) = received else {
+            return Err(anyhow!("wrong message decoded"));
+        };
         for p in &r.posts {
             let id = p.validate(Some(p.post_id())).map_err(|e| anyhow!("{e}"))?;
             match open_post(&who.seed(), &p.post, &p.visibility) {
@@ -175,11 +232,30 @@ pub(crate) fn run() -> anyhow::Result<()> {
     let mut tampered = good.clone();
     tampered[text_at] ^= 0x20;
     let mut cases: Vec<(&str, Vec<u8>)> = vec![
-        ("unknown message code 0x99", { let mut f = good.clone(); f[0] = 0x99; f }),
+        ("unknown message code 0x99", {
+            let mut f = good.clone();
+            f[0] = 0x99;
+            f
+        }),
         ("truncated frame", good[..good.len() / 2].to_vec()),
-        ("segment table claiming 64 MiB", { let mut f = vec![MessageCode::PushPost.as_u8(), 0, 0, 0, 0]; f.extend_from_slice(&(8u32 << 20).to_le_bytes()); f }),
-        ("trailing garbage after the frame", { let mut f = good.clone(); f.extend_from_slice(&[0; 8]); f }),
-        ("version 9 message", { let m = Message::from(distsoc_protocol::messages::social::PushPost { version: 9, post: public.clone(), recent: None }); m.to_frame().map_err(|e| anyhow!("{e}"))? }),
+        ("segment table claiming 64 MiB", {
+            let mut f = vec![MessageCode::PushPost.as_u8(), 0, 0, 0, 0];
+            f.extend_from_slice(&(8u32 << 20).to_le_bytes());
+            f
+        }),
+        ("trailing garbage after the frame", {
+            let mut f = good.clone();
+            f.extend_from_slice(&[0; 8]);
+            f
+        }),
+        ("version 9 message", {
+            let m = Message::from(distsoc_protocol::messages::social::PushPost {
+                version: 9,
+                post: public.clone(),
+                recent: None,
+            });
+            m.to_frame().map_err(|e| anyhow!("{e}"))?
+        }),
     ];
     cases.push(("one bit of the post text flipped", tampered));
     for (what, bytes) in cases {
@@ -200,11 +276,23 @@ pub(crate) fn run() -> anyhow::Result<()> {
     let v = VouchKey::generate(&mut rand_core::OsRng);
     println!("   Alice hands vouch key V to Bob (VouchGrant); Carol has none");
     let per_post = SigningKey::generate(&mut rand_core::OsRng);
-    let fof_post = Post::new_public(alice.id(), now_ms(), "Comments: friends of friends only", vec![])
-        .sign(&alice.key)
-        .map_err(|e| anyhow!("{e}"))?;
-    let header = PostHeader::new_fof(fof_post.post_id(), alice.id(), per_post.public(), &[v.clone()], &per_post.seed(), now_ms())
-        .map_err(|e| anyhow!("{e}"))?;
+    let fof_post = Post::new_public(
+        alice.id(),
+        now_ms(),
+        "Comments: friends of friends only",
+        vec![],
+    )
+    .sign(&alice.key)
+    .map_err(|e| anyhow!("{e}"))?;
+    let header = PostHeader::new_fof(
+        fof_post.post_id(),
+        alice.id(),
+        per_post.public(),
+        std::slice::from_ref(&v),
+        &per_post.seed(),
+        now_ms(),
+    )
+    .map_err(|e| anyhow!("{e}"))?;
     let comment_body = |who: &Person, text: &str| CommentBody {
         parent_post_id: fof_post.post_id(),
         author: who.id(),
@@ -212,15 +300,28 @@ pub(crate) fn run() -> anyhow::Result<()> {
         text: text.into(),
         reply_to: None,
     };
-    let (idx, seed) = header.open_fof(std::slice::from_ref(&v)).context("Bob's vouch key opens a slot")?;
-    println!("   Bob's key opens wrap slot {idx}; Carol's keyring opens none: {}", header.open_fof(&[]).is_none());
-    let bob_comment =
-        InlineComment::new(&bob.key, comment_body(&bob, "Count me in"), Some((&seed, &v, &per_post.public())))
-            .map_err(|e| anyhow!("{e}"))?;
-    let carol_comment = InlineComment::new(&carol.key, comment_body(&carol, "Me too?"), None).map_err(|e| anyhow!("{e}"))?;
+    let (idx, seed) = header
+        .open_fof(std::slice::from_ref(&v))
+        .context("Bob's vouch key opens a slot")?;
+    println!(
+        "   Bob's key opens wrap slot {idx}; Carol's keyring opens none: {}",
+        header.open_fof(&[]).is_none()
+    );
+    let bob_comment = InlineComment::new(
+        &bob.key,
+        comment_body(&bob, "Count me in"),
+        Some((&seed, &v, &per_post.public())),
+    )
+    .map_err(|e| anyhow!("{e}"))?;
+    let carol_comment = InlineComment::new(&carol.key, comment_body(&carol, "Me too?"), None)
+        .map_err(|e| anyhow!("{e}"))?;
     for (who, c) in [("Bob", &bob_comment), ("Carol", &carol_comment)] {
         let verdict = c.check(Some(&header));
-        let shown = if verdict == CommentVerdict::Accepted { "shown" } else { "filtered at render" };
+        let shown = if verdict == CommentVerdict::Accepted {
+            "shown"
+        } else {
+            "filtered at render"
+        };
         println!("   {who:<6} comment → {verdict:?} ({shown})");
     }
 

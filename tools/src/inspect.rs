@@ -24,7 +24,12 @@ pub(crate) struct InspectArgs {
 #[derive(Debug)]
 pub(crate) enum Verdict {
     /// A valid message.
-    Message { code: MessageCode, segments: usize, words: usize, message: Box<Message> },
+    Message {
+        code: MessageCode,
+        segments: usize,
+        words: usize,
+        message: Box<Message>,
+    },
     /// Rejected with this wire error.
     Rejected { code: ErrorCode, reason: String },
 }
@@ -47,7 +52,10 @@ pub(crate) fn inspect_bytes(bytes: &[u8]) -> Verdict {
             words: frame.words(),
             message: Box::new(m),
         },
-        Err(e) => Verdict::Rejected { code: e.error_code(), reason: e.to_string() },
+        Err(e) => Verdict::Rejected {
+            code: e.error_code(),
+            reason: e.to_string(),
+        },
     }
 }
 
@@ -57,12 +65,19 @@ pub(crate) fn run(args: InspectArgs) -> anyhow::Result<()> {
             let clean: String = h.chars().filter(|c| !c.is_whitespace()).collect();
             hex::decode(clean).context("--hex is not valid hex")?
         }
-        (None, Some(f)) => std::fs::read(&f).with_context(|| format!("cannot read {}", f.display()))?,
+        (None, Some(f)) => {
+            std::fs::read(&f).with_context(|| format!("cannot read {}", f.display()))?
+        }
         _ => bail!("give the frame with --hex HEX or --file PATH"),
     };
     println!("{} bytes", bytes.len());
     match inspect_bytes(&bytes) {
-        Verdict::Message { code, segments, words, message } => {
+        Verdict::Message {
+            code,
+            segments,
+            words,
+            message,
+        } => {
             println!(
                 "code      0x{:02x} {} ({})",
                 code.as_u8(),
@@ -89,7 +104,12 @@ mod tests {
 
     #[test]
     fn valid_and_rejected_frames() {
-        let frame = Message::Ack(Ack { version: 2, request_code: 0x50 }).to_frame().unwrap();
+        let frame = Message::Ack(Ack {
+            version: 2,
+            request_code: 0x50,
+        })
+        .to_frame()
+        .unwrap();
         match inspect_bytes(&frame) {
             Verdict::Message { code, .. } => assert_eq!(code, MessageCode::Ack),
             v => panic!("{v:?}"),
@@ -104,12 +124,23 @@ mod tests {
             Verdict::Rejected { code, .. } => assert_eq!(code, ErrorCode::Malformed),
             v => panic!("{v:?}"),
         }
-        let mut v3 = Message::Ack(Ack { version: 3, request_code: 0x50 }).to_frame().unwrap();
+        let mut v3 = Message::Ack(Ack {
+            version: 3,
+            request_code: 0x50,
+        })
+        .to_frame()
+        .unwrap();
         match inspect_bytes(&v3) {
             Verdict::Rejected { code, .. } => assert_eq!(code, ErrorCode::UnsupportedVersion),
             v => panic!("{v:?}"),
         }
         v3.truncate(5);
-        assert!(matches!(inspect_bytes(&v3), Verdict::Rejected { code: ErrorCode::Malformed, .. }));
+        assert!(matches!(
+            inspect_bytes(&v3),
+            Verdict::Rejected {
+                code: ErrorCode::Malformed,
+                ..
+            }
+        ));
     }
 }

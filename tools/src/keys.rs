@@ -53,7 +53,9 @@ pub(crate) fn write_key_file(path: &Path, key: &SigningKey) -> anyhow::Result<()
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
     let mut line = hex::encode(key.seed().as_ref());
     line.push('\n');
     f.write_all(line.as_bytes())?;
@@ -63,10 +65,14 @@ pub(crate) fn write_key_file(path: &Path, key: &SigningKey) -> anyhow::Result<()
 
 /// Reads a key file written by [`write_key_file`].
 pub(crate) fn read_key_file(path: &Path) -> anyhow::Result<SigningKey> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut seed = [0u8; 32];
     if hex::decode_to_slice(text.trim(), &mut seed).is_err() {
-        bail!("{} is not a distsoc key file (expected 64 hex digits)", path.display());
+        bail!(
+            "{} is not a distsoc key file (expected 64 hex digits)",
+            path.display()
+        );
     }
     Ok(SigningKey::from_seed(&seed))
 }
@@ -86,7 +92,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         assert!(write_key_file(&path, &key).is_err());
         std::fs::write(dir.path().join("bad"), "xyz").unwrap();

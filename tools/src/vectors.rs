@@ -39,8 +39,8 @@ pub(crate) fn run(cmd: VectorsCommand) -> anyhow::Result<()> {
             let mut total = 0;
             for f in files {
                 let text = std::fs::read_to_string(&f)?;
-                let v: VectorFile =
-                    serde_json::from_str(&text).with_context(|| format!("{} is not a vector file", f.display()))?;
+                let v: VectorFile = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not a vector file", f.display()))?;
                 let valid = v.records.iter().filter(|r| r.valid).count();
                 println!(
                     "{:<24} {:>4} records ({} valid, {} invalid)",
@@ -58,7 +58,8 @@ pub(crate) fn run(cmd: VectorsCommand) -> anyhow::Result<()> {
                 let path = dir.join(&v.file);
                 let mut text = serde_json::to_string_pretty(&v)?;
                 text.push('\n');
-                std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+                std::fs::write(&path, text)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
                 println!("wrote {} ({} records)", path.display(), v.records.len());
             }
         }

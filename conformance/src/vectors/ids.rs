@@ -6,7 +6,14 @@ use serde_json::{json, Value};
 
 use super::{Record, VectorFile, FORMAT_VERSION};
 
-fn rec(id: String, comment: &str, tags: &[&str], valid: bool, input: Value, expected: Value) -> Record {
+fn rec(
+    id: String,
+    comment: &str,
+    tags: &[&str],
+    valid: bool,
+    input: Value,
+    expected: Value,
+) -> Record {
     let to_map = |v: Value| -> BTreeMap<String, Value> {
         match v {
             Value::Object(m) => m.into_iter().collect(),
@@ -36,11 +43,31 @@ pub(super) fn generate() -> VectorFile {
     // Ids: kind, text, valid, expected bytes or error.
     let id_cases: &[(&str, String, &str)] = &[
         ("NodeId", node.to_string(), "lowercase hex of 32 bytes"),
-        ("NodeId", node.to_uppercase(), "uppercase hex is accepted; the canonical text form is lowercase"),
-        ("NodeId", "00".repeat(32), "all-zero bytes parse as an id (key validity is checked elsewhere)"),
-        ("PostingId", "ff".repeat(32), "posting ids use the same text form"),
-        ("PostId", "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262".to_string(), "BLAKE3-256 of the empty string, as a PostId text form"),
-        ("ChannelId", "00112233445566778899aabbccddeeff".to_string(), "channel ids are 16 bytes"),
+        (
+            "NodeId",
+            node.to_uppercase(),
+            "uppercase hex is accepted; the canonical text form is lowercase",
+        ),
+        (
+            "NodeId",
+            "00".repeat(32),
+            "all-zero bytes parse as an id (key validity is checked elsewhere)",
+        ),
+        (
+            "PostingId",
+            "ff".repeat(32),
+            "posting ids use the same text form",
+        ),
+        (
+            "PostId",
+            "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262".to_string(),
+            "BLAKE3-256 of the empty string, as a PostId text form",
+        ),
+        (
+            "ChannelId",
+            "00112233445566778899aabbccddeeff".to_string(),
+            "channel ids are 16 bytes",
+        ),
         ("WormId", "0f".repeat(16), "worm ids are 16 bytes"),
     ];
     for (kind, text, comment) in id_cases {
@@ -57,25 +84,93 @@ pub(super) fn generate() -> VectorFile {
         ("NodeId", node[..62].to_string(), "31 bytes", "wrongLength"),
         ("NodeId", format!("{node}00"), "33 bytes", "wrongLength"),
         ("NodeId", String::new(), "empty", "wrongLength"),
-        ("NodeId", format!("{}zz", &node[..62]), "non-hex digits", "invalidHex"),
-        ("NodeId", node[..63].to_string(), "odd number of hex digits (63)", "wrongLength"),
-        ("NodeId", format!("0x{}", &node[..62]), "0x prefix is not part of the form", "invalidHex"),
-        ("ChannelId", "00".repeat(32), "a 32-byte value is not a channel id", "wrongLength"),
+        (
+            "NodeId",
+            format!("{}zz", &node[..62]),
+            "non-hex digits",
+            "invalidHex",
+        ),
+        (
+            "NodeId",
+            node[..63].to_string(),
+            "odd number of hex digits (63)",
+            "wrongLength",
+        ),
+        (
+            "NodeId",
+            format!("0x{}", &node[..62]),
+            "0x prefix is not part of the form",
+            "invalidHex",
+        ),
+        (
+            "ChannelId",
+            "00".repeat(32),
+            "a 32-byte value is not a channel id",
+            "wrongLength",
+        ),
         ("ChannelId", "00".repeat(15), "15 bytes", "wrongLength"),
-        ("PostId", format!(" {}", &node[..63]), "leading space", "invalidHex"),
+        (
+            "PostId",
+            format!(" {}", &node[..63]),
+            "leading space",
+            "invalidHex",
+        ),
     ];
     for (kind, text, comment, err) in bad_ids {
-        records.push(rec(next(), comment, &["id", "text", "invalid"], false, json!({"kind": kind, "text": text}), json!({"error": err})));
+        records.push(rec(
+            next(),
+            comment,
+            &["id", "text", "invalid"],
+            false,
+            json!({"kind": kind, "text": text}),
+            json!({"error": err}),
+        ));
     }
 
     // Connect strings.
     let good: &[(String, &str, &str, u16, &str)] = &[
-        (format!("{node}@127.0.0.1:4433"), "IPv4 literal", "127.0.0.1", 4433, "ip"),
-        (format!("{node}@[::1]:4433"), "IPv6 literal in brackets", "::1", 4433, "ip"),
-        (format!("{node}@[2001:db8::7]:1"), "IPv6, port 1", "2001:db8::7", 1, "ip"),
-        (format!("{node}@anchor.example.org:443"), "DNS name", "anchor.example.org", 443, "name"),
-        (format!("{node}@Anchor.Example.ORG:443"), "DNS names are case-insensitive and normalised to lowercase", "anchor.example.org", 443, "name"),
-        (format!("{node}@localhost:65535"), "single-label name, highest port", "localhost", 65535, "name"),
+        (
+            format!("{node}@127.0.0.1:4433"),
+            "IPv4 literal",
+            "127.0.0.1",
+            4433,
+            "ip",
+        ),
+        (
+            format!("{node}@[::1]:4433"),
+            "IPv6 literal in brackets",
+            "::1",
+            4433,
+            "ip",
+        ),
+        (
+            format!("{node}@[2001:db8::7]:1"),
+            "IPv6, port 1",
+            "2001:db8::7",
+            1,
+            "ip",
+        ),
+        (
+            format!("{node}@anchor.example.org:443"),
+            "DNS name",
+            "anchor.example.org",
+            443,
+            "name",
+        ),
+        (
+            format!("{node}@Anchor.Example.ORG:443"),
+            "DNS names are case-insensitive and normalised to lowercase",
+            "anchor.example.org",
+            443,
+            "name",
+        ),
+        (
+            format!("{node}@localhost:65535"),
+            "single-label name, highest port",
+            "localhost",
+            65535,
+            "name",
+        ),
     ];
     for (text, comment, host, port, host_kind) in good {
         records.push(rec(
@@ -91,17 +186,48 @@ pub(super) fn generate() -> VectorFile {
         (format!("{node}127.0.0.1:4433"), "missing @", "missingAt"),
         (format!("{node}@127.0.0.1"), "missing port", "missingPort"),
         (format!("{node}@127.0.0.1:0"), "port 0", "badPort"),
-        (format!("{node}@127.0.0.1:65536"), "port out of range", "badPort"),
-        (format!("{node}@127.0.0.1:http"), "port not a number", "badPort"),
-        (format!("{node}@::1:4433"), "IPv6 literal without brackets", "badHost"),
+        (
+            format!("{node}@127.0.0.1:65536"),
+            "port out of range",
+            "badPort",
+        ),
+        (
+            format!("{node}@127.0.0.1:http"),
+            "port not a number",
+            "badPort",
+        ),
+        (
+            format!("{node}@::1:4433"),
+            "IPv6 literal without brackets",
+            "badHost",
+        ),
         (format!("{node}@:4433"), "empty host", "badHost"),
-        (format!("{node}@bad_host:4433"), "underscore is not allowed in a DNS name", "badHost"),
-        (format!("{node}@-bad.example:4433"), "label starting with '-'", "badHost"),
-        (format!("{}@127.0.0.1:4433", &node[..62]), "short NodeId", "nodeId"),
+        (
+            format!("{node}@bad_host:4433"),
+            "underscore is not allowed in a DNS name",
+            "badHost",
+        ),
+        (
+            format!("{node}@-bad.example:4433"),
+            "label starting with '-'",
+            "badHost",
+        ),
+        (
+            format!("{}@127.0.0.1:4433", &node[..62]),
+            "short NodeId",
+            "nodeId",
+        ),
         ("@127.0.0.1:4433".to_string(), "empty NodeId", "nodeId"),
     ];
     for (text, comment, err) in bad {
-        records.push(rec(next(), comment, &["connect-string", "invalid"], false, json!({"text": text}), json!({"error": err})));
+        records.push(rec(
+            next(),
+            comment,
+            &["connect-string", "invalid"],
+            false,
+            json!({"text": text}),
+            json!({"error": err}),
+        ));
     }
 
     VectorFile {

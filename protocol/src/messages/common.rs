@@ -21,9 +21,19 @@ impl Struct for SocketAddress {
     fn read(r: common_capnp::socket_address::Reader<'_>) -> Result<Self, DecodeError> {
         let ip = r.get_ip()?;
         let ip = match ip.len() {
-            4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(ip).map_err(|_| DecodeError::Missing("ip"))?)),
-            16 => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(ip).map_err(|_| DecodeError::Missing("ip"))?)),
-            n => return Err(DecodeError::BadLength { field: "ip", expected: 16, got: n }),
+            4 => IpAddr::V4(Ipv4Addr::from(
+                <[u8; 4]>::try_from(ip).map_err(|_| DecodeError::Missing("ip"))?,
+            )),
+            16 => IpAddr::V6(Ipv6Addr::from(
+                <[u8; 16]>::try_from(ip).map_err(|_| DecodeError::Missing("ip"))?,
+            )),
+            n => {
+                return Err(DecodeError::BadLength {
+                    field: "ip",
+                    expected: 16,
+                    got: n,
+                })
+            }
         };
         Ok(Self(SocketAddr::new(ip, r.get_port())))
     }
@@ -44,7 +54,10 @@ pub fn read_addresses(
 ) -> Result<Vec<SocketAddress>, DecodeError> {
     let l = l?;
     codec::check_len("addresses", l.len(), 1024)?;
-    l.iter().take(MAX_ADDRESSES).map(SocketAddress::read).collect()
+    l.iter()
+        .take(MAX_ADDRESSES)
+        .map(SocketAddress::read)
+        .collect()
 }
 
 /// Writes an address list.
@@ -91,7 +104,9 @@ pub fn read_roles(
 ) -> Result<Vec<Role>, DecodeError> {
     let l = l?;
     codec::check_len("roles", l.len(), 16)?;
-    Ok(l.iter().filter_map(|r| r.ok().map(Role::from_wire)).collect())
+    Ok(l.iter()
+        .filter_map(|r| r.ok().map(Role::from_wire))
+        .collect())
 }
 
 /// Writes a role list.
@@ -112,7 +127,9 @@ pub enum VisibilityHint {
 
 impl VisibilityHint {
     /// From the generated enum.
-    pub fn from_wire(r: Result<common_capnp::VisibilityHint, capnp::NotInSchema>) -> Result<Self, DecodeError> {
+    pub fn from_wire(
+        r: Result<common_capnp::VisibilityHint, capnp::NotInSchema>,
+    ) -> Result<Self, DecodeError> {
         match r {
             Ok(common_capnp::VisibilityHint::Public) => Ok(Self::Public),
             Ok(common_capnp::VisibilityHint::Encrypted) => Ok(Self::Encrypted),
@@ -156,7 +173,10 @@ impl Struct for PeerAddress {
 
     fn write(&self, mut b: common_capnp::peer_address::Builder<'_>) {
         b.set_node_id(self.node_id.as_bytes());
-        write_addresses(b.reborrow().init_addresses(len32(&self.addresses)), &self.addresses);
+        write_addresses(
+            b.reborrow().init_addresses(len32(&self.addresses)),
+            &self.addresses,
+        );
         b.set_is_anchor(self.is_anchor);
         b.set_last_seen_ms(self.last_seen_ms);
     }

@@ -24,7 +24,7 @@ use crate::envelope::{self, Cek, EnvelopeError, NONCE_LEN, TAG_LEN, WRAPPED_LEN}
 use crate::error::DecodeError;
 use crate::fof;
 use crate::ids::{BlobId, NodeId, PostingId};
-use crate::limits::{reader_options, MAX_RECIPIENTS};
+use crate::limits::reader_options;
 use crate::passphrase::{self, PassphraseError};
 use crate::sign::{Purpose, SignatureError, SigningKey, SEED_LEN};
 
@@ -1194,10 +1194,6 @@ impl Struct for EncryptedIdentityBundle {
         b.set_ciphertext(&self.ciphertext);
     }
 }
-
-/// Compile-time check that a group wrap's recipients fit the envelope bound
-/// used for posts.
-const _: () = assert!(MAX_GROUP_WRAPS >= MAX_RECIPIENTS);
 
 #[cfg(test)]
 mod tests {

@@ -16,13 +16,12 @@ use crate::limits::{MAX_FETCH_WAIT_MS, MAX_MAILBOX_PAYLOAD_BYTES};
 
 /// `Fetch.maxMessages` when 0 is sent: the anchor default.
 pub const DEFAULT_FETCH_MAX_MESSAGES: u32 = 100;
-/// `Fetch.maxBytes` when 0 is sent: the anchor default (16 MiB).
-pub const DEFAULT_FETCH_MAX_BYTES: u32 = 16 * 1024 * 1024;
-/// Most messages in one [`FetchResponse`].
-///
-/// The schema gives no count limit for `FetchResponse.messages`; this bound
-/// keeps the list length checked before iterating. An anchor never returns
-/// more (see [`Fetch::effective_max_messages`]).
+/// `Fetch.maxBytes` when 0 is sent: the anchor default (8 MiB), leaving room
+/// under the 16 MiB FetchResponse frame cap for one more maximal (5 MiB)
+/// message and per-message overhead.
+pub const DEFAULT_FETCH_MAX_BYTES: u32 = 8 * 1024 * 1024;
+/// Most messages in one [`FetchResponse`] (the schema's limit). An anchor
+/// never returns more (see [`Fetch::effective_max_messages`]).
 pub const MAX_FETCH_MESSAGES: usize = 16_384;
 /// Most channels in a [`ListChannelsResponse`].
 pub const MAX_CHANNELS: usize = 10_000;

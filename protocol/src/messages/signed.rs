@@ -43,27 +43,47 @@ impl<T: SignedBody> Signed<T> {
     pub fn sign(body: T, key: &SigningKey) -> Self {
         let bytes = codec::canonical_of(&body);
         let signature = key.sign(T::PURPOSE, &bytes);
-        Self { body, bytes, signature }
+        Self {
+            body,
+            bytes,
+            signature,
+        }
     }
 
     /// Decodes from the two wire fields. Checks size, canonical form and the
     /// body's own rules; does not verify the signature.
-    pub fn decode(bytes: capnp::Result<&[u8]>, signature: capnp::Result<&[u8]>) -> Result<Self, DecodeError> {
+    pub fn decode(
+        bytes: capnp::Result<&[u8]>,
+        signature: capnp::Result<&[u8]>,
+    ) -> Result<Self, DecodeError> {
         let bytes = bytes?;
         let body = codec::from_canonical::<T>(T::FIELD, bytes, T::MAX_BYTES)?;
         let signature = codec::id::<SIGNATURE_LEN>("signature", signature)?;
-        Ok(Self { body, bytes: bytes.to_vec(), signature })
+        Ok(Self {
+            body,
+            bytes: bytes.to_vec(),
+            signature,
+        })
     }
 
     /// Assembles from parts already known to belong together (e.g. read back
     /// from one's own store); checks nothing.
     pub fn from_parts_unchecked(body: T, bytes: Vec<u8>, signature: [u8; SIGNATURE_LEN]) -> Self {
-        Self { body, bytes, signature }
+        Self {
+            body,
+            bytes,
+            signature,
+        }
     }
 
     /// Verifies the signature against the body's signer.
     pub fn verify(&self) -> Result<(), SignatureError> {
-        sign::verify(&self.body.signer().0, T::PURPOSE, &self.bytes, &self.signature)
+        sign::verify(
+            &self.body.signer().0,
+            T::PURPOSE,
+            &self.bytes,
+            &self.signature,
+        )
     }
 
     /// The validated body.
@@ -93,8 +113,17 @@ pub fn verify_all<T: SignedBody, R: RngCore + CryptoRng + ?Sized>(
     items: &[&Signed<T>],
     rng: &mut R,
 ) -> Result<(), BatchError> {
-    let batch: Vec<_> =
-        items.iter().map(|s| (s.body.signer().0, T::PURPOSE, s.bytes.as_slice(), s.signature)).collect();
+    let batch: Vec<_> = items
+        .iter()
+        .map(|s| {
+            (
+                s.body.signer().0,
+                T::PURPOSE,
+                s.bytes.as_slice(),
+                s.signature,
+            )
+        })
+        .collect();
     sign::verify_batch(&batch, rng)
 }
 
@@ -107,7 +136,9 @@ macro_rules! signed_carrier {
         impl $crate::codec::Struct for $crate::messages::signed::Signed<$body> {
             type Schema = $schema;
 
-            fn read(r: <$schema as capnp::traits::Owned>::Reader<'_>) -> Result<Self, $crate::error::DecodeError> {
+            fn read(
+                r: <$schema as capnp::traits::Owned>::Reader<'_>,
+            ) -> Result<Self, $crate::error::DecodeError> {
                 Self::decode(r.$bytes_get(), r.get_signature())
             }
 

@@ -2,7 +2,9 @@
 
 use distsoc_schema::wire_capnp;
 
-use super::common::{read_addresses, read_roles, write_addresses, write_roles, Role, SocketAddress};
+use super::common::{
+    read_addresses, read_roles, write_addresses, write_roles, Role, SocketAddress,
+};
 use crate::codec::{self, len32, Struct, WireMessage};
 use crate::codes::MessageCode;
 use crate::error::{DecodeError, ErrorCode};
@@ -116,7 +118,10 @@ fn write_texts(mut b: capnp::text_list::Builder<'_>, items: &[String]) {
     }
 }
 
-fn read_limits(has: bool, r: capnp::Result<wire_capnp::limits::Reader<'_>>) -> Result<Limits, DecodeError> {
+fn read_limits(
+    has: bool,
+    r: capnp::Result<wire_capnp::limits::Reader<'_>>,
+) -> Result<Limits, DecodeError> {
     if has {
         Limits::read(r?)
     } else {
@@ -131,7 +136,10 @@ impl Struct for Hello {
         let min_version = r.get_min_version();
         let max_version = r.get_max_version();
         if min_version > max_version {
-            return Err(DecodeError::Invalid { field: "minVersion", reason: "greater than maxVersion" });
+            return Err(DecodeError::Invalid {
+                field: "minVersion",
+                reason: "greater than maxVersion",
+            });
         }
         Ok(Self {
             version: r.get_version(),
@@ -151,9 +159,16 @@ impl Struct for Hello {
         b.set_min_version(self.min_version);
         b.set_max_version(self.max_version);
         write_roles(b.reborrow().init_roles(len32(&self.roles)), &self.roles);
-        write_texts(b.reborrow().init_capabilities(len32(&self.capabilities)), &self.capabilities);
+        write_texts(
+            b.reborrow().init_capabilities(len32(&self.capabilities)),
+            &self.capabilities,
+        );
         self.limits.write(b.reborrow().init_limits());
-        write_addresses(b.reborrow().init_listen_addresses(len32(&self.listen_addresses)), &self.listen_addresses);
+        write_addresses(
+            b.reborrow()
+                .init_listen_addresses(len32(&self.listen_addresses)),
+            &self.listen_addresses,
+        );
         b.set_agent(self.agent.as_str());
         b.set_time_ms(self.time_ms);
     }
@@ -167,7 +182,8 @@ impl WireMessage for Hello {
     fn read_version(r: &wire_capnp::hello::Reader<'_>) -> u16 {
         // Hello is the negotiation itself: its `version` is the sender's
         // maximum and may exceed ours. The range check happens in `negotiate`.
-        r.get_version().clamp(MIN_PROTOCOL_VERSION, PROTOCOL_VERSION)
+        r.get_version()
+            .clamp(MIN_PROTOCOL_VERSION, PROTOCOL_VERSION)
     }
 }
 
@@ -203,7 +219,10 @@ impl Struct for HelloResponse {
         let min_version = r.get_min_version();
         let max_version = r.get_max_version();
         if min_version > max_version {
-            return Err(DecodeError::Invalid { field: "minVersion", reason: "greater than maxVersion" });
+            return Err(DecodeError::Invalid {
+                field: "minVersion",
+                reason: "greater than maxVersion",
+            });
         }
         Ok(Self {
             version: r.get_version(),
@@ -228,9 +247,16 @@ impl Struct for HelloResponse {
         b.set_min_version(self.min_version);
         b.set_max_version(self.max_version);
         write_roles(b.reborrow().init_roles(len32(&self.roles)), &self.roles);
-        write_texts(b.reborrow().init_capabilities(len32(&self.capabilities)), &self.capabilities);
+        write_texts(
+            b.reborrow().init_capabilities(len32(&self.capabilities)),
+            &self.capabilities,
+        );
         self.limits.write(b.reborrow().init_limits());
-        write_addresses(b.reborrow().init_listen_addresses(len32(&self.listen_addresses)), &self.listen_addresses);
+        write_addresses(
+            b.reborrow()
+                .init_listen_addresses(len32(&self.listen_addresses)),
+            &self.listen_addresses,
+        );
         if let Some(a) = &self.observed_address {
             a.write(b.reborrow().init_observed_address());
         }
@@ -262,7 +288,10 @@ impl Struct for Ack {
     type Schema = wire_capnp::ack::Owned;
 
     fn read(r: wire_capnp::ack::Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Self { version: r.get_version(), request_code: r.get_request_code() })
+        Ok(Self {
+            version: r.get_version(),
+            request_code: r.get_request_code(),
+        })
     }
 
     fn write(&self, mut b: wire_capnp::ack::Builder<'_>) {
@@ -317,7 +346,15 @@ impl Error {
         } else {
             (0, 0)
         };
-        Self { version: PROTOCOL_VERSION, code, message, request_code, retry_after_ms: 0, min_version, max_version }
+        Self {
+            version: PROTOCOL_VERSION,
+            code,
+            message,
+            request_code,
+            retry_after_ms: 0,
+            min_version,
+            max_version,
+        }
     }
 
     /// Sets `retry_after_ms`.
@@ -334,7 +371,10 @@ impl Struct for Error {
         Ok(Self {
             version: r.get_version(),
             // A newer peer may send a code we do not know: keep the reply usable.
-            code: r.get_code().map(ErrorCode::from_wire).unwrap_or(ErrorCode::Unspecified),
+            code: r
+                .get_code()
+                .map(ErrorCode::from_wire)
+                .unwrap_or(ErrorCode::Unspecified),
             message: codec::text("message", r.get_message(), MAX_ERROR_MESSAGE_BYTES)?,
             request_code: r.get_request_code(),
             retry_after_ms: r.get_retry_after_ms(),
@@ -361,6 +401,7 @@ impl WireMessage for Error {
     }
     fn read_version(r: &wire_capnp::error::Reader<'_>) -> u16 {
         // An Error about a version mismatch is itself readable at any version.
-        r.get_version().clamp(MIN_PROTOCOL_VERSION, PROTOCOL_VERSION)
+        r.get_version()
+            .clamp(MIN_PROTOCOL_VERSION, PROTOCOL_VERSION)
     }
 }

@@ -1,0 +1,143 @@
+//! Hot-path benchmarks of the protocol core. Results and the machine they
+//! were taken on are recorded in docs/BENCHMARKS.md.
+//!
+//! ```sh
+//! cargo bench -p distsoc-protocol --bench protocol
+//! ```
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use distsoc_protocol::codec;
+use distsoc_protocol::envelope::{self, Cek};
+use distsoc_protocol::frame::decode_frame;
+use distsoc_protocol::ids::{PostId, PostingId};
+use distsoc_protocol::messages::content::{Post, PostVisibility, SyncPost};
+use distsoc_protocol::messages::social::PushPost;
+use distsoc_protocol::messages::Message;
+use distsoc_protocol::sign::{self, Purpose, SigningKey};
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+fn key(i: u8) -> SigningKey {
+    SigningKey::from_seed(&[i; 32])
+}
+
+/// A public post whose canonical encoding is about 1 KiB.
+fn post_1k() -> SyncPost {
+    let k = key(1);
+    let post = Post::new_public(
+        PostingId(k.public()),
+        1_700_000_000_000,
+        "x".repeat(950),
+        vec![],
+    )
+    .sign(&k)
+    .unwrap();
+    SyncPost::new(&k, post, PostVisibility::Public, None)
+}
+
+fn posts(c: &mut Criterion) {
+    let post = post_1k();
+    let frame = Message::from(PushPost {
+        version: 2,
+        post: post.clone(),
+        recent: None,
+    })
+    .to_frame()
+    .unwrap();
+    let mut g = c.benchmark_group("post_1k");
+    g.throughput(Throughput::Bytes(post.post.bytes().len() as u64));
+    g.bench_function("encode_frame", |b| {
+        b.iter(|| {
+            Message::from(PushPost {
+                version: 2,
+                post: black_box(post.clone()),
+                recent: None,
+            })
+            .to_frame()
+            .unwrap()
+        })
+    });
+    g.bench_function("decode_frame_and_validate_message", |b| {
+        b.iter(|| {
+            let f = decode_frame(black_box(&frame)).unwrap();
+            Message::from_frame(&f).unwrap()
+        })
+    });
+    g.bench_function("canonical_bytes", |b| {
+        b.iter(|| codec::canonical_of(black_box(post.post.body())))
+    });
+    g.bench_function("post_id_blake3", |b| {
+        b.iter(|| PostId::of_canonical(black_box(post.post.bytes())))
+    });
+    g.bench_function("ingest_validate_with_signature", |b| {
+        b.iter(|| black_box(&post).validate(None).unwrap())
+    });
+    g.finish();
+}
+
+fn signatures(c: &mut Criterion) {
+    let k = key(2);
+    let msg = vec![7u8; 1024];
+    let sig = k.sign(Purpose::Post, &msg);
+    let public = k.public();
+    let mut g = c.benchmark_group("ed25519");
+    g.bench_function("sign_1k", |b| {
+        b.iter(|| k.sign(Purpose::Post, black_box(&msg)))
+    });
+    g.bench_function("verify_1k", |b| {
+        b.iter(|| sign::verify(&public, Purpose::Post, black_box(&msg), &sig).unwrap())
+    });
+    for n in [16usize, 64, 256] {
+        let keys: Vec<SigningKey> = (0..n).map(|i| key(i as u8)).collect();
+        let msgs: Vec<Vec<u8>> = (0..n).map(|i| vec![i as u8; 1024]).collect();
+        let sigs: Vec<[u8; 64]> = keys
+            .iter()
+            .zip(&msgs)
+            .map(|(k, m)| k.sign(Purpose::Post, m))
+            .collect();
+        let items: Vec<_> = (0..n)
+            .map(|i| (keys[i].public(), Purpose::Post, msgs[i].as_slice(), sigs[i]))
+            .collect();
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(
+            BenchmarkId::new("verify_batch_1k", n),
+            &items,
+            |b, items| {
+                let mut rng = ChaCha20Rng::seed_from_u64(1);
+                b.iter(|| sign::verify_batch(black_box(items), &mut rng).unwrap())
+            },
+        );
+    }
+    g.finish();
+}
+
+fn envelopes(c: &mut Criterion) {
+    let body = vec![3u8; 1024];
+    let mut g = c.benchmark_group("envelope");
+    for n in [1usize, 10, 100, 1000] {
+        let recipients: Vec<SigningKey> = (0..n)
+            .map(|i| SigningKey::from_seed(&blake3::hash(&(i as u64).to_le_bytes()).into()))
+            .collect();
+        let ids: Vec<[u8; 32]> = recipients.iter().map(SigningKey::public).collect();
+        let cek = Cek::from_bytes([9; 32]);
+        let sealed = envelope::seal_with(&body, &ids, &cek, &[1; 12], &[5; 32]).unwrap();
+        let last = recipients[n - 1].seed();
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::new("seal_1k", n), &ids, |b, ids| {
+            b.iter(|| envelope::seal_with(black_box(&body), ids, &cek, &[1; 12], &[5; 32]).unwrap())
+        });
+        // Opening cost for the recipient listed last (worst case lookup).
+        g.bench_with_input(
+            BenchmarkId::new("open_1k_last_recipient", n),
+            &sealed,
+            |b, sealed| b.iter(|| envelope::open(&last, black_box(sealed)).unwrap()),
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(benches, posts, signatures, envelopes);
+criterion_main!(benches);
