@@ -143,7 +143,7 @@ message_codes! {
     /// Asks for a content blob by id.
     FileRequest = 0x30, Request, Some(MessageCode::FileResponse), 4 * KIB;
     /// Answer to [`MessageCode::FileRequest`] (a blob of at most 256 KiB).
-    FileResponse = 0x31, Response, None, MIB;
+    FileResponse = 0x31, Response, None, 2 * MIB;
     /// Asks for an author's current recent-posts record.
     AuthorUpdateRequest = 0x32, Request, Some(MessageCode::AuthorUpdateResponse), 4 * KIB;
     /// Answer to [`MessageCode::AuthorUpdateRequest`].
@@ -153,7 +153,7 @@ message_codes! {
     /// Announces a new post.
     PostNotification = 0x35, Push, None, 16 * KIB;
     /// Pushes a blob manifest.
-    ManifestPush = 0x36, Push, None, 640 * KIB;
+    ManifestPush = 0x36, Push, None, MIB;
     /// Incremental change to blob headers.
     BlobHeaderDiff = 0x37, Push, None, MIB;
     /// Pulls posts by author or recipient since a cursor.
@@ -161,7 +161,7 @@ message_codes! {
     /// Answer to [`MessageCode::PullSyncRequest`].
     PullSyncResponse = 0x41, Response, None, 8 * MIB;
     /// Pushes a post to a peer.
-    PushPost = 0x42, Push, None, MIB;
+    PushPost = 0x42, Push, None, 2 * MIB;
     /// Asks to join an author's audience.
     AudienceRequest = 0x43, Push, None, 16 * KIB;
     /// Grants or refuses an [`MessageCode::AudienceRequest`].
@@ -284,16 +284,16 @@ mod tests {
         ("AddressRequest", 0x20, Kind::Request, Some(0x21), 64 * KIB),
         ("AddressResponse", 0x21, Kind::Response, None, 256 * KIB),
         ("FileRequest", 0x30, Kind::Request, Some(0x31), 4 * KIB),
-        ("FileResponse", 0x31, Kind::Response, None, MIB),
+        ("FileResponse", 0x31, Kind::Response, None, 2 * MIB),
         ("AuthorUpdateRequest", 0x32, Kind::Request, Some(0x33), 4 * KIB),
         ("AuthorUpdateResponse", 0x33, Kind::Response, None, 320 * KIB),
         ("AuthorUpdatePush", 0x34, Kind::Push, None, 320 * KIB),
         ("PostNotification", 0x35, Kind::Push, None, 16 * KIB),
-        ("ManifestPush", 0x36, Kind::Push, None, 640 * KIB),
+        ("ManifestPush", 0x36, Kind::Push, None, MIB),
         ("BlobHeaderDiff", 0x37, Kind::Push, None, MIB),
         ("PullSyncRequest", 0x40, Kind::Request, Some(0x41), 64 * KIB),
         ("PullSyncResponse", 0x41, Kind::Response, None, 8 * MIB),
-        ("PushPost", 0x42, Kind::Push, None, MIB),
+        ("PushPost", 0x42, Kind::Push, None, 2 * MIB),
         ("AudienceRequest", 0x43, Kind::Push, None, 16 * KIB),
         ("AudienceResponse", 0x44, Kind::Push, None, 16 * KIB),
         ("ProfileUpdate", 0x50, Kind::Push, None, 64 * KIB),

@@ -117,6 +117,16 @@ pub enum IngestError {
         /// The rule broken.
         reason: &'static str,
     },
+    /// The object is not newer than the one held; nothing was changed.
+    #[error("stale {what}: updatedAtMs {got} is not newer than the held {held}")]
+    Stale {
+        /// Which object.
+        what: &'static str,
+        /// `updatedAtMs` of the object held.
+        held: u64,
+        /// `updatedAtMs` of the object refused.
+        got: u64,
+    },
     /// The object did not decode.
     #[error(transparent)]
     Decode(#[from] DecodeError),
@@ -130,6 +140,7 @@ impl IngestError {
             IngestError::IdMismatch { .. } => ErrorCode::IdMismatch,
             IngestError::Malformed { .. } => ErrorCode::Malformed,
             IngestError::Unauthorized { .. } => ErrorCode::Unauthorized,
+            IngestError::Stale { .. } => ErrorCode::Stale,
             IngestError::Decode(e) => e.error_code(),
         }
     }
@@ -679,12 +690,14 @@ impl PostVisibility {
     }
 
     /// The author's `visibilitySignature` for this visibility of `post_id`
-    /// (purpose `visibility`).
+    /// (purpose `post-visibility`). Only for the visibility chosen at
+    /// creation; a later change travels as a [`SignedVisibilityUpdate`].
     pub fn sign_for(&self, post_id: &PostId, author_key: &SigningKey) -> [u8; SIGNATURE_LEN] {
-        author_key.sign(Purpose::VisibilityUpdate, &self.signing_digest(post_id))
+        author_key.sign(Purpose::PostVisibility, &self.signing_digest(post_id))
     }
 
-    /// Verifies a `visibilitySignature` by `author`.
+    /// Verifies a `visibilitySignature` by `author` (purpose
+    /// `post-visibility`).
     pub fn verify_for(
         &self,
         post_id: &PostId,
@@ -693,7 +706,7 @@ impl PostVisibility {
     ) -> Result<(), SignatureError> {
         sign::verify(
             &author.0,
-            Purpose::VisibilityUpdate,
+            Purpose::PostVisibility,
             &self.signing_digest(post_id),
             signature,
         )
@@ -1028,6 +1041,13 @@ impl Signed<PostHeader> {
 // ---------------------------------------------------------------------------
 
 /// `SyncPost`: a post with the metadata needed to store and read it.
+///
+/// The visibility is authenticated by the author in one of two ways: by
+/// `visibility_signature` (the visibility chosen at creation, purpose
+/// `post-visibility`), or, once the author changed it ("sync access list"), by
+/// `visibility_update`, whose visibility `visibility` must equal. A relay that
+/// receives an update applies it with [`SyncPost::apply_update`] and keeps
+/// relaying the post with the update attached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncPost {
     /// The immutable post.
@@ -1036,9 +1056,14 @@ pub struct SyncPost {
     pub visibility: PostVisibility,
     /// Current header, if the author published one.
     pub header: Option<SignedPostHeader>,
-    /// The author's signature over the visibility (required for encrypted
-    /// posts, see [`PostVisibility::signing_digest`]).
+    /// The author's signature over the visibility chosen at creation (see
+    /// [`PostVisibility::signing_digest`]). Required for an encrypted post
+    /// without `visibility_update`; ignored when `visibility_update` is
+    /// present.
     pub visibility_signature: Option<[u8; SIGNATURE_LEN]>,
+    /// The newest visibility update held, if the visibility changed after
+    /// creation. `visibility` then equals its visibility.
+    pub visibility_update: Option<SignedVisibilityUpdate>,
 }
 
 impl SyncPost {
@@ -1058,6 +1083,7 @@ impl SyncPost {
             visibility,
             header,
             visibility_signature,
+            visibility_update: None,
         }
     }
 
@@ -1071,9 +1097,15 @@ impl SyncPost {
     /// 1. the id equals `expected_id`, if given (`idMismatch`);
     /// 2. the post's signature verifies (`badSignature`);
     /// 3. the content is sealed iff the visibility is encrypted (`malformed`);
-    /// 4. an encrypted post carries a `visibilitySignature` (`malformed`), and
-    ///    any `visibilitySignature` present verifies by the author
-    ///    (`badSignature`);
+    /// 4. the visibility is the author's:
+    ///    - with a `visibilityUpdate`: the update names this post
+    ///      (`idMismatch`), is by the post's author (`unauthorized`), agrees
+    ///      with the content (`malformed`), its visibility has the same
+    ///      canonical bytes as `visibility` (`malformed`) and its signature
+    ///      verifies (`badSignature`); `visibilitySignature` is then ignored;
+    ///    - without one: an encrypted post carries a `visibilitySignature`
+    ///      (`malformed`), and any `visibilitySignature` present verifies by
+    ///      the author (`badSignature`);
     /// 5. the header, if any, is for this post id (`idMismatch`), by this
     ///    author (`unauthorized`) and verifies (`badSignature`).
     pub fn validate(&self, expected_id: Option<PostId>) -> Result<PostId, IngestError> {
@@ -1095,23 +1127,69 @@ impl SyncPost {
                 reason: "content must be sealed exactly when the visibility is encrypted",
             });
         }
-        match &self.visibility_signature {
-            Some(sig) => self
+        match (&self.visibility_update, &self.visibility_signature) {
+            (Some(update), _) => {
+                let body = update.body();
+                body.applies_to(&self.post)?;
+                if codec::canonical_of(&body.visibility) != codec::canonical_of(&self.visibility) {
+                    return Err(IngestError::Malformed {
+                        what: "visibility",
+                        reason: "must equal the visibility of the visibilityUpdate",
+                    });
+                }
+                update.verify().map_err(bad_sig("visibilityUpdate"))?;
+            }
+            (None, Some(sig)) => self
                 .visibility
                 .verify_for(&id, &post.author, sig)
                 .map_err(bad_sig("visibility"))?,
-            None if self.visibility.is_encrypted() => {
+            (None, None) if self.visibility.is_encrypted() => {
                 return Err(IngestError::Malformed {
                     what: "visibilitySignature",
-                    reason: "required for an encrypted post",
+                    reason: "an encrypted post needs a visibilitySignature or a visibilityUpdate",
                 })
             }
-            None => {}
+            (None, None) => {}
         }
         if let Some(header) = &self.header {
             header.validate_for(&id, &post.author)?;
         }
         Ok(id)
+    }
+
+    /// Applies a received visibility update to this (already validated) post,
+    /// as a relay does before passing the post on:
+    ///
+    /// 1. the update names this post (`idMismatch`), is by its author
+    ///    (`unauthorized`), agrees with the content (`malformed`) and its
+    ///    signature verifies (`badSignature`);
+    /// 2. it is not older than the update held (`stale`). An update with the
+    ///    same `updatedAtMs` as the held one changes nothing: `Ok` if it is the
+    ///    same update, `stale` otherwise (the first one seen is kept).
+    ///
+    /// On success `visibility` becomes the update's visibility, the update is
+    /// stored in `visibility_update`, and `visibility_signature` (which signs
+    /// the creation-time visibility and no longer matches) is cleared. On
+    /// error nothing changes.
+    pub fn apply_update(&mut self, update: SignedVisibilityUpdate) -> Result<(), IngestError> {
+        update.validate_for(&self.post)?;
+        if let Some(held) = &self.visibility_update {
+            let (held_ms, got_ms) = (held.body().updated_at_ms, update.body().updated_at_ms);
+            if got_ms == held_ms && held.bytes() == update.bytes() {
+                return Ok(());
+            }
+            if got_ms <= held_ms {
+                return Err(IngestError::Stale {
+                    what: "visibilityUpdate",
+                    held: held_ms,
+                    got: got_ms,
+                });
+            }
+        }
+        self.visibility = update.body().visibility.clone();
+        self.visibility_signature = None;
+        self.visibility_update = Some(update);
+        Ok(())
     }
 }
 
@@ -1138,6 +1216,11 @@ impl Struct for SyncPost {
                 "visibilitySignature",
                 r.get_visibility_signature(),
             )?,
+            visibility_update: if r.has_visibility_update() {
+                Some(SignedVisibilityUpdate::read(r.get_visibility_update()?)?)
+            } else {
+                None
+            },
         })
     }
 
@@ -1149,6 +1232,9 @@ impl Struct for SyncPost {
         }
         if let Some(sig) = &self.visibility_signature {
             b.set_visibility_signature(sig);
+        }
+        if let Some(u) = &self.visibility_update {
+            u.write(b.reborrow().init_visibility_update());
         }
     }
 }
@@ -1935,8 +2021,9 @@ mod tests {
             visibility in arb_visibility(),
             header in proptest::option::of(arb_signed_header()),
             visibility_signature in proptest::option::of(arr::<64>()),
+            visibility_update in proptest::option::of(signed(arb_visibility_update(), |u, a| u.author = a)),
         ) -> SyncPost {
-            SyncPost { post, visibility, header, visibility_signature }
+            SyncPost { post, visibility, header, visibility_signature, visibility_update }
         }
     }
 
@@ -2331,6 +2418,328 @@ mod tests {
             t.validate(None).unwrap_err().error_code(),
             ErrorCode::BadSignature
         );
+    }
+
+    // ---- visibility updates ("sync access list") ---------------------------
+
+    /// An encrypted post by `key(1)` for readers `key(10..13)` and the author.
+    fn encrypted_sync_post() -> (SigningKey, Vec<SigningKey>, SyncPost) {
+        let author = key(1);
+        let readers: Vec<SigningKey> = (10..13).map(key).collect();
+        let mut ids: Vec<PostingId> = readers.iter().map(pid).collect();
+        ids.push(pid(&author));
+        let (post, visibility) = seal_post(&author, 42, &sample_body(), &ids, &mut rng(5)).unwrap();
+        let sp = SyncPost::new(&author, post, visibility, None);
+        assert!(sp.validate(None).is_ok());
+        (author, readers, sp)
+    }
+
+    /// As the author: re-wraps the CEK of `sp` for `keep` only (fresh
+    /// ephemeral key `[eph; 32]`) and signs the update.
+    fn rewrap(
+        author: &SigningKey,
+        sp: &SyncPost,
+        keep: &[PostingId],
+        eph: u8,
+        updated_at_ms: u64,
+    ) -> SignedVisibilityUpdate {
+        let PostVisibility::Encrypted(enc) = &sp.visibility else {
+            panic!("not encrypted")
+        };
+        let cek = enc.unwrap_cek(&author.seed()).unwrap();
+        let visibility =
+            PostVisibility::Encrypted(EncryptedVisibility::wrap(&cek, &[eph; 32], keep).unwrap());
+        let body = VisibilityUpdateBody {
+            post_id: sp.post_id(),
+            author: pid(author),
+            visibility,
+            updated_at_ms,
+        };
+        sign_checked(body, author).unwrap()
+    }
+
+    #[test]
+    fn post_visibility_purpose_is_separate_from_visibility_update() {
+        let (author, _, sp) = encrypted_sync_post();
+        let id = sp.post_id();
+        let digest = sp.visibility.signing_digest(&id);
+        let sig = sp.visibility_signature.unwrap();
+        assert_eq!(
+            sign::verify(&author.public(), Purpose::PostVisibility, &digest, &sig),
+            Ok(())
+        );
+        assert_eq!(
+            sign::verify(&author.public(), Purpose::VisibilityUpdate, &digest, &sig),
+            Err(SignatureError::Invalid)
+        );
+        // A signature made with the update purpose is no visibilitySignature.
+        let old = author.sign(Purpose::VisibilityUpdate, &digest);
+        assert_eq!(
+            sp.visibility.verify_for(&id, &pid(&author), &old),
+            Err(SignatureError::Invalid)
+        );
+    }
+
+    #[test]
+    fn rewrapped_post_relays_through_apply_update() {
+        let (author, readers, sp) = encrypted_sync_post();
+        let id = sp.post_id();
+        let removed = &readers[2];
+        let keep = [pid(&readers[0]), pid(&readers[1]), pid(&author)];
+        let update = rewrap(&author, &sp, &keep, 0x77, 1_000);
+        // Before the fix: a relay that only swaps the visibility breaks the post.
+        let naive = SyncPost {
+            visibility: update.body().visibility.clone(),
+            ..sp.clone()
+        };
+        assert!(matches!(
+            naive.validate(None),
+            Err(IngestError::BadSignature {
+                what: "visibility",
+                ..
+            })
+        ));
+
+        // Hop 1 received the post, then the update.
+        let mut relayed = wire_round_trip(&sp);
+        relayed.apply_update(update.clone()).unwrap();
+        assert_eq!(relayed.visibility, update.body().visibility);
+        assert_eq!(relayed.visibility_signature, None);
+        assert_eq!(relayed.visibility_update.as_ref(), Some(&update));
+        assert_eq!(relayed.validate(Some(id)).unwrap(), id);
+        // Applying the same update again is a no-op.
+        let before = relayed.clone();
+        relayed.apply_update(update.clone()).unwrap();
+        assert_eq!(relayed, before);
+
+        // Hop 2 receives the relayed post over the wire and accepts it.
+        let next = wire_round_trip(&relayed);
+        assert_eq!(next, relayed);
+        assert_eq!(next.validate(Some(id)).unwrap(), id);
+        let canonical: SyncPost =
+            codec::from_canonical("syncPost", &codec::canonical_of(&relayed), usize::MAX).unwrap();
+        assert_eq!(canonical.validate(Some(id)).unwrap(), id);
+
+        // The remaining recipients still read it; the removed one no longer
+        // can from the new visibility (though it could from the old one).
+        for r in [&readers[0], &readers[1], &author] {
+            assert_eq!(
+                open_post(&r.seed(), &next.post, &next.visibility).unwrap(),
+                sample_body()
+            );
+        }
+        assert_eq!(
+            open_post(&removed.seed(), &sp.post, &sp.visibility).unwrap(),
+            sample_body()
+        );
+        assert_eq!(
+            open_post(&removed.seed(), &next.post, &next.visibility).unwrap_err(),
+            ContentError::Envelope(EnvelopeError::NotARecipient)
+        );
+        let PostVisibility::Encrypted(enc) = &next.visibility else {
+            panic!()
+        };
+        assert!(!enc.is_recipient(&pid(removed)));
+
+        // Both present: the update wins, the creation signature is ignored.
+        let both = SyncPost {
+            visibility_signature: sp.visibility_signature,
+            ..next.clone()
+        };
+        assert_eq!(wire_round_trip(&both).validate(Some(id)).unwrap(), id);
+        let garbage = SyncPost {
+            visibility_signature: Some([0; 64]),
+            ..next
+        };
+        assert_eq!(garbage.validate(Some(id)).unwrap(), id);
+    }
+
+    #[test]
+    fn bad_visibility_updates_are_rejected() {
+        let (author, readers, sp) = encrypted_sync_post();
+        let keep = [pid(&readers[0]), pid(&author)];
+        let good = rewrap(&author, &sp, &keep, 0x61, 1_000);
+        let with = |update: SignedVisibilityUpdate| SyncPost {
+            visibility: update.body().visibility.clone(),
+            visibility_signature: None,
+            visibility_update: Some(update),
+            ..sp.clone()
+        };
+        assert!(with(good.clone()).validate(None).is_ok());
+        let check = |update: SignedVisibilityUpdate, code: ErrorCode| {
+            let e = with(update.clone()).validate(None).unwrap_err();
+            assert_eq!(e.error_code(), code, "validate: {e:?}");
+            let mut t = sp.clone();
+            let e = t.apply_update(update).unwrap_err();
+            assert_eq!(e.error_code(), code, "apply_update: {e:?}");
+            assert_eq!(t, sp, "a refused update changes nothing");
+        };
+
+        // For another post of the same author.
+        let (other_post, other_vis) =
+            seal_post(&author, 43, &sample_body(), &keep, &mut rng(6)).unwrap();
+        let other = SyncPost::new(&author, other_post, other_vis, None);
+        let for_other = rewrap(&author, &other, &keep, 0x62, 1_000);
+        assert!(matches!(
+            with(for_other.clone()).validate(None),
+            Err(IngestError::IdMismatch {
+                what: "visibilityUpdate",
+                ..
+            })
+        ));
+        check(for_other, ErrorCode::IdMismatch);
+
+        // By another author (correctly signed by that author).
+        let stranger = key(2);
+        let mut body = good.body().clone();
+        body.author = pid(&stranger);
+        let foreign = sign_checked(body, &stranger).unwrap();
+        assert!(matches!(
+            with(foreign.clone()).validate(None),
+            Err(IngestError::Unauthorized {
+                what: "visibilityUpdate",
+                ..
+            })
+        ));
+        check(foreign, ErrorCode::Unauthorized);
+
+        // Naming the author but signed by someone else, or tampered.
+        let forged = Signed::sign(good.body().clone(), &stranger);
+        check(forged, ErrorCode::BadSignature);
+        let mut sig = *good.signature();
+        sig[5] ^= 1;
+        let tampered =
+            Signed::from_parts_unchecked(good.body().clone(), good.bytes().to_vec(), sig);
+        assert!(matches!(
+            with(tampered.clone()).validate(None),
+            Err(IngestError::BadSignature {
+                what: "visibilityUpdate",
+                ..
+            })
+        ));
+        check(tampered, ErrorCode::BadSignature);
+
+        // A public visibility for sealed content.
+        let mut body = good.body().clone();
+        body.visibility = PostVisibility::Public;
+        let public = sign_checked(body, &author).unwrap();
+        let e = sp.clone().apply_update(public).unwrap_err();
+        assert_eq!(e.error_code(), ErrorCode::Malformed);
+
+        // The carried visibility is not the update's.
+        for visibility in [
+            sp.visibility.clone(),
+            rewrap(&author, &sp, &keep, 0x63, 1_000)
+                .body()
+                .visibility
+                .clone(),
+        ] {
+            let t = SyncPost {
+                visibility,
+                ..with(good.clone())
+            };
+            let e = t.validate(None).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    IngestError::Malformed {
+                        what: "visibility",
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+            assert_eq!(e.error_code(), ErrorCode::Malformed);
+        }
+
+        // No signature and no update.
+        let t = SyncPost {
+            visibility_signature: None,
+            visibility_update: None,
+            ..with(good)
+        };
+        assert!(matches!(
+            t.validate(None),
+            Err(IngestError::Malformed {
+                what: "visibilitySignature",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn stale_visibility_update_is_refused() {
+        let (author, readers, sp) = encrypted_sync_post();
+        let all = [pid(&readers[0]), pid(&readers[1]), pid(&author)];
+        let fewer = [pid(&readers[0]), pid(&author)];
+        let mut relay = sp.clone();
+        let newer = rewrap(&author, &sp, &fewer, 0x71, 2_000);
+        relay.apply_update(newer.clone()).unwrap();
+
+        // Older than the held one.
+        let older = rewrap(&author, &sp, &all, 0x72, 1_999);
+        let held = relay.clone();
+        let e = relay.apply_update(older).unwrap_err();
+        assert_eq!(
+            e,
+            IngestError::Stale {
+                what: "visibilityUpdate",
+                held: 2_000,
+                got: 1_999
+            }
+        );
+        assert_eq!(e.error_code(), ErrorCode::Stale);
+        assert_eq!(relay, held);
+
+        // Same time, different content: the first one seen is kept.
+        let rival = rewrap(&author, &sp, &all, 0x73, 2_000);
+        assert_eq!(
+            relay.apply_update(rival).unwrap_err().error_code(),
+            ErrorCode::Stale
+        );
+        assert_eq!(relay, held);
+
+        // A newer one replaces it, even re-adding a recipient.
+        let newest = rewrap(&author, &sp, &all, 0x74, 2_001);
+        relay.apply_update(newest.clone()).unwrap();
+        assert_eq!(relay.visibility_update, Some(newest));
+        assert_eq!(
+            wire_round_trip(&relay).validate(None).unwrap(),
+            sp.post_id()
+        );
+        assert!(open_post(&readers[1].seed(), &relay.post, &relay.visibility).is_ok());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+
+        /// Any chain of re-wraps (kept recipients drawn at random, newest
+        /// last) relays hop to hop: every hop validates, and exactly the kept
+        /// recipients can unwrap the CEK.
+        #[test]
+        fn rewrap_chain_relays(keeps in proptest::collection::vec(proptest::collection::vec(any::<bool>(), 3), 1..4)) {
+            let (author, readers, sp) = encrypted_sync_post();
+            let id = sp.post_id();
+            let mut hop = sp.clone();
+            for (i, keep) in keeps.iter().enumerate() {
+                let mut ids: Vec<PostingId> = readers
+                    .iter()
+                    .zip(keep)
+                    .filter(|(_, k)| **k)
+                    .map(|(r, _)| pid(r))
+                    .collect();
+                ids.push(pid(&author));
+                let step = u8::try_from(i).unwrap();
+                let update = rewrap(&author, &sp, &ids, 0x40 + step, 1_000 + u64::from(step));
+                hop.apply_update(update).unwrap();
+                hop = wire_round_trip(&hop);
+                prop_assert_eq!(hop.validate(Some(id)).unwrap(), id);
+                let PostVisibility::Encrypted(enc) = &hop.visibility else { panic!() };
+                for (r, k) in readers.iter().zip(keep) {
+                    prop_assert_eq!(enc.unwrap_cek(&r.seed()).is_ok(), *k);
+                }
+            }
+        }
     }
 
     #[test]

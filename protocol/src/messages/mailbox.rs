@@ -1001,14 +1001,14 @@ mod tests {
             max_bytes: 0,
         };
         assert_eq!(f.effective_max_messages(), 100);
-        assert_eq!(f.effective_max_bytes(), 16 * 1024 * 1024);
+        assert_eq!(f.effective_max_bytes(), 8 * 1024 * 1024);
         let f = Fetch {
             max_messages: u32::MAX,
             max_bytes: u32::MAX,
             ..f
         };
         assert_eq!(f.effective_max_messages(), MAX_FETCH_MESSAGES);
-        assert_eq!(f.effective_max_bytes(), 16 * 1024 * 1024);
+        assert_eq!(f.effective_max_bytes(), 8 * 1024 * 1024);
         let f = Fetch {
             max_messages: 7,
             max_bytes: 9,
