@@ -1,4 +1,3 @@
-
 // Shared by `build.rs` and `schema/tests/bindings_fresh.rs`: how the committed
 // Rust bindings in `schema/generated/` are produced from `schema/*.capnp`.
 //
