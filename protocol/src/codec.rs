@@ -240,37 +240,28 @@ pub fn canonical_of<T: Struct>(value: &T) -> Vec<u8> {
     }
 }
 
-/// Decodes canonical bytes produced by [`canonical_of`], bounding them by `max`
-/// bytes first and rejecting any encoding that is not canonical.
+/// Decodes canonical bytes produced by [`canonical_of`]: bounds them by `max`
+/// bytes first, walks the whole message under the reader limits and rejects
+/// any encoding that is not canonical ([`crate::canonical::read_canonical`]),
+/// then validates the value.
 pub fn from_canonical<T: Struct>(
     field: &'static str,
     bytes: &[u8],
     max: usize,
 ) -> Result<T, DecodeError> {
-    if bytes.len() > max {
-        return Err(DecodeError::TooLong {
+    use crate::canonical::{read_canonical, CanonicalError};
+    let reader = read_canonical(bytes, max).map_err(|e| match e {
+        CanonicalError::TooLarge { .. } => DecodeError::TooLong {
             field,
             max,
             got: bytes.len(),
-        });
-    }
-    if bytes.is_empty() {
-        return Err(DecodeError::Missing(field));
-    }
-    if bytes.len() % 8 != 0 {
-        return Err(DecodeError::NonCanonical(field));
-    }
-    let mut words = capnp::Word::allocate_zeroed_vec(bytes.len() / 8);
-    capnp::Word::words_to_bytes_mut(&mut words).copy_from_slice(bytes);
-    let segment: &[u8] = capnp::Word::words_to_bytes(&words);
-    let segments = [segment];
-    let reader = Reader::new(
-        capnp::message::SegmentArray::new(&segments),
-        crate::limits::reader_options(words.len()),
-    );
-    if !reader.is_canonical()? {
-        return Err(DecodeError::NonCanonical(field));
-    }
+        },
+        CanonicalError::Empty => DecodeError::Missing(field),
+        CanonicalError::NonCanonical | CanonicalError::NotWordAligned { .. } => {
+            DecodeError::NonCanonical(field)
+        }
+        other => DecodeError::Capnp(format!("{field}: {other}")),
+    })?;
     let root: <T::Schema as Owned>::Reader<'_> = reader.get_root()?;
     T::read(root)
 }
