@@ -41,7 +41,8 @@ pub enum CanonicalError {
         max: usize,
     },
 
-    /// The input length is not a multiple of 8 bytes. Wire error `malformed`.
+    /// The input length is not a multiple of 8 bytes: it cannot be the canonical
+    /// encoding of anything. Wire error `nonCanonical`.
     #[error("canonical bytes are {len} bytes long, not a whole number of words")]
     NotWordAligned {
         /// Length of the input in bytes.
@@ -83,15 +84,20 @@ pub enum CanonicalError {
 }
 
 impl CanonicalError {
+    /// The wire error code to answer this error with.
+    pub fn wire_code(&self) -> crate::error::ErrorCode {
+        crate::error::ErrorCode::from_name(self.error_code())
+            .unwrap_or(crate::error::ErrorCode::Internal)
+    }
+
     /// The name of the `ErrorCode` enumerant (schema `wire.capnp`) to answer this
     /// error with.
     pub const fn error_code(&self) -> &'static str {
         match self {
             CanonicalError::TooLarge { .. } => "tooLarge",
-            CanonicalError::NonCanonical => "nonCanonical",
+            CanonicalError::NonCanonical | CanonicalError::NotWordAligned { .. } => "nonCanonical",
             CanonicalError::Encode(_) => "internal",
-            CanonicalError::NotWordAligned { .. }
-            | CanonicalError::Empty
+            CanonicalError::Empty
             | CanonicalError::Malformed(_)
             | CanonicalError::Capability
             | CanonicalError::NestingTooDeep

@@ -171,6 +171,12 @@ impl FrameError {
         }
     }
 
+    /// The wire error code to answer this error with.
+    pub fn wire_code(&self) -> crate::error::ErrorCode {
+        crate::error::ErrorCode::from_name(self.error_code())
+            .unwrap_or(crate::error::ErrorCode::Malformed)
+    }
+
     /// A stable lower-camel-case name of the variant, for logs and vector files.
     pub const fn reason(&self) -> &'static str {
         match self {
@@ -776,7 +782,7 @@ mod tests {
         out
     }
 
-    const PUSH: u8 = 0x42; // PushPost, 1 MiB cap
+    const PUSH: u8 = 0x42; // PushPost, a push with a large cap
 
     fn err(bytes: &[u8]) -> FrameError {
         decode_frame(bytes).expect_err("frame must be refused")

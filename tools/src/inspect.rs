@@ -40,7 +40,7 @@ pub(crate) fn inspect_bytes(bytes: &[u8]) -> Verdict {
         Ok(f) => f,
         Err(e) => {
             return Verdict::Rejected {
-                code: ErrorCode::from_name(e.error_code()).unwrap_or(ErrorCode::Malformed),
+                code: e.wire_code(),
                 reason: e.to_string(),
             }
         }
