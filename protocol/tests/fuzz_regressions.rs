@@ -13,10 +13,7 @@ mod harness;
 
 /// The harness of each fuzz target that has a regression directory.
 fn harness_for(target: &str) -> Option<fn(&[u8])> {
-    match target {
-        "frame_decoder" => Some(harness::frame_decoder),
-        _ => None,
-    }
+    harness::harness(target)
 }
 
 fn repo() -> PathBuf {
