@@ -6,6 +6,7 @@
 //! `expected.error` names the error code (the `ErrorCode` enumerant of
 //! `schema/wire.capnp`, or a documented local error name).
 
+mod canonical;
 mod crypto;
 mod frames;
 mod ids;
@@ -51,7 +52,7 @@ pub struct Record {
 /// are kept as data in their generators, which recompute and check them, so
 /// every file in `conformance/vectors/` is reproduced exactly.
 pub fn generate_all() -> Vec<VectorFile> {
-    let mut files = vec![ids::generate(), frames::generate()];
+    let mut files = vec![ids::generate(), frames::generate(), canonical::generate()];
     files.extend(crypto::files());
     files
 }
