@@ -1129,6 +1129,7 @@ impl Gen {
     }
 
     /// An invalid record: `bytes` as received for `ty`, plus `input` extras.
+    #[allow(clippy::too_many_arguments)]
     fn reject(
         &mut self,
         id: &str,
