@@ -858,45 +858,15 @@ impl WireMessage for AddressResponse {
 pub(crate) mod strategies {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use core::fmt::Debug;
     use core::net::{IpAddr, SocketAddr};
 
     use proptest::prelude::*;
 
     use super::super::common::{PeerAddress, SocketAddress, MAX_ADDRESSES};
-    use crate::codec::{self, Struct, WireMessage};
-    use crate::error::DecodeError;
     use crate::ids::{ChannelId, NodeId, PostId, PostingId, WormId};
-    use crate::limits::{reader_options, PROTOCOL_VERSION};
+    use crate::limits::PROTOCOL_VERSION;
 
-    /// Encodes `v` as a framed-style flat message and decodes it again with
-    /// the peer-input reader options.
-    pub(crate) fn wire_round_trip<T: Struct>(v: &T) -> Result<T, DecodeError> {
-        let bytes = capnp::serialize::write_message_to_words(&codec::build(v));
-        let mut slice = bytes.as_slice();
-        let reader = capnp::serialize::read_message_from_flat_slice(
-            &mut slice,
-            reader_options(bytes.len() / 8),
-        )?;
-        let root: <T::Schema as capnp::traits::Owned>::Reader<'_> = reader.get_root()?;
-        T::read(root)
-    }
-
-    /// Asserts that `v` survives a wire round trip unchanged.
-    pub(crate) fn assert_round_trip<T: Struct + PartialEq + Debug>(
-        v: &T,
-    ) -> Result<(), TestCaseError> {
-        let back =
-            wire_round_trip(v).map_err(|e| TestCaseError::fail(format!("decode failed: {e}")))?;
-        prop_assert_eq!(&back, v);
-        Ok(())
-    }
-
-    /// Decodes `v` (built as is) as a top-level message, version check first.
-    pub(crate) fn read_as_message<T: WireMessage>(v: &T) -> Result<T, DecodeError> {
-        let b = codec::build(v);
-        codec::read_message::<T, _>(&b.into_reader())
-    }
+    pub(crate) use crate::messages::testutil::*;
 
     /// A protocol version.
     pub(crate) fn version() -> impl Strategy<Value = u16> {

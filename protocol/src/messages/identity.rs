@@ -1199,9 +1199,6 @@ impl Struct for EncryptedIdentityBundle {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-    use core::fmt::Debug;
-
-    use capnp::traits::Owned;
     use proptest::prelude::*;
     use rand_chacha::rand_core::SeedableRng;
     use rand_chacha::ChaCha20Rng;
@@ -1211,24 +1208,7 @@ mod tests {
 
     // ---- helpers ---------------------------------------------------------
 
-    fn wire_round_trip<T: Struct>(v: &T) -> T {
-        let b = codec::build(v);
-        let bytes = capnp::serialize::write_message_to_words(&b);
-        let msg =
-            capnp::serialize::read_message(&mut bytes.as_slice(), reader_options(bytes.len() / 8))
-                .unwrap();
-        let root: <T::Schema as Owned>::Reader<'_> = msg.get_root().unwrap();
-        T::read(root).unwrap()
-    }
-
-    fn round_trips<T: Struct + PartialEq + Debug>(v: &T) -> Result<(), TestCaseError> {
-        prop_assert_eq!(&wire_round_trip(v), v);
-        let canonical = codec::canonical_of(v);
-        let back: T = codec::from_canonical("value", &canonical, usize::MAX).unwrap();
-        prop_assert_eq!(&back, v);
-        prop_assert_eq!(codec::canonical_of(&back), canonical);
-        Ok(())
-    }
+    use crate::messages::testutil::{round_trips, wire_round_trip_ok as wire_round_trip};
 
     fn key(seed: u8) -> SigningKey {
         SigningKey::from_seed(&[seed; 32])

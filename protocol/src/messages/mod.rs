@@ -13,6 +13,8 @@ pub mod identity;
 pub mod mailbox;
 pub mod signed;
 pub mod social;
+#[cfg(test)]
+mod testutil;
 pub mod wire;
 
 pub use any::Message;
