@@ -1,10 +1,19 @@
-//! `distsoc-node`: the lightweight user node (desktop or phone class).
+//! `distsoc-node`: the lightweight user node (desktop or phone class), as a
+//! library and the `distsoc-node` binary.
 //!
-//! What it will do: run a QUIC endpoint (quinn + tokio, ALPN `distsoc/2`,
-//! NodeId pinned in the handshake), keep an embedded SQLite store, and provide
-//! posting, following, circles, DMs and personas on top of `distsoc-protocol`.
+//! What it does: a QUIC endpoint (quinn + tokio, one ALPN `distsoc/2`, the
+//! NodeId pinned in the TLS handshake both ways) with a stream dispatcher that
+//! answers every request with its response or a typed `Error`
+//! ([`transport`]); an embedded SQLite store with versioned migrations
+//! ([`store`]); and the node services built on `distsoc-protocol`.
 //!
-//! What it does today: nothing yet — this crate reserves its place in the
-//! workspace. The protocol rules it will run (framing, validation, signatures,
-//! envelopes, the pull filter, keep priority, the seq rule) already live in
-//! `distsoc-protocol`, which is where to look now.
+//! What it does not do: decide protocol rules. Validation, signatures,
+//! envelopes, the pull filter and the other decisions are `distsoc-protocol`'s;
+//! this crate does the I/O around them.
+
+pub mod compose;
+pub mod config;
+pub mod identity;
+pub mod node;
+pub mod store;
+pub mod transport;

@@ -1,0 +1,483 @@
+//! `distsoc-node`: run a distsoc user node and act on it.
+//!
+//! Every command works on the node's data directory, whether or not a `run`
+//! process is up (the store allows a second writer). `connect` and `sync` open
+//! a short-lived QUIC endpoint of their own.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use distsoc_node::compose::VisibilityIntent;
+use distsoc_node::config::{default_data_dir, Config};
+use distsoc_node::node::{Node, Revocation};
+use distsoc_protocol::ids::{ConnectString, NodeId, PostingId};
+use serde_json::json;
+
+/// A distsoc user node: post, follow, circles, encrypted posts, pull sync.
+#[derive(Debug, Parser)]
+#[command(name = "distsoc-node", version, about, long_about = None)]
+struct Cli {
+    /// Data directory (key, config.toml, store). Default:
+    /// $DISTSOC_DATA_DIR, else $XDG_DATA_HOME/distsoc, else ~/.local/share/distsoc.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Print results as JSON (for scripts).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a node: network key (0600), config.toml with every default, store.
+    Init {
+        /// UDP address to listen on (written to config.toml).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Serve peers and sync periodically until interrupted (Ctrl-C).
+    Run {
+        /// Override the configured listen address.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Print this node's NodeId.
+    Id,
+    /// Show or set the public profile.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Publish a post.
+    Post {
+        /// The text.
+        text: String,
+        /// Audience: `public` (default), `friends`, `circle:NAME`, or
+        /// comma-separated posting ids.
+        #[arg(long, default_value = "public")]
+        to: String,
+        /// Attach a file (at most 256 KiB; repeatable).
+        #[arg(long)]
+        attach: Vec<PathBuf>,
+    },
+    /// Follow a posting id (private: never sent in gossip).
+    Follow {
+        /// Posting id (64 hex digits).
+        id: PostingId,
+    },
+    /// Stop following a posting id.
+    Unfollow {
+        /// Posting id.
+        id: PostingId,
+    },
+    /// List followed ids.
+    Following,
+    /// Show the reverse-chronological feed.
+    Feed {
+        /// Most posts to show.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Manage circles (named recipient lists).
+    #[command(subcommand)]
+    Circle(CircleCommand),
+    /// List known peers.
+    Peers,
+    /// Connect to a peer (`NodeId@host:port`), exchange profiles and pull.
+    Connect {
+        /// The peer's connect string.
+        target: ConnectString,
+    },
+    /// Pull from every known peer, the bootstrap list and anchors.json.
+    Sync,
+}
+
+#[derive(Debug, Subcommand)]
+enum ProfileCommand {
+    /// Set display name, bio and anchors.
+    Set {
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Biography.
+        #[arg(long, default_value = "")]
+        bio: String,
+        /// NodeId of an anchor you check in with (repeatable).
+        #[arg(long)]
+        anchor: Vec<NodeId>,
+    },
+    /// Show a profile (default: your own).
+    Show {
+        /// Posting id.
+        id: Option<PostingId>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CircleCommand {
+    /// Create a circle.
+    Create {
+        /// Name.
+        name: String,
+    },
+    /// Delete a circle.
+    Delete {
+        /// Name.
+        name: String,
+    },
+    /// Add a member.
+    Add {
+        /// Circle name.
+        name: String,
+        /// Member posting id.
+        id: PostingId,
+    },
+    /// Remove a member, optionally revoking access to past posts.
+    Remove {
+        /// Circle name.
+        name: String,
+        /// Member posting id.
+        id: PostingId,
+        /// `rewrap`: re-wrap the key for the others (cheap); `reencrypt`: new
+        /// key, delete the old posts (use when the member may hold them).
+        #[arg(long)]
+        revoke: Option<RevokeArg>,
+    },
+    /// List circles.
+    List,
+    /// List the members of a circle.
+    Members {
+        /// Name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RevokeArg {
+    Rewrap,
+    Reencrypt,
+}
+
+fn init_logging(filter: &str) {
+    let env = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(env)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn print(json_mode: bool, value: serde_json::Value, human: impl FnOnce() -> String) {
+    if json_mode {
+        println!("{value}");
+    } else {
+        println!("{}", human());
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
+    let json_mode = cli.json;
+    if let Command::Init { listen } = &cli.command {
+        init_logging("warn");
+        let mut config = Config::default();
+        if let Some(l) = listen {
+            config.listen = *l;
+        }
+        let node = Node::init(&dir, Some(config))?;
+        print(
+            json_mode,
+            json!({"node_id": node.node_id().to_hex(), "data_dir": dir}),
+            || format!("created node {} in {}", node.node_id(), dir.display()),
+        );
+        return Ok(());
+    }
+    let node = Node::open(&dir)?;
+    init_logging(if matches!(cli.command, Command::Run { .. }) {
+        &node.config().log
+    } else {
+        "warn"
+    });
+    match cli.command {
+        Command::Init { .. } => unreachable!("handled above"),
+        Command::Run { listen } => run(node, listen, json_mode)?,
+        Command::Id => {
+            let id = node.node_id();
+            print(json_mode, json!({"node_id": id.to_hex()}), || {
+                id.to_string()
+            });
+        }
+        Command::Profile(ProfileCommand::Set { name, bio, anchor }) => {
+            let p = node.set_profile(name, bio, anchor)?;
+            print(
+                json_mode,
+                json!({"posting_id": p.body().posting_id.to_hex()}),
+                || format!("profile of {} updated", p.body().posting_id),
+            );
+        }
+        Command::Profile(ProfileCommand::Show { id }) => {
+            let id = match id {
+                Some(id) => id,
+                None => PostingId(node.posting_key()?.public()),
+            };
+            match node.store().get_profile(id)? {
+                Some(p) => {
+                    let b = p.body();
+                    let anchors: Vec<String> = b.anchors.iter().map(|a| a.to_hex()).collect();
+                    print(
+                        json_mode,
+                        json!({"posting_id": b.posting_id.to_hex(), "display_name": b.display_name,
+                               "bio": b.bio, "anchors": anchors, "updated_at_ms": b.updated_at_ms}),
+                        || {
+                            format!(
+                                "{}\n  {}\n  bio: {}\n  anchors: {}",
+                                b.display_name,
+                                b.posting_id,
+                                b.bio,
+                                anchors.join(", ")
+                            )
+                        },
+                    );
+                }
+                None => bail!("no profile known for {id}"),
+            }
+        }
+        Command::Post { text, to, attach } => {
+            let intent: VisibilityIntent = to.parse()?;
+            let mut files = Vec::new();
+            for path in attach {
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                files.push((bytes, guess_mime(&path).to_string(), name));
+            }
+            let post = node.post(text, files, &intent)?;
+            let id = post.post_id();
+            let recipients = post.visibility.recipients().len();
+            print(
+                json_mode,
+                json!({"post_id": id.to_hex(), "encrypted": recipients > 0, "recipients": recipients}),
+                || {
+                    if recipients > 0 {
+                        format!("posted {id} (encrypted for {recipients} recipients, you included)")
+                    } else {
+                        format!("posted {id}")
+                    }
+                },
+            );
+        }
+        Command::Follow { id } => {
+            node.store().follow(id, distsoc_node::node::now_ms())?;
+            print(json_mode, json!({"following": id.to_hex()}), || {
+                format!("following {id}")
+            });
+        }
+        Command::Unfollow { id } => {
+            let was = node.store().unfollow(id)?;
+            print(json_mode, json!({"unfollowed": was}), || {
+                if was {
+                    format!("unfollowed {id}")
+                } else {
+                    format!("you were not following {id}")
+                }
+            });
+        }
+        Command::Following => {
+            let ids: Vec<String> = node.store().follows()?.iter().map(|i| i.to_hex()).collect();
+            print(json_mode, json!(ids), || ids.join("\n"));
+        }
+        Command::Feed { limit } => {
+            let items = node.feed(limit)?;
+            print(json_mode, serde_json::to_value(&items)?, || {
+                items
+                    .iter()
+                    .map(|i| {
+                        let who = i
+                            .author_name
+                            .clone()
+                            .unwrap_or_else(|| i.author[..8].to_string());
+                        let lock = if i.encrypted { " [encrypted]" } else { "" };
+                        let text = i
+                            .text
+                            .clone()
+                            .unwrap_or_else(|| "(cannot decrypt: not a recipient)".into());
+                        format!("{} {}{}: {}", &i.id[..8], who, lock, text)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        Command::Circle(c) => circle(&node, c, json_mode)?,
+        Command::Peers => {
+            let peers = node.store().peers(1000)?;
+            let v: Vec<_> = peers
+                .iter()
+                .map(|p| json!({"node_id": p.node_id.to_hex(), "addresses": p.addresses, "is_anchor": p.is_anchor, "last_seen_ms": p.last_seen_ms}))
+                .collect();
+            print(json_mode, json!(v), || {
+                peers
+                    .iter()
+                    .map(|p| {
+                        let a: Vec<String> = p.addresses.iter().map(|a| a.to_string()).collect();
+                        format!(
+                            "{} {}{}",
+                            p.node_id,
+                            a.join(","),
+                            if p.is_anchor { " anchor" } else { "" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        Command::Connect { target } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let running = node
+                    .start(Some(SocketAddr::from(([0, 0, 0, 0], 0))))
+                    .await?;
+                let peer = running.connect(&target).await?;
+                let report = running.sync_with(&peer).await?;
+                running.transport().close().await;
+                print(json_mode, serde_json::to_value(report)?, || {
+                    format!(
+                        "connected to {}; pulled {} new posts",
+                        target.node_id, report.new_posts
+                    )
+                });
+                anyhow::Ok(())
+            })?;
+        }
+        Command::Sync => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let running = node
+                    .start(Some(SocketAddr::from(([0, 0, 0, 0], 0))))
+                    .await?;
+                let results = running.sync_all().await;
+                running.transport().close().await;
+                let v: Vec<_> = results
+                    .iter()
+                    .map(|(id, r)| match r {
+                        Ok(rep) => {
+                            json!({"peer": id.to_hex(), "ok": true, "new_posts": rep.new_posts})
+                        }
+                        Err(e) => json!({"peer": id.to_hex(), "ok": false, "error": e.to_string()}),
+                    })
+                    .collect();
+                print(json_mode, json!(v), || {
+                    results
+                        .iter()
+                        .map(|(id, r)| match r {
+                            Ok(rep) => format!("{}: {} new posts", id.short(), rep.new_posts),
+                            Err(e) => format!("{}: failed: {e}", id.short()),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                });
+                anyhow::Ok(())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn circle(node: &Node, cmd: CircleCommand, json_mode: bool) -> anyhow::Result<()> {
+    let now = distsoc_node::node::now_ms();
+    match cmd {
+        CircleCommand::Create { name } => {
+            node.store().create_circle(&name, now)?;
+            print(json_mode, json!({"created": name}), || {
+                format!("circle {name:?} created")
+            });
+        }
+        CircleCommand::Delete { name } => {
+            let was = node.store().delete_circle(&name)?;
+            print(json_mode, json!({"deleted": was}), || {
+                format!("circle {name:?} deleted: {was}")
+            });
+        }
+        CircleCommand::Add { name, id } => {
+            node.store().add_circle_member(&name, id, now)?;
+            print(
+                json_mode,
+                json!({"circle": name, "added": id.to_hex()}),
+                || format!("added {id} to {name:?}"),
+            );
+        }
+        CircleCommand::Remove { name, id, revoke } => {
+            let revoke = revoke.map(|r| match r {
+                RevokeArg::Rewrap => Revocation::Rewrap,
+                RevokeArg::Reencrypt => Revocation::Reencrypt,
+            });
+            let changed = node.remove_from_circle(&name, id, revoke)?;
+            print(
+                json_mode,
+                json!({"circle": name, "removed": id.to_hex(), "posts_changed": changed}),
+                || format!("removed {id} from {name:?}; {changed} past posts re-keyed"),
+            );
+        }
+        CircleCommand::List => {
+            let circles = node.store().circles()?;
+            let v: Vec<_> = circles
+                .iter()
+                .map(|c| json!({"name": c.name, "members": c.members}))
+                .collect();
+            print(json_mode, json!(v), || {
+                circles
+                    .iter()
+                    .map(|c| format!("{} ({} members)", c.name, c.members))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        CircleCommand::Members { name } => {
+            let ids: Vec<String> = node
+                .store()
+                .circle_members(&name)?
+                .iter()
+                .map(|i| i.to_hex())
+                .collect();
+            print(json_mode, json!(ids), || ids.join("\n"));
+        }
+    }
+    Ok(())
+}
+
+fn run(node: Node, listen: Option<SocketAddr>, json_mode: bool) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let running = node.start(listen).await?;
+        let cs = running.connect_string()?;
+        tracing::info!(node = %node.node_id(), connect = %cs, "node running");
+        print(json_mode, json!({"connect": cs}), || {
+            format!("listening: {cs}")
+        });
+        running
+            .serve_until(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await;
+        tracing::info!("node stopped");
+        anyhow::Ok(())
+    })
+}
+
+fn guess_mime(path: &std::path::Path) -> &'static str {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("png") => "image/png",
+        Some("gif") => "image/gif",
+        Some("webp") => "image/webp",
+        Some("txt") => "text/plain",
+        Some("pdf") => "application/pdf",
+        _ => "application/octet-stream",
+    }
+}

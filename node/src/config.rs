@@ -1,0 +1,204 @@
+//! Data directory and `config.toml`.
+//!
+//! A node keeps everything in one data directory (default
+//! `$XDG_DATA_HOME/distsoc`, else `~/.local/share/distsoc`; `--data-dir` or
+//! `DISTSOC_DATA_DIR` override it):
+//!
+//! | file | what |
+//! |---|---|
+//! | `node.key` | the network key (0600) |
+//! | `config.toml` | settings; `init` writes it with every default spelled out |
+//! | `store.sqlite` (+ `-wal`, `-shm`) | the embedded store (0600) |
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// File name of the configuration inside the data directory.
+pub const CONFIG_FILE: &str = "config.toml";
+/// File name of the store inside the data directory.
+pub const STORE_FILE: &str = "store.sqlite";
+
+/// Node settings. Every field has a default; `init` writes them all out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// UDP address the QUIC endpoint listens on.
+    pub listen: SocketAddr,
+    /// Addresses announced to peers in Hello (empty: none, e.g. behind NAT).
+    pub advertise: Vec<SocketAddr>,
+    /// Seconds between background pull-sync rounds with known peers.
+    pub sync_interval_secs: u64,
+    /// Connect strings (`NodeId@host:port`) contacted at start-up, in
+    /// addition to the anchors in `anchors_file`.
+    pub bootstrap: Vec<String>,
+    /// JSON list of anchor connect strings shipped with the node; relative
+    /// paths are resolved against the data directory. Missing file = none.
+    pub anchors_file: PathBuf,
+    /// Seconds without traffic before a connection is closed.
+    pub idle_timeout_secs: u64,
+    /// Most posts returned per pull-sync response.
+    pub max_pull_batch: u16,
+    /// Honour author delete records (architecture-roadmap D-2 trust model).
+    pub honour_deletes: bool,
+    /// Log filter (`RUST_LOG` syntax) when `RUST_LOG` is not set.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 4433)),
+            advertise: Vec::new(),
+            sync_interval_secs: 60,
+            bootstrap: Vec::new(),
+            anchors_file: PathBuf::from("anchors.json"),
+            idle_timeout_secs: 60,
+            max_pull_batch: 200,
+            honour_deletes: true,
+            log: "info".into(),
+        }
+    }
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The TOML is invalid or has unknown keys.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Loads `config.toml` from `dir`; a missing file means all defaults.
+    pub fn load(dir: &Path) -> Result<Self, ConfigError> {
+        let path = dir.join(CONFIG_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                path,
+                message: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(source) => Err(ConfigError::Io { path, source }),
+        }
+    }
+
+    /// The TOML text with every setting and a comment on each.
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string_pretty(self).unwrap_or_default();
+        format!(
+            "# distsoc-node configuration. Every setting is shown with its value;\n\
+             # delete a line to go back to the default. See `distsoc-node --help`.\n\n{body}"
+        )
+    }
+
+    /// Writes `config.toml` into `dir` unless it exists.
+    pub fn write_if_missing(&self, dir: &Path) -> Result<bool, ConfigError> {
+        let path = dir.join(CONFIG_FILE);
+        if path.exists() {
+            return Ok(false);
+        }
+        std::fs::write(&path, self.to_toml()).map_err(|source| ConfigError::Io { path, source })?;
+        Ok(true)
+    }
+
+    /// The anchors file path, resolved against `dir`.
+    pub fn anchors_path(&self, dir: &Path) -> PathBuf {
+        if self.anchors_file.is_absolute() {
+            self.anchors_file.clone()
+        } else {
+            dir.join(&self.anchors_file)
+        }
+    }
+}
+
+/// The default data directory.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("DISTSOC_DATA_DIR") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(d).join("distsoc");
+    }
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".local/share/distsoc"))
+        .unwrap_or_else(|| PathBuf::from(".distsoc"))
+}
+
+/// Reads an `anchors.json`: a JSON array of connect strings. A missing file is
+/// an empty list; a malformed one is an error.
+pub fn read_anchors(path: &Path) -> Result<Vec<String>, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_and_unknown_keys_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(Config::load(dir.path()).unwrap(), Config::default());
+        assert!(Config::default().write_if_missing(dir.path()).unwrap());
+        assert!(!Config::default().write_if_missing(dir.path()).unwrap());
+        let text = std::fs::read_to_string(dir.path().join(CONFIG_FILE)).unwrap();
+        for key in [
+            "listen",
+            "sync_interval_secs",
+            "anchors_file",
+            "honour_deletes",
+            "log",
+        ] {
+            assert!(text.contains(key), "{key} missing from written config");
+        }
+        assert_eq!(Config::load(dir.path()).unwrap(), Config::default());
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "listen = \"127.0.0.1:1\"\nbogus = 1\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            Config::load(dir.path()),
+            Err(ConfigError::Parse { .. })
+        ));
+    }
+
+    #[test]
+    fn anchors_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("anchors.json");
+        assert!(read_anchors(&p).unwrap().is_empty());
+        std::fs::write(&p, r#"["aa@127.0.0.1:1"]"#).unwrap();
+        assert_eq!(
+            read_anchors(&p).unwrap(),
+            vec!["aa@127.0.0.1:1".to_string()]
+        );
+        std::fs::write(&p, "{").unwrap();
+        assert!(read_anchors(&p).is_err());
+    }
+}

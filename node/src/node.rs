@@ -1,0 +1,890 @@
+//! The node: identity, store and transport put together, the services it
+//! offers to peers ([`Service`], the transport's request handler), and the
+//! operations a person performs ([`Node`]).
+//!
+//! Every operation works on the store, so the `distsoc-node` command line can
+//! act on a node whether or not its `run` process is up (SQLite WAL lets both
+//! processes write). Operations that need the network (`connect`, `sync`) bind
+//! a transport of their own when the caller did not start one.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::ids::{ConnectString, Host, NodeId, PostId, PostingId};
+use distsoc_protocol::limits::PROTOCOL_VERSION;
+use distsoc_protocol::messages::content::{open_post, Attachment, PostBody, SyncPost};
+use distsoc_protocol::messages::files::{
+    AuthorUpdate, AuthorUpdateResponse, FileContent, FileResponse, FileTarget, StoredFile,
+};
+use distsoc_protocol::messages::identity::{PostingIdentity, PublicProfile, SignedProfile};
+use distsoc_protocol::messages::social::{
+    DeleteRecord, ProfileUpdate, PullSyncRequest, PullSyncResponse, VisibilityUpdate,
+};
+use distsoc_protocol::messages::wire::{self, Limits};
+use distsoc_protocol::messages::Message;
+use distsoc_protocol::recent::RecentDecision;
+use distsoc_protocol::sign::SigningKey;
+use tracing::{debug, info, warn};
+
+use crate::compose::{self, ComposeError, VisibilityIntent};
+use crate::config::{self, Config};
+use crate::identity::{KeyFileError, NetworkKey, KEY_FILE};
+use crate::store::{
+    DeleteOutcome, Inserted, PeerRecord, Store, StoreError, Upsert, VisibilityOutcome,
+};
+use crate::transport::{Handler, HandlerFuture, Peer, RequestCtx, Transport, TransportConfig};
+
+/// Capabilities a user node serves.
+pub const NODE_CAPABILITIES: &[&str] = &["pull-sync/1", "files/1"];
+
+/// Most pull pages fetched from one peer in one sync round.
+const MAX_PULL_ROUNDS: usize = 1000;
+
+/// Wall clock in ms since the epoch. The only clock read in this crate's
+/// services; protocol code gets the value passed in.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// Why a node operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The data directory has no node (run `init`).
+    #[error("no node in {0}: run `distsoc-node init` first")]
+    NotInitialized(PathBuf),
+    /// Key file problem.
+    #[error(transparent)]
+    Key(#[from] KeyFileError),
+    /// Configuration problem.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// Store problem.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Building a post failed.
+    #[error(transparent)]
+    Compose(#[from] ComposeError),
+    /// Network problem.
+    #[error(transparent)]
+    Transport(#[from] crate::transport::TransportError),
+    /// A peer refused or failed a request.
+    #[error(transparent)]
+    Request(#[from] crate::transport::RequestError),
+    /// Bad user input.
+    #[error("{0}")]
+    Invalid(String),
+    /// A directory or file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// What was accessed.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A blocking task failed.
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+/// What a sync with one peer brought.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SyncReport {
+    /// Posts stored that were new.
+    pub new_posts: usize,
+    /// Posts already held.
+    pub duplicates: usize,
+    /// Posts refused (invalid, or deleted by their author).
+    pub rejected: usize,
+    /// Delete records applied.
+    pub deletes: usize,
+    /// Pull pages requested.
+    pub pages: usize,
+}
+
+/// A post as shown in a feed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FeedItem {
+    /// Post id (hex).
+    pub id: String,
+    /// Author posting id (hex).
+    pub author: String,
+    /// The author's display name, if their profile is known.
+    pub author_name: Option<String>,
+    /// Creation time, ms since epoch.
+    pub created_at_ms: u64,
+    /// Whether the post is encrypted.
+    pub encrypted: bool,
+    /// The text, or `None` when we cannot decrypt it.
+    pub text: Option<String>,
+    /// Number of attachments (0 when unreadable).
+    pub attachments: usize,
+}
+
+/// A node opened on its data directory.
+#[derive(Debug, Clone)]
+pub struct Node {
+    dir: PathBuf,
+    config: Config,
+    key: Arc<NetworkKey>,
+    store: Store,
+}
+
+impl Node {
+    /// Creates a node in `dir`: the network key (0600), `config.toml` with every
+    /// default written out, the store, and the first posting identity (equal
+    /// to the network key, as for a pre-split identity).
+    pub fn init(dir: &Path, config: Option<Config>) -> Result<Node, NodeError> {
+        std::fs::create_dir_all(dir).map_err(|source| NodeError::Io {
+            path: dir.into(),
+            source,
+        })?;
+        let key = NetworkKey::create(&dir.join(KEY_FILE))?;
+        let config = config.unwrap_or_default();
+        config.write_if_missing(dir)?;
+        let store = Store::open(dir.join(config::STORE_FILE))?;
+        let posting = PostingIdentity {
+            posting_id: PostingId(key.node_id().0),
+            secret_seed: key.signing_key().seed(),
+            display_name: "default".into(),
+            created_at_ms: now_ms(),
+            ephemeral: false,
+        };
+        store.add_posting_identity(&posting)?;
+        Ok(Node {
+            dir: dir.into(),
+            config,
+            key: Arc::new(key),
+            store,
+        })
+    }
+
+    /// Opens the node in `dir`.
+    pub fn open(dir: &Path) -> Result<Node, NodeError> {
+        let key_path = dir.join(KEY_FILE);
+        if !key_path.exists() {
+            return Err(NodeError::NotInitialized(dir.into()));
+        }
+        let key = NetworkKey::load(&key_path)?;
+        let config = Config::load(dir)?;
+        let store = Store::open(dir.join(config::STORE_FILE))?;
+        Ok(Node {
+            dir: dir.into(),
+            config,
+            key: Arc::new(key),
+            store,
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// This node's NodeId.
+    pub fn node_id(&self) -> NodeId {
+        self.key.node_id()
+    }
+
+    /// The posting key used when none is chosen.
+    pub fn posting_key(&self) -> Result<SigningKey, NodeError> {
+        match self.store.default_posting_identity()? {
+            Some(p) => Ok(SigningKey::from_seed(&p.secret_seed)),
+            None => Ok(SigningKey::from_seed(&self.key.signing_key().seed())),
+        }
+    }
+
+    /// All ids this node answers to: its NodeId and its posting ids.
+    pub fn own_ids(&self) -> Result<Vec<[u8; 32]>, NodeError> {
+        let mut ids = vec![self.node_id().0];
+        for p in self.store.posting_identities()? {
+            if !ids.contains(&p.posting_id.0) {
+                ids.push(p.posting_id.0);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Signs and stores a new profile for the default posting identity.
+    pub fn set_profile(
+        &self,
+        display_name: String,
+        bio: String,
+        anchors: Vec<NodeId>,
+    ) -> Result<SignedProfile, NodeError> {
+        let key = self.posting_key()?;
+        let profile = PublicProfile {
+            posting_id: PostingId(key.public()),
+            display_name,
+            bio,
+            anchors,
+            avatar: None,
+            updated_at_ms: now_ms(),
+            network_id: Some(self.node_id()),
+        };
+        let signed = distsoc_protocol::messages::content::sign_checked(profile, &key)
+            .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        self.store.upsert_profile(&signed)?;
+        Ok(signed)
+    }
+
+    /// Resolves a visibility intent to an audience (`None` = public).
+    pub fn resolve(&self, intent: &VisibilityIntent) -> Result<Option<Vec<PostingId>>, NodeError> {
+        Ok(match intent {
+            VisibilityIntent::Public => None,
+            VisibilityIntent::Friends => Some(self.store.follows()?),
+            VisibilityIntent::Circle(name) => {
+                if !self.store.circles()?.iter().any(|c| &c.name == name) {
+                    return Err(NodeError::Invalid(format!("no circle named {name:?}")));
+                }
+                Some(self.store.circle_members(name)?)
+            }
+            VisibilityIntent::Direct(ids) => Some(ids.clone()),
+        })
+    }
+
+    /// Creates, signs and stores a post, and updates the author's recent-post
+    /// list. Followers fetch it by pull; recipients of an encrypted post find
+    /// it by recipient match (it is never pushed to them).
+    pub fn post(
+        &self,
+        text: String,
+        attachments: Vec<(Vec<u8>, String, Option<String>)>,
+        intent: &VisibilityIntent,
+    ) -> Result<SyncPost, NodeError> {
+        let key = self.posting_key()?;
+        let now = now_ms();
+        let mut refs: Vec<Attachment> = Vec::new();
+        for (bytes, mime, name) in &attachments {
+            self.store.put_blob(bytes, now)?;
+            refs.push(Attachment::for_blob(bytes, mime.clone(), name.clone()));
+        }
+        let audience = self.resolve(intent)?;
+        let post = compose::compose(
+            &key,
+            now,
+            text,
+            refs,
+            audience.as_deref(),
+            &mut rand_core::OsRng,
+        )?;
+        self.store.insert_post(&post, now)?;
+        self.publish_recent(&key, &post, now)?;
+        Ok(post)
+    }
+
+    fn publish_recent(&self, key: &SigningKey, post: &SyncPost, now: u64) -> Result<(), NodeError> {
+        let previous = self.store.get_recent(PostingId(key.public()))?;
+        let next = compose::next_recent(key, previous.as_ref().map(|p| p.body()), post, now)?;
+        self.store.put_recent(&next)?;
+        Ok(())
+    }
+
+    /// Removes `member` from circle `name`. With `revoke`, also revokes its
+    /// access to the circle's past posts by this author: `Rewrap` re-wraps the
+    /// same key for the remaining members (visibility update), `Reencrypt`
+    /// replaces each post with a re-encrypted copy and deletes the old one.
+    pub fn remove_from_circle(
+        &self,
+        name: &str,
+        member: PostingId,
+        revoke: Option<Revocation>,
+    ) -> Result<usize, NodeError> {
+        let before = self.store.circle_members(name)?;
+        if !before.contains(&member) {
+            return Err(NodeError::Invalid(format!(
+                "{member} is not in circle {name:?}"
+            )));
+        }
+        self.store.remove_circle_member(name, member)?;
+        let Some(revoke) = revoke else { return Ok(0) };
+        let remaining = self.store.circle_members(name)?;
+        let key = self.posting_key()?;
+        let author = PostingId(key.public());
+        let mut changed = 0;
+        for post in self.store.posts_by_author(author, usize::MAX, None)? {
+            if !post
+                .visibility
+                .recipients()
+                .iter()
+                .any(|w| w.recipient == member.0)
+            {
+                continue;
+            }
+            let now = now_ms();
+            match revoke {
+                Revocation::Rewrap => {
+                    let update =
+                        compose::rewrap(&key, &post, &remaining, now, &mut rand_core::OsRng)?;
+                    self.store.apply_visibility_update(&update)?;
+                }
+                Revocation::Reencrypt => {
+                    let (replacement, delete) =
+                        compose::reencrypt(&key, &post, &remaining, now, &mut rand_core::OsRng)?;
+                    self.store.insert_post(&replacement, now)?;
+                    self.store.apply_delete(&delete)?;
+                    self.publish_recent(&key, &replacement, now)?;
+                }
+            }
+            changed += 1;
+        }
+        Ok(changed)
+    }
+
+    /// The reverse-chronological feed, decrypted where we hold a key.
+    pub fn feed(&self, limit: usize) -> Result<Vec<FeedItem>, NodeError> {
+        let mut seeds = Vec::new();
+        for p in self.store.posting_identities()? {
+            if let Some(full) = self.store.posting_identity(p.posting_id)? {
+                seeds.push(full.secret_seed);
+            }
+        }
+        seeds.push(self.key.signing_key().seed());
+        let mut items = Vec::new();
+        for post in self.store.feed(limit, None)? {
+            let body = post.post.body();
+            let encrypted = body.is_sealed();
+            let opened: Option<PostBody> = seeds
+                .iter()
+                .find_map(|s| open_post(s, &post.post, &post.visibility).ok());
+            let author_name = self
+                .store
+                .get_profile(body.author)?
+                .map(|p| p.body().display_name.clone());
+            items.push(FeedItem {
+                id: post.post_id().to_hex(),
+                author: body.author.to_hex(),
+                author_name,
+                created_at_ms: body.created_at_ms,
+                encrypted,
+                attachments: opened.as_ref().map_or(0, |b| b.attachments.len()),
+                text: opened.map(|b| b.text),
+            });
+        }
+        Ok(items)
+    }
+
+    /// Starts the network side: binds the QUIC endpoint and serves peers.
+    pub async fn start(&self, listen: Option<SocketAddr>) -> Result<Running, NodeError> {
+        let service = Arc::new(Service::new(self.clone()));
+        let cfg = TransportConfig {
+            listen: listen.unwrap_or(self.config.listen),
+            capabilities: NODE_CAPABILITIES.iter().map(|s| s.to_string()).collect(),
+            limits: Limits {
+                max_pull_batch: self.config.max_pull_batch,
+                ..Limits::default()
+            },
+            listen_addresses: self.config.advertise.clone(),
+            idle_timeout: Duration::from_secs(self.config.idle_timeout_secs.max(1)),
+            ..TransportConfig::default()
+        };
+        let transport = Transport::bind(self.key.signing_key(), cfg, service.clone())?;
+        let transport = Arc::new(transport);
+        let _ = service.transport.set(transport.clone());
+        Ok(Running {
+            node: self.clone(),
+            transport,
+        })
+    }
+}
+
+/// How to revoke a removed circle member's access to past posts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// Re-wrap the same key for the remaining members.
+    Rewrap,
+    /// Re-encrypt with a new key, delete the old posts.
+    Reencrypt,
+}
+
+/// A node with its transport bound.
+#[derive(Debug, Clone)]
+pub struct Running {
+    node: Node,
+    transport: Arc<Transport>,
+}
+
+impl Running {
+    /// The node.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// `NodeId@addr` of this node's endpoint (its bound address).
+    pub fn connect_string(&self) -> Result<String, NodeError> {
+        let addr = self
+            .transport
+            .local_addr()
+            .map_err(|source| NodeError::Io {
+                path: "socket".into(),
+                source,
+            })?;
+        Ok(format!("{}@{}", self.node.node_id(), addr))
+    }
+
+    /// Connects to a peer by connect string (DNS names resolved here),
+    /// records it and exchanges profiles.
+    pub async fn connect(&self, target: &ConnectString) -> Result<Peer, NodeError> {
+        let addr = resolve(target).await?;
+        let peer = self.transport.connect(target.node_id, addr).await?;
+        self.after_connect(&peer).await?;
+        Ok(peer)
+    }
+
+    async fn after_connect(&self, peer: &Peer) -> Result<(), NodeError> {
+        let info = peer.info().clone();
+        let is_anchor = info
+            .roles
+            .contains(&distsoc_protocol::messages::common::Role::Anchor);
+        let mut addrs = info.listen_addresses.clone();
+        if info.direction == crate::transport::Direction::Outbound {
+            addrs.insert(0, peer.remote_address());
+        }
+        let store = self.node.store.clone();
+        let node_id = peer.node_id();
+        blocking(move || store.upsert_peer(node_id, &addrs, is_anchor, now_ms())).await??;
+        push_profiles(&self.node, peer).await;
+        Ok(())
+    }
+
+    /// Pulls everything we may see from one peer since our cursor, storing
+    /// new posts and applying deletes; advances the cursor.
+    pub async fn sync_with(&self, peer: &Peer) -> Result<SyncReport, NodeError> {
+        let node = self.node.clone();
+        let mut ids = node.own_ids()?;
+        for f in node.store.follows()? {
+            if !ids.contains(&f.0) {
+                ids.push(f.0);
+            }
+        }
+        let mut report = SyncReport::default();
+        let mut cursor = node.store.get_cursor(peer.node_id())?;
+        for _ in 0..MAX_PULL_ROUNDS {
+            let request = PullSyncRequest {
+                version: PROTOCOL_VERSION,
+                ids: ids.iter().copied().map(PostingId).collect(),
+                since_seq: cursor,
+                limit: 0,
+            };
+            let reply = peer.request(request.into()).await?;
+            let Message::PullSyncResponse(page) = reply else {
+                return Err(NodeError::Invalid(format!(
+                    "peer answered PullSync with {:?}",
+                    reply.code()
+                )));
+            };
+            report.pages += 1;
+            let store = node.store.clone();
+            let posts = page.posts;
+            let deletes = page.deletes;
+            let honour = node.config.honour_deletes;
+            let (new, dup, rejected, applied) = blocking(move || {
+                let now = now_ms();
+                let (mut new, mut dup, mut rejected, mut applied) = (0, 0, 0, 0);
+                let results = match store.insert_posts(&posts, now) {
+                    Ok(results) => results,
+                    Err(e) => {
+                        warn!(error = %e, "storing a pulled page failed");
+                        Vec::new()
+                    }
+                };
+                rejected += posts.len() - results.len();
+                for r in results {
+                    match r {
+                        Ok(Inserted::New { .. }) => new += 1,
+                        Ok(Inserted::Duplicate) => dup += 1,
+                        Ok(Inserted::Tombstoned) | Err(_) => rejected += 1,
+                    }
+                }
+                if honour {
+                    for d in &deletes {
+                        if let Ok(DeleteOutcome::Deleted { .. } | DeleteOutcome::Recorded { .. }) =
+                            store.apply_delete(d)
+                        {
+                            applied += 1;
+                        }
+                    }
+                }
+                (new, dup, rejected, applied)
+            })
+            .await?;
+            report.new_posts += new;
+            report.duplicates += dup;
+            report.rejected += rejected;
+            report.deletes += applied;
+            let advanced = page.next_seq > cursor;
+            cursor = cursor.max(page.next_seq);
+            node.store.set_cursor(peer.node_id(), cursor)?;
+            if !page.more || !advanced {
+                break;
+            }
+        }
+        info!(peer = %peer.node_id().short(), new = report.new_posts, pages = report.pages, "pull sync done");
+        Ok(report)
+    }
+
+    /// Connects to every known peer with an address (and the configured
+    /// bootstrap and anchors) and syncs with each; failures are logged.
+    pub async fn sync_all(&self) -> Vec<(NodeId, Result<SyncReport, NodeError>)> {
+        let mut targets: Vec<(NodeId, SocketAddr)> = Vec::new();
+        let mut strings = self.node.config.bootstrap.clone();
+        if let Ok(anchors) = config::read_anchors(&self.node.config.anchors_path(&self.node.dir)) {
+            strings.extend(anchors);
+        }
+        for s in strings {
+            match s.parse::<ConnectString>() {
+                Ok(cs) => match resolve(&cs).await {
+                    Ok(addr) => targets.push((cs.node_id, addr)),
+                    Err(e) => warn!(target = %s, error = %e, "cannot resolve bootstrap peer"),
+                },
+                Err(e) => warn!(target = %s, error = %e, "bad connect string in configuration"),
+            }
+        }
+        let peers: Vec<PeerRecord> = self.node.store.peers(256).unwrap_or_default();
+        for p in peers {
+            if let Some(a) = p.addresses.first() {
+                if !targets.iter().any(|(id, _)| *id == p.node_id) {
+                    targets.push((p.node_id, *a));
+                }
+            }
+        }
+        let mut results = Vec::new();
+        for (id, addr) in targets {
+            if id == self.node.node_id() {
+                continue;
+            }
+            let result = async {
+                let peer = self.transport.connect(id, addr).await?;
+                self.after_connect(&peer).await?;
+                self.sync_with(&peer).await
+            }
+            .await;
+            if let Err(e) = &result {
+                debug!(peer = %id.short(), error = %e, "sync failed");
+            }
+            results.push((id, result));
+        }
+        results
+    }
+
+    /// Serves until `shutdown` resolves, syncing every `sync_interval_secs`.
+    pub async fn serve_until(&self, shutdown: impl std::future::Future<Output = ()>) {
+        let period = Duration::from_secs(self.node.config.sync_interval_secs.max(1));
+        let mut ticker = tokio::time::interval(period);
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                _ = ticker.tick() => {
+                    let results = self.sync_all().await;
+                    let ok = results.iter().filter(|(_, r)| r.is_ok()).count();
+                    debug!(peers = results.len(), ok, "sync round");
+                }
+            }
+        }
+        self.transport.close().await;
+    }
+}
+
+async fn resolve(target: &ConnectString) -> Result<SocketAddr, NodeError> {
+    match &target.host {
+        Host::Ip(ip) => Ok(SocketAddr::new(*ip, target.port)),
+        Host::Name(name) => tokio::net::lookup_host((name.as_str(), target.port))
+            .await
+            .map_err(|source| NodeError::Io {
+                path: name.into(),
+                source,
+            })?
+            .next()
+            .ok_or_else(|| NodeError::Invalid(format!("{name} has no address"))),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, NodeError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| NodeError::Task(e.to_string()))
+}
+
+/// Pushes every profile we hold for our own posting ids to `peer`.
+async fn push_profiles(node: &Node, peer: &Peer) {
+    let own = node.own_ids().unwrap_or_default();
+    let profiles: Vec<SignedProfile> = node
+        .store
+        .profiles()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| own.contains(&p.body().posting_id.0))
+        .collect();
+    for profile in profiles {
+        let msg = ProfileUpdate {
+            version: PROTOCOL_VERSION,
+            profile,
+        };
+        if let Err(e) = peer.push_acked(msg.into()).await {
+            debug!(peer = %peer.node_id().short(), error = %e, "profile push refused");
+        }
+    }
+}
+
+fn wire_error(e: &StoreError) -> wire::Error {
+    let code = match e {
+        StoreError::Invalid(i) => i.error_code(),
+        StoreError::TooLarge { .. } => ErrorCode::TooLarge,
+        StoreError::NotFound { .. } => ErrorCode::NotFound,
+        StoreError::Sqlite(_) | StoreError::Io(_) => ErrorCode::Unavailable,
+        _ => ErrorCode::Internal,
+    };
+    wire::Error::new(code, 0, e.to_string())
+}
+
+fn refuse(code: ErrorCode, message: impl Into<String>) -> wire::Error {
+    wire::Error::new(code, 0, message)
+}
+
+/// The node's request handler: what a user node serves to its peers.
+pub struct Service {
+    node: Node,
+    transport: OnceLock<Arc<Transport>>,
+    profile_pushed: std::sync::Mutex<std::collections::HashSet<usize>>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("node", &self.node.node_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Service {
+    /// A handler serving `node`.
+    pub fn new(node: Node) -> Self {
+        Self {
+            node,
+            transport: OnceLock::new(),
+            profile_pushed: Default::default(),
+        }
+    }
+
+    async fn serve(&self, ctx: RequestCtx, msg: Message) -> Result<Option<Message>, wire::Error> {
+        let store = self.node.store.clone();
+        let max_batch = usize::from(self.node.config.max_pull_batch.max(1));
+        match msg {
+            Message::PullSyncRequest(req) => {
+                let limit = req.effective_limit(max_batch as u16, max_batch as u16);
+                let ids: Vec<[u8; 32]> = req.ids.iter().map(|i| i.0).collect();
+                let peer = ctx.peer;
+                let page =
+                    blocking(move || store.pull(peer, &ids, req.since_seq, usize::from(limit)))
+                        .await
+                        .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
+                        .map_err(|e| wire_error(&e))?;
+                Ok(Some(Message::PullSyncResponse(PullSyncResponse {
+                    version: PROTOCOL_VERSION,
+                    posts: page.posts,
+                    next_seq: page.next_seq,
+                    more: page.more,
+                    deletes: page.deletes,
+                })))
+            }
+            Message::FileRequest(req) => {
+                let content = blocking(move || -> Result<Option<FileContent>, StoreError> {
+                    Ok(match req.target {
+                        FileTarget::Post(id) => match store.get_post(id)? {
+                            Some(post) => {
+                                let recent = store.get_recent(post.post.body().author)?;
+                                Some(FileContent::Post(Box::new(StoredFile {
+                                    post,
+                                    author_recent_posts: recent,
+                                    comments: Vec::new(),
+                                    hearts: Vec::new(),
+                                })))
+                            }
+                            None => None,
+                        },
+                        FileTarget::Blob(id) => store.get_blob(id)?.map(FileContent::Blob),
+                    })
+                })
+                .await
+                .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
+                .map_err(|e| wire_error(&e))?;
+                match content {
+                    Some(content) => Ok(Some(Message::FileResponse(FileResponse {
+                        version: PROTOCOL_VERSION,
+                        content,
+                    }))),
+                    None => Err(refuse(ErrorCode::NotFound, "not held here")),
+                }
+            }
+            Message::AuthorUpdateRequest(req) => {
+                let recent = blocking(move || store.get_recent(req.author))
+                    .await
+                    .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
+                    .map_err(|e| wire_error(&e))?;
+                match recent {
+                    Some(r) if r.body().seq > req.have_seq => {
+                        Ok(Some(Message::AuthorUpdateResponse(AuthorUpdateResponse {
+                            version: PROTOCOL_VERSION,
+                            outcome: AuthorUpdate::Recent(r),
+                        })))
+                    }
+                    Some(_) => Ok(Some(Message::AuthorUpdateResponse(AuthorUpdateResponse {
+                        version: PROTOCOL_VERSION,
+                        outcome: AuthorUpdate::NotModified,
+                    }))),
+                    None => Err(refuse(
+                        ErrorCode::NotFound,
+                        "no recent-post list for this author",
+                    )),
+                }
+            }
+            Message::ProfileUpdate(ProfileUpdate { profile, .. }) => {
+                let outcome = blocking(move || store.upsert_profile(&profile))
+                    .await
+                    .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
+                    .map_err(|e| wire_error(&e))?;
+                self.push_profiles_back(&ctx).await;
+                match outcome {
+                    Upsert::Updated | Upsert::Same => Ok(None),
+                    Upsert::Stale => Err(refuse(ErrorCode::Stale, "an newer profile is held")),
+                }
+            }
+            Message::AuthorUpdatePush(push) => {
+                let decision = blocking(move || store.put_recent(&push.recent))
+                    .await
+                    .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
+                    .map_err(|e| wire_error(&e))?;
+                match decision {
+                    RecentDecision::Accept | RecentDecision::Duplicate => Ok(None),
+                    RecentDecision::Stale | RecentDecision::Conflict => Err(refuse(
+                        ErrorCode::Stale,
+                        "a list with a higher or equal seq is held",
+                    )),
+                }
+            }
+            Message::PushPost(push) => {
+                let author = push.post.post.body().author;
+                if push.post.post.body().is_sealed() {
+                    return Err(refuse(
+                        ErrorCode::Unauthorized,
+                        "encrypted posts are never pushed; recipients pull them",
+                    ));
+                }
+                let post = push.post;
+                let outcome = blocking(move || -> Result<Option<Inserted>, StoreError> {
+                    if !store.is_following(author)? {
+                        return Ok(None);
+                    }
+                    store.insert_post(&post, now_ms()).map(Some)
+                })
+                .await
+                .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
+                .map_err(|e| wire_error(&e))?;
+                match outcome {
+                    None => Err(refuse(ErrorCode::Unauthorized, "not following this author")),
+                    Some(_) => Ok(None),
+                }
+            }
+            Message::DeleteRecord(DeleteRecord { record, .. }) => {
+                if !self.node.config.honour_deletes {
+                    return Ok(None);
+                }
+                blocking(move || store.apply_delete(&record))
+                    .await
+                    .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
+                    .map_err(|e| wire_error(&e))?;
+                Ok(None)
+            }
+            Message::VisibilityUpdate(VisibilityUpdate { update, .. }) => {
+                let outcome = blocking(move || store.apply_visibility_update(&update))
+                    .await
+                    .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
+                    .map_err(|e| wire_error(&e))?;
+                match outcome {
+                    VisibilityOutcome::Stale { .. } => {
+                        Err(refuse(ErrorCode::Stale, "a newer visibility is held"))
+                    }
+                    VisibilityOutcome::NotHeld => {
+                        Err(refuse(ErrorCode::NotFound, "post not held here"))
+                    }
+                    _ => Ok(None),
+                }
+            }
+            Message::AudienceRequest(req) => {
+                let request = req.request;
+                blocking(move || store.add_audience_request(&request, now_ms()))
+                    .await
+                    .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
+                    .map_err(|e| wire_error(&e))?;
+                Ok(None)
+            }
+            Message::PostNotification(_) | Message::AudienceResponse(_) => Ok(None),
+            other => Err(refuse(
+                ErrorCode::UnknownMessage,
+                format!("{} is not served by a user node", other.code().name()),
+            )),
+        }
+    }
+
+    /// Answers a peer's profile push with ours, once per connection.
+    async fn push_profiles_back(&self, ctx: &RequestCtx) {
+        let first = self
+            .profile_pushed
+            .lock()
+            .map(|mut s| s.insert(ctx.peer_info.connection_id))
+            .unwrap_or(false);
+        if !first {
+            return;
+        }
+        let Some(transport) = self.transport.get() else {
+            return;
+        };
+        let Some(peer) = transport.peer(&ctx.peer) else {
+            return;
+        };
+        let node = self.node.clone();
+        tokio::spawn(async move { push_profiles(&node, &peer).await });
+    }
+}
+
+impl Handler for Service {
+    fn handle<'a>(&'a self, ctx: RequestCtx, msg: Message) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            let code = msg.code();
+            let result = self.serve(ctx.clone(), msg).await;
+            if let Err(e) = &result {
+                debug!(peer = %ctx.peer.short(), code = code.name(), error = %e.code, "request refused");
+            }
+            result
+        })
+    }
+}
+
+/// The post id of a feed item as typed by a user (full hex).
+pub fn parse_post_id(s: &str) -> Result<PostId, NodeError> {
+    s.parse()
+        .map_err(|e| NodeError::Invalid(format!("bad post id: {e}")))
+}

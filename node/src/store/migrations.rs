@@ -1,0 +1,301 @@
+//! Versioned schema migrations.
+//!
+//! The schema version is `PRAGMA user_version`: the number of entries of
+//! [`MIGRATIONS`] applied. On open, each missing migration runs in its own
+//! `BEGIN IMMEDIATE` transaction together with the `user_version` bump, so a
+//! crash leaves the database at a whole version, and two processes opening
+//! the same file at once cannot both apply a migration (the second re-reads
+//! the version under the write lock and finds nothing to do). A database
+//! whose version is higher than `MIGRATIONS.len()` was written by a newer
+//! build and is refused ([`StoreError::TooNew`]) without being touched.
+//!
+//! Rules for adding a migration: append, never edit a released entry; keep
+//! each entry valid SQL for `execute_batch`; carry data forward in SQL (the
+//! migration runs without the Rust types). `node/tests/fixtures/store-v1.sqlite`
+//! is a version-1 database that the tests upgrade to the current version.
+//!
+//! | version | what |
+//! |---|---|
+//! | 1 | initial schema: posting identities, posts (+ author and time indexes), post recipients, tombstones, profiles, follows, circles, peers, pull cursors, `author_recent_posts`, blobs |
+//! | 2 | recipient match (identity rollout phase 3): `post_recipients.seq` backfilled from `posts`, index `(recipient, seq)`; audience requests and members |
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// The schema migrations, in order; entry `i` takes the database from
+/// version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_RECIPIENT_INDEX_AND_AUDIENCE];
+
+/// Version 1: the initial schema.
+///
+/// Every id is a 32-byte BLOB; every time is INTEGER ms. `posts.seq` is the
+/// local store order (the pull cursor), drawn from `counters('seq')`, which
+/// tombstones share so that one cursor covers posts and deletes.
+const V1_INITIAL: &str = r#"
+CREATE TABLE counters (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) STRICT;
+INSERT INTO counters (name, value) VALUES ('seq', 0);
+
+CREATE TABLE posting_identities (
+    posting_id    BLOB PRIMARY KEY CHECK (length(posting_id) = 32),
+    secret_seed   BLOB NOT NULL CHECK (length(secret_seed) = 32),
+    display_name  TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    ephemeral     INTEGER NOT NULL CHECK (ephemeral IN (0, 1))
+) STRICT;
+
+CREATE TABLE default_posting_identity (
+    singleton  INTEGER PRIMARY KEY CHECK (singleton = 1),
+    posting_id BLOB NOT NULL
+        REFERENCES posting_identities (posting_id) ON DELETE CASCADE
+) STRICT;
+
+CREATE TABLE posts (
+    post_id        BLOB PRIMARY KEY CHECK (length(post_id) = 32),
+    seq            INTEGER NOT NULL UNIQUE,
+    author         BLOB NOT NULL CHECK (length(author) = 32),
+    created_at_ms  INTEGER NOT NULL,
+    encrypted      INTEGER NOT NULL CHECK (encrypted IN (0, 1)),
+    received_at_ms INTEGER NOT NULL,
+    sync_post      BLOB NOT NULL
+) STRICT;
+CREATE INDEX posts_by_created ON posts (created_at_ms, post_id);
+CREATE INDEX posts_by_author_created ON posts (author, created_at_ms, post_id);
+CREATE INDEX posts_by_author_seq ON posts (author, seq, encrypted);
+
+CREATE TABLE post_recipients (
+    post_id   BLOB NOT NULL REFERENCES posts (post_id) ON DELETE CASCADE,
+    recipient BLOB NOT NULL CHECK (length(recipient) = 32),
+    PRIMARY KEY (post_id, recipient)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE tombstones (
+    post_id       BLOB NOT NULL CHECK (length(post_id) = 32),
+    author        BLOB NOT NULL CHECK (length(author) = 32),
+    deleted_at_ms INTEGER NOT NULL,
+    seq           INTEGER NOT NULL UNIQUE,
+    record        BLOB NOT NULL,
+    signature     BLOB NOT NULL,
+    PRIMARY KEY (post_id, author)
+) STRICT;
+CREATE INDEX tombstones_by_author_seq ON tombstones (author, seq);
+
+CREATE TABLE profiles (
+    posting_id    BLOB PRIMARY KEY CHECK (length(posting_id) = 32),
+    updated_at_ms INTEGER NOT NULL,
+    profile       BLOB NOT NULL,
+    signature     BLOB NOT NULL
+) STRICT;
+
+CREATE TABLE follows (
+    posting_id     BLOB PRIMARY KEY CHECK (length(posting_id) = 32),
+    followed_at_ms INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE circles (
+    circle_id     INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE CHECK (length(name) > 0),
+    created_at_ms INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE circle_members (
+    circle_id   INTEGER NOT NULL REFERENCES circles (circle_id) ON DELETE CASCADE,
+    member      BLOB NOT NULL CHECK (length(member) = 32),
+    added_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (circle_id, member)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE peers (
+    node_id      BLOB PRIMARY KEY CHECK (length(node_id) = 32),
+    addresses    TEXT NOT NULL,
+    is_anchor    INTEGER NOT NULL CHECK (is_anchor IN (0, 1)),
+    last_seen_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX peers_by_last_seen ON peers (last_seen_ms);
+
+CREATE TABLE pull_cursors (
+    node_id   BLOB PRIMARY KEY CHECK (length(node_id) = 32),
+    since_seq INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE author_recent_posts (
+    author        BLOB PRIMARY KEY CHECK (length(author) = 32),
+    updated_at_ms INTEGER NOT NULL,
+    list          BLOB NOT NULL,
+    signature     BLOB NOT NULL
+) STRICT;
+
+CREATE TABLE blobs (
+    blob_id      BLOB PRIMARY KEY CHECK (length(blob_id) = 32),
+    data         BLOB NOT NULL,
+    stored_at_ms INTEGER NOT NULL
+) STRICT;
+"#;
+
+/// Version 2: recipient match (identity rollout phase 3) and audience lists.
+///
+/// Pull finds encrypted posts by recipient. So that its cost depends on the
+/// posts addressed to the requester *after its cursor* rather than on the
+/// store, `post_recipients` carries the post's `seq` (kept equal to
+/// `posts.seq` by the store) and is indexed by `(recipient, seq)`. Existing
+/// rows are backfilled from `posts`.
+const V2_RECIPIENT_INDEX_AND_AUDIENCE: &str = r#"
+ALTER TABLE post_recipients ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+UPDATE post_recipients
+   SET seq = COALESCE(
+       (SELECT p.seq FROM posts AS p WHERE p.post_id = post_recipients.post_id), 0);
+CREATE INDEX post_recipients_by_recipient ON post_recipients (recipient, seq);
+
+CREATE TABLE audience_requests (
+    author         BLOB NOT NULL CHECK (length(author) = 32),
+    requester      BLOB NOT NULL CHECK (length(requester) = 32),
+    created_at_ms  INTEGER NOT NULL,
+    request        BLOB NOT NULL,
+    signature      BLOB NOT NULL,
+    received_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (author, requester)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE audience_members (
+    author         BLOB NOT NULL CHECK (length(author) = 32),
+    member         BLOB NOT NULL CHECK (length(member) = 32),
+    approved_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (author, member)
+) STRICT, WITHOUT ROWID;
+"#;
+
+/// The newest schema version this build knows.
+pub fn supported_version() -> u32 {
+    u32::try_from(MIGRATIONS.len()).unwrap_or(u32::MAX)
+}
+
+/// `PRAGMA user_version` of `conn`.
+pub(crate) fn user_version(conn: &Connection) -> Result<u32, StoreError> {
+    let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    u32::try_from(v).map_err(|_| StoreError::Corrupt {
+        what: "user_version",
+        reason: format!("negative schema version {v}"),
+    })
+}
+
+/// Brings `conn` to [`supported_version`], one transaction per migration.
+/// Returns the version reached.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<u32, StoreError> {
+    migrate_to(conn, supported_version())
+}
+
+/// Applies migrations up to `target` (at most [`supported_version`]). The
+/// test fixture generator uses it to build an old-version database.
+pub(crate) fn migrate_to(conn: &mut Connection, target: u32) -> Result<u32, StoreError> {
+    let supported = supported_version();
+    let target = target.min(supported);
+    loop {
+        // Check without the write lock first: the common case is "up to date".
+        let found = user_version(conn)?;
+        if found > supported {
+            return Err(StoreError::TooNew { found, supported });
+        }
+        if found >= target {
+            return Ok(found);
+        }
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Re-read under the write lock: another process may have migrated.
+        let version = user_version(&tx)?;
+        if version > supported {
+            return Err(StoreError::TooNew {
+                found: version,
+                supported,
+            });
+        }
+        if version < target {
+            let sql = usize::try_from(version)
+                .ok()
+                .and_then(|i| MIGRATIONS.get(i))
+                .ok_or(StoreError::Corrupt {
+                    what: "user_version",
+                    reason: format!("no migration from version {version}"),
+                })?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", version + 1)?;
+        }
+        tx.commit()?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn tables(conn: &Connection) -> Vec<String> {
+        let mut st = conn
+            .prepare(
+                "SELECT name FROM sqlite_schema WHERE type IN ('table', 'index') ORDER BY name",
+            )
+            .unwrap();
+        st.query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn each_migration_applies_in_order() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        assert_eq!(migrate_to(&mut conn, 1).unwrap(), 1);
+        let v1 = tables(&conn);
+        assert!(v1.contains(&"posts".to_string()));
+        assert!(!v1.contains(&"post_recipients_by_recipient".to_string()));
+        assert!(!v1.contains(&"audience_requests".to_string()));
+        assert_eq!(migrate(&mut conn).unwrap(), supported_version());
+        let v2 = tables(&conn);
+        for t in [
+            "post_recipients_by_recipient",
+            "audience_requests",
+            "audience_members",
+        ] {
+            assert!(v2.contains(&t.to_string()), "{t} missing");
+        }
+        // Idempotent.
+        assert_eq!(migrate(&mut conn).unwrap(), supported_version());
+    }
+
+    #[test]
+    fn newer_version_is_refused_untouched() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", supported_version() + 3)
+            .unwrap();
+        match migrate(&mut conn) {
+            Err(StoreError::TooNew { found, supported }) => {
+                assert_eq!(found, supported_version() + 3);
+                assert_eq!(supported, supported_version());
+            }
+            other => panic!("expected TooNew, got {other:?}"),
+        }
+        assert!(tables(&conn).is_empty());
+    }
+
+    #[test]
+    fn failed_migration_leaves_version_unchanged() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate_to(&mut conn, 1).unwrap();
+        // Sabotage: a table migration 2 creates already exists.
+        conn.execute_batch("CREATE TABLE audience_members (x INTEGER)")
+            .unwrap();
+        assert!(migrate(&mut conn).is_err());
+        assert_eq!(user_version(&conn).unwrap(), 1);
+        // The ALTER TABLE of the failed migration was rolled back too.
+        let cols: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM pragma_table_info('post_recipients') WHERE name = 'seq'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(cols, 0);
+    }
+}

@@ -1,0 +1,1228 @@
+//! QUIC transport: one quinn endpoint (server and client), identities pinned
+//! in TLS, the Hello exchange, and the stream dispatcher.
+//!
+//! # Shape
+//!
+//! * [`Transport::bind`] opens a UDP socket and starts accepting connections;
+//!   [`Transport::connect`] dials `NodeId@addr`. Both ends present a
+//!   self-signed Ed25519 certificate of their network key ([`tls`]); the
+//!   dialled key is pinned, an incoming peer is identified by its key.
+//! * **One connection per peer.** `connect` reuses any live connection to the
+//!   NodeId, incoming or outgoing; dials to one NodeId are serialized. When
+//!   both sides dial each other at once, the connection *initiated by the
+//!   lower NodeId* is kept on both sides and the other is closed with
+//!   [`CLOSE_DUPLICATE`]; a peer that dials us again while its previous
+//!   connection is live replaces it (newest wins).
+//! * **Hello.** The initiator opens the first bidirectional stream with
+//!   `Hello`; the responder answers `HelloResponse` (the highest version in
+//!   both ranges, `observed_address` = the initiator's address as seen), or
+//!   `Error(unsupportedVersion)` with its range followed by closing the
+//!   connection with [`CLOSE_VERSION_MISMATCH`]. Both phases (QUIC handshake,
+//!   then Hello) are bounded by `hello_timeout` (10 s); a responder that
+//!   gets no Hello in time closes with [`CLOSE_HELLO_TIMEOUT`].
+//! * **Streams before Hello** are not refused: neither side accepts any
+//!   stream but the Hello stream until the exchange is complete, so early
+//!   streams simply wait in quinn, bounded by the stream limits and flow
+//!   control windows below, and are served once the connection is
+//!   established. If the initiator's *first* stream is not a `Hello`, it is
+//!   answered `Error(unauthorized)` and the connection is closed with
+//!   [`CLOSE_PROTOCOL_VIOLATION`]; a later `Hello` on an established
+//!   connection is answered `Error(unknownMessage)`.
+//! * **Dispatch** (see `dispatch.rs`): every stream carries one frame each way;
+//!   a bad frame gets an `Error` on its stream and the connection stays up.
+//!
+//! # Memory bounds (per connection)
+//!
+//! | what | bound | default |
+//! |---|---|---|
+//! | quinn receive buffer, one stream | `stream_receive_window` | 1 MiB |
+//! | quinn receive buffer, whole connection | `connection_receive_window` | 2 MiB |
+//! | quinn unacknowledged send data | `send_window` | 4 MiB |
+//! | frames being received or handled | `connection_frame_budget` | 16 MiB + 2,057 B |
+//! | frames being received or handled, whole endpoint | `endpoint_frame_budget` | 64 MiB |
+//! | frame headers being read | `max_inflight_per_connection` × 2,057 B | 32 × 2 KiB |
+//! | streams open at once | `max_concurrent_bidi` / `max_concurrent_uni` | 100 / 100 |
+//!
+//! The flow-control windows bound what quinn holds *unread*; they need not
+//! hold a whole frame, because the frame decoder consumes data as it
+//! arrives and quinn then extends the credit. Frames are bounded separately:
+//! a stream reserves the size its segment table declares (already checked
+//! against the code's cap) from the connection's budget and then from the
+//! endpoint's budget before buffering the body, and keeps it until its
+//! handler returns. The connection budget is at least the largest code cap
+//! (16 MiB, `InitialMapSync`/`FetchResponse`) plus a header, so any single
+//! valid frame fits; a stream that cannot get budget within the stream idle
+//! timeout is answered `Error(unavailable)` with `retryAfterMs`. Connection
+//! windows are kept small (2 MiB, 2× the stream window) because they multiply
+//! by `max_connections`; 2 MiB per round trip is still 20 MiB/s at 100 ms.
+//!
+//! # Application close codes
+//!
+//! [`CLOSE_NORMAL`] (0x0), [`CLOSE_VERSION_MISMATCH`] (0x1),
+//! [`CLOSE_PROTOCOL_VIOLATION`] (0x2), [`CLOSE_DUPLICATE`] (0x3),
+//! [`CLOSE_HELLO_TIMEOUT`] (0x4).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use distsoc_protocol::codes::MessageCode;
+use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::frame::MAX_HEADER_BYTES;
+use distsoc_protocol::ids::NodeId;
+use distsoc_protocol::limits::{ALPN, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+use distsoc_protocol::messages::common::{Role, SocketAddress};
+use distsoc_protocol::messages::wire::{
+    self, Hello, HelloResponse, Limits, MAX_AGENT_BYTES, MAX_CAPABILITIES, MAX_CAPABILITY_BYTES,
+};
+use distsoc_protocol::messages::Message;
+use distsoc_protocol::sign::SigningKey;
+use quinn::crypto::rustls::{HandshakeData, QuicClientConfig, QuicServerConfig};
+use quinn::VarInt;
+use tokio::sync::Semaphore;
+use tracing::{debug, info, warn};
+
+mod dispatch;
+mod frame_io;
+mod stream;
+pub mod tls;
+
+pub use dispatch::{Handler, HandlerFuture, RequestCtx, UNKNOWN_REQUEST_CODE};
+pub use stream::{Peer, RequestError};
+pub use tls::TlsError;
+
+use dispatch::{serve_connection, ConnShared};
+use frame_io::{read_frame, write_frame, FrameBudget, ReadFailure, WriteFailure};
+
+/// Application close code: normal close (shutdown, [`Peer::close`]).
+pub const CLOSE_NORMAL: u32 = 0x0;
+/// Application close code: the Hello version ranges do not overlap.
+pub const CLOSE_VERSION_MISMATCH: u32 = 0x1;
+/// Application close code: the peer broke the connection rules (no Hello
+/// first, undecodable Hello or HelloResponse, wrong ALPN or key).
+pub const CLOSE_PROTOCOL_VIOLATION: u32 = 0x2;
+/// Application close code: a second connection between the same two nodes;
+/// the other one is kept.
+pub const CLOSE_DUPLICATE: u32 = 0x3;
+/// Application close code: the Hello exchange did not complete in time.
+pub const CLOSE_HELLO_TIMEOUT: u32 = 0x4;
+
+/// Default quinn per-stream receive window: 1 MiB.
+pub const DEFAULT_STREAM_RECEIVE_WINDOW: u32 = 1024 * 1024;
+/// Default quinn per-connection receive window: 2 MiB (2× the stream window).
+pub const DEFAULT_CONNECTION_RECEIVE_WINDOW: u32 = 2 * 1024 * 1024;
+/// Default quinn per-connection send window: 4 MiB.
+pub const DEFAULT_SEND_WINDOW: u64 = 4 * 1024 * 1024;
+/// Smallest (and default) per-connection frame budget: the largest frame
+/// cap plus the longest header, so that any valid frame can be received.
+pub const MIN_CONNECTION_FRAME_BUDGET: usize = MessageCode::largest_cap() + MAX_HEADER_BYTES;
+/// Default endpoint-wide frame budget: 64 MiB.
+pub const DEFAULT_ENDPOINT_FRAME_BUDGET: usize = 64 * 1024 * 1024;
+
+/// How long a responder waits for its error reply to be acknowledged before
+/// closing the connection (so that `Error(unsupportedVersion)` arrives).
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// Settings of a [`Transport`]. `Default` gives the protocol's defaults,
+/// listening on `0.0.0.0:0`.
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// UDP address to bind.
+    pub listen: SocketAddr,
+    /// Roles announced in Hello (empty = node).
+    pub roles: Vec<Role>,
+    /// Capability tokens announced in Hello (at most 64 of at most 64 bytes).
+    pub capabilities: Vec<String>,
+    /// Limits announced in Hello. A zero `max_concurrent_streams` is filled
+    /// in from `max_concurrent_bidi`.
+    pub limits: Limits,
+    /// Implementation name announced in Hello (at most 128 bytes).
+    pub agent: String,
+    /// Addresses announced in Hello (where peers may reach us).
+    pub listen_addresses: Vec<SocketAddr>,
+    /// A connection with no traffic for this long is closed (60 s). The
+    /// effective value is the smaller of both peers'.
+    pub idle_timeout: Duration,
+    /// Interval of QUIC keep-alive pings (20 s); zero disables them.
+    pub keep_alive: Duration,
+    /// Most concurrent bidirectional streams a peer may open (100).
+    pub max_concurrent_bidi: u32,
+    /// Most concurrent unidirectional streams a peer may open (100).
+    pub max_concurrent_uni: u32,
+    /// Most connections (incoming and outgoing) at once (200); further
+    /// incoming connections are refused, further dials fail.
+    pub max_connections: usize,
+    /// Bound of the QUIC handshake, and separately of the Hello exchange
+    /// (10 s).
+    pub hello_timeout: Duration,
+    /// A stream is dropped when its next bytes take longer than this, in
+    /// either direction (10 s). Also the longest wait for frame budget.
+    pub stream_idle_timeout: Duration,
+    /// Default timeout of [`Peer::request`] and pushes (30 s).
+    pub request_timeout: Duration,
+    /// Streams of one connection being read or handled at once (32).
+    pub max_inflight_per_connection: usize,
+    /// quinn per-stream receive window, bytes (1 MiB).
+    pub stream_receive_window: u32,
+    /// quinn per-connection receive window, bytes (2 MiB).
+    pub connection_receive_window: u32,
+    /// quinn per-connection send window, bytes (4 MiB).
+    pub send_window: u64,
+    /// Bytes of frames one connection may have in reception or handling
+    /// (raised to at least [`MIN_CONNECTION_FRAME_BUDGET`]).
+    pub connection_frame_budget: usize,
+    /// Bytes of frames the whole endpoint may have in reception or handling
+    /// (raised to at least [`MIN_CONNECTION_FRAME_BUDGET`]; 64 MiB).
+    pub endpoint_frame_budget: usize,
+    /// Longest wait for connections to drain in [`Transport::close`] (5 s).
+    pub close_timeout: Duration,
+    /// Protocol versions spoken. **Test hook**: the default
+    /// `MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION` is the only conforming value.
+    pub version_range: RangeInclusive<u16>,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+            roles: vec![Role::Node],
+            capabilities: Vec::new(),
+            limits: Limits::default(),
+            agent: concat!("distsoc-node/", env!("CARGO_PKG_VERSION")).to_string(),
+            listen_addresses: Vec::new(),
+            idle_timeout: Duration::from_secs(60),
+            keep_alive: Duration::from_secs(20),
+            max_concurrent_bidi: 100,
+            max_concurrent_uni: 100,
+            max_connections: 200,
+            hello_timeout: Duration::from_secs(10),
+            stream_idle_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_inflight_per_connection: 32,
+            stream_receive_window: DEFAULT_STREAM_RECEIVE_WINDOW,
+            connection_receive_window: DEFAULT_CONNECTION_RECEIVE_WINDOW,
+            send_window: DEFAULT_SEND_WINDOW,
+            connection_frame_budget: MIN_CONNECTION_FRAME_BUDGET,
+            endpoint_frame_budget: DEFAULT_ENDPOINT_FRAME_BUDGET,
+            close_timeout: Duration::from_secs(5),
+            version_range: MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION,
+        }
+    }
+}
+
+/// Which side opened a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// We dialled the peer (we sent Hello).
+    Outbound,
+    /// The peer dialled us (we answered Hello).
+    Inbound,
+}
+
+/// An established connection's peer: its key and what it said in Hello.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// The peer's NodeId (its TLS key).
+    pub node_id: NodeId,
+    /// The peer's address when the connection was established.
+    pub remote: SocketAddr,
+    /// Who dialled whom.
+    pub direction: Direction,
+    /// The connection's id ([`Peer::connection_id`]).
+    pub connection_id: usize,
+    /// Negotiated protocol version.
+    pub version: u16,
+    /// The peer's lowest version.
+    pub min_version: u16,
+    /// The peer's highest version.
+    pub max_version: u16,
+    /// The peer's roles.
+    pub roles: Vec<Role>,
+    /// The peer's capability tokens.
+    pub capabilities: Vec<String>,
+    /// The peer's advertised limits.
+    pub limits: Limits,
+    /// The addresses the peer announced.
+    pub listen_addresses: Vec<SocketAddr>,
+    /// The peer's implementation name.
+    pub agent: String,
+    /// The peer's clock in its Hello / HelloResponse, ms since the epoch.
+    pub time_ms: u64,
+    /// Outbound connections: our address as the responder saw it.
+    pub observed_address: Option<SocketAddr>,
+}
+
+/// Why a connection closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Closed by us (any code).
+    Local,
+    /// Closed by the peer with an application code (`CLOSE_*`).
+    Application {
+        /// The peer's close code.
+        code: u64,
+        /// The peer's reason text.
+        reason: String,
+    },
+    /// No traffic for the idle timeout.
+    IdleTimeout,
+    /// The peer reset the connection (stateless reset).
+    Reset,
+    /// The peer closed with a QUIC transport error (e.g. a TLS failure).
+    Transport(String),
+    /// Anything else quinn reports.
+    Other(String),
+}
+
+impl From<quinn::ConnectionError> for CloseReason {
+    fn from(e: quinn::ConnectionError) -> Self {
+        match e {
+            quinn::ConnectionError::ApplicationClosed(c) => CloseReason::Application {
+                code: c.error_code.into_inner(),
+                reason: String::from_utf8_lossy(&c.reason).into_owned(),
+            },
+            quinn::ConnectionError::LocallyClosed => CloseReason::Local,
+            quinn::ConnectionError::TimedOut => CloseReason::IdleTimeout,
+            quinn::ConnectionError::Reset => CloseReason::Reset,
+            quinn::ConnectionError::ConnectionClosed(c) => CloseReason::Transport(c.to_string()),
+            other => CloseReason::Other(other.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::Local => f.write_str("closed locally"),
+            CloseReason::Application { code, reason } => {
+                write!(f, "closed by peer (code {code:#x}: {reason})")
+            }
+            CloseReason::IdleTimeout => f.write_str("idle timeout"),
+            CloseReason::Reset => f.write_str("reset by peer"),
+            CloseReason::Transport(e) => write!(f, "transport error: {e}"),
+            CloseReason::Other(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Why binding or connecting failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The configuration is unusable (the text says which field).
+    #[error("invalid transport configuration: {0}")]
+    Config(String),
+    /// The UDP socket could not be bound (or no tokio runtime is running).
+    #[error("cannot bind the endpoint: {0}")]
+    Bind(#[source] std::io::Error),
+    /// The TLS configuration could not be built.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// quinn refused to start the connection (bad address, endpoint stopping).
+    #[error("cannot connect: {0}")]
+    Connect(#[source] quinn::ConnectError),
+    /// The QUIC/TLS handshake failed (unreachable, wrong ALPN, refused, ...).
+    #[error("handshake failed: {0}")]
+    Handshake(#[source] quinn::ConnectionError),
+    /// The server's key is not the NodeId we dialled.
+    #[error("peer key {got} does not match the pinned NodeId {expected}")]
+    PinMismatch {
+        /// The NodeId we dialled.
+        expected: NodeId,
+        /// The key the server presented.
+        got: NodeId,
+    },
+    /// The Hello version ranges do not overlap.
+    #[error("no common protocol version: ours {ours:?}, theirs {theirs:?}")]
+    VersionMismatch {
+        /// Our range.
+        ours: RangeInclusive<u16>,
+        /// The peer's range.
+        theirs: RangeInclusive<u16>,
+    },
+    /// The peer answered Hello with an `Error` other than `unsupportedVersion`.
+    #[error("peer refused Hello: {} ({})", .0.code, .0.message)]
+    HelloRefused(wire::Error),
+    /// The peer broke the Hello exchange (bad frame or message).
+    #[error("Hello exchange failed: {0}")]
+    Hello(String),
+    /// The connection closed during the Hello exchange.
+    #[error("connection closed during Hello: {0}")]
+    ConnectionLost(CloseReason),
+    /// A phase did not complete in time.
+    #[error("{phase} timed out after {after:?}")]
+    Timeout {
+        /// `"QUIC handshake"` or `"Hello"`.
+        phase: &'static str,
+        /// The bound.
+        after: Duration,
+    },
+    /// `max_connections` connections are open.
+    #[error("connection limit of {0} reached")]
+    ConnectionLimit(usize),
+    /// The NodeId is our own.
+    #[error("cannot connect to our own NodeId")]
+    SelfConnect,
+    /// The transport was closed.
+    #[error("transport closed")]
+    Closed,
+}
+
+/// The node's QUIC endpoint. Dropping it closes the endpoint; call
+/// [`Transport::close`] to close gracefully.
+pub struct Transport {
+    inner: Arc<Inner>,
+    accept_task: tokio::task::JoinHandle<()>,
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport")
+            .field("node_id", &self.inner.node_id)
+            .field("local_addr", &self.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    endpoint: quinn::Endpoint,
+    identity: tls::Identity,
+    node_id: NodeId,
+    cfg: TransportConfig,
+    quic: Arc<quinn::TransportConfig>,
+    handler: Arc<dyn Handler>,
+    /// Live, Hello-complete connections by peer.
+    registry: Mutex<HashMap<NodeId, Entry>>,
+    /// Per-target dial locks (one dial at a time per NodeId).
+    dials: Mutex<HashMap<NodeId, Arc<tokio::sync::Mutex<()>>>>,
+    endpoint_budget: Arc<Semaphore>,
+    closing: AtomicBool,
+}
+
+#[derive(Clone)]
+struct Entry {
+    conn: quinn::Connection,
+    info: Arc<PeerInfo>,
+}
+
+/// Outcome of registering a Hello-complete connection.
+enum Registration {
+    /// The new connection is the peer's connection now.
+    Registered,
+    /// An existing connection wins; the new one must be closed.
+    Existing(Entry),
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Highest version in both `ours` and `[min, max]`.
+fn select_version(ours: &RangeInclusive<u16>, min: u16, max: u16) -> Option<u16> {
+    let hi = max.min(*ours.end());
+    let lo = min.max(*ours.start());
+    (min <= max && lo <= hi).then_some(hi)
+}
+
+/// Whether an existing connection wins over a new one to the same peer.
+fn keep_existing(existing: Direction, new: Direction, me: NodeId, peer: NodeId) -> bool {
+    match (existing, new) {
+        // Our dials are serialized per peer: keep the first.
+        (Direction::Outbound, Direction::Outbound) => true,
+        // The peer dialled again (e.g. it restarted): newest wins.
+        (Direction::Inbound, Direction::Inbound) => false,
+        // Simultaneous open: keep the one initiated by the lower NodeId.
+        (Direction::Outbound, Direction::Inbound) => me < peer,
+        (Direction::Inbound, Direction::Outbound) => peer < me,
+    }
+}
+
+fn validate(cfg: &TransportConfig) -> Result<(), TransportError> {
+    let bad = |what: &str| Err(TransportError::Config(what.to_string()));
+    if cfg.version_range.is_empty() {
+        return bad("version_range is empty");
+    }
+    if cfg.capabilities.len() > MAX_CAPABILITIES
+        || cfg
+            .capabilities
+            .iter()
+            .any(|c| c.len() > MAX_CAPABILITY_BYTES)
+    {
+        return bad("too many or too long capabilities");
+    }
+    if cfg.agent.len() > MAX_AGENT_BYTES {
+        return bad("agent is longer than 128 bytes");
+    }
+    if cfg.idle_timeout.is_zero() {
+        return bad("idle_timeout is zero");
+    }
+    if cfg.max_inflight_per_connection == 0 {
+        return bad("max_inflight_per_connection is zero");
+    }
+    if cfg.max_connections == 0 {
+        return bad("max_connections is zero");
+    }
+    Ok(())
+}
+
+fn quic_transport_config(cfg: &TransportConfig) -> Result<quinn::TransportConfig, TransportError> {
+    let mut t = quinn::TransportConfig::default();
+    let idle = quinn::IdleTimeout::try_from(cfg.idle_timeout)
+        .map_err(|_| TransportError::Config("idle_timeout too long".into()))?;
+    t.max_idle_timeout(Some(idle))
+        .keep_alive_interval((!cfg.keep_alive.is_zero()).then_some(cfg.keep_alive))
+        .max_concurrent_bidi_streams(VarInt::from_u32(cfg.max_concurrent_bidi))
+        .max_concurrent_uni_streams(VarInt::from_u32(cfg.max_concurrent_uni))
+        .stream_receive_window(VarInt::from_u32(cfg.stream_receive_window))
+        .receive_window(VarInt::from_u32(cfg.connection_receive_window))
+        .send_window(cfg.send_window)
+        // distsoc uses no datagrams: buffer none.
+        .datagram_receive_buffer_size(None);
+    Ok(t)
+}
+
+impl Transport {
+    /// Binds the endpoint on `cfg.listen` with the identity of `key` and
+    /// starts accepting connections; `handler` serves every connection's
+    /// streams. Must be called inside a tokio runtime.
+    pub fn bind(
+        key: &SigningKey,
+        cfg: TransportConfig,
+        handler: Arc<dyn Handler>,
+    ) -> Result<Transport, TransportError> {
+        validate(&cfg)?;
+        let identity = tls::Identity::new(key)?;
+        let quic = Arc::new(quic_transport_config(&cfg)?);
+        let server_tls = QuicServerConfig::try_from(tls::server_config(&identity)?)
+            .map_err(|e| TransportError::Config(e.to_string()))?;
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_tls));
+        server
+            .transport_config(quic.clone())
+            .max_incoming(cfg.max_connections);
+        let endpoint = quinn::Endpoint::server(server, cfg.listen).map_err(TransportError::Bind)?;
+        let endpoint_capacity = cfg.endpoint_frame_budget.max(MIN_CONNECTION_FRAME_BUDGET);
+        let inner = Arc::new(Inner {
+            endpoint,
+            node_id: identity.node_id(),
+            identity,
+            quic,
+            handler,
+            registry: Mutex::new(HashMap::new()),
+            dials: Mutex::new(HashMap::new()),
+            endpoint_budget: Arc::new(Semaphore::new(endpoint_capacity)),
+            closing: AtomicBool::new(false),
+            cfg,
+        });
+        let accept_task = tokio::spawn(accept_loop(inner.clone()));
+        info!(
+            node = %inner.node_id.short(),
+            addr = ?inner.endpoint.local_addr().ok(),
+            "transport bound"
+        );
+        Ok(Transport { inner, accept_task })
+    }
+
+    /// The bound UDP address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.inner.endpoint.local_addr()
+    }
+
+    /// Our NodeId (the network key's public half).
+    pub fn node_id(&self) -> NodeId {
+        self.inner.node_id
+    }
+
+    /// Connects to `target` at `addr`, pinning its key, and runs the Hello
+    /// exchange; returns the live connection to `target` instead if there is
+    /// one (incoming or outgoing).
+    pub async fn connect(&self, target: NodeId, addr: SocketAddr) -> Result<Peer, TransportError> {
+        let inner = &self.inner;
+        if inner.closing.load(Ordering::SeqCst) {
+            return Err(TransportError::Closed);
+        }
+        if target == inner.node_id {
+            return Err(TransportError::SelfConnect);
+        }
+        if let Some(peer) = inner.live_peer(&target) {
+            return Ok(peer);
+        }
+        let dial_lock = inner.dial_lock(target);
+        let result = {
+            let _guard = dial_lock.lock().await;
+            match inner.live_peer(&target) {
+                Some(peer) => Ok(peer),
+                None => inner.dial(target, addr).await,
+            }
+        };
+        inner.release_dial_lock(target, dial_lock);
+        result
+    }
+
+    /// The live connection to `node`, if any.
+    pub fn peer(&self, node: &NodeId) -> Option<Peer> {
+        self.inner.live_peer(node)
+    }
+
+    /// Every peer with a live, Hello-complete connection.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        lock(&self.inner.registry)
+            .values()
+            .filter(|e| e.conn.close_reason().is_none())
+            .map(|e| (*e.info).clone())
+            .collect()
+    }
+
+    /// Closes every connection ([`CLOSE_NORMAL`]) and the endpoint, then waits
+    /// (at most `close_timeout`) for the peers to acknowledge.
+    pub async fn close(&self) {
+        self.inner.closing.store(true, Ordering::SeqCst);
+        self.inner
+            .endpoint
+            .close(VarInt::from_u32(CLOSE_NORMAL), b"shutdown");
+        let wait = self.inner.endpoint.wait_idle();
+        if tokio::time::timeout(self.inner.cfg.close_timeout, wait)
+            .await
+            .is_err()
+        {
+            debug!("endpoint not idle after close timeout");
+        }
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        if !self.inner.closing.swap(true, Ordering::SeqCst) {
+            self.inner
+                .endpoint
+                .close(VarInt::from_u32(CLOSE_NORMAL), b"shutdown");
+        }
+        self.accept_task.abort();
+    }
+}
+
+/// Accepts incoming connections until the endpoint closes.
+async fn accept_loop(inner: Arc<Inner>) {
+    while let Some(incoming) = inner.endpoint.accept().await {
+        let remote = incoming.remote_address();
+        if inner.closing.load(Ordering::SeqCst) {
+            incoming.refuse();
+            continue;
+        }
+        if inner.endpoint.open_connections() >= inner.cfg.max_connections {
+            warn!(%remote, limit = inner.cfg.max_connections, "connection limit: refused");
+            incoming.refuse();
+            continue;
+        }
+        match incoming.accept() {
+            Ok(connecting) => {
+                tokio::spawn(inner.clone().handle_incoming(connecting, remote));
+            }
+            Err(error) => debug!(%remote, %error, "incoming connection failed"),
+        }
+    }
+}
+
+/// Whether the connection negotiated our ALPN (rustls enforces it for QUIC;
+/// checked again here).
+fn alpn_ok(conn: &quinn::Connection) -> bool {
+    conn.handshake_data()
+        .and_then(|d| d.downcast::<HandshakeData>().ok())
+        .and_then(|d| d.protocol)
+        .is_some_and(|p| p == ALPN)
+}
+
+fn close(conn: &quinn::Connection, code: u32, reason: &str) {
+    conn.close(VarInt::from_u32(code), reason.as_bytes());
+}
+
+impl Inner {
+    fn peer_from(&self, entry: &Entry) -> Peer {
+        Peer {
+            conn: entry.conn.clone(),
+            info: entry.info.clone(),
+            request_timeout: self.cfg.request_timeout,
+        }
+    }
+
+    fn live_peer(&self, node: &NodeId) -> Option<Peer> {
+        let registry = lock(&self.registry);
+        let entry = registry.get(node)?;
+        entry
+            .conn
+            .close_reason()
+            .is_none()
+            .then(|| self.peer_from(entry))
+    }
+
+    fn dial_lock(&self, target: NodeId) -> Arc<tokio::sync::Mutex<()>> {
+        lock(&self.dials).entry(target).or_default().clone()
+    }
+
+    fn release_dial_lock(&self, target: NodeId, dial_lock: Arc<tokio::sync::Mutex<()>>) {
+        drop(dial_lock);
+        let mut dials = lock(&self.dials);
+        if dials
+            .get(&target)
+            .is_some_and(|m| Arc::strong_count(m) == 1)
+        {
+            dials.remove(&target);
+        }
+    }
+
+    /// Makes `conn` the peer's connection unless a live one wins
+    /// ([`keep_existing`]); a losing existing connection is closed here.
+    fn register(&self, conn: &quinn::Connection, info: &Arc<PeerInfo>) -> Registration {
+        let mut registry = lock(&self.registry);
+        if let Some(existing) = registry.get(&info.node_id) {
+            if existing.conn.close_reason().is_none()
+                && existing.conn.stable_id() != conn.stable_id()
+            {
+                if keep_existing(
+                    existing.info.direction,
+                    info.direction,
+                    self.node_id,
+                    info.node_id,
+                ) {
+                    return Registration::Existing(existing.clone());
+                }
+                debug!(peer = %info.node_id.short(), "replacing a duplicate connection");
+                close(&existing.conn, CLOSE_DUPLICATE, "duplicate connection");
+            }
+        }
+        registry.insert(
+            info.node_id,
+            Entry {
+                conn: conn.clone(),
+                info: info.clone(),
+            },
+        );
+        Registration::Registered
+    }
+
+    fn deregister(&self, node: NodeId, connection_id: usize) {
+        let mut registry = lock(&self.registry);
+        if registry
+            .get(&node)
+            .is_some_and(|e| e.conn.stable_id() == connection_id)
+        {
+            registry.remove(&node);
+        }
+    }
+
+    fn advertised_limits(&self) -> Limits {
+        let mut limits = self.cfg.limits;
+        if limits.max_concurrent_streams == 0 {
+            limits.max_concurrent_streams =
+                u16::try_from(self.cfg.max_concurrent_bidi).unwrap_or(u16::MAX);
+        }
+        limits
+    }
+
+    fn listen_addresses(&self) -> Vec<SocketAddress> {
+        self.cfg
+            .listen_addresses
+            .iter()
+            .map(|a| SocketAddress(*a))
+            .collect()
+    }
+
+    fn hello(&self) -> Hello {
+        Hello {
+            version: *self.cfg.version_range.end(),
+            min_version: *self.cfg.version_range.start(),
+            max_version: *self.cfg.version_range.end(),
+            roles: self.cfg.roles.clone(),
+            capabilities: self.cfg.capabilities.clone(),
+            limits: self.advertised_limits(),
+            listen_addresses: self.listen_addresses(),
+            agent: self.cfg.agent.clone(),
+            time_ms: now_ms(),
+        }
+    }
+
+    fn hello_response(&self, version: u16, observed: SocketAddr) -> HelloResponse {
+        HelloResponse {
+            version,
+            min_version: *self.cfg.version_range.start(),
+            max_version: *self.cfg.version_range.end(),
+            roles: self.cfg.roles.clone(),
+            capabilities: self.cfg.capabilities.clone(),
+            limits: self.advertised_limits(),
+            listen_addresses: self.listen_addresses(),
+            observed_address: Some(SocketAddress(observed)),
+            agent: self.cfg.agent.clone(),
+            time_ms: now_ms(),
+        }
+    }
+
+    /// Starts serving an established, registered connection; deregisters it
+    /// once closed.
+    fn spawn_serve(self: &Arc<Self>, conn: quinn::Connection, info: Arc<PeerInfo>) {
+        let inner = self.clone();
+        tokio::spawn(async move { inner.serve(conn, info).await });
+    }
+
+    async fn serve(self: Arc<Self>, conn: quinn::Connection, info: Arc<PeerInfo>) {
+        let peer = info.node_id.short();
+        info!(
+            %peer,
+            remote = %info.remote,
+            direction = ?info.direction,
+            version = info.version,
+            agent = %info.agent,
+            "peer connected"
+        );
+        let shared = Arc::new(ConnShared {
+            conn: conn.clone(),
+            info: info.clone(),
+            handler: self.handler.clone(),
+            inflight: Arc::new(Semaphore::new(self.cfg.max_inflight_per_connection)),
+            budget: FrameBudget::new(
+                self.cfg
+                    .connection_frame_budget
+                    .max(MIN_CONNECTION_FRAME_BUDGET),
+                self.endpoint_budget.clone(),
+                self.cfg
+                    .endpoint_frame_budget
+                    .max(MIN_CONNECTION_FRAME_BUDGET),
+                self.cfg.stream_idle_timeout,
+            ),
+            stream_idle: self.cfg.stream_idle_timeout,
+        });
+        serve_connection(shared).await;
+        let reason = CloseReason::from(conn.closed().await);
+        self.deregister(info.node_id, conn.stable_id());
+        info!(%peer, %reason, "peer disconnected");
+    }
+
+    /// Dials `target` (the caller holds its dial lock).
+    async fn dial(
+        self: &Arc<Self>,
+        target: NodeId,
+        addr: SocketAddr,
+    ) -> Result<Peer, TransportError> {
+        if self.endpoint.open_connections() >= self.cfg.max_connections {
+            return Err(TransportError::ConnectionLimit(self.cfg.max_connections));
+        }
+        let (client_tls, presented) = tls::client_config(&self.identity, target)?;
+        let client_tls = QuicClientConfig::try_from(client_tls)
+            .map_err(|e| TransportError::Config(e.to_string()))?;
+        let mut client = quinn::ClientConfig::new(Arc::new(client_tls));
+        client.transport_config(self.quic.clone());
+        let connecting = self
+            .endpoint
+            .connect_with(client, addr, tls::SERVER_NAME)
+            .map_err(TransportError::Connect)?;
+        let after = self.cfg.hello_timeout;
+        let conn = match tokio::time::timeout(after, connecting).await {
+            Err(_) => {
+                return Err(TransportError::Timeout {
+                    phase: "QUIC handshake",
+                    after,
+                })
+            }
+            Ok(Err(error)) => {
+                return Err(match presented.get() {
+                    Some(got) if got != target => {
+                        warn!(expected = %target.short(), got = %got.short(), "pinned key mismatch");
+                        TransportError::PinMismatch {
+                            expected: target,
+                            got,
+                        }
+                    }
+                    _ => TransportError::Handshake(error),
+                })
+            }
+            Ok(Ok(conn)) => conn,
+        };
+        if !alpn_ok(&conn) {
+            close(&conn, CLOSE_PROTOCOL_VIOLATION, "ALPN");
+            return Err(TransportError::Hello(
+                "ALPN distsoc/2 not negotiated".into(),
+            ));
+        }
+        let info = match tokio::time::timeout(after, self.initiate_hello(&conn, target)).await {
+            Err(_) => {
+                close(&conn, CLOSE_HELLO_TIMEOUT, "Hello timeout");
+                return Err(TransportError::Timeout {
+                    phase: "Hello",
+                    after,
+                });
+            }
+            Ok(Err(TransportError::ConnectionLost(reason))) => {
+                // The responder kept a simultaneous connection instead.
+                if let CloseReason::Application { code, .. } = &reason {
+                    if *code == u64::from(CLOSE_DUPLICATE) {
+                        if let Some(peer) = self.live_peer(&target) {
+                            return Ok(peer);
+                        }
+                    }
+                }
+                return Err(TransportError::ConnectionLost(reason));
+            }
+            Ok(Err(error)) => return Err(error),
+            Ok(Ok(info)) => info,
+        };
+        match self.register(&conn, &info) {
+            Registration::Existing(entry) => {
+                debug!(peer = %target.short(), "simultaneous connection: keeping the other one");
+                close(&conn, CLOSE_DUPLICATE, "duplicate connection");
+                Ok(self.peer_from(&entry))
+            }
+            Registration::Registered => {
+                self.spawn_serve(conn.clone(), info.clone());
+                Ok(Peer {
+                    conn,
+                    info,
+                    request_timeout: self.cfg.request_timeout,
+                })
+            }
+        }
+    }
+
+    /// The initiator's half of the Hello exchange.
+    async fn initiate_hello(
+        &self,
+        conn: &quinn::Connection,
+        target: NodeId,
+    ) -> Result<Arc<PeerInfo>, TransportError> {
+        let lost = |conn: &quinn::Connection, what: String| match conn.close_reason() {
+            Some(reason) => TransportError::ConnectionLost(reason.into()),
+            None => TransportError::Hello(what),
+        };
+        let bytes = Message::Hello(self.hello())
+            .to_frame()
+            .map_err(|e| TransportError::Hello(format!("cannot encode Hello: {e}")))?;
+        let idle = self.cfg.hello_timeout;
+        let (mut send, mut recv) = conn
+            .open_bi()
+            .await
+            .map_err(|e| TransportError::ConnectionLost(e.into()))?;
+        match write_frame(&mut send, &bytes, idle).await {
+            Ok(()) | Err(WriteFailure::Stopped) => {}
+            Err(WriteFailure::Idle) => {
+                return Err(TransportError::Timeout {
+                    phase: "Hello",
+                    after: idle,
+                })
+            }
+            Err(WriteFailure::Stream(e)) => return Err(lost(conn, e)),
+        }
+        let read = read_frame(
+            &mut recv,
+            |c| MessageCode::Hello.accepts_reply(c),
+            idle,
+            None,
+        )
+        .await;
+        let frame = match read {
+            Ok((frame, _)) => frame,
+            Err(ReadFailure::Idle) => {
+                return Err(TransportError::Timeout {
+                    phase: "Hello",
+                    after: idle,
+                })
+            }
+            Err(ReadFailure::Stream(e)) => return Err(lost(conn, e)),
+            Err(failure) => {
+                close(conn, CLOSE_PROTOCOL_VIOLATION, "bad HelloResponse");
+                return Err(TransportError::Hello(format!(
+                    "bad HelloResponse: {failure:?}"
+                )));
+            }
+        };
+        let ours = self.cfg.version_range.clone();
+        match Message::from_frame(&frame) {
+            Ok(Message::HelloResponse(r)) => {
+                let agreed = ours.contains(&r.version)
+                    && (r.min_version..=r.max_version).contains(&r.version);
+                if !agreed {
+                    close(conn, CLOSE_VERSION_MISMATCH, "unsupported version");
+                    return Err(TransportError::VersionMismatch {
+                        ours,
+                        theirs: r.min_version..=r.max_version,
+                    });
+                }
+                Ok(Arc::new(PeerInfo {
+                    node_id: target,
+                    remote: conn.remote_address(),
+                    direction: Direction::Outbound,
+                    connection_id: conn.stable_id(),
+                    version: r.version,
+                    min_version: r.min_version,
+                    max_version: r.max_version,
+                    roles: r.roles,
+                    capabilities: r.capabilities,
+                    limits: r.limits,
+                    listen_addresses: r.listen_addresses.iter().map(|a| a.0).collect(),
+                    agent: r.agent,
+                    time_ms: r.time_ms,
+                    observed_address: r.observed_address.map(|a| a.0),
+                }))
+            }
+            Ok(Message::Error(e)) if e.code == ErrorCode::UnsupportedVersion => {
+                close(conn, CLOSE_VERSION_MISMATCH, "unsupported version");
+                Err(TransportError::VersionMismatch {
+                    ours,
+                    theirs: e.min_version..=e.max_version,
+                })
+            }
+            Ok(Message::Error(e)) => {
+                close(conn, CLOSE_PROTOCOL_VIOLATION, "Hello refused");
+                Err(TransportError::HelloRefused(e))
+            }
+            Ok(other) => {
+                close(conn, CLOSE_PROTOCOL_VIOLATION, "bad HelloResponse");
+                Err(TransportError::Hello(format!(
+                    "unexpected reply {}",
+                    other.code()
+                )))
+            }
+            Err(e) => {
+                close(conn, CLOSE_PROTOCOL_VIOLATION, "bad HelloResponse");
+                Err(TransportError::Hello(format!("bad HelloResponse: {e}")))
+            }
+        }
+    }
+
+    /// An incoming connection: TLS handshake, Hello, then serve.
+    async fn handle_incoming(self: Arc<Self>, connecting: quinn::Connecting, remote: SocketAddr) {
+        let after = self.cfg.hello_timeout;
+        let conn = match tokio::time::timeout(after, connecting).await {
+            Err(_) => {
+                debug!(%remote, "incoming handshake timed out");
+                return;
+            }
+            Ok(Err(error)) => {
+                debug!(%remote, %error, "incoming handshake failed");
+                return;
+            }
+            Ok(Ok(conn)) => conn,
+        };
+        if !alpn_ok(&conn) {
+            close(&conn, CLOSE_PROTOCOL_VIOLATION, "ALPN");
+            return;
+        }
+        let Some(peer) = tls::peer_node_id(&conn) else {
+            close(&conn, CLOSE_PROTOCOL_VIOLATION, "no client key");
+            return;
+        };
+        if peer == self.node_id {
+            close(&conn, CLOSE_PROTOCOL_VIOLATION, "own key");
+            return;
+        }
+        let info = match tokio::time::timeout(after, self.respond_hello(&conn, peer)).await {
+            Err(_) => {
+                debug!(peer = %peer.short(), %remote, "no Hello in time");
+                close(&conn, CLOSE_HELLO_TIMEOUT, "Hello timeout");
+                return;
+            }
+            Ok(None) => return,
+            Ok(Some(info)) => info,
+        };
+        self.serve(conn, info).await;
+    }
+
+    /// The responder's half of the Hello exchange. `None` if the connection
+    /// was closed (the reason is logged).
+    async fn respond_hello(&self, conn: &quinn::Connection, peer: NodeId) -> Option<Arc<PeerInfo>> {
+        let short = peer.short();
+        let hello_code = MessageCode::Hello.as_u8();
+        let (mut send, mut recv) = match conn.accept_bi().await {
+            Ok(streams) => streams,
+            Err(error) => {
+                debug!(peer = %short, %error, "connection lost before Hello");
+                return None;
+            }
+        };
+        let idle = self.cfg.hello_timeout;
+        let read = read_frame(&mut recv, |c| c == MessageCode::Hello, idle, None).await;
+        let refuse = |error: wire::Error, close_code: u32, why: &'static str| {
+            (Message::Error(error), close_code, why)
+        };
+        let refusal = match read {
+            Ok((frame, _)) => match Message::from_frame(&frame) {
+                Ok(Message::Hello(hello)) => {
+                    match select_version(
+                        &self.cfg.version_range,
+                        hello.min_version,
+                        hello.max_version,
+                    ) {
+                        Some(version) => {
+                            return self.complete_hello(conn, peer, hello, version, send).await
+                        }
+                        None => {
+                            let mut e = wire::Error::new(
+                                ErrorCode::UnsupportedVersion,
+                                hello_code,
+                                format!(
+                                    "no common version: ours {:?}, theirs {}..={}",
+                                    self.cfg.version_range, hello.min_version, hello.max_version
+                                ),
+                            );
+                            e.min_version = *self.cfg.version_range.start();
+                            e.max_version = *self.cfg.version_range.end();
+                            refuse(e, CLOSE_VERSION_MISMATCH, "unsupported version")
+                        }
+                    }
+                }
+                // Unreachable: read_frame only accepted the Hello code.
+                Ok(other) => refuse(
+                    wire::Error::new(
+                        ErrorCode::Unauthorized,
+                        other.code().as_u8(),
+                        "the first request on a connection must be Hello",
+                    ),
+                    CLOSE_PROTOCOL_VIOLATION,
+                    "not a Hello",
+                ),
+                Err(e) => refuse(
+                    wire::Error::new(e.error_code(), hello_code, e.to_string()),
+                    CLOSE_PROTOCOL_VIOLATION,
+                    "bad Hello",
+                ),
+            },
+            Err(ReadFailure::Frame { error, code }) => refuse(
+                wire::Error::new(
+                    error.wire_code(),
+                    code.map_or(UNKNOWN_REQUEST_CODE, MessageCode::as_u8),
+                    error.to_string(),
+                ),
+                CLOSE_PROTOCOL_VIOLATION,
+                "bad Hello",
+            ),
+            Err(ReadFailure::Refused(code)) => refuse(
+                wire::Error::new(
+                    ErrorCode::Unauthorized,
+                    code.as_u8(),
+                    "the first request on a connection must be Hello",
+                ),
+                CLOSE_PROTOCOL_VIOLATION,
+                "no Hello first",
+            ),
+            Err(ReadFailure::Idle) => {
+                close(conn, CLOSE_HELLO_TIMEOUT, "Hello timeout");
+                return None;
+            }
+            Err(ReadFailure::NoBudget(_)) | Err(ReadFailure::Stream(_)) => {
+                close(conn, CLOSE_PROTOCOL_VIOLATION, "Hello stream failed");
+                return None;
+            }
+        };
+        let (reply, close_code, why) = refusal;
+        debug!(peer = %short, reason = why, "Hello refused");
+        let _ = recv.stop(VarInt::from_u32(0));
+        if let Ok(bytes) = reply.to_frame() {
+            if write_frame(&mut send, &bytes, idle).await.is_ok() {
+                // Let the error reach the peer before the close discards it.
+                let _ = tokio::time::timeout(CLOSE_LINGER, send.stopped()).await;
+            }
+        }
+        close(conn, close_code, why);
+        None
+    }
+
+    /// Registers the connection and answers HelloResponse.
+    async fn complete_hello(
+        &self,
+        conn: &quinn::Connection,
+        peer: NodeId,
+        hello: Hello,
+        version: u16,
+        mut send: quinn::SendStream,
+    ) -> Option<Arc<PeerInfo>> {
+        let remote = conn.remote_address();
+        let info = Arc::new(PeerInfo {
+            node_id: peer,
+            remote,
+            direction: Direction::Inbound,
+            connection_id: conn.stable_id(),
+            version,
+            min_version: hello.min_version,
+            max_version: hello.max_version,
+            roles: hello.roles,
+            capabilities: hello.capabilities,
+            limits: hello.limits,
+            listen_addresses: hello.listen_addresses.iter().map(|a| a.0).collect(),
+            agent: hello.agent,
+            time_ms: hello.time_ms,
+            observed_address: None,
+        });
+        // Registered before the HelloResponse leaves, so that when the
+        // initiator's `connect` returns, our `connect` to it reuses this.
+        if let Registration::Existing(_) = self.register(conn, &info) {
+            debug!(peer = %peer.short(), "simultaneous connection: keeping the other one");
+            close(conn, CLOSE_DUPLICATE, "duplicate connection");
+            return None;
+        }
+        let reply = Message::HelloResponse(self.hello_response(version, remote));
+        let sent = match reply.to_frame() {
+            Ok(bytes) => write_frame(&mut send, &bytes, self.cfg.hello_timeout)
+                .await
+                .is_ok(),
+            Err(_) => false,
+        };
+        if !sent {
+            close(conn, CLOSE_PROTOCOL_VIOLATION, "HelloResponse not sent");
+            self.deregister(peer, conn.stable_id());
+            return None;
+        }
+        Some(info)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_selection() {
+        let ours = 2..=2;
+        assert_eq!(select_version(&ours, 2, 2), Some(2));
+        assert_eq!(select_version(&ours, 1, 5), Some(2));
+        assert_eq!(select_version(&ours, 3, 3), None);
+        assert_eq!(select_version(&ours, 1, 1), None);
+        assert_eq!(select_version(&ours, 3, 1), None);
+        assert_eq!(select_version(&(2..=4), 3, 9), Some(4));
+    }
+
+    #[test]
+    fn duplicate_rule_agrees_on_both_sides() {
+        let a = NodeId([1; 32]);
+        let b = NodeId([2; 32]);
+        // A's view: existing = A's dial (outbound), new = B's dial (inbound).
+        // B's view: existing = B's dial (outbound), new = A's dial (inbound).
+        // Both must keep the connection A (the lower id) initiated.
+        assert!(keep_existing(Direction::Outbound, Direction::Inbound, a, b));
+        assert!(!keep_existing(
+            Direction::Outbound,
+            Direction::Inbound,
+            b,
+            a
+        ));
+        assert!(keep_existing(Direction::Inbound, Direction::Outbound, b, a));
+        assert!(!keep_existing(
+            Direction::Inbound,
+            Direction::Outbound,
+            a,
+            b
+        ));
+    }
+
+    #[test]
+    fn default_config_is_valid() {
+        validate(&TransportConfig::default()).unwrap();
+        quic_transport_config(&TransportConfig::default()).unwrap();
+        assert_eq!(MIN_CONNECTION_FRAME_BUDGET, 16 * 1024 * 1024 + 2057);
+    }
+}
