@@ -52,6 +52,11 @@ struct PullSyncResponse {
 
   deletes @4 :List(Content.SignedDeleteRecord);
   # Delete records by the matched authors stored after `sinceSeq`. At most 256.
+
+  profiles @5 :List(Identity.SignedProfile);
+  # The newest profiles the responder holds for posting ids in the request's
+  # `ids` (so followers get profile changes by pull, like posts). At most 64;
+  # receivers keep the newest by `updatedAtMs` and ignore stale ones.
 }
 
 struct PushPost {

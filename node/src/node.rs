@@ -22,6 +22,7 @@ use distsoc_protocol::messages::files::{
 use distsoc_protocol::messages::identity::{PostingIdentity, PublicProfile, SignedProfile};
 use distsoc_protocol::messages::social::{
     DeleteRecord, ProfileUpdate, PullSyncRequest, PullSyncResponse, VisibilityUpdate,
+    MAX_PULL_PROFILES,
 };
 use distsoc_protocol::messages::wire::{self, Limits};
 use distsoc_protocol::messages::Message;
@@ -497,6 +498,7 @@ impl Running {
             let store = node.store.clone();
             let posts = page.posts;
             let deletes = page.deletes;
+            let profiles = page.profiles;
             let honour = node.config.honour_deletes;
             let (new, dup, rejected, applied) = blocking(move || {
                 let now = now_ms();
@@ -523,6 +525,11 @@ impl Running {
                         {
                             applied += 1;
                         }
+                    }
+                }
+                for p in &profiles {
+                    if let Err(e) = store.upsert_profile(p) {
+                        debug!(error = %e, "profile from pull refused");
                     }
                 }
                 (new, dup, rejected, applied)
@@ -697,17 +704,29 @@ impl Service {
                 let limit = req.effective_limit(max_batch as u16, max_batch as u16);
                 let ids: Vec<[u8; 32]> = req.ids.iter().map(|i| i.0).collect();
                 let peer = ctx.peer;
-                let page =
-                    blocking(move || store.pull(peer, &ids, req.since_seq, usize::from(limit)))
-                        .await
-                        .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
-                        .map_err(|e| wire_error(&e))?;
+                let (page, profiles) = blocking(move || -> Result<_, StoreError> {
+                    let page = store.pull(peer, &ids, req.since_seq, usize::from(limit))?;
+                    let mut profiles = Vec::new();
+                    for id in &ids {
+                        if profiles.len() >= MAX_PULL_PROFILES {
+                            break;
+                        }
+                        if let Some(p) = store.get_profile(PostingId(*id))? {
+                            profiles.push(p);
+                        }
+                    }
+                    Ok((page, profiles))
+                })
+                .await
+                .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
+                .map_err(|e| wire_error(&e))?;
                 Ok(Some(Message::PullSyncResponse(PullSyncResponse {
                     version: PROTOCOL_VERSION,
                     posts: page.posts,
                     next_seq: page.next_seq,
                     more: page.more,
                     deletes: page.deletes,
+                    profiles,
                 })))
             }
             Message::FileRequest(req) => {

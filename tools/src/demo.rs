@@ -198,6 +198,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
             next_seq: 2,
             more: false,
             deletes: vec![],
+            profiles: vec![],
         };
         let (bytes, received) = transmit(response.into())?;
         show_frame("PullSyncResponse", &bytes);

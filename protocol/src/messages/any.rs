@@ -394,6 +394,7 @@ mod tests {
                 next_seq: 6,
                 more: false,
                 deletes: vec![fixtures::delete(1, PostId([8; 32]), Some(pid))],
+                profiles: Vec::new(),
             }
             .into(),
             MessageCode::PushPost => PushPost {

@@ -100,7 +100,13 @@ pub struct PullSyncResponse {
     pub more: bool,
     /// Delete records by the matched authors (at most [`MAX_PULL_DELETES`]).
     pub deletes: Vec<SignedDeleteRecord>,
+    /// Newest profiles held for ids in the request (at most
+    /// [`MAX_PULL_PROFILES`]).
+    pub profiles: Vec<SignedProfile>,
 }
+
+/// Most profiles in one [`PullSyncResponse`] (schema limit).
+pub const MAX_PULL_PROFILES: usize = 64;
 
 impl Struct for PullSyncResponse {
     type Schema = social_capnp::pull_sync_response::Owned;
@@ -112,6 +118,7 @@ impl Struct for PullSyncResponse {
             next_seq: r.get_next_seq(),
             more: r.get_more(),
             deletes: structs("deletes", r.get_deletes(), MAX_PULL_DELETES)?,
+            profiles: structs("profiles", r.get_profiles(), MAX_PULL_PROFILES)?,
         })
     }
 
@@ -123,6 +130,10 @@ impl Struct for PullSyncResponse {
         write_structs(
             b.reborrow().init_deletes(len32(&self.deletes)),
             &self.deletes,
+        );
+        write_structs(
+            b.reborrow().init_profiles(len32(&self.profiles)),
+            &self.profiles,
         );
     }
 }
@@ -527,16 +538,21 @@ mod tests {
             any::<u64>(),
             any::<bool>(),
             prop::collection::vec(delete_strategy(), 0..3),
+            prop::collection::vec((any::<u8>(), "[a-z]{0,12}", 0usize..3, any::<u64>()), 0..3),
         )
-            .prop_map(
-                |(version, posts, next_seq, more, deletes)| PullSyncResponse {
+            .prop_map(|(version, posts, next_seq, more, deletes, profiles)| {
+                PullSyncResponse {
                     version,
                     posts,
                     next_seq,
                     more,
                     deletes,
-                },
-            )
+                    profiles: profiles
+                        .into_iter()
+                        .map(|(seed, name, anchors, t)| profile(seed, &name, anchors, t))
+                        .collect(),
+                }
+            })
     }
 
     fn push_post() -> impl Strategy<Value = PushPost> {
@@ -734,6 +750,7 @@ mod tests {
             next_seq: 1,
             more: false,
             deletes: vec![delete(1, PostId([1; 32]), None); MAX_PULL_DELETES + 1],
+            profiles: Vec::new(),
         };
         assert!(matches!(
             wire_round_trip(&resp),
