@@ -13,16 +13,17 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use distsoc_protocol::error::ErrorCode;
-use distsoc_protocol::ids::{ConnectString, Host, NodeId, PostId, PostingId};
+use distsoc_protocol::ids::{BlobId, ConnectString, Host, NodeId, PostId, PostingId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::content::{open_post, Attachment, PostBody, SyncPost};
 use distsoc_protocol::messages::files::{
-    AuthorUpdate, AuthorUpdateResponse, FileContent, FileResponse, FileTarget, StoredFile,
+    AuthorUpdate, AuthorUpdateResponse, FileContent, FileRequest, FileResponse, FileTarget,
+    StoredFile,
 };
 use distsoc_protocol::messages::identity::{PostingIdentity, PublicProfile, SignedProfile};
 use distsoc_protocol::messages::social::{
-    DeleteRecord, ProfileUpdate, PullSyncRequest, PullSyncResponse, VisibilityUpdate,
-    MAX_PULL_PROFILES,
+    AudienceRequest, AudienceRequestBody, DeleteRecord, ProfileUpdate, PullSyncRequest,
+    PullSyncResponse, PushPost, VisibilityUpdate, MAX_PULL_PROFILES,
 };
 use distsoc_protocol::messages::wire::{self, Limits};
 use distsoc_protocol::messages::Message;
@@ -80,6 +81,9 @@ pub enum NodeError {
     /// Bad user input.
     #[error("{0}")]
     Invalid(String),
+    /// A peer sent something invalid.
+    #[error("peer sent bad data ({0}): {1}")]
+    Peer(ErrorCode, String),
     /// A directory or file operation failed.
     #[error("{path}: {source}")]
     Io {
@@ -106,6 +110,8 @@ pub struct SyncReport {
     pub deletes: usize,
     /// Pull pages requested.
     pub pages: usize,
+    /// Attachment blobs fetched.
+    pub blobs: usize,
 }
 
 /// A post as shown in a feed.
@@ -347,6 +353,33 @@ impl Node {
         Ok(changed)
     }
 
+    /// Approves a pending audience request: the requester will receive this
+    /// author's public posts by push.
+    pub fn approve_audience(&self, requester: PostingId) -> Result<bool, NodeError> {
+        let author = PostingId(self.posting_key()?.public());
+        Ok(self
+            .store
+            .approve_audience_member(author, requester, now_ms())?)
+    }
+
+    /// The attachments of `post` that we can read (all of a public post's; an
+    /// encrypted post's only when we hold a key).
+    pub fn readable_attachments(&self, post: &SyncPost) -> Vec<Attachment> {
+        let mut seeds = vec![self.key.signing_key().seed()];
+        if let Ok(ids) = self.store.posting_identities() {
+            for p in ids {
+                if let Ok(Some(full)) = self.store.posting_identity(p.posting_id) {
+                    seeds.push(full.secret_seed);
+                }
+            }
+        }
+        seeds
+            .iter()
+            .find_map(|s| open_post(s, &post.post, &post.visibility).ok())
+            .map(|b| b.attachments)
+            .unwrap_or_default()
+    }
+
     /// The reverse-chronological feed, decrypted where we hold a key.
     pub fn feed(&self, limit: usize) -> Result<Vec<FeedItem>, NodeError> {
         let mut seeds = Vec::new();
@@ -497,6 +530,7 @@ impl Running {
             report.pages += 1;
             let store = node.store.clone();
             let posts = page.posts;
+            let pulled = posts.clone();
             let deletes = page.deletes;
             let profiles = page.profiles;
             let honour = node.config.honour_deletes;
@@ -539,6 +573,7 @@ impl Running {
             report.duplicates += dup;
             report.rejected += rejected;
             report.deletes += applied;
+            report.blobs += self.fetch_missing_blobs(peer, &pulled).await;
             let advanced = page.next_seq > cursor;
             cursor = cursor.max(page.next_seq);
             node.store.set_cursor(peer.node_id(), cursor)?;
@@ -548,6 +583,168 @@ impl Running {
         }
         info!(peer = %peer.node_id().short(), new = report.new_posts, pages = report.pages, "pull sync done");
         Ok(report)
+    }
+
+    /// Asks `author` (reached through `via`) to join its audience: pushes a
+    /// signed AudienceRequest and follows the author, so that the author's
+    /// pushes are accepted here.
+    pub async fn request_audience(
+        &self,
+        via: &ConnectString,
+        author: PostingId,
+        message: String,
+    ) -> Result<(), NodeError> {
+        let key = self.node.posting_key()?;
+        let body = AudienceRequestBody {
+            requester: PostingId(key.public()),
+            author,
+            message,
+            created_at_ms: now_ms(),
+        };
+        let request = distsoc_protocol::messages::content::sign_checked(body, &key)
+            .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        let peer = self.connect(via).await?;
+        peer.push_acked(
+            AudienceRequest {
+                version: PROTOCOL_VERSION,
+                request,
+            }
+            .into(),
+        )
+        .await?;
+        self.node.store.follow(author, now_ms())?;
+        Ok(())
+    }
+
+    /// Pushes a public post to every approved audience member we can reach
+    /// (connected, or with a known address). Encrypted posts are never pushed:
+    /// their recipients pull them. Returns how many members accepted it.
+    pub async fn push_to_audience(&self, post: &SyncPost) -> Result<usize, NodeError> {
+        if post.post.body().is_sealed() {
+            return Ok(0);
+        }
+        let author = post.post.body().author;
+        let members = self.node.store.audience_members(author)?;
+        let recent = self.node.store.get_recent(author)?;
+        let mut delivered = 0;
+        for m in members {
+            // A pre-split identity's posting id is its NodeId.
+            let target = NodeId(m.member.0);
+            let peer = match self.transport.peer(&target) {
+                Some(p) => p,
+                None => match self
+                    .node
+                    .store
+                    .get_peer(target)?
+                    .and_then(|p| p.addresses.first().copied())
+                {
+                    Some(addr) => match self.transport.connect(target, addr).await {
+                        Ok(p) => p,
+                        Err(e) => {
+                            debug!(member = %target.short(), error = %e, "audience member unreachable");
+                            continue;
+                        }
+                    },
+                    None => continue,
+                },
+            };
+            let msg = PushPost {
+                version: PROTOCOL_VERSION,
+                post: post.clone(),
+                recent: recent.clone(),
+            };
+            match peer.push_acked(msg.into()).await {
+                Ok(_) => delivered += 1,
+                Err(e) => debug!(member = %target.short(), error = %e, "audience push refused"),
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// Fetches a post by id from `peer`, checking that the bytes hash to the
+    /// id asked for (`idMismatch` otherwise) and that it is validly signed,
+    /// then stores it.
+    pub async fn fetch_post(&self, peer: &Peer, id: PostId) -> Result<SyncPost, NodeError> {
+        let reply = peer
+            .request(
+                FileRequest {
+                    version: PROTOCOL_VERSION,
+                    target: FileTarget::Post(id),
+                }
+                .into(),
+            )
+            .await?;
+        let Message::FileResponse(FileResponse {
+            content: FileContent::Post(file),
+            ..
+        }) = reply
+        else {
+            return Err(NodeError::Peer(
+                ErrorCode::Malformed,
+                "FileRequest for a post answered with something else".into(),
+            ));
+        };
+        let post = file.post;
+        post.validate(Some(id))
+            .map_err(|e| NodeError::Peer(e.error_code(), e.to_string()))?;
+        self.node.store.insert_post(&post, now_ms())?;
+        Ok(post)
+    }
+
+    /// Fetches a blob by id from `peer`, checking its BLAKE3 hash, and stores it.
+    pub async fn fetch_blob(&self, peer: &Peer, id: BlobId) -> Result<Vec<u8>, NodeError> {
+        let reply = peer
+            .request(
+                FileRequest {
+                    version: PROTOCOL_VERSION,
+                    target: FileTarget::Blob(id),
+                }
+                .into(),
+            )
+            .await?;
+        let Message::FileResponse(FileResponse {
+            content: FileContent::Blob(bytes),
+            ..
+        }) = reply
+        else {
+            return Err(NodeError::Peer(
+                ErrorCode::Malformed,
+                "FileRequest for a blob answered with something else".into(),
+            ));
+        };
+        if BlobId::of_blob(&bytes) != id {
+            return Err(NodeError::Peer(
+                ErrorCode::IdMismatch,
+                format!("blob does not hash to {id}"),
+            ));
+        }
+        self.node.store.put_blob(&bytes, now_ms())?;
+        Ok(bytes)
+    }
+
+    /// Fetches from `peer` the attachments of readable posts we hold but whose
+    /// blobs we lack. Returns how many blobs were stored.
+    pub async fn fetch_missing_blobs(&self, peer: &Peer, posts: &[SyncPost]) -> usize {
+        let mut wanted = Vec::new();
+        for post in posts {
+            for a in self.node.readable_attachments(post) {
+                if !self.node.store.has_blob(a.blob_id).unwrap_or(true)
+                    && !wanted.contains(&a.blob_id)
+                {
+                    wanted.push(a.blob_id);
+                }
+            }
+        }
+        let mut fetched = 0;
+        for id in wanted {
+            match self.fetch_blob(peer, id).await {
+                Ok(_) => fetched += 1,
+                Err(e) => {
+                    debug!(peer = %peer.node_id().short(), blob = %id.short(), error = %e, "blob fetch failed")
+                }
+            }
+        }
+        fetched
     }
 
     /// Connects to every known peer with an address (and the configured

@@ -378,3 +378,130 @@ fn assert_error(reply: &[u8], code: ErrorCode) {
         other => panic!("expected Error({code}), got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audience_request_approve_and_push() {
+    let (a, b) = (TestNode::new().await, TestNode::new().await);
+    b.running
+        .request_audience(&a.connect_string(), a.id(), "let me in".into())
+        .await
+        .unwrap();
+    let pending = a.node.store().audience_requests(a.id()).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].body().message, "let me in");
+    assert!(a.node.approve_audience(b.id()).unwrap());
+    // A posts; the running A pushes to B over the live connection, no pull.
+    let p = a
+        .node
+        .post("pushed".into(), vec![], &VisibilityIntent::Public)
+        .unwrap();
+    assert_eq!(a.running.push_to_audience(&p).await.unwrap(), 1);
+    assert!(b.holds(&p));
+    // Encrypted posts are never pushed.
+    let dm = a
+        .node
+        .post("dm".into(), vec![], &VisibilityIntent::Direct(vec![b.id()]))
+        .unwrap();
+    assert_eq!(a.running.push_to_audience(&dm).await.unwrap(), 0);
+    assert!(!b.holds(&dm));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_travel_as_blobs() {
+    let (a, b) = (TestNode::new().await, TestNode::new().await);
+    let image = vec![7u8; 200 * 1024];
+    let p = a
+        .node
+        .post(
+            "photo".into(),
+            vec![(image.clone(), "image/png".into(), Some("x.png".into()))],
+            &VisibilityIntent::Public,
+        )
+        .unwrap();
+    b.node.store().follow(a.id(), 1).unwrap();
+    let report = b.pull_from(&a).await;
+    assert_eq!((report.new_posts, report.blobs), (1, 1));
+    let blob_id = a.node.readable_attachments(&p)[0].blob_id;
+    assert_eq!(b.node.store().get_blob(blob_id).unwrap().unwrap(), image);
+    // Over 256 KiB is refused at the author.
+    assert!(a
+        .node
+        .post(
+            "big".into(),
+            vec![(vec![0; 256 * 1024 + 1], "image/png".into(), None)],
+            &VisibilityIntent::Public
+        )
+        .is_err());
+}
+
+/// A peer that answers every FileRequest with the same (other) post.
+struct Liar(SyncPost);
+
+impl distsoc_node::transport::Handler for Liar {
+    fn handle<'a>(
+        &'a self,
+        _ctx: distsoc_node::transport::RequestCtx,
+        _msg: Message,
+    ) -> distsoc_node::transport::HandlerFuture<'a> {
+        let post = self.0.clone();
+        Box::pin(async move {
+            Ok(Some(Message::FileResponse(
+                distsoc_protocol::messages::files::FileResponse {
+                    version: 2,
+                    content: distsoc_protocol::messages::files::FileContent::Post(Box::new(
+                        distsoc_protocol::messages::files::StoredFile {
+                            post,
+                            author_recent_posts: None,
+                            comments: vec![],
+                            hearts: vec![],
+                        },
+                    )),
+                },
+            )))
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_whose_id_does_not_match_is_refused() {
+    let (a, b) = (TestNode::new().await, TestNode::new().await);
+    let real = a
+        .node
+        .post("real".into(), vec![], &VisibilityIntent::Public)
+        .unwrap();
+    let other = a
+        .node
+        .post("other".into(), vec![], &VisibilityIntent::Public)
+        .unwrap();
+    let key = distsoc_protocol::sign::SigningKey::from_seed(&[42; 32]);
+    let liar = distsoc_node::transport::Transport::bind(
+        &key,
+        distsoc_node::transport::TransportConfig {
+            listen: LOOPBACK,
+            ..Default::default()
+        },
+        std::sync::Arc::new(Liar(other)),
+    )
+    .unwrap();
+    let cs: ConnectString = format!("{}@{}", liar.node_id(), liar.local_addr().unwrap())
+        .parse()
+        .unwrap();
+    let peer = b.running.connect(&cs).await.unwrap();
+    match b.running.fetch_post(&peer, real.post_id()).await {
+        Err(distsoc_node::node::NodeError::Peer(code, _)) => {
+            assert_eq!(code, ErrorCode::IdMismatch)
+        }
+        other => panic!("expected idMismatch, got {other:?}"),
+    }
+    assert!(!b.holds(&real));
+    // B keeps working with honest peers.
+    let honest = b.running.connect(&a.connect_string()).await.unwrap();
+    assert_eq!(
+        b.running
+            .fetch_post(&honest, real.post_id())
+            .await
+            .unwrap()
+            .post_id(),
+        real.post_id()
+    );
+}

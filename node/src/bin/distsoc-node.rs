@@ -82,6 +82,9 @@ enum Command {
     /// Manage circles (named recipient lists).
     #[command(subcommand)]
     Circle(CircleCommand),
+    /// Audience: consented push of public posts.
+    #[command(subcommand)]
+    Audience(AudienceCommand),
     /// List known peers.
     Peers,
     /// Connect to a peer (`NodeId@host:port`), exchange profiles and pull.
@@ -151,6 +154,30 @@ enum CircleCommand {
         /// Name.
         name: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum AudienceCommand {
+    /// Ask an author to join its audience (and follow it).
+    Request {
+        /// The author's posting id.
+        author: PostingId,
+        /// Where to reach the author: `NodeId@host:port`.
+        #[arg(long)]
+        via: ConnectString,
+        /// A note to the author.
+        #[arg(long, default_value = "")]
+        message: String,
+    },
+    /// List pending requests to join your audience.
+    Requests,
+    /// Approve a request: the requester receives your public posts by push.
+    Approve {
+        /// The requester's posting id.
+        id: PostingId,
+    },
+    /// List approved members.
+    Members,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -255,6 +282,26 @@ fn main() -> anyhow::Result<()> {
             }
             let post = node.post(text, files, &intent)?;
             let id = post.post_id();
+            let author = PostingId(node.posting_key()?.public());
+            if !post.post.body().is_sealed() && !node.store().audience_members(author)?.is_empty() {
+                let rt = tokio::runtime::Runtime::new()?;
+                let pushed = rt.block_on(async {
+                    let running = node
+                        .start(Some(SocketAddr::from(([0, 0, 0, 0], 0))))
+                        .await?;
+                    let n = tokio::time::timeout(
+                        std::time::Duration::from_secs(15),
+                        running.push_to_audience(&post),
+                    )
+                    .await
+                    .unwrap_or(Ok(0));
+                    running.transport().close().await;
+                    n
+                })?;
+                if !json_mode {
+                    eprintln!("pushed to {pushed} audience member(s)");
+                }
+            }
             let recipients = post.visibility.recipients().len();
             print(
                 json_mode,
@@ -310,6 +357,7 @@ fn main() -> anyhow::Result<()> {
             });
         }
         Command::Circle(c) => circle(&node, c, json_mode)?,
+        Command::Audience(c) => audience(&node, c, json_mode)?,
         Command::Peers => {
             let peers = node.store().peers(1000)?;
             let v: Vec<_> = peers
@@ -439,6 +487,63 @@ fn circle(node: &Node, cmd: CircleCommand, json_mode: bool) -> anyhow::Result<()
                 .circle_members(&name)?
                 .iter()
                 .map(|i| i.to_hex())
+                .collect();
+            print(json_mode, json!(ids), || ids.join("\n"));
+        }
+    }
+    Ok(())
+}
+
+fn audience(node: &Node, cmd: AudienceCommand, json_mode: bool) -> anyhow::Result<()> {
+    let me = PostingId(node.posting_key()?.public());
+    match cmd {
+        AudienceCommand::Request {
+            author,
+            via,
+            message,
+        } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async {
+                let running = node
+                    .start(Some(SocketAddr::from(([0, 0, 0, 0], 0))))
+                    .await?;
+                let r = running.request_audience(&via, author, message).await;
+                running.transport().close().await;
+                r
+            })?;
+            print(json_mode, json!({"requested": author.to_hex()}), || {
+                format!("asked {author} to join its audience (and now following it)")
+            });
+        }
+        AudienceCommand::Requests => {
+            let reqs = node.store().audience_requests(me)?;
+            let v: Vec<_> = reqs
+                .iter()
+                .map(|r| json!({"requester": r.body().requester.to_hex(), "message": r.body().message}))
+                .collect();
+            print(json_mode, json!(v), || {
+                reqs.iter()
+                    .map(|r| format!("{} {:?}", r.body().requester, r.body().message))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        AudienceCommand::Approve { id } => {
+            let ok = node.approve_audience(id)?;
+            print(json_mode, json!({"approved": ok}), || {
+                if ok {
+                    format!("{id} approved")
+                } else {
+                    format!("no pending request from {id}")
+                }
+            });
+        }
+        AudienceCommand::Members => {
+            let ids: Vec<String> = node
+                .store()
+                .audience_members(me)?
+                .iter()
+                .map(|m| m.member.to_hex())
                 .collect();
             print(json_mode, json!(ids), || ids.join("\n"));
         }
