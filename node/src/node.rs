@@ -21,7 +21,7 @@ use distsoc_protocol::messages::files::{
     StoredFile,
 };
 use distsoc_protocol::messages::identity::{PostingIdentity, PublicProfile, SignedProfile};
-use distsoc_protocol::messages::social::{
+use distsoc_protocol::messages::social::{AudienceDecision, AudienceResponse, AudienceResponseBody, 
     AudienceRequest, AudienceRequestBody, DeleteRecord, ProfileUpdate, PullSyncRequest,
     PullSyncResponse, PushPost, VisibilityUpdate, MAX_PULL_PROFILES,
 };
@@ -38,6 +38,10 @@ use crate::store::{
     DeleteOutcome, Inserted, PeerRecord, Store, StoreError, Upsert, VisibilityOutcome,
 };
 use crate::transport::{Handler, HandlerFuture, Peer, RequestCtx, Transport, TransportConfig};
+
+/// The anchors list shipped with the node (`node/anchors.json`), copied into a
+/// new data directory by `init`: connect strings of public bootstrap anchors.
+pub const SHIPPED_ANCHORS: &str = include_str!("../anchors.json");
 
 /// Capabilities a user node serves.
 pub const NODE_CAPABILITIES: &[&str] = &["pull-sync/1", "files/1"];
@@ -154,6 +158,11 @@ impl Node {
         let key = NetworkKey::create(&dir.join(KEY_FILE))?;
         let config = config.unwrap_or_default();
         config.write_if_missing(dir)?;
+        let anchors = config.anchors_path(dir);
+        if !anchors.exists() {
+            std::fs::write(&anchors, SHIPPED_ANCHORS)
+                .map_err(|source| NodeError::Io { path: anchors.clone(), source })?;
+        }
         let store = Store::open(dir.join(config::STORE_FILE))?;
         let posting = PostingIdentity {
             posting_id: PostingId(key.node_id().0),
@@ -616,6 +625,34 @@ impl Running {
         Ok(())
     }
 
+    /// Tells a requester the author's decision (best effort: only if the
+    /// requester is connected or has a known address).
+    pub async fn send_audience_decision(
+        &self,
+        requester: PostingId,
+        decision: AudienceDecision,
+    ) -> Result<bool, NodeError> {
+        let key = self.node.posting_key()?;
+        let body = AudienceResponseBody {
+            author: PostingId(key.public()),
+            requester,
+            decision,
+            decided_at_ms: now_ms(),
+        };
+        let response = distsoc_protocol::messages::content::sign_checked(body, &key)
+            .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        let target = NodeId(requester.0);
+        let peer = match self.transport.peer(&target) {
+            Some(p) => p,
+            None => match self.node.store.get_peer(target)?.and_then(|p| p.addresses.first().copied()) {
+                Some(addr) => self.transport.connect(target, addr).await?,
+                None => return Ok(false),
+            },
+        };
+        peer.push_acked(AudienceResponse { version: PROTOCOL_VERSION, response }.into()).await?;
+        Ok(true)
+    }
+
     /// Pushes a public post to every approved audience member we can reach
     /// (connected, or with a known address). Encrypted posts are never pushed:
     /// their recipients pull them. Returns how many members accepted it.
@@ -1057,7 +1094,15 @@ impl Service {
                     .map_err(|e| wire_error(&e))?;
                 Ok(None)
             }
-            Message::PostNotification(_) | Message::AudienceResponse(_) => Ok(None),
+            Message::AudienceResponse(r) => {
+                r.response
+                    .verify()
+                    .map_err(|e| refuse(ErrorCode::BadSignature, e.to_string()))?;
+                let body = r.response.body();
+                info!(author = %body.author.short(), decision = ?body.decision, "audience decision received");
+                Ok(None)
+            }
+            Message::PostNotification(_) => Ok(None),
             other => Err(refuse(
                 ErrorCode::UnknownMessage,
                 format!("{} is not served by a user node", other.code().name()),

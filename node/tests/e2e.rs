@@ -390,6 +390,18 @@ async fn audience_request_approve_and_push() {
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].body().message, "let me in");
     assert!(a.node.approve_audience(b.id()).unwrap());
+    assert!(a
+        .running
+        .send_audience_decision(
+            b.id(),
+            distsoc_protocol::messages::social::AudienceDecision::Approved
+        )
+        .await
+        .unwrap());
+    assert!(
+        a.node.dir().join("anchors.json").exists(),
+        "init ships anchors.json"
+    );
     // A posts; the running A pushes to B over the live connection, no pull.
     let p = a
         .node

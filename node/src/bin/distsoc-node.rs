@@ -530,6 +530,24 @@ fn audience(node: &Node, cmd: AudienceCommand, json_mode: bool) -> anyhow::Resul
         }
         AudienceCommand::Approve { id } => {
             let ok = node.approve_audience(id)?;
+            if ok {
+                let rt = tokio::runtime::Runtime::new()?;
+                let told = rt.block_on(async {
+                    let running = node.start(Some(SocketAddr::from(([0, 0, 0, 0], 0)))).await?;
+                    let r = running
+                        .send_audience_decision(id, distsoc_protocol::messages::social::AudienceDecision::Approved)
+                        .await;
+                    running.transport().close().await;
+                    r
+                });
+                if !json_mode {
+                    match told {
+                        Ok(true) => eprintln!("the requester was told"),
+                        Ok(false) => eprintln!("the requester is not reachable now; it will learn when your posts arrive"),
+                        Err(e) => eprintln!("could not tell the requester: {e}"),
+                    }
+                }
+            }
             print(json_mode, json!({"approved": ok}), || {
                 if ok {
                     format!("{id} approved")
