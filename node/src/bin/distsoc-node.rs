@@ -533,9 +533,14 @@ fn audience(node: &Node, cmd: AudienceCommand, json_mode: bool) -> anyhow::Resul
             if ok {
                 let rt = tokio::runtime::Runtime::new()?;
                 let told = rt.block_on(async {
-                    let running = node.start(Some(SocketAddr::from(([0, 0, 0, 0], 0)))).await?;
+                    let running = node
+                        .start(Some(SocketAddr::from(([0, 0, 0, 0], 0))))
+                        .await?;
                     let r = running
-                        .send_audience_decision(id, distsoc_protocol::messages::social::AudienceDecision::Approved)
+                        .send_audience_decision(
+                            id,
+                            distsoc_protocol::messages::social::AudienceDecision::Approved,
+                        )
                         .await;
                     running.transport().close().await;
                     r
@@ -578,14 +583,33 @@ fn run(node: Node, listen: Option<SocketAddr>, json_mode: bool) -> anyhow::Resul
         print(json_mode, json!({"connect": cs}), || {
             format!("listening: {cs}")
         });
-        running
-            .serve_until(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await;
+        running.serve_until(shutdown_signal()).await;
         tracing::info!("node stopped");
         anyhow::Ok(())
     })
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 fn guess_mime(path: &std::path::Path) -> &'static str {
