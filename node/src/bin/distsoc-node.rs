@@ -38,7 +38,7 @@ enum Command {
         #[arg(long)]
         listen: Option<SocketAddr>,
     },
-    /// Serve peers and sync periodically until interrupted (Ctrl-C).
+    /// Serve peers and sync periodically until Ctrl-C or SIGTERM.
     Run {
         /// Override the configured listen address.
         #[arg(long)]
