@@ -269,7 +269,8 @@ fn parts(c: &mut Criterion) {
             b.iter(|| black_box(&posts[0]).validate(None).unwrap());
         });
         group.bench_function(BenchmarkId::new("readable_attachments", name), |b| {
-            b.iter(|| reader_node.readable_attachments(black_box(&posts[0])));
+            let seeds = reader_node.reading_seeds().unwrap();
+            b.iter(|| Node::readable_attachments(black_box(&posts[0]), &seeds));
         });
         group.throughput(Throughput::Elements(PAGE as u64));
         group.bench_function(BenchmarkId::new("store_insert_page", name), |b| {

@@ -21,9 +21,10 @@ use distsoc_protocol::messages::files::{
     StoredFile,
 };
 use distsoc_protocol::messages::identity::{PostingIdentity, PublicProfile, SignedProfile};
-use distsoc_protocol::messages::social::{AudienceDecision, AudienceResponse, AudienceResponseBody, 
-    AudienceRequest, AudienceRequestBody, DeleteRecord, ProfileUpdate, PullSyncRequest,
-    PullSyncResponse, PushPost, VisibilityUpdate, MAX_PULL_PROFILES,
+use distsoc_protocol::messages::social::{
+    AudienceDecision, AudienceRequest, AudienceRequestBody, AudienceResponse, AudienceResponseBody,
+    DeleteRecord, ProfileUpdate, PullSyncRequest, PullSyncResponse, PushPost, VisibilityUpdate,
+    MAX_PULL_PROFILES,
 };
 use distsoc_protocol::messages::wire::{self, Limits};
 use distsoc_protocol::messages::Message;
@@ -160,8 +161,10 @@ impl Node {
         config.write_if_missing(dir)?;
         let anchors = config.anchors_path(dir);
         if !anchors.exists() {
-            std::fs::write(&anchors, SHIPPED_ANCHORS)
-                .map_err(|source| NodeError::Io { path: anchors.clone(), source })?;
+            std::fs::write(&anchors, SHIPPED_ANCHORS).map_err(|source| NodeError::Io {
+                path: anchors.clone(),
+                source,
+            })?;
         }
         let store = Store::open(dir.join(config::STORE_FILE))?;
         let posting = PostingIdentity {
@@ -371,33 +374,48 @@ impl Node {
             .approve_audience_member(author, requester, now_ms())?)
     }
 
-    /// The attachments of `post` that we can read (all of a public post's; an
-    /// encrypted post's only when we hold a key).
-    pub fn readable_attachments(&self, post: &SyncPost) -> Vec<Attachment> {
+    /// Seeds of every key this node reads with: its posting identities and
+    /// its network key.
+    pub fn reading_seeds(&self) -> Result<Vec<zeroize::Zeroizing<[u8; 32]>>, NodeError> {
         let mut seeds = vec![self.key.signing_key().seed()];
-        if let Ok(ids) = self.store.posting_identities() {
-            for p in ids {
-                if let Ok(Some(full)) = self.store.posting_identity(p.posting_id) {
+        for p in self.store.posting_identities()? {
+            if let Some(full) = self.store.posting_identity(p.posting_id)? {
+                if !seeds.iter().any(|s| **s == *full.secret_seed) {
                     seeds.push(full.secret_seed);
                 }
             }
         }
-        seeds
-            .iter()
-            .find_map(|s| open_post(s, &post.post, &post.visibility).ok())
-            .map(|b| b.attachments)
-            .unwrap_or_default()
+        Ok(seeds)
+    }
+
+    /// The attachments of `post` that can be read with `seeds`: a public
+    /// post's as they are, an encrypted post's only when one of the seeds is
+    /// a recipient (checked by id before any decryption).
+    pub fn readable_attachments(
+        post: &SyncPost,
+        seeds: &[zeroize::Zeroizing<[u8; 32]>],
+    ) -> Vec<Attachment> {
+        use distsoc_protocol::messages::content::PostContent;
+        match &post.post.body().content {
+            PostContent::Plain(body) => body.attachments.clone(),
+            PostContent::Sealed(_) => {
+                let recipients = post.visibility.recipients();
+                seeds
+                    .iter()
+                    .filter(|s| {
+                        let id = SigningKey::from_seed(s).public();
+                        recipients.iter().any(|w| w.recipient == id)
+                    })
+                    .find_map(|s| open_post(s, &post.post, &post.visibility).ok())
+                    .map(|b| b.attachments)
+                    .unwrap_or_default()
+            }
+        }
     }
 
     /// The reverse-chronological feed, decrypted where we hold a key.
     pub fn feed(&self, limit: usize) -> Result<Vec<FeedItem>, NodeError> {
-        let mut seeds = Vec::new();
-        for p in self.store.posting_identities()? {
-            if let Some(full) = self.store.posting_identity(p.posting_id)? {
-                seeds.push(full.secret_seed);
-            }
-        }
-        seeds.push(self.key.signing_key().seed());
+        let seeds = self.reading_seeds()?;
         let mut items = Vec::new();
         for post in self.store.feed(limit, None)? {
             let body = post.post.body();
@@ -438,7 +456,7 @@ impl Node {
         };
         let transport = Transport::bind(self.key.signing_key(), cfg, service.clone())?;
         let transport = Arc::new(transport);
-        let _ = service.transport.set(transport.clone());
+        let _ = service.transport.set(Arc::downgrade(&transport));
         Ok(Running {
             node: self.clone(),
             transport,
@@ -644,12 +662,24 @@ impl Running {
         let target = NodeId(requester.0);
         let peer = match self.transport.peer(&target) {
             Some(p) => p,
-            None => match self.node.store.get_peer(target)?.and_then(|p| p.addresses.first().copied()) {
+            None => match self
+                .node
+                .store
+                .get_peer(target)?
+                .and_then(|p| p.addresses.first().copied())
+            {
                 Some(addr) => self.transport.connect(target, addr).await?,
                 None => return Ok(false),
             },
         };
-        peer.push_acked(AudienceResponse { version: PROTOCOL_VERSION, response }.into()).await?;
+        peer.push_acked(
+            AudienceResponse {
+                version: PROTOCOL_VERSION,
+                response,
+            }
+            .into(),
+        )
+        .await?;
         Ok(true)
     }
 
@@ -763,8 +793,9 @@ impl Running {
     /// blobs we lack. Returns how many blobs were stored.
     pub async fn fetch_missing_blobs(&self, peer: &Peer, posts: &[SyncPost]) -> usize {
         let mut wanted = Vec::new();
+        let seeds = self.node.reading_seeds().unwrap_or_default();
         for post in posts {
-            for a in self.node.readable_attachments(post) {
+            for a in Node::readable_attachments(post, &seeds) {
                 if !self.node.store.has_blob(a.blob_id).unwrap_or(true)
                     && !wanted.contains(&a.blob_id)
                 {
@@ -908,7 +939,7 @@ fn refuse(code: ErrorCode, message: impl Into<String>) -> wire::Error {
 /// The node's request handler: what a user node serves to its peers.
 pub struct Service {
     node: Node,
-    transport: OnceLock<Arc<Transport>>,
+    transport: OnceLock<std::sync::Weak<Transport>>,
     profile_pushed: std::sync::Mutex<std::collections::HashSet<usize>>,
 }
 
@@ -1120,7 +1151,7 @@ impl Service {
         if !first {
             return;
         }
-        let Some(transport) = self.transport.get() else {
+        let Some(transport) = self.transport.get().and_then(std::sync::Weak::upgrade) else {
             return;
         };
         let Some(peer) = transport.peer(&ctx.peer) else {

@@ -313,7 +313,10 @@ async fn hello_handshake_both_ways() {
     assert_eq!(info.capabilities, vec!["mailbox/1".to_string()]);
     assert_eq!(info.agent, "node-b");
     assert_eq!(info.observed_address, Some(a.addr()));
-    assert_eq!(info.limits.max_concurrent_streams, 100);
+    assert_eq!(
+        u32::from(info.limits.max_concurrent_streams),
+        TransportConfig::default().max_concurrent_bidi
+    );
 
     // Responder's view: A's Hello, identified by A's key.
     let b_peers = b.transport.peers();

@@ -203,6 +203,9 @@ pub fn server_config(identity: &Identity) -> Result<rustls::ServerConfig, TlsErr
     config.alpn_protocols = vec![ALPN.to_vec()];
     // Anti-replay of 0-RTT is not worth it: requests are not idempotent.
     config.max_early_data_size = 0;
+    // Clients build a fresh config per dial and never resume: tickets would
+    // only cost memory per connection (docs/BENCHMARKS.md, "User node").
+    config.send_tls13_tickets = 0;
     Ok(config)
 }
 
