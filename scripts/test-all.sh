@@ -5,7 +5,9 @@
 #
 # On a fresh Debian/Ubuntu machine with only Rust, it installs capnproto via
 # apt-get when the `capnp` compiler is absent (needed to prove that the
-# committed bindings in schema/generated/ are fresh), then runs: rustfmt check,
+# committed bindings in schema/generated/ are fresh) and postgresql when its
+# server binaries are absent (the anchor's PostgreSQL tests start a throwaway
+# cluster of their own), then runs: rustfmt check,
 # clippy with -D warnings, all tests (cargo-nextest when available, else cargo
 # test), doc tests, and a check that the build did not regenerate bindings.
 set -euo pipefail
@@ -33,6 +35,12 @@ if ! command -v capnp >/dev/null; then
   apt_install capnproto
 fi
 capnp --version
+# PostgreSQL server binaries for the anchor's storage tests (the tests start
+# their own throwaway cluster on a unix socket; nothing is configured here).
+if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "PostgreSQL server binaries not found: installing postgresql"
+  apt_install postgresql
+fi
 cargo --version
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 

@@ -1,9 +1,19 @@
 //! `distsoc-anchor`: the high-capacity, always-on node operators run.
 //!
-//! What it will do: everything a node does with the anchor role, plus the
-//! mailbox and 1:1 DM channels (`schema/mailbox.capnp`), bootstrap, the address
-//! cache, an admin API and metrics, on PostgreSQL or embedded SQLite.
+//! An anchor does everything a node does with the anchor role, plus the
+//! mailbox and 1:1 DM channels (`schema/mailbox.capnp`, `schema/README.md`
+//! §9), bootstrap, the address cache, store-and-forward with pull sync, an
+//! admin API and metrics — on PostgreSQL or embedded SQLite.
 //!
-//! What it does today: nothing yet — this crate reserves its place in the
-//! workspace. The mailbox wire messages and their validation are already in
+//! * [`store`] — the storage layer: one interface ([`store::AnchorStore`]),
+//!   two backends (SQLite by default, PostgreSQL for production and for
+//!   several anchor processes on one database), one shared test suite.
+//!
+//! The mailbox wire messages and their validation are in
 //! `distsoc_protocol::messages::mailbox`.
+
+pub mod config;
+pub mod ratelimit;
+pub mod run;
+pub mod service;
+pub mod store;

@@ -11,6 +11,7 @@ mod keys;
 mod vectors;
 
 use clap::{Parser, Subcommand};
+use distsoc_tools::loadgen;
 
 /// The distsoc command-line tool.
 #[derive(Debug, Parser)]
@@ -34,6 +35,9 @@ enum Command {
     /// List or regenerate the golden vector files.
     #[command(subcommand)]
     Vectors(vectors::VectorsCommand),
+    /// Load an anchor with many concurrent QUIC clients (mailbox, fetchwait,
+    /// ingest or mixed) and report throughput and latency per operation.
+    Loadgen(loadgen::LoadgenArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,5 +47,6 @@ fn main() -> anyhow::Result<()> {
         Command::Keys(c) => keys::run(c),
         Command::Inspect(a) => inspect::run(a),
         Command::Vectors(c) => vectors::run(c),
+        Command::Loadgen(a) => Ok(loadgen::main(a)?),
     }
 }

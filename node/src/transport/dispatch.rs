@@ -76,6 +76,14 @@ pub trait Handler: Send + Sync + 'static {
     /// is answered with `Error(internal)` and does not affect the connection.
     /// The future is dropped if the peer abandons the stream.
     fn handle<'a>(&'a self, ctx: RequestCtx, msg: Message) -> HandlerFuture<'a>;
+
+    /// Called once for every connection, in either direction, when its Hello
+    /// exchange has completed and before any of its streams is served (an
+    /// anchor records the peer's check-in here). Must not block: spawn any
+    /// I/O. The default does nothing.
+    fn on_connected(&self, info: Arc<PeerInfo>) {
+        let _ = info;
+    }
 }
 
 /// Who sent a message, and how.

@@ -781,6 +781,7 @@ impl Inner {
             agent = %info.agent,
             "peer connected"
         );
+        self.handler.on_connected(info.clone());
         let shared = Arc::new(ConnShared {
             conn: conn.clone(),
             info: info.clone(),

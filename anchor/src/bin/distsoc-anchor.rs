@@ -1,0 +1,123 @@
+//! `distsoc-anchor`: run a distsoc anchor — an always-on node with the mailbox
+//! and 1:1 DM channels, check-in/address cache, bootstrap and pull sync —
+//! on embedded SQLite (default) or PostgreSQL.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use distsoc_anchor::config::AnchorConfig;
+use distsoc_anchor::run::{run_anchor, RunOptions};
+use distsoc_node::identity::{NetworkKey, KEY_FILE};
+
+/// A distsoc anchor: mailbox, DM channels, bootstrap, address cache.
+#[derive(Debug, Parser)]
+#[command(name = "distsoc-anchor", version, about, long_about = None)]
+struct Cli {
+    /// Data directory (network key, default SQLite store).
+    #[arg(long, global = true, default_value = "anchor-data")]
+    data_dir: PathBuf,
+    /// Configuration file (default: DATA_DIR/anchor.toml).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the data directory, the network key (0600) and anchor.toml with
+    /// every default written out.
+    Init,
+    /// Serve until Ctrl-C or SIGTERM, then drain in-flight requests.
+    Run {
+        /// Storage: `sqlite:PATH` or `postgres://…` (overrides the config).
+        #[arg(long)]
+        store: Option<String>,
+        /// UDP listen address (overrides the config).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Print the anchor's NodeId.
+    Id,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config_path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| cli.data_dir.join("anchor.toml"));
+    match cli.command {
+        Command::Init => {
+            std::fs::create_dir_all(&cli.data_dir)
+                .with_context(|| format!("cannot create {}", cli.data_dir.display()))?;
+            let key = NetworkKey::create(&cli.data_dir.join(KEY_FILE))?;
+            if !config_path.exists() {
+                std::fs::write(&config_path, AnchorConfig::default().to_toml())
+                    .with_context(|| format!("cannot write {}", config_path.display()))?;
+            }
+            println!(
+                "created anchor {} in {}",
+                key.node_id(),
+                cli.data_dir.display()
+            );
+            println!("configuration: {}", config_path.display());
+        }
+        Command::Id => {
+            let key = NetworkKey::load(&cli.data_dir.join(KEY_FILE))?;
+            println!("{}", key.node_id());
+        }
+        Command::Run { store, listen } => {
+            let mut cfg = AnchorConfig::load(&config_path)?;
+            if let Some(s) = store {
+                cfg.store = s;
+            }
+            if let Some(l) = listen {
+                cfg.listen = l;
+            }
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log));
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .try_init();
+            let key = Arc::new(NetworkKey::load(&cli.data_dir.join(KEY_FILE))?);
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async move {
+                let opts = RunOptions {
+                    data_dir: cli.data_dir.clone(),
+                    drain_timeout: Duration::from_secs(10),
+                };
+                run_anchor(key, cfg, opts, shutdown_signal()).await
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

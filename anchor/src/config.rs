@@ -1,0 +1,165 @@
+//! `anchor.toml`: every setting of an anchor, with its default written out by
+//! `distsoc-anchor init`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Anchor settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnchorConfig {
+    /// UDP address of the QUIC endpoint.
+    pub listen: SocketAddr,
+    /// Addresses announced to peers (the anchor's public addresses).
+    pub advertise: Vec<SocketAddr>,
+    /// Storage: `sqlite:PATH` (relative to the data directory; the default) or
+    /// `postgres://user@host/db` (several anchors may share one database).
+    pub store: String,
+    /// How long undelivered mailbox messages are kept, seconds (7 days).
+    pub mailbox_ttl_secs: u64,
+    /// Seconds between sweeps of expired mailbox messages.
+    pub sweep_interval_secs: u64,
+    /// Longest FetchWait held open, ms (at most 60000).
+    pub max_fetch_wait_ms: u32,
+    /// Requests per second allowed per identity and per IP.
+    pub rate_limit_per_second: u32,
+    /// Requests allowed at once above the sustained rate.
+    pub rate_limit_burst: u32,
+    /// A check-in counts as recent for address answers and bootstrap for this
+    /// many seconds.
+    pub checkin_window_secs: u64,
+    /// Most posts per pull-sync response.
+    pub max_pull_batch: u16,
+    /// Most simultaneous peer connections.
+    pub max_connections: usize,
+    /// Seconds without traffic before a connection is closed.
+    pub idle_timeout_secs: u64,
+    /// Log filter (`RUST_LOG` syntax) when `RUST_LOG` is not set.
+    pub log: String,
+}
+
+impl Default for AnchorConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 4433)),
+            advertise: Vec::new(),
+            store: "sqlite:anchor.sqlite".into(),
+            mailbox_ttl_secs: 7 * 24 * 3600,
+            sweep_interval_secs: 60,
+            max_fetch_wait_ms: 60_000,
+            rate_limit_per_second: 50,
+            rate_limit_burst: 50,
+            checkin_window_secs: 24 * 3600,
+            max_pull_batch: 200,
+            max_connections: 2000,
+            idle_timeout_secs: 60,
+            log: "info".into(),
+        }
+    }
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Invalid TOML, unknown keys or out-of-range values.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl AnchorConfig {
+    /// Loads a config file; a missing file means all defaults.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let cfg: Self = match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+                path: path.into(),
+                message: e.to_string(),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::default(),
+            Err(source) => {
+                return Err(ConfigError::Io {
+                    path: path.into(),
+                    source,
+                })
+            }
+        };
+        cfg.validate().map_err(|message| ConfigError::Invalid {
+            path: path.into(),
+            message,
+        })?;
+        Ok(cfg)
+    }
+
+    /// Checks ranges.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_fetch_wait_ms > 60_000 {
+            return Err("max_fetch_wait_ms must be at most 60000".into());
+        }
+        if self.rate_limit_per_second == 0 || self.rate_limit_burst == 0 {
+            return Err("rate limits must be positive".into());
+        }
+        if self.mailbox_ttl_secs == 0 {
+            return Err("mailbox_ttl_secs must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// The TOML text with every setting.
+    pub fn to_toml(&self) -> String {
+        let body = toml::to_string_pretty(self).unwrap_or_default();
+        format!(
+            "# distsoc-anchor configuration. Every setting is shown with its default;\n\
+             # see `distsoc-anchor --help`.\n\n{body}"
+        )
+    }
+
+    /// The store URL with a relative `sqlite:` path resolved against `dir`.
+    pub fn store_url(&self, dir: &Path) -> String {
+        match self.store.strip_prefix("sqlite:") {
+            Some(p) if p != ":memory:" && !Path::new(p).is_absolute() => {
+                format!("sqlite:{}", dir.join(p).display())
+            }
+            _ => self.store.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn defaults_written_and_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("anchor.toml");
+        assert_eq!(AnchorConfig::load(&path).unwrap(), AnchorConfig::default());
+        std::fs::write(&path, AnchorConfig::default().to_toml()).unwrap();
+        assert_eq!(AnchorConfig::load(&path).unwrap(), AnchorConfig::default());
+        std::fs::write(&path, "max_fetch_wait_ms = 90000\n").unwrap();
+        assert!(AnchorConfig::load(&path).is_err());
+        std::fs::write(&path, "nope = 1\n").unwrap();
+        assert!(AnchorConfig::load(&path).is_err());
+        let cfg = AnchorConfig::default();
+        assert_eq!(cfg.store_url(Path::new("/d")), "sqlite:/d/anchor.sqlite");
+        let pg = AnchorConfig {
+            store: "postgres://a@b/c".into(),
+            ..cfg
+        };
+        assert_eq!(pg.store_url(Path::new("/d")), "postgres://a@b/c");
+    }
+}

@@ -1,0 +1,138 @@
+//! Starting and stopping an anchor: store, transport, background tasks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use distsoc_node::identity::NetworkKey;
+use distsoc_node::transport::{Transport, TransportConfig};
+use distsoc_protocol::messages::common::Role;
+use distsoc_protocol::messages::wire::Limits;
+use tracing::{info, warn};
+
+use crate::config::AnchorConfig;
+use crate::ratelimit::RateConfig;
+use crate::service::{AnchorService, ServiceConfig, ANCHOR_CAPABILITIES};
+use crate::store::AnchorStore;
+
+/// Options that are not in `anchor.toml`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Data directory (relative `sqlite:` paths are resolved against it).
+    pub data_dir: PathBuf,
+    /// How long to wait for in-flight requests after a stop signal.
+    pub drain_timeout: Duration,
+}
+
+/// A running anchor.
+#[derive(Debug)]
+pub struct Anchor {
+    /// The request handler (counters, ban, drain).
+    pub service: Arc<AnchorService>,
+    /// The QUIC endpoint.
+    pub transport: Transport,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Anchor {
+    /// Opens the store and binds the endpoint; starts the sweeper.
+    pub async fn start(
+        key: &NetworkKey,
+        cfg: &AnchorConfig,
+        opts: &RunOptions,
+    ) -> anyhow::Result<Anchor> {
+        let store = AnchorStore::open(&cfg.store_url(&opts.data_dir)).await?;
+        let service = Arc::new(AnchorService::new(
+            store.clone(),
+            ServiceConfig {
+                mailbox_ttl: Duration::from_secs(cfg.mailbox_ttl_secs),
+                max_fetch_wait_ms: cfg.max_fetch_wait_ms,
+                rate: RateConfig {
+                    per_second: f64::from(cfg.rate_limit_per_second),
+                    burst: f64::from(cfg.rate_limit_burst),
+                },
+                checkin_window: Duration::from_secs(cfg.checkin_window_secs),
+                max_pull_batch: cfg.max_pull_batch,
+            },
+        ));
+        let tcfg = TransportConfig {
+            listen: cfg.listen,
+            roles: vec![Role::Anchor],
+            capabilities: ANCHOR_CAPABILITIES.iter().map(|s| s.to_string()).collect(),
+            limits: Limits {
+                max_pull_batch: cfg.max_pull_batch,
+                rate_limit_per_second: u16::try_from(cfg.rate_limit_per_second).unwrap_or(u16::MAX),
+                max_fetch_wait_ms: cfg.max_fetch_wait_ms,
+                mailbox_ttl_ms: cfg.mailbox_ttl_secs.saturating_mul(1000),
+                ..Limits::default()
+            },
+            listen_addresses: cfg.advertise.clone(),
+            idle_timeout: Duration::from_secs(cfg.idle_timeout_secs.max(1)),
+            // FetchWait holds a stream for up to a minute.
+            request_timeout: Duration::from_millis(u64::from(cfg.max_fetch_wait_ms) + 10_000),
+            max_connections: cfg.max_connections,
+            ..TransportConfig::default()
+        };
+        let transport = Transport::bind(key.signing_key(), tcfg, service.clone())?;
+        let sweeper = {
+            let store = store.clone();
+            let service = service.clone();
+            let every = Duration::from_secs(cfg.sweep_interval_secs.max(1));
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tick.tick().await;
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                        .unwrap_or(0);
+                    match store.sweep_expired(now).await {
+                        Ok(0) => {}
+                        Ok(n) => info!(expired = n, "swept expired mailbox messages"),
+                        Err(e) => warn!(error = %e, "sweep failed"),
+                    }
+                    service.prune_limits();
+                }
+            })
+        };
+        Ok(Anchor {
+            service,
+            transport,
+            tasks: vec![sweeper],
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.transport.local_addr()
+    }
+
+    /// Graceful stop: refuse new requests, let in-flight ones finish (bounded),
+    /// close the endpoint.
+    pub async fn stop(self, drain_timeout: Duration) {
+        self.service.drain();
+        for t in &self.tasks {
+            t.abort();
+        }
+        let _ = tokio::time::timeout(drain_timeout, self.transport.close()).await;
+    }
+}
+
+/// Runs an anchor until `shutdown` resolves.
+pub async fn run_anchor(
+    key: Arc<NetworkKey>,
+    cfg: AnchorConfig,
+    opts: RunOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let anchor = Anchor::start(&key, &cfg, &opts).await?;
+    let addr = anchor.local_addr()?;
+    info!(anchor = %key.node_id(), connect = %format!("{}@{}", key.node_id(), addr), "anchor running");
+    println!("{}@{}", key.node_id(), addr);
+    shutdown.await;
+    info!("stopping: draining in-flight requests");
+    anchor.stop(opts.drain_timeout).await;
+    info!("anchor stopped");
+    Ok(())
+}

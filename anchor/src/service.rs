@@ -1,0 +1,537 @@
+//! What an anchor serves: the mailbox and 1:1 DM channels, check-in and the
+//! address cache, bootstrap, and pull sync from its store — the transport's
+//! request handler for an anchor ([`AnchorService`]).
+//!
+//! Authorization is always on the QUIC-authenticated caller (`ctx.peer`):
+//! channel membership for enqueue, and "only your own queue" for fetch.
+//! Unknown channel ids are refused exactly like channels the caller is not in
+//! (`unauthorized`), so ids cannot be probed. Every refusal is a typed
+//! `Error`; nothing is stored for a refused request.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use distsoc_node::transport::{Handler, HandlerFuture, PeerInfo, RequestCtx};
+use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::ids::{ChannelId, NodeId};
+use distsoc_protocol::limits::PROTOCOL_VERSION;
+use distsoc_protocol::messages::common::{PeerAddress, Role, SocketAddress};
+use distsoc_protocol::messages::discovery::{AddressEntry, AddressResponse, BootstrapResponse};
+use distsoc_protocol::messages::mailbox::{
+    ChannelInfo, CreateChannelResponse, EnqueueResponse, Fetch, FetchResponse, FetchWaitResponse,
+    ListChannelsResponse, MailboxMessage,
+};
+use distsoc_protocol::messages::social::PullSyncResponse;
+use distsoc_protocol::messages::wire;
+use distsoc_protocol::messages::Message;
+use tracing::{debug, info, warn};
+
+use crate::ratelimit::{Decision, RateConfig, RateLimiter};
+use crate::store::{AnchorStore, AuditEvent, AuditKind, NewMessage, StoreError};
+
+/// Capabilities an anchor serves.
+pub const ANCHOR_CAPABILITIES: &[&str] =
+    &["mailbox/1", "bootstrap/1", "address-cache/1", "pull-sync/1"];
+
+/// Runtime settings of the service (from `anchor.toml`).
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Mailbox retention.
+    pub mailbox_ttl: Duration,
+    /// Longest FetchWait, ms.
+    pub max_fetch_wait_ms: u32,
+    /// Rate limits.
+    pub rate: RateConfig,
+    /// Recent check-in window.
+    pub checkin_window: Duration,
+    /// Most posts per pull response.
+    pub max_pull_batch: u16,
+}
+
+/// Counters exposed as metrics and by the admin API.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Requests handled (all codes).
+    pub requests: AtomicU64,
+    /// Requests refused with `rateLimited`.
+    pub rate_limited: AtomicU64,
+    /// Requests refused with `unauthorized`.
+    pub unauthorized: AtomicU64,
+    /// Messages enqueued.
+    pub enqueued: AtomicU64,
+    /// Messages delivered by Fetch/FetchWait.
+    pub delivered: AtomicU64,
+    /// Requests answered `unavailable` (store down or draining).
+    pub unavailable: AtomicU64,
+}
+
+/// The anchor's request handler.
+#[derive(Debug)]
+pub struct AnchorService {
+    store: AnchorStore,
+    cfg: ServiceConfig,
+    limiter: RateLimiter,
+    counters: Arc<Counters>,
+    draining: AtomicBool,
+    banned: std::sync::RwLock<std::collections::HashSet<NodeId>>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn refuse(code: ErrorCode, message: impl Into<String>) -> wire::Error {
+    wire::Error::new(code, 0, message)
+}
+
+impl AnchorService {
+    /// A service on `store`.
+    pub fn new(store: AnchorStore, cfg: ServiceConfig) -> Self {
+        Self {
+            limiter: RateLimiter::new(cfg.rate),
+            store,
+            cfg,
+            counters: Arc::new(Counters::default()),
+            draining: AtomicBool::new(false),
+            banned: Default::default(),
+        }
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> Arc<Counters> {
+        self.counters.clone()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &AnchorStore {
+        &self.store
+    }
+
+    /// Stops accepting new requests (they get `unavailable`); in-flight ones
+    /// finish.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Refuses every request from `id` with `unauthorized` from now on.
+    pub fn ban(&self, id: NodeId) {
+        if let Ok(mut b) = self.banned.write() {
+            b.insert(id);
+        }
+    }
+
+    /// Lifts a ban.
+    pub fn unban(&self, id: NodeId) -> bool {
+        self.banned
+            .write()
+            .map(|mut b| b.remove(&id))
+            .unwrap_or(false)
+    }
+
+    /// Drops idle rate-limit buckets (call periodically).
+    pub fn prune_limits(&self) {
+        self.limiter.prune(Instant::now());
+    }
+
+    fn store_error(&self, e: &StoreError) -> wire::Error {
+        if e.is_unavailable() {
+            self.counters.unavailable.fetch_add(1, Ordering::Relaxed);
+            refuse(ErrorCode::Unavailable, "storage unavailable, retry later")
+                .with_retry_after(1000)
+        } else {
+            warn!(error = %e, "store error");
+            refuse(ErrorCode::Internal, "storage error")
+        }
+    }
+
+    async fn unauthorized(
+        &self,
+        ctx: &RequestCtx,
+        channel: Option<ChannelId>,
+        why: &str,
+    ) -> wire::Error {
+        self.counters.unauthorized.fetch_add(1, Ordering::Relaxed);
+        let event = AuditEvent {
+            at_ms: now_ms(),
+            kind: AuditKind::AuthzFailure,
+            actor: ctx.peer,
+            channel,
+            detail: why.to_string(),
+        };
+        if let Err(e) = self.store.audit(event).await {
+            debug!(error = %e, "audit write failed");
+        }
+        refuse(ErrorCode::Unauthorized, why)
+    }
+
+    async fn audit(
+        &self,
+        kind: AuditKind,
+        actor: NodeId,
+        channel: Option<ChannelId>,
+        detail: String,
+    ) {
+        let event = AuditEvent {
+            at_ms: now_ms(),
+            kind,
+            actor,
+            channel,
+            detail,
+        };
+        if let Err(e) = self.store.audit(event).await {
+            debug!(error = %e, "audit write failed");
+        }
+    }
+
+    /// Checks that `caller` may use the queue `(channel, caller)`; returns the
+    /// other member for a channel.
+    async fn member_of(&self, ctx: &RequestCtx, channel: ChannelId) -> Result<NodeId, wire::Error> {
+        let found = self
+            .store
+            .channel(channel)
+            .await
+            .map_err(|e| self.store_error(&e))?;
+        match found {
+            Some(c) if c.members.contains(&ctx.peer) => {
+                let other = if c.members[0] == ctx.peer {
+                    c.members[1]
+                } else {
+                    c.members[0]
+                };
+                Ok(other)
+            }
+            // Unknown and foreign channels look the same to the caller.
+            _ => Err(self
+                .unauthorized(ctx, Some(channel), "not a member of this channel")
+                .await),
+        }
+    }
+
+    async fn fetch(&self, ctx: &RequestCtx, f: &Fetch) -> Result<FetchResponse, wire::Error> {
+        if let Some(channel) = f.channel_id {
+            self.member_of(ctx, channel).await?;
+        }
+        let page = self
+            .store
+            .fetch(
+                ctx.peer,
+                f.channel_id,
+                f.ack_through,
+                f.effective_max_messages(),
+                f.effective_max_bytes(),
+                now_ms(),
+            )
+            .await
+            .map_err(|e| self.store_error(&e))?;
+        let n = page.messages.len();
+        if n > 0 {
+            self.counters
+                .delivered
+                .fetch_add(n as u64, Ordering::Relaxed);
+            self.audit(
+                AuditKind::Receive,
+                ctx.peer,
+                f.channel_id,
+                format!("{n} messages"),
+            )
+            .await;
+        }
+        Ok(FetchResponse {
+            version: PROTOCOL_VERSION,
+            messages: page
+                .messages
+                .into_iter()
+                .map(|m| MailboxMessage {
+                    message_id: m.message_id,
+                    channel_id: m.channel,
+                    sender: m.sender,
+                    received_at_ms: m.received_at_ms,
+                    expires_at_ms: m.expires_at_ms,
+                    payload: m.payload,
+                })
+                .collect(),
+            more: page.more,
+        })
+    }
+
+    async fn serve(&self, ctx: RequestCtx, msg: Message) -> Result<Option<Message>, wire::Error> {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        if self.draining.load(Ordering::SeqCst) {
+            return Err(
+                refuse(ErrorCode::Unavailable, "anchor is shutting down").with_retry_after(5000)
+            );
+        }
+        if self
+            .banned
+            .read()
+            .map(|b| b.contains(&ctx.peer))
+            .unwrap_or(false)
+        {
+            return Err(self
+                .unauthorized(&ctx, None, "identity banned by the operator")
+                .await);
+        }
+        if let Decision::Limit { retry_after } =
+            self.limiter
+                .check(ctx.peer, ctx.remote.ip(), Instant::now())
+        {
+            self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+            let ms = u32::try_from(retry_after.as_millis())
+                .unwrap_or(u32::MAX)
+                .max(1);
+            return Err(refuse(ErrorCode::RateLimited, "rate limit exceeded").with_retry_after(ms));
+        }
+        match msg {
+            Message::CreateChannel(req) => {
+                if req.peer == ctx.peer {
+                    return Err(refuse(
+                        ErrorCode::Malformed,
+                        "peer must differ from the caller",
+                    ));
+                }
+                let c = self
+                    .store
+                    .create_channel(ctx.peer, req.peer, now_ms())
+                    .await
+                    .map_err(|e| self.store_error(&e))?;
+                self.audit(
+                    AuditKind::ChannelCreated,
+                    ctx.peer,
+                    Some(c.id),
+                    String::new(),
+                )
+                .await;
+                Ok(Some(Message::CreateChannelResponse(
+                    CreateChannelResponse::new(
+                        PROTOCOL_VERSION,
+                        c.id,
+                        c.members[0],
+                        c.members[1],
+                        c.created_at_ms,
+                    ),
+                )))
+            }
+            Message::Enqueue(req) => {
+                if let Some(channel) = req.channel_id {
+                    let other = self.member_of(&ctx, channel).await?;
+                    if req.recipient != other {
+                        return Err(self
+                            .unauthorized(&ctx, Some(channel), "recipient is not the other member")
+                            .await);
+                    }
+                }
+                let now = now_ms();
+                let ttl = u64::try_from(self.cfg.mailbox_ttl.as_millis()).unwrap_or(u64::MAX);
+                let done = self
+                    .store
+                    .enqueue(NewMessage {
+                        channel: req.channel_id,
+                        sender: ctx.peer,
+                        recipient: req.recipient,
+                        payload: req.payload,
+                        client_message_id: req.client_message_id,
+                        received_at_ms: now,
+                        expires_at_ms: now.saturating_add(ttl),
+                    })
+                    .await
+                    .map_err(|e| self.store_error(&e))?;
+                self.counters.enqueued.fetch_add(1, Ordering::Relaxed);
+                self.audit(AuditKind::Send, ctx.peer, req.channel_id, String::new())
+                    .await;
+                Ok(Some(Message::EnqueueResponse(EnqueueResponse {
+                    version: PROTOCOL_VERSION,
+                    message_id: done.message_id,
+                    received_at_ms: done.received_at_ms,
+                    expires_at_ms: done.expires_at_ms,
+                })))
+            }
+            Message::Fetch(req) => Ok(Some(Message::FetchResponse(self.fetch(&ctx, &req).await?))),
+            Message::FetchWait(req) => {
+                let f = req.as_fetch();
+                if let Some(channel) = f.channel_id {
+                    self.member_of(&ctx, channel).await?;
+                }
+                // Register before the first fetch: an enqueue between the
+                // fetch and the wait still wakes us.
+                let waiter = self.store.waiter(ctx.peer, f.channel_id);
+                let first = self.fetch(&ctx, &f).await?;
+                if !first.messages.is_empty() {
+                    return Ok(Some(Message::FetchWaitResponse(FetchWaitResponse(first))));
+                }
+                let timeout = Duration::from_millis(u64::from(
+                    req.effective_timeout_ms(self.cfg.max_fetch_wait_ms),
+                ));
+                let woke = tokio::time::timeout(timeout, waiter.wait()).await.is_ok();
+                // Acks were applied by the first fetch.
+                let again = Fetch {
+                    ack_through: 0,
+                    ..f
+                };
+                let page = if woke {
+                    self.fetch(&ctx, &again).await?
+                } else {
+                    first
+                };
+                Ok(Some(Message::FetchWaitResponse(FetchWaitResponse(page))))
+            }
+            Message::ListChannels(_) => {
+                let channels = self
+                    .store
+                    .channels_of(ctx.peer)
+                    .await
+                    .map_err(|e| self.store_error(&e))?;
+                let legacy = self
+                    .store
+                    .legacy_queued(ctx.peer)
+                    .await
+                    .map_err(|e| self.store_error(&e))?;
+                Ok(Some(Message::ListChannelsResponse(ListChannelsResponse {
+                    version: PROTOCOL_VERSION,
+                    channels: channels
+                        .into_iter()
+                        .map(|c| ChannelInfo {
+                            channel_id: c.id,
+                            peer: c.peer,
+                            created_at_ms: c.created_at_ms,
+                            queued: u32::try_from(c.queued).unwrap_or(u32::MAX),
+                        })
+                        .collect(),
+                    legacy_queued: u32::try_from(legacy).unwrap_or(u32::MAX),
+                })))
+            }
+            Message::AddressRequest(req) => {
+                let window = u64::try_from(self.cfg.checkin_window.as_millis()).unwrap_or(u64::MAX);
+                let cutoff = now_ms().saturating_sub(window);
+                let mut entries = Vec::with_capacity(req.targets.len());
+                for target in req.targets {
+                    let found = self
+                        .store
+                        .address(target)
+                        .await
+                        .map_err(|e| self.store_error(&e))?;
+                    let peer = found
+                        .filter(|c| c.last_seen_ms >= cutoff)
+                        .map(|c| PeerAddress {
+                            node_id: c.node,
+                            addresses: c.addrs.into_iter().map(SocketAddress).collect(),
+                            is_anchor: c.is_anchor,
+                            last_seen_ms: c.last_seen_ms,
+                        });
+                    entries.push(AddressEntry {
+                        node_id: target,
+                        peer,
+                        referral: None,
+                    });
+                }
+                Ok(Some(Message::AddressResponse(AddressResponse {
+                    version: PROTOCOL_VERSION,
+                    entries,
+                })))
+            }
+            Message::BootstrapRequest(req) => {
+                let window = u64::try_from(self.cfg.checkin_window.as_millis()).unwrap_or(u64::MAX);
+                let mut exclude = req.exclude.clone();
+                exclude.push(ctx.peer);
+                let peers = self
+                    .store
+                    .bootstrap_peers(
+                        req.effective_want(),
+                        &exclude,
+                        now_ms().saturating_sub(window),
+                    )
+                    .await
+                    .map_err(|e| self.store_error(&e))?;
+                Ok(Some(Message::BootstrapResponse(BootstrapResponse {
+                    version: PROTOCOL_VERSION,
+                    peers: peers
+                        .into_iter()
+                        .map(|c| PeerAddress {
+                            node_id: c.node,
+                            addresses: c.addrs.into_iter().map(SocketAddress).collect(),
+                            is_anchor: c.is_anchor,
+                            last_seen_ms: c.last_seen_ms,
+                        })
+                        .collect(),
+                })))
+            }
+            Message::PullSyncRequest(req) => {
+                let max = self.cfg.max_pull_batch.max(1);
+                let limit = req.effective_limit(max, max);
+                let ids: Vec<[u8; 32]> = req.ids.iter().map(|i| i.0).collect();
+                let page = self
+                    .store
+                    .pull(ctx.peer, &ids, req.since_seq, usize::from(limit))
+                    .await
+                    .map_err(|e| self.store_error(&e))?;
+                Ok(Some(Message::PullSyncResponse(PullSyncResponse {
+                    version: PROTOCOL_VERSION,
+                    posts: page.posts,
+                    next_seq: page.next_seq,
+                    more: page.more,
+                    deletes: Vec::new(),
+                    profiles: Vec::new(),
+                })))
+            }
+            Message::PushPost(push) => {
+                if push.post.post.body().is_sealed() {
+                    return Err(refuse(
+                        ErrorCode::Unauthorized,
+                        "encrypted posts are never pushed",
+                    ));
+                }
+                let results = self
+                    .store
+                    .insert_posts(std::slice::from_ref(&push.post), now_ms())
+                    .await
+                    .map_err(|e| self.store_error(&e))?;
+                match results.into_iter().next() {
+                    Some(Err(StoreError::Invalid(e))) => Err(refuse(e.error_code(), e.to_string())),
+                    Some(Err(e)) => Err(self.store_error(&e)),
+                    _ => Ok(None),
+                }
+            }
+            Message::ProfileUpdate(_) | Message::PostNotification(_) => Ok(None),
+            other => Err(refuse(
+                ErrorCode::UnknownMessage,
+                format!("{} is not served by an anchor", other.code().name()),
+            )),
+        }
+    }
+}
+
+impl Handler for AnchorService {
+    fn handle<'a>(&'a self, ctx: RequestCtx, msg: Message) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            let code = msg.code();
+            let peer = ctx.peer;
+            let result = self.serve(ctx, msg).await;
+            if let Err(e) = &result {
+                debug!(peer = %peer.short(), code = code.name(), error = %e.code, "request refused");
+            }
+            result
+        })
+    }
+
+    fn on_connected(&self, info: Arc<PeerInfo>) {
+        // Check-in: the peer's announced listen addresses, else the address
+        // we see it at.
+        let mut addrs = info.listen_addresses.clone();
+        if addrs.is_empty() {
+            addrs.push(info.remote);
+        }
+        let is_anchor = info.roles.contains(&Role::Anchor);
+        let store = self.store.clone();
+        let node = info.node_id;
+        tokio::spawn(async move {
+            if let Err(e) = store.check_in(node, &addrs, is_anchor, now_ms()).await {
+                debug!(peer = %node.short(), error = %e, "check-in not recorded");
+            } else {
+                info!(peer = %node.short(), "checked in");
+            }
+        });
+    }
+}

@@ -1,0 +1,1319 @@
+//! The anchor's storage layer: one interface, two backends.
+//!
+//! What it keeps: the 1:1 DM channels (two members each) and their message
+//! queues, the legacy per-recipient mailboxes, a redacted audit log,
+//! check-ins (the address cache and bootstrap peers), and posts for
+//! store-and-forward and pull sync with recipient match.
+//!
+//! [`AnchorStore`] is an enum over the two backends — [`SqliteStore`]
+//! (embedded, the default) and [`PgStore`] (PostgreSQL through
+//! `deadpool-postgres`, for production and for several anchor processes on
+//! one database). Both pass the same test suite (`anchor/tests/store_suite.rs`).
+//! Times are milliseconds passed in by the caller; the store never reads the
+//! clock, and never decides protocol rules: posts are validated with
+//! [`SyncPost::validate`], pull decisions are [`PullFilter::decide`]'s.
+//!
+//! # Opening
+//!
+//! [`AnchorStore::open`] takes a URL: `sqlite:PATH`, `sqlite::memory:`,
+//! `postgres://…` / `postgresql://…`, or a libpq `key=value` string
+//! (`host=/run/postgresql dbname=anchor user=anchor`; a `host` that starts
+//! with `/` is a unix-socket directory). It applies the missing schema
+//! migrations (see `migrations.rs`) and refuses a database written by a newer
+//! build ([`StoreError::TooNew`]). Open it inside the tokio runtime that will
+//! use it: the PostgreSQL backend spawns its background tasks there.
+//!
+//! # Queues, ids and acknowledgement
+//!
+//! A queue is `(recipient, channel)`, with the legacy mailbox as the queue
+//! whose channel is `None`. Message ids come from one store-wide counter and
+//! never go back (SQLite `AUTOINCREMENT`, a PostgreSQL sequence); within a
+//! queue they are also in *commit* order — SQLite has one writer, and on
+//! PostgreSQL ids are drawn under a per-queue transaction-scoped advisory
+//! lock — so a `Fetch` with `ackThrough = n` can never delete a message it
+//! has not returned. [`AnchorStore::enqueue`] returns only after the commit:
+//! on SQLite the database runs in WAL mode with `synchronous = FULL`; on
+//! PostgreSQL the server's `synchronous_commit` (default `on`) applies.
+//!
+//! # Batching
+//!
+//! Writes that arrive in volume are group-committed. SQLite: every write goes
+//! to one writer thread, which takes everything queued (up to
+//! [`StoreOptions::max_write_batch`]) into one transaction, each request in
+//! its own savepoint so a refused request does not affect the others, and
+//! answers each request after the one `COMMIT`. PostgreSQL: enqueues, audit
+//! events and check-ins go to a few worker tasks that do the same with
+//! multi-row `UNNEST` statements. [`AnchorStore::enqueue_batch`] and
+//! [`AnchorStore::insert_posts`] are one transaction each.
+//!
+//! # Waiting for messages
+//!
+//! [`AnchorStore::waiter`] registers interest in a queue; the returned
+//! [`Waiter`] resolves once a message for that queue is committed after
+//! the registration, by this process or — on PostgreSQL — by any process on
+//! the same database (`NOTIFY distsoc_mailbox` in the enqueue transaction, a
+//! dedicated `LISTEN` connection per store that reconnects with backoff and
+//! wakes every waiter when it does, so nothing sent while it was down is
+//! missed). Register before the first fetch:
+//!
+//! ```ignore
+//! let waiter = store.waiter(me, channel);
+//! let page = store.fetch(me, channel, ack, max_n, max_b, now).await?;
+//! if page.messages.is_empty() {
+//!     if tokio::time::timeout(wait, waiter.wait()).await.is_ok() {
+//!         /* fetch again */
+//!     }
+//! }
+//! ```
+//!
+//! # Failures
+//!
+//! Every PostgreSQL call is bounded: the pool waits at most
+//! [`StoreOptions::connect_timeout`] for a connection and every operation at
+//! most [`StoreOptions::op_timeout`]. A database that is down, restarting or
+//! out of connections is [`StoreError::Unavailable`]
+//! ([`StoreError::is_unavailable`]) — answer `unavailable` with a retry-after
+//! — and the pool reconnects by itself once the server is back.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use distsoc_protocol::codec;
+use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
+use distsoc_protocol::limits::MAX_MAILBOX_PAYLOAD_BYTES;
+use distsoc_protocol::messages::content::{IngestError, SyncPost};
+use distsoc_protocol::sync::{Audience, PullFilter};
+
+mod migrations;
+mod postgres;
+mod sqlite;
+mod wake;
+
+pub use postgres::{PgStore, NOTIFY_CHANNEL};
+pub use sqlite::SqliteStore;
+pub use wake::Waiter;
+
+use wake::QueueKey;
+
+/// Largest mailbox payload, bytes (5 MiB, `schema/README.md` §9).
+pub const MAX_PAYLOAD_BYTES: usize = MAX_MAILBOX_PAYLOAD_BYTES;
+
+/// Largest canonical `SyncPost` stored, bytes (the `PushPost` frame cap, as
+/// in the node's store).
+pub const MAX_STORED_SYNC_POST_BYTES: usize = 2 * 1024 * 1024;
+
+/// Most addresses kept per check-in.
+pub const MAX_CHECKIN_ADDRS: usize = 16;
+
+/// Most channels [`AnchorStore::channels_of`] returns (the
+/// `ListChannelsResponse` list limit).
+pub const MAX_CHANNELS_LISTED: usize = 10_000;
+
+/// Most peers [`AnchorStore::bootstrap_peers`] returns.
+pub const MAX_BOOTSTRAP_PEERS: usize = distsoc_protocol::limits::BOOTSTRAP_MAX_PEERS;
+
+/// Rows deleted per transaction by [`AnchorStore::sweep_expired`].
+const SWEEP_CHUNK: usize = 5_000;
+
+/// Bytes of the redacted actor id kept in the audit log.
+pub const REDACTED_ID_LEN: usize = 8;
+
+// ---------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------
+
+/// Why a store operation failed.
+///
+/// [`StoreError::error_code`] gives the wire code to answer with;
+/// [`StoreError::is_unavailable`] says the database is (temporarily) out of
+/// reach and the request may be retried.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database is down, restarting, unreachable, out of connections,
+    /// or did not answer within the configured timeouts (or the store is
+    /// shutting down). Nothing is known to be committed. Wire code
+    /// `unavailable` with a retry-after.
+    #[error("database unavailable: {reason}")]
+    Unavailable {
+        /// What happened (for logs).
+        reason: String,
+    },
+    /// SQLite failed (I/O, constraint, ...). `SQLITE_BUSY` after the busy
+    /// timeout is [`StoreError::Unavailable`] instead.
+    #[error("sqlite: {0}")]
+    Sqlite(rusqlite::Error),
+    /// PostgreSQL failed with an error that is not about reachability.
+    #[error("postgres: {0}")]
+    Postgres(tokio_postgres::Error),
+    /// A group-committed write batch failed as a whole; every request in it
+    /// gets this, sharing the one cause.
+    #[error("write batch failed: {0}")]
+    Batch(Arc<StoreError>),
+    /// Creating the database file or setting its permissions failed.
+    #[error("database file: {0}")]
+    Io(#[from] std::io::Error),
+    /// Stored data is unusable (bytes that do not decode, a value out of
+    /// range): the database was modified outside this code or damaged.
+    #[error("corrupt {what} in the store: {reason}")]
+    Corrupt {
+        /// What was being read.
+        what: &'static str,
+        /// Why it is unusable.
+        reason: String,
+    },
+    /// The database schema is newer than this build supports; nothing was
+    /// changed.
+    #[error("database schema version {found} is newer than this build supports ({supported})")]
+    TooNew {
+        /// The database's schema version.
+        found: u32,
+        /// The newest version this build knows.
+        supported: u32,
+    },
+    /// A malformed argument (a bad URL, an empty payload, a channel with
+    /// oneself), refused before touching the database.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The caller may not do this: the sender is not a member of the
+    /// channel, the recipient is not the other member, or the channel does
+    /// not exist (indistinguishable on purpose).
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// A value exceeds its size limit.
+    #[error("{what} is {got} bytes, over the limit of {max}")]
+    TooLarge {
+        /// What was too large.
+        what: &'static str,
+        /// The limit, bytes.
+        max: usize,
+        /// The actual size, bytes.
+        got: usize,
+    },
+    /// A post failed the protocol's checks ([`SyncPost::validate`]);
+    /// [`IngestError::error_code`] is the wire code.
+    #[error(transparent)]
+    Invalid(#[from] IngestError),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    /// `SQLITE_BUSY` / `SQLITE_LOCKED` (another process held the write lock
+    /// past the busy timeout) is [`StoreError::Unavailable`]; anything else
+    /// is [`StoreError::Sqlite`].
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                StoreError::unavailable(e)
+            }
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+impl StoreError {
+    /// True if the database is out of reach for now (down, restarting, pool
+    /// exhausted, timed out): answer `unavailable` with a retry-after; the
+    /// store recovers by itself.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable { .. } => true,
+            StoreError::Batch(inner) => inner.is_unavailable(),
+            _ => false,
+        }
+    }
+
+    /// The wire error code for this failure.
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            StoreError::Unavailable { .. } => ErrorCode::Unavailable,
+            StoreError::Batch(inner) => inner.error_code(),
+            StoreError::InvalidArgument(_) => ErrorCode::Malformed,
+            StoreError::Unauthorized(_) => ErrorCode::Unauthorized,
+            StoreError::TooLarge { .. } => ErrorCode::TooLarge,
+            StoreError::Invalid(e) => e.error_code(),
+            StoreError::Sqlite(_)
+            | StoreError::Postgres(_)
+            | StoreError::Io(_)
+            | StoreError::Corrupt { .. }
+            | StoreError::TooNew { .. } => ErrorCode::Internal,
+        }
+    }
+
+    pub(crate) fn unavailable(reason: impl fmt::Display) -> Self {
+        StoreError::Unavailable {
+            reason: reason.to_string(),
+        }
+    }
+
+    pub(crate) fn corrupt(what: &'static str, reason: impl fmt::Display) -> Self {
+        StoreError::Corrupt {
+            what,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Data types
+// ---------------------------------------------------------------------------
+
+/// A 1:1 DM channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Channel {
+    /// 16 random bytes from the OS CSPRNG.
+    pub id: ChannelId,
+    /// The two members, sorted bytewise.
+    pub members: [NodeId; 2],
+    /// When it was created, ms.
+    pub created_at_ms: u64,
+}
+
+impl Channel {
+    /// Whether `node` is a member.
+    pub fn is_member(&self, node: &NodeId) -> bool {
+        self.members.contains(node)
+    }
+
+    /// The other member, if `me` is one.
+    pub fn other(&self, me: &NodeId) -> Option<NodeId> {
+        if self.members[0] == *me {
+            Some(self.members[1])
+        } else if self.members[1] == *me {
+            Some(self.members[0])
+        } else {
+            None
+        }
+    }
+}
+
+/// A channel as listed for one member ([`AnchorStore::channels_of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelSummary {
+    /// The channel.
+    pub id: ChannelId,
+    /// The other member.
+    pub peer: NodeId,
+    /// When it was created, ms.
+    pub created_at_ms: u64,
+    /// Messages queued for the listing member in this channel (including
+    /// expired ones the sweeper has not removed yet).
+    pub queued: u64,
+}
+
+/// A message to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// The channel, or `None` for the recipient's legacy mailbox.
+    pub channel: Option<ChannelId>,
+    /// Who sent it (the authenticated caller).
+    pub sender: NodeId,
+    /// Whose queue it goes to; in channel mode the other member.
+    pub recipient: NodeId,
+    /// The sealed payload, 1..=[`MAX_PAYLOAD_BYTES`] bytes.
+    pub payload: Vec<u8>,
+    /// Sender-chosen id: a repeat in the same queue from the same sender
+    /// returns the original instead of storing a copy.
+    pub client_message_id: Option<[u8; 16]>,
+    /// When the anchor accepted it, ms.
+    pub received_at_ms: u64,
+    /// When it expires (received + TTL), ms.
+    pub expires_at_ms: u64,
+}
+
+/// The outcome of an enqueue: what `EnqueueResponse` carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enqueued {
+    /// The message's id (store-wide counter; increasing within a queue).
+    pub message_id: u64,
+    /// When it was accepted, ms (the original's, for a duplicate).
+    pub received_at_ms: u64,
+    /// When it expires, ms (the original's, for a duplicate).
+    pub expires_at_ms: u64,
+    /// The `client_message_id` was already queued: nothing was stored.
+    pub duplicate: bool,
+}
+
+/// A queued message as delivered ([`AnchorStore::fetch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Its id (acknowledge with `ack_through`).
+    pub message_id: u64,
+    /// The channel, or `None` for the legacy mailbox.
+    pub channel: Option<ChannelId>,
+    /// The sender.
+    pub sender: NodeId,
+    /// When it was accepted, ms.
+    pub received_at_ms: u64,
+    /// When it expires, ms.
+    pub expires_at_ms: u64,
+    /// The sealed payload.
+    pub payload: Vec<u8>,
+}
+
+/// One page of a queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FetchPage {
+    /// Messages in id order.
+    pub messages: Vec<StoredMessage>,
+    /// More messages are queued than were returned.
+    pub more: bool,
+}
+
+/// What an audit event records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditKind {
+    /// A channel was created (or looked up by `CreateChannel`).
+    ChannelCreated,
+    /// A request was refused as unauthorized.
+    AuthzFailure,
+    /// A message was enqueued.
+    Send,
+    /// Messages were delivered.
+    Receive,
+}
+
+impl AuditKind {
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::ChannelCreated => "channel_created",
+            AuditKind::AuthzFailure => "authz_failure",
+            AuditKind::Send => "send",
+            AuditKind::Receive => "receive",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "channel_created" => AuditKind::ChannelCreated,
+            "authz_failure" => AuditKind::AuthzFailure,
+            "send" => AuditKind::Send,
+            "receive" => AuditKind::Receive,
+            other => return Err(StoreError::corrupt("audit kind", other)),
+        })
+    }
+}
+
+/// An event for the audit log. The store never keeps `actor` itself: only
+/// its redacted form ([`AnchorStore::redact`]). `detail` is stored as given
+/// — put no identities in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    /// When, ms.
+    pub at_ms: u64,
+    /// What.
+    pub kind: AuditKind,
+    /// Who (redacted before storing).
+    pub actor: NodeId,
+    /// Which channel, if any.
+    pub channel: Option<ChannelId>,
+    /// Free text without identities (a count, a reason).
+    pub detail: String,
+}
+
+/// A stored audit log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Its place in the log.
+    pub id: u64,
+    /// When, ms.
+    pub at_ms: u64,
+    /// What.
+    pub kind: AuditKind,
+    /// The redacted actor: the first [`REDACTED_ID_LEN`] bytes of BLAKE3
+    /// keyed with this store's secret salt.
+    pub actor: [u8; REDACTED_ID_LEN],
+    /// Which channel, if any.
+    pub channel: Option<ChannelId>,
+    /// The detail text.
+    pub detail: String,
+}
+
+/// A node's latest check-in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckIn {
+    /// The node.
+    pub node: NodeId,
+    /// Where it can be reached (at most [`MAX_CHECKIN_ADDRS`]).
+    pub addrs: Vec<SocketAddr>,
+    /// It announced the anchor role.
+    pub is_anchor: bool,
+    /// When it last checked in, ms.
+    pub last_seen_ms: u64,
+}
+
+/// Sizes, for metrics and the admin API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Channels.
+    pub channels: u64,
+    /// Queued messages (all queues, including expired not yet swept).
+    pub queued_messages: u64,
+    /// Their payload bytes.
+    pub queued_bytes: u64,
+    /// Stored posts.
+    pub posts: u64,
+    /// Nodes in the check-in table.
+    pub checkins: u64,
+}
+
+/// What [`AnchorStore::insert_posts`] did with one post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// Stored at this store `seq` (the pull cursor).
+    New {
+        /// The post's place in store order.
+        seq: u64,
+    },
+    /// Already stored; nothing changed.
+    Duplicate,
+}
+
+/// One page of [`AnchorStore::pull`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullPage {
+    /// Posts the filter lets through, in store order.
+    pub posts: Vec<SyncPost>,
+    /// The `seq` of the last row examined (or `since_seq` if none): the
+    /// requester's next `sinceSeq`.
+    pub next_seq: u64,
+    /// Stopped at the limit; pull again at once.
+    pub more: bool,
+}
+
+/// A query whose plan [`AnchorStore::explain`] shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanQuery {
+    /// The queue read of a fetch.
+    Fetch,
+    /// The candidate lookups of a pull (posts by author, recipient index).
+    Pull,
+}
+
+/// Tuning knobs; [`StoreOptions::default`] suits most deployments.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// PostgreSQL: most pooled connections (plus one `LISTEN` connection).
+    pub pool_size: usize,
+    /// PostgreSQL: longest wait for a pooled connection, and for creating
+    /// one; beyond it a call fails with [`StoreError::Unavailable`].
+    pub connect_timeout: Duration,
+    /// PostgreSQL: longest time one operation may take before it fails with
+    /// [`StoreError::Unavailable`].
+    pub op_timeout: Duration,
+    /// Most write requests group-committed in one transaction.
+    pub max_write_batch: usize,
+    /// PostgreSQL: group-commit workers (transactions in flight at once).
+    pub write_workers: usize,
+    /// SQLite: how long a write waits for another process holding the
+    /// database's write lock.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(3),
+            op_timeout: Duration::from_secs(10),
+            max_write_batch: 256,
+            write_workers: 4,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The store
+// ---------------------------------------------------------------------------
+
+/// The anchor's store: SQLite or PostgreSQL. Cheap to clone (all clones
+/// share one backend); `Send + Sync`.
+#[derive(Debug, Clone)]
+pub enum AnchorStore {
+    /// Embedded SQLite (the default).
+    Sqlite(SqliteStore),
+    /// PostgreSQL through a connection pool.
+    Postgres(PgStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self {
+            AnchorStore::Sqlite($s) => $e,
+            AnchorStore::Postgres($s) => $e,
+        }
+    };
+}
+
+/// Where a store URL points.
+#[derive(Debug)]
+enum Target {
+    SqliteMemory,
+    SqliteFile(std::path::PathBuf),
+    Postgres(Box<tokio_postgres::Config>),
+}
+
+fn parse_url(url: &str) -> Result<Target, StoreError> {
+    let url = url.trim();
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        if rest == ":memory:" || rest == "//:memory:" {
+            return Ok(Target::SqliteMemory);
+        }
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        if path.is_empty() {
+            return Err(StoreError::InvalidArgument(
+                "sqlite URL without a path".into(),
+            ));
+        }
+        return Ok(Target::SqliteFile(path.into()));
+    }
+    let is_pg_url = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    let is_key_value = !url.contains("://") && url.contains('=');
+    if is_pg_url || is_key_value {
+        let cfg: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::InvalidArgument(format!("postgres URL: {e}")))?;
+        return Ok(Target::Postgres(Box::new(cfg)));
+    }
+    Err(StoreError::InvalidArgument(
+        "store URL must be sqlite:PATH, sqlite::memory:, postgres://… or a key=value string"
+            .into(),
+    ))
+}
+
+impl AnchorStore {
+    /// Opens the store at `url` with default [`StoreOptions`] and applies
+    /// the missing migrations. See the [module docs](self) for URL forms.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::open_with(url, &StoreOptions::default()).await
+    }
+
+    /// [`AnchorStore::open`] with explicit options.
+    pub async fn open_with(url: &str, opts: &StoreOptions) -> Result<Self, StoreError> {
+        Ok(match parse_url(url)? {
+            Target::SqliteMemory => AnchorStore::Sqlite(SqliteStore::open(None, opts).await?),
+            Target::SqliteFile(path) => {
+                AnchorStore::Sqlite(SqliteStore::open(Some(path), opts).await?)
+            }
+            Target::Postgres(cfg) => AnchorStore::Postgres(PgStore::open(*cfg, opts).await?),
+        })
+    }
+
+    /// Which backend: `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            AnchorStore::Sqlite(_) => "sqlite",
+            AnchorStore::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The schema version of the open database (the number of migrations
+    /// applied).
+    pub async fn schema_version(&self) -> Result<u32, StoreError> {
+        dispatch!(self, s => s.schema_version().await)
+    }
+
+    /// The newest schema version this build knows, per backend.
+    pub fn supported_schema_version(&self) -> u32 {
+        match self {
+            AnchorStore::Sqlite(_) => migrations::sqlite_supported(),
+            AnchorStore::Postgres(_) => migrations::postgres_supported(),
+        }
+    }
+
+    // -- channels -----------------------------------------------------------
+
+    /// Creates the channel between `caller` and `peer`, or returns the
+    /// existing one (per unordered pair). The id is 16 bytes from the OS
+    /// CSPRNG; members are sorted. `caller == peer` is
+    /// [`StoreError::InvalidArgument`].
+    pub async fn create_channel(
+        &self,
+        caller: NodeId,
+        peer: NodeId,
+        now_ms: u64,
+    ) -> Result<Channel, StoreError> {
+        if caller == peer {
+            return Err(StoreError::InvalidArgument(
+                "a channel needs two different members".into(),
+            ));
+        }
+        let members = if caller < peer {
+            [caller, peer]
+        } else {
+            [peer, caller]
+        };
+        dispatch!(self, s => s.create_channel(members, now_ms).await)
+    }
+
+    /// The channel with this id.
+    pub async fn channel(&self, id: ChannelId) -> Result<Option<Channel>, StoreError> {
+        dispatch!(self, s => s.channel(id).await)
+    }
+
+    /// The channels `member` belongs to (oldest first, at most
+    /// [`MAX_CHANNELS_LISTED`]), each with the number of messages queued
+    /// for `member`.
+    pub async fn channels_of(&self, member: NodeId) -> Result<Vec<ChannelSummary>, StoreError> {
+        dispatch!(self, s => s.channels_of(member).await)
+    }
+
+    /// Messages queued in `member`'s legacy mailbox.
+    pub async fn legacy_queued(&self, member: NodeId) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.legacy_queued(member).await)
+    }
+
+    // -- mailbox ------------------------------------------------------------
+
+    /// Queues one message and returns after the commit; then wakes the
+    /// queue's waiters. Group-committed with concurrent writes.
+    ///
+    /// Refused: an empty payload ([`StoreError::InvalidArgument`]), over
+    /// [`MAX_PAYLOAD_BYTES`] ([`StoreError::TooLarge`]), and in channel mode
+    /// a sender that is not a member, a recipient that is not the other
+    /// member, or an unknown channel ([`StoreError::Unauthorized`]). A
+    /// repeated `client_message_id` (same queue, same sender) returns the
+    /// original with `duplicate = true` and stores nothing.
+    pub async fn enqueue(&self, m: NewMessage) -> Result<Enqueued, StoreError> {
+        check_message(&m)?;
+        dispatch!(self, s => s.enqueue(m).await)
+    }
+
+    /// Queues many messages in one transaction: all or nothing (the first
+    /// refusal fails the call and nothing is stored). Results in input
+    /// order.
+    pub async fn enqueue_batch(&self, ms: Vec<NewMessage>) -> Result<Vec<Enqueued>, StoreError> {
+        for m in &ms {
+            check_message(m)?;
+        }
+        if ms.is_empty() {
+            return Ok(Vec::new());
+        }
+        dispatch!(self, s => s.enqueue_batch(ms).await)
+    }
+
+    /// `recipient`'s queue in `channel` (or its legacy mailbox): first
+    /// deletes the messages with id `<= ack_through` in that queue (0
+    /// acknowledges nothing), then returns the unexpired ones in id order —
+    /// at most `max_messages` (at least 1 is used) and `max_bytes` of
+    /// payload, but always at least one message if any is queued. `more`
+    /// says more are queued. Only ever reads `recipient`'s own queue;
+    /// whether `recipient` may use `channel` is the caller's check.
+    pub async fn fetch(
+        &self,
+        recipient: NodeId,
+        channel: Option<ChannelId>,
+        ack_through: u64,
+        max_messages: usize,
+        max_bytes: usize,
+        now_ms: u64,
+    ) -> Result<FetchPage, StoreError> {
+        let q = FetchQuery {
+            recipient,
+            channel,
+            ack_through,
+            max_messages: max_messages.max(1),
+            max_bytes,
+            now_ms,
+        };
+        dispatch!(self, s => s.fetch(q).await)
+    }
+
+    /// A [`Waiter`] for `(recipient, channel)`: resolves once a message for
+    /// that queue is committed after this call (in this process, or on
+    /// PostgreSQL in any process on the same database). Register it before
+    /// the fetch whose emptiness makes you wait.
+    pub fn waiter(&self, recipient: NodeId, channel: Option<ChannelId>) -> Waiter {
+        let key = QueueKey::new(&recipient, channel.as_ref());
+        dispatch!(self, s => s.registry().waiter(key))
+    }
+
+    /// Whether waiters hear about enqueues by other processes right now:
+    /// `None` on SQLite (in-process only), on PostgreSQL whether the
+    /// `LISTEN` connection is up (it reconnects by itself; while it is down,
+    /// waiters are woken when it comes back). For health checks.
+    pub fn listener_connected(&self) -> Option<bool> {
+        match self {
+            AnchorStore::Sqlite(_) => None,
+            AnchorStore::Postgres(s) => Some(s.listening()),
+        }
+    }
+
+    /// How many queues currently have registered waiters (diagnostics; the
+    /// registry drops a queue's entry with its last waiter).
+    pub fn waiting_queues(&self) -> usize {
+        dispatch!(self, s => s.registry().len())
+    }
+
+    /// Deletes every expired message (`expires_at_ms <= now_ms`), in
+    /// chunks of a few thousand rows per transaction; returns how many.
+    pub async fn sweep_expired(&self, now_ms: u64) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.sweep_expired(now_ms).await)
+    }
+
+    // -- audit --------------------------------------------------------------
+
+    /// Appends an audit event (group-committed). The actor is stored only
+    /// as [`AnchorStore::redact`] of it.
+    pub async fn audit(&self, e: AuditEvent) -> Result<(), StoreError> {
+        dispatch!(self, s => s.audit(e).await)
+    }
+
+    /// The redacted form of an identity as the audit log stores it: the
+    /// first [`REDACTED_ID_LEN`] bytes of BLAKE3 keyed with this store's
+    /// secret salt (random per database, kept in its `meta` table). Use it
+    /// to correlate log lines with audit entries.
+    pub fn redact(&self, id: &NodeId) -> [u8; REDACTED_ID_LEN] {
+        dispatch!(self, s => redact(s.salt(), id))
+    }
+
+    /// The newest audit entries, newest first, at most `limit`.
+    pub async fn recent_audit(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        dispatch!(self, s => s.recent_audit(limit).await)
+    }
+
+    // -- check-in, address cache, bootstrap ---------------------------------
+
+    /// Records that `node` checked in at `addrs` (1..=[`MAX_CHECKIN_ADDRS`]
+    /// addresses). An older check-in than the one held changes nothing.
+    pub async fn check_in(
+        &self,
+        node: NodeId,
+        addrs: &[SocketAddr],
+        is_anchor: bool,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        if addrs.is_empty() || addrs.len() > MAX_CHECKIN_ADDRS {
+            return Err(StoreError::InvalidArgument(format!(
+                "a check-in carries 1..={MAX_CHECKIN_ADDRS} addresses, got {}",
+                addrs.len()
+            )));
+        }
+        let c = CheckIn {
+            node,
+            addrs: addrs.to_vec(),
+            is_anchor,
+            last_seen_ms: now_ms,
+        };
+        dispatch!(self, s => s.check_in(c).await)
+    }
+
+    /// `node`'s latest check-in (compare `last_seen_ms` with your window).
+    pub async fn address(&self, node: NodeId) -> Result<Option<CheckIn>, StoreError> {
+        dispatch!(self, s => s.address(node).await)
+    }
+
+    /// Up to `want` (at most [`MAX_BOOTSTRAP_PEERS`]) peers seen at or after
+    /// `seen_after_ms`, none in `exclude`, chosen for diversity: some
+    /// anchors (about a tenth), then one peer per address prefix (/16 for
+    /// IPv4, /32 for IPv6) before any prefix repeats.
+    ///
+    /// The candidates come from bounded index scans only — the most
+    /// recently seen, the most recent anchors, and a sample from a random
+    /// point of the node-id key space — so the cost does not grow with the
+    /// table.
+    pub async fn bootstrap_peers(
+        &self,
+        want: usize,
+        exclude: &[NodeId],
+        seen_after_ms: u64,
+    ) -> Result<Vec<CheckIn>, StoreError> {
+        let want = want.min(MAX_BOOTSTRAP_PEERS);
+        if want == 0 {
+            return Ok(Vec::new());
+        }
+        let per_source = want.saturating_mul(3).saturating_add(exclude.len());
+        let mut start = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut start);
+        let q = BootstrapQuery {
+            seen_after_ms,
+            recent_limit: per_source,
+            anchor_limit: anchor_quota(want).saturating_mul(2).saturating_add(exclude.len()),
+            sample_start: start,
+            sample_limit: per_source,
+        };
+        let candidates = dispatch!(self, s => s.bootstrap_candidates(q).await)?;
+        Ok(pick_diverse(candidates, want, exclude, seen_after_ms))
+    }
+
+    /// Removes check-ins last seen before `before_ms`; returns how many.
+    pub async fn forget_checkins_before(&self, before_ms: u64) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.forget_checkins_before(before_ms).await)
+    }
+
+    // -- posts --------------------------------------------------------------
+
+    /// Stores posts (store-and-forward) in one transaction. Each post is
+    /// first checked with [`SyncPost::validate`] and against
+    /// [`MAX_STORED_SYNC_POST_BYTES`]; an invalid one is its own `Err` and
+    /// does not stop the others. The outer `Err` is a database failure
+    /// (nothing stored).
+    pub async fn insert_posts(
+        &self,
+        posts: &[SyncPost],
+        now_ms: u64,
+    ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+        let prepared: Vec<Result<PreparedPost, StoreError>> =
+            posts.iter().map(PreparedPost::new).collect();
+        let valid: Vec<PreparedPost> = prepared
+            .iter()
+            .filter_map(|p| p.as_ref().ok().cloned())
+            .collect();
+        let mut stored = if valid.is_empty() {
+            Vec::new()
+        } else {
+            dispatch!(self, s => s.insert_posts(valid, now_ms).await)?
+        }
+        .into_iter();
+        let mut out = Vec::with_capacity(prepared.len());
+        for p in prepared {
+            out.push(match p {
+                Ok(_) => stored.next().ok_or_else(|| {
+                    StoreError::corrupt("insert_posts", "backend returned too few results")
+                })?,
+                Err(e) => Err(e),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The posts after `since_seq` that `requester` (the authenticated
+    /// NodeId) may receive given `ids` (`PullSyncRequest.ids`), in store
+    /// order: own posts, public posts by an author in `ids`, encrypted
+    /// posts with a recipient other than the author in `ids`. Candidates
+    /// come from index range scans bounded per id (authors:
+    /// `posts (author, encrypted, seq)`; recipients:
+    /// `post_recipients (recipient, seq)`), so the cost depends on the ids
+    /// and `limit`, not the table size; each candidate then goes through
+    /// [`PullFilter::decide`], the final authority. At most `limit` rows are
+    /// examined.
+    pub async fn pull(
+        &self,
+        requester: NodeId,
+        ids: &[[u8; 32]],
+        since_seq: u64,
+        limit: usize,
+    ) -> Result<PullPage, StoreError> {
+        let limit = limit.max(1);
+        let candidates =
+            dispatch!(self, s => s.pull_candidates(requester, ids, since_seq, limit + 1).await)?;
+        let more = candidates.len() > limit;
+        let take: Vec<u64> = candidates.into_iter().take(limit).collect();
+        let rows = if take.is_empty() {
+            Vec::new()
+        } else {
+            dispatch!(self, s => s.posts_by_seq(&take).await)?
+        };
+        let filter = PullFilter::new(requester, ids.iter().copied());
+        let mut page = PullPage {
+            posts: Vec::with_capacity(rows.len()),
+            next_seq: take.last().copied().unwrap_or(since_seq),
+            more,
+        };
+        for (_seq, bytes) in rows {
+            let post = decode_sync_post(&bytes)?;
+            if pull_decide(&filter, &post) {
+                page.posts.push(post);
+            }
+        }
+        Ok(page)
+    }
+
+    // -- admin --------------------------------------------------------------
+
+    /// Counts for metrics and the admin API.
+    pub async fn stats(&self) -> Result<Stats, StoreError> {
+        dispatch!(self, s => s.stats().await)
+    }
+
+    /// Refreshes the planner's statistics (`ANALYZE`).
+    pub async fn analyze(&self) -> Result<(), StoreError> {
+        dispatch!(self, s => s.analyze().await)
+    }
+
+    /// The query plan of one of the hot queries (`EXPLAIN QUERY PLAN` on
+    /// SQLite, `EXPLAIN` on PostgreSQL), one line per plan node: operators
+    /// check that they use indexes.
+    pub async fn explain(&self, q: PlanQuery) -> Result<String, StoreError> {
+        dispatch!(self, s => s.explain(q).await)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Shared helpers for the backends
+// ---------------------------------------------------------------------------
+
+/// One fetch, as the backends receive it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FetchQuery {
+    pub(crate) recipient: NodeId,
+    pub(crate) channel: Option<ChannelId>,
+    pub(crate) ack_through: u64,
+    pub(crate) max_messages: usize,
+    pub(crate) max_bytes: usize,
+    pub(crate) now_ms: u64,
+}
+
+/// Where bootstrap candidates come from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BootstrapQuery {
+    pub(crate) seen_after_ms: u64,
+    pub(crate) recent_limit: usize,
+    pub(crate) anchor_limit: usize,
+    pub(crate) sample_start: [u8; 32],
+    pub(crate) sample_limit: usize,
+}
+
+/// A validated post ready to store.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedPost {
+    pub(crate) post_id: [u8; 32],
+    pub(crate) author: [u8; 32],
+    pub(crate) encrypted: bool,
+    pub(crate) created_at_ms: u64,
+    pub(crate) recipients: Vec<[u8; 32]>,
+    pub(crate) bytes: Vec<u8>,
+}
+
+impl PreparedPost {
+    fn new(post: &SyncPost) -> Result<Self, StoreError> {
+        let id = post.validate(None)?;
+        let bytes = codec::canonical_of(post);
+        if bytes.len() > MAX_STORED_SYNC_POST_BYTES {
+            return Err(StoreError::TooLarge {
+                what: "syncPost",
+                max: MAX_STORED_SYNC_POST_BYTES,
+                got: bytes.len(),
+            });
+        }
+        let mut recipients: Vec<[u8; 32]> = post
+            .visibility
+            .recipients()
+            .iter()
+            .map(|w| w.recipient)
+            .collect();
+        recipients.sort_unstable();
+        recipients.dedup();
+        let body = post.post.body();
+        Ok(Self {
+            post_id: id.0,
+            author: body.author.0,
+            encrypted: post.visibility.is_encrypted(),
+            created_at_ms: body.created_at_ms,
+            recipients,
+            bytes,
+        })
+    }
+}
+
+fn check_message(m: &NewMessage) -> Result<(), StoreError> {
+    if m.payload.is_empty() {
+        return Err(StoreError::InvalidArgument("empty payload".into()));
+    }
+    if m.payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(StoreError::TooLarge {
+            what: "mailbox payload",
+            max: MAX_PAYLOAD_BYTES,
+            got: m.payload.len(),
+        });
+    }
+    Ok(())
+}
+
+/// The channel-mode authorization of an enqueue: `channel` is the stored
+/// row for `m.channel` (None if unknown).
+pub(crate) fn check_member(m: &NewMessage, channel: Option<&Channel>) -> Result<(), StoreError> {
+    if m.channel.is_none() {
+        return Ok(());
+    }
+    match channel {
+        Some(c) if c.other(&m.sender) == Some(m.recipient) => Ok(()),
+        Some(c) if c.is_member(&m.sender) => {
+            Err(StoreError::Unauthorized("recipient is not the other member"))
+        }
+        _ => Err(StoreError::Unauthorized("not a member of this channel")),
+    }
+}
+
+pub(crate) fn redact(salt: &[u8; 32], id: &NodeId) -> [u8; REDACTED_ID_LEN] {
+    let h = blake3::keyed_hash(salt, &id.0);
+    let mut out = [0u8; REDACTED_ID_LEN];
+    out.copy_from_slice(&h.as_bytes()[..REDACTED_ID_LEN]);
+    out
+}
+
+pub(crate) fn random_salt() -> [u8; 32] {
+    let mut s = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut s);
+    s
+}
+
+pub(crate) fn random_channel_id() -> ChannelId {
+    let mut id = [0u8; 16];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
+    ChannelId(id)
+}
+
+/// A `u64` (time, id) as a signed 64-bit SQL integer; values above
+/// `i64::MAX` (no real clock or counter reaches them) clamp, staying last.
+pub(crate) fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+pub(crate) fn from_i64(what: &'static str, v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::corrupt(what, format!("negative value {v}")))
+}
+
+pub(crate) fn node_from(what: &'static str, b: &[u8]) -> Result<NodeId, StoreError> {
+    NodeId::from_slice(b).map_err(|e| StoreError::corrupt(what, e))
+}
+
+pub(crate) fn id32_from(what: &'static str, b: &[u8]) -> Result<[u8; 32], StoreError> {
+    <[u8; 32]>::try_from(b)
+        .map_err(|_| StoreError::corrupt(what, format!("{} bytes, expected 32", b.len())))
+}
+
+/// The stored channel column: empty for the legacy mailbox.
+pub(crate) fn channel_col(c: Option<&ChannelId>) -> &[u8] {
+    match c {
+        Some(c) => &c.0,
+        None => &[],
+    }
+}
+
+pub(crate) fn channel_from_col(b: &[u8]) -> Result<Option<ChannelId>, StoreError> {
+    if b.is_empty() {
+        Ok(None)
+    } else {
+        ChannelId::from_slice(b)
+            .map(Some)
+            .map_err(|e| StoreError::corrupt("channel id", e))
+    }
+}
+
+pub(crate) fn encode_addrs(addrs: &[SocketAddr]) -> String {
+    addrs
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub(crate) fn decode_addrs(s: &str) -> Result<Vec<SocketAddr>, StoreError> {
+    s.split_whitespace()
+        .map(|a| {
+            a.parse()
+                .map_err(|e| StoreError::corrupt("check-in address", e))
+        })
+        .collect()
+}
+
+pub(crate) fn decode_sync_post(bytes: &[u8]) -> Result<SyncPost, StoreError> {
+    codec::from_canonical::<SyncPost>("syncPost", bytes, MAX_STORED_SYNC_POST_BYTES)
+        .map_err(|e| StoreError::corrupt("post", e))
+}
+
+fn pull_decide(filter: &PullFilter, post: &SyncPost) -> bool {
+    let author = post.post.body().author;
+    if post.visibility.is_encrypted() {
+        let recipients: Vec<PostingId> = post
+            .visibility
+            .recipients()
+            .iter()
+            .map(|w| PostingId(w.recipient))
+            .collect();
+        filter
+            .decide(&author, Audience::Encrypted(&recipients))
+            .is_some()
+    } else {
+        filter.decide(&author, Audience::Public).is_some()
+    }
+}
+
+/// Takes rows of a queue (id order, `(id, payload_len)`) while they fit:
+/// at most `max_messages`, at most `max_bytes` of payload but always the
+/// first. Returns how many to take.
+pub(crate) fn fetch_cut(lens: &[(u64, usize)], max_messages: usize, max_bytes: usize) -> usize {
+    let mut bytes = 0usize;
+    let mut n = 0usize;
+    for &(_, len) in lens.iter().take(max_messages) {
+        if n > 0 && bytes.saturating_add(len) > max_bytes {
+            break;
+        }
+        bytes = bytes.saturating_add(len);
+        n += 1;
+    }
+    n
+}
+
+/// The anchors reserved in a bootstrap answer of `want` peers.
+fn anchor_quota(want: usize) -> usize {
+    (want / 10).max(1)
+}
+
+/// The diversity key of a check-in: the /16 of its first IPv4 address or
+/// the /32 of its first IPv6 address (IPv4-mapped addresses count as IPv4).
+fn prefix_of(c: &CheckIn) -> Option<[u8; 5]> {
+    let a = c.addrs.first()?;
+    Some(match a.ip() {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            [4, o[0], o[1], 0, 0]
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => {
+                let o = v4.octets();
+                [4, o[0], o[1], 0, 0]
+            }
+            None => {
+                let o = v6.octets();
+                [6, o[0], o[1], o[2], o[3]]
+            }
+        },
+    })
+}
+
+/// Picks up to `want` diverse peers from the candidates (see
+/// [`AnchorStore::bootstrap_peers`]).
+fn pick_diverse(
+    candidates: Vec<CheckIn>,
+    want: usize,
+    exclude: &[NodeId],
+    seen_after_ms: u64,
+) -> Vec<CheckIn> {
+    use std::collections::HashSet;
+    let excluded: HashSet<NodeId> = exclude.iter().copied().collect();
+    let mut seen_nodes = HashSet::new();
+    let pool: Vec<CheckIn> = candidates
+        .into_iter()
+        .filter(|c| c.last_seen_ms >= seen_after_ms && !excluded.contains(&c.node))
+        .filter(|c| seen_nodes.insert(c.node))
+        .collect();
+    let mut taken = vec![false; pool.len()];
+    let mut prefixes: HashSet<[u8; 5]> = HashSet::new();
+    let mut out = Vec::with_capacity(want);
+    // Passes: anchors up to the quota (distinct prefixes first), then one
+    // peer per prefix, then anyone.
+    let quota = anchor_quota(want).min(want);
+    let passes = [
+        (quota, true, true),
+        (quota, true, false),
+        (want, false, true),
+        (want, false, false),
+    ];
+    for (limit, anchors_only, distinct_only) in passes {
+        for (i, c) in pool.iter().enumerate() {
+            if out.len() >= limit {
+                break;
+            }
+            let prefix = prefix_of(c);
+            let fresh = prefix.is_none_or(|p| !prefixes.contains(&p));
+            if taken[i] || (anchors_only && !c.is_anchor) || (distinct_only && !fresh) {
+                continue;
+            }
+            taken[i] = true;
+            if let Some(p) = prefix {
+                prefixes.insert(p);
+            }
+            out.push(c.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    #[test]
+    fn urls_parse() {
+        assert!(matches!(
+            parse_url("sqlite::memory:").unwrap(),
+            Target::SqliteMemory
+        ));
+        match parse_url("sqlite:/a/b.sqlite").unwrap() {
+            Target::SqliteFile(p) => assert_eq!(p, std::path::Path::new("/a/b.sqlite")),
+            t => panic!("{t:?}"),
+        }
+        match parse_url("sqlite:///a/b.sqlite").unwrap() {
+            Target::SqliteFile(p) => assert_eq!(p, std::path::Path::new("/a/b.sqlite")),
+            t => panic!("{t:?}"),
+        }
+        assert!(matches!(
+            parse_url("postgres://u@h/db").unwrap(),
+            Target::Postgres(_)
+        ));
+        assert!(matches!(
+            parse_url("postgresql://u@%2Ftmp%2Fs/db").unwrap(),
+            Target::Postgres(_)
+        ));
+        match parse_url("host=/tmp/sock port=5432 user=x dbname=y").unwrap() {
+            Target::Postgres(c) => assert_eq!(c.get_dbname(), Some("y")),
+            t => panic!("{t:?}"),
+        }
+        assert!(parse_url("mysql://x").is_err());
+        assert!(parse_url("sqlite:").is_err());
+        assert!(parse_url("anchor.sqlite").is_err());
+    }
+
+    #[test]
+    fn fetch_cut_rules() {
+        let rows = [(1, 10), (2, 10), (3, 10)];
+        assert_eq!(fetch_cut(&rows, 100, 100), 3);
+        assert_eq!(fetch_cut(&rows, 2, 100), 2);
+        assert_eq!(fetch_cut(&rows, 100, 20), 2);
+        assert_eq!(fetch_cut(&rows, 100, 19), 1);
+        assert_eq!(fetch_cut(&rows, 100, 0), 1, "at least one");
+        assert_eq!(fetch_cut(&[], 100, 0), 0);
+    }
+
+    #[test]
+    fn errors_map_to_wire_codes() {
+        assert!(StoreError::unavailable("x").is_unavailable());
+        let batch = StoreError::Batch(Arc::new(StoreError::unavailable("x")));
+        assert!(batch.is_unavailable());
+        assert_eq!(batch.error_code(), ErrorCode::Unavailable);
+        assert_eq!(
+            StoreError::Unauthorized("x").error_code(),
+            ErrorCode::Unauthorized
+        );
+        assert!(!StoreError::Unauthorized("x").is_unavailable());
+    }
+
+    #[test]
+    fn redaction_is_keyed_and_short() {
+        let id = NodeId([7; 32]);
+        let a = redact(&[1; 32], &id);
+        let b = redact(&[2; 32], &id);
+        assert_ne!(a, b);
+        assert_eq!(a, redact(&[1; 32], &id));
+    }
+
+    #[test]
+    fn prefixes() {
+        let c = |a: &str| CheckIn {
+            node: NodeId([0; 32]),
+            addrs: vec![a.parse().unwrap()],
+            is_anchor: false,
+            last_seen_ms: 0,
+        };
+        assert_eq!(prefix_of(&c("10.1.2.3:1")), prefix_of(&c("10.1.9.9:2")));
+        assert_ne!(prefix_of(&c("10.1.2.3:1")), prefix_of(&c("10.2.2.3:1")));
+        assert_eq!(
+            prefix_of(&c("[::ffff:10.1.2.3]:1")),
+            prefix_of(&c("10.1.0.0:1"))
+        );
+        assert_eq!(
+            prefix_of(&c("[2001:db8:1::1]:1")),
+            prefix_of(&c("[2001:db8:2::1]:1"))
+        );
+        assert_ne!(
+            prefix_of(&c("[2001:db8::1]:1")),
+            prefix_of(&c("[2001:db9::1]:1"))
+        );
+    }
+}

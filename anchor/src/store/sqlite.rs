@@ -1,0 +1,1045 @@
+//! The embedded SQLite backend.
+//!
+//! One writer thread owns the write connection. Every write is a job sent
+//! to it; the thread takes everything queued (up to `max_write_batch`) into
+//! one `BEGIN IMMEDIATE` transaction, runs each job in its own savepoint (a
+//! refused job rolls back only itself), commits once, wakes the waiters of
+//! the queues written, and only then answers each job — so an answer means
+//! committed (WAL, `synchronous = FULL`: one fsync per batch).
+//!
+//! Reads run on a small pool of read connections through
+//! `spawn_blocking`; WAL lets them proceed while the writer commits. An
+//! in-memory database (`sqlite::memory:`) has no readers: its reads go
+//! through the writer too (a private in-memory database is one
+//! connection).
+//!
+//! Files: the database is created with mode 0600 and an existing looser
+//! mode is tightened, as for the node's store. Several anchor processes on
+//! one SQLite file are safe (SQLite locking, busy timeout) but FetchWait
+//! wakeups only reach waiters in the process that enqueued: share a
+//! database between anchor processes with PostgreSQL.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use distsoc_protocol::ids::{ChannelId, NodeId};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use tokio::sync::{mpsc, oneshot};
+
+use super::migrations;
+use super::wake::{QueueKey, Registry};
+use super::{
+    channel_col, channel_from_col, check_member, decode_addrs, encode_addrs, from_i64, node_from, random_channel_id, random_salt, redact, to_i64, AuditEvent, AuditKind,
+    AuditRecord, BootstrapQuery, Channel, ChannelSummary, CheckIn, Enqueued, FetchPage,
+    FetchQuery, Inserted, NewMessage, PlanQuery, PreparedPost, Stats, StoreError, StoreOptions,
+    StoredMessage, MAX_CHANNELS_LISTED, SWEEP_CHUNK,
+};
+
+/// Read connections kept open (file databases).
+const READERS: usize = 4;
+
+/// Write jobs queued before `enqueue` waits (backpressure).
+const JOB_QUEUE: usize = 4096;
+
+const FETCH_SQL: &str = "SELECT id, payload_len, sender, received_at_ms, expires_at_ms, payload
+   FROM messages
+  WHERE recipient = ?1 AND channel = ?2 AND expires_at_ms > ?3
+  ORDER BY id
+  LIMIT ?4";
+
+const POSTS_BY_AUTHOR_SQL: &str = "SELECT seq FROM posts
+  WHERE author = ?1 AND encrypted = ?2 AND seq > ?3
+  ORDER BY seq LIMIT ?4";
+
+const POSTS_BY_RECIPIENT_SQL: &str = "SELECT seq FROM post_recipients
+  WHERE recipient = ?1 AND seq > ?2 AND author <> recipient
+  ORDER BY seq LIMIT ?3";
+
+/// The SQLite backend. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    jobs: mpsc::Sender<Box<dyn WriteJob>>,
+    readers: Option<Mutex<Vec<Connection>>>,
+    path: Option<PathBuf>,
+    registry: Arc<Registry>,
+    salt: [u8; 32],
+    busy_timeout: Duration,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .field("registry", &self.inner.registry)
+            .finish_non_exhaustive()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The writer thread
+// ---------------------------------------------------------------------------
+
+/// One write request: runs inside the batch transaction (in its own
+/// savepoint), is answered after the commit.
+trait WriteJob: Send {
+    /// Runs the job; `Some(queues to wake)` on success, `None` if it failed
+    /// (its savepoint is rolled back).
+    fn run(&mut self, conn: &Connection) -> Option<Vec<QueueKey>>;
+    /// Answers the caller once the batch's fate is known.
+    fn finish(self: Box<Self>, commit: Result<(), &Arc<StoreError>>);
+}
+
+type JobResult<R> = Result<(R, Vec<QueueKey>), StoreError>;
+
+struct Job<R, F> {
+    f: Option<F>,
+    result: Option<Result<R, StoreError>>,
+    reply: oneshot::Sender<Result<R, StoreError>>,
+}
+
+impl<R, F> WriteJob for Job<R, F>
+where
+    R: Send,
+    F: FnOnce(&Connection) -> JobResult<R> + Send,
+{
+    fn run(&mut self, conn: &Connection) -> Option<Vec<QueueKey>> {
+        let f = self.f.take()?;
+        match catch_unwind(AssertUnwindSafe(|| f(conn))) {
+            Ok(Ok((r, wake))) => {
+                self.result = Some(Ok(r));
+                Some(wake)
+            }
+            Ok(Err(e)) => {
+                self.result = Some(Err(e));
+                None
+            }
+            Err(_) => {
+                self.result = Some(Err(StoreError::corrupt(
+                    "sqlite writer",
+                    "a write request panicked",
+                )));
+                None
+            }
+        }
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), &Arc<StoreError>>) {
+        let this = *self;
+        let out = match (this.result, commit) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(r)), Ok(())) => Ok(r),
+            (_, Err(e)) => Err(StoreError::Batch(Arc::clone(e))),
+            (None, Ok(())) => Err(StoreError::corrupt("sqlite writer", "job not run")),
+        };
+        // The caller may have gone away (cancelled request): the write
+        // stands either way.
+        let _ = this.reply.send(out);
+    }
+}
+
+fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Box<dyn WriteJob>>,
+    registry: Arc<Registry>,
+    max_batch: usize,
+) {
+    let mut jobs: Vec<Box<dyn WriteJob>> = Vec::with_capacity(max_batch);
+    while let Some(first) = rx.blocking_recv() {
+        jobs.push(first);
+        while jobs.len() < max_batch {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        run_batch(&conn, &mut jobs, &registry);
+    }
+    tracing::debug!("sqlite writer stopped");
+}
+
+fn run_batch(conn: &Connection, jobs: &mut Vec<Box<dyn WriteJob>>, registry: &Registry) {
+    let mut wake = Vec::new();
+    let outcome: Result<(), StoreError> = (|| {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        for j in jobs.iter_mut() {
+            conn.execute_batch("SAVEPOINT job")?;
+            match j.run(conn) {
+                Some(keys) => {
+                    conn.execute_batch("RELEASE job")?;
+                    wake.extend(keys);
+                }
+                None => conn.execute_batch("ROLLBACK TO job; RELEASE job")?,
+            }
+        }
+        conn.execute_batch("COMMIT")?;
+        Ok(())
+    })();
+    let commit = match outcome {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            tracing::warn!(error = %e, jobs = jobs.len(), "sqlite write batch failed");
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            Err(Arc::new(e))
+        }
+    };
+    if commit.is_ok() {
+        wake.sort_unstable();
+        wake.dedup();
+        for k in &wake {
+            registry.wake(k);
+        }
+    }
+    for j in jobs.drain(..) {
+        j.finish(commit.as_ref().map(|_| ()));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Opening
+// ---------------------------------------------------------------------------
+
+/// Creates the database file with mode 0600 if needed; tightens an existing
+/// one.
+#[cfg(unix)]
+fn prepare_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    if file.metadata()?.permissions().mode() & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn prepare_file(_path: &Path) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// Tightens `-wal` / `-shm` to 0600 if they predate this code.
+#[cfg(unix)]
+fn tighten_sidecars(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let side = Path::new(&name);
+        match std::fs::metadata(side) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(side, std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn tighten_sidecars(_path: &Path) -> Result<(), StoreError> {
+    Ok(())
+}
+
+fn open_conn(path: &Path) -> Result<Connection, StoreError> {
+    Ok(Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?)
+}
+
+/// Sets up the writer connection and migrates.
+fn setup_writer(conn: &mut Connection, wal: bool, busy: Duration) -> Result<(), StoreError> {
+    conn.busy_timeout(busy)?;
+    // Refuse a newer database before changing anything in it (the journal
+    // mode is stored in the file).
+    let found = migrations::sqlite_user_version(conn)?;
+    let supported = migrations::sqlite_supported();
+    if found > supported {
+        return Err(StoreError::TooNew { found, supported });
+    }
+    if wal {
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::corrupt(
+                "journal mode",
+                format!("could not switch to WAL (got {mode})"),
+            ));
+        }
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "secure_delete", "FAST")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    migrations::migrate_sqlite(conn)?;
+    Ok(())
+}
+
+fn open_reader(path: &Path, busy: Duration) -> Result<Connection, StoreError> {
+    let conn = open_conn(path)?;
+    conn.busy_timeout(busy)?;
+    conn.pragma_update(None, "query_only", true)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(conn)
+}
+
+/// The per-database audit salt: created once, random.
+fn load_salt(conn: &Connection) -> Result<[u8; 32], StoreError> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('audit_salt', ?1) ON CONFLICT DO NOTHING",
+        [&random_salt()[..]],
+    )?;
+    let v: Vec<u8> = conn.query_row(
+        "SELECT value FROM meta WHERE key = 'audit_salt'",
+        [],
+        |r| r.get(0),
+    )?;
+    <[u8; 32]>::try_from(v.as_slice()).map_err(|_| StoreError::corrupt("audit salt", "length"))
+}
+
+fn sql_limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn col_u64(row: &rusqlite::Row<'_>, idx: usize, what: &'static str) -> Result<u64, StoreError> {
+    from_i64(what, row.get::<_, i64>(idx)?)
+}
+
+fn col_blob<'a>(row: &'a rusqlite::Row<'_>, idx: usize) -> Result<&'a [u8], StoreError> {
+    row.get_ref(idx)?
+        .as_blob()
+        .map_err(|e| StoreError::corrupt("column", format!("column {idx}: {e}")))
+}
+
+fn read_checkin(row: &rusqlite::Row<'_>) -> Result<CheckIn, StoreError> {
+    Ok(CheckIn {
+        node: node_from("check-in node", col_blob(row, 0)?)?,
+        addrs: decode_addrs(&row.get::<_, String>(1)?)?,
+        is_anchor: row.get::<_, i64>(2)? != 0,
+        last_seen_ms: col_u64(row, 3, "last_seen_ms")?,
+    })
+}
+
+const CHECKIN_COLS: &str = "node, addrs, is_anchor, last_seen_ms";
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, or a private
+    /// in-memory one for `None`, and migrates it.
+    pub(crate) async fn open(path: Option<PathBuf>, opts: &StoreOptions) -> Result<Self, StoreError> {
+        let busy = opts.busy_timeout;
+        let p = path.clone();
+        let (conn, readers, salt) = tokio::task::spawn_blocking(move || {
+            let mut conn = match &p {
+                Some(p) => {
+                    prepare_file(p)?;
+                    open_conn(p)?
+                }
+                None => Connection::open_in_memory()?,
+            };
+            setup_writer(&mut conn, p.is_some(), busy)?;
+            let salt = load_salt(&conn)?;
+            let readers = match &p {
+                Some(p) => {
+                    tighten_sidecars(p)?;
+                    let mut v = Vec::with_capacity(READERS);
+                    for _ in 0..2 {
+                        v.push(open_reader(p, busy)?);
+                    }
+                    Some(Mutex::new(v))
+                }
+                None => None,
+            };
+            Ok::<_, StoreError>((conn, readers, salt))
+        })
+        .await
+        .map_err(|e| StoreError::unavailable(format!("open task: {e}")))??;
+        let registry = Arc::new(Registry::default());
+        let (tx, rx) = mpsc::channel(JOB_QUEUE);
+        let max_batch = opts.max_write_batch.max(1);
+        let reg = Arc::clone(&registry);
+        std::thread::Builder::new()
+            .name("anchor-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx, reg, max_batch))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                jobs: tx,
+                readers,
+                path,
+                registry,
+                salt,
+                busy_timeout: busy,
+            }),
+        })
+    }
+
+    pub(crate) fn registry(&self) -> &Arc<Registry> {
+        &self.inner.registry
+    }
+
+    pub(crate) fn salt(&self) -> &[u8; 32] {
+        &self.inner.salt
+    }
+
+    /// Runs `f` on the writer thread inside the current batch; answers
+    /// after the commit.
+    async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> JobResult<R> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Box<dyn WriteJob> = Box::new(Job {
+            f: Some(f),
+            result: None,
+            reply: tx,
+        });
+        self.inner
+            .jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::unavailable("sqlite writer stopped"))?;
+        rx.await
+            .map_err(|_| StoreError::unavailable("sqlite writer stopped"))?
+    }
+
+    /// Runs `f` in a read transaction on a reader connection (or on the
+    /// writer for an in-memory database).
+    async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        if self.inner.readers.is_none() {
+            return self.write(move |c| f(c).map(|r| (r, Vec::new()))).await;
+        }
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let (Some(readers), Some(path)) = (&inner.readers, &inner.path) else {
+                return Err(StoreError::corrupt("sqlite store", "no readers"));
+            };
+            let pooled = lock(readers).pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_reader(path, inner.busy_timeout)?,
+            };
+            let out = (|| {
+                let tx = conn.unchecked_transaction()?;
+                let r = f(&tx)?;
+                tx.commit()?;
+                Ok(r)
+            })();
+            let mut pool = lock(readers);
+            if pool.len() < READERS {
+                pool.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(|e| StoreError::unavailable(format!("sqlite reader task: {e}")))?
+    }
+
+    pub(crate) async fn schema_version(&self) -> Result<u32, StoreError> {
+        self.read(migrations::sqlite_user_version).await
+    }
+
+    // -- channels -----------------------------------------------------------
+
+    pub(crate) async fn create_channel(
+        &self,
+        members: [NodeId; 2],
+        now_ms: u64,
+    ) -> Result<Channel, StoreError> {
+        self.write(move |c| {
+            // A fresh random id collides with an existing one with
+            // probability ~n/2^128; retry a few times anyway.
+            for _ in 0..4 {
+                c.prepare_cached(
+                    "INSERT INTO channels (id, member_a, member_b, created_at_ms)
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![
+                    &random_channel_id().0[..],
+                    &members[0].0[..],
+                    &members[1].0[..],
+                    to_i64(now_ms)
+                ])?;
+                let found = c
+                    .prepare_cached(
+                        "SELECT id, created_at_ms FROM channels WHERE member_a = ?1 AND member_b = ?2",
+                    )?
+                    .query_row(params![&members[0].0[..], &members[1].0[..]], |r| {
+                        Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?))
+                    })
+                    .optional()?;
+                if let Some((id, at)) = found {
+                    let id = ChannelId::from_slice(&id)
+                        .map_err(|e| StoreError::corrupt("channel id", e))?;
+                    return Ok((
+                        Channel {
+                            id,
+                            members,
+                            created_at_ms: from_i64("created_at_ms", at)?,
+                        },
+                        Vec::new(),
+                    ));
+                }
+            }
+            Err(StoreError::corrupt("channels", "could not allocate an id"))
+        })
+        .await
+    }
+
+    pub(crate) async fn channel(&self, id: ChannelId) -> Result<Option<Channel>, StoreError> {
+        self.read(move |c| channel_row(c, &id)).await
+    }
+
+    pub(crate) async fn channels_of(
+        &self,
+        member: NodeId,
+    ) -> Result<Vec<ChannelSummary>, StoreError> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT ch.id, ch.member_a, ch.member_b, ch.created_at_ms,
+                        (SELECT count(*) FROM messages AS m
+                          WHERE m.recipient = ?1 AND m.channel = ch.id)
+                   FROM channels AS ch
+                  WHERE ch.member_a = ?1 OR ch.member_b = ?1
+                  ORDER BY ch.created_at_ms, ch.id
+                  LIMIT ?2",
+            )?;
+            let mut rows = st.query(params![&member.0[..], sql_limit(MAX_CHANNELS_LISTED)])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let a = node_from("member", col_blob(row, 1)?)?;
+                let b = node_from("member", col_blob(row, 2)?)?;
+                out.push(ChannelSummary {
+                    id: ChannelId::from_slice(col_blob(row, 0)?)
+                        .map_err(|e| StoreError::corrupt("channel id", e))?,
+                    peer: if a == member { b } else { a },
+                    created_at_ms: col_u64(row, 3, "created_at_ms")?,
+                    queued: col_u64(row, 4, "count")?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub(crate) async fn legacy_queued(&self, member: NodeId) -> Result<u64, StoreError> {
+        self.read(move |c| {
+            let n: i64 = c
+                .prepare_cached(
+                    "SELECT count(*) FROM messages WHERE recipient = ?1 AND channel = X''",
+                )?
+                .query_row([&member.0[..]], |r| r.get(0))?;
+            from_i64("count", n)
+        })
+        .await
+    }
+
+    // -- mailbox ------------------------------------------------------------
+
+    pub(crate) async fn enqueue(&self, m: NewMessage) -> Result<Enqueued, StoreError> {
+        self.write(move |c| {
+            let e = enqueue_one(c, &m)?;
+            let key = QueueKey::new(&m.recipient, m.channel.as_ref());
+            Ok((e, vec![key]))
+        })
+        .await
+    }
+
+    pub(crate) async fn enqueue_batch(
+        &self,
+        ms: Vec<NewMessage>,
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        self.write(move |c| {
+            let mut out = Vec::with_capacity(ms.len());
+            let mut wake = Vec::with_capacity(ms.len());
+            for m in &ms {
+                out.push(enqueue_one(c, m)?);
+                wake.push(QueueKey::new(&m.recipient, m.channel.as_ref()));
+            }
+            Ok((out, wake))
+        })
+        .await
+    }
+
+    pub(crate) async fn fetch(&self, q: FetchQuery) -> Result<FetchPage, StoreError> {
+        if q.ack_through > 0 {
+            self.write(move |c| {
+                c.prepare_cached(
+                    "DELETE FROM messages WHERE recipient = ?1 AND channel = ?2 AND id <= ?3",
+                )?
+                .execute(params![
+                    &q.recipient.0[..],
+                    channel_col(q.channel.as_ref()),
+                    to_i64(q.ack_through)
+                ])?;
+                Ok((read_page(c, &q)?, Vec::new()))
+            })
+            .await
+        } else {
+            self.read(move |c| read_page(c, &q)).await
+        }
+    }
+
+    pub(crate) async fn sweep_expired(&self, now_ms: u64) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        loop {
+            let n = self
+                .write(move |c| {
+                    let n = c
+                        .prepare_cached(
+                            "DELETE FROM messages WHERE id IN (
+                                SELECT id FROM messages WHERE expires_at_ms <= ?1
+                                 ORDER BY expires_at_ms LIMIT ?2)",
+                        )?
+                        .execute(params![to_i64(now_ms), sql_limit(SWEEP_CHUNK)])?;
+                    Ok((n, Vec::new()))
+                })
+                .await?;
+            total = total.saturating_add(n as u64);
+            if n < SWEEP_CHUNK {
+                return Ok(total);
+            }
+        }
+    }
+
+    // -- audit --------------------------------------------------------------
+
+    pub(crate) async fn audit(&self, e: AuditEvent) -> Result<(), StoreError> {
+        let actor = redact(&self.inner.salt, &e.actor);
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO audit_log (at_ms, kind, actor, channel, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                to_i64(e.at_ms),
+                e.kind.as_str(),
+                &actor[..],
+                e.channel.as_ref().map(|c| &c.0[..]),
+                e.detail
+            ])?;
+            Ok(((), Vec::new()))
+        })
+        .await
+    }
+
+    pub(crate) async fn recent_audit(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, at_ms, kind, actor, channel, detail FROM audit_log
+                  ORDER BY id DESC LIMIT ?1",
+            )?;
+            let mut rows = st.query([sql_limit(limit)])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let actor = <[u8; 8]>::try_from(col_blob(row, 3)?)
+                    .map_err(|_| StoreError::corrupt("audit actor", "length"))?;
+                let channel: Option<Vec<u8>> = row.get(4)?;
+                out.push(AuditRecord {
+                    id: col_u64(row, 0, "audit id")?,
+                    at_ms: col_u64(row, 1, "at_ms")?,
+                    kind: AuditKind::parse(&row.get::<_, String>(2)?)?,
+                    actor,
+                    channel: match channel {
+                        Some(b) => channel_from_col(&b)?,
+                        None => None,
+                    },
+                    detail: row.get(5)?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    // -- check-in -----------------------------------------------------------
+
+    pub(crate) async fn check_in(&self, ci: CheckIn) -> Result<(), StoreError> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO checkins (node, addrs, is_anchor, last_seen_ms)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (node) DO UPDATE SET
+                    addrs = excluded.addrs,
+                    is_anchor = excluded.is_anchor,
+                    last_seen_ms = excluded.last_seen_ms
+                  WHERE excluded.last_seen_ms >= checkins.last_seen_ms",
+            )?
+            .execute(params![
+                &ci.node.0[..],
+                encode_addrs(&ci.addrs),
+                ci.is_anchor,
+                to_i64(ci.last_seen_ms)
+            ])?;
+            Ok(((), Vec::new()))
+        })
+        .await
+    }
+
+    pub(crate) async fn address(&self, node: NodeId) -> Result<Option<CheckIn>, StoreError> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {CHECKIN_COLS} FROM checkins WHERE node = ?1"
+            ))?;
+            let mut rows = st.query([&node.0[..]])?;
+            match rows.next()? {
+                Some(row) => Ok(Some(read_checkin(row)?)),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    pub(crate) async fn bootstrap_candidates(
+        &self,
+        q: BootstrapQuery,
+    ) -> Result<Vec<CheckIn>, StoreError> {
+        self.read(move |c| {
+            let collect = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<Vec<CheckIn>, StoreError> {
+                let mut st = c.prepare_cached(sql)?;
+                let mut rows = st.query(p)?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    out.push(read_checkin(row)?);
+                }
+                Ok(out)
+            };
+            let seen = to_i64(q.seen_after_ms);
+            let recent = collect(
+                &format!(
+                    "SELECT {CHECKIN_COLS} FROM checkins WHERE last_seen_ms >= ?1
+                      ORDER BY last_seen_ms DESC LIMIT ?2"
+                ),
+                &[&seen, &sql_limit(q.recent_limit)],
+            )?;
+            let anchors = collect(
+                &format!(
+                    "SELECT {CHECKIN_COLS} FROM checkins WHERE is_anchor = 1 AND last_seen_ms >= ?1
+                      ORDER BY last_seen_ms DESC LIMIT ?2"
+                ),
+                &[&seen, &sql_limit(q.anchor_limit)],
+            )?;
+            let start = &q.sample_start[..];
+            let mut sample = collect(
+                &format!(
+                    "SELECT {CHECKIN_COLS} FROM checkins WHERE node >= ?1 ORDER BY node LIMIT ?2"
+                ),
+                &[&start, &sql_limit(q.sample_limit)],
+            )?;
+            if sample.len() < q.sample_limit {
+                let rest = q.sample_limit - sample.len();
+                sample.extend(collect(
+                    &format!(
+                        "SELECT {CHECKIN_COLS} FROM checkins WHERE node < ?1 ORDER BY node LIMIT ?2"
+                    ),
+                    &[&start, &sql_limit(rest)],
+                )?);
+            }
+            Ok(interleave(sample, recent, anchors))
+        })
+        .await
+    }
+
+    pub(crate) async fn forget_checkins_before(&self, before_ms: u64) -> Result<u64, StoreError> {
+        self.write(move |c| {
+            let n = c
+                .prepare_cached("DELETE FROM checkins WHERE last_seen_ms < ?1")?
+                .execute([to_i64(before_ms)])?;
+            Ok((n as u64, Vec::new()))
+        })
+        .await
+    }
+
+    // -- posts --------------------------------------------------------------
+
+    pub(crate) async fn insert_posts(
+        &self,
+        posts: Vec<PreparedPost>,
+        now_ms: u64,
+    ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+        self.write(move |c| {
+            let mut out = Vec::with_capacity(posts.len());
+            for p in &posts {
+                let exists: bool = c
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM posts WHERE post_id = ?1)")?
+                    .query_row([&p.post_id[..]], |r| r.get(0))?;
+                if exists {
+                    out.push(Ok(Inserted::Duplicate));
+                    continue;
+                }
+                let seq: i64 = c
+                    .prepare_cached(
+                        "UPDATE counters SET value = value + 1 WHERE name = 'post_seq' RETURNING value",
+                    )?
+                    .query_row([], |r| r.get(0))?;
+                c.prepare_cached(
+                    "INSERT INTO posts (seq, post_id, author, encrypted, created_at_ms, received_at_ms, sync_post)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    seq,
+                    &p.post_id[..],
+                    &p.author[..],
+                    p.encrypted,
+                    to_i64(p.created_at_ms),
+                    to_i64(now_ms),
+                    &p.bytes
+                ])?;
+                let mut ins = c.prepare_cached(
+                    "INSERT INTO post_recipients (recipient, seq, author) VALUES (?1, ?2, ?3)
+                     ON CONFLICT DO NOTHING",
+                )?;
+                for r in &p.recipients {
+                    ins.execute(params![&r[..], seq, &p.author[..]])?;
+                }
+                out.push(Ok(Inserted::New {
+                    seq: from_i64("seq", seq)?,
+                }));
+            }
+            Ok((out, Vec::new()))
+        })
+        .await
+    }
+
+    pub(crate) async fn pull_candidates(
+        &self,
+        requester: NodeId,
+        ids: &[[u8; 32]],
+        since_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        self.read(move |c| {
+            let since = to_i64(since_seq);
+            let lim = sql_limit(limit);
+            let mut found = BTreeSet::new();
+            let mut by_author = c.prepare_cached(POSTS_BY_AUTHOR_SQL)?;
+            let mut by_recipient = c.prepare_cached(POSTS_BY_RECIPIENT_SQL)?;
+            let mut add = |rows: rusqlite::Rows<'_>| -> Result<(), StoreError> {
+                let mut rows = rows;
+                while let Some(row) = rows.next()? {
+                    found.insert(col_u64(row, 0, "seq")?);
+                }
+                Ok(())
+            };
+            // Own posts, whatever their visibility.
+            for enc in [false, true] {
+                add(by_author.query(params![&requester.0[..], enc, since, lim])?)?;
+            }
+            for id in &ids {
+                add(by_author.query(params![&id[..], false, since, lim])?)?;
+                add(by_recipient.query(params![&id[..], since, lim])?)?;
+            }
+            Ok(found.into_iter().take(limit).collect())
+        })
+        .await
+    }
+
+    pub(crate) async fn posts_by_seq(&self, seqs: &[u64]) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let seqs = seqs.to_vec();
+        self.read(move |c| {
+            let mut st = c.prepare_cached("SELECT sync_post FROM posts WHERE seq = ?1")?;
+            let mut out = Vec::with_capacity(seqs.len());
+            for s in seqs {
+                if let Some(b) = st
+                    .query_row([to_i64(s)], |r| r.get::<_, Vec<u8>>(0))
+                    .optional()?
+                {
+                    out.push((s, b));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    // -- admin --------------------------------------------------------------
+
+    pub(crate) async fn stats(&self) -> Result<Stats, StoreError> {
+        self.read(|c| {
+            let one = |sql: &str| -> Result<u64, StoreError> {
+                let v: i64 = c.query_row(sql, [], |r| r.get(0))?;
+                from_i64("count", v)
+            };
+            Ok(Stats {
+                channels: one("SELECT count(*) FROM channels")?,
+                queued_messages: one("SELECT count(*) FROM messages")?,
+                queued_bytes: one("SELECT coalesce(sum(payload_len), 0) FROM messages")?,
+                posts: one("SELECT count(*) FROM posts")?,
+                checkins: one("SELECT count(*) FROM checkins")?,
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn analyze(&self) -> Result<(), StoreError> {
+        self.write(|c| {
+            c.execute_batch("ANALYZE")?;
+            Ok(((), Vec::new()))
+        })
+        .await
+    }
+
+    pub(crate) async fn explain(&self, q: PlanQuery) -> Result<String, StoreError> {
+        self.read(move |c| {
+            let sqls: &[&str] = match q {
+                PlanQuery::Fetch => &[FETCH_SQL],
+                PlanQuery::Pull => &[POSTS_BY_AUTHOR_SQL, POSTS_BY_RECIPIENT_SQL],
+            };
+            let mut out = Vec::new();
+            for sql in sqls {
+                let mut st = c.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                let n = st.parameter_count();
+                let params: Vec<i64> = vec![0; n];
+                let mut rows = st.query(rusqlite::params_from_iter(params))?;
+                while let Some(row) = rows.next()? {
+                    out.push(row.get::<_, String>(3)?);
+                }
+            }
+            Ok(out.join("\n"))
+        })
+        .await
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Sample and recent candidates alternately, then anchors.
+pub(crate) fn interleave(a: Vec<CheckIn>, b: Vec<CheckIn>, tail: Vec<CheckIn>) -> Vec<CheckIn> {
+    let mut out = Vec::with_capacity(a.len() + b.len() + tail.len());
+    let mut a = a.into_iter();
+    let mut b = b.into_iter();
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => break,
+            (x, y) => out.extend(x.into_iter().chain(y)),
+        }
+    }
+    out.extend(tail);
+    out
+}
+
+fn channel_row(c: &Connection, id: &ChannelId) -> Result<Option<Channel>, StoreError> {
+    let row: Option<(Vec<u8>, Vec<u8>, i64)> = c
+        .prepare_cached("SELECT member_a, member_b, created_at_ms FROM channels WHERE id = ?1")?
+        .query_row([&id.0[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    row.map(|(a, b, at)| {
+        Ok(Channel {
+            id: *id,
+            members: [node_from("member", &a)?, node_from("member", &b)?],
+            created_at_ms: from_i64("created_at_ms", at)?,
+        })
+    })
+    .transpose()
+}
+
+fn enqueue_one(c: &Connection, m: &NewMessage) -> Result<Enqueued, StoreError> {
+    if let Some(ch) = &m.channel {
+        check_member(m, channel_row(c, ch)?.as_ref())?;
+    }
+    let chan = channel_col(m.channel.as_ref());
+    if let Some(cm) = &m.client_message_id {
+        let found: Option<(i64, i64, i64)> = c
+            .prepare_cached(
+                "SELECT id, received_at_ms, expires_at_ms FROM messages
+                  WHERE recipient = ?1 AND channel = ?2 AND sender = ?3 AND client_msg_id = ?4",
+            )?
+            .query_row(
+                params![&m.recipient.0[..], chan, &m.sender.0[..], &cm[..]],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        if let Some((id, recv, exp)) = found {
+            return Ok(Enqueued {
+                message_id: from_i64("message id", id)?,
+                received_at_ms: from_i64("received_at_ms", recv)?,
+                expires_at_ms: from_i64("expires_at_ms", exp)?,
+                duplicate: true,
+            });
+        }
+    }
+    c.prepare_cached(
+        "INSERT INTO messages
+            (recipient, channel, sender, client_msg_id, received_at_ms, expires_at_ms, payload_len, payload)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        &m.recipient.0[..],
+        chan,
+        &m.sender.0[..],
+        m.client_message_id.as_ref().map(|c| &c[..]),
+        to_i64(m.received_at_ms),
+        to_i64(m.expires_at_ms),
+        sql_limit(m.payload.len()),
+        &m.payload
+    ])?;
+    Ok(Enqueued {
+        message_id: from_i64("message id", c.last_insert_rowid())?,
+        received_at_ms: m.received_at_ms,
+        expires_at_ms: m.expires_at_ms,
+        duplicate: false,
+    })
+}
+
+/// One page of a queue: columns are read lazily, so the payload of the row
+/// that does not fit is never loaded.
+fn read_page(c: &Connection, q: &FetchQuery) -> Result<FetchPage, StoreError> {
+    let mut st = c.prepare_cached(FETCH_SQL)?;
+    let mut rows = st.query(params![
+        &q.recipient.0[..],
+        channel_col(q.channel.as_ref()),
+        to_i64(q.now_ms),
+        sql_limit(q.max_messages.saturating_add(1))
+    ])?;
+    let mut page = FetchPage::default();
+    let mut bytes = 0usize;
+    while let Some(row) = rows.next()? {
+        if page.messages.len() >= q.max_messages {
+            page.more = true;
+            break;
+        }
+        let len = usize::try_from(row.get::<_, i64>(1)?)
+            .map_err(|e| StoreError::corrupt("payload_len", e))?;
+        if !page.messages.is_empty() && bytes.saturating_add(len) > q.max_bytes {
+            page.more = true;
+            break;
+        }
+        bytes = bytes.saturating_add(len);
+        page.messages.push(StoredMessage {
+            message_id: col_u64(row, 0, "message id")?,
+            channel: q.channel,
+            sender: node_from("sender", col_blob(row, 2)?)?,
+            received_at_ms: col_u64(row, 3, "received_at_ms")?,
+            expires_at_ms: col_u64(row, 4, "expires_at_ms")?,
+            payload: col_blob(row, 5)?.to_vec(),
+        });
+    }
+    Ok(page)
+}

@@ -1,0 +1,432 @@
+//! A real anchor (SQLite store in a temp dir, quinn endpoint on 127.0.0.1)
+//! and real QUIC clients: the mailbox and DM channels, authorization, limits,
+//! FetchWait, check-in, bootstrap, rate limiting and graceful stop.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use distsoc_anchor::config::AnchorConfig;
+use distsoc_anchor::run::{Anchor, RunOptions};
+use distsoc_node::identity::NetworkKey;
+use distsoc_node::transport::{
+    Handler, HandlerFuture, Peer, RequestCtx, RequestError, Transport, TransportConfig,
+};
+use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::ids::{ChannelId, NodeId};
+use distsoc_protocol::messages::discovery::{AddressRequest, BootstrapRequest};
+use distsoc_protocol::messages::mailbox::{CreateChannel, Enqueue, Fetch, FetchWait, ListChannels};
+use distsoc_protocol::messages::{wire, Message};
+use distsoc_protocol::sign::SigningKey;
+
+const LOOPBACK: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+
+struct Refuse;
+impl Handler for Refuse {
+    fn handle<'a>(&'a self, _ctx: RequestCtx, _msg: Message) -> HandlerFuture<'a> {
+        Box::pin(async { Err(wire::Error::new(ErrorCode::UnknownMessage, 0, "client")) })
+    }
+}
+
+struct TestAnchor {
+    _dir: tempfile::TempDir,
+    anchor: Anchor,
+    id: NodeId,
+    addr: SocketAddr,
+}
+
+async fn anchor_with(cfg: AnchorConfig) -> TestAnchor {
+    let dir = tempfile::tempdir().unwrap();
+    let key = NetworkKey::new(SigningKey::generate(&mut rand_core::OsRng));
+    let opts = RunOptions {
+        data_dir: dir.path().into(),
+        drain_timeout: Duration::from_secs(5),
+    };
+    let cfg = AnchorConfig {
+        listen: LOOPBACK,
+        ..cfg
+    };
+    let anchor = Anchor::start(&key, &cfg, &opts).await.unwrap();
+    let addr = anchor.local_addr().unwrap();
+    TestAnchor {
+        _dir: dir,
+        anchor,
+        id: key.node_id(),
+        addr,
+    }
+}
+
+async fn anchor() -> TestAnchor {
+    anchor_with(AnchorConfig::default()).await
+}
+
+struct Client {
+    _transport: Transport,
+    peer: Peer,
+    id: NodeId,
+}
+
+async fn client(a: &TestAnchor) -> Client {
+    client_from(a, LOOPBACK).await
+}
+
+/// A client bound to `local` (any 127.x address: distinct source IPs).
+async fn client_from(a: &TestAnchor, local: SocketAddr) -> Client {
+    let key = SigningKey::generate(&mut rand_core::OsRng);
+    let id = NodeId(key.public());
+    let t = Transport::bind(
+        &key,
+        TransportConfig {
+            listen: local,
+            ..Default::default()
+        },
+        Arc::new(Refuse),
+    )
+    .unwrap();
+    let peer = t.connect(a.id, a.addr).await.unwrap();
+    Client {
+        _transport: t,
+        peer,
+        id,
+    }
+}
+
+async fn create(c: &Client, other: NodeId) -> ChannelId {
+    match c
+        .peer
+        .request(
+            CreateChannel {
+                version: 2,
+                peer: other,
+            }
+            .into(),
+        )
+        .await
+        .unwrap()
+    {
+        Message::CreateChannelResponse(r) => r.channel_id,
+        m => panic!("{m:?}"),
+    }
+}
+
+async fn enqueue(
+    c: &Client,
+    channel: Option<ChannelId>,
+    to: NodeId,
+    payload: &[u8],
+) -> Result<u64, RequestError> {
+    let msg = Enqueue {
+        version: 2,
+        channel_id: channel,
+        recipient: to,
+        payload: payload.to_vec(),
+        client_message_id: None,
+    };
+    match c.peer.request(msg.into()).await? {
+        Message::EnqueueResponse(r) => Ok(r.message_id),
+        m => panic!("{m:?}"),
+    }
+}
+
+async fn fetch(
+    c: &Client,
+    channel: Option<ChannelId>,
+    ack: u64,
+) -> Result<Vec<(u64, Vec<u8>)>, RequestError> {
+    let msg = Fetch {
+        version: 2,
+        channel_id: channel,
+        ack_through: ack,
+        max_messages: 0,
+        max_bytes: 0,
+    };
+    match c.peer.request(msg.into()).await? {
+        Message::FetchResponse(r) => Ok(r
+            .messages
+            .into_iter()
+            .map(|m| (m.message_id, m.payload))
+            .collect()),
+        m => panic!("{m:?}"),
+    }
+}
+
+fn code(r: Result<impl std::fmt::Debug, RequestError>) -> ErrorCode {
+    match r {
+        Err(RequestError::Remote(e)) => e.code,
+        other => panic!("expected a remote error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_enqueue_fetch_ack() {
+    let a = anchor().await;
+    let (alice, bob) = (client(&a).await, client(&a).await);
+    let ch = create(&alice, bob.id).await;
+    assert_eq!(create(&bob, alice.id).await, ch, "one channel per pair");
+    let id1 = enqueue(&alice, Some(ch), bob.id, b"hello bob")
+        .await
+        .unwrap();
+    let id2 = enqueue(&alice, Some(ch), bob.id, b"second").await.unwrap();
+    assert!(id2 > id1);
+    // Bob gets both; Alice's own queue in the channel is empty.
+    let got = fetch(&bob, Some(ch), 0).await.unwrap();
+    assert_eq!(
+        got,
+        vec![(id1, b"hello bob".to_vec()), (id2, b"second".to_vec())]
+    );
+    assert!(fetch(&alice, Some(ch), 0).await.unwrap().is_empty());
+    // At-least-once: unacknowledged messages come again; acknowledged ones go.
+    assert_eq!(fetch(&bob, Some(ch), 0).await.unwrap().len(), 2);
+    assert_eq!(
+        fetch(&bob, Some(ch), id1).await.unwrap(),
+        vec![(id2, b"second".to_vec())]
+    );
+    assert!(fetch(&bob, Some(ch), id2).await.unwrap().is_empty());
+    // ListChannels.
+    match bob
+        .peer
+        .request(ListChannels { version: 2 }.into())
+        .await
+        .unwrap()
+    {
+        Message::ListChannelsResponse(r) => {
+            assert_eq!(r.channels.len(), 1);
+            assert_eq!(r.channels[0].peer, alice.id);
+        }
+        m => panic!("{m:?}"),
+    }
+    // Legacy mailbox (no channel): any recipient, separate queue.
+    enqueue(&alice, None, bob.id, b"legacy").await.unwrap();
+    assert_eq!(fetch(&bob, None, 0).await.unwrap()[0].1, b"legacy".to_vec());
+    assert!(fetch(&bob, Some(ch), 0).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_requests_get_typed_errors_and_store_nothing() {
+    let a = anchor().await;
+    let (alice, bob, mallory) = (client(&a).await, client(&a).await, client(&a).await);
+    let ch = create(&alice, bob.id).await;
+    // Non-member enqueue and fetch; forged channel id; wrong recipient.
+    assert_eq!(
+        code(enqueue(&mallory, Some(ch), bob.id, b"x").await),
+        ErrorCode::Unauthorized
+    );
+    assert_eq!(
+        code(fetch(&mallory, Some(ch), 0).await),
+        ErrorCode::Unauthorized
+    );
+    let forged = ChannelId([0x5a; 16]);
+    assert_eq!(
+        code(enqueue(&alice, Some(forged), bob.id, b"x").await),
+        ErrorCode::Unauthorized
+    );
+    assert_eq!(
+        code(fetch(&alice, Some(forged), 0).await),
+        ErrorCode::Unauthorized
+    );
+    assert_eq!(
+        code(enqueue(&alice, Some(ch), mallory.id, b"x").await),
+        ErrorCode::Unauthorized
+    );
+    // Channel with oneself.
+    assert_eq!(
+        code(
+            alice
+                .peer
+                .request(
+                    CreateChannel {
+                        version: 2,
+                        peer: alice.id
+                    }
+                    .into()
+                )
+                .await
+        ),
+        ErrorCode::Malformed
+    );
+    // Payload over 5 MiB.
+    let big = vec![0u8; 5 * 1024 * 1024 + 1];
+    assert_eq!(
+        code(enqueue(&alice, Some(ch), bob.id, &big).await),
+        ErrorCode::TooLarge
+    );
+    // Version above ours.
+    let v3 = Enqueue {
+        version: 3,
+        channel_id: Some(ch),
+        recipient: bob.id,
+        payload: vec![1],
+        client_message_id: None,
+    };
+    assert_eq!(
+        code(alice.peer.request(v3.into()).await),
+        ErrorCode::UnsupportedVersion
+    );
+    // Nothing was stored by any of that, and the connection still works.
+    assert!(fetch(&bob, Some(ch), 0).await.unwrap().is_empty());
+    enqueue(&alice, Some(ch), bob.id, b"ok").await.unwrap();
+    assert_eq!(fetch(&bob, Some(ch), 0).await.unwrap().len(), 1);
+    assert_eq!(
+        a.anchor
+            .service
+            .store()
+            .stats()
+            .await
+            .unwrap()
+            .queued_messages,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_wait_wakes_at_once_and_times_out_empty() {
+    let a = anchor().await;
+    let (alice, bob) = (client(&a).await, client(&a).await);
+    let ch = create(&alice, bob.id).await;
+    let wait = FetchWait {
+        version: 2,
+        channel_id: Some(ch),
+        ack_through: 0,
+        max_messages: 0,
+        max_bytes: 0,
+        timeout_ms: 30_000,
+    };
+    let started = Instant::now();
+    let waiter = tokio::spawn({
+        let peer = bob.peer.clone();
+        async move {
+            peer.request_with_timeout(wait.into(), Duration::from_secs(40))
+                .await
+        }
+    });
+    // The enqueue happens while the wait is held (or before it registered:
+    // both must deliver).
+    enqueue(&alice, Some(ch), bob.id, b"wake up").await.unwrap();
+    match waiter.await.unwrap().unwrap() {
+        Message::FetchWaitResponse(r) => assert_eq!(r.0.messages[0].payload, b"wake up".to_vec()),
+        m => panic!("{m:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "woken, not timed out"
+    );
+    // Timeout: an empty response after about timeout_ms.
+    let short = FetchWait {
+        version: 2,
+        channel_id: Some(ch),
+        ack_through: u64::MAX,
+        max_messages: 0,
+        max_bytes: 0,
+        timeout_ms: 300,
+    };
+    let t = Instant::now();
+    match bob.peer.request(short.into()).await.unwrap() {
+        Message::FetchWaitResponse(r) => assert!(r.0.messages.is_empty()),
+        m => panic!("{m:?}"),
+    }
+    assert!(t.elapsed() >= Duration::from_millis(250));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_in_address_and_bootstrap() {
+    let a = anchor().await;
+    let (alice, bob) = (client(&a).await, client(&a).await);
+    // Connecting is checking in (the on_connected hook records it).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let reply = bob
+            .peer
+            .request(
+                AddressRequest {
+                    version: 2,
+                    targets: vec![alice.id, NodeId([9; 32])],
+                }
+                .into(),
+            )
+            .await
+            .unwrap();
+        let Message::AddressResponse(r) = reply else {
+            panic!()
+        };
+        if let Some(p) = &r.entries[0].peer {
+            assert_eq!(p.node_id, alice.id);
+            assert!(r.entries[1].peer.is_none());
+            break;
+        }
+        assert!(Instant::now() < deadline, "check-in never recorded");
+        tokio::task::yield_now().await;
+    }
+    match bob
+        .peer
+        .request(
+            BootstrapRequest {
+                version: 2,
+                want: 200,
+                exclude: vec![],
+            }
+            .into(),
+        )
+        .await
+        .unwrap()
+    {
+        Message::BootstrapResponse(r) => {
+            let ids: Vec<NodeId> = r.peers.iter().map(|p| p.node_id).collect();
+            assert!(ids.contains(&alice.id));
+            assert!(
+                !ids.contains(&bob.id),
+                "the requester is not sent to itself"
+            );
+        }
+        m => panic!("{m:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_per_identity_does_not_slow_others() {
+    let a = anchor_with(AnchorConfig {
+        rate_limit_per_second: 5,
+        rate_limit_burst: 5,
+        ..AnchorConfig::default()
+    })
+    .await;
+    let flood = client_from(&a, "127.0.0.2:0".parse().unwrap()).await;
+    let calm = client_from(&a, "127.0.0.3:0".parse().unwrap()).await;
+    let mut limited = None;
+    for _ in 0..20 {
+        match flood.peer.request(ListChannels { version: 2 }.into()).await {
+            Err(RequestError::Remote(e)) if e.code == ErrorCode::RateLimited => {
+                limited = Some(e);
+                break;
+            }
+            Ok(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    let e = limited.expect("the flood is rate limited");
+    assert!(e.retry_after_ms > 0);
+    // Another identity from another address is served its whole burst, while
+    // the flooding identity is still limited.
+    for _ in 0..5 {
+        calm.peer
+            .request(ListChannels { version: 2 }.into())
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        code(flood.peer.request(ListChannels { version: 2 }.into()).await),
+        ErrorCode::RateLimited
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_refuses_new_requests() {
+    let a = anchor().await;
+    let alice = client(&a).await;
+    a.anchor.service.drain();
+    assert_eq!(
+        code(alice.peer.request(ListChannels { version: 2 }.into()).await),
+        ErrorCode::Unavailable
+    );
+}
