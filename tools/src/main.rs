@@ -2,8 +2,10 @@
 //!
 //! Subcommands: `demo` (a walk-through of the protocol core), `keys`
 //! (generate / show Ed25519 identities), `inspect` (decode and validate a
-//! framed message), `vectors` (list / regenerate the golden vectors). The load
-//! generator and mesh simulator arrive with the anchor and node milestones.
+//! framed message), `vectors` (list / regenerate the golden vectors),
+//! `loadgen` (concurrent QUIC clients against an anchor: mailbox, FetchWait,
+//! post ingest, with throughput and latency percentiles). The mesh simulator
+//! is not written yet.
 
 mod demo;
 mod inspect;

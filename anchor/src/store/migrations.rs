@@ -269,7 +269,7 @@ mod tests {
     fn both_dialects_define_the_same_tables_and_indexes() {
         fn names(sql: &str) -> Vec<String> {
             let mut v: Vec<String> = sql
-                .split(|c: char| c == ';')
+                .split(';')
                 .filter_map(|stmt| {
                     let s = stmt.split_whitespace().collect::<Vec<_>>();
                     match s.as_slice() {

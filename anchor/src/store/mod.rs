@@ -118,6 +118,9 @@ pub const MAX_BOOTSTRAP_PEERS: usize = distsoc_protocol::limits::BOOTSTRAP_MAX_P
 /// Rows deleted per transaction by [`AnchorStore::sweep_expired`].
 const SWEEP_CHUNK: usize = 5_000;
 
+/// Longest audit `detail` stored, characters.
+pub const MAX_AUDIT_DETAIL_CHARS: usize = 512;
+
 /// Bytes of the redacted actor id kept in the audit log.
 pub const REDACTED_ID_LEN: usize = 8;
 
@@ -134,8 +137,10 @@ pub const REDACTED_ID_LEN: usize = 8;
 pub enum StoreError {
     /// The database is down, restarting, unreachable, out of connections,
     /// or did not answer within the configured timeouts (or the store is
-    /// shutting down). Nothing is known to be committed. Wire code
-    /// `unavailable` with a retry-after.
+    /// shutting down). Wire code `unavailable` with a retry-after. Usually
+    /// nothing was written; only when the time limit hits during a commit
+    /// can the write have happened anyway — a retried enqueue with the same
+    /// `client_message_id` is then answered as a duplicate.
     #[error("database unavailable: {reason}")]
     Unavailable {
         /// What happened (for logs).
@@ -579,8 +584,7 @@ fn parse_url(url: &str) -> Result<Target, StoreError> {
         return Ok(Target::Postgres(Box::new(cfg)));
     }
     Err(StoreError::InvalidArgument(
-        "store URL must be sqlite:PATH, sqlite::memory:, postgres://… or a key=value string"
-            .into(),
+        "store URL must be sqlite:PATH, sqlite::memory:, postgres://… or a key=value string".into(),
     ))
 }
 
@@ -758,8 +762,20 @@ impl AnchorStore {
 
     /// Appends an audit event (group-committed). The actor is stored only
     /// as [`AnchorStore::redact`] of it.
-    pub async fn audit(&self, e: AuditEvent) -> Result<(), StoreError> {
+    ///
+    /// `detail` is cleaned before storing: NUL and other control characters
+    /// become spaces (PostgreSQL `TEXT` refuses NUL, and one bad event must
+    /// not fail the enqueues group-committed with it) and it is cut to
+    /// [`MAX_AUDIT_DETAIL_CHARS`] characters.
+    pub async fn audit(&self, mut e: AuditEvent) -> Result<(), StoreError> {
+        e.detail = clean_detail(&e.detail);
         dispatch!(self, s => s.audit(e).await)
+    }
+
+    /// Deletes audit entries older than `before_ms` (retention); returns
+    /// how many.
+    pub async fn prune_audit_before(&self, before_ms: u64) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.prune_audit_before(before_ms).await)
     }
 
     /// The redacted form of an identity as the audit log stores it: the
@@ -831,7 +847,9 @@ impl AnchorStore {
         let q = BootstrapQuery {
             seen_after_ms,
             recent_limit: per_source,
-            anchor_limit: anchor_quota(want).saturating_mul(2).saturating_add(exclude.len()),
+            anchor_limit: anchor_quota(want)
+                .saturating_mul(2)
+                .saturating_add(exclude.len()),
             sample_start: start,
             sample_limit: per_source,
         };
@@ -1009,6 +1027,13 @@ impl PreparedPost {
     }
 }
 
+fn clean_detail(d: &str) -> String {
+    d.chars()
+        .take(MAX_AUDIT_DETAIL_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 fn check_message(m: &NewMessage) -> Result<(), StoreError> {
     if m.payload.is_empty() {
         return Err(StoreError::InvalidArgument("empty payload".into()));
@@ -1031,9 +1056,9 @@ pub(crate) fn check_member(m: &NewMessage, channel: Option<&Channel>) -> Result<
     }
     match channel {
         Some(c) if c.other(&m.sender) == Some(m.recipient) => Ok(()),
-        Some(c) if c.is_member(&m.sender) => {
-            Err(StoreError::Unauthorized("recipient is not the other member"))
-        }
+        Some(c) if c.is_member(&m.sender) => Err(StoreError::Unauthorized(
+            "recipient is not the other member",
+        )),
         _ => Err(StoreError::Unauthorized("not a member of this channel")),
     }
 }
@@ -1282,6 +1307,16 @@ mod tests {
             ErrorCode::Unauthorized
         );
         assert!(!StoreError::Unauthorized("x").is_unavailable());
+    }
+
+    #[test]
+    fn audit_detail_is_cleaned() {
+        assert_eq!(clean_detail("a\0b\nc"), "a b c");
+        assert_eq!(
+            clean_detail(&"x".repeat(2000)).len(),
+            MAX_AUDIT_DETAIL_CHARS
+        );
+        assert_eq!(clean_detail("3 messages"), "3 messages");
     }
 
     #[test]

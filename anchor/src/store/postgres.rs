@@ -45,9 +45,9 @@ use super::wake::{QueueKey, Registry};
 use super::{
     channel_col, channel_from_col, check_member, decode_addrs, encode_addrs, fetch_cut, from_i64,
     id32_from, node_from, random_channel_id, random_salt, redact, to_i64, AuditEvent, AuditKind,
-    AuditRecord, BootstrapQuery, Channel, ChannelSummary, CheckIn, Enqueued, FetchPage,
-    FetchQuery, Inserted, NewMessage, PlanQuery, PreparedPost, Stats, StoreError, StoreOptions,
-    StoredMessage, MAX_CHANNELS_LISTED, REDACTED_ID_LEN, SWEEP_CHUNK,
+    AuditRecord, BootstrapQuery, Channel, ChannelSummary, CheckIn, Enqueued, FetchPage, FetchQuery,
+    Inserted, NewMessage, PlanQuery, PreparedPost, Stats, StoreError, StoreOptions, StoredMessage,
+    MAX_CHANNELS_LISTED, REDACTED_ID_LEN, SWEEP_CHUNK,
 };
 
 /// The `LISTEN`/`NOTIFY` channel.
@@ -176,7 +176,9 @@ pub(crate) fn pg_err(e: tokio_postgres::Error) -> StoreError {
 
 fn pool_err(e: PoolError) -> StoreError {
     match e {
-        PoolError::Timeout(t) => StoreError::unavailable(format!("connection pool timeout ({t:?})")),
+        PoolError::Timeout(t) => {
+            StoreError::unavailable(format!("connection pool timeout ({t:?})"))
+        }
         PoolError::Backend(e) => pg_err(e),
         PoolError::Closed => StoreError::unavailable("connection pool closed"),
         PoolError::NoRuntimeSpecified => StoreError::unavailable("no runtime for the pool"),
@@ -248,9 +250,12 @@ async fn migrate(pool: &Pool) -> Result<(), StoreError> {
         let mut c = client(pool).await?;
         let tx = c.transaction().await.map_err(pg_err)?;
         // Serializes concurrent starts; released at commit/rollback.
-        tx.execute("SELECT pg_advisory_xact_lock($1::int8)", &[&PG_MIGRATION_LOCK])
-            .await
-            .map_err(pg_err)?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1::int8)",
+            &[&PG_MIGRATION_LOCK],
+        )
+        .await
+        .map_err(pg_err)?;
         tx.batch_execute(
             "CREATE TABLE IF NOT EXISTS anchor_schema_version (
                  singleton BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (singleton),
@@ -360,7 +365,9 @@ async fn listener_task(
                     listening.store(true, Ordering::SeqCst);
                     // Notifications sent while we were away are lost:
                     // every waiter re-checks its queue.
-                    let Some(reg) = registry.upgrade() else { return };
+                    let Some(reg) = registry.upgrade() else {
+                        return;
+                    };
                     reg.wake_all();
                     c
                 }
@@ -403,7 +410,9 @@ async fn listener_task(
         tracing::warn!("mailbox listener connection lost; reconnecting");
         listening.store(false, Ordering::SeqCst);
         drop(client);
-        let Some(reg) = registry.upgrade() else { return };
+        let Some(reg) = registry.upgrade() else {
+            return;
+        };
         reg.wake_all();
     }
 }
@@ -660,7 +669,10 @@ async fn enqueue_rows(
         .collect::<Result<_, _>>()?;
     ids.sort_unstable();
     if ids.len() != to_insert.len() {
-        return Err(StoreError::corrupt("message_ids", "sequence returned too few ids"));
+        return Err(StoreError::corrupt(
+            "message_ids",
+            "sequence returned too few ids",
+        ));
     }
 
     // 6. Multi-row inserts, in chunks of bounded payload size.
@@ -668,7 +680,9 @@ async fn enqueue_rows(
     while start < to_insert.len() {
         let mut end = start;
         let mut bytes = 0usize;
-        while end < to_insert.len() && (end == start || bytes + msgs[to_insert[end]].payload.len() <= INSERT_CHUNK_BYTES) {
+        while end < to_insert.len()
+            && (end == start || bytes + msgs[to_insert[end]].payload.len() <= INSERT_CHUNK_BYTES)
+        {
             bytes += msgs[to_insert[end]].payload.len();
             end += 1;
         }
@@ -684,9 +698,18 @@ async fn enqueue_rows(
             .iter()
             .map(|&i| msgs[i].client_message_id.as_ref().map(|x| &x[..]))
             .collect();
-        let received: Vec<i64> = rows.iter().map(|&i| to_i64(msgs[i].received_at_ms)).collect();
-        let expires: Vec<i64> = rows.iter().map(|&i| to_i64(msgs[i].expires_at_ms)).collect();
-        let lens: Vec<i32> = rows.iter().map(|&i| i32_len(msgs[i].payload.len())).collect();
+        let received: Vec<i64> = rows
+            .iter()
+            .map(|&i| to_i64(msgs[i].received_at_ms))
+            .collect();
+        let expires: Vec<i64> = rows
+            .iter()
+            .map(|&i| to_i64(msgs[i].expires_at_ms))
+            .collect();
+        let lens: Vec<i32> = rows
+            .iter()
+            .map(|&i| i32_len(msgs[i].payload.len()))
+            .collect();
         let payload: Vec<&[u8]> = rows.iter().map(|&i| &msgs[i].payload[..]).collect();
         tx.execute(
             "INSERT INTO messages
@@ -748,7 +771,10 @@ fn finish_results(
         .collect()
 }
 
-async fn insert_audits(tx: &tokio_postgres::Transaction<'_>, rows: &[AuditRow]) -> Result<(), StoreError> {
+async fn insert_audits(
+    tx: &tokio_postgres::Transaction<'_>,
+    rows: &[AuditRow],
+) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -770,7 +796,10 @@ async fn insert_audits(tx: &tokio_postgres::Transaction<'_>, rows: &[AuditRow]) 
     Ok(())
 }
 
-async fn upsert_checkins(tx: &tokio_postgres::Transaction<'_>, rows: &[CheckIn]) -> Result<(), StoreError> {
+async fn upsert_checkins(
+    tx: &tokio_postgres::Transaction<'_>,
+    rows: &[CheckIn],
+) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -968,7 +997,10 @@ impl PgStore {
                 // not yet visible to our snapshot, or the random id
                 // collided: look again.
             }
-            Err(StoreError::corrupt("channels", "could not create or find the channel"))
+            Err(StoreError::corrupt(
+                "channels",
+                "could not create or find the channel",
+            ))
         })
         .await
     }
@@ -1186,6 +1218,19 @@ impl PgStore {
             detail: e.detail,
         };
         self.submit(|r| PgJob::Audit(row, r)).await
+    }
+
+    pub(crate) async fn prune_audit_before(&self, before_ms: u64) -> Result<u64, StoreError> {
+        self.timed(async {
+            let c = client(&self.inner.pool).await?;
+            c.execute(
+                "DELETE FROM audit_log WHERE at_ms < $1::int8",
+                &[&to_i64(before_ms)],
+            )
+            .await
+            .map_err(pg_err)
+        })
+        .await
     }
 
     pub(crate) async fn recent_audit(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
@@ -1439,12 +1484,7 @@ impl PgStore {
             let st = c.prepare_cached(PULL_SQL).await.map_err(pg_err)?;
             c.query(
                 &st,
-                &[
-                    &&requester.0[..],
-                    &to_i64(since_seq),
-                    &ids,
-                    &i64_len(limit),
-                ],
+                &[&&requester.0[..], &to_i64(since_seq), &ids, &i64_len(limit)],
             )
             .await
             .map_err(pg_err)?
@@ -1455,7 +1495,10 @@ impl PgStore {
         .await
     }
 
-    pub(crate) async fn posts_by_seq(&self, seqs: &[u64]) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    pub(crate) async fn posts_by_seq(
+        &self,
+        seqs: &[u64],
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let seqs: Vec<i64> = seqs.iter().map(|&s| to_i64(s)).collect();
         self.timed(async {
             let c = client(&self.inner.pool).await?;

@@ -33,10 +33,11 @@ use tokio::sync::{mpsc, oneshot};
 use super::migrations;
 use super::wake::{QueueKey, Registry};
 use super::{
-    channel_col, channel_from_col, check_member, decode_addrs, encode_addrs, from_i64, node_from, random_channel_id, random_salt, redact, to_i64, AuditEvent, AuditKind,
-    AuditRecord, BootstrapQuery, Channel, ChannelSummary, CheckIn, Enqueued, FetchPage,
-    FetchQuery, Inserted, NewMessage, PlanQuery, PreparedPost, Stats, StoreError, StoreOptions,
-    StoredMessage, MAX_CHANNELS_LISTED, SWEEP_CHUNK,
+    channel_col, channel_from_col, check_member, decode_addrs, encode_addrs, from_i64, node_from,
+    random_channel_id, random_salt, redact, to_i64, AuditEvent, AuditKind, AuditRecord,
+    BootstrapQuery, Channel, ChannelSummary, CheckIn, Enqueued, FetchPage, FetchQuery, Inserted,
+    NewMessage, PlanQuery, PreparedPost, Stats, StoreError, StoreOptions, StoredMessage,
+    MAX_CHANNELS_LISTED, SWEEP_CHUNK,
 };
 
 /// Read connections kept open (file databases).
@@ -308,11 +309,10 @@ fn load_salt(conn: &Connection) -> Result<[u8; 32], StoreError> {
         "INSERT INTO meta (key, value) VALUES ('audit_salt', ?1) ON CONFLICT DO NOTHING",
         [&random_salt()[..]],
     )?;
-    let v: Vec<u8> = conn.query_row(
-        "SELECT value FROM meta WHERE key = 'audit_salt'",
-        [],
-        |r| r.get(0),
-    )?;
+    let v: Vec<u8> =
+        conn.query_row("SELECT value FROM meta WHERE key = 'audit_salt'", [], |r| {
+            r.get(0)
+        })?;
     <[u8; 32]>::try_from(v.as_slice()).map_err(|_| StoreError::corrupt("audit salt", "length"))
 }
 
@@ -344,7 +344,10 @@ const CHECKIN_COLS: &str = "node, addrs, is_anchor, last_seen_ms";
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, or a private
     /// in-memory one for `None`, and migrates it.
-    pub(crate) async fn open(path: Option<PathBuf>, opts: &StoreOptions) -> Result<Self, StoreError> {
+    pub(crate) async fn open(
+        path: Option<PathBuf>,
+        opts: &StoreOptions,
+    ) -> Result<Self, StoreError> {
         let busy = opts.busy_timeout;
         let p = path.clone();
         let (conn, readers, salt) = tokio::task::spawn_blocking(move || {
@@ -645,6 +648,16 @@ impl SqliteStore {
         .await
     }
 
+    pub(crate) async fn prune_audit_before(&self, before_ms: u64) -> Result<u64, StoreError> {
+        self.write(move |c| {
+            let n = c
+                .prepare_cached("DELETE FROM audit_log WHERE at_ms < ?1")?
+                .execute([to_i64(before_ms)])?;
+            Ok((n as u64, Vec::new()))
+        })
+        .await
+    }
+
     pub(crate) async fn recent_audit(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
         self.read(move |c| {
             let mut st = c.prepare_cached(
@@ -717,15 +730,16 @@ impl SqliteStore {
         q: BootstrapQuery,
     ) -> Result<Vec<CheckIn>, StoreError> {
         self.read(move |c| {
-            let collect = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<Vec<CheckIn>, StoreError> {
-                let mut st = c.prepare_cached(sql)?;
-                let mut rows = st.query(p)?;
-                let mut out = Vec::new();
-                while let Some(row) = rows.next()? {
-                    out.push(read_checkin(row)?);
-                }
-                Ok(out)
-            };
+            let collect =
+                |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<Vec<CheckIn>, StoreError> {
+                    let mut st = c.prepare_cached(sql)?;
+                    let mut rows = st.query(p)?;
+                    let mut out = Vec::new();
+                    while let Some(row) = rows.next()? {
+                        out.push(read_checkin(row)?);
+                    }
+                    Ok(out)
+                };
             let seen = to_i64(q.seen_after_ms);
             let recent = collect(
                 &format!(
@@ -859,7 +873,10 @@ impl SqliteStore {
         .await
     }
 
-    pub(crate) async fn posts_by_seq(&self, seqs: &[u64]) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    pub(crate) async fn posts_by_seq(
+        &self,
+        seqs: &[u64],
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let seqs = seqs.to_vec();
         self.read(move |c| {
             let mut st = c.prepare_cached("SELECT sync_post FROM posts WHERE seq = ?1")?;

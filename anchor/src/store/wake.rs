@@ -175,16 +175,10 @@ mod tests {
     #[test]
     fn payload_round_trip() {
         let k = QueueKey::new(&NodeId([0xab; 32]), Some(&ChannelId([0x01; 16])));
-        assert_eq!(
-            QueueKey::from_notify_payload(&k.notify_payload()),
-            Some(k)
-        );
+        assert_eq!(QueueKey::from_notify_payload(&k.notify_payload()), Some(k));
         let l = QueueKey::new(&NodeId([0xab; 32]), None);
         assert!(l.notify_payload().ends_with(':'));
-        assert_eq!(
-            QueueKey::from_notify_payload(&l.notify_payload()),
-            Some(l)
-        );
+        assert_eq!(QueueKey::from_notify_payload(&l.notify_payload()), Some(l));
         assert_ne!(k.lock_key(), l.lock_key());
         assert_eq!(QueueKey::from_notify_payload("zz:"), None);
         assert_eq!(QueueKey::from_notify_payload("nocolon"), None);
