@@ -149,6 +149,7 @@ impl RateLimiter {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::panic)]
     use super::*;
 
     fn ip(last: u8) -> IpAddr {
