@@ -1,0 +1,1544 @@
+//! The storage layer's shared test suite: every case in [`cases`] runs
+//! against SQLite (a file in a temp dir) and against PostgreSQL (a fresh
+//! database on a real throwaway server, see `pg_harness`). PostgreSQL-only
+//! cases (cross-process wakeups, server outage) follow.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    unreachable_pub
+)]
+
+mod pg_harness;
+
+use std::collections::{BTreeSet, HashSet};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use distsoc_anchor::store::{
+    AnchorStore, AuditEvent, AuditKind, CheckIn, Inserted, NewMessage, PlanQuery, StoreError,
+    StoreOptions, MAX_PAYLOAD_BYTES,
+};
+use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
+use distsoc_protocol::messages::content::{seal_post, Post, PostBody, PostVisibility, SyncPost};
+use distsoc_protocol::sign::SigningKey;
+
+const TTL: u64 = 7 * 24 * 3600 * 1000;
+const NOW: u64 = 1_700_000_000_000;
+/// Bound on every wait in this suite.
+const WAIT: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------
+
+/// A database the cases can open any number of times (restarts, other
+/// processes).
+pub struct Db {
+    url: String,
+    sqlite_path: Option<std::path::PathBuf>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Db {
+    async fn open(&self) -> AnchorStore {
+        AnchorStore::open(&self.url).await.unwrap()
+    }
+
+    fn is_pg(&self) -> bool {
+        self.sqlite_path.is_none()
+    }
+
+    /// Rows of a raw SQL query as text columns (for checks below the API).
+    async fn raw_rows(&self, sql: &str) -> Vec<Vec<Vec<u8>>> {
+        match &self.sqlite_path {
+            Some(p) => {
+                let conn = rusqlite::Connection::open(p).unwrap();
+                let mut st = conn.prepare(sql).unwrap();
+                let n = st.column_count();
+                let mut rows = st.query([]).unwrap();
+                let mut out = Vec::new();
+                while let Some(row) = rows.next().unwrap() {
+                    let mut cols = Vec::new();
+                    for i in 0..n {
+                        let v = row.get_ref(i).unwrap();
+                        cols.push(match v {
+                            rusqlite::types::ValueRef::Null => Vec::new(),
+                            rusqlite::types::ValueRef::Integer(i) => i.to_string().into_bytes(),
+                            rusqlite::types::ValueRef::Real(f) => f.to_string().into_bytes(),
+                            rusqlite::types::ValueRef::Text(t) => t.to_vec(),
+                            rusqlite::types::ValueRef::Blob(b) => b.to_vec(),
+                        });
+                    }
+                    out.push(cols);
+                }
+                out
+            }
+            None => {
+                let (client, conn) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                let driver = tokio::spawn(conn);
+                // Text protocol: bytea comes back as \x hex; decode it so raw
+                // bytes can be searched too.
+                let msgs = client.simple_query(sql).await.unwrap();
+                let mut out = Vec::new();
+                for m in msgs {
+                    if let tokio_postgres::SimpleQueryMessage::Row(r) = m {
+                        let mut cols = Vec::new();
+                        for i in 0..r.len() {
+                            let v = r.get(i).unwrap_or("");
+                            cols.push(match v.strip_prefix("\\x") {
+                                Some(h) => hex::decode(h).unwrap_or_else(|_| v.as_bytes().to_vec()),
+                                None => v.as_bytes().to_vec(),
+                            });
+                        }
+                        out.push(cols);
+                    }
+                }
+                drop(client);
+                let _ = driver.await;
+                out
+            }
+        }
+    }
+
+    async fn raw_exec(&self, sql: &str) {
+        match &self.sqlite_path {
+            Some(p) => {
+                rusqlite::Connection::open(p)
+                    .unwrap()
+                    .execute_batch(sql)
+                    .unwrap();
+            }
+            None => {
+                let (client, conn) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                let driver = tokio::spawn(conn);
+                client.batch_execute(sql).await.unwrap();
+                drop(client);
+                let _ = driver.await;
+            }
+        }
+    }
+}
+
+pub async fn sqlite_db() -> Option<Db> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("anchor.sqlite");
+    Some(Db {
+        url: format!("sqlite:{}", path.display()),
+        sqlite_path: Some(path),
+        _dir: Some(dir),
+    })
+}
+
+pub async fn pg_db() -> Option<Db> {
+    if pg_harness::skip() {
+        eprintln!("DISTSOC_SKIP_PG_TESTS=1: skipped");
+        return None;
+    }
+    let url = pg_harness::shared().create_database().await;
+    Some(Db {
+        url,
+        sqlite_path: None,
+        _dir: None,
+    })
+}
+
+fn node(i: u8) -> NodeId {
+    NodeId(*blake3::hash(&[b'n', i]).as_bytes())
+}
+
+fn random_node() -> NodeId {
+    let mut b = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
+    NodeId(b)
+}
+
+fn msg(channel: Option<ChannelId>, from: NodeId, to: NodeId, payload: &[u8]) -> NewMessage {
+    NewMessage {
+        channel,
+        sender: from,
+        recipient: to,
+        payload: payload.to_vec(),
+        client_message_id: None,
+        received_at_ms: NOW,
+        expires_at_ms: NOW + TTL,
+    }
+}
+
+async fn fetch_all(s: &AnchorStore, who: NodeId, ch: Option<ChannelId>) -> Vec<(u64, Vec<u8>)> {
+    let page = s.fetch(who, ch, 0, 100_000, usize::MAX, NOW).await.unwrap();
+    assert!(!page.more);
+    page.messages
+        .into_iter()
+        .map(|m| (m.message_id, m.payload))
+        .collect()
+}
+
+async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: not within {WAIT:?}"))
+}
+
+/// Polls a future exactly once (a zero timeout polls before checking the
+/// deadline): whether it is ready right now.
+async fn ready_now<F: std::future::Future>(f: F) -> bool {
+    tokio::time::timeout(Duration::ZERO, f).await.is_ok()
+}
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    if let Some(db) = super::sqlite_db().await {
+                        super::cases::$case(db).await;
+                    }
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    if let Some(db) = super::pg_db().await {
+                        super::cases::$case(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    migrations_versioned_and_newer_refused,
+    concurrent_opens_migrate_once,
+    channels_idempotent_sorted_random,
+    enqueue_fetch_in_order,
+    ack_deletes_only_the_callers_acked_messages,
+    queues_are_isolated,
+    legacy_mailbox_is_separate_from_channels,
+    enqueue_authorization_and_limits,
+    client_message_id_dedup,
+    fetch_limits_and_at_least_one,
+    ttl_hides_expired_and_sweeper_deletes,
+    waiter_in_process_no_lost_wakeup,
+    enqueue_batch_is_all_or_nothing,
+    concurrent_enqueues_group_commit,
+    acknowledged_messages_survive_drop_and_reopen,
+    acknowledged_messages_survive_kill_9,
+    check_in_and_address,
+    bootstrap_is_diverse_and_excludes,
+    audit_log_is_redacted,
+    stats_count,
+    posts_insert_and_pull_with_recipient_match,
+    query_plans_use_indexes,
+);
+
+// ---------------------------------------------------------------------------
+// The shared cases
+// ---------------------------------------------------------------------------
+
+mod cases {
+    use super::*;
+
+    pub async fn migrations_versioned_and_newer_refused(db: Db) {
+        let s = db.open().await;
+        assert_eq!(
+            s.schema_version().await.unwrap(),
+            s.supported_schema_version()
+        );
+        drop(s);
+        // Reopening applies nothing and keeps data.
+        let s = db.open().await;
+        assert_eq!(
+            s.schema_version().await.unwrap(),
+            s.supported_schema_version()
+        );
+        drop(s);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if db.is_pg() {
+            db.raw_exec("UPDATE anchor_schema_version SET version = 99")
+                .await;
+        } else {
+            db.raw_exec("PRAGMA user_version = 99").await;
+        }
+        match AnchorStore::open(&db.url).await {
+            Err(StoreError::TooNew { found: 99, .. }) => {}
+            other => panic!("expected TooNew, got {other:?}"),
+        }
+    }
+
+    pub async fn concurrent_opens_migrate_once(db: Db) {
+        let (a, b, c) = tokio::join!(
+            AnchorStore::open(&db.url),
+            AnchorStore::open(&db.url),
+            AnchorStore::open(&db.url)
+        );
+        let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+        for s in [&a, &b, &c] {
+            assert_eq!(
+                s.schema_version().await.unwrap(),
+                s.supported_schema_version()
+            );
+        }
+        // One salt for the database, whoever created it.
+        let id = node(1);
+        assert_eq!(a.redact(&id), b.redact(&id));
+        assert_eq!(a.redact(&id), c.redact(&id));
+    }
+
+    pub async fn channels_idempotent_sorted_random(db: Db) {
+        let s = db.open().await;
+        let (a, b, c) = (node(1), node(2), node(3));
+        let ab = s.create_channel(a, b, NOW).await.unwrap();
+        let ba = s.create_channel(b, a, NOW + 5).await.unwrap();
+        assert_eq!(ab, ba, "idempotent per unordered pair");
+        assert_eq!(ba.created_at_ms, NOW);
+        assert!(ab.members[0] < ab.members[1], "sorted");
+        assert!(ab.is_member(&a) && ab.is_member(&b));
+        let ac = s.create_channel(a, c, NOW).await.unwrap();
+        assert_ne!(ab.id, ac.id);
+        assert_ne!(ab.id.0, [0; 16]);
+        // Ids are random, not derived from the members: a second store on a
+        // fresh database gives the same pair another id.
+        assert_eq!(s.channel(ab.id).await.unwrap(), Some(ab));
+        assert_eq!(s.channel(ChannelId([9; 16])).await.unwrap(), None);
+        assert!(matches!(
+            s.create_channel(a, a, NOW).await,
+            Err(StoreError::InvalidArgument(_))
+        ));
+        // Concurrent creates of one pair converge.
+        let (d, e) = (node(4), node(5));
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                if i % 2 == 0 {
+                    s.create_channel(d, e, NOW).await.unwrap()
+                } else {
+                    s.create_channel(e, d, NOW).await.unwrap()
+                }
+            }));
+        }
+        let mut ids = HashSet::new();
+        for t in tasks {
+            ids.insert(t.await.unwrap().id);
+        }
+        assert_eq!(ids.len(), 1);
+        let mine = s.channels_of(a).await.unwrap();
+        assert_eq!(mine.len(), 2);
+        let peers: HashSet<NodeId> = mine.iter().map(|c| c.peer).collect();
+        assert_eq!(peers, HashSet::from([b, c]));
+        assert_eq!(s.channels_of(b).await.unwrap().len(), 1);
+        assert_eq!(s.channels_of(node(9)).await.unwrap().len(), 0);
+    }
+
+    pub async fn enqueue_fetch_in_order(db: Db) {
+        let s = db.open().await;
+        let (a, b) = (node(1), node(2));
+        let ch = s.create_channel(a, b, NOW).await.unwrap().id;
+        let mut ids = Vec::new();
+        for i in 0..5u8 {
+            let e = s.enqueue(msg(Some(ch), a, b, &[i; 10])).await.unwrap();
+            assert!(!e.duplicate);
+            assert_eq!(e.received_at_ms, NOW);
+            assert_eq!(e.expires_at_ms, NOW + TTL);
+            ids.push(e.message_id);
+        }
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        let page = s.fetch(b, Some(ch), 0, 100, 1 << 20, NOW).await.unwrap();
+        assert!(!page.more);
+        assert_eq!(page.messages.len(), 5);
+        for (i, m) in page.messages.iter().enumerate() {
+            assert_eq!(m.message_id, ids[i]);
+            assert_eq!(m.payload, vec![i as u8; 10]);
+            assert_eq!(m.sender, a);
+            assert_eq!(m.channel, Some(ch));
+            assert_eq!(m.received_at_ms, NOW);
+            assert_eq!(m.expires_at_ms, NOW + TTL);
+        }
+        // Fetch without ack leaves them queued (at-least-once).
+        assert_eq!(fetch_all(&s, b, Some(ch)).await.len(), 5);
+        // The sender's own queue in the channel is empty.
+        assert!(fetch_all(&s, a, Some(ch)).await.is_empty());
+        // Ids keep increasing after everything is acknowledged.
+        let p = s
+            .fetch(b, Some(ch), ids[4], 100, 1 << 20, NOW)
+            .await
+            .unwrap();
+        assert!(p.messages.is_empty());
+        let next = s.enqueue(msg(Some(ch), a, b, b"x")).await.unwrap();
+        assert!(next.message_id > ids[4]);
+    }
+
+    pub async fn ack_deletes_only_the_callers_acked_messages(db: Db) {
+        let s = db.open().await;
+        let (a, b, c) = (node(1), node(2), node(3));
+        let ch = s.create_channel(a, b, NOW).await.unwrap().id;
+        let mut to_b = Vec::new();
+        for i in 0..4u8 {
+            to_b.push(
+                s.enqueue(msg(Some(ch), a, b, &[i]))
+                    .await
+                    .unwrap()
+                    .message_id,
+            );
+        }
+        let to_a = s
+            .enqueue(msg(Some(ch), b, a, b"for a"))
+            .await
+            .unwrap()
+            .message_id;
+        let legacy_b = s
+            .enqueue(msg(None, c, b, b"legacy"))
+            .await
+            .unwrap()
+            .message_id;
+        // b acknowledges through its second message.
+        let p = s
+            .fetch(b, Some(ch), to_b[1], 100, 1 << 20, NOW)
+            .await
+            .unwrap();
+        let got: Vec<u64> = p.messages.iter().map(|m| m.message_id).collect();
+        assert_eq!(got, to_b[2..].to_vec());
+        // b acknowledging everything in the channel touches neither a's
+        // queue nor b's legacy mailbox.
+        let p = s
+            .fetch(b, Some(ch), u64::MAX, 100, 1 << 20, NOW)
+            .await
+            .unwrap();
+        assert!(p.messages.is_empty());
+        assert_eq!(
+            fetch_all(&s, a, Some(ch)).await,
+            vec![(to_a, b"for a".to_vec())]
+        );
+        assert_eq!(
+            fetch_all(&s, b, None).await,
+            vec![(legacy_b, b"legacy".to_vec())]
+        );
+        // A non-member acking in the channel deletes nothing of anyone's.
+        let p = s
+            .fetch(c, Some(ch), u64::MAX, 100, 1 << 20, NOW)
+            .await
+            .unwrap();
+        assert!(p.messages.is_empty());
+        assert_eq!(fetch_all(&s, a, Some(ch)).await.len(), 1);
+    }
+
+    pub async fn queues_are_isolated(db: Db) {
+        let s = db.open().await;
+        let (x, y, z) = (node(1), node(2), node(3));
+        for i in 0..3u8 {
+            s.enqueue(msg(None, z, x, &[b'x', i])).await.unwrap();
+            s.enqueue(msg(None, z, y, &[b'y', i])).await.unwrap();
+        }
+        let xs = fetch_all(&s, x, None).await;
+        let ys = fetch_all(&s, y, None).await;
+        assert_eq!(xs.len(), 3);
+        assert_eq!(ys.len(), 3);
+        assert!(xs.iter().all(|(_, p)| p[0] == b'x'));
+        assert!(ys.iter().all(|(_, p)| p[0] == b'y'));
+        // Nothing for the sender, nothing for strangers.
+        assert!(fetch_all(&s, z, None).await.is_empty());
+        assert!(fetch_all(&s, random_node(), None).await.is_empty());
+        // A channel between x and z: y cannot read x's channel queue even
+        // by naming the channel.
+        let ch = s.create_channel(x, z, NOW).await.unwrap().id;
+        s.enqueue(msg(Some(ch), z, x, b"private")).await.unwrap();
+        assert!(fetch_all(&s, y, Some(ch)).await.is_empty());
+        assert_eq!(fetch_all(&s, x, Some(ch)).await.len(), 1);
+    }
+
+    pub async fn legacy_mailbox_is_separate_from_channels(db: Db) {
+        let s = db.open().await;
+        let (a, b) = (node(1), node(2));
+        let ch = s.create_channel(a, b, NOW).await.unwrap().id;
+        s.enqueue(msg(Some(ch), a, b, b"chan1")).await.unwrap();
+        s.enqueue(msg(Some(ch), a, b, b"chan2")).await.unwrap();
+        s.enqueue(msg(None, a, b, b"legacy")).await.unwrap();
+        let legacy = fetch_all(&s, b, None).await;
+        assert_eq!(legacy.len(), 1);
+        assert_eq!(legacy[0].1, b"legacy");
+        let chan = fetch_all(&s, b, Some(ch)).await;
+        assert_eq!(chan.len(), 2);
+        let page = s.fetch(b, None, 0, 10, 1 << 20, NOW).await.unwrap();
+        assert_eq!(page.messages[0].channel, None);
+        assert_eq!(s.legacy_queued(b).await.unwrap(), 1);
+        assert_eq!(s.legacy_queued(a).await.unwrap(), 0);
+        let listed = s.channels_of(b).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].id, ch);
+        assert_eq!(listed[0].peer, a);
+        assert_eq!(listed[0].queued, 2);
+        assert_eq!(s.channels_of(a).await.unwrap()[0].queued, 0);
+    }
+
+    pub async fn enqueue_authorization_and_limits(db: Db) {
+        let s = db.open().await;
+        let (a, b, c) = (node(1), node(2), node(3));
+        let ch = s.create_channel(a, b, NOW).await.unwrap().id;
+        let unauthorized = |r: Result<distsoc_anchor::store::Enqueued, StoreError>| match r {
+            Err(e @ StoreError::Unauthorized(_)) => {
+                assert_eq!(
+                    e.error_code(),
+                    distsoc_protocol::error::ErrorCode::Unauthorized
+                );
+            }
+            other => panic!("expected Unauthorized, got {other:?}"),
+        };
+        // Unknown channel, non-member sender, wrong recipient.
+        unauthorized(s.enqueue(msg(Some(ChannelId([7; 16])), a, b, b"x")).await);
+        unauthorized(s.enqueue(msg(Some(ch), c, b, b"x")).await);
+        unauthorized(s.enqueue(msg(Some(ch), a, c, b"x")).await);
+        unauthorized(s.enqueue(msg(Some(ch), a, a, b"x")).await);
+        // Sizes.
+        assert!(matches!(
+            s.enqueue(msg(None, a, b, b"")).await,
+            Err(StoreError::InvalidArgument(_))
+        ));
+        let too_big = vec![0u8; MAX_PAYLOAD_BYTES + 1];
+        assert!(matches!(
+            s.enqueue(msg(None, a, b, &too_big)).await,
+            Err(StoreError::TooLarge { .. })
+        ));
+        assert_eq!(
+            s.stats().await.unwrap().queued_messages,
+            0,
+            "nothing stored"
+        );
+        // Exactly the cap is fine, and comes back whole even with a tiny
+        // max_bytes (at least one message).
+        let max = vec![0xa5u8; MAX_PAYLOAD_BYTES];
+        s.enqueue(msg(Some(ch), b, a, &max)).await.unwrap();
+        let page = s.fetch(a, Some(ch), 0, 10, 1, NOW).await.unwrap();
+        assert_eq!(page.messages.len(), 1);
+        assert_eq!(page.messages[0].payload, max);
+    }
+
+    pub async fn client_message_id_dedup(db: Db) {
+        let s = db.open().await;
+        let (a, b, c) = (node(1), node(2), node(3));
+        let ch = s.create_channel(a, b, NOW).await.unwrap().id;
+        let with = |m: NewMessage, id: u8| NewMessage {
+            client_message_id: Some([id; 16]),
+            ..m
+        };
+        let first = s
+            .enqueue(with(msg(Some(ch), a, b, b"one"), 1))
+            .await
+            .unwrap();
+        assert!(!first.duplicate);
+        let mut retry = with(msg(Some(ch), a, b, b"one again"), 1);
+        retry.received_at_ms = NOW + 1000;
+        let again = s.enqueue(retry).await.unwrap();
+        assert!(again.duplicate);
+        assert_eq!(again.message_id, first.message_id);
+        assert_eq!(again.received_at_ms, first.received_at_ms);
+        assert_eq!(
+            fetch_all(&s, b, Some(ch)).await,
+            vec![(first.message_id, b"one".to_vec())]
+        );
+        // Same id in another queue or from another sender: separate.
+        assert!(
+            !s.enqueue(with(msg(None, a, b, b"legacy"), 1))
+                .await
+                .unwrap()
+                .duplicate
+        );
+        assert!(
+            !s.enqueue(with(msg(None, c, b, b"other sender"), 1))
+                .await
+                .unwrap()
+                .duplicate
+        );
+        assert!(
+            !s.enqueue(with(msg(Some(ch), b, a, b"reverse"), 1))
+                .await
+                .unwrap()
+                .duplicate
+        );
+        // Inside one batch: the repeat refers to the first.
+        let batch = s
+            .enqueue_batch(vec![
+                with(msg(None, c, a, b"b1"), 9),
+                with(msg(None, c, a, b"b1 retry"), 9),
+                msg(None, c, a, b"no id"),
+                msg(None, c, a, b"no id"),
+            ])
+            .await
+            .unwrap();
+        assert!(!batch[0].duplicate && batch[1].duplicate);
+        assert_eq!(batch[0].message_id, batch[1].message_id);
+        assert!(
+            !batch[2].duplicate && !batch[3].duplicate,
+            "no id: no dedup"
+        );
+        assert_eq!(fetch_all(&s, a, None).await.len(), 3);
+        // Concurrent retries store one message.
+        let mut tasks = Vec::new();
+        for _ in 0..10 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.enqueue(with(msg(None, a, c, b"race"), 5)).await.unwrap()
+            }));
+        }
+        let mut ids = HashSet::new();
+        for t in tasks {
+            ids.insert(t.await.unwrap().message_id);
+        }
+        assert_eq!(ids.len(), 1);
+        assert_eq!(fetch_all(&s, c, None).await.len(), 1);
+    }
+
+    pub async fn fetch_limits_and_at_least_one(db: Db) {
+        let s = db.open().await;
+        let (a, b) = (node(1), node(2));
+        let items: Vec<NewMessage> = (0..10u8).map(|i| msg(None, a, b, &[i; 100])).collect();
+        s.enqueue_batch(items).await.unwrap();
+        let f = |n, bytes| s.fetch(b, None, 0, n, bytes, NOW);
+        let p = f(3, 1 << 20).await.unwrap();
+        assert_eq!((p.messages.len(), p.more), (3, true));
+        let p = f(100, 250).await.unwrap();
+        assert_eq!((p.messages.len(), p.more), (2, true));
+        let p = f(100, 300).await.unwrap();
+        assert_eq!((p.messages.len(), p.more), (3, true));
+        let p = f(100, 0).await.unwrap();
+        assert_eq!((p.messages.len(), p.more), (1, true), "at least one");
+        let p = f(0, 1 << 20).await.unwrap();
+        assert_eq!(p.messages.len(), 1, "max_messages 0 counts as 1");
+        let p = f(10, 1000).await.unwrap();
+        assert_eq!((p.messages.len(), p.more), (10, false));
+        let p = f(100, 1 << 20).await.unwrap();
+        assert_eq!((p.messages.len(), p.more), (10, false));
+        // Paging with ackThrough walks the queue.
+        let mut seen = Vec::new();
+        let mut ack = 0;
+        loop {
+            let p = s.fetch(b, None, ack, 4, 1 << 20, NOW).await.unwrap();
+            seen.extend(p.messages.iter().map(|m| m.payload[0]));
+            if let Some(last) = p.messages.last() {
+                ack = last.message_id;
+            }
+            if !p.more {
+                break;
+            }
+        }
+        assert_eq!(seen, (0..10u8).collect::<Vec<_>>());
+        // Acknowledge the last page.
+        let p = s.fetch(b, None, ack, 4, 1 << 20, NOW).await.unwrap();
+        assert!(p.messages.is_empty() && !p.more);
+    }
+
+    pub async fn ttl_hides_expired_and_sweeper_deletes(db: Db) {
+        let s = db.open().await;
+        let (a, b) = (node(1), node(2));
+        let short = NewMessage {
+            expires_at_ms: NOW + 10,
+            ..msg(None, a, b, b"short")
+        };
+        s.enqueue(short).await.unwrap();
+        s.enqueue(msg(None, a, b, b"long")).await.unwrap();
+        assert_eq!(
+            s.fetch(b, None, 0, 10, 1 << 20, NOW + 9)
+                .await
+                .unwrap()
+                .messages
+                .len(),
+            2
+        );
+        let p = s.fetch(b, None, 0, 10, 1 << 20, NOW + 10).await.unwrap();
+        assert_eq!(p.messages.len(), 1, "expired at expires_at_ms");
+        assert_eq!(p.messages[0].payload, b"long");
+        assert!(!p.more);
+        assert_eq!(s.sweep_expired(NOW + 10).await.unwrap(), 1);
+        assert_eq!(s.sweep_expired(NOW + 10).await.unwrap(), 0);
+        assert_eq!(s.stats().await.unwrap().queued_messages, 1);
+        assert_eq!(s.sweep_expired(NOW + TTL).await.unwrap(), 1);
+        assert_eq!(s.stats().await.unwrap().queued_messages, 0);
+        // The sweeper works in chunks: more rows than one chunk.
+        let many: Vec<NewMessage> = (0..6_000u32)
+            .map(|i| NewMessage {
+                expires_at_ms: NOW + 1,
+                ..msg(None, a, b, &i.to_le_bytes())
+            })
+            .collect();
+        s.enqueue_batch(many).await.unwrap();
+        assert_eq!(s.sweep_expired(NOW + 1).await.unwrap(), 6_000);
+    }
+
+    pub async fn waiter_in_process_no_lost_wakeup(db: Db) {
+        let s = db.open().await;
+        let (a, b) = (node(1), node(2));
+        let ch = s.create_channel(a, b, NOW).await.unwrap().id;
+        // FetchWait's order: register, fetch (empty), then wait. An enqueue
+        // between the fetch and the await is not lost.
+        let w = s.waiter(b, Some(ch));
+        let other_queue = s.waiter(b, None);
+        let other_member = s.waiter(a, Some(ch));
+        assert!(s
+            .fetch(b, Some(ch), 0, 10, 1 << 20, NOW)
+            .await
+            .unwrap()
+            .messages
+            .is_empty());
+        assert!(!w.is_woken());
+        s.enqueue(msg(Some(ch), a, b, b"hi")).await.unwrap();
+        within("in-process wake", w.wait()).await;
+        assert!(!other_queue.is_woken(), "another queue of the same node");
+        assert!(!other_member.is_woken(), "the other member's queue");
+        assert!(!ready_now(other_queue.wait()).await);
+        // A waiter already waiting in another task is woken too.
+        let w = s.waiter(b, None);
+        let waiting = tokio::spawn(w.wait());
+        let s2 = s.clone();
+        tokio::spawn(async move { s2.enqueue(msg(None, a, b, b"legacy")).await.unwrap() });
+        within("woken while waiting", waiting).await.unwrap();
+        // Batches and enqueues through a clone wake as well.
+        let w = s.waiter(a, Some(ch));
+        s.clone()
+            .enqueue_batch(vec![msg(Some(ch), b, a, b"1"), msg(Some(ch), b, a, b"2")])
+            .await
+            .unwrap();
+        within("woken by a batch", w.wait()).await;
+        drop(other_member);
+        assert_eq!(s.waiting_queues(), 0, "registry cleaned up");
+    }
+
+    pub async fn enqueue_batch_is_all_or_nothing(db: Db) {
+        let s = db.open().await;
+        let (a, b, c) = (node(1), node(2), node(3));
+        let ch = s.create_channel(a, b, NOW).await.unwrap().id;
+        let ok = s
+            .enqueue_batch(vec![
+                msg(Some(ch), a, b, b"1"),
+                msg(None, a, c, b"2"),
+                msg(Some(ch), b, a, b"3"),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(ok.len(), 3);
+        assert!(ok.windows(2).all(|w| w[0].message_id < w[1].message_id));
+        let before = s.stats().await.unwrap().queued_messages;
+        let bad = s
+            .enqueue_batch(vec![
+                msg(Some(ch), a, b, b"fine"),
+                msg(Some(ch), c, b, b"not a member"),
+            ])
+            .await;
+        assert!(matches!(bad, Err(StoreError::Unauthorized(_))), "{bad:?}");
+        assert_eq!(s.stats().await.unwrap().queued_messages, before);
+        assert!(s.enqueue_batch(Vec::new()).await.unwrap().is_empty());
+    }
+
+    pub async fn concurrent_enqueues_group_commit(db: Db) {
+        let s = db.open().await;
+        let recipients: Vec<NodeId> = (10..14).map(node).collect();
+        let sender = node(1);
+        let mut tasks = Vec::new();
+        for i in 0..200u32 {
+            let s = s.clone();
+            let to = recipients[i as usize % recipients.len()];
+            tasks.push(tokio::spawn(async move {
+                let e = s
+                    .enqueue(msg(None, sender, to, &i.to_le_bytes()))
+                    .await
+                    .unwrap();
+                s.audit(AuditEvent {
+                    at_ms: NOW,
+                    kind: AuditKind::Send,
+                    actor: sender,
+                    channel: None,
+                    detail: String::new(),
+                })
+                .await
+                .unwrap();
+                (to, e.message_id)
+            }));
+        }
+        let mut acked = HashSet::new();
+        for t in tasks {
+            assert!(acked.insert(t.await.unwrap()), "ids are unique");
+        }
+        for r in &recipients {
+            let got = fetch_all(&s, *r, None).await;
+            assert_eq!(got.len(), 50);
+            assert!(got.windows(2).all(|w| w[0].0 < w[1].0));
+            for (id, _) in got {
+                assert!(acked.contains(&(*r, id)));
+            }
+        }
+        assert_eq!(s.recent_audit(1000).await.unwrap().len(), 200);
+    }
+
+    pub async fn acknowledged_messages_survive_drop_and_reopen(db: Db) {
+        let s = db.open().await;
+        let (a, b) = (node(1), node(2));
+        let mut tasks = Vec::new();
+        for i in 0..60u32 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.enqueue(msg(None, a, b, &i.to_le_bytes()))
+                    .await
+                    .unwrap()
+                    .message_id
+            }));
+        }
+        let mut acked = BTreeSet::new();
+        for t in tasks {
+            acked.insert(t.await.unwrap());
+        }
+        // No close, no flush: just drop every handle.
+        drop(s);
+        let s = db.open().await;
+        let got: BTreeSet<u64> = fetch_all(&s, b, None)
+            .await
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(got, acked);
+    }
+
+    pub async fn acknowledged_messages_survive_kill_9(db: Db) {
+        // The writer is another process (this test binary, running only
+        // `kill9_child`), killed with SIGKILL mid-load; every message it
+        // printed as acknowledged must be fetchable afterwards.
+        let url = db.url.clone();
+        let acked = tokio::task::spawn_blocking(move || {
+            use std::io::BufRead;
+            let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "kill9_child", "--nocapture", "--test-threads=1"])
+                .env("DISTSOC_KILL9_URL", &url)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+            let mut acked = Vec::new();
+            let started = Instant::now();
+            for line in lines.by_ref() {
+                if let Some(id) = line.unwrap().strip_prefix("ACK ") {
+                    acked.push(id.trim().parse::<u64>().unwrap());
+                    if acked.len() >= 300 {
+                        break;
+                    }
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "child too slow"
+                );
+            }
+            child.kill().unwrap();
+            child.wait().unwrap();
+            // Acks written before the kill are still in the pipe.
+            for line in lines {
+                let Ok(line) = line else { break };
+                if let Some(id) = line.strip_prefix("ACK ") {
+                    if let Ok(id) = id.trim().parse::<u64>() {
+                        acked.push(id);
+                    }
+                }
+            }
+            acked
+        })
+        .await
+        .unwrap();
+        assert!(acked.len() >= 300);
+        let s = db.open().await;
+        let got: HashSet<u64> = fetch_all(&s, KILL9_TO, None)
+            .await
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let lost: Vec<u64> = acked
+            .iter()
+            .copied()
+            .filter(|id| !got.contains(id))
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "acknowledged but lost after kill -9: {lost:?}"
+        );
+    }
+
+    pub async fn check_in_and_address(db: Db) {
+        let s = db.open().await;
+        let n = node(1);
+        let a1: SocketAddr = "192.0.2.1:4433".parse().unwrap();
+        let a2: SocketAddr = "[2001:db8::1]:4433".parse().unwrap();
+        assert_eq!(s.address(n).await.unwrap(), None);
+        s.check_in(n, &[a1, a2], false, NOW).await.unwrap();
+        assert_eq!(
+            s.address(n).await.unwrap(),
+            Some(CheckIn {
+                node: n,
+                addrs: vec![a1, a2],
+                is_anchor: false,
+                last_seen_ms: NOW
+            })
+        );
+        // An older check-in arriving late changes nothing; a newer one wins.
+        s.check_in(n, &[a2], true, NOW - 1).await.unwrap();
+        assert_eq!(s.address(n).await.unwrap().unwrap().addrs, vec![a1, a2]);
+        s.check_in(n, &[a2], true, NOW + 1).await.unwrap();
+        let c = s.address(n).await.unwrap().unwrap();
+        assert_eq!(
+            (c.addrs, c.is_anchor, c.last_seen_ms),
+            (vec![a2], true, NOW + 1)
+        );
+        assert!(matches!(
+            s.check_in(n, &[], false, NOW).await,
+            Err(StoreError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            s.check_in(n, &vec![a1; 17], false, NOW).await,
+            Err(StoreError::InvalidArgument(_))
+        ));
+        // Many concurrent check-ins of one node (batched together) keep the
+        // newest.
+        let mut tasks = Vec::new();
+        for i in 0..20u64 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let a: SocketAddr = format!("198.51.100.{}:1", i + 1).parse().unwrap();
+                s.check_in(n, &[a], false, NOW + 10 + i).await.unwrap();
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let c = s.address(n).await.unwrap().unwrap();
+        assert_eq!(c.last_seen_ms, NOW + 29);
+        assert_eq!(c.addrs, vec!["198.51.100.20:1".parse().unwrap()]);
+        assert_eq!(s.forget_checkins_before(NOW + 30).await.unwrap(), 1);
+        assert_eq!(s.address(n).await.unwrap(), None);
+    }
+
+    pub async fn bootstrap_is_diverse_and_excludes(db: Db) {
+        let s = db.open().await;
+        let mut i = 0u8;
+        let mut next = || {
+            i += 1;
+            node(i)
+        };
+        let mut check_ins: Vec<(NodeId, SocketAddr, bool, u64)> = Vec::new();
+        // 40 nodes crowded into one /16.
+        for k in 0..40u8 {
+            check_ins.push((
+                next(),
+                format!("10.1.{k}.1:4433").parse().unwrap(),
+                false,
+                NOW,
+            ));
+        }
+        // 30 in distinct /16s.
+        let mut distinct = Vec::new();
+        for k in 0..30u8 {
+            let n = next();
+            distinct.push(n);
+            check_ins.push((
+                n,
+                format!("172.{}.0.1:4433", 100 + k).parse().unwrap(),
+                false,
+                NOW,
+            ));
+        }
+        // 10 IPv6 in distinct /32s, and 10 more in one /32.
+        for k in 0..10u16 {
+            check_ins.push((
+                next(),
+                format!("[2001:{:x}::1]:4433", 0x100 + k).parse().unwrap(),
+                false,
+                NOW,
+            ));
+            check_ins.push((
+                next(),
+                format!("[2a00:1::{k:x}]:4433").parse().unwrap(),
+                false,
+                NOW,
+            ));
+        }
+        // 6 anchors.
+        let mut anchors = Vec::new();
+        for k in 0..6u8 {
+            let n = next();
+            anchors.push(n);
+            check_ins.push((n, format!("203.{k}.113.1:4433").parse().unwrap(), true, NOW));
+        }
+        // 5 stale.
+        let mut stale = Vec::new();
+        for k in 0..5u8 {
+            let n = next();
+            stale.push(n);
+            check_ins.push((
+                n,
+                format!("198.{k}.0.1:4433").parse().unwrap(),
+                false,
+                NOW - 10_000,
+            ));
+        }
+        let mut tasks = Vec::new();
+        for (n, a, anchor, at) in check_ins {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.check_in(n, &[a], anchor, at).await.unwrap()
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let exclude: Vec<NodeId> = distinct[..3].to_vec();
+        let prefix = |c: &CheckIn| -> Vec<u8> {
+            match c.addrs[0].ip() {
+                std::net::IpAddr::V4(v) => v.octets()[..2].to_vec(),
+                std::net::IpAddr::V6(v) => v.octets()[..4].to_vec(),
+            }
+        };
+        for _round in 0..5 {
+            let got = s.bootstrap_peers(20, &exclude, NOW - 1000).await.unwrap();
+            assert_eq!(got.len(), 20);
+            let nodes: HashSet<NodeId> = got.iter().map(|c| c.node).collect();
+            assert_eq!(nodes.len(), 20, "no repeats");
+            assert!(exclude.iter().all(|n| !nodes.contains(n)), "excluded");
+            assert!(stale.iter().all(|n| !nodes.contains(n)), "stale");
+            assert!(got.iter().any(|c| c.is_anchor), "some anchors");
+            let prefixes: HashSet<Vec<u8>> = got.iter().map(prefix).collect();
+            assert_eq!(prefixes.len(), 20, "one per prefix while prefixes last");
+        }
+        // Asking for everything returns every eligible peer once.
+        let all = s.bootstrap_peers(200, &exclude, NOW - 1000).await.unwrap();
+        assert_eq!(all.len(), 40 + 27 + 20 + 6);
+        assert!(s.bootstrap_peers(0, &[], 0).await.unwrap().is_empty());
+        assert_eq!(s.stats().await.unwrap().checkins, 40 + 30 + 20 + 6 + 5);
+        assert!(anchors.iter().all(|a| all.iter().any(|c| c.node == *a)));
+    }
+
+    pub async fn audit_log_is_redacted(db: Db) {
+        let s = db.open().await;
+        let alice = NodeId([0x11; 32]);
+        let bob = NodeId([0x22; 32]);
+        let ch = s.create_channel(alice, bob, NOW).await.unwrap().id;
+        let kinds = [
+            AuditKind::ChannelCreated,
+            AuditKind::AuthzFailure,
+            AuditKind::Send,
+            AuditKind::Receive,
+        ];
+        for (i, k) in kinds.iter().enumerate() {
+            s.audit(AuditEvent {
+                at_ms: NOW + i as u64,
+                kind: *k,
+                actor: if i % 2 == 0 { alice } else { bob },
+                channel: Some(ch),
+                detail: format!("{i} messages"),
+            })
+            .await
+            .unwrap();
+        }
+        s.audit(AuditEvent {
+            at_ms: NOW + 9,
+            kind: AuditKind::AuthzFailure,
+            actor: alice,
+            channel: None,
+            detail: "not a member of this channel".into(),
+        })
+        .await
+        .unwrap();
+        let log = s.recent_audit(100).await.unwrap();
+        assert_eq!(log.len(), 5);
+        assert_eq!(log[0].at_ms, NOW + 9, "newest first");
+        assert_eq!(log[0].channel, None);
+        let by_time: Vec<AuditKind> = log.iter().rev().take(4).map(|r| r.kind).collect();
+        assert_eq!(by_time, kinds.to_vec());
+        assert_eq!(log[4].actor, s.redact(&alice));
+        assert_eq!(log[3].actor, s.redact(&bob));
+        assert_ne!(s.redact(&alice), s.redact(&bob));
+        assert_eq!(log[4].channel, Some(ch));
+        // No raw identity bytes anywhere in the stored rows: not the key,
+        // not a prefix of it, not its hex.
+        let rows = db.raw_rows("SELECT * FROM audit_log").await;
+        assert_eq!(rows.len(), 5);
+        for id in [alice, bob] {
+            let needles: Vec<Vec<u8>> = vec![
+                id.0.to_vec(),
+                id.0[..8].to_vec(),
+                id.0[..4].to_vec(),
+                id.to_hex().into_bytes(),
+                id.short().into_bytes(),
+            ];
+            for row in &rows {
+                for col in row {
+                    for n in &needles {
+                        assert!(
+                            !col.windows(n.len()).any(|w| w == n.as_slice()),
+                            "raw identity in the audit log: {col:?}"
+                        );
+                    }
+                }
+            }
+        }
+        // Control characters cannot break the log (nor the enqueues
+        // group-committed with the event).
+        let (x, y) = (node(50), node(51));
+        let (e, a) = tokio::join!(
+            s.enqueue(msg(None, x, y, b"with a bad audit")),
+            s.audit(AuditEvent {
+                at_ms: NOW + 10,
+                kind: AuditKind::Send,
+                actor: x,
+                channel: None,
+                detail: "nul\0byte".into(),
+            })
+        );
+        e.unwrap();
+        a.unwrap();
+        assert_eq!(s.recent_audit(1).await.unwrap()[0].detail, "nul byte");
+        // Retention.
+        assert_eq!(s.prune_audit_before(NOW + 2).await.unwrap(), 2);
+        assert_eq!(s.recent_audit(100).await.unwrap().len(), 4);
+        // The salt is per database and survives reopening.
+        let tag = s.redact(&alice);
+        drop(s);
+        assert_eq!(db.open().await.redact(&alice), tag);
+        let other = AnchorStore::open("sqlite::memory:").await.unwrap();
+        assert_ne!(other.redact(&alice), tag);
+    }
+
+    pub async fn stats_count(db: Db) {
+        let s = db.open().await;
+        let (a, b) = (node(1), node(2));
+        assert_eq!(s.stats().await.unwrap(), Default::default());
+        let ch = s.create_channel(a, b, NOW).await.unwrap().id;
+        s.create_channel(a, node(3), NOW).await.unwrap();
+        s.enqueue(msg(Some(ch), a, b, &[0; 1000])).await.unwrap();
+        s.enqueue(msg(None, a, b, &[0; 24])).await.unwrap();
+        s.check_in(a, &["192.0.2.1:1".parse().unwrap()], false, NOW)
+            .await
+            .unwrap();
+        let st = s.stats().await.unwrap();
+        assert_eq!(st.channels, 2);
+        assert_eq!(st.queued_messages, 2);
+        assert_eq!(st.queued_bytes, 1024);
+        assert_eq!(st.checkins, 1);
+        assert_eq!(st.posts, 0);
+    }
+
+    fn key(i: u8) -> SigningKey {
+        SigningKey::from_seed(&[i; 32])
+    }
+
+    fn public_post(k: &SigningKey, ms: u64) -> SyncPost {
+        let p = Post::new_public(PostingId(k.public()), ms, format!("p{ms}"), vec![])
+            .sign(k)
+            .unwrap();
+        SyncPost::new(k, p, PostVisibility::Public, None)
+    }
+
+    fn sealed_post(k: &SigningKey, ms: u64, to: &[PostingId]) -> SyncPost {
+        let body = PostBody {
+            text: format!("secret {ms}"),
+            attachments: vec![],
+        };
+        let (p, v) = seal_post(k, ms, &body, to, &mut rand_core::OsRng).unwrap();
+        SyncPost::new(k, p, v, None)
+    }
+
+    pub async fn posts_insert_and_pull_with_recipient_match(db: Db) {
+        let s = db.open().await;
+        let (alice, bob, carol) = (key(1), key(2), key(3));
+        let pid = |k: &SigningKey| PostingId(k.public());
+        let nid = |k: &SigningKey| NodeId(k.public());
+        let public = public_post(&alice, 1);
+        let to_bob = sealed_post(&alice, 2, &[pid(&bob), pid(&alice)]);
+        let to_carol = sealed_post(&alice, 3, &[pid(&carol)]);
+        let mut tampered = public_post(&alice, 4);
+        tampered.post = public_post(&bob, 4).post;
+        tampered.visibility_signature = Some([0; 64]);
+        let res = s
+            .insert_posts(
+                &[
+                    public.clone(),
+                    to_bob.clone(),
+                    tampered,
+                    to_carol.clone(),
+                    public.clone(),
+                ],
+                NOW,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(res[0], Ok(Inserted::New { .. })));
+        assert!(matches!(res[1], Ok(Inserted::New { .. })));
+        assert!(
+            matches!(res[2], Err(StoreError::Invalid(_))),
+            "{:?}",
+            res[2]
+        );
+        assert!(matches!(res[3], Ok(Inserted::New { .. })));
+        assert!(matches!(res[4], Ok(Inserted::Duplicate)));
+        let seqs: Vec<u64> = res
+            .iter()
+            .filter_map(|r| match r {
+                Ok(Inserted::New { seq }) => Some(*seq),
+                _ => None,
+            })
+            .collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+        assert!(matches!(
+            s.insert_posts(std::slice::from_ref(&public), NOW)
+                .await
+                .unwrap()[0],
+            Ok(Inserted::Duplicate)
+        ));
+        assert_eq!(s.stats().await.unwrap().posts, 3);
+
+        // Bob follows nobody: finds only the post sealed to him (recipient
+        // match), not alice's public post nor the one to carol.
+        let p = s.pull(nid(&bob), &[pid(&bob).0], 0, 100).await.unwrap();
+        assert_eq!(p.posts, vec![to_bob.clone()]);
+        assert!(!p.more);
+        // Carol follows alice: public post + the one sealed to her.
+        let p = s
+            .pull(nid(&carol), &[pid(&alice).0, pid(&carol).0], 0, 100)
+            .await
+            .unwrap();
+        assert_eq!(p.posts, vec![public.clone(), to_carol.clone()]);
+        // Following alice alone never yields her encrypted posts (alice's
+        // self-wrap on to_bob does not count).
+        let p = s.pull(nid(&carol), &[pid(&alice).0], 0, 100).await.unwrap();
+        assert_eq!(p.posts, vec![public.clone()]);
+        // Alice gets her own posts back, whatever their visibility.
+        let p = s.pull(nid(&alice), &[], 0, 100).await.unwrap();
+        assert_eq!(
+            p.posts,
+            vec![public.clone(), to_bob.clone(), to_carol.clone()]
+        );
+        // A stranger gets nothing.
+        let p = s.pull(random_node(), &[[7; 32]], 0, 100).await.unwrap();
+        assert!(p.posts.is_empty());
+        assert_eq!(p.next_seq, 0);
+        // Paging: limit 1, cursor next_seq.
+        let p1 = s.pull(nid(&alice), &[], 0, 1).await.unwrap();
+        assert_eq!((p1.posts.len(), p1.more), (1, true));
+        let p2 = s.pull(nid(&alice), &[], p1.next_seq, 1).await.unwrap();
+        assert_eq!(p2.posts, vec![to_bob.clone()]);
+        let p3 = s.pull(nid(&alice), &[], p2.next_seq, 5).await.unwrap();
+        assert_eq!((p3.posts.len(), p3.more), (1, false));
+        let p4 = s.pull(nid(&alice), &[], p3.next_seq, 5).await.unwrap();
+        assert!(p4.posts.is_empty());
+        assert_eq!(p4.next_seq, p3.next_seq);
+    }
+
+    pub async fn query_plans_use_indexes(db: Db) {
+        let s = db.open().await;
+        // A few real posts and messages through the API...
+        let authors: Vec<SigningKey> = (1..=4).map(key).collect();
+        let mut posts: Vec<SyncPost> = authors.iter().map(|k| public_post(k, 1)).collect();
+        posts.push(sealed_post(
+            &authors[0],
+            2,
+            &[
+                PostingId(authors[1].public()),
+                PostingId(authors[2].public()),
+            ],
+        ));
+        for r in s.insert_posts(&posts, NOW).await.unwrap() {
+            assert!(matches!(r, Ok(Inserted::New { .. })));
+        }
+        let batch: Vec<NewMessage> = (0..50u32)
+            .map(|i| msg(None, node(1), node((i % 10) as u8), &i.to_le_bytes()))
+            .collect();
+        s.enqueue_batch(batch).await.unwrap();
+        // ...and a large table: 20,000 filler posts by 2,000 authors,
+        // 10,000 recipient rows over 3,000 recipients, 20,000 queued
+        // messages over 500 recipients (raw SQL: valid posts are too slow to
+        // make in an unoptimized build, and plans only need the row
+        // statistics). Seqs far above the real ones.
+        if db.is_pg() {
+            db.raw_exec(
+                "INSERT INTO posts (seq, post_id, author, encrypted, created_at_ms, received_at_ms, sync_post)
+                 SELECT 1000000000 + x, decode(lpad(to_hex(x), 64, '0'), 'hex'),
+                        decode(lpad(to_hex(x % 2000), 64, '0'), 'hex'), x % 2 = 1, 0, 0, '\\x00'::bytea
+                   FROM generate_series(1, 20000) AS x;
+                 INSERT INTO post_recipients (recipient, seq, author)
+                 SELECT decode(lpad(to_hex(5000 + x % 3000), 64, '0'), 'hex'), 1000000000 + x,
+                        decode(lpad(to_hex(x % 2000), 64, '0'), 'hex')
+                   FROM generate_series(1, 20000) AS x WHERE x % 2 = 1;
+                 INSERT INTO messages (id, recipient, channel, sender, received_at_ms, expires_at_ms, payload_len, payload)
+                 SELECT nextval('message_ids'), decode(lpad(to_hex(x % 500), 64, '0'), 'hex'), ''::bytea,
+                        decode(lpad(to_hex(1), 64, '0'), 'hex'), 0, 9000000000000000, 1, '\\x00'::bytea
+                   FROM generate_series(1, 20000) AS x;",
+            )
+            .await;
+        } else {
+            db.raw_exec(
+                "WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < 20000)
+                 INSERT INTO posts (seq, post_id, author, encrypted, created_at_ms, received_at_ms, sync_post)
+                 SELECT 1000000000 + x, unhex(printf('%064x', x)), unhex(printf('%064x', x % 2000)),
+                        x % 2, 0, 0, X'00' FROM g;
+                 WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < 20000)
+                 INSERT INTO post_recipients (recipient, seq, author)
+                 SELECT unhex(printf('%064x', 5000 + x % 3000)), 1000000000 + x,
+                        unhex(printf('%064x', x % 2000)) FROM g WHERE x % 2 = 1;
+                 WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < 20000)
+                 INSERT INTO messages (recipient, channel, sender, received_at_ms, expires_at_ms, payload_len, payload)
+                 SELECT unhex(printf('%064x', x % 500)), X'', unhex(printf('%064x', 1)), 0,
+                        9000000000000000, 1, X'00' FROM g;",
+            )
+            .await;
+        }
+        s.analyze().await.unwrap();
+        assert_eq!(s.stats().await.unwrap().posts, 20_005);
+        // The real data still pulls right next to the filler.
+        let p = s
+            .pull(NodeId(authors[1].public()), &[authors[1].public()], 0, 100)
+            .await
+            .unwrap();
+        assert_eq!(p.posts, vec![posts[1].clone(), posts[4].clone()]);
+
+        let pull = s.explain(PlanQuery::Pull).await.unwrap();
+        let fetch = s.explain(PlanQuery::Fetch).await.unwrap();
+        if std::env::var_os("SHOW_PLANS").is_some() {
+            eprintln!(
+                "--- pull plan ({}):\n{pull}\n--- fetch plan:\n{fetch}",
+                s.backend()
+            );
+        }
+        if db.is_pg() {
+            for (plan, table) in [
+                (&pull, "posts"),
+                (&pull, "post_recipients"),
+                (&fetch, "messages"),
+            ] {
+                assert!(
+                    !plan.contains(&format!("Seq Scan on {table}")),
+                    "sequential scan of {table}:\n{plan}"
+                );
+            }
+            assert!(pull.contains("posts_by_author_seq"), "{pull}");
+            assert!(pull.contains("post_recipients_pkey"), "{pull}");
+            assert!(fetch.contains("messages_by_queue"), "{fetch}");
+        } else {
+            for line in pull.lines().chain(fetch.lines()) {
+                assert!(
+                    !line.trim_start().starts_with("SCAN"),
+                    "full scan:\n{pull}\n{fetch}"
+                );
+            }
+            assert!(pull.contains("posts_by_author_seq"), "{pull}");
+            assert!(pull.contains("post_recipients USING PRIMARY KEY"), "{pull}");
+            assert!(fetch.contains("messages_by_queue"), "{fetch}");
+            assert!(!fetch.contains("TEMP B-TREE"), "fetch sorts:\n{fetch}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// kill -9: the child side
+// ---------------------------------------------------------------------------
+
+const KILL9_TO: NodeId = NodeId([0x99; 32]);
+
+/// Runs only as the child of `acknowledged_messages_survive_kill_9` (with
+/// `DISTSOC_KILL9_URL` set): enqueues from 8 tasks forever, printing
+/// `ACK <id>` after each acknowledgement, until killed.
+#[test]
+fn kill9_child() {
+    let Ok(url) = std::env::var("DISTSOC_KILL9_URL") else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let s = AnchorStore::open(&url).await.unwrap();
+        let mut tasks = Vec::new();
+        for t in 0..8u32 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0u32.. {
+                    let payload = [t.to_le_bytes(), i.to_le_bytes()].concat();
+                    let e = s
+                        .enqueue(msg(None, NodeId([0x98; 32]), KILL9_TO, &payload))
+                        .await
+                        .unwrap();
+                    use std::io::Write;
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "ACK {}", e.message_id).unwrap();
+                    out.flush().unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------
+// PostgreSQL only
+// ---------------------------------------------------------------------------
+
+/// Two stores on one database stand for two anchor processes: a waiter on
+/// one is woken by an enqueue through the other (LISTEN/NOTIFY), with no
+/// sleeps — only a bounded wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_cross_process_wake() {
+    let Some(db) = pg_db().await else { return };
+    let one = db.open().await;
+    let two = db.open().await;
+    assert_eq!(one.listener_connected(), Some(true));
+    let (a, b) = (node(1), node(2));
+    let ch = one.create_channel(a, b, NOW).await.unwrap().id;
+    let w = one.waiter(b, Some(ch));
+    let unrelated = one.waiter(a, Some(ch));
+    let legacy = one.waiter(b, None);
+    two.enqueue(msg(Some(ch), a, b, b"via process two"))
+        .await
+        .unwrap();
+    within("cross-process wake", w.wait()).await;
+    assert!(!unrelated.is_woken());
+    assert!(!legacy.is_woken());
+    assert_eq!(fetch_all(&one, b, Some(ch)).await.len(), 1);
+    // Legacy queue and batches too.
+    two.enqueue_batch(vec![msg(None, a, b, b"legacy")])
+        .await
+        .unwrap();
+    within("cross-process wake (legacy, batch)", legacy.wait()).await;
+    // And the other way round.
+    let w = two.waiter(a, Some(ch));
+    one.enqueue(msg(Some(ch), b, a, b"back")).await.unwrap();
+    within("cross-process wake back", w.wait()).await;
+}
+
+/// SQLite wakes only in-process: documented limitation (two processes on
+/// one SQLite file still share the data).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_two_stores_share_data_but_not_wakeups() {
+    let db = sqlite_db().await.unwrap();
+    let one = db.open().await;
+    let two = db.open().await;
+    assert_eq!(one.listener_connected(), None);
+    let (a, b) = (node(1), node(2));
+    let w = one.waiter(b, None);
+    two.enqueue(msg(None, a, b, b"x")).await.unwrap();
+    assert_eq!(fetch_all(&one, b, None).await.len(), 1);
+    assert!(!w.is_woken());
+}
+
+/// Stop the PostgreSQL server under a running store: calls fail with
+/// `Unavailable` quickly (no hang); start it again: the store recovers by
+/// itself, and so does the LISTEN connection (cross-process wakes work
+/// again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_is_unavailable_then_recovers() {
+    if pg_harness::skip() {
+        return;
+    }
+    let cluster = std::sync::Arc::new(
+        tokio::task::spawn_blocking(|| pg_harness::Cluster::start("outage"))
+            .await
+            .unwrap(),
+    );
+    let url = cluster.create_database().await;
+    let opts = StoreOptions {
+        connect_timeout: Duration::from_secs(1),
+        op_timeout: Duration::from_secs(3),
+        ..StoreOptions::default()
+    };
+    let s = AnchorStore::open_with(&url, &opts).await.unwrap();
+    let (a, b) = (node(1), node(2));
+    s.enqueue(msg(None, a, b, b"before")).await.unwrap();
+
+    let c = cluster.clone();
+    tokio::task::spawn_blocking(move || c.stop_server())
+        .await
+        .unwrap();
+
+    let bound = Duration::from_secs(8);
+    for round in 0..3 {
+        let t = Instant::now();
+        let r = s.enqueue(msg(None, a, b, b"during")).await;
+        assert!(
+            matches!(&r, Err(e) if e.is_unavailable()),
+            "round {round}: expected Unavailable, got {r:?}"
+        );
+        assert!(t.elapsed() < bound, "enqueue took {:?}", t.elapsed());
+        let t = Instant::now();
+        let r = s.fetch(b, None, 0, 10, 1 << 20, NOW).await;
+        assert!(matches!(&r, Err(e) if e.is_unavailable()), "{r:?}");
+        assert!(t.elapsed() < bound, "fetch took {:?}", t.elapsed());
+        let r = s.stats().await;
+        assert!(matches!(&r, Err(e) if e.is_unavailable()), "{r:?}");
+        let r = s
+            .audit(AuditEvent {
+                at_ms: NOW,
+                kind: AuditKind::Send,
+                actor: a,
+                channel: None,
+                detail: String::new(),
+            })
+            .await;
+        assert!(matches!(&r, Err(e) if e.is_unavailable()), "{r:?}");
+    }
+    // Opening a store while the server is down fails fast too.
+    let t = Instant::now();
+    let r = AnchorStore::open_with(&url, &opts).await;
+    assert!(matches!(&r, Err(e) if e.is_unavailable()), "{r:?}");
+    assert!(t.elapsed() < bound);
+    // The listener noticed.
+    let t = Instant::now();
+    while s.listener_connected() != Some(false) {
+        assert!(t.elapsed() < WAIT, "listener did not notice the outage");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A FetchWait that starts during the outage is woken when the
+    // listener is back (it may have missed notifications).
+    let during = s.waiter(b, Some(ChannelId([1; 16])));
+
+    let c = cluster.clone();
+    tokio::task::spawn_blocking(move || c.start_server())
+        .await
+        .unwrap();
+
+    // Recovers by itself: retry like a client would.
+    let t = Instant::now();
+    loop {
+        match s.fetch(b, None, 0, 10, 1 << 20, NOW).await {
+            Ok(p) => {
+                assert_eq!(p.messages.len(), 1, "the message from before is there");
+                break;
+            }
+            Err(e) => {
+                assert!(e.is_unavailable(), "{e}");
+                assert!(t.elapsed() < Duration::from_secs(30), "no recovery: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    s.enqueue(msg(None, a, b, b"after")).await.unwrap();
+    within("reconnect wakes waiters", during.wait()).await;
+    let t = Instant::now();
+    while s.listener_connected() != Some(true) {
+        assert!(t.elapsed() < WAIT, "listener did not reconnect");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // LISTEN is re-established: a waiter registered now is woken by
+    // another process's enqueue.
+    let other = AnchorStore::open_with(&url, &opts).await.unwrap();
+    let w = s.waiter(b, None);
+    other.enqueue(msg(None, a, b, b"cross")).await.unwrap();
+    within("cross-process wake after restart", w.wait()).await;
+    assert_eq!(fetch_all(&s, b, None).await.len(), 3);
+    drop(s);
+    drop(other);
+    drop(cluster);
+}
