@@ -38,6 +38,12 @@ pub struct AnchorConfig {
     pub idle_timeout_secs: u64,
     /// Log filter (`RUST_LOG` syntax) when `RUST_LOG` is not set.
     pub log: String,
+    /// TCP address of the admin gRPC API and gRPC health service; empty
+    /// disables it. UNAUTHENTICATED: keep it on loopback or behind a firewall.
+    pub admin_listen: String,
+    /// TCP address of the Prometheus endpoint (`GET /metrics`); empty
+    /// disables it. Unauthenticated: keep it on loopback or behind a firewall.
+    pub metrics_listen: String,
 }
 
 impl Default for AnchorConfig {
@@ -56,6 +62,8 @@ impl Default for AnchorConfig {
             max_connections: 2000,
             idle_timeout_secs: 60,
             log: "info".into(),
+            admin_listen: "127.0.0.1:4501".into(),
+            metrics_listen: "127.0.0.1:4502".into(),
         }
     }
 }
@@ -115,7 +123,28 @@ impl AnchorConfig {
         if self.mailbox_ttl_secs == 0 {
             return Err("mailbox_ttl_secs must be positive".into());
         }
+        let admin = optional_addr("admin_listen", &self.admin_listen)?;
+        let metrics = optional_addr("metrics_listen", &self.metrics_listen)?;
+        if let (Some(a), Some(m)) = (admin, metrics) {
+            if a.port() != 0 && a == m {
+                return Err("admin_listen and metrics_listen must differ".into());
+            }
+        }
         Ok(())
+    }
+
+    /// The admin API address; `None` when disabled (empty) or invalid.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        optional_addr("admin_listen", &self.admin_listen)
+            .ok()
+            .flatten()
+    }
+
+    /// The metrics address; `None` when disabled (empty) or invalid.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        optional_addr("metrics_listen", &self.metrics_listen)
+            .ok()
+            .flatten()
     }
 
     /// The TOML text with every setting.
@@ -123,7 +152,9 @@ impl AnchorConfig {
         let body = toml::to_string_pretty(self).unwrap_or_default();
         format!(
             "# distsoc-anchor configuration. Every setting is shown with its default;\n\
-             # see `distsoc-anchor --help`.\n\n{body}"
+             # see `distsoc-anchor --help`.\n\
+             # admin_listen (gRPC admin API) and metrics_listen (Prometheus) are\n\
+             # UNAUTHENTICATED: keep them on loopback or behind a firewall; \"\" disables.\n\n{body}"
         )
     }
 
@@ -136,6 +167,18 @@ impl AnchorConfig {
             _ => self.store.clone(),
         }
     }
+}
+
+/// An empty (disabled) or `IP:PORT` setting.
+fn optional_addr(key: &str, value: &str) -> Result<Option<SocketAddr>, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    value
+        .parse()
+        .map(Some)
+        .map_err(|_| format!("{key} must be IP:PORT or empty (disabled), got {value:?}"))
 }
 
 #[cfg(test)]
@@ -154,6 +197,20 @@ mod tests {
         assert!(AnchorConfig::load(&path).is_err());
         std::fs::write(&path, "nope = 1\n").unwrap();
         assert!(AnchorConfig::load(&path).is_err());
+        std::fs::write(&path, "admin_listen = \"localhost\"\n").unwrap();
+        assert!(AnchorConfig::load(&path).is_err());
+        std::fs::write(&path, "admin_listen = \"\"\nmetrics_listen = \"\"\n").unwrap();
+        let off = AnchorConfig::load(&path).unwrap();
+        assert_eq!((off.admin_addr(), off.metrics_addr()), (None, None));
+        let same = AnchorConfig {
+            metrics_listen: "127.0.0.1:4501".into(),
+            ..AnchorConfig::default()
+        };
+        assert!(same.validate().is_err());
+        assert_eq!(
+            AnchorConfig::default().admin_addr(),
+            Some(SocketAddr::from(([127, 0, 0, 1], 4501)))
+        );
         let cfg = AnchorConfig::default();
         assert_eq!(cfg.store_url(Path::new("/d")), "sqlite:/d/anchor.sqlite");
         let pg = AnchorConfig {

@@ -8,11 +8,17 @@
 //! * [`store`] — the storage layer: one interface ([`store::AnchorStore`]),
 //!   two backends (SQLite by default, PostgreSQL for production and for
 //!   several anchor processes on one database), one shared test suite.
+//! * [`admin`] — the admin gRPC API and gRPC health (`proto/admin.proto`);
+//!   [`metrics`] — Prometheus `GET /metrics`. Both unauthenticated, on
+//!   loopback by default.
 //!
 //! The mailbox wire messages and their validation are in
 //! `distsoc_protocol::messages::mailbox`.
 
+pub mod admin;
 pub mod config;
+pub mod metrics;
+mod operator;
 pub mod ratelimit;
 pub mod run;
 pub mod service;

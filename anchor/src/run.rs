@@ -12,6 +12,7 @@ use distsoc_protocol::messages::wire::Limits;
 use tracing::{info, warn};
 
 use crate::config::AnchorConfig;
+use crate::operator::{OperatorServers, OperatorState};
 use crate::ratelimit::RateConfig;
 use crate::service::{AnchorService, ServiceConfig, ANCHOR_CAPABILITIES};
 use crate::store::AnchorStore;
@@ -30,9 +31,10 @@ pub struct RunOptions {
 pub struct Anchor {
     /// The request handler (counters, ban, drain).
     pub service: Arc<AnchorService>,
-    /// The QUIC endpoint.
-    pub transport: Transport,
+    /// The QUIC endpoint (shared with the admin API and metrics).
+    pub transport: Arc<Transport>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    operator: OperatorServers,
 }
 
 impl Anchor {
@@ -71,10 +73,17 @@ impl Anchor {
             idle_timeout: Duration::from_secs(cfg.idle_timeout_secs.max(1)),
             // FetchWait holds a stream for up to a minute.
             request_timeout: Duration::from_millis(u64::from(cfg.max_fetch_wait_ms) + 10_000),
+            agent: concat!("distsoc-anchor/", env!("CARGO_PKG_VERSION")).to_string(),
             max_connections: cfg.max_connections,
             ..TransportConfig::default()
         };
-        let transport = Transport::bind(key.signing_key(), tcfg, service.clone())?;
+        let transport = Arc::new(Transport::bind(key.signing_key(), tcfg, service.clone())?);
+        let operator = OperatorServers::start(
+            Arc::new(OperatorState::new(service.clone(), transport.clone())),
+            cfg.admin_addr(),
+            cfg.metrics_addr(),
+        )
+        .await?;
         let sweeper = {
             let store = store.clone();
             let service = service.clone();
@@ -92,6 +101,16 @@ impl Anchor {
                         Ok(n) => info!(expired = n, "swept expired mailbox messages"),
                         Err(e) => warn!(error = %e, "sweep failed"),
                     }
+                    // Audit entries and check-ins are kept as long as mailbox
+                    // messages, then dropped.
+                    let ttl = u64::try_from(service.mailbox_ttl().as_millis()).unwrap_or(u64::MAX);
+                    let cutoff = now.saturating_sub(ttl);
+                    if let Err(e) = store.prune_audit_before(cutoff).await {
+                        warn!(error = %e, "audit pruning failed");
+                    }
+                    if let Err(e) = store.forget_checkins_before(cutoff).await {
+                        warn!(error = %e, "check-in pruning failed");
+                    }
                     service.prune_limits();
                 }
             })
@@ -100,7 +119,18 @@ impl Anchor {
             service,
             transport,
             tasks: vec![sweeper],
+            operator,
         })
+    }
+
+    /// The bound address of the admin gRPC API (`None` when disabled).
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.operator.admin_addr
+    }
+
+    /// The bound address of the metrics endpoint (`None` when disabled).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.operator.metrics_addr
     }
 
     /// The bound address.
@@ -108,14 +138,17 @@ impl Anchor {
         self.transport.local_addr()
     }
 
-    /// Graceful stop: refuse new requests, let in-flight ones finish (bounded),
-    /// close the endpoint.
+    /// Graceful stop: health turns NOT_SERVING, refuse new requests, let
+    /// in-flight ones finish (bounded), close the endpoint, then stop the
+    /// admin and metrics servers.
     pub async fn stop(self, drain_timeout: Duration) {
+        self.operator.set_not_serving().await;
         self.service.drain();
         for t in &self.tasks {
             t.abort();
         }
         let _ = tokio::time::timeout(drain_timeout, self.transport.close()).await;
+        self.operator.shutdown(drain_timeout).await;
     }
 }
 

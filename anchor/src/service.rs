@@ -37,7 +37,7 @@ pub const ANCHOR_CAPABILITIES: &[&str] =
 /// Runtime settings of the service (from `anchor.toml`).
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
-    /// Mailbox retention.
+    /// Mailbox retention (initial value; see [`AnchorService::set_mailbox_ttl`]).
     pub mailbox_ttl: Duration,
     /// Longest FetchWait, ms.
     pub max_fetch_wait_ms: u32,
@@ -74,6 +74,10 @@ pub struct AnchorService {
     limiter: RateLimiter,
     counters: Arc<Counters>,
     draining: AtomicBool,
+    /// Flips to `true` once, on [`AnchorService::drain`] (for health).
+    drain_signal: tokio::sync::watch::Sender<bool>,
+    /// Mailbox retention for new enqueues, ms (changed by the admin API).
+    mailbox_ttl_ms: AtomicU64,
     banned: std::sync::RwLock<std::collections::HashSet<NodeId>>,
 }
 
@@ -82,6 +86,10 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn refuse(code: ErrorCode, message: impl Into<String>) -> wire::Error {
@@ -93,6 +101,8 @@ impl AnchorService {
     pub fn new(store: AnchorStore, cfg: ServiceConfig) -> Self {
         Self {
             limiter: RateLimiter::new(cfg.rate),
+            mailbox_ttl_ms: AtomicU64::new(duration_ms(cfg.mailbox_ttl)),
+            drain_signal: tokio::sync::watch::channel(false).0,
             store,
             cfg,
             counters: Arc::new(Counters::default()),
@@ -112,16 +122,52 @@ impl AnchorService {
     }
 
     /// Stops accepting new requests (they get `unavailable`); in-flight ones
-    /// finish.
-    pub fn drain(&self) {
-        self.draining.store(true, Ordering::SeqCst);
+    /// finish. Returns `false` if it was already draining.
+    pub fn drain(&self) -> bool {
+        let newly = !self.draining.swap(true, Ordering::SeqCst);
+        self.drain_signal.send_replace(true);
+        newly
+    }
+
+    /// Whether [`AnchorService::drain`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Watches the draining flag (`true` once drained).
+    pub fn drain_watch(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.drain_signal.subscribe()
+    }
+
+    /// Mailbox retention applied to new enqueues.
+    pub fn mailbox_ttl(&self) -> Duration {
+        Duration::from_millis(self.mailbox_ttl_ms.load(Ordering::SeqCst))
+    }
+
+    /// Changes the retention of new enqueues (queued messages keep their
+    /// expiry); returns the previous one.
+    pub fn set_mailbox_ttl(&self, ttl: Duration) -> Duration {
+        Duration::from_millis(self.mailbox_ttl_ms.swap(duration_ms(ttl), Ordering::SeqCst))
     }
 
     /// Refuses every request from `id` with `unauthorized` from now on.
-    pub fn ban(&self, id: NodeId) {
-        if let Ok(mut b) = self.banned.write() {
-            b.insert(id);
-        }
+    /// Returns `false` if it was already banned.
+    pub fn ban(&self, id: NodeId) -> bool {
+        self.banned
+            .write()
+            .map(|mut b| b.insert(id))
+            .unwrap_or(false)
+    }
+
+    /// The banned identities, sorted.
+    pub fn banned(&self) -> Vec<NodeId> {
+        let mut ids: Vec<NodeId> = self
+            .banned
+            .read()
+            .map(|b| b.iter().copied().collect())
+            .unwrap_or_default();
+        ids.sort();
+        ids
     }
 
     /// Lifts a ban.
@@ -143,8 +189,13 @@ impl AnchorService {
             refuse(ErrorCode::Unavailable, "storage unavailable, retry later")
                 .with_retry_after(1000)
         } else {
-            warn!(error = %e, "store error");
-            refuse(ErrorCode::Internal, "storage error")
+            let code = e.error_code();
+            if code == ErrorCode::Internal {
+                warn!(error = %e, "store error");
+                refuse(code, "storage error")
+            } else {
+                refuse(code, e.to_string())
+            }
         }
     }
 
@@ -261,6 +312,7 @@ impl AnchorService {
     async fn serve(&self, ctx: RequestCtx, msg: Message) -> Result<Option<Message>, wire::Error> {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         if self.draining.load(Ordering::SeqCst) {
+            self.counters.unavailable.fetch_add(1, Ordering::Relaxed);
             return Err(
                 refuse(ErrorCode::Unavailable, "anchor is shutting down").with_retry_after(5000)
             );
@@ -325,7 +377,7 @@ impl AnchorService {
                     }
                 }
                 let now = now_ms();
-                let ttl = u64::try_from(self.cfg.mailbox_ttl.as_millis()).unwrap_or(u64::MAX);
+                let ttl = self.mailbox_ttl_ms.load(Ordering::SeqCst);
                 let done = self
                     .store
                     .enqueue(NewMessage {

@@ -46,6 +46,9 @@ async fn anchor_with(cfg: AnchorConfig) -> TestAnchor {
     };
     let cfg = AnchorConfig {
         listen: LOOPBACK,
+        // The admin API and metrics (fixed default ports) are in tests/admin.rs.
+        admin_listen: String::new(),
+        metrics_listen: String::new(),
         ..cfg
     };
     let anchor = Anchor::start(&key, &cfg, &opts).await.unwrap();

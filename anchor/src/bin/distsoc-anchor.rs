@@ -40,6 +40,14 @@ enum Command {
         /// UDP listen address (overrides the config).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// TCP address of the admin gRPC API, or "" to disable (overrides
+        /// the config). Unauthenticated: keep it on loopback.
+        #[arg(long, value_name = "ADDR")]
+        admin_listen: Option<String>,
+        /// TCP address of Prometheus `/metrics`, or "" to disable (overrides
+        /// the config).
+        #[arg(long, value_name = "ADDR")]
+        metrics_listen: Option<String>,
     },
     /// Print the anchor's NodeId.
     Id,
@@ -71,7 +79,12 @@ fn main() -> anyhow::Result<()> {
             let key = NetworkKey::load(&cli.data_dir.join(KEY_FILE))?;
             println!("{}", key.node_id());
         }
-        Command::Run { store, listen } => {
+        Command::Run {
+            store,
+            listen,
+            admin_listen,
+            metrics_listen,
+        } => {
             let mut cfg = AnchorConfig::load(&config_path)?;
             if let Some(s) = store {
                 cfg.store = s;
@@ -79,6 +92,13 @@ fn main() -> anyhow::Result<()> {
             if let Some(l) = listen {
                 cfg.listen = l;
             }
+            if let Some(a) = admin_listen {
+                cfg.admin_listen = a;
+            }
+            if let Some(m) = metrics_listen {
+                cfg.metrics_listen = m;
+            }
+            cfg.validate().map_err(anyhow::Error::msg)?;
             let filter = tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log));
             let _ = tracing_subscriber::fmt()

@@ -1,0 +1,19 @@
+//! Compiles `proto/admin.proto` (the admin gRPC API) into Rust in `OUT_DIR`.
+//!
+//! No `protoc` is needed: `protox`, a protobuf compiler written in Rust,
+//! parses the file into a `FileDescriptorSet`, from which `tonic-prost-build`
+//! generates the messages, the server trait and a transport-agnostic client
+//! (no `connect()`, so the library needs no tonic client transport).
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    const PROTO: &str = "proto/admin.proto";
+    println!("cargo:rerun-if-changed={PROTO}");
+    let fds = protox::compile([PROTO], ["proto"])?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .build_transport(false)
+        .emit_rerun_if_changed(false)
+        .compile_fds(fds)?;
+    Ok(())
+}

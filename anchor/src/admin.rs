@@ -1,0 +1,168 @@
+//! The admin gRPC API (`anchor/proto/admin.proto`, package
+//! `distsoc.admin.v1`) and the standard gRPC health service, served on
+//! `admin_listen` (default `127.0.0.1:4501`).
+//!
+//! **Unauthenticated and unencrypted**: whoever reaches the port can ban
+//! identities, change retention and drain the anchor. Keep it on loopback or
+//! behind a firewall.
+//!
+//! [`pb`] holds the generated messages, server and client: with a tonic
+//! channel (`tonic` feature `channel`),
+//! `pb::admin_client::AdminClient::new(channel)` talks to an anchor.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use distsoc_protocol::ids::NodeId;
+use tokio::net::TcpListener;
+use tonic::{Request, Response, Status};
+use tonic_health::pb::health_server::{Health, HealthServer};
+use tonic_health::server::HealthReporter;
+use tonic_health::ServingStatus;
+use tracing::{info, warn};
+
+use crate::operator::{set_health, OperatorState};
+
+/// Generated from `anchor/proto/admin.proto` by `build.rs` (protox +
+/// tonic-prost-build; no protoc).
+pub mod pb {
+    #![allow(clippy::all, clippy::pedantic, unreachable_pub)]
+    tonic::include_proto!("distsoc.admin.v1");
+}
+
+use pb::admin_server::{Admin, AdminServer};
+use pb::{
+    BanRequest, BanResponse, DrainRequest, DrainResponse, GetStatsRequest, GetStatsResponse,
+    RequestCounters, SetRetentionRequest, SetRetentionResponse, UnbanRequest, UnbanResponse,
+};
+
+/// Longest retention `SetRetention` accepts (10 years), so that
+/// `now + ttl` stays far from overflow.
+pub const MAX_MAILBOX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
+
+/// The `distsoc.admin.v1.Admin` implementation.
+#[derive(Debug)]
+pub(crate) struct AdminApi {
+    state: Arc<OperatorState>,
+    health: HealthReporter,
+}
+
+impl AdminApi {
+    pub(crate) fn new(state: Arc<OperatorState>, health: HealthReporter) -> Self {
+        Self { state, health }
+    }
+}
+
+fn node_id(hex: &str) -> Result<NodeId, Status> {
+    hex.trim()
+        .parse()
+        .map_err(|e| Status::invalid_argument(format!("node_id: {e}")))
+}
+
+#[tonic::async_trait]
+impl Admin for AdminApi {
+    async fn get_stats(
+        &self,
+        _req: Request<GetStatsRequest>,
+    ) -> Result<Response<GetStatsResponse>, Status> {
+        // Fresh, not the metrics cache: operators expect what they just did.
+        let stats = self
+            .state
+            .service
+            .store()
+            .stats()
+            .await
+            .map_err(|e| Status::unavailable(format!("store: {e}")))?;
+        let service = &self.state.service;
+        let c = service.counters();
+        Ok(Response::new(GetStatsResponse {
+            connections: self.state.connections() as u64,
+            channels: stats.channels,
+            queued_messages: stats.queued_messages,
+            queued_bytes: stats.queued_bytes,
+            posts: stats.posts,
+            checkins: stats.checkins,
+            requests: Some(RequestCounters {
+                total: c.requests.load(Ordering::Relaxed),
+                rate_limited: c.rate_limited.load(Ordering::Relaxed),
+                unauthorized: c.unauthorized.load(Ordering::Relaxed),
+                unavailable: c.unavailable.load(Ordering::Relaxed),
+                enqueued: c.enqueued.load(Ordering::Relaxed),
+                delivered: c.delivered.load(Ordering::Relaxed),
+            }),
+            uptime_secs: self.state.started.elapsed().as_secs(),
+            mailbox_ttl_secs: service.mailbox_ttl().as_secs(),
+            draining: service.is_draining(),
+            banned: service.banned().iter().map(NodeId::to_hex).collect(),
+        }))
+    }
+
+    async fn ban(&self, req: Request<BanRequest>) -> Result<Response<BanResponse>, Status> {
+        let id = node_id(&req.get_ref().node_id)?;
+        let newly_banned = self.state.service.ban(id);
+        info!(node = %id, newly_banned, "admin: banned");
+        Ok(Response::new(BanResponse { newly_banned }))
+    }
+
+    async fn unban(&self, req: Request<UnbanRequest>) -> Result<Response<UnbanResponse>, Status> {
+        let id = node_id(&req.get_ref().node_id)?;
+        let was_banned = self.state.service.unban(id);
+        info!(node = %id, was_banned, "admin: unbanned");
+        Ok(Response::new(UnbanResponse { was_banned }))
+    }
+
+    async fn set_retention(
+        &self,
+        req: Request<SetRetentionRequest>,
+    ) -> Result<Response<SetRetentionResponse>, Status> {
+        let secs = req.get_ref().mailbox_ttl_secs;
+        if secs == 0 || secs > MAX_MAILBOX_TTL_SECS {
+            return Err(Status::invalid_argument(format!(
+                "mailbox_ttl_secs must be in 1..={MAX_MAILBOX_TTL_SECS}"
+            )));
+        }
+        let previous = self
+            .state
+            .service
+            .set_mailbox_ttl(Duration::from_secs(secs));
+        info!(
+            previous_secs = previous.as_secs(),
+            secs, "admin: mailbox retention changed"
+        );
+        Ok(Response::new(SetRetentionResponse {
+            previous_ttl_secs: previous.as_secs(),
+        }))
+    }
+
+    async fn drain(&self, _req: Request<DrainRequest>) -> Result<Response<DrainResponse>, Status> {
+        let newly_draining = self.state.service.drain();
+        // Before answering, so a health check right after sees it.
+        set_health(&self.health, ServingStatus::NotServing).await;
+        warn!(newly_draining, "admin: draining, new requests are refused");
+        Ok(Response::new(DrainResponse { newly_draining }))
+    }
+}
+
+/// Serves the admin API and gRPC health on `listener` until `shutdown`
+/// resolves, then finishes the requests in flight.
+pub(crate) async fn serve<H: Health>(
+    listener: TcpListener,
+    api: AdminApi,
+    health: HealthServer<H>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) {
+    let result = tonic::transport::Server::builder()
+        .timeout(Duration::from_secs(30))
+        .concurrency_limit_per_connection(64)
+        .add_service(health)
+        .add_service(AdminServer::new(api))
+        .serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener),
+            shutdown,
+        )
+        .await;
+    if let Err(e) = result {
+        warn!(error = %e, "admin API server failed");
+    }
+}

@@ -1,0 +1,543 @@
+//! The operator surface of a real anchor (SQLite in a temp dir, QUIC on
+//! 127.0.0.1): the admin gRPC API through the generated tonic client, the
+//! standard gRPC health service, and Prometheus `GET /metrics`, checked
+//! against what real QUIC clients do.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use distsoc_anchor::admin::pb::admin_client::AdminClient;
+use distsoc_anchor::admin::pb::{
+    BanRequest, DrainRequest, GetStatsRequest, GetStatsResponse, SetRetentionRequest, UnbanRequest,
+};
+use distsoc_anchor::config::AnchorConfig;
+use distsoc_anchor::run::{Anchor, RunOptions};
+use distsoc_node::identity::NetworkKey;
+use distsoc_node::transport::{
+    Handler, HandlerFuture, Peer, RequestCtx, RequestError, Transport, TransportConfig,
+};
+use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::ids::{ChannelId, NodeId};
+use distsoc_protocol::messages::mailbox::{CreateChannel, Enqueue, EnqueueResponse, ListChannels};
+use distsoc_protocol::messages::{wire, Message};
+use distsoc_protocol::sign::SigningKey;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::transport::Channel;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+const LOOPBACK: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+const ADMIN_SERVICE: &str = "distsoc.admin.v1.Admin";
+
+struct Refuse;
+impl Handler for Refuse {
+    fn handle<'a>(&'a self, _ctx: RequestCtx, _msg: Message) -> HandlerFuture<'a> {
+        Box::pin(async { Err(wire::Error::new(ErrorCode::UnknownMessage, 0, "client")) })
+    }
+}
+
+struct TestAnchor {
+    _dir: tempfile::TempDir,
+    anchor: Anchor,
+    id: NodeId,
+    addr: SocketAddr,
+}
+
+/// An anchor with the admin API and metrics on ephemeral loopback ports.
+async fn anchor() -> TestAnchor {
+    anchor_with(AnchorConfig {
+        admin_listen: "127.0.0.1:0".into(),
+        metrics_listen: "127.0.0.1:0".into(),
+        ..AnchorConfig::default()
+    })
+    .await
+}
+
+async fn anchor_with(cfg: AnchorConfig) -> TestAnchor {
+    let dir = tempfile::tempdir().unwrap();
+    let key = NetworkKey::new(SigningKey::generate(&mut rand_core::OsRng));
+    let opts = RunOptions {
+        data_dir: dir.path().into(),
+        drain_timeout: Duration::from_secs(5),
+    };
+    let cfg = AnchorConfig {
+        listen: LOOPBACK,
+        ..cfg
+    };
+    cfg.validate().unwrap();
+    let anchor = Anchor::start(&key, &cfg, &opts).await.unwrap();
+    let addr = anchor.local_addr().unwrap();
+    TestAnchor {
+        _dir: dir,
+        anchor,
+        id: key.node_id(),
+        addr,
+    }
+}
+
+async fn channel(a: &TestAnchor) -> Channel {
+    let addr = a.anchor.admin_addr().expect("admin API enabled");
+    Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+async fn admin(a: &TestAnchor) -> AdminClient<Channel> {
+    AdminClient::new(channel(a).await)
+}
+
+async fn stats(admin: &mut AdminClient<Channel>) -> GetStatsResponse {
+    admin
+        .get_stats(GetStatsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn health(h: &mut HealthClient<Channel>, service: &str) -> ServingStatus {
+    let r = h
+        .check(HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    ServingStatus::try_from(r.status).unwrap()
+}
+
+struct Client {
+    _transport: Transport,
+    peer: Peer,
+    id: NodeId,
+}
+
+async fn client(a: &TestAnchor) -> Client {
+    let key = SigningKey::generate(&mut rand_core::OsRng);
+    let id = NodeId(key.public());
+    let t = Transport::bind(
+        &key,
+        TransportConfig {
+            listen: LOOPBACK,
+            ..Default::default()
+        },
+        Arc::new(Refuse),
+    )
+    .unwrap();
+    let peer = t.connect(a.id, a.addr).await.unwrap();
+    Client {
+        _transport: t,
+        peer,
+        id,
+    }
+}
+
+async fn create(c: &Client, other: NodeId) -> ChannelId {
+    match c
+        .peer
+        .request(
+            CreateChannel {
+                version: 2,
+                peer: other,
+            }
+            .into(),
+        )
+        .await
+        .unwrap()
+    {
+        Message::CreateChannelResponse(r) => r.channel_id,
+        m => panic!("{m:?}"),
+    }
+}
+
+async fn enqueue(
+    c: &Client,
+    channel: ChannelId,
+    to: NodeId,
+    payload: &[u8],
+) -> Result<EnqueueResponse, RequestError> {
+    let msg = Enqueue {
+        version: 2,
+        channel_id: Some(channel),
+        recipient: to,
+        payload: payload.to_vec(),
+        client_message_id: None,
+    };
+    match c.peer.request(msg.into()).await? {
+        Message::EnqueueResponse(r) => Ok(r),
+        m => panic!("{m:?}"),
+    }
+}
+
+async fn list(c: &Client) -> Result<Message, RequestError> {
+    c.peer.request(ListChannels { version: 2 }.into()).await
+}
+
+fn code(r: Result<impl std::fmt::Debug, RequestError>) -> ErrorCode {
+    match r {
+        Err(RequestError::Remote(e)) => e.code,
+        other => panic!("expected a remote error, got {other:?}"),
+    }
+}
+
+/// `GET path` over HTTP/1.1; returns (status code, content type, body).
+async fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut raw = String::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut raw))
+        .await
+        .expect("response in time")
+        .unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("a full response");
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-type")
+                .then(|| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    (status, content_type, body.to_string())
+}
+
+async fn scrape(a: &TestAnchor) -> String {
+    let (status, content_type, body) = http_get(
+        a.anchor.metrics_addr().expect("metrics enabled"),
+        "/metrics",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(content_type.starts_with("text/plain; version=0.0.4"));
+    body
+}
+
+/// The value of an unlabelled sample `name` in an exposition.
+fn sample(body: &str, name: &str) -> u64 {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (n, v) = l.split_once(' ')?;
+            (n == name).then(|| v.trim().parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no sample {name} in\n{body}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_stats_reflects_an_enqueue_over_quic() {
+    let a = anchor().await;
+    let mut admin = admin(&a).await;
+    let before = stats(&mut admin).await;
+    assert_eq!(
+        (before.channels, before.queued_messages, before.queued_bytes),
+        (0, 0, 0)
+    );
+    assert_eq!(before.mailbox_ttl_secs, 7 * 24 * 3600);
+    assert!(!before.draining);
+    assert!(before.banned.is_empty());
+
+    let (alice, bob) = (client(&a).await, client(&a).await);
+    let ch = create(&alice, bob.id).await;
+    enqueue(&alice, ch, bob.id, b"hello bob").await.unwrap();
+
+    let after = stats(&mut admin).await;
+    assert_eq!(after.connections, 2);
+    assert_eq!(after.channels, 1);
+    assert_eq!(after.queued_messages, 1);
+    assert_eq!(after.queued_bytes, b"hello bob".len() as u64);
+    let c = after.requests.unwrap();
+    assert_eq!(c.total, 2, "CreateChannel + Enqueue");
+    assert_eq!(c.enqueued, 1);
+    assert_eq!(
+        (c.rate_limited, c.unauthorized, c.unavailable, c.delivered),
+        (0, 0, 0, 0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ban_refuses_the_client_and_unban_restores_it() {
+    let a = anchor().await;
+    let mut admin = admin(&a).await;
+    let (alice, bob) = (client(&a).await, client(&a).await);
+    list(&alice).await.unwrap();
+
+    let r = admin
+        .ban(BanRequest {
+            node_id: alice.id.to_hex(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.newly_banned);
+    assert!(
+        !admin
+            .ban(BanRequest {
+                node_id: alice.id.to_hex().to_uppercase(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .newly_banned,
+        "a second ban (any hex case) is a no-op"
+    );
+    assert_eq!(code(list(&alice).await), ErrorCode::Unauthorized);
+    list(&bob).await.expect("others are not affected");
+    let s = stats(&mut admin).await;
+    assert_eq!(s.banned, vec![alice.id.to_hex()]);
+    assert_eq!(s.requests.unwrap().unauthorized, 1);
+
+    let r = admin
+        .unban(UnbanRequest {
+            node_id: alice.id.to_hex(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.was_banned);
+    list(&alice).await.expect("unbanned");
+    assert!(
+        !admin
+            .unban(UnbanRequest {
+                node_id: alice.id.to_hex(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .was_banned
+    );
+    assert!(stats(&mut admin).await.banned.is_empty());
+
+    // Malformed ids are refused, not ignored.
+    for bad in ["", "zz", &alice.id.to_hex()[..62]] {
+        let e = admin
+            .ban(BanRequest {
+                node_id: bad.into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{bad:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_retention_changes_the_expiry_of_the_next_enqueue() {
+    let a = anchor().await;
+    let mut admin = admin(&a).await;
+    let (alice, bob) = (client(&a).await, client(&a).await);
+    let ch = create(&alice, bob.id).await;
+    let week = enqueue(&alice, ch, bob.id, b"1").await.unwrap();
+    assert_eq!(
+        week.expires_at_ms - week.received_at_ms,
+        7 * 24 * 3600 * 1000
+    );
+
+    let r = admin
+        .set_retention(SetRetentionRequest {
+            mailbox_ttl_secs: 60,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.previous_ttl_secs, 7 * 24 * 3600);
+    let minute = enqueue(&alice, ch, bob.id, b"2").await.unwrap();
+    assert_eq!(minute.expires_at_ms - minute.received_at_ms, 60_000);
+    assert_eq!(stats(&mut admin).await.mailbox_ttl_secs, 60);
+
+    for bad in [0, u64::MAX] {
+        let e = admin
+            .set_retention(SetRetentionRequest {
+                mailbox_ttl_secs: bad,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    }
+    assert_eq!(stats(&mut admin).await.mailbox_ttl_secs, 60, "unchanged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_serving_then_drain_refuses_quic_requests() {
+    let a = anchor().await;
+    let ch = channel(&a).await;
+    let mut admin = AdminClient::new(ch.clone());
+    let mut h = HealthClient::new(ch);
+    assert_eq!(health(&mut h, "").await, ServingStatus::Serving);
+    assert_eq!(health(&mut h, ADMIN_SERVICE).await, ServingStatus::Serving);
+    let unknown = h
+        .check(HealthCheckRequest {
+            service: "nope".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+
+    let alice = client(&a).await;
+    list(&alice).await.unwrap();
+
+    let r = admin.drain(DrainRequest {}).await.unwrap().into_inner();
+    assert!(r.newly_draining);
+    assert_eq!(health(&mut h, "").await, ServingStatus::NotServing);
+    assert_eq!(
+        health(&mut h, ADMIN_SERVICE).await,
+        ServingStatus::NotServing
+    );
+    assert_eq!(code(list(&alice).await), ErrorCode::Unavailable);
+    assert!(
+        !admin
+            .drain(DrainRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .newly_draining
+    );
+    // The admin API keeps answering while drained.
+    let s = stats(&mut admin).await;
+    assert!(s.draining);
+    assert_eq!(s.requests.unwrap().unavailable, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_expose_counters_and_cached_gauges() {
+    let a = anchor().await;
+    let mut admin = admin(&a).await;
+    let (alice, bob, mallory) = (client(&a).await, client(&a).await, client(&a).await);
+    let ch = create(&alice, bob.id).await;
+    enqueue(&alice, ch, bob.id, b"hello").await.unwrap();
+    enqueue(&alice, ch, bob.id, b"world!").await.unwrap();
+    assert_eq!(
+        code(enqueue(&mallory, ch, bob.id, b"x").await),
+        ErrorCode::Unauthorized
+    );
+
+    let body = scrape(&a).await;
+    let grpc = stats(&mut admin).await.requests.unwrap();
+    assert_eq!(sample(&body, "distsoc_anchor_requests_total"), 4);
+    assert_eq!(sample(&body, "distsoc_anchor_requests_total"), grpc.total);
+    assert_eq!(sample(&body, "distsoc_anchor_messages_enqueued_total"), 2);
+    assert_eq!(
+        sample(&body, "distsoc_anchor_requests_unauthorized_total"),
+        1
+    );
+    assert_eq!(
+        sample(&body, "distsoc_anchor_requests_rate_limited_total"),
+        0
+    );
+    assert_eq!(
+        sample(&body, "distsoc_anchor_requests_unavailable_total"),
+        0
+    );
+    assert_eq!(sample(&body, "distsoc_anchor_connections"), 3);
+    assert_eq!(sample(&body, "distsoc_anchor_store_up"), 1);
+    assert_eq!(sample(&body, "distsoc_anchor_channels"), 1);
+    assert_eq!(sample(&body, "distsoc_anchor_queued_messages"), 2);
+    assert_eq!(sample(&body, "distsoc_anchor_queued_bytes"), 11);
+    assert_eq!(sample(&body, "distsoc_anchor_draining"), 0);
+    assert_eq!(sample(&body, "distsoc_anchor_mailbox_ttl_seconds"), 604_800);
+    assert!(body.contains("# TYPE distsoc_anchor_requests_total counter\n"));
+    assert!(body.contains("# TYPE distsoc_anchor_queued_messages gauge\n"));
+    assert!(body.contains(&format!(
+        "distsoc_anchor_build_info{{version=\"{}\",protocol_version=\"2\"}} 1\n",
+        env!("CARGO_PKG_VERSION")
+    )));
+
+    // Counters are live; store sizes come from a cache of a few seconds, so
+    // scrapes do not each count the tables.
+    enqueue(&alice, ch, bob.id, b"third").await.unwrap();
+    let body = scrape(&a).await;
+    assert_eq!(sample(&body, "distsoc_anchor_messages_enqueued_total"), 3);
+    assert_eq!(sample(&body, "distsoc_anchor_queued_messages"), 2, "cached");
+    assert_eq!(
+        stats(&mut admin).await.queued_messages,
+        3,
+        "GetStats is fresh"
+    );
+
+    // Only /metrics is served.
+    let (status, _, _) = http_get(a.anchor.metrics_addr().unwrap(), "/").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_turns_health_not_serving_and_closes_both_servers() {
+    let a = anchor().await;
+    let (admin_addr, metrics_addr) = (
+        a.anchor.admin_addr().unwrap(),
+        a.anchor.metrics_addr().unwrap(),
+    );
+    let ch = channel(&a).await;
+    let mut h = HealthClient::new(ch.clone());
+    assert_eq!(health(&mut h, "").await, ServingStatus::Serving);
+
+    // Draining the service directly (not through the API) also flips health.
+    a.anchor.service.drain();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while health(&mut h, "").await != ServingStatus::NotServing {
+        assert!(Instant::now() < deadline, "health never turned NOT_SERVING");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // Stop completes promptly although a gRPC channel is still open.
+    let started = Instant::now();
+    a.anchor.stop(Duration::from_secs(5)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    for addr in [admin_addr, metrics_addr] {
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "{addr} still accepts connections"
+        );
+    }
+    drop(ch);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_addresses_disable_both_servers() {
+    let a = anchor_with(AnchorConfig {
+        admin_listen: String::new(),
+        metrics_listen: String::new(),
+        ..AnchorConfig::default()
+    })
+    .await;
+    assert_eq!(a.anchor.admin_addr(), None);
+    assert_eq!(a.anchor.metrics_addr(), None);
+    let alice = client(&a).await;
+    list(&alice).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_port_fails_start() {
+    let holder = std::net::TcpListener::bind(LOOPBACK).unwrap();
+    let taken = holder.local_addr().unwrap().to_string();
+    for (admin, metrics, key) in [
+        (taken.clone(), String::new(), "admin_listen"),
+        ("127.0.0.1:0".to_string(), taken.clone(), "metrics_listen"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let key_pair = NetworkKey::new(SigningKey::generate(&mut rand_core::OsRng));
+        let cfg = AnchorConfig {
+            listen: LOOPBACK,
+            admin_listen: admin,
+            metrics_listen: metrics,
+            ..AnchorConfig::default()
+        };
+        let opts = RunOptions {
+            data_dir: dir.path().into(),
+            drain_timeout: Duration::from_secs(1),
+        };
+        let e = Anchor::start(&key_pair, &cfg, &opts).await.unwrap_err();
+        assert!(e.to_string().contains(key), "{e}");
+    }
+}
