@@ -3,7 +3,13 @@
 //! own QUIC endpoint, exactly as two anchor processes would; an enqueue through
 //! one wakes a FetchWait held on the other only through PostgreSQL
 //! LISTEN/NOTIFY.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    unreachable_pub
+)]
 
 mod pg_harness;
 

@@ -219,7 +219,7 @@ pub fn read_canonical(
     if bytes.is_empty() {
         return Err(CanonicalError::Empty);
     }
-    if bytes.len() % WORD_BYTES != 0 {
+    if !bytes.len().is_multiple_of(WORD_BYTES) {
         return Err(CanonicalError::NotWordAligned { len: bytes.len() });
     }
     let words = bytes.len() / WORD_BYTES;

@@ -423,7 +423,7 @@ impl Frame {
         for &(start, end) in &self.segments.bounds {
             out.extend_from_slice(&((end - start) as u32).to_le_bytes());
         }
-        if count % 2 == 0 {
+        if count.is_multiple_of(2) {
             out.extend_from_slice(&[0; 4]);
         }
         out.extend_from_slice(Word::words_to_bytes(
@@ -771,7 +771,7 @@ mod tests {
         for s in segments {
             out.extend_from_slice(&(s.len() as u32).to_le_bytes());
         }
-        if segments.len() % 2 == 0 {
+        if segments.len().is_multiple_of(2) {
             out.extend_from_slice(&[0; 4]);
         }
         for s in segments {

@@ -79,7 +79,7 @@ fn header(code: u8, count_minus_one: u32, sizes: &[u32], pad: bool) -> Vec<u8> {
         out.extend_from_slice(&size.to_le_bytes());
     }
     let complete = sizes.len() as u64 == u64::from(count_minus_one) + 1;
-    if pad && complete && sizes.len() % 2 == 0 {
+    if pad && complete && sizes.len().is_multiple_of(2) {
         out.extend_from_slice(&[0; 4]);
     }
     out

@@ -183,7 +183,7 @@ mod tests {
         PeerAddress {
             node_id: NodeId([n; 32]),
             addresses: vec![addr(4433), addr(1)],
-            is_anchor: n % 2 == 0,
+            is_anchor: n.is_multiple_of(2),
             last_seen_ms: 9,
         }
     }

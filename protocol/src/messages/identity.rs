@@ -785,7 +785,7 @@ impl IdentityBundle {
         if bytes.is_empty() {
             return Err(DecodeError::Missing("bundle"));
         }
-        if bytes.len() % 8 != 0 {
+        if !bytes.len().is_multiple_of(8) {
             return Err(DecodeError::NonCanonical("bundle"));
         }
         let mut words = capnp::Word::allocate_zeroed_vec(bytes.len() / 8);

@@ -494,9 +494,11 @@ mod tests {
                 display_name: name.into(),
                 bio: format!("bio of {name}"),
                 anchors: (0..anchors).map(|i| NodeId([i as u8; 32])).collect(),
-                avatar: (anchors % 2 == 0).then_some(BlobId([seed; 32])),
+                avatar: anchors.is_multiple_of(2).then_some(BlobId([seed; 32])),
                 updated_at_ms: t,
-                network_id: (anchors % 3 == 0).then_some(NodeId([seed ^ 0xff; 32])),
+                network_id: anchors
+                    .is_multiple_of(3)
+                    .then_some(NodeId([seed ^ 0xff; 32])),
             },
             &key(seed),
         )
