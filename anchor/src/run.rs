@@ -92,10 +92,7 @@ impl Anchor {
                 let mut tick = tokio::time::interval(every);
                 loop {
                     tick.tick().await;
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-                        .unwrap_or(0);
+                    let now = distsoc_node::node::now_ms();
                     match store.sweep_expired(now).await {
                         Ok(0) => {}
                         Ok(n) => info!(expired = n, "swept expired mailbox messages"),

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use distsoc_node::node::now_ms;
 use distsoc_node::transport::{Handler, HandlerFuture, PeerInfo, RequestCtx};
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, NodeId};
@@ -79,13 +80,6 @@ pub struct AnchorService {
     /// Mailbox retention for new enqueues, ms (changed by the admin API).
     mailbox_ttl_ms: AtomicU64,
     banned: std::sync::RwLock<std::collections::HashSet<NodeId>>,
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 fn duration_ms(d: Duration) -> u64 {

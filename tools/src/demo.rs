@@ -6,6 +6,7 @@
 //! and anchor use. Nothing here is mocked; nothing touches the network.
 
 use anyhow::{anyhow, Context};
+use distsoc_node::node::now_ms;
 use distsoc_protocol::codes::MessageCode;
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::fof::VouchKey;
@@ -45,13 +46,6 @@ impl Person {
     fn seed(&self) -> [u8; 32] {
         *self.key.seed()
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 fn heading(n: u32, title: &str) {

@@ -112,32 +112,9 @@ fn main() -> anyhow::Result<()> {
                     data_dir: cli.data_dir.clone(),
                     drain_timeout: Duration::from_secs(10),
                 };
-                run_anchor(key, cfg, opts, shutdown_signal()).await
+                run_anchor(key, cfg, opts, distsoc_node::node::shutdown_signal()).await
             })?;
         }
     }
     Ok(())
-}
-
-/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

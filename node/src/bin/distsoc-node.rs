@@ -583,33 +583,12 @@ fn run(node: Node, listen: Option<SocketAddr>, json_mode: bool) -> anyhow::Resul
         print(json_mode, json!({"connect": cs}), || {
             format!("listening: {cs}")
         });
-        running.serve_until(shutdown_signal()).await;
+        running
+            .serve_until(distsoc_node::node::shutdown_signal())
+            .await;
         tracing::info!("node stopped");
         anyhow::Ok(())
     })
-}
-
-/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }
 
 fn guess_mime(path: &std::path::Path) -> &'static str {

@@ -62,13 +62,14 @@
 //! [`CLOSE_PROTOCOL_VIOLATION`] (0x2), [`CLOSE_DUPLICATE`] (0x3),
 //! [`CLOSE_HELLO_TIMEOUT`] (0x4).
 
+use crate::node::now_ms;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use distsoc_protocol::codes::MessageCode;
 use distsoc_protocol::error::ErrorCode;
@@ -418,12 +419,6 @@ enum Registration {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Highest version in both `ours` and `[min, max]`.
