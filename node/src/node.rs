@@ -666,6 +666,23 @@ impl Running {
         Ok(())
     }
 
+    /// A connection to `target`: the live one, else a new one to its stored
+    /// address; `None` when neither exists.
+    async fn reach(&self, target: NodeId) -> Result<Option<Peer>, NodeError> {
+        if let Some(p) = self.transport.peer(&target) {
+            return Ok(Some(p));
+        }
+        let addr = self
+            .node
+            .store
+            .get_peer(target)?
+            .and_then(|p| p.addresses.first().copied());
+        match addr {
+            Some(addr) => Ok(Some(self.transport.connect(target, addr).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// Tells a requester the author's decision (best effort: only if the
     /// requester is connected or has a known address).
     pub async fn send_audience_decision(
@@ -683,17 +700,8 @@ impl Running {
         let response = distsoc_protocol::messages::content::sign_checked(body, &key)
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
         let target = NodeId(requester.0);
-        let peer = match self.transport.peer(&target) {
-            Some(p) => p,
-            None => match self
-                .node
-                .store
-                .get_peer(target)?
-                .and_then(|p| p.addresses.first().copied())
-            {
-                Some(addr) => self.transport.connect(target, addr).await?,
-                None => return Ok(false),
-            },
+        let Some(peer) = self.reach(target).await? else {
+            return Ok(false);
         };
         peer.push_acked(
             AudienceResponse {
@@ -720,23 +728,13 @@ impl Running {
         for m in members {
             // A pre-split identity's posting id is its NodeId.
             let target = NodeId(m.member.0);
-            let peer = match self.transport.peer(&target) {
-                Some(p) => p,
-                None => match self
-                    .node
-                    .store
-                    .get_peer(target)?
-                    .and_then(|p| p.addresses.first().copied())
-                {
-                    Some(addr) => match self.transport.connect(target, addr).await {
-                        Ok(p) => p,
-                        Err(e) => {
-                            debug!(member = %target.short(), error = %e, "audience member unreachable");
-                            continue;
-                        }
-                    },
-                    None => continue,
-                },
+            let peer = match self.reach(target).await {
+                Ok(Some(p)) => p,
+                Ok(None) => continue,
+                Err(e) => {
+                    debug!(member = %target.short(), error = %e, "audience member unreachable");
+                    continue;
+                }
             };
             let msg = PushPost {
                 version: PROTOCOL_VERSION,
