@@ -953,6 +953,17 @@ fn wire_error(e: &StoreError) -> wire::Error {
     wire::Error::new(code, 0, e.to_string())
 }
 
+/// Runs a store operation on the blocking pool for a peer's request; a
+/// failure becomes the wire error to answer with.
+async fn store_call<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, wire::Error> {
+    blocking(f)
+        .await
+        .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
+        .map_err(|e| wire_error(&e))
+}
+
 fn refuse(code: ErrorCode, message: impl Into<String>) -> wire::Error {
     wire::Error::new(code, 0, message)
 }
@@ -990,7 +1001,7 @@ impl Service {
                 let limit = req.effective_limit(max_batch as u16, max_batch as u16);
                 let ids: Vec<[u8; 32]> = req.ids.iter().map(|i| i.0).collect();
                 let peer = ctx.peer;
-                let (page, profiles) = blocking(move || -> Result<_, StoreError> {
+                let (page, profiles) = store_call(move || -> Result<_, StoreError> {
                     let page = store.pull(peer, &ids, req.since_seq, usize::from(limit))?;
                     let mut profiles = Vec::new();
                     for id in &ids {
@@ -1003,9 +1014,7 @@ impl Service {
                     }
                     Ok((page, profiles))
                 })
-                .await
-                .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
-                .map_err(|e| wire_error(&e))?;
+                .await?;
                 Ok(Some(Message::PullSyncResponse(PullSyncResponse {
                     version: PROTOCOL_VERSION,
                     posts: page.posts,
@@ -1016,7 +1025,7 @@ impl Service {
                 })))
             }
             Message::FileRequest(req) => {
-                let content = blocking(move || -> Result<Option<FileContent>, StoreError> {
+                let content = store_call(move || -> Result<Option<FileContent>, StoreError> {
                     Ok(match req.target {
                         FileTarget::Post(id) => match store.get_post(id)? {
                             Some(post) => {
@@ -1033,9 +1042,7 @@ impl Service {
                         FileTarget::Blob(id) => store.get_blob(id)?.map(FileContent::Blob),
                     })
                 })
-                .await
-                .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
-                .map_err(|e| wire_error(&e))?;
+                .await?;
                 match content {
                     Some(content) => Ok(Some(Message::FileResponse(FileResponse {
                         version: PROTOCOL_VERSION,
@@ -1045,10 +1052,7 @@ impl Service {
                 }
             }
             Message::AuthorUpdateRequest(req) => {
-                let recent = blocking(move || store.get_recent(req.author))
-                    .await
-                    .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
-                    .map_err(|e| wire_error(&e))?;
+                let recent = store_call(move || store.get_recent(req.author)).await?;
                 match recent {
                     Some(r) if r.body().seq > req.have_seq => {
                         Ok(Some(Message::AuthorUpdateResponse(AuthorUpdateResponse {
@@ -1067,10 +1071,7 @@ impl Service {
                 }
             }
             Message::ProfileUpdate(ProfileUpdate { profile, .. }) => {
-                let outcome = blocking(move || store.upsert_profile(&profile))
-                    .await
-                    .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
-                    .map_err(|e| wire_error(&e))?;
+                let outcome = store_call(move || store.upsert_profile(&profile)).await?;
                 self.push_profiles_back(&ctx).await;
                 match outcome {
                     Upsert::Updated | Upsert::Same => Ok(None),
@@ -1078,10 +1079,7 @@ impl Service {
                 }
             }
             Message::AuthorUpdatePush(push) => {
-                let decision = blocking(move || store.put_recent(&push.recent))
-                    .await
-                    .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
-                    .map_err(|e| wire_error(&e))?;
+                let decision = store_call(move || store.put_recent(&push.recent)).await?;
                 match decision {
                     RecentDecision::Accept | RecentDecision::Duplicate => Ok(None),
                     RecentDecision::Stale | RecentDecision::Conflict => Err(refuse(
@@ -1099,15 +1097,13 @@ impl Service {
                     ));
                 }
                 let post = push.post;
-                let outcome = blocking(move || -> Result<Option<Inserted>, StoreError> {
+                let outcome = store_call(move || -> Result<Option<Inserted>, StoreError> {
                     if !store.is_following(author)? {
                         return Ok(None);
                     }
                     store.insert_post(&post, now_ms()).map(Some)
                 })
-                .await
-                .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
-                .map_err(|e| wire_error(&e))?;
+                .await?;
                 match outcome {
                     None => Err(refuse(ErrorCode::Unauthorized, "not following this author")),
                     Some(_) => Ok(None),
@@ -1117,17 +1113,11 @@ impl Service {
                 if !self.node.config.honour_deletes {
                     return Ok(None);
                 }
-                blocking(move || store.apply_delete(&record))
-                    .await
-                    .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
-                    .map_err(|e| wire_error(&e))?;
+                store_call(move || store.apply_delete(&record)).await?;
                 Ok(None)
             }
             Message::VisibilityUpdate(VisibilityUpdate { update, .. }) => {
-                let outcome = blocking(move || store.apply_visibility_update(&update))
-                    .await
-                    .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
-                    .map_err(|e| wire_error(&e))?;
+                let outcome = store_call(move || store.apply_visibility_update(&update)).await?;
                 match outcome {
                     VisibilityOutcome::Stale { .. } => {
                         Err(refuse(ErrorCode::Stale, "a newer visibility is held"))
@@ -1140,10 +1130,7 @@ impl Service {
             }
             Message::AudienceRequest(req) => {
                 let request = req.request;
-                blocking(move || store.add_audience_request(&request, now_ms()))
-                    .await
-                    .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
-                    .map_err(|e| wire_error(&e))?;
+                store_call(move || store.add_audience_request(&request, now_ms())).await?;
                 Ok(None)
             }
             Message::AudienceResponse(r) => {
