@@ -4,8 +4,10 @@
 //! against what real QUIC clients do.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod common;
+use common::LOOPBACK;
+
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use distsoc_anchor::admin::pb::admin_client::AdminClient;
@@ -15,13 +17,11 @@ use distsoc_anchor::admin::pb::{
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
 use distsoc_node::identity::NetworkKey;
-use distsoc_node::transport::{
-    Handler, HandlerFuture, Peer, RequestCtx, RequestError, Transport, TransportConfig,
-};
+use distsoc_node::transport::{Peer, RequestError, Transport};
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, NodeId};
 use distsoc_protocol::messages::mailbox::{CreateChannel, Enqueue, EnqueueResponse, ListChannels};
-use distsoc_protocol::messages::{wire, Message};
+use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign::SigningKey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::Channel;
@@ -29,16 +29,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 
-const LOOPBACK: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
 const ADMIN_SERVICE: &str = "distsoc.admin.v1.Admin";
-
-struct Refuse;
-impl Handler for Refuse {
-    fn handle<'a>(&'a self, _ctx: RequestCtx, _msg: Message) -> HandlerFuture<'a> {
-        Box::pin(async { Err(wire::Error::new(ErrorCode::UnknownMessage, 0, "client")) })
-    }
-}
 
 struct TestAnchor {
     _dir: tempfile::TempDir,
@@ -118,18 +109,7 @@ struct Client {
 }
 
 async fn client(a: &TestAnchor) -> Client {
-    let key = SigningKey::generate(&mut rand_core::OsRng);
-    let id = NodeId(key.public());
-    let t = Transport::bind(
-        &key,
-        TransportConfig {
-            listen: LOOPBACK,
-            ..Default::default()
-        },
-        Arc::new(Refuse),
-    )
-    .unwrap();
-    let peer = t.connect(a.id, a.addr).await.unwrap();
+    let (t, peer, id) = common::connect(a.id, a.addr, LOOPBACK).await;
     Client {
         _transport: t,
         peer,

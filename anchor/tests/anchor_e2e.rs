@@ -3,32 +3,22 @@
 //! FetchWait, check-in, bootstrap, rate limiting and graceful stop.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod common;
+use common::LOOPBACK;
+
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
 use distsoc_node::identity::NetworkKey;
-use distsoc_node::transport::{
-    Handler, HandlerFuture, Peer, RequestCtx, RequestError, Transport, TransportConfig,
-};
+use distsoc_node::transport::{Peer, RequestError, Transport};
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, NodeId};
 use distsoc_protocol::messages::discovery::{AddressRequest, BootstrapRequest};
 use distsoc_protocol::messages::mailbox::{CreateChannel, Enqueue, Fetch, FetchWait, ListChannels};
-use distsoc_protocol::messages::{wire, Message};
+use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign::SigningKey;
-
-const LOOPBACK: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
-
-struct Refuse;
-impl Handler for Refuse {
-    fn handle<'a>(&'a self, _ctx: RequestCtx, _msg: Message) -> HandlerFuture<'a> {
-        Box::pin(async { Err(wire::Error::new(ErrorCode::UnknownMessage, 0, "client")) })
-    }
-}
 
 struct TestAnchor {
     _dir: tempfile::TempDir,
@@ -77,18 +67,7 @@ async fn client(a: &TestAnchor) -> Client {
 
 /// A client bound to `local` (any 127.x address: distinct source IPs).
 async fn client_from(a: &TestAnchor, local: SocketAddr) -> Client {
-    let key = SigningKey::generate(&mut rand_core::OsRng);
-    let id = NodeId(key.public());
-    let t = Transport::bind(
-        &key,
-        TransportConfig {
-            listen: local,
-            ..Default::default()
-        },
-        Arc::new(Refuse),
-    )
-    .unwrap();
-    let peer = t.connect(a.id, a.addr).await.unwrap();
+    let (t, peer, id) = common::connect(a.id, a.addr, local).await;
     Client {
         _transport: t,
         peer,

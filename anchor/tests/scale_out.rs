@@ -11,33 +11,22 @@
     unreachable_pub
 )]
 
+mod common;
+use common::LOOPBACK;
+
 mod pg_harness;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
 use distsoc_node::identity::NetworkKey;
-use distsoc_node::transport::{
-    Handler, HandlerFuture, Peer, RequestCtx, Transport, TransportConfig,
-};
-use distsoc_protocol::error::ErrorCode;
+use distsoc_node::transport::{Peer, Transport};
 use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::messages::mailbox::{CreateChannel, Enqueue, FetchWait, ListChannels};
-use distsoc_protocol::messages::{wire, Message};
+use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign::SigningKey;
-
-const LOOPBACK: SocketAddr =
-    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
-
-struct Refuse;
-impl Handler for Refuse {
-    fn handle<'a>(&'a self, _ctx: RequestCtx, _msg: Message) -> HandlerFuture<'a> {
-        Box::pin(async { Err(wire::Error::new(ErrorCode::UnknownMessage, 0, "client")) })
-    }
-}
 
 async fn start_anchor(store: &str, dir: &std::path::Path) -> (Anchor, NodeId, SocketAddr) {
     let key = NetworkKey::new(SigningKey::generate(&mut rand_core::OsRng));
@@ -58,18 +47,7 @@ async fn start_anchor(store: &str, dir: &std::path::Path) -> (Anchor, NodeId, So
 }
 
 async fn client(anchor: NodeId, addr: SocketAddr) -> (Transport, Peer, NodeId) {
-    let key = SigningKey::generate(&mut rand_core::OsRng);
-    let t = Transport::bind(
-        &key,
-        TransportConfig {
-            listen: LOOPBACK,
-            ..Default::default()
-        },
-        Arc::new(Refuse),
-    )
-    .unwrap();
-    let peer = t.connect(anchor, addr).await.unwrap();
-    (t, peer, NodeId(key.public()))
+    common::connect(anchor, addr, LOOPBACK).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

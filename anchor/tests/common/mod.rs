@@ -1,0 +1,48 @@
+//! Client scaffolding shared by the anchor's integration tests: a QUIC client
+//! endpoint with its own identity that refuses anything sent to it.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use distsoc_node::transport::{
+    Handler, HandlerFuture, Peer, RequestCtx, Transport, TransportConfig,
+};
+use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::ids::NodeId;
+use distsoc_protocol::messages::{wire, Message};
+use distsoc_protocol::sign::SigningKey;
+
+/// 127.0.0.1, any port.
+pub const LOOPBACK: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+
+/// A client serves nothing: every request to it is refused.
+pub struct Refuse;
+
+impl Handler for Refuse {
+    fn handle<'a>(&'a self, _ctx: RequestCtx, _msg: Message) -> HandlerFuture<'a> {
+        Box::pin(async { Err(wire::Error::new(ErrorCode::UnknownMessage, 0, "client")) })
+    }
+}
+
+/// A fresh identity bound to `local`, connected to the anchor `anchor` at
+/// `addr`: (endpoint — keep it alive, connection, the client's NodeId).
+pub async fn connect(
+    anchor: NodeId,
+    addr: SocketAddr,
+    local: SocketAddr,
+) -> (Transport, Peer, NodeId) {
+    let key = SigningKey::generate(&mut rand_core::OsRng);
+    let t = Transport::bind(
+        &key,
+        TransportConfig {
+            listen: local,
+            ..Default::default()
+        },
+        Arc::new(Refuse),
+    )
+    .unwrap();
+    let peer = t.connect(anchor, addr).await.unwrap();
+    (t, peer, NodeId(key.public()))
+}
