@@ -6,4 +6,5 @@
 //! format ([`vectors::VectorFile`]). Checking them against our implementation is done
 //! by `distsoc-protocol`'s tests; other implementations read the JSON directly.
 
+pub mod suite;
 pub mod vectors;

@@ -104,6 +104,7 @@ pub struct PgStore {
 struct Inner {
     pool: Pool,
     jobs: mpsc::Sender<PgJob>,
+    posts: mpsc::Sender<PostJob>,
     registry: Arc<Registry>,
     salt: [u8; 32],
     op_timeout: Duration,
@@ -129,6 +130,13 @@ enum PgJob {
     Enqueue(NewMessage, Reply<Enqueued>),
     Audit(AuditRow, Reply<()>),
     CheckIn(CheckIn, Reply<()>),
+}
+
+/// A post ingest, group-committed by the single post writer.
+struct PostJob {
+    posts: Vec<PreparedPost>,
+    now_ms: u64,
+    reply: Reply<Vec<Result<Inserted, StoreError>>>,
 }
 
 struct AuditRow {
@@ -771,6 +779,165 @@ fn finish_results(
         .collect()
 }
 
+/// The one post writer: post inserts serialize on the `post_seq` row
+/// anyway, so one task takes everything queued (up to `max_batch` posts)
+/// into one transaction instead of many transactions queueing on the lock.
+async fn post_writer(
+    mut rx: mpsc::Receiver<PostJob>,
+    pool: Pool,
+    max_batch: usize,
+    op_timeout: Duration,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        let mut n = jobs[0].posts.len();
+        while n < max_batch {
+            match rx.try_recv() {
+                Ok(j) => {
+                    n += j.posts.len();
+                    jobs.push(j);
+                }
+                Err(_) => break,
+            }
+        }
+        let lens: Vec<usize> = jobs.iter().map(|j| j.posts.len()).collect();
+        let rows: Vec<(PreparedPost, u64)> = jobs
+            .iter_mut()
+            .flat_map(|j| {
+                let now = j.now_ms;
+                std::mem::take(&mut j.posts)
+                    .into_iter()
+                    .map(move |p| (p, now))
+            })
+            .collect();
+        let outcome = bounded(op_timeout, async {
+            let mut c = client(&pool).await?;
+            let tx = c.transaction().await.map_err(pg_err)?;
+            let out = insert_post_rows(&tx, &rows).await?;
+            tx.commit().await.map_err(pg_err)?;
+            Ok(out)
+        })
+        .await;
+        match outcome {
+            Ok(results) => {
+                let mut results = results.into_iter();
+                for (j, len) in jobs.into_iter().zip(lens) {
+                    let mine: Vec<_> = results.by_ref().take(len).collect();
+                    let _ = j.reply.send(Ok(mine));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "postgres post batch failed");
+                let e = Arc::new(e);
+                for j in jobs {
+                    let _ = j.reply.send(Err(StoreError::Batch(Arc::clone(&e))));
+                }
+            }
+        }
+    }
+}
+
+/// Stores `posts` (each with its receive time) in the open transaction
+/// `tx`. Locks the `post_seq` counter row until commit: post inserts
+/// serialize, so seq order is commit order (the pull cursor never skips).
+async fn insert_post_rows(
+    tx: &tokio_postgres::Transaction<'_>,
+    posts: &[(PreparedPost, u64)],
+) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+    let mut seq: i64 = tx
+        .query_one(
+            "SELECT value FROM counters WHERE name = 'post_seq' FOR UPDATE",
+            &[],
+        )
+        .await
+        .map_err(pg_err)?
+        .try_get(0)
+        .map_err(pg_err)?;
+    let ids: Vec<&[u8]> = posts.iter().map(|p| &p.0.post_id[..]).collect();
+    let mut held: HashSet<[u8; 32]> = HashSet::new();
+    for row in tx
+        .query(
+            "SELECT post_id FROM posts WHERE post_id = ANY($1::bytea[])",
+            &[&ids],
+        )
+        .await
+        .map_err(pg_err)?
+    {
+        held.insert(id32_from("post id", get_bytes(&row, 0)?)?);
+    }
+    let mut out = Vec::with_capacity(posts.len());
+    let mut new: Vec<(i64, &(PreparedPost, u64))> = Vec::new();
+    for p in posts {
+        if !held.insert(p.0.post_id) {
+            out.push(Ok(Inserted::Duplicate));
+            continue;
+        }
+        seq += 1;
+        new.push((seq, p));
+        out.push(Ok(Inserted::New {
+            seq: from_i64("seq", seq)?,
+        }));
+    }
+    let mut start = 0;
+    while start < new.len() {
+        let mut end = start;
+        let mut bytes = 0usize;
+        while end < new.len()
+            && (end == start || bytes + new[end].1 .0.bytes.len() <= INSERT_CHUNK_BYTES)
+        {
+            bytes += new[end].1 .0.bytes.len();
+            end += 1;
+        }
+        let chunk = &new[start..end];
+        let seqs: Vec<i64> = chunk.iter().map(|(s, _)| *s).collect();
+        let post_ids: Vec<&[u8]> = chunk.iter().map(|(_, p)| &p.0.post_id[..]).collect();
+        let authors: Vec<&[u8]> = chunk.iter().map(|(_, p)| &p.0.author[..]).collect();
+        let enc: Vec<bool> = chunk.iter().map(|(_, p)| p.0.encrypted).collect();
+        let created: Vec<i64> = chunk
+            .iter()
+            .map(|(_, p)| to_i64(p.0.created_at_ms))
+            .collect();
+        let received: Vec<i64> = chunk.iter().map(|(_, p)| to_i64(p.1)).collect();
+        let bytes_col: Vec<&[u8]> = chunk.iter().map(|(_, p)| &p.0.bytes[..]).collect();
+        tx.execute(
+                "INSERT INTO posts (seq, post_id, author, encrypted, created_at_ms, received_at_ms, sync_post)
+                 SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::bool[],
+                                      $5::int8[], $6::int8[], $7::bytea[])",
+                &[&seqs, &post_ids, &authors, &enc, &created, &received, &bytes_col],
+            )
+            .await
+            .map_err(pg_err)?;
+        let mut r_rec: Vec<&[u8]> = Vec::new();
+        let mut r_seq: Vec<i64> = Vec::new();
+        let mut r_author: Vec<&[u8]> = Vec::new();
+        for (s, p) in chunk {
+            for r in &p.0.recipients {
+                r_rec.push(&r[..]);
+                r_seq.push(*s);
+                r_author.push(&p.0.author[..]);
+            }
+        }
+        if !r_rec.is_empty() {
+            tx.execute(
+                "INSERT INTO post_recipients (recipient, seq, author)
+                     SELECT * FROM unnest($1::bytea[], $2::int8[], $3::bytea[])
+                     ON CONFLICT DO NOTHING",
+                &[&r_rec, &r_seq, &r_author],
+            )
+            .await
+            .map_err(pg_err)?;
+        }
+        start = end;
+    }
+    tx.execute(
+        "UPDATE counters SET value = $1::int8 WHERE name = 'post_seq'",
+        &[&seq],
+    )
+    .await
+    .map_err(pg_err)?;
+    Ok(out)
+}
+
 async fn insert_audits(
     tx: &tokio_postgres::Transaction<'_>,
     rows: &[AuditRow],
@@ -898,10 +1065,18 @@ impl PgStore {
                 opts.op_timeout,
             ));
         }
+        let (posts_tx, posts_rx) = mpsc::channel(JOB_QUEUE);
+        tokio::spawn(post_writer(
+            posts_rx,
+            pool.clone(),
+            opts.max_write_batch.max(1),
+            opts.op_timeout,
+        ));
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
                 jobs: tx,
+                posts: posts_tx,
                 registry,
                 salt,
                 op_timeout: opts.op_timeout,
@@ -1370,103 +1545,23 @@ impl PgStore {
         posts: Vec<PreparedPost>,
         now_ms: u64,
     ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
-        self.timed(async {
-            let mut c = client(&self.inner.pool).await?;
-            let tx = c.transaction().await.map_err(pg_err)?;
-            // Locks the counter row until commit: post inserts serialize, so
-            // seq order is commit order (the pull cursor never skips).
-            let mut seq: i64 = tx
-                .query_one(
-                    "SELECT value FROM counters WHERE name = 'post_seq' FOR UPDATE",
-                    &[],
-                )
-                .await
-                .map_err(pg_err)?
-                .try_get(0)
-                .map_err(pg_err)?;
-            let ids: Vec<&[u8]> = posts.iter().map(|p| &p.post_id[..]).collect();
-            let mut held: HashSet<[u8; 32]> = HashSet::new();
-            for row in tx
-                .query(
-                    "SELECT post_id FROM posts WHERE post_id = ANY($1::bytea[])",
-                    &[&ids],
-                )
-                .await
-                .map_err(pg_err)?
-            {
-                held.insert(id32_from("post id", get_bytes(&row, 0)?)?);
-            }
-            let mut out = Vec::with_capacity(posts.len());
-            let mut new: Vec<(i64, &PreparedPost)> = Vec::new();
-            for p in &posts {
-                if !held.insert(p.post_id) {
-                    out.push(Ok(Inserted::Duplicate));
-                    continue;
-                }
-                seq += 1;
-                new.push((seq, p));
-                out.push(Ok(Inserted::New {
-                    seq: from_i64("seq", seq)?,
-                }));
-            }
-            let mut start = 0;
-            while start < new.len() {
-                let mut end = start;
-                let mut bytes = 0usize;
-                while end < new.len()
-                    && (end == start || bytes + new[end].1.bytes.len() <= INSERT_CHUNK_BYTES)
-                {
-                    bytes += new[end].1.bytes.len();
-                    end += 1;
-                }
-                let chunk = &new[start..end];
-                let seqs: Vec<i64> = chunk.iter().map(|(s, _)| *s).collect();
-                let post_ids: Vec<&[u8]> = chunk.iter().map(|(_, p)| &p.post_id[..]).collect();
-                let authors: Vec<&[u8]> = chunk.iter().map(|(_, p)| &p.author[..]).collect();
-                let enc: Vec<bool> = chunk.iter().map(|(_, p)| p.encrypted).collect();
-                let created: Vec<i64> = chunk.iter().map(|(_, p)| to_i64(p.created_at_ms)).collect();
-                let received: Vec<i64> = chunk.iter().map(|_| to_i64(now_ms)).collect();
-                let bytes_col: Vec<&[u8]> = chunk.iter().map(|(_, p)| &p.bytes[..]).collect();
-                tx.execute(
-                    "INSERT INTO posts (seq, post_id, author, encrypted, created_at_ms, received_at_ms, sync_post)
-                     SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::bool[],
-                                          $5::int8[], $6::int8[], $7::bytea[])",
-                    &[&seqs, &post_ids, &authors, &enc, &created, &received, &bytes_col],
-                )
-                .await
-                .map_err(pg_err)?;
-                let mut r_rec: Vec<&[u8]> = Vec::new();
-                let mut r_seq: Vec<i64> = Vec::new();
-                let mut r_author: Vec<&[u8]> = Vec::new();
-                for (s, p) in chunk {
-                    for r in &p.recipients {
-                        r_rec.push(&r[..]);
-                        r_seq.push(*s);
-                        r_author.push(&p.author[..]);
-                    }
-                }
-                if !r_rec.is_empty() {
-                    tx.execute(
-                        "INSERT INTO post_recipients (recipient, seq, author)
-                         SELECT * FROM unnest($1::bytea[], $2::int8[], $3::bytea[])
-                         ON CONFLICT DO NOTHING",
-                        &[&r_rec, &r_seq, &r_author],
-                    )
-                    .await
-                    .map_err(pg_err)?;
-                }
-                start = end;
-            }
-            tx.execute(
-                "UPDATE counters SET value = $1::int8 WHERE name = 'post_seq'",
-                &[&seq],
-            )
-            .await
-            .map_err(pg_err)?;
-            tx.commit().await.map_err(pg_err)?;
-            Ok(out)
-        })
+        let (tx, rx) = oneshot::channel();
+        let limit = self.inner.op_timeout;
+        tokio::time::timeout(
+            limit,
+            self.inner.posts.send(PostJob {
+                posts,
+                now_ms,
+                reply: tx,
+            }),
+        )
         .await
+        .map_err(|_| StoreError::unavailable("post write queue full"))?
+        .map_err(|_| StoreError::unavailable("postgres post writer stopped"))?;
+        tokio::time::timeout(limit * 2, rx)
+            .await
+            .map_err(|_| StoreError::unavailable(format!("no answer within {:?}", limit * 2)))?
+            .map_err(|_| StoreError::unavailable("postgres post writer stopped"))?
     }
 
     pub(crate) async fn pull_candidates(

@@ -1,0 +1,1 @@
+//! Offline mode: every golden vector in `conformance/vectors/` checked.
