@@ -33,9 +33,24 @@ pub async fn connect(
     addr: SocketAddr,
     local: SocketAddr,
 ) -> (Transport, Peer, NodeId) {
-    let key = SigningKey::generate(&mut rand_core::OsRng);
+    connect_as(
+        &SigningKey::generate(&mut rand_core::OsRng),
+        anchor,
+        addr,
+        local,
+    )
+    .await
+}
+
+/// Like [`connect`], with the identity `key`.
+pub async fn connect_as(
+    key: &SigningKey,
+    anchor: NodeId,
+    addr: SocketAddr,
+    local: SocketAddr,
+) -> (Transport, Peer, NodeId) {
     let t = Transport::bind(
-        &key,
+        key,
         TransportConfig {
             listen: local,
             ..Default::default()
