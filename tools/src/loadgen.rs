@@ -155,6 +155,10 @@ impl fmt::Display for Scenario {
 pub struct Options {
     /// The anchor to load.
     pub target: ConnectString,
+    /// `fetchwait` only: a second anchor on the same database where the
+    /// waiting clients hold their FetchWait (the senders use `target`), to
+    /// measure the wake across anchor processes.
+    pub wait_target: Option<ConnectString>,
     /// Number of clients, each with its own identity and connection.
     pub clients: usize,
     /// Longest load phase.
@@ -192,6 +196,7 @@ impl Options {
     pub fn new(target: ConnectString) -> Self {
         Self {
             target,
+            wait_target: None,
             clients: 16,
             duration: Duration::from_secs(10),
             requests: None,
@@ -246,6 +251,9 @@ impl Options {
         if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
             return bad("timeouts must be positive".into());
         }
+        if self.wait_target.is_some() && self.scenario != Scenario::Fetchwait {
+            return bad("--wait-target only applies to --scenario fetchwait".into());
+        }
         if matches!(self.scenario, Scenario::Mailbox | Scenario::Fetchwait) && self.clients < 2 {
             return bad(format!(
                 "scenario {} needs at least 2 clients (they work in pairs)",
@@ -262,6 +270,10 @@ pub struct LoadgenArgs {
     /// The anchor to load: NodeId@host:port.
     #[arg(long, value_name = "NODEID@HOST:PORT")]
     pub target: ConnectString,
+    /// fetchwait only: a second anchor sharing the target's PostgreSQL
+    /// database where the waiters hold their FetchWait (cross-process wake).
+    #[arg(long, value_name = "NODEID@HOST:PORT")]
+    pub wait_target: Option<ConnectString>,
     /// Number of clients; each is its own Ed25519 identity with its own QUIC
     /// connection.
     #[arg(long, default_value_t = 16)]
@@ -313,6 +325,7 @@ impl LoadgenArgs {
     /// The run's [`Options`].
     pub fn options(&self) -> Result<Options, LoadgenError> {
         let mut o = Options::new(self.target.clone());
+        o.wait_target = self.wait_target.clone();
         o.clients = self.clients;
         o.duration = secs("duration", self.duration)?;
         o.requests = self.requests;
@@ -963,6 +976,8 @@ struct Client {
     key: SigningKey,
     id: NodeId,
     transport: Transport,
+    /// The anchor this client talks to (and reconnects to).
+    target: (NodeId, SocketAddr),
     peer: Mutex<Peer>,
     /// No request before this instant (retryAfterMs).
     paused_until: Mutex<Option<Instant>>,
@@ -1044,8 +1059,6 @@ const STOP_INTERRUPTED: u8 = 3;
 struct Run {
     opts: Options,
     run_id: u64,
-    target_id: NodeId,
-    target_addr: SocketAddr,
     slots: Vec<Slot>,
     stop_tx: watch::Sender<bool>,
     stop_rx: watch::Receiver<bool>,
@@ -1293,7 +1306,7 @@ impl Worker {
         }
         let start = Instant::now();
         // connect() bounds the handshake and Hello by hello_timeout each.
-        let connect = client.transport.connect(run.target_id, run.target_addr);
+        let connect = client.transport.connect(client.target.0, client.target.1);
         let result = tokio::select! {
             r = connect => r,
             _ = run.cut(cutoff) => return,
@@ -1821,14 +1834,30 @@ pub async fn run_until(
     opts.validate()?;
     let target_addr = resolve(&opts.target).await?;
     let target_id = opts.target.node_id;
+    let wait_target = match &opts.wait_target {
+        Some(w) => Some((w.node_id, resolve(w).await?)),
+        None => None,
+    };
+    // With --wait-target the waiters (even indices: the low end of each
+    // pair) talk to the second anchor.
+    let target_of = |idx: usize| match wait_target {
+        Some(w) if idx.is_multiple_of(2) => w,
+        _ => (target_id, target_addr),
+    };
     let keys = identities(opts.clients, opts.seed);
     let handler: Arc<dyn Handler> = Arc::new(Refuse);
     let mut notes = Vec::new();
+    if let Some(w) = &opts.wait_target {
+        notes.push(format!(
+            "waiters hold FetchWait on {w}; senders enqueue on {}",
+            opts.target
+        ));
+    }
 
     // Connect every client (its own endpoint), a bounded number at a time.
     let mut transports = Vec::with_capacity(keys.len());
-    for key in &keys {
-        let t = Transport::bind(key, client_config(&opts, target_addr), handler.clone())
+    for (idx, key) in keys.iter().enumerate() {
+        let t = Transport::bind(key, client_config(&opts, target_of(idx).1), handler.clone())
             .map_err(LoadgenError::Bind)?;
         transports.push(t);
     }
@@ -1839,18 +1868,19 @@ pub async fn run_until(
     let mut connecting = JoinSet::new();
     for (idx, (key, transport)) in keys.into_iter().zip(transports).enumerate() {
         let limit = limit.clone();
+        let target = target_of(idx);
         connecting.spawn(async move {
             let _permit = limit.acquire_owned().await;
             let start = Instant::now();
-            let r = transport.connect(target_id, target_addr).await;
-            (idx, key, transport, r, start.elapsed())
+            let r = transport.connect(target.0, target.1).await;
+            (idx, key, transport, target, r, start.elapsed())
         });
     }
     let mut connected: Vec<Option<Arc<Client>>> = (0..opts.clients).map(|_| None).collect();
     let mut first_error = None;
     let mut anchor = None;
     while let Some(joined) = connecting.join_next().await {
-        let Ok((idx, key, transport, result, latency)) = joined else {
+        let Ok((idx, key, transport, target, result, latency)) = joined else {
             continue;
         };
         match result {
@@ -1864,6 +1894,7 @@ pub async fn run_until(
                     id: NodeId(key.public()),
                     key,
                     transport,
+                    target,
                     peer: Mutex::new(peer),
                     paused_until: Mutex::new(None),
                     retry_paused_us: AtomicU64::new(0),
@@ -1942,8 +1973,6 @@ pub async fn run_until(
     let (interrupt_tx, interrupt_rx) = watch::channel(false);
     let run = Arc::new(Run {
         run_id: OsRng.next_u64(),
-        target_id,
-        target_addr,
         slots,
         stop_tx,
         stop_rx,

@@ -39,7 +39,7 @@ enum Command {
     Vectors(vectors::VectorsCommand),
     /// Load an anchor with many concurrent QUIC clients (mailbox, fetchwait,
     /// ingest or mixed) and report throughput and latency per operation.
-    Loadgen(loadgen::LoadgenArgs),
+    Loadgen(Box<loadgen::LoadgenArgs>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,6 +49,6 @@ fn main() -> anyhow::Result<()> {
         Command::Keys(c) => keys::run(c),
         Command::Inspect(a) => inspect::run(a),
         Command::Vectors(c) => vectors::run(c),
-        Command::Loadgen(a) => Ok(loadgen::main(a)?),
+        Command::Loadgen(a) => Ok(loadgen::main(*a)?),
     }
 }
