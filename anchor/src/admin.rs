@@ -37,6 +37,16 @@ use pb::{
     RequestCounters, SetRetentionRequest, SetRetentionResponse, UnbanRequest, UnbanResponse,
 };
 
+/// A store failure as a gRPC status (`UNAVAILABLE` when the database is
+/// out of reach: the operator retries).
+fn store_status(e: crate::store::StoreError) -> Status {
+    if e.is_unavailable() {
+        Status::unavailable(e.to_string())
+    } else {
+        Status::internal(e.to_string())
+    }
+}
+
 /// Longest retention `SetRetention` accepts (10 years), so that
 /// `now + ttl` stays far from overflow.
 pub const MAX_MAILBOX_TTL_SECS: u64 = 10 * 365 * 24 * 3600;
@@ -100,14 +110,14 @@ impl Admin for AdminApi {
 
     async fn ban(&self, req: Request<BanRequest>) -> Result<Response<BanResponse>, Status> {
         let id = node_id(&req.get_ref().node_id)?;
-        let newly_banned = self.state.service.ban(id);
+        let newly_banned = self.state.service.ban(id).await.map_err(store_status)?;
         info!(node = %id, newly_banned, "admin: banned");
         Ok(Response::new(BanResponse { newly_banned }))
     }
 
     async fn unban(&self, req: Request<UnbanRequest>) -> Result<Response<UnbanResponse>, Status> {
         let id = node_id(&req.get_ref().node_id)?;
-        let was_banned = self.state.service.unban(id);
+        let was_banned = self.state.service.unban(id).await.map_err(store_status)?;
         info!(node = %id, was_banned, "admin: unbanned");
         Ok(Response::new(UnbanResponse { was_banned }))
     }
@@ -125,7 +135,9 @@ impl Admin for AdminApi {
         let previous = self
             .state
             .service
-            .set_mailbox_ttl(Duration::from_secs(secs));
+            .set_mailbox_ttl(Duration::from_secs(secs))
+            .await
+            .map_err(store_status)?;
         info!(
             previous_secs = previous.as_secs(),
             secs, "admin: mailbox retention changed"

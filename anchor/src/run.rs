@@ -26,6 +26,10 @@ pub struct RunOptions {
     pub drain_timeout: Duration,
 }
 
+/// How often an anchor reloads bans and the mailbox retention from the
+/// store (changes made through another anchor on the same database).
+pub const OPERATOR_STATE_REFRESH: Duration = Duration::from_secs(5);
+
 /// A running anchor.
 #[derive(Debug)]
 pub struct Anchor {
@@ -58,6 +62,16 @@ impl Anchor {
                 max_pull_batch: cfg.max_pull_batch,
             },
         ));
+        // Bans and a retention set through the admin API survive restarts
+        // and are shared by every anchor on the database.
+        service.refresh_operator_state().await?;
+        if service.mailbox_ttl() != Duration::from_secs(cfg.mailbox_ttl_secs) {
+            info!(
+                stored_secs = service.mailbox_ttl().as_secs(),
+                configured_secs = cfg.mailbox_ttl_secs,
+                "mailbox retention set through the admin API overrides mailbox_ttl_secs"
+            );
+        }
         let tcfg = TransportConfig {
             listen: cfg.listen,
             roles: vec![Role::Anchor],
@@ -66,7 +80,8 @@ impl Anchor {
                 max_pull_batch: cfg.max_pull_batch,
                 rate_limit_per_second: u16::try_from(cfg.rate_limit_per_second).unwrap_or(u16::MAX),
                 max_fetch_wait_ms: cfg.max_fetch_wait_ms,
-                mailbox_ttl_ms: cfg.mailbox_ttl_secs.saturating_mul(1000),
+                mailbox_ttl_ms: u64::try_from(service.mailbox_ttl().as_millis())
+                    .unwrap_or(u64::MAX),
                 ..Limits::default()
             },
             listen_addresses: cfg.advertise.clone(),
@@ -112,10 +127,25 @@ impl Anchor {
                 }
             })
         };
+        // Another anchor on the same database may ban, unban or change the
+        // retention: picked up within OPERATOR_STATE_REFRESH.
+        let refresher = {
+            let service = service.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(OPERATOR_STATE_REFRESH);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = service.refresh_operator_state().await {
+                        warn!(error = %e, "reloading bans and retention failed");
+                    }
+                }
+            })
+        };
         Ok(Anchor {
             service,
             transport,
-            tasks: vec![sweeper],
+            tasks: vec![sweeper, refresher],
             operator,
         })
     }

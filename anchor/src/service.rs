@@ -29,7 +29,9 @@ use distsoc_protocol::messages::Message;
 use tracing::{debug, info, warn};
 
 use crate::ratelimit::{Decision, RateConfig, RateLimiter};
-use crate::store::{AnchorStore, AuditEvent, AuditKind, NewMessage, StoreError};
+use crate::store::{
+    AnchorStore, AuditEvent, AuditKind, NewMessage, StoreError, SETTING_MAILBOX_TTL_MS,
+};
 
 /// Capabilities an anchor serves.
 pub const ANCHOR_CAPABILITIES: &[&str] =
@@ -139,21 +141,33 @@ impl AnchorService {
     }
 
     /// Changes the retention of new enqueues (queued messages keep their
-    /// expiry); returns the previous one.
-    pub fn set_mailbox_ttl(&self, ttl: Duration) -> Duration {
-        Duration::from_millis(self.mailbox_ttl_ms.swap(duration_ms(ttl), Ordering::SeqCst))
+    /// expiry) and stores it, so it survives a restart and reaches every
+    /// anchor on the same database at its next
+    /// [`AnchorService::refresh_operator_state`]. Returns the previous one.
+    pub async fn set_mailbox_ttl(&self, ttl: Duration) -> Result<Duration, StoreError> {
+        self.store
+            .set_setting(SETTING_MAILBOX_TTL_MS, duration_ms(ttl))
+            .await?;
+        Ok(Duration::from_millis(
+            self.mailbox_ttl_ms.swap(duration_ms(ttl), Ordering::SeqCst),
+        ))
     }
 
-    /// Refuses every request from `id` with `unauthorized` from now on.
-    /// Returns `false` if it was already banned.
-    pub fn ban(&self, id: NodeId) -> bool {
-        self.banned
+    /// Refuses every request from `id` with `unauthorized` from now on, on
+    /// this anchor at once and on every anchor sharing the database at its
+    /// next [`AnchorService::refresh_operator_state`]; stored, so it
+    /// survives a restart. Returns `false` if it was already banned.
+    pub async fn ban(&self, id: NodeId) -> Result<bool, StoreError> {
+        let changed = self.store.set_ban(id, true, now_ms()).await?;
+        let local = self
+            .banned
             .write()
             .map(|mut b| b.insert(id))
-            .unwrap_or(false)
+            .unwrap_or(false);
+        Ok(changed || local)
     }
 
-    /// The banned identities, sorted.
+    /// The banned identities known to this anchor, sorted.
     pub fn banned(&self) -> Vec<NodeId> {
         let mut ids: Vec<NodeId> = self
             .banned
@@ -164,12 +178,31 @@ impl AnchorService {
         ids
     }
 
-    /// Lifts a ban.
-    pub fn unban(&self, id: NodeId) -> bool {
-        self.banned
+    /// Lifts a ban (stored, like [`AnchorService::ban`]). Returns `false`
+    /// if `id` was not banned.
+    pub async fn unban(&self, id: NodeId) -> Result<bool, StoreError> {
+        let changed = self.store.set_ban(id, false, now_ms()).await?;
+        let local = self
+            .banned
             .write()
             .map(|mut b| b.remove(&id))
-            .unwrap_or(false)
+            .unwrap_or(false);
+        Ok(changed || local)
+    }
+
+    /// Reloads the operator state other anchors on the same database may
+    /// have changed, and that a restart must keep: bans and the mailbox
+    /// retention (a stored retention overrides the configured one). Called
+    /// at start and then periodically.
+    pub async fn refresh_operator_state(&self) -> Result<(), StoreError> {
+        let bans = self.store.bans().await?;
+        if let Ok(mut b) = self.banned.write() {
+            *b = bans.into_iter().collect();
+        }
+        if let Some(ms) = self.store.setting(SETTING_MAILBOX_TTL_MS).await? {
+            self.mailbox_ttl_ms.store(ms, Ordering::SeqCst);
+        }
+        Ok(())
     }
 
     /// Drops idle rate-limit buckets (call periodically).

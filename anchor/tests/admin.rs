@@ -521,3 +521,69 @@ async fn a_taken_port_fails_start() {
         assert!(e.to_string().contains(key), "{e}");
     }
 }
+
+/// Bans and a retention set through the admin API are stored: an anchor
+/// restarted on the same data directory still refuses the banned identity,
+/// keeps the retention and announces it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ban_and_retention_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = NetworkKey::new(SigningKey::generate(&mut rand_core::OsRng));
+    let opts = RunOptions {
+        data_dir: dir.path().into(),
+        drain_timeout: Duration::from_secs(5),
+    };
+    let cfg = AnchorConfig {
+        listen: LOOPBACK,
+        admin_listen: "127.0.0.1:0".into(),
+        metrics_listen: String::new(),
+        ..AnchorConfig::default()
+    };
+    let start = || async {
+        let anchor = Anchor::start(&key, &cfg, &opts).await.unwrap();
+        let addr = anchor.local_addr().unwrap();
+        TestAnchor {
+            _dir: tempfile::tempdir().unwrap(),
+            anchor,
+            id: key.node_id(),
+            addr,
+        }
+    };
+    let alice_key = SigningKey::generate(&mut rand_core::OsRng);
+    let alice_id = NodeId(alice_key.public());
+
+    let a = start().await;
+    let mut admin_api = admin(&a).await;
+    admin_api
+        .ban(BanRequest {
+            node_id: alice_id.to_hex(),
+        })
+        .await
+        .unwrap();
+    admin_api
+        .set_retention(SetRetentionRequest {
+            mailbox_ttl_secs: 120,
+        })
+        .await
+        .unwrap();
+    drop(admin_api);
+    a.anchor.stop(Duration::from_secs(5)).await;
+
+    let a = start().await;
+    let mut admin_api = admin(&a).await;
+    let s = stats(&mut admin_api).await;
+    assert_eq!(s.banned, vec![alice_id.to_hex()]);
+    assert_eq!(s.mailbox_ttl_secs, 120);
+    let (_t, peer, _) = common::connect_as(&alice_key, a.id, a.addr, LOOPBACK).await;
+    assert_eq!(
+        code(peer.request(ListChannels { version: 2 }.into()).await),
+        ErrorCode::Unauthorized
+    );
+    assert_eq!(
+        peer.info().limits.mailbox_ttl_ms,
+        120_000,
+        "Hello announces it"
+    );
+    let bob = client(&a).await;
+    list(&bob).await.expect("others are served");
+}

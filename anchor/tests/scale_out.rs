@@ -129,3 +129,37 @@ async fn enqueue_through_one_anchor_wakes_fetch_wait_on_the_other() {
     a1.stop(Duration::from_secs(2)).await;
     a2.stop(Duration::from_secs(2)).await;
 }
+
+/// A ban made through one anchor's operator surface reaches the other anchor
+/// on the same database at its next refresh (no restart, no second call).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_through_one_anchor_applies_on_the_other() {
+    if pg_harness::skip() {
+        return;
+    }
+    let url = pg_harness::shared().create_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (a1, _, _) = start_anchor(&url, dir.path()).await;
+    let (a2, id2, addr2) = start_anchor(&url, dir.path()).await;
+    let (_tm, mallory, mallory_id) = client(id2, addr2).await;
+    let list = || mallory.request(ListChannels { version: 2 }.into());
+    list().await.expect("served before the ban");
+
+    assert!(a1.service.ban(mallory_id).await.unwrap());
+    // What anchor 2's background refresh does every OPERATOR_STATE_REFRESH;
+    // called here so the test does not depend on timing.
+    a2.service.refresh_operator_state().await.unwrap();
+    assert_eq!(a2.service.banned(), vec![mallory_id]);
+    match list().await {
+        Err(distsoc_node::transport::RequestError::Remote(e)) => {
+            assert_eq!(e.code, distsoc_protocol::error::ErrorCode::Unauthorized)
+        }
+        other => panic!("expected unauthorized, got {other:?}"),
+    }
+    assert!(a1.service.unban(mallory_id).await.unwrap());
+    a2.service.refresh_operator_state().await.unwrap();
+    list().await.expect("served after the unban");
+
+    a1.stop(Duration::from_secs(2)).await;
+    a2.stop(Duration::from_secs(2)).await;
+}

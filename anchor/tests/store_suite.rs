@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use distsoc_anchor::store::{
     AnchorStore, AuditEvent, AuditKind, CheckIn, Inserted, NewMessage, PlanQuery, StoreError,
-    StoreOptions, MAX_PAYLOAD_BYTES,
+    StoreOptions, MAX_PAYLOAD_BYTES, SETTING_MAILBOX_TTL_MS,
 };
 use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
 use distsoc_protocol::messages::content::{seal_post, Post, PostBody, PostVisibility, SyncPost};
@@ -239,6 +239,7 @@ suite!(
     stats_count,
     posts_insert_and_pull_with_recipient_match,
     query_plans_use_indexes,
+    operator_state_persists_and_is_shared,
 );
 
 // ---------------------------------------------------------------------------
@@ -1108,6 +1109,39 @@ mod cases {
         assert_eq!(db.open().await.redact(&alice), tag);
         let other = AnchorStore::open("sqlite::memory:").await.unwrap();
         assert_ne!(other.redact(&alice), tag);
+    }
+
+    pub async fn operator_state_persists_and_is_shared(db: Db) {
+        let s = db.open().await;
+        let other = db.open().await;
+        let (a, b) = (node(1), node(2));
+        assert!(s.bans().await.unwrap().is_empty());
+        assert_eq!(s.setting(SETTING_MAILBOX_TTL_MS).await.unwrap(), None);
+        assert!(s.set_ban(b, true, NOW).await.unwrap());
+        assert!(!s.set_ban(b, true, NOW).await.unwrap(), "already banned");
+        assert!(s.set_ban(a, true, NOW).await.unwrap());
+        s.set_setting(SETTING_MAILBOX_TTL_MS, 3_600_000)
+            .await
+            .unwrap();
+        s.set_setting(SETTING_MAILBOX_TTL_MS, 7_200_000)
+            .await
+            .unwrap();
+        // Another store on the same database sees it.
+        assert_eq!(other.bans().await.unwrap(), vec![a, b]);
+        assert_eq!(
+            other.setting(SETTING_MAILBOX_TTL_MS).await.unwrap(),
+            Some(7_200_000)
+        );
+        assert!(other.set_ban(a, false, NOW).await.unwrap());
+        assert!(!other.set_ban(a, false, NOW).await.unwrap(), "not banned");
+        drop((s, other));
+        // And it survives a restart.
+        let s = db.open().await;
+        assert_eq!(s.bans().await.unwrap(), vec![b]);
+        assert_eq!(
+            s.setting(SETTING_MAILBOX_TTL_MS).await.unwrap(),
+            Some(7_200_000)
+        );
     }
 
     pub async fn stats_count(db: Db) {

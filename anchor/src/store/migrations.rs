@@ -25,6 +25,7 @@
 //! | version | what |
 //! |---|---|
 //! | 1 | meta (audit salt), channels, messages (queue, dedup and expiry indexes), audit log, check-ins, posts and post recipients, counters |
+//! | 2 | operator state shared by every anchor on the database: bans, settings (mailbox retention) |
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -32,10 +33,10 @@ use super::StoreError;
 
 /// SQLite migrations; entry `i` takes the database from version `i` to
 /// `i + 1`.
-pub(crate) const SQLITE: &[&str] = &[SQLITE_V1];
+pub(crate) const SQLITE: &[&str] = &[SQLITE_V1, SQLITE_V2];
 
 /// PostgreSQL migrations, the same schema in PostgreSQL's dialect.
-pub(crate) const POSTGRES: &[&str] = &[POSTGRES_V1];
+pub(crate) const POSTGRES: &[&str] = &[POSTGRES_V1, POSTGRES_V2];
 
 /// The advisory lock key (one `bigint`) held while migrating PostgreSQL:
 /// the bytes `"dsanchrm"`.
@@ -48,6 +49,34 @@ pub(crate) fn sqlite_supported() -> u32 {
 pub(crate) fn postgres_supported() -> u32 {
     u32::try_from(POSTGRES.len()).unwrap_or(u32::MAX)
 }
+
+/// Version 2 (SQLite): operator state that outlives a restart and is shared
+/// by every anchor process on the database. `settings.value` is an integer
+/// (today only `mailbox_ttl_ms`).
+const SQLITE_V2: &str = r#"
+CREATE TABLE bans (
+    node         BLOB PRIMARY KEY CHECK (length(node) = 32),
+    banned_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE settings (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+"#;
+
+/// Version 2 (PostgreSQL): see [`SQLITE_V2`].
+const POSTGRES_V2: &str = r#"
+CREATE TABLE bans (
+    node         BYTEA PRIMARY KEY CHECK (octet_length(node) = 32),
+    banned_at_ms BIGINT NOT NULL
+);
+
+CREATE TABLE settings (
+    name  TEXT PRIMARY KEY,
+    value BIGINT NOT NULL
+);
+"#;
 
 /// Version 1 (SQLite).
 ///

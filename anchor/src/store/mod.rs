@@ -464,6 +464,10 @@ pub struct Stats {
     pub checkins: u64,
 }
 
+/// The [`AnchorStore::setting`] holding the mailbox retention set through
+/// the admin API, in milliseconds.
+pub const SETTING_MAILBOX_TTL_MS: &str = "mailbox_ttl_ms";
+
 /// What [`AnchorStore::insert_posts`] did with one post.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
@@ -860,6 +864,35 @@ impl AnchorStore {
     /// Removes check-ins last seen before `before_ms`; returns how many.
     pub async fn forget_checkins_before(&self, before_ms: u64) -> Result<u64, StoreError> {
         dispatch!(self, s => s.forget_checkins_before(before_ms).await)
+    }
+
+    // -- operator state -----------------------------------------------------
+
+    /// Bans (`banned = true`) or lifts the ban on `node`, for every anchor
+    /// on this database and across restarts. Returns whether anything
+    /// changed (`false`: already banned / was not banned).
+    pub async fn set_ban(
+        &self,
+        node: NodeId,
+        banned: bool,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.set_ban(node, banned, now_ms).await)
+    }
+
+    /// The banned identities, sorted.
+    pub async fn bans(&self) -> Result<Vec<NodeId>, StoreError> {
+        dispatch!(self, s => s.bans().await)
+    }
+
+    /// An operator setting ([`SETTING_MAILBOX_TTL_MS`]), if one was stored.
+    pub async fn setting(&self, name: &'static str) -> Result<Option<u64>, StoreError> {
+        dispatch!(self, s => s.setting(name).await)
+    }
+
+    /// Stores an operator setting (shared by every anchor on the database).
+    pub async fn set_setting(&self, name: &'static str, value: u64) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_setting(name, value).await)
     }
 
     // -- posts --------------------------------------------------------------

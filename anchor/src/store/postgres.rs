@@ -1538,6 +1538,81 @@ impl PgStore {
         .await
     }
 
+    // -- operator state -----------------------------------------------------
+
+    pub(crate) async fn set_ban(
+        &self,
+        node: NodeId,
+        banned: bool,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        self.timed(async {
+            let c = client(&self.inner.pool).await?;
+            let n = if banned {
+                c.execute(
+                    "INSERT INTO bans (node, banned_at_ms) VALUES ($1::bytea, $2::int8)
+                     ON CONFLICT DO NOTHING",
+                    &[&&node.0[..], &to_i64(now_ms)],
+                )
+                .await
+            } else {
+                c.execute("DELETE FROM bans WHERE node = $1::bytea", &[&&node.0[..]])
+                    .await
+            }
+            .map_err(pg_err)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    pub(crate) async fn bans(&self) -> Result<Vec<NodeId>, StoreError> {
+        self.timed(async {
+            let c = client(&self.inner.pool).await?;
+            c.query("SELECT node FROM bans ORDER BY node", &[])
+                .await
+                .map_err(pg_err)?
+                .iter()
+                .map(|r| Ok(NodeId(id32_from("banned node", get_bytes(r, 0)?)?)))
+                .collect()
+        })
+        .await
+    }
+
+    pub(crate) async fn setting(&self, name: &'static str) -> Result<Option<u64>, StoreError> {
+        self.timed(async {
+            let c = client(&self.inner.pool).await?;
+            let row = c
+                .query_opt("SELECT value FROM settings WHERE name = $1::text", &[&name])
+                .await
+                .map_err(pg_err)?;
+            row.map(|r| {
+                let v: i64 = r.try_get(0).map_err(pg_err)?;
+                from_i64(name, v)
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    pub(crate) async fn set_setting(
+        &self,
+        name: &'static str,
+        value: u64,
+    ) -> Result<(), StoreError> {
+        self.timed(async {
+            let c = client(&self.inner.pool).await?;
+            c.execute(
+                "INSERT INTO settings (name, value) VALUES ($1::text, $2::int8)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                &[&name, &to_i64(value)],
+            )
+            .await
+            .map_err(pg_err)?;
+            Ok(())
+        })
+        .await
+    }
+
     // -- posts --------------------------------------------------------------
 
     pub(crate) async fn insert_posts(

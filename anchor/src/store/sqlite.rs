@@ -786,6 +786,70 @@ impl SqliteStore {
         .await
     }
 
+    // -- operator state -----------------------------------------------------
+
+    pub(crate) async fn set_ban(
+        &self,
+        node: NodeId,
+        banned: bool,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        self.write(move |c| {
+            let n = if banned {
+                c.prepare_cached(
+                    "INSERT INTO bans (node, banned_at_ms) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                )?
+                .execute(params![&node.0[..], to_i64(now_ms)])?
+            } else {
+                c.prepare_cached("DELETE FROM bans WHERE node = ?1")?
+                    .execute([&node.0[..]])?
+            };
+            Ok((n > 0, Vec::new()))
+        })
+        .await
+    }
+
+    pub(crate) async fn bans(&self) -> Result<Vec<NodeId>, StoreError> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached("SELECT node FROM bans ORDER BY node")?;
+            let mut rows = st.query([])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let b: Vec<u8> = row.get(0)?;
+                out.push(node_from("banned node", &b)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub(crate) async fn setting(&self, name: &'static str) -> Result<Option<u64>, StoreError> {
+        self.read(move |c| {
+            let v: Option<i64> = c
+                .prepare_cached("SELECT value FROM settings WHERE name = ?1")?
+                .query_row([name], |r| r.get(0))
+                .optional()?;
+            v.map(|v| from_i64(name, v)).transpose()
+        })
+        .await
+    }
+
+    pub(crate) async fn set_setting(
+        &self,
+        name: &'static str,
+        value: u64,
+    ) -> Result<(), StoreError> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO settings (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![name, to_i64(value)])?;
+            Ok(((), Vec::new()))
+        })
+        .await
+    }
+
     // -- posts --------------------------------------------------------------
 
     pub(crate) async fn insert_posts(
