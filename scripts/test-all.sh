@@ -5,9 +5,10 @@
 #
 # On a fresh Debian/Ubuntu machine with only Rust, it installs capnproto via
 # apt-get when the `capnp` compiler is absent (needed to prove that the
-# committed bindings in schema/generated/ are fresh) and postgresql when its
+# committed bindings in schema/generated/ are fresh), postgresql when its
 # server binaries are absent (the anchor's PostgreSQL tests start a throwaway
-# cluster of their own), then runs: rustfmt check,
+# cluster of their own) and chromium when no headless browser is found (the
+# conformance HTML report test), then runs: rustfmt check,
 # clippy with -D warnings, all tests (cargo-nextest when available, else cargo
 # test), doc tests, and a check that the build did not regenerate bindings.
 set -euo pipefail
@@ -40,6 +41,13 @@ capnp --version
 if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   echo "PostgreSQL server binaries not found: installing postgresql"
   apt_install postgresql
+fi
+# A headless browser for the conformance HTML report test (it opens the
+# report and checks what a person would see).
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null \
+  && ! command -v google-chrome >/dev/null; then
+  echo "no headless browser found: installing chromium"
+  apt_install chromium || apt_install chromium-browser
 fi
 cargo --version
 rustup component add rustfmt clippy >/dev/null 2>&1 || true

@@ -24,7 +24,7 @@
 //!
 //! # What is measured
 //!
-//! One [`AnchorStore::pull`] of one page (limit 256, the anchor's default
+//! One [`AnchorStore::pull`] of one page (limit 200, the anchor's default
 //! `max_pull_batch`) by a reader who follows 100 authors and is a recipient
 //! of some sealed posts: candidate query (index range scans per id), reading
 //! and decoding the rows, the pull filter.
@@ -52,7 +52,7 @@ use rand_chacha::ChaCha20Rng;
 const AUTHORS: usize = 1_000;
 const IDENTITIES: usize = 10_000;
 const FOLLOWED: usize = 100;
-const PAGE: usize = 256;
+const PAGE: usize = 200;
 const BATCH: usize = 1_000;
 const T0: u64 = 1_800_000_000_000;
 
