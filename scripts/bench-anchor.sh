@@ -17,8 +17,9 @@ shift || true
 cd "$(dirname "$0")/.."
 
 cargo build --release -q -p distsoc-anchor -p distsoc-tools
-anchor=target/release/distsoc-anchor
-distsoc=target/release/distsoc
+target_dir="${CARGO_TARGET_DIR:-target}"
+anchor="$target_dir/release/distsoc-anchor"
+distsoc="$target_dir/release/distsoc"
 work="$(mktemp -d /tmp/distsoc-bench.XXXXXX)"
 pids=()
 pg_data=""

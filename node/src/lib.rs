@@ -5,7 +5,8 @@
 //! NodeId pinned in the TLS handshake both ways) with a stream dispatcher that
 //! answers every request with its response or a typed `Error`
 //! ([`transport`]); an embedded SQLite store with versioned migrations
-//! ([`store`]); and the node services built on `distsoc-protocol`.
+//! ([`store`]); the node services built on `distsoc-protocol`; and the client
+//! of an anchor's mailbox and 1:1 DM channels ([`dm`]).
 //!
 //! What it does not do: decide protocol rules. Validation, signatures,
 //! envelopes, the pull filter and the other decisions are `distsoc-protocol`'s;
@@ -13,6 +14,7 @@
 
 pub mod compose;
 pub mod config;
+pub mod dm;
 pub mod identity;
 pub mod node;
 pub mod store;

@@ -1,7 +1,22 @@
 //! The black-box wire conformance suite.
 //!
-//! See [`model`] for the data every report is built from.
+//! * [`model`] — the data every report is built from;
+//! * [`wire`] — the suite's own frame reader, schema readers and hostile-byte helpers;
+//! * [`client`] — its own QUIC client;
+//! * [`ctx`] — what a case runs with;
+//! * [`registry`] and [`cases`] — every case with its stable id;
+//! * [`runner`] — filtering, capability discovery, verdicts, expected failures;
+//! * [`report`] — console, JSON and JUnit output ([`html`] renders HTML);
+//! * [`offline`] — the golden vectors checked offline.
 
+pub mod cases;
+pub mod client;
+pub mod ctx;
 pub mod html;
 pub mod model;
 pub mod offline;
+pub mod registry;
+pub mod report;
+pub mod runner;
+pub mod wire;
+pub mod xfail;

@@ -2,7 +2,8 @@
 //!
 //! Every command works on the node's data directory, whether or not a `run`
 //! process is up (the store allows a second writer). `connect` and `sync` open
-//! a short-lived QUIC endpoint of their own.
+//! a short-lived QUIC endpoint of their own, and so do the `dm` commands
+//! (the anchor knows the node by that endpoint's key, its NodeId).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
 use distsoc_node::compose::VisibilityIntent;
 use distsoc_node::config::{default_data_dir, Config};
+use distsoc_node::dm::DmClient;
 use distsoc_node::node::{Node, Revocation};
 use distsoc_protocol::ids::{ConnectString, NodeId, PostingId};
 use serde_json::json;
@@ -94,6 +96,42 @@ enum Command {
     },
     /// Pull from every known peer, the bootstrap list and anchors.json.
     Sync,
+    /// Direct messages through an anchor's 1:1 channels (sealed end to end;
+    /// the anchor holds them while the recipient is offline).
+    #[command(subcommand)]
+    Dm(DmCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DmCommand {
+    /// Send a DM to a NodeId through an anchor.
+    Send {
+        /// The anchor (`NodeId@host:port`); default: the first entry of
+        /// anchors.json.
+        #[arg(long)]
+        anchor: Option<ConnectString>,
+        /// The recipient's NodeId.
+        #[arg(long)]
+        to: NodeId,
+        /// The text.
+        text: String,
+    },
+    /// Fetch, decrypt and print your queued DMs, then acknowledge them (the
+    /// anchor deletes them; they are not stored by the node).
+    Read {
+        /// The anchor; default: the first entry of anchors.json.
+        #[arg(long)]
+        anchor: Option<ConnectString>,
+        /// Leave them queued at the anchor (they come again next time).
+        #[arg(long)]
+        keep: bool,
+    },
+    /// List your channels at an anchor and the DMs waiting in each.
+    Channels {
+        /// The anchor; default: the first entry of anchors.json.
+        #[arg(long)]
+        anchor: Option<ConnectString>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -357,6 +395,7 @@ fn main() -> anyhow::Result<()> {
             });
         }
         Command::Circle(c) => circle(&node, c, json_mode)?,
+        Command::Dm(c) => dm(&node, c, json_mode)?,
         Command::Audience(c) => audience(&node, c, json_mode)?,
         Command::Peers => {
             let peers = node.store().peers(1000)?;
@@ -569,6 +608,125 @@ fn audience(node: &Node, cmd: AudienceCommand, json_mode: bool) -> anyhow::Resul
                 .map(|m| m.member.to_hex())
                 .collect();
             print(json_mode, json!(ids), || ids.join("\n"));
+        }
+    }
+    Ok(())
+}
+
+/// The anchor given, else the first connect string in anchors.json.
+fn dm_anchor(node: &Node, given: Option<ConnectString>) -> anyhow::Result<ConnectString> {
+    if let Some(a) = given {
+        return Ok(a);
+    }
+    let path = node.config().anchors_path(node.dir());
+    let first = distsoc_node::config::read_anchors(&path)?
+        .into_iter()
+        .next()
+        .with_context(|| {
+            format!(
+                "no anchor given and {} lists none: pass --anchor NodeId@host:port",
+                path.display()
+            )
+        })?;
+    first
+        .parse()
+        .map_err(|e| anyhow::anyhow!("bad connect string {first:?} in {}: {e}", path.display()))
+}
+
+fn dm(node: &Node, cmd: DmCommand, json_mode: bool) -> anyhow::Result<()> {
+    let anchor = match &cmd {
+        DmCommand::Send { anchor, .. }
+        | DmCommand::Read { anchor, .. }
+        | DmCommand::Channels { anchor } => dm_anchor(node, anchor.clone())?,
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let running = node
+            .start(Some(SocketAddr::from(([0, 0, 0, 0], 0))))
+            .await?;
+        let result = dm_on(node, &running, &anchor, cmd, json_mode).await;
+        running.transport().close().await;
+        result
+    })
+}
+
+async fn dm_on(
+    node: &Node,
+    running: &distsoc_node::node::Running,
+    anchor: &ConnectString,
+    cmd: DmCommand,
+    json_mode: bool,
+) -> anyhow::Result<()> {
+    let client = DmClient::connect(running, anchor)
+        .await
+        .with_context(|| format!("cannot reach the anchor {anchor}"))?;
+    match cmd {
+        DmCommand::Send { to, text, .. } => {
+            let sent = client.send(to, &text).await?;
+            print(
+                json_mode,
+                json!({"channel": sent.channel.to_hex(), "message_id": sent.message_id,
+                       "expires_at_ms": sent.expires_at_ms}),
+                || {
+                    format!(
+                        "sent to {} (channel {}, message {}; sealed, {} bytes at the anchor)",
+                        to.short(),
+                        sent.channel.short(),
+                        sent.message_id,
+                        sent.payload_len
+                    )
+                },
+            );
+        }
+        DmCommand::Read { keep, .. } => {
+            let received = client.read_all(!keep).await?;
+            let name = |id: NodeId| {
+                node.store()
+                    .get_profile(PostingId(id.0))
+                    .ok()
+                    .flatten()
+                    .map(|p| p.body().display_name.clone())
+                    .unwrap_or_else(|| id.short())
+            };
+            let v: Vec<_> = received
+                .iter()
+                .map(|r| match &r.content {
+                    Ok(c) => json!({"message_id": r.message_id, "from": r.sender.to_hex(),
+                                    "sent_at_ms": c.sent_at_ms, "text": c.text}),
+                    Err(e) => json!({"message_id": r.message_id, "from": r.sender.to_hex(),
+                                     "error": e.to_string()}),
+                })
+                .collect();
+            print(json_mode, json!(v), || {
+                if received.is_empty() {
+                    return "no DMs waiting".to_string();
+                }
+                received
+                    .iter()
+                    .map(|r| match &r.content {
+                        Ok(c) => format!("{}: {}", name(r.sender), c.text),
+                        Err(e) => format!("{}: (unreadable: {e})", name(r.sender)),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        DmCommand::Channels { .. } => {
+            let channels = client.list_channels().await?;
+            let v: Vec<_> = channels
+                .iter()
+                .map(|c| {
+                    json!({"channel": c.channel_id.to_hex(), "peer": c.peer.to_hex(),
+                                "queued": c.queued, "created_at_ms": c.created_at_ms})
+                })
+                .collect();
+            print(json_mode, json!(v), || {
+                channels
+                    .iter()
+                    .map(|c| format!("{} with {}: {} waiting", c.channel_id, c.peer, c.queued))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
         }
     }
     Ok(())

@@ -1,0 +1,312 @@
+//! Report formats: the console table (grouped by area, h2spec / Autobahn
+//! style, readable in a CI log), JSON (`serde_json` of [`Report`]) and
+//! JUnit XML (one testsuite per area). HTML is [`super::html::render`].
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use super::model::{CaseResult, Report, Verdict};
+
+fn areas(report: &Report) -> BTreeMap<&str, Vec<&CaseResult>> {
+    let mut by: BTreeMap<&str, Vec<&CaseResult>> = BTreeMap::new();
+    for r in &report.results {
+        by.entry(&r.case.area).or_default().push(r);
+    }
+    by
+}
+
+/// The one-line summary.
+#[must_use]
+pub fn summary_line(report: &Report) -> String {
+    let s = &report.summary;
+    let xfail = report
+        .results
+        .iter()
+        .filter(|r| r.expected_failure.is_some() && r.verdict.is_failure())
+        .count();
+    format!(
+        "{} results: {} passed, {} failed, {} non-strict, {} unsupported, {} informational, {} errors, {} skipped ({} expected failures) in {} ms — {}",
+        s.total,
+        s.pass,
+        s.fail,
+        s.non_strict,
+        s.unsupported,
+        s.informational,
+        s.error,
+        s.skipped,
+        xfail,
+        report.duration_ms,
+        if report.failed() { "FAILED" } else { "OK" }
+    )
+}
+
+/// The console report.
+#[must_use]
+pub fn console(report: &Report, verbose: bool) -> String {
+    let mut out = String::new();
+    let t = &report.target;
+    let _ = writeln!(
+        out,
+        "distsoc-conformance {} (spec v{}) — target {} role {} — version {:?} range {:?} — agent {} — seed {}{}",
+        report.suite_version,
+        report.spec_version,
+        t.target,
+        t.role.map_or("?".to_string(), |r| format!("{r:?}").to_lowercase()),
+        t.version,
+        t.versions,
+        t.software.as_deref().unwrap_or("?"),
+        report.seed,
+        if report.strict { " — strict" } else { "" }
+    );
+    let _ = writeln!(out, "capabilities: {}", t.capabilities.join(", "));
+    for (area, results) in areas(report) {
+        let pass = results
+            .iter()
+            .filter(|r| r.verdict == Verdict::Pass)
+            .count();
+        let _ = writeln!(out, "\n{area} ({pass}/{} passed)", results.len());
+        for r in results {
+            let mark = match (r.verdict, &r.expected_failure) {
+                (v, Some(_)) if v.is_failure() => "XFAIL",
+                (Verdict::Pass, Some(_)) => "XPASS",
+                (v, _) => v.as_str(),
+            };
+            let rep = if r.iteration > 0 {
+                format!(" #{}", r.iteration)
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "  {mark:<13} {:<12} {:<6} {:<8} {}{rep} ({} ms)",
+                r.case.id,
+                format!("{:?}", r.case.level).to_uppercase(),
+                format!("{:?}", r.case.kind).to_lowercase(),
+                r.case.title,
+                r.duration_ms
+            );
+            let interesting = !matches!(
+                r.verdict,
+                Verdict::Pass | Verdict::Skipped | Verdict::Unsupported
+            );
+            if verbose || interesting {
+                let _ = writeln!(out, "                expected: {}", r.expected);
+                let _ = writeln!(out, "                actual:   {}", r.actual);
+            }
+            if let Some(reason) = &r.expected_failure {
+                if r.verdict == Verdict::Pass {
+                    let _ = writeln!(out, "                listed as an expected failure but PASSES: remove it from the file ({reason})");
+                } else {
+                    let _ = writeln!(out, "                expected failure: {reason}");
+                }
+            }
+        }
+    }
+    let _ = writeln!(out, "\n{}", summary_line(report));
+    out
+}
+
+/// Escapes text for XML attributes and content; characters XML 1.0 cannot
+/// carry are replaced by U+FFFD.
+#[must_use]
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The JUnit XML report: one testsuite per area; FAIL as `failure`, ERROR
+/// as `error`, SKIPPED and UNSUPPORTED as `skipped`; NON_STRICT,
+/// INFORMATIONAL and expected failures pass with their text in `system-out`.
+#[must_use]
+pub fn junit(report: &Report) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let failures = |rs: &[&CaseResult], v: Verdict| {
+        rs.iter()
+            .filter(|r| r.verdict == v && r.expected_failure.is_none())
+            .count()
+    };
+    let all: Vec<&CaseResult> = report.results.iter().collect();
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"distsoc-conformance\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">",
+        all.len(),
+        failures(&all, Verdict::Fail),
+        failures(&all, Verdict::Error),
+        report.duration_ms as f64 / 1000.0
+    );
+    for (area, results) in areas(report) {
+        let skipped = results
+            .iter()
+            .filter(|r| matches!(r.verdict, Verdict::Skipped | Verdict::Unsupported))
+            .count();
+        let time: u64 = results.iter().map(|r| r.duration_ms).sum();
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{skipped}\" time=\"{:.3}\">",
+            xml_escape(area),
+            results.len(),
+            failures(&results, Verdict::Fail),
+            failures(&results, Verdict::Error),
+            time as f64 / 1000.0
+        );
+        for r in results {
+            let name = if r.iteration > 0 {
+                format!("{} {} #{}", r.case.id, r.case.title, r.iteration)
+            } else {
+                format!("{} {}", r.case.id, r.case.title)
+            };
+            let _ = write!(
+                out,
+                "    <testcase classname=\"distsoc.{}\" name=\"{}\" time=\"{:.3}\"",
+                xml_escape(area),
+                xml_escape(&name),
+                r.duration_ms as f64 / 1000.0
+            );
+            let detail = format!(
+                "{} ({:?}, {})\nrequirement: {}\nexpected: {}\nactual: {}",
+                r.verdict.as_str(),
+                r.case.level,
+                r.case.spec_ref,
+                r.case.requirement,
+                r.expected,
+                r.actual
+            );
+            let body = match (r.verdict, &r.expected_failure) {
+                (v, Some(reason)) if v.is_failure() => Some(format!(
+                    "      <system-out>{}</system-out>\n",
+                    xml_escape(&format!("expected failure: {reason}\n{detail}"))
+                )),
+                (Verdict::Fail, None) => Some(format!(
+                    "      <failure message=\"{}\" type=\"FAIL\">{}</failure>\n",
+                    xml_escape(&r.actual),
+                    xml_escape(&detail)
+                )),
+                (Verdict::Error, None) => Some(format!(
+                    "      <error message=\"{}\" type=\"ERROR\">{}</error>\n",
+                    xml_escape(&r.actual),
+                    xml_escape(&detail)
+                )),
+                (Verdict::Skipped | Verdict::Unsupported, _) => Some(format!(
+                    "      <skipped message=\"{}\"/>\n",
+                    xml_escape(&format!("{}: {}", r.verdict.as_str(), r.actual))
+                )),
+                (Verdict::NonStrict | Verdict::Informational, _) => Some(format!(
+                    "      <system-out>{}</system-out>\n",
+                    xml_escape(&detail)
+                )),
+                _ => None,
+            };
+            match body {
+                Some(b) => {
+                    out.push_str(">\n");
+                    out.push_str(&b);
+                    out.push_str("    </testcase>\n");
+                }
+                None => out.push_str("/>\n"),
+            }
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// The JSON report.
+pub fn json(report: &Report) -> Result<String, serde_json::Error> {
+    serde_json::to_string_pretty(report)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use crate::suite::model::{CaseInfo, Kind, Level, Role, Summary, TargetInfo};
+
+    fn report() -> Report {
+        let case = |id: &str, v: Verdict, x: Option<&str>| CaseResult {
+            case: CaseInfo {
+                id: id.into(),
+                area: id.split('-').next().unwrap().into(),
+                title: "a <title> & \"quotes\"".into(),
+                requirement: "MUST \u{1} be".into(),
+                spec_ref: "schema/README.md §2".into(),
+                level: Level::Must,
+                role: Role::Any,
+                capability: Some("mailbox/1".into()),
+                kind: Kind::Negative,
+            },
+            verdict: v,
+            expected: "Error(malformed)".into(),
+            actual: "got <b>".into(),
+            duration_ms: 3,
+            iteration: 0,
+            expected_failure: x.map(str::to_string),
+        };
+        let results = vec![
+            case("FRM-2-001", Verdict::Pass, None),
+            case("FRM-2-002", Verdict::Fail, None),
+            case("FRM-2-003", Verdict::Fail, Some("known & tracked")),
+            case("HS-1-001", Verdict::Error, None),
+            case("HS-1-002", Verdict::Unsupported, None),
+            case("HS-1-003", Verdict::Pass, Some("stale entry")),
+        ];
+        Report {
+            suite_version: "0.1.0".into(),
+            spec_version: 2,
+            target: TargetInfo {
+                target: "x@127.0.0.1:1".into(),
+                ..TargetInfo::default()
+            },
+            seed: 7,
+            strict: false,
+            started_at: "2025-01-01T00:00:00Z".into(),
+            duration_ms: 12,
+            summary: Summary::of(&results),
+            results,
+        }
+    }
+
+    #[test]
+    fn json_round_trip() {
+        let r = report();
+        let back: Report = serde_json::from_str(&json(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+        assert!(r.failed());
+    }
+
+    #[test]
+    fn junit_escapes_and_classifies() {
+        let x = junit(&report());
+        assert!(x.contains("a &lt;title&gt; &amp; &quot;quotes&quot;"));
+        assert!(!x.contains("<title>"));
+        assert!(!x.contains('\u{1}'));
+        assert!(x.contains("<failure message=\"got &lt;b&gt;\""));
+        assert!(x.contains("<error message="));
+        assert!(x.contains("<skipped message=\"UNSUPPORTED"));
+        assert!(x.contains("expected failure: known &amp; tracked"));
+        assert_eq!(x.matches("<failure ").count(), 1);
+        assert_eq!(x.matches("<testsuite ").count(), 2);
+        assert_eq!(xml_escape("a'b\u{0}"), "a&apos;b\u{fffd}");
+    }
+
+    #[test]
+    fn console_marks_expected_failures() {
+        let c = console(&report(), false);
+        assert!(c.contains("XFAIL"));
+        assert!(c.contains("XPASS"));
+        assert!(c.contains("remove it from the file"));
+        assert!(c.contains("FAILED"));
+    }
+}

@@ -1,0 +1,94 @@
+//! The whole wire suite, role node, against our user node started
+//! in-process (embedded SQLite, a real QUIC endpoint on 127.0.0.1): every
+//! MUST case passes.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use distsoc_conformance::suite::cases::post::fixture_ids;
+use distsoc_conformance::suite::model::{Level, Role, Verdict};
+use distsoc_conformance::suite::report;
+use distsoc_conformance::suite::runner::{run, RunConfig};
+use distsoc_conformance::suite::xfail::ExpectedFailures;
+use distsoc_node::compose::VisibilityIntent;
+use distsoc_node::node::Node;
+use distsoc_protocol::ids::PostingId;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_passes_every_must_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::init(dir.path(), None).unwrap();
+    // Endpoint-mode fixtures (conformance/README.md): follow the suite's
+    // fixture authors so that PushPost from them is accepted, and publish a
+    // public post with an attachment and an encrypted post for fixture
+    // recipient 3, so that the content cases have something of the node's
+    // own to fetch and verify.
+    let now = distsoc_node::node::now_ms();
+    for id in fixture_ids() {
+        node.store().follow(PostingId(id), now).unwrap();
+    }
+    node.post(
+        "conformance fixture: public post with an attachment".into(),
+        vec![(
+            b"fixture blob bytes".to_vec(),
+            "text/plain".into(),
+            Some("a.txt".into()),
+        )],
+        &VisibilityIntent::Public,
+    )
+    .unwrap();
+    node.post(
+        "conformance fixture: encrypted post".into(),
+        Vec::new(),
+        &VisibilityIntent::Direct(vec![PostingId(fixture_ids()[3])]),
+    )
+    .unwrap();
+    let running = node
+        .start(Some(SocketAddr::from(([127, 0, 0, 1], 0))))
+        .await
+        .unwrap();
+    let target = running.connect_string().unwrap();
+
+    let mut cfg = RunConfig::new(target, Role::Node);
+    cfg.seed = 2;
+    cfg.expected_failures = ExpectedFailures::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/expected-failures-node.toml"),
+    )
+    .unwrap();
+    let report = run(cfg).await.unwrap();
+    println!("{}", report::console(&report, false));
+
+    let applicable = report
+        .results
+        .iter()
+        .filter(|r| r.verdict != Verdict::Skipped)
+        .count();
+    assert!(applicable >= 80, "{applicable} applicable cases");
+    let broken: Vec<String> = report
+        .results
+        .iter()
+        .filter(|r| {
+            r.case.level == Level::Must
+                && r.verdict != Verdict::Pass
+                && r.expected_failure.is_none()
+        })
+        .filter(|r| r.verdict != Verdict::Skipped)
+        .map(|r| {
+            format!(
+                "{} {}: expected {} — actual {}",
+                r.case.id,
+                r.verdict.as_str(),
+                r.expected,
+                r.actual
+            )
+        })
+        .collect();
+    assert!(
+        broken.is_empty(),
+        "MUST cases not passing:\n{}",
+        broken.join("\n")
+    );
+    assert!(!report.failed());
+    running.transport().close().await;
+}

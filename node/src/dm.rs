@@ -1,0 +1,576 @@
+//! Direct messages through an anchor's 1:1 DM channels (`schema/README.md`
+//! §9, `schema/mailbox.capnp`): the client side of the mailbox.
+//!
+//! A [`DmClient`] is a node's key material plus a [`Peer`] connection to an
+//! anchor. The anchor identifies the caller by the QUIC handshake key, so the
+//! connection must be made with the node's own transport (its NodeId is the
+//! channel member): use [`DmClient::connect`] on a [`Running`] node.
+//!
+//! * [`DmClient::channel_with`] — `CreateChannel`: the 16-byte channel id the
+//!   anchor made for this pair (asking again returns the same channel, so no
+//!   channel state needs to be kept here).
+//! * [`DmClient::seal`] + [`DmClient::enqueue`] — `Enqueue` of a sealed
+//!   message with a random `clientMessageId`; enqueueing the same
+//!   [`OutgoingDm`] again is a safe retry (the anchor acknowledges it without
+//!   storing a duplicate). [`DmClient::send`] does both, with bounded retries.
+//! * [`DmClient::fetch`] / [`DmClient::fetch_wait`] — `Fetch` / `FetchWait`
+//!   with `ackThrough`, each message verified and decrypted ([`Received`]);
+//!   [`DmClient::read_all`] drains every channel and acknowledges.
+//! * [`DmClient::list_channels`] — `ListChannels`.
+//!
+//! # Payload format
+//!
+//! The wire spec says a mailbox payload is "envelope-sealed" but defines no
+//! payload struct. This client sends the **canonical bytes of a `SyncPost`**
+//! whose `Post` has sealed content (`schema/README.md` §5): the text is a
+//! `PostBody`, sealed for the recipient and the sender, and the post is
+//! signed by the sender's default posting key. The receiver therefore gets
+//! the same guarantees as for an encrypted post — signature and id checked
+//! (`SyncPost::validate`), content opened with the envelope construction —
+//! and checks that the signer is the NodeId the anchor authenticated as the
+//! sender (a pre-split identity, whose posting id equals its NodeId).
+//!
+//! # Storage
+//!
+//! Received DMs are **not** stored by the node: they are returned to the
+//! caller. Delivery is at-least-once: a message stays queued at the anchor
+//! until a later `Fetch` acknowledges it (`ackThrough`), so a caller that
+//! needs durability acknowledges only after it has kept what it was given.
+
+use std::time::Duration;
+
+use distsoc_protocol::codec;
+use distsoc_protocol::codes::MessageCode;
+use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::ids::{ChannelId, ConnectString, NodeId, PostId, PostingId};
+use distsoc_protocol::limits::{MAX_MAILBOX_PAYLOAD_BYTES, PROTOCOL_VERSION};
+use distsoc_protocol::messages::content::{open_post, seal_post, PostBody, SyncPost};
+use distsoc_protocol::messages::mailbox::{
+    ChannelInfo, CreateChannel, Enqueue, Fetch, FetchResponse, FetchWait, ListChannels,
+    MailboxMessage, CLIENT_MESSAGE_ID_LEN,
+};
+use distsoc_protocol::messages::Message;
+use rand_core::RngCore;
+
+use crate::node::{now_ms, Node, NodeError, Running};
+use crate::transport::{Peer, RequestError};
+
+/// Attempts of [`DmClient::send`] (the first one included).
+pub const SEND_ATTEMPTS: u32 = 3;
+
+/// Longest pause between two attempts of [`DmClient::send`], whatever the
+/// anchor's `retryAfterMs`.
+pub const MAX_RETRY_PAUSE: Duration = Duration::from_secs(2);
+
+/// Most pages [`DmClient::read_all`] fetches from one queue.
+const MAX_PAGES: usize = 1000;
+
+/// Extra time given to a `FetchWait` request beyond its own timeout.
+const FETCH_WAIT_SLACK: Duration = Duration::from_secs(10);
+
+/// Why a DM operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DmError {
+    /// The anchor refused (`Remote`: a typed wire error such as
+    /// `unauthorized`, `rateLimited`, `tooLarge`) or the exchange failed
+    /// (timeout, closed connection, bad reply).
+    #[error("anchor request failed: {0}")]
+    Request(#[from] RequestError),
+    /// The anchor answered with a message that is not the expected response.
+    #[error("the anchor answered {got} to {request}")]
+    UnexpectedReply {
+        /// What we sent.
+        request: MessageCode,
+        /// What came back.
+        got: MessageCode,
+    },
+    /// The anchor's `CreateChannelResponse` does not list this node and the
+    /// requested peer as the members.
+    #[error("the anchor returned a channel whose members are not us and {peer}")]
+    WrongMembers {
+        /// The peer asked for.
+        peer: NodeId,
+    },
+    /// The message could not be sealed (text too long, unusable recipient
+    /// key).
+    #[error("cannot seal the message: {0}")]
+    Seal(#[from] distsoc_protocol::messages::content::ContentError),
+    /// Bad input from the caller (empty text, a DM to ourselves, a posting
+    /// key that is not the network key).
+    #[error("{0}")]
+    Invalid(String),
+    /// The node's store or keys failed.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+impl DmError {
+    /// The wire error code when the anchor refused the request.
+    pub fn remote_code(&self) -> Option<ErrorCode> {
+        match self {
+            DmError::Request(RequestError::Remote(e)) => Some(e.code),
+            _ => None,
+        }
+    }
+}
+
+/// Why one fetched message could not be read. The message is still returned
+/// (in [`Received::content`]) so the caller can acknowledge past it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    /// The payload is not the canonical bytes of a `SyncPost`.
+    #[error("payload is not a distsoc DM: {0}")]
+    Malformed(String),
+    /// The post's id or a signature does not verify.
+    #[error("invalid DM ({code}): {reason}")]
+    Invalid {
+        /// The wire code a peer would get for this.
+        code: ErrorCode,
+        /// What failed.
+        reason: String,
+    },
+    /// The content is not sealed: a DM must never travel in clear.
+    #[error("the DM is not encrypted")]
+    NotSealed,
+    /// The signer is not the sender the anchor authenticated.
+    #[error("signed by {author}, but the anchor delivered it from {sender}")]
+    SenderMismatch {
+        /// The posting id that signed the DM.
+        author: PostingId,
+        /// The anchor's (QUIC-authenticated) sender.
+        sender: NodeId,
+    },
+    /// None of this node's keys is a recipient, or decryption failed.
+    #[error("cannot decrypt: not addressed to this node's keys")]
+    NotForUs,
+}
+
+/// A 1:1 channel at an anchor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Channel {
+    /// The 16-byte id the anchor generated.
+    pub id: ChannelId,
+    /// The other member.
+    pub peer: NodeId,
+    /// When the anchor created it, ms since epoch.
+    pub created_at_ms: u64,
+}
+
+/// A sealed message ready to enqueue; enqueue the same value again to retry
+/// (same `clientMessageId`, same payload).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingDm {
+    /// The recipient (the channel's other member).
+    pub recipient: NodeId,
+    /// The sealed payload: canonical `SyncPost` bytes.
+    pub payload: Vec<u8>,
+    /// The id the anchor deduplicates retries with.
+    pub client_message_id: [u8; CLIENT_MESSAGE_ID_LEN],
+    /// Id of the sealed post inside the payload.
+    pub post_id: PostId,
+}
+
+/// What the anchor acknowledged (after its durable commit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sent {
+    /// The channel it went through.
+    pub channel: ChannelId,
+    /// The anchor's message id.
+    pub message_id: u64,
+    /// When the anchor accepted it.
+    pub received_at_ms: u64,
+    /// When the anchor will evict it if the recipient never acknowledges it.
+    pub expires_at_ms: u64,
+    /// Bytes of ciphertext-bearing payload the anchor holds.
+    pub payload_len: usize,
+}
+
+/// A DM opened by its recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DmContent {
+    /// The text.
+    pub text: String,
+    /// When the sender wrote it (signed), ms since epoch.
+    pub sent_at_ms: u64,
+    /// Id of the sealed post that carried it.
+    pub post_id: PostId,
+}
+
+/// One fetched mailbox message, opened or with the reason it could not be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The anchor's message id (acknowledge with `ackThrough`).
+    pub message_id: u64,
+    /// The channel; `None` for the legacy mailbox.
+    pub channel: Option<ChannelId>,
+    /// The sender, as authenticated by the anchor.
+    pub sender: NodeId,
+    /// When the anchor accepted it.
+    pub received_at_ms: u64,
+    /// When the anchor will evict it.
+    pub expires_at_ms: u64,
+    /// The opened message, or why it cannot be read.
+    pub content: Result<DmContent, OpenError>,
+}
+
+/// One page of a queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inbox {
+    /// The messages, in message-id order.
+    pub messages: Vec<Received>,
+    /// More messages are queued than were returned.
+    pub more: bool,
+}
+
+impl Inbox {
+    /// The highest message id in this page (0 if empty): pass it as
+    /// `ack_through` once the page has been handled.
+    pub fn last_message_id(&self) -> u64 {
+        self.messages
+            .iter()
+            .map(|m| m.message_id)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// A node's DM client on one anchor connection.
+#[derive(Debug, Clone)]
+pub struct DmClient {
+    node: Node,
+    anchor: Peer,
+}
+
+impl DmClient {
+    /// A client for `node` over `anchor`, a connection made with the node's
+    /// own network key (the anchor treats that key as the caller).
+    pub fn new(node: Node, anchor: Peer) -> Self {
+        Self { node, anchor }
+    }
+
+    /// Connects `running` to the anchor at `anchor` (recording it as a peer
+    /// and exchanging profiles, as any connect does) and returns a client.
+    pub async fn connect(running: &Running, anchor: &ConnectString) -> Result<Self, DmError> {
+        let peer = running.connect(anchor).await?;
+        Ok(Self::new(running.node().clone(), peer))
+    }
+
+    /// The anchor connection.
+    pub fn anchor(&self) -> &Peer {
+        &self.anchor
+    }
+
+    /// The channel between this node and `peer` (created by the anchor on
+    /// first use; the same channel afterwards).
+    pub async fn channel_with(&self, peer: NodeId) -> Result<Channel, DmError> {
+        let me = self.node.node_id();
+        if peer == me {
+            return Err(DmError::Invalid(
+                "a DM channel needs another identity".into(),
+            ));
+        }
+        let reply = self
+            .anchor
+            .request(
+                CreateChannel {
+                    version: PROTOCOL_VERSION,
+                    peer,
+                }
+                .into(),
+            )
+            .await?;
+        let Message::CreateChannelResponse(r) = reply else {
+            return Err(unexpected(MessageCode::CreateChannel, &reply));
+        };
+        if r.other(&me) != Some(peer) {
+            return Err(DmError::WrongMembers { peer });
+        }
+        Ok(Channel {
+            id: r.channel_id,
+            peer,
+            created_at_ms: r.created_at_ms,
+        })
+    }
+
+    /// The channels this node belongs to at the anchor, with the number of
+    /// messages waiting in each.
+    pub async fn list_channels(&self) -> Result<Vec<ChannelInfo>, DmError> {
+        let reply = self
+            .anchor
+            .request(
+                ListChannels {
+                    version: PROTOCOL_VERSION,
+                }
+                .into(),
+            )
+            .await?;
+        match reply {
+            Message::ListChannelsResponse(r) => Ok(r.channels),
+            other => Err(unexpected(MessageCode::ListChannels, &other)),
+        }
+    }
+
+    /// Seals `text` for `to` (and for this node, so the sender can read its
+    /// own copy), signed with the node's default posting key, with a fresh
+    /// random `clientMessageId`.
+    pub fn seal(&self, to: NodeId, text: &str) -> Result<OutgoingDm, DmError> {
+        if text.is_empty() {
+            return Err(DmError::Invalid("a DM needs some text".into()));
+        }
+        let me = self.node.node_id();
+        if to == me {
+            return Err(DmError::Invalid("cannot DM yourself".into()));
+        }
+        let key = self.node.posting_key()?;
+        if key.public() != me.0 {
+            return Err(DmError::Invalid(
+                "the default posting key is not the network key; DMs are signed by the \
+                 NodeId the anchor authenticates"
+                    .into(),
+            ));
+        }
+        let body = PostBody {
+            text: text.to_string(),
+            attachments: Vec::new(),
+        };
+        let recipients = [PostingId(to.0), PostingId(me.0)];
+        let mut rng = rand_core::OsRng;
+        let (post, visibility) = seal_post(&key, now_ms(), &body, &recipients, &mut rng)?;
+        let sync = SyncPost::new(&key, post, visibility, None);
+        let payload = codec::canonical_of(&sync);
+        if payload.is_empty() || payload.len() > MAX_MAILBOX_PAYLOAD_BYTES {
+            return Err(DmError::Invalid(format!(
+                "sealed message is {} bytes; a mailbox payload is 1..={MAX_MAILBOX_PAYLOAD_BYTES}",
+                payload.len()
+            )));
+        }
+        let mut client_message_id = [0u8; CLIENT_MESSAGE_ID_LEN];
+        rng.fill_bytes(&mut client_message_id);
+        Ok(OutgoingDm {
+            recipient: to,
+            payload,
+            client_message_id,
+            post_id: sync.post_id(),
+        })
+    }
+
+    /// Enqueues `dm` in `channel`. Calling it again with the same `dm` (after
+    /// a timeout, say) does not store a second copy.
+    pub async fn enqueue(&self, channel: ChannelId, dm: &OutgoingDm) -> Result<Sent, DmError> {
+        let msg = Enqueue {
+            version: PROTOCOL_VERSION,
+            channel_id: Some(channel),
+            recipient: dm.recipient,
+            payload: dm.payload.clone(),
+            client_message_id: Some(dm.client_message_id),
+        };
+        let reply = self.anchor.request(msg.into()).await?;
+        let Message::EnqueueResponse(r) = reply else {
+            return Err(unexpected(MessageCode::Enqueue, &reply));
+        };
+        Ok(Sent {
+            channel,
+            message_id: r.message_id,
+            received_at_ms: r.received_at_ms,
+            expires_at_ms: r.expires_at_ms,
+            payload_len: dm.payload.len(),
+        })
+    }
+
+    /// Sends `text` to `to`: looks up (or creates) the channel, seals, and
+    /// enqueues — retrying up to [`SEND_ATTEMPTS`] times with the same
+    /// `clientMessageId` when the anchor is rate limiting or unavailable or
+    /// the request timed out. Any other refusal is returned at once.
+    pub async fn send(&self, to: NodeId, text: &str) -> Result<Sent, DmError> {
+        let channel = self.channel_with(to).await?;
+        let dm = self.seal(to, text)?;
+        let mut attempt = 1;
+        loop {
+            match self.enqueue(channel.id, &dm).await {
+                Ok(sent) => return Ok(sent),
+                Err(e) if attempt < SEND_ATTEMPTS => {
+                    let pause = match &e {
+                        DmError::Request(RequestError::Remote(w))
+                            if matches!(
+                                w.code,
+                                ErrorCode::RateLimited | ErrorCode::Unavailable
+                            ) =>
+                        {
+                            Duration::from_millis(u64::from(w.retry_after_ms.max(1)))
+                        }
+                        DmError::Request(RequestError::Timeout(_)) => Duration::ZERO,
+                        _ => return Err(e),
+                    };
+                    tokio::time::sleep(pause.min(MAX_RETRY_PAUSE)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Fetches this node's queued messages in `channel` (`None`: the legacy
+    /// mailbox) without waiting, after acknowledging (deleting) those with
+    /// id ≤ `ack_through` (0 acknowledges nothing).
+    pub async fn fetch(
+        &self,
+        channel: Option<ChannelId>,
+        ack_through: u64,
+    ) -> Result<Inbox, DmError> {
+        let msg = Fetch {
+            version: PROTOCOL_VERSION,
+            channel_id: channel,
+            ack_through,
+            max_messages: 0,
+            max_bytes: 0,
+        };
+        let reply = self.anchor.request(msg.into()).await?;
+        match reply {
+            Message::FetchResponse(r) => Ok(self.open_page(r)),
+            other => Err(unexpected(MessageCode::Fetch, &other)),
+        }
+    }
+
+    /// Like [`DmClient::fetch`], but if the queue is empty waits up to
+    /// `timeout` (the anchor caps it, at most 60 s) for a message; an empty
+    /// page means none came.
+    pub async fn fetch_wait(
+        &self,
+        channel: Option<ChannelId>,
+        ack_through: u64,
+        timeout: Duration,
+    ) -> Result<Inbox, DmError> {
+        let timeout_ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+        let msg = FetchWait {
+            version: PROTOCOL_VERSION,
+            channel_id: channel,
+            ack_through,
+            max_messages: 0,
+            max_bytes: 0,
+            timeout_ms,
+        };
+        let reply = self
+            .anchor
+            .request_with_timeout(msg.into(), timeout + FETCH_WAIT_SLACK)
+            .await?;
+        match reply {
+            Message::FetchWaitResponse(r) => Ok(self.open_page(r.0)),
+            other => Err(unexpected(MessageCode::FetchWait, &other)),
+        }
+    }
+
+    /// Acknowledges (deletes at the anchor) the messages of `channel` with id
+    /// ≤ `through`.
+    pub async fn ack(&self, channel: Option<ChannelId>, through: u64) -> Result<(), DmError> {
+        let msg = Fetch {
+            version: PROTOCOL_VERSION,
+            channel_id: channel,
+            ack_through: through,
+            // The acknowledgement is what matters; return as little as allowed.
+            max_messages: 1,
+            max_bytes: 1,
+        };
+        let reply = self.anchor.request(msg.into()).await?;
+        match reply {
+            Message::FetchResponse(_) => Ok(()),
+            other => Err(unexpected(MessageCode::Fetch, &other)),
+        }
+    }
+
+    /// Fetches every queued message of every channel this node is in (pages
+    /// until the queue is drained) and, with `ack`, acknowledges them at the
+    /// anchor: they are then only in the returned list, which the caller must
+    /// keep. Without `ack` they stay queued and come again next time.
+    pub async fn read_all(&self, ack: bool) -> Result<Vec<Received>, DmError> {
+        let mut out = Vec::new();
+        for info in self.list_channels().await? {
+            if info.queued == 0 {
+                continue;
+            }
+            let channel = Some(info.channel_id);
+            let mut ack_through = 0;
+            for _ in 0..MAX_PAGES {
+                // Each page acknowledges the one before it.
+                let page = self.fetch(channel, ack_through).await?;
+                let last = page.last_message_id();
+                let more = page.more;
+                out.extend(page.messages);
+                // Without acks the next page would be this one again.
+                if !ack || last <= ack_through {
+                    break;
+                }
+                ack_through = last;
+                if !more {
+                    self.ack(channel, ack_through).await?;
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn open_page(&self, r: FetchResponse) -> Inbox {
+        let seeds = self.node.reading_seeds().unwrap_or_default();
+        Inbox {
+            messages: r
+                .messages
+                .into_iter()
+                .map(|m| open_message(&seeds, m))
+                .collect(),
+            more: r.more,
+        }
+    }
+}
+
+/// Verifies and opens one mailbox message with the reader's key seeds.
+pub fn open_message(seeds: &[zeroize::Zeroizing<[u8; 32]>], m: MailboxMessage) -> Received {
+    let content = open_payload(seeds, m.sender, &m.payload);
+    Received {
+        message_id: m.message_id,
+        channel: m.channel_id,
+        sender: m.sender,
+        received_at_ms: m.received_at_ms,
+        expires_at_ms: m.expires_at_ms,
+        content,
+    }
+}
+
+/// Decodes, verifies and decrypts a DM payload sent by `sender`.
+pub fn open_payload(
+    seeds: &[zeroize::Zeroizing<[u8; 32]>],
+    sender: NodeId,
+    payload: &[u8],
+) -> Result<DmContent, OpenError> {
+    let sync: SyncPost = codec::from_canonical("payload", payload, MAX_MAILBOX_PAYLOAD_BYTES)
+        .map_err(|e| OpenError::Malformed(e.to_string()))?;
+    let post_id = sync.validate(None).map_err(|e| OpenError::Invalid {
+        code: e.error_code(),
+        reason: e.to_string(),
+    })?;
+    let body = sync.post.body();
+    if !body.is_sealed() {
+        return Err(OpenError::NotSealed);
+    }
+    if body.author.0 != sender.0 {
+        return Err(OpenError::SenderMismatch {
+            author: body.author,
+            sender,
+        });
+    }
+    let opened = seeds
+        .iter()
+        .find_map(|s| open_post(s, &sync.post, &sync.visibility).ok())
+        .ok_or(OpenError::NotForUs)?;
+    Ok(DmContent {
+        text: opened.text,
+        sent_at_ms: body.created_at_ms,
+        post_id,
+    })
+}
+
+fn unexpected(request: MessageCode, got: &Message) -> DmError {
+    DmError::UnexpectedReply {
+        request,
+        got: got.code(),
+    }
+}

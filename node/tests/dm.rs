@@ -1,0 +1,235 @@
+//! The node's DM client (`distsoc_node::dm`) against a real anchor: SQLite
+//! store in a temp dir, QUIC on 127.0.0.1, real nodes with their own stores.
+//! A DM to an offline recipient, idempotent retries, at-least-once delivery
+//! with acknowledgements, FetchWait, authorization, and payloads that must not
+//! open.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use distsoc_anchor::config::AnchorConfig;
+use distsoc_anchor::run::{Anchor, RunOptions};
+use distsoc_node::config::Config;
+use distsoc_node::dm::{open_payload, DmClient, OpenError};
+use distsoc_node::identity::NetworkKey;
+use distsoc_node::node::{Node, Running};
+use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::ids::{ChannelId, ConnectString};
+use distsoc_protocol::sign::SigningKey;
+
+const LOOPBACK: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
+
+/// Bounds every network step of these tests.
+const STEP: Duration = Duration::from_secs(20);
+
+struct Net {
+    dir: tempfile::TempDir,
+    anchor: Anchor,
+    anchor_cs: ConnectString,
+}
+
+async fn net() -> Net {
+    let dir = tempfile::tempdir().unwrap();
+    let key = NetworkKey::new(SigningKey::generate(&mut rand_core::OsRng));
+    let cfg = AnchorConfig {
+        listen: LOOPBACK,
+        admin_listen: String::new(),
+        metrics_listen: String::new(),
+        ..AnchorConfig::default()
+    };
+    let opts = RunOptions {
+        data_dir: dir.path().join("anchor"),
+        drain_timeout: Duration::from_secs(5),
+    };
+    std::fs::create_dir_all(&opts.data_dir).unwrap();
+    let anchor = Anchor::start(&key, &cfg, &opts).await.unwrap();
+    let anchor_cs = format!("{}@{}", key.node_id(), anchor.local_addr().unwrap())
+        .parse()
+        .unwrap();
+    Net {
+        dir,
+        anchor,
+        anchor_cs,
+    }
+}
+
+fn node(net: &Net, name: &str) -> Node {
+    let config = Config {
+        listen: LOOPBACK,
+        ..Config::default()
+    };
+    Node::init(&net.dir.path().join(name), Some(config)).unwrap()
+}
+
+async fn online(net: &Net, node: &Node) -> (Running, DmClient) {
+    let running = node.start(Some(LOOPBACK)).await.unwrap();
+    let client = tokio::time::timeout(STEP, DmClient::connect(&running, &net.anchor_cs))
+        .await
+        .unwrap()
+        .unwrap();
+    (running, client)
+}
+
+fn texts(received: &[distsoc_node::dm::Received]) -> Vec<String> {
+    received
+        .iter()
+        .map(|r| r.content.as_ref().unwrap().text.clone())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dm_to_an_offline_recipient_is_read_once_it_comes_back() {
+    let net = net().await;
+    let (alice, bob) = (node(&net, "alice"), node(&net, "bob"));
+
+    // Bob has never been online; Alice sends through the anchor.
+    let (alice_run, alice_dm) = online(&net, &alice).await;
+    let channel = alice_dm.channel_with(bob.node_id()).await.unwrap();
+    assert_eq!(channel.peer, bob.node_id());
+    let out = alice_dm.seal(bob.node_id(), "see you at 8").unwrap();
+    let first = alice_dm.enqueue(channel.id, &out).await.unwrap();
+    // A retry of the same message (same clientMessageId) stores nothing new.
+    let retry = alice_dm.enqueue(channel.id, &out).await.unwrap();
+    assert_eq!(first.message_id, retry.message_id);
+    let second = alice_dm.send(bob.node_id(), "bring the map").await.unwrap();
+    assert!(second.message_id > first.message_id);
+    assert_eq!(second.channel, channel.id, "one channel per pair");
+    // The anchor holds ciphertext only.
+    assert!(!String::from_utf8_lossy(&out.payload).contains("see you at 8"));
+    // Alice's own queue in the channel is empty.
+    assert!(alice_dm
+        .fetch(Some(channel.id), 0)
+        .await
+        .unwrap()
+        .messages
+        .is_empty());
+
+    // Bob comes online: the channel lists two waiting messages.
+    let (bob_run, bob_dm) = online(&net, &bob).await;
+    let channels = bob_dm.list_channels().await.unwrap();
+    assert_eq!(channels.len(), 1);
+    assert_eq!(
+        (channels[0].channel_id, channels[0].peer, channels[0].queued),
+        (channel.id, alice.node_id(), 2)
+    );
+    // Without ack they stay queued (at-least-once)...
+    let peek = bob_dm.read_all(false).await.unwrap();
+    assert_eq!(texts(&peek), ["see you at 8", "bring the map"]);
+    assert!(peek.iter().all(|r| r.sender == alice.node_id()));
+    // ...and come again; with ack they are gone.
+    let read = bob_dm.read_all(true).await.unwrap();
+    assert_eq!(texts(&read), ["see you at 8", "bring the map"]);
+    assert!(bob_dm.read_all(true).await.unwrap().is_empty());
+    assert_eq!(bob_dm.list_channels().await.unwrap()[0].queued, 0);
+
+    alice_run.transport().close().await;
+    bob_run.transport().close().await;
+    net.anchor.stop(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_wait_wakes_on_a_new_dm() {
+    let net = net().await;
+    let (alice, bob) = (node(&net, "alice"), node(&net, "bob"));
+    let (alice_run, alice_dm) = online(&net, &alice).await;
+    let (bob_run, bob_dm) = online(&net, &bob).await;
+    let channel = bob_dm.channel_with(alice.node_id()).await.unwrap();
+    let started = Instant::now();
+    let waiter = tokio::spawn({
+        let bob_dm = bob_dm.clone();
+        async move {
+            bob_dm
+                .fetch_wait(Some(channel.id), 0, Duration::from_secs(30))
+                .await
+        }
+    });
+    // Sent while the wait is held (or just before it registered: both
+    // deliver).
+    alice_dm.send(bob.node_id(), "ping").await.unwrap();
+    let page = tokio::time::timeout(STEP, waiter)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(texts(&page.messages), ["ping"]);
+    assert!(started.elapsed() < STEP, "woken, not timed out");
+    bob_dm
+        .ack(Some(channel.id), page.last_message_id())
+        .await
+        .unwrap();
+    assert!(bob_dm
+        .fetch(Some(channel.id), 0)
+        .await
+        .unwrap()
+        .messages
+        .is_empty());
+    alice_run.transport().close().await;
+    bob_run.transport().close().await;
+    net.anchor.stop(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outsiders_are_refused_and_bad_payloads_do_not_open() {
+    let net = net().await;
+    let (alice, bob, mallory) = (
+        node(&net, "alice"),
+        node(&net, "bob"),
+        node(&net, "mallory"),
+    );
+    let (alice_run, alice_dm) = online(&net, &alice).await;
+    let (mallory_run, mallory_dm) = online(&net, &mallory).await;
+    let channel = alice_dm.channel_with(bob.node_id()).await.unwrap();
+    // Mallory cannot read or write the Alice–Bob channel, nor probe ids.
+    let e = mallory_dm.fetch(Some(channel.id), 0).await.unwrap_err();
+    assert_eq!(e.remote_code(), Some(ErrorCode::Unauthorized));
+    let out = mallory_dm.seal(bob.node_id(), "hi").unwrap();
+    let e = mallory_dm.enqueue(channel.id, &out).await.unwrap_err();
+    assert_eq!(e.remote_code(), Some(ErrorCode::Unauthorized));
+    let e = mallory_dm
+        .fetch(Some(ChannelId([0x5a; 16])), 0)
+        .await
+        .unwrap_err();
+    assert_eq!(e.remote_code(), Some(ErrorCode::Unauthorized));
+    // Local refusals.
+    assert!(alice_dm.channel_with(alice.node_id()).await.is_err());
+    assert!(alice_dm.seal(bob.node_id(), "").is_err());
+
+    // Payloads: Alice's DM to Bob, opened with the wrong keys, from the
+    // wrong sender, tampered, or not a DM at all.
+    let dm = alice_dm.seal(bob.node_id(), "for bob").unwrap();
+    let bob_seeds = bob.reading_seeds().unwrap();
+    let ok = open_payload(&bob_seeds, alice.node_id(), &dm.payload).unwrap();
+    assert_eq!(ok.text, "for bob");
+    assert_eq!(ok.post_id, dm.post_id);
+    // The sender keeps a readable copy.
+    let alice_seeds = alice.reading_seeds().unwrap();
+    assert_eq!(
+        open_payload(&alice_seeds, alice.node_id(), &dm.payload)
+            .unwrap()
+            .text,
+        "for bob"
+    );
+    let mallory_seeds = mallory.reading_seeds().unwrap();
+    assert_eq!(
+        open_payload(&mallory_seeds, alice.node_id(), &dm.payload),
+        Err(OpenError::NotForUs)
+    );
+    assert!(matches!(
+        open_payload(&bob_seeds, mallory.node_id(), &dm.payload),
+        Err(OpenError::SenderMismatch { .. })
+    ));
+    let mut tampered = dm.payload.clone();
+    let n = tampered.len();
+    tampered[n - 20] ^= 0x01;
+    assert!(open_payload(&bob_seeds, alice.node_id(), &tampered).is_err());
+    assert!(matches!(
+        open_payload(&bob_seeds, alice.node_id(), b"plain text, not a DM"),
+        Err(OpenError::Malformed(_))
+    ));
+
+    alice_run.transport().close().await;
+    mallory_run.transport().close().await;
+    net.anchor.stop(Duration::from_secs(5)).await;
+}
