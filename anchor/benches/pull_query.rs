@@ -14,7 +14,7 @@
 //! # The data
 //!
 //! `N` posts by 1,000 authors, round robin, 1 KiB of text each; every tenth
-//! post is sealed to 3 recipients drawn from 10,000 identities (so the
+//! post is sealed to 3 distinct recipients drawn from 10,000 identities (so the
 //! recipient index holds 30% of `N` rows), the rest are public. They are
 //! built once per size, inserted with [`AnchorStore::insert_posts`] in
 //! batches of 1,000 (full validation, signatures included), then
@@ -81,9 +81,13 @@ fn post(i: usize, authors: &[SigningKey], rng: &mut ChaCha20Rng) -> SyncPost {
     let ms = T0 + i as u64;
     let text = format!("{i:>1024}");
     if i % 10 == 9 {
-        let to: Vec<PostingId> = (0..3)
-            .map(|_| PostingId(key(AUTHORS + (rng.next_u32() as usize % IDENTITIES)).public()))
-            .collect();
+        let mut to: Vec<PostingId> = Vec::with_capacity(3);
+        while to.len() < 3 {
+            let r = PostingId(key(AUTHORS + (rng.next_u32() as usize % IDENTITIES)).public());
+            if !to.contains(&r) {
+                to.push(r);
+            }
+        }
         let body = PostBody {
             text,
             attachments: vec![],
@@ -98,19 +102,25 @@ fn post(i: usize, authors: &[SigningKey], rng: &mut ChaCha20Rng) -> SyncPost {
     }
 }
 
-async fn fill(store: &AnchorStore, n: usize) {
+/// The data set of size `n` (built once, shared by the backends).
+fn data(n: usize) -> Vec<SyncPost> {
     let authors: Vec<SigningKey> = (0..AUTHORS).map(key).collect();
     let mut rng = ChaCha20Rng::seed_from_u64(n as u64);
     let started = Instant::now();
-    let mut i = 0;
-    while i < n {
-        let end = (i + BATCH).min(n);
-        let batch: Vec<SyncPost> = (i..end).map(|j| post(j, &authors, &mut rng)).collect();
-        for r in store.insert_posts(&batch, T0).await.unwrap() {
+    let posts = (0..n).map(|i| post(i, &authors, &mut rng)).collect();
+    eprintln!("  {n} posts built in {:.1?}", started.elapsed());
+    posts
+}
+
+async fn fill(store: &AnchorStore, posts: &[SyncPost]) {
+    let n = posts.len();
+    let started = Instant::now();
+    for (k, batch) in posts.chunks(BATCH).enumerate() {
+        for r in store.insert_posts(batch, T0).await.unwrap() {
             r.unwrap();
         }
-        i = end;
-        if i % 100_000 == 0 {
+        let i = (k + 1) * BATCH;
+        if i.is_multiple_of(100_000) {
             eprintln!("  {i} posts stored ({:.0?})", started.elapsed());
         }
     }
@@ -127,7 +137,7 @@ fn reader() -> (NodeId, Vec<[u8; 32]>) {
     (NodeId(me.public()), ids)
 }
 
-fn bench_store(c: &mut Criterion, backend: &str, url: Option<&str>) {
+fn bench_store(c: &mut Criterion, backend: &str, url: Option<&str>, sets: &[Vec<SyncPost>]) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -136,7 +146,8 @@ fn bench_store(c: &mut Criterion, backend: &str, url: Option<&str>) {
     let (me, ids) = reader();
     let mut group = c.benchmark_group(format!("pull_query_{backend}"));
     group.sampling_mode(SamplingMode::Flat);
-    for n in sizes() {
+    for posts in sets {
+        let n = posts.len();
         let dir = tempfile::tempdir().unwrap();
         let store = rt.block_on(async {
             let url = match url {
@@ -152,7 +163,7 @@ fn bench_store(c: &mut Criterion, backend: &str, url: Option<&str>) {
             }
         });
         eprintln!("{backend}: storing {n} posts");
-        rt.block_on(fill(&store, n));
+        rt.block_on(fill(&store, posts));
         let head = n as u64;
         for (name, since) in [
             ("first_page", 0),
@@ -194,9 +205,10 @@ async fn truncate(url: &str) {
 }
 
 fn pull_query(c: &mut Criterion) {
-    bench_store(c, "sqlite", None);
+    let sets: Vec<Vec<SyncPost>> = sizes().into_iter().map(data).collect();
+    bench_store(c, "sqlite", None, &sets);
     match std::env::var("DISTSOC_BENCH_PG") {
-        Ok(url) => bench_store(c, "postgres", Some(&url)),
+        Ok(url) => bench_store(c, "postgres", Some(&url), &sets),
         Err(_) => eprintln!("DISTSOC_BENCH_PG not set: PostgreSQL skipped"),
     }
 }
