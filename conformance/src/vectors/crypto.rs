@@ -1240,7 +1240,7 @@ fn envelope_file() -> VectorFile {
         rec(id, comment, &["keyconv"], res.is_ok(), input, expected)
     };
     let (_, s1, p1, _, _) = RFC8032[0];
-    records.push(conv("keyconv-rfc8032-test-1", "RFC 8032 TEST 1 key: x25519_secret = clamp(SHA-512(seed)[0..32]), x25519_public = Montgomery u of the ed25519 public key = X25519(x25519_secret, 9)", Some(arr32(s1)), arr32(p1)));
+    records.push(conv("keyconv-rfc8032-test-1", "RFC 8032 TEST 1 key: x25519_secret = SHA-512(seed)[0..32] as is (X25519 clamps it on use), x25519_public = Montgomery u of the ed25519 public key = X25519(x25519_secret, 9)", Some(arr32(s1)), arr32(p1)));
     let s = rand32(&mut rng);
     records.push(conv(
         "keyconv-random",
