@@ -129,7 +129,8 @@ struct BootstrapRequest {
   # the responder's default (200).
 
   exclude @2 :List(Data);
-  # NodeIds (32 bytes) the requester already knows; at most 256.
+  # NodeIds (32 bytes) the requester already knows; at most 96 (what fits the
+  # 4 KiB frame cap of this message).
 }
 
 struct BootstrapResponse {

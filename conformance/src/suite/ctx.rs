@@ -704,7 +704,9 @@ impl Ctx {
         };
         let conn = client::connect_from(self.target.addr, &opts, Some(source)).await?;
         if conn.presented != Some(self.target.node_id) {
-            return Err(CaseError::Setup("the server did not present its NodeId".into()));
+            return Err(CaseError::Setup(
+                "the server did not present its NodeId".into(),
+            ));
         }
         let public = distsoc_protocol::sign::SigningKey::from_seed(&seed).public();
         self.hello_on(conn, public, &HelloSpec::default().frame())

@@ -728,7 +728,11 @@ fn split_sig(sig: &[u8; 64]) -> ([u8; 32], [u8; 32]) {
 
 /// The distsoc strict verification rule (schema/README.md §4), checks in the
 /// documented order; the error is the vector error name.
-pub(crate) fn strict_verify(public: &[u8; 32], signed: &[u8], sig: &[u8; 64]) -> Result<(), &'static str> {
+pub(crate) fn strict_verify(
+    public: &[u8; 32],
+    signed: &[u8],
+    sig: &[u8; 64],
+) -> Result<(), &'static str> {
     let a = check_key(public)?;
     let (r_bytes, s_bytes) = split_sig(sig);
     let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)).ok_or("nonCanonicalS")?;

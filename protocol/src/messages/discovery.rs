@@ -21,8 +21,9 @@ pub const MAX_HOP1_ENTRIES: usize = 1024;
 pub const MAX_HOP2_ENTRIES: usize = 65_536;
 /// Most hop-3 NodeIds in one [`InitialMapSync`] chunk.
 pub const MAX_HOP3_ENTRIES: usize = 400_000;
-/// Most NodeIds in [`BootstrapRequest::exclude`].
-pub const MAX_BOOTSTRAP_EXCLUDE: usize = 256;
+/// Most NodeIds in [`BootstrapRequest::exclude`]: as many as fit the
+/// request's 4 KiB frame cap (each costs a list pointer and 4 words).
+pub const MAX_BOOTSTRAP_EXCLUDE: usize = 96;
 /// Most NodeId targets of a worm search.
 pub const MAX_WORM_TARGETS: usize = 16;
 /// Most PostId targets of a worm search.
@@ -438,9 +439,13 @@ pub struct BootstrapRequest {
 }
 
 impl BootstrapRequest {
-    /// `want` clamped to [`BOOTSTRAP_MAX_PEERS`].
+    /// `want` clamped to [`BOOTSTRAP_MAX_PEERS`]; 0 means the default,
+    /// [`BOOTSTRAP_MAX_PEERS`].
     pub fn effective_want(&self) -> usize {
-        usize::from(self.want).min(BOOTSTRAP_MAX_PEERS)
+        match usize::from(self.want) {
+            0 => BOOTSTRAP_MAX_PEERS,
+            n => n.min(BOOTSTRAP_MAX_PEERS),
+        }
     }
 }
 
@@ -1369,14 +1374,30 @@ mod tests {
             .effective_want(),
             7
         );
+        assert_eq!(
+            BootstrapRequest {
+                want: 0,
+                ..req.clone()
+            }
+            .effective_want(),
+            BOOTSTRAP_MAX_PEERS,
+            "0 asks for the default"
+        );
         assert_eq!(wire_round_trip(&req).unwrap(), req);
+        // The largest valid request fits its code's frame cap.
+        let bytes = capnp::serialize::write_message_to_words(&codec::build(&req));
+        assert!(
+            bytes.len() <= crate::codes::MessageCode::BootstrapRequest.max_frame_bytes(),
+            "{} bytes",
+            bytes.len()
+        );
         let mut over = req;
         over.exclude.push(NodeId([2; 32]));
         assert!(matches!(
             wire_round_trip(&over),
             Err(DecodeError::TooMany {
                 field: "exclude",
-                max: 256,
+                max: MAX_BOOTSTRAP_EXCLUDE,
                 ..
             })
         ));

@@ -13,11 +13,14 @@ use super::model::{Kind, Level, Role};
 use super::registry::{Case, Def};
 use super::wire::code;
 
+pub mod disc;
 pub mod err;
 pub mod frm;
 pub mod hs;
+pub mod mbx;
 pub mod node;
 pub mod post;
+pub mod rl;
 pub mod sig;
 pub mod sync;
 pub mod unk;
@@ -36,6 +39,9 @@ pub fn all() -> Vec<Case> {
     v.extend(sig::cases());
     v.extend(sync::cases());
     v.extend(node::cases());
+    v.extend(mbx::cases());
+    v.extend(disc::cases());
+    v.extend(rl::cases());
     v
 }
 

@@ -168,14 +168,7 @@ async fn push_lists(
     ctx: &mut Ctx,
     a: &Signer,
     lists: &[Vec<u8>],
-) -> Result<
-    (
-        Session,
-        Vec<Reply>,
-        Result<Option<SignedList>, String>,
-    ),
-    CaseError,
-> {
+) -> Result<(Session, Vec<Reply>, Result<Option<SignedList>, String>), CaseError> {
     let s = ctx.connect().await?;
     let mut replies = Vec::new();
     for l in lists {
@@ -380,7 +373,7 @@ pub(crate) fn cases() -> Vec<Case> {
         def("NODE-10-012", Must, Limit, Role::Node, None, "AuthorUpdatePush whose canonical list exceeds 256 KiB is refused tooLarge", "schema/README.md §10", "| `AuthorRecentPosts` | 256 KiB | tooLarge |")
             .run(|ctx| Box::pin(async move {
                 let a = Signer::Seed(ctx.random32());
-                let ids: Vec<[u8; 32]> = (0..4800u32).map(|i| *blake3::hash(&i.to_le_bytes()).as_bytes()).collect();
+                let ids: Vec<[u8; 32]> = (0..5600u32).map(|i| *blake3::hash(&i.to_le_bytes()).as_bytes()).collect();
                 let l = recent_bytes(&a.public(), fresh_seq(), now_ms(), &ids);
                 let sig = a.sign("recent-posts", &l);
                 push_refused_any(ctx, &author_update_push(&l, &sig), &["tooLarge"]).await

@@ -198,22 +198,29 @@ fn bytes_of(words: &[u64]) -> Vec<u8> {
     words.iter().flat_map(|w| w.to_le_bytes()).collect()
 }
 
-/// `bytes` (a canonical struct) with one more data word `extra` at the end
-/// of the root's data section. A nonzero `extra` is the canonical encoding
-/// of a newer schema's struct with one more field; a zero one is not
-/// canonical (an untruncated data section).
-pub(crate) fn with_extra_data_word(bytes: &[u8], extra: u64) -> Vec<u8> {
+/// `bytes` (a canonical struct) with its root's data section zero-extended
+/// to `index + 1` words and word `index` set to `extra`. With `index` past
+/// every known field of the schema, a nonzero `extra` is the canonical
+/// encoding of a newer schema's struct with one more field; a zero one is
+/// not canonical (an untruncated data section).
+pub(crate) fn with_data_word(bytes: &[u8], index: usize, extra: u64) -> Vec<u8> {
     let words = words_of(bytes);
-    let Some((d, p, rest)) = wire::split_root(&words) else {
+    let Some((mut d, p, rest)) = wire::split_root(&words) else {
         return bytes.to_vec();
     };
-    let mut out = vec![wire::sp(0, d.len() as u16 + 1, p.len() as u16)];
+    if d.len() <= index {
+        d.resize(index + 1, 0);
+    }
+    d[index] = extra;
+    let mut out = vec![wire::sp(0, d.len() as u16, p.len() as u16)];
     out.extend_from_slice(&d);
-    out.push(extra);
     out.extend_from_slice(&p);
     out.extend_from_slice(&rest);
     bytes_of(&out)
 }
+
+/// Data words of `Post` in the current schema (createdAtMs, the union tag).
+pub(crate) const POST_DATA_WORDS: usize = 2;
 
 // ---- SyncPost / PushPost frames ----------------------------------------------------
 
@@ -759,7 +766,7 @@ pub(crate) fn cases() -> Vec<Case> {
             .run(|ctx| Box::pin(async move {
                 let a = Signer::fixture(0);
                 let mut sp = Sp::public(&a, &text(ctx, "untruncated"));
-                sp.post = with_extra_data_word(&sp.post, 0);
+                sp.post = with_data_word(&sp.post, POST_DATA_WORDS, 0);
                 sp.sig = a.sign("post", &sp.post).to_vec();
                 push_refused(ctx, &a, &sp.push(), &["nonCanonical"]).await
             })),
@@ -850,7 +857,7 @@ pub(crate) fn cases() -> Vec<Case> {
             .run(|ctx| Box::pin(async move {
                 let a = Signer::fixture(0);
                 let mut sp = Sp::public(&a, &text(ctx, "newer field"));
-                sp.post = with_extra_data_word(&sp.post, 0x0102_0304_0506_0708);
+                sp.post = with_data_word(&sp.post, POST_DATA_WORDS, 0x0102_0304_0506_0708);
                 sp.sig = a.sign("post", &sp.post).to_vec();
                 push_accepted(ctx, &a, &sp.push(), &sp.post, "post with an extra nonzero data word").await
             })),
