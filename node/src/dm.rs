@@ -20,10 +20,9 @@
 //!
 //! # Payload format
 //!
-//! The wire spec says a mailbox payload is "envelope-sealed" but defines no
-//! payload struct. This client sends the **canonical bytes of a `SyncPost`**
-//! whose `Post` has sealed content (`schema/README.md` §5): the text is a
-//! `PostBody`, sealed for the recipient and the sender, and the post is
+//! As `schema/README.md` §9 specifies, a DM payload is the **canonical
+//! bytes of a `SyncPost`** whose `Post` has sealed content (§5): the text is
+//! a `PostBody`, sealed for the recipient and the sender, and the post is
 //! signed by the sender's default posting key. The receiver therefore gets
 //! the same guarantees as for an encrypted post — signature and id checked
 //! (`SyncPost::validate`), content opened with the envelope construction —
