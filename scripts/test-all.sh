@@ -58,13 +58,22 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# The conformance suite against our anchor (SQLite, PostgreSQL) and our node
+# runs in its own step with its console report shown in the log.
+suite='binary(suite_anchor) | binary(suite_node)'
 step "tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
+  cargo nextest run --workspace --locked --no-fail-fast -E "not ($suite)"
+  step "conformance suite: our anchor (SQLite, PostgreSQL) and our node"
+  cargo nextest run -p distsoc-conformance --locked --no-fail-fast --no-capture -E "$suite"
   step "doc tests"
   cargo test --workspace --locked --doc
 else
-  cargo test --workspace --locked --no-fail-fast
+  cargo test --workspace --locked --no-fail-fast -- --skip anchor_passes_every_must_case \
+    --skip anchor_on_postgres_passes_every_must_case --skip node_passes_every_must_case
+  step "conformance suite: our anchor (SQLite, PostgreSQL) and our node"
+  cargo test -p distsoc-conformance --locked --test suite_anchor --test suite_node -- \
+    --nocapture --test-threads 1
 fi
 
 step "committed Cap'n Proto bindings are up to date"
