@@ -646,7 +646,7 @@ async fn keep_running(dir: &Path, is_temp: bool, anchor: &StartedAnchor, members
     let d = dir.display();
     let alice = members[0].id();
     println!("\nThe network keeps running. In another terminal (build first:");
-    println!("`cargo build -p distsoc-node`, then N=./target/debug/distsoc-node):");
+    println!("`cargo build --release -p distsoc-node`, then N=./target/release/distsoc-node):");
     let carol = &members[2];
     let carol_cs = carol
         .connect_string()
