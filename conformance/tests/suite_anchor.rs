@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
-use distsoc_conformance::suite::model::{Level, Role, Verdict};
+use distsoc_conformance::suite::model::{Role, Verdict};
 use distsoc_conformance::suite::report;
 use distsoc_conformance::suite::runner::{run, RunConfig};
 use distsoc_conformance::suite::xfail::ExpectedFailures;
@@ -82,25 +82,7 @@ async fn suite_against(store: Option<String>) {
             "no {area} case ran and passed"
         );
     }
-    let broken: Vec<String> = report
-        .results
-        .iter()
-        .filter(|r| {
-            r.case.level == Level::Must
-                && r.verdict != Verdict::Pass
-                && r.expected_failure.is_none()
-        })
-        .filter(|r| r.verdict != Verdict::Skipped)
-        .map(|r| {
-            format!(
-                "{} {}: expected {} — actual {}",
-                r.case.id,
-                r.verdict.as_str(),
-                r.expected,
-                r.actual
-            )
-        })
-        .collect();
+    let broken = report.must_not_passing();
     assert!(
         broken.is_empty(),
         "MUST cases not passing:\n{}",

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use distsoc_conformance::suite::cases::post::fixture_ids;
-use distsoc_conformance::suite::model::{Level, Role, Verdict};
+use distsoc_conformance::suite::model::{Role, Verdict};
 use distsoc_conformance::suite::report;
 use distsoc_conformance::suite::runner::{run, RunConfig};
 use distsoc_conformance::suite::xfail::ExpectedFailures;
@@ -65,25 +65,7 @@ async fn node_passes_every_must_case() {
         .filter(|r| r.verdict != Verdict::Skipped)
         .count();
     assert!(applicable >= 80, "{applicable} applicable cases");
-    let broken: Vec<String> = report
-        .results
-        .iter()
-        .filter(|r| {
-            r.case.level == Level::Must
-                && r.verdict != Verdict::Pass
-                && r.expected_failure.is_none()
-        })
-        .filter(|r| r.verdict != Verdict::Skipped)
-        .map(|r| {
-            format!(
-                "{} {}: expected {} — actual {}",
-                r.case.id,
-                r.verdict.as_str(),
-                r.expected,
-                r.actual
-            )
-        })
-        .collect();
+    let broken = report.must_not_passing();
     assert!(
         broken.is_empty(),
         "MUST cases not passing:\n{}",

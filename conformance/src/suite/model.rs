@@ -225,6 +225,29 @@ pub struct Report {
 }
 
 impl Report {
+    /// The MUST cases that ran (not SKIPPED) and did not pass, without an
+    /// expected failure, one line each: `ID VERDICT: expected … — actual …`.
+    #[must_use]
+    pub fn must_not_passing(&self) -> Vec<String> {
+        self.results
+            .iter()
+            .filter(|r| {
+                r.case.level == Level::Must
+                    && !matches!(r.verdict, Verdict::Pass | Verdict::Skipped)
+                    && r.expected_failure.is_none()
+            })
+            .map(|r| {
+                format!(
+                    "{} {}: expected {} — actual {}",
+                    r.case.id,
+                    r.verdict.as_str(),
+                    r.expected,
+                    r.actual
+                )
+            })
+            .collect()
+    }
+
     /// Whether the run failed (any FAIL or ERROR not covered by an expected failure).
     #[must_use]
     pub fn failed(&self) -> bool {
