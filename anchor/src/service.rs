@@ -555,13 +555,10 @@ impl AnchorService {
                     profiles: Vec::new(),
                 })))
             }
+            // Public and encrypted posts alike: an anchor is not a
+            // recipient but store-and-forward infrastructure, and serves
+            // encrypted posts only by recipient-match pull (schema §7).
             Message::PushPost(push) => {
-                if push.post.post.body().is_sealed() {
-                    return Err(refuse(
-                        ErrorCode::Unauthorized,
-                        "encrypted posts are never pushed",
-                    ));
-                }
                 let results = self
                     .store
                     .insert_posts(std::slice::from_ref(&push.post), now_ms())

@@ -412,3 +412,90 @@ async fn drain_refuses_new_requests() {
         ErrorCode::Unavailable
     );
 }
+
+/// Store-and-forward: an author deposits a public and an encrypted post at
+/// the anchor with PushPost and goes away; each reader later pulls what the
+/// pull filter allows it — the encrypted post only by recipient match, never
+/// to a follower who is not a recipient.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deposited_posts_are_served_by_recipient_match_pull() {
+    use distsoc_protocol::ids::PostingId;
+    use distsoc_protocol::messages::content::{
+        seal_post, Post, PostBody, PostVisibility, SyncPost,
+    };
+    use distsoc_protocol::messages::social::{PullSyncRequest, PushPost};
+
+    let a = anchor().await;
+    let alice = SigningKey::generate(&mut rand_core::OsRng);
+    let bob = SigningKey::generate(&mut rand_core::OsRng);
+    let carol = SigningKey::generate(&mut rand_core::OsRng);
+    let pid = |k: &SigningKey| PostingId(k.public());
+    let public = {
+        let p = Post::new_public(pid(&alice), 1, "hello everyone", vec![])
+            .sign(&alice)
+            .unwrap();
+        SyncPost::new(&alice, p, PostVisibility::Public, None)
+    };
+    let for_bob = {
+        let body = PostBody {
+            text: "for Bob".into(),
+            attachments: vec![],
+        };
+        let (p, v) = seal_post(
+            &alice,
+            2,
+            &body,
+            &[pid(&bob), pid(&alice)],
+            &mut rand_core::OsRng,
+        )
+        .unwrap();
+        SyncPost::new(&alice, p, v, None)
+    };
+    {
+        let (_t, peer, _) = common::connect_as(&alice, a.id, a.addr, LOOPBACK).await;
+        for post in [public.clone(), for_bob.clone()] {
+            peer.push_acked(
+                PushPost {
+                    version: 2,
+                    post,
+                    recent: None,
+                }
+                .into(),
+            )
+            .await
+            .expect("the anchor stores the deposit");
+        }
+        peer.close();
+    }
+    let pull = |key: SigningKey, ids: Vec<PostingId>| {
+        let a = (a.id, a.addr);
+        async move {
+            let (_t, peer, _) = common::connect_as(&key, a.0, a.1, LOOPBACK).await;
+            let req = PullSyncRequest {
+                version: 2,
+                ids,
+                since_seq: 0,
+                limit: 0,
+            };
+            match peer.request(req.into()).await.unwrap() {
+                Message::PullSyncResponse(r) => {
+                    r.posts.into_iter().map(|p| p.post_id()).collect::<Vec<_>>()
+                }
+                m => panic!("{m:?}"),
+            }
+        }
+    };
+    // Bob follows Alice and is a recipient: both.
+    assert_eq!(
+        pull(bob.clone(), vec![pid(&bob), pid(&alice)]).await,
+        vec![public.post_id(), for_bob.post_id()]
+    );
+    // Bob as a recipient only (not following): the encrypted post.
+    assert_eq!(
+        pull(bob.clone(), vec![pid(&bob)]).await,
+        vec![for_bob.post_id()]
+    );
+    // Carol follows Alice but is no recipient: the public post only, even
+    // though Alice wrapped the key for herself (author self-wrap excluded).
+    assert_eq!(pull(carol, vec![pid(&alice)]).await, vec![public.post_id()]);
+}

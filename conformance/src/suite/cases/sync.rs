@@ -8,10 +8,10 @@ use super::post::{
     accepting_session, fixture_ids, is_ack, pull, pull_all, pull_frame, text, GotPost, Pulled,
     Signer, Sp,
 };
-use crate::suite::ctx::{CaseError, Ctx, Outcome, Session};
+use crate::suite::ctx::{now_ms, CaseError, Ctx, Outcome, Session};
 use crate::suite::model::{Kind, Level, Role};
 use crate::suite::registry::Case;
-use crate::suite::wire::{self, code};
+use crate::suite::wire::{self, code, PROTOCOL_VERSION};
 
 const PULL: &str = "The responder returns stored posts, in its own store order after the cursor `sinceSeq`, for which: the author is the requester's NodeId (own posts relayed back); or the post is public and the author is in `ids`; or the post is encrypted and a `WrappedKey.recipient` is in `ids` (recipient match).";
 const OTHER_THAN_AUTHOR: &str = "the post is encrypted and one of its recipients other than its author is in `ids`, or the author is the requester itself";
@@ -49,6 +49,43 @@ fn judge(got: &Pulled, requester: &[u8; 32], ids: &[[u8; 32]]) -> Result<usize, 
             .map_err(|e| format!("post {}: {e}", hex::encode(p.id())))?;
     }
     Ok(got.posts.len())
+}
+
+/// A PushPost of an encrypted post by fixture `author`, sealed for fixture
+/// `recipient` and the author: (PostId, frame). Built with
+/// `distsoc-protocol` (sealing is pinned by the envelope vectors); what comes
+/// back is judged by the suite's own checks.
+fn sealed_push(ctx: &mut Ctx, author: u8, recipient: u8) -> Result<([u8; 32], Vec<u8>), CaseError> {
+    use distsoc_protocol::ids::PostingId;
+    use distsoc_protocol::messages::content::{seal_post, PostBody, SyncPost};
+    use distsoc_protocol::messages::social::PushPost;
+    use distsoc_protocol::messages::Message;
+    use distsoc_protocol::sign::SigningKey;
+    let key = SigningKey::from_seed(&super::post::fixture_seed(author));
+    let to = SigningKey::from_seed(&super::post::fixture_seed(recipient));
+    let body = PostBody {
+        text: text(ctx, "sealed deposit"),
+        attachments: vec![],
+    };
+    let setup = |e: String| CaseError::Setup(format!("building the encrypted post: {e}"));
+    let (post, vis) = seal_post(
+        &key,
+        now_ms(),
+        &body,
+        &[PostingId(to.public()), PostingId(key.public())],
+        ctx.rng(),
+    )
+    .map_err(|e| setup(e.to_string()))?;
+    let sp = SyncPost::new(&key, post, vis, None);
+    let id = sp.post_id().0;
+    let frame = Message::from(PushPost {
+        version: PROTOCOL_VERSION,
+        post: sp,
+        recent: None,
+    })
+    .to_frame()
+    .map_err(|e| setup(e.to_string()))?;
+    Ok((id, frame))
 }
 
 async fn push_n(ctx: &mut Ctx, s: &Session, a: &Signer, n: usize) -> Result<Vec<Sp>, String> {
@@ -168,10 +205,22 @@ pub(crate) fn cases() -> Vec<Case> {
             .run(|ctx| Box::pin(async move {
                 let r = Signer::fixture(3).public();
                 let s = ctx.connect().await?;
+                // Deposit one (an anchor stores encrypted posts for
+                // recipient-match pull; a user node refuses them with
+                // `unauthorized` and then has to hold one of its own).
+                let deposit = sealed_push(ctx, 0, 3)?;
+                let deposited = is_ack(&s.request(&deposit.1).await).is_ok();
                 let got = pull_all(&s, &[r], 0).await.map_err(CaseError::Setup)?;
+                if deposited && !got.posts.iter().any(|p| p.id() == deposit.0) {
+                    let usable = ctx.still_usable(&s).await;
+                    return Ok(Outcome::fail(
+                        "the acknowledged encrypted post for the recipient is returned",
+                        format!("{} posts, not the deposited {}", got.posts.len(), hex::encode(deposit.0)),
+                    ).and_usable(usable));
+                }
                 let mine: Vec<&GotPost> = got.posts.iter().filter(|p| p.recipients.as_ref().is_some_and(|l| l.iter().any(|x| *x == r))).collect();
                 if mine.is_empty() {
-                    return Err(CaseError::Skipped("the target holds no encrypted post for fixture recipient 3 (the suite cannot push one: encrypted posts travel only by pull)".into()));
+                    return Err(CaseError::Skipped("the target refused the deposited encrypted post and holds none for fixture recipient 3".into()));
                 }
                 let expected = "encrypted posts for the recipient are returned, allowed and valid";
                 let outcome = match judge(&got, &s.client_id, &[r]) {
