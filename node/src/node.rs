@@ -50,6 +50,16 @@ pub const NODE_CAPABILITIES: &[&str] = &["pull-sync/1", "files/1"];
 /// Most pull pages fetched from one peer in one sync round.
 const MAX_PULL_ROUNDS: usize = 1000;
 
+/// Own posts read from the store per round of [`Running::deposit_at`].
+const DEPOSIT_BATCH: usize = 100;
+
+/// Whether `peer` declared the anchor role in its Hello.
+fn is_anchor(peer: &Peer) -> bool {
+    peer.info()
+        .roles
+        .contains(&distsoc_protocol::messages::common::Role::Anchor)
+}
+
 /// Wall clock in ms since the epoch. The only clock read in this crate's
 /// services; protocol code gets the value passed in.
 pub fn now_ms() -> u64 {
@@ -140,6 +150,8 @@ pub struct SyncReport {
     pub pages: usize,
     /// Attachment blobs fetched.
     pub blobs: usize,
+    /// Our own posts deposited at the peer (anchors only).
+    pub deposited: usize,
 }
 
 /// A post as shown in a feed.
@@ -537,9 +549,7 @@ impl Running {
 
     async fn after_connect(&self, peer: &Peer) -> Result<(), NodeError> {
         let info = peer.info().clone();
-        let is_anchor = info
-            .roles
-            .contains(&distsoc_protocol::messages::common::Role::Anchor);
+        let is_anchor = is_anchor(peer);
         let mut addrs = info.listen_addresses.clone();
         if info.direction == crate::transport::Direction::Outbound {
             addrs.insert(0, peer.remote_address());
@@ -631,8 +641,52 @@ impl Running {
                 break;
             }
         }
-        info!(peer = %peer.node_id().short(), new = report.new_posts, pages = report.pages, "pull sync done");
+        if is_anchor(peer) {
+            match self.deposit_at(peer).await {
+                Ok(n) => report.deposited = n,
+                Err(e) => warn!(anchor = %peer.node_id().short(), error = %e, "deposit failed"),
+            }
+        }
+        info!(peer = %peer.node_id().short(), new = report.new_posts, pages = report.pages, deposited = report.deposited, "pull sync done");
         Ok(report)
+    }
+
+    /// Deposits our own posts that `anchor` has not had yet (public and
+    /// encrypted: an anchor is store-and-forward infrastructure, not a
+    /// recipient, and serves them by recipient-match pull; schema §7), in
+    /// store order, each acknowledged before the next. The per-anchor cursor
+    /// advances only past acknowledged posts, so an interrupted deposit
+    /// resumes where it stopped. Returns how many were deposited.
+    pub async fn deposit_at(&self, anchor: &Peer) -> Result<usize, NodeError> {
+        let node = self.node.clone();
+        let authors: Vec<PostingId> = node.own_ids()?.into_iter().map(PostingId).collect();
+        let mut cursor = node.store.get_deposit_cursor(anchor.node_id())?;
+        let mut deposited = 0;
+        loop {
+            let (store, a) = (node.store.clone(), authors.clone());
+            let batch =
+                blocking(move || store.posts_by_authors_since(&a, cursor, DEPOSIT_BATCH)).await??;
+            let full = batch.len() == DEPOSIT_BATCH;
+            for (seq, post) in batch {
+                let recent = node.store.get_recent(post.post.body().author)?;
+                let msg = PushPost {
+                    version: PROTOCOL_VERSION,
+                    post,
+                    recent,
+                };
+                if let Err(e) = anchor.push_acked(msg.into()).await {
+                    node.store.set_deposit_cursor(anchor.node_id(), cursor)?;
+                    return Err(e.into());
+                }
+                cursor = seq;
+                deposited += 1;
+            }
+            node.store.set_deposit_cursor(anchor.node_id(), cursor)?;
+            if !full {
+                break;
+            }
+        }
+        Ok(deposited)
     }
 
     /// Asks `author` (reached through `via`) to join its audience: pushes a

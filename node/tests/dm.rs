@@ -233,3 +233,57 @@ async fn outsiders_are_refused_and_bad_payloads_do_not_open() {
     mallory_run.transport().close().await;
     net.anchor.stop(Duration::from_secs(5)).await;
 }
+
+/// Store-and-forward of posts: Alice deposits her posts at the anchor when
+/// she syncs with it (public and encrypted), then goes offline; Bob, who has
+/// never met Alice, gets the post sealed for him from the anchor by
+/// recipient-match pull and reads it. A second sync deposits nothing again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_deposited_at_the_anchor_reach_an_offline_recipient() {
+    use distsoc_node::compose::VisibilityIntent;
+    use distsoc_protocol::ids::PostingId;
+
+    let net = net().await;
+    let (alice, bob) = (node(&net, "alice"), node(&net, "bob"));
+    alice
+        .post("hello, anyone".into(), vec![], &VisibilityIntent::Public)
+        .unwrap();
+    let sealed = alice
+        .post(
+            "for Bob only".into(),
+            vec![],
+            &VisibilityIntent::Direct(vec![PostingId(bob.node_id().0)]),
+        )
+        .unwrap();
+
+    let alice_run = alice.start(Some(LOOPBACK)).await.unwrap();
+    let anchor = tokio::time::timeout(STEP, alice_run.connect(&net.anchor_cs))
+        .await
+        .unwrap()
+        .unwrap();
+    let report = alice_run.sync_with(&anchor).await.unwrap();
+    assert_eq!(report.deposited, 2, "{report:?}");
+    let again = alice_run.sync_with(&anchor).await.unwrap();
+    assert_eq!(again.deposited, 0, "the cursor remembers: {again:?}");
+    alice_run.transport().close().await;
+    drop(alice_run);
+
+    // Bob follows nobody and never saw Alice: recipient match only.
+    let bob_run = bob.start(Some(LOOPBACK)).await.unwrap();
+    let anchor = tokio::time::timeout(STEP, bob_run.connect(&net.anchor_cs))
+        .await
+        .unwrap()
+        .unwrap();
+    let report = bob_run.sync_with(&anchor).await.unwrap();
+    assert_eq!(
+        report.new_posts, 1,
+        "only the post sealed for Bob: {report:?}"
+    );
+    let feed = bob.feed(10).unwrap();
+    assert_eq!(feed.len(), 1);
+    assert_eq!(feed[0].id, sealed.post_id().to_hex());
+    assert!(feed[0].encrypted);
+    assert_eq!(feed[0].text.as_deref(), Some("for Bob only"));
+    bob_run.transport().close().await;
+    net.anchor.stop(Duration::from_secs(2)).await;
+}

@@ -18,6 +18,7 @@
 //! |---|---|
 //! | 1 | initial schema: posting identities, posts (+ author and time indexes), post recipients, tombstones, profiles, follows, circles, peers, pull cursors, `author_recent_posts`, blobs |
 //! | 2 | recipient match (identity rollout phase 3): `post_recipients.seq` backfilled from `posts`, index `(recipient, seq)`; audience requests and members |
+//! | 3 | deposit cursors: how far our own posts were deposited at each anchor |
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -25,7 +26,20 @@ use super::StoreError;
 
 /// The schema migrations, in order; entry `i` takes the database from
 /// version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_RECIPIENT_INDEX_AND_AUDIENCE];
+pub const MIGRATIONS: &[&str] = &[
+    V1_INITIAL,
+    V2_RECIPIENT_INDEX_AND_AUDIENCE,
+    V3_DEPOSIT_CURSORS,
+];
+
+/// Version 3: per anchor, the local `seq` through which our own posts were
+/// deposited there (`PushPost`, store-and-forward for offline recipients).
+const V3_DEPOSIT_CURSORS: &str = r#"
+CREATE TABLE deposit_cursors (
+    anchor      BLOB PRIMARY KEY CHECK (length(anchor) = 32),
+    through_seq INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+"#;
 
 /// Version 1: the initial schema.
 ///

@@ -144,6 +144,34 @@ impl Store {
         })
     }
 
+    /// The local `seq` through which our own posts were deposited at
+    /// `anchor` (0: none yet).
+    pub fn get_deposit_cursor(&self, anchor: NodeId) -> Result<u64, StoreError> {
+        self.read(|tx| {
+            let v: Option<i64> = tx
+                .query_row(
+                    "SELECT through_seq FROM deposit_cursors WHERE anchor = ?1",
+                    [&anchor.0[..]],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            v.map_or(Ok(0), |v| from_sql_u64("through_seq", v))
+        })
+    }
+
+    /// Records that our own posts through local `seq` are deposited at
+    /// `anchor`.
+    pub fn set_deposit_cursor(&self, anchor: NodeId, seq: u64) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO deposit_cursors (anchor, through_seq) VALUES (?1, ?2)
+                 ON CONFLICT (anchor) DO UPDATE SET through_seq = excluded.through_seq",
+                params![&anchor.0[..], to_sql_u64(seq)],
+            )?;
+            Ok(())
+        })
+    }
+
     // -----------------------------------------------------------------------
     // author_recent_posts
     // -----------------------------------------------------------------------

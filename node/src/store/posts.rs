@@ -408,6 +408,37 @@ impl Store {
         })
     }
 
+    /// Posts by any of `authors` stored after local `since_seq`, in store
+    /// order, at most `limit`, each with its `seq` (what a node deposits at
+    /// its anchors).
+    pub fn posts_by_authors_since(
+        &self,
+        authors: &[PostingId],
+        since_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, SyncPost)>, StoreError> {
+        self.read(|tx| {
+            let mut out = Vec::new();
+            let mut stmt = tx.prepare_cached(
+                "SELECT seq, sync_post FROM posts WHERE author = ?1 AND seq > ?2
+                  ORDER BY seq LIMIT ?3",
+            )?;
+            for a in authors {
+                let rows = stmt.query_map(
+                    params![&a.0[..], to_sql_u64(since_seq), sql_limit(limit)],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+                )?;
+                for row in rows {
+                    let (seq, bytes) = row?;
+                    out.push((from_sql_u64("seq", seq)?, decode_sync_post(&bytes)?));
+                }
+            }
+            out.sort_by_key(|(seq, _)| *seq);
+            out.truncate(limit);
+            Ok(out)
+        })
+    }
+
     /// Posts with a wrapped key for `recipient`, newest first (e.g. the DMs
     /// to one of our personas), at most `limit`.
     pub fn posts_to_recipient(
