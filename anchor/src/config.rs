@@ -19,8 +19,12 @@ pub struct AnchorConfig {
     pub store: String,
     /// How long undelivered mailbox messages are kept, seconds (7 days).
     pub mailbox_ttl_secs: u64,
-    /// Seconds between sweeps of expired mailbox messages.
+    /// Seconds between sweeps of expired mailbox messages (and of posts
+    /// past `post_retention_days`).
     pub sweep_interval_secs: u64,
+    /// Days a deposited post is kept for pull sync, counted from when the
+    /// anchor received it; 0 keeps posts forever.
+    pub post_retention_days: u64,
     /// Longest FetchWait held open, ms (at most 60000).
     pub max_fetch_wait_ms: u32,
     /// Requests per second allowed per identity and per IP.
@@ -54,6 +58,7 @@ impl Default for AnchorConfig {
             store: "sqlite:anchor.sqlite".into(),
             mailbox_ttl_secs: 7 * 24 * 3600,
             sweep_interval_secs: 60,
+            post_retention_days: 0,
             max_fetch_wait_ms: 60_000,
             rate_limit_per_second: 50,
             rate_limit_burst: 50,

@@ -103,6 +103,7 @@ impl Anchor {
             let store = store.clone();
             let service = service.clone();
             let every = Duration::from_secs(cfg.sweep_interval_secs.max(1));
+            let post_retention_ms = cfg.post_retention_days.saturating_mul(24 * 3600 * 1000);
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(every);
                 loop {
@@ -122,6 +123,16 @@ impl Anchor {
                     }
                     if let Err(e) = store.forget_checkins_before(cutoff).await {
                         warn!(error = %e, "check-in pruning failed");
+                    }
+                    if post_retention_ms > 0 {
+                        match store
+                            .prune_posts_received_before(now.saturating_sub(post_retention_ms))
+                            .await
+                        {
+                            Ok(0) => {}
+                            Ok(n) => info!(pruned = n, "pruned posts past post_retention_days"),
+                            Err(e) => warn!(error = %e, "post pruning failed"),
+                        }
                     }
                     service.prune_limits();
                 }

@@ -240,6 +240,7 @@ suite!(
     posts_insert_and_pull_with_recipient_match,
     query_plans_use_indexes,
     operator_state_persists_and_is_shared,
+    posts_pruned_by_receive_time,
 );
 
 // ---------------------------------------------------------------------------
@@ -1109,6 +1110,42 @@ mod cases {
         assert_eq!(db.open().await.redact(&alice), tag);
         let other = AnchorStore::open("sqlite::memory:").await.unwrap();
         assert_ne!(other.redact(&alice), tag);
+    }
+
+    pub async fn posts_pruned_by_receive_time(db: Db) {
+        let s = db.open().await;
+        let (alice, bob) = (key(1), key(2));
+        let pid = |k: &SigningKey| PostingId(k.public());
+        let old_public = public_post(&alice, 1);
+        let old_sealed = sealed_post(&alice, 2, &[pid(&bob)]);
+        let new_public = public_post(&alice, 3);
+        for r in s
+            .insert_posts(&[old_public, old_sealed], NOW)
+            .await
+            .unwrap()
+        {
+            r.unwrap();
+        }
+        s.insert_posts(std::slice::from_ref(&new_public), NOW + 10_000)
+            .await
+            .unwrap()
+            .remove(0)
+            .unwrap();
+        assert_eq!(s.prune_posts_received_before(NOW).await.unwrap(), 0);
+        assert_eq!(s.prune_posts_received_before(NOW + 5_000).await.unwrap(), 2);
+        // The public one is gone from the author arm, the sealed one from the
+        // recipient index; the newer post and its seq are untouched.
+        let page = s
+            .pull(NodeId(bob.public()), &[alice.public(), bob.public()], 0, 10)
+            .await
+            .unwrap();
+        let ids: Vec<_> = page.posts.iter().map(SyncPost::post_id).collect();
+        assert_eq!(ids, vec![new_public.post_id()]);
+        assert_eq!(s.stats().await.unwrap().posts, 1);
+        if !db.is_pg() {
+            let rows = db.raw_rows("SELECT count(*) FROM post_recipients").await;
+            assert_eq!(rows[0][0], b"0".to_vec(), "recipient rows cascade");
+        }
     }
 
     pub async fn operator_state_persists_and_is_shared(db: Db) {

@@ -26,6 +26,7 @@
 //! |---|---|
 //! | 1 | meta (audit salt), channels, messages (queue, dedup and expiry indexes), audit log, check-ins, posts and post recipients, counters |
 //! | 2 | operator state shared by every anchor on the database: bans, settings (mailbox retention) |
+//! | 3 | index `posts (received_at_ms)` for post retention |
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -33,10 +34,10 @@ use super::StoreError;
 
 /// SQLite migrations; entry `i` takes the database from version `i` to
 /// `i + 1`.
-pub(crate) const SQLITE: &[&str] = &[SQLITE_V1, SQLITE_V2];
+pub(crate) const SQLITE: &[&str] = &[SQLITE_V1, SQLITE_V2, SQLITE_V3];
 
 /// PostgreSQL migrations, the same schema in PostgreSQL's dialect.
-pub(crate) const POSTGRES: &[&str] = &[POSTGRES_V1, POSTGRES_V2];
+pub(crate) const POSTGRES: &[&str] = &[POSTGRES_V1, POSTGRES_V2, POSTGRES_V3];
 
 /// The advisory lock key (one `bigint`) held while migrating PostgreSQL:
 /// the bytes `"dsanchrm"`.
@@ -49,6 +50,12 @@ pub(crate) fn sqlite_supported() -> u32 {
 pub(crate) fn postgres_supported() -> u32 {
     u32::try_from(POSTGRES.len()).unwrap_or(u32::MAX)
 }
+
+/// Version 3 (SQLite): post retention deletes by receive time.
+const SQLITE_V3: &str = "CREATE INDEX posts_by_received ON posts (received_at_ms);";
+
+/// Version 3 (PostgreSQL): see [`SQLITE_V3`].
+const POSTGRES_V3: &str = "CREATE INDEX posts_by_received ON posts (received_at_ms);";
 
 /// Version 2 (SQLite): operator state that outlives a restart and is shared
 /// by every anchor process on the database. `settings.value` is an integer

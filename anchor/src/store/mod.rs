@@ -762,6 +762,13 @@ impl AnchorStore {
         dispatch!(self, s => s.sweep_expired(now_ms).await)
     }
 
+    /// Deletes stored posts received before `before_ms` (post retention;
+    /// their recipient index rows go with them), in chunks; returns how
+    /// many. Pull cursors stay valid: later posts keep their `seq`.
+    pub async fn prune_posts_received_before(&self, before_ms: u64) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.prune_posts_received_before(before_ms).await)
+    }
+
     // -- audit --------------------------------------------------------------
 
     /// Appends an audit event (group-committed). The actor is stored only

@@ -1382,6 +1382,32 @@ impl PgStore {
         }
     }
 
+    pub(crate) async fn prune_posts_received_before(
+        &self,
+        before_ms: u64,
+    ) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        loop {
+            let n = self
+                .timed(async {
+                    let c = client(&self.inner.pool).await?;
+                    c.execute(
+                        "DELETE FROM posts WHERE seq IN (
+                            SELECT seq FROM posts WHERE received_at_ms < $1::int8
+                             ORDER BY received_at_ms LIMIT $2::int8)",
+                        &[&to_i64(before_ms), &i64_len(SWEEP_CHUNK)],
+                    )
+                    .await
+                    .map_err(pg_err)
+                })
+                .await?;
+            total = total.saturating_add(n);
+            if n < SWEEP_CHUNK as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
     // -- audit --------------------------------------------------------------
 
     pub(crate) async fn audit(&self, e: AuditEvent) -> Result<(), StoreError> {

@@ -627,6 +627,31 @@ impl SqliteStore {
         }
     }
 
+    pub(crate) async fn prune_posts_received_before(
+        &self,
+        before_ms: u64,
+    ) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        loop {
+            let n = self
+                .write(move |c| {
+                    let n = c
+                        .prepare_cached(
+                            "DELETE FROM posts WHERE seq IN (
+                                SELECT seq FROM posts WHERE received_at_ms < ?1
+                                 ORDER BY received_at_ms LIMIT ?2)",
+                        )?
+                        .execute(params![to_i64(before_ms), sql_limit(SWEEP_CHUNK)])?;
+                    Ok((n, Vec::new()))
+                })
+                .await?;
+            total = total.saturating_add(n as u64);
+            if n < SWEEP_CHUNK {
+                return Ok(total);
+            }
+        }
+    }
+
     // -- audit --------------------------------------------------------------
 
     pub(crate) async fn audit(&self, e: AuditEvent) -> Result<(), StoreError> {
