@@ -1360,45 +1360,40 @@ impl PgStore {
     }
 
     pub(crate) async fn sweep_expired(&self, now_ms: u64) -> Result<u64, StoreError> {
-        let mut total = 0u64;
-        loop {
-            let n = self
-                .timed(async {
-                    let c = client(&self.inner.pool).await?;
-                    c.execute(
-                        "DELETE FROM messages WHERE id IN (
-                            SELECT id FROM messages WHERE expires_at_ms <= $1::int8
-                             ORDER BY expires_at_ms LIMIT $2::int8)",
-                        &[&to_i64(now_ms), &i64_len(SWEEP_CHUNK)],
-                    )
-                    .await
-                    .map_err(pg_err)
-                })
-                .await?;
-            total = total.saturating_add(n);
-            if n < SWEEP_CHUNK as u64 {
-                return Ok(total);
-            }
-        }
+        self.delete_in_chunks(
+            "DELETE FROM messages WHERE id IN (
+                SELECT id FROM messages WHERE expires_at_ms <= $1::int8
+                 ORDER BY expires_at_ms LIMIT $2::int8)",
+            now_ms,
+        )
+        .await
     }
 
     pub(crate) async fn prune_posts_received_before(
         &self,
         before_ms: u64,
     ) -> Result<u64, StoreError> {
+        self.delete_in_chunks(
+            "DELETE FROM posts WHERE seq IN (
+                SELECT seq FROM posts WHERE received_at_ms < $1::int8
+                 ORDER BY received_at_ms LIMIT $2::int8)",
+            before_ms,
+        )
+        .await
+    }
+
+    /// Runs `sql` (parameters: a time in ms, a row limit) with a limit of
+    /// [`SWEEP_CHUNK`], one statement per chunk, until a chunk deletes fewer
+    /// rows; returns how many were deleted.
+    async fn delete_in_chunks(&self, sql: &str, ms: u64) -> Result<u64, StoreError> {
         let mut total = 0u64;
         loop {
             let n = self
                 .timed(async {
                     let c = client(&self.inner.pool).await?;
-                    c.execute(
-                        "DELETE FROM posts WHERE seq IN (
-                            SELECT seq FROM posts WHERE received_at_ms < $1::int8
-                             ORDER BY received_at_ms LIMIT $2::int8)",
-                        &[&to_i64(before_ms), &i64_len(SWEEP_CHUNK)],
-                    )
-                    .await
-                    .map_err(pg_err)
+                    c.execute(sql, &[&to_i64(ms), &i64_len(SWEEP_CHUNK)])
+                        .await
+                        .map_err(pg_err)
                 })
                 .await?;
             total = total.saturating_add(n);

@@ -606,42 +606,39 @@ impl SqliteStore {
     }
 
     pub(crate) async fn sweep_expired(&self, now_ms: u64) -> Result<u64, StoreError> {
-        let mut total = 0u64;
-        loop {
-            let n = self
-                .write(move |c| {
-                    let n = c
-                        .prepare_cached(
-                            "DELETE FROM messages WHERE id IN (
-                                SELECT id FROM messages WHERE expires_at_ms <= ?1
-                                 ORDER BY expires_at_ms LIMIT ?2)",
-                        )?
-                        .execute(params![to_i64(now_ms), sql_limit(SWEEP_CHUNK)])?;
-                    Ok((n, Vec::new()))
-                })
-                .await?;
-            total = total.saturating_add(n as u64);
-            if n < SWEEP_CHUNK {
-                return Ok(total);
-            }
-        }
+        self.delete_in_chunks(
+            "DELETE FROM messages WHERE id IN (
+                SELECT id FROM messages WHERE expires_at_ms <= ?1
+                 ORDER BY expires_at_ms LIMIT ?2)",
+            now_ms,
+        )
+        .await
     }
 
     pub(crate) async fn prune_posts_received_before(
         &self,
         before_ms: u64,
     ) -> Result<u64, StoreError> {
+        self.delete_in_chunks(
+            "DELETE FROM posts WHERE seq IN (
+                SELECT seq FROM posts WHERE received_at_ms < ?1
+                 ORDER BY received_at_ms LIMIT ?2)",
+            before_ms,
+        )
+        .await
+    }
+
+    /// Runs `sql` (parameters: a time in ms, a row limit) with a limit of
+    /// [`SWEEP_CHUNK`], one transaction per chunk, until a chunk deletes
+    /// fewer rows; returns how many were deleted.
+    async fn delete_in_chunks(&self, sql: &'static str, ms: u64) -> Result<u64, StoreError> {
         let mut total = 0u64;
         loop {
             let n = self
                 .write(move |c| {
                     let n = c
-                        .prepare_cached(
-                            "DELETE FROM posts WHERE seq IN (
-                                SELECT seq FROM posts WHERE received_at_ms < ?1
-                                 ORDER BY received_at_ms LIMIT ?2)",
-                        )?
-                        .execute(params![to_i64(before_ms), sql_limit(SWEEP_CHUNK)])?;
+                        .prepare_cached(sql)?
+                        .execute(params![to_i64(ms), sql_limit(SWEEP_CHUNK)])?;
                     Ok((n, Vec::new()))
                 })
                 .await?;
