@@ -209,54 +209,6 @@ fn run_batch(conn: &Connection, jobs: &mut Vec<Box<dyn WriteJob>>, registry: &Re
 // Opening
 // ---------------------------------------------------------------------------
 
-/// Creates the database file with mode 0600 if needed; tightens an existing
-/// one.
-#[cfg(unix)]
-fn prepare_file(path: &Path) -> Result<(), StoreError> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)?;
-    if file.metadata()?.permissions().mode() & 0o077 != 0 {
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn prepare_file(_path: &Path) -> Result<(), StoreError> {
-    Ok(())
-}
-
-/// Tightens `-wal` / `-shm` to 0600 if they predate this code.
-#[cfg(unix)]
-fn tighten_sidecars(path: &Path) -> Result<(), StoreError> {
-    use std::os::unix::fs::PermissionsExt;
-    for suffix in ["-wal", "-shm", "-journal"] {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        let side = Path::new(&name);
-        match std::fs::metadata(side) {
-            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
-                std::fs::set_permissions(side, std::fs::Permissions::from_mode(0o600))?;
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn tighten_sidecars(_path: &Path) -> Result<(), StoreError> {
-    Ok(())
-}
-
 fn open_conn(path: &Path) -> Result<Connection, StoreError> {
     Ok(Connection::open_with_flags(
         path,
@@ -353,7 +305,7 @@ impl SqliteStore {
         let (conn, readers, salt) = tokio::task::spawn_blocking(move || {
             let mut conn = match &p {
                 Some(p) => {
-                    prepare_file(p)?;
+                    distsoc_node::store::prepare_file(p)?;
                     open_conn(p)?
                 }
                 None => Connection::open_in_memory()?,
@@ -362,7 +314,7 @@ impl SqliteStore {
             let salt = load_salt(&conn)?;
             let readers = match &p {
                 Some(p) => {
-                    tighten_sidecars(p)?;
+                    distsoc_node::store::tighten_sidecars(p)?;
                     let mut v = Vec::with_capacity(READERS);
                     for _ in 0..2 {
                         v.push(open_reader(p, busy)?);

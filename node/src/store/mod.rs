@@ -271,10 +271,10 @@ impl Store {
     }
 }
 
-/// Creates the database file with mode 0600 if it does not exist, and
-/// tightens an existing one to 0600.
+/// Creates a SQLite database file with mode 0600 if it does not exist, and
+/// tightens an existing one to 0600 (also used by the anchor's store).
 #[cfg(unix)]
-fn prepare_file(path: &Path) -> Result<(), StoreError> {
+pub fn prepare_file(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -290,15 +290,16 @@ fn prepare_file(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Creates a SQLite database file (no permissions to set on this platform).
 #[cfg(not(unix))]
-fn prepare_file(_path: &Path) -> Result<(), StoreError> {
+pub fn prepare_file(_path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Tightens `-wal` and `-shm` to 0600 if they exist with a looser mode (they
-/// may predate this code).
+/// Tightens a SQLite database's `-wal`, `-shm` and `-journal` files to 0600
+/// if they exist with a looser mode (they may predate this code).
 #[cfg(unix)]
-fn tighten_sidecars(path: &Path) -> Result<(), StoreError> {
+pub fn tighten_sidecars(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     for suffix in ["-wal", "-shm", "-journal"] {
         let mut name = path.as_os_str().to_owned();
@@ -310,14 +311,15 @@ fn tighten_sidecars(path: &Path) -> Result<(), StoreError> {
             }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
     }
     Ok(())
 }
 
+/// Tightens SQLite side files (no permissions to set on this platform).
 #[cfg(not(unix))]
-fn tighten_sidecars(_path: &Path) -> Result<(), StoreError> {
+pub fn tighten_sidecars(_path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
