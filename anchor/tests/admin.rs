@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
-use common::LOOPBACK;
+use common::{code, LOOPBACK};
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ use distsoc_node::identity::NetworkKey;
 use distsoc_node::transport::{Peer, RequestError, Transport};
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, NodeId};
-use distsoc_protocol::messages::mailbox::{CreateChannel, Enqueue, EnqueueResponse, ListChannels};
+use distsoc_protocol::messages::mailbox::{Enqueue, EnqueueResponse, ListChannels};
 use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign::SigningKey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -118,21 +118,7 @@ async fn client(a: &TestAnchor) -> Client {
 }
 
 async fn create(c: &Client, other: NodeId) -> ChannelId {
-    match c
-        .peer
-        .request(
-            CreateChannel {
-                version: 2,
-                peer: other,
-            }
-            .into(),
-        )
-        .await
-        .unwrap()
-    {
-        Message::CreateChannelResponse(r) => r.channel_id,
-        m => panic!("{m:?}"),
-    }
+    common::create_channel(&c.peer, other).await
 }
 
 async fn enqueue(
@@ -156,13 +142,6 @@ async fn enqueue(
 
 async fn list(c: &Client) -> Result<Message, RequestError> {
     c.peer.request(ListChannels { version: 2 }.into()).await
-}
-
-fn code(r: Result<impl std::fmt::Debug, RequestError>) -> ErrorCode {
-    match r {
-        Err(RequestError::Remote(e)) => e.code,
-        other => panic!("expected a remote error, got {other:?}"),
-    }
 }
 
 /// `GET path` over HTTP/1.1; returns (status code, content type, body).

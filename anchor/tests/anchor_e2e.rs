@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
-use common::LOOPBACK;
+use common::{code, LOOPBACK};
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -76,21 +76,7 @@ async fn client_from(a: &TestAnchor, local: SocketAddr) -> Client {
 }
 
 async fn create(c: &Client, other: NodeId) -> ChannelId {
-    match c
-        .peer
-        .request(
-            CreateChannel {
-                version: 2,
-                peer: other,
-            }
-            .into(),
-        )
-        .await
-        .unwrap()
-    {
-        Message::CreateChannelResponse(r) => r.channel_id,
-        m => panic!("{m:?}"),
-    }
+    common::create_channel(&c.peer, other).await
 }
 
 async fn enqueue(
@@ -131,13 +117,6 @@ async fn fetch(
             .map(|m| (m.message_id, m.payload))
             .collect()),
         m => panic!("{m:?}"),
-    }
-}
-
-fn code(r: Result<impl std::fmt::Debug, RequestError>) -> ErrorCode {
-    match r {
-        Err(RequestError::Remote(e)) => e.code,
-        other => panic!("expected a remote error, got {other:?}"),
     }
 }
 

@@ -28,14 +28,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::LOOPBACK;
+use common::{code, create_channel as create, LOOPBACK};
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
 use distsoc_node::identity::NetworkKey;
 use distsoc_node::transport::{Peer, RequestError};
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, ConnectString, Host, NodeId};
-use distsoc_protocol::messages::mailbox::{CreateChannel, Enqueue, Fetch, FetchWait};
+use distsoc_protocol::messages::mailbox::{Enqueue, Fetch, FetchWait};
 use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign::SigningKey;
 
@@ -109,23 +109,6 @@ fn spawn(dir: &Path, store: &str) -> Proc {
         child,
         id: cs.node_id,
         addr: SocketAddr::new(ip, cs.port),
-    }
-}
-
-async fn create(peer: &Peer, other: NodeId) -> ChannelId {
-    match peer
-        .request(
-            CreateChannel {
-                version: 2,
-                peer: other,
-            }
-            .into(),
-        )
-        .await
-        .unwrap()
-    {
-        Message::CreateChannelResponse(r) => r.channel_id,
-        m => panic!("{m:?}"),
     }
 }
 
@@ -290,13 +273,6 @@ async fn kill9_during_enqueue_load_postgres() {
         .unwrap();
     let url = cluster.create_database().await;
     kill9_loses_nothing_acknowledged(&url).await;
-}
-
-fn code<T: std::fmt::Debug>(r: Result<T, RequestError>) -> ErrorCode {
-    match r {
-        Err(RequestError::Remote(e)) => e.code,
-        other => panic!("expected a remote error, got {other:?}"),
-    }
 }
 
 /// Stop PostgreSQL under a running anchor: typed `unavailable` within a

@@ -6,10 +6,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use distsoc_node::transport::{
-    Handler, HandlerFuture, Peer, RequestCtx, Transport, TransportConfig,
+    Handler, HandlerFuture, Peer, RequestCtx, RequestError, Transport, TransportConfig,
 };
 use distsoc_protocol::error::ErrorCode;
-use distsoc_protocol::ids::NodeId;
+use distsoc_protocol::ids::{ChannelId, NodeId};
+use distsoc_protocol::messages::mailbox::CreateChannel;
 use distsoc_protocol::messages::{wire, Message};
 use distsoc_protocol::sign::SigningKey;
 
@@ -60,4 +61,30 @@ pub async fn connect_as(
     .unwrap();
     let peer = t.connect(anchor, addr).await.unwrap();
     (t, peer, NodeId(key.public()))
+}
+
+/// `CreateChannel(other)` on `peer`: the channel id.
+pub async fn create_channel(peer: &Peer, other: NodeId) -> ChannelId {
+    match peer
+        .request(
+            CreateChannel {
+                version: 2,
+                peer: other,
+            }
+            .into(),
+        )
+        .await
+        .unwrap()
+    {
+        Message::CreateChannelResponse(r) => r.channel_id,
+        m => panic!("{m:?}"),
+    }
+}
+
+/// The wire error code of a refused request (panics on anything else).
+pub fn code<T: std::fmt::Debug>(r: Result<T, RequestError>) -> ErrorCode {
+    match r {
+        Err(RequestError::Remote(e)) => e.code,
+        other => panic!("expected a remote error, got {other:?}"),
+    }
 }
