@@ -7,6 +7,7 @@
 //! processes write). Operations that need the network (`connect`, `sync`) bind
 //! a transport of their own when the caller did not start one.
 
+use std::collections::hash_map::{Entry, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -662,13 +663,22 @@ impl Running {
         let authors: Vec<PostingId> = node.own_ids()?.into_iter().map(PostingId).collect();
         let mut cursor = node.store.get_deposit_cursor(anchor.node_id())?;
         let mut deposited = 0;
+        // Each author's current recent-post list, read once per deposit.
+        let mut recents: HashMap<
+            PostingId,
+            Option<distsoc_protocol::messages::content::SignedAuthorRecentPosts>,
+        > = HashMap::new();
         loop {
             let (store, a) = (node.store.clone(), authors.clone());
             let batch =
                 blocking(move || store.posts_by_authors_since(&a, cursor, DEPOSIT_BATCH)).await??;
             let full = batch.len() == DEPOSIT_BATCH;
             for (seq, post) in batch {
-                let recent = node.store.get_recent(post.post.body().author)?;
+                let author = post.post.body().author;
+                let recent = match recents.entry(author) {
+                    Entry::Occupied(e) => e.get().clone(),
+                    Entry::Vacant(e) => e.insert(node.store.get_recent(author)?).clone(),
+                };
                 let msg = PushPost {
                     version: PROTOCOL_VERSION,
                     post,
