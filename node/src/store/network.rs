@@ -118,56 +118,60 @@ impl Store {
 
     /// The `sinceSeq` to send to `peer` (0 if we never pulled from it).
     pub fn get_cursor(&self, peer: NodeId) -> Result<u64, StoreError> {
-        self.read(|tx| {
-            let v: Option<i64> = tx
-                .query_row(
-                    "SELECT since_seq FROM pull_cursors WHERE node_id = ?1",
-                    [&peer.0[..]],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            v.map_or(Ok(0), |v| from_sql_u64("since_seq", v))
-        })
+        self.peer_seq(
+            "SELECT since_seq FROM pull_cursors WHERE node_id = ?1",
+            "since_seq",
+            peer,
+        )
     }
 
     /// Stores the cursor for `peer` (its `PullSyncResponse.nextSeq`). The
     /// value is taken as given: a peer that lost its store restarts its
     /// order, and the caller may reset the cursor to 0.
     pub fn set_cursor(&self, peer: NodeId, since_seq: u64) -> Result<(), StoreError> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO pull_cursors (node_id, since_seq) VALUES (?1, ?2)
-                 ON CONFLICT (node_id) DO UPDATE SET since_seq = excluded.since_seq",
-                params![&peer.0[..], to_sql_u64(since_seq)],
-            )?;
-            Ok(())
-        })
+        self.set_peer_seq(
+            "INSERT INTO pull_cursors (node_id, since_seq) VALUES (?1, ?2)
+             ON CONFLICT (node_id) DO UPDATE SET since_seq = excluded.since_seq",
+            peer,
+            since_seq,
+        )
     }
 
     /// The local `seq` through which our own posts were deposited at
     /// `anchor` (0: none yet).
     pub fn get_deposit_cursor(&self, anchor: NodeId) -> Result<u64, StoreError> {
-        self.read(|tx| {
-            let v: Option<i64> = tx
-                .query_row(
-                    "SELECT through_seq FROM deposit_cursors WHERE anchor = ?1",
-                    [&anchor.0[..]],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            v.map_or(Ok(0), |v| from_sql_u64("through_seq", v))
-        })
+        self.peer_seq(
+            "SELECT through_seq FROM deposit_cursors WHERE anchor = ?1",
+            "through_seq",
+            anchor,
+        )
     }
 
     /// Records that our own posts through local `seq` are deposited at
     /// `anchor`.
     pub fn set_deposit_cursor(&self, anchor: NodeId, seq: u64) -> Result<(), StoreError> {
+        self.set_peer_seq(
+            "INSERT INTO deposit_cursors (anchor, through_seq) VALUES (?1, ?2)
+             ON CONFLICT (anchor) DO UPDATE SET through_seq = excluded.through_seq",
+            anchor,
+            seq,
+        )
+    }
+
+    /// A per-peer sequence number read by `sql` (one parameter: the peer);
+    /// 0 when there is no row.
+    fn peer_seq(&self, sql: &str, what: &'static str, peer: NodeId) -> Result<u64, StoreError> {
+        self.read(|tx| {
+            let v: Option<i64> = tx.query_row(sql, [&peer.0[..]], |r| r.get(0)).optional()?;
+            v.map_or(Ok(0), |v| from_sql_u64(what, v))
+        })
+    }
+
+    /// Upserts a per-peer sequence number with `sql` (parameters: the peer,
+    /// the value).
+    fn set_peer_seq(&self, sql: &str, peer: NodeId, seq: u64) -> Result<(), StoreError> {
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO deposit_cursors (anchor, through_seq) VALUES (?1, ?2)
-                 ON CONFLICT (anchor) DO UPDATE SET through_seq = excluded.through_seq",
-                params![&anchor.0[..], to_sql_u64(seq)],
-            )?;
+            tx.execute(sql, params![&peer.0[..], to_sql_u64(seq)])?;
             Ok(())
         })
     }
