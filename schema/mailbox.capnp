@@ -187,10 +187,42 @@ struct ChannelInfo {
 
 struct ListChannels {
   # Code 0x68, request. List the caller's channels (identity -> channelId
-  # discovery on a new device).
+  # discovery on a new device), one page at a time.
+  #
+  # Order: first every channel with messages waiting for the caller
+  # ("waiting" phase), then every channel without ("empty" phase); within a
+  # phase by channel id, bytewise ascending. So a channel with waiting
+  # messages is never listed after (or hidden behind) an empty one. A
+  # listing pages with `after` = the previous response's `next` until
+  # `more` is false; every channel that exists and does not change phase
+  # during the listing is listed exactly once. A channel created, or whose
+  # queue fills or empties, during a listing may be missed or listed twice;
+  # a new listing sees it.
+  #
+  # An old client that sends none of the fields after `version` gets the
+  # first page of the whole listing (waiting channels first), at most
+  # 10,000 channels, as before.
 
   version @0 :UInt16;
   # Protocol version of this message.
+
+  after @1 :Data;
+  # Where to continue: empty (absent) = from the start, or exactly the
+  # `next` of a previous ListChannelsResponse, 17 bytes: one phase byte
+  # (0 = waiting, 1 = empty) then the 16-byte id of the last channel
+  # listed. The listing continues after that position whether or not the
+  # channel exists (the cursor is a position, not a lookup, so it reveals
+  # nothing about other channels). Any other length, or a phase byte above
+  # 1, is refused with `malformed`. A cursor in the empty phase with
+  # `pendingOnly` lists nothing (`more` false).
+
+  limit @2 :UInt32;
+  # Most channels to return: 1..=10000; 0 (absent) = 10000; larger values
+  # are clamped to 10000.
+
+  pendingOnly @3 :Bool;
+  # When true, list only channels with messages waiting for the caller (the
+  # waiting phase). Default false: all channels.
 }
 
 struct ListChannelsResponse {
@@ -200,8 +232,18 @@ struct ListChannelsResponse {
   # Protocol version of this message.
 
   channels @1 :List(ChannelInfo);
-  # The caller's channels. At most 10,000.
+  # One page of the caller's channels, in listing order (see ListChannels):
+  # at most the request's limit, and never more than 10,000.
 
   legacyQueued @2 :UInt32;
-  # Messages waiting in the caller's legacy mailbox.
+  # Messages waiting in the caller's legacy mailbox (in every page).
+
+  more @3 :Bool;
+  # True if the listing continues after this page: ask again with
+  # `after` = `next`. False (absent, as from an anchor that predates
+  # paging) on the last page.
+
+  next @4 :Data;
+  # The cursor of the last channel in `channels` (17 bytes, see
+  # ListChannels.after) when `more` is true; empty otherwise.
 }

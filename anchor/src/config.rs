@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::ratelimit::{LimitConfig, RateConfig};
+
 /// Anchor settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -27,10 +29,26 @@ pub struct AnchorConfig {
     pub post_retention_days: u64,
     /// Longest FetchWait held open, ms (at most 60000).
     pub max_fetch_wait_ms: u32,
-    /// Requests per second allowed per identity and per IP.
+    /// Requests per second allowed per identity.
     pub rate_limit_per_second: u32,
-    /// Requests allowed at once above the sustained rate.
+    /// Requests an identity may send at once above its sustained rate.
     pub rate_limit_burst: u32,
+    /// Requests per second allowed per IP address, all identities on it
+    /// together; divided equally between the identities active on the IP,
+    /// so one flooding identity cannot starve the others behind a NAT.
+    pub ip_rate_limit_per_second: u32,
+    /// Requests an IP may send at once (divided like the rate).
+    pub ip_rate_limit_burst: u32,
+    /// `CreateChannel` requests per minute allowed per creator (on top of
+    /// the request rate; asking again for an existing channel counts too).
+    pub channel_create_per_minute: u32,
+    /// `CreateChannel` requests a creator may send at once.
+    pub channel_create_burst: u32,
+    /// `CreateChannel` requests per minute allowed per IP address, divided
+    /// equally between the identities active on it.
+    pub channel_create_ip_per_minute: u32,
+    /// `CreateChannel` requests an IP may send at once.
+    pub channel_create_ip_burst: u32,
     /// A check-in counts as recent for address answers and bootstrap for this
     /// many seconds.
     pub checkin_window_secs: u64,
@@ -62,6 +80,12 @@ impl Default for AnchorConfig {
             max_fetch_wait_ms: 60_000,
             rate_limit_per_second: 50,
             rate_limit_burst: 50,
+            ip_rate_limit_per_second: 500,
+            ip_rate_limit_burst: 500,
+            channel_create_per_minute: 30,
+            channel_create_burst: 10,
+            channel_create_ip_per_minute: 300,
+            channel_create_ip_burst: 100,
             checkin_window_secs: 24 * 3600,
             max_pull_batch: 200,
             max_connections: 2000,
@@ -122,7 +146,18 @@ impl AnchorConfig {
         if self.max_fetch_wait_ms > 60_000 {
             return Err("max_fetch_wait_ms must be at most 60000".into());
         }
-        if self.rate_limit_per_second == 0 || self.rate_limit_burst == 0 {
+        if [
+            self.rate_limit_per_second,
+            self.rate_limit_burst,
+            self.ip_rate_limit_per_second,
+            self.ip_rate_limit_burst,
+            self.channel_create_per_minute,
+            self.channel_create_burst,
+            self.channel_create_ip_per_minute,
+            self.channel_create_ip_burst,
+        ]
+        .contains(&0)
+        {
             return Err("rate limits must be positive".into());
         }
         if self.mailbox_ttl_secs == 0 {
@@ -136,6 +171,34 @@ impl AnchorConfig {
             }
         }
         Ok(())
+    }
+
+    /// The request limits.
+    pub fn request_limits(&self) -> LimitConfig {
+        LimitConfig {
+            identity: RateConfig::new(
+                f64::from(self.rate_limit_per_second),
+                f64::from(self.rate_limit_burst),
+            ),
+            ip: RateConfig::new(
+                f64::from(self.ip_rate_limit_per_second),
+                f64::from(self.ip_rate_limit_burst),
+            ),
+        }
+    }
+
+    /// The `CreateChannel` limits.
+    pub fn channel_create_limits(&self) -> LimitConfig {
+        LimitConfig {
+            identity: RateConfig::per_minute(
+                f64::from(self.channel_create_per_minute),
+                f64::from(self.channel_create_burst),
+            ),
+            ip: RateConfig::per_minute(
+                f64::from(self.channel_create_ip_per_minute),
+                f64::from(self.channel_create_ip_burst),
+            ),
+        }
     }
 
     /// The admin API address; `None` when disabled (empty) or invalid.
@@ -223,5 +286,10 @@ mod tests {
             ..cfg
         };
         assert_eq!(pg.store_url(Path::new("/d")), "postgres://a@b/c");
+        let d = AnchorConfig::default();
+        assert_eq!(d.request_limits(), LimitConfig::default());
+        assert_eq!(d.channel_create_limits(), LimitConfig::channel_creation());
+        std::fs::write(&path, "channel_create_per_minute = 0\n").unwrap();
+        assert!(AnchorConfig::load(&path).is_err());
     }
 }

@@ -13,7 +13,6 @@ use tracing::{info, warn};
 
 use crate::config::AnchorConfig;
 use crate::operator::{OperatorServers, OperatorState};
-use crate::ratelimit::RateConfig;
 use crate::service::{AnchorService, ServiceConfig, ANCHOR_CAPABILITIES};
 use crate::store::AnchorStore;
 
@@ -54,10 +53,8 @@ impl Anchor {
             ServiceConfig {
                 mailbox_ttl: Duration::from_secs(cfg.mailbox_ttl_secs),
                 max_fetch_wait_ms: cfg.max_fetch_wait_ms,
-                rate: RateConfig {
-                    per_second: f64::from(cfg.rate_limit_per_second),
-                    burst: f64::from(cfg.rate_limit_burst),
-                },
+                rate: cfg.request_limits(),
+                channel_rate: cfg.channel_create_limits(),
                 checkin_window: Duration::from_secs(cfg.checkin_window_secs),
                 max_pull_batch: cfg.max_pull_batch,
             },

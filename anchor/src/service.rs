@@ -28,7 +28,7 @@ use distsoc_protocol::messages::wire;
 use distsoc_protocol::messages::Message;
 use tracing::{debug, info, warn};
 
-use crate::ratelimit::{Decision, RateConfig, RateLimiter};
+use crate::ratelimit::{Decision, LimitConfig, RateLimiter};
 use crate::store::{
     AnchorStore, AuditEvent, AuditKind, NewMessage, StoreError, SETTING_MAILBOX_TTL_MS,
 };
@@ -44,8 +44,11 @@ pub struct ServiceConfig {
     pub mailbox_ttl: Duration,
     /// Longest FetchWait, ms.
     pub max_fetch_wait_ms: u32,
-    /// Rate limits.
-    pub rate: RateConfig,
+    /// Request rate limits (per identity; per IP, shared fairly).
+    pub rate: LimitConfig,
+    /// `CreateChannel` limits, charged on top of `rate` (per creator; per
+    /// IP, shared fairly).
+    pub channel_rate: LimitConfig,
     /// Recent check-in window.
     pub checkin_window: Duration,
     /// Most posts per pull response.
@@ -75,6 +78,7 @@ pub struct AnchorService {
     store: AnchorStore,
     cfg: ServiceConfig,
     limiter: RateLimiter,
+    channel_limiter: RateLimiter,
     counters: Arc<Counters>,
     draining: AtomicBool,
     /// Flips to `true` once, on [`AnchorService::drain`] (for health).
@@ -97,6 +101,7 @@ impl AnchorService {
     pub fn new(store: AnchorStore, cfg: ServiceConfig) -> Self {
         Self {
             limiter: RateLimiter::new(cfg.rate),
+            channel_limiter: RateLimiter::new(cfg.channel_rate),
             mailbox_ttl_ms: AtomicU64::new(duration_ms(cfg.mailbox_ttl)),
             drain_signal: tokio::sync::watch::channel(false).0,
             store,
@@ -207,7 +212,9 @@ impl AnchorService {
 
     /// Drops idle rate-limit buckets (call periodically).
     pub fn prune_limits(&self) {
-        self.limiter.prune(Instant::now());
+        let now = Instant::now();
+        self.limiter.prune(now);
+        self.channel_limiter.prune(now);
     }
 
     fn store_error(&self, e: &StoreError) -> wire::Error {
@@ -336,6 +343,31 @@ impl AnchorService {
         })
     }
 
+    /// Charges one request of `ctx`'s caller to `limiter`; `rateLimited`
+    /// with `retryAfterMs` when over.
+    fn admit(
+        &self,
+        limiter: &RateLimiter,
+        ctx: &RequestCtx,
+        now: Instant,
+    ) -> Result<(), wire::Error> {
+        match limiter.check(ctx.peer, ctx.remote.ip(), now) {
+            Decision::Allow => Ok(()),
+            Decision::Limit { retry_after } => {
+                self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                let ms = u32::try_from(retry_after.as_millis())
+                    .unwrap_or(u32::MAX)
+                    .max(1);
+                Err(refuse(ErrorCode::RateLimited, "rate limit exceeded").with_retry_after(ms))
+            }
+        }
+    }
+
+    /// Whether `id` is banned (in memory; see [`AnchorService::ban`]).
+    fn is_banned(&self, id: &NodeId) -> bool {
+        self.banned.read().map(|b| b.contains(id)).unwrap_or(false)
+    }
+
     async fn serve(&self, ctx: RequestCtx, msg: Message) -> Result<Option<Message>, wire::Error> {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         if self.draining.load(Ordering::SeqCst) {
@@ -344,25 +376,17 @@ impl AnchorService {
                 refuse(ErrorCode::Unavailable, "anchor is shutting down").with_retry_after(5000)
             );
         }
-        if self
-            .banned
-            .read()
-            .map(|b| b.contains(&ctx.peer))
-            .unwrap_or(false)
-        {
-            return Err(self
-                .unauthorized(&ctx, None, "identity banned by the operator")
-                .await);
-        }
-        if let Decision::Limit { retry_after } =
-            self.limiter
-                .check(ctx.peer, ctx.remote.ip(), Instant::now())
-        {
-            self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
-            let ms = u32::try_from(retry_after.as_millis())
-                .unwrap_or(u32::MAX)
-                .max(1);
-            return Err(refuse(ErrorCode::RateLimited, "rate limit exceeded").with_retry_after(ms));
+        // Admission, cheapest first and all in memory: the rate limit, then
+        // bans. Nothing is written (not even an audit row) for a request
+        // that is not admitted.
+        let now = Instant::now();
+        self.admit(&self.limiter, &ctx, now)?;
+        if self.is_banned(&ctx.peer) {
+            self.counters.unauthorized.fetch_add(1, Ordering::Relaxed);
+            return Err(refuse(
+                ErrorCode::Unauthorized,
+                "identity banned by the operator",
+            ));
         }
         match msg {
             Message::CreateChannel(req) => {
@@ -372,6 +396,7 @@ impl AnchorService {
                         "peer must differ from the caller",
                     ));
                 }
+                self.admit(&self.channel_limiter, &ctx, now)?;
                 let c = self
                     .store
                     .create_channel(ctx.peer, req.peer, now_ms())
@@ -457,10 +482,10 @@ impl AnchorService {
                 };
                 Ok(Some(Message::FetchWaitResponse(FetchWaitResponse(page))))
             }
-            Message::ListChannels(_) => {
-                let channels = self
+            Message::ListChannels(req) => {
+                let page = self
                     .store
-                    .channels_of(ctx.peer)
+                    .list_channels(ctx.peer, req.after, req.effective_limit(), req.pending_only)
                     .await
                     .map_err(|e| self.store_error(&e))?;
                 let legacy = self
@@ -470,7 +495,8 @@ impl AnchorService {
                     .map_err(|e| self.store_error(&e))?;
                 Ok(Some(Message::ListChannelsResponse(ListChannelsResponse {
                     version: PROTOCOL_VERSION,
-                    channels: channels
+                    channels: page
+                        .channels
                         .into_iter()
                         .map(|c| ChannelInfo {
                             channel_id: c.id,
@@ -480,6 +506,8 @@ impl AnchorService {
                         })
                         .collect(),
                     legacy_queued: u32::try_from(legacy).unwrap_or(u32::MAX),
+                    more: page.more,
+                    next: page.next,
                 })))
             }
             Message::AddressRequest(req) => {

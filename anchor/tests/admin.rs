@@ -141,7 +141,7 @@ async fn enqueue(
 }
 
 async fn list(c: &Client) -> Result<Message, RequestError> {
-    c.peer.request(ListChannels { version: 2 }.into()).await
+    c.peer.request(ListChannels::new(2).into()).await
 }
 
 /// `GET path` over HTTP/1.1; returns (status code, content type, body).
@@ -555,7 +555,7 @@ async fn ban_and_retention_survive_a_restart() {
     assert_eq!(s.mailbox_ttl_secs, 120);
     let (_t, peer, _) = common::connect_as(&alice_key, a.id, a.addr, LOOPBACK).await;
     assert_eq!(
-        code(peer.request(ListChannels { version: 2 }.into()).await),
+        code(peer.request(ListChannels::new(2).into()).await),
         ErrorCode::Unauthorized
     );
     assert_eq!(

@@ -146,12 +146,7 @@ async fn channel_enqueue_fetch_ack() {
     );
     assert!(fetch(&bob, Some(ch), id2).await.unwrap().is_empty());
     // ListChannels.
-    match bob
-        .peer
-        .request(ListChannels { version: 2 }.into())
-        .await
-        .unwrap()
-    {
+    match bob.peer.request(ListChannels::new(2).into()).await.unwrap() {
         Message::ListChannelsResponse(r) => {
             assert_eq!(r.channels.len(), 1);
             assert_eq!(r.channels[0].peer, alice.id);
@@ -356,7 +351,7 @@ async fn rate_limit_per_identity_does_not_slow_others() {
     let calm = client_from(&a, "127.0.0.3:0".parse().unwrap()).await;
     let mut limited = None;
     for _ in 0..20 {
-        match flood.peer.request(ListChannels { version: 2 }.into()).await {
+        match flood.peer.request(ListChannels::new(2).into()).await {
             Err(RequestError::Remote(e)) if e.code == ErrorCode::RateLimited => {
                 limited = Some(e);
                 break;
@@ -371,12 +366,12 @@ async fn rate_limit_per_identity_does_not_slow_others() {
     // the flooding identity is still limited.
     for _ in 0..5 {
         calm.peer
-            .request(ListChannels { version: 2 }.into())
+            .request(ListChannels::new(2).into())
             .await
             .unwrap();
     }
     assert_eq!(
-        code(flood.peer.request(ListChannels { version: 2 }.into()).await),
+        code(flood.peer.request(ListChannels::new(2).into()).await),
         ErrorCode::RateLimited
     );
 }
@@ -387,7 +382,7 @@ async fn drain_refuses_new_requests() {
     let alice = client(&a).await;
     a.anchor.service.drain();
     assert_eq!(
-        code(alice.peer.request(ListChannels { version: 2 }.into()).await),
+        code(alice.peer.request(ListChannels::new(2).into()).await),
         ErrorCode::Unavailable
     );
 }

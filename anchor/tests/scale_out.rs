@@ -76,10 +76,8 @@ async fn enqueue_through_one_anchor_wakes_fetch_wait_on_the_other() {
     else {
         panic!("no channel")
     };
-    let Message::ListChannelsResponse(list) = bob
-        .request(ListChannels { version: 2 }.into())
-        .await
-        .unwrap()
+    let Message::ListChannelsResponse(list) =
+        bob.request(ListChannels::new(2).into()).await.unwrap()
     else {
         panic!("no list")
     };
@@ -142,7 +140,7 @@ async fn a_ban_through_one_anchor_applies_on_the_other() {
     let (a1, _, _) = start_anchor(&url, dir.path()).await;
     let (a2, id2, addr2) = start_anchor(&url, dir.path()).await;
     let (_tm, mallory, mallory_id) = client(id2, addr2).await;
-    let list = || mallory.request(ListChannels { version: 2 }.into());
+    let list = || mallory.request(ListChannels::new(2).into());
     list().await.expect("served before the ban");
 
     assert!(a1.service.ban(mallory_id).await.unwrap());

@@ -17,11 +17,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use distsoc_anchor::store::{
-    AnchorStore, AuditEvent, AuditKind, CheckIn, Inserted, NewMessage, PlanQuery, StoreError,
-    StoreOptions, MAX_PAYLOAD_BYTES, SETTING_MAILBOX_TTL_MS,
+    AnchorStore, AuditEvent, AuditKind, ChannelSummary, CheckIn, Inserted, NewMessage, PlanQuery,
+    StoreError, StoreOptions, MAX_CHANNELS_LISTED, MAX_PAYLOAD_BYTES, SETTING_MAILBOX_TTL_MS,
 };
 use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
 use distsoc_protocol::messages::content::{seal_post, Post, PostBody, PostVisibility, SyncPost};
+use distsoc_protocol::messages::mailbox::ChannelCursor;
 use distsoc_protocol::sign::SigningKey;
 
 const TTL: u64 = 7 * 24 * 3600 * 1000;
@@ -179,6 +180,46 @@ async fn fetch_all(s: &AnchorStore, who: NodeId, ch: Option<ChannelId>) -> Vec<(
         .collect()
 }
 
+/// Every page of `member`'s listing with page size `limit`, checking the
+/// cursor rules on the way; the channels in listing order.
+async fn list_all(
+    s: &AnchorStore,
+    member: NodeId,
+    limit: usize,
+    pending_only: bool,
+) -> Vec<ChannelSummary> {
+    let mut out = Vec::new();
+    let mut after = None;
+    for _ in 0..100_000 {
+        let page = s
+            .list_channels(member, after, limit, pending_only)
+            .await
+            .unwrap();
+        assert!(page.channels.len() <= limit.max(1));
+        out.extend(page.channels.iter().copied());
+        if !page.more {
+            assert_eq!(page.next, None, "no cursor on the last page");
+            return out;
+        }
+        assert_eq!(page.channels.len(), limit, "only a full page continues");
+        let next = page.next.expect("a cursor when more");
+        let last = page.channels.last().unwrap();
+        assert_eq!(next.last, last.id);
+        assert_eq!(next.waiting, last.queued > 0);
+        after = Some(next);
+    }
+    panic!("the listing never ended")
+}
+
+/// Listing order: waiting channels (queued > 0) first, each phase by id.
+fn assert_listing_order(listed: &[ChannelSummary]) {
+    let key = |c: &ChannelSummary| (c.queued == 0, c.id.0);
+    assert!(
+        listed.windows(2).all(|w| key(&w[0]) < key(&w[1])),
+        "not in listing order"
+    );
+}
+
 async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(WAIT, fut)
         .await
@@ -241,6 +282,9 @@ suite!(
     query_plans_use_indexes,
     operator_state_persists_and_is_shared,
     posts_pruned_by_receive_time,
+    channel_listing_pages_every_channel_once_waiting_first,
+    channel_listing_at_scale_shows_the_newest_waiting_channel,
+    enqueue_retry_after_unknown_outcome_is_deduplicated,
 );
 
 // ---------------------------------------------------------------------------
@@ -1304,6 +1348,269 @@ mod cases {
         let p4 = s.pull(nid(&alice), &[], p3.next_seq, 5).await.unwrap();
         assert!(p4.posts.is_empty());
         assert_eq!(p4.next_seq, p3.next_seq);
+    }
+
+    pub async fn channel_listing_pages_every_channel_once_waiting_first(db: Db) {
+        let s = db.open().await;
+        let me = node(1);
+        // 40 channels with random peers (so `me` is member_a in some and
+        // member_b in others); every fifth has messages waiting for `me`,
+        // one has a message only for the peer (not waiting for `me`).
+        let mut waiting = BTreeSet::new();
+        let mut all = BTreeSet::new();
+        for i in 0..40u32 {
+            let peer = random_node();
+            let ch = s
+                .create_channel(peer, me, NOW + u64::from(i))
+                .await
+                .unwrap();
+            all.insert(ch.id.0);
+            if i % 5 == 0 {
+                for k in 0..=(i % 3) {
+                    s.enqueue(msg(Some(ch.id), peer, me, &k.to_le_bytes()))
+                        .await
+                        .unwrap();
+                }
+                waiting.insert(ch.id.0);
+            } else if i == 7 {
+                s.enqueue(msg(Some(ch.id), me, peer, b"theirs"))
+                    .await
+                    .unwrap();
+            }
+        }
+        // The legacy queue is not a channel.
+        s.enqueue(msg(None, node(2), me, b"legacy")).await.unwrap();
+        for limit in [1, 3, 7, 8, 40, 41, 10_000] {
+            let listed = list_all(&s, me, limit, false).await;
+            assert_listing_order(&listed);
+            let ids: Vec<[u8; 16]> = listed.iter().map(|c| c.id.0).collect();
+            assert_eq!(ids.len(), 40, "limit {limit}: each channel once");
+            assert_eq!(ids.iter().copied().collect::<BTreeSet<_>>(), all);
+            let first: BTreeSet<[u8; 16]> = ids[..waiting.len()].iter().copied().collect();
+            assert_eq!(first, waiting, "limit {limit}: waiting channels first");
+            let pending = list_all(&s, me, limit, true).await;
+            assert_eq!(
+                pending.iter().map(|c| c.id.0).collect::<Vec<_>>(),
+                waiting.iter().copied().collect::<Vec<_>>(),
+                "limit {limit}: pendingOnly lists exactly the waiting channels, by id"
+            );
+            assert!(pending.iter().all(|c| c.queued >= 1 && c.peer != me));
+        }
+        // A cursor is a position, not a lookup: an id that is no channel
+        // continues after it.
+        let mid = ChannelId([0x80; 16]);
+        let page = s
+            .list_channels(
+                me,
+                Some(ChannelCursor {
+                    waiting: false,
+                    last: mid,
+                }),
+                100,
+                false,
+            )
+            .await
+            .unwrap();
+        let expect: Vec<[u8; 16]> = all
+            .iter()
+            .filter(|id| !waiting.contains(*id) && **id > mid.0)
+            .copied()
+            .collect();
+        assert_eq!(
+            page.channels.iter().map(|c| c.id.0).collect::<Vec<_>>(),
+            expect
+        );
+        assert!(!page.more);
+        // An empty-phase cursor with pendingOnly lists nothing.
+        let none = s
+            .list_channels(
+                me,
+                Some(ChannelCursor {
+                    waiting: false,
+                    last: mid,
+                }),
+                100,
+                true,
+            )
+            .await
+            .unwrap();
+        assert!(none.channels.is_empty() && !none.more);
+        // A limit of 0 is clamped to 1.
+        assert_eq!(
+            s.list_channels(me, None, 0, false)
+                .await
+                .unwrap()
+                .channels
+                .len(),
+            1
+        );
+        // Someone else's listing is empty.
+        assert!(list_all(&s, node(9), 10, false).await.is_empty());
+    }
+
+    /// Issue 9 item 3: 12,000 older empty channels (spam) and one new
+    /// channel from a friend with a message. The friend's channel is the
+    /// first of the first page, `pendingOnly` finds it alone, every channel
+    /// is reachable by paging, and each phase of a page is an index range
+    /// scan.
+    pub async fn channel_listing_at_scale_shows_the_newest_waiting_channel(db: Db) {
+        let s = db.open().await;
+        // The victim sorts between the spam peers: member_b of the 6,000
+        // channels whose peer starts with 0x00, member_a of the others.
+        let me = NodeId([0x80; 32]);
+        if db.is_pg() {
+            db.raw_exec(
+                "INSERT INTO channels (id, member_a, member_b, created_at_ms)
+                 SELECT decode(md5(x::text), 'hex'),
+                        CASE WHEN x % 2 = 0 THEN set_byte(sha256(x::text::bytea), 0, 0)
+                             ELSE decode(repeat('80', 32), 'hex') END,
+                        CASE WHEN x % 2 = 0 THEN decode(repeat('80', 32), 'hex')
+                             ELSE set_byte(sha256(x::text::bytea), 0, 255) END,
+                        x
+                   FROM generate_series(1, 12000) AS x;
+                 INSERT INTO messages (id, recipient, channel, sender, received_at_ms, expires_at_ms, payload_len, payload)
+                 SELECT nextval('message_ids'), decode(lpad(to_hex(x % 500), 64, '0'), 'hex'), ''::bytea,
+                        decode(lpad(to_hex(1), 64, '0'), 'hex'), 0, 9000000000000000, 1, '\\x00'::bytea
+                   FROM generate_series(1, 20000) AS x;",
+            )
+            .await;
+        } else {
+            db.raw_exec(
+                "WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < 12000)
+                 INSERT INTO channels (id, member_a, member_b, created_at_ms)
+                 SELECT unhex(printf('%032x', x * 2654435761)),
+                        CASE WHEN x % 2 = 0 THEN unhex(printf('00%062x', x)) ELSE X'8080808080808080808080808080808080808080808080808080808080808080' END,
+                        CASE WHEN x % 2 = 0 THEN X'8080808080808080808080808080808080808080808080808080808080808080' ELSE unhex(printf('ff%062x', x)) END,
+                        x
+                   FROM g;
+                 WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < 20000)
+                 INSERT INTO messages (recipient, channel, sender, received_at_ms, expires_at_ms, payload_len, payload)
+                 SELECT unhex(printf('%064x', x % 500)), X'', unhex(printf('%064x', 1)), 0,
+                        9000000000000000, 1, X'00' FROM g;",
+            )
+            .await;
+        }
+        let friend = random_node();
+        let ch = s.create_channel(friend, me, NOW).await.unwrap();
+        s.enqueue(msg(Some(ch.id), friend, me, b"hi, it's me"))
+            .await
+            .unwrap();
+        s.analyze().await.unwrap();
+
+        // What an old client gets: the first page, the friend first.
+        let first = s
+            .list_channels(me, None, MAX_CHANNELS_LISTED, false)
+            .await
+            .unwrap();
+        assert_eq!(first.channels.len(), MAX_CHANNELS_LISTED);
+        assert!(first.more);
+        assert_eq!(first.channels[0].id, ch.id);
+        assert_eq!(first.channels[0].peer, friend);
+        assert_eq!(first.channels[0].queued, 1);
+        assert!(first.channels[1..].iter().all(|c| c.queued == 0));
+        // pendingOnly: just the friend.
+        let pending = s.list_channels(me, None, 100, true).await.unwrap();
+        assert_eq!(
+            pending.channels.iter().map(|c| c.id).collect::<Vec<_>>(),
+            vec![ch.id]
+        );
+        assert!(!pending.more);
+        // Paging reaches every channel once.
+        let listed = list_all(&s, me, 5_000, false).await;
+        assert_eq!(listed.len(), 12_001);
+        assert_listing_order(&listed);
+        assert_eq!(
+            listed.iter().map(|c| c.id.0).collect::<HashSet<_>>().len(),
+            12_001
+        );
+        assert!(listed.iter().all(|c| c.peer != me));
+
+        let plan = s.explain(PlanQuery::ListChannels).await.unwrap();
+        if std::env::var_os("SHOW_PLANS").is_some() {
+            eprintln!("--- list plan ({}):\n{plan}", s.backend());
+        }
+        if db.is_pg() {
+            for table in ["channels", "messages"] {
+                assert!(
+                    !plan.contains(&format!("Seq Scan on {table}")),
+                    "sequential scan of {table}:\n{plan}"
+                );
+            }
+            assert!(plan.contains("channels_by_member_a_id"), "{plan}");
+            assert!(plan.contains("channels_by_member_b_id"), "{plan}");
+        } else {
+            for line in plan.lines() {
+                let l = line.trim_start();
+                assert!(
+                    !(l.starts_with("SCAN channels") || l.starts_with("SCAN messages")),
+                    "full scan:\n{plan}"
+                );
+            }
+            assert!(plan.contains("channels_by_member_a_id"), "{plan}");
+            assert!(plan.contains("channels_by_member_b_id"), "{plan}");
+            assert!(plan.contains("messages_by_queue"), "{plan}");
+        }
+    }
+
+    /// Issue 9 item 12: an `Enqueue` whose outcome the client does not know
+    /// (the reply was lost, the connection dropped, the anchor answered
+    /// `unavailable` after committing, or restarted) is retried with the
+    /// same `clientMessageId`: exactly one copy is delivered, whether the
+    /// retry comes after a restart, races the original, or repeats.
+    pub async fn enqueue_retry_after_unknown_outcome_is_deduplicated(db: Db) {
+        let (a, b) = (node(1), node(2));
+        let s = db.open().await;
+        let ch = s.create_channel(a, b, NOW).await.unwrap().id;
+        let with = |payload: &[u8], id: u8| NewMessage {
+            client_message_id: Some([id; 16]),
+            ..msg(Some(ch), a, b, payload)
+        };
+        // 1. Committed, then the process died before answering: the retry
+        //    on a reopened store is acknowledged as the original.
+        let first = s.enqueue(with(b"m1", 1)).await.unwrap();
+        drop(s);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let s = db.open().await;
+        let retry = s.enqueue(with(b"m1", 1)).await.unwrap();
+        assert!(retry.duplicate);
+        assert_eq!(retry.message_id, first.message_id);
+        // 2. The retry races the original (a client that timed out while
+        //    the first attempt was still in flight): one is stored.
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let s = s.clone();
+                let m = with(b"m2", 2);
+                tokio::spawn(async move { s.enqueue(m).await.unwrap() })
+            })
+            .collect();
+        let mut ids = HashSet::new();
+        let mut fresh = 0;
+        for t in tasks {
+            let e = t.await.unwrap();
+            ids.insert(e.message_id);
+            fresh += usize::from(!e.duplicate);
+        }
+        assert_eq!(
+            (ids.len(), fresh),
+            (1, 1),
+            "one copy, one first acknowledgement"
+        );
+        // 3. Repeated retries of one message, and of one in a batch.
+        for _ in 0..3 {
+            assert!(s.enqueue(with(b"m1", 1)).await.unwrap().duplicate);
+        }
+        let batch = s
+            .enqueue_batch(vec![with(b"m3", 3), with(b"m2", 2)])
+            .await
+            .unwrap();
+        assert!(!batch[0].duplicate && batch[1].duplicate);
+        // Exactly once each, in order.
+        let got: Vec<Vec<u8>> = fetch_all(&s, b, Some(ch))
+            .await
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect();
+        assert_eq!(got, vec![b"m1".to_vec(), b"m2".to_vec(), b"m3".to_vec()]);
     }
 
     pub async fn query_plans_use_indexes(db: Db) {

@@ -16,7 +16,9 @@
 //! * [`DmClient::fetch`] / [`DmClient::fetch_wait`] — `Fetch` / `FetchWait`
 //!   with `ackThrough`, each message verified and decrypted ([`Received`]);
 //!   [`DmClient::read_all`] drains every channel and acknowledges.
-//! * [`DmClient::list_channels`] — `ListChannels`.
+//! * [`DmClient::list_channels`] / [`DmClient::pending_channels`] —
+//!   `ListChannels`, paged through to the end (channels with waiting
+//!   messages first; `pendingOnly` for the latter, which `read_all` uses).
 //!
 //! # Payload format
 //!
@@ -46,7 +48,7 @@ use distsoc_protocol::limits::{MAX_MAILBOX_PAYLOAD_BYTES, PROTOCOL_VERSION};
 use distsoc_protocol::messages::content::{open_post, seal_post, PostBody, SyncPost};
 use distsoc_protocol::messages::mailbox::{
     ChannelInfo, CreateChannel, Enqueue, Fetch, FetchResponse, FetchWait, ListChannels,
-    MailboxMessage, CLIENT_MESSAGE_ID_LEN,
+    ListChannelsResponse, MailboxMessage, CLIENT_MESSAGE_ID_LEN,
 };
 use distsoc_protocol::messages::Message;
 use rand_core::RngCore;
@@ -63,6 +65,10 @@ pub const MAX_RETRY_PAUSE: Duration = Duration::from_secs(2);
 
 /// Most pages [`DmClient::read_all`] fetches from one queue.
 const MAX_PAGES: usize = 1000;
+
+/// Most `ListChannels` pages one listing reads (10^7 channels at the
+/// default page size), a bound against an anchor whose cursor never ends.
+const MAX_LIST_PAGES: usize = 1000;
 
 /// Extra time given to a `FetchWait` request beyond its own timeout.
 const FETCH_WAIT_SLACK: Duration = Duration::from_secs(10);
@@ -238,13 +244,18 @@ impl Inbox {
 pub struct DmClient {
     node: Node,
     anchor: Peer,
+    list_page_size: u32,
 }
 
 impl DmClient {
     /// A client for `node` over `anchor`, a connection made with the node's
     /// own network key (the anchor treats that key as the caller).
     pub fn new(node: Node, anchor: Peer) -> Self {
-        Self { node, anchor }
+        Self {
+            node,
+            anchor,
+            list_page_size: 0,
+        }
     }
 
     /// Connects `running` to the anchor at `anchor` (recording it as a peer
@@ -291,22 +302,58 @@ impl DmClient {
         })
     }
 
-    /// The channels this node belongs to at the anchor, with the number of
-    /// messages waiting in each.
-    pub async fn list_channels(&self) -> Result<Vec<ChannelInfo>, DmError> {
-        let reply = self
-            .anchor
-            .request(
-                ListChannels {
-                    version: PROTOCOL_VERSION,
-                }
-                .into(),
-            )
-            .await?;
+    /// Channels per `ListChannels` page this client asks for (0: the
+    /// anchor's default, 10,000). Smaller pages mean more round trips but
+    /// smaller responses.
+    pub fn with_list_page_size(mut self, channels: u32) -> Self {
+        self.list_page_size = channels;
+        self
+    }
+
+    /// One `ListChannels` page as the anchor answers it.
+    pub async fn list_channels_page(
+        &self,
+        request: ListChannels,
+    ) -> Result<ListChannelsResponse, DmError> {
+        let reply = self.anchor.request(request.into()).await?;
         match reply {
-            Message::ListChannelsResponse(r) => Ok(r.channels),
+            Message::ListChannelsResponse(r) => Ok(r),
             other => Err(unexpected(MessageCode::ListChannels, &other)),
         }
+    }
+
+    /// Every channel this node belongs to at the anchor, with the number of
+    /// messages waiting in each: channels with waiting messages first (the
+    /// anchor's listing order), paging through the whole listing.
+    pub async fn list_channels(&self) -> Result<Vec<ChannelInfo>, DmError> {
+        self.list_all(false).await
+    }
+
+    /// Every channel with messages waiting for this node (`pendingOnly`),
+    /// paging through the whole listing.
+    pub async fn pending_channels(&self) -> Result<Vec<ChannelInfo>, DmError> {
+        self.list_all(true).await
+    }
+
+    async fn list_all(&self, pending_only: bool) -> Result<Vec<ChannelInfo>, DmError> {
+        let mut request = ListChannels {
+            version: PROTOCOL_VERSION,
+            after: None,
+            limit: self.list_page_size,
+            pending_only,
+        };
+        let mut out = Vec::new();
+        for _ in 0..MAX_LIST_PAGES {
+            let page = self.list_channels_page(request).await?;
+            let next = page.next_request(&request);
+            out.extend(page.channels);
+            match next {
+                // A cursor that does not move would loop forever.
+                Some(n) if n.after != request.after => request = n,
+                _ => break,
+            }
+        }
+        Ok(out)
     }
 
     /// Seals `text` for `to` (and for this node, so the sender can read its
@@ -482,7 +529,9 @@ impl DmClient {
     /// keep. Without `ack` they stay queued and come again next time.
     pub async fn read_all(&self, ack: bool) -> Result<Vec<Received>, DmError> {
         let mut out = Vec::new();
-        for info in self.list_channels().await? {
+        // Only channels with waiting messages, all of them (paged), however
+        // many empty channels others have opened with this node.
+        for info in self.pending_channels().await? {
             if info.queued == 0 {
                 continue;
             }

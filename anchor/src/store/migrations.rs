@@ -27,6 +27,7 @@
 //! | 1 | meta (audit salt), channels, messages (queue, dedup and expiry indexes), audit log, check-ins, posts and post recipients, counters |
 //! | 2 | operator state shared by every anchor on the database: bans, settings (mailbox retention) |
 //! | 3 | index `posts (received_at_ms)` for post retention |
+//! | 4 | indexes `channels (member_a, id)` and `channels (member_b, id)` for paged `ListChannels` (replacing `channels (member_b)`) |
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -34,10 +35,10 @@ use super::StoreError;
 
 /// SQLite migrations; entry `i` takes the database from version `i` to
 /// `i + 1`.
-pub(crate) const SQLITE: &[&str] = &[SQLITE_V1, SQLITE_V2, SQLITE_V3];
+pub(crate) const SQLITE: &[&str] = &[SQLITE_V1, SQLITE_V2, SQLITE_V3, SQLITE_V4];
 
 /// PostgreSQL migrations, the same schema in PostgreSQL's dialect.
-pub(crate) const POSTGRES: &[&str] = &[POSTGRES_V1, POSTGRES_V2, POSTGRES_V3];
+pub(crate) const POSTGRES: &[&str] = &[POSTGRES_V1, POSTGRES_V2, POSTGRES_V3, POSTGRES_V4];
 
 /// The advisory lock key (one `bigint`) held while migrating PostgreSQL:
 /// the bytes `"dsanchrm"`.
@@ -50,6 +51,22 @@ pub(crate) fn sqlite_supported() -> u32 {
 pub(crate) fn postgres_supported() -> u32 {
     u32::try_from(POSTGRES.len()).unwrap_or(u32::MAX)
 }
+
+/// Version 4 (SQLite): a page of a member's channels in channel-id order
+/// is a range scan of one of these per member column (`ListChannels`
+/// pagination); `(member_b, id)` makes `(member_b)` redundant.
+const SQLITE_V4: &str = "
+CREATE INDEX channels_by_member_a_id ON channels (member_a, id);
+CREATE INDEX channels_by_member_b_id ON channels (member_b, id);
+DROP INDEX channels_by_member_b;
+";
+
+/// Version 4 (PostgreSQL): see [`SQLITE_V4`].
+const POSTGRES_V4: &str = "
+CREATE INDEX channels_by_member_a_id ON channels (member_a, id);
+CREATE INDEX channels_by_member_b_id ON channels (member_b, id);
+DROP INDEX channels_by_member_b;
+";
 
 /// Version 3 (SQLite): post retention deletes by receive time.
 const SQLITE_V3: &str = "CREATE INDEX posts_by_received ON posts (received_at_ms);";

@@ -85,6 +85,7 @@ use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
 use distsoc_protocol::limits::MAX_MAILBOX_PAYLOAD_BYTES;
 use distsoc_protocol::messages::content::{IngestError, SyncPost};
+use distsoc_protocol::messages::mailbox::ChannelCursor;
 use distsoc_protocol::sync::{Audience, PullFilter};
 
 mod migrations;
@@ -108,9 +109,9 @@ pub const MAX_STORED_SYNC_POST_BYTES: usize = 2 * 1024 * 1024;
 /// Most addresses kept per check-in.
 pub const MAX_CHECKIN_ADDRS: usize = 16;
 
-/// Most channels [`AnchorStore::channels_of`] returns (the
+/// Most channels in one page of [`AnchorStore::list_channels`] (the
 /// `ListChannelsResponse` list limit).
-pub const MAX_CHANNELS_LISTED: usize = 10_000;
+pub const MAX_CHANNELS_LISTED: usize = distsoc_protocol::messages::mailbox::MAX_CHANNELS;
 
 /// Most peers [`AnchorStore::bootstrap_peers`] returns.
 pub const MAX_BOOTSTRAP_PEERS: usize = distsoc_protocol::limits::BOOTSTRAP_MAX_PEERS;
@@ -293,7 +294,7 @@ impl Channel {
     }
 }
 
-/// A channel as listed for one member ([`AnchorStore::channels_of`]).
+/// A channel as listed for one member ([`AnchorStore::list_channels`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChannelSummary {
     /// The channel.
@@ -305,6 +306,18 @@ pub struct ChannelSummary {
     /// Messages queued for the listing member in this channel (including
     /// expired ones the sweeper has not removed yet).
     pub queued: u64,
+}
+
+/// One page of [`AnchorStore::list_channels`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelPage {
+    /// Channels with messages waiting first, then the others; each group
+    /// by channel id.
+    pub channels: Vec<ChannelSummary>,
+    /// The listing continues after this page.
+    pub more: bool,
+    /// Where the next page starts (set when `more`).
+    pub next: Option<ChannelCursor>,
 }
 
 /// A message to enqueue.
@@ -499,6 +512,8 @@ pub enum PlanQuery {
     Fetch,
     /// The candidate lookups of a pull (posts by author, recipient index).
     Pull,
+    /// The two phases of a channel listing page (waiting, empty).
+    ListChannels,
 }
 
 /// Tuning knobs; [`StoreOptions::default`] suits most deployments.
@@ -662,11 +677,71 @@ impl AnchorStore {
         dispatch!(self, s => s.channel(id).await)
     }
 
-    /// The channels `member` belongs to (oldest first, at most
-    /// [`MAX_CHANNELS_LISTED`]), each with the number of messages queued
-    /// for `member`.
+    /// The first page (at most [`MAX_CHANNELS_LISTED`]) of
+    /// [`AnchorStore::list_channels`] over all of `member`'s channels.
     pub async fn channels_of(&self, member: NodeId) -> Result<Vec<ChannelSummary>, StoreError> {
-        dispatch!(self, s => s.channels_of(member).await)
+        Ok(self
+            .list_channels(member, None, MAX_CHANNELS_LISTED, false)
+            .await?
+            .channels)
+    }
+
+    /// One page of the channels `member` belongs to, each with the number
+    /// of messages queued for `member` (the `ListChannels` order of
+    /// `schema/mailbox.capnp`): first the channels with messages waiting,
+    /// then (unless `pending_only`) the others, each group by channel id,
+    /// starting after `after`. At most `limit` (clamped to
+    /// 1..=[`MAX_CHANNELS_LISTED`]) channels. Each phase is an index range
+    /// scan (`messages_by_queue`; `channels_by_member_a_id` /
+    /// `channels_by_member_b_id`), so a page costs the same at 10 or 10^5
+    /// channels.
+    pub async fn list_channels(
+        &self,
+        member: NodeId,
+        after: Option<ChannelCursor>,
+        limit: usize,
+        pending_only: bool,
+    ) -> Result<ChannelPage, StoreError> {
+        let limit = limit.clamp(1, MAX_CHANNELS_LISTED);
+        // One more than the page to learn whether the listing continues.
+        let want = limit + 1;
+        let (mut waiting, mut from) = match after {
+            None => (true, None),
+            Some(c) => (c.waiting, Some(c.last)),
+        };
+        let mut out: Vec<(bool, ChannelSummary)> = Vec::new();
+        loop {
+            if !waiting && pending_only {
+                break;
+            }
+            let n = want - out.len();
+            let rows = if waiting {
+                dispatch!(self, s => s.waiting_channels(member, from, n).await)?
+            } else {
+                dispatch!(self, s => s.empty_channels(member, from, n).await)?
+            };
+            out.extend(rows.into_iter().map(|c| (waiting, c)));
+            if out.len() >= want || !waiting {
+                break;
+            }
+            waiting = false;
+            from = None;
+        }
+        let more = out.len() > limit;
+        out.truncate(limit);
+        let next = if more {
+            out.last().map(|(waiting, c)| ChannelCursor {
+                waiting: *waiting,
+                last: c.id,
+            })
+        } else {
+            None
+        };
+        Ok(ChannelPage {
+            channels: out.into_iter().map(|(_, c)| c).collect(),
+            more,
+            next,
+        })
     }
 
     /// Messages queued in `member`'s legacy mailbox.
@@ -1003,6 +1078,19 @@ impl AnchorStore {
 // ---------------------------------------------------------------------------
 // Shared helpers for the backends
 // ---------------------------------------------------------------------------
+
+/// The lowest `n` of two lists each sorted by channel id (the member-a and
+/// member-b halves of a member's empty channels).
+pub(crate) fn merge_by_id(
+    a: Vec<ChannelSummary>,
+    b: Vec<ChannelSummary>,
+    n: usize,
+) -> Vec<ChannelSummary> {
+    let mut out: Vec<ChannelSummary> = a.into_iter().chain(b).collect();
+    out.sort_by(|x, y| x.id.0.cmp(&y.id.0));
+    out.truncate(n);
+    out
+}
 
 /// One fetch, as the backends receive it.
 #[derive(Debug, Clone, Copy)]

@@ -44,10 +44,10 @@ use super::migrations::{self, PG_MIGRATION_LOCK};
 use super::wake::{QueueKey, Registry};
 use super::{
     channel_col, channel_from_col, check_member, decode_addrs, encode_addrs, fetch_cut, from_i64,
-    id32_from, node_from, random_channel_id, random_salt, redact, to_i64, AuditEvent, AuditKind,
-    AuditRecord, BootstrapQuery, Channel, ChannelSummary, CheckIn, Enqueued, FetchPage, FetchQuery,
-    Inserted, NewMessage, PlanQuery, PreparedPost, Stats, StoreError, StoreOptions, StoredMessage,
-    MAX_CHANNELS_LISTED, REDACTED_ID_LEN, SWEEP_CHUNK,
+    id32_from, merge_by_id, node_from, random_channel_id, random_salt, redact, to_i64, AuditEvent,
+    AuditKind, AuditRecord, BootstrapQuery, Channel, ChannelSummary, CheckIn, Enqueued, FetchPage,
+    FetchQuery, Inserted, NewMessage, PlanQuery, PreparedPost, Stats, StoreError, StoreOptions,
+    StoredMessage, REDACTED_ID_LEN, SWEEP_CHUNK,
 };
 
 /// The `LISTEN`/`NOTIFY` channel.
@@ -65,6 +65,31 @@ const INSERT_CHUNK_BYTES: usize = 8 * 1024 * 1024;
 const LISTEN_MIN_BACKOFF: Duration = Duration::from_millis(50);
 const LISTEN_MAX_BACKOFF: Duration = Duration::from_secs(2);
 const LISTEN_PING_EVERY: Duration = Duration::from_secs(5);
+
+/// A member's channels with messages waiting for it, after a channel id
+/// (`''` = from the start, which also skips the legacy queue), by id: one
+/// range scan of `messages_by_queue`.
+const WAITING_CHANNELS_SQL: &str = "SELECT ch.id, ch.member_a, ch.member_b, ch.created_at_ms, q.n
+   FROM (SELECT channel, count(*) AS n FROM messages
+          WHERE recipient = $1::bytea AND channel > $2::bytea
+          GROUP BY channel ORDER BY channel LIMIT $3::int8) AS q
+   JOIN channels AS ch ON ch.id = q.channel
+  ORDER BY ch.id";
+
+/// A member's channels without waiting messages where it is `member_a`,
+/// after a channel id, by id (range scan of `channels_by_member_a_id`).
+const EMPTY_CHANNELS_A_SQL: &str =
+    "SELECT id, member_a, member_b, created_at_ms, 0::int8 FROM channels AS ch
+  WHERE member_a = $1::bytea AND id > $2::bytea
+    AND NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.recipient = $1::bytea AND m.channel = ch.id)
+  ORDER BY id LIMIT $3::int8";
+
+/// As [`EMPTY_CHANNELS_A_SQL`] where the member is `member_b`.
+const EMPTY_CHANNELS_B_SQL: &str =
+    "SELECT id, member_a, member_b, created_at_ms, 0::int8 FROM channels AS ch
+  WHERE member_b = $1::bytea AND id > $2::bytea
+    AND NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.recipient = $1::bytea AND m.channel = ch.id)
+  ORDER BY id LIMIT $3::int8";
 
 const FETCH_LENS_SQL: &str = "SELECT id, payload_len FROM messages
   WHERE recipient = $1::bytea AND channel = $2::bytea AND expires_at_ms > $3::int8
@@ -237,6 +262,18 @@ fn read_channel(row: &Row) -> Result<Channel, StoreError> {
             node_from("member", get_bytes(row, 2)?)?,
         ],
         created_at_ms: get_u64(row, 3, "created_at_ms")?,
+    })
+}
+
+/// A `(id, member_a, member_b, created_at_ms, queued)` row as listed for
+/// `member`.
+fn read_summary(row: &Row, member: &NodeId) -> Result<ChannelSummary, StoreError> {
+    let ch = read_channel(row)?;
+    Ok(ChannelSummary {
+        id: ch.id,
+        peer: ch.other(member).unwrap_or(ch.members[0]),
+        created_at_ms: ch.created_at_ms,
+        queued: get_u64(row, 4, "count")?,
     })
 }
 
@@ -1198,36 +1235,48 @@ impl PgStore {
         .await
     }
 
-    pub(crate) async fn channels_of(
+    pub(crate) async fn waiting_channels(
         &self,
         member: NodeId,
+        after: Option<ChannelId>,
+        n: usize,
     ) -> Result<Vec<ChannelSummary>, StoreError> {
         self.timed(async {
             let c = client(&self.inner.pool).await?;
+            let from: &[u8] = after.as_ref().map_or(&[], |a| &a.0[..]);
             let rows = c
-                .query(
-                    "SELECT ch.id, ch.member_a, ch.member_b, ch.created_at_ms,
-                            (SELECT count(*) FROM messages AS m
-                              WHERE m.recipient = $1::bytea AND m.channel = ch.id)
-                       FROM channels AS ch
-                      WHERE ch.member_a = $1::bytea OR ch.member_b = $1::bytea
-                      ORDER BY ch.created_at_ms, ch.id
-                      LIMIT $2::int8",
-                    &[&&member.0[..], &i64_len(MAX_CHANNELS_LISTED)],
-                )
+                .query(WAITING_CHANNELS_SQL, &[&&member.0[..], &from, &i64_len(n)])
                 .await
                 .map_err(pg_err)?;
-            rows.iter()
-                .map(|row| {
-                    let ch = read_channel(row)?;
-                    Ok(ChannelSummary {
-                        id: ch.id,
-                        peer: ch.other(&member).unwrap_or(ch.members[0]),
-                        created_at_ms: ch.created_at_ms,
-                        queued: get_u64(row, 4, "count")?,
-                    })
-                })
-                .collect()
+            rows.iter().map(|row| read_summary(row, &member)).collect()
+        })
+        .await
+    }
+
+    pub(crate) async fn empty_channels(
+        &self,
+        member: NodeId,
+        after: Option<ChannelId>,
+        n: usize,
+    ) -> Result<Vec<ChannelSummary>, StoreError> {
+        self.timed(async {
+            let c = client(&self.inner.pool).await?;
+            let from: &[u8] = after.as_ref().map_or(&[], |a| &a.0[..]);
+            let mut halves = Vec::with_capacity(2);
+            for sql in [EMPTY_CHANNELS_A_SQL, EMPTY_CHANNELS_B_SQL] {
+                let rows = c
+                    .query(sql, &[&&member.0[..], &from, &i64_len(n)])
+                    .await
+                    .map_err(pg_err)?;
+                halves.push(
+                    rows.iter()
+                        .map(|row| read_summary(row, &member))
+                        .collect::<Result<Vec<_>, _>>()?,
+                );
+            }
+            let b = halves.pop().unwrap_or_default();
+            let a = halves.pop().unwrap_or_default();
+            Ok(merge_by_id(a, b, n))
         })
         .await
     }
@@ -1753,6 +1802,24 @@ impl PgStore {
                         &[&&[0u8; 32][..], &&[0u8; 16][..], &0i64, &101i64],
                     )
                     .await
+                }
+                PlanQuery::ListChannels => {
+                    let mut lines = Vec::new();
+                    for sql in [
+                        WAITING_CHANNELS_SQL,
+                        EMPTY_CHANNELS_A_SQL,
+                        EMPTY_CHANNELS_B_SQL,
+                    ] {
+                        lines.extend(
+                            c.query(
+                                &format!("EXPLAIN {sql}"),
+                                &[&&[0u8; 32][..], &&[0u8; 16][..], &101i64],
+                            )
+                            .await
+                            .map_err(pg_err)?,
+                        );
+                    }
+                    Ok(lines)
                 }
                 PlanQuery::Pull => {
                     let ids: Vec<&[u8]> = vec![&[1u8; 32][..], &[2u8; 32][..]];

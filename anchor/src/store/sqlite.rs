@@ -33,11 +33,11 @@ use tokio::sync::{mpsc, oneshot};
 use super::migrations;
 use super::wake::{QueueKey, Registry};
 use super::{
-    channel_col, channel_from_col, check_member, decode_addrs, encode_addrs, from_i64, node_from,
-    random_channel_id, random_salt, redact, to_i64, AuditEvent, AuditKind, AuditRecord,
+    channel_col, channel_from_col, check_member, decode_addrs, encode_addrs, from_i64, merge_by_id,
+    node_from, random_channel_id, random_salt, redact, to_i64, AuditEvent, AuditKind, AuditRecord,
     BootstrapQuery, Channel, ChannelSummary, CheckIn, Enqueued, FetchPage, FetchQuery, Inserted,
     NewMessage, PlanQuery, PreparedPost, Stats, StoreError, StoreOptions, StoredMessage,
-    MAX_CHANNELS_LISTED, SWEEP_CHUNK,
+    SWEEP_CHUNK,
 };
 
 /// Read connections kept open (file databases).
@@ -51,6 +51,31 @@ const FETCH_SQL: &str = "SELECT id, payload_len, sender, received_at_ms, expires
   WHERE recipient = ?1 AND channel = ?2 AND expires_at_ms > ?3
   ORDER BY id
   LIMIT ?4";
+
+/// A member's channels with messages waiting for it, after a channel id
+/// (`X''` = from the start, which also skips the legacy queue), by id:
+/// one range scan of `messages_by_queue`.
+const WAITING_CHANNELS_SQL: &str = "SELECT ch.id, ch.member_a, ch.member_b, ch.created_at_ms, q.n
+   FROM (SELECT channel, count(*) AS n FROM messages
+          WHERE recipient = ?1 AND channel > ?2
+          GROUP BY channel ORDER BY channel LIMIT ?3) AS q
+   JOIN channels AS ch ON ch.id = q.channel
+  ORDER BY ch.id";
+
+/// A member's channels without waiting messages where it is `member_a`,
+/// after a channel id, by id (range scan of `channels_by_member_a_id`).
+const EMPTY_CHANNELS_A_SQL: &str =
+    "SELECT id, member_a, member_b, created_at_ms, 0 FROM channels AS ch
+  WHERE member_a = ?1 AND id > ?2
+    AND NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.recipient = ?1 AND m.channel = ch.id)
+  ORDER BY id LIMIT ?3";
+
+/// As [`EMPTY_CHANNELS_A_SQL`] where the member is `member_b`.
+const EMPTY_CHANNELS_B_SQL: &str =
+    "SELECT id, member_a, member_b, created_at_ms, 0 FROM channels AS ch
+  WHERE member_b = ?1 AND id > ?2
+    AND NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.recipient = ?1 AND m.channel = ch.id)
+  ORDER BY id LIMIT ?3";
 
 const POSTS_BY_AUTHOR_SQL: &str = "SELECT seq FROM posts
   WHERE author = ?1 AND encrypted = ?2 AND seq > ?3
@@ -282,6 +307,20 @@ fn col_blob<'a>(row: &'a rusqlite::Row<'_>, idx: usize) -> Result<&'a [u8], Stor
         .map_err(|e| StoreError::corrupt("column", format!("column {idx}: {e}")))
 }
 
+/// A `(id, member_a, member_b, created_at_ms, queued)` row as listed for
+/// `member`.
+fn read_summary(row: &rusqlite::Row<'_>, member: &NodeId) -> Result<ChannelSummary, StoreError> {
+    let a = node_from("member", col_blob(row, 1)?)?;
+    let b = node_from("member", col_blob(row, 2)?)?;
+    Ok(ChannelSummary {
+        id: ChannelId::from_slice(col_blob(row, 0)?)
+            .map_err(|e| StoreError::corrupt("channel id", e))?,
+        peer: if a == *member { b } else { a },
+        created_at_ms: col_u64(row, 3, "created_at_ms")?,
+        queued: col_u64(row, 4, "count")?,
+    })
+}
+
 fn read_checkin(row: &rusqlite::Row<'_>) -> Result<CheckIn, StoreError> {
     Ok(CheckIn {
         node: node_from("check-in node", col_blob(row, 0)?)?,
@@ -467,34 +506,48 @@ impl SqliteStore {
         self.read(move |c| channel_row(c, &id)).await
     }
 
-    pub(crate) async fn channels_of(
+    pub(crate) async fn waiting_channels(
         &self,
         member: NodeId,
+        after: Option<ChannelId>,
+        n: usize,
     ) -> Result<Vec<ChannelSummary>, StoreError> {
         self.read(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT ch.id, ch.member_a, ch.member_b, ch.created_at_ms,
-                        (SELECT count(*) FROM messages AS m
-                          WHERE m.recipient = ?1 AND m.channel = ch.id)
-                   FROM channels AS ch
-                  WHERE ch.member_a = ?1 OR ch.member_b = ?1
-                  ORDER BY ch.created_at_ms, ch.id
-                  LIMIT ?2",
-            )?;
-            let mut rows = st.query(params![&member.0[..], sql_limit(MAX_CHANNELS_LISTED)])?;
+            let mut st = c.prepare_cached(WAITING_CHANNELS_SQL)?;
+            let after = after.map(|a| a.0);
+            let from: &[u8] = after.as_ref().map_or(&[], |a| &a[..]);
+            let mut rows = st.query(params![&member.0[..], from, sql_limit(n)])?;
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
-                let a = node_from("member", col_blob(row, 1)?)?;
-                let b = node_from("member", col_blob(row, 2)?)?;
-                out.push(ChannelSummary {
-                    id: ChannelId::from_slice(col_blob(row, 0)?)
-                        .map_err(|e| StoreError::corrupt("channel id", e))?,
-                    peer: if a == member { b } else { a },
-                    created_at_ms: col_u64(row, 3, "created_at_ms")?,
-                    queued: col_u64(row, 4, "count")?,
-                });
+                out.push(read_summary(row, &member)?);
             }
             Ok(out)
+        })
+        .await
+    }
+
+    pub(crate) async fn empty_channels(
+        &self,
+        member: NodeId,
+        after: Option<ChannelId>,
+        n: usize,
+    ) -> Result<Vec<ChannelSummary>, StoreError> {
+        self.read(move |c| {
+            let after = after.map(|a| a.0);
+            let from: &[u8] = after.as_ref().map_or(&[], |a| &a[..]);
+            let mut halves = Vec::with_capacity(2);
+            for sql in [EMPTY_CHANNELS_A_SQL, EMPTY_CHANNELS_B_SQL] {
+                let mut st = c.prepare_cached(sql)?;
+                let mut rows = st.query(params![&member.0[..], from, sql_limit(n)])?;
+                let mut out = Vec::new();
+                while let Some(row) = rows.next()? {
+                    out.push(read_summary(row, &member)?);
+                }
+                halves.push(out);
+            }
+            let b = halves.pop().unwrap_or_default();
+            let a = halves.pop().unwrap_or_default();
+            Ok(merge_by_id(a, b, n))
         })
         .await
     }
@@ -964,6 +1017,11 @@ impl SqliteStore {
             let sqls: &[&str] = match q {
                 PlanQuery::Fetch => &[FETCH_SQL],
                 PlanQuery::Pull => &[POSTS_BY_AUTHOR_SQL, POSTS_BY_RECIPIENT_SQL],
+                PlanQuery::ListChannels => &[
+                    WAITING_CHANNELS_SQL,
+                    EMPTY_CHANNELS_A_SQL,
+                    EMPTY_CHANNELS_B_SQL,
+                ],
             };
             let mut out = Vec::new();
             for sql in sqls {

@@ -521,7 +521,7 @@ mod tests {
             }
             .into(),
             MessageCode::FetchWaitResponse => FetchWaitResponse(fetch_response).into(),
-            MessageCode::ListChannels => ListChannels { version: V }.into(),
+            MessageCode::ListChannels => ListChannels::new(V).into(),
             MessageCode::ListChannelsResponse => ListChannelsResponse {
                 version: V,
                 channels: vec![ChannelInfo {
@@ -531,6 +531,8 @@ mod tests {
                     queued: 4,
                 }],
                 legacy_queued: 5,
+                more: false,
+                next: None,
             }
             .into(),
             MessageCode::Ack => Ack {

@@ -23,7 +23,8 @@ pub const DEFAULT_FETCH_MAX_BYTES: u32 = 8 * 1024 * 1024;
 /// Most messages in one [`FetchResponse`] (the schema's limit). An anchor
 /// never returns more (see [`Fetch::effective_max_messages`]).
 pub const MAX_FETCH_MESSAGES: usize = 16_384;
-/// Most channels in a [`ListChannelsResponse`].
+/// Most channels in a [`ListChannelsResponse`], and the page size of a
+/// [`ListChannels`] that names none.
 pub const MAX_CHANNELS: usize = 10_000;
 /// Length of a client message id, bytes.
 pub const CLIENT_MESSAGE_ID_LEN: usize = 16;
@@ -577,11 +578,93 @@ impl Struct for ChannelInfo {
     }
 }
 
-/// Code 0x68, request: list the caller's channels.
+/// Length of a [`ChannelCursor`] on the wire: a phase byte and a channel id.
+pub const CHANNEL_CURSOR_LEN: usize = 17;
+
+/// A position in a channel listing (`ListChannels.after`,
+/// `ListChannelsResponse.next`): the phase and the last channel listed.
+/// Channels with waiting messages are listed first (`waiting: true`), then
+/// the others; within a phase by channel id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ChannelCursor {
+    /// Phase: `true` while listing channels with waiting messages (wire
+    /// byte 0), `false` in the empty channels (wire byte 1).
+    pub waiting: bool,
+    /// The last channel listed; the listing continues after it.
+    pub last: ChannelId,
+}
+
+impl ChannelCursor {
+    /// The 17 wire bytes.
+    pub fn to_bytes(&self) -> [u8; CHANNEL_CURSOR_LEN] {
+        let mut b = [0u8; CHANNEL_CURSOR_LEN];
+        b[0] = u8::from(!self.waiting);
+        b[1..].copy_from_slice(self.last.as_bytes());
+        b
+    }
+
+    /// Reads an optional cursor: empty is `None`; anything but 17 bytes
+    /// with a phase byte of 0 or 1 is refused (`malformed`).
+    pub fn read(
+        field: &'static str,
+        data: capnp::Result<&[u8]>,
+    ) -> Result<Option<Self>, DecodeError> {
+        let Some(b) = codec::opt_id::<CHANNEL_CURSOR_LEN>(field, data)? else {
+            return Ok(None);
+        };
+        let waiting = match b[0] {
+            0 => true,
+            1 => false,
+            _ => {
+                return Err(DecodeError::Invalid {
+                    field,
+                    reason: "the phase byte must be 0 or 1",
+                })
+            }
+        };
+        let mut last = [0u8; 16];
+        last.copy_from_slice(&b[1..]);
+        Ok(Some(Self {
+            waiting,
+            last: ChannelId(last),
+        }))
+    }
+}
+
+/// Code 0x68, request: list one page of the caller's channels, channels
+/// with waiting messages first (see `schema/mailbox.capnp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ListChannels {
     /// Version of this message.
     pub version: u16,
+    /// Continue after this position (`None`: from the start).
+    pub after: Option<ChannelCursor>,
+    /// Most channels to return; 0 = [`MAX_CHANNELS`].
+    pub limit: u32,
+    /// List only channels with messages waiting for the caller.
+    pub pending_only: bool,
+}
+
+impl ListChannels {
+    /// The first page of the whole listing with the anchor's default page
+    /// size (what a client that predates paging sends).
+    pub fn new(version: u16) -> Self {
+        Self {
+            version,
+            after: None,
+            limit: 0,
+            pending_only: false,
+        }
+    }
+
+    /// The page size to use: `limit`, 0 meaning [`MAX_CHANNELS`], clamped
+    /// to 1..=[`MAX_CHANNELS`].
+    pub fn effective_limit(&self) -> usize {
+        match self.limit {
+            0 => MAX_CHANNELS,
+            n => usize::try_from(n).unwrap_or(MAX_CHANNELS).min(MAX_CHANNELS),
+        }
+    }
 }
 
 impl Struct for ListChannels {
@@ -590,11 +673,19 @@ impl Struct for ListChannels {
     fn read(r: mailbox_capnp::list_channels::Reader<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
             version: r.get_version(),
+            after: ChannelCursor::read("after", r.get_after())?,
+            limit: r.get_limit(),
+            pending_only: r.get_pending_only(),
         })
     }
 
     fn write(&self, mut b: mailbox_capnp::list_channels::Builder<'_>) {
         b.set_version(self.version);
+        if let Some(c) = &self.after {
+            b.set_after(&c.to_bytes());
+        }
+        b.set_limit(self.limit);
+        b.set_pending_only(self.pending_only);
     }
 }
 
@@ -608,15 +699,33 @@ impl WireMessage for ListChannels {
     }
 }
 
-/// Code 0x69, response to [`ListChannels`].
+/// Code 0x69, response to [`ListChannels`]: one page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListChannelsResponse {
     /// Version of this message.
     pub version: u16,
-    /// The caller's channels (at most [`MAX_CHANNELS`]).
+    /// The page, in listing order (at most [`MAX_CHANNELS`]).
     pub channels: Vec<ChannelInfo>,
     /// Messages waiting in the caller's legacy mailbox.
     pub legacy_queued: u32,
+    /// The listing continues: ask again with `after` = [`Self::next`].
+    pub more: bool,
+    /// Where the next page starts (set when `more`).
+    pub next: Option<ChannelCursor>,
+}
+
+impl ListChannelsResponse {
+    /// The request for the page after this one, if the listing continues
+    /// (`more` with a cursor); `None` on the last page.
+    pub fn next_request(&self, request: &ListChannels) -> Option<ListChannels> {
+        match (self.more, self.next) {
+            (true, Some(after)) => Some(ListChannels {
+                after: Some(after),
+                ..*request
+            }),
+            _ => None,
+        }
+    }
 }
 
 impl Struct for ListChannelsResponse {
@@ -627,6 +736,8 @@ impl Struct for ListChannelsResponse {
             version: r.get_version(),
             channels: structs("channels", r.get_channels(), MAX_CHANNELS)?,
             legacy_queued: r.get_legacy_queued(),
+            more: r.get_more(),
+            next: ChannelCursor::read("next", r.get_next())?,
         })
     }
 
@@ -637,6 +748,10 @@ impl Struct for ListChannelsResponse {
             &self.channels,
         );
         b.set_legacy_queued(self.legacy_queued);
+        b.set_more(self.more);
+        if let Some(c) = &self.next {
+            b.set_next(&c.to_bytes());
+        }
     }
 }
 
@@ -789,11 +904,38 @@ mod tests {
             version(),
             prop::collection::vec(channel_info(), 0..6),
             any::<u32>(),
+            proptest::option::of(channel_cursor()),
         )
-            .prop_map(|(version, channels, legacy_queued)| ListChannelsResponse {
+            .prop_map(
+                |(version, channels, legacy_queued, next)| ListChannelsResponse {
+                    version,
+                    channels,
+                    legacy_queued,
+                    more: next.is_some(),
+                    next,
+                },
+            )
+    }
+
+    fn channel_cursor() -> impl Strategy<Value = ChannelCursor> {
+        (any::<bool>(), any::<[u8; 16]>()).prop_map(|(waiting, last)| ChannelCursor {
+            waiting,
+            last: ChannelId(last),
+        })
+    }
+
+    fn list_channels() -> impl Strategy<Value = ListChannels> {
+        (
+            version(),
+            proptest::option::of(channel_cursor()),
+            any::<u32>(),
+            any::<bool>(),
+        )
+            .prop_map(|(version, after, limit, pending_only)| ListChannels {
                 version,
-                channels,
-                legacy_queued,
+                after,
+                limit,
+                pending_only,
             })
     }
 
@@ -832,7 +974,7 @@ mod tests {
         #[test]
         fn channel_info_round_trips(v in channel_info()) { assert_round_trip(&v)?; }
         #[test]
-        fn list_channels_round_trips(version in version()) { assert_round_trip(&ListChannels { version })?; }
+        fn list_channels_round_trips(v in list_channels()) { assert_round_trip(&v)?; }
         #[test]
         fn list_channels_response_round_trips(v in list_channels_response()) { assert_round_trip(&v)?; }
     }
@@ -1042,6 +1184,60 @@ mod tests {
     }
 
     #[test]
+    fn list_channels_cursor_and_limit_rules() {
+        // Old clients send only the version: whole listing, default page.
+        let old = ListChannels::new(2);
+        assert_eq!(old.effective_limit(), MAX_CHANNELS);
+        assert_eq!(ListChannels { limit: 7, ..old }.effective_limit(), 7);
+        assert_eq!(
+            ListChannels {
+                limit: u32::MAX,
+                ..old
+            }
+            .effective_limit(),
+            MAX_CHANNELS
+        );
+        let c = ChannelCursor {
+            waiting: false,
+            last: ChannelId([9; 16]),
+        };
+        let b = c.to_bytes();
+        assert_eq!(b[0], 1);
+        assert_eq!(ChannelCursor::read("after", Ok(&b[..])).unwrap(), Some(c));
+        assert_eq!(ChannelCursor::read("after", Ok(&[][..])).unwrap(), None);
+        for bad in [&b[..16], &[0u8; 18][..], &[2u8; 17][..]] {
+            let e = ChannelCursor::read("after", Ok(bad)).unwrap_err();
+            assert_eq!(e.error_code(), ErrorCode::Malformed, "{bad:?}");
+        }
+        // The next request keeps the caller's filter and limit.
+        let req = ListChannels {
+            limit: 5,
+            pending_only: true,
+            ..old
+        };
+        let resp = ListChannelsResponse {
+            version: 2,
+            channels: Vec::new(),
+            legacy_queued: 0,
+            more: true,
+            next: Some(c),
+        };
+        assert_eq!(
+            resp.next_request(&req),
+            Some(ListChannels {
+                after: Some(c),
+                ..req
+            })
+        );
+        let last = ListChannelsResponse {
+            more: false,
+            next: None,
+            ..resp
+        };
+        assert_eq!(last.next_request(&req), None);
+    }
+
+    #[test]
     fn list_limits() {
         let info = ChannelInfo {
             channel_id: ChannelId([1; 16]),
@@ -1053,6 +1249,8 @@ mod tests {
             version: 2,
             channels: vec![info; MAX_CHANNELS + 1],
             legacy_queued: 0,
+            more: false,
+            next: None,
         };
         let e = wire_round_trip(&over).unwrap_err();
         assert_eq!(
@@ -1121,8 +1319,8 @@ mod tests {
             Err(DecodeError::UnsupportedVersion { got: 3, .. })
         ));
         assert_eq!(
-            read_as_message(&ListChannels { version: 2 }).unwrap(),
-            ListChannels { version: 2 }
+            read_as_message(&ListChannels::new(2)).unwrap(),
+            ListChannels::new(2)
         );
     }
 }
