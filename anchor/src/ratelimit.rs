@@ -107,11 +107,11 @@ impl Default for LimitConfig {
 
 impl LimitConfig {
     /// The default channel-creation limit: 30 per minute (burst 10) per
-    /// identity, 300 per minute (burst 100) per IP.
+    /// identity, 600 per minute (burst 200) per IP.
     pub fn channel_creation() -> Self {
         Self {
             identity: RateConfig::per_minute(30.0, 10.0),
-            ip: RateConfig::per_minute(300.0, 100.0),
+            ip: RateConfig::per_minute(600.0, 200.0),
         }
     }
 }

@@ -70,10 +70,20 @@ fn init(dir: &Path) {
     let text = std::fs::read_to_string(&cfg).unwrap();
     let text = text
         .replace(
-            "rate_limit_per_second = 50",
-            "rate_limit_per_second = 1000000",
+            "ip_rate_limit_per_second = 500\n",
+            "ip_rate_limit_per_second = 1000000\n",
         )
-        .replace("rate_limit_burst = 50", "rate_limit_burst = 1000000");
+        .replace(
+            "ip_rate_limit_burst = 500\n",
+            "ip_rate_limit_burst = 1000000\n",
+        )
+        .replace(
+            "\nrate_limit_per_second = 50\n",
+            "\nrate_limit_per_second = 1000000\n",
+        )
+        .replace("\nrate_limit_burst = 50\n", "\nrate_limit_burst = 1000000\n");
+    assert!(text.contains("\nrate_limit_per_second = 1000000"), "{text}");
+    assert!(text.contains("ip_rate_limit_per_second = 1000000"), "{text}");
     assert!(text.contains("rate_limit_per_second = 1000000"), "{text}");
     std::fs::write(&cfg, text).unwrap();
 }
