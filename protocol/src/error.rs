@@ -42,6 +42,23 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Whether this error, answering a state-changing request (`Enqueue`,
+    /// `CreateChannel`, `PushPost`, ...), guarantees that **nothing was
+    /// done**: the request was refused before any state changed, so it may
+    /// be corrected or dropped. True for every code except `unavailable`,
+    /// `internal` and `unspecified` (and so for any code this build does
+    /// not know, which reads as `unspecified`): those — like no answer at
+    /// all (timeout, lost connection) — mean **the outcome is unknown**;
+    /// the request may have taken effect, and the client retries it with
+    /// the same idempotency key (`Enqueue.clientMessageId`) until it gets
+    /// an answer. `schema/README.md` §9 ("Outcome of a refused request").
+    pub fn nothing_done(self) -> bool {
+        !matches!(
+            self,
+            ErrorCode::Unspecified | ErrorCode::Internal | ErrorCode::Unavailable
+        )
+    }
+
     /// Every code, in wire order.
     pub const ALL: [ErrorCode; 15] = [
         ErrorCode::Unspecified,

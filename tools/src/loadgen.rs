@@ -27,7 +27,13 @@
 //!   delivered payload is checked: it must carry this run's id, come from the
 //!   partner through the pair's channel, have been enqueued to us, and its
 //!   filler must be intact (else `mismatch`). After the load phase the queues
-//!   are drained and the report compares enqueued with delivered.
+//!   are drained and the report compares enqueued with delivered: the run
+//!   is consistent only if delivery was **exactly once** — no acknowledged
+//!   message missing, no message stored twice (delivered under two message
+//!   ids). An `Enqueue` answered with an error that does not guarantee
+//!   nothing was done (`unavailable`, `internal`), or not answered at all,
+//!   has an unknown outcome and is retried with the same `clientMessageId`
+//!   (up to 5 attempts), as `schema/README.md` §9 requires of clients.
 //! * `fetchwait`: in each pair the lower client holds a `FetchWait` (timeout
 //!   `--fetch-wait-ms`) on its queue and the other enqueues to it; a sender
 //!   keeps at most `--concurrency-per-client` messages undelivered, so with 1
@@ -51,7 +57,7 @@
 //! an earlier run (same `--seed`, same channel) are counted as `stale` and
 //! acknowledged.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::{self, Write as _};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -94,6 +100,10 @@ pub const MAX_CONCURRENCY_PER_CLIENT: usize = 64;
 pub const PAYLOAD_HEADER_LEN: usize = 40;
 /// How long a `FetchWait` is held in the `mixed` scenario.
 pub const MIXED_FETCH_WAIT: Duration = Duration::from_millis(250);
+
+/// Attempts of one `Enqueue` whose outcome stays unknown (the first one
+/// included), each with the same `clientMessageId`.
+const ENQUEUE_ATTEMPTS: u32 = 5;
 
 /// Pause after an error that gives no `retryAfterMs`, in setup and drain
 /// loops (the load loops do not back off: each attempt costs a round trip).
@@ -476,9 +486,13 @@ pub struct OpReport {
 pub struct MailboxReport {
     /// Enqueues acknowledged with `EnqueueResponse`.
     pub enqueued: u64,
-    /// Enqueues whose outcome is unknown (timeout, connection lost, abandoned
-    /// at the end): they may or may not have been stored.
+    /// Enqueues whose outcome stayed unknown after every retry (timeout,
+    /// connection lost, `unavailable`/`internal`, abandoned at the end):
+    /// they may or may not have been stored.
     pub enqueue_unknown: u64,
+    /// Enqueues sent again with the same `clientMessageId` after an
+    /// unknown outcome.
+    pub enqueue_retries: u64,
     /// Distinct messages of this run received by their recipient.
     pub delivered: u64,
     /// Of `delivered`, received while draining after the load phase.
@@ -487,8 +501,13 @@ pub struct MailboxReport {
     pub delivered_unconfirmed: u64,
     /// Acknowledged enqueues never delivered.
     pub missing: u64,
-    /// Messages delivered again (at-least-once redelivery; not an error).
+    /// Messages stored more than once: one message (sender, sequence,
+    /// `clientMessageId`) delivered under two message ids. Exactly-once
+    /// is violated (the anchor did not deduplicate a retry).
     pub duplicates: u64,
+    /// The same stored message delivered again (same message id:
+    /// at-least-once redelivery after a lost acknowledgement; not an error).
+    pub redelivered: u64,
     /// Delivered payloads that were not enqueued to the recipient (wrong
     /// sender, channel, recipient, sequence, size or filler).
     pub mismatched: u64,
@@ -562,8 +581,9 @@ pub struct Report {
     pub mailbox: Option<MailboxReport>,
     /// Rate limiting.
     pub rate_limit: RateLimitReport,
-    /// Mailbox: nothing missing or mismatched and the drain completed (and
-    /// no run panicked); always true for ingest without mismatches.
+    /// Mailbox: exactly once — every acknowledged message delivered, none
+    /// stored twice, nothing mismatched — and the drain completed (and no
+    /// run panicked); always true for ingest without mismatches.
     pub consistent: bool,
     /// Anything else worth knowing.
     pub notes: Vec<String>,
@@ -659,15 +679,18 @@ impl Report {
         if let Some(m) = &self.mailbox {
             let _ = writeln!(
                 s,
-                "mailbox: enqueued {} (+{} unknown outcome), delivered {} ({} while draining, \
-                 {} unconfirmed), missing {}, duplicates {}, mismatched {}, stale {}, drain {}",
+                "mailbox: enqueued {} (+{} unknown outcome, {} retries), delivered {} ({} while \
+                 draining, {} unconfirmed), missing {}, duplicates {}, redelivered {}, \
+                 mismatched {}, stale {}, drain {}",
                 m.enqueued,
                 m.enqueue_unknown,
+                m.enqueue_retries,
                 m.delivered,
                 m.delivered_during_drain,
                 m.delivered_unconfirmed,
                 m.missing,
                 m.duplicates,
+                m.redelivered,
                 m.mismatched,
                 m.stale,
                 if m.drain_complete {
@@ -757,6 +780,7 @@ struct OpStats {
 struct Stats {
     ops: BTreeMap<Op, OpStats>,
     fetch_wait_empty: u64,
+    enqueue_retries: u64,
 }
 
 fn micros(d: Duration) -> u64 {
@@ -799,6 +823,7 @@ impl Stats {
             }
         }
         self.fetch_wait_empty += other.fetch_wait_empty;
+        self.enqueue_retries += other.enqueue_retries;
     }
 }
 
@@ -1016,9 +1041,11 @@ impl Client {
 struct Book {
     attempted: HashSet<u64>,
     confirmed: HashSet<u64>,
-    delivered: HashSet<u64>,
+    /// Sequence → the message id it was first delivered under.
+    delivered: HashMap<u64, u64>,
     drained: u64,
     duplicates: u64,
+    redelivered: u64,
     mismatched: u64,
     stale: u64,
 }
@@ -1085,7 +1112,8 @@ enum Cutoff {
 #[allow(clippy::large_enum_variant)]
 enum Reply {
     Ok(Message, Duration),
-    Refused,
+    /// A typed refusal (`Error`) with its code.
+    Refused(ErrorCode),
     Failed,
     Cancelled,
     /// Not sent: the phase ended while the client was paused.
@@ -1270,7 +1298,7 @@ impl Worker {
                     ErrorCode::Unavailable if !retry.is_zero() => client.pause(retry, true),
                     _ => {}
                 }
-                Reply::Refused
+                Reply::Refused(e.code)
             }
             Some(Ok(reply)) => {
                 live.ok.fetch_add(1, Ordering::Relaxed);
@@ -1362,7 +1390,7 @@ impl Worker {
                         self.unexpected(Op::CreateChannel);
                         s.client.pause(ERROR_BACKOFF, false);
                     }
-                    Reply::Refused | Reply::Failed => s.client.pause(ERROR_BACKOFF, false),
+                    Reply::Refused(_) | Reply::Failed => s.client.pause(ERROR_BACKOFF, false),
                     Reply::Cancelled | Reply::NotSent => return None,
                 }
             }
@@ -1396,39 +1424,70 @@ impl Worker {
         let mut payload = make_payload(&header, run.opts.payload_bytes);
         lock(&to.book).attempted.insert(seq);
         stamp(&mut payload, now_us());
-        let msg = Message::Enqueue(Enqueue {
+        let msg = Enqueue {
             version: PROTOCOL_VERSION,
             channel_id: Some(channel),
             recipient: to.client.id,
             payload,
             client_message_id: Some(client_message_id(run.run_id, s.client.idx, seq)),
-        });
-        let reply = self
-            .request(
-                slot,
-                Op::Enqueue,
-                msg,
-                Transmit::Request(run.opts.request_timeout),
-                Cutoff::Grace,
-            )
-            .await;
-        match reply {
-            Reply::Ok(Message::EnqueueResponse(_), lat) => {
-                self.stats.ok(Op::Enqueue, lat);
-                lock(&to.book).confirmed.insert(seq);
-                true
+        };
+        // An error that does not say "nothing was done" (`unavailable`,
+        // `internal`), a timeout or a lost connection leaves the outcome
+        // unknown: retry the same message (same clientMessageId, which the
+        // anchor deduplicates) until it is answered (schema/README.md §9).
+        let mut unknown = false;
+        for attempt in 0..ENQUEUE_ATTEMPTS {
+            if attempt > 0 {
+                self.stats.enqueue_retries += 1;
             }
-            Reply::Ok(_, _) => {
-                self.unexpected(Op::Enqueue);
-                true
-            }
-            Reply::Failed | Reply::Cancelled => true,
-            Reply::Refused | Reply::NotSent => {
-                // Certainly not stored: a later delivery would be a mismatch.
-                lock(&to.book).attempted.remove(&seq);
-                false
+            let reply = self
+                .request(
+                    slot,
+                    Op::Enqueue,
+                    Message::Enqueue(msg.clone()),
+                    Transmit::Request(run.opts.request_timeout),
+                    Cutoff::Grace,
+                )
+                .await;
+            match reply {
+                Reply::Ok(Message::EnqueueResponse(_), lat) => {
+                    self.stats.ok(Op::Enqueue, lat);
+                    lock(&to.book).confirmed.insert(seq);
+                    return true;
+                }
+                Reply::Ok(_, _) => {
+                    self.unexpected(Op::Enqueue);
+                    return true;
+                }
+                Reply::Refused(code) if code.nothing_done() => {
+                    if !unknown {
+                        // Certainly not stored: a later delivery would be a
+                        // mismatch.
+                        lock(&to.book).attempted.remove(&seq);
+                        return false;
+                    }
+                    // This attempt was refused (e.g. `rateLimited`, and the
+                    // client is paused for its retryAfterMs), but an earlier
+                    // one may have been stored: keep asking.
+                }
+                Reply::Refused(_) | Reply::Failed => {
+                    unknown = true;
+                    if attempt + 1 < ENQUEUE_ATTEMPTS {
+                        s.client.pause(ERROR_BACKOFF, false);
+                    }
+                }
+                Reply::Cancelled => return true,
+                Reply::NotSent => {
+                    if !unknown {
+                        lock(&to.book).attempted.remove(&seq);
+                    }
+                    return unknown;
+                }
             }
         }
+        // Still unknown: it may be delivered (not a mismatch) or not (not
+        // missing); reported as `enqueue_unknown`.
+        true
     }
 
     /// Fetches `slot`'s own queue (FetchWait when `wait` is set),
@@ -1542,9 +1601,21 @@ impl Worker {
                 return;
             }
         };
-        if !book.delivered.insert(seq) {
-            book.duplicates += 1;
-            return;
+        match book.delivered.get(&seq) {
+            Some(id) if *id == m.message_id => {
+                book.redelivered += 1;
+                return;
+            }
+            Some(_) => {
+                // A second stored copy of one message.
+                book.duplicates += 1;
+                drop(book);
+                self.stats.err(via, "duplicate");
+                return;
+            }
+            None => {
+                book.delivered.insert(seq, m.message_id);
+            }
         }
         if draining {
             book.drained += 1;
@@ -2212,6 +2283,7 @@ fn build_report(
     let mailbox = opts.scenario.uses_mailbox().then(|| {
         let mut m = MailboxReport {
             drain_complete: phases.drain_complete,
+            enqueue_retries: all.enqueue_retries,
             ..MailboxReport::default()
         };
         for slot in &run.slots {
@@ -2220,9 +2292,18 @@ fn build_report(
             m.enqueue_unknown += b.attempted.difference(&b.confirmed).count() as u64;
             m.delivered += b.delivered.len() as u64;
             m.delivered_during_drain += b.drained;
-            m.delivered_unconfirmed += b.delivered.difference(&b.confirmed).count() as u64;
-            m.missing += b.confirmed.difference(&b.delivered).count() as u64;
+            m.delivered_unconfirmed += b
+                .delivered
+                .keys()
+                .filter(|seq| !b.confirmed.contains(seq))
+                .count() as u64;
+            m.missing += b
+                .confirmed
+                .iter()
+                .filter(|seq| !b.delivered.contains_key(seq))
+                .count() as u64;
             m.duplicates += b.duplicates;
+            m.redelivered += b.redelivered;
             m.mismatched += b.mismatched;
             m.stale += b.stale;
         }
@@ -2247,7 +2328,9 @@ fn build_report(
         && mismatch_errors == 0
         && mailbox
             .as_ref()
-            .is_none_or(|m| m.missing == 0 && m.mismatched == 0 && m.drain_complete);
+            .is_none_or(|m| {
+                m.missing == 0 && m.duplicates == 0 && m.mismatched == 0 && m.drain_complete
+            });
 
     let per_second = anchor
         .as_ref()
@@ -2340,8 +2423,9 @@ pub fn main(args: LoadgenArgs) -> Result<(), LoadgenError> {
     if !report.consistent {
         let why = match &report.mailbox {
             Some(m) => format!(
-                "{} missing, {} mismatched, drain {}",
+                "{} missing, {} duplicates, {} mismatched, drain {}",
                 m.missing,
+                m.duplicates,
                 m.mismatched,
                 if m.drain_complete {
                     "complete"
