@@ -161,8 +161,10 @@ struct Limits {
   # Most posts returned in one PullSyncResponse. Default 200.
 
   rateLimitPerSecond @5 :UInt16;
-  # Requests per second the sender serves per identity and per IP before
-  # answering `rateLimited`. Default 50.
+  # Requests per second the sender serves per identity before answering
+  # `rateLimited`. Default 50. A separate, larger per-IP limit (anchor
+  # default 500/s) is shared fairly between the identities on one IP
+  # (README §9).
 
   maxFetchWaitMs @6 :UInt32;
   # Longest FetchWait the sender holds open, in ms. Default and maximum 60000.

@@ -18,6 +18,7 @@ pub mod err;
 pub mod frm;
 pub mod hs;
 pub mod mbx;
+pub mod mbx_paging;
 pub mod node;
 pub mod post;
 pub mod rl;
@@ -40,6 +41,7 @@ pub fn all() -> Vec<Case> {
     v.extend(sync::cases());
     v.extend(node::cases());
     v.extend(mbx::cases());
+    v.extend(mbx_paging::cases());
     v.extend(disc::cases());
     v.extend(rl::cases());
     v

@@ -24,7 +24,9 @@ use crate::suite::wire::{code, ErrorReply, PROTOCOL_VERSION as V};
 const MAX_RATE: u16 = 200;
 
 const CAP: Option<&str> = Some("mailbox/1");
-const RATE: &str = "Rate limit: 50 requests/s per identity and per IP by default → `rateLimited` with `retryAfterMs`. Limits.rateLimitPerSecond: Requests per second the sender serves per identity and per IP before answering `rateLimited`.";
+const RATE: &str = "Rate limits (defaults; `Limits.rateLimitPerSecond` announces the first): 50 requests/s per identity, and 500 requests/s per source IP shared fairly between the identities active on that IP [...] Over a limit → `rateLimited` with `retryAfterMs` (≥ 1). (schema/README.md §9)";
+const FAIR: &str = "500 requests/s per source IP **shared fairly** between the identities active on that IP (each of `n` gets `1/n` of the IP's rate), so one flooding identity cannot make the others behind a NAT `rateLimited`. (schema/README.md §9)";
+const CREATE_LIMIT: &str = "`CreateChannel` has a separate, lower limit per creator (30/min, burst 10) and per IP (600/min): the lookup of an existing channel counts too. Over a limit → `rateLimited` with `retryAfterMs` (≥ 1). (schema/README.md §9)";
 const RETRY: &str = "rateLimited: The caller exceeded a rate limit. `retryAfterMs` says when to retry. retryAfterMs: For `rateLimited` and `unavailable`: how long to wait before retrying, in ms. (wire.capnp)";
 const REQUEST_CODE: &str = "requestCode: The message code of the request being answered. retryAfterMs: For `rateLimited` [...]: how long to wait before retrying, in ms. (wire.capnp Error)";
 const ERROR_ONLY: &str = "Error: Negative reply to any request [...] (wire.capnp); `Enqueue` [...] acknowledged only after a durable commit (§9): a refused request stores nothing.";
@@ -291,6 +293,62 @@ async fn refused_not_stored(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
     ))
 }
 
+async fn same_ip_identity(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let (s, f) = list_flood(ctx).await?;
+    let other = ctx.connect().await?;
+    let expected = "while the flooding identity is limited, another identity from the SAME IP is served (one request, no retry)";
+    let reply = other.exchange(&list_frame()).await;
+    let limited = !f.limited().is_empty();
+    let o = match expect_code(&reply, code::LIST_CHANNELS_RESPONSE) {
+        Ok(_) => Outcome::check(
+            limited,
+            expected,
+            format!(
+                "served; flood: {}",
+                f.describe(code::LIST_CHANNELS_RESPONSE)
+            ),
+        ),
+        Err(e) => Outcome::fail(
+            expected,
+            format!(
+                "{e}; flood: {}",
+                f.describe(code::LIST_CHANNELS_RESPONSE)
+            ),
+        ),
+    };
+    settle(&s).await;
+    settle(&other).await;
+    Ok(o)
+}
+
+/// CreateChannel requests sent at once by one identity, each with a fresh
+/// (valid) peer: fewer than the request rate, more than the default
+/// creation burst.
+const CREATE_FLOOD: usize = 40;
+
+async fn create_limited(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let s = ctx.connect().await?;
+    let frames: Vec<Vec<u8>> = (0..CREATE_FLOOD)
+        .map(|_| {
+            let peer = distsoc_protocol::sign::SigningKey::from_seed(&ctx.random32()).public();
+            super::mbx::create_frame(&peer)
+        })
+        .collect();
+    let f = flood(&s, &frames).await;
+    let limited = f.limited();
+    let expected = format!(
+        "{CREATE_FLOOD} CreateChannel with distinct peers at once from one identity (under its request rate): some are refused rateLimited with retryAfterMs > 0, the others served"
+    );
+    let served = f.served(code::CREATE_CHANNEL_RESPONSE);
+    Ok(Outcome::check(
+        !limited.is_empty()
+            && limited.iter().all(|e| e.retry_after_ms > 0)
+            && served + limited.len() == f.n,
+        expected,
+        f.describe(code::CREATE_CHANNEL_RESPONSE),
+    ))
+}
+
 /// A legacy Fetch acknowledging through `ack`.
 fn wire_fetch(ack: u64) -> Vec<u8> {
     crate::suite::ctx::req::fetch(V, None, ack)
@@ -357,5 +415,27 @@ pub(crate) fn cases() -> Vec<Case> {
             ERROR_ONLY,
         )
         .run(|ctx| Box::pin(refused_not_stored(ctx))),
+        def(
+            "RL-9-200",
+            Must,
+            Positive,
+            r,
+            CAP,
+            "another identity from the same IP is served while one identity is limited",
+            "schema/README.md §9",
+            FAIR,
+        )
+        .run(|ctx| Box::pin(same_ip_identity(ctx))),
+        def(
+            "RL-9-201",
+            Should,
+            Negative,
+            r,
+            CAP,
+            "CreateChannel has its own, lower per-creator limit (rateLimited with retryAfterMs)",
+            "schema/README.md §9",
+            CREATE_LIMIT,
+        )
+        .run(|ctx| Box::pin(create_limited(ctx))),
     ]
 }
