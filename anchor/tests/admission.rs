@@ -211,8 +211,15 @@ async fn refused_before_admission_writes_no_audit_rows() {
         codes.push(code(banned.peer.request(foreign.into()).await));
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(codes.iter().all(|c| *c == ErrorCode::Unauthorized), "{codes:?}");
-    assert_eq!(audit_rows(a.dir.path()), before, "a ban is refused in memory");
+    assert!(
+        codes.iter().all(|c| *c == ErrorCode::Unauthorized),
+        "{codes:?}"
+    );
+    assert_eq!(
+        audit_rows(a.dir.path()),
+        before,
+        "a ban is refused in memory"
+    );
 
     // 30 at once over a burst of 5: the 5 admitted are audited, the 25
     // rate-limited are not.

@@ -81,9 +81,15 @@ fn init(dir: &Path) {
             "\nrate_limit_per_second = 50\n",
             "\nrate_limit_per_second = 1000000\n",
         )
-        .replace("\nrate_limit_burst = 50\n", "\nrate_limit_burst = 1000000\n");
+        .replace(
+            "\nrate_limit_burst = 50\n",
+            "\nrate_limit_burst = 1000000\n",
+        );
     assert!(text.contains("\nrate_limit_per_second = 1000000"), "{text}");
-    assert!(text.contains("ip_rate_limit_per_second = 1000000"), "{text}");
+    assert!(
+        text.contains("ip_rate_limit_per_second = 1000000"),
+        "{text}"
+    );
     assert!(text.contains("rate_limit_per_second = 1000000"), "{text}");
     std::fs::write(&cfg, text).unwrap();
 }

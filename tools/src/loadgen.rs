@@ -2326,11 +2326,9 @@ fn build_report(
     }
     let consistent = no_panic
         && mismatch_errors == 0
-        && mailbox
-            .as_ref()
-            .is_none_or(|m| {
-                m.missing == 0 && m.duplicates == 0 && m.mismatched == 0 && m.drain_complete
-            });
+        && mailbox.as_ref().is_none_or(|m| {
+            m.missing == 0 && m.duplicates == 0 && m.mismatched == 0 && m.drain_complete
+        });
 
     let per_second = anchor
         .as_ref()

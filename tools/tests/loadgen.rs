@@ -220,7 +220,7 @@ impl StubAnchor {
                 queue.notify.notify_waiters();
                 let n = self.counters.enqueued.fetch_add(1, Ordering::Relaxed) + 1;
                 if let Mode::CommitThenFail { every, .. } = self.mode {
-                    if n % every == 0 {
+                    if n.is_multiple_of(every) {
                         self.counters
                             .failed_after_commit
                             .fetch_add(1, Ordering::Relaxed);
@@ -424,7 +424,11 @@ async fn unknown_outcome_enqueues_are_retried_and_delivered_exactly_once() {
         dedup: true,
     });
     let (r, _) = run(options(&s, Scenario::Mailbox)).await;
-    let failed = s.anchor.counters.failed_after_commit.load(Ordering::Relaxed);
+    let failed = s
+        .anchor
+        .counters
+        .failed_after_commit
+        .load(Ordering::Relaxed);
     assert!(failed >= 3, "{failed}: too few outcome-unknown enqueues");
     let m = r.mailbox.clone().unwrap();
     assert!(r.consistent, "{}", r.table());

@@ -1087,7 +1087,7 @@ pub(crate) fn merge_by_id(
     n: usize,
 ) -> Vec<ChannelSummary> {
     let mut out: Vec<ChannelSummary> = a.into_iter().chain(b).collect();
-    out.sort_by(|x, y| x.id.0.cmp(&y.id.0));
+    out.sort_by_key(|x| x.id.0);
     out.truncate(n);
     out
 }

@@ -310,10 +310,7 @@ async fn same_ip_identity(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
         ),
         Err(e) => Outcome::fail(
             expected,
-            format!(
-                "{e}; flood: {}",
-                f.describe(code::LIST_CHANNELS_RESPONSE)
-            ),
+            format!("{e}; flood: {}", f.describe(code::LIST_CHANNELS_RESPONSE)),
         ),
     };
     settle(&s).await;
