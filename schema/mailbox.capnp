@@ -62,6 +62,10 @@ struct Enqueue {
   clientMessageId @4 :Data;
   # 16 bytes chosen by the sender; a retry with the same id in the same queue is
   # acknowledged without storing a duplicate. May be empty (no dedup).
+  # Deduplication holds while the original is queued. An error reply other
+  # than the codes that guarantee nothing was done (README §9, "Outcome of a
+  # refused request"), e.g. `unavailable` or `internal`, or no reply, means
+  # the outcome is unknown: retry with the same id.
 }
 
 struct EnqueueResponse {
