@@ -2,9 +2,10 @@
 //! waiting messages first (schema/README.md §9, mailbox.capnp
 //! `ListChannels.after/limit/pendingOnly`, `ListChannelsResponse.more/next`).
 //!
-//! Every case uses fresh identities and channels with fresh peers (valid
-//! Ed25519 keys that never connect), so the caller's listing holds exactly
-//! the channels the case made.
+//! Every case makes channels with fresh peers (valid Ed25519 keys that
+//! never connect). The checks hold whatever else the caller's listing
+//! holds (a re-run against the same target with the same seed finds the
+//! first run's channels too).
 
 use distsoc_schema::mailbox_capnp;
 
@@ -128,11 +129,11 @@ async fn with_waiting(ctx: &mut Ctx) -> Result<(Session, Vec<Vec<u8>>, Vec<u8>),
 async fn every_channel_once(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
     let s = ctx.connect().await?;
     let ids = empty_channels(ctx, &s, 3).await?;
-    let expected = "with limit 1, three empty channels come one per page in channel-id order; each page but the last has more = true and next = 0x01 ‖ its channel id; the last has more = false and no next";
+    let expected = "with limit 1: one channel per page, in listing order (waiting first, then by id), each page but the last with more = true and next = phase ‖ its channel id, the last with more = false and no next; the three new empty channels each listed once";
     let mut after = Vec::new();
-    let mut seen = Vec::new();
+    let mut seen: Vec<(Vec<u8>, u32)> = Vec::new();
     let mut log = Vec::new();
-    for _ in 0..6 {
+    for _ in 0..(ids.len() + 50) {
         let p = match page(&s, &after, 1, false).await {
             Ok(p) => p,
             Err(e) => return Ok(Outcome::fail(expected, e)),
@@ -145,19 +146,29 @@ async fn every_channel_once(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
                 .collect::<Vec<_>>()
                 .join(","),
             p.more,
-            hex::encode(&p.next)
+            hex8(&p.next)
         ));
         if p.rows.len() > 1 {
             return Ok(Outcome::fail(expected, log.join("; ")));
         }
-        seen.extend(p.rows.iter().map(|(id, _)| id.clone()));
+        seen.extend(p.rows.iter().cloned());
         if !p.more {
-            let ok = seen == ids && p.next.is_empty();
-            return Ok(Outcome::check(ok, expected, log.join("; ")));
+            // Waiting channels first, then by id within each phase.
+            let key = |(id, q): &(Vec<u8>, u32)| (*q == 0, id.clone());
+            let ordered = seen.windows(2).all(|w| key(&w[0]) < key(&w[1]));
+            let each_once = ids
+                .iter()
+                .all(|id| seen.iter().filter(|(s, _)| s == id).count() == 1);
+            return Ok(Outcome::check(
+                ordered && each_once && p.next.is_empty(),
+                expected,
+                log.join("; "),
+            ));
         }
         let well_formed = p.next.len() == 17
-            && p.next[0] == 1
-            && p.rows.first().is_some_and(|(id, _)| p.next[1..] == id[..]);
+            && p.rows
+                .first()
+                .is_some_and(|(id, q)| p.next[1..] == id[..] && p.next[0] == u8::from(*q == 0));
         if !well_formed {
             return Ok(Outcome::fail(expected, log.join("; ")));
         }
@@ -165,15 +176,14 @@ async fn every_channel_once(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
     }
     Ok(Outcome::fail(
         expected,
-        format!("still more after 6 pages: {}", log.join("; ")),
+        format!("the listing did not end: {}", log.join("; ")),
     ))
 }
 
 async fn waiting_first(ctx: &mut Ctx, limit: u32) -> Result<Outcome, CaseError> {
     let (x, empty, waiting) = with_waiting(ctx).await?;
     let expected = format!(
-        "of {} channels, the one with a message waiting for the caller is listed first (queued ≥ 1), then the {EMPTY} empty ones by id (request: {})",
-        EMPTY + 1,
+        "the channel with a message waiting for the caller (and any other waiting one) is listed before the {EMPTY} new empty ones (request: {})",
         if limit == 0 { "version only" } else { "limit 2" }
     );
     let frame = if limit == 0 {
@@ -191,28 +201,31 @@ async fn waiting_first(ctx: &mut Ctx, limit: u32) -> Result<Outcome, CaseError> 
         .map(|(id, q)| format!("{}({q})", hex8(id)))
         .collect::<Vec<_>>()
         .join(", ");
-    let first_ok = p
-        .rows
-        .first()
-        .is_some_and(|(id, q)| *id == waiting && *q >= 1);
-    let rest: Vec<Vec<u8>> = p.rows.iter().skip(1).map(|(id, _)| id.clone()).collect();
+    // Channels with waiting messages form a prefix; the new waiting
+    // channel is in it and every new empty channel after it.
+    let split = p.rows.iter().take_while(|(_, q)| *q >= 1).count();
+    let prefix_ok = p.rows[split..].iter().all(|(_, q)| *q == 0);
+    let waiting_ok = p.rows[..split].iter().any(|(id, _)| *id == waiting);
     let rest_ok = if limit == 0 {
-        rest == empty
+        empty
+            .iter()
+            .all(|id| p.rows[split..].iter().any(|(r, _)| r == id))
     } else {
-        rest.len() == 1 && rest[0] == empty[0] && p.more
+        p.rows.len() == 2 && p.more
     };
+    let first_ok = prefix_ok && (waiting_ok || (limit != 0 && split == p.rows.len()));
     Ok(Outcome::check(first_ok && rest_ok, expected, actual))
 }
 
 async fn pending_only(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
-    let (x, _empty, waiting) = with_waiting(ctx).await?;
-    let expected = format!(
-        "pendingOnly lists exactly the one channel (of {}) with a message waiting, and more = false",
-        EMPTY + 1
-    );
+    let (x, empty, waiting) = with_waiting(ctx).await?;
+    let expected = "pendingOnly lists only channels with messages waiting (queued ≥ 1), among them the new one, none of the new empty ones, and more = false";
     match page(&x, &[], 0, true).await {
         Ok(p) => Ok(Outcome::check(
-            p.rows.len() == 1 && p.rows[0].0 == waiting && p.rows[0].1 >= 1 && !p.more,
+            p.rows.iter().all(|(_, q)| *q >= 1)
+                && p.rows.iter().any(|(id, _)| *id == waiting)
+                && !p.rows.iter().any(|(id, _)| empty.contains(id))
+                && !p.more,
             expected,
             format!(
                 "[{}] more {}",
@@ -242,7 +255,7 @@ async fn bad_cursor(ctx: &mut Ctx, after: Vec<u8>, what: &str) -> Result<Outcome
 async fn cursor_is_a_position(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
     let s = ctx.connect().await?;
     let ids = empty_channels(ctx, &s, 3).await?;
-    let expected = "a cursor naming no channel is a position: after 0x01 ‖ 00…00 the three empty channels are listed; after 0x01 ‖ ff…ff none, more = false; no error";
+    let expected = "a cursor naming no channel is a position: after 0x01 ‖ 00…00 the three new empty channels are listed; after 0x01 ‖ ff…ff none, more = false; no error";
     let mut low = vec![1u8];
     low.extend_from_slice(&[0u8; 16]);
     let mut high = vec![1u8];
@@ -256,7 +269,7 @@ async fn cursor_is_a_position(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
     };
     let listed: Vec<Vec<u8>> = a.rows.iter().map(|(id, _)| id.clone()).collect();
     Ok(Outcome::check(
-        listed == ids && !a.more && b.rows.is_empty() && !b.more,
+        ids.iter().all(|id| listed.contains(id)) && !a.more && b.rows.is_empty() && !b.more,
         expected,
         format!(
             "after 00…: {} channel(s), more {}; after ff…: {} channel(s), more {}",
