@@ -34,10 +34,10 @@ use super::StoreError;
 
 /// SQLite migrations; entry `i` takes the database from version `i` to
 /// `i + 1`.
-pub(crate) const SQLITE: &[&str] = &[SQLITE_V1, SQLITE_V2, SQLITE_V3];
+pub(crate) const SQLITE: &[&str] = &[SQLITE_V1, SQLITE_V2, SQLITE_V3, SQLITE_V5];
 
 /// PostgreSQL migrations, the same schema in PostgreSQL's dialect.
-pub(crate) const POSTGRES: &[&str] = &[POSTGRES_V1, POSTGRES_V2, POSTGRES_V3];
+pub(crate) const POSTGRES: &[&str] = &[POSTGRES_V1, POSTGRES_V2, POSTGRES_V3, POSTGRES_V5];
 
 /// The advisory lock key (one `bigint`) held while migrating PostgreSQL:
 /// the bytes `"dsanchrm"`.
@@ -50,6 +50,58 @@ pub(crate) fn sqlite_supported() -> u32 {
 pub(crate) fn postgres_supported() -> u32 {
     u32::try_from(POSTGRES.len()).unwrap_or(u32::MAX)
 }
+
+/// Version 5 (SQLite): tombstones. One row per author's delete record held
+/// (the signed record, so it can be served by pull), with a `seq` drawn from
+/// the `post_seq` counter so that one pull cursor covers posts and deletes.
+/// `encrypted` and `tombstone_recipients` keep who the deleted post was
+/// served to (its recipients when it was deleted), so the delete reaches
+/// exactly the pulls that would have matched the post. A post with a
+/// tombstone by its author is never stored again.
+const SQLITE_V5: &str = r#"
+CREATE TABLE tombstones (
+    seq            INTEGER PRIMARY KEY,
+    post_id        BLOB NOT NULL CHECK (length(post_id) = 32),
+    author         BLOB NOT NULL CHECK (length(author) = 32),
+    encrypted      INTEGER NOT NULL CHECK (encrypted IN (0, 1)),
+    received_at_ms INTEGER NOT NULL,
+    record         BLOB NOT NULL,
+    signature      BLOB NOT NULL,
+    UNIQUE (post_id, author)
+) STRICT;
+CREATE INDEX tombstones_by_author_seq ON tombstones (author, encrypted, seq);
+
+CREATE TABLE tombstone_recipients (
+    recipient BLOB NOT NULL CHECK (length(recipient) = 32),
+    seq       INTEGER NOT NULL REFERENCES tombstones (seq) ON DELETE CASCADE,
+    author    BLOB NOT NULL CHECK (length(author) = 32),
+    PRIMARY KEY (recipient, seq)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX tombstone_recipients_by_seq ON tombstone_recipients (seq);
+"#;
+
+/// Version 5 (PostgreSQL): see [`SQLITE_V5`].
+const POSTGRES_V5: &str = r#"
+CREATE TABLE tombstones (
+    seq            BIGINT PRIMARY KEY,
+    post_id        BYTEA NOT NULL CHECK (octet_length(post_id) = 32),
+    author         BYTEA NOT NULL CHECK (octet_length(author) = 32),
+    encrypted      BOOLEAN NOT NULL,
+    received_at_ms BIGINT NOT NULL,
+    record         BYTEA NOT NULL,
+    signature      BYTEA NOT NULL,
+    UNIQUE (post_id, author)
+);
+CREATE INDEX tombstones_by_author_seq ON tombstones (author, encrypted, seq);
+
+CREATE TABLE tombstone_recipients (
+    recipient BYTEA NOT NULL CHECK (octet_length(recipient) = 32),
+    seq       BIGINT NOT NULL REFERENCES tombstones (seq) ON DELETE CASCADE,
+    author    BYTEA NOT NULL CHECK (octet_length(author) = 32),
+    PRIMARY KEY (recipient, seq)
+);
+CREATE INDEX tombstone_recipients_by_seq ON tombstone_recipients (seq);
+"#;
 
 /// Version 3 (SQLite): post retention deletes by receive time.
 const SQLITE_V3: &str = "CREATE INDEX posts_by_received ON posts (received_at_ms);";
