@@ -406,8 +406,8 @@ impl Node {
     /// Deletes one of this node's own posts as its author: signs a
     /// `DeleteRecord` with the posting key that wrote the post and applies
     /// it (the post is removed and a tombstone kept). The tombstone is
-    /// served to pulls like the post was, pushed to connected peers by
-    /// `run`'s next sync and deposited at anchors. Works for a stored post
+    /// served to pulls from this node to whoever the post was served to,
+    /// and deposited at anchors on the next sync with each. Works for a stored post
     /// that no longer decodes (its author column decides). Refused for a
     /// post not held here or not written by one of our posting ids.
     pub fn delete_post(&self, id: PostId) -> Result<SignedDeleteRecord, NodeError> {

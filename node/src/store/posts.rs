@@ -170,8 +170,7 @@ SELECT t.seq, t.record, t.signature
 
 /// The recipients a deleted post had, from its tombstone at `seq`.
 fn tombstone_recipients(tx: &Transaction<'_>, seq: i64) -> Result<Vec<PostingId>, StoreError> {
-    let mut st =
-        tx.prepare_cached("SELECT recipient FROM tombstone_recipients WHERE seq = ?1")?;
+    let mut st = tx.prepare_cached("SELECT recipient FROM tombstone_recipients WHERE seq = ?1")?;
     let rows = st.query_map([seq], |r| r.get::<_, Vec<u8>>(0))?;
     let mut out = Vec::new();
     for b in rows {
@@ -556,16 +555,17 @@ impl Store {
         };
         {
             let mut post_stmt = tx.prepare_cached("SELECT sync_post FROM posts WHERE seq = ?1")?;
-            let mut del_stmt =
-                tx.prepare_cached("SELECT record, signature, encrypted FROM tombstones WHERE seq = ?1")?;
+            let mut del_stmt = tx.prepare_cached(
+                "SELECT record, signature, encrypted FROM tombstones WHERE seq = ?1",
+            )?;
             for &(kind, seq) in candidates.iter().take(limit) {
                 if kind == 1 {
                     if page.deletes.len() >= MAX_PULL_DELETES {
                         page.more = true;
                         break;
                     }
-                    let (bytes, sig, encrypted): (Vec<u8>, Vec<u8>, bool) = del_stmt
-                        .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                    let (bytes, sig, encrypted): (Vec<u8>, Vec<u8>, bool) =
+                        del_stmt.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
                     let record: SignedDeleteRecord =
                         decode_signed::<DeleteRecordBody>("delete record", &bytes, &sig)?;
                     let recipients = if encrypted {
