@@ -312,3 +312,39 @@ fn audience_push_reaches_a_member_that_announced_its_address() {
     assert_eq!(texts, vec!["for my audience".to_string()]);
     drop((alice_run, bob_run));
 }
+
+/// What a node announces in Hello: `advertise`, else a concrete listen
+/// address, never an unspecified one or port 0.
+#[test]
+fn advertised_addresses_are_concrete_or_none() {
+    use distsoc_node::node::advertised;
+    let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+    let mut cfg = Config::default();
+    assert!(
+        advertised(&cfg, None).is_empty(),
+        "0.0.0.0:4433 is not announced"
+    );
+    assert!(advertised(&cfg, Some(at("0.0.0.0:0"))).is_empty());
+    assert!(advertised(&cfg, Some(at("[::]:4433"))).is_empty());
+    cfg.listen = at("192.0.2.7:4433");
+    assert_eq!(advertised(&cfg, None), vec![at("192.0.2.7:4433")]);
+    // A CLI command's short-lived endpoint announces where `run` listens.
+    assert_eq!(
+        advertised(&cfg, Some(at("0.0.0.0:0"))),
+        vec![at("192.0.2.7:4433")]
+    );
+    assert_eq!(
+        advertised(&cfg, Some(at("127.0.0.1:5000"))),
+        vec![at("127.0.0.1:5000")]
+    );
+    assert!(advertised(
+        &Config {
+            listen: at("127.0.0.1:0"),
+            ..Config::default()
+        },
+        None
+    )
+    .is_empty());
+    cfg.advertise = vec![at("198.51.100.1:443")];
+    assert_eq!(advertised(&cfg, None), vec![at("198.51.100.1:443")]);
+}

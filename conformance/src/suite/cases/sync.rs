@@ -131,9 +131,10 @@ fn deleted_ids(got: &Pulled) -> Result<Vec<[u8; 32]>, String> {
     use distsoc_schema::content_capnp::delete_record_body;
     let mut out = Vec::new();
     for (bytes, sig) in &got.deletes {
-        let (post_id, author) = super::post::read_canonical::<delete_record_body::Owned, _>(bytes, |r| {
-            Ok((r.get_post_id()?.to_vec(), r.get_author()?.to_vec()))
-        })?;
+        let (post_id, author) =
+            super::post::read_canonical::<delete_record_body::Owned, _>(bytes, |r| {
+                Ok((r.get_post_id()?.to_vec(), r.get_author()?.to_vec()))
+            })?;
         super::post::verify(&author, "delete", bytes, sig)?;
         let id: [u8; 32] = post_id
             .try_into()
@@ -145,13 +146,21 @@ fn deleted_ids(got: &Pulled) -> Result<Vec<[u8; 32]>, String> {
 
 /// After `post` was deleted by its author: a fresh pull for `ids` must not
 /// return it and must carry its (valid) delete record.
-async fn judge_deleted(ctx: &mut Ctx, post: [u8; 32], ids: &[[u8; 32]]) -> Result<Outcome, CaseError> {
+async fn judge_deleted(
+    ctx: &mut Ctx,
+    post: [u8; 32],
+    ids: &[[u8; 32]],
+) -> Result<Outcome, CaseError> {
     let s = ctx.connect().await?;
-    let expected = "the deleted post is not returned; its delete record is in `deletes`, signed by the author";
+    let expected =
+        "the deleted post is not returned; its delete record is in `deletes`, signed by the author";
     let outcome = match pull_all(&s, ids, 0).await {
         Ok(got) if got.has(&post) => Outcome::fail(expected, "the deleted post is still served"),
         Ok(got) => match deleted_ids(&got) {
-            Ok(d) if d.contains(&post) => Outcome::pass(expected, format!("{} deletes, the post's among them", d.len())),
+            Ok(d) if d.contains(&post) => Outcome::pass(
+                expected,
+                format!("{} deletes, the post's among them", d.len()),
+            ),
             Ok(d) => Outcome::fail(expected, format!("{} deletes, not the post's", d.len())),
             Err(e) => Outcome::fail(expected, e),
         },
