@@ -238,3 +238,53 @@ fn a_replacement_supersedes_the_old_copy_in_the_feed() {
     bob.store().insert_post(&forged, now_ms()).unwrap();
     assert_eq!(feed_ids(&bob).len(), 2);
 }
+
+/// Re-wrap (sync access list) through an anchor: the author's next sync
+/// re-deposits the post with its visibility update; the anchor applies it,
+/// so a dropped member who never fetched the post cannot pull it there,
+/// while the remaining member still can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewrap_deposited_at_the_anchor_drops_the_member_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let (anchor, anchor_cs) = anchor(dir.path()).await;
+    let [alice, bob, dave] = ["alice", "bob", "dave"].map(|name| node(dir.path(), name));
+    alice.store().create_circle("close", 1).unwrap();
+    for m in [&bob, &dave] {
+        alice.store().add_circle_member("close", pid(m), 1).unwrap();
+    }
+    let post = alice
+        .post(
+            "rewrapped".into(),
+            vec![],
+            &VisibilityIntent::Circle("close".into()),
+        )
+        .unwrap();
+    let a = sync(&alice, &anchor_cs).await;
+    a.transport().close().await;
+    assert_eq!(
+        alice
+            .remove_from_circle("close", pid(&dave), Some(Revocation::Rewrap))
+            .unwrap(),
+        1
+    );
+    let a = alice.start(Some(LOOPBACK)).await.unwrap();
+    let p = tokio::time::timeout(STEP, a.connect(&anchor_cs))
+        .await
+        .unwrap()
+        .unwrap();
+    let report = a.sync_with(&p).await.unwrap();
+    assert_eq!(report.deposited, 1, "the updated post again: {report:?}");
+    a.transport().close().await;
+
+    for (m, sees) in [(&dave, false), (&bob, true)] {
+        let r = m.start(Some(LOOPBACK)).await.unwrap();
+        let p = tokio::time::timeout(STEP, r.connect(&anchor_cs))
+            .await
+            .unwrap()
+            .unwrap();
+        let (posts, _) = pull_all(&p, &[pid(m)]).await;
+        assert_eq!(posts.contains(&post.post_id()), sees);
+        r.transport().close().await;
+    }
+    anchor.stop(Duration::from_secs(2)).await;
+}
