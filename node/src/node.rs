@@ -773,7 +773,7 @@ impl Running {
                         };
                         PushPost {
                             version: PROTOCOL_VERSION,
-                            post,
+                            post: *post,
                             recent,
                         }
                         .into()
@@ -1065,7 +1065,7 @@ impl Running {
 
 /// One of our own items to deposit at an anchor.
 enum OwnItem {
-    Post(SyncPost),
+    Post(Box<SyncPost>),
     Delete(distsoc_protocol::messages::content::SignedDeleteRecord),
 }
 
@@ -1083,7 +1083,7 @@ fn own_items_since(
     let full = posts.len() == DEPOSIT_BATCH || deletes.len() == DEPOSIT_BATCH;
     let mut items: Vec<(u64, OwnItem)> = posts
         .into_iter()
-        .map(|(seq, p)| (seq, OwnItem::Post(p)))
+        .map(|(seq, p)| (seq, OwnItem::Post(Box::new(p))))
         .chain(
             deletes
                 .into_iter()
