@@ -784,12 +784,23 @@ impl Running {
                     }
                     .into(),
                 };
-                if let Err(e) = anchor.push_acked(msg).await {
-                    node.store.set_deposit_cursor(anchor.node_id(), cursor)?;
-                    return Err(e.into());
+                let is_delete = matches!(msg, Message::DeleteRecord(_));
+                match anchor.push_acked(msg).await {
+                    Ok(_) => deposited += 1,
+                    // An anchor that does not take delete records (an
+                    // older one) must not block every later deposit: the
+                    // delete still reaches followers by pull from us.
+                    Err(crate::transport::RequestError::Remote(e))
+                        if is_delete && e.code == ErrorCode::UnknownMessage =>
+                    {
+                        debug!(anchor = %anchor.node_id().short(), "anchor does not take delete records");
+                    }
+                    Err(e) => {
+                        node.store.set_deposit_cursor(anchor.node_id(), cursor)?;
+                        return Err(e.into());
+                    }
                 }
                 cursor = seq;
-                deposited += 1;
             }
             node.store.set_deposit_cursor(anchor.node_id(), cursor)?;
             if !full {
