@@ -1002,10 +1002,7 @@ impl SqliteStore {
                 let mut rows = rec.query([to_i64(s)])?;
                 while let Some(r) = rows.next()? {
                     let b: Vec<u8> = r.get(0)?;
-                    let id: [u8; 32] = b
-                        .try_into()
-                        .map_err(|_| StoreError::corrupt("tombstone recipient", "not 32 bytes"))?;
-                    recipients.push(id);
+                    recipients.push(super::id32_from("tombstone recipient", &b)?);
                 }
                 out.push(TombstoneRow {
                     encrypted,

@@ -16,8 +16,8 @@ use distsoc_protocol::sync::{Audience, PullFilter};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::{
-    blob, canonical_within, decode_signed, decode_sync_post, from_sql_u64, sql_limit, to_sql_u64,
-    Store, StoreError, MAX_STORED_SYNC_POST_BYTES,
+    blob, canonical_within, decode_signed, decode_sync_post, from_sql_u64, id32, sql_limit,
+    to_sql_u64, Store, StoreError, MAX_STORED_SYNC_POST_BYTES,
 };
 
 /// What [`Store::insert_post`] did.
@@ -174,12 +174,7 @@ fn tombstone_recipients(tx: &Transaction<'_>, seq: i64) -> Result<Vec<PostingId>
     let rows = st.query_map([seq], |r| r.get::<_, Vec<u8>>(0))?;
     let mut out = Vec::new();
     for b in rows {
-        let b = b?;
-        let id: [u8; 32] = b
-            .as_slice()
-            .try_into()
-            .map_err(|_| StoreError::corrupt("tombstone recipient", "not 32 bytes"))?;
-        out.push(PostingId(id));
+        out.push(PostingId(id32("tombstone recipient", &b?)?));
     }
     Ok(out)
 }
@@ -360,12 +355,7 @@ impl Store {
                 )
                 .optional()?;
             author
-                .map(|a| {
-                    a.as_slice()
-                        .try_into()
-                        .map(PostingId)
-                        .map_err(|_| StoreError::corrupt("post author", "not 32 bytes"))
-                })
+                .map(|a| id32("post author", &a).map(PostingId))
                 .transpose()
         })
     }
