@@ -2018,7 +2018,9 @@ impl PgStore {
     pub(crate) async fn analyze(&self) -> Result<(), StoreError> {
         self.timed(async {
             let c = client(&self.inner.pool).await?;
-            c.batch_execute("ANALYZE channels, messages, posts, post_recipients, checkins")
+            c.batch_execute(
+                "ANALYZE channels, messages, posts, post_recipients, checkins, tombstones, tombstone_recipients",
+            )
                 .await
                 .map_err(pg_err)
         })
@@ -2038,11 +2040,18 @@ impl PgStore {
                 }
                 PlanQuery::Pull => {
                     let ids: Vec<&[u8]> = vec![&[1u8; 32][..], &[2u8; 32][..]];
-                    c.query(
-                        &format!("EXPLAIN {PULL_SQL}"),
-                        &[&&[0u8; 32][..], &0i64, &ids, &101i64],
-                    )
-                    .await
+                    let mut rows = Vec::new();
+                    for sql in [PULL_SQL, PULL_TOMBSTONES_SQL] {
+                        rows.extend(
+                            c.query(
+                                &format!("EXPLAIN {sql}"),
+                                &[&&[0u8; 32][..], &0i64, &ids, &101i64],
+                            )
+                            .await
+                            .map_err(pg_err)?,
+                        );
+                    }
+                    Ok(rows)
                 }
             }
             .map_err(pg_err)?;

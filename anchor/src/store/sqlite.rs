@@ -1176,7 +1176,12 @@ impl SqliteStore {
         self.read(move |c| {
             let sqls: &[&str] = match q {
                 PlanQuery::Fetch => &[FETCH_SQL],
-                PlanQuery::Pull => &[POSTS_BY_AUTHOR_SQL, POSTS_BY_RECIPIENT_SQL],
+                PlanQuery::Pull => &[
+                    POSTS_BY_AUTHOR_SQL,
+                    POSTS_BY_RECIPIENT_SQL,
+                    TOMBSTONES_BY_AUTHOR_SQL,
+                    TOMBSTONES_BY_RECIPIENT_SQL,
+                ],
             };
             let mut out = Vec::new();
             for sql in sqls {
