@@ -51,7 +51,12 @@ struct PullSyncResponse {
   # True if the responder stopped early (limit or size); pull again at once.
 
   deletes @4 :List(Content.SignedDeleteRecord);
-  # Delete records by the matched authors stored after `sinceSeq`. At most 256.
+  # Delete records stored after `sinceSeq` (same cursor as `posts`) whose
+  # deleted post this pull would have returned: the requester is the author,
+  # or the post was public (or is unknown to the responder) and its author is
+  # in `ids`, or it was encrypted and a recipient other than the author is in
+  # `ids` (the recipients when it was deleted). In store order. At most 256;
+  # empty when there are none (schema/README.md §7).
 
   profiles @5 :List(Identity.SignedProfile);
   # The newest profiles the responder holds for posting ids in the request's
@@ -159,7 +164,11 @@ struct ProfileUpdate {
 
 struct DeleteRecord {
   # Code 0x51, push. An author's delete request; honoured by default: the post
-  # is removed and the record kept so the post is not re-accepted.
+  # is removed and the record kept so the post is not re-accepted. Judged by
+  # the author's signature, whoever sends it; `Ack` only after it verified
+  # (else `badSignature`, or `unauthorized` when the held post's author
+  # differs). Authors deposit their delete records at anchors like posts; an
+  # anchor then stops serving the post and serves the record by pull.
 
   version @0 :UInt16;
   # Protocol version of this message.
@@ -170,6 +179,10 @@ struct DeleteRecord {
 
 struct VisibilityUpdate {
   # Code 0x52, push. New visibility for an encrypted post ("sync access list").
+  # Judged by the author's signature, whoever sends it; `Ack` when applied (or
+  # already held); `stale` when not newer than the held update, `notFound`
+  # when the post is not held. Authors deposit updates at anchors like posts
+  # (a re-deposited `PushPost` carrying the update has the same effect).
 
   version @0 :UInt16;
   # Protocol version of this message.

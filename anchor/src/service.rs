@@ -18,19 +18,21 @@ use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, NodeId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::common::{PeerAddress, Role, SocketAddress};
+use distsoc_protocol::messages::content::SignedVisibilityUpdate;
 use distsoc_protocol::messages::discovery::{AddressEntry, AddressResponse, BootstrapResponse};
 use distsoc_protocol::messages::mailbox::{
     ChannelInfo, CreateChannelResponse, EnqueueResponse, Fetch, FetchResponse, FetchWaitResponse,
     ListChannelsResponse, MailboxMessage,
 };
-use distsoc_protocol::messages::social::PullSyncResponse;
+use distsoc_protocol::messages::social::{DeleteRecord, PullSyncResponse, VisibilityUpdate};
 use distsoc_protocol::messages::wire;
 use distsoc_protocol::messages::Message;
 use tracing::{debug, info, warn};
 
 use crate::ratelimit::{Decision, LimitConfig, RateLimiter};
 use crate::store::{
-    AnchorStore, AuditEvent, AuditKind, NewMessage, StoreError, SETTING_MAILBOX_TTL_MS,
+    AnchorStore, AuditEvent, AuditKind, Inserted, NewMessage, StoreError, VisibilityOutcome,
+    SETTING_MAILBOX_TTL_MS,
 };
 
 /// Capabilities an anchor serves.
@@ -368,6 +370,24 @@ impl AnchorService {
         self.banned.read().map(|b| b.contains(id)).unwrap_or(false)
     }
 
+    /// Applies an author's visibility update to a held post.
+    async fn visibility_update(
+        &self,
+        update: &SignedVisibilityUpdate,
+    ) -> Result<Option<Message>, wire::Error> {
+        match self.store.apply_visibility_update(update).await {
+            Ok(VisibilityOutcome::Applied { .. } | VisibilityOutcome::Unchanged) => Ok(None),
+            Ok(VisibilityOutcome::Stale) => {
+                Err(refuse(ErrorCode::Stale, "a newer visibility is held"))
+            }
+            Ok(VisibilityOutcome::NotHeld) => {
+                Err(refuse(ErrorCode::NotFound, "post not held here"))
+            }
+            Err(StoreError::Invalid(e)) => Err(refuse(e.error_code(), e.to_string())),
+            Err(e) => Err(self.store_error(&e)),
+        }
+    }
+
     async fn serve(&self, ctx: RequestCtx, msg: Message) -> Result<Option<Message>, wire::Error> {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         if self.draining.load(Ordering::SeqCst) {
@@ -579,9 +599,22 @@ impl AnchorService {
                     posts: page.posts,
                     next_seq: page.next_seq,
                     more: page.more,
-                    deletes: Vec::new(),
+                    deletes: page.deletes,
                     profiles: Vec::new(),
                 })))
+            }
+            // Deposited by authors like posts (schema §7): verified by the
+            // author's signature, whoever sends it; the post stops being
+            // served and the delete is served by pull instead.
+            Message::DeleteRecord(DeleteRecord { record, .. }) => {
+                match self.store.apply_delete(&record, now_ms()).await {
+                    Ok(_) => Ok(None),
+                    Err(StoreError::Invalid(e)) => Err(refuse(e.error_code(), e.to_string())),
+                    Err(e) => Err(self.store_error(&e)),
+                }
+            }
+            Message::VisibilityUpdate(VisibilityUpdate { update, .. }) => {
+                self.visibility_update(&update).await
             }
             // Public and encrypted posts alike: an anchor is not a
             // recipient but store-and-forward infrastructure, and serves
@@ -595,6 +628,19 @@ impl AnchorService {
                 match results.into_iter().next() {
                     Some(Err(StoreError::Invalid(e))) => Err(refuse(e.error_code(), e.to_string())),
                     Some(Err(e)) => Err(self.store_error(&e)),
+                    Some(Ok(Inserted::Tombstoned)) => Err(refuse(
+                        ErrorCode::Unauthorized,
+                        "deleted by its author; not stored again",
+                    )),
+                    // A re-deposit that carries a newer visibility update
+                    // (the author re-wrapped the post) applies it.
+                    Some(Ok(Inserted::Duplicate)) => match &push.post.visibility_update {
+                        Some(update) => match self.visibility_update(update).await {
+                            Err(e) if e.code == ErrorCode::Stale => Ok(None),
+                            other => other,
+                        },
+                        None => Ok(None),
+                    },
                     _ => Ok(None),
                 }
             }

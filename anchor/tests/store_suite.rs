@@ -17,8 +17,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use distsoc_anchor::store::{
-    AnchorStore, AuditEvent, AuditKind, ChannelSummary, CheckIn, Inserted, NewMessage, PlanQuery,
-    StoreError, StoreOptions, MAX_CHANNELS_LISTED, MAX_PAYLOAD_BYTES, SETTING_MAILBOX_TTL_MS,
+    AnchorStore, AuditEvent, AuditKind, ChannelSummary, CheckIn, DeleteOutcome, Inserted,
+    NewMessage, PlanQuery, StoreError, StoreOptions, VisibilityOutcome, MAX_CHANNELS_LISTED,
+    MAX_PAYLOAD_BYTES, SETTING_MAILBOX_TTL_MS,
 };
 use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
 use distsoc_protocol::messages::content::{seal_post, Post, PostBody, PostVisibility, SyncPost};
@@ -282,6 +283,7 @@ suite!(
     query_plans_use_indexes,
     operator_state_persists_and_is_shared,
     posts_pruned_by_receive_time,
+    deletes_and_visibility_updates_are_served_by_pull,
     channel_listing_pages_every_channel_once_waiting_first,
     channel_listing_at_scale_shows_the_newest_waiting_channel,
     enqueue_retry_after_unknown_outcome_is_deduplicated,
@@ -1613,6 +1615,161 @@ mod cases {
         assert_eq!(got, vec![b"m1".to_vec(), b"m2".to_vec(), b"m3".to_vec()]);
     }
 
+    /// Revocation through an anchor (issue 9 item 18): a re-encrypt
+    /// (replacement + delete) and a re-wrap (visibility update) stop the
+    /// old version being served; the delete reaches the dropped recipient
+    /// (by recipient match on the tombstone), the remaining one and the
+    /// author, and the deleted post is never stored again.
+    pub async fn deletes_and_visibility_updates_are_served_by_pull(db: Db) {
+        use distsoc_node::compose;
+        use distsoc_protocol::messages::content::{sign_checked, DeleteRecordBody};
+        let s = db.open().await;
+        let (alice, bob, dave, eve) = (key(1), key(2), key(4), key(5));
+        let pid = |k: &SigningKey| PostingId(k.public());
+        let nid = |k: &SigningKey| NodeId(k.public());
+        let old = sealed_post(&alice, 10, &[pid(&alice), pid(&bob), pid(&dave)]);
+        let other = sealed_post(&alice, 11, &[pid(&alice), pid(&bob), pid(&dave)]);
+        let public = public_post(&alice, 12);
+        s.insert_posts(&[old.clone(), other.clone(), public.clone()], NOW)
+            .await
+            .unwrap();
+        let dave_cursor = s
+            .pull(nid(&dave), &[pid(&dave).0, pid(&alice).0], 0, 100)
+            .await
+            .unwrap();
+        assert_eq!(dave_cursor.posts.len(), 3);
+
+        // Re-encrypt `old` for alice and bob only: deposit the replacement,
+        // then the delete.
+        let (replacement, delete) =
+            compose::reencrypt(&alice, &old, &[pid(&bob)], NOW, &mut rand_core::OsRng).unwrap();
+        s.insert_posts(std::slice::from_ref(&replacement), NOW)
+            .await
+            .unwrap();
+        // Only the author can delete: a record by eve for alice's post is
+        // refused, and a forged signature too.
+        let foreign = sign_checked(
+            DeleteRecordBody {
+                post_id: old.post_id(),
+                author: pid(&eve),
+                deleted_at_ms: NOW,
+                replaced_by: None,
+            },
+            &eve,
+        )
+        .unwrap();
+        assert!(matches!(
+            s.apply_delete(&foreign, NOW).await,
+            Err(StoreError::Invalid(_))
+        ));
+        assert!(matches!(
+            s.apply_delete(&delete, NOW).await.unwrap(),
+            DeleteOutcome::Deleted { .. }
+        ));
+        assert_eq!(
+            s.apply_delete(&delete, NOW).await.unwrap(),
+            DeleteOutcome::AlreadyDeleted
+        );
+        // Never stored again, whoever deposits it.
+        assert!(matches!(
+            s.insert_posts(std::slice::from_ref(&old), NOW)
+                .await
+                .unwrap()[0],
+            Ok(Inserted::Tombstoned)
+        ));
+
+        // Dave (dropped) pulling from scratch: no old post, no replacement,
+        // but the delete; from his earlier cursor: the delete.
+        for since in [0, dave_cursor.next_seq] {
+            let p = s
+                .pull(nid(&dave), &[pid(&dave).0, pid(&alice).0], since, 100)
+                .await
+                .unwrap();
+            assert!(!p.posts.iter().any(|x| x.post_id() == old.post_id()));
+            assert!(!p.posts.contains(&replacement));
+            assert_eq!(p.deletes, vec![delete.clone()], "since {since}");
+        }
+        // Dave by recipient match alone (not following alice): still the delete.
+        let p = s.pull(nid(&dave), &[pid(&dave).0], 0, 100).await.unwrap();
+        assert_eq!(p.deletes, vec![delete.clone()]);
+        // Bob: the replacement and the delete, never the old post.
+        let p = s.pull(nid(&bob), &[pid(&bob).0], 0, 100).await.unwrap();
+        assert_eq!(p.posts, vec![other.clone(), replacement.clone()]);
+        assert_eq!(p.deletes, vec![delete.clone()]);
+        // Alice gets her own delete back; a stranger following alice does
+        // not learn that an encrypted post existed.
+        let p = s.pull(nid(&alice), &[], 0, 100).await.unwrap();
+        assert_eq!(p.deletes, vec![delete.clone()]);
+        let p = s.pull(nid(&eve), &[pid(&alice).0], 0, 100).await.unwrap();
+        assert_eq!(p.posts, vec![public.clone()]);
+        assert!(p.deletes.is_empty());
+
+        // Re-wrap `other` without dave: he stops finding it, bob gets it
+        // again (new seq), a stale or repeated update changes nothing.
+        let update =
+            compose::rewrap(&alice, &other, &[pid(&bob)], NOW, &mut rand_core::OsRng).unwrap();
+        let bob_cursor = s
+            .pull(nid(&bob), &[pid(&bob).0], 0, 100)
+            .await
+            .unwrap()
+            .next_seq;
+        assert!(matches!(
+            s.apply_visibility_update(&update).await.unwrap(),
+            VisibilityOutcome::Applied { .. }
+        ));
+        assert_eq!(
+            s.apply_visibility_update(&update).await.unwrap(),
+            VisibilityOutcome::Unchanged
+        );
+        let p = s
+            .pull(nid(&dave), &[pid(&dave).0, pid(&alice).0], 0, 100)
+            .await
+            .unwrap();
+        assert_eq!(p.posts, vec![public.clone()]);
+        let p = s
+            .pull(nid(&bob), &[pid(&bob).0], bob_cursor, 100)
+            .await
+            .unwrap();
+        assert_eq!(p.posts.len(), 1);
+        assert_eq!(p.posts[0].post_id(), other.post_id());
+        assert_eq!(p.posts[0].visibility_update, Some(update.clone()));
+
+        // A delete for a post never deposited is recorded and served to
+        // pulls by its author's id (public rule).
+        let unseen = public_post(&alice, 13);
+        let d2 = sign_checked(
+            DeleteRecordBody {
+                post_id: unseen.post_id(),
+                author: pid(&alice),
+                deleted_at_ms: NOW,
+                replaced_by: None,
+            },
+            &alice,
+        )
+        .unwrap();
+        assert!(matches!(
+            s.apply_delete(&d2, NOW).await.unwrap(),
+            DeleteOutcome::Recorded { .. }
+        ));
+        let p = s.pull(nid(&eve), &[pid(&alice).0], 0, 100).await.unwrap();
+        assert_eq!(p.deletes, vec![d2.clone()]);
+        // Paging carries deletes with the same cursor.
+        let mut since = 0;
+        let mut seen = Vec::new();
+        loop {
+            let p = s
+                .pull(nid(&bob), &[pid(&bob).0, pid(&alice).0], since, 1)
+                .await
+                .unwrap();
+            seen.extend(p.deletes);
+            since = p.next_seq;
+            if !p.more {
+                break;
+            }
+        }
+        assert_eq!(seen, vec![delete, d2]);
+    }
+
     pub async fn query_plans_use_indexes(db: Db) {
         let s = db.open().await;
         // A few real posts and messages through the API...
@@ -1701,6 +1858,8 @@ mod cases {
             }
             assert!(pull.contains("posts_by_author_seq"), "{pull}");
             assert!(pull.contains("post_recipients_pkey"), "{pull}");
+            // (The tombstone half is shown too; with no tombstones in this
+            // database PostgreSQL rightly scans the empty tables.)
             assert!(fetch.contains("messages_by_queue"), "{fetch}");
         } else {
             for line in pull.lines().chain(fetch.lines()) {
@@ -1711,6 +1870,11 @@ mod cases {
             }
             assert!(pull.contains("posts_by_author_seq"), "{pull}");
             assert!(pull.contains("post_recipients USING PRIMARY KEY"), "{pull}");
+            assert!(pull.contains("tombstones_by_author_seq"), "{pull}");
+            assert!(
+                pull.contains("tombstone_recipients USING PRIMARY KEY"),
+                "{pull}"
+            );
             assert!(fetch.contains("messages_by_queue"), "{fetch}");
             assert!(!fetch.contains("TEMP B-TREE"), "fetch sorts:\n{fetch}");
         }

@@ -26,7 +26,12 @@ pub const STORE_FILE: &str = "store.sqlite";
 pub struct Config {
     /// UDP address the QUIC endpoint listens on.
     pub listen: SocketAddr,
-    /// Addresses announced to peers in Hello (empty: none, e.g. behind NAT).
+    /// Addresses announced to peers in Hello, where they can reach this
+    /// node later (an author pushing to its audience). Default empty: the
+    /// `listen` address is announced when it is concrete; with an
+    /// unspecified IP (`0.0.0.0`, `::`, the default) or port 0 nothing is
+    /// announced, since it would be a wrong address — set this (e.g. the
+    /// public address of a port forward) to be reachable then. At most 8.
     pub advertise: Vec<SocketAddr>,
     /// Seconds between background pull-sync rounds with known peers.
     pub sync_interval_secs: u64,

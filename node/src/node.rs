@@ -16,7 +16,9 @@ use std::time::Duration;
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{BlobId, ConnectString, Host, NodeId, PostId, PostingId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
-use distsoc_protocol::messages::content::{open_post, Attachment, PostBody, SyncPost};
+use distsoc_protocol::messages::content::{
+    open_post, Attachment, DeleteRecordBody, PostBody, SignedDeleteRecord, SyncPost,
+};
 use distsoc_protocol::messages::files::{
     AuthorUpdate, AuthorUpdateResponse, FileContent, FileRequest, FileResponse, FileTarget,
     StoredFile,
@@ -401,6 +403,37 @@ impl Node {
         Ok(changed)
     }
 
+    /// Deletes one of this node's own posts as its author: signs a
+    /// `DeleteRecord` with the posting key that wrote the post and applies
+    /// it (the post is removed and a tombstone kept). The tombstone is
+    /// served to pulls from this node to whoever the post was served to,
+    /// and deposited at anchors on the next sync with each. Works for a stored post
+    /// that no longer decodes (its author column decides). Refused for a
+    /// post not held here or not written by one of our posting ids.
+    pub fn delete_post(&self, id: PostId) -> Result<SignedDeleteRecord, NodeError> {
+        let Some(author) = self.store.post_author(id)? else {
+            return Err(NodeError::Invalid(format!("no post {id} is held here")));
+        };
+        let Some(identity) = self.store.posting_identity(author)? else {
+            return Err(NodeError::Invalid(format!(
+                "post {id} is by {author}, not by one of this node's posting ids"
+            )));
+        };
+        let key = SigningKey::from_seed(&identity.secret_seed);
+        let record = distsoc_protocol::messages::content::sign_checked(
+            DeleteRecordBody {
+                post_id: id,
+                author,
+                deleted_at_ms: now_ms(),
+                replaced_by: None,
+            },
+            &key,
+        )
+        .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        self.store.apply_delete(&record)?;
+        Ok(record)
+    }
+
     /// Approves a pending audience request: the requester will receive this
     /// author's public posts by push.
     pub fn approve_audience(&self, requester: PostingId) -> Result<bool, NodeError> {
@@ -449,31 +482,66 @@ impl Node {
         }
     }
 
-    /// The reverse-chronological feed, decrypted where we hold a key.
+    /// The reverse-chronological feed, decrypted where we hold a key. A
+    /// post superseded by a held post of the same author that `replaces`
+    /// it (a re-encrypted copy) is not shown: one logical post, one item.
     pub fn feed(&self, limit: usize) -> Result<Vec<FeedItem>, NodeError> {
         let seeds = self.reading_seeds()?;
         let mut items = Vec::new();
-        for post in self.store.feed(limit, None)? {
-            let body = post.post.body();
-            let encrypted = body.is_sealed();
-            let opened: Option<PostBody> = seeds
-                .iter()
-                .find_map(|s| open_post(s, &post.post, &post.visibility).ok());
-            let author_name = self
-                .store
-                .get_profile(body.author)?
-                .map(|p| p.body().display_name.clone());
-            items.push(FeedItem {
-                id: post.post_id().to_hex(),
-                author: body.author.to_hex(),
-                author_name,
-                created_at_ms: body.created_at_ms,
-                encrypted,
-                attachments: opened.as_ref().map_or(0, |b| b.attachments.len()),
-                text: opened.map(|b| b.text),
-            });
+        let mut replaced: std::collections::HashSet<(PostId, PostingId)> = Default::default();
+        let mut before = None;
+        while items.len() < limit {
+            // A replacement keeps its original's createdAtMs, so the two
+            // meet in one page; read one more than needed for ties.
+            let page = self.store.feed(limit - items.len() + 1, before)?;
+            let last_page = page.len() <= limit - items.len();
+            for post in &page {
+                let body = post.post.body();
+                if let Some(old) = body.replaces {
+                    replaced.insert((old, body.author));
+                }
+            }
+            for post in page {
+                if items.len() >= limit {
+                    break;
+                }
+                let body = post.post.body();
+                before = Some((body.created_at_ms, post.post_id()));
+                if replaced.contains(&(post.post_id(), body.author)) {
+                    continue;
+                }
+                items.push(self.feed_item(&post, &seeds)?);
+            }
+            if last_page {
+                break;
+            }
         }
         Ok(items)
+    }
+
+    fn feed_item(
+        &self,
+        post: &SyncPost,
+        seeds: &[zeroize::Zeroizing<[u8; 32]>],
+    ) -> Result<FeedItem, NodeError> {
+        let body = post.post.body();
+        let encrypted = body.is_sealed();
+        let opened: Option<PostBody> = seeds
+            .iter()
+            .find_map(|s| open_post(s, &post.post, &post.visibility).ok());
+        let author_name = self
+            .store
+            .get_profile(body.author)?
+            .map(|p| p.body().display_name.clone());
+        Ok(FeedItem {
+            id: post.post_id().to_hex(),
+            author: body.author.to_hex(),
+            author_name,
+            created_at_ms: body.created_at_ms,
+            encrypted,
+            attachments: opened.as_ref().map_or(0, |b| b.attachments.len()),
+            text: opened.map(|b| b.text),
+        })
     }
 
     /// Starts the network side: binds the QUIC endpoint and serves peers.
@@ -486,7 +554,7 @@ impl Node {
                 max_pull_batch: self.config.max_pull_batch,
                 ..Limits::default()
             },
-            listen_addresses: self.config.advertise.clone(),
+            listen_addresses: advertised(&self.config, listen),
             idle_timeout: Duration::from_secs(self.config.idle_timeout_secs.max(1)),
             ..TransportConfig::default()
         };
@@ -498,6 +566,26 @@ impl Node {
             transport,
         })
     }
+}
+
+/// The listen addresses announced in Hello: `advertise` when set, else the
+/// listen address (`listen` override first, then `config.listen`) when it
+/// is concrete. An unspecified IP (`0.0.0.0`, `::`) or port 0 says nothing
+/// about where peers can reach us, so then nothing is announced rather
+/// than a wrong address. A short-lived endpoint of a CLI command (bound to
+/// `0.0.0.0:0`) thus announces the configured address, where this node's
+/// `run` process, with the same key, listens.
+pub fn advertised(config: &Config, listen: Option<SocketAddr>) -> Vec<SocketAddr> {
+    if !config.advertise.is_empty() {
+        return config.advertise.clone();
+    }
+    let concrete = |a: &SocketAddr| !a.ip().is_unspecified() && a.port() != 0;
+    listen
+        .into_iter()
+        .chain(std::iter::once(config.listen))
+        .find(concrete)
+        .into_iter()
+        .collect()
 }
 
 /// How to revoke a removed circle member's access to past posts.
@@ -652,12 +740,16 @@ impl Running {
         Ok(report)
     }
 
-    /// Deposits our own posts that `anchor` has not had yet (public and
-    /// encrypted: an anchor is store-and-forward infrastructure, not a
-    /// recipient, and serves them by recipient-match pull; schema §7), in
-    /// store order, each acknowledged before the next. The per-anchor cursor
-    /// advances only past acknowledged posts, so an interrupted deposit
-    /// resumes where it stopped. Returns how many were deposited.
+    /// Deposits our own posts and delete records that `anchor` has not had
+    /// yet (public and encrypted posts alike: an anchor is store-and-forward
+    /// infrastructure, not a recipient, and serves them by recipient-match
+    /// pull; schema §7), in store order, each acknowledged before the next.
+    /// A post whose visibility changed moved to a new store `seq`, so it is
+    /// deposited again carrying its visibility update, which the anchor
+    /// applies; a delete goes as a `DeleteRecord`, after which the anchor
+    /// serves the delete instead of the post. The per-anchor cursor advances
+    /// only past acknowledged items, so an interrupted deposit resumes where
+    /// it stopped. Returns how many items were deposited.
     pub async fn deposit_at(&self, anchor: &Peer) -> Result<usize, NodeError> {
         let node = self.node.clone();
         let authors: Vec<PostingId> = node.own_ids()?.into_iter().map(PostingId).collect();
@@ -670,26 +762,45 @@ impl Running {
         > = HashMap::new();
         loop {
             let (store, a) = (node.store.clone(), authors.clone());
-            let batch =
-                blocking(move || store.posts_by_authors_since(&a, cursor, DEPOSIT_BATCH)).await??;
-            let full = batch.len() == DEPOSIT_BATCH;
-            for (seq, post) in batch {
-                let author = post.post.body().author;
-                let recent = match recents.entry(author) {
-                    Entry::Occupied(e) => e.get().clone(),
-                    Entry::Vacant(e) => e.insert(node.store.get_recent(author)?).clone(),
+            let (batch, full) = blocking(move || own_items_since(&store, &a, cursor)).await??;
+            for (seq, item) in batch {
+                let msg: Message = match item {
+                    OwnItem::Post(post) => {
+                        let author = post.post.body().author;
+                        let recent = match recents.entry(author) {
+                            Entry::Occupied(e) => e.get().clone(),
+                            Entry::Vacant(e) => e.insert(node.store.get_recent(author)?).clone(),
+                        };
+                        PushPost {
+                            version: PROTOCOL_VERSION,
+                            post: *post,
+                            recent,
+                        }
+                        .into()
+                    }
+                    OwnItem::Delete(record) => DeleteRecord {
+                        version: PROTOCOL_VERSION,
+                        record,
+                    }
+                    .into(),
                 };
-                let msg = PushPost {
-                    version: PROTOCOL_VERSION,
-                    post,
-                    recent,
-                };
-                if let Err(e) = anchor.push_acked(msg.into()).await {
-                    node.store.set_deposit_cursor(anchor.node_id(), cursor)?;
-                    return Err(e.into());
+                let is_delete = matches!(msg, Message::DeleteRecord(_));
+                match anchor.push_acked(msg).await {
+                    Ok(_) => deposited += 1,
+                    // An anchor that does not take delete records (an
+                    // older one) must not block every later deposit: the
+                    // delete still reaches followers by pull from us.
+                    Err(crate::transport::RequestError::Remote(e))
+                        if is_delete && e.code == ErrorCode::UnknownMessage =>
+                    {
+                        debug!(anchor = %anchor.node_id().short(), "anchor does not take delete records");
+                    }
+                    Err(e) => {
+                        node.store.set_deposit_cursor(anchor.node_id(), cursor)?;
+                        return Err(e.into());
+                    }
                 }
                 cursor = seq;
-                deposited += 1;
             }
             node.store.set_deposit_cursor(anchor.node_id(), cursor)?;
             if !full {
@@ -961,6 +1072,38 @@ impl Running {
         }
         self.transport.close().await;
     }
+}
+
+/// One of our own items to deposit at an anchor.
+enum OwnItem {
+    Post(Box<SyncPost>),
+    Delete(distsoc_protocol::messages::content::SignedDeleteRecord),
+}
+
+/// Our own posts and delete records after local `since`, merged in store
+/// order, at most [`DEPOSIT_BATCH`]; `true` when more may follow. Each list
+/// is complete up to its own last `seq`, so the first `DEPOSIT_BATCH` of
+/// the merge are too.
+fn own_items_since(
+    store: &Store,
+    authors: &[PostingId],
+    since: u64,
+) -> Result<(Vec<(u64, OwnItem)>, bool), StoreError> {
+    let posts = store.posts_by_authors_since(authors, since, DEPOSIT_BATCH)?;
+    let deletes = store.deletes_since(authors, since, DEPOSIT_BATCH)?;
+    let full = posts.len() == DEPOSIT_BATCH || deletes.len() == DEPOSIT_BATCH;
+    let mut items: Vec<(u64, OwnItem)> = posts
+        .into_iter()
+        .map(|(seq, p)| (seq, OwnItem::Post(Box::new(p))))
+        .chain(
+            deletes
+                .into_iter()
+                .map(|d| (d.seq, OwnItem::Delete(d.record))),
+        )
+        .collect();
+    items.sort_by_key(|(seq, _)| *seq);
+    items.truncate(DEPOSIT_BATCH);
+    Ok((items, full))
 }
 
 async fn resolve(target: &ConnectString) -> Result<SocketAddr, NodeError> {
@@ -1244,6 +1387,25 @@ impl Handler for Service {
             }
             result
         })
+    }
+
+    /// An inbound peer's announced listen addresses become candidates for
+    /// reaching it later (an audience push, a decision): without them a
+    /// node knows only the addresses it dialled itself.
+    fn on_connected(&self, info: Arc<crate::transport::PeerInfo>) {
+        if info.direction != crate::transport::Direction::Inbound
+            || info.listen_addresses.is_empty()
+        {
+            return;
+        }
+        let store = self.node.store.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) =
+                store.add_peer_candidates(info.node_id, &info.listen_addresses, now_ms())
+            {
+                debug!(peer = %info.node_id.short(), error = %e, "peer addresses not recorded");
+            }
+        });
     }
 }
 

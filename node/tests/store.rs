@@ -552,7 +552,9 @@ fn pool() -> &'static (Vec<SigningKey>, Vec<SyncPost>) {
 
 enum Row {
     Post(Box<SyncPost>),
-    Delete(SignedDeleteRecord),
+    /// A tombstone and the post it deleted (a delete goes where the post
+    /// went).
+    Delete(SignedDeleteRecord, Box<SyncPost>),
 }
 
 /// The pull computed in Rust over everything stored: all rows after
@@ -569,7 +571,7 @@ fn expected_pull(
         .iter()
         .filter(|(seq, _)| *seq > since)
         .filter(|(_, row)| match row {
-            Row::Post(p) => {
+            Row::Post(p) | Row::Delete(_, p) => {
                 let author = p.post.body().author;
                 let recips: Vec<PostingId> = p
                     .visibility
@@ -584,7 +586,6 @@ fn expected_pull(
                 };
                 filter.decide(&author, audience).is_some()
             }
-            Row::Delete(d) => filter.decide(&d.body().author, Audience::Public).is_some(),
         })
         .collect();
     matching.sort_by_key(|(seq, _)| *seq);
@@ -595,13 +596,13 @@ fn expected_pull(
             .iter()
             .filter_map(|(_, r)| match r {
                 Row::Post(p) => Some((**p).clone()),
-                Row::Delete(_) => None,
+                Row::Delete(..) => None,
             })
             .collect(),
         deletes: taken
             .iter()
             .filter_map(|(_, r)| match r {
-                Row::Delete(d) => Some(d.clone()),
+                Row::Delete(d, _) => Some(d.clone()),
                 Row::Post(_) => None,
             })
             .collect(),
@@ -644,7 +645,7 @@ proptest! {
                 panic!("expected Deleted");
             };
             rows.retain(|(_, r)| !matches!(r, Row::Post(p) if p.post_id() == posts[i].post_id()));
-            rows.push((seq, Row::Delete(record)));
+            rows.push((seq, Row::Delete(record, Box::new(posts[i].clone()))));
         }
         // Requester: one of the four authors or a stranger; ids: any subset
         // of the authors plus, with bit 4, an unrelated id.
@@ -720,13 +721,20 @@ fn deletes_and_tombstones() {
     );
     assert_eq!(store.insert_post(&post, 2).unwrap(), Inserted::Tombstoned);
 
-    // The delete travels by pull to Alice's followers, on the same cursor.
+    // The delete travels by pull, on the same cursor, to whoever the post
+    // went to: the post was encrypted for me, so by recipient match...
     let page = store
-        .pull(nid(&me), &[alice.public()], post_seq, 10)
+        .pull(nid(&me), &[alice.public(), me.public()], post_seq, 10)
         .unwrap();
     assert!(page.posts.is_empty());
     assert_eq!(page.deletes, vec![good.clone()]);
     assert_eq!(page.next_seq, seq);
+    // ... to its author, but not to a follower of Alice who was no
+    // recipient (that would reveal the encrypted post existed) ...
+    let page = store.pull(nid(&alice), &[], 0, 10).unwrap();
+    assert_eq!(page.deletes, vec![good.clone()]);
+    let page = store.pull(nid(&mallory), &[alice.public()], 0, 10).unwrap();
+    assert!(page.deletes.is_empty());
     // ... and not to others.
     let page = store.pull(nid(&me), &[mallory.public()], 0, 10).unwrap();
     assert!(page.deletes.is_empty());

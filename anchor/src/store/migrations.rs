@@ -28,6 +28,7 @@
 //! | 2 | operator state shared by every anchor on the database: bans, settings (mailbox retention) |
 //! | 3 | index `posts (received_at_ms)` for post retention |
 //! | 4 | indexes `channels (member_a, id)` and `channels (member_b, id)` for paged `ListChannels` (replacing `channels (member_b)`) |
+//! | 5 | tombstones (authors' delete records served by pull) and the recipients of each deleted post |
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -35,10 +36,16 @@ use super::StoreError;
 
 /// SQLite migrations; entry `i` takes the database from version `i` to
 /// `i + 1`.
-pub(crate) const SQLITE: &[&str] = &[SQLITE_V1, SQLITE_V2, SQLITE_V3, SQLITE_V4];
+pub(crate) const SQLITE: &[&str] = &[SQLITE_V1, SQLITE_V2, SQLITE_V3, SQLITE_V4, SQLITE_V5];
 
 /// PostgreSQL migrations, the same schema in PostgreSQL's dialect.
-pub(crate) const POSTGRES: &[&str] = &[POSTGRES_V1, POSTGRES_V2, POSTGRES_V3, POSTGRES_V4];
+pub(crate) const POSTGRES: &[&str] = &[
+    POSTGRES_V1,
+    POSTGRES_V2,
+    POSTGRES_V3,
+    POSTGRES_V4,
+    POSTGRES_V5,
+];
 
 /// The advisory lock key (one `bigint`) held while migrating PostgreSQL:
 /// the bytes `"dsanchrm"`.
@@ -67,6 +74,57 @@ CREATE INDEX channels_by_member_a_id ON channels (member_a, id);
 CREATE INDEX channels_by_member_b_id ON channels (member_b, id);
 DROP INDEX channels_by_member_b;
 ";
+/// Version 5 (SQLite): tombstones. One row per author's delete record held
+/// (the signed record, so it can be served by pull), with a `seq` drawn from
+/// the `post_seq` counter so that one pull cursor covers posts and deletes.
+/// `encrypted` and `tombstone_recipients` keep who the deleted post was
+/// served to (its recipients when it was deleted), so the delete reaches
+/// exactly the pulls that would have matched the post. A post with a
+/// tombstone by its author is never stored again.
+const SQLITE_V5: &str = r#"
+CREATE TABLE tombstones (
+    seq            INTEGER PRIMARY KEY,
+    post_id        BLOB NOT NULL CHECK (length(post_id) = 32),
+    author         BLOB NOT NULL CHECK (length(author) = 32),
+    encrypted      INTEGER NOT NULL CHECK (encrypted IN (0, 1)),
+    received_at_ms INTEGER NOT NULL,
+    record         BLOB NOT NULL,
+    signature      BLOB NOT NULL,
+    UNIQUE (post_id, author)
+) STRICT;
+CREATE INDEX tombstones_by_author_seq ON tombstones (author, encrypted, seq);
+
+CREATE TABLE tombstone_recipients (
+    recipient BLOB NOT NULL CHECK (length(recipient) = 32),
+    seq       INTEGER NOT NULL REFERENCES tombstones (seq) ON DELETE CASCADE,
+    author    BLOB NOT NULL CHECK (length(author) = 32),
+    PRIMARY KEY (recipient, seq)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX tombstone_recipients_by_seq ON tombstone_recipients (seq);
+"#;
+
+/// Version 5 (PostgreSQL): see [`SQLITE_V5`].
+const POSTGRES_V5: &str = r#"
+CREATE TABLE tombstones (
+    seq            BIGINT PRIMARY KEY,
+    post_id        BYTEA NOT NULL CHECK (octet_length(post_id) = 32),
+    author         BYTEA NOT NULL CHECK (octet_length(author) = 32),
+    encrypted      BOOLEAN NOT NULL,
+    received_at_ms BIGINT NOT NULL,
+    record         BYTEA NOT NULL,
+    signature      BYTEA NOT NULL,
+    UNIQUE (post_id, author)
+);
+CREATE INDEX tombstones_by_author_seq ON tombstones (author, encrypted, seq);
+
+CREATE TABLE tombstone_recipients (
+    recipient BYTEA NOT NULL CHECK (octet_length(recipient) = 32),
+    seq       BIGINT NOT NULL REFERENCES tombstones (seq) ON DELETE CASCADE,
+    author    BYTEA NOT NULL CHECK (octet_length(author) = 32),
+    PRIMARY KEY (recipient, seq)
+);
+CREATE INDEX tombstone_recipients_by_seq ON tombstone_recipients (seq);
+"#;
 
 /// Version 3 (SQLite): post retention deletes by receive time.
 const SQLITE_V3: &str = "CREATE INDEX posts_by_received ON posts (received_at_ms);";

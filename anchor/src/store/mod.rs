@@ -84,8 +84,12 @@ use distsoc_protocol::codec;
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
 use distsoc_protocol::limits::MAX_MAILBOX_PAYLOAD_BYTES;
-use distsoc_protocol::messages::content::{IngestError, SyncPost};
+use distsoc_protocol::messages::content::{
+    DeleteRecordBody, IngestError, SignedDeleteRecord, SignedVisibilityUpdate, SyncPost,
+};
 use distsoc_protocol::messages::mailbox::ChannelCursor;
+use distsoc_protocol::messages::signed::Signed;
+use distsoc_protocol::messages::social::MAX_PULL_DELETES;
 use distsoc_protocol::sync::{Audience, PullFilter};
 
 mod migrations;
@@ -491,6 +495,43 @@ pub enum Inserted {
     },
     /// Already stored; nothing changed.
     Duplicate,
+    /// Its author deleted it (a tombstone is held); not stored again.
+    Tombstoned,
+}
+
+/// What [`AnchorStore::apply_delete`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteOutcome {
+    /// The post was stored and is now deleted; the tombstone is at this
+    /// `seq` and carries the post's recipients.
+    Deleted {
+        /// The tombstone's place in store order.
+        seq: u64,
+    },
+    /// The post is not stored; the tombstone was recorded (served to pulls
+    /// by its author's id) and keeps the post out.
+    Recorded {
+        /// The tombstone's place in store order.
+        seq: u64,
+    },
+    /// A tombstone for this post by this author is already held.
+    AlreadyDeleted,
+}
+
+/// What [`AnchorStore::apply_visibility_update`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisibilityOutcome {
+    /// Applied: the post carries the new visibility and moved to this `seq`.
+    Applied {
+        /// The post's new place in store order.
+        seq: u64,
+    },
+    /// The same update is already applied.
+    Unchanged,
+    /// Not newer than the update held; nothing changed (wire `stale`).
+    Stale,
+    /// The post is not stored (never deposited, pruned or deleted).
+    NotHeld,
 }
 
 /// One page of [`AnchorStore::pull`].
@@ -498,6 +539,10 @@ pub enum Inserted {
 pub struct PullPage {
     /// Posts the filter lets through, in store order.
     pub posts: Vec<SyncPost>,
+    /// Delete records the filter lets through, in store order (at most
+    /// `MAX_PULL_DELETES`): each is sent to exactly the pulls the deleted
+    /// post would have been sent to.
+    pub deletes: Vec<SignedDeleteRecord>,
     /// The `seq` of the last row examined (or `since_seq` if none): the
     /// requester's next `sinceSeq`.
     pub next_seq: u64,
@@ -1031,19 +1076,52 @@ impl AnchorStore {
         limit: usize,
     ) -> Result<PullPage, StoreError> {
         let limit = limit.max(1);
-        let candidates =
+        let posts =
             dispatch!(self, s => s.pull_candidates(requester, ids, since_seq, limit + 1).await)?;
-        let more = candidates.len() > limit;
-        let take: Vec<u64> = candidates.into_iter().take(limit).collect();
-        let rows = if take.is_empty() {
+        let tombs = dispatch!(self, s => s.tombstone_candidates(requester, ids, since_seq, limit + 1).await)?;
+        // One cursor over posts and tombstones: merge the two candidate
+        // lists in store order (each is complete up to its own last seq,
+        // so the first `limit + 1` of the merge are too).
+        let mut merged: Vec<(u64, bool)> = posts
+            .into_iter()
+            .map(|s| (s, false))
+            .chain(tombs.into_iter().map(|s| (s, true)))
+            .collect();
+        merged.sort_unstable();
+        merged.dedup();
+        let mut more = merged.len() > limit;
+        merged.truncate(limit);
+        // Never more than MAX_PULL_DELETES tombstones on one page.
+        let mut n_tombs = 0usize;
+        let mut cut = merged.len();
+        for (i, (_, is_tomb)) in merged.iter().enumerate() {
+            if *is_tomb {
+                if n_tombs == MAX_PULL_DELETES {
+                    cut = i;
+                    more = true;
+                    break;
+                }
+                n_tombs += 1;
+            }
+        }
+        merged.truncate(cut);
+        let post_seqs: Vec<u64> = merged.iter().filter(|m| !m.1).map(|m| m.0).collect();
+        let tomb_seqs: Vec<u64> = merged.iter().filter(|m| m.1).map(|m| m.0).collect();
+        let rows = if post_seqs.is_empty() {
             Vec::new()
         } else {
-            dispatch!(self, s => s.posts_by_seq(&take).await)?
+            dispatch!(self, s => s.posts_by_seq(&post_seqs).await)?
+        };
+        let tomb_rows = if tomb_seqs.is_empty() {
+            Vec::new()
+        } else {
+            dispatch!(self, s => s.tombstones_by_seq(&tomb_seqs).await)?
         };
         let filter = PullFilter::new(requester, ids.iter().copied());
         let mut page = PullPage {
             posts: Vec::with_capacity(rows.len()),
-            next_seq: take.last().copied().unwrap_or(since_seq),
+            deletes: Vec::new(),
+            next_seq: merged.last().map_or(since_seq, |m| m.0),
             more,
         };
         for (_seq, bytes) in rows {
@@ -1052,7 +1130,87 @@ impl AnchorStore {
                 page.posts.push(post);
             }
         }
+        for t in tomb_rows {
+            let record = decode_delete(&t.record, &t.signature)?;
+            let author = record.body().author;
+            let recipients: Vec<PostingId> = t.recipients.into_iter().map(PostingId).collect();
+            let audience = if t.encrypted {
+                Audience::Encrypted(&recipients)
+            } else {
+                Audience::Public
+            };
+            if filter.decide(&author, audience).is_some() {
+                page.deletes.push(record);
+            }
+        }
         Ok(page)
+    }
+
+    /// Applies an author's delete record (store-and-forward of deletes).
+    ///
+    /// The record's signature is verified first (`badSignature`). If the
+    /// post is stored, the record must be by its author (`unauthorized`;
+    /// the PostId commits to the author, so the post id and author columns
+    /// decide it); the post is removed and stops being served. Either way a
+    /// tombstone with a new `seq` keeps the signed record, the deleted
+    /// post's visibility kind and its recipients: [`AnchorStore::pull`]
+    /// serves the delete to exactly the pulls the post would have been
+    /// served to, and the post is never stored again.
+    pub async fn apply_delete(
+        &self,
+        record: &SignedDeleteRecord,
+        now_ms: u64,
+    ) -> Result<DeleteOutcome, StoreError> {
+        record.verify().map_err(|error| IngestError::BadSignature {
+            what: "deleteRecord",
+            error,
+        })?;
+        let body = record.body();
+        let d = PreparedDelete {
+            post_id: body.post_id.0,
+            author: body.author.0,
+            record: record.bytes().to_vec(),
+            signature: record.signature().to_vec(),
+            now_ms,
+        };
+        dispatch!(self, s => s.apply_delete(d).await)
+    }
+
+    /// Applies an author's visibility update to a stored post
+    /// ([`SyncPost::apply_update`]: signature, author, post id and content
+    /// checks; an invalid update is [`StoreError::Invalid`]). On success the
+    /// stored `SyncPost` carries the new visibility and the update, its
+    /// recipient rows are rewritten and it moves to a new `seq`: dropped
+    /// recipients stop finding it, new ones find it on their next pull.
+    pub async fn apply_visibility_update(
+        &self,
+        update: &SignedVisibilityUpdate,
+    ) -> Result<VisibilityOutcome, StoreError> {
+        let id = update.body().post_id;
+        // A concurrent change of the same post makes `replace_post` find a
+        // different seq; read again and retry a few times.
+        for _ in 0..3 {
+            let Some((seq, bytes)) = dispatch!(self, s => s.post_by_id(id.0).await)? else {
+                return Ok(VisibilityOutcome::NotHeld);
+            };
+            let mut post = decode_sync_post(&bytes)?;
+            let before = post.visibility_update.clone();
+            match post.apply_update(update.clone()) {
+                Ok(()) => {}
+                Err(IngestError::Stale { .. }) => return Ok(VisibilityOutcome::Stale),
+                Err(e) => return Err(e.into()),
+            }
+            if post.visibility_update == before {
+                return Ok(VisibilityOutcome::Unchanged);
+            }
+            let prepared = PreparedPost::new(&post)?;
+            if let Some(seq) = dispatch!(self, s => s.replace_post(seq, prepared).await)? {
+                return Ok(VisibilityOutcome::Applied { seq });
+            }
+        }
+        Err(StoreError::unavailable(
+            "visibility update: the post kept changing, retry",
+        ))
     }
 
     // -- admin --------------------------------------------------------------
@@ -1111,6 +1269,33 @@ pub(crate) struct BootstrapQuery {
     pub(crate) anchor_limit: usize,
     pub(crate) sample_start: [u8; 32],
     pub(crate) sample_limit: usize,
+}
+
+/// A signature-checked delete record ready to store.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedDelete {
+    pub(crate) post_id: [u8; 32],
+    pub(crate) author: [u8; 32],
+    pub(crate) record: Vec<u8>,
+    pub(crate) signature: Vec<u8>,
+    pub(crate) now_ms: u64,
+}
+
+/// A stored tombstone as the backends return it.
+#[derive(Debug, Clone)]
+pub(crate) struct TombstoneRow {
+    pub(crate) encrypted: bool,
+    pub(crate) record: Vec<u8>,
+    pub(crate) signature: Vec<u8>,
+    pub(crate) recipients: Vec<[u8; 32]>,
+}
+
+/// The refusal for a delete record whose author is not the stored post's.
+pub(crate) fn foreign_delete() -> StoreError {
+    StoreError::Invalid(IngestError::Unauthorized {
+        what: "deleteRecord",
+        reason: "not by the post's author",
+    })
 }
 
 /// A validated post ready to store.
@@ -1267,6 +1452,11 @@ pub(crate) fn decode_addrs(s: &str) -> Result<Vec<SocketAddr>, StoreError> {
 pub(crate) fn decode_sync_post(bytes: &[u8]) -> Result<SyncPost, StoreError> {
     codec::from_canonical::<SyncPost>("syncPost", bytes, MAX_STORED_SYNC_POST_BYTES)
         .map_err(|e| StoreError::corrupt("post", e))
+}
+
+fn decode_delete(bytes: &[u8], signature: &[u8]) -> Result<SignedDeleteRecord, StoreError> {
+    Signed::<DeleteRecordBody>::decode(Ok(bytes), Ok(signature))
+        .map_err(|e| StoreError::corrupt("delete record", e))
 }
 
 fn pull_decide(filter: &PullFilter, post: &SyncPost) -> bool {

@@ -45,9 +45,9 @@ use super::wake::{QueueKey, Registry};
 use super::{
     channel_col, channel_from_col, check_member, decode_addrs, encode_addrs, fetch_cut, from_i64,
     id32_from, merge_by_id, node_from, random_channel_id, random_salt, redact, to_i64, AuditEvent,
-    AuditKind, AuditRecord, BootstrapQuery, Channel, ChannelSummary, CheckIn, Enqueued, FetchPage,
-    FetchQuery, Inserted, NewMessage, PlanQuery, PreparedPost, Stats, StoreError, StoreOptions,
-    StoredMessage, REDACTED_ID_LEN, SWEEP_CHUNK,
+    AuditKind, AuditRecord, BootstrapQuery, Channel, ChannelSummary, CheckIn, DeleteOutcome,
+    Enqueued, FetchPage, FetchQuery, Inserted, NewMessage, PlanQuery, PreparedDelete, PreparedPost,
+    Stats, StoreError, StoreOptions, StoredMessage, TombstoneRow, REDACTED_ID_LEN, SWEEP_CHUNK,
 };
 
 /// The `LISTEN`/`NOTIFY` channel.
@@ -117,6 +117,55 @@ const PULL_SQL: &str = "SELECT s.seq FROM (
          ORDER BY r.seq LIMIT $4::int8) AS y)
   ) AS s
   ORDER BY s.seq LIMIT $4::int8";
+
+/// The tombstone half of a pull: own tombstones, those of public posts by
+/// an author in the ids, and those whose deleted post had a recipient
+/// (other than its author) in the ids.
+const PULL_TOMBSTONES_SQL: &str = "SELECT s.seq FROM (
+    (SELECT t.seq FROM tombstones AS t
+      WHERE t.author = $1::bytea AND t.encrypted = false AND t.seq > $2::int8
+      ORDER BY t.seq LIMIT $4::int8)
+    UNION
+    (SELECT t.seq FROM tombstones AS t
+      WHERE t.author = $1::bytea AND t.encrypted = true AND t.seq > $2::int8
+      ORDER BY t.seq LIMIT $4::int8)
+    UNION
+    (SELECT x.seq FROM unnest($3::bytea[]) AS i(id)
+      CROSS JOIN LATERAL (
+        SELECT t.seq FROM tombstones AS t
+         WHERE t.author = i.id AND t.encrypted = false AND t.seq > $2::int8
+         ORDER BY t.seq LIMIT $4::int8) AS x)
+    UNION
+    (SELECT y.seq FROM unnest($3::bytea[]) AS i(id)
+      CROSS JOIN LATERAL (
+        SELECT r.seq FROM tombstone_recipients AS r
+         WHERE r.recipient = i.id AND r.author <> r.recipient AND r.seq > $2::int8
+         ORDER BY r.seq LIMIT $4::int8) AS y)
+  ) AS s
+  ORDER BY s.seq LIMIT $4::int8";
+
+/// Locks the `post_seq` counter row until commit and returns its value:
+/// writers of posts and tombstones serialize, so seq order is commit order.
+async fn lock_post_seq(tx: &tokio_postgres::Transaction<'_>) -> Result<i64, StoreError> {
+    tx.query_one(
+        "SELECT value FROM counters WHERE name = 'post_seq' FOR UPDATE",
+        &[],
+    )
+    .await
+    .map_err(pg_err)?
+    .try_get(0)
+    .map_err(pg_err)
+}
+
+async fn store_post_seq(tx: &tokio_postgres::Transaction<'_>, seq: i64) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE counters SET value = $1::int8 WHERE name = 'post_seq'",
+        &[&seq],
+    )
+    .await
+    .map_err(pg_err)?;
+    Ok(())
+}
 
 const CHECKIN_COLS: &str = "node, addrs, is_anchor, last_seen_ms";
 
@@ -881,16 +930,23 @@ async fn insert_post_rows(
     tx: &tokio_postgres::Transaction<'_>,
     posts: &[(PreparedPost, u64)],
 ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
-    let mut seq: i64 = tx
-        .query_one(
-            "SELECT value FROM counters WHERE name = 'post_seq' FOR UPDATE",
-            &[],
+    let mut seq: i64 = lock_post_seq(tx).await?;
+    let ids: Vec<&[u8]> = posts.iter().map(|p| &p.0.post_id[..]).collect();
+    // Posts deleted by their author are not stored again.
+    let mut tombstoned: HashSet<([u8; 32], [u8; 32])> = HashSet::new();
+    for row in tx
+        .query(
+            "SELECT post_id, author FROM tombstones WHERE post_id = ANY($1::bytea[])",
+            &[&ids],
         )
         .await
         .map_err(pg_err)?
-        .try_get(0)
-        .map_err(pg_err)?;
-    let ids: Vec<&[u8]> = posts.iter().map(|p| &p.0.post_id[..]).collect();
+    {
+        tombstoned.insert((
+            id32_from("post id", get_bytes(&row, 0)?)?,
+            id32_from("author", get_bytes(&row, 1)?)?,
+        ));
+    }
     let mut held: HashSet<[u8; 32]> = HashSet::new();
     for row in tx
         .query(
@@ -905,6 +961,10 @@ async fn insert_post_rows(
     let mut out = Vec::with_capacity(posts.len());
     let mut new: Vec<(i64, &(PreparedPost, u64))> = Vec::new();
     for p in posts {
+        if tombstoned.contains(&(p.0.post_id, p.0.author)) {
+            out.push(Ok(Inserted::Tombstoned));
+            continue;
+        }
         if !held.insert(p.0.post_id) {
             out.push(Ok(Inserted::Duplicate));
             continue;
@@ -966,12 +1026,7 @@ async fn insert_post_rows(
         }
         start = end;
     }
-    tx.execute(
-        "UPDATE counters SET value = $1::int8 WHERE name = 'post_seq'",
-        &[&seq],
-    )
-    .await
-    .map_err(pg_err)?;
+    store_post_seq(tx, seq).await?;
     Ok(out)
 }
 
@@ -1735,6 +1790,232 @@ impl PgStore {
         .await
     }
 
+    pub(crate) async fn tombstone_candidates(
+        &self,
+        requester: NodeId,
+        ids: &[[u8; 32]],
+        since_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut ids: Vec<&[u8]> = ids.iter().map(|i| &i[..]).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        self.timed(async {
+            let c = client(&self.inner.pool).await?;
+            let st = c
+                .prepare_cached(PULL_TOMBSTONES_SQL)
+                .await
+                .map_err(pg_err)?;
+            c.query(
+                &st,
+                &[&&requester.0[..], &to_i64(since_seq), &ids, &i64_len(limit)],
+            )
+            .await
+            .map_err(pg_err)?
+            .iter()
+            .map(|r| get_u64(r, 0, "seq"))
+            .collect()
+        })
+        .await
+    }
+
+    pub(crate) async fn tombstones_by_seq(
+        &self,
+        seqs: &[u64],
+    ) -> Result<Vec<TombstoneRow>, StoreError> {
+        let seqs: Vec<i64> = seqs.iter().map(|&s| to_i64(s)).collect();
+        self.timed(async {
+            let c = client(&self.inner.pool).await?;
+            let mut recipients: HashMap<i64, Vec<[u8; 32]>> = HashMap::new();
+            for r in c
+                .query(
+                    "SELECT seq, recipient FROM tombstone_recipients WHERE seq = ANY($1::int8[])",
+                    &[&seqs],
+                )
+                .await
+                .map_err(pg_err)?
+            {
+                let seq: i64 = r.try_get(0).map_err(pg_err)?;
+                recipients
+                    .entry(seq)
+                    .or_default()
+                    .push(id32_from("tombstone recipient", get_bytes(&r, 1)?)?);
+            }
+            c.query(
+                "SELECT seq, encrypted, record, signature FROM tombstones
+                  WHERE seq = ANY($1::int8[]) ORDER BY seq",
+                &[&seqs],
+            )
+            .await
+            .map_err(pg_err)?
+            .iter()
+            .map(|r| {
+                let seq: i64 = r.try_get(0).map_err(pg_err)?;
+                Ok(TombstoneRow {
+                    encrypted: r.try_get(1).map_err(pg_err)?,
+                    record: get_bytes(r, 2)?.to_vec(),
+                    signature: get_bytes(r, 3)?.to_vec(),
+                    recipients: recipients.remove(&seq).unwrap_or_default(),
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    pub(crate) async fn apply_delete(
+        &self,
+        d: PreparedDelete,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.timed(async {
+            let mut c = client(&self.inner.pool).await?;
+            let tx = c.transaction().await.map_err(pg_err)?;
+            let seq = lock_post_seq(&tx).await?;
+            let held = tx
+                .query_opt(
+                    "SELECT 1 FROM tombstones WHERE post_id = $1::bytea AND author = $2::bytea",
+                    &[&&d.post_id[..], &&d.author[..]],
+                )
+                .await
+                .map_err(pg_err)?;
+            if held.is_some() {
+                return Ok(DeleteOutcome::AlreadyDeleted);
+            }
+            let post = tx
+                .query_opt(
+                    "SELECT seq, author, encrypted FROM posts WHERE post_id = $1::bytea",
+                    &[&&d.post_id[..]],
+                )
+                .await
+                .map_err(pg_err)?;
+            let mut recipients: Vec<Vec<u8>> = Vec::new();
+            let mut encrypted = false;
+            if let Some(row) = &post {
+                if get_bytes(row, 1)? != &d.author[..] {
+                    return Err(super::foreign_delete());
+                }
+                let post_seq: i64 = row.try_get(0).map_err(pg_err)?;
+                encrypted = row.try_get(2).map_err(pg_err)?;
+                for r in tx
+                    .query(
+                        "SELECT recipient FROM post_recipients WHERE seq = $1::int8",
+                        &[&post_seq],
+                    )
+                    .await
+                    .map_err(pg_err)?
+                {
+                    recipients.push(get_bytes(&r, 0)?.to_vec());
+                }
+                tx.execute("DELETE FROM posts WHERE seq = $1::int8", &[&post_seq])
+                    .await
+                    .map_err(pg_err)?;
+            }
+            let seq = seq + 1;
+            tx.execute(
+                "INSERT INTO tombstones (seq, post_id, author, encrypted, received_at_ms, record, signature)
+                 VALUES ($1::int8, $2::bytea, $3::bytea, $4::bool, $5::int8, $6::bytea, $7::bytea)",
+                &[
+                    &seq,
+                    &&d.post_id[..],
+                    &&d.author[..],
+                    &encrypted,
+                    &to_i64(d.now_ms),
+                    &d.record,
+                    &d.signature,
+                ],
+            )
+            .await
+            .map_err(pg_err)?;
+            if !recipients.is_empty() {
+                tx.execute(
+                    "INSERT INTO tombstone_recipients (recipient, seq, author)
+                     SELECT r, $2::int8, $3::bytea FROM unnest($1::bytea[]) AS r
+                     ON CONFLICT DO NOTHING",
+                    &[&recipients, &seq, &&d.author[..]],
+                )
+                .await
+                .map_err(pg_err)?;
+            }
+            store_post_seq(&tx, seq).await?;
+            tx.commit().await.map_err(pg_err)?;
+            let seq = from_i64("seq", seq)?;
+            Ok(if post.is_some() {
+                DeleteOutcome::Deleted { seq }
+            } else {
+                DeleteOutcome::Recorded { seq }
+            })
+        })
+        .await
+    }
+
+    pub(crate) async fn post_by_id(
+        &self,
+        post_id: [u8; 32],
+    ) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.timed(async {
+            let c = client(&self.inner.pool).await?;
+            c.query_opt(
+                "SELECT seq, sync_post FROM posts WHERE post_id = $1::bytea",
+                &[&&post_id[..]],
+            )
+            .await
+            .map_err(pg_err)?
+            .map(|r| Ok((get_u64(&r, 0, "seq")?, get_bytes(&r, 1)?.to_vec())))
+            .transpose()
+        })
+        .await
+    }
+
+    /// Replaces the post stored at `old_seq` (same post id) with `p` at a
+    /// new seq; `None` if that row is gone or moved meanwhile.
+    pub(crate) async fn replace_post(
+        &self,
+        old_seq: u64,
+        p: PreparedPost,
+    ) -> Result<Option<u64>, StoreError> {
+        self.timed(async {
+            let mut c = client(&self.inner.pool).await?;
+            let tx = c.transaction().await.map_err(pg_err)?;
+            let seq = lock_post_seq(&tx).await? + 1;
+            let old = to_i64(old_seq);
+            let still = tx
+                .query_opt(
+                    "SELECT 1 FROM posts WHERE seq = $1::int8 AND post_id = $2::bytea",
+                    &[&old, &&p.post_id[..]],
+                )
+                .await
+                .map_err(pg_err)?;
+            if still.is_none() {
+                return Ok(None);
+            }
+            tx.execute("DELETE FROM post_recipients WHERE seq = $1::int8", &[&old])
+                .await
+                .map_err(pg_err)?;
+            tx.execute(
+                "UPDATE posts SET seq = $2::int8, encrypted = $3::bool, sync_post = $4::bytea
+                  WHERE seq = $1::int8",
+                &[&old, &seq, &p.encrypted, &p.bytes],
+            )
+            .await
+            .map_err(pg_err)?;
+            let recipients: Vec<&[u8]> = p.recipients.iter().map(|r| &r[..]).collect();
+            if !recipients.is_empty() {
+                tx.execute(
+                    "INSERT INTO post_recipients (recipient, seq, author)
+                     SELECT r, $2::int8, $3::bytea FROM unnest($1::bytea[]) AS r
+                     ON CONFLICT DO NOTHING",
+                    &[&recipients, &seq, &&p.author[..]],
+                )
+                .await
+                .map_err(pg_err)?;
+            }
+            store_post_seq(&tx, seq).await?;
+            tx.commit().await.map_err(pg_err)?;
+            Ok(Some(from_i64("seq", seq)?))
+        })
+        .await
+    }
+
     pub(crate) async fn posts_by_seq(
         &self,
         seqs: &[u64],
@@ -1785,7 +2066,9 @@ impl PgStore {
     pub(crate) async fn analyze(&self) -> Result<(), StoreError> {
         self.timed(async {
             let c = client(&self.inner.pool).await?;
-            c.batch_execute("ANALYZE channels, messages, posts, post_recipients, checkins")
+            c.batch_execute(
+                "ANALYZE channels, messages, posts, post_recipients, checkins, tombstones, tombstone_recipients",
+            )
                 .await
                 .map_err(pg_err)
         })
@@ -1823,11 +2106,18 @@ impl PgStore {
                 }
                 PlanQuery::Pull => {
                     let ids: Vec<&[u8]> = vec![&[1u8; 32][..], &[2u8; 32][..]];
-                    c.query(
-                        &format!("EXPLAIN {PULL_SQL}"),
-                        &[&&[0u8; 32][..], &0i64, &ids, &101i64],
-                    )
-                    .await
+                    let mut rows = Vec::new();
+                    for sql in [PULL_SQL, PULL_TOMBSTONES_SQL] {
+                        rows.extend(
+                            c.query(
+                                &format!("EXPLAIN {sql}"),
+                                &[&&[0u8; 32][..], &0i64, &ids, &101i64],
+                            )
+                            .await
+                            .map_err(pg_err)?,
+                        );
+                    }
+                    Ok(rows)
                 }
             }
             .map_err(pg_err)?;

@@ -35,9 +35,9 @@ use super::wake::{QueueKey, Registry};
 use super::{
     channel_col, channel_from_col, check_member, decode_addrs, encode_addrs, from_i64, merge_by_id,
     node_from, random_channel_id, random_salt, redact, to_i64, AuditEvent, AuditKind, AuditRecord,
-    BootstrapQuery, Channel, ChannelSummary, CheckIn, Enqueued, FetchPage, FetchQuery, Inserted,
-    NewMessage, PlanQuery, PreparedPost, Stats, StoreError, StoreOptions, StoredMessage,
-    SWEEP_CHUNK,
+    BootstrapQuery, Channel, ChannelSummary, CheckIn, DeleteOutcome, Enqueued, FetchPage,
+    FetchQuery, Inserted, NewMessage, PlanQuery, PreparedDelete, PreparedPost, Stats, StoreError,
+    StoreOptions, StoredMessage, TombstoneRow, SWEEP_CHUNK,
 };
 
 /// Read connections kept open (file databases).
@@ -84,6 +84,34 @@ const POSTS_BY_AUTHOR_SQL: &str = "SELECT seq FROM posts
 const POSTS_BY_RECIPIENT_SQL: &str = "SELECT seq FROM post_recipients
   WHERE recipient = ?1 AND seq > ?2 AND author <> recipient
   ORDER BY seq LIMIT ?3";
+
+const TOMBSTONES_BY_AUTHOR_SQL: &str = "SELECT seq FROM tombstones
+  WHERE author = ?1 AND encrypted = ?2 AND seq > ?3
+  ORDER BY seq LIMIT ?4";
+
+const TOMBSTONES_BY_RECIPIENT_SQL: &str = "SELECT seq FROM tombstone_recipients
+  WHERE recipient = ?1 AND seq > ?2 AND author <> recipient
+  ORDER BY seq LIMIT ?3";
+
+/// Draws the next `post_seq` (posts and tombstones share it).
+fn next_post_seq(c: &Connection) -> Result<i64, StoreError> {
+    Ok(c.prepare_cached(
+        "UPDATE counters SET value = value + 1 WHERE name = 'post_seq' RETURNING value",
+    )?
+    .query_row([], |r| r.get(0))?)
+}
+
+/// Writes the recipient rows of a post at `seq`.
+fn insert_post_recipients(c: &Connection, p: &PreparedPost, seq: i64) -> Result<(), StoreError> {
+    let mut ins = c.prepare_cached(
+        "INSERT INTO post_recipients (recipient, seq, author) VALUES (?1, ?2, ?3)
+         ON CONFLICT DO NOTHING",
+    )?;
+    for r in &p.recipients {
+        ins.execute(params![&r[..], seq, &p.author[..]])?;
+    }
+    Ok(())
+}
 
 /// The SQLite backend. Cheap to clone.
 #[derive(Clone)]
@@ -887,6 +915,15 @@ impl SqliteStore {
         self.write(move |c| {
             let mut out = Vec::with_capacity(posts.len());
             for p in &posts {
+                let tombstoned: bool = c
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM tombstones WHERE post_id = ?1 AND author = ?2)",
+                    )?
+                    .query_row([&p.post_id[..], &p.author[..]], |r| r.get(0))?;
+                if tombstoned {
+                    out.push(Ok(Inserted::Tombstoned));
+                    continue;
+                }
                 let exists: bool = c
                     .prepare_cached("SELECT EXISTS (SELECT 1 FROM posts WHERE post_id = ?1)")?
                     .query_row([&p.post_id[..]], |r| r.get(0))?;
@@ -894,11 +931,7 @@ impl SqliteStore {
                     out.push(Ok(Inserted::Duplicate));
                     continue;
                 }
-                let seq: i64 = c
-                    .prepare_cached(
-                        "UPDATE counters SET value = value + 1 WHERE name = 'post_seq' RETURNING value",
-                    )?
-                    .query_row([], |r| r.get(0))?;
+                let seq = next_post_seq(c)?;
                 c.prepare_cached(
                     "INSERT INTO posts (seq, post_id, author, encrypted, created_at_ms, received_at_ms, sync_post)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -912,13 +945,7 @@ impl SqliteStore {
                     to_i64(now_ms),
                     &p.bytes
                 ])?;
-                let mut ins = c.prepare_cached(
-                    "INSERT INTO post_recipients (recipient, seq, author) VALUES (?1, ?2, ?3)
-                     ON CONFLICT DO NOTHING",
-                )?;
-                for r in &p.recipients {
-                    ins.execute(params![&r[..], seq, &p.author[..]])?;
-                }
+                insert_post_recipients(c, p, seq)?;
                 out.push(Ok(Inserted::New {
                     seq: from_i64("seq", seq)?,
                 }));
@@ -960,6 +987,192 @@ impl SqliteStore {
                 add(by_recipient.query(params![&id[..], since, lim])?)?;
             }
             Ok(found.into_iter().take(limit).collect())
+        })
+        .await
+    }
+
+    pub(crate) async fn tombstone_candidates(
+        &self,
+        requester: NodeId,
+        ids: &[[u8; 32]],
+        since_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        self.read(move |c| {
+            let since = to_i64(since_seq);
+            let lim = sql_limit(limit);
+            let mut found = BTreeSet::new();
+            let mut by_author = c.prepare_cached(TOMBSTONES_BY_AUTHOR_SQL)?;
+            let mut by_recipient = c.prepare_cached(TOMBSTONES_BY_RECIPIENT_SQL)?;
+            let mut add = |rows: rusqlite::Rows<'_>| -> Result<(), StoreError> {
+                let mut rows = rows;
+                while let Some(row) = rows.next()? {
+                    found.insert(col_u64(row, 0, "seq")?);
+                }
+                Ok(())
+            };
+            for enc in [false, true] {
+                add(by_author.query(params![&requester.0[..], enc, since, lim])?)?;
+            }
+            for id in &ids {
+                add(by_author.query(params![&id[..], false, since, lim])?)?;
+                add(by_recipient.query(params![&id[..], since, lim])?)?;
+            }
+            Ok(found.into_iter().take(limit).collect())
+        })
+        .await
+    }
+
+    pub(crate) async fn tombstones_by_seq(
+        &self,
+        seqs: &[u64],
+    ) -> Result<Vec<TombstoneRow>, StoreError> {
+        let seqs = seqs.to_vec();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT encrypted, record, signature FROM tombstones WHERE seq = ?1",
+            )?;
+            let mut rec =
+                c.prepare_cached("SELECT recipient FROM tombstone_recipients WHERE seq = ?1")?;
+            let mut out = Vec::with_capacity(seqs.len());
+            for s in seqs {
+                let row = st
+                    .query_row([to_i64(s)], |r| {
+                        Ok((
+                            r.get::<_, bool>(0)?,
+                            r.get::<_, Vec<u8>>(1)?,
+                            r.get::<_, Vec<u8>>(2)?,
+                        ))
+                    })
+                    .optional()?;
+                let Some((encrypted, record, signature)) = row else {
+                    continue;
+                };
+                let mut recipients = Vec::new();
+                let mut rows = rec.query([to_i64(s)])?;
+                while let Some(r) = rows.next()? {
+                    let b: Vec<u8> = r.get(0)?;
+                    recipients.push(super::id32_from("tombstone recipient", &b)?);
+                }
+                out.push(TombstoneRow {
+                    encrypted,
+                    record,
+                    signature,
+                    recipients,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub(crate) async fn apply_delete(
+        &self,
+        d: PreparedDelete,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.write(move |c| {
+            let held: bool = c
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM tombstones WHERE post_id = ?1 AND author = ?2)",
+                )?
+                .query_row([&d.post_id[..], &d.author[..]], |r| r.get(0))?;
+            if held {
+                return Ok((DeleteOutcome::AlreadyDeleted, Vec::new()));
+            }
+            let post: Option<(i64, Vec<u8>, bool)> = c
+                .prepare_cached("SELECT seq, author, encrypted FROM posts WHERE post_id = ?1")?
+                .query_row([&d.post_id[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            let mut recipients: Vec<Vec<u8>> = Vec::new();
+            let mut encrypted = false;
+            if let Some((post_seq, author, enc)) = &post {
+                if author[..] != d.author[..] {
+                    return Err(super::foreign_delete());
+                }
+                encrypted = *enc;
+                let mut st =
+                    c.prepare_cached("SELECT recipient FROM post_recipients WHERE seq = ?1")?;
+                let mut rows = st.query([post_seq])?;
+                while let Some(r) = rows.next()? {
+                    recipients.push(r.get(0)?);
+                }
+                c.prepare_cached("DELETE FROM posts WHERE seq = ?1")?
+                    .execute([post_seq])?;
+            }
+            let seq = next_post_seq(c)?;
+            c.prepare_cached(
+                "INSERT INTO tombstones (seq, post_id, author, encrypted, received_at_ms, record, signature)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                seq,
+                &d.post_id[..],
+                &d.author[..],
+                encrypted,
+                to_i64(d.now_ms),
+                &d.record,
+                &d.signature
+            ])?;
+            let mut ins = c.prepare_cached(
+                "INSERT INTO tombstone_recipients (recipient, seq, author) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+            )?;
+            for r in &recipients {
+                ins.execute(params![r, seq, &d.author[..]])?;
+            }
+            let seq = from_i64("seq", seq)?;
+            let outcome = if post.is_some() {
+                DeleteOutcome::Deleted { seq }
+            } else {
+                DeleteOutcome::Recorded { seq }
+            };
+            Ok((outcome, Vec::new()))
+        })
+        .await
+    }
+
+    pub(crate) async fn post_by_id(
+        &self,
+        post_id: [u8; 32],
+    ) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.read(move |c| {
+            let row: Option<(i64, Vec<u8>)> = c
+                .prepare_cached("SELECT seq, sync_post FROM posts WHERE post_id = ?1")?
+                .query_row([&post_id[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            row.map(|(s, b)| Ok((from_i64("seq", s)?, b))).transpose()
+        })
+        .await
+    }
+
+    /// Replaces the post stored at `old_seq` (same post id) with `p` at a
+    /// new seq; `None` if that row is gone or moved meanwhile.
+    pub(crate) async fn replace_post(
+        &self,
+        old_seq: u64,
+        p: PreparedPost,
+    ) -> Result<Option<u64>, StoreError> {
+        self.write(move |c| {
+            let still: bool = c
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM posts WHERE seq = ?1 AND post_id = ?2)",
+                )?
+                .query_row(params![to_i64(old_seq), &p.post_id[..]], |r| r.get(0))?;
+            if !still {
+                return Ok((None, Vec::new()));
+            }
+            c.prepare_cached("DELETE FROM post_recipients WHERE seq = ?1")?
+                .execute([to_i64(old_seq)])?;
+            let seq = next_post_seq(c)?;
+            c.prepare_cached(
+                "UPDATE posts SET seq = ?2, encrypted = ?3, sync_post = ?4 WHERE seq = ?1",
+            )?
+            .execute(params![to_i64(old_seq), seq, p.encrypted, &p.bytes])?;
+            insert_post_recipients(c, &p, seq)?;
+            Ok((Some(from_i64("seq", seq)?), Vec::new()))
         })
         .await
     }
@@ -1016,7 +1229,12 @@ impl SqliteStore {
         self.read(move |c| {
             let sqls: &[&str] = match q {
                 PlanQuery::Fetch => &[FETCH_SQL],
-                PlanQuery::Pull => &[POSTS_BY_AUTHOR_SQL, POSTS_BY_RECIPIENT_SQL],
+                PlanQuery::Pull => &[
+                    POSTS_BY_AUTHOR_SQL,
+                    POSTS_BY_RECIPIENT_SQL,
+                    TOMBSTONES_BY_AUTHOR_SQL,
+                    TOMBSTONES_BY_RECIPIENT_SQL,
+                ],
                 PlanQuery::ListChannels => &[
                     WAITING_CHANNELS_SQL,
                     EMPTY_CHANNELS_A_SQL,

@@ -63,6 +63,15 @@ enum Command {
         #[arg(long)]
         attach: Vec<PathBuf>,
     },
+    /// Delete one of your posts: an author delete (a signed DeleteRecord).
+    /// The post is removed here at once; peers that pull from this node and
+    /// anchors (at the next sync) get the delete, and it is honoured
+    /// whichever peer it reaches them through. Works for a stored post that
+    /// can no longer be read.
+    Delete {
+        /// The post id (64 hex digits, as `feed --json` shows it).
+        id: String,
+    },
     /// Follow a posting id (private: never sent in gossip).
     Follow {
         /// Posting id (64 hex digits).
@@ -352,6 +361,13 @@ fn main() -> anyhow::Result<()> {
                     }
                 },
             );
+        }
+        Command::Delete { id } => {
+            let id = distsoc_node::node::parse_post_id(&id)?;
+            node.delete_post(id)?;
+            print(json_mode, json!({"deleted": id.to_hex()}), || {
+                format!("deleted {id}; peers and anchors get the delete when they sync")
+            });
         }
         Command::Follow { id } => {
             node.store().follow(id, distsoc_node::node::now_ms())?;

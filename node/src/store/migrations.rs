@@ -30,7 +30,24 @@ pub const MIGRATIONS: &[&str] = &[
     V1_INITIAL,
     V2_RECIPIENT_INDEX_AND_AUDIENCE,
     V3_DEPOSIT_CURSORS,
+    V5_TOMBSTONE_RECIPIENTS,
 ];
+
+/// Version 5: a delete is relayed by pull to exactly the requesters the
+/// deleted post was sent to, so a tombstone remembers whether the post was
+/// encrypted and who its recipients were when it was deleted (a tombstone
+/// recorded without the post counts as public: served by its author's id).
+const V5_TOMBSTONE_RECIPIENTS: &str = r#"
+ALTER TABLE tombstones ADD COLUMN encrypted INTEGER NOT NULL DEFAULT 0
+    CHECK (encrypted IN (0, 1));
+CREATE TABLE tombstone_recipients (
+    seq       INTEGER NOT NULL REFERENCES tombstones (seq) ON DELETE CASCADE,
+    recipient BLOB NOT NULL CHECK (length(recipient) = 32),
+    author    BLOB NOT NULL CHECK (length(author) = 32),
+    PRIMARY KEY (recipient, seq)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX tombstone_recipients_by_seq ON tombstone_recipients (seq);
+"#;
 
 /// Version 3: per anchor, the local `seq` through which our own posts were
 /// deposited there (`PushPost`, store-and-forward for offline recipients).

@@ -71,7 +71,7 @@ mod network;
 mod posts;
 mod social;
 
-pub use network::PeerRecord;
+pub use network::{PeerRecord, MAX_PEER_ADDRESSES};
 pub use posts::{DeleteOutcome, Inserted, PullPage, StoredDelete, VisibilityOutcome};
 pub use social::{AudienceMember, CircleInfo, PostingIdentityInfo, Upsert};
 

@@ -12,6 +12,10 @@ use rusqlite::{params, OptionalExtension, Row};
 
 use super::{blob, decode_signed, from_sql_u64, id32, to_sql_u64, Store, StoreError};
 
+/// Most addresses kept per peer by [`Store::add_peer_candidates`] (the
+/// Hello's own bound on `listenAddresses`).
+pub const MAX_PEER_ADDRESSES: usize = 8;
+
 /// A known peer node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerRecord {
@@ -72,6 +76,43 @@ impl Store {
             )?;
             Ok(())
         })
+    }
+
+    /// Records the listen addresses an inbound peer announced in its Hello
+    /// as candidates: a new peer is stored with them (and `is_anchor`
+    /// false: an inbound claim is not verified); a known peer keeps its
+    /// addresses first (those we dialled) and gains the new ones after
+    /// them, at most [`MAX_PEER_ADDRESSES`] in all. Unspecified addresses
+    /// and port 0 are skipped; the address the peer was seen at is never
+    /// recorded (it did not offer it).
+    pub fn add_peer_candidates(
+        &self,
+        node_id: NodeId,
+        announced: &[SocketAddr],
+        seen_ms: u64,
+    ) -> Result<(), StoreError> {
+        let fresh: Vec<SocketAddr> = announced
+            .iter()
+            .filter(|a| !a.ip().is_unspecified() && a.port() != 0)
+            .copied()
+            .collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let held = self.get_peer(node_id)?;
+        let (mut addrs, is_anchor, last_seen) = match held {
+            Some(p) => (p.addresses, p.is_anchor, p.last_seen_ms.max(seen_ms)),
+            None => (Vec::new(), false, seen_ms),
+        };
+        for a in fresh {
+            if addrs.len() >= MAX_PEER_ADDRESSES {
+                break;
+            }
+            if !addrs.contains(&a) {
+                addrs.push(a);
+            }
+        }
+        self.upsert_peer(node_id, &addrs, is_anchor, last_seen)
     }
 
     /// A known peer.

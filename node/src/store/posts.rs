@@ -16,8 +16,8 @@ use distsoc_protocol::sync::{Audience, PullFilter};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use super::{
-    blob, canonical_within, decode_signed, decode_sync_post, from_sql_u64, sql_limit, to_sql_u64,
-    Store, StoreError, MAX_STORED_SYNC_POST_BYTES,
+    blob, canonical_within, decode_signed, decode_sync_post, from_sql_u64, id32, sql_limit,
+    to_sql_u64, Store, StoreError, MAX_STORED_SYNC_POST_BYTES,
 };
 
 /// What [`Store::insert_post`] did.
@@ -122,8 +122,11 @@ pub(super) fn prepare_connection(conn: &Connection) -> Result<(), StoreError> {
 /// 3. encrypted posts with a recipient in ids other than the author:
 ///    `post_recipients_by_recipient (recipient, seq > since)` per id, then the
 ///    post by primary key;
-/// 4. and 5. tombstones by the requester or by an author in ids:
-///    `tombstones_by_author_seq`.
+/// 4. and 5. tombstones by the requester, or of a public (or unknown) post
+///    by an author in ids: `tombstones_by_author_seq`;
+/// 6. tombstones of an encrypted post with a recipient other than the
+///    author in ids: `tombstone_recipients (recipient, seq)` per id — a
+///    delete reaches exactly the requesters its post was sent to.
 const PULL_CANDIDATES_SQL: &str = "
 SELECT kind, seq FROM (
     SELECT 0 AS kind, p.seq AS seq
@@ -146,7 +149,12 @@ SELECT kind, seq FROM (
     UNION
     SELECT 1, t.seq
       FROM temp.pull_ids AS i CROSS JOIN tombstones AS t ON t.author = i.id
-     WHERE t.seq > ?2
+     WHERE t.seq > ?2 AND t.encrypted = 0
+    UNION
+    SELECT 1, r.seq
+      FROM temp.pull_ids AS i
+      CROSS JOIN tombstone_recipients AS r ON r.recipient = i.id
+     WHERE r.seq > ?2 AND r.recipient <> r.author
 )
 ORDER BY seq
 LIMIT ?3";
@@ -159,6 +167,17 @@ SELECT t.seq, t.record, t.signature
  WHERE t.seq > ?1
  ORDER BY t.seq
  LIMIT ?2";
+
+/// The recipients a deleted post had, from its tombstone at `seq`.
+fn tombstone_recipients(tx: &Transaction<'_>, seq: i64) -> Result<Vec<PostingId>, StoreError> {
+    let mut st = tx.prepare_cached("SELECT recipient FROM tombstone_recipients WHERE seq = ?1")?;
+    let rows = st.query_map([seq], |r| r.get::<_, Vec<u8>>(0))?;
+    let mut out = Vec::new();
+    for b in rows {
+        out.push(PostingId(id32("tombstone recipient", &b?)?));
+    }
+    Ok(out)
+}
 
 /// Draws the next store `seq`.
 fn next_seq(tx: &Transaction<'_>) -> Result<u64, StoreError> {
@@ -321,6 +340,23 @@ impl Store {
                 )
                 .optional()?;
             bytes.map(|b| decode_sync_post(&b)).transpose()
+        })
+    }
+
+    /// The author of a stored post, from its indexed column (works for a
+    /// stored post that no longer decodes).
+    pub fn post_author(&self, id: PostId) -> Result<Option<PostingId>, StoreError> {
+        self.read(|tx| {
+            let author: Option<Vec<u8>> = tx
+                .query_row(
+                    "SELECT author FROM posts WHERE post_id = ?1",
+                    [&id.0[..]],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            author
+                .map(|a| id32("post author", &a).map(PostingId))
+                .transpose()
         })
     }
 
@@ -509,22 +545,30 @@ impl Store {
         };
         {
             let mut post_stmt = tx.prepare_cached("SELECT sync_post FROM posts WHERE seq = ?1")?;
-            let mut del_stmt =
-                tx.prepare_cached("SELECT record, signature FROM tombstones WHERE seq = ?1")?;
+            let mut del_stmt = tx.prepare_cached(
+                "SELECT record, signature, encrypted FROM tombstones WHERE seq = ?1",
+            )?;
             for &(kind, seq) in candidates.iter().take(limit) {
                 if kind == 1 {
                     if page.deletes.len() >= MAX_PULL_DELETES {
                         page.more = true;
                         break;
                     }
-                    let (bytes, sig): (Vec<u8>, Vec<u8>) =
-                        del_stmt.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    let (bytes, sig, encrypted): (Vec<u8>, Vec<u8>, bool) =
+                        del_stmt.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
                     let record: SignedDeleteRecord =
                         decode_signed::<DeleteRecordBody>("delete record", &bytes, &sig)?;
-                    if filter
-                        .decide(&record.body().author, Audience::Public)
-                        .is_some()
-                    {
+                    let recipients = if encrypted {
+                        tombstone_recipients(&tx, seq)?
+                    } else {
+                        Vec::new()
+                    };
+                    let audience = if encrypted {
+                        Audience::Encrypted(&recipients)
+                    } else {
+                        Audience::Public
+                    };
+                    if filter.decide(&record.body().author, audience).is_some() {
                         page.deletes.push(record);
                     }
                 } else {
@@ -595,17 +639,38 @@ impl Store {
             if held {
                 return Ok(DeleteOutcome::AlreadyDeleted);
             }
-            let stored: Option<Vec<u8>> = tx
+            let stored: Option<(Vec<u8>, Vec<u8>, bool)> = tx
                 .query_row(
-                    "SELECT sync_post FROM posts WHERE post_id = ?1",
+                    "SELECT sync_post, author, encrypted FROM posts WHERE post_id = ?1",
                     [&body.post_id.0[..]],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()?;
+            let mut recipients: Vec<Vec<u8>> = Vec::new();
+            let mut encrypted = false;
             let had_post = match stored {
-                Some(bytes) => {
-                    let post = decode_sync_post(&bytes)?;
-                    record.validate_for(&post.post)?;
+                Some((bytes, author, enc)) => {
+                    match decode_sync_post(&bytes) {
+                        Ok(post) => record.validate_for(&post.post)?,
+                        // A stored post that no longer decodes (written by an
+                        // older build without the limits) is still removable
+                        // by its author: the indexed author column, taken
+                        // from the post when it was stored, decides.
+                        Err(_) if author[..] == body.author.0[..] => {}
+                        Err(_) => {
+                            return Err(IngestError::Unauthorized {
+                                what: "deleteRecord",
+                                reason: "not by the post's author",
+                            }
+                            .into())
+                        }
+                    }
+                    encrypted = enc;
+                    let mut st = tx.prepare_cached(
+                        "SELECT recipient FROM post_recipients WHERE post_id = ?1",
+                    )?;
+                    let rows = st.query_map([&body.post_id.0[..]], |r| r.get(0))?;
+                    recipients = rows.collect::<Result<_, _>>()?;
                     tx.execute(
                         "DELETE FROM posts WHERE post_id = ?1",
                         [&body.post_id.0[..]],
@@ -616,8 +681,8 @@ impl Store {
             };
             let seq = next_seq(tx)?;
             tx.execute(
-                "INSERT INTO tombstones (post_id, author, deleted_at_ms, seq, record, signature)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO tombstones (post_id, author, deleted_at_ms, seq, record, signature, encrypted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     &body.post_id.0[..],
                     &body.author.0[..],
@@ -625,8 +690,16 @@ impl Store {
                     to_sql_u64(seq),
                     record.bytes(),
                     &record.signature()[..],
+                    encrypted,
                 ],
             )?;
+            let mut ins = tx.prepare_cached(
+                "INSERT OR IGNORE INTO tombstone_recipients (seq, recipient, author)
+                 VALUES (?1, ?2, ?3)",
+            )?;
+            for r in &recipients {
+                ins.execute(params![to_sql_u64(seq), r, &body.author.0[..]])?;
+            }
             Ok(if had_post {
                 DeleteOutcome::Deleted { seq }
             } else {

@@ -183,6 +183,31 @@ where
 }
 
 /// The words of canonical bytes (no segment table).
+/// Reads canonical bytes (one segment, no segment table) as a `T` root.
+pub(crate) fn read_canonical<T, R>(
+    bytes: &[u8],
+    f: impl FnOnce(T::Reader<'_>) -> Result<R, capnp::Error>,
+) -> Result<R, String>
+where
+    T: capnp::traits::Owned,
+{
+    let words: Vec<capnp::Word> = words_of(bytes)
+        .into_iter()
+        .map(|w| {
+            let b = w.to_le_bytes();
+            capnp::word(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7])
+        })
+        .collect();
+    let seg = capnp::Word::words_to_bytes(&words);
+    let segments: &[&[u8]] = &[seg];
+    let msg = capnp::message::Reader::new(
+        capnp::message::SegmentArray::new(segments),
+        capnp::message::ReaderOptions::new(),
+    );
+    let root: T::Reader<'_> = msg.get_root().map_err(|e| e.to_string())?;
+    f(root).map_err(|e| e.to_string())
+}
+
 fn words_of(bytes: &[u8]) -> Vec<u64> {
     bytes
         .chunks(8)
@@ -330,27 +355,13 @@ impl GotPost {
         let sp = r.get_post().map_err(e)?;
         let post = sp.get_post().map_err(e)?.to_vec();
         let sig = sp.get_signature().map_err(e)?.to_vec();
-        let (author, sealed) = {
-            let words: Vec<capnp::Word> = words_of(&post)
-                .into_iter()
-                .map(|w| {
-                    let b = w.to_le_bytes();
-                    capnp::word(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7])
-                })
-                .collect();
-            let seg = capnp::Word::words_to_bytes(&words);
-            let segments: &[&[u8]] = &[seg];
-            let msg = capnp::message::Reader::new(
-                capnp::message::SegmentArray::new(segments),
-                capnp::message::ReaderOptions::new(),
-            );
-            let p: content_capnp::post::Reader<'_> = msg.get_root().map_err(e)?;
+        let (author, sealed) = read_canonical::<content_capnp::post::Owned, _>(&post, |p| {
             let sealed = matches!(
                 p.get_content().which(),
                 Ok(content_capnp::post::content::Sealed(_))
             );
-            (p.get_author().map_err(e)?.to_vec(), sealed)
-        };
+            Ok((p.get_author()?.to_vec(), sealed))
+        })?;
         let mut recipients = None;
         let mut visibility_canonical = Vec::new();
         if r.has_visibility() {
@@ -413,6 +424,8 @@ pub(crate) struct Pulled {
     pub next_seq: u64,
     pub more: bool,
     pub profiles: Vec<(Vec<u8>, Vec<u8>)>,
+    /// `deletes`: (canonical `DeleteRecordBody`, signature).
+    pub deletes: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Pulled {
@@ -455,11 +468,19 @@ fn read_pull_frame(f: &RawFrame) -> Result<Pulled, String> {
             p.get_signature().map_err(e)?.to_vec(),
         ));
     }
+    let mut deletes = Vec::new();
+    for d in r.get_deletes().map_err(e)?.iter() {
+        deletes.push((
+            d.get_record().map_err(e)?.to_vec(),
+            d.get_signature().map_err(e)?.to_vec(),
+        ));
+    }
     Ok(Pulled {
         posts,
         next_seq: r.get_next_seq(),
         more: r.get_more(),
         profiles,
+        deletes,
     })
 }
 
@@ -490,6 +511,7 @@ pub(crate) async fn pull_all(s: &Session, ids: &[[u8; 32]], since: u64) -> Resul
         }
         all.posts.extend(page.posts);
         all.profiles.extend(page.profiles);
+        all.deletes.extend(page.deletes);
         all.next_seq = page.next_seq;
         if !page.more {
             return Ok(all);

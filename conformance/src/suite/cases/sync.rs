@@ -88,6 +88,87 @@ fn sealed_push(ctx: &mut Ctx, author: u8, recipient: u8) -> Result<([u8; 32], Ve
     Ok((id, frame))
 }
 
+const DELETES: &str = "`deletes`: the delete records stored after `sinceSeq` whose deleted post the requester would have been sent [...] A responder that honours a delete stops serving the post.";
+const DELETE_SIG: &str = "A `DeleteRecord` is verified by its author's signature (purpose `delete`) before anything is stored; `Ack` means validated and accepted.";
+
+/// A DeleteRecord push by fixture `author` for `post_id`; with
+/// `break_sig`, the signature's first byte is flipped.
+fn delete_frame(author: u8, post_id: [u8; 32], break_sig: bool) -> Result<Vec<u8>, CaseError> {
+    use distsoc_protocol::ids::{PostId, PostingId};
+    use distsoc_protocol::messages::content::{sign_checked, DeleteRecordBody};
+    use distsoc_protocol::messages::signed::Signed;
+    use distsoc_protocol::messages::social::DeleteRecord;
+    use distsoc_protocol::messages::Message;
+    use distsoc_protocol::sign::SigningKey;
+    let setup = |e: String| CaseError::Setup(format!("building the delete record: {e}"));
+    let key = SigningKey::from_seed(&super::post::fixture_seed(author));
+    let mut record = sign_checked(
+        DeleteRecordBody {
+            post_id: PostId(post_id),
+            author: PostingId(key.public()),
+            deleted_at_ms: now_ms(),
+            replaced_by: None,
+        },
+        &key,
+    )
+    .map_err(|e| setup(e.to_string()))?;
+    if break_sig {
+        let mut sig = *record.signature();
+        sig[0] ^= 1;
+        record = Signed::from_parts_unchecked(record.body().clone(), record.bytes().to_vec(), sig);
+    }
+    Message::from(DeleteRecord {
+        version: PROTOCOL_VERSION,
+        record,
+    })
+    .to_frame()
+    .map_err(|e| setup(e.to_string()))
+}
+
+/// The post ids of the pulled delete records, each checked independently:
+/// its signature by its `author` (purpose `delete`).
+fn deleted_ids(got: &Pulled) -> Result<Vec<[u8; 32]>, String> {
+    use distsoc_schema::content_capnp::delete_record_body;
+    let mut out = Vec::new();
+    for (bytes, sig) in &got.deletes {
+        let (post_id, author) =
+            super::post::read_canonical::<delete_record_body::Owned, _>(bytes, |r| {
+                Ok((r.get_post_id()?.to_vec(), r.get_author()?.to_vec()))
+            })?;
+        super::post::verify(&author, "delete", bytes, sig)?;
+        let id: [u8; 32] = post_id
+            .try_into()
+            .map_err(|_| "a delete record with a post id that is not 32 bytes".to_string())?;
+        out.push(id);
+    }
+    Ok(out)
+}
+
+/// After `post` was deleted by its author: a fresh pull for `ids` must not
+/// return it and must carry its (valid) delete record.
+async fn judge_deleted(
+    ctx: &mut Ctx,
+    post: [u8; 32],
+    ids: &[[u8; 32]],
+) -> Result<Outcome, CaseError> {
+    let s = ctx.connect().await?;
+    let expected =
+        "the deleted post is not returned; its delete record is in `deletes`, signed by the author";
+    let outcome = match pull_all(&s, ids, 0).await {
+        Ok(got) if got.has(&post) => Outcome::fail(expected, "the deleted post is still served"),
+        Ok(got) => match deleted_ids(&got) {
+            Ok(d) if d.contains(&post) => Outcome::pass(
+                expected,
+                format!("{} deletes, the post's among them", d.len()),
+            ),
+            Ok(d) => Outcome::fail(expected, format!("{} deletes, not the post's", d.len())),
+            Err(e) => Outcome::fail(expected, e),
+        },
+        Err(e) => Outcome::fail(expected, e),
+    };
+    Ok(outcome.and_usable(ctx.still_usable(&s).await))
+}
+
 async fn push_n(ctx: &mut Ctx, s: &Session, a: &Signer, n: usize) -> Result<Vec<Sp>, String> {
     let mut out = Vec::new();
     for i in 0..n {
@@ -323,6 +404,36 @@ pub(crate) fn cases() -> Vec<Case> {
         def("SYNC-7-014", Must, Positive, Role::Any, CAP, "ids = one fixture id alone: every returned post is allowed for that id (encrypted only with another recipient in ids)", "schema/README.md §7", OTHER_THAN_AUTHOR)
             .run(|ctx| Box::pin(async move {
                 check_filter(ctx, vec![Signer::fixture(3).public()], "ids = [fixture 3]").await
+            })),
+        def("SYNC-7-500", Must, Positive, Role::Any, CAP, "deletes served by pull: after the author's DeleteRecord the post is no longer returned and the delete is, to a requester whose ids list the author", "schema/README.md §7", DELETES)
+            .run(|ctx| Box::pin(async move {
+                let (s, _a, posts) = match with_posts(ctx, 1, 1).await? { Ok(x) => x, Err(o) => return Ok(o) };
+                let id = posts[0].id();
+                if let Err(e) = is_ack(&s.request(&delete_frame(1, id, false)?).await) {
+                    let usable = ctx.still_usable(&s).await;
+                    return Ok(Outcome::fail("the author's valid DeleteRecord is acknowledged", e).and_usable(usable));
+                }
+                drop(s);
+                judge_deleted(ctx, id, &[Signer::fixture(1).public()]).await
+            })),
+        def("SYNC-7-501", Must, Positive, Role::Any, CAP, "deletes served by pull: the delete of an encrypted post reaches its recipient by recipient match, and the post is no longer returned", "schema/README.md §7", DELETES)
+            .run(|ctx| Box::pin(async move {
+                let s = ctx.connect().await?;
+                let (id, frame) = sealed_push(ctx, 0, 3)?;
+                if is_ack(&s.request(&frame).await).is_err() {
+                    return Err(CaseError::Skipped("the target does not accept encrypted posts by push (a user node: recipients pull them from their author)".into()));
+                }
+                if let Err(e) = is_ack(&s.request(&delete_frame(0, id, false)?).await) {
+                    let usable = ctx.still_usable(&s).await;
+                    return Ok(Outcome::fail("the author's valid DeleteRecord is acknowledged", e).and_usable(usable));
+                }
+                drop(s);
+                judge_deleted(ctx, id, &[Signer::fixture(3).public()]).await
+            })),
+        def("SYNC-7-502", Must, Negative, Role::Any, None, "a DeleteRecord whose signature does not verify is refused badSignature, never acknowledged", "schema/README.md §7", DELETE_SIG)
+            .run(|ctx| Box::pin(async move {
+                let id = ctx.random32();
+                super::refuse(ctx, &delete_frame(1, id, true)?, &["badSignature"]).await
             })),
     ]
 }
