@@ -9,6 +9,11 @@
 //! | `node.key` | the network key (0600) |
 //! | `config.toml` | settings; `init` writes it with every default spelled out |
 //! | `store.sqlite` (+ `-wal`, `-shm`) | the embedded store (0600) |
+//! | `anchors.json` | anchor connect strings (0600) |
+//! | `lock` | held by `run` so that one directory serves one process |
+//!
+//! The directory is created 0700 and every file 0600, whatever the umask
+//! ([`crate::datadir`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -106,14 +111,14 @@ impl Config {
         )
     }
 
-    /// Writes `config.toml` into `dir` unless it exists.
+    /// Writes `config.toml` into `dir` (mode 0600) unless it exists.
     pub fn write_if_missing(&self, dir: &Path) -> Result<bool, ConfigError> {
         let path = dir.join(CONFIG_FILE);
-        if path.exists() {
-            return Ok(false);
+        match crate::datadir::write_new_private_file(&path, self.to_toml().as_bytes()) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(source) => Err(ConfigError::Io { path, source }),
         }
-        std::fs::write(&path, self.to_toml()).map_err(|source| ConfigError::Io { path, source })?;
-        Ok(true)
     }
 
     /// The anchors file path, resolved against `dir`.

@@ -14,6 +14,7 @@
 
 pub mod compose;
 pub mod config;
+pub mod datadir;
 pub mod dm;
 pub mod identity;
 pub mod node;

@@ -99,6 +99,19 @@ pub enum NodeError {
     /// The data directory has no node (run `init`).
     #[error("no node in {0}: run `distsoc-node init` first")]
     NotInitialized(PathBuf),
+    /// The data directory holds a store but its `node.key` is missing: the
+    /// identity's network key is lost. Neither `init` nor any other command
+    /// creates a new identity over an existing store.
+    #[error(
+        "{0} holds a node's store but no {KEY_FILE}: the network key of that identity is \
+         missing, and `init` will not create a new identity over an existing store. \
+         To recover, restore {KEY_FILE} (mode 0600) from a backup into {0}; or start a new \
+         node in an empty directory (`distsoc-node --data-dir NEW_DIR init`)"
+    )]
+    KeyLost(PathBuf),
+    /// Another process is serving this data directory.
+    #[error(transparent)]
+    Locked(#[from] crate::datadir::LockError),
     /// Key file problem.
     #[error(transparent)]
     Key(#[from] KeyFileError),
@@ -187,20 +200,33 @@ impl Node {
     /// Creates a node in `dir`: the network key (0600), `config.toml` with every
     /// default written out, the store, and the first posting identity (equal
     /// to the network key, as for a pre-split identity).
+    ///
+    /// The directory is created 0700 and every file 0600 whatever the umask.
+    /// A directory that already holds a store but no key is refused
+    /// ([`NodeError::KeyLost`]): a new key would silently become a new
+    /// identity over the old one's posts, follows and circles.
     pub fn init(dir: &Path, config: Option<Config>) -> Result<Node, NodeError> {
-        std::fs::create_dir_all(dir).map_err(|source| NodeError::Io {
+        crate::datadir::create_private_dir(dir).map_err(|source| NodeError::Io {
             path: dir.into(),
             source,
         })?;
-        let key = NetworkKey::create(&dir.join(KEY_FILE))?;
+        let key_path = dir.join(KEY_FILE);
+        if !key_path.exists() && dir.join(config::STORE_FILE).exists() {
+            return Err(NodeError::KeyLost(dir.into()));
+        }
+        let key = NetworkKey::create(&key_path)?;
         let config = config.unwrap_or_default();
         config.write_if_missing(dir)?;
         let anchors = config.anchors_path(dir);
-        if !anchors.exists() {
-            std::fs::write(&anchors, SHIPPED_ANCHORS).map_err(|source| NodeError::Io {
-                path: anchors.clone(),
-                source,
-            })?;
+        match crate::datadir::write_new_private_file(&anchors, SHIPPED_ANCHORS.as_bytes()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(NodeError::Io {
+                    path: anchors,
+                    source,
+                })
+            }
         }
         let store = Store::open(dir.join(config::STORE_FILE))?;
         let posting = PostingIdentity {
@@ -223,6 +249,9 @@ impl Node {
     pub fn open(dir: &Path) -> Result<Node, NodeError> {
         let key_path = dir.join(KEY_FILE);
         if !key_path.exists() {
+            if dir.join(config::STORE_FILE).exists() {
+                return Err(NodeError::KeyLost(dir.into()));
+            }
             return Err(NodeError::NotInitialized(dir.into()));
         }
         let key = NetworkKey::load(&key_path)?;

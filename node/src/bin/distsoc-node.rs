@@ -259,6 +259,12 @@ fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    // `run` serves the identity: one process per data directory, held for
+    // the life of the process. (The short-lived commands share the store.)
+    let _lock = match &cli.command {
+        Command::Run { .. } => Some(distsoc_node::datadir::DataDirLock::acquire(&dir)?),
+        _ => None,
+    };
     let node = Node::open(&dir)?;
     init_logging(if matches!(cli.command, Command::Run { .. }) {
         &node.config().log
