@@ -49,6 +49,13 @@ pub struct Config {
     pub honour_deletes: bool,
     /// Log filter (`RUST_LOG` syntax) when `RUST_LOG` is not set.
     pub log: String,
+    /// Pushes (profile, post, delete, visibility and audience messages) one
+    /// peer may send per second, sustained; beyond it they are refused with
+    /// `rateLimited` and a `retryAfterMs`.
+    pub push_rate_per_second: u32,
+    /// Pushes one peer may send at once before `push_rate_per_second`
+    /// applies (the token bucket's size).
+    pub push_burst: u32,
 }
 
 impl Default for Config {
@@ -63,6 +70,8 @@ impl Default for Config {
             max_pull_batch: 200,
             honour_deletes: true,
             log: "info".into(),
+            push_rate_per_second: 10,
+            push_burst: 50,
         }
     }
 }

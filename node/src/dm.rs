@@ -332,6 +332,9 @@ impl DmClient {
             text: text.to_string(),
             attachments: Vec::new(),
         };
+        // Refused here, before anything is enqueued: the recipient could not
+        // read a body over the limits (and must not have to destroy it).
+        crate::compose::check_limits("DM", &body).map_err(NodeError::from)?;
         let recipients = [PostingId(to.0), PostingId(me.0)];
         let mut rng = rand_core::OsRng;
         let (post, visibility) = seal_post(&key, now_ms(), &body, &recipients, &mut rng)?;

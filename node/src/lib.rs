@@ -18,5 +18,6 @@ pub mod datadir;
 pub mod dm;
 pub mod identity;
 pub mod node;
+pub mod ratelimit;
 pub mod store;
 pub mod transport;

@@ -321,6 +321,7 @@ impl Node {
             updated_at_ms: now_ms(),
             network_id: Some(self.node_id()),
         };
+        compose::check_limits("profile", &profile)?;
         let signed = distsoc_protocol::messages::content::sign_checked(profile, &key)
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
         self.store.upsert_profile(&signed)?;
@@ -525,6 +526,7 @@ impl Node {
         Ok(Running {
             node: self.clone(),
             transport,
+            service,
         })
     }
 }
@@ -543,9 +545,15 @@ pub enum Revocation {
 pub struct Running {
     node: Node,
     transport: Arc<Transport>,
+    service: Arc<Service>,
 }
 
 impl Running {
+    /// The request handler serving peers.
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
     /// The node.
     pub fn node(&self) -> &Node {
         &self.node
@@ -744,6 +752,7 @@ impl Running {
             message,
             created_at_ms: now_ms(),
         };
+        compose::check_limits("audience request", &body)?;
         let request = distsoc_protocol::messages::content::sign_checked(body, &key)
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
         let peer = self.connect(via).await?;
@@ -1035,15 +1044,42 @@ async fn push_profiles(node: &Node, peer: &Peer) {
     }
 }
 
+/// The one place where a store failure met while serving a peer becomes the
+/// wire error the peer is told. A refusal of the peer's own input (invalid,
+/// too large, not found) carries its reason; a failure of this node (SQLite,
+/// file system, a damaged row, a failed task) carries only its typed code
+/// and a generic message — SQLite messages name files and tables, which are
+/// none of the peer's business — and the detail is logged here.
 fn wire_error(e: &StoreError) -> wire::Error {
     let code = match e {
         StoreError::Invalid(i) => i.error_code(),
         StoreError::TooLarge { .. } => ErrorCode::TooLarge,
         StoreError::NotFound { .. } => ErrorCode::NotFound,
         StoreError::Sqlite(_) | StoreError::Io(_) => ErrorCode::Unavailable,
+        StoreError::Full { .. } => ErrorCode::RateLimited,
         _ => ErrorCode::Internal,
     };
-    wire::Error::new(code, 0, e.to_string())
+    match e {
+        StoreError::Invalid(_) | StoreError::TooLarge { .. } | StoreError::NotFound { .. } => {
+            wire::Error::new(code, 0, e.to_string())
+        }
+        StoreError::Full { .. } => {
+            wire::Error::new(code, 0, e.to_string()).with_retry_after(FULL_RETRY_AFTER_MS)
+        }
+        _ => internal_error(code, e),
+    }
+}
+
+/// A failure of this node, as told to a peer: the code and a generic
+/// message; the detail goes to the log.
+fn internal_error(code: ErrorCode, detail: &dyn std::fmt::Display) -> wire::Error {
+    warn!(code = code.name(), error = %detail, "request failed inside this node");
+    let message = if code == ErrorCode::Unavailable {
+        "temporarily unavailable; retry later"
+    } else {
+        "internal error"
+    };
+    wire::Error::new(code, 0, message)
 }
 
 /// Runs a store operation on the blocking pool for a peer's request; a
@@ -1053,7 +1089,7 @@ async fn store_call<T: Send + 'static>(
 ) -> Result<T, wire::Error> {
     blocking(f)
         .await
-        .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
+        .map_err(|e| internal_error(ErrorCode::Internal, &e))?
         .map_err(|e| wire_error(&e))
 }
 
@@ -1065,8 +1101,24 @@ fn refuse(code: ErrorCode, message: impl Into<String>) -> wire::Error {
 pub struct Service {
     node: Node,
     transport: OnceLock<std::sync::Weak<Transport>>,
-    profile_pushed: std::sync::Mutex<std::collections::HashSet<usize>>,
+    /// Per peer, the connection on which our profiles were last pushed back
+    /// (its `PeerInfo`, which lives exactly as long as the connection). A
+    /// `Weak` pins the allocation, so a new connection can never compare
+    /// equal to a dead one; entries of closed connections are pruned, so the
+    /// map holds at most one entry per live connection (plus
+    /// [`PROFILE_PUSHED_SLACK`]).
+    profile_pushed: std::sync::Mutex<HashMap<NodeId, std::sync::Weak<crate::transport::PeerInfo>>>,
+    /// Per-peer token buckets for pushes.
+    push_limiter: crate::ratelimit::PushLimiter,
 }
+
+/// `retryAfterMs` when a bounded collection (pending audience requests) is
+/// full: the node's owner has to act first, which takes minutes, not ms.
+const FULL_RETRY_AFTER_MS: u32 = 60_000;
+
+/// Entries of closed connections tolerated in `Service::profile_pushed`
+/// before they are pruned.
+const PROFILE_PUSHED_SLACK: usize = 64;
 
 impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1079,10 +1131,15 @@ impl std::fmt::Debug for Service {
 impl Service {
     /// A handler serving `node`.
     pub fn new(node: Node) -> Self {
+        let push_limiter = crate::ratelimit::PushLimiter::new(
+            node.config.push_rate_per_second,
+            node.config.push_burst,
+        );
         Self {
             node,
             transport: OnceLock::new(),
             profile_pushed: Default::default(),
+            push_limiter,
         }
     }
 
@@ -1172,10 +1229,20 @@ impl Service {
                 }
             }
             Message::AuthorUpdatePush(push) => {
-                let decision = store_call(move || store.put_recent(&push.recent)).await?;
+                let author = push.recent.body().author;
+                let decision = store_call(move || -> Result<Option<RecentDecision>, StoreError> {
+                    // Recent-post lists (up to 256 KiB each) are kept only
+                    // for authors this node follows: no disk for strangers.
+                    if !store.is_following(author)? {
+                        return Ok(None);
+                    }
+                    store.put_recent(&push.recent).map(Some)
+                })
+                .await?;
                 match decision {
-                    RecentDecision::Accept | RecentDecision::Duplicate => Ok(None),
-                    RecentDecision::Stale | RecentDecision::Conflict => Err(refuse(
+                    None => Err(refuse(ErrorCode::Unauthorized, "not following this author")),
+                    Some(RecentDecision::Accept | RecentDecision::Duplicate) => Ok(None),
+                    Some(RecentDecision::Stale | RecentDecision::Conflict) => Err(refuse(
                         ErrorCode::Stale,
                         "a list with a higher or equal seq is held",
                     )),
@@ -1206,7 +1273,27 @@ impl Service {
                 if !self.node.config.honour_deletes {
                     return Ok(None);
                 }
-                store_call(move || store.apply_delete(&record)).await?;
+                let applied = store_call(move || -> Result<bool, StoreError> {
+                    // A delete is applied whichever peer brings it, if the
+                    // post is held or its author is followed; a stranger's
+                    // delete for a post we never had would only leave a
+                    // tombstone, so it is not stored.
+                    let body = record.body();
+                    if store.post_seq(body.post_id)?.is_none()
+                        && !store.is_following(body.author)?
+                    {
+                        return Ok(false);
+                    }
+                    store.apply_delete(&record)?;
+                    Ok(true)
+                })
+                .await?;
+                if !applied {
+                    return Err(refuse(
+                        ErrorCode::NotFound,
+                        "post not held here and its author is not followed",
+                    ));
+                }
                 Ok(None)
             }
             Message::VisibilityUpdate(VisibilityUpdate { update, .. }) => {
@@ -1223,7 +1310,19 @@ impl Service {
             }
             Message::AudienceRequest(req) => {
                 let request = req.request;
-                store_call(move || store.add_audience_request(&request, now_ms())).await?;
+                let author = request.body().author;
+                store_call(move || -> Result<(), StoreError> {
+                    // Only requests addressed to one of our posting ids are
+                    // kept; anything else is refused before it is stored.
+                    if store.posting_identity(author)?.is_none() {
+                        return Err(StoreError::NotFound {
+                            what: "posting identity (the request's author) on this node",
+                        });
+                    }
+                    store.add_audience_request(&request, now_ms())?;
+                    Ok(())
+                })
+                .await?;
                 Ok(None)
             }
             Message::AudienceResponse(r) => {
@@ -1242,12 +1341,32 @@ impl Service {
         }
     }
 
+    /// Connections currently remembered as "our profiles were pushed back"
+    /// (bounded by the live connections plus a small slack).
+    pub fn profile_push_entries(&self) -> usize {
+        self.profile_pushed.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
     /// Answers a peer's profile push with ours, once per connection.
     async fn push_profiles_back(&self, ctx: &RequestCtx) {
         let first = self
             .profile_pushed
             .lock()
-            .map(|mut s| s.insert(ctx.peer_info.connection_id))
+            .map(|mut map| {
+                let this = &ctx.peer_info;
+                if map
+                    .get(&ctx.peer)
+                    .and_then(std::sync::Weak::upgrade)
+                    .is_some_and(|held| Arc::ptr_eq(&held, this))
+                {
+                    return false;
+                }
+                map.insert(ctx.peer, Arc::downgrade(this));
+                if map.len() > PROFILE_PUSHED_SLACK {
+                    map.retain(|_, conn| conn.strong_count() > 0);
+                }
+                true
+            })
             .unwrap_or(false);
         if !first {
             return;
@@ -1267,6 +1386,16 @@ impl Handler for Service {
     fn handle<'a>(&'a self, ctx: RequestCtx, msg: Message) -> HandlerFuture<'a> {
         Box::pin(async move {
             let code = msg.code();
+            // Admission before work: a push over the peer's rate is refused
+            // before anything is verified or stored.
+            if code.kind() == distsoc_protocol::codes::Kind::Push {
+                if let Err(wait) = self.push_limiter.check(ctx.peer, std::time::Instant::now()) {
+                    let ms = u32::try_from(wait.as_millis().max(1)).unwrap_or(u32::MAX);
+                    debug!(peer = %ctx.peer.short(), code = code.name(), retry_after_ms = ms, "push rate limited");
+                    return Err(refuse(ErrorCode::RateLimited, "too many pushes; slow down")
+                        .with_retry_after(ms));
+                }
+            }
             let result = self.serve(ctx.clone(), msg).await;
             if let Err(e) = &result {
                 debug!(peer = %ctx.peer.short(), code = code.name(), error = %e.code, "request refused");

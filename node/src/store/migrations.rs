@@ -19,6 +19,7 @@
 //! | 1 | initial schema: posting identities, posts (+ author and time indexes), post recipients, tombstones, profiles, follows, circles, peers, pull cursors, `author_recent_posts`, blobs |
 //! | 2 | recipient match (identity rollout phase 3): `post_recipients.seq` backfilled from `posts`, index `(recipient, seq)`; audience requests and members |
 //! | 3 | deposit cursors: how far our own posts were deposited at each anchor |
+//! | 4 | `profiles.seen_order` (+ index): least-recently-seen order of the bounded profile cache |
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -30,7 +31,16 @@ pub const MIGRATIONS: &[&str] = &[
     V1_INITIAL,
     V2_RECIPIENT_INDEX_AND_AUDIENCE,
     V3_DEPOSIT_CURSORS,
+    V4_PROFILE_CACHE_ORDER,
 ];
+
+/// Version 4: the order in which profiles were last seen (pushed, pulled or
+/// set), so that profiles the node has no reason to keep form a bounded
+/// cache evicted least recently seen first. Existing rows start at 0 (oldest).
+const V4_PROFILE_CACHE_ORDER: &str = r#"
+ALTER TABLE profiles ADD COLUMN seen_order INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX profiles_by_seen_order ON profiles (seen_order);
+"#;
 
 /// Version 3: per anchor, the local `seq` through which our own posts were
 /// deposited there (`PushPost`, store-and-forward for offline recipients).

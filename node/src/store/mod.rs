@@ -58,6 +58,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -73,7 +74,11 @@ mod social;
 
 pub use network::PeerRecord;
 pub use posts::{DeleteOutcome, Inserted, PullPage, StoredDelete, VisibilityOutcome};
-pub use social::{AudienceMember, CircleInfo, PostingIdentityInfo, Upsert};
+pub use social::{
+    AudienceMember, CircleInfo, PostingIdentityInfo, Upsert, MAX_CACHED_PROFILES,
+    MAX_CACHED_PROFILE_BYTES, MAX_PENDING_AUDIENCE_REQUESTS,
+    MAX_PENDING_AUDIENCE_REQUESTS_PER_REQUESTER,
+};
 
 /// How long a write waits for another connection (or process) holding the
 /// write lock before failing with `SQLITE_BUSY`.
@@ -126,6 +131,15 @@ pub enum StoreError {
         /// The actual size, bytes.
         got: usize,
     },
+    /// A bounded collection is full (pending audience requests); nothing
+    /// was written. Retry after the owner has dealt with what is pending.
+    #[error("{what} are full (at most {max})")]
+    Full {
+        /// What is full.
+        what: &'static str,
+        /// Its bound.
+        max: usize,
+    },
     /// The named thing (a circle, a posting identity) does not exist.
     #[error("{what} not found")]
     NotFound {
@@ -165,6 +179,8 @@ impl StoreError {
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// Stored rows skipped by reads because they no longer decode.
+    skipped: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for Store {
@@ -227,7 +243,29 @@ impl Store {
         posts::prepare_connection(&conn)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            skipped: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// How many stored rows reads of this store (all clones) have skipped
+    /// because they do not decode or break a limit: rows written by an older
+    /// build or damaged on disk. Each skip is also logged (`warn`) with the
+    /// row's id and this running total. Such a row never fails a whole feed
+    /// or pull page.
+    pub fn unreadable_rows_skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
+
+    /// Counts and logs one stored row that a read skipped.
+    fn skip_unreadable(&self, what: &'static str, id: &[u8], error: &StoreError) {
+        let total = self.skipped.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::warn!(
+            what,
+            id = %hex::encode(id),
+            %error,
+            skipped_total = total,
+            "skipped a stored row that does not decode"
+        );
     }
 
     /// The schema version of the open database (`PRAGMA user_version`);
