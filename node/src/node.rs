@@ -354,12 +354,13 @@ impl Node {
     ) -> Result<SyncPost, NodeError> {
         let key = self.posting_key()?;
         let now = now_ms();
-        let mut refs: Vec<Attachment> = Vec::new();
-        for (bytes, mime, name) in &attachments {
-            self.store.put_blob(bytes, now)?;
-            refs.push(Attachment::for_blob(bytes, mime.clone(), name.clone()));
-        }
+        let refs: Vec<Attachment> = attachments
+            .iter()
+            .map(|(bytes, mime, name)| Attachment::for_blob(bytes, mime.clone(), name.clone()))
+            .collect();
         let audience = self.resolve(intent)?;
+        // Composed (and checked against every limit) before anything is
+        // stored.
         let post = compose::compose(
             &key,
             now,
@@ -368,6 +369,9 @@ impl Node {
             audience.as_deref(),
             &mut rand_core::OsRng,
         )?;
+        for (bytes, _, _) in &attachments {
+            self.store.put_blob(bytes, now)?;
+        }
         self.store.insert_post(&post, now)?;
         self.publish_recent(&key, &post, now)?;
         Ok(post)

@@ -160,3 +160,56 @@ fn second_run_on_one_data_dir_is_refused() {
     again.kill().unwrap();
     again.wait().unwrap();
 }
+
+#[test]
+fn input_over_a_protocol_limit_is_refused_before_anything_is_stored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    ok(&node(&dir, &["init"]));
+
+    // A post one byte over the text limit: refused, named, nothing stored.
+    let err = failed(&node(&dir, &["post", &"x".repeat(65_537)]));
+    assert!(err.contains("text"), "{err}");
+    assert!(err.contains("65537") && err.contains("65536"), "{err}");
+    assert_eq!(ok(&node(&dir, &["--json", "feed"])).trim(), "[]");
+    // The same for an encrypted post (checked before sealing).
+    let me = ok(&node(&dir, &["id"])).trim().to_string();
+    let other = "11".repeat(32);
+    let err = failed(&node(
+        &dir,
+        &[
+            "post",
+            "--to",
+            &format!("{me},{other}"),
+            &"y".repeat(65_537),
+        ],
+    ));
+    assert!(err.contains("65536"), "{err}");
+    assert_eq!(ok(&node(&dir, &["--json", "feed"])).trim(), "[]");
+    // At the limit it is accepted, and the feed still works.
+    ok(&node(&dir, &["post", &"x".repeat(65_536)]));
+    let feed = ok(&node(&dir, &["--json", "feed"]));
+    assert!(feed.contains(&"x".repeat(65_536)));
+
+    // Profile fields.
+    let err = failed(&node(&dir, &["profile", "set", "--name", &"n".repeat(129)]));
+    assert!(err.contains("displayName") && err.contains("128"), "{err}");
+    let err = failed(&node(
+        &dir,
+        &[
+            "profile",
+            "set",
+            "--name",
+            "ok",
+            "--bio",
+            &"b".repeat(4_097),
+        ],
+    ));
+    assert!(err.contains("bio") && err.contains("4096"), "{err}");
+    failed(&node(&dir, &["profile", "show"]));
+
+    // A circle name.
+    let err = failed(&node(&dir, &["circle", "create", &"c".repeat(129)]));
+    assert!(err.contains("circle name") && err.contains("128"), "{err}");
+    assert_eq!(ok(&node(&dir, &["--json", "circle", "list"])).trim(), "[]");
+}

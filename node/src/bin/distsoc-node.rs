@@ -700,7 +700,7 @@ async fn dm_on(
                     Ok(c) => json!({"message_id": r.message_id, "from": r.sender.to_hex(),
                                     "sent_at_ms": c.sent_at_ms, "text": c.text}),
                     Err(e) => json!({"message_id": r.message_id, "from": r.sender.to_hex(),
-                                     "error": e.to_string()}),
+                                     "error": e.to_string(), "kept": true}),
                 })
                 .collect();
             print(json_mode, json!(v), || {
@@ -711,7 +711,10 @@ async fn dm_on(
                     .iter()
                     .map(|r| match &r.content {
                         Ok(c) => format!("{}: {}", name(r.sender), c.text),
-                        Err(e) => format!("{}: (unreadable: {e})", name(r.sender)),
+                        Err(e) => format!(
+                            "{}: (unreadable: {e}; kept in this node's store, not lost)",
+                            name(r.sender)
+                        ),
                     })
                     .collect::<Vec<_>>()
                     .join("\n")

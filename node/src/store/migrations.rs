@@ -19,7 +19,7 @@
 //! | 1 | initial schema: posting identities, posts (+ author and time indexes), post recipients, tombstones, profiles, follows, circles, peers, pull cursors, `author_recent_posts`, blobs |
 //! | 2 | recipient match (identity rollout phase 3): `post_recipients.seq` backfilled from `posts`, index `(recipient, seq)`; audience requests and members |
 //! | 3 | deposit cursors: how far our own posts were deposited at each anchor |
-//! | 4 | `profiles.seen_order` (+ index): least-recently-seen order of the bounded profile cache |
+//! | 4 | `profiles.seen_order` (+ index): least-recently-seen order of the bounded profile cache; `undecryptable_dms`: DMs this node could not open, kept before they are acknowledged |
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -36,10 +36,24 @@ pub const MIGRATIONS: &[&str] = &[
 
 /// Version 4: the order in which profiles were last seen (pushed, pulled or
 /// set), so that profiles the node has no reason to keep form a bounded
-/// cache evicted least recently seen first. Existing rows start at 0 (oldest).
+/// cache evicted least recently seen first (existing rows start at 0,
+/// oldest); and the DMs this node fetched but could not open, kept with
+/// their payload before the anchor is told to delete them.
 const V4_PROFILE_CACHE_ORDER: &str = r#"
 ALTER TABLE profiles ADD COLUMN seen_order INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX profiles_by_seen_order ON profiles (seen_order);
+
+CREATE TABLE undecryptable_dms (
+    payload_hash   BLOB PRIMARY KEY CHECK (length(payload_hash) = 32),
+    anchor         BLOB NOT NULL CHECK (length(anchor) = 32),
+    channel        BLOB,
+    message_id     INTEGER NOT NULL,
+    sender         BLOB NOT NULL CHECK (length(sender) = 32),
+    received_at_ms INTEGER NOT NULL,
+    kept_at_ms     INTEGER NOT NULL,
+    reason         TEXT NOT NULL,
+    payload        BLOB NOT NULL
+) STRICT, WITHOUT ROWID;
 "#;
 
 /// Version 3: per anchor, the local `seq` through which our own posts were

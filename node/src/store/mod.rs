@@ -67,11 +67,13 @@ use distsoc_protocol::messages::content::{IngestError, SyncPost};
 use distsoc_protocol::messages::signed::{Signed, SignedBody};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
+mod kept;
 pub mod migrations;
 mod network;
 mod posts;
 mod social;
 
+pub use kept::{KeptDm, MAX_KEPT_DMS, MAX_KEPT_DM_BYTES};
 pub use network::PeerRecord;
 pub use posts::{DeleteOutcome, Inserted, PullPage, StoredDelete, VisibilityOutcome};
 pub use social::{

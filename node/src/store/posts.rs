@@ -813,6 +813,29 @@ mod tests {
     }
 
     #[test]
+    fn a_post_over_a_field_limit_is_never_stored() {
+        let store = Store::open_in_memory().unwrap();
+        let k = key(3);
+        let text = "x".repeat(distsoc_protocol::messages::content::MAX_POST_TEXT_BYTES + 1);
+        // Signing checks only the total size; the field limit is the store's
+        // read-back to catch.
+        let p = Post::new_public(PostingId(k.public()), 1, text, vec![])
+            .sign(&k)
+            .unwrap();
+        let post = SyncPost::new(&k, p, PostVisibility::Public, None);
+        let err = store.insert_post(&post, 1).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Invalid(e) if e.error_code() == distsoc_protocol::error::ErrorCode::TooLarge),
+            "{err}"
+        );
+        assert!(err.to_string().contains("text"), "{err}");
+        assert!(store.feed(10, None).unwrap().is_empty());
+        let err = store.insert_posts(&[post], 1).unwrap();
+        assert!(err[0].is_err());
+        assert!(store.feed(10, None).unwrap().is_empty());
+    }
+
+    #[test]
     fn feed_query_plans_use_indexes() {
         let store = Store::open_in_memory().unwrap();
         for (sql, index) in [
