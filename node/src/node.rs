@@ -1233,20 +1233,12 @@ impl Service {
                 }
             }
             Message::AuthorUpdatePush(push) => {
-                let author = push.recent.body().author;
-                let decision = store_call(move || -> Result<Option<RecentDecision>, StoreError> {
-                    // Recent-post lists (up to 256 KiB each) are kept only
-                    // for authors this node follows: no disk for strangers.
-                    if !store.is_following(author)? {
-                        return Ok(None);
-                    }
-                    store.put_recent(&push.recent).map(Some)
-                })
-                .await?;
+                // Lists of authors this node does not follow go to the
+                // store's bounded cache (Store::put_recent).
+                let decision = store_call(move || store.put_recent(&push.recent)).await?;
                 match decision {
-                    None => Err(refuse(ErrorCode::Unauthorized, "not following this author")),
-                    Some(RecentDecision::Accept | RecentDecision::Duplicate) => Ok(None),
-                    Some(RecentDecision::Stale | RecentDecision::Conflict) => Err(refuse(
+                    RecentDecision::Accept | RecentDecision::Duplicate => Ok(None),
+                    RecentDecision::Stale | RecentDecision::Conflict => Err(refuse(
                         ErrorCode::Stale,
                         "a list with a higher or equal seq is held",
                     )),
@@ -1277,6 +1269,9 @@ impl Service {
                 if !self.node.config.honour_deletes {
                     return Ok(None);
                 }
+                record
+                    .verify()
+                    .map_err(|e| refuse(ErrorCode::BadSignature, e.to_string()))?;
                 let applied = store_call(move || -> Result<bool, StoreError> {
                     // A delete is applied whichever peer brings it, if the
                     // post is held or its author is followed; a stranger's

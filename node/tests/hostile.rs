@@ -463,3 +463,67 @@ async fn profiles_are_pushed_back_once_per_connection_and_the_record_is_bounded(
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recent_list_flood_from_fresh_authors_is_bounded() {
+    use distsoc_node::store::{MAX_CACHED_RECENT_LISTS, MAX_CACHED_RECENT_LIST_BYTES};
+    use distsoc_protocol::ids::PostId;
+    use distsoc_protocol::messages::common::VisibilityHint;
+    use distsoc_protocol::messages::content::{AuthorRecentPosts, RecentPost};
+    use distsoc_protocol::messages::files::AuthorUpdatePush;
+
+    let target = TestNode::with(unthrottled()).await;
+    let attacker = TestNode::new().await;
+    let peer = target.dialled_by(&attacker).await;
+    // ~100 KiB lists: the byte bound binds before the count.
+    let entries: Vec<RecentPost> = (0..2_000u32)
+        .map(|i| RecentPost {
+            post_id: PostId(*blake3::hash(&i.to_le_bytes()).as_bytes()),
+            created_at_ms: 1,
+            hint: VisibilityHint::Public,
+        })
+        .collect();
+    let followed = fresh_key();
+    target
+        .node
+        .store()
+        .follow(PostingId(followed.public()), now_ms())
+        .unwrap();
+    let list = |key: &SigningKey| -> Message {
+        let body = AuthorRecentPosts {
+            author: PostingId(key.public()),
+            seq: 1,
+            updated_at_ms: now_ms(),
+            posts: entries.clone(),
+        };
+        AuthorUpdatePush {
+            version: PROTOCOL_VERSION,
+            recent: sign_checked(body, key).unwrap(),
+        }
+        .into()
+    };
+    peer.push_acked(list(&followed)).await.unwrap();
+    for _ in 0..3 * MAX_CACHED_RECENT_LISTS {
+        peer.push_acked(list(&fresh_key())).await.unwrap();
+    }
+    let c = sqlite(&target.store_path());
+    let (rows, bytes): (i64, i64) = c
+        .query_row(
+            "SELECT count(*), SUM(length(list) + length(signature)) FROM author_recent_posts",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    // The followed author's list plus the bounded cache.
+    assert!(rows as usize <= MAX_CACHED_RECENT_LISTS + 1, "{rows}");
+    assert!(
+        bytes as usize <= MAX_CACHED_RECENT_LIST_BYTES + 200 * 1024,
+        "{bytes}"
+    );
+    assert!(target
+        .node
+        .store()
+        .get_recent(PostingId(followed.public()))
+        .unwrap()
+        .is_some());
+}

@@ -19,7 +19,7 @@
 //! | 1 | initial schema: posting identities, posts (+ author and time indexes), post recipients, tombstones, profiles, follows, circles, peers, pull cursors, `author_recent_posts`, blobs |
 //! | 2 | recipient match (identity rollout phase 3): `post_recipients.seq` backfilled from `posts`, index `(recipient, seq)`; audience requests and members |
 //! | 3 | deposit cursors: how far our own posts were deposited at each anchor |
-//! | 4 | `profiles.seen_order` (+ index): least-recently-seen order of the bounded profile cache; `undecryptable_dms`: DMs this node could not open, kept before they are acknowledged |
+//! | 4 | `profiles.seen_order`, `author_recent_posts.seen_order` (+ indexes): least-recently-seen order of the bounded caches; `undecryptable_dms`: DMs this node could not open, kept before they are acknowledged |
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -34,14 +34,17 @@ pub const MIGRATIONS: &[&str] = &[
     V4_PROFILE_CACHE_ORDER,
 ];
 
-/// Version 4: the order in which profiles were last seen (pushed, pulled or
-/// set), so that profiles the node has no reason to keep form a bounded
+/// Version 4: the order in which profiles and recent-post lists were last
+/// seen (pushed, pulled or set), so that those the node has no reason to
+/// keep form a bounded
 /// cache evicted least recently seen first (existing rows start at 0,
 /// oldest); and the DMs this node fetched but could not open, kept with
 /// their payload before the anchor is told to delete them.
 const V4_PROFILE_CACHE_ORDER: &str = r#"
 ALTER TABLE profiles ADD COLUMN seen_order INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX profiles_by_seen_order ON profiles (seen_order);
+ALTER TABLE author_recent_posts ADD COLUMN seen_order INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX author_recent_posts_by_seen_order ON author_recent_posts (seen_order);
 
 CREATE TABLE undecryptable_dms (
     payload_hash   BLOB PRIMARY KEY CHECK (length(payload_hash) = 32),

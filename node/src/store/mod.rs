@@ -74,7 +74,7 @@ mod posts;
 mod social;
 
 pub use kept::{KeptDm, MAX_KEPT_DMS, MAX_KEPT_DM_BYTES};
-pub use network::PeerRecord;
+pub use network::{PeerRecord, MAX_CACHED_RECENT_LISTS, MAX_CACHED_RECENT_LIST_BYTES};
 pub use posts::{DeleteOutcome, Inserted, PullPage, StoredDelete, VisibilityOutcome};
 pub use social::{
     AudienceMember, CircleInfo, PostingIdentityInfo, Upsert, MAX_CACHED_PROFILES,
@@ -382,6 +382,49 @@ fn from_sql_u64(what: &'static str, v: i64) -> Result<u64, StoreError> {
 /// A `usize` limit as an SQL `LIMIT`.
 fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// Marks the row of `table` whose `key_col` is `key` as seen just now: its
+/// `seen_order` becomes the table's highest (the bounded caches evict the
+/// lowest first). `table` and `key_col` are constants of this crate.
+fn touch(tx: &Transaction<'_>, table: &str, key_col: &str, key: &[u8]) -> Result<(), StoreError> {
+    tx.prepare_cached(&format!(
+        "UPDATE {table} SET seen_order = (SELECT COALESCE(MAX(seen_order), 0) + 1 FROM {table})
+          WHERE {key_col} = ?1"
+    ))?
+    .execute([key])?;
+    Ok(())
+}
+
+/// Evicts cache rows beyond a count and a byte bound. `select_sql` lists the
+/// evictable rows as `(key, bytes)`, most recently seen first; `delete_sql`
+/// deletes one by key. Returns how many were evicted.
+fn evict_lru(
+    tx: &Transaction<'_>,
+    select_sql: &str,
+    delete_sql: &str,
+    max_rows: usize,
+    max_bytes: usize,
+) -> Result<usize, StoreError> {
+    let mut victims: Vec<Vec<u8>> = Vec::new();
+    {
+        let mut stmt = tx.prepare_cached(select_sql)?;
+        let mut rows = stmt.query([])?;
+        let (mut count, mut bytes) = (0usize, 0usize);
+        while let Some(r) = rows.next()? {
+            let len = usize::try_from(r.get::<_, i64>(1)?).unwrap_or(usize::MAX);
+            count += 1;
+            bytes = bytes.saturating_add(len);
+            if count > max_rows || bytes > max_bytes {
+                victims.push(r.get(0)?);
+            }
+        }
+    }
+    let mut del = tx.prepare_cached(delete_sql)?;
+    for v in &victims {
+        del.execute([v])?;
+    }
+    Ok(victims.len())
 }
 
 /// A BLOB column of a row, borrowed from SQLite's buffer.

@@ -11,7 +11,9 @@ use distsoc_protocol::sign::SigningKey;
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use zeroize::Zeroizing;
 
-use super::{blob, decode_signed, from_sql_u64, id32, to_sql_u64, Store, StoreError};
+use super::{
+    blob, decode_signed, evict_lru, from_sql_u64, id32, to_sql_u64, touch, Store, StoreError,
+};
 
 /// Most profiles held without a reason to keep them (see
 /// [`Store::upsert_profile`]); beyond it the least recently seen go.
@@ -44,39 +46,16 @@ SELECT p.posting_id, length(p.profile) + length(p.signature)
            UNION SELECT requester FROM audience_requests)
  ORDER BY p.seen_order DESC";
 
-/// Marks a profile as seen just now (most recently in the cache order).
-fn touch_profile(tx: &Transaction<'_>, id: &PostingId) -> Result<(), StoreError> {
-    tx.execute(
-        "UPDATE profiles SET seen_order =
-            (SELECT COALESCE(MAX(seen_order), 0) + 1 FROM profiles)
-          WHERE posting_id = ?1",
-        [&id.0[..]],
-    )?;
-    Ok(())
-}
-
 /// Evicts the least recently seen cached profiles beyond
 /// [`MAX_CACHED_PROFILES`] / [`MAX_CACHED_PROFILE_BYTES`].
 fn evict_cached_profiles(tx: &Transaction<'_>) -> Result<usize, StoreError> {
-    let mut victims: Vec<Vec<u8>> = Vec::new();
-    {
-        let mut stmt = tx.prepare_cached(CACHED_PROFILES_SQL)?;
-        let mut rows = stmt.query([])?;
-        let (mut count, mut bytes) = (0usize, 0usize);
-        while let Some(r) = rows.next()? {
-            let len = usize::try_from(r.get::<_, i64>(1)?).unwrap_or(usize::MAX);
-            count += 1;
-            bytes = bytes.saturating_add(len);
-            if count > MAX_CACHED_PROFILES || bytes > MAX_CACHED_PROFILE_BYTES {
-                victims.push(r.get(0)?);
-            }
-        }
-    }
-    let mut del = tx.prepare_cached("DELETE FROM profiles WHERE posting_id = ?1")?;
-    for v in &victims {
-        del.execute([v])?;
-    }
-    Ok(victims.len())
+    evict_lru(
+        tx,
+        CACHED_PROFILES_SQL,
+        "DELETE FROM profiles WHERE posting_id = ?1",
+        MAX_CACHED_PROFILES,
+        MAX_CACHED_PROFILE_BYTES,
+    )
 }
 
 /// A held posting identity without its secret (what lists show).
@@ -395,7 +374,7 @@ impl Store {
         let body = profile.body();
         self.write(|tx| {
             let outcome = upsert_profile_in(tx, profile)?;
-            touch_profile(tx, &body.posting_id)?;
+            touch(tx, "profiles", "posting_id", &body.posting_id.0)?;
             if outcome == Upsert::Updated {
                 evict_cached_profiles(tx)?;
             }
