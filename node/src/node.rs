@@ -1309,6 +1309,9 @@ impl Service {
             }
             Message::AudienceRequest(req) => {
                 let request = req.request;
+                request
+                    .verify()
+                    .map_err(|e| refuse(ErrorCode::BadSignature, e.to_string()))?;
                 let author = request.body().author;
                 store_call(move || -> Result<(), StoreError> {
                     // Only requests addressed to one of our posting ids are
