@@ -88,3 +88,23 @@ fn umask_000_private_files_and_one_run_per_data_dir() {
     again.kill().unwrap();
     again.wait().unwrap();
 }
+
+#[test]
+fn init_refuses_a_new_identity_over_a_store_whose_key_is_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("anchor-data");
+    assert!(anchor_umask0(&dir, &["init"])
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let mut run = spawn_run(&dir);
+    run.kill().unwrap();
+    run.wait().unwrap();
+    std::fs::remove_file(dir.join("node.key")).unwrap();
+    let out = anchor_umask0(&dir, &["init"]).output().unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("will not create a new identity"), "{err}");
+    assert!(!dir.join("node.key").exists());
+}

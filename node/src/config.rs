@@ -187,6 +187,8 @@ mod tests {
             "anchors_file",
             "honour_deletes",
             "log",
+            "push_rate_per_second",
+            "push_burst",
         ] {
             assert!(text.contains(key), "{key} missing from written config");
         }

@@ -65,7 +65,18 @@ fn main() -> anyhow::Result<()> {
             // 0700 directory, 0600 files, whatever the umask.
             create_private_dir(&cli.data_dir)
                 .with_context(|| format!("cannot create {}", cli.data_dir.display()))?;
-            let key = NetworkKey::create(&cli.data_dir.join(KEY_FILE))?;
+            let key_path = cli.data_dir.join(KEY_FILE);
+            let store = cli.data_dir.join("anchor.sqlite");
+            if !key_path.exists() && store.exists() {
+                anyhow::bail!(
+                    "{} holds an anchor's store but no {KEY_FILE}: the anchor's key is missing, \
+                     and `init` will not create a new identity over an existing store (clients \
+                     pin the old NodeId). Restore {KEY_FILE} (mode 0600) from a backup, or \
+                     initialize a new anchor in an empty --data-dir",
+                    cli.data_dir.display()
+                );
+            }
+            let key = NetworkKey::create(&key_path)?;
             match write_new_private_file(&config_path, AnchorConfig::default().to_toml().as_bytes())
             {
                 Ok(()) => {}
