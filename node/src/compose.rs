@@ -5,7 +5,9 @@
 
 use std::str::FromStr;
 
+use distsoc_protocol::codec::{self, Struct};
 use distsoc_protocol::envelope::Cek;
+use distsoc_protocol::error::DecodeError;
 use distsoc_protocol::ids::{PostId, PostingId};
 use distsoc_protocol::messages::common::VisibilityHint;
 use distsoc_protocol::messages::content::{
@@ -77,6 +79,27 @@ pub enum ComposeError {
     /// The author cannot open its own post (it is not among the recipients).
     #[error("cannot open post {0} with the author's key")]
     NotOpenable(PostId),
+    /// A field is over a limit of the protocol (the error names the field
+    /// and the limit): peers would refuse it, so it is neither stored nor
+    /// sent.
+    #[error("{what} is over a protocol limit: {error}")]
+    Limit {
+        /// What was being composed (`post`, `profile`, ...).
+        what: &'static str,
+        /// The field and its limit.
+        error: DecodeError,
+    },
+}
+
+/// Checks a value the user composed against every limit of the protocol
+/// before it is signed, stored or sent: it is encoded and read back with the
+/// same bounded reader a peer uses, so whatever a receiver would refuse
+/// (over-long text, too many attachments or anchors, ...) is refused here,
+/// with the field and its limit named.
+pub fn check_limits<T: Struct>(what: &'static str, value: &T) -> Result<(), ComposeError> {
+    codec::from_canonical::<T>(what, &codec::canonical_of(value), usize::MAX)
+        .map(drop)
+        .map_err(|error| ComposeError::Limit { what, error })
 }
 
 /// The recipients of an encrypted post: the resolved audience plus the author
@@ -101,21 +124,26 @@ pub fn compose<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<SyncPost, ComposeError> {
     let author = PostingId(key.public());
-    match audience {
+    let body = PostBody { text, attachments };
+    // The body first: once sealed, its limits are invisible to relays, and a
+    // recipient would find the post unreadable.
+    check_limits("post", &body)?;
+    let post = match audience {
         None => {
-            let post = Post::new_public(author, now_ms, text, attachments).sign(key)?;
-            Ok(SyncPost::new(key, post, PostVisibility::Public, None))
+            let post = Post::new_public(author, now_ms, body.text, body.attachments).sign(key)?;
+            SyncPost::new(key, post, PostVisibility::Public, None)
         }
         Some(audience) => {
             let recipients = recipients_with_author(author, audience);
             if recipients.len() < 2 {
                 return Err(ComposeError::NoRecipients);
             }
-            let body = PostBody { text, attachments };
             let (post, visibility) = seal_post(key, now_ms, &body, &recipients, rng)?;
-            Ok(SyncPost::new(key, post, visibility, None))
+            SyncPost::new(key, post, visibility, None)
         }
-    }
+    };
+    check_limits("post", &post)?;
+    Ok(post)
 }
 
 /// The author's next recent-post list with `post` added first: seq + 1,

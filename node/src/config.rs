@@ -9,6 +9,11 @@
 //! | `node.key` | the network key (0600) |
 //! | `config.toml` | settings; `init` writes it with every default spelled out |
 //! | `store.sqlite` (+ `-wal`, `-shm`) | the embedded store (0600) |
+//! | `anchors.json` | anchor connect strings (0600) |
+//! | `lock` | held by `run` so that one directory serves one process |
+//!
+//! The directory is created 0700 and every file 0600, whatever the umask
+//! ([`crate::datadir`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -49,6 +54,13 @@ pub struct Config {
     pub honour_deletes: bool,
     /// Log filter (`RUST_LOG` syntax) when `RUST_LOG` is not set.
     pub log: String,
+    /// Pushes (profile, post, delete, visibility and audience messages) one
+    /// peer may send per second, sustained; beyond it they are refused with
+    /// `rateLimited` and a `retryAfterMs`.
+    pub push_rate_per_second: u32,
+    /// Pushes one peer may send at once before `push_rate_per_second`
+    /// applies (the token bucket's size).
+    pub push_burst: u32,
 }
 
 impl Default for Config {
@@ -63,6 +75,8 @@ impl Default for Config {
             max_pull_batch: 200,
             honour_deletes: true,
             log: "info".into(),
+            push_rate_per_second: 10,
+            push_burst: 50,
         }
     }
 }
@@ -111,14 +125,14 @@ impl Config {
         )
     }
 
-    /// Writes `config.toml` into `dir` unless it exists.
+    /// Writes `config.toml` into `dir` (mode 0600) unless it exists.
     pub fn write_if_missing(&self, dir: &Path) -> Result<bool, ConfigError> {
         let path = dir.join(CONFIG_FILE);
-        if path.exists() {
-            return Ok(false);
+        match crate::datadir::write_new_private_file(&path, self.to_toml().as_bytes()) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(source) => Err(ConfigError::Io { path, source }),
         }
-        std::fs::write(&path, self.to_toml()).map_err(|source| ConfigError::Io { path, source })?;
-        Ok(true)
     }
 
     /// The anchors file path, resolved against `dir`.
@@ -178,6 +192,8 @@ mod tests {
             "anchors_file",
             "honour_deletes",
             "log",
+            "push_rate_per_second",
+            "push_burst",
         ] {
             assert!(text.contains(key), "{key} missing from written config");
         }

@@ -34,7 +34,11 @@
 //! # Storage
 //!
 //! Received DMs are **not** stored by the node: they are returned to the
-//! caller. Delivery is at-least-once: a message stays queued at the anchor
+//! caller — except those it cannot open (undecodable, over a limit, badly
+//! signed, not for us): those are kept in the store
+//! (`Store::undecryptable_dms`) before the page is returned, because an
+//! acknowledgement makes the anchor delete them and `ackThrough` is
+//! cumulative (not acknowledging one would hold back every later message). Delivery is at-least-once: a message stays queued at the anchor
 //! until a later `Fetch` acknowledges it (`ackThrough`), so a caller that
 //! needs durability acknowledges only after it has kept what it was given.
 
@@ -120,7 +124,8 @@ impl DmError {
 }
 
 /// Why one fetched message could not be read. The message is still returned
-/// (in [`Received::content`]) so the caller can acknowledge past it.
+/// (in [`Received::content`]); it was kept in the node's store before it was
+/// returned, so the caller can acknowledge past it without losing it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OpenError {
     /// The payload is not the canonical bytes of a `SyncPost`.
@@ -145,9 +150,13 @@ pub enum OpenError {
         /// The anchor's (QUIC-authenticated) sender.
         sender: NodeId,
     },
-    /// None of this node's keys is a recipient, or decryption failed.
+    /// None of this node's keys is a recipient.
     #[error("cannot decrypt: not addressed to this node's keys")]
     NotForUs,
+    /// Addressed to one of this node's keys, but the sealed content does
+    /// not decrypt or does not decode (a body over a limit, say).
+    #[error("addressed to this node, but its content cannot be read: {0}")]
+    Unreadable(String),
 }
 
 /// A 1:1 channel at an anchor.
@@ -379,6 +388,9 @@ impl DmClient {
             text: text.to_string(),
             attachments: Vec::new(),
         };
+        // Refused here, before anything is enqueued: the recipient could not
+        // read a body over the limits (and must not have to destroy it).
+        crate::compose::check_limits("DM", &body).map_err(NodeError::from)?;
         let recipients = [PostingId(to.0), PostingId(me.0)];
         let mut rng = rand_core::OsRng;
         let (post, visibility) = seal_post(&key, now_ms(), &body, &recipients, &mut rng)?;
@@ -428,8 +440,10 @@ impl DmClient {
     /// `clientMessageId` when the anchor is rate limiting or unavailable or
     /// the request timed out. Any other refusal is returned at once.
     pub async fn send(&self, to: NodeId, text: &str) -> Result<Sent, DmError> {
-        let channel = self.channel_with(to).await?;
+        // Sealed (and checked against every limit) before the anchor is
+        // asked for anything.
         let dm = self.seal(to, text)?;
+        let channel = self.channel_with(to).await?;
         let mut attempt = 1;
         loop {
             match self.enqueue(channel.id, &dm).await {
@@ -472,7 +486,7 @@ impl DmClient {
         };
         let reply = self.anchor.request(msg.into()).await?;
         match reply {
-            Message::FetchResponse(r) => Ok(self.open_page(r)),
+            Message::FetchResponse(r) => self.open_page(r),
             other => Err(unexpected(MessageCode::Fetch, &other)),
         }
     }
@@ -500,7 +514,7 @@ impl DmClient {
             .request_with_timeout(msg.into(), timeout + FETCH_WAIT_SLACK)
             .await?;
         match reply {
-            Message::FetchWaitResponse(r) => Ok(self.open_page(r.0)),
+            Message::FetchWaitResponse(r) => self.open_page(r.0),
             other => Err(unexpected(MessageCode::FetchWait, &other)),
         }
     }
@@ -557,16 +571,41 @@ impl DmClient {
         Ok(out)
     }
 
-    fn open_page(&self, r: FetchResponse) -> Inbox {
-        let seeds = self.node.reading_seeds().unwrap_or_default();
-        Inbox {
-            messages: r
-                .messages
-                .into_iter()
-                .map(|m| open_message(&seeds, m))
-                .collect(),
-            more: r.more,
+    /// Opens a fetched page. A message that cannot be opened is kept in the
+    /// node's store (payload and reason, see [`Store::undecryptable_dms`])
+    /// before this returns, so acknowledging the page afterwards never
+    /// destroys a message the user has not read. If it cannot be kept (the
+    /// store fails, or [`crate::store::MAX_KEPT_DMS`] are already kept) the
+    /// page is an error, and the caller does not acknowledge it.
+    ///
+    /// [`Store::undecryptable_dms`]: crate::store::Store::undecryptable_dms
+    fn open_page(&self, r: FetchResponse) -> Result<Inbox, DmError> {
+        let seeds = self.node.reading_seeds()?;
+        let mut messages = Vec::with_capacity(r.messages.len());
+        for m in r.messages {
+            let payload = m.payload.clone();
+            let received = open_message(&seeds, m);
+            if let Err(reason) = &received.content {
+                let kept = crate::store::KeptDm {
+                    anchor: self.anchor.node_id(),
+                    channel: received.channel,
+                    message_id: received.message_id,
+                    sender: received.sender,
+                    received_at_ms: received.received_at_ms,
+                    reason: reason.to_string(),
+                    payload,
+                };
+                self.node
+                    .store()
+                    .keep_undecryptable_dm(&kept, now_ms())
+                    .map_err(NodeError::from)?;
+            }
+            messages.push(received);
         }
+        Ok(Inbox {
+            messages,
+            more: r.more,
+        })
     }
 }
 
@@ -605,10 +644,20 @@ pub fn open_payload(
             sender,
         });
     }
-    let opened = seeds
-        .iter()
-        .find_map(|s| open_post(s, &sync.post, &sync.visibility).ok())
-        .ok_or(OpenError::NotForUs)?;
+    let recipients = sync.visibility.recipients();
+    let mut ours = seeds.iter().filter(|s| {
+        let id = distsoc_protocol::sign::SigningKey::from_seed(s).public();
+        recipients.iter().any(|w| w.recipient == id)
+    });
+    let Some(first) = ours.next() else {
+        return Err(OpenError::NotForUs);
+    };
+    let opened = match open_post(first, &sync.post, &sync.visibility) {
+        Ok(body) => body,
+        Err(e) => ours
+            .find_map(|s| open_post(s, &sync.post, &sync.visibility).ok())
+            .ok_or_else(|| OpenError::Unreadable(e.to_string()))?,
+    };
     Ok(DmContent {
         text: opened.text,
         sent_at_ms: body.created_at_ms,

@@ -14,8 +14,10 @@
 
 pub mod compose;
 pub mod config;
+pub mod datadir;
 pub mod dm;
 pub mod identity;
 pub mod node;
+pub mod ratelimit;
 pub mod store;
 pub mod transport;

@@ -101,6 +101,19 @@ pub enum NodeError {
     /// The data directory has no node (run `init`).
     #[error("no node in {0}: run `distsoc-node init` first")]
     NotInitialized(PathBuf),
+    /// The data directory holds a store but its `node.key` is missing: the
+    /// identity's network key is lost. Neither `init` nor any other command
+    /// creates a new identity over an existing store.
+    #[error(
+        "{0} holds a node's store but no {KEY_FILE}: the network key of that identity is \
+         missing, and `init` will not create a new identity over an existing store. \
+         To recover, restore {KEY_FILE} (mode 0600) from a backup into {0}; or start a new \
+         node in an empty directory (`distsoc-node --data-dir NEW_DIR init`)"
+    )]
+    KeyLost(PathBuf),
+    /// Another process is serving this data directory.
+    #[error(transparent)]
+    Locked(#[from] crate::datadir::LockError),
     /// Key file problem.
     #[error(transparent)]
     Key(#[from] KeyFileError),
@@ -189,20 +202,33 @@ impl Node {
     /// Creates a node in `dir`: the network key (0600), `config.toml` with every
     /// default written out, the store, and the first posting identity (equal
     /// to the network key, as for a pre-split identity).
+    ///
+    /// The directory is created 0700 and every file 0600 whatever the umask.
+    /// A directory that already holds a store but no key is refused
+    /// ([`NodeError::KeyLost`]): a new key would silently become a new
+    /// identity over the old one's posts, follows and circles.
     pub fn init(dir: &Path, config: Option<Config>) -> Result<Node, NodeError> {
-        std::fs::create_dir_all(dir).map_err(|source| NodeError::Io {
+        crate::datadir::create_private_dir(dir).map_err(|source| NodeError::Io {
             path: dir.into(),
             source,
         })?;
-        let key = NetworkKey::create(&dir.join(KEY_FILE))?;
+        let key_path = dir.join(KEY_FILE);
+        if !key_path.exists() && dir.join(config::STORE_FILE).exists() {
+            return Err(NodeError::KeyLost(dir.into()));
+        }
+        let key = NetworkKey::create(&key_path)?;
         let config = config.unwrap_or_default();
         config.write_if_missing(dir)?;
         let anchors = config.anchors_path(dir);
-        if !anchors.exists() {
-            std::fs::write(&anchors, SHIPPED_ANCHORS).map_err(|source| NodeError::Io {
-                path: anchors.clone(),
-                source,
-            })?;
+        match crate::datadir::write_new_private_file(&anchors, SHIPPED_ANCHORS.as_bytes()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(source) => {
+                return Err(NodeError::Io {
+                    path: anchors,
+                    source,
+                })
+            }
         }
         let store = Store::open(dir.join(config::STORE_FILE))?;
         let posting = PostingIdentity {
@@ -225,6 +251,9 @@ impl Node {
     pub fn open(dir: &Path) -> Result<Node, NodeError> {
         let key_path = dir.join(KEY_FILE);
         if !key_path.exists() {
+            if dir.join(config::STORE_FILE).exists() {
+                return Err(NodeError::KeyLost(dir.into()));
+            }
             return Err(NodeError::NotInitialized(dir.into()));
         }
         let key = NetworkKey::load(&key_path)?;
@@ -294,6 +323,7 @@ impl Node {
             updated_at_ms: now_ms(),
             network_id: Some(self.node_id()),
         };
+        compose::check_limits("profile", &profile)?;
         let signed = distsoc_protocol::messages::content::sign_checked(profile, &key)
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
         self.store.upsert_profile(&signed)?;
@@ -326,12 +356,13 @@ impl Node {
     ) -> Result<SyncPost, NodeError> {
         let key = self.posting_key()?;
         let now = now_ms();
-        let mut refs: Vec<Attachment> = Vec::new();
-        for (bytes, mime, name) in &attachments {
-            self.store.put_blob(bytes, now)?;
-            refs.push(Attachment::for_blob(bytes, mime.clone(), name.clone()));
-        }
+        let refs: Vec<Attachment> = attachments
+            .iter()
+            .map(|(bytes, mime, name)| Attachment::for_blob(bytes, mime.clone(), name.clone()))
+            .collect();
         let audience = self.resolve(intent)?;
+        // Composed (and checked against every limit) before anything is
+        // stored.
         let post = compose::compose(
             &key,
             now,
@@ -340,6 +371,9 @@ impl Node {
             audience.as_deref(),
             &mut rand_core::OsRng,
         )?;
+        for (bytes, _, _) in &attachments {
+            self.store.put_blob(bytes, now)?;
+        }
         self.store.insert_post(&post, now)?;
         self.publish_recent(&key, &post, now)?;
         Ok(post)
@@ -564,6 +598,7 @@ impl Node {
         Ok(Running {
             node: self.clone(),
             transport,
+            service,
         })
     }
 }
@@ -602,9 +637,15 @@ pub enum Revocation {
 pub struct Running {
     node: Node,
     transport: Arc<Transport>,
+    service: Arc<Service>,
 }
 
 impl Running {
+    /// The request handler serving peers.
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
     /// The node.
     pub fn node(&self) -> &Node {
         &self.node
@@ -826,6 +867,7 @@ impl Running {
             message,
             created_at_ms: now_ms(),
         };
+        compose::check_limits("audience request", &body)?;
         let request = distsoc_protocol::messages::content::sign_checked(body, &key)
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
         let peer = self.connect(via).await?;
@@ -1149,15 +1191,42 @@ async fn push_profiles(node: &Node, peer: &Peer) {
     }
 }
 
+/// The one place where a store failure met while serving a peer becomes the
+/// wire error the peer is told. A refusal of the peer's own input (invalid,
+/// too large, not found) carries its reason; a failure of this node (SQLite,
+/// file system, a damaged row, a failed task) carries only its typed code
+/// and a generic message — SQLite messages name files and tables, which are
+/// none of the peer's business — and the detail is logged here.
 fn wire_error(e: &StoreError) -> wire::Error {
     let code = match e {
         StoreError::Invalid(i) => i.error_code(),
         StoreError::TooLarge { .. } => ErrorCode::TooLarge,
         StoreError::NotFound { .. } => ErrorCode::NotFound,
         StoreError::Sqlite(_) | StoreError::Io(_) => ErrorCode::Unavailable,
+        StoreError::Full { .. } => ErrorCode::RateLimited,
         _ => ErrorCode::Internal,
     };
-    wire::Error::new(code, 0, e.to_string())
+    match e {
+        StoreError::Invalid(_) | StoreError::TooLarge { .. } | StoreError::NotFound { .. } => {
+            wire::Error::new(code, 0, e.to_string())
+        }
+        StoreError::Full { .. } => {
+            wire::Error::new(code, 0, e.to_string()).with_retry_after(FULL_RETRY_AFTER_MS)
+        }
+        _ => internal_error(code, e),
+    }
+}
+
+/// A failure of this node, as told to a peer: the code and a generic
+/// message; the detail goes to the log.
+fn internal_error(code: ErrorCode, detail: &dyn std::fmt::Display) -> wire::Error {
+    warn!(code = code.name(), error = %detail, "request failed inside this node");
+    let message = if code == ErrorCode::Unavailable {
+        "temporarily unavailable; retry later"
+    } else {
+        "internal error"
+    };
+    wire::Error::new(code, 0, message)
 }
 
 /// Runs a store operation on the blocking pool for a peer's request; a
@@ -1167,7 +1236,7 @@ async fn store_call<T: Send + 'static>(
 ) -> Result<T, wire::Error> {
     blocking(f)
         .await
-        .map_err(|e| refuse(ErrorCode::Internal, e.to_string()))?
+        .map_err(|e| internal_error(ErrorCode::Internal, &e))?
         .map_err(|e| wire_error(&e))
 }
 
@@ -1179,8 +1248,24 @@ fn refuse(code: ErrorCode, message: impl Into<String>) -> wire::Error {
 pub struct Service {
     node: Node,
     transport: OnceLock<std::sync::Weak<Transport>>,
-    profile_pushed: std::sync::Mutex<std::collections::HashSet<usize>>,
+    /// Per peer, the connection on which our profiles were last pushed back
+    /// (its `PeerInfo`, which lives exactly as long as the connection). A
+    /// `Weak` pins the allocation, so a new connection can never compare
+    /// equal to a dead one; entries of closed connections are pruned, so the
+    /// map holds at most one entry per live connection (plus
+    /// [`PROFILE_PUSHED_SLACK`]).
+    profile_pushed: std::sync::Mutex<HashMap<NodeId, std::sync::Weak<crate::transport::PeerInfo>>>,
+    /// Per-peer token buckets for pushes.
+    push_limiter: crate::ratelimit::PushLimiter,
 }
+
+/// `retryAfterMs` when a bounded collection (pending audience requests) is
+/// full: the node's owner has to act first, which takes minutes, not ms.
+const FULL_RETRY_AFTER_MS: u32 = 60_000;
+
+/// Entries of closed connections tolerated in `Service::profile_pushed`
+/// before they are pruned.
+const PROFILE_PUSHED_SLACK: usize = 64;
 
 impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1193,10 +1278,15 @@ impl std::fmt::Debug for Service {
 impl Service {
     /// A handler serving `node`.
     pub fn new(node: Node) -> Self {
+        let push_limiter = crate::ratelimit::PushLimiter::new(
+            node.config.push_rate_per_second,
+            node.config.push_burst,
+        );
         Self {
             node,
             transport: OnceLock::new(),
             profile_pushed: Default::default(),
+            push_limiter,
         }
     }
 
@@ -1286,6 +1376,8 @@ impl Service {
                 }
             }
             Message::AuthorUpdatePush(push) => {
+                // Lists of authors this node does not follow go to the
+                // store's bounded cache (Store::put_recent).
                 let decision = store_call(move || store.put_recent(&push.recent)).await?;
                 match decision {
                     RecentDecision::Accept | RecentDecision::Duplicate => Ok(None),
@@ -1320,7 +1412,30 @@ impl Service {
                 if !self.node.config.honour_deletes {
                     return Ok(None);
                 }
-                store_call(move || store.apply_delete(&record)).await?;
+                record
+                    .verify()
+                    .map_err(|e| refuse(ErrorCode::BadSignature, e.to_string()))?;
+                let applied = store_call(move || -> Result<bool, StoreError> {
+                    // A delete is applied whichever peer brings it, if the
+                    // post is held or its author is followed; a stranger's
+                    // delete for a post we never had would only leave a
+                    // tombstone, so it is not stored.
+                    let body = record.body();
+                    if store.post_seq(body.post_id)?.is_none()
+                        && !store.is_following(body.author)?
+                    {
+                        return Ok(false);
+                    }
+                    store.apply_delete(&record)?;
+                    Ok(true)
+                })
+                .await?;
+                if !applied {
+                    return Err(refuse(
+                        ErrorCode::NotFound,
+                        "post not held here and its author is not followed",
+                    ));
+                }
                 Ok(None)
             }
             Message::VisibilityUpdate(VisibilityUpdate { update, .. }) => {
@@ -1337,7 +1452,22 @@ impl Service {
             }
             Message::AudienceRequest(req) => {
                 let request = req.request;
-                store_call(move || store.add_audience_request(&request, now_ms())).await?;
+                request
+                    .verify()
+                    .map_err(|e| refuse(ErrorCode::BadSignature, e.to_string()))?;
+                let author = request.body().author;
+                store_call(move || -> Result<(), StoreError> {
+                    // Only requests addressed to one of our posting ids are
+                    // kept; anything else is refused before it is stored.
+                    if store.posting_identity(author)?.is_none() {
+                        return Err(StoreError::NotFound {
+                            what: "posting identity (the request's author) on this node",
+                        });
+                    }
+                    store.add_audience_request(&request, now_ms())?;
+                    Ok(())
+                })
+                .await?;
                 Ok(None)
             }
             Message::AudienceResponse(r) => {
@@ -1356,12 +1486,32 @@ impl Service {
         }
     }
 
+    /// Connections currently remembered as "our profiles were pushed back"
+    /// (bounded by the live connections plus a small slack).
+    pub fn profile_push_entries(&self) -> usize {
+        self.profile_pushed.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
     /// Answers a peer's profile push with ours, once per connection.
     async fn push_profiles_back(&self, ctx: &RequestCtx) {
         let first = self
             .profile_pushed
             .lock()
-            .map(|mut s| s.insert(ctx.peer_info.connection_id))
+            .map(|mut map| {
+                let this = &ctx.peer_info;
+                if map
+                    .get(&ctx.peer)
+                    .and_then(std::sync::Weak::upgrade)
+                    .is_some_and(|held| Arc::ptr_eq(&held, this))
+                {
+                    return false;
+                }
+                map.insert(ctx.peer, Arc::downgrade(this));
+                if map.len() > PROFILE_PUSHED_SLACK {
+                    map.retain(|_, conn| conn.strong_count() > 0);
+                }
+                true
+            })
             .unwrap_or(false);
         if !first {
             return;
@@ -1381,6 +1531,16 @@ impl Handler for Service {
     fn handle<'a>(&'a self, ctx: RequestCtx, msg: Message) -> HandlerFuture<'a> {
         Box::pin(async move {
             let code = msg.code();
+            // Admission before work: a push over the peer's rate is refused
+            // before anything is verified or stored.
+            if code.kind() == distsoc_protocol::codes::Kind::Push {
+                if let Err(wait) = self.push_limiter.check(ctx.peer, std::time::Instant::now()) {
+                    let ms = u32::try_from(wait.as_millis().max(1)).unwrap_or(u32::MAX);
+                    debug!(peer = %ctx.peer.short(), code = code.name(), retry_after_ms = ms, "push rate limited");
+                    return Err(refuse(ErrorCode::RateLimited, "too many pushes; slow down")
+                        .with_retry_after(ms));
+                }
+            }
             let result = self.serve(ctx.clone(), msg).await;
             if let Err(e) = &result {
                 debug!(peer = %ctx.peer.short(), code = code.name(), error = %e.code, "request refused");

@@ -11,6 +11,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{run_anchor, RunOptions};
+use distsoc_node::datadir::{create_private_dir, write_new_private_file, DataDirLock};
 use distsoc_node::identity::{NetworkKey, KEY_FILE};
 
 /// A distsoc anchor: mailbox, DM channels, bootstrap, address cache.
@@ -61,12 +62,29 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|| cli.data_dir.join("anchor.toml"));
     match cli.command {
         Command::Init => {
-            std::fs::create_dir_all(&cli.data_dir)
+            // 0700 directory, 0600 files, whatever the umask.
+            create_private_dir(&cli.data_dir)
                 .with_context(|| format!("cannot create {}", cli.data_dir.display()))?;
-            let key = NetworkKey::create(&cli.data_dir.join(KEY_FILE))?;
-            if !config_path.exists() {
-                std::fs::write(&config_path, AnchorConfig::default().to_toml())
-                    .with_context(|| format!("cannot write {}", config_path.display()))?;
+            let key_path = cli.data_dir.join(KEY_FILE);
+            let store = cli.data_dir.join("anchor.sqlite");
+            if !key_path.exists() && store.exists() {
+                anyhow::bail!(
+                    "{} holds an anchor's store but no {KEY_FILE}: the anchor's key is missing, \
+                     and `init` will not create a new identity over an existing store (clients \
+                     pin the old NodeId). Restore {KEY_FILE} (mode 0600) from a backup, or \
+                     initialize a new anchor in an empty --data-dir",
+                    cli.data_dir.display()
+                );
+            }
+            let key = NetworkKey::create(&key_path)?;
+            match write_new_private_file(&config_path, AnchorConfig::default().to_toml().as_bytes())
+            {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("cannot write {}", config_path.display()))
+                }
             }
             println!(
                 "created anchor {} in {}",
@@ -85,6 +103,8 @@ fn main() -> anyhow::Result<()> {
             admin_listen,
             metrics_listen,
         } => {
+            // One process per data directory (it serves the key in it).
+            let _lock = DataDirLock::acquire(&cli.data_dir)?;
             let mut cfg = AnchorConfig::load(&config_path)?;
             if let Some(s) = store {
                 cfg.store = s;

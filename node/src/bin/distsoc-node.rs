@@ -268,6 +268,12 @@ fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    // `run` serves the identity: one process per data directory, held for
+    // the life of the process. (The short-lived commands share the store.)
+    let _lock = match &cli.command {
+        Command::Run { .. } => Some(distsoc_node::datadir::DataDirLock::acquire(&dir)?),
+        _ => None,
+    };
     let node = Node::open(&dir)?;
     init_logging(if matches!(cli.command, Command::Run { .. }) {
         &node.config().log
@@ -710,7 +716,7 @@ async fn dm_on(
                     Ok(c) => json!({"message_id": r.message_id, "from": r.sender.to_hex(),
                                     "sent_at_ms": c.sent_at_ms, "text": c.text}),
                     Err(e) => json!({"message_id": r.message_id, "from": r.sender.to_hex(),
-                                     "error": e.to_string()}),
+                                     "error": e.to_string(), "kept": true}),
                 })
                 .collect();
             print(json_mode, json!(v), || {
@@ -721,7 +727,10 @@ async fn dm_on(
                     .iter()
                     .map(|r| match &r.content {
                         Ok(c) => format!("{}: {}", name(r.sender), c.text),
-                        Err(e) => format!("{}: (unreadable: {e})", name(r.sender)),
+                        Err(e) => format!(
+                            "{}: (unreadable: {e}; kept in this node's store, not lost)",
+                            name(r.sender)
+                        ),
                     })
                     .collect::<Vec<_>>()
                     .join("\n")

@@ -19,6 +19,8 @@
 //! | 1 | initial schema: posting identities, posts (+ author and time indexes), post recipients, tombstones, profiles, follows, circles, peers, pull cursors, `author_recent_posts`, blobs |
 //! | 2 | recipient match (identity rollout phase 3): `post_recipients.seq` backfilled from `posts`, index `(recipient, seq)`; audience requests and members |
 //! | 3 | deposit cursors: how far our own posts were deposited at each anchor |
+//! | 4 | `profiles.seen_order`, `author_recent_posts.seen_order` (+ indexes): least-recently-seen order of the bounded caches; `undecryptable_dms`: DMs this node could not open, kept before they are acknowledged |
+//! | 5 | `tombstones.encrypted` and `tombstone_recipients`: a delete is relayed to exactly the requesters its post was served to |
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -30,8 +32,34 @@ pub const MIGRATIONS: &[&str] = &[
     V1_INITIAL,
     V2_RECIPIENT_INDEX_AND_AUDIENCE,
     V3_DEPOSIT_CURSORS,
+    V4_PROFILE_CACHE_ORDER,
     V5_TOMBSTONE_RECIPIENTS,
 ];
+
+/// Version 4: the order in which profiles and recent-post lists were last
+/// seen (pushed, pulled or set), so that those the node has no reason to
+/// keep form a bounded
+/// cache evicted least recently seen first (existing rows start at 0,
+/// oldest); and the DMs this node fetched but could not open, kept with
+/// their payload before the anchor is told to delete them.
+const V4_PROFILE_CACHE_ORDER: &str = r#"
+ALTER TABLE profiles ADD COLUMN seen_order INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX profiles_by_seen_order ON profiles (seen_order);
+ALTER TABLE author_recent_posts ADD COLUMN seen_order INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX author_recent_posts_by_seen_order ON author_recent_posts (seen_order);
+
+CREATE TABLE undecryptable_dms (
+    payload_hash   BLOB PRIMARY KEY CHECK (length(payload_hash) = 32),
+    anchor         BLOB NOT NULL CHECK (length(anchor) = 32),
+    channel        BLOB,
+    message_id     INTEGER NOT NULL,
+    sender         BLOB NOT NULL CHECK (length(sender) = 32),
+    received_at_ms INTEGER NOT NULL,
+    kept_at_ms     INTEGER NOT NULL,
+    reason         TEXT NOT NULL,
+    payload        BLOB NOT NULL
+) STRICT, WITHOUT ROWID;
+"#;
 
 /// Version 5: a delete is relayed by pull to exactly the requesters the
 /// deleted post was sent to, so a tombstone remembers whether the post was

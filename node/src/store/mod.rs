@@ -58,6 +58,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -66,14 +67,22 @@ use distsoc_protocol::messages::content::{IngestError, SyncPost};
 use distsoc_protocol::messages::signed::{Signed, SignedBody};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
+mod kept;
 pub mod migrations;
 mod network;
 mod posts;
 mod social;
 
-pub use network::{PeerRecord, MAX_PEER_ADDRESSES};
+pub use kept::{KeptDm, MAX_KEPT_DMS, MAX_KEPT_DM_BYTES};
+pub use network::{
+    PeerRecord, MAX_CACHED_RECENT_LISTS, MAX_CACHED_RECENT_LIST_BYTES, MAX_PEER_ADDRESSES,
+};
 pub use posts::{DeleteOutcome, Inserted, PullPage, StoredDelete, VisibilityOutcome};
-pub use social::{AudienceMember, CircleInfo, PostingIdentityInfo, Upsert};
+pub use social::{
+    AudienceMember, CircleInfo, PostingIdentityInfo, Upsert, MAX_CACHED_PROFILES,
+    MAX_CACHED_PROFILE_BYTES, MAX_PENDING_AUDIENCE_REQUESTS,
+    MAX_PENDING_AUDIENCE_REQUESTS_PER_REQUESTER,
+};
 
 /// How long a write waits for another connection (or process) holding the
 /// write lock before failing with `SQLITE_BUSY`.
@@ -126,6 +135,15 @@ pub enum StoreError {
         /// The actual size, bytes.
         got: usize,
     },
+    /// A bounded collection is full (pending audience requests); nothing
+    /// was written. Retry after the owner has dealt with what is pending.
+    #[error("{what} are full (at most {max})")]
+    Full {
+        /// What is full.
+        what: &'static str,
+        /// Its bound.
+        max: usize,
+    },
     /// The named thing (a circle, a posting identity) does not exist.
     #[error("{what} not found")]
     NotFound {
@@ -165,6 +183,8 @@ impl StoreError {
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// Stored rows skipped by reads because they no longer decode.
+    skipped: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for Store {
@@ -227,7 +247,29 @@ impl Store {
         posts::prepare_connection(&conn)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            skipped: Arc::new(AtomicU64::new(0)),
         })
+    }
+
+    /// How many stored rows reads of this store (all clones) have skipped
+    /// because they do not decode or break a limit: rows written by an older
+    /// build or damaged on disk. Each skip is also logged (`warn`) with the
+    /// row's id and this running total. Such a row never fails a whole feed
+    /// or pull page.
+    pub fn unreadable_rows_skipped(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
+
+    /// Counts and logs one stored row that a read skipped.
+    fn skip_unreadable(&self, what: &'static str, id: &[u8], error: &StoreError) {
+        let total = self.skipped.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::warn!(
+            what,
+            id = %hex::encode(id),
+            %error,
+            skipped_total = total,
+            "skipped a stored row that does not decode"
+        );
     }
 
     /// The schema version of the open database (`PRAGMA user_version`);
@@ -342,6 +384,49 @@ fn from_sql_u64(what: &'static str, v: i64) -> Result<u64, StoreError> {
 /// A `usize` limit as an SQL `LIMIT`.
 fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// Marks the row of `table` whose `key_col` is `key` as seen just now: its
+/// `seen_order` becomes the table's highest (the bounded caches evict the
+/// lowest first). `table` and `key_col` are constants of this crate.
+fn touch(tx: &Transaction<'_>, table: &str, key_col: &str, key: &[u8]) -> Result<(), StoreError> {
+    tx.prepare_cached(&format!(
+        "UPDATE {table} SET seen_order = (SELECT COALESCE(MAX(seen_order), 0) + 1 FROM {table})
+          WHERE {key_col} = ?1"
+    ))?
+    .execute([key])?;
+    Ok(())
+}
+
+/// Evicts cache rows beyond a count and a byte bound. `select_sql` lists the
+/// evictable rows as `(key, bytes)`, most recently seen first; `delete_sql`
+/// deletes one by key. Returns how many were evicted.
+fn evict_lru(
+    tx: &Transaction<'_>,
+    select_sql: &str,
+    delete_sql: &str,
+    max_rows: usize,
+    max_bytes: usize,
+) -> Result<usize, StoreError> {
+    let mut victims: Vec<Vec<u8>> = Vec::new();
+    {
+        let mut stmt = tx.prepare_cached(select_sql)?;
+        let mut rows = stmt.query([])?;
+        let (mut count, mut bytes) = (0usize, 0usize);
+        while let Some(r) = rows.next()? {
+            let len = usize::try_from(r.get::<_, i64>(1)?).unwrap_or(usize::MAX);
+            count += 1;
+            bytes = bytes.saturating_add(len);
+            if count > max_rows || bytes > max_bytes {
+                victims.push(r.get(0)?);
+            }
+        }
+    }
+    let mut del = tx.prepare_cached(delete_sql)?;
+    for v in &victims {
+        del.execute([v])?;
+    }
+    Ok(victims.len())
 }
 
 /// A BLOB column of a row, borrowed from SQLite's buffer.

@@ -10,7 +10,26 @@ use distsoc_protocol::messages::content::{
 use distsoc_protocol::recent::{self, RecentDecision, RecentVersion};
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::{blob, decode_signed, from_sql_u64, id32, to_sql_u64, Store, StoreError};
+use super::{
+    blob, decode_signed, evict_lru, from_sql_u64, id32, to_sql_u64, touch, Store, StoreError,
+};
+
+/// Most recent-post lists held for authors that are neither ours nor
+/// followed.
+pub const MAX_CACHED_RECENT_LISTS: usize = 64;
+
+/// Most bytes of recent-post lists held for authors that are neither ours
+/// nor followed.
+pub const MAX_CACHED_RECENT_LIST_BYTES: usize = 4 * 1024 * 1024;
+
+/// The evictable recent-post lists, most recently seen first.
+const CACHED_RECENT_LISTS_SQL: &str = "
+SELECT l.author, length(l.list) + length(l.signature)
+  FROM author_recent_posts AS l
+ WHERE l.author NOT IN (
+           SELECT posting_id FROM posting_identities
+           UNION SELECT posting_id FROM follows)
+ ORDER BY l.seen_order DESC";
 
 /// Most addresses kept per peer by [`Store::add_peer_candidates`] (the
 /// Hello's own bound on `listenAddresses`).
@@ -225,6 +244,12 @@ impl Store {
     /// verified first ([`StoreError::Invalid`]); then the seq rule
     /// ([`recent::decide`]) against the held list decides, and the list is
     /// stored only on [`RecentDecision::Accept`].
+    ///
+    /// Lists of our own posting ids and of followed authors are kept; the
+    /// others are a cache of at most [`MAX_CACHED_RECENT_LISTS`] lists and
+    /// [`MAX_CACHED_RECENT_LIST_BYTES`] bytes, least recently seen evicted
+    /// first (a list is up to 256 KiB: without the bound, lists pushed for
+    /// fresh keys would fill the disk).
     pub fn put_recent(&self, list: &SignedAuthorRecentPosts) -> Result<RecentDecision, StoreError> {
         list.verify().map_err(|error| IngestError::BadSignature {
             what: "authorRecentPosts",
@@ -254,6 +279,9 @@ impl Store {
                 })
                 .transpose()?;
             let decision = recent::decide(held, offered);
+            if decision != RecentDecision::Accept {
+                touch(tx, "author_recent_posts", "author", &author.0)?;
+            }
             if decision == RecentDecision::Accept {
                 tx.execute(
                     "INSERT INTO author_recent_posts (author, updated_at_ms, list, signature)
@@ -268,6 +296,14 @@ impl Store {
                         list.bytes(),
                         &list.signature()[..],
                     ],
+                )?;
+                touch(tx, "author_recent_posts", "author", &author.0)?;
+                evict_lru(
+                    tx,
+                    CACHED_RECENT_LISTS_SQL,
+                    "DELETE FROM author_recent_posts WHERE author = ?1",
+                    MAX_CACHED_RECENT_LISTS,
+                    MAX_CACHED_RECENT_LIST_BYTES,
                 )?;
             }
             Ok(decision)

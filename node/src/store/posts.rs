@@ -15,6 +15,8 @@ use distsoc_protocol::messages::social::MAX_PULL_DELETES;
 use distsoc_protocol::sync::{Audience, PullFilter};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
+use distsoc_protocol::codec;
+
 use super::{
     blob, canonical_within, decode_signed, decode_sync_post, from_sql_u64, id32, sql_limit,
     to_sql_u64, Store, StoreError, MAX_STORED_SYNC_POST_BYTES,
@@ -273,23 +275,38 @@ fn insert_in(
     Ok(Inserted::New { seq })
 }
 
-/// Validates a post and returns its canonical bytes for storing.
+/// Validates a post and returns its canonical bytes for storing. The bytes
+/// are read back with the bounded reader a peer uses, so the store never
+/// holds a post that a reader (this node's feed, a follower's pull, an
+/// anchor) would refuse — a value built in memory (by compose, say) is not
+/// limit-checked until it is encoded.
 fn prepare_post(post: &SyncPost) -> Result<Vec<u8>, StoreError> {
     post.validate(None)?;
-    canonical_within("syncPost", post, MAX_STORED_SYNC_POST_BYTES)
+    let bytes = canonical_within("syncPost", post, MAX_STORED_SYNC_POST_BYTES)?;
+    codec::from_canonical::<SyncPost>("syncPost", &bytes, MAX_STORED_SYNC_POST_BYTES)
+        .map_err(IngestError::from)?;
+    Ok(bytes)
 }
 
-/// Reads a list of stored posts from a statement's first column.
-fn collect_posts(
-    stmt: &mut rusqlite::CachedStatement<'_>,
-    params: impl rusqlite::Params,
-) -> Result<Vec<SyncPost>, StoreError> {
-    let mut rows = stmt.query(params)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        out.push(decode_sync_post(blob(row, 0)?)?);
+impl Store {
+    /// Reads stored posts from a statement whose columns are `post_id,
+    /// sync_post`; a row that does not decode is skipped, counted and logged
+    /// ([`Store::unreadable_rows_skipped`]), not an error for the whole list.
+    fn collect_posts(
+        &self,
+        stmt: &mut rusqlite::CachedStatement<'_>,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<SyncPost>, StoreError> {
+        let mut rows = stmt.query(params)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            match decode_sync_post(blob(row, 1)?) {
+                Ok(post) => out.push(post),
+                Err(e) => self.skip_unreadable("post", blob(row, 0)?, &e),
+            }
+        }
+        Ok(out)
     }
-    Ok(out)
 }
 
 impl Store {
@@ -400,16 +417,16 @@ impl Store {
         before: Option<(u64, PostId)>,
     ) -> Result<Vec<SyncPost>, StoreError> {
         self.read(|tx| match before {
-            None => collect_posts(
+            None => self.collect_posts(
                 &mut tx.prepare_cached(
-                    "SELECT sync_post FROM posts
+                    "SELECT post_id, sync_post FROM posts
                       ORDER BY created_at_ms DESC, post_id DESC LIMIT ?1",
                 )?,
                 [sql_limit(limit)],
             ),
-            Some((ms, id)) => collect_posts(
+            Some((ms, id)) => self.collect_posts(
                 &mut tx.prepare_cached(
-                    "SELECT sync_post FROM posts
+                    "SELECT post_id, sync_post FROM posts
                       WHERE (created_at_ms, post_id) < (?1, ?2)
                       ORDER BY created_at_ms DESC, post_id DESC LIMIT ?3",
                 )?,
@@ -426,16 +443,16 @@ impl Store {
         before: Option<(u64, PostId)>,
     ) -> Result<Vec<SyncPost>, StoreError> {
         self.read(|tx| match before {
-            None => collect_posts(
+            None => self.collect_posts(
                 &mut tx.prepare_cached(
-                    "SELECT sync_post FROM posts WHERE author = ?1
+                    "SELECT post_id, sync_post FROM posts WHERE author = ?1
                       ORDER BY created_at_ms DESC, post_id DESC LIMIT ?2",
                 )?,
                 params![&author.0[..], sql_limit(limit)],
             ),
-            Some((ms, id)) => collect_posts(
+            Some((ms, id)) => self.collect_posts(
                 &mut tx.prepare_cached(
-                    "SELECT sync_post FROM posts
+                    "SELECT post_id, sync_post FROM posts
                       WHERE author = ?1 AND (created_at_ms, post_id) < (?2, ?3)
                       ORDER BY created_at_ms DESC, post_id DESC LIMIT ?4",
                 )?,
@@ -456,17 +473,26 @@ impl Store {
         self.read(|tx| {
             let mut out = Vec::new();
             let mut stmt = tx.prepare_cached(
-                "SELECT seq, sync_post FROM posts WHERE author = ?1 AND seq > ?2
+                "SELECT seq, sync_post, post_id FROM posts WHERE author = ?1 AND seq > ?2
                   ORDER BY seq LIMIT ?3",
             )?;
             for a in authors {
                 let rows = stmt.query_map(
                     params![&a.0[..], to_sql_u64(since_seq), sql_limit(limit)],
-                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)),
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, Vec<u8>>(1)?,
+                            r.get::<_, Vec<u8>>(2)?,
+                        ))
+                    },
                 )?;
                 for row in rows {
-                    let (seq, bytes) = row?;
-                    out.push((from_sql_u64("seq", seq)?, decode_sync_post(&bytes)?));
+                    let (seq, bytes, id) = row?;
+                    match decode_sync_post(&bytes) {
+                        Ok(post) => out.push((from_sql_u64("seq", seq)?, post)),
+                        Err(e) => self.skip_unreadable("post", &id, &e),
+                    }
                 }
             }
             out.sort_by_key(|(seq, _)| *seq);
@@ -483,9 +509,9 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<SyncPost>, StoreError> {
         self.read(|tx| {
-            collect_posts(
+            self.collect_posts(
                 &mut tx.prepare_cached(
-                    "SELECT p.sync_post
+                    "SELECT p.post_id, p.sync_post
                        FROM post_recipients AS r CROSS JOIN posts AS p ON p.post_id = r.post_id
                       WHERE r.recipient = ?1
                       ORDER BY r.seq DESC LIMIT ?2",
@@ -544,7 +570,8 @@ impl Store {
             more: candidates.len() > limit,
         };
         {
-            let mut post_stmt = tx.prepare_cached("SELECT sync_post FROM posts WHERE seq = ?1")?;
+            let mut post_stmt =
+                tx.prepare_cached("SELECT sync_post, post_id FROM posts WHERE seq = ?1")?;
             let mut del_stmt = tx.prepare_cached(
                 "SELECT record, signature, encrypted FROM tombstones WHERE seq = ?1",
             )?;
@@ -572,10 +599,14 @@ impl Store {
                         page.deletes.push(record);
                     }
                 } else {
-                    let bytes: Vec<u8> = post_stmt.query_row([seq], |r| r.get(0))?;
-                    let post = decode_sync_post(&bytes)?;
-                    if decide(&filter, &post) {
-                        page.posts.push(post);
+                    let (bytes, id): (Vec<u8>, Vec<u8>) =
+                        post_stmt.query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    // An unreadable row is skipped (the cursor still moves
+                    // past it): one bad post never fails the whole page.
+                    match decode_sync_post(&bytes) {
+                        Ok(post) if decide(&filter, &post) => page.posts.push(post),
+                        Ok(_) => {}
+                        Err(e) => self.skip_unreadable("post", &id, &e),
                     }
                 }
                 page.next_seq = from_sql_u64("seq", seq)?;
@@ -839,6 +870,29 @@ mod tests {
         assert!(text.contains("posts_by_author_seq"), "{text}");
         assert!(text.contains("post_recipients_by_recipient"), "{text}");
         assert!(text.contains("tombstones_by_author_seq"), "{text}");
+    }
+
+    #[test]
+    fn a_post_over_a_field_limit_is_never_stored() {
+        let store = Store::open_in_memory().unwrap();
+        let k = key(3);
+        let text = "x".repeat(distsoc_protocol::messages::content::MAX_POST_TEXT_BYTES + 1);
+        // Signing checks only the total size; the field limit is the store's
+        // read-back to catch.
+        let p = Post::new_public(PostingId(k.public()), 1, text, vec![])
+            .sign(&k)
+            .unwrap();
+        let post = SyncPost::new(&k, p, PostVisibility::Public, None);
+        let err = store.insert_post(&post, 1).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Invalid(e) if e.error_code() == distsoc_protocol::error::ErrorCode::TooLarge),
+            "{err}"
+        );
+        assert!(err.to_string().contains("text"), "{err}");
+        assert!(store.feed(10, None).unwrap().is_empty());
+        let err = store.insert_posts(&[post], 1).unwrap();
+        assert!(err[0].is_err());
+        assert!(store.feed(10, None).unwrap().is_empty());
     }
 
     #[test]

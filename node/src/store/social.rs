@@ -11,7 +11,52 @@ use distsoc_protocol::sign::SigningKey;
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use zeroize::Zeroizing;
 
-use super::{blob, decode_signed, from_sql_u64, id32, to_sql_u64, Store, StoreError};
+use super::{
+    blob, decode_signed, evict_lru, from_sql_u64, id32, to_sql_u64, touch, Store, StoreError,
+};
+
+/// Most profiles held without a reason to keep them (see
+/// [`Store::upsert_profile`]); beyond it the least recently seen go.
+pub const MAX_CACHED_PROFILES: usize = 500;
+
+/// Most bytes of profiles held without a reason to keep them (a signed
+/// profile is at most ~5 KiB, so this binds before the count only for
+/// profiles near their limits).
+pub const MAX_CACHED_PROFILE_BYTES: usize = 2 * 1024 * 1024;
+
+/// Most pending audience requests held, over all our authors.
+pub const MAX_PENDING_AUDIENCE_REQUESTS: usize = 200;
+
+/// Most pending audience requests from one requester (one per author it
+/// asks; this bounds a requester against a node with many personas).
+pub const MAX_PENDING_AUDIENCE_REQUESTS_PER_REQUESTER: usize = 8;
+
+/// Profiles this node has a reason to keep, whatever the cache holds: its
+/// own posting identities, followed ids, circle members, audience members
+/// and pending requesters. Every other profile is in the bounded cache.
+/// (`NOT IN` a subquery: SQLite builds its set once per statement.)
+const CACHED_PROFILES_SQL: &str = "
+SELECT p.posting_id, length(p.profile) + length(p.signature)
+  FROM profiles AS p
+ WHERE p.posting_id NOT IN (
+           SELECT posting_id FROM posting_identities
+           UNION SELECT posting_id FROM follows
+           UNION SELECT member FROM circle_members
+           UNION SELECT member FROM audience_members
+           UNION SELECT requester FROM audience_requests)
+ ORDER BY p.seen_order DESC";
+
+/// Evicts the least recently seen cached profiles beyond
+/// [`MAX_CACHED_PROFILES`] / [`MAX_CACHED_PROFILE_BYTES`].
+fn evict_cached_profiles(tx: &Transaction<'_>) -> Result<usize, StoreError> {
+    evict_lru(
+        tx,
+        CACHED_PROFILES_SQL,
+        "DELETE FROM profiles WHERE posting_id = ?1",
+        MAX_CACHED_PROFILES,
+        MAX_CACHED_PROFILE_BYTES,
+    )
+}
 
 /// A held posting identity without its secret (what lists show).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,9 +110,51 @@ fn check_circle_name(name: &str) -> Result<(), StoreError> {
         return Err(StoreError::InvalidArgument("circle name must not be empty"));
     }
     if name.len() > MAX_LABEL_BYTES {
-        return Err(StoreError::InvalidArgument("circle name is too long"));
+        return Err(StoreError::TooLarge {
+            what: "circle name",
+            max: MAX_LABEL_BYTES,
+            got: name.len(),
+        });
     }
     Ok(())
+}
+
+/// The upsert of [`Store::upsert_profile`] in an open write transaction.
+fn upsert_profile_in(tx: &Transaction<'_>, profile: &SignedProfile) -> Result<Upsert, StoreError> {
+    let body = profile.body();
+    let held: Option<(Vec<u8>, Vec<u8>)> = tx
+        .query_row(
+            "SELECT profile, signature FROM profiles WHERE posting_id = ?1",
+            [&body.posting_id.0[..]],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((bytes, sig)) = held {
+        if bytes == profile.bytes() {
+            return Ok(Upsert::Same);
+        }
+        // A held row that no longer decodes is replaced.
+        if let Ok(held) = decode_signed::<PublicProfile>("profile", &bytes, &sig) {
+            if body.updated_at_ms <= held.body().updated_at_ms {
+                return Ok(Upsert::Stale);
+            }
+        }
+    }
+    tx.execute(
+        "INSERT INTO profiles (posting_id, updated_at_ms, profile, signature)
+         VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (posting_id) DO UPDATE SET
+           updated_at_ms = excluded.updated_at_ms,
+           profile = excluded.profile,
+           signature = excluded.signature",
+        params![
+            &body.posting_id.0[..],
+            to_sql_u64(body.updated_at_ms),
+            profile.bytes(),
+            &profile.signature()[..],
+        ],
+    )?;
+    Ok(Upsert::Updated)
 }
 
 fn circle_id(tx: &Transaction<'_>, name: &str) -> Result<i64, StoreError> {
@@ -255,10 +342,22 @@ impl Store {
 
     /// Stores a received profile if it is newer than the held one.
     ///
-    /// The signature is verified first ([`StoreError::Invalid`]). Then: no
-    /// profile held, or a higher `updatedAtMs` → [`Upsert::Updated`]; the
-    /// same bytes → [`Upsert::Same`]; lower, or equal with other bytes (the
-    /// first one seen is kept) → [`Upsert::Stale`].
+    /// The signature is verified first ([`StoreError::Invalid`]), and the
+    /// signed bytes are read back with the bounded reader (a profile over a
+    /// field limit is [`StoreError::Invalid`]). Then: no profile held, or a
+    /// higher `updatedAtMs` → [`Upsert::Updated`]; the same bytes →
+    /// [`Upsert::Same`]; lower, or equal with other bytes (the first one
+    /// seen is kept) → [`Upsert::Stale`].
+    ///
+    /// # Bounded
+    ///
+    /// Profiles the node has a reason to keep (its own posting ids, followed
+    /// ids, circle members, audience members and pending requesters) are
+    /// kept. Every other profile is a cache of at most
+    /// [`MAX_CACHED_PROFILES`] profiles and [`MAX_CACHED_PROFILE_BYTES`]
+    /// bytes: each upsert (even `Same` or `Stale`) marks the profile as
+    /// seen, and the least recently seen beyond either bound are evicted. A
+    /// flood of profiles from fresh keys therefore cannot grow the store.
     pub fn upsert_profile(&self, profile: &SignedProfile) -> Result<Upsert, StoreError> {
         profile
             .verify()
@@ -266,39 +365,36 @@ impl Store {
                 what: "profile",
                 error,
             })?;
+        distsoc_protocol::codec::from_canonical::<PublicProfile>(
+            "profile",
+            profile.bytes(),
+            usize::MAX,
+        )
+        .map_err(IngestError::from)?;
         let body = profile.body();
         self.write(|tx| {
-            let held: Option<(Vec<u8>, Vec<u8>)> = tx
-                .query_row(
-                    "SELECT profile, signature FROM profiles WHERE posting_id = ?1",
-                    [&body.posting_id.0[..]],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            if let Some((bytes, sig)) = held {
-                if bytes == profile.bytes() {
-                    return Ok(Upsert::Same);
-                }
-                let held = decode_signed::<PublicProfile>("profile", &bytes, &sig)?;
-                if body.updated_at_ms <= held.body().updated_at_ms {
-                    return Ok(Upsert::Stale);
-                }
+            let outcome = upsert_profile_in(tx, profile)?;
+            touch(tx, "profiles", "posting_id", &body.posting_id.0)?;
+            if outcome == Upsert::Updated {
+                evict_cached_profiles(tx)?;
             }
-            tx.execute(
-                "INSERT INTO profiles (posting_id, updated_at_ms, profile, signature)
-                 VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (posting_id) DO UPDATE SET
-                   updated_at_ms = excluded.updated_at_ms,
-                   profile = excluded.profile,
-                   signature = excluded.signature",
-                params![
-                    &body.posting_id.0[..],
-                    to_sql_u64(body.updated_at_ms),
-                    profile.bytes(),
-                    &profile.signature()[..],
-                ],
+            Ok(outcome)
+        })
+    }
+
+    /// How many profiles are held, and their bytes (profile + signature).
+    pub fn profile_usage(&self) -> Result<(usize, usize), StoreError> {
+        self.read(|tx| {
+            let (n, b): (i64, i64) = tx.query_row(
+                "SELECT count(*), COALESCE(SUM(length(profile) + length(signature)), 0)
+                   FROM profiles",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            Ok(Upsert::Updated)
+            Ok((
+                usize::try_from(n).unwrap_or(0),
+                usize::try_from(b).unwrap_or(0),
+            ))
         })
     }
 
@@ -320,16 +416,16 @@ impl Store {
     /// Every held profile, by posting id.
     pub fn profiles(&self) -> Result<Vec<SignedProfile>, StoreError> {
         self.read(|tx| {
-            let mut stmt =
-                tx.prepare_cached("SELECT profile, signature FROM profiles ORDER BY posting_id")?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT profile, signature, posting_id FROM profiles ORDER BY posting_id",
+            )?;
             let mut rows = stmt.query([])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
-                out.push(decode_signed::<PublicProfile>(
-                    "profile",
-                    blob(r, 0)?,
-                    blob(r, 1)?,
-                )?);
+                match decode_signed::<PublicProfile>("profile", blob(r, 0)?, blob(r, 1)?) {
+                    Ok(p) => out.push(p),
+                    Err(e) => self.skip_unreadable("profile", blob(r, 2)?, &e),
+                }
             }
             Ok(out)
         })
@@ -502,6 +598,9 @@ impl Store {
 
     /// Records a received audience request (to one of our authors) as
     /// pending. The signature is verified first ([`StoreError::Invalid`]).
+    /// A new request beyond [`MAX_PENDING_AUDIENCE_REQUESTS`] in total or
+    /// [`MAX_PENDING_AUDIENCE_REQUESTS_PER_REQUESTER`] from its requester is
+    /// [`StoreError::Full`] (nothing written).
     /// A newer request (`createdAtMs`) from the same requester replaces the
     /// pending one. Returns `false` if nothing changed (an older or equal
     /// request, or the requester is already a member).
@@ -534,10 +633,37 @@ impl Store {
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
-            if let Some((bytes, sig)) = held {
-                let held = decode_signed::<AudienceRequestBody>("audience request", &bytes, &sig)?;
-                if body.created_at_ms <= held.body().created_at_ms {
-                    return Ok(false);
+            match held {
+                Some((bytes, sig)) => {
+                    let held =
+                        decode_signed::<AudienceRequestBody>("audience request", &bytes, &sig)?;
+                    if body.created_at_ms <= held.body().created_at_ms {
+                        return Ok(false);
+                    }
+                }
+                None => {
+                    // A new pending request: bounded in total and per
+                    // requester, checked before anything is written.
+                    let (total, mine): (i64, i64) = tx.query_row(
+                        "SELECT count(*), COALESCE(SUM(requester = ?1), 0) FROM audience_requests",
+                        [&body.requester.0[..]],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )?;
+                    if usize::try_from(total).unwrap_or(usize::MAX) >= MAX_PENDING_AUDIENCE_REQUESTS
+                    {
+                        return Err(StoreError::Full {
+                            what: "pending audience requests",
+                            max: MAX_PENDING_AUDIENCE_REQUESTS,
+                        });
+                    }
+                    if usize::try_from(mine).unwrap_or(usize::MAX)
+                        >= MAX_PENDING_AUDIENCE_REQUESTS_PER_REQUESTER
+                    {
+                        return Err(StoreError::Full {
+                            what: "pending audience requests from this requester",
+                            max: MAX_PENDING_AUDIENCE_REQUESTS_PER_REQUESTER,
+                        });
+                    }
                 }
             }
             tx.execute(

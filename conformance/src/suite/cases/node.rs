@@ -565,6 +565,47 @@ pub(crate) fn cases() -> Vec<Case> {
                 let allowed: &[&str] = if ctx.has_capability("audience/1") { &["badSignature"] } else { &["badSignature", "unknownMessage"] };
                 super::refuse(ctx, &frame, allowed).await
             })),
+        def("NODE-4-400", Must, Negative, Role::Node, None, "a validly signed AudienceRequest for an author that is not one of the target's posting ids is refused notFound (unknownMessage if audience/1 is not declared)", "schema/README.md §7", "`AudienceRequest`: [...] `author` must be one of the receiver's posting ids (`notFound` otherwise; nothing is stored)")
+            .run(|ctx| Box::pin(async move {
+                let a = Signer::Seed(ctx.random32());
+                let author = ctx.random32();
+                let body = canonical::<social_capnp::audience_request_body::Owned, _>(|mut b| {
+                    b.set_requester(&a.public());
+                    b.set_author(&author);
+                    b.set_message("conformance");
+                    b.set_created_at_ms(now_ms());
+                });
+                let sig = a.sign("audience-request", &body);
+                let frame = wire::build::<social_capnp::audience_request::Owned, _>(0x43, |mut b| {
+                    b.set_version(PROTOCOL_VERSION);
+                    b.set_request(&body);
+                    b.set_signature(&sig);
+                });
+                let allowed: &[&str] = if ctx.has_capability("audience/1") { &["notFound"] } else { &["notFound", "unknownMessage"] };
+                super::refuse(ctx, &frame, allowed).await
+            })),
+        def("NODE-2-401", Should, Negative, Role::Node, None, "a flood of pushes from one identity is rate limited (rateLimited with retryAfterMs > 0) and the connection stays usable", "schema/README.md §7", "Pushes from one peer are rate limited per NodeId; beyond the limit the receiver answers `rateLimited` with `retryAfterMs` > 0, before it verifies or stores anything, and the connection stays usable.")
+            .run(|ctx| Box::pin(async move {
+                const FLOOD: usize = 400;
+                let s = ctx.connect().await?;
+                let expected = format!("rateLimited with retryAfterMs > 0 within {FLOOD} PostNotification pushes");
+                let mut outcome = Outcome::fail(&expected, format!("all {FLOOD} pushes acknowledged"));
+                for i in 0..FLOOD {
+                    let (a, p) = (ctx.random32(), ctx.random32());
+                    // `exchange`, not `request`: no retry of rateLimited.
+                    let r = s.exchange(&req::post_notification(PROTOCOL_VERSION, &a, &p)).await;
+                    if is_ack(&r).is_ok() {
+                        continue;
+                    }
+                    outcome = match expect_error(&r, &["rateLimited"]) {
+                        Ok(e) if e.retry_after_ms > 0 => Outcome::pass(&expected, format!("rateLimited after {i} pushes, retryAfterMs {}", e.retry_after_ms)),
+                        Ok(e) => Outcome::fail(&expected, format!("rateLimited without retryAfterMs: {e}")),
+                        Err(got) => Outcome::fail(&expected, format!("push {i}: {got}")),
+                    };
+                    break;
+                }
+                Ok(outcome.and_usable(ctx.still_usable(&s).await))
+            })),
     ]
 }
 
