@@ -18,6 +18,7 @@ use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, NodeId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::common::{PeerAddress, Role, SocketAddress};
+use distsoc_protocol::messages::content::IngestError;
 use distsoc_protocol::messages::discovery::{AddressEntry, AddressResponse, BootstrapResponse};
 use distsoc_protocol::messages::mailbox::{
     ChannelInfo, CreateChannelResponse, EnqueueResponse, Fetch, FetchResponse, FetchWaitResponse,
@@ -570,7 +571,20 @@ impl AnchorService {
                     _ => Ok(None),
                 }
             }
-            Message::ProfileUpdate(_) | Message::PostNotification(_) => Ok(None),
+            // `Ack` means "validated and accepted" (schema/README.md): the
+            // anchor keeps no profiles, but it acknowledges only one whose
+            // signature verifies.
+            Message::ProfileUpdate(update) => match update.profile.verify() {
+                Ok(()) => Ok(None),
+                Err(error) => {
+                    let e = IngestError::BadSignature {
+                        what: "profile",
+                        error,
+                    };
+                    Err(refuse(e.error_code(), e.to_string()))
+                }
+            },
+            Message::PostNotification(_) => Ok(None),
             other => Err(refuse(
                 ErrorCode::UnknownMessage,
                 format!("{} is not served by an anchor", other.code().name()),

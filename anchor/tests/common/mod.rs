@@ -88,3 +88,42 @@ pub fn code<T: std::fmt::Debug>(r: Result<T, RequestError>) -> ErrorCode {
         other => panic!("expected a remote error, got {other:?}"),
     }
 }
+
+/// A running anchor for integration tests: SQLite in a temp dir (or `store`
+/// when given), QUIC on 127.0.0.1, admin API and metrics off.
+pub struct TestAnchor {
+    /// Keeps the data directory alive.
+    pub dir: tempfile::TempDir,
+    /// The anchor.
+    pub anchor: distsoc_anchor::run::Anchor,
+    /// Its NodeId.
+    pub id: NodeId,
+    /// Its QUIC address.
+    pub addr: SocketAddr,
+}
+
+/// Starts an anchor with `cfg` (listen, admin and metrics overridden).
+pub async fn start_anchor(cfg: distsoc_anchor::config::AnchorConfig) -> TestAnchor {
+    let dir = tempfile::tempdir().unwrap();
+    let key = distsoc_node::identity::NetworkKey::new(SigningKey::generate(&mut rand_core::OsRng));
+    let opts = distsoc_anchor::run::RunOptions {
+        data_dir: dir.path().into(),
+        drain_timeout: std::time::Duration::from_secs(5),
+    };
+    let cfg = distsoc_anchor::config::AnchorConfig {
+        listen: LOOPBACK,
+        admin_listen: String::new(),
+        metrics_listen: String::new(),
+        ..cfg
+    };
+    let anchor = distsoc_anchor::run::Anchor::start(&key, &cfg, &opts)
+        .await
+        .unwrap();
+    let addr = anchor.local_addr().unwrap();
+    TestAnchor {
+        dir,
+        anchor,
+        id: key.node_id(),
+        addr,
+    }
+}
