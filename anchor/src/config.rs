@@ -36,6 +36,19 @@ pub struct AnchorConfig {
     pub checkin_window_secs: u64,
     /// Most posts per pull-sync response.
     pub max_pull_batch: u16,
+    /// Deposit quotas (PushPost) are counted over this rolling window,
+    /// seconds (1 day). Refusals are `quotaExceeded` with `retryAfterMs`.
+    pub post_quota_window_secs: u64,
+    /// Posts one author may deposit per window (0 = no limit).
+    pub post_quota_author_posts: u64,
+    /// Bytes of posts (canonical `SyncPost`) one author may deposit per
+    /// window (0 = no limit).
+    pub post_quota_author_bytes: u64,
+    /// Posts one depositor (the connecting identity) may deposit per window,
+    /// whoever the authors (0 = no limit).
+    pub post_quota_depositor_posts: u64,
+    /// Bytes of posts one depositor may deposit per window (0 = no limit).
+    pub post_quota_depositor_bytes: u64,
     /// Most simultaneous peer connections.
     pub max_connections: usize,
     /// Seconds without traffic before a connection is closed.
@@ -64,6 +77,11 @@ impl Default for AnchorConfig {
             rate_limit_burst: 50,
             checkin_window_secs: 24 * 3600,
             max_pull_batch: 200,
+            post_quota_window_secs: 24 * 3600,
+            post_quota_author_posts: 1_000,
+            post_quota_author_bytes: 64 * 1024 * 1024,
+            post_quota_depositor_posts: 2_000,
+            post_quota_depositor_bytes: 128 * 1024 * 1024,
             max_connections: 2000,
             idle_timeout_secs: 60,
             log: "info".into(),
@@ -128,6 +146,9 @@ impl AnchorConfig {
         if self.mailbox_ttl_secs == 0 {
             return Err("mailbox_ttl_secs must be positive".into());
         }
+        if self.post_quota_window_secs == 0 {
+            return Err("post_quota_window_secs must be positive".into());
+        }
         let admin = optional_addr("admin_listen", &self.admin_listen)?;
         let metrics = optional_addr("metrics_listen", &self.metrics_listen)?;
         if let (Some(a), Some(m)) = (admin, metrics) {
@@ -136,6 +157,17 @@ impl AnchorConfig {
             }
         }
         Ok(())
+    }
+
+    /// The deposit quota settings.
+    pub fn quota(&self) -> crate::quota::QuotaConfig {
+        crate::quota::QuotaConfig {
+            window: std::time::Duration::from_secs(self.post_quota_window_secs),
+            author_posts: self.post_quota_author_posts,
+            author_bytes: self.post_quota_author_bytes,
+            depositor_posts: self.post_quota_depositor_posts,
+            depositor_bytes: self.post_quota_depositor_bytes,
+        }
     }
 
     /// The admin API address; `None` when disabled (empty) or invalid.
@@ -199,6 +231,8 @@ mod tests {
         std::fs::write(&path, AnchorConfig::default().to_toml()).unwrap();
         assert_eq!(AnchorConfig::load(&path).unwrap(), AnchorConfig::default());
         std::fs::write(&path, "max_fetch_wait_ms = 90000\n").unwrap();
+        assert!(AnchorConfig::load(&path).is_err());
+        std::fs::write(&path, "post_quota_window_secs = 0\n").unwrap();
         assert!(AnchorConfig::load(&path).is_err());
         std::fs::write(&path, "nope = 1\n").unwrap();
         assert!(AnchorConfig::load(&path).is_err());

@@ -10,6 +10,7 @@
 //! | `requests_rate_limited_total` | counter | refused `rateLimited` |
 //! | `requests_unauthorized_total` | counter | refused `unauthorized` |
 //! | `requests_unavailable_total` | counter | answered `unavailable` |
+//! | `posts_quota_refused_total{quota}` | counter | deposits (PushPost) refused `quotaExceeded`, by `quota="author"` / `"depositor"` |
 //! | `messages_enqueued_total` | counter | mailbox messages enqueued |
 //! | `messages_delivered_total` | counter | mailbox messages delivered |
 //! | `connections` | gauge | open QUIC connections |
@@ -93,6 +94,15 @@ pub(crate) async fn render(state: &OperatorState) -> String {
     ] {
         out.metric(name, "counter", help, value.load(Ordering::Relaxed));
     }
+    let _ = writeln!(
+        out.0,
+        "# HELP distsoc_anchor_posts_quota_refused_total Deposits (PushPost) refused with quotaExceeded.\n\
+         # TYPE distsoc_anchor_posts_quota_refused_total counter\n\
+         distsoc_anchor_posts_quota_refused_total{{quota=\"author\"}} {}\n\
+         distsoc_anchor_posts_quota_refused_total{{quota=\"depositor\"}} {}",
+        c.quota_refused_author.load(Ordering::Relaxed),
+        c.quota_refused_depositor.load(Ordering::Relaxed),
+    );
     out.metric(
         "connections",
         "gauge",

@@ -60,8 +60,10 @@ impl Anchor {
                 },
                 checkin_window: Duration::from_secs(cfg.checkin_window_secs),
                 max_pull_batch: cfg.max_pull_batch,
+                quota: cfg.quota(),
             },
         ));
+        service.seed_quotas().await?;
         // Bans and a retention set through the admin API survive restarts
         // and are shared by every anchor on the database.
         service.refresh_operator_state().await?;

@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 
 use distsoc_node::node::now_ms;
 use distsoc_node::transport::{Handler, HandlerFuture, PeerInfo, RequestCtx};
+use distsoc_protocol::codec;
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, NodeId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::common::{PeerAddress, Role, SocketAddress};
-use distsoc_protocol::messages::content::IngestError;
+use distsoc_protocol::messages::content::{IngestError, SyncPost};
 use distsoc_protocol::messages::discovery::{AddressEntry, AddressResponse, BootstrapResponse};
 use distsoc_protocol::messages::mailbox::{
     ChannelInfo, CreateChannelResponse, EnqueueResponse, Fetch, FetchResponse, FetchWaitResponse,
@@ -29,9 +30,10 @@ use distsoc_protocol::messages::wire;
 use distsoc_protocol::messages::Message;
 use tracing::{debug, info, warn};
 
+use crate::quota::{Charge, QuotaConfig, QuotaKind, Quotas};
 use crate::ratelimit::{Decision, RateConfig, RateLimiter};
 use crate::store::{
-    AnchorStore, AuditEvent, AuditKind, NewMessage, StoreError, SETTING_MAILBOX_TTL_MS,
+    AnchorStore, AuditEvent, AuditKind, Inserted, NewMessage, StoreError, SETTING_MAILBOX_TTL_MS,
 };
 
 /// Capabilities an anchor serves.
@@ -51,6 +53,8 @@ pub struct ServiceConfig {
     pub checkin_window: Duration,
     /// Most posts per pull response.
     pub max_pull_batch: u16,
+    /// Deposit quotas.
+    pub quota: QuotaConfig,
 }
 
 /// Counters exposed as metrics and by the admin API.
@@ -68,6 +72,10 @@ pub struct Counters {
     pub delivered: AtomicU64,
     /// Requests answered `unavailable` (store down or draining).
     pub unavailable: AtomicU64,
+    /// Deposits refused `quotaExceeded` by the per-author quota.
+    pub quota_refused_author: AtomicU64,
+    /// Deposits refused `quotaExceeded` by the per-depositor quota.
+    pub quota_refused_depositor: AtomicU64,
 }
 
 /// The anchor's request handler.
@@ -83,6 +91,7 @@ pub struct AnchorService {
     /// Mailbox retention for new enqueues, ms (changed by the admin API).
     mailbox_ttl_ms: AtomicU64,
     banned: std::sync::RwLock<std::collections::HashSet<NodeId>>,
+    quotas: Quotas,
 }
 
 fn duration_ms(d: Duration) -> u64 {
@@ -98,6 +107,7 @@ impl AnchorService {
     pub fn new(store: AnchorStore, cfg: ServiceConfig) -> Self {
         Self {
             limiter: RateLimiter::new(cfg.rate),
+            quotas: Quotas::new(cfg.quota),
             mailbox_ttl_ms: AtomicU64::new(duration_ms(cfg.mailbox_ttl)),
             drain_signal: tokio::sync::watch::channel(false).0,
             store,
@@ -206,9 +216,44 @@ impl AnchorService {
         Ok(())
     }
 
-    /// Drops idle rate-limit buckets (call periodically).
+    /// Drops idle rate-limit buckets and quota accounting that left the
+    /// window (call periodically).
     pub fn prune_limits(&self) {
         self.limiter.prune(Instant::now());
+        self.quotas.prune(now_ms());
+    }
+
+    /// Seeds the per-author deposit quotas from the posts stored in the
+    /// current window (call once at start; see [`crate::quota`]).
+    pub async fn seed_quotas(&self) -> Result<(), StoreError> {
+        let now = now_ms();
+        let rows = self
+            .store
+            .post_volume_since(self.quotas.window_start_ms(now), self.quotas.bucket_ms())
+            .await?;
+        for r in rows {
+            self.quotas
+                .seed(r.author, r.bucket_start_ms, r.posts, r.bytes);
+        }
+        Ok(())
+    }
+
+    /// Charges a deposit to its author's and depositor's quotas, or refuses
+    /// it with `quotaExceeded` (counted in the metrics).
+    fn admit_deposit(&self, ctx: &RequestCtx, post: &SyncPost) -> Result<Charge, wire::Error> {
+        let bytes = u64::try_from(codec::canonical_of(post).len()).unwrap_or(u64::MAX);
+        self.quotas
+            .admit(post.post.body().author, ctx.peer, bytes, now_ms())
+            .map_err(|r| {
+                let counter = match r.kind {
+                    QuotaKind::Author => &self.counters.quota_refused_author,
+                    QuotaKind::Depositor => &self.counters.quota_refused_depositor,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                debug!(peer = %ctx.peer.short(), quota = r.kind.name(), "deposit refused: quota");
+                refuse(ErrorCode::QuotaExceeded, r.to_string())
+                    .with_retry_after(u32::try_from(r.retry_after_ms).unwrap_or(u32::MAX))
+            })
     }
 
     fn store_error(&self, e: &StoreError) -> wire::Error {
@@ -559,13 +604,26 @@ impl AnchorService {
             // Public and encrypted posts alike: an anchor is not a
             // recipient but store-and-forward infrastructure, and serves
             // encrypted posts only by recipient-match pull (schema §7).
+            // Quotas are checked (and charged) before any storage work; a
+            // post the store did not keep is refunded.
             Message::PushPost(push) => {
-                let results = self
+                let charge = self.admit_deposit(&ctx, &push.post)?;
+                let results = match self
                     .store
                     .insert_posts(std::slice::from_ref(&push.post), now_ms())
                     .await
-                    .map_err(|e| self.store_error(&e))?;
-                match results.into_iter().next() {
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        self.quotas.refund(charge);
+                        return Err(self.store_error(&e));
+                    }
+                };
+                let result = results.into_iter().next();
+                if !matches!(result, Some(Ok(Inserted::New { .. }))) {
+                    self.quotas.refund(charge);
+                }
+                match result {
                     Some(Err(StoreError::Invalid(e))) => Err(refuse(e.error_code(), e.to_string())),
                     Some(Err(e)) => Err(self.store_error(&e)),
                     _ => Ok(None),

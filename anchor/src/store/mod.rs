@@ -449,6 +449,19 @@ pub struct CheckIn {
     pub last_seen_ms: u64,
 }
 
+/// One row of [`AnchorStore::post_volume_since`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostVolume {
+    /// The posts' author.
+    pub author: PostingId,
+    /// Start of the time bucket, ms.
+    pub bucket_start_ms: u64,
+    /// Posts received in it.
+    pub posts: u64,
+    /// Their canonical `SyncPost` bytes.
+    pub bytes: u64,
+}
+
 /// Sizes, for metrics and the admin API.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -767,6 +780,19 @@ impl AnchorStore {
     /// many. Pull cursors stay valid: later posts keep their `seq`.
     pub async fn prune_posts_received_before(&self, before_ms: u64) -> Result<u64, StoreError> {
         dispatch!(self, s => s.prune_posts_received_before(before_ms).await)
+    }
+
+    /// Stored posts received at or after `since_ms`, per author and per
+    /// `bucket_ms`-long time bucket (`received_at_ms / bucket_ms`): count
+    /// and canonical bytes. Seeds the deposit quotas at start; one scan of
+    /// the receive-time index over the quota window.
+    pub async fn post_volume_since(
+        &self,
+        since_ms: u64,
+        bucket_ms: u64,
+    ) -> Result<Vec<PostVolume>, StoreError> {
+        let bucket_ms = bucket_ms.max(1);
+        dispatch!(self, s => s.post_volume_since(since_ms, bucket_ms).await)
     }
 
     // -- audit --------------------------------------------------------------

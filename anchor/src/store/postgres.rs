@@ -36,7 +36,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
-use distsoc_protocol::ids::{ChannelId, NodeId};
+use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 
@@ -46,8 +46,8 @@ use super::{
     channel_col, channel_from_col, check_member, decode_addrs, encode_addrs, fetch_cut, from_i64,
     id32_from, node_from, random_channel_id, random_salt, redact, to_i64, AuditEvent, AuditKind,
     AuditRecord, BootstrapQuery, Channel, ChannelSummary, CheckIn, Enqueued, FetchPage, FetchQuery,
-    Inserted, NewMessage, PlanQuery, PreparedPost, Stats, StoreError, StoreOptions, StoredMessage,
-    MAX_CHANNELS_LISTED, REDACTED_ID_LEN, SWEEP_CHUNK,
+    Inserted, NewMessage, PlanQuery, PostVolume, PreparedPost, Stats, StoreError, StoreOptions,
+    StoredMessage, MAX_CHANNELS_LISTED, REDACTED_ID_LEN, SWEEP_CHUNK,
 };
 
 /// The `LISTEN`/`NOTIFY` channel.
@@ -1379,6 +1379,36 @@ impl PgStore {
                  ORDER BY received_at_ms LIMIT $2::int8)",
             before_ms,
         )
+        .await
+    }
+
+    pub(crate) async fn post_volume_since(
+        &self,
+        since_ms: u64,
+        bucket_ms: u64,
+    ) -> Result<Vec<PostVolume>, StoreError> {
+        self.timed(async {
+            let c = client(&self.inner.pool).await?;
+            let rows = c
+                .query(
+                    "SELECT author, received_at_ms / $2::int8 AS b, count(*)::int8,
+                            sum(octet_length(sync_post))::int8
+                       FROM posts WHERE received_at_ms >= $1::int8 GROUP BY author, b",
+                    &[&to_i64(since_ms), &to_i64(bucket_ms)],
+                )
+                .await
+                .map_err(pg_err)?;
+            rows.iter()
+                .map(|r| {
+                    Ok(PostVolume {
+                        author: PostingId(node_from("post author", get_bytes(r, 0)?)?.0),
+                        bucket_start_ms: get_u64(r, 1, "bucket")?.saturating_mul(bucket_ms),
+                        posts: get_u64(r, 2, "count")?,
+                        bytes: get_u64(r, 3, "bytes")?,
+                    })
+                })
+                .collect()
+        })
         .await
     }
 

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use distsoc_protocol::ids::{ChannelId, NodeId};
+use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
@@ -36,8 +36,8 @@ use super::{
     channel_col, channel_from_col, check_member, decode_addrs, encode_addrs, from_i64, node_from,
     random_channel_id, random_salt, redact, to_i64, AuditEvent, AuditKind, AuditRecord,
     BootstrapQuery, Channel, ChannelSummary, CheckIn, Enqueued, FetchPage, FetchQuery, Inserted,
-    NewMessage, PlanQuery, PreparedPost, Stats, StoreError, StoreOptions, StoredMessage,
-    MAX_CHANNELS_LISTED, SWEEP_CHUNK,
+    NewMessage, PlanQuery, PostVolume, PreparedPost, Stats, StoreError, StoreOptions,
+    StoredMessage, MAX_CHANNELS_LISTED, SWEEP_CHUNK,
 };
 
 /// Read connections kept open (file databases).
@@ -577,6 +577,31 @@ impl SqliteStore {
                  ORDER BY received_at_ms LIMIT ?2)",
             before_ms,
         )
+        .await
+    }
+
+    pub(crate) async fn post_volume_since(
+        &self,
+        since_ms: u64,
+        bucket_ms: u64,
+    ) -> Result<Vec<PostVolume>, StoreError> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT author, received_at_ms / ?2 AS b, count(*), sum(length(sync_post))
+                   FROM posts WHERE received_at_ms >= ?1 GROUP BY author, b",
+            )?;
+            let mut rows = st.query(params![to_i64(since_ms), to_i64(bucket_ms)])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(PostVolume {
+                    author: PostingId(node_from("post author", col_blob(row, 0)?)?.0),
+                    bucket_start_ms: col_u64(row, 1, "bucket")?.saturating_mul(bucket_ms),
+                    posts: col_u64(row, 2, "count")?,
+                    bytes: col_u64(row, 3, "bytes")?,
+                });
+            }
+            Ok(out)
+        })
         .await
     }
 
