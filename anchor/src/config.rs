@@ -36,6 +36,23 @@ pub struct AnchorConfig {
     pub checkin_window_secs: u64,
     /// Most posts per pull-sync response.
     pub max_pull_batch: u16,
+    /// Bound of one address-verification dial-back, ms.
+    pub verify_timeout_ms: u64,
+    /// Address-verification dial-backs in flight at once.
+    pub verify_max_concurrent: usize,
+    /// Announced addresses verified per check-in.
+    pub verify_max_addrs: usize,
+    /// Dial-backs caused by clients of one source IP per minute.
+    pub verify_dials_per_ip_per_minute: u32,
+    /// A verified (NodeId, address) is trusted this long without dialling
+    /// again, seconds.
+    pub verify_cache_secs: u64,
+    /// A failed (NodeId, address) is not dialled again for this long,
+    /// seconds.
+    pub verify_retry_secs: u64,
+    /// At most one check-in write per identity per this many seconds,
+    /// unless its verified addresses or role changed.
+    pub checkin_write_interval_secs: u64,
     /// Deposit quotas (PushPost) are counted over this rolling window,
     /// seconds (1 day). Refusals are `quotaExceeded` with `retryAfterMs`.
     pub post_quota_window_secs: u64,
@@ -77,6 +94,13 @@ impl Default for AnchorConfig {
             rate_limit_burst: 50,
             checkin_window_secs: 24 * 3600,
             max_pull_batch: 200,
+            verify_timeout_ms: 5_000,
+            verify_max_concurrent: 16,
+            verify_max_addrs: 4,
+            verify_dials_per_ip_per_minute: 60,
+            verify_cache_secs: 3600,
+            verify_retry_secs: 600,
+            checkin_write_interval_secs: 60,
             post_quota_window_secs: 24 * 3600,
             post_quota_author_posts: 1_000,
             post_quota_author_bytes: 64 * 1024 * 1024,
@@ -146,6 +170,15 @@ impl AnchorConfig {
         if self.mailbox_ttl_secs == 0 {
             return Err("mailbox_ttl_secs must be positive".into());
         }
+        if self.verify_timeout_ms == 0
+            || self.verify_max_concurrent == 0
+            || self.verify_max_addrs == 0
+        {
+            return Err(
+                "verify_timeout_ms, verify_max_concurrent and verify_max_addrs must be positive"
+                    .into(),
+            );
+        }
         if self.post_quota_window_secs == 0 {
             return Err("post_quota_window_secs must be positive".into());
         }
@@ -157,6 +190,20 @@ impl AnchorConfig {
             }
         }
         Ok(())
+    }
+
+    /// The address-verification settings.
+    pub fn verify(&self) -> crate::verify::VerifyConfig {
+        use std::time::Duration;
+        crate::verify::VerifyConfig {
+            timeout: Duration::from_millis(self.verify_timeout_ms),
+            max_concurrent: self.verify_max_concurrent,
+            max_addrs: self.verify_max_addrs,
+            dials_per_ip_per_minute: self.verify_dials_per_ip_per_minute,
+            cache_ttl: Duration::from_secs(self.verify_cache_secs),
+            retry_after: Duration::from_secs(self.verify_retry_secs),
+            write_interval: Duration::from_secs(self.checkin_write_interval_secs),
+        }
     }
 
     /// The deposit quota settings.

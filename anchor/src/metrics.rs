@@ -12,6 +12,8 @@
 //! | `requests_unavailable_total` | counter | answered `unavailable` |
 //! | `posts_quota_refused_total{quota}` | counter | deposits (PushPost) refused `quotaExceeded`, by `quota="author"` / `"depositor"` |
 //! | `messages_enqueued_total` | counter | mailbox messages enqueued |
+//! | `checkins_written_total` | counter | check-ins written (verified addresses, coalesced per identity) |
+//! | `dialbacks_total`, `dialbacks_verified_total` | counter | address-verification dial-backs attempted / that reached the NodeId |
 //! | `messages_delivered_total` | counter | mailbox messages delivered |
 //! | `connections` | gauge | open QUIC connections |
 //! | `channels`, `queued_messages`, `queued_bytes`, `posts`, `checkins` | gauge | store sizes, cached for 5 s |
@@ -85,6 +87,21 @@ pub(crate) async fn render(state: &OperatorState) -> String {
             "messages_enqueued_total",
             "Mailbox messages enqueued.",
             &c.enqueued,
+        ),
+        (
+            "checkins_written_total",
+            "Check-ins written to the store (verified addresses, coalesced per identity).",
+            &c.checkins_written,
+        ),
+        (
+            "dialbacks_total",
+            "Dial-backs attempted to verify announced listen addresses.",
+            &c.dialbacks,
+        ),
+        (
+            "dialbacks_verified_total",
+            "Dial-backs that reached the announced NodeId.",
+            &c.dialbacks_verified,
         ),
         (
             "messages_delivered_total",

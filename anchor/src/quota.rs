@@ -368,7 +368,7 @@ mod tests {
         let (a, d) = (PostingId([1; 32]), NodeId([2; 32]));
         let t0 = 10 * H + 5;
         for i in 0..3 {
-            q.admit(a, d, 10, t0 + i * H).unwrap();
+            let _ = q.admit(a, d, 10, t0 + i * H).unwrap();
         }
         let r = q.admit(a, d, 10, t0 + 3 * H).unwrap_err();
         assert_eq!((r.kind, r.posts), (QuotaKind::Author, true));
@@ -390,11 +390,11 @@ mod tests {
             (r.kind, r.posts, r.retry_after_ms),
             (QuotaKind::Author, false, 0)
         );
-        q.admit(PostingId([1; 32]), d, 900, H).unwrap();
+        let _ = q.admit(PostingId([1; 32]), d, 900, H).unwrap();
         let r = q.admit(PostingId([1; 32]), d, 200, H).unwrap_err();
         assert_eq!((r.kind, r.posts), (QuotaKind::Author, false));
         for i in 2..6 {
-            q.admit(PostingId([i; 32]), d, 1, H).unwrap();
+            let _ = q.admit(PostingId([i; 32]), d, 1, H).unwrap();
         }
         let r = q.admit(PostingId([7; 32]), d, 1, H).unwrap_err();
         assert_eq!((r.kind, r.posts), (QuotaKind::Depositor, true));
@@ -412,7 +412,8 @@ mod tests {
             ..cfg()
         });
         for _ in 0..100 {
-            q.admit(PostingId([1; 32]), NodeId([2; 32]), 1 << 20, H)
+            let _ = q
+                .admit(PostingId([1; 32]), NodeId([2; 32]), 1 << 20, H)
                 .unwrap();
         }
         assert_eq!(q.tracked(), 0);

@@ -16,6 +16,7 @@ use crate::operator::{OperatorServers, OperatorState};
 use crate::ratelimit::RateConfig;
 use crate::service::{AnchorService, ServiceConfig, ANCHOR_CAPABILITIES};
 use crate::store::AnchorStore;
+use crate::verify::Verifier;
 
 /// Options that are not in `anchor.toml`.
 #[derive(Debug, Clone)]
@@ -37,6 +38,7 @@ pub struct Anchor {
     pub service: Arc<AnchorService>,
     /// The QUIC endpoint (shared with the admin API and metrics).
     pub transport: Arc<Transport>,
+    verifier: Arc<Verifier>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     operator: OperatorServers,
 }
@@ -64,6 +66,13 @@ impl Anchor {
             },
         ));
         service.seed_quotas().await?;
+        let verifier = Arc::new(Verifier::start(
+            cfg.verify(),
+            cfg.listen.ip(),
+            store.clone(),
+            service.counters(),
+        )?);
+        service.set_verifier(verifier.clone());
         // Bans and a retention set through the admin API survive restarts
         // and are shared by every anchor on the database.
         service.refresh_operator_state().await?;
@@ -158,6 +167,7 @@ impl Anchor {
         Ok(Anchor {
             service,
             transport,
+            verifier,
             tasks: vec![sweeper, refresher],
             operator,
         })
@@ -188,6 +198,7 @@ impl Anchor {
             t.abort();
         }
         let _ = tokio::time::timeout(drain_timeout, self.transport.close()).await;
+        self.verifier.close().await;
         self.operator.shutdown(drain_timeout).await;
     }
 }

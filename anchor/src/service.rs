@@ -18,7 +18,7 @@ use distsoc_protocol::codec;
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, NodeId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
-use distsoc_protocol::messages::common::{PeerAddress, Role, SocketAddress};
+use distsoc_protocol::messages::common::{PeerAddress, SocketAddress};
 use distsoc_protocol::messages::content::{IngestError, SyncPost};
 use distsoc_protocol::messages::discovery::{AddressEntry, AddressResponse, BootstrapResponse};
 use distsoc_protocol::messages::mailbox::{
@@ -28,13 +28,14 @@ use distsoc_protocol::messages::mailbox::{
 use distsoc_protocol::messages::social::PullSyncResponse;
 use distsoc_protocol::messages::wire;
 use distsoc_protocol::messages::Message;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::quota::{Charge, QuotaConfig, QuotaKind, Quotas};
 use crate::ratelimit::{Decision, RateConfig, RateLimiter};
 use crate::store::{
     AnchorStore, AuditEvent, AuditKind, Inserted, NewMessage, StoreError, SETTING_MAILBOX_TTL_MS,
 };
+use crate::verify::Verifier;
 
 /// Capabilities an anchor serves.
 pub const ANCHOR_CAPABILITIES: &[&str] =
@@ -76,6 +77,12 @@ pub struct Counters {
     pub quota_refused_author: AtomicU64,
     /// Deposits refused `quotaExceeded` by the per-depositor quota.
     pub quota_refused_depositor: AtomicU64,
+    /// Check-ins written to the store (verified, coalesced).
+    pub checkins_written: AtomicU64,
+    /// Dial-backs done (either outcome) to verify announced addresses.
+    pub dialbacks: AtomicU64,
+    /// Dial-backs that reached the announced NodeId.
+    pub dialbacks_verified: AtomicU64,
 }
 
 /// The anchor's request handler.
@@ -92,6 +99,7 @@ pub struct AnchorService {
     mailbox_ttl_ms: AtomicU64,
     banned: std::sync::RwLock<std::collections::HashSet<NodeId>>,
     quotas: Quotas,
+    verifier: std::sync::OnceLock<Arc<Verifier>>,
 }
 
 fn duration_ms(d: Duration) -> u64 {
@@ -108,6 +116,7 @@ impl AnchorService {
         Self {
             limiter: RateLimiter::new(cfg.rate),
             quotas: Quotas::new(cfg.quota),
+            verifier: std::sync::OnceLock::new(),
             mailbox_ttl_ms: AtomicU64::new(duration_ms(cfg.mailbox_ttl)),
             drain_signal: tokio::sync::watch::channel(false).0,
             store,
@@ -116,6 +125,12 @@ impl AnchorService {
             draining: AtomicBool::new(false),
             banned: Default::default(),
         }
+    }
+
+    /// Installs the address verifier that records check-ins (once; later
+    /// calls are ignored). Without one, no check-in is recorded.
+    pub fn set_verifier(&self, verifier: Arc<Verifier>) {
+        let _ = self.verifier.set(verifier);
     }
 
     /// The counters.
@@ -664,22 +679,11 @@ impl Handler for AnchorService {
         })
     }
 
+    /// Check-in: only announced listen addresses, only once verified by a
+    /// dial-back, never the observed address ([`crate::verify`]).
     fn on_connected(&self, info: Arc<PeerInfo>) {
-        // Check-in: the peer's announced listen addresses, else the address
-        // we see it at.
-        let mut addrs = info.listen_addresses.clone();
-        if addrs.is_empty() {
-            addrs.push(info.remote);
+        if let Some(v) = self.verifier.get() {
+            v.on_connected(&info);
         }
-        let is_anchor = info.roles.contains(&Role::Anchor);
-        let store = self.store.clone();
-        let node = info.node_id;
-        tokio::spawn(async move {
-            if let Err(e) = store.check_in(node, &addrs, is_anchor, now_ms()).await {
-                debug!(peer = %node.short(), error = %e, "check-in not recorded");
-            } else {
-                info!(peer = %node.short(), "checked in");
-            }
-        });
     }
 }

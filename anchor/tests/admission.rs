@@ -204,3 +204,180 @@ async fn deposit_quotas_postgres() {
     let url = pg_harness::shared().create_database().await;
     quotas_hold(url).await;
 }
+
+// ---- item 5: only verified addresses are handed out ---------------------------
+
+use distsoc_node::transport::{Transport, TransportConfig};
+use distsoc_protocol::ids::NodeId;
+use distsoc_protocol::messages::common::{PeerAddress, Role};
+use distsoc_protocol::messages::discovery::{AddressRequest, BootstrapRequest};
+use distsoc_protocol::messages::Message;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A loopback UDP port nobody listens on.
+fn closed_port() -> SocketAddr {
+    std::net::UdpSocket::bind(LOOPBACK)
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+async fn addresses(asker: &Peer, targets: Vec<NodeId>) -> Vec<Option<PeerAddress>> {
+    match asker
+        .request(
+            AddressRequest {
+                version: 2,
+                targets,
+            }
+            .into(),
+        )
+        .await
+        .unwrap()
+    {
+        Message::AddressResponse(r) => r.entries.into_iter().map(|e| e.peer).collect(),
+        m => panic!("{m:?}"),
+    }
+}
+
+async fn bootstrap(asker: &Peer) -> Vec<PeerAddress> {
+    match asker
+        .request(
+            BootstrapRequest {
+                version: 2,
+                want: 200,
+                exclude: vec![],
+            }
+            .into(),
+        )
+        .await
+        .unwrap()
+    {
+        Message::BootstrapResponse(r) => r.peers,
+        m => panic!("{m:?}"),
+    }
+}
+
+/// Waits (bounded) until `cond` holds.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Sybils announcing addresses nobody answers at (a closed loopback port,
+/// a documentation address, someone else's DNS server), one of them
+/// claiming the anchor role, and a client that announced no listen address
+/// never appear in address or bootstrap answers; an honest node that
+/// listens where it says appears after the dial-back verified it, at
+/// exactly its announced address. Only the honest node is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_verified_addresses_are_handed_out() {
+    let a = start_anchor(AnchorConfig {
+        verify_timeout_ms: 1000,
+        ..AnchorConfig::default()
+    })
+    .await;
+    let mut sybils = Vec::new();
+    for i in 0..10 {
+        let key = SigningKey::generate(&mut rand_core::OsRng);
+        let t = Transport::bind(
+            &key,
+            TransportConfig {
+                listen: LOOPBACK,
+                roles: if i == 0 {
+                    vec![Role::Anchor]
+                } else {
+                    vec![Role::Node]
+                },
+                listen_addresses: vec![
+                    closed_port(),
+                    "203.0.113.5:4433".parse().unwrap(),
+                    "8.8.8.8:53".parse().unwrap(),
+                ],
+                ..TransportConfig::default()
+            },
+            Arc::new(common::Refuse),
+        )
+        .unwrap();
+        let p = t.connect(a.id, a.addr).await.unwrap();
+        sybils.push((t, p, NodeId(key.public())));
+    }
+    let (_ts, _silent, silent) = common::connect(a.id, a.addr, LOOPBACK).await;
+    let honest_key = SigningKey::generate(&mut rand_core::OsRng);
+    let honest = NodeId(honest_key.public());
+    let (_th, _hp, honest_at) = common::listening_as(&honest_key, a.id, a.addr).await;
+    let (_ta, asker, _) = common::connect(a.id, a.addr, LOOPBACK).await;
+
+    let counters = a.anchor.service.counters();
+    // Ten failed dial-backs (the closed ports) and one that succeeded.
+    until("every dial-back to finish", || {
+        counters.dialbacks.load(Relaxed) >= 11
+    })
+    .await;
+    assert_eq!(
+        counters.dialbacks.load(Relaxed),
+        11,
+        "only own-IP addresses are dialled"
+    );
+    assert_eq!(counters.dialbacks_verified.load(Relaxed), 1);
+    until("the honest check-in", || {
+        counters.checkins_written.load(Relaxed) >= 1
+    })
+    .await;
+
+    let mut targets: Vec<NodeId> = sybils.iter().map(|s| s.2).collect();
+    targets.push(silent);
+    targets.push(honest);
+    let found = addresses(&asker, targets).await;
+    let (honest_entry, others) = found.split_last().unwrap();
+    assert!(
+        others.iter().all(Option::is_none),
+        "unverified or undeclared addresses handed out: {others:?}"
+    );
+    let h = honest_entry.as_ref().expect("the verified node is found");
+    assert_eq!(
+        h.addresses.iter().map(|a| a.0).collect::<Vec<_>>(),
+        vec![honest_at]
+    );
+    assert!(!h.is_anchor);
+    let peers = bootstrap(&asker).await;
+    let ids: Vec<NodeId> = peers.iter().map(|p| p.node_id).collect();
+    assert_eq!(ids, vec![honest], "bootstrap holds only the verified node");
+    assert_eq!(counters.checkins_written.load(Relaxed), 1);
+}
+
+/// 1,000 reconnects of one identity cause one dial-back and at most a
+/// handful of check-in writes (coalesced in memory, no storage work for a
+/// duplicate).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnects_coalesce_checkin_writes() {
+    let a = start_anchor(AnchorConfig::default()).await;
+    let key = SigningKey::generate(&mut rand_core::OsRng);
+    let t = common::listening_endpoint(&key, None);
+    let started = Instant::now();
+    for _ in 0..1000 {
+        let p = t.connect(a.id, a.addr).await.unwrap();
+        p.close();
+    }
+    let counters = a.anchor.service.counters();
+    until("the check-in", || {
+        counters.checkins_written.load(Relaxed) >= 1
+    })
+    .await;
+    // Let any check-in task still running finish.
+    let (_ta, asker, _) = common::connect(a.id, a.addr, LOOPBACK).await;
+    assert!(addresses(&asker, vec![NodeId(key.public())]).await[0].is_some());
+    let written = counters.checkins_written.load(Relaxed);
+    let dials = counters.dialbacks.load(Relaxed);
+    assert!(written <= 3, "{written} check-in writes for one identity");
+    assert!(
+        dials <= 2,
+        "{dials} dial-backs for one identity and address"
+    );
+    assert!(started.elapsed() < Duration::from_secs(120));
+}

@@ -27,6 +27,7 @@
 //! | 1 | meta (audit salt), channels, messages (queue, dedup and expiry indexes), audit log, check-ins, posts and post recipients, counters |
 //! | 2 | operator state shared by every anchor on the database: bans, settings (mailbox retention) |
 //! | 3 | index `posts (received_at_ms)` for post retention |
+//! | 4 | `checkins.verified_at_ms`: when the addresses were verified by a dial-back; only verified check-ins are served |
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -34,10 +35,10 @@ use super::StoreError;
 
 /// SQLite migrations; entry `i` takes the database from version `i` to
 /// `i + 1`.
-pub(crate) const SQLITE: &[&str] = &[SQLITE_V1, SQLITE_V2, SQLITE_V3];
+pub(crate) const SQLITE: &[&str] = &[SQLITE_V1, SQLITE_V2, SQLITE_V3, SQLITE_V4];
 
 /// PostgreSQL migrations, the same schema in PostgreSQL's dialect.
-pub(crate) const POSTGRES: &[&str] = &[POSTGRES_V1, POSTGRES_V2, POSTGRES_V3];
+pub(crate) const POSTGRES: &[&str] = &[POSTGRES_V1, POSTGRES_V2, POSTGRES_V3, POSTGRES_V4];
 
 /// The advisory lock key (one `bigint`) held while migrating PostgreSQL:
 /// the bytes `"dsanchrm"`.
@@ -50,6 +51,15 @@ pub(crate) fn sqlite_supported() -> u32 {
 pub(crate) fn postgres_supported() -> u32 {
     u32::try_from(POSTGRES.len()).unwrap_or(u32::MAX)
 }
+
+/// Version 4 (SQLite): a check-in's addresses are served only once the
+/// anchor verified them by dialling back with the NodeId pinned
+/// (`verified_at_ms`, ms). Rows from before (unverified) stay NULL, are
+/// never served, and age out with the check-in retention.
+const SQLITE_V4: &str = "ALTER TABLE checkins ADD COLUMN verified_at_ms INTEGER;";
+
+/// Version 4 (PostgreSQL): see [`SQLITE_V4`].
+const POSTGRES_V4: &str = "ALTER TABLE checkins ADD COLUMN verified_at_ms BIGINT;";
 
 /// Version 3 (SQLite): post retention deletes by receive time.
 const SQLITE_V3: &str = "CREATE INDEX posts_by_received ON posts (received_at_ms);";

@@ -447,6 +447,10 @@ pub struct CheckIn {
     pub is_anchor: bool,
     /// When it last checked in, ms.
     pub last_seen_ms: u64,
+    /// When the anchor verified `addrs` by dialling back with the NodeId
+    /// pinned, ms. Only verified check-ins are stored and served
+    /// (migration 4; older rows without it are never returned).
+    pub verified_at_ms: u64,
 }
 
 /// One row of [`AnchorStore::post_volume_since`].
@@ -831,7 +835,8 @@ impl AnchorStore {
     // -- check-in, address cache, bootstrap ---------------------------------
 
     /// Records that `node` checked in at `addrs` (1..=[`MAX_CHECKIN_ADDRS`]
-    /// addresses). An older check-in than the one held changes nothing.
+    /// addresses), verified now. An older check-in than the one held
+    /// changes nothing. See [`AnchorStore::check_in_verified`].
     pub async fn check_in(
         &self,
         node: NodeId,
@@ -839,6 +844,25 @@ impl AnchorStore {
         is_anchor: bool,
         now_ms: u64,
     ) -> Result<(), StoreError> {
+        self.check_in_verified(node, addrs, is_anchor, now_ms, now_ms)
+            .await
+    }
+
+    /// Records that `node` was seen at `seen_ms` at `addrs`
+    /// (1..=[`MAX_CHECKIN_ADDRS`] addresses) that the anchor verified at
+    /// `verified_at_ms` by dialling back with the NodeId pinned. Pass only
+    /// verified addresses: whatever is stored here is served by
+    /// [`AnchorStore::address`] and [`AnchorStore::bootstrap_peers`]. An
+    /// older check-in than the one held changes nothing.
+    pub async fn check_in_verified(
+        &self,
+        node: NodeId,
+        addrs: &[SocketAddr],
+        is_anchor: bool,
+        seen_ms: u64,
+        verified_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        let now_ms = seen_ms;
         if addrs.is_empty() || addrs.len() > MAX_CHECKIN_ADDRS {
             return Err(StoreError::InvalidArgument(format!(
                 "a check-in carries 1..={MAX_CHECKIN_ADDRS} addresses, got {}",
@@ -850,17 +874,19 @@ impl AnchorStore {
             addrs: addrs.to_vec(),
             is_anchor,
             last_seen_ms: now_ms,
+            verified_at_ms,
         };
         dispatch!(self, s => s.check_in(c).await)
     }
 
-    /// `node`'s latest check-in (compare `last_seen_ms` with your window).
+    /// `node`'s latest verified check-in (compare `last_seen_ms` with your
+    /// window).
     pub async fn address(&self, node: NodeId) -> Result<Option<CheckIn>, StoreError> {
         dispatch!(self, s => s.address(node).await)
     }
 
-    /// Up to `want` (at most [`MAX_BOOTSTRAP_PEERS`]) peers seen at or after
-    /// `seen_after_ms`, none in `exclude`, chosen for diversity: some
+    /// Up to `want` (at most [`MAX_BOOTSTRAP_PEERS`]) peers with verified
+    /// addresses seen at or after `seen_after_ms`, none in `exclude`, chosen for diversity: some
     /// anchors (about a tenth), then one peer per address prefix (/16 for
     /// IPv4, /32 for IPv6) before any prefix repeats.
     ///
@@ -1401,6 +1427,7 @@ mod tests {
             addrs: vec![a.parse().unwrap()],
             is_anchor: false,
             last_seen_ms: 0,
+            verified_at_ms: 0,
         };
         assert_eq!(prefix_of(&c("10.1.2.3:1")), prefix_of(&c("10.1.9.9:2")));
         assert_ne!(prefix_of(&c("10.1.2.3:1")), prefix_of(&c("10.2.2.3:1")));

@@ -93,7 +93,9 @@ const PULL_SQL: &str = "SELECT s.seq FROM (
   ) AS s
   ORDER BY s.seq LIMIT $4::int8";
 
-const CHECKIN_COLS: &str = "node, addrs, is_anchor, last_seen_ms";
+/// The columns [`read_checkin`] reads. Every query that serves check-ins
+/// also has `verified_at_ms IS NOT NULL` (migration 4).
+const CHECKIN_COLS: &str = "node, addrs, is_anchor, last_seen_ms, verified_at_ms";
 
 /// The PostgreSQL backend. Cheap to clone.
 #[derive(Clone)]
@@ -225,6 +227,7 @@ fn read_checkin(row: &Row) -> Result<CheckIn, StoreError> {
         addrs: decode_addrs(row.try_get::<_, &str>(1).map_err(pg_err)?)?,
         is_anchor: row.try_get::<_, bool>(2).map_err(pg_err)?,
         last_seen_ms: get_u64(row, 3, "last_seen_ms")?,
+        verified_at_ms: get_u64(row, 4, "verified_at_ms")?,
     })
 }
 
@@ -989,15 +992,17 @@ async fn upsert_checkins(
     let addrs: Vec<String> = list.iter().map(|c| encode_addrs(&c.addrs)).collect();
     let anchor: Vec<bool> = list.iter().map(|c| c.is_anchor).collect();
     let seen: Vec<i64> = list.iter().map(|c| to_i64(c.last_seen_ms)).collect();
+    let verified: Vec<i64> = list.iter().map(|c| to_i64(c.verified_at_ms)).collect();
     tx.execute(
-        "INSERT INTO checkins (node, addrs, is_anchor, last_seen_ms)
-         SELECT * FROM unnest($1::bytea[], $2::text[], $3::bool[], $4::int8[])
+        "INSERT INTO checkins (node, addrs, is_anchor, last_seen_ms, verified_at_ms)
+         SELECT * FROM unnest($1::bytea[], $2::text[], $3::bool[], $4::int8[], $5::int8[])
          ON CONFLICT (node) DO UPDATE SET
              addrs = excluded.addrs,
              is_anchor = excluded.is_anchor,
-             last_seen_ms = excluded.last_seen_ms
+             last_seen_ms = excluded.last_seen_ms,
+             verified_at_ms = excluded.verified_at_ms
           WHERE excluded.last_seen_ms >= checkins.last_seen_ms",
-        &[&node, &addrs, &anchor, &seen],
+        &[&node, &addrs, &anchor, &seen, &verified],
     )
     .await
     .map_err(pg_err)?;
@@ -1501,7 +1506,10 @@ impl PgStore {
         self.timed(async {
             let c = client(&self.inner.pool).await?;
             c.query_opt(
-                &format!("SELECT {CHECKIN_COLS} FROM checkins WHERE node = $1::bytea"),
+                &format!(
+                    "SELECT {CHECKIN_COLS} FROM checkins
+                      WHERE node = $1::bytea AND verified_at_ms IS NOT NULL"
+                ),
                 &[&&node.0[..]],
             )
             .await
@@ -1526,6 +1534,7 @@ impl PgStore {
                 c.query(
                     &format!(
                         "SELECT {CHECKIN_COLS} FROM checkins WHERE last_seen_ms >= $1::int8
+                            AND verified_at_ms IS NOT NULL
                           ORDER BY last_seen_ms DESC LIMIT $2::int8"
                     ),
                     &[&seen, &i64_len(q.recent_limit)],
@@ -1538,6 +1547,7 @@ impl PgStore {
                     &format!(
                         "SELECT {CHECKIN_COLS} FROM checkins
                           WHERE is_anchor AND last_seen_ms >= $1::int8
+                            AND verified_at_ms IS NOT NULL
                           ORDER BY last_seen_ms DESC LIMIT $2::int8"
                     ),
                     &[&seen, &i64_len(q.anchor_limit)],
@@ -1550,6 +1560,7 @@ impl PgStore {
                 c.query(
                     &format!(
                         "SELECT {CHECKIN_COLS} FROM checkins WHERE node >= $1::bytea
+                            AND verified_at_ms IS NOT NULL
                           ORDER BY node LIMIT $2::int8"
                     ),
                     &[&start, &i64_len(q.sample_limit)],
@@ -1563,6 +1574,7 @@ impl PgStore {
                     c.query(
                         &format!(
                             "SELECT {CHECKIN_COLS} FROM checkins WHERE node < $1::bytea
+                                AND verified_at_ms IS NOT NULL
                               ORDER BY node LIMIT $2::int8"
                         ),
                         &[&start, &i64_len(rest)],

@@ -288,10 +288,13 @@ fn read_checkin(row: &rusqlite::Row<'_>) -> Result<CheckIn, StoreError> {
         addrs: decode_addrs(&row.get::<_, String>(1)?)?,
         is_anchor: row.get::<_, i64>(2)? != 0,
         last_seen_ms: col_u64(row, 3, "last_seen_ms")?,
+        verified_at_ms: col_u64(row, 4, "verified_at_ms")?,
     })
 }
 
-const CHECKIN_COLS: &str = "node, addrs, is_anchor, last_seen_ms";
+/// The columns [`read_checkin`] reads. Every query that serves check-ins
+/// also has `verified_at_ms IS NOT NULL` (migration 4).
+const CHECKIN_COLS: &str = "node, addrs, is_anchor, last_seen_ms, verified_at_ms";
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, or a private
@@ -691,19 +694,21 @@ impl SqliteStore {
     pub(crate) async fn check_in(&self, ci: CheckIn) -> Result<(), StoreError> {
         self.write(move |c| {
             c.prepare_cached(
-                "INSERT INTO checkins (node, addrs, is_anchor, last_seen_ms)
-                 VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO checkins (node, addrs, is_anchor, last_seen_ms, verified_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (node) DO UPDATE SET
                     addrs = excluded.addrs,
                     is_anchor = excluded.is_anchor,
-                    last_seen_ms = excluded.last_seen_ms
+                    last_seen_ms = excluded.last_seen_ms,
+                    verified_at_ms = excluded.verified_at_ms
                   WHERE excluded.last_seen_ms >= checkins.last_seen_ms",
             )?
             .execute(params![
                 &ci.node.0[..],
                 encode_addrs(&ci.addrs),
                 ci.is_anchor,
-                to_i64(ci.last_seen_ms)
+                to_i64(ci.last_seen_ms),
+                to_i64(ci.verified_at_ms)
             ])?;
             Ok(((), Vec::new()))
         })
@@ -713,7 +718,7 @@ impl SqliteStore {
     pub(crate) async fn address(&self, node: NodeId) -> Result<Option<CheckIn>, StoreError> {
         self.read(move |c| {
             let mut st = c.prepare_cached(&format!(
-                "SELECT {CHECKIN_COLS} FROM checkins WHERE node = ?1"
+                "SELECT {CHECKIN_COLS} FROM checkins WHERE node = ?1 AND verified_at_ms IS NOT NULL"
             ))?;
             let mut rows = st.query([&node.0[..]])?;
             match rows.next()? {
@@ -742,7 +747,8 @@ impl SqliteStore {
             let seen = to_i64(q.seen_after_ms);
             let recent = collect(
                 &format!(
-                    "SELECT {CHECKIN_COLS} FROM checkins WHERE last_seen_ms >= ?1
+                    "SELECT {CHECKIN_COLS} FROM checkins
+                      WHERE last_seen_ms >= ?1 AND verified_at_ms IS NOT NULL
                       ORDER BY last_seen_ms DESC LIMIT ?2"
                 ),
                 &[&seen, &sql_limit(q.recent_limit)],
@@ -750,6 +756,7 @@ impl SqliteStore {
             let anchors = collect(
                 &format!(
                     "SELECT {CHECKIN_COLS} FROM checkins WHERE is_anchor = 1 AND last_seen_ms >= ?1
+                        AND verified_at_ms IS NOT NULL
                       ORDER BY last_seen_ms DESC LIMIT ?2"
                 ),
                 &[&seen, &sql_limit(q.anchor_limit)],
@@ -757,7 +764,8 @@ impl SqliteStore {
             let start = &q.sample_start[..];
             let mut sample = collect(
                 &format!(
-                    "SELECT {CHECKIN_COLS} FROM checkins WHERE node >= ?1 ORDER BY node LIMIT ?2"
+                    "SELECT {CHECKIN_COLS} FROM checkins WHERE node >= ?1 AND verified_at_ms IS NOT NULL
+                      ORDER BY node LIMIT ?2"
                 ),
                 &[&start, &sql_limit(q.sample_limit)],
             )?;
@@ -765,7 +773,8 @@ impl SqliteStore {
                 let rest = q.sample_limit - sample.len();
                 sample.extend(collect(
                     &format!(
-                        "SELECT {CHECKIN_COLS} FROM checkins WHERE node < ?1 ORDER BY node LIMIT ?2"
+                        "SELECT {CHECKIN_COLS} FROM checkins WHERE node < ?1 AND verified_at_ms IS NOT NULL
+                          ORDER BY node LIMIT ?2"
                     ),
                     &[&start, &sql_limit(rest)],
                 )?);

@@ -127,3 +127,39 @@ pub async fn start_anchor(cfg: distsoc_anchor::config::AnchorConfig) -> TestAnch
         addr,
     }
 }
+
+/// An endpoint of identity `key` listening on 127.0.0.1 and announcing
+/// that address in its Hello (a node the anchor can dial back), connected
+/// to the anchor: (endpoint, connection, the announced address).
+pub async fn listening_as(
+    key: &SigningKey,
+    anchor: NodeId,
+    addr: SocketAddr,
+) -> (Transport, Peer, SocketAddr) {
+    let t = listening_endpoint(key, None);
+    let at = t.local_addr().unwrap();
+    let peer = t.connect(anchor, addr).await.unwrap();
+    (t, peer, at)
+}
+
+/// An endpoint of identity `key` on 127.0.0.1 that announces `announce`
+/// (default: its own bound address) and serves nothing.
+pub fn listening_endpoint(key: &SigningKey, announce: Option<Vec<SocketAddr>>) -> Transport {
+    // Reserve a port, then bind the endpoint on it (announced before bind).
+    let port = std::net::UdpSocket::bind(LOOPBACK)
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let at = SocketAddr::from(([127, 0, 0, 1], port));
+    Transport::bind(
+        key,
+        TransportConfig {
+            listen: at,
+            listen_addresses: announce.unwrap_or_else(|| vec![at]),
+            ..Default::default()
+        },
+        Arc::new(Refuse),
+    )
+    .unwrap()
+}
