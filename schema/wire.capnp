@@ -204,7 +204,11 @@ struct Hello {
   listenAddresses @6 :List(Common.SocketAddress);
   # Addresses at which the sender accepts connections; empty for nodes that
   # cannot be reached (e.g. behind NAT). At most 8. Anchors record them in
-  # their address cache (check-in).
+  # their address cache (check-in) only after verifying them by dialling
+  # back with the sender's NodeId pinned, and never record the address a
+  # sender without listen addresses connects from (schema/README.md §12).
+  # An unspecified IP (0.0.0.0 or ::) with a port means "the IP you see me
+  # at, this port".
 
   agent @7 :Text;
   # Free-form implementation name and version, e.g. "distsoc-rs/0.1.0". At
