@@ -25,6 +25,12 @@ use distsoc_protocol::ids::{NodeId, PostingId};
 /// Buckets per window.
 pub const BUCKETS: u64 = 24;
 
+/// Most authors and depositors tracked at once (about 200 bytes each).
+/// When full after dropping what left the window, deposits from new
+/// authors or depositors are refused (anchor-wide quota) rather than
+/// admitted untracked.
+pub const MAX_TRACKED: usize = 250_000;
+
 /// Quota settings (from `anchor.toml`); a zero limit is no limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuotaConfig {
@@ -47,6 +53,8 @@ pub enum QuotaKind {
     Author,
     /// The identity that deposited it.
     Depositor,
+    /// The anchor-wide accounting is full ([`MAX_TRACKED`]).
+    Anchor,
 }
 
 impl QuotaKind {
@@ -55,6 +63,7 @@ impl QuotaKind {
         match self {
             QuotaKind::Author => "author",
             QuotaKind::Depositor => "depositor",
+            QuotaKind::Anchor => "anchor",
         }
     }
 }
@@ -74,7 +83,13 @@ pub struct QuotaRefusal {
 impl std::fmt::Display for QuotaRefusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let what = if self.posts { "post count" } else { "bytes" };
-        if self.retry_after_ms == 0 {
+        if self.kind == QuotaKind::Anchor {
+            write!(
+                f,
+                "the anchor tracks too many depositing identities; retry in {} ms",
+                self.retry_after_ms
+            )
+        } else if self.retry_after_ms == 0 {
             write!(
                 f,
                 "the post alone exceeds the per-{} quota of {what}",
@@ -193,6 +208,7 @@ impl Usage {
 pub struct Quotas {
     cfg: QuotaConfig,
     bucket_ms: u64,
+    max_tracked: usize,
     usage: Mutex<HashMap<Key, Usage>>,
 }
 
@@ -207,6 +223,7 @@ impl Quotas {
         Self {
             cfg,
             bucket_ms: (window_ms / BUCKETS).max(1),
+            max_tracked: MAX_TRACKED,
             usage: Mutex::new(HashMap::new()),
         }
     }
@@ -300,6 +317,23 @@ impl Quotas {
                     kind,
                     posts: false,
                     retry_after_ms: 0,
+                });
+            }
+        }
+        let new_keys = checks
+            .iter()
+            .filter(|(k, ..)| !usage.contains_key(k))
+            .count();
+        if usage.len() + new_keys > self.max_tracked {
+            usage.retain(|_, u| {
+                u.expire(bucket);
+                !u.0.is_empty()
+            });
+            if usage.len() + new_keys > self.max_tracked {
+                return Err(QuotaRefusal {
+                    kind: QuotaKind::Anchor,
+                    posts: true,
+                    retry_after_ms: self.bucket_ms,
                 });
             }
         }
@@ -400,6 +434,22 @@ mod tests {
         assert_eq!((r.kind, r.posts), (QuotaKind::Depositor, true));
         q.prune(100 * H);
         assert_eq!(q.tracked(), 0);
+    }
+
+    #[test]
+    fn tracking_is_capped() {
+        let mut q = Quotas::new(cfg());
+        q.max_tracked = 4;
+        let d = NodeId([9; 32]);
+        let _ = q.admit(PostingId([1; 32]), d, 1, H).unwrap();
+        let _ = q.admit(PostingId([2; 32]), d, 1, H).unwrap();
+        let _ = q.admit(PostingId([3; 32]), d, 1, H).unwrap();
+        let r = q.admit(PostingId([4; 32]), d, 1, H).unwrap_err();
+        assert_eq!(r.kind, QuotaKind::Anchor);
+        assert!(r.retry_after_ms > 0);
+        // Known keys still work; a new window frees the table.
+        let _ = q.admit(PostingId([1; 32]), d, 1, H).unwrap();
+        let _ = q.admit(PostingId([4; 32]), d, 1, 100 * H).unwrap();
     }
 
     #[test]

@@ -75,7 +75,8 @@ pub struct Counters {
     pub unavailable: AtomicU64,
     /// Deposits refused `quotaExceeded` by the per-author quota.
     pub quota_refused_author: AtomicU64,
-    /// Deposits refused `quotaExceeded` by the per-depositor quota.
+    /// Deposits refused `quotaExceeded` by the per-depositor quota (or
+    /// because the anchor tracks [`crate::quota::MAX_TRACKED`] identities).
     pub quota_refused_depositor: AtomicU64,
     /// Check-ins written to the store (verified, coalesced).
     pub checkins_written: AtomicU64,
@@ -262,7 +263,9 @@ impl AnchorService {
             .map_err(|r| {
                 let counter = match r.kind {
                     QuotaKind::Author => &self.counters.quota_refused_author,
-                    QuotaKind::Depositor => &self.counters.quota_refused_depositor,
+                    QuotaKind::Depositor | QuotaKind::Anchor => {
+                        &self.counters.quota_refused_depositor
+                    }
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
                 debug!(peer = %ctx.peer.short(), quota = r.kind.name(), "deposit refused: quota");

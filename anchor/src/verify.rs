@@ -329,14 +329,14 @@ impl Verifier {
         }
         if !to_dial.is_empty() {
             for a in to_dial {
-                if !self.take_budget(&mut lock(&self.tables), source) {
-                    debug!(peer = %node.short(), %source, "dial-back budget of this IP used up");
-                    break;
-                }
                 let Ok(slot) = self.slots.clone().try_acquire_owned() else {
                     debug!(peer = %node.short(), "all dial-back slots busy");
                     break;
                 };
+                if !self.take_budget(&mut lock(&self.tables), source) {
+                    debug!(peer = %node.short(), %source, "dial-back budget of this IP used up");
+                    break;
+                }
                 let ok = self.dial(node, a).await;
                 drop(slot);
                 let verdict = Verdict {
