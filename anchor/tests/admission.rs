@@ -93,6 +93,7 @@ async fn deposit(peer: &Peer, post: &SyncPost) -> Result<(), RequestError> {
 fn quota_config(store: String) -> AnchorConfig {
     AnchorConfig {
         store,
+        metrics_listen: "127.0.0.1:0".into(),
         post_quota_author_posts: 3,
         post_quota_author_bytes: 16 * 1024,
         post_quota_depositor_posts: 5,
@@ -164,6 +165,17 @@ async fn quotas_hold(store: String) {
     use std::sync::atomic::Ordering::Relaxed;
     assert_eq!(c.quota_refused_author.load(Relaxed), 2);
     assert_eq!(c.quota_refused_depositor.load(Relaxed), 1);
+    // The operator sees them in Prometheus.
+    let metrics = scrape(a.anchor.metrics_addr().unwrap()).await;
+    for line in [
+        "distsoc_anchor_posts_quota_refused_total{quota=\"author\"} 2",
+        "distsoc_anchor_posts_quota_refused_total{quota=\"depositor\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing:\n{metrics}"
+        );
+    }
     // Restart on the same store: Alice's 3 posts are still counted.
     let TestAnchorParts { dir, anchor } = TestAnchorParts::from(a);
     anchor.stop(Duration::from_secs(2)).await;
@@ -174,6 +186,23 @@ async fn quotas_hold(store: String) {
         ErrorCode::QuotaExceeded
     );
     drop(dir);
+}
+
+/// `GET /metrics` over plain HTTP/1.1: the body.
+async fn scrape(addr: SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut raw = String::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut raw))
+        .await
+        .unwrap()
+        .unwrap();
+    raw.split_once("\r\n\r\n").unwrap().1.to_string()
 }
 
 struct TestAnchorParts {
@@ -349,6 +378,37 @@ async fn only_verified_addresses_are_handed_out() {
     let ids: Vec<NodeId> = peers.iter().map(|p| p.node_id).collect();
     assert_eq!(ids, vec![honest], "bootstrap holds only the verified node");
     assert_eq!(counters.checkins_written.load(Relaxed), 1);
+}
+
+/// Sybils on one IP, each announcing a port on that IP where nothing
+/// listens, cause at most the per-IP dial-back budget of dial-backs; the
+/// rest are not dialled at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dial_backs_per_source_ip_are_bounded() {
+    let a = start_anchor(AnchorConfig {
+        verify_timeout_ms: 300,
+        verify_dials_per_ip_per_minute: 5,
+        ..AnchorConfig::default()
+    })
+    .await;
+    let mut sybils = Vec::new();
+    for _ in 0..30 {
+        let key = SigningKey::generate(&mut rand_core::OsRng);
+        let t = common::listening_endpoint(&key, Some(vec![closed_port()]));
+        let p = t.connect(a.id, a.addr).await.unwrap();
+        sybils.push((t, p));
+    }
+    let counters = a.anchor.service.counters();
+    until("the budgeted dial-backs to finish", || {
+        counters.dialbacks.load(Relaxed) >= 5
+    })
+    .await;
+    // Every check-in task was spawned before the loop above ended; give the
+    // last ones a moment to show that they dial nothing more (an absence
+    // has no event to wait for).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(counters.dialbacks.load(Relaxed), 5);
+    assert_eq!(counters.checkins_written.load(Relaxed), 0);
 }
 
 /// 1,000 reconnects of one identity cause one dial-back and at most a

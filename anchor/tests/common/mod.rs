@@ -90,7 +90,8 @@ pub fn code<T: std::fmt::Debug>(r: Result<T, RequestError>) -> ErrorCode {
 }
 
 /// A running anchor for integration tests: SQLite in a temp dir (or `store`
-/// when given), QUIC on 127.0.0.1, admin API and metrics off.
+/// when given), QUIC on 127.0.0.1, admin API off, metrics off unless
+/// `metrics_listen` differs from the default.
 pub struct TestAnchor {
     /// Keeps the data directory alive.
     pub dir: tempfile::TempDir,
@@ -110,10 +111,16 @@ pub async fn start_anchor(cfg: distsoc_anchor::config::AnchorConfig) -> TestAnch
         data_dir: dir.path().into(),
         drain_timeout: std::time::Duration::from_secs(5),
     };
+    let metrics_listen =
+        if cfg.metrics_listen == distsoc_anchor::config::AnchorConfig::default().metrics_listen {
+            String::new()
+        } else {
+            cfg.metrics_listen.clone()
+        };
     let cfg = distsoc_anchor::config::AnchorConfig {
         listen: LOOPBACK,
         admin_listen: String::new(),
-        metrics_listen: String::new(),
+        metrics_listen,
         ..cfg
     };
     let anchor = distsoc_anchor::run::Anchor::start(&key, &cfg, &opts)
