@@ -222,7 +222,8 @@ struct WormResponse {
 struct AddressRequest {
   # Code 0x20, request. "Has this node checked in recently, at what address?"
   # Served by every node from its map; anchors also answer from their
-  # check-in cache (capability `address-cache/1`).
+  # check-in cache (capability `address-cache/1`), which holds only
+  # addresses the anchor verified by dialling back (schema/README.md §12).
 
   version @0 :UInt16;
   # Protocol version of this message.

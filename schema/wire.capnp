@@ -206,7 +206,11 @@ struct Hello {
   listenAddresses @6 :List(Common.SocketAddress);
   # Addresses at which the sender accepts connections; empty for nodes that
   # cannot be reached (e.g. behind NAT). At most 8. Anchors record them in
-  # their address cache (check-in).
+  # their address cache (check-in) only after verifying them by dialling
+  # back with the sender's NodeId pinned, and never record the address a
+  # sender without listen addresses connects from (schema/README.md §12).
+  # An unspecified IP (0.0.0.0 or ::) with a port means "the IP you see me
+  # at, this port".
 
   agent @7 :Text;
   # Free-form implementation name and version, e.g. "distsoc-rs/0.1.0". At
@@ -322,6 +326,16 @@ enum ErrorCode {
 
   nonCanonical @14;
   # Signed or hashed bytes were not in canonical form.
+
+  quotaExceeded @15;
+  # The receiver's storage quota for this data is used up: e.g. an anchor's
+  # per-author or per-depositor quota of deposited posts (count or bytes
+  # over a rolling window; schema/README.md "Deposit quotas"). Nothing was
+  # stored. `retryAfterMs` > 0 is how long until the window frees enough
+  # room for the refused item, in ms; 0 means waiting does not help (the
+  # item alone exceeds the quota). Senders must not resend the same item
+  # before `retryAfterMs` has passed. Receivers that predate this code
+  # decode it as an unknown enumerant and treat it like `unspecified`.
 }
 
 struct Error {
@@ -343,8 +357,9 @@ struct Error {
   # determined, e.g. an empty stream).
 
   retryAfterMs @4 :UInt32;
-  # For `rateLimited` and `unavailable`: how long to wait before retrying, in
-  # ms. 0 otherwise.
+  # For `rateLimited`, `unavailable` and `quotaExceeded`: how long to wait
+  # before retrying, in ms (for `quotaExceeded`, 0 means waiting does not
+  # help). 0 otherwise.
 
   minVersion @5 :UInt16;
   # For `unsupportedVersion`: the lowest version the receiver speaks. 0

@@ -63,7 +63,9 @@ new_anchor() {
     local dir="$work/$1"
     "$anchor" --data-dir "$dir" init >/dev/null
     sed -i -e 's/^rate_limit_per_second = .*/rate_limit_per_second = 1000000/' \
-        -e 's/^rate_limit_burst = .*/rate_limit_burst = 1000000/' "$dir/anchor.toml"
+        -e 's/^rate_limit_burst = .*/rate_limit_burst = 1000000/' \
+        -e 's/^post_quota_\(author\|depositor\)_\(posts\|bytes\) = .*/post_quota_\1_\2 = 0/' \
+        "$dir/anchor.toml"
     local out="$work/$1.out"
     RUST_LOG=warn "$anchor" --data-dir "$dir" run --listen 127.0.0.1:0 \
         --admin-listen "" --metrics-listen "" --store "$2" >"$out" 2>"$work/$1.log" &

@@ -54,6 +54,36 @@ pub struct AnchorConfig {
     pub checkin_window_secs: u64,
     /// Most posts per pull-sync response.
     pub max_pull_batch: u16,
+    /// Bound of one address-verification dial-back, ms.
+    pub verify_timeout_ms: u64,
+    /// Address-verification dial-backs in flight at once.
+    pub verify_max_concurrent: usize,
+    /// Announced addresses verified per check-in.
+    pub verify_max_addrs: usize,
+    /// Dial-backs caused by clients of one source IP per minute.
+    pub verify_dials_per_ip_per_minute: u32,
+    /// A verified (NodeId, address) is trusted this long without dialling
+    /// again, seconds.
+    pub verify_cache_secs: u64,
+    /// A failed (NodeId, address) is not dialled again for this long,
+    /// seconds.
+    pub verify_retry_secs: u64,
+    /// At most one check-in write per identity per this many seconds,
+    /// unless its verified addresses or role changed.
+    pub checkin_write_interval_secs: u64,
+    /// Deposit quotas (PushPost) are counted over this rolling window,
+    /// seconds (1 day). Refusals are `quotaExceeded` with `retryAfterMs`.
+    pub post_quota_window_secs: u64,
+    /// Posts one author may deposit per window (0 = no limit).
+    pub post_quota_author_posts: u64,
+    /// Bytes of posts (canonical `SyncPost`) one author may deposit per
+    /// window (0 = no limit).
+    pub post_quota_author_bytes: u64,
+    /// Posts one depositor (the connecting identity) may deposit per window,
+    /// whoever the authors (0 = no limit).
+    pub post_quota_depositor_posts: u64,
+    /// Bytes of posts one depositor may deposit per window (0 = no limit).
+    pub post_quota_depositor_bytes: u64,
     /// Most simultaneous peer connections.
     pub max_connections: usize,
     /// Seconds without traffic before a connection is closed.
@@ -88,6 +118,18 @@ impl Default for AnchorConfig {
             channel_create_ip_burst: 200,
             checkin_window_secs: 24 * 3600,
             max_pull_batch: 200,
+            verify_timeout_ms: 5_000,
+            verify_max_concurrent: 16,
+            verify_max_addrs: 4,
+            verify_dials_per_ip_per_minute: 60,
+            verify_cache_secs: 3600,
+            verify_retry_secs: 600,
+            checkin_write_interval_secs: 60,
+            post_quota_window_secs: 24 * 3600,
+            post_quota_author_posts: 1_000,
+            post_quota_author_bytes: 64 * 1024 * 1024,
+            post_quota_depositor_posts: 2_000,
+            post_quota_depositor_bytes: 128 * 1024 * 1024,
             max_connections: 2000,
             idle_timeout_secs: 60,
             log: "info".into(),
@@ -163,6 +205,18 @@ impl AnchorConfig {
         if self.mailbox_ttl_secs == 0 {
             return Err("mailbox_ttl_secs must be positive".into());
         }
+        if self.verify_timeout_ms == 0
+            || self.verify_max_concurrent == 0
+            || self.verify_max_addrs == 0
+        {
+            return Err(
+                "verify_timeout_ms, verify_max_concurrent and verify_max_addrs must be positive"
+                    .into(),
+            );
+        }
+        if self.post_quota_window_secs == 0 {
+            return Err("post_quota_window_secs must be positive".into());
+        }
         let admin = optional_addr("admin_listen", &self.admin_listen)?;
         let metrics = optional_addr("metrics_listen", &self.metrics_listen)?;
         if let (Some(a), Some(m)) = (admin, metrics) {
@@ -198,6 +252,31 @@ impl AnchorConfig {
                 f64::from(self.channel_create_ip_per_minute),
                 f64::from(self.channel_create_ip_burst),
             ),
+        }
+    }
+
+    /// The address-verification settings.
+    pub fn verify(&self) -> crate::verify::VerifyConfig {
+        use std::time::Duration;
+        crate::verify::VerifyConfig {
+            timeout: Duration::from_millis(self.verify_timeout_ms),
+            max_concurrent: self.verify_max_concurrent,
+            max_addrs: self.verify_max_addrs,
+            dials_per_ip_per_minute: self.verify_dials_per_ip_per_minute,
+            cache_ttl: Duration::from_secs(self.verify_cache_secs),
+            retry_after: Duration::from_secs(self.verify_retry_secs),
+            write_interval: Duration::from_secs(self.checkin_write_interval_secs),
+        }
+    }
+
+    /// The deposit quota settings.
+    pub fn quota(&self) -> crate::quota::QuotaConfig {
+        crate::quota::QuotaConfig {
+            window: std::time::Duration::from_secs(self.post_quota_window_secs),
+            author_posts: self.post_quota_author_posts,
+            author_bytes: self.post_quota_author_bytes,
+            depositor_posts: self.post_quota_depositor_posts,
+            depositor_bytes: self.post_quota_depositor_bytes,
         }
     }
 
@@ -262,6 +341,8 @@ mod tests {
         std::fs::write(&path, AnchorConfig::default().to_toml()).unwrap();
         assert_eq!(AnchorConfig::load(&path).unwrap(), AnchorConfig::default());
         std::fs::write(&path, "max_fetch_wait_ms = 90000\n").unwrap();
+        assert!(AnchorConfig::load(&path).is_err());
+        std::fs::write(&path, "post_quota_window_secs = 0\n").unwrap();
         assert!(AnchorConfig::load(&path).is_err());
         std::fs::write(&path, "nope = 1\n").unwrap();
         assert!(AnchorConfig::load(&path).is_err());

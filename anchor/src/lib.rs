@@ -8,6 +8,10 @@
 //! * [`store`] — the storage layer: one interface ([`store::AnchorStore`]),
 //!   two backends (SQLite by default, PostgreSQL for production and for
 //!   several anchor processes on one database), one shared test suite.
+//! * [`quota`] — per-author and per-depositor deposit quotas (in memory,
+//!   seeded from the store at start).
+//! * [`verify`] — check-in: announced addresses verified by a dial-back
+//!   with the NodeId pinned before they are handed out.
 //! * [`admin`] — the admin gRPC API and gRPC health (`proto/admin.proto`);
 //!   [`metrics`] — Prometheus `GET /metrics`. Both unauthenticated, on
 //!   loopback by default.
@@ -19,7 +23,9 @@ pub mod admin;
 pub mod config;
 pub mod metrics;
 mod operator;
+pub mod quota;
 pub mod ratelimit;
 pub mod run;
 pub mod service;
 pub mod store;
+pub mod verify;

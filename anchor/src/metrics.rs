@@ -10,7 +10,10 @@
 //! | `requests_rate_limited_total` | counter | refused `rateLimited` |
 //! | `requests_unauthorized_total` | counter | refused `unauthorized` |
 //! | `requests_unavailable_total` | counter | answered `unavailable` |
+//! | `posts_quota_refused_total{quota}` | counter | deposits (PushPost) refused `quotaExceeded`, by `quota="author"` / `"depositor"` |
 //! | `messages_enqueued_total` | counter | mailbox messages enqueued |
+//! | `checkins_written_total` | counter | check-ins written (verified addresses, coalesced per identity) |
+//! | `dialbacks_total`, `dialbacks_verified_total` | counter | address-verification dial-backs attempted / that reached the NodeId |
 //! | `messages_delivered_total` | counter | mailbox messages delivered |
 //! | `connections` | gauge | open QUIC connections |
 //! | `channels`, `queued_messages`, `queued_bytes`, `posts`, `checkins` | gauge | store sizes, cached for 5 s |
@@ -86,6 +89,21 @@ pub(crate) async fn render(state: &OperatorState) -> String {
             &c.enqueued,
         ),
         (
+            "checkins_written_total",
+            "Check-ins written to the store (verified addresses, coalesced per identity).",
+            &c.checkins_written,
+        ),
+        (
+            "dialbacks_total",
+            "Dial-backs attempted to verify announced listen addresses.",
+            &c.dialbacks,
+        ),
+        (
+            "dialbacks_verified_total",
+            "Dial-backs that reached the announced NodeId.",
+            &c.dialbacks_verified,
+        ),
+        (
             "messages_delivered_total",
             "Mailbox messages delivered by Fetch/FetchWait.",
             &c.delivered,
@@ -93,6 +111,15 @@ pub(crate) async fn render(state: &OperatorState) -> String {
     ] {
         out.metric(name, "counter", help, value.load(Ordering::Relaxed));
     }
+    let _ = writeln!(
+        out.0,
+        "# HELP distsoc_anchor_posts_quota_refused_total Deposits (PushPost) refused with quotaExceeded.\n\
+         # TYPE distsoc_anchor_posts_quota_refused_total counter\n\
+         distsoc_anchor_posts_quota_refused_total{{quota=\"author\"}} {}\n\
+         distsoc_anchor_posts_quota_refused_total{{quota=\"depositor\"}} {}",
+        c.quota_refused_author.load(Ordering::Relaxed),
+        c.quota_refused_depositor.load(Ordering::Relaxed),
+    );
     out.metric(
         "connections",
         "gauge",

@@ -15,6 +15,7 @@ use crate::config::AnchorConfig;
 use crate::operator::{OperatorServers, OperatorState};
 use crate::service::{AnchorService, ServiceConfig, ANCHOR_CAPABILITIES};
 use crate::store::AnchorStore;
+use crate::verify::Verifier;
 
 /// Options that are not in `anchor.toml`.
 #[derive(Debug, Clone)]
@@ -36,6 +37,7 @@ pub struct Anchor {
     pub service: Arc<AnchorService>,
     /// The QUIC endpoint (shared with the admin API and metrics).
     pub transport: Arc<Transport>,
+    verifier: Arc<Verifier>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     operator: OperatorServers,
 }
@@ -57,8 +59,17 @@ impl Anchor {
                 channel_rate: cfg.channel_create_limits(),
                 checkin_window: Duration::from_secs(cfg.checkin_window_secs),
                 max_pull_batch: cfg.max_pull_batch,
+                quota: cfg.quota(),
             },
         ));
+        service.seed_quotas().await?;
+        let verifier = Arc::new(Verifier::start(
+            cfg.verify(),
+            cfg.listen.ip(),
+            store.clone(),
+            service.counters(),
+        )?);
+        service.set_verifier(verifier.clone());
         // Bans and a retention set through the admin API survive restarts
         // and are shared by every anchor on the database.
         service.refresh_operator_state().await?;
@@ -153,6 +164,7 @@ impl Anchor {
         Ok(Anchor {
             service,
             transport,
+            verifier,
             tasks: vec![sweeper, refresher],
             operator,
         })
@@ -183,6 +195,7 @@ impl Anchor {
             t.abort();
         }
         let _ = tokio::time::timeout(drain_timeout, self.transport.close()).await;
+        self.verifier.close().await;
         self.operator.shutdown(drain_timeout).await;
     }
 }

@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 
 use distsoc_node::node::now_ms;
 use distsoc_node::transport::{Handler, HandlerFuture, PeerInfo, RequestCtx};
+use distsoc_protocol::codec;
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, NodeId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
-use distsoc_protocol::messages::common::{PeerAddress, Role, SocketAddress};
-use distsoc_protocol::messages::content::SignedVisibilityUpdate;
+use distsoc_protocol::messages::common::{PeerAddress, SocketAddress};
+use distsoc_protocol::messages::content::{IngestError, SignedVisibilityUpdate, SyncPost};
 use distsoc_protocol::messages::discovery::{AddressEntry, AddressResponse, BootstrapResponse};
 use distsoc_protocol::messages::mailbox::{
     ChannelInfo, CreateChannelResponse, EnqueueResponse, Fetch, FetchResponse, FetchWaitResponse,
@@ -27,13 +28,15 @@ use distsoc_protocol::messages::mailbox::{
 use distsoc_protocol::messages::social::{DeleteRecord, PullSyncResponse, VisibilityUpdate};
 use distsoc_protocol::messages::wire;
 use distsoc_protocol::messages::Message;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
+use crate::quota::{Charge, QuotaConfig, QuotaKind, Quotas};
 use crate::ratelimit::{Decision, LimitConfig, RateLimiter};
 use crate::store::{
     AnchorStore, AuditEvent, AuditKind, Inserted, NewMessage, StoreError, VisibilityOutcome,
     SETTING_MAILBOX_TTL_MS,
 };
+use crate::verify::Verifier;
 
 /// Capabilities an anchor serves.
 pub const ANCHOR_CAPABILITIES: &[&str] =
@@ -55,6 +58,8 @@ pub struct ServiceConfig {
     pub checkin_window: Duration,
     /// Most posts per pull response.
     pub max_pull_batch: u16,
+    /// Deposit quotas.
+    pub quota: QuotaConfig,
 }
 
 /// Counters exposed as metrics and by the admin API.
@@ -72,6 +77,17 @@ pub struct Counters {
     pub delivered: AtomicU64,
     /// Requests answered `unavailable` (store down or draining).
     pub unavailable: AtomicU64,
+    /// Deposits refused `quotaExceeded` by the per-author quota.
+    pub quota_refused_author: AtomicU64,
+    /// Deposits refused `quotaExceeded` by the per-depositor quota (or
+    /// because the anchor tracks [`crate::quota::MAX_TRACKED`] identities).
+    pub quota_refused_depositor: AtomicU64,
+    /// Check-ins written to the store (verified, coalesced).
+    pub checkins_written: AtomicU64,
+    /// Dial-backs done (either outcome) to verify announced addresses.
+    pub dialbacks: AtomicU64,
+    /// Dial-backs that reached the announced NodeId.
+    pub dialbacks_verified: AtomicU64,
 }
 
 /// The anchor's request handler.
@@ -88,6 +104,8 @@ pub struct AnchorService {
     /// Mailbox retention for new enqueues, ms (changed by the admin API).
     mailbox_ttl_ms: AtomicU64,
     banned: std::sync::RwLock<std::collections::HashSet<NodeId>>,
+    quotas: Quotas,
+    verifier: std::sync::OnceLock<Arc<Verifier>>,
 }
 
 fn duration_ms(d: Duration) -> u64 {
@@ -104,6 +122,8 @@ impl AnchorService {
         Self {
             limiter: RateLimiter::new(cfg.rate),
             channel_limiter: RateLimiter::new(cfg.channel_rate),
+            quotas: Quotas::new(cfg.quota),
+            verifier: std::sync::OnceLock::new(),
             mailbox_ttl_ms: AtomicU64::new(duration_ms(cfg.mailbox_ttl)),
             drain_signal: tokio::sync::watch::channel(false).0,
             store,
@@ -112,6 +132,12 @@ impl AnchorService {
             draining: AtomicBool::new(false),
             banned: Default::default(),
         }
+    }
+
+    /// Installs the address verifier that records check-ins (once; later
+    /// calls are ignored). Without one, no check-in is recorded.
+    pub fn set_verifier(&self, verifier: Arc<Verifier>) {
+        let _ = self.verifier.set(verifier);
     }
 
     /// The counters.
@@ -212,11 +238,48 @@ impl AnchorService {
         Ok(())
     }
 
-    /// Drops idle rate-limit buckets (call periodically).
+    /// Drops idle rate-limit buckets and quota accounting that left the
+    /// window (call periodically).
     pub fn prune_limits(&self) {
         let now = Instant::now();
         self.limiter.prune(now);
         self.channel_limiter.prune(now);
+        self.quotas.prune(now_ms());
+    }
+
+    /// Seeds the per-author deposit quotas from the posts stored in the
+    /// current window (call once at start; see [`crate::quota`]).
+    pub async fn seed_quotas(&self) -> Result<(), StoreError> {
+        let now = now_ms();
+        let rows = self
+            .store
+            .post_volume_since(self.quotas.window_start_ms(now), self.quotas.bucket_ms())
+            .await?;
+        for r in rows {
+            self.quotas
+                .seed(r.author, r.bucket_start_ms, r.posts, r.bytes);
+        }
+        Ok(())
+    }
+
+    /// Charges a deposit to its author's and depositor's quotas, or refuses
+    /// it with `quotaExceeded` (counted in the metrics).
+    fn admit_deposit(&self, ctx: &RequestCtx, post: &SyncPost) -> Result<Charge, wire::Error> {
+        let bytes = u64::try_from(codec::canonical_of(post).len()).unwrap_or(u64::MAX);
+        self.quotas
+            .admit(post.post.body().author, ctx.peer, bytes, now_ms())
+            .map_err(|r| {
+                let counter = match r.kind {
+                    QuotaKind::Author => &self.counters.quota_refused_author,
+                    QuotaKind::Depositor | QuotaKind::Anchor => {
+                        &self.counters.quota_refused_depositor
+                    }
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                debug!(peer = %ctx.peer.short(), quota = r.kind.name(), "deposit refused: quota");
+                refuse(ErrorCode::QuotaExceeded, r.to_string())
+                    .with_retry_after(u32::try_from(r.retry_after_ms).unwrap_or(u32::MAX))
+            })
     }
 
     fn store_error(&self, e: &StoreError) -> wire::Error {
@@ -619,13 +682,26 @@ impl AnchorService {
             // Public and encrypted posts alike: an anchor is not a
             // recipient but store-and-forward infrastructure, and serves
             // encrypted posts only by recipient-match pull (schema §7).
+            // Quotas are checked (and charged) before any storage work; a
+            // post the store did not keep is refunded.
             Message::PushPost(push) => {
-                let results = self
+                let charge = self.admit_deposit(&ctx, &push.post)?;
+                let results = match self
                     .store
                     .insert_posts(std::slice::from_ref(&push.post), now_ms())
                     .await
-                    .map_err(|e| self.store_error(&e))?;
-                match results.into_iter().next() {
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        self.quotas.refund(charge);
+                        return Err(self.store_error(&e));
+                    }
+                };
+                let result = results.into_iter().next();
+                if !matches!(result, Some(Ok(Inserted::New { .. }))) {
+                    self.quotas.refund(charge);
+                }
+                match result {
                     Some(Err(StoreError::Invalid(e))) => Err(refuse(e.error_code(), e.to_string())),
                     Some(Err(e)) => Err(self.store_error(&e)),
                     Some(Ok(Inserted::Tombstoned)) => Err(refuse(
@@ -644,7 +720,20 @@ impl AnchorService {
                     _ => Ok(None),
                 }
             }
-            Message::ProfileUpdate(_) | Message::PostNotification(_) => Ok(None),
+            // `Ack` means "validated and accepted" (schema/README.md): the
+            // anchor keeps no profiles, but it acknowledges only one whose
+            // signature verifies.
+            Message::ProfileUpdate(update) => match update.profile.verify() {
+                Ok(()) => Ok(None),
+                Err(error) => {
+                    let e = IngestError::BadSignature {
+                        what: "profile",
+                        error,
+                    };
+                    Err(refuse(e.error_code(), e.to_string()))
+                }
+            },
+            Message::PostNotification(_) => Ok(None),
             other => Err(refuse(
                 ErrorCode::UnknownMessage,
                 format!("{} is not served by an anchor", other.code().name()),
@@ -666,22 +755,11 @@ impl Handler for AnchorService {
         })
     }
 
+    /// Check-in: only announced listen addresses, only once verified by a
+    /// dial-back, never the observed address ([`crate::verify`]).
     fn on_connected(&self, info: Arc<PeerInfo>) {
-        // Check-in: the peer's announced listen addresses, else the address
-        // we see it at.
-        let mut addrs = info.listen_addresses.clone();
-        if addrs.is_empty() {
-            addrs.push(info.remote);
+        if let Some(v) = self.verifier.get() {
+            v.on_connected(&info);
         }
-        let is_anchor = info.roles.contains(&Role::Anchor);
-        let store = self.store.clone();
-        let node = info.node_id;
-        tokio::spawn(async move {
-            if let Err(e) = store.check_in(node, &addrs, is_anchor, now_ms()).await {
-                debug!(peer = %node.short(), error = %e, "check-in not recorded");
-            } else {
-                info!(peer = %node.short(), "checked in");
-            }
-        });
     }
 }

@@ -928,17 +928,24 @@ mod cases {
                 node: n,
                 addrs: vec![a1, a2],
                 is_anchor: false,
-                last_seen_ms: NOW
+                last_seen_ms: NOW,
+                verified_at_ms: NOW,
             })
         );
+        // A later sighting of addresses verified earlier keeps both times.
+        s.check_in_verified(n, &[a1, a2], false, NOW + 1, NOW - 500)
+            .await
+            .unwrap();
+        let c = s.address(n).await.unwrap().unwrap();
+        assert_eq!((c.last_seen_ms, c.verified_at_ms), (NOW + 1, NOW - 500));
         // An older check-in arriving late changes nothing; a newer one wins.
         s.check_in(n, &[a2], true, NOW - 1).await.unwrap();
         assert_eq!(s.address(n).await.unwrap().unwrap().addrs, vec![a1, a2]);
-        s.check_in(n, &[a2], true, NOW + 1).await.unwrap();
+        s.check_in(n, &[a2], true, NOW + 2).await.unwrap();
         let c = s.address(n).await.unwrap().unwrap();
         assert_eq!(
             (c.addrs, c.is_anchor, c.last_seen_ms),
-            (vec![a2], true, NOW + 1)
+            (vec![a2], true, NOW + 2)
         );
         assert!(matches!(
             s.check_in(n, &[], false, NOW).await,

@@ -41,7 +41,9 @@ use crate::identity::{KeyFileError, NetworkKey, KEY_FILE};
 use crate::store::{
     DeleteOutcome, Inserted, PeerRecord, Store, StoreError, Upsert, VisibilityOutcome,
 };
-use crate::transport::{Handler, HandlerFuture, Peer, RequestCtx, Transport, TransportConfig};
+use crate::transport::{
+    Handler, HandlerFuture, Peer, RequestCtx, RequestError, Transport, TransportConfig,
+};
 
 /// The anchors list shipped with the node (`node/anchors.json`), copied into a
 /// new data directory by `init`: connect strings of public bootstrap anchors.
@@ -599,6 +601,7 @@ impl Node {
             node: self.clone(),
             transport,
             service,
+            deposit_paused: Default::default(),
         })
     }
 }
@@ -638,6 +641,9 @@ pub struct Running {
     node: Node,
     transport: Arc<Transport>,
     service: Arc<Service>,
+    /// Anchors that refused a deposit with `quotaExceeded`, and until when
+    /// not to deposit there again (their `retryAfterMs`).
+    deposit_paused: Arc<std::sync::Mutex<HashMap<NodeId, std::time::Instant>>>,
 }
 
 impl Running {
@@ -791,7 +797,30 @@ impl Running {
     /// serves the delete instead of the post. The per-anchor cursor advances
     /// only past acknowledged items, so an interrupted deposit resumes where
     /// it stopped. Returns how many items were deposited.
+    ///
+    /// An anchor that answers `quotaExceeded` (schema §12) is not asked
+    /// again until its `retryAfterMs` has passed (the cursor stays, so the
+    /// refused post is the first one offered then); a post refused with
+    /// `retryAfterMs` = 0 (it alone exceeds that anchor's quota) is skipped
+    /// at that anchor.
     pub async fn deposit_at(&self, anchor: &Peer) -> Result<usize, NodeError> {
+        let now = std::time::Instant::now();
+        {
+            let mut paused = self
+                .deposit_paused
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match paused.get(&anchor.node_id()) {
+                Some(until) if *until > now => {
+                    debug!(anchor = %anchor.node_id().short(), "deposit paused: quota exceeded");
+                    return Ok(0);
+                }
+                Some(_) => {
+                    paused.remove(&anchor.node_id());
+                }
+                None => {}
+            }
+        }
         let node = self.node.clone();
         let authors: Vec<PostingId> = node.own_ids()?.into_iter().map(PostingId).collect();
         let mut cursor = node.store.get_deposit_cursor(anchor.node_id())?;
@@ -831,10 +860,25 @@ impl Running {
                     // An anchor that does not take delete records (an
                     // older one) must not block every later deposit: the
                     // delete still reaches followers by pull from us.
-                    Err(crate::transport::RequestError::Remote(e))
+                    Err(RequestError::Remote(e))
                         if is_delete && e.code == ErrorCode::UnknownMessage =>
                     {
                         debug!(anchor = %anchor.node_id().short(), "anchor does not take delete records");
+                    }
+                    Err(RequestError::Remote(e))
+                        if e.code == ErrorCode::QuotaExceeded && e.retry_after_ms == 0 =>
+                    {
+                        warn!(anchor = %anchor.node_id().short(), error = %e.message, "post skipped at this anchor: over its quota");
+                    }
+                    Err(RequestError::Remote(e)) if e.code == ErrorCode::QuotaExceeded => {
+                        let wait = Duration::from_millis(u64::from(e.retry_after_ms));
+                        self.deposit_paused
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .insert(anchor.node_id(), std::time::Instant::now() + wait);
+                        info!(anchor = %anchor.node_id().short(), retry_after_ms = e.retry_after_ms, "deposit quota exceeded: pausing deposits at this anchor");
+                        node.store.set_deposit_cursor(anchor.node_id(), cursor)?;
+                        return Ok(deposited);
                     }
                     Err(e) => {
                         node.store.set_deposit_cursor(anchor.node_id(), cursor)?;

@@ -39,6 +39,11 @@ pub enum ErrorCode {
     Unavailable,
     /// Signed or hashed bytes were not canonical.
     NonCanonical,
+    /// A storage quota of the receiver is used up (e.g. an anchor's
+    /// per-author or per-depositor deposit quota); nothing was stored.
+    /// `retryAfterMs` > 0 says when the window frees room, 0 that waiting
+    /// does not help.
+    QuotaExceeded,
 }
 
 impl ErrorCode {
@@ -60,7 +65,7 @@ impl ErrorCode {
     }
 
     /// Every code, in wire order.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::Unspecified,
         ErrorCode::UnsupportedVersion,
         ErrorCode::Malformed,
@@ -76,6 +81,7 @@ impl ErrorCode {
         ErrorCode::UnknownMessage,
         ErrorCode::Unavailable,
         ErrorCode::NonCanonical,
+        ErrorCode::QuotaExceeded,
     ];
 
     /// The schema's enumerant name (`unsupportedVersion`, `tooLarge`, ...), as
@@ -97,6 +103,7 @@ impl ErrorCode {
             ErrorCode::UnknownMessage => "unknownMessage",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::NonCanonical => "nonCanonical",
+            ErrorCode::QuotaExceeded => "quotaExceeded",
         }
     }
 
@@ -124,6 +131,7 @@ impl ErrorCode {
             ErrorCode::UnknownMessage => W::UnknownMessage,
             ErrorCode::Unavailable => W::Unavailable,
             ErrorCode::NonCanonical => W::NonCanonical,
+            ErrorCode::QuotaExceeded => W::QuotaExceeded,
         }
     }
 
@@ -146,6 +154,7 @@ impl ErrorCode {
             W::UnknownMessage => ErrorCode::UnknownMessage,
             W::Unavailable => ErrorCode::Unavailable,
             W::NonCanonical => ErrorCode::NonCanonical,
+            W::QuotaExceeded => ErrorCode::QuotaExceeded,
         }
     }
 }

@@ -29,6 +29,7 @@
 //! | 3 | index `posts (received_at_ms)` for post retention |
 //! | 4 | indexes `channels (member_a, id)` and `channels (member_b, id)` for paged `ListChannels` (replacing `channels (member_b)`) |
 //! | 5 | tombstones (authors' delete records served by pull) and the recipients of each deleted post |
+//! | 6 | `checkins.verified_at_ms`: when the addresses were verified by a dial-back; only verified check-ins are served |
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -36,7 +37,9 @@ use super::StoreError;
 
 /// SQLite migrations; entry `i` takes the database from version `i` to
 /// `i + 1`.
-pub(crate) const SQLITE: &[&str] = &[SQLITE_V1, SQLITE_V2, SQLITE_V3, SQLITE_V4, SQLITE_V5];
+pub(crate) const SQLITE: &[&str] = &[
+    SQLITE_V1, SQLITE_V2, SQLITE_V3, SQLITE_V4, SQLITE_V5, SQLITE_V6,
+];
 
 /// PostgreSQL migrations, the same schema in PostgreSQL's dialect.
 pub(crate) const POSTGRES: &[&str] = &[
@@ -45,6 +48,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     POSTGRES_V3,
     POSTGRES_V4,
     POSTGRES_V5,
+    POSTGRES_V6,
 ];
 
 /// The advisory lock key (one `bigint`) held while migrating PostgreSQL:
@@ -125,6 +129,14 @@ CREATE TABLE tombstone_recipients (
 );
 CREATE INDEX tombstone_recipients_by_seq ON tombstone_recipients (seq);
 "#;
+/// Version 6 (SQLite): a check-in's addresses are served only once the
+/// anchor verified them by dialling back with the NodeId pinned
+/// (`verified_at_ms`, ms). Rows from before (unverified) stay NULL, are
+/// never served, and age out with the check-in retention.
+const SQLITE_V6: &str = "ALTER TABLE checkins ADD COLUMN verified_at_ms INTEGER;";
+
+/// Version 6 (PostgreSQL): see [`SQLITE_V6`].
+const POSTGRES_V6: &str = "ALTER TABLE checkins ADD COLUMN verified_at_ms BIGINT;";
 
 /// Version 3 (SQLite): post retention deletes by receive time.
 const SQLITE_V3: &str = "CREATE INDEX posts_by_received ON posts (received_at_ms);";

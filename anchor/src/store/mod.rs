@@ -464,6 +464,23 @@ pub struct CheckIn {
     pub is_anchor: bool,
     /// When it last checked in, ms.
     pub last_seen_ms: u64,
+    /// When the anchor verified `addrs` by dialling back with the NodeId
+    /// pinned, ms. Only verified check-ins are stored and served
+    /// (migration 6; older rows without it are never returned).
+    pub verified_at_ms: u64,
+}
+
+/// One row of [`AnchorStore::post_volume_since`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostVolume {
+    /// The posts' author.
+    pub author: PostingId,
+    /// Start of the time bucket, ms.
+    pub bucket_start_ms: u64,
+    /// Posts received in it.
+    pub posts: u64,
+    /// Their canonical `SyncPost` bytes.
+    pub bytes: u64,
 }
 
 /// Sizes, for metrics and the admin API.
@@ -889,6 +906,19 @@ impl AnchorStore {
         dispatch!(self, s => s.prune_posts_received_before(before_ms).await)
     }
 
+    /// Stored posts received at or after `since_ms`, per author and per
+    /// `bucket_ms`-long time bucket (`received_at_ms / bucket_ms`): count
+    /// and canonical bytes. Seeds the deposit quotas at start; one scan of
+    /// the receive-time index over the quota window.
+    pub async fn post_volume_since(
+        &self,
+        since_ms: u64,
+        bucket_ms: u64,
+    ) -> Result<Vec<PostVolume>, StoreError> {
+        let bucket_ms = bucket_ms.max(1);
+        dispatch!(self, s => s.post_volume_since(since_ms, bucket_ms).await)
+    }
+
     // -- audit --------------------------------------------------------------
 
     /// Appends an audit event (group-committed). The actor is stored only
@@ -925,7 +955,8 @@ impl AnchorStore {
     // -- check-in, address cache, bootstrap ---------------------------------
 
     /// Records that `node` checked in at `addrs` (1..=[`MAX_CHECKIN_ADDRS`]
-    /// addresses). An older check-in than the one held changes nothing.
+    /// addresses), verified now. An older check-in than the one held
+    /// changes nothing. See [`AnchorStore::check_in_verified`].
     pub async fn check_in(
         &self,
         node: NodeId,
@@ -933,6 +964,25 @@ impl AnchorStore {
         is_anchor: bool,
         now_ms: u64,
     ) -> Result<(), StoreError> {
+        self.check_in_verified(node, addrs, is_anchor, now_ms, now_ms)
+            .await
+    }
+
+    /// Records that `node` was seen at `seen_ms` at `addrs`
+    /// (1..=[`MAX_CHECKIN_ADDRS`] addresses) that the anchor verified at
+    /// `verified_at_ms` by dialling back with the NodeId pinned. Pass only
+    /// verified addresses: whatever is stored here is served by
+    /// [`AnchorStore::address`] and [`AnchorStore::bootstrap_peers`]. An
+    /// older check-in than the one held changes nothing.
+    pub async fn check_in_verified(
+        &self,
+        node: NodeId,
+        addrs: &[SocketAddr],
+        is_anchor: bool,
+        seen_ms: u64,
+        verified_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        let now_ms = seen_ms;
         if addrs.is_empty() || addrs.len() > MAX_CHECKIN_ADDRS {
             return Err(StoreError::InvalidArgument(format!(
                 "a check-in carries 1..={MAX_CHECKIN_ADDRS} addresses, got {}",
@@ -944,17 +994,19 @@ impl AnchorStore {
             addrs: addrs.to_vec(),
             is_anchor,
             last_seen_ms: now_ms,
+            verified_at_ms,
         };
         dispatch!(self, s => s.check_in(c).await)
     }
 
-    /// `node`'s latest check-in (compare `last_seen_ms` with your window).
+    /// `node`'s latest verified check-in (compare `last_seen_ms` with your
+    /// window).
     pub async fn address(&self, node: NodeId) -> Result<Option<CheckIn>, StoreError> {
         dispatch!(self, s => s.address(node).await)
     }
 
-    /// Up to `want` (at most [`MAX_BOOTSTRAP_PEERS`]) peers seen at or after
-    /// `seen_after_ms`, none in `exclude`, chosen for diversity: some
+    /// Up to `want` (at most [`MAX_BOOTSTRAP_PEERS`]) peers with verified
+    /// addresses seen at or after `seen_after_ms`, none in `exclude`, chosen for diversity: some
     /// anchors (about a tenth), then one peer per address prefix (/16 for
     /// IPv4, /32 for IPv6) before any prefix repeats.
     ///
@@ -1653,6 +1705,7 @@ mod tests {
             addrs: vec![a.parse().unwrap()],
             is_anchor: false,
             last_seen_ms: 0,
+            verified_at_ms: 0,
         };
         assert_eq!(prefix_of(&c("10.1.2.3:1")), prefix_of(&c("10.1.9.9:2")));
         assert_ne!(prefix_of(&c("10.1.2.3:1")), prefix_of(&c("10.2.2.3:1")));

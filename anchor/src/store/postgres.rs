@@ -36,7 +36,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
-use distsoc_protocol::ids::{ChannelId, NodeId};
+use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 
@@ -46,8 +46,9 @@ use super::{
     channel_col, channel_from_col, check_member, decode_addrs, encode_addrs, fetch_cut, from_i64,
     id32_from, merge_by_id, node_from, random_channel_id, random_salt, redact, to_i64, AuditEvent,
     AuditKind, AuditRecord, BootstrapQuery, Channel, ChannelSummary, CheckIn, DeleteOutcome,
-    Enqueued, FetchPage, FetchQuery, Inserted, NewMessage, PlanQuery, PreparedDelete, PreparedPost,
-    Stats, StoreError, StoreOptions, StoredMessage, TombstoneRow, REDACTED_ID_LEN, SWEEP_CHUNK,
+    Enqueued, FetchPage, FetchQuery, Inserted, NewMessage, PlanQuery, PostVolume, PreparedDelete,
+    PreparedPost, Stats, StoreError, StoreOptions, StoredMessage, TombstoneRow, REDACTED_ID_LEN,
+    SWEEP_CHUNK,
 };
 
 /// The `LISTEN`/`NOTIFY` channel.
@@ -167,7 +168,9 @@ async fn store_post_seq(tx: &tokio_postgres::Transaction<'_>, seq: i64) -> Resul
     Ok(())
 }
 
-const CHECKIN_COLS: &str = "node, addrs, is_anchor, last_seen_ms";
+/// The columns [`read_checkin`] reads. Every query that serves check-ins
+/// also has `verified_at_ms IS NOT NULL` (migration 6).
+const CHECKIN_COLS: &str = "node, addrs, is_anchor, last_seen_ms, verified_at_ms";
 
 /// The PostgreSQL backend. Cheap to clone.
 #[derive(Clone)]
@@ -299,6 +302,7 @@ fn read_checkin(row: &Row) -> Result<CheckIn, StoreError> {
         addrs: decode_addrs(row.try_get::<_, &str>(1).map_err(pg_err)?)?,
         is_anchor: row.try_get::<_, bool>(2).map_err(pg_err)?,
         last_seen_ms: get_u64(row, 3, "last_seen_ms")?,
+        verified_at_ms: get_u64(row, 4, "verified_at_ms")?,
     })
 }
 
@@ -1081,15 +1085,17 @@ async fn upsert_checkins(
     let addrs: Vec<String> = list.iter().map(|c| encode_addrs(&c.addrs)).collect();
     let anchor: Vec<bool> = list.iter().map(|c| c.is_anchor).collect();
     let seen: Vec<i64> = list.iter().map(|c| to_i64(c.last_seen_ms)).collect();
+    let verified: Vec<i64> = list.iter().map(|c| to_i64(c.verified_at_ms)).collect();
     tx.execute(
-        "INSERT INTO checkins (node, addrs, is_anchor, last_seen_ms)
-         SELECT * FROM unnest($1::bytea[], $2::text[], $3::bool[], $4::int8[])
+        "INSERT INTO checkins (node, addrs, is_anchor, last_seen_ms, verified_at_ms)
+         SELECT * FROM unnest($1::bytea[], $2::text[], $3::bool[], $4::int8[], $5::int8[])
          ON CONFLICT (node) DO UPDATE SET
              addrs = excluded.addrs,
              is_anchor = excluded.is_anchor,
-             last_seen_ms = excluded.last_seen_ms
+             last_seen_ms = excluded.last_seen_ms,
+             verified_at_ms = excluded.verified_at_ms
           WHERE excluded.last_seen_ms >= checkins.last_seen_ms",
-        &[&node, &addrs, &anchor, &seen],
+        &[&node, &addrs, &anchor, &seen, &verified],
     )
     .await
     .map_err(pg_err)?;
@@ -1486,6 +1492,36 @@ impl PgStore {
         .await
     }
 
+    pub(crate) async fn post_volume_since(
+        &self,
+        since_ms: u64,
+        bucket_ms: u64,
+    ) -> Result<Vec<PostVolume>, StoreError> {
+        self.timed(async {
+            let c = client(&self.inner.pool).await?;
+            let rows = c
+                .query(
+                    "SELECT author, received_at_ms / $2::int8 AS b, count(*)::int8,
+                            sum(octet_length(sync_post))::int8
+                       FROM posts WHERE received_at_ms >= $1::int8 GROUP BY author, b",
+                    &[&to_i64(since_ms), &to_i64(bucket_ms)],
+                )
+                .await
+                .map_err(pg_err)?;
+            rows.iter()
+                .map(|r| {
+                    Ok(PostVolume {
+                        author: PostingId(node_from("post author", get_bytes(r, 0)?)?.0),
+                        bucket_start_ms: get_u64(r, 1, "bucket")?.saturating_mul(bucket_ms),
+                        posts: get_u64(r, 2, "count")?,
+                        bytes: get_u64(r, 3, "bytes")?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
     /// Runs `sql` (parameters: a time in ms, a row limit) with a limit of
     /// [`SWEEP_CHUNK`], one statement per chunk, until a chunk deletes fewer
     /// rows; returns how many were deleted.
@@ -1575,7 +1611,10 @@ impl PgStore {
         self.timed(async {
             let c = client(&self.inner.pool).await?;
             c.query_opt(
-                &format!("SELECT {CHECKIN_COLS} FROM checkins WHERE node = $1::bytea"),
+                &format!(
+                    "SELECT {CHECKIN_COLS} FROM checkins
+                      WHERE node = $1::bytea AND verified_at_ms IS NOT NULL"
+                ),
                 &[&&node.0[..]],
             )
             .await
@@ -1600,6 +1639,7 @@ impl PgStore {
                 c.query(
                     &format!(
                         "SELECT {CHECKIN_COLS} FROM checkins WHERE last_seen_ms >= $1::int8
+                            AND verified_at_ms IS NOT NULL
                           ORDER BY last_seen_ms DESC LIMIT $2::int8"
                     ),
                     &[&seen, &i64_len(q.recent_limit)],
@@ -1612,6 +1652,7 @@ impl PgStore {
                     &format!(
                         "SELECT {CHECKIN_COLS} FROM checkins
                           WHERE is_anchor AND last_seen_ms >= $1::int8
+                            AND verified_at_ms IS NOT NULL
                           ORDER BY last_seen_ms DESC LIMIT $2::int8"
                     ),
                     &[&seen, &i64_len(q.anchor_limit)],
@@ -1624,6 +1665,7 @@ impl PgStore {
                 c.query(
                     &format!(
                         "SELECT {CHECKIN_COLS} FROM checkins WHERE node >= $1::bytea
+                            AND verified_at_ms IS NOT NULL
                           ORDER BY node LIMIT $2::int8"
                     ),
                     &[&start, &i64_len(q.sample_limit)],
@@ -1637,6 +1679,7 @@ impl PgStore {
                     c.query(
                         &format!(
                             "SELECT {CHECKIN_COLS} FROM checkins WHERE node < $1::bytea
+                                AND verified_at_ms IS NOT NULL
                               ORDER BY node LIMIT $2::int8"
                         ),
                         &[&start, &i64_len(rest)],

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use distsoc_protocol::ids::{ChannelId, NodeId};
+use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
@@ -36,8 +36,8 @@ use super::{
     channel_col, channel_from_col, check_member, decode_addrs, encode_addrs, from_i64, merge_by_id,
     node_from, random_channel_id, random_salt, redact, to_i64, AuditEvent, AuditKind, AuditRecord,
     BootstrapQuery, Channel, ChannelSummary, CheckIn, DeleteOutcome, Enqueued, FetchPage,
-    FetchQuery, Inserted, NewMessage, PlanQuery, PreparedDelete, PreparedPost, Stats, StoreError,
-    StoreOptions, StoredMessage, TombstoneRow, SWEEP_CHUNK,
+    FetchQuery, Inserted, NewMessage, PlanQuery, PostVolume, PreparedDelete, PreparedPost, Stats,
+    StoreError, StoreOptions, StoredMessage, TombstoneRow, SWEEP_CHUNK,
 };
 
 /// Read connections kept open (file databases).
@@ -355,10 +355,13 @@ fn read_checkin(row: &rusqlite::Row<'_>) -> Result<CheckIn, StoreError> {
         addrs: decode_addrs(&row.get::<_, String>(1)?)?,
         is_anchor: row.get::<_, i64>(2)? != 0,
         last_seen_ms: col_u64(row, 3, "last_seen_ms")?,
+        verified_at_ms: col_u64(row, 4, "verified_at_ms")?,
     })
 }
 
-const CHECKIN_COLS: &str = "node, addrs, is_anchor, last_seen_ms";
+/// The columns [`read_checkin`] reads. Every query that serves check-ins
+/// also has `verified_at_ms IS NOT NULL` (migration 6).
+const CHECKIN_COLS: &str = "node, addrs, is_anchor, last_seen_ms, verified_at_ms";
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, or a private
@@ -661,6 +664,31 @@ impl SqliteStore {
         .await
     }
 
+    pub(crate) async fn post_volume_since(
+        &self,
+        since_ms: u64,
+        bucket_ms: u64,
+    ) -> Result<Vec<PostVolume>, StoreError> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT author, received_at_ms / ?2 AS b, count(*), sum(length(sync_post))
+                   FROM posts WHERE received_at_ms >= ?1 GROUP BY author, b",
+            )?;
+            let mut rows = st.query(params![to_i64(since_ms), to_i64(bucket_ms)])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(PostVolume {
+                    author: PostingId(node_from("post author", col_blob(row, 0)?)?.0),
+                    bucket_start_ms: col_u64(row, 1, "bucket")?.saturating_mul(bucket_ms),
+                    posts: col_u64(row, 2, "count")?,
+                    bytes: col_u64(row, 3, "bytes")?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// Runs `sql` (parameters: a time in ms, a row limit) with a limit of
     /// [`SWEEP_CHUNK`], one transaction per chunk, until a chunk deletes
     /// fewer rows; returns how many were deleted.
@@ -747,19 +775,21 @@ impl SqliteStore {
     pub(crate) async fn check_in(&self, ci: CheckIn) -> Result<(), StoreError> {
         self.write(move |c| {
             c.prepare_cached(
-                "INSERT INTO checkins (node, addrs, is_anchor, last_seen_ms)
-                 VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO checkins (node, addrs, is_anchor, last_seen_ms, verified_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (node) DO UPDATE SET
                     addrs = excluded.addrs,
                     is_anchor = excluded.is_anchor,
-                    last_seen_ms = excluded.last_seen_ms
+                    last_seen_ms = excluded.last_seen_ms,
+                    verified_at_ms = excluded.verified_at_ms
                   WHERE excluded.last_seen_ms >= checkins.last_seen_ms",
             )?
             .execute(params![
                 &ci.node.0[..],
                 encode_addrs(&ci.addrs),
                 ci.is_anchor,
-                to_i64(ci.last_seen_ms)
+                to_i64(ci.last_seen_ms),
+                to_i64(ci.verified_at_ms)
             ])?;
             Ok(((), Vec::new()))
         })
@@ -769,7 +799,7 @@ impl SqliteStore {
     pub(crate) async fn address(&self, node: NodeId) -> Result<Option<CheckIn>, StoreError> {
         self.read(move |c| {
             let mut st = c.prepare_cached(&format!(
-                "SELECT {CHECKIN_COLS} FROM checkins WHERE node = ?1"
+                "SELECT {CHECKIN_COLS} FROM checkins WHERE node = ?1 AND verified_at_ms IS NOT NULL"
             ))?;
             let mut rows = st.query([&node.0[..]])?;
             match rows.next()? {
@@ -798,7 +828,8 @@ impl SqliteStore {
             let seen = to_i64(q.seen_after_ms);
             let recent = collect(
                 &format!(
-                    "SELECT {CHECKIN_COLS} FROM checkins WHERE last_seen_ms >= ?1
+                    "SELECT {CHECKIN_COLS} FROM checkins
+                      WHERE last_seen_ms >= ?1 AND verified_at_ms IS NOT NULL
                       ORDER BY last_seen_ms DESC LIMIT ?2"
                 ),
                 &[&seen, &sql_limit(q.recent_limit)],
@@ -806,6 +837,7 @@ impl SqliteStore {
             let anchors = collect(
                 &format!(
                     "SELECT {CHECKIN_COLS} FROM checkins WHERE is_anchor = 1 AND last_seen_ms >= ?1
+                        AND verified_at_ms IS NOT NULL
                       ORDER BY last_seen_ms DESC LIMIT ?2"
                 ),
                 &[&seen, &sql_limit(q.anchor_limit)],
@@ -813,7 +845,8 @@ impl SqliteStore {
             let start = &q.sample_start[..];
             let mut sample = collect(
                 &format!(
-                    "SELECT {CHECKIN_COLS} FROM checkins WHERE node >= ?1 ORDER BY node LIMIT ?2"
+                    "SELECT {CHECKIN_COLS} FROM checkins WHERE node >= ?1 AND verified_at_ms IS NOT NULL
+                      ORDER BY node LIMIT ?2"
                 ),
                 &[&start, &sql_limit(q.sample_limit)],
             )?;
@@ -821,7 +854,8 @@ impl SqliteStore {
                 let rest = q.sample_limit - sample.len();
                 sample.extend(collect(
                     &format!(
-                        "SELECT {CHECKIN_COLS} FROM checkins WHERE node < ?1 ORDER BY node LIMIT ?2"
+                        "SELECT {CHECKIN_COLS} FROM checkins WHERE node < ?1 AND verified_at_ms IS NOT NULL
+                          ORDER BY node LIMIT ?2"
                     ),
                     &[&start, &sql_limit(rest)],
                 )?);

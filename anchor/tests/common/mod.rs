@@ -88,3 +88,85 @@ pub fn code<T: std::fmt::Debug>(r: Result<T, RequestError>) -> ErrorCode {
         other => panic!("expected a remote error, got {other:?}"),
     }
 }
+
+/// A running anchor for integration tests: SQLite in a temp dir (or `store`
+/// when given), QUIC on 127.0.0.1, admin API off, metrics off unless
+/// `metrics_listen` differs from the default.
+pub struct TestAnchor {
+    /// Keeps the data directory alive.
+    pub dir: tempfile::TempDir,
+    /// The anchor.
+    pub anchor: distsoc_anchor::run::Anchor,
+    /// Its NodeId.
+    pub id: NodeId,
+    /// Its QUIC address.
+    pub addr: SocketAddr,
+}
+
+/// Starts an anchor with `cfg` (listen, admin and metrics overridden).
+pub async fn start_anchor(cfg: distsoc_anchor::config::AnchorConfig) -> TestAnchor {
+    let dir = tempfile::tempdir().unwrap();
+    let key = distsoc_node::identity::NetworkKey::new(SigningKey::generate(&mut rand_core::OsRng));
+    let opts = distsoc_anchor::run::RunOptions {
+        data_dir: dir.path().into(),
+        drain_timeout: std::time::Duration::from_secs(5),
+    };
+    let metrics_listen =
+        if cfg.metrics_listen == distsoc_anchor::config::AnchorConfig::default().metrics_listen {
+            String::new()
+        } else {
+            cfg.metrics_listen.clone()
+        };
+    let cfg = distsoc_anchor::config::AnchorConfig {
+        listen: LOOPBACK,
+        admin_listen: String::new(),
+        metrics_listen,
+        ..cfg
+    };
+    let anchor = distsoc_anchor::run::Anchor::start(&key, &cfg, &opts)
+        .await
+        .unwrap();
+    let addr = anchor.local_addr().unwrap();
+    TestAnchor {
+        dir,
+        anchor,
+        id: key.node_id(),
+        addr,
+    }
+}
+
+/// An endpoint of identity `key` listening on 127.0.0.1 and announcing
+/// that address in its Hello (a node the anchor can dial back), connected
+/// to the anchor: (endpoint, connection, the announced address).
+pub async fn listening_as(
+    key: &SigningKey,
+    anchor: NodeId,
+    addr: SocketAddr,
+) -> (Transport, Peer, SocketAddr) {
+    let t = listening_endpoint(key, None);
+    let at = t.local_addr().unwrap();
+    let peer = t.connect(anchor, addr).await.unwrap();
+    (t, peer, at)
+}
+
+/// An endpoint of identity `key` on 127.0.0.1 that announces `announce`
+/// (default: its own bound address) and serves nothing.
+pub fn listening_endpoint(key: &SigningKey, announce: Option<Vec<SocketAddr>>) -> Transport {
+    // Reserve a port, then bind the endpoint on it (announced before bind).
+    let port = std::net::UdpSocket::bind(LOOPBACK)
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let at = SocketAddr::from(([127, 0, 0, 1], port));
+    Transport::bind(
+        key,
+        TransportConfig {
+            listen: at,
+            listen_addresses: announce.unwrap_or_else(|| vec![at]),
+            ..Default::default()
+        },
+        Arc::new(Refuse),
+    )
+    .unwrap()
+}

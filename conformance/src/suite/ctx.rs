@@ -720,6 +720,17 @@ impl Ctx {
         self.hello_on(conn, client_id, hello).await
     }
 
+    /// A connection and a Hello exchange with `hello`, as the identity of
+    /// Ed25519 seed `seed` (e.g. one that also listens with that key).
+    pub async fn connect_as_with(
+        &mut self,
+        seed: [u8; 32],
+        hello: &[u8],
+    ) -> Result<Session, CaseError> {
+        let (conn, client_id) = self.connect_pinned_as(seed).await?;
+        self.hello_on(conn, client_id, hello).await
+    }
+
     async fn hello_on(
         &mut self,
         conn: Conn,

@@ -130,11 +130,22 @@ mod tests {
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
         {
+            // `ID retired`: withdrawn, reserved, not in the registry.
+            let (line, retired) = match line.strip_suffix(" retired") {
+                Some(id) => (id.trim(), true),
+                None => (line, false),
+            };
             assert!(id_is_well_formed(line), "malformed id in cases.txt: {line}");
             assert!(listed_ids.insert(line), "duplicate id in cases.txt: {line}");
-            assert!(
+            assert_eq!(
                 seen.contains(line),
-                "{line} is listed in cases.txt but missing from the registry"
+                !retired,
+                "{line}: listed in cases.txt {}",
+                if retired {
+                    "as retired but still in the registry"
+                } else {
+                    "but missing from the registry"
+                }
             );
         }
         for id in &seen {

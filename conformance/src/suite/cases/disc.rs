@@ -5,7 +5,12 @@
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use distsoc_node::transport::{Handler, HandlerFuture, RequestCtx, Transport, TransportConfig};
+use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::messages::Message;
 
 use distsoc_schema::{common_capnp, discovery_capnp, wire_capnp};
 
@@ -38,17 +43,23 @@ const ID_LEN: &str = "Ids are `Data` of a fixed length (NodeId, PostingId, PostI
 const WANT: &str = "want: How many peers to return; at most 200 (larger values are clamped); 0 means the responder's default (200). BootstrapResponse.peers: Up to `want` recently seen peers with addresses [...] At most 200. (discovery.capnp)";
 const DIVERSE: &str = "BootstrapRequest: \"I'm new, give me diverse peers\". exclude: NodeIds (32 bytes) the requester already knows; at most 96 (what fits the 4 KiB frame cap of this message). (discovery.capnp)";
 const EXCLUDE_LIMIT: &str = "exclude: NodeIds (32 bytes) the requester already knows; at most 96 (what fits the 4 KiB frame cap of this message). (discovery.capnp BootstrapRequest); list and text fields: stated on each field → tooLarge (schema/README.md §10)";
+const VERIFIED: &str = "An anchor hands out an address (AddressResponse, BootstrapResponse) only after it verified it by dialling back with the NodeId pinned [...] It never hands out the address it observed a connection from: a client that announced no listen address is not checked in. (schema/README.md §12)";
 const WELL_FORMED: &str = "PeerAddress.nodeId: The peer's NodeId: its 32-byte ed25519 network public key. addresses: [...] At most 8 entries. SocketAddress.ip: 4 bytes (IPv4) or 16 bytes (IPv6). Any other length is `malformed`. port: The UDP port. 0 is invalid in a listen address. (common.capnp)";
 
 // ---- frames ---------------------------------------------------------------------
 
 /// A Hello (node role, version 2) announcing `listen` as listen addresses.
 fn hello_listening(listen: &[SocketAddr]) -> Vec<u8> {
+    hello_as(listen, common_capnp::Role::Node)
+}
+
+/// A Hello (role `role`, version 2) announcing `listen` as listen addresses.
+fn hello_as(listen: &[SocketAddr], role: common_capnp::Role) -> Vec<u8> {
     wire::build::<wire_capnp::hello::Owned, _>(code::HELLO, |mut b| {
         b.set_version(V);
         b.set_min_version(V);
         b.set_max_version(V);
-        b.reborrow().init_roles(1).set(0, common_capnp::Role::Node);
+        b.reborrow().init_roles(1).set(0, role);
         {
             let mut l = b.reborrow().init_listen_addresses(listen.len() as u32);
             for (i, a) in listen.iter().enumerate() {
@@ -185,22 +196,77 @@ async fn refused(
     o.and_usable(ctx.still_usable(s).await)
 }
 
-/// An identity that connects announcing a listen address (a port from the
-/// case's RNG on the client's own IP) and stays connected.
-async fn checked_in(ctx: &mut Ctx) -> Result<(Session, SocketAddr), CaseError> {
-    let port = 20_000 + (ctx.random32()[0] as u16) * 100 + u16::from(ctx.random32()[1] % 100);
+/// The suite's node side of a check-in: a real endpoint with the
+/// session's key, listening where the Hello says (an anchor verifies a
+/// listen address by dialling back with the NodeId pinned before it hands
+/// it out, schema/README.md §12). It answers the Hello exchange and refuses
+/// every request.
+struct Listener(#[allow(dead_code)] Transport);
+
+struct RefuseAll;
+
+impl Handler for RefuseAll {
+    fn handle<'a>(&'a self, _ctx: RequestCtx, _msg: Message) -> HandlerFuture<'a> {
+        Box::pin(async {
+            Err(distsoc_protocol::messages::wire::Error::new(
+                ErrorCode::UnknownMessage,
+                0,
+                "conformance client",
+            ))
+        })
+    }
+}
+
+/// An identity that connects announcing a listen address where it really
+/// listens (its own IP as the target sees it, a fresh port) and stays
+/// connected; keep the [`Listener`] alive as long as the session.
+async fn checked_in(ctx: &mut Ctx) -> Result<(Session, SocketAddr, Listener), CaseError> {
     let ip = if ctx.target.addr.ip().is_loopback() {
         ctx.target.addr.ip()
     } else {
-        IpAddr::from([203, 0, 113, 7])
+        // The address our packets come from, as the target reports it.
+        let probe = ctx.connect().await?;
+        probe
+            .hello
+            .observed
+            .map(|a| a.ip())
+            .ok_or_else(|| CaseError::Setup("HelloResponse without observedAddress".into()))?
     };
+    let seed = ctx.random32();
+    let bind = if ctx.target.addr.ip().is_loopback() {
+        SocketAddr::new(ip, 0)
+    } else if ip.is_ipv4() {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    } else {
+        SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
+    };
+    let endpoint = Transport::bind(
+        &distsoc_protocol::sign::SigningKey::from_seed(&seed),
+        TransportConfig {
+            listen: bind,
+            agent: concat!("distsoc-conformance/", env!("CARGO_PKG_VERSION")).to_string(),
+            ..TransportConfig::default()
+        },
+        Arc::new(RefuseAll),
+    )
+    .map_err(|e| CaseError::Setup(format!("cannot listen: {e}")))?;
+    let port = endpoint
+        .local_addr()
+        .map_err(|e| CaseError::Setup(format!("cannot listen: {e}")))?
+        .port();
     let listen = SocketAddr::new(ip, port);
-    let s = ctx.connect_with(&hello_listening(&[listen])).await?;
-    Ok((s, listen))
+    let s = ctx
+        .connect_as_with(seed, &hello_listening(&[listen]))
+        .await?;
+    Ok((s, listen, Listener(endpoint)))
 }
 
-/// Asks `asker` for `target` until it is found or 2 s have passed (check-in
-/// may be recorded after the HelloResponse).
+/// How long a check-in (with its dial-back) may take to become visible.
+const CHECK_IN_WAIT: Duration = Duration::from_secs(5);
+
+/// Asks `asker` for `target` until it is found or [`CHECK_IN_WAIT`] has
+/// passed (check-in is recorded after the HelloResponse, once the address
+/// is verified).
 async fn resolve(asker: &Session, target: &[u8]) -> Result<Entry, String> {
     let started = Instant::now();
     loop {
@@ -210,7 +276,7 @@ async fn resolve(asker: &Session, target: &[u8]) -> Result<Entry, String> {
             return Err(format!("{} entries for 1 target", entries.len()));
         }
         let e = entries.remove(0);
-        if e.found || started.elapsed() > Duration::from_secs(2) {
+        if e.found || started.elapsed() > CHECK_IN_WAIT {
             return Ok(e);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -220,14 +286,14 @@ async fn resolve(asker: &Session, target: &[u8]) -> Result<Entry, String> {
 // ---- AddressRequest ---------------------------------------------------------------
 
 async fn addr_checked_in(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
-    let (x, listen) = checked_in(ctx).await?;
+    let (x, listen, _l) = checked_in(ctx).await?;
     let asker = ctx.connect().await?;
     let expected = format!(
         "an identity that connected announcing listen address {listen}: found = true, peer.nodeId = its NodeId, addresses include {listen}"
     );
     let e = tri!(resolve(&asker, &x.client_id).await, expected);
     let Some(p) = e.peer.as_ref().filter(|_| e.found) else {
-        return Ok(Outcome::fail(expected, "found = false within 2 s"));
+        return Ok(Outcome::fail(expected, "found = false within 5 s"));
     };
     Ok(Outcome::check(
         e.node == x.client_id && p.node == x.client_id && p.addrs.contains(&Ok(listen)),
@@ -241,24 +307,98 @@ async fn addr_checked_in(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
     ))
 }
 
-async fn addr_observed(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
-    let x = ctx.connect().await?;
-    let seen = x.conn.local_addr();
+/// DISC-12-300: a client that announced no listen address is never handed
+/// out, not even at the address its packets came from.
+async fn addr_no_observed(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let silent = ctx.connect().await?;
+    let seen = silent.conn.local_addr();
+    // A verified check-in made after the silent one: once it is visible,
+    // the anchor has processed the earlier connection too.
+    let (y, _, _l) = checked_in(ctx).await?;
     let asker = ctx.connect().await?;
     let expected = format!(
-        "an identity that connected without listen addresses is found at the address its packets came from ({})",
+        "an identity that connected without listen addresses (from {}) is not found, and is not in a BootstrapResponse",
         seen.map_or_else(|| "?".into(), |a| a.to_string())
     );
-    let e = tri!(resolve(&asker, &x.client_id).await, expected);
-    let addrs = e.peer.as_ref().map(show_addrs).unwrap_or_default();
-    let ok = e.found
-        && e.peer
-            .as_ref()
-            .is_some_and(|p| seen.is_some_and(|s| p.addrs.contains(&Ok(s))));
+    let e = tri!(resolve(&asker, &y.client_id).await, expected);
+    if !e.found {
+        return Err(CaseError::Setup(
+            "a listening identity was not found within 5 s (address cache or dial-back not working)"
+                .into(),
+        ));
+    }
+    let entries = tri!(
+        read_entries(
+            &asker
+                .request(&address_frame(&[silent.client_id.to_vec()]))
+                .await
+        ),
+        expected
+    );
+    let peers = tri!(boot(&asker, 200, &[]).await, expected);
+    let in_boot = peers.iter().any(|p| p.node == silent.client_id);
+    let found = entries.first().is_some_and(|e| e.found);
     Ok(Outcome::check(
-        ok,
+        !found && !in_boot,
         expected,
-        format!("found = {}, [{addrs}]", e.found),
+        format!(
+            "AddressResponse found = {found}{}; in bootstrap: {in_boot}",
+            entries
+                .first()
+                .and_then(|e| e.peer.as_ref())
+                .map(|p| format!(" at [{}]", show_addrs(p)))
+                .unwrap_or_default()
+        ),
+    ))
+}
+
+/// DISC-12-301: addresses nothing answers at (a port on the client's own IP
+/// where it does not listen, a documentation address) are never handed
+/// out; the anchor-role claim of such a client counts for nothing.
+async fn addr_unverified(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let closed = {
+        let ip = if ctx.target.addr.ip().is_loopback() {
+            ctx.target.addr.ip()
+        } else {
+            IpAddr::from([127, 0, 0, 1])
+        };
+        let sock = std::net::UdpSocket::bind(SocketAddr::new(ip, 0))
+            .map_err(|e| CaseError::Setup(format!("bind: {e}")))?;
+        sock.local_addr()
+            .map_err(|e| CaseError::Setup(format!("bind: {e}")))?
+    };
+    let claimed = [closed, SocketAddr::from(([203, 0, 113, 5], 4433))];
+    let liar = ctx
+        .connect_with(&hello_as(&claimed, common_capnp::Role::Anchor))
+        .await?;
+    let (y, _, _l) = checked_in(ctx).await?;
+    let asker = ctx.connect().await?;
+    let expected = format!(
+        "an identity announcing [{}] (nothing answers there) is not found and not in a BootstrapResponse",
+        claimed.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    );
+    let e = tri!(resolve(&asker, &y.client_id).await, expected);
+    if !e.found {
+        return Err(CaseError::Setup(
+            "a listening identity was not found within 5 s (address cache or dial-back not working)"
+                .into(),
+        ));
+    }
+    let entries = tri!(
+        read_entries(
+            &asker
+                .request(&address_frame(&[liar.client_id.to_vec()]))
+                .await
+        ),
+        expected
+    );
+    let peers = tri!(boot(&asker, 200, &[]).await, expected);
+    let in_boot = peers.iter().any(|p| p.node == liar.client_id);
+    let found = entries.first().is_some_and(|e| e.found);
+    Ok(Outcome::check(
+        !found && !in_boot,
+        expected,
+        format!("AddressResponse found = {found}; in bootstrap: {in_boot}"),
     ))
 }
 
@@ -286,7 +426,7 @@ async fn addr_unknown(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
 }
 
 async fn addr_order(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
-    let (x, _) = checked_in(ctx).await?;
+    let (x, _, _l) = checked_in(ctx).await?;
     let asker = ctx.connect().await?;
     let expected = "targets [unknown, checked-in, unknown]: three entries in request order with the targets' nodeIds; only the checked-in one found";
     // Wait for the check-in first so the order check is about order.
@@ -377,11 +517,13 @@ async fn boot(s: &Session, want: u16, exclude: &[Vec<u8>]) -> Result<Vec<Peer>, 
         .map_err(|e| format!("BootstrapRequest got {e}"))
 }
 
-/// Two identities checked in (kept connected), so the anchor has peers.
-async fn population(ctx: &mut Ctx) -> Result<Vec<Session>, CaseError> {
+/// Two identities checked in (kept connected and listening), so the
+/// anchor has peers.
+async fn population(ctx: &mut Ctx) -> Result<Vec<(Session, Listener)>, CaseError> {
     let mut v = Vec::new();
     for _ in 0..2 {
-        v.push(checked_in(ctx).await?.0);
+        let (s, _, l) = checked_in(ctx).await?;
+        v.push((s, l));
     }
     Ok(v)
 }
@@ -419,7 +561,7 @@ async fn boot_default(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
     let started = Instant::now();
     loop {
         let peers = tri!(boot(&s, 200, &[]).await, expected);
-        if !peers.is_empty() || started.elapsed() > Duration::from_secs(2) {
+        if !peers.is_empty() || started.elapsed() > CHECK_IN_WAIT {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -439,7 +581,7 @@ async fn boot_default(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
 }
 
 async fn boot_not_self(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
-    let (s, _) = checked_in(ctx).await?;
+    let (s, _, _l) = checked_in(ctx).await?;
     let _pop = population(ctx).await?;
     let expected = "a (checked-in) requester is not offered itself (want = 200)";
     let peers = tri!(boot(&s, 200, &[]).await, expected);
@@ -494,7 +636,7 @@ async fn boot_exclude(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
     let pop = population(ctx).await?;
     let s = ctx.connect().await?;
     let expected = "no peer listed in `exclude` is returned (want = 200)";
-    let exclude: Vec<Vec<u8>> = pop.iter().map(|p| p.client_id.to_vec()).collect();
+    let exclude: Vec<Vec<u8>> = pop.iter().map(|p| p.0.client_id.to_vec()).collect();
     let first = tri!(boot(&s, 200, &[]).await, expected);
     // Also exclude some of what came back first, so the exclusion is
     // observable (60 more ids: the request stays under its 4 KiB cap).
@@ -565,13 +707,11 @@ async fn boot_exclude_bad(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
 #[allow(clippy::too_many_lines)]
 pub(crate) fn cases() -> Vec<Case> {
     use Kind::{Limit, Negative, Positive};
-    use Level::{May, Must, Should};
+    use Level::{Must, Should};
     let r = Role::Anchor;
     vec![
         def("DISC-2-001", Must, Positive, r, ADDR, "AddressRequest finds an identity that checked in with listen addresses, at those addresses", "discovery.capnp AddressRequest", CHECKIN)
             .run(|ctx| Box::pin(addr_checked_in(ctx))),
-        def("DISC-2-002", May, Positive, r, ADDR, "AddressRequest finds an identity that connected without listen addresses at its observed address", "discovery.capnp AddressRequest", CHECKIN)
-            .run(|ctx| Box::pin(addr_observed(ctx))),
         def("DISC-2-003", Must, Negative, r, ADDR, "AddressRequest for an identity never seen: found = false", "discovery.capnp AddressResponse", ENTRIES)
             .run(|ctx| Box::pin(addr_unknown(ctx))),
         def("DISC-2-004", Must, Positive, r, ADDR, "AddressResponse has one entry per target, in request order", "discovery.capnp AddressResponse", ENTRIES)
@@ -602,5 +742,9 @@ pub(crate) fn cases() -> Vec<Case> {
             .run(|ctx| Box::pin(boot_exclude_bad(ctx))),
         def("DISC-10-017", Must, Limit, r, BOOT, "BootstrapRequest with 96 excluded ids (the limit) is served", "discovery.capnp BootstrapRequest", EXCLUDE_LIMIT)
             .run(|ctx| Box::pin(boot_exclude_at_cap(ctx))),
+        def("DISC-12-300", Must, Negative, r, ADDR, "an identity that announced no listen address is never handed out (not found, not bootstrapped), not even at its observed address", "schema/README.md §12", VERIFIED)
+            .run(|ctx| Box::pin(addr_no_observed(ctx))),
+        def("DISC-12-301", Must, Negative, r, ADDR, "announced addresses nothing answers at (closed port, documentation address) are never handed out, whatever role was claimed", "schema/README.md §12", VERIFIED)
+            .run(|ctx| Box::pin(addr_unverified(ctx))),
     ]
 }

@@ -21,6 +21,7 @@ use crate::suite::model::{Kind, Level, Role};
 use crate::suite::registry::Case;
 
 const RULE: &str = "Verification rule (strict, and identical for single and batch verification). Reject if: S ≥ L (non-canonical scalar); the public key A or R is not a canonical point encoding [...]; A is one of the 8 small-order points. Otherwise accept iff the **cofactored** equation `[8][S]B = [8]R + [8][k]A` holds.";
+const ACK_VALIDATED: &str = "Ack: the message was parsed, validated and accepted (stored or knowingly ignored). (wire.capnp Ack) An anchor acknowledges a ProfileUpdate only if its signature verifies; otherwise it answers badSignature. (schema/README.md §12)";
 const DOMAIN: &str = "Signature = Ed25519 (RFC 8032, pure) over `\"distsoc/2/\" ‖ purpose ‖ 0x00 ‖ canonical bytes`, with these purposes: [...] `post` signs `Post`.";
 
 /// The group order L, little endian.
@@ -172,6 +173,28 @@ pub(crate) fn cases() -> Vec<Case> {
                 let mut sig = (ED25519_BASEPOINT_POINT * r).compress().to_bytes().to_vec();
                 sig.extend_from_slice(r.as_bytes());
                 push_refused_any(ctx, &profile_update(&body, &sig), &["badSignature"]).await
+            })),
+        def("SIG-4-300", Must, Negative, Role::Anchor, None, "an anchor refuses a ProfileUpdate with a flipped signature bit with badSignature (Ack means validated and accepted)", "schema/README.md §12", ACK_VALIDATED)
+            .run(|ctx| Box::pin(async move {
+                let a = Signer::Seed(ctx.random32());
+                let body = profile_bytes(&a.public(), "x", now_ms());
+                let mut sig = a.sign("profile", &body).to_vec();
+                sig[3] ^= 0x01;
+                push_refused_any(ctx, &profile_update(&body, &sig), &["badSignature"]).await
+            })),
+        def("SIG-4-301", Must, Positive, Role::Anchor, None, "an anchor acknowledges a validly signed ProfileUpdate", "schema/README.md §12", ACK_VALIDATED)
+            .run(|ctx| Box::pin(async move {
+                let a = Signer::Seed(ctx.random32());
+                let body = profile_bytes(&a.public(), "valid", now_ms());
+                let sig = a.sign("profile", &body);
+                let s = ctx.connect().await?;
+                let r = s.request(&profile_update(&body, &sig)).await;
+                let expected = "Ack";
+                let outcome = match is_ack(&r) {
+                    Ok(()) => Outcome::pass(expected, "Ack"),
+                    Err(e) => Outcome::fail(expected, e),
+                };
+                Ok(outcome.and_usable(ctx.still_usable(&s).await))
             })),
         def("SIG-4-013", Must, Negative, Role::Node, None, "a ProfileUpdate signed with purpose `post` is refused badSignature", "schema/README.md §4", DOMAIN)
             .run(|ctx| Box::pin(async move {
