@@ -89,6 +89,7 @@ use tracing::{debug, info, warn};
 
 mod dispatch;
 mod frame_io;
+mod reset;
 mod stream;
 pub mod tls;
 
@@ -503,7 +504,15 @@ impl Transport {
         server
             .transport_config(quic.clone())
             .max_incoming(cfg.max_connections);
-        let endpoint = quinn::Endpoint::server(server, cfg.listen).map_err(TransportError::Bind)?;
+        // The stateless-reset key is derived from the network key, so that a
+        // restarted endpoint resets its peers' old connections (`reset.rs`).
+        let mut endpoint_cfg = quinn::EndpointConfig::new(Arc::new(reset::ResetKey::derive(key)));
+        endpoint_cfg.cid_generator(reset::cid_generator(key));
+        let socket = std::net::UdpSocket::bind(cfg.listen).map_err(TransportError::Bind)?;
+        let runtime = quinn::default_runtime()
+            .ok_or_else(|| TransportError::Bind(std::io::Error::other("no tokio runtime")))?;
+        let endpoint = quinn::Endpoint::new(endpoint_cfg, Some(server), socket, runtime)
+            .map_err(TransportError::Bind)?;
         let endpoint_capacity = cfg.endpoint_frame_budget.max(MIN_CONNECTION_FRAME_BUDGET);
         let inner = Arc::new(Inner {
             endpoint,
