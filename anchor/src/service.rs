@@ -167,6 +167,11 @@ impl AnchorService {
         Ok(changed || local)
     }
 
+    /// Whether `id` is banned (in-memory; no storage access).
+    pub fn is_banned(&self, id: &NodeId) -> bool {
+        self.banned.read().map(|b| b.contains(id)).unwrap_or(false)
+    }
+
     /// The banned identities known to this anchor, sorted.
     pub fn banned(&self) -> Vec<NodeId> {
         let mut ids: Vec<NodeId> = self
@@ -590,6 +595,12 @@ impl Handler for AnchorService {
             }
             result
         })
+    }
+
+    /// Banned identities are refused when they connect, before Hello and
+    /// before any request: no storage work, no audit row, no check-in.
+    fn admit(&self, peer: &NodeId, _remote: std::net::SocketAddr) -> bool {
+        !self.is_banned(peer)
     }
 
     fn on_connected(&self, info: Arc<PeerInfo>) {

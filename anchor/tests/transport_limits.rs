@@ -18,8 +18,13 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Refuse, LOOPBACK};
-use distsoc_node::transport::{RequestError, Transport, TransportConfig};
+use common::{connect, Refuse, LOOPBACK};
+use distsoc_anchor::config::AnchorConfig;
+use distsoc_anchor::run::{Anchor, RunOptions};
+use distsoc_node::identity::NetworkKey;
+use distsoc_node::transport::{
+    CloseReason, RequestError, Transport, TransportConfig, TransportError, CLOSE_REFUSED,
+};
 use distsoc_protocol::ids::{ConnectString, Host, NodeId};
 use distsoc_protocol::messages::discovery::BootstrapRequest;
 use distsoc_protocol::messages::Message;
@@ -155,4 +160,77 @@ async fn restarted_anchor_is_reconnected_to_within_seconds() {
     );
     // At most the one request that found the dead connection failed.
     assert!(attempts.len() <= 1, "{attempts:?}");
+}
+
+#[tokio::test]
+async fn banned_identity_is_refused_at_connection_time_without_storage_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = NetworkKey::new(SigningKey::generate(&mut rand_core::OsRng));
+    let cfg = AnchorConfig {
+        listen: LOOPBACK,
+        admin_listen: String::new(),
+        metrics_listen: String::new(),
+        ..AnchorConfig::default()
+    };
+    let opts = RunOptions {
+        data_dir: dir.path().into(),
+        drain_timeout: Duration::from_secs(5),
+    };
+    let anchor = Anchor::start(&key, &cfg, &opts).await.unwrap();
+    let addr = anchor.local_addr().unwrap();
+
+    let banned = SigningKey::generate(&mut rand_core::OsRng);
+    let banned_id = NodeId(banned.public());
+    assert!(anchor.service.ban(banned_id).await.unwrap());
+    let audit_before = anchor
+        .service
+        .store()
+        .recent_audit(1000)
+        .await
+        .unwrap()
+        .len();
+
+    let client = Transport::bind(
+        &banned,
+        TransportConfig {
+            listen: LOOPBACK,
+            ..TransportConfig::default()
+        },
+        std::sync::Arc::new(Refuse),
+    )
+    .unwrap();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let err = client.connect(key.node_id(), addr).await.unwrap_err();
+        match &err {
+            TransportError::ConnectionLost(CloseReason::Application { code, .. }) => {
+                assert_eq!(*code, u64::from(CLOSE_REFUSED), "{err}");
+            }
+            other => panic!("expected a close with CLOSE_REFUSED, got {other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{err}");
+    }
+    // Nothing was stored for the refused connections: no audit row, and the
+    // peer never became a served connection (no check-in either).
+    let audit_after = anchor
+        .service
+        .store()
+        .recent_audit(1000)
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(audit_before, audit_after);
+    assert!(anchor
+        .transport
+        .peers()
+        .iter()
+        .all(|p| p.node_id != banned_id));
+
+    // Others are served as before.
+    let (_t, peer, _) = connect(key.node_id(), addr, LOOPBACK).await;
+    assert!(matches!(
+        peer.request(bootstrap()).await.unwrap(),
+        Message::BootstrapResponse(_)
+    ));
+    anchor.stop(Duration::from_secs(2)).await;
 }
