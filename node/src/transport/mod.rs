@@ -39,6 +39,7 @@
 //! | quinn receive buffer, whole connection | `connection_receive_window` | 2 MiB |
 //! | quinn unacknowledged send data | `send_window` | 4 MiB |
 //! | frames being received or handled | `connection_frame_budget` | 16 MiB + 2,057 B |
+//! | frames being received or handled, one remote IP | `ip_frame_budget` | 32 MiB |
 //! | frames being received or handled, whole endpoint | `endpoint_frame_budget` | 64 MiB |
 //! | frame headers being read | `max_inflight_per_connection` × 2,057 B | 32 × 2 KiB |
 //! | streams open at once | `max_concurrent_bidi` / `max_concurrent_uni` | 100 / 100 |
@@ -46,21 +47,39 @@
 //! The flow-control windows bound what quinn holds *unread*; they need not
 //! hold a whole frame, because the frame decoder consumes data as it
 //! arrives and quinn then extends the credit. Frames are bounded separately:
-//! a stream reserves the size its segment table declares (already checked
-//! against the code's cap) from the connection's budget and then from the
-//! endpoint's budget before buffering the body, and keeps it until its
-//! handler returns. The connection budget is at least the largest code cap
-//! (16 MiB, `InitialMapSync`/`FetchResponse`) plus a header, so any single
-//! valid frame fits; a stream that cannot get budget within the stream idle
+//! a stream charges its frame's buffer to the connection's, the remote IP's
+//! and the endpoint's budget *as the bytes arrive* (64 KiB, then doubling,
+//! at most the declared size, which is already checked against the code's
+//! cap), never for bytes only declared, and keeps the charge until its
+//! handler returns. Each budget is at least the largest code cap (16 MiB,
+//! `InitialMapSync`/`FetchResponse`) plus a header, so any single valid
+//! frame fits; a stream that cannot get budget within the stream idle
 //! timeout is answered `Error(unavailable)` with `retryAfterMs`. Connection
 //! windows are kept small (2 MiB, 2× the stream window) because they multiply
 //! by `max_connections`; 2 MiB per round trip is still 20 MiB/s at 100 ms.
+//!
+//! # Time and connection bounds
+//!
+//! * A frame must arrive within `frame_deadline_floor + n /
+//!   frame_min_rate` (5 s + n / 32 KiB/s) of its stream's first read, and
+//!   with no gap over `stream_idle_timeout` (10 s); otherwise the stream is
+//!   abandoned (STOP_SENDING 0, RESET_STREAM 1) and the connection stays.
+//! * Connections are counted in a slot table (`slots.rs`): at most
+//!   `max_connections` in all and `max_connections_per_ip` incoming from one
+//!   IP (closed with [`CLOSE_TOO_MANY_CONNECTIONS`] after the handshake).
+//!   When full, an idle incoming connection is evicted
+//!   ([`CLOSE_IDLE_EVICTED`]) to admit a new one.
+//! * [`Handler::admit`] is asked about every incoming peer right after the
+//!   TLS handshake; a refused one is closed with [`CLOSE_REFUSED`].
+//! * The stateless-reset key is derived from the network key (`reset.rs`),
+//!   so a restarted endpoint resets its peers' stale connections at once.
 //!
 //! # Application close codes
 //!
 //! [`CLOSE_NORMAL`] (0x0), [`CLOSE_VERSION_MISMATCH`] (0x1),
 //! [`CLOSE_PROTOCOL_VIOLATION`] (0x2), [`CLOSE_DUPLICATE`] (0x3),
-//! [`CLOSE_HELLO_TIMEOUT`] (0x4).
+//! [`CLOSE_HELLO_TIMEOUT`] (0x4), [`CLOSE_REFUSED`] (0x5),
+//! [`CLOSE_TOO_MANY_CONNECTIONS`] (0x6), [`CLOSE_IDLE_EVICTED`] (0x7).
 
 use crate::node::now_ms;
 use std::collections::HashMap;
@@ -140,10 +159,10 @@ pub const DEFAULT_ENDPOINT_FRAME_BUDGET: usize = 64 * 1024 * 1024;
 /// Default frame budget of one remote IP address (all its connections):
 /// 32 MiB, half the endpoint's.
 pub const DEFAULT_IP_FRAME_BUDGET: usize = 32 * 1024 * 1024;
-/// Default time any frame has to arrive, and a header alone: 10 s.
-pub const DEFAULT_FRAME_DEADLINE_FLOOR: Duration = Duration::from_secs(10);
+/// Default time any frame has to arrive, and a header alone: 5 s.
+pub const DEFAULT_FRAME_DEADLINE_FLOOR: Duration = Duration::from_secs(5);
 /// Default minimum rate of a frame beyond the floor: 32 KiB/s (a 16 MiB
-/// frame has 10 s + 512 s).
+/// frame has 5 s + 512 s).
 pub const DEFAULT_FRAME_MIN_RATE: u64 = 32 * 1024;
 /// Default cap on incoming connections from one IP address (user node).
 pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 32;
@@ -220,7 +239,7 @@ pub struct TransportConfig {
     /// [`MIN_CONNECTION_FRAME_BUDGET`]; 32 MiB).
     pub ip_frame_budget: usize,
     /// Time any frame has to arrive completely, counted from its stream's
-    /// first read; also the bound for a frame header alone (10 s).
+    /// first read; also the bound for a frame header alone (5 s).
     pub frame_deadline_floor: Duration,
     /// Bytes per second a frame must arrive at beyond the floor: a frame
     /// declaring `n` bytes has `frame_deadline_floor + n / frame_min_rate`

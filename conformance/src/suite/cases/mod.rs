@@ -20,6 +20,7 @@ pub mod hs;
 pub mod mbx;
 pub mod node;
 pub mod post;
+pub mod res;
 pub mod rl;
 pub mod sig;
 pub mod sync;
@@ -42,6 +43,7 @@ pub fn all() -> Vec<Case> {
     v.extend(mbx::cases());
     v.extend(disc::cases());
     v.extend(rl::cases());
+    v.extend(res::cases());
     v
 }
 
