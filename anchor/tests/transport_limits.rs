@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{connect, Refuse, LOOPBACK};
+use common::{connect, try_connect_as, Refuse, LOOPBACK};
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
 use distsoc_node::identity::NetworkKey;
@@ -190,15 +190,8 @@ async fn banned_identity_is_refused_at_connection_time_without_storage_work() {
         .unwrap()
         .len();
 
-    let client = Transport::bind(
-        &banned,
-        TransportConfig {
-            listen: LOOPBACK,
-            ..TransportConfig::default()
-        },
-        std::sync::Arc::new(Refuse),
-    )
-    .unwrap();
+    let (client, first) = try_connect_as(&banned, key.node_id(), addr, LOOPBACK).await;
+    assert!(first.is_err(), "{first:?}");
     for _ in 0..3 {
         let started = Instant::now();
         let err = client.connect(key.node_id(), addr).await.unwrap_err();

@@ -364,3 +364,69 @@ pub(crate) async fn write_frame(
     send.finish()
         .map_err(|e| WriteFailure::Stream(e.to_string()))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1024 * 1024;
+
+    #[test]
+    fn charge_follows_received_bytes_not_declared_ones() {
+        let total = 16 * MIB;
+        // Ten bytes of a declared 16 MiB frame: the initial buffer only.
+        assert_eq!(charge_for(10, 0, total), INITIAL_CHARGE);
+        assert_eq!(
+            charge_for(INITIAL_CHARGE, INITIAL_CHARGE, total),
+            INITIAL_CHARGE
+        );
+        // Then doubling, like the decoder's buffer, never past the total.
+        assert_eq!(
+            charge_for(INITIAL_CHARGE + 1, INITIAL_CHARGE, total),
+            2 * INITIAL_CHARGE
+        );
+        assert_eq!(charge_for(5 * MIB, 4 * MIB, total), 8 * MIB);
+        assert_eq!(charge_for(15 * MIB, 8 * MIB, total), total);
+        // A small frame is charged its size.
+        assert_eq!(charge_for(9, 0, 100), 100);
+    }
+
+    #[test]
+    fn deadline_is_floor_plus_size_over_rate() {
+        let budget = FrameBudget {
+            conn: Pool::new(MIB),
+            ip: Pool::new(MIB),
+            global: Pool::new(MIB),
+            wait: Duration::from_secs(10),
+            deadline_floor: Duration::from_secs(5),
+            min_rate: 32 * 1024,
+        };
+        assert_eq!(budget.deadline(0), Duration::from_secs(5));
+        assert_eq!(budget.deadline(16 * MIB), Duration::from_secs(5 + 512));
+    }
+
+    #[tokio::test]
+    async fn growth_is_refused_beyond_a_pool_and_released_on_drop() {
+        let budget = FrameBudget {
+            conn: Pool::new(MIB),
+            ip: Pool::new(MIB / 2),
+            global: Pool::new(MIB),
+            wait: Duration::from_millis(50),
+            deadline_floor: Duration::from_secs(5),
+            min_rate: 1,
+        };
+        let mut r = Reservation::default();
+        assert!(budget.grow(&mut r, 1000).await);
+        assert!(budget.grow(&mut r, MIB / 2).await);
+        assert_eq!(budget.ip.semaphore.available_permits(), 0);
+        // More than the IP's pool can ever give.
+        assert!(!budget.grow(&mut r, MIB / 2 + 1).await);
+        let mut other = Reservation::default();
+        // Held by `r`: times out.
+        assert!(!budget.grow(&mut other, 1).await);
+        drop(r);
+        assert_eq!(budget.ip.semaphore.available_permits(), MIB / 2);
+        assert!(budget.grow(&mut other, 1).await);
+    }
+}
