@@ -5,10 +5,12 @@
 //!
 //! 1. read exactly one frame (see `frame_io`): the header first, refused as
 //!    soon as the code is unknown, a response code, or the segment table
-//!    declares more than the code's cap; then the body, whose declared size
-//!    is first reserved from the connection's and the endpoint's frame budget;
-//!    then the end of the stream (bytes after the frame are `malformed`). A
-//!    stream that sends nothing for the idle period (10 s) is dropped;
+//!    declares more than the code's cap; then the body, charged to the
+//!    connection's, the remote IP's and the endpoint's frame budget as its
+//!    bytes arrive; then the end of the stream (bytes after the frame are
+//!    `malformed`). A stream that sends nothing for the idle period (10 s),
+//!    or whose frame is not complete by its deadline (5 s + size / 32 KiB/s),
+//!    is dropped (STOP_SENDING, RESET_STREAM); the connection stays;
 //! 2. a refused frame gets an `Error` with the frame error's wire code
 //!    (`requestCode` = the code byte if known, else `0xFF`) and the stream is
 //!    finished — the connection stays open;
