@@ -68,7 +68,10 @@
 //!   `max_connections` in all and `max_connections_per_ip` incoming from one
 //!   IP (closed with [`CLOSE_TOO_MANY_CONNECTIONS`] after the handshake).
 //!   When full, an idle incoming connection is evicted
-//!   ([`CLOSE_IDLE_EVICTED`]) to admit a new one.
+//!   ([`CLOSE_IDLE_EVICTED`]) to admit a new one. When the endpoint is at
+//!   least 3/4 full or an IP holds half its cap, a new connection must first
+//!   validate its address with a QUIC Retry, so that spoofed Initials can
+//!   neither evict connections nor use up an address's share.
 //! * [`Handler::admit`] is asked about every incoming peer right after the
 //!   TLS handshake; a refused one is closed with [`CLOSE_REFUSED`].
 //! * The stateless-reset key is derived from the network key (`reset.rs`),
@@ -705,6 +708,17 @@ async fn accept_loop(inner: Arc<Inner>) {
         let remote = incoming.remote_address();
         if inner.closing.load(Ordering::SeqCst) {
             incoming.refuse();
+            continue;
+        }
+        // Under pressure, a new address must first prove it can receive
+        // (a stateless Retry round trip) before it may take or evict a slot.
+        if !incoming.remote_address_validated()
+            && incoming.may_retry()
+            && inner.slots.under_pressure(remote.ip())
+        {
+            if let Err(e) = incoming.retry() {
+                e.into_incoming().refuse();
+            }
             continue;
         }
         let slot = match inner.slots.admit_incoming(remote.ip()) {

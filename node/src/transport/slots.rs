@@ -294,6 +294,19 @@ impl Slots {
         Ok(self.insert(&mut table, Some(ip)))
     }
 
+    /// Whether a connection from `ip` should prove its address (QUIC Retry)
+    /// before it is given a slot: when the endpoint is at least three
+    /// quarters full, or `ip` holds at least half its cap. A spoofed source
+    /// address then can neither evict anyone nor use up an IP's share.
+    pub(crate) fn under_pressure(&self, ip: IpAddr) -> bool {
+        let table = lock(&self.table);
+        table.slots.len().saturating_mul(4) >= self.max_total.saturating_mul(3)
+            || table
+                .ips
+                .get(&ip)
+                .is_some_and(|s| s.conns.saturating_mul(2) >= self.max_per_ip)
+    }
+
     /// Counts an over-the-cap connection from `ip` that is being told so.
     pub(crate) fn refusing(self: &Arc<Self>, ip: IpAddr) -> RefusalGuard {
         let budget = self.ip_budget;
@@ -352,6 +365,7 @@ mod tests {
             Some(Refusal::PerIp { tell: false })
         );
         drop(told);
+        assert!(slots.under_pressure(b), "3 of 3 slots taken");
         drop(a1);
         assert!(slots.admit_incoming(b).is_ok());
     }
@@ -360,6 +374,7 @@ mod tests {
     fn ip_state_is_forgotten_when_unused() {
         let slots = Arc::new(Slots::new(10, 10, Duration::ZERO, 1024));
         let a: IpAddr = "192.0.2.1".parse().unwrap();
+        assert!(!slots.under_pressure(a));
         let g = slots.admit_incoming(a).unwrap();
         let r = slots.refusing(a);
         drop(g);
