@@ -4,6 +4,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use distsoc_node::transport::{
+    DEFAULT_FRAME_DEADLINE_FLOOR, DEFAULT_FRAME_MIN_RATE, DEFAULT_IDLE_SLOT_GRACE,
+    DEFAULT_IP_FRAME_BUDGET,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::ratelimit::{LimitConfig, RateConfig};
@@ -84,8 +88,28 @@ pub struct AnchorConfig {
     pub post_quota_depositor_posts: u64,
     /// Bytes of posts one depositor may deposit per window (0 = no limit).
     pub post_quota_depositor_bytes: u64,
-    /// Most simultaneous peer connections.
+    /// Most simultaneous peer connections. When all are taken, an idle
+    /// incoming connection (see `idle_slot_grace_secs`) is evicted to let a
+    /// new one in.
     pub max_connections: usize,
+    /// Most incoming connections from one IP address (256). Many users can
+    /// sit behind one NAT, so keep it generous, but well below
+    /// `max_connections`; further ones are closed with code 0x6.
+    pub max_connections_per_ip: usize,
+    /// When every slot is taken, an incoming connection with no request for
+    /// this many seconds (and none running) is closed with code 0x7 to let
+    /// a new client in; never-used connections go first (10).
+    pub idle_slot_grace_secs: u64,
+    /// Seconds any incoming frame has to arrive completely, on top of the
+    /// time its size needs at `frame_min_rate` (5).
+    pub frame_deadline_floor_secs: u64,
+    /// Bytes per second an incoming frame must arrive at beyond the floor
+    /// (32768: a 16 MiB frame has 5 s + 512 s). Slower streams are cut.
+    pub frame_min_rate: u64,
+    /// Bytes of incoming frames held at once by all connections from one IP
+    /// address (33554432 = 32 MiB, half of the endpoint's 64 MiB; at least
+    /// 16 MiB + 2057 B).
+    pub ip_frame_budget_bytes: usize,
     /// Seconds without traffic before a connection is closed.
     pub idle_timeout_secs: u64,
     /// Log filter (`RUST_LOG` syntax) when `RUST_LOG` is not set.
@@ -131,6 +155,11 @@ impl Default for AnchorConfig {
             post_quota_depositor_posts: 2_000,
             post_quota_depositor_bytes: 128 * 1024 * 1024,
             max_connections: 2000,
+            max_connections_per_ip: DEFAULT_ANCHOR_MAX_CONNECTIONS_PER_IP,
+            idle_slot_grace_secs: DEFAULT_IDLE_SLOT_GRACE.as_secs(),
+            frame_deadline_floor_secs: DEFAULT_FRAME_DEADLINE_FLOOR.as_secs(),
+            frame_min_rate: DEFAULT_FRAME_MIN_RATE,
+            ip_frame_budget_bytes: DEFAULT_IP_FRAME_BUDGET,
             idle_timeout_secs: 60,
             log: "info".into(),
             admin_listen: "127.0.0.1:4501".into(),
@@ -138,6 +167,9 @@ impl Default for AnchorConfig {
         }
     }
 }
+
+/// Default `max_connections_per_ip` of an anchor: 256 of its 2,000 slots.
+pub const DEFAULT_ANCHOR_MAX_CONNECTIONS_PER_IP: usize = 256;
 
 /// Why the configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -216,6 +248,12 @@ impl AnchorConfig {
         }
         if self.post_quota_window_secs == 0 {
             return Err("post_quota_window_secs must be positive".into());
+        }
+        if self.max_connections_per_ip == 0 {
+            return Err("max_connections_per_ip must be positive".into());
+        }
+        if self.frame_deadline_floor_secs == 0 || self.frame_min_rate == 0 {
+            return Err("frame_deadline_floor_secs and frame_min_rate must be positive".into());
         }
         let admin = optional_addr("admin_listen", &self.admin_listen)?;
         let metrics = optional_addr("metrics_listen", &self.metrics_listen)?;

@@ -98,6 +98,11 @@ impl Anchor {
             request_timeout: Duration::from_millis(u64::from(cfg.max_fetch_wait_ms) + 10_000),
             agent: concat!("distsoc-anchor/", env!("CARGO_PKG_VERSION")).to_string(),
             max_connections: cfg.max_connections,
+            max_connections_per_ip: cfg.max_connections_per_ip,
+            idle_slot_grace: Duration::from_secs(cfg.idle_slot_grace_secs),
+            frame_deadline_floor: Duration::from_secs(cfg.frame_deadline_floor_secs),
+            frame_min_rate: cfg.frame_min_rate,
+            ip_frame_budget: cfg.ip_frame_budget_bytes,
             ..TransportConfig::default()
         };
         let transport = Arc::new(Transport::bind(key.signing_key(), tcfg, service.clone())?);

@@ -200,6 +200,11 @@ impl AnchorService {
         Ok(changed || local)
     }
 
+    /// Whether `id` is banned (in-memory; no storage access).
+    pub fn is_banned(&self, id: &NodeId) -> bool {
+        self.banned.read().map(|b| b.contains(id)).unwrap_or(false)
+    }
+
     /// The banned identities known to this anchor, sorted.
     pub fn banned(&self) -> Vec<NodeId> {
         let mut ids: Vec<NodeId> = self
@@ -426,11 +431,6 @@ impl AnchorService {
                 Err(refuse(ErrorCode::RateLimited, "rate limit exceeded").with_retry_after(ms))
             }
         }
-    }
-
-    /// Whether `id` is banned (in memory; see [`AnchorService::ban`]).
-    fn is_banned(&self, id: &NodeId) -> bool {
-        self.banned.read().map(|b| b.contains(id)).unwrap_or(false)
     }
 
     /// Applies an author's visibility update to a held post.
@@ -753,6 +753,12 @@ impl Handler for AnchorService {
             }
             result
         })
+    }
+
+    /// Banned identities are refused when they connect, before Hello and
+    /// before any request: no storage work, no audit row, no check-in.
+    fn admit(&self, peer: &NodeId, _remote: std::net::SocketAddr) -> bool {
+        !self.is_banned(peer)
     }
 
     /// Check-in: only announced listen addresses, only once verified by a

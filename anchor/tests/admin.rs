@@ -17,7 +17,9 @@ use distsoc_anchor::admin::pb::{
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
 use distsoc_node::identity::NetworkKey;
-use distsoc_node::transport::{Peer, RequestError, Transport};
+use distsoc_node::transport::{
+    CloseReason, Peer, RequestError, Transport, TransportError, CLOSE_REFUSED,
+};
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, NodeId};
 use distsoc_protocol::messages::mailbox::{Enqueue, EnqueueResponse, ListChannels};
@@ -553,16 +555,19 @@ async fn ban_and_retention_survive_a_restart() {
     let s = stats(&mut admin_api).await;
     assert_eq!(s.banned, vec![alice_id.to_hex()]);
     assert_eq!(s.mailbox_ttl_secs, 120);
-    let (_t, peer, _) = common::connect_as(&alice_key, a.id, a.addr, LOOPBACK).await;
+    // The reloaded ban refuses alice when she connects (before Hello).
+    let (_t, refused) = common::try_connect_as(&alice_key, a.id, a.addr, LOOPBACK).await;
+    match refused {
+        Err(TransportError::ConnectionLost(CloseReason::Application { code, .. })) => {
+            assert_eq!(code, u64::from(CLOSE_REFUSED));
+        }
+        other => panic!("expected alice to be refused, got {other:?}"),
+    }
+    let bob = client(&a).await;
     assert_eq!(
-        code(peer.request(ListChannels::new(2).into()).await),
-        ErrorCode::Unauthorized
-    );
-    assert_eq!(
-        peer.info().limits.mailbox_ttl_ms,
+        bob.peer.info().limits.mailbox_ttl_ms,
         120_000,
         "Hello announces it"
     );
-    let bob = client(&a).await;
     list(&bob).await.expect("others are served");
 }

@@ -271,6 +271,8 @@ fn hub_mode(args: &Args) -> anyhow::Result<()> {
         listen_addresses: node.config().advertise.clone(),
         idle_timeout: Duration::from_secs(node.config().idle_timeout_secs.max(1)),
         max_connections: defaults.max_connections.max(n as usize + 1),
+        // Every client comes from 127.0.0.1.
+        max_connections_per_ip: defaults.max_connections_per_ip.max(n as usize + 1),
         max_concurrent_bidi: args
             .max_concurrent_streams
             .unwrap_or(defaults.max_concurrent_bidi),

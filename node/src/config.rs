@@ -50,6 +50,19 @@ pub struct Config {
     pub idle_timeout_secs: u64,
     /// Most posts returned per pull-sync response.
     pub max_pull_batch: u16,
+    /// Most incoming connections from one IP address (32 of the node's 200);
+    /// further ones are closed with code 0x6 right after the handshake.
+    pub max_connections_per_ip: usize,
+    /// When every connection slot is taken, an incoming connection with no
+    /// request for this many seconds (and none running) is closed (code 0x7)
+    /// to let a new peer in; never-used connections go first (10).
+    pub idle_slot_grace_secs: u64,
+    /// Seconds any incoming frame has to arrive completely, on top of the
+    /// time its size needs at `frame_min_rate` (5).
+    pub frame_deadline_floor_secs: u64,
+    /// Bytes per second an incoming frame must arrive at beyond the floor
+    /// (32768: a 16 MiB frame has 5 s + 512 s). Slower streams are cut.
+    pub frame_min_rate: u64,
     /// Honour author delete records (architecture-roadmap D-2 trust model).
     pub honour_deletes: bool,
     /// Log filter (`RUST_LOG` syntax) when `RUST_LOG` is not set.
@@ -73,6 +86,10 @@ impl Default for Config {
             anchors_file: PathBuf::from("anchors.json"),
             idle_timeout_secs: 60,
             max_pull_batch: 200,
+            max_connections_per_ip: crate::transport::DEFAULT_MAX_CONNECTIONS_PER_IP,
+            idle_slot_grace_secs: crate::transport::DEFAULT_IDLE_SLOT_GRACE.as_secs(),
+            frame_deadline_floor_secs: crate::transport::DEFAULT_FRAME_DEADLINE_FLOOR.as_secs(),
+            frame_min_rate: crate::transport::DEFAULT_FRAME_MIN_RATE,
             honour_deletes: true,
             log: "info".into(),
             push_rate_per_second: 10,

@@ -592,6 +592,10 @@ impl Node {
             },
             listen_addresses: advertised(&self.config, listen),
             idle_timeout: Duration::from_secs(self.config.idle_timeout_secs.max(1)),
+            max_connections_per_ip: self.config.max_connections_per_ip.max(1),
+            idle_slot_grace: Duration::from_secs(self.config.idle_slot_grace_secs),
+            frame_deadline_floor: Duration::from_secs(self.config.frame_deadline_floor_secs.max(1)),
+            frame_min_rate: self.config.frame_min_rate.max(1),
             ..TransportConfig::default()
         };
         let transport = Transport::bind(self.key.signing_key(), cfg, service.clone())?;

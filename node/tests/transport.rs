@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use distsoc_node::transport::{
     tls, CloseReason, Direction, Handler, HandlerFuture, Peer, RequestCtx, RequestError, Transport,
-    TransportConfig, TransportError, CLOSE_HELLO_TIMEOUT, CLOSE_NORMAL, CLOSE_PROTOCOL_VIOLATION,
-    CLOSE_VERSION_MISMATCH,
+    TransportConfig, TransportError, CLOSE_HELLO_TIMEOUT, CLOSE_IDLE_EVICTED, CLOSE_NORMAL,
+    CLOSE_PROTOCOL_VIOLATION, CLOSE_TOO_MANY_CONNECTIONS, CLOSE_VERSION_MISMATCH,
 };
 use distsoc_protocol::codes::MessageCode;
 use distsoc_protocol::error::ErrorCode;
@@ -1002,4 +1002,250 @@ async fn connection_limit_refuses_extra_connections() {
         .await
         .unwrap_err();
     assert!(matches!(err, TransportError::ConnectionLimit(1)), "{err:?}");
+}
+
+/// A raw client that completed the Hello exchange with `server`, bound to
+/// `local` (a loopback address of its own).
+async fn raw_hello_client(
+    client_key: &SigningKey,
+    server: NodeId,
+    addr: SocketAddr,
+    local: SocketAddr,
+) -> (quinn::Endpoint, quinn::Connection) {
+    let identity = tls::Identity::new(client_key).unwrap();
+    let (config, _) = tls::client_config(&identity, server).unwrap();
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(config).unwrap();
+    let endpoint = quinn::Endpoint::client(local).unwrap();
+    let conn = tokio::time::timeout(
+        BOUND,
+        endpoint
+            .connect_with(
+                quinn::ClientConfig::new(Arc::new(quic)),
+                addr,
+                tls::SERVER_NAME,
+            )
+            .unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let reply = raw_bi(&conn, &hello(2, 2).to_frame().unwrap()).await;
+    assert_eq!(
+        decode_frame(&reply).unwrap().code(),
+        MessageCode::HelloResponse
+    );
+    (endpoint, conn)
+}
+
+/// The header of a one-segment frame of `code` declaring `words` words.
+fn declared_header(code: MessageCode, words: u32) -> Vec<u8> {
+    let mut h = vec![code.as_u8()];
+    h.extend_from_slice(&0u32.to_le_bytes());
+    h.extend_from_slice(&words.to_le_bytes());
+    h
+}
+
+/// The 99th percentile of `samples` (sorted in place).
+fn p99(samples: &mut [Duration]) -> Duration {
+    samples.sort();
+    samples[(samples.len() * 99).div_ceil(100) - 1]
+}
+
+#[tokio::test]
+async fn slow_frames_do_not_starve_other_clients() {
+    // Every frame must arrive within 1.5 s (the rate term is negligible
+    // here), so the test stays short; budgets are the defaults.
+    let deadline = Duration::from_millis(1500);
+    let server = node_with(
+        50,
+        TransportConfig {
+            frame_deadline_floor: deadline,
+            frame_min_rate: 1 << 40,
+            ..cfg()
+        },
+    );
+    // Four attackers each declare a frame at the 16 MiB cap of
+    // InitialMapSync and trickle its body, one byte every 100 ms: together
+    // they declare the whole 64 MiB endpoint budget.
+    let cap_words = u32::try_from((MessageCode::InitialMapSync.max_frame_bytes() - 8) / 8).unwrap();
+    let mut attackers = Vec::new();
+    for n in 0..4u8 {
+        let (endpoint, conn) = raw_hello_client(
+            &key(51 + n),
+            id(50),
+            server.addr(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await;
+        let (mut send, recv) = conn.open_bi().await.unwrap();
+        send.write_all(&declared_header(MessageCode::InitialMapSync, cap_words))
+            .await
+            .unwrap();
+        let started = tokio::time::Instant::now();
+        let trickle = tokio::spawn(async move {
+            // Until the server stops the stream (or 10 s, a failure).
+            while started.elapsed() < Duration::from_secs(10) {
+                if send.write_all(&[0]).await.is_err() {
+                    return Some(started.elapsed());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            None
+        });
+        attackers.push((endpoint, conn, recv, trickle));
+    }
+
+    // Meanwhile a well-behaved client keeps its loopback latency.
+    let good = node(55);
+    let peer = connect(&good, &server, 50).await;
+    let mut latencies = Vec::new();
+    let window = tokio::time::Instant::now();
+    while window.elapsed() < Duration::from_millis(1000) || latencies.len() < 30 {
+        let t = tokio::time::Instant::now();
+        let reply = tokio::time::timeout(BOUND, peer.request(bootstrap(1, Vec::new())))
+            .await
+            .expect("request starved")
+            .expect("request failed");
+        latencies.push(t.elapsed());
+        assert_eq!(reply.code(), MessageCode::BootstrapResponse);
+    }
+    let n = latencies.len();
+    let p = p99(&mut latencies);
+    println!("{n} requests during the attack: p99 {p:?}");
+    assert!(
+        p < Duration::from_millis(100),
+        "p99 {p:?} over {n} requests"
+    );
+
+    // The trickling streams are cut at their deadline.
+    for (_endpoint, conn, _recv, trickle) in attackers {
+        let cut_after = trickle.await.unwrap().expect("slow stream was never cut");
+        assert!(
+            cut_after >= deadline - Duration::from_millis(200)
+                && cut_after < Duration::from_secs(5),
+            "cut after {cut_after:?}"
+        );
+        // Only the stream: the connection is still open.
+        assert!(conn.close_reason().is_none());
+    }
+}
+
+#[tokio::test]
+async fn one_ip_cannot_exceed_its_connection_cap() {
+    let server = node_with(
+        60,
+        TransportConfig {
+            max_connections_per_ip: 3,
+            ..cfg()
+        },
+    );
+    let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let mut held = Vec::new();
+    for n in 0..3u8 {
+        held.push(raw_hello_client(&key(61 + n), id(60), server.addr(), local).await);
+    }
+    // The fourth from the same IP is closed right after the handshake.
+    let (_endpoint, conn) = raw_client(&key(64), id(60), server.addr(), ALPN).await;
+    let conn = conn.expect("the handshake completes so the refusal can be told");
+    assert_eq!(
+        closed_code(&conn).await,
+        u64::from(CLOSE_TOO_MANY_CONNECTIONS)
+    );
+    // The same through the transport: a clear error naming the close code.
+    let client = node(65);
+    match client.transport.connect(id(60), server.addr()).await {
+        Err(TransportError::ConnectionLost(CloseReason::Application { code, .. })) => {
+            assert_eq!(code, u64::from(CLOSE_TOO_MANY_CONNECTIONS));
+        }
+        other => panic!("expected a per-IP refusal, got {other:?}"),
+    }
+    // Another address is not affected, and the admitted ones still work.
+    let other_ip = node_with(
+        66,
+        TransportConfig {
+            listen: "127.0.0.2:0".parse().unwrap(),
+            ..cfg()
+        },
+    );
+    let peer = connect(&other_ip, &server, 60).await;
+    assert_echo(&peer, id(66)).await;
+    let reply = raw_bi(&held[0].1, &bootstrap(1, Vec::new()).to_frame().unwrap()).await;
+    assert_eq!(
+        decode_frame(&reply).unwrap().code(),
+        MessageCode::BootstrapResponse
+    );
+    // A freed slot is available again.
+    let (endpoint, conn) = held.pop().unwrap();
+    conn.close(0u32.into(), b"bye");
+    endpoint.wait_idle().await;
+    tokio::time::timeout(BOUND, async {
+        loop {
+            if client
+                .transport
+                .connect(id(60), server.addr())
+                .await
+                .is_ok()
+            {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the freed slot was not reused");
+}
+
+#[tokio::test]
+async fn idle_connections_are_evicted_to_let_a_new_client_in() {
+    let server = node_with(
+        70,
+        TransportConfig {
+            max_connections: 3,
+            idle_slot_grace: Duration::ZERO,
+            ..cfg()
+        },
+    );
+    // Three slots: one connection busy with a running handler, two that
+    // completed Hello and never sent a request.
+    let busy = node(71);
+    let busy_peer = connect(&busy, &server, 70).await;
+    let hanging = {
+        let busy_peer = busy_peer.clone();
+        tokio::spawn(async move {
+            busy_peer
+                .request_with_timeout(bootstrap(WANT_HANG, Vec::new()), Duration::from_secs(60))
+                .await
+        })
+    };
+    let mut server = server;
+    let (_, msg, _) = tokio::time::timeout(BOUND, server.seen.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(msg.code(), MessageCode::BootstrapRequest);
+    let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let idle_a = raw_hello_client(&key(72), id(70), server.addr(), local).await;
+    let idle_b = raw_hello_client(&key(73), id(70), server.addr(), local).await;
+
+    // A new client gets in and is served: an idle one made room.
+    let newcomer = node(74);
+    let peer = connect(&newcomer, &server, 70).await;
+    assert_echo(&peer, id(74)).await;
+    let evicted = tokio::time::timeout(BOUND, async {
+        tokio::select! {
+            e = idle_a.1.closed() => e,
+            e = idle_b.1.closed() => e,
+        }
+    })
+    .await
+    .unwrap();
+    match evicted {
+        quinn::ConnectionError::ApplicationClosed(c) => {
+            assert_eq!(c.error_code.into_inner(), u64::from(CLOSE_IDLE_EVICTED));
+        }
+        other => panic!("unexpected close {other:?}"),
+    }
+    // Exactly one was evicted, and never the busy connection.
+    assert!(idle_a.1.close_reason().is_none() || idle_b.1.close_reason().is_none());
+    assert!(!busy_peer.is_closed());
+    hanging.abort();
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use distsoc_node::transport::{
     Handler, HandlerFuture, Peer, RequestCtx, RequestError, Transport, TransportConfig,
+    TransportError,
 };
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, NodeId};
@@ -50,6 +51,18 @@ pub async fn connect_as(
     addr: SocketAddr,
     local: SocketAddr,
 ) -> (Transport, Peer, NodeId) {
+    let (t, peer) = try_connect_as(key, anchor, addr, local).await;
+    (t, peer.unwrap(), NodeId(key.public()))
+}
+
+/// Like [`connect_as`], returning the connection error (the endpoint is
+/// returned either way, to keep it alive or retry).
+pub async fn try_connect_as(
+    key: &SigningKey,
+    anchor: NodeId,
+    addr: SocketAddr,
+    local: SocketAddr,
+) -> (Transport, Result<Peer, TransportError>) {
     let t = Transport::bind(
         key,
         TransportConfig {
@@ -59,8 +72,8 @@ pub async fn connect_as(
         Arc::new(Refuse),
     )
     .unwrap();
-    let peer = t.connect(anchor, addr).await.unwrap();
-    (t, peer, NodeId(key.public()))
+    let peer = t.connect(anchor, addr).await;
+    (t, peer)
 }
 
 /// `CreateChannel(other)` on `peer`: the channel id.

@@ -21,6 +21,8 @@ pub const PROTOCOL_VERSION: u16 = 2;
 pub mod code {
     /// Hello.
     pub const HELLO: u8 = 0x00;
+    /// InitialMapSync (the largest cap, 16 MiB).
+    pub const INITIAL_MAP_SYNC: u8 = 0x02;
     /// BootstrapRequest.
     pub const BOOTSTRAP_REQUEST: u8 = 0x03;
     /// BootstrapResponse.

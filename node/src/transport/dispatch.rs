@@ -5,10 +5,12 @@
 //!
 //! 1. read exactly one frame (see `frame_io`): the header first, refused as
 //!    soon as the code is unknown, a response code, or the segment table
-//!    declares more than the code's cap; then the body, whose declared size
-//!    is first reserved from the connection's and the endpoint's frame budget;
-//!    then the end of the stream (bytes after the frame are `malformed`). A
-//!    stream that sends nothing for the idle period (10 s) is dropped;
+//!    declares more than the code's cap; then the body, charged to the
+//!    connection's, the remote IP's and the endpoint's frame budget as its
+//!    bytes arrive; then the end of the stream (bytes after the frame are
+//!    `malformed`). A stream that sends nothing for the idle period (10 s),
+//!    or whose frame is not complete by its deadline (5 s + size / 32 KiB/s),
+//!    is dropped (STOP_SENDING, RESET_STREAM); the connection stays;
 //! 2. a refused frame gets an `Error` with the frame error's wire code
 //!    (`requestCode` = the code byte if known, else `0xFF`) and the stream is
 //!    finished — the connection stays open;
@@ -44,6 +46,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, error, warn};
 
 use super::frame_io::{read_frame, write_frame, FrameBudget, ReadFailure, WriteFailure};
+use super::slots::Activity;
 use super::PeerInfo;
 
 /// `requestCode` of an error about a frame whose code byte is unknown.
@@ -84,6 +87,17 @@ pub trait Handler: Send + Sync + 'static {
     fn on_connected(&self, info: Arc<PeerInfo>) {
         let _ = info;
     }
+
+    /// Whether `peer`, connecting from `remote`, may use this endpoint.
+    /// Called for every incoming connection as soon as the peer's NodeId is
+    /// known from the TLS handshake — before the Hello exchange and before
+    /// any stream is read. A refused connection is closed with
+    /// [`CLOSE_REFUSED`](super::CLOSE_REFUSED). Must be cheap: consult
+    /// in-memory state only, no I/O, no blocking. The default admits all.
+    fn admit(&self, peer: &NodeId, remote: SocketAddr) -> bool {
+        let _ = (peer, remote);
+        true
+    }
 }
 
 /// Who sent a message, and how.
@@ -108,6 +122,8 @@ pub(crate) struct ConnShared {
     /// In-flight streams (reading + handling).
     pub(crate) inflight: Arc<Semaphore>,
     pub(crate) budget: FrameBudget,
+    /// What the connection did (for idle-slot eviction).
+    pub(crate) activity: Arc<Activity>,
     /// Longest wait for the next bytes of a stream (read or write).
     pub(crate) stream_idle: Duration,
 }
@@ -213,8 +229,8 @@ async fn serve_bidi(
                         .with_retry_after(1000),
                     )
                 }
-                ReadFailure::Idle => {
-                    debug!(%peer, "stream idle: dropped");
+                ReadFailure::Idle | ReadFailure::Deadline => {
+                    debug!(%peer, "stream idle or past its frame deadline: dropped");
                     let _ = send.reset(STREAM_ABANDONED.into());
                     return;
                 }
@@ -227,6 +243,8 @@ async fn serve_bidi(
             return;
         }
     };
+    // A complete frame: the connection is in use until it is handled.
+    let _busy = shared.activity.request();
     let code = frame.code();
     let decoded = Message::from_frame(&frame);
     drop(frame);
@@ -356,11 +374,14 @@ async fn serve_uni(
                 }
                 ReadFailure::NoBudget(code) => warn!(%peer, %code, "frame budget exhausted"),
                 ReadFailure::Idle => debug!(%peer, "push stream idle: dropped"),
+                ReadFailure::Deadline => debug!(%peer, "push frame past its deadline: dropped"),
                 ReadFailure::Stream(error) => debug!(%peer, %error, "push stream failed"),
             }
             return;
         }
     };
+    // A complete frame: the connection is in use until it is handled.
+    let _busy = shared.activity.request();
     let code = frame.code();
     let decoded = Message::from_frame(&frame);
     drop(frame);

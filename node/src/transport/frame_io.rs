@@ -9,81 +9,189 @@
 //!    length (or refuses the header: unknown code, too many segments, over the
 //!    code's cap — before any of the body is read). The caller's `accept`
 //!    predicate is applied to the code as soon as the first byte is in.
-//! 2. **Body.** Optionally, the declared length is reserved from a
-//!    [`FrameBudget`] (per connection, then per endpoint); then the bytes go
-//!    through a [`FrameDecoder`] until the frame is complete, and reading
-//!    continues until the peer finishes its side: anything after the frame
-//!    is [`FrameError::TrailingBytes`].
+//! 2. **Body.** The bytes go through a [`FrameDecoder`] until the frame is
+//!    complete, and reading continues until the peer finishes its side:
+//!    anything after the frame is [`FrameError::TrailingBytes`]. With a
+//!    [`FrameBudget`], memory is charged *as bytes arrive*, never for bytes
+//!    that were only declared: before a chunk is buffered, the frame's
+//!    charge is raised (per connection, per remote IP, then per endpoint) to
+//!    cover the decoder's buffer, which starts at 64 KiB and doubles, capped
+//!    at the declared length.
 //!
-//! Every read waits at most `idle` for the next bytes.
+//! Every read waits at most `idle` for the next bytes. With a budget, the
+//! whole frame (header, body and end of stream) must also arrive within its
+//! **deadline**, counted from the first read: `floor + declared / min_rate`
+//! (the header alone within `floor`). A peer that trickles a large frame can
+//! therefore hold neither memory it has not sent nor a stream for long.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use distsoc_protocol::codes::MessageCode;
 use distsoc_protocol::frame::{peek_frame_len, Frame, FrameDecoder, FrameError, MAX_HEADER_BYTES};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::time::Instant;
 
 /// Bytes written per call when sending a frame, so that the idle timeout
 /// measures progress rather than the whole transfer.
 const WRITE_CHUNK: usize = 64 * 1024;
 
-/// How many bytes of decoded frames a connection (and the whole endpoint) may
-/// hold at once. A stream reserves its frame's declared length once the
-/// header is known and keeps it until its handler returns.
+/// First charge of a frame's body: the decoder's initial buffer (64 KiB).
+const INITIAL_CHARGE: usize = 64 * 1024;
+
+/// One shared pool of frame memory, and how much of it one frame may take.
+#[derive(Debug, Clone)]
+pub(crate) struct Pool {
+    pub(crate) semaphore: Arc<Semaphore>,
+    pub(crate) capacity: usize,
+}
+
+impl Pool {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            semaphore: Arc::new(Semaphore::new(capacity)),
+            capacity,
+        }
+    }
+}
+
+/// How many bytes of frames a connection, a remote IP and the whole
+/// endpoint may hold at once, and how fast a frame must arrive. A frame's
+/// charge grows as its bytes arrive and is kept until its handler returns.
 #[derive(Debug, Clone)]
 pub(crate) struct FrameBudget {
-    conn: Arc<Semaphore>,
-    conn_capacity: usize,
-    global: Arc<Semaphore>,
-    global_capacity: usize,
+    pub(crate) conn: Pool,
+    pub(crate) ip: Pool,
+    pub(crate) global: Pool,
     /// Longest wait for budget before the stream is refused (`unavailable`).
-    wait: Duration,
+    pub(crate) wait: Duration,
+    /// Time allowed for any frame (and for a header alone).
+    pub(crate) deadline_floor: Duration,
+    /// Bytes per second a frame must arrive at, beyond the floor.
+    pub(crate) min_rate: u64,
 }
 
 /// Budget held by one frame; released on drop.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Reservation {
-    _conn: OwnedSemaphorePermit,
-    _global: OwnedSemaphorePermit,
+    held: Option<[OwnedSemaphorePermit; 3]>,
+    bytes: usize,
+}
+
+impl Reservation {
+    fn add(&mut self, more: [OwnedSemaphorePermit; 3], n: usize) {
+        match &mut self.held {
+            Some(held) => {
+                for (h, m) in held.iter_mut().zip(more) {
+                    h.merge(m);
+                }
+            }
+            None => self.held = Some(more),
+        }
+        self.bytes += n;
+    }
 }
 
 impl FrameBudget {
-    pub(crate) fn new(
-        conn_capacity: usize,
-        global: Arc<Semaphore>,
-        global_capacity: usize,
-        wait: Duration,
-    ) -> Self {
-        Self {
-            conn: Arc::new(Semaphore::new(conn_capacity)),
-            conn_capacity,
-            global,
-            global_capacity,
-            wait,
-        }
+    /// The time a frame of `declared` bytes has to arrive completely.
+    pub(crate) fn deadline(&self, declared: usize) -> Duration {
+        let rate = self.min_rate.max(1);
+        let extra_ms = (declared as u64).saturating_mul(1000) / rate;
+        self.deadline_floor + Duration::from_millis(extra_ms)
     }
 
-    /// Reserves `bytes`, waiting at most `self.wait` in total; `None` if the
+    /// Raises `r` to `bytes`, waiting at most `self.wait`; `false` if the
     /// budget could not be had in time (or can never cover `bytes`).
-    async fn reserve(&self, bytes: usize) -> Option<Reservation> {
-        if bytes > self.conn_capacity || bytes > self.global_capacity {
-            return None;
-        }
-        let permits = u32::try_from(bytes).ok()?;
-        let acquire = async {
-            // Fixed order (connection, then endpoint): no lock-order cycle.
-            let conn = self.conn.clone().acquire_many_owned(permits).await.ok()?;
-            let global = self.global.clone().acquire_many_owned(permits).await.ok()?;
-            Some(Reservation {
-                _conn: conn,
-                _global: global,
-            })
+    async fn grow(&self, r: &mut Reservation, bytes: usize) -> bool {
+        let Some(more) = bytes.checked_sub(r.bytes).filter(|&n| n > 0) else {
+            return true;
         };
-        tokio::time::timeout(self.wait, acquire)
-            .await
-            .ok()
-            .flatten()
+        let pools = [&self.conn, &self.ip, &self.global];
+        if pools.iter().any(|p| bytes > p.capacity) {
+            return false;
+        }
+        let Ok(permits) = u32::try_from(more) else {
+            return false;
+        };
+        // Without waiting first (the common case), so that a frame never
+        // queues behind a waiter when the budget has room.
+        let try_all = || -> Result<[OwnedSemaphorePermit; 3], TryAcquireError> {
+            Ok([
+                self.conn
+                    .semaphore
+                    .clone()
+                    .try_acquire_many_owned(permits)?,
+                self.ip.semaphore.clone().try_acquire_many_owned(permits)?,
+                self.global
+                    .semaphore
+                    .clone()
+                    .try_acquire_many_owned(permits)?,
+            ])
+        };
+        if let Ok(got) = try_all() {
+            r.add(got, more);
+            return true;
+        }
+        let acquire = async {
+            // Fixed order (connection, IP, endpoint): no lock-order cycle.
+            Some([
+                self.conn
+                    .semaphore
+                    .clone()
+                    .acquire_many_owned(permits)
+                    .await
+                    .ok()?,
+                self.ip
+                    .semaphore
+                    .clone()
+                    .acquire_many_owned(permits)
+                    .await
+                    .ok()?,
+                self.global
+                    .semaphore
+                    .clone()
+                    .acquire_many_owned(permits)
+                    .await
+                    .ok()?,
+            ])
+        };
+        match tokio::time::timeout(self.wait, acquire).await {
+            Ok(Some(got)) => {
+                r.add(got, more);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The charge that covers a frame of `total` bytes once `received` of them
+/// are in, given the current charge: the decoder's buffer (64 KiB, then
+/// doubling, at most `total`).
+fn charge_for(received: usize, charged: usize, total: usize) -> usize {
+    if received <= charged {
+        return charged;
+    }
+    received
+        .max(charged.saturating_mul(2))
+        .max(INITIAL_CHARGE)
+        .min(total)
+}
+
+/// Raises the frame's charge to cover `received` of its `total` bytes
+/// (nothing to do without a budget).
+async fn charge(
+    budget: Option<&FrameBudget>,
+    r: &mut Option<Reservation>,
+    received: usize,
+    total: usize,
+) -> bool {
+    match (budget, r.as_mut()) {
+        (Some(budget), Some(r)) => {
+            let wanted = charge_for(received, r.bytes, total);
+            budget.grow(r, wanted).await
+        }
+        _ => true,
     }
 }
 
@@ -100,7 +208,9 @@ pub(crate) enum ReadFailure {
     Refused(MessageCode),
     /// No bytes arrived for the idle period.
     Idle,
-    /// The frame's declared size could not be reserved in time.
+    /// The frame did not arrive completely within its deadline.
+    Deadline,
+    /// The frame's bytes could not be charged to the budget in time.
     NoBudget(MessageCode),
     /// The stream or the connection failed (reset, connection lost).
     Stream(String),
@@ -109,16 +219,18 @@ pub(crate) enum ReadFailure {
 /// Reads the one frame of `recv`, then waits for the end of the stream.
 ///
 /// `accept` is applied to the code as soon as it is known; the decoder
-/// enforces the code's cap. With a `budget`, the declared frame length is
-/// reserved before the body is buffered, and the reservation is returned with
-/// the frame.
+/// enforces the code's cap. With a `budget`, the frame's bytes are charged
+/// as they arrive and the frame must arrive within its deadline; the
+/// reservation is returned with the frame.
 pub(crate) async fn read_frame(
     recv: &mut quinn::RecvStream,
     accept: impl Fn(MessageCode) -> bool,
     idle: Duration,
     budget: Option<&FrameBudget>,
 ) -> Result<(Frame, Option<Reservation>), ReadFailure> {
+    let started = Instant::now();
     // Phase 1: the header, into a buffer of at most MAX_HEADER_BYTES.
+    let mut deadline = budget.map(|b| started + b.deadline_floor);
     let mut head: Vec<u8> = Vec::with_capacity(64);
     let (code, total) = loop {
         if let Some(&first) = head.first() {
@@ -144,7 +256,7 @@ pub(crate) async fn read_frame(
                 code: head.first().and_then(|&b| MessageCode::from_u8(b)),
             });
         }
-        match read_chunk(recv, room, idle).await? {
+        match read_chunk(recv, room, idle, deadline).await? {
             Some(chunk) => head.extend_from_slice(&chunk.bytes),
             None => {
                 // End of stream inside the header: let the decoder name it.
@@ -164,16 +276,13 @@ pub(crate) async fn read_frame(
         }
     };
 
-    // Phase 2: reserve the declared size, then decode.
-    let reservation = match budget {
-        Some(budget) => Some(
-            budget
-                .reserve(total)
-                .await
-                .ok_or(ReadFailure::NoBudget(code))?,
-        ),
-        None => None,
-    };
+    // Phase 2: the body, charged as it arrives, within the frame's deadline.
+    deadline = budget.map(|b| started + b.deadline(total));
+    let mut reservation = budget.map(|_| Reservation::default());
+    let mut received = head.len();
+    if !charge(budget, &mut reservation, received, total).await {
+        return Err(ReadFailure::NoBudget(code));
+    }
     let frame_error = |error| ReadFailure::Frame {
         error,
         code: Some(code),
@@ -182,8 +291,14 @@ pub(crate) async fn read_frame(
     let mut frame = decoder.push(&head).map_err(frame_error)?;
     drop(head);
     loop {
-        match read_chunk(recv, usize::MAX, idle).await? {
+        match read_chunk(recv, usize::MAX, idle, deadline).await? {
             Some(chunk) => {
+                // Bytes beyond the frame are refused by the decoder below;
+                // they are never charged beyond the declared length.
+                received = received.saturating_add(chunk.bytes.len()).min(total);
+                if !charge(budget, &mut reservation, received, total).await {
+                    return Err(ReadFailure::NoBudget(code));
+                }
                 if let Some(done) = decoder.push(&chunk.bytes).map_err(frame_error)? {
                     frame = Some(done);
                 }
@@ -201,13 +316,20 @@ pub(crate) async fn read_frame(
 }
 
 /// One chunk of at most `max` bytes, or `None` at the end of the stream.
+/// Waits at most `idle`, and never past `deadline`.
 async fn read_chunk(
     recv: &mut quinn::RecvStream,
     max: usize,
     idle: Duration,
+    deadline: Option<Instant>,
 ) -> Result<Option<quinn::Chunk>, ReadFailure> {
-    match tokio::time::timeout(idle, recv.read_chunk(max, true)).await {
-        Err(_) => Err(ReadFailure::Idle),
+    let idle_at = Instant::now() + idle;
+    let (until, failure) = match deadline {
+        Some(d) if d < idle_at => (d, ReadFailure::Deadline),
+        _ => (idle_at, ReadFailure::Idle),
+    };
+    match tokio::time::timeout_at(until, recv.read_chunk(max, true)).await {
+        Err(_) => Err(failure),
         Ok(Err(e)) => Err(ReadFailure::Stream(e.to_string())),
         Ok(Ok(chunk)) => Ok(chunk),
     }
@@ -241,4 +363,70 @@ pub(crate) async fn write_frame(
     }
     send.finish()
         .map_err(|e| WriteFailure::Stream(e.to_string()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1024 * 1024;
+
+    #[test]
+    fn charge_follows_received_bytes_not_declared_ones() {
+        let total = 16 * MIB;
+        // Ten bytes of a declared 16 MiB frame: the initial buffer only.
+        assert_eq!(charge_for(10, 0, total), INITIAL_CHARGE);
+        assert_eq!(
+            charge_for(INITIAL_CHARGE, INITIAL_CHARGE, total),
+            INITIAL_CHARGE
+        );
+        // Then doubling, like the decoder's buffer, never past the total.
+        assert_eq!(
+            charge_for(INITIAL_CHARGE + 1, INITIAL_CHARGE, total),
+            2 * INITIAL_CHARGE
+        );
+        assert_eq!(charge_for(5 * MIB, 4 * MIB, total), 8 * MIB);
+        assert_eq!(charge_for(15 * MIB, 8 * MIB, total), total);
+        // A small frame is charged its size.
+        assert_eq!(charge_for(9, 0, 100), 100);
+    }
+
+    #[test]
+    fn deadline_is_floor_plus_size_over_rate() {
+        let budget = FrameBudget {
+            conn: Pool::new(MIB),
+            ip: Pool::new(MIB),
+            global: Pool::new(MIB),
+            wait: Duration::from_secs(10),
+            deadline_floor: Duration::from_secs(5),
+            min_rate: 32 * 1024,
+        };
+        assert_eq!(budget.deadline(0), Duration::from_secs(5));
+        assert_eq!(budget.deadline(16 * MIB), Duration::from_secs(5 + 512));
+    }
+
+    #[tokio::test]
+    async fn growth_is_refused_beyond_a_pool_and_released_on_drop() {
+        let budget = FrameBudget {
+            conn: Pool::new(MIB),
+            ip: Pool::new(MIB / 2),
+            global: Pool::new(MIB),
+            wait: Duration::from_millis(50),
+            deadline_floor: Duration::from_secs(5),
+            min_rate: 1,
+        };
+        let mut r = Reservation::default();
+        assert!(budget.grow(&mut r, 1000).await);
+        assert!(budget.grow(&mut r, MIB / 2).await);
+        assert_eq!(budget.ip.semaphore.available_permits(), 0);
+        // More than the IP's pool can ever give.
+        assert!(!budget.grow(&mut r, MIB / 2 + 1).await);
+        let mut other = Reservation::default();
+        // Held by `r`: times out.
+        assert!(!budget.grow(&mut other, 1).await);
+        drop(r);
+        assert_eq!(budget.ip.semaphore.available_permits(), MIB / 2);
+        assert!(budget.grow(&mut other, 1).await);
+    }
 }

@@ -39,6 +39,7 @@
 //! | quinn receive buffer, whole connection | `connection_receive_window` | 2 MiB |
 //! | quinn unacknowledged send data | `send_window` | 4 MiB |
 //! | frames being received or handled | `connection_frame_budget` | 16 MiB + 2,057 B |
+//! | frames being received or handled, one remote IP | `ip_frame_budget` | 32 MiB |
 //! | frames being received or handled, whole endpoint | `endpoint_frame_budget` | 64 MiB |
 //! | frame headers being read | `max_inflight_per_connection` × 2,057 B | 32 × 2 KiB |
 //! | streams open at once | `max_concurrent_bidi` / `max_concurrent_uni` | 100 / 100 |
@@ -46,21 +47,42 @@
 //! The flow-control windows bound what quinn holds *unread*; they need not
 //! hold a whole frame, because the frame decoder consumes data as it
 //! arrives and quinn then extends the credit. Frames are bounded separately:
-//! a stream reserves the size its segment table declares (already checked
-//! against the code's cap) from the connection's budget and then from the
-//! endpoint's budget before buffering the body, and keeps it until its
-//! handler returns. The connection budget is at least the largest code cap
-//! (16 MiB, `InitialMapSync`/`FetchResponse`) plus a header, so any single
-//! valid frame fits; a stream that cannot get budget within the stream idle
+//! a stream charges its frame's buffer to the connection's, the remote IP's
+//! and the endpoint's budget *as the bytes arrive* (64 KiB, then doubling,
+//! at most the declared size, which is already checked against the code's
+//! cap), never for bytes only declared, and keeps the charge until its
+//! handler returns. Each budget is at least the largest code cap (16 MiB,
+//! `InitialMapSync`/`FetchResponse`) plus a header, so any single valid
+//! frame fits; a stream that cannot get budget within the stream idle
 //! timeout is answered `Error(unavailable)` with `retryAfterMs`. Connection
 //! windows are kept small (2 MiB, 2× the stream window) because they multiply
 //! by `max_connections`; 2 MiB per round trip is still 20 MiB/s at 100 ms.
+//!
+//! # Time and connection bounds
+//!
+//! * A frame must arrive within `frame_deadline_floor + n /
+//!   frame_min_rate` (5 s + n / 32 KiB/s) of its stream's first read, and
+//!   with no gap over `stream_idle_timeout` (10 s); otherwise the stream is
+//!   abandoned (STOP_SENDING 0, RESET_STREAM 1) and the connection stays.
+//! * Connections are counted in a slot table (`slots.rs`): at most
+//!   `max_connections` in all and `max_connections_per_ip` incoming from one
+//!   IP (closed with [`CLOSE_TOO_MANY_CONNECTIONS`] after the handshake).
+//!   When full, an idle incoming connection is evicted
+//!   ([`CLOSE_IDLE_EVICTED`]) to admit a new one. When the endpoint is at
+//!   least 3/4 full or an IP holds half its cap, a new connection must first
+//!   validate its address with a QUIC Retry, so that spoofed Initials can
+//!   neither evict connections nor use up an address's share.
+//! * [`Handler::admit`] is asked about every incoming peer right after the
+//!   TLS handshake; a refused one is closed with [`CLOSE_REFUSED`].
+//! * The stateless-reset key is derived from the network key (`reset.rs`),
+//!   so a restarted endpoint resets its peers' stale connections at once.
 //!
 //! # Application close codes
 //!
 //! [`CLOSE_NORMAL`] (0x0), [`CLOSE_VERSION_MISMATCH`] (0x1),
 //! [`CLOSE_PROTOCOL_VIOLATION`] (0x2), [`CLOSE_DUPLICATE`] (0x3),
-//! [`CLOSE_HELLO_TIMEOUT`] (0x4).
+//! [`CLOSE_HELLO_TIMEOUT`] (0x4), [`CLOSE_REFUSED`] (0x5),
+//! [`CLOSE_TOO_MANY_CONNECTIONS`] (0x6), [`CLOSE_IDLE_EVICTED`] (0x7).
 
 use crate::node::now_ms;
 use std::collections::HashMap;
@@ -89,6 +111,8 @@ use tracing::{debug, info, warn};
 
 mod dispatch;
 mod frame_io;
+mod reset;
+mod slots;
 mod stream;
 pub mod tls;
 
@@ -97,7 +121,8 @@ pub use stream::{Peer, RequestError};
 pub use tls::TlsError;
 
 use dispatch::{serve_connection, ConnShared};
-use frame_io::{read_frame, write_frame, FrameBudget, ReadFailure, WriteFailure};
+use frame_io::{read_frame, write_frame, FrameBudget, Pool, ReadFailure, WriteFailure};
+use slots::{Refusal, SlotGuard, Slots};
 
 /// Application close code: normal close (shutdown, [`Peer::close`]).
 pub const CLOSE_NORMAL: u32 = 0x0;
@@ -111,6 +136,17 @@ pub const CLOSE_PROTOCOL_VIOLATION: u32 = 0x2;
 pub const CLOSE_DUPLICATE: u32 = 0x3;
 /// Application close code: the Hello exchange did not complete in time.
 pub const CLOSE_HELLO_TIMEOUT: u32 = 0x4;
+/// Application close code: this peer is not admitted (for example banned by
+/// the operator); sent right after the QUIC handshake, before Hello.
+pub const CLOSE_REFUSED: u32 = 0x5;
+/// Application close code: the peer's IP address already holds
+/// `max_connections_per_ip` connections; sent right after the QUIC
+/// handshake, before Hello.
+pub const CLOSE_TOO_MANY_CONNECTIONS: u32 = 0x6;
+/// Application close code: every connection slot was taken, and this
+/// connection was the idle one (no request for a while, none running) that
+/// made room for a new one. The peer may redial.
+pub const CLOSE_IDLE_EVICTED: u32 = 0x7;
 
 /// Default quinn per-stream receive window: 1 MiB.
 pub const DEFAULT_STREAM_RECEIVE_WINDOW: u32 = 1024 * 1024;
@@ -123,6 +159,19 @@ pub const DEFAULT_SEND_WINDOW: u64 = 4 * 1024 * 1024;
 pub const MIN_CONNECTION_FRAME_BUDGET: usize = MessageCode::largest_cap() + MAX_HEADER_BYTES;
 /// Default endpoint-wide frame budget: 64 MiB.
 pub const DEFAULT_ENDPOINT_FRAME_BUDGET: usize = 64 * 1024 * 1024;
+/// Default frame budget of one remote IP address (all its connections):
+/// 32 MiB, half the endpoint's.
+pub const DEFAULT_IP_FRAME_BUDGET: usize = 32 * 1024 * 1024;
+/// Default time any frame has to arrive, and a header alone: 5 s.
+pub const DEFAULT_FRAME_DEADLINE_FLOOR: Duration = Duration::from_secs(5);
+/// Default minimum rate of a frame beyond the floor: 32 KiB/s (a 16 MiB
+/// frame has 5 s + 512 s).
+pub const DEFAULT_FRAME_MIN_RATE: u64 = 32 * 1024;
+/// Default cap on incoming connections from one IP address (user node).
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 32;
+/// Default time a connection may sit idle before it can be evicted to make
+/// room for a new one when every slot is taken: 10 s.
+pub const DEFAULT_IDLE_SLOT_GRACE: Duration = Duration::from_secs(10);
 
 /// How long a responder waits for its error reply to be acknowledged before
 /// closing the connection (so that `Error(unsupportedVersion)` arrives).
@@ -154,9 +203,18 @@ pub struct TransportConfig {
     pub max_concurrent_bidi: u32,
     /// Most concurrent unidirectional streams a peer may open (100).
     pub max_concurrent_uni: u32,
-    /// Most connections (incoming and outgoing) at once (200); further
-    /// incoming connections are refused, further dials fail.
+    /// Most connections (incoming and outgoing) at once (200). When all are
+    /// taken, an idle incoming connection (see `idle_slot_grace`) is evicted
+    /// to make room; if none is idle, further incoming connections are
+    /// refused and further dials fail.
     pub max_connections: usize,
+    /// Most incoming connections from one IP address (32); further ones are
+    /// closed with [`CLOSE_TOO_MANY_CONNECTIONS`] right after the handshake.
+    pub max_connections_per_ip: usize,
+    /// An incoming connection with no handler running and no request for at
+    /// least this long (10 s) may be evicted ([`CLOSE_IDLE_EVICTED`]) when
+    /// every slot is taken; never-used connections go first.
+    pub idle_slot_grace: Duration,
     /// Bound of the QUIC handshake, and separately of the Hello exchange
     /// (10 s).
     pub hello_timeout: Duration,
@@ -179,6 +237,17 @@ pub struct TransportConfig {
     /// Bytes of frames the whole endpoint may have in reception or handling
     /// (raised to at least [`MIN_CONNECTION_FRAME_BUDGET`]; 64 MiB).
     pub endpoint_frame_budget: usize,
+    /// Bytes of frames all connections from one remote IP address may have
+    /// in reception or handling (raised to at least
+    /// [`MIN_CONNECTION_FRAME_BUDGET`]; 32 MiB).
+    pub ip_frame_budget: usize,
+    /// Time any frame has to arrive completely, counted from its stream's
+    /// first read; also the bound for a frame header alone (5 s).
+    pub frame_deadline_floor: Duration,
+    /// Bytes per second a frame must arrive at beyond the floor: a frame
+    /// declaring `n` bytes has `frame_deadline_floor + n / frame_min_rate`
+    /// (32 KiB/s).
+    pub frame_min_rate: u64,
     /// Longest wait for connections to drain in [`Transport::close`] (5 s).
     pub close_timeout: Duration,
     /// Protocol versions spoken. **Test hook**: the default
@@ -200,6 +269,8 @@ impl Default for TransportConfig {
             max_concurrent_bidi: 32,
             max_concurrent_uni: 32,
             max_connections: 200,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            idle_slot_grace: DEFAULT_IDLE_SLOT_GRACE,
             hello_timeout: Duration::from_secs(10),
             stream_idle_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
@@ -209,6 +280,9 @@ impl Default for TransportConfig {
             send_window: DEFAULT_SEND_WINDOW,
             connection_frame_budget: MIN_CONNECTION_FRAME_BUDGET,
             endpoint_frame_budget: DEFAULT_ENDPOINT_FRAME_BUDGET,
+            ip_frame_budget: DEFAULT_IP_FRAME_BUDGET,
+            frame_deadline_floor: DEFAULT_FRAME_DEADLINE_FLOOR,
+            frame_min_rate: DEFAULT_FRAME_MIN_RATE,
             close_timeout: Duration::from_secs(5),
             version_range: MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION,
         }
@@ -399,7 +473,10 @@ struct Inner {
     registry: Mutex<HashMap<NodeId, Entry>>,
     /// Per-target dial locks (one dial at a time per NodeId).
     dials: Mutex<HashMap<NodeId, Arc<tokio::sync::Mutex<()>>>>,
-    endpoint_budget: Arc<Semaphore>,
+    /// The endpoint's share of frame memory.
+    endpoint_budget: Pool,
+    /// Connection slots (total and per-IP caps, eviction, per-IP budget).
+    slots: Arc<Slots>,
     closing: AtomicBool,
 }
 
@@ -466,6 +543,12 @@ fn validate(cfg: &TransportConfig) -> Result<(), TransportError> {
     if cfg.max_connections == 0 {
         return bad("max_connections is zero");
     }
+    if cfg.max_connections_per_ip == 0 {
+        return bad("max_connections_per_ip is zero");
+    }
+    if cfg.frame_deadline_floor.is_zero() || cfg.frame_min_rate == 0 {
+        return bad("frame_deadline_floor and frame_min_rate must be positive");
+    }
     Ok(())
 }
 
@@ -503,8 +586,22 @@ impl Transport {
         server
             .transport_config(quic.clone())
             .max_incoming(cfg.max_connections);
-        let endpoint = quinn::Endpoint::server(server, cfg.listen).map_err(TransportError::Bind)?;
+        // The stateless-reset key is derived from the network key, so that a
+        // restarted endpoint resets its peers' old connections (`reset.rs`).
+        let mut endpoint_cfg = quinn::EndpointConfig::new(Arc::new(reset::ResetKey::derive(key)));
+        endpoint_cfg.cid_generator(reset::cid_generator(key));
+        let socket = std::net::UdpSocket::bind(cfg.listen).map_err(TransportError::Bind)?;
+        let runtime = quinn::default_runtime()
+            .ok_or_else(|| TransportError::Bind(std::io::Error::other("no tokio runtime")))?;
+        let endpoint = quinn::Endpoint::new(endpoint_cfg, Some(server), socket, runtime)
+            .map_err(TransportError::Bind)?;
         let endpoint_capacity = cfg.endpoint_frame_budget.max(MIN_CONNECTION_FRAME_BUDGET);
+        let slots = Arc::new(Slots::new(
+            cfg.max_connections,
+            cfg.max_connections_per_ip,
+            cfg.idle_slot_grace,
+            cfg.ip_frame_budget.max(MIN_CONNECTION_FRAME_BUDGET),
+        ));
         let inner = Arc::new(Inner {
             endpoint,
             node_id: identity.node_id(),
@@ -513,7 +610,8 @@ impl Transport {
             handler,
             registry: Mutex::new(HashMap::new()),
             dials: Mutex::new(HashMap::new()),
-            endpoint_budget: Arc::new(Semaphore::new(endpoint_capacity)),
+            endpoint_budget: Pool::new(endpoint_capacity),
+            slots,
             closing: AtomicBool::new(false),
             cfg,
         });
@@ -612,14 +710,51 @@ async fn accept_loop(inner: Arc<Inner>) {
             incoming.refuse();
             continue;
         }
-        if inner.endpoint.open_connections() >= inner.cfg.max_connections {
-            warn!(%remote, limit = inner.cfg.max_connections, "connection limit: refused");
-            incoming.refuse();
+        // Under pressure, a new address must first prove it can receive
+        // (a stateless Retry round trip) before it may take or evict a slot.
+        if !incoming.remote_address_validated()
+            && incoming.may_retry()
+            && inner.slots.under_pressure(remote.ip())
+        {
+            if let Err(e) = incoming.retry() {
+                e.into_incoming().refuse();
+            }
             continue;
         }
+        let slot = match inner.slots.admit_incoming(remote.ip()) {
+            Ok(slot) => slot,
+            Err(Refusal::PerIp { tell: true }) => {
+                // Complete the handshake only to say why (bounded per IP).
+                let refusing = inner.slots.refusing(remote.ip());
+                debug!(%remote, limit = inner.cfg.max_connections_per_ip, "per-IP connection limit: refused");
+                if let Ok(connecting) = incoming.accept() {
+                    let after = inner.cfg.hello_timeout;
+                    tokio::spawn(async move {
+                        if let Ok(Ok(conn)) = tokio::time::timeout(after, connecting).await {
+                            close(
+                                &conn,
+                                CLOSE_TOO_MANY_CONNECTIONS,
+                                "too many connections from your address",
+                            );
+                        }
+                        drop(refusing);
+                    });
+                }
+                continue;
+            }
+            Err(Refusal::PerIp { tell: false }) => {
+                incoming.refuse();
+                continue;
+            }
+            Err(Refusal::Full) => {
+                warn!(%remote, limit = inner.cfg.max_connections, "connection limit: refused");
+                incoming.refuse();
+                continue;
+            }
+        };
         match incoming.accept() {
             Ok(connecting) => {
-                tokio::spawn(inner.clone().handle_incoming(connecting, remote));
+                tokio::spawn(inner.clone().handle_incoming(connecting, remote, slot));
             }
             Err(error) => debug!(%remote, %error, "incoming connection failed"),
         }
@@ -761,12 +896,19 @@ impl Inner {
 
     /// Starts serving an established, registered connection; deregisters it
     /// once closed.
-    fn spawn_serve(self: &Arc<Self>, conn: quinn::Connection, info: Arc<PeerInfo>) {
+    fn spawn_serve(
+        self: &Arc<Self>,
+        conn: quinn::Connection,
+        info: Arc<PeerInfo>,
+        slot: SlotGuard,
+    ) {
         let inner = self.clone();
-        tokio::spawn(async move { inner.serve(conn, info).await });
+        tokio::spawn(async move { inner.serve(conn, info, slot).await });
     }
 
-    async fn serve(self: Arc<Self>, conn: quinn::Connection, info: Arc<PeerInfo>) {
+    /// Serves the connection's streams until it closes; its slot is freed
+    /// at the end.
+    async fn serve(self: Arc<Self>, conn: quinn::Connection, info: Arc<PeerInfo>, slot: SlotGuard) {
         let peer = info.node_id.short();
         info!(
             %peer,
@@ -782,16 +924,19 @@ impl Inner {
             info: info.clone(),
             handler: self.handler.clone(),
             inflight: Arc::new(Semaphore::new(self.cfg.max_inflight_per_connection)),
-            budget: FrameBudget::new(
-                self.cfg
-                    .connection_frame_budget
-                    .max(MIN_CONNECTION_FRAME_BUDGET),
-                self.endpoint_budget.clone(),
-                self.cfg
-                    .endpoint_frame_budget
-                    .max(MIN_CONNECTION_FRAME_BUDGET),
-                self.cfg.stream_idle_timeout,
-            ),
+            budget: FrameBudget {
+                conn: Pool::new(
+                    self.cfg
+                        .connection_frame_budget
+                        .max(MIN_CONNECTION_FRAME_BUDGET),
+                ),
+                ip: slot.ip_budget.clone(),
+                global: self.endpoint_budget.clone(),
+                wait: self.cfg.stream_idle_timeout,
+                deadline_floor: self.cfg.frame_deadline_floor,
+                min_rate: self.cfg.frame_min_rate,
+            },
+            activity: slot.activity.clone(),
             stream_idle: self.cfg.stream_idle_timeout,
         });
         serve_connection(shared).await;
@@ -806,9 +951,9 @@ impl Inner {
         target: NodeId,
         addr: SocketAddr,
     ) -> Result<Peer, TransportError> {
-        if self.endpoint.open_connections() >= self.cfg.max_connections {
+        let Some(slot) = self.slots.admit_outgoing() else {
             return Err(TransportError::ConnectionLimit(self.cfg.max_connections));
-        }
+        };
         let (client_tls, presented) = tls::client_config(&self.identity, target)?;
         let client_tls = QuicClientConfig::try_from(client_tls)
             .map_err(|e| TransportError::Config(e.to_string()))?;
@@ -840,6 +985,7 @@ impl Inner {
             }
             Ok(Ok(conn)) => conn,
         };
+        slot.attach(&conn);
         if !alpn_ok(&conn) {
             close(&conn, CLOSE_PROTOCOL_VIOLATION, "ALPN");
             return Err(TransportError::Hello(
@@ -875,7 +1021,7 @@ impl Inner {
                 Ok(self.peer_from(&entry))
             }
             Registration::Registered => {
-                self.spawn_serve(conn.clone(), info.clone());
+                self.spawn_serve(conn.clone(), info.clone(), slot);
                 Ok(Peer {
                     conn,
                     info,
@@ -991,7 +1137,12 @@ impl Inner {
     }
 
     /// An incoming connection: TLS handshake, Hello, then serve.
-    async fn handle_incoming(self: Arc<Self>, connecting: quinn::Connecting, remote: SocketAddr) {
+    async fn handle_incoming(
+        self: Arc<Self>,
+        connecting: quinn::Connecting,
+        remote: SocketAddr,
+        slot: SlotGuard,
+    ) {
         let after = self.cfg.hello_timeout;
         let conn = match tokio::time::timeout(after, connecting).await {
             Err(_) => {
@@ -1004,6 +1155,7 @@ impl Inner {
             }
             Ok(Ok(conn)) => conn,
         };
+        slot.attach(&conn);
         if !alpn_ok(&conn) {
             close(&conn, CLOSE_PROTOCOL_VIOLATION, "ALPN");
             return;
@@ -1016,6 +1168,12 @@ impl Inner {
             close(&conn, CLOSE_PROTOCOL_VIOLATION, "own key");
             return;
         }
+        // Admission before any work for the peer: no Hello, no stream.
+        if !self.handler.admit(&peer, remote) {
+            debug!(peer = %peer.short(), %remote, "peer not admitted");
+            close(&conn, CLOSE_REFUSED, "not admitted");
+            return;
+        }
         let info = match tokio::time::timeout(after, self.respond_hello(&conn, peer)).await {
             Err(_) => {
                 debug!(peer = %peer.short(), %remote, "no Hello in time");
@@ -1025,7 +1183,7 @@ impl Inner {
             Ok(None) => return,
             Ok(Some(info)) => info,
         };
-        self.serve(conn, info).await;
+        self.serve(conn, info, slot).await;
     }
 
     /// The responder's half of the Hello exchange. `None` if the connection
@@ -1105,7 +1263,7 @@ impl Inner {
                 CLOSE_PROTOCOL_VIOLATION,
                 "no Hello first",
             ),
-            Err(ReadFailure::Idle) => {
+            Err(ReadFailure::Idle | ReadFailure::Deadline) => {
                 close(conn, CLOSE_HELLO_TIMEOUT, "Hello timeout");
                 return None;
             }

@@ -234,7 +234,7 @@ impl Peer {
                     ReadFailure::Refused(got) => {
                         RequestError::UnexpectedReply { request: code, got }
                     }
-                    ReadFailure::Idle => RequestError::Timeout(timeout),
+                    ReadFailure::Idle | ReadFailure::Deadline => RequestError::Timeout(timeout),
                     ReadFailure::NoBudget(_) => RequestError::Stream("no budget".into()),
                     ReadFailure::Stream(e) => self.stream_failure(e),
                 })?;

@@ -21,6 +21,7 @@ pub mod mbx;
 pub mod mbx_paging;
 pub mod node;
 pub mod post;
+pub mod res;
 pub mod rl;
 pub mod sig;
 pub mod sync;
@@ -44,6 +45,7 @@ pub fn all() -> Vec<Case> {
     v.extend(mbx_paging::cases());
     v.extend(disc::cases());
     v.extend(rl::cases());
+    v.extend(res::cases());
     v
 }
 
