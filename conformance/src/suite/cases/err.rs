@@ -80,11 +80,11 @@ pub(crate) fn cases() -> Vec<Case> {
                     other => Outcome::fail("an Error frame", other.to_string()),
                 })
             })),
-        def("ERR-11-003", Should, Negative, Role::Any, None, "Error.requestCode is the code of the refused request", "wire.capnp Error", "requestCode: The message code of the request being answered (0xFF if it could not be determined, e.g. an empty stream).")
+        def("ERR-11-003", Should, Negative, Role::Any, None, "Error.requestCode is the code of the refused request", "wire.capnp Error", "requestCode: The message code of the request being answered: for an unknown code, the code byte as received; 0xFF only when no code byte arrived (an empty stream).")
             .run(|ctx| Box::pin(check_error(ctx, "requestCode = the request's code", |e, code, _| {
                 if e.request_code == code { Ok(format!("requestCode 0x{:02x}", e.request_code)) } else { Err(format!("requestCode 0x{:02x}, request 0x{code:02x}", e.request_code)) }
             }))),
-        def("ERR-11-004", Should, Negative, Role::Any, None, "Error.requestCode is 0xFF for an empty stream", "wire.capnp Error", "requestCode: The message code of the request being answered (0xFF if it could not be determined, e.g. an empty stream).")
+        def("ERR-11-004", Should, Negative, Role::Any, None, "Error.requestCode is 0xFF for an empty stream", "wire.capnp Error", "requestCode: The message code of the request being answered: for an unknown code, the code byte as received; 0xFF only when no code byte arrived (an empty stream).")
             .run(|ctx| Box::pin(async move {
                 let s = ctx.connect().await?;
                 let reply = s.exchange(&[]).await;
