@@ -939,3 +939,36 @@ pub(crate) fn describe(reply: &Reply) -> String {
         Err(e) => e,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    /// The fixture identities as conformance/README.md defines them: seed n =
+    /// BLAKE3 of the 34-byte label followed by n as one byte (35 bytes in
+    /// all), pinned to their public keys so the README's list cannot drift.
+    #[test]
+    fn fixture_ids_follow_the_documented_encoding() {
+        for n in 0..SEEDED {
+            let mut input = b"distsoc-conformance fixture author".to_vec();
+            assert_eq!(input.len(), 34);
+            input.push(n);
+            assert_eq!(
+                *blake3::hash(&input).as_bytes(),
+                fixture_seed(n),
+                "seed {n}"
+            );
+        }
+        let ids: Vec<String> = fixture_ids().iter().map(hex::encode).collect();
+        assert_eq!(ids, PINNED);
+    }
+
+    const PINNED: [&str; 5] = [
+        "2b1ce4815bce495855bbbfb8ef2b9039e9e7330879068af5f811cc9793aae696",
+        "5c453b596691a8a16849c745f80d81dfa972de5db8605d6558a942225c0e5475",
+        "f98e1b59789e8eac1054824c3c74b99268f51974d206a0d8b85a3a38eb579e70",
+        "e9312e1a1dcdde37c8e238cd4a501b4a83223c675ed0a6a1a81b1248e6f97aff",
+        "7ef8018c0d426b4a0893924850abfff7c33a88c8915db1e199fe379f47b5b044",
+    ];
+}
