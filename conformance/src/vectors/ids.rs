@@ -232,7 +232,9 @@ pub(super) fn generate() -> VectorFile {
 
     // Edges of the grammar (schema/README.md §1.1), appended so earlier
     // record ids stay stable.
-    let more: &[(String, &str, Result<(&str, u16, &str), &str>)] = &[
+    // Ok((host, port, host kind)) or Err(error name).
+    type Want = Result<(&'static str, u16, &'static str), &'static str>;
+    let more: &[(String, &str, Want)] = &[
         (
             format!("{node}@[::ffff:192.0.2.1]:4433"),
             "IPv4-mapped IPv6 literal in brackets",
