@@ -476,12 +476,26 @@ pub(crate) async fn pull(
 /// Pulls every page after `since` (at most 64 pages); the posts and the
 /// final cursor.
 pub(crate) async fn pull_all(s: &Session, ids: &[[u8; 32]], since: u64) -> Result<Pulled, String> {
+    pull_up_to(s, ids, since, 0, usize::MAX).await
+}
+
+/// Like [`pull_all`], with pages of `page_limit` posts (0 = the target's
+/// default), stopping after the page that brings the count to at least
+/// `max_posts` (a bound on the work of cases whose answer grows with what
+/// earlier runs left on the target).
+pub(crate) async fn pull_up_to(
+    s: &Session,
+    ids: &[[u8; 32]],
+    since: u64,
+    page_limit: u16,
+    max_posts: usize,
+) -> Result<Pulled, String> {
     let mut all = Pulled {
         next_seq: since,
         ..Pulled::default()
     };
     for _ in 0..64 {
-        let page = pull(s, ids, all.next_seq, 0).await?;
+        let page = pull(s, ids, all.next_seq, page_limit).await?;
         if page.next_seq < all.next_seq {
             return Err(format!(
                 "nextSeq went back from {} to {}",
@@ -491,7 +505,7 @@ pub(crate) async fn pull_all(s: &Session, ids: &[[u8; 32]], since: u64) -> Resul
         all.posts.extend(page.posts);
         all.profiles.extend(page.profiles);
         all.next_seq = page.next_seq;
-        if !page.more {
+        if !page.more || all.posts.len() >= max_posts {
             return Ok(all);
         }
     }
