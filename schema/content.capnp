@@ -216,9 +216,12 @@ struct SyncPost {
   # For encrypted posts: the 64-byte signature of the author (purpose
   # "post-visibility") over BLAKE3-256(postId || canonical bytes of
   # `visibility`), so relays cannot swap recipients. It authenticates the
-  # visibility chosen at creation. Empty for public posts, and may be empty
-  # when `visibilityUpdate` is present. Required for an encrypted post without
-  # `visibilityUpdate`.
+  # visibility chosen at creation. Required for an encrypted post without
+  # `visibilityUpdate`; may be empty when `visibilityUpdate` is present.
+  # Public posts need none and senders leave it empty; if a public post
+  # carries one anyway it must verify (over a `PostVisibility` with the
+  # `public` arm set), else the post is refused with `badSignature`
+  # (schema/README.md §5).
 
   visibilityUpdate @4 :SignedVisibilityUpdate;
   # Present when the visibility was changed after creation ("sync access

@@ -21,7 +21,10 @@ struct CreateChannel {
   # Protocol version of this message.
 
   peer @1 :Data;
-  # The other member's 32-byte identity (NodeId). Must differ from the caller.
+  # The other member's 32-byte identity (NodeId). Must differ from the caller
+  # and be a valid Ed25519 public key (a canonical curve point, not of small
+  # order; the all-zero key is not one); otherwise `malformed` and nothing is
+  # stored (schema/README.md §9).
 }
 
 struct CreateChannelResponse {
@@ -57,7 +60,8 @@ struct Enqueue {
   # member; in legacy mode any identity.
 
   payload @3 :Data;
-  # The envelope-sealed message. 1..=5242880 bytes.
+  # The envelope-sealed message. 1..=5242880 bytes: an empty payload is
+  # `malformed` (a required field), a longer one `tooLarge`.
 
   clientMessageId @4 :Data;
   # 16 bytes chosen by the sender; a retry with the same id in the same queue is

@@ -188,7 +188,9 @@ struct Hello {
   # Lowest protocol version the sender speaks.
 
   maxVersion @2 :UInt16;
-  # Highest protocol version the sender speaks. Must be >= minVersion.
+  # Highest protocol version the sender speaks. Must be >= minVersion; a Hello
+  # that breaks this is answered `Error(malformed)` and the connection closed
+  # (schema/README.md §1.3).
 
   roles @3 :List(Common.Role);
   # Roles the sender plays. Empty means [node].
@@ -353,8 +355,9 @@ struct Error {
   # Human-readable detail for logs. At most 1024 bytes. Never parsed.
 
   requestCode @3 :UInt8;
-  # The message code of the request being answered (0xFF if it could not be
-  # determined, e.g. an empty stream).
+  # The message code of the request being answered: for an unknown code, the
+  # code byte as received; 0xFF only when no code byte arrived (an empty
+  # stream).
 
   retryAfterMs @4 :UInt32;
   # For `rateLimited`, `unavailable` and `quotaExceeded`: how long to wait

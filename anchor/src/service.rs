@@ -28,6 +28,7 @@ use distsoc_protocol::messages::mailbox::{
 use distsoc_protocol::messages::social::{DeleteRecord, PullSyncResponse, VisibilityUpdate};
 use distsoc_protocol::messages::wire;
 use distsoc_protocol::messages::Message;
+use distsoc_protocol::sign;
 use tracing::{debug, warn};
 
 use crate::quota::{Charge, QuotaConfig, QuotaKind, Quotas};
@@ -477,6 +478,15 @@ impl AnchorService {
                     return Err(refuse(
                         ErrorCode::Malformed,
                         "peer must differ from the caller",
+                    ));
+                }
+                // A NodeId is an Ed25519 key that can pass a TLS handshake:
+                // a canonical point, not of small order (schema/README.md §9).
+                // Anything else (an all-zero key) could never fetch.
+                if sign::check_public_key(req.peer.as_bytes()).is_err() {
+                    return Err(refuse(
+                        ErrorCode::Malformed,
+                        "peer is not a valid Ed25519 public key",
                     ));
                 }
                 self.admit(&self.channel_limiter, &ctx, now)?;

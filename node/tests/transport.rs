@@ -548,11 +548,12 @@ async fn hostile_bytes_get_typed_errors_and_the_connection_survives() {
     many_segments.extend_from_slice(&[0xEE; 16]);
 
     let cases: Vec<(&str, Vec<u8>, ErrorCode, u8)> = vec![
+        // An unknown code is echoed as received (schema/README.md §2).
         (
             "text garbage",
             b"GET / HTTP/1.1\r\n\r\n".to_vec(),
             ErrorCode::UnknownMessage,
-            0xFF,
+            b'G',
         ),
         (
             "garbage segment table",
@@ -564,7 +565,7 @@ async fn hostile_bytes_get_typed_errors_and_the_connection_survives() {
             "unknown code 0x99",
             unknown_code,
             ErrorCode::UnknownMessage,
-            0xFF,
+            0x99,
         ),
         ("oversize frame header", oversize, ErrorCode::TooLarge, 0x30),
         ("truncated frame", truncated, ErrorCode::Malformed, 0x03),

@@ -11,9 +11,22 @@
 //! The free functions here are the field readers every `read` uses: fixed-length
 //! ids, bounded bytes and text, bounded lists. Each checks its limit from the
 //! pointer's declared length *before* copying anything.
+//!
+//! # Secret plaintext
+//!
+//! [`canonical_of`] and [`from_canonical`] leave copies of the value in freed
+//! Cap'n Proto segments. For values that are secret — the plaintext
+//! `PostBody` of an encrypted post or DM — use [`canonical_secret`] and
+//! [`from_canonical_secret`]: every buffer they use on the way (the builder's
+//! segment, the canonical copy, the reader's segments) is wiped before it is
+//! freed, and the canonical bytes come back in a [`Zeroizing`] buffer. (The
+//! identity bundle has its own scrubbing path,
+//! `messages::identity::IdentityBundle::canonical_bytes`.)
 
-use capnp::message::{Builder, HeapAllocator, Reader, ReaderSegments};
+use capnp::message::{Builder, HeapAllocator, Reader, ReaderSegments, ScratchSpaceHeapAllocator};
+use capnp::serialize::OwnedSegments;
 use capnp::traits::Owned;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::codes::MessageCode;
 use crate::error::DecodeError;
@@ -240,6 +253,95 @@ pub fn canonical_of<T: Struct>(value: &T) -> Vec<u8> {
     }
 }
 
+/// [`canonical_of`] for a secret value: the canonical bytes in a buffer wiped
+/// on drop, built in scratch space that is wiped before it is freed.
+///
+/// `max` bounds the canonical size (the value's limit, e.g.
+/// `limits::MAX_POST_BYTES`); the scratch space is sized from it so that the
+/// builder never spills into an unwiped heap segment. A value over `max` is
+/// [`DecodeError::TooLong`].
+pub fn canonical_secret<T: Struct>(
+    field: &'static str,
+    value: &T,
+    max: usize,
+) -> Result<Zeroizing<Vec<u8>>, DecodeError> {
+    // Builder layout = canonical layout + the root pointer + slack for the
+    // alignment of a builder's data sections; twice `max` is ample.
+    let words = max.saturating_mul(2) / 8 + 64;
+    // Both are wiped by `canonical_in` before it returns.
+    let mut scratch = capnp::Word::allocate_zeroed_vec(words);
+    let mut canonical = capnp::Word::allocate_zeroed_vec(words);
+    canonical_in(field, value, max, &mut scratch, &mut canonical)
+}
+
+/// [`canonical_secret`] with caller-provided scratch (`scratch` for the
+/// builder, `canonical` for the canonical copy); both are all zeros again when
+/// this returns.
+fn canonical_in<T: Struct>(
+    field: &'static str,
+    value: &T,
+    max: usize,
+    scratch: &mut [capnp::Word],
+    canonical: &mut [capnp::Word],
+) -> Result<Zeroizing<Vec<u8>>, DecodeError> {
+    let too_long = |got: usize| DecodeError::TooLong { field, max, got };
+    let result = (|| {
+        let mut b = Builder::new(ScratchSpaceHeapAllocator::new(
+            capnp::Word::words_to_bytes_mut(scratch),
+        ));
+        value.write(b.init_root::<<T::Schema as Owned>::Builder<'_>>());
+        if b.get_segments_for_output().len() != 1 {
+            // Spilled past the scratch space: far over `max`.
+            return Err(too_long(usize::MAX));
+        }
+        let root = b.get_root_as_reader::<<T::Schema as Owned>::Reader<'_>>()?;
+        let mut c = Builder::new(ScratchSpaceHeapAllocator::new(
+            capnp::Word::words_to_bytes_mut(canonical),
+        ));
+        c.set_root_canonical::<T::Schema>(root)?;
+        let segments = c.get_segments_for_output();
+        match &segments[..] {
+            [only] if only.len() <= max => Ok(Zeroizing::new(only.to_vec())),
+            [only] => Err(too_long(only.len())),
+            _ => Err(too_long(usize::MAX)),
+        }
+    })();
+    // The builders are gone; wipe what they wrote.
+    capnp::Word::words_to_bytes_mut(scratch).zeroize();
+    capnp::Word::words_to_bytes_mut(canonical).zeroize();
+    result
+}
+
+/// [`from_canonical`] for a secret value: the reader's copy of `bytes` is
+/// wiped before it is freed (the caller owns `bytes` and the value).
+pub fn from_canonical_secret<T: Struct>(
+    field: &'static str,
+    bytes: &[u8],
+    max: usize,
+) -> Result<T, DecodeError> {
+    read_then_wipe(field, bytes, max).0
+}
+
+/// [`from_canonical_secret`], also returning the reader's (wiped) segments.
+fn read_then_wipe<T: Struct>(
+    field: &'static str,
+    bytes: &[u8],
+    max: usize,
+) -> (Result<T, DecodeError>, Option<OwnedSegments>) {
+    let reader = match canonical_reader(field, bytes, max) {
+        Ok(r) => r,
+        Err(e) => return (Err(e), None),
+    };
+    let value = reader
+        .get_root::<<T::Schema as Owned>::Reader<'_>>()
+        .map_err(DecodeError::from)
+        .and_then(T::read);
+    let mut segments = reader.into_segments();
+    let words: &mut [u8] = &mut segments;
+    words.zeroize();
+    (value, Some(segments))
+}
+
 /// Decodes canonical bytes produced by [`canonical_of`]: bounds them by `max`
 /// bytes first, walks the whole message under the reader limits and rejects
 /// any encoding that is not canonical ([`crate::canonical::read_canonical`]),
@@ -249,8 +351,20 @@ pub fn from_canonical<T: Struct>(
     bytes: &[u8],
     max: usize,
 ) -> Result<T, DecodeError> {
+    let reader = canonical_reader(field, bytes, max)?;
+    let root: <T::Schema as Owned>::Reader<'_> = reader.get_root()?;
+    T::read(root)
+}
+
+/// [`crate::canonical::read_canonical`] with its errors as [`DecodeError`]s
+/// naming `field`.
+fn canonical_reader(
+    field: &'static str,
+    bytes: &[u8],
+    max: usize,
+) -> Result<Reader<OwnedSegments>, DecodeError> {
     use crate::canonical::{read_canonical, CanonicalError};
-    let reader = read_canonical(bytes, max).map_err(|e| match e {
+    read_canonical(bytes, max).map_err(|e| match e {
         CanonicalError::TooLarge { .. } => DecodeError::TooLong {
             field,
             max,
@@ -261,7 +375,87 @@ pub fn from_canonical<T: Struct>(
             DecodeError::NonCanonical(field)
         }
         other => DecodeError::Capnp(format!("{field}: {other}")),
-    })?;
-    let root: <T::Schema as Owned>::Reader<'_> = reader.get_root()?;
-    T::read(root)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::messages::content::{PostBody, MAX_POST_BYTES};
+
+    fn body(text: &str) -> PostBody {
+        PostBody {
+            text: text.into(),
+            attachments: Vec::new(),
+        }
+    }
+
+    fn all_zero(words: &[capnp::Word]) -> bool {
+        capnp::Word::words_to_bytes(words).iter().all(|b| *b == 0)
+    }
+
+    /// The secret encoder gives exactly the canonical bytes, and both of its
+    /// working buffers are wiped when it returns.
+    #[test]
+    fn secret_encoding_is_canonical_and_wipes_its_buffers() {
+        for text in ["", "attack at dawn", &"s".repeat(10_000)] {
+            let v = body(text);
+            let mut scratch = capnp::Word::allocate_zeroed_vec(4096);
+            let mut canonical = capnp::Word::allocate_zeroed_vec(4096);
+            let out =
+                canonical_in("body", &v, MAX_POST_BYTES, &mut scratch, &mut canonical).unwrap();
+            assert_eq!(out.as_slice(), canonical_of(&v).as_slice());
+            assert!(all_zero(&scratch) && all_zero(&canonical), "buffers wiped");
+            assert_eq!(canonical_secret("body", &v, MAX_POST_BYTES).unwrap(), out);
+        }
+    }
+
+    /// Over the bound, or too big for the scratch space: a typed error, and
+    /// the buffers are still wiped.
+    #[test]
+    fn secret_encoding_refuses_values_over_the_bound() {
+        let v = body(&"x".repeat(3000));
+        let mut scratch = capnp::Word::allocate_zeroed_vec(4096);
+        let mut canonical = capnp::Word::allocate_zeroed_vec(4096);
+        let e = canonical_in("body", &v, 1024, &mut scratch, &mut canonical).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DecodeError::TooLong {
+                    field: "body",
+                    max: 1024,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(all_zero(&scratch) && all_zero(&canonical));
+        let mut small = capnp::Word::allocate_zeroed_vec(64);
+        let e = canonical_in("body", &v, MAX_POST_BYTES, &mut small, &mut canonical).unwrap_err();
+        assert!(matches!(e, DecodeError::TooLong { .. }), "{e:?}");
+        assert!(all_zero(&small) && all_zero(&canonical));
+    }
+
+    /// The secret decoder returns the value and wipes the reader's copy.
+    #[test]
+    fn secret_decoding_wipes_the_reader_copy() {
+        let v = body("the plaintext");
+        let bytes = canonical_of(&v);
+        let (back, segments) = read_then_wipe::<PostBody>("body", &bytes, MAX_POST_BYTES);
+        assert_eq!(back.unwrap(), v);
+        let segments = segments.unwrap();
+        let copy: &[u8] = &segments;
+        assert_eq!(copy.len(), bytes.len());
+        assert!(copy.iter().all(|b| *b == 0), "reader copy wiped");
+        assert_eq!(
+            from_canonical_secret::<PostBody>("body", &bytes, MAX_POST_BYTES).unwrap(),
+            v
+        );
+        assert!(matches!(
+            from_canonical_secret::<PostBody>("body", &bytes, 8),
+            Err(DecodeError::TooLong { .. })
+        ));
+    }
 }

@@ -30,13 +30,23 @@
 //! The HMAC labels are ASCII without a terminator; the three labels differ in
 //! their first bytes after `fof-`, and `pub_post` / `comment_hash` have fixed
 //! lengths, so the inputs cannot collide across uses.
+//!
+//! # Secrets held here and how they are wiped
+//!
+//! * [`VouchKey`] — the 32-byte key; `ZeroizeOnDrop`, `Debug` prints nothing.
+//! * the HMAC-SHA256 state keyed with a vouch key (`KeyedMac`, private): its
+//!   two SHA-256 states are derived from the key and are as secret as the key,
+//!   so they are SHA-256 states that wipe themselves on drop (`sha2` with its
+//!   `zeroize` feature), and the padded key blocks and the inner hash are held
+//!   in [`Zeroizing`] buffers while they exist. `KeyedMac` is `ZeroizeOnDrop`.
+//! * slot keys ([`slot_key`]) and recovered `priv_post` seeds ([`open_slots`])
+//!   are returned in [`Zeroizing`] buffers; the AEAD plaintext of a slot is
+//!   wiped as soon as the seed is copied out.
 
 use core::fmt;
 
-use hmac::digest::KeyInit;
-use hmac::{Hmac, Mac};
 use rand_core::{CryptoRng, RngCore};
-use sha2::Sha256;
+use sha2_zeroize::{Digest, Sha256};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::envelope::{aead_open, aead_seal, NONCE_LEN};
@@ -109,19 +119,76 @@ impl VouchKey {
     }
 
     /// HMAC-SHA256 keyed with this vouch key, over the concatenated parts.
-    fn mac(&self, parts: &[&[u8]]) -> Hmac<Sha256> {
-        // A 32-byte HMAC key is zero-padded to the 64-byte block (RFC 2104),
-        // so building the padded block directly is the same HMAC and avoids
-        // the (unreachable) length error of `new_from_slice`.
-        let mut block = Zeroizing::new([0u8; 64]);
-        block[..32].copy_from_slice(&self.0);
-        let mut mac = <Hmac<Sha256> as KeyInit>::new(
-            hmac::digest::Key::<Hmac<Sha256>>::from_slice(block.as_slice()),
-        );
+    fn mac(&self, parts: &[&[u8]]) -> KeyedMac {
+        let mut mac = KeyedMac::new(&self.0);
         for part in parts {
-            mac.update(part);
+            mac.inner.update(part);
         }
         mac
+    }
+}
+
+/// SHA-256 block length (the HMAC block).
+const BLOCK_LEN: usize = 64;
+
+/// An HMAC-SHA256 (RFC 2104) in progress, keyed with a 32-byte secret. Both
+/// SHA-256 states are functions of the key, so they are wiped on drop; so are
+/// the padded key blocks and the inner hash, which are only ever held in
+/// [`Zeroizing`] buffers.
+struct KeyedMac {
+    /// SHA-256 after absorbing `key ⊕ ipad`; the message goes here.
+    inner: Sha256,
+    /// SHA-256 after absorbing `key ⊕ opad`; takes the inner hash.
+    outer: Sha256,
+}
+
+// Both fields wipe themselves when dropped (sha2's `zeroize` feature).
+impl ZeroizeOnDrop for KeyedMac {}
+
+impl KeyedMac {
+    fn new(key: &[u8; 32]) -> Self {
+        // A 32-byte key is zero-padded to the 64-byte block (RFC 2104 §2).
+        let mut block = Zeroizing::new([0x36u8; BLOCK_LEN]);
+        for (b, k) in block.iter_mut().zip(key) {
+            *b ^= k;
+        }
+        let mut inner = Sha256::new();
+        inner.update(block.as_slice());
+        for b in block.iter_mut() {
+            *b ^= 0x36 ^ 0x5c;
+        }
+        let mut outer = Sha256::new();
+        outer.update(block.as_slice());
+        KeyedMac { inner, outer }
+    }
+
+    /// The 32-byte HMAC, in a buffer wiped on drop.
+    fn finalize(self) -> Zeroizing<[u8; 32]> {
+        let KeyedMac { inner, mut outer } = self;
+        let mut inner_hash = Zeroizing::new([0u8; 32]);
+        let mut h = inner.finalize();
+        inner_hash.copy_from_slice(&h);
+        h.as_mut_slice().zeroize();
+        outer.update(inner_hash.as_slice());
+        let mut out = Zeroizing::new([0u8; 32]);
+        let mut h = outer.finalize();
+        out.copy_from_slice(&h);
+        h.as_mut_slice().zeroize();
+        out
+    }
+
+    /// Whether the first `expected.len()` bytes of the HMAC equal `expected`,
+    /// compared in constant time (no early exit on the first difference).
+    fn verify_truncated(self, expected: &[u8]) -> bool {
+        let full = self.finalize();
+        if expected.is_empty() || expected.len() > full.len() {
+            return false;
+        }
+        let diff = full
+            .iter()
+            .zip(expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        core::hint::black_box(diff) == 0
     }
 }
 
@@ -133,17 +200,13 @@ impl fmt::Debug for VouchKey {
 
 /// The 2-byte prefilter tag of `V`'s slot on the post `pub_post`.
 pub fn prefilter_tag(v: &VouchKey, pub_post: &[u8; 32]) -> [u8; TAG_LEN] {
-    let full = v.mac(&[TAG_LABEL, pub_post]).finalize().into_bytes();
+    let full = v.mac(&[TAG_LABEL, pub_post]).finalize();
     [full[0], full[1]]
 }
 
 /// The key that seals `priv_post`'s seed in `V`'s slot on `pub_post`.
 pub fn slot_key(v: &VouchKey, pub_post: &[u8; 32]) -> Zeroizing<[u8; 32]> {
-    let mut full = v.mac(&[SLOT_LABEL, pub_post]).finalize().into_bytes();
-    let mut out = Zeroizing::new([0u8; 32]);
-    out.copy_from_slice(&full);
-    full.as_mut_slice().zeroize();
-    out
+    v.mac(&[SLOT_LABEL, pub_post]).finalize()
 }
 
 /// One wrap slot of a post header: 50 bytes on the wire.
@@ -261,10 +324,7 @@ pub fn vouch_mac(
     pub_post: &[u8; 32],
     comment_hash: &[u8; 32],
 ) -> [u8; VOUCH_MAC_LEN] {
-    let full = v
-        .mac(&[VOUCH_LABEL, pub_post, comment_hash])
-        .finalize()
-        .into_bytes();
+    let full = v.mac(&[VOUCH_LABEL, pub_post, comment_hash]).finalize();
     let mut out = [0u8; VOUCH_MAC_LEN];
     out.copy_from_slice(&full[..VOUCH_MAC_LEN]);
     out
@@ -281,8 +341,7 @@ pub fn check_vouch_mac(
 ) -> Option<usize> {
     candidates.iter().position(|v| {
         v.mac(&[VOUCH_LABEL, pub_post, comment_hash])
-            .verify_truncated_left(mac)
-            .is_ok()
+            .verify_truncated(mac)
     })
 }
 
@@ -297,13 +356,58 @@ mod tests {
         SigningKey::from_seed(&[0x55; 32])
     }
 
+    /// The wiping HMAC equals the reference `hmac` crate for 32-byte keys,
+    /// whatever the message split.
     #[test]
-    fn padded_block_hmac_equals_standard_hmac() {
-        let v = VouchKey::from_bytes([0x0b; 32]);
-        let ours = v.mac(&[b"abc"]).finalize().into_bytes();
-        let mut std_mac = <Hmac<Sha256> as Mac>::new_from_slice(&[0x0b; 32]).unwrap();
-        std_mac.update(b"abc");
-        assert_eq!(ours, std_mac.finalize().into_bytes());
+    fn wiping_hmac_equals_reference_hmac() {
+        use hmac::{Hmac, Mac};
+        for (key, parts) in [
+            ([0x0b; 32], vec![&b"abc"[..]]),
+            ([0x00; 32], vec![]),
+            (
+                [0xff; 32],
+                vec![&b"fof-vouch"[..], &[7u8; 32][..], &[9u8; 32][..]],
+            ),
+            ([0x5a; 32], vec![&[0x61u8; 200][..]]),
+        ] {
+            let ours = VouchKey::from_bytes(key).mac(&parts).finalize();
+            let mut reference = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&key).unwrap();
+            for p in &parts {
+                reference.update(p);
+            }
+            assert_eq!(
+                ours.as_slice(),
+                reference.finalize().into_bytes().as_slice()
+            );
+        }
+    }
+
+    /// Every type here that holds a secret, or state derived from one, wipes
+    /// itself when dropped.
+    #[test]
+    fn secret_holders_wipe_on_drop() {
+        fn wipes_on_drop<T: ZeroizeOnDrop>() {}
+        wipes_on_drop::<VouchKey>();
+        wipes_on_drop::<KeyedMac>();
+        wipes_on_drop::<Sha256>();
+        wipes_on_drop::<Zeroizing<[u8; 32]>>();
+        // `Zeroize` on a held key clears it (what the drop glue runs).
+        let mut v = VouchKey::from_bytes([0xaa; 32]);
+        v.zeroize();
+        assert_eq!(v.as_bytes(), &[0u8; 32]);
+    }
+
+    #[test]
+    fn truncated_verification_is_exact() {
+        let v = VouchKey::from_bytes([3; 32]);
+        let full = v.mac(&[b"x"]).finalize();
+        assert!(v.mac(&[b"x"]).verify_truncated(&full[..16]));
+        assert!(v.mac(&[b"x"]).verify_truncated(&full[..]));
+        let mut bad = *full;
+        bad[0] ^= 0x80;
+        assert!(!v.mac(&[b"x"]).verify_truncated(&bad[..16]));
+        assert!(!v.mac(&[b"x"]).verify_truncated(&[]));
+        assert!(!v.mac(&[b"x"]).verify_truncated(&[0; 33]));
     }
 
     #[test]

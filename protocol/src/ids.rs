@@ -270,11 +270,14 @@ impl FromStr for ConnectString {
             };
             (host, p)
         };
-        let port: u16 = port
-            .parse()
-            .map_err(|_| ConnectStringError::BadPort(port.to_string()))?;
+        // 1 to 5 ASCII digits (no sign, no spaces), value 1..=65535.
+        let bad_port = || ConnectStringError::BadPort(port.to_string());
+        if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad_port());
+        }
+        let port: u16 = port.parse().map_err(|_| bad_port())?;
         if port == 0 {
-            return Err(ConnectStringError::BadPort(port.to_string()));
+            return Err(bad_port());
         }
         Ok(Self {
             node_id,
@@ -284,9 +287,16 @@ impl FromStr for ConnectString {
     }
 }
 
+/// A DNS name: dot-separated labels of 1–63 ASCII letters, digits and `-`
+/// (not first or last), at most 253 bytes, no trailing dot, and a last label
+/// that is not all digits (so `256.1.1.1` is neither an address nor a name).
 fn is_dns_name(h: &str) -> bool {
     !h.is_empty()
         && h.len() <= 253
+        && !h
+            .rsplit('.')
+            .next()
+            .is_some_and(|last| last.bytes().all(|b| b.is_ascii_digit()))
         && h.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63

@@ -14,6 +14,24 @@
 //! caller, so the node, the anchor and the mesh simulator run the same code, and
 //! every function is deterministic under test.
 //!
+//! # Secrets and how they are wiped
+//!
+//! Every type that holds secret key material wipes it when dropped
+//! (`zeroize`), and its `Debug` prints no secret:
+//!
+//! | type | holds | wiped by |
+//! |---|---|---|
+//! | [`sign::SigningKey`] | an Ed25519 seed (network or posting key) | ed25519-dalek's `ZeroizeOnDrop`; seeds handed out as `Zeroizing` |
+//! | [`envelope::Cek`] | a content-encryption key | `ZeroizeOnDrop`; KEKs, X25519 secrets and unwrapped CEKs are `Zeroizing` |
+//! | [`fof::VouchKey`] | a friend-of-friend vouch key | `ZeroizeOnDrop` |
+//! | the HMAC-SHA256 state keyed with a vouch key ([`fof`]) | two SHA-256 states derived from the key | SHA-256 states that wipe on drop; padded key blocks and the inner hash in `Zeroizing` |
+//! | [`messages::identity::PostingIdentity`], [`messages::identity::GroupKey`], [`messages::identity::IdentityBundle`] | posting, group and network seeds, vouch keys | `Zeroizing` fields; [`messages::identity::IdentityBundle::canonical_bytes`] also scrubs its Cap'n Proto builders |
+//! | [`passphrase`] keys and opened bundles | the Argon2id key, bundle plaintext | `Zeroizing` |
+//! | the plaintext `PostBody` of an encrypted post or DM | content | [`codec::canonical_secret`] / [`codec::from_canonical_secret`]: builder, canonical and reader buffers wiped before they are freed |
+//!
+//! Decoded plaintext handed to the caller (a `PostBody` returned by
+//! `Post::open`) is the caller's to keep or drop.
+//!
 //! **Architecture Invariant:** nothing in this crate performs I/O or reads the
 //! clock; untrusted bytes become domain types only through [`codec`] and
 //! [`frame`], which bound every length before allocating.

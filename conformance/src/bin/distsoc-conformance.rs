@@ -57,9 +57,11 @@ enum Command {
         /// Run each case N times.
         #[arg(long, default_value_t = 1)]
         repeat: u32,
-        /// Seed of the run's randomness (each case gets its own RNG from it).
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
+        /// Run id: the seed of all of the run's randomness (each case gets its
+        /// own RNG from it). Random unless given, so every run uses fresh
+        /// identities; give a reported run id to replay that run exactly.
+        #[arg(long = "run-id", alias = "seed", value_name = "RUN_ID")]
+        seed: Option<u64>,
         /// Bound of one case, in ms (exceeded: ERROR).
         #[arg(long, default_value_t = 10_000)]
         timeout_ms: u64,
@@ -145,7 +147,9 @@ fn real_main() -> anyhow::Result<ExitCode> {
             cfg.areas = areas;
             cfg.strict = strict;
             cfg.repeat = repeat.max(1);
-            cfg.seed = seed;
+            if let Some(seed) = seed {
+                cfg.seed = seed;
+            }
             cfg.case_timeout = Duration::from_millis(timeout_ms);
             cfg.timeouts.silence = Duration::from_millis(silence_ms);
             if list {

@@ -628,6 +628,12 @@ impl Ctx {
         b
     }
 
+    /// A random valid NodeId: the Ed25519 public key of a random seed (a
+    /// canonical point of large order, as a `CreateChannel` peer must be).
+    pub fn random_node_id(&mut self) -> [u8; 32] {
+        distsoc_protocol::sign::SigningKey::from_seed(&self.random32()).public()
+    }
+
     /// Whether the target declared `capability` in its HelloResponse.
     #[must_use]
     pub fn has_capability(&self, capability: &str) -> bool {

@@ -417,7 +417,7 @@ fn write_page(out: &mut String, report: &Report) -> fmt::Result {
     field(out, "Spec version", "spec_version", |o| {
         o.push_str(&report.spec_version.to_string());
     });
-    field(out, "Seed", "seed", |o| {
+    field(out, "Run id", "seed", |o| {
         o.push_str("<code>");
         o.push_str(&report.seed.to_string());
         o.push_str("</code>");

@@ -210,7 +210,8 @@ pub struct Report {
     pub spec_version: u16,
     /// The target and what it declared.
     pub target: TargetInfo,
-    /// Seed of the run's randomness (`--seed`), so a run can be repeated.
+    /// The run id (`--run-id`, alias `--seed`): the seed of all of the run's
+    /// randomness, random unless given, so a run can be replayed exactly.
     pub seed: u64,
     /// Whether `--strict` was given.
     pub strict: bool,

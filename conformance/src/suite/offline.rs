@@ -1558,8 +1558,13 @@ fn parse_id(text: &str, len: usize) -> Result<Vec<u8>, &'static str> {
 }
 
 fn is_dns_name(h: &str) -> bool {
+    let last_all_digits = h
+        .rsplit('.')
+        .next()
+        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()));
     !h.is_empty()
         && h.len() <= 253
+        && !last_all_digits
         && h.split('.').all(|l| {
             !l.is_empty()
                 && l.len() <= 63
@@ -1588,6 +1593,9 @@ fn parse_connect(text: &str) -> Result<(String, String, &'static str, u16), &'st
             Err(_) => return Err("badHost"),
         }
     };
+    if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("badPort");
+    }
     let port: u16 = port.parse().map_err(|_| "badPort")?;
     if port == 0 {
         return Err("badPort");

@@ -47,7 +47,7 @@ pub fn console(report: &Report, verbose: bool) -> String {
     let t = &report.target;
     let _ = writeln!(
         out,
-        "distsoc-conformance {} (spec v{}) — target {} role {} — version {:?} range {:?} — agent {} — seed {}{}",
+        "distsoc-conformance {} (spec v{}) — target {} role {} — version {:?} range {:?} — agent {} — run id {} (replay with --run-id){}",
         report.suite_version,
         report.spec_version,
         t.target,

@@ -31,7 +31,10 @@ pub struct RunConfig {
     pub strict: bool,
     /// Runs of each case (at least 1).
     pub repeat: u32,
-    /// Seed of the run's randomness.
+    /// The run id: the seed of all of the run's randomness (client keys,
+    /// channel members, post content). [`RunConfig::new`] draws a fresh one
+    /// from the OS, so every run against a live target uses identities no
+    /// earlier run used; give an earlier run's id to replay it exactly.
     pub seed: u64,
     /// Bound of each case (→ ERROR when exceeded).
     pub case_timeout: Duration,
@@ -42,7 +45,8 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    /// Defaults for `target` and `role`: all cases, seed 0, 10 s per case.
+    /// Defaults for `target` and `role`: all cases, a fresh run id
+    /// ([`fresh_run_id`]), 10 s per case.
     #[must_use]
     pub fn new(target: impl Into<String>, role: Role) -> Self {
         Self {
@@ -52,12 +56,25 @@ impl RunConfig {
             areas: Vec::new(),
             strict: false,
             repeat: 1,
-            seed: 0,
+            seed: fresh_run_id(),
             case_timeout: Duration::from_secs(10),
             timeouts: Timeouts::default(),
             expected_failures: ExpectedFailures::default(),
         }
     }
+}
+
+/// A random run id from the operating system's RNG.
+///
+/// Every case derives its identities and content from the run id
+/// ([`case_rng`]), so two runs with different ids never share a client key,
+/// a DM channel or a post, and state a target kept from an earlier run
+/// cannot change this run's verdicts. The fixture authors
+/// (`cases::post::fixture_ids`) are the only identities shared by every run;
+/// their posts carry run-specific content.
+#[must_use]
+pub fn fresh_run_id() -> u64 {
+    rand_core::RngCore::next_u64(&mut rand_core::OsRng)
 }
 
 /// Why the suite could not run at all.
@@ -113,7 +130,8 @@ pub fn verdict_of(passed: bool, level: Level, strict: bool) -> Verdict {
     }
 }
 
-/// The per-case RNG: ChaCha20 seeded from BLAKE3(run seed ‖ case id).
+/// The per-case RNG: ChaCha20 seeded from BLAKE3(label ‖ run id (u64 LE) ‖
+/// case id ‖ iteration (u32 LE)).
 #[must_use]
 pub fn case_rng(seed: u64, id: &str, iteration: u32) -> ChaCha20Rng {
     let mut h = blake3::Hasher::new();

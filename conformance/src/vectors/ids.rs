@@ -230,9 +230,100 @@ pub(super) fn generate() -> VectorFile {
         ));
     }
 
+    // Edges of the grammar (schema/README.md §1.1), appended so earlier
+    // record ids stay stable.
+    // Ok((host, port, host kind)) or Err(error name).
+    type Want = Result<(&'static str, u16, &'static str), &'static str>;
+    let more: &[(String, &str, Want)] = &[
+        (
+            format!("{node}@[::ffff:192.0.2.1]:4433"),
+            "IPv4-mapped IPv6 literal in brackets",
+            Ok(("::ffff:192.0.2.1", 4433, "ip")),
+        ),
+        (
+            format!("{node}@[2001:DB8::7]:443"),
+            "IPv6 hex digits are case-insensitive; the host is given in RFC 5952 form",
+            Ok(("2001:db8::7", 443, "ip")),
+        ),
+        (
+            format!("{node}@127.0.0.1:0443"),
+            "leading zeros in the port are allowed (at most 5 digits)",
+            Ok(("127.0.0.1", 443, "ip")),
+        ),
+        (
+            format!("{node}@127.0.0.1:+443"),
+            "a sign is not a digit",
+            Err("badPort"),
+        ),
+        (
+            format!("{node}@127.0.0.1:000443"),
+            "more than 5 port digits",
+            Err("badPort"),
+        ),
+        (
+            format!("{node}@127.0.0.1:4433/"),
+            "nothing may follow the port",
+            Err("badPort"),
+        ),
+        (
+            format!("{node}@256.1.1.1:4433"),
+            "not an IPv4 address, and a name's last label is not all digits",
+            Err("badHost"),
+        ),
+        (
+            format!("{node}@[fe80::1%eth0]:4433"),
+            "IPv6 zone identifiers are not allowed",
+            Err("badHost"),
+        ),
+        (
+            format!("{node}@[127.0.0.1]:4433"),
+            "only IPv6 literals go in brackets",
+            Err("badHost"),
+        ),
+        (
+            format!("{node}@[::1]4433"),
+            "the port follows the closing bracket after ':'",
+            Err("missingPort"),
+        ),
+        (
+            format!("{node}@example.org.:4433"),
+            "no trailing dot",
+            Err("badHost"),
+        ),
+        (format!("{node}@a..b:4433"), "empty label", Err("badHost")),
+        (
+            format!("{node}@{}.example:4433", "a".repeat(64)),
+            "label longer than 63 bytes",
+            Err("badHost"),
+        ),
+        (
+            format!("{node} @127.0.0.1:4433"),
+            "no spaces anywhere",
+            Err("nodeId"),
+        ),
+    ];
+    for (text, comment, want) in more {
+        let (valid, expected, tags): (bool, _, &[&str]) = match want {
+            Ok((host, port, host_kind)) => (
+                true,
+                json!({"node_id": node, "host": host, "host_kind": host_kind, "port": port}),
+                &["connect-string"],
+            ),
+            Err(err) => (false, json!({"error": err}), &["connect-string", "invalid"]),
+        };
+        records.push(rec(
+            next(),
+            comment,
+            tags,
+            valid,
+            json!({"text": text}),
+            expected,
+        ));
+    }
+
     VectorFile {
         file: "ids.json".into(),
-        description: "Text forms of ids (lowercase hex of the exact byte length; uppercase accepted) and connect strings `NodeId@host:port` (IPv6 in brackets, DNS names lowercased, port 1..=65535). For ids: parse `input.text` as `input.kind`; valid records give `expected.bytes` and the canonical `expected.text`. For connect strings: valid records give node_id, host, host_kind (ip|name) and port. Invalid records name the error: wrongLength, invalidHex, missingAt, missingPort, badPort, badHost, nodeId.".into(),
+        description: "Text forms of ids (lowercase hex of the exact byte length; uppercase accepted) and connect strings `NodeId@host:port` (grammar in schema/README.md §1.1: IPv6 in brackets, DNS names lowercased, port 1 to 5 digits with value 1..=65535). For ids: parse `input.text` as `input.kind`; valid records give `expected.bytes` and the canonical `expected.text`. For connect strings: valid records give node_id, host, host_kind (ip|name) and port. Invalid records name the error: wrongLength, invalidHex, missingAt, missingPort, badPort, badHost, nodeId.".into(),
         format_version: FORMAT_VERSION,
         records,
     }

@@ -39,6 +39,7 @@ use std::time::Duration;
 
 use distsoc_protocol::codes::{Kind, MessageCode};
 use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::frame::FrameError;
 use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::messages::wire::{self, Ack};
 use distsoc_protocol::messages::Message;
@@ -51,6 +52,17 @@ use super::PeerInfo;
 
 /// `requestCode` of an error about a frame whose code byte is unknown.
 pub const UNKNOWN_REQUEST_CODE: u8 = 0xFF;
+
+/// The `requestCode` of the `Error` for a frame that could not be read
+/// (schema/README.md §2): its code when known, the code byte as received when
+/// it is an unknown code, [`UNKNOWN_REQUEST_CODE`] when no code byte arrived.
+pub(super) fn refused_request_code(error: &FrameError, code: Option<MessageCode>) -> u8 {
+    match (code, error) {
+        (Some(code), _) => code.as_u8(),
+        (None, FrameError::UnknownCode(byte)) => *byte,
+        (None, _) => UNKNOWN_REQUEST_CODE,
+    }
+}
 
 /// Stream error code sent with STOP_SENDING when we stop reading a stream
 /// early (its frame was refused, or it went idle).
@@ -206,7 +218,7 @@ async fn serve_bidi(
             let _ = recv.stop(STREAM_STOP.into());
             let reply = match failure {
                 ReadFailure::Frame { error, code } => {
-                    let request_code = code.map_or(UNKNOWN_REQUEST_CODE, MessageCode::as_u8);
+                    let request_code = refused_request_code(&error, code);
                     debug!(%peer, code = request_code, %error, "refused frame");
                     error_reply(error.wire_code(), request_code, error.to_string())
                 }
@@ -366,7 +378,7 @@ async fn serve_uni(
             let _ = recv.stop(STREAM_STOP.into());
             match failure {
                 ReadFailure::Frame { error, code } => {
-                    let code = code.map_or(UNKNOWN_REQUEST_CODE, MessageCode::as_u8);
+                    let code = refused_request_code(&error, code);
                     warn!(%peer, code, %error, "refused push frame");
                 }
                 ReadFailure::Refused(code) => {

@@ -1248,7 +1248,7 @@ impl Inner {
             Err(ReadFailure::Frame { error, code }) => refuse(
                 wire::Error::new(
                     error.wire_code(),
-                    code.map_or(UNKNOWN_REQUEST_CODE, MessageCode::as_u8),
+                    dispatch::refused_request_code(&error, code),
                     error.to_string(),
                 ),
                 CLOSE_PROTOCOL_VIOLATION,

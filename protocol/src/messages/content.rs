@@ -434,7 +434,15 @@ impl Post {
         cek: &Cek,
         nonce: [u8; NONCE_LEN],
     ) -> Result<Self, ContentError> {
-        let plain = Zeroizing::new(codec::canonical_of(body));
+        // Built in scratch space that is wiped, like the plaintext itself.
+        let plain = codec::canonical_secret("body", body, MAX_POST_BYTES).map_err(|e| match e {
+            DecodeError::TooLong { field, max, got } => ContentError::TooLarge {
+                what: field,
+                max,
+                got,
+            },
+            other => ContentError::Decode(other),
+        })?;
         let ciphertext = envelope::seal_content(cek, &nonce, &plain)?;
         Ok(Self {
             author,
@@ -470,7 +478,7 @@ impl Post {
                     &sealed.nonce,
                     &sealed.ciphertext,
                 )?);
-                Ok(codec::from_canonical::<PostBody>(
+                Ok(codec::from_canonical_secret::<PostBody>(
                     "body",
                     &plain,
                     MAX_POST_BYTES,

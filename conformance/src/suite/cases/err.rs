@@ -42,6 +42,23 @@ async fn check_error(
     })
 }
 
+const UNKNOWN_CODE_ECHO: &str = "Receivers must, before allocating the body: reject an unknown code with `unknownMessage`, whose `requestCode` is the code byte as received (an empty stream, which has no code byte, gets `malformed` with `requestCode` 0xFF).";
+
+/// An unknown code byte (`code`) in front of the probe's valid message:
+/// `Error(unknownMessage)` whose `requestCode` echoes that byte.
+async fn unknown_code_echoed(ctx: &mut Ctx, code: u8) -> Result<Outcome, CaseError> {
+    let mut bytes = ctx.probe().frame;
+    bytes[0] = code;
+    let s = ctx.connect().await?;
+    let reply = s.exchange(&bytes).await;
+    let expected = format!("Error(unknownMessage) with requestCode 0x{code:02x}");
+    let outcome = match expect_error(&reply, &["unknownMessage"]) {
+        Ok(e) => Outcome::check(e.request_code == code, &expected, e.to_string()),
+        Err(got) => Outcome::fail(&expected, got),
+    };
+    Ok(outcome.and_usable(ctx.still_usable(&s).await))
+}
+
 /// The ERR cases.
 #[allow(clippy::too_many_lines)]
 pub(crate) fn cases() -> Vec<Case> {
@@ -63,11 +80,11 @@ pub(crate) fn cases() -> Vec<Case> {
                     other => Outcome::fail("an Error frame", other.to_string()),
                 })
             })),
-        def("ERR-11-003", Should, Negative, Role::Any, None, "Error.requestCode is the code of the refused request", "wire.capnp Error", "requestCode: The message code of the request being answered (0xFF if it could not be determined, e.g. an empty stream).")
+        def("ERR-11-003", Should, Negative, Role::Any, None, "Error.requestCode is the code of the refused request", "wire.capnp Error", "requestCode: The message code of the request being answered: for an unknown code, the code byte as received; 0xFF only when no code byte arrived (an empty stream).")
             .run(|ctx| Box::pin(check_error(ctx, "requestCode = the request's code", |e, code, _| {
                 if e.request_code == code { Ok(format!("requestCode 0x{:02x}", e.request_code)) } else { Err(format!("requestCode 0x{:02x}, request 0x{code:02x}", e.request_code)) }
             }))),
-        def("ERR-11-004", Should, Negative, Role::Any, None, "Error.requestCode is 0xFF for an empty stream", "wire.capnp Error", "requestCode: The message code of the request being answered (0xFF if it could not be determined, e.g. an empty stream).")
+        def("ERR-11-004", Should, Negative, Role::Any, None, "Error.requestCode is 0xFF for an empty stream", "wire.capnp Error", "requestCode: The message code of the request being answered: for an unknown code, the code byte as received; 0xFF only when no code byte arrived (an empty stream).")
             .run(|ctx| Box::pin(async move {
                 let s = ctx.connect().await?;
                 let reply = s.exchange(&[]).await;
@@ -159,6 +176,10 @@ pub(crate) fn cases() -> Vec<Case> {
                     Err(e) => Outcome::fail("exactly one Error frame, then FIN", e),
                 })
             })),
+        def("ERR-2-600", Must, Negative, Role::Any, None, "an unknown code 0x06 gets Error(unknownMessage) whose requestCode is 0x06", "schema/README.md §2", UNKNOWN_CODE_ECHO)
+            .run(|ctx| Box::pin(unknown_code_echoed(ctx, 0x06))),
+        def("ERR-2-601", Must, Negative, Role::Any, None, "an unknown code 0xC3 gets Error(unknownMessage) whose requestCode is 0xC3", "schema/README.md §2", UNKNOWN_CODE_ECHO)
+            .run(|ctx| Box::pin(unknown_code_echoed(ctx, 0xc3))),
     ]
 }
 

@@ -352,7 +352,7 @@ fn at_cap_cases() -> Vec<Case> {
             code::CREATE_CHANNEL,
             Role::Anchor,
             Some("mailbox/1"),
-            |ctx| req::create_channel(2, &ctx.random32()),
+            |ctx| req::create_channel(2, &ctx.random_node_id()),
         ),
         mk(
             "FRM-2-209",

@@ -21,6 +21,42 @@ const CAPS: &str = "capabilities: Optional features the sender serves, as \"name
 const AGENT: &str =
     "agent: Free-form implementation name and version [...] At most 128 bytes (wire.capnp).";
 
+const SETUP_ERRORS: &str = "A first stream that is a request, push or response other than `Hello`: `Error(unauthorized)`, `requestCode` = that frame's code; then close with `protocolViolation` (0x2). A second `Hello` on an established connection: `Error(unknownMessage)`, `requestCode` 0x00; the connection stays usable. (schema/README.md §1.3)";
+
+/// A request as the first stream: `Error(unauthorized)` naming its code,
+/// then the connection is closed with `protocolViolation` (0x2).
+async fn request_before_hello(
+    ctx: &mut crate::suite::ctx::Ctx,
+) -> Result<Outcome, crate::suite::ctx::CaseError> {
+    let probe = ctx.probe();
+    let (conn, _) = ctx.connect_pinned().await?;
+    let reply = conn
+        .exchange(&probe.frame, 1 << 20, ctx.timeouts.reply)
+        .await;
+    let expected = format!(
+        "{} as the first stream: Error(unauthorized) with requestCode 0x{:02x}, then application close 0x2",
+        probe.name, probe.code
+    );
+    let mut o = match expect_error(&reply, &["unauthorized"]) {
+        Ok(e) if e.request_code == probe.code => Outcome::pass(&expected, e.to_string()),
+        Ok(e) => Outcome::fail(&expected, e.to_string()),
+        Err(got) => Outcome::fail(&expected, got),
+    };
+    match conn.closed_within(ctx.timeouts.reply).await {
+        Some(client::Closed::Application(0x2, why)) => {
+            o.actual.push_str(&format!("; closed 0x2 ({why})"));
+        }
+        other => {
+            o.passed = false;
+            o.actual.push_str(&match other {
+                Some(c) => format!("; {c}"),
+                None => "; still open".to_string(),
+            });
+        }
+    }
+    Ok(o)
+}
+
 /// The HS cases.
 #[allow(clippy::too_many_lines)]
 pub(crate) fn cases() -> Vec<Case> {
@@ -245,6 +281,19 @@ pub(crate) fn cases() -> Vec<Case> {
                     Ok(f) if f.code == code::HELLO_RESPONSE => Outcome::fail(expected, "answered with HelloResponse"),
                     _ => Outcome::pass(expected, reply.to_string()),
                 })
+            })),
+        def("HS-1-600", Must, Negative, Role::Any, None, "a request as the first stream gets Error(unauthorized) with its code, then close 0x2", "schema/README.md §1.3", SETUP_ERRORS)
+            .run(|ctx| Box::pin(request_before_hello(ctx))),
+        def("HS-1-601", Must, Negative, Role::Any, None, "a second Hello gets Error(unknownMessage) with requestCode 0x00; the connection stays usable", "schema/README.md §1.3", SETUP_ERRORS)
+            .run(|ctx| Box::pin(async move {
+                let s = ctx.connect().await?;
+                let reply = s.exchange(&HelloSpec::default().frame()).await;
+                let expected = "Error(unknownMessage) with requestCode 0x00";
+                let outcome = match expect_error(&reply, &["unknownMessage"]) {
+                    Ok(e) => Outcome::check(e.request_code == 0, expected, e.to_string()),
+                    Err(got) => Outcome::fail(expected, got),
+                };
+                Ok(outcome.and_usable(ctx.still_usable(&s).await))
             })),
     ]
 }

@@ -497,12 +497,26 @@ pub(crate) async fn pull(
 /// Pulls every page after `since` (at most 64 pages); the posts and the
 /// final cursor.
 pub(crate) async fn pull_all(s: &Session, ids: &[[u8; 32]], since: u64) -> Result<Pulled, String> {
+    pull_up_to(s, ids, since, 0, usize::MAX).await
+}
+
+/// Like [`pull_all`], with pages of `page_limit` posts (0 = the target's
+/// default), stopping after the page that brings the count to at least
+/// `max_posts` (a bound on the work of cases whose answer grows with what
+/// earlier runs left on the target).
+pub(crate) async fn pull_up_to(
+    s: &Session,
+    ids: &[[u8; 32]],
+    since: u64,
+    page_limit: u16,
+    max_posts: usize,
+) -> Result<Pulled, String> {
     let mut all = Pulled {
         next_seq: since,
         ..Pulled::default()
     };
     for _ in 0..64 {
-        let page = pull(s, ids, all.next_seq, 0).await?;
+        let page = pull(s, ids, all.next_seq, page_limit).await?;
         if page.next_seq < all.next_seq {
             return Err(format!(
                 "nextSeq went back from {} to {}",
@@ -513,7 +527,7 @@ pub(crate) async fn pull_all(s: &Session, ids: &[[u8; 32]], since: u64) -> Resul
         all.profiles.extend(page.profiles);
         all.deletes.extend(page.deletes);
         all.next_seq = page.next_seq;
-        if !page.more {
+        if !page.more || all.posts.len() >= max_posts {
             return Ok(all);
         }
     }
@@ -960,4 +974,37 @@ pub(crate) fn describe(reply: &Reply) -> String {
         Ok(f) => format!("frame 0x{:02x}", f.code),
         Err(e) => e,
     }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    /// The fixture identities as conformance/README.md defines them: seed n =
+    /// BLAKE3 of the 34-byte label followed by n as one byte (35 bytes in
+    /// all), pinned to their public keys so the README's list cannot drift.
+    #[test]
+    fn fixture_ids_follow_the_documented_encoding() {
+        for n in 0..SEEDED {
+            let mut input = b"distsoc-conformance fixture author".to_vec();
+            assert_eq!(input.len(), 34);
+            input.push(n);
+            assert_eq!(
+                *blake3::hash(&input).as_bytes(),
+                fixture_seed(n),
+                "seed {n}"
+            );
+        }
+        let ids: Vec<String> = fixture_ids().iter().map(hex::encode).collect();
+        assert_eq!(ids, PINNED);
+    }
+
+    const PINNED: [&str; 5] = [
+        "2b1ce4815bce495855bbbfb8ef2b9039e9e7330879068af5f811cc9793aae696",
+        "5c453b596691a8a16849c745f80d81dfa972de5db8605d6558a942225c0e5475",
+        "f98e1b59789e8eac1054824c3c74b99268f51974d206a0d8b85a3a38eb579e70",
+        "e9312e1a1dcdde37c8e238cd4a501b4a83223c675ed0a6a1a81b1248e6f97aff",
+        "7ef8018c0d426b4a0893924850abfff7c33a88c8915db1e199fe379f47b5b044",
+    ];
 }

@@ -5,8 +5,8 @@
 
 use super::def;
 use super::post::{
-    accepting_session, fixture_ids, is_ack, pull, pull_all, pull_frame, text, GotPost, Pulled,
-    Signer, Sp,
+    accepting_session, fixture_ids, is_ack, pull, pull_all, pull_frame, pull_up_to, text, GotPost,
+    Pulled, Signer, Sp,
 };
 use crate::suite::ctx::{now_ms, CaseError, Ctx, Outcome, Session};
 use crate::suite::model::{Kind, Level, Role};
@@ -202,10 +202,17 @@ async fn with_posts(
     }
 }
 
+/// Posts [`check_filter`] judges at most (whole pages, from the start of the
+/// target's store): the fixture authors' posts accumulate over runs against
+/// one live target, and the case must take the same time in every run.
+const MAX_JUDGED: usize = 200;
+/// Page size of those pulls.
+const JUDGED_PAGE: u16 = 50;
+
 async fn check_filter(ctx: &mut Ctx, ids: Vec<[u8; 32]>, what: &str) -> Result<Outcome, CaseError> {
     let s = ctx.connect().await?;
-    let expected = format!("{what}: every returned post is one the requester may receive and verifies (PostId, signatures)");
-    let outcome = match pull_all(&s, &ids, 0).await {
+    let expected = format!("{what}: every returned post (the first pages, about {MAX_JUDGED}) is one the requester may receive and verifies (PostId, signatures)");
+    let outcome = match pull_up_to(&s, &ids, 0, JUDGED_PAGE, MAX_JUDGED).await {
         Ok(got) => match judge(&got, &s.client_id, &ids) {
             Ok(n) => Outcome::pass(&expected, format!("{n} posts, all allowed and valid")),
             Err(e) => Outcome::fail(&expected, e),

@@ -13,6 +13,7 @@ const NEGOTIATE: &str = "the responder answers `HelloResponse` with the selected
 const MSG_VERSION: &str = "`version` in every top-level message is the protocol version the sender speaks for it (currently **2**). A receiver answers a version outside its range with `Error(unsupportedVersion)` (with its `minVersion`/`maxVersion`) before looking at the rest of the message.";
 const MINMAX: &str = "maxVersion: Highest protocol version the sender speaks. Must be >= minVersion (wire.capnp Hello).";
 const ERR_VERSION: &str = "Error.version: For `unsupportedVersion` replies it is the receiver's maximum version (wire.capnp).";
+const EMPTY_RANGE: &str = "A `Hello` with `minVersion > maxVersion` (breaks the schema rule \"must be >= minVersion\"): `Error(malformed)`, `requestCode` 0x00; close with `protocolViolation` (0x2). (schema/README.md §1.3)";
 const LATER: &str = "HelloResponse.version: The selected protocol version [...] All later messages on the connection use it (wire.capnp).";
 
 /// The target's declared range (from the discovery Hello exchange).
@@ -281,6 +282,26 @@ pub(crate) fn cases() -> Vec<Case> {
                     Ok(h) => Outcome::check(h.version == tmax, expected, format!("version {}", h.version)),
                     Err(e) => Outcome::fail(expected, e),
                 })
+            })),
+        def("VER-1-600", Must, Negative, Role::Any, None, "a Hello with minVersion > maxVersion gets Error(malformed) with requestCode 0x00, then close 0x2", "schema/README.md §1.3", EMPTY_RANGE)
+            .run(|ctx| Box::pin(async move {
+                let bytes = HelloSpec { version: 2, min_version: 3, max_version: 2, ..HelloSpec::default() }.frame();
+                let (conn, reply) = send_hello(ctx, &bytes).await?;
+                let expected = "Error(malformed) with requestCode 0x00, then application close 0x2";
+                let mut o = match expect_error(&reply, &["malformed"]) {
+                    Ok(e) => Outcome::check(e.request_code == 0, expected, e.to_string()),
+                    Err(got) => Outcome::fail(expected, got),
+                };
+                match conn.closed_within(ctx.timeouts.reply).await {
+                    Some(crate::suite::client::Closed::Application(0x2, why)) => {
+                        o.actual.push_str(&format!("; closed 0x2 ({why})"));
+                    }
+                    other => {
+                        o.passed = false;
+                        o.actual.push_str(&other.map_or("; still open".to_string(), |c| format!("; {c}")));
+                    }
+                }
+                Ok(o)
             })),
     ]
 }
