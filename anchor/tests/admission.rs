@@ -74,10 +74,10 @@ async fn client(a: &TestAnchor) -> Client {
     }
 }
 
+/// A fresh identity's NodeId (a valid Ed25519 key: `CreateChannel` refuses
+/// anything else, schema §9).
 fn random_node() -> NodeId {
-    let mut b = [0u8; 32];
-    rand_core::OsRng.fill_bytes(&mut b);
-    NodeId(b)
+    NodeId(SigningKey::generate(&mut rand_core::OsRng).public())
 }
 
 async fn list(c: &Client) -> Result<Message, RequestError> {
