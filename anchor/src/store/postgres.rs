@@ -96,54 +96,54 @@ const FETCH_LENS_SQL: &str = "SELECT id, payload_len FROM messages
   WHERE recipient = $1::bytea AND channel = $2::bytea AND expires_at_ms > $3::int8
   ORDER BY id LIMIT $4::int8";
 
-const PULL_SQL: &str = "SELECT s.seq FROM (
-    (SELECT p.seq FROM posts AS p
+/// The seqs a pull may return from one table pair: the requester's own
+/// rows (both visibilities), public rows by an author in the ids, and rows
+/// whose recipient (other than their author) is in the ids. `$1` requester,
+/// `$2` since, `$3` ids, `$4` limit.
+macro_rules! pull_sql {
+    ($rows:literal, $recipients:literal) => {
+        concat!(
+            "SELECT s.seq FROM (
+    (SELECT p.seq FROM ",
+            $rows,
+            " AS p
       WHERE p.author = $1::bytea AND p.encrypted = false AND p.seq > $2::int8
       ORDER BY p.seq LIMIT $4::int8)
     UNION
-    (SELECT p.seq FROM posts AS p
+    (SELECT p.seq FROM ",
+            $rows,
+            " AS p
       WHERE p.author = $1::bytea AND p.encrypted = true AND p.seq > $2::int8
       ORDER BY p.seq LIMIT $4::int8)
     UNION
     (SELECT x.seq FROM unnest($3::bytea[]) AS i(id)
       CROSS JOIN LATERAL (
-        SELECT p.seq FROM posts AS p
+        SELECT p.seq FROM ",
+            $rows,
+            " AS p
          WHERE p.author = i.id AND p.encrypted = false AND p.seq > $2::int8
          ORDER BY p.seq LIMIT $4::int8) AS x)
     UNION
     (SELECT y.seq FROM unnest($3::bytea[]) AS i(id)
       CROSS JOIN LATERAL (
-        SELECT r.seq FROM post_recipients AS r
+        SELECT r.seq FROM ",
+            $recipients,
+            " AS r
          WHERE r.recipient = i.id AND r.author <> r.recipient AND r.seq > $2::int8
          ORDER BY r.seq LIMIT $4::int8) AS y)
   ) AS s
-  ORDER BY s.seq LIMIT $4::int8";
+  ORDER BY s.seq LIMIT $4::int8"
+        )
+    };
+}
+
+/// The post half of a pull.
+const PULL_SQL: &str = pull_sql!("posts", "post_recipients");
 
 /// The tombstone half of a pull: own tombstones, those of public posts by
 /// an author in the ids, and those whose deleted post had a recipient
 /// (other than its author) in the ids.
-const PULL_TOMBSTONES_SQL: &str = "SELECT s.seq FROM (
-    (SELECT t.seq FROM tombstones AS t
-      WHERE t.author = $1::bytea AND t.encrypted = false AND t.seq > $2::int8
-      ORDER BY t.seq LIMIT $4::int8)
-    UNION
-    (SELECT t.seq FROM tombstones AS t
-      WHERE t.author = $1::bytea AND t.encrypted = true AND t.seq > $2::int8
-      ORDER BY t.seq LIMIT $4::int8)
-    UNION
-    (SELECT x.seq FROM unnest($3::bytea[]) AS i(id)
-      CROSS JOIN LATERAL (
-        SELECT t.seq FROM tombstones AS t
-         WHERE t.author = i.id AND t.encrypted = false AND t.seq > $2::int8
-         ORDER BY t.seq LIMIT $4::int8) AS x)
-    UNION
-    (SELECT y.seq FROM unnest($3::bytea[]) AS i(id)
-      CROSS JOIN LATERAL (
-        SELECT r.seq FROM tombstone_recipients AS r
-         WHERE r.recipient = i.id AND r.author <> r.recipient AND r.seq > $2::int8
-         ORDER BY r.seq LIMIT $4::int8) AS y)
-  ) AS s
-  ORDER BY s.seq LIMIT $4::int8";
+const PULL_TOMBSTONES_SQL: &str = pull_sql!("tombstones", "tombstone_recipients");
 
 /// Locks the `post_seq` counter row until commit and returns its value:
 /// writers of posts and tombstones serialize, so seq order is commit order.

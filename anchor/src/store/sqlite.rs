@@ -996,37 +996,41 @@ impl SqliteStore {
         since_seq: u64,
         limit: usize,
     ) -> Result<Vec<u64>, StoreError> {
-        let mut ids = ids.to_vec();
-        ids.sort_unstable();
-        ids.dedup();
-        self.read(move |c| {
-            let since = to_i64(since_seq);
-            let lim = sql_limit(limit);
-            let mut found = BTreeSet::new();
-            let mut by_author = c.prepare_cached(POSTS_BY_AUTHOR_SQL)?;
-            let mut by_recipient = c.prepare_cached(POSTS_BY_RECIPIENT_SQL)?;
-            let mut add = |rows: rusqlite::Rows<'_>| -> Result<(), StoreError> {
-                let mut rows = rows;
-                while let Some(row) = rows.next()? {
-                    found.insert(col_u64(row, 0, "seq")?);
-                }
-                Ok(())
-            };
-            // Own posts, whatever their visibility.
-            for enc in [false, true] {
-                add(by_author.query(params![&requester.0[..], enc, since, lim])?)?;
-            }
-            for id in &ids {
-                add(by_author.query(params![&id[..], false, since, lim])?)?;
-                add(by_recipient.query(params![&id[..], since, lim])?)?;
-            }
-            Ok(found.into_iter().take(limit).collect())
-        })
+        self.candidates(
+            (POSTS_BY_AUTHOR_SQL, POSTS_BY_RECIPIENT_SQL),
+            requester,
+            ids,
+            since_seq,
+            limit,
+        )
         .await
     }
 
     pub(crate) async fn tombstone_candidates(
         &self,
+        requester: NodeId,
+        ids: &[[u8; 32]],
+        since_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        self.candidates(
+            (TOMBSTONES_BY_AUTHOR_SQL, TOMBSTONES_BY_RECIPIENT_SQL),
+            requester,
+            ids,
+            since_seq,
+            limit,
+        )
+        .await
+    }
+
+    /// The first `limit` seqs after `since_seq` a pull may return, from one
+    /// table pair (posts or tombstones): `by_author` (author, encrypted,
+    /// since, limit) and `by_recipient` (recipient, since, limit). The
+    /// requester's own rows whatever their visibility; public rows by an
+    /// author in `ids`; rows with a recipient in `ids`.
+    async fn candidates(
+        &self,
+        (by_author_sql, by_recipient_sql): (&'static str, &'static str),
         requester: NodeId,
         ids: &[[u8; 32]],
         since_seq: u64,
@@ -1039,8 +1043,8 @@ impl SqliteStore {
             let since = to_i64(since_seq);
             let lim = sql_limit(limit);
             let mut found = BTreeSet::new();
-            let mut by_author = c.prepare_cached(TOMBSTONES_BY_AUTHOR_SQL)?;
-            let mut by_recipient = c.prepare_cached(TOMBSTONES_BY_RECIPIENT_SQL)?;
+            let mut by_author = c.prepare_cached(by_author_sql)?;
+            let mut by_recipient = c.prepare_cached(by_recipient_sql)?;
             let mut add = |rows: rusqlite::Rows<'_>| -> Result<(), StoreError> {
                 let mut rows = rows;
                 while let Some(row) = rows.next()? {
@@ -1048,6 +1052,7 @@ impl SqliteStore {
                 }
                 Ok(())
             };
+            // Own rows, whatever their visibility.
             for enc in [false, true] {
                 add(by_author.query(params![&requester.0[..], enc, since, lim])?)?;
             }
