@@ -7,7 +7,8 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_distsoc-node");
+mod common;
+use common::BIN;
 
 /// Runs the binary on `dir` with `args` under `umask 000`.
 fn node_umask0(dir: &Path, args: &[&str]) -> Output {
@@ -55,19 +56,7 @@ fn mode(p: &Path) -> u32 {
 
 /// Starts `run` on loopback and waits for its "listening" line.
 fn spawn_run(dir: &Path) -> Child {
-    let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["run", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (child, line) = common::spawn_first_line(dir, &["run", "--listen", "127.0.0.1:0"]);
     assert!(line.starts_with("listening: "), "run printed {line:?}");
     child
 }

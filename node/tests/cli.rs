@@ -11,10 +11,9 @@
 //!   author never dialled the member before.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
 use distsoc_anchor::config::AnchorConfig;
@@ -29,7 +28,8 @@ use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign::SigningKey;
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_distsoc-node");
+mod common;
+use common::BIN;
 const LOOPBACK: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
 const STEP: Duration = Duration::from_secs(20);
@@ -69,21 +69,8 @@ struct Running {
 
 impl Running {
     fn start(dir: &Path) -> Running {
-        let mut child = Command::new(BIN)
-            .arg("--data-dir")
-            .arg(dir)
-            .arg("--json")
-            .arg("run")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
         // The first line is printed once the endpoint is bound.
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let (child, line) = common::spawn_first_line(dir, &["--json", "run"]);
         let v: Value = serde_json::from_str(&line).unwrap();
         Running {
             child,

@@ -6,10 +6,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,7 +22,8 @@ use distsoc_protocol::messages::social::PullSyncRequest;
 use distsoc_protocol::messages::{wire, Message};
 use distsoc_protocol::sign::SigningKey;
 
-const BIN: &str = env!("CARGO_BIN_EXE_distsoc-node");
+mod common;
+use common::BIN;
 
 struct Proc {
     child: Child,
@@ -40,19 +40,7 @@ impl Drop for Proc {
 
 /// Starts `distsoc-node run` on `listen`; reads the connect string it prints.
 fn spawn(dir: &Path, listen: SocketAddr) -> Proc {
-    let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["run", "--listen", &listen.to_string()])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (child, line) = common::spawn_first_line(dir, &["run", "--listen", &listen.to_string()]);
     let cs: ConnectString = line
         .trim()
         .trim_start_matches("listening: ")
