@@ -6,16 +6,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod common;
-use common::{code, LOOPBACK};
+use common::{code, start_anchor, TestAnchor, LOOPBACK};
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use distsoc_anchor::config::AnchorConfig;
-use distsoc_anchor::run::{Anchor, RunOptions};
 use distsoc_node::config::Config;
 use distsoc_node::dm::DmClient;
-use distsoc_node::identity::NetworkKey;
 use distsoc_node::node::Node;
 use distsoc_node::transport::{Peer, RequestError, Transport};
 use distsoc_protocol::error::ErrorCode;
@@ -27,36 +24,6 @@ use rand_core::RngCore;
 
 /// Bounds every network step.
 const STEP: Duration = Duration::from_secs(20);
-
-struct TestAnchor {
-    dir: tempfile::TempDir,
-    anchor: Anchor,
-    id: NodeId,
-    addr: SocketAddr,
-}
-
-async fn anchor_with(cfg: AnchorConfig) -> TestAnchor {
-    let dir = tempfile::tempdir().unwrap();
-    let key = NetworkKey::new(SigningKey::generate(&mut rand_core::OsRng));
-    let opts = RunOptions {
-        data_dir: dir.path().into(),
-        drain_timeout: Duration::from_secs(5),
-    };
-    let cfg = AnchorConfig {
-        listen: LOOPBACK,
-        admin_listen: String::new(),
-        metrics_listen: String::new(),
-        ..cfg
-    };
-    let anchor = Anchor::start(&key, &cfg, &opts).await.unwrap();
-    let addr = anchor.local_addr().unwrap();
-    TestAnchor {
-        dir,
-        anchor,
-        id: key.node_id(),
-        addr,
-    }
-}
 
 struct Client {
     _transport: Transport,
@@ -119,7 +86,7 @@ async fn futures_join<T>(tasks: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
 /// one 50/s bucket and everyone behind the IP got `rateLimited`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flooding_identity_does_not_limit_others_behind_the_same_ip() {
-    let a = anchor_with(AnchorConfig::default()).await;
+    let a = start_anchor(AnchorConfig::default()).await;
     let (flooder, honest) = (client(&a).await, client(&a).await);
     let limited = flood(&flooder, 300).await;
     assert!(limited >= 100, "the flooder is limited: {limited} of 300");
@@ -138,7 +105,7 @@ async fn a_flooding_identity_does_not_limit_others_behind_the_same_ip() {
 /// other creators are not affected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn channel_creation_is_rate_limited_per_creator() {
-    let a = anchor_with(AnchorConfig {
+    let a = start_anchor(AnchorConfig {
         channel_create_per_minute: 6,
         channel_create_burst: 3,
         ..AnchorConfig::default()
@@ -188,7 +155,7 @@ fn audit_rows(dir: &std::path::Path) -> i64 {
 /// banned peer wrote an authorization-failure row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_before_admission_writes_no_audit_rows() {
-    let a = anchor_with(AnchorConfig {
+    let a = start_anchor(AnchorConfig {
         rate_limit_per_second: 5,
         rate_limit_burst: 5,
         ..AnchorConfig::default()
@@ -270,7 +237,7 @@ async fn refused_before_admission_writes_no_audit_rows() {
 /// listing stopped at the 10,000 oldest channels and Alice's never showed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dm_read_finds_a_friend_behind_ten_thousand_spam_channels() {
-    let a = anchor_with(AnchorConfig::default()).await;
+    let a = start_anchor(AnchorConfig::default()).await;
     let cs: ConnectString = format!("{}@{}", a.id, a.addr).parse().unwrap();
     let mk = |name: &str| {
         Node::init(
