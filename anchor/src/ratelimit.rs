@@ -72,9 +72,13 @@ impl RateConfig {
     }
 
     /// Time for the bucket to refill `missing` tokens.
+    /// Whole milliseconds, rounded up: `retryAfterMs` is in ms, and a
+    /// caller that waits exactly that long must then be admitted (a
+    /// truncated value would refuse it once more).
     fn time_for(&self, missing: f64) -> Duration {
         let secs = missing.max(0.0) / self.per_second.max(f64::MIN_POSITIVE);
-        Duration::from_secs_f64(secs.clamp(0.001, 3600.0))
+        let ms = (secs.clamp(0.001, 3600.0) * 1000.0).ceil();
+        Duration::from_secs_f64(ms / 1000.0)
     }
 
     /// Time an untouched bucket takes to become full again.
@@ -426,6 +430,39 @@ mod tests {
         assert_eq!(l.tracked(), 400);
         l.prune(t + ACTIVE_WINDOW);
         assert_eq!(l.tracked(), 0);
+    }
+
+    /// RL-9-002: after a refusal, one request sent exactly `retry_after`
+    /// later is admitted, whatever the fractional state of the buckets.
+    #[test]
+    fn waiting_retry_after_is_always_enough() {
+        let cfg = LimitConfig {
+            identity: RateConfig::new(7.0, 3.0),
+            ip: RateConfig::new(500.0, 500.0),
+        };
+        for offset_us in [0u64, 1, 333, 499, 999, 1234, 35_917] {
+            let l = RateLimiter::new(cfg);
+            let mut t = Instant::now() + Duration::from_micros(offset_us);
+            // Other identities share the IP, so the share is fractional too.
+            for other in 2..40u8 {
+                l.check(id(other), ip(1), t);
+            }
+            let mut refused = 0;
+            for _ in 0..200 {
+                t += Duration::from_micros(offset_us % 977 + 1);
+                if let Decision::Limit { retry_after } = l.check(id(1), ip(1), t) {
+                    refused += 1;
+                    assert_eq!(retry_after.subsec_nanos() % 1_000_000, 0, "{retry_after:?}");
+                    assert_eq!(
+                        l.check(id(1), ip(1), t + retry_after),
+                        Decision::Allow,
+                        "offset {offset_us} us: {retry_after:?} was not enough"
+                    );
+                    t += retry_after;
+                }
+            }
+            assert!(refused > 0);
+        }
     }
 
     proptest! {

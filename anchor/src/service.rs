@@ -426,7 +426,7 @@ impl AnchorService {
             Decision::Allow => Ok(()),
             Decision::Limit { retry_after } => {
                 self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
-                let ms = u32::try_from(retry_after.as_millis())
+                let ms = u32::try_from(retry_after.as_micros().div_ceil(1000))
                     .unwrap_or(u32::MAX)
                     .max(1);
                 Err(refuse(ErrorCode::RateLimited, "rate limit exceeded").with_retry_after(ms))

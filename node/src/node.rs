@@ -1583,7 +1583,8 @@ impl Handler for Service {
             // before anything is verified or stored.
             if code.kind() == distsoc_protocol::codes::Kind::Push {
                 if let Err(wait) = self.push_limiter.check(ctx.peer, std::time::Instant::now()) {
-                    let ms = u32::try_from(wait.as_millis().max(1)).unwrap_or(u32::MAX);
+                    let ms =
+                        u32::try_from(wait.as_micros().div_ceil(1000).max(1)).unwrap_or(u32::MAX);
                     debug!(peer = %ctx.peer.short(), code = code.name(), retry_after_ms = ms, "push rate limited");
                     return Err(refuse(ErrorCode::RateLimited, "too many pushes; slow down")
                         .with_retry_after(ms));
