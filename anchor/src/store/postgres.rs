@@ -1814,27 +1814,26 @@ impl PgStore {
         since_seq: u64,
         limit: usize,
     ) -> Result<Vec<u64>, StoreError> {
-        let mut ids: Vec<&[u8]> = ids.iter().map(|i| &i[..]).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        self.timed(async {
-            let c = client(&self.inner.pool).await?;
-            let st = c.prepare_cached(PULL_SQL).await.map_err(pg_err)?;
-            c.query(
-                &st,
-                &[&&requester.0[..], &to_i64(since_seq), &ids, &i64_len(limit)],
-            )
+        self.candidates(PULL_SQL, requester, ids, since_seq, limit)
             .await
-            .map_err(pg_err)?
-            .iter()
-            .map(|r| get_u64(r, 0, "seq"))
-            .collect()
-        })
-        .await
     }
 
     pub(crate) async fn tombstone_candidates(
         &self,
+        requester: NodeId,
+        ids: &[[u8; 32]],
+        since_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        self.candidates(PULL_TOMBSTONES_SQL, requester, ids, since_seq, limit)
+            .await
+    }
+
+    /// The first `limit` seqs after `since_seq` a pull may return, by one
+    /// of the [`pull_sql!`] statements (posts or tombstones).
+    async fn candidates(
+        &self,
+        sql: &'static str,
         requester: NodeId,
         ids: &[[u8; 32]],
         since_seq: u64,
@@ -1845,10 +1844,7 @@ impl PgStore {
         ids.dedup();
         self.timed(async {
             let c = client(&self.inner.pool).await?;
-            let st = c
-                .prepare_cached(PULL_TOMBSTONES_SQL)
-                .await
-                .map_err(pg_err)?;
+            let st = c.prepare_cached(sql).await.map_err(pg_err)?;
             c.query(
                 &st,
                 &[&&requester.0[..], &to_i64(since_seq), &ids, &i64_len(limit)],
