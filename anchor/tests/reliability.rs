@@ -20,21 +20,19 @@ mod common;
 mod pg_harness;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{code, create_channel as create, LOOPBACK};
+use common::{code, create_channel as create, AnchorProc, LOOPBACK};
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
 use distsoc_node::identity::NetworkKey;
 use distsoc_node::transport::{Peer, RequestError};
 use distsoc_protocol::error::ErrorCode;
-use distsoc_protocol::ids::{ChannelId, ConnectString, Host, NodeId};
+use distsoc_protocol::ids::{ChannelId, NodeId};
 use distsoc_protocol::messages::mailbox::{Enqueue, Fetch, FetchWait};
 use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign::SigningKey;
@@ -48,13 +46,6 @@ const SENDERS: usize = 8;
 const MAX_PER_SENDER: usize = 5_000;
 /// Upper bound on any one phase (the load is bounded in time).
 const PHASE: Duration = Duration::from_secs(60);
-
-/// A `distsoc-anchor run` child process and where it listens.
-struct Proc {
-    child: Child,
-    id: NodeId,
-    addr: SocketAddr,
-}
 
 fn init(dir: &Path) {
     let out = Command::new(BIN)
@@ -96,36 +87,8 @@ fn init(dir: &Path) {
 
 /// Starts `distsoc-anchor run` and reads the connect string it prints on
 /// stdout once it is serving.
-fn spawn(dir: &Path, store: &str) -> Proc {
-    let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["run", "--listen", "127.0.0.1:0"])
-        .args(["--admin-listen", "", "--metrics-listen", ""])
-        .arg("--store")
-        .arg(store)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let cs: ConnectString = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("anchor printed {line:?}: {e}"));
-    let ip = match cs.host {
-        Host::Ip(ip) => ip,
-        other => panic!("expected an IP connect string, got {other:?}"),
-    };
-    Proc {
-        child,
-        id: cs.node_id,
-        addr: SocketAddr::new(ip, cs.port),
-    }
+fn spawn(dir: &Path, store: &str) -> AnchorProc {
+    common::spawn_anchor_process(dir, &["--listen", "127.0.0.1:0", "--store", store])
 }
 
 fn enqueue_msg(channel: ChannelId, to: NodeId, payload: Vec<u8>) -> Message {

@@ -12,39 +12,24 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{connect, try_connect_as, Refuse, LOOPBACK};
+use common::{connect, try_connect_as, AnchorProc, Refuse, LOOPBACK};
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
 use distsoc_node::identity::NetworkKey;
 use distsoc_node::transport::{
     CloseReason, RequestError, Transport, TransportConfig, TransportError, CLOSE_REFUSED,
 };
-use distsoc_protocol::ids::{ConnectString, Host, NodeId};
+use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::messages::discovery::BootstrapRequest;
 use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign::SigningKey;
 
 const BIN: &str = env!("CARGO_BIN_EXE_distsoc-anchor");
-
-/// A `distsoc-anchor run` child process and where it listens.
-struct Proc {
-    child: Child,
-    id: NodeId,
-    addr: SocketAddr,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn init(dir: &Path) {
     let out = Command::new(BIN)
@@ -58,33 +43,8 @@ fn init(dir: &Path) {
 
 /// Starts `distsoc-anchor run` on `listen` and reads the connect string it
 /// prints once it is serving.
-fn spawn(dir: &Path, listen: SocketAddr) -> Proc {
-    let mut child = Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(["run", "--listen", &listen.to_string()])
-        .args(["--admin-listen", "", "--metrics-listen", ""])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let cs: ConnectString = line
-        .trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("anchor printed {line:?}: {e}"));
-    let Host::Ip(ip) = cs.host else {
-        panic!("expected an IP connect string, got {line:?}");
-    };
-    Proc {
-        child,
-        id: cs.node_id,
-        addr: SocketAddr::new(ip, cs.port),
-    }
+fn spawn(dir: &Path, listen: SocketAddr) -> AnchorProc {
+    common::spawn_anchor_process(dir, &["--listen", &listen.to_string()])
 }
 
 fn bootstrap() -> Message {

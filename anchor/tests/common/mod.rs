@@ -183,3 +183,55 @@ pub fn listening_endpoint(key: &SigningKey, announce: Option<Vec<SocketAddr>>) -
     )
     .unwrap()
 }
+
+/// A `distsoc-anchor run` process (killed when dropped).
+pub struct AnchorProc {
+    /// The process.
+    pub child: std::process::Child,
+    /// Its NodeId.
+    pub id: NodeId,
+    /// Its QUIC address.
+    pub addr: SocketAddr,
+}
+
+impl Drop for AnchorProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `distsoc-anchor --data-dir DIR run ARGS…` (admin API and metrics
+/// off, `RUST_LOG=warn`) and reads the connect string it prints on stdout
+/// once it is serving.
+pub fn spawn_anchor_process(dir: &std::path::Path, args: &[&str]) -> AnchorProc {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_distsoc-anchor"))
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("run")
+        .args(args)
+        .args(["--admin-listen", "", "--metrics-listen", ""])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let cs: distsoc_protocol::ids::ConnectString = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("anchor printed {line:?}: {e}"));
+    let distsoc_protocol::ids::Host::Ip(ip) = cs.host else {
+        panic!("expected an IP connect string, got {line:?}");
+    };
+    AnchorProc {
+        child,
+        id: cs.node_id,
+        addr: SocketAddr::new(ip, cs.port),
+    }
+}
