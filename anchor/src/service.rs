@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 
 use distsoc_node::node::now_ms;
 use distsoc_node::transport::{Handler, HandlerFuture, PeerInfo, RequestCtx};
-use distsoc_protocol::codec;
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, NodeId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
@@ -34,8 +33,8 @@ use tracing::{debug, warn};
 use crate::quota::{Charge, QuotaConfig, QuotaKind, Quotas};
 use crate::ratelimit::{Decision, LimitConfig, RateLimiter};
 use crate::store::{
-    AnchorStore, AuditEvent, AuditKind, Inserted, NewMessage, StoreError, VisibilityOutcome,
-    SETTING_MAILBOX_TTL_MS,
+    AnchorStore, AuditEvent, AuditKind, Inserted, NewMessage, PreparedPost, StoreError,
+    VisibilityOutcome, SETTING_MAILBOX_TTL_MS,
 };
 use crate::verify::Verifier;
 
@@ -270,8 +269,13 @@ impl AnchorService {
 
     /// Charges a deposit to its author's and depositor's quotas, or refuses
     /// it with `quotaExceeded` (counted in the metrics).
-    fn admit_deposit(&self, ctx: &RequestCtx, post: &SyncPost) -> Result<Charge, wire::Error> {
-        let bytes = u64::try_from(codec::canonical_of(post).len()).unwrap_or(u64::MAX);
+    fn admit_deposit(
+        &self,
+        ctx: &RequestCtx,
+        post: &SyncPost,
+        stored_len: usize,
+    ) -> Result<Charge, wire::Error> {
+        let bytes = u64::try_from(stored_len).unwrap_or(u64::MAX);
         self.quotas
             .admit(post.post.body().author, ctx.peer, bytes, now_ms())
             .map_err(|r| {
@@ -692,25 +696,29 @@ impl AnchorService {
             // Public and encrypted posts alike: an anchor is not a
             // recipient but store-and-forward infrastructure, and serves
             // encrypted posts only by recipient-match pull (schema §7).
-            // Quotas are checked (and charged) before any storage work; a
-            // post the store did not keep is refunded.
+            // A valid post is charged to the quotas (its canonical bytes,
+            // encoded once) before any storage work; a post the store did
+            // not keep is refunded.
             Message::PushPost(push) => {
-                let charge = self.admit_deposit(&ctx, &push.post)?;
-                let results = match self
-                    .store
-                    .insert_posts(std::slice::from_ref(&push.post), now_ms())
-                    .await
-                {
-                    Ok(r) => r,
-                    Err(e) => {
-                        self.quotas.refund(charge);
-                        return Err(self.store_error(&e));
+                let result = match PreparedPost::new(&push.post) {
+                    // Refused below; nothing was charged.
+                    Err(e) => Some(Err(e)),
+                    Ok(prepared) => {
+                        let charge = self.admit_deposit(&ctx, &push.post, prepared.bytes.len())?;
+                        let result =
+                            match self.store.insert_prepared(vec![prepared], now_ms()).await {
+                                Ok(r) => r.into_iter().next(),
+                                Err(e) => {
+                                    self.quotas.refund(charge);
+                                    return Err(self.store_error(&e));
+                                }
+                            };
+                        if !matches!(result, Some(Ok(Inserted::New { .. }))) {
+                            self.quotas.refund(charge);
+                        }
+                        result
                     }
                 };
-                let result = results.into_iter().next();
-                if !matches!(result, Some(Ok(Inserted::New { .. }))) {
-                    self.quotas.refund(charge);
-                }
                 match result {
                     Some(Err(StoreError::Invalid(e))) => Err(refuse(e.error_code(), e.to_string())),
                     Some(Err(e)) => Err(self.store_error(&e)),

@@ -1076,6 +1076,16 @@ impl AnchorStore {
 
     // -- posts --------------------------------------------------------------
 
+    /// Stores posts already validated and encoded by [`PreparedPost::new`]
+    /// (one result each, in order), like [`AnchorStore::insert_posts`].
+    pub(crate) async fn insert_prepared(
+        &self,
+        posts: Vec<PreparedPost>,
+        now_ms: u64,
+    ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+        dispatch!(self, s => s.insert_posts(posts, now_ms).await)
+    }
+
     /// Stores posts (store-and-forward) in one transaction. Each post is
     /// first checked with [`SyncPost::validate`] and against
     /// [`MAX_STORED_SYNC_POST_BYTES`]; an invalid one is its own `Err` and
@@ -1362,7 +1372,9 @@ pub(crate) struct PreparedPost {
 }
 
 impl PreparedPost {
-    fn new(post: &SyncPost) -> Result<Self, StoreError> {
+    /// Validates `post` and encodes its canonical bytes (once: the quota
+    /// charge and the insert both use them).
+    pub(crate) fn new(post: &SyncPost) -> Result<Self, StoreError> {
         let id = post.validate(None)?;
         let bytes = codec::canonical_of(post);
         if bytes.len() > MAX_STORED_SYNC_POST_BYTES {
