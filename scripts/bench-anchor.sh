@@ -62,8 +62,8 @@ start_pg() {
 new_anchor() {
     local dir="$work/$1"
     "$anchor" --data-dir "$dir" init >/dev/null
-    sed -i -e 's/^rate_limit_per_second = .*/rate_limit_per_second = 1000000/' \
-        -e 's/^rate_limit_burst = .*/rate_limit_burst = 1000000/' \
+    sed -i -e 's/^\(ip_\)\{0,1\}rate_limit_per_second = .*/\1rate_limit_per_second = 1000000/' \
+        -e 's/^\(ip_\)\{0,1\}rate_limit_burst = .*/\1rate_limit_burst = 1000000/' \
         -e 's/^post_quota_\(author\|depositor\)_\(posts\|bytes\) = .*/post_quota_\1_\2 = 0/' \
         "$dir/anchor.toml"
     local out="$work/$1.out"
