@@ -1,6 +1,8 @@
 //! Sans-IO core of the distsoc protocol.
 //!
-//! What it does: ids ([`ids`]), the message-code registry ([`codes`]), framing
+//! What it does: ids ([`ids`]), the message-code registry ([`codes`]), the
+//! connection rules after TLS (Hello first, version selection, the
+//! simultaneous-dial tie-break, close codes: [`conn`]), framing
 //! ([`frame`]) and limits ([`limits`]), canonical Cap'n Proto encoding
 //! ([`canonical`]), validated domain types for every wire message ([`codec`],
 //! [`messages`]), ed25519 signatures with domain separation ([`sign`]), envelope
@@ -39,6 +41,7 @@
 pub mod canonical;
 pub mod codec;
 pub mod codes;
+pub mod conn;
 pub mod envelope;
 pub mod error;
 pub mod fof;
