@@ -2,6 +2,8 @@
 //! same harness the fuzz target runs (`fuzz/src/lib.rs`, included below), so a
 //! crash found by `cargo fuzz` becomes a named, ordinary regression test. The
 //! golden frame vectors are replayed through the harness too.
+// Reads its vector files: the sans-IO lint (protocol/clippy.toml) does not apply to tests.
+#![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

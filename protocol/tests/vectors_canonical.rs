@@ -12,6 +12,8 @@
 //! `Signed::decode`, then `verify`, then the PostId comparison of
 //! `SyncPost::validate`) must refuse the bytes with the wire error named by
 //! `expected.error`.
+// Reads its vector files: the sans-IO lint (protocol/clippy.toml) does not apply to tests.
+#![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fmt::Debug;

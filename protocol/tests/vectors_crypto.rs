@@ -6,6 +6,8 @@
 //! `conformance/src/vectors/crypto.rs`. Every record is dispatched on its
 //! `input.kind`; an unknown kind fails the test, and the number of checked
 //! records must equal the file's record count.
+// Reads its vector files: the sans-IO lint (protocol/clippy.toml) does not apply to tests.
+#![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::path::PathBuf;

@@ -4,6 +4,8 @@
 //! record is decoded in one call and incrementally in several chunkings, and
 //! must give the expected code / segment count / words, or the expected wire
 //! error and reason.
+// Reads its vector files: the sans-IO lint (protocol/clippy.toml) does not apply to tests.
+#![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
