@@ -42,7 +42,7 @@
 //! | frames being received or handled, one remote IP | `ip_frame_budget` | 32 MiB |
 //! | frames being received or handled, whole endpoint | `endpoint_frame_budget` | 64 MiB |
 //! | frame headers being read | `max_inflight_per_connection` × 2,057 B | 32 × 2 KiB |
-//! | streams open at once | `max_concurrent_bidi` / `max_concurrent_uni` | 100 / 100 |
+//! | streams open at once | `max_concurrent_bidi` / `max_concurrent_uni` | 32 / 32 |
 //!
 //! The flow-control windows bound what quinn holds *unread*; they need not
 //! hold a whole frame, because the frame decoder consumes data as it
@@ -94,6 +94,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use distsoc_protocol::codes::MessageCode;
+use distsoc_protocol::conn::{self as rules, Handshake, Transmit};
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::frame::MAX_HEADER_BYTES;
 use distsoc_protocol::ids::NodeId;
@@ -117,6 +118,7 @@ mod stream;
 pub mod tls;
 
 pub use dispatch::{Handler, HandlerFuture, RequestCtx, UNKNOWN_REQUEST_CODE};
+pub use distsoc_protocol::conn::{CloseCode, Direction};
 pub use stream::{Peer, RequestError};
 pub use tls::TlsError;
 
@@ -125,28 +127,28 @@ use frame_io::{read_frame, write_frame, FrameBudget, Pool, ReadFailure, WriteFai
 use slots::{Refusal, SlotGuard, Slots};
 
 /// Application close code: normal close (shutdown, [`Peer::close`]).
-pub const CLOSE_NORMAL: u32 = 0x0;
+pub const CLOSE_NORMAL: u32 = CloseCode::Normal.as_u32();
 /// Application close code: the Hello version ranges do not overlap.
-pub const CLOSE_VERSION_MISMATCH: u32 = 0x1;
+pub const CLOSE_VERSION_MISMATCH: u32 = CloseCode::VersionMismatch.as_u32();
 /// Application close code: the peer broke the connection rules (no Hello
 /// first, undecodable Hello or HelloResponse, wrong ALPN or key).
-pub const CLOSE_PROTOCOL_VIOLATION: u32 = 0x2;
+pub const CLOSE_PROTOCOL_VIOLATION: u32 = CloseCode::ProtocolViolation.as_u32();
 /// Application close code: a second connection between the same two nodes;
 /// the other one is kept.
-pub const CLOSE_DUPLICATE: u32 = 0x3;
+pub const CLOSE_DUPLICATE: u32 = CloseCode::Duplicate.as_u32();
 /// Application close code: the Hello exchange did not complete in time.
-pub const CLOSE_HELLO_TIMEOUT: u32 = 0x4;
+pub const CLOSE_HELLO_TIMEOUT: u32 = CloseCode::HelloTimeout.as_u32();
 /// Application close code: this peer is not admitted (for example banned by
 /// the operator); sent right after the QUIC handshake, before Hello.
-pub const CLOSE_REFUSED: u32 = 0x5;
+pub const CLOSE_REFUSED: u32 = CloseCode::NotAdmitted.as_u32();
 /// Application close code: the peer's IP address already holds
 /// `max_connections_per_ip` connections; sent right after the QUIC
 /// handshake, before Hello.
-pub const CLOSE_TOO_MANY_CONNECTIONS: u32 = 0x6;
+pub const CLOSE_TOO_MANY_CONNECTIONS: u32 = CloseCode::TooManyConnections.as_u32();
 /// Application close code: every connection slot was taken, and this
 /// connection was the idle one (no request for a while, none running) that
 /// made room for a new one. The peer may redial.
-pub const CLOSE_IDLE_EVICTED: u32 = 0x7;
+pub const CLOSE_IDLE_EVICTED: u32 = CloseCode::IdleEvicted.as_u32();
 
 /// Default quinn per-stream receive window: 1 MiB.
 pub const DEFAULT_STREAM_RECEIVE_WINDOW: u32 = 1024 * 1024;
@@ -287,15 +289,6 @@ impl Default for TransportConfig {
             version_range: MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION,
         }
     }
-}
-
-/// Which side opened a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// We dialled the peer (we sent Hello).
-    Outbound,
-    /// The peer dialled us (we answered Hello).
-    Inbound,
 }
 
 /// An established connection's peer: its key and what it said in Hello.
@@ -496,26 +489,6 @@ enum Registration {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Highest version in both `ours` and `[min, max]`.
-fn select_version(ours: &RangeInclusive<u16>, min: u16, max: u16) -> Option<u16> {
-    let hi = max.min(*ours.end());
-    let lo = min.max(*ours.start());
-    (min <= max && lo <= hi).then_some(hi)
-}
-
-/// Whether an existing connection wins over a new one to the same peer.
-fn keep_existing(existing: Direction, new: Direction, me: NodeId, peer: NodeId) -> bool {
-    match (existing, new) {
-        // Our dials are serialized per peer: keep the first.
-        (Direction::Outbound, Direction::Outbound) => true,
-        // The peer dialled again (e.g. it restarted): newest wins.
-        (Direction::Inbound, Direction::Inbound) => false,
-        // Simultaneous open: keep the one initiated by the lower NodeId.
-        (Direction::Outbound, Direction::Inbound) => me < peer,
-        (Direction::Inbound, Direction::Outbound) => peer < me,
-    }
 }
 
 fn validate(cfg: &TransportConfig) -> Result<(), TransportError> {
@@ -733,7 +706,7 @@ async fn accept_loop(inner: Arc<Inner>) {
                         if let Ok(Ok(conn)) = tokio::time::timeout(after, connecting).await {
                             close(
                                 &conn,
-                                CLOSE_TOO_MANY_CONNECTIONS,
+                                CloseCode::TooManyConnections,
                                 "too many connections from your address",
                             );
                         }
@@ -770,8 +743,20 @@ fn alpn_ok(conn: &quinn::Connection) -> bool {
         .is_some_and(|p| p == ALPN)
 }
 
-fn close(conn: &quinn::Connection, code: u32, reason: &str) {
-    conn.close(VarInt::from_u32(code), reason.as_bytes());
+fn close(conn: &quinn::Connection, code: CloseCode, reason: &str) {
+    conn.close(VarInt::from_u32(code.as_u32()), reason.as_bytes());
+}
+
+/// Closes `conn` as the Hello exchange decided, if it did; `true` if that
+/// close was the Hello timeout.
+fn close_as_decided(conn: &quinn::Connection, hs: &mut Handshake) -> bool {
+    match hs.poll_close() {
+        Some(c) => {
+            close(conn, c.code, c.reason);
+            c.code == CloseCode::HelloTimeout
+        }
+        None => false,
+    }
 }
 
 impl Inner {
@@ -809,14 +794,14 @@ impl Inner {
     }
 
     /// Makes `conn` the peer's connection unless a live one wins
-    /// ([`keep_existing`]); a losing existing connection is closed here.
+    /// ([`rules::keep_existing`]); a losing existing connection is closed here.
     fn register(&self, conn: &quinn::Connection, info: &Arc<PeerInfo>) -> Registration {
         let mut registry = lock(&self.registry);
         if let Some(existing) = registry.get(&info.node_id) {
             if existing.conn.close_reason().is_none()
                 && existing.conn.stable_id() != conn.stable_id()
             {
-                if keep_existing(
+                if rules::keep_existing(
                     existing.info.direction,
                     info.direction,
                     self.node_id,
@@ -825,7 +810,7 @@ impl Inner {
                     return Registration::Existing(existing.clone());
                 }
                 debug!(peer = %info.node_id.short(), "replacing a duplicate connection");
-                close(&existing.conn, CLOSE_DUPLICATE, "duplicate connection");
+                close(&existing.conn, CloseCode::Duplicate, "duplicate connection");
             }
         }
         registry.insert(
@@ -987,14 +972,23 @@ impl Inner {
         };
         slot.attach(&conn);
         if !alpn_ok(&conn) {
-            close(&conn, CLOSE_PROTOCOL_VIOLATION, "ALPN");
+            close(&conn, CloseCode::ProtocolViolation, "ALPN");
             return Err(TransportError::Hello(
                 "ALPN distsoc/2 not negotiated".into(),
             ));
         }
-        let info = match tokio::time::timeout(after, self.initiate_hello(&conn, target)).await {
+        let started = tokio::time::Instant::now();
+        let mut hs = Handshake::initiator(
+            self.cfg.version_range.clone(),
+            Duration::ZERO,
+            self.cfg.hello_timeout,
+        );
+        let deadline = started + hs.poll_timeout().unwrap_or(after);
+        let hello = self.initiate_hello(&conn, target, &mut hs, started);
+        let info = match tokio::time::timeout_at(deadline, hello).await {
             Err(_) => {
-                close(&conn, CLOSE_HELLO_TIMEOUT, "Hello timeout");
+                hs.handle_timeout(started.elapsed());
+                close_as_decided(&conn, &mut hs);
                 return Err(TransportError::Timeout {
                     phase: "Hello",
                     after,
@@ -1017,7 +1011,7 @@ impl Inner {
         match self.register(&conn, &info) {
             Registration::Existing(entry) => {
                 debug!(peer = %target.short(), "simultaneous connection: keeping the other one");
-                close(&conn, CLOSE_DUPLICATE, "duplicate connection");
+                close(&conn, CloseCode::Duplicate, "duplicate connection");
                 Ok(self.peer_from(&entry))
             }
             Registration::Registered => {
@@ -1031,16 +1025,22 @@ impl Inner {
         }
     }
 
-    /// The initiator's half of the Hello exchange.
+    /// The initiator's half of the Hello exchange; `hs` decides the outcome
+    /// (its clock started at `started`).
     async fn initiate_hello(
         &self,
         conn: &quinn::Connection,
         target: NodeId,
+        hs: &mut Handshake,
+        started: tokio::time::Instant,
     ) -> Result<Arc<PeerInfo>, TransportError> {
         let lost = |conn: &quinn::Connection, what: String| match conn.close_reason() {
             Some(reason) => TransportError::ConnectionLost(reason.into()),
             None => TransportError::Hello(what),
         };
+        // The first transmit is always our Hello, which `self.hello()` builds.
+        let first = hs.poll_transmit();
+        debug_assert!(matches!(first, Some(Transmit::Hello { .. })));
         let bytes = Message::Hello(self.hello())
             .to_frame()
             .map_err(|e| TransportError::Hello(format!("cannot encode Hello: {e}")))?;
@@ -1066,74 +1066,79 @@ impl Inner {
             None,
         )
         .await;
+        let timed_out = TransportError::Timeout {
+            phase: "Hello",
+            after: idle,
+        };
         let frame = match read {
             Ok((frame, _)) => frame,
-            Err(ReadFailure::Idle) => {
-                return Err(TransportError::Timeout {
-                    phase: "Hello",
-                    after: idle,
-                })
-            }
+            Err(ReadFailure::Idle) => return Err(timed_out),
             Err(ReadFailure::Stream(e)) => return Err(lost(conn, e)),
             Err(failure) => {
-                close(conn, CLOSE_PROTOCOL_VIOLATION, "bad HelloResponse");
+                hs.handle_bad_response(started.elapsed());
+                if close_as_decided(conn, hs) {
+                    return Err(timed_out);
+                }
                 return Err(TransportError::Hello(format!(
                     "bad HelloResponse: {failure:?}"
                 )));
             }
         };
         let ours = self.cfg.version_range.clone();
-        match Message::from_frame(&frame) {
+        let now = started.elapsed();
+        let (failure, response) = match Message::from_frame(&frame) {
             Ok(Message::HelloResponse(r)) => {
-                let agreed = ours.contains(&r.version)
-                    && (r.min_version..=r.max_version).contains(&r.version);
-                if !agreed {
-                    close(conn, CLOSE_VERSION_MISMATCH, "unsupported version");
-                    return Err(TransportError::VersionMismatch {
-                        ours,
-                        theirs: r.min_version..=r.max_version,
-                    });
-                }
-                Ok(Arc::new(PeerInfo {
-                    node_id: target,
-                    remote: conn.remote_address(),
-                    direction: Direction::Outbound,
-                    connection_id: conn.stable_id(),
-                    version: r.version,
-                    min_version: r.min_version,
-                    max_version: r.max_version,
-                    roles: r.roles,
-                    capabilities: r.capabilities,
-                    limits: r.limits,
-                    listen_addresses: r.listen_addresses.iter().map(|a| a.0).collect(),
-                    agent: r.agent,
-                    time_ms: r.time_ms,
-                    observed_address: r.observed_address.map(|a| a.0),
-                }))
+                hs.handle_hello_response(now, r.version, r.min_version, r.max_version);
+                let theirs = r.min_version..=r.max_version;
+                (TransportError::VersionMismatch { ours, theirs }, Some(r))
             }
             Ok(Message::Error(e)) if e.code == ErrorCode::UnsupportedVersion => {
-                close(conn, CLOSE_VERSION_MISMATCH, "unsupported version");
-                Err(TransportError::VersionMismatch {
-                    ours,
-                    theirs: e.min_version..=e.max_version,
-                })
+                hs.handle_version_refused(now);
+                let theirs = e.min_version..=e.max_version;
+                (TransportError::VersionMismatch { ours, theirs }, None)
             }
             Ok(Message::Error(e)) => {
-                close(conn, CLOSE_PROTOCOL_VIOLATION, "Hello refused");
-                Err(TransportError::HelloRefused(e))
+                hs.handle_hello_refused(now);
+                (TransportError::HelloRefused(e), None)
             }
             Ok(other) => {
-                close(conn, CLOSE_PROTOCOL_VIOLATION, "bad HelloResponse");
-                Err(TransportError::Hello(format!(
-                    "unexpected reply {}",
-                    other.code()
-                )))
+                hs.handle_bad_response(now);
+                let what = format!("unexpected reply {}", other.code());
+                (TransportError::Hello(what), None)
             }
             Err(e) => {
-                close(conn, CLOSE_PROTOCOL_VIOLATION, "bad HelloResponse");
-                Err(TransportError::Hello(format!("bad HelloResponse: {e}")))
+                hs.handle_bad_response(now);
+                let what = format!("bad HelloResponse: {e}");
+                (TransportError::Hello(what), None)
             }
-        }
+        };
+        let version = match (hs.poll_event(), response) {
+            (Some(rules::Event::Established { version }), Some(r)) => (version, r),
+            _ => {
+                return Err(if close_as_decided(conn, hs) {
+                    timed_out
+                } else {
+                    failure
+                })
+            }
+        };
+        let (version, r) = version;
+        Ok(Arc::new(PeerInfo {
+            node_id: target,
+            remote: conn.remote_address(),
+            direction: Direction::Outbound,
+            connection_id: conn.stable_id(),
+            version,
+            min_version: r.min_version,
+            max_version: r.max_version,
+            roles: r.roles,
+            capabilities: r.capabilities,
+            limits: r.limits,
+            listen_addresses: r.listen_addresses.iter().map(|a| a.0).collect(),
+            agent: r.agent,
+            time_ms: r.time_ms,
+            observed_address: r.observed_address.map(|a| a.0),
+        }))
     }
 
     /// An incoming connection: TLS handshake, Hello, then serve.
@@ -1157,27 +1162,36 @@ impl Inner {
         };
         slot.attach(&conn);
         if !alpn_ok(&conn) {
-            close(&conn, CLOSE_PROTOCOL_VIOLATION, "ALPN");
+            close(&conn, CloseCode::ProtocolViolation, "ALPN");
             return;
         }
         let Some(peer) = tls::peer_node_id(&conn) else {
-            close(&conn, CLOSE_PROTOCOL_VIOLATION, "no client key");
+            close(&conn, CloseCode::ProtocolViolation, "no client key");
             return;
         };
         if peer == self.node_id {
-            close(&conn, CLOSE_PROTOCOL_VIOLATION, "own key");
+            close(&conn, CloseCode::ProtocolViolation, "own key");
             return;
         }
         // Admission before any work for the peer: no Hello, no stream.
         if !self.handler.admit(&peer, remote) {
             debug!(peer = %peer.short(), %remote, "peer not admitted");
-            close(&conn, CLOSE_REFUSED, "not admitted");
+            close(&conn, CloseCode::NotAdmitted, "not admitted");
             return;
         }
-        let info = match tokio::time::timeout(after, self.respond_hello(&conn, peer)).await {
+        let started = tokio::time::Instant::now();
+        let mut hs = Handshake::responder(
+            self.cfg.version_range.clone(),
+            Duration::ZERO,
+            self.cfg.hello_timeout,
+        );
+        let deadline = started + hs.poll_timeout().unwrap_or(after);
+        let hello = self.respond_hello(&conn, peer, &mut hs, started);
+        let info = match tokio::time::timeout_at(deadline, hello).await {
             Err(_) => {
                 debug!(peer = %peer.short(), %remote, "no Hello in time");
-                close(&conn, CLOSE_HELLO_TIMEOUT, "Hello timeout");
+                hs.handle_timeout(started.elapsed());
+                close_as_decided(&conn, &mut hs);
                 return;
             }
             Ok(None) => return,
@@ -1186,102 +1200,98 @@ impl Inner {
         self.serve(conn, info, slot).await;
     }
 
-    /// The responder's half of the Hello exchange. `None` if the connection
-    /// was closed (the reason is logged).
-    async fn respond_hello(&self, conn: &quinn::Connection, peer: NodeId) -> Option<Arc<PeerInfo>> {
+    /// The responder's half of the Hello exchange; `hs` decides the outcome
+    /// (its clock started at `started`). `None` if the connection was
+    /// closed (the reason is logged).
+    async fn respond_hello(
+        &self,
+        conn: &quinn::Connection,
+        peer: NodeId,
+        hs: &mut Handshake,
+        started: tokio::time::Instant,
+    ) -> Option<Arc<PeerInfo>> {
         let short = peer.short();
         let hello_code = MessageCode::Hello.as_u8();
         let (mut send, mut recv) = match conn.accept_bi().await {
             Ok(streams) => streams,
             Err(error) => {
                 debug!(peer = %short, %error, "connection lost before Hello");
+                hs.handle_closed();
                 return None;
             }
         };
         let idle = self.cfg.hello_timeout;
         let read = read_frame(&mut recv, |c| c == MessageCode::Hello, idle, None).await;
-        let refuse = |error: wire::Error, close_code: u32, why: &'static str| {
-            (Message::Error(error), close_code, why)
-        };
-        let refusal = match read {
+        let now = started.elapsed();
+        // The defect's own Error, for `Transmit::BadHello`.
+        let mut defect = None;
+        let mut hello = None;
+        match read {
             Ok((frame, _)) => match Message::from_frame(&frame) {
-                Ok(Message::Hello(hello)) => {
-                    match select_version(
-                        &self.cfg.version_range,
-                        hello.min_version,
-                        hello.max_version,
-                    ) {
-                        Some(version) => {
-                            return self.complete_hello(conn, peer, hello, version, send).await
-                        }
-                        None => {
-                            let mut e = wire::Error::new(
-                                ErrorCode::UnsupportedVersion,
-                                hello_code,
-                                format!(
-                                    "no common version: ours {:?}, theirs {}..={}",
-                                    self.cfg.version_range, hello.min_version, hello.max_version
-                                ),
-                            );
-                            e.min_version = *self.cfg.version_range.start();
-                            e.max_version = *self.cfg.version_range.end();
-                            refuse(e, CLOSE_VERSION_MISMATCH, "unsupported version")
-                        }
-                    }
+                Ok(Message::Hello(h)) => {
+                    hs.handle_hello(now, h.min_version, h.max_version);
+                    hello = Some(h);
                 }
                 // Unreachable: read_frame only accepted the Hello code.
-                Ok(other) => refuse(
-                    wire::Error::new(
-                        ErrorCode::Unauthorized,
-                        other.code().as_u8(),
-                        "the first request on a connection must be Hello",
-                    ),
-                    CLOSE_PROTOCOL_VIOLATION,
-                    "not a Hello",
-                ),
-                Err(e) => refuse(
-                    wire::Error::new(e.error_code(), hello_code, e.to_string()),
-                    CLOSE_PROTOCOL_VIOLATION,
-                    "bad Hello",
-                ),
+                Ok(other) => hs.handle_frame_before_hello(now, other.code().as_u8()),
+                Err(e) => {
+                    defect = Some(wire::Error::new(e.error_code(), hello_code, e.to_string()));
+                    hs.handle_bad_hello(now);
+                }
             },
-            Err(ReadFailure::Frame { error, code }) => refuse(
-                wire::Error::new(
+            Err(ReadFailure::Frame { error, code }) => {
+                defect = Some(wire::Error::new(
                     error.wire_code(),
                     dispatch::refused_request_code(&error, code),
                     error.to_string(),
-                ),
-                CLOSE_PROTOCOL_VIOLATION,
-                "bad Hello",
-            ),
-            Err(ReadFailure::Refused(code)) => refuse(
-                wire::Error::new(
-                    ErrorCode::Unauthorized,
-                    code.as_u8(),
-                    "the first request on a connection must be Hello",
-                ),
-                CLOSE_PROTOCOL_VIOLATION,
-                "no Hello first",
-            ),
-            Err(ReadFailure::Idle | ReadFailure::Deadline) => {
-                close(conn, CLOSE_HELLO_TIMEOUT, "Hello timeout");
-                return None;
+                ));
+                hs.handle_bad_hello(now);
             }
+            Err(ReadFailure::Refused(code)) => hs.handle_frame_before_hello(now, code.as_u8()),
+            Err(ReadFailure::Idle | ReadFailure::Deadline) => hs.handle_timeout(now),
             Err(ReadFailure::NoBudget(_)) | Err(ReadFailure::Stream(_)) => {
-                close(conn, CLOSE_PROTOCOL_VIOLATION, "Hello stream failed");
-                return None;
-            }
-        };
-        let (reply, close_code, why) = refusal;
-        debug!(peer = %short, reason = why, "Hello refused");
-        let _ = recv.stop(VarInt::from_u32(0));
-        if let Ok(bytes) = reply.to_frame() {
-            if write_frame(&mut send, &bytes, idle).await.is_ok() {
-                // Let the error reach the peer before the close discards it.
-                let _ = tokio::time::timeout(CLOSE_LINGER, send.stopped()).await;
+                hs.handle_hello_stream_failed(now);
             }
         }
-        close(conn, close_code, why);
+        if let (Some(rules::Event::Established { version }), Some(hello)) = (hs.poll_event(), hello)
+        {
+            return self.complete_hello(conn, peer, hello, version, send).await;
+        }
+        let reply = match hs.poll_transmit() {
+            Some(Transmit::UnsupportedVersion { ours, theirs }) => {
+                let mut e = wire::Error::new(
+                    ErrorCode::UnsupportedVersion,
+                    hello_code,
+                    format!(
+                        "no common version: ours {ours:?}, theirs {}..={}",
+                        theirs.0, theirs.1
+                    ),
+                );
+                e.min_version = *ours.start();
+                e.max_version = *ours.end();
+                Some(e)
+            }
+            Some(Transmit::NotHelloFirst { request_code }) => Some(wire::Error::new(
+                ErrorCode::Unauthorized,
+                request_code,
+                "the first request on a connection must be Hello",
+            )),
+            Some(Transmit::BadHello) => defect,
+            _ => None,
+        };
+        if let Some(reply) = reply {
+            debug!(peer = %short, error = ?reply.code, "Hello refused");
+            let _ = recv.stop(VarInt::from_u32(0));
+            if let Ok(bytes) = Message::Error(reply).to_frame() {
+                if write_frame(&mut send, &bytes, idle).await.is_ok() {
+                    // Let the error reach the peer before the close discards
+                    // it (if the Hello deadline cuts this short, the caller
+                    // still closes as decided here).
+                    let _ = tokio::time::timeout(CLOSE_LINGER, send.stopped()).await;
+                }
+            }
+        }
+        close_as_decided(conn, hs);
         None
     }
 
@@ -1315,7 +1325,7 @@ impl Inner {
         // initiator's `connect` returns, our `connect` to it reuses this.
         if let Registration::Existing(_) = self.register(conn, &info) {
             debug!(peer = %peer.short(), "simultaneous connection: keeping the other one");
-            close(conn, CLOSE_DUPLICATE, "duplicate connection");
+            close(conn, CloseCode::Duplicate, "duplicate connection");
             return None;
         }
         let reply = Message::HelloResponse(self.hello_response(version, remote));
@@ -1326,7 +1336,7 @@ impl Inner {
             Err(_) => false,
         };
         if !sent {
-            close(conn, CLOSE_PROTOCOL_VIOLATION, "HelloResponse not sent");
+            close(conn, CloseCode::ProtocolViolation, "HelloResponse not sent");
             self.deregister(peer, conn.stable_id());
             return None;
         }
@@ -1338,40 +1348,6 @@ impl Inner {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn version_selection() {
-        let ours = 2..=2;
-        assert_eq!(select_version(&ours, 2, 2), Some(2));
-        assert_eq!(select_version(&ours, 1, 5), Some(2));
-        assert_eq!(select_version(&ours, 3, 3), None);
-        assert_eq!(select_version(&ours, 1, 1), None);
-        assert_eq!(select_version(&ours, 3, 1), None);
-        assert_eq!(select_version(&(2..=4), 3, 9), Some(4));
-    }
-
-    #[test]
-    fn duplicate_rule_agrees_on_both_sides() {
-        let a = NodeId([1; 32]);
-        let b = NodeId([2; 32]);
-        // A's view: existing = A's dial (outbound), new = B's dial (inbound).
-        // B's view: existing = B's dial (outbound), new = A's dial (inbound).
-        // Both must keep the connection A (the lower id) initiated.
-        assert!(keep_existing(Direction::Outbound, Direction::Inbound, a, b));
-        assert!(!keep_existing(
-            Direction::Outbound,
-            Direction::Inbound,
-            b,
-            a
-        ));
-        assert!(keep_existing(Direction::Inbound, Direction::Outbound, b, a));
-        assert!(!keep_existing(
-            Direction::Inbound,
-            Direction::Outbound,
-            a,
-            b
-        ));
-    }
 
     #[test]
     fn default_config_is_valid() {
