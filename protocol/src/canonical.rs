@@ -1,7 +1,7 @@
 //! Canonical Cap'n Proto bytes: what is hashed and signed.
 //!
-//! Everything the protocol hashes or signs (PostIds, signatures; DESIGN.md,
-//! Decision 3) is computed over **canonical bytes**: the single segment that
+//! Everything the protocol hashes or signs (PostIds, signatures;
+//! `schema/README.md` §4) is computed over **canonical bytes**: the single segment that
 //! Cap'n Proto canonicalization produces
 //! (<https://capnproto.org/encoding.html#canonicalization>), i.e. the root pointer
 //! followed by the objects in pre-order, data sections without trailing zero

@@ -2,8 +2,8 @@
 //!
 //! # Format
 //!
-//! Every QUIC stream carries exactly **one frame in each direction** (DESIGN.md,
-//! Decision 1). A frame is:
+//! Every QUIC stream carries exactly **one frame in each direction** (`schema/README.md`
+//! §1, "Streams"). A frame is:
 //!
 //! ```text
 //! +------+------------------------------------------+---------------------------+

@@ -13,7 +13,8 @@
 //!
 //! What it does not do: no sockets, no tokio, no clock, no global random number
 //! generator, no storage. Time (`now_ms`) and randomness are passed in by the
-//! caller, so the node, the anchor and the mesh simulator run the same code, and
+//! caller, so the node, the anchor (and the mesh simulator the next issues
+//! plan) run the same code, and
 //! every function is deterministic under test.
 //!
 //! # Secrets and how they are wiped
