@@ -77,8 +77,15 @@
 //! * The stateless-reset key is derived from the network key (`reset.rs`),
 //!   so a restarted endpoint resets its peers' stale connections at once.
 //!
+//! The Hello rules (who sends first, version selection, the timeout, the
+//! close code of each failure) and the duplicate tie-break are decided by
+//! the sans-IO [`distsoc_protocol::conn`]; this module does the I/O and the
+//! timers around it.
+//!
 //! # Application close codes
 //!
+//! [`CloseCode`] (from `distsoc_protocol::conn`); the `CLOSE_*` constants are
+//! its wire values:
 //! [`CLOSE_NORMAL`] (0x0), [`CLOSE_VERSION_MISMATCH`] (0x1),
 //! [`CLOSE_PROTOCOL_VIOLATION`] (0x2), [`CLOSE_DUPLICATE`] (0x3),
 //! [`CLOSE_HELLO_TIMEOUT`] (0x4), [`CLOSE_REFUSED`] (0x5),

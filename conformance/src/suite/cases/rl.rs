@@ -5,7 +5,7 @@
 //! [`Session::exchange`] (no retry). A limit of r requests/s allows at most
 //! r in any one second (plus no more than one second's worth of burst), so
 //! when the flood completes within one second some request must be refused.
-//! Targets announcing more than [`MAX_RATE`] requests/s are SKIPPED with the
+//! Targets announcing more than `MAX_RATE` (200) requests/s are SKIPPED with the
 //! reason: one client cannot exceed them reliably.
 
 use std::future::Future;
