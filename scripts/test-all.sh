@@ -8,8 +8,10 @@
 # committed bindings in schema/generated/ are fresh), postgresql when its
 # server binaries are absent (the anchor's PostgreSQL tests start a throwaway
 # cluster of their own) and chromium when no headless browser is found (the
-# conformance HTML report test), then runs: rustfmt check,
-# clippy with -D warnings, all tests (cargo-nextest when available, else cargo
+# conformance HTML report test) and cargo-machete (with cargo install) when
+# absent, then runs: rustfmt check, clippy with -D warnings (including the
+# sans-IO lint of protocol/clippy.toml), rustdoc with warnings denied, the
+# unused-dependency check, all tests (cargo-nextest when available, else cargo
 # test), doc tests, and a check that the build did not regenerate bindings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,12 +53,24 @@ if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null 
 fi
 cargo --version
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# Unused dependencies (cargo-machete reads the manifests and sources; false
+# positives are listed with a reason under [package.metadata.cargo-machete]).
+if ! command -v cargo-machete >/dev/null; then
+  echo "cargo-machete not found: installing it"
+  cargo install cargo-machete --locked --quiet
+fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo doc (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
+step "unused dependencies (cargo machete)"
+cargo machete
 
 # The conformance suite against our anchor (SQLite, PostgreSQL) and our node
 # runs in its own step with its console report shown in the log.
