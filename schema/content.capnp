@@ -7,6 +7,8 @@
 
 @0x9310bc697ed779a3;
 
+using A = import "annotations.capnp";
+
 using Common = import "common.capnp";
 
 struct Attachment {
@@ -17,13 +19,13 @@ struct Attachment {
   # BLAKE3-256 of the blob's bytes (32 bytes). Receivers recompute it and
   # reject a mismatch with `idMismatch`.
 
-  mimeType @1 :Text;
+  mimeType @1 :Text $A.maxBytes(128);
   # IANA media type, e.g. "image/jpeg". At most 128 bytes.
 
   sizeBytes @2 :UInt32;
   # Length of the blob in bytes; at most 262144.
 
-  name @3 :Text;
+  name @3 :Text $A.maxBytes(256);
   # Optional original file name, for display. At most 256 bytes.
 }
 
@@ -31,10 +33,10 @@ struct PostBody {
   # The readable part of a post. Carried in clear inside a public Post, or
   # sealed (as canonical bytes) inside an encrypted one.
 
-  text @0 :Text;
+  text @0 :Text $A.maxBytes(65536);
   # The post text, UTF-8. At most 65536 bytes.
 
-  attachments @1 :List(Attachment);
+  attachments @1 :List(Attachment) $A.maxItems(32);
   # Media referenced by the post, in display order. At most 32.
 }
 
@@ -45,9 +47,10 @@ struct SealedBody {
   nonce @0 :Data;
   # The 12-byte AEAD nonce.
 
-  ciphertext @1 :Data;
+  ciphertext @1 :Data $A.maxBytes(262144);
   # The canonical bytes of a PostBody, encrypted, followed by the 16-byte
-  # Poly1305 tag. AAD: the ASCII bytes "distsoc/2/content".
+  # Poly1305 tag. AAD: the ASCII bytes "distsoc/2/content". At most 262144
+  # bytes.
 }
 
 struct Post {
@@ -86,7 +89,7 @@ struct Post {
 struct SignedPost {
   # A post as it travels: its canonical bytes and the author's signature.
 
-  post @0 :Data;
+  post @0 :Data $A.maxBytes(262144);
   # Canonical bytes of a `Post`. At most 262144 bytes. PostId = BLAKE3-256 of
   # exactly these bytes. Non-canonical bytes are rejected (`nonCanonical`).
 
@@ -126,7 +129,7 @@ struct EncryptedVisibility {
   ephemeralKey @0 :Data;
   # The 32-byte X25519 public key generated for this envelope.
 
-  recipients @1 :List(WrappedKey);
+  recipients @1 :List(WrappedKey) $A.maxItems(2729);
   # One entry per recipient (or one per group). At most 2,729; the canonical
   # PostVisibility is at most 262144 bytes.
 }
@@ -178,10 +181,10 @@ struct PostHeader {
   # For `friendsOfFriends`: the 32-byte ed25519 public key of the per-post FoF
   # keypair; comments' `groupSig` verifies against it. Empty otherwise.
 
-  wrapSlots @4 :List(WrapSlot);
+  wrapSlots @4 :List(WrapSlot) $A.maxItems(4096);
   # For `friendsOfFriends`: one slot per vouch key the author distributed. At
-  # most 3,600 (the canonical header is at most 262144 bytes; each slot costs
-  # 72 bytes). Empty otherwise.
+  # most 4,096 entries are accepted; the 262144-byte canonical header is
+  # reached first, at about 3,600 slots (each costs 72 bytes). Empty otherwise.
 
   updatedAtMs @5 :UInt64;
   # When the author produced this header (ms since epoch).
@@ -190,7 +193,7 @@ struct PostHeader {
 struct SignedPostHeader {
   # A post header and the author's signature.
 
-  header @0 :Data;
+  header @0 :Data $A.maxBytes(262144);
   # Canonical bytes of a `PostHeader`. At most 262144 bytes.
 
   signature @1 :Data;
@@ -245,7 +248,7 @@ struct CommentBody {
   createdAtMs @2 :UInt64;
   # When the comment was written (ms since epoch).
 
-  text @3 :Text;
+  text @3 :Text $A.maxBytes(8192);
   # The comment text, UTF-8. At most 8192 bytes.
 
   replyTo @4 :Data;
@@ -256,7 +259,7 @@ struct InlineComment {
   # A comment as stored in a post's header and propagated by Comment (0x54) and
   # BlobHeaderDiff (0x37).
 
-  body @0 :Data;
+  body @0 :Data $A.maxBytes(16384);
   # Canonical bytes of a `CommentBody`. At most 16384 bytes.
 
   signature @1 :Data;
@@ -295,7 +298,7 @@ struct DeleteRecordBody {
 struct SignedDeleteRecord {
   # A delete record and the author's signature.
 
-  record @0 :Data;
+  record @0 :Data $A.maxBytes(4096);
   # Canonical bytes of a `DeleteRecordBody`. At most 4096 bytes.
 
   signature @1 :Data;
@@ -323,7 +326,7 @@ struct VisibilityUpdateBody {
 struct SignedVisibilityUpdate {
   # A visibility update and the author's signature.
 
-  update @0 :Data;
+  update @0 :Data $A.maxBytes(266240);
   # Canonical bytes of a `VisibilityUpdateBody`. At most 266240 bytes.
 
   signature @1 :Data;
@@ -360,15 +363,17 @@ struct AuthorRecentPosts {
   # When the author produced the list (ms since epoch). A list older than one
   # hour triggers a staleness pull.
 
-  posts @3 :List(RecentPost);
+  posts @3 :List(RecentPost) $A.maxItems(6552);
   # Recent posts, newest first. The canonical bytes of the whole struct are at
-  # most 262144 bytes (about 4,600 entries).
+  # most 262144 bytes (about 4,600 entries). A list of more than 6,552 entries
+  # (what could fit if every entry were its smallest, 5 words) is refused
+  # before any entry is read.
 }
 
 struct SignedAuthorRecentPosts {
   # An author_recent_posts list and its signature.
 
-  recent @0 :Data;
+  recent @0 :Data $A.maxBytes(262144);
   # Canonical bytes of an `AuthorRecentPosts`. At most 262144 bytes.
 
   signature @1 :Data;
@@ -392,7 +397,7 @@ struct HeartBody {
 struct SignedHeart {
   # A heart and its signature.
 
-  heart @0 :Data;
+  heart @0 :Data $A.maxBytes(1024);
   # Canonical bytes of a `HeartBody`. At most 1024 bytes.
 
   signature @1 :Data;

@@ -4,6 +4,8 @@
 
 @0xcd4d39047ccdc1c5;
 
+using A = import "annotations.capnp";
+
 using Common = import "common.capnp";
 using Content = import "content.capnp";
 
@@ -18,10 +20,10 @@ struct StoredFile {
   # The freshest author_recent_posts the holder has for the post's author;
   # absent if none.
 
-  comments @2 :List(Content.InlineComment);
+  comments @2 :List(Content.InlineComment) $A.maxItems(1024);
   # Comments the holder keeps for this post. At most 1,024.
 
-  hearts @3 :List(Content.SignedHeart);
+  hearts @3 :List(Content.SignedHeart) $A.maxItems(4096);
   # Hearts the holder keeps for this post. At most 4,096.
 }
 
@@ -57,7 +59,7 @@ struct FileResponse {
     post @1 :StoredFile;
     # The requested post.
 
-    blob @2 :Data;
+    blob @2 :Data $A.maxBytes(262144);
     # The requested blob's bytes; at most 262144. The receiver checks BLAKE3.
   }
 }
@@ -153,13 +155,13 @@ struct BlobHeaderDiff {
   postId @1 :Data;
   # The 32-byte PostId the engagement belongs to.
 
-  addedComments @2 :List(Content.InlineComment);
+  addedComments @2 :List(Content.InlineComment) $A.maxItems(256);
   # New comments. At most 256.
 
-  removedComments @3 :List(Data);
+  removedComments @3 :List(Data) $A.maxItems(256);
   # comment_hashes (32 bytes) of comments removed by their authors or the post
   # author. At most 256.
 
-  addedHearts @4 :List(Content.SignedHeart);
+  addedHearts @4 :List(Content.SignedHeart) $A.maxItems(1024);
   # New hearts. At most 1,024.
 }

@@ -8,6 +8,8 @@
 
 @0x85ef01793fe27f44;
 
+using A = import "annotations.capnp";
+
 using Common = import "common.capnp";
 
 struct PublicProfile {
@@ -17,13 +19,13 @@ struct PublicProfile {
   postingId @0 :Data;
   # The 32-byte PostingId this profile describes; signs it.
 
-  displayName @1 :Text;
+  displayName @1 :Text $A.maxBytes(128);
   # Display name, UTF-8. At most 128 bytes.
 
-  bio @2 :Text;
+  bio @2 :Text $A.maxBytes(4096);
   # Free-form biography, UTF-8. At most 4096 bytes.
 
-  anchors @3 :List(Data);
+  anchors @3 :List(Data) $A.maxItems(16);
   # NodeIds (32 bytes each) of the anchors this identity checks in with, in
   # order of preference. Public infrastructure, like a mail server address;
   # others ask these anchors for the identity's address. At most 16.
@@ -43,7 +45,7 @@ struct PublicProfile {
 struct SignedProfile {
   # A profile and its signature.
 
-  profile @0 :Data;
+  profile @0 :Data $A.maxBytes(16384);
   # Canonical bytes of a `PublicProfile`. At most 16384 bytes.
 
   signature @1 :Data;
@@ -60,7 +62,7 @@ struct PostingIdentity {
   secretSeed @1 :Data;
   # The 32-byte ed25519 secret seed. SECRET.
 
-  displayName @2 :Text;
+  displayName @2 :Text $A.maxBytes(128);
   # Local label of the persona, UTF-8. At most 128 bytes.
 
   createdAtMs @3 :UInt64;
@@ -84,7 +86,7 @@ struct GroupKey {
   # Key generation: increases each time the group is re-keyed after a member
   # leaves.
 
-  name @3 :Text;
+  name @3 :Text $A.maxBytes(128);
   # Local label, UTF-8. At most 128 bytes.
 }
 
@@ -104,13 +106,14 @@ struct GroupKeyWrapBody {
   ephemeralKey @3 :Data;
   # The 32-byte X25519 ephemeral public key of this envelope.
 
-  members @4 :List(Data);
+  members @4 :List(Data) $A.maxItems(4096);
   # Current members' 32-byte ids, in no particular order; need not cover every
   # wrap (large groups are sharded). At most 4,096.
 
-  wraps @5 :List(import "content.capnp".WrappedKey);
-  # The group seed wrapped for each recipient. At most 2,700 (members and
-  # wraps share the 266240-byte limit of the canonical body).
+  wraps @5 :List(import "content.capnp".WrappedKey) $A.maxItems(3000);
+  # The group seed wrapped for each recipient. At most 3,000 entries are
+  # accepted; members and wraps share the 266240-byte limit of the canonical
+  # body, which caps it at about 2,700 in practice.
 
   createdAtMs @6 :UInt64;
   # When the wrap was made (ms since epoch).
@@ -119,7 +122,7 @@ struct GroupKeyWrapBody {
 struct SignedGroupKeyWrap {
   # A group key wrap and the admin's signature.
 
-  wrap @0 :Data;
+  wrap @0 :Data $A.maxBytes(266240);
   # Canonical bytes of a `GroupKeyWrapBody`. At most 266240 bytes.
 
   signature @1 :Data;
@@ -165,7 +168,7 @@ struct VouchGrantBody {
 struct SignedVouchGrant {
   # A vouch grant and its signature.
 
-  grant @0 :Data;
+  grant @0 :Data $A.maxBytes(1024);
   # Canonical bytes of a `VouchGrantBody`. At most 1024 bytes.
 
   signature @1 :Data;
@@ -184,16 +187,16 @@ struct IdentityBundle {
   networkSeed @1 :Data;
   # The 32-byte ed25519 secret seed of the network key (NodeId).
 
-  postingIdentities @2 :List(PostingIdentity);
+  postingIdentities @2 :List(PostingIdentity) $A.maxItems(1024);
   # All posting keys (personas and live ephemeral DM ids). At most 1,024.
 
   defaultPostingId @3 :Data;
   # The 32-byte PostingId used when none is chosen.
 
-  vouchKeys @4 :List(VouchKey);
+  vouchKeys @4 :List(VouchKey) $A.maxItems(65536);
   # The friend-of-friend keyring. At most 65,536.
 
-  groupKeys @5 :List(GroupKey);
+  groupKeys @5 :List(GroupKey) $A.maxItems(4096);
   # Group keys held. At most 4,096.
 
   createdAtMs @6 :UInt64;
@@ -242,7 +245,7 @@ struct EncryptedIdentityBundle {
   nonce @2 :Data;
   # 12-byte ChaCha20-Poly1305 nonce.
 
-  ciphertext @3 :Data;
+  ciphertext @3 :Data $A.maxBytes(67108864);
   # Canonical bytes of an IdentityBundle, encrypted, with the 16-byte tag
   # appended. At most 64 MiB.
 }

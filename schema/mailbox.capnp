@@ -13,6 +13,8 @@
 
 @0xb93a15d01afe8feb;
 
+using A = import "annotations.capnp";
+
 struct CreateChannel {
   # Code 0x60, request. Create (or look up) the 1:1 channel between the caller
   # and `peer`. Creating the same pair twice returns the existing channel.
@@ -59,7 +61,7 @@ struct Enqueue {
   # The recipient's 32-byte identity: in channel mode it must be the other
   # member; in legacy mode any identity.
 
-  payload @3 :Data;
+  payload @3 :Data $A.maxBytes(5242880);
   # The envelope-sealed message. 1..=5242880 bytes: an empty payload is
   # `malformed` (a required field), a longer one `tooLarge`.
 
@@ -107,7 +109,7 @@ struct MailboxMessage {
   expiresAtMs @4 :UInt64;
   # When it will be evicted.
 
-  payload @5 :Data;
+  payload @5 :Data $A.maxBytes(5242880);
   # The sealed payload, as enqueued.
 }
 
@@ -143,7 +145,7 @@ struct FetchResponse {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  messages @1 :List(MailboxMessage);
+  messages @1 :List(MailboxMessage) $A.maxItems(16384);
   # Queued messages in messageId order. At most 16,384.
 
   more @2 :Bool;
@@ -239,7 +241,7 @@ struct ListChannelsResponse {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  channels @1 :List(ChannelInfo);
+  channels @1 :List(ChannelInfo) $A.maxItems(10000);
   # One page of the caller's channels, in listing order (see ListChannels):
   # at most the request's limit, and never more than 10,000.
 
