@@ -13,7 +13,10 @@ using A = import "annotations.capnp";
 
 # Message codes. The byte that precedes every framed message (schema/README.md,
 # "Framing"). A receiver answers an unknown code with Error(unknownMessage).
-# Codes are never reused; new messages take unused codes.
+# Codes are never reused; new messages take unused codes. Each constant is
+# annotated with its kind, the code of its response (requests) and its frame
+# cap in bytes (annotations.capnp); these annotations are the message-code
+# table of schema/README.md §2 and schema/generated/limits.json.
 
 const codeHello :UInt8 = 0x00 $A.kind(request) $A.response(0x05) $A.frameCap(65536);
 # Hello: request, answered by HelloResponse.

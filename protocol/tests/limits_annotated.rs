@@ -34,17 +34,20 @@ use distsoc_schema::limits::{FieldLimit, LimitKind, FIELD_LIMITS, MESSAGE_CODES}
 
 type Msg = Builder<HeapAllocator>;
 
+/// A closure that edits a message's root struct by reflection.
+type EditRoot<'f> = &'f mut dyn FnMut(capnp::dynamic_struct::Builder<'_>);
+
 /// How a struct is decoded and how its root is reached by reflection.
 struct Target {
     /// The schema struct's name.
     name: &'static str,
     /// Initialises the message's root as this struct and hands it to `f`.
-    build: fn(&mut Msg, &mut dyn FnMut(capnp::dynamic_struct::Builder<'_>)),
+    build: fn(&mut Msg, EditRoot<'_>),
     /// Runs this crate's decoder for the struct on the message's root.
     read: fn(&Msg) -> Result<(), DecodeError>,
 }
 
-fn build<T>(m: &mut Msg, f: &mut dyn FnMut(capnp::dynamic_struct::Builder<'_>))
+fn build<T>(m: &mut Msg, f: EditRoot<'_>)
 where
     T: Struct,
     for<'a> <T::Schema as Owned>::Builder<'a>: Into<dynamic_value::Builder<'a>>,
