@@ -23,7 +23,7 @@ enum ChangeKind {
 struct Hop1Change {
   # A change among the sender's direct (hop-1) connections.
 
-  nodeId @0 :Data;
+  nodeId @0 :Data $A.exactBytes(32);
   # The 32-byte NodeId concerned.
 
   kind @1 :ChangeKind;
@@ -43,7 +43,7 @@ struct Hop1Change {
 struct Hop2Change {
   # A change in what the sender's peers report (the sender's hop-2 view).
 
-  nodeId @0 :Data;
+  nodeId @0 :Data $A.exactBytes(32);
   # The 32-byte NodeId concerned.
 
   kind @1 :ChangeKind;
@@ -85,7 +85,7 @@ struct Hop1Entry {
 struct Hop2Entry {
   # A node the sender's peers report, in a full map.
 
-  nodeId @0 :Data;
+  nodeId @0 :Data $A.exactBytes(32);
   # The 32-byte NodeId.
 
   isAnchor @1 :Bool;
@@ -155,7 +155,7 @@ struct WormRequest {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  wormId @1 :Data;
+  wormId @1 :Data $A.exactBytes(16);
   # 16 random bytes chosen by the originator; duplicates are dropped.
 
   targets @2 :List(Data) $A.maxItems(16);
@@ -182,7 +182,7 @@ struct WormQuery {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  wormId @1 :Data;
+  wormId @1 :Data $A.exactBytes(16);
   # The 16-byte id of the worm this query belongs to.
 
   targets @2 :List(Data) $A.maxItems(16);
@@ -195,7 +195,7 @@ struct WormQuery {
 struct WormHit {
   # One found target.
 
-  target @0 :Data;
+  target @0 :Data $A.exactBytes(32);
   # The 32-byte NodeId or PostId found.
 
   holder @1 :Common.PeerAddress;
@@ -214,7 +214,7 @@ struct WormResponse {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  wormId @1 :Data;
+  wormId @1 :Data $A.exactBytes(16);
   # The 16-byte id of the worm answered.
 
   hits @2 :List(WormHit) $A.maxItems(32);
@@ -237,7 +237,7 @@ struct AddressRequest {
 struct AddressEntry {
   # The answer for one target.
 
-  nodeId @0 :Data;
+  nodeId @0 :Data $A.exactBytes(32);
   # The 32-byte NodeId asked for.
 
   found @1 :Bool;
@@ -248,7 +248,7 @@ struct AddressEntry {
   # The node's addresses and last-seen time, when found. Its nodeId must equal
   # this entry's nodeId (`malformed` otherwise).
 
-  referral @3 :Data;
+  referral @3 :Data $A.exactBytes(32);
   # When the responder only knows the node at hop 2: the 32-byte NodeId of the
   # peer that reported it (ask that peer). Empty otherwise.
 }

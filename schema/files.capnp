@@ -37,10 +37,10 @@ struct FileRequest {
   union {
     # What is asked for.
 
-    post @1 :Data;
+    post @1 :Data $A.exactBytes(32);
     # A 32-byte PostId.
 
-    blob @2 :Data;
+    blob @2 :Data $A.exactBytes(32);
     # A 32-byte blobId (BLAKE3-256 of the blob).
   }
 }
@@ -70,7 +70,7 @@ struct AuthorUpdateRequest {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  author @1 :Data;
+  author @1 :Data $A.exactBytes(32);
   # The author's 32-byte PostingId.
 
   haveSeq @2 :UInt64;
@@ -114,10 +114,10 @@ struct PostNotification {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  author @1 :Data;
+  author @1 :Data $A.exactBytes(32);
   # The author's 32-byte PostingId.
 
-  postId @2 :Data;
+  postId @2 :Data $A.exactBytes(32);
   # The new post's 32-byte PostId.
 
   hint @3 :Common.VisibilityHint;
@@ -135,7 +135,7 @@ struct ManifestPush {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  postId @1 :Data;
+  postId @1 :Data $A.exactBytes(32);
   # The 32-byte PostId of the file whose manifest changed.
 
   header @2 :Content.SignedPostHeader;
@@ -152,7 +152,7 @@ struct BlobHeaderDiff {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  postId @1 :Data;
+  postId @1 :Data $A.exactBytes(32);
   # The 32-byte PostId the engagement belongs to.
 
   addedComments @2 :List(Content.InlineComment) $A.maxItems(256);

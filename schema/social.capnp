@@ -84,10 +84,10 @@ struct PushPost {
 struct AudienceRequestBody {
   # A request to join an author's audience (consented push).
 
-  requester @0 :Data;
+  requester @0 :Data $A.exactBytes(32);
   # The requester's 32-byte PostingId; signs the request.
 
-  author @1 :Data;
+  author @1 :Data $A.exactBytes(32);
   # The author's 32-byte PostingId.
 
   message @2 :Text $A.maxBytes(1024);
@@ -107,7 +107,7 @@ struct AudienceRequest {
   request @1 :Data $A.maxBytes(4096);
   # Canonical bytes of an `AudienceRequestBody`. At most 4096 bytes.
 
-  signature @2 :Data;
+  signature @2 :Data $A.exactBytes(64);
   # 64-byte signature by the requester, purpose "audience-request".
 }
 
@@ -127,10 +127,10 @@ enum AudienceDecision {
 struct AudienceResponseBody {
   # An author's decision on an audience request.
 
-  author @0 :Data;
+  author @0 :Data $A.exactBytes(32);
   # The author's 32-byte PostingId; signs the decision.
 
-  requester @1 :Data;
+  requester @1 :Data $A.exactBytes(32);
   # The requester's 32-byte PostingId.
 
   decision @2 :AudienceDecision;
@@ -149,7 +149,7 @@ struct AudienceResponse {
   response @1 :Data $A.maxBytes(4096);
   # Canonical bytes of an `AudienceResponseBody`. At most 4096 bytes.
 
-  signature @2 :Data;
+  signature @2 :Data $A.exactBytes(64);
   # 64-byte signature by the author, purpose "audience-response".
 }
 

@@ -3,14 +3,15 @@
 //! its value.
 //!
 //! The limits are read as data from `distsoc_schema::limits` (generated from
-//! the `$maxBytes`, `$maxItems`, `$maxItemBytes` and `$frameCap` annotations of
-//! `schema/*.capnp`), never restated here. For each annotated field the test
+//! the `$maxBytes`, `$maxItems`, `$maxItemBytes`, `$exactBytes` and
+//! `$frameCap` annotations of `schema/*.capnp`), never restated here. For each annotated field the test
 //! builds a message whose root is the field's struct, sets the field by name
 //! through the capnp runtime's reflection (`capnp::dynamic_struct`) to the
 //! limit and to one more, and runs this crate's decoder for that struct
 //! ([`Struct::read`]): one more is refused as `TooLong`/`TooMany` naming the
-//! field with exactly the annotated maximum (wire error `tooLarge`), the limit
-//! itself passes that check. Other required fields of the struct are filled in
+//! field with exactly the annotated maximum (wire error `tooLarge`; for
+//! `$exactBytes`, `BadLength` with that length, wire error `malformed`), the
+//! limit itself passes that check. Other required fields of the struct are filled in
 //! from the decoder's own complaints (`Missing`, `BadLength`) until the
 //! decoder reaches the field under test.
 //!
@@ -70,7 +71,35 @@ macro_rules! targets {
 
 /// Every struct that carries an annotated field, with its decoder.
 const TARGETS: &[Target] = targets! {
+    "PeerAddress" => distsoc_protocol::messages::common::PeerAddress,
     "Attachment" => content::Attachment,
+    "Post" => content::Post,
+    "WrappedKey" => content::WrappedKey,
+    "WrapSlot" => content::WrapSlot,
+    "SyncPost" => content::SyncPost,
+    "DeleteRecordBody" => content::DeleteRecordBody,
+    "VisibilityUpdateBody" => content::VisibilityUpdateBody,
+    "RecentPost" => content::RecentPost,
+    "HeartBody" => content::HeartBody,
+    "Hop1Change" => discovery::Hop1Change,
+    "Hop2Change" => discovery::Hop2Change,
+    "Hop2Entry" => discovery::Hop2Entry,
+    "WormHit" => discovery::WormHit,
+    "AddressEntry" => discovery::AddressEntry,
+    "FileRequest" => files::FileRequest,
+    "AuthorUpdateRequest" => files::AuthorUpdateRequest,
+    "PostNotification" => files::PostNotification,
+    "ManifestPush" => files::ManifestPush,
+    "VouchKey" => identity::VouchKey,
+    "VouchGrantBody" => identity::VouchGrantBody,
+    "KdfParams" => identity::KdfParams,
+    "CreateChannel" => mailbox::CreateChannel,
+    "CreateChannelResponse" => mailbox::CreateChannelResponse,
+    "Fetch" => mailbox::Fetch,
+    "FetchWait" => mailbox::FetchWait,
+    "ChannelInfo" => mailbox::ChannelInfo,
+    "ListChannels" => mailbox::ListChannels,
+    "AudienceResponseBody" => social::AudienceResponseBody,
     "AuthorRecentPosts" => content::AuthorRecentPosts,
     "CommentBody" => content::CommentBody,
     "EncryptedVisibility" => content::EncryptedVisibility,
@@ -137,6 +166,8 @@ enum Fill {
     Struct,
     /// An integer.
     UInt(u64),
+    /// A `List(Data)` with these elements.
+    DataList(Vec<Vec<u8>>),
 }
 
 /// The public key of the secret seed [`Fill::Data`] writes (32 bytes of 1).
@@ -162,6 +193,14 @@ fn set_fill(mut s: capnp::dynamic_struct::Builder<'_>, path: &str, fill: &Fill) 
             .set(field, dynamic_value::Reader::Text("a".into()))
             .unwrap(),
         Fill::Struct => drop(s.init(field).unwrap()),
+        Fill::DataList(items) => {
+            let len = u32::try_from(items.len()).unwrap();
+            let mut list: capnp::dynamic_list::Builder<'_> =
+                s.initn(field, len).unwrap().downcast();
+            for (i, item) in (0..len).zip(items) {
+                list.set(i, dynamic_value::Reader::Data(item)).unwrap();
+            }
+        }
         Fill::UInt(v) => {
             let value = match field.get_type().which() {
                 TypeVariant::UInt8 => dynamic_value::Reader::UInt8(*v as u8),
@@ -181,7 +220,7 @@ fn set_target(s: capnp::dynamic_struct::Builder<'_>, limit: &FieldLimit, n: usiz
     let field = s.get_schema().get_field_by_name(limit.field).unwrap();
     let len = u32::try_from(n).unwrap();
     match (limit.kind, field.get_type().which()) {
-        (LimitKind::MaxBytes, TypeVariant::Data) => s
+        (LimitKind::MaxBytes | LimitKind::ExactBytes, TypeVariant::Data) => s
             .set(field, dynamic_value::Reader::Data(&vec![0u8; n]))
             .unwrap(),
         (LimitKind::MaxBytes, TypeVariant::Text) => {
@@ -224,6 +263,10 @@ fn attempt(
 /// Whether `e` is the length refusal of `limit.field` at its annotated value.
 fn is_length_refusal(e: &DecodeError, limit: &FieldLimit) -> bool {
     let max_ok = |max: usize| max as u64 == limit.value;
+    if limit.kind == LimitKind::ExactBytes {
+        return matches!(e, DecodeError::BadLength { field, expected, .. }
+            if *field == limit.field && max_ok(*expected));
+    }
     match e {
         DecodeError::TooLong { field, max, .. } | DecodeError::TooMany { field, max, .. } => {
             *field == limit.field && max_ok(*max)
@@ -232,10 +275,12 @@ fn is_length_refusal(e: &DecodeError, limit: &FieldLimit) -> bool {
     }
 }
 
-/// Names any length refusal of `limit.field`, whatever its maximum.
+/// Names any length refusal of `limit.field`, whatever its limit.
 fn refuses_field_length(e: &DecodeError, limit: &FieldLimit) -> bool {
     matches!(e,
-        DecodeError::TooLong { field, .. } | DecodeError::TooMany { field, .. }
+        DecodeError::TooLong { field, .. }
+        | DecodeError::TooMany { field, .. }
+        | DecodeError::BadLength { field, .. }
             if *field == limit.field)
 }
 
@@ -344,30 +389,87 @@ fn fill_for(target: &Target, fills: &[(String, Fill)], e: &DecodeError) -> Optio
     None
 }
 
-/// Fills a decoder complaint cannot point at: content that must parse as a
-/// whole (the canonical bytes of `StoredFile.post.post`, a public post).
+/// `(struct, field, body)`: a `Data` field holding the canonical bytes of
+/// `body` (schema/README.md §4).
+const CANONICAL: &[(&str, &str, &str)] = &[
+    ("SignedPost", "post", "Post"),
+    ("SignedPostHeader", "header", "PostHeader"),
+    ("InlineComment", "body", "CommentBody"),
+    ("SignedDeleteRecord", "record", "DeleteRecordBody"),
+    ("SignedVisibilityUpdate", "update", "VisibilityUpdateBody"),
+    ("SignedAuthorRecentPosts", "recent", "AuthorRecentPosts"),
+    ("SignedHeart", "heart", "HeartBody"),
+    ("SignedProfile", "profile", "PublicProfile"),
+    ("SignedGroupKeyWrap", "wrap", "GroupKeyWrapBody"),
+    ("SignedVouchGrant", "grant", "VouchGrantBody"),
+    ("AudienceRequest", "request", "AudienceRequestBody"),
+    ("AudienceResponse", "response", "AudienceResponseBody"),
+];
+
+/// `(struct, field, inner)`: a required struct field whose own base is
+/// needed too.
+const NESTED: &[(&str, &str, &str)] = &[
+    ("SyncPost", "post", "SignedPost"),
+    ("StoredFile", "post", "SyncPost"),
+];
+
+/// Fills a decoder complaint cannot point at: canonical bytes that must
+/// parse as a valid body (built the same way, then canonicalised), the
+/// structs that carry them, and list contents with a rule of their own.
 fn base_fills(struct_name: &str) -> Vec<(String, Fill)> {
-    match struct_name {
-        "StoredFile" => {
-            let key = distsoc_protocol::sign::SigningKey::from_seed(&[1u8; 32]);
-            let author = distsoc_protocol::ids::PostingId(key.public());
-            let post =
-                content::SignedPost::sign(content::Post::new_public(author, 1, "a", vec![]), &key);
-            vec![
-                ("post".to_owned(), Fill::Struct),
-                ("post.post".to_owned(), Fill::Struct),
-                (
-                    "post.post.post".to_owned(),
-                    Fill::Bytes(post.bytes().to_vec()),
-                ),
-                (
-                    "post.post.signature".to_owned(),
-                    Fill::Bytes(post.signature().to_vec()),
-                ),
-            ]
+    let mut fills = Vec::new();
+    for &(s, field, body) in CANONICAL {
+        if s == struct_name {
+            fills.push((field.to_owned(), Fill::Bytes(valid_canonical(body))));
         }
-        _ => Vec::new(),
     }
+    for &(s, field, inner) in NESTED {
+        if s == struct_name {
+            fills.push((field.to_owned(), Fill::Struct));
+            for (path, fill) in base_fills(inner) {
+                fills.push((format!("{field}.{path}"), fill));
+            }
+        }
+    }
+    if struct_name == "CreateChannelResponse" {
+        // Exactly two distinct members, sorted.
+        fills.push((
+            "members".to_owned(),
+            Fill::DataList(vec![vec![1; 32], vec![2; 32]]),
+        ));
+    }
+    fills
+}
+
+/// The canonical bytes of a `body` struct its decoder accepts, found like a
+/// base message: the decoder's complaints are answered until it says yes.
+fn valid_canonical(body: &str) -> Vec<u8> {
+    let target = TARGETS
+        .iter()
+        .find(|t| t.name == body)
+        .unwrap_or_else(|| panic!("{body}: not in TARGETS"));
+    let mut fills = base_fills(body);
+    for _ in 0..24 {
+        let mut m = Msg::new_default();
+        (target.build)(&mut m, &mut |mut s| {
+            for (field, fill) in &fills {
+                set_fill(s.reborrow(), field, fill);
+            }
+        });
+        match (target.read)(&m) {
+            Ok(()) => {
+                let words = m.into_reader().canonicalize().unwrap();
+                return capnp::Word::words_to_bytes(&words).to_vec();
+            }
+            Err(e) => {
+                let (field, fill) = fill_for(target, &fills, &e)
+                    .unwrap_or_else(|| panic!("{body}: no valid base message: {e}"));
+                fills.retain(|(f, _)| *f != field);
+                fills.push((field, fill));
+            }
+        }
+    }
+    panic!("{body}: no valid base message found (fills: {fills:?})")
 }
 
 fn check_field(limit: &FieldLimit) -> Result<(), String> {
@@ -387,7 +489,11 @@ fn check_field(limit: &FieldLimit) -> Result<(), String> {
     for _ in 0..16 {
         match attempt(target, &fills, limit, value + 1) {
             Err(e) if is_length_refusal(&e, limit) => {
-                assert_eq!(e.error_code(), ErrorCode::TooLarge, "{what}");
+                let wire = match limit.kind {
+                    LimitKind::ExactBytes => ErrorCode::Malformed,
+                    _ => ErrorCode::TooLarge,
+                };
+                assert_eq!(e.error_code(), wire, "{what}");
                 let at = attempt(target, &fills, limit, value);
                 return match at {
                     Err(e) if refuses_field_length(&e, limit) => {
@@ -569,7 +675,12 @@ fn constants_equal_annotations() {
             .unwrap_or_else(|| panic!("{s}.{f}: constant without a ${} annotation", kind.name()));
         assert_eq!(annotated, value as u64, "{s}.{f} ${}", kind.name());
     }
-    for l in FIELD_LIMITS {
+    // `$exactBytes` lengths are the id, key and signature types' own
+    // lengths; the enforcement test above pins each of them.
+    for l in FIELD_LIMITS
+        .iter()
+        .filter(|l| l.kind != LimitKind::ExactBytes)
+    {
         assert!(
             constants
                 .iter()

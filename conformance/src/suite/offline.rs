@@ -3025,13 +3025,15 @@ mod rule_limits {
     use distsoc_schema::limits::{field_limit, LimitKind, FIELD_LIMITS};
 
     /// Every size limit of the reference receiver is the schema's annotation,
-    /// and every Text/List limit annotated on a struct it checks is in it.
+    /// and every limit annotated on a struct it checks is in it.
     #[test]
     fn rules_equal_schema_annotations() {
         for &(s, f, rule) in RULES {
             let (kind, value) = match rule {
                 Rule::MaxText(n) => (LimitKind::MaxBytes, n),
                 Rule::MaxList(n) | Rule::IdList(n) => (LimitKind::MaxItems, n),
+                Rule::Id | Rule::OptId => (LimitKind::ExactBytes, 32),
+                Rule::Len(n) => (LimitKind::ExactBytes, n),
                 _ => continue,
             };
             assert_eq!(
@@ -3045,7 +3047,12 @@ mod rule_limits {
             let covered = RULES.iter().any(|&(s, f, r)| {
                 s == l.struct_name
                     && f == l.field
-                    && matches!(r, Rule::MaxText(_) | Rule::MaxList(_) | Rule::IdList(_))
+                    && match l.kind {
+                        LimitKind::ExactBytes => {
+                            matches!(r, Rule::Id | Rule::OptId | Rule::Len(_))
+                        }
+                        _ => matches!(r, Rule::MaxText(_) | Rule::MaxList(_) | Rule::IdList(_)),
+                    }
             });
             // Judged by the canonical-bytes cap of the type instead: a
             // ciphertext's size, and a recent-post list that cannot exceed
