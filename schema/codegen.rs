@@ -5,6 +5,11 @@
 // tool. Each generated file starts with a do-not-edit header carrying a BLAKE3
 // hash of every schema source; when the hash no longer matches, the build
 // regenerates (if `capnp` is installed) or stops with instructions.
+//
+// Besides the bindings, the generator reads the annotations of
+// `schema/annotations.capnp` from the compiled schema and writes the wire
+// limits as data: `limits.rs` (the tables of `distsoc_schema::limits`) and
+// `limits.json` (the same, language-neutral, for other implementations).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -26,10 +31,16 @@ pub fn schema_files(schema_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// BLAKE3 over the generator id and every (file name, contents) pair.
+/// This file's own source: the hash covers the limit-table generator too.
+const CODEGEN_SOURCE: &str = include_str!("codegen.rs");
+
+/// BLAKE3 over the generator id, this generator's source and every
+/// (file name, contents) pair.
 pub fn schema_hash(files: &[PathBuf]) -> std::io::Result<String> {
     let mut h = blake3::Hasher::new();
     h.update(GENERATOR.as_bytes());
+    h.update(&(CODEGEN_SOURCE.len() as u64).to_le_bytes());
+    h.update(CODEGEN_SOURCE.as_bytes());
     for f in files {
         let name = f
             .file_name()
@@ -58,14 +69,31 @@ pub fn generated_name(schema: &Path) -> String {
     format!("{stem}_capnp.rs")
 }
 
-/// True when every schema has a generated file whose header carries `hash`.
+/// Generated Rust table of the annotated limits.
+pub const LIMITS_RS: &str = "limits.rs";
+
+/// Generated language-neutral table of the annotated limits.
+pub const LIMITS_JSON: &str = "limits.json";
+
+/// The `schemaHash` line of `limits.json` (JSON has no comments).
+fn json_hash_line(hash: &str) -> String {
+    format!("  \"schemaHash\": \"{hash}\",\n")
+}
+
+/// True when every schema has a generated file whose header carries `hash`,
+/// and the limit tables were generated from the same sources.
 pub fn committed_is_fresh(files: &[PathBuf], generated_dir: &Path, hash: &str) -> bool {
     let want = header(hash);
-    files.iter().all(|f| {
-        fs::read_to_string(generated_dir.join(generated_name(f)))
+    let starts = |name: &str| {
+        fs::read_to_string(generated_dir.join(name))
             .map(|s| s.starts_with(&want))
             .unwrap_or(false)
-    })
+    };
+    files.iter().all(|f| starts(&generated_name(f)))
+        && starts(LIMITS_RS)
+        && fs::read_to_string(generated_dir.join(LIMITS_JSON))
+            .map(|s| s.contains(&json_hash_line(hash)))
+            .unwrap_or(false)
 }
 
 /// True when a `capnp` compiler can be run.
@@ -78,7 +106,7 @@ pub fn capnp_available() -> bool {
 }
 
 /// Runs capnpc into `scratch` and returns (file name, contents with header)
-/// for every schema.
+/// for every schema, then the two limit tables (`limits.rs`, `limits.json`).
 pub fn generate(
     schema_dir: &Path,
     files: &[PathBuf],
@@ -86,8 +114,11 @@ pub fn generate(
     hash: &str,
 ) -> Result<Vec<(String, String)>, String> {
     fs::create_dir_all(scratch).map_err(|e| e.to_string())?;
+    let request_path = scratch.join("code_generator_request.bin");
     let mut cmd = capnpc::CompilerCommand::new();
-    cmd.src_prefix(schema_dir).output_path(scratch);
+    cmd.src_prefix(schema_dir)
+        .output_path(scratch)
+        .raw_code_generator_request_path(&request_path);
     for f in files {
         cmd.file(f);
     }
@@ -100,5 +131,307 @@ pub fn generate(
         let body = fs::read_to_string(scratch.join(&name)).map_err(|e| format!("{name}: {e}"))?;
         out.push((name, format!("{head}{body}")));
     }
+    let request = fs::read(&request_path).map_err(|e| format!("code generator request: {e}"))?;
+    let limits = read_limits(&request)?;
+    out.push((
+        LIMITS_RS.to_owned(),
+        format!("{head}{}", limits_rs(&limits)),
+    ));
+    out.push((LIMITS_JSON.to_owned(), limits_json(&limits, hash)));
     Ok(out)
+}
+
+/// One annotated field limit, as read from the compiled schema.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FieldLimitRow {
+    /// Schema file, e.g. `content.capnp`.
+    pub file: String,
+    /// Struct path inside the file, e.g. `PostBody` (groups: `Outer.group`).
+    pub struct_name: String,
+    /// Declaration order of the field in its struct.
+    pub code_order: u16,
+    /// Field name.
+    pub field: String,
+    /// Annotation name: `maxBytes`, `exactBytes`, `maxItems`, `maxItemBytes`.
+    pub kind: String,
+    /// The annotated value.
+    pub value: u64,
+}
+
+/// One message code with its annotations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageCodeRow {
+    /// The code byte.
+    pub code: u8,
+    /// Message name (the constant's name without `code`).
+    pub name: String,
+    /// Root struct name.
+    pub root: String,
+    /// `request`, `response` or `push`.
+    pub kind: String,
+    /// For requests, the code of the success response.
+    pub response: Option<u8>,
+    /// Frame cap in bytes (code byte excluded).
+    pub frame_cap: u32,
+}
+
+/// Everything the limit tables hold.
+#[derive(Debug, Default)]
+pub struct Limits {
+    /// Field limits, sorted by file, struct and field order.
+    pub fields: Vec<FieldLimitRow>,
+    /// Message codes, ascending.
+    pub codes: Vec<MessageCodeRow>,
+}
+
+const FIELD_ANNOTATIONS: [&str; 4] = ["maxBytes", "exactBytes", "maxItems", "maxItemBytes"];
+const KINDS: [&str; 3] = ["request", "response", "push"];
+
+/// Reads the annotations of `annotations.capnp` out of a serialized
+/// CodeGeneratorRequest and checks that they are used consistently.
+pub fn read_limits(request: &[u8]) -> Result<Limits, String> {
+    use capnp::schema_capnp::{field, node, type_, value};
+    use std::collections::{BTreeSet, HashMap};
+    let err = |e: capnp::Error| format!("code generator request: {e}");
+    let message =
+        capnp::serialize::read_message_from_flat_slice(&mut &request[..], Default::default())
+            .map_err(err)?;
+    let req: capnp::schema_capnp::code_generator_request::Reader<'_> =
+        message.get_root().map_err(err)?;
+    let nodes = req.get_nodes().map_err(err)?;
+    let text = |t: capnp::Result<capnp::text::Reader<'_>>| -> Result<String, String> {
+        t.map_err(err)?
+            .to_string()
+            .map_err(|e| format!("code generator request: {e}"))
+    };
+
+    // Annotation id -> name, for the annotations declared in annotations.capnp.
+    let mut annotation_names: HashMap<u64, String> = HashMap::new();
+    for n in nodes.iter() {
+        let display = text(n.get_display_name())?;
+        let (file, path) = display.split_once(':').unwrap_or((&display, ""));
+        match n.which().map_err(|e| format!("{display}: {e}"))? {
+            node::Annotation(_) if file == "annotations.capnp" => {
+                annotation_names.insert(n.get_id(), path.to_owned());
+            }
+            _ => {}
+        }
+    }
+    let value_u64 = |v: capnp::schema_capnp::value::Reader<'_>| -> Result<u64, String> {
+        Ok(match v.which().map_err(|e| e.to_string())? {
+            value::Uint8(x) => u64::from(x),
+            value::Uint16(x) | value::Enum(x) => u64::from(x),
+            value::Uint32(x) => u64::from(x),
+            value::Uint64(x) => x,
+            _ => return Err("annotation value is not an unsigned integer".into()),
+        })
+    };
+
+    let mut limits = Limits::default();
+    let mut structs_by_name: BTreeSet<String> = BTreeSet::new();
+    for n in nodes.iter() {
+        let display = text(n.get_display_name())?;
+        let (file, path) = display.split_once(':').unwrap_or((&display, ""));
+        match n.which().map_err(|e| format!("{display}: {e}"))? {
+            node::Struct(s) => {
+                structs_by_name.insert(path.to_owned());
+                for f in s.get_fields().map_err(err)?.iter() {
+                    let fname = text(f.get_name())?;
+                    let slot_type = match f.which().map_err(|e| e.to_string())? {
+                        field::Slot(slot) => Some(slot.get_type().map_err(err)?),
+                        field::Group(_) => None,
+                    };
+                    for a in f.get_annotations().map_err(err)?.iter() {
+                        let Some(kind) = annotation_names.get(&a.get_id()) else {
+                            continue;
+                        };
+                        let where_ = format!("{display}.{fname}");
+                        if !FIELD_ANNOTATIONS.contains(&kind.as_str()) {
+                            return Err(format!("{where_}: ${kind} is not a field annotation"));
+                        }
+                        let fits = match slot_type.map(|t| t.which()) {
+                            Some(Ok(type_::Text(()) | type_::Data(()))) => {
+                                kind == "maxBytes" || (kind == "exactBytes")
+                            }
+                            Some(Ok(type_::List(l))) => {
+                                let elem = l.get_element_type().map_err(err)?;
+                                kind == "maxItems"
+                                    || (kind == "maxItemBytes"
+                                        && matches!(
+                                            elem.which(),
+                                            Ok(type_::Text(()) | type_::Data(()))
+                                        ))
+                            }
+                            _ => false,
+                        };
+                        if !fits {
+                            return Err(format!(
+                                "{where_}: ${kind} does not apply to this field's type"
+                            ));
+                        }
+                        if kind == "exactBytes"
+                            && !matches!(slot_type.map(|t| t.which()), Some(Ok(type_::Data(()))))
+                        {
+                            return Err(format!("{where_}: $exactBytes applies to Data only"));
+                        }
+                        let v = value_u64(a.get_value().map_err(err)?)
+                            .map_err(|e| format!("{where_}: {e}"))?;
+                        limits.fields.push(FieldLimitRow {
+                            file: file.to_owned(),
+                            struct_name: path.to_owned(),
+                            code_order: f.get_code_order(),
+                            field: fname.clone(),
+                            kind: kind.clone(),
+                            value: v,
+                        });
+                    }
+                }
+            }
+            node::Const(c) if file == "wire.capnp" && path.starts_with("code") => {
+                let name = path.trim_start_matches("code").to_owned();
+                let code = match c.get_value().map_err(err)?.which() {
+                    Ok(value::Uint8(x)) => x,
+                    _ => return Err(format!("{display}: a message code is a UInt8")),
+                };
+                let mut row = MessageCodeRow {
+                    code,
+                    name: name.clone(),
+                    root: name.clone(),
+                    kind: String::new(),
+                    response: None,
+                    frame_cap: 0,
+                };
+                for a in n.get_annotations().map_err(err)?.iter() {
+                    let Some(kind) = annotation_names.get(&a.get_id()) else {
+                        continue;
+                    };
+                    let v = a.get_value().map_err(err)?;
+                    match kind.as_str() {
+                        "kind" => {
+                            let i = value_u64(v)? as usize;
+                            row.kind = KINDS.get(i).ok_or("unknown kind")?.to_string();
+                        }
+                        "response" => row.response = Some(value_u64(v)? as u8),
+                        "frameCap" => row.frame_cap = value_u64(v)? as u32,
+                        "root" => match v.which() {
+                            Ok(value::Text(t)) => row.root = text(t)?,
+                            _ => return Err(format!("{display}: $root is Text")),
+                        },
+                        other => {
+                            return Err(format!("{display}: ${other} is not a code annotation"))
+                        }
+                    }
+                }
+                if row.kind.is_empty() || row.frame_cap == 0 {
+                    return Err(format!(
+                        "{display}: every message code needs $kind and $frameCap"
+                    ));
+                }
+                if (row.kind == "request") != row.response.is_some() {
+                    return Err(format!(
+                        "{display}: a request (and only a request) has $response"
+                    ));
+                }
+                limits.codes.push(row);
+            }
+            _ => {}
+        }
+    }
+    limits.codes.sort_by_key(|c| c.code);
+    for w in limits.codes.windows(2) {
+        if w[0].code == w[1].code {
+            return Err(format!("message code 0x{:02x} is used twice", w[0].code));
+        }
+    }
+    for c in &limits.codes {
+        if !structs_by_name.contains(&c.root) {
+            return Err(format!("code{}: no root struct {}", c.name, c.root));
+        }
+        if let Some(r) = c.response {
+            let ok = limits
+                .codes
+                .iter()
+                .any(|x| x.code == r && x.kind == "response");
+            if !ok {
+                return Err(format!(
+                    "code{}: $response 0x{r:02x} is not a response code",
+                    c.name
+                ));
+            }
+        }
+    }
+    limits.fields.sort();
+    Ok(limits)
+}
+
+fn rust_kind(kind: &str) -> &'static str {
+    match kind {
+        "maxBytes" => "LimitKind::MaxBytes",
+        "exactBytes" => "LimitKind::ExactBytes",
+        "maxItems" => "LimitKind::MaxItems",
+        "maxItemBytes" => "LimitKind::MaxItemBytes",
+        "request" => "MessageKind::Request",
+        "response" => "MessageKind::Response",
+        _ => "MessageKind::Push",
+    }
+}
+
+/// The body of `limits.rs` (without the header).
+pub fn limits_rs(limits: &Limits) -> String {
+    let mut s = String::new();
+    s.push_str("/// Every annotated field limit of the schema, sorted by file, struct name and field order.\n");
+    s.push_str("pub const FIELD_LIMITS: &[FieldLimit] = &[\n");
+    for f in &limits.fields {
+        s.push_str(&format!(
+            "    FieldLimit {{ file: \"{}\", struct_name: \"{}\", field: \"{}\", kind: {}, value: {} }},\n",
+            f.file, f.struct_name, f.field, rust_kind(&f.kind), f.value
+        ));
+    }
+    s.push_str("];\n\n/// Every message code of `wire.capnp`, ascending.\n");
+    s.push_str("pub const MESSAGE_CODES: &[MessageCodeInfo] = &[\n");
+    for c in &limits.codes {
+        let response = c
+            .response
+            .map_or_else(|| "None".to_owned(), |r| format!("Some(0x{r:02x})"));
+        s.push_str(&format!(
+            "    MessageCodeInfo {{ code: 0x{:02x}, name: \"{}\", root: \"{}\", kind: {}, response: {}, frame_cap: {} }},\n",
+            c.code, c.name, c.root, rust_kind(&c.kind), response, c.frame_cap
+        ));
+    }
+    s.push_str("];\n");
+    s
+}
+
+/// `limits.json`: the same tables for implementers in other languages.
+pub fn limits_json(limits: &Limits, hash: &str) -> String {
+    let mut s = String::from("{\n");
+    s.push_str("  \"comment\": \"@generated by build.rs from the annotations in schema/*.capnp (schema/annotations.capnp) - DO NOT EDIT. Sizes in bytes; frameCap excludes the 1-byte code.\",\n");
+    s.push_str(&json_hash_line(hash));
+    s.push_str("  \"messageCodes\": [\n");
+    let n = limits.codes.len();
+    for (i, c) in limits.codes.iter().enumerate() {
+        let response = c
+            .response
+            .map_or_else(|| "null".to_owned(), |r| r.to_string());
+        s.push_str(&format!(
+            "    {{\"code\": {}, \"name\": \"{}\", \"root\": \"{}\", \"kind\": \"{}\", \"response\": {}, \"frameCap\": {}}}{}\n",
+            c.code, c.name, c.root, c.kind, response, c.frame_cap,
+            if i + 1 < n { "," } else { "" }
+        ));
+    }
+    s.push_str("  ],\n  \"fieldLimits\": [\n");
+    let n = limits.fields.len();
+    for (i, f) in limits.fields.iter().enumerate() {
+        s.push_str(&format!(
+            "    {{\"file\": \"{}\", \"struct\": \"{}\", \"field\": \"{}\", \"{}\": {}}}{}\n",
+            f.file,
+            f.struct_name,
+            f.field,
+            f.kind,
+            f.value,
+            if i + 1 < n { "," } else { "" }
+        ));
+    }
+    s.push_str("  ]\n}\n");
+    s
 }

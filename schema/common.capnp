@@ -20,6 +20,8 @@
 
 @0x969a8fb3d15a9b0b;
 
+using A = import "annotations.capnp";
+
 const protocolVersion :UInt16 = 2;
 # The protocol version this schema describes. Sent in every message's `version`
 # field; matches the ALPN `distsoc/2`.
@@ -70,7 +72,7 @@ struct PeerAddress {
   # What a node knows about how to reach another node. Used by
   # BootstrapResponse, AddressResponse and discovery messages.
 
-  nodeId @0 :Data;
+  nodeId @0 :Data $A.exactBytes(32);
   # The peer's NodeId: its 32-byte ed25519 network public key.
 
   addresses @1 :List(SocketAddress);

@@ -7,23 +7,25 @@
 
 @0x9310bc697ed779a3;
 
+using A = import "annotations.capnp";
+
 using Common = import "common.capnp";
 
 struct Attachment {
   # A media blob referenced by a post. The blob itself travels separately
   # (FileRequest.blob) and is at most 256 KiB.
 
-  blobId @0 :Data;
+  blobId @0 :Data $A.exactBytes(32);
   # BLAKE3-256 of the blob's bytes (32 bytes). Receivers recompute it and
   # reject a mismatch with `idMismatch`.
 
-  mimeType @1 :Text;
+  mimeType @1 :Text $A.maxBytes(128);
   # IANA media type, e.g. "image/jpeg". At most 128 bytes.
 
   sizeBytes @2 :UInt32;
   # Length of the blob in bytes; at most 262144.
 
-  name @3 :Text;
+  name @3 :Text $A.maxBytes(256);
   # Optional original file name, for display. At most 256 bytes.
 }
 
@@ -31,10 +33,10 @@ struct PostBody {
   # The readable part of a post. Carried in clear inside a public Post, or
   # sealed (as canonical bytes) inside an encrypted one.
 
-  text @0 :Text;
+  text @0 :Text $A.maxBytes(65536);
   # The post text, UTF-8. At most 65536 bytes.
 
-  attachments @1 :List(Attachment);
+  attachments @1 :List(Attachment) $A.maxItems(32);
   # Media referenced by the post, in display order. At most 32.
 }
 
@@ -42,12 +44,13 @@ struct SealedBody {
   # A PostBody encrypted under the post's content-encryption key (CEK) with
   # ChaCha20-Poly1305 (schema/README.md, "Envelope encryption").
 
-  nonce @0 :Data;
+  nonce @0 :Data $A.exactBytes(12);
   # The 12-byte AEAD nonce.
 
-  ciphertext @1 :Data;
+  ciphertext @1 :Data $A.maxBytes(262144);
   # The canonical bytes of a PostBody, encrypted, followed by the 16-byte
-  # Poly1305 tag. AAD: the ASCII bytes "distsoc/2/content".
+  # Poly1305 tag. AAD: the ASCII bytes "distsoc/2/content". At most 262144
+  # bytes.
 }
 
 struct Post {
@@ -55,7 +58,7 @@ struct Post {
   # key (purpose "post") and hashed into the PostId. Carried as
   # `SignedPost.post`.
 
-  author @0 :Data;
+  author @0 :Data $A.exactBytes(32);
   # The author's PostingId: the 32-byte ed25519 public key that signs the post.
   # For identities created before the posting/network key split it equals the
   # author's NodeId.
@@ -74,10 +77,10 @@ struct Post {
     # PostVisibility.
   }
 
-  replyTo @4 :Data;
+  replyTo @4 :Data $A.exactBytes(32);
   # PostId (32 bytes) of the post this one replies to; empty if none.
 
-  replaces @5 :Data;
+  replaces @5 :Data $A.exactBytes(32);
   # PostId (32 bytes) of an earlier post by the same author that this one
   # replaces (the "re-encrypt" revocation: same logical post, new CEK); empty
   # if none. Receivers honour the matching DeleteRecord for the old id.
@@ -86,11 +89,11 @@ struct Post {
 struct SignedPost {
   # A post as it travels: its canonical bytes and the author's signature.
 
-  post @0 :Data;
+  post @0 :Data $A.maxBytes(262144);
   # Canonical bytes of a `Post`. At most 262144 bytes. PostId = BLAKE3-256 of
   # exactly these bytes. Non-canonical bytes are rejected (`nonCanonical`).
 
-  signature @1 :Data;
+  signature @1 :Data $A.exactBytes(64);
   # 64-byte ed25519 signature by `Post.author` over these bytes, purpose "post".
 }
 
@@ -99,11 +102,11 @@ struct WrappedKey {
   # 80 bytes of payload, 96 bytes encoded: 2,729 fit in a 256 KiB canonical
   # PostVisibility.
 
-  recipient @0 :Data;
+  recipient @0 :Data $A.exactBytes(32);
   # The recipient's 32-byte ed25519 public key (PostingId, NodeId or group id).
   # Indexed by anchors for recipient-match pull.
 
-  wrapped @1 :Data;
+  wrapped @1 :Data $A.exactBytes(48);
   # 48 bytes: the 32-byte key sealed with ChaCha20-Poly1305 under the KEK
   # derived for this recipient, with the 16-byte tag appended.
 }
@@ -123,10 +126,10 @@ struct PostVisibility {
 struct EncryptedVisibility {
   # The key envelope of an encrypted post.
 
-  ephemeralKey @0 :Data;
+  ephemeralKey @0 :Data $A.exactBytes(32);
   # The 32-byte X25519 public key generated for this envelope.
 
-  recipients @1 :List(WrappedKey);
+  recipients @1 :List(WrappedKey) $A.maxItems(2729);
   # One entry per recipient (or one per group). At most 2,729; the canonical
   # PostVisibility is at most 262144 bytes.
 }
@@ -152,11 +155,11 @@ struct WrapSlot {
   # The per-post FoF secret (`priv_post`'s 32-byte seed) sealed under one vouch
   # key V of the author. 50 bytes of payload.
 
-  tag @0 :Data;
+  tag @0 :Data $A.exactBytes(2);
   # 2 bytes: HMAC-SHA256(V, "fof-tag" || pubPost)[0..2]. Lets a holder of many
   # vouch keys skip slots that cannot be theirs (false positive 1/65536).
 
-  sealed @1 :Data;
+  sealed @1 :Data $A.exactBytes(48);
   # 48 bytes: ChaCha20-Poly1305 under HMAC-SHA256(V, "fof-slot" || pubPost),
   # zero nonce, AAD pubPost, of the 32-byte seed; tag appended.
 }
@@ -165,23 +168,23 @@ struct PostHeader {
   # Mutable, author-signed metadata of one post. Carried as
   # `SignedPostHeader.header`; a newer `updatedAtMs` replaces an older header.
 
-  postId @0 :Data;
+  postId @0 :Data $A.exactBytes(32);
   # The 32-byte PostId this header belongs to.
 
-  author @1 :Data;
+  author @1 :Data $A.exactBytes(32);
   # The post author's 32-byte PostingId; signs the header.
 
   commentPolicy @2 :CommentPolicy;
   # Who may comment.
 
-  pubPost @3 :Data;
+  pubPost @3 :Data $A.exactBytes(32);
   # For `friendsOfFriends`: the 32-byte ed25519 public key of the per-post FoF
   # keypair; comments' `groupSig` verifies against it. Empty otherwise.
 
-  wrapSlots @4 :List(WrapSlot);
+  wrapSlots @4 :List(WrapSlot) $A.maxItems(4096);
   # For `friendsOfFriends`: one slot per vouch key the author distributed. At
-  # most 3,600 (the canonical header is at most 262144 bytes; each slot costs
-  # 72 bytes). Empty otherwise.
+  # most 4,096 entries are accepted; the 262144-byte canonical header is
+  # reached first, at about 3,600 slots (each costs 72 bytes). Empty otherwise.
 
   updatedAtMs @5 :UInt64;
   # When the author produced this header (ms since epoch).
@@ -190,10 +193,10 @@ struct PostHeader {
 struct SignedPostHeader {
   # A post header and the author's signature.
 
-  header @0 :Data;
+  header @0 :Data $A.maxBytes(262144);
   # Canonical bytes of a `PostHeader`. At most 262144 bytes.
 
-  signature @1 :Data;
+  signature @1 :Data $A.exactBytes(64);
   # 64-byte ed25519 signature by `PostHeader.author`, purpose "post-header".
 }
 
@@ -212,7 +215,7 @@ struct SyncPost {
   header @2 :SignedPostHeader;
   # Current header, if the author published one (absent = public comments).
 
-  visibilitySignature @3 :Data;
+  visibilitySignature @3 :Data $A.exactBytes(64);
   # For encrypted posts: the 64-byte signature of the author (purpose
   # "post-visibility") over BLAKE3-256(postId || canonical bytes of
   # `visibility`), so relays cannot swap recipients. It authenticates the
@@ -236,19 +239,19 @@ struct CommentBody {
   # The signed part of a comment. comment_hash = BLAKE3-256 of its canonical
   # bytes.
 
-  parentPostId @0 :Data;
+  parentPostId @0 :Data $A.exactBytes(32);
   # The 32-byte PostId of the post commented on.
 
-  author @1 :Data;
+  author @1 :Data $A.exactBytes(32);
   # The commenter's 32-byte PostingId.
 
   createdAtMs @2 :UInt64;
   # When the comment was written (ms since epoch).
 
-  text @3 :Text;
+  text @3 :Text $A.maxBytes(8192);
   # The comment text, UTF-8. At most 8192 bytes.
 
-  replyTo @4 :Data;
+  replyTo @4 :Data $A.exactBytes(32);
   # comment_hash (32 bytes) of the comment this one answers; empty if none.
 }
 
@@ -256,19 +259,19 @@ struct InlineComment {
   # A comment as stored in a post's header and propagated by Comment (0x54) and
   # BlobHeaderDiff (0x37).
 
-  body @0 :Data;
+  body @0 :Data $A.maxBytes(16384);
   # Canonical bytes of a `CommentBody`. At most 16384 bytes.
 
-  signature @1 :Data;
+  signature @1 :Data $A.exactBytes(64);
   # 64-byte ed25519 signature of `CommentBody.author`, purpose "comment", over
   # the body bytes.
 
-  groupSig @2 :Data;
+  groupSig @2 :Data $A.exactBytes(64);
   # For posts with `friendsOfFriends`: 64-byte ed25519 signature by the
   # per-post key (`PostHeader.pubPost`), purpose "comment-group", over the
   # 32-byte comment_hash. Proves FoF reachability. Empty otherwise.
 
-  vouchMac @3 :Data;
+  vouchMac @3 :Data $A.exactBytes(16);
   # For `friendsOfFriends`: 16 bytes, HMAC-SHA256(V, "fof-vouch" || pubPost ||
   # comment_hash)[0..16] for the vouch key V that opened a slot. Lets the author
   # (strict mode) tell which vouch chain the commenter used. Empty otherwise.
@@ -277,17 +280,17 @@ struct InlineComment {
 struct DeleteRecordBody {
   # An author's request that everyone delete one of their posts.
 
-  postId @0 :Data;
+  postId @0 :Data $A.exactBytes(32);
   # The 32-byte PostId to delete.
 
-  author @1 :Data;
+  author @1 :Data $A.exactBytes(32);
   # The 32-byte PostingId of the post's author; signs the record. Must equal
   # the post's author, or the record is `unauthorized`.
 
   deletedAtMs @2 :UInt64;
   # When the author issued the delete (ms since epoch).
 
-  replacedBy @3 :Data;
+  replacedBy @3 :Data $A.exactBytes(32);
   # PostId (32 bytes) of a post that replaces the deleted one (re-encrypt
   # revocation); empty if none.
 }
@@ -295,10 +298,10 @@ struct DeleteRecordBody {
 struct SignedDeleteRecord {
   # A delete record and the author's signature.
 
-  record @0 :Data;
+  record @0 :Data $A.maxBytes(4096);
   # Canonical bytes of a `DeleteRecordBody`. At most 4096 bytes.
 
-  signature @1 :Data;
+  signature @1 :Data $A.exactBytes(64);
   # 64-byte ed25519 signature by `DeleteRecordBody.author`, purpose "delete".
 }
 
@@ -306,10 +309,10 @@ struct VisibilityUpdateBody {
   # New visibility for an existing encrypted post ("sync access list": same
   # CEK re-wrapped for the remaining recipients).
 
-  postId @0 :Data;
+  postId @0 :Data $A.exactBytes(32);
   # The 32-byte PostId whose visibility changes.
 
-  author @1 :Data;
+  author @1 :Data $A.exactBytes(32);
   # The 32-byte PostingId of the post's author; signs the update.
 
   visibility @2 :PostVisibility;
@@ -323,10 +326,10 @@ struct VisibilityUpdateBody {
 struct SignedVisibilityUpdate {
   # A visibility update and the author's signature.
 
-  update @0 :Data;
+  update @0 :Data $A.maxBytes(266240);
   # Canonical bytes of a `VisibilityUpdateBody`. At most 266240 bytes.
 
-  signature @1 :Data;
+  signature @1 :Data $A.exactBytes(64);
   # 64-byte ed25519 signature by `VisibilityUpdateBody.author`, purpose
   # "visibility".
 }
@@ -334,7 +337,7 @@ struct SignedVisibilityUpdate {
 struct RecentPost {
   # One entry of an author's recent-post list. 48 bytes of payload.
 
-  postId @0 :Data;
+  postId @0 :Data $A.exactBytes(32);
   # The 32-byte PostId.
 
   createdAtMs @1 :UInt64;
@@ -348,7 +351,7 @@ struct AuthorRecentPosts {
   # author_recent_posts: an author's signed list of recent posts that travels
   # with every stored file of that author (discovery-protocol-v2 §3.1).
 
-  author @0 :Data;
+  author @0 :Data $A.exactBytes(32);
   # The 32-byte PostingId of the author; signs the list.
 
   seq @1 :UInt64;
@@ -360,18 +363,20 @@ struct AuthorRecentPosts {
   # When the author produced the list (ms since epoch). A list older than one
   # hour triggers a staleness pull.
 
-  posts @3 :List(RecentPost);
+  posts @3 :List(RecentPost) $A.maxItems(6552);
   # Recent posts, newest first. The canonical bytes of the whole struct are at
-  # most 262144 bytes (about 4,600 entries).
+  # most 262144 bytes (about 4,600 entries). A list of more than 6,552 entries
+  # (what could fit if every entry were its smallest, 5 words) is refused
+  # before any entry is read.
 }
 
 struct SignedAuthorRecentPosts {
   # An author_recent_posts list and its signature.
 
-  recent @0 :Data;
+  recent @0 :Data $A.maxBytes(262144);
   # Canonical bytes of an `AuthorRecentPosts`. At most 262144 bytes.
 
-  signature @1 :Data;
+  signature @1 :Data $A.exactBytes(64);
   # 64-byte ed25519 signature by `AuthorRecentPosts.author`, purpose
   # "recent-posts".
 }
@@ -379,10 +384,10 @@ struct SignedAuthorRecentPosts {
 struct HeartBody {
   # An endorsement of a post ("heart"); feeds the file keep-priority formula.
 
-  postId @0 :Data;
+  postId @0 :Data $A.exactBytes(32);
   # The 32-byte PostId endorsed.
 
-  reactor @1 :Data;
+  reactor @1 :Data $A.exactBytes(32);
   # The 32-byte PostingId of the person endorsing; signs the heart.
 
   createdAtMs @2 :UInt64;
@@ -392,9 +397,9 @@ struct HeartBody {
 struct SignedHeart {
   # A heart and its signature.
 
-  heart @0 :Data;
+  heart @0 :Data $A.maxBytes(1024);
   # Canonical bytes of a `HeartBody`. At most 1024 bytes.
 
-  signature @1 :Data;
+  signature @1 :Data $A.exactBytes(64);
   # 64-byte ed25519 signature by `HeartBody.reactor`, purpose "heart".
 }

@@ -3,6 +3,8 @@
 
 @0x8b722aad862a2300;
 
+using A = import "annotations.capnp";
+
 using Common = import "common.capnp";
 
 enum ChangeKind {
@@ -21,7 +23,7 @@ enum ChangeKind {
 struct Hop1Change {
   # A change among the sender's direct (hop-1) connections.
 
-  nodeId @0 :Data;
+  nodeId @0 :Data $A.exactBytes(32);
   # The 32-byte NodeId concerned.
 
   kind @1 :ChangeKind;
@@ -41,7 +43,7 @@ struct Hop1Change {
 struct Hop2Change {
   # A change in what the sender's peers report (the sender's hop-2 view).
 
-  nodeId @0 :Data;
+  nodeId @0 :Data $A.exactBytes(32);
   # The 32-byte NodeId concerned.
 
   kind @1 :ChangeKind;
@@ -63,10 +65,10 @@ struct RoutingDiff {
   # Per-(sender, receiver) counter, +1 per diff. A gap tells the receiver it
   # missed a diff and should request an InitialMapSync.
 
-  hop1Changes @2 :List(Hop1Change);
+  hop1Changes @2 :List(Hop1Change) $A.maxItems(1024);
   # Changes among the sender's direct connections. At most 1,024.
 
-  hop2Changes @3 :List(Hop2Change);
+  hop2Changes @3 :List(Hop2Change) $A.maxItems(16384);
   # Changes in the sender's hop-2 view. At most 16,384.
 }
 
@@ -83,7 +85,7 @@ struct Hop1Entry {
 struct Hop2Entry {
   # A node the sender's peers report, in a full map.
 
-  nodeId @0 :Data;
+  nodeId @0 :Data $A.exactBytes(32);
   # The 32-byte NodeId.
 
   isAnchor @1 :Bool;
@@ -100,13 +102,13 @@ struct InitialMapSync {
   seq @1 :UInt64;
   # The RoutingDiff seq this map corresponds to; diffs continue from seq+1.
 
-  hop1 @2 :List(Hop1Entry);
+  hop1 @2 :List(Hop1Entry) $A.maxItems(1024);
   # The sender's direct connections. At most 1,024.
 
-  hop2 @3 :List(Hop2Entry);
+  hop2 @3 :List(Hop2Entry) $A.maxItems(65536);
   # The sender's hop-2 view. At most 65,536.
 
-  hop3 @4 :List(Data);
+  hop3 @4 :List(Data) $A.maxItems(400000);
   # The sender's hop-3 view: NodeIds (32 bytes) only. At most 400,000 per
   # chunk.
 
@@ -128,7 +130,7 @@ struct BootstrapRequest {
   # How many peers to return; at most 200 (larger values are clamped); 0 means
   # the responder's default (200).
 
-  exclude @2 :List(Data);
+  exclude @2 :List(Data) $A.maxItems(96);
   # NodeIds (32 bytes) the requester already knows; at most 96 (what fits the
   # 4 KiB frame cap of this message).
 }
@@ -139,7 +141,7 @@ struct BootstrapResponse {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  peers @1 :List(Common.PeerAddress);
+  peers @1 :List(Common.PeerAddress) $A.maxItems(200);
   # Up to `want` recently seen peers with addresses, chosen for diversity
   # (different address prefixes, some anchors). At most 200.
 }
@@ -153,13 +155,13 @@ struct WormRequest {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  wormId @1 :Data;
+  wormId @1 :Data $A.exactBytes(16);
   # 16 random bytes chosen by the originator; duplicates are dropped.
 
-  targets @2 :List(Data);
+  targets @2 :List(Data) $A.maxItems(16);
   # NodeIds (32 bytes) sought. At most 16.
 
-  postIds @3 :List(Data);
+  postIds @3 :List(Data) $A.maxItems(16);
   # PostIds (32 bytes) sought (content lookup). At most 16.
 
   ttl @4 :UInt8;
@@ -168,7 +170,7 @@ struct WormRequest {
   originator @5 :Common.PeerAddress;
   # Where WormResponse pushes for late hits go.
 
-  visited @6 :List(Data);
+  visited @6 :List(Data) $A.maxItems(64);
   # NodeIds already visited by this worm; at most 64.
 }
 
@@ -180,20 +182,20 @@ struct WormQuery {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  wormId @1 :Data;
+  wormId @1 :Data $A.exactBytes(16);
   # The 16-byte id of the worm this query belongs to.
 
-  targets @2 :List(Data);
+  targets @2 :List(Data) $A.maxItems(16);
   # NodeIds (32 bytes) sought. At most 16.
 
-  postIds @3 :List(Data);
+  postIds @3 :List(Data) $A.maxItems(16);
   # PostIds (32 bytes) sought. At most 16.
 }
 
 struct WormHit {
   # One found target.
 
-  target @0 :Data;
+  target @0 :Data $A.exactBytes(32);
   # The 32-byte NodeId or PostId found.
 
   holder @1 :Common.PeerAddress;
@@ -212,10 +214,10 @@ struct WormResponse {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  wormId @1 :Data;
+  wormId @1 :Data $A.exactBytes(16);
   # The 16-byte id of the worm answered.
 
-  hits @2 :List(WormHit);
+  hits @2 :List(WormHit) $A.maxItems(32);
   # What was found; empty if nothing. At most 32.
 }
 
@@ -228,14 +230,14 @@ struct AddressRequest {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  targets @1 :List(Data);
+  targets @1 :List(Data) $A.maxItems(64);
   # NodeIds (32 bytes) to resolve. At most 64.
 }
 
 struct AddressEntry {
   # The answer for one target.
 
-  nodeId @0 :Data;
+  nodeId @0 :Data $A.exactBytes(32);
   # The 32-byte NodeId asked for.
 
   found @1 :Bool;
@@ -246,7 +248,7 @@ struct AddressEntry {
   # The node's addresses and last-seen time, when found. Its nodeId must equal
   # this entry's nodeId (`malformed` otherwise).
 
-  referral @3 :Data;
+  referral @3 :Data $A.exactBytes(32);
   # When the responder only knows the node at hop 2: the 32-byte NodeId of the
   # peer that reported it (ask that peer). Empty otherwise.
 }
@@ -257,6 +259,6 @@ struct AddressResponse {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  entries @1 :List(AddressEntry);
+  entries @1 :List(AddressEntry) $A.maxItems(64);
   # One entry per requested target, in request order. At most 64.
 }

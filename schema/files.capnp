@@ -4,6 +4,8 @@
 
 @0xcd4d39047ccdc1c5;
 
+using A = import "annotations.capnp";
+
 using Common = import "common.capnp";
 using Content = import "content.capnp";
 
@@ -18,10 +20,10 @@ struct StoredFile {
   # The freshest author_recent_posts the holder has for the post's author;
   # absent if none.
 
-  comments @2 :List(Content.InlineComment);
+  comments @2 :List(Content.InlineComment) $A.maxItems(1024);
   # Comments the holder keeps for this post. At most 1,024.
 
-  hearts @3 :List(Content.SignedHeart);
+  hearts @3 :List(Content.SignedHeart) $A.maxItems(4096);
   # Hearts the holder keeps for this post. At most 4,096.
 }
 
@@ -35,10 +37,10 @@ struct FileRequest {
   union {
     # What is asked for.
 
-    post @1 :Data;
+    post @1 :Data $A.exactBytes(32);
     # A 32-byte PostId.
 
-    blob @2 :Data;
+    blob @2 :Data $A.exactBytes(32);
     # A 32-byte blobId (BLAKE3-256 of the blob).
   }
 }
@@ -57,7 +59,7 @@ struct FileResponse {
     post @1 :StoredFile;
     # The requested post.
 
-    blob @2 :Data;
+    blob @2 :Data $A.maxBytes(262144);
     # The requested blob's bytes; at most 262144. The receiver checks BLAKE3.
   }
 }
@@ -68,7 +70,7 @@ struct AuthorUpdateRequest {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  author @1 :Data;
+  author @1 :Data $A.exactBytes(32);
   # The author's 32-byte PostingId.
 
   haveSeq @2 :UInt64;
@@ -112,10 +114,10 @@ struct PostNotification {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  author @1 :Data;
+  author @1 :Data $A.exactBytes(32);
   # The author's 32-byte PostingId.
 
-  postId @2 :Data;
+  postId @2 :Data $A.exactBytes(32);
   # The new post's 32-byte PostId.
 
   hint @3 :Common.VisibilityHint;
@@ -133,7 +135,7 @@ struct ManifestPush {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  postId @1 :Data;
+  postId @1 :Data $A.exactBytes(32);
   # The 32-byte PostId of the file whose manifest changed.
 
   header @2 :Content.SignedPostHeader;
@@ -150,16 +152,16 @@ struct BlobHeaderDiff {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  postId @1 :Data;
+  postId @1 :Data $A.exactBytes(32);
   # The 32-byte PostId the engagement belongs to.
 
-  addedComments @2 :List(Content.InlineComment);
+  addedComments @2 :List(Content.InlineComment) $A.maxItems(256);
   # New comments. At most 256.
 
-  removedComments @3 :List(Data);
+  removedComments @3 :List(Data) $A.maxItems(256);
   # comment_hashes (32 bytes) of comments removed by their authors or the post
   # author. At most 256.
 
-  addedHearts @4 :List(Content.SignedHeart);
+  addedHearts @4 :List(Content.SignedHeart) $A.maxItems(1024);
   # New hearts. At most 1,024.
 }

@@ -8,34 +8,36 @@
 
 @0x85ef01793fe27f44;
 
+using A = import "annotations.capnp";
+
 using Common = import "common.capnp";
 
 struct PublicProfile {
   # The public profile of one posting identity. Carried as
   # `SignedProfile.profile`; a newer `updatedAtMs` replaces an older one.
 
-  postingId @0 :Data;
+  postingId @0 :Data $A.exactBytes(32);
   # The 32-byte PostingId this profile describes; signs it.
 
-  displayName @1 :Text;
+  displayName @1 :Text $A.maxBytes(128);
   # Display name, UTF-8. At most 128 bytes.
 
-  bio @2 :Text;
+  bio @2 :Text $A.maxBytes(4096);
   # Free-form biography, UTF-8. At most 4096 bytes.
 
-  anchors @3 :List(Data);
+  anchors @3 :List(Data) $A.maxItems(16);
   # NodeIds (32 bytes each) of the anchors this identity checks in with, in
   # order of preference. Public infrastructure, like a mail server address;
   # others ask these anchors for the identity's address. At most 16.
 
-  avatar @4 :Data;
+  avatar @4 :Data $A.exactBytes(32);
   # blobId (32 bytes, BLAKE3-256) of an avatar image blob; empty if none.
 
   updatedAtMs @5 :UInt64;
   # When the profile was produced (ms since epoch). An older profile than the
   # one held is `stale`.
 
-  networkId @6 :Data;
+  networkId @6 :Data $A.exactBytes(32);
   # NodeId (32 bytes) of the node currently publishing for this posting id, as
   # a routing hint; empty to keep the link private.
 }
@@ -43,10 +45,10 @@ struct PublicProfile {
 struct SignedProfile {
   # A profile and its signature.
 
-  profile @0 :Data;
+  profile @0 :Data $A.maxBytes(16384);
   # Canonical bytes of a `PublicProfile`. At most 16384 bytes.
 
-  signature @1 :Data;
+  signature @1 :Data $A.exactBytes(64);
   # 64-byte ed25519 signature by `PublicProfile.postingId`, purpose "profile".
 }
 
@@ -54,13 +56,13 @@ struct PostingIdentity {
   # A posting key held by a person: a persona, or an ephemeral DM id. Secret:
   # it only appears inside an encrypted IdentityBundle, never on the network.
 
-  postingId @0 :Data;
+  postingId @0 :Data $A.exactBytes(32);
   # The 32-byte ed25519 public key.
 
-  secretSeed @1 :Data;
+  secretSeed @1 :Data $A.exactBytes(32);
   # The 32-byte ed25519 secret seed. SECRET.
 
-  displayName @2 :Text;
+  displayName @2 :Text $A.maxBytes(128);
   # Local label of the persona, UTF-8. At most 128 bytes.
 
   createdAtMs @3 :UInt64;
@@ -73,18 +75,18 @@ struct PostingIdentity {
 struct GroupKey {
   # A group's keypair as held by a member (architecture-roadmap D-3). Secret.
 
-  groupId @0 :Data;
+  groupId @0 :Data $A.exactBytes(32);
   # The group's 32-byte ed25519 public key. Posts to the group wrap their CEK
   # once, for this id.
 
-  secretSeed @1 :Data;
+  secretSeed @1 :Data $A.exactBytes(32);
   # The group's 32-byte secret seed. SECRET.
 
   epoch @2 :UInt32;
   # Key generation: increases each time the group is re-keyed after a member
   # leaves.
 
-  name @3 :Text;
+  name @3 :Text $A.maxBytes(128);
   # Local label, UTF-8. At most 128 bytes.
 }
 
@@ -92,25 +94,26 @@ struct GroupKeyWrapBody {
   # Distribution of a group's secret seed to its members: the seed wrapped for
   # each member with the envelope construction (schema/README.md).
 
-  groupId @0 :Data;
+  groupId @0 :Data $A.exactBytes(32);
   # The 32-byte group id (ed25519 public key of the group).
 
   epoch @1 :UInt32;
   # The key generation being distributed.
 
-  admin @2 :Data;
+  admin @2 :Data $A.exactBytes(32);
   # 32-byte PostingId of the group admin who signs this wrap.
 
-  ephemeralKey @3 :Data;
+  ephemeralKey @3 :Data $A.exactBytes(32);
   # The 32-byte X25519 ephemeral public key of this envelope.
 
-  members @4 :List(Data);
+  members @4 :List(Data) $A.maxItems(4096);
   # Current members' 32-byte ids, in no particular order; need not cover every
   # wrap (large groups are sharded). At most 4,096.
 
-  wraps @5 :List(import "content.capnp".WrappedKey);
-  # The group seed wrapped for each recipient. At most 2,700 (members and
-  # wraps share the 266240-byte limit of the canonical body).
+  wraps @5 :List(import "content.capnp".WrappedKey) $A.maxItems(3000);
+  # The group seed wrapped for each recipient. At most 3,000 entries are
+  # accepted; members and wraps share the 266240-byte limit of the canonical
+  # body, which caps it at about 2,700 in practice.
 
   createdAtMs @6 :UInt64;
   # When the wrap was made (ms since epoch).
@@ -119,23 +122,23 @@ struct GroupKeyWrapBody {
 struct SignedGroupKeyWrap {
   # A group key wrap and the admin's signature.
 
-  wrap @0 :Data;
+  wrap @0 :Data $A.maxBytes(266240);
   # Canonical bytes of a `GroupKeyWrapBody`. At most 266240 bytes.
 
-  signature @1 :Data;
+  signature @1 :Data $A.exactBytes(64);
   # 64-byte ed25519 signature by `GroupKeyWrapBody.admin`, purpose "group-key".
 }
 
 struct VouchKey {
   # A friend-of-friend vouch key V as held in a keyring. Secret.
 
-  key @0 :Data;
+  key @0 :Data $A.exactBytes(32);
   # The 32-byte random secret V.
 
-  grantor @1 :Data;
+  grantor @1 :Data $A.exactBytes(32);
   # 32-byte PostingId of whoever issued V (self for keys one issued).
 
-  grantee @2 :Data;
+  grantee @2 :Data $A.exactBytes(32);
   # 32-byte PostingId V was issued to; empty for keys one received.
 
   createdAtMs @3 :UInt64;
@@ -146,16 +149,16 @@ struct VouchGrantBody {
   # Hands a vouch key V from grantor to grantee, sealed so only the grantee can
   # read it. Carried in VouchGrant (0x53).
 
-  grantor @0 :Data;
+  grantor @0 :Data $A.exactBytes(32);
   # 32-byte PostingId of the issuer; signs the grant.
 
-  grantee @1 :Data;
+  grantee @1 :Data $A.exactBytes(32);
   # 32-byte PostingId (or NodeId) of the receiver.
 
-  ephemeralKey @2 :Data;
+  ephemeralKey @2 :Data $A.exactBytes(32);
   # 32-byte X25519 ephemeral public key of the envelope.
 
-  sealedKey @3 :Data;
+  sealedKey @3 :Data $A.exactBytes(48);
   # 48 bytes: V wrapped for `grantee` exactly like a WrappedKey's `wrapped`.
 
   createdAtMs @4 :UInt64;
@@ -165,10 +168,10 @@ struct VouchGrantBody {
 struct SignedVouchGrant {
   # A vouch grant and its signature.
 
-  grant @0 :Data;
+  grant @0 :Data $A.maxBytes(1024);
   # Canonical bytes of a `VouchGrantBody`. At most 1024 bytes.
 
-  signature @1 :Data;
+  signature @1 :Data $A.exactBytes(64);
   # 64-byte ed25519 signature by `VouchGrantBody.grantor`, purpose
   # "vouch-grant".
 }
@@ -181,19 +184,19 @@ struct IdentityBundle {
   # Bundle format version; currently 1. Importers reject versions they do not
   # know with `unsupportedVersion`.
 
-  networkSeed @1 :Data;
+  networkSeed @1 :Data $A.exactBytes(32);
   # The 32-byte ed25519 secret seed of the network key (NodeId).
 
-  postingIdentities @2 :List(PostingIdentity);
+  postingIdentities @2 :List(PostingIdentity) $A.maxItems(1024);
   # All posting keys (personas and live ephemeral DM ids). At most 1,024.
 
-  defaultPostingId @3 :Data;
+  defaultPostingId @3 :Data $A.exactBytes(32);
   # The 32-byte PostingId used when none is chosen.
 
-  vouchKeys @4 :List(VouchKey);
+  vouchKeys @4 :List(VouchKey) $A.maxItems(65536);
   # The friend-of-friend keyring. At most 65,536.
 
-  groupKeys @5 :List(GroupKey);
+  groupKeys @5 :List(GroupKey) $A.maxItems(4096);
   # Group keys held. At most 4,096.
 
   createdAtMs @6 :UInt64;
@@ -223,7 +226,7 @@ struct KdfParams {
   parallelism @3 :UInt32;
   # Lanes; 1..=4. Default 1.
 
-  salt @4 :Data;
+  salt @4 :Data $A.exactBytes(16);
   # 16 random bytes.
 }
 
@@ -239,10 +242,10 @@ struct EncryptedIdentityBundle {
   # How the key was derived. The canonical bytes of this struct are the AEAD's
   # associated data, so they cannot be altered.
 
-  nonce @2 :Data;
+  nonce @2 :Data $A.exactBytes(12);
   # 12-byte ChaCha20-Poly1305 nonce.
 
-  ciphertext @3 :Data;
+  ciphertext @3 :Data $A.maxBytes(67108864);
   # Canonical bytes of an IdentityBundle, encrypted, with the 16-byte tag
   # appended. At most 64 MiB.
 }

@@ -3,6 +3,8 @@
 
 @0x901eaa896cb131f3;
 
+using A = import "annotations.capnp";
+
 using Content = import "content.capnp";
 using Identity = import "identity.capnp";
 
@@ -18,7 +20,7 @@ struct PullSyncRequest {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  ids @1 :List(Data);
+  ids @1 :List(Data) $A.maxItems(4096);
   # 32-byte ids: the authors the requester follows, plus its own PostingIds and
   # NodeId (recipient match), in one list so that a responder cannot tell a
   # persona from a follow. At most 4,096.
@@ -38,7 +40,7 @@ struct PullSyncResponse {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  posts @1 :List(Content.SyncPost);
+  posts @1 :List(Content.SyncPost) $A.maxItems(65535);
   # Matching posts in store order (ascending cursor). At most the effective
   # limit (request `limit`, else the responder's maxPullBatch), and never more
   # than 65,535.
@@ -50,7 +52,7 @@ struct PullSyncResponse {
   more @3 :Bool;
   # True if the responder stopped early (limit or size); pull again at once.
 
-  deletes @4 :List(Content.SignedDeleteRecord);
+  deletes @4 :List(Content.SignedDeleteRecord) $A.maxItems(256);
   # Delete records stored after `sinceSeq` (same cursor as `posts`) whose
   # deleted post this pull would have returned: the requester is the author,
   # or the post was public (or is unknown to the responder) and its author is
@@ -58,7 +60,7 @@ struct PullSyncResponse {
   # `ids` (the recipients when it was deleted). In store order. At most 256;
   # empty when there are none (schema/README.md §7).
 
-  profiles @5 :List(Identity.SignedProfile);
+  profiles @5 :List(Identity.SignedProfile) $A.maxItems(64);
   # The newest profiles the responder holds for posting ids in the request's
   # `ids` (so followers get profile changes by pull, like posts). At most 64;
   # receivers keep the newest by `updatedAtMs` and ignore stale ones.
@@ -82,13 +84,13 @@ struct PushPost {
 struct AudienceRequestBody {
   # A request to join an author's audience (consented push).
 
-  requester @0 :Data;
+  requester @0 :Data $A.exactBytes(32);
   # The requester's 32-byte PostingId; signs the request.
 
-  author @1 :Data;
+  author @1 :Data $A.exactBytes(32);
   # The author's 32-byte PostingId.
 
-  message @2 :Text;
+  message @2 :Text $A.maxBytes(1024);
   # A note to the author, UTF-8. At most 1024 bytes.
 
   createdAtMs @3 :UInt64;
@@ -102,10 +104,10 @@ struct AudienceRequest {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  request @1 :Data;
+  request @1 :Data $A.maxBytes(4096);
   # Canonical bytes of an `AudienceRequestBody`. At most 4096 bytes.
 
-  signature @2 :Data;
+  signature @2 :Data $A.exactBytes(64);
   # 64-byte signature by the requester, purpose "audience-request".
 }
 
@@ -125,10 +127,10 @@ enum AudienceDecision {
 struct AudienceResponseBody {
   # An author's decision on an audience request.
 
-  author @0 :Data;
+  author @0 :Data $A.exactBytes(32);
   # The author's 32-byte PostingId; signs the decision.
 
-  requester @1 :Data;
+  requester @1 :Data $A.exactBytes(32);
   # The requester's 32-byte PostingId.
 
   decision @2 :AudienceDecision;
@@ -144,10 +146,10 @@ struct AudienceResponse {
   version @0 :UInt16;
   # Protocol version of this message.
 
-  response @1 :Data;
+  response @1 :Data $A.maxBytes(4096);
   # Canonical bytes of an `AudienceResponseBody`. At most 4096 bytes.
 
-  signature @2 :Data;
+  signature @2 :Data $A.exactBytes(64);
   # 64-byte signature by the author, purpose "audience-response".
 }
 

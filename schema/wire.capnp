@@ -9,132 +9,136 @@
 @0xea6e2aaaf2f5ab3a;
 
 using Common = import "common.capnp";
+using A = import "annotations.capnp";
 
 # Message codes. The byte that precedes every framed message (schema/README.md,
 # "Framing"). A receiver answers an unknown code with Error(unknownMessage).
-# Codes are never reused; new messages take unused codes.
+# Codes are never reused; new messages take unused codes. Each constant is
+# annotated with its kind, the code of its response (requests) and its frame
+# cap in bytes (annotations.capnp); these annotations are the message-code
+# table of schema/README.md §2 and schema/generated/limits.json.
 
-const codeHello :UInt8 = 0x00;
+const codeHello :UInt8 = 0x00 $A.kind(request) $A.response(0x05) $A.frameCap(65536);
 # Hello: request, answered by HelloResponse.
 
-const codeRoutingDiff :UInt8 = 0x01;
+const codeRoutingDiff :UInt8 = 0x01 $A.kind(push) $A.frameCap(1048576);
 # RoutingDiff: push.
 
-const codeInitialMapSync :UInt8 = 0x02;
+const codeInitialMapSync :UInt8 = 0x02 $A.kind(push) $A.frameCap(16777216);
 # InitialMapSync: push.
 
-const codeBootstrapRequest :UInt8 = 0x03;
+const codeBootstrapRequest :UInt8 = 0x03 $A.kind(request) $A.response(0x04) $A.frameCap(4096);
 # BootstrapRequest: request.
 
-const codeBootstrapResponse :UInt8 = 0x04;
+const codeBootstrapResponse :UInt8 = 0x04 $A.kind(response) $A.frameCap(262144);
 # BootstrapResponse: response.
 
-const codeHelloResponse :UInt8 = 0x05;
+const codeHelloResponse :UInt8 = 0x05 $A.kind(response) $A.frameCap(65536);
 # HelloResponse ("InitialExchange"): response to Hello.
 
-const codeWormRequest :UInt8 = 0x10;
+const codeWormRequest :UInt8 = 0x10 $A.kind(request) $A.response(0x12) $A.frameCap(65536);
 # WormRequest: request, answered by WormResponse.
 
-const codeWormQuery :UInt8 = 0x11;
+const codeWormQuery :UInt8 = 0x11 $A.kind(request) $A.response(0x12) $A.frameCap(65536);
 # WormQuery: request, answered by WormResponse.
 
-const codeWormResponse :UInt8 = 0x12;
+const codeWormResponse :UInt8 = 0x12 $A.kind(response) $A.frameCap(65536);
 # WormResponse: response (or push to originator).
 
-const codeAddressRequest :UInt8 = 0x20;
+const codeAddressRequest :UInt8 = 0x20 $A.kind(request) $A.response(0x21) $A.frameCap(65536);
 # AddressRequest: request.
 
-const codeAddressResponse :UInt8 = 0x21;
+const codeAddressResponse :UInt8 = 0x21 $A.kind(response) $A.frameCap(262144);
 # AddressResponse: response.
 
-const codeFileRequest :UInt8 = 0x30;
+const codeFileRequest :UInt8 = 0x30 $A.kind(request) $A.response(0x31) $A.frameCap(4096);
 # FileRequest: request.
 
-const codeFileResponse :UInt8 = 0x31;
+const codeFileResponse :UInt8 = 0x31 $A.kind(response) $A.frameCap(2097152);
 # FileResponse: response.
 
-const codeAuthorUpdateRequest :UInt8 = 0x32;
+const codeAuthorUpdateRequest :UInt8 = 0x32 $A.kind(request) $A.response(0x33) $A.frameCap(4096);
 # AuthorUpdateRequest: request.
 
-const codeAuthorUpdateResponse :UInt8 = 0x33;
+const codeAuthorUpdateResponse :UInt8 = 0x33 $A.kind(response) $A.frameCap(327680);
 # AuthorUpdateResponse: response.
 
-const codeAuthorUpdatePush :UInt8 = 0x34;
+const codeAuthorUpdatePush :UInt8 = 0x34 $A.kind(push) $A.frameCap(327680);
 # AuthorUpdatePush: push.
 
-const codePostNotification :UInt8 = 0x35;
+const codePostNotification :UInt8 = 0x35 $A.kind(push) $A.frameCap(16384);
 # PostNotification: push.
 
-const codeManifestPush :UInt8 = 0x36;
+const codeManifestPush :UInt8 = 0x36 $A.kind(push) $A.frameCap(1048576);
 # ManifestPush: push.
 
-const codeBlobHeaderDiff :UInt8 = 0x37;
+const codeBlobHeaderDiff :UInt8 = 0x37 $A.kind(push) $A.frameCap(1048576);
 # BlobHeaderDiff: push.
 
-const codePullSyncRequest :UInt8 = 0x40;
+const codePullSyncRequest :UInt8 = 0x40 $A.kind(request) $A.response(0x41) $A.frameCap(65536);
 # PullSyncRequest: request.
 
-const codePullSyncResponse :UInt8 = 0x41;
+const codePullSyncResponse :UInt8 = 0x41 $A.kind(response) $A.frameCap(8388608);
 # PullSyncResponse: response.
 
-const codePushPost :UInt8 = 0x42;
+const codePushPost :UInt8 = 0x42 $A.kind(push) $A.frameCap(2097152);
 # PushPost: push.
 
-const codeAudienceRequest :UInt8 = 0x43;
+const codeAudienceRequest :UInt8 = 0x43 $A.kind(push) $A.frameCap(16384);
 # AudienceRequest: push.
 
-const codeAudienceResponse :UInt8 = 0x44;
+const codeAudienceResponse :UInt8 = 0x44 $A.kind(push) $A.frameCap(16384);
 # AudienceResponse: push.
 
-const codeProfileUpdate :UInt8 = 0x50;
+const codeProfileUpdate :UInt8 = 0x50 $A.kind(push) $A.frameCap(65536);
 # ProfileUpdate: push.
 
-const codeDeleteRecord :UInt8 = 0x51;
+const codeDeleteRecord :UInt8 = 0x51 $A.kind(push) $A.frameCap(16384);
 # DeleteRecord: push.
 
-const codeVisibilityUpdate :UInt8 = 0x52;
+const codeVisibilityUpdate :UInt8 = 0x52 $A.kind(push) $A.frameCap(327680);
 # VisibilityUpdate: push.
 
-const codeVouchGrant :UInt8 = 0x53;
+const codeVouchGrant :UInt8 = 0x53 $A.kind(push) $A.frameCap(16384);
 # VouchGrant: push.
 
-const codeComment :UInt8 = 0x54;
+const codeComment :UInt8 = 0x54 $A.kind(push) $A.frameCap(65536);
 # Comment: push.
 
-const codeCreateChannel :UInt8 = 0x60;
+const codeCreateChannel :UInt8 = 0x60 $A.kind(request) $A.response(0x61) $A.frameCap(4096);
 # CreateChannel: request.
 
-const codeCreateChannelResponse :UInt8 = 0x61;
+const codeCreateChannelResponse :UInt8 = 0x61 $A.kind(response) $A.frameCap(4096);
 # CreateChannelResponse: response.
 
-const codeEnqueue :UInt8 = 0x62;
+const codeEnqueue :UInt8 = 0x62 $A.kind(request) $A.response(0x63) $A.frameCap(5308416);
 # Enqueue: request.
 
-const codeEnqueueResponse :UInt8 = 0x63;
+const codeEnqueueResponse :UInt8 = 0x63 $A.kind(response) $A.frameCap(4096);
 # EnqueueResponse: response.
 
-const codeFetch :UInt8 = 0x64;
+const codeFetch :UInt8 = 0x64 $A.kind(request) $A.response(0x65) $A.frameCap(4096);
 # Fetch: request.
 
-const codeFetchResponse :UInt8 = 0x65;
+const codeFetchResponse :UInt8 = 0x65 $A.kind(response) $A.frameCap(16777216);
 # FetchResponse: response.
 
-const codeFetchWait :UInt8 = 0x66;
+const codeFetchWait :UInt8 = 0x66 $A.kind(request) $A.response(0x67) $A.frameCap(4096);
 # FetchWait: request.
 
-const codeFetchWaitResponse :UInt8 = 0x67;
+const codeFetchWaitResponse :UInt8 = 0x67 $A.kind(response) $A.frameCap(16777216) $A.root("FetchResponse");
 # FetchWaitResponse: response.
 
-const codeListChannels :UInt8 = 0x68;
+const codeListChannels :UInt8 = 0x68 $A.kind(request) $A.response(0x69) $A.frameCap(4096);
 # ListChannels: request.
 
-const codeListChannelsResponse :UInt8 = 0x69;
+const codeListChannelsResponse :UInt8 = 0x69 $A.kind(response) $A.frameCap(1048576);
 # ListChannelsResponse: response.
 
-const codeAck :UInt8 = 0x7e;
+const codeAck :UInt8 = 0x7e $A.kind(response) $A.frameCap(4096);
 # Ack: response to a push sent on a bidirectional stream.
 
-const codeError :UInt8 = 0x7f;
+const codeError :UInt8 = 0x7f $A.kind(response) $A.frameCap(65536);
 # Error: response to any request or push.
 
 struct Limits {
@@ -195,7 +199,7 @@ struct Hello {
   roles @3 :List(Common.Role);
   # Roles the sender plays. Empty means [node].
 
-  capabilities @4 :List(Text);
+  capabilities @4 :List(Text) $A.maxItems(64) $A.maxItemBytes(64);
   # Optional features the sender serves, as "name/major" tokens, e.g.
   # "pull-sync/1", "files/1", "mailbox/1", "bootstrap/1", "address-cache/1",
   # "worm/1", "audience/1", "fof/1". At most 64 entries of at most 64 bytes;
@@ -214,7 +218,7 @@ struct Hello {
   # An unspecified IP (0.0.0.0 or ::) with a port means "the IP you see me
   # at, this port".
 
-  agent @7 :Text;
+  agent @7 :Text $A.maxBytes(128);
   # Free-form implementation name and version, e.g. "distsoc-rs/0.1.0". At
   # most 128 bytes. For diagnostics only; never used for behaviour.
 
@@ -240,7 +244,7 @@ struct HelloResponse {
   roles @3 :List(Common.Role);
   # Roles the responder plays. Empty means [node].
 
-  capabilities @4 :List(Text);
+  capabilities @4 :List(Text) $A.maxItems(64) $A.maxItemBytes(64);
   # Optional features the responder serves; same form as Hello.capabilities.
 
   limits @5 :Limits;
@@ -253,7 +257,7 @@ struct HelloResponse {
   # The address the responder sees the initiator's packets come from. Lets a
   # node learn its public address (anchor self-detection).
 
-  agent @8 :Text;
+  agent @8 :Text $A.maxBytes(128);
   # Free-form implementation name and version. At most 128 bytes.
 
   timeMs @9 :UInt64;
@@ -351,7 +355,7 @@ struct Error {
   code @1 :ErrorCode;
   # Why the request was refused.
 
-  message @2 :Text;
+  message @2 :Text $A.maxBytes(1024);
   # Human-readable detail for logs. At most 1024 bytes. Never parsed.
 
   requestCode @3 :UInt8;

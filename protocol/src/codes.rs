@@ -7,8 +7,10 @@
 //! ([`MessageCode::response`]) and how large the framed message may be
 //! ([`MessageCode::max_frame_bytes`]).
 //!
-//! The numeric values mirror the `code*` constants of `schema/wire.capnp`; a test
-//! in this module pins every value.
+//! The table is the schema's: the `code*` constants of `schema/wire.capnp` and
+//! their `$kind`, `$response` and `$frameCap` annotations
+//! (`distsoc_schema::limits::MESSAGE_CODES`). A test in this module pins every
+//! row of the registry below to it.
 
 use core::fmt;
 
@@ -269,62 +271,29 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
-    /// The table of the protocol brief, spelled out independently of the macro.
-    #[rustfmt::skip]
-    const TABLE: &[(&str, u8, Kind, Option<u8>, usize)] = &[
-        ("Hello", 0x00, Kind::Request, Some(0x05), 64 * KIB),
-        ("RoutingDiff", 0x01, Kind::Push, None, MIB),
-        ("InitialMapSync", 0x02, Kind::Push, None, 16 * MIB),
-        ("BootstrapRequest", 0x03, Kind::Request, Some(0x04), 4 * KIB),
-        ("BootstrapResponse", 0x04, Kind::Response, None, 256 * KIB),
-        ("HelloResponse", 0x05, Kind::Response, None, 64 * KIB),
-        ("WormRequest", 0x10, Kind::Request, Some(0x12), 64 * KIB),
-        ("WormQuery", 0x11, Kind::Request, Some(0x12), 64 * KIB),
-        ("WormResponse", 0x12, Kind::Response, None, 64 * KIB),
-        ("AddressRequest", 0x20, Kind::Request, Some(0x21), 64 * KIB),
-        ("AddressResponse", 0x21, Kind::Response, None, 256 * KIB),
-        ("FileRequest", 0x30, Kind::Request, Some(0x31), 4 * KIB),
-        ("FileResponse", 0x31, Kind::Response, None, 2 * MIB),
-        ("AuthorUpdateRequest", 0x32, Kind::Request, Some(0x33), 4 * KIB),
-        ("AuthorUpdateResponse", 0x33, Kind::Response, None, 320 * KIB),
-        ("AuthorUpdatePush", 0x34, Kind::Push, None, 320 * KIB),
-        ("PostNotification", 0x35, Kind::Push, None, 16 * KIB),
-        ("ManifestPush", 0x36, Kind::Push, None, MIB),
-        ("BlobHeaderDiff", 0x37, Kind::Push, None, MIB),
-        ("PullSyncRequest", 0x40, Kind::Request, Some(0x41), 64 * KIB),
-        ("PullSyncResponse", 0x41, Kind::Response, None, 8 * MIB),
-        ("PushPost", 0x42, Kind::Push, None, 2 * MIB),
-        ("AudienceRequest", 0x43, Kind::Push, None, 16 * KIB),
-        ("AudienceResponse", 0x44, Kind::Push, None, 16 * KIB),
-        ("ProfileUpdate", 0x50, Kind::Push, None, 64 * KIB),
-        ("DeleteRecord", 0x51, Kind::Push, None, 16 * KIB),
-        ("VisibilityUpdate", 0x52, Kind::Push, None, 320 * KIB),
-        ("VouchGrant", 0x53, Kind::Push, None, 16 * KIB),
-        ("Comment", 0x54, Kind::Push, None, 64 * KIB),
-        ("CreateChannel", 0x60, Kind::Request, Some(0x61), 4 * KIB),
-        ("CreateChannelResponse", 0x61, Kind::Response, None, 4 * KIB),
-        ("Enqueue", 0x62, Kind::Request, Some(0x63), 5 * MIB + 64 * KIB),
-        ("EnqueueResponse", 0x63, Kind::Response, None, 4 * KIB),
-        ("Fetch", 0x64, Kind::Request, Some(0x65), 4 * KIB),
-        ("FetchResponse", 0x65, Kind::Response, None, 16 * MIB),
-        ("FetchWait", 0x66, Kind::Request, Some(0x67), 4 * KIB),
-        ("FetchWaitResponse", 0x67, Kind::Response, None, 16 * MIB),
-        ("ListChannels", 0x68, Kind::Request, Some(0x69), 4 * KIB),
-        ("ListChannelsResponse", 0x69, Kind::Response, None, MIB),
-        ("Ack", 0x7E, Kind::Response, None, 4 * KIB),
-        ("Error", 0x7F, Kind::Response, None, 64 * KIB),
-    ];
-
+    /// The registry equals the schema's message-code table: the `code*`
+    /// constants of `schema/wire.capnp` with their `$kind`, `$response` and
+    /// `$frameCap` annotations, as generated into `distsoc_schema::limits`.
     #[test]
-    fn table_matches_registry() {
-        assert_eq!(TABLE.len(), MessageCode::ALL.len());
-        for &(name, byte, kind, response, cap) in TABLE {
-            let code = MessageCode::from_u8(byte).unwrap_or_else(|| panic!("0x{byte:02x}"));
-            assert_eq!(code.name(), name);
-            assert_eq!(code.as_u8(), byte);
-            assert_eq!(code.kind(), kind, "{name}");
-            assert_eq!(code.response().map(MessageCode::as_u8), response, "{name}");
-            assert_eq!(code.max_frame_bytes(), cap, "{name}");
+    fn registry_matches_schema_annotations() {
+        use distsoc_schema::limits::{MessageKind, MESSAGE_CODES};
+        assert_eq!(MESSAGE_CODES.len(), MessageCode::ALL.len());
+        for row in MESSAGE_CODES {
+            let code = MessageCode::from_u8(row.code).unwrap_or_else(|| panic!("{}", row.name));
+            assert_eq!(code.name(), row.name);
+            let kind = match row.kind {
+                MessageKind::Request => Kind::Request,
+                MessageKind::Response => Kind::Response,
+                MessageKind::Push => Kind::Push,
+            };
+            assert_eq!(code.kind(), kind, "{code}");
+            assert_eq!(code.kind().name(), row.kind.name(), "{code}");
+            assert_eq!(
+                code.response().map(MessageCode::as_u8),
+                row.response,
+                "{code}"
+            );
+            assert_eq!(code.max_frame_bytes(), row.frame_cap as usize, "{code}");
         }
     }
 
@@ -378,70 +347,6 @@ mod tests {
                     assert!(!code.accepts_reply(MessageCode::Error));
                 }
             }
-        }
-    }
-
-    #[test]
-    fn codes_match_schema_constants() {
-        use distsoc_schema::wire_capnp as w;
-        let pairs = [
-            (MessageCode::Hello, w::CODE_HELLO),
-            (MessageCode::RoutingDiff, w::CODE_ROUTING_DIFF),
-            (MessageCode::InitialMapSync, w::CODE_INITIAL_MAP_SYNC),
-            (MessageCode::BootstrapRequest, w::CODE_BOOTSTRAP_REQUEST),
-            (MessageCode::BootstrapResponse, w::CODE_BOOTSTRAP_RESPONSE),
-            (MessageCode::HelloResponse, w::CODE_HELLO_RESPONSE),
-            (MessageCode::WormRequest, w::CODE_WORM_REQUEST),
-            (MessageCode::WormQuery, w::CODE_WORM_QUERY),
-            (MessageCode::WormResponse, w::CODE_WORM_RESPONSE),
-            (MessageCode::AddressRequest, w::CODE_ADDRESS_REQUEST),
-            (MessageCode::AddressResponse, w::CODE_ADDRESS_RESPONSE),
-            (MessageCode::FileRequest, w::CODE_FILE_REQUEST),
-            (MessageCode::FileResponse, w::CODE_FILE_RESPONSE),
-            (
-                MessageCode::AuthorUpdateRequest,
-                w::CODE_AUTHOR_UPDATE_REQUEST,
-            ),
-            (
-                MessageCode::AuthorUpdateResponse,
-                w::CODE_AUTHOR_UPDATE_RESPONSE,
-            ),
-            (MessageCode::AuthorUpdatePush, w::CODE_AUTHOR_UPDATE_PUSH),
-            (MessageCode::PostNotification, w::CODE_POST_NOTIFICATION),
-            (MessageCode::ManifestPush, w::CODE_MANIFEST_PUSH),
-            (MessageCode::BlobHeaderDiff, w::CODE_BLOB_HEADER_DIFF),
-            (MessageCode::PullSyncRequest, w::CODE_PULL_SYNC_REQUEST),
-            (MessageCode::PullSyncResponse, w::CODE_PULL_SYNC_RESPONSE),
-            (MessageCode::PushPost, w::CODE_PUSH_POST),
-            (MessageCode::AudienceRequest, w::CODE_AUDIENCE_REQUEST),
-            (MessageCode::AudienceResponse, w::CODE_AUDIENCE_RESPONSE),
-            (MessageCode::ProfileUpdate, w::CODE_PROFILE_UPDATE),
-            (MessageCode::DeleteRecord, w::CODE_DELETE_RECORD),
-            (MessageCode::VisibilityUpdate, w::CODE_VISIBILITY_UPDATE),
-            (MessageCode::VouchGrant, w::CODE_VOUCH_GRANT),
-            (MessageCode::Comment, w::CODE_COMMENT),
-            (MessageCode::CreateChannel, w::CODE_CREATE_CHANNEL),
-            (
-                MessageCode::CreateChannelResponse,
-                w::CODE_CREATE_CHANNEL_RESPONSE,
-            ),
-            (MessageCode::Enqueue, w::CODE_ENQUEUE),
-            (MessageCode::EnqueueResponse, w::CODE_ENQUEUE_RESPONSE),
-            (MessageCode::Fetch, w::CODE_FETCH),
-            (MessageCode::FetchResponse, w::CODE_FETCH_RESPONSE),
-            (MessageCode::FetchWait, w::CODE_FETCH_WAIT),
-            (MessageCode::FetchWaitResponse, w::CODE_FETCH_WAIT_RESPONSE),
-            (MessageCode::ListChannels, w::CODE_LIST_CHANNELS),
-            (
-                MessageCode::ListChannelsResponse,
-                w::CODE_LIST_CHANNELS_RESPONSE,
-            ),
-            (MessageCode::Ack, w::CODE_ACK),
-            (MessageCode::Error, w::CODE_ERROR),
-        ];
-        assert_eq!(pairs.len(), MessageCode::ALL.len());
-        for (code, constant) in pairs {
-            assert_eq!(code.as_u8(), constant, "{code}");
         }
     }
 

@@ -8,6 +8,13 @@
 //!
 //! Per-message-type frame caps live with the message codes:
 //! [`crate::codes::MessageCode::max_frame_bytes`].
+//!
+//! The schema is the one source of every limit: each field limit is a
+//! `$maxBytes`/`$maxItems`/`$maxItemBytes` annotation in `schema/*.capnp`
+//! (`distsoc_schema::limits::FIELD_LIMITS`). The constants here and in the
+//! message modules keep their names for readability; the test
+//! `protocol/tests/limits_annotated.rs` pins each one to its annotation and
+//! proves the decoder refuses every annotated field at exactly its limit + 1.
 
 use capnp::message::ReaderOptions;
 

@@ -1661,57 +1661,10 @@ fn check_ids(rec: &Record, kind: &str) -> Check {
 // ---------------------------------------------------------------------------
 // frames.json (schema/README.md §2)
 
-/// The message-code table: code, name, cap in bytes (segment table +
-/// segments, code byte excluded).
-const CODES: &[(u8, &str, u64)] = &[
-    (0x00, "Hello", 64 * KIB),
-    (0x01, "RoutingDiff", MIB),
-    (0x02, "InitialMapSync", 16 * MIB),
-    (0x03, "BootstrapRequest", 4 * KIB),
-    (0x04, "BootstrapResponse", 256 * KIB),
-    (0x05, "HelloResponse", 64 * KIB),
-    (0x10, "WormRequest", 64 * KIB),
-    (0x11, "WormQuery", 64 * KIB),
-    (0x12, "WormResponse", 64 * KIB),
-    (0x20, "AddressRequest", 64 * KIB),
-    (0x21, "AddressResponse", 256 * KIB),
-    (0x30, "FileRequest", 4 * KIB),
-    (0x31, "FileResponse", 2 * MIB),
-    (0x32, "AuthorUpdateRequest", 4 * KIB),
-    (0x33, "AuthorUpdateResponse", 320 * KIB),
-    (0x34, "AuthorUpdatePush", 320 * KIB),
-    (0x35, "PostNotification", 16 * KIB),
-    (0x36, "ManifestPush", MIB),
-    (0x37, "BlobHeaderDiff", MIB),
-    (0x40, "PullSyncRequest", 64 * KIB),
-    (0x41, "PullSyncResponse", 8 * MIB),
-    (0x42, "PushPost", 2 * MIB),
-    (0x43, "AudienceRequest", 16 * KIB),
-    (0x44, "AudienceResponse", 16 * KIB),
-    (0x50, "ProfileUpdate", 64 * KIB),
-    (0x51, "DeleteRecord", 16 * KIB),
-    (0x52, "VisibilityUpdate", 320 * KIB),
-    (0x53, "VouchGrant", 16 * KIB),
-    (0x54, "Comment", 64 * KIB),
-    (0x60, "CreateChannel", 4 * KIB),
-    (0x61, "CreateChannelResponse", 4 * KIB),
-    (0x62, "Enqueue", 5 * MIB + 64 * KIB),
-    (0x63, "EnqueueResponse", 4 * KIB),
-    (0x64, "Fetch", 4 * KIB),
-    (0x65, "FetchResponse", 16 * MIB),
-    (0x66, "FetchWait", 4 * KIB),
-    (0x67, "FetchWaitResponse", 16 * MIB),
-    (0x68, "ListChannels", 4 * KIB),
-    (0x69, "ListChannelsResponse", MIB),
-    (0x7E, "Ack", 4 * KIB),
-    (0x7F, "Error", 64 * KIB),
-];
-const KIB: u64 = 1024;
-const MIB: u64 = 1024 * 1024;
 /// Most segments a message may have.
-const MAX_SEGMENTS: u64 = 512;
+const MAX_SEGMENTS: u64 = crate::suite::wire::MAX_SEGMENTS;
 /// Pointer nesting limit (root = depth 1).
-const NESTING_LIMIT: i32 = 64;
+const NESTING_LIMIT: i32 = crate::suite::wire::NESTING_LIMIT;
 
 /// A frame accepted by [`judge_frame`].
 #[derive(Debug)]
@@ -1791,7 +1744,10 @@ fn judge_frame(bytes: &[u8]) -> Result<FrameOk, FrameRefusal> {
     let Some(&code) = bytes.first() else {
         return Err(refuse("malformed", "truncated", "empty stream"));
     };
-    let Some(&(_, name, cap)) = CODES.iter().find(|c| c.0 == code) else {
+    // The message-code table is the schema's (`$frameCap` annotations).
+    let Some((name, cap)) =
+        distsoc_schema::limits::message_code(code).map(|c| (c.name, u64::from(c.frame_cap)))
+    else {
         return Err(refuse(
             "unknownMessage",
             "unknownCode",
@@ -2452,7 +2408,9 @@ enum Rule {
     Version1,
 }
 
-/// `(struct, field, rule)`, transcribed from `schema/*.capnp`.
+/// `(struct, field, rule)`, transcribed from `schema/*.capnp`. The size
+/// limits equal the schema's `$maxBytes`/`$maxItems` annotations
+/// (`distsoc_schema::limits::FIELD_LIMITS`; pinned by a test below).
 const RULES: &[(&str, &str, Rule)] = &[
     ("Attachment", "blobId", Rule::Id),
     ("Attachment", "mimeType", Rule::MaxText(128)),
@@ -2472,7 +2430,7 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("PostHeader", "postId", Rule::Id),
     ("PostHeader", "author", Rule::Id),
     ("PostHeader", "pubPost", Rule::OptId),
-    ("PostHeader", "wrapSlots", Rule::MaxList(3_600)),
+    ("PostHeader", "wrapSlots", Rule::MaxList(4_096)),
     ("CommentBody", "parentPostId", Rule::Id),
     ("CommentBody", "author", Rule::Id),
     ("CommentBody", "text", Rule::MaxText(8_192)),
@@ -2502,7 +2460,7 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("GroupKeyWrapBody", "admin", Rule::Id),
     ("GroupKeyWrapBody", "ephemeralKey", Rule::Len(32)),
     ("GroupKeyWrapBody", "members", Rule::IdList(4_096)),
-    ("GroupKeyWrapBody", "wraps", Rule::MaxList(2_700)),
+    ("GroupKeyWrapBody", "wraps", Rule::MaxList(3_000)),
     ("VouchKey", "key", Rule::Len(32)),
     ("VouchKey", "grantor", Rule::Id),
     ("VouchKey", "grantee", Rule::OptId),
@@ -3058,5 +3016,57 @@ fn check_derivation(ty: &str, value: &Value, d: &Value) -> Check {
             )
         }
         other => Err(bad(format!("no derivation defined for {other}"))),
+    }
+}
+
+#[cfg(test)]
+mod rule_limits {
+    use super::{Rule, RULES};
+    use distsoc_schema::limits::{field_limit, LimitKind, FIELD_LIMITS};
+
+    /// Every size limit of the reference receiver is the schema's annotation,
+    /// and every limit annotated on a struct it checks is in it.
+    #[test]
+    fn rules_equal_schema_annotations() {
+        for &(s, f, rule) in RULES {
+            let (kind, value) = match rule {
+                Rule::MaxText(n) => (LimitKind::MaxBytes, n),
+                Rule::MaxList(n) | Rule::IdList(n) => (LimitKind::MaxItems, n),
+                Rule::Id | Rule::OptId => (LimitKind::ExactBytes, 32),
+                Rule::Len(n) => (LimitKind::ExactBytes, n),
+                _ => continue,
+            };
+            assert_eq!(
+                field_limit(s, f, kind),
+                Some(value as u64),
+                "{s}.{f}: RULES says {value}"
+            );
+        }
+        for l in FIELD_LIMITS {
+            let checked = RULES.iter().any(|(s, _, _)| *s == l.struct_name);
+            let covered = RULES.iter().any(|&(s, f, r)| {
+                s == l.struct_name
+                    && f == l.field
+                    && match l.kind {
+                        LimitKind::ExactBytes => {
+                            matches!(r, Rule::Id | Rule::OptId | Rule::Len(_))
+                        }
+                        _ => matches!(r, Rule::MaxText(_) | Rule::MaxList(_) | Rule::IdList(_)),
+                    }
+            });
+            // Judged by the canonical-bytes cap of the type instead: a
+            // ciphertext's size, and a recent-post list that cannot exceed
+            // its count limit without exceeding the 256 KiB cap first.
+            let by_cap = [("SealedBody", "ciphertext"), ("AuthorRecentPosts", "posts")];
+            if checked && !by_cap.contains(&(l.struct_name, l.field)) {
+                assert!(
+                    covered,
+                    "{}.{} ${} missing from RULES",
+                    l.struct_name,
+                    l.field,
+                    l.kind.name()
+                );
+            }
+        }
     }
 }

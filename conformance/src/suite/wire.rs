@@ -8,114 +8,107 @@
 
 use capnp::message::{ReaderOptions, ReaderSegments};
 use capnp::Word;
-use distsoc_schema::wire_capnp;
+use distsoc_schema::{common_capnp, limits, wire_capnp};
 
-/// The spec's nesting limit (schema/README.md §2).
-pub const NESTING_LIMIT: i32 = 64;
-/// The spec's maximum segment count (schema/README.md §2).
-pub const MAX_SEGMENTS: u64 = 512;
+/// The spec's nesting limit (schema/README.md §2, `common.capnp`
+/// `nestingLimit`).
+pub const NESTING_LIMIT: i32 = common_capnp::NESTING_LIMIT as i32;
+/// The spec's maximum segment count (schema/README.md §2, `common.capnp`
+/// `maxSegments`).
+pub const MAX_SEGMENTS: u64 = common_capnp::MAX_SEGMENTS as u64;
 /// Protocol version the suite speaks (`common.capnp` `protocolVersion`).
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = common_capnp::PROTOCOL_VERSION;
 
-/// Message codes used by the suite (schema/wire.capnp constants).
+/// Message codes used by the suite: the `code*` constants of
+/// `schema/wire.capnp`, read from the normative generated schema (never from
+/// `distsoc-protocol`).
 pub mod code {
+    use distsoc_schema::wire_capnp as w;
     /// Hello.
-    pub const HELLO: u8 = 0x00;
+    pub const HELLO: u8 = w::CODE_HELLO;
     /// InitialMapSync (the largest cap, 16 MiB).
-    pub const INITIAL_MAP_SYNC: u8 = 0x02;
+    pub const INITIAL_MAP_SYNC: u8 = w::CODE_INITIAL_MAP_SYNC;
     /// BootstrapRequest.
-    pub const BOOTSTRAP_REQUEST: u8 = 0x03;
+    pub const BOOTSTRAP_REQUEST: u8 = w::CODE_BOOTSTRAP_REQUEST;
     /// BootstrapResponse.
-    pub const BOOTSTRAP_RESPONSE: u8 = 0x04;
+    pub const BOOTSTRAP_RESPONSE: u8 = w::CODE_BOOTSTRAP_RESPONSE;
     /// HelloResponse.
-    pub const HELLO_RESPONSE: u8 = 0x05;
+    pub const HELLO_RESPONSE: u8 = w::CODE_HELLO_RESPONSE;
     /// AddressRequest.
-    pub const ADDRESS_REQUEST: u8 = 0x20;
+    pub const ADDRESS_REQUEST: u8 = w::CODE_ADDRESS_REQUEST;
     /// AddressResponse.
-    pub const ADDRESS_RESPONSE: u8 = 0x21;
+    pub const ADDRESS_RESPONSE: u8 = w::CODE_ADDRESS_RESPONSE;
     /// FileRequest.
-    pub const FILE_REQUEST: u8 = 0x30;
+    pub const FILE_REQUEST: u8 = w::CODE_FILE_REQUEST;
     /// FileResponse.
-    pub const FILE_RESPONSE: u8 = 0x31;
+    pub const FILE_RESPONSE: u8 = w::CODE_FILE_RESPONSE;
     /// AuthorUpdateRequest.
-    pub const AUTHOR_UPDATE_REQUEST: u8 = 0x32;
+    pub const AUTHOR_UPDATE_REQUEST: u8 = w::CODE_AUTHOR_UPDATE_REQUEST;
     /// AuthorUpdateResponse.
-    pub const AUTHOR_UPDATE_RESPONSE: u8 = 0x33;
+    pub const AUTHOR_UPDATE_RESPONSE: u8 = w::CODE_AUTHOR_UPDATE_RESPONSE;
+    /// AuthorUpdatePush (push).
+    pub const AUTHOR_UPDATE_PUSH: u8 = w::CODE_AUTHOR_UPDATE_PUSH;
     /// PostNotification (push).
-    pub const POST_NOTIFICATION: u8 = 0x35;
+    pub const POST_NOTIFICATION: u8 = w::CODE_POST_NOTIFICATION;
     /// PullSyncRequest.
-    pub const PULL_SYNC_REQUEST: u8 = 0x40;
+    pub const PULL_SYNC_REQUEST: u8 = w::CODE_PULL_SYNC_REQUEST;
     /// PullSyncResponse.
-    pub const PULL_SYNC_RESPONSE: u8 = 0x41;
+    pub const PULL_SYNC_RESPONSE: u8 = w::CODE_PULL_SYNC_RESPONSE;
     /// PushPost (push).
-    pub const PUSH_POST: u8 = 0x42;
+    pub const PUSH_POST: u8 = w::CODE_PUSH_POST;
+    /// AudienceRequest (push).
+    pub const AUDIENCE_REQUEST: u8 = w::CODE_AUDIENCE_REQUEST;
+    /// AudienceResponse (push).
+    pub const AUDIENCE_RESPONSE: u8 = w::CODE_AUDIENCE_RESPONSE;
     /// ProfileUpdate (push).
-    pub const PROFILE_UPDATE: u8 = 0x50;
+    pub const PROFILE_UPDATE: u8 = w::CODE_PROFILE_UPDATE;
+    /// DeleteRecord (push).
+    pub const DELETE_RECORD: u8 = w::CODE_DELETE_RECORD;
+    /// VisibilityUpdate (push).
+    pub const VISIBILITY_UPDATE: u8 = w::CODE_VISIBILITY_UPDATE;
     /// CreateChannel.
-    pub const CREATE_CHANNEL: u8 = 0x60;
+    pub const CREATE_CHANNEL: u8 = w::CODE_CREATE_CHANNEL;
     /// CreateChannelResponse.
-    pub const CREATE_CHANNEL_RESPONSE: u8 = 0x61;
+    pub const CREATE_CHANNEL_RESPONSE: u8 = w::CODE_CREATE_CHANNEL_RESPONSE;
     /// Enqueue.
-    pub const ENQUEUE: u8 = 0x62;
+    pub const ENQUEUE: u8 = w::CODE_ENQUEUE;
     /// EnqueueResponse.
-    pub const ENQUEUE_RESPONSE: u8 = 0x63;
+    pub const ENQUEUE_RESPONSE: u8 = w::CODE_ENQUEUE_RESPONSE;
     /// Fetch.
-    pub const FETCH: u8 = 0x64;
+    pub const FETCH: u8 = w::CODE_FETCH;
     /// FetchResponse.
-    pub const FETCH_RESPONSE: u8 = 0x65;
+    pub const FETCH_RESPONSE: u8 = w::CODE_FETCH_RESPONSE;
     /// FetchWait.
-    pub const FETCH_WAIT: u8 = 0x66;
+    pub const FETCH_WAIT: u8 = w::CODE_FETCH_WAIT;
     /// FetchWaitResponse.
-    pub const FETCH_WAIT_RESPONSE: u8 = 0x67;
+    pub const FETCH_WAIT_RESPONSE: u8 = w::CODE_FETCH_WAIT_RESPONSE;
     /// ListChannels.
-    pub const LIST_CHANNELS: u8 = 0x68;
+    pub const LIST_CHANNELS: u8 = w::CODE_LIST_CHANNELS;
     /// ListChannelsResponse.
-    pub const LIST_CHANNELS_RESPONSE: u8 = 0x69;
+    pub const LIST_CHANNELS_RESPONSE: u8 = w::CODE_LIST_CHANNELS_RESPONSE;
     /// Ack.
-    pub const ACK: u8 = 0x7e;
+    pub const ACK: u8 = w::CODE_ACK;
     /// Error.
-    pub const ERROR: u8 = 0x7f;
+    pub const ERROR: u8 = w::CODE_ERROR;
 }
 
 /// The per-code frame cap of schema/README.md §2 (table + segments, code byte
-/// excluded); `None` for an unassigned code.
+/// excluded): the code's `$frameCap` annotation in `schema/wire.capnp`;
+/// `None` for an unassigned code.
 #[must_use]
 pub fn cap_of(code: u8) -> Option<usize> {
-    const K: usize = 1024;
-    const M: usize = 1024 * 1024;
-    Some(match code {
-        0x00 => 64 * K,
-        0x01 => M,
-        0x02 => 16 * M,
-        0x03 => 4 * K,
-        0x04 => 256 * K,
-        0x05 => 64 * K,
-        0x10..=0x12 => 64 * K,
-        0x20 => 64 * K,
-        0x21 => 256 * K,
-        0x30 => 4 * K,
-        0x31 => 2 * M,
-        0x32 => 4 * K,
-        0x33 | 0x34 => 320 * K,
-        0x35 => 16 * K,
-        0x36 | 0x37 => M,
-        0x40 => 64 * K,
-        0x41 => 8 * M,
-        0x42 => 2 * M,
-        0x43 | 0x44 => 16 * K,
-        0x50 => 64 * K,
-        0x51 => 16 * K,
-        0x52 => 320 * K,
-        0x53 => 16 * K,
-        0x54 => 64 * K,
-        0x60 | 0x61 | 0x63 | 0x64 | 0x66 | 0x68 => 4 * K,
-        0x62 => 5 * M + 64 * K,
-        0x65 | 0x67 => 16 * M,
-        0x69 => M,
-        0x7e => 4 * K,
-        0x7f => 64 * K,
-        _ => return None,
-    })
+    limits::message_code(code).map(|c| c.frame_cap as usize)
+}
+
+/// The message's name as the suite prints it: `PushPost (push)` for a push,
+/// `Hello` otherwise; `0x..` for an unassigned code.
+#[must_use]
+pub fn label_of(code: u8) -> String {
+    match limits::message_code(code) {
+        Some(c) if c.kind == limits::MessageKind::Push => format!("{} (push)", c.name),
+        Some(c) => c.name.to_owned(),
+        None => format!("0x{code:02x}"),
+    }
 }
 
 /// The names of `ErrorCode` (wire.capnp), by ordinal.

@@ -116,135 +116,36 @@ fn nonzero_padding(p: &Probe) -> Vec<u8> {
     f
 }
 
-/// Request codes with their role and capability, for the per-code caps.
-const CODES: &[(&str, u8, &str, Role, Option<&str>)] = &[
-    (
-        "FRM-2-101",
-        code::BOOTSTRAP_REQUEST,
-        "BootstrapRequest",
-        Role::Anchor,
-        Some("bootstrap/1"),
-    ),
-    (
-        "FRM-2-102",
-        code::ADDRESS_REQUEST,
-        "AddressRequest",
-        Role::Anchor,
-        Some("address-cache/1"),
-    ),
-    (
-        "FRM-2-103",
-        code::FILE_REQUEST,
-        "FileRequest",
-        Role::Node,
-        Some("files/1"),
-    ),
-    (
-        "FRM-2-104",
-        code::AUTHOR_UPDATE_REQUEST,
-        "AuthorUpdateRequest",
-        Role::Node,
-        None,
-    ),
-    (
-        "FRM-2-105",
-        code::PULL_SYNC_REQUEST,
-        "PullSyncRequest",
-        Role::Any,
-        Some("pull-sync/1"),
-    ),
-    (
-        "FRM-2-106",
-        code::CREATE_CHANNEL,
-        "CreateChannel",
-        Role::Anchor,
-        Some("mailbox/1"),
-    ),
-    (
-        "FRM-2-107",
-        code::ENQUEUE,
-        "Enqueue",
-        Role::Anchor,
-        Some("mailbox/1"),
-    ),
-    (
-        "FRM-2-108",
-        code::FETCH,
-        "Fetch",
-        Role::Anchor,
-        Some("mailbox/1"),
-    ),
-    (
-        "FRM-2-109",
-        code::FETCH_WAIT,
-        "FetchWait",
-        Role::Anchor,
-        Some("mailbox/1"),
-    ),
-    (
-        "FRM-2-110",
-        code::LIST_CHANNELS,
-        "ListChannels",
-        Role::Anchor,
-        Some("mailbox/1"),
-    ),
-    (
-        "FRM-2-111",
-        code::POST_NOTIFICATION,
-        "PostNotification (push)",
-        Role::Any,
-        None,
-    ),
-    (
-        "FRM-2-112",
-        code::PUSH_POST,
-        "PushPost (push)",
-        Role::Any,
-        None,
-    ),
-    (
-        "FRM-2-113",
-        code::PROFILE_UPDATE,
-        "ProfileUpdate (push)",
-        Role::Any,
-        None,
-    ),
-    (
-        "FRM-2-114",
-        0x34,
-        "AuthorUpdatePush (push)",
-        Role::Node,
-        None,
-    ),
-    ("FRM-2-115", 0x51, "DeleteRecord (push)", Role::Node, None),
-    (
-        "FRM-2-116",
-        0x52,
-        "VisibilityUpdate (push)",
-        Role::Node,
-        None,
-    ),
-    (
-        "FRM-2-117",
-        0x43,
-        "AudienceRequest (push)",
-        Role::Node,
-        None,
-    ),
-    (
-        "FRM-2-118",
-        0x44,
-        "AudienceResponse (push)",
-        Role::Node,
-        None,
-    ),
+/// Codes with the role and capability that serve them, for the per-code
+/// caps (each code's name and cap come from the schema's table).
+#[rustfmt::skip]
+const CODES: &[(&str, u8, Role, Option<&str>)] = &[
+    ("FRM-2-101", code::BOOTSTRAP_REQUEST, Role::Anchor, Some("bootstrap/1")),
+    ("FRM-2-102", code::ADDRESS_REQUEST, Role::Anchor, Some("address-cache/1")),
+    ("FRM-2-103", code::FILE_REQUEST, Role::Node, Some("files/1")),
+    ("FRM-2-104", code::AUTHOR_UPDATE_REQUEST, Role::Node, None),
+    ("FRM-2-105", code::PULL_SYNC_REQUEST, Role::Any, Some("pull-sync/1")),
+    ("FRM-2-106", code::CREATE_CHANNEL, Role::Anchor, Some("mailbox/1")),
+    ("FRM-2-107", code::ENQUEUE, Role::Anchor, Some("mailbox/1")),
+    ("FRM-2-108", code::FETCH, Role::Anchor, Some("mailbox/1")),
+    ("FRM-2-109", code::FETCH_WAIT, Role::Anchor, Some("mailbox/1")),
+    ("FRM-2-110", code::LIST_CHANNELS, Role::Anchor, Some("mailbox/1")),
+    ("FRM-2-111", code::POST_NOTIFICATION, Role::Any, None),
+    ("FRM-2-112", code::PUSH_POST, Role::Any, None),
+    ("FRM-2-113", code::PROFILE_UPDATE, Role::Any, None),
+    ("FRM-2-114", code::AUTHOR_UPDATE_PUSH, Role::Node, None),
+    ("FRM-2-115", code::DELETE_RECORD, Role::Node, None),
+    ("FRM-2-116", code::VISIBILITY_UPDATE, Role::Node, None),
+    ("FRM-2-117", code::AUDIENCE_REQUEST, Role::Node, None),
+    ("FRM-2-118", code::AUDIENCE_RESPONSE, Role::Node, None),
 ];
 
 fn over_cap_cases() -> Vec<Case> {
     CODES
         .iter()
-        .map(|&(id, c, name, role, cap)| {
+        .map(|&(id, c, role, cap)| {
             let limit = cap_of(c).unwrap_or(4096);
+            let name = wire::label_of(c);
             def(id, Level::Must, Kind::Limit, role, cap, format!("{name} (0x{c:02x}) declaring one word over its {limit}-byte cap: Error(tooLarge) from the header alone"), "schema/README.md §2", CAP)
                 .run(move |ctx| {
                     Box::pin(async move {
