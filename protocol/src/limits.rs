@@ -1,6 +1,6 @@
 //! Protocol constants: sizes, counts and Cap'n Proto reader limits.
 //!
-//! These are part of the wire protocol (DESIGN.md, Decision 9): every
+//! These are part of the wire protocol (`schema/README.md` §10): every
 //! implementation enforces them *before* allocating for or acting on peer input,
 //! and answers a violation with a typed error on that stream (`tooLarge` or
 //! `malformed`) while the connection stays usable. Values that also exist as
@@ -27,7 +27,7 @@ pub const MIN_PROTOCOL_VERSION: u16 = 2;
 
 const _: () = assert!(MIN_PROTOCOL_VERSION <= PROTOCOL_VERSION);
 
-/// The one QUIC ALPN protocol id of distsoc (DESIGN.md, Decision 1).
+/// The one QUIC ALPN protocol id of distsoc (`schema/README.md` §1).
 pub const ALPN: &[u8] = b"distsoc/2";
 
 /// Largest content blob (an attachment, or a post's canonical bytes): 256 KiB.
