@@ -81,7 +81,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use distsoc_protocol::codec;
-use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::error::{ErrorCode, StorageFault, ToWireError, WireCode};
 use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
 use distsoc_protocol::limits::MAX_MAILBOX_PAYLOAD_BYTES;
 use distsoc_protocol::messages::content::{
@@ -135,9 +135,11 @@ pub const REDACTED_ID_LEN: usize = 8;
 
 /// Why a store operation failed.
 ///
-/// [`StoreError::error_code`] gives the wire code to answer with;
-/// [`StoreError::is_unavailable`] says the database is (temporarily) out of
-/// reach and the request may be retried.
+/// Its [`WireCode`] / [`ToWireError`] is what a peer is told: a failure of
+/// the store itself by the shared [`StorageFault`] rule
+/// ([`StoreError::storage_fault`]), a refusal of the caller's input by its
+/// own code. [`StoreError::is_unavailable`] says the database is
+/// (temporarily) out of reach and the request may be retried.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database is down, restarting, unreachable, out of connections,
@@ -151,8 +153,9 @@ pub enum StoreError {
         /// What happened (for logs).
         reason: String,
     },
-    /// SQLite failed (I/O, constraint, ...). `SQLITE_BUSY` after the busy
-    /// timeout is [`StoreError::Unavailable`] instead.
+    /// SQLite failed (corruption, a constraint, misuse, ...). Transient
+    /// failures ([`sqlite_fault`]: busy or locked after the busy timeout,
+    /// I/O, disk full) are [`StoreError::Unavailable`] instead.
     #[error("sqlite: {0}")]
     Sqlite(rusqlite::Error),
     /// PostgreSQL failed with an error that is not about reachability.
@@ -202,53 +205,91 @@ pub enum StoreError {
         /// The actual size, bytes.
         got: usize,
     },
-    /// A post failed the protocol's checks ([`SyncPost::validate`]);
-    /// [`IngestError::error_code`] is the wire code.
+    /// A post failed the protocol's checks ([`SyncPost::validate`]); the
+    /// [`IngestError`]'s [`WireCode`] is the wire code.
     #[error(transparent)]
     Invalid(#[from] IngestError),
 }
 
+/// The [`StorageFault`] of a SQLite error: busy or locked past the busy
+/// timeout, an I/O error, a full disk or a file that cannot be opened are
+/// transient; anything else (corruption, a constraint broken by a bug,
+/// misuse) is broken. The same rule as the node's store
+/// (`distsoc_node::store::sqlite_fault`; the anchor does not link the node).
+pub fn sqlite_fault(e: &rusqlite::Error) -> StorageFault {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(
+            C::DatabaseBusy | C::DatabaseLocked | C::SystemIoFailure | C::DiskFull | C::CannotOpen,
+        ) => StorageFault::Transient,
+        _ => StorageFault::Broken,
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
-    /// `SQLITE_BUSY` / `SQLITE_LOCKED` (another process held the write lock
-    /// past the busy timeout) is [`StoreError::Unavailable`]; anything else
-    /// is [`StoreError::Sqlite`].
+    /// A transient failure ([`sqlite_fault`]: `SQLITE_BUSY` / `SQLITE_LOCKED`
+    /// past the busy timeout, I/O, disk full) is [`StoreError::Unavailable`];
+    /// anything else is [`StoreError::Sqlite`].
     fn from(e: rusqlite::Error) -> Self {
-        match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-                StoreError::unavailable(e)
-            }
+        match sqlite_fault(&e) {
+            StorageFault::Transient => StoreError::unavailable(e),
             _ => StoreError::Sqlite(e),
         }
     }
 }
 
-impl StoreError {
-    /// True if the database is out of reach for now (down, restarting, pool
-    /// exhausted, timed out): answer `unavailable` with a retry-after; the
-    /// store recovers by itself.
-    pub fn is_unavailable(&self) -> bool {
-        match self {
-            StoreError::Unavailable { .. } => true,
-            StoreError::Batch(inner) => inner.is_unavailable(),
-            _ => false,
+impl WireCode for StoreError {
+    fn error_code(&self) -> ErrorCode {
+        if let Some(fault) = self.storage_fault() {
+            return fault.error_code();
         }
-    }
-
-    /// The wire error code for this failure.
-    pub fn error_code(&self) -> ErrorCode {
         match self {
-            StoreError::Unavailable { .. } => ErrorCode::Unavailable,
             StoreError::Batch(inner) => inner.error_code(),
             StoreError::InvalidArgument(_) => ErrorCode::Malformed,
             StoreError::Unauthorized(_) => ErrorCode::Unauthorized,
             StoreError::TooLarge { .. } => ErrorCode::TooLarge,
             StoreError::Invalid(e) => e.error_code(),
-            StoreError::Sqlite(_)
+            StoreError::Unavailable { .. }
+            | StoreError::Sqlite(_)
             | StoreError::Postgres(_)
             | StoreError::Io(_)
             | StoreError::Corrupt { .. }
             | StoreError::TooNew { .. } => ErrorCode::Internal,
         }
+    }
+}
+
+impl ToWireError for StoreError {
+    fn retry_after_ms(&self) -> u32 {
+        self.storage_fault().map_or(0, StorageFault::retry_after_ms)
+    }
+}
+
+impl StoreError {
+    /// The [`StorageFault`] if this is a failure of the store itself (not a
+    /// refusal of the caller's input): unreachable, busy or I/O is
+    /// transient; corrupt data, a schema too new or any other database
+    /// error is broken.
+    pub fn storage_fault(&self) -> Option<StorageFault> {
+        match self {
+            StoreError::Unavailable { .. } | StoreError::Io(_) => Some(StorageFault::Transient),
+            StoreError::Batch(inner) => inner.storage_fault(),
+            StoreError::Sqlite(_)
+            | StoreError::Postgres(_)
+            | StoreError::Corrupt { .. }
+            | StoreError::TooNew { .. } => Some(StorageFault::Broken),
+            StoreError::InvalidArgument(_)
+            | StoreError::Unauthorized(_)
+            | StoreError::TooLarge { .. }
+            | StoreError::Invalid(_) => None,
+        }
+    }
+
+    /// True if the database is out of reach for now (down, restarting, pool
+    /// exhausted, timed out, busy, an I/O error): answer `unavailable` with
+    /// a retry-after; the store recovers by itself.
+    pub fn is_unavailable(&self) -> bool {
+        self.storage_fault() == Some(StorageFault::Transient)
     }
 
     pub(crate) fn unavailable(reason: impl fmt::Display) -> Self {
@@ -1678,17 +1719,89 @@ mod tests {
         assert_eq!(fetch_cut(&[], 100, 0), 0);
     }
 
+    fn sqlite(code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    /// Every variant reaches the wire by the shared rule: storage failures
+    /// by `StorageFault` with a generic message, refusals with their text.
     #[test]
     fn errors_map_to_wire_codes() {
-        assert!(StoreError::unavailable("x").is_unavailable());
-        let batch = StoreError::Batch(Arc::new(StoreError::unavailable("x")));
-        assert!(batch.is_unavailable());
-        assert_eq!(batch.error_code(), ErrorCode::Unavailable);
-        assert_eq!(
-            StoreError::Unauthorized("x").error_code(),
-            ErrorCode::Unauthorized
-        );
-        assert!(!StoreError::Unauthorized("x").is_unavailable());
+        use distsoc_protocol::error::{
+            INTERNAL_MESSAGE, STORAGE_RETRY_AFTER_MS, UNAVAILABLE_MESSAGE,
+        };
+        use rusqlite::ffi;
+        let pg = "port=not-a-number"
+            .parse::<tokio_postgres::Config>()
+            .unwrap_err();
+        let unavailable = [
+            StoreError::unavailable("pool timed out"),
+            StoreError::from(sqlite(ffi::SQLITE_BUSY)),
+            StoreError::from(sqlite(ffi::SQLITE_LOCKED)),
+            StoreError::from(sqlite(ffi::SQLITE_IOERR)),
+            StoreError::from(sqlite(ffi::SQLITE_FULL)),
+            StoreError::Batch(Arc::new(StoreError::unavailable("x"))),
+            StoreError::Io(std::io::Error::other("/var/lib/anchor.db")),
+        ];
+        for e in unavailable {
+            assert!(e.is_unavailable(), "{e}");
+            let w = e.to_wire_error();
+            assert_eq!(w.code, ErrorCode::Unavailable, "{e}");
+            assert_eq!(w.message, UNAVAILABLE_MESSAGE, "{e}");
+            assert_eq!(w.retry_after_ms, STORAGE_RETRY_AFTER_MS, "{e}");
+        }
+        let internal = [
+            StoreError::from(sqlite(ffi::SQLITE_CORRUPT)),
+            StoreError::from(sqlite(ffi::SQLITE_CONSTRAINT)),
+            StoreError::Postgres(pg),
+            StoreError::corrupt("mailbox row", "bad bytes"),
+            StoreError::TooNew {
+                found: 9,
+                supported: 1,
+            },
+            StoreError::Batch(Arc::new(StoreError::corrupt("x", "y"))),
+        ];
+        for e in internal {
+            assert!(!e.is_unavailable(), "{e}");
+            let w = e.to_wire_error();
+            assert_eq!(w.code, ErrorCode::Internal, "{e}");
+            assert_eq!(w.message, INTERNAL_MESSAGE, "{e}");
+            assert_eq!(w.retry_after_ms, 0, "{e}");
+        }
+        let refusals = [
+            (
+                StoreError::InvalidArgument("empty payload".into()),
+                ErrorCode::Malformed,
+            ),
+            (
+                StoreError::Unauthorized("not a member"),
+                ErrorCode::Unauthorized,
+            ),
+            (
+                StoreError::TooLarge {
+                    what: "payload",
+                    max: 1,
+                    got: 2,
+                },
+                ErrorCode::TooLarge,
+            ),
+            (
+                StoreError::Invalid(IngestError::Stale {
+                    what: "post",
+                    held: 2,
+                    got: 1,
+                }),
+                ErrorCode::Stale,
+            ),
+        ];
+        for (e, code) in refusals {
+            assert!(!e.is_unavailable(), "{e}");
+            assert_eq!(e.storage_fault(), None, "{e}");
+            let w = e.to_wire_error();
+            assert_eq!(w.code, code, "{e}");
+            assert_eq!(w.message, e.to_string());
+            assert_eq!(w.retry_after_ms, 0, "{e}");
+        }
     }
 
     #[test]

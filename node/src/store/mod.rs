@@ -63,6 +63,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use distsoc_protocol::codec::{self, Struct};
+use distsoc_protocol::error::{ErrorCode, StorageFault, ToWireError, WireCode};
 use distsoc_protocol::messages::content::{IngestError, SyncPost};
 use distsoc_protocol::messages::signed::{Signed, SignedBody};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
@@ -161,17 +162,87 @@ pub enum StoreError {
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
     /// A received object failed the protocol's checks (bad signature, not by
-    /// the post's author, ...). [`IngestError::error_code`] gives the wire
-    /// error code to answer with.
+    /// the post's author, ...). The [`IngestError`]'s [`WireCode`] is the
+    /// wire error code to answer with.
     #[error(transparent)]
     Invalid(#[from] IngestError),
 }
 
+/// `retryAfterMs` when a bounded collection (pending audience requests) is
+/// full ([`StoreError::Full`]): the node's owner has to act first, which
+/// takes minutes, not ms.
+pub const FULL_RETRY_AFTER_MS: u32 = 60_000;
+
+/// The [`StorageFault`] of a SQLite error: busy or locked past
+/// [`BUSY_TIMEOUT`], an I/O error, a full disk or a file that cannot be
+/// opened are transient; anything else (corruption, a constraint broken by a
+/// bug, misuse) is broken. The anchor classifies its SQLite errors by the
+/// same rule (`distsoc_anchor::store`).
+pub fn sqlite_fault(e: &rusqlite::Error) -> StorageFault {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(
+            C::DatabaseBusy | C::DatabaseLocked | C::SystemIoFailure | C::DiskFull | C::CannotOpen,
+        ) => StorageFault::Transient,
+        _ => StorageFault::Broken,
+    }
+}
+
 impl StoreError {
+    /// The [`StorageFault`] if this is a failure of the store itself (not a
+    /// refusal of the caller's input).
+    pub fn storage_fault(&self) -> Option<StorageFault> {
+        match self {
+            StoreError::Sqlite(e) => Some(sqlite_fault(e)),
+            StoreError::Io(_) => Some(StorageFault::Transient),
+            StoreError::Corrupt { .. } | StoreError::TooNew { .. } => Some(StorageFault::Broken),
+            StoreError::TooLarge { .. }
+            | StoreError::Full { .. }
+            | StoreError::NotFound { .. }
+            | StoreError::AlreadyExists { .. }
+            | StoreError::InvalidArgument(_)
+            | StoreError::Invalid(_) => None,
+        }
+    }
+
     fn corrupt(what: &'static str, reason: impl fmt::Display) -> Self {
         StoreError::Corrupt {
             what,
             reason: reason.to_string(),
+        }
+    }
+}
+
+impl WireCode for StoreError {
+    /// A storage failure by [`StorageFault`]; a full collection is
+    /// `rateLimited` (retry after [`FULL_RETRY_AFTER_MS`]); the rest are
+    /// refusals of the caller's input. `AlreadyExists` only answers the
+    /// node's own user (a circle name), never a peer: `internal`.
+    fn error_code(&self) -> ErrorCode {
+        if let Some(fault) = self.storage_fault() {
+            return fault.error_code();
+        }
+        match self {
+            StoreError::TooLarge { .. } => ErrorCode::TooLarge,
+            StoreError::Full { .. } => ErrorCode::RateLimited,
+            StoreError::NotFound { .. } => ErrorCode::NotFound,
+            StoreError::InvalidArgument(_) => ErrorCode::Malformed,
+            StoreError::Invalid(e) => e.error_code(),
+            StoreError::AlreadyExists { .. }
+            | StoreError::Sqlite(_)
+            | StoreError::Io(_)
+            | StoreError::Corrupt { .. }
+            | StoreError::TooNew { .. } => ErrorCode::Internal,
+        }
+    }
+}
+
+impl ToWireError for StoreError {
+    fn retry_after_ms(&self) -> u32 {
+        match (self, self.storage_fault()) {
+            (_, Some(fault)) => fault.retry_after_ms(),
+            (StoreError::Full { .. }, None) => FULL_RETRY_AFTER_MS,
+            _ => 0,
         }
     }
 }
