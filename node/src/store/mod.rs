@@ -552,6 +552,102 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
 
+    fn sqlite(code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    /// Every variant reaches the wire by the shared rule (the anchor's
+    /// store has the same test): storage failures by `StorageFault` with a
+    /// generic message, refusals with their text.
+    #[test]
+    fn errors_map_to_wire_codes() {
+        use distsoc_protocol::error::{
+            INTERNAL_MESSAGE, STORAGE_RETRY_AFTER_MS, UNAVAILABLE_MESSAGE,
+        };
+        use rusqlite::ffi;
+        let unavailable = [
+            StoreError::from(sqlite(ffi::SQLITE_BUSY)),
+            StoreError::from(sqlite(ffi::SQLITE_LOCKED)),
+            StoreError::from(sqlite(ffi::SQLITE_IOERR)),
+            StoreError::from(sqlite(ffi::SQLITE_FULL)),
+            StoreError::from(sqlite(ffi::SQLITE_CANTOPEN)),
+            StoreError::Io(std::io::Error::other("/home/u/.distsoc/node.db")),
+        ];
+        for e in unavailable {
+            assert_eq!(e.storage_fault(), Some(StorageFault::Transient), "{e}");
+            let w = e.to_wire_error();
+            assert_eq!(w.code, ErrorCode::Unavailable, "{e}");
+            assert_eq!(w.message, UNAVAILABLE_MESSAGE, "{e}");
+            assert_eq!(w.retry_after_ms, STORAGE_RETRY_AFTER_MS, "{e}");
+        }
+        let internal = [
+            StoreError::from(sqlite(ffi::SQLITE_CORRUPT)),
+            StoreError::from(sqlite(ffi::SQLITE_NOTADB)),
+            StoreError::from(sqlite(ffi::SQLITE_CONSTRAINT)),
+            StoreError::from(rusqlite::Error::QueryReturnedNoRows),
+            StoreError::corrupt("post", "bad bytes"),
+            StoreError::TooNew {
+                found: 9,
+                supported: 1,
+            },
+        ];
+        for e in internal {
+            assert_eq!(e.storage_fault(), Some(StorageFault::Broken), "{e}");
+            let w = e.to_wire_error();
+            assert_eq!(w.code, ErrorCode::Internal, "{e}");
+            assert_eq!(w.message, INTERNAL_MESSAGE, "{e}");
+            assert_eq!(w.retry_after_ms, 0, "{e}");
+        }
+        let refusals = [
+            (
+                StoreError::TooLarge {
+                    what: "blob",
+                    max: 1,
+                    got: 2,
+                },
+                ErrorCode::TooLarge,
+                0,
+            ),
+            (
+                StoreError::Full {
+                    what: "audience requests",
+                    max: 1,
+                },
+                ErrorCode::RateLimited,
+                FULL_RETRY_AFTER_MS,
+            ),
+            (
+                StoreError::NotFound { what: "circle" },
+                ErrorCode::NotFound,
+                0,
+            ),
+            (
+                StoreError::InvalidArgument("empty circle name"),
+                ErrorCode::Malformed,
+                0,
+            ),
+            (
+                StoreError::Invalid(IngestError::Stale {
+                    what: "post",
+                    held: 2,
+                    got: 1,
+                }),
+                ErrorCode::Stale,
+                0,
+            ),
+        ];
+        for (e, code, retry) in refusals {
+            assert_eq!(e.storage_fault(), None, "{e}");
+            let w = e.to_wire_error();
+            assert_eq!(w.code, code, "{e}");
+            assert_eq!(w.message, e.to_string());
+            assert_eq!(w.retry_after_ms, retry, "{e}");
+        }
+        // Only ever answers the node's own user; never a reason to a peer.
+        let e = StoreError::AlreadyExists { what: "circle" };
+        assert_eq!(e.to_wire_error().message, INTERNAL_MESSAGE);
+    }
+
     #[test]
     fn store_is_send_sync_and_clone() {
         fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
