@@ -744,7 +744,7 @@ impl AnchorService {
                         what: "profile",
                         error,
                     };
-                    Err(self.store_error(&e))
+                    Err(e.to_wire_error())
                 }
             },
             Message::PostNotification(_) => Ok(None),
