@@ -21,6 +21,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod error;
 pub mod metrics;
 mod operator;
 pub mod quota;

@@ -19,6 +19,7 @@ use tonic_health::ServingStatus;
 use tracing::{info, warn};
 
 use crate::admin::pb::admin_server::SERVICE_NAME;
+use crate::error::AnchorError;
 use crate::service::AnchorService;
 use crate::store::{Stats, StoreError};
 
@@ -95,7 +96,7 @@ impl OperatorServers {
         state: Arc<OperatorState>,
         admin: Option<SocketAddr>,
         metrics: Option<SocketAddr>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, AnchorError> {
         let (shutdown, _) = watch::channel(false);
         let (health, health_service) = tonic_health::server::health_reporter();
         let status = if state.service.is_draining() {
@@ -108,11 +109,11 @@ impl OperatorServers {
         // running.
         let bind = |what: &'static str, addr: Option<SocketAddr>| async move {
             let Some(addr) = addr else {
-                return Ok::<_, anyhow::Error>(None);
+                return Ok::<_, AnchorError>(None);
             };
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
-                .map_err(|e| anyhow::anyhow!("{what}: cannot bind TCP {addr}: {e}"))?;
+                .map_err(|source| AnchorError::Bind { what, addr, source })?;
             let bound = listener.local_addr()?;
             Ok(Some((listener, bound)))
         };

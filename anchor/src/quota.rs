@@ -20,6 +20,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use distsoc_protocol::error::{ErrorCode, ToWireError, WireCode};
 use distsoc_protocol::ids::{NodeId, PostingId};
 
 /// Buckets per window.
@@ -103,6 +104,19 @@ impl std::fmt::Display for QuotaRefusal {
                 self.retry_after_ms
             )
         }
+    }
+}
+
+impl WireCode for QuotaRefusal {
+    fn error_code(&self) -> ErrorCode {
+        ErrorCode::QuotaExceeded
+    }
+}
+
+impl ToWireError for QuotaRefusal {
+    /// When the window frees room (0: waiting does not help).
+    fn retry_after_ms(&self) -> u32 {
+        u32::try_from(self.retry_after_ms).unwrap_or(u32::MAX)
     }
 }
 
@@ -383,6 +397,24 @@ impl Quotas {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn refusal_reaches_the_wire_as_quota_exceeded() {
+        let r = QuotaRefusal {
+            kind: QuotaKind::Author,
+            posts: false,
+            retry_after_ms: 1234,
+        };
+        let w = r.to_wire_error();
+        assert_eq!(w.code, ErrorCode::QuotaExceeded);
+        assert_eq!(w.retry_after_ms, 1234);
+        assert_eq!(w.message, r.to_string());
+        let never = QuotaRefusal {
+            retry_after_ms: 0,
+            ..r
+        };
+        assert_eq!(never.to_wire_error().retry_after_ms, 0);
+    }
 
     const H: u64 = 3_600_000;
 

@@ -12,6 +12,7 @@ use distsoc_protocol::messages::wire::Limits;
 use tracing::{info, warn};
 
 use crate::config::AnchorConfig;
+use crate::error::AnchorError;
 use crate::operator::{OperatorServers, OperatorState};
 use crate::service::{AnchorService, ServiceConfig, ANCHOR_CAPABILITIES};
 use crate::store::AnchorStore;
@@ -48,7 +49,7 @@ impl Anchor {
         key: &NetworkKey,
         cfg: &AnchorConfig,
         opts: &RunOptions,
-    ) -> anyhow::Result<Anchor> {
+    ) -> Result<Anchor, AnchorError> {
         let store = AnchorStore::open(&cfg.store_url(&opts.data_dir)).await?;
         let service = Arc::new(AnchorService::new(
             store.clone(),
@@ -211,7 +212,7 @@ pub async fn run_anchor(
     cfg: AnchorConfig,
     opts: RunOptions,
     shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
+) -> Result<(), AnchorError> {
     let anchor = Anchor::start(&key, &cfg, &opts).await?;
     let addr = anchor.local_addr()?;
     info!(anchor = %key.node_id(), connect = %format!("{}@{}", key.node_id(), addr), "anchor running");

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use distsoc_node::node::now_ms;
 use distsoc_node::transport::{Handler, HandlerFuture, PeerInfo, RequestCtx};
-use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::error::{ErrorCode, ToWireError};
 use distsoc_protocol::ids::{ChannelId, NodeId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::common::{PeerAddress, SocketAddress};
@@ -287,25 +287,24 @@ impl AnchorService {
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
                 debug!(peer = %ctx.peer.short(), quota = r.kind.name(), "deposit refused: quota");
-                refuse(ErrorCode::QuotaExceeded, r.to_string())
-                    .with_retry_after(u32::try_from(r.retry_after_ms).unwrap_or(u32::MAX))
+                r.to_wire_error()
             })
     }
 
-    fn store_error(&self, e: &StoreError) -> wire::Error {
-        if e.is_unavailable() {
+    /// The one place where an error met while serving a peer becomes the
+    /// wire error the peer is told ([`ToWireError`]: a storage failure by
+    /// the shared [`StorageFault`](distsoc_protocol::error::StorageFault)
+    /// rule with a generic message, a refusal of the peer's input with its
+    /// reason). The detail of a failure of this anchor is logged here.
+    fn store_error(&self, e: &(impl ToWireError + ?Sized)) -> wire::Error {
+        let reply = e.to_wire_error();
+        if reply.code == ErrorCode::Unavailable {
             self.counters.unavailable.fetch_add(1, Ordering::Relaxed);
-            refuse(ErrorCode::Unavailable, "storage unavailable, retry later")
-                .with_retry_after(1000)
-        } else {
-            let code = e.error_code();
-            if code == ErrorCode::Internal {
-                warn!(error = %e, "store error");
-                refuse(code, "storage error")
-            } else {
-                refuse(code, e.to_string())
-            }
         }
+        if !reply.code.nothing_done() {
+            warn!(code = reply.code.name(), error = %e, "request failed inside this anchor");
+        }
+        reply
     }
 
     async fn unauthorized(
@@ -451,7 +450,6 @@ impl AnchorService {
             Ok(VisibilityOutcome::NotHeld) => {
                 Err(refuse(ErrorCode::NotFound, "post not held here"))
             }
-            Err(StoreError::Invalid(e)) => Err(refuse(e.error_code(), e.to_string())),
             Err(e) => Err(self.store_error(&e)),
         }
     }
@@ -686,7 +684,6 @@ impl AnchorService {
             Message::DeleteRecord(DeleteRecord { record, .. }) => {
                 match self.store.apply_delete(&record, now_ms()).await {
                     Ok(_) => Ok(None),
-                    Err(StoreError::Invalid(e)) => Err(refuse(e.error_code(), e.to_string())),
                     Err(e) => Err(self.store_error(&e)),
                 }
             }
@@ -720,7 +717,6 @@ impl AnchorService {
                     }
                 };
                 match result {
-                    Some(Err(StoreError::Invalid(e))) => Err(refuse(e.error_code(), e.to_string())),
                     Some(Err(e)) => Err(self.store_error(&e)),
                     Some(Ok(Inserted::Tombstoned)) => Err(refuse(
                         ErrorCode::Unauthorized,
@@ -748,7 +744,7 @@ impl AnchorService {
                         what: "profile",
                         error,
                     };
-                    Err(refuse(e.error_code(), e.to_string()))
+                    Err(e.to_wire_error())
                 }
             },
             Message::PostNotification(_) => Ok(None),

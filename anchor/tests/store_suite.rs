@@ -535,7 +535,7 @@ mod cases {
         let unauthorized = |r: Result<distsoc_anchor::store::Enqueued, StoreError>| match r {
             Err(e @ StoreError::Unauthorized(_)) => {
                 assert_eq!(
-                    e.error_code(),
+                    distsoc_protocol::error::WireCode::error_code(&e),
                     distsoc_protocol::error::ErrorCode::Unauthorized
                 );
             }

@@ -14,6 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use distsoc_protocol::canonical::{canonical_bytes_of_any, read_canonical, CanonicalError};
+use distsoc_protocol::error::{ErrorCode, WireCode};
 use distsoc_protocol::frame::{decode_frame, Frame, FrameDecoder, FrameError};
 
 /// Decodes `data` incrementally in chunks of `chunk` bytes, then ends the stream.
@@ -72,7 +73,7 @@ pub fn frame_decoder(data: &[u8]) {
         // within the traversal budget, or lists of void / empty structs (which
         // `total_size` does not charge), can exhaust the budget then. That is a
         // peer fault (`malformed`), never `internal`.
-        Err(e) => assert_eq!(e.error_code(), "malformed", "{e}"),
+        Err(e) => assert_eq!(e.error_code(), ErrorCode::Malformed, "{e}"),
     }
 }
 

@@ -196,6 +196,8 @@ fn author_cek(
                 .map_err(|_| ComposeError::NotOpenable(id))?;
             Ok((cek, e.clone()))
         }
+        // A visibility this build does not know has no CEK it can unwrap.
+        _ => Err(ComposeError::NotOpenable(id)),
     }
 }
 

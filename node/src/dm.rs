@@ -46,7 +46,7 @@ use std::time::Duration;
 
 use distsoc_protocol::codec;
 use distsoc_protocol::codes::MessageCode;
-use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::error::{ErrorCode, WireCode};
 use distsoc_protocol::ids::{ChannelId, ConnectString, NodeId, PostId, PostingId};
 use distsoc_protocol::limits::{MAX_MAILBOX_PAYLOAD_BYTES, PROTOCOL_VERSION};
 use distsoc_protocol::messages::content::{open_post, seal_post, PostBody, SyncPost};

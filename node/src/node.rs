@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::error::{ErrorCode, ToWireError, WireCode};
 use distsoc_protocol::ids::{BlobId, ConnectString, Host, NodeId, PostId, PostingId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::content::{
@@ -1239,43 +1239,33 @@ async fn push_profiles(node: &Node, peer: &Peer) {
     }
 }
 
-/// The one place where a store failure met while serving a peer becomes the
-/// wire error the peer is told. A refusal of the peer's own input (invalid,
-/// too large, not found) carries its reason; a failure of this node (SQLite,
-/// file system, a damaged row, a failed task) carries only its typed code
-/// and a generic message — SQLite messages name files and tables, which are
-/// none of the peer's business — and the detail is logged here.
-fn wire_error(e: &StoreError) -> wire::Error {
-    let code = match e {
-        StoreError::Invalid(i) => i.error_code(),
-        StoreError::TooLarge { .. } => ErrorCode::TooLarge,
-        StoreError::NotFound { .. } => ErrorCode::NotFound,
-        StoreError::Sqlite(_) | StoreError::Io(_) => ErrorCode::Unavailable,
-        StoreError::Full { .. } => ErrorCode::RateLimited,
-        _ => ErrorCode::Internal,
-    };
-    match e {
-        StoreError::Invalid(_) | StoreError::TooLarge { .. } | StoreError::NotFound { .. } => {
-            wire::Error::new(code, 0, e.to_string())
-        }
-        StoreError::Full { .. } => {
-            wire::Error::new(code, 0, e.to_string()).with_retry_after(FULL_RETRY_AFTER_MS)
-        }
-        _ => internal_error(code, e),
+/// The one place where an error met while serving a peer becomes the wire
+/// error the peer is told ([`ToWireError`]: a refusal of the peer's own input
+/// carries its reason; a failure of this node — SQLite, the file system, a
+/// damaged row, a failed task — only its code and a generic message, by the
+/// shared [`StorageFault`](distsoc_protocol::error::StorageFault) rule). The
+/// detail of a failure of this node is logged here.
+fn wire_error(e: &(impl ToWireError + ?Sized)) -> wire::Error {
+    let reply = e.to_wire_error();
+    if !reply.code.nothing_done() {
+        warn!(code = reply.code.name(), error = %e, "request failed inside this node");
+    }
+    reply
+}
+
+/// A blocking task that did not finish (panicked or was cancelled): a
+/// failure of this node, `internal`.
+#[derive(Debug, thiserror::Error)]
+#[error("blocking task failed: {0}")]
+struct TaskFailed(NodeError);
+
+impl WireCode for TaskFailed {
+    fn error_code(&self) -> ErrorCode {
+        ErrorCode::Internal
     }
 }
 
-/// A failure of this node, as told to a peer: the code and a generic
-/// message; the detail goes to the log.
-fn internal_error(code: ErrorCode, detail: &dyn std::fmt::Display) -> wire::Error {
-    warn!(code = code.name(), error = %detail, "request failed inside this node");
-    let message = if code == ErrorCode::Unavailable {
-        "temporarily unavailable; retry later"
-    } else {
-        "internal error"
-    };
-    wire::Error::new(code, 0, message)
-}
+impl ToWireError for TaskFailed {}
 
 /// Runs a store operation on the blocking pool for a peer's request; a
 /// failure becomes the wire error to answer with.
@@ -1284,7 +1274,7 @@ async fn store_call<T: Send + 'static>(
 ) -> Result<T, wire::Error> {
     blocking(f)
         .await
-        .map_err(|e| internal_error(ErrorCode::Internal, &e))?
+        .map_err(|e| wire_error(&TaskFailed(e)))?
         .map_err(|e| wire_error(&e))
 }
 
@@ -1306,10 +1296,6 @@ pub struct Service {
     /// Per-peer token buckets for pushes.
     push_limiter: crate::ratelimit::PushLimiter,
 }
-
-/// `retryAfterMs` when a bounded collection (pending audience requests) is
-/// full: the node's owner has to act first, which takes minutes, not ms.
-const FULL_RETRY_AFTER_MS: u32 = 60_000;
 
 /// Entries of closed connections tolerated in `Service::profile_pushed`
 /// before they are pruned.

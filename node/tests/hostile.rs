@@ -15,7 +15,7 @@ use distsoc_node::store::{
 };
 use distsoc_node::transport::{Peer, RequestError};
 use distsoc_protocol::codec;
-use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::error::{ErrorCode, STORAGE_RETRY_AFTER_MS, UNAVAILABLE_MESSAGE};
 use distsoc_protocol::ids::{NodeId, PostingId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::content::{sign_checked, Post, PostVisibility, SyncPost};
@@ -384,12 +384,42 @@ async fn store_failures_reach_peers_as_codes_without_sqlite_text() {
         Err(RequestError::Remote(e)) => e,
         other => panic!("expected an error, got {other:?}"),
     };
-    assert_eq!(e.code, ErrorCode::Unavailable);
+    // A damaged schema is not transient: `internal`, no retry-after (the
+    // shared `StorageFault` rule, schema/README.md §11).
+    assert_eq!(e.code, ErrorCode::Internal);
+    assert_eq!(e.message, "internal error");
+    assert_eq!(e.retry_after_ms, 0);
     let dir = target.dir.path().to_string_lossy().into_owned();
     for leak in ["sqlite", "author_recent_posts", "table", dir.as_str()] {
         assert!(!e.message.contains(leak), "{leak:?} in {:?}", e.message);
     }
     // The connection stays usable.
+    peer.push_acked(big_profile(&fresh_key(), "after"))
+        .await
+        .unwrap();
+}
+
+/// A store another process holds locked is transient: the peer is told
+/// `unavailable` with the shared retry-after and a generic message (the
+/// `StorageFault` rule, schema/README.md §11), and the node recovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_store_reaches_peers_as_unavailable_with_retry_after() {
+    let target = TestNode::new().await;
+    let client = TestNode::new().await;
+    let peer = target.dialled_by(&client).await;
+    // Another process takes the write lock and keeps it past the node's
+    // busy timeout.
+    let other = sqlite(&target.store_path());
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let e = match peer.push_acked(big_profile(&fresh_key(), "busy")).await {
+        Err(RequestError::Remote(e)) => e,
+        other => panic!("expected an error, got {other:?}"),
+    };
+    assert_eq!(e.code, ErrorCode::Unavailable);
+    assert_eq!(e.retry_after_ms, STORAGE_RETRY_AFTER_MS);
+    assert_eq!(e.message, UNAVAILABLE_MESSAGE);
+    // Once the lock is released the same push is accepted.
+    other.execute_batch("COMMIT").unwrap();
     peer.push_acked(big_profile(&fresh_key(), "after"))
         .await
         .unwrap();

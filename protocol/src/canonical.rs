@@ -22,6 +22,7 @@ use capnp::message::{Allocator, Builder, HeapAllocator, Reader};
 use capnp::serialize::{OwnedSegments, SegmentLengthsBuilder};
 use capnp::traits::Owned;
 
+use crate::error::{ErrorCode, ToWireError, WireCode};
 use crate::frame::{validate_message, FrameError};
 use crate::limits::{reader_options, WORD_BYTES};
 
@@ -83,28 +84,26 @@ pub enum CanonicalError {
     Encode(String),
 }
 
-impl CanonicalError {
-    /// The wire error code to answer this error with.
-    pub fn wire_code(&self) -> crate::error::ErrorCode {
-        crate::error::ErrorCode::from_name(self.error_code())
-            .unwrap_or(crate::error::ErrorCode::Internal)
-    }
-
-    /// The name of the `ErrorCode` enumerant (schema `wire.capnp`) to answer this
-    /// error with.
-    pub const fn error_code(&self) -> &'static str {
+impl WireCode for CanonicalError {
+    fn error_code(&self) -> ErrorCode {
         match self {
-            CanonicalError::TooLarge { .. } => "tooLarge",
-            CanonicalError::NonCanonical | CanonicalError::NotWordAligned { .. } => "nonCanonical",
-            CanonicalError::Encode(_) => "internal",
+            CanonicalError::TooLarge { .. } => ErrorCode::TooLarge,
+            CanonicalError::NonCanonical | CanonicalError::NotWordAligned { .. } => {
+                ErrorCode::NonCanonical
+            }
+            CanonicalError::Encode(_) => ErrorCode::Internal,
             CanonicalError::Empty
             | CanonicalError::Malformed(_)
             | CanonicalError::Capability
             | CanonicalError::NestingTooDeep
-            | CanonicalError::TraversalLimit => "malformed",
+            | CanonicalError::TraversalLimit => ErrorCode::Malformed,
         }
     }
+}
 
+impl ToWireError for CanonicalError {}
+
+impl CanonicalError {
     fn from_frame(error: FrameError) -> Self {
         match error {
             FrameError::Capability => CanonicalError::Capability,
@@ -492,15 +491,18 @@ mod tests {
 
     #[test]
     fn error_codes() {
-        assert_eq!(CanonicalError::NonCanonical.error_code(), "nonCanonical");
+        assert_eq!(
+            CanonicalError::NonCanonical.error_code(),
+            ErrorCode::NonCanonical
+        );
         assert_eq!(
             CanonicalError::TooLarge { size: 1, max: 0 }.error_code(),
-            "tooLarge"
+            ErrorCode::TooLarge
         );
-        assert_eq!(CanonicalError::Empty.error_code(), "malformed");
+        assert_eq!(CanonicalError::Empty.error_code(), ErrorCode::Malformed);
         assert_eq!(
             CanonicalError::Encode(String::new()).error_code(),
-            "internal"
+            ErrorCode::Internal
         );
     }
 }

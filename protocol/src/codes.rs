@@ -19,6 +19,7 @@ const MIB: usize = 1024 * 1024;
 
 /// What role a message plays on its stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Kind {
     /// Opens a bidirectional stream; the responder answers on the same stream with
     /// the code given by [`MessageCode::response`], or with
@@ -63,6 +64,7 @@ macro_rules! message_codes {
         /// ([`MessageCode::from_u8`] returns `None`).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         #[repr(u8)]
+        #[non_exhaustive]
         pub enum MessageCode {
             $(
                 $(#[$doc])*

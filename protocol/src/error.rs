@@ -3,11 +3,31 @@
 //! Every failure to accept a peer's message maps to exactly one [`ErrorCode`],
 //! which is what goes back to the peer in an `Error` (0x7F) reply. The Rust error
 //! types carry the detail for logs; the code is what the peer can act on.
+//!
+//! One typed way from an error to the wire (the shape of rustls'
+//! `From<Error> for AlertDescription`):
+//!
+//! * [`WireCode`] — every error that can reach a peer (frame, canonical,
+//!   decode and ingest errors here; each role's store and admission errors)
+//!   names its [`ErrorCode`] directly: no string lookups, no fallbacks.
+//! * [`ToWireError`] — the whole `Error` reply: the code, a message that is
+//!   the error's text for a refusal of the peer's input and a generic text
+//!   for a failure of the receiver itself, and the retry-after.
+//! * [`StorageFault`] — the one rule by which every role tells a peer about
+//!   a failure of its own storage (`schema/README.md` §11).
+
+use core::fmt;
 
 use distsoc_schema::wire_capnp;
 
+use crate::messages::wire;
+
 /// The wire error code (`ErrorCode` in `schema/wire.capnp`).
+///
+/// `#[non_exhaustive]`: the schema only grows, so a later build may know
+/// codes this one does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// No more specific code applies; treated like `Internal`.
     Unspecified,
@@ -233,9 +253,8 @@ pub enum DecodeError {
     NonCanonical(&'static str),
 }
 
-impl DecodeError {
-    /// The wire code to answer with.
-    pub fn error_code(&self) -> ErrorCode {
+impl WireCode for DecodeError {
+    fn error_code(&self) -> ErrorCode {
         match self {
             DecodeError::TooLong { .. } | DecodeError::TooMany { .. } => ErrorCode::TooLarge,
             DecodeError::UnsupportedVersion { .. } => ErrorCode::UnsupportedVersion,
@@ -250,11 +269,103 @@ impl DecodeError {
     }
 }
 
+/// An error that can reach a peer: the [`ErrorCode`] the peer is told.
+///
+/// The single mapping from a Rust error to the wire code. Implemented by
+/// every error that can answer a peer's message (framing, canonical bytes,
+/// decoding, content ingest, each role's store and admission errors).
+pub trait WireCode {
+    /// The code to answer with.
+    fn error_code(&self) -> ErrorCode;
+}
+
+/// The generic `Error.message` of a failure of the receiver itself that is
+/// temporary (`unavailable`).
+pub const UNAVAILABLE_MESSAGE: &str = "temporarily unavailable; retry later";
+
+/// The generic `Error.message` of any other failure of the receiver itself
+/// (`internal`, `unspecified`).
+pub const INTERNAL_MESSAGE: &str = "internal error";
+
+/// An error told to a peer as a whole `Error` reply: code, safe message and
+/// retry-after.
+///
+/// A refusal of the peer's own input (every code for which
+/// [`ErrorCode::nothing_done`] holds) carries the error's text, which names
+/// the field, limit or rule. A failure of the receiver itself (`internal`,
+/// `unavailable`, `unspecified`) carries only [`INTERNAL_MESSAGE`] or
+/// [`UNAVAILABLE_MESSAGE`]: database, file and table names are none of the
+/// peer's business, and the caller logs the detail
+/// (`schema/README.md` §11).
+pub trait ToWireError: WireCode + fmt::Display {
+    /// `retryAfterMs` to send; 0 (the default) gives no advice.
+    fn retry_after_ms(&self) -> u32 {
+        0
+    }
+
+    /// The `Error` reply (request code 0: the dispatcher fills it in).
+    fn to_wire_error(&self) -> wire::Error {
+        let code = self.error_code();
+        let message = if code.nothing_done() {
+            self.to_string()
+        } else if code == ErrorCode::Unavailable {
+            UNAVAILABLE_MESSAGE.to_string()
+        } else {
+            INTERNAL_MESSAGE.to_string()
+        };
+        wire::Error::new(code, 0, message).with_retry_after(self.retry_after_ms())
+    }
+}
+
+/// `retryAfterMs` of an `unavailable` answer caused by a busy or unreachable
+/// store ([`StorageFault::Transient`]).
+pub const STORAGE_RETRY_AFTER_MS: u32 = 1_000;
+
+/// What kind of failure of the receiver's own storage an error is, and so
+/// what a peer is told. One rule for every role (the node on SQLite, the
+/// anchor on SQLite or PostgreSQL), `schema/README.md` §11:
+///
+/// | storage failure | fault | peer is told |
+/// |---|---|---|
+/// | busy or locked past the timeout, I/O error, disk full, database down or unreachable, pool exhausted | [`StorageFault::Transient`] | `unavailable`, retry after [`STORAGE_RETRY_AFTER_MS`] |
+/// | corrupt stored data, a schema newer than this build, any other database error (a bug) | [`StorageFault::Broken`] | `internal`, no retry-after |
+///
+/// Both get a generic message ([`ToWireError`]); the detail is logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StorageFault {
+    /// Out of reach for now; the store recovers by itself.
+    Transient,
+    /// Damaged, too new or misused; retrying does not help.
+    Broken,
+}
+
+impl WireCode for StorageFault {
+    fn error_code(&self) -> ErrorCode {
+        match self {
+            StorageFault::Transient => ErrorCode::Unavailable,
+            StorageFault::Broken => ErrorCode::Internal,
+        }
+    }
+}
+
+impl StorageFault {
+    /// `retryAfterMs` to send with this fault.
+    pub fn retry_after_ms(self) -> u32 {
+        match self {
+            StorageFault::Transient => STORAGE_RETRY_AFTER_MS,
+            StorageFault::Broken => 0,
+        }
+    }
+}
+
 impl From<capnp::Error> for DecodeError {
     fn from(e: capnp::Error) -> Self {
         DecodeError::Capnp(e.to_string())
     }
 }
+
+impl ToWireError for DecodeError {}
 
 impl From<capnp::NotInSchema> for DecodeError {
     fn from(_: capnp::NotInSchema) -> Self {
@@ -273,5 +384,48 @@ mod tests {
             assert_eq!(ErrorCode::from_wire(c.to_wire()), c);
             assert_eq!(c.to_wire() as usize, i, "{c} out of wire order");
         }
+    }
+
+    #[derive(Debug)]
+    struct Fault(StorageFault);
+
+    impl fmt::Display for Fault {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("disk /secret/path.db is busy")
+        }
+    }
+
+    impl WireCode for Fault {
+        fn error_code(&self) -> ErrorCode {
+            self.0.error_code()
+        }
+    }
+
+    impl ToWireError for Fault {
+        fn retry_after_ms(&self) -> u32 {
+            self.0.retry_after_ms()
+        }
+    }
+
+    #[test]
+    fn storage_faults_reach_the_wire_generic() {
+        let e = Fault(StorageFault::Transient).to_wire_error();
+        assert_eq!(e.code, ErrorCode::Unavailable);
+        assert_eq!(e.message, UNAVAILABLE_MESSAGE);
+        assert_eq!(e.retry_after_ms, STORAGE_RETRY_AFTER_MS);
+        let e = Fault(StorageFault::Broken).to_wire_error();
+        assert_eq!(e.code, ErrorCode::Internal);
+        assert_eq!(e.message, INTERNAL_MESSAGE);
+        assert_eq!(e.retry_after_ms, 0);
+    }
+
+    #[test]
+    fn refusals_of_input_carry_their_reason() {
+        let d = DecodeError::Missing("body");
+        let e = d.to_wire_error();
+        assert_eq!(e.code, ErrorCode::Malformed);
+        assert_eq!(e.message, d.to_string());
+        assert_eq!(e.retry_after_ms, 0);
+        assert_eq!(e.request_code, 0);
     }
 }

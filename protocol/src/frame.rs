@@ -67,6 +67,7 @@ use capnp::message::{Allocator, Builder, Reader, ReaderSegments};
 use capnp::{ErrorKind, Word};
 
 use crate::codes::MessageCode;
+use crate::error::{ErrorCode, ToWireError, WireCode};
 use crate::limits::{reader_options, MAX_SEGMENTS, WORD_BYTES};
 
 /// Length of the message-code prefix in bytes.
@@ -82,7 +83,7 @@ pub const fn segment_table_bytes(segment_count: usize) -> usize {
     WORD_BYTES * (segment_count / 2 + 1)
 }
 
-/// Why a frame was refused. [`FrameError::error_code`] gives the wire error.
+/// Why a frame was refused. Its [`WireCode`] is the wire error.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
     /// The code byte is not a known [`MessageCode`]. Wire error `unknownMessage`.
@@ -153,13 +154,12 @@ pub enum FrameError {
     TraversalLimit,
 }
 
-impl FrameError {
-    /// The name of the `ErrorCode` enumerant (schema `wire.capnp`) to answer this
-    /// error with: `unknownMessage`, `tooLarge` or `malformed`.
-    pub const fn error_code(&self) -> &'static str {
+impl WireCode for FrameError {
+    /// `unknownMessage`, `tooLarge` or `malformed`.
+    fn error_code(&self) -> ErrorCode {
         match self {
-            FrameError::UnknownCode(_) => "unknownMessage",
-            FrameError::TooLarge { .. } => "tooLarge",
+            FrameError::UnknownCode(_) => ErrorCode::UnknownMessage,
+            FrameError::TooLarge { .. } => ErrorCode::TooLarge,
             FrameError::Truncated { .. }
             | FrameError::TooManySegments { .. }
             | FrameError::EmptyMessage
@@ -167,16 +167,14 @@ impl FrameError {
             | FrameError::Malformed(_)
             | FrameError::Capability
             | FrameError::NestingTooDeep
-            | FrameError::TraversalLimit => "malformed",
+            | FrameError::TraversalLimit => ErrorCode::Malformed,
         }
     }
+}
 
-    /// The wire error code to answer this error with.
-    pub fn wire_code(&self) -> crate::error::ErrorCode {
-        crate::error::ErrorCode::from_name(self.error_code())
-            .unwrap_or(crate::error::ErrorCode::Malformed)
-    }
+impl ToWireError for FrameError {}
 
+impl FrameError {
     /// A stable lower-camel-case name of the variant, for logs and vector files.
     pub const fn reason(&self) -> &'static str {
         match self {
@@ -1085,7 +1083,10 @@ mod tests {
 
     #[test]
     fn error_codes() {
-        assert_eq!(FrameError::UnknownCode(1).error_code(), "unknownMessage");
+        assert_eq!(
+            FrameError::UnknownCode(1).error_code(),
+            ErrorCode::UnknownMessage
+        );
         assert_eq!(
             FrameError::TooLarge {
                 code: MessageCode::Ack,
@@ -1093,7 +1094,7 @@ mod tests {
                 max: 0
             }
             .error_code(),
-            "tooLarge"
+            ErrorCode::TooLarge
         );
         for e in [
             FrameError::Truncated { needed: 1 },
@@ -1105,7 +1106,7 @@ mod tests {
             FrameError::NestingTooDeep,
             FrameError::TraversalLimit,
         ] {
-            assert_eq!(e.error_code(), "malformed", "{e}");
+            assert_eq!(e.error_code(), ErrorCode::Malformed, "{e}");
         }
     }
 

@@ -25,7 +25,7 @@ use capnp::message::{Builder, HeapAllocator};
 use capnp::traits::Owned;
 use distsoc_protocol::codec::Struct;
 use distsoc_protocol::codes::MessageCode;
-use distsoc_protocol::error::{DecodeError, ErrorCode};
+use distsoc_protocol::error::{DecodeError, ErrorCode, WireCode};
 use distsoc_protocol::frame::{decode_frame, FrameError};
 use distsoc_protocol::limits;
 use distsoc_protocol::messages::{
@@ -579,7 +579,7 @@ fn every_frame_cap_is_enforced_exactly() {
         let over = frame_of(row.code, cap + 8);
         let err = decode_frame(&over[..1 + 8]).unwrap_err();
         assert!(matches!(err, FrameError::TooLarge { .. }), "{code}: {err}");
-        assert_eq!(err.wire_code(), ErrorCode::TooLarge);
+        assert_eq!(err.error_code(), ErrorCode::TooLarge);
         let err = decode_frame(&over).unwrap_err();
         assert!(matches!(err, FrameError::TooLarge { .. }), "{code}: {err}");
     }

@@ -20,7 +20,7 @@ use std::fmt::Debug;
 
 use distsoc_protocol::codec::{self, Struct};
 use distsoc_protocol::envelope::{Cek, WrappedKey};
-use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::error::{ErrorCode, WireCode};
 use distsoc_protocol::fof::{self, WrapSlot};
 use distsoc_protocol::ids::{BlobId, CommentHash, NodeId, PostId, PostingId};
 use distsoc_protocol::limits::MAX_VISIBILITY_BYTES;

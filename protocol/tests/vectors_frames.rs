@@ -10,6 +10,7 @@
 
 use std::path::PathBuf;
 
+use distsoc_protocol::error::WireCode;
 use distsoc_protocol::frame::{decode_frame, Frame, FrameDecoder, FrameError};
 use serde_json::Value;
 
@@ -94,7 +95,7 @@ fn every_frame_vector_holds() {
                 Err(e) => e,
             };
             assert_eq!(
-                error.error_code(),
+                error.error_code().name(),
                 expected["error"].as_str().unwrap(),
                 "{id}: {error}"
             );

@@ -8,7 +8,7 @@
 use anyhow::{anyhow, Context};
 use distsoc_node::node::now_ms;
 use distsoc_protocol::codes::MessageCode;
-use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::error::{ErrorCode, WireCode};
 use distsoc_protocol::fof::VouchKey;
 use distsoc_protocol::frame::decode_frame;
 use distsoc_protocol::ids::{NodeId, PostingId};

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::Args;
 use distsoc_protocol::codes::MessageCode;
-use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::error::{ErrorCode, WireCode};
 use distsoc_protocol::frame::decode_frame;
 use distsoc_protocol::messages::Message;
 
@@ -40,7 +40,7 @@ pub(crate) fn inspect_bytes(bytes: &[u8]) -> Verdict {
         Ok(f) => f,
         Err(e) => {
             return Verdict::Rejected {
-                code: e.wire_code(),
+                code: e.error_code(),
                 reason: e.to_string(),
             }
         }

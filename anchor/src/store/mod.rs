@@ -81,7 +81,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use distsoc_protocol::codec;
-use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::error::{ErrorCode, StorageFault, ToWireError, WireCode};
 use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
 use distsoc_protocol::limits::MAX_MAILBOX_PAYLOAD_BYTES;
 use distsoc_protocol::messages::content::{
@@ -92,10 +92,15 @@ use distsoc_protocol::messages::signed::Signed;
 use distsoc_protocol::messages::social::MAX_PULL_DELETES;
 use distsoc_protocol::sync::{Audience, PullFilter};
 
+mod error;
 mod migrations;
 mod postgres;
 mod sqlite;
+mod types;
 mod wake;
+
+pub use error::{sqlite_fault, StoreError};
+pub use types::*;
 
 pub use postgres::{PgStore, NOTIFY_CHANNEL};
 pub use sqlite::SqliteStore;
@@ -128,488 +133,6 @@ pub const MAX_AUDIT_DETAIL_CHARS: usize = 512;
 
 /// Bytes of the redacted actor id kept in the audit log.
 pub const REDACTED_ID_LEN: usize = 8;
-
-// ---------------------------------------------------------------------------
-// Errors
-// ---------------------------------------------------------------------------
-
-/// Why a store operation failed.
-///
-/// [`StoreError::error_code`] gives the wire code to answer with;
-/// [`StoreError::is_unavailable`] says the database is (temporarily) out of
-/// reach and the request may be retried.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database is down, restarting, unreachable, out of connections,
-    /// or did not answer within the configured timeouts (or the store is
-    /// shutting down). Wire code `unavailable` with a retry-after. Usually
-    /// nothing was written; only when the time limit hits during a commit
-    /// can the write have happened anyway — a retried enqueue with the same
-    /// `client_message_id` is then answered as a duplicate.
-    #[error("database unavailable: {reason}")]
-    Unavailable {
-        /// What happened (for logs).
-        reason: String,
-    },
-    /// SQLite failed (I/O, constraint, ...). `SQLITE_BUSY` after the busy
-    /// timeout is [`StoreError::Unavailable`] instead.
-    #[error("sqlite: {0}")]
-    Sqlite(rusqlite::Error),
-    /// PostgreSQL failed with an error that is not about reachability.
-    #[error("postgres: {0}")]
-    Postgres(tokio_postgres::Error),
-    /// A group-committed write batch failed as a whole; every request in it
-    /// gets this, sharing the one cause.
-    #[error("write batch failed: {0}")]
-    Batch(Arc<StoreError>),
-    /// Creating the database file or setting its permissions failed.
-    #[error("database file: {0}")]
-    Io(#[from] std::io::Error),
-    /// Stored data is unusable (bytes that do not decode, a value out of
-    /// range): the database was modified outside this code or damaged.
-    #[error("corrupt {what} in the store: {reason}")]
-    Corrupt {
-        /// What was being read.
-        what: &'static str,
-        /// Why it is unusable.
-        reason: String,
-    },
-    /// The database schema is newer than this build supports; nothing was
-    /// changed.
-    #[error("database schema version {found} is newer than this build supports ({supported})")]
-    TooNew {
-        /// The database's schema version.
-        found: u32,
-        /// The newest version this build knows.
-        supported: u32,
-    },
-    /// A malformed argument (a bad URL, an empty payload, a channel with
-    /// oneself), refused before touching the database.
-    #[error("invalid argument: {0}")]
-    InvalidArgument(String),
-    /// The caller may not do this: the sender is not a member of the
-    /// channel, the recipient is not the other member, or the channel does
-    /// not exist (indistinguishable on purpose).
-    #[error("unauthorized: {0}")]
-    Unauthorized(&'static str),
-    /// A value exceeds its size limit.
-    #[error("{what} is {got} bytes, over the limit of {max}")]
-    TooLarge {
-        /// What was too large.
-        what: &'static str,
-        /// The limit, bytes.
-        max: usize,
-        /// The actual size, bytes.
-        got: usize,
-    },
-    /// A post failed the protocol's checks ([`SyncPost::validate`]);
-    /// [`IngestError::error_code`] is the wire code.
-    #[error(transparent)]
-    Invalid(#[from] IngestError),
-}
-
-impl From<rusqlite::Error> for StoreError {
-    /// `SQLITE_BUSY` / `SQLITE_LOCKED` (another process held the write lock
-    /// past the busy timeout) is [`StoreError::Unavailable`]; anything else
-    /// is [`StoreError::Sqlite`].
-    fn from(e: rusqlite::Error) -> Self {
-        match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-                StoreError::unavailable(e)
-            }
-            _ => StoreError::Sqlite(e),
-        }
-    }
-}
-
-impl StoreError {
-    /// True if the database is out of reach for now (down, restarting, pool
-    /// exhausted, timed out): answer `unavailable` with a retry-after; the
-    /// store recovers by itself.
-    pub fn is_unavailable(&self) -> bool {
-        match self {
-            StoreError::Unavailable { .. } => true,
-            StoreError::Batch(inner) => inner.is_unavailable(),
-            _ => false,
-        }
-    }
-
-    /// The wire error code for this failure.
-    pub fn error_code(&self) -> ErrorCode {
-        match self {
-            StoreError::Unavailable { .. } => ErrorCode::Unavailable,
-            StoreError::Batch(inner) => inner.error_code(),
-            StoreError::InvalidArgument(_) => ErrorCode::Malformed,
-            StoreError::Unauthorized(_) => ErrorCode::Unauthorized,
-            StoreError::TooLarge { .. } => ErrorCode::TooLarge,
-            StoreError::Invalid(e) => e.error_code(),
-            StoreError::Sqlite(_)
-            | StoreError::Postgres(_)
-            | StoreError::Io(_)
-            | StoreError::Corrupt { .. }
-            | StoreError::TooNew { .. } => ErrorCode::Internal,
-        }
-    }
-
-    pub(crate) fn unavailable(reason: impl fmt::Display) -> Self {
-        StoreError::Unavailable {
-            reason: reason.to_string(),
-        }
-    }
-
-    pub(crate) fn corrupt(what: &'static str, reason: impl fmt::Display) -> Self {
-        StoreError::Corrupt {
-            what,
-            reason: reason.to_string(),
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Data types
-// ---------------------------------------------------------------------------
-
-/// A 1:1 DM channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Channel {
-    /// 16 random bytes from the OS CSPRNG.
-    pub id: ChannelId,
-    /// The two members, sorted bytewise.
-    pub members: [NodeId; 2],
-    /// When it was created, ms.
-    pub created_at_ms: u64,
-}
-
-impl Channel {
-    /// Whether `node` is a member.
-    pub fn is_member(&self, node: &NodeId) -> bool {
-        self.members.contains(node)
-    }
-
-    /// The other member, if `me` is one.
-    pub fn other(&self, me: &NodeId) -> Option<NodeId> {
-        if self.members[0] == *me {
-            Some(self.members[1])
-        } else if self.members[1] == *me {
-            Some(self.members[0])
-        } else {
-            None
-        }
-    }
-}
-
-/// A channel as listed for one member ([`AnchorStore::list_channels`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ChannelSummary {
-    /// The channel.
-    pub id: ChannelId,
-    /// The other member.
-    pub peer: NodeId,
-    /// When it was created, ms.
-    pub created_at_ms: u64,
-    /// Messages queued for the listing member in this channel (including
-    /// expired ones the sweeper has not removed yet).
-    pub queued: u64,
-}
-
-/// One page of [`AnchorStore::list_channels`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChannelPage {
-    /// Channels with messages waiting first, then the others; each group
-    /// by channel id.
-    pub channels: Vec<ChannelSummary>,
-    /// The listing continues after this page.
-    pub more: bool,
-    /// Where the next page starts (set when `more`).
-    pub next: Option<ChannelCursor>,
-}
-
-/// A message to enqueue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewMessage {
-    /// The channel, or `None` for the recipient's legacy mailbox.
-    pub channel: Option<ChannelId>,
-    /// Who sent it (the authenticated caller).
-    pub sender: NodeId,
-    /// Whose queue it goes to; in channel mode the other member.
-    pub recipient: NodeId,
-    /// The sealed payload, 1..=[`MAX_PAYLOAD_BYTES`] bytes.
-    pub payload: Vec<u8>,
-    /// Sender-chosen id: a repeat in the same queue from the same sender
-    /// returns the original instead of storing a copy.
-    pub client_message_id: Option<[u8; 16]>,
-    /// When the anchor accepted it, ms.
-    pub received_at_ms: u64,
-    /// When it expires (received + TTL), ms.
-    pub expires_at_ms: u64,
-}
-
-/// The outcome of an enqueue: what `EnqueueResponse` carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Enqueued {
-    /// The message's id (store-wide counter; increasing within a queue).
-    pub message_id: u64,
-    /// When it was accepted, ms (the original's, for a duplicate).
-    pub received_at_ms: u64,
-    /// When it expires, ms (the original's, for a duplicate).
-    pub expires_at_ms: u64,
-    /// The `client_message_id` was already queued: nothing was stored.
-    pub duplicate: bool,
-}
-
-/// A queued message as delivered ([`AnchorStore::fetch`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredMessage {
-    /// Its id (acknowledge with `ack_through`).
-    pub message_id: u64,
-    /// The channel, or `None` for the legacy mailbox.
-    pub channel: Option<ChannelId>,
-    /// The sender.
-    pub sender: NodeId,
-    /// When it was accepted, ms.
-    pub received_at_ms: u64,
-    /// When it expires, ms.
-    pub expires_at_ms: u64,
-    /// The sealed payload.
-    pub payload: Vec<u8>,
-}
-
-/// One page of a queue.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FetchPage {
-    /// Messages in id order.
-    pub messages: Vec<StoredMessage>,
-    /// More messages are queued than were returned.
-    pub more: bool,
-}
-
-/// What an audit event records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AuditKind {
-    /// A channel was created (or looked up by `CreateChannel`).
-    ChannelCreated,
-    /// A request was refused as unauthorized.
-    AuthzFailure,
-    /// A message was enqueued.
-    Send,
-    /// Messages were delivered.
-    Receive,
-}
-
-impl AuditKind {
-    /// The stored name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            AuditKind::ChannelCreated => "channel_created",
-            AuditKind::AuthzFailure => "authz_failure",
-            AuditKind::Send => "send",
-            AuditKind::Receive => "receive",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self, StoreError> {
-        Ok(match s {
-            "channel_created" => AuditKind::ChannelCreated,
-            "authz_failure" => AuditKind::AuthzFailure,
-            "send" => AuditKind::Send,
-            "receive" => AuditKind::Receive,
-            other => return Err(StoreError::corrupt("audit kind", other)),
-        })
-    }
-}
-
-/// An event for the audit log. The store never keeps `actor` itself: only
-/// its redacted form ([`AnchorStore::redact`]). `detail` is stored as given
-/// — put no identities in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEvent {
-    /// When, ms.
-    pub at_ms: u64,
-    /// What.
-    pub kind: AuditKind,
-    /// Who (redacted before storing).
-    pub actor: NodeId,
-    /// Which channel, if any.
-    pub channel: Option<ChannelId>,
-    /// Free text without identities (a count, a reason).
-    pub detail: String,
-}
-
-/// A stored audit log entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditRecord {
-    /// Its place in the log.
-    pub id: u64,
-    /// When, ms.
-    pub at_ms: u64,
-    /// What.
-    pub kind: AuditKind,
-    /// The redacted actor: the first [`REDACTED_ID_LEN`] bytes of BLAKE3
-    /// keyed with this store's secret salt.
-    pub actor: [u8; REDACTED_ID_LEN],
-    /// Which channel, if any.
-    pub channel: Option<ChannelId>,
-    /// The detail text.
-    pub detail: String,
-}
-
-/// A node's latest check-in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckIn {
-    /// The node.
-    pub node: NodeId,
-    /// Where it can be reached (at most [`MAX_CHECKIN_ADDRS`]).
-    pub addrs: Vec<SocketAddr>,
-    /// It announced the anchor role.
-    pub is_anchor: bool,
-    /// When it last checked in, ms.
-    pub last_seen_ms: u64,
-    /// When the anchor verified `addrs` by dialling back with the NodeId
-    /// pinned, ms. Only verified check-ins are stored and served
-    /// (migration 6; older rows without it are never returned).
-    pub verified_at_ms: u64,
-}
-
-/// One row of [`AnchorStore::post_volume_since`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PostVolume {
-    /// The posts' author.
-    pub author: PostingId,
-    /// Start of the time bucket, ms.
-    pub bucket_start_ms: u64,
-    /// Posts received in it.
-    pub posts: u64,
-    /// Their canonical `SyncPost` bytes.
-    pub bytes: u64,
-}
-
-/// Sizes, for metrics and the admin API.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Channels.
-    pub channels: u64,
-    /// Queued messages (all queues, including expired not yet swept).
-    pub queued_messages: u64,
-    /// Their payload bytes.
-    pub queued_bytes: u64,
-    /// Stored posts.
-    pub posts: u64,
-    /// Nodes in the check-in table.
-    pub checkins: u64,
-}
-
-/// The [`AnchorStore::setting`] holding the mailbox retention set through
-/// the admin API, in milliseconds.
-pub const SETTING_MAILBOX_TTL_MS: &str = "mailbox_ttl_ms";
-
-/// What [`AnchorStore::insert_posts`] did with one post.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Inserted {
-    /// Stored at this store `seq` (the pull cursor).
-    New {
-        /// The post's place in store order.
-        seq: u64,
-    },
-    /// Already stored; nothing changed.
-    Duplicate,
-    /// Its author deleted it (a tombstone is held); not stored again.
-    Tombstoned,
-}
-
-/// What [`AnchorStore::apply_delete`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeleteOutcome {
-    /// The post was stored and is now deleted; the tombstone is at this
-    /// `seq` and carries the post's recipients.
-    Deleted {
-        /// The tombstone's place in store order.
-        seq: u64,
-    },
-    /// The post is not stored; the tombstone was recorded (served to pulls
-    /// by its author's id) and keeps the post out.
-    Recorded {
-        /// The tombstone's place in store order.
-        seq: u64,
-    },
-    /// A tombstone for this post by this author is already held.
-    AlreadyDeleted,
-}
-
-/// What [`AnchorStore::apply_visibility_update`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VisibilityOutcome {
-    /// Applied: the post carries the new visibility and moved to this `seq`.
-    Applied {
-        /// The post's new place in store order.
-        seq: u64,
-    },
-    /// The same update is already applied.
-    Unchanged,
-    /// Not newer than the update held; nothing changed (wire `stale`).
-    Stale,
-    /// The post is not stored (never deposited, pruned or deleted).
-    NotHeld,
-}
-
-/// One page of [`AnchorStore::pull`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PullPage {
-    /// Posts the filter lets through, in store order.
-    pub posts: Vec<SyncPost>,
-    /// Delete records the filter lets through, in store order (at most
-    /// `MAX_PULL_DELETES`): each is sent to exactly the pulls the deleted
-    /// post would have been sent to.
-    pub deletes: Vec<SignedDeleteRecord>,
-    /// The `seq` of the last row examined (or `since_seq` if none): the
-    /// requester's next `sinceSeq`.
-    pub next_seq: u64,
-    /// Stopped at the limit; pull again at once.
-    pub more: bool,
-}
-
-/// A query whose plan [`AnchorStore::explain`] shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PlanQuery {
-    /// The queue read of a fetch.
-    Fetch,
-    /// The candidate lookups of a pull (posts by author, recipient index).
-    Pull,
-    /// The two phases of a channel listing page (waiting, empty).
-    ListChannels,
-}
-
-/// Tuning knobs; [`StoreOptions::default`] suits most deployments.
-#[derive(Debug, Clone)]
-pub struct StoreOptions {
-    /// PostgreSQL: most pooled connections (plus one `LISTEN` connection).
-    pub pool_size: usize,
-    /// PostgreSQL: longest wait for a pooled connection, and for creating
-    /// one; beyond it a call fails with [`StoreError::Unavailable`].
-    pub connect_timeout: Duration,
-    /// PostgreSQL: longest time one operation may take before it fails with
-    /// [`StoreError::Unavailable`].
-    pub op_timeout: Duration,
-    /// Most write requests group-committed in one transaction.
-    pub max_write_batch: usize,
-    /// PostgreSQL: group-commit workers (transactions in flight at once).
-    pub write_workers: usize,
-    /// SQLite: how long a write waits for another process holding the
-    /// database's write lock.
-    pub busy_timeout: Duration,
-}
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        Self {
-            pool_size: 16,
-            connect_timeout: Duration::from_secs(3),
-            op_timeout: Duration::from_secs(10),
-            max_write_batch: 256,
-            write_workers: 4,
-            busy_timeout: Duration::from_secs(5),
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------
 // The store
@@ -1678,17 +1201,89 @@ mod tests {
         assert_eq!(fetch_cut(&[], 100, 0), 0);
     }
 
+    fn sqlite(code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    /// Every variant reaches the wire by the shared rule: storage failures
+    /// by `StorageFault` with a generic message, refusals with their text.
     #[test]
     fn errors_map_to_wire_codes() {
-        assert!(StoreError::unavailable("x").is_unavailable());
-        let batch = StoreError::Batch(Arc::new(StoreError::unavailable("x")));
-        assert!(batch.is_unavailable());
-        assert_eq!(batch.error_code(), ErrorCode::Unavailable);
-        assert_eq!(
-            StoreError::Unauthorized("x").error_code(),
-            ErrorCode::Unauthorized
-        );
-        assert!(!StoreError::Unauthorized("x").is_unavailable());
+        use distsoc_protocol::error::{
+            INTERNAL_MESSAGE, STORAGE_RETRY_AFTER_MS, UNAVAILABLE_MESSAGE,
+        };
+        use rusqlite::ffi;
+        let pg = "port=not-a-number"
+            .parse::<tokio_postgres::Config>()
+            .unwrap_err();
+        let unavailable = [
+            StoreError::unavailable("pool timed out"),
+            StoreError::from(sqlite(ffi::SQLITE_BUSY)),
+            StoreError::from(sqlite(ffi::SQLITE_LOCKED)),
+            StoreError::from(sqlite(ffi::SQLITE_IOERR)),
+            StoreError::from(sqlite(ffi::SQLITE_FULL)),
+            StoreError::Batch(Arc::new(StoreError::unavailable("x"))),
+            StoreError::Io(std::io::Error::other("/var/lib/anchor.db")),
+        ];
+        for e in unavailable {
+            assert!(e.is_unavailable(), "{e}");
+            let w = e.to_wire_error();
+            assert_eq!(w.code, ErrorCode::Unavailable, "{e}");
+            assert_eq!(w.message, UNAVAILABLE_MESSAGE, "{e}");
+            assert_eq!(w.retry_after_ms, STORAGE_RETRY_AFTER_MS, "{e}");
+        }
+        let internal = [
+            StoreError::from(sqlite(ffi::SQLITE_CORRUPT)),
+            StoreError::from(sqlite(ffi::SQLITE_CONSTRAINT)),
+            StoreError::Postgres(pg),
+            StoreError::corrupt("mailbox row", "bad bytes"),
+            StoreError::TooNew {
+                found: 9,
+                supported: 1,
+            },
+            StoreError::Batch(Arc::new(StoreError::corrupt("x", "y"))),
+        ];
+        for e in internal {
+            assert!(!e.is_unavailable(), "{e}");
+            let w = e.to_wire_error();
+            assert_eq!(w.code, ErrorCode::Internal, "{e}");
+            assert_eq!(w.message, INTERNAL_MESSAGE, "{e}");
+            assert_eq!(w.retry_after_ms, 0, "{e}");
+        }
+        let refusals = [
+            (
+                StoreError::InvalidArgument("empty payload".into()),
+                ErrorCode::Malformed,
+            ),
+            (
+                StoreError::Unauthorized("not a member"),
+                ErrorCode::Unauthorized,
+            ),
+            (
+                StoreError::TooLarge {
+                    what: "payload",
+                    max: 1,
+                    got: 2,
+                },
+                ErrorCode::TooLarge,
+            ),
+            (
+                StoreError::Invalid(IngestError::Stale {
+                    what: "post",
+                    held: 2,
+                    got: 1,
+                }),
+                ErrorCode::Stale,
+            ),
+        ];
+        for (e, code) in refusals {
+            assert!(!e.is_unavailable(), "{e}");
+            assert_eq!(e.storage_fault(), None, "{e}");
+            let w = e.to_wire_error();
+            assert_eq!(w.code, code, "{e}");
+            assert_eq!(w.message, e.to_string());
+            assert_eq!(w.retry_after_ms, 0, "{e}");
+        }
     }
 
     #[test]

@@ -1873,6 +1873,7 @@ fn check_frame(rec: &Record) -> Check {
     }
     // Cross-check: distsoc-protocol's decoder (our node's and anchor's) must
     // agree with the vector, including the finer reason it documents.
+    use distsoc_protocol::error::WireCode;
     let theirs = distsoc_protocol::frame::decode_frame(&bytes);
     let (want, got) = match (&theirs, rec.valid) {
         (Ok(f), true) => {

@@ -730,6 +730,7 @@ fn visibility_json(v: &PostVisibility) -> Value {
                 "recipients": wrapped_json(&e.recipients),
             }
         }),
+        _ => json!({ "unknown": null }),
     }
 }
 
@@ -739,6 +740,7 @@ fn policy_name(p: CommentPolicy) -> &'static str {
         CommentPolicy::FollowersOnly => "followersOnly",
         CommentPolicy::None => "none",
         CommentPolicy::FriendsOfFriends => "friendsOfFriends",
+        _ => "unknown",
     }
 }
 
@@ -799,6 +801,7 @@ fn hint_name(h: VisibilityHint) -> &'static str {
     match h {
         VisibilityHint::Public => "public",
         VisibilityHint::Encrypted => "encrypted",
+        _ => "unknown",
     }
 }
 
@@ -885,6 +888,7 @@ fn decision_name(d: AudienceDecision) -> &'static str {
         AudienceDecision::Approved => "approved",
         AudienceDecision::Denied => "denied",
         AudienceDecision::Revoked => "revoked",
+        _ => "unknown",
     }
 }
 
@@ -951,7 +955,7 @@ fn bundle_json(b: &IdentityBundle) -> Value {
 
 fn kdf_json(k: &KdfParams) -> Value {
     json!({
-        "kdf": match k.kdf { Kdf::Argon2id => "argon2id" },
+        "kdf": match k.kdf { Kdf::Argon2id => "argon2id", _ => "unknown" },
         "memoryKib": k.memory_kib,
         "iterations": k.iterations,
         "parallelism": k.parallelism,

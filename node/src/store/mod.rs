@@ -63,6 +63,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use distsoc_protocol::codec::{self, Struct};
+use distsoc_protocol::error::{ErrorCode, StorageFault, ToWireError, WireCode};
 use distsoc_protocol::messages::content::{IngestError, SyncPost};
 use distsoc_protocol::messages::signed::{Signed, SignedBody};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
@@ -161,17 +162,87 @@ pub enum StoreError {
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
     /// A received object failed the protocol's checks (bad signature, not by
-    /// the post's author, ...). [`IngestError::error_code`] gives the wire
-    /// error code to answer with.
+    /// the post's author, ...). The [`IngestError`]'s [`WireCode`] is the
+    /// wire error code to answer with.
     #[error(transparent)]
     Invalid(#[from] IngestError),
 }
 
+/// `retryAfterMs` when a bounded collection (pending audience requests) is
+/// full ([`StoreError::Full`]): the node's owner has to act first, which
+/// takes minutes, not ms.
+pub const FULL_RETRY_AFTER_MS: u32 = 60_000;
+
+/// The [`StorageFault`] of a SQLite error: busy or locked past
+/// [`BUSY_TIMEOUT`], an I/O error, a full disk or a file that cannot be
+/// opened are transient; anything else (corruption, a constraint broken by a
+/// bug, misuse) is broken. The anchor classifies its SQLite errors by the
+/// same rule (`distsoc_anchor::store`).
+pub fn sqlite_fault(e: &rusqlite::Error) -> StorageFault {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(
+            C::DatabaseBusy | C::DatabaseLocked | C::SystemIoFailure | C::DiskFull | C::CannotOpen,
+        ) => StorageFault::Transient,
+        _ => StorageFault::Broken,
+    }
+}
+
 impl StoreError {
+    /// The [`StorageFault`] if this is a failure of the store itself (not a
+    /// refusal of the caller's input).
+    pub fn storage_fault(&self) -> Option<StorageFault> {
+        match self {
+            StoreError::Sqlite(e) => Some(sqlite_fault(e)),
+            StoreError::Io(_) => Some(StorageFault::Transient),
+            StoreError::Corrupt { .. } | StoreError::TooNew { .. } => Some(StorageFault::Broken),
+            StoreError::TooLarge { .. }
+            | StoreError::Full { .. }
+            | StoreError::NotFound { .. }
+            | StoreError::AlreadyExists { .. }
+            | StoreError::InvalidArgument(_)
+            | StoreError::Invalid(_) => None,
+        }
+    }
+
     fn corrupt(what: &'static str, reason: impl fmt::Display) -> Self {
         StoreError::Corrupt {
             what,
             reason: reason.to_string(),
+        }
+    }
+}
+
+impl WireCode for StoreError {
+    /// A storage failure by [`StorageFault`]; a full collection is
+    /// `rateLimited` (retry after [`FULL_RETRY_AFTER_MS`]); the rest are
+    /// refusals of the caller's input. `AlreadyExists` only answers the
+    /// node's own user (a circle name), never a peer: `internal`.
+    fn error_code(&self) -> ErrorCode {
+        if let Some(fault) = self.storage_fault() {
+            return fault.error_code();
+        }
+        match self {
+            StoreError::TooLarge { .. } => ErrorCode::TooLarge,
+            StoreError::Full { .. } => ErrorCode::RateLimited,
+            StoreError::NotFound { .. } => ErrorCode::NotFound,
+            StoreError::InvalidArgument(_) => ErrorCode::Malformed,
+            StoreError::Invalid(e) => e.error_code(),
+            StoreError::AlreadyExists { .. }
+            | StoreError::Sqlite(_)
+            | StoreError::Io(_)
+            | StoreError::Corrupt { .. }
+            | StoreError::TooNew { .. } => ErrorCode::Internal,
+        }
+    }
+}
+
+impl ToWireError for StoreError {
+    fn retry_after_ms(&self) -> u32 {
+        match (self, self.storage_fault()) {
+            (_, Some(fault)) => fault.retry_after_ms(),
+            (StoreError::Full { .. }, None) => FULL_RETRY_AFTER_MS,
+            _ => 0,
         }
     }
 }
@@ -480,6 +551,102 @@ fn canonical_within<T: Struct>(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
     use super::*;
+
+    fn sqlite(code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    /// Every variant reaches the wire by the shared rule (the anchor's
+    /// store has the same test): storage failures by `StorageFault` with a
+    /// generic message, refusals with their text.
+    #[test]
+    fn errors_map_to_wire_codes() {
+        use distsoc_protocol::error::{
+            INTERNAL_MESSAGE, STORAGE_RETRY_AFTER_MS, UNAVAILABLE_MESSAGE,
+        };
+        use rusqlite::ffi;
+        let unavailable = [
+            StoreError::from(sqlite(ffi::SQLITE_BUSY)),
+            StoreError::from(sqlite(ffi::SQLITE_LOCKED)),
+            StoreError::from(sqlite(ffi::SQLITE_IOERR)),
+            StoreError::from(sqlite(ffi::SQLITE_FULL)),
+            StoreError::from(sqlite(ffi::SQLITE_CANTOPEN)),
+            StoreError::Io(std::io::Error::other("/home/u/.distsoc/node.db")),
+        ];
+        for e in unavailable {
+            assert_eq!(e.storage_fault(), Some(StorageFault::Transient), "{e}");
+            let w = e.to_wire_error();
+            assert_eq!(w.code, ErrorCode::Unavailable, "{e}");
+            assert_eq!(w.message, UNAVAILABLE_MESSAGE, "{e}");
+            assert_eq!(w.retry_after_ms, STORAGE_RETRY_AFTER_MS, "{e}");
+        }
+        let internal = [
+            StoreError::from(sqlite(ffi::SQLITE_CORRUPT)),
+            StoreError::from(sqlite(ffi::SQLITE_NOTADB)),
+            StoreError::from(sqlite(ffi::SQLITE_CONSTRAINT)),
+            StoreError::from(rusqlite::Error::QueryReturnedNoRows),
+            StoreError::corrupt("post", "bad bytes"),
+            StoreError::TooNew {
+                found: 9,
+                supported: 1,
+            },
+        ];
+        for e in internal {
+            assert_eq!(e.storage_fault(), Some(StorageFault::Broken), "{e}");
+            let w = e.to_wire_error();
+            assert_eq!(w.code, ErrorCode::Internal, "{e}");
+            assert_eq!(w.message, INTERNAL_MESSAGE, "{e}");
+            assert_eq!(w.retry_after_ms, 0, "{e}");
+        }
+        let refusals = [
+            (
+                StoreError::TooLarge {
+                    what: "blob",
+                    max: 1,
+                    got: 2,
+                },
+                ErrorCode::TooLarge,
+                0,
+            ),
+            (
+                StoreError::Full {
+                    what: "audience requests",
+                    max: 1,
+                },
+                ErrorCode::RateLimited,
+                FULL_RETRY_AFTER_MS,
+            ),
+            (
+                StoreError::NotFound { what: "circle" },
+                ErrorCode::NotFound,
+                0,
+            ),
+            (
+                StoreError::InvalidArgument("empty circle name"),
+                ErrorCode::Malformed,
+                0,
+            ),
+            (
+                StoreError::Invalid(IngestError::Stale {
+                    what: "post",
+                    held: 2,
+                    got: 1,
+                }),
+                ErrorCode::Stale,
+                0,
+            ),
+        ];
+        for (e, code, retry) in refusals {
+            assert_eq!(e.storage_fault(), None, "{e}");
+            let w = e.to_wire_error();
+            assert_eq!(w.code, code, "{e}");
+            assert_eq!(w.message, e.to_string());
+            assert_eq!(w.retry_after_ms, retry, "{e}");
+        }
+        // Only ever answers the node's own user; never a reason to a peer.
+        let e = StoreError::AlreadyExists { what: "circle" };
+        assert_eq!(e.to_wire_error().message, INTERNAL_MESSAGE);
+    }
 
     #[test]
     fn store_is_send_sync_and_clone() {

@@ -885,7 +885,7 @@ mod tests {
         let post = SyncPost::new(&k, p, PostVisibility::Public, None);
         let err = store.insert_post(&post, 1).unwrap_err();
         assert!(
-            matches!(&err, StoreError::Invalid(e) if e.error_code() == distsoc_protocol::error::ErrorCode::TooLarge),
+            matches!(&err, StoreError::Invalid(e) if distsoc_protocol::error::WireCode::error_code(e) == distsoc_protocol::error::ErrorCode::TooLarge),
             "{err}"
         );
         assert!(err.to_string().contains("text"), "{err}");

@@ -15,7 +15,7 @@
 //!    (`requestCode` = the code byte if known, else `0xFF`) and the stream is
 //!    finished — the connection stays open;
 //! 3. the frame is decoded ([`Message::from_frame`]); a decode error gets an
-//!    `Error` with [`DecodeError::error_code`](distsoc_protocol::error::DecodeError::error_code);
+//!    `Error` with the decode error's [`WireCode`];
 //! 4. the [`Handler`] runs in its own task (a panic becomes
 //!    `Error(internal)`; the peer stopping the stream cancels it), and its
 //!    answer is checked with [`MessageCode::accepts_reply`]: a request gets its
@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use distsoc_protocol::codes::{Kind, MessageCode};
-use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::error::{ErrorCode, WireCode};
 use distsoc_protocol::frame::FrameError;
 use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::messages::wire::{self, Ack};
@@ -220,7 +220,7 @@ async fn serve_bidi(
                 ReadFailure::Frame { error, code } => {
                     let request_code = refused_request_code(&error, code);
                     debug!(%peer, code = request_code, %error, "refused frame");
-                    error_reply(error.wire_code(), request_code, error.to_string())
+                    error_reply(error.error_code(), request_code, error.to_string())
                 }
                 ReadFailure::Refused(code) => {
                     debug!(%peer, %code, "response code sent as a request");

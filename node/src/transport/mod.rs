@@ -102,7 +102,7 @@ use std::time::Duration;
 
 use distsoc_protocol::codes::MessageCode;
 use distsoc_protocol::conn::{self as rules, Handshake, Transmit};
-use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::error::{ErrorCode, WireCode};
 use distsoc_protocol::frame::MAX_HEADER_BYTES;
 use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::limits::{ALPN, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
@@ -1248,7 +1248,7 @@ impl Inner {
             },
             Err(ReadFailure::Frame { error, code }) => {
                 defect = Some(wire::Error::new(
-                    error.wire_code(),
+                    error.error_code(),
                     dispatch::refused_request_code(&error, code),
                     error.to_string(),
                 ));

@@ -169,7 +169,7 @@ mod tests {
     use super::super::social::{AudienceDecision, AudienceRequestBody, AudienceResponseBody};
     use super::super::wire::Limits;
     use super::*;
-    use crate::error::{DecodeError, ErrorCode};
+    use crate::error::{DecodeError, ErrorCode, WireCode};
     use crate::ids::{BlobId, ChannelId, CommentHash, NodeId, PostId, PostingId, WormId};
     use crate::limits::{reader_options, PROTOCOL_VERSION};
 

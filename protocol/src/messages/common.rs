@@ -72,6 +72,7 @@ pub fn write_addresses(
 
 /// `Role` of a node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Role {
     /// A user node.
     Node,
@@ -118,6 +119,7 @@ pub fn write_roles(mut b: capnp::enum_list::Builder<'_, common_capnp::Role>, rol
 
 /// `VisibilityHint`: whether a post's body is readable without a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum VisibilityHint {
     /// Plaintext body.
     Public,

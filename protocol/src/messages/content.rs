@@ -29,7 +29,7 @@ use super::common::VisibilityHint;
 use super::signed::{Signed, SignedBody};
 use crate::codec::{self, len32, Struct};
 use crate::envelope::{self, Cek, EnvelopeError, NONCE_LEN, TAG_LEN, WRAPPED_LEN};
-use crate::error::{DecodeError, ErrorCode};
+use crate::error::{DecodeError, ErrorCode, ToWireError, WireCode};
 use crate::fof::{self, FofError, VouchKey, SEALED_LEN, VOUCH_MAC_LEN};
 use crate::ids::{BlobId, CommentHash, PostId, PostingId};
 use crate::limits::{MAX_BLOB_BYTES, MAX_RECENT_POSTS_BYTES, MAX_RECIPIENTS, WORD_BYTES};
@@ -79,8 +79,8 @@ pub const MAX_RECENT_POST_ENTRIES: usize = (MAX_RECENT_POSTS_BYTES / WORD_BYTES 
 // Errors
 // ---------------------------------------------------------------------------
 
-/// Why a received content object was refused. Maps to the wire error code with
-/// [`IngestError::error_code`].
+/// Why a received content object was refused. Its [`WireCode`] is the wire
+/// error code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IngestError {
     /// A signature does not verify.
@@ -132,9 +132,8 @@ pub enum IngestError {
     Decode(#[from] DecodeError),
 }
 
-impl IngestError {
-    /// The wire error code to answer with.
-    pub fn error_code(&self) -> ErrorCode {
+impl WireCode for IngestError {
+    fn error_code(&self) -> ErrorCode {
         match self {
             IngestError::BadSignature { .. } => ErrorCode::BadSignature,
             IngestError::IdMismatch { .. } => ErrorCode::IdMismatch,
@@ -145,6 +144,8 @@ impl IngestError {
         }
     }
 }
+
+impl ToWireError for IngestError {}
 
 /// Why a local content operation (building, sealing, opening) failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -657,6 +658,7 @@ impl Struct for EncryptedVisibility {
 
 /// `PostVisibility`: who can read a post.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum PostVisibility {
     /// Anyone; the content is plain.
     #[default]
@@ -800,6 +802,7 @@ pub fn open_post(
 
 /// `CommentPolicy`: who may comment on a post.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum CommentPolicy {
     /// Anyone.
     #[default]

@@ -119,6 +119,7 @@ where
 
 /// `ChangeKind` of a [`Hop1Change`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Hop1ChangeKind {
     /// The node became known.
     Added,
@@ -152,6 +153,7 @@ impl Hop1ChangeKind {
 /// `ChangeKind` of a [`Hop2Change`]: `addressChanged` is not valid there, so
 /// it is not representable (decoding it is [`DecodeError::Invalid`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Hop2ChangeKind {
     /// The node became known.
     Added,
@@ -945,7 +947,7 @@ mod tests {
 
     use super::strategies::*;
     use super::*;
-    use crate::error::ErrorCode;
+    use crate::error::{ErrorCode, WireCode};
 
     fn hop1_change() -> impl Strategy<Value = Hop1Change> {
         (

@@ -686,7 +686,7 @@ mod tests {
     use super::super::discovery::strategies::*;
     use super::fixtures::*;
     use super::*;
-    use crate::error::ErrorCode;
+    use crate::error::{ErrorCode, WireCode};
 
     fn stored_file() -> impl Strategy<Value = StoredFile> {
         (

@@ -950,6 +950,7 @@ impl Struct for IdentityBundle {
 
 /// `Kdf`: the passphrase key-derivation function.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Kdf {
     /// Argon2id (RFC 9106), version 0x13, 32-byte output.
     #[default]
@@ -1204,6 +1205,7 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
 
     use super::*;
+    use crate::error::WireCode;
     use crate::messages::content::{open_post, seal_post, PostBody};
 
     // ---- helpers ---------------------------------------------------------

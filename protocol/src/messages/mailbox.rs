@@ -773,7 +773,7 @@ mod tests {
 
     use super::super::discovery::strategies::*;
     use super::*;
-    use crate::error::ErrorCode;
+    use crate::error::{ErrorCode, WireCode};
 
     /// A non-empty payload.
     fn payload_bytes() -> impl Strategy<Value = Vec<u8>> {

@@ -274,6 +274,7 @@ impl WireMessage for AudienceRequest {
 
 /// `AudienceDecision`: an author's answer to an audience request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum AudienceDecision {
     /// The requester joins the audience.
     Approved,
@@ -467,7 +468,7 @@ mod tests {
     use super::super::identity::{PublicProfile, VouchGrantBody};
     use super::*;
     use crate::envelope::WRAPPED_LEN;
-    use crate::error::ErrorCode;
+    use crate::error::{ErrorCode, WireCode};
     use crate::ids::{BlobId, NodeId, PostId};
 
     fn audience_request_body(

@@ -1,0 +1,587 @@
+//! PostgreSQL group commit: the write workers and the multi-row statements
+//! of one batch (enqueues, posts, audit events, check-ins).
+
+use super::*;
+
+pub(super) async fn worker(
+    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<PgJob>>>,
+    pool: Pool,
+    registry: Arc<Registry>,
+    max_batch: usize,
+    op_timeout: Duration,
+) {
+    loop {
+        let batch = {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            let mut v = vec![first];
+            while v.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(j) => v.push(j),
+                    Err(_) => break,
+                }
+            }
+            v
+        };
+        run_batch(&pool, &registry, batch, op_timeout).await;
+    }
+}
+
+async fn run_batch(pool: &Pool, registry: &Registry, batch: Vec<PgJob>, op_timeout: Duration) {
+    let mut msgs = Vec::new();
+    let mut msg_replies = Vec::new();
+    let mut audits = Vec::new();
+    let mut audit_replies = Vec::new();
+    let mut checkins = Vec::new();
+    let mut checkin_replies = Vec::new();
+    for job in batch {
+        match job {
+            PgJob::Enqueue(m, r) => {
+                msgs.push(m);
+                msg_replies.push(r);
+            }
+            PgJob::Audit(a, r) => {
+                audits.push(a);
+                audit_replies.push(r);
+            }
+            PgJob::CheckIn(c, r) => {
+                checkins.push(c);
+                checkin_replies.push(r);
+            }
+        }
+    }
+    let outcome = bounded(op_timeout, async {
+        let mut c = client(pool).await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        let results = enqueue_rows(&tx, &msgs).await?;
+        insert_audits(&tx, &audits).await?;
+        upsert_checkins(&tx, &checkins).await?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(results)
+    })
+    .await;
+    match outcome {
+        Ok(results) => {
+            let mut woken = HashSet::new();
+            for (m, r) in msgs.iter().zip(&results) {
+                if matches!(r, Ok(e) if !e.duplicate) {
+                    let key = QueueKey::new(&m.recipient, m.channel.as_ref());
+                    if woken.insert(key) {
+                        registry.wake(&key);
+                    }
+                }
+            }
+            for (reply, r) in msg_replies.into_iter().zip(results) {
+                let _ = reply.send(r);
+            }
+            for reply in audit_replies.into_iter().chain(checkin_replies) {
+                let _ = reply.send(Ok(()));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "postgres write batch failed");
+            let e = Arc::new(e);
+            for reply in msg_replies {
+                let _ = reply.send(Err(StoreError::Batch(Arc::clone(&e))));
+            }
+            for reply in audit_replies.into_iter().chain(checkin_replies) {
+                let _ = reply.send(Err(StoreError::Batch(Arc::clone(&e))));
+            }
+        }
+    }
+}
+
+/// Stores `msgs` in the open transaction `tx`; per-message outcomes (a
+/// refused message is its own `Err`). The outer `Err` is a database failure.
+/// Sends the `NOTIFY`s for the queues written.
+pub(super) async fn enqueue_rows(
+    tx: &tokio_postgres::Transaction<'_>,
+    msgs: &[NewMessage],
+) -> Result<Vec<Result<Enqueued, StoreError>>, StoreError> {
+    let mut results: Vec<Option<Result<Enqueued, StoreError>>> =
+        msgs.iter().map(|_| None).collect();
+    if msgs.is_empty() {
+        return Ok(Vec::new());
+    }
+
+    // 1. Channel membership.
+    let mut chan_ids: Vec<&[u8]> = msgs
+        .iter()
+        .filter_map(|m| m.channel.as_ref().map(|c| &c.0[..]))
+        .collect();
+    chan_ids.sort_unstable();
+    chan_ids.dedup();
+    let mut channels = HashMap::new();
+    if !chan_ids.is_empty() {
+        for row in tx
+            .query(
+                "SELECT id, member_a, member_b, created_at_ms FROM channels WHERE id = ANY($1::bytea[])",
+                &[&chan_ids],
+            )
+            .await
+            .map_err(pg_err)?
+        {
+            let c = read_channel(&row)?;
+            channels.insert(c.id, c);
+        }
+    }
+    for (i, m) in msgs.iter().enumerate() {
+        let row = m.channel.as_ref().and_then(|c| channels.get(c));
+        if let Err(e) = check_member(m, row) {
+            results[i] = Some(Err(e));
+        }
+    }
+
+    // 2. Lock the queues (sorted: no deadlocks between batches).
+    let mut locks: Vec<i32> = msgs
+        .iter()
+        .zip(&results)
+        .filter(|(_, r)| r.is_none())
+        .map(|(m, _)| QueueKey::new(&m.recipient, m.channel.as_ref()).lock_key())
+        .collect();
+    if locks.is_empty() {
+        return finish_results(results);
+    }
+    locks.sort_unstable();
+    locks.dedup();
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1::int4, k) FROM unnest($2::int4[]) AS k",
+        &[&QUEUE_LOCK_CLASS, &locks],
+    )
+    .await
+    .map_err(pg_err)?;
+
+    // 3. clientMessageId already queued (checked under the queue lock).
+    type DedupKey = ([u8; 32], Vec<u8>, [u8; 32], [u8; 16]);
+    let key_of = |m: &NewMessage, cm: [u8; 16]| -> DedupKey {
+        (
+            m.recipient.0,
+            channel_col(m.channel.as_ref()).to_vec(),
+            m.sender.0,
+            cm,
+        )
+    };
+    let with_cm: Vec<usize> = (0..msgs.len())
+        .filter(|&i| results[i].is_none() && msgs[i].client_message_id.is_some())
+        .collect();
+    if !with_cm.is_empty() {
+        let r: Vec<&[u8]> = with_cm.iter().map(|&i| &msgs[i].recipient.0[..]).collect();
+        let c: Vec<&[u8]> = with_cm
+            .iter()
+            .map(|&i| channel_col(msgs[i].channel.as_ref()))
+            .collect();
+        let s: Vec<&[u8]> = with_cm.iter().map(|&i| &msgs[i].sender.0[..]).collect();
+        let cm: Vec<&[u8]> = with_cm
+            .iter()
+            .filter_map(|&i| msgs[i].client_message_id.as_ref().map(|x| &x[..]))
+            .collect();
+        let rows = tx
+            .query(
+                "SELECT m.recipient, m.channel, m.sender, m.client_msg_id,
+                        m.id, m.received_at_ms, m.expires_at_ms
+                   FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[]) AS k(r, c, s, cm)
+                   JOIN messages AS m
+                     ON m.recipient = k.r AND m.channel = k.c AND m.sender = k.s
+                    AND m.client_msg_id = k.cm AND m.client_msg_id IS NOT NULL",
+                &[&r, &c, &s, &cm],
+            )
+            .await
+            .map_err(pg_err)?;
+        let mut found: HashMap<DedupKey, Enqueued> = HashMap::new();
+        for row in rows {
+            let cm = <[u8; 16]>::try_from(get_bytes(&row, 3)?)
+                .map_err(|_| StoreError::corrupt("client_msg_id", "length"))?;
+            let key = (
+                id32_from("recipient", get_bytes(&row, 0)?)?,
+                get_bytes(&row, 1)?.to_vec(),
+                id32_from("sender", get_bytes(&row, 2)?)?,
+                cm,
+            );
+            found.insert(
+                key,
+                Enqueued {
+                    message_id: get_u64(&row, 4, "message id")?,
+                    received_at_ms: get_u64(&row, 5, "received_at_ms")?,
+                    expires_at_ms: get_u64(&row, 6, "expires_at_ms")?,
+                    duplicate: true,
+                },
+            );
+        }
+        for &i in &with_cm {
+            if let Some(cm) = msgs[i].client_message_id {
+                if let Some(e) = found.get(&key_of(&msgs[i], cm)) {
+                    results[i] = Some(Ok(*e));
+                }
+            }
+        }
+    }
+
+    // 4. Repeats inside this batch refer to their first occurrence.
+    let mut first_of: HashMap<DedupKey, usize> = HashMap::new();
+    let mut repeat_of: Vec<Option<usize>> = vec![None; msgs.len()];
+    let mut to_insert = Vec::new();
+    for (i, m) in msgs.iter().enumerate() {
+        if results[i].is_some() {
+            continue;
+        }
+        if let Some(cm) = m.client_message_id {
+            match first_of.entry(key_of(m, cm)) {
+                std::collections::hash_map::Entry::Occupied(o) => {
+                    repeat_of[i] = Some(*o.get());
+                    continue;
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(i);
+                }
+            }
+        }
+        to_insert.push(i);
+    }
+
+    // 5. Ids, drawn under the queue locks, assigned in batch order.
+    let mut ids: Vec<i64> = tx
+        .query(
+            "SELECT nextval('message_ids') FROM generate_series(1, $1::int4)",
+            &[&i32_len(to_insert.len())],
+        )
+        .await
+        .map_err(pg_err)?
+        .iter()
+        .map(|r| r.try_get::<_, i64>(0).map_err(pg_err))
+        .collect::<Result<_, _>>()?;
+    ids.sort_unstable();
+    if ids.len() != to_insert.len() {
+        return Err(StoreError::corrupt(
+            "message_ids",
+            "sequence returned too few ids",
+        ));
+    }
+
+    // 6. Multi-row inserts, in chunks of bounded payload size.
+    let mut start = 0;
+    while start < to_insert.len() {
+        let mut end = start;
+        let mut bytes = 0usize;
+        while end < to_insert.len()
+            && (end == start || bytes + msgs[to_insert[end]].payload.len() <= INSERT_CHUNK_BYTES)
+        {
+            bytes += msgs[to_insert[end]].payload.len();
+            end += 1;
+        }
+        let rows = &to_insert[start..end];
+        let id_col: Vec<i64> = ids[start..end].to_vec();
+        let recipient: Vec<&[u8]> = rows.iter().map(|&i| &msgs[i].recipient.0[..]).collect();
+        let channel: Vec<&[u8]> = rows
+            .iter()
+            .map(|&i| channel_col(msgs[i].channel.as_ref()))
+            .collect();
+        let sender: Vec<&[u8]> = rows.iter().map(|&i| &msgs[i].sender.0[..]).collect();
+        let cm: Vec<Option<&[u8]>> = rows
+            .iter()
+            .map(|&i| msgs[i].client_message_id.as_ref().map(|x| &x[..]))
+            .collect();
+        let received: Vec<i64> = rows
+            .iter()
+            .map(|&i| to_i64(msgs[i].received_at_ms))
+            .collect();
+        let expires: Vec<i64> = rows
+            .iter()
+            .map(|&i| to_i64(msgs[i].expires_at_ms))
+            .collect();
+        let lens: Vec<i32> = rows
+            .iter()
+            .map(|&i| i32_len(msgs[i].payload.len()))
+            .collect();
+        let payload: Vec<&[u8]> = rows.iter().map(|&i| &msgs[i].payload[..]).collect();
+        tx.execute(
+            "INSERT INTO messages
+                (id, recipient, channel, sender, client_msg_id, received_at_ms, expires_at_ms, payload_len, payload)
+             SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[],
+                                  $6::int8[], $7::int8[], $8::int4[], $9::bytea[])",
+            &[&id_col, &recipient, &channel, &sender, &cm, &received, &expires, &lens, &payload],
+        )
+        .await
+        .map_err(pg_err)?;
+        start = end;
+    }
+    for (k, &i) in to_insert.iter().enumerate() {
+        let m = &msgs[i];
+        results[i] = Some(Ok(Enqueued {
+            message_id: from_i64("message id", ids[k])?,
+            received_at_ms: m.received_at_ms,
+            expires_at_ms: m.expires_at_ms,
+            duplicate: false,
+        }));
+    }
+    for i in 0..msgs.len() {
+        if let Some(first) = repeat_of[i] {
+            let e = match &results[first] {
+                Some(Ok(e)) => Enqueued {
+                    duplicate: true,
+                    ..*e
+                },
+                _ => return Err(StoreError::corrupt("enqueue", "lost a batch result")),
+            };
+            results[i] = Some(Ok(e));
+        }
+    }
+
+    // 7. Wake other processes at commit.
+    let mut notes: Vec<String> = to_insert
+        .iter()
+        .map(|&i| QueueKey::new(&msgs[i].recipient, msgs[i].channel.as_ref()).notify_payload())
+        .collect();
+    notes.sort_unstable();
+    notes.dedup();
+    if !notes.is_empty() {
+        tx.execute(
+            "SELECT pg_notify($1::text, p) FROM unnest($2::text[]) AS p",
+            &[&NOTIFY_CHANNEL, &notes],
+        )
+        .await
+        .map_err(pg_err)?;
+    }
+    finish_results(results)
+}
+
+fn finish_results(
+    results: Vec<Option<Result<Enqueued, StoreError>>>,
+) -> Result<Vec<Result<Enqueued, StoreError>>, StoreError> {
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| StoreError::corrupt("enqueue", "message without outcome")))
+        .collect()
+}
+
+/// The one post writer: post inserts serialize on the `post_seq` row
+/// anyway, so one task takes everything queued (up to `max_batch` posts)
+/// into one transaction instead of many transactions queueing on the lock.
+pub(super) async fn post_writer(
+    mut rx: mpsc::Receiver<PostJob>,
+    pool: Pool,
+    max_batch: usize,
+    op_timeout: Duration,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut jobs = vec![first];
+        let mut n = jobs[0].posts.len();
+        while n < max_batch {
+            match rx.try_recv() {
+                Ok(j) => {
+                    n += j.posts.len();
+                    jobs.push(j);
+                }
+                Err(_) => break,
+            }
+        }
+        let lens: Vec<usize> = jobs.iter().map(|j| j.posts.len()).collect();
+        let rows: Vec<(PreparedPost, u64)> = jobs
+            .iter_mut()
+            .flat_map(|j| {
+                let now = j.now_ms;
+                std::mem::take(&mut j.posts)
+                    .into_iter()
+                    .map(move |p| (p, now))
+            })
+            .collect();
+        let outcome = bounded(op_timeout, async {
+            let mut c = client(&pool).await?;
+            let tx = c.transaction().await.map_err(pg_err)?;
+            let out = insert_post_rows(&tx, &rows).await?;
+            tx.commit().await.map_err(pg_err)?;
+            Ok(out)
+        })
+        .await;
+        match outcome {
+            Ok(results) => {
+                let mut results = results.into_iter();
+                for (j, len) in jobs.into_iter().zip(lens) {
+                    let mine: Vec<_> = results.by_ref().take(len).collect();
+                    let _ = j.reply.send(Ok(mine));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "postgres post batch failed");
+                let e = Arc::new(e);
+                for j in jobs {
+                    let _ = j.reply.send(Err(StoreError::Batch(Arc::clone(&e))));
+                }
+            }
+        }
+    }
+}
+
+/// Stores `posts` (each with its receive time) in the open transaction
+/// `tx`. Locks the `post_seq` counter row until commit: post inserts
+/// serialize, so seq order is commit order (the pull cursor never skips).
+async fn insert_post_rows(
+    tx: &tokio_postgres::Transaction<'_>,
+    posts: &[(PreparedPost, u64)],
+) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+    let mut seq: i64 = lock_post_seq(tx).await?;
+    let ids: Vec<&[u8]> = posts.iter().map(|p| &p.0.post_id[..]).collect();
+    // Posts deleted by their author are not stored again.
+    let mut tombstoned: HashSet<([u8; 32], [u8; 32])> = HashSet::new();
+    for row in tx
+        .query(
+            "SELECT post_id, author FROM tombstones WHERE post_id = ANY($1::bytea[])",
+            &[&ids],
+        )
+        .await
+        .map_err(pg_err)?
+    {
+        tombstoned.insert((
+            id32_from("post id", get_bytes(&row, 0)?)?,
+            id32_from("author", get_bytes(&row, 1)?)?,
+        ));
+    }
+    let mut held: HashSet<[u8; 32]> = HashSet::new();
+    for row in tx
+        .query(
+            "SELECT post_id FROM posts WHERE post_id = ANY($1::bytea[])",
+            &[&ids],
+        )
+        .await
+        .map_err(pg_err)?
+    {
+        held.insert(id32_from("post id", get_bytes(&row, 0)?)?);
+    }
+    let mut out = Vec::with_capacity(posts.len());
+    let mut new: Vec<(i64, &(PreparedPost, u64))> = Vec::new();
+    for p in posts {
+        if tombstoned.contains(&(p.0.post_id, p.0.author)) {
+            out.push(Ok(Inserted::Tombstoned));
+            continue;
+        }
+        if !held.insert(p.0.post_id) {
+            out.push(Ok(Inserted::Duplicate));
+            continue;
+        }
+        seq += 1;
+        new.push((seq, p));
+        out.push(Ok(Inserted::New {
+            seq: from_i64("seq", seq)?,
+        }));
+    }
+    let mut start = 0;
+    while start < new.len() {
+        let mut end = start;
+        let mut bytes = 0usize;
+        while end < new.len()
+            && (end == start || bytes + new[end].1 .0.bytes.len() <= INSERT_CHUNK_BYTES)
+        {
+            bytes += new[end].1 .0.bytes.len();
+            end += 1;
+        }
+        let chunk = &new[start..end];
+        let seqs: Vec<i64> = chunk.iter().map(|(s, _)| *s).collect();
+        let post_ids: Vec<&[u8]> = chunk.iter().map(|(_, p)| &p.0.post_id[..]).collect();
+        let authors: Vec<&[u8]> = chunk.iter().map(|(_, p)| &p.0.author[..]).collect();
+        let enc: Vec<bool> = chunk.iter().map(|(_, p)| p.0.encrypted).collect();
+        let created: Vec<i64> = chunk
+            .iter()
+            .map(|(_, p)| to_i64(p.0.created_at_ms))
+            .collect();
+        let received: Vec<i64> = chunk.iter().map(|(_, p)| to_i64(p.1)).collect();
+        let bytes_col: Vec<&[u8]> = chunk.iter().map(|(_, p)| &p.0.bytes[..]).collect();
+        tx.execute(
+                "INSERT INTO posts (seq, post_id, author, encrypted, created_at_ms, received_at_ms, sync_post)
+                 SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::bool[],
+                                      $5::int8[], $6::int8[], $7::bytea[])",
+                &[&seqs, &post_ids, &authors, &enc, &created, &received, &bytes_col],
+            )
+            .await
+            .map_err(pg_err)?;
+        let mut r_rec: Vec<&[u8]> = Vec::new();
+        let mut r_seq: Vec<i64> = Vec::new();
+        let mut r_author: Vec<&[u8]> = Vec::new();
+        for (s, p) in chunk {
+            for r in &p.0.recipients {
+                r_rec.push(&r[..]);
+                r_seq.push(*s);
+                r_author.push(&p.0.author[..]);
+            }
+        }
+        if !r_rec.is_empty() {
+            tx.execute(
+                "INSERT INTO post_recipients (recipient, seq, author)
+                     SELECT * FROM unnest($1::bytea[], $2::int8[], $3::bytea[])
+                     ON CONFLICT DO NOTHING",
+                &[&r_rec, &r_seq, &r_author],
+            )
+            .await
+            .map_err(pg_err)?;
+        }
+        start = end;
+    }
+    store_post_seq(tx, seq).await?;
+    Ok(out)
+}
+
+async fn insert_audits(
+    tx: &tokio_postgres::Transaction<'_>,
+    rows: &[AuditRow],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let at: Vec<i64> = rows.iter().map(|r| to_i64(r.at_ms)).collect();
+    let kind: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
+    let actor: Vec<&[u8]> = rows.iter().map(|r| &r.actor[..]).collect();
+    let channel: Vec<Option<&[u8]>> = rows
+        .iter()
+        .map(|r| r.channel.as_ref().map(|c| &c.0[..]))
+        .collect();
+    let detail: Vec<&str> = rows.iter().map(|r| r.detail.as_str()).collect();
+    tx.execute(
+        "INSERT INTO audit_log (at_ms, kind, actor, channel, detail)
+         SELECT * FROM unnest($1::int8[], $2::text[], $3::bytea[], $4::bytea[], $5::text[])",
+        &[&at, &kind, &actor, &channel, &detail],
+    )
+    .await
+    .map_err(pg_err)?;
+    Ok(())
+}
+
+async fn upsert_checkins(
+    tx: &tokio_postgres::Transaction<'_>,
+    rows: &[CheckIn],
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // One row per node (the newest): a multi-row upsert may not touch a row
+    // twice.
+    let mut newest: HashMap<NodeId, &CheckIn> = HashMap::new();
+    for c in rows {
+        newest
+            .entry(c.node)
+            .and_modify(|old| {
+                if c.last_seen_ms >= old.last_seen_ms {
+                    *old = c;
+                }
+            })
+            .or_insert(c);
+    }
+    let mut list: Vec<&CheckIn> = newest.into_values().collect();
+    list.sort_by_key(|c| c.node);
+    let node: Vec<&[u8]> = list.iter().map(|c| &c.node.0[..]).collect();
+    let addrs: Vec<String> = list.iter().map(|c| encode_addrs(&c.addrs)).collect();
+    let anchor: Vec<bool> = list.iter().map(|c| c.is_anchor).collect();
+    let seen: Vec<i64> = list.iter().map(|c| to_i64(c.last_seen_ms)).collect();
+    let verified: Vec<i64> = list.iter().map(|c| to_i64(c.verified_at_ms)).collect();
+    tx.execute(
+        "INSERT INTO checkins (node, addrs, is_anchor, last_seen_ms, verified_at_ms)
+         SELECT * FROM unnest($1::bytea[], $2::text[], $3::bool[], $4::int8[], $5::int8[])
+         ON CONFLICT (node) DO UPDATE SET
+             addrs = excluded.addrs,
+             is_anchor = excluded.is_anchor,
+             last_seen_ms = excluded.last_seen_ms,
+             verified_at_ms = excluded.verified_at_ms
+          WHERE excluded.last_seen_ms >= checkins.last_seen_ms",
+        &[&node, &addrs, &anchor, &seen, &verified],
+    )
+    .await
+    .map_err(pg_err)?;
+    Ok(())
+}

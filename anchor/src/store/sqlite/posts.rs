@@ -1,0 +1,303 @@
+//! SQLite: posts, tombstones and the pull queries.
+
+use super::*;
+
+impl SqliteStore {
+    pub(crate) async fn insert_posts(
+        &self,
+        posts: Vec<PreparedPost>,
+        now_ms: u64,
+    ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+        self.write(move |c| {
+            let mut out = Vec::with_capacity(posts.len());
+            for p in &posts {
+                let tombstoned: bool = c
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM tombstones WHERE post_id = ?1 AND author = ?2)",
+                    )?
+                    .query_row([&p.post_id[..], &p.author[..]], |r| r.get(0))?;
+                if tombstoned {
+                    out.push(Ok(Inserted::Tombstoned));
+                    continue;
+                }
+                let exists: bool = c
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM posts WHERE post_id = ?1)")?
+                    .query_row([&p.post_id[..]], |r| r.get(0))?;
+                if exists {
+                    out.push(Ok(Inserted::Duplicate));
+                    continue;
+                }
+                let seq = next_post_seq(c)?;
+                c.prepare_cached(
+                    "INSERT INTO posts (seq, post_id, author, encrypted, created_at_ms, received_at_ms, sync_post)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )?
+                .execute(params![
+                    seq,
+                    &p.post_id[..],
+                    &p.author[..],
+                    p.encrypted,
+                    to_i64(p.created_at_ms),
+                    to_i64(now_ms),
+                    &p.bytes
+                ])?;
+                insert_post_recipients(c, p, seq)?;
+                out.push(Ok(Inserted::New {
+                    seq: from_i64("seq", seq)?,
+                }));
+            }
+            Ok((out, Vec::new()))
+        })
+        .await
+    }
+
+    pub(crate) async fn pull_candidates(
+        &self,
+        requester: NodeId,
+        ids: &[[u8; 32]],
+        since_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        self.candidates(
+            (POSTS_BY_AUTHOR_SQL, POSTS_BY_RECIPIENT_SQL),
+            requester,
+            ids,
+            since_seq,
+            limit,
+        )
+        .await
+    }
+
+    pub(crate) async fn tombstone_candidates(
+        &self,
+        requester: NodeId,
+        ids: &[[u8; 32]],
+        since_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        self.candidates(
+            (TOMBSTONES_BY_AUTHOR_SQL, TOMBSTONES_BY_RECIPIENT_SQL),
+            requester,
+            ids,
+            since_seq,
+            limit,
+        )
+        .await
+    }
+
+    /// The first `limit` seqs after `since_seq` a pull may return, from one
+    /// table pair (posts or tombstones): `by_author` (author, encrypted,
+    /// since, limit) and `by_recipient` (recipient, since, limit). The
+    /// requester's own rows whatever their visibility; public rows by an
+    /// author in `ids`; rows with a recipient in `ids`.
+    async fn candidates(
+        &self,
+        (by_author_sql, by_recipient_sql): (&'static str, &'static str),
+        requester: NodeId,
+        ids: &[[u8; 32]],
+        since_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        self.read(move |c| {
+            let since = to_i64(since_seq);
+            let lim = sql_limit(limit);
+            let mut found = BTreeSet::new();
+            let mut by_author = c.prepare_cached(by_author_sql)?;
+            let mut by_recipient = c.prepare_cached(by_recipient_sql)?;
+            let mut add = |rows: rusqlite::Rows<'_>| -> Result<(), StoreError> {
+                let mut rows = rows;
+                while let Some(row) = rows.next()? {
+                    found.insert(col_u64(row, 0, "seq")?);
+                }
+                Ok(())
+            };
+            // Own rows, whatever their visibility.
+            for enc in [false, true] {
+                add(by_author.query(params![&requester.0[..], enc, since, lim])?)?;
+            }
+            for id in &ids {
+                add(by_author.query(params![&id[..], false, since, lim])?)?;
+                add(by_recipient.query(params![&id[..], since, lim])?)?;
+            }
+            Ok(found.into_iter().take(limit).collect())
+        })
+        .await
+    }
+
+    pub(crate) async fn tombstones_by_seq(
+        &self,
+        seqs: &[u64],
+    ) -> Result<Vec<TombstoneRow>, StoreError> {
+        let seqs = seqs.to_vec();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT encrypted, record, signature FROM tombstones WHERE seq = ?1",
+            )?;
+            let mut rec =
+                c.prepare_cached("SELECT recipient FROM tombstone_recipients WHERE seq = ?1")?;
+            let mut out = Vec::with_capacity(seqs.len());
+            for s in seqs {
+                let row = st
+                    .query_row([to_i64(s)], |r| {
+                        Ok((
+                            r.get::<_, bool>(0)?,
+                            r.get::<_, Vec<u8>>(1)?,
+                            r.get::<_, Vec<u8>>(2)?,
+                        ))
+                    })
+                    .optional()?;
+                let Some((encrypted, record, signature)) = row else {
+                    continue;
+                };
+                let mut recipients = Vec::new();
+                let mut rows = rec.query([to_i64(s)])?;
+                while let Some(r) = rows.next()? {
+                    let b: Vec<u8> = r.get(0)?;
+                    recipients.push(super::super::id32_from("tombstone recipient", &b)?);
+                }
+                out.push(TombstoneRow {
+                    encrypted,
+                    record,
+                    signature,
+                    recipients,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub(crate) async fn apply_delete(
+        &self,
+        d: PreparedDelete,
+    ) -> Result<DeleteOutcome, StoreError> {
+        self.write(move |c| {
+            let held: bool = c
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM tombstones WHERE post_id = ?1 AND author = ?2)",
+                )?
+                .query_row([&d.post_id[..], &d.author[..]], |r| r.get(0))?;
+            if held {
+                return Ok((DeleteOutcome::AlreadyDeleted, Vec::new()));
+            }
+            let post: Option<(i64, Vec<u8>, bool)> = c
+                .prepare_cached("SELECT seq, author, encrypted FROM posts WHERE post_id = ?1")?
+                .query_row([&d.post_id[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?;
+            let mut recipients: Vec<Vec<u8>> = Vec::new();
+            let mut encrypted = false;
+            if let Some((post_seq, author, enc)) = &post {
+                if author[..] != d.author[..] {
+                    return Err(super::super::foreign_delete());
+                }
+                encrypted = *enc;
+                let mut st =
+                    c.prepare_cached("SELECT recipient FROM post_recipients WHERE seq = ?1")?;
+                let mut rows = st.query([post_seq])?;
+                while let Some(r) = rows.next()? {
+                    recipients.push(r.get(0)?);
+                }
+                c.prepare_cached("DELETE FROM posts WHERE seq = ?1")?
+                    .execute([post_seq])?;
+            }
+            let seq = next_post_seq(c)?;
+            c.prepare_cached(
+                "INSERT INTO tombstones (seq, post_id, author, encrypted, received_at_ms, record, signature)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                seq,
+                &d.post_id[..],
+                &d.author[..],
+                encrypted,
+                to_i64(d.now_ms),
+                &d.record,
+                &d.signature
+            ])?;
+            let mut ins = c.prepare_cached(
+                "INSERT INTO tombstone_recipients (recipient, seq, author) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+            )?;
+            for r in &recipients {
+                ins.execute(params![r, seq, &d.author[..]])?;
+            }
+            let seq = from_i64("seq", seq)?;
+            let outcome = if post.is_some() {
+                DeleteOutcome::Deleted { seq }
+            } else {
+                DeleteOutcome::Recorded { seq }
+            };
+            Ok((outcome, Vec::new()))
+        })
+        .await
+    }
+
+    pub(crate) async fn post_by_id(
+        &self,
+        post_id: [u8; 32],
+    ) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.read(move |c| {
+            let row: Option<(i64, Vec<u8>)> = c
+                .prepare_cached("SELECT seq, sync_post FROM posts WHERE post_id = ?1")?
+                .query_row([&post_id[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            row.map(|(s, b)| Ok((from_i64("seq", s)?, b))).transpose()
+        })
+        .await
+    }
+
+    /// Replaces the post stored at `old_seq` (same post id) with `p` at a
+    /// new seq; `None` if that row is gone or moved meanwhile.
+    pub(crate) async fn replace_post(
+        &self,
+        old_seq: u64,
+        p: PreparedPost,
+    ) -> Result<Option<u64>, StoreError> {
+        self.write(move |c| {
+            let still: bool = c
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM posts WHERE seq = ?1 AND post_id = ?2)",
+                )?
+                .query_row(params![to_i64(old_seq), &p.post_id[..]], |r| r.get(0))?;
+            if !still {
+                return Ok((None, Vec::new()));
+            }
+            c.prepare_cached("DELETE FROM post_recipients WHERE seq = ?1")?
+                .execute([to_i64(old_seq)])?;
+            let seq = next_post_seq(c)?;
+            c.prepare_cached(
+                "UPDATE posts SET seq = ?2, encrypted = ?3, sync_post = ?4 WHERE seq = ?1",
+            )?
+            .execute(params![to_i64(old_seq), seq, p.encrypted, &p.bytes])?;
+            insert_post_recipients(c, &p, seq)?;
+            Ok((Some(from_i64("seq", seq)?), Vec::new()))
+        })
+        .await
+    }
+
+    pub(crate) async fn posts_by_seq(
+        &self,
+        seqs: &[u64],
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let seqs = seqs.to_vec();
+        self.read(move |c| {
+            let mut st = c.prepare_cached("SELECT sync_post FROM posts WHERE seq = ?1")?;
+            let mut out = Vec::with_capacity(seqs.len());
+            for s in seqs {
+                if let Some(b) = st
+                    .query_row([to_i64(s)], |r| r.get::<_, Vec<u8>>(0))
+                    .optional()?
+                {
+                    out.push((s, b));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    // -- admin --------------------------------------------------------------
+}
