@@ -9,7 +9,8 @@
 //! reader.
 //!
 //! The free functions here are the field readers every `read` uses: fixed-length
-//! ids, bounded bytes and text, bounded lists. Each checks its limit from the
+//! ids, bounded bytes and text, bounded lists, required and optional struct
+//! fields, struct lists. Each checks its limit from the
 //! pointer's declared length *before* copying anything.
 //!
 //! # Secret plaintext
@@ -30,6 +31,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::codes::MessageCode;
 use crate::error::DecodeError;
+use crate::ids::{NodeId, PostId};
 use crate::limits::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
 /// A validated domain type backed by one schema struct.
@@ -238,6 +240,83 @@ pub fn write_ids<T: AsRef<[u8]>>(mut b: capnp::data_list::Builder<'_>, ids: &[T]
 /// Length of a collection as a Cap'n Proto list length (saturating).
 pub fn len32<T>(v: &[T]) -> u32 {
     u32::try_from(v.len()).unwrap_or(u32::MAX)
+}
+
+/// Reads a required struct field: absent is [`DecodeError::Missing`].
+pub(crate) fn required<R, T>(
+    field: &'static str,
+    has: bool,
+    r: capnp::Result<R>,
+    f: impl FnOnce(R) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    if !has {
+        return Err(DecodeError::Missing(field));
+    }
+    f(r?)
+}
+
+/// Reads an optional struct field: absent is `None`.
+pub(crate) fn optional<R, T>(
+    has: bool,
+    r: capnp::Result<R>,
+    f: impl FnOnce(R) -> Result<T, DecodeError>,
+) -> Result<Option<T>, DecodeError> {
+    if has {
+        f(r?).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// A list of 32-byte NodeIds of at most `max` entries.
+pub(crate) fn node_ids(
+    field: &'static str,
+    l: capnp::Result<capnp::data_list::Reader<'_>>,
+    max: usize,
+) -> Result<Vec<NodeId>, DecodeError> {
+    Ok(id_list::<32>(field, l, max)?
+        .into_iter()
+        .map(NodeId)
+        .collect())
+}
+
+/// A list of 32-byte PostIds of at most `max` entries.
+pub(crate) fn post_ids(
+    field: &'static str,
+    l: capnp::Result<capnp::data_list::Reader<'_>>,
+    max: usize,
+) -> Result<Vec<PostId>, DecodeError> {
+    Ok(id_list::<32>(field, l, max)?
+        .into_iter()
+        .map(PostId)
+        .collect())
+}
+
+/// Reads a list of struct values with their [`Struct::read`].
+pub(crate) fn structs<'a, T: Struct>(
+    field: &'static str,
+    l: capnp::Result<capnp::struct_list::Reader<'a, T::Schema>>,
+    max: usize,
+) -> Result<Vec<T>, DecodeError>
+where
+    T::Schema: capnp::traits::OwnedStruct,
+    <T::Schema as capnp::traits::OwnedStruct>::Reader<'a>:
+        Into<<T::Schema as capnp::traits::Owned>::Reader<'a>>,
+{
+    list(field, l, max, |r| T::read(r.into()))
+}
+
+/// Writes a list of struct values into a struct-list builder.
+pub(crate) fn write_structs<T>(mut b: capnp::struct_list::Builder<'_, T::Schema>, items: &[T])
+where
+    T: Struct,
+    T::Schema: capnp::traits::OwnedStruct,
+    for<'b> <T::Schema as capnp::traits::OwnedStruct>::Builder<'b>:
+        Into<<T::Schema as capnp::traits::Owned>::Builder<'b>>,
+{
+    for (i, item) in items.iter().enumerate() {
+        item.write(b.reborrow().get(i as u32).into());
+    }
 }
 
 /// The canonical bytes of `value`: the single segment of its Cap'n Proto
