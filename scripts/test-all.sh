@@ -8,7 +8,8 @@
 # committed bindings in schema/generated/ are fresh), postgresql when its
 # server binaries are absent (the anchor's PostgreSQL tests start a throwaway
 # cluster of their own) and chromium when no headless browser is found (the
-# conformance HTML report test), then runs: rustfmt check,
+# conformance HTML report test), then runs: rustfmt check, the file-size
+# check (scripts/file-sizes.sh),
 # clippy with -D warnings, all tests (cargo-nextest when available, else cargo
 # test), doc tests, and a check that the build did not regenerate bindings.
 set -euo pipefail
@@ -54,6 +55,9 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+
+step "no hand-written file over 1,200 lines of non-test code"
+./scripts/file-sizes.sh
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
