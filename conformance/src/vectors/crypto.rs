@@ -19,8 +19,6 @@ use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
 use curve25519_dalek::edwards::CompressedEdwardsY;
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use curve25519_dalek::scalar::Scalar;
-use curve25519_dalek::traits::IsIdentity;
-use ed25519_dalek::{Digest, Sha512};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde_json::{json, Value};
@@ -31,6 +29,10 @@ use distsoc_protocol::passphrase::{self, KdfParams};
 use distsoc_protocol::sign::{self, BatchItem, Purpose, SignatureError, SigningKey};
 
 use super::{Record, VectorFile, FORMAT_VERSION};
+// The bare ZIP-215 and cofactorless equations recorded beside each signature
+// come from the crate's one reference implementation (independent of
+// distsoc-protocol), the same one offline mode checks the records with.
+use crate::refcrypto::{challenge, cofactorless_ok, zip215_ok};
 
 /// All crypto vector files, in file-name order.
 pub(crate) fn files() -> Vec<VectorFile> {
@@ -118,56 +120,6 @@ fn public_of(seed: &[u8; 32]) -> [u8; 32] {
 
 /// An owned batch item: public key, purpose, message, signature.
 type OwnedItem = ([u8; 32], Purpose, Vec<u8>, [u8; 64]);
-
-/// `k = SHA-512(R ‖ A ‖ M) mod L`.
-fn challenge(r: &[u8; 32], a: &[u8; 32], m: &[u8]) -> Scalar {
-    let digest = Sha512::new()
-        .chain_update(r)
-        .chain_update(a)
-        .chain_update(m)
-        .finalize();
-    let mut wide = [0u8; 64];
-    wide.copy_from_slice(&digest);
-    Scalar::from_bytes_mod_order_wide(&wide)
-}
-
-/// The bare ZIP-215 rule: points decode (non-canonical allowed), `S < L`,
-/// `[8](S·B − k·A − R) = 0`. Independent of `distsoc-protocol`.
-fn zip215(a: &[u8; 32], sig: &[u8; 64], m: &[u8]) -> bool {
-    let r_bytes: [u8; 32] = sig[..32].try_into().expect("32");
-    let s_bytes: [u8; 32] = sig[32..].try_into().expect("32");
-    let (Some(pa), Some(pr)) = (
-        CompressedEdwardsY(*a).decompress(),
-        CompressedEdwardsY(r_bytes).decompress(),
-    ) else {
-        return false;
-    };
-    let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else {
-        return false;
-    };
-    let k = challenge(&r_bytes, a, m);
-    (ED25519_BASEPOINT_POINT * s - pa * k - pr)
-        .mul_by_cofactor()
-        .is_identity()
-}
-
-/// The cofactorless equation `S·B − k·A = R` (RFC 8032 §5.1.7 without the
-/// optional factor 8), with canonical `S`.
-fn cofactorless(a: &[u8; 32], sig: &[u8; 64], m: &[u8]) -> bool {
-    let r_bytes: [u8; 32] = sig[..32].try_into().expect("32");
-    let s_bytes: [u8; 32] = sig[32..].try_into().expect("32");
-    let (Some(pa), Some(pr)) = (
-        CompressedEdwardsY(*a).decompress(),
-        CompressedEdwardsY(r_bytes).decompress(),
-    ) else {
-        return false;
-    };
-    let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else {
-        return false;
-    };
-    let k = challenge(&r_bytes, a, m);
-    ED25519_BASEPOINT_POINT * s - pa * k == pr
-}
 
 /// A signature with explicit `R` encoding and `S` scalar.
 fn raw_sig(r: &[u8; 32], s: &Scalar) -> [u8; 64] {
@@ -268,8 +220,8 @@ fn sig_record(c: SigCase<'_>) -> Record {
         assert_eq!(public_of(&seed), c.public, "record {}", c.id);
     }
     let mut expected = json!({
-        "zip215_valid": zip215(&c.public, &c.sig, &input_bytes),
-        "cofactorless_valid": cofactorless(&c.public, &c.sig, &input_bytes),
+        "zip215_valid": zip215_ok(&c.public, &input_bytes, &c.sig),
+        "cofactorless_valid": cofactorless_ok(&c.public, &input_bytes, &c.sig),
     });
     if c.purpose.is_some() {
         expected["signing_input"] = h(&input_bytes);
@@ -693,7 +645,7 @@ fn signatures_file() -> VectorFile {
     {
         let k = challenge(&r_nc, &a_enc, &input_post);
         let sig = raw_sig(&r_nc, &(k * a_secret));
-        assert!(zip215(&a_enc, &sig, &input_post));
+        assert!(zip215_ok(&a_enc, &input_post, &sig));
         records.push(sig_record(SigCase {
             id: &format!("non-canonical-r-{i}"),
             comment: &format!("R = {what}; S = k·a so the bare cofactored equation holds (zip215_valid) but R is not canonical"),
@@ -730,7 +682,7 @@ fn signatures_file() -> VectorFile {
         let r_enc = (ED25519_BASEPOINT_POINT * r).compress().to_bytes();
         let k = challenge(&r_enc, &mixed_enc, &input);
         let sig = raw_sig(&r_enc, &(r + k * a_secret));
-        if !cofactorless(&mixed_enc, &sig, &input) {
+        if !cofactorless_ok(&mixed_enc, &input, &sig) {
             break sig;
         }
         mixed_msg.push(b'!');
@@ -755,7 +707,7 @@ fn signatures_file() -> VectorFile {
             .to_bytes();
         let k = challenge(&r_enc, &a_enc, &input);
         let sig = raw_sig(&r_enc, &(r + k * a_secret));
-        if !cofactorless(&a_enc, &sig, &input) {
+        if !cofactorless_ok(&a_enc, &input, &sig) {
             break sig;
         }
         mixed_r_msg.push(b'!');
