@@ -28,7 +28,6 @@ ALLOW=(
   conformance/src/vectors/canonical.rs
   conformance/src/vectors/crypto.rs
   protocol/src/frame.rs
-  tools/src/loadgen.rs
 )
 
 verbose=0
