@@ -24,9 +24,6 @@ ALLOW=(
   anchor/src/store/sqlite.rs     # anchor: being reshaped (issue 10)
   anchor/src/store/postgres.rs   # anchor: being reshaped (issue 10)
   # split pending on this branch (removed as each one is split):
-  conformance/src/suite/cases/mbx.rs
-  conformance/src/vectors/canonical.rs
-  conformance/src/vectors/crypto.rs
   protocol/src/frame.rs
 )
 
