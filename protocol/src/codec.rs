@@ -74,27 +74,30 @@ pub fn check_version(got: u16) -> Result<(), DecodeError> {
 
 /// Reads a top-level message from a message reader: version first, then the
 /// whole struct.
-pub fn read_message<M: WireMessage, S: ReaderSegments>(msg: &Reader<S>) -> Result<M, DecodeError> {
+pub(crate) fn read_message<M: WireMessage, S: ReaderSegments>(
+    msg: &Reader<S>,
+) -> Result<M, DecodeError> {
     let root: <M::Schema as Owned>::Reader<'_> = msg.get_root()?;
     check_version(M::read_version(&root))?;
     M::read(root)
 }
 
 /// Builds a message with `value` as its root.
-pub fn build<T: Struct>(value: &T) -> Builder<HeapAllocator> {
+pub(crate) fn build<T: Struct>(value: &T) -> Builder<HeapAllocator> {
     let mut b = Builder::new_default();
     value.write(b.init_root::<<T::Schema as Owned>::Builder<'_>>());
     b
 }
 
-/// Reads a value back from a builder (used for round trips and canonical bytes).
-pub fn reread<T: Struct>(b: &Builder<HeapAllocator>) -> Result<T, DecodeError> {
+/// Reads a value back from a builder (used by tests for round trips).
+#[cfg(test)]
+pub(crate) fn reread<T: Struct>(b: &Builder<HeapAllocator>) -> Result<T, DecodeError> {
     let r: <T::Schema as Owned>::Reader<'_> = b.get_root_as_reader()?;
     T::read(r)
 }
 
 /// A fixed-length id field; absent or empty is [`DecodeError::Missing`].
-pub fn id<const N: usize>(
+pub(crate) fn id<const N: usize>(
     field: &'static str,
     data: capnp::Result<&[u8]>,
 ) -> Result<[u8; N], DecodeError> {
@@ -110,7 +113,7 @@ pub fn id<const N: usize>(
 }
 
 /// An optional fixed-length id field: empty means `None`.
-pub fn opt_id<const N: usize>(
+pub(crate) fn opt_id<const N: usize>(
     field: &'static str,
     data: capnp::Result<&[u8]>,
 ) -> Result<Option<[u8; N]>, DecodeError> {
@@ -128,7 +131,7 @@ pub fn opt_id<const N: usize>(
 }
 
 /// A variable-length byte field of at most `max` bytes.
-pub fn bytes(
+pub(crate) fn bytes(
     field: &'static str,
     data: capnp::Result<&[u8]>,
     max: usize,
@@ -145,7 +148,7 @@ pub fn bytes(
 }
 
 /// A non-empty variable-length byte field of at most `max` bytes.
-pub fn nonempty_bytes(
+pub(crate) fn nonempty_bytes(
     field: &'static str,
     data: capnp::Result<&[u8]>,
     max: usize,
@@ -158,7 +161,7 @@ pub fn nonempty_bytes(
 }
 
 /// A UTF-8 text field of at most `max` bytes (absent = empty).
-pub fn text(
+pub(crate) fn text(
     field: &'static str,
     t: capnp::Result<capnp::text::Reader<'_>>,
     max: usize,
@@ -192,7 +195,7 @@ pub fn check_len(field: &'static str, len: u32, max: usize) -> Result<(), Decode
 
 /// A list of structs of at most `max` elements, each read with `f` (normally
 /// the element type's [`Struct::read`]).
-pub fn list<'a, S, T, F>(
+pub(crate) fn list<'a, S, T, F>(
     field: &'static str,
     l: capnp::Result<capnp::struct_list::Reader<'a, S>>,
     max: usize,
@@ -208,7 +211,7 @@ where
 }
 
 /// A list of fixed-length ids, of at most `max` elements.
-pub fn id_list<const N: usize>(
+pub(crate) fn id_list<const N: usize>(
     field: &'static str,
     l: capnp::Result<capnp::data_list::Reader<'_>>,
     max: usize,
@@ -219,7 +222,7 @@ pub fn id_list<const N: usize>(
 }
 
 /// A list of bounded texts.
-pub fn text_list(
+pub(crate) fn text_list(
     field: &'static str,
     l: capnp::Result<capnp::text_list::Reader<'_>>,
     max_items: usize,
@@ -231,7 +234,7 @@ pub fn text_list(
 }
 
 /// Writes a list of ids into a data-list builder.
-pub fn write_ids<T: AsRef<[u8]>>(mut b: capnp::data_list::Builder<'_>, ids: &[T]) {
+pub(crate) fn write_ids<T: AsRef<[u8]>>(mut b: capnp::data_list::Builder<'_>, ids: &[T]) {
     for (i, id) in ids.iter().enumerate() {
         b.set(i as u32, id.as_ref());
     }
