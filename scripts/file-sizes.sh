@@ -4,6 +4,7 @@
 #
 #   ./scripts/file-sizes.sh          # check every tracked .rs file
 #   ./scripts/file-sizes.sh -v       # also print the count of every file
+#   ./scripts/file-sizes.sh --self-test  # prove the counter on made-up files
 #
 # Counted: every line of a tracked `.rs` file except a top-level
 # `#[cfg(test)] mod x { ... }` block (other attributes and comments may sit
@@ -28,7 +29,11 @@ ALLOW=(
 )
 
 verbose=0
-[ "${1:-}" = "-v" ] && verbose=1
+self_test=0
+case "${1:-}" in
+  -v) verbose=1 ;;
+  --self-test) self_test=1 ;;
+esac
 
 count() {
   awk '
@@ -50,6 +55,35 @@ allowed() {
   for f in "${ALLOW[@]}"; do [ "$f" = "$1" ] && return 0; done
   return 1
 }
+
+if [ "$self_test" -eq 1 ]; then
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  expect() { # file expected-count
+    local got
+    got=$(count "$1")
+    if [ "$got" -ne "$2" ]; then
+      echo "self-test: $1 counted $got, expected $2" >&2
+      exit 1
+    fi
+  }
+  # 3 code lines, then a test module (with an attribute between) not counted.
+  printf 'fn a() {}\n\nfn b() {}\n#[cfg(test)]\n#[allow(clippy::unwrap_used)]\nmod tests {\n    #[test]\n    fn t() {}\n}\n' >"$tmp/a.rs"
+  expect "$tmp/a.rs" 3
+  # Code after the test module counts again; `#[cfg(test)] mod x;` does not.
+  printf '#[cfg(test)]\nmod tests {\n}\nfn c() {}\n#[cfg(test)]\nmod testutil;\n' >"$tmp/b.rs"
+  expect "$tmp/b.rs" 1
+  # A cfg(test) item that is not a module counts.
+  printf '#[cfg(test)]\nfn helper() {}\n' >"$tmp/c.rs"
+  expect "$tmp/c.rs" 1
+  # The limit: MAX lines pass, MAX + 1 fail.
+  for _ in $(seq "$MAX"); do echo 'const X: u8 = 0;'; done >"$tmp/d.rs"
+  expect "$tmp/d.rs" "$MAX"
+  echo 'const Y: u8 = 0;' >>"$tmp/d.rs"
+  [ "$(count "$tmp/d.rs")" -gt "$MAX" ] || { echo "self-test: limit not exceeded" >&2; exit 1; }
+  echo "file-sizes self-test passed"
+  exit 0
+fi
 
 fail=0
 while IFS= read -r file; do

@@ -39,8 +39,8 @@
 //! ([`frame::encode_frame`], [`frame::decode_frame`],
 //! [`messages::Message::decode`]) and [`error::DecodeError`]. The generated
 //! reader/builder plumbing is crate-private: the bounded field readers of
-//! [`codec`] (`id`, `bytes`, `text`, `list`, ...), `codec::build`,
-//! `codec::read_message` and `messages::common::write_roles`. What still names
+//! [`codec`] (`id`, `bytes`, `text`, `list`, ...), `codec::build` and
+//! `messages::common::write_roles`. What still names
 //! `capnp` or `distsoc_schema` types in a public signature, and why:
 //!
 //! * [`codec::Struct`] (`read`/`write` over the generated reader/builder) and
@@ -49,6 +49,7 @@
 //!   is the next step once those callers go through canonical bytes.
 //! * [`frame::Frame::reader`] / `into_reader`, [`frame::encode_frame`] (any
 //!   `capnp` allocator), [`messages::Message::decode`] / `encode`,
+//!   [`codec::read_message`],
 //!   [`canonical::canonical_bytes`]: the framing layer's input and output are
 //!   Cap'n Proto messages by definition (schema/README.md §2).
 //! * `to_wire` / `from_wire` of the enums that mirror the schema

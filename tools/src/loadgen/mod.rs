@@ -4,8 +4,9 @@
 //! # Shape
 //!
 //! * Every client is its own Ed25519 identity (`--seed` makes them
-//!   reproducible) with its own QUIC endpoint ([`Transport`]) and connection
-//!   to the target. A client endpoint serves nothing: its handler refuses
+//!   reproducible) with its own QUIC endpoint
+//!   ([`Transport`](distsoc_node::transport::Transport)) and connection to
+//!   the target. A client endpoint serves nothing: its handler refuses
 //!   every message with `Error(unknownMessage)`.
 //! * The load phase lasts `--duration` seconds or until `--requests` requests
 //!   were issued, whichever comes first. Then requests still in flight get a

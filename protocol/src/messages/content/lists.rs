@@ -47,7 +47,7 @@ impl Struct for RecentPost {
 
 /// `AuthorRecentPosts`: an author's signed list of recent posts. Its
 /// canonical encoding is at most [`MAX_RECENT_POSTS_BYTES`] (enforced when the
-/// signed list is decoded, and by [`sign_checked`] when signing).
+/// signed list is decoded, and by [`sign_checked`](super::sign_checked) when signing).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AuthorRecentPosts {
     /// The author, who signs the list.

@@ -163,7 +163,7 @@ impl PostVisibility {
 
     /// The author's `visibilitySignature` for this visibility of `post_id`
     /// (purpose `post-visibility`). Only for the visibility chosen at
-    /// creation; a later change travels as a [`SignedVisibilityUpdate`].
+    /// creation; a later change travels as a [`SignedVisibilityUpdate`](super::SignedVisibilityUpdate).
     pub fn sign_for(&self, post_id: &PostId, author_key: &SigningKey) -> [u8; SIGNATURE_LEN] {
         author_key.sign(Purpose::PostVisibility, &self.signing_digest(post_id))
     }
@@ -213,8 +213,8 @@ impl Struct for PostVisibility {
 /// the content nonce (12) and the ephemeral secret (32) from `rng`.
 ///
 /// Returns the signed post and its visibility; sign the visibility with
-/// [`PostVisibility::sign_for`] (or build the [`SyncPost`] with
-/// [`SyncPost::new`]).
+/// [`PostVisibility::sign_for`] (or build the [`SyncPost`](super::SyncPost) with
+/// [`SyncPost::new`](super::SyncPost::new)).
 pub fn seal_post<R: RngCore + CryptoRng + ?Sized>(
     author_key: &SigningKey,
     created_at_ms: u64,
