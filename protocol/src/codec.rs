@@ -74,9 +74,7 @@ pub fn check_version(got: u16) -> Result<(), DecodeError> {
 
 /// Reads a top-level message from a message reader: version first, then the
 /// whole struct.
-pub fn read_message<M: WireMessage, S: ReaderSegments>(
-    msg: &Reader<S>,
-) -> Result<M, DecodeError> {
+pub fn read_message<M: WireMessage, S: ReaderSegments>(msg: &Reader<S>) -> Result<M, DecodeError> {
     let root: <M::Schema as Owned>::Reader<'_> = msg.get_root()?;
     check_version(M::read_version(&root))?;
     M::read(root)
