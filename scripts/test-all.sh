@@ -9,8 +9,9 @@
 # server binaries are absent (the anchor's PostgreSQL tests start a throwaway
 # cluster of their own) and chromium when no headless browser is found (the
 # conformance HTML report test) and cargo-machete (with cargo install) when
-# absent, then runs: rustfmt check, clippy with -D warnings (including the
-# sans-IO lint of protocol/clippy.toml), rustdoc with warnings denied, the
+# absent, then runs: rustfmt check, the file-size check
+# (scripts/file-sizes.sh), clippy with -D warnings (including the sans-IO
+# lint of protocol/clippy.toml), rustdoc with warnings denied, the
 # unused-dependency check, all tests (cargo-nextest when available, else cargo
 # test), doc tests, and a check that the build did not regenerate bindings.
 set -euo pipefail
@@ -62,6 +63,10 @@ fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+
+step "no hand-written file over 1,200 lines of non-test code"
+./scripts/file-sizes.sh --self-test
+./scripts/file-sizes.sh
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -22,5 +22,6 @@
 //! hostile inputs are hand-written bytes. It starts no implementation
 //! itself: the target runs in its own process (or, in our tests, in-process).
 
+pub(crate) mod refcrypto;
 pub mod suite;
 pub mod vectors;

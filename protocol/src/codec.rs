@@ -9,7 +9,8 @@
 //! reader.
 //!
 //! The free functions here are the field readers every `read` uses: fixed-length
-//! ids, bounded bytes and text, bounded lists. Each checks its limit from the
+//! ids, bounded bytes and text, bounded lists, required and optional struct
+//! fields, struct lists. Each checks its limit from the
 //! pointer's declared length *before* copying anything.
 //!
 //! # Secret plaintext
@@ -30,6 +31,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::codes::MessageCode;
 use crate::error::DecodeError;
+use crate::ids::{NodeId, PostId};
 use crate::limits::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
 /// A validated domain type backed by one schema struct.
@@ -79,20 +81,21 @@ pub fn read_message<M: WireMessage, S: ReaderSegments>(msg: &Reader<S>) -> Resul
 }
 
 /// Builds a message with `value` as its root.
-pub fn build<T: Struct>(value: &T) -> Builder<HeapAllocator> {
+pub(crate) fn build<T: Struct>(value: &T) -> Builder<HeapAllocator> {
     let mut b = Builder::new_default();
     value.write(b.init_root::<<T::Schema as Owned>::Builder<'_>>());
     b
 }
 
-/// Reads a value back from a builder (used for round trips and canonical bytes).
-pub fn reread<T: Struct>(b: &Builder<HeapAllocator>) -> Result<T, DecodeError> {
+/// Reads a value back from a builder (used by tests for round trips).
+#[cfg(test)]
+pub(crate) fn reread<T: Struct>(b: &Builder<HeapAllocator>) -> Result<T, DecodeError> {
     let r: <T::Schema as Owned>::Reader<'_> = b.get_root_as_reader()?;
     T::read(r)
 }
 
 /// A fixed-length id field; absent or empty is [`DecodeError::Missing`].
-pub fn id<const N: usize>(
+pub(crate) fn id<const N: usize>(
     field: &'static str,
     data: capnp::Result<&[u8]>,
 ) -> Result<[u8; N], DecodeError> {
@@ -108,7 +111,7 @@ pub fn id<const N: usize>(
 }
 
 /// An optional fixed-length id field: empty means `None`.
-pub fn opt_id<const N: usize>(
+pub(crate) fn opt_id<const N: usize>(
     field: &'static str,
     data: capnp::Result<&[u8]>,
 ) -> Result<Option<[u8; N]>, DecodeError> {
@@ -126,7 +129,7 @@ pub fn opt_id<const N: usize>(
 }
 
 /// A variable-length byte field of at most `max` bytes.
-pub fn bytes(
+pub(crate) fn bytes(
     field: &'static str,
     data: capnp::Result<&[u8]>,
     max: usize,
@@ -143,7 +146,7 @@ pub fn bytes(
 }
 
 /// A non-empty variable-length byte field of at most `max` bytes.
-pub fn nonempty_bytes(
+pub(crate) fn nonempty_bytes(
     field: &'static str,
     data: capnp::Result<&[u8]>,
     max: usize,
@@ -156,7 +159,7 @@ pub fn nonempty_bytes(
 }
 
 /// A UTF-8 text field of at most `max` bytes (absent = empty).
-pub fn text(
+pub(crate) fn text(
     field: &'static str,
     t: capnp::Result<capnp::text::Reader<'_>>,
     max: usize,
@@ -190,7 +193,7 @@ pub fn check_len(field: &'static str, len: u32, max: usize) -> Result<(), Decode
 
 /// A list of structs of at most `max` elements, each read with `f` (normally
 /// the element type's [`Struct::read`]).
-pub fn list<'a, S, T, F>(
+pub(crate) fn list<'a, S, T, F>(
     field: &'static str,
     l: capnp::Result<capnp::struct_list::Reader<'a, S>>,
     max: usize,
@@ -206,7 +209,7 @@ where
 }
 
 /// A list of fixed-length ids, of at most `max` elements.
-pub fn id_list<const N: usize>(
+pub(crate) fn id_list<const N: usize>(
     field: &'static str,
     l: capnp::Result<capnp::data_list::Reader<'_>>,
     max: usize,
@@ -217,7 +220,7 @@ pub fn id_list<const N: usize>(
 }
 
 /// A list of bounded texts.
-pub fn text_list(
+pub(crate) fn text_list(
     field: &'static str,
     l: capnp::Result<capnp::text_list::Reader<'_>>,
     max_items: usize,
@@ -229,7 +232,7 @@ pub fn text_list(
 }
 
 /// Writes a list of ids into a data-list builder.
-pub fn write_ids<T: AsRef<[u8]>>(mut b: capnp::data_list::Builder<'_>, ids: &[T]) {
+pub(crate) fn write_ids<T: AsRef<[u8]>>(mut b: capnp::data_list::Builder<'_>, ids: &[T]) {
     for (i, id) in ids.iter().enumerate() {
         b.set(i as u32, id.as_ref());
     }
@@ -238,6 +241,83 @@ pub fn write_ids<T: AsRef<[u8]>>(mut b: capnp::data_list::Builder<'_>, ids: &[T]
 /// Length of a collection as a Cap'n Proto list length (saturating).
 pub fn len32<T>(v: &[T]) -> u32 {
     u32::try_from(v.len()).unwrap_or(u32::MAX)
+}
+
+/// Reads a required struct field: absent is [`DecodeError::Missing`].
+pub(crate) fn required<R, T>(
+    field: &'static str,
+    has: bool,
+    r: capnp::Result<R>,
+    f: impl FnOnce(R) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    if !has {
+        return Err(DecodeError::Missing(field));
+    }
+    f(r?)
+}
+
+/// Reads an optional struct field: absent is `None`.
+pub(crate) fn optional<R, T>(
+    has: bool,
+    r: capnp::Result<R>,
+    f: impl FnOnce(R) -> Result<T, DecodeError>,
+) -> Result<Option<T>, DecodeError> {
+    if has {
+        f(r?).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// A list of 32-byte NodeIds of at most `max` entries.
+pub(crate) fn node_ids(
+    field: &'static str,
+    l: capnp::Result<capnp::data_list::Reader<'_>>,
+    max: usize,
+) -> Result<Vec<NodeId>, DecodeError> {
+    Ok(id_list::<32>(field, l, max)?
+        .into_iter()
+        .map(NodeId)
+        .collect())
+}
+
+/// A list of 32-byte PostIds of at most `max` entries.
+pub(crate) fn post_ids(
+    field: &'static str,
+    l: capnp::Result<capnp::data_list::Reader<'_>>,
+    max: usize,
+) -> Result<Vec<PostId>, DecodeError> {
+    Ok(id_list::<32>(field, l, max)?
+        .into_iter()
+        .map(PostId)
+        .collect())
+}
+
+/// Reads a list of struct values with their [`Struct::read`].
+pub(crate) fn structs<'a, T: Struct>(
+    field: &'static str,
+    l: capnp::Result<capnp::struct_list::Reader<'a, T::Schema>>,
+    max: usize,
+) -> Result<Vec<T>, DecodeError>
+where
+    T::Schema: capnp::traits::OwnedStruct,
+    <T::Schema as capnp::traits::OwnedStruct>::Reader<'a>:
+        Into<<T::Schema as capnp::traits::Owned>::Reader<'a>>,
+{
+    list(field, l, max, |r| T::read(r.into()))
+}
+
+/// Writes a list of struct values into a struct-list builder.
+pub(crate) fn write_structs<T>(mut b: capnp::struct_list::Builder<'_, T::Schema>, items: &[T])
+where
+    T: Struct,
+    T::Schema: capnp::traits::OwnedStruct,
+    for<'b> <T::Schema as capnp::traits::OwnedStruct>::Builder<'b>:
+        Into<<T::Schema as capnp::traits::Owned>::Builder<'b>>,
+{
+    for (i, item) in items.iter().enumerate() {
+        item.write(b.reborrow().get(i as u32).into());
+    }
 }
 
 /// The canonical bytes of `value`: the single segment of its Cap'n Proto

@@ -35,6 +35,33 @@
 //! Decoded plaintext handed to the caller (a `PostBody` returned by
 //! `Post::open`) is the caller's to keep or drop.
 //!
+//! # Cap'n Proto types in the public API
+//!
+//! Callers work with domain types and bytes: canonical bytes
+//! ([`codec::canonical_of`], [`codec::from_canonical`]), frames
+//! ([`frame::encode_frame`], [`frame::decode_frame`],
+//! [`messages::Message::decode`]) and [`error::DecodeError`]. The generated
+//! reader/builder plumbing is crate-private: the bounded field readers of
+//! [`codec`] (`id`, `bytes`, `text`, `list`, ...), `codec::build` and
+//! `messages::common::write_roles`. What still names
+//! `capnp` or `distsoc_schema` types in a public signature, and why:
+//!
+//! * [`codec::Struct`] (`read`/`write` over the generated reader/builder) and
+//!   [`codec::WireMessage`]: the node builds a message field from a domain
+//!   value and the conformance generators compare against it; a sealed trait
+//!   is the next step once those callers go through canonical bytes.
+//! * [`frame::Frame::reader`] / `into_reader`, [`frame::encode_frame`] (any
+//!   `capnp` allocator), [`messages::Message::decode`] / `encode`,
+//!   [`codec::read_message`],
+//!   [`canonical::canonical_bytes`]: the framing layer's input and output are
+//!   Cap'n Proto messages by definition (schema/README.md §2).
+//! * `to_wire` / `from_wire` of the enums that mirror the schema
+//!   ([`error::ErrorCode`], [`messages::common::Role`], ...): the mapping
+//!   itself, used by tests and by callers that read raw replies.
+//! * `From<capnp::Error>` for [`error::DecodeError`] and
+//!   [`frame::FrameError`], [`limits::reader_options`]: a runtime that reads
+//!   a message itself must read it with these limits.
+//!
 //! **Architecture Invariant:** nothing in this crate performs I/O or reads the
 //! clock; untrusted bytes become domain types only through [`codec`] and
 //! [`frame`], which bound every length before allocating.

@@ -111,7 +111,10 @@ pub fn read_roles(
 }
 
 /// Writes a role list.
-pub fn write_roles(mut b: capnp::enum_list::Builder<'_, common_capnp::Role>, roles: &[Role]) {
+pub(crate) fn write_roles(
+    mut b: capnp::enum_list::Builder<'_, common_capnp::Role>,
+    roles: &[Role],
+) {
     for (i, r) in roles.iter().enumerate() {
         b.set(i as u32, r.to_wire());
     }

@@ -5,7 +5,10 @@
 use distsoc_schema::discovery_capnp;
 
 use super::common::{read_addresses, write_addresses, PeerAddress, SocketAddress};
-use crate::codec::{self, len32, write_ids, Struct, WireMessage};
+use crate::codec::{
+    self, len32, node_ids, post_ids, required, structs, write_ids, write_structs, Struct,
+    WireMessage,
+};
 use crate::codes::MessageCode;
 use crate::error::DecodeError;
 use crate::ids::{NodeId, PostId, WormId};
@@ -39,83 +42,6 @@ pub const MAX_WORM_HIT_HOPS: u8 = 3;
 /// Most targets of an [`AddressRequest`] (and so entries of an
 /// [`AddressResponse`], one per target).
 pub const MAX_ADDRESS_TARGETS: usize = 64;
-
-/// Reads a required struct field: absent is [`DecodeError::Missing`].
-pub(crate) fn required<R, T>(
-    field: &'static str,
-    has: bool,
-    r: capnp::Result<R>,
-    f: impl FnOnce(R) -> Result<T, DecodeError>,
-) -> Result<T, DecodeError> {
-    if !has {
-        return Err(DecodeError::Missing(field));
-    }
-    f(r?)
-}
-
-/// Reads an optional struct field: absent is `None`.
-pub(crate) fn optional<R, T>(
-    has: bool,
-    r: capnp::Result<R>,
-    f: impl FnOnce(R) -> Result<T, DecodeError>,
-) -> Result<Option<T>, DecodeError> {
-    if has {
-        f(r?).map(Some)
-    } else {
-        Ok(None)
-    }
-}
-
-/// A list of 32-byte NodeIds of at most `max` entries.
-pub(crate) fn node_ids(
-    field: &'static str,
-    l: capnp::Result<capnp::data_list::Reader<'_>>,
-    max: usize,
-) -> Result<Vec<NodeId>, DecodeError> {
-    Ok(codec::id_list::<32>(field, l, max)?
-        .into_iter()
-        .map(NodeId)
-        .collect())
-}
-
-/// A list of 32-byte PostIds of at most `max` entries.
-pub(crate) fn post_ids(
-    field: &'static str,
-    l: capnp::Result<capnp::data_list::Reader<'_>>,
-    max: usize,
-) -> Result<Vec<PostId>, DecodeError> {
-    Ok(codec::id_list::<32>(field, l, max)?
-        .into_iter()
-        .map(PostId)
-        .collect())
-}
-
-/// Reads a list of struct values with their [`Struct::read`].
-pub(crate) fn structs<'a, T: Struct>(
-    field: &'static str,
-    l: capnp::Result<capnp::struct_list::Reader<'a, T::Schema>>,
-    max: usize,
-) -> Result<Vec<T>, DecodeError>
-where
-    T::Schema: capnp::traits::OwnedStruct,
-    <T::Schema as capnp::traits::OwnedStruct>::Reader<'a>:
-        Into<<T::Schema as capnp::traits::Owned>::Reader<'a>>,
-{
-    codec::list(field, l, max, |r| T::read(r.into()))
-}
-
-/// Writes a list of struct values into a struct-list builder.
-pub(crate) fn write_structs<T>(mut b: capnp::struct_list::Builder<'_, T::Schema>, items: &[T])
-where
-    T: Struct,
-    T::Schema: capnp::traits::OwnedStruct,
-    for<'b> <T::Schema as capnp::traits::OwnedStruct>::Builder<'b>:
-        Into<<T::Schema as capnp::traits::Owned>::Builder<'b>>,
-{
-    for (i, item) in items.iter().enumerate() {
-        item.write(b.reborrow().get(i as u32).into());
-    }
-}
 
 /// `ChangeKind` of a [`Hop1Change`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -7,8 +7,8 @@ use super::common::VisibilityHint;
 use super::content::{
     InlineComment, SignedAuthorRecentPosts, SignedHeart, SignedPostHeader, SyncPost,
 };
-use super::discovery::{optional, required, structs, write_structs};
 use crate::codec::{self, len32, write_ids, Struct, WireMessage};
+use crate::codec::{optional, required, structs, write_structs};
 use crate::codes::MessageCode;
 use crate::error::DecodeError;
 use crate::ids::{BlobId, CommentHash, PostId, PostingId};

@@ -7,8 +7,8 @@
 
 use distsoc_schema::mailbox_capnp;
 
-use super::discovery::{structs, write_structs};
 use crate::codec::{self, len32, write_ids, Struct, WireMessage};
+use crate::codec::{structs, write_structs};
 use crate::codes::MessageCode;
 use crate::error::DecodeError;
 use crate::ids::{ChannelId, NodeId};

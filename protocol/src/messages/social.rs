@@ -6,10 +6,10 @@ use distsoc_schema::social_capnp;
 use super::content::{
     InlineComment, SignedAuthorRecentPosts, SignedDeleteRecord, SignedVisibilityUpdate, SyncPost,
 };
-use super::discovery::{optional, required, structs, write_structs};
 use super::identity::{SignedProfile, SignedVouchGrant};
 use super::signed::{Signed, SignedBody};
 use crate::codec::{self, len32, write_ids, Struct, WireMessage};
+use crate::codec::{optional, required, structs, write_structs};
 use crate::codes::MessageCode;
 use crate::error::DecodeError;
 use crate::ids::PostingId;

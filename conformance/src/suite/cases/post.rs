@@ -22,6 +22,8 @@ use distsoc_schema::{content_capnp, files_capnp, social_capnp};
 use sha2::{Digest, Sha512};
 
 use super::def;
+pub(crate) use crate::refcrypto::signing_input;
+use crate::refcrypto::strict_verify;
 use crate::suite::client::Reply;
 use crate::suite::ctx::{
     error_words, expect_code, expect_error, now_ms, reply_frame, CaseError, Ctx, Outcome, Session,
@@ -128,15 +130,6 @@ fn wide_scalar(parts: &[&[u8]]) -> Scalar {
     Scalar::from_bytes_mod_order_wide(&wide)
 }
 
-/// `"distsoc/2/" ‖ purpose ‖ 0x00 ‖ message`.
-pub(crate) fn signing_input(purpose: &str, message: &[u8]) -> Vec<u8> {
-    let mut out = b"distsoc/2/".to_vec();
-    out.extend_from_slice(purpose.as_bytes());
-    out.push(0);
-    out.extend_from_slice(message);
-    out
-}
-
 /// Independent strict verification (the offline vector checker's rule).
 pub(crate) fn verify(
     public: &[u8],
@@ -150,7 +143,7 @@ pub(crate) fn verify(
     let sig: [u8; 64] = sig
         .try_into()
         .map_err(|_| format!("signature of {} bytes", sig.len()))?;
-    crate::suite::offline::strict_verify(&public, &signing_input(purpose, message), &sig)
+    strict_verify(&public, &signing_input(purpose, message), &sig)
         .map_err(|e| format!("{purpose} signature does not verify ({e})"))
 }
 
