@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use distsoc_node::node::now_ms;
-use distsoc_node::transport::{Handler, HandlerFuture, PeerInfo, RequestCtx};
+use distsoc_net::now_ms;
+use distsoc_net::transport::{Handler, HandlerFuture, PeerInfo, RequestCtx};
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, NodeId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;

@@ -45,8 +45,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use distsoc_node::node::now_ms;
-use distsoc_node::transport::{
+use distsoc_net::now_ms;
+use distsoc_net::transport::{
     Direction, Handler, HandlerFuture, PeerInfo, RequestCtx, Transport, TransportConfig,
     TransportError,
 };

@@ -16,8 +16,8 @@ use distsoc_anchor::admin::pb::{
 };
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
-use distsoc_node::identity::NetworkKey;
-use distsoc_node::transport::{
+use distsoc_net::identity::NetworkKey;
+use distsoc_net::transport::{
     CloseReason, Peer, RequestError, Transport, TransportError, CLOSE_REFUSED,
 };
 use distsoc_protocol::error::ErrorCode;

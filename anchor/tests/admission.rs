@@ -11,10 +11,10 @@ use common::{code, start_anchor, TestAnchor, LOOPBACK};
 use std::time::Duration;
 
 use distsoc_anchor::config::AnchorConfig;
+use distsoc_net::transport::{Peer, RequestError, Transport};
 use distsoc_node::config::Config;
 use distsoc_node::dm::DmClient;
 use distsoc_node::node::Node;
-use distsoc_node::transport::{Peer, RequestError, Transport};
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, ConnectString, NodeId};
 use distsoc_protocol::messages::mailbox::{CreateChannel, Fetch, ListChannels};

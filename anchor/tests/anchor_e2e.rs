@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
-use distsoc_node::identity::NetworkKey;
-use distsoc_node::transport::{Peer, RequestError, Transport};
+use distsoc_net::identity::NetworkKey;
+use distsoc_net::transport::{Peer, RequestError, Transport};
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, NodeId};
 use distsoc_protocol::messages::discovery::{AddressRequest, BootstrapRequest};

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
-use distsoc_node::identity::NetworkKey;
+use distsoc_net::identity::NetworkKey;
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::messages::mailbox::CreateChannel;

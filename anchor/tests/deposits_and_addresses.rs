@@ -65,7 +65,7 @@ async fn profile_update_is_acked_only_with_a_valid_signature() {
 
 mod pg_harness;
 
-use distsoc_node::transport::{Peer, RequestError};
+use distsoc_net::transport::{Peer, RequestError};
 use distsoc_protocol::messages::content::{Post, PostVisibility, SyncPost};
 use distsoc_protocol::messages::social::PushPost;
 use std::time::Duration;
@@ -236,7 +236,7 @@ async fn deposit_quotas_postgres() {
 
 // ---- item 5: only verified addresses are handed out ---------------------------
 
-use distsoc_node::transport::{Transport, TransportConfig};
+use distsoc_net::transport::{Transport, TransportConfig};
 use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::messages::common::{PeerAddress, Role};
 use distsoc_protocol::messages::discovery::{AddressRequest, BootstrapRequest};

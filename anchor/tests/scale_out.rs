@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
-use distsoc_node::identity::NetworkKey;
-use distsoc_node::transport::{Peer, Transport};
+use distsoc_net::identity::NetworkKey;
+use distsoc_net::transport::{Peer, Transport};
 use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::messages::mailbox::{CreateChannel, Enqueue, FetchWait, ListChannels};
 use distsoc_protocol::messages::Message;
@@ -149,7 +149,7 @@ async fn a_ban_through_one_anchor_applies_on_the_other() {
     a2.service.refresh_operator_state().await.unwrap();
     assert_eq!(a2.service.banned(), vec![mallory_id]);
     match list().await {
-        Err(distsoc_node::transport::RequestError::Remote(e)) => {
+        Err(distsoc_net::transport::RequestError::Remote(e)) => {
             assert_eq!(e.code, distsoc_protocol::error::ErrorCode::Unauthorized)
         }
         other => panic!("expected unauthorized, got {other:?}"),

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use common::{connect, try_connect_as, AnchorProc, Refuse, LOOPBACK};
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
-use distsoc_node::identity::NetworkKey;
-use distsoc_node::transport::{
+use distsoc_net::identity::NetworkKey;
+use distsoc_net::transport::{
     CloseReason, RequestError, Transport, TransportConfig, TransportError, CLOSE_REFUSED,
 };
 use distsoc_protocol::ids::NodeId;

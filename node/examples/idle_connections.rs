@@ -69,9 +69,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use clap::Parser;
-use distsoc_node::identity::{NetworkKey, KEY_FILE};
+use distsoc_net::identity::{NetworkKey, KEY_FILE};
+use distsoc_net::transport::{Handler, HandlerFuture, RequestCtx, Transport, TransportConfig};
 use distsoc_node::node::{Node, Service, NODE_CAPABILITIES};
-use distsoc_node::transport::{Handler, HandlerFuture, RequestCtx, Transport, TransportConfig};
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ConnectString, Host};
 use distsoc_protocol::messages::wire::{self, Limits};

@@ -57,8 +57,9 @@ use distsoc_protocol::messages::mailbox::{
 use distsoc_protocol::messages::Message;
 use rand_core::RngCore;
 
-use crate::node::{now_ms, Node, NodeError, Running};
-use crate::transport::{Peer, RequestError};
+use crate::node::{Node, NodeError, Running};
+use distsoc_net::now_ms;
+use distsoc_net::transport::{Peer, RequestError};
 
 /// Attempts of [`DmClient::send`] (the first one included).
 pub const SEND_ATTEMPTS: u32 = 3;

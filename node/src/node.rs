@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use distsoc_net::now_ms;
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{BlobId, ConnectString, Host, NodeId, PostId, PostingId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
@@ -37,11 +38,11 @@ use tracing::{debug, info, warn};
 
 use crate::compose::{self, ComposeError, VisibilityIntent};
 use crate::config::{self, Config};
-use crate::identity::{KeyFileError, NetworkKey, KEY_FILE};
 use crate::store::{
     DeleteOutcome, Inserted, PeerRecord, Store, StoreError, Upsert, VisibilityOutcome,
 };
-use crate::transport::{
+use distsoc_net::identity::{KeyFileError, NetworkKey, KEY_FILE};
+use distsoc_net::transport::{
     Handler, HandlerFuture, Peer, RequestCtx, RequestError, Transport, TransportConfig,
 };
 
@@ -65,38 +66,6 @@ fn is_anchor(peer: &Peer) -> bool {
         .contains(&distsoc_protocol::messages::common::Role::Anchor)
 }
 
-/// Wall clock in ms since the epoch. The only clock read in this crate's
-/// services; protocol code gets the value passed in.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 /// Why a node operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -115,7 +84,7 @@ pub enum NodeError {
     KeyLost(PathBuf),
     /// Another process is serving this data directory.
     #[error(transparent)]
-    Locked(#[from] crate::datadir::LockError),
+    Locked(#[from] distsoc_net::datadir::LockError),
     /// Key file problem.
     #[error(transparent)]
     Key(#[from] KeyFileError),
@@ -130,10 +99,10 @@ pub enum NodeError {
     Compose(#[from] ComposeError),
     /// Network problem.
     #[error(transparent)]
-    Transport(#[from] crate::transport::TransportError),
+    Transport(#[from] distsoc_net::transport::TransportError),
     /// A peer refused or failed a request.
     #[error(transparent)]
-    Request(#[from] crate::transport::RequestError),
+    Request(#[from] distsoc_net::transport::RequestError),
     /// Bad user input.
     #[error("{0}")]
     Invalid(String),
@@ -210,7 +179,7 @@ impl Node {
     /// ([`NodeError::KeyLost`]): a new key would silently become a new
     /// identity over the old one's posts, follows and circles.
     pub fn init(dir: &Path, config: Option<Config>) -> Result<Node, NodeError> {
-        crate::datadir::create_private_dir(dir).map_err(|source| NodeError::Io {
+        distsoc_net::datadir::create_private_dir(dir).map_err(|source| NodeError::Io {
             path: dir.into(),
             source,
         })?;
@@ -222,7 +191,7 @@ impl Node {
         let config = config.unwrap_or_default();
         config.write_if_missing(dir)?;
         let anchors = config.anchors_path(dir);
-        match crate::datadir::write_new_private_file(&anchors, SHIPPED_ANCHORS.as_bytes()) {
+        match distsoc_net::datadir::write_new_private_file(&anchors, SHIPPED_ANCHORS.as_bytes()) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(source) => {
@@ -691,7 +660,7 @@ impl Running {
         let info = peer.info().clone();
         let is_anchor = is_anchor(peer);
         let mut addrs = info.listen_addresses.clone();
-        if info.direction == crate::transport::Direction::Outbound {
+        if info.direction == distsoc_net::transport::Direction::Outbound {
             addrs.insert(0, peer.remote_address());
         }
         let store = self.node.store.clone();
@@ -1302,7 +1271,8 @@ pub struct Service {
     /// equal to a dead one; entries of closed connections are pruned, so the
     /// map holds at most one entry per live connection (plus
     /// [`PROFILE_PUSHED_SLACK`]).
-    profile_pushed: std::sync::Mutex<HashMap<NodeId, std::sync::Weak<crate::transport::PeerInfo>>>,
+    profile_pushed:
+        std::sync::Mutex<HashMap<NodeId, std::sync::Weak<distsoc_net::transport::PeerInfo>>>,
     /// Per-peer token buckets for pushes.
     push_limiter: crate::ratelimit::PushLimiter,
 }
@@ -1601,8 +1571,8 @@ impl Handler for Service {
     /// An inbound peer's announced listen addresses become candidates for
     /// reaching it later (an audience push, a decision): without them a
     /// node knows only the addresses it dialled itself.
-    fn on_connected(&self, info: Arc<crate::transport::PeerInfo>) {
-        if info.direction != crate::transport::Direction::Inbound
+    fn on_connected(&self, info: Arc<distsoc_net::transport::PeerInfo>) {
+        if info.direction != distsoc_net::transport::Direction::Inbound
             || info.listen_addresses.is_empty()
         {
             return;

@@ -8,12 +8,13 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use distsoc_net::now_ms;
+use distsoc_net::transport::{Peer, RequestError};
 use distsoc_node::config::Config;
-use distsoc_node::node::{now_ms, Node, Running};
+use distsoc_node::node::{Node, Running};
 use distsoc_node::store::{
     MAX_CACHED_PROFILES, MAX_CACHED_PROFILE_BYTES, MAX_PENDING_AUDIENCE_REQUESTS,
 };
-use distsoc_node::transport::{Peer, RequestError};
 use distsoc_protocol::codec;
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{NodeId, PostingId};

@@ -12,7 +12,7 @@ use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use distsoc_node::transport::{
+use distsoc_net::transport::{
     Handler, HandlerFuture, RequestCtx, RequestError, Transport, TransportConfig,
 };
 use distsoc_protocol::error::ErrorCode;

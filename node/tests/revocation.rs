@@ -18,11 +18,12 @@ use std::time::Duration;
 
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
+use distsoc_net::identity::NetworkKey;
+use distsoc_net::now_ms;
+use distsoc_net::transport::Peer;
 use distsoc_node::compose::{self, VisibilityIntent};
 use distsoc_node::config::Config;
-use distsoc_node::identity::NetworkKey;
-use distsoc_node::node::{now_ms, Node, Revocation, Running};
-use distsoc_node::transport::Peer;
+use distsoc_node::node::{Node, Revocation, Running};
 use distsoc_protocol::ids::{ConnectString, PostId, PostingId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::social::PullSyncRequest;

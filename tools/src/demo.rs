@@ -6,7 +6,7 @@
 //! and anchor use. Nothing here is mocked; nothing touches the network.
 
 use anyhow::{anyhow, Context};
-use distsoc_node::node::now_ms;
+use distsoc_net::now_ms;
 use distsoc_protocol::codes::MessageCode;
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::fof::VouchKey;

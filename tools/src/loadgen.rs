@@ -66,11 +66,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use distsoc_node::compose::compose;
-use distsoc_node::transport::{
+use distsoc_net::transport::{
     Handler, HandlerFuture, Peer, RequestCtx, RequestError, Transport, TransportConfig,
     TransportError,
 };
+use distsoc_node::compose::compose;
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, ConnectString, Host, NodeId};
 use distsoc_protocol::limits::{

@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use distsoc_node::transport::{
+use distsoc_net::transport::{
     Handler, HandlerFuture, Peer, RequestCtx, RequestError, Transport, TransportConfig,
     TransportError,
 };
@@ -119,7 +119,7 @@ pub struct TestAnchor {
 /// Starts an anchor with `cfg` (listen, admin and metrics overridden).
 pub async fn start_anchor(cfg: distsoc_anchor::config::AnchorConfig) -> TestAnchor {
     let dir = tempfile::tempdir().unwrap();
-    let key = distsoc_node::identity::NetworkKey::new(SigningKey::generate(&mut rand_core::OsRng));
+    let key = distsoc_net::identity::NetworkKey::new(SigningKey::generate(&mut rand_core::OsRng));
     let opts = distsoc_anchor::run::RunOptions {
         data_dir: dir.path().into(),
         drain_timeout: std::time::Duration::from_secs(5),

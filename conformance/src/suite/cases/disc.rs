@@ -8,7 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use distsoc_node::transport::{Handler, HandlerFuture, RequestCtx, Transport, TransportConfig};
+use distsoc_net::transport::{Handler, HandlerFuture, RequestCtx, Transport, TransportConfig};
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::messages::Message;
 

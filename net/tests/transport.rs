@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use distsoc_node::transport::{
+use distsoc_net::transport::{
     tls, CloseReason, Direction, Handler, HandlerFuture, Peer, RequestCtx, RequestError, Transport,
     TransportConfig, TransportError, CLOSE_HELLO_TIMEOUT, CLOSE_IDLE_EVICTED, CLOSE_NORMAL,
     CLOSE_PROTOCOL_VIOLATION, CLOSE_TOO_MANY_CONNECTIONS, CLOSE_VERSION_MISMATCH,

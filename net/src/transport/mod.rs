@@ -84,7 +84,7 @@
 //! [`CLOSE_HELLO_TIMEOUT`] (0x4), [`CLOSE_REFUSED`] (0x5),
 //! [`CLOSE_TOO_MANY_CONNECTIONS`] (0x6), [`CLOSE_IDLE_EVICTED`] (0x7).
 
-use crate::node::now_ms;
+use crate::clock::now_ms;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
