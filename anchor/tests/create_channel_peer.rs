@@ -65,13 +65,10 @@ async fn create_channel_refuses_peers_that_are_not_valid_keys() {
     for (what, peer_key) in bad {
         assert!(check_public_key(&peer_key).is_err(), "{what}");
         let r = peer
-            .request(
-                CreateChannel {
-                    version: 2,
-                    peer: NodeId(peer_key),
-                }
-                .into(),
-            )
+            .call(CreateChannel {
+                version: 2,
+                peer: NodeId(peer_key),
+            })
             .await;
         assert_eq!(code(r), ErrorCode::Malformed, "{what}");
     }

@@ -689,13 +689,7 @@ impl Running {
                 since_seq: cursor,
                 limit: 0,
             };
-            let reply = peer.request(request.into()).await?;
-            let Message::PullSyncResponse(page) = reply else {
-                return Err(NodeError::Invalid(format!(
-                    "peer answered PullSync with {:?}",
-                    reply.code()
-                )));
-            };
+            let page = peer.call(request).await?;
             report.pages += 1;
             let store = node.store.clone();
             let posts = page.posts;
@@ -807,28 +801,30 @@ impl Running {
             let (store, a) = (node.store.clone(), authors.clone());
             let (batch, full) = blocking(move || own_items_since(&store, &a, cursor)).await??;
             for (seq, item) in batch {
-                let msg: Message = match item {
+                let is_delete = matches!(item, OwnItem::Delete(_));
+                let sent = match item {
                     OwnItem::Post(post) => {
                         let author = post.post.body().author;
                         let recent = match recents.entry(author) {
                             Entry::Occupied(e) => e.get().clone(),
                             Entry::Vacant(e) => e.insert(node.store.get_recent(author)?).clone(),
                         };
-                        PushPost {
+                        let push = PushPost {
                             version: PROTOCOL_VERSION,
                             post: *post,
                             recent,
-                        }
-                        .into()
+                        };
+                        anchor.push_acked(push).await
                     }
-                    OwnItem::Delete(record) => DeleteRecord {
-                        version: PROTOCOL_VERSION,
-                        record,
+                    OwnItem::Delete(record) => {
+                        let delete = DeleteRecord {
+                            version: PROTOCOL_VERSION,
+                            record,
+                        };
+                        anchor.push_acked(delete).await
                     }
-                    .into(),
                 };
-                let is_delete = matches!(msg, Message::DeleteRecord(_));
-                match anchor.push_acked(msg).await {
+                match sent {
                     Ok(_) => deposited += 1,
                     // An anchor that does not take delete records (an
                     // older one) must not block every later deposit: the
@@ -888,13 +884,10 @@ impl Running {
         let request = distsoc_protocol::messages::content::sign_checked(body, &key)
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
         let peer = self.connect(via).await?;
-        peer.push_acked(
-            AudienceRequest {
-                version: PROTOCOL_VERSION,
-                request,
-            }
-            .into(),
-        )
+        peer.push_acked(AudienceRequest {
+            version: PROTOCOL_VERSION,
+            request,
+        })
         .await?;
         self.node.store.follow(author, now_ms())?;
         Ok(())
@@ -937,13 +930,10 @@ impl Running {
         let Some(peer) = self.reach(target).await? else {
             return Ok(false);
         };
-        peer.push_acked(
-            AudienceResponse {
-                version: PROTOCOL_VERSION,
-                response,
-            }
-            .into(),
-        )
+        peer.push_acked(AudienceResponse {
+            version: PROTOCOL_VERSION,
+            response,
+        })
         .await?;
         Ok(true)
     }
@@ -975,7 +965,7 @@ impl Running {
                 post: post.clone(),
                 recent: recent.clone(),
             };
-            match peer.push_acked(msg.into()).await {
+            match peer.push_acked(msg).await {
                 Ok(_) => delivered += 1,
                 Err(e) => debug!(member = %target.short(), error = %e, "audience push refused"),
             }
@@ -987,19 +977,14 @@ impl Running {
     /// id asked for (`idMismatch` otherwise) and that it is validly signed,
     /// then stores it.
     pub async fn fetch_post(&self, peer: &Peer, id: PostId) -> Result<SyncPost, NodeError> {
-        let reply = peer
-            .request(
-                FileRequest {
-                    version: PROTOCOL_VERSION,
-                    target: FileTarget::Post(id),
-                }
-                .into(),
-            )
-            .await?;
-        let Message::FileResponse(FileResponse {
+        let request = FileRequest {
+            version: PROTOCOL_VERSION,
+            target: FileTarget::Post(id),
+        };
+        let FileResponse {
             content: FileContent::Post(file),
             ..
-        }) = reply
+        } = peer.call(request).await?
         else {
             return Err(NodeError::Peer(
                 ErrorCode::Malformed,
@@ -1015,19 +1000,14 @@ impl Running {
 
     /// Fetches a blob by id from `peer`, checking its BLAKE3 hash, and stores it.
     pub async fn fetch_blob(&self, peer: &Peer, id: BlobId) -> Result<Vec<u8>, NodeError> {
-        let reply = peer
-            .request(
-                FileRequest {
-                    version: PROTOCOL_VERSION,
-                    target: FileTarget::Blob(id),
-                }
-                .into(),
-            )
-            .await?;
-        let Message::FileResponse(FileResponse {
+        let request = FileRequest {
+            version: PROTOCOL_VERSION,
+            target: FileTarget::Blob(id),
+        };
+        let FileResponse {
             content: FileContent::Blob(bytes),
             ..
-        }) = reply
+        } = peer.call(request).await?
         else {
             return Err(NodeError::Peer(
                 ErrorCode::Malformed,
@@ -1202,7 +1182,7 @@ async fn push_profiles(node: &Node, peer: &Peer) {
             version: PROTOCOL_VERSION,
             profile,
         };
-        if let Err(e) = peer.push_acked(msg.into()).await {
+        if let Err(e) = peer.push_acked(msg).await {
             debug!(peer = %peer.node_id().short(), error = %e, "profile push refused");
         }
     }

@@ -24,7 +24,6 @@ use distsoc_node::node::Node;
 use distsoc_protocol::ids::{ConnectString, PostingId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::social::PullSyncRequest;
-use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign::SigningKey;
 use serde_json::Value;
 
@@ -167,9 +166,7 @@ async fn stranger_pull(root: &Path, target: &str, author: PostingId) -> (Vec<Str
         since_seq: 0,
         limit: 0,
     };
-    let Message::PullSyncResponse(page) = peer.request(req.into()).await.unwrap() else {
-        panic!("not a pull response");
-    };
+    let page = peer.call(req).await.unwrap();
     running.transport().close().await;
     (
         page.posts.iter().map(|p| p.post_id().to_hex()).collect(),

@@ -347,25 +347,19 @@ async fn wrong_pin_refused_and_hostile_pushes_rejected() {
         )
         .unwrap();
     let err = peer
-        .push_acked(
-            PushPost {
-                version: 2,
-                post: dm,
-                recent: None,
-            }
-            .into(),
-        )
+        .push_acked(PushPost {
+            version: 2,
+            post: dm,
+            recent: None,
+        })
         .await;
     assert!(format!("{err:?}").contains("Unauthorized"), "{err:?}");
     // The connection still serves: the good post is accepted.
-    peer.push_acked(
-        PushPost {
-            version: 2,
-            post: good.clone(),
-            recent: None,
-        }
-        .into(),
-    )
+    peer.push_acked(PushPost {
+        version: 2,
+        post: good.clone(),
+        recent: None,
+    })
     .await
     .unwrap();
     assert!(a.holds(&good));

@@ -27,7 +27,6 @@ use distsoc_node::node::{Node, Revocation, Running};
 use distsoc_protocol::ids::{ConnectString, PostId, PostingId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::social::PullSyncRequest;
-use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign::SigningKey;
 
 const LOOPBACK: SocketAddr =
@@ -93,9 +92,7 @@ async fn pull_all(peer: &Peer, ids: &[PostingId]) -> (Vec<PostId>, Vec<PostId>) 
             since_seq: since,
             limit: 0,
         };
-        let Message::PullSyncResponse(page) = peer.request(req.into()).await.unwrap() else {
-            panic!("not a pull response");
-        };
+        let page = peer.call(req).await.unwrap();
         posts.extend(page.posts.iter().map(|p| p.post_id()));
         deletes.extend(page.deletes.iter().map(|d| d.body().post_id));
         since = page.next_seq;

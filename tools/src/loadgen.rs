@@ -1263,8 +1263,8 @@ impl Worker {
         let start = Instant::now();
         let fut = async {
             match send {
-                Transmit::Request(timeout) => peer.request_with_timeout(msg, timeout).await,
-                Transmit::PushAcked => peer.push_acked(msg).await.map(Message::Ack),
+                Transmit::Request(timeout) => peer.send_message(msg, timeout).await,
+                Transmit::PushAcked => peer.send_message(msg, peer.request_timeout()).await,
             }
         };
         let result = tokio::select! {

@@ -78,20 +78,13 @@ pub async fn try_connect_as(
 
 /// `CreateChannel(other)` on `peer`: the channel id.
 pub async fn create_channel(peer: &Peer, other: NodeId) -> ChannelId {
-    match peer
-        .request(
-            CreateChannel {
-                version: 2,
-                peer: other,
-            }
-            .into(),
-        )
-        .await
-        .unwrap()
-    {
-        Message::CreateChannelResponse(r) => r.channel_id,
-        m => panic!("{m:?}"),
-    }
+    peer.call(CreateChannel {
+        version: 2,
+        peer: other,
+    })
+    .await
+    .unwrap()
+    .channel_id
 }
 
 /// The wire error code of a refused request (panics on anything else).
