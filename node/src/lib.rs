@@ -16,4 +16,5 @@ pub mod config;
 pub mod dm;
 pub mod node;
 pub mod ratelimit;
+pub mod service;
 pub mod store;

@@ -112,11 +112,13 @@ use tracing::{debug, info, warn};
 mod dispatch;
 mod frame_io;
 mod reset;
+mod router;
 mod slots;
 mod stream;
 pub mod tls;
 
 pub use dispatch::{Handler, HandlerFuture, RequestCtx, UNKNOWN_REQUEST_CODE};
+pub use router::Router;
 pub use stream::{Peer, RequestError};
 pub use tls::TlsError;
 
