@@ -105,7 +105,8 @@ impl Anchor {
             ip_frame_budget: cfg.ip_frame_budget_bytes,
             ..TransportConfig::default()
         };
-        let transport = Arc::new(Transport::bind(key.signing_key(), tcfg, service.clone())?);
+        let router = Arc::new(service.clone().router());
+        let transport = Arc::new(Transport::bind(key.signing_key(), tcfg, router)?);
         let operator = OperatorServers::start(
             Arc::new(OperatorState::new(service.clone(), transport.clone())),
             cfg.admin_addr(),
