@@ -91,10 +91,7 @@ async fn enqueue(
         payload: payload.to_vec(),
         client_message_id: None,
     };
-    {
-        let r = c.peer.call(msg).await?;
-        Ok(r.message_id)
-    }
+    Ok(c.peer.call(msg).await?.message_id)
 }
 
 async fn fetch(
@@ -109,13 +106,11 @@ async fn fetch(
         max_messages: 0,
         max_bytes: 0,
     };
-    {
-        let r = c.peer.call(msg).await?;
-        Ok(r.messages
-            .into_iter()
-            .map(|m| (m.message_id, m.payload))
-            .collect())
-    }
+    let r = c.peer.call(msg).await?;
+    Ok(r.messages
+        .into_iter()
+        .map(|m| (m.message_id, m.payload))
+        .collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,13 +139,9 @@ async fn channel_enqueue_fetch_ack() {
     );
     assert!(fetch(&bob, Some(ch), id2).await.unwrap().is_empty());
     // ListChannels.
-    {
-        let r = bob.peer.call(ListChannels::new(2)).await.unwrap();
-        {
-            assert_eq!(r.channels.len(), 1);
-            assert_eq!(r.channels[0].peer, alice.id);
-        }
-    }
+    let r = bob.peer.call(ListChannels::new(2)).await.unwrap();
+    assert_eq!(r.channels.len(), 1);
+    assert_eq!(r.channels[0].peer, alice.id);
     // Legacy mailbox (no channel): any recipient, separate queue.
     enqueue(&alice, None, bob.id, b"legacy").await.unwrap();
     assert_eq!(fetch(&bob, None, 0).await.unwrap()[0].1, b"legacy".to_vec());
@@ -252,10 +243,8 @@ async fn fetch_wait_wakes_at_once_and_times_out_empty() {
     // The enqueue happens while the wait is held (or before it registered:
     // both must deliver).
     enqueue(&alice, Some(ch), bob.id, b"wake up").await.unwrap();
-    {
-        let r = waiter.await.unwrap().unwrap();
-        assert_eq!(r.0.messages[0].payload, b"wake up".to_vec())
-    }
+    let r = waiter.await.unwrap().unwrap();
+    assert_eq!(r.0.messages[0].payload, b"wake up".to_vec());
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "woken, not timed out"
@@ -270,10 +259,8 @@ async fn fetch_wait_wakes_at_once_and_times_out_empty() {
         timeout_ms: 300,
     };
     let t = Instant::now();
-    {
-        let r = bob.peer.call(short).await.unwrap();
-        assert!(r.0.messages.is_empty())
-    }
+    let r = bob.peer.call(short).await.unwrap();
+    assert!(r.0.messages.is_empty());
     assert!(t.elapsed() >= Duration::from_millis(250));
 }
 
@@ -306,25 +293,21 @@ async fn check_in_address_and_bootstrap() {
         assert!(Instant::now() < deadline, "check-in never recorded");
         tokio::task::yield_now().await;
     }
-    {
-        let r = bob
-            .peer
-            .call(BootstrapRequest {
-                version: 2,
-                want: 200,
-                exclude: vec![],
-            })
-            .await
-            .unwrap();
-        {
-            let ids: Vec<NodeId> = r.peers.iter().map(|p| p.node_id).collect();
-            assert!(ids.contains(&alice_id));
-            assert!(
-                !ids.contains(&bob.id),
-                "the requester is not sent to itself"
-            );
-        }
-    }
+    let r = bob
+        .peer
+        .call(BootstrapRequest {
+            version: 2,
+            want: 200,
+            exclude: vec![],
+        })
+        .await
+        .unwrap();
+    let ids: Vec<NodeId> = r.peers.iter().map(|p| p.node_id).collect();
+    assert!(ids.contains(&alice_id));
+    assert!(
+        !ids.contains(&bob.id),
+        "the requester is not sent to itself"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -433,12 +416,8 @@ async fn deposited_posts_are_served_by_recipient_match_pull() {
                 since_seq: 0,
                 limit: 0,
             };
-            {
-                let r = peer.call(req).await.unwrap();
-                {
-                    r.posts.into_iter().map(|p| p.post_id()).collect::<Vec<_>>()
-                }
-            }
+            let r = peer.call(req).await.unwrap();
+            r.posts.into_iter().map(|p| p.post_id()).collect::<Vec<_>>()
         }
     };
     // Bob follows Alice and is a recipient: both.

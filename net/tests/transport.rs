@@ -960,12 +960,8 @@ async fn frame_budget_bounds_what_a_connection_buffers() {
             .expect("holder not cancelled")
             .unwrap();
     }
-    {
-        let r = peer.call(enqueue(0)).await.unwrap();
-        {
-            assert_eq!(r.message_id, MAX_MAILBOX_PAYLOAD_BYTES as u64);
-        }
-    }
+    let r = peer.call(enqueue(0)).await.unwrap();
+    assert_eq!(r.message_id, MAX_MAILBOX_PAYLOAD_BYTES as u64);
 }
 
 #[tokio::test]
