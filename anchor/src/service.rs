@@ -460,7 +460,7 @@ impl AnchorService {
     }
 
     /// The transport handler serving this anchor's peers: one handler per
-    /// message code, after the admission guard ([`Self::admit_request`]);
+    /// message code, after the admission guard (`admit_request`);
     /// a code not listed is answered `unknownMessage`.
     pub fn router(self: Arc<Self>) -> Router<AnchorService> {
         Router::new(self, "an anchor")

@@ -41,7 +41,7 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 32;
 /// room for a new one when every slot is taken: 10 s.
 pub const DEFAULT_IDLE_SLOT_GRACE: Duration = Duration::from_secs(10);
 
-/// Settings of a [`Transport`]. `Default` gives the protocol's defaults,
+/// Settings of a [`Transport`](super::Transport). `Default` gives the protocol's defaults,
 /// listening on `0.0.0.0:0`.
 #[derive(Debug, Clone)]
 pub struct TransportConfig {
@@ -73,10 +73,10 @@ pub struct TransportConfig {
     /// refused and further dials fail.
     pub max_connections: usize,
     /// Most incoming connections from one IP address (32); further ones are
-    /// closed with [`CLOSE_TOO_MANY_CONNECTIONS`] right after the handshake.
+    /// closed with [`CLOSE_TOO_MANY_CONNECTIONS`](super::CLOSE_TOO_MANY_CONNECTIONS) right after the handshake.
     pub max_connections_per_ip: usize,
     /// An incoming connection with no handler running and no request for at
-    /// least this long (10 s) may be evicted ([`CLOSE_IDLE_EVICTED`]) when
+    /// least this long (10 s) may be evicted ([`CLOSE_IDLE_EVICTED`](super::CLOSE_IDLE_EVICTED)) when
     /// every slot is taken; never-used connections go first.
     pub idle_slot_grace: Duration,
     /// Bound of the QUIC handshake, and separately of the Hello exchange
@@ -85,7 +85,7 @@ pub struct TransportConfig {
     /// A stream is dropped when its next bytes take longer than this, in
     /// either direction (10 s). Also the longest wait for frame budget.
     pub stream_idle_timeout: Duration,
-    /// Default timeout of [`Peer::request`] and pushes (30 s).
+    /// Default timeout of [`Peer::call`](super::Peer::call) and pushes (30 s).
     pub request_timeout: Duration,
     /// Streams of one connection being read or handled at once (32).
     pub max_inflight_per_connection: usize,
@@ -112,7 +112,7 @@ pub struct TransportConfig {
     /// declaring `n` bytes has `frame_deadline_floor + n / frame_min_rate`
     /// (32 KiB/s).
     pub frame_min_rate: u64,
-    /// Longest wait for connections to drain in [`Transport::close`] (5 s).
+    /// Longest wait for connections to drain in [`Transport::close`](super::Transport::close) (5 s).
     pub close_timeout: Duration,
     /// Protocol versions spoken. **Test hook**: the default
     /// `MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION` is the only conforming value.
