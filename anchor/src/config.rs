@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use distsoc_node::transport::{
+use distsoc_net::transport::{
     DEFAULT_FRAME_DEADLINE_FLOOR, DEFAULT_FRAME_MIN_RATE, DEFAULT_IDLE_SLOT_GRACE,
     DEFAULT_IP_FRAME_BUDGET,
 };

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use distsoc_node::transport::TransportError;
+use distsoc_net::transport::TransportError;
 
 use crate::store::StoreError;
 

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use distsoc_node::transport::Transport;
+use distsoc_net::transport::Transport;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tonic_health::server::HealthReporter;

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use distsoc_node::identity::NetworkKey;
-use distsoc_node::transport::{Transport, TransportConfig};
+use distsoc_net::identity::NetworkKey;
+use distsoc_net::transport::{Transport, TransportConfig};
 use distsoc_protocol::messages::common::Role;
 use distsoc_protocol::messages::wire::Limits;
 use tracing::{info, warn};
@@ -106,7 +106,8 @@ impl Anchor {
             ip_frame_budget: cfg.ip_frame_budget_bytes,
             ..TransportConfig::default()
         };
-        let transport = Arc::new(Transport::bind(key.signing_key(), tcfg, service.clone())?);
+        let router = Arc::new(service.clone().router());
+        let transport = Arc::new(Transport::bind(key.signing_key(), tcfg, router)?);
         let operator = OperatorServers::start(
             Arc::new(OperatorState::new(service.clone(), transport.clone())),
             cfg.admin_addr(),
@@ -122,7 +123,7 @@ impl Anchor {
                 let mut tick = tokio::time::interval(every);
                 loop {
                     tick.tick().await;
-                    let now = distsoc_node::node::now_ms();
+                    let now = distsoc_net::now_ms();
                     match store.sweep_expired(now).await {
                         Ok(0) => {}
                         Ok(n) => info!(expired = n, "swept expired mailbox messages"),

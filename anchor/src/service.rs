@@ -12,21 +12,27 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use distsoc_node::node::now_ms;
-use distsoc_node::transport::{Handler, HandlerFuture, PeerInfo, RequestCtx};
+use distsoc_net::now_ms;
+use distsoc_net::transport::{RequestCtx, Router};
+use distsoc_protocol::codes::MessageCode;
 use distsoc_protocol::error::{ErrorCode, ToWireError};
 use distsoc_protocol::ids::{ChannelId, NodeId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::common::{PeerAddress, SocketAddress};
 use distsoc_protocol::messages::content::{IngestError, SignedVisibilityUpdate, SyncPost};
-use distsoc_protocol::messages::discovery::{AddressEntry, AddressResponse, BootstrapResponse};
-use distsoc_protocol::messages::mailbox::{
-    ChannelInfo, CreateChannelResponse, EnqueueResponse, Fetch, FetchResponse, FetchWaitResponse,
-    ListChannelsResponse, MailboxMessage,
+use distsoc_protocol::messages::discovery::{
+    AddressEntry, AddressRequest, AddressResponse, BootstrapRequest, BootstrapResponse,
 };
-use distsoc_protocol::messages::social::{DeleteRecord, PullSyncResponse, VisibilityUpdate};
+use distsoc_protocol::messages::files::PostNotification;
+use distsoc_protocol::messages::mailbox::{
+    ChannelInfo, CreateChannel, CreateChannelResponse, Enqueue, EnqueueResponse, Fetch,
+    FetchResponse, FetchWait, FetchWaitResponse, ListChannels, ListChannelsResponse,
+    MailboxMessage,
+};
+use distsoc_protocol::messages::social::{
+    DeleteRecord, ProfileUpdate, PullSyncRequest, PullSyncResponse, PushPost, VisibilityUpdate,
+};
 use distsoc_protocol::messages::wire;
-use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign;
 use tracing::{debug, warn};
 
@@ -438,12 +444,9 @@ impl AnchorService {
     }
 
     /// Applies an author's visibility update to a held post.
-    async fn visibility_update(
-        &self,
-        update: &SignedVisibilityUpdate,
-    ) -> Result<Option<Message>, wire::Error> {
+    async fn visibility_update(&self, update: &SignedVisibilityUpdate) -> Result<(), wire::Error> {
         match self.store.apply_visibility_update(update).await {
-            Ok(VisibilityOutcome::Applied { .. } | VisibilityOutcome::Unchanged) => Ok(None),
+            Ok(VisibilityOutcome::Applied { .. } | VisibilityOutcome::Unchanged) => Ok(()),
             Ok(VisibilityOutcome::Stale) => {
                 Err(refuse(ErrorCode::Stale, "a newer visibility is held"))
             }
@@ -454,7 +457,41 @@ impl AnchorService {
         }
     }
 
-    async fn serve(&self, ctx: RequestCtx, msg: Message) -> Result<Option<Message>, wire::Error> {
+    /// The transport handler serving this anchor's peers: one handler per
+    /// message code, after the admission guard (`admit_request`);
+    /// a code not listed is answered `unknownMessage`.
+    pub fn router(self: Arc<Self>) -> Router<AnchorService> {
+        Router::new(self, "an anchor")
+            .guard(AnchorService::admit_request)
+            .request(AnchorService::serve_create_channel)
+            .request(AnchorService::serve_enqueue)
+            .request(AnchorService::serve_fetch)
+            .request(AnchorService::serve_fetch_wait)
+            .request(AnchorService::serve_list_channels)
+            .request(AnchorService::serve_address_request)
+            .request(AnchorService::serve_bootstrap_request)
+            .request(AnchorService::serve_pull_sync_request)
+            .push(AnchorService::serve_delete_record)
+            .push(AnchorService::serve_visibility_update)
+            .push(AnchorService::serve_push_post)
+            .push(AnchorService::serve_profile_update)
+            // Announcements are accepted and not acted on.
+            .push(|_, _, _: PostNotification| async { Ok(()) })
+            // Banned identities are refused when they connect, before Hello and
+            // before any request: no storage work, no audit row, no check-in.
+            .admit(|s, peer, _| !s.is_banned(peer))
+            // Check-in: only announced listen addresses, only once verified by a
+            // dial-back, never the observed address ([`crate::verify`]).
+            .on_connected(|s, info| {
+                if let Some(v) = s.verifier.get() {
+                    v.on_connected(&info);
+                }
+            })
+    }
+
+    /// Admission, for every request and push before its handler (and
+    /// before `unknownMessage`): draining, then the rate limit, then bans.
+    fn admit_request(&self, ctx: &RequestCtx, _code: MessageCode) -> Result<(), wire::Error> {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         if self.draining.load(Ordering::SeqCst) {
             self.counters.unavailable.fetch_add(1, Ordering::Relaxed);
@@ -466,7 +503,7 @@ impl AnchorService {
         // bans. Nothing is written (not even an audit row) for a request
         // that is not admitted.
         let now = Instant::now();
-        self.admit(&self.limiter, &ctx, now)?;
+        self.admit(&self.limiter, ctx, now)?;
         if self.is_banned(&ctx.peer) {
             self.counters.unauthorized.fetch_add(1, Ordering::Relaxed);
             return Err(refuse(
@@ -474,312 +511,351 @@ impl AnchorService {
                 "identity banned by the operator",
             ));
         }
-        match msg {
-            Message::CreateChannel(req) => {
-                if req.peer == ctx.peer {
-                    return Err(refuse(
-                        ErrorCode::Malformed,
-                        "peer must differ from the caller",
-                    ));
-                }
-                // A NodeId is an Ed25519 key that can pass a TLS handshake:
-                // a canonical point, not of small order (schema/README.md §9).
-                // Anything else (an all-zero key) could never fetch.
-                if sign::check_public_key(req.peer.as_bytes()).is_err() {
-                    return Err(refuse(
-                        ErrorCode::Malformed,
-                        "peer is not a valid Ed25519 public key",
-                    ));
-                }
-                self.admit(&self.channel_limiter, &ctx, now)?;
-                let c = self
-                    .store
-                    .create_channel(ctx.peer, req.peer, now_ms())
-                    .await
-                    .map_err(|e| self.store_error(&e))?;
-                self.audit(
-                    AuditKind::ChannelCreated,
-                    ctx.peer,
-                    Some(c.id),
-                    String::new(),
-                )
-                .await;
-                Ok(Some(Message::CreateChannelResponse(
-                    CreateChannelResponse::new(
-                        PROTOCOL_VERSION,
-                        c.id,
-                        c.members[0],
-                        c.members[1],
-                        c.created_at_ms,
-                    ),
-                )))
-            }
-            Message::Enqueue(req) => {
-                if let Some(channel) = req.channel_id {
-                    let other = self.member_of(&ctx, channel).await?;
-                    if req.recipient != other {
-                        return Err(self
-                            .unauthorized(&ctx, Some(channel), "recipient is not the other member")
-                            .await);
-                    }
-                }
-                let now = now_ms();
-                let ttl = self.mailbox_ttl_ms.load(Ordering::SeqCst);
-                let done = self
-                    .store
-                    .enqueue(NewMessage {
-                        channel: req.channel_id,
-                        sender: ctx.peer,
-                        recipient: req.recipient,
-                        payload: req.payload,
-                        client_message_id: req.client_message_id,
-                        received_at_ms: now,
-                        expires_at_ms: now.saturating_add(ttl),
-                    })
-                    .await
-                    .map_err(|e| self.store_error(&e))?;
-                self.counters.enqueued.fetch_add(1, Ordering::Relaxed);
-                self.audit(AuditKind::Send, ctx.peer, req.channel_id, String::new())
-                    .await;
-                Ok(Some(Message::EnqueueResponse(EnqueueResponse {
-                    version: PROTOCOL_VERSION,
-                    message_id: done.message_id,
-                    received_at_ms: done.received_at_ms,
-                    expires_at_ms: done.expires_at_ms,
-                })))
-            }
-            Message::Fetch(req) => Ok(Some(Message::FetchResponse(self.fetch(&ctx, &req).await?))),
-            Message::FetchWait(req) => {
-                let f = req.as_fetch();
-                if let Some(channel) = f.channel_id {
-                    self.member_of(&ctx, channel).await?;
-                }
-                // Register before the first fetch: an enqueue between the
-                // fetch and the wait still wakes us.
-                let waiter = self.store.waiter(ctx.peer, f.channel_id);
-                let first = self.fetch(&ctx, &f).await?;
-                if !first.messages.is_empty() {
-                    return Ok(Some(Message::FetchWaitResponse(FetchWaitResponse(first))));
-                }
-                let timeout = Duration::from_millis(u64::from(
-                    req.effective_timeout_ms(self.cfg.max_fetch_wait_ms),
-                ));
-                let woke = tokio::time::timeout(timeout, waiter.wait()).await.is_ok();
-                // Acks were applied by the first fetch.
-                let again = Fetch {
-                    ack_through: 0,
-                    ..f
-                };
-                let page = if woke {
-                    self.fetch(&ctx, &again).await?
-                } else {
-                    first
-                };
-                Ok(Some(Message::FetchWaitResponse(FetchWaitResponse(page))))
-            }
-            Message::ListChannels(req) => {
-                let page = self
-                    .store
-                    .list_channels(ctx.peer, req.after, req.effective_limit(), req.pending_only)
-                    .await
-                    .map_err(|e| self.store_error(&e))?;
-                let legacy = self
-                    .store
-                    .legacy_queued(ctx.peer)
-                    .await
-                    .map_err(|e| self.store_error(&e))?;
-                Ok(Some(Message::ListChannelsResponse(ListChannelsResponse {
-                    version: PROTOCOL_VERSION,
-                    channels: page
-                        .channels
-                        .into_iter()
-                        .map(|c| ChannelInfo {
-                            channel_id: c.id,
-                            peer: c.peer,
-                            created_at_ms: c.created_at_ms,
-                            queued: u32::try_from(c.queued).unwrap_or(u32::MAX),
-                        })
-                        .collect(),
-                    legacy_queued: u32::try_from(legacy).unwrap_or(u32::MAX),
-                    more: page.more,
-                    next: page.next,
-                })))
-            }
-            Message::AddressRequest(req) => {
-                let window = u64::try_from(self.cfg.checkin_window.as_millis()).unwrap_or(u64::MAX);
-                let cutoff = now_ms().saturating_sub(window);
-                let mut entries = Vec::with_capacity(req.targets.len());
-                for target in req.targets {
-                    let found = self
-                        .store
-                        .address(target)
-                        .await
-                        .map_err(|e| self.store_error(&e))?;
-                    let peer = found
-                        .filter(|c| c.last_seen_ms >= cutoff)
-                        .map(|c| PeerAddress {
-                            node_id: c.node,
-                            addresses: c.addrs.into_iter().map(SocketAddress).collect(),
-                            is_anchor: c.is_anchor,
-                            last_seen_ms: c.last_seen_ms,
-                        });
-                    entries.push(AddressEntry {
-                        node_id: target,
-                        peer,
-                        referral: None,
-                    });
-                }
-                Ok(Some(Message::AddressResponse(AddressResponse {
-                    version: PROTOCOL_VERSION,
-                    entries,
-                })))
-            }
-            Message::BootstrapRequest(req) => {
-                let window = u64::try_from(self.cfg.checkin_window.as_millis()).unwrap_or(u64::MAX);
-                let mut exclude = req.exclude.clone();
-                exclude.push(ctx.peer);
-                let peers = self
-                    .store
-                    .bootstrap_peers(
-                        req.effective_want(),
-                        &exclude,
-                        now_ms().saturating_sub(window),
-                    )
-                    .await
-                    .map_err(|e| self.store_error(&e))?;
-                Ok(Some(Message::BootstrapResponse(BootstrapResponse {
-                    version: PROTOCOL_VERSION,
-                    peers: peers
-                        .into_iter()
-                        .map(|c| PeerAddress {
-                            node_id: c.node,
-                            addresses: c.addrs.into_iter().map(SocketAddress).collect(),
-                            is_anchor: c.is_anchor,
-                            last_seen_ms: c.last_seen_ms,
-                        })
-                        .collect(),
-                })))
-            }
-            Message::PullSyncRequest(req) => {
-                let max = self.cfg.max_pull_batch.max(1);
-                let limit = req.effective_limit(max, max);
-                let ids: Vec<[u8; 32]> = req.ids.iter().map(|i| i.0).collect();
-                let page = self
-                    .store
-                    .pull(ctx.peer, &ids, req.since_seq, usize::from(limit))
-                    .await
-                    .map_err(|e| self.store_error(&e))?;
-                Ok(Some(Message::PullSyncResponse(PullSyncResponse {
-                    version: PROTOCOL_VERSION,
-                    posts: page.posts,
-                    next_seq: page.next_seq,
-                    more: page.more,
-                    deletes: page.deletes,
-                    profiles: Vec::new(),
-                })))
-            }
-            // Deposited by authors like posts (schema §7): verified by the
-            // author's signature, whoever sends it; the post stops being
-            // served and the delete is served by pull instead.
-            Message::DeleteRecord(DeleteRecord { record, .. }) => {
-                match self.store.apply_delete(&record, now_ms()).await {
-                    Ok(_) => Ok(None),
-                    Err(e) => Err(self.store_error(&e)),
-                }
-            }
-            Message::VisibilityUpdate(VisibilityUpdate { update, .. }) => {
-                self.visibility_update(&update).await
-            }
-            // Public and encrypted posts alike: an anchor is not a
-            // recipient but store-and-forward infrastructure, and serves
-            // encrypted posts only by recipient-match pull (schema §7).
-            // A valid post is charged to the quotas (its canonical bytes,
-            // encoded once) before any storage work; a post the store did
-            // not keep is refunded.
-            Message::PushPost(push) => {
-                let result = match PreparedPost::new(&push.post) {
-                    // Refused below; nothing was charged.
-                    Err(e) => Some(Err(e)),
-                    Ok(prepared) => {
-                        let charge = self.admit_deposit(&ctx, &push.post, prepared.bytes.len())?;
-                        let result =
-                            match self.store.insert_prepared(vec![prepared], now_ms()).await {
-                                Ok(r) => r.into_iter().next(),
-                                Err(e) => {
-                                    self.quotas.refund(charge);
-                                    return Err(self.store_error(&e));
-                                }
-                            };
-                        if !matches!(result, Some(Ok(Inserted::New { .. }))) {
-                            self.quotas.refund(charge);
-                        }
-                        result
-                    }
-                };
-                match result {
-                    Some(Err(e)) => Err(self.store_error(&e)),
-                    Some(Ok(Inserted::Tombstoned)) => Err(refuse(
-                        ErrorCode::Unauthorized,
-                        "deleted by its author; not stored again",
-                    )),
-                    // A re-deposit that carries a newer visibility update
-                    // (the author re-wrapped the post) applies it.
-                    Some(Ok(Inserted::Duplicate)) => match &push.post.visibility_update {
-                        Some(update) => match self.visibility_update(update).await {
-                            Err(e) if e.code == ErrorCode::Stale => Ok(None),
-                            other => other,
-                        },
-                        None => Ok(None),
-                    },
-                    _ => Ok(None),
-                }
-            }
-            // `Ack` means "validated and accepted" (schema/README.md): the
-            // anchor keeps no profiles, but it acknowledges only one whose
-            // signature verifies.
-            Message::ProfileUpdate(update) => match update.profile.verify() {
-                Ok(()) => Ok(None),
-                Err(error) => {
-                    let e = IngestError::BadSignature {
-                        what: "profile",
-                        error,
-                    };
-                    Err(e.to_wire_error())
-                }
-            },
-            Message::PostNotification(_) => Ok(None),
-            other => Err(refuse(
-                ErrorCode::UnknownMessage,
-                format!("{} is not served by an anchor", other.code().name()),
-            )),
-        }
+        Ok(())
     }
-}
 
-impl Handler for AnchorService {
-    fn handle<'a>(&'a self, ctx: RequestCtx, msg: Message) -> HandlerFuture<'a> {
-        Box::pin(async move {
-            let code = msg.code();
-            let peer = ctx.peer;
-            let result = self.serve(ctx, msg).await;
-            if let Err(e) = &result {
-                debug!(peer = %peer.short(), code = code.name(), error = %e.code, "request refused");
+    /// Serves `CreateChannel`.
+    async fn serve_create_channel(
+        self: Arc<Self>,
+        ctx: RequestCtx,
+        req: CreateChannel,
+    ) -> Result<CreateChannelResponse, wire::Error> {
+        if req.peer == ctx.peer {
+            return Err(refuse(
+                ErrorCode::Malformed,
+                "peer must differ from the caller",
+            ));
+        }
+        // A NodeId is an Ed25519 key that can pass a TLS handshake:
+        // a canonical point, not of small order (schema/README.md §9).
+        // Anything else (an all-zero key) could never fetch.
+        if sign::check_public_key(req.peer.as_bytes()).is_err() {
+            return Err(refuse(
+                ErrorCode::Malformed,
+                "peer is not a valid Ed25519 public key",
+            ));
+        }
+        self.admit(&self.channel_limiter, &ctx, Instant::now())?;
+        let c = self
+            .store
+            .create_channel(ctx.peer, req.peer, now_ms())
+            .await
+            .map_err(|e| self.store_error(&e))?;
+        self.audit(
+            AuditKind::ChannelCreated,
+            ctx.peer,
+            Some(c.id),
+            String::new(),
+        )
+        .await;
+        Ok(CreateChannelResponse::new(
+            PROTOCOL_VERSION,
+            c.id,
+            c.members[0],
+            c.members[1],
+            c.created_at_ms,
+        ))
+    }
+
+    /// Serves `Enqueue`.
+    async fn serve_enqueue(
+        self: Arc<Self>,
+        ctx: RequestCtx,
+        req: Enqueue,
+    ) -> Result<EnqueueResponse, wire::Error> {
+        if let Some(channel) = req.channel_id {
+            let other = self.member_of(&ctx, channel).await?;
+            if req.recipient != other {
+                return Err(self
+                    .unauthorized(&ctx, Some(channel), "recipient is not the other member")
+                    .await);
             }
-            result
+        }
+        let now = now_ms();
+        let ttl = self.mailbox_ttl_ms.load(Ordering::SeqCst);
+        let done = self
+            .store
+            .enqueue(NewMessage {
+                channel: req.channel_id,
+                sender: ctx.peer,
+                recipient: req.recipient,
+                payload: req.payload,
+                client_message_id: req.client_message_id,
+                received_at_ms: now,
+                expires_at_ms: now.saturating_add(ttl),
+            })
+            .await
+            .map_err(|e| self.store_error(&e))?;
+        self.counters.enqueued.fetch_add(1, Ordering::Relaxed);
+        self.audit(AuditKind::Send, ctx.peer, req.channel_id, String::new())
+            .await;
+        Ok(EnqueueResponse {
+            version: PROTOCOL_VERSION,
+            message_id: done.message_id,
+            received_at_ms: done.received_at_ms,
+            expires_at_ms: done.expires_at_ms,
         })
     }
 
-    /// Banned identities are refused when they connect, before Hello and
-    /// before any request: no storage work, no audit row, no check-in.
-    fn admit(&self, peer: &NodeId, _remote: std::net::SocketAddr) -> bool {
-        !self.is_banned(peer)
+    /// Serves `Fetch`.
+    async fn serve_fetch(
+        self: Arc<Self>,
+        ctx: RequestCtx,
+        req: Fetch,
+    ) -> Result<FetchResponse, wire::Error> {
+        self.fetch(&ctx, &req).await
     }
 
-    /// Check-in: only announced listen addresses, only once verified by a
-    /// dial-back, never the observed address ([`crate::verify`]).
-    fn on_connected(&self, info: Arc<PeerInfo>) {
-        if let Some(v) = self.verifier.get() {
-            v.on_connected(&info);
+    /// Serves `FetchWait`.
+    async fn serve_fetch_wait(
+        self: Arc<Self>,
+        ctx: RequestCtx,
+        req: FetchWait,
+    ) -> Result<FetchWaitResponse, wire::Error> {
+        let f = req.as_fetch();
+        if let Some(channel) = f.channel_id {
+            self.member_of(&ctx, channel).await?;
+        }
+        // Register before the first fetch: an enqueue between the
+        // fetch and the wait still wakes us.
+        let waiter = self.store.waiter(ctx.peer, f.channel_id);
+        let first = self.fetch(&ctx, &f).await?;
+        if !first.messages.is_empty() {
+            return Ok(FetchWaitResponse(first));
+        }
+        let timeout = Duration::from_millis(u64::from(
+            req.effective_timeout_ms(self.cfg.max_fetch_wait_ms),
+        ));
+        let woke = tokio::time::timeout(timeout, waiter.wait()).await.is_ok();
+        // Acks were applied by the first fetch.
+        let again = Fetch {
+            ack_through: 0,
+            ..f
+        };
+        let page = if woke {
+            self.fetch(&ctx, &again).await?
+        } else {
+            first
+        };
+        Ok(FetchWaitResponse(page))
+    }
+
+    /// Serves `ListChannels`.
+    async fn serve_list_channels(
+        self: Arc<Self>,
+        ctx: RequestCtx,
+        req: ListChannels,
+    ) -> Result<ListChannelsResponse, wire::Error> {
+        let page = self
+            .store
+            .list_channels(ctx.peer, req.after, req.effective_limit(), req.pending_only)
+            .await
+            .map_err(|e| self.store_error(&e))?;
+        let legacy = self
+            .store
+            .legacy_queued(ctx.peer)
+            .await
+            .map_err(|e| self.store_error(&e))?;
+        Ok(ListChannelsResponse {
+            version: PROTOCOL_VERSION,
+            channels: page
+                .channels
+                .into_iter()
+                .map(|c| ChannelInfo {
+                    channel_id: c.id,
+                    peer: c.peer,
+                    created_at_ms: c.created_at_ms,
+                    queued: u32::try_from(c.queued).unwrap_or(u32::MAX),
+                })
+                .collect(),
+            legacy_queued: u32::try_from(legacy).unwrap_or(u32::MAX),
+            more: page.more,
+            next: page.next,
+        })
+    }
+
+    /// Serves `AddressRequest`.
+    async fn serve_address_request(
+        self: Arc<Self>,
+        _ctx: RequestCtx,
+        req: AddressRequest,
+    ) -> Result<AddressResponse, wire::Error> {
+        let window = u64::try_from(self.cfg.checkin_window.as_millis()).unwrap_or(u64::MAX);
+        let cutoff = now_ms().saturating_sub(window);
+        let mut entries = Vec::with_capacity(req.targets.len());
+        for target in req.targets {
+            let found = self
+                .store
+                .address(target)
+                .await
+                .map_err(|e| self.store_error(&e))?;
+            let peer = found
+                .filter(|c| c.last_seen_ms >= cutoff)
+                .map(|c| PeerAddress {
+                    node_id: c.node,
+                    addresses: c.addrs.into_iter().map(SocketAddress).collect(),
+                    is_anchor: c.is_anchor,
+                    last_seen_ms: c.last_seen_ms,
+                });
+            entries.push(AddressEntry {
+                node_id: target,
+                peer,
+                referral: None,
+            });
+        }
+        Ok(AddressResponse {
+            version: PROTOCOL_VERSION,
+            entries,
+        })
+    }
+
+    /// Serves `BootstrapRequest`.
+    async fn serve_bootstrap_request(
+        self: Arc<Self>,
+        ctx: RequestCtx,
+        req: BootstrapRequest,
+    ) -> Result<BootstrapResponse, wire::Error> {
+        let window = u64::try_from(self.cfg.checkin_window.as_millis()).unwrap_or(u64::MAX);
+        let mut exclude = req.exclude.clone();
+        exclude.push(ctx.peer);
+        let peers = self
+            .store
+            .bootstrap_peers(
+                req.effective_want(),
+                &exclude,
+                now_ms().saturating_sub(window),
+            )
+            .await
+            .map_err(|e| self.store_error(&e))?;
+        Ok(BootstrapResponse {
+            version: PROTOCOL_VERSION,
+            peers: peers
+                .into_iter()
+                .map(|c| PeerAddress {
+                    node_id: c.node,
+                    addresses: c.addrs.into_iter().map(SocketAddress).collect(),
+                    is_anchor: c.is_anchor,
+                    last_seen_ms: c.last_seen_ms,
+                })
+                .collect(),
+        })
+    }
+
+    /// Serves `PullSyncRequest`.
+    async fn serve_pull_sync_request(
+        self: Arc<Self>,
+        ctx: RequestCtx,
+        req: PullSyncRequest,
+    ) -> Result<PullSyncResponse, wire::Error> {
+        let max = self.cfg.max_pull_batch.max(1);
+        let limit = req.effective_limit(max, max);
+        let ids: Vec<[u8; 32]> = req.ids.iter().map(|i| i.0).collect();
+        let page = self
+            .store
+            .pull(ctx.peer, &ids, req.since_seq, usize::from(limit))
+            .await
+            .map_err(|e| self.store_error(&e))?;
+        Ok(PullSyncResponse {
+            version: PROTOCOL_VERSION,
+            posts: page.posts,
+            next_seq: page.next_seq,
+            more: page.more,
+            deletes: page.deletes,
+            profiles: Vec::new(),
+        })
+    }
+
+    /// Serves `DeleteRecord`.
+    // Deposited by authors like posts (schema §7): verified by the
+    // author's signature, whoever sends it; the post stops being
+    // served and the delete is served by pull instead.
+    async fn serve_delete_record(
+        self: Arc<Self>,
+        _ctx: RequestCtx,
+        DeleteRecord { record, .. }: DeleteRecord,
+    ) -> Result<(), wire::Error> {
+        match self.store.apply_delete(&record, now_ms()).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.store_error(&e)),
+        }
+    }
+
+    /// Serves `VisibilityUpdate`.
+    async fn serve_visibility_update(
+        self: Arc<Self>,
+        _ctx: RequestCtx,
+        VisibilityUpdate { update, .. }: VisibilityUpdate,
+    ) -> Result<(), wire::Error> {
+        self.visibility_update(&update).await
+    }
+
+    /// Serves `PushPost`.
+    // Public and encrypted posts alike: an anchor is not a
+    // recipient but store-and-forward infrastructure, and serves
+    // encrypted posts only by recipient-match pull (schema §7).
+    // A valid post is charged to the quotas (its canonical bytes,
+    // encoded once) before any storage work; a post the store did
+    // not keep is refunded.
+    async fn serve_push_post(
+        self: Arc<Self>,
+        ctx: RequestCtx,
+        push: PushPost,
+    ) -> Result<(), wire::Error> {
+        let result = match PreparedPost::new(&push.post) {
+            // Refused below; nothing was charged.
+            Err(e) => Some(Err(e)),
+            Ok(prepared) => {
+                let charge = self.admit_deposit(&ctx, &push.post, prepared.bytes.len())?;
+                let result = match self.store.insert_prepared(vec![prepared], now_ms()).await {
+                    Ok(r) => r.into_iter().next(),
+                    Err(e) => {
+                        self.quotas.refund(charge);
+                        return Err(self.store_error(&e));
+                    }
+                };
+                if !matches!(result, Some(Ok(Inserted::New { .. }))) {
+                    self.quotas.refund(charge);
+                }
+                result
+            }
+        };
+        match result {
+            Some(Err(e)) => Err(self.store_error(&e)),
+            Some(Ok(Inserted::Tombstoned)) => Err(refuse(
+                ErrorCode::Unauthorized,
+                "deleted by its author; not stored again",
+            )),
+            // A re-deposit that carries a newer visibility update
+            // (the author re-wrapped the post) applies it.
+            Some(Ok(Inserted::Duplicate)) => match &push.post.visibility_update {
+                Some(update) => match self.visibility_update(update).await {
+                    Err(e) if e.code == ErrorCode::Stale => Ok(()),
+                    other => other,
+                },
+                None => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// Serves `ProfileUpdate`.
+    // `Ack` means "validated and accepted" (schema/README.md): the
+    // anchor keeps no profiles, but it acknowledges only one whose
+    // signature verifies.
+    async fn serve_profile_update(
+        self: Arc<Self>,
+        _ctx: RequestCtx,
+        update: ProfileUpdate,
+    ) -> Result<(), wire::Error> {
+        match update.profile.verify() {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let e = IngestError::BadSignature {
+                    what: "profile",
+                    error,
+                };
+                Err(e.to_wire_error())
+            }
         }
     }
 }

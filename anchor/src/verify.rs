@@ -45,15 +45,12 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use distsoc_node::node::now_ms;
-use distsoc_node::transport::{
-    Direction, Handler, HandlerFuture, PeerInfo, RequestCtx, Transport, TransportConfig,
-    TransportError,
+use distsoc_net::now_ms;
+use distsoc_net::transport::{
+    Direction, PeerInfo, Router, Transport, TransportConfig, TransportError,
 };
-use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::messages::common::Role;
-use distsoc_protocol::messages::{wire, Message};
 use distsoc_protocol::sign::SigningKey;
 use tokio::sync::Semaphore;
 use tracing::{debug, info};
@@ -146,21 +143,6 @@ pub fn dial_target(announced: SocketAddr, observed: IpAddr) -> Result<SocketAddr
     Ok(SocketAddr::new(ip, announced.port()))
 }
 
-/// The dial-back endpoint serves nothing.
-struct RefuseAll;
-
-impl Handler for RefuseAll {
-    fn handle<'a>(&'a self, _ctx: RequestCtx, _msg: Message) -> HandlerFuture<'a> {
-        Box::pin(async {
-            Err(wire::Error::new(
-                ErrorCode::UnknownMessage,
-                0,
-                "address verification probe",
-            ))
-        })
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 struct Verdict {
     ok: bool,
@@ -228,7 +210,10 @@ impl Verifier {
             close_timeout: Duration::from_millis(200),
             ..TransportConfig::default()
         };
-        let transport = Transport::bind(&key, tcfg, Arc::new(RefuseAll))?;
+        // The dial-back endpoint serves nothing: no handler is registered,
+        // so every request is answered unknownMessage.
+        let router = Router::new(Arc::new(()), "an address verification probe");
+        let transport = Transport::bind(&key, tcfg, Arc::new(router))?;
         Ok(Self {
             slots: Arc::new(Semaphore::new(cfg.max_concurrent.max(1))),
             cfg,

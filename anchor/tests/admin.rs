@@ -16,14 +16,15 @@ use distsoc_anchor::admin::pb::{
 };
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
-use distsoc_node::identity::NetworkKey;
-use distsoc_node::transport::{
+use distsoc_net::identity::NetworkKey;
+use distsoc_net::transport::{
     CloseReason, Peer, RequestError, Transport, TransportError, CLOSE_REFUSED,
 };
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, NodeId};
-use distsoc_protocol::messages::mailbox::{Enqueue, EnqueueResponse, ListChannels};
-use distsoc_protocol::messages::Message;
+use distsoc_protocol::messages::mailbox::{
+    Enqueue, EnqueueResponse, ListChannels, ListChannelsResponse,
+};
 use distsoc_protocol::sign::SigningKey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::transport::Channel;
@@ -136,14 +137,11 @@ async fn enqueue(
         payload: payload.to_vec(),
         client_message_id: None,
     };
-    match c.peer.request(msg.into()).await? {
-        Message::EnqueueResponse(r) => Ok(r),
-        m => panic!("{m:?}"),
-    }
+    c.peer.call(msg).await
 }
 
-async fn list(c: &Client) -> Result<Message, RequestError> {
-    c.peer.request(ListChannels::new(2).into()).await
+async fn list(c: &Client) -> Result<ListChannelsResponse, RequestError> {
+    c.peer.call(ListChannels::new(2)).await
 }
 
 /// `GET path` over HTTP/1.1; returns (status code, content type, body).

@@ -11,14 +11,15 @@ use common::{code, start_anchor, TestAnchor, LOOPBACK};
 use std::time::Duration;
 
 use distsoc_anchor::config::AnchorConfig;
+use distsoc_net::transport::{Peer, RequestError, Transport};
 use distsoc_node::config::Config;
 use distsoc_node::dm::DmClient;
 use distsoc_node::node::Node;
-use distsoc_node::transport::{Peer, RequestError, Transport};
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, ConnectString, NodeId};
-use distsoc_protocol::messages::mailbox::{CreateChannel, Fetch, ListChannels};
-use distsoc_protocol::messages::Message;
+use distsoc_protocol::messages::mailbox::{
+    CreateChannel, Fetch, ListChannels, ListChannelsResponse,
+};
 use distsoc_protocol::sign::SigningKey;
 use rand_core::RngCore;
 
@@ -47,8 +48,8 @@ fn random_node() -> NodeId {
     NodeId(SigningKey::generate(&mut rand_core::OsRng).public())
 }
 
-async fn list(c: &Client) -> Result<Message, RequestError> {
-    c.peer.request(ListChannels::new(2).into()).await
+async fn list(c: &Client) -> Result<ListChannelsResponse, RequestError> {
+    c.peer.call(ListChannels::new(2)).await
 }
 
 /// `n` requests from `c` at once; how many were refused `rateLimited`
@@ -58,7 +59,7 @@ async fn flood(c: &Client, n: usize) -> usize {
         (0..n)
             .map(|_| {
                 let p = c.peer.clone();
-                tokio::spawn(async move { p.request(ListChannels::new(2).into()).await })
+                tokio::spawn(async move { p.call(ListChannels::new(2)).await })
             })
             .collect(),
     )
@@ -94,7 +95,7 @@ async fn a_flooding_identity_does_not_limit_others_behind_the_same_ip() {
     // identity on the same IP gets its whole burst.
     for i in 0..40 {
         match list(&honest).await {
-            Ok(Message::ListChannelsResponse(_)) => {}
+            Ok(_) => {}
             other => panic!("request {i} of the other identity: {other:?}"),
         }
     }
@@ -117,13 +118,10 @@ async fn channel_creation_is_rate_limited_per_creator() {
     }
     let refused = spammer
         .peer
-        .request(
-            CreateChannel {
-                version: 2,
-                peer: random_node(),
-            }
-            .into(),
-        )
+        .call(CreateChannel {
+            version: 2,
+            peer: random_node(),
+        })
         .await;
     let Err(RequestError::Remote(e)) = refused else {
         panic!("{refused:?}")
@@ -136,10 +134,7 @@ async fn channel_creation_is_rate_limited_per_creator() {
         e.retry_after_ms
     );
     // The refused request created nothing.
-    match list(&spammer).await.unwrap() {
-        Message::ListChannelsResponse(r) => assert_eq!(r.channels.len(), 3),
-        m => panic!("{m:?}"),
-    }
+    assert_eq!(list(&spammer).await.unwrap().channels.len(), 3);
     // Another creator on the same IP is served.
     common::create_channel(&other.peer, spammer.id).await;
 }
@@ -179,7 +174,7 @@ async fn refused_before_admission_writes_no_audit_rows() {
         (0..20)
             .map(|_| {
                 let p = banned.peer.clone();
-                tokio::spawn(async move { code(p.request(foreign.into()).await) })
+                tokio::spawn(async move { code(p.call(foreign).await) })
             })
             .collect(),
     )
@@ -208,7 +203,7 @@ async fn refused_before_admission_writes_no_audit_rows() {
             .map(|_| {
                 let p = flooder.peer.clone();
                 let f = foreign;
-                tokio::spawn(async move { code(p.request(f.into()).await) })
+                tokio::spawn(async move { code(p.call(f).await) })
             })
             .collect(),
     )

@@ -11,13 +11,12 @@ use std::time::{Duration, Instant};
 
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
-use distsoc_node::identity::NetworkKey;
-use distsoc_node::transport::{Peer, RequestError, Transport};
+use distsoc_net::identity::NetworkKey;
+use distsoc_net::transport::{Peer, RequestError, Transport};
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, NodeId};
 use distsoc_protocol::messages::discovery::{AddressRequest, BootstrapRequest};
 use distsoc_protocol::messages::mailbox::{CreateChannel, Enqueue, Fetch, FetchWait, ListChannels};
-use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign::SigningKey;
 
 struct TestAnchor {
@@ -92,10 +91,7 @@ async fn enqueue(
         payload: payload.to_vec(),
         client_message_id: None,
     };
-    match c.peer.request(msg.into()).await? {
-        Message::EnqueueResponse(r) => Ok(r.message_id),
-        m => panic!("{m:?}"),
-    }
+    Ok(c.peer.call(msg).await?.message_id)
 }
 
 async fn fetch(
@@ -110,14 +106,11 @@ async fn fetch(
         max_messages: 0,
         max_bytes: 0,
     };
-    match c.peer.request(msg.into()).await? {
-        Message::FetchResponse(r) => Ok(r
-            .messages
-            .into_iter()
-            .map(|m| (m.message_id, m.payload))
-            .collect()),
-        m => panic!("{m:?}"),
-    }
+    let r = c.peer.call(msg).await?;
+    Ok(r.messages
+        .into_iter()
+        .map(|m| (m.message_id, m.payload))
+        .collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,13 +139,9 @@ async fn channel_enqueue_fetch_ack() {
     );
     assert!(fetch(&bob, Some(ch), id2).await.unwrap().is_empty());
     // ListChannels.
-    match bob.peer.request(ListChannels::new(2).into()).await.unwrap() {
-        Message::ListChannelsResponse(r) => {
-            assert_eq!(r.channels.len(), 1);
-            assert_eq!(r.channels[0].peer, alice.id);
-        }
-        m => panic!("{m:?}"),
-    }
+    let r = bob.peer.call(ListChannels::new(2)).await.unwrap();
+    assert_eq!(r.channels.len(), 1);
+    assert_eq!(r.channels[0].peer, alice.id);
     // Legacy mailbox (no channel): any recipient, separate queue.
     enqueue(&alice, None, bob.id, b"legacy").await.unwrap();
     assert_eq!(fetch(&bob, None, 0).await.unwrap()[0].1, b"legacy".to_vec());
@@ -191,13 +180,10 @@ async fn hostile_requests_get_typed_errors_and_store_nothing() {
         code(
             alice
                 .peer
-                .request(
-                    CreateChannel {
-                        version: 2,
-                        peer: alice.id
-                    }
-                    .into()
-                )
+                .call(CreateChannel {
+                    version: 2,
+                    peer: alice.id
+                })
                 .await
         ),
         ErrorCode::Malformed
@@ -217,7 +203,7 @@ async fn hostile_requests_get_typed_errors_and_store_nothing() {
         client_message_id: None,
     };
     assert_eq!(
-        code(alice.peer.request(v3.into()).await),
+        code(alice.peer.call(v3).await),
         ErrorCode::UnsupportedVersion
     );
     // Nothing was stored by any of that, and the connection still works.
@@ -252,18 +238,13 @@ async fn fetch_wait_wakes_at_once_and_times_out_empty() {
     let started = Instant::now();
     let waiter = tokio::spawn({
         let peer = bob.peer.clone();
-        async move {
-            peer.request_with_timeout(wait.into(), Duration::from_secs(40))
-                .await
-        }
+        async move { peer.call_with_timeout(wait, Duration::from_secs(40)).await }
     });
     // The enqueue happens while the wait is held (or before it registered:
     // both must deliver).
     enqueue(&alice, Some(ch), bob.id, b"wake up").await.unwrap();
-    match waiter.await.unwrap().unwrap() {
-        Message::FetchWaitResponse(r) => assert_eq!(r.0.messages[0].payload, b"wake up".to_vec()),
-        m => panic!("{m:?}"),
-    }
+    let r = waiter.await.unwrap().unwrap();
+    assert_eq!(r.0.messages[0].payload, b"wake up".to_vec());
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "woken, not timed out"
@@ -278,10 +259,8 @@ async fn fetch_wait_wakes_at_once_and_times_out_empty() {
         timeout_ms: 300,
     };
     let t = Instant::now();
-    match bob.peer.request(short.into()).await.unwrap() {
-        Message::FetchWaitResponse(r) => assert!(r.0.messages.is_empty()),
-        m => panic!("{m:?}"),
-    }
+    let r = bob.peer.call(short).await.unwrap();
+    assert!(r.0.messages.is_empty());
     assert!(t.elapsed() >= Duration::from_millis(250));
 }
 
@@ -299,18 +278,13 @@ async fn check_in_address_and_bootstrap() {
     loop {
         let reply = bob
             .peer
-            .request(
-                AddressRequest {
-                    version: 2,
-                    targets: vec![alice_id, NodeId([9; 32])],
-                }
-                .into(),
-            )
+            .call(AddressRequest {
+                version: 2,
+                targets: vec![alice_id, NodeId([9; 32])],
+            })
             .await
             .unwrap();
-        let Message::AddressResponse(r) = reply else {
-            panic!()
-        };
+        let r = reply;
         if let Some(p) = &r.entries[0].peer {
             assert_eq!(p.node_id, alice_id);
             assert!(r.entries[1].peer.is_none());
@@ -319,29 +293,21 @@ async fn check_in_address_and_bootstrap() {
         assert!(Instant::now() < deadline, "check-in never recorded");
         tokio::task::yield_now().await;
     }
-    match bob
+    let r = bob
         .peer
-        .request(
-            BootstrapRequest {
-                version: 2,
-                want: 200,
-                exclude: vec![],
-            }
-            .into(),
-        )
+        .call(BootstrapRequest {
+            version: 2,
+            want: 200,
+            exclude: vec![],
+        })
         .await
-        .unwrap()
-    {
-        Message::BootstrapResponse(r) => {
-            let ids: Vec<NodeId> = r.peers.iter().map(|p| p.node_id).collect();
-            assert!(ids.contains(&alice_id));
-            assert!(
-                !ids.contains(&bob.id),
-                "the requester is not sent to itself"
-            );
-        }
-        m => panic!("{m:?}"),
-    }
+        .unwrap();
+    let ids: Vec<NodeId> = r.peers.iter().map(|p| p.node_id).collect();
+    assert!(ids.contains(&alice_id));
+    assert!(
+        !ids.contains(&bob.id),
+        "the requester is not sent to itself"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,7 +322,7 @@ async fn rate_limit_per_identity_does_not_slow_others() {
     let calm = client_from(&a, "127.0.0.3:0".parse().unwrap()).await;
     let mut limited = None;
     for _ in 0..20 {
-        match flood.peer.request(ListChannels::new(2).into()).await {
+        match flood.peer.call(ListChannels::new(2)).await {
             Err(RequestError::Remote(e)) if e.code == ErrorCode::RateLimited => {
                 limited = Some(e);
                 break;
@@ -370,13 +336,10 @@ async fn rate_limit_per_identity_does_not_slow_others() {
     // Another identity from another address is served its whole burst, while
     // the flooding identity is still limited.
     for _ in 0..5 {
-        calm.peer
-            .request(ListChannels::new(2).into())
-            .await
-            .unwrap();
+        calm.peer.call(ListChannels::new(2)).await.unwrap();
     }
     assert_eq!(
-        code(flood.peer.request(ListChannels::new(2).into()).await),
+        code(flood.peer.call(ListChannels::new(2)).await),
         ErrorCode::RateLimited
     );
 }
@@ -387,7 +350,7 @@ async fn drain_refuses_new_requests() {
     let alice = client(&a).await;
     a.anchor.service.drain();
     assert_eq!(
-        code(alice.peer.request(ListChannels::new(2).into()).await),
+        code(alice.peer.call(ListChannels::new(2)).await),
         ErrorCode::Unavailable
     );
 }
@@ -433,14 +396,11 @@ async fn deposited_posts_are_served_by_recipient_match_pull() {
     {
         let (_t, peer, _) = common::connect_as(&alice, a.id, a.addr, LOOPBACK).await;
         for post in [public.clone(), for_bob.clone()] {
-            peer.push_acked(
-                PushPost {
-                    version: 2,
-                    post,
-                    recent: None,
-                }
-                .into(),
-            )
+            peer.push_acked(PushPost {
+                version: 2,
+                post,
+                recent: None,
+            })
             .await
             .expect("the anchor stores the deposit");
         }
@@ -456,12 +416,8 @@ async fn deposited_posts_are_served_by_recipient_match_pull() {
                 since_seq: 0,
                 limit: 0,
             };
-            match peer.request(req.into()).await.unwrap() {
-                Message::PullSyncResponse(r) => {
-                    r.posts.into_iter().map(|p| p.post_id()).collect::<Vec<_>>()
-                }
-                m => panic!("{m:?}"),
-            }
+            let r = peer.call(req).await.unwrap();
+            r.posts.into_iter().map(|p| p.post_id()).collect::<Vec<_>>()
         }
     };
     // Bob follows Alice and is a recipient: both.

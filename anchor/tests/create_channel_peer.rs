@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
-use distsoc_node::identity::NetworkKey;
+use distsoc_net::identity::NetworkKey;
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::messages::mailbox::CreateChannel;
@@ -65,13 +65,10 @@ async fn create_channel_refuses_peers_that_are_not_valid_keys() {
     for (what, peer_key) in bad {
         assert!(check_public_key(&peer_key).is_err(), "{what}");
         let r = peer
-            .request(
-                CreateChannel {
-                    version: 2,
-                    peer: NodeId(peer_key),
-                }
-                .into(),
-            )
+            .call(CreateChannel {
+                version: 2,
+                peer: NodeId(peer_key),
+            })
             .await;
         assert_eq!(code(r), ErrorCode::Malformed, "{what}");
     }

@@ -51,12 +51,9 @@ async fn profile_update_is_acked_only_with_a_valid_signature() {
     let (_t, peer, _) = common::connect_as(&mallory, a.id, a.addr, LOOPBACK).await;
     // Mallory's signature over a profile naming Alice.
     let forged = profile(&alice, &mallory);
-    assert_eq!(
-        code(peer.push_acked(forged.into()).await),
-        ErrorCode::BadSignature
-    );
+    assert_eq!(code(peer.push_acked(forged).await), ErrorCode::BadSignature);
     let good = profile(&mallory, &mallory);
-    peer.push_acked(good.into())
+    peer.push_acked(good)
         .await
         .expect("a validly signed profile is acked");
 }
@@ -65,7 +62,7 @@ async fn profile_update_is_acked_only_with_a_valid_signature() {
 
 mod pg_harness;
 
-use distsoc_node::transport::{Peer, RequestError};
+use distsoc_net::transport::{Peer, RequestError};
 use distsoc_protocol::messages::content::{Post, PostVisibility, SyncPost};
 use distsoc_protocol::messages::social::PushPost;
 use std::time::Duration;
@@ -78,14 +75,11 @@ fn public_post(k: &SigningKey, ms: u64, text_len: usize) -> SyncPost {
 }
 
 async fn deposit(peer: &Peer, post: &SyncPost) -> Result<(), RequestError> {
-    peer.push_acked(
-        PushPost {
-            version: 2,
-            post: post.clone(),
-            recent: None,
-        }
-        .into(),
-    )
+    peer.push_acked(PushPost {
+        version: 2,
+        post: post.clone(),
+        recent: None,
+    })
     .await
     .map(|_| ())
 }
@@ -117,14 +111,11 @@ async fn quotas_hold(store: String) {
     deposit(&peer, &posts[1]).await.unwrap();
     deposit(&peer, &posts[2]).await.unwrap();
     let refused = peer
-        .push_acked(
-            PushPost {
-                version: 2,
-                post: posts[3].clone(),
-                recent: None,
-            }
-            .into(),
-        )
+        .push_acked(PushPost {
+            version: 2,
+            post: posts[3].clone(),
+            recent: None,
+        })
         .await;
     let Err(RequestError::Remote(e)) = refused else {
         panic!("4th post of one author in a window: {refused:?}")
@@ -158,7 +149,7 @@ async fn quotas_hold(store: String) {
         ErrorCode::QuotaExceeded
     );
     let profile = profile(&mallory, &mallory);
-    m.push_acked(profile.into()).await.unwrap();
+    m.push_acked(profile).await.unwrap();
     let stats = a.anchor.service.store().stats().await.unwrap();
     assert_eq!(stats.posts, 3 + 5, "refused posts are not stored");
     let c = a.anchor.service.counters();
@@ -236,11 +227,10 @@ async fn deposit_quotas_postgres() {
 
 // ---- item 5: only verified addresses are handed out ---------------------------
 
-use distsoc_node::transport::{Transport, TransportConfig};
+use distsoc_net::transport::{Transport, TransportConfig};
 use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::messages::common::{PeerAddress, Role};
 use distsoc_protocol::messages::discovery::{AddressRequest, BootstrapRequest};
-use distsoc_protocol::messages::Message;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -255,38 +245,29 @@ fn closed_port() -> SocketAddr {
 }
 
 async fn addresses(asker: &Peer, targets: Vec<NodeId>) -> Vec<Option<PeerAddress>> {
-    match asker
-        .request(
-            AddressRequest {
-                version: 2,
-                targets,
-            }
-            .into(),
-        )
+    asker
+        .call(AddressRequest {
+            version: 2,
+            targets,
+        })
         .await
         .unwrap()
-    {
-        Message::AddressResponse(r) => r.entries.into_iter().map(|e| e.peer).collect(),
-        m => panic!("{m:?}"),
-    }
+        .entries
+        .into_iter()
+        .map(|e| e.peer)
+        .collect()
 }
 
 async fn bootstrap(asker: &Peer) -> Vec<PeerAddress> {
-    match asker
-        .request(
-            BootstrapRequest {
-                version: 2,
-                want: 200,
-                exclude: vec![],
-            }
-            .into(),
-        )
+    asker
+        .call(BootstrapRequest {
+            version: 2,
+            want: 200,
+            exclude: vec![],
+        })
         .await
         .unwrap()
-    {
-        Message::BootstrapResponse(r) => r.peers,
-        m => panic!("{m:?}"),
-    }
+        .peers
 }
 
 /// Waits (bounded) until `cond` holds.

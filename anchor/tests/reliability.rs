@@ -29,12 +29,11 @@ use std::time::{Duration, Instant};
 use common::{code, create_channel as create, AnchorProc, LOOPBACK};
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
-use distsoc_node::identity::NetworkKey;
-use distsoc_node::transport::{Peer, RequestError};
+use distsoc_net::identity::NetworkKey;
+use distsoc_net::transport::{Peer, RequestError};
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, NodeId};
 use distsoc_protocol::messages::mailbox::{Enqueue, Fetch, FetchWait};
-use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign::SigningKey;
 
 const BIN: &str = env!("CARGO_BIN_EXE_distsoc-anchor");
@@ -91,7 +90,7 @@ fn spawn(dir: &Path, store: &str) -> AnchorProc {
     common::spawn_anchor_process(dir, &["--listen", "127.0.0.1:0", "--store", store])
 }
 
-fn enqueue_msg(channel: ChannelId, to: NodeId, payload: Vec<u8>) -> Message {
+fn enqueue_msg(channel: ChannelId, to: NodeId, payload: Vec<u8>) -> Enqueue {
     Enqueue {
         version: 2,
         channel_id: Some(channel),
@@ -99,7 +98,6 @@ fn enqueue_msg(channel: ChannelId, to: NodeId, payload: Vec<u8>) -> Message {
         payload,
         client_message_id: None,
     }
-    .into()
 }
 
 /// Every payload queued for the caller of `peer` in `channel`, acknowledging
@@ -115,10 +113,7 @@ async fn drain(peer: &Peer, channel: ChannelId) -> Vec<Vec<u8>> {
             max_messages: 0,
             max_bytes: 0,
         };
-        let page = match peer.request(msg.into()).await.unwrap() {
-            Message::FetchResponse(r) => r,
-            m => panic!("{m:?}"),
-        };
+        let page = peer.call(msg).await.unwrap();
         let Some(last) = page.messages.last() else {
             return out;
         };
@@ -160,19 +155,18 @@ async fn kill9_loses_nothing_acknowledged(store: &str) {
                 }
                 let payload = format!("sender {s} message {i}").into_bytes();
                 let r = peer
-                    .request_with_timeout(
+                    .call_with_timeout(
                         enqueue_msg(channel, recipient, payload.clone()),
                         Duration::from_secs(5),
                     )
                     .await;
                 match r {
-                    Ok(Message::EnqueueResponse(_)) => {
+                    Ok(_) => {
                         acked.lock().unwrap().push(payload);
                         if count.fetch_add(1, Ordering::SeqCst) + 1 == ACKED_BEFORE_KILL {
                             enough.notify_one();
                         }
                     }
-                    Ok(m) => panic!("unexpected reply {m:?}"),
                     // The process is gone (or going): not acknowledged.
                     Err(_) => {
                         errors += 1;
@@ -289,7 +283,7 @@ async fn postgres_restart_under_running_anchor() {
     let (_tb, bob_peer, _) = common::connect_as(&bob_key, key.node_id(), addr, LOOPBACK).await;
     let channel = create(&alice, bob).await;
     alice
-        .request(enqueue_msg(channel, bob, b"before".to_vec()))
+        .call(enqueue_msg(channel, bob, b"before".to_vec()))
         .await
         .unwrap();
 
@@ -302,7 +296,7 @@ async fn postgres_restart_under_running_anchor() {
     let bound = Duration::from_secs(25);
     let t = Instant::now();
     let r = alice
-        .request_with_timeout(enqueue_msg(channel, bob, b"during".to_vec()), bound)
+        .call_with_timeout(enqueue_msg(channel, bob, b"during".to_vec()), bound)
         .await;
     assert_eq!(code(r), ErrorCode::Unavailable);
     let fetch = Fetch {
@@ -312,7 +306,7 @@ async fn postgres_restart_under_running_anchor() {
         max_messages: 0,
         max_bytes: 0,
     };
-    let r = bob_peer.request_with_timeout(fetch.into(), bound).await;
+    let r = bob_peer.call_with_timeout(fetch, bound).await;
     assert_eq!(code(r), ErrorCode::Unavailable);
     eprintln!(
         "two requests during the outage answered in {:?}",
@@ -325,7 +319,7 @@ async fn postgres_restart_under_running_anchor() {
         let bob_peer = bob_peer.clone();
         tokio::spawn(async move {
             bob_peer
-                .request_with_timeout(
+                .call_with_timeout(
                     FetchWait {
                         version: 2,
                         channel_id: Some(channel),
@@ -333,8 +327,7 @@ async fn postgres_restart_under_running_anchor() {
                         max_messages: 0,
                         max_bytes: 0,
                         timeout_ms: 30_000,
-                    }
-                    .into(),
+                    },
                     Duration::from_secs(40),
                 )
                 .await
@@ -350,10 +343,10 @@ async fn postgres_restart_under_running_anchor() {
     let t = Instant::now();
     loop {
         match alice
-            .request_with_timeout(enqueue_msg(channel, bob, b"after".to_vec()), bound)
+            .call_with_timeout(enqueue_msg(channel, bob, b"after".to_vec()), bound)
             .await
         {
-            Ok(Message::EnqueueResponse(_)) => break,
+            Ok(_) => break,
             Err(RequestError::Remote(e)) if e.code == ErrorCode::Unavailable => {
                 assert!(t.elapsed() < PHASE, "no recovery after {:?}", t.elapsed());
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -364,7 +357,7 @@ async fn postgres_restart_under_running_anchor() {
     eprintln!("serving again {:?} after the server restarted", t.elapsed());
     // The FetchWait either failed during the outage or returns messages.
     match wait.await.unwrap() {
-        Ok(Message::FetchWaitResponse(r)) => assert!(!r.0.messages.is_empty()),
+        Ok(r) => assert!(!r.0.messages.is_empty()),
         Err(RequestError::Remote(e)) => assert_eq!(e.code, ErrorCode::Unavailable),
         other => panic!("{other:?}"),
     }

@@ -21,11 +21,10 @@ use std::time::{Duration, Instant};
 
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
-use distsoc_node::identity::NetworkKey;
-use distsoc_node::transport::{Peer, Transport};
+use distsoc_net::identity::NetworkKey;
+use distsoc_net::transport::{Peer, Transport};
 use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::messages::mailbox::{CreateChannel, Enqueue, FetchWait, ListChannels};
-use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign::SigningKey;
 
 async fn start_anchor(store: &str, dir: &std::path::Path) -> (Anchor, NodeId, SocketAddr) {
@@ -63,24 +62,14 @@ async fn enqueue_through_one_anchor_wakes_fetch_wait_on_the_other() {
     let (_tb, bob, bob_id) = client(id2, addr2).await;
 
     // The channel made through anchor 1 is visible through anchor 2.
-    let Message::CreateChannelResponse(ch) = alice
-        .request(
-            CreateChannel {
-                version: 2,
-                peer: bob_id,
-            }
-            .into(),
-        )
+    let ch = alice
+        .call(CreateChannel {
+            version: 2,
+            peer: bob_id,
+        })
         .await
-        .unwrap()
-    else {
-        panic!("no channel")
-    };
-    let Message::ListChannelsResponse(list) =
-        bob.request(ListChannels::new(2).into()).await.unwrap()
-    else {
-        panic!("no list")
-    };
+        .unwrap();
+    let list = bob.call(ListChannels::new(2)).await.unwrap();
     assert_eq!(list.channels.len(), 1);
     assert_eq!(list.channels[0].peer, alice_id);
 
@@ -96,10 +85,7 @@ async fn enqueue_through_one_anchor_wakes_fetch_wait_on_the_other() {
     let started = Instant::now();
     let held = tokio::spawn({
         let bob = bob.clone();
-        async move {
-            bob.request_with_timeout(wait.into(), Duration::from_secs(40))
-                .await
-        }
+        async move { bob.call_with_timeout(wait, Duration::from_secs(40)).await }
     });
     let enqueue = Enqueue {
         version: 2,
@@ -108,12 +94,8 @@ async fn enqueue_through_one_anchor_wakes_fetch_wait_on_the_other() {
         payload: b"across anchors".to_vec(),
         client_message_id: None,
     };
-    let Message::EnqueueResponse(_) = alice.request(enqueue.into()).await.unwrap() else {
-        panic!("no ack")
-    };
-    let Message::FetchWaitResponse(got) = held.await.unwrap().unwrap() else {
-        panic!("no wake")
-    };
+    let _ = alice.call(enqueue).await.unwrap();
+    let got = held.await.unwrap().unwrap();
     assert_eq!(got.0.messages.len(), 1);
     assert_eq!(got.0.messages[0].payload, b"across anchors".to_vec());
     assert_eq!(got.0.messages[0].sender, alice_id);
@@ -140,7 +122,7 @@ async fn a_ban_through_one_anchor_applies_on_the_other() {
     let (a1, _, _) = start_anchor(&url, dir.path()).await;
     let (a2, id2, addr2) = start_anchor(&url, dir.path()).await;
     let (_tm, mallory, mallory_id) = client(id2, addr2).await;
-    let list = || mallory.request(ListChannels::new(2).into());
+    let list = || mallory.call(ListChannels::new(2));
     list().await.expect("served before the ban");
 
     assert!(a1.service.ban(mallory_id).await.unwrap());
@@ -149,7 +131,7 @@ async fn a_ban_through_one_anchor_applies_on_the_other() {
     a2.service.refresh_operator_state().await.unwrap();
     assert_eq!(a2.service.banned(), vec![mallory_id]);
     match list().await {
-        Err(distsoc_node::transport::RequestError::Remote(e)) => {
+        Err(distsoc_net::transport::RequestError::Remote(e)) => {
             assert_eq!(e.code, distsoc_protocol::error::ErrorCode::Unauthorized)
         }
         other => panic!("expected unauthorized, got {other:?}"),

@@ -20,13 +20,12 @@ use std::time::{Duration, Instant};
 use common::{connect, try_connect_as, AnchorProc, Refuse, LOOPBACK};
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
-use distsoc_node::identity::NetworkKey;
-use distsoc_node::transport::{
+use distsoc_net::identity::NetworkKey;
+use distsoc_net::transport::{
     CloseReason, RequestError, Transport, TransportConfig, TransportError, CLOSE_REFUSED,
 };
 use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::messages::discovery::BootstrapRequest;
-use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign::SigningKey;
 
 const BIN: &str = env!("CARGO_BIN_EXE_distsoc-anchor");
@@ -47,13 +46,12 @@ fn spawn(dir: &Path, listen: SocketAddr) -> AnchorProc {
     common::spawn_anchor_process(dir, &["--listen", &listen.to_string()])
 }
 
-fn bootstrap() -> Message {
+fn bootstrap() -> BootstrapRequest {
     BootstrapRequest {
         version: 2,
         want: 1,
         exclude: Vec::new(),
     }
-    .into()
 }
 
 /// One request the way a long-running client makes it: on the cached
@@ -63,9 +61,8 @@ async fn request_once(client: &Transport, anchor: NodeId, addr: SocketAddr) -> R
         .connect(anchor, addr)
         .await
         .map_err(|e| e.to_string())?;
-    match peer.request(bootstrap()).await {
-        Ok(Message::BootstrapResponse(_)) => Ok(()),
-        Ok(other) => panic!("unexpected reply {other:?}"),
+    match peer.call(bootstrap()).await {
+        Ok(_) => Ok(()),
         Err(RequestError::Closed(reason)) => Err(format!("closed: {reason}")),
         Err(e) => Err(e.to_string()),
     }
@@ -181,9 +178,6 @@ async fn banned_identity_is_refused_at_connection_time_without_storage_work() {
 
     // Others are served as before.
     let (_t, peer, _) = connect(key.node_id(), addr, LOOPBACK).await;
-    assert!(matches!(
-        peer.request(bootstrap()).await.unwrap(),
-        Message::BootstrapResponse(_)
-    ));
+    peer.call(bootstrap()).await.unwrap();
     anchor.stop(Duration::from_secs(2)).await;
 }

@@ -26,7 +26,7 @@ use distsoc_conformance::suite::model::{Role, Verdict};
 use distsoc_conformance::suite::report;
 use distsoc_conformance::suite::runner::{run, RunConfig};
 use distsoc_conformance::suite::xfail::ExpectedFailures;
-use distsoc_node::identity::NetworkKey;
+use distsoc_net::identity::NetworkKey;
 use distsoc_protocol::sign::SigningKey;
 
 /// Runs the suite against an anchor on `store` (`None`: SQLite in a temp

@@ -24,7 +24,7 @@ async fn node_passes_every_must_case() {
     // public post with an attachment and an encrypted post for fixture
     // recipient 3, so that the content cases have something of the node's
     // own to fetch and verify.
-    let now = distsoc_node::node::now_ms();
+    let now = distsoc_net::now_ms();
     for id in fixture_ids() {
         node.store().follow(PostingId(id), now).unwrap();
     }

@@ -21,7 +21,7 @@ use distsoc_anchor::run::{Anchor, RunOptions};
 use distsoc_conformance::suite::model::{Role, Verdict};
 use distsoc_conformance::suite::report;
 use distsoc_conformance::suite::runner::{run, RunConfig};
-use distsoc_node::identity::NetworkKey;
+use distsoc_net::identity::NetworkKey;
 use distsoc_protocol::sign::SigningKey;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

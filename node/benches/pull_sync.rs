@@ -54,10 +54,11 @@ use std::time::Duration;
 use criterion::{
     criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
+use distsoc_net::now_ms;
+use distsoc_net::transport::Peer;
 use distsoc_node::compose::compose;
-use distsoc_node::node::{now_ms, Node, Running};
+use distsoc_node::node::{Node, Running};
 use distsoc_node::store::Store;
-use distsoc_node::transport::Peer;
 use distsoc_protocol::ids::{ConnectString, NodeId, PostingId};
 use distsoc_protocol::messages::content::SyncPost;
 use tempfile::TempDir;

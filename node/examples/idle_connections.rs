@@ -69,9 +69,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use clap::Parser;
-use distsoc_node::identity::{NetworkKey, KEY_FILE};
-use distsoc_node::node::{Node, Service, NODE_CAPABILITIES};
-use distsoc_node::transport::{Handler, HandlerFuture, RequestCtx, Transport, TransportConfig};
+use distsoc_net::identity::{NetworkKey, KEY_FILE};
+use distsoc_net::transport::{Handler, HandlerFuture, RequestCtx, Transport, TransportConfig};
+use distsoc_node::node::{Node, NODE_CAPABILITIES};
+use distsoc_node::service::Service;
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ConnectString, Host};
 use distsoc_protocol::messages::wire::{self, Limits};
@@ -290,7 +291,7 @@ fn hub_mode(args: &Args) -> anyhow::Result<()> {
         cfg.keep_alive,
         cfg.idle_timeout,
     );
-    let service = Arc::new(Service::new(node.clone()));
+    let service = Arc::new(Arc::new(Service::new(node.clone())).router());
     let hub = rt.block_on(async { Transport::bind(key.signing_key(), cfg, service) })?;
     let connect_string = format!("{}@{}", hub.node_id(), hub.local_addr()?);
 

@@ -13,7 +13,7 @@
 //! | `lock` | held by `run` so that one directory serves one process |
 //!
 //! The directory is created 0700 and every file 0600, whatever the umask
-//! ([`crate::datadir`]).
+//! ([`distsoc_net::datadir`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -86,10 +86,11 @@ impl Default for Config {
             anchors_file: PathBuf::from("anchors.json"),
             idle_timeout_secs: 60,
             max_pull_batch: 200,
-            max_connections_per_ip: crate::transport::DEFAULT_MAX_CONNECTIONS_PER_IP,
-            idle_slot_grace_secs: crate::transport::DEFAULT_IDLE_SLOT_GRACE.as_secs(),
-            frame_deadline_floor_secs: crate::transport::DEFAULT_FRAME_DEADLINE_FLOOR.as_secs(),
-            frame_min_rate: crate::transport::DEFAULT_FRAME_MIN_RATE,
+            max_connections_per_ip: distsoc_net::transport::DEFAULT_MAX_CONNECTIONS_PER_IP,
+            idle_slot_grace_secs: distsoc_net::transport::DEFAULT_IDLE_SLOT_GRACE.as_secs(),
+            frame_deadline_floor_secs: distsoc_net::transport::DEFAULT_FRAME_DEADLINE_FLOOR
+                .as_secs(),
+            frame_min_rate: distsoc_net::transport::DEFAULT_FRAME_MIN_RATE,
             honour_deletes: true,
             log: "info".into(),
             push_rate_per_second: 10,
@@ -145,7 +146,7 @@ impl Config {
     /// Writes `config.toml` into `dir` (mode 0600) unless it exists.
     pub fn write_if_missing(&self, dir: &Path) -> Result<bool, ConfigError> {
         let path = dir.join(CONFIG_FILE);
-        match crate::datadir::write_new_private_file(&path, self.to_toml().as_bytes()) {
+        match distsoc_net::datadir::write_new_private_file(&path, self.to_toml().as_bytes()) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
             Err(source) => Err(ConfigError::Io { path, source }),

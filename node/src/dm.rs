@@ -45,7 +45,6 @@
 use std::time::Duration;
 
 use distsoc_protocol::codec;
-use distsoc_protocol::codes::MessageCode;
 use distsoc_protocol::error::{ErrorCode, WireCode};
 use distsoc_protocol::ids::{ChannelId, ConnectString, NodeId, PostId, PostingId};
 use distsoc_protocol::limits::{MAX_MAILBOX_PAYLOAD_BYTES, PROTOCOL_VERSION};
@@ -54,11 +53,11 @@ use distsoc_protocol::messages::mailbox::{
     ChannelInfo, CreateChannel, Enqueue, Fetch, FetchResponse, FetchWait, ListChannels,
     ListChannelsResponse, MailboxMessage, CLIENT_MESSAGE_ID_LEN,
 };
-use distsoc_protocol::messages::Message;
 use rand_core::RngCore;
 
-use crate::node::{now_ms, Node, NodeError, Running};
-use crate::transport::{Peer, RequestError};
+use crate::node::{Node, NodeError, Running};
+use distsoc_net::now_ms;
+use distsoc_net::transport::{Peer, RequestError};
 
 /// Attempts of [`DmClient::send`] (the first one included).
 pub const SEND_ATTEMPTS: u32 = 3;
@@ -85,14 +84,6 @@ pub enum DmError {
     /// (timeout, closed connection, bad reply).
     #[error("anchor request failed: {0}")]
     Request(#[from] RequestError),
-    /// The anchor answered with a message that is not the expected response.
-    #[error("the anchor answered {got} to {request}")]
-    UnexpectedReply {
-        /// What we sent.
-        request: MessageCode,
-        /// What came back.
-        got: MessageCode,
-    },
     /// The anchor's `CreateChannelResponse` does not list this node and the
     /// requested peer as the members.
     #[error("the anchor returned a channel whose members are not us and {peer}")]
@@ -288,19 +279,11 @@ impl DmClient {
                 "a DM channel needs another identity".into(),
             ));
         }
-        let reply = self
-            .anchor
-            .request(
-                CreateChannel {
-                    version: PROTOCOL_VERSION,
-                    peer,
-                }
-                .into(),
-            )
-            .await?;
-        let Message::CreateChannelResponse(r) = reply else {
-            return Err(unexpected(MessageCode::CreateChannel, &reply));
+        let request = CreateChannel {
+            version: PROTOCOL_VERSION,
+            peer,
         };
+        let r = self.anchor.call(request).await?;
         if r.other(&me) != Some(peer) {
             return Err(DmError::WrongMembers { peer });
         }
@@ -324,11 +307,7 @@ impl DmClient {
         &self,
         request: ListChannels,
     ) -> Result<ListChannelsResponse, DmError> {
-        let reply = self.anchor.request(request.into()).await?;
-        match reply {
-            Message::ListChannelsResponse(r) => Ok(r),
-            other => Err(unexpected(MessageCode::ListChannels, &other)),
-        }
+        Ok(self.anchor.call(request).await?)
     }
 
     /// Every channel this node belongs to at the anchor, with the number of
@@ -422,10 +401,7 @@ impl DmClient {
             payload: dm.payload.clone(),
             client_message_id: Some(dm.client_message_id),
         };
-        let reply = self.anchor.request(msg.into()).await?;
-        let Message::EnqueueResponse(r) = reply else {
-            return Err(unexpected(MessageCode::Enqueue, &reply));
-        };
+        let r = self.anchor.call(msg).await?;
         Ok(Sent {
             channel,
             message_id: r.message_id,
@@ -484,11 +460,8 @@ impl DmClient {
             max_messages: 0,
             max_bytes: 0,
         };
-        let reply = self.anchor.request(msg.into()).await?;
-        match reply {
-            Message::FetchResponse(r) => self.open_page(r),
-            other => Err(unexpected(MessageCode::Fetch, &other)),
-        }
+        let page = self.anchor.call(msg).await?;
+        self.open_page(page)
     }
 
     /// Like [`DmClient::fetch`], but if the queue is empty waits up to
@@ -509,14 +482,11 @@ impl DmClient {
             max_bytes: 0,
             timeout_ms,
         };
-        let reply = self
+        let page = self
             .anchor
-            .request_with_timeout(msg.into(), timeout + FETCH_WAIT_SLACK)
+            .call_with_timeout(msg, timeout + FETCH_WAIT_SLACK)
             .await?;
-        match reply {
-            Message::FetchWaitResponse(r) => self.open_page(r.0),
-            other => Err(unexpected(MessageCode::FetchWait, &other)),
-        }
+        self.open_page(page.0)
     }
 
     /// Acknowledges (deletes at the anchor) the messages of `channel` with id
@@ -530,11 +500,8 @@ impl DmClient {
             max_messages: 1,
             max_bytes: 1,
         };
-        let reply = self.anchor.request(msg.into()).await?;
-        match reply {
-            Message::FetchResponse(_) => Ok(()),
-            other => Err(unexpected(MessageCode::Fetch, &other)),
-        }
+        self.anchor.call(msg).await?;
+        Ok(())
     }
 
     /// Fetches every queued message of every channel this node is in (pages
@@ -663,11 +630,4 @@ pub fn open_payload(
         sent_at_ms: body.created_at_ms,
         post_id,
     })
-}
-
-fn unexpected(request: MessageCode, got: &Message) -> DmError {
-    DmError::UnexpectedReply {
-        request,
-        got: got.code(),
-    }
 }

@@ -1,10 +1,9 @@
 //! `distsoc-node`: the lightweight user node (desktop or phone class), as a
 //! library and the `distsoc-node` binary.
 //!
-//! What it does: a QUIC endpoint (quinn + tokio, one ALPN `distsoc/2`, the
-//! NodeId pinned in the TLS handshake both ways) with a stream dispatcher that
-//! answers every request with its response or a typed `Error`
-//! ([`transport`]); an embedded SQLite store with versioned migrations
+//! What it does: the node's services on the shared QUIC runtime
+//! (`distsoc-net`: endpoint, pinned identities, Hello, dispatcher, key file);
+//! an embedded SQLite store with versioned migrations
 //! ([`store`]); the node services built on `distsoc-protocol`; and the client
 //! of an anchor's mailbox and 1:1 DM channels ([`dm`]).
 //!
@@ -14,10 +13,8 @@
 
 pub mod compose;
 pub mod config;
-pub mod datadir;
 pub mod dm;
-pub mod identity;
 pub mod node;
 pub mod ratelimit;
+pub mod service;
 pub mod store;
-pub mod transport;

@@ -1,6 +1,6 @@
-//! The node: identity, store and transport put together, the services it
-//! offers to peers ([`Service`], the transport's request handler), and the
-//! operations a person performs ([`Node`]).
+//! The node: identity, store and transport put together ([`Running`]), and
+//! the operations a person performs ([`Node`]). What it serves to peers is
+//! [`Service`] (`service.rs`).
 //!
 //! Every operation works on the store, so the `distsoc-node` command line can
 //! act on a node whether or not its `run` process is up (SQLite WAL lets both
@@ -10,40 +10,32 @@
 use std::collections::hash_map::{Entry, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use distsoc_protocol::error::{ErrorCode, ToWireError, WireCode};
+use distsoc_net::now_ms;
+use distsoc_protocol::error::{ErrorCode, WireCode};
 use distsoc_protocol::ids::{BlobId, ConnectString, Host, NodeId, PostId, PostingId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::content::{
     open_post, Attachment, DeleteRecordBody, PostBody, SignedDeleteRecord, SyncPost,
 };
-use distsoc_protocol::messages::files::{
-    AuthorUpdate, AuthorUpdateResponse, FileContent, FileRequest, FileResponse, FileTarget,
-    StoredFile,
-};
+use distsoc_protocol::messages::files::{FileContent, FileRequest, FileResponse, FileTarget};
 use distsoc_protocol::messages::identity::{PostingIdentity, PublicProfile, SignedProfile};
 use distsoc_protocol::messages::social::{
     AudienceDecision, AudienceRequest, AudienceRequestBody, AudienceResponse, AudienceResponseBody,
-    DeleteRecord, ProfileUpdate, PullSyncRequest, PullSyncResponse, PushPost, VisibilityUpdate,
-    MAX_PULL_PROFILES,
+    DeleteRecord, ProfileUpdate, PullSyncRequest, PushPost,
 };
-use distsoc_protocol::messages::wire::{self, Limits};
-use distsoc_protocol::messages::Message;
-use distsoc_protocol::recent::RecentDecision;
+use distsoc_protocol::messages::wire::Limits;
 use distsoc_protocol::sign::SigningKey;
 use tracing::{debug, info, warn};
 
 use crate::compose::{self, ComposeError, VisibilityIntent};
 use crate::config::{self, Config};
-use crate::identity::{KeyFileError, NetworkKey, KEY_FILE};
-use crate::store::{
-    DeleteOutcome, Inserted, PeerRecord, Store, StoreError, Upsert, VisibilityOutcome,
-};
-use crate::transport::{
-    Handler, HandlerFuture, Peer, RequestCtx, RequestError, Transport, TransportConfig,
-};
+use crate::service::Service;
+use crate::store::{DeleteOutcome, Inserted, PeerRecord, Store, StoreError};
+use distsoc_net::identity::{KeyFileError, NetworkKey, KEY_FILE};
+use distsoc_net::transport::{Peer, RequestError, Transport, TransportConfig};
 
 /// The anchors list shipped with the node (`node/anchors.json`), copied into a
 /// new data directory by `init`: connect strings of public bootstrap anchors.
@@ -65,38 +57,6 @@ fn is_anchor(peer: &Peer) -> bool {
         .contains(&distsoc_protocol::messages::common::Role::Anchor)
 }
 
-/// Wall clock in ms since the epoch. The only clock read in this crate's
-/// services; protocol code gets the value passed in.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
-/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 /// Why a node operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -115,7 +75,7 @@ pub enum NodeError {
     KeyLost(PathBuf),
     /// Another process is serving this data directory.
     #[error(transparent)]
-    Locked(#[from] crate::datadir::LockError),
+    Locked(#[from] distsoc_net::datadir::LockError),
     /// Key file problem.
     #[error(transparent)]
     Key(#[from] KeyFileError),
@@ -130,10 +90,10 @@ pub enum NodeError {
     Compose(#[from] ComposeError),
     /// Network problem.
     #[error(transparent)]
-    Transport(#[from] crate::transport::TransportError),
+    Transport(#[from] distsoc_net::transport::TransportError),
     /// A peer refused or failed a request.
     #[error(transparent)]
-    Request(#[from] crate::transport::RequestError),
+    Request(#[from] distsoc_net::transport::RequestError),
     /// Bad user input.
     #[error("{0}")]
     Invalid(String),
@@ -195,9 +155,9 @@ pub struct FeedItem {
 #[derive(Debug, Clone)]
 pub struct Node {
     dir: PathBuf,
-    config: Config,
+    pub(crate) config: Config,
     key: Arc<NetworkKey>,
-    store: Store,
+    pub(crate) store: Store,
 }
 
 impl Node {
@@ -210,7 +170,7 @@ impl Node {
     /// ([`NodeError::KeyLost`]): a new key would silently become a new
     /// identity over the old one's posts, follows and circles.
     pub fn init(dir: &Path, config: Option<Config>) -> Result<Node, NodeError> {
-        crate::datadir::create_private_dir(dir).map_err(|source| NodeError::Io {
+        distsoc_net::datadir::create_private_dir(dir).map_err(|source| NodeError::Io {
             path: dir.into(),
             source,
         })?;
@@ -222,7 +182,7 @@ impl Node {
         let config = config.unwrap_or_default();
         config.write_if_missing(dir)?;
         let anchors = config.anchors_path(dir);
-        match crate::datadir::write_new_private_file(&anchors, SHIPPED_ANCHORS.as_bytes()) {
+        match distsoc_net::datadir::write_new_private_file(&anchors, SHIPPED_ANCHORS.as_bytes()) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(source) => {
@@ -598,9 +558,10 @@ impl Node {
             frame_min_rate: self.config.frame_min_rate.max(1),
             ..TransportConfig::default()
         };
-        let transport = Transport::bind(self.key.signing_key(), cfg, service.clone())?;
+        let router = Arc::new(service.clone().router());
+        let transport = Transport::bind(self.key.signing_key(), cfg, router)?;
         let transport = Arc::new(transport);
-        let _ = service.transport.set(Arc::downgrade(&transport));
+        service.set_transport(&transport);
         Ok(Running {
             node: self.clone(),
             transport,
@@ -691,7 +652,7 @@ impl Running {
         let info = peer.info().clone();
         let is_anchor = is_anchor(peer);
         let mut addrs = info.listen_addresses.clone();
-        if info.direction == crate::transport::Direction::Outbound {
+        if info.direction == distsoc_net::transport::Direction::Outbound {
             addrs.insert(0, peer.remote_address());
         }
         let store = self.node.store.clone();
@@ -720,13 +681,7 @@ impl Running {
                 since_seq: cursor,
                 limit: 0,
             };
-            let reply = peer.request(request.into()).await?;
-            let Message::PullSyncResponse(page) = reply else {
-                return Err(NodeError::Invalid(format!(
-                    "peer answered PullSync with {:?}",
-                    reply.code()
-                )));
-            };
+            let page = peer.call(request).await?;
             report.pages += 1;
             let store = node.store.clone();
             let posts = page.posts;
@@ -838,28 +793,30 @@ impl Running {
             let (store, a) = (node.store.clone(), authors.clone());
             let (batch, full) = blocking(move || own_items_since(&store, &a, cursor)).await??;
             for (seq, item) in batch {
-                let msg: Message = match item {
+                let is_delete = matches!(item, OwnItem::Delete(_));
+                let sent = match item {
                     OwnItem::Post(post) => {
                         let author = post.post.body().author;
                         let recent = match recents.entry(author) {
                             Entry::Occupied(e) => e.get().clone(),
                             Entry::Vacant(e) => e.insert(node.store.get_recent(author)?).clone(),
                         };
-                        PushPost {
+                        let push = PushPost {
                             version: PROTOCOL_VERSION,
                             post: *post,
                             recent,
-                        }
-                        .into()
+                        };
+                        anchor.push_acked(push).await
                     }
-                    OwnItem::Delete(record) => DeleteRecord {
-                        version: PROTOCOL_VERSION,
-                        record,
+                    OwnItem::Delete(record) => {
+                        let delete = DeleteRecord {
+                            version: PROTOCOL_VERSION,
+                            record,
+                        };
+                        anchor.push_acked(delete).await
                     }
-                    .into(),
                 };
-                let is_delete = matches!(msg, Message::DeleteRecord(_));
-                match anchor.push_acked(msg).await {
+                match sent {
                     Ok(_) => deposited += 1,
                     // An anchor that does not take delete records (an
                     // older one) must not block every later deposit: the
@@ -919,13 +876,10 @@ impl Running {
         let request = distsoc_protocol::messages::content::sign_checked(body, &key)
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
         let peer = self.connect(via).await?;
-        peer.push_acked(
-            AudienceRequest {
-                version: PROTOCOL_VERSION,
-                request,
-            }
-            .into(),
-        )
+        peer.push_acked(AudienceRequest {
+            version: PROTOCOL_VERSION,
+            request,
+        })
         .await?;
         self.node.store.follow(author, now_ms())?;
         Ok(())
@@ -968,13 +922,10 @@ impl Running {
         let Some(peer) = self.reach(target).await? else {
             return Ok(false);
         };
-        peer.push_acked(
-            AudienceResponse {
-                version: PROTOCOL_VERSION,
-                response,
-            }
-            .into(),
-        )
+        peer.push_acked(AudienceResponse {
+            version: PROTOCOL_VERSION,
+            response,
+        })
         .await?;
         Ok(true)
     }
@@ -1006,7 +957,7 @@ impl Running {
                 post: post.clone(),
                 recent: recent.clone(),
             };
-            match peer.push_acked(msg.into()).await {
+            match peer.push_acked(msg).await {
                 Ok(_) => delivered += 1,
                 Err(e) => debug!(member = %target.short(), error = %e, "audience push refused"),
             }
@@ -1018,19 +969,14 @@ impl Running {
     /// id asked for (`idMismatch` otherwise) and that it is validly signed,
     /// then stores it.
     pub async fn fetch_post(&self, peer: &Peer, id: PostId) -> Result<SyncPost, NodeError> {
-        let reply = peer
-            .request(
-                FileRequest {
-                    version: PROTOCOL_VERSION,
-                    target: FileTarget::Post(id),
-                }
-                .into(),
-            )
-            .await?;
-        let Message::FileResponse(FileResponse {
+        let request = FileRequest {
+            version: PROTOCOL_VERSION,
+            target: FileTarget::Post(id),
+        };
+        let FileResponse {
             content: FileContent::Post(file),
             ..
-        }) = reply
+        } = peer.call(request).await?
         else {
             return Err(NodeError::Peer(
                 ErrorCode::Malformed,
@@ -1046,19 +992,14 @@ impl Running {
 
     /// Fetches a blob by id from `peer`, checking its BLAKE3 hash, and stores it.
     pub async fn fetch_blob(&self, peer: &Peer, id: BlobId) -> Result<Vec<u8>, NodeError> {
-        let reply = peer
-            .request(
-                FileRequest {
-                    version: PROTOCOL_VERSION,
-                    target: FileTarget::Blob(id),
-                }
-                .into(),
-            )
-            .await?;
-        let Message::FileResponse(FileResponse {
+        let request = FileRequest {
+            version: PROTOCOL_VERSION,
+            target: FileTarget::Blob(id),
+        };
+        let FileResponse {
             content: FileContent::Blob(bytes),
             ..
-        }) = reply
+        } = peer.call(request).await?
         else {
             return Err(NodeError::Peer(
                 ErrorCode::Malformed,
@@ -1210,7 +1151,7 @@ async fn resolve(target: &ConnectString) -> Result<SocketAddr, NodeError> {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, NodeError> {
     tokio::task::spawn_blocking(f)
@@ -1219,7 +1160,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Pushes every profile we hold for our own posting ids to `peer`.
-async fn push_profiles(node: &Node, peer: &Peer) {
+pub(crate) async fn push_profiles(node: &Node, peer: &Peer) {
     let own = node.own_ids().unwrap_or_default();
     let profiles: Vec<SignedProfile> = node
         .store
@@ -1233,374 +1174,9 @@ async fn push_profiles(node: &Node, peer: &Peer) {
             version: PROTOCOL_VERSION,
             profile,
         };
-        if let Err(e) = peer.push_acked(msg.into()).await {
+        if let Err(e) = peer.push_acked(msg).await {
             debug!(peer = %peer.node_id().short(), error = %e, "profile push refused");
         }
-    }
-}
-
-/// The one place where an error met while serving a peer becomes the wire
-/// error the peer is told ([`ToWireError`]: a refusal of the peer's own input
-/// carries its reason; a failure of this node — SQLite, the file system, a
-/// damaged row, a failed task — only its code and a generic message, by the
-/// shared [`StorageFault`](distsoc_protocol::error::StorageFault) rule). The
-/// detail of a failure of this node is logged here.
-fn wire_error(e: &(impl ToWireError + ?Sized)) -> wire::Error {
-    let reply = e.to_wire_error();
-    if !reply.code.nothing_done() {
-        warn!(code = reply.code.name(), error = %e, "request failed inside this node");
-    }
-    reply
-}
-
-/// A blocking task that did not finish (panicked or was cancelled): a
-/// failure of this node, `internal`.
-#[derive(Debug, thiserror::Error)]
-#[error("blocking task failed: {0}")]
-struct TaskFailed(NodeError);
-
-impl WireCode for TaskFailed {
-    fn error_code(&self) -> ErrorCode {
-        ErrorCode::Internal
-    }
-}
-
-impl ToWireError for TaskFailed {}
-
-/// Runs a store operation on the blocking pool for a peer's request; a
-/// failure becomes the wire error to answer with.
-async fn store_call<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, wire::Error> {
-    blocking(f)
-        .await
-        .map_err(|e| wire_error(&TaskFailed(e)))?
-        .map_err(|e| wire_error(&e))
-}
-
-fn refuse(code: ErrorCode, message: impl Into<String>) -> wire::Error {
-    wire::Error::new(code, 0, message)
-}
-
-/// The node's request handler: what a user node serves to its peers.
-pub struct Service {
-    node: Node,
-    transport: OnceLock<std::sync::Weak<Transport>>,
-    /// Per peer, the connection on which our profiles were last pushed back
-    /// (its `PeerInfo`, which lives exactly as long as the connection). A
-    /// `Weak` pins the allocation, so a new connection can never compare
-    /// equal to a dead one; entries of closed connections are pruned, so the
-    /// map holds at most one entry per live connection (plus
-    /// [`PROFILE_PUSHED_SLACK`]).
-    profile_pushed: std::sync::Mutex<HashMap<NodeId, std::sync::Weak<crate::transport::PeerInfo>>>,
-    /// Per-peer token buckets for pushes.
-    push_limiter: crate::ratelimit::PushLimiter,
-}
-
-/// Entries of closed connections tolerated in `Service::profile_pushed`
-/// before they are pruned.
-const PROFILE_PUSHED_SLACK: usize = 64;
-
-impl std::fmt::Debug for Service {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Service")
-            .field("node", &self.node.node_id())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Service {
-    /// A handler serving `node`.
-    pub fn new(node: Node) -> Self {
-        let push_limiter = crate::ratelimit::PushLimiter::new(
-            node.config.push_rate_per_second,
-            node.config.push_burst,
-        );
-        Self {
-            node,
-            transport: OnceLock::new(),
-            profile_pushed: Default::default(),
-            push_limiter,
-        }
-    }
-
-    async fn serve(&self, ctx: RequestCtx, msg: Message) -> Result<Option<Message>, wire::Error> {
-        let store = self.node.store.clone();
-        let max_batch = usize::from(self.node.config.max_pull_batch.max(1));
-        match msg {
-            Message::PullSyncRequest(req) => {
-                let limit = req.effective_limit(max_batch as u16, max_batch as u16);
-                let ids: Vec<[u8; 32]> = req.ids.iter().map(|i| i.0).collect();
-                let peer = ctx.peer;
-                let (page, profiles) = store_call(move || -> Result<_, StoreError> {
-                    let page = store.pull(peer, &ids, req.since_seq, usize::from(limit))?;
-                    let mut profiles = Vec::new();
-                    for id in &ids {
-                        if profiles.len() >= MAX_PULL_PROFILES {
-                            break;
-                        }
-                        if let Some(p) = store.get_profile(PostingId(*id))? {
-                            profiles.push(p);
-                        }
-                    }
-                    Ok((page, profiles))
-                })
-                .await?;
-                Ok(Some(Message::PullSyncResponse(PullSyncResponse {
-                    version: PROTOCOL_VERSION,
-                    posts: page.posts,
-                    next_seq: page.next_seq,
-                    more: page.more,
-                    deletes: page.deletes,
-                    profiles,
-                })))
-            }
-            Message::FileRequest(req) => {
-                let content = store_call(move || -> Result<Option<FileContent>, StoreError> {
-                    Ok(match req.target {
-                        FileTarget::Post(id) => match store.get_post(id)? {
-                            Some(post) => {
-                                let recent = store.get_recent(post.post.body().author)?;
-                                Some(FileContent::Post(Box::new(StoredFile {
-                                    post,
-                                    author_recent_posts: recent,
-                                    comments: Vec::new(),
-                                    hearts: Vec::new(),
-                                })))
-                            }
-                            None => None,
-                        },
-                        FileTarget::Blob(id) => store.get_blob(id)?.map(FileContent::Blob),
-                    })
-                })
-                .await?;
-                match content {
-                    Some(content) => Ok(Some(Message::FileResponse(FileResponse {
-                        version: PROTOCOL_VERSION,
-                        content,
-                    }))),
-                    None => Err(refuse(ErrorCode::NotFound, "not held here")),
-                }
-            }
-            Message::AuthorUpdateRequest(req) => {
-                let recent = store_call(move || store.get_recent(req.author)).await?;
-                match recent {
-                    Some(r) if r.body().seq > req.have_seq => {
-                        Ok(Some(Message::AuthorUpdateResponse(AuthorUpdateResponse {
-                            version: PROTOCOL_VERSION,
-                            outcome: AuthorUpdate::Recent(r),
-                        })))
-                    }
-                    Some(_) => Ok(Some(Message::AuthorUpdateResponse(AuthorUpdateResponse {
-                        version: PROTOCOL_VERSION,
-                        outcome: AuthorUpdate::NotModified,
-                    }))),
-                    None => Err(refuse(
-                        ErrorCode::NotFound,
-                        "no recent-post list for this author",
-                    )),
-                }
-            }
-            Message::ProfileUpdate(ProfileUpdate { profile, .. }) => {
-                let outcome = store_call(move || store.upsert_profile(&profile)).await?;
-                self.push_profiles_back(&ctx).await;
-                match outcome {
-                    Upsert::Updated | Upsert::Same => Ok(None),
-                    Upsert::Stale => Err(refuse(ErrorCode::Stale, "an newer profile is held")),
-                }
-            }
-            Message::AuthorUpdatePush(push) => {
-                // Lists of authors this node does not follow go to the
-                // store's bounded cache (Store::put_recent).
-                let decision = store_call(move || store.put_recent(&push.recent)).await?;
-                match decision {
-                    RecentDecision::Accept | RecentDecision::Duplicate => Ok(None),
-                    RecentDecision::Stale | RecentDecision::Conflict => Err(refuse(
-                        ErrorCode::Stale,
-                        "a list with a higher or equal seq is held",
-                    )),
-                }
-            }
-            Message::PushPost(push) => {
-                let author = push.post.post.body().author;
-                if push.post.post.body().is_sealed() {
-                    return Err(refuse(
-                        ErrorCode::Unauthorized,
-                        "encrypted posts are never pushed; recipients pull them",
-                    ));
-                }
-                let post = push.post;
-                let outcome = store_call(move || -> Result<Option<Inserted>, StoreError> {
-                    if !store.is_following(author)? {
-                        return Ok(None);
-                    }
-                    store.insert_post(&post, now_ms()).map(Some)
-                })
-                .await?;
-                match outcome {
-                    None => Err(refuse(ErrorCode::Unauthorized, "not following this author")),
-                    Some(_) => Ok(None),
-                }
-            }
-            Message::DeleteRecord(DeleteRecord { record, .. }) => {
-                if !self.node.config.honour_deletes {
-                    return Ok(None);
-                }
-                record
-                    .verify()
-                    .map_err(|e| refuse(ErrorCode::BadSignature, e.to_string()))?;
-                let applied = store_call(move || -> Result<bool, StoreError> {
-                    // A delete is applied whichever peer brings it, if the
-                    // post is held or its author is followed; a stranger's
-                    // delete for a post we never had would only leave a
-                    // tombstone, so it is not stored.
-                    let body = record.body();
-                    if store.post_seq(body.post_id)?.is_none()
-                        && !store.is_following(body.author)?
-                    {
-                        return Ok(false);
-                    }
-                    store.apply_delete(&record)?;
-                    Ok(true)
-                })
-                .await?;
-                if !applied {
-                    return Err(refuse(
-                        ErrorCode::NotFound,
-                        "post not held here and its author is not followed",
-                    ));
-                }
-                Ok(None)
-            }
-            Message::VisibilityUpdate(VisibilityUpdate { update, .. }) => {
-                let outcome = store_call(move || store.apply_visibility_update(&update)).await?;
-                match outcome {
-                    VisibilityOutcome::Stale { .. } => {
-                        Err(refuse(ErrorCode::Stale, "a newer visibility is held"))
-                    }
-                    VisibilityOutcome::NotHeld => {
-                        Err(refuse(ErrorCode::NotFound, "post not held here"))
-                    }
-                    _ => Ok(None),
-                }
-            }
-            Message::AudienceRequest(req) => {
-                let request = req.request;
-                request
-                    .verify()
-                    .map_err(|e| refuse(ErrorCode::BadSignature, e.to_string()))?;
-                let author = request.body().author;
-                store_call(move || -> Result<(), StoreError> {
-                    // Only requests addressed to one of our posting ids are
-                    // kept; anything else is refused before it is stored.
-                    if store.posting_identity(author)?.is_none() {
-                        return Err(StoreError::NotFound {
-                            what: "posting identity (the request's author) on this node",
-                        });
-                    }
-                    store.add_audience_request(&request, now_ms())?;
-                    Ok(())
-                })
-                .await?;
-                Ok(None)
-            }
-            Message::AudienceResponse(r) => {
-                r.response
-                    .verify()
-                    .map_err(|e| refuse(ErrorCode::BadSignature, e.to_string()))?;
-                let body = r.response.body();
-                info!(author = %body.author.short(), decision = ?body.decision, "audience decision received");
-                Ok(None)
-            }
-            Message::PostNotification(_) => Ok(None),
-            other => Err(refuse(
-                ErrorCode::UnknownMessage,
-                format!("{} is not served by a user node", other.code().name()),
-            )),
-        }
-    }
-
-    /// Connections currently remembered as "our profiles were pushed back"
-    /// (bounded by the live connections plus a small slack).
-    pub fn profile_push_entries(&self) -> usize {
-        self.profile_pushed.lock().map(|m| m.len()).unwrap_or(0)
-    }
-
-    /// Answers a peer's profile push with ours, once per connection.
-    async fn push_profiles_back(&self, ctx: &RequestCtx) {
-        let first = self
-            .profile_pushed
-            .lock()
-            .map(|mut map| {
-                let this = &ctx.peer_info;
-                if map
-                    .get(&ctx.peer)
-                    .and_then(std::sync::Weak::upgrade)
-                    .is_some_and(|held| Arc::ptr_eq(&held, this))
-                {
-                    return false;
-                }
-                map.insert(ctx.peer, Arc::downgrade(this));
-                if map.len() > PROFILE_PUSHED_SLACK {
-                    map.retain(|_, conn| conn.strong_count() > 0);
-                }
-                true
-            })
-            .unwrap_or(false);
-        if !first {
-            return;
-        }
-        let Some(transport) = self.transport.get().and_then(std::sync::Weak::upgrade) else {
-            return;
-        };
-        let Some(peer) = transport.peer(&ctx.peer) else {
-            return;
-        };
-        let node = self.node.clone();
-        tokio::spawn(async move { push_profiles(&node, &peer).await });
-    }
-}
-
-impl Handler for Service {
-    fn handle<'a>(&'a self, ctx: RequestCtx, msg: Message) -> HandlerFuture<'a> {
-        Box::pin(async move {
-            let code = msg.code();
-            // Admission before work: a push over the peer's rate is refused
-            // before anything is verified or stored.
-            if code.kind() == distsoc_protocol::codes::Kind::Push {
-                if let Err(wait) = self.push_limiter.check(ctx.peer, std::time::Instant::now()) {
-                    let ms =
-                        u32::try_from(wait.as_micros().div_ceil(1000).max(1)).unwrap_or(u32::MAX);
-                    debug!(peer = %ctx.peer.short(), code = code.name(), retry_after_ms = ms, "push rate limited");
-                    return Err(refuse(ErrorCode::RateLimited, "too many pushes; slow down")
-                        .with_retry_after(ms));
-                }
-            }
-            let result = self.serve(ctx.clone(), msg).await;
-            if let Err(e) = &result {
-                debug!(peer = %ctx.peer.short(), code = code.name(), error = %e.code, "request refused");
-            }
-            result
-        })
-    }
-
-    /// An inbound peer's announced listen addresses become candidates for
-    /// reaching it later (an audience push, a decision): without them a
-    /// node knows only the addresses it dialled itself.
-    fn on_connected(&self, info: Arc<crate::transport::PeerInfo>) {
-        if info.direction != crate::transport::Direction::Inbound
-            || info.listen_addresses.is_empty()
-        {
-            return;
-        }
-        let store = self.node.store.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) =
-                store.add_peer_candidates(info.node_id, &info.listen_addresses, now_ms())
-            {
-                debug!(peer = %info.node_id.short(), error = %e, "peer addresses not recorded");
-            }
-        });
     }
 }
 

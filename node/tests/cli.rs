@@ -18,13 +18,12 @@ use std::time::Duration;
 
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
+use distsoc_net::identity::NetworkKey;
 use distsoc_node::config::Config;
-use distsoc_node::identity::NetworkKey;
 use distsoc_node::node::Node;
 use distsoc_protocol::ids::{ConnectString, PostingId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::social::PullSyncRequest;
-use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign::SigningKey;
 use serde_json::Value;
 
@@ -167,9 +166,7 @@ async fn stranger_pull(root: &Path, target: &str, author: PostingId) -> (Vec<Str
         since_seq: 0,
         limit: 0,
     };
-    let Message::PullSyncResponse(page) = peer.request(req.into()).await.unwrap() else {
-        panic!("not a pull response");
-    };
+    let page = peer.call(req).await.unwrap();
     running.transport().close().await;
     (
         page.posts.iter().map(|p| p.post_id().to_hex()).collect(),

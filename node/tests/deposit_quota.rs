@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
+use distsoc_net::identity::NetworkKey;
 use distsoc_node::compose::VisibilityIntent;
 use distsoc_node::config::Config;
-use distsoc_node::identity::NetworkKey;
 use distsoc_node::node::Node;
 use distsoc_protocol::ids::ConnectString;
 use distsoc_protocol::sign::SigningKey;

@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
+use distsoc_net::identity::NetworkKey;
+use distsoc_net::now_ms;
 use distsoc_node::config::Config;
 use distsoc_node::dm::{open_payload, DmClient, OpenError, OutgoingDm};
-use distsoc_node::identity::NetworkKey;
-use distsoc_node::node::{now_ms, Node, Running};
+use distsoc_node::node::{Node, Running};
 use distsoc_protocol::codec;
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, ConnectString, PostingId};

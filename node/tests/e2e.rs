@@ -347,25 +347,19 @@ async fn wrong_pin_refused_and_hostile_pushes_rejected() {
         )
         .unwrap();
     let err = peer
-        .push_acked(
-            PushPost {
-                version: 2,
-                post: dm,
-                recent: None,
-            }
-            .into(),
-        )
+        .push_acked(PushPost {
+            version: 2,
+            post: dm,
+            recent: None,
+        })
         .await;
     assert!(format!("{err:?}").contains("Unauthorized"), "{err:?}");
     // The connection still serves: the good post is accepted.
-    peer.push_acked(
-        PushPost {
-            version: 2,
-            post: good.clone(),
-            recent: None,
-        }
-        .into(),
-    )
+    peer.push_acked(PushPost {
+        version: 2,
+        post: good.clone(),
+        recent: None,
+    })
     .await
     .unwrap();
     assert!(a.holds(&good));
@@ -449,12 +443,12 @@ async fn attachments_travel_as_blobs() {
 /// A peer that answers every FileRequest with the same (other) post.
 struct Liar(SyncPost);
 
-impl distsoc_node::transport::Handler for Liar {
+impl distsoc_net::transport::Handler for Liar {
     fn handle<'a>(
         &'a self,
-        _ctx: distsoc_node::transport::RequestCtx,
+        _ctx: distsoc_net::transport::RequestCtx,
         _msg: Message,
-    ) -> distsoc_node::transport::HandlerFuture<'a> {
+    ) -> distsoc_net::transport::HandlerFuture<'a> {
         let post = self.0.clone();
         Box::pin(async move {
             Ok(Some(Message::FileResponse(
@@ -486,9 +480,9 @@ async fn a_post_whose_id_does_not_match_is_refused() {
         .post("other".into(), vec![], &VisibilityIntent::Public)
         .unwrap();
     let key = distsoc_protocol::sign::SigningKey::from_seed(&[42; 32]);
-    let liar = distsoc_node::transport::Transport::bind(
+    let liar = distsoc_net::transport::Transport::bind(
         &key,
-        distsoc_node::transport::TransportConfig {
+        distsoc_net::transport::TransportConfig {
             listen: LOOPBACK,
             ..Default::default()
         },

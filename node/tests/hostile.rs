@@ -8,12 +8,13 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use distsoc_net::now_ms;
+use distsoc_net::transport::{Peer, RequestError};
 use distsoc_node::config::Config;
-use distsoc_node::node::{now_ms, Node, Running};
+use distsoc_node::node::{Node, Running};
 use distsoc_node::store::{
     MAX_CACHED_PROFILES, MAX_CACHED_PROFILE_BYTES, MAX_PENDING_AUDIENCE_REQUESTS,
 };
-use distsoc_node::transport::{Peer, RequestError};
 use distsoc_protocol::codec;
 use distsoc_protocol::error::{ErrorCode, STORAGE_RETRY_AFTER_MS, UNAVAILABLE_MESSAGE};
 use distsoc_protocol::ids::{NodeId, PostingId};
@@ -22,7 +23,6 @@ use distsoc_protocol::messages::content::{sign_checked, Post, PostVisibility, Sy
 use distsoc_protocol::messages::files::{AuthorUpdateRequest, FileRequest, FileTarget};
 use distsoc_protocol::messages::identity::{PublicProfile, MAX_BIO_BYTES};
 use distsoc_protocol::messages::social::{AudienceRequest, AudienceRequestBody, ProfileUpdate};
-use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign::SigningKey;
 use tempfile::TempDir;
 
@@ -84,7 +84,7 @@ fn fresh_key() -> SigningKey {
 
 /// A profile of a fresh key with a bio at its limit (the most disk a push
 /// can ask for).
-fn big_profile(key: &SigningKey, name: &str) -> Message {
+fn big_profile(key: &SigningKey, name: &str) -> ProfileUpdate {
     let profile = PublicProfile {
         posting_id: PostingId(key.public()),
         display_name: name.into(),
@@ -98,10 +98,9 @@ fn big_profile(key: &SigningKey, name: &str) -> Message {
         version: PROTOCOL_VERSION,
         profile: sign_checked(profile, key).unwrap(),
     }
-    .into()
 }
 
-fn audience_request(requester: &SigningKey, author: PostingId) -> Message {
+fn audience_request(requester: &SigningKey, author: PostingId) -> AudienceRequest {
     let body = AudienceRequestBody {
         requester: PostingId(requester.public()),
         author,
@@ -112,7 +111,6 @@ fn audience_request(requester: &SigningKey, author: PostingId) -> Message {
         version: PROTOCOL_VERSION,
         request: sign_checked(body, requester).unwrap(),
     }
-    .into()
 }
 
 fn remote_code(r: &Result<impl std::fmt::Debug, RequestError>) -> Option<ErrorCode> {
@@ -344,13 +342,10 @@ async fn an_undecodable_stored_post_is_skipped_not_fatal() {
 
     // Asking for the damaged post by id: a typed code, no internal detail.
     let r = peer
-        .request(
-            FileRequest {
-                version: PROTOCOL_VERSION,
-                target: FileTarget::Post(bad),
-            }
-            .into(),
-        )
+        .call(FileRequest {
+            version: PROTOCOL_VERSION,
+            target: FileTarget::Post(bad),
+        })
         .await;
     match r {
         Err(RequestError::Remote(e)) => {
@@ -371,14 +366,11 @@ async fn store_failures_reach_peers_as_codes_without_sqlite_text() {
         .execute_batch("DROP TABLE author_recent_posts")
         .unwrap();
     let r = peer
-        .request(
-            AuthorUpdateRequest {
-                version: PROTOCOL_VERSION,
-                author: PostingId(fresh_key().public()),
-                have_seq: 0,
-            }
-            .into(),
-        )
+        .call(AuthorUpdateRequest {
+            version: PROTOCOL_VERSION,
+            author: PostingId(fresh_key().public()),
+            have_seq: 0,
+        })
         .await;
     let e = match r {
         Err(RequestError::Remote(e)) => e,
@@ -519,7 +511,7 @@ async fn recent_list_flood_from_fresh_authors_is_bounded() {
         .store()
         .follow(PostingId(followed.public()), now_ms())
         .unwrap();
-    let list = |key: &SigningKey| -> Message {
+    let list = |key: &SigningKey| -> AuthorUpdatePush {
         let body = AuthorRecentPosts {
             author: PostingId(key.public()),
             seq: 1,
@@ -530,7 +522,6 @@ async fn recent_list_flood_from_fresh_authors_is_bounded() {
             version: PROTOCOL_VERSION,
             recent: sign_checked(body, key).unwrap(),
         }
-        .into()
     };
     peer.push_acked(list(&followed)).await.unwrap();
     for _ in 0..3 * MAX_CACHED_RECENT_LISTS {

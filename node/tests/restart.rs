@@ -12,7 +12,7 @@ use std::process::{Child, Command};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use distsoc_node::transport::{
+use distsoc_net::transport::{
     Handler, HandlerFuture, RequestCtx, RequestError, Transport, TransportConfig,
 };
 use distsoc_protocol::error::ErrorCode;
@@ -78,9 +78,8 @@ async fn pull_once(client: &Transport, node: NodeId, addr: SocketAddr) -> Result
         since_seq: 0,
         limit: 1,
     };
-    match peer.request(request.into()).await {
-        Ok(Message::PullSyncResponse(_)) => Ok(()),
-        Ok(other) => panic!("unexpected reply {other:?}"),
+    match peer.call(request).await {
+        Ok(_) => Ok(()),
         Err(RequestError::Closed(reason)) => Err(format!("closed: {reason}")),
         Err(e) => Err(e.to_string()),
     }

@@ -18,15 +18,15 @@ use std::time::Duration;
 
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
+use distsoc_net::identity::NetworkKey;
+use distsoc_net::now_ms;
+use distsoc_net::transport::Peer;
 use distsoc_node::compose::{self, VisibilityIntent};
 use distsoc_node::config::Config;
-use distsoc_node::identity::NetworkKey;
-use distsoc_node::node::{now_ms, Node, Revocation, Running};
-use distsoc_node::transport::Peer;
+use distsoc_node::node::{Node, Revocation, Running};
 use distsoc_protocol::ids::{ConnectString, PostId, PostingId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::social::PullSyncRequest;
-use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign::SigningKey;
 
 const LOOPBACK: SocketAddr =
@@ -92,9 +92,7 @@ async fn pull_all(peer: &Peer, ids: &[PostingId]) -> (Vec<PostId>, Vec<PostId>) 
             since_seq: since,
             limit: 0,
         };
-        let Message::PullSyncResponse(page) = peer.request(req.into()).await.unwrap() else {
-            panic!("not a pull response");
-        };
+        let page = peer.call(req).await.unwrap();
         posts.extend(page.posts.iter().map(|p| p.post_id()));
         deletes.extend(page.deletes.iter().map(|d| d.body().post_id));
         since = page.next_seq;

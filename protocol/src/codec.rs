@@ -80,6 +80,20 @@ pub fn read_message<M: WireMessage, S: ReaderSegments>(msg: &Reader<S>) -> Resul
     M::read(root)
 }
 
+/// Encodes a top-level message as a frame (code byte, segment table,
+/// segments) without naming a Cap'n Proto type. Fails if the message exceeds
+/// its code's frame cap.
+pub fn to_frame<M: WireMessage>(msg: &M) -> Result<Vec<u8>, crate::frame::FrameError> {
+    crate::frame::encode_frame(M::CODE, &build(msg))
+}
+
+/// Decodes a received, validated frame as `M` (version first, then the whole
+/// struct). The caller has checked that the frame's code is `M::CODE` (the
+/// frame reader refuses other codes); this reads the message whatever it is.
+pub fn from_frame<M: WireMessage>(frame: &crate::frame::Frame) -> Result<M, DecodeError> {
+    read_message::<M, _>(&frame.reader())
+}
+
 /// Builds a message with `value` as its root.
 pub(crate) fn build<T: Struct>(value: &T) -> Builder<HeapAllocator> {
     let mut b = Builder::new_default();

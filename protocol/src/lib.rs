@@ -80,5 +80,6 @@ pub mod limits;
 pub mod messages;
 pub mod passphrase;
 pub mod recent;
+pub mod request;
 pub mod sign;
 pub mod sync;

@@ -6,7 +6,7 @@
 //! and anchor use. Nothing here is mocked; nothing touches the network.
 
 use anyhow::{anyhow, Context};
-use distsoc_node::node::now_ms;
+use distsoc_net::now_ms;
 use distsoc_protocol::codes::MessageCode;
 use distsoc_protocol::error::{ErrorCode, WireCode};
 use distsoc_protocol::fof::VouchKey;
@@ -196,9 +196,8 @@ pub(crate) fn run() -> anyhow::Result<()> {
         };
         let (bytes, received) = transmit(response.into())?;
         show_frame("PullSyncResponse", &bytes);
-        let Message::PullSyncResponse(r) = received else {
-            return Err(anyhow!("wrong message decoded"));
-        };
+        let r = PullSyncResponse::try_from(received)
+            .map_err(|other| anyhow!("decoded as {}, not PullSyncResponse", other.code()))?;
         for p in &r.posts {
             let id = p.validate(Some(p.post_id())).map_err(|e| anyhow!("{e}"))?;
             match open_post(&who.seed(), &p.post, &p.visibility) {

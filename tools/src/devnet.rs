@@ -21,12 +21,13 @@ use anyhow::{anyhow, bail, Context};
 use clap::Args;
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
+use distsoc_net::identity::{NetworkKey, KEY_FILE};
+use distsoc_net::transport::Peer;
+use distsoc_net::{now_ms, shutdown_signal};
 use distsoc_node::compose::VisibilityIntent;
 use distsoc_node::config::Config;
 use distsoc_node::dm::DmClient;
-use distsoc_node::identity::{NetworkKey, KEY_FILE};
-use distsoc_node::node::{now_ms, shutdown_signal, Node, Running};
-use distsoc_node::transport::Peer;
+use distsoc_node::node::{Node, Running};
 use distsoc_protocol::ids::{ConnectString, NodeId, PostId, PostingId};
 use distsoc_protocol::messages::content::open_post;
 

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use distsoc_node::transport::{Handler, HandlerFuture, RequestCtx, Transport, TransportConfig};
+use distsoc_net::transport::{Handler, HandlerFuture, RequestCtx, Transport, TransportConfig};
 use distsoc_protocol::error::{ErrorCode, WireCode};
 use distsoc_protocol::ids::{ChannelId, ConnectString, NodeId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;

@@ -11,8 +11,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{run_anchor, RunOptions};
-use distsoc_node::datadir::{create_private_dir, write_new_private_file, DataDirLock};
-use distsoc_node::identity::{NetworkKey, KEY_FILE};
+use distsoc_net::datadir::{create_private_dir, write_new_private_file, DataDirLock};
+use distsoc_net::identity::{NetworkKey, KEY_FILE};
 
 /// A distsoc anchor: mailbox, DM channels, bootstrap, address cache.
 #[derive(Debug, Parser)]
@@ -132,7 +132,7 @@ fn main() -> anyhow::Result<()> {
                     data_dir: cli.data_dir.clone(),
                     drain_timeout: Duration::from_secs(10),
                 };
-                run_anchor(key, cfg, opts, distsoc_node::node::shutdown_signal()).await
+                run_anchor(key, cfg, opts, distsoc_net::shutdown_signal()).await
             })?;
         }
     }

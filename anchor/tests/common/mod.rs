@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use distsoc_node::transport::{
+use distsoc_net::transport::{
     Handler, HandlerFuture, Peer, RequestCtx, RequestError, Transport, TransportConfig,
     TransportError,
 };
@@ -78,20 +78,13 @@ pub async fn try_connect_as(
 
 /// `CreateChannel(other)` on `peer`: the channel id.
 pub async fn create_channel(peer: &Peer, other: NodeId) -> ChannelId {
-    match peer
-        .request(
-            CreateChannel {
-                version: 2,
-                peer: other,
-            }
-            .into(),
-        )
-        .await
-        .unwrap()
-    {
-        Message::CreateChannelResponse(r) => r.channel_id,
-        m => panic!("{m:?}"),
-    }
+    peer.call(CreateChannel {
+        version: 2,
+        peer: other,
+    })
+    .await
+    .unwrap()
+    .channel_id
 }
 
 /// The wire error code of a refused request (panics on anything else).
@@ -119,7 +112,7 @@ pub struct TestAnchor {
 /// Starts an anchor with `cfg` (listen, admin and metrics overridden).
 pub async fn start_anchor(cfg: distsoc_anchor::config::AnchorConfig) -> TestAnchor {
     let dir = tempfile::tempdir().unwrap();
-    let key = distsoc_node::identity::NetworkKey::new(SigningKey::generate(&mut rand_core::OsRng));
+    let key = distsoc_net::identity::NetworkKey::new(SigningKey::generate(&mut rand_core::OsRng));
     let opts = distsoc_anchor::run::RunOptions {
         data_dir: dir.path().into(),
         drain_timeout: std::time::Duration::from_secs(5),

@@ -8,7 +8,7 @@
 //! finish, read the whole reply bounded in size and time, observe resets
 //! and the connection's close code.
 //!
-//! TLS pieces shared with the node: [`distsoc_node::transport::tls`]'s
+//! TLS pieces shared with the node: [`distsoc_net::transport::tls`]'s
 //! certificate builder ([`Identity`]), PKCS#8 layout and certificate key
 //! extraction.
 
@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use distsoc_node::transport::tls::{ed25519_pkcs8, node_id_from_certificate, Identity};
+use distsoc_net::transport::tls::{ed25519_pkcs8, node_id_from_certificate, Identity};
 use distsoc_protocol::sign::SigningKey;
 use quinn::crypto::rustls::{HandshakeData, QuicClientConfig};
 use quinn::VarInt;

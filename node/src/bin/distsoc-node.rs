@@ -271,7 +271,7 @@ fn main() -> anyhow::Result<()> {
     // `run` serves the identity: one process per data directory, held for
     // the life of the process. (The short-lived commands share the store.)
     let _lock = match &cli.command {
-        Command::Run { .. } => Some(distsoc_node::datadir::DataDirLock::acquire(&dir)?),
+        Command::Run { .. } => Some(distsoc_net::datadir::DataDirLock::acquire(&dir)?),
         _ => None,
     };
     let node = Node::open(&dir)?;
@@ -376,7 +376,7 @@ fn main() -> anyhow::Result<()> {
             });
         }
         Command::Follow { id } => {
-            node.store().follow(id, distsoc_node::node::now_ms())?;
+            node.store().follow(id, distsoc_net::now_ms())?;
             print(json_mode, json!({"following": id.to_hex()}), || {
                 format!("following {id}")
             });
@@ -494,7 +494,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn circle(node: &Node, cmd: CircleCommand, json_mode: bool) -> anyhow::Result<()> {
-    let now = distsoc_node::node::now_ms();
+    let now = distsoc_net::now_ms();
     match cmd {
         CircleCommand::Create { name } => {
             node.store().create_circle(&name, now)?;
@@ -766,9 +766,7 @@ fn run(node: Node, listen: Option<SocketAddr>, json_mode: bool) -> anyhow::Resul
         print(json_mode, json!({"connect": cs}), || {
             format!("listening: {cs}")
         });
-        running
-            .serve_until(distsoc_node::node::shutdown_signal())
-            .await;
+        running.serve_until(distsoc_net::shutdown_signal()).await;
         tracing::info!("node stopped");
         anyhow::Ok(())
     })

@@ -62,6 +62,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use distsoc_net::datadir::{prepare_file, tighten_sidecars};
 use distsoc_protocol::codec::{self, Struct};
 use distsoc_protocol::error::{ErrorCode, StorageFault, ToWireError, WireCode};
 use distsoc_protocol::messages::content::{IngestError, SyncPost};
@@ -382,58 +383,6 @@ impl Store {
         tx.commit()?;
         Ok(out)
     }
-}
-
-/// Creates a SQLite database file with mode 0600 if it does not exist, and
-/// tightens an existing one to 0600 (also used by the anchor's store).
-#[cfg(unix)]
-pub fn prepare_file(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if meta.permissions().mode() & 0o077 != 0 {
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(())
-}
-
-/// Creates a SQLite database file (no permissions to set on this platform).
-#[cfg(not(unix))]
-pub fn prepare_file(_path: &Path) -> std::io::Result<()> {
-    Ok(())
-}
-
-/// Tightens a SQLite database's `-wal`, `-shm` and `-journal` files to 0600
-/// if they exist with a looser mode (they may predate this code).
-#[cfg(unix)]
-pub fn tighten_sidecars(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    for suffix in ["-wal", "-shm", "-journal"] {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        let side = Path::new(&name);
-        match std::fs::metadata(side) {
-            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
-                std::fs::set_permissions(side, std::fs::Permissions::from_mode(0o600))?;
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Tightens SQLite side files (no permissions to set on this platform).
-#[cfg(not(unix))]
-pub fn tighten_sidecars(_path: &Path) -> std::io::Result<()> {
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------

@@ -90,6 +90,19 @@ macro_rules! messages {
                     Message::$variant(m)
                 }
             }
+
+            /// The message inside its own variant; any other message back
+            /// as the error.
+            impl TryFrom<Message> for $ty {
+                type Error = Message;
+
+                fn try_from(m: Message) -> Result<Self, Message> {
+                    match m {
+                        Message::$variant(v) => Ok(v),
+                        other => Err(other),
+                    }
+                }
+            }
         )*
     };
 }

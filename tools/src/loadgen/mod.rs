@@ -5,7 +5,7 @@
 //!
 //! * Every client is its own Ed25519 identity (`--seed` makes them
 //!   reproducible) with its own QUIC endpoint
-//!   ([`Transport`](distsoc_node::transport::Transport)) and connection to
+//!   ([`Transport`](distsoc_net::transport::Transport)) and connection to
 //!   the target. A client endpoint serves nothing: its handler refuses
 //!   every message with `Error(unknownMessage)`.
 //! * The load phase lasts `--duration` seconds or until `--requests` requests
@@ -62,7 +62,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use distsoc_node::transport::TransportError;
+use distsoc_net::transport::TransportError;
 use distsoc_protocol::ids::ConnectString;
 use distsoc_protocol::limits::MAX_MAILBOX_PAYLOAD_BYTES;
 use serde::Serialize;

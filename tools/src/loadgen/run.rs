@@ -12,7 +12,7 @@ use super::report::{STOP_DURATION, STOP_INTERRUPTED, STOP_NONE};
 use super::stats::{op_report, Live, Op, Stats};
 use super::worker::{lock, Book, Client, Refuse, Role, Run, Slot, Worker};
 use super::{LoadgenArgs, LoadgenError, Options, Scenario, CONNECT_PARALLELISM, PROGRESS_TICK};
-use distsoc_node::transport::{Handler, Peer, Transport, TransportConfig};
+use distsoc_net::transport::{Handler, Peer, Transport, TransportConfig};
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ConnectString, Host, NodeId};
 use distsoc_protocol::limits::RATE_LIMIT_PER_SECOND;

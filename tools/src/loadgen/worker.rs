@@ -16,8 +16,8 @@ use super::{
     Options, Scenario, DEFAULT_RETRY_AFTER, ENQUEUE_ATTEMPTS, ERROR_BACKOFF, MIXED_FETCH_WAIT,
     RECONNECT_BACKOFF,
 };
+use distsoc_net::transport::{Handler, HandlerFuture, Peer, RequestCtx, RequestError, Transport};
 use distsoc_node::compose::compose;
-use distsoc_node::transport::{Handler, HandlerFuture, Peer, RequestCtx, RequestError, Transport};
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, NodeId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
@@ -319,8 +319,8 @@ impl Worker {
         let start = Instant::now();
         let fut = async {
             match send {
-                Transmit::Request(timeout) => peer.request_with_timeout(msg, timeout).await,
-                Transmit::PushAcked => peer.push_acked(msg).await.map(Message::Ack),
+                Transmit::Request(timeout) => peer.send_message(msg, timeout).await,
+                Transmit::PushAcked => peer.send_message(msg, peer.request_timeout()).await,
             }
         };
         let result = tokio::select! {

@@ -378,7 +378,7 @@ impl SqliteStore {
         let (conn, readers, salt) = tokio::task::spawn_blocking(move || {
             let mut conn = match &p {
                 Some(p) => {
-                    distsoc_node::store::prepare_file(p)?;
+                    distsoc_net::datadir::prepare_file(p)?;
                     open_conn(p)?
                 }
                 None => Connection::open_in_memory()?,
@@ -387,7 +387,7 @@ impl SqliteStore {
             let salt = load_salt(&conn)?;
             let readers = match &p {
                 Some(p) => {
-                    distsoc_node::store::tighten_sidecars(p)?;
+                    distsoc_net::datadir::tighten_sidecars(p)?;
                     let mut v = Vec::with_capacity(READERS);
                     for _ in 0..2 {
                         v.push(open_reader(p, busy)?);

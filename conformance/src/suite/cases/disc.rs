@@ -8,9 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use distsoc_node::transport::{Handler, HandlerFuture, RequestCtx, Transport, TransportConfig};
-use distsoc_protocol::error::ErrorCode;
-use distsoc_protocol::messages::Message;
+use distsoc_net::transport::{Router, Transport, TransportConfig};
 
 use distsoc_schema::{common_capnp, discovery_capnp, wire_capnp};
 
@@ -203,20 +201,6 @@ async fn refused(
 /// every request.
 struct Listener(#[allow(dead_code)] Transport);
 
-struct RefuseAll;
-
-impl Handler for RefuseAll {
-    fn handle<'a>(&'a self, _ctx: RequestCtx, _msg: Message) -> HandlerFuture<'a> {
-        Box::pin(async {
-            Err(distsoc_protocol::messages::wire::Error::new(
-                ErrorCode::UnknownMessage,
-                0,
-                "conformance client",
-            ))
-        })
-    }
-}
-
 /// An identity that connects announcing a listen address where it really
 /// listens (its own IP as the target sees it, a fresh port) and stays
 /// connected; keep the [`Listener`] alive as long as the session.
@@ -247,7 +231,8 @@ async fn checked_in(ctx: &mut Ctx) -> Result<(Session, SocketAddr, Listener), Ca
             agent: concat!("distsoc-conformance/", env!("CARGO_PKG_VERSION")).to_string(),
             ..TransportConfig::default()
         },
-        Arc::new(RefuseAll),
+        // No handler registered: every request is answered unknownMessage.
+        Arc::new(Router::new(Arc::new(()), "a conformance client")),
     )
     .map_err(|e| CaseError::Setup(format!("cannot listen: {e}")))?;
     let port = endpoint

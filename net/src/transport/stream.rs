@@ -11,12 +11,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use distsoc_protocol::codec::{from_frame, to_frame, WireMessage};
 use distsoc_protocol::codes::{Kind, MessageCode};
 use distsoc_protocol::error::DecodeError;
-use distsoc_protocol::frame::{FrameError, MAX_HEADER_BYTES};
+use distsoc_protocol::frame::{Frame, FrameError, MAX_HEADER_BYTES};
 use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::messages::wire::{self, Ack};
 use distsoc_protocol::messages::Message;
+use distsoc_protocol::request::{Push, Request};
 
 use super::frame_io::{read_frame, write_frame, ReadFailure, WriteFailure};
 use super::{CloseReason, PeerInfo, CLOSE_NORMAL};
@@ -24,14 +26,12 @@ use super::{CloseReason, PeerInfo, CLOSE_NORMAL};
 /// Why a request (or push) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
-    /// The message is not of the kind the operation sends (`request` needs a
-    /// request, `push`/`push_acked` a push).
-    #[error("{code} is a {}, expected a {expected}", code.kind())]
+    /// [`Peer::send_message`] was given a response, which never opens a
+    /// stream.
+    #[error("{code} is a response; it cannot be sent on its own")]
     WrongKind {
         /// The message's code.
         code: MessageCode,
-        /// The kind the operation sends.
-        expected: Kind,
     },
     /// Our own message could not be encoded (larger than its code's cap).
     #[error("cannot encode the message: {0}")]
@@ -40,7 +40,8 @@ pub enum RequestError {
     #[error("peer refused: {} ({})", .0.code, .0.message)]
     Remote(wire::Error),
     /// The reply's code is not an acceptable answer (not the response code,
-    /// `Ack` or `Error`).
+    /// `Ack` or `Error`): refused by the frame reader as soon as the code
+    /// byte arrives, before anything is decoded.
     #[error("unexpected reply {got} to {request}")]
     UnexpectedReply {
         /// What we sent.
@@ -102,6 +103,12 @@ impl Peer {
         self.conn.stable_id()
     }
 
+    /// The default timeout of [`Peer::call`] and the pushes
+    /// (`TransportConfig::request_timeout`).
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
     /// Whether the connection is closed (or closing).
     pub fn is_closed(&self) -> bool {
         self.conn.close_reason().is_some()
@@ -118,44 +125,29 @@ impl Peer {
         self.conn.close(CLOSE_NORMAL.into(), b"closed");
     }
 
-    /// Sends a request and returns its response, with the default timeout
-    /// (`TransportConfig::request_timeout`). An `Error` reply is
+    /// Sends a request and returns its own response type, with the default
+    /// timeout (`TransportConfig::request_timeout`). An `Error` reply is
     /// [`RequestError::Remote`].
-    pub async fn request(&self, msg: Message) -> Result<Message, RequestError> {
-        self.request_with_timeout(msg, self.request_timeout).await
+    pub async fn call<R: Request>(&self, req: R) -> Result<R::Response, RequestError> {
+        self.call_with_timeout(req, self.request_timeout).await
     }
 
-    /// [`Peer::request`] with an explicit timeout (long polls such as
+    /// [`Peer::call`] with an explicit timeout (long polls such as
     /// `FetchWait` pass a longer one). On timeout the stream is abandoned,
     /// which cancels the peer's handler.
-    pub async fn request_with_timeout(
+    pub async fn call_with_timeout<R: Request>(
         &self,
-        msg: Message,
+        req: R,
         timeout: Duration,
-    ) -> Result<Message, RequestError> {
-        let code = msg.code();
-        if code.kind() != Kind::Request {
-            return Err(RequestError::WrongKind {
-                code,
-                expected: Kind::Request,
-            });
-        }
-        let bytes = msg.to_frame().map_err(RequestError::Encode)?;
-        self.exchange(code, &bytes, timeout).await
+    ) -> Result<R::Response, RequestError> {
+        let bytes = encode(&req)?;
+        self.exchange::<R::Response>(R::CODE, &bytes, timeout).await
     }
 
     /// Sends a push on a unidirectional stream (no answer). Returns once the
     /// frame is handed to QUIC and the stream finished; delivery is QUIC's.
-    /// `WormResponse` may also be pushed (to a worm's originator).
-    pub async fn push(&self, msg: Message) -> Result<(), RequestError> {
-        let code = msg.code();
-        if code.kind() != Kind::Push && code != MessageCode::WormResponse {
-            return Err(RequestError::WrongKind {
-                code,
-                expected: Kind::Push,
-            });
-        }
-        let bytes = msg.to_frame().map_err(RequestError::Encode)?;
+    pub async fn push<P: Push>(&self, msg: P) -> Result<(), RequestError> {
+        let bytes = encode(&msg)?;
         let timeout = self.request_timeout;
         let send = async {
             let mut send = self.conn.open_uni().await.map_err(|e| self.lost(e))?;
@@ -170,22 +162,32 @@ impl Peer {
 
     /// Sends a push on a bidirectional stream and waits for its `Ack` (an
     /// `Error` reply is [`RequestError::Remote`]).
-    pub async fn push_acked(&self, msg: Message) -> Result<Ack, RequestError> {
+    pub async fn push_acked<P: Push>(&self, msg: P) -> Result<Ack, RequestError> {
+        let bytes = encode(&msg)?;
+        self.exchange::<Ack>(P::CODE, &bytes, self.request_timeout)
+            .await
+    }
+
+    /// Sends a message chosen at run time (a request, or a push to be
+    /// acknowledged) on a bidirectional stream and returns the reply: its
+    /// response code, `Ack`, or `Error` (as [`Message::Error`], not
+    /// [`RequestError::Remote`]); any other code is refused by the frame
+    /// reader. For tools that pick messages from data (the load generator);
+    /// everything else uses the typed [`Peer::call`] and [`Peer::push_acked`].
+    pub async fn send_message(
+        &self,
+        msg: Message,
+        timeout: Duration,
+    ) -> Result<Message, RequestError> {
         let code = msg.code();
-        if code.kind() != Kind::Push {
-            return Err(RequestError::WrongKind {
-                code,
-                expected: Kind::Push,
-            });
+        if code.kind() == Kind::Response {
+            return Err(RequestError::WrongKind { code });
         }
         let bytes = msg.to_frame().map_err(RequestError::Encode)?;
-        match self.exchange(code, &bytes, self.request_timeout).await? {
-            Message::Ack(ack) => Ok(ack),
-            other => Err(RequestError::UnexpectedReply {
-                request: code,
-                got: other.code(),
-            }),
-        }
+        let frame = self
+            .exchange_frame(code, &bytes, timeout, |c| code.accepts_reply(c))
+            .await?;
+        Message::from_frame(&frame).map_err(RequestError::BadReply)
     }
 
     /// Sends `bytes` as is on a new bidirectional stream, finishes it, and
@@ -213,13 +215,33 @@ impl Peer {
             .map_err(|_| RequestError::Timeout(timeout))?
     }
 
-    /// One frame out, one validated reply in.
-    async fn exchange(
+    /// One frame out, one validated reply in: a `T`, or an `Error`
+    /// ([`RequestError::Remote`]). Any other code is refused by the frame
+    /// reader as soon as its code byte arrives.
+    async fn exchange<T: WireMessage>(
         &self,
         code: MessageCode,
         bytes: &[u8],
         timeout: Duration,
-    ) -> Result<Message, RequestError> {
+    ) -> Result<T, RequestError> {
+        let accept = |c: MessageCode| c == T::CODE || c == MessageCode::Error;
+        let frame = self.exchange_frame(code, bytes, timeout, accept).await?;
+        if frame.code() == MessageCode::Error {
+            let error = from_frame::<wire::Error>(&frame).map_err(RequestError::BadReply)?;
+            return Err(RequestError::Remote(error));
+        }
+        from_frame::<T>(&frame).map_err(RequestError::BadReply)
+    }
+
+    /// One frame out on a new bidirectional stream, one reply frame in whose
+    /// code `accept` allows, within `timeout`.
+    async fn exchange_frame(
+        &self,
+        code: MessageCode,
+        bytes: &[u8],
+        timeout: Duration,
+        accept: impl Fn(MessageCode) -> bool,
+    ) -> Result<Frame, RequestError> {
         let exchange = async {
             let (mut send, mut recv) = self.conn.open_bi().await.map_err(|e| self.lost(e))?;
             match write_frame(&mut send, bytes, timeout).await {
@@ -227,9 +249,8 @@ impl Peer {
                 Ok(()) | Err(WriteFailure::Stopped) => {}
                 Err(e) => return Err(self.write_failure(e, timeout)),
             }
-            let (frame, _) = read_frame(&mut recv, |c| code.accepts_reply(c), timeout, None)
-                .await
-                .map_err(|failure| match failure {
+            let (frame, _) = read_frame(&mut recv, accept, timeout, None).await.map_err(
+                |failure| match failure {
                     ReadFailure::Frame { error, .. } => RequestError::BadFrame(error),
                     ReadFailure::Refused(got) => {
                         RequestError::UnexpectedReply { request: code, got }
@@ -237,11 +258,9 @@ impl Peer {
                     ReadFailure::Idle | ReadFailure::Deadline => RequestError::Timeout(timeout),
                     ReadFailure::NoBudget(_) => RequestError::Stream("no budget".into()),
                     ReadFailure::Stream(e) => self.stream_failure(e),
-                })?;
-            match Message::from_frame(&frame).map_err(RequestError::BadReply)? {
-                Message::Error(e) => Err(RequestError::Remote(e)),
-                reply => Ok(reply),
-            }
+                },
+            )?;
+            Ok(frame)
         };
         tokio::time::timeout(timeout, exchange)
             .await
@@ -266,4 +285,9 @@ impl Peer {
             WriteFailure::Stream(e) => self.stream_failure(e),
         }
     }
+}
+
+/// A message as a frame (fails when larger than its code's cap).
+fn encode<M: WireMessage>(msg: &M) -> Result<Vec<u8>, RequestError> {
+    to_frame(msg).map_err(RequestError::Encode)
 }

@@ -5,7 +5,7 @@
 //! whatever the process umask: directories are created with mode 0700 and
 //! files with mode 0600 (a umask can only remove permission bits, so an
 //! explicit 0600/0700 is never widened by `umask 000`). The store's SQLite
-//! files use [`crate::store::prepare_file`] for the same rule.
+//! files use [`prepare_file`] (and [`tighten_sidecars`]) for the same rule.
 //!
 //! One data directory serves one process: [`DataDirLock`] takes an exclusive
 //! advisory lock (`flock`) on the file `lock` inside it for as long as the
@@ -132,6 +132,58 @@ impl DataDirLock {
             .map_err(io)?;
         Ok(Self { _file: file })
     }
+}
+
+/// Creates a SQLite database file with mode 0600 if it does not exist, and
+/// tightens an existing one to 0600 (the node's and the anchor's stores).
+#[cfg(unix)]
+pub fn prepare_file(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if meta.permissions().mode() & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+/// Creates a SQLite database file (no permissions to set on this platform).
+#[cfg(not(unix))]
+pub fn prepare_file(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Tightens a SQLite database's `-wal`, `-shm` and `-journal` files to 0600
+/// if they exist with a looser mode (they may predate this code).
+#[cfg(unix)]
+pub fn tighten_sidecars(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let side = Path::new(&name);
+        match std::fs::metadata(side) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(side, std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Tightens SQLite side files (no permissions to set on this platform).
+#[cfg(not(unix))]
+pub fn tighten_sidecars(_path: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use distsoc_node::transport::{
+use distsoc_net::transport::{
     tls, CloseReason, Direction, Handler, HandlerFuture, Peer, RequestCtx, RequestError, Transport,
     TransportConfig, TransportError, CLOSE_HELLO_TIMEOUT, CLOSE_IDLE_EVICTED, CLOSE_NORMAL,
     CLOSE_PROTOCOL_VIOLATION, CLOSE_TOO_MANY_CONNECTIONS, CLOSE_VERSION_MISMATCH,
@@ -174,21 +174,21 @@ fn node(n: u8) -> Node {
     node_with(n, cfg())
 }
 
-fn bootstrap(want: u16, exclude: Vec<NodeId>) -> Message {
-    Message::BootstrapRequest(BootstrapRequest {
+fn bootstrap(want: u16, exclude: Vec<NodeId>) -> BootstrapRequest {
+    BootstrapRequest {
         version: PROTOCOL_VERSION,
         want,
         exclude,
-    })
+    }
 }
 
-fn routing_diff(seq: u64) -> Message {
-    Message::RoutingDiff(RoutingDiff {
+fn routing_diff(seq: u64) -> RoutingDiff {
+    RoutingDiff {
         version: PROTOCOL_VERSION,
         seq,
         hop1_changes: Vec::new(),
         hop2_changes: Vec::new(),
-    })
+    }
 }
 
 async fn connect(from: &Node, to: &Node, to_n: u8) -> Peer {
@@ -200,13 +200,10 @@ async fn connect(from: &Node, to: &Node, to_n: u8) -> Peer {
 
 /// A normal request works and returns the echo.
 async fn assert_echo(peer: &Peer, expect_caller: NodeId) {
-    let reply = peer
-        .request(bootstrap(5, vec![NodeId([7; 32])]))
+    let r = peer
+        .call(bootstrap(5, vec![NodeId([7; 32])]))
         .await
         .unwrap();
-    let Message::BootstrapResponse(r) = reply else {
-        panic!("unexpected reply {reply:?}");
-    };
     assert_eq!(r.peers.len(), 2);
     assert_eq!(r.peers[0].node_id, NodeId([7; 32]));
     assert_eq!(r.peers[1].node_id, expect_caller);
@@ -215,10 +212,8 @@ async fn assert_echo(peer: &Peer, expect_caller: NodeId) {
 /// Decodes a raw reply as an `Error`.
 fn error_of(reply: &[u8]) -> wire::Error {
     let frame = decode_frame(reply).expect("reply is a valid frame");
-    match Message::from_frame(&frame).expect("reply decodes") {
-        Message::Error(e) => e,
-        other => panic!("expected an Error, got {other:?}"),
-    }
+    wire::Error::try_from(Message::from_frame(&frame).expect("reply decodes"))
+        .unwrap_or_else(|other| panic!("expected an Error, got {other:?}"))
 }
 
 /// A raw quinn client with our identity, pinning `server`, offering `alpn`.
@@ -400,29 +395,17 @@ async fn request_response_round_trip() {
     let peer = connect(&a, &b, 10).await;
     for i in 0..20u8 {
         let reply = peer
-            .request(bootstrap(1, vec![NodeId([i; 32]), NodeId([i + 1; 32])]))
+            .call(bootstrap(1, vec![NodeId([i; 32]), NodeId([i + 1; 32])]))
             .await
             .unwrap();
-        let Message::BootstrapResponse(r) = reply else {
-            panic!("unexpected reply");
-        };
+        let r = reply;
         let ids: Vec<NodeId> = r.peers.iter().map(|p| p.node_id).collect();
         assert_eq!(ids, vec![NodeId([i; 32]), NodeId([i + 1; 32]), id(9)]);
     }
     // Concurrent requests on one connection.
     let results =
-        futures_util::future::join_all((0..16).map(|_| peer.request(bootstrap(2, Vec::new()))))
-            .await;
+        futures_util::future::join_all((0..16).map(|_| peer.call(bootstrap(2, Vec::new())))).await;
     assert!(results.iter().all(Result::is_ok));
-    // Wrong kinds are refused locally.
-    assert!(matches!(
-        peer.request(routing_diff(1)).await,
-        Err(RequestError::WrongKind { .. })
-    ));
-    assert!(matches!(
-        peer.push(bootstrap(1, Vec::new())).await,
-        Err(RequestError::WrongKind { .. })
-    ));
 }
 
 #[tokio::test]
@@ -467,7 +450,11 @@ async fn first_stream_must_be_hello() {
     let server = node(13);
     let (_endpoint, conn) = raw_client(&key(14), id(13), server.addr(), ALPN).await;
     let conn = conn.unwrap();
-    let reply = raw_bi(&conn, &bootstrap(1, Vec::new()).to_frame().unwrap()).await;
+    let reply = raw_bi(
+        &conn,
+        &Message::from(bootstrap(1, Vec::new())).to_frame().unwrap(),
+    )
+    .await;
     let e = error_of(&reply);
     assert_eq!(e.code, ErrorCode::Unauthorized);
     assert_eq!(e.request_code, MessageCode::BootstrapRequest.as_u8());
@@ -487,7 +474,7 @@ async fn streams_opened_before_hello_completes_wait_and_are_served() {
     let (mut hello_send, mut hello_recv) = conn.open_bi().await.unwrap();
     let (mut req_send, mut req_recv) = conn.open_bi().await.unwrap();
     req_send
-        .write_all(&bootstrap(1, Vec::new()).to_frame().unwrap())
+        .write_all(&Message::from(bootstrap(1, Vec::new())).to_frame().unwrap())
         .await
         .unwrap();
     req_send.finish().unwrap();
@@ -521,7 +508,9 @@ async fn hostile_bytes_get_typed_errors_and_the_connection_survives() {
     let peer = connect(&a, &b, 18).await;
     let conn_id = peer.connection_id();
 
-    let valid = bootstrap(3, vec![NodeId([1; 32])]).to_frame().unwrap();
+    let valid = Message::from(bootstrap(3, vec![NodeId([1; 32])]))
+        .to_frame()
+        .unwrap();
     let mut unknown_code = valid.clone();
     unknown_code[0] = 0x99;
     // FileRequest (cap 4 KiB) whose table claims one 1 MiB segment; no body.
@@ -621,19 +610,17 @@ async fn pushes_are_acked_on_bidi_and_delivered_on_uni() {
         .unwrap();
     assert_eq!(sender, id(19));
     assert!(!bidi);
-    assert_eq!(msg, routing_diff(8));
+    assert_eq!(msg, Message::from(routing_diff(8)));
 
     // A push the handler refuses: Error on a bidirectional stream.
     let refused = peer
-        .push_acked(Message::PostNotification(
-            distsoc_protocol::messages::files::PostNotification {
-                version: PROTOCOL_VERSION,
-                author: distsoc_protocol::ids::PostingId([1; 32]),
-                post_id: distsoc_protocol::ids::PostId([2; 32]),
-                hint: distsoc_protocol::messages::common::VisibilityHint::Public,
-                recent: None,
-            },
-        ))
+        .push_acked(distsoc_protocol::messages::files::PostNotification {
+            version: PROTOCOL_VERSION,
+            author: distsoc_protocol::ids::PostingId([1; 32]),
+            post_id: distsoc_protocol::ids::PostId([2; 32]),
+            hint: distsoc_protocol::messages::common::VisibilityHint::Public,
+            recent: None,
+        })
         .await;
     match refused {
         Err(RequestError::Remote(e)) => {
@@ -770,7 +757,7 @@ async fn handler_failures_become_errors_and_the_connection_survives() {
     let b = node(30);
     let peer = connect(&a, &b, 30).await;
 
-    let expect_remote = |r: Result<Message, RequestError>, code: ErrorCode| match r {
+    let expect_remote = |r: Result<BootstrapResponse, RequestError>, code: ErrorCode| match r {
         Err(RequestError::Remote(e)) => {
             assert_eq!(e.code, code);
             assert_eq!(e.request_code, MessageCode::BootstrapRequest.as_u8());
@@ -778,16 +765,16 @@ async fn handler_failures_become_errors_and_the_connection_survives() {
         other => panic!("expected Remote({code}), got {other:?}"),
     };
     expect_remote(
-        peer.request(bootstrap(WANT_PANIC, Vec::new())).await,
+        peer.call(bootstrap(WANT_PANIC, Vec::new())).await,
         ErrorCode::Internal,
     );
     assert_echo(&peer, id(29)).await;
     expect_remote(
-        peer.request(bootstrap(WANT_WRONG_TYPE, Vec::new())).await,
+        peer.call(bootstrap(WANT_WRONG_TYPE, Vec::new())).await,
         ErrorCode::Internal,
     );
     expect_remote(
-        peer.request(bootstrap(WANT_NOT_FOUND, Vec::new())).await,
+        peer.call(bootstrap(WANT_NOT_FOUND, Vec::new())).await,
         ErrorCode::NotFound,
     );
     assert!(!peer.is_closed());
@@ -800,7 +787,7 @@ async fn request_timeout_abandons_the_stream_and_cancels_the_handler() {
     let mut b = node(32);
     let peer = connect(&a, &b, 32).await;
     let r = peer
-        .request_with_timeout(bootstrap(WANT_HANG, Vec::new()), Duration::from_millis(200))
+        .call_with_timeout(bootstrap(WANT_HANG, Vec::new()), Duration::from_millis(200))
         .await;
     assert!(matches!(r, Err(RequestError::Timeout(_))), "{r:?}");
     tokio::time::timeout(BOUND, b.cancelled.recv())
@@ -896,7 +883,11 @@ async fn silent_stream_is_dropped_and_the_connection_survives() {
         "{read:?}"
     );
     // The connection still serves requests.
-    let reply = raw_bi(&conn, &bootstrap(1, Vec::new()).to_frame().unwrap()).await;
+    let reply = raw_bi(
+        &conn,
+        &Message::from(bootstrap(1, Vec::new())).to_frame().unwrap(),
+    )
+    .await;
     assert_eq!(
         decode_frame(&reply).unwrap().code(),
         MessageCode::BootstrapResponse
@@ -904,16 +895,16 @@ async fn silent_stream_is_dropped_and_the_connection_survives() {
     assert!(conn.close_reason().is_none());
 }
 
-fn enqueue(first_byte: u8) -> Message {
+fn enqueue(first_byte: u8) -> Enqueue {
     let mut payload = vec![0u8; MAX_MAILBOX_PAYLOAD_BYTES];
     payload[0] = first_byte;
-    Message::Enqueue(Enqueue {
+    Enqueue {
         version: PROTOCOL_VERSION,
         channel_id: None,
         recipient: NodeId([1; 32]),
         payload,
         client_message_id: None,
-    })
+    }
 }
 
 #[tokio::test]
@@ -934,7 +925,7 @@ async fn frame_budget_bounds_what_a_connection_buffers() {
         .map(|_| {
             let peer = peer.clone();
             tokio::spawn(async move {
-                peer.request_with_timeout(enqueue(HANG_BYTE), Duration::from_secs(60))
+                peer.call_with_timeout(enqueue(HANG_BYTE), Duration::from_secs(60))
                     .await
             })
         })
@@ -948,7 +939,7 @@ async fn frame_budget_bounds_what_a_connection_buffers() {
     }
 
     // A fourth large frame cannot be reserved: unavailable, retry later.
-    match peer.request(enqueue(0)).await {
+    match peer.call(enqueue(0)).await {
         Err(RequestError::Remote(e)) => {
             assert_eq!(e.code, ErrorCode::Unavailable, "{}", e.message);
             assert_eq!(e.request_code, MessageCode::Enqueue.as_u8());
@@ -969,12 +960,8 @@ async fn frame_budget_bounds_what_a_connection_buffers() {
             .expect("holder not cancelled")
             .unwrap();
     }
-    match peer.request(enqueue(0)).await.unwrap() {
-        Message::EnqueueResponse(r) => {
-            assert_eq!(r.message_id, MAX_MAILBOX_PAYLOAD_BYTES as u64);
-        }
-        other => panic!("unexpected reply {other:?}"),
-    }
+    let r = peer.call(enqueue(0)).await.unwrap();
+    assert_eq!(r.message_id, MAX_MAILBOX_PAYLOAD_BYTES as u64);
 }
 
 #[tokio::test]
@@ -1103,12 +1090,12 @@ async fn slow_frames_do_not_starve_other_clients() {
     let window = tokio::time::Instant::now();
     while window.elapsed() < Duration::from_millis(1000) || latencies.len() < 30 {
         let t = tokio::time::Instant::now();
-        let reply = tokio::time::timeout(BOUND, peer.request(bootstrap(1, Vec::new())))
+        let reply = tokio::time::timeout(BOUND, peer.call(bootstrap(1, Vec::new())))
             .await
             .expect("request starved")
             .expect("request failed");
         latencies.push(t.elapsed());
-        assert_eq!(reply.code(), MessageCode::BootstrapResponse);
+        assert_eq!(reply.peers.len(), 1);
     }
     let n = latencies.len();
     let p = p99(&mut latencies);
@@ -1170,7 +1157,11 @@ async fn one_ip_cannot_exceed_its_connection_cap() {
     );
     let peer = connect(&other_ip, &server, 60).await;
     assert_echo(&peer, id(66)).await;
-    let reply = raw_bi(&held[0].1, &bootstrap(1, Vec::new()).to_frame().unwrap()).await;
+    let reply = raw_bi(
+        &held[0].1,
+        &Message::from(bootstrap(1, Vec::new())).to_frame().unwrap(),
+    )
+    .await;
     assert_eq!(
         decode_frame(&reply).unwrap().code(),
         MessageCode::BootstrapResponse
@@ -1213,7 +1204,7 @@ async fn idle_connections_are_evicted_to_let_a_new_client_in() {
         let busy_peer = busy_peer.clone();
         tokio::spawn(async move {
             busy_peer
-                .request_with_timeout(bootstrap(WANT_HANG, Vec::new()), Duration::from_secs(60))
+                .call_with_timeout(bootstrap(WANT_HANG, Vec::new()), Duration::from_secs(60))
                 .await
         })
     };
