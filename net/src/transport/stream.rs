@@ -12,12 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use distsoc_protocol::codec::{from_frame, to_frame, WireMessage};
-use distsoc_protocol::codes::{Kind, MessageCode};
+use distsoc_protocol::codes::MessageCode;
 use distsoc_protocol::error::DecodeError;
 use distsoc_protocol::frame::{Frame, FrameError, MAX_HEADER_BYTES};
 use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::messages::wire::{self, Ack};
-use distsoc_protocol::messages::Message;
 use distsoc_protocol::request::{Push, Request};
 
 use super::frame_io::{read_frame, write_frame, ReadFailure, WriteFailure};
@@ -26,13 +25,6 @@ use super::{CloseReason, PeerInfo, CLOSE_NORMAL};
 /// Why a request (or push) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
-    /// [`Peer::send_message`] was given a response, which never opens a
-    /// stream.
-    #[error("{code} is a response; it cannot be sent on its own")]
-    WrongKind {
-        /// The message's code.
-        code: MessageCode,
-    },
     /// Our own message could not be encoded (larger than its code's cap).
     #[error("cannot encode the message: {0}")]
     Encode(#[source] FrameError),
@@ -166,28 +158,6 @@ impl Peer {
         let bytes = encode(&msg)?;
         self.exchange::<Ack>(P::CODE, &bytes, self.request_timeout)
             .await
-    }
-
-    /// Sends a message chosen at run time (a request, or a push to be
-    /// acknowledged) on a bidirectional stream and returns the reply: its
-    /// response code, `Ack`, or `Error` (as [`Message::Error`], not
-    /// [`RequestError::Remote`]); any other code is refused by the frame
-    /// reader. For tools that pick messages from data (the load generator);
-    /// everything else uses the typed [`Peer::call`] and [`Peer::push_acked`].
-    pub async fn send_message(
-        &self,
-        msg: Message,
-        timeout: Duration,
-    ) -> Result<Message, RequestError> {
-        let code = msg.code();
-        if code.kind() == Kind::Response {
-            return Err(RequestError::WrongKind { code });
-        }
-        let bytes = msg.to_frame().map_err(RequestError::Encode)?;
-        let frame = self
-            .exchange_frame(code, &bytes, timeout, |c| code.accepts_reply(c))
-            .await?;
-        Message::from_frame(&frame).map_err(RequestError::BadReply)
     }
 
     /// Sends `bytes` as is on a new bidirectional stream, finishes it, and

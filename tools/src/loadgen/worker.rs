@@ -2,6 +2,7 @@
 //! per-client request loop, retries and rate-limit pauses.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -26,8 +27,9 @@ use distsoc_protocol::messages::mailbox::{
     CreateChannel, Enqueue, Fetch, FetchResponse, FetchWait, FetchWaitResponse, MailboxMessage,
 };
 use distsoc_protocol::messages::social::PushPost;
-use distsoc_protocol::messages::wire;
+use distsoc_protocol::messages::wire::{self, Ack};
 use distsoc_protocol::messages::Message;
+use distsoc_protocol::request::{Push, Request};
 use distsoc_protocol::sign::SigningKey;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{OsRng, RngCore, SeedableRng};
@@ -164,10 +166,11 @@ enum Cutoff {
     At(Instant),
 }
 
-// Like `Message` itself: one per request, matched at once, never stored.
-#[allow(clippy::large_enum_variant)]
-enum Reply {
-    Ok(Message, Duration),
+/// The outcome of one request whose success is a `T` (the request's own
+/// response type, or `Ack` for a push).
+enum Reply<T> {
+    /// Answered, with the latency.
+    Ok(T, Duration),
     /// A typed refusal (`Error`) with its code.
     Refused(ErrorCode),
     Failed,
@@ -176,9 +179,18 @@ enum Reply {
     NotSent,
 }
 
-enum Transmit {
-    Request(Duration),
-    PushAcked,
+impl<T> Reply<T> {
+    /// The same outcome with the success value mapped (FetchWait's response
+    /// to Fetch's page).
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Reply<U> {
+        match self {
+            Reply::Ok(t, lat) => Reply::Ok(f(t), lat),
+            Reply::Refused(code) => Reply::Refused(code),
+            Reply::Failed => Reply::Failed,
+            Reply::Cancelled => Reply::Cancelled,
+            Reply::NotSent => Reply::NotSent,
+        }
+    }
 }
 
 fn local_kind(e: &RequestError) -> &'static str {
@@ -188,7 +200,7 @@ fn local_kind(e: &RequestError) -> &'static str {
         RequestError::Stream(_) => "streamFailed",
         RequestError::BadFrame(_) | RequestError::BadReply(_) => "badReply",
         RequestError::UnexpectedReply { .. } => "unexpectedReply",
-        RequestError::WrongKind { .. } | RequestError::Encode(_) => "encodeFailed",
+        RequestError::Encode(_) => "encodeFailed",
         RequestError::Remote(_) => "remote",
     }
 }
@@ -300,16 +312,50 @@ impl Worker {
         }
     }
 
-    /// Sends one request from `slot`'s client and counts refusals and
-    /// failures; the caller counts a success (after checking its type).
-    async fn request(
+    /// Sends request `req` from `slot`'s client (reply within `timeout`).
+    async fn request<R: Request>(
         &mut self,
         slot: usize,
         op: Op,
-        msg: Message,
-        send: Transmit,
+        req: R,
+        timeout: Duration,
         cutoff: Cutoff,
-    ) -> Reply {
+    ) -> Reply<R::Response> {
+        self.exchange(slot, op, cutoff, move |peer| async move {
+            peer.call_with_timeout(req, timeout).await
+        })
+        .await
+    }
+
+    /// Sends push `msg` from `slot`'s client on a bidirectional stream and
+    /// waits for its `Ack` (within the peer's request timeout).
+    async fn push_acked<P: Push>(
+        &mut self,
+        slot: usize,
+        op: Op,
+        msg: P,
+        cutoff: Cutoff,
+    ) -> Reply<Ack> {
+        self.exchange(slot, op, cutoff, move |peer| async move {
+            peer.push_acked(msg).await
+        })
+        .await
+    }
+
+    /// Waits out the client's pause, runs `send` on its connection and
+    /// counts refusals and failures (pausing on `retryAfterMs`, reconnecting
+    /// a closed connection); the caller counts a success.
+    async fn exchange<T, F, Fut>(
+        &mut self,
+        slot: usize,
+        op: Op,
+        cutoff: Cutoff,
+        send: F,
+    ) -> Reply<T>
+    where
+        F: FnOnce(Peer) -> Fut,
+        Fut: Future<Output = Result<T, RequestError>>,
+    {
         let run = self.run.clone();
         let client = run.slots[slot].client.clone();
         if !self.wait_pause(&client, cutoff).await {
@@ -317,12 +363,7 @@ impl Worker {
         }
         let peer = client.peer();
         let start = Instant::now();
-        let fut = async {
-            match send {
-                Transmit::Request(timeout) => peer.send_message(msg, timeout).await,
-                Transmit::PushAcked => peer.send_message(msg, peer.request_timeout()).await,
-            }
-        };
+        let fut = send(peer);
         let result = tokio::select! {
             biased;
             r = fut => Some(r),
@@ -335,7 +376,7 @@ impl Worker {
                 self.stats.cancelled(op);
                 Reply::Cancelled
             }
-            Some(Ok(Message::Error(e))) | Some(Err(RequestError::Remote(e))) => {
+            Some(Err(RequestError::Remote(e))) => {
                 live.errors.fetch_add(1, Ordering::Relaxed);
                 self.stats.err(op, e.code.name());
                 let retry = Duration::from_millis(u64::from(e.retry_after_ms));
@@ -369,12 +410,6 @@ impl Worker {
                 Reply::Failed
             }
         }
-    }
-
-    fn unexpected(&mut self, op: Op) {
-        self.run.live.ok.fetch_sub(1, Ordering::Relaxed);
-        self.run.live.errors.fetch_add(1, Ordering::Relaxed);
-        self.stats.err(op, "unexpectedReply");
     }
 
     /// Replaces the client's closed connection (at most one attempt at a
@@ -418,21 +453,21 @@ impl Worker {
             let me = s.client.id;
             let peer_id = run.slots[partner].client.id;
             while !run.is_over() {
-                let msg = Message::CreateChannel(CreateChannel {
+                let req = CreateChannel {
                     version: PROTOCOL_VERSION,
                     peer: peer_id,
-                });
+                };
                 match self
                     .request(
                         slot,
                         Op::CreateChannel,
-                        msg,
-                        Transmit::Request(run.opts.request_timeout),
+                        req,
+                        run.opts.request_timeout,
                         Cutoff::Grace,
                     )
                     .await
                 {
-                    Reply::Ok(Message::CreateChannelResponse(r), lat) => {
+                    Reply::Ok(r, lat) => {
                         if r.other(&me) == Some(peer_id) {
                             self.stats.ok(Op::CreateChannel, lat);
                             tx.send_replace(Some(r.channel_id));
@@ -440,10 +475,6 @@ impl Worker {
                         }
                         self.run.live.ok.fetch_sub(1, Ordering::Relaxed);
                         self.stats.err(Op::CreateChannel, "mismatch");
-                        s.client.pause(ERROR_BACKOFF, false);
-                    }
-                    Reply::Ok(_, _) => {
-                        self.unexpected(Op::CreateChannel);
                         s.client.pause(ERROR_BACKOFF, false);
                     }
                     Reply::Refused(_) | Reply::Failed => s.client.pause(ERROR_BACKOFF, false),
@@ -500,19 +531,15 @@ impl Worker {
                 .request(
                     slot,
                     Op::Enqueue,
-                    Message::Enqueue(msg.clone()),
-                    Transmit::Request(run.opts.request_timeout),
+                    msg.clone(),
+                    run.opts.request_timeout,
                     Cutoff::Grace,
                 )
                 .await;
             match reply {
-                Reply::Ok(Message::EnqueueResponse(_), lat) => {
+                Reply::Ok(_, lat) => {
                     self.stats.ok(Op::Enqueue, lat);
                     lock(&to.book).confirmed.insert(seq);
-                    return true;
-                }
-                Reply::Ok(_, _) => {
-                    self.unexpected(Op::Enqueue);
                     return true;
                 }
                 Reply::Refused(code) if code.nothing_done() => {
@@ -566,40 +593,34 @@ impl Worker {
         if !draining && run.is_over() {
             return None;
         }
-        let (msg, timeout) = match wait {
-            Some(w) => (
-                Message::FetchWait(FetchWait {
+        let reply = match wait {
+            Some(w) => {
+                let req = FetchWait {
                     version: PROTOCOL_VERSION,
                     channel_id: Some(channel),
                     ack_through: *ack,
                     max_messages: 0,
                     max_bytes: 0,
                     timeout_ms: u32::try_from(w.as_millis()).unwrap_or(u32::MAX),
-                }),
-                w + run.opts.request_timeout,
-            ),
-            None => (
-                Message::Fetch(Fetch {
+                };
+                self.request(slot, op, req, w + run.opts.request_timeout, cutoff)
+                    .await
+                    .map(|FetchWaitResponse(r)| r)
+            }
+            None => {
+                let req = Fetch {
                     version: PROTOCOL_VERSION,
                     channel_id: Some(channel),
                     ack_through: *ack,
                     max_messages: 0,
                     max_bytes: 0,
-                }),
-                run.opts.request_timeout,
-            ),
-        };
-        let reply = self
-            .request(slot, op, msg, Transmit::Request(timeout), cutoff)
-            .await;
-        let (r, lat) = match (wait.is_some(), reply) {
-            (false, Reply::Ok(Message::FetchResponse(r), lat)) => (r, lat),
-            (true, Reply::Ok(Message::FetchWaitResponse(FetchWaitResponse(r)), lat)) => (r, lat),
-            (_, Reply::Ok(_, _)) => {
-                self.unexpected(op);
-                return None;
+                };
+                self.request(slot, op, req, run.opts.request_timeout, cutoff)
+                    .await
             }
-            _ => return None,
+        };
+        let Reply::Ok(r, lat) = reply else {
+            return None;
         };
         self.stats.ok(op, lat);
         if wait.is_some() && r.messages.is_empty() {
@@ -706,18 +727,16 @@ impl Worker {
                 return;
             }
         };
-        let msg = Message::PushPost(PushPost {
+        let msg = PushPost {
             version: PROTOCOL_VERSION,
             post,
             recent: None,
-        });
-        match self
-            .request(slot, Op::PushPost, msg, Transmit::PushAcked, Cutoff::Grace)
+        };
+        if let Reply::Ok(_, lat) = self
+            .push_acked(slot, Op::PushPost, msg, Cutoff::Grace)
             .await
         {
-            Reply::Ok(Message::Ack(_), lat) => self.stats.ok(Op::PushPost, lat),
-            Reply::Ok(_, _) => self.unexpected(Op::PushPost),
-            _ => {}
+            self.stats.ok(Op::PushPost, lat);
         }
     }
 
