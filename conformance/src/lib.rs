@@ -16,7 +16,7 @@
 //!
 //! What it does not do: it never judges a reply with `distsoc-protocol`'s
 //! decoder or validated types. Replies are read with the suite's own frame
-//! reader ([`suite::wire::RawFrame`]) and the generated readers of the
+//! reader ([`suite::frame::RawFrame`]) and the generated readers of the
 //! normative schema (`distsoc-schema`); `distsoc-protocol` is used only to
 //! build valid inputs (signing keys and what the golden vectors pin), and
 //! hostile inputs are hand-written bytes. It starts no implementation

@@ -116,7 +116,7 @@ impl std::fmt::Display for Reply {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Reply::Finished(b) if b.is_empty() => f.write_str("an empty reply"),
-            Reply::Finished(b) => match crate::suite::wire::RawFrame::parse(b) {
+            Reply::Finished(b) => match crate::suite::frame::RawFrame::parse(b) {
                 Ok(frame) if frame.code == crate::suite::wire::code::ERROR => match frame.error() {
                     Ok(e) => write!(f, "{e}"),
                     Err(e) => write!(f, "an undecodable Error frame ({e})"),

@@ -17,8 +17,9 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::RngCore;
 
 use super::client::{self, ClientAuth, ClientError, Conn, ConnectOptions, Reply};
+use super::frame::RawFrame;
 use super::model::{Role, TargetInfo};
-use super::wire::{self, code, ErrorReply, RawFrame, PROTOCOL_VERSION};
+use super::wire::{self, code, ErrorReply, PROTOCOL_VERSION};
 
 /// Largest reply the suite reads (the largest code cap plus a header).
 pub const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024 + 4096;

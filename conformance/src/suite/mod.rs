@@ -1,7 +1,8 @@
 //! The black-box wire conformance suite.
 //!
 //! * [`model`] — the data every report is built from;
-//! * [`wire`] — the suite's own frame reader, schema readers and hostile-byte helpers;
+//! * [`frame`] — the crate's one frame reader (wire replies and `frames.json`);
+//! * [`wire`] — the schema's codes and limits, schema readers, request builders and hostile-byte helpers;
 //! * [`client`] — its own QUIC client;
 //! * [`ctx`] — what a case runs with;
 //! * [`registry`] and [`cases`] — every case with its stable id;
@@ -12,6 +13,7 @@
 pub mod cases;
 pub mod client;
 pub mod ctx;
+pub mod frame;
 pub mod html;
 pub mod model;
 pub mod offline;

@@ -1,14 +1,16 @@
-//! The suite's own view of the wire: a small frame reader (code byte +
-//! Cap'n Proto segment table, checked independently of `distsoc-protocol`),
-//! readers over the normative generated schema (`distsoc-schema`), builders
-//! for well-formed requests, and word-level helpers for hostile bytes.
+//! The suite's own view of the wire: the schema's codes and limits, readers
+//! over the normative generated schema (`distsoc-schema`) for a frame read
+//! by [`super::frame`], builders for well-formed requests, and word-level
+//! helpers for hostile bytes.
 //!
 //! Nothing here uses `distsoc-protocol`'s frame decoder or validated message
-//! types: a reply is judged by this reader and the schema's readers alone.
+//! types: a reply is judged by the suite's frame reader and the schema's
+//! readers alone.
 
-use capnp::message::{ReaderOptions, ReaderSegments};
 use capnp::Word;
 use distsoc_schema::{common_capnp, limits, wire_capnp};
+
+use super::frame::RawFrame;
 
 /// The spec's nesting limit (schema/README.md §2, `common.capnp`
 /// `nestingLimit`).
@@ -138,103 +140,7 @@ pub fn error_name(ordinal: u16) -> String {
         .map_or_else(|| format!("unknown({ordinal})"), |s| (*s).to_string())
 }
 
-/// One frame as read by the suite's own reader: the code and the segments
-/// (8-byte aligned words).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RawFrame {
-    /// The message code byte.
-    pub code: u8,
-    /// The segments, in words.
-    pub segments: Vec<Vec<Word>>,
-}
-
-/// Segments of a [`RawFrame`] as the capnp reader wants them.
-#[derive(Debug)]
-pub struct Segments<'a>(&'a [Vec<Word>]);
-
-impl ReaderSegments for Segments<'_> {
-    fn get_segment(&self, idx: u32) -> Option<&[u8]> {
-        self.0
-            .get(idx as usize)
-            .map(|s| Word::words_to_bytes(s.as_slice()))
-    }
-
-    fn len(&self) -> usize {
-        self.0.len()
-    }
-}
-
-fn le32(b: &[u8], at: usize) -> Option<u32> {
-    let s = b.get(at..at + 4)?;
-    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-}
-
 impl RawFrame {
-    /// Reads exactly one frame from `bytes` (the whole content of a stream
-    /// direction): code byte, segment count (at most 512), sizes, padding,
-    /// segments, and nothing after them.
-    pub fn parse(bytes: &[u8]) -> Result<RawFrame, String> {
-        let (&code, rest) = bytes.split_first().ok_or("empty stream: no code byte")?;
-        let count = u64::from(le32(rest, 0).ok_or("truncated segment count")?) + 1;
-        if count > MAX_SEGMENTS {
-            return Err(format!("{count} segments (at most 512)"));
-        }
-        let count = count as usize;
-        let table = 8 * (count / 2 + 1);
-        if rest.len() < table {
-            return Err("truncated segment table".into());
-        }
-        let mut sizes = Vec::with_capacity(count);
-        for i in 0..count {
-            sizes.push(le32(rest, 4 + 4 * i).ok_or("truncated segment table")? as usize);
-        }
-        let total_words: usize = sizes.iter().sum();
-        let body = &rest[table..];
-        if body.len() != total_words * 8 {
-            return Err(format!(
-                "segment table declares {} body bytes, the stream has {}",
-                total_words * 8,
-                body.len()
-            ));
-        }
-        if sizes.first() == Some(&0) {
-            return Err("segment 0 is empty".into());
-        }
-        let mut segments = Vec::with_capacity(count);
-        let mut at = 0;
-        for size in sizes {
-            let mut words = Word::allocate_zeroed_vec(size);
-            Word::words_to_bytes_mut(&mut words).copy_from_slice(&body[at..at + size * 8]);
-            at += size * 8;
-            segments.push(words);
-        }
-        Ok(RawFrame { code, segments })
-    }
-
-    /// Total words of all segments.
-    #[must_use]
-    pub fn words(&self) -> usize {
-        self.segments.iter().map(Vec::len).sum()
-    }
-
-    /// A capnp reader with the spec's limits (nesting 64, traversal
-    /// 4 × words + 64).
-    #[must_use]
-    pub fn reader(&self) -> capnp::message::Reader<Segments<'_>> {
-        let mut options = ReaderOptions::new();
-        options
-            .nesting_limit(NESTING_LIMIT)
-            .traversal_limit_in_words(Some(4 * self.words() + 64));
-        capnp::message::Reader::new(Segments(&self.segments), options)
-    }
-
-    /// Walks the whole message once (full recognition) with the spec's limits.
-    pub fn validate(&self) -> Result<(), String> {
-        let reader = self.reader();
-        let root: capnp::any_pointer::Reader<'_> = reader.get_root().map_err(|e| e.to_string())?;
-        root.target_size().map(|_| ()).map_err(|e| e.to_string())
-    }
-
     /// The `version` field (ordinal 0, first 16 bits of the root struct).
     pub fn version(&self) -> Result<u16, String> {
         let reader = self.reader();

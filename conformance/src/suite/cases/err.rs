@@ -73,7 +73,7 @@ pub(crate) fn cases() -> Vec<Case> {
             .run(|ctx| Box::pin(async move {
                 let (_s, reply, _) = one_error(ctx).await?;
                 Ok(match reply {
-                    Reply::Finished(ref b) => match wire::RawFrame::parse(b).and_then(|f| f.error()) {
+                    Reply::Finished(ref b) => match crate::suite::frame::RawFrame::parse(b).and_then(|f| f.error()) {
                         Ok(e) => Outcome::check(usize::from(e.code) < wire::ERROR_CODES.len(), "a code in 0..=14", format!("code {}", e.code)),
                         Err(e) => Outcome::fail("an Error frame", e),
                     },

@@ -28,9 +28,10 @@ use crate::suite::client::Reply;
 use crate::suite::ctx::{
     error_words, expect_code, expect_error, now_ms, reply_frame, CaseError, Ctx, Outcome, Session,
 };
+use crate::suite::frame::RawFrame;
 use crate::suite::model::{Kind, Level, Role};
 use crate::suite::registry::Case;
-use crate::suite::wire::{self, code, RawFrame, PROTOCOL_VERSION};
+use crate::suite::wire::{self, code, PROTOCOL_VERSION};
 
 // ---- identities and signing -------------------------------------------------
 

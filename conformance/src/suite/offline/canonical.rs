@@ -10,12 +10,12 @@ use capnp::{dynamic_list, dynamic_struct, Word};
 use serde_json::{Map, Value};
 
 use super::crypto::fof_open_slots;
-use super::frames::{to_words, walk_message, walk_options};
 use super::{
     ax, bad, eh, eq_hex, eq_val, expected_error, hx, ia, ih, inp, lx, mismatch, signing_input, sx,
     Check, Problem,
 };
 use crate::refcrypto::{aead_open, ed_public, ed_sign, strict_verify, unwrap_secret, CONTENT_AAD};
+use crate::suite::frame::{to_words, walk_message, walk_options};
 use crate::vectors::Record;
 
 // ---------------------------------------------------------------------------
