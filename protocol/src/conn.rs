@@ -23,7 +23,7 @@
 //! 3. [`Handshake::poll_close`] — then close the connection with this code;
 //! 4. [`Handshake::poll_timeout`] — when to call [`Handshake::handle_timeout`].
 //!
-//! The runtime (`node/src/transport`) builds and parses the actual frames;
+//! The runtime (`net/src/transport`) builds and parses the actual frames;
 //! this module only sees what decides the outcome (version ranges, the
 //! code of a refused first frame). `protocol/tests/conn.rs` drives two
 //! endpoints of it against each other with a fake clock.
