@@ -226,7 +226,7 @@ impl From<capnp::Error> for FrameError {
 /// segments ([`FrameError::TooManySegments`]) or larger than the code's cap
 /// ([`FrameError::TooLarge`]). A builder whose root was never set is encoded as a
 /// one-word message with a null root pointer.
-pub fn encode_frame<A: Allocator>(
+pub(crate) fn encode_frame<A: Allocator>(
     code: MessageCode,
     message: &Builder<A>,
 ) -> Result<Vec<u8>, FrameError> {
@@ -237,7 +237,7 @@ pub fn encode_frame<A: Allocator>(
 
 /// Like [`encode_frame`], appending the frame to `out`. On error `out` is left
 /// unchanged.
-pub fn encode_frame_into<A: Allocator>(
+pub(crate) fn encode_frame_into<A: Allocator>(
     code: MessageCode,
     message: &Builder<A>,
     out: &mut Vec<u8>,
@@ -246,9 +246,10 @@ pub fn encode_frame_into<A: Allocator>(
     encode_segments_into(code, &segments, out)
 }
 
-/// Encodes already-built segments (each a whole number of words) as a frame with
-/// `code`, appending to `out`. Same checks as [`encode_frame`]. Zero segments are
-/// encoded as one segment holding a null root pointer.
+/// Encodes already-built segments (each a whole number of words) as a frame
+/// with `code`, appending to `out`. Same checks as
+/// [`Message::to_frame`](crate::messages::Message::to_frame). Zero segments
+/// are encoded as one segment holding a null root pointer.
 pub fn encode_segments_into(
     code: MessageCode,
     segments: &[&[u8]],

@@ -39,22 +39,27 @@
 //!
 //! Callers work with domain types and bytes: canonical bytes
 //! ([`codec::canonical_of`], [`codec::from_canonical`]), frames
-//! ([`frame::encode_frame`], [`frame::decode_frame`],
-//! [`messages::Message::decode`]) and [`error::DecodeError`]. The generated
+//! ([`messages::Message::to_frame`] / [`messages::Message::from_frame`],
+//! [`codec::to_frame`] / [`codec::from_frame`] for one message type,
+//! [`frame::decode_frame`]) and [`error::DecodeError`]. The generated
 //! reader/builder plumbing is crate-private: the bounded field readers of
-//! [`codec`] (`id`, `bytes`, `text`, `list`, ...), `codec::build` and
-//! `messages::common::write_roles`. What still names
-//! `capnp` or `distsoc_schema` types in a public signature, and why:
+//! [`codec`] (`id`, `bytes`, `text`, `list`, ...), `codec::build`,
+//! `messages::common::write_roles`, `frame::encode_frame` (any `capnp`
+//! builder) and `Message::decode` / `encode` (a generated reader / builder).
+//! What still names `capnp` or `distsoc_schema`
+//! types in a public signature, and why:
 //!
 //! * [`codec::Struct`] (`read`/`write` over the generated reader/builder) and
-//!   [`codec::WireMessage`]: the node builds a message field from a domain
-//!   value and the conformance generators compare against it; a sealed trait
-//!   is the next step once those callers go through canonical bytes.
-//! * [`frame::Frame::reader`] / `into_reader`, [`frame::encode_frame`] (any
-//!   `capnp` allocator), [`messages::Message::decode`] / `encode`,
-//!   [`codec::read_message`],
-//!   [`canonical::canonical_bytes`]: the framing layer's input and output are
-//!   Cap'n Proto messages by definition (schema/README.md §2).
+//!   [`codec::WireMessage`]: every message type implements them, and callers
+//!   use them as bounds of the canonical-bytes and frame wrappers; the
+//!   conformance generators also compare their own raw builds against
+//!   `write`. A sealed trait is the next step once those comparisons go
+//!   through canonical bytes.
+//! * [`frame::Frame::reader`] / `into_reader`, [`codec::read_message`],
+//!   [`canonical::canonical_bytes`]: for a runtime or a test suite that
+//!   reads a frame's Cap'n Proto message itself (the conformance suite
+//!   inspects raw replies); the framing layer's input and output are Cap'n
+//!   Proto messages by definition (schema/README.md §2).
 //! * `to_wire` / `from_wire` of the enums that mirror the schema
 //!   ([`error::ErrorCode`], [`messages::common::Role`], ...): the mapping
 //!   itself, used by tests and by callers that read raw replies.

@@ -69,7 +69,7 @@ macro_rules! messages {
             /// Decodes the root struct of `reader` as the message named by
             /// `code`: version check first ([`codec::read_message`]), then
             /// every field's rules.
-            pub fn decode<S: ReaderSegments>(code: MessageCode, reader: &Reader<S>) -> Result<Message, DecodeError> {
+            pub(crate) fn decode<S: ReaderSegments>(code: MessageCode, reader: &Reader<S>) -> Result<Message, DecodeError> {
                 match code {
                     $(MessageCode::$variant => codec::read_message::<$ty, S>(reader).map(Message::$variant),)*
                 }
@@ -77,7 +77,7 @@ macro_rules! messages {
 
             /// Builds the Cap'n Proto message (root struct only; the code is
             /// [`Message::code`]).
-            pub fn encode(&self) -> Builder<HeapAllocator> {
+            pub(crate) fn encode(&self) -> Builder<HeapAllocator> {
                 match self {
                     $(Message::$variant(m) => codec::build(m),)*
                 }
