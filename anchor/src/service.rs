@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use distsoc_net::now_ms;
 use distsoc_net::transport::{RequestCtx, Router};
 use distsoc_protocol::codes::MessageCode;
-use distsoc_protocol::error::{ErrorCode, ToWireError};
+use distsoc_protocol::error::{ErrorCode, RateLimited, ToWireError};
 use distsoc_protocol::ids::{ChannelId, NodeId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::common::{PeerAddress, SocketAddress};
@@ -435,10 +435,11 @@ impl AnchorService {
             Decision::Allow => Ok(()),
             Decision::Limit { retry_after } => {
                 self.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
-                let ms = u32::try_from(retry_after.as_micros().div_ceil(1000))
-                    .unwrap_or(u32::MAX)
-                    .max(1);
-                Err(refuse(ErrorCode::RateLimited, "rate limit exceeded").with_retry_after(ms))
+                Err(RateLimited {
+                    what: "rate limit exceeded",
+                    retry_after,
+                }
+                .to_wire_error())
             }
         }
     }

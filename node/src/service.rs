@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use distsoc_net::now_ms;
 use distsoc_net::transport::{PeerInfo, RequestCtx, Router, Transport};
 use distsoc_protocol::codes::{Kind, MessageCode};
-use distsoc_protocol::error::{ErrorCode, ToWireError, WireCode};
+use distsoc_protocol::error::{ErrorCode, RateLimited, ToWireError, WireCode};
 use distsoc_protocol::ids::{NodeId, PostingId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::files::{
@@ -142,9 +142,13 @@ impl Service {
         self.push_limiter
             .check(ctx.peer, std::time::Instant::now())
             .map_err(|wait| {
-                let ms = u32::try_from(wait.as_micros().div_ceil(1000).max(1)).unwrap_or(u32::MAX);
-                debug!(peer = %ctx.peer.short(), code = code.name(), retry_after_ms = ms, "push rate limited");
-                refuse(ErrorCode::RateLimited, "too many pushes; slow down").with_retry_after(ms)
+                let refusal = RateLimited {
+                    what: "too many pushes; slow down",
+                    retry_after: wait,
+                }
+                .to_wire_error();
+                debug!(peer = %ctx.peer.short(), code = code.name(), retry_after_ms = refusal.retry_after_ms, "push rate limited");
+                refusal
             })
     }
 

@@ -317,6 +317,33 @@ pub trait ToWireError: WireCode + fmt::Display {
     }
 }
 
+/// A message refused by a rate limit before any work was done on it:
+/// `rateLimited`, with `retryAfterMs` = `retry_after` rounded **up** to whole
+/// milliseconds and at least 1 (a peer that waits that long is admitted),
+/// saturating at `u32::MAX`. The message is `what` (the role's own words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{what}")]
+pub struct RateLimited {
+    /// What the peer is told, e.g. "rate limit exceeded".
+    pub what: &'static str,
+    /// How long until the peer's next message would be admitted.
+    pub retry_after: core::time::Duration,
+}
+
+impl WireCode for RateLimited {
+    fn error_code(&self) -> ErrorCode {
+        ErrorCode::RateLimited
+    }
+}
+
+impl ToWireError for RateLimited {
+    fn retry_after_ms(&self) -> u32 {
+        u32::try_from(self.retry_after.as_micros().div_ceil(1000))
+            .unwrap_or(u32::MAX)
+            .max(1)
+    }
+}
+
 /// `retryAfterMs` of an `unavailable` answer caused by a busy or unreachable
 /// store ([`StorageFault::Transient`]).
 pub const STORAGE_RETRY_AFTER_MS: u32 = 1_000;
@@ -376,6 +403,22 @@ impl From<capnp::NotInSchema> for DecodeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_limited_rounds_retry_after_up_to_whole_ms() {
+        use core::time::Duration;
+        let e = |retry_after| RateLimited {
+            what: "slow down",
+            retry_after,
+        };
+        let w = e(Duration::from_micros(1_001)).to_wire_error();
+        assert_eq!(w.code, ErrorCode::RateLimited);
+        assert_eq!(w.message, "slow down");
+        assert_eq!(w.retry_after_ms, 2);
+        assert_eq!(e(Duration::from_millis(7)).retry_after_ms(), 7);
+        assert_eq!(e(Duration::ZERO).retry_after_ms(), 1);
+        assert_eq!(e(Duration::from_secs(u64::MAX)).retry_after_ms(), u32::MAX);
+    }
 
     #[test]
     fn names_round_trip_and_match_wire_order() {
