@@ -136,39 +136,27 @@ pub(crate) fn strict_verify(
     }
 }
 
+/// The parts of a signature check: `[S]B - [k]A - R` for any decodable A
+/// and R encoding and a canonical S (`None` otherwise); both equations
+/// below compare it with the identity.
+fn verification_residue(public: &[u8; 32], signed: &[u8], sig: &[u8; 64]) -> Option<EdwardsPoint> {
+    let (r_bytes, s_bytes) = split_sig(sig);
+    let a = CompressedEdwardsY(*public).decompress()?;
+    let r = CompressedEdwardsY(r_bytes).decompress()?;
+    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes))?;
+    let k = challenge(&r_bytes, public, signed);
+    Some(ED25519_BASEPOINT_POINT * s - a * k - r)
+}
+
 /// The bare ZIP-215 rule: any decodable A and R encoding, canonical S,
 /// cofactored equation.
 pub(crate) fn zip215_ok(public: &[u8; 32], signed: &[u8], sig: &[u8; 64]) -> bool {
-    let (r_bytes, s_bytes) = split_sig(sig);
-    let (Some(a), Some(r)) = (
-        CompressedEdwardsY(*public).decompress(),
-        CompressedEdwardsY(r_bytes).decompress(),
-    ) else {
-        return false;
-    };
-    let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else {
-        return false;
-    };
-    let k = challenge(&r_bytes, public, signed);
-    (ED25519_BASEPOINT_POINT * s - a * k - r)
-        .mul_by_cofactor()
-        .is_identity()
+    verification_residue(public, signed, sig).is_some_and(|d| d.mul_by_cofactor().is_identity())
 }
 
 /// The cofactorless equation `[S]B = R + [k]A`.
 pub(crate) fn cofactorless_ok(public: &[u8; 32], signed: &[u8], sig: &[u8; 64]) -> bool {
-    let (r_bytes, s_bytes) = split_sig(sig);
-    let (Some(a), Some(r)) = (
-        CompressedEdwardsY(*public).decompress(),
-        CompressedEdwardsY(r_bytes).decompress(),
-    ) else {
-        return false;
-    };
-    let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes)) else {
-        return false;
-    };
-    let k = challenge(&r_bytes, public, signed);
-    ED25519_BASEPOINT_POINT * s - a * k == r
+    verification_residue(public, signed, sig).is_some_and(|d| d.is_identity())
 }
 
 /// ChaCha20-Poly1305 `ciphertext ‖ tag` of `plaintext` (RFC 8439).
