@@ -82,6 +82,7 @@ pub mod frame;
 pub mod ids;
 pub mod keep;
 pub mod limits;
+pub mod mesh;
 pub mod messages;
 pub mod passphrase;
 pub mod recent;

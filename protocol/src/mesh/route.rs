@@ -1,0 +1,261 @@
+//! The pure decision functions of worm routing and wide-peer choice
+//! (`schema/README.md` §13.5–§13.6): XOR distance in the id space, the
+//! Kademlia bucket of a peer, the worm's forward step and the choice of
+//! wide peers.
+//!
+//! These are the functions the graph-level simulator (`distsoc-sim`) calls
+//! on a 2×10⁹-node implicit topology, so the routing it measures is the
+//! routing a node runs.
+
+use crate::ids::NodeId;
+
+/// The number of leading bits two ids have in common (0..=256). A peer's
+/// **bucket** relative to me is this number: bucket `b` holds ids that agree
+/// with mine on the first `b` bits and differ at bit `b`.
+pub fn common_prefix_len(a: &[u8; 32], b: &[u8; 32]) -> u32 {
+    for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
+        let d = x ^ y;
+        if d != 0 {
+            return i as u32 * 8 + d.leading_zeros();
+        }
+    }
+    256
+}
+
+/// True if `a` is strictly closer to `target` than `b` in XOR distance
+/// (big-endian comparison of `a ^ target` and `b ^ target`).
+pub fn closer(target: &[u8; 32], a: &[u8; 32], b: &[u8; 32]) -> bool {
+    for i in 0..32 {
+        let da = a[i] ^ target[i];
+        let db = b[i] ^ target[i];
+        if da != db {
+            return da < db;
+        }
+    }
+    false
+}
+
+/// One way to move a worm on: send it to the connected peer `via`, through
+/// which the node `known` is reachable (`known == via` for the peer itself,
+/// or a hop-2 node `via` reported).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hop {
+    /// The connected (hop-1) peer the WormRequest goes to.
+    pub via: NodeId,
+    /// The node whose id is compared with the target.
+    pub known: NodeId,
+}
+
+/// The worm's forward step (§13.5): of the candidate hops whose `via` is
+/// not excluded (visited, the sender, already asked), the one whose `known`
+/// node is XOR-closest to `target`. Ties go to the direct hop
+/// (`known == via`), then to the smaller `via` id, so the choice does not
+/// depend on the order of `candidates`. `None` when every candidate is
+/// excluded.
+///
+/// A chain of these steps moves toward the target in the id space; with
+/// wide peers chosen by bucket ([`select_wide`]) each step gains bits of
+/// common prefix, which is what lets a TTL-5 worm find a uniformly random
+/// node among 2×10⁹ (an undirected chain does not: `docs/DESIGN-NUMBERS.md`).
+pub fn forward_choice(
+    target: &NodeId,
+    candidates: impl IntoIterator<Item = Hop>,
+    mut excluded: impl FnMut(&NodeId) -> bool,
+) -> Option<Hop> {
+    let mut best: Option<Hop> = None;
+    for c in candidates {
+        if excluded(&c.via) {
+            continue;
+        }
+        best = match best {
+            None => Some(c),
+            Some(b) => {
+                if better(target, &c, &b) {
+                    Some(c)
+                } else {
+                    Some(b)
+                }
+            }
+        };
+    }
+    best
+}
+
+fn better(target: &NodeId, c: &Hop, b: &Hop) -> bool {
+    if closer(&target.0, &c.known.0, &b.known.0) {
+        return true;
+    }
+    if c.known != b.known {
+        return false;
+    }
+    let c_direct = c.known == c.via;
+    let b_direct = b.known == b.via;
+    if c_direct != b_direct {
+        return c_direct;
+    }
+    c.via.0 < b.via.0
+}
+
+/// A node that could be chosen as a wide peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WideCandidate {
+    /// Its NodeId.
+    pub id: NodeId,
+    /// It declared the anchor role.
+    pub is_anchor: bool,
+    /// It is one of my wide peers now.
+    pub current: bool,
+}
+
+/// The rule for wide peers (§13.6), a pure function of the candidates:
+///
+/// 1. `min_anchors` anchors, current ones first;
+/// 2. then one peer per Kademlia bucket (the common-prefix length of its id
+///    with `me`), deepest bucket first, a current peer kept over a new one
+///    in the same bucket (hysteresis: a wide peer is only replaced by a
+///    peer in a deeper, unfilled bucket);
+/// 3. remaining slots: current peers first, then the candidates in the
+///    order `tiebreak` gives (callers pass a random order).
+///
+/// Returns at most `slots` ids, no duplicates, never `me`.
+pub fn select_wide(
+    me: &NodeId,
+    candidates: &[WideCandidate],
+    slots: usize,
+    min_anchors: usize,
+    mut tiebreak: impl FnMut(&NodeId) -> u64,
+) -> Vec<NodeId> {
+    let mut chosen: Vec<NodeId> = Vec::with_capacity(slots);
+    let mut pool: Vec<&WideCandidate> = candidates.iter().filter(|c| c.id != *me).collect();
+    pool.sort_by_key(|c| (!c.current, tiebreak(&c.id), c.id.0));
+    pool.dedup_by_key(|c| c.id);
+    let taken = |chosen: &mut Vec<NodeId>, id: NodeId| {
+        if chosen.len() < slots && !chosen.contains(&id) {
+            chosen.push(id);
+        }
+    };
+    for c in pool
+        .iter()
+        .filter(|c| c.is_anchor)
+        .take(min_anchors.min(slots))
+    {
+        taken(&mut chosen, c.id);
+    }
+    // Deepest bucket first; within a bucket the pool order (current first).
+    let mut by_bucket: Vec<(u32, usize)> = pool
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (common_prefix_len(&me.0, &c.id.0), i))
+        .collect();
+    by_bucket.sort_by_key(|&(b, i)| (std::cmp::Reverse(b), i));
+    let mut last_bucket = None;
+    for (b, i) in by_bucket {
+        if last_bucket == Some(b) {
+            continue;
+        }
+        let id = pool[i].id;
+        if chosen.contains(&id) {
+            continue;
+        }
+        last_bucket = Some(b);
+        taken(&mut chosen, id);
+    }
+    for c in &pool {
+        taken(&mut chosen, c.id);
+    }
+    chosen
+}
+
+/// The id a bucket-refresh lookup searches for: `me` with bit `bucket`
+/// flipped and the bits after it taken from `random`. The closest node a
+/// lookup for it finds (`WormResponse.closest`) lies in bucket `bucket`.
+pub fn bucket_probe(me: &NodeId, bucket: u32, random: [u8; 32]) -> NodeId {
+    let mut out = me.0;
+    let bucket = bucket.min(255) as usize;
+    let (byte, bit) = (bucket / 8, bucket % 8);
+    let flip = 0x80u8 >> bit;
+    // Keep the prefix, flip the bit, randomize the rest.
+    let keep_mask = !(0xFFu8 >> bit); // bits before `bit` in this byte
+    out[byte] =
+        (me.0[byte] & keep_mask) | ((me.0[byte] ^ flip) & flip) | (random[byte] & (flip - 1));
+    out[byte + 1..].copy_from_slice(&random[byte + 1..]);
+    NodeId(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(first: u8) -> NodeId {
+        let mut b = [0u8; 32];
+        b[0] = first;
+        NodeId(b)
+    }
+
+    #[test]
+    fn prefix_lengths() {
+        assert_eq!(common_prefix_len(&[0; 32], &[0; 32]), 256);
+        assert_eq!(common_prefix_len(&id(0x80).0, &id(0).0), 0);
+        assert_eq!(common_prefix_len(&id(0x01).0, &id(0).0), 7);
+        let mut b = [0u8; 32];
+        b[3] = 0x10;
+        assert_eq!(common_prefix_len(&b, &[0; 32]), 27);
+    }
+
+    #[test]
+    fn forward_picks_xor_closest_known_and_skips_excluded() {
+        let target = id(0b0000_0001);
+        let a = id(0b1000_0000);
+        let b = id(0b0100_0000);
+        let near = id(0b0000_0011); // reported by a
+        let hops = [
+            Hop { via: a, known: a },
+            Hop { via: b, known: b },
+            Hop {
+                via: a,
+                known: near,
+            },
+        ];
+        assert_eq!(forward_choice(&target, hops, |_| false).unwrap().via, a);
+        assert_eq!(forward_choice(&target, hops, |v| *v == a).unwrap().via, b);
+        assert!(forward_choice(&target, hops, |_| true).is_none());
+        // Order does not matter.
+        let mut rev = hops;
+        rev.reverse();
+        assert_eq!(
+            forward_choice(&target, rev, |_| false),
+            forward_choice(&target, hops, |_| false)
+        );
+    }
+
+    #[test]
+    fn wide_keeps_anchors_then_deepest_buckets() {
+        let me = id(0);
+        let c = |first: u8, is_anchor: bool, current: bool| WideCandidate {
+            id: id(first),
+            is_anchor,
+            current,
+        };
+        let cands = [
+            c(0x80, true, false),  // bucket 0, anchor
+            c(0x81, false, false), // bucket 0
+            c(0x40, false, false), // bucket 1
+            c(0x41, false, true),  // bucket 1, current: kept over 0x40
+            c(0x02, false, false), // bucket 6
+            c(0x90, true, true),   // bucket 0, anchor, current
+        ];
+        let w = select_wide(&me, &cands, 3, 1, |n| n.0[0] as u64);
+        assert_eq!(w, vec![id(0x90), id(0x02), id(0x41)]);
+        let all = select_wide(&me, &cands, 10, 2, |n| n.0[0] as u64);
+        assert_eq!(all.len(), 6);
+    }
+
+    #[test]
+    fn bucket_probe_lands_in_its_bucket() {
+        let me = NodeId([0x5a; 32]);
+        for b in [0u32, 3, 7, 8, 13, 100, 255] {
+            let p = bucket_probe(&me, b, [0xc3; 32]);
+            assert_eq!(common_prefix_len(&me.0, &p.0), b, "bucket {b}");
+        }
+    }
+}
