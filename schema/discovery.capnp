@@ -109,14 +109,35 @@ struct InitialMapSync {
   # The sender's hop-2 view. At most 65,536.
 
   hop3 @4 :List(Data) $A.maxItems(400000);
-  # The sender's hop-3 view: NodeIds (32 bytes) only. At most 400,000 per
-  # chunk.
+  # Always empty: a sender MUST send it empty and a receiver ignores it
+  # (schema/README.md §13.4). The sender's hop-3 nodes would be the
+  # receiver's hop 4, outside a 3-hop map, and would cost ~11 MB per
+  # connection; the receiver builds its hop 3 from its peers' hop-2
+  # reports. Kept for compatibility (NodeIds of 32 bytes, at most 400,000
+  # per chunk: a longer list is still `tooLarge`).
 
   chunkIndex @5 :UInt32;
   # 0-based index of this chunk.
 
   chunkCount @6 :UInt32;
   # Number of chunks in this map (>= 1).
+}
+
+struct MapSyncRequest {
+  # Code 0x06, push. "I lost track of your diffs; send me a fresh
+  # InitialMapSync." Sent by a node that saw a gap in the `seq` of the
+  # RoutingDiffs it receives from this peer (schema/README.md §13.3). The
+  # receiver answers, on a stream of its own, with a new InitialMapSync and
+  # continues its diffs from that map's `seq`; it serves at most one
+  # MapSyncRequest per peer per 60 s and ignores the others.
+
+  version @0 :UInt16;
+  # Protocol version of this message.
+
+  lastSeq @1 :UInt64;
+  # The `seq` of the last RoutingDiff (or InitialMapSync) the requester
+  # applied from this peer; 0 if none. For diagnostics only: the answer is
+  # a full map whatever its value.
 }
 
 struct BootstrapRequest {
@@ -168,7 +189,9 @@ struct WormRequest {
   # Remaining forwarding hops; at most 5. 0 means "answer, do not forward".
 
   originator @5 :Common.PeerAddress;
-  # Where WormResponse pushes for late hits go.
+  # The node that started the worm, as it claims. Informational, and the key
+  # of the per-origin rate limit (schema/README.md §13.5); answers never go
+  # to it directly, they travel back along the chain.
 
   visited @6 :List(Data) $A.maxItems(64);
   # NodeIds already visited by this worm; at most 64.
@@ -208,8 +231,9 @@ struct WormHit {
 }
 
 struct WormResponse {
-  # Code 0x12. Response to WormRequest / WormQuery on their stream, or a push to
-  # the originator for hits found later.
+  # Code 0x12, response to WormRequest / WormQuery on their stream. Answers
+  # travel back along the worm's chain, each relay answering the peer that
+  # asked it (schema/README.md §13.5); nobody dials the originator.
 
   version @0 :UInt16;
   # Protocol version of this message.
@@ -219,6 +243,16 @@ struct WormResponse {
 
   hits @2 :List(WormHit) $A.maxItems(32);
   # What was found; empty if nothing. At most 32.
+
+  closest @3 :Common.PeerAddress;
+  # Optional. When `hits` is empty: the node closest to the first target by
+  # XOR distance of NodeIds (schema/README.md §13.5) among the nodes with
+  # addresses known to the responder and to the relays after it on the
+  # chain, with those addresses; each relay replaces it with a node of its
+  # own map that is strictly closer. Absent when there are hits, when no
+  # such node is known, and in answers of senders from before this field.
+  # Requesters use it as a Kademlia FIND_NODE answer (k = 1), e.g. to fill
+  # wide slots (§13.6).
 }
 
 struct AddressRequest {
@@ -232,6 +266,16 @@ struct AddressRequest {
 
   targets @1 :List(Data) $A.maxItems(64);
   # NodeIds (32 bytes) to resolve. At most 64.
+
+  depth @2 :UInt8;
+  # How many referral steps the responder may take on the requester's
+  # behalf (schema/README.md §13.7). 0 (the default, and what senders from
+  # before this field mean): answer from the responder's own map, giving a
+  # `referral` for nodes it knows only through a peer. 1 or 2: for such a
+  # node the responder asks that peer itself, with `depth - 1`, and relays
+  # its answer. At most 2; a larger value is `malformed`. Only the first 8
+  # targets are resolved recursively; the others are answered as if `depth`
+  # were 0.
 }
 
 struct AddressEntry {

@@ -36,6 +36,10 @@ const codeBootstrapResponse :UInt8 = 0x04 $A.kind(response) $A.frameCap(262144);
 const codeHelloResponse :UInt8 = 0x05 $A.kind(response) $A.frameCap(65536);
 # HelloResponse ("InitialExchange"): response to Hello.
 
+const codeMapSyncRequest :UInt8 = 0x06 $A.kind(push) $A.frameCap(4096);
+# MapSyncRequest: push ("send me a fresh InitialMapSync", schema/README.md
+# §13.3).
+
 const codeWormRequest :UInt8 = 0x10 $A.kind(request) $A.response(0x12) $A.frameCap(65536);
 # WormRequest: request, answered by WormResponse.
 
@@ -43,7 +47,7 @@ const codeWormQuery :UInt8 = 0x11 $A.kind(request) $A.response(0x12) $A.frameCap
 # WormQuery: request, answered by WormResponse.
 
 const codeWormResponse :UInt8 = 0x12 $A.kind(response) $A.frameCap(65536);
-# WormResponse: response (or push to originator).
+# WormResponse: response to WormRequest and WormQuery.
 
 const codeAddressRequest :UInt8 = 0x20 $A.kind(request) $A.response(0x21) $A.frameCap(65536);
 # AddressRequest: request.

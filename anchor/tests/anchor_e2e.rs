@@ -281,6 +281,7 @@ async fn check_in_address_and_bootstrap() {
             .call(AddressRequest {
                 version: 2,
                 targets: vec![alice_id, NodeId([9; 32])],
+                depth: 0,
             })
             .await
             .unwrap();

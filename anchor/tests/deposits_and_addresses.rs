@@ -249,6 +249,7 @@ async fn addresses(asker: &Peer, targets: Vec<NodeId>) -> Vec<Option<PeerAddress
         .call(AddressRequest {
             version: 2,
             targets,
+            depth: 0,
         })
         .await
         .unwrap()

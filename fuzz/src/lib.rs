@@ -138,6 +138,7 @@ message_targets! {
     msg_bootstrap_request => BootstrapRequest,
     msg_bootstrap_response => BootstrapResponse,
     msg_hello_response => HelloResponse,
+    msg_map_sync_request => MapSyncRequest,
     msg_worm_request => WormRequest,
     msg_worm_query => WormQuery,
     msg_worm_response => WormResponse,

@@ -149,6 +149,7 @@ async fn an_unregistered_code_is_answered_unknown_message_and_the_connection_sta
     let request = AddressRequest {
         version: PROTOCOL_VERSION,
         targets: vec![NodeId([3; 32])],
+        depth: 0,
     };
     let raw = peer
         .raw_exchange(&Message::from(request).to_frame().unwrap())

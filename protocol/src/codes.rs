@@ -134,7 +134,10 @@ message_codes! {
     BootstrapResponse = 0x04, Response, None, 256 * KIB;
     /// Answer to [`MessageCode::Hello`].
     HelloResponse = 0x05, Response, None, 64 * KIB;
-    /// Starts a worm (random-walk) search.
+    /// Asks a peer for a fresh [`MessageCode::InitialMapSync`] after a gap in
+    /// its RoutingDiff `seq`.
+    MapSyncRequest = 0x06, Push, None, 4 * KIB;
+    /// Starts or forwards a worm search (directed toward its target).
     WormRequest = 0x10, Request, Some(MessageCode::WormResponse), 64 * KIB;
     /// Asks a peer to evaluate a worm query locally.
     WormQuery = 0x11, Request, Some(MessageCode::WormResponse), 64 * KIB;

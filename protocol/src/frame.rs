@@ -904,7 +904,7 @@ mod tests {
             err(&[PUSH, 0, 0, 0, 0]),
             FrameError::Truncated { needed: 4 }
         );
-        assert_eq!(err(&[0x06]), FrameError::UnknownCode(0x06));
+        assert_eq!(err(&[0x07]), FrameError::UnknownCode(0x07));
         assert_eq!(err(&frame(0xff, &[&[0]])), FrameError::UnknownCode(0xff));
         assert_eq!(err(&frame(PUSH, &[&[]])), FrameError::EmptyMessage);
         let mut short = frame(PUSH, &[&[sp(0, 1, 0), 1]]);

@@ -13,7 +13,7 @@ use crate::codec::WireMessage;
 use crate::codes::{Kind, MessageCode};
 use crate::messages::discovery::{
     AddressRequest, AddressResponse, BootstrapRequest, BootstrapResponse, InitialMapSync,
-    RoutingDiff, WormQuery, WormRequest, WormResponse,
+    MapSyncRequest, RoutingDiff, WormQuery, WormRequest, WormResponse,
 };
 use crate::messages::files::{
     AuthorUpdatePush, AuthorUpdateRequest, AuthorUpdateResponse, BlobHeaderDiff, FileRequest,
@@ -114,6 +114,7 @@ typed_messages! {
     pushes {
         RoutingDiff,
         InitialMapSync,
+        MapSyncRequest,
         AuthorUpdatePush,
         PostNotification,
         ManifestPush,

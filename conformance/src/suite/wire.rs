@@ -36,6 +36,8 @@ pub mod code {
     pub const BOOTSTRAP_RESPONSE: u8 = w::CODE_BOOTSTRAP_RESPONSE;
     /// HelloResponse.
     pub const HELLO_RESPONSE: u8 = w::CODE_HELLO_RESPONSE;
+    /// MapSyncRequest (push).
+    pub const MAP_SYNC_REQUEST: u8 = w::CODE_MAP_SYNC_REQUEST;
     /// AddressRequest.
     pub const ADDRESS_REQUEST: u8 = w::CODE_ADDRESS_REQUEST;
     /// AddressResponse.

@@ -383,14 +383,14 @@ fn header_records(r: &mut Records) {
     );
     r.invalid(
         "unknown-code-alone",
-        "Unknown code 0x06 and nothing else: the code is judged first.",
+        "Unknown code 0x07 and nothing else: the code is judged first.",
         &["code"],
-        &[0x06],
+        &[0x07],
         "unknownMessage",
         "unknownCode",
     );
     for byte in [
-        0x06u8, 0x0f, 0x13, 0x22, 0x38, 0x45, 0x55, 0x6a, 0x7d, 0x80, 0xfe, 0xff,
+        0x07u8, 0x0f, 0x13, 0x22, 0x38, 0x45, 0x55, 0x6a, 0x7d, 0x80, 0xfe, 0xff,
     ] {
         r.invalid(
             &format!("unknown-code-{byte:02x}"),

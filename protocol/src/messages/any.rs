@@ -11,7 +11,7 @@ use capnp::message::{Builder, HeapAllocator, Reader, ReaderSegments};
 
 use super::discovery::{
     AddressRequest, AddressResponse, BootstrapRequest, BootstrapResponse, InitialMapSync,
-    RoutingDiff, WormQuery, WormRequest, WormResponse,
+    MapSyncRequest, RoutingDiff, WormQuery, WormRequest, WormResponse,
 };
 use super::files::{
     AuthorUpdatePush, AuthorUpdateRequest, AuthorUpdateResponse, BlobHeaderDiff, FileRequest,
@@ -114,6 +114,7 @@ messages! {
     BootstrapRequest(BootstrapRequest),
     BootstrapResponse(BootstrapResponse),
     HelloResponse(HelloResponse),
+    MapSyncRequest(MapSyncRequest),
     WormRequest(WormRequest),
     WormQuery(WormQuery),
     WormResponse(WormResponse),
@@ -292,6 +293,11 @@ mod tests {
                 time_ms: 2,
             }
             .into(),
+            MessageCode::MapSyncRequest => MapSyncRequest {
+                version: V,
+                last_seq: 41,
+            }
+            .into(),
             MessageCode::WormRequest => WormRequest {
                 version: V,
                 worm_id: WormId([1; 16]),
@@ -317,11 +323,15 @@ mod tests {
                     holder: peer(2),
                     hops: 1,
                 }],
+                // Senders leave `closest` out when there are hits; decoders
+                // accept it anyway (it is ignored then).
+                closest: Some(peer(3)),
             }
             .into(),
             MessageCode::AddressRequest => AddressRequest {
                 version: V,
                 targets: vec![NodeId([1; 32])],
+                depth: 1,
             }
             .into(),
             MessageCode::AddressResponse => AddressResponse {

@@ -6,7 +6,7 @@ use distsoc_schema::discovery_capnp;
 
 use super::common::{read_addresses, write_addresses, PeerAddress, SocketAddress};
 use crate::codec::{
-    self, len32, node_ids, post_ids, required, structs, write_ids, write_structs, Struct,
+    self, len32, node_ids, optional, post_ids, required, structs, write_ids, write_structs, Struct,
     WireMessage,
 };
 use crate::codes::MessageCode;
@@ -42,6 +42,13 @@ pub const MAX_WORM_HIT_HOPS: u8 = 3;
 /// Most targets of an [`AddressRequest`] (and so entries of an
 /// [`AddressResponse`], one per target).
 pub const MAX_ADDRESS_TARGETS: usize = 64;
+/// Largest [`AddressRequest::depth`]: referral steps a responder may take on
+/// the requester's behalf (schema/README.md §13.7).
+pub const MAX_ADDRESS_DEPTH: u8 = 2;
+/// Most targets of one [`AddressRequest`] a responder resolves recursively
+/// (`depth > 0`); the others are answered from its own map as if `depth`
+/// were 0 (schema/README.md §13.7).
+pub const MAX_RECURSIVE_ADDRESS_TARGETS: usize = 8;
 
 /// `ChangeKind` of a [`Hop1Change`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -296,7 +303,10 @@ pub struct InitialMapSync {
     pub hop1: Vec<Hop1Entry>,
     /// Hop-2 view (at most [`MAX_HOP2_ENTRIES`]).
     pub hop2: Vec<Hop2Entry>,
-    /// Hop-3 view, NodeIds only (at most [`MAX_HOP3_ENTRIES`] per chunk).
+    /// Always empty: a sender MUST send it empty and a receiver ignores it
+    /// (a peer's hop 3 is the receiver's hop 4, outside its 3-hop map;
+    /// schema/README.md §13.4). Decoded (at most [`MAX_HOP3_ENTRIES`]) for
+    /// compatibility only.
     pub hop3: Vec<NodeId>,
     /// 0-based index of this chunk.
     pub chunk_index: u32,
@@ -350,6 +360,44 @@ impl WireMessage for InitialMapSync {
         self.version
     }
     fn read_version(r: &discovery_capnp::initial_map_sync::Reader<'_>) -> u16 {
+        r.get_version()
+    }
+}
+
+/// Code 0x06, push: "I lost track of your diffs; send me a fresh
+/// [`InitialMapSync`]" (after a gap in the RoutingDiff `seq`,
+/// schema/README.md §13.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapSyncRequest {
+    /// Version of this message.
+    pub version: u16,
+    /// The `seq` of the last RoutingDiff (or InitialMapSync) the requester
+    /// applied from this peer; 0 if none. Diagnostics only.
+    pub last_seq: u64,
+}
+
+impl Struct for MapSyncRequest {
+    type Schema = discovery_capnp::map_sync_request::Owned;
+
+    fn read(r: discovery_capnp::map_sync_request::Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            version: r.get_version(),
+            last_seq: r.get_last_seq(),
+        })
+    }
+
+    fn write(&self, mut b: discovery_capnp::map_sync_request::Builder<'_>) {
+        b.set_version(self.version);
+        b.set_last_seq(self.last_seq);
+    }
+}
+
+impl WireMessage for MapSyncRequest {
+    const CODE: MessageCode = MessageCode::MapSyncRequest;
+    fn version(&self) -> u16 {
+        self.version
+    }
+    fn read_version(r: &discovery_capnp::map_sync_request::Reader<'_>) -> u16 {
         r.get_version()
     }
 }
@@ -458,7 +506,9 @@ pub struct WormRequest {
     /// Remaining forwarding hops, at most [`MAX_WORM_TTL`] (0 = answer, do
     /// not forward).
     pub ttl: u8,
-    /// Where late hits are pushed (required).
+    /// The node that started the worm, as it claims (required).
+    /// Informational, and the key of per-origin rate limits; answers travel
+    /// back along the chain, never to it directly.
     pub originator: PeerAddress,
     /// NodeIds already visited (at most [`MAX_WORM_VISITED`]).
     pub visited: Vec<NodeId>,
@@ -608,8 +658,8 @@ impl Struct for WormHit {
     }
 }
 
-/// Code 0x12: answer to [`WormRequest`] / [`WormQuery`], or a push of late
-/// hits to the originator.
+/// Code 0x12: answer to [`WormRequest`] / [`WormQuery`] on their stream
+/// (answers travel back along the worm's chain).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WormResponse {
     /// Version of this message.
@@ -618,6 +668,10 @@ pub struct WormResponse {
     pub worm_id: WormId,
     /// What was found (at most [`MAX_WORM_HITS`]).
     pub hits: Vec<WormHit>,
+    /// When there is no hit: the node XOR-closest to the first target, with
+    /// addresses, that the responder and the relays after it know. `None`
+    /// when absent on the wire.
+    pub closest: Option<PeerAddress>,
 }
 
 impl Struct for WormResponse {
@@ -628,6 +682,7 @@ impl Struct for WormResponse {
             version: r.get_version(),
             worm_id: WormId(codec::id("wormId", r.get_worm_id())?),
             hits: structs("hits", r.get_hits(), MAX_WORM_HITS)?,
+            closest: optional(r.has_closest(), r.get_closest(), PeerAddress::read)?,
         })
     }
 
@@ -635,6 +690,9 @@ impl Struct for WormResponse {
         b.set_version(self.version);
         b.set_worm_id(self.worm_id.as_bytes());
         write_structs(b.reborrow().init_hits(len32(&self.hits)), &self.hits);
+        if let Some(c) = &self.closest {
+            c.write(b.reborrow().init_closest());
+        }
     }
 }
 
@@ -649,21 +707,35 @@ impl WireMessage for WormResponse {
 }
 
 /// Code 0x20, request: current addresses of nodes.
+///
+/// Decoding checks `depth <= MAX_ADDRESS_DEPTH`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AddressRequest {
     /// Version of this message.
     pub version: u16,
     /// NodeIds to resolve (at most [`MAX_ADDRESS_TARGETS`]).
     pub targets: Vec<NodeId>,
+    /// Referral steps the responder may take on the requester's behalf, at
+    /// most [`MAX_ADDRESS_DEPTH`] (0 = answer from its own map, with
+    /// referrals).
+    pub depth: u8,
 }
 
 impl Struct for AddressRequest {
     type Schema = discovery_capnp::address_request::Owned;
 
     fn read(r: discovery_capnp::address_request::Reader<'_>) -> Result<Self, DecodeError> {
+        let depth = r.get_depth();
+        if depth > MAX_ADDRESS_DEPTH {
+            return Err(DecodeError::Invalid {
+                field: "depth",
+                reason: "greater than 2",
+            });
+        }
         Ok(Self {
             version: r.get_version(),
             targets: node_ids("targets", r.get_targets(), MAX_ADDRESS_TARGETS)?,
+            depth,
         })
     }
 
@@ -673,6 +745,7 @@ impl Struct for AddressRequest {
             b.reborrow().init_targets(len32(&self.targets)),
             &self.targets,
         );
+        b.set_depth(self.depth);
     }
 }
 
@@ -1027,17 +1100,32 @@ mod tests {
             version(),
             worm_id(),
             prop::collection::vec(worm_hit(), 0..4),
+            prop::option::of(peer_address()),
         )
-            .prop_map(|(version, worm_id, hits)| WormResponse {
+            .prop_map(|(version, worm_id, hits, closest)| WormResponse {
                 version,
                 worm_id,
                 hits,
+                closest,
             })
     }
 
     fn address_request() -> impl Strategy<Value = AddressRequest> {
-        (version(), prop::collection::vec(node_id(), 0..8))
-            .prop_map(|(version, targets)| AddressRequest { version, targets })
+        (
+            version(),
+            prop::collection::vec(node_id(), 0..8),
+            0..=MAX_ADDRESS_DEPTH,
+        )
+            .prop_map(|(version, targets, depth)| AddressRequest {
+                version,
+                targets,
+                depth,
+            })
+    }
+
+    fn map_sync_request() -> impl Strategy<Value = MapSyncRequest> {
+        (version(), any::<u64>())
+            .prop_map(|(version, last_seq)| MapSyncRequest { version, last_seq })
     }
 
     fn address_entry() -> impl Strategy<Value = AddressEntry> {
@@ -1068,6 +1156,8 @@ mod tests {
         fn hop2_entry_round_trips(v in hop2_entry()) { assert_round_trip(&v)?; }
         #[test]
         fn initial_map_sync_round_trips(v in initial_map_sync()) { assert_round_trip(&v)?; }
+        #[test]
+        fn map_sync_request_round_trips(v in map_sync_request()) { assert_round_trip(&v)?; }
         #[test]
         fn bootstrap_request_round_trips(v in bootstrap_request()) {
             assert_round_trip(&v)?;
@@ -1229,6 +1319,7 @@ mod tests {
             version: 2,
             worm_id: WormId([1; 16]),
             hits: vec![WormHit { hops: 1, ..hit }; MAX_WORM_HITS + 1],
+            closest: None,
         };
         assert!(matches!(
             wire_round_trip(&resp),
@@ -1238,6 +1329,61 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn worm_response_closest_is_optional() {
+        let with = WormResponse {
+            version: 2,
+            worm_id: WormId([1; 16]),
+            hits: Vec::new(),
+            closest: Some(peer(7)),
+        };
+        assert_eq!(wire_round_trip(&with).unwrap(), with);
+
+        // A sender from before `closest` writes no pointer: None.
+        let mut b = capnp::message::Builder::new_default();
+        let mut root = b.init_root::<discovery_capnp::worm_response::Builder<'_>>();
+        root.set_version(2);
+        root.set_worm_id(&[1; 16]);
+        let back = codec::reread::<WormResponse>(&b).unwrap();
+        assert_eq!(back.closest, None);
+        assert!(back.hits.is_empty());
+
+        // A present `closest` is validated like any PeerAddress.
+        let mut b = codec::build(&with);
+        b.get_root::<discovery_capnp::worm_response::Builder<'_>>()
+            .unwrap()
+            .get_closest()
+            .unwrap()
+            .set_node_id(&[7; 31]);
+        let e = codec::reread::<WormResponse>(&b).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                DecodeError::BadLength {
+                    field: "nodeId",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(e.error_code(), ErrorCode::Malformed);
+    }
+
+    #[test]
+    fn map_sync_request_fits_its_cap() {
+        let m = MapSyncRequest {
+            version: 2,
+            last_seq: u64::MAX,
+        };
+        assert_eq!(wire_round_trip(&m).unwrap(), m);
+        let bytes = capnp::serialize::write_message_to_words(&codec::build(&m));
+        assert!(bytes.len() <= crate::codes::MessageCode::MapSyncRequest.max_frame_bytes());
+        assert_eq!(
+            crate::codes::MessageCode::MapSyncRequest.kind(),
+            crate::codes::Kind::Push
+        );
     }
 
     #[test]
@@ -1344,10 +1490,37 @@ mod tests {
     }
 
     #[test]
+    fn address_request_depth() {
+        let req = |depth| AddressRequest {
+            version: 2,
+            targets: vec![NodeId([1; 32])],
+            depth,
+        };
+        for d in 0..=MAX_ADDRESS_DEPTH {
+            assert_eq!(wire_round_trip(&req(d)).unwrap(), req(d));
+        }
+        let e = wire_round_trip(&req(MAX_ADDRESS_DEPTH + 1)).unwrap_err();
+        assert!(
+            matches!(e, DecodeError::Invalid { field: "depth", .. }),
+            "{e:?}"
+        );
+        assert_eq!(e.error_code(), ErrorCode::Malformed);
+        assert!(wire_round_trip(&req(u8::MAX)).is_err());
+
+        // A sender from before `depth` leaves it unset: 0.
+        let mut b = capnp::message::Builder::new_default();
+        let mut root = b.init_root::<discovery_capnp::address_request::Builder<'_>>();
+        root.set_version(2);
+        root.init_targets(1).set(0, &[1; 32]);
+        assert_eq!(codec::reread::<AddressRequest>(&b).unwrap(), req(0));
+    }
+
+    #[test]
     fn address_limits_and_rules() {
         let req = AddressRequest {
             version: 2,
             targets: vec![NodeId([1; 32]); MAX_ADDRESS_TARGETS + 1],
+            depth: 0,
         };
         assert!(matches!(
             wire_round_trip(&req),

@@ -176,8 +176,8 @@ pub(crate) fn cases() -> Vec<Case> {
                     Err(e) => Outcome::fail("exactly one Error frame, then FIN", e),
                 })
             })),
-        def("ERR-2-600", Must, Negative, Role::Any, None, "an unknown code 0x06 gets Error(unknownMessage) whose requestCode is 0x06", "schema/README.md §2", UNKNOWN_CODE_ECHO)
-            .run(|ctx| Box::pin(unknown_code_echoed(ctx, 0x06))),
+        def("ERR-2-600", Must, Negative, Role::Any, None, "an unknown code 0x07 gets Error(unknownMessage) whose requestCode is 0x07", "schema/README.md §2", UNKNOWN_CODE_ECHO)
+            .run(|ctx| Box::pin(unknown_code_echoed(ctx, 0x07))),
         def("ERR-2-601", Must, Negative, Role::Any, None, "an unknown code 0xC3 gets Error(unknownMessage) whose requestCode is 0xC3", "schema/README.md §2", UNKNOWN_CODE_ECHO)
             .run(|ctx| Box::pin(unknown_code_echoed(ctx, 0xc3))),
     ]

@@ -662,11 +662,11 @@ pub(crate) fn cases() -> Vec<Case> {
             "FRM-2-041",
             Must,
             Negative,
-            "unknown code 0x06 with a valid message",
+            "unknown code 0x07 with a valid message",
             UNKNOWN_CODE,
             |p| {
                 let mut f = p.frame.clone();
-                f[0] = 0x06;
+                f[0] = 0x07;
                 f
             },
             Expect::Error(UNKNOWN),
