@@ -1,0 +1,415 @@
+//! RoutingDiff, InitialMapSync and MapSyncRequest (`schema/README.md`
+//! §13.2–§13.4): what this node sends about its view, and how what its
+//! peers send becomes its hops 2 and 3.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use super::map::{JournalEvent, Layer, Reported};
+use super::{Mesh, MeshMessage, OutEvent, Refusal};
+use crate::ids::NodeId;
+use crate::limits::PROTOCOL_VERSION;
+use crate::messages::common::{PeerAddress, SocketAddress};
+use crate::messages::discovery::{
+    Hop1Change, Hop1ChangeKind, Hop1Entry, Hop2Change, Hop2ChangeKind, Hop2Entry, InitialMapSync,
+    MapSyncRequest, RoutingDiff,
+};
+
+/// Most hop-1 changes this node puts in one RoutingDiff.
+pub const DIFF_HOP1_CHUNK: usize = 1024;
+/// Most hop-2 changes this node puts in one RoutingDiff.
+pub const DIFF_HOP2_CHUNK: usize = 4096;
+/// Most hop-2 entries this node puts in one InitialMapSync chunk.
+pub const SYNC_HOP2_CHUNK: usize = 4096;
+/// Most chunks of one InitialMapSync a receiver accepts.
+pub const MAX_SYNC_CHUNKS: u32 = 16;
+/// Out-of-order diffs a receiver holds while waiting for a missing seq.
+pub const MAX_PENDING_DIFFS: usize = 8;
+/// A peer's MapSyncRequests are served at most once per this period.
+pub const SYNC_REQUEST_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Gossip state with one peer, both directions.
+#[derive(Debug, Default)]
+pub(crate) struct PeerSync {
+    /// Last seq sent to the peer (its InitialMapSync carried the base).
+    out_seq: u64,
+    /// Journal position the peer is up to date with.
+    journal_pos: u64,
+    /// When its last MapSyncRequest was served.
+    served_request: Option<Duration>,
+    /// Last seq applied from the peer; `None` until a full map arrived.
+    in_seq: Option<u64>,
+    staging: Option<Staging>,
+    pending: BTreeMap<u64, RoutingDiff>,
+    /// A MapSyncRequest is outstanding (sent at our diff tick).
+    requested: bool,
+}
+
+#[derive(Debug)]
+struct Staging {
+    seq: u64,
+    chunk_count: u32,
+    received: BTreeSet<u32>,
+    hop1: Vec<Hop1Entry>,
+    hop2: Vec<Hop2Entry>,
+}
+
+fn first_addr(a: &[SocketAddress]) -> Option<std::net::SocketAddr> {
+    a.first().map(|s| s.0)
+}
+
+impl Mesh {
+    /// The checks of §13.3–§13.4 a push must pass beyond decoding; the
+    /// runtime answers a failure with `malformed` when the push came on a
+    /// bidirectional stream, and drops it otherwise.
+    pub fn check_message(msg: &MeshMessage) -> Result<(), Refusal> {
+        match msg {
+            MeshMessage::InitialMapSync(s) => {
+                if s.chunk_count == 0 || s.chunk_count > MAX_SYNC_CHUNKS {
+                    return Err(Refusal::Malformed("chunkCount must be 1..=16"));
+                }
+                if s.chunk_index >= s.chunk_count {
+                    return Err(Refusal::Malformed("chunkIndex must be below chunkCount"));
+                }
+                if !s.hop3.is_empty() {
+                    return Err(Refusal::Malformed("hop3 must be empty"));
+                }
+                Ok(())
+            }
+            MeshMessage::RoutingDiff(d) => {
+                if d.seq == 0 {
+                    return Err(Refusal::Malformed("RoutingDiff seq starts at 1"));
+                }
+                Ok(())
+            }
+            MeshMessage::MapSyncRequest(_) => Ok(()),
+        }
+    }
+
+    /// A new connection: send the whole view (hop 1 and hop 2) as an
+    /// InitialMapSync at the peer's current seq.
+    pub(crate) fn start_sync_to(&mut self, peer: NodeId) {
+        let end = self.map.journal_end();
+        let st = self.sync.entry(peer).or_default();
+        st.journal_pos = end;
+        let seq = st.out_seq;
+        let hop1: Vec<Hop1Entry> = self
+            .map
+            .hop1()
+            .map(|(id, p)| Hop1Entry {
+                peer: PeerAddress {
+                    node_id: *id,
+                    addresses: p.addresses.iter().map(|a| SocketAddress(*a)).collect(),
+                    is_anchor: p.is_anchor,
+                    last_seen_ms: 0,
+                },
+                is_wide: p.class.is_wide(),
+            })
+            .collect();
+        let mut hop2: Vec<Hop2Entry> = self
+            .map
+            .hop2_view()
+            .map(|(node_id, is_anchor)| Hop2Entry { node_id, is_anchor })
+            .collect();
+        hop2.sort_by_key(|e| e.node_id.0);
+        hop2.truncate(SYNC_HOP2_CHUNK * MAX_SYNC_CHUNKS as usize);
+        let chunks: Vec<Vec<Hop2Entry>> = if hop2.is_empty() {
+            vec![Vec::new()]
+        } else {
+            hop2.chunks(SYNC_HOP2_CHUNK)
+                .map(<[Hop2Entry]>::to_vec)
+                .collect()
+        };
+        let count = chunks.len() as u32;
+        let mut hop1 = Some(hop1);
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let h1 = if i == 0 {
+                hop1.take().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            self.stats.syncs_sent += 1;
+            self.stats.sync_entries_sent += (h1.len() + chunk.len()) as u64;
+            self.out.push_back(OutEvent::Push {
+                peer,
+                msg: MeshMessage::InitialMapSync(InitialMapSync {
+                    version: PROTOCOL_VERSION,
+                    seq,
+                    hop1: h1,
+                    hop2: chunk,
+                    hop3: Vec::new(),
+                    chunk_index: i as u32,
+                    chunk_count: count,
+                }),
+            });
+        }
+    }
+
+    pub(crate) fn on_message(&mut self, now: Duration, peer: NodeId, msg: MeshMessage) {
+        if !self.map.has_report(&peer) || Mesh::check_message(&msg).is_err() {
+            return;
+        }
+        match msg {
+            MeshMessage::RoutingDiff(d) => self.on_diff(peer, d),
+            MeshMessage::InitialMapSync(s) => self.on_sync_chunk(peer, s),
+            MeshMessage::MapSyncRequest(_) => {
+                let st = self.sync.entry(peer).or_default();
+                let due = st
+                    .served_request
+                    .is_none_or(|t| now >= t + SYNC_REQUEST_INTERVAL);
+                if due {
+                    st.served_request = Some(now);
+                    self.start_sync_to(peer);
+                }
+            }
+        }
+    }
+
+    fn on_diff(&mut self, peer: NodeId, d: RoutingDiff) {
+        let st = self.sync.entry(peer).or_default();
+        match st.in_seq {
+            Some(last) if d.seq <= last => {}
+            Some(last) if d.seq == last + 1 => {
+                st.in_seq = Some(d.seq);
+                self.apply_diff(&peer, &d);
+                self.drain_pending(peer);
+            }
+            _ => {
+                if st.pending.len() < MAX_PENDING_DIFFS {
+                    st.pending.insert(d.seq, d);
+                } else {
+                    self.lost_track(peer);
+                }
+            }
+        }
+    }
+
+    fn drain_pending(&mut self, peer: NodeId) {
+        loop {
+            let Some(st) = self.sync.get_mut(&peer) else {
+                return;
+            };
+            let Some(last) = st.in_seq else { return };
+            // Drop what is already applied; apply the next one if present.
+            while st
+                .pending
+                .first_key_value()
+                .is_some_and(|(s, _)| *s <= last)
+            {
+                st.pending.pop_first();
+            }
+            let Some(d) = st.pending.remove(&(last + 1)) else {
+                return;
+            };
+            st.in_seq = Some(d.seq);
+            self.apply_diff(&peer, &d);
+        }
+    }
+
+    /// A gap that did not close (or a full buffer): forget the peer's
+    /// reports and ask it for a fresh map.
+    fn lost_track(&mut self, peer: NodeId) {
+        let Some(st) = self.sync.get_mut(&peer) else {
+            return;
+        };
+        let last = st.in_seq.unwrap_or(0);
+        st.in_seq = None;
+        st.pending.clear();
+        st.staging = None;
+        st.requested = true;
+        self.stats.gaps += 1;
+        self.map.clear_report(&peer);
+        self.out.push_back(OutEvent::Push {
+            peer,
+            msg: MeshMessage::MapSyncRequest(MapSyncRequest {
+                version: PROTOCOL_VERSION,
+                last_seq: last,
+            }),
+        });
+    }
+
+    fn apply_diff(&mut self, peer: &NodeId, d: &RoutingDiff) {
+        for c in &d.hop1_changes {
+            match c.kind {
+                Hop1ChangeKind::Removed => self.map.unreport_hop1(peer, &c.node_id),
+                _ => {
+                    let rep = Reported {
+                        addr: first_addr(&c.addresses),
+                        is_anchor: c.is_anchor,
+                    };
+                    self.map.report_hop1(peer, c.node_id, rep);
+                }
+            }
+        }
+        let mut added = Vec::new();
+        let mut removed = Vec::new();
+        for c in &d.hop2_changes {
+            match c.kind {
+                Hop2ChangeKind::Removed => removed.push(c.node_id),
+                _ => added.push(c.node_id),
+            }
+        }
+        if !added.is_empty() || !removed.is_empty() {
+            self.map.report_hop2(peer, &added, &removed);
+        }
+    }
+
+    fn on_sync_chunk(&mut self, peer: NodeId, s: InitialMapSync) {
+        let st = self.sync.entry(peer).or_default();
+        let restart = st
+            .staging
+            .as_ref()
+            .is_none_or(|g| g.seq != s.seq || g.chunk_count != s.chunk_count);
+        if restart {
+            st.staging = Some(Staging {
+                seq: s.seq,
+                chunk_count: s.chunk_count,
+                received: BTreeSet::new(),
+                hop1: Vec::new(),
+                hop2: Vec::new(),
+            });
+        }
+        let Some(g) = st.staging.as_mut() else { return };
+        if !g.received.insert(s.chunk_index) {
+            return;
+        }
+        let room1 = super::map::MAX_REPORTED_HOP1.saturating_sub(g.hop1.len());
+        g.hop1.extend(s.hop1.into_iter().take(room1));
+        let room2 = super::map::MAX_REPORTED_HOP2.saturating_sub(g.hop2.len());
+        g.hop2.extend(s.hop2.into_iter().take(room2));
+        if g.received.len() as u32 != g.chunk_count {
+            return;
+        }
+        let Some(g) = st.staging.take() else { return };
+        st.in_seq = Some(g.seq);
+        st.requested = false;
+        self.map.clear_report(&peer);
+        for e in g.hop1 {
+            let rep = Reported {
+                addr: first_addr(&e.peer.addresses),
+                is_anchor: e.peer.is_anchor,
+            };
+            self.map.report_hop1(&peer, e.peer.node_id, rep);
+        }
+        let ids: Vec<NodeId> = g.hop2.iter().map(|e| e.node_id).collect();
+        self.map.report_hop2(&peer, &ids, &[]);
+        self.drain_pending(peer);
+    }
+
+    /// The diff tick: every peer gets the net changes of the view since it
+    /// was last brought up to date (nothing if there are none); peers whose
+    /// diffs have a gap that did not close since the last tick are resynced.
+    pub(crate) fn send_diffs(&mut self) {
+        let stuck: Vec<NodeId> = self
+            .sync
+            .iter()
+            .filter(|(_, s)| {
+                (!s.pending.is_empty() && s.in_seq.is_some())
+                    || (s.in_seq.is_none()
+                        && s.staging.is_none()
+                        && !s.requested
+                        && !s.pending.is_empty())
+            })
+            .map(|(p, _)| *p)
+            .collect();
+        for p in stuck {
+            self.lost_track(p);
+        }
+        let end = self.map.journal_end();
+        let mut by_pos: HashMap<u64, (Vec<Hop1Change>, Vec<Hop2Change>)> = HashMap::new();
+        let peers: Vec<NodeId> = self.sync.keys().copied().collect();
+        for peer in peers {
+            let Some(pos) = self.sync.get(&peer).map(|s| s.journal_pos) else {
+                continue;
+            };
+            if let std::collections::hash_map::Entry::Vacant(e) = by_pos.entry(pos) {
+                e.insert(self.changes_since(pos));
+            }
+            let Some((h1, h2)) = by_pos.get(&pos) else {
+                continue;
+            };
+            let mut h1 = h1.as_slice();
+            let mut h2 = h2.as_slice();
+            let Some(st) = self.sync.get_mut(&peer) else {
+                continue;
+            };
+            st.journal_pos = end;
+            while !h1.is_empty() || !h2.is_empty() {
+                let (a, rest1) = h1.split_at(h1.len().min(DIFF_HOP1_CHUNK));
+                let (b, rest2) = h2.split_at(h2.len().min(DIFF_HOP2_CHUNK));
+                h1 = rest1;
+                h2 = rest2;
+                st.out_seq += 1;
+                self.stats.diffs_sent += 1;
+                self.stats.diff_changes_sent += (a.len() + b.len()) as u64;
+                self.out.push_back(OutEvent::Push {
+                    peer,
+                    msg: MeshMessage::RoutingDiff(RoutingDiff {
+                        version: PROTOCOL_VERSION,
+                        seq: st.out_seq,
+                        hop1_changes: a.to_vec(),
+                        hop2_changes: b.to_vec(),
+                    }),
+                });
+            }
+        }
+        self.map.truncate_journal(end);
+    }
+
+    /// Net changes of the view from journal position `pos` to now.
+    fn changes_since(&self, pos: u64) -> (Vec<Hop1Change>, Vec<Hop2Change>) {
+        let start = pos.saturating_sub(self.map.journal_base) as usize;
+        let mut first: HashMap<(Layer, NodeId), bool> = HashMap::new();
+        let mut order: Vec<(Layer, NodeId)> = Vec::new();
+        for JournalEvent {
+            layer,
+            id,
+            present_before,
+        } in self.map.journal.iter().skip(start)
+        {
+            if let std::collections::hash_map::Entry::Vacant(e) = first.entry((*layer, *id)) {
+                e.insert(*present_before);
+                order.push((*layer, *id));
+            }
+        }
+        let mut h1 = Vec::new();
+        let mut h2 = Vec::new();
+        for key @ (layer, id) in order {
+            let before = first.get(&key).copied().unwrap_or(false);
+            let now = self.map.view_has(layer, &id);
+            match layer {
+                Layer::Hop1 => {
+                    let kind = match (before, now) {
+                        (false, true) => Hop1ChangeKind::Added,
+                        (true, true) => Hop1ChangeKind::AddressChanged,
+                        (true, false) => Hop1ChangeKind::Removed,
+                        (false, false) => continue,
+                    };
+                    let p = self.map.peer(&id);
+                    h1.push(Hop1Change {
+                        node_id: id,
+                        kind,
+                        addresses: p
+                            .map(|p| p.addresses.iter().map(|a| SocketAddress(*a)).collect())
+                            .unwrap_or_default(),
+                        is_anchor: p.is_some_and(|p| p.is_anchor),
+                        is_wide: p.is_some_and(|p| p.class.is_wide()),
+                    });
+                }
+                Layer::Hop2 => {
+                    let kind = match (before, now) {
+                        (false, true) => Hop2ChangeKind::Added,
+                        (true, false) => Hop2ChangeKind::Removed,
+                        _ => continue,
+                    };
+                    h2.push(Hop2Change {
+                        node_id: id,
+                        kind,
+                        is_anchor: self.map.hop2_is_anchor(&id),
+                    });
+                }
+            }
+        }
+        (h1, h2)
+    }
+}

@@ -1,0 +1,273 @@
+//! Hop 3 of the map, compact (DESIGN.md decision 12, `schema/README.md` §13.1).
+//!
+//! Hop 3 is only ever *checked* ("is T within three hops, and which peer
+//! reported it?"), never dialled, so it keeps no ids: each peer's reported
+//! hop-2 set is a sorted `Vec<u32>` of keyed 32-bit fingerprints, and one
+//! blocked Bloom filter over their union answers misses in O(1). A Bloom
+//! hit is confirmed by binary search in the peers' lists, which also names
+//! the reporting peers for the referral chain.
+//!
+//! The fingerprint key comes from the node's own randomness, so nobody can
+//! grind an id that collides with a chosen one. A random id collides with
+//! one of `n` entries with probability ≈ n / 2³² (8·10⁻⁵ at 350K); such a
+//! false positive sends the referral chain to a peer that does not know the
+//! target, which answers "not found", and resolution moves to the next tier.
+
+use crate::ids::NodeId;
+
+/// The keyed 32-bit fingerprint function of one node: multilinear hashing
+/// over the id's four 64-bit words with a secret key (strongly universal
+/// for a fixed key: two distinct ids collide with probability ≈ 2⁻³²
+/// over the key, whatever ids an attacker picks).
+#[derive(Clone)]
+pub struct Fingerprinter {
+    key: [u64; 5],
+}
+
+impl std::fmt::Debug for Fingerprinter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Fingerprinter { key: <secret> }")
+    }
+}
+
+impl Fingerprinter {
+    /// A fingerprinter keyed with 40 secret bytes.
+    pub fn new(seed: [u8; 40]) -> Self {
+        let mut key = [0u64; 5];
+        for (k, chunk) in key.iter_mut().zip(seed.chunks_exact(8)) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(chunk);
+            *k = u64::from_le_bytes(b) | 1;
+        }
+        Fingerprinter { key }
+    }
+
+    /// The fingerprint of `id`.
+    pub fn fp(&self, id: &NodeId) -> u32 {
+        let mut h = self.key[0] as u128;
+        for (i, chunk) in id.0.chunks_exact(8).enumerate() {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(chunk);
+            h = h.wrapping_add((u64::from_le_bytes(b) as u128) * (self.key[i + 1] as u128));
+        }
+        ((h >> 64) as u64 ^ (h as u64 >> 32)) as u32
+    }
+}
+
+/// A blocked Bloom filter over 32-bit fingerprints: 512-bit blocks, 7 bits
+/// per key inside one block (one cache line per check), ~10 bits per key.
+#[derive(Debug, Clone, Default)]
+struct Bloom {
+    blocks: Vec<[u64; 8]>,
+}
+
+const BLOOM_BITS_PER_KEY: usize = 10;
+const BLOOM_K: u32 = 7;
+
+fn mix(fp: u32) -> u64 {
+    let mut x = (fp as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 29;
+    x.wrapping_mul(0xBF58_476D_1CE4_E5B9)
+}
+
+impl Bloom {
+    fn with_capacity(keys: usize) -> Self {
+        let blocks = (keys * BLOOM_BITS_PER_KEY).div_ceil(512).max(1);
+        Bloom {
+            blocks: vec![[0u64; 8]; blocks],
+        }
+    }
+
+    fn positions(&self, fp: u32) -> (usize, impl Iterator<Item = u32>) {
+        let h = mix(fp);
+        let block = ((h >> 32) * self.blocks.len() as u64) >> 32;
+        let bits = mix(h as u32 ^ 0x5bd1_e995);
+        (
+            block as usize,
+            (0..BLOOM_K).map(move |i| ((bits >> (i * 9)) & 511) as u32),
+        )
+    }
+
+    fn insert(&mut self, fp: u32) {
+        let (b, bits) = self.positions(fp);
+        let bits: Vec<u32> = bits.collect();
+        if let Some(block) = self.blocks.get_mut(b) {
+            for bit in bits {
+                block[(bit / 64) as usize] |= 1 << (bit % 64);
+            }
+        }
+    }
+
+    fn may_contain(&self, fp: u32) -> bool {
+        let (b, mut bits) = self.positions(fp);
+        match self.blocks.get(b) {
+            Some(block) => bits.all(|bit| block[(bit / 64) as usize] & (1 << (bit % 64)) != 0),
+            None => false,
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.blocks.capacity() * 64
+    }
+}
+
+/// One peer's reported hop-2 set, as sorted unique fingerprints.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FpSet {
+    fps: Vec<u32>,
+}
+
+impl FpSet {
+    pub(crate) fn len(&self) -> usize {
+        self.fps.len()
+    }
+
+    pub(crate) fn contains(&self, fp: u32) -> bool {
+        self.fps.binary_search(&fp).is_ok()
+    }
+
+    /// Apply sorted-or-not additions and removals in one merge pass;
+    /// returns how many fingerprints were newly added.
+    pub(crate) fn apply(&mut self, mut add: Vec<u32>, mut remove: Vec<u32>, cap: usize) -> usize {
+        add.sort_unstable();
+        add.dedup();
+        remove.sort_unstable();
+        remove.dedup();
+        let mut out = Vec::with_capacity((self.fps.len() + add.len()).min(cap));
+        let (mut i, mut j) = (0, 0);
+        let mut added = 0;
+        let removed = |x: u32| remove.binary_search(&x).is_ok();
+        while i < self.fps.len() || j < add.len() {
+            let take_old = match (self.fps.get(i), add.get(j)) {
+                (Some(a), Some(b)) => a <= b,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            let (x, new) = if take_old {
+                let x = self.fps[i];
+                i += 1;
+                if add.get(j) == Some(&x) {
+                    j += 1;
+                }
+                (x, false)
+            } else {
+                let x = add[j];
+                j += 1;
+                (x, true)
+            };
+            if removed(x) || out.len() >= cap {
+                continue;
+            }
+            added += usize::from(new);
+            out.push(x);
+        }
+        out.shrink_to_fit();
+        self.fps = out;
+        added
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.fps.iter().copied()
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.fps.capacity() * 4
+    }
+}
+
+/// The Bloom filter over the union of all peers' [`FpSet`]s, with the
+/// bookkeeping that decides when it is rebuilt: removals leave stale bits
+/// (more confirmations, never a wrong answer), so it is rebuilt once the
+/// stale share or the growth since the last build passes a quarter.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Union {
+    bloom: Bloom,
+    built_for: usize,
+    inserted_since: usize,
+    removed_since: usize,
+    /// Unique fingerprints in the union at the last rebuild.
+    pub(crate) unique: usize,
+}
+
+impl Union {
+    pub(crate) fn note_insert(&mut self, fp: u32) {
+        self.bloom.insert(fp);
+        self.inserted_since += 1;
+    }
+
+    pub(crate) fn note_removed(&mut self, n: usize) {
+        self.removed_since += n;
+    }
+
+    pub(crate) fn needs_rebuild(&self) -> bool {
+        let base = self.built_for.max(256);
+        self.inserted_since * 4 > base
+            || self.removed_since * 4 > base
+            || self.bloom.blocks.is_empty()
+    }
+
+    /// Rebuild from the peers' sets (a k-way merge counts unique entries).
+    pub(crate) fn rebuild<'a>(&mut self, sets: impl Iterator<Item = &'a FpSet> + Clone) {
+        let raw: usize = sets.clone().map(FpSet::len).sum();
+        let mut all: Vec<u32> = Vec::with_capacity(raw);
+        for s in sets {
+            all.extend(s.iter());
+        }
+        all.sort_unstable();
+        all.dedup();
+        let mut bloom = Bloom::with_capacity(all.len().max(64) * 5 / 4);
+        for &fp in &all {
+            bloom.insert(fp);
+        }
+        self.bloom = bloom;
+        self.unique = all.len();
+        self.built_for = all.len();
+        self.inserted_since = 0;
+        self.removed_since = 0;
+    }
+
+    pub(crate) fn may_contain(&self, fp: u32) -> bool {
+        self.bloom.may_contain(fp)
+    }
+
+    pub(crate) fn bytes(&self) -> usize {
+        self.bloom.bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fpset_merge_applies_adds_and_removes() {
+        let mut s = FpSet::default();
+        assert_eq!(s.apply(vec![5, 1, 3, 3], vec![], 100), 3);
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![1, 3, 5]);
+        assert_eq!(s.apply(vec![2, 5], vec![1, 9], 100), 1);
+        assert_eq!(s.iter().collect::<Vec<_>>(), vec![2, 3, 5]);
+        assert_eq!(s.apply(vec![7, 8, 9], vec![], 4), 1);
+        assert_eq!(s.len(), 4);
+    }
+
+    #[test]
+    fn bloom_has_no_false_negatives_and_few_false_positives() {
+        let f = Fingerprinter::new([7; 40]);
+        let mut set = FpSet::default();
+        let ids: Vec<u32> = (0..20_000u32)
+            .map(|i| {
+                let mut b = [0u8; 32];
+                b[..4].copy_from_slice(&i.to_le_bytes());
+                f.fp(&NodeId(b))
+            })
+            .collect();
+        set.apply(ids.clone(), vec![], usize::MAX);
+        let mut u = Union::default();
+        u.rebuild(std::iter::once(&set));
+        assert!(ids.iter().all(|&x| u.may_contain(x)));
+        let fp = (1_000_000..1_100_000u32)
+            .filter(|&x| u.may_contain(x.wrapping_mul(2_654_435_761)))
+            .count();
+        assert!(fp < 2_500, "false positive rate {fp}/100000");
+    }
+}

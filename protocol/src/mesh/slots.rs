@@ -1,0 +1,350 @@
+//! Connection slots (`schema/README.md` §13.6): which peers this node holds,
+//! dials, redials and lets go.
+//!
+//! Social slots follow the runtime's wish list by priority, with the
+//! hysteresis that answers the seed's Q1: a candidate replaces the
+//! lowest-priority social peer only if its priority is strictly higher and
+//! that peer has held its slot for `min_social_tenure`; at most
+//! `max_evictions` evictions per `wide_interval`. Wide slots follow
+//! [`route::select_wide`] every `wide_interval`, plus a bucket-refresh lookup
+//! whose `closest` answer becomes a candidate for a deeper bucket.
+//! Failed dials back off exponentially, 1 s doubling to 5 min.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::map::SlotClass;
+use super::route::{self, WideCandidate};
+use super::{Command, Mesh, OutEvent, PeerInfo, SocialCandidate};
+use crate::ids::NodeId;
+use crate::messages::common::PeerAddress;
+
+/// First redial delay after a failed dial.
+pub const BACKOFF_MIN: Duration = Duration::from_secs(1);
+/// Longest redial delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// Most nodes remembered as wide candidates from outside the map.
+pub const MAX_KNOWN: usize = 4096;
+/// Lookup ids at or above this are the mesh's own bucket refreshes.
+pub const REFRESH_LOOKUP_BASE: u64 = 1 << 62;
+
+#[derive(Debug, Clone)]
+struct Known {
+    addresses: Vec<SocketAddr>,
+    is_anchor: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    fails: u32,
+    next: Duration,
+}
+
+/// Slot bookkeeping of one node.
+#[derive(Debug, Default)]
+pub(crate) struct Slots {
+    social: Vec<SocialCandidate>,
+    known: HashMap<NodeId, Known>,
+    dialing: HashMap<NodeId, (SlotClass, Duration)>,
+    since: HashMap<NodeId, Duration>,
+    backoff: HashMap<NodeId, Backoff>,
+    evictions: VecDeque<Duration>,
+    next_refresh: u64,
+}
+
+impl Slots {
+    pub(crate) fn set_social(&mut self, mut list: Vec<SocialCandidate>) {
+        list.sort_by_key(|c| (std::cmp::Reverse(c.priority), c.id.0));
+        list.dedup_by_key(|c| c.id);
+        self.social = list;
+    }
+
+    pub(crate) fn add_known(&mut self, p: &PeerAddress) {
+        if p.addresses.is_empty()
+            || (self.known.len() >= MAX_KNOWN && !self.known.contains_key(&p.node_id))
+        {
+            return;
+        }
+        self.known.insert(
+            p.node_id,
+            Known {
+                addresses: p.addresses.iter().map(|a| a.0).collect(),
+                is_anchor: p.is_anchor,
+            },
+        );
+    }
+
+    fn priority(&self, id: &NodeId) -> Option<u8> {
+        self.social.iter().find(|c| c.id == *id).map(|c| c.priority)
+    }
+
+    pub(crate) fn class_for(&self, id: &NodeId, info: &PeerInfo, _now: Duration) -> SlotClass {
+        if let Some((class, _)) = self.dialing.get(id) {
+            return *class;
+        }
+        if self.priority(id).is_some() {
+            return SlotClass::Social;
+        }
+        if info.outbound {
+            return if info.is_anchor {
+                SlotClass::Anchor
+            } else {
+                SlotClass::Wide
+            };
+        }
+        SlotClass::Inbound
+    }
+
+    pub(crate) fn connected(&mut self, id: NodeId, info: PeerInfo, now: Duration) {
+        self.dialing.remove(&id);
+        self.backoff.remove(&id);
+        self.since.insert(id, now);
+        if !info.addresses.is_empty() {
+            self.known.entry(id).or_insert(Known {
+                addresses: info.addresses,
+                is_anchor: info.is_anchor,
+            });
+        }
+    }
+
+    pub(crate) fn disconnected(&mut self, id: &NodeId, now: Duration) {
+        self.since.remove(id);
+        // A peer that went away is redialled after the backoff, not at once.
+        self.backoff.entry(*id).or_insert(Backoff {
+            fails: 0,
+            next: now + BACKOFF_MIN,
+        });
+    }
+
+    pub(crate) fn dial_failed(&mut self, id: &NodeId, now: Duration) {
+        self.dialing.remove(id);
+        let b = self.backoff.entry(*id).or_insert(Backoff {
+            fails: 0,
+            next: now,
+        });
+        b.fails = b.fails.saturating_add(1);
+        let wait = BACKOFF_MIN
+            .saturating_mul(1 << b.fails.min(9).saturating_sub(1))
+            .min(BACKOFF_MAX);
+        b.next = now + wait;
+    }
+
+    fn may_dial(&self, id: &NodeId, now: Duration) -> bool {
+        !self.dialing.contains_key(id) && self.backoff.get(id).is_none_or(|b| now >= b.next)
+    }
+}
+
+impl Mesh {
+    fn dial(&mut self, now: Duration, peer: NodeId, addresses: Vec<SocketAddr>, class: SlotClass) {
+        if addresses.is_empty() || peer == self.me {
+            return;
+        }
+        self.slots.dialing.insert(peer, (class, now));
+        self.out.push_back(OutEvent::Connect {
+            peer,
+            addresses,
+            class,
+        });
+    }
+
+    fn count(&self, pred: impl Fn(SlotClass) -> bool) -> usize {
+        let held = self.map.hop1().filter(|(_, p)| pred(p.class)).count();
+        held + self
+            .slots
+            .dialing
+            .values()
+            .filter(|(c, _)| pred(*c))
+            .count()
+    }
+
+    /// Addresses to dial a node at: the wish list, the map, known nodes.
+    fn addresses_of(&self, id: &NodeId, hint: &[SocketAddr]) -> Vec<SocketAddr> {
+        if !hint.is_empty() {
+            return hint.to_vec();
+        }
+        if let Some(super::Found::Hop2 { addr: Some(a), .. }) = self.map.find(id) {
+            return vec![a];
+        }
+        self.slots
+            .known
+            .get(id)
+            .map(|k| k.addresses.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every `maintain_interval`: forget stale dials, fill social slots,
+    /// evict with hysteresis, top up wide slots when below half.
+    pub(crate) fn maintain(&mut self, now: Duration) {
+        let stale = self.config.maintain_interval * 3;
+        let expired: Vec<NodeId> = self
+            .slots
+            .dialing
+            .iter()
+            .filter(|(_, (_, t))| now.saturating_sub(*t) > stale)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            self.slots.dial_failed(&id, now);
+        }
+        self.fill_social(now);
+        if self.count(SlotClass::is_wide) * 2 < self.config.wide_slots {
+            self.reevaluate_wide(now);
+        }
+        self.timers
+            .insert((now + self.config.maintain_interval, super::Timer::Maintain));
+    }
+
+    fn fill_social(&mut self, now: Duration) {
+        let wanted: Vec<SocialCandidate> = self.slots.social.clone();
+        for c in wanted {
+            if self.map.peer(&c.id).is_some() || !self.slots.may_dial(&c.id, now) {
+                continue;
+            }
+            let addrs = self.addresses_of(&c.id, &c.addresses);
+            if addrs.is_empty() {
+                continue;
+            }
+            if self.count(|k| k == SlotClass::Social) < self.config.social_slots {
+                self.dial(now, c.id, addrs, SlotClass::Social);
+            } else if let Some(victim) = self.eviction_victim(now, c.priority) {
+                self.slots.evictions.push_back(now);
+                self.out.push_back(OutEvent::Disconnect { peer: victim });
+                self.dial(now, c.id, addrs, SlotClass::Social);
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// The social peer `candidate_priority` may replace, if any (Q1).
+    fn eviction_victim(&mut self, now: Duration, candidate_priority: u8) -> Option<NodeId> {
+        let window = self.config.wide_interval;
+        while self
+            .slots
+            .evictions
+            .front()
+            .is_some_and(|t| now.saturating_sub(*t) >= window)
+        {
+            self.slots.evictions.pop_front();
+        }
+        if self.slots.evictions.len() >= self.config.max_evictions {
+            return None;
+        }
+        let tenure = self.config.min_social_tenure;
+        self.map
+            .hop1()
+            .filter(|(_, p)| p.class == SlotClass::Social)
+            .filter(|(id, _)| {
+                self.slots
+                    .since
+                    .get(*id)
+                    .is_some_and(|t| now.saturating_sub(*t) >= tenure)
+            })
+            .map(|(id, _)| (self.slots.priority(id).unwrap_or(0), *id))
+            .filter(|(p, _)| *p < candidate_priority)
+            .min_by_key(|(p, id)| (*p, id.0))
+            .map(|(_, id)| id)
+    }
+
+    /// Every `wide_interval` (or when wide slots are below half): choose
+    /// the wide set with [`route::select_wide`], dial the new ones, let go
+    /// of the dropped ones, and start one bucket-refresh lookup.
+    pub(crate) fn reevaluate_wide(&mut self, now: Duration) {
+        let mut cands: Vec<WideCandidate> = Vec::new();
+        let mut addrs: HashMap<NodeId, Vec<SocketAddr>> = HashMap::new();
+        for (id, p) in self.map.hop1() {
+            if p.class == SlotClass::Social {
+                continue;
+            }
+            cands.push(WideCandidate {
+                id: *id,
+                is_anchor: p.is_anchor,
+                current: p.class.is_wide(),
+            });
+        }
+        for (_, id, rep) in self.map.reported_hop1() {
+            if let Some(a) = rep.addr {
+                if self.map.peer(id).is_none() {
+                    cands.push(WideCandidate {
+                        id: *id,
+                        is_anchor: rep.is_anchor,
+                        current: false,
+                    });
+                    addrs.entry(*id).or_insert_with(|| vec![a]);
+                }
+            }
+        }
+        for (id, k) in &self.slots.known {
+            if self.map.peer(id).is_none() {
+                cands.push(WideCandidate {
+                    id: *id,
+                    is_anchor: k.is_anchor,
+                    current: false,
+                });
+                addrs.entry(*id).or_insert_with(|| k.addresses.clone());
+            }
+        }
+        let salt = self.random_u64();
+        let chosen = route::select_wide(
+            &self.me,
+            &cands,
+            self.config.wide_slots,
+            self.config.min_anchors,
+            |id| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&id.0[..8]);
+                u64::from_le_bytes(b) ^ salt
+            },
+        );
+        let current: Vec<NodeId> = self
+            .map
+            .hop1()
+            .filter(|(_, p)| p.class.is_wide())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &current {
+            if !chosen.contains(id) {
+                self.out.push_back(OutEvent::Disconnect { peer: *id });
+            }
+        }
+        for id in chosen {
+            if current.contains(&id) || !self.slots.may_dial(&id, now) {
+                continue;
+            }
+            let is_anchor = cands.iter().any(|c| c.id == id && c.is_anchor);
+            let class = if is_anchor {
+                SlotClass::Anchor
+            } else {
+                SlotClass::Wide
+            };
+            if self.map.peer(&id).is_some() {
+                // An inbound peer chosen as wide: it takes the slot as is.
+                if let Some(p) = self.map.peer(&id).cloned() {
+                    self.map.set_hop1(id, super::Hop1Peer { class, ..p });
+                }
+                continue;
+            }
+            let a = addrs.get(&id).cloned().unwrap_or_default();
+            self.dial(now, id, a, class);
+        }
+        // One bucket refresh per evaluation: below the deepest bucket the
+        // wide set covers, so the next evaluation can go deeper.
+        let deepest = current
+            .iter()
+            .map(|id| route::common_prefix_len(&self.me.0, &id.0))
+            .max()
+            .unwrap_or(0);
+        let mut random = [0u8; 32];
+        for chunk in random.chunks_mut(8) {
+            chunk.copy_from_slice(&self.random_u64().to_le_bytes());
+        }
+        let probe = route::bucket_probe(&self.me, (deepest + 1).min(255), random);
+        let id = REFRESH_LOOKUP_BASE + self.slots.next_refresh;
+        self.slots.next_refresh += 1;
+        self.handle(
+            now,
+            super::InEvent::Command(Command::Lookup { target: probe, id }),
+        );
+    }
+}

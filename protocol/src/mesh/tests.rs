@@ -1,0 +1,835 @@
+//! Unit and property tests of the mesh state on a fake clock: a tiny
+//! network that delivers every output after a fixed latency.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::messages::common::SocketAddress;
+use crate::messages::discovery::{Hop2Change, Hop2ChangeKind};
+
+const LATENCY: Duration = Duration::from_millis(20);
+
+fn nid(i: u32) -> NodeId {
+    let mut b = *blake3::hash(&i.to_le_bytes()).as_bytes();
+    b[31] = 0;
+    NodeId(b)
+}
+
+fn addr(i: u32) -> SocketAddr {
+    SocketAddr::from((
+        Ipv4Addr::new(10, (i >> 16) as u8, (i >> 8) as u8, i as u8),
+        4000,
+    ))
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Delivery {
+    Up {
+        to: NodeId,
+        from: NodeId,
+        outbound: bool,
+    },
+    Down {
+        to: NodeId,
+        from: NodeId,
+    },
+    Msg {
+        to: NodeId,
+        from: NodeId,
+        msg: Box<MeshMessageOrd>,
+    },
+    Req {
+        to: NodeId,
+        from: NodeId,
+        rid: ReqId,
+        req: Box<MeshRequestOrd>,
+    },
+    Resp {
+        to: NodeId,
+        id: ReqId,
+        ok: Option<Box<MeshResponseOrd>>,
+    },
+    DialFailed {
+        to: NodeId,
+        peer: NodeId,
+    },
+}
+
+// Messages are not Ord; wrap them with a constant ordering (the queue
+// orders by time and sequence number first, which are unique).
+#[derive(Debug)]
+struct MeshMessageOrd(MeshMessage);
+#[derive(Debug)]
+struct MeshRequestOrd(MeshRequest);
+#[derive(Debug)]
+struct MeshResponseOrd(MeshResponse);
+macro_rules! const_ord {
+    ($t:ty) => {
+        impl PartialEq for $t {
+            fn eq(&self, _: &Self) -> bool {
+                true
+            }
+        }
+        impl Eq for $t {}
+        impl PartialOrd for $t {
+            fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(o))
+            }
+        }
+        impl Ord for $t {
+            fn cmp(&self, _: &Self) -> std::cmp::Ordering {
+                std::cmp::Ordering::Equal
+            }
+        }
+    };
+}
+const_ord!(MeshMessageOrd);
+const_ord!(MeshRequestOrd);
+const_ord!(MeshResponseOrd);
+
+struct Net {
+    now: Duration,
+    nodes: BTreeMap<NodeId, Mesh>,
+    index: HashMap<NodeId, u32>,
+    links: BTreeSet<(NodeId, NodeId)>,
+    queue: BinaryHeap<Reverse<(Duration, u64, Delivery)>>,
+    seq: u64,
+    pending: HashMap<ReqId, (NodeId, ReqId)>,
+    next_rid: ReqId,
+    done: Vec<LookupOutcome>,
+    refused: Vec<Refusal>,
+    pushes: Vec<(NodeId, NodeId, MeshMessage)>,
+}
+
+impl Net {
+    fn new(n: u32, config: MeshConfig) -> Self {
+        let mut net = Net {
+            now: Duration::ZERO,
+            nodes: BTreeMap::new(),
+            index: HashMap::new(),
+            links: BTreeSet::new(),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            pending: HashMap::new(),
+            next_rid: 1,
+            done: Vec::new(),
+            refused: Vec::new(),
+            pushes: Vec::new(),
+        };
+        for i in 0..n {
+            let id = nid(i);
+            let mut seed = [0u8; 32];
+            seed[..4].copy_from_slice(&i.to_le_bytes());
+            let mut m = Mesh::new(id, config.clone(), seed, Duration::ZERO);
+            m.handle(
+                Duration::ZERO,
+                InEvent::Command(Command::SetOwnAddresses(vec![addr(i)])),
+            );
+            net.nodes.insert(id, m);
+            net.index.insert(id, i);
+        }
+        net
+    }
+
+    fn push(&mut self, at: Duration, d: Delivery) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq, d)));
+    }
+
+    fn link(&mut self, a: u32, b: u32) {
+        let (a, b) = (nid(a), nid(b));
+        self.connect(a, b);
+    }
+
+    fn connect(&mut self, a: NodeId, b: NodeId) {
+        let key = if a.0 < b.0 { (a, b) } else { (b, a) };
+        if a == b || !self.nodes.contains_key(&b) || !self.links.insert(key) {
+            return;
+        }
+        let at = self.now + LATENCY;
+        self.push(
+            at,
+            Delivery::Up {
+                to: a,
+                from: b,
+                outbound: true,
+            },
+        );
+        self.push(
+            at,
+            Delivery::Up {
+                to: b,
+                from: a,
+                outbound: false,
+            },
+        );
+    }
+
+    fn unlink(&mut self, a: NodeId, b: NodeId) {
+        let key = if a.0 < b.0 { (a, b) } else { (b, a) };
+        if self.links.remove(&key) {
+            let at = self.now + LATENCY;
+            self.push(at, Delivery::Down { to: a, from: b });
+            self.push(at, Delivery::Down { to: b, from: a });
+        }
+    }
+
+    fn info(&self, id: &NodeId, outbound: bool) -> PeerInfo {
+        let i = self.index[id];
+        PeerInfo {
+            addresses: vec![addr(i)],
+            is_anchor: false,
+            outbound,
+        }
+    }
+
+    fn drain(&mut self, who: NodeId) {
+        loop {
+            let Some(ev) = self.nodes.get_mut(&who).and_then(Mesh::poll) else {
+                return;
+            };
+            let at = self.now + LATENCY;
+            match ev {
+                OutEvent::Push { peer, msg } => {
+                    self.pushes.push((who, peer, msg.clone()));
+                    self.push(
+                        at,
+                        Delivery::Msg {
+                            to: peer,
+                            from: who,
+                            msg: Box::new(MeshMessageOrd(msg)),
+                        },
+                    );
+                }
+                OutEvent::Request { peer, id, req, .. } => {
+                    let rid = self.next_rid;
+                    self.next_rid += 1;
+                    self.pending.insert(rid, (who, id));
+                    self.push(
+                        at,
+                        Delivery::Req {
+                            to: peer,
+                            from: who,
+                            rid,
+                            req: Box::new(MeshRequestOrd(req)),
+                        },
+                    );
+                }
+                OutEvent::Respond { id, result } => {
+                    if let Some((origin, oid)) = self.pending.remove(&id) {
+                        let ok = match result {
+                            Ok(r) => Some(Box::new(MeshResponseOrd(r))),
+                            Err(e) => {
+                                self.refused.push(e);
+                                None
+                            }
+                        };
+                        self.push(
+                            at,
+                            Delivery::Resp {
+                                to: origin,
+                                id: oid,
+                                ok,
+                            },
+                        );
+                    }
+                }
+                OutEvent::Connect { peer, .. } => {
+                    if self.nodes.contains_key(&peer) {
+                        self.connect(who, peer);
+                    } else {
+                        self.push(at, Delivery::DialFailed { to: who, peer });
+                    }
+                }
+                OutEvent::Disconnect { peer } => self.unlink(who, peer),
+                OutEvent::Event(MeshEvent::LookupDone(o)) => self.done.push(o),
+            }
+        }
+    }
+
+    fn deliver(&mut self, d: Delivery) {
+        let (to, ev) = match d {
+            Delivery::Up { to, from, outbound } => {
+                let info = self.info(&from, outbound);
+                (to, InEvent::PeerUp { peer: from, info })
+            }
+            Delivery::Down { to, from } => (to, InEvent::PeerDown { peer: from }),
+            Delivery::Msg { to, from, msg } => (
+                to,
+                InEvent::Message {
+                    peer: from,
+                    msg: msg.0,
+                },
+            ),
+            Delivery::Req { to, from, rid, req } => (
+                to,
+                InEvent::Request {
+                    peer: from,
+                    id: rid,
+                    req: req.0,
+                },
+            ),
+            Delivery::Resp { to, id, ok } => {
+                let result = match ok {
+                    Some(r) => Ok(r.0),
+                    None => Err(RequestFailed::Refused),
+                };
+                (to, InEvent::Response { id, result })
+            }
+            Delivery::DialFailed { to, peer } => (to, InEvent::DialFailed { peer }),
+        };
+        if let Some(m) = self.nodes.get_mut(&to) {
+            m.handle(self.now, ev);
+        }
+        self.drain(to);
+    }
+
+    /// Run until `until`, delivering messages and firing timers in order.
+    fn run_until(&mut self, until: Duration) {
+        loop {
+            let next_msg = self.queue.peek().map(|Reverse((t, _, _))| *t);
+            let next_timer = self
+                .nodes
+                .iter()
+                .filter_map(|(id, m)| m.poll_timeout().map(|t| (t, *id)))
+                .min();
+            let pick_msg = match (next_msg, next_timer) {
+                (Some(a), Some((b, _))) => a <= b,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
+            };
+            let t = if pick_msg {
+                next_msg.unwrap_or(until)
+            } else {
+                next_timer.map_or(until, |(t, _)| t)
+            };
+            if t > until {
+                break;
+            }
+            self.now = t;
+            if pick_msg {
+                if let Some(Reverse((_, _, d))) = self.queue.pop() {
+                    self.deliver(d);
+                }
+            } else if let Some((_, id)) = next_timer {
+                if let Some(m) = self.nodes.get_mut(&id) {
+                    m.handle(t, InEvent::Tick);
+                }
+                self.drain(id);
+            }
+        }
+        self.now = until;
+    }
+
+    fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        self.run_until(until);
+    }
+
+    /// Hand one input to node `i` at the current time (outputs stay queued).
+    fn input(&mut self, i: u32, ev: InEvent) {
+        let now = self.now;
+        self.node(i).handle(now, ev);
+    }
+
+    fn node(&mut self, i: u32) -> &mut Mesh {
+        let id = nid(i);
+        self.nodes
+            .get_mut(&id)
+            .unwrap_or_else(|| panic!("node {i}"))
+    }
+
+    fn lookup(&mut self, from: u32, target: NodeId, id: u64) {
+        let who = nid(from);
+        if let Some(m) = self.nodes.get_mut(&who) {
+            m.handle(self.now, InEvent::Command(Command::Lookup { target, id }));
+        }
+        self.drain(who);
+    }
+}
+
+/// Nodes that dial nobody on their own: the tests decide the links.
+fn passive() -> MeshConfig {
+    MeshConfig {
+        social_slots: 0,
+        wide_slots: 0,
+        min_anchors: 0,
+        ..MeshConfig::desktop()
+    }
+}
+
+fn chain(n: u32) -> Net {
+    let mut net = Net::new(n, passive());
+    for i in 0..n - 1 {
+        net.link(i, i + 1);
+    }
+    net
+}
+
+#[test]
+fn a_chain_fills_three_hops_by_sync_and_diffs() {
+    let mut net = chain(5);
+    // Syncs at connect give hop 2 at once; hop 3 needs one diff round.
+    net.run_for(Duration::from_secs(1));
+    let (b, c) = (nid(1), nid(2));
+    assert!(matches!(net.node(0).map().find(&b), Some(Found::Hop1(_))));
+    net.run_for(Duration::from_secs(241));
+    let d = nid(3);
+    assert!(
+        matches!(net.node(0).map().find(&c), Some(Found::Hop2 { reporter, addr: Some(_), .. }) if reporter == b)
+    );
+    assert!(
+        matches!(net.node(0).map().find(&d), Some(Found::Hop3 { reporters }) if reporters == vec![b])
+    );
+    assert_eq!(
+        net.node(0).map().find(&nid(4)),
+        None,
+        "4 hops away is not in a 3-hop map"
+    );
+    let stats = net.node(0).map_stats();
+    assert_eq!((stats.hop1, stats.hop2), (1, 1));
+}
+
+#[test]
+fn a_departed_node_leaves_every_view_within_three_diff_rounds() {
+    let mut net = chain(4);
+    net.run_for(Duration::from_secs(400));
+    let d = nid(3);
+    assert!(net.node(0).map().find(&d).is_some());
+    net.unlink(nid(2), d);
+    net.run_for(Duration::from_secs(3 * 120 + 1));
+    assert_eq!(net.node(0).map().find(&d), None);
+    assert_eq!(net.node(1).map().find(&d), None);
+}
+
+#[test]
+fn lookups_name_the_tier_that_answered() {
+    let mut net = chain(4);
+    net.run_for(Duration::from_secs(400));
+    let (b, c, d) = (nid(1), nid(2), nid(3));
+    net.lookup(0, b, 1);
+    net.lookup(0, c, 2);
+    net.lookup(0, d, 3);
+    net.run_for(Duration::from_secs(5));
+    let tier = |id: u64| {
+        net.done
+            .iter()
+            .find(|o| o.id == id)
+            .and_then(|o| o.found.as_ref().map(|(p, t)| (p.node_id, *t)))
+    };
+    assert_eq!(tier(1), Some((b, Tier::Direct)));
+    assert_eq!(tier(2), Some((c, Tier::Hop2)));
+    assert_eq!(tier(3), Some((d, Tier::Hop3)));
+    let hop3 = net.done.iter().find(|o| o.id == 3).map(|o| o.found.clone());
+    assert_eq!(
+        hop3.flatten().map(|(p, _)| p.addresses),
+        Some(vec![SocketAddress(addr(3))])
+    );
+}
+
+#[test]
+fn the_worm_finds_a_node_beyond_the_map_and_ttl_bounds_it() {
+    // A chain of 16. The worm moves one node per step along a chain, and
+    // the relay at ttl 0 (node 5) checks four hops further: node 9 is the
+    // farthest a ttl-5 worm finds, at the fifth forward step.
+    let mut net = chain(16);
+    net.run_for(Duration::from_secs(400));
+    let far = nid(9);
+    net.lookup(0, far, 7);
+    net.run_for(Duration::from_secs(20));
+    let o = net.done.iter().find(|o| o.id == 7).cloned();
+    let o = o.unwrap_or_else(|| panic!("lookup did not finish"));
+    assert_eq!(
+        o.found.map(|(p, t)| (p.node_id, t)),
+        Some((far, Tier::Worm))
+    );
+    // Node 10 is one hop beyond that.
+    let too_far = nid(10);
+    net.lookup(0, too_far, 8);
+    net.run_for(Duration::from_secs(20));
+    let o = net.done.iter().find(|o| o.id == 8).cloned();
+    assert!(o.is_some_and(|o| o.found.is_none()));
+    assert_eq!(
+        net.nodes
+            .values()
+            .map(Mesh::tasks_in_progress)
+            .sum::<usize>(),
+        0,
+        "every task finished"
+    );
+}
+
+fn worm(ttl: u8, origin: NodeId, worm: u8) -> MeshRequest {
+    MeshRequest::Worm(WormRequest {
+        version: crate::limits::PROTOCOL_VERSION,
+        worm_id: crate::ids::WormId([worm; 16]),
+        targets: vec![nid(999)],
+        post_ids: Vec::new(),
+        ttl,
+        originator: PeerAddress {
+            node_id: origin,
+            addresses: Vec::new(),
+            is_anchor: false,
+            last_seen_ms: 0,
+        },
+        visited: Vec::new(),
+    })
+}
+
+#[test]
+fn ttl_above_five_is_malformed_and_ttl_zero_is_never_forwarded() {
+    let mut net = chain(3);
+    net.run_for(Duration::from_secs(1));
+    let (a, b) = (nid(0), nid(1));
+    net.input(
+        1,
+        InEvent::Request {
+            peer: a,
+            id: 1,
+            req: worm(6, a, 1),
+        },
+    );
+    assert!(matches!(
+        net.node(1).poll(),
+        Some(OutEvent::Respond {
+            id: 1,
+            result: Err(Refusal::Malformed(_))
+        })
+    ));
+    net.input(
+        1,
+        InEvent::Request {
+            peer: a,
+            id: 2,
+            req: worm(0, a, 2),
+        },
+    );
+    let mut forwarded = false;
+    let mut t = net.now;
+    for _ in 0..20 {
+        while let Some(ev) = net.node(1).poll() {
+            if let OutEvent::Request {
+                req: MeshRequest::Worm(_),
+                ..
+            } = ev
+            {
+                forwarded = true;
+            }
+            if let OutEvent::Request { id, .. } = ev {
+                net.node(1).handle(
+                    t,
+                    InEvent::Response {
+                        id,
+                        result: Err(RequestFailed::Failed),
+                    },
+                );
+            }
+        }
+        t += Duration::from_millis(100);
+        net.node(1).handle(t, InEvent::Tick);
+    }
+    assert!(!forwarded, "a ttl-0 worm is never forwarded");
+    let _ = b;
+}
+
+#[test]
+fn worm_requests_are_rate_limited_per_originator() {
+    let mut net = chain(2);
+    net.run_for(Duration::from_secs(1));
+    let a = nid(0);
+    let mut limited = 0;
+    for i in 0..25u8 {
+        net.input(
+            1,
+            InEvent::Request {
+                peer: a,
+                id: 100 + u64::from(i),
+                req: worm(0, a, i),
+            },
+        );
+        while let Some(ev) = net.node(1).poll() {
+            if let OutEvent::Respond {
+                result: Err(Refusal::RateLimited(wait)),
+                ..
+            } = ev
+            {
+                assert!(wait > Duration::ZERO);
+                limited += 1;
+            }
+        }
+    }
+    assert_eq!(limited, 5, "20 per minute admitted, the rest refused");
+}
+
+#[test]
+fn a_repeated_worm_id_is_answered_empty() {
+    let mut net = chain(3);
+    net.run_for(Duration::from_secs(300));
+    let a = nid(0);
+    let target_known = nid(2);
+    let mut req = worm(1, a, 9);
+    if let MeshRequest::Worm(w) = &mut req {
+        w.targets = vec![target_known];
+    }
+    net.input(
+        1,
+        InEvent::Request {
+            peer: a,
+            id: 1,
+            req: req.clone(),
+        },
+    );
+    net.input(
+        1,
+        InEvent::Request {
+            peer: a,
+            id: 2,
+            req,
+        },
+    );
+    let mut answers = HashMap::new();
+    while let Some(ev) = net.node(1).poll() {
+        if let OutEvent::Respond {
+            id,
+            result: Ok(MeshResponse::Worm(r)),
+        } = ev
+        {
+            answers.insert(id, r.hits.len());
+        }
+    }
+    assert_eq!(answers.get(&1), Some(&1));
+    assert_eq!(answers.get(&2), Some(&0));
+}
+
+#[test]
+fn a_seq_gap_asks_for_a_fresh_map() {
+    let mut net = chain(2);
+    net.run_for(Duration::from_secs(1));
+    let a = nid(0);
+    let diff = |seq| {
+        MeshMessage::RoutingDiff(RoutingDiff {
+            version: crate::limits::PROTOCOL_VERSION,
+            seq,
+            hop1_changes: Vec::new(),
+            hop2_changes: vec![Hop2Change {
+                node_id: nid(500 + seq as u32),
+                kind: Hop2ChangeKind::Added,
+                is_anchor: false,
+            }],
+        })
+    };
+    net.input(
+        1,
+        InEvent::Message {
+            peer: a,
+            msg: diff(1),
+        },
+    );
+    net.input(
+        1,
+        InEvent::Message {
+            peer: a,
+            msg: diff(1),
+        },
+    );
+    assert!(net.node(1).map().find(&nid(501)).is_some());
+    net.input(
+        1,
+        InEvent::Message {
+            peer: a,
+            msg: diff(3),
+        },
+    );
+    assert!(
+        net.node(1).map().find(&nid(503)).is_none(),
+        "held until 2 arrives"
+    );
+    net.input(
+        1,
+        InEvent::Message {
+            peer: a,
+            msg: diff(2),
+        },
+    );
+    assert!(
+        net.node(1).map().find(&nid(503)).is_some(),
+        "reordered diffs apply in order"
+    );
+    net.input(
+        1,
+        InEvent::Message {
+            peer: a,
+            msg: diff(7),
+        },
+    );
+    net.pushes.clear();
+    net.run_for(Duration::from_secs(121));
+    assert!(net.pushes.iter().any(|(from, to, m)| *from == nid(1)
+        && *to == a
+        && matches!(m, MeshMessage::MapSyncRequest(_))));
+    assert_eq!(net.node(1).counters().gaps, 1);
+    // The fresh map arrives and replaces what was there.
+    net.run_for(Duration::from_secs(1));
+    assert!(net.node(1).map().find(&nid(501)).is_none());
+}
+
+#[test]
+fn malformed_map_syncs_are_refused() {
+    let sync = |index, count, hop3: Vec<NodeId>| {
+        MeshMessage::InitialMapSync(InitialMapSync {
+            version: 2,
+            seq: 0,
+            hop1: Vec::new(),
+            hop2: Vec::new(),
+            hop3,
+            chunk_index: index,
+            chunk_count: count,
+        })
+    };
+    assert!(Mesh::check_message(&sync(0, 1, vec![])).is_ok());
+    assert!(Mesh::check_message(&sync(1, 1, vec![])).is_err());
+    assert!(Mesh::check_message(&sync(0, 0, vec![])).is_err());
+    assert!(Mesh::check_message(&sync(0, 17, vec![])).is_err());
+    assert!(Mesh::check_message(&sync(0, 1, vec![nid(1)])).is_err());
+}
+
+#[test]
+fn social_slots_fill_and_evict_only_with_hysteresis() {
+    let config = MeshConfig {
+        social_slots: 2,
+        wide_slots: 0,
+        min_anchors: 0,
+        ..MeshConfig::desktop()
+    };
+    let mut net = Net::new(5, config);
+    let cand = |i: u32, p: u8| SocialCandidate {
+        id: nid(i),
+        priority: p,
+        addresses: vec![addr(i)],
+    };
+    net.node(0).handle(
+        Duration::ZERO,
+        InEvent::Command(Command::SetSocial(vec![cand(1, 1), cand(2, 1)])),
+    );
+    net.drain(nid(0));
+    net.run_for(Duration::from_secs(30));
+    let social: BTreeSet<NodeId> = net
+        .node(0)
+        .peers()
+        .filter(|(_, c)| *c == SlotClass::Social)
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(social, [nid(1), nid(2)].into_iter().collect());
+    // A higher-priority candidate waits for the tenure of the incumbents.
+    net.input(
+        0,
+        InEvent::Command(Command::SetSocial(vec![cand(1, 1), cand(2, 1), cand(3, 4)])),
+    );
+    net.drain(nid(0));
+    net.run_for(Duration::from_secs(60));
+    assert!(
+        net.node(0).map().peer(&nid(3)).is_none(),
+        "no eviction before min tenure"
+    );
+    net.run_for(Duration::from_secs(600));
+    assert!(
+        net.node(0).map().peer(&nid(3)).is_some(),
+        "evicted after tenure"
+    );
+    assert_eq!(
+        net.node(0)
+            .peers()
+            .filter(|(_, c)| *c == SlotClass::Social)
+            .count(),
+        2
+    );
+    // An equal-priority candidate never evicts.
+    net.input(
+        0,
+        InEvent::Command(Command::SetSocial(vec![
+            cand(1, 1),
+            cand(2, 1),
+            cand(3, 4),
+            cand(4, 1),
+        ])),
+    );
+    net.drain(nid(0));
+    net.run_for(Duration::from_secs(1200));
+    assert!(net.node(0).map().peer(&nid(4)).is_none());
+}
+
+#[test]
+fn wide_slots_fill_from_the_map() {
+    let config = MeshConfig {
+        social_slots: 0,
+        wide_slots: 3,
+        min_anchors: 0,
+        ..MeshConfig::desktop()
+    };
+    let mut net = Net::new(12, config);
+    // A star around node 1: node 0 knows 1, and through it the others.
+    for i in 2..12 {
+        net.link(1, i);
+    }
+    net.link(0, 1);
+    net.run_for(Duration::from_secs(700));
+    let wide = net.node(0).peers().filter(|(_, c)| c.is_wide()).count();
+    assert!(wide >= 3, "wide peers chosen from hop 2: {wide}");
+}
+
+// ---- properties ---------------------------------------------------------
+
+fn view_of(m: &Mesh) -> (BTreeSet<NodeId>, BTreeSet<NodeId>) {
+    let h1 = m.map.hop1().map(|(id, _)| *id).collect();
+    let h2 = m.map.hop2_view().map(|(id, _)| id).collect();
+    (h1, h2)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Applying a node's diffs in order reproduces its view at every peer,
+    /// whatever sequence of links came and went; and no diff carries more
+    /// changes than the view had.
+    #[test]
+    fn diffs_reproduce_the_senders_view(ops in proptest::collection::vec((0u32..8, 0u32..8, any::<bool>()), 1..40)) {
+        let mut net = Net::new(8, passive());
+        for (a, b, up) in ops {
+            if up { net.link(a, b) } else { net.unlink(nid(a), nid(b)) }
+            net.run_for(Duration::from_secs(7));
+        }
+        // Two diff rounds with no change: every peer is up to date.
+        net.run_for(Duration::from_secs(250));
+        let ids: Vec<NodeId> = net.nodes.keys().copied().collect();
+        for p in &ids {
+            let (h1, h2) = view_of(&net.nodes[p]);
+            for q in &h1 {
+                let m = &net.nodes[q];
+                let report = m.map.reports.get(p);
+                prop_assert!(report.is_some(), "peer report missing");
+                let report = report.map(|r| (r.hop1.keys().copied().filter(|x| x != q).collect::<BTreeSet<_>>(), r.hop2.clone()));
+                if let Some((rh1, rh2)) = report {
+                    let want: BTreeSet<NodeId> = h1.iter().copied().filter(|x| x != q).collect();
+                    prop_assert_eq!(rh1, want);
+                    let fps: BTreeSet<u32> = h2.iter().filter(|x| *x != q).map(|x| m.map.fingerprint.fp(x)).collect();
+                    let got: BTreeSet<u32> = rh2.iter().collect();
+                    prop_assert_eq!(got, fps);
+                }
+            }
+        }
+        // Nothing amplified: each change of a node's own view reaches each
+        // of its (at most 7) peers at most once; received diffs add nothing.
+        for m in net.nodes.values() {
+            let c = m.counters();
+            prop_assert!(c.diff_changes_sent <= c.view_changes * 7, "{:?}", c);
+        }
+    }
+}
