@@ -196,21 +196,37 @@ impl Mesh {
     }
 
     fn fill_social(&mut self, now: Duration) {
-        let wanted: Vec<SocialCandidate> = self.slots.social.clone();
-        for c in wanted {
-            if self.map.peer(&c.id).is_some() || !self.slots.may_dial(&c.id, now) {
+        let mut social = self.count(|k| k == SlotClass::Social);
+        for i in 0..self.slots.social.len() {
+            let c = &self.slots.social[i];
+            let id = c.id;
+            if let Some(p) = self.map.peer(&id) {
+                // Already connected for another reason: it takes a social slot.
+                if p.class == SlotClass::Inbound && social < self.config.social_slots {
+                    let p = super::Hop1Peer {
+                        class: SlotClass::Social,
+                        ..p.clone()
+                    };
+                    self.map.set_hop1(id, p);
+                    social += 1;
+                }
                 continue;
             }
-            let addrs = self.addresses_of(&c.id, &c.addresses);
+            if !self.slots.may_dial(&id, now) {
+                continue;
+            }
+            let priority = c.priority;
+            let addrs = self.addresses_of(&id, &c.addresses);
             if addrs.is_empty() {
                 continue;
             }
-            if self.count(|k| k == SlotClass::Social) < self.config.social_slots {
-                self.dial(now, c.id, addrs, SlotClass::Social);
-            } else if let Some(victim) = self.eviction_victim(now, c.priority) {
+            if social < self.config.social_slots {
+                self.dial(now, id, addrs, SlotClass::Social);
+                social += 1;
+            } else if let Some(victim) = self.eviction_victim(now, priority) {
                 self.slots.evictions.push_back(now);
                 self.out.push_back(OutEvent::Disconnect { peer: victim });
-                self.dial(now, c.id, addrs, SlotClass::Social);
+                self.dial(now, id, addrs, SlotClass::Social);
             } else {
                 break;
             }
