@@ -233,10 +233,7 @@ impl Mesh {
             match c.kind {
                 Hop1ChangeKind::Removed => self.map.unreport_hop1(peer, &c.node_id),
                 _ => {
-                    let rep = Reported {
-                        addr: first_addr(&c.addresses),
-                        is_anchor: c.is_anchor,
-                    };
+                    let rep = Reported::new(first_addr(&c.addresses), c.is_anchor);
                     self.map.report_hop1(peer, c.node_id, rep);
                 }
             }
@@ -285,14 +282,12 @@ impl Mesh {
         st.requested = false;
         self.map.clear_report(&peer);
         for e in g.hop1 {
-            let rep = Reported {
-                addr: first_addr(&e.peer.addresses),
-                is_anchor: e.peer.is_anchor,
-            };
+            let rep = Reported::new(first_addr(&e.peer.addresses), e.peer.is_anchor);
             self.map.report_hop1(&peer, e.peer.node_id, rep);
         }
         let ids: Vec<NodeId> = g.hop2.iter().map(|e| e.node_id).collect();
         self.map.report_hop2(&peer, &ids, &[]);
+        self.map.compact_report(&peer);
         self.drain_pending(peer);
     }
 

@@ -55,14 +55,15 @@ impl Fingerprinter {
 }
 
 /// A blocked Bloom filter over 32-bit fingerprints: 512-bit blocks, 7 bits
-/// per key inside one block (one cache line per check), ~10 bits per key.
+/// per key inside one block (one cache line per check), 8 bits per key
+/// (≈ 3 % false positives, each confirmed or refuted by the peers' lists).
 #[derive(Debug, Clone, Default)]
 struct Bloom {
     blocks: Vec<[u64; 8]>,
 }
 
-const BLOOM_BITS_PER_KEY: usize = 10;
-const BLOOM_K: u32 = 7;
+const BLOOM_BITS_PER_KEY: usize = 8;
+const BLOOM_K: u32 = 6;
 
 fn mix(fp: u32) -> u64 {
     let mut x = (fp as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -236,7 +237,7 @@ impl Union {
         }
         all.sort_unstable();
         all.dedup();
-        let mut bloom = Bloom::with_capacity(all.len().max(64) * 5 / 4);
+        let mut bloom = Bloom::with_capacity(all.len().max(64));
         for &fp in &all {
             bloom.insert(fp);
         }
@@ -295,6 +296,6 @@ mod tests {
         let fp = (1_000_000..1_100_000u32)
             .filter(|&x| u.may_contain(x.wrapping_mul(2_654_435_761)))
             .count();
-        assert!(fp < 2_500, "false positive rate {fp}/100000");
+        assert!(fp < 5_000, "false positive rate {fp}/100000");
     }
 }

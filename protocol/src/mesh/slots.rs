@@ -280,7 +280,7 @@ impl Mesh {
             });
         }
         for (_, id, rep) in self.map.reported_hop1() {
-            if let Some(a) = rep.addr {
+            if let Some(a) = rep.addr() {
                 if self.map.peer(id).is_none() {
                     cands.push(WideCandidate {
                         id: *id,

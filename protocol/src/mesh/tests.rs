@@ -815,7 +815,7 @@ proptest! {
                 let m = &net.nodes[q];
                 let report = m.map.reports.get(p);
                 prop_assert!(report.is_some(), "peer report missing");
-                let report = report.map(|r| (r.hop1.keys().copied().filter(|x| x != q).collect::<BTreeSet<_>>(), r.hop2.clone()));
+                let report = report.map(|r| (r.hop1.iter().map(|(x, _)| *x).filter(|x| x != q).collect::<BTreeSet<_>>(), r.hop2.clone()));
                 if let Some((rh1, rh2)) = report {
                     let want: BTreeSet<NodeId> = h1.iter().copied().filter(|x| x != q).collect();
                     prop_assert_eq!(rh1, want);

@@ -770,7 +770,7 @@ impl Mesh {
             }
         }
         for (_, id, rep) in self.map.reported_hop1() {
-            if let Some(a) = rep.addr {
+            if let Some(a) = rep.addr() {
                 consider(PeerAddress {
                     node_id: *id,
                     addresses: vec![SocketAddress(a)],
