@@ -456,6 +456,37 @@ impl Map {
         }
     }
 
+    /// Would applying `d` take `from`'s report over its bounds (§13.2)?
+    pub(crate) fn diff_overflows(
+        &self,
+        from: &NodeId,
+        d: &crate::messages::discovery::RoutingDiff,
+    ) -> bool {
+        use crate::messages::discovery::{Hop1ChangeKind, Hop2ChangeKind};
+        let Some(r) = self.reports.get(from) else {
+            return false;
+        };
+        let new1 = d
+            .hop1_changes
+            .iter()
+            .filter(|c| {
+                c.kind != Hop1ChangeKind::Removed
+                    && c.node_id != *from
+                    && r.hop1.get(&c.node_id).is_none()
+            })
+            .count();
+        let new2 = d
+            .hop2_changes
+            .iter()
+            .filter(|c| {
+                c.kind == Hop2ChangeKind::Added
+                    && c.node_id != self.me
+                    && !r.hop2.contains(self.fingerprint.fp(&c.node_id))
+            })
+            .count();
+        r.hop1.len() + new1 > MAX_REPORTED_HOP1 || r.hop2.len() + new2 > MAX_REPORTED_HOP2
+    }
+
     /// Forget everything `from` reported (before a fresh map sync).
     pub(crate) fn clear_report(&mut self, from: &NodeId) {
         if let Some(report) = self.reports.get_mut(from) {

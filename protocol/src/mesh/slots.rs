@@ -191,8 +191,6 @@ impl Mesh {
         if self.count(SlotClass::is_wide) * 2 < self.config.wide_slots {
             self.reevaluate_wide(now);
         }
-        self.timers
-            .insert((now + self.config.maintain_interval, super::Timer::Maintain));
     }
 
     fn fill_social(&mut self, now: Duration) {
@@ -257,10 +255,14 @@ impl Mesh {
                     .get(*id)
                     .is_some_and(|t| now.saturating_sub(*t) >= tenure)
             })
-            .map(|(id, _)| (self.slots.priority(id).unwrap_or(0), *id))
-            .filter(|(p, _)| *p < candidate_priority)
-            .min_by_key(|(p, id)| (*p, id.0))
-            .map(|(_, id)| id)
+            .map(|(id, _)| {
+                let since = self.slots.since.get(id).copied().unwrap_or_default();
+                (self.slots.priority(id).unwrap_or(0), since, *id)
+            })
+            .filter(|(p, _, _)| *p < candidate_priority)
+            // The lowest priority; among equals the one connected longest.
+            .min_by_key(|(p, since, id)| (*p, *since, id.0))
+            .map(|(_, _, id)| id)
     }
 
     /// Every `wide_interval` (or when wide slots are below half): choose
