@@ -143,11 +143,13 @@ impl Mesh {
                 pa.node_id = *target;
                 Local::Known(pa, 1)
             }
+            // An anchor hands out only addresses it verified (§12): a
+            // second-hand hop-2 address is asked for, not repeated.
             Some(Found::Hop2 {
                 addr: Some(a),
                 is_anchor,
                 ..
-            }) => Local::Known(
+            }) if !self.config.verified_only => Local::Known(
                 PeerAddress {
                     node_id: *target,
                     addresses: vec![SocketAddress(a)],
