@@ -67,12 +67,17 @@ pub enum WideMode {
 
 /// How the worm is forwarded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum ForwardMode {
     /// `route::forward_choice`: toward the XOR-closest known node.
     Xor,
     /// A uniformly random unvisited peer.
     Random,
+    /// A proposed extension of `xor`: the candidates also include, for
+    /// every peer p, the XOR-closest node of p's own hop-1/hop-2 map (what a
+    /// WormQuery answer could carry as `closest`), so the forward step sees
+    /// the relay's whole 3-hop neighbourhood. Same `route::forward_choice`.
+    XorFanout,
 }
 
 /// The parameters of one graph-level run.

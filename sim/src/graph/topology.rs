@@ -173,6 +173,16 @@ impl Topology {
         self.id_perm.invert(u64::from(v)) as u32
     }
 
+    /// The L-bit prefix of an id.
+    pub fn prefix_of_id(&self, id: &NodeId) -> u32 {
+        if self.bits == 0 {
+            return 0;
+        }
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&id.0[..8]);
+        (u64::from_be_bytes(w) >> (64 - self.bits)) as u32
+    }
+
     /// The NodeId of node `i`: its first L bits are π(i), the other bits a
     /// hash of `i`.
     pub fn node_id(&self, i: u32) -> NodeId {

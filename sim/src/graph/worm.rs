@@ -55,6 +55,8 @@ pub struct WormBuffers {
     second_via: Vec<usize>,
     ball_x: Vec<u32>,
     ball_t: Vec<u32>,
+    closest: Vec<Hop>,
+    tmp: Vec<u32>,
 }
 
 impl WormBuffers {
@@ -106,7 +108,8 @@ pub fn lookup(
             break;
         }
         let next = match cfg.forward {
-            ForwardMode::Xor => xor_step(topo, x, &target_id, &visited, scratch, buf),
+            ForwardMode::Xor => xor_step(topo, x, &target_id, &visited, false, scratch, buf),
+            ForwardMode::XorFanout => xor_step(topo, x, &target_id, &visited, true, scratch, buf),
             ForwardMode::Random => {
                 let open: Vec<u32> = buf
                     .peers
@@ -143,6 +146,7 @@ fn xor_step(
     x: u32,
     target: &NodeId,
     visited: &[u32],
+    fanout_closest: bool,
     scratch: &mut Scratch,
     buf: &mut WormBuffers,
 ) -> Option<u32> {
@@ -165,6 +169,18 @@ fn xor_step(
             topo.node_id(q)
         });
     }
+    buf.closest.clear();
+    if fanout_closest {
+        let target_prefix = topo.prefix_of_id(target);
+        for (k, &p) in buf.peers.iter().enumerate() {
+            if let Some(q) = closest_in_map(topo, p, x, target_prefix, scratch, &mut buf.tmp) {
+                buf.closest.push(Hop {
+                    via: buf.peer_ids[k],
+                    known: topo.node_id(q),
+                });
+            }
+        }
+    }
     let peer_ids = &buf.peer_ids;
     let direct = peer_ids.iter().map(|&id| Hop { via: id, known: id });
     let reported = buf
@@ -186,9 +202,35 @@ fn xor_step(
                 .map(|k| buf.peer_ids[k])
         })
         .collect();
-    let hop = route::forward_choice(target, direct.chain(reported), |via| {
-        visited_ids.contains(via)
-    })?;
+    let hop = route::forward_choice(
+        target,
+        direct.chain(reported).chain(buf.closest.iter().copied()),
+        |via| visited_ids.contains(via),
+    )?;
     let k = buf.peer_ids.iter().position(|id| *id == hop.via)?;
     Some(buf.peers[k])
+}
+
+/// The node of `p`'s hop-1/hop-2 map (its neighbours and theirs, minus
+/// `x`, the asking relay) whose id is XOR-closest to the target. Ids differ
+/// in their L-bit prefixes, so the prefix decides.
+fn closest_in_map(
+    topo: &Topology,
+    p: u32,
+    x: u32,
+    target_prefix: u32,
+    scratch: &mut Scratch,
+    tmp: &mut Vec<u32>,
+) -> Option<u32> {
+    tmp.clear();
+    topo.neighbors(p, scratch, tmp);
+    let first = tmp.len();
+    for k in 0..first {
+        let q = tmp[k];
+        topo.neighbors(q, scratch, tmp);
+    }
+    tmp.iter()
+        .copied()
+        .filter(|&q| q != x && q != p)
+        .min_by_key(|&q| topo.prefix(q) ^ target_prefix)
 }
