@@ -95,6 +95,12 @@ pub struct WormReport {
     pub messages_success: Summary,
     /// What `messages` counts.
     pub messages_counted: &'static str,
+    /// Mean common-prefix length (bits) of the h-th visited node's id with
+    /// the target's, over the lookups that reached visit h (index h): how
+    /// fast the route closes in on the target in the id space.
+    pub prefix_bits_at_visit: Vec<f64>,
+    /// The same over the failed lookups only.
+    pub prefix_bits_at_visit_failed: Vec<f64>,
 }
 
 /// The report of one `distsoc-sim graph` run. Everything except `wall_s`

@@ -202,6 +202,25 @@ fn build_report(
             messages_counted: "requests: one WormRequest per visited node after the \
                 originator + one WormQuery per peer that is neither visited nor the sender; \
                 responses not counted",
+            prefix_bits_at_visit: prefix_progress(lookups.iter()),
+            prefix_bits_at_visit_failed: prefix_progress(lookups.iter().filter(|l| !l.success)),
         },
     }
+}
+
+/// Mean common-prefix bits with the target per visit index.
+fn prefix_progress<'a>(lookups: impl Iterator<Item = &'a LookupOutcome>) -> Vec<f64> {
+    let mut sum = [0u64; WORM_TTL as usize + 1];
+    let mut count = [0u64; WORM_TTL as usize + 1];
+    for l in lookups {
+        for h in 0..usize::from(l.visited).min(sum.len()) {
+            sum[h] += u64::from(l.prefix_bits[h]);
+            count[h] += 1;
+        }
+    }
+    sum.iter()
+        .zip(count.iter())
+        .filter(|(_, &c)| c > 0)
+        .map(|(&s, &c)| round3(s as f64 / c as f64))
+        .collect()
 }

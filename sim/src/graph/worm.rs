@@ -31,6 +31,11 @@ pub struct LookupOutcome {
     /// originator) and one WormQuery per peer that is neither visited nor
     /// the sender. Responses are not counted.
     pub messages: u64,
+    /// Common-prefix length (bits) of each visited node's id with the
+    /// target's, in visiting order; `visited` entries are used.
+    pub prefix_bits: [u8; 8],
+    /// Nodes visited (1 + forward steps).
+    pub visited: u8,
 }
 
 /// How a lookup runs.
@@ -87,8 +92,13 @@ pub fn lookup(
     let mut x = origin;
     let mut sender: Option<u32> = None;
     let mut hop = 0u32;
+    let mut prefix_bits = [0u8; 8];
     loop {
         visited.push(x);
+        if let Some(slot) = prefix_bits.get_mut(hop as usize) {
+            let cpl = route::common_prefix_len(&topo.node_id(x).0, &target_id.0);
+            *slot = cpl.min(255) as u8;
+        }
         buf.peers.clear();
         topo.neighbors_dedup(x, scratch, &mut buf.peers);
         if sender.is_some() {
@@ -101,6 +111,8 @@ pub fn lookup(
                 success: true,
                 hops: hop,
                 messages,
+                prefix_bits,
+                visited: visited.len() as u8,
             };
         }
         let ttl = cfg.ttl.saturating_sub(hop);
@@ -134,6 +146,8 @@ pub fn lookup(
         success: false,
         hops: hop,
         messages,
+        prefix_bits,
+        visited: visited.len() as u8,
     }
 }
 
