@@ -54,6 +54,10 @@ pub struct GraphArgs {
     /// (4 = the peers' 3-hop maps, the protocol's fan-out).
     #[arg(long, default_value_t = 4)]
     pub hit_radius: u32,
+    /// Experiment: leave the N deepest Kademlia buckets out of the wide
+    /// candidates (0 = the protocol's `select_wide` as it is).
+    #[arg(long, default_value_t = 0)]
+    pub wide_skip_deepest: u32,
     /// Worker threads (the report does not depend on it).
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -74,6 +78,7 @@ impl GraphArgs {
             forward: self.forward,
             social_reach: self.social_reach,
             hit_radius: self.hit_radius,
+            wide_skip_deepest: self.wide_skip_deepest,
             threads: self.threads,
             progress: std::io::stderr().is_terminal(),
         }

@@ -16,7 +16,7 @@
 //! a simulated network with latency, loss and churn) comes next to it as
 //! `sim/src/msg/`, with its own [`cli::SimCommand`] variant (`discovery`).
 //!
-//! Entry points: [`graph::run`] (library), [`cli::SimCommand`] (the clap
+//! Entry points: [`graph::run()`] (library), [`cli::SimCommand`] (the clap
 //! types shared by the `distsoc-sim` binary and `distsoc sim`).
 
 pub mod cli;

@@ -100,6 +100,10 @@ pub struct Params {
     /// A worm visit succeeds iff `dist(X, T) ≤ hit_radius` (0..=4; 4 is
     /// the union of the peers' 3-hop maps).
     pub hit_radius: u32,
+    /// Kademlia wide peers: leave the `wide_skip_deepest` deepest buckets
+    /// out of the candidates (0 = the protocol's rule as it is; an
+    /// experiment for a changed `select_wide`).
+    pub wide_skip_deepest: u32,
     /// Worker threads (the result does not depend on it).
     #[serde(skip)]
     pub threads: usize,
@@ -121,6 +125,7 @@ impl Params {
             forward: ForwardMode::Xor,
             social_reach: topology::DEFAULT_SOCIAL_REACH,
             hit_radius: 4,
+            wide_skip_deepest: 0,
             threads: 2,
             progress: false,
         }

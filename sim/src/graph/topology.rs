@@ -55,6 +55,7 @@ pub struct Topology {
     offsets: Vec<u32>,
     social_key: u64,
     wide: WideMode,
+    wide_buckets: u32,
     bucket_key: u64,
     matchings: Vec<Perm>,
 }
@@ -141,6 +142,7 @@ impl Topology {
             offsets,
             social_key: derive_key(seed, "social-sigma", 0),
             wide: params.wide,
+            wide_buckets: bits.saturating_sub(params.wide_skip_deepest),
             bucket_key: derive_key(seed, "bucket-mask", 0),
             matchings,
         }
@@ -327,7 +329,8 @@ impl Topology {
     /// carry the real L-bit prefixes; `wide_choice_matches_select_wide`
     /// (tests) checks the memo against the call with the real full ids.
     pub fn chosen_buckets(&self, p: u32, scratch: &mut Scratch) -> u64 {
-        let exist = self.existing_buckets(p);
+        let usable = (1u64 << self.wide_buckets) - 1;
+        let exist = self.existing_buckets(p) & usable;
         if let Some(&c) = scratch.wide_choice.get(&exist) {
             return c;
         }
