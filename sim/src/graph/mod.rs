@@ -36,7 +36,11 @@
 //!   `fanout_entries` (all nodes within distance 4, what one fan-out checks).
 //! - **Worm** ([`worm`]): forward with the protocol's
 //!   [`forward_choice`](distsoc_protocol::mesh::route::forward_choice) over
-//!   hop-1 and hop-2 candidates, or to a random unvisited peer.
+//!   hop-1 and hop-2 candidates, or to a random unvisited peer; the
+//!   `xor-fanout` variant (a proposal) adds each peer's XOR-closest
+//!   hop-1/hop-2 node, what a WormQuery answer could carry.
+//! - **Experiments**: `wide_skip_deepest` leaves the deepest buckets out of
+//!   the wide candidates; `hit_radius` narrows what a visit checks.
 //!
 //! What it does not model: time, latency, loss, churn, map staleness or
 //! hop-3 fingerprint collisions (the map is exact), mobile nodes (all
