@@ -82,6 +82,10 @@ pub enum ForwardMode {
     /// WormQuery answer could carry as `closest`), so the forward step sees
     /// the relay's whole 3-hop neighbourhood. Same `route::forward_choice`.
     XorFanout,
+    /// As `xor-fanout`, but each peer answers with the XOR-closest node of
+    /// its whole 3-hop map (possible if hop 3 kept id prefixes instead of
+    /// keyed fingerprints): the relay sees its 4-hop neighbourhood.
+    XorFanoutHop3,
 }
 
 /// The parameters of one graph-level run.

@@ -119,9 +119,17 @@ pub fn lookup(
         if ttl == 0 {
             break;
         }
+        buf.closest.clear();
         let next = match cfg.forward {
             ForwardMode::Xor => xor_step(topo, x, &target_id, &visited, false, scratch, buf),
             ForwardMode::XorFanout => xor_step(topo, x, &target_id, &visited, true, scratch, buf),
+            ForwardMode::XorFanoutHop3 => {
+                buf.closest.clear();
+                if let Some(h) = closest_within_4(topo, x, &target_id, &visited, scratch) {
+                    buf.closest.push(h);
+                }
+                xor_step(topo, x, &target_id, &visited, false, scratch, buf)
+            }
             ForwardMode::Random => {
                 let open: Vec<u32> = buf
                     .peers
@@ -183,8 +191,8 @@ fn xor_step(
             topo.node_id(q)
         });
     }
-    buf.closest.clear();
     if fanout_closest {
+        buf.closest.clear();
         let target_prefix = topo.prefix_of_id(target);
         for (k, &p) in buf.peers.iter().enumerate() {
             if let Some(q) = closest_in_map(topo, p, x, target_prefix, scratch, &mut buf.tmp) {
@@ -247,4 +255,72 @@ fn closest_in_map(
         .copied()
         .filter(|&q| q != x && q != p)
         .min_by_key(|&q| topo.prefix(q) ^ target_prefix)
+}
+
+/// The XOR-closest node to the target within distance 4 of `x` (other
+/// than `x`), as a hop through the peer of `x` whose 3-hop map holds it:
+/// what the peers' answers would carry if each reported the closest node of
+/// its whole 3-hop map. Visited peers are not asked.
+fn closest_within_4(
+    topo: &Topology,
+    x: u32,
+    target: &NodeId,
+    visited: &[u32],
+    scratch: &mut Scratch,
+) -> Option<Hop> {
+    let t = topo.prefix_of_id(target);
+    let mut peers = Vec::new();
+    topo.neighbors_dedup(x, scratch, &mut peers);
+    peers.retain(|p| !visited.contains(p));
+    // (node, index of the peer it is reached through), level by level.
+    let mut frontier: Vec<(u32, u32)> = peers
+        .iter()
+        .enumerate()
+        .map(|(k, &p)| (p, k as u32))
+        .collect();
+    let mut best: Option<(u32, u32, u32)> = None; // (distance, node, peer index)
+    let consider = |q: u32, k: u32, best: &mut Option<(u32, u32, u32)>| {
+        if q == x {
+            return;
+        }
+        let d = topo.prefix(q) ^ t;
+        if best.is_none_or(|(bd, _, _)| d < bd) {
+            *best = Some((d, q, k));
+        }
+    };
+    let mut seen: Vec<u32> = peers.clone();
+    seen.push(x);
+    seen.sort_unstable();
+    let mut nb = Vec::new();
+    for level in 2..=4 {
+        let mut next: Vec<(u32, u32)> = Vec::new();
+        for &(v, k) in &frontier {
+            nb.clear();
+            topo.neighbors(v, scratch, &mut nb);
+            for &q in &nb {
+                consider(q, k, &mut best);
+                if level < 4 {
+                    next.push((q, k));
+                }
+            }
+        }
+        if level < 4 {
+            next.sort_unstable();
+            next.dedup_by_key(|e| e.0);
+            next.retain(|e| seen.binary_search(&e.0).is_err());
+            let mut merged: Vec<u32> = seen
+                .iter()
+                .copied()
+                .chain(next.iter().map(|e| e.0))
+                .collect();
+            merged.sort_unstable();
+            seen = merged;
+            frontier = next;
+        }
+    }
+    let (_, q, k) = best?;
+    Some(Hop {
+        via: topo.node_id(peers[k as usize]),
+        known: topo.node_id(q),
+    })
 }
