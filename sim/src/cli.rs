@@ -42,9 +42,11 @@ pub struct GraphArgs {
     /// or 20 random matchings (the reference model).
     #[arg(long, value_enum, default_value_t = WideMode::Kademlia)]
     pub wide: WideMode,
-    /// Worm forward step: `route::forward_choice` (XOR-closest known node)
-    /// or a random unvisited peer.
-    #[arg(long, value_enum, default_value_t = ForwardMode::Xor)]
+    /// Worm forward step: `xor-fanout` is the protocol's (§13.5:
+    /// `route::forward_choice` over the map and the fan-out answers'
+    /// `closest`); `xor` without the answers; `random` a random unvisited
+    /// peer.
+    #[arg(long, value_enum, default_value_t = ForwardMode::XorFanout)]
     pub forward: ForwardMode,
     /// Largest cluster offset of a social link (16 offsets drawn from
     /// 1..=reach).

@@ -36,9 +36,10 @@
 //!   `fanout_entries` (all nodes within distance 4, what one fan-out checks).
 //! - **Worm** ([`worm`]): forward with the protocol's
 //!   [`forward_choice`](distsoc_protocol::mesh::route::forward_choice) over
-//!   hop-1 and hop-2 candidates, or to a random unvisited peer; the
-//!   `xor-fanout` variant (a proposal) adds each peer's XOR-closest
-//!   hop-1/hop-2 node, what a WormQuery answer could carry.
+//!   hop-1 and hop-2 candidates plus each peer's XOR-closest hop-1/hop-2
+//!   node, the `closest` of its WormQuery answer (`xor-fanout`, the
+//!   protocol's step and the default), or without those answers (`xor`),
+//!   or to a random unvisited peer.
 //! - **Experiments**: `wide_skip_deepest` leaves the deepest buckets out of
 //!   the wide candidates; `hit_radius` narrows what a visit checks.
 //!
@@ -73,14 +74,16 @@ pub enum WideMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum ForwardMode {
-    /// `route::forward_choice`: toward the XOR-closest known node.
+    /// `route::forward_choice` over the relay's hop-1 and hop-2 map only
+    /// (the first design, before fan-out answers carried `closest`).
     Xor,
     /// A uniformly random unvisited peer.
     Random,
-    /// A proposed extension of `xor`: the candidates also include, for
-    /// every peer p, the XOR-closest node of p's own hop-1/hop-2 map (what a
-    /// WormQuery answer could carry as `closest`), so the forward step sees
-    /// the relay's whole 3-hop neighbourhood. Same `route::forward_choice`.
+    /// The protocol's forward step (schema/README.md §13.5): as `xor`, and
+    /// the candidates also include, for every peer p, the XOR-closest node
+    /// of p's own hop-1/hop-2 map (the `closest` of its WormQuery answer),
+    /// so the forward step sees the relay's whole 3-hop neighbourhood.
+    /// Same `route::forward_choice`.
     XorFanout,
     /// As `xor-fanout`, but each peer answers with the XOR-closest node of
     /// its whole 3-hop map (possible if hop 3 kept id prefixes instead of
