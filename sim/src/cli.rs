@@ -60,6 +60,10 @@ pub struct GraphArgs {
     /// candidates (0 = the protocol's `select_wide` as it is).
     #[arg(long, default_value_t = 0)]
     pub wide_skip_deepest: u32,
+    /// Wide links per node (18: a desktop node's 20 wide slots minus the 2
+    /// anchors it keeps; anchors are not modelled).
+    #[arg(long, default_value_t = distsoc_sim_wide_slots())]
+    pub wide_slots: usize,
     /// Worker threads (the report does not depend on it).
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
@@ -81,6 +85,7 @@ impl GraphArgs {
             social_reach: self.social_reach,
             hit_radius: self.hit_radius,
             wide_skip_deepest: self.wide_skip_deepest,
+            wide_slots: self.wide_slots,
             threads: self.threads,
             progress: std::io::stderr().is_terminal(),
         }
@@ -131,4 +136,8 @@ pub fn summary(r: &Report) -> String {
         r.worm.messages.p50,
         r.worm.messages.p99,
     )
+}
+
+const fn distsoc_sim_wide_slots() -> usize {
+    crate::graph::topology::WIDE_SLOTS
 }

@@ -115,6 +115,9 @@ pub struct Params {
     /// out of the candidates (0 = the protocol's rule as it is; an
     /// experiment for a changed `select_wide`).
     pub wide_skip_deepest: u32,
+    /// Wide links per node: 18 by default, the 20 wide slots of a desktop
+    /// node minus the 2 anchors it keeps (anchors are not modelled).
+    pub wide_slots: usize,
     /// Worker threads (the result does not depend on it).
     #[serde(skip)]
     pub threads: usize,
@@ -125,7 +128,8 @@ pub struct Params {
 
 impl Params {
     /// Defaults for `nodes` nodes: 100 samples, 1,000 lookups, seed 1,
-    /// kademlia / xor, reach 64, radius 4, 2 threads, no progress bar.
+    /// kademlia / xor-fanout, 18 wide links, reach 64, radius 4, 2 threads,
+    /// no progress bar.
     pub fn new(nodes: u32) -> Self {
         Params {
             nodes,
@@ -133,10 +137,11 @@ impl Params {
             lookups: 1000,
             seed: 1,
             wide: WideMode::Kademlia,
-            forward: ForwardMode::Xor,
+            forward: ForwardMode::XorFanout,
             social_reach: topology::DEFAULT_SOCIAL_REACH,
             hit_radius: 4,
             wide_skip_deepest: 0,
+            wide_slots: topology::WIDE_SLOTS,
             threads: 2,
             progress: false,
         }

@@ -12,7 +12,7 @@ use rand_core::{RngCore, SeedableRng};
 use super::bfs::{map_sizes, BfsBuffers, MapSizes};
 use super::perm::derive_seed;
 use super::report::{round3, DegreeReport, MapReport, ModelReport, Report, Summary, WormReport};
-use super::topology::{Scratch, Topology, CLUSTER, WIDE_SLOTS};
+use super::topology::{Scratch, Topology, CLUSTER};
 use super::worm::{lookup, LookupOutcome, WormBuffers, WormConfig, WORM_TTL};
 use super::Params;
 use crate::SimError;
@@ -172,7 +172,7 @@ fn build_report(
             id_prefix_bits: topo.prefix_bits(),
             cluster_size: CLUSTER,
             social_offsets: topo.social_offsets().to_vec(),
-            wide_slots: WIDE_SLOTS,
+            wide_slots: params.wide_slots,
             ttl: WORM_TTL,
         },
         degree: DegreeReport {

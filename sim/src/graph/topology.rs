@@ -18,7 +18,7 @@ pub const SOCIAL_OFFSETS: u32 = 16;
 /// 49 inside its cluster + 32 to neighbouring clusters.
 pub const SOCIAL_DEGREE: u32 = CLUSTER - 1 + 2 * SOCIAL_OFFSETS;
 /// Wide slots (desktop, §13.6), and the matchings of `--wide random`.
-pub const WIDE_SLOTS: usize = 20;
+pub const WIDE_SLOTS: usize = 18;
 /// Default largest cluster offset: offsets are drawn from `1..=reach`.
 pub const DEFAULT_SOCIAL_REACH: u32 = 64;
 
@@ -56,6 +56,7 @@ pub struct Topology {
     social_key: u64,
     wide: WideMode,
     wide_buckets: u32,
+    wide_slots: usize,
     bucket_key: u64,
     matchings: Vec<Perm>,
 }
@@ -128,7 +129,7 @@ impl Topology {
         }
         offsets.sort_unstable();
         let matchings = match params.wide {
-            WideMode::Random => (0..WIDE_SLOTS)
+            WideMode::Random => (0..params.wide_slots)
                 .map(|s| Perm::new(u64::from(n), seed, &format!("wide-matching-{s}")))
                 .collect(),
             WideMode::Kademlia => Vec::new(),
@@ -143,6 +144,7 @@ impl Topology {
             social_key: derive_key(seed, "social-sigma", 0),
             wide: params.wide,
             wide_buckets: bits.saturating_sub(params.wide_skip_deepest),
+            wide_slots: params.wide_slots,
             bucket_key: derive_key(seed, "bucket-mask", 0),
             matchings,
         }
@@ -343,7 +345,7 @@ impl Topology {
                 current: false,
             })
             .collect();
-        let chosen = route::select_wide(&me, &cands, WIDE_SLOTS, 0, |id| {
+        let chosen = route::select_wide(&me, &cands, self.wide_slots, 0, |id| {
             u64::from_be_bytes([id.0[0], id.0[1], id.0[2], id.0[3], 0, 0, 0, 0])
         });
         let mut mask = 0u64;
