@@ -731,6 +731,15 @@ impl MeshHandle {
             .collect()
     }
 
+    /// How far `id` is in the map: 0 (this node), 1, 2, 3, or `None`.
+    pub fn hops_to(&self, id: &NodeId) -> Option<u8> {
+        lock(&self.shared.state)
+            .mesh
+            .map()
+            .find(id)
+            .map(|f| f.hops())
+    }
+
     /// Where the map knows `id` to be reachable, if it has addresses.
     pub fn address_of(&self, id: &NodeId) -> Option<PeerAddress> {
         lock(&self.shared.state).mesh.map().peer_address(id)

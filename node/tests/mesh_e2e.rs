@@ -132,7 +132,10 @@ async fn a_node_that_knows_only_the_anchor_finds_and_pulls_a_stranger() {
     let b_run = RunningNode(child);
     let mesh = anchor.service.mesh().clone();
     until("the anchor to hold B in its mesh", || {
-        mesh.peers().iter().any(|p| p.node_id == b_node).then_some(())
+        mesh.peers()
+            .iter()
+            .any(|p| p.node_id == b_node)
+            .then_some(())
     });
 
     // A: knows only the anchor; never given B's address.
