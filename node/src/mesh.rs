@@ -190,7 +190,7 @@ pub fn social_candidates(node: &Node) -> Result<Vec<SocialCandidate>, NodeError>
             addresses,
         });
     }
-    out.sort_by(|a, b| b.priority.cmp(&a.priority));
+    out.sort_by_key(|c| std::cmp::Reverse(c.priority));
     Ok(out)
 }
 
