@@ -1,8 +1,9 @@
 //! The mesh driver (`distsoc_net::mesh`) on real quinn endpoints on
-//! 127.0.0.1, no mocks: four transports in a chain A–B–C–D fill their maps
-//! by InitialMapSync and RoutingDiff, and A's lookups resolve C at hop 2
-//! and D at hop 3 through AddressRequests over the wire; a node that
-//! reconnects and leaves is tracked by connection; and hostile input —
+//! 127.0.0.1, no mocks: five transports in a chain A–B–C–D–E fill their
+//! maps by InitialMapSync and RoutingDiff; A's lookups resolve C at hop 2
+//! and D at hop 3 through AddressRequests over the wire, and E (beyond the
+//! 3-hop map) by the worm; a node that leaves is removed from its peers'
+//! maps by the diffs; and hostile input —
 //! malformed InitialMapSync / RoutingDiff on a bidirectional stream, a burst
 //! of WormRequests — is refused with typed errors while the connection stays
 //! usable.
@@ -92,11 +93,13 @@ async fn chain_fills_maps_and_lookups_resolve_hop2_and_hop3() {
     let b = node(2, chain_config());
     let c = node(3, chain_config());
     let d = node(4, chain_config());
-    // Links in order A–B, B–C, C–D: what B and C learn after A connected
-    // reaches A by RoutingDiff, not by the InitialMapSync.
+    let e = node(5, chain_config());
+    // Links in order A–B, B–C, C–D, D–E: what B and C learn after A
+    // connected reaches A by RoutingDiff, not by the InitialMapSync.
     a.transport.connect(b.id, b.addr).await.unwrap();
     b.transport.connect(c.id, c.addr).await.unwrap();
     c.transport.connect(d.id, d.addr).await.unwrap();
+    d.transport.connect(e.id, e.addr).await.unwrap();
 
     until("A's map to hold C at hop 2 and D at hop 3", || {
         let s = a.mesh.map_stats();
@@ -106,6 +109,11 @@ async fn chain_fills_maps_and_lookups_resolve_hop2_and_hop3() {
     .await;
     until("D's map to hold B at hop 2", || {
         d.mesh.map_stats().hop2 == 1
+    })
+    .await;
+    // B's hop 3 is C's hop 2: A and E.
+    until("B's map to hold E at hop 3", || {
+        b.mesh.hops_to(&e.id) == Some(3)
     })
     .await;
     let b_peers = b.mesh.peers();
@@ -126,15 +134,21 @@ async fn chain_fills_maps_and_lookups_resolve_hop2_and_hop3() {
     assert_eq!(found.addresses, vec![SocketAddress(d.addr)]);
     assert!(hop3.messages >= 1);
 
+    // Beyond A's map: E is 4 hops away. The worm goes to B, whose map has
+    // E at hop 3, and B resolves it by referral.
+    let worm = a.mesh.lookup(e.id).await.unwrap();
+    let (found, tier) = worm.found.clone().expect("E found");
+    assert_eq!(tier, Tier::Worm, "{worm:?}");
+    assert_eq!(found.addresses, vec![SocketAddress(e.addr)]);
+
     // A stranger is not found (the worm has no one to ask beyond the chain).
     let nobody = a.mesh.lookup(NodeId([0xEE; 32])).await.unwrap();
     assert!(nobody.found.is_none(), "{nobody:?}");
 
-    // D leaves: C's PeerDown is re-derived into diffs; A's hop 3 loses D,
-    // B's hop 2 loses D.
+    // D leaves: C's PeerDown is re-derived into diffs; B's hop 2 loses D.
     d.transport.close().await;
-    until("B to drop D from hop 2", || b.mesh.map_stats().hop2 == 0).await;
     until("C to drop D from hop 1", || c.mesh.map_stats().hop1 == 1).await;
+    until("B to drop D from hop 2", || b.mesh.map_stats().hop2 == 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
