@@ -13,6 +13,8 @@
 //! The view this node reports is (hop 1, hop 2 minus hop 1 and itself).
 
 use std::collections::HashMap;
+
+use foldhash::fast::FixedState;
 use std::net::SocketAddr;
 
 use super::hop3::{Fingerprinter, FpSet, Union};
@@ -66,17 +68,126 @@ pub struct Hop1Peer {
     pub class: SlotClass,
 }
 
+/// A socket address in 19 bytes (IPv4 stored mapped into IPv6), so a
+/// peer's reported hop 1 costs ~54 bytes per entry instead of ~80.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PackedAddr {
+    ip: [u8; 16],
+    port: u16,
+    v4: bool,
+}
+
+impl From<SocketAddr> for PackedAddr {
+    fn from(a: SocketAddr) -> Self {
+        match a {
+            SocketAddr::V4(v4) => PackedAddr {
+                ip: v4.ip().to_ipv6_mapped().octets(),
+                port: v4.port(),
+                v4: true,
+            },
+            SocketAddr::V6(v6) => PackedAddr {
+                ip: v6.ip().octets(),
+                port: v6.port(),
+                v4: false,
+            },
+        }
+    }
+}
+
+impl From<PackedAddr> for SocketAddr {
+    fn from(p: PackedAddr) -> Self {
+        let v6 = std::net::Ipv6Addr::from(p.ip);
+        match (p.v4, v6.to_ipv4_mapped()) {
+            (true, Some(v4)) => SocketAddr::from((v4, p.port)),
+            _ => SocketAddr::from((v6, p.port)),
+        }
+    }
+}
+
 /// One entry of a peer's reported hop 1 (this node's hop 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Reported {
-    pub(crate) addr: Option<SocketAddr>,
+    addr: Option<PackedAddr>,
     pub(crate) is_anchor: bool,
+}
+
+impl Reported {
+    pub(crate) fn new(addr: Option<SocketAddr>, is_anchor: bool) -> Self {
+        Reported {
+            addr: addr.map(PackedAddr::from),
+            is_anchor,
+        }
+    }
+
+    /// The first address the node advertised, as reported.
+    pub(crate) fn addr(&self) -> Option<SocketAddr> {
+        self.addr.map(SocketAddr::from)
+    }
+}
+
+/// A peer's reported hop 1: a vector sorted by id (a third of a hash map's
+/// memory at ~100 entries; lookups by binary search).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReportedHop1 {
+    entries: Vec<(NodeId, Reported)>,
+}
+
+impl ReportedHop1 {
+    fn pos(&self, id: &NodeId) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(x, _)| x.0.cmp(&id.0))
+    }
+
+    pub(crate) fn get(&self, id: &NodeId) -> Option<&Reported> {
+        self.pos(id).ok().map(|i| &self.entries[i].1)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &NodeId) -> Option<&mut Reported> {
+        match self.pos(id) {
+            Ok(i) => Some(&mut self.entries[i].1),
+            Err(_) => None,
+        }
+    }
+
+    pub(crate) fn insert(&mut self, id: NodeId, rep: Reported) {
+        match self.pos(&id) {
+            Ok(i) => self.entries[i].1 = rep,
+            Err(i) => self.entries.insert(i, (id, rep)),
+        }
+    }
+
+    pub(crate) fn remove(&mut self, id: &NodeId) -> Option<Reported> {
+        self.pos(id).ok().map(|i| self.entries.remove(i).1)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&NodeId, &Reported)> {
+        self.entries.iter().map(|(x, r)| (x, r))
+    }
+
+    fn bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<(NodeId, Reported)>()
+    }
+
+    fn shrink(&mut self) {
+        self.entries.shrink_to_fit();
+    }
+}
+
+impl IntoIterator for ReportedHop1 {
+    type Item = (NodeId, Reported);
+    type IntoIter = std::vec::IntoIter<(NodeId, Reported)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
 }
 
 /// Everything one peer has reported.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PeerReport {
-    pub(crate) hop1: HashMap<NodeId, Reported>,
+    pub(crate) hop1: ReportedHop1,
     pub(crate) hop2: FpSet,
 }
 
@@ -85,6 +196,9 @@ struct Hop2Index {
     count: u16,
     is_anchor: bool,
 }
+
+/// A table keyed by NodeId with the node's seeded hasher.
+type IdMap<V> = HashMap<NodeId, V, FixedState>;
 
 /// Where a node is in the map.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,8 +259,9 @@ pub struct MapStats {
     pub hop1: usize,
     /// Unique hop-2 nodes (not me, not hop 1).
     pub hop2: usize,
-    /// Unique hop-3 fingerprints (union of the peers' reported hop 2, at the
-    /// last filter rebuild; includes hop-1/hop-2 nodes the peers report).
+    /// Unique hop-3 fingerprints: the union of the peers' reported hop 2
+    /// (includes hop-1/hop-2 nodes the peers report), refreshed when more
+    /// than ~5 % stale.
     pub hop3: usize,
     /// Fingerprints kept over all peers (before de-duplication).
     pub hop3_raw: usize,
@@ -158,9 +273,9 @@ pub struct MapStats {
 #[derive(Debug)]
 pub struct Map {
     me: NodeId,
-    hop1: HashMap<NodeId, Hop1Peer>,
-    pub(crate) reports: HashMap<NodeId, PeerReport>,
-    hop2: HashMap<NodeId, Hop2Index>,
+    hop1: IdMap<Hop1Peer>,
+    pub(crate) reports: IdMap<PeerReport>,
+    hop2: IdMap<Hop2Index>,
     union: Union,
     pub(crate) fingerprint: Fingerprinter,
     /// View changes journaled since the start (for the amplification check).
@@ -173,11 +288,16 @@ pub struct Map {
 impl Map {
     /// An empty map of `me`; `fp_key` keys the hop-3 fingerprints.
     pub fn new(me: NodeId, fp_key: [u8; 40]) -> Self {
+        // The tables are keyed by NodeIds a peer chooses: a seeded hasher
+        // (foldhash, seed from the node's randomness) instead of SipHash.
+        let mut seed = [0u8; 8];
+        seed.copy_from_slice(&fp_key[32..40]);
+        let hasher = FixedState::with_seed(u64::from_le_bytes(seed));
         Map {
             me,
-            hop1: HashMap::new(),
-            reports: HashMap::new(),
-            hop2: HashMap::new(),
+            hop1: HashMap::with_hasher(hasher.clone()),
+            reports: HashMap::with_hasher(hasher.clone()),
+            hop2: HashMap::with_hasher(hasher),
             union: Union::default(),
             fingerprint: Fingerprinter::new(fp_key),
             journal: Vec::new(),
@@ -216,6 +336,9 @@ impl Map {
             .min(self.journal.len() as u64) as usize;
         self.journal.drain(..n);
         self.journal_base += n as u64;
+        if self.journal.capacity() > 4 * self.journal.len() + 256 {
+            self.journal.shrink_to(2 * self.journal.len() + 64);
+        }
     }
 
     /// A peer connected (or its addresses or class changed).
@@ -337,6 +460,44 @@ impl Map {
         }
     }
 
+    /// Release spare capacity of `from`'s report (after a full map sync).
+    pub(crate) fn compact_report(&mut self, from: &NodeId) {
+        if let Some(r) = self.reports.get_mut(from) {
+            r.hop1.shrink();
+        }
+    }
+
+    /// Would applying `d` take `from`'s report over its bounds (§13.2)?
+    pub(crate) fn diff_overflows(
+        &self,
+        from: &NodeId,
+        d: &crate::messages::discovery::RoutingDiff,
+    ) -> bool {
+        use crate::messages::discovery::{Hop1ChangeKind, Hop2ChangeKind};
+        let Some(r) = self.reports.get(from) else {
+            return false;
+        };
+        let new1 = d
+            .hop1_changes
+            .iter()
+            .filter(|c| {
+                c.kind != Hop1ChangeKind::Removed
+                    && c.node_id != *from
+                    && r.hop1.get(&c.node_id).is_none()
+            })
+            .count();
+        let new2 = d
+            .hop2_changes
+            .iter()
+            .filter(|c| {
+                c.kind == Hop2ChangeKind::Added
+                    && c.node_id != self.me
+                    && !r.hop2.contains(self.fingerprint.fp(&c.node_id))
+            })
+            .count();
+        r.hop1.len() + new1 > MAX_REPORTED_HOP1 || r.hop2.len() + new2 > MAX_REPORTED_HOP2
+    }
+
     /// Forget everything `from` reported (before a fresh map sync).
     pub(crate) fn clear_report(&mut self, from: &NodeId) {
         if let Some(report) = self.reports.get_mut(from) {
@@ -376,7 +537,7 @@ impl Map {
                         }
                     };
                     if better {
-                        best = Some((*peer, r.addr));
+                        best = Some((*peer, r.addr()));
                     }
                 }
             }
@@ -455,16 +616,13 @@ impl Map {
 
     /// Sizes and memory.
     pub fn stats(&mut self) -> MapStats {
-        if self.union.needs_rebuild() {
+        if self.union.needs_rebuild() || self.union.count_stale() {
             self.rebuild_union();
         }
-        let entry = std::mem::size_of::<(NodeId, Reported)>() + 1;
         let reports: usize = self
             .reports
             .values()
-            .map(|r| {
-                r.hop1.capacity() * entry + r.hop2.bytes() + std::mem::size_of::<PeerReport>() + 33
-            })
+            .map(|r| r.hop1.bytes() + r.hop2.bytes() + std::mem::size_of::<PeerReport>() + 33)
             .sum();
         let hop2 = self.hop2.capacity() * (std::mem::size_of::<(NodeId, Hop2Index)>() + 1);
         let hop1 = self.hop1.capacity() * (std::mem::size_of::<(NodeId, Hop1Peer)>() + 1)
