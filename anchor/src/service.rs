@@ -46,8 +46,14 @@ use crate::store::{
 use crate::verify::Verifier;
 
 /// Capabilities an anchor serves.
-pub const ANCHOR_CAPABILITIES: &[&str] =
-    &["mailbox/1", "bootstrap/1", "address-cache/1", "pull-sync/1"];
+pub const ANCHOR_CAPABILITIES: &[&str] = &[
+    "mailbox/1",
+    "bootstrap/1",
+    "address-cache/1",
+    "pull-sync/1",
+    "mesh/1",
+    "worm/1",
+];
 
 /// Runtime settings of the service (from `anchor.toml`).
 #[derive(Debug, Clone)]

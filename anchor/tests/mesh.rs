@@ -1,6 +1,7 @@
-//! The anchor in the mesh, attacked over real QUIC on 127.0.0.1: malformed
-//! InitialMapSync and RoutingDiff pushes on a bidirectional stream are
-//! answered `Error(malformed)` and the connection keeps working; a burst of
+//! The anchor in the mesh, attacked over real QUIC on 127.0.0.1: invalid
+//! InitialMapSync pushes on a bidirectional stream are answered
+//! `Error(malformed)` / `Error(tooLarge)` (§13.9) and the connection keeps
+//! working; a burst of
 //! 25 WormRequests from one connection meets the mesh's rate limit
 //! (`rateLimited` with `retryAfterMs`).
 
@@ -16,7 +17,7 @@ use distsoc_protocol::ids::{NodeId, WormId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::common::PeerAddress;
 use distsoc_protocol::messages::discovery::{
-    BootstrapRequest, InitialMapSync, MapSyncRequest, RoutingDiff, WormRequest,
+    BootstrapRequest, Hop1Entry, InitialMapSync, MapSyncRequest, RoutingDiff, WormRequest,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,21 +33,35 @@ async fn malformed_map_pushes_are_refused_and_the_connection_stays() {
         chunk_index: index,
         chunk_count: count,
     };
-    for bad in [
-        sync(vec![NodeId([7; 32])], 0, 1),
-        sync(Vec::new(), 0, 0),
-        sync(Vec::new(), 2, 2),
-        sync(Vec::new(), 0, 17),
+    for (bad, refusal) in [
+        (sync(Vec::new(), 0, 0), ErrorCode::Malformed),
+        (sync(Vec::new(), 2, 2), ErrorCode::Malformed),
+        (sync(Vec::new(), 0, 17), ErrorCode::TooLarge),
     ] {
-        assert_eq!(code(peer.push_acked(bad).await), ErrorCode::Malformed);
+        assert_eq!(code(peer.push_acked(bad).await), refusal);
     }
+    let mut late_hop1 = sync(Vec::new(), 1, 2);
+    late_hop1.hop1.push(Hop1Entry {
+        peer: PeerAddress {
+            node_id: NodeId([9; 32]),
+            addresses: Vec::new(),
+            is_anchor: false,
+            last_seen_ms: 0,
+        },
+        is_wide: false,
+    });
+    assert_eq!(code(peer.push_acked(late_hop1).await), ErrorCode::Malformed);
+    // A non-empty hop3 is ignored, not refused (§13.9); a diff is acked.
+    peer.push_acked(sync(vec![NodeId([7; 32])], 0, 1))
+        .await
+        .unwrap();
     let diff = RoutingDiff {
         version: PROTOCOL_VERSION,
-        seq: 0,
+        seq: 1,
         hop1_changes: Vec::new(),
         hop2_changes: Vec::new(),
     };
-    assert_eq!(code(peer.push_acked(diff).await), ErrorCode::Malformed);
+    peer.push_acked(diff).await.unwrap();
     // The connection still carries valid mesh pushes and ordinary requests.
     peer.push_acked(sync(Vec::new(), 0, 1)).await.unwrap();
     peer.push_acked(MapSyncRequest {

@@ -6,7 +6,8 @@
 //! maps by the diffs; and hostile input —
 //! malformed InitialMapSync / RoutingDiff on a bidirectional stream, a burst
 //! of WormRequests — is refused with typed errors while the connection stays
-//! usable.
+//! usable; a peer that does not declare `mesh/1` gets no map pushes and is
+//! in no map.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -14,14 +15,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use distsoc_net::mesh::{MeshHandle, ResolvedTier};
+use distsoc_net::mesh::{MeshHandle, ResolvedTier, MESH_CAPABILITY, WORM_CAPABILITY};
 use distsoc_net::transport::{RequestError, Router, Transport, TransportConfig};
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{NodeId, WormId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::mesh::{MeshConfig, SlotClass, Tier};
 use distsoc_protocol::messages::common::{PeerAddress, SocketAddress};
-use distsoc_protocol::messages::discovery::{InitialMapSync, RoutingDiff, WormRequest};
+use distsoc_protocol::messages::discovery::{Hop1Entry, InitialMapSync, RoutingDiff, WormRequest};
 use distsoc_protocol::sign::SigningKey;
 use tokio::time::Instant;
 
@@ -66,6 +67,7 @@ fn node(seed: u8, config: MeshConfig) -> Node {
     let cfg = TransportConfig {
         listen: addr,
         listen_addresses: vec![addr],
+        capabilities: vec![MESH_CAPABILITY.into(), WORM_CAPABILITY.into()],
         ..TransportConfig::default()
     };
     let transport = Arc::new(Transport::bind(&key, cfg, Arc::new(router)).unwrap());
@@ -178,15 +180,40 @@ async fn malformed_map_pushes_on_a_bidi_stream_are_refused_and_the_connection_st
         Err(RequestError::Remote(e)) => assert_eq!(e.code, ErrorCode::Malformed, "{e:?}"),
         other => panic!("expected Error(malformed), got {other:?}"),
     }
-    let bad_diff = RoutingDiff {
+    // hop1 outside chunk 0: malformed; more than 16 chunks: tooLarge.
+    let hop1_late = InitialMapSync {
         version: PROTOCOL_VERSION,
         seq: 0,
-        hop1_changes: Vec::new(),
-        hop2_changes: Vec::new(),
+        hop1: vec![Hop1Entry {
+            peer: PeerAddress {
+                node_id: NodeId([9; 32]),
+                addresses: Vec::new(),
+                is_anchor: false,
+                last_seen_ms: 0,
+            },
+            is_wide: false,
+        }],
+        hop2: Vec::new(),
+        hop3: Vec::new(),
+        chunk_index: 1,
+        chunk_count: 2,
     };
-    match peer.push_acked(bad_diff).await {
+    match peer.push_acked(hop1_late).await {
         Err(RequestError::Remote(e)) => assert_eq!(e.code, ErrorCode::Malformed, "{e:?}"),
         other => panic!("expected Error(malformed), got {other:?}"),
+    }
+    let many_chunks = InitialMapSync {
+        version: PROTOCOL_VERSION,
+        seq: 0,
+        hop1: Vec::new(),
+        hop2: Vec::new(),
+        hop3: Vec::new(),
+        chunk_index: 0,
+        chunk_count: 17,
+    };
+    match peer.push_acked(many_chunks).await {
+        Err(RequestError::Remote(e)) => assert_eq!(e.code, ErrorCode::TooLarge, "{e:?}"),
+        other => panic!("expected Error(tooLarge), got {other:?}"),
     }
     // The same connection still carries valid mesh messages.
     let good_diff = RoutingDiff {
@@ -246,4 +273,64 @@ async fn a_burst_of_worm_requests_is_rate_limited() {
     assert!(!peer.is_closed());
     let found = client.mesh.lookup(server.id).await.unwrap();
     assert_eq!(found.found.unwrap().1, Tier::Direct);
+}
+
+/// Counts the map pushes a node outside the mesh receives.
+#[derive(Default)]
+struct Outsider {
+    pushes: std::sync::atomic::AtomicUsize,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_without_mesh_capability_is_in_no_map_and_gets_no_pushes() {
+    let server = node(30, chain_config());
+    let outsider = Arc::new(Outsider::default());
+    let count = |s: Arc<Outsider>| {
+        s.pushes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::future::ready(Ok(()))
+    };
+    let router = Router::new(outsider.clone(), "an outsider")
+        .push(move |s, _, _: InitialMapSync| count(s))
+        .push(move |s, _, _: RoutingDiff| count(s));
+    let key = SigningKey::from_seed(&[31; 32]);
+    let plain = Transport::bind(
+        &key,
+        TransportConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..TransportConfig::default()
+        },
+        Arc::new(router),
+    )
+    .unwrap();
+    let p = plain.connect(server.id, server.addr).await.unwrap();
+    // A mesh peer connecting after it gets its map at once.
+    let member = node(32, chain_config());
+    member
+        .transport
+        .connect(server.id, server.addr)
+        .await
+        .unwrap();
+    let synced = member.mesh.wait_synced(&[server.id], BOUND).await;
+    assert_eq!(synced, vec![server.id]);
+    assert_eq!(server.mesh.map_stats().hop1, 1, "only the mesh peer counts");
+    assert_eq!(server.mesh.hops_to(&NodeId(key.public())), None);
+    assert_eq!(member.mesh.hops_to(&NodeId(key.public())), None);
+    // The outsider's connection serves it all the same.
+    let found = p
+        .call(distsoc_protocol::messages::discovery::AddressRequest {
+            version: PROTOCOL_VERSION,
+            targets: vec![member.id],
+            depth: 0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        found.entries[0].peer.as_ref().unwrap().addresses,
+        vec![SocketAddress(member.addr)]
+    );
+    assert_eq!(
+        outsider.pushes.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "map pushes reached a node that did not declare mesh/1"
+    );
 }
