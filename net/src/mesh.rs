@@ -11,14 +11,17 @@
 //!
 //! * **connections** — [`MeshHandle::connected`] / [`MeshHandle::disconnected`]
 //!   from the transport's `on_connected` / `on_disconnected` hooks (wired by
-//!   [`MeshHandle::route`]): `PeerUp` with the peer's *advertised*
-//!   `listenAddresses` (never the observed address), `is_anchor` from its
-//!   roles and the direction; `PeerDown` when that very connection closes (a
+//!   [`MeshHandle::route`]): only a peer that declared [`MESH_CAPABILITY`]
+//!   in its Hello is a peer of the mesh (§3.2, §13); `PeerUp` carries its
+//!   *advertised* `listenAddresses` (never the observed address; an
+//!   unspecified IP becomes the connection's IP, port 0 is dropped, §13.1),
+//!   `is_anchor` from its roles and the direction; `PeerDown` when that very connection closes (a
 //!   peer that reconnected keeps its newer connection: events are matched by
 //!   connection id);
 //! * **pushes** 0x01 RoutingDiff, 0x02 InitialMapSync, 0x06 MapSyncRequest —
 //!   one that arrives on a bidirectional stream is checked with
-//!   [`Mesh::check_message`] first and answered `Error(malformed)` or `Ack`;
+//!   [`Mesh::check_push`] (§13.9) and answered `Error(malformed | tooLarge
+//!   | rateLimited)` or `Ack`;
 //! * **requests** 0x10 WormRequest, 0x11 WormQuery, 0x20 AddressRequest — the
 //!   handler waits on a oneshot for the mesh's `Respond` (a refusal becomes
 //!   `Error(malformed)` or `Error(rateLimited)` with `retryAfterMs`);
