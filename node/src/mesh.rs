@@ -223,9 +223,18 @@ impl Running {
             }
         }
         self.mesh().add_known(known);
-        let mut up = Vec::new();
+        // All at once: an unreachable anchor costs its timeout once.
+        let mut dials = tokio::task::JoinSet::new();
         for (id, addr) in targets {
-            match tokio::time::timeout(ANCHOR_DIAL, self.transport.connect(id, addr)).await {
+            let transport = self.transport.clone();
+            dials.spawn(async move {
+                let r = tokio::time::timeout(ANCHOR_DIAL, transport.connect(id, addr)).await;
+                (id, r)
+            });
+        }
+        let mut up = Vec::new();
+        for (id, r) in dials.join_all().await {
+            match r {
                 Ok(Ok(peer)) => {
                     self.mesh().connected(peer.info());
                     up.push(peer);
