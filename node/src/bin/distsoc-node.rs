@@ -978,8 +978,13 @@ fn lookup(node: &Node, target: NodeId, json_mode: bool) -> anyhow::Result<()> {
                     String::new,
                 );
             }
+            let hint = if mesh::configured_anchors(node).is_empty() {
+                "; no anchors are configured: list one in anchors.json (NodeId@host:port)"
+            } else {
+                ""
+            };
             bail!(
-                "{target} not found in {ms} ms ({} requests: mesh map, worm, anchors)",
+                "{target} not found in {ms} ms ({} requests: mesh map, worm, anchors){hint}",
                 res.messages
             )
         }
