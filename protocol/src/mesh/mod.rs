@@ -564,7 +564,7 @@ impl Mesh {
                 Timer::MaintainSoon => self.maintain(now),
                 Timer::Gaps => self.check_gaps(now),
                 Timer::Wide => {
-                    self.reevaluate_wide(now);
+                    self.reevaluate_wide(now, true);
                     self.timers
                         .insert((now + self.config.wide_interval, Timer::Wide));
                 }
