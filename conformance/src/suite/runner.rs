@@ -248,14 +248,17 @@ pub async fn run(cfg: RunConfig) -> Result<Report, SuiteError> {
                     cfg.timeouts,
                     case_rng(cfg.seed, &c.id, iteration),
                 );
+                let bound = case
+                    .needs
+                    .map_or(cfg.case_timeout, |d| d.max(cfg.case_timeout));
                 let outcome: Result<Result<Outcome, CaseError>, _> =
-                    tokio::time::timeout(cfg.case_timeout, (case.run)(&mut ctx)).await;
+                    tokio::time::timeout(bound, (case.run)(&mut ctx)).await;
                 match outcome {
                     Err(_) => result(
                         c,
                         Verdict::Error,
                         "the case completes".into(),
-                        format!("timed out after {:?}", cfg.case_timeout),
+                        format!("timed out after {bound:?}"),
                         t0.elapsed(),
                         iteration,
                     ),

@@ -1,0 +1,683 @@
+//! The map: the target's `InitialMapSync` (§13.4), a tester's map and diffs
+//! applied and reflected in `AddressRequest` answers (§13.2, §13.7), `seq`
+//! duplicates, held diffs and gaps (§13.3), `MapSyncRequest` (§13.3), and
+//! the refusals of §13.9 on a bidirectional stream.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use distsoc_schema::discovery_capnp::ChangeKind;
+
+use super::harness::{
+    address_request_frame, diff_frame, doc_addr, hex8, map_frame, map_sync_request_frame,
+    read_entries, read_last_seq, read_map, show, Entry, Got, Id, Tester, H1,
+};
+use super::{acked, refused, tri};
+use crate::suite::ctx::{expect_error, CaseError, Ctx, Outcome};
+use crate::suite::wire::code;
+
+/// How long a pushed change may take to show in answers.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// Asks `t` for `target` (depth 0) until `pred` holds or [`SETTLE`] has
+/// passed; the last entry read.
+pub(super) async fn entry_until(
+    t: &Tester,
+    target: Id,
+    pred: impl Fn(&Entry) -> bool,
+) -> Result<Entry, String> {
+    let started = Instant::now();
+    loop {
+        let reply = t.s.request(&address_request_frame(&[target], 0)).await;
+        let mut e = read_entries(&reply)?;
+        if e.len() != 1 {
+            return Err(format!("{} entries for 1 target", e.len()));
+        }
+        let e = e.remove(0);
+        if pred(&e) || started.elapsed() > SETTLE {
+            return Ok(e);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn referral_to(e: &Entry, t: &Tester) -> bool {
+    !e.found && e.referral == t.id
+}
+
+fn unknown(e: &Entry) -> bool {
+    !e.found && e.referral.is_empty()
+}
+
+fn added(id: Id, port: u16) -> H1 {
+    H1 {
+        id,
+        kind: ChangeKind::Added,
+        addrs: vec![doc_addr(port)],
+    }
+}
+
+fn removed(id: Id) -> H1 {
+    H1 {
+        id,
+        kind: ChangeKind::Removed,
+        addrs: Vec::new(),
+    }
+}
+
+/// A tester whose empty map (seq 0) the target acknowledged.
+async fn mapped(
+    ctx: &mut Ctx,
+    hop1: &[(Id, Vec<std::net::SocketAddr>)],
+    hop2: &[Id],
+) -> Result<Tester, CaseError> {
+    let t = Tester::connect(ctx, &[]).await?;
+    let reply = t.exchange(&map_frame(0, 0, 1, hop1, hop2, 0)).await;
+    if let Err(e) = super::expect_ack(&reply) {
+        return Err(CaseError::Setup(format!(
+            "the tester's InitialMapSync (seq 0) was not acknowledged: {e}"
+        )));
+    }
+    Ok(t)
+}
+
+// ---- the target's map -------------------------------------------------------------
+
+/// MESH-13.4-001.
+pub(super) async fn pushed(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let mut t = Tester::connect(ctx, &[]).await?;
+    let expected = "after a Hello declaring mesh/1: an InitialMapSync on unidirectional streams, seq 0, chunkCount 1..=16, every chunk with an index below chunkCount and the same seq and chunkCount, hop1 only in chunk 0, at most 4,096 hop-2 entries per chunk, hop3 empty, all chunks within 5 s";
+    let chunks = tri!(t.map_chunks(ctx.timeouts.reply).await, expected);
+    let uni = t
+        .received()
+        .iter()
+        .filter(|g| g.code == code::INITIAL_MAP_SYNC)
+        .all(|g| g.uni);
+    let first = &chunks[0];
+    let mut bad = Vec::new();
+    if !uni {
+        bad.push("a chunk on a bidirectional stream".to_string());
+    }
+    if first.seq != 0 {
+        bad.push(format!("seq {}", first.seq));
+    }
+    if !(1..=16).contains(&first.chunk_count) {
+        bad.push(format!("chunkCount {}", first.chunk_count));
+    }
+    let mut indices = HashSet::new();
+    for c in &chunks {
+        if c.chunk_count != first.chunk_count {
+            bad.push(format!(
+                "chunkCount {} and {}",
+                first.chunk_count, c.chunk_count
+            ));
+        }
+        if c.chunk_index >= c.chunk_count || !indices.insert(c.chunk_index) {
+            bad.push(format!(
+                "chunkIndex {} (of {})",
+                c.chunk_index, c.chunk_count
+            ));
+        }
+        if c.chunk_index != 0 && !c.hop1.is_empty() {
+            bad.push(format!("hop1 in chunk {}", c.chunk_index));
+        }
+        if c.hop2 > 4096 {
+            bad.push(format!(
+                "{} hop-2 entries in chunk {}",
+                c.hop2, c.chunk_index
+            ));
+        }
+        if c.hop3 != 0 {
+            bad.push(format!(
+                "{} hop-3 entries in chunk {}",
+                c.hop3, c.chunk_index
+            ));
+        }
+    }
+    if chunks.len() < first.chunk_count as usize {
+        bad.push(format!(
+            "{} of {} chunks arrived",
+            chunks.len(),
+            first.chunk_count
+        ));
+    }
+    Ok(Outcome::check(
+        bad.is_empty(),
+        expected,
+        if bad.is_empty() {
+            format!(
+                "{} chunk(s), seq 0, {} hop-1 entries",
+                chunks.len(),
+                first.hop1.len()
+            )
+        } else {
+            bad.join("; ")
+        },
+    ))
+}
+
+/// The hop-1 entries of the map the target pushes to a new tester.
+async fn hop1_seen_by_new_peer(
+    ctx: &mut Ctx,
+) -> Result<(Vec<(Vec<u8>, Vec<std::net::SocketAddr>)>, Tester), String> {
+    let mut b = Tester::connect(ctx, &[]).await.map_err(|e| e.to_string())?;
+    let chunks = b.map_chunks(ctx.timeouts.reply).await?;
+    let hop1 = chunks
+        .into_iter()
+        .filter(|c| c.chunk_index == 0)
+        .flat_map(|c| c.hop1)
+        .collect();
+    Ok((hop1, b))
+}
+
+/// MESH-13.1-002.
+pub(super) async fn hop1_addresses(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let a = Tester::peer(ctx, &[doc_addr(4001), doc_addr(4002)]).await?;
+    let p = Tester::peer(ctx, &[]).await?;
+    let expected = "a later peer's InitialMapSync lists each peer at hop 1 with exactly the addresses it advertised: [192.0.2.7:4001, 192.0.2.7:4002] for one, none for one that advertised none (never the address its packets come from)";
+    let (hop1, _b) = tri!(hop1_seen_by_new_peer(ctx).await, expected);
+    let find = |id: &Id| hop1.iter().find(|(n, _)| n == id).map(|(_, a)| a.clone());
+    let got_a = find(&a.id);
+    let got_p = find(&p.id);
+    let ok = got_a.as_deref() == Some(&[doc_addr(4001), doc_addr(4002)][..])
+        && got_p.as_ref().is_some_and(Vec::is_empty);
+    let say = |g: &Option<Vec<std::net::SocketAddr>>| {
+        g.as_ref()
+            .map_or_else(|| "absent".to_string(), |a| format!("[{}]", show(a)))
+    };
+    Ok(Outcome::check(
+        ok,
+        expected,
+        format!(
+            "{} hop-1 entries; advertising peer {}; silent peer {}",
+            hop1.len(),
+            say(&got_a),
+            say(&got_p)
+        ),
+    ))
+}
+
+/// MESH-13-003.
+pub(super) async fn not_mesh(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let n = ctx.connect().await?;
+    let a = Tester::peer(ctx, &[]).await?;
+    let expected = "a connection whose Hello did not declare mesh/1 is not in the map: absent from a later peer's InitialMapSync (while a mesh/1 peer connected after it is present)";
+    let (hop1, _b) = tri!(hop1_seen_by_new_peer(ctx).await, expected);
+    let has = |id: &Id| hop1.iter().any(|(x, _)| x == id);
+    Ok(Outcome::check(
+        !has(&n.client_id) && has(&a.id),
+        expected,
+        format!(
+            "non-mesh connection listed: {}; mesh peer listed: {}",
+            has(&n.client_id),
+            has(&a.id)
+        ),
+    ))
+}
+
+// ---- a tester's map and diffs -----------------------------------------------------
+
+/// MESH-13.7-004.
+pub(super) async fn map_applied(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let x = ctx.random_node_id();
+    let z = ctx.random_node_id();
+    let a = mapped(ctx, &[(x, vec![doc_addr(4100)])], &[z]).await?;
+    let expected = "after the tester's map (hop1 [X], hop2 [Z]) is acknowledged, AddressRequest depth 0: X (hop 2) not found with referral = the tester; Z (hop 3) not found with referral = the tester";
+    let ex = tri!(entry_until(&a, x, |e| referral_to(e, &a)).await, expected);
+    let ez = tri!(entry_until(&a, z, |e| referral_to(e, &a)).await, expected);
+    Ok(Outcome::check(
+        referral_to(&ex, &a) && referral_to(&ez, &a),
+        expected,
+        format!("X: {ex}; Z: {ez} (tester {})", hex8(&a.id)),
+    ))
+}
+
+/// MESH-13.2-005.
+pub(super) async fn diff_applied(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let a = mapped(ctx, &[], &[]).await?;
+    let y = ctx.random_node_id();
+    let w = ctx.random_node_id();
+    let expected = "RoutingDiff seq 1 (hop1 added Y, hop2 added W) → Ack, then Y and W are referred to the tester; RoutingDiff seq 2 (removed Y, removed W) → Ack, then both are unknown (no referral)";
+    let r1 = a
+        .exchange(&diff_frame(1, &[added(y, 4200)], &[(w, ChangeKind::Added)]))
+        .await;
+    tri!(super::expect_ack(&r1), expected);
+    let ey = tri!(entry_until(&a, y, |e| referral_to(e, &a)).await, expected);
+    let ew = tri!(entry_until(&a, w, |e| referral_to(e, &a)).await, expected);
+    let r2 = a
+        .exchange(&diff_frame(2, &[removed(y)], &[(w, ChangeKind::Removed)]))
+        .await;
+    tri!(super::expect_ack(&r2), expected);
+    let gy = tri!(entry_until(&a, y, unknown).await, expected);
+    let gw = tri!(entry_until(&a, w, unknown).await, expected);
+    Ok(Outcome::check(
+        referral_to(&ey, &a) && referral_to(&ew, &a) && unknown(&gy) && unknown(&gw),
+        expected,
+        format!("after seq 1: Y {ey}, W {ew}; after seq 2: Y {gy}, W {gw}"),
+    ))
+}
+
+/// MESH-13.3-006.
+pub(super) async fn duplicate(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let a = mapped(ctx, &[], &[]).await?;
+    let y = ctx.random_node_id();
+    let expected = "RoutingDiff seq 1 adds Y (Ack, Y referred to the tester); a second RoutingDiff with seq 1 removing Y is acknowledged and ignored: Y is still referred to the tester";
+    tri!(
+        super::expect_ack(&a.exchange(&diff_frame(1, &[added(y, 4300)], &[])).await),
+        expected
+    );
+    let before = tri!(entry_until(&a, y, |e| referral_to(e, &a)).await, expected);
+    let dup = a.exchange(&diff_frame(1, &[removed(y)], &[])).await;
+    tri!(
+        super::expect_ack(&dup).map_err(|e| format!("the duplicate got {e}")),
+        expected
+    );
+    tokio::time::sleep(ctx.timeouts.silence).await;
+    let after = tri!(entry_until(&a, y, |e| referral_to(e, &a)).await, expected);
+    Ok(Outcome::check(
+        referral_to(&before, &a) && referral_to(&after, &a),
+        expected,
+        format!("before the duplicate: {before}; after it: {after}"),
+    ))
+}
+
+/// MESH-13.3-007.
+pub(super) async fn held(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let a = mapped(ctx, &[], &[]).await?;
+    let y1 = ctx.random_node_id();
+    let y2 = ctx.random_node_id();
+    let expected = "RoutingDiff seq 2 (adds Y2) before seq 1 (adds Y1): both acknowledged; once seq 1 arrives both are applied (Y1 and Y2 referred to the tester)";
+    tri!(
+        super::expect_ack(&a.exchange(&diff_frame(2, &[added(y2, 4402)], &[])).await),
+        expected
+    );
+    tri!(
+        super::expect_ack(&a.exchange(&diff_frame(1, &[added(y1, 4401)], &[])).await),
+        expected
+    );
+    let e1 = tri!(entry_until(&a, y1, |e| referral_to(e, &a)).await, expected);
+    let e2 = tri!(entry_until(&a, y2, |e| referral_to(e, &a)).await, expected);
+    Ok(Outcome::check(
+        referral_to(&e1, &a) && referral_to(&e2, &a),
+        expected,
+        format!("Y1: {e1}; Y2: {e2}"),
+    ))
+}
+
+fn is_map_sync_request(g: &Got) -> bool {
+    g.code == code::MAP_SYNC_REQUEST
+}
+
+/// MESH-13.3-008.
+pub(super) async fn gap_timer(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let x = ctx.random_node_id();
+    let mut a = mapped(ctx, &[(x, vec![doc_addr(4500)])], &[]).await?;
+    let expected = "after the map (seq 0, hop1 [X]) a RoutingDiff with seq 2 is acknowledged; seq 1 never comes: within 10 s (+ 3 s transit) the target sends MapSyncRequest with lastSeq 0 and drops the tester's report (X unknown)";
+    tri!(
+        super::expect_ack(
+            &a.exchange(&diff_frame(
+                2,
+                &[],
+                &[(ctx.random_node_id(), ChangeKind::Added)]
+            ))
+            .await
+        ),
+        expected
+    );
+    let sent = Instant::now();
+    let Some(g) = a
+        .wait_for(Duration::from_secs(13), is_map_sync_request)
+        .await
+    else {
+        return Ok(Outcome::fail(expected, "no MapSyncRequest within 13 s"));
+    };
+    let waited = sent.elapsed();
+    let last = tri!(read_last_seq(&g), expected);
+    let ex = tri!(entry_until(&a, x, unknown).await, expected);
+    Ok(Outcome::check(
+        last == 0 && unknown(&ex),
+        expected,
+        format!(
+            "MapSyncRequest after {:.1} s on a {} stream, lastSeq {last}; X then: {ex}",
+            waited.as_secs_f64(),
+            if g.uni {
+                "unidirectional"
+            } else {
+                "bidirectional"
+            }
+        ),
+    ))
+}
+
+/// MESH-13.3-009.
+pub(super) async fn gap_count(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let mut a = mapped(ctx, &[], &[]).await?;
+    let expected = "after the map (seq 0), 17 RoutingDiffs with seq 3..=19 (seq 1 and 2 missing) are each acknowledged; more than 16 held diffs is a gap at once: MapSyncRequest with lastSeq 0 within 5 s, well before the 10 s timer";
+    for seq in 3..=19 {
+        let id = ctx.random_node_id();
+        let r = a
+            .exchange(&diff_frame(seq, &[], &[(id, ChangeKind::Added)]))
+            .await;
+        tri!(
+            super::expect_ack(&r).map_err(|e| format!("seq {seq} got {e}")),
+            expected
+        );
+    }
+    let sent = Instant::now();
+    let Some(g) = a
+        .wait_for(Duration::from_secs(5), is_map_sync_request)
+        .await
+    else {
+        return Ok(Outcome::fail(
+            expected,
+            "no MapSyncRequest within 5 s of the 17th held diff",
+        ));
+    };
+    let last = tri!(read_last_seq(&g), expected);
+    Ok(Outcome::check(
+        last == 0,
+        expected,
+        format!(
+            "MapSyncRequest after {:.1} s, lastSeq {last}",
+            sent.elapsed().as_secs_f64()
+        ),
+    ))
+}
+
+/// The highest `seq` of the RoutingDiffs the target sent `t` so far (0 if
+/// none).
+fn last_diff_seq(t: &mut Tester) -> u64 {
+    t.received()
+        .iter()
+        .filter(|g| g.code == code::ROUTING_DIFF)
+        .filter_map(|g| {
+            let f = g.frame().ok()?;
+            let reader = f.reader();
+            let r: distsoc_schema::discovery_capnp::routing_diff::Reader<'_> =
+                reader.get_root().ok()?;
+            Some(r.get_seq())
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// MESH-13.3-010.
+pub(super) async fn resync_served(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let mut a = Tester::peer(ctx, &[]).await?;
+    let expected = "MapSyncRequest on a bidirectional stream: Ack, then a fresh InitialMapSync (all chunks, seq = the last diff seq sent to this peer, 0 if none, hop3 empty) within 5 s";
+    let n_before = a
+        .received()
+        .iter()
+        .filter(|g| g.code == code::INITIAL_MAP_SYNC)
+        .count();
+    let reply = a.exchange(&map_sync_request_frame(0)).await;
+    tri!(super::expect_ack(&reply), expected);
+    let want_seq = last_diff_seq(&mut a);
+    let Some(first) = a
+        .next(ctx.timeouts.reply, |g| g.code == code::INITIAL_MAP_SYNC)
+        .await
+    else {
+        return Ok(Outcome::fail(
+            expected,
+            format!("Ack, but no new InitialMapSync within 5 s ({n_before} map chunk(s) before the request)"),
+        ));
+    };
+    let m = tri!(read_map(&first), expected);
+    // The rest of that map.
+    let mut chunks = 1;
+    while chunks < m.chunk_count.clamp(1, 16) {
+        if a.next(ctx.timeouts.reply, |g| g.code == code::INITIAL_MAP_SYNC)
+            .await
+            .is_none()
+        {
+            break;
+        }
+        chunks += 1;
+    }
+    Ok(Outcome::check(
+        m.seq == want_seq && m.hop3 == 0 && chunks >= m.chunk_count,
+        expected,
+        format!(
+            "Ack; InitialMapSync seq {} (diffs sent before: up to seq {want_seq}), {chunks} of {} chunk(s), {} hop-3 entries",
+            m.seq, m.chunk_count, m.hop3
+        ),
+    ))
+}
+
+/// MESH-13.3-011.
+pub(super) async fn resync_limited(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let a = Tester::peer(ctx, &[]).await?;
+    let expected = "a second MapSyncRequest right after one was served: Error(rateLimited) with 1 ≤ retryAfterMs ≤ 60,000";
+    let first = a.exchange(&map_sync_request_frame(0)).await;
+    tri!(
+        super::expect_ack(&first).map_err(|e| format!("the first MapSyncRequest got {e}")),
+        expected
+    );
+    let second = a.exchange(&map_sync_request_frame(0)).await;
+    let o = match expect_error(&second, &["rateLimited"]) {
+        Ok(e) if (1..=60_000).contains(&e.retry_after_ms) => {
+            Outcome::pass(expected, format!("{e}, retryAfterMs {}", e.retry_after_ms))
+        }
+        Ok(e) => Outcome::fail(expected, format!("{e}, retryAfterMs {}", e.retry_after_ms)),
+        Err(got) => Outcome::fail(expected, got),
+    };
+    Ok(o.and_usable(ctx.still_usable(&a.s).await))
+}
+
+// ---- refusals ---------------------------------------------------------------------
+
+/// An InitialMapSync or RoutingDiff on a bidirectional stream of a fresh
+/// mesh tester must be refused with one of `allowed`.
+async fn refuse(
+    ctx: &mut Ctx,
+    frame: &[u8],
+    allowed: &[&str],
+    what: &str,
+) -> Result<Outcome, CaseError> {
+    let a = Tester::connect(ctx, &[]).await?;
+    let reply = a.exchange(frame).await;
+    Ok(refused(ctx, &a, &reply, allowed, what).await)
+}
+
+/// MESH-13.4-012.
+pub(super) async fn count_zero(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    refuse(
+        ctx,
+        &map_frame(0, 0, 0, &[], &[], 0),
+        &["malformed"],
+        "InitialMapSync with chunkCount 0",
+    )
+    .await
+}
+
+/// MESH-13.4-013.
+pub(super) async fn index_past(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    refuse(
+        ctx,
+        &map_frame(0, 1, 1, &[], &[], 0),
+        &["malformed"],
+        "InitialMapSync with chunkIndex 1 of chunkCount 1",
+    )
+    .await
+}
+
+/// MESH-13.4-014.
+pub(super) async fn hop1_later(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let x = ctx.random_node_id();
+    refuse(
+        ctx,
+        &map_frame(0, 1, 2, &[(x, vec![doc_addr(4600)])], &[], 0),
+        &["malformed"],
+        "InitialMapSync chunk 1 of 2 with a hop1 entry",
+    )
+    .await
+}
+
+/// MESH-13.4-015.
+pub(super) async fn count_17(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    refuse(
+        ctx,
+        &map_frame(0, 0, 17, &[], &[], 0),
+        &["tooLarge"],
+        "InitialMapSync with chunkCount 17",
+    )
+    .await
+}
+
+/// MESH-13.4-016.
+pub(super) async fn count_differs(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let a = Tester::connect(ctx, &[]).await?;
+    let first = a.exchange(&map_frame(0, 0, 2, &[], &[], 0)).await;
+    if let Err(e) = super::expect_ack(&first) {
+        return Ok(Outcome::fail(
+            "chunk 0 of 2 (seq 0): Ack; then chunk 1 of 3 (seq 0): Error(malformed)",
+            format!("chunk 0 of 2 got {e}"),
+        ));
+    }
+    let reply = a.exchange(&map_frame(0, 1, 3, &[], &[], 0)).await;
+    Ok(refused(
+        ctx,
+        &a,
+        &reply,
+        &["malformed"],
+        "after chunk 0 of 2 (seq 0, acknowledged), chunk 1 of 3 with the same seq",
+    )
+    .await)
+}
+
+/// MESH-13.4-017.
+pub(super) async fn hop1_over(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let hop1: Vec<(Id, Vec<std::net::SocketAddr>)> =
+        (0..1025).map(|_| (ctx.random32(), Vec::new())).collect();
+    refuse(
+        ctx,
+        &map_frame(0, 0, 1, &hop1, &[], 0),
+        &["tooLarge"],
+        "InitialMapSync with 1,025 hop-1 entries",
+    )
+    .await
+}
+
+/// MESH-13.4-018.
+pub(super) async fn hop2_total_over(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let a = Tester::connect(ctx, &[]).await?;
+    let big: Vec<Id> = (0..65_536u32)
+        .map(|i| {
+            let mut id = [0x33; 32];
+            id[..4].copy_from_slice(&i.to_be_bytes());
+            id
+        })
+        .collect();
+    let expected = "chunk 0 of 2 with 65,536 hop-2 entries: Ack; chunk 1 of 2 (same seq) with 1 more: Error(tooLarge)";
+    let first = a.exchange(&map_frame(0, 0, 2, &[], &big, 0)).await;
+    if let Err(e) = super::expect_ack(&first) {
+        return Ok(Outcome::fail(
+            expected,
+            format!("chunk 0 with 65,536 hop-2 entries got {e}"),
+        ));
+    }
+    let one = [ctx.random32()];
+    let reply = a.exchange(&map_frame(0, 1, 2, &[], &one, 0)).await;
+    Ok(refused(
+        ctx,
+        &a,
+        &reply,
+        &["tooLarge"],
+        "after a chunk 0 of 2 holding 65,536 hop-2 entries, chunk 1 with one more",
+    )
+    .await)
+}
+
+/// MESH-13.4-019.
+pub(super) async fn hop3_ignored(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let a = Tester::connect(ctx, &[]).await?;
+    let reply = a.exchange(&map_frame(0, 0, 1, &[], &[], 3)).await;
+    Ok(acked(
+        ctx,
+        &a,
+        &reply,
+        "InitialMapSync with 3 hop-3 ids (ignored, not refused)",
+    )
+    .await)
+}
+
+/// MESH-13.2-020.
+pub(super) async fn hop2_address_changed(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let id = ctx.random_node_id();
+    refuse(
+        ctx,
+        &diff_frame(1, &[], &[(id, ChangeKind::AddressChanged)]),
+        &["malformed"],
+        "RoutingDiff with an addressChanged hop-2 change",
+    )
+    .await
+}
+
+/// MESH-13.2-021.
+pub(super) async fn diff_hop1_over(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let changes: Vec<H1> = (0..1025).map(|_| removed(ctx.random32())).collect();
+    refuse(
+        ctx,
+        &diff_frame(1, &changes, &[]),
+        &["tooLarge"],
+        "RoutingDiff with 1,025 hop-1 changes",
+    )
+    .await
+}
+
+/// MESH-13.2-022.
+pub(super) async fn diff_hop2_over(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let changes: Vec<(Id, ChangeKind)> = (0..16_385u32)
+        .map(|i| {
+            let mut id = [0x44; 32];
+            id[..4].copy_from_slice(&i.to_be_bytes());
+            (id, ChangeKind::Removed)
+        })
+        .collect();
+    refuse(
+        ctx,
+        &diff_frame(1, &[], &changes),
+        &["tooLarge"],
+        "RoutingDiff with 16,385 hop-2 changes",
+    )
+    .await
+}
+
+/// MESH-13.2-023.
+pub(super) async fn report_over(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let hop1: Vec<(Id, Vec<std::net::SocketAddr>)> =
+        (0..1024).map(|_| (ctx.random32(), Vec::new())).collect();
+    let a = Tester::connect(ctx, &[]).await?;
+    let expected = "a map (seq 0) with 1,024 hop-1 entries: Ack; a RoutingDiff seq 1 adding a 1,025th: Error(tooLarge)";
+    let first = a.exchange(&map_frame(0, 0, 1, &hop1, &[], 0)).await;
+    if let Err(e) = super::expect_ack(&first) {
+        return Ok(Outcome::fail(
+            expected,
+            format!("the map with 1,024 hop-1 entries got {e}"),
+        ));
+    }
+    let more = ctx.random32();
+    let reply = a.exchange(&diff_frame(1, &[added(more, 4700)], &[])).await;
+    Ok(refused(
+        ctx,
+        &a,
+        &reply,
+        &["tooLarge"],
+        "after a report of 1,024 hop-1 entries, a RoutingDiff adding one more",
+    )
+    .await)
+}
+
+/// MESH-13.2-024.
+pub(super) async fn diff_hop1_at_cap(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let a = mapped(ctx, &[], &[]).await?;
+    let changes: Vec<H1> = (0..1024).map(|_| removed(ctx.random32())).collect();
+    let reply = a.exchange(&diff_frame(1, &changes, &[])).await;
+    Ok(acked(
+        ctx,
+        &a,
+        &reply,
+        "RoutingDiff seq 1 with 1,024 hop-1 changes (the limit)",
+    )
+    .await)
+}
