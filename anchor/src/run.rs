@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use distsoc_net::identity::NetworkKey;
+use distsoc_net::mesh::MeshHandle;
 use distsoc_net::transport::{Transport, TransportConfig};
+use distsoc_protocol::mesh::MeshConfig;
 use distsoc_protocol::messages::common::Role;
 use distsoc_protocol::messages::wire::Limits;
 use tracing::{info, warn};
@@ -51,6 +53,7 @@ impl Anchor {
         opts: &RunOptions,
     ) -> Result<Anchor, AnchorError> {
         let store = AnchorStore::open(&cfg.store_url(&opts.data_dir)).await?;
+        let mesh = MeshHandle::new(key.node_id(), MeshConfig::anchor());
         let service = Arc::new(AnchorService::new(
             store.clone(),
             ServiceConfig {
@@ -62,6 +65,7 @@ impl Anchor {
                 max_pull_batch: cfg.max_pull_batch,
                 quota: cfg.quota(),
             },
+            mesh.clone(),
         ));
         service.seed_quotas().await?;
         let verifier = Arc::new(Verifier::start(
@@ -108,6 +112,10 @@ impl Anchor {
         };
         let router = Arc::new(service.clone().router());
         let transport = Arc::new(Transport::bind(key.signing_key(), tcfg, router)?);
+        // The anchor is a large mesh node (§13.6): map sync, worm fan-out,
+        // AddressRequests beyond its check-in cache.
+        mesh.set_own_addresses(cfg.advertise.clone());
+        mesh.attach(&transport);
         let operator = OperatorServers::start(
             Arc::new(OperatorState::new(service.clone(), transport.clone())),
             cfg.admin_addr(),
@@ -202,6 +210,7 @@ impl Anchor {
             t.abort();
         }
         let _ = tokio::time::timeout(drain_timeout, self.transport.close()).await;
+        self.service.mesh().stop();
         self.verifier.close().await;
         self.operator.shutdown(drain_timeout).await;
     }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use distsoc_net::now_ms;
+use distsoc_net::mesh::MeshHandle;
 use distsoc_net::transport::{RequestCtx, Router};
 use distsoc_protocol::codes::MessageCode;
 use distsoc_protocol::error::{ErrorCode, RateLimited, ToWireError};
@@ -112,6 +113,8 @@ pub struct AnchorService {
     banned: std::sync::RwLock<std::collections::HashSet<NodeId>>,
     quotas: Quotas,
     verifier: std::sync::OnceLock<Arc<Verifier>>,
+    /// The mesh driver (0x01, 0x02, 0x06, 0x10, 0x11; 0x20 after the cache).
+    mesh: MeshHandle,
 }
 
 fn duration_ms(d: Duration) -> u64 {
@@ -123,9 +126,10 @@ fn refuse(code: ErrorCode, message: impl Into<String>) -> wire::Error {
 }
 
 impl AnchorService {
-    /// A service on `store`.
-    pub fn new(store: AnchorStore, cfg: ServiceConfig) -> Self {
+    /// A service on `store`, taking part in the mesh with `mesh`.
+    pub fn new(store: AnchorStore, cfg: ServiceConfig, mesh: MeshHandle) -> Self {
         Self {
+            mesh,
             limiter: RateLimiter::new(cfg.rate),
             channel_limiter: RateLimiter::new(cfg.channel_rate),
             quotas: Quotas::new(cfg.quota),
@@ -144,6 +148,11 @@ impl AnchorService {
     /// calls are ignored). Without one, no check-in is recorded.
     pub fn set_verifier(&self, verifier: Arc<Verifier>) {
         let _ = self.verifier.set(verifier);
+    }
+
+    /// The mesh driver.
+    pub fn mesh(&self) -> &MeshHandle {
+        &self.mesh
     }
 
     /// The counters.
@@ -462,8 +471,10 @@ impl AnchorService {
     /// message code, after the admission guard (`admit_request`);
     /// a code not listed is answered `unknownMessage`.
     pub fn router(self: Arc<Self>) -> Router<AnchorService> {
-        Router::new(self, "an anchor")
-            .guard(AnchorService::admit_request)
+        let router = Router::new(self, "an anchor").guard(AnchorService::admit_request);
+        // The mesh's handlers first: the anchor's own AddressRequest
+        // (check-in cache, then the mesh) replaces the mesh's.
+        MeshHandle::route(router, AnchorService::mesh)
             .request(AnchorService::serve_create_channel)
             .request(AnchorService::serve_enqueue)
             .request(AnchorService::serve_fetch)
@@ -675,19 +686,22 @@ impl AnchorService {
         })
     }
 
-    /// Serves `AddressRequest`.
+    /// Serves `AddressRequest`: from the verified check-in cache first
+    /// (only addresses a client announced and a dial-back confirmed), then
+    /// from the mesh map for the targets the cache does not have (addresses
+    /// peers announced in their Hello, never observed ones).
     async fn serve_address_request(
         self: Arc<Self>,
-        _ctx: RequestCtx,
+        ctx: RequestCtx,
         req: AddressRequest,
     ) -> Result<AddressResponse, wire::Error> {
         let window = u64::try_from(self.cfg.checkin_window.as_millis()).unwrap_or(u64::MAX);
         let cutoff = now_ms().saturating_sub(window);
         let mut entries = Vec::with_capacity(req.targets.len());
-        for target in req.targets {
+        for target in &req.targets {
             let found = self
                 .store
-                .address(target)
+                .address(*target)
                 .await
                 .map_err(|e| self.store_error(&e))?;
             let peer = found
@@ -699,10 +713,40 @@ impl AnchorService {
                     last_seen_ms: c.last_seen_ms,
                 });
             entries.push(AddressEntry {
-                node_id: target,
+                node_id: *target,
                 peer,
                 referral: None,
             });
+        }
+        let missing: Vec<NodeId> = entries
+            .iter()
+            .filter(|e| e.peer.is_none())
+            .map(|e| e.node_id)
+            .collect();
+        if !missing.is_empty() {
+            let ask = AddressRequest {
+                version: req.version,
+                targets: missing,
+                depth: req.depth,
+            };
+            match self.mesh.serve_address(ctx.peer, ask).await {
+                Ok(resp) => {
+                    for m in resp.entries {
+                        if let Some(e) = entries
+                            .iter_mut()
+                            .find(|e| e.node_id == m.node_id && e.peer.is_none())
+                        {
+                            e.peer = m.peer;
+                            e.referral = m.referral;
+                        }
+                    }
+                }
+                // A rule broken or a rate exceeded is the peer's to know.
+                Err(e) if matches!(e.code, ErrorCode::Malformed | ErrorCode::RateLimited) => {
+                    return Err(e)
+                }
+                Err(e) => debug!(peer = %ctx.peer.short(), error = %e.code, "mesh address lookup failed"),
+            }
         }
         Ok(AddressResponse {
             version: PROTOCOL_VERSION,

@@ -10,6 +10,9 @@
 //!   [`Handler`](transport::Handler);
 //! * [`Peer`](transport::Peer): the client side of a connection — requests,
 //!   pushes, raw frames for hostile tests;
+//! * [`mesh`]: the mesh driver — one sans-IO `distsoc_protocol::mesh::Mesh`
+//!   run over the transport (connections, mesh pushes and requests, the
+//!   timer, dials, lookups), shared by the user node and the anchor;
 //! * [`identity`]: the network key file (`node.key`, 0600, never logged);
 //! * [`datadir`]: private (0600/0700) files and directories and the
 //!   data-directory lock;
@@ -25,6 +28,7 @@
 pub mod clock;
 pub mod datadir;
 pub mod identity;
+pub mod mesh;
 pub mod transport;
 
 pub use clock::{now_ms, shutdown_signal};

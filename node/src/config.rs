@@ -10,6 +10,7 @@
 //! | `config.toml` | settings; `init` writes it with every default spelled out |
 //! | `store.sqlite` (+ `-wal`, `-shm`) | the embedded store (0600) |
 //! | `anchors.json` | anchor connect strings (0600) |
+//! | `mesh-status.json` | the mesh snapshot `run` writes every 10 s (0600) |
 //! | `lock` | held by `run` so that one directory serves one process |
 //!
 //! The directory is created 0700 and every file 0600, whatever the umask
@@ -74,6 +75,78 @@ pub struct Config {
     /// Pushes one peer may send at once before `push_rate_per_second`
     /// applies (the token bucket's size).
     pub push_burst: u32,
+    /// The mesh (`[mesh]`): connection slots, map gossip, lookups.
+    #[serde(skip_serializing)]
+    pub mesh: MeshSettings,
+}
+
+/// Which slot profile `run` uses (`schema/README.md` §13.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MeshProfile {
+    /// 81 social + 20 wide connections.
+    #[default]
+    Desktop,
+    /// 10 social + 5 wide connections.
+    Mobile,
+}
+
+impl MeshProfile {
+    /// The profile's name in `config.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MeshProfile::Desktop => "desktop",
+            MeshProfile::Mobile => "mobile",
+        }
+    }
+}
+
+/// The `[mesh]` table of `config.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MeshSettings {
+    /// `desktop` (81 social + 20 wide slots) or `mobile` (10 + 5).
+    pub profile: MeshProfile,
+    /// Peers asked of an anchor at start (BootstrapRequest `want`, ≤ 200).
+    pub bootstrap_want: u16,
+    /// Seconds between status snapshots (`mesh-status.json`) of `run`.
+    pub status_interval_secs: u64,
+    /// Seconds a one-shot `lookup` waits for the anchors' InitialMapSync.
+    pub sync_wait_secs: u64,
+}
+
+impl Default for MeshSettings {
+    fn default() -> Self {
+        Self {
+            profile: MeshProfile::Desktop,
+            bootstrap_want: 200,
+            status_interval_secs: 10,
+            sync_wait_secs: 5,
+        }
+    }
+}
+
+impl MeshSettings {
+    /// The `[mesh]` table with a comment on each setting.
+    fn to_toml(&self) -> String {
+        format!(
+            "\n[mesh]\n\
+             # Slot profile: \"desktop\" (81 social + 20 wide connections) or\n\
+             # \"mobile\" (10 social + 5 wide).\n\
+             profile = \"{}\"\n\
+             # Peers asked of an anchor at start (BootstrapRequest want, at most 200).\n\
+             bootstrap_want = {}\n\
+             # Seconds between the status snapshots `run` writes to mesh-status.json\n\
+             # (read by `map` and `peers`).\n\
+             status_interval_secs = {}\n\
+             # Seconds a one-shot `lookup` waits for the anchors' map sync.\n\
+             sync_wait_secs = {}\n",
+            self.profile.as_str(),
+            self.bootstrap_want,
+            self.status_interval_secs,
+            self.sync_wait_secs
+        )
+    }
 }
 
 impl Default for Config {
@@ -95,6 +168,7 @@ impl Default for Config {
             log: "info".into(),
             push_rate_per_second: 10,
             push_burst: 50,
+            mesh: MeshSettings::default(),
         }
     }
 }
@@ -137,9 +211,10 @@ impl Config {
     /// The TOML text with every setting and a comment on each.
     pub fn to_toml(&self) -> String {
         let body = toml::to_string_pretty(self).unwrap_or_default();
+        let mesh = self.mesh.to_toml();
         format!(
             "# distsoc-node configuration. Every setting is shown with its value;\n\
-             # delete a line to go back to the default. See `distsoc-node --help`.\n\n{body}"
+             # delete a line to go back to the default. See `distsoc-node --help`.\n\n{body}{mesh}"
         )
     }
 
@@ -212,10 +287,24 @@ mod tests {
             "log",
             "push_rate_per_second",
             "push_burst",
+            "[mesh]",
+            "profile = \"desktop\"",
+            "bootstrap_want",
+            "status_interval_secs",
+            "sync_wait_secs",
         ] {
             assert!(text.contains(key), "{key} missing from written config");
         }
         assert_eq!(Config::load(dir.path()).unwrap(), Config::default());
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            text.replace("profile = \"desktop\"", "profile = \"mobile\""),
+        )
+        .unwrap();
+        assert_eq!(
+            Config::load(dir.path()).unwrap().mesh.profile,
+            MeshProfile::Mobile
+        );
         std::fs::write(
             dir.path().join(CONFIG_FILE),
             "listen = \"127.0.0.1:1\"\nbogus = 1\n",

@@ -5,7 +5,9 @@
 //! (`distsoc-net`: endpoint, pinned identities, Hello, dispatcher, key file);
 //! an embedded SQLite store with versioned migrations
 //! ([`store`]); the node services built on `distsoc-protocol`; and the client
-//! of an anchor's mailbox and 1:1 DM channels ([`dm`]).
+//! of an anchor's mailbox and 1:1 DM channels ([`dm`]); its part of the
+//! mesh ([`mesh`]: slots, bootstrap, lookups, the status snapshot) on the
+//! driver of `distsoc_net::mesh`.
 //!
 //! What it does not do: decide protocol rules. Validation, signatures,
 //! envelopes, the pull filter and the other decisions are `distsoc-protocol`'s;
@@ -14,6 +16,7 @@
 pub mod compose;
 pub mod config;
 pub mod dm;
+pub mod mesh;
 pub mod node;
 pub mod ratelimit;
 pub mod service;

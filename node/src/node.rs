@@ -26,7 +26,6 @@ use distsoc_protocol::messages::social::{
     AudienceDecision, AudienceRequest, AudienceRequestBody, AudienceResponse, AudienceResponseBody,
     DeleteRecord, ProfileUpdate, PullSyncRequest, PushPost,
 };
-use distsoc_protocol::messages::wire::Limits;
 use distsoc_protocol::sign::SigningKey;
 use tracing::{debug, info, warn};
 
@@ -35,7 +34,7 @@ use crate::config::{self, Config};
 use crate::service::Service;
 use crate::store::{DeleteOutcome, Inserted, PeerRecord, Store, StoreError};
 use distsoc_net::identity::{KeyFileError, NetworkKey, KEY_FILE};
-use distsoc_net::transport::{Peer, RequestError, Transport, TransportConfig};
+use distsoc_net::transport::{Peer, RequestError, Transport};
 
 /// The anchors list shipped with the node (`node/anchors.json`), copied into a
 /// new data directory by `init`: connect strings of public bootstrap anchors.
@@ -94,6 +93,12 @@ pub enum NodeError {
     /// A peer refused or failed a request.
     #[error(transparent)]
     Request(#[from] distsoc_net::transport::RequestError),
+    /// The mesh could not run a lookup.
+    #[error(transparent)]
+    Mesh(#[from] distsoc_net::mesh::MeshError),
+    /// The mesh and the anchors did not find a node.
+    #[error("{0} was not found (not in the mesh map, not by the worm, not at the anchors)")]
+    NotFound(NodeId),
     /// Bad user input.
     #[error("{0}")]
     Invalid(String),
@@ -156,7 +161,7 @@ pub struct FeedItem {
 pub struct Node {
     dir: PathBuf,
     pub(crate) config: Config,
-    key: Arc<NetworkKey>,
+    pub(crate) key: Arc<NetworkKey>,
     pub(crate) store: Store,
 }
 
@@ -539,36 +544,6 @@ impl Node {
             text: opened.map(|b| b.text),
         })
     }
-
-    /// Starts the network side: binds the QUIC endpoint and serves peers.
-    pub async fn start(&self, listen: Option<SocketAddr>) -> Result<Running, NodeError> {
-        let service = Arc::new(Service::new(self.clone()));
-        let cfg = TransportConfig {
-            listen: listen.unwrap_or(self.config.listen),
-            capabilities: NODE_CAPABILITIES.iter().map(|s| s.to_string()).collect(),
-            limits: Limits {
-                max_pull_batch: self.config.max_pull_batch,
-                ..Limits::default()
-            },
-            listen_addresses: advertised(&self.config, listen),
-            idle_timeout: Duration::from_secs(self.config.idle_timeout_secs.max(1)),
-            max_connections_per_ip: self.config.max_connections_per_ip.max(1),
-            idle_slot_grace: Duration::from_secs(self.config.idle_slot_grace_secs),
-            frame_deadline_floor: Duration::from_secs(self.config.frame_deadline_floor_secs.max(1)),
-            frame_min_rate: self.config.frame_min_rate.max(1),
-            ..TransportConfig::default()
-        };
-        let router = Arc::new(service.clone().router());
-        let transport = Transport::bind(self.key.signing_key(), cfg, router)?;
-        let transport = Arc::new(transport);
-        service.set_transport(&transport);
-        Ok(Running {
-            node: self.clone(),
-            transport,
-            service,
-            deposit_paused: Default::default(),
-        })
-    }
 }
 
 /// The listen addresses announced in Hello: `advertise` when set, else the
@@ -603,12 +578,12 @@ pub enum Revocation {
 /// A node with its transport bound.
 #[derive(Debug, Clone)]
 pub struct Running {
-    node: Node,
-    transport: Arc<Transport>,
-    service: Arc<Service>,
+    pub(crate) node: Node,
+    pub(crate) transport: Arc<Transport>,
+    pub(crate) service: Arc<Service>,
     /// Anchors that refused a deposit with `quotaExceeded`, and until when
     /// not to deposit there again (their `retryAfterMs`).
-    deposit_paused: Arc<std::sync::Mutex<HashMap<NodeId, std::time::Instant>>>,
+    pub(crate) deposit_paused: Arc<std::sync::Mutex<HashMap<NodeId, std::time::Instant>>>,
 }
 
 impl Running {
@@ -648,7 +623,7 @@ impl Running {
         Ok(peer)
     }
 
-    async fn after_connect(&self, peer: &Peer) -> Result<(), NodeError> {
+    pub(crate) async fn after_connect(&self, peer: &Peer) -> Result<(), NodeError> {
         let info = peer.info().clone();
         let is_anchor = is_anchor(peer);
         let mut addrs = info.listen_addresses.clone();
@@ -1137,7 +1112,7 @@ fn own_items_since(
     Ok((items, full))
 }
 
-async fn resolve(target: &ConnectString) -> Result<SocketAddr, NodeError> {
+pub(crate) async fn resolve(target: &ConnectString) -> Result<SocketAddr, NodeError> {
     match &target.host {
         Host::Ip(ip) => Ok(SocketAddr::new(*ip, target.port)),
         Host::Name(name) => tokio::net::lookup_host((name.as_str(), target.port))

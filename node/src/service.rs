@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+use distsoc_net::mesh::MeshHandle;
 use distsoc_net::now_ms;
 use distsoc_net::transport::{PeerInfo, RequestCtx, Router, Transport};
 use distsoc_protocol::codes::{Kind, MessageCode};
@@ -83,6 +84,8 @@ pub struct Service {
         std::sync::Mutex<HashMap<NodeId, std::sync::Weak<distsoc_net::transport::PeerInfo>>>,
     /// Per-peer token buckets for pushes.
     push_limiter: crate::ratelimit::PushLimiter,
+    /// The mesh driver (0x01, 0x02, 0x06, 0x10, 0x11, 0x20).
+    mesh: MeshHandle,
 }
 
 /// Entries of closed connections tolerated in `Service::profile_pushed`
@@ -98,8 +101,16 @@ impl std::fmt::Debug for Service {
 }
 
 impl Service {
-    /// A handler serving `node`.
+    /// A handler serving `node`, with a mesh that holds no slots of its
+    /// own ([`crate::mesh::passive_config`]: it answers the mesh's messages
+    /// and keeps the connections it is given).
     pub fn new(node: Node) -> Self {
+        let mesh = MeshHandle::new(node.node_id(), crate::mesh::passive_config());
+        Self::with_mesh(node, mesh)
+    }
+
+    /// A handler serving `node` with `mesh` as its mesh driver.
+    pub fn with_mesh(node: Node, mesh: MeshHandle) -> Self {
         let push_limiter = crate::ratelimit::PushLimiter::new(
             node.config.push_rate_per_second,
             node.config.push_burst,
@@ -109,15 +120,21 @@ impl Service {
             transport: OnceLock::new(),
             profile_pushed: Default::default(),
             push_limiter,
+            mesh,
         }
+    }
+
+    /// The mesh driver.
+    pub fn mesh(&self) -> &MeshHandle {
+        &self.mesh
     }
 
     /// The transport handler serving this node's peers: one handler per
     /// message code; a push over the peer's rate is refused before any
     /// handler runs, a code not listed is answered `unknownMessage`.
     pub fn router(self: Arc<Self>) -> Router<Service> {
-        Router::new(self, "a user node")
-            .guard(Service::admit_push)
+        let router = Router::new(self, "a user node").guard(Service::admit_push);
+        MeshHandle::route(router, Service::mesh)
             .request(Service::pull_sync)
             .request(Service::file)
             .request(Service::author_update)

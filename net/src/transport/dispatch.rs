@@ -100,6 +100,16 @@ pub trait Handler: Send + Sync + 'static {
         let _ = info;
     }
 
+    /// Called once for every connection [`Handler::on_connected`] was
+    /// called for, after it has closed and left the endpoint's registry
+    /// (so [`Transport::peer`](super::Transport::peer) no longer returns
+    /// it). `info.connection_id` tells which connection: a peer that
+    /// reconnected may already have a newer one. Must not block. The
+    /// default does nothing.
+    fn on_disconnected(&self, info: Arc<PeerInfo>) {
+        let _ = info;
+    }
+
     /// Whether `peer`, connecting from `remote`, may use this endpoint.
     /// Called for every incoming connection as soon as the peer's NodeId is
     /// known from the TLS handshake — before the Hello exchange and before

@@ -641,6 +641,7 @@ impl Inner {
         let reason = CloseReason::from(conn.closed().await);
         self.deregister(info.node_id, conn.stable_id());
         info!(%peer, %reason, "peer disconnected");
+        self.handler.on_disconnected(info);
     }
 
     /// Dials `target` (the caller holds its dial lock).

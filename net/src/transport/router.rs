@@ -55,7 +55,8 @@ pub struct Router<S> {
     routes: HashMap<MessageCode, Route<S>>,
     guard: Option<Guard<S>>,
     admit: Option<Admit<S>>,
-    connected: Option<Connected<S>>,
+    connected: Vec<Connected<S>>,
+    disconnected: Vec<Connected<S>>,
 }
 
 impl<S> fmt::Debug for Router<S> {
@@ -80,7 +81,8 @@ impl<S: Send + Sync + 'static> Router<S> {
             routes: HashMap::new(),
             guard: None,
             admit: None,
-            connected: None,
+            connected: Vec::new(),
+            disconnected: Vec::new(),
         }
     }
 
@@ -149,9 +151,21 @@ impl<S: Send + Sync + 'static> Router<S> {
     }
 
     /// [`Handler::on_connected`]: called when a connection's Hello exchange
-    /// has completed (default: nothing).
+    /// has completed (default: nothing). Every registered callback runs, in
+    /// the order registered (a role's own and the mesh driver's).
     pub fn on_connected(mut self, f: impl Fn(&S, Arc<PeerInfo>) + Send + Sync + 'static) -> Self {
-        self.connected = Some(Box::new(f));
+        self.connected.push(Box::new(f));
+        self
+    }
+
+    /// [`Handler::on_disconnected`]: called when a connection announced to
+    /// `on_connected` has closed (default: nothing). Every registered
+    /// callback runs, in the order registered.
+    pub fn on_disconnected(
+        mut self,
+        f: impl Fn(&S, Arc<PeerInfo>) + Send + Sync + 'static,
+    ) -> Self {
+        self.disconnected.push(Box::new(f));
         self
     }
 
@@ -205,8 +219,14 @@ impl<S: Send + Sync + 'static> Handler for Router<S> {
     }
 
     fn on_connected(&self, info: Arc<PeerInfo>) {
-        if let Some(f) = &self.connected {
-            f(&self.state, info);
+        for f in &self.connected {
+            f(&self.state, info.clone());
+        }
+    }
+
+    fn on_disconnected(&self, info: Arc<PeerInfo>) {
+        for f in &self.disconnected {
+            f(&self.state, info.clone());
         }
     }
 

@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use distsoc_node::compose::VisibilityIntent;
 use distsoc_node::config::{default_data_dir, Config};
 use distsoc_node::dm::DmClient;
+use distsoc_node::mesh;
 use distsoc_node::node::{Node, Revocation};
 use distsoc_protocol::ids::{ConnectString, NodeId, PostingId};
 use serde_json::json;
@@ -72,10 +73,15 @@ enum Command {
         /// The post id (64 hex digits, as `feed --json` shows it).
         id: String,
     },
-    /// Follow a posting id (private: never sent in gossip).
+    /// Follow a posting id (private: never sent in gossip). When anchors or
+    /// bootstrap peers are configured, the author is then looked up by id
+    /// (as `lookup` does) and, when found, connected to and pulled from.
     Follow {
         /// Posting id (64 hex digits).
         id: PostingId,
+        /// Only record the follow; do not look the author up.
+        #[arg(long)]
+        offline: bool,
     },
     /// Stop following a posting id.
     Unfollow {
@@ -96,12 +102,27 @@ enum Command {
     /// Audience: consented push of public posts.
     #[command(subcommand)]
     Audience(AudienceCommand),
-    /// List known peers.
+    /// List known peers and, when a node is running, each connection's
+    /// slot class (social / wide / anchor / inbound) from its status
+    /// snapshot (`mesh-status.json`).
     Peers,
-    /// Connect to a peer (`NodeId@host:port`), exchange profiles and pull.
+    /// Show the running node's mesh map: entries per hop and bytes (from
+    /// its status snapshot, written every 10 s; fails when no node runs).
+    Map,
+    /// Find a node by NodeId through the mesh: direct peers, hop 2, hop 3,
+    /// the worm, then the anchors' address caches. One-shot: starts an
+    /// endpoint, connects to the anchors (anchors.json and the bootstrap
+    /// list), waits for their map sync, and resolves. Prints the tier that
+    /// found it, the worm's hops and the time.
+    Lookup {
+        /// The NodeId sought (64 hex digits).
+        target: NodeId,
+    },
+    /// Connect to a peer, exchange profiles and pull. `NodeId@host:port`
+    /// dials that address; a bare NodeId is first found as `lookup` does.
     Connect {
-        /// The peer's connect string.
-        target: ConnectString,
+        /// `NodeId@host:port`, or a NodeId alone.
+        target: String,
     },
     /// Pull from every known peer, the bootstrap list and anchors.json.
     Sync,
@@ -375,11 +396,39 @@ fn main() -> anyhow::Result<()> {
                 format!("deleted {id}; peers and anchors get the delete when they sync")
             });
         }
-        Command::Follow { id } => {
+        Command::Follow { id, offline } => {
             node.store().follow(id, distsoc_net::now_ms())?;
-            print(json_mode, json!({"following": id.to_hex()}), || {
-                format!("following {id}")
-            });
+            let lookup = !offline && !distsoc_node::mesh::configured_anchors(&node).is_empty();
+            let pulled = if lookup {
+                let target = NodeId(id.0);
+                let rt = tokio::runtime::Runtime::new()?;
+                rt.block_on(async {
+                    let running = node
+                        .start(Some(SocketAddr::from(([0, 0, 0, 0], 0))))
+                        .await?;
+                    let r = async {
+                        let (peer, _) = running.connect_id(target).await?;
+                        running.sync_with(&peer).await
+                    }
+                    .await;
+                    running.transport().close().await;
+                    anyhow::Ok(r)
+                })?
+                .map_err(|e| e.to_string())
+            } else {
+                Err("not looked up".to_string())
+            };
+            let new_posts = pulled.as_ref().ok().map(|r| r.new_posts);
+            print(
+                json_mode,
+                json!({"following": id.to_hex(), "new_posts": new_posts,
+                       "pull_error": pulled.as_ref().err()}),
+                || match &pulled {
+                    Ok(r) => format!("following {id}; found it and pulled {} new posts", r.new_posts),
+                    Err(e) if lookup => format!("following {id}; not reachable now: {e}"),
+                    Err(_) => format!("following {id}"),
+                },
+            );
         }
         Command::Unfollow { id } => {
             let was = node.store().unfollow(id)?;
@@ -419,42 +468,43 @@ fn main() -> anyhow::Result<()> {
         Command::Circle(c) => circle(&node, c, json_mode)?,
         Command::Dm(c) => dm(&node, c, json_mode)?,
         Command::Audience(c) => audience(&node, c, json_mode)?,
-        Command::Peers => {
-            let peers = node.store().peers(1000)?;
-            let v: Vec<_> = peers
-                .iter()
-                .map(|p| json!({"node_id": p.node_id.to_hex(), "addresses": p.addresses, "is_anchor": p.is_anchor, "last_seen_ms": p.last_seen_ms}))
-                .collect();
-            print(json_mode, json!(v), || {
-                peers
-                    .iter()
-                    .map(|p| {
-                        let a: Vec<String> = p.addresses.iter().map(|a| a.to_string()).collect();
-                        format!(
-                            "{} {}{}",
-                            p.node_id,
-                            a.join(","),
-                            if p.is_anchor { " anchor" } else { "" }
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
-        }
+        Command::Peers => peers(&node, json_mode)?,
+        Command::Map => map(&node, json_mode)?,
+        Command::Lookup { target } => lookup(&node, target, json_mode)?,
         Command::Connect { target } => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async {
                 let running = node
                     .start(Some(SocketAddr::from(([0, 0, 0, 0], 0))))
                     .await?;
-                let peer = running.connect(&target).await?;
-                let report = running.sync_with(&peer).await?;
+                let result = async {
+                    let (peer, how) = match target.parse::<ConnectString>() {
+                        Ok(cs) => (running.connect(&cs).await?, None),
+                        Err(_) => {
+                            let id: NodeId = target.parse().map_err(|e| {
+                                anyhow::anyhow!("{target:?} is neither NodeId@host:port nor a NodeId: {e}")
+                            })?;
+                            running.connect_id(id).await?
+                        }
+                    };
+                    let report = running.sync_with(&peer).await?;
+                    anyhow::Ok((peer.node_id(), how, report))
+                }
+                .await;
                 running.transport().close().await;
-                print(json_mode, serde_json::to_value(report)?, || {
-                    format!(
-                        "connected to {}; pulled {} new posts",
-                        target.node_id, report.new_posts
-                    )
+                let (id, how, report) = result?;
+                let tier = how
+                    .as_ref()
+                    .and_then(|r| r.found.as_ref())
+                    .map(|(_, t)| t.as_str());
+                let mut v = serde_json::to_value(report)?;
+                v["found_by"] = json!(tier);
+                print(json_mode, v, || match tier {
+                    Some(t) => format!(
+                        "found {id} ({t}), connected; pulled {} new posts",
+                        report.new_posts
+                    ),
+                    None => format!("connected to {id}; pulled {} new posts", report.new_posts),
                 });
                 anyhow::Ok(())
             })?;
@@ -760,16 +810,171 @@ async fn dm_on(
 fn run(node: Node, listen: Option<SocketAddr>, json_mode: bool) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let running = node.start(listen).await?;
+        let profile = node.config().mesh.profile;
+        let running = node.start_mesh(listen, mesh::mesh_config(profile)).await?;
         let cs = running.connect_string()?;
-        tracing::info!(node = %node.node_id(), connect = %cs, "node running");
+        tracing::info!(node = %node.node_id(), connect = %cs, profile = profile.as_str(), "node running");
         print(json_mode, json!({"connect": cs}), || {
             format!("listening: {cs}")
         });
+        // The mesh: join through the anchors, then keep the social wish
+        // list current and the status snapshot fresh.
+        let mesh_task = {
+            let running = running.clone();
+            tokio::spawn(async move {
+                let anchors = running.join_mesh().await;
+                tracing::info!(anchors, "joined the mesh");
+                let mut every = tokio::time::interval(SOCIAL_REFRESH);
+                loop {
+                    every.tick().await;
+                    running.refresh_social();
+                }
+            })
+        };
+        let status_task = {
+            let running = running.clone();
+            tokio::spawn(async move { running.write_status_forever().await })
+        };
         running.serve_until(distsoc_net::shutdown_signal()).await;
+        mesh_task.abort();
+        status_task.abort();
+        mesh::StatusSnapshot::remove(node.dir());
         tracing::info!("node stopped");
         anyhow::Ok(())
     })
+}
+
+/// How often `run` re-reads follows and audience into the social slots.
+const SOCIAL_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The running node's status snapshot, or why there is none.
+fn fresh_status(node: &Node) -> anyhow::Result<Result<mesh::StatusSnapshot, String>> {
+    let now = distsoc_net::now_ms();
+    Ok(match mesh::StatusSnapshot::read(node.dir())? {
+        Some(s) if s.is_fresh(now) => Ok(s),
+        Some(s) => Err(format!(
+            "no node is running in {} (its last status snapshot is {} s old); start `distsoc-node run`",
+            node.dir().display(),
+            s.age_secs(now)
+        )),
+        None => Err(format!(
+            "no node is running in {} (no status snapshot); start `distsoc-node run`",
+            node.dir().display()
+        )),
+    })
+}
+
+fn map(node: &Node, json_mode: bool) -> anyhow::Result<()> {
+    let s = fresh_status(node)?.map_err(|e| anyhow::anyhow!(e))?;
+    let m = &s.map;
+    print(
+        json_mode,
+        json!({"node_id": s.node_id, "profile": s.profile, "written_at_ms": s.written_at_ms,
+               "hop1": m.hop1, "hop2": m.hop2, "hop3": m.hop3, "hop3_raw": m.hop3_raw,
+               "bytes": m.bytes, "connections": s.peers.len(), "gaps": s.gaps,
+               "rate_limited": s.rate_limited}),
+        || {
+            format!(
+                "hop 1: {} entries\nhop 2: {} entries\nhop 3: {} entries ({} fingerprints kept)\nmap memory: {} bytes\nprofile: {}, {} connections",
+                m.hop1, m.hop2, m.hop3, m.hop3_raw, m.bytes, s.profile, s.peers.len()
+            )
+        },
+    );
+    Ok(())
+}
+
+fn peers(node: &Node, json_mode: bool) -> anyhow::Result<()> {
+    let status = fresh_status(node)?;
+    let classes: std::collections::HashMap<String, String> = match &status {
+        Ok(s) => s
+            .peers
+            .iter()
+            .map(|p| (p.node_id.clone(), p.class.clone()))
+            .collect(),
+        Err(why) => {
+            if !json_mode {
+                eprintln!("{why}: slot classes unknown");
+            }
+            Default::default()
+        }
+    };
+    let known = node.store().peers(1000)?;
+    let mut v: Vec<serde_json::Value> = Vec::new();
+    let mut lines = Vec::new();
+    for p in &known {
+        let hex = p.node_id.to_hex();
+        let class = classes.get(&hex);
+        let a: Vec<String> = p.addresses.iter().map(|a| a.to_string()).collect();
+        lines.push(format!(
+            "{} {}{} [{}]",
+            p.node_id,
+            a.join(","),
+            if p.is_anchor { " anchor" } else { "" },
+            class.map_or("not connected", String::as_str)
+        ));
+        v.push(json!({"node_id": hex, "addresses": p.addresses, "is_anchor": p.is_anchor,
+                      "last_seen_ms": p.last_seen_ms, "class": class}));
+    }
+    // Connections of the running node that are not in the peer records.
+    if let Ok(s) = &status {
+        for p in &s.peers {
+            if !known.iter().any(|k| k.node_id.to_hex() == p.node_id) {
+                lines.push(format!("{} [{}]", p.node_id, p.class));
+                v.push(json!({"node_id": p.node_id, "addresses": [], "is_anchor": p.class == "anchor",
+                              "last_seen_ms": null, "class": p.class}));
+            }
+        }
+    }
+    print(json_mode, json!(v), || lines.join("\n"));
+    Ok(())
+}
+
+fn lookup(node: &Node, target: NodeId, json_mode: bool) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let res = rt.block_on(async {
+        let running = node
+            .start(Some(SocketAddr::from(([0, 0, 0, 0], 0))))
+            .await?;
+        let r = running.lookup(target).await;
+        running.transport().close().await;
+        r
+    })?;
+    let ms = res.elapsed.as_millis();
+    match &res.found {
+        Some((pa, tier)) => {
+            let addrs: Vec<String> = pa.addresses.iter().map(|a| a.0.to_string()).collect();
+            print(
+                json_mode,
+                json!({"node_id": target.to_hex(), "found": true, "tier": tier.as_str(),
+                       "addresses": addrs, "is_anchor": pa.is_anchor, "hops": res.hops,
+                       "messages": res.messages, "elapsed_ms": ms}),
+                || {
+                    format!(
+                        "{target} found by {} in {ms} ms (worm hops {}, {} requests)\n  {}",
+                        tier.as_str(),
+                        res.hops,
+                        res.messages,
+                        addrs.join(", ")
+                    )
+                },
+            );
+            Ok(())
+        }
+        None => {
+            if json_mode {
+                print(
+                    true,
+                    json!({"node_id": target.to_hex(), "found": false, "tier": null,
+                           "hops": res.hops, "messages": res.messages, "elapsed_ms": ms}),
+                    String::new,
+                );
+            }
+            bail!(
+                "{target} not found in {ms} ms ({} requests: mesh map, worm, anchors)",
+                res.messages
+            )
+        }
+    }
 }
 
 fn guess_mime(path: &std::path::Path) -> &'static str {
