@@ -21,6 +21,11 @@ use crate::suite::wire::{self, code, PROTOCOL_VERSION as V};
 
 pub(crate) type Id = [u8; 32];
 
+/// How long [`Tester::peer`] waits for the target's map before going on
+/// (a conforming target sends it right after the Hello exchange; a case
+/// that checks the map waits the full reply timeout itself).
+const PEER_MAP_WAIT: Duration = Duration::from_secs(2);
+
 /// One stream the target opened to a tester.
 #[derive(Clone, Debug)]
 pub(crate) struct Got {
@@ -133,7 +138,7 @@ impl Tester {
     pub(crate) async fn peer(ctx: &mut Ctx, listen: &[SocketAddr]) -> Result<Self, CaseError> {
         let mut t = Self::connect(ctx, listen).await?;
         let _ = t.s.conn.send_uni(&map_frame(0, 0, 1, &[], &[], 0)).await;
-        let _ = t.map_chunks(ctx.timeouts.reply).await;
+        let _ = t.map_chunks(ctx.timeouts.reply.min(PEER_MAP_WAIT)).await;
         Ok(t)
     }
 
@@ -189,77 +194,79 @@ impl Tester {
         self.log.clear();
     }
 
-    /// Waits at most `within` for a stream matching `pred` that has not
-    /// arrived yet (ignores the log).
-    pub(crate) async fn next(
+    /// Waits at most `within` until at least `n` streams matching `pred`
+    /// have been received (counting those already logged).
+    pub(crate) async fn wait_count(
         &mut self,
         within: Duration,
         pred: impl Fn(&Got) -> bool,
-    ) -> Option<Got> {
+        n: usize,
+    ) -> bool {
         let deadline = tokio::time::Instant::now() + within;
-        self.drain();
         loop {
+            self.drain();
+            if self.log.iter().filter(|g| pred(g)).count() >= n {
+                return true;
+            }
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(g)) => {
-                    let hit = pred(&g);
-                    self.log.push(g.clone());
-                    if hit {
-                        return Some(g);
-                    }
-                }
-                _ => return None,
+                Ok(Some(g)) => self.log.push(g),
+                _ => return false,
             }
         }
     }
 
-    /// Waits at most `within` for every chunk of the first map in the log
-    /// (or the next to arrive): the chunks with the `seq` of the first,
-    /// until `chunkCount` of them are read. Fewer if time runs out; an
-    /// error if no map arrives at all.
-    pub(crate) async fn map_chunks(&mut self, within: Duration) -> Result<Vec<Map>, String> {
+    /// How many map chunks (`InitialMapSync`) were received so far.
+    pub(crate) fn map_count(&mut self) -> usize {
+        self.received()
+            .iter()
+            .filter(|g| g.code == code::INITIAL_MAP_SYNC)
+            .count()
+    }
+
+    /// Waits at most `within` for every chunk of the map whose first chunk
+    /// is the `skip`-th map chunk received (0-based): the chunks with its
+    /// `seq`, until `chunkCount` of them are read. Fewer if time runs out;
+    /// an error if that chunk never arrives.
+    pub(crate) async fn map_chunks_after(
+        &mut self,
+        within: Duration,
+        skip: usize,
+    ) -> Result<Vec<Map>, String> {
         let deadline = tokio::time::Instant::now() + within;
-        let mut first: Option<Map> = None;
-        let mut out = Vec::new();
-        let mut seen = 0;
+        let is_map = |g: &Got| g.code == code::INITIAL_MAP_SYNC;
+        if !self.wait_count(within, is_map, skip + 1).await {
+            return Err(format!("no InitialMapSync within {within:?}"));
+        }
         loop {
-            let maps: Vec<Got> = self
+            let got: Vec<Got> = self
                 .received()
                 .iter()
-                .filter(|g| g.code == code::INITIAL_MAP_SYNC)
+                .filter(|g| is_map(g))
+                .skip(skip)
                 .cloned()
                 .collect();
-            for g in &maps[seen..] {
+            let total = got.len();
+            let first = read_map(&got[0])?;
+            let mut out = Vec::new();
+            for g in &got {
                 let m = read_map(g)?;
-                match &first {
-                    None => {
-                        first = Some(m.clone());
-                        out.push(m);
-                    }
-                    Some(f) if f.seq == m.seq => out.push(m),
-                    Some(_) => {}
+                if m.seq == first.seq {
+                    out.push(m);
                 }
             }
-            seen = maps.len();
-            if let Some(f) = &first {
-                if out.len() >= f.chunk_count.clamp(1, 16) as usize {
-                    return Ok(out);
-                }
+            if out.len() >= first.chunk_count.clamp(1, 16) as usize {
+                return Ok(out);
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero()
-                || self
-                    .next(left, |g| g.code == code::INITIAL_MAP_SYNC)
-                    .await
-                    .is_none()
-            {
-                break;
+            if !self.wait_count(left, is_map, skip + total + 1).await {
+                return Ok(out);
             }
         }
-        if first.is_none() {
-            Err(format!("no InitialMapSync within {within:?}"))
-        } else {
-            Ok(out)
-        }
+    }
+
+    /// [`Tester::map_chunks_after`] for the first map received.
+    pub(crate) async fn map_chunks(&mut self, within: Duration) -> Result<Vec<Map>, String> {
+        self.map_chunks_after(within, 0).await
     }
 
     /// Sends `bytes` on a bidirectional stream (no retry).

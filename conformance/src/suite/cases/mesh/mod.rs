@@ -108,7 +108,7 @@ pub(crate) fn cases() -> Vec<Case> {
     use Level::Must;
     let r = Role::Any;
     let gap = Duration::from_secs(25);
-    vec![
+    let cases = vec![
         def("MESH-13.4-001", Must, Positive, r, MESH, "after a Hello declaring mesh/1 the target pushes its InitialMapSync: seq 0, hop3 empty, chunks as §13.4", "schema/README.md §13.4", INITIAL)
             .run(|ctx| Box::pin(map::pushed(ctx))),
         def("MESH-13.1-002", Must, Positive, r, MESH, "a peer is reported at hop 1 with exactly its advertised addresses; one that advertised none with none", "schema/README.md §13.1", ADVERTISED)
@@ -210,5 +210,17 @@ pub(crate) fn cases() -> Vec<Case> {
             .run(|ctx| Box::pin(addr::silent_peer(ctx))),
         def("MESH-13.1-061", Must, Positive, r, MESH, "an advertised unspecified IP is reported as the IP the peer is seen at", "schema/README.md §13.1", UNSPECIFIED)
             .run(|ctx| Box::pin(addr::unspecified_ip(ctx))),
-    ]
+    ];
+    // Several testers per case, each waiting (bounded) for the target's
+    // map: more than the run's default 10 s against a slow target.
+    cases
+        .into_iter()
+        .map(|c| {
+            if c.needs.is_some() {
+                c
+            } else {
+                c.needs(Duration::from_secs(20))
+            }
+        })
+        .collect()
 }

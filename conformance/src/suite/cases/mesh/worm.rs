@@ -145,14 +145,17 @@ pub(super) async fn ttl0_not_forwarded(ctx: &mut Ctx) -> Result<Outcome, CaseErr
     let expected = "WormRequest ttl 0 for an unknown NodeId: a WormResponse with the same wormId and no hits; no WormRequest reaches the target's other peer";
     let reply = a.exchange(&worm_request_frame(&w)).await;
     let ans = tri!(read_worm_response(&reply), expected);
-    let late = b.wait_for(ctx.timeouts.silence, is_worm_request).await;
+    // Only this worm counts: the target may run worms of its own
+    // (bucket refresh, §13.6).
+    let ours = |g: &Got| is_worm_request(g) && read_worm_request(g).is_ok_and(|f| f.id == w.id);
+    let late = b.wait_for(ctx.timeouts.silence, ours).await;
     Ok(Outcome::check(
         ans.id == w.id && ans.hits.is_empty() && late.is_none(),
         expected,
         format!(
-            "{ans}; wormId echoed: {}; WormRequests at the other peer: {}",
+            "{ans}; wormId echoed: {}; this worm's WormRequests at the other peer: {}",
             ans.id == w.id,
-            b.received().iter().filter(|g| is_worm_request(g)).count()
+            b.received().iter().filter(|g| ours(g)).count()
         ),
     ))
 }
@@ -251,19 +254,31 @@ pub(super) async fn query_no_fanout(ctx: &mut Ctx) -> Result<Outcome, CaseError>
         read_worm_response(&a.s.request(&worm_query_frame(&id, &[t])).await),
         expected
     );
+    // Only this id counts: the target may run worms of its own (§13.6).
     let late = b
         .wait_for(ctx.timeouts.silence, |g| {
-            is_worm_query(g) || is_worm_request(g)
+            (is_worm_query(g) && read_worm_query_id(g).is_ok_and(|i| i == id))
+                || (is_worm_request(g) && read_worm_request(g).is_ok_and(|f| f.id == id))
         })
         .await;
     Ok(Outcome::check(
         ans.id == id && ans.hits.is_empty() && late.is_none(),
         expected,
         format!(
-            "{ans}; at the other peer: {}",
+            "{ans}; sent wormId {}; at the other peer: {}",
+            hex::encode(id),
             late.map_or_else(
                 || "nothing".to_string(),
-                |g| format!("a frame 0x{:02x}", g.code)
+                |g| format!(
+                    "a frame 0x{:02x} on a {} stream, wormId {}",
+                    g.code,
+                    if g.uni {
+                        "unidirectional"
+                    } else {
+                        "bidirectional"
+                    },
+                    read_worm_query_id(&g).map_or_else(|e| e, |i| hex::encode(i))
+                )
             )
         ),
     ))
@@ -297,11 +312,14 @@ fn queries(t: &mut Tester, id: &[u8]) -> usize {
         .count()
 }
 
-fn forwarded(t: &mut Tester) -> Vec<super::harness::SeenWorm> {
+/// The WormRequests with wormId `id` the target sent `t` (the target may
+/// run worms of its own, §13.6: those are not counted).
+fn forwarded(t: &mut Tester, id: &[u8]) -> Vec<super::harness::SeenWorm> {
     t.received()
         .iter()
         .filter(|g| is_worm_request(g))
         .filter_map(|g| read_worm_request(g).ok())
+        .filter(|f| f.id == id)
         .collect()
 }
 
@@ -327,9 +345,9 @@ pub(super) async fn forward(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
     let (ans, w, mut a, mut b, mut c) = relay(ctx).await?;
     let expected = "WormRequest ttl 1 from peer A for an unknown NodeId, peers B and C: exactly one WormRequest forwarded, to B or C (never A), with ttl 0, the same wormId, targets and originator, and visited = A's visited + the target's NodeId";
     let ans = tri!(ans, expected);
-    let fa = forwarded(&mut a);
-    let mut all = forwarded(&mut b);
-    all.extend(forwarded(&mut c));
+    let fa = forwarded(&mut a, &w.id);
+    let mut all = forwarded(&mut b, &w.id);
+    all.extend(forwarded(&mut c, &w.id));
     let me = ctx.target.node_id.to_vec();
     let good = |f: &super::harness::SeenWorm| {
         f.ttl == 0
@@ -381,7 +399,10 @@ pub(super) async fn forward_closest(ctx: &mut Ctx) -> Result<Outcome, CaseError>
         if closer_is_b { "B" } else { "C" }
     );
     let _ = tri!(ans, expected);
-    let (nb, nc) = (forwarded(&mut b).len(), forwarded(&mut c).len());
+    let (nb, nc) = (
+        forwarded(&mut b, &w.id).len(),
+        forwarded(&mut c, &w.id).len(),
+    );
     Ok(Outcome::check(
         if closer_is_b {
             nb == 1 && nc == 0
