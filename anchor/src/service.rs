@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use distsoc_net::now_ms;
 use distsoc_net::mesh::MeshHandle;
+use distsoc_net::now_ms;
 use distsoc_net::transport::{RequestCtx, Router};
 use distsoc_protocol::codes::MessageCode;
 use distsoc_protocol::error::{ErrorCode, RateLimited, ToWireError};
@@ -46,8 +46,14 @@ use crate::store::{
 use crate::verify::Verifier;
 
 /// Capabilities an anchor serves.
-pub const ANCHOR_CAPABILITIES: &[&str] =
-    &["mailbox/1", "bootstrap/1", "address-cache/1", "pull-sync/1"];
+pub const ANCHOR_CAPABILITIES: &[&str] = &[
+    "mailbox/1",
+    "bootstrap/1",
+    "address-cache/1",
+    "pull-sync/1",
+    "mesh/1",
+    "worm/1",
+];
 
 /// Runtime settings of the service (from `anchor.toml`).
 #[derive(Debug, Clone)]
@@ -688,8 +694,11 @@ impl AnchorService {
 
     /// Serves `AddressRequest`: from the verified check-in cache first
     /// (only addresses a client announced and a dial-back confirmed), then
-    /// from the mesh map for the targets the cache does not have (addresses
-    /// peers announced in their Hello, never observed ones).
+    /// from the mesh for targets the cache does not have and that are not
+    /// this anchor's own connections (hop 2 and 3, the addresses those nodes
+    /// announced to their peers, or a referral). A direct connection of the
+    /// anchor is answered from the cache only: its address is handed out
+    /// once the dial-back verified it, never before.
     async fn serve_address_request(
         self: Arc<Self>,
         ctx: RequestCtx,
@@ -720,7 +729,7 @@ impl AnchorService {
         }
         let missing: Vec<NodeId> = entries
             .iter()
-            .filter(|e| e.peer.is_none())
+            .filter(|e| e.peer.is_none() && self.mesh.hops_to(&e.node_id).is_none_or(|h| h >= 2))
             .map(|e| e.node_id)
             .collect();
         if !missing.is_empty() {
@@ -745,7 +754,9 @@ impl AnchorService {
                 Err(e) if matches!(e.code, ErrorCode::Malformed | ErrorCode::RateLimited) => {
                     return Err(e)
                 }
-                Err(e) => debug!(peer = %ctx.peer.short(), error = %e.code, "mesh address lookup failed"),
+                Err(e) => {
+                    debug!(peer = %ctx.peer.short(), error = %e.code, "mesh address lookup failed")
+                }
             }
         }
         Ok(AddressResponse {

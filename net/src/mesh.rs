@@ -77,6 +77,12 @@ use tracing::debug;
 
 use crate::transport::{Direction, Peer, PeerInfo, RequestCtx, RequestError, Router, Transport};
 
+/// The capability of a mesh peer (`schema/README.md` §3.2): only peers that
+/// declared it in their Hello are peers of the mesh (§13).
+pub const MESH_CAPABILITY: &str = "mesh/1";
+/// The capability of a node that serves `WormRequest` and `WormQuery`.
+pub const WORM_CAPABILITY: &str = "worm/1";
+
 /// Most I/O tasks (pushes, requests, dials) the driver runs at once.
 pub const MAX_IO_TASKS: usize = 512;
 /// Most peer requests waiting for the mesh's answer at once.
@@ -234,6 +240,7 @@ fn refuse(code: ErrorCode, message: impl Into<String>) -> wire::Error {
 fn refusal_error(r: Refusal) -> wire::Error {
     match r {
         Refusal::Malformed(why) => refuse(ErrorCode::Malformed, why),
+        Refusal::TooLarge(why) => refuse(ErrorCode::TooLarge, why),
         Refusal::RateLimited(retry_after) => RateLimited {
             what: "mesh request rate limit exceeded",
             retry_after,
@@ -505,14 +512,19 @@ impl MeshHandle {
     }
 
     /// A connection completed its Hello exchange: `PeerUp` with its
-    /// advertised addresses (once per connection).
+    /// advertised addresses (once per connection), if the peer declared
+    /// [`MESH_CAPABILITY`]; a connection of any other node (a mailbox
+    /// client, a conformance tester) is not part of the mesh (§13).
     pub fn connected(&self, info: &PeerInfo) {
+        if !info.capabilities.iter().any(|c| c == MESH_CAPABILITY) {
+            return;
+        }
         let peer = info.node_id;
         let conn = info.connection_id;
         let ev = InEvent::PeerUp {
             peer,
             info: distsoc_protocol::mesh::PeerInfo {
-                addresses: info.listen_addresses.clone(),
+                addresses: map_addresses(info),
                 is_anchor: info.roles.contains(&Role::Anchor),
                 outbound: info.direction == Direction::Outbound,
             },
@@ -534,24 +546,30 @@ impl MeshHandle {
         });
     }
 
-    /// Serves a mesh push. On a bidirectional stream an invalid RoutingDiff
-    /// or InitialMapSync is refused `malformed` (the answer is `Ack`
-    /// otherwise); on a unidirectional one the mesh drops it silently.
+    /// Serves a mesh push. On a bidirectional stream every check of §13.9
+    /// runs first ([`Mesh::check_push`]): a refusal is the answer
+    /// (`malformed`, `tooLarge`, `rateLimited`), else `Ack`. The push is
+    /// handed to the mesh either way, which applies the same rules.
     pub fn serve_push(&self, ctx: &RequestCtx, msg: MeshMessage) -> Result<(), wire::Error> {
-        if ctx.bidirectional {
-            Mesh::check_message(&msg).map_err(refusal_error)?;
-        }
+        let checked = if ctx.bidirectional {
+            let now = self.now();
+            lock(&self.shared.state)
+                .mesh
+                .check_push(now, &ctx.peer, &msg)
+        } else {
+            Ok(())
+        };
         let last_chunk = matches!(&msg, MeshMessage::InitialMapSync(s)
             if Mesh::check_message(&msg).is_ok() && s.chunk_index + 1 == s.chunk_count);
         self.feed(InEvent::Message {
             peer: ctx.peer,
             msg,
         });
-        if last_chunk {
+        if last_chunk && checked.is_ok() {
             lock(&self.shared.synced).insert(ctx.peer);
             self.shared.synced_changed.notify_waiters();
         }
-        Ok(())
+        checked.map_err(refusal_error)
     }
 
     /// Waits until each of `peers` has sent the last chunk of an
@@ -731,6 +749,15 @@ impl MeshHandle {
             .collect()
     }
 
+    /// How far `id` is in the map: 0 (this node), 1, 2, 3, or `None`.
+    pub fn hops_to(&self, id: &NodeId) -> Option<u8> {
+        lock(&self.shared.state)
+            .mesh
+            .map()
+            .find(id)
+            .map(|f| f.hops())
+    }
+
     /// Where the map knows `id` to be reachable, if it has addresses.
     pub fn address_of(&self, id: &NodeId) -> Option<PeerAddress> {
         lock(&self.shared.state).mesh.map().peer_address(id)
@@ -752,6 +779,27 @@ impl MeshHandle {
             gaps: counters.gaps,
         }
     }
+}
+
+/// The addresses a peer advertised, as the map keeps them (§13.1): an
+/// unspecified IP ("the IP you see me at, this port") becomes the IP the
+/// connection comes from, with the advertised port; port 0 is dropped.
+fn map_addresses(info: &PeerInfo) -> Vec<SocketAddr> {
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for a in &info.listen_addresses {
+        if a.port() == 0 {
+            continue;
+        }
+        let a = if a.ip().is_unspecified() {
+            SocketAddr::new(info.remote.ip(), a.port())
+        } else {
+            *a
+        };
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    out
 }
 
 /// A WormRequest/WormQuery handler's reply from the mesh's answer.

@@ -1,11 +1,13 @@
 //! The mesh driver (`distsoc_net::mesh`) on real quinn endpoints on
-//! 127.0.0.1, no mocks: four transports in a chain A–B–C–D fill their maps
-//! by InitialMapSync and RoutingDiff, and A's lookups resolve C at hop 2
-//! and D at hop 3 through AddressRequests over the wire; a node that
-//! reconnects and leaves is tracked by connection; and hostile input —
+//! 127.0.0.1, no mocks: five transports in a chain A–B–C–D–E fill their
+//! maps by InitialMapSync and RoutingDiff; A's lookups resolve C at hop 2
+//! and D at hop 3 through AddressRequests over the wire, and E (beyond the
+//! 3-hop map) by the worm; a node that leaves is removed from its peers'
+//! maps by the diffs; and hostile input —
 //! malformed InitialMapSync / RoutingDiff on a bidirectional stream, a burst
 //! of WormRequests — is refused with typed errors while the connection stays
-//! usable.
+//! usable; a peer that does not declare `mesh/1` gets no map pushes and is
+//! in no map.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -13,14 +15,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use distsoc_net::mesh::{MeshHandle, ResolvedTier};
+use distsoc_net::mesh::{MeshHandle, ResolvedTier, MESH_CAPABILITY, WORM_CAPABILITY};
 use distsoc_net::transport::{RequestError, Router, Transport, TransportConfig};
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{NodeId, WormId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::mesh::{MeshConfig, SlotClass, Tier};
 use distsoc_protocol::messages::common::{PeerAddress, SocketAddress};
-use distsoc_protocol::messages::discovery::{InitialMapSync, RoutingDiff, WormRequest};
+use distsoc_protocol::messages::discovery::{Hop1Entry, InitialMapSync, RoutingDiff, WormRequest};
 use distsoc_protocol::sign::SigningKey;
 use tokio::time::Instant;
 
@@ -65,6 +67,7 @@ fn node(seed: u8, config: MeshConfig) -> Node {
     let cfg = TransportConfig {
         listen: addr,
         listen_addresses: vec![addr],
+        capabilities: vec![MESH_CAPABILITY.into(), WORM_CAPABILITY.into()],
         ..TransportConfig::default()
     };
     let transport = Arc::new(Transport::bind(&key, cfg, Arc::new(router)).unwrap());
@@ -92,11 +95,13 @@ async fn chain_fills_maps_and_lookups_resolve_hop2_and_hop3() {
     let b = node(2, chain_config());
     let c = node(3, chain_config());
     let d = node(4, chain_config());
-    // Links in order A–B, B–C, C–D: what B and C learn after A connected
-    // reaches A by RoutingDiff, not by the InitialMapSync.
+    let e = node(5, chain_config());
+    // Links in order A–B, B–C, C–D, D–E: what B and C learn after A
+    // connected reaches A by RoutingDiff, not by the InitialMapSync.
     a.transport.connect(b.id, b.addr).await.unwrap();
     b.transport.connect(c.id, c.addr).await.unwrap();
     c.transport.connect(d.id, d.addr).await.unwrap();
+    d.transport.connect(e.id, e.addr).await.unwrap();
 
     until("A's map to hold C at hop 2 and D at hop 3", || {
         let s = a.mesh.map_stats();
@@ -106,6 +111,11 @@ async fn chain_fills_maps_and_lookups_resolve_hop2_and_hop3() {
     .await;
     until("D's map to hold B at hop 2", || {
         d.mesh.map_stats().hop2 == 1
+    })
+    .await;
+    // B's hop 3 is C's hop 2: A and E.
+    until("B's map to hold E at hop 3", || {
+        b.mesh.hops_to(&e.id) == Some(3)
     })
     .await;
     let b_peers = b.mesh.peers();
@@ -126,15 +136,21 @@ async fn chain_fills_maps_and_lookups_resolve_hop2_and_hop3() {
     assert_eq!(found.addresses, vec![SocketAddress(d.addr)]);
     assert!(hop3.messages >= 1);
 
+    // Beyond A's map: E is 4 hops away. The worm goes to B, whose map has
+    // E at hop 3, and B resolves it by referral.
+    let worm = a.mesh.lookup(e.id).await.unwrap();
+    let (found, tier) = worm.found.clone().expect("E found");
+    assert_eq!(tier, Tier::Worm, "{worm:?}");
+    assert_eq!(found.addresses, vec![SocketAddress(e.addr)]);
+
     // A stranger is not found (the worm has no one to ask beyond the chain).
     let nobody = a.mesh.lookup(NodeId([0xEE; 32])).await.unwrap();
     assert!(nobody.found.is_none(), "{nobody:?}");
 
-    // D leaves: C's PeerDown is re-derived into diffs; A's hop 3 loses D,
-    // B's hop 2 loses D.
+    // D leaves: C's PeerDown is re-derived into diffs; B's hop 2 loses D.
     d.transport.close().await;
-    until("B to drop D from hop 2", || b.mesh.map_stats().hop2 == 0).await;
     until("C to drop D from hop 1", || c.mesh.map_stats().hop1 == 1).await;
+    until("B to drop D from hop 2", || b.mesh.map_stats().hop2 == 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,15 +180,40 @@ async fn malformed_map_pushes_on_a_bidi_stream_are_refused_and_the_connection_st
         Err(RequestError::Remote(e)) => assert_eq!(e.code, ErrorCode::Malformed, "{e:?}"),
         other => panic!("expected Error(malformed), got {other:?}"),
     }
-    let bad_diff = RoutingDiff {
+    // hop1 outside chunk 0: malformed; more than 16 chunks: tooLarge.
+    let hop1_late = InitialMapSync {
         version: PROTOCOL_VERSION,
         seq: 0,
-        hop1_changes: Vec::new(),
-        hop2_changes: Vec::new(),
+        hop1: vec![Hop1Entry {
+            peer: PeerAddress {
+                node_id: NodeId([9; 32]),
+                addresses: Vec::new(),
+                is_anchor: false,
+                last_seen_ms: 0,
+            },
+            is_wide: false,
+        }],
+        hop2: Vec::new(),
+        hop3: Vec::new(),
+        chunk_index: 1,
+        chunk_count: 2,
     };
-    match peer.push_acked(bad_diff).await {
+    match peer.push_acked(hop1_late).await {
         Err(RequestError::Remote(e)) => assert_eq!(e.code, ErrorCode::Malformed, "{e:?}"),
         other => panic!("expected Error(malformed), got {other:?}"),
+    }
+    let many_chunks = InitialMapSync {
+        version: PROTOCOL_VERSION,
+        seq: 0,
+        hop1: Vec::new(),
+        hop2: Vec::new(),
+        hop3: Vec::new(),
+        chunk_index: 0,
+        chunk_count: 17,
+    };
+    match peer.push_acked(many_chunks).await {
+        Err(RequestError::Remote(e)) => assert_eq!(e.code, ErrorCode::TooLarge, "{e:?}"),
+        other => panic!("expected Error(tooLarge), got {other:?}"),
     }
     // The same connection still carries valid mesh messages.
     let good_diff = RoutingDiff {
@@ -232,4 +273,64 @@ async fn a_burst_of_worm_requests_is_rate_limited() {
     assert!(!peer.is_closed());
     let found = client.mesh.lookup(server.id).await.unwrap();
     assert_eq!(found.found.unwrap().1, Tier::Direct);
+}
+
+/// Counts the map pushes a node outside the mesh receives.
+#[derive(Default)]
+struct Outsider {
+    pushes: std::sync::atomic::AtomicUsize,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_without_mesh_capability_is_in_no_map_and_gets_no_pushes() {
+    let server = node(30, chain_config());
+    let outsider = Arc::new(Outsider::default());
+    let count = |s: Arc<Outsider>| {
+        s.pushes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        std::future::ready(Ok(()))
+    };
+    let router = Router::new(outsider.clone(), "an outsider")
+        .push(move |s, _, _: InitialMapSync| count(s))
+        .push(move |s, _, _: RoutingDiff| count(s));
+    let key = SigningKey::from_seed(&[31; 32]);
+    let plain = Transport::bind(
+        &key,
+        TransportConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..TransportConfig::default()
+        },
+        Arc::new(router),
+    )
+    .unwrap();
+    let p = plain.connect(server.id, server.addr).await.unwrap();
+    // A mesh peer connecting after it gets its map at once.
+    let member = node(32, chain_config());
+    member
+        .transport
+        .connect(server.id, server.addr)
+        .await
+        .unwrap();
+    let synced = member.mesh.wait_synced(&[server.id], BOUND).await;
+    assert_eq!(synced, vec![server.id]);
+    assert_eq!(server.mesh.map_stats().hop1, 1, "only the mesh peer counts");
+    assert_eq!(server.mesh.hops_to(&NodeId(key.public())), None);
+    assert_eq!(member.mesh.hops_to(&NodeId(key.public())), None);
+    // The outsider's connection serves it all the same.
+    let found = p
+        .call(distsoc_protocol::messages::discovery::AddressRequest {
+            version: PROTOCOL_VERSION,
+            targets: vec![member.id],
+            depth: 0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        found.entries[0].peer.as_ref().unwrap().addresses,
+        vec![SocketAddress(member.addr)]
+    );
+    assert_eq!(
+        outsider.pushes.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "map pushes reached a node that did not declare mesh/1"
+    );
 }

@@ -183,17 +183,14 @@ pub fn social_candidates(node: &Node) -> Result<Vec<SocialCandidate>, NodeError>
     }
     let mut out = Vec::with_capacity(wish.len());
     for (id, priority) in wish {
-        let addresses = store
-            .get_peer(id)?
-            .map(|p| p.addresses)
-            .unwrap_or_default();
+        let addresses = store.get_peer(id)?.map(|p| p.addresses).unwrap_or_default();
         out.push(SocialCandidate {
             id,
             priority,
             addresses,
         });
     }
-    out.sort_by(|a, b| b.priority.cmp(&a.priority));
+    out.sort_by_key(|c| std::cmp::Reverse(c.priority));
     Ok(out)
 }
 
@@ -258,7 +255,9 @@ impl Running {
                     self.mesh().add_known(resp.peers);
                     break;
                 }
-                Err(e) => debug!(anchor = %anchor.node_id().short(), error = %e, "bootstrap refused"),
+                Err(e) => {
+                    debug!(anchor = %anchor.node_id().short(), error = %e, "bootstrap refused")
+                }
             }
         }
         self.refresh_social();

@@ -41,7 +41,7 @@ use distsoc_net::transport::{Peer, RequestError, Transport};
 pub const SHIPPED_ANCHORS: &str = include_str!("../anchors.json");
 
 /// Capabilities a user node serves.
-pub const NODE_CAPABILITIES: &[&str] = &["pull-sync/1", "files/1"];
+pub const NODE_CAPABILITIES: &[&str] = &["pull-sync/1", "files/1", "mesh/1", "worm/1"];
 
 /// Most pull pages fetched from one peer in one sync round.
 const MAX_PULL_ROUNDS: usize = 1000;

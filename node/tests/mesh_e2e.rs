@@ -7,7 +7,8 @@
 //! `connect <B>` — no address — pulls B's post. Node C's `follow <B>` does
 //! the same in one step. B's `map` and `peers` read its status snapshot
 //! (the anchor's slot class is `anchor`); once B is gone they say that no
-//! node is running.
+//! node is running, and a lookup of B ends at the last tier: the anchor's
+//! verified check-in cache.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::net::{SocketAddr, UdpSocket};
@@ -81,6 +82,18 @@ fn id(dir: &Path) -> String {
 
 struct RunningNode(Child);
 
+impl RunningNode {
+    /// Stops it as an operator does (SIGTERM): it closes its connections.
+    fn terminate(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for RunningNode {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -132,7 +145,10 @@ async fn a_node_that_knows_only_the_anchor_finds_and_pulls_a_stranger() {
     let b_run = RunningNode(child);
     let mesh = anchor.service.mesh().clone();
     until("the anchor to hold B in its mesh", || {
-        mesh.peers().iter().any(|p| p.node_id == b_node).then_some(())
+        mesh.peers()
+            .iter()
+            .any(|p| p.node_id == b_node)
+            .then_some(())
     });
 
     // A: knows only the anchor; never given B's address.
@@ -184,12 +200,32 @@ async fn a_node_that_knows_only_the_anchor_finds_and_pulls_a_stranger() {
         .unwrap_or_else(|| panic!("no anchor in {peers}"));
     assert_eq!(entry["class"], "anchor", "{peers}");
 
-    // Once B is gone its snapshot goes stale: `map` says so.
-    drop(b_run);
+    // The anchor verified B's address by dialling back (its check-in).
+    let counters = anchor.service.counters();
+    until("the anchor to record B's check-in", || {
+        (counters
+            .checkins_written
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1)
+            .then_some(())
+    });
+
+    // Once B is gone (a clean stop removes its snapshot; a crash leaves
+    // one that goes stale) `map` says that no node runs.
+    b_run.terminate();
     let err = until("`map` to report that no node runs", || {
         let out = cli_raw(&b_dir, &["map"]);
         (!out.status.success()).then(|| String::from_utf8_lossy(&out.stderr).into_owned())
     });
     assert!(err.contains("no node is running"), "{err}");
+
+    // B has left the mesh; the last tier, the anchor's address cache,
+    // still knows where B announced it listens.
+    until("the anchor's mesh to drop B", || {
+        (!mesh.peers().iter().any(|p| p.node_id == b_node)).then_some(())
+    });
+    let cached = cli(&a_dir, &["lookup", &b_id]);
+    assert_eq!(cached["tier"], "anchor", "{cached}");
+    assert_eq!(cached["addresses"][0], b_listen.to_string(), "{cached}");
     anchor.stop(Duration::from_secs(2)).await;
 }

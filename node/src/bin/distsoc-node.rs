@@ -424,7 +424,10 @@ fn main() -> anyhow::Result<()> {
                 json!({"following": id.to_hex(), "new_posts": new_posts,
                        "pull_error": pulled.as_ref().err()}),
                 || match &pulled {
-                    Ok(r) => format!("following {id}; found it and pulled {} new posts", r.new_posts),
+                    Ok(r) => format!(
+                        "following {id}; found it and pulled {} new posts",
+                        r.new_posts
+                    ),
                     Err(e) if lookup => format!("following {id}; not reachable now: {e}"),
                     Err(_) => format!("following {id}"),
                 },
@@ -482,7 +485,9 @@ fn main() -> anyhow::Result<()> {
                         Ok(cs) => (running.connect(&cs).await?, None),
                         Err(_) => {
                             let id: NodeId = target.parse().map_err(|e| {
-                                anyhow::anyhow!("{target:?} is neither NodeId@host:port nor a NodeId: {e}")
+                                anyhow::anyhow!(
+                                    "{target:?} is neither NodeId@host:port nor a NodeId: {e}"
+                                )
                             })?;
                             running.connect_id(id).await?
                         }
@@ -912,16 +917,20 @@ fn peers(node: &Node, json_mode: bool) -> anyhow::Result<()> {
             if p.is_anchor { " anchor" } else { "" },
             class.map_or("not connected", String::as_str)
         ));
-        v.push(json!({"node_id": hex, "addresses": p.addresses, "is_anchor": p.is_anchor,
-                      "last_seen_ms": p.last_seen_ms, "class": class}));
+        v.push(
+            json!({"node_id": hex, "addresses": p.addresses, "is_anchor": p.is_anchor,
+                      "last_seen_ms": p.last_seen_ms, "class": class}),
+        );
     }
     // Connections of the running node that are not in the peer records.
     if let Ok(s) = &status {
         for p in &s.peers {
             if !known.iter().any(|k| k.node_id.to_hex() == p.node_id) {
                 lines.push(format!("{} [{}]", p.node_id, p.class));
-                v.push(json!({"node_id": p.node_id, "addresses": [], "is_anchor": p.class == "anchor",
-                              "last_seen_ms": null, "class": p.class}));
+                v.push(
+                    json!({"node_id": p.node_id, "addresses": [], "is_anchor": p.class == "anchor",
+                              "last_seen_ms": null, "class": p.class}),
+                );
             }
         }
     }

@@ -204,8 +204,11 @@ impl FpSet {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Union {
     bloom: Bloom,
-    built_for: usize,
+    built_unique: usize,
+    built_raw: usize,
+    /// Fingerprints inserted since the rebuild that were not in the filter.
     inserted_since: usize,
+    /// Fingerprints removed from the peers' sets since the rebuild.
     removed_since: usize,
     /// Unique fingerprints in the union at the last rebuild.
     pub(crate) unique: usize,
@@ -213,18 +216,31 @@ pub(crate) struct Union {
 
 impl Union {
     pub(crate) fn note_insert(&mut self, fp: u32) {
-        self.bloom.insert(fp);
-        self.inserted_since += 1;
+        // Most inserts are already there (another peer reports the same
+        // node): only new ones count toward a rebuild.
+        if !self.bloom.may_contain(fp) {
+            self.inserted_since += 1;
+            self.bloom.insert(fp);
+        }
     }
 
     pub(crate) fn note_removed(&mut self, n: usize) {
         self.removed_since += n;
     }
 
+    /// The unique count is more than ~5 % stale (what [`super::Map::stats`]
+    /// refreshes before it reports).
+    pub(crate) fn count_stale(&self) -> bool {
+        self.inserted_since * 20 > self.built_unique.max(64)
+            || self.removed_since * 20 > self.built_raw.max(64)
+    }
+
+    /// Rebuild once the filter holds a quarter more entries than it was
+    /// sized for (its false-positive rate climbs), or half of the reported
+    /// fingerprints it was built from are gone (stale bits).
     pub(crate) fn needs_rebuild(&self) -> bool {
-        let base = self.built_for.max(256);
-        self.inserted_since * 4 > base
-            || self.removed_since * 4 > base
+        self.inserted_since * 4 > self.built_unique.max(256)
+            || self.removed_since * 2 > self.built_raw.max(256)
             || self.bloom.blocks.is_empty()
     }
 
@@ -243,7 +259,8 @@ impl Union {
         }
         self.bloom = bloom;
         self.unique = all.len();
-        self.built_for = all.len();
+        self.built_unique = all.len();
+        self.built_raw = raw;
         self.inserted_since = 0;
         self.removed_since = 0;
     }

@@ -13,6 +13,8 @@
 //! The view this node reports is (hop 1, hop 2 minus hop 1 and itself).
 
 use std::collections::HashMap;
+
+use foldhash::fast::FixedState;
 use std::net::SocketAddr;
 
 use super::hop3::{Fingerprinter, FpSet, Union};
@@ -195,6 +197,9 @@ struct Hop2Index {
     is_anchor: bool,
 }
 
+/// A table keyed by NodeId with the node's seeded hasher.
+type IdMap<V> = HashMap<NodeId, V, FixedState>;
+
 /// Where a node is in the map.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Found {
@@ -254,8 +259,9 @@ pub struct MapStats {
     pub hop1: usize,
     /// Unique hop-2 nodes (not me, not hop 1).
     pub hop2: usize,
-    /// Unique hop-3 fingerprints (union of the peers' reported hop 2, at the
-    /// last filter rebuild; includes hop-1/hop-2 nodes the peers report).
+    /// Unique hop-3 fingerprints: the union of the peers' reported hop 2
+    /// (includes hop-1/hop-2 nodes the peers report), refreshed when more
+    /// than ~5 % stale.
     pub hop3: usize,
     /// Fingerprints kept over all peers (before de-duplication).
     pub hop3_raw: usize,
@@ -267,9 +273,9 @@ pub struct MapStats {
 #[derive(Debug)]
 pub struct Map {
     me: NodeId,
-    hop1: HashMap<NodeId, Hop1Peer>,
-    pub(crate) reports: HashMap<NodeId, PeerReport>,
-    hop2: HashMap<NodeId, Hop2Index>,
+    hop1: IdMap<Hop1Peer>,
+    pub(crate) reports: IdMap<PeerReport>,
+    hop2: IdMap<Hop2Index>,
     union: Union,
     pub(crate) fingerprint: Fingerprinter,
     /// View changes journaled since the start (for the amplification check).
@@ -282,11 +288,16 @@ pub struct Map {
 impl Map {
     /// An empty map of `me`; `fp_key` keys the hop-3 fingerprints.
     pub fn new(me: NodeId, fp_key: [u8; 40]) -> Self {
+        // The tables are keyed by NodeIds a peer chooses: a seeded hasher
+        // (foldhash, seed from the node's randomness) instead of SipHash.
+        let mut seed = [0u8; 8];
+        seed.copy_from_slice(&fp_key[32..40]);
+        let hasher = FixedState::with_seed(u64::from_le_bytes(seed));
         Map {
             me,
-            hop1: HashMap::new(),
-            reports: HashMap::new(),
-            hop2: HashMap::new(),
+            hop1: HashMap::with_hasher(hasher.clone()),
+            reports: HashMap::with_hasher(hasher.clone()),
+            hop2: HashMap::with_hasher(hasher),
             union: Union::default(),
             fingerprint: Fingerprinter::new(fp_key),
             journal: Vec::new(),
@@ -605,7 +616,7 @@ impl Map {
 
     /// Sizes and memory.
     pub fn stats(&mut self) -> MapStats {
-        if self.union.needs_rebuild() {
+        if self.union.needs_rebuild() || self.union.count_stale() {
             self.rebuild_union();
         }
         let reports: usize = self

@@ -66,6 +66,8 @@ struct WormState {
     originator: PeerAddress,
     hits: Vec<WormHit>,
     closest: Option<PeerAddress>,
+    /// (peer, the `closest` its fan-out answer named).
+    peer_closest: Vec<Hop>,
     query_only: bool,
     forwarded: bool,
 }
@@ -448,6 +450,7 @@ impl Mesh {
             originator: w.originator,
             hits: Vec::new(),
             closest: None,
+            peer_closest: Vec::new(),
             query_only,
             forwarded: false,
         };
@@ -527,13 +530,14 @@ impl Mesh {
         id: ReqId,
         result: Result<MeshResponse, RequestFailed>,
     ) {
-        let Some((task, purpose, _)) = self.tasks.outgoing.remove(&id) else {
+        let Some((task, purpose, from)) = self.tasks.outgoing.remove(&id) else {
             return;
         };
         let Some(t) = self.tasks.tasks.get_mut(&task) else {
             return;
         };
         t.pending = t.pending.saturating_sub(1);
+        let is_query = purpose == Purpose::Query;
         match (&mut t.body, purpose, result) {
             (Body::Address(entries), Purpose::Resolve(slots), Ok(MeshResponse::Address(r))) => {
                 for got in r.entries {
@@ -579,6 +583,14 @@ impl Mesh {
                     {
                         s.hits.push(h);
                     }
+                }
+                if let (Some(c), true) = (&r.closest, is_query) {
+                    // A fan-out answer's `closest` is that peer's best node:
+                    // a candidate of the forward step one hop further out.
+                    s.peer_closest.push(Hop {
+                        via: from,
+                        known: c.node_id,
+                    });
                 }
                 if let (Some(c), Some(first)) = (r.closest, s.targets.first()) {
                     let better = match &s.closest {
@@ -722,8 +734,11 @@ impl Mesh {
             via: *via,
             known: *known,
         });
+        let answered = s.peer_closest.iter().copied();
         let Some(choice) =
-            route::forward_choice(&target, direct.chain(reported), |v| excluded.contains(v))
+            route::forward_choice(&target, direct.chain(reported).chain(answered), |v| {
+                excluded.contains(v)
+            })
         else {
             return false;
         };
