@@ -277,7 +277,7 @@ pub(super) async fn query_no_fanout(ctx: &mut Ctx) -> Result<Outcome, CaseError>
                     } else {
                         "bidirectional"
                     },
-                    read_worm_query_id(&g).map_or_else(|e| e, |i| hex::encode(i))
+                    read_worm_query_id(&g).map_or_else(|e| e, hex::encode)
                 )
             )
         ),
