@@ -689,3 +689,104 @@ pub(super) async fn diff_hop1_at_cap(ctx: &mut Ctx) -> Result<Outcome, CaseError
     )
     .await)
 }
+
+/// One AddressRequest (depth 0) for `id`, after the run's silence.
+async fn entry_now(ctx: &Ctx, t: &Tester, id: Id) -> Result<Entry, String> {
+    tokio::time::sleep(ctx.timeouts.silence).await;
+    let mut e = read_entries(&t.s.request(&address_request_frame(&[id], 0)).await)?;
+    if e.len() != 1 {
+        return Err(format!("{} entries for 1 target", e.len()));
+    }
+    Ok(e.remove(0))
+}
+
+/// MESH-13.4-025.
+pub(super) async fn staging(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let x1 = ctx.random_node_id();
+    let x2 = ctx.random_node_id();
+    let w = ctx.random_node_id();
+    let a = mapped(ctx, &[(x1, vec![doc_addr(4801)])], &[]).await?;
+    let expected = "map seq 0 {hop1 X1}, diff seq 1 {hop2 added W}, then a fresh map seq 1 in 2 chunks {hop1 X2}: after chunk 0 only, the old report is still in use (X1 known through the tester, X2 unknown); after chunk 1, the new one replaces it (X2 known, X1 and W unknown)";
+    tri!(
+        super::expect_ack(
+            &a.exchange(&diff_frame(1, &[], &[(w, ChangeKind::Added)]))
+                .await
+        ),
+        expected
+    );
+    tri!(entry_until(&a, w, |e| referral_to(e, &a)).await, expected);
+    tri!(
+        super::expect_ack(
+            &a.exchange(&map_frame(1, 0, 2, &[(x2, vec![doc_addr(4802)])], &[], 0))
+                .await
+        )
+        .map_err(|e| format!("chunk 0 of the fresh map got {e}")),
+        expected
+    );
+    let mid1 = tri!(entry_now(ctx, &a, x1).await, expected);
+    let mid2 = tri!(entry_now(ctx, &a, x2).await, expected);
+    tri!(
+        super::expect_ack(&a.exchange(&map_frame(1, 1, 2, &[], &[], 0)).await)
+            .map_err(|e| format!("chunk 1 of the fresh map got {e}")),
+        expected
+    );
+    let end2 = tri!(
+        entry_until(&a, x2, |e| reflected(e, &a, 4802)).await,
+        expected
+    );
+    let end1 = tri!(entry_until(&a, x1, unknown).await, expected);
+    let endw = tri!(entry_until(&a, w, unknown).await, expected);
+    Ok(Outcome::check(
+        reflected(&mid1, &a, 4801)
+            && unknown(&mid2)
+            && reflected(&end2, &a, 4802)
+            && unknown(&end1)
+            && unknown(&endw),
+        expected,
+        format!(
+            "after chunk 0: X1 {mid1}, X2 {mid2}; after chunk 1: X2 {end2}, X1 {end1}, W {endw}"
+        ),
+    ))
+}
+
+/// MESH-13.3-026.
+pub(super) async fn map_drops_held(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let a = mapped(ctx, &[], &[]).await?;
+    let (y2, y3, x) = (
+        ctx.random_node_id(),
+        ctx.random_node_id(),
+        ctx.random_node_id(),
+    );
+    let expected = "after map seq 0: diffs seq 3 {added Y3} and seq 2 {added Y2} are held (seq 1 missing); a fresh map seq 2 {hop1 X} is applied, the held seq 2 dropped and seq 3 applied: X and Y3 known through the tester, Y2 unknown; no MapSyncRequest";
+    for (seq, id, port) in [(3, y3, 4903), (2, y2, 4902)] {
+        tri!(
+            super::expect_ack(&a.exchange(&diff_frame(seq, &[added(id, port)], &[])).await)
+                .map_err(|e| format!("diff seq {seq} got {e}")),
+            expected
+        );
+    }
+    tri!(
+        super::expect_ack(
+            &a.exchange(&map_frame(2, 0, 1, &[(x, vec![doc_addr(4900)])], &[], 0))
+                .await
+        )
+        .map_err(|e| format!("the map seq 2 got {e}")),
+        expected
+    );
+    let ex = tri!(
+        entry_until(&a, x, |e| reflected(e, &a, 4900)).await,
+        expected
+    );
+    let e3 = tri!(
+        entry_until(&a, y3, |e| reflected(e, &a, 4903)).await,
+        expected
+    );
+    let e2 = tri!(entry_now(ctx, &a, y2).await, expected);
+    let mut a = a;
+    let msr = a.received().iter().any(is_map_sync_request);
+    Ok(Outcome::check(
+        reflected(&ex, &a, 4900) && reflected(&e3, &a, 4903) && unknown(&e2) && !msr,
+        expected,
+        format!("X {ex}; Y3 {e3}; Y2 {e2}; MapSyncRequest sent: {msr}"),
+    ))
+}

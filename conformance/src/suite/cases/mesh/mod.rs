@@ -83,6 +83,8 @@ const SEQ: &str = "a RoutingDiff from P with `seq <= applied`: ignores it (a dup
 const GAP: &str = "On a gap the receiver drops P's report (everything it derived from P is re-derived without it), sends P a `MapSyncRequest` with `lastSeq = applied` [...] If they have not arrived 10 s after the first held diff did, or more than 16 diffs from P are held, that is a gap (schema/README.md §13.3)";
 const SERVE: &str = "Serving a MapSyncRequest. The receiver sends P a fresh `InitialMapSync` of its current view (§13.4) whose `seq` is the `seq` of the last diff it sent P (0 if none) [...] MapSyncRequest → `Ack`, then a fresh InitialMapSync on unidirectional streams (schema/README.md §13.3, §13.9)";
 const SERVE_ONCE: &str = "It serves at most one `MapSyncRequest` per peer per 60 s; others are ignored (on a bidirectional stream: `rateLimited`, `retryAfterMs` = the time until it would serve one again). (schema/README.md §13.3); a refusal carries `retryAfterMs` = the time until the next token, rounded up, at least 1 (§13)";
+const STAGING: &str = "Staging. The receiver collects the chunks of a map (same `seq` and `chunkCount`) and replaces P's report only when all have arrived; until then P's previous report stays in use. (schema/README.md §13.4); The report of a peer P is the hop-1 set and the hop-2 set P last sent this node: its `InitialMapSync` with P's diffs applied in `seq` order (§13.1)";
+const HELD_MAP: &str = "Until P's first map has been applied (a new connection) and after a gap, diffs from P are held by the same rule; when the next map is applied, held diffs with `seq` at or below the map's `seq` are dropped and the rest applied in order. (schema/README.md §13.3)";
 const MAP_REFUSED: &str = "InitialMapSync refused with `malformed`: `chunkCount` 0, `chunkIndex >= chunkCount`, `hop1` outside chunk 0, `chunkCount` differing within one map; `tooLarge`: `chunkCount` > 16, more than 1,024 hop-1 / 65,536 hop-2 entries in one map; otherwise `Ack` (a non-empty `hop3` is ignored, not refused) (schema/README.md §13.9); An error on one stream never closes the connection (§1)";
 const DIFF_REFUSED: &str = "RoutingDiff refused with `malformed`: `addressChanged` in a hop-2 change; `tooLarge`: more than 1,024 / 16,384 changes, or a report pushed over its bounds (§13.2) (schema/README.md §13.9); A diff that would take the report over its bounds (1,024 hop-1, 65,536 hop-2 entries) is not applied [...] on a bidirectional stream it is refused `tooLarge` (§13.2)";
 const WORM_REFUSED: &str = "WormRequest refused with `malformed`: `ttl` > 5, `wormId` not 16 bytes, ids not 32 bytes, no `originator`; `tooLarge`: more than 16 targets or PostIds, 64 visited (schema/README.md §13.9); An error on one stream never closes the connection (§1)";
@@ -159,6 +161,10 @@ pub(crate) fn cases() -> Vec<Case> {
             .run(|ctx| Box::pin(map::report_over(ctx))),
         def("MESH-13.9-024", Must, Limit, r, MESH, "RoutingDiff with 1,024 hop-1 changes (the limit) is acknowledged", "schema/README.md §13.9", DIFF_REFUSED)
             .run(|ctx| Box::pin(map::diff_hop1_at_cap(ctx))),
+        def("MESH-13.4-025", Must, Positive, r, MESH, "a map in several chunks replaces the peer's report only when all chunks have arrived", "schema/README.md §13.4", STAGING)
+            .run(|ctx| Box::pin(map::staging(ctx))),
+        def("MESH-13.3-026", Must, Positive, r, MESH, "when a fresh map is applied, held diffs at or below its seq are dropped and the rest applied", "schema/README.md §13.3", HELD_MAP)
+            .run(|ctx| Box::pin(map::map_drops_held(ctx))),
         def("MESH-13.9-030", Must, Negative, r, WORM, "WormRequest with ttl 6 is malformed", "schema/README.md §13.5, §13.9", WORM_REFUSED)
             .run(|ctx| Box::pin(worm::ttl6(ctx))),
         def("MESH-13.9-031", Must, Negative, r, WORM, "WormRequest with a 15-byte wormId is malformed", "schema/README.md §13.9", WORM_REFUSED)
