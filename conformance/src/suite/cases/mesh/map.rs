@@ -790,3 +790,40 @@ pub(super) async fn map_drops_held(ctx: &mut Ctx) -> Result<Outcome, CaseError> 
         format!("X {ex}; Y3 {e3}; Y2 {e2}; MapSyncRequest sent: {msr}"),
     ))
 }
+
+/// MESH-13.2-027.
+pub(super) async fn names_receiver(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let a = mapped(ctx, &[], &[]).await?;
+    let me: Id = ctx.target.node_id;
+    let expected = "a RoutingDiff whose hop-1 change names the target itself (added at 192.0.2.7:4990) is acknowledged and ignored: AddressRequest for the target never returns 192.0.2.7:4990 or a referral";
+    let before = tri!(entry_now(ctx, &a, me).await, expected);
+    tri!(
+        super::expect_ack(&a.exchange(&diff_frame(1, &[added(me, 4990)], &[])).await),
+        expected
+    );
+    let after = tri!(entry_now(ctx, &a, me).await, expected);
+    Ok(Outcome::check(
+        !after.addrs.contains(&doc_addr(4990))
+            && after.referral.is_empty()
+            && after.found == before.found,
+        expected,
+        format!("before: {before}; after: {after}"),
+    ))
+}
+
+/// MESH-13.2-028.
+pub(super) async fn names_sender(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let a = mapped(ctx, &[], &[]).await?;
+    let q = Tester::peer(ctx, &[]).await?;
+    let expected = "a peer that advertised no address sends a RoutingDiff whose hop-1 change names itself (added at 192.0.2.7:4991): acknowledged and ignored; AddressRequest for it from another peer: not found, never 192.0.2.7:4991";
+    tri!(
+        super::expect_ack(&a.exchange(&diff_frame(1, &[added(a.id, 4991)], &[])).await),
+        expected
+    );
+    let e = tri!(entry_now(ctx, &q, a.id).await, expected);
+    Ok(Outcome::check(
+        !e.found && !e.addrs.contains(&doc_addr(4991)),
+        expected,
+        e.to_string(),
+    ))
+}

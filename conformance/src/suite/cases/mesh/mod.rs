@@ -85,6 +85,9 @@ const SERVE: &str = "Serving a MapSyncRequest. The receiver sends P a fresh `Ini
 const SERVE_ONCE: &str = "It serves at most one `MapSyncRequest` per peer per 60 s; others are ignored (on a bidirectional stream: `rateLimited`, `retryAfterMs` = the time until it would serve one again). (schema/README.md §13.3); a refusal carries `retryAfterMs` = the time until the next token, rounded up, at least 1 (§13)";
 const STAGING: &str = "Staging. The receiver collects the chunks of a map (same `seq` and `chunkCount`) and replaces P's report only when all have arrived; until then P's previous report stays in use. (schema/README.md §13.4); The report of a peer P is the hop-1 set and the hop-2 set P last sent this node: its `InitialMapSync` with P's diffs applied in `seq` order (§13.1)";
 const HELD_MAP: &str = "Until P's first map has been applied (a new connection) and after a gap, diffs from P are held by the same rule; when the next map is applied, held diffs with `seq` at or below the map's `seq` are dropped and the rest applied in order. (schema/README.md §13.3)";
+const SELF_CHANGE: &str = "Applying a diff to P's report [...] A change that names the receiver itself, and a hop-1 change that names the sender itself, are ignored. (schema/README.md §13.2); The addresses of a peer in the map are only those it advertised in `Hello.listenAddresses` (§13.1)";
+const ADDR_RATE: &str = "Rate limits: `AddressRequest` 120 per minute per connection (schema/README.md §13.5); a limit of \"N per minute\" is a token bucket of capacity N refilled continuously at N per 60 s; a refusal carries `retryAfterMs` [...] at least 1 (§13)";
+const CLOSEST: &str = "When an answer has no hits it carries, if the responder knows one, the node XOR-closest to the first target among the nodes with at least one address it knows: itself, its hop-1 peers with advertised addresses, its hop-2 entries with a reported address — never the worm's originator — with their addresses. (schema/README.md §13.5)";
 const MAP_REFUSED: &str = "InitialMapSync refused with `malformed`: `chunkCount` 0, `chunkIndex >= chunkCount`, `hop1` outside chunk 0, `chunkCount` differing within one map; `tooLarge`: `chunkCount` > 16, more than 1,024 hop-1 / 65,536 hop-2 entries in one map; otherwise `Ack` (a non-empty `hop3` is ignored, not refused) (schema/README.md §13.9); An error on one stream never closes the connection (§1)";
 const DIFF_REFUSED: &str = "RoutingDiff refused with `malformed`: `addressChanged` in a hop-2 change; `tooLarge`: more than 1,024 / 16,384 changes, or a report pushed over its bounds (§13.2) (schema/README.md §13.9); A diff that would take the report over its bounds (1,024 hop-1, 65,536 hop-2 entries) is not applied [...] on a bidirectional stream it is refused `tooLarge` (§13.2)";
 const WORM_REFUSED: &str = "WormRequest refused with `malformed`: `ttl` > 5, `wormId` not 16 bytes, ids not 32 bytes, no `originator`; `tooLarge`: more than 16 targets or PostIds, 64 visited (schema/README.md §13.9); An error on one stream never closes the connection (§1)";
@@ -165,6 +168,10 @@ pub(crate) fn cases() -> Vec<Case> {
             .run(|ctx| Box::pin(map::staging(ctx))),
         def("MESH-13.3-026", Must, Positive, r, MESH, "when a fresh map is applied, held diffs at or below its seq are dropped and the rest applied", "schema/README.md §13.3", HELD_MAP)
             .run(|ctx| Box::pin(map::map_drops_held(ctx))),
+        def("MESH-13.2-027", Must, Negative, r, MESH, "a diff change that names the receiver itself is ignored (no address injected for it)", "schema/README.md §13.2", SELF_CHANGE)
+            .run(|ctx| Box::pin(map::names_receiver(ctx))),
+        def("MESH-13.2-028", Must, Negative, r, MESH, "a hop-1 change that names the sender itself is ignored (a peer cannot report an address for itself)", "schema/README.md §13.2", SELF_CHANGE)
+            .run(|ctx| Box::pin(map::names_sender(ctx))),
         def("MESH-13.9-030", Must, Negative, r, WORM, "WormRequest with ttl 6 is malformed", "schema/README.md §13.5, §13.9", WORM_REFUSED)
             .run(|ctx| Box::pin(worm::ttl6(ctx))),
         def("MESH-13.9-031", Must, Negative, r, WORM, "WormRequest with a 15-byte wormId is malformed", "schema/README.md §13.9", WORM_REFUSED)
@@ -200,6 +207,11 @@ pub(crate) fn cases() -> Vec<Case> {
         def("MESH-13.5-046", Must, Limit, r, WORM, "the 121st WormQuery within a minute on one connection is rateLimited with retryAfterMs", "schema/README.md §13.5", QUERY_RATE)
             .run(|ctx| Box::pin(worm::query_rate(ctx)))
             .needs(Duration::from_secs(20)),
+        def("MESH-13.5-047", Must, Limit, r, MESH, "the 121st AddressRequest within a minute on one connection is rateLimited with retryAfterMs", "schema/README.md §13.5", ADDR_RATE)
+            .run(|ctx| Box::pin(worm::address_rate(ctx)))
+            .needs(Duration::from_secs(20)),
+        def("MESH-13.5-048", Must, Negative, r, WORM, "a worm answer's closest is never the worm's originator", "schema/README.md §13.5", CLOSEST)
+            .run(|ctx| Box::pin(worm::closest_not_originator(ctx))),
         def("MESH-13.9-050", Must, Negative, r, MESH, "AddressRequest with depth 3 is malformed", "schema/README.md §13.7, §13.9", DEPTH)
             .run(|ctx| Box::pin(addr::depth3(ctx))),
         def("MESH-13.7-051", Must, Positive, r, MESH, "AddressRequest from the map: one entry per target in request order (unknown, hop 1, hop 2)", "schema/README.md §13.7", ENTRIES)

@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use super::harness::{
-    doc_addr, hex8, map_frame, read_worm_query_id, read_worm_request, read_worm_response,
-    worm_query_frame, worm_request_frame, Got, Id, Tester, Worm, WormAnswer,
+    address_request_frame, doc_addr, hex8, map_frame, read_worm_query_id, read_worm_request,
+    read_worm_response, worm_query_frame, worm_request_frame, Got, Id, Tester, Worm, WormAnswer,
 };
 use super::{refused, tri};
 use crate::suite::client::Reply;
@@ -546,6 +546,58 @@ pub(super) async fn worm_rate_originator(ctx: &mut Ctx) -> Result<Outcome, CaseE
         ),
     };
     Ok(o.and_usable(ctx.still_usable(&b.s).await))
+}
+
+/// MESH-13.5-047.
+pub(super) async fn address_rate(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let a = Tester::peer(ctx, &[]).await?;
+    let per_s = f64::from(a.s.hello.limits.rate_limit_per_second).clamp(1.0, 1000.0) * 0.8;
+    let gap = Duration::from_secs_f64(1.0 / per_s.min(40.0));
+    let expected = "AddressRequests (depth 0, one unknown target) on one connection: 120 are answered, the 121st (or one more per 0.5 s of the run) gets Error(rateLimited) with retryAfterMs ≥ 1, within 12 s (refusals before 120 were served are taken for a per-second limit and waited out)";
+    let started = Instant::now();
+    let mut n = 0;
+    let mut ended = None;
+    while started.elapsed() < Duration::from_secs(12) {
+        let t = ctx.random_node_id();
+        let reply = a.exchange(&address_request_frame(&[t], 0)).await;
+        if served(&reply, code::ADDRESS_RESPONSE) {
+            n += 1;
+        } else {
+            match rate_limited(&reply) {
+                Some(ms) if n < 120 => {
+                    tokio::time::sleep(Duration::from_millis(u64::from(ms.min(1000)) + 5)).await;
+                    continue;
+                }
+                _ => {
+                    ended = Some(reply);
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(gap).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    Ok(rate_verdict(expected, ended, n, 120, 2.0, secs))
+}
+
+/// MESH-13.5-048.
+pub(super) async fn closest_not_originator(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
+    let a = Tester::peer(ctx, &[doc_addr(5020)]).await?;
+    // A target one bit away from A: A is the XOR-closest node with an
+    // address the relay knows, but it is the worm's originator.
+    let mut t = a.id;
+    t[31] ^= 1;
+    let w = worm(ctx, &a, vec![t], 0);
+    let expected = "a WormRequest (ttl 0) from peer A (advertised 192.0.2.7:5020, originator A) for A's id with its last bit flipped: no hits, and `closest` is not A (never the worm's originator)";
+    let ans = tri!(
+        read_worm_response(&a.exchange(&worm_request_frame(&w)).await),
+        expected
+    );
+    Ok(Outcome::check(
+        ans.hits.is_empty() && ans.closest.as_deref() != Some(&a.id[..]),
+        expected,
+        format!("{ans} (A = {})", hex8(&a.id)),
+    ))
 }
 
 /// MESH-13.5-046.
