@@ -24,6 +24,7 @@ use crate::suite::wire::code;
 mod addr;
 pub(crate) mod harness;
 mod map;
+mod refuse;
 mod worm;
 
 use harness::Tester;
@@ -139,31 +140,31 @@ pub(crate) fn cases() -> Vec<Case> {
         def("MESH-13.3-011", Must, Negative, r, MESH, "a second MapSyncRequest within 60 s is rateLimited with retryAfterMs", "schema/README.md §13.3", SERVE_ONCE)
             .run(|ctx| Box::pin(map::resync_limited(ctx))),
         def("MESH-13.9-012", Must, Negative, r, MESH, "InitialMapSync with chunkCount 0 is malformed", "schema/README.md §13.9", MAP_REFUSED)
-            .run(|ctx| Box::pin(map::count_zero(ctx))),
+            .run(|ctx| Box::pin(refuse::count_zero(ctx))),
         def("MESH-13.9-013", Must, Negative, r, MESH, "InitialMapSync with chunkIndex >= chunkCount is malformed", "schema/README.md §13.9", MAP_REFUSED)
-            .run(|ctx| Box::pin(map::index_past(ctx))),
+            .run(|ctx| Box::pin(refuse::index_past(ctx))),
         def("MESH-13.9-014", Must, Negative, r, MESH, "InitialMapSync with hop1 outside chunk 0 is malformed", "schema/README.md §13.9", MAP_REFUSED)
-            .run(|ctx| Box::pin(map::hop1_later(ctx))),
+            .run(|ctx| Box::pin(refuse::hop1_later(ctx))),
         def("MESH-13.9-015", Must, Negative, r, MESH, "InitialMapSync with chunkCount 17 is tooLarge", "schema/README.md §13.9", MAP_REFUSED)
-            .run(|ctx| Box::pin(map::count_17(ctx))),
+            .run(|ctx| Box::pin(refuse::count_17(ctx))),
         def("MESH-13.9-016", Must, Negative, r, MESH, "an InitialMapSync chunk whose chunkCount differs within one map is malformed", "schema/README.md §13.9", MAP_REFUSED)
-            .run(|ctx| Box::pin(map::count_differs(ctx))),
+            .run(|ctx| Box::pin(refuse::count_differs(ctx))),
         def("MESH-13.9-017", Must, Negative, r, MESH, "InitialMapSync with 1,025 hop-1 entries is tooLarge", "schema/README.md §13.9", MAP_REFUSED)
-            .run(|ctx| Box::pin(map::hop1_over(ctx))),
+            .run(|ctx| Box::pin(refuse::hop1_over(ctx))),
         def("MESH-13.9-018", Must, Limit, r, MESH, "one map with more than 65,536 hop-2 entries in total is tooLarge", "schema/README.md §13.9", MAP_REFUSED)
-            .run(|ctx| Box::pin(map::hop2_total_over(ctx))),
+            .run(|ctx| Box::pin(refuse::hop2_total_over(ctx))),
         def("MESH-13.9-019", Must, Positive, r, MESH, "InitialMapSync with a non-empty hop3 is acknowledged (ignored, not refused)", "schema/README.md §13.9", MAP_REFUSED)
-            .run(|ctx| Box::pin(map::hop3_ignored(ctx))),
+            .run(|ctx| Box::pin(refuse::hop3_ignored(ctx))),
         def("MESH-13.9-020", Must, Negative, r, MESH, "RoutingDiff with addressChanged in a hop-2 change is malformed", "schema/README.md §13.9", DIFF_REFUSED)
-            .run(|ctx| Box::pin(map::hop2_address_changed(ctx))),
+            .run(|ctx| Box::pin(refuse::hop2_address_changed(ctx))),
         def("MESH-13.9-021", Must, Negative, r, MESH, "RoutingDiff with 1,025 hop-1 changes is tooLarge", "schema/README.md §13.9", DIFF_REFUSED)
-            .run(|ctx| Box::pin(map::diff_hop1_over(ctx))),
+            .run(|ctx| Box::pin(refuse::diff_hop1_over(ctx))),
         def("MESH-13.9-022", Must, Negative, r, MESH, "RoutingDiff with 16,385 hop-2 changes is tooLarge", "schema/README.md §13.9", DIFF_REFUSED)
-            .run(|ctx| Box::pin(map::diff_hop2_over(ctx))),
+            .run(|ctx| Box::pin(refuse::diff_hop2_over(ctx))),
         def("MESH-13.9-023", Must, Limit, r, MESH, "a RoutingDiff that would push the report over 1,024 hop-1 entries is tooLarge", "schema/README.md §13.2, §13.9", DIFF_REFUSED)
-            .run(|ctx| Box::pin(map::report_over(ctx))),
+            .run(|ctx| Box::pin(refuse::report_over(ctx))),
         def("MESH-13.9-024", Must, Limit, r, MESH, "RoutingDiff with 1,024 hop-1 changes (the limit) is acknowledged", "schema/README.md §13.9", DIFF_REFUSED)
-            .run(|ctx| Box::pin(map::diff_hop1_at_cap(ctx))),
+            .run(|ctx| Box::pin(refuse::diff_hop1_at_cap(ctx))),
         def("MESH-13.4-025", Must, Positive, r, MESH, "a map in several chunks replaces the peer's report only when all chunks have arrived", "schema/README.md §13.4", STAGING)
             .run(|ctx| Box::pin(map::staging(ctx))),
         def("MESH-13.3-026", Must, Positive, r, MESH, "when a fresh map is applied, held diffs at or below its seq are dropped and the rest applied", "schema/README.md §13.3", HELD_MAP)
