@@ -11,14 +11,17 @@
 //!
 //! * **connections** — [`MeshHandle::connected`] / [`MeshHandle::disconnected`]
 //!   from the transport's `on_connected` / `on_disconnected` hooks (wired by
-//!   [`MeshHandle::route`]): `PeerUp` with the peer's *advertised*
-//!   `listenAddresses` (never the observed address), `is_anchor` from its
-//!   roles and the direction; `PeerDown` when that very connection closes (a
+//!   [`MeshHandle::route`]): only a peer that declared [`MESH_CAPABILITY`]
+//!   in its Hello is a peer of the mesh (§3.2, §13); `PeerUp` carries its
+//!   *advertised* `listenAddresses` (never the observed address; an
+//!   unspecified IP becomes the connection's IP, port 0 is dropped, §13.1),
+//!   `is_anchor` from its roles and the direction; `PeerDown` when that very connection closes (a
 //!   peer that reconnected keeps its newer connection: events are matched by
 //!   connection id);
 //! * **pushes** 0x01 RoutingDiff, 0x02 InitialMapSync, 0x06 MapSyncRequest —
 //!   one that arrives on a bidirectional stream is checked with
-//!   [`Mesh::check_message`] first and answered `Error(malformed)` or `Ack`;
+//!   [`Mesh::check_push`] (§13.9) and answered `Error(malformed | tooLarge
+//!   | rateLimited)` or `Ack`;
 //! * **requests** 0x10 WormRequest, 0x11 WormQuery, 0x20 AddressRequest — the
 //!   handler waits on a oneshot for the mesh's `Respond` (a refusal becomes
 //!   `Error(malformed)` or `Error(rateLimited)` with `retryAfterMs`);
@@ -198,6 +201,9 @@ struct Shared {
     /// connections: entries leave with `PeerDown`).
     synced: Mutex<HashSet<NodeId>>,
     synced_changed: Notify,
+    /// This node's advertised addresses as configured, and the IP a peer
+    /// last saw it at (for an advertised unspecified IP, §13.1).
+    own: Mutex<(Vec<SocketAddr>, Option<std::net::IpAddr>)>,
 }
 
 /// The mesh driver of one endpoint. Cheap to clone; every clone drives the
@@ -276,6 +282,7 @@ impl MeshHandle {
                 stopped: AtomicBool::new(false),
                 synced: Mutex::new(HashSet::new()),
                 synced_changed: Notify::new(),
+                own: Mutex::new((Vec::new(), None)),
             }),
         }
     }
@@ -478,8 +485,9 @@ impl MeshHandle {
                     let up = dial(&t, peer, &addresses).await;
                     drop(permit);
                     match up {
-                        Some(p) => me.connected(p.info()),
-                        None => me.feed(InEvent::DialFailed { peer }),
+                        Some(p) if is_mesh_peer(p.info()) => me.connected(p.info()),
+                        // Reached, but not a mesh node: no slot for it.
+                        _ => me.feed(InEvent::DialFailed { peer }),
                     }
                 });
                 None
@@ -516,9 +524,10 @@ impl MeshHandle {
     /// [`MESH_CAPABILITY`]; a connection of any other node (a mailbox
     /// client, a conformance tester) is not part of the mesh (§13).
     pub fn connected(&self, info: &PeerInfo) {
-        if !info.capabilities.iter().any(|c| c == MESH_CAPABILITY) {
+        if !is_mesh_peer(info) {
             return;
         }
+        self.observed(info);
         let peer = info.node_id;
         let conn = info.connection_id;
         let ev = InEvent::PeerUp {
@@ -730,9 +739,34 @@ impl MeshHandle {
         self.feed(InEvent::Command(Command::AddKnown(list)));
     }
 
-    /// This node's advertised addresses (its answers about itself).
+    /// This node's advertised addresses (its answers about itself). An
+    /// unspecified IP is replaced by the IP a peer observed this node at
+    /// (`HelloResponse.observedAddress`) once one is known, and left out
+    /// until then; port 0 is left out (§13.1).
     pub fn set_own_addresses(&self, addrs: Vec<SocketAddr>) {
-        self.feed(InEvent::Command(Command::SetOwnAddresses(addrs)));
+        let resolved = {
+            let mut own = lock(&self.shared.own);
+            own.0 = addrs;
+            resolve_own(&own.0, own.1)
+        };
+        self.feed(InEvent::Command(Command::SetOwnAddresses(resolved)));
+    }
+
+    /// Learns the IP a peer saw this node at; updates the own addresses
+    /// when one of them has an unspecified IP.
+    fn observed(&self, info: &PeerInfo) {
+        let Some(seen) = info.observed_address else {
+            return;
+        };
+        let resolved = {
+            let mut own = lock(&self.shared.own);
+            if own.1 == Some(seen.ip()) || !own.0.iter().any(|a| a.ip().is_unspecified()) {
+                return;
+            }
+            own.1 = Some(seen.ip());
+            resolve_own(&own.0, own.1)
+        };
+        self.feed(InEvent::Command(Command::SetOwnAddresses(resolved)));
     }
 
     /// Map sizes and memory.
@@ -779,6 +813,28 @@ impl MeshHandle {
             gaps: counters.gaps,
         }
     }
+}
+
+/// Own advertised addresses with an unspecified IP replaced by `seen`
+/// (dropped while it is unknown); port 0 dropped.
+fn resolve_own(addrs: &[SocketAddr], seen: Option<std::net::IpAddr>) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for a in addrs.iter().filter(|a| a.port() != 0) {
+        let a = match (a.ip().is_unspecified(), seen) {
+            (false, _) => *a,
+            (true, Some(ip)) => SocketAddr::new(ip, a.port()),
+            (true, None) => continue,
+        };
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// Whether the peer declared [`MESH_CAPABILITY`].
+fn is_mesh_peer(info: &PeerInfo) -> bool {
+    info.capabilities.iter().any(|c| c == MESH_CAPABILITY)
 }
 
 /// The addresses a peer advertised, as the map keeps them (§13.1): an
@@ -902,5 +958,41 @@ async fn timer_loop(weak: Weak<Shared>, wake: Arc<Notify>) {
         }
         let Some(s) = weak.upgrade() else { return };
         MeshHandle { shared: s }.feed(InEvent::Tick);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn a(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn own_unspecified_addresses_wait_for_an_observed_ip() {
+        let own = [a("0.0.0.0:4433"), a("192.0.2.1:4433"), a("192.0.2.1:0")];
+        assert_eq!(resolve_own(&own, None), vec![a("192.0.2.1:4433")]);
+        let seen = Some(a("198.51.100.7:1").ip());
+        assert_eq!(
+            resolve_own(&own, seen),
+            vec![a("198.51.100.7:4433"), a("192.0.2.1:4433")]
+        );
+    }
+
+    #[test]
+    fn refusals_become_typed_wire_errors() {
+        assert_eq!(
+            refusal_error(Refusal::Malformed("x")).code,
+            ErrorCode::Malformed
+        );
+        assert_eq!(
+            refusal_error(Refusal::TooLarge("x")).code,
+            ErrorCode::TooLarge
+        );
+        let limited = refusal_error(Refusal::RateLimited(Duration::from_millis(1500)));
+        assert_eq!(limited.code, ErrorCode::RateLimited);
+        assert_eq!(limited.retry_after_ms, 1500);
     }
 }

@@ -58,19 +58,25 @@ fn free_addr() -> SocketAddr {
 }
 
 fn node(seed: u8, config: MeshConfig) -> Node {
+    let addr = free_addr();
+    node_announcing(seed, config, addr, addr)
+}
+
+/// A node listening on `addr` that announces `announce` in its Hello.
+fn node_announcing(seed: u8, config: MeshConfig, addr: SocketAddr, announce: SocketAddr) -> Node {
     let key = SigningKey::from_seed(&[seed; 32]);
     let id = NodeId(key.public());
-    let addr = free_addr();
     let mesh = MeshHandle::new(id, config);
     let state = Arc::new(St { mesh: mesh.clone() });
     let router = MeshHandle::route(Router::new(state, "a test node"), |s: &St| &s.mesh);
     let cfg = TransportConfig {
         listen: addr,
-        listen_addresses: vec![addr],
+        listen_addresses: vec![announce],
         capabilities: vec![MESH_CAPABILITY.into(), WORM_CAPABILITY.into()],
         ..TransportConfig::default()
     };
     let transport = Arc::new(Transport::bind(&key, cfg, Arc::new(router)).unwrap());
+    mesh.set_own_addresses(vec![announce]);
     mesh.attach(&transport);
     Node {
         transport,
@@ -162,8 +168,8 @@ async fn malformed_map_pushes_on_a_bidi_stream_are_refused_and_the_connection_st
         .connect(server.id, server.addr)
         .await
         .unwrap();
-    until("the server to count the client", || {
-        server.mesh.map_stats().hop1 == 1
+    until("each to count the other", || {
+        server.mesh.map_stats().hop1 == 1 && client.mesh.hops_to(&server.id) == Some(1)
     })
     .await;
 
@@ -271,6 +277,10 @@ async fn a_burst_of_worm_requests_is_rate_limited() {
     }
     // The connection is still usable.
     assert!(!peer.is_closed());
+    until("the client to count the server", || {
+        client.mesh.hops_to(&server.id) == Some(1)
+    })
+    .await;
     let found = client.mesh.lookup(server.id).await.unwrap();
     assert_eq!(found.found.unwrap().1, Tier::Direct);
 }
@@ -333,4 +343,29 @@ async fn a_peer_without_mesh_capability_is_in_no_map_and_gets_no_pushes() {
         0,
         "map pushes reached a node that did not declare mesh/1"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unspecified_advertised_ip_is_mapped_to_the_connections_ip() {
+    let server = node(40, chain_config());
+    let addr = free_addr();
+    let unspecified = SocketAddr::new([0, 0, 0, 0].into(), addr.port());
+    let member = node_announcing(41, chain_config(), addr, unspecified);
+    member
+        .transport
+        .connect(server.id, server.addr)
+        .await
+        .unwrap();
+    until("each to hold the other", || {
+        server.mesh.hops_to(&member.id) == Some(1) && member.mesh.hops_to(&server.id) == Some(1)
+    })
+    .await;
+    let known = server.mesh.address_of(&member.id).unwrap();
+    assert_eq!(known.addresses, vec![SocketAddress(addr)]);
+    // The member learns its own IP from the HelloResponse and answers
+    // about itself with it.
+    let me = member.mesh.lookup(member.id).await.unwrap();
+    let (own, tier) = me.found.unwrap();
+    assert_eq!(tier, Tier::Direct);
+    assert_eq!(own.addresses, vec![SocketAddress(addr)]);
 }
