@@ -16,6 +16,7 @@ use std::collections::HashMap;
 
 use foldhash::fast::FixedState;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use super::hop3::{Fingerprinter, FpSet, Union};
 use crate::ids::NodeId;
@@ -24,6 +25,9 @@ use crate::messages::common::{PeerAddress, SocketAddress};
 /// Most entries of one peer's reported hop 1 that are kept (the schema's
 /// `Hop1Entry` list bound); more are dropped.
 pub const MAX_REPORTED_HOP1: usize = 1024;
+/// How stale the index behind `closest` answers may get (a hint; its
+/// rebuild costs a sort of the peers' reported hop 1).
+pub const ADDR_INDEX_MAX_AGE: Duration = Duration::from_secs(10);
 /// Most entries of one peer's reported hop 2 that are kept; more are dropped.
 pub const MAX_REPORTED_HOP2: usize = 65_536;
 
@@ -280,6 +284,14 @@ pub struct Map {
     pub(crate) fingerprint: Fingerprinter,
     /// View changes journaled since the start (for the amplification check).
     pub(crate) logged: u64,
+    /// Bumped by every change of hop 1 or of a report.
+    version: u64,
+    /// The nodes with an address (hop 1 with advertised addresses, reported
+    /// hop-1 entries with one), as (first 8 id bytes, id), for `closest`;
+    /// rebuilt at most every [`ADDR_INDEX_MAX_AGE`] when the map changed.
+    addr_index: Vec<(u64, NodeId)>,
+    addr_index_version: u64,
+    addr_index_at: Option<Duration>,
     pub(crate) journal: Vec<JournalEvent>,
     /// Journal positions already removed from the front.
     pub(crate) journal_base: u64,
@@ -303,6 +315,10 @@ impl Map {
             journal: Vec::new(),
             journal_base: 0,
             logged: 0,
+            version: 0,
+            addr_index: Vec::new(),
+            addr_index_version: u64::MAX,
+            addr_index_at: None,
         }
     }
 
@@ -343,6 +359,7 @@ impl Map {
 
     /// A peer connected (or its addresses or class changed).
     pub fn set_hop1(&mut self, id: NodeId, peer: Hop1Peer) {
+        self.version += 1;
         if id == self.me {
             return;
         }
@@ -362,6 +379,7 @@ impl Map {
 
     /// A peer disconnected: it leaves hop 1 and everything it reported goes.
     pub fn remove_hop1(&mut self, id: &NodeId) {
+        self.version += 1;
         if self.hop1.remove(id).is_none() {
             return;
         }
@@ -406,6 +424,7 @@ impl Map {
     /// Peer `from` reports `x` in its hop 1 (added or address changed).
     /// Returns false if dropped (unknown peer, self-report, or bound).
     pub(crate) fn report_hop1(&mut self, from: &NodeId, x: NodeId, rep: Reported) -> bool {
+        self.version += 1;
         if x == *from {
             return false;
         }
@@ -428,6 +447,7 @@ impl Map {
 
     /// Peer `from` no longer reports `x` in its hop 1.
     pub(crate) fn unreport_hop1(&mut self, from: &NodeId, x: &NodeId) {
+        self.version += 1;
         let removed = self
             .reports
             .get_mut(from)
@@ -500,6 +520,7 @@ impl Map {
 
     /// Forget everything `from` reported (before a fresh map sync).
     pub(crate) fn clear_report(&mut self, from: &NodeId) {
+        self.version += 1;
         if let Some(report) = self.reports.get_mut(from) {
             let old = std::mem::take(report);
             self.union.note_removed(old.hop2.len());
@@ -612,6 +633,88 @@ impl Map {
             is_anchor: p.is_anchor,
             last_seen_ms: 0,
         })
+    }
+
+    /// Rebuild the index behind [`Map::closest_addressable`] if the map
+    /// changed and the index is older than [`ADDR_INDEX_MAX_AGE`].
+    pub(crate) fn refresh_addr_index(&mut self, now: Duration) {
+        let fresh = self.addr_index_version == self.version;
+        let young = self
+            .addr_index_at
+            .is_some_and(|t| now < t + ADDR_INDEX_MAX_AGE);
+        if fresh || (young && !self.addr_index.is_empty()) {
+            return;
+        }
+        let key = |id: &NodeId| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&id.0[..8]);
+            (u64::from_be_bytes(b), *id)
+        };
+        let mut v: Vec<(u64, NodeId)> = self
+            .hop1
+            .iter()
+            .filter(|(_, p)| !p.addresses.is_empty())
+            .map(|(id, _)| key(id))
+            .collect();
+        for r in self.reports.values() {
+            v.extend(
+                r.hop1
+                    .iter()
+                    .filter(|(id, rep)| rep.addr.is_some() && **id != self.me)
+                    .map(|(id, _)| key(id)),
+            );
+        }
+        v.sort_unstable_by_key(|e| e.1 .0);
+        v.dedup_by_key(|e| e.1);
+        v.shrink_to_fit();
+        self.addr_index = v;
+        self.addr_index_version = self.version;
+        self.addr_index_at = Some(now);
+    }
+
+    /// The XOR-closest node to `target` with an address (as of the last
+    /// index refresh), skipping `skip`.
+    pub(crate) fn closest_addressable(&self, target: &NodeId, skip: &NodeId) -> Option<NodeId> {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&target.0[..8]);
+        let t = u64::from_be_bytes(b);
+        let mut best: Option<(u64, NodeId)> = None;
+        for (k, id) in &self.addr_index {
+            if id == skip {
+                continue;
+            }
+            let d = k ^ t;
+            best = match best {
+                Some((bd, bid))
+                    if bd < d || (bd == d && !super::route::closer(&target.0, &id.0, &bid.0)) =>
+                {
+                    Some((bd, bid))
+                }
+                _ => Some((d, *id)),
+            };
+        }
+        best.map(|(_, id)| id)
+    }
+
+    /// The addresses this map holds for `id`: its advertised ones if it is
+    /// a peer, else the address a report carried.
+    pub(crate) fn address_of(&self, id: &NodeId) -> Option<PeerAddress> {
+        if let Some(pa) = self.peer_address(id).filter(|p| !p.addresses.is_empty()) {
+            return Some(pa);
+        }
+        match self.find(id) {
+            Some(Found::Hop2 {
+                addr: Some(a),
+                is_anchor,
+                ..
+            }) => Some(PeerAddress {
+                node_id: *id,
+                addresses: vec![SocketAddress(a)],
+                is_anchor,
+                last_seen_ms: 0,
+            }),
+            _ => None,
+        }
     }
 
     /// Sizes and memory.

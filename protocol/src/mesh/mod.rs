@@ -63,6 +63,11 @@ pub struct MeshConfig {
     pub max_connections: usize,
     /// This node declared the anchor role.
     pub is_anchor: bool,
+    /// Hand out only addresses this node verified (an anchor, §12): its
+    /// peers' addresses are those the runtime verified by dialling back
+    /// ([`InEvent::PeerAddresses`]), and a hop-2 address a report carried is
+    /// asked for from the reporter instead of repeated.
+    pub verified_only: bool,
     /// RoutingDiff period (120 s).
     pub diff_interval: Duration,
     /// Wide-peer re-evaluation period (10 min).
@@ -98,6 +103,7 @@ impl MeshConfig {
             min_anchors: 2,
             max_connections: 150,
             is_anchor: false,
+            verified_only: false,
             diff_interval: Duration::from_secs(120),
             wide_interval: Duration::from_secs(600),
             maintain_interval: Duration::from_secs(10),
@@ -130,6 +136,7 @@ impl MeshConfig {
             min_anchors: 4,
             max_connections: 400,
             is_anchor: true,
+            verified_only: true,
             ..Self::desktop()
         }
     }
@@ -241,6 +248,14 @@ pub enum InEvent {
         peer: NodeId,
         /// What it declared.
         info: PeerInfo,
+    },
+    /// A peer's addresses changed, e.g. an anchor verified them by
+    /// dialling back (the map and the next diffs carry the new ones).
+    PeerAddresses {
+        /// The peer.
+        peer: NodeId,
+        /// Its addresses now (empty: none to hand out).
+        addresses: Vec<SocketAddr>,
     },
     /// The connection to a peer closed.
     PeerDown {
@@ -515,6 +530,11 @@ impl Mesh {
     pub fn handle(&mut self, now: Duration, event: InEvent) {
         match event {
             InEvent::PeerUp { peer, info } => self.peer_up(now, peer, info),
+            InEvent::PeerAddresses { peer, addresses } => {
+                if let Some(p) = self.map.peer(&peer).cloned() {
+                    self.map.set_hop1(peer, Hop1Peer { addresses, ..p });
+                }
+            }
             InEvent::PeerDown { peer } => self.peer_down(now, peer),
             InEvent::DialFailed { peer } => self.dial_failed(now, peer),
             InEvent::Message { peer, msg } => self.on_message(now, peer, msg),
@@ -564,7 +584,7 @@ impl Mesh {
                 Timer::MaintainSoon => self.maintain(now),
                 Timer::Gaps => self.check_gaps(now),
                 Timer::Wide => {
-                    self.reevaluate_wide(now);
+                    self.reevaluate_wide(now, true);
                     self.timers
                         .insert((now + self.config.wide_interval, Timer::Wide));
                 }

@@ -26,7 +26,10 @@ pub const BACKOFF_MIN: Duration = Duration::from_secs(1);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// Most nodes remembered as wide candidates from outside the map.
 pub const MAX_KNOWN: usize = 4096;
-/// Lookup ids at or above this are the mesh's own bucket refreshes.
+/// How long after an unproductive bucket refresh the next one waits.
+pub const REFRESH_IDLE: Duration = Duration::from_secs(3600);
+/// Lookup ids at or above this are the mesh's own bucket refreshes (the
+/// low byte is the bucket asked for).
 pub const REFRESH_LOOKUP_BASE: u64 = 1 << 62;
 
 #[derive(Debug, Clone)]
@@ -51,6 +54,8 @@ pub(crate) struct Slots {
     backoff: HashMap<NodeId, Backoff>,
     evictions: VecDeque<Duration>,
     next_refresh: u64,
+    /// When the next bucket refresh may start.
+    refresh_due: Option<Duration>,
 }
 
 impl Slots {
@@ -189,7 +194,7 @@ impl Mesh {
         }
         self.fill_social(now);
         if self.count(SlotClass::is_wide) * 2 < self.config.wide_slots {
-            self.reevaluate_wide(now);
+            self.reevaluate_wide(now, false);
         }
     }
 
@@ -268,7 +273,7 @@ impl Mesh {
     /// Every `wide_interval` (or when wide slots are below half): choose
     /// the wide set with [`route::select_wide`], dial the new ones, let go
     /// of the dropped ones, and start one bucket-refresh lookup.
-    pub(crate) fn reevaluate_wide(&mut self, now: Duration) {
+    pub(crate) fn reevaluate_wide(&mut self, now: Duration, refresh: bool) {
         let mut cands: Vec<WideCandidate> = Vec::new();
         let mut addrs: HashMap<NodeId, Vec<SocketAddr>> = HashMap::new();
         for (id, p) in self.map.hop1() {
@@ -346,23 +351,44 @@ impl Mesh {
             let a = addrs.get(&id).cloned().unwrap_or_default();
             self.dial(now, id, a, class);
         }
-        // One bucket refresh per evaluation: below the deepest bucket the
-        // wide set covers, so the next evaluation can go deeper.
+        if refresh && self.slots.refresh_due.is_none_or(|t| now >= t) {
+            self.bucket_refresh(now, &current);
+        }
+    }
+
+    /// One bucket refresh: a lookup of a probe id in the bucket just below
+    /// the deepest one the wide set covers. While refreshes find nodes in
+    /// the bucket they ask for, the next comes at the next re-evaluation;
+    /// once one does not (no deeper bucket has nodes), after an hour.
+    fn bucket_refresh(&mut self, now: Duration, current: &[NodeId]) {
         let deepest = current
             .iter()
             .map(|id| route::common_prefix_len(&self.me.0, &id.0))
             .max()
             .unwrap_or(0);
+        let bucket = (deepest + 1).min(255);
         let mut random = [0u8; 32];
         for chunk in random.chunks_mut(8) {
             chunk.copy_from_slice(&self.random_u64().to_le_bytes());
         }
-        let probe = route::bucket_probe(&self.me, (deepest + 1).min(255), random);
-        let id = REFRESH_LOOKUP_BASE + self.slots.next_refresh;
+        let probe = route::bucket_probe(&self.me, bucket, random);
+        let id = REFRESH_LOOKUP_BASE + (self.slots.next_refresh << 8) + u64::from(bucket);
         self.slots.next_refresh += 1;
+        self.slots.refresh_due = Some(now + REFRESH_IDLE);
         self.handle(
             now,
             super::InEvent::Command(Command::Lookup { target: probe, id }),
         );
+    }
+
+    /// The answer of a bucket refresh (lookup `id`): a candidate, and
+    /// whether the next refresh comes soon.
+    pub(crate) fn refresh_done(&mut self, now: Duration, id: u64, answer: Option<&PeerAddress>) {
+        let bucket = (id & 0xFF) as u32;
+        let Some(c) = answer else { return };
+        self.slots.add_known(c);
+        if route::common_prefix_len(&self.me.0, &c.node_id.0) == bucket {
+            self.slots.refresh_due = Some(now + self.config.wide_interval);
+        }
     }
 }

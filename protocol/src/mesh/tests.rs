@@ -1027,3 +1027,80 @@ fn held_diffs_become_a_gap_after_ten_seconds_and_a_stalled_map_after_sixty() {
         "a staging idle for 60 s is dropped as a gap"
     );
 }
+
+#[test]
+fn an_anchor_hands_out_only_verified_addresses() {
+    let config = MeshConfig {
+        verified_only: true,
+        ..passive()
+    };
+    let mut net = Net::new(3, config);
+    net.link(0, 1);
+    net.link(1, 2);
+    net.run_for(Duration::from_secs(250));
+    // Node 0 knows 2 at hop 2 with the address node 1 reported.
+    let ask = |t| {
+        MeshRequest::Address(AddressRequest {
+            version: crate::limits::PROTOCOL_VERSION,
+            targets: vec![nid(t)],
+            depth: 0,
+        })
+    };
+    net.input(
+        0,
+        InEvent::Request {
+            peer: nid(1),
+            id: 7001,
+            req: ask(2),
+        },
+    );
+    net.drain(nid(0));
+    let entry = |net: &Net, id| match net.answers.get(&id) {
+        Some(Ok(MeshResponse::Address(r))) => r.entries[0].clone(),
+        other => panic!("no answer: {other:?}"),
+    };
+    let e = entry(&net, 7001);
+    assert!(e.peer.is_none(), "a second-hand address is not repeated");
+    assert_eq!(e.referral, Some(nid(1)));
+    // Its own peer: only what the runtime verified.
+    net.input(
+        0,
+        InEvent::PeerAddresses {
+            peer: nid(1),
+            addresses: Vec::new(),
+        },
+    );
+    net.input(
+        0,
+        InEvent::Request {
+            peer: nid(1),
+            id: 7002,
+            req: ask(1),
+        },
+    );
+    net.drain(nid(0));
+    assert!(
+        entry(&net, 7002).peer.is_none(),
+        "not verified: not handed out"
+    );
+    net.input(
+        0,
+        InEvent::PeerAddresses {
+            peer: nid(1),
+            addresses: vec![addr(1)],
+        },
+    );
+    net.input(
+        0,
+        InEvent::Request {
+            peer: nid(1),
+            id: 7003,
+            req: ask(1),
+        },
+    );
+    net.drain(nid(0));
+    assert_eq!(
+        entry(&net, 7003).peer.map(|p| p.addresses),
+        Some(vec![SocketAddress(addr(1))])
+    );
+}

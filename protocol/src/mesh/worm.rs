@@ -143,11 +143,13 @@ impl Mesh {
                 pa.node_id = *target;
                 Local::Known(pa, 1)
             }
+            // An anchor hands out only addresses it verified (§12): a
+            // second-hand hop-2 address is asked for, not repeated.
             Some(Found::Hop2 {
                 addr: Some(a),
                 is_anchor,
                 ..
-            }) => Local::Known(
+            }) if !self.config.verified_only => Local::Known(
                 PeerAddress {
                     node_id: *target,
                     addresses: vec![SocketAddress(a)],
@@ -305,9 +307,8 @@ impl Mesh {
     ) {
         if id >= super::slots::REFRESH_LOOKUP_BASE {
             // A bucket refresh of the slot logic: its answer is a candidate.
-            if let Some(c) = closest.as_ref().or(found.as_ref().map(|(p, _)| p)) {
-                self.slots.add_known(c);
-            }
+            let answer = closest.as_ref().or(found.as_ref().map(|(p, _)| p)).cloned();
+            self.refresh_done(now, id, answer.as_ref());
             return;
         }
         self.out
@@ -665,7 +666,7 @@ impl Mesh {
             }
             (Owner::Remote(id), Body::Worm(mut s)) => {
                 let closest = if s.hits.is_empty() {
-                    self.best_closest(&s)
+                    self.best_closest(now, &s)
                 } else {
                     None
                 };
@@ -699,7 +700,7 @@ impl Mesh {
             (Owner::Lookup { id, started, .. }, Body::Worm(s)) => {
                 let target = s.targets.first().copied().unwrap_or(self.me);
                 let closest = if s.hits.is_empty() {
-                    self.best_closest(&s)
+                    self.best_closest(now, &s)
                 } else {
                     None
                 };
@@ -781,13 +782,18 @@ impl Mesh {
 
     /// The XOR-closest node with addresses this node knows to the worm's
     /// first target, or the downstream's if closer.
-    fn best_closest(&self, s: &WormState) -> Option<PeerAddress> {
-        let target = s.targets.first()?;
+    fn best_closest(&mut self, now: Duration, s: &WormState) -> Option<PeerAddress> {
+        let target = *s.targets.first()?;
+        self.map.refresh_addr_index(now);
         let mut best = s.closest.clone();
-        let me = self.own_address();
-        let mut consider = |pa: PeerAddress| {
-            if pa.addresses.is_empty() || pa.node_id == s.originator.node_id {
-                return;
+        let own = Some(self.own_address()).filter(|p| !p.addresses.is_empty());
+        let mapped = self
+            .map
+            .closest_addressable(&target, &s.originator.node_id)
+            .and_then(|id| self.map.address_of(&id));
+        for pa in [own, mapped].into_iter().flatten() {
+            if pa.node_id == s.originator.node_id {
+                continue;
             }
             let better = match &best {
                 None => true,
@@ -795,22 +801,6 @@ impl Mesh {
             };
             if better {
                 best = Some(pa);
-            }
-        };
-        consider(me);
-        for (id, _) in self.map.hop1() {
-            if let Some(pa) = self.map.peer_address(id) {
-                consider(pa);
-            }
-        }
-        for (_, id, rep) in self.map.reported_hop1() {
-            if let Some(a) = rep.addr() {
-                consider(PeerAddress {
-                    node_id: *id,
-                    addresses: vec![SocketAddress(a)],
-                    is_anchor: rep.is_anchor,
-                    last_seen_ms: 0,
-                });
             }
         }
         best
