@@ -83,6 +83,12 @@ enum Command {
         /// Show expected/actual for every case, not only the failed ones.
         #[arg(long, short)]
         verbose: bool,
+        /// Run the cases that need this capability even though the target
+        /// does not declare it (repeatable), e.g. to see how far an
+        /// implementation that serves `mesh/1` without declaring it gets.
+        /// The report still shows what the target declared.
+        #[arg(long = "assume-capability", value_name = "CAP")]
+        assume: Vec<String>,
     },
     /// Check the golden vector files offline (no target).
     Vectors {
@@ -137,6 +143,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
             html: html_path,
             expected_failures,
             verbose,
+            assume,
         } => {
             let role = match role {
                 RoleArg::Anchor => Role::Anchor,
@@ -146,6 +153,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
             cfg.cases = cases;
             cfg.areas = areas;
             cfg.strict = strict;
+            cfg.assume_capabilities = assume;
             cfg.repeat = repeat.max(1);
             if let Some(seed) = seed {
                 cfg.seed = seed;

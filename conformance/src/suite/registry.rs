@@ -25,6 +25,20 @@ pub struct Case {
     pub info: CaseInfo,
     /// Its body.
     pub run: CaseFn,
+    /// The least time the case needs, when one of the spec's own timers
+    /// makes it longer than the run's per-case bound (e.g. the 10 s of a
+    /// `seq` gap); the runner gives it `max(this, case_timeout)`.
+    pub needs: Option<std::time::Duration>,
+}
+
+impl Case {
+    /// Declares that the case needs at least `d` (a spec timer it waits
+    /// out), whatever the run's per-case bound.
+    #[must_use]
+    pub fn needs(mut self, d: std::time::Duration) -> Self {
+        self.needs = Some(d);
+        self
+    }
 }
 
 impl std::fmt::Debug for Case {
@@ -76,6 +90,7 @@ impl Def {
                 kind: self.kind,
             },
             run: Arc::new(f),
+            needs: None,
         }
     }
 }

@@ -42,6 +42,9 @@ pub struct RunConfig {
     pub timeouts: Timeouts,
     /// Expected failures.
     pub expected_failures: ExpectedFailures,
+    /// Capabilities treated as declared even when the target does not
+    /// declare them (`--assume-capability`).
+    pub assume_capabilities: Vec<String>,
 }
 
 impl RunConfig {
@@ -60,6 +63,7 @@ impl RunConfig {
             case_timeout: Duration::from_secs(10),
             timeouts: Timeouts::default(),
             expected_failures: ExpectedFailures::default(),
+            assume_capabilities: Vec::new(),
         }
     }
 }
@@ -227,11 +231,10 @@ pub async fn run(cfg: RunConfig) -> Result<Report, SuiteError> {
                     t0.elapsed(),
                     iteration,
                 )
-            } else if let Some(cap) = c
-                .capability
-                .as_deref()
-                .filter(|cap| !info.capabilities.iter().any(|d| d == cap))
-            {
+            } else if let Some(cap) = c.capability.as_deref().filter(|cap| {
+                !info.capabilities.iter().any(|d| d == cap)
+                    && !cfg.assume_capabilities.iter().any(|d| d == cap)
+            }) {
                 result(
                     c,
                     Verdict::Unsupported,
@@ -248,14 +251,17 @@ pub async fn run(cfg: RunConfig) -> Result<Report, SuiteError> {
                     cfg.timeouts,
                     case_rng(cfg.seed, &c.id, iteration),
                 );
+                let bound = case
+                    .needs
+                    .map_or(cfg.case_timeout, |d| d.max(cfg.case_timeout));
                 let outcome: Result<Result<Outcome, CaseError>, _> =
-                    tokio::time::timeout(cfg.case_timeout, (case.run)(&mut ctx)).await;
+                    tokio::time::timeout(bound, (case.run)(&mut ctx)).await;
                 match outcome {
                     Err(_) => result(
                         c,
                         Verdict::Error,
                         "the case completes".into(),
-                        format!("timed out after {:?}", cfg.case_timeout),
+                        format!("timed out after {bound:?}"),
                         t0.elapsed(),
                         iteration,
                     ),

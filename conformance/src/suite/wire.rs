@@ -28,6 +28,8 @@ pub mod code {
     use distsoc_schema::wire_capnp as w;
     /// Hello.
     pub const HELLO: u8 = w::CODE_HELLO;
+    /// RoutingDiff (push).
+    pub const ROUTING_DIFF: u8 = w::CODE_ROUTING_DIFF;
     /// InitialMapSync (the largest cap, 16 MiB).
     pub const INITIAL_MAP_SYNC: u8 = w::CODE_INITIAL_MAP_SYNC;
     /// BootstrapRequest.
@@ -38,6 +40,12 @@ pub mod code {
     pub const HELLO_RESPONSE: u8 = w::CODE_HELLO_RESPONSE;
     /// MapSyncRequest (push).
     pub const MAP_SYNC_REQUEST: u8 = w::CODE_MAP_SYNC_REQUEST;
+    /// WormRequest.
+    pub const WORM_REQUEST: u8 = w::CODE_WORM_REQUEST;
+    /// WormQuery.
+    pub const WORM_QUERY: u8 = w::CODE_WORM_QUERY;
+    /// WormResponse.
+    pub const WORM_RESPONSE: u8 = w::CODE_WORM_RESPONSE;
     /// AddressRequest.
     pub const ADDRESS_REQUEST: u8 = w::CODE_ADDRESS_REQUEST;
     /// AddressResponse.

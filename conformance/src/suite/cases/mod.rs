@@ -19,6 +19,7 @@ pub mod frm;
 pub mod hs;
 pub mod mbx;
 pub mod mbx_paging;
+pub mod mesh;
 pub mod node;
 pub mod post;
 pub mod res;
@@ -46,6 +47,7 @@ pub fn all() -> Vec<Case> {
     v.extend(disc::cases());
     v.extend(rl::cases());
     v.extend(res::cases());
+    v.extend(mesh::cases());
     v
 }
 
