@@ -74,6 +74,7 @@ impl Anchor {
             store.clone(),
             service.counters(),
         )?);
+        verifier.set_mesh(service.mesh().clone());
         service.set_verifier(verifier.clone());
         // Bans and a retention set through the admin API survive restarts
         // and are shared by every anchor on the database.

@@ -168,6 +168,8 @@ struct Tables {
 
 /// Verifies announced addresses by dialling back, and records check-ins.
 pub struct Verifier {
+    /// Told every verified address set, so the mesh hands out only those.
+    mesh: std::sync::OnceLock<distsoc_net::mesh::MeshHandle>,
     cfg: VerifyConfig,
     transport: Transport,
     store: AnchorStore,
@@ -190,6 +192,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Verifier {
+    /// The mesh driver to tell about verified addresses (once).
+    pub fn set_mesh(&self, mesh: distsoc_net::mesh::MeshHandle) {
+        let _ = self.mesh.set(mesh);
+    }
+
     /// Binds the dial-back endpoint on `bind_ip` (the anchor's listen IP),
     /// port 0, with a fresh random identity. Inside a tokio runtime.
     pub fn start(
@@ -215,6 +222,7 @@ impl Verifier {
         let router = Router::new(Arc::new(()), "an address verification probe");
         let transport = Transport::bind(&key, tcfg, Arc::new(router))?;
         Ok(Self {
+            mesh: std::sync::OnceLock::new(),
             slots: Arc::new(Semaphore::new(cfg.max_concurrent.max(1))),
             cfg,
             transport,
@@ -354,6 +362,9 @@ impl Verifier {
         // Announced order, then coalesce.
         verified.sort_by_key(|(a, _)| targets.iter().position(|t| t == a));
         let addrs: Vec<SocketAddr> = verified.iter().map(|(a, _)| *a).collect();
+        if let Some(mesh) = self.mesh.get() {
+            mesh.peer_verified(node, addrs.clone());
+        }
         let verified_at = verified.iter().map(|(_, at)| *at).min().unwrap_or(0);
         {
             let mut t = lock(&self.tables);

@@ -530,15 +530,38 @@ impl MeshHandle {
         self.observed(info);
         let peer = info.node_id;
         let conn = info.connection_id;
-        let ev = InEvent::PeerUp {
-            peer,
-            info: distsoc_protocol::mesh::PeerInfo {
-                addresses: map_addresses(info),
-                is_anchor: info.roles.contains(&Role::Anchor),
-                outbound: info.direction == Direction::Outbound,
-            },
-        };
-        self.feed_with(move |st| (st.conns.insert(peer, conn) != Some(conn)).then_some(ev));
+        let addresses = map_addresses(info);
+        let is_anchor = info.roles.contains(&Role::Anchor);
+        let outbound = info.direction == Direction::Outbound;
+        self.feed_with(move |st| {
+            // A node that hands out only verified addresses (an anchor)
+            // learns its peers' addresses from `peer_verified`.
+            let addresses = if st.mesh.config().verified_only {
+                Vec::new()
+            } else {
+                addresses
+            };
+            let ev = InEvent::PeerUp {
+                peer,
+                info: distsoc_protocol::mesh::PeerInfo {
+                    addresses,
+                    is_anchor,
+                    outbound,
+                },
+            };
+            (st.conns.insert(peer, conn) != Some(conn)).then_some(ev)
+        });
+    }
+
+    /// The addresses of peer `peer` were verified by dialling back (an
+    /// anchor's check-in, schema/README.md §12): the map, the diffs and
+    /// every answer now carry them.
+    pub fn peer_verified(&self, peer: NodeId, addresses: Vec<SocketAddr>) {
+        self.feed_with(move |st| {
+            st.conns
+                .contains_key(&peer)
+                .then_some(InEvent::PeerAddresses { peer, addresses })
+        });
     }
 
     /// A connection closed: `PeerDown`, unless the peer has a newer one.

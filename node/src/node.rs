@@ -1069,13 +1069,19 @@ impl Running {
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
-                _ = ticker.tick() => {
-                    let results = self.sync_all().await;
+                _ = ticker.tick() => {}
+            }
+            // A sync round may wait on unreachable peers: shutdown cancels it.
+            tokio::select! {
+                () = &mut shutdown => break,
+                results = self.sync_all() => {
                     let ok = results.iter().filter(|(_, r)| r.is_ok()).count();
                     debug!(peers = results.len(), ok, "sync round");
                 }
             }
         }
+        // No new dials from the mesh while the endpoint closes.
+        self.mesh().stop();
         self.transport.close().await;
     }
 }

@@ -64,7 +64,11 @@ pub(super) async fn order(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
         && !e[0].found
         && e[0].referral.is_empty()
         && e[1].node == b.id
-        && (if anchor { !e[1].found } else { e[1].found && e[1].addrs == [doc_addr(6002)] })
+        && (if anchor {
+            !e[1].found
+        } else {
+            e[1].found && e[1].addrs == [doc_addr(6002)]
+        })
         && e[2].node == x
         && (if anchor {
             !e[2].found && e[2].referral == a.id
