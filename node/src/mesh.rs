@@ -108,7 +108,18 @@ impl Node {
         let transport = Transport::bind(self.key.signing_key(), cfg, router)?;
         let transport = Arc::new(transport);
         service.set_transport(&transport);
-        driver.set_own_addresses(announced);
+        let port = transport.local_addr().map_or(0, |a| a.port());
+        let own = announced
+            .into_iter()
+            .map(|a| {
+                if a.port() == 0 {
+                    SocketAddr::new(a.ip(), port)
+                } else {
+                    a
+                }
+            })
+            .collect();
+        driver.set_own_addresses(own);
         driver.attach(&transport);
         Ok(Running {
             node: self.clone(),

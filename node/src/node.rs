@@ -557,7 +557,8 @@ pub fn advertised(config: &Config, listen: Option<SocketAddr>) -> Vec<SocketAddr
     if !config.advertise.is_empty() {
         return config.advertise.clone();
     }
-    let concrete = |a: &SocketAddr| !a.ip().is_unspecified() && a.port() != 0;
+    // Port 0 (bind any port) is announced as the bound port by the transport.
+    let concrete = |a: &SocketAddr| !a.ip().is_unspecified();
     listen
         .into_iter()
         .chain(std::iter::once(config.listen))

@@ -555,11 +555,22 @@ impl Inner {
         limits
     }
 
+    /// The announced listen addresses; port 0 ("whatever port I am bound
+    /// to") becomes the endpoint's bound port.
     fn listen_addresses(&self) -> Vec<SocketAddress> {
+        let bound = self.endpoint.local_addr().map(|a| a.port()).unwrap_or(0);
         self.cfg
             .listen_addresses
             .iter()
-            .map(|a| SocketAddress(*a))
+            .map(|a| {
+                if a.port() == 0 {
+                    SocketAddr::new(a.ip(), bound)
+                } else {
+                    *a
+                }
+            })
+            .filter(|a| a.port() != 0)
+            .map(SocketAddress)
             .collect()
     }
 

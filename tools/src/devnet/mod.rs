@@ -31,6 +31,8 @@ use distsoc_node::node::{Node, Running};
 use distsoc_protocol::ids::{ConnectString, NodeId, PostId, PostingId};
 use distsoc_protocol::messages::content::open_post;
 
+mod mesh;
+
 /// Bound of every network step of the scenario.
 const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -59,6 +61,15 @@ pub(crate) struct DevnetArgs {
     /// Do not run the conformance suite against the anchor.
     #[arg(long)]
     no_suite: bool,
+    /// After the scenario, start this many more nodes in this process (each
+    /// knows only the anchor and follows two others) and watch their maps
+    /// fill: InitialMapSync at once, hop 3 after the first diff round
+    /// (every 120 s). 30 or more shows a mesh.
+    #[arg(long, default_value_t = 0)]
+    mesh_nodes: usize,
+    /// How long to watch the maps of `--mesh-nodes`, in seconds.
+    #[arg(long, default_value_t = 150)]
+    mesh_watch: u64,
 }
 
 /// Runs the devnet (its own tokio runtime).
@@ -603,7 +614,19 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
         format!("Bob caught up with exactly the post he missed: {away_text:?}"),
     )?;
 
-    heading(8, "conformance suite against the anchor");
+    heading(
+        8,
+        "Dave knows only the anchor: he finds Alice by NodeId through the mesh",
+    );
+    let dave = mesh::newcomer_finds_alice(
+        &dir.join("dave"),
+        &anchor.connect,
+        &alice,
+        (public_id, public_text),
+    )
+    .await?;
+
+    heading(9, "conformance suite against the anchor");
     if args.no_suite {
         say("skipped (--no-suite)");
     } else {
@@ -619,6 +642,23 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
         run_suite(&anchor.connect.to_string(), &out).await?;
     }
 
+    if args.mesh_nodes > 0 {
+        heading(
+            10,
+            &format!(
+                "{} more nodes join through the anchor; their maps fill",
+                args.mesh_nodes
+            ),
+        );
+        mesh::watch_map_fill(
+            &dir.join("mesh"),
+            &anchor.connect,
+            args.mesh_nodes,
+            Duration::from_secs(args.mesh_watch),
+        )
+        .await?;
+    }
+
     println!("\nAll scenario checks passed.");
     println!("\nConnect strings:");
     println!("   anchor  {}", anchor.connect);
@@ -626,6 +666,9 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
         println!("   {:<7} {}", m.name.to_lowercase(), m.connect_string()?);
     }
 
+    if let Some(r) = &dave.running {
+        r.transport().close().await;
+    }
     let members = [alice, bob, carol];
     if args.keep {
         keep_running(&dir, temp.is_some(), &anchor, &members).await;
