@@ -24,6 +24,9 @@ use crate::messages::common::PeerAddress;
 pub const BACKOFF_MIN: Duration = Duration::from_secs(1);
 /// Longest redial delay.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// A connection that closes sooner than this counts as a failed dial (the
+/// backoff keeps growing); one that lasted resets it.
+pub const STABLE_AFTER: Duration = Duration::from_secs(60);
 /// Most nodes remembered as wide candidates from outside the map.
 pub const MAX_KNOWN: usize = 4096;
 /// How long after an unproductive bucket refresh the next one waits.
@@ -103,7 +106,9 @@ impl Slots {
 
     pub(crate) fn connected(&mut self, id: NodeId, info: PeerInfo, now: Duration) {
         self.dialing.remove(&id);
-        self.backoff.remove(&id);
+        // The backoff is reset only once the connection has lasted (see
+        // `disconnected`): a peer that accepts and closes at once (full)
+        // must not be redialled every second.
         self.since.insert(id, now);
         if !info.addresses.is_empty() {
             self.known.entry(id).or_insert(Known {
@@ -114,12 +119,21 @@ impl Slots {
     }
 
     pub(crate) fn disconnected(&mut self, id: &NodeId, now: Duration) {
-        self.since.remove(id);
-        // A peer that went away is redialled after the backoff, not at once.
-        self.backoff.entry(*id).or_insert(Backoff {
-            fails: 0,
-            next: now + BACKOFF_MIN,
-        });
+        let lived = self.since.remove(id).map(|t| now.saturating_sub(t));
+        if lived.is_some_and(|l| l >= STABLE_AFTER) {
+            // A connection that lasted: redial after the first backoff step.
+            self.backoff.insert(
+                *id,
+                Backoff {
+                    fails: 0,
+                    next: now + BACKOFF_MIN,
+                },
+            );
+        } else {
+            // Closed soon after it opened (a full peer, a flapping link):
+            // counts as a failed dial, so the redials back off exponentially.
+            self.dial_failed(id, now);
+        }
     }
 
     pub(crate) fn dial_failed(&mut self, id: &NodeId, now: Duration) {

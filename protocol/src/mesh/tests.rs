@@ -1104,3 +1104,37 @@ fn an_anchor_hands_out_only_verified_addresses() {
         Some(vec![SocketAddress(addr(1))])
     );
 }
+
+#[test]
+fn a_peer_that_closes_at_once_is_redialled_with_growing_backoff() {
+    let config = MeshConfig {
+        social_slots: 1,
+        wide_slots: 0,
+        min_anchors: 0,
+        ..MeshConfig::desktop()
+    };
+    let mut net = Net::new(2, config);
+    // Node 1 is full: it closes every connection as soon as it is up.
+    net.node(1).config.max_connections = 0;
+    let cand = SocialCandidate {
+        id: nid(1),
+        priority: 4,
+        addresses: vec![addr(1)],
+    };
+    net.input(0, InEvent::Command(Command::SetSocial(vec![cand])));
+    net.drain(nid(0));
+    let mut dials = 0;
+    let mut t = 0;
+    while t < 120 {
+        net.run_for(Duration::from_secs(1));
+        t += 1;
+        dials += net
+            .pushes
+            .iter()
+            .filter(|(f, _, m)| *f == nid(0) && matches!(m, MeshMessage::InitialMapSync(_)))
+            .count();
+        net.pushes.clear();
+    }
+    // 1 + 2 + 4 + 8 + 16 + 32 + 64 s: at most 7 attempts in two minutes, not 120.
+    assert!((3..=8).contains(&dials), "{dials} connections in 120 s");
+}
