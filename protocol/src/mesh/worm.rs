@@ -1,5 +1,5 @@
 //! Lookups, the worm and address resolution (`schema/README.md` §13.5,
-//! §13.7): one [`Task`] per thing this node is working on (a lookup of its
+//! §13.7): one task per thing this node is working on (a lookup of its
 //! own, a WormRequest, WormQuery or AddressRequest it serves), each with the
 //! requests it is waiting for and a deadline.
 

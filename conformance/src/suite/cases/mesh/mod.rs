@@ -7,7 +7,7 @@
 //!
 //! Every tester here declares `mesh/1` and `worm/1` in its Hello, so the
 //! target counts it as a peer (§13: "a node with an established connection
-//! ... that declared the capability `mesh/1`"); [`harness::Tester`]
+//! ... that declared the capability `mesh/1`"); `harness::Tester`
 //! answers what the target sends it (map pushes, `WormQuery`, forwarded
 //! `WormRequest`, `AddressRequest`). Waits are bounded by the spec's own
 //! timers (10 s for a `seq` gap) or by the run's reply timeout.
