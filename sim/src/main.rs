@@ -1,0 +1,24 @@
+//! `distsoc-sim` — the distsoc mesh simulator (same commands as
+//! `distsoc sim`).
+
+use clap::Parser;
+use distsoc_sim::cli::SimCommand;
+
+/// The distsoc mesh simulator.
+#[derive(Debug, Parser)]
+#[command(name = "distsoc-sim", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: SimCommand,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match distsoc_sim::cli::run(cli.command) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("distsoc-sim: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
