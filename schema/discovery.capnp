@@ -1,5 +1,6 @@
 # distsoc wire schema — layer 1, peer discovery: the 3-hop map gossip, worm
-# lookups, address resolution and bootstrap (discovery-protocol-v2 §2, §7).
+# lookups, address resolution and bootstrap. The rules are schema/README.md
+# §13 ("The mesh"); discovery-protocol-v2 §2 and §7 are the background.
 
 @0x8b722aad862a2300;
 
@@ -11,13 +12,16 @@ enum ChangeKind {
   # What happened to a map entry.
 
   added @0;
-  # The node became known (connected, or reported by a peer).
+  # The node entered the sender's view (connected, or reported by a peer).
+  # For an entry the receiver already has: replace it.
 
   removed @1;
-  # The node is no longer known (disconnected, or no peer reports it).
+  # The node left the sender's view (disconnected, or no peer reports it).
 
   addressChanged @2;
-  # Hop-1 only: the node's address changed. Not valid in hop-2 changes.
+  # Hop-1 only: the node's addresses, isAnchor or isWide changed; the change
+  # carries the full current entry, which replaces the receiver's. Not valid
+  # in hop-2 changes (`malformed`).
 }
 
 struct Hop1Change {
@@ -30,8 +34,10 @@ struct Hop1Change {
   # What changed.
 
   addresses @2 :List(Common.SocketAddress);
-  # For `added` and `addressChanged`: the node's current addresses; receivers
-  # keep the first 8 and ignore the rest. Empty for `removed` (ignored if not).
+  # For `added` and `addressChanged`: the addresses the node advertised in
+  # its Hello (never an address it was merely seen at; schema/README.md
+  # §13.1), possibly empty; receivers keep the first 8 and ignore the rest.
+  # Empty for `removed` (ignored if not).
 
   isAnchor @3 :Bool;
   # The node declared the anchor role.
@@ -54,29 +60,37 @@ struct Hop2Change {
 }
 
 struct RoutingDiff {
-  # Code 0x01, push. Sent every 2 minutes to each connected peer: the changes in
-  # the sender's own view since the previous diff to that peer. Never a
-  # forwarded copy of a received diff (each hop re-derives its changes).
+  # Code 0x01, push, capability `mesh/1`. Sent every 120 s to each peer that
+  # has something to report (no empty diffs): the net changes of the
+  # sender's own view (its hop 1 and hop 2) since the view it last reported
+  # to that peer. Never a forwarded copy of a received diff: each node
+  # re-derives its own changes (schema/README.md §13.2). Senders put at
+  # most 1,024 hop-1 and 4,096 hop-2 changes in one diff and split larger
+  # sets over consecutive seqs.
 
   version @0 :UInt16;
   # Protocol version of this message.
 
   seq @1 :UInt64;
-  # Per-(sender, receiver) counter, +1 per diff. A gap tells the receiver it
-  # missed a diff and should request an InitialMapSync.
+  # Per-(sender, receiver) counter: the InitialMapSync of a connection is 0,
+  # its diffs 1, 2, 3, ... A gap that does not close within 10 s makes the
+  # receiver drop the sender's report and send MapSyncRequest
+  # (schema/README.md §13.3); a seq already applied is ignored.
 
   hop1Changes @2 :List(Hop1Change) $A.maxItems(1024);
   # Changes among the sender's direct connections. At most 1,024.
 
   hop2Changes @3 :List(Hop2Change) $A.maxItems(16384);
-  # Changes in the sender's hop-2 view. At most 16,384.
+  # Changes in the sender's hop-2 view. At most 16,384 accepted (senders
+  # send at most 4,096).
 }
 
 struct Hop1Entry {
   # A direct connection of the sender, in a full map.
 
   peer @0 :Common.PeerAddress;
-  # The peer, with addresses.
+  # The peer, with the addresses it advertised in its Hello (possibly none;
+  # schema/README.md §13.1).
 
   isWide @1 :Bool;
   # The peer is one of the sender's wide peers.
@@ -93,20 +107,29 @@ struct Hop2Entry {
 }
 
 struct InitialMapSync {
-  # Code 0x02, push. The sender's full map, sent once on a new connection (in
-  # chunks of at most 16 MiB); later changes come as RoutingDiff.
+  # Code 0x02, push, capability `mesh/1`. The sender's view (its hop 1 and
+  # hop 2), sent by each side on every new connection and in answer to a
+  # MapSyncRequest; later changes come as RoutingDiff. Sent in at most 16
+  # chunks (chunk 0 carries all of hop 1, each chunk at most 4,096 hop-2
+  # entries); the receiver replaces the sender's report only when all
+  # chunks have arrived (schema/README.md §13.4).
 
   version @0 :UInt16;
   # Protocol version of this message.
 
   seq @1 :UInt64;
-  # The RoutingDiff seq this map corresponds to; diffs continue from seq+1.
+  # The RoutingDiff seq this map corresponds to: 0 on a new connection, else
+  # the seq of the last diff sent to this receiver. Diffs continue from
+  # seq+1. The same in every chunk of one map.
 
   hop1 @2 :List(Hop1Entry) $A.maxItems(1024);
-  # The sender's direct connections. At most 1,024.
+  # The sender's direct connections (its peers). At most 1,024; only in
+  # chunk 0 (`malformed` in another chunk).
 
   hop2 @3 :List(Hop2Entry) $A.maxItems(65536);
-  # The sender's hop-2 view. At most 65,536.
+  # The sender's hop-2 view. At most 65,536 accepted per chunk; senders put
+  # at most 4,096 in a chunk, and one map holds at most 65,536 in total
+  # (`tooLarge` above).
 
   hop3 @4 :List(Data) $A.maxItems(400000);
   # Always empty: a sender MUST send it empty and a receiver ignores it
@@ -120,16 +143,18 @@ struct InitialMapSync {
   # 0-based index of this chunk.
 
   chunkCount @6 :UInt32;
-  # Number of chunks in this map (>= 1).
+  # Number of chunks in this map: at least 1 (`malformed` if 0), at most 16
+  # (`tooLarge` above). The same in every chunk of one map.
 }
 
 struct MapSyncRequest {
-  # Code 0x06, push. "I lost track of your diffs; send me a fresh
-  # InitialMapSync." Sent by a node that saw a gap in the `seq` of the
-  # RoutingDiffs it receives from this peer (schema/README.md §13.3). The
-  # receiver answers, on a stream of its own, with a new InitialMapSync and
-  # continues its diffs from that map's `seq`; it serves at most one
-  # MapSyncRequest per peer per 60 s and ignores the others.
+  # Code 0x06, push, capability `mesh/1`. "I lost track of your diffs; send
+  # me a fresh InitialMapSync." Sent by a node that saw a gap in the `seq`
+  # of the RoutingDiffs it receives from this peer (schema/README.md
+  # §13.3). The receiver answers, on streams of its own, with a new
+  # InitialMapSync and continues its diffs from that map's `seq` + 1; it
+  # serves at most one MapSyncRequest per peer per 60 s and ignores the
+  # others (`rateLimited` on a bidirectional stream).
 
   version @0 :UInt16;
   # Protocol version of this message.
@@ -168,16 +193,20 @@ struct BootstrapResponse {
 }
 
 struct WormRequest {
-  # Code 0x10, request, capability `worm/1`. A forwarded search for nodes or
-  # posts not in the local map (discovery-protocol-v2 §2.3). The receiver
-  # checks its map, fans out WormQuery to its peers, answers with WormResponse
-  # and forwards the remaining targets with ttl-1.
+  # Code 0x10, request, capability `worm/1`. A search for nodes or posts not
+  # in the originator's map (schema/README.md §13.5). The receiver checks
+  # its map and fans out WormQuery to its peers; if nothing is found and
+  # ttl > 0 it forwards the worm with ttl-1 to the peer through which the
+  # known node XOR-closest to the first target is reachable, and answers
+  # with that peer's answer. Answers travel back along the chain.
 
   version @0 :UInt16;
   # Protocol version of this message.
 
   wormId @1 :Data $A.exactBytes(16);
-  # 16 random bytes chosen by the originator; duplicates are dropped.
+  # 16 random bytes chosen by the originator. A WormRequest whose wormId the
+  # receiver saw in another WormRequest within 60 s is answered with an
+  # empty WormResponse.
 
   targets @2 :List(Data) $A.maxItems(16);
   # NodeIds (32 bytes) sought. At most 16.
@@ -186,7 +215,9 @@ struct WormRequest {
   # PostIds (32 bytes) sought (content lookup). At most 16.
 
   ttl @4 :UInt8;
-  # Remaining forwarding hops; at most 5. 0 means "answer, do not forward".
+  # Remaining forwarding hops; at most 5 (`malformed` above). 0 means
+  # "check and fan out, never forward". A relay forwards with exactly ttl-1
+  # and waits at most ttl x 1.5 s for the answer.
 
   originator @5 :Common.PeerAddress;
   # The node that started the worm, as it claims. Informational, and the key
@@ -194,13 +225,17 @@ struct WormRequest {
   # to it directly, they travel back along the chain.
 
   visited @6 :List(Data) $A.maxItems(64);
-  # NodeIds already visited by this worm; at most 64.
+  # NodeIds of the relays this worm passed, the originator first; each
+  # relay appends itself when it forwards. Neither fanned out to nor
+  # forwarded to; a receiver that finds itself here answers an empty
+  # WormResponse. At most 64.
 }
 
 struct WormQuery {
   # Code 0x11, request, capability `worm/1`. A one-hop fan-out check: "do you
-  # know any of these?" Answered on the same stream by WormResponse; never
-  # forwarded.
+  # know any of these?" Answered on the same stream by WormResponse from the
+  # responder's own map (hop-2/3 targets resolved within 400 ms; the asker
+  # waits 500 ms); never forwarded (schema/README.md §13.5).
 
   version @0 :UInt16;
   # Protocol version of this message.
@@ -222,12 +257,14 @@ struct WormHit {
   # The 32-byte NodeId or PostId found.
 
   holder @1 :Common.PeerAddress;
-  # For a NodeId: the target itself with its addresses. For a PostId: a node
-  # that holds the post.
+  # For a NodeId: the target itself with its addresses (at least one; a
+  # node known without addresses is not a hit). For a PostId: a node that
+  # holds the post.
 
   hops @2 :UInt8;
-  # Distance of the hit from the responder in its map: 0 when the responder
-  # is the target or holds the post itself, else 1..=3.
+  # Distance of the hit from the node that found it, in that node's map: 0
+  # when it is the target or holds the post itself, else 1..=3 (`malformed`
+  # above). Relays pass hits on unchanged.
 }
 
 struct WormResponse {
@@ -247,19 +284,20 @@ struct WormResponse {
   closest @3 :Common.PeerAddress;
   # Optional. When `hits` is empty: the node closest to the first target by
   # XOR distance of NodeIds (schema/README.md §13.5) among the nodes with
-  # addresses known to the responder and to the relays after it on the
-  # chain, with those addresses; each relay replaces it with a node of its
-  # own map that is strictly closer. Absent when there are hits, when no
-  # such node is known, and in answers of senders from before this field.
-  # Requesters use it as a Kademlia FIND_NODE answer (k = 1), e.g. to fill
-  # wide slots (§13.6).
+  # addresses known to the responder, the peers it fanned out to and the
+  # relays after it on the chain (never the worm's originator), with those
+  # addresses; each relay replaces it with a node it knows that is strictly
+  # closer. Absent when there are hits, when no such node is known, and in
+  # answers of senders from before this field. Requesters use it as a
+  # Kademlia FIND_NODE answer (k = 1), e.g. to fill wide slots (§13.6).
 }
 
 struct AddressRequest {
-  # Code 0x20, request. "Has this node checked in recently, at what address?"
-  # Served by every node from its map; anchors also answer from their
-  # check-in cache (capability `address-cache/1`), which holds only
-  # addresses the anchor verified by dialling back (schema/README.md §12).
+  # Code 0x20, request. "At what address can these nodes be reached?"
+  # Served by every node with `mesh/1` from its map (schema/README.md
+  # §13.7); anchors also answer from their check-in cache (capability
+  # `address-cache/1`), which holds only addresses the anchor verified by
+  # dialling back (schema/README.md §12).
 
   version @0 :UInt16;
   # Protocol version of this message.
@@ -293,8 +331,10 @@ struct AddressEntry {
   # this entry's nodeId (`malformed` otherwise).
 
   referral @3 :Data $A.exactBytes(32);
-  # When the responder only knows the node at hop 2: the 32-byte NodeId of the
-  # peer that reported it (ask that peer). Empty otherwise.
+  # When the responder knows the node only at hop 2 or 3 and did not
+  # resolve it itself (depth 0, or beyond the first 8 targets, or its own
+  # question failed): the 32-byte NodeId of a peer that reports it (ask that
+  # peer). Empty otherwise.
 }
 
 struct AddressResponse {

@@ -206,7 +206,7 @@ struct Hello {
   capabilities @4 :List(Text) $A.maxItems(64) $A.maxItemBytes(64);
   # Optional features the sender serves, as "name/major" tokens, e.g.
   # "pull-sync/1", "files/1", "mailbox/1", "bootstrap/1", "address-cache/1",
-  # "worm/1", "audience/1", "fof/1". At most 64 entries of at most 64 bytes;
+  # "mesh/1", "worm/1", "audience/1", "fof/1". At most 64 entries of at most 64 bytes;
   # receivers ignore tokens they do not know. A request for an undeclared
   # capability may be answered with Error(unknownMessage).
 

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use super::map::{JournalEvent, Layer, Reported};
-use super::{Mesh, MeshMessage, OutEvent, Refusal};
+use super::map::{JournalEvent, Layer, Reported, MAX_REPORTED_HOP1, MAX_REPORTED_HOP2};
+use super::{Mesh, MeshMessage, OutEvent, Refusal, Timer};
 use crate::ids::NodeId;
 use crate::limits::PROTOCOL_VERSION;
 use crate::messages::common::{PeerAddress, SocketAddress};
@@ -23,10 +23,17 @@ pub const DIFF_HOP2_CHUNK: usize = 4096;
 pub const SYNC_HOP2_CHUNK: usize = 4096;
 /// Most chunks of one InitialMapSync a receiver accepts.
 pub const MAX_SYNC_CHUNKS: u32 = 16;
-/// Out-of-order diffs a receiver holds while waiting for a missing seq.
-pub const MAX_PENDING_DIFFS: usize = 8;
-/// A peer's MapSyncRequests are served at most once per this period.
+/// Out-of-order diffs a receiver holds while waiting for a missing seq;
+/// one more is a gap.
+pub const MAX_HELD_DIFFS: usize = 16;
+/// How long the first held diff waits for the missing ones before the
+/// receiver calls it a gap.
+pub const HOLD_FOR: Duration = Duration::from_secs(10);
+/// A peer's MapSyncRequests are served at most once per this period, and a
+/// node sends each peer at most one per this period.
 pub const SYNC_REQUEST_INTERVAL: Duration = Duration::from_secs(60);
+/// An incomplete map staging is dropped this long after its latest chunk.
+pub const STAGING_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Gossip state with one peer, both directions.
 #[derive(Debug, Default)]
@@ -40,9 +47,10 @@ pub(crate) struct PeerSync {
     /// Last seq applied from the peer; `None` until a full map arrived.
     in_seq: Option<u64>,
     staging: Option<Staging>,
-    pending: BTreeMap<u64, RoutingDiff>,
-    /// A MapSyncRequest is outstanding (sent at our diff tick).
-    requested: bool,
+    held: BTreeMap<u64, RoutingDiff>,
+    held_since: Option<Duration>,
+    /// When this node last sent the peer a MapSyncRequest.
+    requested_at: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -52,6 +60,7 @@ struct Staging {
     received: BTreeSet<u32>,
     hop1: Vec<Hop1Entry>,
     hop2: Vec<Hop2Entry>,
+    last_chunk: Duration,
 }
 
 fn first_addr(a: &[SocketAddress]) -> Option<std::net::SocketAddr> {
@@ -59,30 +68,67 @@ fn first_addr(a: &[SocketAddress]) -> Option<std::net::SocketAddr> {
 }
 
 impl Mesh {
-    /// The checks of §13.3–§13.4 a push must pass beyond decoding; the
-    /// runtime answers a failure with `malformed` when the push came on a
-    /// bidirectional stream, and drops it otherwise.
+    /// The stateless checks of §13.4/§13.9 a push must pass beyond decoding.
     pub fn check_message(msg: &MeshMessage) -> Result<(), Refusal> {
+        if let MeshMessage::InitialMapSync(s) = msg {
+            if s.chunk_count == 0 || s.chunk_index >= s.chunk_count {
+                return Err(Refusal::Malformed(
+                    "chunkIndex must be below chunkCount, chunkCount at least 1",
+                ));
+            }
+            if s.chunk_count > MAX_SYNC_CHUNKS {
+                return Err(Refusal::TooLarge("chunkCount above 16"));
+            }
+            if s.chunk_index != 0 && !s.hop1.is_empty() {
+                return Err(Refusal::Malformed("hop1 outside chunk 0"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every check of §13.9 for a mesh push from `peer` at `now`, without
+    /// changing anything: what the runtime answers when the push came on a
+    /// bidirectional stream (`Ok` → `Ack`). Hand the push to
+    /// [`Mesh::handle`] either way; it applies the same rules (a refused
+    /// map or diff is a gap, §13.3).
+    pub fn check_push(
+        &self,
+        now: Duration,
+        peer: &NodeId,
+        msg: &MeshMessage,
+    ) -> Result<(), Refusal> {
+        Mesh::check_message(msg)?;
+        let st = self.sync.get(peer);
         match msg {
             MeshMessage::InitialMapSync(s) => {
-                if s.chunk_count == 0 || s.chunk_count > MAX_SYNC_CHUNKS {
-                    return Err(Refusal::Malformed("chunkCount must be 1..=16"));
+                let staged = st
+                    .and_then(|st| st.staging.as_ref())
+                    .filter(|g| g.seq == s.seq);
+                if staged.is_some_and(|g| g.chunk_count != s.chunk_count) {
+                    return Err(Refusal::Malformed("chunkCount differs within one map"));
                 }
-                if s.chunk_index >= s.chunk_count {
-                    return Err(Refusal::Malformed("chunkIndex must be below chunkCount"));
-                }
-                if !s.hop3.is_empty() {
-                    return Err(Refusal::Malformed("hop3 must be empty"));
+                let (h1, h2) = staged.map_or((0, 0), |g| (g.hop1.len(), g.hop2.len()));
+                if h1 + s.hop1.len() > MAX_REPORTED_HOP1 || h2 + s.hop2.len() > MAX_REPORTED_HOP2 {
+                    return Err(Refusal::TooLarge(
+                        "more than 1,024 hop-1 or 65,536 hop-2 entries in one map",
+                    ));
                 }
                 Ok(())
             }
             MeshMessage::RoutingDiff(d) => {
-                if d.seq == 0 {
-                    return Err(Refusal::Malformed("RoutingDiff seq starts at 1"));
+                if self.map.diff_overflows(peer, d) {
+                    return Err(Refusal::TooLarge(
+                        "the diff takes the report over 1,024 hop-1 or 65,536 hop-2 entries",
+                    ));
                 }
                 Ok(())
             }
-            MeshMessage::MapSyncRequest(_) => Ok(()),
+            MeshMessage::MapSyncRequest(_) => match st.and_then(|st| st.served_request) {
+                Some(t) if now < t + SYNC_REQUEST_INTERVAL => {
+                    Err(Refusal::RateLimited(t + SYNC_REQUEST_INTERVAL - now))
+                }
+                _ => Ok(()),
+            },
         }
     }
 
@@ -146,12 +192,24 @@ impl Mesh {
     }
 
     pub(crate) fn on_message(&mut self, now: Duration, peer: NodeId, msg: MeshMessage) {
-        if !self.map.has_report(&peer) || Mesh::check_message(&msg).is_err() {
+        if !self.map.has_report(&peer) {
             return;
         }
         match msg {
-            MeshMessage::RoutingDiff(d) => self.on_diff(peer, d),
-            MeshMessage::InitialMapSync(s) => self.on_sync_chunk(peer, s),
+            MeshMessage::RoutingDiff(d) => self.on_diff(now, peer, d),
+            MeshMessage::InitialMapSync(s) => {
+                if self
+                    .check_push(now, &peer, &MeshMessage::InitialMapSync(s.clone()))
+                    .is_err()
+                {
+                    if let Some(st) = self.sync.get_mut(&peer) {
+                        st.staging = None;
+                    }
+                    self.gap(now, peer);
+                    return;
+                }
+                self.on_sync_chunk(now, peer, s);
+            }
             MeshMessage::MapSyncRequest(_) => {
                 let st = self.sync.entry(peer).or_default();
                 let due = st
@@ -165,60 +223,78 @@ impl Mesh {
         }
     }
 
-    fn on_diff(&mut self, peer: NodeId, d: RoutingDiff) {
+    fn on_diff(&mut self, now: Duration, peer: NodeId, d: RoutingDiff) {
         let st = self.sync.entry(peer).or_default();
         match st.in_seq {
             Some(last) if d.seq <= last => {}
             Some(last) if d.seq == last + 1 => {
+                if self.map.diff_overflows(&peer, &d) {
+                    self.gap(now, peer);
+                    return;
+                }
                 st.in_seq = Some(d.seq);
                 self.apply_diff(&peer, &d);
-                self.drain_pending(peer);
+                self.drain_held(now, peer);
             }
             _ => {
-                if st.pending.len() < MAX_PENDING_DIFFS {
-                    st.pending.insert(d.seq, d);
-                } else {
-                    self.lost_track(peer);
+                st.held.insert(d.seq, d);
+                if st.held_since.is_none() {
+                    st.held_since = Some(now);
+                    self.timers.insert((now + HOLD_FOR, Timer::Gaps));
+                }
+                if st.held.len() > MAX_HELD_DIFFS {
+                    self.gap(now, peer);
                 }
             }
         }
     }
 
-    fn drain_pending(&mut self, peer: NodeId) {
+    fn drain_held(&mut self, now: Duration, peer: NodeId) {
         loop {
             let Some(st) = self.sync.get_mut(&peer) else {
                 return;
             };
             let Some(last) = st.in_seq else { return };
             // Drop what is already applied; apply the next one if present.
-            while st
-                .pending
-                .first_key_value()
-                .is_some_and(|(s, _)| *s <= last)
-            {
-                st.pending.pop_first();
+            while st.held.first_key_value().is_some_and(|(s, _)| *s <= last) {
+                st.held.pop_first();
             }
-            let Some(d) = st.pending.remove(&(last + 1)) else {
+            let Some(d) = st.held.remove(&(last + 1)) else {
+                if st.held.is_empty() {
+                    st.held_since = None;
+                }
                 return;
             };
+            if self.map.diff_overflows(&peer, &d) {
+                self.gap(now, peer);
+                return;
+            }
             st.in_seq = Some(d.seq);
             self.apply_diff(&peer, &d);
         }
     }
 
-    /// A gap that did not close (or a full buffer): forget the peer's
-    /// reports and ask it for a fresh map.
-    fn lost_track(&mut self, peer: NodeId) {
+    /// A gap (§13.3): drop the peer's report and ask it for a fresh map, at
+    /// most once per [`SYNC_REQUEST_INTERVAL`].
+    fn gap(&mut self, now: Duration, peer: NodeId) {
         let Some(st) = self.sync.get_mut(&peer) else {
             return;
         };
         let last = st.in_seq.unwrap_or(0);
         st.in_seq = None;
-        st.pending.clear();
-        st.staging = None;
-        st.requested = true;
+        st.held.clear();
+        st.held_since = None;
         self.stats.gaps += 1;
         self.map.clear_report(&peer);
+        if st
+            .requested_at
+            .is_some_and(|t| now < t + SYNC_REQUEST_INTERVAL)
+        {
+            return;
+        }
+        st.requested_at = Some(now);
+        self.timers
+            .insert((now + SYNC_REQUEST_INTERVAL, Timer::Gaps));
         self.out.push_back(OutEvent::Push {
             peer,
             msg: MeshMessage::MapSyncRequest(MapSyncRequest {
@@ -228,15 +304,39 @@ impl Mesh {
         });
     }
 
+    /// The gap timer: held diffs that waited [`HOLD_FOR`], stagings idle for
+    /// [`STAGING_TIMEOUT`], and MapSyncRequests unanswered for a minute.
+    pub(crate) fn check_gaps(&mut self, now: Duration) {
+        let mut due = Vec::new();
+        for (peer, st) in &mut self.sync {
+            let held = st.held_since.is_some_and(|t| now >= t + HOLD_FOR);
+            let stalled = st
+                .staging
+                .as_ref()
+                .is_some_and(|g| now >= g.last_chunk + STAGING_TIMEOUT);
+            if stalled {
+                st.staging = None;
+            }
+            let unanswered = st.in_seq.is_none()
+                && st.staging.is_none()
+                && st
+                    .requested_at
+                    .is_some_and(|t| now >= t + SYNC_REQUEST_INTERVAL);
+            if held || stalled || unanswered {
+                due.push(*peer);
+            }
+        }
+        for peer in due {
+            self.gap(now, peer);
+        }
+    }
+
     fn apply_diff(&mut self, peer: &NodeId, d: &RoutingDiff) {
         for c in &d.hop1_changes {
             match c.kind {
                 Hop1ChangeKind::Removed => self.map.unreport_hop1(peer, &c.node_id),
                 _ => {
-                    let rep = Reported {
-                        addr: first_addr(&c.addresses),
-                        is_anchor: c.is_anchor,
-                    };
+                    let rep = Reported::new(first_addr(&c.addresses), c.is_anchor);
                     self.map.report_hop1(peer, c.node_id, rep);
                 }
             }
@@ -254,67 +354,53 @@ impl Mesh {
         }
     }
 
-    fn on_sync_chunk(&mut self, peer: NodeId, s: InitialMapSync) {
+    fn on_sync_chunk(&mut self, now: Duration, peer: NodeId, s: InitialMapSync) {
         let st = self.sync.entry(peer).or_default();
-        let restart = st
-            .staging
-            .as_ref()
-            .is_none_or(|g| g.seq != s.seq || g.chunk_count != s.chunk_count);
-        if restart {
-            st.staging = Some(Staging {
-                seq: s.seq,
-                chunk_count: s.chunk_count,
-                received: BTreeSet::new(),
-                hop1: Vec::new(),
-                hop2: Vec::new(),
-            });
+        if st.in_seq.is_some_and(|a| s.seq < a) {
+            return; // an older map than the one applied
+        }
+        match st.staging.as_ref().map(|g| g.seq) {
+            Some(seq) if s.seq < seq => return,
+            Some(seq) if s.seq == seq => {}
+            _ => {
+                st.staging = Some(Staging {
+                    seq: s.seq,
+                    chunk_count: s.chunk_count,
+                    received: BTreeSet::new(),
+                    hop1: Vec::new(),
+                    hop2: Vec::new(),
+                    last_chunk: now,
+                });
+            }
         }
         let Some(g) = st.staging.as_mut() else { return };
         if !g.received.insert(s.chunk_index) {
             return;
         }
-        let room1 = super::map::MAX_REPORTED_HOP1.saturating_sub(g.hop1.len());
-        g.hop1.extend(s.hop1.into_iter().take(room1));
-        let room2 = super::map::MAX_REPORTED_HOP2.saturating_sub(g.hop2.len());
-        g.hop2.extend(s.hop2.into_iter().take(room2));
+        g.last_chunk = now;
+        self.timers.insert((now + STAGING_TIMEOUT, Timer::Gaps));
+        g.hop1.extend(s.hop1);
+        g.hop2.extend(s.hop2);
         if g.received.len() as u32 != g.chunk_count {
             return;
         }
         let Some(g) = st.staging.take() else { return };
         st.in_seq = Some(g.seq);
-        st.requested = false;
+        st.requested_at = None;
         self.map.clear_report(&peer);
         for e in g.hop1 {
-            let rep = Reported {
-                addr: first_addr(&e.peer.addresses),
-                is_anchor: e.peer.is_anchor,
-            };
+            let rep = Reported::new(first_addr(&e.peer.addresses), e.peer.is_anchor);
             self.map.report_hop1(&peer, e.peer.node_id, rep);
         }
         let ids: Vec<NodeId> = g.hop2.iter().map(|e| e.node_id).collect();
         self.map.report_hop2(&peer, &ids, &[]);
-        self.drain_pending(peer);
+        self.map.compact_report(&peer);
+        self.drain_held(now, peer);
     }
 
     /// The diff tick: every peer gets the net changes of the view since it
-    /// was last brought up to date (nothing if there are none); peers whose
-    /// diffs have a gap that did not close since the last tick are resynced.
+    /// was last brought up to date (nothing if there are none).
     pub(crate) fn send_diffs(&mut self) {
-        let stuck: Vec<NodeId> = self
-            .sync
-            .iter()
-            .filter(|(_, s)| {
-                (!s.pending.is_empty() && s.in_seq.is_some())
-                    || (s.in_seq.is_none()
-                        && s.staging.is_none()
-                        && !s.requested
-                        && !s.pending.is_empty())
-            })
-            .map(|(p, _)| *p)
-            .collect();
-        for p in stuck {
-            self.lost_track(p);
-        }
         let end = self.map.journal_end();
         let mut by_pos: HashMap<u64, (Vec<Hop1Change>, Vec<Hop2Change>)> = HashMap::new();
         let peers: Vec<NodeId> = self.sync.keys().copied().collect();

@@ -71,8 +71,13 @@ pub struct MeshConfig {
     pub maintain_interval: Duration,
     /// How long a relay waits for its fan-out (500 ms).
     pub fanout_timeout: Duration,
-    /// How long a referral step may take (400 ms).
+    /// How long a node answering an AddressRequest waits per `depth`
+    /// level for its own sub-requests, and how long a worm relay or a
+    /// WormQuery responder resolves a hop-2/3 target (400 ms).
     pub resolve_timeout: Duration,
+    /// How long a requester waits for an AddressRequest answer per
+    /// `depth` + 1 (500 ms).
+    pub address_wait: Duration,
     /// Per remaining ttl, how long a relay waits for its downstream (1.5 s).
     pub hop_timeout: Duration,
     /// The ttl a lookup starts its worm with (5, the most the wire allows).
@@ -98,6 +103,7 @@ impl MeshConfig {
             maintain_interval: Duration::from_secs(10),
             fanout_timeout: Duration::from_millis(500),
             resolve_timeout: Duration::from_millis(400),
+            address_wait: Duration::from_millis(500),
             hop_timeout: Duration::from_millis(1500),
             worm_ttl: 5,
             min_social_tenure: Duration::from_secs(600),
@@ -176,6 +182,9 @@ pub enum MeshResponse {
 pub enum Refusal {
     /// `malformed`: a rule of §13 was broken (e.g. ttl above 5).
     Malformed(&'static str),
+    /// `tooLarge`: a bound of §13.4 or §13.2 (chunks, entries of one map,
+    /// a report pushed over its bounds).
+    TooLarge(&'static str),
     /// `rateLimited`, with the time until the next request is admitted.
     RateLimited(Duration),
 }
@@ -394,7 +403,13 @@ pub struct Mesh {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Timer {
     Diff,
+    /// The periodic slot maintenance (reschedules itself).
     Maintain,
+    /// A one-off maintenance soon (after a change of the wish lists or a
+    /// lost peer).
+    MaintainSoon,
+    /// Check held diffs, stalled stagings and unanswered MapSyncRequests.
+    Gaps,
     Wide,
     Task(u64),
 }
@@ -515,13 +530,13 @@ impl Mesh {
             Command::Lookup { target, id } => self.start_lookup(now, target, id),
             Command::SetSocial(list) => {
                 self.slots.set_social(list);
-                self.timers.insert((now, Timer::Maintain));
+                self.timers.insert((now, Timer::MaintainSoon));
             }
             Command::AddKnown(list) => {
                 for p in list {
                     self.slots.add_known(&p);
                 }
-                self.timers.insert((now, Timer::Maintain));
+                self.timers.insert((now, Timer::MaintainSoon));
             }
             Command::SetOwnAddresses(a) => self.own_addresses = a,
         }
@@ -541,7 +556,13 @@ impl Mesh {
                         self.timers.insert((self.next_diff, Timer::Diff));
                     }
                 }
-                Timer::Maintain => self.maintain(now),
+                Timer::Maintain => {
+                    self.maintain(now);
+                    self.timers
+                        .insert((now + self.config.maintain_interval, Timer::Maintain));
+                }
+                Timer::MaintainSoon => self.maintain(now),
+                Timer::Gaps => self.check_gaps(now),
                 Timer::Wide => {
                     self.reevaluate_wide(now);
                     self.timers
@@ -582,10 +603,8 @@ impl Mesh {
         self.slots.disconnected(&peer, now);
         self.limits.forget_peer(&peer);
         self.fail_requests_to(now, &peer);
-        self.timers.insert((
-            now + self.config.maintain_interval.min(Duration::from_secs(1)),
-            Timer::Maintain,
-        ));
+        self.timers
+            .insert((now + Duration::from_secs(1), Timer::MaintainSoon));
     }
 
     fn dial_failed(&mut self, now: Duration, peer: NodeId) {

@@ -191,26 +191,40 @@ impl Mesh {
         if self.count(SlotClass::is_wide) * 2 < self.config.wide_slots {
             self.reevaluate_wide(now);
         }
-        self.timers
-            .insert((now + self.config.maintain_interval, super::Timer::Maintain));
     }
 
     fn fill_social(&mut self, now: Duration) {
-        let wanted: Vec<SocialCandidate> = self.slots.social.clone();
-        for c in wanted {
-            if self.map.peer(&c.id).is_some() || !self.slots.may_dial(&c.id, now) {
+        let mut social = self.count(|k| k == SlotClass::Social);
+        for i in 0..self.slots.social.len() {
+            let c = &self.slots.social[i];
+            let id = c.id;
+            if let Some(p) = self.map.peer(&id) {
+                // Already connected for another reason: it takes a social slot.
+                if p.class == SlotClass::Inbound && social < self.config.social_slots {
+                    let p = super::Hop1Peer {
+                        class: SlotClass::Social,
+                        ..p.clone()
+                    };
+                    self.map.set_hop1(id, p);
+                    social += 1;
+                }
                 continue;
             }
-            let addrs = self.addresses_of(&c.id, &c.addresses);
+            if !self.slots.may_dial(&id, now) {
+                continue;
+            }
+            let priority = c.priority;
+            let addrs = self.addresses_of(&id, &c.addresses);
             if addrs.is_empty() {
                 continue;
             }
-            if self.count(|k| k == SlotClass::Social) < self.config.social_slots {
-                self.dial(now, c.id, addrs, SlotClass::Social);
-            } else if let Some(victim) = self.eviction_victim(now, c.priority) {
+            if social < self.config.social_slots {
+                self.dial(now, id, addrs, SlotClass::Social);
+                social += 1;
+            } else if let Some(victim) = self.eviction_victim(now, priority) {
                 self.slots.evictions.push_back(now);
                 self.out.push_back(OutEvent::Disconnect { peer: victim });
-                self.dial(now, c.id, addrs, SlotClass::Social);
+                self.dial(now, id, addrs, SlotClass::Social);
             } else {
                 break;
             }
@@ -241,10 +255,14 @@ impl Mesh {
                     .get(*id)
                     .is_some_and(|t| now.saturating_sub(*t) >= tenure)
             })
-            .map(|(id, _)| (self.slots.priority(id).unwrap_or(0), *id))
-            .filter(|(p, _)| *p < candidate_priority)
-            .min_by_key(|(p, id)| (*p, id.0))
-            .map(|(_, id)| id)
+            .map(|(id, _)| {
+                let since = self.slots.since.get(id).copied().unwrap_or_default();
+                (self.slots.priority(id).unwrap_or(0), since, *id)
+            })
+            .filter(|(p, _, _)| *p < candidate_priority)
+            // The lowest priority; among equals the one connected longest.
+            .min_by_key(|(p, since, id)| (*p, *since, id.0))
+            .map(|(_, _, id)| id)
     }
 
     /// Every `wide_interval` (or when wide slots are below half): choose
@@ -264,7 +282,7 @@ impl Mesh {
             });
         }
         for (_, id, rep) in self.map.reported_hop1() {
-            if let Some(a) = rep.addr {
+            if let Some(a) = rep.addr() {
                 if self.map.peer(id).is_none() {
                     cands.push(WideCandidate {
                         id: *id,

@@ -105,6 +105,8 @@ struct Net {
     next_rid: ReqId,
     done: Vec<LookupOutcome>,
     refused: Vec<Refusal>,
+    /// Answers to requests the test handed in directly (`input`).
+    answers: HashMap<ReqId, Result<MeshResponse, Refusal>>,
     pushes: Vec<(NodeId, NodeId, MeshMessage)>,
 }
 
@@ -121,6 +123,7 @@ impl Net {
             next_rid: 1,
             done: Vec::new(),
             refused: Vec::new(),
+            answers: HashMap::new(),
             pushes: Vec::new(),
         };
         for i in 0..n {
@@ -223,6 +226,10 @@ impl Net {
                     );
                 }
                 OutEvent::Respond { id, result } => {
+                    if !self.pending.contains_key(&id) {
+                        self.answers.insert(id, result);
+                        continue;
+                    }
                     if let Some((origin, oid)) = self.pending.remove(&id) {
                         let ok = match result {
                             Ok(r) => Some(Box::new(MeshResponseOrd(r))),
@@ -698,7 +705,12 @@ fn malformed_map_syncs_are_refused() {
     assert!(Mesh::check_message(&sync(1, 1, vec![])).is_err());
     assert!(Mesh::check_message(&sync(0, 0, vec![])).is_err());
     assert!(Mesh::check_message(&sync(0, 17, vec![])).is_err());
-    assert!(Mesh::check_message(&sync(0, 1, vec![nid(1)])).is_err());
+    // A non-empty hop3 is ignored, not refused.
+    assert!(Mesh::check_message(&sync(0, 1, vec![nid(1)])).is_ok());
+    assert!(matches!(
+        Mesh::check_message(&sync(0, 17, vec![])),
+        Err(Refusal::TooLarge(_))
+    ));
 }
 
 #[test]
@@ -815,7 +827,7 @@ proptest! {
                 let m = &net.nodes[q];
                 let report = m.map.reports.get(p);
                 prop_assert!(report.is_some(), "peer report missing");
-                let report = report.map(|r| (r.hop1.keys().copied().filter(|x| x != q).collect::<BTreeSet<_>>(), r.hop2.clone()));
+                let report = report.map(|r| (r.hop1.iter().map(|(x, _)| *x).filter(|x| x != q).collect::<BTreeSet<_>>(), r.hop2.clone()));
                 if let Some((rh1, rh2)) = report {
                     let want: BTreeSet<NodeId> = h1.iter().copied().filter(|x| x != q).collect();
                     prop_assert_eq!(rh1, want);
@@ -832,4 +844,186 @@ proptest! {
             prop_assert!(c.diff_changes_sent <= c.view_changes * 7, "{:?}", c);
         }
     }
+}
+
+#[test]
+fn address_requests_resolve_recursively_up_to_their_depth() {
+    let mut net = chain(5);
+    net.run_for(Duration::from_secs(400));
+    // Node 4 is at hop 3 of node 1: depth 2 walks 1 → 2 → 3, which knows it.
+    let ask = |depth| {
+        MeshRequest::Address(AddressRequest {
+            version: crate::limits::PROTOCOL_VERSION,
+            targets: vec![nid(4), nid(77)],
+            depth,
+        })
+    };
+    net.input(
+        1,
+        InEvent::Request {
+            peer: nid(0),
+            id: 9001,
+            req: ask(2),
+        },
+    );
+    net.drain(nid(1));
+    net.input(
+        1,
+        InEvent::Request {
+            peer: nid(0),
+            id: 9002,
+            req: ask(0),
+        },
+    );
+    net.drain(nid(1));
+    net.run_for(Duration::from_secs(3));
+    let entries = |id| match net.answers.get(&id) {
+        Some(Ok(MeshResponse::Address(r))) => r.entries.clone(),
+        other => panic!("no address answer: {other:?}"),
+    };
+    let deep = entries(9001);
+    assert_eq!(deep.len(), 2, "one entry per target, in order");
+    assert_eq!(
+        deep[0].peer.as_ref().map(|p| p.addresses.clone()),
+        Some(vec![SocketAddress(addr(4))])
+    );
+    assert!(
+        deep[1].peer.is_none() && deep[1].referral.is_none(),
+        "unknown: not found, no referral"
+    );
+    let local = entries(9002);
+    assert!(local[0].peer.is_none());
+    assert_eq!(
+        local[0].referral,
+        Some(nid(2)),
+        "depth 0 names the reporting peer"
+    );
+}
+
+#[test]
+fn pushes_are_checked_before_they_are_applied() {
+    let mut net = chain(2);
+    net.run_for(Duration::from_secs(1));
+    let a = nid(0);
+    let chunk = |index, count, hop2: usize| {
+        MeshMessage::InitialMapSync(InitialMapSync {
+            version: 2,
+            seq: 5,
+            hop1: Vec::new(),
+            hop2: (0..hop2 as u32)
+                .map(|i| crate::messages::discovery::Hop2Entry {
+                    node_id: nid(10_000 + i),
+                    is_anchor: false,
+                })
+                .collect(),
+            hop3: Vec::new(),
+            chunk_index: index,
+            chunk_count: count,
+        })
+    };
+    let now = net.now;
+    let m = net.node(1);
+    assert!(m.check_push(now, &a, &chunk(0, 3, 10)).is_ok());
+    m.handle(
+        now,
+        InEvent::Message {
+            peer: a,
+            msg: chunk(0, 3, 10),
+        },
+    );
+    assert!(
+        matches!(
+            m.check_push(now, &a, &chunk(1, 4, 0)),
+            Err(Refusal::Malformed(_))
+        ),
+        "chunkCount differs within one map"
+    );
+    m.handle(
+        now,
+        InEvent::Message {
+            peer: a,
+            msg: chunk(1, 3, 4096),
+        },
+    );
+    let big = chunk(2, 3, 65_536 - 4096);
+    assert!(
+        matches!(m.check_push(now, &a, &big), Err(Refusal::TooLarge(_))),
+        "over 65,536 hop-2 entries in one map"
+    );
+    // MapSyncRequest: served once per minute.
+    let req = MeshMessage::MapSyncRequest(crate::messages::discovery::MapSyncRequest {
+        version: 2,
+        last_seq: 0,
+    });
+    assert!(m.check_push(now, &a, &req).is_ok());
+    m.handle(
+        now,
+        InEvent::Message {
+            peer: a,
+            msg: req.clone(),
+        },
+    );
+    assert!(
+        matches!(m.check_push(now + Duration::from_secs(30), &a, &req), Err(Refusal::RateLimited(w)) if w == Duration::from_secs(30))
+    );
+    assert!(m
+        .check_push(now + Duration::from_secs(60), &a, &req)
+        .is_ok());
+}
+
+#[test]
+fn held_diffs_become_a_gap_after_ten_seconds_and_a_stalled_map_after_sixty() {
+    let mut net = chain(2);
+    net.run_for(Duration::from_secs(1));
+    let a = nid(0);
+    let diff = |seq| {
+        MeshMessage::RoutingDiff(RoutingDiff {
+            version: 2,
+            seq,
+            hop1_changes: Vec::new(),
+            hop2_changes: Vec::new(),
+        })
+    };
+    net.input(
+        1,
+        InEvent::Message {
+            peer: a,
+            msg: diff(3),
+        },
+    );
+    net.pushes.clear();
+    net.run_for(Duration::from_secs(9));
+    assert_eq!(net.node(1).counters().gaps, 0, "held, not yet a gap");
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(net.node(1).counters().gaps, 1);
+    assert!(net
+        .pushes
+        .iter()
+        .any(|(f, t, m)| *f == nid(1) && *t == a && matches!(m, MeshMessage::MapSyncRequest(_))));
+    // The fresh map completes: no further gap; a map that never completes is one.
+    net.run_for(Duration::from_secs(5));
+    let partial = MeshMessage::InitialMapSync(InitialMapSync {
+        version: 2,
+        seq: 40,
+        hop1: Vec::new(),
+        hop2: Vec::new(),
+        hop3: Vec::new(),
+        chunk_index: 0,
+        chunk_count: 2,
+    });
+    net.input(
+        1,
+        InEvent::Message {
+            peer: a,
+            msg: partial,
+        },
+    );
+    net.run_for(Duration::from_secs(59));
+    assert_eq!(net.node(1).counters().gaps, 1);
+    net.run_for(Duration::from_secs(2));
+    assert_eq!(
+        net.node(1).counters().gaps,
+        2,
+        "a staging idle for 60 s is dropped as a gap"
+    );
 }

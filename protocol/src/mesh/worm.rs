@@ -41,10 +41,11 @@ enum Owner {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Purpose {
-    /// Resolving entry `slot` of an address task, or target `slot` of a worm.
-    Resolve(usize),
+    /// Resolving entries `slots` of an address task, or target `slots[0]`
+    /// of a worm.
+    Resolve(Vec<usize>),
     Query,
     Forward,
 }
@@ -65,6 +66,8 @@ struct WormState {
     originator: PeerAddress,
     hits: Vec<WormHit>,
     closest: Option<PeerAddress>,
+    /// (peer, the `closest` its fan-out answer named).
+    peer_closest: Vec<Hop>,
     query_only: bool,
     forwarded: bool,
 }
@@ -210,14 +213,16 @@ impl Mesh {
         });
     }
 
-    fn ask_address(&mut self, task: u64, peer: NodeId, target: NodeId, depth: u8, slot: usize) {
-        let timeout = self.config.resolve_timeout * (u32::from(depth) + 1);
+    fn ask_address(&mut self, task: u64, peer: NodeId, targets: Vec<(usize, NodeId)>, depth: u8) {
+        // A requester waits (depth + 1) × 500 ms (§13.7).
+        let timeout = self.config.address_wait * (u32::from(depth) + 1);
+        let (slots, targets): (Vec<usize>, Vec<NodeId>) = targets.into_iter().unzip();
         let req = MeshRequest::Address(AddressRequest {
             version: PROTOCOL_VERSION,
-            targets: vec![target],
+            targets,
             depth,
         });
-        self.send(task, peer, req, timeout, Purpose::Resolve(slot));
+        self.send(task, peer, req, timeout, Purpose::Resolve(slots));
     }
 
     // ---- lookups -------------------------------------------------------
@@ -235,14 +240,14 @@ impl Mesh {
             }
             Local::Ask { peer, depth, hops } => {
                 let tier = if hops == 2 { Tier::Hop2 } else { Tier::Hop3 };
-                let wait = self.config.resolve_timeout * (u32::from(depth) + 1);
+                let wait = self.config.address_wait * (u32::from(depth) + 1);
                 let task = self.new_task(
                     now,
                     owner(tier),
                     wait,
                     Body::Address(vec![address_entry(target)]),
                 );
-                self.ask_address(task, peer, target, depth, 0);
+                self.ask_address(task, peer, vec![(0, target)], depth);
             }
             Local::Unknown => self.start_worm_lookup(now, target, id, now, 0),
         }
@@ -387,17 +392,20 @@ impl Mesh {
     fn serve_address(&mut self, now: Duration, id: ReqId, a: AddressRequest) {
         let depth = a.depth.min(MAX_ADDRESS_DEPTH);
         let mut entries: Vec<AddressEntry> = a.targets.iter().map(|t| address_entry(*t)).collect();
-        let mut asks = Vec::new();
+        // One sub-request per peer asked, for at most the first 8 targets.
+        let mut asks: Vec<(NodeId, Vec<(usize, NodeId)>)> = Vec::new();
+        let mut recursive = 0;
         for (i, t) in a.targets.iter().enumerate() {
             match self.local(t) {
                 Local::Known(pa, _) => entries[i].peer = Some(pa),
-                Local::Ask {
-                    peer, depth: need, ..
-                } => {
-                    if depth > 0 && asks.len() < MAX_RECURSIVE_TARGETS {
-                        asks.push((i, *t, peer, need.min(depth - 1)));
-                    } else {
-                        entries[i].referral = Some(peer);
+                Local::Ask { peer, .. } => {
+                    entries[i].referral = Some(peer);
+                    if depth > 0 && recursive < MAX_RECURSIVE_TARGETS {
+                        recursive += 1;
+                        match asks.iter_mut().find(|(p, _)| *p == peer) {
+                            Some((_, v)) => v.push((i, *t)),
+                            None => asks.push((peer, vec![(i, *t)])),
+                        }
                     }
                 }
                 Local::Unknown => {}
@@ -411,10 +419,11 @@ impl Mesh {
             self.respond(id, Ok(MeshResponse::Address(resp)));
             return;
         }
+        // A responder waits at most depth × 400 ms.
         let wait = self.config.resolve_timeout * u32::from(depth);
         let task = self.new_task(now, Owner::Remote(id), wait, Body::Address(entries));
-        for (i, t, peer, d) in asks {
-            self.ask_address(task, peer, t, d, i);
+        for (peer, targets) in asks {
+            self.ask_address(task, peer, targets, depth - 1);
         }
     }
 
@@ -428,7 +437,7 @@ impl Mesh {
         query_only: bool,
     ) -> u64 {
         let wait = if query_only {
-            self.config.resolve_timeout * 2
+            self.config.resolve_timeout
         } else {
             self.config.fanout_timeout
         };
@@ -441,6 +450,7 @@ impl Mesh {
             originator: w.originator,
             hits: Vec::new(),
             closest: None,
+            peer_closest: Vec::new(),
             query_only,
             forwarded: false,
         };
@@ -456,7 +466,9 @@ impl Mesh {
                         hops,
                     },
                 ),
-                Local::Ask { peer, depth, .. } => self.ask_address(task, peer, *t, depth, i),
+                Local::Ask { peer, depth, .. } => {
+                    self.ask_address(task, peer, vec![(i, *t)], depth)
+                }
                 Local::Unknown => remaining.push(*t),
             }
         }
@@ -518,32 +530,40 @@ impl Mesh {
         id: ReqId,
         result: Result<MeshResponse, RequestFailed>,
     ) {
-        let Some((task, purpose, _)) = self.tasks.outgoing.remove(&id) else {
+        let Some((task, purpose, from)) = self.tasks.outgoing.remove(&id) else {
             return;
         };
         let Some(t) = self.tasks.tasks.get_mut(&task) else {
             return;
         };
         t.pending = t.pending.saturating_sub(1);
+        let is_query = purpose == Purpose::Query;
         match (&mut t.body, purpose, result) {
-            (Body::Address(entries), Purpose::Resolve(i), Ok(MeshResponse::Address(r))) => {
-                if let (Some(e), Some(got)) = (entries.get_mut(i), r.entries.into_iter().next()) {
-                    if got.node_id == e.node_id && got.peer.is_some() {
-                        e.peer = got.peer;
-                        e.referral = None;
+            (Body::Address(entries), Purpose::Resolve(slots), Ok(MeshResponse::Address(r))) => {
+                for got in r.entries {
+                    let slot = slots
+                        .iter()
+                        .copied()
+                        .find(|i| entries.get(*i).is_some_and(|e| e.node_id == got.node_id));
+                    if let (Some(i), Some(peer)) = (slot, got.peer) {
+                        if peer.node_id == got.node_id && !peer.addresses.is_empty() {
+                            entries[i].peer = Some(peer);
+                            entries[i].referral = None;
+                        }
                     }
                 }
             }
-            (Body::Worm(s), Purpose::Resolve(i), Ok(MeshResponse::Address(r))) => {
-                if let (Some(target), Some(got)) =
-                    (s.targets.get(i).copied(), r.entries.into_iter().next())
-                {
+            (Body::Worm(s), Purpose::Resolve(slots), Ok(MeshResponse::Address(r))) => {
+                let target = slots.first().and_then(|i| s.targets.get(*i)).copied();
+                if let (Some(target), Some(got)) = (target, r.entries.into_iter().next()) {
                     if let (true, Some(peer)) = (got.node_id == target, got.peer) {
                         let hops = match self.map.find(&target) {
                             Some(f) => f.hops(),
                             None => 3,
                         };
-                        if !s.hits.iter().any(|h| h.target == target.0) {
+                        if !peer.addresses.is_empty()
+                            && !s.hits.iter().any(|h| h.target == target.0)
+                        {
                             s.hits.push(WormHit {
                                 target: target.0,
                                 holder: peer,
@@ -563,6 +583,14 @@ impl Mesh {
                     {
                         s.hits.push(h);
                     }
+                }
+                if let (Some(c), true) = (&r.closest, is_query) {
+                    // A fan-out answer's `closest` is that peer's best node:
+                    // a candidate of the forward step one hop further out.
+                    s.peer_closest.push(Hop {
+                        via: from,
+                        known: c.node_id,
+                    });
                 }
                 if let (Some(c), Some(first)) = (r.closest, s.targets.first()) {
                     let better = match &s.closest {
@@ -635,12 +663,13 @@ impl Mesh {
                 };
                 self.respond(id, Ok(MeshResponse::Address(resp)));
             }
-            (Owner::Remote(id), Body::Worm(s)) => {
-                let closest = if s.hits.is_empty() && !s.query_only {
+            (Owner::Remote(id), Body::Worm(mut s)) => {
+                let closest = if s.hits.is_empty() {
                     self.best_closest(&s)
                 } else {
                     None
                 };
+                s.hits.sort_by_key(|h| h.hops);
                 let resp = WormResponse {
                     version: PROTOCOL_VERSION,
                     worm_id: s.worm_id,
@@ -705,15 +734,18 @@ impl Mesh {
             via: *via,
             known: *known,
         });
+        let answered = s.peer_closest.iter().copied();
         let Some(choice) =
-            route::forward_choice(&target, direct.chain(reported), |v| excluded.contains(v))
+            route::forward_choice(&target, direct.chain(reported).chain(answered), |v| {
+                excluded.contains(v)
+            })
         else {
             return false;
         };
-        let mut visited = s.visited.clone();
-        if visited.len() >= 64 {
-            visited.remove(0);
+        if s.visited.len() >= 64 {
+            return false; // visited is full: answer with what there is
         }
+        let mut visited = s.visited.clone();
         visited.push(self.me);
         let req = WormRequest {
             version: PROTOCOL_VERSION,
@@ -752,6 +784,7 @@ impl Mesh {
     fn best_closest(&self, s: &WormState) -> Option<PeerAddress> {
         let target = s.targets.first()?;
         let mut best = s.closest.clone();
+        let me = self.own_address();
         let mut consider = |pa: PeerAddress| {
             if pa.addresses.is_empty() || pa.node_id == s.originator.node_id {
                 return;
@@ -764,13 +797,14 @@ impl Mesh {
                 best = Some(pa);
             }
         };
+        consider(me);
         for (id, _) in self.map.hop1() {
             if let Some(pa) = self.map.peer_address(id) {
                 consider(pa);
             }
         }
         for (_, id, rep) in self.map.reported_hop1() {
-            if let Some(a) = rep.addr {
+            if let Some(a) = rep.addr() {
                 consider(PeerAddress {
                     node_id: *id,
                     addresses: vec![SocketAddress(a)],

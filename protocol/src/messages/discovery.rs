@@ -497,7 +497,8 @@ impl WireMessage for BootstrapResponse {
 pub struct WormRequest {
     /// Version of this message.
     pub version: u16,
-    /// Random id chosen by the originator; duplicates are dropped.
+    /// Random id chosen by the originator; a WormRequest with an id seen in
+    /// the last 60 s is answered with an empty WormResponse.
     pub worm_id: WormId,
     /// NodeIds sought (at most [`MAX_WORM_TARGETS`]).
     pub targets: Vec<NodeId>,
@@ -628,7 +629,8 @@ pub struct WormHit {
     pub target: [u8; 32],
     /// For a NodeId: the target with its addresses; for a PostId: a holder.
     pub holder: PeerAddress,
-    /// Distance of the hit from the responder, at most
+    /// Distance of the hit from the node that found it (relays pass hits on
+    /// unchanged), at most
     /// [`MAX_WORM_HIT_HOPS`].
     pub hops: u8,
 }
@@ -771,8 +773,8 @@ pub struct AddressEntry {
     pub node_id: NodeId,
     /// The node's addresses and last-seen time, when found.
     pub peer: Option<PeerAddress>,
-    /// When the responder only knows the node at hop 2: the peer that
-    /// reported it (ask that peer).
+    /// When the responder knows the node only at hop 2 or 3 and did not
+    /// resolve it itself: a peer that reports it (ask that peer).
     pub referral: Option<NodeId>,
 }
 

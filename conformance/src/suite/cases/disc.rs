@@ -34,7 +34,7 @@ macro_rules! tri {
 const ADDR: Option<&str> = Some("address-cache/1");
 const BOOT: Option<&str> = Some("bootstrap/1");
 
-const CHECKIN: &str = "AddressRequest: \"Has this node checked in recently, at what address?\" [...] anchors also answer from their check-in cache (capability `address-cache/1`). Hello.listenAddresses: Addresses at which the sender accepts connections [...] Anchors record them in their address cache (check-in). (discovery.capnp, wire.capnp)";
+const CHECKIN: &str = "AddressRequest: \"At what address can these nodes be reached?\" [...] anchors also answer from their check-in cache (capability `address-cache/1`). Hello.listenAddresses: Addresses at which the sender accepts connections [...] Anchors record them in their address cache (check-in). (discovery.capnp, wire.capnp)";
 const ENTRIES: &str = "AddressResponse.entries: One entry per requested target, in request order. At most 64. AddressEntry.found: True if `peer` holds the node's addresses. peer: [...] Its nodeId must equal this entry's nodeId. (discovery.capnp)";
 const TARGETS: &str = "targets: NodeIds (32 bytes) to resolve. At most 64. (discovery.capnp AddressRequest); list and text fields: stated on each field → tooLarge (schema/README.md §10)";
 const ID_LEN: &str = "Ids are `Data` of a fixed length (NodeId, PostingId, PostId: 32 bytes; ChannelId, WormId: 16 bytes). A wrong length is rejected as `malformed`. (common.capnp)";
