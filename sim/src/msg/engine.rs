@@ -604,7 +604,9 @@ impl Sim {
                     Err(r) => {
                         match r {
                             Refusal::RateLimited(_) => self.m.refused_rate_limited += 1,
-                            Refusal::Malformed(_) => self.m.refused_malformed += 1,
+                            Refusal::Malformed(_) | Refusal::TooLarge(_) => {
+                                self.m.refused_malformed += 1
+                            }
                         }
                         Kind::Error
                     }
@@ -649,8 +651,6 @@ impl Sim {
                     if let Some(v) = self.awaiting_worm.get_mut(&node) {
                         v.retain(|&x| x != i);
                     }
-                } else {
-                    self.m.refresh_lookups += 1;
                 }
             }
         }

@@ -112,7 +112,6 @@ pub(crate) struct Metrics {
     pub(crate) lost: u64,
     pub(crate) refused_rate_limited: u64,
     pub(crate) refused_malformed: u64,
-    pub(crate) refresh_lookups: u64,
     pub(crate) joins: u64,
     pub(crate) leaves: u64,
     pub(crate) crashes: u64,
@@ -273,12 +272,10 @@ pub struct GossipReport {
     pub lost_messages: u64,
     /// Requests refused `rateLimited` (answers the simulator routed).
     pub refused_rate_limited: u64,
-    /// Requests refused `malformed`.
+    /// Requests refused `malformed` or `tooLarge`.
     pub refused_malformed: u64,
     /// `Counters::rate_limited` summed over the nodes.
     pub rate_limited_counter: u64,
-    /// Bucket-refresh lookups the nodes ran on their own.
-    pub refresh_lookups: u64,
 }
 
 /// L1 bandwidth: mesh bytes each node sends.
@@ -535,7 +532,6 @@ pub(crate) fn build(sim: &mut Sim, wall_s: f64) -> Report {
         refused_rate_limited: sim.m.refused_rate_limited,
         refused_malformed: sim.m.refused_malformed,
         rate_limited_counter: c.rate_limited,
-        refresh_lookups: sim.m.refresh_lookups,
     };
     Report {
         nodes: sim.p.nodes,
