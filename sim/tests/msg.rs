@@ -33,12 +33,21 @@ fn without_wall(r: &Report) -> serde_json::Value {
     let o = v.as_object_mut().unwrap();
     o.remove("wall_s");
     o.remove("events_per_s");
+    // Heap bytes of the maps follow std HashMap capacities, which depend on
+    // the process's random hash keys (tombstones and growth): not part of
+    // the deterministic report.
+    let map = o.get_mut("map").unwrap().as_object_mut().unwrap();
+    map.remove("bytes_per_node");
+    map.remove("by_profile");
+    for s in o.get_mut("series").unwrap().as_array_mut().unwrap() {
+        s.as_object_mut().unwrap().remove("map_bytes_p50");
+    }
     v
 }
 
 #[test]
 fn same_seed_same_report() {
-    let mut p = small(60, 14, 7);
+    let mut p = small(60, 10, 7);
     p.churn = 30.0;
     p.loss = 0.01;
     let a = run(&p).unwrap();
@@ -66,37 +75,57 @@ fn a_node_that_leaves_disappears_from_every_map() {
 
 #[test]
 fn lookups_succeed_in_a_small_connected_network() {
+    // At this size the map covers everyone: the targets are any online
+    // node, found by every tier of the chain.
     let mut p = small(80, 12, 5);
     p.lookups = 30;
+    p.targets_outside_map = false;
     let r = run(&p).unwrap();
     let w = &r.worm;
     assert!(w.lookups >= 5, "lookups started: {w:?}");
     assert_eq!(w.finished, w.lookups, "every lookup finished: {w:?}");
     assert!(w.success_rate >= 0.9, "success: {w:?}");
-    assert!(w.latency_ms.p50 > 0.0 && w.latency_ms.max < 10_000.0, "{w:?}");
+    // Direct and hop-2 answers carry the address: no round trip.
+    assert!(w.latency_ms.max < 10_000.0, "{w:?}");
+    assert!(!w.by_tier.is_empty(), "{w:?}");
 }
 
 #[test]
 fn loss_produces_gaps_and_the_maps_still_converge() {
-    let mut p = small(60, 20, 11);
-    p.loss = 0.03;
+    let mut p = small(60, 24, 11);
+    p.loss = 0.01;
     p.churn = 30.0;
+    p.min_observation = Duration::from_secs(720);
     let r = run(&p).unwrap();
     assert!(r.gossip.lost_messages > 0);
-    assert!(r.gossip.gaps > 0, "lost diffs are seen as gaps: {:?}", r.gossip);
+    assert!(
+        r.gossip.gaps > 0,
+        "lost diffs are seen as gaps: {:?}",
+        r.gossip
+    );
     assert!(r.gossip.map_sync_requests > 0, "gaps ask for a resync");
     let d = &r.departure_convergence_s;
     assert!(d.converged >= 1, "{d:?}");
     assert_eq!(d.unconverged, 0, "converged despite loss: {d:?}");
 }
 
-/// Real encodings of messages of many shapes against the model: within
-/// 1 % + 16 bytes.
+/// Real encodings of messages of many shapes against what the simulator
+/// counts: exact for pushes (model up to one segment, real encoder above),
+/// within 1 % + 16 bytes for requests and responses.
 #[test]
 fn size_model_matches_real_encodings() {
     let m = SizeModel::calibrate();
+    let worst = std::cell::Cell::new(0.0f64);
     let close = |model: u64, real: u64, what: &str| {
         let tol = real as f64 * 0.01 + 16.0;
+        let rel = (model as f64 - real as f64).abs() / real as f64;
+        if rel > worst.get() {
+            worst.set(rel);
+            eprintln!(
+                "worst so far: {what} model {model} real {real} ({:.2} %)",
+                rel * 100.0
+            );
+        }
         assert!(
             (model as f64 - real as f64).abs() <= tol,
             "{what}: model {model} real {real}"
@@ -107,10 +136,16 @@ fn size_model_matches_real_encodings() {
         for &b in &counts[..5] {
             let d = proto::diff(b, 1, a);
             let real = frame_len(Message::from(d.clone()));
-            close(m.message(&MeshMessage::RoutingDiff(d)), real, "diff");
+            close(m.push(MeshMessage::RoutingDiff(d)).0, real, "diff");
             let s = proto::sync(b, 2, a);
             let real = frame_len(Message::from(s.clone()));
-            close(m.message(&MeshMessage::InitialMapSync(s)), real, "sync");
+            let (n, back) = m.push(MeshMessage::InitialMapSync(s.clone()));
+            close(n, real, "sync");
+            assert_eq!(
+                back,
+                Some(MeshMessage::InitialMapSync(s)),
+                "moved back intact"
+            );
         }
     }
     for t in [1u64, 2, 8, 16] {
@@ -128,7 +163,11 @@ fn size_model_matches_real_encodings() {
         for c in [false, true] {
             let r = proto::worm_response(t, 1, c, 2);
             let real = frame_len(Message::from(r.clone()));
-            close(m.response(&Ok(MeshResponse::Worm(r))), real, "worm response");
+            close(
+                m.response(&Ok(MeshResponse::Worm(r))),
+                real,
+                "worm response",
+            );
         }
         let r = proto::address_response(t, 1, t / 2, 1);
         let real = frame_len(Message::from(r.clone()));

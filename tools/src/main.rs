@@ -6,8 +6,9 @@
 //! (generate / show Ed25519 identities), `inspect` (decode and validate a
 //! framed message), `vectors` (list / regenerate the golden vectors),
 //! `loadgen` (concurrent QUIC clients against an anchor: mailbox, FetchWait,
-//! post ingest, with throughput and latency percentiles). The mesh simulator
-//! is not written yet.
+//! post ingest, with throughput and latency percentiles), `sim` (the mesh
+//! simulator of `distsoc-sim`: `sim graph`, the graph-level model, and
+//! `sim discovery`, the message-level one).
 
 mod demo;
 mod devnet;
@@ -48,6 +49,11 @@ enum Command {
     /// Load an anchor with many concurrent QUIC clients (mailbox, fetchwait,
     /// ingest or mixed) and report throughput and latency per operation.
     Loadgen(Box<loadgen::LoadgenArgs>),
+    /// Run the mesh simulator (the same commands as `distsoc-sim`): `graph`
+    /// measures map sizes and worm routing on up to 2×10⁹ nodes;
+    /// `discovery` runs real mesh states over a simulated network.
+    #[command(subcommand)]
+    Sim(distsoc_sim::cli::SimCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -59,5 +65,6 @@ fn main() -> anyhow::Result<()> {
         Command::Inspect(a) => inspect::run(a),
         Command::Vectors(c) => vectors::run(c),
         Command::Loadgen(a) => Ok(loadgen::main(*a)?),
+        Command::Sim(c) => Ok(distsoc_sim::cli::run(c)?),
     }
 }

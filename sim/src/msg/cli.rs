@@ -39,7 +39,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         num.clear();
     }
     if !num.is_empty() {
-        return Err(format!("bad duration {s:?}: number without a unit at the end"));
+        return Err(format!(
+            "bad duration {s:?}: number without a unit at the end"
+        ));
     }
     Ok(Duration::from_secs_f64(total))
 }

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use distsoc_protocol::ids::{NodeId, WormId};
 use distsoc_protocol::mesh::{
-    Command, InEvent, Mesh, MeshEvent, MeshMessage, MeshRequest, MeshResponse, OutEvent,
-    PeerInfo, Refusal, RequestFailed,
+    Command, InEvent, Mesh, MeshEvent, MeshMessage, MeshRequest, MeshResponse, OutEvent, PeerInfo,
+    Refusal, RequestFailed,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -122,6 +122,9 @@ pub(crate) struct Node {
     /// Bytes sent inside the measurement window.
     pub(crate) window_bytes: u64,
 }
+
+/// A node's profile and map stats.
+pub(crate) type ProfiledMap = (Profile, distsoc_protocol::mesh::MapStats);
 
 /// A measured lookup.
 #[derive(Debug, Clone)]
@@ -421,7 +424,7 @@ impl Sim {
                     for _ in 0..16 {
                         let i = self.online[(self.rng.next_u64() % movable) as usize];
                         if self.topo.profile[i as usize] != Profile::Anchor {
-                            let crash = self.rng.next_u64() % 2 == 0;
+                            let crash = self.rng.next_u64().is_multiple_of(2);
                             self.depart(i, crash);
                             break;
                         }
@@ -474,7 +477,10 @@ impl Sim {
         let n = link.sent[dir];
         let gen = link.gen;
         let h = mix(
-            mix(self.p.seed ^ 0x7472_616e, (u64::from(from) << 32) | u64::from(to)),
+            mix(
+                self.p.seed ^ 0x7472_616e,
+                (u64::from(from) << 32) | u64::from(to),
+            ),
             n,
         );
         if self.p.loss > 0.0 && ((h >> 11) as f64 / (1u64 << 53) as f64) < self.p.loss {
@@ -493,14 +499,11 @@ impl Sim {
     }
 
     fn drain(&mut self, node: u32) {
-        loop {
-            let Some(out) = self.nodes[node as usize]
-                .mesh
-                .as_mut()
-                .and_then(|m| m.poll())
-            else {
-                break;
-            };
+        while let Some(out) = self.nodes[node as usize]
+            .mesh
+            .as_mut()
+            .and_then(|m| m.poll())
+        {
             self.route(node, out);
         }
         self.reschedule(node);
@@ -528,13 +531,14 @@ impl Sim {
         match out {
             OutEvent::Push { peer, msg } => {
                 let Some(to) = self.index(&peer) else { return };
-                let bytes = self.sizes.message(&msg);
                 let kind = match &msg {
                     MeshMessage::RoutingDiff(_) => Kind::Diff,
                     MeshMessage::InitialMapSync(_) => Kind::Sync,
                     MeshMessage::MapSyncRequest(_) => Kind::SyncRequest,
                 };
+                let (bytes, msg) = self.sizes.push(msg);
                 self.account(node, kind, bytes);
+                let Some(msg) = msg else { return };
                 if let Some((gen, delay)) = self.transit(node, to) {
                     self.push(
                         self.now + delay,
@@ -579,10 +583,7 @@ impl Sim {
                         peer: to,
                     },
                 );
-                self.push(
-                    self.now + timeout.as_nanos() as Ns,
-                    Ev::ReqTimeout { rid },
-                );
+                self.push(self.now + timeout.as_nanos() as Ns, Ev::ReqTimeout { rid });
                 if let Some((gen, delay)) = self.transit(node, to) {
                     self.push(
                         self.now + delay,
@@ -988,7 +989,7 @@ impl Sim {
         for _ in 0..self.p.target_draws {
             let t = self.online[(self.rng.next_u64() % n) as usize];
             let id = self.topo.ids[t as usize];
-            if t != origin && !self.holds(origin, &id) {
+            if t != origin && (!self.p.targets_outside_map || !self.holds(origin, &id)) {
                 target = Some(id);
                 break;
             }
@@ -1042,13 +1043,7 @@ impl Sim {
 
     /// Map stats of up to `k` online nodes (evenly spread) and every online
     /// node's connection count, with its profile.
-    pub(crate) fn final_maps(
-        &mut self,
-        k: usize,
-    ) -> (
-        Vec<(Profile, distsoc_protocol::mesh::MapStats)>,
-        Vec<(Profile, u64)>,
-    ) {
+    pub(crate) fn final_maps(&mut self, k: usize) -> (Vec<ProfiledMap>, Vec<(Profile, u64)>) {
         let online = self.online.clone();
         let mut conns = Vec::with_capacity(online.len());
         for &i in &online {

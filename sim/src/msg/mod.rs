@@ -10,7 +10,9 @@
 //!   becomes a timer event; every output of [`Mesh::poll`](distsoc_protocol::mesh::Mesh::poll)
 //!   becomes a delivery. Messages are moved through the queue, never
 //!   cloned. Deterministic: same parameters and seed → same report (except
-//!   `wall_s` and `events_per_s`); see [`engine`] for how the run is kept
+//!   `wall_s`, `events_per_s` and the maps' heap-byte estimates, which
+//!   follow the capacity of std `HashMap`s inside the mesh and so their
+//!   per-process random hash keys); see [`engine`] for how the run is kept
 //!   independent of hash-map iteration order inside the mesh.
 //! - **Population and social graph**: see [`topology`] (communities of 50
 //!   on a ring, cross links to the neighbouring communities, priorities,
@@ -117,6 +119,9 @@ pub struct Params {
     pub sample_interval: Duration,
     /// Draws to find a lookup target outside the originator's map.
     pub target_draws: u32,
+    /// Lookup targets must lie outside the originator's map (the worm's
+    /// case); if false, any online node (every tier of the chain).
+    pub targets_outside_map: bool,
     /// Show a progress bar on stderr.
     pub progress: bool,
 }
@@ -144,6 +149,7 @@ impl Params {
             map_samples: 300,
             sample_interval: Duration::from_secs(300),
             target_draws: 50,
+            targets_outside_map: true,
             progress: std::io::stderr().is_terminal(),
         }
     }
@@ -255,7 +261,7 @@ pub fn run(p: &Params) -> Result<Report, SimError> {
     });
     let sizes = sizes::SizeModel::calibrate();
     let mut sim = engine::Sim::new(p.clone(), topo, sizes);
-    let bar = p.progress.then(|| {
+    let bar = (p.progress && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::with_draw_target(
             Some(p.duration.as_secs()),
             indicatif::ProgressDrawTarget::stderr(),
@@ -267,9 +273,22 @@ pub fn run(p: &Params) -> Result<Report, SimError> {
         }
         bar
     });
+    // Not a terminal (with --progress): a plain line every 5 % of the run.
+    let lines = p.progress && !std::io::stderr().is_terminal();
+    let step = (p.duration.as_nanos() as u64 / 20).max(1);
+    let mut next_line = step;
     sim.run(|t| {
         if let Some(b) = &bar {
             b.set_position(t / 1_000_000_000);
+        }
+        if lines && t >= next_line {
+            next_line = t + step;
+            eprintln!(
+                "distsoc-sim discovery: {:.0}/{:.0} simulated s after {:.0} s",
+                t as f64 / 1e9,
+                p.duration.as_secs_f64(),
+                started.elapsed().as_secs_f64()
+            );
         }
     });
     if let Some(b) = &bar {

@@ -382,7 +382,11 @@ pub(crate) fn build(sim: &mut Sim, wall_s: f64) -> Report {
     let map_by_profile = [Profile::Anchor, Profile::Desktop, Profile::Mobile]
         .iter()
         .filter_map(|p| {
-            let v: Vec<&MapStats> = maps.iter().filter(|(q, _)| q == p).map(|(_, m)| m).collect();
+            let v: Vec<&MapStats> = maps
+                .iter()
+                .filter(|(q, _)| q == p)
+                .map(|(_, m)| m)
+                .collect();
             let med = |f: fn(&MapStats) -> usize| {
                 Summary::of(&v.iter().map(|m| f(m) as f64).collect::<Vec<_>>()).p50
             };
@@ -608,12 +612,15 @@ fn plot_err(path: &Path, e: impl std::fmt::Display) -> SimError {
     SimError::Io(path.to_path_buf(), std::io::Error::other(e.to_string()))
 }
 
+/// A named, coloured line of points.
+type Line<'a> = (&'a str, Vec<(f64, f64)>, RGBColor);
+
 fn line_chart(
     path: &Path,
     title: &str,
     x_label: &str,
     y_label: &str,
-    series: &[(&str, Vec<(f64, f64)>, RGBColor)],
+    series: &[Line<'_>],
 ) -> Result<(), SimError> {
     let xmax = series
         .iter()
