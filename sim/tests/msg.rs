@@ -178,3 +178,14 @@ fn size_model_matches_real_encodings() {
         );
     }
 }
+
+#[test]
+fn durations_parse_like_the_cli_writes_them() {
+    use distsoc_sim::msg::cli::parse_duration;
+    assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+    assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+    assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+    assert_eq!(parse_duration("45s"), Ok(Duration::from_secs(45)));
+    assert!(parse_duration("2x").is_err());
+    assert!(parse_duration("5m3").is_err());
+}
