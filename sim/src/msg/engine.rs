@@ -565,7 +565,7 @@ impl Sim {
                         Kind::WormRequest
                     }
                     MeshRequest::Query(q) => {
-                        self.track_worm(node, &q.worm_id, None, false);
+                        self.track_worm(node, &q.worm_id, q.targets.first(), false);
                         Kind::WormQuery
                     }
                     MeshRequest::Address(_) => Kind::AddressRequest,
@@ -681,7 +681,7 @@ impl Sim {
         let l = &mut self.lookups[i];
         l.worm = Some(*worm);
         l.messages += 1;
-        l.forwards += 1;
+        l.forwards += u32::from(forward);
     }
 
     fn dial(&mut self, a: u32, b: u32) {
