@@ -20,6 +20,11 @@ pub enum SimCommand {
     /// `route::forward_choice`. Writes a JSON report; same seed, same
     /// report (except wall_s).
     Graph(GraphArgs),
+    /// Message-level simulator: real mesh states (slots, diffs, syncs,
+    /// worm) of ~10⁴ nodes over a simulated network with latency, loss,
+    /// churn and anchors. Writes a JSON report and SVG plots; same seed,
+    /// same report (except wall_s).
+    Discovery(crate::msg::cli::DiscoveryArgs),
 }
 
 /// `graph` options.
@@ -105,6 +110,7 @@ pub fn run(cmd: SimCommand) -> Result<(), SimError> {
             print!("{}", summary(&report));
             Ok(())
         }
+        SimCommand::Discovery(args) => crate::msg::cli::run(&args),
     }
 }
 

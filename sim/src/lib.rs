@@ -12,16 +12,19 @@
 //! limits). Deterministic: the same parameters and seed give the same
 //! report, except `wall_s`.
 //!
-//! The message-level simulator (`msg`, driving the sans-IO mesh states over
-//! a simulated network with latency, loss and churn) comes next to it as
-//! `sim/src/msg/`, with its own [`cli::SimCommand`] variant (`discovery`).
+//! [`msg`]: the message-level simulator (issue 11, "Mesh simulator",
+//! message level). ~10⁴ real sans-IO mesh states driven over a simulated
+//! network with latency, loss, churn, anchors and a desktop/mobile mix, for
+//! the protocol mechanics (diffs, seq gaps, convergence after churn,
+//! bandwidth, slots, worm latency). Its [`cli::SimCommand`] variant is
+//! `discovery`.
 //!
-//! Entry points: [`graph::run()`] (library), [`cli::SimCommand`] (the clap
+//! Entry points: [`graph::run`] and [`msg::run`] (library), [`cli::SimCommand`] (the clap
 //! types shared by the `distsoc-sim` binary and `distsoc sim`).
 
 pub mod cli;
 pub mod graph;
-// `pub mod msg;` (the message-level simulator) comes here.
+pub mod msg;
 
 use std::fmt;
 

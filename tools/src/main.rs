@@ -7,7 +7,8 @@
 //! framed message), `vectors` (list / regenerate the golden vectors),
 //! `loadgen` (concurrent QUIC clients against an anchor: mailbox, FetchWait,
 //! post ingest, with throughput and latency percentiles), `sim` (the mesh
-//! simulator of `distsoc-sim`: `sim graph`, the graph-level model).
+//! simulator of `distsoc-sim`: `sim graph`, the graph-level model, and
+//! `sim discovery`, the message-level one).
 
 mod demo;
 mod devnet;
@@ -49,7 +50,8 @@ enum Command {
     /// ingest or mixed) and report throughput and latency per operation.
     Loadgen(Box<loadgen::LoadgenArgs>),
     /// Run the mesh simulator (the same commands as `distsoc-sim`): `graph`
-    /// measures map sizes and worm routing on up to 2×10⁹ nodes.
+    /// measures map sizes and worm routing on up to 2×10⁹ nodes;
+    /// `discovery` runs real mesh states over a simulated network.
     #[command(subcommand)]
     Sim(distsoc_sim::cli::SimCommand),
 }
