@@ -19,7 +19,7 @@
 //! bandwidth, slots, worm latency). Its [`cli::SimCommand`] variant is
 //! `discovery`.
 //!
-//! Entry points: [`graph::run`] and [`msg::run`] (library), [`cli::SimCommand`] (the clap
+//! Entry points: [`graph::run()`] and [`msg::run()`] (library), [`cli::SimCommand`] (the clap
 //! types shared by the `distsoc-sim` binary and `distsoc sim`).
 
 pub mod cli;
