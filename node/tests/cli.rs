@@ -321,14 +321,18 @@ fn advertised_addresses_are_concrete_or_none() {
         advertised(&cfg, Some(at("127.0.0.1:5000"))),
         vec![at("127.0.0.1:5000")]
     );
-    assert!(advertised(
-        &Config {
-            listen: at("127.0.0.1:0"),
-            ..Config::default()
-        },
-        None
-    )
-    .is_empty());
+    // Port 0 ("any port") is announced; the transport puts the bound port
+    // in Hello (`Transport::listen_addresses`).
+    assert_eq!(
+        advertised(
+            &Config {
+                listen: at("127.0.0.1:0"),
+                ..Config::default()
+            },
+            None
+        ),
+        vec![at("127.0.0.1:0")]
+    );
     cfg.advertise = vec![at("198.51.100.1:443")];
     assert_eq!(advertised(&cfg, None), vec![at("198.51.100.1:443")]);
 }

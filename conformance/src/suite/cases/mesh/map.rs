@@ -166,7 +166,7 @@ pub(super) async fn pushed(ctx: &mut Ctx) -> Result<Outcome, CaseError> {
 }
 
 /// The hop-1 entries of the map the target pushes to a new tester.
-async fn hop1_seen_by_new_peer(
+pub(super) async fn hop1_seen_by_new_peer(
     ctx: &mut Ctx,
 ) -> Result<(Vec<(Vec<u8>, Vec<std::net::SocketAddr>)>, Tester), String> {
     let mut b = Tester::connect(ctx, &[]).await.map_err(|e| e.to_string())?;
