@@ -52,7 +52,10 @@ async fn devnet_runs_the_scenario_and_exits_zero() {
         "✓ the DM reads as Alice wrote it",
         "✓ acknowledged (ackThrough)",
         "✓ Bob caught up with exactly the post he missed",
-        "8. conformance suite against the anchor",
+        "8. Dave knows only the anchor: he finds Alice by NodeId through the mesh",
+        "✓ the mesh resolves Alice's NodeId with no connect string given",
+        "✓ Dave's feed shows Alice's",
+        "9. conformance suite against the anchor",
         "All scenario checks passed.",
         "network stopped",
     ] {
