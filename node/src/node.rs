@@ -175,6 +175,16 @@ impl Node {
     /// ([`NodeError::KeyLost`]): a new key would silently become a new
     /// identity over the old one's posts, follows and circles.
     pub fn init(dir: &Path, config: Option<Config>) -> Result<Node, NodeError> {
+        Self::init_with_key(dir, config, None)
+    }
+
+    /// [`Node::init`] with a given network key (`None`: a fresh one), as an
+    /// import restores one.
+    pub fn init_with_key(
+        dir: &Path,
+        config: Option<Config>,
+        key: Option<SigningKey>,
+    ) -> Result<Node, NodeError> {
         distsoc_net::datadir::create_private_dir(dir).map_err(|source| NodeError::Io {
             path: dir.into(),
             source,
@@ -183,7 +193,10 @@ impl Node {
         if !key_path.exists() && dir.join(config::STORE_FILE).exists() {
             return Err(NodeError::KeyLost(dir.into()));
         }
-        let key = NetworkKey::create(&key_path)?;
+        let key = match key {
+            Some(k) => NetworkKey::create_with(&key_path, k)?,
+            None => NetworkKey::create(&key_path)?,
+        };
         let config = config.unwrap_or_default();
         config.write_if_missing(dir)?;
         let anchors = config.anchors_path(dir);

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
+use distsoc_node::bundle;
 use distsoc_node::compose::VisibilityIntent;
 use distsoc_node::config::{default_data_dir, Config};
 use distsoc_node::dm::DmClient;
@@ -132,6 +133,35 @@ enum Command {
     /// the anchor holds them while the recipient is offline).
     #[command(subcommand)]
     Dm(DmCommand),
+    /// Write this identity to one passphrase-sealed file (Argon2id +
+    /// ChaCha20-Poly1305): the network key, every posting key, follows and
+    /// circles. Posts are not in it; a restored node pulls them again.
+    /// Restore it on another machine with `import`.
+    Export {
+        /// The file to write (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        /// Read the passphrase from the first line of this file instead of
+        /// asking for it (twice) at the terminal.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Restore an identity from an `export` file into the data directory,
+    /// which must be new or empty. Nothing is written unless the whole
+    /// bundle decrypts and checks.
+    Import {
+        /// The file `export` wrote.
+        file: PathBuf,
+        /// Read the passphrase from the first line of this file instead of
+        /// asking for it at the terminal.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// Import even though the data directory holds an identity or other
+        /// files: they are set aside as DIR.replaced-<ms> (renamed, never
+        /// deleted). Refused while a node runs on the directory.
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,6 +295,28 @@ fn init_logging(filter: &str) {
         .try_init();
 }
 
+/// `YYYY-MM-DD HH:MM UTC` of a time in ms since the Unix epoch.
+fn fmt_utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
 fn print(json_mode: bool, value: serde_json::Value, human: impl FnOnce() -> String) {
     if json_mode {
         println!("{value}");
@@ -289,6 +341,46 @@ fn main() -> anyhow::Result<()> {
             json!({"node_id": node.node_id().to_hex(), "data_dir": dir}),
             || format!("created node {} in {}", node.node_id(), dir.display()),
         );
+        return Ok(());
+    }
+    if let Command::Import {
+        file,
+        passphrase_file,
+        replace,
+    } = &cli.command
+    {
+        init_logging("warn");
+        let pass = bundle::read_passphrase(passphrase_file.as_deref(), false)?;
+        let r = bundle::import(&dir, file, &pass, *replace, distsoc_net::clock::now_ms())?;
+        print(json_mode, json!(r), || {
+            let mut out = format!(
+                "imported identity {} into {}: {} posting identities, {} follows, {} circles \
+                 (exported {})",
+                r.node_id,
+                r.data_dir.display(),
+                r.posting_identities,
+                r.follows,
+                r.circles,
+                fmt_utc(r.exported_at_ms),
+            );
+            if let Some(aside) = &r.set_aside {
+                out.push_str(&format!(
+                    "\nthe directory's previous contents are in {}",
+                    aside.display()
+                ));
+            }
+            if r.unused_keys > 0 {
+                out.push_str(&format!(
+                    "\n{} vouch or group keys in the bundle are not used by this node and were \
+                     not restored",
+                    r.unused_keys
+                ));
+            }
+            out.push_str(
+                "\nstart it with `distsoc-node run`; it pulls posts again from the network",
+            );
+            out
+        });
         return Ok(());
     }
     // `run` serves the identity: one process per data directory, held for
@@ -472,6 +564,27 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Circle(c) => circle(&node, c, json_mode)?,
         Command::Dm(c) => dm(&node, c, json_mode)?,
+        Command::Export {
+            out,
+            passphrase_file,
+        } => {
+            let pass = bundle::read_passphrase(passphrase_file.as_deref(), true)?;
+            let params = bundle::export_kdf_params();
+            let r = bundle::export(&node, &out, &pass, params, distsoc_net::clock::now_ms())?;
+            print(json_mode, json!(r), || {
+                format!(
+                    "exported identity {} to {} ({} bytes): {} posting identities, {} follows, \
+                     {} circles\nkeep it and its passphrase safe: together they are this identity",
+                    r.node_id,
+                    r.path.display(),
+                    r.bytes,
+                    r.posting_identities,
+                    r.follows,
+                    r.circles
+                )
+            });
+        }
+        Command::Import { .. } => unreachable!("handled above"),
         Command::Audience(c) => audience(&node, c, json_mode)?,
         Command::Peers => peers(&node, json_mode)?,
         Command::Map => map(&node, json_mode)?,
