@@ -19,6 +19,7 @@ pub mod config;
 pub mod dm;
 pub mod mesh;
 pub mod node;
+pub mod persona;
 pub mod ratelimit;
 pub mod service;
 pub mod store;

@@ -334,7 +334,18 @@ impl Node {
         attachments: Vec<(Vec<u8>, String, Option<String>)>,
         intent: &VisibilityIntent,
     ) -> Result<SyncPost, NodeError> {
-        let key = self.posting_key()?;
+        self.post_as(None, text, attachments, intent)
+    }
+
+    /// [`Node::post`] as the persona named `persona` (`None`: the default).
+    pub fn post_as(
+        &self,
+        persona: Option<&str>,
+        text: String,
+        attachments: Vec<(Vec<u8>, String, Option<String>)>,
+        intent: &VisibilityIntent,
+    ) -> Result<SyncPost, NodeError> {
+        let key = self.persona_key(persona)?;
         let now = now_ms();
         let refs: Vec<Attachment> = attachments
             .iter()

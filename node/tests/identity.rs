@@ -1,6 +1,9 @@
-//! `distsoc-node export` and `import` as a person moving to a new machine
-//! uses them: real processes, real SQLite, QUIC on 127.0.0.1.
+//! Identity as a person uses it, through the `distsoc-node` binary: real
+//! processes, real SQLite, QUIC on 127.0.0.1.
 //!
+//! * Personas: three personas post; a peer that pulls sees three distinct
+//!   authors, each post's signature verified by the peer's store against
+//!   that persona's posting key, none of them the network key but one.
 //! * The round trip: an identity with a persona, follows and circles is
 //!   exported, imported into a fresh directory, and comes back the same
 //!   (NodeId, default posting id, follows, circles and their members); the
@@ -85,8 +88,9 @@ fn pass_file(root: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 /// The node's own state as the CLI shows it.
-fn state(dir: &Path) -> (Value, Value, Value, Vec<Value>) {
+fn state(dir: &Path) -> (Value, Value, Value, Vec<Value>, Value) {
     let id = cli(dir, &["id"]);
+    let personas = cli(dir, &["persona", "list"]);
     let following = cli(dir, &["following"]);
     let circles = cli(dir, &["circle", "list"]);
     let members = circles
@@ -95,7 +99,7 @@ fn state(dir: &Path) -> (Value, Value, Value, Vec<Value>) {
         .iter()
         .map(|c| cli(dir, &["circle", "members", c["name"].as_str().unwrap()]))
         .collect();
-    (id, following, circles, members)
+    (id, following, circles, members, personas)
 }
 
 /// Names beside `dir` that an import may leave: there must be none.
@@ -147,7 +151,11 @@ fn export_then_import_restores_the_identity_and_its_social_state() {
     cli(&old, &["circle", "add", "close friends", &author_id]);
     cli(&old, &["circle", "add", "close friends", &other]);
     cli(&old, &["circle", "create", "empty"]);
+    cli(&old, &["persona", "create", "work"]);
+    cli(&old, &["persona", "create", "art"]);
+    cli(&old, &["persona", "use", "art"]);
     let before = state(&old);
+    assert_eq!(before.4.as_array().unwrap().len(), 3);
     assert_eq!(before.1.as_array().unwrap().len(), 2);
 
     let pass = pass_file(r, "pass", &format!("{PASS}\n"));
@@ -163,6 +171,7 @@ fn export_then_import_restores_the_identity_and_its_social_state() {
         ],
     );
     assert_eq!(out["follows"], 2);
+    assert_eq!(out["posting_identities"], 3);
     assert_eq!(out["circles"], 2);
     #[cfg(unix)]
     {
@@ -219,7 +228,17 @@ fn export_then_import_restores_the_identity_and_its_social_state() {
         .find(|i| i["text"] == "written after the move")
         .unwrap()
         .clone();
-    assert_eq!(item["author"], before.0["node_id"], "same posting identity");
+    let art = before
+        .4
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "art")
+        .unwrap();
+    assert_eq!(
+        item["author"], art["posting_id"],
+        "the persona in use, restored"
+    );
 
     // A directory a node is serving is never replaced under it.
     let err = fails(
@@ -400,4 +419,71 @@ fn every_bundle_error_is_precise_and_writes_nothing() {
     assert_eq!(cli(&other, &["id"]), cli(&home, &["id"]));
     assert_eq!(cli(&other, &["following"]), cli(&home, &["following"]));
     assert!(staging_left(&other).is_empty());
+}
+
+#[test]
+fn three_personas_are_three_authors_to_a_peer() {
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path();
+    let author = init(r, "author");
+    let reader = init(r, "reader");
+    let node_id = cli(&author, &["id"])["node_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    cli(&author, &["persona", "create", "work"]);
+    cli(&author, &["persona", "create", "art"]);
+    // A name is unique; the persona in use cannot be deleted.
+    assert!(fails(&author, &["persona", "create", "work"]).contains("exists"));
+    assert!(fails(&author, &["persona", "delete", "default"]).contains("default persona"));
+    cli(&author, &["post", "as the default"]);
+    cli(&author, &["post", "--as", "work", "as work"]);
+    cli(&author, &["persona", "use", "art"]);
+    cli(&author, &["post", "as art"]);
+    assert!(fails(&author, &["persona", "delete", "art"]).contains("default persona"));
+    // Nor the node's own key, even when another persona is in use.
+    assert!(fails(&author, &["persona", "delete", "default"]).contains("cannot be deleted"));
+    let personas = cli(&author, &["persona", "list"]);
+    let id_of = |name: &str| {
+        personas
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()["posting_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(id_of("default"), node_id);
+
+    // The reader follows each persona: to it they are three people.
+    for name in ["default", "work", "art"] {
+        cli(&reader, &["follow", &id_of(name), "--offline"]);
+    }
+    let running = Running::start(&author);
+    cli(&reader, &["connect", &running.1]);
+    let feed = cli(&reader, &["feed"]);
+    let by = |text: &str| {
+        feed.as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["text"] == text)
+            .unwrap_or_else(|| panic!("{text:?} not in {feed}"))["author"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(by("as the default"), id_of("default"));
+    assert_eq!(by("as work"), id_of("work"));
+    assert_eq!(by("as art"), id_of("art"));
+    let mut authors = vec![by("as the default"), by("as work"), by("as art")];
+    authors.sort();
+    authors.dedup();
+    assert_eq!(authors.len(), 3);
+
+    // A deleted persona's key is gone: nobody posts as it again.
+    cli(&author, &["persona", "use", "default"]);
+    cli(&author, &["persona", "delete", "work"]);
+    assert!(fails(&author, &["post", "--as", "work", "again"]).contains("no persona named"));
 }

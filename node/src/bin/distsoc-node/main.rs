@@ -19,6 +19,9 @@ use distsoc_node::node::{Node, Revocation};
 use distsoc_protocol::ids::{ConnectString, NodeId, PostingId};
 use serde_json::json;
 
+mod identity;
+use identity::{fmt_utc, persona, PersonaCommand};
+
 /// A distsoc user node: post, follow, circles, encrypted posts, pull sync.
 #[derive(Debug, Parser)]
 #[command(name = "distsoc-node", version, about, long_about = None)]
@@ -64,7 +67,15 @@ enum Command {
         /// Attach a file (at most 256 KiB; repeatable).
         #[arg(long)]
         attach: Vec<PathBuf>,
+        /// Post as this persona (see `persona list`); default: the persona
+        /// in use.
+        #[arg(long = "as", value_name = "PERSONA")]
+        persona: Option<String>,
     },
+    /// Personas: posting identities you post as, each its own author to
+    /// everyone else. The first one, `default`, is this node's own key.
+    #[command(subcommand)]
+    Persona(PersonaCommand),
     /// Delete one of your posts: an author delete (a signed DeleteRecord).
     /// The post is removed here at once; peers that pull from this node and
     /// anchors (at the next sync) get the delete, and it is honoured
@@ -295,28 +306,6 @@ fn init_logging(filter: &str) {
         .try_init();
 }
 
-/// `YYYY-MM-DD HH:MM UTC` of a time in ms since the Unix epoch.
-fn fmt_utc(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
-}
-
 fn print(json_mode: bool, value: serde_json::Value, human: impl FnOnce() -> String) {
     if json_mode {
         println!("{value}");
@@ -439,7 +428,13 @@ fn main() -> anyhow::Result<()> {
                 None => bail!("no profile known for {id}"),
             }
         }
-        Command::Post { text, to, attach } => {
+        Command::Persona(c) => persona(&node, c, json_mode)?,
+        Command::Post {
+            text,
+            to,
+            attach,
+            persona,
+        } => {
             let intent: VisibilityIntent = to.parse()?;
             let mut files = Vec::new();
             for path in attach {
@@ -448,9 +443,9 @@ fn main() -> anyhow::Result<()> {
                 let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
                 files.push((bytes, guess_mime(&path).to_string(), name));
             }
-            let post = node.post(text, files, &intent)?;
+            let post = node.post_as(persona.as_deref(), text, files, &intent)?;
             let id = post.post_id();
-            let author = PostingId(node.posting_key()?.public());
+            let author = PostingId(node.persona_key(persona.as_deref())?.public());
             if !post.post.body().is_sealed() && !node.store().audience_members(author)?.is_empty() {
                 let rt = tokio::runtime::Runtime::new()?;
                 let pushed = rt.block_on(async {
