@@ -118,6 +118,25 @@ pub enum BundleError {
     },
 }
 
+impl BundleError {
+    /// A stable, machine-readable name of the kind of error (the `code` of
+    /// `distsoc-node --json` errors).
+    pub fn code(&self) -> &'static str {
+        match self {
+            BundleError::EmptyPassphrase | BundleError::PassphraseMismatch => "invalidInput",
+            BundleError::OutputExists(_) => "exists",
+            BundleError::TooLarge(_) => "tooLarge",
+            BundleError::FileTooLarge { .. } | BundleError::Damaged { .. } => "damagedBundle",
+            BundleError::NewerVersion { .. } => "unsupportedVersion",
+            BundleError::WrongPassphrase(_) => "wrongPassphrase",
+            BundleError::HasIdentity { .. } => "hasIdentity",
+            BundleError::NotEmpty(_) => "notEmpty",
+            BundleError::Node(e) => e.code(),
+            BundleError::Io { .. } => "io",
+        }
+    }
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BundleError + '_ {
     move |source| BundleError::Io {
         path: path.into(),

@@ -118,6 +118,30 @@ pub enum NodeError {
     Task(String),
 }
 
+impl NodeError {
+    /// A stable, machine-readable name of the kind of error (the `code` of
+    /// `distsoc-node --json` errors).
+    pub fn code(&self) -> &'static str {
+        match self {
+            NodeError::NotInitialized(_) => "notInitialized",
+            NodeError::KeyLost(_) => "keyLost",
+            NodeError::Locked(_) => "inUse",
+            NodeError::Key(_) => "keyFile",
+            NodeError::Config(_) => "config",
+            NodeError::Store(_) => "store",
+            NodeError::Compose(_) => "invalidPost",
+            NodeError::Transport(_) => "network",
+            NodeError::Request(_) => "peerRefused",
+            NodeError::Mesh(_) => "mesh",
+            NodeError::NotFound(_) => "notFound",
+            NodeError::Invalid(_) => "invalidInput",
+            NodeError::Peer(..) => "peerBadData",
+            NodeError::Io { .. } => "io",
+            NodeError::Task(_) => "internal",
+        }
+    }
+}
+
 /// What a sync with one peer brought.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SyncReport {
@@ -293,7 +317,19 @@ impl Node {
         bio: String,
         anchors: Vec<NodeId>,
     ) -> Result<SignedProfile, NodeError> {
-        let key = self.posting_key()?;
+        self.set_profile_as(None, display_name, bio, anchors)
+    }
+
+    /// [`Node::set_profile`] for the persona named `persona` (`None`: the
+    /// default).
+    pub fn set_profile_as(
+        &self,
+        persona: Option<&str>,
+        display_name: String,
+        bio: String,
+        anchors: Vec<NodeId>,
+    ) -> Result<SignedProfile, NodeError> {
+        let key = self.persona_key(persona)?;
         let profile = PublicProfile {
             posting_id: PostingId(key.public()),
             display_name,

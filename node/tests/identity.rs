@@ -62,10 +62,18 @@ fn cli(dir: &Path, args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
 
-/// Runs one command; it must fail; its stderr.
+/// Runs one command; it must fail; its error message (`--json`: the
+/// `error` object on stdout).
 fn fails(dir: &Path, args: &[&str]) -> String {
     let out = raw(dir, args);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let err = serde_json::from_slice::<Value>(&out.stdout)
+        .map(|v| {
+            v["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .unwrap_or_default();
     assert!(!out.status.success(), "distsoc-node {args:?} succeeded");
     err
 }
@@ -486,4 +494,52 @@ fn three_personas_are_three_authors_to_a_peer() {
     cli(&author, &["persona", "use", "default"]);
     cli(&author, &["persona", "delete", "work"]);
     assert!(fails(&author, &["post", "--as", "work", "again"]).contains("no persona named"));
+}
+
+#[test]
+fn errors_are_one_line_or_json_and_profile_set_keeps_what_is_not_given() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = init(root.path(), "n");
+    // --json: the error is a JSON object on stdout, and the exit fails.
+    let out = raw(&dir, &["persona", "use", "nope"]);
+    assert!(!out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["code"], "invalidInput");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("no persona named \"nope\""));
+    // Without: one line on stderr, no backtrace unless asked.
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["persona", "use", "nope"])
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("error: no persona named"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    // profile set: what is not given keeps its value.
+    assert!(fails(&dir, &["profile", "set", "--bio", "x"]).contains("--name"));
+    let anchor = hex::encode([5u8; 32]);
+    cli(
+        &dir,
+        &[
+            "profile", "set", "--name", "Ann", "--bio", "b1", "--anchor", &anchor,
+        ],
+    );
+    cli(&dir, &["profile", "set", "--name", "Anna"]);
+    let p = cli(&dir, &["profile", "show"]);
+    assert_eq!(p["display_name"], "Anna");
+    assert_eq!(p["bio"], "b1");
+    assert_eq!(p["anchors"], serde_json::json!([anchor]));
+    cli(&dir, &["profile", "set", "--no-anchors"]);
+    let p = cli(&dir, &["profile", "show"]);
+    assert_eq!(
+        (p["display_name"].as_str(), p["bio"].as_str()),
+        (Some("Anna"), Some("b1"))
+    );
+    assert_eq!(p["anchors"], serde_json::json!([]));
 }

@@ -1,8 +1,9 @@
-//! The identity commands of `distsoc-node`: personas, and the time format
-//! export and import print.
+//! The identity commands of `distsoc-node` (personas), the time format
+//! export and import print, and how a failed command reports its error.
 
 use clap::Subcommand;
-use distsoc_node::node::Node;
+use distsoc_node::bundle::BundleError;
+use distsoc_node::node::{Node, NodeError};
 use serde_json::json;
 
 use super::print;
@@ -102,4 +103,44 @@ pub(crate) fn fmt_utc(ms: u64) -> String {
         rem / 3600,
         rem % 3600 / 60
     )
+}
+
+/// Reports a failed command: `error: MESSAGE` on stderr, and with `--json`
+/// also `{"error": {"code": CODE, "message": MESSAGE}}` on stdout. The message
+/// is the error and its causes joined by `: `, each said once (a cause
+/// already contained in the text before it is left out). A backtrace only
+/// when asked for (`RUST_BACKTRACE=1`).
+pub(crate) fn report_error(e: &anyhow::Error, json_mode: bool) {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    let message = parts.join(": ");
+    if json_mode {
+        println!(
+            "{}",
+            json!({"error": {"code": error_code(e), "message": message}})
+        );
+    }
+    eprintln!("error: {message}");
+    if matches!(
+        std::env::var("RUST_BACKTRACE").as_deref(),
+        Ok("1") | Ok("full")
+    ) {
+        eprintln!("{}", e.backtrace());
+    }
+}
+
+/// The machine-readable code of an error (`--json`).
+fn error_code(e: &anyhow::Error) -> &'static str {
+    if let Some(b) = e.downcast_ref::<BundleError>() {
+        return b.code();
+    }
+    if let Some(n) = e.downcast_ref::<NodeError>() {
+        return n.code();
+    }
+    "error"
 }

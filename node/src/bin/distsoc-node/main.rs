@@ -209,17 +209,25 @@ enum DmCommand {
 
 #[derive(Debug, Subcommand)]
 enum ProfileCommand {
-    /// Set display name, bio and anchors.
+    /// Set display name, bio or anchors, and sign and store the profile.
+    /// What is not given keeps its current value.
     Set {
-        /// Display name.
+        /// Display name (required the first time).
         #[arg(long)]
-        name: String,
+        name: Option<String>,
         /// Biography.
-        #[arg(long, default_value = "")]
-        bio: String,
-        /// NodeId of an anchor you check in with (repeatable).
+        #[arg(long)]
+        bio: Option<String>,
+        /// NodeId of an anchor you check in with (repeatable; replaces the
+        /// current list).
         #[arg(long)]
         anchor: Vec<NodeId>,
+        /// Remove every anchor from the profile.
+        #[arg(long, conflicts_with = "anchor")]
+        no_anchors: bool,
+        /// The persona whose profile this is (default: the persona in use).
+        #[arg(long = "as", value_name = "PERSONA")]
+        persona: Option<String>,
     },
     /// Show a profile (default: your own).
     Show {
@@ -314,8 +322,19 @@ fn print(json_mode: bool, value: serde_json::Value, human: impl FnOnce() -> Stri
     }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let json_mode = cli.json;
+    match run_command(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            identity::report_error(&e, json_mode);
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_command(cli: Cli) -> anyhow::Result<()> {
     let dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
     let json_mode = cli.json;
     if let Command::Init { listen } = &cli.command {
@@ -393,8 +412,28 @@ fn main() -> anyhow::Result<()> {
                 id.to_string()
             });
         }
-        Command::Profile(ProfileCommand::Set { name, bio, anchor }) => {
-            let p = node.set_profile(name, bio, anchor)?;
+        Command::Profile(ProfileCommand::Set {
+            name,
+            bio,
+            anchor,
+            no_anchors,
+            persona,
+        }) => {
+            let key = node.persona_key(persona.as_deref())?;
+            let current = node.store().get_profile(PostingId(key.public()))?;
+            let current = current.as_ref().map(|p| p.body());
+            let name = match (name, current) {
+                (Some(n), _) => n,
+                (None, Some(c)) => c.display_name.clone(),
+                (None, None) => bail!("this persona has no profile yet: give it a --name"),
+            };
+            let bio = bio.unwrap_or_else(|| current.map(|c| c.bio.clone()).unwrap_or_default());
+            let anchors = if no_anchors || !anchor.is_empty() {
+                anchor
+            } else {
+                current.map(|c| c.anchors.clone()).unwrap_or_default()
+            };
+            let p = node.set_profile_as(persona.as_deref(), name, bio, anchors)?;
             print(
                 json_mode,
                 json!({"posting_id": p.body().posting_id.to_hex()}),
@@ -420,7 +459,11 @@ fn main() -> anyhow::Result<()> {
                                 b.display_name,
                                 b.posting_id,
                                 b.bio,
-                                anchors.join(", ")
+                                if anchors.is_empty() {
+                                    "none".to_string()
+                                } else {
+                                    anchors.join(", ")
+                                }
                             )
                         },
                     );
