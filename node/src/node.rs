@@ -21,7 +21,7 @@ use distsoc_protocol::messages::content::{
     open_post, Attachment, DeleteRecordBody, PostBody, SignedDeleteRecord, SyncPost,
 };
 use distsoc_protocol::messages::files::{FileContent, FileRequest, FileResponse, FileTarget};
-use distsoc_protocol::messages::identity::{PostingIdentity, PublicProfile, SignedProfile};
+use distsoc_protocol::messages::identity::{PostingIdentity, SignedProfile};
 use distsoc_protocol::messages::social::{
     AudienceDecision, AudienceRequest, AudienceRequestBody, AudienceResponse, AudienceResponseBody,
     DeleteRecord, ProfileUpdate, PullSyncRequest, PushPost,
@@ -310,42 +310,6 @@ impl Node {
         Ok(ids)
     }
 
-    /// Signs and stores a new profile for the default posting identity.
-    pub fn set_profile(
-        &self,
-        display_name: String,
-        bio: String,
-        anchors: Vec<NodeId>,
-    ) -> Result<SignedProfile, NodeError> {
-        self.set_profile_as(None, display_name, bio, anchors)
-    }
-
-    /// [`Node::set_profile`] for the persona named `persona` (`None`: the
-    /// default).
-    pub fn set_profile_as(
-        &self,
-        persona: Option<&str>,
-        display_name: String,
-        bio: String,
-        anchors: Vec<NodeId>,
-    ) -> Result<SignedProfile, NodeError> {
-        let key = self.persona_key(persona)?;
-        let profile = PublicProfile {
-            posting_id: PostingId(key.public()),
-            display_name,
-            bio,
-            anchors,
-            avatar: None,
-            updated_at_ms: now_ms(),
-            network_id: Some(self.node_id()),
-        };
-        compose::check_limits("profile", &profile)?;
-        let signed = distsoc_protocol::messages::content::sign_checked(profile, &key)
-            .map_err(|e| NodeError::Invalid(e.to_string()))?;
-        self.store.upsert_profile(&signed)?;
-        Ok(signed)
-    }
-
     /// Resolves a visibility intent to an audience (`None` = public).
     pub fn resolve(&self, intent: &VisibilityIntent) -> Result<Option<Vec<PostingId>>, NodeError> {
         Ok(match intent {
@@ -502,6 +466,12 @@ impl Node {
         Ok(self
             .store
             .approve_audience_member(author, requester, now_ms())?)
+    }
+
+    /// The key the local DM archive is sealed under (derived from the
+    /// network key; [`crate::store::archive_key`]).
+    pub fn archive_key(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        crate::store::archive_key(&self.key.signing_key().seed())
     }
 
     /// Seeds of every key this node reads with: its posting identities and

@@ -8,12 +8,15 @@
 //! to a persona, and the feed does not say which persona's follow surfaced
 //! an item.
 
-use distsoc_protocol::ids::PostingId;
-use distsoc_protocol::messages::identity::{PostingIdentity, MAX_LABEL_BYTES};
+use distsoc_protocol::ids::{NodeId, PostingId};
+use distsoc_protocol::messages::identity::{
+    PostingIdentity, PublicProfile, SignedProfile, MAX_LABEL_BYTES,
+};
 use distsoc_protocol::sign::SigningKey;
 
 use distsoc_net::now_ms;
 
+use crate::compose;
 use crate::node::{Node, NodeError};
 use crate::store::PostingIdentityInfo;
 
@@ -102,5 +105,41 @@ impl Node {
             .posting_identity(p.posting_id)?
             .ok_or_else(|| NodeError::Invalid(format!("persona {name:?} has no key")))?;
         Ok(SigningKey::from_seed(&held.secret_seed))
+    }
+
+    /// Signs and stores a new profile for the default posting identity.
+    pub fn set_profile(
+        &self,
+        display_name: String,
+        bio: String,
+        anchors: Vec<NodeId>,
+    ) -> Result<SignedProfile, NodeError> {
+        self.set_profile_as(None, display_name, bio, anchors)
+    }
+
+    /// [`Node::set_profile`] for the persona named `persona` (`None`: the
+    /// default).
+    pub fn set_profile_as(
+        &self,
+        persona: Option<&str>,
+        display_name: String,
+        bio: String,
+        anchors: Vec<NodeId>,
+    ) -> Result<SignedProfile, NodeError> {
+        let key = self.persona_key(persona)?;
+        let profile = PublicProfile {
+            posting_id: PostingId(key.public()),
+            display_name,
+            bio,
+            anchors,
+            avatar: None,
+            updated_at_ms: now_ms(),
+            network_id: Some(self.node_id()),
+        };
+        compose::check_limits("profile", &profile)?;
+        let signed = distsoc_protocol::messages::content::sign_checked(profile, &key)
+            .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        self.store.upsert_profile(&signed)?;
+        Ok(signed)
     }
 }

@@ -69,6 +69,7 @@ use distsoc_protocol::messages::content::{IngestError, SyncPost};
 use distsoc_protocol::messages::signed::{Signed, SignedBody};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
+mod archive;
 mod kept;
 pub mod migrations;
 mod network;
@@ -76,6 +77,7 @@ mod posts;
 mod restore;
 mod social;
 
+pub use archive::{archive_key, ArchivedDm, MAX_HISTORY};
 pub use kept::{KeptDm, MAX_KEPT_DMS, MAX_KEPT_DM_BYTES};
 pub use network::{
     PeerRecord, MAX_CACHED_RECENT_LISTS, MAX_CACHED_RECENT_LIST_BYTES, MAX_PEER_ADDRESSES,

@@ -4,6 +4,7 @@
 use clap::Subcommand;
 use distsoc_node::bundle::BundleError;
 use distsoc_node::node::{Node, NodeError};
+use distsoc_protocol::ids::{NodeId, PostingId};
 use serde_json::json;
 
 use super::print;
@@ -143,4 +144,41 @@ fn error_code(e: &anyhow::Error) -> &'static str {
         return n.code();
     }
     "error"
+}
+
+/// `dm history PEER`: the archived thread, oldest first, with times and
+/// names.
+pub(crate) fn dm_history(
+    node: &Node,
+    peer: NodeId,
+    limit: usize,
+    json_mode: bool,
+) -> anyhow::Result<()> {
+    let thread = node.store().dm_history(&node.archive_key(), peer, limit)?;
+    let name = node
+        .store()
+        .get_profile(PostingId(peer.0))?
+        .map(|p| p.body().display_name.clone())
+        .unwrap_or_else(|| peer.short());
+    let v: Vec<_> = thread
+        .iter()
+        .map(|m| {
+            json!({"from": if m.outgoing { node.node_id().to_hex() } else { peer.to_hex() },
+                   "outgoing": m.outgoing, "sent_at_ms": m.sent_at_ms, "text": m.text})
+        })
+        .collect();
+    print(json_mode, json!(v), || {
+        if thread.is_empty() {
+            return format!("no DMs with {name} in this node's archive");
+        }
+        thread
+            .iter()
+            .map(|m| {
+                let who = if m.outgoing { "me" } else { name.as_str() };
+                format!("{}  {who}: {}", fmt_utc(m.sent_at_ms), m.text)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(())
 }

@@ -177,6 +177,15 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum DmCommand {
+    /// Show the thread with a peer from the local archive (every DM sent
+    /// and read here, with times; no anchor needed).
+    History {
+        /// The peer's NodeId.
+        peer: NodeId,
+        /// Most recent messages to show.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
     /// Send a DM to a NodeId through an anchor.
     Send {
         /// The anchor (`NodeId@host:port`); default: the first entry of
@@ -865,6 +874,9 @@ fn dm_anchor(node: &Node, given: Option<ConnectString>) -> anyhow::Result<Connec
 
 fn dm(node: &Node, cmd: DmCommand, json_mode: bool) -> anyhow::Result<()> {
     let anchor = match &cmd {
+        DmCommand::History { peer, limit } => {
+            return identity::dm_history(node, *peer, *limit, json_mode)
+        }
         DmCommand::Send { anchor, .. }
         | DmCommand::Read { anchor, .. }
         | DmCommand::Channels { anchor } => dm_anchor(node, anchor.clone())?,
@@ -934,7 +946,9 @@ async fn dm_on(
                 received
                     .iter()
                     .map(|r| match &r.content {
-                        Ok(c) => format!("{}: {}", name(r.sender), c.text),
+                        Ok(c) => {
+                            format!("{}  {}: {}", fmt_utc(c.sent_at_ms), name(r.sender), c.text)
+                        }
                         Err(e) => format!(
                             "{}: (unreadable: {e}; kept in this node's store, not lost)",
                             name(r.sender)
@@ -944,6 +958,7 @@ async fn dm_on(
                     .join("\n")
             });
         }
+        DmCommand::History { .. } => unreachable!("handled without an anchor"),
         DmCommand::Channels { .. } => {
             let channels = client.list_channels().await?;
             let v: Vec<_> = channels
