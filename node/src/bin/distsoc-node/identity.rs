@@ -84,6 +84,25 @@ pub(crate) fn persona(node: &Node, c: PersonaCommand, json_mode: bool) -> anyhow
     Ok(())
 }
 
+/// How long before `now_ms` a time was, as a person reads it: `just now`,
+/// `5m ago`, `3h ago`, `2d ago`, then the date (`in 2m` for a clock ahead).
+pub(crate) fn fmt_ago(now_ms: u64, at_ms: u64) -> String {
+    let ahead = at_ms > now_ms;
+    let secs = now_ms.abs_diff(at_ms) / 1000;
+    let span = match secs {
+        0..60 => return "just now".into(),
+        60..3_600 => format!("{}m", secs / 60),
+        3_600..86_400 => format!("{}h", secs / 3_600),
+        86_400..604_800 => format!("{}d", secs / 86_400),
+        _ => return fmt_utc(at_ms)[..10].to_string(),
+    };
+    if ahead {
+        format!("in {span}")
+    } else {
+        format!("{span} ago")
+    }
+}
+
 /// `YYYY-MM-DD HH:MM UTC` of a time in ms since the Unix epoch.
 pub(crate) fn fmt_utc(ms: u64) -> String {
     let secs = ms / 1000;
@@ -181,4 +200,23 @@ pub(crate) fn dm_history(
             .join("\n")
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_read_as_people_read_them() {
+        let now = 1_765_000_000_000; // 2025-12-06 05:46:40 UTC
+        assert_eq!(fmt_utc(now), "2025-12-06 05:46 UTC");
+        assert_eq!(fmt_utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(fmt_utc(951_782_400_000), "2000-02-29 00:00 UTC");
+        assert_eq!(fmt_ago(now, now - 59_000), "just now");
+        assert_eq!(fmt_ago(now, now - 5 * 60_000), "5m ago");
+        assert_eq!(fmt_ago(now, now - 3 * 3_600_000), "3h ago");
+        assert_eq!(fmt_ago(now, now - 2 * 86_400_000), "2d ago");
+        assert_eq!(fmt_ago(now, now - 30 * 86_400_000), "2025-11-06");
+        assert_eq!(fmt_ago(now, now + 120_000), "in 2m");
+    }
 }

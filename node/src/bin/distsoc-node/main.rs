@@ -20,7 +20,7 @@ use distsoc_protocol::ids::{ConnectString, NodeId, PostingId};
 use serde_json::json;
 
 mod identity;
-use identity::{fmt_utc, persona, PersonaCommand};
+use identity::{fmt_ago, fmt_utc, persona, PersonaCommand};
 
 /// A distsoc user node: post, follow, circles, encrypted posts, pull sync.
 #[derive(Debug, Parser)]
@@ -590,6 +590,7 @@ fn run_command(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Feed { limit } => {
             let items = node.feed(limit)?;
+            let now = distsoc_net::clock::now_ms();
             print(json_mode, serde_json::to_value(&items)?, || {
                 items
                     .iter()
@@ -603,7 +604,8 @@ fn run_command(cli: Cli) -> anyhow::Result<()> {
                             .text
                             .clone()
                             .unwrap_or_else(|| "(cannot decrypt: not a recipient)".into());
-                        format!("{} {}{}: {}", &i.id[..8], who, lock, text)
+                        let ago = fmt_ago(now, i.created_at_ms);
+                        format!("{} {ago:>8}  {}{}: {}", &i.id[..8], who, lock, text)
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
