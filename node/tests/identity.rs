@@ -521,6 +521,10 @@ fn errors_are_one_line_or_json_and_profile_set_keeps_what_is_not_given() {
     assert!(err.starts_with("error: no persona named"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 
+    // Following yourself (or a persona of yours) is refused.
+    let me = cli(&dir, &["id"])["node_id"].as_str().unwrap().to_string();
+    assert!(fails(&dir, &["follow", &me, "--offline"]).contains("is you"));
+
     // profile set: what is not given keeps its value.
     assert!(fails(&dir, &["profile", "set", "--bio", "x"]).contains("--name"));
     let anchor = hex::encode([5u8; 32]);

@@ -323,8 +323,23 @@ fn init_logging(filter: &str) {
         .try_init();
 }
 
+/// "1 new post", "2 new posts".
+fn posts(n: usize) -> String {
+    if n == 1 {
+        "1 new post".into()
+    } else {
+        format!("{n} new posts")
+    }
+}
+
+/// Set once a command has printed its JSON result: a command that then
+/// fails (`lookup` that found nothing) has already said so on stdout, and
+/// no second JSON object follows.
+static PRINTED_JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn print(json_mode: bool, value: serde_json::Value, human: impl FnOnce() -> String) {
     if json_mode {
+        PRINTED_JSON.store(true, std::sync::atomic::Ordering::Relaxed);
         println!("{value}");
     } else {
         println!("{}", human());
@@ -337,6 +352,7 @@ fn main() -> std::process::ExitCode {
     match run_command(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
+            let json_mode = json_mode && !PRINTED_JSON.load(std::sync::atomic::Ordering::Relaxed);
             identity::report_error(&e, json_mode);
             std::process::ExitCode::FAILURE
         }
@@ -538,6 +554,9 @@ fn run_command(cli: Cli) -> anyhow::Result<()> {
             });
         }
         Command::Follow { id, offline } => {
+            if node.own_ids()?.contains(&id.0) {
+                bail!("{id} is you (this node or one of its personas); follow someone else");
+            }
             node.store().follow(id, distsoc_net::now_ms())?;
             let lookup = !offline && !distsoc_node::mesh::configured_anchors(&node).is_empty();
             let pulled = if lookup {
@@ -565,10 +584,7 @@ fn run_command(cli: Cli) -> anyhow::Result<()> {
                 json!({"following": id.to_hex(), "new_posts": new_posts,
                        "pull_error": pulled.as_ref().err()}),
                 || match &pulled {
-                    Ok(r) => format!(
-                        "following {id}; found it and pulled {} new posts",
-                        r.new_posts
-                    ),
+                    Ok(r) => format!("following {id}; found it and pulled {}", posts(r.new_posts)),
                     Err(e) if lookup => format!("following {id}; not reachable now: {e}"),
                     Err(_) => format!("following {id}"),
                 },
@@ -670,10 +686,10 @@ fn run_command(cli: Cli) -> anyhow::Result<()> {
                 v["found_by"] = json!(tier);
                 print(json_mode, v, || match tier {
                     Some(t) => format!(
-                        "found {id} ({t}), connected; pulled {} new posts",
-                        report.new_posts
+                        "found {id} ({t}), connected; pulled {}",
+                        posts(report.new_posts)
                     ),
-                    None => format!("connected to {id}; pulled {} new posts", report.new_posts),
+                    None => format!("connected to {id}; pulled {}", posts(report.new_posts)),
                 });
                 anyhow::Ok(())
             })?;
@@ -699,7 +715,7 @@ fn run_command(cli: Cli) -> anyhow::Result<()> {
                     results
                         .iter()
                         .map(|(id, r)| match r {
-                            Ok(rep) => format!("{}: {} new posts", id.short(), rep.new_posts),
+                            Ok(rep) => format!("{}: {}", id.short(), posts(rep.new_posts)),
                             Err(e) => format!("{}: failed: {e}", id.short()),
                         })
                         .collect::<Vec<_>>()
