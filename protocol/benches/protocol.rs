@@ -78,6 +78,9 @@ fn posts(c: &mut Criterion) {
     g.finish();
 }
 
+/// The verifiers: one-pass single (`verify_1k`), the two-pass reference it
+/// replaced (`verify_1k_two_pass`), and batches of distinct authors and of
+/// 16 authors (the load generator's shape), new and reference.
 fn signatures(c: &mut Criterion) {
     let k = key(2);
     let msg = vec![7u8; 1024];
@@ -90,26 +93,46 @@ fn signatures(c: &mut Criterion) {
     g.bench_function("verify_1k", |b| {
         b.iter(|| sign::verify(&public, Purpose::Post, black_box(&msg), &sig).unwrap())
     });
-    for n in [16usize, 64, 256] {
-        let keys: Vec<SigningKey> = (0..n).map(|i| key(i as u8)).collect();
+    let input = sign::signing_input(Purpose::Post, &msg);
+    g.bench_function("verify_1k_two_pass", |b| {
+        b.iter(|| sign::reference::verify_raw(&public, black_box(&input), &sig).unwrap())
+    });
+    for (n, authors) in [(16usize, 16usize), (64, 64), (64, 16), (256, 256)] {
+        let keys: Vec<SigningKey> = (0..authors).map(|i| key(i as u8)).collect();
         let msgs: Vec<Vec<u8>> = (0..n).map(|i| vec![i as u8; 1024]).collect();
-        let sigs: Vec<[u8; 64]> = keys
-            .iter()
-            .zip(&msgs)
-            .map(|(k, m)| k.sign(Purpose::Post, m))
+        let sigs: Vec<[u8; 64]> = (0..n)
+            .map(|i| keys[i % authors].sign(Purpose::Post, &msgs[i]))
             .collect();
         let items: Vec<_> = (0..n)
-            .map(|i| (keys[i].public(), Purpose::Post, msgs[i].as_slice(), sigs[i]))
+            .map(|i| {
+                (
+                    keys[i % authors].public(),
+                    Purpose::Post,
+                    msgs[i].as_slice(),
+                    sigs[i],
+                )
+            })
             .collect();
+        let id = format!("{n}x{authors}authors");
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(
-            BenchmarkId::new("verify_batch_1k", n),
+            BenchmarkId::new("verify_batch_1k", &id),
             &items,
             |b, items| {
                 let mut rng = ChaCha20Rng::seed_from_u64(1);
                 b.iter(|| sign::verify_batch(black_box(items), &mut rng).unwrap())
             },
         );
+        if n <= 64 {
+            g.bench_with_input(
+                BenchmarkId::new("verify_batch_1k_two_pass", &id),
+                &items,
+                |b, items| {
+                    let mut rng = ChaCha20Rng::seed_from_u64(1);
+                    b.iter(|| sign::reference::verify_batch(black_box(items), &mut rng).unwrap())
+                },
+            );
+        }
     }
     g.finish();
 }
