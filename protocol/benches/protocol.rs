@@ -7,6 +7,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
+use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use distsoc_protocol::codec;
@@ -78,9 +79,32 @@ fn posts(c: &mut Criterion) {
     g.finish();
 }
 
-/// The verifiers: one-pass single (`verify_1k`), the two-pass reference it
-/// replaced (`verify_1k_two_pass`), and batches of distinct authors and of
-/// 16 authors (the load generator's shape), new and reference.
+/// CPU time of this thread so far (`CLOCK_THREAD_CPUTIME_ID`). The
+/// verifier benchmarks report CPU time per operation: on a shared machine it
+/// stays put where wall time swings with the load (docs/BENCHMARKS.md).
+fn thread_cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// Criterion's `iter`, timed in thread CPU time.
+fn iter_cpu<O>(b: &mut criterion::Bencher<'_>, mut f: impl FnMut() -> O) {
+    b.iter_custom(|iters| {
+        let start = thread_cpu_time();
+        for _ in 0..iters {
+            black_box(f());
+        }
+        thread_cpu_time().saturating_sub(start)
+    })
+}
+
+/// The verifiers, in thread CPU time: one-pass single (`verify_1k`), the
+/// two-pass reference it replaced (`verify_1k_two_pass`), and batches of
+/// distinct authors and of 16 authors (the load generator's shape), new and
+/// reference.
 fn signatures(c: &mut Criterion) {
     let k = key(2);
     let msg = vec![7u8; 1024];
@@ -88,14 +112,18 @@ fn signatures(c: &mut Criterion) {
     let public = k.public();
     let mut g = c.benchmark_group("ed25519");
     g.bench_function("sign_1k", |b| {
-        b.iter(|| k.sign(Purpose::Post, black_box(&msg)))
+        iter_cpu(b, || k.sign(Purpose::Post, black_box(&msg)))
     });
     g.bench_function("verify_1k", |b| {
-        b.iter(|| sign::verify(&public, Purpose::Post, black_box(&msg), &sig).unwrap())
+        iter_cpu(b, || {
+            sign::verify(&public, Purpose::Post, black_box(&msg), &sig).unwrap()
+        })
     });
     let input = sign::signing_input(Purpose::Post, &msg);
     g.bench_function("verify_1k_two_pass", |b| {
-        b.iter(|| sign::reference::verify_raw(&public, black_box(&input), &sig).unwrap())
+        iter_cpu(b, || {
+            sign::reference::verify_raw(&public, black_box(&input), &sig).unwrap()
+        })
     });
     for (n, authors) in [(16usize, 16usize), (64, 64), (64, 16), (256, 256)] {
         let keys: Vec<SigningKey> = (0..authors).map(|i| key(i as u8)).collect();
@@ -120,7 +148,9 @@ fn signatures(c: &mut Criterion) {
             &items,
             |b, items| {
                 let mut rng = ChaCha20Rng::seed_from_u64(1);
-                b.iter(|| sign::verify_batch(black_box(items), &mut rng).unwrap())
+                iter_cpu(b, || {
+                    sign::verify_batch(black_box(items), &mut rng).unwrap()
+                })
             },
         );
         if n <= 64 {
@@ -129,7 +159,9 @@ fn signatures(c: &mut Criterion) {
                 &items,
                 |b, items| {
                     let mut rng = ChaCha20Rng::seed_from_u64(1);
-                    b.iter(|| sign::reference::verify_batch(black_box(items), &mut rng).unwrap())
+                    iter_cpu(b, || {
+                        sign::reference::verify_batch(black_box(items), &mut rng).unwrap()
+                    })
                 },
             );
         }

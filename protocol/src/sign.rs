@@ -466,6 +466,35 @@ pub fn verify_raw(
     Decoded::new(public, &[message], sig)?.verify()
 }
 
+/// One domain-separated signature waiting to be verified, with its message
+/// borrowed from the object that carries it or owned (a digest computed for
+/// it). Collect many and verify them together with [`verify_each`] (via
+/// [`PendingSignature::as_batch_item`]), or one with
+/// [`PendingSignature::verify`]: the verdict is the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSignature<'a> {
+    /// The key that must have signed.
+    pub public: [u8; PUBLIC_KEY_LEN],
+    /// The purpose of the signature.
+    pub purpose: Purpose,
+    /// The message, not yet domain-separated.
+    pub message: std::borrow::Cow<'a, [u8]>,
+    /// The signature.
+    pub signature: [u8; SIGNATURE_LEN],
+}
+
+impl PendingSignature<'_> {
+    /// [`verify`] of this signature.
+    pub fn verify(&self) -> Result<(), SignatureError> {
+        verify(&self.public, self.purpose, &self.message, &self.signature)
+    }
+
+    /// This signature as an item of [`verify_batch`] / [`verify_each`].
+    pub fn as_batch_item(&self) -> BatchItem<'_> {
+        (self.public, self.purpose, &self.message, self.signature)
+    }
+}
+
 /// One item of [`verify_batch`]: public key, purpose, message (not yet
 /// domain-separated) and signature.
 pub type BatchItem<'a> = ([u8; PUBLIC_KEY_LEN], Purpose, &'a [u8], [u8; SIGNATURE_LEN]);
