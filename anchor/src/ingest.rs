@@ -3,12 +3,11 @@
 //!
 //! A `PushPost` handler hands its post to [`IngestVerifier::prepare`] and
 //! awaits the verdict. Each verifier thread takes whatever deposits are
-//! queued (up to [`MAX_BATCH_POSTS`]), runs every check of
-//! [`SyncPost::validate`] but the signatures
-//! ([`SyncPost::validate_deferred`]), verifies all their signatures with one
-//! [`sign::verify_each`], finishes each post's validation with its own
-//! verdicts, and encodes each valid post's canonical bytes for the store
-//! ([`PreparedPost`]).
+//! queued (up to [`MAX_BATCH_POSTS`]), validates them with
+//! [`SyncPost::validate_all`] (every check of [`SyncPost::validate`], the
+//! signatures of all the posts verified with one
+//! [`verify_each`](distsoc_protocol::sign::verify_each)), and encodes each
+//! valid post's canonical bytes for the store ([`PreparedPost`]).
 //!
 //! The verdict of every post is exactly what `validate` says of it alone:
 //! `verify_each` gives each signature the verdict of its single
@@ -26,8 +25,7 @@
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use distsoc_protocol::messages::content::{DeferredValidation, SyncPost};
-use distsoc_protocol::sign::{self, BatchItem};
+use distsoc_protocol::messages::content::SyncPost;
 use rand_chacha::rand_core::{OsRng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use tokio::sync::oneshot;
@@ -135,23 +133,10 @@ fn verifier_loop(rx: &Mutex<mpsc::Receiver<Job>>) {
 
 /// Validates every post of `jobs`, their signatures in one batch.
 fn validate_batch(jobs: &[Job], rng: &mut ChaCha20Rng) -> Vec<Result<PreparedPost, StoreError>> {
-    let deferred: Vec<DeferredValidation<'_>> = jobs
-        .iter()
-        .map(|j| j.post.validate_deferred(None))
-        .collect();
-    let items: Vec<BatchItem<'_>> = deferred
-        .iter()
-        .flat_map(|d| d.signatures().map(|s| s.as_batch_item()))
-        .collect();
-    let mut verdicts = sign::verify_each(&items, rng).into_iter();
-    deferred
-        .into_iter()
-        .zip(jobs)
-        .map(|(d, job)| {
-            let n = d.signatures().len();
-            let id = d.finish(verdicts.by_ref().take(n))?;
-            PreparedPost::from_validated(&job.post, id)
-        })
+    let ids = SyncPost::validate_all(jobs.iter().map(|j| &*j.post), rng);
+    jobs.iter()
+        .zip(ids)
+        .map(|(job, id)| PreparedPost::from_validated(&job.post, id?))
         .collect()
 }
 
@@ -160,7 +145,10 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use distsoc_protocol::ids::PostingId;
-    use distsoc_protocol::messages::content::{Post, PostVisibility, SignedPost};
+    use distsoc_protocol::messages::content::{
+        CommentPolicy, Post, PostHeader, PostVisibility, SignedPost,
+    };
+    use distsoc_protocol::messages::signed::Signed;
     use distsoc_protocol::sign::SigningKey;
 
     use super::*;
@@ -210,6 +198,58 @@ mod tests {
                 assert_eq!(format!("{got:?}"), format!("{want:?}"));
             }
         }
+    }
+
+    /// A post with a signed header: two signatures to verify.
+    fn with_header(mut p: SyncPost, author: u8) -> SyncPost {
+        let k = SigningKey::from_seed(&[author; 32]);
+        let h =
+            PostHeader::new(p.post_id(), PostingId(k.public()), CommentPolicy::Public, 5).unwrap();
+        p.header = Some(Signed::sign(h, &k));
+        p
+    }
+
+    /// Posts of two signatures (post, header) whose first one is bad: their
+    /// validation stops before the header's verdict, which must not be
+    /// taken as the next post's.
+    #[test]
+    fn a_bad_first_signature_does_not_shift_the_next_verdicts() {
+        let mut posts = Vec::new();
+        for i in 0..12u8 {
+            let p = with_header(post(i % 3, i), i % 3);
+            posts.push(if i % 4 == 1 { bad(p) } else { p });
+        }
+        // Right after a bad one: a good post whose header signature is
+        // bad (refused with the header's verdict, which a shifted verdict
+        // would hide).
+        let mut forged = with_header(post(1, 40), 1);
+        if let Some(h) = &forged.header {
+            let mut sig = *h.signature();
+            sig[3] ^= 1;
+            forged.header = Some(Signed::from_parts_unchecked(
+                h.body().clone(),
+                h.bytes().to_vec(),
+                sig,
+            ));
+        }
+        posts.insert(2, forged);
+        let jobs: Vec<Job> = posts
+            .iter()
+            .map(|p| Job {
+                post: Arc::new(p.clone()),
+                reply: oneshot::channel().0,
+            })
+            .collect();
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let got = validate_batch(&jobs, &mut rng);
+        for (p, r) in posts.iter().zip(got) {
+            let want = PreparedPost::new(p).map(|pp| (pp.post_id, pp.bytes));
+            assert_eq!(
+                format!("{:?}", r.map(|pp| (pp.post_id, pp.bytes))),
+                format!("{want:?}")
+            );
+        }
+        assert!(posts.iter().filter(|p| p.validate(None).is_err()).count() >= 4);
     }
 
     #[test]

@@ -302,7 +302,7 @@ fn corpus_case(rng: &mut ChaCha20Rng, keys: &[SigningKey], edges: &[[u8; 32]]) -
             }
         }
     }
-    if rng.next_u32() % 32 == 0 {
+    if rng.next_u32().is_multiple_of(32) {
         c.purpose = None; // raw verification of the same bytes
     }
     c
@@ -344,7 +344,8 @@ fn agrees_on_a_random_and_mutated_corpus() {
         "invalid",
     ] {
         let n = by_error.get(name).copied().unwrap_or(0);
-        assert!(n >= CORPUS / 1000, "{name}: {n} of {CORPUS} ({by_error:?})");
+        // At least one in a thousand (at least one in the debug corpus).
+        assert!(n * 1000 >= CORPUS, "{name}: {n} of {CORPUS} ({by_error:?})");
     }
 }
 

@@ -7,7 +7,11 @@ use distsoc_schema::content_capnp;
 use crate::codec::{self, Struct};
 use crate::error::DecodeError;
 use crate::ids::PostId;
-use crate::sign::{PendingSignature, SignatureError, SigningKey, SIGNATURE_LEN};
+use rand_core::{CryptoRng, RngCore};
+
+use crate::sign::{
+    verify_each, BatchItem, PendingSignature, SignatureError, SigningKey, SIGNATURE_LEN,
+};
 
 use super::{
     bad_sig, IngestError, PostVisibility, SignedPost, SignedPostHeader, SignedVisibilityUpdate,
@@ -103,6 +107,36 @@ impl SyncPost {
         let mut signatures = Vec::new();
         let rest = self.checks_but_signatures(expected_id, &mut signatures);
         DeferredValidation { signatures, rest }
+    }
+
+    /// [`validate`](Self::validate) of each post, with the signatures of
+    /// all of them verified together ([`verify_each`]: one batch equation
+    /// when all are good). Each result is exactly what `validate(None)`
+    /// gives for that post alone; `rng` supplies the batch coefficients.
+    pub fn validate_all<'a, R: RngCore + CryptoRng + ?Sized>(
+        posts: impl IntoIterator<Item = &'a SyncPost>,
+        rng: &mut R,
+    ) -> Vec<Result<PostId, IngestError>> {
+        let deferred: Vec<DeferredValidation<'a>> = posts
+            .into_iter()
+            .map(|p| p.validate_deferred(None))
+            .collect();
+        let items: Vec<BatchItem<'_>> = deferred
+            .iter()
+            .flat_map(|d| d.signatures().map(PendingSignature::as_batch_item))
+            .collect();
+        let mut verdicts = verify_each(&items, rng).into_iter();
+        deferred
+            .into_iter()
+            .map(|d| {
+                // Take exactly this post's verdicts: `finish` stops at the
+                // first failing one, and what it leaves belongs to no other
+                // post.
+                let n = d.signatures().len();
+                let mine: Vec<_> = verdicts.by_ref().take(n).collect();
+                d.finish(mine)
+            })
+            .collect()
     }
 
     fn checks_but_signatures<'a>(

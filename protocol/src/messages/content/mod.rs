@@ -1978,6 +1978,9 @@ mod tests {
             assert_eq!(d.finish(mine), post.validate(None));
             assert_eq!(post.validate_deferred(None).finish([]), post.validate(None));
         }
+        let all = SyncPost::validate_all(posts, &mut rng(seed));
+        let one: Vec<_> = posts.iter().map(|p| p.validate(None)).collect();
+        assert_eq!(all, one);
     }
 
     #[test]
