@@ -118,6 +118,34 @@ pub enum NodeError {
     Task(String),
 }
 
+/// A key this node reads with (see [`Node::reading_keys`]): the seed and
+/// its public key, derived once.
+pub struct ReadingKey {
+    seed: zeroize::Zeroizing<[u8; 32]>,
+    public: [u8; 32],
+}
+
+impl ReadingKey {
+    /// The key of `seed`.
+    pub fn new(seed: zeroize::Zeroizing<[u8; 32]>) -> Self {
+        let public = SigningKey::from_seed(&seed).public();
+        Self { seed, public }
+    }
+
+    /// The public key (the recipient id a sealed post names).
+    pub fn public(&self) -> [u8; 32] {
+        self.public
+    }
+}
+
+impl std::fmt::Debug for ReadingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadingKey")
+            .field("public", &hex::encode(self.public))
+            .finish_non_exhaustive()
+    }
+}
+
 /// What a sync with one peer brought.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SyncReport {
@@ -458,25 +486,30 @@ impl Node {
         Ok(seeds)
     }
 
-    /// The attachments of `post` that can be read with `seeds`: a public
-    /// post's as they are, an encrypted post's only when one of the seeds is
+    /// [`reading_seeds`](Self::reading_seeds) with each seed's public key
+    /// derived once: what [`readable_attachments`](Self::readable_attachments)
+    /// matches recipients against (a pull sync derives them once, not per
+    /// post).
+    pub fn reading_keys(&self) -> Result<Vec<ReadingKey>, NodeError> {
+        Ok(self
+            .reading_seeds()?
+            .into_iter()
+            .map(ReadingKey::new)
+            .collect())
+    }
+
+    /// The attachments of `post` that can be read with `keys`: a public
+    /// post's as they are, an encrypted post's only when one of the keys is
     /// a recipient (checked by id before any decryption).
-    pub fn readable_attachments(
-        post: &SyncPost,
-        seeds: &[zeroize::Zeroizing<[u8; 32]>],
-    ) -> Vec<Attachment> {
+    pub fn readable_attachments(post: &SyncPost, keys: &[ReadingKey]) -> Vec<Attachment> {
         use distsoc_protocol::messages::content::PostContent;
         match &post.post.body().content {
             PostContent::Plain(body) => body.attachments.clone(),
             PostContent::Sealed(_) => {
                 let recipients = post.visibility.recipients();
-                seeds
-                    .iter()
-                    .filter(|s| {
-                        let id = SigningKey::from_seed(s).public();
-                        recipients.iter().any(|w| w.recipient == id)
-                    })
-                    .find_map(|s| open_post(s, &post.post, &post.visibility).ok())
+                keys.iter()
+                    .filter(|k| recipients.iter().any(|w| w.recipient == k.public))
+                    .find_map(|k| open_post(&k.seed, &post.post, &post.visibility).ok())
                     .map(|b| b.attachments)
                     .unwrap_or_default()
             }
@@ -640,6 +673,13 @@ impl Running {
 
     /// Pulls everything we may see from one peer since our cursor, storing
     /// new posts and applying deletes; advances the cursor.
+    ///
+    /// The next page is requested while the current one is validated and
+    /// stored (its cursor is the current page's `nextSeq`, known before
+    /// storing); the stored cursor still advances only past pages that are
+    /// stored. Each page's signatures are verified in one batch
+    /// ([`Store::insert_posts`]); the reading keys that find attachments to
+    /// fetch are derived once per sync.
     pub async fn sync_with(&self, peer: &Peer) -> Result<SyncReport, NodeError> {
         let node = self.node.clone();
         let mut ids = node.own_ids()?;
@@ -648,24 +688,30 @@ impl Running {
                 ids.push(f.0);
             }
         }
+        let ids: Vec<PostingId> = ids.into_iter().map(PostingId).collect();
+        let request = |since_seq: u64| PullSyncRequest {
+            version: PROTOCOL_VERSION,
+            ids: ids.clone(),
+            since_seq,
+            limit: 0,
+        };
+        let keys = {
+            let node = node.clone();
+            blocking(move || node.reading_keys()).await??
+        };
         let mut report = SyncReport::default();
         let mut cursor = node.store.get_cursor(peer.node_id())?;
-        for _ in 0..MAX_PULL_ROUNDS {
-            let request = PullSyncRequest {
-                version: PROTOCOL_VERSION,
-                ids: ids.iter().copied().map(PostingId).collect(),
-                since_seq: cursor,
-                limit: 0,
-            };
-            let page = peer.call(request).await?;
+        let mut page = peer.call(request(cursor)).await?;
+        for round in 1..=MAX_PULL_ROUNDS {
             report.pages += 1;
+            let next_cursor = cursor.max(page.next_seq);
+            let want_more = page.more && page.next_seq > cursor && round < MAX_PULL_ROUNDS;
             let store = node.store.clone();
             let posts = page.posts;
-            let pulled = posts.clone();
             let deletes = page.deletes;
             let profiles = page.profiles;
             let honour = node.config.honour_deletes;
-            let (new, dup, rejected, applied) = blocking(move || {
+            let stored = blocking(move || {
                 let now = now_ms();
                 let (mut new, mut dup, mut rejected, mut applied) = (0, 0, 0, 0);
                 let results = match store.insert_posts(&posts, now) {
@@ -697,19 +743,27 @@ impl Running {
                         debug!(error = %e, "profile from pull refused");
                     }
                 }
-                (new, dup, rejected, applied)
-            })
-            .await?;
+                (posts, new, dup, rejected, applied)
+            });
+            // The next page travels (and the peer queries it) while this
+            // one is stored.
+            let (stored, next) = if want_more {
+                let (stored, next) = tokio::join!(stored, peer.call(request(next_cursor)));
+                (stored, Some(next))
+            } else {
+                (stored.await, None)
+            };
+            let (posts, new, dup, rejected, applied) = stored?;
             report.new_posts += new;
             report.duplicates += dup;
             report.rejected += rejected;
             report.deletes += applied;
-            report.blobs += self.fetch_missing_blobs(peer, &pulled).await;
-            let advanced = page.next_seq > cursor;
-            cursor = cursor.max(page.next_seq);
+            report.blobs += self.fetch_missing_blobs(peer, &posts, &keys).await;
+            cursor = next_cursor;
             node.store.set_cursor(peer.node_id(), cursor)?;
-            if !page.more || !advanced {
-                break;
+            match next {
+                Some(next) => page = next?,
+                None => break,
             }
         }
         if is_anchor(peer) {
@@ -992,13 +1046,18 @@ impl Running {
         Ok(bytes)
     }
 
-    /// Fetches from `peer` the attachments of readable posts we hold but whose
-    /// blobs we lack. Returns how many blobs were stored.
-    pub async fn fetch_missing_blobs(&self, peer: &Peer, posts: &[SyncPost]) -> usize {
+    /// Fetches from `peer` the attachments of `posts` readable with `keys`
+    /// ([`Node::reading_keys`]) whose blobs we lack. Returns how many blobs
+    /// were stored.
+    pub async fn fetch_missing_blobs(
+        &self,
+        peer: &Peer,
+        posts: &[SyncPost],
+        keys: &[ReadingKey],
+    ) -> usize {
         let mut wanted = Vec::new();
-        let seeds = self.node.reading_seeds().unwrap_or_default();
         for post in posts {
-            for a in Node::readable_attachments(post, &seeds) {
+            for a in Node::readable_attachments(post, keys) {
                 if !self.node.store.has_blob(a.blob_id).unwrap_or(true)
                     && !wanted.contains(&a.blob_id)
                 {
