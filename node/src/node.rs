@@ -677,10 +677,13 @@ impl Running {
     /// The next page is requested while the current one is validated and
     /// stored (its cursor is the current page's `nextSeq`, known before
     /// storing); the stored cursor still advances only past pages that are
-    /// stored. Each page's signatures are verified in one batch
-    /// ([`Store::insert_posts`]); the reading keys that find attachments to
-    /// fetch are derived once per sync.
+    /// stored: with the page's posts in one transaction
+    /// ([`Store::insert_page`]) when nothing else is to be done for the page
+    /// (no deletes, profiles or attachments), else after that is done. Each
+    /// page's signatures are verified in one batch; the reading keys that
+    /// find attachments to fetch are derived once per sync.
     pub async fn sync_with(&self, peer: &Peer) -> Result<SyncReport, NodeError> {
+        use distsoc_protocol::messages::content::PostContent;
         let node = self.node.clone();
         let mut ids = node.own_ids()?;
         for f in node.store.follows()? {
@@ -699,6 +702,7 @@ impl Running {
             let node = node.clone();
             blocking(move || node.reading_keys()).await??
         };
+        let peer_id = peer.node_id();
         let mut report = SyncReport::default();
         let mut cursor = node.store.get_cursor(peer.node_id())?;
         let mut page = peer.call(request(cursor)).await?;
@@ -711,14 +715,25 @@ impl Running {
             let deletes = page.deletes;
             let profiles = page.profiles;
             let honour = node.config.honour_deletes;
+            // A page with nothing to do after its posts are stored (no
+            // deletes, no profiles, no post that may have attachments to
+            // fetch) commits its cursor with its posts; otherwise the
+            // cursor is set once that is done, as a separate write.
+            let with_cursor = deletes.is_empty()
+                && profiles.is_empty()
+                && posts.iter().all(|p| match &p.post.body().content {
+                    PostContent::Plain(body) => body.attachments.is_empty(),
+                    PostContent::Sealed(_) => false,
+                });
             let stored = blocking(move || {
                 let now = now_ms();
                 let (mut new, mut dup, mut rejected, mut applied) = (0, 0, 0, 0);
-                let results = match store.insert_posts(&posts, now) {
-                    Ok(results) => results,
+                let cursor_set = with_cursor.then_some((peer_id, next_cursor));
+                let (results, cursor_set) = match store.insert_page(&posts, now, cursor_set) {
+                    Ok(results) => (results, cursor_set.is_some()),
                     Err(e) => {
                         warn!(error = %e, "storing a pulled page failed");
-                        Vec::new()
+                        (Vec::new(), false)
                     }
                 };
                 rejected += posts.len() - results.len();
@@ -743,7 +758,7 @@ impl Running {
                         debug!(error = %e, "profile from pull refused");
                     }
                 }
-                (posts, new, dup, rejected, applied)
+                (posts, new, dup, rejected, applied, cursor_set)
             });
             // The next page travels (and the peer queries it) while this
             // one is stored.
@@ -753,14 +768,17 @@ impl Running {
             } else {
                 (stored.await, None)
             };
-            let (posts, new, dup, rejected, applied) = stored?;
+            let (posts, new, dup, rejected, applied, cursor_set) = stored?;
             report.new_posts += new;
             report.duplicates += dup;
             report.rejected += rejected;
             report.deletes += applied;
             report.blobs += self.fetch_missing_blobs(peer, &posts, &keys).await;
             cursor = next_cursor;
-            node.store.set_cursor(peer.node_id(), cursor)?;
+            if !cursor_set {
+                let store = node.store.clone();
+                blocking(move || store.set_cursor(peer_id, cursor)).await??;
+            }
             match next {
                 Some(next) => page = next?,
                 None => break,
