@@ -1,13 +1,13 @@
 //! Validation of deposited posts off the network threads, with the
 //! signatures of concurrent deposits verified in one batch.
 //!
-//! A `PushPost` handler hands its post to [`IngestVerifier::prepare`] and
+//! A `PushPost` handler hands its post to `IngestVerifier::prepare` and
 //! awaits the verdict. Each verifier thread takes whatever deposits are
 //! queued (up to [`MAX_BATCH_POSTS`]), validates them with
 //! [`SyncPost::validate_all`] (every check of [`SyncPost::validate`], the
 //! signatures of all the posts verified with one
 //! [`verify_each`](distsoc_protocol::sign::verify_each)), and encodes each
-//! valid post's canonical bytes for the store ([`PreparedPost`]).
+//! valid post's canonical bytes for the store (`PreparedPost`).
 //!
 //! The verdict of every post is exactly what `validate` says of it alone:
 //! `verify_each` gives each signature the verdict of its single

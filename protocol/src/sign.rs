@@ -52,7 +52,7 @@
 //!
 //! The verifier is one pass: each point is decoded once, the canonical
 //! encodings are checked on the bytes (no re-encoding), and the equation
-//! runs on the decoded points. [`reference`] keeps the earlier two-pass
+//! runs on the decoded points. [`mod@reference`] keeps the earlier two-pass
 //! verifier (re-encode to compare, then [`ed25519_zebra`] decoding again);
 //! `protocol/tests/verify_agreement.rs` checks that both give the same
 //! verdict on every vector and on a large random and mutated corpus.
@@ -316,7 +316,7 @@ impl fmt::Debug for SigningKey {
 
 /// Decodes a public key and applies the key checks of the strictness rule:
 /// curve point, not small order, canonical encoding. The point is decoded
-/// once; canonicity is checked on the bytes ([`is_canonical_encoding`]).
+/// once; canonicity is checked on the bytes (`is_canonical_encoding`).
 pub fn check_public_key(public: &[u8; PUBLIC_KEY_LEN]) -> Result<EdwardsPoint, SignatureError> {
     let point = CompressedEdwardsY(*public)
         .decompress()
