@@ -10,6 +10,18 @@
 # throwaway one in a temp dir (unix socket only, default durability:
 # fsync=on, synchronous_commit=on), removed at exit. Extra arguments go to
 # every `distsoc loadgen` run (e.g. --duration 30 --clients 32).
+#
+# Every run prints, per scenario, throughput and p50/p99 per operation and
+# the server's CPU per operation (`cpu per …` line: the anchor process and,
+# on PostgreSQL, the whole cluster, read from /proc; with the loadgen's own
+# and the load average). Posts for `ingest` are signed before the timed
+# window (--presign), so the load generator leaves the CPU to the server.
+#
+# Environment:
+#   SCENARIOS="mailbox fetchwait ingest"   which scenarios to run (sqlite, postgres)
+#   PRESIGN=200000                         posts signed before an ingest run
+#   ANCHOR_BIN=path                        another distsoc-anchor binary (e.g. an
+#                                          older build, for before/after runs)
 set -euo pipefail
 
 mode="${1:-sqlite}"
@@ -18,7 +30,10 @@ cd "$(dirname "$0")/.."
 
 cargo build --release -q -p distsoc-anchor -p distsoc-tools
 target_dir="${CARGO_TARGET_DIR:-target}"
-anchor="$target_dir/release/distsoc-anchor"
+anchor="${ANCHOR_BIN:-$target_dir/release/distsoc-anchor}"
+scenarios="${SCENARIOS:-mailbox fetchwait ingest}"
+presign="${PRESIGN:-200000}"
+pg_pid=""
 distsoc="$target_dir/release/distsoc"
 work="$(mktemp -d /tmp/distsoc-bench.XXXXXX)"
 pids=()
@@ -54,9 +69,11 @@ start_pg() {
         -o "-c listen_addresses='' -c unix_socket_directories='$pg_data' -c max_connections=200" start >/dev/null
     run_pg psql -h "$pg_data" -U postgres -qc "CREATE DATABASE distsoc" postgres
     url="host=$pg_data user=postgres dbname=distsoc"
+    pg_pid="$(head -1 "$pg_data/postmaster.pid")"
 }
 
-# new_anchor NAME STORE: starts an anchor; its connect string is in $REPLY.
+# new_anchor NAME STORE: starts an anchor; its connect string is in $REPLY,
+# its pid in $anchor_pid.
 # (Functions that start processes run in this shell, not in $(…), so that
 # cleanup knows every pid.)
 new_anchor() {
@@ -69,6 +86,7 @@ new_anchor() {
     local out="$work/$1.out"
     RUST_LOG=warn "$anchor" --data-dir "$dir" run --listen 127.0.0.1:0 \
         --admin-listen "" --metrics-listen "" --store "$2" >"$out" 2>"$work/$1.log" &
+    anchor_pid=$!
     pids+=($!)
     # The connect string is printed once the anchor serves.
     for _ in $(seq 300); do
@@ -85,21 +103,32 @@ loadgen() {
     "$distsoc" loadgen --no-progress --clients 16 --concurrency-per-client 4 --duration 10 "$@"
 }
 
+# scenario TARGET NAME [args…]: one loadgen run with the server CPU watched.
+scenario() {
+    local target="$1" name="$2"
+    shift 2
+    local cpu=(--server-pid "$anchor_pid")
+    if [ -n "$pg_pid" ]; then cpu+=(--postgres-pid "$pg_pid"); fi
+    if [ "$name" = ingest ] && [ "$presign" != 0 ]; then cpu+=(--presign "$presign"); fi
+    loadgen --target "$target" --scenario "$name" "${cpu[@]}" "$@"
+}
+
 case "$mode" in
     sqlite)
         new_anchor a "sqlite:$work/a.sqlite"; a="$REPLY"
-        for s in mailbox fetchwait ingest; do loadgen --target "$a" --scenario "$s" "$@"; done
+        for s in $scenarios; do scenario "$a" "$s" "$@"; done
         ;;
     postgres)
         start_pg
         new_anchor a "$url"; a="$REPLY"
-        for s in mailbox fetchwait ingest; do loadgen --target "$a" --scenario "$s" "$@"; done
+        for s in $scenarios; do scenario "$a" "$s" "$@"; done
         ;;
     scaleout)
         start_pg
         new_anchor a "$url"; a="$REPLY"
         new_anchor b "$url"; b="$REPLY"
-        loadgen --target "$a" --wait-target "$b" --scenario fetchwait "$@"
+        # The CPU watched is anchor B's (the waiters') and the cluster's.
+        scenario "$a" fetchwait --wait-target "$b" "$@"
         ;;
     *)
         echo "usage: $0 sqlite|postgres|scaleout [loadgen args…]" >&2

@@ -88,6 +88,9 @@ pub struct AnchorConfig {
     pub post_quota_depositor_posts: u64,
     /// Bytes of posts one depositor may deposit per window (0 = no limit).
     pub post_quota_depositor_bytes: u64,
+    /// Threads that validate deposited posts, the signatures of concurrent
+    /// deposits verified in one batch (0 = one per two cores, at least one).
+    pub ingest_verify_threads: usize,
     /// Most simultaneous peer connections. When all are taken, an idle
     /// incoming connection (see `idle_slot_grace_secs`) is evicted to let a
     /// new one in.
@@ -154,6 +157,7 @@ impl Default for AnchorConfig {
             post_quota_author_bytes: 64 * 1024 * 1024,
             post_quota_depositor_posts: 2_000,
             post_quota_depositor_bytes: 128 * 1024 * 1024,
+            ingest_verify_threads: 0,
             max_connections: 2000,
             max_connections_per_ip: DEFAULT_ANCHOR_MAX_CONNECTIONS_PER_IP,
             idle_slot_grace_secs: DEFAULT_IDLE_SLOT_GRACE.as_secs(),

@@ -10,6 +10,8 @@
 //!   several anchor processes on one database), one shared test suite.
 //! * [`quota`] — per-author and per-depositor deposit quotas (in memory,
 //!   seeded from the store at start).
+//! * [`ingest`] — deposited posts validated off the network threads, the
+//!   signatures of concurrent deposits verified in one batch.
 //! * [`verify`] — check-in: announced addresses verified by a dial-back
 //!   with the NodeId pinned before they are handed out.
 //! * [`admin`] — the admin gRPC API and gRPC health (`proto/admin.proto`);
@@ -22,6 +24,7 @@
 pub mod admin;
 pub mod config;
 pub mod error;
+pub mod ingest;
 pub mod metrics;
 mod operator;
 pub mod quota;

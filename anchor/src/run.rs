@@ -64,6 +64,7 @@ impl Anchor {
                 checkin_window: Duration::from_secs(cfg.checkin_window_secs),
                 max_pull_batch: cfg.max_pull_batch,
                 quota: cfg.quota(),
+                ingest_verify_threads: cfg.ingest_verify_threads,
             },
             mesh.clone(),
         ));

@@ -37,11 +37,12 @@ use distsoc_protocol::messages::wire;
 use distsoc_protocol::sign;
 use tracing::{debug, warn};
 
+use crate::ingest::IngestVerifier;
 use crate::quota::{Charge, QuotaConfig, QuotaKind, Quotas};
 use crate::ratelimit::{Decision, LimitConfig, RateLimiter};
 use crate::store::{
-    AnchorStore, AuditEvent, AuditKind, Inserted, NewMessage, PreparedPost, StoreError,
-    VisibilityOutcome, SETTING_MAILBOX_TTL_MS,
+    AnchorStore, AuditEvent, AuditKind, Inserted, NewMessage, StoreError, VisibilityOutcome,
+    SETTING_MAILBOX_TTL_MS,
 };
 use crate::verify::Verifier;
 
@@ -73,6 +74,9 @@ pub struct ServiceConfig {
     pub max_pull_batch: u16,
     /// Deposit quotas.
     pub quota: QuotaConfig,
+    /// Threads that validate deposited posts, their signatures in batches
+    /// (0: one per two cores, at least one; [`crate::ingest`]).
+    pub ingest_verify_threads: usize,
 }
 
 /// Counters exposed as metrics and by the admin API.
@@ -118,6 +122,8 @@ pub struct AnchorService {
     mailbox_ttl_ms: AtomicU64,
     banned: std::sync::RwLock<std::collections::HashSet<NodeId>>,
     quotas: Quotas,
+    /// Validates deposited posts off the network threads.
+    ingest: IngestVerifier,
     verifier: std::sync::OnceLock<Arc<Verifier>>,
     /// The mesh driver (0x01, 0x02, 0x06, 0x10, 0x11; 0x20 after the cache).
     mesh: MeshHandle,
@@ -139,6 +145,7 @@ impl AnchorService {
             limiter: RateLimiter::new(cfg.rate),
             channel_limiter: RateLimiter::new(cfg.channel_rate),
             quotas: Quotas::new(cfg.quota),
+            ingest: IngestVerifier::start(cfg.ingest_verify_threads),
             verifier: std::sync::OnceLock::new(),
             mailbox_ttl_ms: AtomicU64::new(duration_ms(cfg.mailbox_ttl)),
             drain_signal: tokio::sync::watch::channel(false).0,
@@ -857,11 +864,12 @@ impl AnchorService {
         ctx: RequestCtx,
         push: PushPost,
     ) -> Result<(), wire::Error> {
-        let result = match PreparedPost::new(&push.post) {
+        let post = Arc::new(push.post);
+        let result = match self.ingest.prepare(Arc::clone(&post)).await {
             // Refused below; nothing was charged.
             Err(e) => Some(Err(e)),
             Ok(prepared) => {
-                let charge = self.admit_deposit(&ctx, &push.post, prepared.bytes.len())?;
+                let charge = self.admit_deposit(&ctx, &post, prepared.bytes.len())?;
                 let result = match self.store.insert_prepared(vec![prepared], now_ms()).await {
                     Ok(r) => r.into_iter().next(),
                     Err(e) => {
@@ -883,7 +891,7 @@ impl AnchorService {
             )),
             // A re-deposit that carries a newer visibility update
             // (the author re-wrapped the post) applies it.
-            Some(Ok(Inserted::Duplicate)) => match &push.post.visibility_update {
+            Some(Ok(Inserted::Duplicate)) => match &post.visibility_update {
                 Some(update) => match self.visibility_update(update).await {
                     Err(e) if e.code == ErrorCode::Stale => Ok(()),
                     other => other,

@@ -30,12 +30,17 @@
 //!   does not follow A, so it gets them by recipient match only. Each
 //!   carries a visibility signature, so B verifies two signatures per post.
 //!
+//! `pull_sync_cpu/*` runs the same syncs and reports the process's CPU time
+//! (both nodes, every thread) instead of wall time: on a shared machine it
+//! stays put where wall time swings with the load.
+//!
 //! # `pull_sync_parts/*`: where the time goes
 //!
 //! The pieces of one 200-post page, measured alone:
 //!
-//! * `validate/*`: `SyncPost::validate` of one post (what B does per post
-//!   before storing it);
+//! * `validate/*`: `SyncPost::validate` of one post alone;
+//! * `validate_page_batched/*`: `SyncPost::validate_all` of a page, per post
+//!   (what `Store::insert_posts` does: the page's signatures in one batch);
 //! * `readable_attachments/*`: B's per-post check for attachment blobs to
 //!   fetch after storing a page (`Running::fetch_missing_blobs`), which
 //!   opens the post with each of B's keys;
@@ -203,6 +208,16 @@ impl Drop for Reader {
     }
 }
 
+/// CPU time of this process so far (`CLOCK_PROCESS_CPUTIME_ID`: every
+/// thread of both nodes).
+fn process_cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(
+        u64::try_from(t.tv_sec).unwrap_or(0),
+        u32::try_from(t.tv_nsec).unwrap_or(0),
+    )
+}
+
 fn end_to_end(c: &mut Criterion) {
     let rt = runtime();
     let template = Template::new();
@@ -241,6 +256,38 @@ fn end_to_end(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // The same syncs in CPU time of the whole process (both nodes): the
+    // figure that holds on a shared machine, where wall time swings with
+    // the load.
+    let mut group = c.benchmark_group("pull_sync_cpu");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1));
+    for (name, n, cell, sealed, secs) in cases {
+        group
+            .throughput(Throughput::Elements(n as u64))
+            .measurement_time(Duration::from_secs(secs));
+        group.bench_function(BenchmarkId::new(name, n), |b| {
+            let author = cell.get_or_init(|| {
+                let audience = [template.id];
+                Author::new(&rt, n, sealed.then_some(&audience[..]))
+            });
+            b.iter_custom(|iters| {
+                let mut cpu = Duration::ZERO;
+                for _ in 0..iters {
+                    let reader = Reader::new(&rt, &template, author, !sealed);
+                    let start = process_cpu_time();
+                    let report = rt.block_on(reader.running.sync_with(&reader.peer)).unwrap();
+                    cpu += process_cpu_time().saturating_sub(start);
+                    assert_eq!(report.new_posts, n, "{report:?}");
+                }
+                cpu
+            });
+        });
+    }
+    group.finish();
     for cell in [public_1k, public_10k, sealed_1k] {
         if let Some(author) = cell.into_inner() {
             rt.block_on(author.running.transport().close());
@@ -269,9 +316,21 @@ fn parts(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("validate", name), |b| {
             b.iter(|| black_box(&posts[0]).validate(None).unwrap());
         });
+        group.bench_function(BenchmarkId::new("validate_page_batched", name), |b| {
+            let mut rng = rand_core::OsRng;
+            b.iter_custom(|iters| {
+                let start = std::time::Instant::now();
+                for _ in 0..iters {
+                    let ids = SyncPost::validate_all(black_box(posts.as_slice()), &mut rng);
+                    assert!(ids.iter().all(Result::is_ok));
+                }
+                // Per post, like `validate`.
+                start.elapsed() / PAGE as u32
+            });
+        });
         group.bench_function(BenchmarkId::new("readable_attachments", name), |b| {
-            let seeds = reader_node.reading_seeds().unwrap();
-            b.iter(|| Node::readable_attachments(black_box(&posts[0]), &seeds));
+            let keys = reader_node.reading_keys().unwrap();
+            b.iter(|| Node::readable_attachments(black_box(&posts[0]), &keys));
         });
         group.throughput(Throughput::Elements(PAGE as u64));
         group.bench_function(BenchmarkId::new("store_insert_page", name), |b| {

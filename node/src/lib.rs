@@ -17,6 +17,7 @@ pub mod bundle;
 pub mod compose;
 pub mod config;
 pub mod dm;
+pub mod error;
 pub mod mesh;
 pub mod node;
 pub mod persona;

@@ -29,11 +29,11 @@ use distsoc_protocol::messages::social::{
 use distsoc_protocol::sign::SigningKey;
 use tracing::{debug, info, warn};
 
-use crate::compose::{self, ComposeError, VisibilityIntent};
+use crate::compose::{self, VisibilityIntent};
 use crate::config::{self, Config};
 use crate::service::Service;
 use crate::store::{DeleteOutcome, Inserted, PeerRecord, Store, StoreError};
-use distsoc_net::identity::{KeyFileError, NetworkKey, KEY_FILE};
+use distsoc_net::identity::{NetworkKey, KEY_FILE};
 use distsoc_net::transport::{Peer, RequestError, Transport};
 
 /// The anchors list shipped with the node (`node/anchors.json`), copied into a
@@ -56,89 +56,33 @@ fn is_anchor(peer: &Peer) -> bool {
         .contains(&distsoc_protocol::messages::common::Role::Anchor)
 }
 
-/// Why a node operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    /// The data directory has no node (run `init`).
-    #[error("no node in {0}: run `distsoc-node init` first")]
-    NotInitialized(PathBuf),
-    /// The data directory holds a store but its `node.key` is missing: the
-    /// identity's network key is lost. Neither `init` nor any other command
-    /// creates a new identity over an existing store.
-    #[error(
-        "{0} holds a node's store but no {KEY_FILE}: the network key of that identity is \
-         missing, and `init` will not create a new identity over an existing store. \
-         To recover, restore {KEY_FILE} (mode 0600) from a backup into {0}; or start a new \
-         node in an empty directory (`distsoc-node --data-dir NEW_DIR init`)"
-    )]
-    KeyLost(PathBuf),
-    /// Another process is serving this data directory.
-    #[error(transparent)]
-    Locked(#[from] distsoc_net::datadir::LockError),
-    /// Key file problem.
-    #[error(transparent)]
-    Key(#[from] KeyFileError),
-    /// Configuration problem.
-    #[error(transparent)]
-    Config(#[from] config::ConfigError),
-    /// Store problem.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Building a post failed.
-    #[error(transparent)]
-    Compose(#[from] ComposeError),
-    /// Network problem.
-    #[error(transparent)]
-    Transport(#[from] distsoc_net::transport::TransportError),
-    /// A peer refused or failed a request.
-    #[error(transparent)]
-    Request(#[from] distsoc_net::transport::RequestError),
-    /// The mesh could not run a lookup.
-    #[error(transparent)]
-    Mesh(#[from] distsoc_net::mesh::MeshError),
-    /// The mesh and the anchors did not find a node.
-    #[error("{0} was not found (not in the mesh map, not by the worm, not at the anchors)")]
-    NotFound(NodeId),
-    /// Bad user input.
-    #[error("{0}")]
-    Invalid(String),
-    /// A peer sent something invalid.
-    #[error("peer sent bad data ({0}): {1}")]
-    Peer(ErrorCode, String),
-    /// A directory or file operation failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// What was accessed.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// A blocking task failed.
-    #[error("internal task failed: {0}")]
-    Task(String),
+pub use crate::error::NodeError;
+
+/// A key this node reads with (see [`Node::reading_keys`]): the seed and
+/// its public key, derived once.
+pub struct ReadingKey {
+    seed: zeroize::Zeroizing<[u8; 32]>,
+    public: [u8; 32],
 }
 
-impl NodeError {
-    /// A stable, machine-readable name of the kind of error (the `code` of
-    /// `distsoc-node --json` errors).
-    pub fn code(&self) -> &'static str {
-        match self {
-            NodeError::NotInitialized(_) => "notInitialized",
-            NodeError::KeyLost(_) => "keyLost",
-            NodeError::Locked(_) => "inUse",
-            NodeError::Key(_) => "keyFile",
-            NodeError::Config(_) => "config",
-            NodeError::Store(_) => "store",
-            NodeError::Compose(_) => "invalidPost",
-            NodeError::Transport(_) => "network",
-            NodeError::Request(_) => "peerRefused",
-            NodeError::Mesh(_) => "mesh",
-            NodeError::NotFound(_) => "notFound",
-            NodeError::Invalid(_) => "invalidInput",
-            NodeError::Peer(..) => "peerBadData",
-            NodeError::Io { .. } => "io",
-            NodeError::Task(_) => "internal",
-        }
+impl ReadingKey {
+    /// The key of `seed`.
+    pub fn new(seed: zeroize::Zeroizing<[u8; 32]>) -> Self {
+        let public = SigningKey::from_seed(&seed).public();
+        Self { seed, public }
+    }
+
+    /// The public key (the recipient id a sealed post names).
+    pub fn public(&self) -> [u8; 32] {
+        self.public
+    }
+}
+
+impl std::fmt::Debug for ReadingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadingKey")
+            .field("public", &hex::encode(self.public))
+            .finish_non_exhaustive()
     }
 }
 
@@ -488,25 +432,30 @@ impl Node {
         Ok(seeds)
     }
 
-    /// The attachments of `post` that can be read with `seeds`: a public
-    /// post's as they are, an encrypted post's only when one of the seeds is
+    /// [`reading_seeds`](Self::reading_seeds) with each seed's public key
+    /// derived once: what [`readable_attachments`](Self::readable_attachments)
+    /// matches recipients against (a pull sync derives them once, not per
+    /// post).
+    pub fn reading_keys(&self) -> Result<Vec<ReadingKey>, NodeError> {
+        Ok(self
+            .reading_seeds()?
+            .into_iter()
+            .map(ReadingKey::new)
+            .collect())
+    }
+
+    /// The attachments of `post` that can be read with `keys`: a public
+    /// post's as they are, an encrypted post's only when one of the keys is
     /// a recipient (checked by id before any decryption).
-    pub fn readable_attachments(
-        post: &SyncPost,
-        seeds: &[zeroize::Zeroizing<[u8; 32]>],
-    ) -> Vec<Attachment> {
+    pub fn readable_attachments(post: &SyncPost, keys: &[ReadingKey]) -> Vec<Attachment> {
         use distsoc_protocol::messages::content::PostContent;
         match &post.post.body().content {
             PostContent::Plain(body) => body.attachments.clone(),
             PostContent::Sealed(_) => {
                 let recipients = post.visibility.recipients();
-                seeds
-                    .iter()
-                    .filter(|s| {
-                        let id = SigningKey::from_seed(s).public();
-                        recipients.iter().any(|w| w.recipient == id)
-                    })
-                    .find_map(|s| open_post(s, &post.post, &post.visibility).ok())
+                keys.iter()
+                    .filter(|k| recipients.iter().any(|w| w.recipient == k.public))
+                    .find_map(|k| open_post(&k.seed, &post.post, &post.visibility).ok())
                     .map(|b| b.attachments)
                     .unwrap_or_default()
             }
@@ -670,7 +619,17 @@ impl Running {
 
     /// Pulls everything we may see from one peer since our cursor, storing
     /// new posts and applying deletes; advances the cursor.
+    ///
+    /// The next page is requested while the current one is validated and
+    /// stored (its cursor is the current page's `nextSeq`, known before
+    /// storing); the stored cursor still advances only past pages that are
+    /// stored: with the page's posts in one transaction
+    /// ([`Store::insert_page`]) when nothing else is to be done for the page
+    /// (no deletes, profiles or attachments), else after that is done. Each
+    /// page's signatures are verified in one batch; the reading keys that
+    /// find attachments to fetch are derived once per sync.
     pub async fn sync_with(&self, peer: &Peer) -> Result<SyncReport, NodeError> {
+        use distsoc_protocol::messages::content::PostContent;
         let node = self.node.clone();
         let mut ids = node.own_ids()?;
         for f in node.store.follows()? {
@@ -678,31 +637,49 @@ impl Running {
                 ids.push(f.0);
             }
         }
+        let ids: Vec<PostingId> = ids.into_iter().map(PostingId).collect();
+        let request = |since_seq: u64| PullSyncRequest {
+            version: PROTOCOL_VERSION,
+            ids: ids.clone(),
+            since_seq,
+            limit: 0,
+        };
+        let keys = {
+            let node = node.clone();
+            blocking(move || node.reading_keys()).await??
+        };
+        let peer_id = peer.node_id();
         let mut report = SyncReport::default();
         let mut cursor = node.store.get_cursor(peer.node_id())?;
-        for _ in 0..MAX_PULL_ROUNDS {
-            let request = PullSyncRequest {
-                version: PROTOCOL_VERSION,
-                ids: ids.iter().copied().map(PostingId).collect(),
-                since_seq: cursor,
-                limit: 0,
-            };
-            let page = peer.call(request).await?;
+        let mut page = peer.call(request(cursor)).await?;
+        for round in 1..=MAX_PULL_ROUNDS {
             report.pages += 1;
+            let next_cursor = cursor.max(page.next_seq);
+            let want_more = page.more && page.next_seq > cursor && round < MAX_PULL_ROUNDS;
             let store = node.store.clone();
             let posts = page.posts;
-            let pulled = posts.clone();
             let deletes = page.deletes;
             let profiles = page.profiles;
             let honour = node.config.honour_deletes;
-            let (new, dup, rejected, applied) = blocking(move || {
+            // A page with nothing to do after its posts are stored (no
+            // deletes, no profiles, no post that may have attachments to
+            // fetch) commits its cursor with its posts; otherwise the
+            // cursor is set once that is done, as a separate write.
+            let with_cursor = deletes.is_empty()
+                && profiles.is_empty()
+                && posts.iter().all(|p| match &p.post.body().content {
+                    PostContent::Plain(body) => body.attachments.is_empty(),
+                    PostContent::Sealed(_) => false,
+                });
+            let stored = blocking(move || {
                 let now = now_ms();
                 let (mut new, mut dup, mut rejected, mut applied) = (0, 0, 0, 0);
-                let results = match store.insert_posts(&posts, now) {
-                    Ok(results) => results,
+                let cursor_set = with_cursor.then_some((peer_id, next_cursor));
+                let (results, cursor_set) = match store.insert_page(&posts, now, cursor_set) {
+                    Ok(results) => (results, cursor_set.is_some()),
                     Err(e) => {
                         warn!(error = %e, "storing a pulled page failed");
-                        Vec::new()
+                        (Vec::new(), false)
                     }
                 };
                 rejected += posts.len() - results.len();
@@ -727,19 +704,30 @@ impl Running {
                         debug!(error = %e, "profile from pull refused");
                     }
                 }
-                (new, dup, rejected, applied)
-            })
-            .await?;
+                (posts, new, dup, rejected, applied, cursor_set)
+            });
+            // The next page travels (and the peer queries it) while this
+            // one is stored.
+            let (stored, next) = if want_more {
+                let (stored, next) = tokio::join!(stored, peer.call(request(next_cursor)));
+                (stored, Some(next))
+            } else {
+                (stored.await, None)
+            };
+            let (posts, new, dup, rejected, applied, cursor_set) = stored?;
             report.new_posts += new;
             report.duplicates += dup;
             report.rejected += rejected;
             report.deletes += applied;
-            report.blobs += self.fetch_missing_blobs(peer, &pulled).await;
-            let advanced = page.next_seq > cursor;
-            cursor = cursor.max(page.next_seq);
-            node.store.set_cursor(peer.node_id(), cursor)?;
-            if !page.more || !advanced {
-                break;
+            report.blobs += self.fetch_missing_blobs(peer, &posts, &keys).await;
+            cursor = next_cursor;
+            if !cursor_set {
+                let store = node.store.clone();
+                blocking(move || store.set_cursor(peer_id, cursor)).await??;
+            }
+            match next {
+                Some(next) => page = next?,
+                None => break,
             }
         }
         if is_anchor(peer) {
@@ -1022,13 +1010,18 @@ impl Running {
         Ok(bytes)
     }
 
-    /// Fetches from `peer` the attachments of readable posts we hold but whose
-    /// blobs we lack. Returns how many blobs were stored.
-    pub async fn fetch_missing_blobs(&self, peer: &Peer, posts: &[SyncPost]) -> usize {
+    /// Fetches from `peer` the attachments of `posts` readable with `keys`
+    /// ([`Node::reading_keys`]) whose blobs we lack. Returns how many blobs
+    /// were stored.
+    pub async fn fetch_missing_blobs(
+        &self,
+        peer: &Peer,
+        posts: &[SyncPost],
+        keys: &[ReadingKey],
+    ) -> usize {
         let mut wanted = Vec::new();
-        let seeds = self.node.reading_seeds().unwrap_or_default();
         for post in posts {
-            for a in Node::readable_attachments(post, &seeds) {
+            for a in Node::readable_attachments(post, keys) {
                 if !self.node.store.has_blob(a.blob_id).unwrap_or(true)
                     && !wanted.contains(&a.blob_id)
                 {

@@ -427,7 +427,7 @@ async fn attachments_travel_as_blobs() {
     b.node.store().follow(a.id(), 1).unwrap();
     let report = b.pull_from(&a).await;
     assert_eq!((report.new_posts, report.blobs), (1, 1));
-    let blob_id = Node::readable_attachments(&p, &a.node.reading_seeds().unwrap())[0].blob_id;
+    let blob_id = Node::readable_attachments(&p, &a.node.reading_keys().unwrap())[0].blob_id;
     assert_eq!(b.node.store().get_blob(blob_id).unwrap().unwrap(), image);
     // Over 256 KiB is refused at the author.
     assert!(a

@@ -434,6 +434,25 @@ fn invalid_posts_are_refused() {
     assert_eq!(store.feed(10, None).unwrap(), vec![good]);
 }
 
+/// A pull page and the cursor past it commit together; without a cursor
+/// the stored one stays.
+#[test]
+fn insert_page_sets_the_cursor_with_the_posts() {
+    let store = Store::open_in_memory().unwrap();
+    let alice = key(2);
+    let peer = nid(&key(9));
+    let posts = [public_post(&alice, 1, "a"), public_post(&alice, 2, "b")];
+    let out = store.insert_page(&posts, 5, Some((peer, 42))).unwrap();
+    assert!(out.iter().all(|r| matches!(r, Ok(Inserted::New { .. }))));
+    assert_eq!(store.get_cursor(peer).unwrap(), 42);
+    let more = [public_post(&alice, 3, "c")];
+    store.insert_page(&more, 6, None).unwrap();
+    assert_eq!(store.get_cursor(peer).unwrap(), 42);
+    store.insert_page(&more, 7, Some((peer, 50))).unwrap();
+    assert_eq!(store.get_cursor(peer).unwrap(), 50);
+    assert_eq!(store.feed(10, None).unwrap().len(), 3);
+}
+
 // ---------------------------------------------------------------------------
 // Pull
 // ---------------------------------------------------------------------------

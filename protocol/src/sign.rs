@@ -43,11 +43,19 @@
 //!    [`SignatureError::NonCanonicalR`]. A small-order `R` is *not* rejected:
 //!    it does not help a forger and ZIP-215 accepts it.
 //! 4. **Equation**: the *cofactored* equation `[8][S]B = [8]R + [8][k]A` with
-//!    `k = SHA-512(R ‖ A ‖ signing_input) mod L`, computed by
-//!    [`ed25519_zebra`] (ZIP-215). Failure is [`SignatureError::Invalid`].
+//!    `k = SHA-512(R ‖ A ‖ signing_input) mod L` (ZIP-215's equation, on the
+//!    points decoded by the checks above). Failure is
+//!    [`SignatureError::Invalid`].
 //!
 //! Checks run in that order and the first failing one is reported, so test
 //! vectors can name one error per input.
+//!
+//! The verifier is one pass: each point is decoded once, the canonical
+//! encodings are checked on the bytes (no re-encoding), and the equation
+//! runs on the decoded points. [`mod@reference`] keeps the earlier two-pass
+//! verifier (re-encode to compare, then [`ed25519_zebra`] decoding again);
+//! `protocol/tests/verify_agreement.rs` checks that both give the same
+//! verdict on every vector and on a large random and mutated corpus.
 //!
 //! Why cofactored: batch verification (a random linear combination of many
 //! equations) is only guaranteed to agree with single verification when both
@@ -67,11 +75,16 @@
 
 use core::fmt;
 
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use ed25519_dalek::Signer as _;
 use rand_core::{CryptoRng, RngCore};
+use sha2::{Digest, Sha512};
 use zeroize::{Zeroize, Zeroizing};
+
+pub mod reference;
 
 /// Prefix of every signing input: the protocol name and major version.
 pub const DOMAIN_PREFIX: &[u8] = b"distsoc/2/";
@@ -302,7 +315,8 @@ impl fmt::Debug for SigningKey {
 }
 
 /// Decodes a public key and applies the key checks of the strictness rule:
-/// curve point, not small order, canonical encoding.
+/// curve point, not small order, canonical encoding. The point is decoded
+/// once; canonicity is checked on the bytes (`is_canonical_encoding`).
 pub fn check_public_key(public: &[u8; PUBLIC_KEY_LEN]) -> Result<EdwardsPoint, SignatureError> {
     let point = CompressedEdwardsY(*public)
         .decompress()
@@ -310,33 +324,125 @@ pub fn check_public_key(public: &[u8; PUBLIC_KEY_LEN]) -> Result<EdwardsPoint, S
     if point.is_small_order() {
         return Err(SignatureError::SmallOrderKey);
     }
-    if point.compress().to_bytes() != *public {
+    if !is_canonical_encoding(public) {
         return Err(SignatureError::NonCanonicalKey);
     }
     Ok(point)
 }
 
-/// The signature checks that are pure functions of the encodings (everything
-/// but the equation), in the documented order.
-fn precheck(
-    public: &[u8; PUBLIC_KEY_LEN],
-    sig: &[u8; SIGNATURE_LEN],
-) -> Result<(), SignatureError> {
-    check_public_key(public)?;
+/// Whether `enc`, a 32-byte string that decodes to a point, is the
+/// canonical encoding of that point: re-encoding the decoded point gives
+/// `enc` back. Decided on the bytes, without the field inversion a
+/// re-encoding costs.
+///
+/// Decoding reads `y` modulo `p = 2^255 − 19` (bit 255 is the sign of `x`)
+/// and gives `x` the sign bit's parity unless `x = 0`; re-encoding writes
+/// `y mod p` and the parity of `x`. So the two differ exactly when
+/// `y ≥ p` (the 19 values `p … 2^255 − 1`), or when the sign bit is set
+/// and `x = 0`, which happens only for `y = 1` and `y = p − 1`.
+fn is_canonical_encoding(enc: &[u8; 32]) -> bool {
+    let sign = enc[31] & 0x80 != 0;
+    let top = enc[31] & 0x7f;
+    let middle_all_ff = enc[1..31].iter().all(|&b| b == 0xff);
+    let middle_all_zero = enc[1..31].iter().all(|&b| b == 0);
+    // y ≥ p = 2^255 − 19: bytes ed..ff, ff × 30, 7f.
+    if top == 0x7f && middle_all_ff && enc[0] >= 0xed {
+        return false;
+    }
+    if sign {
+        let y_is_one = top == 0 && middle_all_zero && enc[0] == 1;
+        // p − 1 = 2^255 − 20: bytes ec, ff × 30, 7f.
+        let y_is_minus_one = top == 0x7f && middle_all_ff && enc[0] == 0xec;
+        if y_is_one || y_is_minus_one {
+            return false;
+        }
+    }
+    true
+}
+
+/// The signature's encoding checks, in the documented order after the key:
+/// `S` canonical, then `R` a point with a canonical encoding. Returns `R`
+/// (decoded once) and `S`.
+fn decode_signature(sig: &[u8; SIGNATURE_LEN]) -> Result<(EdwardsPoint, Scalar), SignatureError> {
     let mut s = [0u8; 32];
     s.copy_from_slice(&sig[32..]);
-    if Option::<Scalar>::from(Scalar::from_canonical_bytes(s)).is_none() {
-        return Err(SignatureError::NonCanonicalS);
-    }
+    let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s))
+        .ok_or(SignatureError::NonCanonicalS)?;
     let mut r = [0u8; 32];
     r.copy_from_slice(&sig[..32]);
     let r_point = CompressedEdwardsY(r)
         .decompress()
         .ok_or(SignatureError::Invalid)?;
-    if r_point.compress().to_bytes() != r {
+    if !is_canonical_encoding(&r) {
         return Err(SignatureError::NonCanonicalR);
     }
-    Ok(())
+    Ok((r_point, s))
+}
+
+/// One signature after its encoding checks: every point decoded once, the
+/// challenge `k = SHA-512(R ‖ A ‖ input) mod L` computed once.
+struct Decoded {
+    minus_a: EdwardsPoint,
+    r: EdwardsPoint,
+    s: Scalar,
+    k: Scalar,
+}
+
+impl Decoded {
+    /// Runs the encoding checks of the strictness rule in their order and
+    /// hashes the signing input, given as the concatenation of `input`.
+    fn new(
+        public: &[u8; PUBLIC_KEY_LEN],
+        input: &[&[u8]],
+        sig: &[u8; SIGNATURE_LEN],
+    ) -> Result<Self, SignatureError> {
+        let a = check_public_key(public)?;
+        Self::with_key(a, public, input, sig)
+    }
+
+    /// [`Decoded::new`] for a key that already passed [`check_public_key`].
+    fn with_key(
+        a: EdwardsPoint,
+        public: &[u8; PUBLIC_KEY_LEN],
+        input: &[&[u8]],
+        sig: &[u8; SIGNATURE_LEN],
+    ) -> Result<Self, SignatureError> {
+        let (r, s) = decode_signature(sig)?;
+        let mut h = Sha512::new();
+        h.update(&sig[..32]);
+        h.update(public);
+        for piece in input {
+            h.update(piece);
+        }
+        Ok(Decoded {
+            minus_a: -a,
+            r,
+            s,
+            k: Scalar::from_hash(h),
+        })
+    }
+
+    /// The cofactored equation `[8][S]B = [8]R + [8][k]A` (as
+    /// `[8](R − ([S]B − [k]A)) = 0`, the form ZIP-215 verifiers compute).
+    fn equation_holds(&self) -> bool {
+        let r_prime =
+            EdwardsPoint::vartime_double_scalar_mul_basepoint(&self.k, &self.minus_a, &self.s);
+        (self.r - r_prime).mul_by_cofactor().is_identity()
+    }
+
+    fn verify(&self) -> Result<(), SignatureError> {
+        if self.equation_holds() {
+            Ok(())
+        } else {
+            Err(SignatureError::Invalid)
+        }
+    }
+}
+
+/// The pieces of `"distsoc/2/" ‖ purpose ‖ 0x00 ‖ message`, hashed in place
+/// (the same bytes as [`signing_input`], without building them).
+fn input_pieces(purpose: Purpose, message: &[u8]) -> [&[u8]; 4] {
+    [DOMAIN_PREFIX, purpose.as_str().as_bytes(), &[0x00], message]
 }
 
 /// Verifies a domain-separated signature made with [`SigningKey::sign`].
@@ -346,7 +452,7 @@ pub fn verify(
     message: &[u8],
     sig: &[u8; SIGNATURE_LEN],
 ) -> Result<(), SignatureError> {
-    verify_raw(public, &signing_input(purpose, message), sig)
+    Decoded::new(public, &input_pieces(purpose, message), sig)?.verify()
 }
 
 /// Verifies a plain ed25519 signature over `message` (no domain prefix) with
@@ -357,12 +463,36 @@ pub fn verify_raw(
     message: &[u8],
     sig: &[u8; SIGNATURE_LEN],
 ) -> Result<(), SignatureError> {
-    precheck(public, sig)?;
-    let vk = ed25519_zebra::VerificationKey::try_from(*public)
-        .map_err(|_| SignatureError::MalformedKey)?;
-    let signature = ed25519_zebra::Signature::from_bytes(sig);
-    vk.verify(&signature, message)
-        .map_err(|_| SignatureError::Invalid)
+    Decoded::new(public, &[message], sig)?.verify()
+}
+
+/// One domain-separated signature waiting to be verified, with its message
+/// borrowed from the object that carries it or owned (a digest computed for
+/// it). Collect many and verify them together with [`verify_each`] (via
+/// [`PendingSignature::as_batch_item`]), or one with
+/// [`PendingSignature::verify`]: the verdict is the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSignature<'a> {
+    /// The key that must have signed.
+    pub public: [u8; PUBLIC_KEY_LEN],
+    /// The purpose of the signature.
+    pub purpose: Purpose,
+    /// The message, not yet domain-separated.
+    pub message: std::borrow::Cow<'a, [u8]>,
+    /// The signature.
+    pub signature: [u8; SIGNATURE_LEN],
+}
+
+impl PendingSignature<'_> {
+    /// [`verify`] of this signature.
+    pub fn verify(&self) -> Result<(), SignatureError> {
+        verify(&self.public, self.purpose, &self.message, &self.signature)
+    }
+
+    /// This signature as an item of [`verify_batch`] / [`verify_each`].
+    pub fn as_batch_item(&self) -> BatchItem<'_> {
+        (self.public, self.purpose, &self.message, self.signature)
+    }
 }
 
 /// One item of [`verify_batch`]: public key, purpose, message (not yet
@@ -370,8 +500,8 @@ pub fn verify_raw(
 pub type BatchItem<'a> = ([u8; PUBLIC_KEY_LEN], Purpose, &'a [u8], [u8; SIGNATURE_LEN]);
 
 /// Verifies many domain-separated signatures at once. The verdict is exactly
-/// the verdict of calling [`verify`] on each item: on failure the batch is
-/// re-checked item by item and the first failing index is reported.
+/// the verdict of calling [`verify`] on each item: on failure the first
+/// failing index (in slice order) is reported, with its error.
 ///
 /// `rng` supplies the random batch coefficients (it never influences the
 /// verdict, only the speed of detecting a bad batch).
@@ -379,44 +509,91 @@ pub fn verify_batch<R: RngCore + CryptoRng + ?Sized>(
     items: &[BatchItem<'_>],
     rng: &mut R,
 ) -> Result<(), BatchError> {
-    let inputs: Vec<Vec<u8>> = items
-        .iter()
-        .map(|(_, purpose, msg, _)| signing_input(*purpose, msg))
-        .collect();
-    let mut batch = ed25519_zebra::batch::Verifier::new();
-    for (index, ((public, _, _, sig), input)) in items.iter().zip(&inputs).enumerate() {
-        if let Err(error) = precheck(public, sig) {
-            // An earlier item may fail its equation: report whichever fails
-            // first in slice order, exactly as single verification would.
-            return Err(first_failure(&items[..index], &inputs[..index])
-                .unwrap_or(BatchError { index, error }));
-        }
-        let vk_bytes = ed25519_zebra::VerificationKeyBytes::from(*public);
-        let signature = ed25519_zebra::Signature::from_bytes(sig);
-        batch.queue((vk_bytes, signature, input));
-    }
-    if batch.verify(&mut *rng).is_ok() {
-        return Ok(());
-    }
-    // The cofactored batch equation fails only if some single equation fails;
-    // find the first one so the caller learns which item is bad.
-    match first_failure(items, &inputs) {
-        Some(err) => Err(err),
-        None => Ok(()),
-    }
+    verify_each(items, rng)
+        .into_iter()
+        .enumerate()
+        .find_map(|(index, r)| r.err().map(|error| BatchError { index, error }))
+        .map_or(Ok(()), Err)
 }
 
-/// Verifies items one by one and returns the first failure.
-fn first_failure(items: &[BatchItem<'_>], inputs: &[Vec<u8>]) -> Option<BatchError> {
-    items
-        .iter()
-        .zip(inputs)
-        .enumerate()
-        .find_map(|(index, ((public, _, _, sig), input))| {
-            verify_raw(public, input, sig)
-                .err()
-                .map(|error| BatchError { index, error })
+/// The verdict of every item, each exactly what [`verify`] says of it, found
+/// with one batch equation when all are good.
+///
+/// Each item's encodings are checked and its points decoded once (a key that
+/// repeats in the batch once). The items that pass those checks go into one
+/// random linear combination of their cofactored equations; it holds
+/// whenever every single equation holds, so a good batch costs one
+/// multiscalar multiplication. If it does not hold, each of those items'
+/// own equation is checked, reusing the decoded points and challenges: a bad
+/// signature costs the others at most their single verification again, never
+/// a different verdict.
+///
+/// `rng` supplies the 128-bit batch coefficients.
+pub fn verify_each<R: RngCore + CryptoRng + ?Sized>(
+    items: &[BatchItem<'_>],
+    rng: &mut R,
+) -> Vec<Result<(), SignatureError>> {
+    // Keys decoded so far in this batch: bytes, decoded point.
+    let mut keys: Vec<([u8; PUBLIC_KEY_LEN], EdwardsPoint)> = Vec::new();
+    let mut decoded: Vec<Result<(Decoded, usize), SignatureError>> =
+        Vec::with_capacity(items.len());
+    for (public, purpose, message, sig) in items {
+        let key = match keys.iter().position(|(bytes, _)| bytes == public) {
+            Some(i) => Ok(i),
+            None => check_public_key(public).map(|a| {
+                keys.push((*public, a));
+                keys.len() - 1
+            }),
+        };
+        decoded.push(key.and_then(|i| {
+            Decoded::with_key(keys[i].1, public, &input_pieces(*purpose, message), sig)
+                .map(|d| (d, i))
+        }));
+    }
+    let good: Vec<&(Decoded, usize)> = decoded.iter().filter_map(|d| d.as_ref().ok()).collect();
+    let all_hold = match good.as_slice() {
+        [] => true,
+        [(one, _)] => one.equation_holds(),
+        _ => batch_equation_holds(&good, &keys, rng),
+    };
+    decoded
+        .into_iter()
+        .map(|d| match d {
+            Err(e) => Err(e),
+            Ok(_) if all_hold => Ok(()),
+            Ok((d, _)) => d.verify(),
         })
+        .collect()
+}
+
+/// The batch equation
+/// `[8]( −(Σ zᵢsᵢ)B + Σ zᵢRᵢ + Σ_A (Σ_{i with key A} zᵢkᵢ)A ) = 0`
+/// with random 128-bit `zᵢ`, one term per distinct key.
+fn batch_equation_holds<R: RngCore + CryptoRng + ?Sized>(
+    items: &[&(Decoded, usize)],
+    keys: &[([u8; PUBLIC_KEY_LEN], EdwardsPoint)],
+    rng: &mut R,
+) -> bool {
+    let mut b_coeff = Scalar::ZERO;
+    let mut a_coeffs = vec![Scalar::ZERO; keys.len()];
+    let mut r_coeffs = Vec::with_capacity(items.len());
+    for (d, key) in items {
+        let mut z = [0u8; 32];
+        rng.fill_bytes(&mut z[..16]);
+        let z = Scalar::from_bytes_mod_order(z);
+        b_coeff -= z * d.s;
+        a_coeffs[*key] += z * d.k;
+        r_coeffs.push(z);
+    }
+    let scalars = core::iter::once(&b_coeff)
+        .chain(a_coeffs.iter())
+        .chain(r_coeffs.iter());
+    let points = core::iter::once(&ED25519_BASEPOINT_POINT)
+        .chain(keys.iter().map(|(_, a)| a))
+        .chain(items.iter().map(|(d, _)| &d.r));
+    EdwardsPoint::vartime_multiscalar_mul(scalars, points)
+        .mul_by_cofactor()
+        .is_identity()
 }
 
 /// The X25519 secret that belongs to an ed25519 seed: the first half of

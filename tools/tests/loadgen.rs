@@ -65,6 +65,8 @@ struct State {
     by_pair: HashMap<[NodeId; 2], ChannelId>,
     queues: HashMap<(NodeId, ChannelId), Queue>,
     next_channel: u64,
+    /// Ids of the posts acknowledged.
+    post_ids: std::collections::HashSet<[u8; 32]>,
 }
 
 #[derive(Default)]
@@ -281,6 +283,11 @@ impl StubAnchor {
                     return Err(refuse(ErrorCode::Unauthorized, "not the author"));
                 }
                 self.counters.posts.fetch_add(1, Ordering::Relaxed);
+                self.state
+                    .lock()
+                    .unwrap()
+                    .post_ids
+                    .insert(p.post.post_id().0);
                 Ok(None)
             }
             other => Err(refuse(
@@ -502,6 +509,48 @@ async fn ingest_stops_at_request_count_and_every_post_is_acked() {
     assert_eq!(s.anchor.counters.posts.load(Ordering::Relaxed), 40);
     assert!(r.mailbox.is_none());
     assert!(r.consistent);
+    s.transport.close().await;
+}
+
+/// `--presign`: the posts are signed before the load phase, which ends
+/// when they are used up; every one is a distinct post; `--server-pid`
+/// reports CPU per acknowledged post (here the stub runs in this process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presigned_ingest_ends_when_the_posts_are_used_up_and_reports_cpu() {
+    let s = stub(Mode::Serve);
+    let mut o = options(&s, Scenario::Ingest);
+    o.duration = Duration::from_secs(20);
+    o.concurrency_per_client = 3;
+    o.presign = 50;
+    o.server_pid = Some(std::process::id());
+    let (r, took) = run(o).await;
+    assert_eq!(r.stopped_by, StopReason::Presigned);
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert_no_errors(&r);
+    assert_eq!(r.presigned, 50);
+    assert_eq!(ok(&r, "push_post"), 50);
+    assert_eq!(s.anchor.state.lock().unwrap().post_ids.len(), 50);
+    let cpu = r.cpu.as_ref().expect("cpu report");
+    assert_eq!((cpu.op.as_str(), cpu.ops), ("push_post", 50));
+    assert!(cpu.server_us_per_op.is_some_and(|us| us >= 0.0));
+    assert!(cpu.load_average.is_some());
+    assert!(r.table().contains("cpu per push_post (50 ops): server"));
+    s.transport.close().await;
+}
+
+/// Posts signed while sending are distinct too, with several requests in
+/// flight per client (one sequence per client, not per worker).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_signed_posts_are_distinct() {
+    let s = stub(Mode::Serve);
+    let mut o = options(&s, Scenario::Ingest);
+    o.duration = Duration::from_secs(20);
+    o.requests = Some(60);
+    o.concurrency_per_client = 4;
+    let (r, _) = run(o).await;
+    assert_eq!(ok(&r, "push_post"), 60);
+    assert_eq!(s.anchor.state.lock().unwrap().post_ids.len(), 60);
+    assert!(r.cpu.is_none());
     s.transport.close().await;
 }
 

@@ -82,7 +82,7 @@ use std::time::Duration;
 
 use distsoc_protocol::codec;
 use distsoc_protocol::error::{ErrorCode, StorageFault, ToWireError, WireCode};
-use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
+use distsoc_protocol::ids::{ChannelId, NodeId, PostId, PostingId};
 use distsoc_protocol::limits::MAX_MAILBOX_PAYLOAD_BYTES;
 use distsoc_protocol::messages::content::{
     DeleteRecordBody, IngestError, SignedDeleteRecord, SignedVisibilityUpdate, SyncPost,
@@ -899,6 +899,12 @@ impl PreparedPost {
     /// charge and the insert both use them).
     pub(crate) fn new(post: &SyncPost) -> Result<Self, StoreError> {
         let id = post.validate(None)?;
+        Self::from_validated(post, id)
+    }
+
+    /// Encodes `post`, validated as `id`, for the store (refused if its
+    /// canonical bytes exceed what a stored post may take).
+    pub(crate) fn from_validated(post: &SyncPost, id: PostId) -> Result<Self, StoreError> {
         let bytes = codec::canonical_of(post);
         if bytes.len() > MAX_STORED_SYNC_POST_BYTES {
             return Err(StoreError::TooLarge {

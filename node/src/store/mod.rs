@@ -269,6 +269,9 @@ impl fmt::Debug for Store {
     }
 }
 
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 128;
+
 impl Store {
     /// Opens (creating if needed) the database at `path`: creates the file
     /// with mode 0600, sets WAL mode, `synchronous = FULL`, foreign keys and
@@ -298,6 +301,9 @@ impl Store {
 
     fn setup(mut conn: Connection, wal: bool) -> Result<Store, StoreError> {
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Room for every statement the store prepares with
+        // `prepare_cached` (rusqlite's default keeps 16).
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // Refuse a newer database before changing anything in it (the
         // journal mode is stored in the file).
         let found = migrations::user_version(&conn)?;

@@ -189,12 +189,7 @@ impl Store {
     /// value is taken as given: a peer that lost its store restarts its
     /// order, and the caller may reset the cursor to 0.
     pub fn set_cursor(&self, peer: NodeId, since_seq: u64) -> Result<(), StoreError> {
-        self.set_peer_seq(
-            "INSERT INTO pull_cursors (node_id, since_seq) VALUES (?1, ?2)
-             ON CONFLICT (node_id) DO UPDATE SET since_seq = excluded.since_seq",
-            peer,
-            since_seq,
-        )
+        self.set_peer_seq(SET_CURSOR_SQL, peer, since_seq)
     }
 
     /// The local `seq` through which our own posts were deposited at
@@ -230,12 +225,35 @@ impl Store {
     /// Upserts a per-peer sequence number with `sql` (parameters: the peer,
     /// the value).
     fn set_peer_seq(&self, sql: &str, peer: NodeId, seq: u64) -> Result<(), StoreError> {
-        self.write(|tx| {
-            tx.execute(sql, params![&peer.0[..], to_sql_u64(seq)])?;
-            Ok(())
-        })
+        self.write(|tx| write_cursor_sql(tx, sql, peer, seq))
     }
+}
 
+/// Upserts a pull cursor (`?1` = peer, `?2` = since_seq).
+const SET_CURSOR_SQL: &str = "INSERT INTO pull_cursors (node_id, since_seq) VALUES (?1, ?2)
+             ON CONFLICT (node_id) DO UPDATE SET since_seq = excluded.since_seq";
+
+/// [`Store::set_cursor`] in an open write transaction.
+pub(super) fn write_cursor(
+    tx: &rusqlite::Transaction<'_>,
+    peer: NodeId,
+    since_seq: u64,
+) -> Result<(), StoreError> {
+    write_cursor_sql(tx, SET_CURSOR_SQL, peer, since_seq)
+}
+
+fn write_cursor_sql(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &str,
+    peer: NodeId,
+    seq: u64,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(sql)?
+        .execute(params![&peer.0[..], to_sql_u64(seq)])?;
+    Ok(())
+}
+
+impl Store {
     // -----------------------------------------------------------------------
     // author_recent_posts
     // -----------------------------------------------------------------------

@@ -183,11 +183,9 @@ fn tombstone_recipients(tx: &Transaction<'_>, seq: i64) -> Result<Vec<PostingId>
 
 /// Draws the next store `seq`.
 fn next_seq(tx: &Transaction<'_>) -> Result<u64, StoreError> {
-    let v: i64 = tx.query_row(
-        "UPDATE counters SET value = value + 1 WHERE name = 'seq' RETURNING value",
-        [],
-        |r| r.get(0),
-    )?;
+    let v: i64 = tx
+        .prepare_cached("UPDATE counters SET value = value + 1 WHERE name = 'seq' RETURNING value")?
+        .query_row([], |r| r.get(0))?;
     from_sql_u64("seq counter", v)
 }
 
@@ -211,10 +209,8 @@ fn write_recipients(
     seq: i64,
     post: &SyncPost,
 ) -> Result<(), StoreError> {
-    tx.execute(
-        "DELETE FROM post_recipients WHERE post_id = ?1",
-        [&post_id.0[..]],
-    )?;
+    tx.prepare_cached("DELETE FROM post_recipients WHERE post_id = ?1")?
+        .execute([&post_id.0[..]])?;
     let mut ins = tx.prepare_cached(
         "INSERT OR IGNORE INTO post_recipients (post_id, recipient, seq) VALUES (?1, ?2, ?3)",
     )?;
@@ -233,35 +229,34 @@ fn insert_in(
 ) -> Result<Inserted, StoreError> {
     let id = post.post_id();
     let author = post.post.body().author;
-    let tombstoned: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM tombstones WHERE post_id = ?1 AND author = ?2)",
-        params![&id.0[..], &author.0[..]],
-        |r| r.get(0),
-    )?;
+    // Statements prepared once per connection (`prepare_cached`): a pull
+    // page runs each of them once per post.
+    let tombstoned: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM tombstones WHERE post_id = ?1 AND author = ?2)",
+        )?
+        .query_row(params![&id.0[..], &author.0[..]], |r| r.get(0))?;
     if tombstoned {
         return Ok(Inserted::Tombstoned);
     }
-    let exists: bool = tx.query_row(
-        "SELECT EXISTS (SELECT 1 FROM posts WHERE post_id = ?1)",
-        [&id.0[..]],
-        |r| r.get(0),
-    )?;
+    let exists: bool = tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM posts WHERE post_id = ?1)")?
+        .query_row([&id.0[..]], |r| r.get(0))?;
     if exists {
         return Ok(Inserted::Duplicate);
     }
     // Tombstones for this id by anyone but its author are forgeries (the
     // PostId commits to the author); now that the post shows who that is,
     // drop them.
-    tx.execute(
-        "DELETE FROM tombstones WHERE post_id = ?1 AND author <> ?2",
-        params![&id.0[..], &author.0[..]],
-    )?;
+    tx.prepare_cached("DELETE FROM tombstones WHERE post_id = ?1 AND author <> ?2")?
+        .execute(params![&id.0[..], &author.0[..]])?;
     let seq = next_seq(tx)?;
     let seq_sql = to_sql_u64(seq);
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO posts (post_id, seq, author, created_at_ms, encrypted, received_at_ms, sync_post)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
+    )?
+    .execute(params![
             &id.0[..],
             seq_sql,
             &author.0[..],
@@ -269,8 +264,7 @@ fn insert_in(
             post.visibility.is_encrypted(),
             to_sql_u64(now_ms),
             bytes,
-        ],
-    )?;
+        ])?;
     write_recipients(tx, &id, seq_sql, post)?;
     Ok(Inserted::New { seq })
 }
@@ -282,6 +276,26 @@ fn insert_in(
 /// limit-checked until it is encoded.
 fn prepare_post(post: &SyncPost) -> Result<Vec<u8>, StoreError> {
     post.validate(None)?;
+    encode_checked(post)
+}
+
+/// [`prepare_post`] of each post of a page, the signatures of all of them
+/// verified in one batch ([`SyncPost::validate_all`]: each verdict is the
+/// post's own).
+fn prepare_posts(posts: &[SyncPost]) -> Vec<Result<Vec<u8>, StoreError>> {
+    SyncPost::validate_all(posts, &mut rand_core::OsRng)
+        .into_iter()
+        .zip(posts)
+        .map(|(id, post)| {
+            id?;
+            encode_checked(post)
+        })
+        .collect()
+}
+
+/// The canonical bytes of a validated post, read back with the bounded
+/// reader (see [`prepare_post`]).
+fn encode_checked(post: &SyncPost) -> Result<Vec<u8>, StoreError> {
     let bytes = canonical_within("syncPost", post, MAX_STORED_SYNC_POST_BYTES)?;
     codec::from_canonical::<SyncPost>("syncPost", &bytes, MAX_STORED_SYNC_POST_BYTES)
         .map_err(IngestError::from)?;
@@ -325,15 +339,30 @@ impl Store {
     }
 
     /// Stores many posts in one transaction (one fsync): the way to ingest a
-    /// pull page. Each post gets its own outcome: an invalid or oversized one
-    /// is its own `Err` and does not stop the others. The outer `Err` is a
-    /// database failure, in which case nothing was stored.
+    /// pull page. Their signatures are verified in one batch. Each post gets
+    /// its own outcome: an invalid or oversized one is its own `Err` (the
+    /// same as [`Store::insert_post`] would give) and does not stop the
+    /// others. The outer `Err` is a database failure, in which case nothing
+    /// was stored.
     pub fn insert_posts(
         &self,
         posts: &[SyncPost],
         now_ms: u64,
     ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
-        let prepared: Vec<Result<Vec<u8>, StoreError>> = posts.iter().map(prepare_post).collect();
+        self.insert_page(posts, now_ms, None)
+    }
+
+    /// [`Store::insert_posts`], and with `cursor` = `(peer, since_seq)` the
+    /// pull cursor for `peer` ([`Store::set_cursor`]) set in the same
+    /// transaction: a pull page and the cursor past it commit together
+    /// (one commit, one fsync, instead of two).
+    pub fn insert_page(
+        &self,
+        posts: &[SyncPost],
+        now_ms: u64,
+        cursor: Option<(NodeId, u64)>,
+    ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+        let prepared = prepare_posts(posts);
         self.write(|tx| {
             let mut out = Vec::with_capacity(posts.len());
             for (post, bytes) in posts.iter().zip(prepared) {
@@ -341,6 +370,9 @@ impl Store {
                     Ok(bytes) => Ok(insert_in(tx, post, &bytes, now_ms)?),
                     Err(e) => Err(e),
                 });
+            }
+            if let Some((peer, since_seq)) = cursor {
+                super::network::write_cursor(tx, peer, since_seq)?;
             }
             Ok(out)
         })

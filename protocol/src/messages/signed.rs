@@ -15,7 +15,9 @@ use rand_core::{CryptoRng, RngCore};
 use crate::codec::{self, Struct};
 use crate::error::DecodeError;
 use crate::ids::PostingId;
-use crate::sign::{self, BatchError, Purpose, SignatureError, SigningKey, SIGNATURE_LEN};
+use crate::sign::{
+    self, BatchError, PendingSignature, Purpose, SignatureError, SigningKey, SIGNATURE_LEN,
+};
 
 /// A struct that travels signed.
 pub trait SignedBody: Struct + Clone {
@@ -78,12 +80,18 @@ impl<T: SignedBody> Signed<T> {
 
     /// Verifies the signature against the body's signer.
     pub fn verify(&self) -> Result<(), SignatureError> {
-        sign::verify(
-            &self.body.signer().0,
-            T::PURPOSE,
-            &self.bytes,
-            &self.signature,
-        )
+        self.pending_signature().verify()
+    }
+
+    /// The signature check [`Signed::verify`] makes, to verify later or in a
+    /// batch.
+    pub fn pending_signature(&self) -> PendingSignature<'_> {
+        PendingSignature {
+            public: self.body.signer().0,
+            purpose: T::PURPOSE,
+            message: std::borrow::Cow::Borrowed(&self.bytes),
+            signature: self.signature,
+        }
     }
 
     /// The validated body.

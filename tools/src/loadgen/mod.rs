@@ -42,10 +42,21 @@
 //!   arrives. The payload carries the send time; the waiter records
 //!   `wake` = receipt − send (same machine, same clock).
 //! * `ingest`: each client pushes signed public posts (`PushPost` on a
-//!   bidirectional stream, answered `Ack`).
+//!   bidirectional stream, answered `Ack`). With `--presign N` the posts
+//!   are signed before the load phase (on every core), so the load
+//!   generator takes little CPU from the server it measures; the load phase
+//!   then also ends when they are used up.
 //! * `mixed`: paired clients pick each operation at random: 35 % Enqueue,
 //!   30 % Fetch, 10 % short `FetchWait` (250 ms), 25 % PushPost; an unpaired
 //!   client only pushes posts.
+//!
+//! **Server CPU per operation.** With `--server-pid` (and `--postgres-pid`,
+//! the postmaster of the server's PostgreSQL cluster) the report gives the
+//! CPU those processes used during the load phase (`/proc/PID/stat`) per
+//! operation: per acknowledged post (`ingest`), per acknowledged enqueue
+//! (`mailbox`: each message is also fetched; `fetchwait`: and woken), per
+//! successful request (`mixed`); with the load generator's own and the
+//! load average. On a shared machine this is the stable figure.
 //!
 //! With an odd `--clients`, the last client has no partner: it idles in
 //! `mailbox`/`fetchwait` (reported as idle) and pushes posts in `mixed`.
@@ -74,6 +85,9 @@ pub const MAX_CONCURRENCY_PER_CLIENT: usize = 64;
 /// Length of the loadgen header at the start of every mailbox payload; the
 /// smallest `--payload-bytes`.
 pub const PAYLOAD_HEADER_LEN: usize = 40;
+/// Most posts `--presign` signs (about 1.3 KiB each in memory with the
+/// default payload).
+pub const MAX_PRESIGN: u64 = 2_000_000;
 /// How long a `FetchWait` is held in the `mixed` scenario.
 pub const MIXED_FETCH_WAIT: Duration = Duration::from_millis(250);
 
@@ -174,6 +188,16 @@ pub struct Options {
     pub connect_timeout: Duration,
     /// Show a progress bar on stderr (only drawn on a terminal).
     pub progress: bool,
+    /// `ingest`/`mixed`: posts signed before the load phase (all clients
+    /// together), so signing does not take CPU from the server measured;
+    /// the load phase also ends when they are used up. 0 = sign each post
+    /// when it is sent.
+    pub presign: u64,
+    /// The server's pid: its CPU per operation is reported.
+    pub server_pid: Option<u32>,
+    /// The PostgreSQL postmaster's pid: the cluster's CPU per operation
+    /// (postmaster and backends) is reported.
+    pub postgres_pid: Option<u32>,
 }
 
 impl Options {
@@ -196,6 +220,9 @@ impl Options {
             drain_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
             progress: false,
+            presign: 0,
+            server_pid: None,
+            postgres_pid: None,
         }
     }
 
@@ -236,6 +263,12 @@ impl Options {
         }
         if self.request_timeout.is_zero() || self.connect_timeout.is_zero() {
             return bad("timeouts must be positive".into());
+        }
+        if self.presign > 0 && !matches!(self.scenario, Scenario::Ingest | Scenario::Mixed) {
+            return bad("--presign only applies to --scenario ingest and mixed".into());
+        }
+        if self.presign > MAX_PRESIGN {
+            return bad(format!("--presign must be at most {MAX_PRESIGN}"));
         }
         if self.wait_target.is_some() && self.scenario != Scenario::Fetchwait {
             return bad("--wait-target only applies to --scenario fetchwait".into());
@@ -298,6 +331,19 @@ pub struct LoadgenArgs {
     /// Do not show the progress bar.
     #[arg(long)]
     pub no_progress: bool,
+    /// ingest and mixed: sign this many posts (all clients together) before
+    /// the load phase, so the load generator does not take CPU from the
+    /// server it measures; the load phase ends when they are used up.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub presign: u64,
+    /// Report the CPU this process (the server under test) uses per
+    /// operation, read from /proc/PID/stat.
+    #[arg(long, value_name = "PID")]
+    pub server_pid: Option<u32>,
+    /// Report the CPU of this PostgreSQL cluster (the postmaster's pid: it
+    /// and all its backends) per operation.
+    #[arg(long, value_name = "PID")]
+    pub postgres_pid: Option<u32>,
 }
 
 fn secs(name: &str, v: f64) -> Result<Duration, LoadgenError> {
@@ -323,6 +369,9 @@ impl LoadgenArgs {
         o.request_timeout = secs("request-timeout", self.request_timeout)?;
         o.drain_timeout = secs("drain-timeout", self.drain_timeout)?;
         o.progress = !self.no_progress;
+        o.presign = self.presign;
+        o.server_pid = self.server_pid;
+        o.postgres_pid = self.postgres_pid;
         o.validate()?;
         Ok(o)
     }
@@ -373,12 +422,14 @@ pub enum LoadgenError {
     Inconsistent(String),
 }
 
+mod cpu;
 mod payload;
 mod report;
 mod run;
 mod stats;
 mod worker;
 
+pub use cpu::CpuReport;
 pub use report::*;
 pub use run::{main, run, run_until};
 

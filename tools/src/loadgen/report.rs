@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use super::cpu::CpuReport;
 use super::Scenario;
 use distsoc_protocol::limits::RATE_LIMIT_PER_SECOND;
 use serde::Serialize;
@@ -21,6 +22,8 @@ pub enum StopReason {
     Requests,
     /// Interrupted (Ctrl-C).
     Interrupted,
+    /// The `--presign` posts were used up.
+    Presigned,
 }
 
 // The stop reason as stored in `Run::stop_reason` (an `AtomicU8`).
@@ -28,12 +31,14 @@ pub(super) const STOP_NONE: u8 = 0;
 pub(super) const STOP_DURATION: u8 = 1;
 pub(super) const STOP_REQUESTS: u8 = 2;
 pub(super) const STOP_INTERRUPTED: u8 = 3;
+pub(super) const STOP_PRESIGNED: u8 = 4;
 
 impl StopReason {
     pub(super) fn from_u8(v: u8) -> Self {
         match v {
             STOP_REQUESTS => StopReason::Requests,
             STOP_INTERRUPTED => StopReason::Interrupted,
+            STOP_PRESIGNED => StopReason::Presigned,
             _ => StopReason::Duration,
         }
     }
@@ -43,6 +48,7 @@ impl StopReason {
             StopReason::Duration => "duration",
             StopReason::Requests => "requests",
             StopReason::Interrupted => "interrupted",
+            StopReason::Presigned => "presigned posts used up",
         }
     }
 }
@@ -197,6 +203,13 @@ pub struct Report {
     pub mailbox: Option<MailboxReport>,
     /// Rate limiting.
     pub rate_limit: RateLimitReport,
+    /// Posts signed before the load phase (`--presign`; 0 = signed while
+    /// sending).
+    pub presigned: u64,
+    /// CPU per operation of the server (`--server-pid`), the PostgreSQL
+    /// cluster (`--postgres-pid`) and the load generator; present when a
+    /// pid was given.
+    pub cpu: Option<CpuReport>,
     /// Mailbox: exactly once — every acknowledged message delivered, none
     /// stored twice, nothing mismatched — and the drain completed (and no
     /// run panicked); always true for ingest without mismatches.
@@ -315,6 +328,9 @@ impl Report {
                     "INCOMPLETE"
                 },
             );
+        }
+        if let Some(c) = &self.cpu {
+            let _ = writeln!(s, "{}", c.line());
         }
         let _ = writeln!(
             s,

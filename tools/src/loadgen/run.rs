@@ -7,15 +7,17 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::cpu::{CpuReport, CpuSample, CpuWatch};
 use super::report::{AnchorInfo, MailboxReport, RateLimitReport, Report, StopReason};
 use super::report::{STOP_DURATION, STOP_INTERRUPTED, STOP_NONE};
 use super::stats::{op_report, Live, Op, Stats};
-use super::worker::{lock, Book, Client, Refuse, Role, Run, Slot, Worker};
+use super::worker::{compose_post, lock, Book, Client, Refuse, Role, Run, Slot, Worker};
 use super::{LoadgenArgs, LoadgenError, Options, Scenario, CONNECT_PARALLELISM, PROGRESS_TICK};
 use distsoc_net::transport::{Handler, Peer, Transport, TransportConfig};
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ConnectString, Host, NodeId};
 use distsoc_protocol::limits::RATE_LIMIT_PER_SECOND;
+use distsoc_protocol::messages::content::SyncPost;
 use distsoc_protocol::sign::SigningKey;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand_core::{OsRng, RngCore, SeedableRng};
@@ -244,6 +246,7 @@ pub async fn run_until(
             next_seq: AtomicU64::new(0),
             inbox: tokio::sync::Mutex::new(0),
             book: Mutex::new(Book::default()),
+            presigned: Mutex::new(Vec::new()),
             in_flight: Semaphore::new(opts.concurrency_per_client),
         });
     }
@@ -265,10 +268,22 @@ pub async fn run_until(
         ));
     }
 
+    let run_id = OsRng.next_u64();
+    let presigned = if opts.presign > 0 {
+        bar.set_message(format!("signing {} posts", opts.presign));
+        presign(&slots, run_id, opts.presign, opts.payload_bytes).await
+    } else {
+        0
+    };
+    let cpu_watch = CpuWatch {
+        server_pid: opts.server_pid,
+        postgres_pid: opts.postgres_pid,
+    };
+
     let (stop_tx, stop_rx) = watch::channel(false);
     let (interrupt_tx, interrupt_rx) = watch::channel(false);
     let run = Arc::new(Run {
-        run_id: OsRng.next_u64(),
+        run_id,
         slots,
         stop_tx,
         stop_rx,
@@ -282,6 +297,7 @@ pub async fn run_until(
     });
 
     // Load phase.
+    let cpu_start = cpu_watch.sample();
     let started = Instant::now();
     let deadline = started + run.opts.duration;
     let mut background = JoinSet::new();
@@ -365,6 +381,7 @@ pub async fn run_until(
     // Every worker ends only once the load phase is over.
     run.stop(STOP_DURATION);
     let load_elapsed = started.elapsed();
+    let cpu_end = cpu_watch.sample();
     let stopped_by = StopReason::from_u8(run.stop_reason.load(Ordering::SeqCst));
 
     // Drain.
@@ -430,6 +447,8 @@ pub async fn run_until(
             drain_elapsed,
             drain_complete,
             stopped_by,
+            cpu: cpu_watch.any().then_some((cpu_watch, cpu_start, cpu_end)),
+            presigned,
         },
         clients_connected,
         clients_idle,
@@ -447,6 +466,10 @@ struct Phases {
     drain_elapsed: Duration,
     drain_complete: bool,
     stopped_by: StopReason,
+    /// What was watched, and its CPU at the start and the end of the load
+    /// phase.
+    cpu: Option<(CpuWatch, CpuSample, CpuSample)>,
+    presigned: u64,
 }
 
 fn build_report(
@@ -497,6 +520,14 @@ fn build_report(
     if load_ok == 0 {
         notes.push("no request of the load phase succeeded: see the errors by code".into());
     }
+    let cpu = phases.cpu.map(|(watch, start, end)| {
+        let (name, n) = match opts.scenario {
+            Scenario::Ingest => ("push_post", ok_of(&ops, "push_post")),
+            Scenario::Mailbox | Scenario::Fetchwait => ("enqueue", ok_of(&ops, "enqueue")),
+            Scenario::Mixed => ("request", load_ok),
+        };
+        CpuReport::between(&watch, start, end, name, n)
+    });
     if opts.scenario.uses_mailbox()
         && anchor
             .as_ref()
@@ -612,9 +643,68 @@ fn build_report(
             per_second,
             warning,
         },
+        presigned: phases.presigned,
+        cpu,
         consistent,
         notes,
     }
+}
+
+fn ok_of(ops: &[super::report::OpReport], op: &str) -> u64 {
+    ops.iter().find(|o| o.op == op).map_or(0, |o| o.ok)
+}
+
+/// Signs `total` posts before the load phase, spread over the slots that
+/// push posts, on every core; returns how many were signed.
+async fn presign(slots: &[Slot], run_id: u64, total: u64, payload_bytes: usize) -> u64 {
+    let pushers: Vec<(usize, SigningKey)> = slots
+        .iter()
+        .filter(|s| matches!(s.role, Role::Ingest | Role::PairLow | Role::PairHigh))
+        .map(|s| (s.client.idx, s.client.key.clone()))
+        .collect();
+    if pushers.is_empty() {
+        return 0;
+    }
+    let n = pushers.len() as u64;
+    let jobs: Vec<(usize, SigningKey, u64)> = pushers
+        .into_iter()
+        .enumerate()
+        .map(|(i, (idx, key))| (idx, key, total / n + u64::from((i as u64) < total % n)))
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let signed = tokio::task::spawn_blocking(move || {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let out: Mutex<Vec<(usize, Vec<SyncPost>)>> = Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((idx, key, count)) = jobs.get(i) else {
+                        break;
+                    };
+                    // Sent last first: the highest sequence numbers first.
+                    let posts: Vec<SyncPost> = (0..*count)
+                        .rev()
+                        .filter_map(|seq| compose_post(key, run_id, *idx, seq, payload_bytes))
+                        .collect();
+                    lock(&out).push((*idx, posts));
+                });
+            }
+        });
+        out.into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    })
+    .await
+    .unwrap_or_default();
+    let mut total_signed = 0;
+    for (idx, posts) in signed {
+        if let Some(slot) = slots.iter().find(|s| s.client.idx == idx) {
+            total_signed += posts.len() as u64;
+            slot.next_seq.store(posts.len() as u64, Ordering::Relaxed);
+            *lock(&slot.presigned) = posts;
+        }
+    }
+    total_signed
 }
 
 /// `distsoc loadgen`: runs, prints the table on stdout (the progress bar goes

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::payload::{
     client_message_id, make_payload, now_ms, now_us, parse_payload, stamp, Header,
 };
-use super::report::{STOP_NONE, STOP_REQUESTS};
+use super::report::{STOP_NONE, STOP_PRESIGNED, STOP_REQUESTS};
 use super::stats::{micros, Live, Op, Stats};
 use super::{
     Options, Scenario, DEFAULT_RETRY_AFTER, ENQUEUE_ATTEMPTS, ERROR_BACKOFF, MIXED_FETCH_WAIT,
@@ -22,7 +22,7 @@ use distsoc_node::compose::compose;
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::{ChannelId, NodeId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
-use distsoc_protocol::messages::content::MAX_POST_TEXT_BYTES;
+use distsoc_protocol::messages::content::{SyncPost, MAX_POST_TEXT_BYTES};
 use distsoc_protocol::messages::mailbox::{
     CreateChannel, Enqueue, Fetch, FetchResponse, FetchWait, FetchWaitResponse, MailboxMessage,
 };
@@ -52,6 +52,21 @@ impl Handler for Refuse {
             ))
         })
     }
+}
+
+/// A signed public post of client `idx`, its text naming the run and `seq`
+/// and padded to `payload_bytes` (within the post text limit).
+pub(super) fn compose_post(
+    key: &SigningKey,
+    run_id: u64,
+    idx: usize,
+    seq: u64,
+    payload_bytes: usize,
+) -> Option<SyncPost> {
+    let mut text = format!("distsoc loadgen run {run_id:016x} client {idx} post {seq} ");
+    let len = payload_bytes.clamp(text.len(), MAX_POST_TEXT_BYTES);
+    text.extend(std::iter::repeat_n('x', len.saturating_sub(text.len())));
+    compose(key, now_ms(), text, Vec::new(), None, &mut OsRng).ok()
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -136,6 +151,8 @@ pub(super) struct Slot {
     pub(super) inbox: tokio::sync::Mutex<u64>,
     /// Messages addressed to this client.
     pub(super) book: Mutex<Book>,
+    /// Posts signed before the load phase (`--presign`), sent last first.
+    pub(super) presigned: Mutex<Vec<SyncPost>>,
     /// `fetchwait`: messages on their way to this client (its sender takes a
     /// permit per message, the waiter returns it on delivery).
     pub(super) in_flight: Semaphore,
@@ -707,24 +724,38 @@ impl Worker {
         }
     }
 
-    async fn push_post(&mut self, slot: usize, seq: u64) {
+    /// Pushes one post; false when this client has no pre-signed post
+    /// left (the request taken is given back; once every client's are
+    /// used up, the load phase ends).
+    async fn push_post(&mut self, slot: usize) -> bool {
         let run = self.run.clone();
-        let client = run.slots[slot].client.clone();
-        let head = format!(
-            "distsoc loadgen run {:016x} client {} post {} ",
-            run.run_id, client.idx, seq
-        );
-        let len = run
-            .opts
-            .payload_bytes
-            .clamp(head.len(), MAX_POST_TEXT_BYTES);
-        let mut text = head;
-        text.extend(std::iter::repeat_n('x', len.saturating_sub(text.len())));
-        let post = match compose(&client.key, now_ms(), text, Vec::new(), None, &mut OsRng) {
-            Ok(p) => p,
-            Err(_) => {
-                self.stats.err(Op::PushPost, "composeFailed");
-                return;
+        let s = &run.slots[slot];
+        let post = if run.opts.presign > 0 {
+            let next = lock(&s.presigned).pop();
+            match next {
+                Some(p) => p,
+                None => {
+                    run.issued.fetch_sub(1, Ordering::SeqCst);
+                    if run.slots.iter().all(|s| lock(&s.presigned).is_empty()) {
+                        run.stop(STOP_PRESIGNED);
+                    }
+                    return false;
+                }
+            }
+        } else {
+            let seq = s.next_seq.fetch_add(1, Ordering::Relaxed);
+            match compose_post(
+                &s.client.key,
+                run.run_id,
+                s.client.idx,
+                seq,
+                run.opts.payload_bytes,
+            ) {
+                Some(p) => p,
+                None => {
+                    self.stats.err(Op::PushPost, "composeFailed");
+                    return true;
+                }
             }
         };
         let msg = PushPost {
@@ -738,6 +769,7 @@ impl Worker {
         {
             self.stats.ok(Op::PushPost, lat);
         }
+        true
     }
 
     // --- scenario loops ----------------------------------------------------
@@ -806,10 +838,10 @@ impl Worker {
     }
 
     pub(super) async fn ingest_loop(&mut self, slot: usize) {
-        let mut seq = 0u64;
         while self.run.take() {
-            self.push_post(slot, seq).await;
-            seq += 1;
+            if !self.push_post(slot).await {
+                break;
+            }
         }
     }
 
@@ -818,7 +850,6 @@ impl Worker {
         let Some(channel) = self.channel(slot, creator).await else {
             return;
         };
-        let mut seq = 0u64;
         while self.run.take() {
             match self.rng.next_u32() % 100 {
                 0..35 => {
@@ -840,8 +871,9 @@ impl Worker {
                     .await;
                 }
                 _ => {
-                    self.push_post(slot, seq).await;
-                    seq += 1;
+                    if !self.push_post(slot).await {
+                        break;
+                    }
                 }
             }
         }

@@ -250,6 +250,12 @@ impl Signed<PostHeader> {
     /// (`idMismatch`, `unauthorized`) and that its signature verifies
     /// (`badSignature`).
     pub fn validate_for(&self, post_id: &PostId, author: &PostingId) -> Result<(), IngestError> {
+        self.belongs_to(post_id, author)?;
+        self.verify().map_err(bad_sig("header"))
+    }
+
+    /// The checks of [`validate_for`](Self::validate_for) but the signature.
+    pub fn belongs_to(&self, post_id: &PostId, author: &PostingId) -> Result<(), IngestError> {
         let h = self.body();
         if h.post_id != *post_id {
             return Err(IngestError::IdMismatch {
@@ -264,7 +270,7 @@ impl Signed<PostHeader> {
                 reason: "not signed by the post's author",
             });
         }
-        self.verify().map_err(bad_sig("header"))
+        Ok(())
     }
 }
 

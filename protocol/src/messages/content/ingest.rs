@@ -7,7 +7,11 @@ use distsoc_schema::content_capnp;
 use crate::codec::{self, Struct};
 use crate::error::DecodeError;
 use crate::ids::PostId;
-use crate::sign::{SigningKey, SIGNATURE_LEN};
+use rand_core::{CryptoRng, RngCore};
+
+use crate::sign::{
+    verify_each, BatchItem, PendingSignature, SignatureError, SigningKey, SIGNATURE_LEN,
+};
 
 use super::{
     bad_sig, IngestError, PostVisibility, SignedPost, SignedPostHeader, SignedVisibilityUpdate,
@@ -86,6 +90,60 @@ impl SyncPost {
     /// 5. the header, if any, is for this post id (`idMismatch`), by this
     ///    author (`unauthorized`) and verifies (`badSignature`).
     pub fn validate(&self, expected_id: Option<PostId>) -> Result<PostId, IngestError> {
+        // Each signature is verified when its turn comes, so the first
+        // failing check in the order above is the one reported.
+        self.validate_deferred(expected_id)
+            .finish(core::iter::empty())
+    }
+
+    /// [`validate`](Self::validate) with the signatures left to verify: all
+    /// the other checks run now, in their order, and stop at the first
+    /// failure; the signatures that come before it are collected. Verify
+    /// them (one by one or, with many posts, together in one
+    /// [`verify_each`](crate::sign::verify_each)) and pass the verdicts to
+    /// [`DeferredValidation::finish`], which gives exactly the result of
+    /// `validate`.
+    pub fn validate_deferred(&self, expected_id: Option<PostId>) -> DeferredValidation<'_> {
+        let mut signatures = Vec::new();
+        let rest = self.checks_but_signatures(expected_id, &mut signatures);
+        DeferredValidation { signatures, rest }
+    }
+
+    /// [`validate`](Self::validate) of each post, with the signatures of
+    /// all of them verified together ([`verify_each`]: one batch equation
+    /// when all are good). Each result is exactly what `validate(None)`
+    /// gives for that post alone; `rng` supplies the batch coefficients.
+    pub fn validate_all<'a, R: RngCore + CryptoRng + ?Sized>(
+        posts: impl IntoIterator<Item = &'a SyncPost>,
+        rng: &mut R,
+    ) -> Vec<Result<PostId, IngestError>> {
+        let deferred: Vec<DeferredValidation<'a>> = posts
+            .into_iter()
+            .map(|p| p.validate_deferred(None))
+            .collect();
+        let items: Vec<BatchItem<'_>> = deferred
+            .iter()
+            .flat_map(|d| d.signatures().map(PendingSignature::as_batch_item))
+            .collect();
+        let mut verdicts = verify_each(&items, rng).into_iter();
+        deferred
+            .into_iter()
+            .map(|d| {
+                // Take exactly this post's verdicts: `finish` stops at the
+                // first failing one, and what it leaves belongs to no other
+                // post.
+                let n = d.signatures().len();
+                let mine: Vec<_> = verdicts.by_ref().take(n).collect();
+                d.finish(mine)
+            })
+            .collect()
+    }
+
+    fn checks_but_signatures<'a>(
+        &'a self,
+        expected_id: Option<PostId>,
+        signatures: &mut Vec<(&'static str, PendingSignature<'a>)>,
+    ) -> Result<PostId, IngestError> {
         let id = self.post.post_id();
         if let Some(expected) = expected_id {
             if expected != id {
@@ -96,7 +154,7 @@ impl SyncPost {
                 });
             }
         }
-        self.post.verify().map_err(bad_sig("post"))?;
+        signatures.push(("post", self.post.pending_signature()));
         let post = self.post.body();
         if post.is_sealed() != self.visibility.is_encrypted() {
             return Err(IngestError::Malformed {
@@ -114,12 +172,13 @@ impl SyncPost {
                         reason: "must equal the visibility of the visibilityUpdate",
                     });
                 }
-                update.verify().map_err(bad_sig("visibilityUpdate"))?;
+                signatures.push(("visibilityUpdate", update.pending_signature()));
             }
-            (None, Some(sig)) => self
-                .visibility
-                .verify_for(&id, &post.author, sig)
-                .map_err(bad_sig("visibility"))?,
+            (None, Some(sig)) => signatures.push((
+                "visibility",
+                self.visibility
+                    .pending_signature_for(&id, &post.author, sig),
+            )),
             (None, None) if self.visibility.is_encrypted() => {
                 return Err(IngestError::Malformed {
                     what: "visibilitySignature",
@@ -129,7 +188,8 @@ impl SyncPost {
             (None, None) => {}
         }
         if let Some(header) = &self.header {
-            header.validate_for(&id, &post.author)?;
+            header.belongs_to(&id, &post.author)?;
+            signatures.push(("header", header.pending_signature()));
         }
         Ok(id)
     }
@@ -167,6 +227,38 @@ impl SyncPost {
         self.visibility_signature = None;
         self.visibility_update = Some(update);
         Ok(())
+    }
+}
+
+/// A [`SyncPost::validate_deferred`] in progress: the signatures to verify,
+/// in the order `validate` checks them, and the outcome of every other
+/// check.
+#[derive(Debug)]
+pub struct DeferredValidation<'a> {
+    signatures: Vec<(&'static str, PendingSignature<'a>)>,
+    rest: Result<PostId, IngestError>,
+}
+
+impl<'a> DeferredValidation<'a> {
+    /// The signatures to verify, in order.
+    pub fn signatures(&self) -> impl ExactSizeIterator<Item = &PendingSignature<'a>> {
+        self.signatures.iter().map(|(_, s)| s)
+    }
+
+    /// The result of [`SyncPost::validate`], given the verdicts of
+    /// [`signatures`](Self::signatures) in their order: the first failing
+    /// signature, else the first failure of the other checks, else the id.
+    /// A signature without a verdict (`verdicts` ran out) is verified here.
+    pub fn finish(
+        self,
+        verdicts: impl IntoIterator<Item = Result<(), SignatureError>>,
+    ) -> Result<PostId, IngestError> {
+        let mut verdicts = verdicts.into_iter();
+        for (what, signature) in &self.signatures {
+            let verdict = verdicts.next().unwrap_or_else(|| signature.verify());
+            verdict.map_err(bad_sig(what))?;
+        }
+        self.rest
     }
 }
 

@@ -1884,4 +1884,151 @@ mod tests {
             ErrorCode::Malformed
         );
     }
+
+    // ---- deferred validation ---------------------------------------------
+
+    /// Valid sync posts of every shape (public, with a header, encrypted
+    /// with a visibility signature, re-wrapped with an update), then
+    /// `mutation` applied: 0 none, 1 post signature, 2 header signature,
+    /// 3 header of another post, 4 visibility signature dropped, 5
+    /// visibility signature flipped, 6 sealed/visibility mismatch and a bad
+    /// post signature (the signature is reported first), 7 update flipped.
+    fn shaped_sync_post(shape: u8, mutation: u8) -> SyncPost {
+        let author = key(1);
+        let mut sp = match shape % 4 {
+            0 => public_sync_post(&author),
+            1 => {
+                let mut sp = public_sync_post(&author);
+                let h =
+                    PostHeader::new(sp.post_id(), pid(&author), CommentPolicy::Public, 5).unwrap();
+                sp.header = Some(Signed::sign(h, &author));
+                sp
+            }
+            2 => encrypted_sync_post().2,
+            _ => {
+                let (author, readers, mut sp) = encrypted_sync_post();
+                let update = rewrap(&author, &sp, &[pid(&readers[0]), pid(&author)], 7, 99);
+                sp.apply_update(update).unwrap();
+                sp
+            }
+        };
+        let flip = |sig: &[u8; 64]| {
+            let mut s = *sig;
+            s[3] ^= 0x10;
+            s
+        };
+        match mutation % 8 {
+            1 => {
+                sp.post =
+                    SignedPost::decode(Ok(sp.post.bytes()), Ok(&flip(sp.post.signature()))).unwrap()
+            }
+            2 => {
+                if let Some(h) = &sp.header {
+                    sp.header = Some(Signed::from_parts_unchecked(
+                        h.body().clone(),
+                        h.bytes().to_vec(),
+                        flip(h.signature()),
+                    ));
+                }
+            }
+            3 => {
+                let h = PostHeader::new(PostId([9; 32]), pid(&author), CommentPolicy::Public, 5)
+                    .unwrap();
+                sp.header = Some(Signed::sign(h, &author));
+            }
+            4 => sp.visibility_signature = None,
+            5 => sp.visibility_signature = sp.visibility_signature.map(|s| flip(&s)),
+            6 => {
+                sp.post = SignedPost::decode(Ok(sp.post.bytes()), Ok(&flip(sp.post.signature())))
+                    .unwrap();
+                sp.visibility = if sp.visibility.is_encrypted() {
+                    PostVisibility::Public
+                } else {
+                    encrypted_sync_post().2.visibility
+                };
+            }
+            7 => {
+                if let Some(u) = &sp.visibility_update {
+                    sp.visibility_update = Some(Signed::from_parts_unchecked(
+                        u.body().clone(),
+                        u.bytes().to_vec(),
+                        flip(u.signature()),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        sp
+    }
+
+    /// Deferred validation with the signatures of many posts verified in
+    /// one batch gives exactly `validate`'s result for each post, and
+    /// finishing without verdicts is `validate`.
+    fn deferred_agrees(posts: &[SyncPost], seed: u8) {
+        let deferred: Vec<DeferredValidation<'_>> =
+            posts.iter().map(|p| p.validate_deferred(None)).collect();
+        let items: Vec<crate::sign::BatchItem<'_>> = deferred
+            .iter()
+            .flat_map(|d| d.signatures().map(|s| s.as_batch_item()))
+            .collect();
+        let mut verdicts = crate::sign::verify_each(&items, &mut rng(seed)).into_iter();
+        for (post, d) in posts.iter().zip(deferred) {
+            let n = d.signatures().len();
+            let mine: Vec<_> = verdicts.by_ref().take(n).collect();
+            assert_eq!(d.finish(mine), post.validate(None));
+            assert_eq!(post.validate_deferred(None).finish([]), post.validate(None));
+        }
+        let all = SyncPost::validate_all(posts, &mut rng(seed));
+        let one: Vec<_> = posts.iter().map(|p| p.validate(None)).collect();
+        assert_eq!(all, one);
+    }
+
+    #[test]
+    fn deferred_validation_agrees_on_every_shape_and_mutation() {
+        let posts: Vec<SyncPost> = (0..4u8)
+            .flat_map(|shape| (0..8u8).map(move |m| shaped_sync_post(shape, m)))
+            .collect();
+        let results: Vec<_> = posts.iter().map(|p| p.validate(None)).collect();
+        assert!(results.iter().filter(|r| r.is_ok()).count() >= 6);
+        assert!(results
+            .iter()
+            .any(|r| matches!(r, Err(IngestError::BadSignature { what: "header", .. }))));
+        assert!(results.iter().any(|r| matches!(
+            r,
+            Err(IngestError::BadSignature {
+                what: "visibility",
+                ..
+            })
+        )));
+        assert!(results.iter().any(|r| matches!(
+            r,
+            Err(IngestError::BadSignature {
+                what: "visibilityUpdate",
+                ..
+            })
+        )));
+        assert!(results
+            .iter()
+            .any(|r| matches!(r, Err(IngestError::IdMismatch { what: "header", .. }))));
+        assert!(results
+            .iter()
+            .any(|r| matches!(r, Err(IngestError::Malformed { .. }))));
+        deferred_agrees(&posts, 1);
+        // A good batch and batches of one.
+        let good: Vec<SyncPost> = (0..4u8).map(|s| shaped_sync_post(s, 0)).collect();
+        deferred_agrees(&good, 2);
+        for p in &posts {
+            deferred_agrees(std::slice::from_ref(p), 3);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+
+        /// Random sync posts (mostly failing some check) agree too.
+        #[test]
+        fn deferred_validation_agrees_on_random_posts(posts in proptest::collection::vec(arb_sync_post(), 1..5)) {
+            deferred_agrees(&posts, 4);
+        }
+    }
 }

@@ -12,7 +12,7 @@ use crate::error::DecodeError;
 use crate::ids::{PostId, PostingId};
 use crate::limits::MAX_RECIPIENTS;
 use crate::messages::common::VisibilityHint;
-use crate::sign::{self, Purpose, SignatureError, SigningKey, SIGNATURE_LEN};
+use crate::sign::{PendingSignature, Purpose, SignatureError, SigningKey, SIGNATURE_LEN};
 
 use super::{ContentError, Post, PostBody, PostContent, SignedPost};
 
@@ -177,12 +177,24 @@ impl PostVisibility {
         author: &PostingId,
         signature: &[u8; SIGNATURE_LEN],
     ) -> Result<(), SignatureError> {
-        sign::verify(
-            &author.0,
-            Purpose::PostVisibility,
-            &self.signing_digest(post_id),
-            signature,
-        )
+        self.pending_signature_for(post_id, author, signature)
+            .verify()
+    }
+
+    /// The check [`verify_for`](Self::verify_for) makes, to verify later or
+    /// in a batch.
+    pub fn pending_signature_for(
+        &self,
+        post_id: &PostId,
+        author: &PostingId,
+        signature: &[u8; SIGNATURE_LEN],
+    ) -> PendingSignature<'static> {
+        PendingSignature {
+            public: author.0,
+            purpose: Purpose::PostVisibility,
+            message: std::borrow::Cow::Owned(self.signing_digest(post_id).to_vec()),
+            signature: *signature,
+        }
     }
 }
 
