@@ -92,6 +92,7 @@ use distsoc_protocol::messages::signed::Signed;
 use distsoc_protocol::messages::social::MAX_PULL_DELETES;
 use distsoc_protocol::sync::{Audience, PullFilter};
 
+mod cache;
 mod error;
 mod migrations;
 mod postgres;
@@ -106,6 +107,8 @@ pub use postgres::{PgStore, NOTIFY_CHANNEL};
 pub use sqlite::SqliteStore;
 pub use wake::Waiter;
 
+use cache::ChannelCache;
+pub use cache::CHANNEL_CACHE_ENTRIES;
 use wake::QueueKey;
 
 /// Largest mailbox payload, bytes (5 MiB, `schema/README.md` §9).
@@ -254,12 +257,38 @@ impl AnchorStore {
         } else {
             [peer, caller]
         };
-        dispatch!(self, s => s.create_channel(members, now_ms).await)
+        let c = dispatch!(self, s => s.create_channel(members, now_ms).await)?;
+        self.channel_cache().insert(c);
+        Ok(c)
     }
 
-    /// The channel with this id.
+    /// The channel with this id. Channels never change once created, so
+    /// one read once is served from memory afterwards (see `cache.rs`);
+    /// an unknown id is looked up every time.
     pub async fn channel(&self, id: ChannelId) -> Result<Option<Channel>, StoreError> {
-        dispatch!(self, s => s.channel(id).await)
+        let cache = self.channel_cache();
+        if let Some(c) = cache.get(&id) {
+            return Ok(Some(c));
+        }
+        let found = dispatch!(self, s => s.channel(id).await)?;
+        if let Some(c) = found {
+            cache.insert(c);
+        }
+        Ok(found)
+    }
+
+    fn channel_cache(&self) -> &ChannelCache {
+        dispatch!(self, s => s.channel_cache())
+    }
+
+    /// Refuses `m` unless its sender may write to its queue: in channel
+    /// mode the sender is a member and the recipient the other member
+    /// ([`StoreError::Unauthorized`], also for an unknown channel).
+    async fn check_sender(&self, m: &NewMessage) -> Result<(), StoreError> {
+        match m.channel {
+            None => Ok(()),
+            Some(id) => check_member(m, self.channel(id).await?.as_ref()),
+        }
     }
 
     /// The first page (at most [`MAX_CHANNELS_LISTED`]) of
@@ -347,7 +376,26 @@ impl AnchorStore {
     /// original with `duplicate = true` and stores nothing.
     pub async fn enqueue(&self, m: NewMessage) -> Result<Enqueued, StoreError> {
         check_message(&m)?;
-        dispatch!(self, s => s.enqueue(m).await)
+        self.check_sender(&m).await?;
+        dispatch!(self, s => s.enqueue(m, None).await)
+    }
+
+    /// [`AnchorStore::enqueue`] that also appends `audit` (see
+    /// [`AnchorStore::audit`]) in the same transaction as the message: both
+    /// are committed, or neither. Nothing is audited for a refused message.
+    pub async fn enqueue_audited(
+        &self,
+        m: NewMessage,
+        audit: AuditEvent,
+    ) -> Result<Enqueued, StoreError> {
+        check_message(&m)?;
+        self.check_sender(&m).await?;
+        let row = AuditRow::new(self.salt(), audit);
+        dispatch!(self, s => s.enqueue(m, Some(row)).await)
+    }
+
+    fn salt(&self) -> &[u8; 32] {
+        dispatch!(self, s => s.salt())
     }
 
     /// Queues many messages in one transaction: all or nothing (the first
@@ -356,6 +404,7 @@ impl AnchorStore {
     pub async fn enqueue_batch(&self, ms: Vec<NewMessage>) -> Result<Vec<Enqueued>, StoreError> {
         for m in &ms {
             check_message(m)?;
+            self.check_sender(m).await?;
         }
         if ms.is_empty() {
             return Ok(Vec::new());
@@ -386,6 +435,39 @@ impl AnchorStore {
             max_messages: max_messages.max(1),
             max_bytes,
             now_ms,
+            audit: None,
+        };
+        dispatch!(self, s => s.fetch(q).await)
+    }
+
+    /// [`AnchorStore::fetch`] that, when it returns messages, also appends
+    /// a `receive` audit event for `recipient` (detail `"{n} messages"`,
+    /// at `now_ms`) in the transaction that applies `ack_through`: the
+    /// acknowledgement and its audit row commit together, with one commit.
+    pub async fn fetch_audited(
+        &self,
+        recipient: NodeId,
+        channel: Option<ChannelId>,
+        ack_through: u64,
+        max_messages: usize,
+        max_bytes: usize,
+        now_ms: u64,
+    ) -> Result<FetchPage, StoreError> {
+        let audit = AuditEvent {
+            at_ms: now_ms,
+            kind: AuditKind::Receive,
+            actor: recipient,
+            channel,
+            detail: String::new(),
+        };
+        let q = FetchQuery {
+            recipient,
+            channel,
+            ack_through,
+            max_messages: max_messages.max(1),
+            max_bytes,
+            now_ms,
+            audit: Some(AuditRow::new(self.salt(), audit)),
         };
         dispatch!(self, s => s.fetch(q).await)
     }
@@ -451,9 +533,9 @@ impl AnchorStore {
     /// become spaces (PostgreSQL `TEXT` refuses NUL, and one bad event must
     /// not fail the enqueues group-committed with it) and it is cut to
     /// [`MAX_AUDIT_DETAIL_CHARS`] characters.
-    pub async fn audit(&self, mut e: AuditEvent) -> Result<(), StoreError> {
-        e.detail = clean_detail(&e.detail);
-        dispatch!(self, s => s.audit(e).await)
+    pub async fn audit(&self, e: AuditEvent) -> Result<(), StoreError> {
+        let row = AuditRow::new(self.salt(), e);
+        dispatch!(self, s => s.audit(row).await)
     }
 
     /// Deletes audit entries older than `before_ms` (retention); returns
@@ -467,7 +549,7 @@ impl AnchorStore {
     /// secret salt (random per database, kept in its `meta` table). Use it
     /// to correlate log lines with audit entries.
     pub fn redact(&self, id: &NodeId) -> [u8; REDACTED_ID_LEN] {
-        dispatch!(self, s => redact(s.salt(), id))
+        redact(self.salt(), id)
     }
 
     /// The newest audit entries, newest first, at most `limit`.
@@ -836,7 +918,7 @@ pub(crate) fn merge_by_id(
 }
 
 /// One fetch, as the backends receive it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct FetchQuery {
     pub(crate) recipient: NodeId,
     pub(crate) channel: Option<ChannelId>,
@@ -844,6 +926,41 @@ pub(crate) struct FetchQuery {
     pub(crate) max_messages: usize,
     pub(crate) max_bytes: usize,
     pub(crate) now_ms: u64,
+    /// The `receive` audit row to write in the fetch's own transaction
+    /// when the page is not empty; its detail is set to `"{n} messages"`.
+    pub(crate) audit: Option<AuditRow>,
+}
+
+/// An audit event as stored: the actor already redacted.
+#[derive(Debug, Clone)]
+pub(crate) struct AuditRow {
+    pub(crate) at_ms: u64,
+    pub(crate) kind: AuditKind,
+    pub(crate) actor: [u8; REDACTED_ID_LEN],
+    pub(crate) channel: Option<ChannelId>,
+    pub(crate) detail: String,
+}
+
+impl AuditRow {
+    /// `e` with its actor redacted under `salt` and its detail cleaned.
+    pub(crate) fn new(salt: &[u8; 32], e: AuditEvent) -> Self {
+        AuditRow {
+            at_ms: e.at_ms,
+            kind: e.kind,
+            actor: redact(salt, &e.actor),
+            channel: e.channel,
+            detail: clean_detail(&e.detail),
+        }
+    }
+
+    /// This `receive` row for a page of `n` messages (detail
+    /// `"{n} messages"`); none for an empty page.
+    pub(crate) fn for_page(&self, n: usize) -> Option<AuditRow> {
+        (n > 0).then(|| AuditRow {
+            detail: format!("{n} messages"),
+            ..self.clone()
+        })
+    }
 }
 
 /// Where bootstrap candidates come from.

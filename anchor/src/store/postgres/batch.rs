@@ -1,7 +1,31 @@
 //! PostgreSQL group commit: the write workers and the multi-row statements
 //! of one batch (enqueues, posts, audit events, check-ins).
 
+use deadpool_postgres::Transaction;
+use tokio_postgres::types::ToSql;
+
+use super::mailbox::read_pages;
 use super::*;
+
+/// Runs `sql`, prepared once per connection (deadpool's statement cache).
+async fn exec(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, StoreError> {
+    let st = tx.prepare_cached(sql).await.map_err(pg_err)?;
+    tx.execute(&st, params).await.map_err(pg_err)
+}
+
+/// Queries `sql`, prepared once per connection.
+async fn query(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>, StoreError> {
+    let st = tx.prepare_cached(sql).await.map_err(pg_err)?;
+    tx.query(&st, params).await.map_err(pg_err)
+}
 
 pub(super) async fn worker(
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<PgJob>>>,
@@ -29,15 +53,19 @@ pub(super) async fn worker(
 
 async fn run_batch(pool: &Pool, registry: &Registry, batch: Vec<PgJob>, op_timeout: Duration) {
     let mut msgs = Vec::new();
+    let mut msg_audits = Vec::new();
     let mut msg_replies = Vec::new();
     let mut audits = Vec::new();
     let mut audit_replies = Vec::new();
     let mut checkins = Vec::new();
     let mut checkin_replies = Vec::new();
+    let mut fetches = Vec::new();
+    let mut fetch_replies = Vec::new();
     for job in batch {
         match job {
-            PgJob::Enqueue(m, r) => {
+            PgJob::Enqueue(m, a, r) => {
                 msgs.push(m);
+                msg_audits.push(a);
                 msg_replies.push(r);
             }
             PgJob::Audit(a, r) => {
@@ -48,20 +76,42 @@ async fn run_batch(pool: &Pool, registry: &Registry, batch: Vec<PgJob>, op_timeo
                 checkins.push(c);
                 checkin_replies.push(r);
             }
+            PgJob::Fetch(q, r) => {
+                fetches.push(q);
+                fetch_replies.push(r);
+            }
         }
     }
     let outcome = bounded(op_timeout, async {
         let mut c = client(pool).await?;
         let tx = c.transaction().await.map_err(pg_err)?;
         let results = enqueue_rows(&tx, &msgs).await?;
-        insert_audits(&tx, &audits).await?;
+        let pages = ack_and_read(&tx, &fetches).await?;
+        // Each audit row goes with its operation: an enqueue's only if it
+        // was stored, a fetch's only if it returned messages.
+        let page_audits: Vec<AuditRow> = fetches
+            .iter()
+            .zip(&pages)
+            .filter_map(|(q, p)| q.audit.as_ref()?.for_page(p.messages.len()))
+            .collect();
+        let rows: Vec<&AuditRow> = audits
+            .iter()
+            .chain(
+                msg_audits
+                    .iter()
+                    .zip(&results)
+                    .filter_map(|(a, r)| a.as_ref().filter(|_| r.is_ok())),
+            )
+            .chain(&page_audits)
+            .collect();
+        insert_audits(&tx, &rows).await?;
         upsert_checkins(&tx, &checkins).await?;
         tx.commit().await.map_err(pg_err)?;
-        Ok(results)
+        Ok((results, pages))
     })
     .await;
     match outcome {
-        Ok(results) => {
+        Ok((results, pages)) => {
             let mut woken = HashSet::new();
             for (m, r) in msgs.iter().zip(&results) {
                 if matches!(r, Ok(e) if !e.duplicate) {
@@ -74,6 +124,9 @@ async fn run_batch(pool: &Pool, registry: &Registry, batch: Vec<PgJob>, op_timeo
             for (reply, r) in msg_replies.into_iter().zip(results) {
                 let _ = reply.send(r);
             }
+            for (reply, p) in fetch_replies.into_iter().zip(pages) {
+                let _ = reply.send(Ok(p));
+            }
             for reply in audit_replies.into_iter().chain(checkin_replies) {
                 let _ = reply.send(Ok(()));
             }
@@ -84,6 +137,9 @@ async fn run_batch(pool: &Pool, registry: &Registry, batch: Vec<PgJob>, op_timeo
             for reply in msg_replies {
                 let _ = reply.send(Err(StoreError::Batch(Arc::clone(&e))));
             }
+            for reply in fetch_replies {
+                let _ = reply.send(Err(StoreError::Batch(Arc::clone(&e))));
+            }
             for reply in audit_replies.into_iter().chain(checkin_replies) {
                 let _ = reply.send(Err(StoreError::Batch(Arc::clone(&e))));
             }
@@ -91,45 +147,49 @@ async fn run_batch(pool: &Pool, registry: &Registry, batch: Vec<PgJob>, op_timeo
     }
 }
 
-/// Stores `msgs` in the open transaction `tx`; per-message outcomes (a
-/// refused message is its own `Err`). The outer `Err` is a database failure.
-/// Sends the `NOTIFY`s for the queues written.
+/// Applies the acknowledgements of `fetches` (one statement), then reads
+/// their pages ([`read_pages`]) in the open transaction `tx`.
+async fn ack_and_read(
+    tx: &Transaction<'_>,
+    fetches: &[FetchQuery],
+) -> Result<Vec<FetchPage>, StoreError> {
+    if fetches.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut acks: Vec<(&[u8], &[u8], i64)> = fetches
+        .iter()
+        .filter(|q| q.ack_through > 0)
+        .map(|q| {
+            (
+                &q.recipient.0[..],
+                channel_col(q.channel.as_ref()),
+                to_i64(q.ack_through),
+            )
+        })
+        .collect();
+    acks.sort_unstable();
+    if !acks.is_empty() {
+        let r: Vec<&[u8]> = acks.iter().map(|a| a.0).collect();
+        let c: Vec<&[u8]> = acks.iter().map(|a| a.1).collect();
+        let a: Vec<i64> = acks.iter().map(|a| a.2).collect();
+        let st = tx.prepare_cached(FETCH_ACK_SQL).await.map_err(pg_err)?;
+        tx.execute(&st, &[&r, &c, &a]).await.map_err(pg_err)?;
+    }
+    read_pages(tx, fetches).await
+}
+
+/// Stores `msgs` (senders already checked: `AnchorStore::check_sender`)
+/// in the open transaction `tx`; per-message outcomes. The outer `Err` is
+/// a database failure. Sends the `NOTIFY`s for the queues written. Every
+/// statement is prepared once per connection.
 pub(super) async fn enqueue_rows(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &Transaction<'_>,
     msgs: &[NewMessage],
 ) -> Result<Vec<Result<Enqueued, StoreError>>, StoreError> {
     let mut results: Vec<Option<Result<Enqueued, StoreError>>> =
         msgs.iter().map(|_| None).collect();
     if msgs.is_empty() {
         return Ok(Vec::new());
-    }
-
-    // 1. Channel membership.
-    let mut chan_ids: Vec<&[u8]> = msgs
-        .iter()
-        .filter_map(|m| m.channel.as_ref().map(|c| &c.0[..]))
-        .collect();
-    chan_ids.sort_unstable();
-    chan_ids.dedup();
-    let mut channels = HashMap::new();
-    if !chan_ids.is_empty() {
-        for row in tx
-            .query(
-                "SELECT id, member_a, member_b, created_at_ms FROM channels WHERE id = ANY($1::bytea[])",
-                &[&chan_ids],
-            )
-            .await
-            .map_err(pg_err)?
-        {
-            let c = read_channel(&row)?;
-            channels.insert(c.id, c);
-        }
-    }
-    for (i, m) in msgs.iter().enumerate() {
-        let row = m.channel.as_ref().and_then(|c| channels.get(c));
-        if let Err(e) = check_member(m, row) {
-            results[i] = Some(Err(e));
-        }
     }
 
     // 2. Lock the queues (sorted: no deadlocks between batches).
@@ -144,12 +204,12 @@ pub(super) async fn enqueue_rows(
     }
     locks.sort_unstable();
     locks.dedup();
-    tx.execute(
+    exec(
+        tx,
         "SELECT pg_advisory_xact_lock($1::int4, k) FROM unnest($2::int4[]) AS k",
         &[&QUEUE_LOCK_CLASS, &locks],
     )
-    .await
-    .map_err(pg_err)?;
+    .await?;
 
     // 3. clientMessageId already queued (checked under the queue lock).
     type DedupKey = ([u8; 32], Vec<u8>, [u8; 32], [u8; 16]);
@@ -175,8 +235,8 @@ pub(super) async fn enqueue_rows(
             .iter()
             .filter_map(|&i| msgs[i].client_message_id.as_ref().map(|x| &x[..]))
             .collect();
-        let rows = tx
-            .query(
+        let rows = query(
+                tx,
                 "SELECT m.recipient, m.channel, m.sender, m.client_msg_id,
                         m.id, m.received_at_ms, m.expires_at_ms
                    FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[]) AS k(r, c, s, cm)
@@ -185,8 +245,7 @@ pub(super) async fn enqueue_rows(
                     AND m.client_msg_id = k.cm AND m.client_msg_id IS NOT NULL",
                 &[&r, &c, &s, &cm],
             )
-            .await
-            .map_err(pg_err)?;
+            .await?;
         let mut found: HashMap<DedupKey, Enqueued> = HashMap::new();
         for row in rows {
             let cm = <[u8; 16]>::try_from(get_bytes(&row, 3)?)
@@ -239,13 +298,12 @@ pub(super) async fn enqueue_rows(
     }
 
     // 5. Ids, drawn under the queue locks, assigned in batch order.
-    let mut ids: Vec<i64> = tx
-        .query(
+    let mut ids: Vec<i64> = query(
+            tx,
             "SELECT nextval('message_ids') FROM generate_series(1, $1::int4)",
             &[&i32_len(to_insert.len())],
         )
-        .await
-        .map_err(pg_err)?
+        .await?
         .iter()
         .map(|r| r.try_get::<_, i64>(0).map_err(pg_err))
         .collect::<Result<_, _>>()?;
@@ -293,15 +351,15 @@ pub(super) async fn enqueue_rows(
             .map(|&i| i32_len(msgs[i].payload.len()))
             .collect();
         let payload: Vec<&[u8]> = rows.iter().map(|&i| &msgs[i].payload[..]).collect();
-        tx.execute(
+        exec(
+            tx,
             "INSERT INTO messages
                 (id, recipient, channel, sender, client_msg_id, received_at_ms, expires_at_ms, payload_len, payload)
              SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[],
                                   $6::int8[], $7::int8[], $8::int4[], $9::bytea[])",
             &[&id_col, &recipient, &channel, &sender, &cm, &received, &expires, &lens, &payload],
         )
-        .await
-        .map_err(pg_err)?;
+        .await?;
         start = end;
     }
     for (k, &i) in to_insert.iter().enumerate() {
@@ -334,12 +392,12 @@ pub(super) async fn enqueue_rows(
     notes.sort_unstable();
     notes.dedup();
     if !notes.is_empty() {
-        tx.execute(
+        exec(
+            tx,
             "SELECT pg_notify($1::text, p) FROM unnest($2::text[]) AS p",
             &[&NOTIFY_CHANNEL, &notes],
         )
-        .await
-        .map_err(pg_err)?;
+        .await?;
     }
     finish_results(results)
 }
@@ -519,8 +577,8 @@ async fn insert_post_rows(
 }
 
 async fn insert_audits(
-    tx: &tokio_postgres::Transaction<'_>,
-    rows: &[AuditRow],
+    tx: &Transaction<'_>,
+    rows: &[&AuditRow],
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
@@ -533,18 +591,18 @@ async fn insert_audits(
         .map(|r| r.channel.as_ref().map(|c| &c.0[..]))
         .collect();
     let detail: Vec<&str> = rows.iter().map(|r| r.detail.as_str()).collect();
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO audit_log (at_ms, kind, actor, channel, detail)
          SELECT * FROM unnest($1::int8[], $2::text[], $3::bytea[], $4::bytea[], $5::text[])",
         &[&at, &kind, &actor, &channel, &detail],
     )
-    .await
-    .map_err(pg_err)?;
+    .await?;
     Ok(())
 }
 
 async fn upsert_checkins(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &Transaction<'_>,
     rows: &[CheckIn],
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
@@ -570,7 +628,8 @@ async fn upsert_checkins(
     let anchor: Vec<bool> = list.iter().map(|c| c.is_anchor).collect();
     let seen: Vec<i64> = list.iter().map(|c| to_i64(c.last_seen_ms)).collect();
     let verified: Vec<i64> = list.iter().map(|c| to_i64(c.verified_at_ms)).collect();
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO checkins (node, addrs, is_anchor, last_seen_ms, verified_at_ms)
          SELECT * FROM unnest($1::bytea[], $2::text[], $3::bool[], $4::int8[], $5::int8[])
          ON CONFLICT (node) DO UPDATE SET
@@ -581,7 +640,6 @@ async fn upsert_checkins(
           WHERE excluded.last_seen_ms >= checkins.last_seen_ms",
         &[&node, &addrs, &anchor, &seen, &verified],
     )
-    .await
-    .map_err(pg_err)?;
+    .await?;
     Ok(())
 }

@@ -40,12 +40,12 @@ use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 
+use super::cache::ChannelCache;
 use super::migrations::{self, PG_MIGRATION_LOCK};
 use super::wake::{QueueKey, Registry};
 use super::{
-    channel_col, channel_from_col, check_member, decode_addrs, encode_addrs, fetch_cut, from_i64,
-    id32_from, merge_by_id, node_from, random_channel_id, random_salt, redact, to_i64, AuditEvent,
-    AuditKind, AuditRecord, BootstrapQuery, Channel, ChannelSummary, CheckIn, DeleteOutcome,
+    channel_col, channel_from_col, decode_addrs, encode_addrs, fetch_cut, from_i64, id32_from,
+    merge_by_id, node_from, random_channel_id, random_salt, to_i64, AuditKind, AuditRecord, AuditRow, BootstrapQuery, Channel, ChannelSummary, CheckIn, DeleteOutcome,
     Enqueued, FetchPage, FetchQuery, Inserted, NewMessage, PlanQuery, PostVolume, PreparedDelete,
     PreparedPost, Stats, StoreError, StoreOptions, StoredMessage, TombstoneRow, REDACTED_ID_LEN,
     SWEEP_CHUNK,
@@ -98,9 +98,27 @@ const EMPTY_CHANNELS_B_SQL: &str =
     AND NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.recipient = $1::bytea AND m.channel = ch.id)
   ORDER BY id LIMIT $3::int8";
 
-const FETCH_LENS_SQL: &str = "SELECT id, payload_len FROM messages
-  WHERE recipient = $1::bytea AND channel = $2::bytea AND expires_at_ms > $3::int8
-  ORDER BY id LIMIT $4::int8";
+/// The first unexpired messages (id, length) of several queues at once:
+/// row `i` of the arrays is one fetch (recipient, channel, now, limit), each
+/// an index range scan of `messages_by_queue`.
+const FETCH_LENS_SQL: &str = "SELECT k.i, m.id, m.payload_len
+   FROM unnest($1::int4[], $2::bytea[], $3::bytea[], $4::int8[], $5::int8[]) AS k(i, r, c, now, lim)
+   CROSS JOIN LATERAL (
+     SELECT id, payload_len FROM messages
+      WHERE recipient = k.r AND channel = k.c AND expires_at_ms > k.now
+      ORDER BY id LIMIT k.lim) AS m";
+
+/// The messages of several fetch pages, by id.
+const FETCH_ROWS_SQL: &str =
+    "SELECT id, sender, received_at_ms, expires_at_ms, payload FROM messages
+  WHERE id = ANY($1::int8[])";
+
+/// Deletes what several fetches acknowledged: row `i` of the arrays is
+/// (recipient, channel, ackThrough). Sorted by queue, so two batches lock
+/// rows in the same order.
+const FETCH_ACK_SQL: &str = "DELETE FROM messages AS m
+  USING unnest($1::bytea[], $2::bytea[], $3::int8[]) AS k(r, c, a)
+  WHERE m.recipient = k.r AND m.channel = k.c AND m.id <= k.a";
 
 /// The seqs a pull may return from one table pair: the requester's own
 /// rows (both visibilities), public rows by an author in the ids, and rows
@@ -189,6 +207,7 @@ struct Inner {
     jobs: mpsc::Sender<PgJob>,
     posts: mpsc::Sender<PostJob>,
     registry: Arc<Registry>,
+    channels: ChannelCache,
     salt: [u8; 32],
     op_timeout: Duration,
     /// The `LISTEN` connection is up.
@@ -210,9 +229,12 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 /// A group-committed write.
 enum PgJob {
-    Enqueue(NewMessage, Reply<Enqueued>),
+    /// A message, and the audit row to write with it.
+    Enqueue(NewMessage, Option<AuditRow>, Reply<Enqueued>),
     Audit(AuditRow, Reply<()>),
     CheckIn(CheckIn, Reply<()>),
+    /// A fetch with an acknowledgement (a write), and its audit row.
+    Fetch(FetchQuery, Reply<FetchPage>),
 }
 
 /// A post ingest, group-committed by the single post writer.
@@ -220,14 +242,6 @@ struct PostJob {
     posts: Vec<PreparedPost>,
     now_ms: u64,
     reply: Reply<Vec<Result<Inserted, StoreError>>>,
-}
-
-struct AuditRow {
-    at_ms: u64,
-    kind: AuditKind,
-    actor: [u8; REDACTED_ID_LEN],
-    channel: Option<ChannelId>,
-    detail: String,
 }
 
 // ---------------------------------------------------------------------------
@@ -595,6 +609,7 @@ impl PgStore {
                 jobs: tx,
                 posts: posts_tx,
                 registry,
+                channels: ChannelCache::default(),
                 salt,
                 op_timeout: opts.op_timeout,
                 listening,
@@ -609,6 +624,10 @@ impl PgStore {
 
     pub(crate) fn salt(&self) -> &[u8; 32] {
         &self.inner.salt
+    }
+
+    pub(crate) fn channel_cache(&self) -> &ChannelCache {
+        &self.inner.channels
     }
 
     pub(crate) fn listening(&self) -> bool {
@@ -730,14 +749,7 @@ impl PgStore {
 
     // -- audit --------------------------------------------------------------
 
-    pub(crate) async fn audit(&self, e: AuditEvent) -> Result<(), StoreError> {
-        let row = AuditRow {
-            at_ms: e.at_ms,
-            kind: e.kind,
-            actor: redact(&self.inner.salt, &e.actor),
-            channel: e.channel,
-            detail: e.detail,
-        };
+    pub(crate) async fn audit(&self, row: AuditRow) -> Result<(), StoreError> {
         self.submit(|r| PgJob::Audit(row, r)).await
     }
 
