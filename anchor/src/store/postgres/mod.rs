@@ -1022,9 +1022,11 @@ impl PgStore {
             let c = client(&self.inner.pool).await?;
             let rows = match q {
                 PlanQuery::Fetch => {
+                    let one: &[u8] = &[0u8; 32];
+                    let none: &[u8] = &[];
                     c.query(
                         &format!("EXPLAIN {FETCH_LENS_SQL}"),
-                        &[&&[0u8; 32][..], &&[0u8; 16][..], &0i64, &101i64],
+                        &[&vec![0i32], &vec![one], &vec![none], &vec![0i64], &vec![101i64]],
                     )
                     .await
                 }
