@@ -236,16 +236,16 @@ pub(super) async fn enqueue_rows(
             .filter_map(|&i| msgs[i].client_message_id.as_ref().map(|x| &x[..]))
             .collect();
         let rows = query(
-                tx,
-                "SELECT m.recipient, m.channel, m.sender, m.client_msg_id,
+            tx,
+            "SELECT m.recipient, m.channel, m.sender, m.client_msg_id,
                         m.id, m.received_at_ms, m.expires_at_ms
                    FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[]) AS k(r, c, s, cm)
                    JOIN messages AS m
                      ON m.recipient = k.r AND m.channel = k.c AND m.sender = k.s
                     AND m.client_msg_id = k.cm AND m.client_msg_id IS NOT NULL",
-                &[&r, &c, &s, &cm],
-            )
-            .await?;
+            &[&r, &c, &s, &cm],
+        )
+        .await?;
         let mut found: HashMap<DedupKey, Enqueued> = HashMap::new();
         for row in rows {
             let cm = <[u8; 16]>::try_from(get_bytes(&row, 3)?)
@@ -299,14 +299,14 @@ pub(super) async fn enqueue_rows(
 
     // 5. Ids, drawn under the queue locks, assigned in batch order.
     let mut ids: Vec<i64> = query(
-            tx,
-            "SELECT nextval('message_ids') FROM generate_series(1, $1::int4)",
-            &[&i32_len(to_insert.len())],
-        )
-        .await?
-        .iter()
-        .map(|r| r.try_get::<_, i64>(0).map_err(pg_err))
-        .collect::<Result<_, _>>()?;
+        tx,
+        "SELECT nextval('message_ids') FROM generate_series(1, $1::int4)",
+        &[&i32_len(to_insert.len())],
+    )
+    .await?
+    .iter()
+    .map(|r| r.try_get::<_, i64>(0).map_err(pg_err))
+    .collect::<Result<_, _>>()?;
     ids.sort_unstable();
     if ids.len() != to_insert.len() {
         return Err(StoreError::corrupt(
@@ -576,10 +576,7 @@ async fn insert_post_rows(
     Ok(out)
 }
 
-async fn insert_audits(
-    tx: &Transaction<'_>,
-    rows: &[&AuditRow],
-) -> Result<(), StoreError> {
+async fn insert_audits(tx: &Transaction<'_>, rows: &[&AuditRow]) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -601,10 +598,7 @@ async fn insert_audits(
     Ok(())
 }
 
-async fn upsert_checkins(
-    tx: &Transaction<'_>,
-    rows: &[CheckIn],
-) -> Result<(), StoreError> {
+async fn upsert_checkins(tx: &Transaction<'_>, rows: &[CheckIn]) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }

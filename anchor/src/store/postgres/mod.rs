@@ -45,10 +45,10 @@ use super::migrations::{self, PG_MIGRATION_LOCK};
 use super::wake::{QueueKey, Registry};
 use super::{
     channel_col, channel_from_col, decode_addrs, encode_addrs, fetch_cut, from_i64, id32_from,
-    merge_by_id, node_from, random_channel_id, random_salt, to_i64, AuditKind, AuditRecord, AuditRow, BootstrapQuery, Channel, ChannelSummary, CheckIn, DeleteOutcome,
-    Enqueued, FetchPage, FetchQuery, Inserted, NewMessage, PlanQuery, PostVolume, PreparedDelete,
-    PreparedPost, Stats, StoreError, StoreOptions, StoredMessage, TombstoneRow, REDACTED_ID_LEN,
-    SWEEP_CHUNK,
+    merge_by_id, node_from, random_channel_id, random_salt, to_i64, AuditKind, AuditRecord,
+    AuditRow, BootstrapQuery, Channel, ChannelSummary, CheckIn, DeleteOutcome, Enqueued, FetchPage,
+    FetchQuery, Inserted, NewMessage, PlanQuery, PostVolume, PreparedDelete, PreparedPost, Stats,
+    StoreError, StoreOptions, StoredMessage, TombstoneRow, REDACTED_ID_LEN, SWEEP_CHUNK,
 };
 
 mod batch;
@@ -1026,7 +1026,13 @@ impl PgStore {
                     let none: &[u8] = &[];
                     c.query(
                         &format!("EXPLAIN {FETCH_LENS_SQL}"),
-                        &[&vec![0i32], &vec![one], &vec![none], &vec![0i64], &vec![101i64]],
+                        &[
+                            &vec![0i32],
+                            &vec![one],
+                            &vec![none],
+                            &vec![0i64],
+                            &vec![101i64],
+                        ],
                     )
                     .await
                 }

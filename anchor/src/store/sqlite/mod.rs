@@ -35,10 +35,10 @@ use super::migrations;
 use super::wake::{QueueKey, Registry};
 use super::{
     channel_col, channel_from_col, decode_addrs, encode_addrs, from_i64, merge_by_id, node_from,
-    random_channel_id, random_salt, to_i64, AuditKind, AuditRecord, AuditRow,
-    BootstrapQuery, Channel, ChannelSummary, CheckIn, DeleteOutcome, Enqueued, FetchPage,
-    FetchQuery, Inserted, NewMessage, PlanQuery, PostVolume, PreparedDelete, PreparedPost, Stats,
-    StoreError, StoreOptions, StoredMessage, TombstoneRow, SWEEP_CHUNK,
+    random_channel_id, random_salt, to_i64, AuditKind, AuditRecord, AuditRow, BootstrapQuery,
+    Channel, ChannelSummary, CheckIn, DeleteOutcome, Enqueued, FetchPage, FetchQuery, Inserted,
+    NewMessage, PlanQuery, PostVolume, PreparedDelete, PreparedPost, Stats, StoreError,
+    StoreOptions, StoredMessage, TombstoneRow, SWEEP_CHUNK,
 };
 
 mod mailbox;
@@ -286,7 +286,10 @@ fn open_conn(path: &Path) -> Result<Connection, StoreError> {
 /// indexes instead (`SqliteStore::explain`).
 fn tune(conn: &Connection, busy: Duration) -> Result<(), StoreError> {
     conn.busy_timeout(busy)?;
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(())
 }
 
