@@ -82,6 +82,13 @@ async fn run_batch(pool: &Pool, registry: &Registry, batch: Vec<PgJob>, op_timeo
             }
         }
     }
+    tracing::trace!(
+        enqueues = msgs.len(),
+        fetches = fetches.len(),
+        audits = audits.len(),
+        checkins = checkins.len(),
+        "postgres write batch"
+    );
     let outcome = bounded(op_timeout, async {
         let mut c = client(pool).await?;
         let tx = c.transaction().await.map_err(pg_err)?;

@@ -172,8 +172,9 @@ impl PgStore {
 
     /// With an acknowledgement: a group-committed write (the delete, the
     /// page and its audit row in the batch transaction, answered after the
-    /// commit). Without: two prepared reads, then the audit row alone if
-    /// the page has messages.
+    /// commit). Without (a read, nothing to commit): two prepared reads,
+    /// then the audit row is queued for the group commit if the page has
+    /// messages, without waiting for its commit.
     pub(crate) async fn fetch(&self, q: FetchQuery) -> Result<FetchPage, StoreError> {
         if q.ack_through > 0 {
             return self.submit(|r| PgJob::Fetch(q, r)).await;
@@ -188,7 +189,7 @@ impl PgStore {
             })
             .await?;
         if let Some(row) = q.audit.and_then(|a| a.for_page(page.messages.len())) {
-            self.audit(row).await?;
+            self.submit_detached(|r| PgJob::Audit(row, r)).await?;
         }
         Ok(page)
     }

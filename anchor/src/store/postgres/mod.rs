@@ -657,6 +657,18 @@ impl PgStore {
             .map_err(|_| StoreError::unavailable("postgres writers stopped"))?
     }
 
+    /// Queues a group-committed write without waiting for its commit.
+    async fn submit_detached<T>(
+        &self,
+        job: impl FnOnce(Reply<T>) -> PgJob,
+    ) -> Result<(), StoreError> {
+        let (tx, _) = oneshot::channel();
+        tokio::time::timeout(self.inner.op_timeout, self.inner.jobs.send(job(tx)))
+            .await
+            .map_err(|_| StoreError::unavailable("write queue full"))?
+            .map_err(|_| StoreError::unavailable("postgres writers stopped"))
+    }
+
     pub(crate) async fn schema_version(&self) -> Result<u32, StoreError> {
         self.timed(async {
             let c = client(&self.inner.pool).await?;

@@ -146,9 +146,10 @@ impl SqliteStore {
 
     /// With an acknowledgement: one write job deletes the acknowledged
     /// messages, reads the page and appends the audit row (one commit,
-    /// group-committed with concurrent writes). Without: a read on a
-    /// reader connection, then the audit row alone if the page has
-    /// messages.
+    /// group-committed with concurrent writes). Without (a read, nothing
+    /// to commit): a read on a reader connection, then the audit row is
+    /// queued for the writer if the page has messages, without waiting
+    /// for its commit, which comes no later than the caller's next write.
     pub(crate) async fn fetch(&self, q: FetchQuery) -> Result<FetchPage, StoreError> {
         if q.ack_through > 0 {
             self.write(move |c| {
@@ -170,7 +171,7 @@ impl SqliteStore {
             let page = self.read(move |c| read_page(c, &q)).await?;
             let n = page.messages.len();
             if n > 0 && audit.is_some() {
-                self.write(move |c| {
+                self.write_detached(move |c| {
                     audit_page(c, audit.as_ref(), n)?;
                     Ok(((), Vec::new()))
                 })

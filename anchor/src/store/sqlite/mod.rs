@@ -226,19 +226,27 @@ fn writer_loop(
 
 fn run_batch(conn: &Connection, jobs: &mut Vec<Box<dyn WriteJob>>, registry: &Registry) {
     let mut wake = Vec::new();
+    // The transaction statements are prepared once, like every other.
+    let exec = |sql: &str| -> Result<(), StoreError> {
+        conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    };
     let outcome: Result<(), StoreError> = (|| {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
+        exec("BEGIN IMMEDIATE")?;
         for j in jobs.iter_mut() {
-            conn.execute_batch("SAVEPOINT job")?;
+            exec("SAVEPOINT job")?;
             match j.run(conn) {
                 Some(keys) => {
-                    conn.execute_batch("RELEASE job")?;
+                    exec("RELEASE job")?;
                     wake.extend(keys);
                 }
-                None => conn.execute_batch("ROLLBACK TO job; RELEASE job")?,
+                None => {
+                    exec("ROLLBACK TO job")?;
+                    exec("RELEASE job")?;
+                }
             }
         }
-        conn.execute_batch("COMMIT")?;
+        exec("COMMIT")?;
         Ok(())
     })();
     let commit = match outcome {
@@ -471,6 +479,26 @@ impl SqliteStore {
             .map_err(|_| StoreError::unavailable("sqlite writer stopped"))?;
         rx.await
             .map_err(|_| StoreError::unavailable("sqlite writer stopped"))?
+    }
+
+    /// Queues `f` for the writer thread like [`SqliteStore::write`] but
+    /// does not wait for the commit: jobs run in the order they are queued,
+    /// so it commits no later than any write queued after this returns.
+    async fn write_detached<F>(&self, f: F) -> Result<(), StoreError>
+    where
+        F: FnOnce(&Connection) -> JobResult<()> + Send + 'static,
+    {
+        let (tx, _) = oneshot::channel();
+        let job: Box<dyn WriteJob> = Box::new(Job {
+            f: Some(f),
+            result: None,
+            reply: tx,
+        });
+        self.inner
+            .jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::unavailable("sqlite writer stopped"))
     }
 
     /// Runs `f` in a read transaction on a reader connection (or on the
