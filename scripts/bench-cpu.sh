@@ -42,6 +42,7 @@ cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     if [ -n "$pg_data" ]; then run_pg pg_ctl -D "$pg_data" -m fast -w stop >/dev/null 2>&1 || true; fi
+    if [ -n "${KEEP_LOG:-}" ]; then cp "$work/a.log" "$KEEP_LOG"; fi
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -67,7 +68,7 @@ sed -i -e 's/^\(ip_\)\{0,1\}rate_limit_per_second = .*/\1rate_limit_per_second =
     -e 's/^\(ip_\)\{0,1\}rate_limit_burst = .*/\1rate_limit_burst = 1000000/' \
     -e 's/^post_quota_\(author\|depositor\)_\(posts\|bytes\) = .*/post_quota_\1_\2 = 0/' \
     "$dir/anchor.toml"
-RUST_LOG=warn "$anchor" --data-dir "$dir" run --listen 127.0.0.1:0 \
+RUST_LOG="${ANCHOR_LOG:-warn}" "$anchor" --data-dir "$dir" run --listen 127.0.0.1:0 \
     --admin-listen "" --metrics-listen "" --store "$store" >"$work/a.out" 2>"$work/a.log" &
 apid=$!
 pids+=("$apid")

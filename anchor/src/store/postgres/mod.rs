@@ -7,11 +7,15 @@
 //!   closed connections are dropped at checkout (`RecyclingMethod::Fast`)
 //!   and replaced, so the store recovers by itself. No TLS: connect over a
 //!   unix socket or a trusted network.
-//! * **Group commit.** Enqueues, audit events and check-ins go through a
-//!   bounded queue to `write_workers` tasks; each takes what is queued (up
-//!   to `max_write_batch`) into one transaction of multi-row `UNNEST`
-//!   statements and answers every request after the `COMMIT`. Requests
-//!   refused on their own (not a member) do not affect the others.
+//! * **Group commit.** Enqueues (each with its audit row), fetches that
+//!   acknowledge (the deletes, the pages and their audit rows), audit
+//!   events and check-ins go through a bounded queue to `write_workers`
+//!   tasks; each takes what is queued (up to `max_write_batch`) into one
+//!   transaction of multi-row `UNNEST` statements and answers every request
+//!   after the `COMMIT`. Senders are checked before they are queued
+//!   (channels never change, `cache.rs`). Every statement on the mailbox
+//!   path is prepared once per pooled connection (deadpool's statement
+//!   cache).
 //! * **Ids in commit order.** Within the transaction, the queues written
 //!   are locked with `pg_advisory_xact_lock(QUEUE_LOCK_CLASS, key)` (sorted,
 //!   so batches cannot deadlock) *before* ids are drawn from the
