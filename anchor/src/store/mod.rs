@@ -96,6 +96,7 @@ mod cache;
 mod error;
 mod migrations;
 mod postgres;
+mod pull;
 mod sqlite;
 mod types;
 mod wake;

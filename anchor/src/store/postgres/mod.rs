@@ -124,43 +124,42 @@ const FETCH_ACK_SQL: &str = "DELETE FROM messages AS m
   USING unnest($1::bytea[], $2::bytea[], $3::int8[]) AS k(r, c, a)
   WHERE m.recipient = k.r AND m.channel = k.c AND m.id <= k.a";
 
-/// The seqs a pull may return from one table pair: the requester's own
-/// rows (both visibilities), public rows by an author in the ids, and rows
-/// whose recipient (other than their author) is in the ids. `$1` requester,
-/// `$2` since, `$3` ids, `$4` limit.
+/// The candidate streams of a pull from one table pair, each tagged: the
+/// requester's own public (0) and encrypted (1) rows, the public rows by
+/// the `n`-th id (`2n`) and the rows whose recipient (other than their
+/// author) is the `n`-th id (`2n + 1`), at most `$4` rows per stream, by
+/// seq. `$1` requester, `$2` since, `$3` ids, `$4` rows per stream.
+/// Merged by `PullRounds` (`pull.rs`).
 macro_rules! pull_sql {
     ($rows:literal, $recipients:literal) => {
         concat!(
-            "SELECT s.seq FROM (
-    (SELECT p.seq FROM ",
+            "(SELECT 0::int8 AS s, p.seq FROM ",
             $rows,
             " AS p
       WHERE p.author = $1::bytea AND p.encrypted = false AND p.seq > $2::int8
       ORDER BY p.seq LIMIT $4::int8)
-    UNION
-    (SELECT p.seq FROM ",
+    UNION ALL
+    (SELECT 1::int8, p.seq FROM ",
             $rows,
             " AS p
       WHERE p.author = $1::bytea AND p.encrypted = true AND p.seq > $2::int8
       ORDER BY p.seq LIMIT $4::int8)
-    UNION
-    (SELECT x.seq FROM unnest($3::bytea[]) AS i(id)
+    UNION ALL
+    (SELECT 2 * i.n, x.seq FROM unnest($3::bytea[]) WITH ORDINALITY AS i(id, n)
       CROSS JOIN LATERAL (
         SELECT p.seq FROM ",
             $rows,
             " AS p
          WHERE p.author = i.id AND p.encrypted = false AND p.seq > $2::int8
          ORDER BY p.seq LIMIT $4::int8) AS x)
-    UNION
-    (SELECT y.seq FROM unnest($3::bytea[]) AS i(id)
+    UNION ALL
+    (SELECT 2 * i.n + 1, y.seq FROM unnest($3::bytea[]) WITH ORDINALITY AS i(id, n)
       CROSS JOIN LATERAL (
         SELECT r.seq FROM ",
             $recipients,
             " AS r
          WHERE r.recipient = i.id AND r.author <> r.recipient AND r.seq > $2::int8
-         ORDER BY r.seq LIMIT $4::int8) AS y)
-  ) AS s
-  ORDER BY s.seq LIMIT $4::int8"
+         ORDER BY r.seq LIMIT $4::int8) AS y)"
         )
     };
 }

@@ -1,5 +1,6 @@
 //! PostgreSQL: posts, tombstones and the pull queries.
 
+use super::super::pull::PullRounds;
 use super::*;
 
 impl PgStore {
@@ -50,7 +51,8 @@ impl PgStore {
     }
 
     /// The first `limit` seqs after `since_seq` a pull may return, by one
-    /// of the [`pull_sql!`] statements (posts or tombstones).
+    /// of the [`pull_sql!`] statements (posts or tombstones): its streams
+    /// read a few rows at a time by [`PullRounds`], one statement a round.
     async fn candidates(
         &self,
         sql: &'static str,
@@ -65,15 +67,25 @@ impl PgStore {
         self.timed(async {
             let c = client(&self.inner.pool).await?;
             let st = c.prepare_cached(sql).await.map_err(pg_err)?;
-            c.query(
-                &st,
-                &[&&requester.0[..], &to_i64(since_seq), &ids, &i64_len(limit)],
-            )
-            .await
-            .map_err(pg_err)?
-            .iter()
-            .map(|r| get_u64(r, 0, "seq"))
-            .collect()
+            let mut rounds = PullRounds::new(limit, 2 + 2 * ids.len());
+            loop {
+                let per = i64_len(rounds.per_stream());
+                let rows = c
+                    .query(&st, &[&&requester.0[..], &to_i64(since_seq), &ids, &per])
+                    .await
+                    .map_err(pg_err)?;
+                let mut streams: HashMap<i64, Vec<u64>> = HashMap::new();
+                for r in &rows {
+                    let tag: i64 = r.try_get(0).map_err(pg_err)?;
+                    streams.entry(tag).or_default().push(get_u64(r, 1, "seq")?);
+                }
+                for (_, seqs) in streams {
+                    rounds.add(seqs);
+                }
+                if let Some(seqs) = rounds.finish_round() {
+                    return Ok(seqs);
+                }
+            }
         })
         .await
     }

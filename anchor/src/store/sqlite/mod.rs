@@ -19,7 +19,6 @@
 //! wakeups only reach waiters in the process that enqueued: share a
 //! database between anchor processes with PostgreSQL.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
