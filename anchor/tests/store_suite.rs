@@ -289,6 +289,7 @@ suite!(
     enqueue_retry_after_unknown_outcome_is_deduplicated,
     audit_rows_commit_with_their_operation,
     channel_membership_is_read_once,
+    pull_pages_follow_the_rule_near_and_far_from_the_head,
 );
 
 // ---------------------------------------------------------------------------
@@ -1395,6 +1396,91 @@ mod cases {
         };
         let (p, v) = seal_post(k, ms, &body, to, &mut rand_core::OsRng).unwrap();
         SyncPost::new(k, p, v, None)
+    }
+
+    /// A pull far behind the head reads the candidate streams; near the
+    /// head it scans the rows after the cursor (`store/pull.rs`). Both
+    /// must return exactly the posts the rule admits, in store order, and
+    /// paging through everything from cursor 0 must see each once.
+    pub async fn pull_pages_follow_the_rule_near_and_far_from_the_head(db: Db) {
+        let s = db.open().await;
+        let reader = key(10);
+        let authors: Vec<SigningKey> = (11..16).map(key).collect();
+        let stranger = key(20);
+        let pid = |k: &SigningKey| PostingId(k.public());
+        let mut posts = Vec::new();
+        for i in 0..200u64 {
+            let a = &authors[(i % 5) as usize];
+            let p = match i % 8 {
+                3 => sealed_post(a, i, &[pid(&reader)]),
+                5 => sealed_post(a, i, &[pid(&stranger), pid(a)]),
+                6 => public_post(&reader, i),
+                7 if i % 16 == 7 => sealed_post(&reader, i, &[pid(&stranger)]),
+                _ => public_post(a, i),
+            };
+            posts.push(p);
+        }
+        let mut seqs = Vec::new();
+        for chunk in posts.chunks(50) {
+            for r in s.insert_posts(chunk, NOW).await.unwrap() {
+                match r.unwrap() {
+                    Inserted::New { seq } => seqs.push(seq),
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        // Follows authors 0 and 1, and names itself.
+        let ids = [pid(&authors[0]).0, pid(&authors[1]).0, pid(&reader).0];
+        let me = NodeId(reader.public());
+        let admitted = |p: &SyncPost| {
+            let author = p.post.body().author;
+            if author == pid(&reader) {
+                return true;
+            }
+            if p.visibility.is_encrypted() {
+                p.visibility
+                    .recipients()
+                    .iter()
+                    .any(|w| w.recipient == reader.public() && w.recipient != author.0)
+            } else {
+                ids.contains(&author.0)
+            }
+        };
+        let expected_after = |cursor: u64| -> Vec<SyncPost> {
+            posts
+                .iter()
+                .zip(&seqs)
+                .filter(|(p, &q)| q > cursor && admitted(p))
+                .map(|(p, _)| p.clone())
+                .collect()
+        };
+        assert!(expected_after(0).len() > 60, "the data should span pages");
+        // Every cursor, from far behind (streams) to the head (scan).
+        for cursor in [
+            0, seqs[20], seqs[99], seqs[150], seqs[180], seqs[198], seqs[199],
+        ] {
+            let p = s.pull(me, &ids, cursor, 500).await.unwrap();
+            assert_eq!(p.posts, expected_after(cursor), "cursor {cursor}");
+            assert!(!p.more);
+        }
+        // Paging from 0 with a small limit crosses from streams to scan.
+        let mut got = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let p = s.pull(me, &ids, cursor, 9).await.unwrap();
+            assert!(p.posts.len() <= 9);
+            assert!(p.next_seq >= cursor);
+            got.extend(p.posts);
+            cursor = p.next_seq;
+            if !p.more {
+                break;
+            }
+        }
+        assert_eq!(got, expected_after(0));
+        // At the head: nothing, and the cursor stays.
+        let p = s.pull(me, &ids, seqs[199], 9).await.unwrap();
+        assert!(p.posts.is_empty() && !p.more);
+        assert_eq!(p.next_seq, seqs[199]);
     }
 
     pub async fn posts_insert_and_pull_with_recipient_match(db: Db) {

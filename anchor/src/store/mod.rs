@@ -89,7 +89,6 @@ use distsoc_protocol::messages::content::{
 };
 use distsoc_protocol::messages::mailbox::ChannelCursor;
 use distsoc_protocol::messages::signed::Signed;
-use distsoc_protocol::messages::social::MAX_PULL_DELETES;
 use distsoc_protocol::sync::{Audience, PullFilter};
 
 mod cache;
@@ -115,6 +114,7 @@ pub(crate) use mailbox::{
     channel_col, channel_from_col, check_member, check_message, fetch_cut, random_channel_id,
     AuditRow, FetchQuery,
 };
+pub(crate) use pull::PullRows;
 use wake::QueueKey;
 
 /// Largest mailbox payload, bytes (5 MiB, `schema/README.md` §9).
@@ -737,10 +737,12 @@ impl AnchorStore {
     /// posts with a recipient other than the author in `ids`. Candidates
     /// come from index range scans bounded per id (authors:
     /// `posts (author, encrypted, seq)`; recipients:
-    /// `post_recipients (recipient, seq)`), so the cost depends on the ids
-    /// and `limit`, not the table size; each candidate then goes through
-    /// [`PullFilter::decide`], the final authority. At most `limit` rows are
-    /// examined.
+    /// `post_recipients (recipient, seq)`), or near the head from a bounded
+    /// scan of the rows after `since_seq` (`pull.rs`), so the cost depends
+    /// on the ids and `limit`, not the table size; each candidate then goes
+    /// through [`PullFilter::decide`], the final authority. At most `limit`
+    /// rows are examined. The backend reads the page in one go (one reader
+    /// thread hand-off on SQLite, one pooled connection on PostgreSQL).
     pub async fn pull(
         &self,
         requester: NodeId,
@@ -749,52 +751,20 @@ impl AnchorStore {
         limit: usize,
     ) -> Result<PullPage, StoreError> {
         let limit = limit.max(1);
-        let posts =
-            dispatch!(self, s => s.pull_candidates(requester, ids, since_seq, limit + 1).await)?;
-        let tombs = dispatch!(self, s => s.tombstone_candidates(requester, ids, since_seq, limit + 1).await)?;
-        // One cursor over posts and tombstones: merge the two candidate
-        // lists in store order (each is complete up to its own last seq,
-        // so the first `limit + 1` of the merge are too).
-        let mut merged: Vec<(u64, bool)> = posts
-            .into_iter()
-            .map(|s| (s, false))
-            .chain(tombs.into_iter().map(|s| (s, true)))
-            .collect();
-        merged.sort_unstable();
-        merged.dedup();
-        let mut more = merged.len() > limit;
-        merged.truncate(limit);
-        // Never more than MAX_PULL_DELETES tombstones on one page.
-        let mut n_tombs = 0usize;
-        let mut cut = merged.len();
-        for (i, (_, is_tomb)) in merged.iter().enumerate() {
-            if *is_tomb {
-                if n_tombs == MAX_PULL_DELETES {
-                    cut = i;
-                    more = true;
-                    break;
-                }
-                n_tombs += 1;
-            }
-        }
-        merged.truncate(cut);
-        let post_seqs: Vec<u64> = merged.iter().filter(|m| !m.1).map(|m| m.0).collect();
-        let tomb_seqs: Vec<u64> = merged.iter().filter(|m| m.1).map(|m| m.0).collect();
-        let rows = if post_seqs.is_empty() {
-            Vec::new()
-        } else {
-            dispatch!(self, s => s.posts_by_seq(&post_seqs).await)?
-        };
-        let tomb_rows = if tomb_seqs.is_empty() {
-            Vec::new()
-        } else {
-            dispatch!(self, s => s.tombstones_by_seq(&tomb_seqs).await)?
-        };
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
         let filter = PullFilter::new(requester, ids.iter().copied());
+        let PullRows {
+            posts: rows,
+            tombs: tomb_rows,
+            next_seq,
+            more,
+        } = dispatch!(self, s => s.pull_rows(requester, ids, since_seq, limit).await)?;
         let mut page = PullPage {
             posts: Vec::with_capacity(rows.len()),
             deletes: Vec::new(),
-            next_seq: merged.last().map_or(since_seq, |m| m.0),
+            next_seq,
             more,
         };
         for (_seq, bytes) in rows {

@@ -7,6 +7,32 @@ use tokio_postgres::types::ToSql;
 use super::mailbox::read_pages;
 use super::*;
 
+/// Locks the queues of an enqueue batch: `$1` the lock class, `$2` the
+/// sorted queue keys.
+const LOCK_QUEUES_SQL: &str =
+    "SELECT pg_advisory_xact_lock($1::int4, k) FROM unnest($2::int4[]) AS k";
+
+/// The messages already queued under a clientMessageId: row `i` of the
+/// arrays is (recipient, channel, sender, clientMessageId).
+const QUEUED_CM_SQL: &str = "SELECT m.recipient, m.channel, m.sender, m.client_msg_id,
+        m.id, m.received_at_ms, m.expires_at_ms
+   FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[]) AS k(r, c, s, cm)
+   JOIN messages AS m
+     ON m.recipient = k.r AND m.channel = k.c AND m.sender = k.s
+    AND m.client_msg_id = k.cm AND m.client_msg_id IS NOT NULL";
+
+/// `$1` new message ids.
+const DRAW_IDS_SQL: &str = "SELECT nextval('message_ids') FROM generate_series(1, $1::int4)";
+
+/// One chunk of new messages, row `i` of the arrays each.
+const INSERT_MESSAGES_SQL: &str = "INSERT INTO messages
+    (id, recipient, channel, sender, client_msg_id, received_at_ms, expires_at_ms, payload_len, payload)
+ SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[],
+                      $6::int8[], $7::int8[], $8::int4[], $9::bytea[])";
+
+/// `NOTIFY $1, p` for every payload `p` of `$2` (delivered at commit).
+const NOTIFY_SQL: &str = "SELECT pg_notify($1::text, p) FROM unnest($2::text[]) AS p";
+
 /// Runs `sql`, prepared once per connection (deadpool's statement cache).
 async fn exec(
     tx: &Transaction<'_>,
@@ -15,16 +41,6 @@ async fn exec(
 ) -> Result<u64, StoreError> {
     let st = tx.prepare_cached(sql).await.map_err(pg_err)?;
     tx.execute(&st, params).await.map_err(pg_err)
-}
-
-/// Queries `sql`, prepared once per connection.
-async fn query(
-    tx: &Transaction<'_>,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<Vec<Row>, StoreError> {
-    let st = tx.prepare_cached(sql).await.map_err(pg_err)?;
-    tx.query(&st, params).await.map_err(pg_err)
 }
 
 pub(super) async fn worker(
@@ -155,7 +171,8 @@ async fn run_batch(pool: &Pool, registry: &Registry, batch: Vec<PgJob>, op_timeo
 }
 
 /// Applies the acknowledgements of `fetches` (one statement), then reads
-/// their pages ([`read_pages`]) in the open transaction `tx`.
+/// their pages ([`read_pages`]) in the open transaction `tx`; the delete
+/// and the read go in one round trip.
 async fn ack_and_read(
     tx: &Transaction<'_>,
     fetches: &[FetchQuery],
@@ -175,14 +192,22 @@ async fn ack_and_read(
         })
         .collect();
     acks.sort_unstable();
-    if !acks.is_empty() {
-        let r: Vec<&[u8]> = acks.iter().map(|a| a.0).collect();
-        let c: Vec<&[u8]> = acks.iter().map(|a| a.1).collect();
-        let a: Vec<i64> = acks.iter().map(|a| a.2).collect();
-        let st = tx.prepare_cached(FETCH_ACK_SQL).await.map_err(pg_err)?;
-        tx.execute(&st, &[&r, &c, &a]).await.map_err(pg_err)?;
+    if acks.is_empty() {
+        return read_pages(tx, fetches).await;
     }
-    read_pages(tx, fetches).await
+    let r: Vec<&[u8]> = acks.iter().map(|a| a.0).collect();
+    let c: Vec<&[u8]> = acks.iter().map(|a| a.1).collect();
+    let a: Vec<i64> = acks.iter().map(|a| a.2).collect();
+    // Both prepared first, so that the two futures below send their
+    // statements when first polled, in this order: the server runs the
+    // delete before the page read, in one round trip.
+    let st = tx.prepare_cached(FETCH_ACK_SQL).await.map_err(pg_err)?;
+    tx.prepare_cached(FETCH_PAGE_SQL).await.map_err(pg_err)?;
+    let (_, pages) = tokio::try_join!(
+        async { tx.execute(&st, &[&r, &c, &a]).await.map_err(pg_err) },
+        read_pages(tx, fetches),
+    )?;
+    Ok(pages)
 }
 
 /// Stores `msgs` (senders already checked: `AnchorStore::check_sender`)
@@ -199,26 +224,6 @@ pub(super) async fn enqueue_rows(
         return Ok(Vec::new());
     }
 
-    // 2. Lock the queues (sorted: no deadlocks between batches).
-    let mut locks: Vec<i32> = msgs
-        .iter()
-        .zip(&results)
-        .filter(|(_, r)| r.is_none())
-        .map(|(m, _)| QueueKey::new(&m.recipient, m.channel.as_ref()).lock_key())
-        .collect();
-    if locks.is_empty() {
-        return finish_results(results);
-    }
-    locks.sort_unstable();
-    locks.dedup();
-    exec(
-        tx,
-        "SELECT pg_advisory_xact_lock($1::int4, k) FROM unnest($2::int4[]) AS k",
-        &[&QUEUE_LOCK_CLASS, &locks],
-    )
-    .await?;
-
-    // 3. clientMessageId already queued (checked under the queue lock).
     type DedupKey = ([u8; 32], Vec<u8>, [u8; 32], [u8; 16]);
     let key_of = |m: &NewMessage, cm: [u8; 16]| -> DedupKey {
         (
@@ -228,68 +233,13 @@ pub(super) async fn enqueue_rows(
             cm,
         )
     };
-    let with_cm: Vec<usize> = (0..msgs.len())
-        .filter(|&i| results[i].is_none() && msgs[i].client_message_id.is_some())
-        .collect();
-    if !with_cm.is_empty() {
-        let r: Vec<&[u8]> = with_cm.iter().map(|&i| &msgs[i].recipient.0[..]).collect();
-        let c: Vec<&[u8]> = with_cm
-            .iter()
-            .map(|&i| channel_col(msgs[i].channel.as_ref()))
-            .collect();
-        let s: Vec<&[u8]> = with_cm.iter().map(|&i| &msgs[i].sender.0[..]).collect();
-        let cm: Vec<&[u8]> = with_cm
-            .iter()
-            .filter_map(|&i| msgs[i].client_message_id.as_ref().map(|x| &x[..]))
-            .collect();
-        let rows = query(
-            tx,
-            "SELECT m.recipient, m.channel, m.sender, m.client_msg_id,
-                        m.id, m.received_at_ms, m.expires_at_ms
-                   FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[]) AS k(r, c, s, cm)
-                   JOIN messages AS m
-                     ON m.recipient = k.r AND m.channel = k.c AND m.sender = k.s
-                    AND m.client_msg_id = k.cm AND m.client_msg_id IS NOT NULL",
-            &[&r, &c, &s, &cm],
-        )
-        .await?;
-        let mut found: HashMap<DedupKey, Enqueued> = HashMap::new();
-        for row in rows {
-            let cm = <[u8; 16]>::try_from(get_bytes(&row, 3)?)
-                .map_err(|_| StoreError::corrupt("client_msg_id", "length"))?;
-            let key = (
-                id32_from("recipient", get_bytes(&row, 0)?)?,
-                get_bytes(&row, 1)?.to_vec(),
-                id32_from("sender", get_bytes(&row, 2)?)?,
-                cm,
-            );
-            found.insert(
-                key,
-                Enqueued {
-                    message_id: get_u64(&row, 4, "message id")?,
-                    received_at_ms: get_u64(&row, 5, "received_at_ms")?,
-                    expires_at_ms: get_u64(&row, 6, "expires_at_ms")?,
-                    duplicate: true,
-                },
-            );
-        }
-        for &i in &with_cm {
-            if let Some(cm) = msgs[i].client_message_id {
-                if let Some(e) = found.get(&key_of(&msgs[i], cm)) {
-                    results[i] = Some(Ok(*e));
-                }
-            }
-        }
-    }
 
-    // 4. Repeats inside this batch refer to their first occurrence.
+    // 1. Repeats inside this batch refer to their first occurrence; the
+    //    first occurrences are the candidates.
     let mut first_of: HashMap<DedupKey, usize> = HashMap::new();
     let mut repeat_of: Vec<Option<usize>> = vec![None; msgs.len()];
-    let mut to_insert = Vec::new();
+    let mut candidates = Vec::new();
     for (i, m) in msgs.iter().enumerate() {
-        if results[i].is_some() {
-            continue;
-        }
         if let Some(cm) = m.client_message_id {
             match first_of.entry(key_of(m, cm)) {
                 std::collections::hash_map::Entry::Occupied(o) => {
@@ -301,28 +251,109 @@ pub(super) async fn enqueue_rows(
                 }
             }
         }
-        to_insert.push(i);
+        candidates.push(i);
     }
 
-    // 5. Ids, drawn under the queue locks, assigned in batch order.
-    let mut ids: Vec<i64> = query(
-        tx,
-        "SELECT nextval('message_ids') FROM generate_series(1, $1::int4)",
-        &[&i32_len(to_insert.len())],
+    // 2. In one round trip, executed in this order: lock the queues
+    //    (sorted: no deadlocks between batches), look up the
+    //    clientMessageIds already queued (under the lock: race-free), draw
+    //    an id for every candidate (under the lock: commit order). A
+    //    candidate found queued leaves its id unused (a gap).
+    let mut locks: Vec<i32> = candidates
+        .iter()
+        .map(|&i| QueueKey::new(&msgs[i].recipient, msgs[i].channel.as_ref()).lock_key())
+        .collect();
+    locks.sort_unstable();
+    locks.dedup();
+    let with_cm: Vec<usize> = candidates
+        .iter()
+        .copied()
+        .filter(|&i| msgs[i].client_message_id.is_some())
+        .collect();
+    let r: Vec<&[u8]> = with_cm.iter().map(|&i| &msgs[i].recipient.0[..]).collect();
+    let c: Vec<&[u8]> = with_cm
+        .iter()
+        .map(|&i| channel_col(msgs[i].channel.as_ref()))
+        .collect();
+    let s: Vec<&[u8]> = with_cm.iter().map(|&i| &msgs[i].sender.0[..]).collect();
+    let cm: Vec<&[u8]> = with_cm
+        .iter()
+        .filter_map(|&i| msgs[i].client_message_id.as_ref().map(|x| &x[..]))
+        .collect();
+    let lock_st = tx.prepare_cached(LOCK_QUEUES_SQL).await.map_err(pg_err)?;
+    let dedup_st = tx.prepare_cached(QUEUED_CM_SQL).await.map_err(pg_err)?;
+    let ids_st = tx.prepare_cached(DRAW_IDS_SQL).await.map_err(pg_err)?;
+    let n_ids = i32_len(candidates.len());
+    let (_, found_rows, id_rows) = tokio::try_join!(
+        async { tx.execute(&lock_st, &[&QUEUE_LOCK_CLASS, &locks]).await },
+        async {
+            if with_cm.is_empty() {
+                Ok(Vec::new())
+            } else {
+                tx.query(&dedup_st, &[&r, &c, &s, &cm]).await
+            }
+        },
+        async { tx.query(&ids_st, &[&n_ids]).await },
     )
-    .await?
-    .iter()
-    .map(|r| r.try_get::<_, i64>(0).map_err(pg_err))
-    .collect::<Result<_, _>>()?;
+    .map_err(pg_err)?;
+    let mut found: HashMap<DedupKey, Enqueued> = HashMap::new();
+    for row in found_rows {
+        let cm = <[u8; 16]>::try_from(get_bytes(&row, 3)?)
+            .map_err(|_| StoreError::corrupt("client_msg_id", "length"))?;
+        let key = (
+            id32_from("recipient", get_bytes(&row, 0)?)?,
+            get_bytes(&row, 1)?.to_vec(),
+            id32_from("sender", get_bytes(&row, 2)?)?,
+            cm,
+        );
+        found.insert(
+            key,
+            Enqueued {
+                message_id: get_u64(&row, 4, "message id")?,
+                received_at_ms: get_u64(&row, 5, "received_at_ms")?,
+                expires_at_ms: get_u64(&row, 6, "expires_at_ms")?,
+                duplicate: true,
+            },
+        );
+    }
+    let mut to_insert = Vec::with_capacity(candidates.len());
+    for &i in &candidates {
+        match msgs[i]
+            .client_message_id
+            .and_then(|cm| found.get(&key_of(&msgs[i], cm)))
+        {
+            Some(e) => results[i] = Some(Ok(*e)),
+            None => to_insert.push(i),
+        }
+    }
+
+    // 3. The ids, assigned in batch order.
+    let mut ids: Vec<i64> = id_rows
+        .iter()
+        .map(|r| r.try_get::<_, i64>(0).map_err(pg_err))
+        .collect::<Result<_, _>>()?;
     ids.sort_unstable();
-    if ids.len() != to_insert.len() {
+    if ids.len() < to_insert.len() {
         return Err(StoreError::corrupt(
             "message_ids",
             "sequence returned too few ids",
         ));
     }
 
-    // 6. Multi-row inserts, in chunks of bounded payload size.
+    // 4. Multi-row inserts, in chunks of bounded payload size, the last
+    //    one pipelined with the NOTIFYs that wake other processes at
+    //    commit (one round trip for a batch that fits one chunk).
+    let mut notes: Vec<String> = to_insert
+        .iter()
+        .map(|&i| QueueKey::new(&msgs[i].recipient, msgs[i].channel.as_ref()).notify_payload())
+        .collect();
+    notes.sort_unstable();
+    notes.dedup();
+    let insert_st = tx
+        .prepare_cached(INSERT_MESSAGES_SQL)
+        .await
+        .map_err(pg_err)?;
+    let notify_st = tx.prepare_cached(NOTIFY_SQL).await.map_err(pg_err)?;
     let mut start = 0;
     while start < to_insert.len() {
         let mut end = start;
@@ -358,15 +389,22 @@ pub(super) async fn enqueue_rows(
             .map(|&i| i32_len(msgs[i].payload.len()))
             .collect();
         let payload: Vec<&[u8]> = rows.iter().map(|&i| &msgs[i].payload[..]).collect();
-        exec(
-            tx,
-            "INSERT INTO messages
-                (id, recipient, channel, sender, client_msg_id, received_at_ms, expires_at_ms, payload_len, payload)
-             SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[],
-                                  $6::int8[], $7::int8[], $8::int4[], $9::bytea[])",
-            &[&id_col, &recipient, &channel, &sender, &cm, &received, &expires, &lens, &payload],
-        )
-        .await?;
+        let insert = async {
+            tx.execute(
+                &insert_st,
+                &[
+                    &id_col, &recipient, &channel, &sender, &cm, &received, &expires, &lens,
+                    &payload,
+                ],
+            )
+            .await
+        };
+        if end == to_insert.len() {
+            let notify = async { tx.execute(&notify_st, &[&NOTIFY_CHANNEL, &notes]).await };
+            tokio::try_join!(insert, notify).map_err(pg_err)?;
+        } else {
+            insert.await.map_err(pg_err)?;
+        }
         start = end;
     }
     for (k, &i) in to_insert.iter().enumerate() {
@@ -391,21 +429,6 @@ pub(super) async fn enqueue_rows(
         }
     }
 
-    // 7. Wake other processes at commit.
-    let mut notes: Vec<String> = to_insert
-        .iter()
-        .map(|&i| QueueKey::new(&msgs[i].recipient, msgs[i].channel.as_ref()).notify_payload())
-        .collect();
-    notes.sort_unstable();
-    notes.dedup();
-    if !notes.is_empty() {
-        exec(
-            tx,
-            "SELECT pg_notify($1::text, p) FROM unnest($2::text[]) AS p",
-            &[&NOTIFY_CHANNEL, &notes],
-        )
-        .await?;
-    }
     finish_results(results)
 }
 

@@ -195,11 +195,10 @@ impl PgStore {
     }
 }
 
-/// The pages of several fetches (one per query, in order) with two
-/// prepared statements, whatever their number: the (id, length) of each
+/// The pages of several fetches (one per query, in order) with one
+/// prepared statement, whatever their number ([`FETCH_PAGE_SQL`]): each
 /// queue's first `max_messages + 1` unexpired messages, cut by
-/// [`fetch_cut`], then the rows of the messages kept. A message deleted
-/// in between (its recipient acknowledged it concurrently) is left out.
+/// [`fetch_cut`].
 pub(super) async fn read_pages<C>(c: &C, qs: &[FetchQuery]) -> Result<Vec<FetchPage>, StoreError>
 where
     C: GenericClient + Sync,
@@ -215,55 +214,53 @@ where
         .iter()
         .map(|q| i64_len(q.max_messages.saturating_add(1)))
         .collect();
-    let st = c.prepare_cached(FETCH_LENS_SQL).await.map_err(pg_err)?;
-    let mut lens: Vec<Vec<(u64, usize)>> = vec![Vec::new(); qs.len()];
-    for r in c
-        .query(&st, &[&idx, &recipient, &channel, &now, &limit])
+    let max_bytes: Vec<i64> = qs.iter().map(|q| i64_len(q.max_bytes)).collect();
+    let st = c.prepare_cached(FETCH_PAGE_SQL).await.map_err(pg_err)?;
+    let rows = c
+        .query(&st, &[&idx, &recipient, &channel, &now, &limit, &max_bytes])
         .await
-        .map_err(pg_err)?
-    {
+        .map_err(pg_err)?;
+    // Rows come by query, then id.
+    let mut by_query: Vec<Vec<&Row>> = vec![Vec::new(); qs.len()];
+    for r in &rows {
         let i: i32 = r.try_get(0).map_err(pg_err)?;
-        let id = get_u64(&r, 1, "message id")?;
-        let len: i32 = r.try_get(2).map_err(pg_err)?;
-        let slot = usize::try_from(i)
+        usize::try_from(i)
             .ok()
-            .and_then(|i| lens.get_mut(i))
-            .ok_or_else(|| StoreError::corrupt("fetch", "query index out of range"))?;
-        slot.push((id, usize::try_from(len).unwrap_or(0)));
+            .and_then(|i| by_query.get_mut(i))
+            .ok_or_else(|| StoreError::corrupt("fetch", "query index out of range"))?
+            .push(r);
     }
     let mut pages = Vec::with_capacity(qs.len());
-    let mut ids: Vec<i64> = Vec::new();
-    for (q, l) in qs.iter().zip(&mut lens) {
-        l.sort_unstable();
-        let n = fetch_cut(l, q.max_messages, q.max_bytes);
-        ids.extend(l[..n].iter().map(|&(id, _)| to_i64(id)));
-        pages.push(FetchPage {
+    for (q, rows) in qs.iter().zip(by_query) {
+        let mut lens = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let len: i32 = r.try_get(2).map_err(pg_err)?;
+            lens.push((
+                get_u64(r, 1, "message id")?,
+                usize::try_from(len).unwrap_or(0),
+            ));
+        }
+        let n = fetch_cut(&lens, q.max_messages, q.max_bytes);
+        let mut page = FetchPage {
             messages: Vec::with_capacity(n),
-            more: l.len() > n,
-        });
-        l.truncate(n);
-    }
-    if ids.is_empty() {
-        return Ok(pages);
-    }
-    let st = c.prepare_cached(FETCH_ROWS_SQL).await.map_err(pg_err)?;
-    let rows = c.query(&st, &[&ids]).await.map_err(pg_err)?;
-    let mut by_id: HashMap<u64, &Row> = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        by_id.insert(get_u64(row, 0, "message id")?, row);
-    }
-    for ((q, l), page) in qs.iter().zip(&lens).zip(&mut pages) {
-        for (id, _) in l {
-            let Some(row) = by_id.get(id) else { continue };
+            more: rows.len() > n,
+        };
+        for (row, (id, _)) in rows.iter().zip(&lens).take(n) {
+            let sender: Option<&[u8]> = row.try_get(3).map_err(pg_err)?;
+            let payload: Option<&[u8]> = row.try_get(6).map_err(pg_err)?;
+            let (Some(sender), Some(payload)) = (sender, payload) else {
+                return Err(StoreError::corrupt("fetch", "a kept message was not read"));
+            };
             page.messages.push(StoredMessage {
                 message_id: *id,
                 channel: q.channel,
-                sender: node_from("sender", get_bytes(row, 1)?)?,
-                received_at_ms: get_u64(row, 2, "received_at_ms")?,
-                expires_at_ms: get_u64(row, 3, "expires_at_ms")?,
-                payload: get_bytes(row, 4)?.to_vec(),
+                sender: node_from("sender", sender)?,
+                received_at_ms: get_u64(row, 4, "received_at_ms")?,
+                expires_at_ms: get_u64(row, 5, "expires_at_ms")?,
+                payload: payload.to_vec(),
             });
         }
+        pages.push(page);
     }
     Ok(pages)
 }

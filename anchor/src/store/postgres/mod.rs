@@ -102,20 +102,32 @@ const EMPTY_CHANNELS_B_SQL: &str =
     AND NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.recipient = $1::bytea AND m.channel = ch.id)
   ORDER BY id LIMIT $3::int8";
 
-/// The first unexpired messages (id, length) of several queues at once:
-/// row `i` of the arrays is one fetch (recipient, channel, now, limit), each
-/// an index range scan of `messages_by_queue`.
-const FETCH_LENS_SQL: &str = "SELECT k.i, m.id, m.payload_len
-   FROM unnest($1::int4[], $2::bytea[], $3::bytea[], $4::int8[], $5::int8[]) AS k(i, r, c, now, lim)
+/// The pages of several fetches at once: row `i` of the arrays is one
+/// fetch (recipient, channel, now, limit = max_messages + 1, max_bytes),
+/// each an index range scan of `messages_by_queue` for the queue's first
+/// `limit` unexpired messages. Every row comes with its length; the
+/// message itself (sender, times, payload) only for the rows a page can
+/// keep (the first, and those within `max_bytes` counting from the
+/// first), so a page never reads a payload it does not send. The cut
+/// itself is `fetch_cut`'s.
+const FETCH_PAGE_SQL: &str = "SELECT k.i, m.id, m.payload_len, m.sender, m.received_at_ms,
+        m.expires_at_ms, m.payload
+   FROM unnest($1::int4[], $2::bytea[], $3::bytea[], $4::int8[], $5::int8[], $6::int8[])
+        AS k(i, r, c, now, lim, max_bytes)
    CROSS JOIN LATERAL (
-     SELECT id, payload_len FROM messages
-      WHERE recipient = k.r AND channel = k.c AND expires_at_ms > k.now
-      ORDER BY id LIMIT k.lim) AS m";
-
-/// The messages of several fetch pages, by id.
-const FETCH_ROWS_SQL: &str =
-    "SELECT id, sender, received_at_ms, expires_at_ms, payload FROM messages
-  WHERE id = ANY($1::int8[])";
+     SELECT q.id, q.payload_len,
+            CASE WHEN q.fits THEN q.sender END AS sender,
+            CASE WHEN q.fits THEN q.received_at_ms END AS received_at_ms,
+            CASE WHEN q.fits THEN q.expires_at_ms END AS expires_at_ms,
+            CASE WHEN q.fits THEN q.payload END AS payload
+       FROM (SELECT id, payload_len, sender, received_at_ms, expires_at_ms, payload,
+                    row_number() OVER w = 1 OR sum(payload_len) OVER w <= k.max_bytes AS fits
+               FROM (SELECT id, payload_len, sender, received_at_ms, expires_at_ms, payload
+                       FROM messages
+                      WHERE recipient = k.r AND channel = k.c AND expires_at_ms > k.now
+                      ORDER BY id LIMIT k.lim) AS first
+             WINDOW w AS (ORDER BY id)) AS q) AS m
+  ORDER BY k.i, m.id";
 
 /// Deletes what several fetches acknowledged: row `i` of the arrays is
 /// (recipient, channel, ackThrough). Sorted by queue, so two batches lock
@@ -1040,13 +1052,14 @@ impl PgStore {
                     let one: &[u8] = &[0u8; 32];
                     let none: &[u8] = &[];
                     c.query(
-                        &format!("EXPLAIN {FETCH_LENS_SQL}"),
+                        &format!("EXPLAIN {FETCH_PAGE_SQL}"),
                         &[
                             &vec![0i32],
                             &vec![one],
                             &vec![none],
                             &vec![0i64],
                             &vec![101i64],
+                            &vec![1i64 << 20],
                         ],
                     )
                     .await
