@@ -9,7 +9,10 @@
 # Everything runs on this machine on loopback. The PostgreSQL cluster is a
 # throwaway one in a temp dir (unix socket only, default durability:
 # fsync=on, synchronous_commit=on), removed at exit. Extra arguments go to
-# every `distsoc loadgen` run (e.g. --duration 30 --clients 32).
+# every `distsoc loadgen` run; CLIENTS, CONC and DURATION (default 16, 4,
+# 10) set its clients, requests in flight per client and seconds:
+#
+#   CLIENTS=2 CONC=1 scripts/bench-anchor.sh scaleout   # one sender, one waiter
 set -euo pipefail
 
 mode="${1:-sqlite}"
@@ -82,7 +85,8 @@ new_anchor() {
 
 loadgen() {
     echo "== distsoc loadgen $*" >&2
-    "$distsoc" loadgen --no-progress --clients 16 --concurrency-per-client 4 --duration 10 "$@"
+    "$distsoc" loadgen --no-progress --clients "${CLIENTS:-16}" \
+        --concurrency-per-client "${CONC:-4}" --duration "${DURATION:-10}" "$@"
 }
 
 case "$mode" in
