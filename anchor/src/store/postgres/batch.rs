@@ -108,25 +108,27 @@ async fn run_batch(pool: &Pool, registry: &Registry, batch: Vec<PgJob>, op_timeo
     let outcome = bounded(op_timeout, async {
         let mut c = client(pool).await?;
         let tx = c.transaction().await.map_err(pg_err)?;
-        let results = enqueue_rows(&tx, &msgs).await?;
+        // Each audit row goes with its operation, in its transaction: an
+        // enqueue's with the message (the batch stores every message or
+        // fails as a whole), sent with the last insert; a fetch's only if
+        // it returned messages.
+        let early: Vec<&AuditRow> = audits.iter().chain(msg_audits.iter().flatten()).collect();
+        let results = if msgs.is_empty() {
+            Vec::new()
+        } else {
+            enqueue_rows(&tx, &msgs, &early).await?
+        };
         let pages = ack_and_read(&tx, &fetches).await?;
-        // Each audit row goes with its operation: an enqueue's only if it
-        // was stored, a fetch's only if it returned messages.
         let page_audits: Vec<AuditRow> = fetches
             .iter()
             .zip(&pages)
             .filter_map(|(q, p)| q.audit.as_ref()?.for_page(p.messages.len()))
             .collect();
-        let rows: Vec<&AuditRow> = audits
-            .iter()
-            .chain(
-                msg_audits
-                    .iter()
-                    .zip(&results)
-                    .filter_map(|(a, r)| a.as_ref().filter(|_| r.is_ok())),
-            )
-            .chain(&page_audits)
-            .collect();
+        let rows: Vec<&AuditRow> = if msgs.is_empty() {
+            audits.iter().chain(&page_audits).collect()
+        } else {
+            page_audits.iter().collect()
+        };
         insert_audits(&tx, &rows).await?;
         upsert_checkins(&tx, &checkins).await?;
         tx.commit().await.map_err(pg_err)?;
@@ -211,12 +213,14 @@ async fn ack_and_read(
 }
 
 /// Stores `msgs` (senders already checked: `AnchorStore::check_sender`)
-/// in the open transaction `tx`; per-message outcomes. The outer `Err` is
-/// a database failure. Sends the `NOTIFY`s for the queues written. Every
-/// statement is prepared once per connection.
+/// in the open transaction `tx`, and `audits` with them (in the last round
+/// trip); per-message outcomes. The outer `Err` is a database failure.
+/// Sends the `NOTIFY`s for the queues written. Every statement is prepared
+/// once per connection.
 pub(super) async fn enqueue_rows(
     tx: &Transaction<'_>,
     msgs: &[NewMessage],
+    audits: &[&AuditRow],
 ) -> Result<Vec<Result<Enqueued, StoreError>>, StoreError> {
     let mut results: Vec<Option<Result<Enqueued, StoreError>>> =
         msgs.iter().map(|_| None).collect();
@@ -342,7 +346,8 @@ pub(super) async fn enqueue_rows(
 
     // 4. Multi-row inserts, in chunks of bounded payload size, the last
     //    one pipelined with the NOTIFYs that wake other processes at
-    //    commit (one round trip for a batch that fits one chunk).
+    //    commit and with the audit rows (one round trip for a batch that
+    //    fits one chunk).
     let mut notes: Vec<String> = to_insert
         .iter()
         .map(|&i| QueueKey::new(&msgs[i].recipient, msgs[i].channel.as_ref()).notify_payload())
@@ -401,11 +406,18 @@ pub(super) async fn enqueue_rows(
         };
         if end == to_insert.len() {
             let notify = async { tx.execute(&notify_st, &[&NOTIFY_CHANNEL, &notes]).await };
-            tokio::try_join!(insert, notify).map_err(pg_err)?;
+            tokio::try_join!(
+                async { insert.await.map_err(pg_err) },
+                async { notify.await.map_err(pg_err) },
+                insert_audits(tx, audits),
+            )?;
         } else {
             insert.await.map_err(pg_err)?;
         }
         start = end;
+    }
+    if to_insert.is_empty() {
+        insert_audits(tx, audits).await?;
     }
     for (k, &i) in to_insert.iter().enumerate() {
         let m = &msgs[i];

@@ -151,7 +151,7 @@ impl PgStore {
             let out = bounded(limit, async {
                 let mut c = client(&pool).await?;
                 let tx = c.transaction().await.map_err(pg_err)?;
-                let results = enqueue_rows(&tx, &ms).await?;
+                let results = enqueue_rows(&tx, &ms, &[]).await?;
                 let out: Vec<Enqueued> = results.into_iter().collect::<Result<_, _>>()?;
                 tx.commit().await.map_err(pg_err)?;
                 Ok(out)
