@@ -140,7 +140,9 @@ const FETCH_ACK_SQL: &str = "DELETE FROM messages AS m
 /// requester's own public (0) and encrypted (1) rows, the public rows by
 /// the `n`-th id (`2n`) and the rows whose recipient (other than their
 /// author) is the `n`-th id (`2n + 1`), at most `$4` rows per stream, by
-/// seq. `$1` requester, `$2` since, `$3` ids, `$4` rows per stream.
+/// seq. `$1` requester, `$2` since, `$3` ids, `$4` rows per stream, `$5`
+/// the head read before (rows up to it were all committed then, so the
+/// post and the tombstone statements see the same rows).
 /// Merged by `PullRounds` (`pull.rs`).
 macro_rules! pull_sql {
     ($rows:literal, $recipients:literal) => {
@@ -148,13 +150,13 @@ macro_rules! pull_sql {
             "(SELECT 0::int8 AS s, p.seq FROM ",
             $rows,
             " AS p
-      WHERE p.author = $1::bytea AND p.encrypted = false AND p.seq > $2::int8
+      WHERE p.author = $1::bytea AND p.encrypted = false AND p.seq > $2::int8 AND p.seq <= $5::int8
       ORDER BY p.seq LIMIT $4::int8)
     UNION ALL
     (SELECT 1::int8, p.seq FROM ",
             $rows,
             " AS p
-      WHERE p.author = $1::bytea AND p.encrypted = true AND p.seq > $2::int8
+      WHERE p.author = $1::bytea AND p.encrypted = true AND p.seq > $2::int8 AND p.seq <= $5::int8
       ORDER BY p.seq LIMIT $4::int8)
     UNION ALL
     (SELECT 2 * i.n, x.seq FROM unnest($3::bytea[]) WITH ORDINALITY AS i(id, n)
@@ -162,7 +164,7 @@ macro_rules! pull_sql {
         SELECT p.seq FROM ",
             $rows,
             " AS p
-         WHERE p.author = i.id AND p.encrypted = false AND p.seq > $2::int8
+         WHERE p.author = i.id AND p.encrypted = false AND p.seq > $2::int8 AND p.seq <= $5::int8
          ORDER BY p.seq LIMIT $4::int8) AS x)
     UNION ALL
     (SELECT 2 * i.n + 1, y.seq FROM unnest($3::bytea[]) WITH ORDINALITY AS i(id, n)
@@ -170,7 +172,7 @@ macro_rules! pull_sql {
         SELECT r.seq FROM ",
             $recipients,
             " AS r
-         WHERE r.recipient = i.id AND r.author <> r.recipient AND r.seq > $2::int8
+         WHERE r.recipient = i.id AND r.author <> r.recipient AND r.seq > $2::int8 AND r.seq <= $5::int8
          ORDER BY r.seq LIMIT $4::int8) AS y)"
         )
     };
@@ -1089,7 +1091,7 @@ impl PgStore {
                         rows.extend(
                             c.query(
                                 &format!("EXPLAIN {sql}"),
-                                &[&&[0u8; 32][..], &0i64, &ids, &101i64],
+                                &[&&[0u8; 32][..], &0i64, &ids, &101i64, &i64::MAX],
                             )
                             .await
                             .map_err(pg_err)?,

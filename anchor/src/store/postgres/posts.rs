@@ -9,32 +9,36 @@ use super::*;
 struct PullTables {
     /// The streams: see [`pull_sql!`].
     streams: &'static str,
-    /// ($1 since, $2 limit) → seq, author, encrypted: the rows after the
-    /// cursor.
+    /// ($1 since, $2 limit, $3 head) → seq, author, encrypted: the rows
+    /// after the cursor, up to the head.
     scan_rows: &'static str,
-    /// ($1 since, $2 limit) → seq, recipient, author: their recipient rows.
+    /// ($1 since, $2 limit, $3 head) → seq, recipient, author: their
+    /// recipient rows.
     scan_recipients: &'static str,
 }
 
 const POST_TABLES: PullTables = PullTables {
     streams: PULL_SQL,
     scan_rows: "SELECT seq, author, encrypted FROM posts
-      WHERE seq > $1::int8 ORDER BY seq LIMIT $2::int8",
+      WHERE seq > $1::int8 AND seq <= $3::int8 ORDER BY seq LIMIT $2::int8",
     scan_recipients: "SELECT seq, recipient, author FROM post_recipients
-      WHERE seq > $1::int8 ORDER BY seq LIMIT $2::int8",
+      WHERE seq > $1::int8 AND seq <= $3::int8 ORDER BY seq LIMIT $2::int8",
 };
 
 const TOMB_TABLES: PullTables = PullTables {
     streams: PULL_TOMBSTONES_SQL,
     scan_rows: "SELECT seq, author, encrypted FROM tombstones
-      WHERE seq > $1::int8 ORDER BY seq LIMIT $2::int8",
+      WHERE seq > $1::int8 AND seq <= $3::int8 ORDER BY seq LIMIT $2::int8",
     scan_recipients: "SELECT seq, recipient, author FROM tombstone_recipients
-      WHERE seq > $1::int8 ORDER BY seq LIMIT $2::int8",
+      WHERE seq > $1::int8 AND seq <= $3::int8 ORDER BY seq LIMIT $2::int8",
 };
 
 /// The last seq drawn (posts and tombstones share the counter; read
-/// without the writers' lock). A row committed after this read may have a
-/// larger seq: the scan checks its own bound too.
+/// without the writers' lock). Writers hold the counter row until they
+/// commit, so every row up to this value is committed once it is read:
+/// bounding every candidate statement by it makes the separate statements
+/// (each its own snapshot) agree, and a row committed meanwhile waits for
+/// the next pull instead of being skipped by the cursor.
 const HEAD_SQL: &str = "SELECT value FROM counters WHERE name = 'post_seq'";
 
 /// One pull's candidate search, for either table pair.
@@ -46,8 +50,9 @@ struct PullQuery<'a> {
     since_seq: u64,
     /// Candidates wanted.
     limit: usize,
-    /// Seqs drawn after the cursor: about the rows a scan would read.
-    behind: u64,
+    /// The head read before the search: every row up to it was
+    /// committed then, so every later statement sees all of them.
+    head: u64,
 }
 
 /// The first `limit` seqs after `since_seq` a pull may return from one
@@ -65,19 +70,20 @@ async fn candidates<C: GenericClient + Sync>(
         ids,
         since_seq,
         limit,
-        behind,
+        head,
     } = q;
     let since = to_i64(since_seq);
     let streams = 2 + 2 * ids.len();
     let window = scan_window(streams);
-    if behind <= window as u64 {
+    if head.saturating_sub(since_seq) <= window as u64 {
         let over = i64_len(window.saturating_add(1));
         let (st_rows, st_recipients) = tokio::try_join!(
             c.prepare_cached(t.scan_rows),
             c.prepare_cached(t.scan_recipients)
         )
         .map_err(pg_err)?;
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&since, &over];
+        let head = to_i64(head);
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&since, &over, &head];
         let (rows, recipients) =
             tokio::try_join!(c.query(&st_rows, &params), c.query(&st_recipients, &params))
                 .map_err(pg_err)?;
@@ -99,7 +105,7 @@ async fn candidates<C: GenericClient + Sync>(
     loop {
         let per = i64_len(rounds.per_stream());
         let rows = c
-            .query(&st, &[&&requester.0[..], &since, &ids, &per])
+            .query(&st, &[&&requester.0[..], &since, &ids, &per, &to_i64(head)])
             .await
             .map_err(pg_err)?;
         let mut streams: HashMap<i64, Vec<u64>> = HashMap::new();
@@ -232,7 +238,7 @@ impl PgStore {
                 ids: &ids,
                 since_seq,
                 limit: limit + 1,
-                behind: from_i64("post_seq", head)?.saturating_sub(since_seq),
+                head: from_i64("post_seq", head)?,
             };
             let (posts, tombs) = tokio::try_join!(
                 candidates(&c, &POST_TABLES, q),
