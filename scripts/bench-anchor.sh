@@ -9,7 +9,11 @@
 # Everything runs on this machine on loopback. The PostgreSQL cluster is a
 # throwaway one in a temp dir (unix socket only, default durability:
 # fsync=on, synchronous_commit=on), removed at exit. Extra arguments go to
-# every `distsoc loadgen` run (e.g. --duration 30 --clients 32).
+# every `distsoc loadgen` run (e.g. --duration 30); CLIENTS, CONC and
+# DURATION (default 16, 4, 10) set its clients, requests in flight per
+# client and seconds:
+#
+#   CLIENTS=2 CONC=1 scripts/bench-anchor.sh scaleout   # one sender, one waiter
 #
 # Every run prints, per scenario, throughput and p50/p99 per operation and
 # the server's CPU per operation (`cpu per …` line: the anchor process and,
@@ -100,7 +104,8 @@ new_anchor() {
 
 loadgen() {
     echo "== distsoc loadgen $*" >&2
-    "$distsoc" loadgen --no-progress --clients 16 --concurrency-per-client 4 --duration 10 "$@"
+    "$distsoc" loadgen --no-progress --clients "${CLIENTS:-16}" \
+        --concurrency-per-client "${CONC:-4}" --duration "${DURATION:-10}" "$@"
 }
 
 # scenario TARGET NAME [args…]: one loadgen run with the server CPU watched.

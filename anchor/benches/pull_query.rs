@@ -17,8 +17,8 @@
 //! post is sealed to 3 distinct recipients drawn from 10,000 identities (so the
 //! recipient index holds 30% of `N` rows), the rest are public. They are
 //! built once per size, inserted with [`AnchorStore::insert_posts`] in
-//! batches of 1,000 (full validation, signatures included), then
-//! `ANALYZE`d. Building 10^6 posts takes a few minutes; it is setup, not
+//! batches of 1,000 from 4 threads (full validation, signatures included),
+//! then `ANALYZE`d. Building 10^6 posts takes a few minutes; it is setup, not
 //! measured. On PostgreSQL the tables are emptied (`TRUNCATE`) before each
 //! size.
 //!
@@ -36,7 +36,16 @@
 //!
 //! If the query cost grows with `N` (a table scan), `catch_up` and
 //! `up_to_date` at 10^6 are orders of magnitude slower than at 10^4.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+//!
+//! # Keeping the data between runs
+//!
+//! Storing 10^6 posts takes minutes. With `DISTSOC_BENCH_KEEP=DIR` the
+//! SQLite databases are kept as `DIR/pull-N.sqlite`, and a database (SQLite
+//! file or the PostgreSQL one) that already holds exactly `N` posts is
+//! used as it is: no posts are built or stored. Only the last size stays
+//! in the PostgreSQL database, so keep one size per run there.
+//! `DISTSOC_BENCH_SQLITE=0` leaves SQLite out.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -102,29 +111,61 @@ fn post(i: usize, authors: &[SigningKey], rng: &mut ChaCha20Rng) -> SyncPost {
     }
 }
 
-/// The data set of size `n` (built once, shared by the backends).
-fn data(n: usize) -> Vec<SyncPost> {
+/// Threads that build and store the data set (setup only; the queries
+/// are measured on the benchmark's own runtime).
+const SETUP_THREADS: usize = 4;
+
+/// The data set of size `n` (built once, shared by the backends): built in
+/// [`SETUP_THREADS`] contiguous parts, each with its own seeded RNG.
+fn build_data(n: usize) -> Vec<SyncPost> {
     let authors: Vec<SigningKey> = (0..AUTHORS).map(key).collect();
-    let mut rng = ChaCha20Rng::seed_from_u64(n as u64);
     let started = Instant::now();
-    let posts = (0..n).map(|i| post(i, &authors, &mut rng)).collect();
+    let part = n.div_ceil(SETUP_THREADS);
+    let posts: Vec<SyncPost> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..SETUP_THREADS)
+            .map(|t| {
+                let authors = &authors;
+                s.spawn(move || {
+                    let mut rng = ChaCha20Rng::seed_from_u64((n * SETUP_THREADS + t) as u64);
+                    (t * part..((t + 1) * part).min(n))
+                        .map(|i| post(i, authors, &mut rng))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
     eprintln!("  {n} posts built in {:.1?}", started.elapsed());
     posts
 }
 
-async fn fill(store: &AnchorStore, posts: &[SyncPost]) {
+/// Stores `posts` in batches of [`BATCH`] from [`SETUP_THREADS`] threads
+/// (each validates its batches: the validation is most of the cost), then
+/// `ANALYZE`s. Seqs interleave between the threads' batches.
+fn fill(rt: &tokio::runtime::Runtime, store: &AnchorStore, posts: &[SyncPost]) {
     let n = posts.len();
     let started = Instant::now();
-    for (k, batch) in posts.chunks(BATCH).enumerate() {
-        for r in store.insert_posts(batch, T0).await.unwrap() {
-            r.unwrap();
+    let batches: Vec<&[SyncPost]> = posts.chunks(BATCH).collect();
+    std::thread::scope(|s| {
+        for t in 0..SETUP_THREADS {
+            let batches = &batches;
+            s.spawn(move || {
+                for (k, batch) in batches.iter().enumerate().skip(t).step_by(SETUP_THREADS) {
+                    for r in rt.block_on(store.insert_posts(batch, T0)).unwrap() {
+                        r.unwrap();
+                    }
+                    let i = (k + 1) * BATCH;
+                    if i.is_multiple_of(100_000) {
+                        eprintln!("  ~{i} posts stored ({:.0?})", started.elapsed());
+                    }
+                }
+            });
         }
-        let i = (k + 1) * BATCH;
-        if i.is_multiple_of(100_000) {
-            eprintln!("  {i} posts stored ({:.0?})", started.elapsed());
-        }
-    }
-    store.analyze().await.unwrap();
+    });
+    rt.block_on(store.analyze()).unwrap();
     eprintln!("  {n} posts stored in {:.1?}", started.elapsed());
 }
 
@@ -137,7 +178,21 @@ fn reader() -> (NodeId, Vec<[u8; 32]>) {
     (NodeId(me.public()), ids)
 }
 
-fn bench_store(c: &mut Criterion, backend: &str, url: Option<&str>, sets: &[Vec<SyncPost>]) {
+/// The data sets, built on first use (a kept database needs none).
+struct Sets(Vec<(usize, Option<Vec<SyncPost>>)>);
+
+impl Sets {
+    fn get(&mut self, i: usize) -> &[SyncPost] {
+        let (n, set) = &mut self.0[i];
+        set.get_or_insert_with(|| build_data(*n))
+    }
+}
+
+fn keep_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os("DISTSOC_BENCH_KEEP").map(Into::into)
+}
+
+fn bench_store(c: &mut Criterion, backend: &str, url: Option<&str>, sets: &mut Sets) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -146,24 +201,32 @@ fn bench_store(c: &mut Criterion, backend: &str, url: Option<&str>, sets: &[Vec<
     let (me, ids) = reader();
     let mut group = c.benchmark_group(format!("pull_query_{backend}"));
     group.sampling_mode(SamplingMode::Flat);
-    for posts in sets {
-        let n = posts.len();
+    for i in 0..sets.0.len() {
+        let n = sets.0[i].0;
         let dir = tempfile::tempdir().unwrap();
+        let keep = keep_dir();
         let store = rt.block_on(async {
-            let url = match url {
-                Some(u) => u.to_owned(),
-                None => format!("sqlite:{}", dir.path().join("bench.sqlite").display()),
+            let url = match (url, &keep) {
+                (Some(u), _) => u.to_owned(),
+                (None, Some(k)) => {
+                    format!("sqlite:{}", k.join(format!("pull-{n}.sqlite")).display())
+                }
+                (None, None) => format!("sqlite:{}", dir.path().join("bench.sqlite").display()),
             };
-            let store = AnchorStore::open(&url).await.unwrap();
-            if url.starts_with("sqlite:") {
-                store
-            } else {
-                truncate(&url).await;
-                store
-            }
+            AnchorStore::open(&url).await.unwrap()
         });
-        eprintln!("{backend}: storing {n} posts");
-        rt.block_on(fill(&store, posts));
+        let held = rt.block_on(store.stats()).unwrap().posts;
+        if keep.is_some() && held == n as u64 {
+            eprintln!("{backend}: using the {n} posts already stored");
+        } else {
+            if let Some(u) = url {
+                rt.block_on(truncate(u));
+            } else if held != 0 {
+                panic!("{backend}: the kept database holds {held} posts, not {n}: remove it");
+            }
+            eprintln!("{backend}: storing {n} posts");
+            fill(&rt, &store, sets.get(i));
+        }
         let head = n as u64;
         for (name, since) in [
             ("first_page", 0),
@@ -205,10 +268,14 @@ async fn truncate(url: &str) {
 }
 
 fn pull_query(c: &mut Criterion) {
-    let sets: Vec<Vec<SyncPost>> = sizes().into_iter().map(data).collect();
-    bench_store(c, "sqlite", None, &sets);
+    let mut sets = Sets(sizes().into_iter().map(|n| (n, None)).collect());
+    if std::env::var("DISTSOC_BENCH_SQLITE").as_deref() == Ok("0") {
+        eprintln!("DISTSOC_BENCH_SQLITE=0: SQLite skipped");
+    } else {
+        bench_store(c, "sqlite", None, &mut sets);
+    }
     match std::env::var("DISTSOC_BENCH_PG") {
-        Ok(url) => bench_store(c, "postgres", Some(&url), &sets),
+        Ok(url) => bench_store(c, "postgres", Some(&url), &mut sets),
         Err(_) => eprintln!("DISTSOC_BENCH_PG not set: PostgreSQL skipped"),
     }
 }

@@ -402,9 +402,10 @@ impl AnchorService {
         if let Some(channel) = f.channel_id {
             self.member_of(ctx, channel).await?;
         }
+        // The acknowledgement and the `receive` audit row commit together.
         let page = self
             .store
-            .fetch(
+            .fetch_audited(
                 ctx.peer,
                 f.channel_id,
                 f.ack_through,
@@ -419,13 +420,6 @@ impl AnchorService {
             self.counters
                 .delivered
                 .fetch_add(n as u64, Ordering::Relaxed);
-            self.audit(
-                AuditKind::Receive,
-                ctx.peer,
-                f.channel_id,
-                format!("{n} messages"),
-            )
-            .await;
         }
         Ok(FetchResponse {
             version: PROTOCOL_VERSION,
@@ -598,22 +592,31 @@ impl AnchorService {
         }
         let now = now_ms();
         let ttl = self.mailbox_ttl_ms.load(Ordering::SeqCst);
+        // The message and its `send` audit row commit together.
+        let audit = AuditEvent {
+            at_ms: now,
+            kind: AuditKind::Send,
+            actor: ctx.peer,
+            channel: req.channel_id,
+            detail: String::new(),
+        };
         let done = self
             .store
-            .enqueue(NewMessage {
-                channel: req.channel_id,
-                sender: ctx.peer,
-                recipient: req.recipient,
-                payload: req.payload,
-                client_message_id: req.client_message_id,
-                received_at_ms: now,
-                expires_at_ms: now.saturating_add(ttl),
-            })
+            .enqueue_audited(
+                NewMessage {
+                    channel: req.channel_id,
+                    sender: ctx.peer,
+                    recipient: req.recipient,
+                    payload: req.payload,
+                    client_message_id: req.client_message_id,
+                    received_at_ms: now,
+                    expires_at_ms: now.saturating_add(ttl),
+                },
+                audit,
+            )
             .await
             .map_err(|e| self.store_error(&e))?;
         self.counters.enqueued.fetch_add(1, Ordering::Relaxed);
-        self.audit(AuditKind::Send, ctx.peer, req.channel_id, String::new())
-            .await;
         Ok(EnqueueResponse {
             version: PROTOCOL_VERSION,
             message_id: done.message_id,

@@ -287,6 +287,9 @@ suite!(
     channel_listing_pages_every_channel_once_waiting_first,
     channel_listing_at_scale_shows_the_newest_waiting_channel,
     enqueue_retry_after_unknown_outcome_is_deduplicated,
+    audit_rows_commit_with_their_operation,
+    channel_membership_is_read_once,
+    pull_pages_follow_the_rule_near_and_far_from_the_head,
 );
 
 // ---------------------------------------------------------------------------
@@ -825,6 +828,128 @@ mod cases {
         assert_eq!(s.recent_audit(1000).await.unwrap().len(), 200);
     }
 
+    /// Refuses every audit insert (a trigger) or lifts the refusal.
+    async fn refuse_audit(db: &Db, refuse: bool) {
+        let sql = match (db.is_pg(), refuse) {
+            (true, true) => {
+                "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql
+                     AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$;
+                 CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log
+                     FOR EACH STATEMENT EXECUTE FUNCTION refuse_audit();"
+            }
+            (true, false) => {
+                "DROP TRIGGER refuse_audit ON audit_log; DROP FUNCTION refuse_audit();"
+            }
+            (false, true) => {
+                "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log
+                 BEGIN SELECT RAISE(ABORT, 'audit refused'); END;"
+            }
+            (false, false) => "DROP TRIGGER refuse_audit;",
+        };
+        db.raw_exec(sql).await;
+    }
+
+    /// An enqueue and its `send` audit row, a fetch's acknowledgement and
+    /// its `receive` row: each pair commits together or not at all.
+    pub async fn audit_rows_commit_with_their_operation(db: Db) {
+        let s = db.open().await;
+        let (a, b) = (node(1), node(2));
+        let ch = s.create_channel(a, b, NOW).await.unwrap().id;
+        let event = |kind, actor| AuditEvent {
+            at_ms: NOW,
+            kind,
+            actor,
+            channel: Some(ch),
+            detail: String::new(),
+        };
+        refuse_audit(&db, true).await;
+        assert!(s
+            .enqueue_audited(msg(Some(ch), a, b, b"one"), event(AuditKind::Send, a))
+            .await
+            .is_err());
+        assert!(fetch_all(&s, b, Some(ch)).await.is_empty(), "not stored");
+        refuse_audit(&db, false).await;
+
+        let e = s
+            .enqueue_audited(msg(Some(ch), a, b, b"one"), event(AuditKind::Send, a))
+            .await
+            .unwrap();
+        let e2 = s
+            .enqueue_audited(msg(Some(ch), a, b, b"two"), event(AuditKind::Send, a))
+            .await
+            .unwrap();
+        let log = s.recent_audit(10).await.unwrap();
+        assert_eq!(log.len(), 2);
+        assert_eq!((log[0].kind, log[0].actor), (AuditKind::Send, s.redact(&a)));
+
+        // Acknowledging the first message returns the second: audited.
+        refuse_audit(&db, true).await;
+        assert!(s
+            .fetch_audited(b, Some(ch), e.message_id, 10, usize::MAX, NOW)
+            .await
+            .is_err());
+        assert_eq!(
+            fetch_all(&s, b, Some(ch)).await.len(),
+            2,
+            "the acknowledgement was not applied"
+        );
+        refuse_audit(&db, false).await;
+
+        let page = s
+            .fetch_audited(b, Some(ch), e.message_id, 10, usize::MAX, NOW)
+            .await
+            .unwrap();
+        assert_eq!(page.messages.len(), 1);
+        let page = s
+            .fetch_audited(b, Some(ch), e2.message_id, 10, usize::MAX, NOW)
+            .await
+            .unwrap();
+        assert!(page.messages.is_empty());
+        let log = s.recent_audit(10).await.unwrap();
+        assert_eq!(log.len(), 3, "an empty page is not audited");
+        assert_eq!(log[0].kind, AuditKind::Receive);
+        assert_eq!(log[0].detail, "1 messages");
+        assert_eq!(log[0].actor, s.redact(&b));
+        assert!(fetch_all(&s, b, Some(ch)).await.is_empty(), "acknowledged");
+    }
+
+    /// Channels never change once created, so a store reads a channel's
+    /// members once and then serves membership from memory (seen here by
+    /// removing the row behind its back, which nothing in the anchor
+    /// does); an unknown id is looked up every time, so a channel created
+    /// through another store on the same database is found at once.
+    pub async fn channel_membership_is_read_once(db: Db) {
+        let one = db.open().await;
+        let two = db.open().await;
+        let (a, b, c) = (node(1), node(2), node(3));
+        let ab = one.create_channel(a, b, NOW).await.unwrap();
+        assert_eq!(two.channel(ab.id).await.unwrap(), Some(ab));
+        let ac_id = {
+            assert_eq!(two.channel(ChannelId([5; 16])).await.unwrap(), None);
+            let ac = one.create_channel(a, c, NOW).await.unwrap();
+            assert_eq!(
+                two.channel(ac.id).await.unwrap(),
+                Some(ac),
+                "not cached as unknown"
+            );
+            ac.id
+        };
+        db.raw_exec("DELETE FROM channels").await;
+        assert_eq!(two.channel(ab.id).await.unwrap(), Some(ab));
+        two.enqueue(msg(Some(ab.id), a, b, b"x")).await.unwrap();
+        assert!(matches!(
+            two.enqueue(msg(Some(ab.id), c, b, b"x")).await,
+            Err(StoreError::Unauthorized(_))
+        ));
+        assert!(two.channel(ac_id).await.unwrap().is_some());
+        let three = db.open().await;
+        assert_eq!(three.channel(ab.id).await.unwrap(), None);
+        assert!(matches!(
+            three.enqueue(msg(Some(ab.id), a, b, b"x")).await,
+            Err(StoreError::Unauthorized(_))
+        ));
+    }
+
     pub async fn acknowledged_messages_survive_drop_and_reopen(db: Db) {
         let s = db.open().await;
         let (a, b) = (node(1), node(2));
@@ -1271,6 +1396,91 @@ mod cases {
         };
         let (p, v) = seal_post(k, ms, &body, to, &mut rand_core::OsRng).unwrap();
         SyncPost::new(k, p, v, None)
+    }
+
+    /// A pull far behind the head reads the candidate streams; near the
+    /// head it scans the rows after the cursor (`store/pull.rs`). Both
+    /// must return exactly the posts the rule admits, in store order, and
+    /// paging through everything from cursor 0 must see each once.
+    pub async fn pull_pages_follow_the_rule_near_and_far_from_the_head(db: Db) {
+        let s = db.open().await;
+        let reader = key(10);
+        let authors: Vec<SigningKey> = (11..16).map(key).collect();
+        let stranger = key(20);
+        let pid = |k: &SigningKey| PostingId(k.public());
+        let mut posts = Vec::new();
+        for i in 0..200u64 {
+            let a = &authors[(i % 5) as usize];
+            let p = match i % 8 {
+                3 => sealed_post(a, i, &[pid(&reader)]),
+                5 => sealed_post(a, i, &[pid(&stranger), pid(a)]),
+                6 => public_post(&reader, i),
+                7 if i % 16 == 7 => sealed_post(&reader, i, &[pid(&stranger)]),
+                _ => public_post(a, i),
+            };
+            posts.push(p);
+        }
+        let mut seqs = Vec::new();
+        for chunk in posts.chunks(50) {
+            for r in s.insert_posts(chunk, NOW).await.unwrap() {
+                match r.unwrap() {
+                    Inserted::New { seq } => seqs.push(seq),
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        // Follows authors 0 and 1, and names itself.
+        let ids = [pid(&authors[0]).0, pid(&authors[1]).0, pid(&reader).0];
+        let me = NodeId(reader.public());
+        let admitted = |p: &SyncPost| {
+            let author = p.post.body().author;
+            if author == pid(&reader) {
+                return true;
+            }
+            if p.visibility.is_encrypted() {
+                p.visibility
+                    .recipients()
+                    .iter()
+                    .any(|w| w.recipient == reader.public() && w.recipient != author.0)
+            } else {
+                ids.contains(&author.0)
+            }
+        };
+        let expected_after = |cursor: u64| -> Vec<SyncPost> {
+            posts
+                .iter()
+                .zip(&seqs)
+                .filter(|(p, &q)| q > cursor && admitted(p))
+                .map(|(p, _)| p.clone())
+                .collect()
+        };
+        assert!(expected_after(0).len() > 60, "the data should span pages");
+        // Every cursor, from far behind (streams) to the head (scan).
+        for cursor in [
+            0, seqs[20], seqs[99], seqs[150], seqs[180], seqs[198], seqs[199],
+        ] {
+            let p = s.pull(me, &ids, cursor, 500).await.unwrap();
+            assert_eq!(p.posts, expected_after(cursor), "cursor {cursor}");
+            assert!(!p.more);
+        }
+        // Paging from 0 with a small limit crosses from streams to scan.
+        let mut got = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let p = s.pull(me, &ids, cursor, 9).await.unwrap();
+            assert!(p.posts.len() <= 9);
+            assert!(p.next_seq >= cursor);
+            got.extend(p.posts);
+            cursor = p.next_seq;
+            if !p.more {
+                break;
+            }
+        }
+        assert_eq!(got, expected_after(0));
+        // At the head: nothing, and the cursor stays.
+        let p = s.pull(me, &ids, seqs[199], 9).await.unwrap();
+        assert!(p.posts.is_empty() && !p.more);
+        assert_eq!(p.next_seq, seqs[199]);
     }
 
     pub async fn posts_insert_and_pull_with_recipient_match(db: Db) {
@@ -1970,6 +2180,52 @@ async fn postgres_cross_process_wake() {
 
 /// SQLite wakes only in-process: documented limitation (two processes on
 /// one SQLite file still share the data).
+/// Concurrent fetches that acknowledge messages share transactions with
+/// each other (and with enqueues): 64 acknowledgements, each deleting a
+/// message, take far fewer than 64 write transactions (counted by the
+/// transaction ids PostgreSQL assigns to writing transactions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_fetch_acks_are_group_committed() {
+    let Some(db) = pg_db().await else { return };
+    let s = db.open().await;
+    const N: u8 = 64;
+    let batch: Vec<NewMessage> = (0..N)
+        .map(|i| msg(None, node(0), node(100 + i), b"x"))
+        .collect();
+    let ids = s.enqueue_batch(batch).await.unwrap();
+    let xid = || async {
+        let rows = db.raw_rows("SELECT pg_current_xact_id()::text").await;
+        String::from_utf8(rows[0][0].clone())
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let before = xid().await;
+    let mut tasks = Vec::new();
+    for (i, e) in ids.iter().enumerate() {
+        let s = s.clone();
+        let id = e.message_id;
+        tasks.push(tokio::spawn(async move {
+            s.fetch_audited(node(100 + i as u8), None, id, 10, usize::MAX, NOW)
+                .await
+                .unwrap()
+        }));
+    }
+    for t in tasks {
+        assert!(t.await.unwrap().messages.is_empty());
+    }
+    let writes = xid().await - before - 1;
+    assert_eq!(
+        s.stats().await.unwrap().queued_messages,
+        0,
+        "all acknowledged"
+    );
+    assert!(
+        writes <= u64::from(N) / 4,
+        "{writes} write transactions for {N} acknowledgements"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_two_stores_share_data_but_not_wakeups() {
     let db = sqlite_db().await.unwrap();

@@ -89,12 +89,14 @@ use distsoc_protocol::messages::content::{
 };
 use distsoc_protocol::messages::mailbox::ChannelCursor;
 use distsoc_protocol::messages::signed::Signed;
-use distsoc_protocol::messages::social::MAX_PULL_DELETES;
 use distsoc_protocol::sync::{Audience, PullFilter};
 
+mod cache;
 mod error;
+mod mailbox;
 mod migrations;
 mod postgres;
+mod pull;
 mod sqlite;
 mod types;
 mod wake;
@@ -106,6 +108,13 @@ pub use postgres::{PgStore, NOTIFY_CHANNEL};
 pub use sqlite::SqliteStore;
 pub use wake::Waiter;
 
+use cache::ChannelCache;
+pub use cache::CHANNEL_CACHE_ENTRIES;
+pub(crate) use mailbox::{
+    channel_col, channel_from_col, check_member, check_message, fetch_cut, random_channel_id,
+    AuditRow, FetchQuery,
+};
+pub(crate) use pull::PullRows;
 use wake::QueueKey;
 
 /// Largest mailbox payload, bytes (5 MiB, `schema/README.md` §9).
@@ -254,12 +263,38 @@ impl AnchorStore {
         } else {
             [peer, caller]
         };
-        dispatch!(self, s => s.create_channel(members, now_ms).await)
+        let c = dispatch!(self, s => s.create_channel(members, now_ms).await)?;
+        self.channel_cache().insert(c);
+        Ok(c)
     }
 
-    /// The channel with this id.
+    /// The channel with this id. Channels never change once created, so
+    /// one read once is served from memory afterwards (see `cache.rs`);
+    /// an unknown id is looked up every time.
     pub async fn channel(&self, id: ChannelId) -> Result<Option<Channel>, StoreError> {
-        dispatch!(self, s => s.channel(id).await)
+        let cache = self.channel_cache();
+        if let Some(c) = cache.get(&id) {
+            return Ok(Some(c));
+        }
+        let found = dispatch!(self, s => s.channel(id).await)?;
+        if let Some(c) = found {
+            cache.insert(c);
+        }
+        Ok(found)
+    }
+
+    fn channel_cache(&self) -> &ChannelCache {
+        dispatch!(self, s => s.channel_cache())
+    }
+
+    /// Refuses `m` unless its sender may write to its queue: in channel
+    /// mode the sender is a member and the recipient the other member
+    /// ([`StoreError::Unauthorized`], also for an unknown channel).
+    async fn check_sender(&self, m: &NewMessage) -> Result<(), StoreError> {
+        match m.channel {
+            None => Ok(()),
+            Some(id) => check_member(m, self.channel(id).await?.as_ref()),
+        }
     }
 
     /// The first page (at most [`MAX_CHANNELS_LISTED`]) of
@@ -347,7 +382,26 @@ impl AnchorStore {
     /// original with `duplicate = true` and stores nothing.
     pub async fn enqueue(&self, m: NewMessage) -> Result<Enqueued, StoreError> {
         check_message(&m)?;
-        dispatch!(self, s => s.enqueue(m).await)
+        self.check_sender(&m).await?;
+        dispatch!(self, s => s.enqueue(m, None).await)
+    }
+
+    /// [`AnchorStore::enqueue`] that also appends `audit` (see
+    /// [`AnchorStore::audit`]) in the same transaction as the message: both
+    /// are committed, or neither. Nothing is audited for a refused message.
+    pub async fn enqueue_audited(
+        &self,
+        m: NewMessage,
+        audit: AuditEvent,
+    ) -> Result<Enqueued, StoreError> {
+        check_message(&m)?;
+        self.check_sender(&m).await?;
+        let row = AuditRow::new(self.salt(), audit);
+        dispatch!(self, s => s.enqueue(m, Some(row)).await)
+    }
+
+    fn salt(&self) -> &[u8; 32] {
+        dispatch!(self, s => s.salt())
     }
 
     /// Queues many messages in one transaction: all or nothing (the first
@@ -356,6 +410,7 @@ impl AnchorStore {
     pub async fn enqueue_batch(&self, ms: Vec<NewMessage>) -> Result<Vec<Enqueued>, StoreError> {
         for m in &ms {
             check_message(m)?;
+            self.check_sender(m).await?;
         }
         if ms.is_empty() {
             return Ok(Vec::new());
@@ -386,6 +441,39 @@ impl AnchorStore {
             max_messages: max_messages.max(1),
             max_bytes,
             now_ms,
+            audit: None,
+        };
+        dispatch!(self, s => s.fetch(q).await)
+    }
+
+    /// [`AnchorStore::fetch`] that, when it returns messages, also appends
+    /// a `receive` audit event for `recipient` (detail `"{n} messages"`,
+    /// at `now_ms`) in the transaction that applies `ack_through`: the
+    /// acknowledgement and its audit row commit together, with one commit.
+    pub async fn fetch_audited(
+        &self,
+        recipient: NodeId,
+        channel: Option<ChannelId>,
+        ack_through: u64,
+        max_messages: usize,
+        max_bytes: usize,
+        now_ms: u64,
+    ) -> Result<FetchPage, StoreError> {
+        let audit = AuditEvent {
+            at_ms: now_ms,
+            kind: AuditKind::Receive,
+            actor: recipient,
+            channel,
+            detail: String::new(),
+        };
+        let q = FetchQuery {
+            recipient,
+            channel,
+            ack_through,
+            max_messages: max_messages.max(1),
+            max_bytes,
+            now_ms,
+            audit: Some(AuditRow::new(self.salt(), audit)),
         };
         dispatch!(self, s => s.fetch(q).await)
     }
@@ -451,9 +539,9 @@ impl AnchorStore {
     /// become spaces (PostgreSQL `TEXT` refuses NUL, and one bad event must
     /// not fail the enqueues group-committed with it) and it is cut to
     /// [`MAX_AUDIT_DETAIL_CHARS`] characters.
-    pub async fn audit(&self, mut e: AuditEvent) -> Result<(), StoreError> {
-        e.detail = clean_detail(&e.detail);
-        dispatch!(self, s => s.audit(e).await)
+    pub async fn audit(&self, e: AuditEvent) -> Result<(), StoreError> {
+        let row = AuditRow::new(self.salt(), e);
+        dispatch!(self, s => s.audit(row).await)
     }
 
     /// Deletes audit entries older than `before_ms` (retention); returns
@@ -467,7 +555,7 @@ impl AnchorStore {
     /// secret salt (random per database, kept in its `meta` table). Use it
     /// to correlate log lines with audit entries.
     pub fn redact(&self, id: &NodeId) -> [u8; REDACTED_ID_LEN] {
-        dispatch!(self, s => redact(s.salt(), id))
+        redact(self.salt(), id)
     }
 
     /// The newest audit entries, newest first, at most `limit`.
@@ -649,10 +737,12 @@ impl AnchorStore {
     /// posts with a recipient other than the author in `ids`. Candidates
     /// come from index range scans bounded per id (authors:
     /// `posts (author, encrypted, seq)`; recipients:
-    /// `post_recipients (recipient, seq)`), so the cost depends on the ids
-    /// and `limit`, not the table size; each candidate then goes through
-    /// [`PullFilter::decide`], the final authority. At most `limit` rows are
-    /// examined.
+    /// `post_recipients (recipient, seq)`), or near the head from a bounded
+    /// scan of the rows after `since_seq` (`pull.rs`), so the cost depends
+    /// on the ids and `limit`, not the table size; each candidate then goes
+    /// through [`PullFilter::decide`], the final authority. At most `limit`
+    /// rows are examined. The backend reads the page in one go (one reader
+    /// thread hand-off on SQLite, one pooled connection on PostgreSQL).
     pub async fn pull(
         &self,
         requester: NodeId,
@@ -661,52 +751,20 @@ impl AnchorStore {
         limit: usize,
     ) -> Result<PullPage, StoreError> {
         let limit = limit.max(1);
-        let posts =
-            dispatch!(self, s => s.pull_candidates(requester, ids, since_seq, limit + 1).await)?;
-        let tombs = dispatch!(self, s => s.tombstone_candidates(requester, ids, since_seq, limit + 1).await)?;
-        // One cursor over posts and tombstones: merge the two candidate
-        // lists in store order (each is complete up to its own last seq,
-        // so the first `limit + 1` of the merge are too).
-        let mut merged: Vec<(u64, bool)> = posts
-            .into_iter()
-            .map(|s| (s, false))
-            .chain(tombs.into_iter().map(|s| (s, true)))
-            .collect();
-        merged.sort_unstable();
-        merged.dedup();
-        let mut more = merged.len() > limit;
-        merged.truncate(limit);
-        // Never more than MAX_PULL_DELETES tombstones on one page.
-        let mut n_tombs = 0usize;
-        let mut cut = merged.len();
-        for (i, (_, is_tomb)) in merged.iter().enumerate() {
-            if *is_tomb {
-                if n_tombs == MAX_PULL_DELETES {
-                    cut = i;
-                    more = true;
-                    break;
-                }
-                n_tombs += 1;
-            }
-        }
-        merged.truncate(cut);
-        let post_seqs: Vec<u64> = merged.iter().filter(|m| !m.1).map(|m| m.0).collect();
-        let tomb_seqs: Vec<u64> = merged.iter().filter(|m| m.1).map(|m| m.0).collect();
-        let rows = if post_seqs.is_empty() {
-            Vec::new()
-        } else {
-            dispatch!(self, s => s.posts_by_seq(&post_seqs).await)?
-        };
-        let tomb_rows = if tomb_seqs.is_empty() {
-            Vec::new()
-        } else {
-            dispatch!(self, s => s.tombstones_by_seq(&tomb_seqs).await)?
-        };
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
         let filter = PullFilter::new(requester, ids.iter().copied());
+        let PullRows {
+            posts: rows,
+            tombs: tomb_rows,
+            next_seq,
+            more,
+        } = dispatch!(self, s => s.pull_rows(requester, ids, since_seq, limit).await)?;
         let mut page = PullPage {
             posts: Vec::with_capacity(rows.len()),
             deletes: Vec::new(),
-            next_seq: merged.last().map_or(since_seq, |m| m.0),
+            next_seq,
             more,
         };
         for (_seq, bytes) in rows {
@@ -835,17 +893,6 @@ pub(crate) fn merge_by_id(
     out
 }
 
-/// One fetch, as the backends receive it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct FetchQuery {
-    pub(crate) recipient: NodeId,
-    pub(crate) channel: Option<ChannelId>,
-    pub(crate) ack_through: u64,
-    pub(crate) max_messages: usize,
-    pub(crate) max_bytes: usize,
-    pub(crate) now_ms: u64,
-}
-
 /// Where bootstrap candidates come from.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct BootstrapQuery {
@@ -933,42 +980,6 @@ impl PreparedPost {
     }
 }
 
-fn clean_detail(d: &str) -> String {
-    d.chars()
-        .take(MAX_AUDIT_DETAIL_CHARS)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
-fn check_message(m: &NewMessage) -> Result<(), StoreError> {
-    if m.payload.is_empty() {
-        return Err(StoreError::InvalidArgument("empty payload".into()));
-    }
-    if m.payload.len() > MAX_PAYLOAD_BYTES {
-        return Err(StoreError::TooLarge {
-            what: "mailbox payload",
-            max: MAX_PAYLOAD_BYTES,
-            got: m.payload.len(),
-        });
-    }
-    Ok(())
-}
-
-/// The channel-mode authorization of an enqueue: `channel` is the stored
-/// row for `m.channel` (None if unknown).
-pub(crate) fn check_member(m: &NewMessage, channel: Option<&Channel>) -> Result<(), StoreError> {
-    if m.channel.is_none() {
-        return Ok(());
-    }
-    match channel {
-        Some(c) if c.other(&m.sender) == Some(m.recipient) => Ok(()),
-        Some(c) if c.is_member(&m.sender) => Err(StoreError::Unauthorized(
-            "recipient is not the other member",
-        )),
-        _ => Err(StoreError::Unauthorized("not a member of this channel")),
-    }
-}
-
 pub(crate) fn redact(salt: &[u8; 32], id: &NodeId) -> [u8; REDACTED_ID_LEN] {
     let h = blake3::keyed_hash(salt, &id.0);
     let mut out = [0u8; REDACTED_ID_LEN];
@@ -980,12 +991,6 @@ pub(crate) fn random_salt() -> [u8; 32] {
     let mut s = [0u8; 32];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut s);
     s
-}
-
-pub(crate) fn random_channel_id() -> ChannelId {
-    let mut id = [0u8; 16];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
-    ChannelId(id)
 }
 
 /// A `u64` (time, id) as a signed 64-bit SQL integer; values above
@@ -1005,24 +1010,6 @@ pub(crate) fn node_from(what: &'static str, b: &[u8]) -> Result<NodeId, StoreErr
 pub(crate) fn id32_from(what: &'static str, b: &[u8]) -> Result<[u8; 32], StoreError> {
     <[u8; 32]>::try_from(b)
         .map_err(|_| StoreError::corrupt(what, format!("{} bytes, expected 32", b.len())))
-}
-
-/// The stored channel column: empty for the legacy mailbox.
-pub(crate) fn channel_col(c: Option<&ChannelId>) -> &[u8] {
-    match c {
-        Some(c) => &c.0,
-        None => &[],
-    }
-}
-
-pub(crate) fn channel_from_col(b: &[u8]) -> Result<Option<ChannelId>, StoreError> {
-    if b.is_empty() {
-        Ok(None)
-    } else {
-        ChannelId::from_slice(b)
-            .map(Some)
-            .map_err(|e| StoreError::corrupt("channel id", e))
-    }
 }
 
 pub(crate) fn encode_addrs(addrs: &[SocketAddr]) -> String {
@@ -1067,22 +1054,6 @@ fn pull_decide(filter: &PullFilter, post: &SyncPost) -> bool {
     } else {
         filter.decide(&author, Audience::Public).is_some()
     }
-}
-
-/// Takes rows of a queue (id order, `(id, payload_len)`) while they fit:
-/// at most `max_messages`, at most `max_bytes` of payload but always the
-/// first. Returns how many to take.
-pub(crate) fn fetch_cut(lens: &[(u64, usize)], max_messages: usize, max_bytes: usize) -> usize {
-    let mut bytes = 0usize;
-    let mut n = 0usize;
-    for &(_, len) in lens.iter().take(max_messages) {
-        if n > 0 && bytes.saturating_add(len) > max_bytes {
-            break;
-        }
-        bytes = bytes.saturating_add(len);
-        n += 1;
-    }
-    n
 }
 
 /// The anchors reserved in a bootstrap answer of `want` peers.
@@ -1163,6 +1134,7 @@ fn pick_diverse(
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::mailbox::clean_detail;
     use super::*;
 
     #[test]

@@ -326,6 +326,9 @@ pub struct StoreOptions {
     /// Most write requests group-committed in one transaction.
     pub max_write_batch: usize,
     /// PostgreSQL: group-commit workers (transactions in flight at once).
+    /// Few is better: a worker that is idle takes a request alone, so many
+    /// workers under moderate load mean many one-request transactions;
+    /// with two, one gathers the next batch while the other commits.
     pub write_workers: usize,
     /// SQLite: how long a write waits for another process holding the
     /// database's write lock.
@@ -339,7 +342,7 @@ impl Default for StoreOptions {
             connect_timeout: Duration::from_secs(3),
             op_timeout: Duration::from_secs(10),
             max_write_batch: 256,
-            write_workers: 4,
+            write_workers: 2,
             busy_timeout: Duration::from_secs(5),
         }
     }

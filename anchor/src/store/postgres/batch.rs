@@ -1,7 +1,47 @@
 //! PostgreSQL group commit: the write workers and the multi-row statements
 //! of one batch (enqueues, posts, audit events, check-ins).
 
+use deadpool_postgres::Transaction;
+use tokio_postgres::types::ToSql;
+
+use super::mailbox::read_pages;
 use super::*;
+
+/// Locks the queues of an enqueue batch: `$1` the lock class, `$2` the
+/// sorted queue keys.
+const LOCK_QUEUES_SQL: &str =
+    "SELECT pg_advisory_xact_lock($1::int4, k) FROM unnest($2::int4[]) AS k";
+
+/// The messages already queued under a clientMessageId: row `i` of the
+/// arrays is (recipient, channel, sender, clientMessageId).
+const QUEUED_CM_SQL: &str = "SELECT m.recipient, m.channel, m.sender, m.client_msg_id,
+        m.id, m.received_at_ms, m.expires_at_ms
+   FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[]) AS k(r, c, s, cm)
+   JOIN messages AS m
+     ON m.recipient = k.r AND m.channel = k.c AND m.sender = k.s
+    AND m.client_msg_id = k.cm AND m.client_msg_id IS NOT NULL";
+
+/// `$1` new message ids.
+const DRAW_IDS_SQL: &str = "SELECT nextval('message_ids') FROM generate_series(1, $1::int4)";
+
+/// One chunk of new messages, row `i` of the arrays each.
+const INSERT_MESSAGES_SQL: &str = "INSERT INTO messages
+    (id, recipient, channel, sender, client_msg_id, received_at_ms, expires_at_ms, payload_len, payload)
+ SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[],
+                      $6::int8[], $7::int8[], $8::int4[], $9::bytea[])";
+
+/// `NOTIFY $1, p` for every payload `p` of `$2` (delivered at commit).
+const NOTIFY_SQL: &str = "SELECT pg_notify($1::text, p) FROM unnest($2::text[]) AS p";
+
+/// Runs `sql`, prepared once per connection (deadpool's statement cache).
+async fn exec(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, StoreError> {
+    let st = tx.prepare_cached(sql).await.map_err(pg_err)?;
+    tx.execute(&st, params).await.map_err(pg_err)
+}
 
 pub(super) async fn worker(
     rx: Arc<tokio::sync::Mutex<mpsc::Receiver<PgJob>>>,
@@ -29,15 +69,19 @@ pub(super) async fn worker(
 
 async fn run_batch(pool: &Pool, registry: &Registry, batch: Vec<PgJob>, op_timeout: Duration) {
     let mut msgs = Vec::new();
+    let mut msg_audits = Vec::new();
     let mut msg_replies = Vec::new();
     let mut audits = Vec::new();
     let mut audit_replies = Vec::new();
     let mut checkins = Vec::new();
     let mut checkin_replies = Vec::new();
+    let mut fetches = Vec::new();
+    let mut fetch_replies = Vec::new();
     for job in batch {
         match job {
-            PgJob::Enqueue(m, r) => {
+            PgJob::Enqueue(m, a, r) => {
                 msgs.push(m);
+                msg_audits.push(a);
                 msg_replies.push(r);
             }
             PgJob::Audit(a, r) => {
@@ -48,20 +92,51 @@ async fn run_batch(pool: &Pool, registry: &Registry, batch: Vec<PgJob>, op_timeo
                 checkins.push(c);
                 checkin_replies.push(r);
             }
+            PgJob::Fetch(q, r) => {
+                fetches.push(q);
+                fetch_replies.push(r);
+            }
         }
     }
+    tracing::trace!(
+        enqueues = msgs.len(),
+        fetches = fetches.len(),
+        audits = audits.len(),
+        checkins = checkins.len(),
+        "postgres write batch"
+    );
     let outcome = bounded(op_timeout, async {
         let mut c = client(pool).await?;
         let tx = c.transaction().await.map_err(pg_err)?;
-        let results = enqueue_rows(&tx, &msgs).await?;
-        insert_audits(&tx, &audits).await?;
+        // Each audit row goes with its operation, in its transaction: an
+        // enqueue's with the message (the batch stores every message or
+        // fails as a whole), sent with the last insert; a fetch's only if
+        // it returned messages.
+        let early: Vec<&AuditRow> = audits.iter().chain(msg_audits.iter().flatten()).collect();
+        let results = if msgs.is_empty() {
+            Vec::new()
+        } else {
+            enqueue_rows(&tx, &msgs, &early).await?
+        };
+        let pages = ack_and_read(&tx, &fetches).await?;
+        let page_audits: Vec<AuditRow> = fetches
+            .iter()
+            .zip(&pages)
+            .filter_map(|(q, p)| q.audit.as_ref()?.for_page(p.messages.len()))
+            .collect();
+        let rows: Vec<&AuditRow> = if msgs.is_empty() {
+            audits.iter().chain(&page_audits).collect()
+        } else {
+            page_audits.iter().collect()
+        };
+        insert_audits(&tx, &rows).await?;
         upsert_checkins(&tx, &checkins).await?;
         tx.commit().await.map_err(pg_err)?;
-        Ok(results)
+        Ok((results, pages))
     })
     .await;
     match outcome {
-        Ok(results) => {
+        Ok((results, pages)) => {
             let mut woken = HashSet::new();
             for (m, r) in msgs.iter().zip(&results) {
                 if matches!(r, Ok(e) if !e.duplicate) {
@@ -74,6 +149,9 @@ async fn run_batch(pool: &Pool, registry: &Registry, batch: Vec<PgJob>, op_timeo
             for (reply, r) in msg_replies.into_iter().zip(results) {
                 let _ = reply.send(r);
             }
+            for (reply, p) in fetch_replies.into_iter().zip(pages) {
+                let _ = reply.send(Ok(p));
+            }
             for reply in audit_replies.into_iter().chain(checkin_replies) {
                 let _ = reply.send(Ok(()));
             }
@@ -84,6 +162,9 @@ async fn run_batch(pool: &Pool, registry: &Registry, batch: Vec<PgJob>, op_timeo
             for reply in msg_replies {
                 let _ = reply.send(Err(StoreError::Batch(Arc::clone(&e))));
             }
+            for reply in fetch_replies {
+                let _ = reply.send(Err(StoreError::Batch(Arc::clone(&e))));
+            }
             for reply in audit_replies.into_iter().chain(checkin_replies) {
                 let _ = reply.send(Err(StoreError::Batch(Arc::clone(&e))));
             }
@@ -91,12 +172,55 @@ async fn run_batch(pool: &Pool, registry: &Registry, batch: Vec<PgJob>, op_timeo
     }
 }
 
-/// Stores `msgs` in the open transaction `tx`; per-message outcomes (a
-/// refused message is its own `Err`). The outer `Err` is a database failure.
-/// Sends the `NOTIFY`s for the queues written.
+/// Applies the acknowledgements of `fetches` (one statement), then reads
+/// their pages ([`read_pages`]) in the open transaction `tx`; the delete
+/// and the read go in one round trip.
+async fn ack_and_read(
+    tx: &Transaction<'_>,
+    fetches: &[FetchQuery],
+) -> Result<Vec<FetchPage>, StoreError> {
+    if fetches.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut acks: Vec<(&[u8], &[u8], i64)> = fetches
+        .iter()
+        .filter(|q| q.ack_through > 0)
+        .map(|q| {
+            (
+                &q.recipient.0[..],
+                channel_col(q.channel.as_ref()),
+                to_i64(q.ack_through),
+            )
+        })
+        .collect();
+    acks.sort_unstable();
+    if acks.is_empty() {
+        return read_pages(tx, fetches).await;
+    }
+    let r: Vec<&[u8]> = acks.iter().map(|a| a.0).collect();
+    let c: Vec<&[u8]> = acks.iter().map(|a| a.1).collect();
+    let a: Vec<i64> = acks.iter().map(|a| a.2).collect();
+    // Both prepared first, so that the two futures below send their
+    // statements when first polled, in this order: the server runs the
+    // delete before the page read, in one round trip.
+    let st = tx.prepare_cached(FETCH_ACK_SQL).await.map_err(pg_err)?;
+    tx.prepare_cached(FETCH_PAGE_SQL).await.map_err(pg_err)?;
+    let (_, pages) = tokio::try_join!(
+        async { tx.execute(&st, &[&r, &c, &a]).await.map_err(pg_err) },
+        read_pages(tx, fetches),
+    )?;
+    Ok(pages)
+}
+
+/// Stores `msgs` (senders already checked: `AnchorStore::check_sender`)
+/// in the open transaction `tx`, and `audits` with them (in the last round
+/// trip); per-message outcomes. The outer `Err` is a database failure.
+/// Sends the `NOTIFY`s for the queues written. Every statement is prepared
+/// once per connection.
 pub(super) async fn enqueue_rows(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &Transaction<'_>,
     msgs: &[NewMessage],
+    audits: &[&AuditRow],
 ) -> Result<Vec<Result<Enqueued, StoreError>>, StoreError> {
     let mut results: Vec<Option<Result<Enqueued, StoreError>>> =
         msgs.iter().map(|_| None).collect();
@@ -104,54 +228,6 @@ pub(super) async fn enqueue_rows(
         return Ok(Vec::new());
     }
 
-    // 1. Channel membership.
-    let mut chan_ids: Vec<&[u8]> = msgs
-        .iter()
-        .filter_map(|m| m.channel.as_ref().map(|c| &c.0[..]))
-        .collect();
-    chan_ids.sort_unstable();
-    chan_ids.dedup();
-    let mut channels = HashMap::new();
-    if !chan_ids.is_empty() {
-        for row in tx
-            .query(
-                "SELECT id, member_a, member_b, created_at_ms FROM channels WHERE id = ANY($1::bytea[])",
-                &[&chan_ids],
-            )
-            .await
-            .map_err(pg_err)?
-        {
-            let c = read_channel(&row)?;
-            channels.insert(c.id, c);
-        }
-    }
-    for (i, m) in msgs.iter().enumerate() {
-        let row = m.channel.as_ref().and_then(|c| channels.get(c));
-        if let Err(e) = check_member(m, row) {
-            results[i] = Some(Err(e));
-        }
-    }
-
-    // 2. Lock the queues (sorted: no deadlocks between batches).
-    let mut locks: Vec<i32> = msgs
-        .iter()
-        .zip(&results)
-        .filter(|(_, r)| r.is_none())
-        .map(|(m, _)| QueueKey::new(&m.recipient, m.channel.as_ref()).lock_key())
-        .collect();
-    if locks.is_empty() {
-        return finish_results(results);
-    }
-    locks.sort_unstable();
-    locks.dedup();
-    tx.execute(
-        "SELECT pg_advisory_xact_lock($1::int4, k) FROM unnest($2::int4[]) AS k",
-        &[&QUEUE_LOCK_CLASS, &locks],
-    )
-    .await
-    .map_err(pg_err)?;
-
-    // 3. clientMessageId already queued (checked under the queue lock).
     type DedupKey = ([u8; 32], Vec<u8>, [u8; 32], [u8; 16]);
     let key_of = |m: &NewMessage, cm: [u8; 16]| -> DedupKey {
         (
@@ -161,69 +237,13 @@ pub(super) async fn enqueue_rows(
             cm,
         )
     };
-    let with_cm: Vec<usize> = (0..msgs.len())
-        .filter(|&i| results[i].is_none() && msgs[i].client_message_id.is_some())
-        .collect();
-    if !with_cm.is_empty() {
-        let r: Vec<&[u8]> = with_cm.iter().map(|&i| &msgs[i].recipient.0[..]).collect();
-        let c: Vec<&[u8]> = with_cm
-            .iter()
-            .map(|&i| channel_col(msgs[i].channel.as_ref()))
-            .collect();
-        let s: Vec<&[u8]> = with_cm.iter().map(|&i| &msgs[i].sender.0[..]).collect();
-        let cm: Vec<&[u8]> = with_cm
-            .iter()
-            .filter_map(|&i| msgs[i].client_message_id.as_ref().map(|x| &x[..]))
-            .collect();
-        let rows = tx
-            .query(
-                "SELECT m.recipient, m.channel, m.sender, m.client_msg_id,
-                        m.id, m.received_at_ms, m.expires_at_ms
-                   FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[]) AS k(r, c, s, cm)
-                   JOIN messages AS m
-                     ON m.recipient = k.r AND m.channel = k.c AND m.sender = k.s
-                    AND m.client_msg_id = k.cm AND m.client_msg_id IS NOT NULL",
-                &[&r, &c, &s, &cm],
-            )
-            .await
-            .map_err(pg_err)?;
-        let mut found: HashMap<DedupKey, Enqueued> = HashMap::new();
-        for row in rows {
-            let cm = <[u8; 16]>::try_from(get_bytes(&row, 3)?)
-                .map_err(|_| StoreError::corrupt("client_msg_id", "length"))?;
-            let key = (
-                id32_from("recipient", get_bytes(&row, 0)?)?,
-                get_bytes(&row, 1)?.to_vec(),
-                id32_from("sender", get_bytes(&row, 2)?)?,
-                cm,
-            );
-            found.insert(
-                key,
-                Enqueued {
-                    message_id: get_u64(&row, 4, "message id")?,
-                    received_at_ms: get_u64(&row, 5, "received_at_ms")?,
-                    expires_at_ms: get_u64(&row, 6, "expires_at_ms")?,
-                    duplicate: true,
-                },
-            );
-        }
-        for &i in &with_cm {
-            if let Some(cm) = msgs[i].client_message_id {
-                if let Some(e) = found.get(&key_of(&msgs[i], cm)) {
-                    results[i] = Some(Ok(*e));
-                }
-            }
-        }
-    }
 
-    // 4. Repeats inside this batch refer to their first occurrence.
+    // 1. Repeats inside this batch refer to their first occurrence; the
+    //    first occurrences are the candidates.
     let mut first_of: HashMap<DedupKey, usize> = HashMap::new();
     let mut repeat_of: Vec<Option<usize>> = vec![None; msgs.len()];
-    let mut to_insert = Vec::new();
+    let mut candidates = Vec::new();
     for (i, m) in msgs.iter().enumerate() {
-        if results[i].is_some() {
-            continue;
-        }
         if let Some(cm) = m.client_message_id {
             match first_of.entry(key_of(m, cm)) {
                 std::collections::hash_map::Entry::Occupied(o) => {
@@ -235,29 +255,110 @@ pub(super) async fn enqueue_rows(
                 }
             }
         }
-        to_insert.push(i);
+        candidates.push(i);
     }
 
-    // 5. Ids, drawn under the queue locks, assigned in batch order.
-    let mut ids: Vec<i64> = tx
-        .query(
-            "SELECT nextval('message_ids') FROM generate_series(1, $1::int4)",
-            &[&i32_len(to_insert.len())],
-        )
-        .await
-        .map_err(pg_err)?
+    // 2. In one round trip, executed in this order: lock the queues
+    //    (sorted: no deadlocks between batches), look up the
+    //    clientMessageIds already queued (under the lock: race-free), draw
+    //    an id for every candidate (under the lock: commit order). A
+    //    candidate found queued leaves its id unused (a gap).
+    let mut locks: Vec<i32> = candidates
+        .iter()
+        .map(|&i| QueueKey::new(&msgs[i].recipient, msgs[i].channel.as_ref()).lock_key())
+        .collect();
+    locks.sort_unstable();
+    locks.dedup();
+    let with_cm: Vec<usize> = candidates
+        .iter()
+        .copied()
+        .filter(|&i| msgs[i].client_message_id.is_some())
+        .collect();
+    let r: Vec<&[u8]> = with_cm.iter().map(|&i| &msgs[i].recipient.0[..]).collect();
+    let c: Vec<&[u8]> = with_cm
+        .iter()
+        .map(|&i| channel_col(msgs[i].channel.as_ref()))
+        .collect();
+    let s: Vec<&[u8]> = with_cm.iter().map(|&i| &msgs[i].sender.0[..]).collect();
+    let cm: Vec<&[u8]> = with_cm
+        .iter()
+        .filter_map(|&i| msgs[i].client_message_id.as_ref().map(|x| &x[..]))
+        .collect();
+    let lock_st = tx.prepare_cached(LOCK_QUEUES_SQL).await.map_err(pg_err)?;
+    let dedup_st = tx.prepare_cached(QUEUED_CM_SQL).await.map_err(pg_err)?;
+    let ids_st = tx.prepare_cached(DRAW_IDS_SQL).await.map_err(pg_err)?;
+    let n_ids = i32_len(candidates.len());
+    let (_, found_rows, id_rows) = tokio::try_join!(
+        async { tx.execute(&lock_st, &[&QUEUE_LOCK_CLASS, &locks]).await },
+        async {
+            if with_cm.is_empty() {
+                Ok(Vec::new())
+            } else {
+                tx.query(&dedup_st, &[&r, &c, &s, &cm]).await
+            }
+        },
+        async { tx.query(&ids_st, &[&n_ids]).await },
+    )
+    .map_err(pg_err)?;
+    let mut found: HashMap<DedupKey, Enqueued> = HashMap::new();
+    for row in found_rows {
+        let cm = <[u8; 16]>::try_from(get_bytes(&row, 3)?)
+            .map_err(|_| StoreError::corrupt("client_msg_id", "length"))?;
+        let key = (
+            id32_from("recipient", get_bytes(&row, 0)?)?,
+            get_bytes(&row, 1)?.to_vec(),
+            id32_from("sender", get_bytes(&row, 2)?)?,
+            cm,
+        );
+        found.insert(
+            key,
+            Enqueued {
+                message_id: get_u64(&row, 4, "message id")?,
+                received_at_ms: get_u64(&row, 5, "received_at_ms")?,
+                expires_at_ms: get_u64(&row, 6, "expires_at_ms")?,
+                duplicate: true,
+            },
+        );
+    }
+    let mut to_insert = Vec::with_capacity(candidates.len());
+    for &i in &candidates {
+        match msgs[i]
+            .client_message_id
+            .and_then(|cm| found.get(&key_of(&msgs[i], cm)))
+        {
+            Some(e) => results[i] = Some(Ok(*e)),
+            None => to_insert.push(i),
+        }
+    }
+
+    // 3. The ids, assigned in batch order.
+    let mut ids: Vec<i64> = id_rows
         .iter()
         .map(|r| r.try_get::<_, i64>(0).map_err(pg_err))
         .collect::<Result<_, _>>()?;
     ids.sort_unstable();
-    if ids.len() != to_insert.len() {
+    if ids.len() < to_insert.len() {
         return Err(StoreError::corrupt(
             "message_ids",
             "sequence returned too few ids",
         ));
     }
 
-    // 6. Multi-row inserts, in chunks of bounded payload size.
+    // 4. Multi-row inserts, in chunks of bounded payload size, the last
+    //    one pipelined with the NOTIFYs that wake other processes at
+    //    commit and with the audit rows (one round trip for a batch that
+    //    fits one chunk).
+    let mut notes: Vec<String> = to_insert
+        .iter()
+        .map(|&i| QueueKey::new(&msgs[i].recipient, msgs[i].channel.as_ref()).notify_payload())
+        .collect();
+    notes.sort_unstable();
+    notes.dedup();
+    let insert_st = tx
+        .prepare_cached(INSERT_MESSAGES_SQL)
+        .await
+        .map_err(pg_err)?;
+    let notify_st = tx.prepare_cached(NOTIFY_SQL).await.map_err(pg_err)?;
     let mut start = 0;
     while start < to_insert.len() {
         let mut end = start;
@@ -293,16 +394,30 @@ pub(super) async fn enqueue_rows(
             .map(|&i| i32_len(msgs[i].payload.len()))
             .collect();
         let payload: Vec<&[u8]> = rows.iter().map(|&i| &msgs[i].payload[..]).collect();
-        tx.execute(
-            "INSERT INTO messages
-                (id, recipient, channel, sender, client_msg_id, received_at_ms, expires_at_ms, payload_len, payload)
-             SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[],
-                                  $6::int8[], $7::int8[], $8::int4[], $9::bytea[])",
-            &[&id_col, &recipient, &channel, &sender, &cm, &received, &expires, &lens, &payload],
-        )
-        .await
-        .map_err(pg_err)?;
+        let insert = async {
+            tx.execute(
+                &insert_st,
+                &[
+                    &id_col, &recipient, &channel, &sender, &cm, &received, &expires, &lens,
+                    &payload,
+                ],
+            )
+            .await
+        };
+        if end == to_insert.len() {
+            let notify = async { tx.execute(&notify_st, &[&NOTIFY_CHANNEL, &notes]).await };
+            tokio::try_join!(
+                async { insert.await.map_err(pg_err) },
+                async { notify.await.map_err(pg_err) },
+                insert_audits(tx, audits),
+            )?;
+        } else {
+            insert.await.map_err(pg_err)?;
+        }
         start = end;
+    }
+    if to_insert.is_empty() {
+        insert_audits(tx, audits).await?;
     }
     for (k, &i) in to_insert.iter().enumerate() {
         let m = &msgs[i];
@@ -326,21 +441,6 @@ pub(super) async fn enqueue_rows(
         }
     }
 
-    // 7. Wake other processes at commit.
-    let mut notes: Vec<String> = to_insert
-        .iter()
-        .map(|&i| QueueKey::new(&msgs[i].recipient, msgs[i].channel.as_ref()).notify_payload())
-        .collect();
-    notes.sort_unstable();
-    notes.dedup();
-    if !notes.is_empty() {
-        tx.execute(
-            "SELECT pg_notify($1::text, p) FROM unnest($2::text[]) AS p",
-            &[&NOTIFY_CHANNEL, &notes],
-        )
-        .await
-        .map_err(pg_err)?;
-    }
     finish_results(results)
 }
 
@@ -518,10 +618,7 @@ async fn insert_post_rows(
     Ok(out)
 }
 
-async fn insert_audits(
-    tx: &tokio_postgres::Transaction<'_>,
-    rows: &[AuditRow],
-) -> Result<(), StoreError> {
+async fn insert_audits(tx: &Transaction<'_>, rows: &[&AuditRow]) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -533,20 +630,17 @@ async fn insert_audits(
         .map(|r| r.channel.as_ref().map(|c| &c.0[..]))
         .collect();
     let detail: Vec<&str> = rows.iter().map(|r| r.detail.as_str()).collect();
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO audit_log (at_ms, kind, actor, channel, detail)
          SELECT * FROM unnest($1::int8[], $2::text[], $3::bytea[], $4::bytea[], $5::text[])",
         &[&at, &kind, &actor, &channel, &detail],
     )
-    .await
-    .map_err(pg_err)?;
+    .await?;
     Ok(())
 }
 
-async fn upsert_checkins(
-    tx: &tokio_postgres::Transaction<'_>,
-    rows: &[CheckIn],
-) -> Result<(), StoreError> {
+async fn upsert_checkins(tx: &Transaction<'_>, rows: &[CheckIn]) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -570,7 +664,8 @@ async fn upsert_checkins(
     let anchor: Vec<bool> = list.iter().map(|c| c.is_anchor).collect();
     let seen: Vec<i64> = list.iter().map(|c| to_i64(c.last_seen_ms)).collect();
     let verified: Vec<i64> = list.iter().map(|c| to_i64(c.verified_at_ms)).collect();
-    tx.execute(
+    exec(
+        tx,
         "INSERT INTO checkins (node, addrs, is_anchor, last_seen_ms, verified_at_ms)
          SELECT * FROM unnest($1::bytea[], $2::text[], $3::bool[], $4::int8[], $5::int8[])
          ON CONFLICT (node) DO UPDATE SET
@@ -581,7 +676,6 @@ async fn upsert_checkins(
           WHERE excluded.last_seen_ms >= checkins.last_seen_ms",
         &[&node, &addrs, &anchor, &seen, &verified],
     )
-    .await
-    .map_err(pg_err)?;
+    .await?;
     Ok(())
 }

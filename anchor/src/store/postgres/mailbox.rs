@@ -1,5 +1,7 @@
 //! PostgreSQL: DM channels, enqueue and fetch.
 
+use deadpool_postgres::GenericClient;
+
 use super::batch::enqueue_rows;
 use super::*;
 
@@ -128,8 +130,12 @@ impl PgStore {
 
     // -- mailbox ------------------------------------------------------------
 
-    pub(crate) async fn enqueue(&self, m: NewMessage) -> Result<Enqueued, StoreError> {
-        self.submit(|r| PgJob::Enqueue(m, r)).await
+    pub(crate) async fn enqueue(
+        &self,
+        m: NewMessage,
+        audit: Option<AuditRow>,
+    ) -> Result<Enqueued, StoreError> {
+        self.submit(|r| PgJob::Enqueue(m, audit, r)).await
     }
 
     pub(crate) async fn enqueue_batch(
@@ -145,7 +151,7 @@ impl PgStore {
             let out = bounded(limit, async {
                 let mut c = client(&pool).await?;
                 let tx = c.transaction().await.map_err(pg_err)?;
-                let results = enqueue_rows(&tx, &ms).await?;
+                let results = enqueue_rows(&tx, &ms, &[]).await?;
                 let out: Vec<Enqueued> = results.into_iter().collect::<Result<_, _>>()?;
                 tx.commit().await.map_err(pg_err)?;
                 Ok(out)
@@ -164,77 +170,97 @@ impl PgStore {
         .map_err(|e| StoreError::unavailable(format!("enqueue task: {e}")))?
     }
 
+    /// With an acknowledgement: a group-committed write (the delete, the
+    /// page and its audit row in the batch transaction, answered after the
+    /// commit). Without (a read, nothing to commit): two prepared reads,
+    /// then the audit row is queued for the group commit if the page has
+    /// messages, without waiting for its commit.
     pub(crate) async fn fetch(&self, q: FetchQuery) -> Result<FetchPage, StoreError> {
-        self.timed(async {
-            let mut c = client(&self.inner.pool).await?;
-            let tx = c.transaction().await.map_err(pg_err)?;
-            let recipient = &q.recipient.0[..];
-            let channel = channel_col(q.channel.as_ref());
-            if q.ack_through > 0 {
-                let st = tx
-                    .prepare_cached(
-                        "DELETE FROM messages
-                          WHERE recipient = $1::bytea AND channel = $2::bytea AND id <= $3::int8",
-                    )
-                    .await
-                    .map_err(pg_err)?;
-                tx.execute(&st, &[&recipient, &channel, &to_i64(q.ack_through)])
-                    .await
-                    .map_err(pg_err)?;
-            }
-            let st = tx.prepare_cached(FETCH_LENS_SQL).await.map_err(pg_err)?;
-            let lens: Vec<(u64, usize)> = tx
-                .query(
-                    &st,
-                    &[
-                        &recipient,
-                        &channel,
-                        &to_i64(q.now_ms),
-                        &i64_len(q.max_messages.saturating_add(1)),
-                    ],
-                )
-                .await
-                .map_err(pg_err)?
-                .iter()
-                .map(|r| {
-                    let id = get_u64(r, 0, "message id")?;
-                    let len: i32 = r.try_get(1).map_err(pg_err)?;
-                    Ok((id, usize::try_from(len).unwrap_or(0)))
-                })
-                .collect::<Result<_, StoreError>>()?;
-            let n = fetch_cut(&lens, q.max_messages, q.max_bytes);
-            let mut page = FetchPage {
-                messages: Vec::with_capacity(n),
-                more: lens.len() > n,
-            };
-            if n > 0 {
-                let ids: Vec<i64> = lens[..n].iter().map(|&(id, _)| to_i64(id)).collect();
-                let st = tx
-                    .prepare_cached(
-                        "SELECT id, sender, received_at_ms, expires_at_ms, payload FROM messages
-                          WHERE recipient = $1::bytea AND channel = $2::bytea AND id = ANY($3::int8[])
-                          ORDER BY id",
-                    )
-                    .await
-                    .map_err(pg_err)?;
-                for row in tx
-                    .query(&st, &[&recipient, &channel, &ids])
-                    .await
-                    .map_err(pg_err)?
-                {
-                    page.messages.push(StoredMessage {
-                        message_id: get_u64(&row, 0, "message id")?,
-                        channel: q.channel,
-                        sender: node_from("sender", get_bytes(&row, 1)?)?,
-                        received_at_ms: get_u64(&row, 2, "received_at_ms")?,
-                        expires_at_ms: get_u64(&row, 3, "expires_at_ms")?,
-                        payload: get_bytes(&row, 4)?.to_vec(),
-                    });
-                }
-            }
-            tx.commit().await.map_err(pg_err)?;
-            Ok(page)
-        })
-        .await
+        if q.ack_through > 0 {
+            return self.submit(|r| PgJob::Fetch(q, r)).await;
+        }
+        let page = self
+            .timed(async {
+                let c = client(&self.inner.pool).await?;
+                let mut pages = read_pages(&c, std::slice::from_ref(&q)).await?;
+                pages
+                    .pop()
+                    .ok_or_else(|| StoreError::corrupt("fetch", "no page"))
+            })
+            .await?;
+        if let Some(row) = q.audit.and_then(|a| a.for_page(page.messages.len())) {
+            self.submit_detached(|r| PgJob::Audit(row, r)).await?;
+        }
+        Ok(page)
     }
+}
+
+/// The pages of several fetches (one per query, in order) with one
+/// prepared statement, whatever their number ([`FETCH_PAGE_SQL`]): each
+/// queue's first `max_messages + 1` unexpired messages, cut by
+/// [`fetch_cut`].
+pub(super) async fn read_pages<C>(c: &C, qs: &[FetchQuery]) -> Result<Vec<FetchPage>, StoreError>
+where
+    C: GenericClient + Sync,
+{
+    if qs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let idx: Vec<i32> = (0..qs.len()).map(i32_len).collect();
+    let recipient: Vec<&[u8]> = qs.iter().map(|q| &q.recipient.0[..]).collect();
+    let channel: Vec<&[u8]> = qs.iter().map(|q| channel_col(q.channel.as_ref())).collect();
+    let now: Vec<i64> = qs.iter().map(|q| to_i64(q.now_ms)).collect();
+    let limit: Vec<i64> = qs
+        .iter()
+        .map(|q| i64_len(q.max_messages.saturating_add(1)))
+        .collect();
+    let max_bytes: Vec<i64> = qs.iter().map(|q| i64_len(q.max_bytes)).collect();
+    let st = c.prepare_cached(FETCH_PAGE_SQL).await.map_err(pg_err)?;
+    let rows = c
+        .query(&st, &[&idx, &recipient, &channel, &now, &limit, &max_bytes])
+        .await
+        .map_err(pg_err)?;
+    // Rows come by query, then id.
+    let mut by_query: Vec<Vec<&Row>> = vec![Vec::new(); qs.len()];
+    for r in &rows {
+        let i: i32 = r.try_get(0).map_err(pg_err)?;
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| by_query.get_mut(i))
+            .ok_or_else(|| StoreError::corrupt("fetch", "query index out of range"))?
+            .push(r);
+    }
+    let mut pages = Vec::with_capacity(qs.len());
+    for (q, rows) in qs.iter().zip(by_query) {
+        let mut lens = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let len: i32 = r.try_get(2).map_err(pg_err)?;
+            lens.push((
+                get_u64(r, 1, "message id")?,
+                usize::try_from(len).unwrap_or(0),
+            ));
+        }
+        let n = fetch_cut(&lens, q.max_messages, q.max_bytes);
+        let mut page = FetchPage {
+            messages: Vec::with_capacity(n),
+            more: rows.len() > n,
+        };
+        for (row, (id, _)) in rows.iter().zip(&lens).take(n) {
+            let sender: Option<&[u8]> = row.try_get(3).map_err(pg_err)?;
+            let payload: Option<&[u8]> = row.try_get(6).map_err(pg_err)?;
+            let (Some(sender), Some(payload)) = (sender, payload) else {
+                return Err(StoreError::corrupt("fetch", "a kept message was not read"));
+            };
+            page.messages.push(StoredMessage {
+                message_id: *id,
+                channel: q.channel,
+                sender: node_from("sender", sender)?,
+                received_at_ms: get_u64(row, 4, "received_at_ms")?,
+                expires_at_ms: get_u64(row, 5, "expires_at_ms")?,
+                payload: payload.to_vec(),
+            });
+        }
+        pages.push(page);
+    }
+    Ok(pages)
 }

@@ -7,11 +7,15 @@
 //!   closed connections are dropped at checkout (`RecyclingMethod::Fast`)
 //!   and replaced, so the store recovers by itself. No TLS: connect over a
 //!   unix socket or a trusted network.
-//! * **Group commit.** Enqueues, audit events and check-ins go through a
-//!   bounded queue to `write_workers` tasks; each takes what is queued (up
-//!   to `max_write_batch`) into one transaction of multi-row `UNNEST`
-//!   statements and answers every request after the `COMMIT`. Requests
-//!   refused on their own (not a member) do not affect the others.
+//! * **Group commit.** Enqueues (each with its audit row), fetches that
+//!   acknowledge (the deletes, the pages and their audit rows), audit
+//!   events and check-ins go through a bounded queue to `write_workers`
+//!   tasks; each takes what is queued (up to `max_write_batch`) into one
+//!   transaction of multi-row `UNNEST` statements and answers every request
+//!   after the `COMMIT`. Senders are checked before they are queued
+//!   (channels never change, `cache.rs`). Every statement on the mailbox
+//!   path is prepared once per pooled connection (deadpool's statement
+//!   cache).
 //! * **Ids in commit order.** Within the transaction, the queues written
 //!   are locked with `pg_advisory_xact_lock(QUEUE_LOCK_CLASS, key)` (sorted,
 //!   so batches cannot deadlock) *before* ids are drawn from the
@@ -40,15 +44,15 @@ use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 
+use super::cache::ChannelCache;
 use super::migrations::{self, PG_MIGRATION_LOCK};
 use super::wake::{QueueKey, Registry};
 use super::{
-    channel_col, channel_from_col, check_member, decode_addrs, encode_addrs, fetch_cut, from_i64,
-    id32_from, merge_by_id, node_from, random_channel_id, random_salt, redact, to_i64, AuditEvent,
-    AuditKind, AuditRecord, BootstrapQuery, Channel, ChannelSummary, CheckIn, DeleteOutcome,
-    Enqueued, FetchPage, FetchQuery, Inserted, NewMessage, PlanQuery, PostVolume, PreparedDelete,
-    PreparedPost, Stats, StoreError, StoreOptions, StoredMessage, TombstoneRow, REDACTED_ID_LEN,
-    SWEEP_CHUNK,
+    channel_col, channel_from_col, decode_addrs, encode_addrs, fetch_cut, from_i64, id32_from,
+    merge_by_id, node_from, random_channel_id, random_salt, to_i64, AuditKind, AuditRecord,
+    AuditRow, BootstrapQuery, Channel, ChannelSummary, CheckIn, DeleteOutcome, Enqueued, FetchPage,
+    FetchQuery, Inserted, NewMessage, PlanQuery, PostVolume, PreparedDelete, PreparedPost, Stats,
+    StoreError, StoreOptions, StoredMessage, TombstoneRow, REDACTED_ID_LEN, SWEEP_CHUNK,
 };
 
 mod batch;
@@ -98,47 +102,78 @@ const EMPTY_CHANNELS_B_SQL: &str =
     AND NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.recipient = $1::bytea AND m.channel = ch.id)
   ORDER BY id LIMIT $3::int8";
 
-const FETCH_LENS_SQL: &str = "SELECT id, payload_len FROM messages
-  WHERE recipient = $1::bytea AND channel = $2::bytea AND expires_at_ms > $3::int8
-  ORDER BY id LIMIT $4::int8";
+/// The pages of several fetches at once: row `i` of the arrays is one
+/// fetch (recipient, channel, now, limit = max_messages + 1, max_bytes),
+/// each an index range scan of `messages_by_queue` for the queue's first
+/// `limit` unexpired messages. Every row comes with its length; the
+/// message itself (sender, times, payload) only for the rows a page can
+/// keep (the first, and those within `max_bytes` counting from the
+/// first), so a page never reads a payload it does not send. The cut
+/// itself is `fetch_cut`'s.
+const FETCH_PAGE_SQL: &str = "SELECT k.i, m.id, m.payload_len, m.sender, m.received_at_ms,
+        m.expires_at_ms, m.payload
+   FROM unnest($1::int4[], $2::bytea[], $3::bytea[], $4::int8[], $5::int8[], $6::int8[])
+        AS k(i, r, c, now, lim, max_bytes)
+   CROSS JOIN LATERAL (
+     SELECT q.id, q.payload_len,
+            CASE WHEN q.fits THEN q.sender END AS sender,
+            CASE WHEN q.fits THEN q.received_at_ms END AS received_at_ms,
+            CASE WHEN q.fits THEN q.expires_at_ms END AS expires_at_ms,
+            CASE WHEN q.fits THEN q.payload END AS payload
+       FROM (SELECT id, payload_len, sender, received_at_ms, expires_at_ms, payload,
+                    row_number() OVER w = 1 OR sum(payload_len) OVER w <= k.max_bytes AS fits
+               FROM (SELECT id, payload_len, sender, received_at_ms, expires_at_ms, payload
+                       FROM messages
+                      WHERE recipient = k.r AND channel = k.c AND expires_at_ms > k.now
+                      ORDER BY id LIMIT k.lim) AS first
+             WINDOW w AS (ORDER BY id)) AS q) AS m
+  ORDER BY k.i, m.id";
 
-/// The seqs a pull may return from one table pair: the requester's own
-/// rows (both visibilities), public rows by an author in the ids, and rows
-/// whose recipient (other than their author) is in the ids. `$1` requester,
-/// `$2` since, `$3` ids, `$4` limit.
+/// Deletes what several fetches acknowledged: row `i` of the arrays is
+/// (recipient, channel, ackThrough). Sorted by queue, so two batches lock
+/// rows in the same order.
+const FETCH_ACK_SQL: &str = "DELETE FROM messages AS m
+  USING unnest($1::bytea[], $2::bytea[], $3::int8[]) AS k(r, c, a)
+  WHERE m.recipient = k.r AND m.channel = k.c AND m.id <= k.a";
+
+/// The candidate streams of a pull from one table pair, each tagged: the
+/// requester's own public (0) and encrypted (1) rows, the public rows by
+/// the `n`-th id (`2n`) and the rows whose recipient (other than their
+/// author) is the `n`-th id (`2n + 1`), at most `$4` rows per stream, by
+/// seq. `$1` requester, `$2` since, `$3` ids, `$4` rows per stream, `$5`
+/// the head read before (rows up to it were all committed then, so the
+/// post and the tombstone statements see the same rows).
+/// Merged by `PullRounds` (`pull.rs`).
 macro_rules! pull_sql {
     ($rows:literal, $recipients:literal) => {
         concat!(
-            "SELECT s.seq FROM (
-    (SELECT p.seq FROM ",
+            "(SELECT 0::int8 AS s, p.seq FROM ",
             $rows,
             " AS p
-      WHERE p.author = $1::bytea AND p.encrypted = false AND p.seq > $2::int8
+      WHERE p.author = $1::bytea AND p.encrypted = false AND p.seq > $2::int8 AND p.seq <= $5::int8
       ORDER BY p.seq LIMIT $4::int8)
-    UNION
-    (SELECT p.seq FROM ",
+    UNION ALL
+    (SELECT 1::int8, p.seq FROM ",
             $rows,
             " AS p
-      WHERE p.author = $1::bytea AND p.encrypted = true AND p.seq > $2::int8
+      WHERE p.author = $1::bytea AND p.encrypted = true AND p.seq > $2::int8 AND p.seq <= $5::int8
       ORDER BY p.seq LIMIT $4::int8)
-    UNION
-    (SELECT x.seq FROM unnest($3::bytea[]) AS i(id)
+    UNION ALL
+    (SELECT 2 * i.n, x.seq FROM unnest($3::bytea[]) WITH ORDINALITY AS i(id, n)
       CROSS JOIN LATERAL (
         SELECT p.seq FROM ",
             $rows,
             " AS p
-         WHERE p.author = i.id AND p.encrypted = false AND p.seq > $2::int8
+         WHERE p.author = i.id AND p.encrypted = false AND p.seq > $2::int8 AND p.seq <= $5::int8
          ORDER BY p.seq LIMIT $4::int8) AS x)
-    UNION
-    (SELECT y.seq FROM unnest($3::bytea[]) AS i(id)
+    UNION ALL
+    (SELECT 2 * i.n + 1, y.seq FROM unnest($3::bytea[]) WITH ORDINALITY AS i(id, n)
       CROSS JOIN LATERAL (
         SELECT r.seq FROM ",
             $recipients,
             " AS r
-         WHERE r.recipient = i.id AND r.author <> r.recipient AND r.seq > $2::int8
-         ORDER BY r.seq LIMIT $4::int8) AS y)
-  ) AS s
-  ORDER BY s.seq LIMIT $4::int8"
+         WHERE r.recipient = i.id AND r.author <> r.recipient AND r.seq > $2::int8 AND r.seq <= $5::int8
+         ORDER BY r.seq LIMIT $4::int8) AS y)"
         )
     };
 }
@@ -189,6 +224,7 @@ struct Inner {
     jobs: mpsc::Sender<PgJob>,
     posts: mpsc::Sender<PostJob>,
     registry: Arc<Registry>,
+    channels: ChannelCache,
     salt: [u8; 32],
     op_timeout: Duration,
     /// The `LISTEN` connection is up.
@@ -210,9 +246,12 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
 /// A group-committed write.
 enum PgJob {
-    Enqueue(NewMessage, Reply<Enqueued>),
+    /// A message, and the audit row to write with it.
+    Enqueue(NewMessage, Option<AuditRow>, Reply<Enqueued>),
     Audit(AuditRow, Reply<()>),
     CheckIn(CheckIn, Reply<()>),
+    /// A fetch with an acknowledgement (a write), and its audit row.
+    Fetch(FetchQuery, Reply<FetchPage>),
 }
 
 /// A post ingest, group-committed by the single post writer.
@@ -220,14 +259,6 @@ struct PostJob {
     posts: Vec<PreparedPost>,
     now_ms: u64,
     reply: Reply<Vec<Result<Inserted, StoreError>>>,
-}
-
-struct AuditRow {
-    at_ms: u64,
-    kind: AuditKind,
-    actor: [u8; REDACTED_ID_LEN],
-    channel: Option<ChannelId>,
-    detail: String,
 }
 
 // ---------------------------------------------------------------------------
@@ -595,6 +626,7 @@ impl PgStore {
                 jobs: tx,
                 posts: posts_tx,
                 registry,
+                channels: ChannelCache::default(),
                 salt,
                 op_timeout: opts.op_timeout,
                 listening,
@@ -609,6 +641,10 @@ impl PgStore {
 
     pub(crate) fn salt(&self) -> &[u8; 32] {
         &self.inner.salt
+    }
+
+    pub(crate) fn channel_cache(&self) -> &ChannelCache {
+        &self.inner.channels
     }
 
     pub(crate) fn listening(&self) -> bool {
@@ -636,6 +672,18 @@ impl PgStore {
             .await
             .map_err(|_| StoreError::unavailable(format!("no answer within {:?}", limit * 2)))?
             .map_err(|_| StoreError::unavailable("postgres writers stopped"))?
+    }
+
+    /// Queues a group-committed write without waiting for its commit.
+    async fn submit_detached<T>(
+        &self,
+        job: impl FnOnce(Reply<T>) -> PgJob,
+    ) -> Result<(), StoreError> {
+        let (tx, _) = oneshot::channel();
+        tokio::time::timeout(self.inner.op_timeout, self.inner.jobs.send(job(tx)))
+            .await
+            .map_err(|_| StoreError::unavailable("write queue full"))?
+            .map_err(|_| StoreError::unavailable("postgres writers stopped"))
     }
 
     pub(crate) async fn schema_version(&self) -> Result<u32, StoreError> {
@@ -730,14 +778,7 @@ impl PgStore {
 
     // -- audit --------------------------------------------------------------
 
-    pub(crate) async fn audit(&self, e: AuditEvent) -> Result<(), StoreError> {
-        let row = AuditRow {
-            at_ms: e.at_ms,
-            kind: e.kind,
-            actor: redact(&self.inner.salt, &e.actor),
-            channel: e.channel,
-            detail: e.detail,
-        };
+    pub(crate) async fn audit(&self, row: AuditRow) -> Result<(), StoreError> {
         self.submit(|r| PgJob::Audit(row, r)).await
     }
 
@@ -1010,9 +1051,18 @@ impl PgStore {
             let c = client(&self.inner.pool).await?;
             let rows = match q {
                 PlanQuery::Fetch => {
+                    let one: &[u8] = &[0u8; 32];
+                    let none: &[u8] = &[];
                     c.query(
-                        &format!("EXPLAIN {FETCH_LENS_SQL}"),
-                        &[&&[0u8; 32][..], &&[0u8; 16][..], &0i64, &101i64],
+                        &format!("EXPLAIN {FETCH_PAGE_SQL}"),
+                        &[
+                            &vec![0i32],
+                            &vec![one],
+                            &vec![none],
+                            &vec![0i64],
+                            &vec![101i64],
+                            &vec![1i64 << 20],
+                        ],
                     )
                     .await
                 }
@@ -1041,7 +1091,7 @@ impl PgStore {
                         rows.extend(
                             c.query(
                                 &format!("EXPLAIN {sql}"),
-                                &[&&[0u8; 32][..], &0i64, &ids, &101i64],
+                                &[&&[0u8; 32][..], &0i64, &ids, &101i64, &i64::MAX],
                             )
                             .await
                             .map_err(pg_err)?,

@@ -112,9 +112,16 @@ impl SqliteStore {
 
     // -- mailbox ------------------------------------------------------------
 
-    pub(crate) async fn enqueue(&self, m: NewMessage) -> Result<Enqueued, StoreError> {
+    pub(crate) async fn enqueue(
+        &self,
+        m: NewMessage,
+        audit: Option<AuditRow>,
+    ) -> Result<Enqueued, StoreError> {
         self.write(move |c| {
             let e = enqueue_one(c, &m)?;
+            if let Some(row) = &audit {
+                insert_audit(c, row)?;
+            }
             let key = QueueKey::new(&m.recipient, m.channel.as_ref());
             Ok((e, vec![key]))
         })
@@ -137,6 +144,12 @@ impl SqliteStore {
         .await
     }
 
+    /// With an acknowledgement: one write job deletes the acknowledged
+    /// messages, reads the page and appends the audit row (one commit,
+    /// group-committed with concurrent writes). Without (a read, nothing
+    /// to commit): a read on a reader connection, then the audit row is
+    /// queued for the writer if the page has messages, without waiting
+    /// for its commit, which comes no later than the caller's next write.
     pub(crate) async fn fetch(&self, q: FetchQuery) -> Result<FetchPage, StoreError> {
         if q.ack_through > 0 {
             self.write(move |c| {
@@ -148,11 +161,95 @@ impl SqliteStore {
                     channel_col(q.channel.as_ref()),
                     to_i64(q.ack_through)
                 ])?;
-                Ok((read_page(c, &q)?, Vec::new()))
+                let page = read_page(c, &q)?;
+                audit_page(c, q.audit.as_ref(), page.messages.len())?;
+                Ok((page, Vec::new()))
             })
             .await
         } else {
-            self.read(move |c| read_page(c, &q)).await
+            let audit = q.audit.clone();
+            let page = self.read(move |c| read_page(c, &q)).await?;
+            let n = page.messages.len();
+            if n > 0 && audit.is_some() {
+                self.write_detached(move |c| {
+                    audit_page(c, audit.as_ref(), n)?;
+                    Ok(((), Vec::new()))
+                })
+                .await?;
+            }
+            Ok(page)
         }
+    }
+}
+
+/// Appends the `receive` audit row of a page of `n` messages, if any.
+fn audit_page(c: &Connection, audit: Option<&AuditRow>, n: usize) -> Result<(), StoreError> {
+    match audit.and_then(|a| a.for_page(n)) {
+        Some(row) => insert_audit(c, &row),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::StatementStatus;
+
+    /// With STAT4 statistics (after `ANALYZE`), SQLite re-plans a statement
+    /// whenever a parameter the planner probed the statistics with is
+    /// rebound, unless the query planner stability guarantee is on: the
+    /// cached fetch statement must be compiled once, not once per call.
+    #[test]
+    fn fetch_statement_is_not_recompiled_per_call() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("anchor.sqlite");
+        let mut w = open_conn(&path)?;
+        setup_writer(&mut w, true, Duration::from_secs(5))?;
+        let channel = [7u8; 16];
+        let tx = w.unchecked_transaction()?;
+        for r in 0u8..40 {
+            for i in 0..(u64::from(r) * 5 + 1) {
+                let m = NewMessage {
+                    channel: Some(ChannelId(channel)),
+                    sender: NodeId([200; 32]),
+                    recipient: NodeId([r; 32]),
+                    payload: vec![1; 64],
+                    client_message_id: None,
+                    received_at_ms: i,
+                    expires_at_ms: 1_000 + i * 10,
+                };
+                enqueue_one(&tx, &m)?;
+            }
+        }
+        tx.commit()?;
+        w.execute_batch("ANALYZE")?;
+        let reader = open_reader(&path, Duration::from_secs(5))?;
+        for round in 0u8..30 {
+            let q = FetchQuery {
+                recipient: NodeId([round % 40; 32]),
+                channel: Some(ChannelId(channel)),
+                ack_through: 0,
+                max_messages: 10,
+                max_bytes: 1 << 20,
+                now_ms: 1_000 + u64::from(round) * 7,
+                audit: None,
+            };
+            read_page(&reader, &q)?;
+        }
+        let reprepared = reader
+            .prepare_cached(FETCH_SQL)?
+            .get_status(StatementStatus::RePrepare);
+        assert_eq!(reprepared, 0, "the fetch statement was re-planned");
+        // And the one plan is the queue's index range, in id order.
+        let mut st = reader.prepare(&format!("EXPLAIN QUERY PLAN {FETCH_SQL}"))?;
+        let plan: Vec<String> = st
+            .query_map(params![&[0u8; 32][..], &channel[..], 0, 10], |r| r.get(3))?
+            .collect::<Result<_, _>>()?;
+        assert_eq!(
+            plan,
+            ["SEARCH messages USING INDEX messages_by_queue (recipient=? AND channel=?)"],
+            "{plan:?}"
+        );
+        Ok(())
     }
 }

@@ -19,7 +19,6 @@
 //! wakeups only reach waiters in the process that enqueued: share a
 //! database between anchor processes with PostgreSQL.
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -30,14 +29,15 @@ use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
+use super::cache::ChannelCache;
 use super::migrations;
 use super::wake::{QueueKey, Registry};
 use super::{
-    channel_col, channel_from_col, check_member, decode_addrs, encode_addrs, from_i64, merge_by_id,
-    node_from, random_channel_id, random_salt, redact, to_i64, AuditEvent, AuditKind, AuditRecord,
-    BootstrapQuery, Channel, ChannelSummary, CheckIn, DeleteOutcome, Enqueued, FetchPage,
-    FetchQuery, Inserted, NewMessage, PlanQuery, PostVolume, PreparedDelete, PreparedPost, Stats,
-    StoreError, StoreOptions, StoredMessage, TombstoneRow, SWEEP_CHUNK,
+    channel_col, channel_from_col, decode_addrs, encode_addrs, from_i64, merge_by_id, node_from,
+    random_channel_id, random_salt, to_i64, AuditKind, AuditRecord, AuditRow, BootstrapQuery,
+    Channel, ChannelSummary, CheckIn, DeleteOutcome, Enqueued, FetchPage, FetchQuery, Inserted,
+    NewMessage, PlanQuery, PostVolume, PreparedDelete, PreparedPost, Stats, StoreError,
+    StoreOptions, StoredMessage, TombstoneRow, SWEEP_CHUNK,
 };
 
 mod mailbox;
@@ -127,6 +127,7 @@ struct Inner {
     readers: Option<Mutex<Vec<Connection>>>,
     path: Option<PathBuf>,
     registry: Arc<Registry>,
+    channels: ChannelCache,
     salt: [u8; 32],
     busy_timeout: Duration,
 }
@@ -224,19 +225,27 @@ fn writer_loop(
 
 fn run_batch(conn: &Connection, jobs: &mut Vec<Box<dyn WriteJob>>, registry: &Registry) {
     let mut wake = Vec::new();
+    // The transaction statements are prepared once, like every other.
+    let exec = |sql: &str| -> Result<(), StoreError> {
+        conn.prepare_cached(sql)?.execute([])?;
+        Ok(())
+    };
     let outcome: Result<(), StoreError> = (|| {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
+        exec("BEGIN IMMEDIATE")?;
         for j in jobs.iter_mut() {
-            conn.execute_batch("SAVEPOINT job")?;
+            exec("SAVEPOINT job")?;
             match j.run(conn) {
                 Some(keys) => {
-                    conn.execute_batch("RELEASE job")?;
+                    exec("RELEASE job")?;
                     wake.extend(keys);
                 }
-                None => conn.execute_batch("ROLLBACK TO job; RELEASE job")?,
+                None => {
+                    exec("ROLLBACK TO job")?;
+                    exec("RELEASE job")?;
+                }
             }
         }
-        conn.execute_batch("COMMIT")?;
+        exec("COMMIT")?;
         Ok(())
     })();
     let commit = match outcome {
@@ -274,9 +283,26 @@ fn open_conn(path: &Path) -> Result<Connection, StoreError> {
     )?)
 }
 
+/// Settings of every connection, writer and readers.
+///
+/// The query planner stability guarantee: plans never depend on the
+/// values bound to a statement. Without it, once `ANALYZE` has gathered
+/// STAT4 samples, SQLite probes them with the bound recipient, channel and
+/// time, and then re-plans (recompiles) the cached statement every time
+/// one of those is rebound — on every fetch. The plans are fixed by the
+/// indexes instead (`SqliteStore::explain`).
+fn tune(conn: &Connection, busy: Duration) -> Result<(), StoreError> {
+    conn.busy_timeout(busy)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
+    Ok(())
+}
+
 /// Sets up the writer connection and migrates.
 fn setup_writer(conn: &mut Connection, wal: bool, busy: Duration) -> Result<(), StoreError> {
-    conn.busy_timeout(busy)?;
+    tune(conn, busy)?;
     // Refuse a newer database before changing anything in it (the journal
     // mode is stored in the file).
     let found = migrations::sqlite_user_version(conn)?;
@@ -305,7 +331,7 @@ fn setup_writer(conn: &mut Connection, wal: bool, busy: Duration) -> Result<(), 
 
 fn open_reader(path: &Path, busy: Duration) -> Result<Connection, StoreError> {
     let conn = open_conn(path)?;
-    conn.busy_timeout(busy)?;
+    tune(&conn, busy)?;
     conn.pragma_update(None, "query_only", true)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(conn)
@@ -413,6 +439,7 @@ impl SqliteStore {
                 readers,
                 path,
                 registry,
+                channels: ChannelCache::default(),
                 salt,
                 busy_timeout: busy,
             }),
@@ -425,6 +452,10 @@ impl SqliteStore {
 
     pub(crate) fn salt(&self) -> &[u8; 32] {
         &self.inner.salt
+    }
+
+    pub(crate) fn channel_cache(&self) -> &ChannelCache {
+        &self.inner.channels
     }
 
     /// Runs `f` on the writer thread inside the current batch; answers
@@ -447,6 +478,26 @@ impl SqliteStore {
             .map_err(|_| StoreError::unavailable("sqlite writer stopped"))?;
         rx.await
             .map_err(|_| StoreError::unavailable("sqlite writer stopped"))?
+    }
+
+    /// Queues `f` for the writer thread like [`SqliteStore::write`] but
+    /// does not wait for the commit: jobs run in the order they are queued,
+    /// so it commits no later than any write queued after this returns.
+    async fn write_detached<F>(&self, f: F) -> Result<(), StoreError>
+    where
+        F: FnOnce(&Connection) -> JobResult<()> + Send + 'static,
+    {
+        let (tx, _) = oneshot::channel();
+        let job: Box<dyn WriteJob> = Box::new(Job {
+            f: Some(f),
+            result: None,
+            reply: tx,
+        });
+        self.inner
+            .jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::unavailable("sqlite writer stopped"))
     }
 
     /// Runs `f` in a read transaction on a reader connection (or on the
@@ -562,20 +613,9 @@ impl SqliteStore {
 
     // -- audit --------------------------------------------------------------
 
-    pub(crate) async fn audit(&self, e: AuditEvent) -> Result<(), StoreError> {
-        let actor = redact(&self.inner.salt, &e.actor);
+    pub(crate) async fn audit(&self, row: AuditRow) -> Result<(), StoreError> {
         self.write(move |c| {
-            c.prepare_cached(
-                "INSERT INTO audit_log (at_ms, kind, actor, channel, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![
-                to_i64(e.at_ms),
-                e.kind.as_str(),
-                &actor[..],
-                e.channel.as_ref().map(|c| &c.0[..]),
-                e.detail
-            ])?;
+            insert_audit(c, &row)?;
             Ok(((), Vec::new()))
         })
         .await
@@ -867,6 +907,22 @@ pub(crate) fn interleave(a: Vec<CheckIn>, b: Vec<CheckIn>, tail: Vec<CheckIn>) -
     out
 }
 
+/// Appends one audit row.
+fn insert_audit(c: &Connection, row: &AuditRow) -> Result<(), StoreError> {
+    c.prepare_cached(
+        "INSERT INTO audit_log (at_ms, kind, actor, channel, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        to_i64(row.at_ms),
+        row.kind.as_str(),
+        &row.actor[..],
+        row.channel.as_ref().map(|c| &c.0[..]),
+        row.detail
+    ])?;
+    Ok(())
+}
+
 fn channel_row(c: &Connection, id: &ChannelId) -> Result<Option<Channel>, StoreError> {
     let row: Option<(Vec<u8>, Vec<u8>, i64)> = c
         .prepare_cached("SELECT member_a, member_b, created_at_ms FROM channels WHERE id = ?1")?
@@ -882,10 +938,10 @@ fn channel_row(c: &Connection, id: &ChannelId) -> Result<Option<Channel>, StoreE
     .transpose()
 }
 
+/// Stores one message whose sender the caller has checked
+/// (`AnchorStore::check_sender`: channels never change, so the check
+/// needs no lock).
 fn enqueue_one(c: &Connection, m: &NewMessage) -> Result<Enqueued, StoreError> {
-    if let Some(ch) = &m.channel {
-        check_member(m, channel_row(c, ch)?.as_ref())?;
-    }
     let chan = channel_col(m.channel.as_ref());
     if let Some(cm) = &m.client_message_id {
         let found: Option<(i64, i64, i64)> = c

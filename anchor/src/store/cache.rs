@@ -1,0 +1,101 @@
+//! The channel membership cache.
+//!
+//! A channel's id and members never change after it is created (nothing
+//! updates or deletes a `channels` row, `schema/README.md` §9), so a
+//! channel read once may be served from memory for good: the membership
+//! checks of `Enqueue`, `Fetch` and `FetchWait` then cost no database
+//! work. Only channels that exist are cached — an unknown id is looked up
+//! every time, since another anchor process on the same database may
+//! create it at any moment.
+//!
+//! Bounded: at most [`CHANNEL_CACHE_ENTRIES`] channels (≈ 100 bytes each,
+//! ~6.5 MB at the bound); when full, an arbitrary half is dropped (they are
+//! read again on their next use).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use distsoc_protocol::ids::ChannelId;
+
+use super::Channel;
+
+/// Most channels kept in memory per store.
+pub const CHANNEL_CACHE_ENTRIES: usize = 65_536;
+
+/// Channels read or created by this store, by id.
+#[derive(Debug)]
+pub(crate) struct ChannelCache {
+    map: Mutex<HashMap<ChannelId, Channel>>,
+    cap: usize,
+}
+
+impl Default for ChannelCache {
+    fn default() -> Self {
+        Self::with_capacity(CHANNEL_CACHE_ENTRIES)
+    }
+}
+
+impl ChannelCache {
+    pub(crate) fn with_capacity(cap: usize) -> Self {
+        Self {
+            map: Mutex::new(HashMap::new()),
+            cap: cap.max(1),
+        }
+    }
+
+    pub(crate) fn get(&self, id: &ChannelId) -> Option<Channel> {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .copied()
+    }
+
+    pub(crate) fn insert(&self, c: Channel) {
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= self.cap && !map.contains_key(&c.id) {
+            let keep = self.cap / 2;
+            let mut n = 0usize;
+            map.retain(|_, _| {
+                n += 1;
+                n <= keep
+            });
+        }
+        map.insert(c.id, c);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use distsoc_protocol::ids::NodeId;
+
+    fn channel(i: u16) -> Channel {
+        let mut id = [0u8; 16];
+        id[..2].copy_from_slice(&i.to_be_bytes());
+        Channel {
+            id: ChannelId(id),
+            members: [NodeId([1; 32]), NodeId([2; 32])],
+            created_at_ms: u64::from(i),
+        }
+    }
+
+    #[test]
+    fn bounded_and_keeps_what_it_was_given() {
+        let cache = ChannelCache::with_capacity(8);
+        for i in 0..100 {
+            cache.insert(channel(i));
+            assert!(cache.len() <= 8);
+            assert_eq!(cache.get(&channel(i).id), Some(channel(i)));
+        }
+        assert_eq!(cache.get(&channel(1000).id), None);
+    }
+}
