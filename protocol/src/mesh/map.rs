@@ -12,11 +12,12 @@
 //!
 //! The view this node reports is (hop 1, hop 2 minus hop 1 and itself).
 
-use std::collections::HashMap;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 
 use foldhash::fast::FixedState;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use super::hop3::{Fingerprinter, FpSet, Union};
 use crate::ids::NodeId;
@@ -25,9 +26,6 @@ use crate::messages::common::{PeerAddress, SocketAddress};
 /// Most entries of one peer's reported hop 1 that are kept (the schema's
 /// `Hop1Entry` list bound); more are dropped.
 pub const MAX_REPORTED_HOP1: usize = 1024;
-/// How stale the index behind `closest` answers may get (a hint; its
-/// rebuild costs a sort of the peers' reported hop 1).
-pub const ADDR_INDEX_MAX_AGE: Duration = Duration::from_secs(10);
 /// Most entries of one peer's reported hop 2 that are kept; more are dropped.
 pub const MAX_REPORTED_HOP2: usize = 65_536;
 
@@ -138,7 +136,7 @@ pub(crate) struct ReportedHop1 {
 
 impl ReportedHop1 {
     fn pos(&self, id: &NodeId) -> Result<usize, usize> {
-        self.entries.binary_search_by(|(x, _)| x.0.cmp(&id.0))
+        self.entries.binary_search_by(|(x, _)| id_cmp(x, id))
     }
 
     pub(crate) fn get(&self, id: &NodeId) -> Option<&Reported> {
@@ -197,8 +195,83 @@ pub(crate) struct PeerReport {
 
 #[derive(Debug, Clone, Copy)]
 struct Hop2Index {
+    /// Peers that report the node.
     count: u16,
+    /// Of those, the ones whose report carries an address.
+    addressed: u16,
     is_anchor: bool,
+}
+
+/// The byte order of ids (lexicographic), comparing the first eight bytes
+/// as one integer before the rest: the order `BTreeMap<NodeId, _>` and the
+/// sorted reports keep, without a `memcmp` call per step.
+fn id_cmp(a: &NodeId, b: &NodeId) -> Ordering {
+    let head = |x: &NodeId| {
+        let mut h = [0u8; 8];
+        h.copy_from_slice(&x.0[..8]);
+        u64::from_be_bytes(h)
+    };
+    head(a).cmp(&head(b)).then_with(|| a.0[8..].cmp(&b.0[8..]))
+}
+
+/// Leading bits `a` and `b` share.
+fn common_prefix(a: &NodeId, b: &NodeId) -> u32 {
+    super::route::common_prefix_len(&a.0, &b.0)
+}
+
+/// The XOR-closest key to `target` among the keys of `set` that pass `ok`
+/// (exact, in O(log n) seeks): the eligible neighbours of the pivot in key
+/// order include one with the longest common prefix `L`; every eligible key
+/// sharing `L` bits with the pivot then lies in the subtree with bit `L`
+/// flipped, so the search continues there with that bit of the pivot
+/// flipped, until the subtree holds one eligible key.
+fn xor_closest<V>(
+    set: &BTreeMap<NodeId, V>,
+    target: &NodeId,
+    ok: impl Fn(&NodeId, &V) -> bool,
+) -> Option<NodeId> {
+    let mut pivot = *target;
+    loop {
+        let below = set
+            .range(..=pivot)
+            .rev()
+            .find(|(k, v)| ok(k, v))
+            .map(|(k, _)| *k);
+        if below == Some(pivot) {
+            return below;
+        }
+        let above = set
+            .range((Bound::Excluded(pivot), Bound::Unbounded))
+            .find(|(k, v)| ok(k, v))
+            .map(|(k, _)| *k);
+        let (best, up) = match (below, above) {
+            (None, None) => return None,
+            (Some(b), None) => (b, false),
+            (None, Some(a)) => (a, true),
+            (Some(b), Some(a)) => {
+                if common_prefix(&a, &pivot) > common_prefix(&b, &pivot) {
+                    (a, true)
+                } else {
+                    (b, false)
+                }
+            }
+        };
+        let l = common_prefix(&best, &pivot);
+        if l >= 255 {
+            return Some(best);
+        }
+        // Is `best` the only eligible key of its subtree (prefix l + 1)?
+        let next = if up {
+            set.range((Bound::Excluded(best), Bound::Unbounded))
+                .find(|(k, v)| ok(k, v))
+        } else {
+            set.range(..best).rev().find(|(k, v)| ok(k, v))
+        };
+        if next.is_none_or(|(k, _)| common_prefix(k, &best) <= l) {
+            return Some(best);
+        }
+        pivot.0[(l / 8) as usize] ^= 0x80 >> (l % 8);
+    }
 }
 
 /// A table keyed by NodeId with the node's seeded hasher.
@@ -279,19 +352,12 @@ pub struct Map {
     me: NodeId,
     hop1: IdMap<Hop1Peer>,
     pub(crate) reports: IdMap<PeerReport>,
-    hop2: IdMap<Hop2Index>,
+    /// Hop 2 by id, in id order (the XOR-closest search walks it).
+    hop2: BTreeMap<NodeId, Hop2Index>,
     union: Union,
     pub(crate) fingerprint: Fingerprinter,
     /// View changes journaled since the start (for the amplification check).
     pub(crate) logged: u64,
-    /// Bumped by every change of hop 1 or of a report.
-    version: u64,
-    /// The nodes with an address (hop 1 with advertised addresses, reported
-    /// hop-1 entries with one), as (first 8 id bytes, id), for `closest`;
-    /// rebuilt at most every [`ADDR_INDEX_MAX_AGE`] when the map changed.
-    addr_index: Vec<(u64, NodeId)>,
-    addr_index_version: u64,
-    addr_index_at: Option<Duration>,
     pub(crate) journal: Vec<JournalEvent>,
     /// Journal positions already removed from the front.
     pub(crate) journal_base: u64,
@@ -308,17 +374,13 @@ impl Map {
         Map {
             me,
             hop1: HashMap::with_hasher(hasher.clone()),
-            reports: HashMap::with_hasher(hasher.clone()),
-            hop2: HashMap::with_hasher(hasher),
+            reports: HashMap::with_hasher(hasher),
+            hop2: BTreeMap::new(),
             union: Union::default(),
             fingerprint: Fingerprinter::new(fp_key),
             journal: Vec::new(),
             journal_base: 0,
             logged: 0,
-            version: 0,
-            addr_index: Vec::new(),
-            addr_index_version: u64::MAX,
-            addr_index_at: None,
         }
     }
 
@@ -359,7 +421,6 @@ impl Map {
 
     /// A peer connected (or its addresses or class changed).
     pub fn set_hop1(&mut self, id: NodeId, peer: Hop1Peer) {
-        self.version += 1;
         if id == self.me {
             return;
         }
@@ -379,15 +440,14 @@ impl Map {
 
     /// A peer disconnected: it leaves hop 1 and everything it reported goes.
     pub fn remove_hop1(&mut self, id: &NodeId) {
-        self.version += 1;
         if self.hop1.remove(id).is_none() {
             return;
         }
         self.log(Layer::Hop1, *id, true);
         if let Some(report) = self.reports.remove(id) {
             self.union.note_removed(report.hop2.len());
-            for (x, _) in report.hop1 {
-                self.unref_hop2(&x);
+            for (x, rep) in report.hop1 {
+                self.unref_hop2(&x, rep.addr.is_some());
             }
         }
         if self.in_view_hop2(id) {
@@ -395,23 +455,26 @@ impl Map {
         }
     }
 
-    fn ref_hop2(&mut self, x: NodeId, is_anchor: bool) {
+    fn ref_hop2(&mut self, x: NodeId, is_anchor: bool, addressed: bool) {
         let visible_before = self.in_view_hop2(&x);
         let e = self.hop2.entry(x).or_insert(Hop2Index {
             count: 0,
+            addressed: 0,
             is_anchor,
         });
         e.count = e.count.saturating_add(1);
+        e.addressed = e.addressed.saturating_add(u16::from(addressed));
         e.is_anchor |= is_anchor;
         if !visible_before && self.in_view_hop2(&x) {
             self.log(Layer::Hop2, x, false);
         }
     }
 
-    fn unref_hop2(&mut self, x: &NodeId) {
+    fn unref_hop2(&mut self, x: &NodeId, addressed: bool) {
         let visible_before = self.in_view_hop2(x);
         if let Some(e) = self.hop2.get_mut(x) {
             e.count = e.count.saturating_sub(1);
+            e.addressed = e.addressed.saturating_sub(u16::from(addressed));
             if e.count == 0 {
                 self.hop2.remove(x);
             }
@@ -424,7 +487,6 @@ impl Map {
     /// Peer `from` reports `x` in its hop 1 (added or address changed).
     /// Returns false if dropped (unknown peer, self-report, or bound).
     pub(crate) fn report_hop1(&mut self, from: &NodeId, x: NodeId, rep: Reported) -> bool {
-        self.version += 1;
         if x == *from {
             return false;
         }
@@ -432,7 +494,17 @@ impl Map {
             return false;
         };
         if let Some(r) = report.hop1.get_mut(&x) {
+            let (had, has) = (r.addr.is_some(), rep.addr.is_some());
             *r = rep;
+            if had != has {
+                if let Some(e) = self.hop2.get_mut(&x) {
+                    e.addressed = if has {
+                        e.addressed.saturating_add(1)
+                    } else {
+                        e.addressed.saturating_sub(1)
+                    };
+                }
+            }
             return true;
         }
         if report.hop1.len() >= MAX_REPORTED_HOP1 {
@@ -440,21 +512,16 @@ impl Map {
         }
         report.hop1.insert(x, rep);
         if x != self.me {
-            self.ref_hop2(x, rep.is_anchor);
+            self.ref_hop2(x, rep.is_anchor, rep.addr.is_some());
         }
         true
     }
 
     /// Peer `from` no longer reports `x` in its hop 1.
     pub(crate) fn unreport_hop1(&mut self, from: &NodeId, x: &NodeId) {
-        self.version += 1;
-        let removed = self
-            .reports
-            .get_mut(from)
-            .and_then(|r| r.hop1.remove(x))
-            .is_some();
-        if removed && *x != self.me {
-            self.unref_hop2(x);
+        let removed = self.reports.get_mut(from).and_then(|r| r.hop1.remove(x));
+        if let Some(rep) = removed.filter(|_| *x != self.me) {
+            self.unref_hop2(x, rep.addr.is_some());
         }
     }
 
@@ -520,13 +587,12 @@ impl Map {
 
     /// Forget everything `from` reported (before a fresh map sync).
     pub(crate) fn clear_report(&mut self, from: &NodeId) {
-        self.version += 1;
         if let Some(report) = self.reports.get_mut(from) {
             let old = std::mem::take(report);
             self.union.note_removed(old.hop2.len());
-            for (x, _) in old.hop1 {
+            for (x, rep) in old.hop1 {
                 if x != self.me {
-                    self.unref_hop2(&x);
+                    self.unref_hop2(&x, rep.addr.is_some());
                 }
             }
         }
@@ -534,6 +600,16 @@ impl Map {
 
     fn rebuild_union(&mut self) {
         self.union.rebuild(self.reports.values().map(|r| &r.hop2));
+    }
+
+    /// Is `id` anywhere in the map (what `find(id).is_some()` says, without
+    /// collecting the reporters)?
+    pub fn contains(&self, id: &NodeId) -> bool {
+        if *id == self.me || self.hop1.contains_key(id) || self.hop2.contains_key(id) {
+            return true;
+        }
+        let fp = self.fingerprint.fp(id);
+        self.union.may_contain(fp) && self.reports.values().any(|r| r.hop2.contains(fp))
     }
 
     /// Where `id` is, nearest hop first. O(1) for hop 1, hop 2 and a hop-3
@@ -635,65 +711,20 @@ impl Map {
         })
     }
 
-    /// Rebuild the index behind [`Map::closest_addressable`] if the map
-    /// changed and the index is older than [`ADDR_INDEX_MAX_AGE`].
-    pub(crate) fn refresh_addr_index(&mut self, now: Duration) {
-        let fresh = self.addr_index_version == self.version;
-        let young = self
-            .addr_index_at
-            .is_some_and(|t| now < t + ADDR_INDEX_MAX_AGE);
-        if fresh || (young && !self.addr_index.is_empty()) {
-            return;
-        }
-        let key = |id: &NodeId| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&id.0[..8]);
-            (u64::from_be_bytes(b), *id)
-        };
-        let mut v: Vec<(u64, NodeId)> = self
-            .hop1
-            .iter()
-            .filter(|(_, p)| !p.addresses.is_empty())
-            .map(|(id, _)| key(id))
-            .collect();
-        for r in self.reports.values() {
-            v.extend(
-                r.hop1
-                    .iter()
-                    .filter(|(id, rep)| rep.addr.is_some() && **id != self.me)
-                    .map(|(id, _)| key(id)),
-            );
-        }
-        v.sort_unstable_by_key(|e| e.1 .0);
-        v.dedup_by_key(|e| e.1);
-        v.shrink_to_fit();
-        self.addr_index = v;
-        self.addr_index_version = self.version;
-        self.addr_index_at = Some(now);
-    }
-
-    /// The XOR-closest node to `target` with an address (as of the last
-    /// index refresh), skipping `skip`.
+    /// The XOR-closest node to `target` this map holds an address for (a
+    /// hop-1 peer with advertised addresses, a hop-2 node a report carried
+    /// an address for), skipping `skip`: exact and current, in O(log n).
     pub(crate) fn closest_addressable(&self, target: &NodeId, skip: &NodeId) -> Option<NodeId> {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&target.0[..8]);
-        let t = u64::from_be_bytes(b);
-        let mut best: Option<(u64, NodeId)> = None;
-        for (k, id) in &self.addr_index {
-            if id == skip {
+        let mut best = xor_closest(&self.hop2, target, |id, e| e.addressed > 0 && id != skip);
+        for (id, p) in &self.hop1 {
+            if p.addresses.is_empty() || id == skip {
                 continue;
             }
-            let d = k ^ t;
-            best = match best {
-                Some((bd, bid))
-                    if bd < d || (bd == d && !super::route::closer(&target.0, &id.0, &bid.0)) =>
-                {
-                    Some((bd, bid))
-                }
-                _ => Some((d, *id)),
-            };
+            if best.is_none_or(|b| super::route::closer(&target.0, &id.0, &b.0)) {
+                best = Some(*id);
+            }
         }
-        best.map(|(_, id)| id)
+        best
     }
 
     /// The addresses this map holds for `id`: its advertised ones if it is
@@ -727,7 +758,8 @@ impl Map {
             .values()
             .map(|r| r.hop1.bytes() + r.hop2.bytes() + std::mem::size_of::<PeerReport>() + 33)
             .sum();
-        let hop2 = self.hop2.capacity() * (std::mem::size_of::<(NodeId, Hop2Index)>() + 1);
+        // B-tree leaves of 11 slots, ~70 % full, plus their headers.
+        let hop2 = self.hop2.len() * (std::mem::size_of::<(NodeId, Hop2Index)>() + 2) * 10 / 7;
         let hop1 = self.hop1.capacity() * (std::mem::size_of::<(NodeId, Hop1Peer)>() + 1)
             + self
                 .hop1
@@ -750,5 +782,94 @@ impl Map {
     /// Does `from` have a report (is it a hop-1 peer)?
     pub(crate) fn has_report(&self, from: &NodeId) -> bool {
         self.reports.contains_key(from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(seed: u64) -> NodeId {
+        let mut b = [0u8; 32];
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        for chunk in b.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chunk.copy_from_slice(&x.to_le_bytes());
+        }
+        NodeId(b)
+    }
+
+    fn brute(cands: &[NodeId], target: &NodeId) -> Option<NodeId> {
+        let mut best: Option<NodeId> = None;
+        for c in cands {
+            if best.is_none_or(|b| super::super::route::closer(&target.0, &c.0, &b.0)) {
+                best = Some(*c);
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn xor_closest_matches_a_scan() {
+        for n in [0usize, 1, 2, 3, 17, 300, 2000] {
+            let mut set = BTreeMap::new();
+            for i in 0..n {
+                // Every third key is not eligible; some keys share long
+                // prefixes with each other.
+                let mut k = id(i as u64 + 1000 * n as u64);
+                if i % 5 == 0 && i > 0 {
+                    k = id(i as u64 - 1 + 1000 * n as u64);
+                    k.0[31] ^= 1 << (i % 8);
+                }
+                set.insert(k, i % 3 != 0);
+            }
+            let eligible: Vec<NodeId> = set.iter().filter(|(_, v)| **v).map(|(k, _)| *k).collect();
+            for t in 0..200u64 {
+                let mut target = id(t + 77);
+                if t % 4 == 0 {
+                    if let Some(e) = eligible.get(t as usize % eligible.len().max(1)) {
+                        target = *e; // exact hits
+                        target.0[20] ^= (t % 2) as u8;
+                    }
+                }
+                let got = xor_closest(&set, &target, |_, v| *v);
+                assert_eq!(got, brute(&eligible, &target), "n {n} target {t}");
+            }
+        }
+    }
+
+    #[test]
+    fn closest_is_current_and_skips_and_needs_an_address() {
+        let me = id(1);
+        let mut map = Map::new(me, [3; 40]);
+        let peer = id(2);
+        map.set_hop1(
+            peer,
+            Hop1Peer {
+                addresses: vec!["192.0.2.1:1".parse().unwrap()],
+                is_anchor: false,
+                class: SlotClass::Social,
+            },
+        );
+        let addr: SocketAddr = "192.0.2.2:2".parse().unwrap();
+        let target = id(99);
+        let mut near = target;
+        near.0[31] ^= 1;
+        assert_eq!(map.closest_addressable(&target, &me), Some(peer));
+        // A report arrives: it is the answer at once (no index to refresh).
+        assert!(map.report_hop1(&peer, near, Reported::new(Some(addr), false)));
+        assert_eq!(map.closest_addressable(&target, &me), Some(near));
+        // Skipped (the worm's originator): the next best.
+        assert_eq!(map.closest_addressable(&target, &near), Some(peer));
+        // Its address withdrawn (address changed to none): not a candidate.
+        assert!(map.report_hop1(&peer, near, Reported::new(None, false)));
+        assert_eq!(map.closest_addressable(&target, &me), Some(peer));
+        assert!(map.report_hop1(&peer, near, Reported::new(Some(addr), false)));
+        assert_eq!(map.closest_addressable(&target, &me), Some(near));
+        map.unreport_hop1(&peer, &near);
+        assert_eq!(map.closest_addressable(&target, &me), Some(peer));
+        assert!(map.contains(&peer) && !map.contains(&near));
     }
 }

@@ -919,7 +919,7 @@ impl Sim {
                     self.nodes[j as usize]
                         .mesh
                         .as_ref()
-                        .is_some_and(|m| m.map().find(&id).is_some())
+                        .is_some_and(|m| m.map().contains(&id))
                 })
                 .collect();
             self.departures.push(Departure {
@@ -938,7 +938,7 @@ impl Sim {
         self.nodes[j as usize]
             .mesh
             .as_ref()
-            .is_some_and(|m| m.map().find(id).is_some())
+            .is_some_and(|m| m.map().contains(id))
     }
 
     fn check_departures(&mut self) {
