@@ -12,7 +12,13 @@ struct Cli {
     command: SimCommand,
 }
 
+#[cfg(feature = "dhat-heap")]
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
 fn main() -> std::process::ExitCode {
+    #[cfg(feature = "dhat-heap")]
+    let _profiler = dhat::Profiler::new_heap();
     let cli = Cli::parse();
     match distsoc_sim::cli::run(cli.command) {
         Ok(()) => std::process::ExitCode::SUCCESS,

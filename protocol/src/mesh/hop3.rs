@@ -13,6 +13,10 @@
 //! false positive sends the referral chain to a peer that does not know the
 //! target, which answers "not found", and resolution moves to the next tier.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex, Weak};
+
 use crate::ids::NodeId;
 
 /// The keyed 32-bit fingerprint function of one node: multilinear hashing
@@ -112,10 +116,12 @@ impl Bloom {
     }
 }
 
-/// One peer's reported hop-2 set, as sorted unique fingerprints.
+/// One peer's reported hop-2 set, as sorted unique fingerprints, in one
+/// exact-size allocation (each change builds the new set; with a
+/// [`SharedHop3`] pool the sets are shared between meshes).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FpSet {
-    fps: Vec<u32>,
+    fps: Arc<[u32]>,
 }
 
 impl FpSet {
@@ -128,63 +134,33 @@ impl FpSet {
     }
 
     /// Apply additions and removals (any order); returns how many
-    /// fingerprints were newly added. A few changes are applied in place
-    /// (binary search + shift), many in one merge pass.
-    pub(crate) fn apply(&mut self, mut add: Vec<u32>, mut remove: Vec<u32>, cap: usize) -> usize {
+    /// fingerprints were newly added. At most `cap` are kept (additions
+    /// beyond it are dropped, smallest first kept). With a `pool` the
+    /// result is looked up or stored there, so meshes that hold the same
+    /// set and apply the same change share one copy (same result either
+    /// way).
+    pub(crate) fn apply(
+        &mut self,
+        mut add: Vec<u32>,
+        mut remove: Vec<u32>,
+        cap: usize,
+        pool: Option<&SharedHop3>,
+    ) -> usize {
         add.sort_unstable();
         add.dedup();
         remove.sort_unstable();
         remove.dedup();
-        if (add.len() + remove.len()) * 32 < self.fps.len() {
-            for x in &remove {
-                if let Ok(i) = self.fps.binary_search(x) {
-                    self.fps.remove(i);
-                }
+        if let Some(pool) = pool {
+            if let Some((set, added)) = pool.transition(&self.fps, &add, &remove, cap) {
+                self.fps = set;
+                return added;
             }
-            let mut added = 0;
-            for x in add {
-                if remove.binary_search(&x).is_ok() {
-                    continue;
-                }
-                if let Err(i) = self.fps.binary_search(&x) {
-                    if self.fps.len() < cap {
-                        self.fps.insert(i, x);
-                        added += 1;
-                    }
-                }
-            }
-            return added;
         }
-        let mut out = Vec::with_capacity((self.fps.len() + add.len()).min(cap));
-        let (mut i, mut j) = (0, 0);
-        let mut added = 0;
-        let removed = |x: u32| remove.binary_search(&x).is_ok();
-        while i < self.fps.len() || j < add.len() {
-            let take_old = match (self.fps.get(i), add.get(j)) {
-                (Some(a), Some(b)) => a <= b,
-                (Some(_), None) => true,
-                _ => false,
-            };
-            let (x, new) = if take_old {
-                let x = self.fps[i];
-                i += 1;
-                if add.get(j) == Some(&x) {
-                    j += 1;
-                }
-                (x, false)
-            } else {
-                let x = add[j];
-                j += 1;
-                (x, true)
-            };
-            if removed(x) || out.len() >= cap {
-                continue;
-            }
-            added += usize::from(new);
-            out.push(x);
-        }
-        out.shrink_to_fit();
-        self.fps = out;
+        let (out, added) = merge(&self.fps, &add, &remove, cap);
+        self.fps = match pool {
+            Some(pool) => pool.record(&self.fps, add, remove, cap, out, added),
+            None => Arc::from(out),
+        };
         added
     }
 
@@ -192,8 +168,205 @@ impl FpSet {
         self.fps.iter().copied()
     }
 
+    /// Heap bytes of the set as one node holds it (unshared).
     pub(crate) fn bytes(&self) -> usize {
-        self.fps.capacity() * 4
+        self.fps.len() * 4 + 16
+    }
+}
+
+/// `old` (sorted, unique) with `add` merged in and `remove` taken out (both
+/// sorted, unique), at most `cap` kept; and how many were newly added.
+fn merge(old: &[u32], add: &[u32], remove: &[u32], cap: usize) -> (Vec<u32>, usize) {
+    let mut out = Vec::with_capacity((old.len() + add.len()).min(cap));
+    let (mut i, mut j) = (0, 0);
+    let mut added = 0;
+    let removed = |x: u32| remove.binary_search(&x).is_ok();
+    while i < old.len() || j < add.len() {
+        let take_old = match (old.get(i), add.get(j)) {
+            (Some(a), Some(b)) => a <= b,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        let (x, new) = if take_old {
+            let x = old[i];
+            i += 1;
+            if add.get(j) == Some(&x) {
+                j += 1;
+            }
+            (x, false)
+        } else {
+            let x = add[j];
+            j += 1;
+            (x, true)
+        };
+        if removed(x) || out.len() >= cap {
+            continue;
+        }
+        added += usize::from(new);
+        out.push(x);
+    }
+    (out, added)
+}
+
+/// Hop-3 storage shared by the meshes of one process — **for simulation**:
+/// a simulator running thousands of meshes hands each the same
+/// `SharedHop3` ([`super::MeshConfig::shared_hop3`]). They then use one
+/// fingerprint key (a real node derives its own, secret key from its
+/// seed, so that nobody can grind collisions against it), and a peer's
+/// reported hop-2 set, which every neighbour of that peer holds, is stored
+/// once: sets are interned by content, and the result of applying a change
+/// to a set is remembered, so the first neighbour computes it and the
+/// others take it. Each mesh's results are the same as without sharing.
+#[derive(Clone)]
+pub struct SharedHop3 {
+    key: [u8; 40],
+    pool: Arc<Mutex<Pool>>,
+}
+
+impl std::fmt::Debug for SharedHop3 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedHop3 { .. }")
+    }
+}
+
+/// One remembered change: `from` with `add`/`remove` (cap `cap`) is `to`.
+struct Transition {
+    from: Weak<[u32]>,
+    add: Box<[u32]>,
+    remove: Box<[u32]>,
+    cap: usize,
+    to: Weak<[u32]>,
+    added: usize,
+}
+
+#[derive(Default)]
+struct Pool {
+    /// Sets by content hash.
+    sets: HashMap<u64, Vec<Weak<[u32]>>>,
+    /// Transitions by hash of (source set's address, change).
+    transitions: HashMap<u64, Vec<Transition>>,
+    /// Entries (sets + transitions) at the last purge of dead ones.
+    after_purge: usize,
+    entries: usize,
+}
+
+fn hasher() -> impl Hasher {
+    foldhash::fast::FixedState::with_seed(0x6873_3368).build_hasher()
+}
+
+fn transition_key(from: &Arc<[u32]>, add: &[u32], remove: &[u32], cap: usize) -> u64 {
+    let mut h = hasher();
+    (Arc::as_ptr(from) as *const u32 as usize).hash(&mut h);
+    add.hash(&mut h);
+    remove.hash(&mut h);
+    cap.hash(&mut h);
+    h.finish()
+}
+
+fn content_key(set: &[u32]) -> u64 {
+    let mut h = hasher();
+    set.hash(&mut h);
+    h.finish()
+}
+
+impl SharedHop3 {
+    /// A pool whose meshes all fingerprint with `key`.
+    pub fn new(key: [u8; 40]) -> Self {
+        SharedHop3 {
+            key,
+            pool: Arc::new(Mutex::new(Pool::default())),
+        }
+    }
+
+    /// The fingerprint key every mesh of the pool uses.
+    pub(crate) fn key(&self) -> [u8; 40] {
+        self.key
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pool> {
+        self.pool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The remembered result of this change to `from`, if still alive.
+    fn transition(
+        &self,
+        from: &Arc<[u32]>,
+        add: &[u32],
+        remove: &[u32],
+        cap: usize,
+    ) -> Option<(Arc<[u32]>, usize)> {
+        let key = transition_key(from, add, remove, cap);
+        let pool = self.lock();
+        pool.transitions.get(&key)?.iter().find_map(|t| {
+            let same = t.cap == cap
+                && *t.add == *add
+                && *t.remove == *remove
+                && t.from.upgrade().is_some_and(|f| Arc::ptr_eq(&f, from));
+            same.then(|| t.to.upgrade().map(|to| (to, t.added))).flatten()
+        })
+    }
+
+    /// Store a computed change: the set `out` is interned by content (an
+    /// equal live set is reused) and the transition remembered.
+    fn record(
+        &self,
+        from: &Arc<[u32]>,
+        add: Vec<u32>,
+        remove: Vec<u32>,
+        cap: usize,
+        out: Vec<u32>,
+        added: usize,
+    ) -> Arc<[u32]> {
+        let tkey = transition_key(from, &add, &remove, cap);
+        let ckey = content_key(&out);
+        let mut pool = self.lock();
+        let existing = pool.sets.get(&ckey).and_then(|v| {
+            v.iter()
+                .filter_map(Weak::upgrade)
+                .find(|s| **s == *out)
+        });
+        let to = match existing {
+            Some(s) => s,
+            None => {
+                let s: Arc<[u32]> = Arc::from(out);
+                pool.sets.entry(ckey).or_default().push(Arc::downgrade(&s));
+                pool.entries += 1;
+                s
+            }
+        };
+        pool.transitions.entry(tkey).or_default().push(Transition {
+            from: Arc::downgrade(from),
+            add: add.into_boxed_slice(),
+            remove: remove.into_boxed_slice(),
+            cap,
+            to: Arc::downgrade(&to),
+            added,
+        });
+        pool.entries += 1;
+        // A `Weak` keeps a dead set's memory: purge whenever the tables
+        // doubled since the last purge (amortized O(1) per entry).
+        if pool.entries > 2 * pool.after_purge + 4096 {
+            pool.purge();
+        }
+        to
+    }
+}
+
+impl Pool {
+    fn purge(&mut self) {
+        self.sets.retain(|_, v| {
+            v.retain(|w| w.strong_count() > 0);
+            !v.is_empty()
+        });
+        self.transitions.retain(|_, v| {
+            v.retain(|t| t.from.strong_count() > 0 && t.to.strong_count() > 0);
+            !v.is_empty()
+        });
+        self.entries = self.sets.values().map(Vec::len).sum::<usize>()
+            + self.transitions.values().map(Vec::len).sum::<usize>();
+        self.after_purge = self.entries;
     }
 }
 
@@ -281,18 +454,57 @@ mod tests {
     #[test]
     fn fpset_merge_applies_adds_and_removes() {
         let mut s = FpSet::default();
-        assert_eq!(s.apply(vec![5, 1, 3, 3], vec![], 100), 3);
+        assert_eq!(s.apply(vec![5, 1, 3, 3], vec![], 100, None), 3);
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![1, 3, 5]);
-        assert_eq!(s.apply(vec![2, 5], vec![1, 9], 100), 1);
+        assert_eq!(s.apply(vec![2, 5], vec![1, 9], 100, None), 1);
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![2, 3, 5]);
-        assert_eq!(s.apply(vec![7, 8, 9], vec![], 4), 1);
+        assert_eq!(s.apply(vec![7, 8, 9], vec![], 4, None), 1);
         assert_eq!(s.len(), 4);
-        // The in-place path (few changes against many entries) agrees.
         let mut big = FpSet::default();
-        big.apply((0..1000).map(|x| x * 2).collect(), vec![], usize::MAX);
-        assert_eq!(big.apply(vec![3, 4, 5], vec![0, 4, 7], usize::MAX), 2);
+        big.apply((0..1000).map(|x| x * 2).collect(), vec![], usize::MAX, None);
+        assert_eq!(big.apply(vec![3, 4, 5], vec![0, 4, 7], usize::MAX, None), 2);
         assert!(big.contains(3) && big.contains(5) && !big.contains(0) && !big.contains(4));
         assert_eq!(big.len(), 1000);
+    }
+
+    #[test]
+    fn shared_sets_are_stored_once_and_give_the_same_results() {
+        let pool = SharedHop3::new([5; 40]);
+        // Three neighbours of one peer receive its map and then the same
+        // diffs; a fourth received the map at another moment.
+        let base: Vec<u32> = (0..500).map(|x| x * 3).collect();
+        let mut held: Vec<FpSet> = (0..3).map(|_| FpSet::default()).collect();
+        for s in &mut held {
+            assert_eq!(s.apply(base.clone(), vec![], 1000, Some(&pool)), 500);
+        }
+        let mut late = FpSet::default();
+        late.apply(base[..499].to_vec(), vec![], 1000, Some(&pool));
+        late.apply(vec![base[499], 7], vec![], 1000, Some(&pool));
+        let mut plain = FpSet::default();
+        plain.apply(base.clone(), vec![], 1000, None);
+        for (add, rem) in [(vec![7, 1], vec![3, 6, 4]), (vec![], vec![0]), (vec![2; 3], vec![])] {
+            let want = plain.apply(add.clone(), rem.clone(), 1000, None);
+            for s in &mut held {
+                assert_eq!(s.apply(add.clone(), rem.clone(), 1000, Some(&pool)), want);
+                assert_eq!(s.iter().collect::<Vec<_>>(), plain.iter().collect::<Vec<_>>());
+            }
+        }
+        // One allocation for the three; the late one converged onto it by
+        // content after the same diffs (7 was already there).
+        assert!(Arc::ptr_eq(&held[0].fps, &held[1].fps) && Arc::ptr_eq(&held[1].fps, &held[2].fps));
+        late.apply(vec![1], vec![3, 6, 4], 1000, Some(&pool));
+        late.apply(vec![], vec![0], 1000, Some(&pool));
+        late.apply(vec![2], vec![], 1000, Some(&pool));
+        assert!(Arc::ptr_eq(&late.fps, &held[0].fps));
+        // Dead sets are purged from the pool once it has grown.
+        drop(held);
+        drop(late);
+        for i in 0..5000u32 {
+            let mut s = FpSet::default();
+            s.apply(vec![i, i + 1], vec![], 10, Some(&pool));
+        }
+        let p = pool.lock();
+        assert!(p.entries < 3 * 4096 + 64, "{} entries", p.entries);
     }
 
     #[test]
@@ -306,7 +518,7 @@ mod tests {
                 f.fp(&NodeId(b))
             })
             .collect();
-        set.apply(ids.clone(), vec![], usize::MAX);
+        set.apply(ids.clone(), vec![], usize::MAX, None);
         let mut u = Union::default();
         u.rebuild(std::iter::once(&set));
         assert!(ids.iter().all(|&x| u.may_contain(x)));

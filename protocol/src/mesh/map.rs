@@ -19,7 +19,7 @@ use std::ops::Bound;
 use foldhash::fast::FixedState;
 use std::net::SocketAddr;
 
-use super::hop3::{Fingerprinter, FpSet, Union};
+use super::hop3::{Fingerprinter, FpSet, SharedHop3, Union};
 use crate::ids::NodeId;
 use crate::messages::common::{PeerAddress, SocketAddress};
 
@@ -189,6 +189,8 @@ impl IntoIterator for ReportedHop1 {
 /// Everything one peer has reported.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PeerReport {
+    /// The report's slot: hop-2 entries name their best reporter by it.
+    slot: u16,
     pub(crate) hop1: ReportedHop1,
     pub(crate) hop2: FpSet,
 }
@@ -199,6 +201,9 @@ struct Hop2Index {
     count: u16,
     /// Of those, the ones whose report carries an address.
     addressed: u16,
+    /// The slot of the reporter [`Map::find`] names: one whose report
+    /// carries an address if any does, then the smallest id.
+    best: u16,
     is_anchor: bool,
 }
 
@@ -352,10 +357,15 @@ pub struct Map {
     me: NodeId,
     hop1: IdMap<Hop1Peer>,
     pub(crate) reports: IdMap<PeerReport>,
+    /// The peer of each report slot (`None`: free).
+    slot_ids: Vec<Option<NodeId>>,
+    free_slots: Vec<u16>,
     /// Hop 2 by id, in id order (the XOR-closest search walks it).
     hop2: BTreeMap<NodeId, Hop2Index>,
     union: Union,
     pub(crate) fingerprint: Fingerprinter,
+    /// Hop-3 sets shared with other meshes (simulation only).
+    shared_hop3: Option<SharedHop3>,
     /// View changes journaled since the start (for the amplification check).
     pub(crate) logged: u64,
     pub(crate) journal: Vec<JournalEvent>,
@@ -375,13 +385,24 @@ impl Map {
             me,
             hop1: HashMap::with_hasher(hasher.clone()),
             reports: HashMap::with_hasher(hasher),
+            slot_ids: Vec::new(),
+            free_slots: Vec::new(),
             hop2: BTreeMap::new(),
             union: Union::default(),
             fingerprint: Fingerprinter::new(fp_key),
+            shared_hop3: None,
             journal: Vec::new(),
             journal_base: 0,
             logged: 0,
         }
+    }
+
+    /// Share hop-3 storage with other meshes of this process, with their
+    /// fingerprint key (simulation only: see [`SharedHop3`]). Call before
+    /// anything is reported.
+    pub fn share_hop3(&mut self, shared: SharedHop3) {
+        self.fingerprint = Fingerprinter::new(shared.key());
+        self.shared_hop3 = Some(shared);
     }
 
     /// This node's id.
@@ -430,7 +451,25 @@ impl Map {
             Some(_) => self.log(Layer::Hop1, id, true),
             None => {
                 self.log(Layer::Hop1, id, false);
-                self.reports.entry(id).or_default();
+                if !self.reports.contains_key(&id) {
+                    let slot = match self.free_slots.pop() {
+                        Some(s) => s,
+                        None => {
+                            self.slot_ids.push(None);
+                            (self.slot_ids.len() - 1) as u16
+                        }
+                    };
+                    if let Some(x) = self.slot_ids.get_mut(slot as usize) {
+                        *x = Some(id);
+                    }
+                    self.reports.insert(
+                        id,
+                        PeerReport {
+                            slot,
+                            ..PeerReport::default()
+                        },
+                    );
+                }
                 if was_hop2 {
                     self.log(Layer::Hop2, id, true);
                 }
@@ -447,7 +486,11 @@ impl Map {
         if let Some(report) = self.reports.remove(id) {
             self.union.note_removed(report.hop2.len());
             for (x, rep) in report.hop1 {
-                self.unref_hop2(&x, rep.addr.is_some());
+                self.unref_hop2(&x, rep.addr.is_some(), report.slot);
+            }
+            if let Some(x) = self.slot_ids.get_mut(report.slot as usize) {
+                *x = None;
+                self.free_slots.push(report.slot);
             }
         }
         if self.in_view_hop2(id) {
@@ -455,13 +498,39 @@ impl Map {
         }
     }
 
-    fn ref_hop2(&mut self, x: NodeId, is_anchor: bool, addressed: bool) {
+    /// How [`Map::find`] ranks the reporter in `slot` for `x`: an address
+    /// first, then the smaller id.
+    fn reporter_rank(&self, slot: u16, x: &NodeId) -> Option<(bool, std::cmp::Reverse<NodeId>)> {
+        let peer = (*self.slot_ids.get(slot as usize)?)?;
+        let r = self.reports.get(&peer)?.hop1.get(x)?;
+        Some((r.addr.is_some(), std::cmp::Reverse(peer)))
+    }
+
+    /// The best reporter of `x` by a scan of every report.
+    fn scan_best(&self, x: &NodeId) -> Option<u16> {
+        self.reports
+            .values()
+            .filter_map(|r| Some((self.reporter_rank(r.slot, x)?, r.slot)))
+            .max_by_key(|(rank, _)| *rank)
+            .map(|(_, slot)| slot)
+    }
+
+    fn ref_hop2(&mut self, x: NodeId, is_anchor: bool, addressed: bool, slot: u16) {
         let visible_before = self.in_view_hop2(&x);
+        let current = self.hop2.get(&x).map(|e| e.best);
+        let takes_over = match current {
+            None => true,
+            Some(b) => self.reporter_rank(slot, &x) > self.reporter_rank(b, &x),
+        };
         let e = self.hop2.entry(x).or_insert(Hop2Index {
             count: 0,
             addressed: 0,
+            best: slot,
             is_anchor,
         });
+        if takes_over {
+            e.best = slot;
+        }
         e.count = e.count.saturating_add(1);
         e.addressed = e.addressed.saturating_add(u16::from(addressed));
         e.is_anchor |= is_anchor;
@@ -470,13 +539,23 @@ impl Map {
         }
     }
 
-    fn unref_hop2(&mut self, x: &NodeId, addressed: bool) {
+    /// The report in `slot` no longer has `x` (already taken out of it).
+    fn unref_hop2(&mut self, x: &NodeId, addressed: bool, slot: u16) {
         let visible_before = self.in_view_hop2(x);
+        let mut rescan = false;
         if let Some(e) = self.hop2.get_mut(x) {
             e.count = e.count.saturating_sub(1);
             e.addressed = e.addressed.saturating_sub(u16::from(addressed));
             if e.count == 0 {
                 self.hop2.remove(x);
+            } else {
+                rescan = e.best == slot;
+            }
+        }
+        if rescan {
+            let best = self.scan_best(x);
+            if let (Some(e), Some(b)) = (self.hop2.get_mut(x), best) {
+                e.best = b;
             }
         }
         if visible_before && !self.in_view_hop2(x) {
@@ -493,16 +572,19 @@ impl Map {
         let Some(report) = self.reports.get_mut(from) else {
             return false;
         };
+        let slot = report.slot;
         if let Some(r) = report.hop1.get_mut(&x) {
             let (had, has) = (r.addr.is_some(), rep.addr.is_some());
             *r = rep;
             if had != has {
+                let best = self.scan_best(&x);
                 if let Some(e) = self.hop2.get_mut(&x) {
                     e.addressed = if has {
                         e.addressed.saturating_add(1)
                     } else {
                         e.addressed.saturating_sub(1)
                     };
+                    e.best = best.unwrap_or(e.best);
                 }
             }
             return true;
@@ -512,16 +594,19 @@ impl Map {
         }
         report.hop1.insert(x, rep);
         if x != self.me {
-            self.ref_hop2(x, rep.is_anchor, rep.addr.is_some());
+            self.ref_hop2(x, rep.is_anchor, rep.addr.is_some(), slot);
         }
         true
     }
 
     /// Peer `from` no longer reports `x` in its hop 1.
     pub(crate) fn unreport_hop1(&mut self, from: &NodeId, x: &NodeId) {
-        let removed = self.reports.get_mut(from).and_then(|r| r.hop1.remove(x));
-        if let Some(rep) = removed.filter(|_| *x != self.me) {
-            self.unref_hop2(x, rep.addr.is_some());
+        let Some(report) = self.reports.get_mut(from) else {
+            return;
+        };
+        let slot = report.slot;
+        if let Some(rep) = report.hop1.remove(x).filter(|_| *x != self.me) {
+            self.unref_hop2(x, rep.addr.is_some(), slot);
         }
     }
 
@@ -534,7 +619,9 @@ impl Map {
             return;
         };
         let before = report.hop2.len();
-        let newly = report.hop2.apply(add.clone(), rem, MAX_REPORTED_HOP2);
+        let newly = report
+            .hop2
+            .apply(add.clone(), rem, MAX_REPORTED_HOP2, self.shared_hop3.as_ref());
         let gone = (before + newly).saturating_sub(report.hop2.len());
         for x in add {
             if report.hop2.contains(x) {
@@ -588,11 +675,13 @@ impl Map {
     /// Forget everything `from` reported (before a fresh map sync).
     pub(crate) fn clear_report(&mut self, from: &NodeId) {
         if let Some(report) = self.reports.get_mut(from) {
-            let old = std::mem::take(report);
-            self.union.note_removed(old.hop2.len());
-            for (x, rep) in old.hop1 {
+            let slot = report.slot;
+            let hop1 = std::mem::take(&mut report.hop1);
+            let hop2 = std::mem::take(&mut report.hop2);
+            self.union.note_removed(hop2.len());
+            for (x, rep) in hop1 {
                 if x != self.me {
-                    self.unref_hop2(&x, rep.addr.is_some());
+                    self.unref_hop2(&x, rep.addr.is_some(), slot);
                 }
             }
         }
@@ -622,6 +711,16 @@ impl Map {
             return Some(Found::Hop1(p.clone()));
         }
         if let Some(e) = self.hop2.get(id) {
+            let peer = self.slot_ids.get(e.best as usize).copied().flatten();
+            let held = peer.and_then(|p| Some((p, self.reports.get(&p)?.hop1.get(id)?)));
+            if let Some((reporter, r)) = held {
+                return Some(Found::Hop2 {
+                    reporter,
+                    addr: r.addr(),
+                    is_anchor: e.is_anchor,
+                });
+            }
+            // Not reached while `best` is kept current; the scan is the rule.
             let mut best: Option<(NodeId, Option<SocketAddr>)> = None;
             for (peer, report) in &self.reports {
                 if let Some(r) = report.hop1.get(id) {
@@ -836,6 +935,71 @@ mod tests {
                 }
                 let got = xor_closest(&set, &target, |_, v| *v);
                 assert_eq!(got, brute(&eligible, &target), "n {n} target {t}");
+            }
+        }
+    }
+
+    /// The reporter `find` names, by the rule (a scan of every report).
+    fn reporter_by_scan(map: &Map, x: &NodeId) -> Option<(NodeId, Option<SocketAddr>)> {
+        let mut best: Option<(bool, std::cmp::Reverse<NodeId>, Option<SocketAddr>)> = None;
+        for (p, r) in &map.reports {
+            if let Some(rep) = r.hop1.get(x) {
+                let cand = (rep.addr.is_some(), std::cmp::Reverse(*p), rep.addr());
+                if best.is_none_or(|b| (cand.0, cand.1) > (b.0, b.1)) {
+                    best = Some(cand);
+                }
+            }
+        }
+        best.map(|(_, p, a)| (p.0, a))
+    }
+
+    #[test]
+    fn the_named_reporter_follows_the_rule_through_every_change() {
+        let me = id(1);
+        let mut map = Map::new(me, [4; 40]);
+        let peers: Vec<NodeId> = (10..16).map(id).collect();
+        let xs: Vec<NodeId> = (100..112).map(id).collect();
+        let addr = |i: u64| -> SocketAddr { format!("192.0.2.{}:{}", i % 200 + 1, i % 60000 + 1).parse().unwrap() };
+        let up = |map: &mut Map, p: NodeId| {
+            map.set_hop1(
+                p,
+                Hop1Peer {
+                    addresses: vec![],
+                    is_anchor: false,
+                    class: SlotClass::Social,
+                },
+            )
+        };
+        for p in &peers {
+            up(&mut map, *p);
+        }
+        let mut r = 12345u64;
+        for step in 0..4000u64 {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            let p = peers[(r % peers.len() as u64) as usize];
+            let x = xs[((r >> 8) % xs.len() as u64) as usize];
+            match (r >> 20) % 16 {
+                0..=6 => {
+                    let a = ((r >> 30) % 3 != 0).then(|| addr(r >> 40));
+                    map.report_hop1(&p, x, Reported::new(a, false));
+                }
+                7..=11 => map.unreport_hop1(&p, &x),
+                12 => map.clear_report(&p),
+                13 => {
+                    map.remove_hop1(&p);
+                    up(&mut map, p);
+                }
+                _ => {}
+            }
+            for x in &xs {
+                let want = reporter_by_scan(&map, x);
+                let got = match map.find(x) {
+                    Some(Found::Hop2 { reporter, addr, .. }) => Some((reporter, addr)),
+                    _ => None,
+                };
+                assert_eq!(got, want, "step {step}");
             }
         }
     }

@@ -92,6 +92,12 @@ pub struct MeshConfig {
     pub min_social_tenure: Duration,
     /// Most social evictions per `wide_interval` (4).
     pub max_evictions: usize,
+    /// **For simulation only** (default `None`): hop-3 storage shared with
+    /// the other meshes of this process ([`hop3::SharedHop3`]): one
+    /// fingerprint key for all of them instead of this node's own secret
+    /// one, and each peer's reported hop-2 set stored once. A real node
+    /// derives its own key from its seed and leaves this `None`.
+    pub shared_hop3: Option<hop3::SharedHop3>,
 }
 
 impl MeshConfig {
@@ -114,6 +120,7 @@ impl MeshConfig {
             worm_ttl: 5,
             min_social_tenure: Duration::from_secs(600),
             max_evictions: 4,
+            shared_hop3: None,
         }
     }
 
@@ -460,9 +467,13 @@ impl Mesh {
         let phase = Duration::from_millis(
             rng.next_u64() % (config.diff_interval.as_millis() as u64).max(1),
         );
+        let mut map = Map::new(me, fp_key);
+        if let Some(shared) = &config.shared_hop3 {
+            map.share_hop3(shared.clone());
+        }
         let mut mesh = Mesh {
             me,
-            map: Map::new(me, fp_key),
+            map,
             own_addresses: Vec::new(),
             sync: HashMap::new(),
             tasks: Tasks::default(),

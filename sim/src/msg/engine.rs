@@ -14,8 +14,9 @@ use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::time::Duration;
 
 use distsoc_protocol::ids::{NodeId, WormId};
+use distsoc_protocol::mesh::hop3::SharedHop3;
 use distsoc_protocol::mesh::{
-    Command, InEvent, Mesh, MeshEvent, MeshMessage, MeshRequest, MeshResponse, OutEvent, PeerInfo,
+    Command, InEvent, Mesh, MeshConfig, MeshEvent, MeshMessage, MeshRequest, MeshResponse, OutEvent, PeerInfo,
     Refusal, RequestFailed,
 };
 use rand_chacha::ChaCha8Rng;
@@ -189,6 +190,9 @@ pub(crate) struct Sim {
     pub(crate) departures: Vec<Departure>,
     pub(crate) events: u64,
     anchors_known: Vec<distsoc_protocol::messages::common::PeerAddress>,
+    /// Hop-3 storage all meshes share (one fingerprint key; each peer's
+    /// reported hop-2 set stored once).
+    shared_hop3: SharedHop3,
 }
 
 const NOT_ONLINE: u32 = u32::MAX;
@@ -229,6 +233,14 @@ impl Sim {
             .collect();
         let anchors_known = topo.anchor_list();
         let offline: VecDeque<u32> = (topo.initial..topo.len()).collect();
+        let shared_hop3 = SharedHop3::new({
+            let mut key = [0u8; 40];
+            let mut h = blake3::Hasher::new();
+            h.update(b"distsoc-sim shared hop-3 key");
+            h.update(&p.seed.to_le_bytes());
+            h.finalize_xof().fill(&mut key);
+            key
+        });
         let mut sim = Sim {
             now: 0,
             end,
@@ -254,6 +266,7 @@ impl Sim {
             departures: Vec::new(),
             events: 0,
             anchors_known,
+            shared_hop3,
             rng: ChaCha8Rng::seed_from_u64(0),
             topo,
         };
@@ -822,7 +835,11 @@ impl Sim {
         h.update(&inc.to_le_bytes());
         seed.copy_from_slice(h.finalize().as_bytes());
         let id = self.topo.ids[i as usize];
-        let mut mesh = Box::new(Mesh::new(id, profile.config(), seed, dur(self.now)));
+        let config = MeshConfig {
+            shared_hop3: Some(self.shared_hop3.clone()),
+            ..profile.config()
+        };
+        let mut mesh = Box::new(Mesh::new(id, config, seed, dur(self.now)));
         let now = dur(self.now);
         mesh.handle(
             now,
