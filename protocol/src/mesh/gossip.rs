@@ -332,14 +332,19 @@ impl Mesh {
     }
 
     fn apply_diff(&mut self, peer: &NodeId, d: &RoutingDiff) {
-        for c in &d.hop1_changes {
-            match c.kind {
-                Hop1ChangeKind::Removed => self.map.unreport_hop1(peer, &c.node_id),
-                _ => {
-                    let rep = Reported::new(first_addr(&c.addresses), c.is_anchor);
-                    self.map.report_hop1(peer, c.node_id, rep);
-                }
-            }
+        if !d.hop1_changes.is_empty() {
+            let ops: Vec<(NodeId, Option<Reported>)> = d
+                .hop1_changes
+                .iter()
+                .map(|c| {
+                    let rep = match c.kind {
+                        Hop1ChangeKind::Removed => None,
+                        _ => Some(Reported::new(first_addr(&c.addresses), c.is_anchor)),
+                    };
+                    (c.node_id, rep)
+                })
+                .collect();
+            self.map.apply_hop1(peer, &ops);
         }
         let mut added = Vec::new();
         let mut removed = Vec::new();
@@ -388,13 +393,17 @@ impl Mesh {
         st.in_seq = Some(g.seq);
         st.requested_at = None;
         self.map.clear_report(&peer);
-        for e in g.hop1 {
-            let rep = Reported::new(first_addr(&e.peer.addresses), e.peer.is_anchor);
-            self.map.report_hop1(&peer, e.peer.node_id, rep);
-        }
+        let ops: Vec<(NodeId, Option<Reported>)> = g
+            .hop1
+            .iter()
+            .map(|e| {
+                let rep = Reported::new(first_addr(&e.peer.addresses), e.peer.is_anchor);
+                (e.peer.node_id, Some(rep))
+            })
+            .collect();
+        self.map.apply_hop1(&peer, &ops);
         let ids: Vec<NodeId> = g.hop2.iter().map(|e| e.node_id).collect();
         self.map.report_hop2(&peer, &ids, &[]);
-        self.map.compact_report(&peer);
         self.drain_held(now, peer);
     }
 

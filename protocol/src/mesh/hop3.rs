@@ -13,9 +13,9 @@
 //! false positive sends the referral chain to a peer that does not know the
 //! target, which answers "not found", and resolution moves to the next tier.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
+
+use super::share::{lock, SharedReports};
 
 use crate::ids::NodeId;
 
@@ -144,23 +144,25 @@ impl FpSet {
         mut add: Vec<u32>,
         mut remove: Vec<u32>,
         cap: usize,
-        pool: Option<&SharedHop3>,
+        shared: Option<&SharedReports>,
     ) -> usize {
         add.sort_unstable();
         add.dedup();
         remove.sort_unstable();
         remove.dedup();
-        if let Some(pool) = pool {
-            if let Some((set, added)) = pool.transition(&self.fps, &add, &remove, cap) {
-                self.fps = set;
-                return added;
-            }
-        }
-        let (out, added) = merge(&self.fps, &add, &remove, cap);
-        self.fps = match pool {
-            Some(pool) => pool.record(&self.fps, add, remove, cap, out, added),
-            None => Arc::from(out),
+        let Some(shared) = shared else {
+            let (out, added) = merge(&self.fps, &add, &remove, cap);
+            self.fps = Arc::from(out);
+            return added;
         };
+        let edit = (add, remove, cap);
+        if let Some((set, added)) = lock(&shared.fps).get(&self.fps, &edit) {
+            self.fps = set;
+            return added;
+        }
+        let (out, added) = merge(&self.fps, &edit.0, &edit.1, cap);
+        let remember = !self.fps.is_empty();
+        self.fps = lock(&shared.fps).put(&self.fps, edit, out, added, remember);
         added
     }
 
@@ -206,168 +208,6 @@ fn merge(old: &[u32], add: &[u32], remove: &[u32], cap: usize) -> (Vec<u32>, usi
         out.push(x);
     }
     (out, added)
-}
-
-/// Hop-3 storage shared by the meshes of one process — **for simulation**:
-/// a simulator running thousands of meshes hands each the same
-/// `SharedHop3` ([`super::MeshConfig::shared_hop3`]). They then use one
-/// fingerprint key (a real node derives its own, secret key from its
-/// seed, so that nobody can grind collisions against it), and a peer's
-/// reported hop-2 set, which every neighbour of that peer holds, is stored
-/// once: sets are interned by content, and the result of applying a change
-/// to a set is remembered, so the first neighbour computes it and the
-/// others take it. Each mesh's results are the same as without sharing.
-#[derive(Clone)]
-pub struct SharedHop3 {
-    key: [u8; 40],
-    pool: Arc<Mutex<Pool>>,
-}
-
-impl std::fmt::Debug for SharedHop3 {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SharedHop3 { .. }")
-    }
-}
-
-/// One remembered change: `from` with `add`/`remove` (cap `cap`) is `to`.
-struct Transition {
-    from: Weak<[u32]>,
-    add: Box<[u32]>,
-    remove: Box<[u32]>,
-    cap: usize,
-    to: Weak<[u32]>,
-    added: usize,
-}
-
-#[derive(Default)]
-struct Pool {
-    /// Sets by content hash.
-    sets: HashMap<u64, Vec<Weak<[u32]>>>,
-    /// Transitions by hash of (source set's address, change).
-    transitions: HashMap<u64, Vec<Transition>>,
-    /// Entries (sets + transitions) at the last purge of dead ones.
-    after_purge: usize,
-    entries: usize,
-}
-
-fn hasher() -> impl Hasher {
-    foldhash::fast::FixedState::with_seed(0x6873_3368).build_hasher()
-}
-
-fn transition_key(from: &Arc<[u32]>, add: &[u32], remove: &[u32], cap: usize) -> u64 {
-    let mut h = hasher();
-    (Arc::as_ptr(from) as *const u32 as usize).hash(&mut h);
-    add.hash(&mut h);
-    remove.hash(&mut h);
-    cap.hash(&mut h);
-    h.finish()
-}
-
-fn content_key(set: &[u32]) -> u64 {
-    let mut h = hasher();
-    set.hash(&mut h);
-    h.finish()
-}
-
-impl SharedHop3 {
-    /// A pool whose meshes all fingerprint with `key`.
-    pub fn new(key: [u8; 40]) -> Self {
-        SharedHop3 {
-            key,
-            pool: Arc::new(Mutex::new(Pool::default())),
-        }
-    }
-
-    /// The fingerprint key every mesh of the pool uses.
-    pub(crate) fn key(&self) -> [u8; 40] {
-        self.key
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Pool> {
-        self.pool
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The remembered result of this change to `from`, if still alive.
-    fn transition(
-        &self,
-        from: &Arc<[u32]>,
-        add: &[u32],
-        remove: &[u32],
-        cap: usize,
-    ) -> Option<(Arc<[u32]>, usize)> {
-        let key = transition_key(from, add, remove, cap);
-        let pool = self.lock();
-        pool.transitions.get(&key)?.iter().find_map(|t| {
-            let same = t.cap == cap
-                && *t.add == *add
-                && *t.remove == *remove
-                && t.from.upgrade().is_some_and(|f| Arc::ptr_eq(&f, from));
-            same.then(|| t.to.upgrade().map(|to| (to, t.added))).flatten()
-        })
-    }
-
-    /// Store a computed change: the set `out` is interned by content (an
-    /// equal live set is reused) and the transition remembered.
-    fn record(
-        &self,
-        from: &Arc<[u32]>,
-        add: Vec<u32>,
-        remove: Vec<u32>,
-        cap: usize,
-        out: Vec<u32>,
-        added: usize,
-    ) -> Arc<[u32]> {
-        let tkey = transition_key(from, &add, &remove, cap);
-        let ckey = content_key(&out);
-        let mut pool = self.lock();
-        let existing = pool.sets.get(&ckey).and_then(|v| {
-            v.iter()
-                .filter_map(Weak::upgrade)
-                .find(|s| **s == *out)
-        });
-        let to = match existing {
-            Some(s) => s,
-            None => {
-                let s: Arc<[u32]> = Arc::from(out);
-                pool.sets.entry(ckey).or_default().push(Arc::downgrade(&s));
-                pool.entries += 1;
-                s
-            }
-        };
-        pool.transitions.entry(tkey).or_default().push(Transition {
-            from: Arc::downgrade(from),
-            add: add.into_boxed_slice(),
-            remove: remove.into_boxed_slice(),
-            cap,
-            to: Arc::downgrade(&to),
-            added,
-        });
-        pool.entries += 1;
-        // A `Weak` keeps a dead set's memory: purge whenever the tables
-        // doubled since the last purge (amortized O(1) per entry).
-        if pool.entries > 2 * pool.after_purge + 4096 {
-            pool.purge();
-        }
-        to
-    }
-}
-
-impl Pool {
-    fn purge(&mut self) {
-        self.sets.retain(|_, v| {
-            v.retain(|w| w.strong_count() > 0);
-            !v.is_empty()
-        });
-        self.transitions.retain(|_, v| {
-            v.retain(|t| t.from.strong_count() > 0 && t.to.strong_count() > 0);
-            !v.is_empty()
-        });
-        self.entries = self.sets.values().map(Vec::len).sum::<usize>()
-            + self.transitions.values().map(Vec::len).sum::<usize>();
-        self.after_purge = self.entries;
-    }
 }
 
 /// The Bloom filter over the union of all peers' [`FpSet`]s, with the
@@ -469,7 +309,7 @@ mod tests {
 
     #[test]
     fn shared_sets_are_stored_once_and_give_the_same_results() {
-        let pool = SharedHop3::new([5; 40]);
+        let pool = SharedReports::new([5; 40]);
         // Three neighbours of one peer receive its map and then the same
         // diffs; a fourth received the map at another moment.
         let base: Vec<u32> = (0..500).map(|x| x * 3).collect();
@@ -503,8 +343,8 @@ mod tests {
             let mut s = FpSet::default();
             s.apply(vec![i, i + 1], vec![], 10, Some(&pool));
         }
-        let p = pool.lock();
-        assert!(p.entries < 3 * 4096 + 64, "{} entries", p.entries);
+        let entries = lock(&pool.fps).entries();
+        assert!(entries < 3 * 8192, "{entries} entries");
     }
 
     #[test]

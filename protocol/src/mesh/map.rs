@@ -19,7 +19,9 @@ use std::ops::Bound;
 use foldhash::fast::FixedState;
 use std::net::SocketAddr;
 
-use super::hop3::{Fingerprinter, FpSet, SharedHop3, Union};
+use super::hop3::{Fingerprinter, FpSet, Union};
+use super::share::{lock, SharedReports};
+use std::sync::Arc;
 use crate::ids::NodeId;
 use crate::messages::common::{PeerAddress, SocketAddress};
 
@@ -72,7 +74,7 @@ pub struct Hop1Peer {
 
 /// A socket address in 19 bytes (IPv4 stored mapped into IPv6), so a
 /// peer's reported hop 1 costs ~54 bytes per entry instead of ~80.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct PackedAddr {
     ip: [u8; 16],
     port: u16,
@@ -107,7 +109,7 @@ impl From<PackedAddr> for SocketAddr {
 }
 
 /// One entry of a peer's reported hop 1 (this node's hop 2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Reported {
     addr: Option<PackedAddr>,
     pub(crate) is_anchor: bool,
@@ -127,11 +129,12 @@ impl Reported {
     }
 }
 
-/// A peer's reported hop 1: a vector sorted by id (a third of a hash map's
-/// memory at ~100 entries; lookups by binary search).
+/// A peer's reported hop 1: one exact-size list sorted by id (lookups by
+/// binary search). A change builds the new list ([`edit_hop1`]); with
+/// [`SharedReports`] the lists are shared between meshes.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ReportedHop1 {
-    entries: Vec<(NodeId, Reported)>,
+    entries: Arc<[(NodeId, Reported)]>,
 }
 
 impl ReportedHop1 {
@@ -143,24 +146,6 @@ impl ReportedHop1 {
         self.pos(id).ok().map(|i| &self.entries[i].1)
     }
 
-    pub(crate) fn get_mut(&mut self, id: &NodeId) -> Option<&mut Reported> {
-        match self.pos(id) {
-            Ok(i) => Some(&mut self.entries[i].1),
-            Err(_) => None,
-        }
-    }
-
-    pub(crate) fn insert(&mut self, id: NodeId, rep: Reported) {
-        match self.pos(&id) {
-            Ok(i) => self.entries[i].1 = rep,
-            Err(i) => self.entries.insert(i, (id, rep)),
-        }
-    }
-
-    pub(crate) fn remove(&mut self, id: &NodeId) -> Option<Reported> {
-        self.pos(id).ok().map(|i| self.entries.remove(i).1)
-    }
-
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
@@ -170,20 +155,56 @@ impl ReportedHop1 {
     }
 
     fn bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<(NodeId, Reported)>()
-    }
-
-    fn shrink(&mut self) {
-        self.entries.shrink_to_fit();
+        self.entries.len() * std::mem::size_of::<(NodeId, Reported)>() + 16
     }
 }
 
-impl IntoIterator for ReportedHop1 {
-    type Item = (NodeId, Reported);
-    type IntoIter = std::vec::IntoIter<(NodeId, Reported)>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
+/// What one change of a reported hop 1 did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Hop1Outcome {
+    /// Dropped: a self-report, over the bound, or removing an absent entry.
+    Ignored,
+    /// A new entry.
+    Inserted,
+    /// An entry replaced; whether the old one had an address.
+    Updated(bool),
+    /// An entry removed; whether it had an address.
+    Removed(bool),
+}
+
+/// `old` (sorted) with the changes `ops` of reporter `from` applied in
+/// order (`None`: remove), at most [`MAX_REPORTED_HOP1`] entries; and what
+/// each change did.
+fn edit_hop1(
+    old: &[(NodeId, Reported)],
+    from: &NodeId,
+    ops: &[(NodeId, Option<Reported>)],
+) -> (Vec<(NodeId, Reported)>, Vec<Hop1Outcome>) {
+    let mut v = old.to_vec();
+    let mut outcomes = Vec::with_capacity(ops.len());
+    for (x, op) in ops {
+        let pos = v.binary_search_by(|(y, _)| id_cmp(y, x));
+        let o = match (op, pos) {
+            (Some(_), _) if x == from => Hop1Outcome::Ignored,
+            (Some(rep), Ok(i)) => {
+                let had = v[i].1.addr.is_some();
+                v[i].1 = *rep;
+                Hop1Outcome::Updated(had)
+            }
+            (Some(rep), Err(i)) => {
+                if v.len() >= MAX_REPORTED_HOP1 {
+                    Hop1Outcome::Ignored
+                } else {
+                    v.insert(i, (*x, *rep));
+                    Hop1Outcome::Inserted
+                }
+            }
+            (None, Ok(i)) => Hop1Outcome::Removed(v.remove(i).1.addr.is_some()),
+            (None, Err(_)) => Hop1Outcome::Ignored,
+        };
+        outcomes.push(o);
     }
+    (v, outcomes)
 }
 
 /// Everything one peer has reported.
@@ -364,8 +385,8 @@ pub struct Map {
     hop2: BTreeMap<NodeId, Hop2Index>,
     union: Union,
     pub(crate) fingerprint: Fingerprinter,
-    /// Hop-3 sets shared with other meshes (simulation only).
-    shared_hop3: Option<SharedHop3>,
+    /// Report storage shared with other meshes (simulation only).
+    shared: Option<SharedReports>,
     /// View changes journaled since the start (for the amplification check).
     pub(crate) logged: u64,
     pub(crate) journal: Vec<JournalEvent>,
@@ -390,19 +411,19 @@ impl Map {
             hop2: BTreeMap::new(),
             union: Union::default(),
             fingerprint: Fingerprinter::new(fp_key),
-            shared_hop3: None,
+            shared: None,
             journal: Vec::new(),
             journal_base: 0,
             logged: 0,
         }
     }
 
-    /// Share hop-3 storage with other meshes of this process, with their
-    /// fingerprint key (simulation only: see [`SharedHop3`]). Call before
-    /// anything is reported.
-    pub fn share_hop3(&mut self, shared: SharedHop3) {
+    /// Share report storage with other meshes of this process, with their
+    /// fingerprint key (simulation only: see [`SharedReports`]). Call
+    /// before anything is reported.
+    pub fn share_reports(&mut self, shared: SharedReports) {
         self.fingerprint = Fingerprinter::new(shared.key());
-        self.shared_hop3 = Some(shared);
+        self.shared = Some(shared);
     }
 
     /// This node's id.
@@ -485,12 +506,15 @@ impl Map {
         self.log(Layer::Hop1, *id, true);
         if let Some(report) = self.reports.remove(id) {
             self.union.note_removed(report.hop2.len());
-            for (x, rep) in report.hop1 {
-                self.unref_hop2(&x, rep.addr.is_some(), report.slot);
-            }
             if let Some(x) = self.slot_ids.get_mut(report.slot as usize) {
                 *x = None;
                 self.free_slots.push(report.slot);
+            }
+            for (x, rep) in report.hop1.iter() {
+                if *x != self.me {
+                    self.unref_hop2(x, rep.addr.is_some());
+                    self.fix_best(x, report.slot);
+                }
             }
         }
         if self.in_view_hop2(id) {
@@ -515,22 +539,39 @@ impl Map {
             .map(|(_, slot)| slot)
     }
 
+    /// After the report in `slot` changed its entry for `x`: keep the
+    /// named reporter the best one.
+    fn fix_best(&mut self, x: &NodeId, slot: u16) {
+        let Some(best) = self.hop2.get(x).map(|e| e.best) else {
+            return;
+        };
+        let mine = self.reporter_rank(slot, x);
+        let new = if best == slot {
+            // It may have lost its address or its entry: ask everyone.
+            if mine.is_some_and(|(addr, _)| addr) {
+                return;
+            }
+            self.scan_best(x)
+        } else {
+            match self.reporter_rank(best, x) {
+                None => self.scan_best(x),
+                Some(theirs) if mine > Some(theirs) => Some(slot),
+                Some(_) => return,
+            }
+        };
+        if let (Some(e), Some(b)) = (self.hop2.get_mut(x), new) {
+            e.best = b;
+        }
+    }
+
     fn ref_hop2(&mut self, x: NodeId, is_anchor: bool, addressed: bool, slot: u16) {
         let visible_before = self.in_view_hop2(&x);
-        let current = self.hop2.get(&x).map(|e| e.best);
-        let takes_over = match current {
-            None => true,
-            Some(b) => self.reporter_rank(slot, &x) > self.reporter_rank(b, &x),
-        };
         let e = self.hop2.entry(x).or_insert(Hop2Index {
             count: 0,
             addressed: 0,
             best: slot,
             is_anchor,
         });
-        if takes_over {
-            e.best = slot;
-        }
         e.count = e.count.saturating_add(1);
         e.addressed = e.addressed.saturating_add(u16::from(addressed));
         e.is_anchor |= is_anchor;
@@ -539,23 +580,14 @@ impl Map {
         }
     }
 
-    /// The report in `slot` no longer has `x` (already taken out of it).
-    fn unref_hop2(&mut self, x: &NodeId, addressed: bool, slot: u16) {
+    /// A report no longer has `x` (the caller fixes the named reporter).
+    fn unref_hop2(&mut self, x: &NodeId, addressed: bool) {
         let visible_before = self.in_view_hop2(x);
-        let mut rescan = false;
         if let Some(e) = self.hop2.get_mut(x) {
             e.count = e.count.saturating_sub(1);
             e.addressed = e.addressed.saturating_sub(u16::from(addressed));
             if e.count == 0 {
                 self.hop2.remove(x);
-            } else {
-                rescan = e.best == slot;
-            }
-        }
-        if rescan {
-            let best = self.scan_best(x);
-            if let (Some(e), Some(b)) = (self.hop2.get_mut(x), best) {
-                e.best = b;
             }
         }
         if visible_before && !self.in_view_hop2(x) {
@@ -565,49 +597,83 @@ impl Map {
 
     /// Peer `from` reports `x` in its hop 1 (added or address changed).
     /// Returns false if dropped (unknown peer, self-report, or bound).
+    #[cfg(test)]
     pub(crate) fn report_hop1(&mut self, from: &NodeId, x: NodeId, rep: Reported) -> bool {
-        if x == *from {
-            return false;
-        }
-        let Some(report) = self.reports.get_mut(from) else {
-            return false;
-        };
-        let slot = report.slot;
-        if let Some(r) = report.hop1.get_mut(&x) {
-            let (had, has) = (r.addr.is_some(), rep.addr.is_some());
-            *r = rep;
-            if had != has {
-                let best = self.scan_best(&x);
-                if let Some(e) = self.hop2.get_mut(&x) {
-                    e.addressed = if has {
-                        e.addressed.saturating_add(1)
-                    } else {
-                        e.addressed.saturating_sub(1)
-                    };
-                    e.best = best.unwrap_or(e.best);
-                }
-            }
-            return true;
-        }
-        if report.hop1.len() >= MAX_REPORTED_HOP1 {
-            return false;
-        }
-        report.hop1.insert(x, rep);
-        if x != self.me {
-            self.ref_hop2(x, rep.is_anchor, rep.addr.is_some(), slot);
-        }
-        true
+        self.apply_hop1(from, &[(x, Some(rep))])
+            .first()
+            .is_some_and(|o| *o != Hop1Outcome::Ignored)
     }
 
     /// Peer `from` no longer reports `x` in its hop 1.
+    #[cfg(test)]
     pub(crate) fn unreport_hop1(&mut self, from: &NodeId, x: &NodeId) {
+        self.apply_hop1(from, &[(*x, None)]);
+    }
+
+    /// Changes of peer `from`'s reported hop 1, in order (`None`: removed);
+    /// what each did (none if `from` is not a peer).
+    pub(crate) fn apply_hop1(
+        &mut self,
+        from: &NodeId,
+        ops: &[(NodeId, Option<Reported>)],
+    ) -> Arc<[Hop1Outcome]> {
         let Some(report) = self.reports.get_mut(from) else {
-            return;
+            return Arc::from([]);
         };
         let slot = report.slot;
-        if let Some(rep) = report.hop1.remove(x).filter(|_| *x != self.me) {
-            self.unref_hop2(x, rep.addr.is_some(), slot);
+        let old = &report.hop1.entries;
+        let (list, outcomes) = match &self.shared {
+            None => {
+                let (v, o) = edit_hop1(old, from, ops);
+                (Arc::from(v), Arc::from(o))
+            }
+            Some(shared) => {
+                let edit = (*from, ops.to_vec());
+                let hit = lock(&shared.hop1).get(old, &edit);
+                match hit {
+                    Some(hit) => hit,
+                    None => {
+                        let (v, o) = edit_hop1(old, from, ops);
+                        let o: Arc<[Hop1Outcome]> = Arc::from(o);
+                        let remember = !old.is_empty();
+                        let list = lock(&shared.hop1).put(old, edit, v, o.clone(), remember);
+                        (list, o)
+                    }
+                }
+            }
+        };
+        report.hop1.entries = list;
+        let mut touched = Vec::new();
+        for ((x, op), o) in ops.iter().zip(outcomes.iter()) {
+            if *x == self.me {
+                continue;
+            }
+            let has = op.is_some_and(|r| r.addr.is_some());
+            match (*o, op) {
+                (Hop1Outcome::Inserted, Some(rep)) => {
+                    self.ref_hop2(*x, rep.is_anchor, has, slot);
+                }
+                (Hop1Outcome::Updated(had), _) if had != has => {
+                    if let Some(e) = self.hop2.get_mut(x) {
+                        e.addressed = if has {
+                            e.addressed.saturating_add(1)
+                        } else {
+                            e.addressed.saturating_sub(1)
+                        };
+                    }
+                }
+                (Hop1Outcome::Removed(had), _) => self.unref_hop2(x, had),
+                (Hop1Outcome::Ignored, _) => continue,
+                _ => {}
+            }
+            touched.push(*x);
         }
+        touched.sort_unstable();
+        touched.dedup();
+        for x in &touched {
+            self.fix_best(x, slot);
+        }
+        outcomes
     }
 
     /// Peer `from` reports changes of its hop 2 (this node's hop 3).
@@ -621,7 +687,7 @@ impl Map {
         let before = report.hop2.len();
         let newly = report
             .hop2
-            .apply(add.clone(), rem, MAX_REPORTED_HOP2, self.shared_hop3.as_ref());
+            .apply(add.clone(), rem, MAX_REPORTED_HOP2, self.shared.as_ref());
         let gone = (before + newly).saturating_sub(report.hop2.len());
         for x in add {
             if report.hop2.contains(x) {
@@ -631,13 +697,6 @@ impl Map {
         self.union.note_removed(gone);
         if self.union.needs_rebuild() {
             self.rebuild_union();
-        }
-    }
-
-    /// Release spare capacity of `from`'s report (after a full map sync).
-    pub(crate) fn compact_report(&mut self, from: &NodeId) {
-        if let Some(r) = self.reports.get_mut(from) {
-            r.hop1.shrink();
         }
     }
 
@@ -679,9 +738,10 @@ impl Map {
             let hop1 = std::mem::take(&mut report.hop1);
             let hop2 = std::mem::take(&mut report.hop2);
             self.union.note_removed(hop2.len());
-            for (x, rep) in hop1 {
-                if x != self.me {
-                    self.unref_hop2(&x, rep.addr.is_some(), slot);
+            for (x, rep) in hop1.iter() {
+                if *x != self.me {
+                    self.unref_hop2(x, rep.addr.is_some());
+                    self.fix_best(x, slot);
                 }
             }
         }
@@ -985,7 +1045,19 @@ mod tests {
                     let a = ((r >> 30) % 3 != 0).then(|| addr(r >> 40));
                     map.report_hop1(&p, x, Reported::new(a, false));
                 }
-                7..=11 => map.unreport_hop1(&p, &x),
+                7..=9 => map.unreport_hop1(&p, &x),
+                10 | 11 => {
+                    // A batch (one diff), ids repeated within it.
+                    let ops: Vec<(NodeId, Option<Reported>)> = (0..(r >> 33) % 6)
+                        .map(|k| {
+                            let y = xs[((r >> (34 + 3 * k)) % xs.len() as u64) as usize];
+                            let a = ((r >> (50 + k)) & 1 == 0).then(|| addr(k));
+                            let op = ((r >> (40 + k)) & 3 != 0).then(|| Reported::new(a, false));
+                            (y, op)
+                        })
+                        .collect();
+                    map.apply_hop1(&p, &ops);
+                }
                 12 => map.clear_report(&p),
                 13 => {
                     map.remove_hop1(&p);

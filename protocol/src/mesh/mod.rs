@@ -23,6 +23,7 @@ pub mod route;
 
 pub mod gossip;
 pub mod limiter;
+pub mod share;
 pub mod slots;
 pub mod worm;
 
@@ -92,12 +93,13 @@ pub struct MeshConfig {
     pub min_social_tenure: Duration,
     /// Most social evictions per `wide_interval` (4).
     pub max_evictions: usize,
-    /// **For simulation only** (default `None`): hop-3 storage shared with
-    /// the other meshes of this process ([`hop3::SharedHop3`]): one
+    /// **For simulation only** (default `None`): report storage shared
+    /// with the other meshes of this process ([`share::SharedReports`]):
+    /// each peer's reported hop 1 and hop 2 stored once, and one hop-3
     /// fingerprint key for all of them instead of this node's own secret
-    /// one, and each peer's reported hop-2 set stored once. A real node
-    /// derives its own key from its seed and leaves this `None`.
-    pub shared_hop3: Option<hop3::SharedHop3>,
+    /// one. A real node derives its own key from its seed and leaves this
+    /// `None`.
+    pub shared_reports: Option<share::SharedReports>,
 }
 
 impl MeshConfig {
@@ -120,7 +122,7 @@ impl MeshConfig {
             worm_ttl: 5,
             min_social_tenure: Duration::from_secs(600),
             max_evictions: 4,
-            shared_hop3: None,
+            shared_reports: None,
         }
     }
 
@@ -468,8 +470,8 @@ impl Mesh {
             rng.next_u64() % (config.diff_interval.as_millis() as u64).max(1),
         );
         let mut map = Map::new(me, fp_key);
-        if let Some(shared) = &config.shared_hop3 {
-            map.share_hop3(shared.clone());
+        if let Some(shared) = &config.shared_reports {
+            map.share_reports(shared.clone());
         }
         let mut mesh = Mesh {
             me,

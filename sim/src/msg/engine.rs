@@ -14,7 +14,7 @@ use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::time::Duration;
 
 use distsoc_protocol::ids::{NodeId, WormId};
-use distsoc_protocol::mesh::hop3::SharedHop3;
+use distsoc_protocol::mesh::share::SharedReports;
 use distsoc_protocol::mesh::{
     Command, InEvent, Mesh, MeshConfig, MeshEvent, MeshMessage, MeshRequest, MeshResponse, OutEvent, PeerInfo,
     Refusal, RequestFailed,
@@ -190,9 +190,9 @@ pub(crate) struct Sim {
     pub(crate) departures: Vec<Departure>,
     pub(crate) events: u64,
     anchors_known: Vec<distsoc_protocol::messages::common::PeerAddress>,
-    /// Hop-3 storage all meshes share (one fingerprint key; each peer's
-    /// reported hop-2 set stored once).
-    shared_hop3: SharedHop3,
+    /// Report storage all meshes share (each peer's reported hop 1 and
+    /// hop 2 stored once; one hop-3 fingerprint key).
+    shared_reports: SharedReports,
 }
 
 const NOT_ONLINE: u32 = u32::MAX;
@@ -233,7 +233,7 @@ impl Sim {
             .collect();
         let anchors_known = topo.anchor_list();
         let offline: VecDeque<u32> = (topo.initial..topo.len()).collect();
-        let shared_hop3 = SharedHop3::new({
+        let shared_reports = SharedReports::new({
             let mut key = [0u8; 40];
             let mut h = blake3::Hasher::new();
             h.update(b"distsoc-sim shared hop-3 key");
@@ -266,7 +266,7 @@ impl Sim {
             departures: Vec::new(),
             events: 0,
             anchors_known,
-            shared_hop3,
+            shared_reports,
             rng: ChaCha8Rng::seed_from_u64(0),
             topo,
         };
@@ -836,7 +836,7 @@ impl Sim {
         seed.copy_from_slice(h.finalize().as_bytes());
         let id = self.topo.ids[i as usize];
         let config = MeshConfig {
-            shared_hop3: Some(self.shared_hop3.clone()),
+            shared_reports: Some(self.shared_reports.clone()),
             ..profile.config()
         };
         let mut mesh = Box::new(Mesh::new(id, config, seed, dur(self.now)));
