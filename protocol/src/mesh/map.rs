@@ -1077,6 +1077,60 @@ mod tests {
     }
 
     #[test]
+    fn shared_reports_give_the_same_maps_and_store_each_list_once() {
+        let shared = SharedReports::new([6; 40]);
+        let peer = id(500);
+        let mk = |me: NodeId, sh: Option<&SharedReports>| {
+            let mut m = Map::new(me, [6; 40]);
+            if let Some(s) = sh {
+                m.share_reports(s.clone());
+            }
+            m.set_hop1(
+                peer,
+                Hop1Peer {
+                    addresses: vec![],
+                    is_anchor: false,
+                    class: SlotClass::Wide,
+                },
+            );
+            m
+        };
+        let mut maps = [mk(id(1), Some(&shared)), mk(id(2), Some(&shared)), mk(id(3), None)];
+        let xs: Vec<NodeId> = (100..140).map(id).collect();
+        let addr: SocketAddr = "192.0.2.9:9".parse().unwrap();
+        let mut r = 99u64;
+        for step in 0..600 {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            let ops: Vec<(NodeId, Option<Reported>)> = (0..1 + (r % 5))
+                .map(|k| {
+                    let y = xs[((r >> (8 + 5 * k)) % xs.len() as u64) as usize];
+                    let op = ((r >> (40 + k)) & 3 != 0)
+                        .then(|| Reported::new(((r >> (50 + k)) & 1 == 0).then_some(addr), false));
+                    (y, op)
+                })
+                .collect();
+            let add: Vec<NodeId> = (0..(r >> 45) % 4).map(|k| id(1000 + ((r >> k) % 300))).collect();
+            let rem: Vec<NodeId> = (0..(r >> 47) % 3).map(|k| id(1000 + ((r >> (k + 9)) % 300))).collect();
+            for m in &mut maps {
+                m.apply_hop1(&peer, &ops);
+                m.report_hop2(&peer, &add, &rem);
+            }
+            for x in xs.iter().chain(&add).chain(&rem) {
+                let want = maps[2].find(x);
+                assert_eq!(maps[0].find(x), want, "step {step}");
+                assert_eq!(maps[1].find(x), want, "step {step}");
+            }
+            let (a, b) = (&maps[0].reports[&peer], &maps[1].reports[&peer]);
+            assert!(Arc::ptr_eq(&a.hop1.entries, &b.hop1.entries), "step {step}");
+            assert_eq!(a.hop1.entries, maps[2].reports[&peer].hop1.entries);
+            assert_eq!(a.hop2.len(), maps[2].reports[&peer].hop2.len());
+            assert!(a.hop2.iter().eq(b.hop2.iter()));
+        }
+    }
+
+    #[test]
     fn closest_is_current_and_skips_and_needs_an_address() {
         let me = id(1);
         let mut map = Map::new(me, [3; 40]);
