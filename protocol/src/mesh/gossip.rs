@@ -157,7 +157,7 @@ impl Mesh {
             .hop2_view()
             .map(|(node_id, is_anchor)| Hop2Entry { node_id, is_anchor })
             .collect();
-        hop2.sort_by_key(|e| e.node_id.0);
+        // Already in id order (hop 2 is kept sorted).
         hop2.truncate(SYNC_HOP2_CHUNK * MAX_SYNC_CHUNKS as usize);
         let chunks: Vec<Vec<Hop2Entry>> = if hop2.is_empty() {
             vec![Vec::new()]
@@ -454,7 +454,7 @@ impl Mesh {
     /// Net changes of the view from journal position `pos` to now.
     fn changes_since(&self, pos: u64) -> (Vec<Hop1Change>, Vec<Hop2Change>) {
         let start = pos.saturating_sub(self.map.journal_base) as usize;
-        let mut first: HashMap<(Layer, NodeId), bool> = HashMap::new();
+        let mut first: HashMap<(Layer, NodeId), bool, _> = HashMap::with_hasher(self.map.hasher());
         let mut order: Vec<(Layer, NodeId)> = Vec::new();
         for JournalEvent {
             layer,

@@ -301,7 +301,7 @@ fn xor_closest<V>(
 }
 
 /// A table keyed by NodeId with the node's seeded hasher.
-type IdMap<V> = HashMap<NodeId, V, FixedState>;
+pub(crate) type IdMap<V> = HashMap<NodeId, V, FixedState>;
 
 /// Where a node is in the map.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -429,6 +429,11 @@ impl Map {
     /// This node's id.
     pub fn me(&self) -> NodeId {
         self.me
+    }
+
+    /// The seeded hasher of this node's id-keyed tables.
+    pub(crate) fn hasher(&self) -> FixedState {
+        self.hop1.hasher().clone()
     }
 
     fn in_view_hop2(&self, id: &NodeId) -> bool {

@@ -411,7 +411,7 @@ pub struct Mesh {
     pub(crate) rng: ChaCha8Rng,
     pub(crate) map: Map,
     pub(crate) own_addresses: Vec<SocketAddr>,
-    pub(crate) sync: HashMap<NodeId, PeerSync>,
+    pub(crate) sync: map::IdMap<PeerSync>,
     pub(crate) tasks: Tasks,
     pub(crate) slots: Slots,
     pub(crate) limits: Limits,
@@ -470,6 +470,7 @@ impl Mesh {
             rng.next_u64() % (config.diff_interval.as_millis() as u64).max(1),
         );
         let mut map = Map::new(me, fp_key);
+        let hasher = map.hasher();
         if let Some(shared) = &config.shared_reports {
             map.share_reports(shared.clone());
         }
@@ -477,7 +478,7 @@ impl Mesh {
             me,
             map,
             own_addresses: Vec::new(),
-            sync: HashMap::new(),
+            sync: HashMap::with_hasher(hasher),
             tasks: Tasks::default(),
             slots: Slots::default(),
             limits: Limits::default(),

@@ -11,6 +11,8 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
+
+use foldhash::fast::FixedState;
 use std::time::Duration;
 
 use distsoc_protocol::ids::{NodeId, WormId};
@@ -177,9 +179,9 @@ pub(crate) struct Sim {
     slab: Vec<Option<Ev>>,
     free: Vec<u32>,
     seq: u64,
-    links: HashMap<(u32, u32), Link>,
+    links: HashMap<(u32, u32), Link, FixedState>,
     next_gen: u64,
-    pending: HashMap<u64, Pending>,
+    pending: HashMap<u64, Pending, FixedState>,
     next_rid: u64,
     pub(crate) rng: ChaCha8Rng,
     pub(crate) sizes: SizeModel,
@@ -255,9 +257,9 @@ impl Sim {
             slab: Vec::new(),
             free: Vec::new(),
             seq: 0,
-            links: HashMap::new(),
+            links: HashMap::with_hasher(FixedState::with_seed(1)),
             next_gen: 1,
-            pending: HashMap::new(),
+            pending: HashMap::with_hasher(FixedState::with_seed(2)),
             next_rid: 1,
             sizes,
             lookups: Vec::new(),
