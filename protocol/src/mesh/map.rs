@@ -951,6 +951,7 @@ impl Map {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn id(seed: u64) -> NodeId {
@@ -1047,7 +1048,7 @@ mod tests {
             let x = xs[((r >> 8) % xs.len() as u64) as usize];
             match (r >> 20) % 16 {
                 0..=6 => {
-                    let a = ((r >> 30) % 3 != 0).then(|| addr(r >> 40));
+                    let a = (!(r >> 30).is_multiple_of(3)).then(|| addr(r >> 40));
                     map.report_hop1(&p, x, Reported::new(a, false));
                 }
                 7..=9 => map.unreport_hop1(&p, &x),

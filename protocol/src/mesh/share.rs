@@ -20,6 +20,8 @@ use crate::ids::NodeId;
 /// A change to a reported hop-2 set: sorted additions, sorted removals,
 /// the bound.
 pub(crate) type FpEdit = (Vec<u32>, Vec<u32>, usize);
+/// Interned reported hop-1 lists; a transition keeps each change's outcomes.
+pub(crate) type Hop1Pool = Pool<(NodeId, Reported), Hop1Edit, Arc<[Hop1Outcome]>>;
 /// A change to a reported hop 1: the reporter and its changes in order
 /// (`None`: removed).
 pub(crate) type Hop1Edit = (NodeId, Vec<(NodeId, Option<Reported>)>);
@@ -32,7 +34,7 @@ pub(crate) type Hop1Edit = (NodeId, Vec<(NodeId, Option<Reported>)>);
 pub struct SharedReports {
     key: [u8; 40],
     pub(crate) fps: Arc<Mutex<Pool<u32, FpEdit, usize>>>,
-    pub(crate) hop1: Arc<Mutex<Pool<(NodeId, Reported), Hop1Edit, Arc<[Hop1Outcome]>>>>,
+    pub(crate) hop1: Arc<Mutex<Hop1Pool>>,
 }
 
 impl std::fmt::Debug for SharedReports {
