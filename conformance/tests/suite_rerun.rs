@@ -47,6 +47,9 @@ async fn two_runs_against_one_anchor_both_pass() {
     for round in 0..2 {
         let mut run_cfg = RunConfig::new(target.clone(), Role::Anchor);
         run_cfg.areas = ["MBX", "DISC", "POST", "SYNC"].map(String::from).to_vec();
+        // Debug builds of both sides on a loaded 2-core CI machine: a case that
+        // pulls and verifies ~200 posts can need more than the default 10 s.
+        run_cfg.case_timeout = Duration::from_secs(30);
         let report = run(run_cfg).await.unwrap();
         println!("round {round}:\n{}", report::console(&report, false));
         for area in ["MBX", "DISC", "POST", "SYNC"] {

@@ -67,7 +67,7 @@ use distsoc_protocol::mesh::{
     Command, InEvent, LookupOutcome, MapStats, Mesh, MeshConfig, MeshEvent, MeshMessage,
     MeshRequest, MeshResponse, OutEvent, Refusal, RequestFailed, SlotClass, SocialCandidate, Tier,
 };
-use distsoc_protocol::messages::common::{PeerAddress, Role};
+use distsoc_protocol::messages::common::{PeerAddress, Role, SocketAddress};
 use distsoc_protocol::messages::discovery::{
     AddressRequest, AddressResponse, InitialMapSync, MapSyncRequest, RoutingDiff, WormQuery,
     WormRequest, WormResponse,
@@ -99,6 +99,11 @@ pub const REQUEST_DEADLINE: Duration = Duration::from_secs(15);
 pub const LOOKUP_DEADLINE: Duration = Duration::from_secs(30);
 /// How long an anchor has to answer the anchor tier's AddressRequest.
 pub const ANCHOR_TIMEOUT: Duration = Duration::from_secs(3);
+/// Most of the target's profile anchors the profile-anchor tier tries (a
+/// profile names up to 16).
+pub const MAX_PROFILE_ANCHORS: usize = 4;
+/// How long the profile-anchor tier waits for a dial to one of them.
+pub const PROFILE_ANCHOR_DIAL: Duration = Duration::from_secs(5);
 /// Outputs kept while no transport is attached yet (then executed).
 const MAX_EARLY_OUTPUTS: usize = 256;
 
@@ -117,24 +122,44 @@ pub enum MeshError {
 }
 
 /// Which tier of the resolution chain found a node: the mesh's own
-/// ([`Tier`]) or an anchor's address cache.
+/// ([`Tier`]), one of the anchors the target's profile names, or one of
+/// this node's own (bootstrap) anchors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResolvedTier {
     /// Found by the mesh (direct, hop 2, hop 3, worm).
     Mesh(Tier),
-    /// Found in an anchor's address cache (AddressRequest to an anchor).
-    Anchor,
+    /// Found in the address cache of an anchor the target's profile names
+    /// (`PublicProfile.anchors`): where the target says it checks in.
+    ProfileAnchor,
+    /// Found in the address cache of one of this node's own (bootstrap)
+    /// anchors.
+    BootstrapAnchor,
 }
 
 impl ResolvedTier {
     /// The tier's name as the CLI prints it: `direct`, `hop2`, `hop3`,
-    /// `worm` or `anchor`.
+    /// `worm`, `profileAnchor` or `bootstrapAnchor` (the names of
+    /// `schema/README.md` §13.7).
     pub fn as_str(self) -> &'static str {
         match self {
             ResolvedTier::Mesh(t) => t.as_str(),
-            ResolvedTier::Anchor => "anchor",
+            ResolvedTier::ProfileAnchor => "profileAnchor",
+            ResolvedTier::BootstrapAnchor => "bootstrapAnchor",
         }
     }
+}
+
+/// What the caller knows beyond the mesh for [`MeshHandle::resolve`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResolveHints {
+    /// The anchors the target's held profile names (`PublicProfile.anchors`,
+    /// in its order of preference), with the addresses the caller already
+    /// knows for them (may be none); the first [`MAX_PROFILE_ANCHORS`] are
+    /// asked, dialled first if not connected.
+    pub profile_anchors: Vec<PeerAddress>,
+    /// This node's own anchors, asked (when connected) before any other
+    /// connected peer that declared the anchor role.
+    pub anchors: Vec<NodeId>,
 }
 
 /// The outcome of [`MeshHandle::resolve`].
@@ -705,14 +730,18 @@ impl MeshHandle {
         }
     }
 
-    /// The whole chain: [`MeshHandle::lookup`], then the anchor tier — an
-    /// AddressRequest to each connected anchor (those named in `anchors`
-    /// first, then every connected peer that declared the anchor role)
-    /// until one knows the target.
+    /// The whole chain (§13.5): [`MeshHandle::lookup`] (direct, hop 2,
+    /// hop 3, worm), then the profile-anchor tier — an AddressRequest to
+    /// each of the target's profile anchors (`hints.profile_anchors`, at
+    /// most [`MAX_PROFILE_ANCHORS`]; one not connected is found through the
+    /// mesh or this node's anchors and dialled) — then the anchor tier: an
+    /// AddressRequest to each connected anchor (`hints.anchors` first, then
+    /// every connected peer that declared the anchor role) until one knows
+    /// the target. Each anchor is asked once.
     pub async fn resolve(
         &self,
         target: NodeId,
-        anchors: &[NodeId],
+        hints: &ResolveHints,
     ) -> Result<Resolution, MeshError> {
         let started = Instant::now();
         let outcome = self.lookup(target).await?;
@@ -727,27 +756,96 @@ impl MeshHandle {
         };
         if res.found.is_none() {
             if let Some(t) = self.transport() {
-                let mut ask: Vec<Peer> = anchors.iter().filter_map(|a| t.peer(a)).collect();
-                for info in t.peers() {
-                    if info.roles.contains(&Role::Anchor)
-                        && !ask.iter().any(|p| p.node_id() == info.node_id)
-                    {
-                        if let Some(p) = t.peer(&info.node_id) {
-                            ask.push(p);
-                        }
+                let mut asked = HashSet::new();
+                for known in hints.profile_anchors.iter().take(MAX_PROFILE_ANCHORS) {
+                    let id = known.node_id;
+                    if id == target || id == t.node_id() || !asked.insert(id) {
+                        continue;
                     }
-                }
-                for anchor in ask {
+                    let Some(anchor) = self.reach_anchor(&t, known, hints, &mut res).await else {
+                        continue;
+                    };
                     res.messages += 1;
                     if let Some(found) = ask_anchor(&anchor, target).await {
-                        res.found = Some((found, ResolvedTier::Anchor));
+                        res.found = Some((found, ResolvedTier::ProfileAnchor));
                         break;
                     }
+                }
+                if res.found.is_none() {
+                    res.found = self
+                        .ask_own_anchors(&t, target, &hints.anchors, &mut asked, &mut res.messages)
+                        .await
+                        .map(|found| (found, ResolvedTier::BootstrapAnchor));
                 }
             }
         }
         res.elapsed = started.elapsed();
         Ok(res)
+    }
+
+    /// Asks the connected anchors (`first`, then every connected peer that
+    /// declared the anchor role) not in `asked` for `target`'s address.
+    async fn ask_own_anchors(
+        &self,
+        t: &Transport,
+        target: NodeId,
+        first: &[NodeId],
+        asked: &mut HashSet<NodeId>,
+        messages: &mut u32,
+    ) -> Option<PeerAddress> {
+        let mut ask: Vec<Peer> = first.iter().filter_map(|a| t.peer(a)).collect();
+        for info in t.peers() {
+            if info.roles.contains(&Role::Anchor)
+                && !ask.iter().any(|p| p.node_id() == info.node_id)
+            {
+                if let Some(p) = t.peer(&info.node_id) {
+                    ask.push(p);
+                }
+            }
+        }
+        for anchor in ask {
+            if anchor.node_id() == target || !asked.insert(anchor.node_id()) {
+                continue;
+            }
+            *messages += 1;
+            if let Some(found) = ask_anchor(&anchor, target).await {
+                return Some(found);
+            }
+        }
+        None
+    }
+
+    /// A connection to the profile anchor `known`: the live one, else a
+    /// dial to the addresses the caller knows, else to those the mesh or
+    /// one of this node's anchors finds.
+    async fn reach_anchor(
+        &self,
+        t: &Arc<Transport>,
+        known: &PeerAddress,
+        hints: &ResolveHints,
+        res: &mut Resolution,
+    ) -> Option<Peer> {
+        let id = known.node_id;
+        if let Some(p) = t.peer(&id) {
+            return Some(p);
+        }
+        if let Some(p) = dial_any(t, id, &known.addresses).await {
+            return Some(p);
+        }
+        let mut found = match self.lookup(id).await {
+            Ok(o) => {
+                res.messages += o.messages;
+                o.found.map(|(a, _)| a)
+            }
+            Err(_) => None,
+        };
+        if found.is_none() {
+            let mut none_asked = HashSet::new();
+            found = self
+                .ask_own_anchors(t, id, &hints.anchors, &mut none_asked, &mut res.messages)
+                .await;
+        }
+        dial_any(t, id, &found?.addresses).await
     }
 
     /// Replaces the social wish list (follows, audience; priorities of
@@ -933,6 +1031,19 @@ async fn dial(t: &Transport, peer: NodeId, addresses: &[SocketAddr]) -> Option<P
 }
 
 /// The anchor tier: asks one anchor's address cache for `target`.
+/// The first of `addresses` at which `id` answers a dial within
+/// [`PROFILE_ANCHOR_DIAL`].
+async fn dial_any(t: &Transport, id: NodeId, addresses: &[SocketAddress]) -> Option<Peer> {
+    for a in addresses {
+        match tokio::time::timeout(PROFILE_ANCHOR_DIAL, t.connect(id, a.0)).await {
+            Ok(Ok(peer)) => return Some(peer),
+            Ok(Err(e)) => debug!(anchor = %id.short(), error = %e, "profile anchor dial failed"),
+            Err(_) => debug!(anchor = %id.short(), "profile anchor dial timed out"),
+        }
+    }
+    None
+}
+
 async fn ask_anchor(anchor: &Peer, target: NodeId) -> Option<PeerAddress> {
     let req = AddressRequest {
         version: PROTOCOL_VERSION,

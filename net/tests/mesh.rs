@@ -136,7 +136,7 @@ async fn chain_fills_maps_and_lookups_resolve_hop2_and_hop3() {
     assert_eq!(found.addresses, vec![SocketAddress(c.addr)]);
 
     // Hop 3: A asks B with depth 1, B asks C, C answers from its hop 1.
-    let hop3 = a.mesh.resolve(d.id, &[]).await.unwrap();
+    let hop3 = a.mesh.resolve(d.id, &Default::default()).await.unwrap();
     let (found, tier) = hop3.found.clone().expect("D found");
     assert_eq!(tier, ResolvedTier::Mesh(Tier::Hop3), "{hop3:?}");
     assert_eq!(found.addresses, vec![SocketAddress(d.addr)]);

@@ -70,7 +70,9 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use clap::Parser;
 use distsoc_net::identity::{NetworkKey, KEY_FILE};
-use distsoc_net::transport::{Handler, HandlerFuture, RequestCtx, Transport, TransportConfig};
+use distsoc_net::transport::{
+    Handler, HandlerFuture, RequestCtx, Traffic, Transport, TransportConfig,
+};
 use distsoc_node::node::{Node, NODE_CAPABILITIES};
 use distsoc_node::service::Service;
 use distsoc_protocol::error::ErrorCode;
@@ -100,7 +102,13 @@ struct Args {
     /// Quiet time before each memory reading, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     settle_ms: u64,
-    /// The whole run ends (exit code 2) after this many seconds.
+    /// With all connections up, stay idle this long and report the UDP
+    /// traffic the hub sent and received meanwhile (QUIC keep-alives and
+    /// their acknowledgements), per connection and per day. 0: skip.
+    #[arg(long, default_value_t = 0)]
+    idle_secs: u64,
+    /// The whole run ends (exit code 2) after this many seconds (plus
+    /// `--idle-secs`).
     #[arg(long, default_value_t = 120)]
     timeout_secs: u64,
     /// Internal: run as the client process, dialling `--hub`.
@@ -117,7 +125,7 @@ fn main() -> anyhow::Result<()> {
         let hub = args.hub.context("--client-mode needs --hub")?;
         return client_mode(&hub);
     }
-    watchdog(Duration::from_secs(args.timeout_secs));
+    watchdog(Duration::from_secs(args.timeout_secs + args.idle_secs));
     hub_mode(&args)
 }
 
@@ -311,6 +319,8 @@ fn hub_mode(args: &Args) -> anyhow::Result<()> {
     wait_for_peers(&hub, n as usize)?;
     std::thread::sleep(settle);
     let all = Rss::read()?;
+    let idle_report =
+        (args.idle_secs > 0).then(|| idle_traffic(&hub, Duration::from_secs(args.idle_secs)));
     clients.close()?;
     wait_for_peers(&hub, 0)?;
     std::thread::sleep(settle);
@@ -389,8 +399,56 @@ fn hub_mode(args: &Args) -> anyhow::Result<()> {
         send / 1024,
         budget / 1024
     );
+    if let Some((t, secs)) = idle_report {
+        let day = 86_400.0 / secs;
+        let per_day = |v: u64| v as f64 * day;
+        let bytes = t.tx_bytes + t.rx_bytes;
+        println!();
+        println!(
+            "idle {secs:.0} s with {n} connections (keep-alive {keep_alive:?}): hub sent {} datagrams / {} B, \
+             received {} / {} B",
+            t.tx_datagrams, t.tx_bytes, t.rx_datagrams, t.rx_bytes
+        );
+        println!(
+            "summary: idle_bytes_per_conn_per_day={:.0} idle_datagrams_per_conn_per_day={:.0} \
+             idle_mb_per_day_all_conns={:.2}",
+            per_day(bytes) / f64::from(n),
+            per_day(t.tx_datagrams + t.rx_datagrams) / f64::from(n),
+            per_day(bytes) / 1e6
+        );
+    }
     drop(node);
     Ok(())
+}
+
+/// The hub's UDP traffic on all its connections over `period` of silence,
+/// and the seconds it covered.
+fn idle_traffic(hub: &Transport, period: Duration) -> (Traffic, f64) {
+    let sum = || {
+        let mut t = Traffic::default();
+        for info in hub.peers() {
+            if let Some(p) = hub.peer(&info.node_id) {
+                let x = p.traffic();
+                t.tx_datagrams += x.tx_datagrams;
+                t.tx_bytes += x.tx_bytes;
+                t.rx_datagrams += x.rx_datagrams;
+                t.rx_bytes += x.rx_bytes;
+            }
+        }
+        t
+    };
+    let (t0, started) = (sum(), Instant::now());
+    std::thread::sleep(period);
+    let (t1, secs) = (sum(), started.elapsed().as_secs_f64());
+    (
+        Traffic {
+            tx_datagrams: t1.tx_datagrams - t0.tx_datagrams,
+            tx_bytes: t1.tx_bytes - t0.tx_bytes,
+            rx_datagrams: t1.rx_datagrams - t0.rx_datagrams,
+            rx_bytes: t1.rx_bytes - t0.rx_bytes,
+        },
+        secs,
+    )
 }
 
 // ---------------------------------------------------------------------------

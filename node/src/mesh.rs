@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use distsoc_net::mesh::{MeshHandle, MeshStatus, Resolution};
+use distsoc_net::mesh::{MeshHandle, MeshStatus, Resolution, ResolveHints};
 use distsoc_net::now_ms;
 use distsoc_net::transport::{Peer, Transport, TransportConfig};
 use distsoc_protocol::ids::{ConnectString, NodeId, PostingId};
@@ -294,7 +294,8 @@ impl Running {
 
     /// Resolves `target` through the whole chain: the mesh (direct, hop 2,
     /// hop 3, worm) after the anchors' map sync has arrived (at most
-    /// `[mesh] sync_wait_secs`), then the anchors' address caches.
+    /// `[mesh] sync_wait_secs`), then the address caches of the anchors the
+    /// target's held profile names, then those of this node's anchors.
     pub async fn lookup(&self, target: NodeId) -> Result<Resolution, NodeError> {
         let anchors: Vec<NodeId> = self
             .connect_anchors()
@@ -311,7 +312,34 @@ impl Running {
                 "not every anchor sent its map in time"
             );
         }
-        Ok(self.mesh().resolve(target, &anchors).await?)
+        let profile_anchors = self.profile_anchors(target).unwrap_or_else(|e| {
+            warn!(error = %e, "cannot read the target's profile anchors");
+            Vec::new()
+        });
+        let hints = ResolveHints {
+            profile_anchors,
+            anchors,
+        };
+        Ok(self.mesh().resolve(target, &hints).await?)
+    }
+
+    /// The anchors `target`'s held profile names, with the addresses this
+    /// node knows for them (its peer records).
+    fn profile_anchors(&self, target: NodeId) -> Result<Vec<PeerAddress>, NodeError> {
+        let store = self.node.store();
+        let mut out = Vec::new();
+        for id in store.profile_anchors_of(target)? {
+            let rec = store.get_peer(id)?;
+            out.push(PeerAddress {
+                node_id: id,
+                addresses: rec
+                    .map(|r| r.addresses.into_iter().map(SocketAddress).collect())
+                    .unwrap_or_default(),
+                is_anchor: true,
+                last_seen_ms: 0,
+            });
+        }
+        Ok(out)
     }
 
     /// Connects to `target` by NodeId alone: a live connection, else the

@@ -7,7 +7,7 @@
 //! `connect <B>` — no address — pulls B's post. Node C's `follow <B>` does
 //! the same in one step. B's `map` and `peers` read its status snapshot
 //! (the anchor's slot class is `anchor`); once B is gone they say that no
-//! node is running, and a lookup of B ends at the last tier: the anchor's
+//! node is running, and a lookup of B ends at the last tier (`bootstrapAnchor`): the anchor's
 //! verified check-in cache.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
@@ -114,6 +114,10 @@ fn until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 }
 
 async fn anchor(root: &Path) -> (Anchor, String) {
+    anchor_in(&root.join("anchor")).await
+}
+
+async fn anchor_in(data_dir: &Path) -> (Anchor, String) {
     let key = NetworkKey::new(SigningKey::generate(&mut rand_core::OsRng));
     let cfg = AnchorConfig {
         listen: LOOPBACK,
@@ -122,7 +126,7 @@ async fn anchor(root: &Path) -> (Anchor, String) {
         ..AnchorConfig::default()
     };
     let opts = RunOptions {
-        data_dir: root.join("anchor"),
+        data_dir: data_dir.to_path_buf(),
         drain_timeout: Duration::from_secs(5),
     };
     std::fs::create_dir_all(&opts.data_dir).unwrap();
@@ -225,7 +229,70 @@ async fn a_node_that_knows_only_the_anchor_finds_and_pulls_a_stranger() {
         (!mesh.peers().iter().any(|p| p.node_id == b_node)).then_some(())
     });
     let cached = cli(&a_dir, &["lookup", &b_id]);
-    assert_eq!(cached["tier"], "anchor", "{cached}");
+    assert_eq!(cached["tier"], "bootstrapAnchor", "{cached}");
     assert_eq!(cached["addresses"][0], b_listen.to_string(), "{cached}");
     anchor.stop(Duration::from_secs(2)).await;
+}
+
+/// The profile-anchor tier (§13.5): T checks in only with anchor A2 and
+/// names A2 in its profile; D knows only anchor A1, which has never heard
+/// of T, and the two anchors are not connected, so the mesh and D's own
+/// anchor cannot find T. Once D holds T's profile (and, as after any
+/// earlier contact, A2's address), `lookup T` dials A2 and finds T there,
+/// tier `profileAnchor`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_asks_the_anchors_the_target_profile_names() {
+    let root = tempfile::tempdir().unwrap();
+    let (a1, a1_cs) = anchor_in(&root.path().join("a1")).await;
+    let (a2, a2_cs) = anchor_in(&root.path().join("a2")).await;
+    let (a2_id, a2_addr) = a2_cs.split_once('@').unwrap();
+
+    // T: checks in with A2 only and says so in its profile.
+    let (t_dir, t_listen) = init(root.path(), "t", &a2_cs);
+    let t_id = id(&t_dir);
+    cli(
+        &t_dir,
+        &["profile", "set", "--name", "T", "--anchor", a2_id],
+    );
+    let (child, _) = common::spawn_first_line(&t_dir, &["--json", "run"]);
+    let _t_run = RunningNode(child);
+    let counters = a2.service.counters();
+    until("A2 to record T's check-in", || {
+        (counters
+            .checkins_written
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1)
+            .then_some(())
+    });
+
+    // D: knows only A1. Without T's profile nothing finds T.
+    let (d_dir, _) = init(root.path(), "d", &a1_cs);
+    let out = cli_raw(&d_dir, &["lookup", &t_id]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!out.status.success(), "{v}");
+    assert_eq!(v["found"], false, "{v}");
+
+    // D learns T's profile (as from a pull) and A2's address (as from any
+    // earlier contact with A2).
+    {
+        let t_node = distsoc_node::node::Node::open(&t_dir).unwrap();
+        let t_posting = t_node.posting_key().unwrap().public();
+        let profile = t_node
+            .store()
+            .get_profile(distsoc_protocol::ids::PostingId(t_posting))
+            .unwrap()
+            .unwrap();
+        let d_node = distsoc_node::node::Node::open(&d_dir).unwrap();
+        d_node.store().upsert_profile(&profile).unwrap();
+        d_node
+            .store()
+            .upsert_peer(a2_id.parse().unwrap(), &[a2_addr.parse().unwrap()], true, 1)
+            .unwrap();
+    }
+    let found = cli(&d_dir, &["lookup", &t_id]);
+    assert_eq!(found["found"], true, "{found}");
+    assert_eq!(found["tier"], "profileAnchor", "{found}");
+    assert_eq!(found["addresses"][0], t_listen.to_string(), "{found}");
+    a1.stop(Duration::from_secs(2)).await;
+    a2.stop(Duration::from_secs(2)).await;
 }

@@ -133,7 +133,7 @@ pub use dispatch::{Handler, HandlerFuture, RequestCtx, UNKNOWN_REQUEST_CODE};
 pub use distsoc_protocol::conn::{CloseCode, Direction};
 pub use errors::{CloseReason, TransportError};
 pub use router::Router;
-pub use stream::{Peer, RequestError};
+pub use stream::{Peer, RequestError, Traffic};
 pub use tls::TlsError;
 
 use config::{quic_transport_config, validate};

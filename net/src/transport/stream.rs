@@ -59,6 +59,19 @@ pub enum RequestError {
     Stream(String),
 }
 
+/// A connection's UDP traffic so far ([`Peer::traffic`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Datagrams sent.
+    pub tx_datagrams: u64,
+    /// Bytes sent (UDP payload).
+    pub tx_bytes: u64,
+    /// Datagrams received.
+    pub rx_datagrams: u64,
+    /// Bytes received (UDP payload).
+    pub rx_bytes: u64,
+}
+
 /// A live connection to a peer that completed the Hello exchange. Cheap to
 /// clone; all clones share the connection.
 #[derive(Debug, Clone)]
@@ -99,6 +112,18 @@ impl Peer {
     /// (`TransportConfig::request_timeout`).
     pub fn request_timeout(&self) -> Duration {
         self.request_timeout
+    }
+
+    /// What the connection has sent and received so far, in UDP datagrams
+    /// and bytes (QUIC headers, encryption and acknowledgements included).
+    pub fn traffic(&self) -> Traffic {
+        let s = self.conn.stats();
+        Traffic {
+            tx_datagrams: s.udp_tx.datagrams,
+            tx_bytes: s.udp_tx.bytes,
+            rx_datagrams: s.udp_rx.datagrams,
+            rx_bytes: s.udp_rx.bytes,
+        }
     }
 
     /// Whether the connection is closed (or closing).

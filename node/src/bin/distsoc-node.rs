@@ -110,10 +110,12 @@ enum Command {
     /// its status snapshot, written every 10 s; fails when no node runs).
     Map,
     /// Find a node by NodeId through the mesh: direct peers, hop 2, hop 3,
-    /// the worm, then the anchors' address caches. One-shot: starts an
-    /// endpoint, connects to the anchors (anchors.json and the bootstrap
-    /// list), waits for their map sync, and resolves. Prints the tier that
-    /// found it, the worm's hops and the time.
+    /// the worm, then the address caches of the anchors its held profile
+    /// names and of your own anchors. One-shot: starts an endpoint,
+    /// connects to the anchors (anchors.json and the bootstrap list), waits
+    /// for their map sync, and resolves. Prints the tier that found it
+    /// (direct, hop2, hop3, worm, profileAnchor, bootstrapAnchor), the
+    /// worm's hops and the time.
     Lookup {
         /// The NodeId sought (64 hex digits).
         target: NodeId,

@@ -1,6 +1,6 @@
 //! Posting identities, profiles, follows, circles and audience lists.
 
-use distsoc_protocol::ids::PostingId;
+use distsoc_protocol::ids::{NodeId, PostingId};
 use distsoc_protocol::messages::content::IngestError;
 use distsoc_protocol::messages::identity::{
     PostingIdentity, PublicProfile, SignedProfile, MAX_LABEL_BYTES,
@@ -411,6 +411,30 @@ impl Store {
             held.map(|(b, s)| decode_signed::<PublicProfile>("profile", &b, &s))
                 .transpose()
         })
+    }
+
+    /// The anchors named by the held profile(s) of the identity on network
+    /// id `node`: the profile whose posting id is `node` (an identity that
+    /// has not split its keys), then those that name `node` as their
+    /// `networkId`. In the profiles' order of preference, without
+    /// duplicates.
+    pub fn profile_anchors_of(&self, node: NodeId) -> Result<Vec<NodeId>, StoreError> {
+        let mut held: Vec<SignedProfile> =
+            self.get_profile(PostingId(node.0))?.into_iter().collect();
+        held.extend(
+            self.profiles()?
+                .into_iter()
+                .filter(|p| p.body().network_id == Some(node) && p.body().posting_id.0 != node.0),
+        );
+        let mut out: Vec<NodeId> = Vec::new();
+        for p in &held {
+            for a in &p.body().anchors {
+                if !out.contains(a) {
+                    out.push(*a);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Every held profile, by posting id.

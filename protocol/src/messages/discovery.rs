@@ -1596,4 +1596,52 @@ mod tests {
         ));
         assert_eq!(read_as_message(&worm(1)).unwrap(), worm(1));
     }
+
+    /// discovery-protocol-v2 §7 claims "200 peers in ~15 KB". One
+    /// BootstrapResponse of [`BOOTSTRAP_MAX_PEERS`] peers, framed as sent:
+    /// 22.0 KB with one IPv4 address each (110 B a peer: the 32-byte id,
+    /// Cap'n Proto's struct and list words, the 4-byte IP padded to 8),
+    /// 28.6 KB with an IPv6 address too (docs/DESIGN-NUMBERS.md). The
+    /// bounds fail if the encoding grows.
+    #[test]
+    fn a_full_bootstrap_response_is_22_kb_over_ipv4() {
+        use super::super::any::Message;
+        use core::net::{IpAddr, SocketAddr};
+        let response = |v6: bool| {
+            let peers = (0..BOOTSTRAP_MAX_PEERS)
+                .map(|i| {
+                    let n = u8::try_from(i % 251).unwrap();
+                    let mut addresses = vec![SocketAddress(SocketAddr::new(
+                        IpAddr::from([203, 0, 113, n]),
+                        4433,
+                    ))];
+                    if v6 {
+                        addresses.push(SocketAddress(SocketAddr::new(
+                            IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, u16::from(n)]),
+                            4433,
+                        )));
+                    }
+                    PeerAddress {
+                        node_id: NodeId([n; 32]),
+                        addresses,
+                        is_anchor: i % 20 == 0,
+                        last_seen_ms: 1_800_000_000_000,
+                    }
+                })
+                .collect();
+            Message::from(BootstrapResponse {
+                version: crate::limits::PROTOCOL_VERSION,
+                peers,
+            })
+            .to_frame()
+            .unwrap()
+            .len()
+        };
+        let (v4, both) = (response(false), response(true));
+        println!(
+            "BootstrapResponse, {BOOTSTRAP_MAX_PEERS} peers: {v4} B (IPv4), {both} B (IPv4 + IPv6)"
+        );
+        assert!((18_000..=24_000).contains(&v4), "{v4}");
+        assert!((v4..=30_000).contains(&both), "{both}");
+    }
 }
