@@ -363,7 +363,10 @@ mod tests {
             let k = (next() % 32) as usize;
             b[k] = (next() % 4) as u8;
             assert_eq!(NodeId(a).cmp(&NodeId(b)), a.cmp(&b));
-            let (wa, wb) = (WormId(a[..16].try_into().unwrap()), WormId(b[..16].try_into().unwrap()));
+            let (wa, wb) = (
+                WormId(a[..16].try_into().unwrap()),
+                WormId(b[..16].try_into().unwrap()),
+            );
             assert_eq!(wa.cmp(&wb), a[..16].cmp(&b[..16]));
             assert_eq!(wa.partial_cmp(&wb), Some(a[..16].cmp(&b[..16])));
         }

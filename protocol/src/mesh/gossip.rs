@@ -152,21 +152,28 @@ impl Mesh {
                 is_wide: p.class.is_wide(),
             })
             .collect();
-        let mut hop2: Vec<Hop2Entry> = self
-            .map
-            .hop2_view()
-            .map(|(node_id, is_anchor)| Hop2Entry { node_id, is_anchor })
-            .collect();
         // Already in id order (hop 2 is kept sorted).
-        hop2.truncate(SYNC_HOP2_CHUNK * MAX_SYNC_CHUNKS as usize);
-        let chunks: Vec<Vec<Hop2Entry>> = if hop2.is_empty() {
-            vec![Vec::new()]
+        let mut hop2: Vec<Hop2Entry> = Vec::with_capacity(
+            self.map
+                .hop2_len_bound()
+                .min(SYNC_HOP2_CHUNK * MAX_SYNC_CHUNKS as usize),
+        );
+        hop2.extend(
+            self.map
+                .hop2_view()
+                .take(SYNC_HOP2_CHUNK * MAX_SYNC_CHUNKS as usize)
+                .map(|(node_id, is_anchor)| Hop2Entry { node_id, is_anchor }),
+        );
+        let count = hop2.len().div_ceil(SYNC_HOP2_CHUNK).max(1);
+        let chunks: Vec<Vec<Hop2Entry>> = if count == 1 {
+            vec![hop2]
         } else {
-            hop2.chunks(SYNC_HOP2_CHUNK)
-                .map(<[Hop2Entry]>::to_vec)
+            let mut rest = hop2.into_iter();
+            (0..count)
+                .map(|_| rest.by_ref().take(SYNC_HOP2_CHUNK).collect())
                 .collect()
         };
-        let count = chunks.len() as u32;
+        let count = count as u32;
         let mut hop1 = Some(hop1);
         for (i, chunk) in chunks.into_iter().enumerate() {
             let h1 = if i == 0 {
@@ -197,11 +204,13 @@ impl Mesh {
         }
         match msg {
             MeshMessage::RoutingDiff(d) => self.on_diff(now, peer, d),
-            MeshMessage::InitialMapSync(s) => {
-                if self
-                    .check_push(now, &peer, &MeshMessage::InitialMapSync(s.clone()))
-                    .is_err()
-                {
+            msg @ MeshMessage::InitialMapSync(_) => {
+                // Checked in place (a chunk holds up to 4,096 entries).
+                let ok = self.check_push(now, &peer, &msg).is_ok();
+                let MeshMessage::InitialMapSync(s) = msg else {
+                    return;
+                };
+                if !ok {
                     if let Some(st) = self.sync.get_mut(&peer) {
                         st.staging = None;
                     }

@@ -21,9 +21,9 @@ use std::net::SocketAddr;
 
 use super::hop3::{Fingerprinter, FpSet, Union};
 use super::share::{lock, SharedReports};
-use std::sync::Arc;
 use crate::ids::NodeId;
 use crate::messages::common::{PeerAddress, SocketAddress};
+use std::sync::Arc;
 
 /// Most entries of one peer's reported hop 1 that are kept (the schema's
 /// `Hop1Entry` list bound); more are dropped.
@@ -225,6 +225,9 @@ struct Hop2Index {
     /// The slot of the reporter [`Map::find`] names: one whose report
     /// carries an address if any does, then the smallest id.
     best: u16,
+    /// Whether `best`'s report carries an address for the node (kept with
+    /// `best`, so ranking a reporter against it needs no lookup).
+    best_addr: bool,
     is_anchor: bool,
 }
 
@@ -518,7 +521,7 @@ impl Map {
             for (x, rep) in report.hop1.iter() {
                 if *x != self.me {
                     self.unref_hop2(x, rep.addr.is_some());
-                    self.fix_best(x, report.slot);
+                    self.fix_best(x, report.slot, None);
                 }
             }
         }
@@ -527,45 +530,57 @@ impl Map {
         }
     }
 
-    /// How [`Map::find`] ranks the reporter in `slot` for `x`: an address
-    /// first, then the smaller id.
-    fn reporter_rank(&self, slot: u16, x: &NodeId) -> Option<(bool, std::cmp::Reverse<NodeId>)> {
-        let peer = (*self.slot_ids.get(slot as usize)?)?;
-        let r = self.reports.get(&peer)?.hop1.get(x)?;
-        Some((r.addr.is_some(), std::cmp::Reverse(peer)))
+    /// How [`Map::find`] ranks a reporter of `x`: an address first, then
+    /// the smaller id.
+    fn rank(addr: bool, peer: NodeId) -> (bool, std::cmp::Reverse<NodeId>) {
+        (addr, std::cmp::Reverse(peer))
     }
 
-    /// The best reporter of `x` by a scan of every report.
-    fn scan_best(&self, x: &NodeId) -> Option<u16> {
+    /// The best reporter of `x` (its slot and whether its report carries
+    /// an address) by a scan of every report.
+    fn scan_best(&self, x: &NodeId) -> Option<(u16, bool)> {
         self.reports
-            .values()
-            .filter_map(|r| Some((self.reporter_rank(r.slot, x)?, r.slot)))
+            .iter()
+            .filter_map(|(peer, r)| {
+                let addr = r.hop1.get(x)?.addr.is_some();
+                Some((Self::rank(addr, *peer), (r.slot, addr)))
+            })
             .max_by_key(|(rank, _)| *rank)
-            .map(|(_, slot)| slot)
+            .map(|(_, best)| best)
     }
 
-    /// After the report in `slot` changed its entry for `x`: keep the
-    /// named reporter the best one.
-    fn fix_best(&mut self, x: &NodeId, slot: u16) {
-        let Some(best) = self.hop2.get(x).map(|e| e.best) else {
+    /// After the report in `slot` changed its entry for `x` (now: whether
+    /// it carries an address, `None` if it has none): keep the named
+    /// reporter the best one.
+    fn fix_best(&mut self, x: &NodeId, slot: u16, mine: Option<bool>) {
+        let Some(e) = self.hop2.get(x) else {
             return;
         };
-        let mine = self.reporter_rank(slot, x);
+        let (best, best_addr) = (e.best, e.best_addr);
         let new = if best == slot {
             // It may have lost its address or its entry: ask everyone.
-            if mine.is_some_and(|(addr, _)| addr) {
+            if mine == Some(true) {
+                if let Some(e) = self.hop2.get_mut(x) {
+                    e.best_addr = true;
+                }
                 return;
             }
             self.scan_best(x)
         } else {
-            match self.reporter_rank(best, x) {
+            let me = self.slot_ids.get(slot as usize).copied().flatten();
+            match self.slot_ids.get(best as usize).copied().flatten() {
                 None => self.scan_best(x),
-                Some(theirs) if mine > Some(theirs) => Some(slot),
-                Some(_) => return,
+                Some(theirs) => match (mine, me) {
+                    (Some(a), Some(me)) if Self::rank(a, me) > Self::rank(best_addr, theirs) => {
+                        Some((slot, a))
+                    }
+                    _ => return,
+                },
             }
         };
-        if let (Some(e), Some(b)) = (self.hop2.get_mut(x), new) {
+        if let (Some(e), Some((b, a))) = (self.hop2.get_mut(x), new) {
             e.best = b;
+            e.best_addr = a;
         }
     }
 
@@ -575,6 +590,7 @@ impl Map {
             count: 0,
             addressed: 0,
             best: slot,
+            best_addr: addressed,
             is_anchor,
         });
         e.count = e.count.saturating_add(1);
@@ -647,7 +663,7 @@ impl Map {
                 }
             }
         };
-        report.hop1.entries = list;
+        report.hop1.entries = list.clone();
         let mut touched = Vec::new();
         for ((x, op), o) in ops.iter().zip(outcomes.iter()) {
             if *x == self.me {
@@ -676,7 +692,11 @@ impl Map {
         touched.sort_unstable();
         touched.dedup();
         for x in &touched {
-            self.fix_best(x, slot);
+            let mine = list
+                .binary_search_by(|(y, _)| id_cmp(y, x))
+                .ok()
+                .map(|i| list[i].1.addr.is_some());
+            self.fix_best(x, slot, mine);
         }
         outcomes
     }
@@ -684,18 +704,30 @@ impl Map {
     /// Peer `from` reports changes of its hop 2 (this node's hop 3).
     pub(crate) fn report_hop2(&mut self, from: &NodeId, added: &[NodeId], removed: &[NodeId]) {
         let fp = |id: &NodeId| self.fingerprint.fp(id);
-        let add: Vec<u32> = added.iter().filter(|x| **x != self.me).map(fp).collect();
-        let rem: Vec<u32> = removed.iter().map(fp).collect();
         let Some(report) = self.reports.get_mut(from) else {
             return;
         };
+        let mut add: Vec<u32> = added.iter().filter(|x| **x != self.me).map(fp).collect();
+        let mut rem: Vec<u32> = removed.iter().map(fp).collect();
+        super::hop3::sort_fps(&mut add);
+        add.dedup();
+        super::hop3::sort_fps(&mut rem);
+        rem.dedup();
         let before = report.hop2.len();
-        let newly = report
-            .hop2
-            .apply(add.clone(), rem, MAX_REPORTED_HOP2, self.shared.as_ref());
+        let (newly, all_kept) =
+            report
+                .hop2
+                .apply_sorted(&add, &rem, MAX_REPORTED_HOP2, self.shared.as_ref());
         let gone = (before + newly).saturating_sub(report.hop2.len());
         for x in add {
-            if report.hop2.contains(x) {
+            // The set holds exactly the additions not removed unless the
+            // bound dropped some.
+            let kept = if all_kept {
+                rem.binary_search(&x).is_err()
+            } else {
+                report.hop2.contains(x)
+            };
+            if kept {
                 self.union.note_insert(x);
             }
         }
@@ -715,6 +747,21 @@ impl Map {
         let Some(r) = self.reports.get(from) else {
             return false;
         };
+        // Even if every addition were new, the bounds would hold: the
+        // usual case, decided without a lookup per change.
+        let adds1 = d
+            .hop1_changes
+            .iter()
+            .filter(|c| c.kind != Hop1ChangeKind::Removed)
+            .count();
+        let adds2 = d
+            .hop2_changes
+            .iter()
+            .filter(|c| c.kind == Hop2ChangeKind::Added)
+            .count();
+        if r.hop1.len() + adds1 <= MAX_REPORTED_HOP1 && r.hop2.len() + adds2 <= MAX_REPORTED_HOP2 {
+            return false;
+        }
         let new1 = d
             .hop1_changes
             .iter()
@@ -746,7 +793,7 @@ impl Map {
             for (x, rep) in hop1.iter() {
                 if *x != self.me {
                     self.unref_hop2(x, rep.addr.is_some());
-                    self.fix_best(x, slot);
+                    self.fix_best(x, slot, None);
                 }
             }
         }
@@ -837,12 +884,29 @@ impl Map {
         self.hop1.get(id)
     }
 
-    /// Hop-2 nodes of the view (not me, not hop 1) with their anchor flag.
+    /// Hop-2 nodes of the view (not me, not hop 1) with their anchor flag,
+    /// in id order (hop 2 is walked beside the sorted hop-1 ids: no lookup
+    /// per entry).
     pub fn hop2_view(&self) -> impl Iterator<Item = (NodeId, bool)> + '_ {
+        let mut skip: Vec<NodeId> = self.hop1.keys().copied().collect();
+        skip.push(self.me);
+        skip.sort_unstable();
+        let mut k = 0;
         self.hop2
             .iter()
-            .filter(|(id, _)| **id != self.me && !self.hop1.contains_key(*id))
+            .filter(move |(id, _)| {
+                while skip.get(k).is_some_and(|s| s < *id) {
+                    k += 1;
+                }
+                skip.get(k) != Some(*id)
+            })
             .map(|(id, e)| (*id, e.is_anchor))
+    }
+
+    /// Entries in hop 2 of the view (an upper bound: hop 2 also holds
+    /// hop-1 peers that other peers report).
+    pub(crate) fn hop2_len_bound(&self) -> usize {
+        self.hop2.len()
     }
 
     /// Every (reporter, node, address, anchor) of the peers' reported hop 1.
@@ -1025,7 +1089,11 @@ mod tests {
         let mut map = Map::new(me, [4; 40]);
         let peers: Vec<NodeId> = (10..16).map(id).collect();
         let xs: Vec<NodeId> = (100..112).map(id).collect();
-        let addr = |i: u64| -> SocketAddr { format!("192.0.2.{}:{}", i % 200 + 1, i % 60000 + 1).parse().unwrap() };
+        let addr = |i: u64| -> SocketAddr {
+            format!("192.0.2.{}:{}", i % 200 + 1, i % 60000 + 1)
+                .parse()
+                .unwrap()
+        };
         let up = |map: &mut Map, p: NodeId| {
             map.set_hop1(
                 p,
@@ -1101,7 +1169,11 @@ mod tests {
             );
             m
         };
-        let mut maps = [mk(id(1), Some(&shared)), mk(id(2), Some(&shared)), mk(id(3), None)];
+        let mut maps = [
+            mk(id(1), Some(&shared)),
+            mk(id(2), Some(&shared)),
+            mk(id(3), None),
+        ];
         let xs: Vec<NodeId> = (100..140).map(id).collect();
         let addr: SocketAddr = "192.0.2.9:9".parse().unwrap();
         let mut r = 99u64;
@@ -1117,8 +1189,12 @@ mod tests {
                     (y, op)
                 })
                 .collect();
-            let add: Vec<NodeId> = (0..(r >> 45) % 4).map(|k| id(1000 + ((r >> k) % 300))).collect();
-            let rem: Vec<NodeId> = (0..(r >> 47) % 3).map(|k| id(1000 + ((r >> (k + 9)) % 300))).collect();
+            let add: Vec<NodeId> = (0..(r >> 45) % 4)
+                .map(|k| id(1000 + ((r >> k) % 300)))
+                .collect();
+            let rem: Vec<NodeId> = (0..(r >> 47) % 3)
+                .map(|k| id(1000 + ((r >> (k + 9)) % 300)))
+                .collect();
             for m in &mut maps {
                 m.apply_hop1(&peer, &ops);
                 m.report_hop2(&peer, &add, &rem);

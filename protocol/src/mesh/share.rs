@@ -20,6 +20,9 @@ use crate::ids::NodeId;
 /// A change to a reported hop-2 set: sorted additions, sorted removals,
 /// the bound.
 pub(crate) type FpEdit = (Vec<u32>, Vec<u32>, usize);
+/// Interned reported hop-2 fingerprint sets; a transition keeps how many
+/// were added and whether the bound dropped none.
+pub(crate) type FpPool = Pool<u32, FpEdit, (usize, bool)>;
 /// Interned reported hop-1 lists; a transition keeps each change's outcomes.
 pub(crate) type Hop1Pool = Pool<(NodeId, Reported), Hop1Edit, Arc<[Hop1Outcome]>>;
 /// A change to a reported hop 1: the reporter and its changes in order
@@ -33,7 +36,7 @@ pub(crate) type Hop1Edit = (NodeId, Vec<(NodeId, Option<Reported>)>);
 #[derive(Clone)]
 pub struct SharedReports {
     key: [u8; 40],
-    pub(crate) fps: Arc<Mutex<Pool<u32, FpEdit, usize>>>,
+    pub(crate) fps: Arc<Mutex<FpPool>>,
     pub(crate) hop1: Arc<Mutex<Hop1Pool>>,
 }
 
@@ -99,7 +102,9 @@ fn hasher() -> impl Hasher {
     foldhash::fast::FixedState::with_seed(0x7368_6172_6564).build_hasher()
 }
 
-fn transition_key<T, E: Hash>(from: &Arc<[T]>, edit: &E) -> u64 {
+/// The table key of a transition: `edit` may be a borrowed form of the
+/// stored edit that hashes the same (a tuple of slices for one of `Vec`s).
+pub(crate) fn transition_key<T, E: Hash + ?Sized>(from: &Arc<[T]>, edit: &E) -> u64 {
     let mut h = hasher();
     (Arc::as_ptr(from) as *const T as usize).hash(&mut h);
     edit.hash(&mut h);
@@ -109,9 +114,19 @@ fn transition_key<T, E: Hash>(from: &Arc<[T]>, edit: &E) -> u64 {
 impl<T: Eq + Hash, E: Eq + Hash, X: Clone> Pool<T, E, X> {
     /// The remembered result of `edit` on `from`, if it is still alive.
     pub(crate) fn get(&self, from: &Arc<[T]>, edit: &E) -> Option<(Arc<[T]>, X)> {
-        let key = transition_key(from, edit);
+        self.get_with(from, transition_key(from, edit), |e| e == edit)
+    }
+
+    /// [`Pool::get`] by the edit's table key ([`transition_key`]) and a
+    /// test for it (the edit need not be built to be looked up).
+    pub(crate) fn get_with(
+        &self,
+        from: &Arc<[T]>,
+        key: u64,
+        is_edit: impl Fn(&E) -> bool,
+    ) -> Option<(Arc<[T]>, X)> {
         self.transitions.get(&key)?.iter().find_map(|t| {
-            let same = t.edit == *edit && t.from.upgrade().is_some_and(|f| Arc::ptr_eq(&f, from));
+            let same = is_edit(&t.edit) && t.from.upgrade().is_some_and(|f| Arc::ptr_eq(&f, from));
             same.then(|| t.to.upgrade().map(|to| (to, t.extra.clone())))
                 .flatten()
         })

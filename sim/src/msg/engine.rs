@@ -18,8 +18,8 @@ use std::time::Duration;
 use distsoc_protocol::ids::{NodeId, WormId};
 use distsoc_protocol::mesh::share::SharedReports;
 use distsoc_protocol::mesh::{
-    Command, InEvent, Mesh, MeshConfig, MeshEvent, MeshMessage, MeshRequest, MeshResponse, OutEvent, PeerInfo,
-    Refusal, RequestFailed,
+    Command, InEvent, Mesh, MeshConfig, MeshEvent, MeshMessage, MeshRequest, MeshResponse,
+    OutEvent, PeerInfo, Refusal, RequestFailed,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
