@@ -560,8 +560,10 @@ impl Map {
         let new = if best == slot {
             // It may have lost its address or its entry: ask everyone.
             if mine == Some(true) {
-                if let Some(e) = self.hop2.get_mut(x) {
-                    e.best_addr = true;
+                if !best_addr {
+                    if let Some(e) = self.hop2.get_mut(x) {
+                        e.best_addr = true;
+                    }
                 }
                 return;
             }
@@ -585,34 +587,43 @@ impl Map {
     }
 
     fn ref_hop2(&mut self, x: NodeId, is_anchor: bool, addressed: bool, slot: u16) {
-        let visible_before = self.in_view_hop2(&x);
-        let e = self.hop2.entry(x).or_insert(Hop2Index {
-            count: 0,
-            addressed: 0,
-            best: slot,
-            best_addr: addressed,
-            is_anchor,
+        // In the view's hop 2 iff in hop 2 and neither me nor hop 1: it
+        // appears there iff the entry is new (one search of hop 2).
+        let direct = x == self.me || self.hop1.contains_key(&x);
+        let mut fresh = false;
+        let e = self.hop2.entry(x).or_insert_with(|| {
+            fresh = true;
+            Hop2Index {
+                count: 0,
+                addressed: 0,
+                best: slot,
+                best_addr: addressed,
+                is_anchor,
+            }
         });
         e.count = e.count.saturating_add(1);
         e.addressed = e.addressed.saturating_add(u16::from(addressed));
         e.is_anchor |= is_anchor;
-        if !visible_before && self.in_view_hop2(&x) {
+        if fresh && !direct {
             self.log(Layer::Hop2, x, false);
         }
     }
 
     /// A report no longer has `x` (the caller fixes the named reporter).
     fn unref_hop2(&mut self, x: &NodeId, addressed: bool) {
-        let visible_before = self.in_view_hop2(x);
-        if let Some(e) = self.hop2.get_mut(x) {
-            e.count = e.count.saturating_sub(1);
-            e.addressed = e.addressed.saturating_sub(u16::from(addressed));
-            if e.count == 0 {
-                self.hop2.remove(x);
+        // It leaves the view's hop 2 iff its entry goes and it is neither
+        // me nor hop 1 (one search of hop 2).
+        let std::collections::btree_map::Entry::Occupied(mut o) = self.hop2.entry(*x) else {
+            return;
+        };
+        let e = o.get_mut();
+        e.count = e.count.saturating_sub(1);
+        e.addressed = e.addressed.saturating_sub(u16::from(addressed));
+        if e.count == 0 {
+            o.remove();
+            if *x != self.me && !self.hop1.contains_key(x) {
+                self.log(Layer::Hop2, *x, true);
             }
-        }
-        if visible_before && !self.in_view_hop2(x) {
-            self.log(Layer::Hop2, *x, true);
         }
     }
 
