@@ -518,12 +518,16 @@ impl Map {
                 *x = None;
                 self.free_slots.push(report.slot);
             }
+            let mut rescan = Vec::new();
             for (x, rep) in report.hop1.iter() {
                 if *x != self.me {
                     self.unref_hop2(x, rep.addr.is_some());
-                    self.fix_best(x, report.slot, None);
+                    if self.fix_best(x, report.slot, None) {
+                        rescan.push(*x);
+                    }
                 }
             }
+            self.rescan_best(rescan);
         }
         if self.in_view_hop2(id) {
             self.log(Layer::Hop2, *id, false);
@@ -551,10 +555,12 @@ impl Map {
 
     /// After the report in `slot` changed its entry for `x` (now: whether
     /// it carries an address, `None` if it has none): keep the named
-    /// reporter the best one.
-    fn fix_best(&mut self, x: &NodeId, slot: u16, mine: Option<bool>) {
+    /// reporter the best one. Returns true if that takes a look at every
+    /// report ([`Map::rescan_best`], batched by the caller).
+    #[must_use]
+    fn fix_best(&mut self, x: &NodeId, slot: u16, mine: Option<bool>) -> bool {
         let Some(e) = self.hop2.get(x) else {
-            return;
+            return false;
         };
         let (best, best_addr) = (e.best, e.best_addr);
         let new = if best == slot {
@@ -565,24 +571,69 @@ impl Map {
                         e.best_addr = true;
                     }
                 }
-                return;
+                return false;
             }
-            self.scan_best(x)
+            return true;
         } else {
             let me = self.slot_ids.get(slot as usize).copied().flatten();
             match self.slot_ids.get(best as usize).copied().flatten() {
-                None => self.scan_best(x),
+                None => return true,
                 Some(theirs) => match (mine, me) {
                     (Some(a), Some(me)) if Self::rank(a, me) > Self::rank(best_addr, theirs) => {
-                        Some((slot, a))
+                        (slot, a)
                     }
-                    _ => return,
+                    _ => return false,
                 },
             }
         };
-        if let (Some(e), Some((b, a))) = (self.hop2.get_mut(x), new) {
-            e.best = b;
-            e.best_addr = a;
+        if let Some(e) = self.hop2.get_mut(x) {
+            (e.best, e.best_addr) = new;
+        }
+        false
+    }
+
+    /// Find the best reporter of each of `xs` by a look at every report:
+    /// one binary search per report and node for a few nodes, one walk of
+    /// each report beside the sorted nodes for many (a peer that leaves is
+    /// the named reporter of dozens of nodes at once).
+    fn rescan_best(&mut self, mut xs: Vec<NodeId>) {
+        if xs.len() <= 8 {
+            for x in &xs {
+                if let Some((b, a)) = self.scan_best(x) {
+                    if let Some(e) = self.hop2.get_mut(x) {
+                        (e.best, e.best_addr) = (b, a);
+                    }
+                }
+            }
+            return;
+        }
+        xs.sort_unstable_by(id_cmp);
+        xs.dedup();
+        type Best = Option<((bool, std::cmp::Reverse<NodeId>), u16, bool)>;
+        let mut best: Vec<Best> = vec![None; xs.len()];
+        for (peer, r) in &self.reports {
+            let list = &r.hop1.entries;
+            let (mut i, mut j) = (0, 0);
+            while i < list.len() && j < xs.len() {
+                match id_cmp(&list[i].0, &xs[j]) {
+                    Ordering::Less => i += 1,
+                    Ordering::Greater => j += 1,
+                    Ordering::Equal => {
+                        let addr = list[i].1.addr.is_some();
+                        let rank = Self::rank(addr, *peer);
+                        if best[j].as_ref().is_none_or(|(r0, _, _)| rank > *r0) {
+                            best[j] = Some((rank, r.slot, addr));
+                        }
+                        i += 1;
+                        j += 1;
+                    }
+                }
+            }
+        }
+        for (x, b) in xs.iter().zip(best) {
+            if let (Some(e), Some((_, slot, addr))) = (self.hop2.get_mut(x), b) {
+                (e.best, e.best_addr) = (slot, addr);
+            }
         }
     }
 
@@ -702,13 +753,17 @@ impl Map {
         }
         touched.sort_unstable();
         touched.dedup();
+        let mut rescan = Vec::new();
         for x in &touched {
             let mine = list
                 .binary_search_by(|(y, _)| id_cmp(y, x))
                 .ok()
                 .map(|i| list[i].1.addr.is_some());
-            self.fix_best(x, slot, mine);
+            if self.fix_best(x, slot, mine) {
+                rescan.push(*x);
+            }
         }
+        self.rescan_best(rescan);
         outcomes
     }
 
@@ -801,12 +856,16 @@ impl Map {
             let hop1 = std::mem::take(&mut report.hop1);
             let hop2 = std::mem::take(&mut report.hop2);
             self.union.note_removed(hop2.len());
+            let mut rescan = Vec::new();
             for (x, rep) in hop1.iter() {
                 if *x != self.me {
                     self.unref_hop2(x, rep.addr.is_some());
-                    self.fix_best(x, slot, None);
+                    if self.fix_best(x, slot, None) {
+                        rescan.push(*x);
+                    }
                 }
             }
+            self.rescan_best(rescan);
         }
     }
 
@@ -1159,6 +1218,59 @@ mod tests {
                 assert_eq!(got, want, "step {step}");
             }
         }
+    }
+
+    #[test]
+    fn a_leaving_peer_hands_its_named_nodes_to_the_next_best() {
+        // Every peer reports the same 50 nodes, some with an address: the
+        // peer that leaves (or whose report is cleared) is the named
+        // reporter of many at once (the batched rescan).
+        let me = id(1);
+        let mut map = Map::new(me, [6; 40]);
+        let peers: Vec<NodeId> = (10..18).map(id).collect();
+        let xs: Vec<NodeId> = (200..250).map(id).collect();
+        let addr = |i: u64| -> SocketAddr { format!("192.0.2.{}:4433", i + 1).parse().unwrap() };
+        for p in &peers {
+            map.set_hop1(
+                *p,
+                Hop1Peer {
+                    addresses: vec![],
+                    is_anchor: false,
+                    class: SlotClass::Social,
+                },
+            );
+        }
+        for (k, p) in peers.iter().enumerate() {
+            let ops: Vec<(NodeId, Option<Reported>)> = xs
+                .iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    let a = ((i + k) % 3 != 0).then(|| addr(i as u64));
+                    (*x, Some(Reported::new(a, false)))
+                })
+                .collect();
+            map.apply_hop1(p, &ops);
+        }
+        let check = |map: &Map| {
+            for x in &xs {
+                let got = match map.find(x) {
+                    Some(Found::Hop2 { reporter, addr, .. }) => Some((reporter, addr)),
+                    _ => None,
+                };
+                assert_eq!(got, reporter_by_scan(map, x));
+            }
+        };
+        check(&map);
+        // Remove the named reporters first, so each removal orphans many.
+        let mut order = peers.clone();
+        order.sort();
+        map.clear_report(&order[0]);
+        check(&map);
+        for p in &order {
+            map.remove_hop1(p);
+            check(&map);
+        }
+        assert!(xs.iter().all(|x| map.find(x).is_none()));
     }
 
     #[test]
