@@ -201,6 +201,39 @@ struct IdentityBundle {
 
   createdAtMs @6 :UInt64;
   # When the bundle was exported (ms since epoch).
+
+  follows @7 :List(BundleFollow) $A.maxItems(65536);
+  # The posting ids this identity follows. At most 65,536, no id twice.
+  # Absent (null) when there are none; bundles written before this field
+  # existed read as following no one.
+
+  circles @8 :List(BundleCircle) $A.maxItems(1024);
+  # The identity's circles (named recipient lists). At most 1,024, no name
+  # twice. Absent (null) when there are none.
+}
+
+struct BundleFollow {
+  # One follow kept in an IdentityBundle.
+
+  postingId @0 :Data $A.exactBytes(32);
+  # The 32-byte posting id followed.
+
+  followedAtMs @1 :UInt64;
+  # When the follow was made (ms since epoch).
+}
+
+struct BundleCircle {
+  # One circle kept in an IdentityBundle.
+
+  name @0 :Text $A.maxBytes(128);
+  # The circle's name, UTF-8, 1 to 128 bytes.
+
+  createdAtMs @1 :UInt64;
+  # When the circle was created (ms since epoch).
+
+  members @2 :List(Data) $A.maxItems(4096);
+  # The members' 32-byte posting ids (each exactly 32 bytes), no id twice.
+  # At most 4,096. Absent (null) when the circle is empty.
 }
 
 enum Kdf {

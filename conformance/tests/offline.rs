@@ -49,7 +49,7 @@ fn every_golden_vector_passes() {
     let counts = record_counts(&dir);
     assert_eq!(counts.len(), 9, "{counts:?}");
     let total: usize = counts.values().sum();
-    assert_eq!(total, 513, "{counts:?}");
+    assert_eq!(total, 514, "{counts:?}");
 
     let results = check_all(&dir).unwrap();
     assert_eq!(results.len(), total);
@@ -181,7 +181,7 @@ fn corrupted_vectors_fail_exactly_where_corrupted() {
     });
 
     let results = check_all(dir).unwrap();
-    assert_eq!(results.len(), 513);
+    assert_eq!(results.len(), 514);
     let failed: Vec<&CaseResult> = results
         .iter()
         .filter(|r| r.verdict != Verdict::Pass)

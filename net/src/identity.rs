@@ -67,7 +67,12 @@ impl NetworkKey {
 
     /// Creates a new key file with a fresh key; fails if one exists.
     pub fn create(path: &Path) -> Result<Self, KeyFileError> {
-        let key = SigningKey::generate(&mut rand_core::OsRng);
+        Self::create_with(path, SigningKey::generate(&mut rand_core::OsRng))
+    }
+
+    /// Creates a new key file (mode 0600, fsynced) holding `key`, e.g. one
+    /// restored from an identity bundle; fails if the file exists.
+    pub fn create_with(path: &Path, key: SigningKey) -> Result<Self, KeyFileError> {
         let mut opts = OpenOptions::new();
         opts.write(true).create_new(true);
         #[cfg(unix)]

@@ -736,19 +736,39 @@ async fn idle_timeout_closes_an_idle_connection() {
 }
 
 #[tokio::test]
-async fn keep_alive_holds_an_idle_connection_open() {
-    let config = || TransportConfig {
+async fn the_dialers_keep_alive_holds_an_idle_connection_open() {
+    let config = |keep_alive_ms| TransportConfig {
         idle_timeout: Duration::from_millis(600),
-        keep_alive: Duration::from_millis(100),
+        keep_alive: Duration::from_millis(keep_alive_ms),
         ..cfg()
     };
-    let a = node_with(27, config());
-    let b = node_with(28, config());
+    // The dialer pings; the listener does not (§1).
+    let a = node_with(27, config(100));
+    let b = node_with(28, config(0));
     let peer = connect(&a, &b, 28).await;
     // Several idle timeouts pass without traffic from us.
     let closed = tokio::time::timeout(Duration::from_millis(2000), peer.closed()).await;
     assert!(closed.is_err(), "keep-alive did not keep the connection");
     assert_echo(&peer, id(27)).await;
+}
+
+#[tokio::test]
+async fn a_listener_sends_no_keep_alive() {
+    let config = |keep_alive_ms| TransportConfig {
+        idle_timeout: Duration::from_millis(400),
+        keep_alive: Duration::from_millis(keep_alive_ms),
+        ..cfg()
+    };
+    // The listener is configured with keep-alives, the dialer without: the
+    // listener leaves keeping the connection to the dialer, so it idles out.
+    let a = node_with(90, config(0));
+    let b = node_with(91, config(100));
+    let peer = connect(&a, &b, 91).await;
+    assert_echo(&peer, id(90)).await;
+    let reason = tokio::time::timeout(BOUND, peer.closed())
+        .await
+        .expect("the listener kept an idle connection open");
+    assert_eq!(reason, CloseReason::IdleTimeout);
 }
 
 #[tokio::test]

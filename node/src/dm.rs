@@ -173,6 +173,8 @@ pub struct OutgoingDm {
     pub client_message_id: [u8; CLIENT_MESSAGE_ID_LEN],
     /// Id of the sealed post inside the payload.
     pub post_id: PostId,
+    /// When it was written (the post's signed time), ms since epoch.
+    pub sent_at_ms: u64,
 }
 
 /// What the anchor acknowledged (after its durable commit).
@@ -372,7 +374,8 @@ impl DmClient {
         crate::compose::check_limits("DM", &body).map_err(NodeError::from)?;
         let recipients = [PostingId(to.0), PostingId(me.0)];
         let mut rng = rand_core::OsRng;
-        let (post, visibility) = seal_post(&key, now_ms(), &body, &recipients, &mut rng)?;
+        let sent_at_ms = now_ms();
+        let (post, visibility) = seal_post(&key, sent_at_ms, &body, &recipients, &mut rng)?;
         let sync = SyncPost::new(&key, post, visibility, None);
         let payload = codec::canonical_of(&sync);
         if payload.is_empty() || payload.len() > MAX_MAILBOX_PAYLOAD_BYTES {
@@ -388,6 +391,7 @@ impl DmClient {
             payload,
             client_message_id,
             post_id: sync.post_id(),
+            sent_at_ms,
         })
     }
 
@@ -423,7 +427,25 @@ impl DmClient {
         let mut attempt = 1;
         loop {
             match self.enqueue(channel.id, &dm).await {
-                Ok(sent) => return Ok(sent),
+                Ok(sent) => {
+                    // Kept in the local archive once the anchor has it.
+                    let archived = crate::store::ArchivedDm {
+                        peer: to,
+                        outgoing: true,
+                        sent_at_ms: dm.sent_at_ms,
+                        text: text.to_string(),
+                    };
+                    self.node
+                        .store()
+                        .archive_dm(
+                            &self.node.archive_key(),
+                            &archived,
+                            *blake3::hash(&dm.payload).as_bytes(),
+                            now_ms(),
+                        )
+                        .map_err(NodeError::from)?;
+                    return Ok(sent);
+                }
                 Err(e) if attempt < SEND_ATTEMPTS => {
                     let pause = match &e {
                         DmError::Request(RequestError::Remote(w))
@@ -548,10 +570,30 @@ impl DmClient {
     /// [`Store::undecryptable_dms`]: crate::store::Store::undecryptable_dms
     fn open_page(&self, r: FetchResponse) -> Result<Inbox, DmError> {
         let seeds = self.node.reading_seeds()?;
+        let key = self.node.archive_key();
         let mut messages = Vec::with_capacity(r.messages.len());
         for m in r.messages {
             let payload = m.payload.clone();
             let received = open_message(&seeds, m);
+            // Archived (or kept unreadable) before the page can be
+            // acknowledged: an acknowledged DM is never lost.
+            if let Ok(c) = &received.content {
+                let archived = crate::store::ArchivedDm {
+                    peer: received.sender,
+                    outgoing: false,
+                    sent_at_ms: c.sent_at_ms,
+                    text: c.text.clone(),
+                };
+                self.node
+                    .store()
+                    .archive_dm(
+                        &key,
+                        &archived,
+                        *blake3::hash(&payload).as_bytes(),
+                        now_ms(),
+                    )
+                    .map_err(NodeError::from)?;
+            }
             if let Err(reason) = &received.content {
                 let kept = crate::store::KeptDm {
                     anchor: self.anchor.node_id(),

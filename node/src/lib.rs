@@ -13,11 +13,13 @@
 //! envelopes, the pull filter and the other decisions are `distsoc-protocol`'s;
 //! this crate does the I/O around them.
 
+pub mod bundle;
 pub mod compose;
 pub mod config;
 pub mod dm;
 pub mod mesh;
 pub mod node;
+pub mod persona;
 pub mod ratelimit;
 pub mod service;
 pub mod store;

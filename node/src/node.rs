@@ -21,7 +21,7 @@ use distsoc_protocol::messages::content::{
     open_post, Attachment, DeleteRecordBody, PostBody, SignedDeleteRecord, SyncPost,
 };
 use distsoc_protocol::messages::files::{FileContent, FileRequest, FileResponse, FileTarget};
-use distsoc_protocol::messages::identity::{PostingIdentity, PublicProfile, SignedProfile};
+use distsoc_protocol::messages::identity::{PostingIdentity, SignedProfile};
 use distsoc_protocol::messages::social::{
     AudienceDecision, AudienceRequest, AudienceRequestBody, AudienceResponse, AudienceResponseBody,
     DeleteRecord, ProfileUpdate, PullSyncRequest, PushPost,
@@ -118,6 +118,30 @@ pub enum NodeError {
     Task(String),
 }
 
+impl NodeError {
+    /// A stable, machine-readable name of the kind of error (the `code` of
+    /// `distsoc-node --json` errors).
+    pub fn code(&self) -> &'static str {
+        match self {
+            NodeError::NotInitialized(_) => "notInitialized",
+            NodeError::KeyLost(_) => "keyLost",
+            NodeError::Locked(_) => "inUse",
+            NodeError::Key(_) => "keyFile",
+            NodeError::Config(_) => "config",
+            NodeError::Store(_) => "store",
+            NodeError::Compose(_) => "invalidPost",
+            NodeError::Transport(_) => "network",
+            NodeError::Request(_) => "peerRefused",
+            NodeError::Mesh(_) => "mesh",
+            NodeError::NotFound(_) => "notFound",
+            NodeError::Invalid(_) => "invalidInput",
+            NodeError::Peer(..) => "peerBadData",
+            NodeError::Io { .. } => "io",
+            NodeError::Task(_) => "internal",
+        }
+    }
+}
+
 /// What a sync with one peer brought.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SyncReport {
@@ -175,6 +199,16 @@ impl Node {
     /// ([`NodeError::KeyLost`]): a new key would silently become a new
     /// identity over the old one's posts, follows and circles.
     pub fn init(dir: &Path, config: Option<Config>) -> Result<Node, NodeError> {
+        Self::init_with_key(dir, config, None)
+    }
+
+    /// [`Node::init`] with a given network key (`None`: a fresh one), as an
+    /// import restores one.
+    pub fn init_with_key(
+        dir: &Path,
+        config: Option<Config>,
+        key: Option<SigningKey>,
+    ) -> Result<Node, NodeError> {
         distsoc_net::datadir::create_private_dir(dir).map_err(|source| NodeError::Io {
             path: dir.into(),
             source,
@@ -183,7 +217,10 @@ impl Node {
         if !key_path.exists() && dir.join(config::STORE_FILE).exists() {
             return Err(NodeError::KeyLost(dir.into()));
         }
-        let key = NetworkKey::create(&key_path)?;
+        let key = match key {
+            Some(k) => NetworkKey::create_with(&key_path, k)?,
+            None => NetworkKey::create(&key_path)?,
+        };
         let config = config.unwrap_or_default();
         config.write_if_missing(dir)?;
         let anchors = config.anchors_path(dir);
@@ -273,30 +310,6 @@ impl Node {
         Ok(ids)
     }
 
-    /// Signs and stores a new profile for the default posting identity.
-    pub fn set_profile(
-        &self,
-        display_name: String,
-        bio: String,
-        anchors: Vec<NodeId>,
-    ) -> Result<SignedProfile, NodeError> {
-        let key = self.posting_key()?;
-        let profile = PublicProfile {
-            posting_id: PostingId(key.public()),
-            display_name,
-            bio,
-            anchors,
-            avatar: None,
-            updated_at_ms: now_ms(),
-            network_id: Some(self.node_id()),
-        };
-        compose::check_limits("profile", &profile)?;
-        let signed = distsoc_protocol::messages::content::sign_checked(profile, &key)
-            .map_err(|e| NodeError::Invalid(e.to_string()))?;
-        self.store.upsert_profile(&signed)?;
-        Ok(signed)
-    }
-
     /// Resolves a visibility intent to an audience (`None` = public).
     pub fn resolve(&self, intent: &VisibilityIntent) -> Result<Option<Vec<PostingId>>, NodeError> {
         Ok(match intent {
@@ -321,7 +334,18 @@ impl Node {
         attachments: Vec<(Vec<u8>, String, Option<String>)>,
         intent: &VisibilityIntent,
     ) -> Result<SyncPost, NodeError> {
-        let key = self.posting_key()?;
+        self.post_as(None, text, attachments, intent)
+    }
+
+    /// [`Node::post`] as the persona named `persona` (`None`: the default).
+    pub fn post_as(
+        &self,
+        persona: Option<&str>,
+        text: String,
+        attachments: Vec<(Vec<u8>, String, Option<String>)>,
+        intent: &VisibilityIntent,
+    ) -> Result<SyncPost, NodeError> {
+        let key = self.persona_key(persona)?;
         let now = now_ms();
         let refs: Vec<Attachment> = attachments
             .iter()
@@ -442,6 +466,12 @@ impl Node {
         Ok(self
             .store
             .approve_audience_member(author, requester, now_ms())?)
+    }
+
+    /// The key the local DM archive is sealed under (derived from the
+    /// network key; [`crate::store::archive_key`]).
+    pub fn archive_key(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        crate::store::archive_key(&self.key.signing_key().seed())
     }
 
     /// Seeds of every key this node reads with: its posting identities and

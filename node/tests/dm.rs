@@ -36,14 +36,20 @@ struct Net {
 }
 
 async fn net() -> Net {
+    net_with(|_| {}).await
+}
+
+/// [`net`] with the anchor's configuration adjusted by `adjust`.
+async fn net_with(adjust: impl FnOnce(&mut AnchorConfig)) -> Net {
     let dir = tempfile::tempdir().unwrap();
     let key = NetworkKey::new(SigningKey::generate(&mut rand_core::OsRng));
-    let cfg = AnchorConfig {
+    let mut cfg = AnchorConfig {
         listen: LOOPBACK,
         admin_listen: String::new(),
         metrics_listen: String::new(),
         ..AnchorConfig::default()
     };
+    adjust(&mut cfg);
     let opts = RunOptions {
         data_dir: dir.path().join("anchor"),
         drain_timeout: Duration::from_secs(5),
@@ -337,6 +343,7 @@ async fn an_undecryptable_dm_is_kept_before_it_is_acknowledged() {
         payload: codec::canonical_of(&sync),
         client_message_id: [7; 16],
         post_id: sync.post_id(),
+        sent_at_ms: now_ms(),
     };
     alice_dm.enqueue(channel.id, &bad).await.unwrap();
     alice_dm
@@ -362,4 +369,93 @@ async fn an_undecryptable_dm_is_kept_before_it_is_acknowledged() {
     alice_run.transport().close().await;
     bob_run.transport().close().await;
     net.anchor.stop(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_100_message_thread_reads_back_from_the_archive_after_a_restart() {
+    // A chatty thread: the anchor's per-identity rate limit is not under test.
+    let net = net_with(|c| {
+        c.rate_limit_per_second = 1000;
+        c.rate_limit_burst = 1000;
+        c.ip_rate_limit_per_second = 1000;
+        c.ip_rate_limit_burst = 1000;
+        // `send` asks for the channel each time.
+        c.channel_create_per_minute = 1000;
+        c.channel_create_burst = 1000;
+        c.channel_create_ip_per_minute = 1000;
+        c.channel_create_ip_burst = 1000;
+    })
+    .await;
+    let (alice, bob) = (node(&net, "alice"), node(&net, "bob"));
+    let (alice_run, alice_dm) = online(&net, &alice).await;
+    let (bob_run, bob_dm) = online(&net, &bob).await;
+    let mut sent: Vec<(bool, String)> = Vec::new(); // (by alice, text)
+    for i in 0..100 {
+        let text = format!("message {i:03}");
+        let by_alice = (i / 5) % 2 == 0;
+        let (client, to) = if by_alice {
+            (&alice_dm, bob.node_id())
+        } else {
+            (&bob_dm, alice.node_id())
+        };
+        tokio::time::timeout(STEP, client.send(to, &text))
+            .await
+            .unwrap()
+            .unwrap();
+        sent.push((by_alice, text));
+        if i % 10 == 9 {
+            alice_dm.read_all(true).await.unwrap();
+            bob_dm.read_all(true).await.unwrap();
+        }
+    }
+    alice_run.transport().close().await;
+    bob_run.transport().close().await;
+    net.anchor.stop(Duration::from_secs(5)).await;
+
+    // Reopened from disk, each side has the whole thread.
+    for (me, peer, am_alice) in [(&alice, &bob, true), (&bob, &alice, false)] {
+        let node = Node::open(me.dir()).unwrap();
+        let thread = node
+            .store()
+            .dm_history(&node.archive_key(), peer.node_id(), 1000)
+            .unwrap();
+        assert_eq!(thread.len(), 100);
+        assert!(thread
+            .windows(2)
+            .all(|w| w[0].sent_at_ms <= w[1].sent_at_ms));
+        // Each side's messages in the order they were written, with the
+        // right direction.
+        for mine in [true, false] {
+            let want: Vec<&str> = sent
+                .iter()
+                .filter(|(by_alice, _)| (*by_alice == am_alice) == mine)
+                .map(|(_, t)| t.as_str())
+                .collect();
+            let got: Vec<&str> = thread
+                .iter()
+                .filter(|m| m.outgoing == mine)
+                .map(|m| m.text.as_str())
+                .collect();
+            assert_eq!(got, want);
+        }
+        // The last 10 only, when asked.
+        let tail = node
+            .store()
+            .dm_history(&node.archive_key(), peer.node_id(), 10)
+            .unwrap();
+        assert_eq!(tail, thread[90..].to_vec());
+        // Sealed at rest: no text in the store's files.
+        drop(node);
+        for entry in std::fs::read_dir(me.dir()).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap_or_default();
+            assert!(!String::from_utf8_lossy(&bytes).contains("message 0"));
+        }
+        // Another identity's key does not open it.
+        let other = distsoc_node::store::archive_key(&[9; 32]);
+        assert!(Node::open(me.dir())
+            .unwrap()
+            .store()
+            .dm_history(&other, peer.node_id(), 10)
+            .is_err());
+    }
 }

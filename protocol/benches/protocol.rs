@@ -139,5 +139,43 @@ fn envelopes(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, posts, signatures, envelopes);
+/// Sealing and opening an identity bundle with the parameters an export
+/// uses (Argon2id 64 MiB, 3 passes, 1 lane): a person with one persona,
+/// 200 follows and 5 circles of 20. Argon2id dominates; the target is that a
+/// person waits well under a second on a laptop and an attacker pays the
+/// same per guess.
+fn bundles(c: &mut Criterion) {
+    use distsoc_protocol::messages::identity::{
+        BundleCircle, BundleFollow, EncryptedIdentityBundle, IdentityBundle, KdfParams,
+    };
+    let id = |i: u64| PostingId(*blake3::hash(&i.to_le_bytes()).as_bytes());
+    let mut bundle = IdentityBundle::new(key(1).seed(), 1);
+    bundle.follows = (0..200)
+        .map(|i| BundleFollow {
+            posting_id: id(i),
+            followed_at_ms: i,
+        })
+        .collect();
+    bundle.circles = (0..5)
+        .map(|c| BundleCircle {
+            name: format!("circle {c}"),
+            created_at_ms: c,
+            members: (0..20).map(|m| id(1000 + c * 20 + m)).collect(),
+        })
+        .collect();
+    let params = KdfParams::recommended([7; 16]);
+    let pass = b"correct horse battery staple";
+    let sealed = EncryptedIdentityBundle::seal(&bundle, pass, params, [1; 12]).unwrap();
+    let mut g = c.benchmark_group("bundle");
+    g.sample_size(10);
+    g.bench_function("seal_64MiB_t3", |b| {
+        b.iter(|| EncryptedIdentityBundle::seal(black_box(&bundle), pass, params, [1; 12]).unwrap())
+    });
+    g.bench_function("open_64MiB_t3", |b| {
+        b.iter(|| black_box(&sealed).open(pass).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, posts, signatures, envelopes, bundles);
 criterion_main!(benches);

@@ -31,8 +31,8 @@ use distsoc_protocol::messages::content::{
     RecentPost, SealedBody, SignedPost, SyncPost, VisibilityUpdateBody, MAX_POST_BYTES,
 };
 use distsoc_protocol::messages::identity::{
-    GroupKey, GroupKeyWrapBody, IdentityBundle, Kdf, KdfParams, PostingIdentity, PublicProfile,
-    VouchGrantBody, VouchKey, MAX_BUNDLE_BYTES,
+    BundleCircle, BundleFollow, GroupKey, GroupKeyWrapBody, IdentityBundle, Kdf, KdfParams,
+    PostingIdentity, PublicProfile, VouchGrantBody, VouchKey, MAX_BUNDLE_BYTES,
 };
 use distsoc_protocol::messages::signed::{Signed, SignedBody};
 use distsoc_protocol::messages::social::{
@@ -324,6 +324,15 @@ fn bundle(v: &Value) -> IdentityBundle {
             name: text(g, "name"),
         }),
         created_at_ms: n(v, "createdAtMs"),
+        follows: list(v, "follows", |f| BundleFollow {
+            posting_id: PostingId(arr(f, "postingId")),
+            followed_at_ms: n(f, "followedAtMs"),
+        }),
+        circles: list(v, "circles", |c| BundleCircle {
+            name: text(c, "name"),
+            created_at_ms: n(c, "createdAtMs"),
+            members: list(c, "members", |m| PostingId(id32(m))),
+        }),
     }
 }
 

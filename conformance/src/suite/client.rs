@@ -330,6 +330,8 @@ pub async fn connect_from(
             quinn::IdleTimeout::try_from(Duration::from_secs(30))
                 .map_err(|e| ClientError::Setup(e.to_string()))?,
         ))
+        // The dialer keeps its connections alive (schema/README.md §1).
+        .keep_alive_interval(Some(Duration::from_secs(10)))
         .max_concurrent_bidi_streams(VarInt::from_u32(16))
         .max_concurrent_uni_streams(VarInt::from_u32(16));
     config.transport_config(Arc::new(transport));

@@ -61,7 +61,9 @@ pub struct TransportConfig {
     /// A connection with no traffic for this long is closed (60 s). The
     /// effective value is the smaller of both peers'.
     pub idle_timeout: Duration,
-    /// Interval of QUIC keep-alive pings (20 s); zero disables them.
+    /// Interval of QUIC keep-alive pings on the connections this endpoint
+    /// dials (20 s); zero disables them. Accepted connections are kept
+    /// alive by their dialer (`schema/README.md` §1).
     pub keep_alive: Duration,
     /// Most concurrent bidirectional streams a peer may open (32).
     pub max_concurrent_bidi: u32,
@@ -187,14 +189,27 @@ pub(super) fn validate(cfg: &TransportConfig) -> Result<(), TransportError> {
     Ok(())
 }
 
+/// Which end of a connection a quinn transport configuration is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum End {
+    /// Connections this endpoint dials: it keeps them alive.
+    Dialer,
+    /// Connections this endpoint accepts: the dialer keeps them alive
+    /// (`schema/README.md` §1), so the listener sends no keep-alive, which
+    /// halves an idle connection's traffic.
+    Listener,
+}
+
 pub(super) fn quic_transport_config(
     cfg: &TransportConfig,
+    end: End,
 ) -> Result<quinn::TransportConfig, TransportError> {
     let mut t = quinn::TransportConfig::default();
     let idle = quinn::IdleTimeout::try_from(cfg.idle_timeout)
         .map_err(|_| TransportError::Config("idle_timeout too long".into()))?;
+    let keep_alive = (end == End::Dialer && !cfg.keep_alive.is_zero()).then_some(cfg.keep_alive);
     t.max_idle_timeout(Some(idle))
-        .keep_alive_interval((!cfg.keep_alive.is_zero()).then_some(cfg.keep_alive))
+        .keep_alive_interval(keep_alive)
         .max_concurrent_bidi_streams(VarInt::from_u32(cfg.max_concurrent_bidi))
         .max_concurrent_uni_streams(VarInt::from_u32(cfg.max_concurrent_uni))
         .stream_receive_window(VarInt::from_u32(cfg.stream_receive_window))

@@ -136,7 +136,7 @@ pub use router::Router;
 pub use stream::{Peer, RequestError, Traffic};
 pub use tls::TlsError;
 
-use config::{quic_transport_config, validate};
+use config::{quic_transport_config, validate, End};
 use dispatch::{serve_connection, ConnShared};
 use frame_io::{read_frame, write_frame, FrameBudget, Pool, ReadFailure, WriteFailure};
 use slots::{Refusal, SlotGuard, Slots};
@@ -265,12 +265,12 @@ impl Transport {
     ) -> Result<Transport, TransportError> {
         validate(&cfg)?;
         let identity = tls::Identity::new(key)?;
-        let quic = Arc::new(quic_transport_config(&cfg)?);
+        let quic = Arc::new(quic_transport_config(&cfg, End::Dialer)?);
         let server_tls = QuicServerConfig::try_from(tls::server_config(&identity)?)
             .map_err(|e| TransportError::Config(e.to_string()))?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(server_tls));
         server
-            .transport_config(quic.clone())
+            .transport_config(Arc::new(quic_transport_config(&cfg, End::Listener)?))
             .max_incoming(cfg.max_connections);
         // The stateless-reset key is derived from the network key, so that a
         // restarted endpoint resets its peers' old connections (`reset.rs`).
@@ -1077,7 +1077,8 @@ mod tests {
     #[test]
     fn default_config_is_valid() {
         validate(&TransportConfig::default()).unwrap();
-        quic_transport_config(&TransportConfig::default()).unwrap();
+        quic_transport_config(&TransportConfig::default(), End::Dialer).unwrap();
+        quic_transport_config(&TransportConfig::default(), End::Listener).unwrap();
         assert_eq!(MIN_CONNECTION_FRAME_BUDGET, 16 * 1024 * 1024 + 2057);
     }
 }

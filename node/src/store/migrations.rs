@@ -34,7 +34,26 @@ pub const MIGRATIONS: &[&str] = &[
     V3_DEPOSIT_CURSORS,
     V4_PROFILE_CACHE_ORDER,
     V5_TOMBSTONE_RECIPIENTS,
+    V6_DM_ARCHIVE,
 ];
+
+/// Version 6: the local DM archive (`store::archive`): every DM sent and
+/// every DM received and opened, its text sealed at rest under a key
+/// derived from the network key, with its peer, direction and time. `dedup`
+/// (BLAKE3 of the sealed payload on the wire) keeps a message fetched twice
+/// (an acknowledgement lost) from being archived twice.
+const V6_DM_ARCHIVE: &str = r#"
+CREATE TABLE dm_archive (
+    archive_id   INTEGER PRIMARY KEY,
+    peer         BLOB NOT NULL CHECK (length(peer) = 32),
+    outgoing     INTEGER NOT NULL CHECK (outgoing IN (0, 1)),
+    sent_at_ms   INTEGER NOT NULL,
+    stored_at_ms INTEGER NOT NULL,
+    dedup        BLOB NOT NULL UNIQUE CHECK (length(dedup) = 32),
+    sealed       BLOB NOT NULL
+) STRICT;
+CREATE INDEX dm_archive_by_peer ON dm_archive (peer, sent_at_ms, archive_id);
+"#;
 
 /// Version 4: the order in which profiles and recent-post lists were last
 /// seen (pushed, pulled or set), so that those the node has no reason to

@@ -69,17 +69,21 @@ use distsoc_protocol::messages::content::{IngestError, SyncPost};
 use distsoc_protocol::messages::signed::{Signed, SignedBody};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
+mod archive;
 mod kept;
 pub mod migrations;
 mod network;
 mod posts;
+mod restore;
 mod social;
 
+pub use archive::{archive_key, ArchivedDm, MAX_HISTORY};
 pub use kept::{KeptDm, MAX_KEPT_DMS, MAX_KEPT_DM_BYTES};
 pub use network::{
     PeerRecord, MAX_CACHED_RECENT_LISTS, MAX_CACHED_RECENT_LIST_BYTES, MAX_PEER_ADDRESSES,
 };
 pub use posts::{DeleteOutcome, Inserted, PullPage, StoredDelete, VisibilityOutcome};
+pub use restore::SocialState;
 pub use social::{
     AudienceMember, CircleInfo, PostingIdentityInfo, Upsert, MAX_CACHED_PROFILES,
     MAX_CACHED_PROFILE_BYTES, MAX_PENDING_AUDIENCE_REQUESTS,

@@ -105,7 +105,7 @@ pub struct AudienceMember {
     pub approved_at_ms: u64,
 }
 
-fn check_circle_name(name: &str) -> Result<(), StoreError> {
+pub(super) fn check_circle_name(name: &str) -> Result<(), StoreError> {
     if name.trim().is_empty() {
         return Err(StoreError::InvalidArgument("circle name must not be empty"));
     }
@@ -185,7 +185,7 @@ fn posting_ids(
 /// `posting_id, secret_seed, display_name, created_at_ms, ephemeral`. The
 /// seed is copied straight from SQLite's buffer into a zeroizing array and
 /// checked against the public key.
-fn identity_from_row(row: &Row<'_>) -> Result<PostingIdentity, StoreError> {
+pub(super) fn identity_from_row(row: &Row<'_>) -> Result<PostingIdentity, StoreError> {
     let posting_id = PostingId(id32("posting id", blob(row, 0)?)?);
     let raw = blob(row, 1)?;
     if raw.len() != 32 {

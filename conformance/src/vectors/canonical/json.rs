@@ -297,7 +297,7 @@ pub(super) fn bundle_json(b: &IdentityBundle) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut v = json!({
         "version": b.version,
         "networkSeed": h(*b.network_seed),
         "postingIdentities": identities,
@@ -305,7 +305,24 @@ pub(super) fn bundle_json(b: &IdentityBundle) -> Value {
         "vouchKeys": vouch_keys,
         "groupKeys": group_keys,
         "createdAtMs": b.created_at_ms,
-    })
+    });
+    v["follows"] = b
+        .follows
+        .iter()
+        .map(|f| json!({"postingId": h(f.posting_id.0), "followedAtMs": f.followed_at_ms}))
+        .collect();
+    v["circles"] = b
+        .circles
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.name,
+                "createdAtMs": c.created_at_ms,
+                "members": c.members.iter().map(|m| h(m.0)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    v
 }
 
 pub(super) fn kdf_json(k: &KdfParams) -> Value {

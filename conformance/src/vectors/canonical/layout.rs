@@ -249,9 +249,23 @@ static VOUCH_GRANT_BODY: L = L {
         ("createdAtMs", F::U64(0)),
     ],
 };
+static BUNDLE_FOLLOW: L = L {
+    data: 1,
+    ptrs: 1,
+    fields: &[("postingId", F::Data(0)), ("followedAtMs", F::U64(0))],
+};
+static BUNDLE_CIRCLE: L = L {
+    data: 1,
+    ptrs: 2,
+    fields: &[
+        ("name", F::Text(0)),
+        ("createdAtMs", F::U64(0)),
+        ("members", F::DataList(1)),
+    ],
+};
 static IDENTITY_BUNDLE: L = L {
     data: 2,
-    ptrs: 5,
+    ptrs: 7,
     fields: &[
         ("version", F::U16(0)),
         ("networkSeed", F::Data(0)),
@@ -260,6 +274,8 @@ static IDENTITY_BUNDLE: L = L {
         ("vouchKeys", F::Structs(3, &VOUCH_KEY)),
         ("groupKeys", F::Structs(4, &GROUP_KEY)),
         ("createdAtMs", F::U64(8)),
+        ("follows", F::Structs(5, &BUNDLE_FOLLOW)),
+        ("circles", F::Structs(6, &BUNDLE_CIRCLE)),
     ],
 };
 static KDF_PARAMS: L = L {

@@ -48,8 +48,8 @@ use distsoc_protocol::messages::content::{
     VisibilityUpdateBody, MAX_POST_BYTES,
 };
 use distsoc_protocol::messages::identity::{
-    GroupKey, GroupKeyWrapBody, IdentityBundle, KdfParams, PostingIdentity, PublicProfile,
-    VouchGrantBody, VouchKey, MAX_BUNDLE_BYTES,
+    BundleCircle, BundleFollow, GroupKey, GroupKeyWrapBody, IdentityBundle, KdfParams,
+    PostingIdentity, PublicProfile, VouchGrantBody, VouchKey, MAX_BUNDLE_BYTES,
 };
 use distsoc_protocol::messages::signed::SignedBody;
 use distsoc_protocol::messages::social::{
@@ -997,11 +997,47 @@ pub(super) fn generate() -> VectorFile {
         &bundle,
         MAX_BUNDLE_BYTES,
     );
+    let social_bundle = IdentityBundle {
+        follows: vec![
+            BundleFollow {
+                posting_id: pid(&BOB),
+                followed_at_ms: T0 + 10,
+            },
+            BundleFollow {
+                posting_id: pid(&CAROL),
+                followed_at_ms: T0 + 11,
+            },
+        ],
+        circles: vec![
+            BundleCircle {
+                name: "close friends".into(),
+                created_at_ms: T0 + 20,
+                members: vec![pid(&BOB), pid(&CAROL)],
+            },
+            BundleCircle {
+                name: "empty".into(),
+                created_at_ms: T0 + 21,
+                members: Vec::new(),
+            },
+        ],
+        ..bundle.clone()
+    };
+    g.value(
+        Valid::new(
+            "identity-bundle-social",
+            "The identity-bundle vector with the social state a node exports: two follows (BundleFollow: postingId, followedAtMs) and two circles (BundleCircle: name, createdAtMs, members), the second with no members (a zero-length list, set like every list).",
+            &["identity-bundle"],
+            "IdentityBundle",
+            bundle_json(&social_bundle),
+        ),
+        &social_bundle,
+        MAX_BUNDLE_BYTES,
+    );
     let minimal_bundle = IdentityBundle::new(SigningKey::from_seed(&NETWORK).seed(), T0 + 122);
     g.value(
         Valid::new(
             "identity-bundle-minimal",
-            "The smallest bundle: only the network seed; defaultPostingId is the network key's public key; the three lists are set and empty (zero-length struct lists, tag words only).",
+            "The smallest bundle: only the network seed; defaultPostingId is the network key's public key; the five lists are set and empty (zero-length struct lists, tag words only).",
             &["identity-bundle", "encoding-rule"],
             "IdentityBundle",
             bundle_json(&minimal_bundle),

@@ -10,8 +10,9 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::{
     posting_id, secret_seed, GroupKey, IdentityError, PostingIdentity, VouchKey, BUNDLE_VERSION,
-    ENCRYPTED_BUNDLE_VERSION, MAX_BUNDLE_BYTES, MAX_BUNDLE_CIPHERTEXT_BYTES, MAX_BUNDLE_FILE_BYTES,
-    MAX_GROUP_KEYS, MAX_POSTING_IDENTITIES, MAX_VOUCH_KEYS, SALT_LEN,
+    ENCRYPTED_BUNDLE_VERSION, MAX_BUNDLE_BYTES, MAX_BUNDLE_CIPHERTEXT_BYTES, MAX_BUNDLE_CIRCLES,
+    MAX_BUNDLE_CIRCLE_MEMBERS, MAX_BUNDLE_FILE_BYTES, MAX_BUNDLE_FOLLOWS, MAX_GROUP_KEYS,
+    MAX_LABEL_BYTES, MAX_POSTING_IDENTITIES, MAX_VOUCH_KEYS, SALT_LEN,
 };
 use crate::codec::{self, len32, Struct};
 use crate::envelope::{NONCE_LEN, TAG_LEN};
@@ -30,8 +31,10 @@ use crate::sign::{SigningKey, SEED_LEN};
 /// stored or moved inside an [`EncryptedIdentityBundle`].
 ///
 /// Checked on decode: `version` is [`BUNDLE_VERSION`] (`unsupportedVersion`
-/// otherwise), every seed belongs to its public key, and `default_posting_id`
-/// is one of the posting identities or the network key (pre-split identity).
+/// otherwise), every seed belongs to its public key, `default_posting_id`
+/// is one of the posting identities or the network key (pre-split
+/// identity), no posting id, follow or circle name appears twice, and no
+/// circle lists a member twice.
 #[derive(Clone, PartialEq, Eq)]
 pub struct IdentityBundle {
     /// Bundle format version ([`BUNDLE_VERSION`]).
@@ -48,6 +51,94 @@ pub struct IdentityBundle {
     pub group_keys: Vec<GroupKey>,
     /// When the bundle was exported, ms since epoch.
     pub created_at_ms: u64,
+    /// The posting ids followed (at most [`MAX_BUNDLE_FOLLOWS`]).
+    pub follows: Vec<BundleFollow>,
+    /// The circles (at most [`MAX_BUNDLE_CIRCLES`]).
+    pub circles: Vec<BundleCircle>,
+}
+
+/// `BundleFollow`: one follow kept in an [`IdentityBundle`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BundleFollow {
+    /// The posting id followed.
+    pub posting_id: PostingId,
+    /// When the follow was made, ms since epoch.
+    pub followed_at_ms: u64,
+}
+
+impl Struct for BundleFollow {
+    type Schema = identity_capnp::bundle_follow::Owned;
+
+    fn read(r: identity_capnp::bundle_follow::Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            posting_id: posting_id("postingId", r.get_posting_id())?,
+            followed_at_ms: r.get_followed_at_ms(),
+        })
+    }
+
+    fn write(&self, mut b: identity_capnp::bundle_follow::Builder<'_>) {
+        b.set_posting_id(self.posting_id.as_bytes());
+        b.set_followed_at_ms(self.followed_at_ms);
+    }
+}
+
+/// `BundleCircle`: one circle kept in an [`IdentityBundle`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BundleCircle {
+    /// The name: 1 to [`MAX_LABEL_BYTES`] bytes, not only whitespace.
+    pub name: String,
+    /// When the circle was created, ms since epoch.
+    pub created_at_ms: u64,
+    /// The members (at most [`MAX_BUNDLE_CIRCLE_MEMBERS`], no id twice).
+    pub members: Vec<PostingId>,
+}
+
+impl Struct for BundleCircle {
+    type Schema = identity_capnp::bundle_circle::Owned;
+
+    fn read(r: identity_capnp::bundle_circle::Reader<'_>) -> Result<Self, DecodeError> {
+        let name = codec::text("name", r.get_name(), MAX_LABEL_BYTES)?;
+        if name.trim().is_empty() {
+            return Err(DecodeError::Invalid {
+                field: "name",
+                reason: "a circle name must not be empty",
+            });
+        }
+        let members: Vec<PostingId> =
+            codec::id_list::<32>("members", r.get_members(), MAX_BUNDLE_CIRCLE_MEMBERS)?
+                .into_iter()
+                .map(PostingId)
+                .collect();
+        if has_duplicates(members.iter()) {
+            return Err(DecodeError::Invalid {
+                field: "members",
+                reason: "a member is listed twice",
+            });
+        }
+        Ok(Self {
+            name,
+            created_at_ms: r.get_created_at_ms(),
+            members,
+        })
+    }
+
+    fn write(&self, mut b: identity_capnp::bundle_circle::Builder<'_>) {
+        b.set_name(self.name.as_str());
+        b.set_created_at_ms(self.created_at_ms);
+        codec::write_ids(
+            b.reborrow().init_members(len32(&self.members)),
+            &self.members,
+        );
+    }
+}
+
+/// Whether any item occurs twice.
+fn has_duplicates<T: Ord>(items: impl Iterator<Item = T>) -> bool {
+    let mut v: Vec<T> = items.collect();
+    let n = v.len();
+    v.sort_unstable();
+    v.dedup();
+    v.len() != n
 }
 
 impl IdentityBundle {
@@ -63,6 +154,8 @@ impl IdentityBundle {
             vouch_keys: Vec::new(),
             group_keys: Vec::new(),
             created_at_ms,
+            follows: Vec::new(),
+            circles: Vec::new(),
         }
     }
 
@@ -191,6 +284,8 @@ impl fmt::Debug for IdentityBundle {
             .field("vouch_keys", &self.vouch_keys.len())
             .field("group_keys", &self.group_keys)
             .field("created_at_ms", &self.created_at_ms)
+            .field("follows", &self.follows.len())
+            .field("circles", &self.circles.len())
             .finish()
     }
 }
@@ -225,6 +320,36 @@ impl Struct for IdentityBundle {
                 reason: "neither a posting identity of the bundle nor the network key",
             });
         }
+        if has_duplicates(posting_identities.iter().map(|p| p.posting_id)) {
+            return Err(DecodeError::Invalid {
+                field: "postingIdentities",
+                reason: "a posting id is listed twice",
+            });
+        }
+        let follows = codec::list(
+            "follows",
+            r.get_follows(),
+            MAX_BUNDLE_FOLLOWS,
+            BundleFollow::read,
+        )?;
+        if has_duplicates(follows.iter().map(|f| f.posting_id)) {
+            return Err(DecodeError::Invalid {
+                field: "follows",
+                reason: "a posting id is followed twice",
+            });
+        }
+        let circles = codec::list(
+            "circles",
+            r.get_circles(),
+            MAX_BUNDLE_CIRCLES,
+            BundleCircle::read,
+        )?;
+        if has_duplicates(circles.iter().map(|c| c.name.as_str())) {
+            return Err(DecodeError::Invalid {
+                field: "circles",
+                reason: "a circle name is listed twice",
+            });
+        }
         Ok(Self {
             version,
             network_seed,
@@ -243,6 +368,8 @@ impl Struct for IdentityBundle {
                 GroupKey::read,
             )?,
             created_at_ms: r.get_created_at_ms(),
+            follows,
+            circles,
         })
     }
 
@@ -265,6 +392,14 @@ impl Struct for IdentityBundle {
             g.write(l.reborrow().get(i as u32));
         }
         b.set_created_at_ms(self.created_at_ms);
+        codec::write_structs(
+            b.reborrow().init_follows(len32(&self.follows)),
+            &self.follows,
+        );
+        codec::write_structs(
+            b.reborrow().init_circles(len32(&self.circles)),
+            &self.circles,
+        );
     }
 }
 

@@ -58,6 +58,12 @@ pub const MAX_POSTING_IDENTITIES: usize = 1_024;
 pub const MAX_VOUCH_KEYS: usize = 65_536;
 /// Most group keys in a bundle.
 pub const MAX_GROUP_KEYS: usize = 4_096;
+/// Most follows in a bundle.
+pub const MAX_BUNDLE_FOLLOWS: usize = 65_536;
+/// Most circles in a bundle.
+pub const MAX_BUNDLE_CIRCLES: usize = 1_024;
+/// Most members of one circle in a bundle.
+pub const MAX_BUNDLE_CIRCLE_MEMBERS: usize = 4_096;
 /// The `EncryptedIdentityBundle.version` this implementation writes and reads.
 pub const ENCRYPTED_BUNDLE_VERSION: u16 = 1;
 /// Largest `EncryptedIdentityBundle.ciphertext`: 64 MiB.
@@ -844,6 +850,11 @@ mod tests {
             vouch_keys in proptest::collection::vec(arb_vouch_key(), 0..4),
             group_keys in proptest::collection::vec(arb_group_key(), 0..3),
             t in any::<u64>(),
+            follows in proptest::collection::btree_map(arr::<32>(), any::<u64>(), 0..4),
+            circles in proptest::collection::vec(
+                (any::<u64>(), proptest::collection::btree_set(arr::<32>(), 0..3)),
+                0..3,
+            ),
         ) -> IdentityBundle {
             let mut b = IdentityBundle::new(Zeroizing::new(network), t);
             let i = pick.index(posting_identities.len() + 1);
@@ -853,6 +864,19 @@ mod tests {
             b.posting_identities = posting_identities;
             b.vouch_keys = vouch_keys;
             b.group_keys = group_keys;
+            b.follows = follows
+                .into_iter()
+                .map(|(id, at)| BundleFollow { posting_id: PostingId(id), followed_at_ms: at })
+                .collect();
+            b.circles = circles
+                .into_iter()
+                .enumerate()
+                .map(|(i, (at, members))| BundleCircle {
+                    name: format!("circle {i}"),
+                    created_at_ms: at,
+                    members: members.into_iter().map(PostingId).collect(),
+                })
+                .collect();
             b
         }
     }
@@ -1421,5 +1445,47 @@ mod tests {
             GroupKeyWrapBody::new(PostingId([2; 32]), &group, &too_many, &[1; 32], 0),
             Err(IdentityError::Content(ContentError::TooMany { .. }))
         ));
+    }
+
+    #[test]
+    fn a_bundle_with_a_repeated_or_empty_entry_is_refused() {
+        let base = || {
+            let mut b = IdentityBundle::new(Zeroizing::new([4; 32]), 1);
+            b.follows = vec![BundleFollow {
+                posting_id: PostingId([1; 32]),
+                followed_at_ms: 1,
+            }];
+            b.circles = vec![BundleCircle {
+                name: "a".into(),
+                created_at_ms: 1,
+                members: vec![PostingId([1; 32])],
+            }];
+            b
+        };
+        let decode = |b: &IdentityBundle| IdentityBundle::from_canonical(&codec::canonical_of(b));
+        assert_eq!(decode(&base()).unwrap(), base());
+        let field_of = |r: Result<IdentityBundle, DecodeError>| match r {
+            Err(DecodeError::Invalid { field, .. }) => field,
+            other => panic!("{other:?}"),
+        };
+        let mut b = base();
+        b.follows.push(b.follows[0].clone());
+        assert_eq!(field_of(decode(&b)), "follows");
+        let mut b = base();
+        b.circles.push(BundleCircle {
+            members: Vec::new(),
+            ..b.circles[0].clone()
+        });
+        assert_eq!(field_of(decode(&b)), "circles");
+        let mut b = base();
+        b.circles[0].members.push(PostingId([1; 32]));
+        assert_eq!(field_of(decode(&b)), "members");
+        let mut b = base();
+        b.circles[0].name = " ".into();
+        assert_eq!(field_of(decode(&b)), "name");
+        let mut b = base();
+        let p = PostingIdentity::from_key(&SigningKey::from_seed(&[5; 32]), "p", 1, false);
+        b.posting_identities = vec![p.clone(), p];
+        assert_eq!(field_of(decode(&b)), "postingIdentities");
     }
 }

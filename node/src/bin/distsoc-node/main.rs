@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
+use distsoc_node::bundle;
 use distsoc_node::compose::VisibilityIntent;
 use distsoc_node::config::{default_data_dir, Config};
 use distsoc_node::dm::DmClient;
@@ -17,6 +18,9 @@ use distsoc_node::mesh;
 use distsoc_node::node::{Node, Revocation};
 use distsoc_protocol::ids::{ConnectString, NodeId, PostingId};
 use serde_json::json;
+
+mod identity;
+use identity::{fmt_ago, fmt_utc, persona, PersonaCommand};
 
 /// A distsoc user node: post, follow, circles, encrypted posts, pull sync.
 #[derive(Debug, Parser)]
@@ -63,7 +67,15 @@ enum Command {
         /// Attach a file (at most 256 KiB; repeatable).
         #[arg(long)]
         attach: Vec<PathBuf>,
+        /// Post as this persona (see `persona list`); default: the persona
+        /// in use.
+        #[arg(long = "as", value_name = "PERSONA")]
+        persona: Option<String>,
     },
+    /// Personas: posting identities you post as, each its own author to
+    /// everyone else. The first one, `default`, is this node's own key.
+    #[command(subcommand)]
+    Persona(PersonaCommand),
     /// Delete one of your posts: an author delete (a signed DeleteRecord).
     /// The post is removed here at once; peers that pull from this node and
     /// anchors (at the next sync) get the delete, and it is honoured
@@ -132,10 +144,48 @@ enum Command {
     /// the anchor holds them while the recipient is offline).
     #[command(subcommand)]
     Dm(DmCommand),
+    /// Write this identity to one passphrase-sealed file (Argon2id +
+    /// ChaCha20-Poly1305): the network key, every posting key, follows and
+    /// circles. Posts are not in it; a restored node pulls them again.
+    /// Restore it on another machine with `import`.
+    Export {
+        /// The file to write (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+        /// Read the passphrase from the first line of this file instead of
+        /// asking for it (twice) at the terminal.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Restore an identity from an `export` file into the data directory,
+    /// which must be new or empty. Nothing is written unless the whole
+    /// bundle decrypts and checks.
+    Import {
+        /// The file `export` wrote.
+        file: PathBuf,
+        /// Read the passphrase from the first line of this file instead of
+        /// asking for it at the terminal.
+        #[arg(long)]
+        passphrase_file: Option<PathBuf>,
+        /// Import even though the data directory holds an identity or other
+        /// files: they are set aside as DIR.replaced-<ms> (renamed, never
+        /// deleted). Refused while a node runs on the directory.
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum DmCommand {
+    /// Show the thread with a peer from the local archive (every DM sent
+    /// and read here, with times; no anchor needed).
+    History {
+        /// The peer's NodeId.
+        peer: NodeId,
+        /// Most recent messages to show.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
     /// Send a DM to a NodeId through an anchor.
     Send {
         /// The anchor (`NodeId@host:port`); default: the first entry of
@@ -168,17 +218,25 @@ enum DmCommand {
 
 #[derive(Debug, Subcommand)]
 enum ProfileCommand {
-    /// Set display name, bio and anchors.
+    /// Set display name, bio or anchors, and sign and store the profile.
+    /// What is not given keeps its current value.
     Set {
-        /// Display name.
+        /// Display name (required the first time).
         #[arg(long)]
-        name: String,
+        name: Option<String>,
         /// Biography.
-        #[arg(long, default_value = "")]
-        bio: String,
-        /// NodeId of an anchor you check in with (repeatable).
+        #[arg(long)]
+        bio: Option<String>,
+        /// NodeId of an anchor you check in with (repeatable; replaces the
+        /// current list).
         #[arg(long)]
         anchor: Vec<NodeId>,
+        /// Remove every anchor from the profile.
+        #[arg(long, conflicts_with = "anchor")]
+        no_anchors: bool,
+        /// The persona whose profile this is (default: the persona in use).
+        #[arg(long = "as", value_name = "PERSONA")]
+        persona: Option<String>,
     },
     /// Show a profile (default: your own).
     Show {
@@ -273,8 +331,19 @@ fn print(json_mode: bool, value: serde_json::Value, human: impl FnOnce() -> Stri
     }
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let json_mode = cli.json;
+    match run_command(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            identity::report_error(&e, json_mode);
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_command(cli: Cli) -> anyhow::Result<()> {
     let dir = cli.data_dir.clone().unwrap_or_else(default_data_dir);
     let json_mode = cli.json;
     if let Command::Init { listen } = &cli.command {
@@ -289,6 +358,46 @@ fn main() -> anyhow::Result<()> {
             json!({"node_id": node.node_id().to_hex(), "data_dir": dir}),
             || format!("created node {} in {}", node.node_id(), dir.display()),
         );
+        return Ok(());
+    }
+    if let Command::Import {
+        file,
+        passphrase_file,
+        replace,
+    } = &cli.command
+    {
+        init_logging("warn");
+        let pass = bundle::read_passphrase(passphrase_file.as_deref(), false)?;
+        let r = bundle::import(&dir, file, &pass, *replace, distsoc_net::clock::now_ms())?;
+        print(json_mode, json!(r), || {
+            let mut out = format!(
+                "imported identity {} into {}: {} posting identities, {} follows, {} circles \
+                 (exported {})",
+                r.node_id,
+                r.data_dir.display(),
+                r.posting_identities,
+                r.follows,
+                r.circles,
+                fmt_utc(r.exported_at_ms),
+            );
+            if let Some(aside) = &r.set_aside {
+                out.push_str(&format!(
+                    "\nthe directory's previous contents are in {}",
+                    aside.display()
+                ));
+            }
+            if r.unused_keys > 0 {
+                out.push_str(&format!(
+                    "\n{} vouch or group keys in the bundle are not used by this node and were \
+                     not restored",
+                    r.unused_keys
+                ));
+            }
+            out.push_str(
+                "\nstart it with `distsoc-node run`; it pulls posts again from the network",
+            );
+            out
+        });
         return Ok(());
     }
     // `run` serves the identity: one process per data directory, held for
@@ -312,8 +421,28 @@ fn main() -> anyhow::Result<()> {
                 id.to_string()
             });
         }
-        Command::Profile(ProfileCommand::Set { name, bio, anchor }) => {
-            let p = node.set_profile(name, bio, anchor)?;
+        Command::Profile(ProfileCommand::Set {
+            name,
+            bio,
+            anchor,
+            no_anchors,
+            persona,
+        }) => {
+            let key = node.persona_key(persona.as_deref())?;
+            let current = node.store().get_profile(PostingId(key.public()))?;
+            let current = current.as_ref().map(|p| p.body());
+            let name = match (name, current) {
+                (Some(n), _) => n,
+                (None, Some(c)) => c.display_name.clone(),
+                (None, None) => bail!("this persona has no profile yet: give it a --name"),
+            };
+            let bio = bio.unwrap_or_else(|| current.map(|c| c.bio.clone()).unwrap_or_default());
+            let anchors = if no_anchors || !anchor.is_empty() {
+                anchor
+            } else {
+                current.map(|c| c.anchors.clone()).unwrap_or_default()
+            };
+            let p = node.set_profile_as(persona.as_deref(), name, bio, anchors)?;
             print(
                 json_mode,
                 json!({"posting_id": p.body().posting_id.to_hex()}),
@@ -339,7 +468,11 @@ fn main() -> anyhow::Result<()> {
                                 b.display_name,
                                 b.posting_id,
                                 b.bio,
-                                anchors.join(", ")
+                                if anchors.is_empty() {
+                                    "none".to_string()
+                                } else {
+                                    anchors.join(", ")
+                                }
                             )
                         },
                     );
@@ -347,7 +480,13 @@ fn main() -> anyhow::Result<()> {
                 None => bail!("no profile known for {id}"),
             }
         }
-        Command::Post { text, to, attach } => {
+        Command::Persona(c) => persona(&node, c, json_mode)?,
+        Command::Post {
+            text,
+            to,
+            attach,
+            persona,
+        } => {
             let intent: VisibilityIntent = to.parse()?;
             let mut files = Vec::new();
             for path in attach {
@@ -356,9 +495,9 @@ fn main() -> anyhow::Result<()> {
                 let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
                 files.push((bytes, guess_mime(&path).to_string(), name));
             }
-            let post = node.post(text, files, &intent)?;
+            let post = node.post_as(persona.as_deref(), text, files, &intent)?;
             let id = post.post_id();
-            let author = PostingId(node.posting_key()?.public());
+            let author = PostingId(node.persona_key(persona.as_deref())?.public());
             if !post.post.body().is_sealed() && !node.store().audience_members(author)?.is_empty() {
                 let rt = tokio::runtime::Runtime::new()?;
                 let pushed = rt.block_on(async {
@@ -451,6 +590,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Feed { limit } => {
             let items = node.feed(limit)?;
+            let now = distsoc_net::clock::now_ms();
             print(json_mode, serde_json::to_value(&items)?, || {
                 items
                     .iter()
@@ -464,7 +604,8 @@ fn main() -> anyhow::Result<()> {
                             .text
                             .clone()
                             .unwrap_or_else(|| "(cannot decrypt: not a recipient)".into());
-                        format!("{} {}{}: {}", &i.id[..8], who, lock, text)
+                        let ago = fmt_ago(now, i.created_at_ms);
+                        format!("{} {ago:>8}  {}{}: {}", &i.id[..8], who, lock, text)
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
@@ -472,6 +613,27 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Circle(c) => circle(&node, c, json_mode)?,
         Command::Dm(c) => dm(&node, c, json_mode)?,
+        Command::Export {
+            out,
+            passphrase_file,
+        } => {
+            let pass = bundle::read_passphrase(passphrase_file.as_deref(), true)?;
+            let params = bundle::export_kdf_params();
+            let r = bundle::export(&node, &out, &pass, params, distsoc_net::clock::now_ms())?;
+            print(json_mode, json!(r), || {
+                format!(
+                    "exported identity {} to {} ({} bytes): {} posting identities, {} follows, \
+                     {} circles\nkeep it and its passphrase safe: together they are this identity",
+                    r.node_id,
+                    r.path.display(),
+                    r.bytes,
+                    r.posting_identities,
+                    r.follows,
+                    r.circles
+                )
+            });
+        }
+        Command::Import { .. } => unreachable!("handled above"),
         Command::Audience(c) => audience(&node, c, json_mode)?,
         Command::Peers => peers(&node, json_mode)?,
         Command::Map => map(&node, json_mode)?,
@@ -714,6 +876,9 @@ fn dm_anchor(node: &Node, given: Option<ConnectString>) -> anyhow::Result<Connec
 
 fn dm(node: &Node, cmd: DmCommand, json_mode: bool) -> anyhow::Result<()> {
     let anchor = match &cmd {
+        DmCommand::History { peer, limit } => {
+            return identity::dm_history(node, *peer, *limit, json_mode)
+        }
         DmCommand::Send { anchor, .. }
         | DmCommand::Read { anchor, .. }
         | DmCommand::Channels { anchor } => dm_anchor(node, anchor.clone())?,
@@ -783,7 +948,9 @@ async fn dm_on(
                 received
                     .iter()
                     .map(|r| match &r.content {
-                        Ok(c) => format!("{}: {}", name(r.sender), c.text),
+                        Ok(c) => {
+                            format!("{}  {}: {}", fmt_utc(c.sent_at_ms), name(r.sender), c.text)
+                        }
                         Err(e) => format!(
                             "{}: (unreadable: {e}; kept in this node's store, not lost)",
                             name(r.sender)
@@ -793,6 +960,7 @@ async fn dm_on(
                     .join("\n")
             });
         }
+        DmCommand::History { .. } => unreachable!("handled without an anchor"),
         DmCommand::Channels { .. } => {
             let channels = client.list_channels().await?;
             let v: Vec<_> = channels
