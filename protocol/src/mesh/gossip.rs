@@ -152,21 +152,28 @@ impl Mesh {
                 is_wide: p.class.is_wide(),
             })
             .collect();
-        let mut hop2: Vec<Hop2Entry> = self
-            .map
-            .hop2_view()
-            .map(|(node_id, is_anchor)| Hop2Entry { node_id, is_anchor })
-            .collect();
-        hop2.sort_by_key(|e| e.node_id.0);
-        hop2.truncate(SYNC_HOP2_CHUNK * MAX_SYNC_CHUNKS as usize);
-        let chunks: Vec<Vec<Hop2Entry>> = if hop2.is_empty() {
-            vec![Vec::new()]
+        // Already in id order (hop 2 is kept sorted).
+        let mut hop2: Vec<Hop2Entry> = Vec::with_capacity(
+            self.map
+                .hop2_len_bound()
+                .min(SYNC_HOP2_CHUNK * MAX_SYNC_CHUNKS as usize),
+        );
+        hop2.extend(
+            self.map
+                .hop2_view()
+                .take(SYNC_HOP2_CHUNK * MAX_SYNC_CHUNKS as usize)
+                .map(|(node_id, is_anchor)| Hop2Entry { node_id, is_anchor }),
+        );
+        let count = hop2.len().div_ceil(SYNC_HOP2_CHUNK).max(1);
+        let chunks: Vec<Vec<Hop2Entry>> = if count == 1 {
+            vec![hop2]
         } else {
-            hop2.chunks(SYNC_HOP2_CHUNK)
-                .map(<[Hop2Entry]>::to_vec)
+            let mut rest = hop2.into_iter();
+            (0..count)
+                .map(|_| rest.by_ref().take(SYNC_HOP2_CHUNK).collect())
                 .collect()
         };
-        let count = chunks.len() as u32;
+        let count = count as u32;
         let mut hop1 = Some(hop1);
         for (i, chunk) in chunks.into_iter().enumerate() {
             let h1 = if i == 0 {
@@ -197,11 +204,13 @@ impl Mesh {
         }
         match msg {
             MeshMessage::RoutingDiff(d) => self.on_diff(now, peer, d),
-            MeshMessage::InitialMapSync(s) => {
-                if self
-                    .check_push(now, &peer, &MeshMessage::InitialMapSync(s.clone()))
-                    .is_err()
-                {
+            msg @ MeshMessage::InitialMapSync(_) => {
+                // Checked in place (a chunk holds up to 4,096 entries).
+                let ok = self.check_push(now, &peer, &msg).is_ok();
+                let MeshMessage::InitialMapSync(s) = msg else {
+                    return;
+                };
+                if !ok {
                     if let Some(st) = self.sync.get_mut(&peer) {
                         st.staging = None;
                     }
@@ -332,14 +341,19 @@ impl Mesh {
     }
 
     fn apply_diff(&mut self, peer: &NodeId, d: &RoutingDiff) {
-        for c in &d.hop1_changes {
-            match c.kind {
-                Hop1ChangeKind::Removed => self.map.unreport_hop1(peer, &c.node_id),
-                _ => {
-                    let rep = Reported::new(first_addr(&c.addresses), c.is_anchor);
-                    self.map.report_hop1(peer, c.node_id, rep);
-                }
-            }
+        if !d.hop1_changes.is_empty() {
+            let ops: Vec<(NodeId, Option<Reported>)> = d
+                .hop1_changes
+                .iter()
+                .map(|c| {
+                    let rep = match c.kind {
+                        Hop1ChangeKind::Removed => None,
+                        _ => Some(Reported::new(first_addr(&c.addresses), c.is_anchor)),
+                    };
+                    (c.node_id, rep)
+                })
+                .collect();
+            self.map.apply_hop1(peer, &ops);
         }
         let mut added = Vec::new();
         let mut removed = Vec::new();
@@ -388,13 +402,17 @@ impl Mesh {
         st.in_seq = Some(g.seq);
         st.requested_at = None;
         self.map.clear_report(&peer);
-        for e in g.hop1 {
-            let rep = Reported::new(first_addr(&e.peer.addresses), e.peer.is_anchor);
-            self.map.report_hop1(&peer, e.peer.node_id, rep);
-        }
+        let ops: Vec<(NodeId, Option<Reported>)> = g
+            .hop1
+            .iter()
+            .map(|e| {
+                let rep = Reported::new(first_addr(&e.peer.addresses), e.peer.is_anchor);
+                (e.peer.node_id, Some(rep))
+            })
+            .collect();
+        self.map.apply_hop1(&peer, &ops);
         let ids: Vec<NodeId> = g.hop2.iter().map(|e| e.node_id).collect();
         self.map.report_hop2(&peer, &ids, &[]);
-        self.map.compact_report(&peer);
         self.drain_held(now, peer);
     }
 
@@ -445,7 +463,7 @@ impl Mesh {
     /// Net changes of the view from journal position `pos` to now.
     fn changes_since(&self, pos: u64) -> (Vec<Hop1Change>, Vec<Hop2Change>) {
         let start = pos.saturating_sub(self.map.journal_base) as usize;
-        let mut first: HashMap<(Layer, NodeId), bool> = HashMap::new();
+        let mut first: HashMap<(Layer, NodeId), bool, _> = HashMap::with_hasher(self.map.hasher());
         let mut order: Vec<(Layer, NodeId)> = Vec::new();
         for JournalEvent {
             layer,

@@ -13,6 +13,10 @@
 //! false positive sends the referral chain to a peer that does not know the
 //! target, which answers "not found", and resolution moves to the next tier.
 
+use std::sync::Arc;
+
+use super::share::{lock, SharedReports};
+
 use crate::ids::NodeId;
 
 /// The keyed 32-bit fingerprint function of one node: multilinear hashing
@@ -112,10 +116,12 @@ impl Bloom {
     }
 }
 
-/// One peer's reported hop-2 set, as sorted unique fingerprints.
+/// One peer's reported hop-2 set, as sorted unique fingerprints, in one
+/// exact-size allocation (each change builds the new set; with a
+/// [`SharedHop3`] pool the sets are shared between meshes).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FpSet {
-    fps: Vec<u32>,
+    fps: Arc<[u32]>,
 }
 
 impl FpSet {
@@ -128,72 +134,138 @@ impl FpSet {
     }
 
     /// Apply additions and removals (any order); returns how many
-    /// fingerprints were newly added. A few changes are applied in place
-    /// (binary search + shift), many in one merge pass.
-    pub(crate) fn apply(&mut self, mut add: Vec<u32>, mut remove: Vec<u32>, cap: usize) -> usize {
+    /// fingerprints were newly added. At most `cap` are kept (additions
+    /// beyond it are dropped, smallest first kept). With a `pool` the
+    /// result is looked up or stored there, so meshes that hold the same
+    /// set and apply the same change share one copy (same result either
+    /// way).
+    #[cfg(test)]
+    pub(crate) fn apply(
+        &mut self,
+        mut add: Vec<u32>,
+        mut remove: Vec<u32>,
+        cap: usize,
+        shared: Option<&SharedReports>,
+    ) -> usize {
         add.sort_unstable();
         add.dedup();
         remove.sort_unstable();
         remove.dedup();
-        if (add.len() + remove.len()) * 32 < self.fps.len() {
-            for x in &remove {
-                if let Ok(i) = self.fps.binary_search(x) {
-                    self.fps.remove(i);
-                }
-            }
-            let mut added = 0;
-            for x in add {
-                if remove.binary_search(&x).is_ok() {
-                    continue;
-                }
-                if let Err(i) = self.fps.binary_search(&x) {
-                    if self.fps.len() < cap {
-                        self.fps.insert(i, x);
-                        added += 1;
-                    }
-                }
-            }
-            return added;
+        self.apply_sorted(&add, &remove, cap, shared).0
+    }
+
+    /// [`FpSet::apply`] with `add` and `remove` sorted and free of
+    /// duplicates; also says whether every addition was kept (none
+    /// dropped by `cap`): then exactly the additions not in `remove` are in
+    /// the set.
+    pub(crate) fn apply_sorted(
+        &mut self,
+        add: &[u32],
+        remove: &[u32],
+        cap: usize,
+        shared: Option<&SharedReports>,
+    ) -> (usize, bool) {
+        let Some(shared) = shared else {
+            let (out, added, all) = merge(&self.fps, add, remove, cap);
+            self.fps = Arc::from(out);
+            return (added, all);
+        };
+        // Looked up by the slices (they hash as the stored `Vec`s do).
+        let key = super::share::transition_key(&self.fps, &(add, remove, cap));
+        let hit = lock(&shared.fps).get_with(&self.fps, key, |e| {
+            e.0 == add && e.1 == remove && e.2 == cap
+        });
+        if let Some((set, outcome)) = hit {
+            self.fps = set;
+            return outcome;
         }
-        let mut out = Vec::with_capacity((self.fps.len() + add.len()).min(cap));
-        let (mut i, mut j) = (0, 0);
-        let mut added = 0;
-        let removed = |x: u32| remove.binary_search(&x).is_ok();
-        while i < self.fps.len() || j < add.len() {
-            let take_old = match (self.fps.get(i), add.get(j)) {
-                (Some(a), Some(b)) => a <= b,
-                (Some(_), None) => true,
-                _ => false,
-            };
-            let (x, new) = if take_old {
-                let x = self.fps[i];
-                i += 1;
-                if add.get(j) == Some(&x) {
-                    j += 1;
-                }
-                (x, false)
-            } else {
-                let x = add[j];
-                j += 1;
-                (x, true)
-            };
-            if removed(x) || out.len() >= cap {
-                continue;
-            }
-            added += usize::from(new);
-            out.push(x);
-        }
-        out.shrink_to_fit();
-        self.fps = out;
-        added
+        let (out, added, all) = merge(&self.fps, add, remove, cap);
+        let remember = !self.fps.is_empty();
+        let edit = (add.to_vec(), remove.to_vec(), cap);
+        self.fps = lock(&shared.fps).put(&self.fps, edit, out, (added, all), remember);
+        (added, all)
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
         self.fps.iter().copied()
     }
 
+    /// Heap bytes of the set as one node holds it (unshared).
     pub(crate) fn bytes(&self) -> usize {
-        self.fps.capacity() * 4
+        self.fps.len() * 4 + 16
+    }
+}
+
+/// `old` (sorted, unique) with `add` merged in and `remove` taken out (both
+/// sorted, unique), at most `cap` kept; how many were newly added, and
+/// whether nothing was dropped by `cap`.
+fn merge(old: &[u32], add: &[u32], remove: &[u32], cap: usize) -> (Vec<u32>, usize, bool) {
+    let mut out = Vec::with_capacity((old.len() + add.len()).min(cap));
+    let (mut i, mut j) = (0, 0);
+    let mut added = 0;
+    let mut all = true;
+    let removed = |x: u32| remove.binary_search(&x).is_ok();
+    while i < old.len() || j < add.len() {
+        let take_old = match (old.get(i), add.get(j)) {
+            (Some(a), Some(b)) => a <= b,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        let (x, new) = if take_old {
+            let x = old[i];
+            i += 1;
+            if add.get(j) == Some(&x) {
+                j += 1;
+            }
+            (x, false)
+        } else {
+            let x = add[j];
+            j += 1;
+            (x, true)
+        };
+        if removed(x) {
+            continue;
+        }
+        if out.len() >= cap {
+            all = false;
+            continue;
+        }
+        added += usize::from(new);
+        out.push(x);
+    }
+    (out, added, all)
+}
+
+/// Sorts fingerprints: LSD radix sort (three passes of 11 bits) for large
+/// inputs, where it is several times faster than a comparison sort.
+pub(crate) fn sort_fps(v: &mut Vec<u32>) {
+    const BITS: u32 = 11;
+    const BUCKETS: usize = 1 << BITS;
+    if v.len() < 4096 {
+        v.sort_unstable();
+        return;
+    }
+    let mut counts = vec![[0usize; BUCKETS]; 3];
+    for &x in v.iter() {
+        for (p, c) in counts.iter_mut().enumerate() {
+            c[((x >> (p as u32 * BITS)) as usize) & (BUCKETS - 1)] += 1;
+        }
+    }
+    let mut buf = vec![0u32; v.len()];
+    for (p, c) in counts.iter_mut().enumerate() {
+        let mut sum = 0;
+        for n in c.iter_mut() {
+            let k = *n;
+            *n = sum;
+            sum += k;
+        }
+        let shift = p as u32 * BITS;
+        for &x in v.iter() {
+            let b = ((x >> shift) as usize) & (BUCKETS - 1);
+            buf[c[b]] = x;
+            c[b] += 1;
+        }
+        std::mem::swap(v, &mut buf);
     }
 }
 
@@ -251,7 +323,7 @@ impl Union {
         for s in sets {
             all.extend(s.iter());
         }
-        all.sort_unstable();
+        sort_fps(&mut all);
         all.dedup();
         let mut bloom = Bloom::with_capacity(all.len().max(64));
         for &fp in &all {
@@ -281,18 +353,87 @@ mod tests {
     #[test]
     fn fpset_merge_applies_adds_and_removes() {
         let mut s = FpSet::default();
-        assert_eq!(s.apply(vec![5, 1, 3, 3], vec![], 100), 3);
+        assert_eq!(s.apply(vec![5, 1, 3, 3], vec![], 100, None), 3);
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![1, 3, 5]);
-        assert_eq!(s.apply(vec![2, 5], vec![1, 9], 100), 1);
+        assert_eq!(s.apply(vec![2, 5], vec![1, 9], 100, None), 1);
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![2, 3, 5]);
-        assert_eq!(s.apply(vec![7, 8, 9], vec![], 4), 1);
+        assert_eq!(s.apply(vec![7, 8, 9], vec![], 4, None), 1);
         assert_eq!(s.len(), 4);
-        // The in-place path (few changes against many entries) agrees.
         let mut big = FpSet::default();
-        big.apply((0..1000).map(|x| x * 2).collect(), vec![], usize::MAX);
-        assert_eq!(big.apply(vec![3, 4, 5], vec![0, 4, 7], usize::MAX), 2);
+        big.apply((0..1000).map(|x| x * 2).collect(), vec![], usize::MAX, None);
+        assert_eq!(big.apply(vec![3, 4, 5], vec![0, 4, 7], usize::MAX, None), 2);
         assert!(big.contains(3) && big.contains(5) && !big.contains(0) && !big.contains(4));
         assert_eq!(big.len(), 1000);
+    }
+
+    #[test]
+    fn shared_sets_are_stored_once_and_give_the_same_results() {
+        let pool = SharedReports::new([5; 40]);
+        // Three neighbours of one peer receive its map and then the same
+        // diffs; a fourth received the map at another moment.
+        let base: Vec<u32> = (0..500).map(|x| x * 3).collect();
+        let mut held: Vec<FpSet> = (0..3).map(|_| FpSet::default()).collect();
+        for s in &mut held {
+            assert_eq!(s.apply(base.clone(), vec![], 1000, Some(&pool)), 500);
+        }
+        let mut late = FpSet::default();
+        late.apply(base[..499].to_vec(), vec![], 1000, Some(&pool));
+        late.apply(vec![base[499], 7], vec![], 1000, Some(&pool));
+        let mut plain = FpSet::default();
+        plain.apply(base.clone(), vec![], 1000, None);
+        for (add, rem) in [
+            (vec![7, 1], vec![3, 6, 4]),
+            (vec![], vec![0]),
+            (vec![2; 3], vec![]),
+        ] {
+            let want = plain.apply(add.clone(), rem.clone(), 1000, None);
+            for s in &mut held {
+                assert_eq!(s.apply(add.clone(), rem.clone(), 1000, Some(&pool)), want);
+                assert_eq!(
+                    s.iter().collect::<Vec<_>>(),
+                    plain.iter().collect::<Vec<_>>()
+                );
+            }
+        }
+        // One allocation for the three; the late one converged onto it by
+        // content after the same diffs (7 was already there).
+        assert!(Arc::ptr_eq(&held[0].fps, &held[1].fps) && Arc::ptr_eq(&held[1].fps, &held[2].fps));
+        late.apply(vec![1], vec![3, 6, 4], 1000, Some(&pool));
+        late.apply(vec![], vec![0], 1000, Some(&pool));
+        late.apply(vec![2], vec![], 1000, Some(&pool));
+        assert!(Arc::ptr_eq(&late.fps, &held[0].fps));
+        // Dead sets are purged from the pool once it has grown.
+        drop(held);
+        drop(late);
+        for i in 0..5000u32 {
+            let mut s = FpSet::default();
+            s.apply(vec![i, i + 1], vec![], 10, Some(&pool));
+        }
+        let entries = lock(&pool.fps).entries();
+        assert!(entries < 3 * 8192, "{entries} entries");
+    }
+
+    #[test]
+    fn radix_sort_sorts() {
+        let mut x = 0x1234_5678u32;
+        for n in [0usize, 5, 4095, 4096, 10_000, 100_003] {
+            let mut v: Vec<u32> = (0..n)
+                .map(|i| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    if i % 7 == 0 {
+                        u32::MAX - (i as u32 % 3)
+                    } else {
+                        x
+                    }
+                })
+                .collect();
+            let mut want = v.clone();
+            want.sort_unstable();
+            sort_fps(&mut v);
+            assert_eq!(v, want, "{n}");
+        }
     }
 
     #[test]
@@ -306,7 +447,7 @@ mod tests {
                 f.fp(&NodeId(b))
             })
             .collect();
-        set.apply(ids.clone(), vec![], usize::MAX);
+        set.apply(ids.clone(), vec![], usize::MAX, None);
         let mut u = Union::default();
         u.rebuild(std::iter::once(&set));
         assert!(ids.iter().all(|&x| u.may_contain(x)));

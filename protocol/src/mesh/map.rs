@@ -12,22 +12,22 @@
 //!
 //! The view this node reports is (hop 1, hop 2 minus hop 1 and itself).
 
-use std::collections::HashMap;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 
 use foldhash::fast::FixedState;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use super::hop3::{Fingerprinter, FpSet, Union};
+use super::share::{lock, SharedReports};
 use crate::ids::NodeId;
 use crate::messages::common::{PeerAddress, SocketAddress};
+use std::sync::Arc;
 
 /// Most entries of one peer's reported hop 1 that are kept (the schema's
 /// `Hop1Entry` list bound); more are dropped.
 pub const MAX_REPORTED_HOP1: usize = 1024;
-/// How stale the index behind `closest` answers may get (a hint; its
-/// rebuild costs a sort of the peers' reported hop 1).
-pub const ADDR_INDEX_MAX_AGE: Duration = Duration::from_secs(10);
 /// Most entries of one peer's reported hop 2 that are kept; more are dropped.
 pub const MAX_REPORTED_HOP2: usize = 65_536;
 
@@ -74,7 +74,7 @@ pub struct Hop1Peer {
 
 /// A socket address in 19 bytes (IPv4 stored mapped into IPv6), so a
 /// peer's reported hop 1 costs ~54 bytes per entry instead of ~80.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct PackedAddr {
     ip: [u8; 16],
     port: u16,
@@ -109,7 +109,7 @@ impl From<PackedAddr> for SocketAddr {
 }
 
 /// One entry of a peer's reported hop 1 (this node's hop 2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Reported {
     addr: Option<PackedAddr>,
     pub(crate) is_anchor: bool,
@@ -129,38 +129,21 @@ impl Reported {
     }
 }
 
-/// A peer's reported hop 1: a vector sorted by id (a third of a hash map's
-/// memory at ~100 entries; lookups by binary search).
+/// A peer's reported hop 1: one exact-size list sorted by id (lookups by
+/// binary search). A change builds the new list ([`edit_hop1`]); with
+/// [`SharedReports`] the lists are shared between meshes.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ReportedHop1 {
-    entries: Vec<(NodeId, Reported)>,
+    entries: Arc<[(NodeId, Reported)]>,
 }
 
 impl ReportedHop1 {
     fn pos(&self, id: &NodeId) -> Result<usize, usize> {
-        self.entries.binary_search_by(|(x, _)| x.0.cmp(&id.0))
+        self.entries.binary_search_by(|(x, _)| id_cmp(x, id))
     }
 
     pub(crate) fn get(&self, id: &NodeId) -> Option<&Reported> {
         self.pos(id).ok().map(|i| &self.entries[i].1)
-    }
-
-    pub(crate) fn get_mut(&mut self, id: &NodeId) -> Option<&mut Reported> {
-        match self.pos(id) {
-            Ok(i) => Some(&mut self.entries[i].1),
-            Err(_) => None,
-        }
-    }
-
-    pub(crate) fn insert(&mut self, id: NodeId, rep: Reported) {
-        match self.pos(&id) {
-            Ok(i) => self.entries[i].1 = rep,
-            Err(i) => self.entries.insert(i, (id, rep)),
-        }
-    }
-
-    pub(crate) fn remove(&mut self, id: &NodeId) -> Option<Reported> {
-        self.pos(id).ok().map(|i| self.entries.remove(i).1)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -172,37 +155,156 @@ impl ReportedHop1 {
     }
 
     fn bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<(NodeId, Reported)>()
-    }
-
-    fn shrink(&mut self) {
-        self.entries.shrink_to_fit();
+        self.entries.len() * std::mem::size_of::<(NodeId, Reported)>() + 16
     }
 }
 
-impl IntoIterator for ReportedHop1 {
-    type Item = (NodeId, Reported);
-    type IntoIter = std::vec::IntoIter<(NodeId, Reported)>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_iter()
+/// What one change of a reported hop 1 did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Hop1Outcome {
+    /// Dropped: a self-report, over the bound, or removing an absent entry.
+    Ignored,
+    /// A new entry.
+    Inserted,
+    /// An entry replaced; whether the old one had an address.
+    Updated(bool),
+    /// An entry removed; whether it had an address.
+    Removed(bool),
+}
+
+/// `old` (sorted) with the changes `ops` of reporter `from` applied in
+/// order (`None`: remove), at most [`MAX_REPORTED_HOP1`] entries; and what
+/// each change did.
+fn edit_hop1(
+    old: &[(NodeId, Reported)],
+    from: &NodeId,
+    ops: &[(NodeId, Option<Reported>)],
+) -> (Vec<(NodeId, Reported)>, Vec<Hop1Outcome>) {
+    let mut v = old.to_vec();
+    let mut outcomes = Vec::with_capacity(ops.len());
+    for (x, op) in ops {
+        let pos = v.binary_search_by(|(y, _)| id_cmp(y, x));
+        let o = match (op, pos) {
+            (Some(_), _) if x == from => Hop1Outcome::Ignored,
+            (Some(rep), Ok(i)) => {
+                let had = v[i].1.addr.is_some();
+                v[i].1 = *rep;
+                Hop1Outcome::Updated(had)
+            }
+            (Some(rep), Err(i)) => {
+                if v.len() >= MAX_REPORTED_HOP1 {
+                    Hop1Outcome::Ignored
+                } else {
+                    v.insert(i, (*x, *rep));
+                    Hop1Outcome::Inserted
+                }
+            }
+            (None, Ok(i)) => Hop1Outcome::Removed(v.remove(i).1.addr.is_some()),
+            (None, Err(_)) => Hop1Outcome::Ignored,
+        };
+        outcomes.push(o);
     }
+    (v, outcomes)
 }
 
 /// Everything one peer has reported.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PeerReport {
+    /// The report's slot: hop-2 entries name their best reporter by it.
+    slot: u16,
     pub(crate) hop1: ReportedHop1,
     pub(crate) hop2: FpSet,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Hop2Index {
+    /// Peers that report the node.
     count: u16,
+    /// Of those, the ones whose report carries an address.
+    addressed: u16,
+    /// The slot of the reporter [`Map::find`] names: one whose report
+    /// carries an address if any does, then the smallest id.
+    best: u16,
+    /// Whether `best`'s report carries an address for the node (kept with
+    /// `best`, so ranking a reporter against it needs no lookup).
+    best_addr: bool,
     is_anchor: bool,
 }
 
+/// The byte order of ids (lexicographic), comparing the first eight bytes
+/// as one integer before the rest: the order `BTreeMap<NodeId, _>` and the
+/// sorted reports keep, without a `memcmp` call per step.
+fn id_cmp(a: &NodeId, b: &NodeId) -> Ordering {
+    let head = |x: &NodeId| {
+        let mut h = [0u8; 8];
+        h.copy_from_slice(&x.0[..8]);
+        u64::from_be_bytes(h)
+    };
+    head(a).cmp(&head(b)).then_with(|| a.0[8..].cmp(&b.0[8..]))
+}
+
+/// Leading bits `a` and `b` share.
+fn common_prefix(a: &NodeId, b: &NodeId) -> u32 {
+    super::route::common_prefix_len(&a.0, &b.0)
+}
+
+/// The XOR-closest key to `target` among the keys of `set` that pass `ok`
+/// (exact, in O(log n) seeks): the eligible neighbours of the pivot in key
+/// order include one with the longest common prefix `L`; every eligible key
+/// sharing `L` bits with the pivot then lies in the subtree with bit `L`
+/// flipped, so the search continues there with that bit of the pivot
+/// flipped, until the subtree holds one eligible key.
+fn xor_closest<V>(
+    set: &BTreeMap<NodeId, V>,
+    target: &NodeId,
+    ok: impl Fn(&NodeId, &V) -> bool,
+) -> Option<NodeId> {
+    let mut pivot = *target;
+    loop {
+        let below = set
+            .range(..=pivot)
+            .rev()
+            .find(|(k, v)| ok(k, v))
+            .map(|(k, _)| *k);
+        if below == Some(pivot) {
+            return below;
+        }
+        let above = set
+            .range((Bound::Excluded(pivot), Bound::Unbounded))
+            .find(|(k, v)| ok(k, v))
+            .map(|(k, _)| *k);
+        let (best, up) = match (below, above) {
+            (None, None) => return None,
+            (Some(b), None) => (b, false),
+            (None, Some(a)) => (a, true),
+            (Some(b), Some(a)) => {
+                if common_prefix(&a, &pivot) > common_prefix(&b, &pivot) {
+                    (a, true)
+                } else {
+                    (b, false)
+                }
+            }
+        };
+        let l = common_prefix(&best, &pivot);
+        if l >= 255 {
+            return Some(best);
+        }
+        // Is `best` the only eligible key of its subtree (prefix l + 1)?
+        let next = if up {
+            set.range((Bound::Excluded(best), Bound::Unbounded))
+                .find(|(k, v)| ok(k, v))
+        } else {
+            set.range(..best).rev().find(|(k, v)| ok(k, v))
+        };
+        if next.is_none_or(|(k, _)| common_prefix(k, &best) <= l) {
+            return Some(best);
+        }
+        pivot.0[(l / 8) as usize] ^= 0x80 >> (l % 8);
+    }
+}
+
 /// A table keyed by NodeId with the node's seeded hasher.
-type IdMap<V> = HashMap<NodeId, V, FixedState>;
+pub(crate) type IdMap<V> = HashMap<NodeId, V, FixedState>;
 
 /// Where a node is in the map.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,19 +381,17 @@ pub struct Map {
     me: NodeId,
     hop1: IdMap<Hop1Peer>,
     pub(crate) reports: IdMap<PeerReport>,
-    hop2: IdMap<Hop2Index>,
+    /// The peer of each report slot (`None`: free).
+    slot_ids: Vec<Option<NodeId>>,
+    free_slots: Vec<u16>,
+    /// Hop 2 by id, in id order (the XOR-closest search walks it).
+    hop2: BTreeMap<NodeId, Hop2Index>,
     union: Union,
     pub(crate) fingerprint: Fingerprinter,
+    /// Report storage shared with other meshes (simulation only).
+    shared: Option<SharedReports>,
     /// View changes journaled since the start (for the amplification check).
     pub(crate) logged: u64,
-    /// Bumped by every change of hop 1 or of a report.
-    version: u64,
-    /// The nodes with an address (hop 1 with advertised addresses, reported
-    /// hop-1 entries with one), as (first 8 id bytes, id), for `closest`;
-    /// rebuilt at most every [`ADDR_INDEX_MAX_AGE`] when the map changed.
-    addr_index: Vec<(u64, NodeId)>,
-    addr_index_version: u64,
-    addr_index_at: Option<Duration>,
     pub(crate) journal: Vec<JournalEvent>,
     /// Journal positions already removed from the front.
     pub(crate) journal_base: u64,
@@ -308,23 +408,35 @@ impl Map {
         Map {
             me,
             hop1: HashMap::with_hasher(hasher.clone()),
-            reports: HashMap::with_hasher(hasher.clone()),
-            hop2: HashMap::with_hasher(hasher),
+            reports: HashMap::with_hasher(hasher),
+            slot_ids: Vec::new(),
+            free_slots: Vec::new(),
+            hop2: BTreeMap::new(),
             union: Union::default(),
             fingerprint: Fingerprinter::new(fp_key),
+            shared: None,
             journal: Vec::new(),
             journal_base: 0,
             logged: 0,
-            version: 0,
-            addr_index: Vec::new(),
-            addr_index_version: u64::MAX,
-            addr_index_at: None,
         }
+    }
+
+    /// Share report storage with other meshes of this process, with their
+    /// fingerprint key (simulation only: see [`SharedReports`]). Call
+    /// before anything is reported.
+    pub fn share_reports(&mut self, shared: SharedReports) {
+        self.fingerprint = Fingerprinter::new(shared.key());
+        self.shared = Some(shared);
     }
 
     /// This node's id.
     pub fn me(&self) -> NodeId {
         self.me
+    }
+
+    /// The seeded hasher of this node's id-keyed tables.
+    pub(crate) fn hasher(&self) -> FixedState {
+        self.hop1.hasher().clone()
     }
 
     fn in_view_hop2(&self, id: &NodeId) -> bool {
@@ -359,7 +471,6 @@ impl Map {
 
     /// A peer connected (or its addresses or class changed).
     pub fn set_hop1(&mut self, id: NodeId, peer: Hop1Peer) {
-        self.version += 1;
         if id == self.me {
             return;
         }
@@ -369,7 +480,25 @@ impl Map {
             Some(_) => self.log(Layer::Hop1, id, true),
             None => {
                 self.log(Layer::Hop1, id, false);
-                self.reports.entry(id).or_default();
+                if !self.reports.contains_key(&id) {
+                    let slot = match self.free_slots.pop() {
+                        Some(s) => s,
+                        None => {
+                            self.slot_ids.push(None);
+                            (self.slot_ids.len() - 1) as u16
+                        }
+                    };
+                    if let Some(x) = self.slot_ids.get_mut(slot as usize) {
+                        *x = Some(id);
+                    }
+                    self.reports.insert(
+                        id,
+                        PeerReport {
+                            slot,
+                            ..PeerReport::default()
+                        },
+                    );
+                }
                 if was_hop2 {
                     self.log(Layer::Hop2, id, true);
                 }
@@ -379,111 +508,298 @@ impl Map {
 
     /// A peer disconnected: it leaves hop 1 and everything it reported goes.
     pub fn remove_hop1(&mut self, id: &NodeId) {
-        self.version += 1;
         if self.hop1.remove(id).is_none() {
             return;
         }
         self.log(Layer::Hop1, *id, true);
         if let Some(report) = self.reports.remove(id) {
             self.union.note_removed(report.hop2.len());
-            for (x, _) in report.hop1 {
-                self.unref_hop2(&x);
+            if let Some(x) = self.slot_ids.get_mut(report.slot as usize) {
+                *x = None;
+                self.free_slots.push(report.slot);
             }
+            let mut rescan = Vec::new();
+            for (x, rep) in report.hop1.iter() {
+                if *x != self.me {
+                    self.unref_hop2(x, rep.addr.is_some());
+                    if self.fix_best(x, report.slot, None) {
+                        rescan.push(*x);
+                    }
+                }
+            }
+            self.rescan_best(rescan);
         }
         if self.in_view_hop2(id) {
             self.log(Layer::Hop2, *id, false);
         }
     }
 
-    fn ref_hop2(&mut self, x: NodeId, is_anchor: bool) {
-        let visible_before = self.in_view_hop2(&x);
-        let e = self.hop2.entry(x).or_insert(Hop2Index {
-            count: 0,
-            is_anchor,
+    /// How [`Map::find`] ranks a reporter of `x`: an address first, then
+    /// the smaller id.
+    fn rank(addr: bool, peer: NodeId) -> (bool, std::cmp::Reverse<NodeId>) {
+        (addr, std::cmp::Reverse(peer))
+    }
+
+    /// The best reporter of `x` (its slot and whether its report carries
+    /// an address) by a scan of every report.
+    fn scan_best(&self, x: &NodeId) -> Option<(u16, bool)> {
+        self.reports
+            .iter()
+            .filter_map(|(peer, r)| {
+                let addr = r.hop1.get(x)?.addr.is_some();
+                Some((Self::rank(addr, *peer), (r.slot, addr)))
+            })
+            .max_by_key(|(rank, _)| *rank)
+            .map(|(_, best)| best)
+    }
+
+    /// After the report in `slot` changed its entry for `x` (now: whether
+    /// it carries an address, `None` if it has none): keep the named
+    /// reporter the best one. Returns true if that takes a look at every
+    /// report ([`Map::rescan_best`], batched by the caller).
+    #[must_use]
+    fn fix_best(&mut self, x: &NodeId, slot: u16, mine: Option<bool>) -> bool {
+        let Some(e) = self.hop2.get(x) else {
+            return false;
+        };
+        let (best, best_addr) = (e.best, e.best_addr);
+        let new = if best == slot {
+            // It may have lost its address or its entry: ask everyone.
+            if mine == Some(true) {
+                if !best_addr {
+                    if let Some(e) = self.hop2.get_mut(x) {
+                        e.best_addr = true;
+                    }
+                }
+                return false;
+            }
+            return true;
+        } else {
+            let me = self.slot_ids.get(slot as usize).copied().flatten();
+            match self.slot_ids.get(best as usize).copied().flatten() {
+                None => return true,
+                Some(theirs) => match (mine, me) {
+                    (Some(a), Some(me)) if Self::rank(a, me) > Self::rank(best_addr, theirs) => {
+                        (slot, a)
+                    }
+                    _ => return false,
+                },
+            }
+        };
+        if let Some(e) = self.hop2.get_mut(x) {
+            (e.best, e.best_addr) = new;
+        }
+        false
+    }
+
+    /// Find the best reporter of each of `xs` by a look at every report:
+    /// one binary search per report and node for a few nodes, one walk of
+    /// each report beside the sorted nodes for many (a peer that leaves is
+    /// the named reporter of dozens of nodes at once).
+    fn rescan_best(&mut self, mut xs: Vec<NodeId>) {
+        if xs.len() <= 8 {
+            for x in &xs {
+                if let Some((b, a)) = self.scan_best(x) {
+                    if let Some(e) = self.hop2.get_mut(x) {
+                        (e.best, e.best_addr) = (b, a);
+                    }
+                }
+            }
+            return;
+        }
+        xs.sort_unstable_by(id_cmp);
+        xs.dedup();
+        type Best = Option<((bool, std::cmp::Reverse<NodeId>), u16, bool)>;
+        let mut best: Vec<Best> = vec![None; xs.len()];
+        for (peer, r) in &self.reports {
+            let list = &r.hop1.entries;
+            let (mut i, mut j) = (0, 0);
+            while i < list.len() && j < xs.len() {
+                match id_cmp(&list[i].0, &xs[j]) {
+                    Ordering::Less => i += 1,
+                    Ordering::Greater => j += 1,
+                    Ordering::Equal => {
+                        let addr = list[i].1.addr.is_some();
+                        let rank = Self::rank(addr, *peer);
+                        if best[j].as_ref().is_none_or(|(r0, _, _)| rank > *r0) {
+                            best[j] = Some((rank, r.slot, addr));
+                        }
+                        i += 1;
+                        j += 1;
+                    }
+                }
+            }
+        }
+        for (x, b) in xs.iter().zip(best) {
+            if let (Some(e), Some((_, slot, addr))) = (self.hop2.get_mut(x), b) {
+                (e.best, e.best_addr) = (slot, addr);
+            }
+        }
+    }
+
+    fn ref_hop2(&mut self, x: NodeId, is_anchor: bool, addressed: bool, slot: u16) {
+        // In the view's hop 2 iff in hop 2 and neither me nor hop 1: it
+        // appears there iff the entry is new (one search of hop 2).
+        let direct = x == self.me || self.hop1.contains_key(&x);
+        let mut fresh = false;
+        let e = self.hop2.entry(x).or_insert_with(|| {
+            fresh = true;
+            Hop2Index {
+                count: 0,
+                addressed: 0,
+                best: slot,
+                best_addr: addressed,
+                is_anchor,
+            }
         });
         e.count = e.count.saturating_add(1);
+        e.addressed = e.addressed.saturating_add(u16::from(addressed));
         e.is_anchor |= is_anchor;
-        if !visible_before && self.in_view_hop2(&x) {
+        if fresh && !direct {
             self.log(Layer::Hop2, x, false);
         }
     }
 
-    fn unref_hop2(&mut self, x: &NodeId) {
-        let visible_before = self.in_view_hop2(x);
-        if let Some(e) = self.hop2.get_mut(x) {
-            e.count = e.count.saturating_sub(1);
-            if e.count == 0 {
-                self.hop2.remove(x);
+    /// A report no longer has `x` (the caller fixes the named reporter).
+    fn unref_hop2(&mut self, x: &NodeId, addressed: bool) {
+        // It leaves the view's hop 2 iff its entry goes and it is neither
+        // me nor hop 1 (one search of hop 2).
+        let std::collections::btree_map::Entry::Occupied(mut o) = self.hop2.entry(*x) else {
+            return;
+        };
+        let e = o.get_mut();
+        e.count = e.count.saturating_sub(1);
+        e.addressed = e.addressed.saturating_sub(u16::from(addressed));
+        if e.count == 0 {
+            o.remove();
+            if *x != self.me && !self.hop1.contains_key(x) {
+                self.log(Layer::Hop2, *x, true);
             }
-        }
-        if visible_before && !self.in_view_hop2(x) {
-            self.log(Layer::Hop2, *x, true);
         }
     }
 
     /// Peer `from` reports `x` in its hop 1 (added or address changed).
     /// Returns false if dropped (unknown peer, self-report, or bound).
+    #[cfg(test)]
     pub(crate) fn report_hop1(&mut self, from: &NodeId, x: NodeId, rep: Reported) -> bool {
-        self.version += 1;
-        if x == *from {
-            return false;
-        }
-        let Some(report) = self.reports.get_mut(from) else {
-            return false;
-        };
-        if let Some(r) = report.hop1.get_mut(&x) {
-            *r = rep;
-            return true;
-        }
-        if report.hop1.len() >= MAX_REPORTED_HOP1 {
-            return false;
-        }
-        report.hop1.insert(x, rep);
-        if x != self.me {
-            self.ref_hop2(x, rep.is_anchor);
-        }
-        true
+        self.apply_hop1(from, &[(x, Some(rep))])
+            .first()
+            .is_some_and(|o| *o != Hop1Outcome::Ignored)
     }
 
     /// Peer `from` no longer reports `x` in its hop 1.
+    #[cfg(test)]
     pub(crate) fn unreport_hop1(&mut self, from: &NodeId, x: &NodeId) {
-        self.version += 1;
-        let removed = self
-            .reports
-            .get_mut(from)
-            .and_then(|r| r.hop1.remove(x))
-            .is_some();
-        if removed && *x != self.me {
-            self.unref_hop2(x);
+        self.apply_hop1(from, &[(*x, None)]);
+    }
+
+    /// Changes of peer `from`'s reported hop 1, in order (`None`: removed);
+    /// what each did (none if `from` is not a peer).
+    pub(crate) fn apply_hop1(
+        &mut self,
+        from: &NodeId,
+        ops: &[(NodeId, Option<Reported>)],
+    ) -> Arc<[Hop1Outcome]> {
+        let Some(report) = self.reports.get_mut(from) else {
+            return Arc::from([]);
+        };
+        let slot = report.slot;
+        let old = &report.hop1.entries;
+        let (list, outcomes) = match &self.shared {
+            None => {
+                let (v, o) = edit_hop1(old, from, ops);
+                (Arc::from(v), Arc::from(o))
+            }
+            Some(shared) => {
+                let edit = (*from, ops.to_vec());
+                let hit = lock(&shared.hop1).get(old, &edit);
+                match hit {
+                    Some(hit) => hit,
+                    None => {
+                        let (v, o) = edit_hop1(old, from, ops);
+                        let o: Arc<[Hop1Outcome]> = Arc::from(o);
+                        let remember = !old.is_empty();
+                        let list = lock(&shared.hop1).put(old, edit, v, o.clone(), remember);
+                        (list, o)
+                    }
+                }
+            }
+        };
+        report.hop1.entries = list.clone();
+        let mut touched = Vec::new();
+        for ((x, op), o) in ops.iter().zip(outcomes.iter()) {
+            if *x == self.me {
+                continue;
+            }
+            let has = op.is_some_and(|r| r.addr.is_some());
+            match (*o, op) {
+                (Hop1Outcome::Inserted, Some(rep)) => {
+                    self.ref_hop2(*x, rep.is_anchor, has, slot);
+                }
+                (Hop1Outcome::Updated(had), _) if had != has => {
+                    if let Some(e) = self.hop2.get_mut(x) {
+                        e.addressed = if has {
+                            e.addressed.saturating_add(1)
+                        } else {
+                            e.addressed.saturating_sub(1)
+                        };
+                    }
+                }
+                (Hop1Outcome::Removed(had), _) => self.unref_hop2(x, had),
+                (Hop1Outcome::Ignored, _) => continue,
+                _ => {}
+            }
+            touched.push(*x);
         }
+        touched.sort_unstable();
+        touched.dedup();
+        let mut rescan = Vec::new();
+        for x in &touched {
+            let mine = list
+                .binary_search_by(|(y, _)| id_cmp(y, x))
+                .ok()
+                .map(|i| list[i].1.addr.is_some());
+            if self.fix_best(x, slot, mine) {
+                rescan.push(*x);
+            }
+        }
+        self.rescan_best(rescan);
+        outcomes
     }
 
     /// Peer `from` reports changes of its hop 2 (this node's hop 3).
     pub(crate) fn report_hop2(&mut self, from: &NodeId, added: &[NodeId], removed: &[NodeId]) {
         let fp = |id: &NodeId| self.fingerprint.fp(id);
-        let add: Vec<u32> = added.iter().filter(|x| **x != self.me).map(fp).collect();
-        let rem: Vec<u32> = removed.iter().map(fp).collect();
         let Some(report) = self.reports.get_mut(from) else {
             return;
         };
+        let mut add: Vec<u32> = added.iter().filter(|x| **x != self.me).map(fp).collect();
+        let mut rem: Vec<u32> = removed.iter().map(fp).collect();
+        super::hop3::sort_fps(&mut add);
+        add.dedup();
+        super::hop3::sort_fps(&mut rem);
+        rem.dedup();
         let before = report.hop2.len();
-        let newly = report.hop2.apply(add.clone(), rem, MAX_REPORTED_HOP2);
+        let (newly, all_kept) =
+            report
+                .hop2
+                .apply_sorted(&add, &rem, MAX_REPORTED_HOP2, self.shared.as_ref());
         let gone = (before + newly).saturating_sub(report.hop2.len());
         for x in add {
-            if report.hop2.contains(x) {
+            // The set holds exactly the additions not removed unless the
+            // bound dropped some.
+            let kept = if all_kept {
+                rem.binary_search(&x).is_err()
+            } else {
+                report.hop2.contains(x)
+            };
+            if kept {
                 self.union.note_insert(x);
             }
         }
         self.union.note_removed(gone);
         if self.union.needs_rebuild() {
             self.rebuild_union();
-        }
-    }
-
-    /// Release spare capacity of `from`'s report (after a full map sync).
-    pub(crate) fn compact_report(&mut self, from: &NodeId) {
-        if let Some(r) = self.reports.get_mut(from) {
-            r.hop1.shrink();
         }
     }
 
@@ -497,6 +813,21 @@ impl Map {
         let Some(r) = self.reports.get(from) else {
             return false;
         };
+        // Even if every addition were new, the bounds would hold: the
+        // usual case, decided without a lookup per change.
+        let adds1 = d
+            .hop1_changes
+            .iter()
+            .filter(|c| c.kind != Hop1ChangeKind::Removed)
+            .count();
+        let adds2 = d
+            .hop2_changes
+            .iter()
+            .filter(|c| c.kind == Hop2ChangeKind::Added)
+            .count();
+        if r.hop1.len() + adds1 <= MAX_REPORTED_HOP1 && r.hop2.len() + adds2 <= MAX_REPORTED_HOP2 {
+            return false;
+        }
         let new1 = d
             .hop1_changes
             .iter()
@@ -520,20 +851,36 @@ impl Map {
 
     /// Forget everything `from` reported (before a fresh map sync).
     pub(crate) fn clear_report(&mut self, from: &NodeId) {
-        self.version += 1;
         if let Some(report) = self.reports.get_mut(from) {
-            let old = std::mem::take(report);
-            self.union.note_removed(old.hop2.len());
-            for (x, _) in old.hop1 {
-                if x != self.me {
-                    self.unref_hop2(&x);
+            let slot = report.slot;
+            let hop1 = std::mem::take(&mut report.hop1);
+            let hop2 = std::mem::take(&mut report.hop2);
+            self.union.note_removed(hop2.len());
+            let mut rescan = Vec::new();
+            for (x, rep) in hop1.iter() {
+                if *x != self.me {
+                    self.unref_hop2(x, rep.addr.is_some());
+                    if self.fix_best(x, slot, None) {
+                        rescan.push(*x);
+                    }
                 }
             }
+            self.rescan_best(rescan);
         }
     }
 
     fn rebuild_union(&mut self) {
         self.union.rebuild(self.reports.values().map(|r| &r.hop2));
+    }
+
+    /// Is `id` anywhere in the map (what `find(id).is_some()` says, without
+    /// collecting the reporters)?
+    pub fn contains(&self, id: &NodeId) -> bool {
+        if *id == self.me || self.hop1.contains_key(id) || self.hop2.contains_key(id) {
+            return true;
+        }
+        let fp = self.fingerprint.fp(id);
+        self.union.may_contain(fp) && self.reports.values().any(|r| r.hop2.contains(fp))
     }
 
     /// Where `id` is, nearest hop first. O(1) for hop 1, hop 2 and a hop-3
@@ -546,6 +893,16 @@ impl Map {
             return Some(Found::Hop1(p.clone()));
         }
         if let Some(e) = self.hop2.get(id) {
+            let peer = self.slot_ids.get(e.best as usize).copied().flatten();
+            let held = peer.and_then(|p| Some((p, self.reports.get(&p)?.hop1.get(id)?)));
+            if let Some((reporter, r)) = held {
+                return Some(Found::Hop2 {
+                    reporter,
+                    addr: r.addr(),
+                    is_anchor: e.is_anchor,
+                });
+            }
+            // Not reached while `best` is kept current; the scan is the rule.
             let mut best: Option<(NodeId, Option<SocketAddr>)> = None;
             for (peer, report) in &self.reports {
                 if let Some(r) = report.hop1.get(id) {
@@ -597,12 +954,29 @@ impl Map {
         self.hop1.get(id)
     }
 
-    /// Hop-2 nodes of the view (not me, not hop 1) with their anchor flag.
+    /// Hop-2 nodes of the view (not me, not hop 1) with their anchor flag,
+    /// in id order (hop 2 is walked beside the sorted hop-1 ids: no lookup
+    /// per entry).
     pub fn hop2_view(&self) -> impl Iterator<Item = (NodeId, bool)> + '_ {
+        let mut skip: Vec<NodeId> = self.hop1.keys().copied().collect();
+        skip.push(self.me);
+        skip.sort_unstable();
+        let mut k = 0;
         self.hop2
             .iter()
-            .filter(|(id, _)| **id != self.me && !self.hop1.contains_key(*id))
+            .filter(move |(id, _)| {
+                while skip.get(k).is_some_and(|s| s < *id) {
+                    k += 1;
+                }
+                skip.get(k) != Some(*id)
+            })
             .map(|(id, e)| (*id, e.is_anchor))
+    }
+
+    /// Entries in hop 2 of the view (an upper bound: hop 2 also holds
+    /// hop-1 peers that other peers report).
+    pub(crate) fn hop2_len_bound(&self) -> usize {
+        self.hop2.len()
     }
 
     /// Every (reporter, node, address, anchor) of the peers' reported hop 1.
@@ -635,65 +1009,20 @@ impl Map {
         })
     }
 
-    /// Rebuild the index behind [`Map::closest_addressable`] if the map
-    /// changed and the index is older than [`ADDR_INDEX_MAX_AGE`].
-    pub(crate) fn refresh_addr_index(&mut self, now: Duration) {
-        let fresh = self.addr_index_version == self.version;
-        let young = self
-            .addr_index_at
-            .is_some_and(|t| now < t + ADDR_INDEX_MAX_AGE);
-        if fresh || (young && !self.addr_index.is_empty()) {
-            return;
-        }
-        let key = |id: &NodeId| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&id.0[..8]);
-            (u64::from_be_bytes(b), *id)
-        };
-        let mut v: Vec<(u64, NodeId)> = self
-            .hop1
-            .iter()
-            .filter(|(_, p)| !p.addresses.is_empty())
-            .map(|(id, _)| key(id))
-            .collect();
-        for r in self.reports.values() {
-            v.extend(
-                r.hop1
-                    .iter()
-                    .filter(|(id, rep)| rep.addr.is_some() && **id != self.me)
-                    .map(|(id, _)| key(id)),
-            );
-        }
-        v.sort_unstable_by_key(|e| e.1 .0);
-        v.dedup_by_key(|e| e.1);
-        v.shrink_to_fit();
-        self.addr_index = v;
-        self.addr_index_version = self.version;
-        self.addr_index_at = Some(now);
-    }
-
-    /// The XOR-closest node to `target` with an address (as of the last
-    /// index refresh), skipping `skip`.
+    /// The XOR-closest node to `target` this map holds an address for (a
+    /// hop-1 peer with advertised addresses, a hop-2 node a report carried
+    /// an address for), skipping `skip`: exact and current, in O(log n).
     pub(crate) fn closest_addressable(&self, target: &NodeId, skip: &NodeId) -> Option<NodeId> {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&target.0[..8]);
-        let t = u64::from_be_bytes(b);
-        let mut best: Option<(u64, NodeId)> = None;
-        for (k, id) in &self.addr_index {
-            if id == skip {
+        let mut best = xor_closest(&self.hop2, target, |id, e| e.addressed > 0 && id != skip);
+        for (id, p) in &self.hop1 {
+            if p.addresses.is_empty() || id == skip {
                 continue;
             }
-            let d = k ^ t;
-            best = match best {
-                Some((bd, bid))
-                    if bd < d || (bd == d && !super::route::closer(&target.0, &id.0, &bid.0)) =>
-                {
-                    Some((bd, bid))
-                }
-                _ => Some((d, *id)),
-            };
+            if best.is_none_or(|b| super::route::closer(&target.0, &id.0, &b.0)) {
+                best = Some(*id);
+            }
         }
-        best.map(|(_, id)| id)
+        best
     }
 
     /// The addresses this map holds for `id`: its advertised ones if it is
@@ -727,7 +1056,8 @@ impl Map {
             .values()
             .map(|r| r.hop1.bytes() + r.hop2.bytes() + std::mem::size_of::<PeerReport>() + 33)
             .sum();
-        let hop2 = self.hop2.capacity() * (std::mem::size_of::<(NodeId, Hop2Index)>() + 1);
+        // B-tree leaves of 11 slots, ~70 % full, plus their headers.
+        let hop2 = self.hop2.len() * (std::mem::size_of::<(NodeId, Hop2Index)>() + 2) * 10 / 7;
         let hop1 = self.hop1.capacity() * (std::mem::size_of::<(NodeId, Hop1Peer)>() + 1)
             + self
                 .hop1
@@ -750,5 +1080,291 @@ impl Map {
     /// Does `from` have a report (is it a hop-1 peer)?
     pub(crate) fn has_report(&self, from: &NodeId) -> bool {
         self.reports.contains_key(from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn id(seed: u64) -> NodeId {
+        let mut b = [0u8; 32];
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        for chunk in b.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            chunk.copy_from_slice(&x.to_le_bytes());
+        }
+        NodeId(b)
+    }
+
+    fn brute(cands: &[NodeId], target: &NodeId) -> Option<NodeId> {
+        let mut best: Option<NodeId> = None;
+        for c in cands {
+            if best.is_none_or(|b| super::super::route::closer(&target.0, &c.0, &b.0)) {
+                best = Some(*c);
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn xor_closest_matches_a_scan() {
+        for n in [0usize, 1, 2, 3, 17, 300, 2000] {
+            let mut set = BTreeMap::new();
+            for i in 0..n {
+                // Every third key is not eligible; some keys share long
+                // prefixes with each other.
+                let mut k = id(i as u64 + 1000 * n as u64);
+                if i % 5 == 0 && i > 0 {
+                    k = id(i as u64 - 1 + 1000 * n as u64);
+                    k.0[31] ^= 1 << (i % 8);
+                }
+                set.insert(k, i % 3 != 0);
+            }
+            let eligible: Vec<NodeId> = set.iter().filter(|(_, v)| **v).map(|(k, _)| *k).collect();
+            for t in 0..200u64 {
+                let mut target = id(t + 77);
+                if t % 4 == 0 {
+                    if let Some(e) = eligible.get(t as usize % eligible.len().max(1)) {
+                        target = *e; // exact hits
+                        target.0[20] ^= (t % 2) as u8;
+                    }
+                }
+                let got = xor_closest(&set, &target, |_, v| *v);
+                assert_eq!(got, brute(&eligible, &target), "n {n} target {t}");
+            }
+        }
+    }
+
+    /// The reporter `find` names, by the rule (a scan of every report).
+    fn reporter_by_scan(map: &Map, x: &NodeId) -> Option<(NodeId, Option<SocketAddr>)> {
+        let mut best: Option<(bool, std::cmp::Reverse<NodeId>, Option<SocketAddr>)> = None;
+        for (p, r) in &map.reports {
+            if let Some(rep) = r.hop1.get(x) {
+                let cand = (rep.addr.is_some(), std::cmp::Reverse(*p), rep.addr());
+                if best.is_none_or(|b| (cand.0, cand.1) > (b.0, b.1)) {
+                    best = Some(cand);
+                }
+            }
+        }
+        best.map(|(_, p, a)| (p.0, a))
+    }
+
+    #[test]
+    fn the_named_reporter_follows_the_rule_through_every_change() {
+        let me = id(1);
+        let mut map = Map::new(me, [4; 40]);
+        let peers: Vec<NodeId> = (10..16).map(id).collect();
+        let xs: Vec<NodeId> = (100..112).map(id).collect();
+        let addr = |i: u64| -> SocketAddr {
+            format!("192.0.2.{}:{}", i % 200 + 1, i % 60000 + 1)
+                .parse()
+                .unwrap()
+        };
+        let up = |map: &mut Map, p: NodeId| {
+            map.set_hop1(
+                p,
+                Hop1Peer {
+                    addresses: vec![],
+                    is_anchor: false,
+                    class: SlotClass::Social,
+                },
+            )
+        };
+        for p in &peers {
+            up(&mut map, *p);
+        }
+        let mut r = 12345u64;
+        for step in 0..4000u64 {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            let p = peers[(r % peers.len() as u64) as usize];
+            let x = xs[((r >> 8) % xs.len() as u64) as usize];
+            match (r >> 20) % 16 {
+                0..=6 => {
+                    let a = (!(r >> 30).is_multiple_of(3)).then(|| addr(r >> 40));
+                    map.report_hop1(&p, x, Reported::new(a, false));
+                }
+                7..=9 => map.unreport_hop1(&p, &x),
+                10 | 11 => {
+                    // A batch (one diff), ids repeated within it.
+                    let ops: Vec<(NodeId, Option<Reported>)> = (0..(r >> 33) % 6)
+                        .map(|k| {
+                            let y = xs[((r >> (34 + 3 * k)) % xs.len() as u64) as usize];
+                            let a = ((r >> (50 + k)) & 1 == 0).then(|| addr(k));
+                            let op = ((r >> (40 + k)) & 3 != 0).then(|| Reported::new(a, false));
+                            (y, op)
+                        })
+                        .collect();
+                    map.apply_hop1(&p, &ops);
+                }
+                12 => map.clear_report(&p),
+                13 => {
+                    map.remove_hop1(&p);
+                    up(&mut map, p);
+                }
+                _ => {}
+            }
+            for x in &xs {
+                let want = reporter_by_scan(&map, x);
+                let got = match map.find(x) {
+                    Some(Found::Hop2 { reporter, addr, .. }) => Some((reporter, addr)),
+                    _ => None,
+                };
+                assert_eq!(got, want, "step {step}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_leaving_peer_hands_its_named_nodes_to_the_next_best() {
+        // Every peer reports the same 50 nodes, some with an address: the
+        // peer that leaves (or whose report is cleared) is the named
+        // reporter of many at once (the batched rescan).
+        let me = id(1);
+        let mut map = Map::new(me, [6; 40]);
+        let peers: Vec<NodeId> = (10..18).map(id).collect();
+        let xs: Vec<NodeId> = (200..250).map(id).collect();
+        let addr = |i: u64| -> SocketAddr { format!("192.0.2.{}:4433", i + 1).parse().unwrap() };
+        for p in &peers {
+            map.set_hop1(
+                *p,
+                Hop1Peer {
+                    addresses: vec![],
+                    is_anchor: false,
+                    class: SlotClass::Social,
+                },
+            );
+        }
+        for (k, p) in peers.iter().enumerate() {
+            let ops: Vec<(NodeId, Option<Reported>)> = xs
+                .iter()
+                .enumerate()
+                .map(|(i, x)| {
+                    let a = ((i + k) % 3 != 0).then(|| addr(i as u64));
+                    (*x, Some(Reported::new(a, false)))
+                })
+                .collect();
+            map.apply_hop1(p, &ops);
+        }
+        let check = |map: &Map| {
+            for x in &xs {
+                let got = match map.find(x) {
+                    Some(Found::Hop2 { reporter, addr, .. }) => Some((reporter, addr)),
+                    _ => None,
+                };
+                assert_eq!(got, reporter_by_scan(map, x));
+            }
+        };
+        check(&map);
+        // Remove the named reporters first, so each removal orphans many.
+        let mut order = peers.clone();
+        order.sort();
+        map.clear_report(&order[0]);
+        check(&map);
+        for p in &order {
+            map.remove_hop1(p);
+            check(&map);
+        }
+        assert!(xs.iter().all(|x| map.find(x).is_none()));
+    }
+
+    #[test]
+    fn shared_reports_give_the_same_maps_and_store_each_list_once() {
+        let shared = SharedReports::new([6; 40]);
+        let peer = id(500);
+        let mk = |me: NodeId, sh: Option<&SharedReports>| {
+            let mut m = Map::new(me, [6; 40]);
+            if let Some(s) = sh {
+                m.share_reports(s.clone());
+            }
+            m.set_hop1(
+                peer,
+                Hop1Peer {
+                    addresses: vec![],
+                    is_anchor: false,
+                    class: SlotClass::Wide,
+                },
+            );
+            m
+        };
+        let mut maps = [
+            mk(id(1), Some(&shared)),
+            mk(id(2), Some(&shared)),
+            mk(id(3), None),
+        ];
+        let xs: Vec<NodeId> = (100..140).map(id).collect();
+        let addr: SocketAddr = "192.0.2.9:9".parse().unwrap();
+        let mut r = 99u64;
+        for step in 0..600 {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            let ops: Vec<(NodeId, Option<Reported>)> = (0..1 + (r % 5))
+                .map(|k| {
+                    let y = xs[((r >> (8 + 5 * k)) % xs.len() as u64) as usize];
+                    let op = ((r >> (40 + k)) & 3 != 0)
+                        .then(|| Reported::new(((r >> (50 + k)) & 1 == 0).then_some(addr), false));
+                    (y, op)
+                })
+                .collect();
+            let add: Vec<NodeId> = (0..(r >> 45) % 4)
+                .map(|k| id(1000 + ((r >> k) % 300)))
+                .collect();
+            let rem: Vec<NodeId> = (0..(r >> 47) % 3)
+                .map(|k| id(1000 + ((r >> (k + 9)) % 300)))
+                .collect();
+            for m in &mut maps {
+                m.apply_hop1(&peer, &ops);
+                m.report_hop2(&peer, &add, &rem);
+            }
+            for x in xs.iter().chain(&add).chain(&rem) {
+                let want = maps[2].find(x);
+                assert_eq!(maps[0].find(x), want, "step {step}");
+                assert_eq!(maps[1].find(x), want, "step {step}");
+            }
+            let (a, b) = (&maps[0].reports[&peer], &maps[1].reports[&peer]);
+            assert!(Arc::ptr_eq(&a.hop1.entries, &b.hop1.entries), "step {step}");
+            assert_eq!(a.hop1.entries, maps[2].reports[&peer].hop1.entries);
+            assert_eq!(a.hop2.len(), maps[2].reports[&peer].hop2.len());
+            assert!(a.hop2.iter().eq(b.hop2.iter()));
+        }
+    }
+
+    #[test]
+    fn closest_is_current_and_skips_and_needs_an_address() {
+        let me = id(1);
+        let mut map = Map::new(me, [3; 40]);
+        let peer = id(2);
+        map.set_hop1(
+            peer,
+            Hop1Peer {
+                addresses: vec!["192.0.2.1:1".parse().unwrap()],
+                is_anchor: false,
+                class: SlotClass::Social,
+            },
+        );
+        let addr: SocketAddr = "192.0.2.2:2".parse().unwrap();
+        let target = id(99);
+        let mut near = target;
+        near.0[31] ^= 1;
+        assert_eq!(map.closest_addressable(&target, &me), Some(peer));
+        // A report arrives: it is the answer at once (no index to refresh).
+        assert!(map.report_hop1(&peer, near, Reported::new(Some(addr), false)));
+        assert_eq!(map.closest_addressable(&target, &me), Some(near));
+        // Skipped (the worm's originator): the next best.
+        assert_eq!(map.closest_addressable(&target, &near), Some(peer));
+        // Its address withdrawn (address changed to none): not a candidate.
+        assert!(map.report_hop1(&peer, near, Reported::new(None, false)));
+        assert_eq!(map.closest_addressable(&target, &me), Some(peer));
+        assert!(map.report_hop1(&peer, near, Reported::new(Some(addr), false)));
+        assert_eq!(map.closest_addressable(&target, &me), Some(near));
+        map.unreport_hop1(&peer, &near);
+        assert_eq!(map.closest_addressable(&target, &me), Some(peer));
+        assert!(map.contains(&peer) && !map.contains(&near));
     }
 }

@@ -23,6 +23,7 @@ pub mod route;
 
 pub mod gossip;
 pub mod limiter;
+pub mod share;
 pub mod slots;
 pub mod worm;
 
@@ -92,6 +93,13 @@ pub struct MeshConfig {
     pub min_social_tenure: Duration,
     /// Most social evictions per `wide_interval` (4).
     pub max_evictions: usize,
+    /// **For simulation only** (default `None`): report storage shared
+    /// with the other meshes of this process ([`share::SharedReports`]):
+    /// each peer's reported hop 1 and hop 2 stored once, and one hop-3
+    /// fingerprint key for all of them instead of this node's own secret
+    /// one. A real node derives its own key from its seed and leaves this
+    /// `None`.
+    pub shared_reports: Option<share::SharedReports>,
 }
 
 impl MeshConfig {
@@ -114,6 +122,7 @@ impl MeshConfig {
             worm_ttl: 5,
             min_social_tenure: Duration::from_secs(600),
             max_evictions: 4,
+            shared_reports: None,
         }
     }
 
@@ -402,7 +411,7 @@ pub struct Mesh {
     pub(crate) rng: ChaCha8Rng,
     pub(crate) map: Map,
     pub(crate) own_addresses: Vec<SocketAddr>,
-    pub(crate) sync: HashMap<NodeId, PeerSync>,
+    pub(crate) sync: map::IdMap<PeerSync>,
     pub(crate) tasks: Tasks,
     pub(crate) slots: Slots,
     pub(crate) limits: Limits,
@@ -460,11 +469,16 @@ impl Mesh {
         let phase = Duration::from_millis(
             rng.next_u64() % (config.diff_interval.as_millis() as u64).max(1),
         );
+        let mut map = Map::new(me, fp_key);
+        let hasher = map.hasher();
+        if let Some(shared) = &config.shared_reports {
+            map.share_reports(shared.clone());
+        }
         let mut mesh = Mesh {
             me,
-            map: Map::new(me, fp_key),
+            map,
             own_addresses: Vec::new(),
-            sync: HashMap::new(),
+            sync: HashMap::with_hasher(hasher),
             tasks: Tasks::default(),
             slots: Slots::default(),
             limits: Limits::default(),

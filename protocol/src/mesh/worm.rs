@@ -666,7 +666,7 @@ impl Mesh {
             }
             (Owner::Remote(id), Body::Worm(mut s)) => {
                 let closest = if s.hits.is_empty() {
-                    self.best_closest(now, &s)
+                    self.best_closest(&s)
                 } else {
                     None
                 };
@@ -700,7 +700,7 @@ impl Mesh {
             (Owner::Lookup { id, started, .. }, Body::Worm(s)) => {
                 let target = s.targets.first().copied().unwrap_or(self.me);
                 let closest = if s.hits.is_empty() {
-                    self.best_closest(now, &s)
+                    self.best_closest(&s)
                 } else {
                     None
                 };
@@ -782,9 +782,8 @@ impl Mesh {
 
     /// The XOR-closest node with addresses this node knows to the worm's
     /// first target, or the downstream's if closer.
-    fn best_closest(&mut self, now: Duration, s: &WormState) -> Option<PeerAddress> {
+    fn best_closest(&self, s: &WormState) -> Option<PeerAddress> {
         let target = *s.targets.first()?;
-        self.map.refresh_addr_index(now);
         let mut best = s.closest.clone();
         let own = Some(self.own_address()).filter(|p| !p.addresses.is_empty());
         let mapped = self

@@ -11,12 +11,15 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
+
+use foldhash::fast::FixedState;
 use std::time::Duration;
 
 use distsoc_protocol::ids::{NodeId, WormId};
+use distsoc_protocol::mesh::share::SharedReports;
 use distsoc_protocol::mesh::{
-    Command, InEvent, Mesh, MeshEvent, MeshMessage, MeshRequest, MeshResponse, OutEvent, PeerInfo,
-    Refusal, RequestFailed,
+    Command, InEvent, Mesh, MeshConfig, MeshEvent, MeshMessage, MeshRequest, MeshResponse,
+    OutEvent, PeerInfo, Refusal, RequestFailed,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -176,9 +179,9 @@ pub(crate) struct Sim {
     slab: Vec<Option<Ev>>,
     free: Vec<u32>,
     seq: u64,
-    links: HashMap<(u32, u32), Link>,
+    links: HashMap<(u32, u32), Link, FixedState>,
     next_gen: u64,
-    pending: HashMap<u64, Pending>,
+    pending: HashMap<u64, Pending, FixedState>,
     next_rid: u64,
     pub(crate) rng: ChaCha8Rng,
     pub(crate) sizes: SizeModel,
@@ -189,6 +192,9 @@ pub(crate) struct Sim {
     pub(crate) departures: Vec<Departure>,
     pub(crate) events: u64,
     anchors_known: Vec<distsoc_protocol::messages::common::PeerAddress>,
+    /// Report storage all meshes share (each peer's reported hop 1 and
+    /// hop 2 stored once; one hop-3 fingerprint key).
+    shared_reports: SharedReports,
 }
 
 const NOT_ONLINE: u32 = u32::MAX;
@@ -229,6 +235,14 @@ impl Sim {
             .collect();
         let anchors_known = topo.anchor_list();
         let offline: VecDeque<u32> = (topo.initial..topo.len()).collect();
+        let shared_reports = SharedReports::new({
+            let mut key = [0u8; 40];
+            let mut h = blake3::Hasher::new();
+            h.update(b"distsoc-sim shared hop-3 key");
+            h.update(&p.seed.to_le_bytes());
+            h.finalize_xof().fill(&mut key);
+            key
+        });
         let mut sim = Sim {
             now: 0,
             end,
@@ -243,9 +257,9 @@ impl Sim {
             slab: Vec::new(),
             free: Vec::new(),
             seq: 0,
-            links: HashMap::new(),
+            links: HashMap::with_hasher(FixedState::with_seed(1)),
             next_gen: 1,
-            pending: HashMap::new(),
+            pending: HashMap::with_hasher(FixedState::with_seed(2)),
             next_rid: 1,
             sizes,
             lookups: Vec::new(),
@@ -254,6 +268,7 @@ impl Sim {
             departures: Vec::new(),
             events: 0,
             anchors_known,
+            shared_reports,
             rng: ChaCha8Rng::seed_from_u64(0),
             topo,
         };
@@ -822,7 +837,11 @@ impl Sim {
         h.update(&inc.to_le_bytes());
         seed.copy_from_slice(h.finalize().as_bytes());
         let id = self.topo.ids[i as usize];
-        let mut mesh = Box::new(Mesh::new(id, profile.config(), seed, dur(self.now)));
+        let config = MeshConfig {
+            shared_reports: Some(self.shared_reports.clone()),
+            ..profile.config()
+        };
+        let mut mesh = Box::new(Mesh::new(id, config, seed, dur(self.now)));
         let now = dur(self.now);
         mesh.handle(
             now,
@@ -919,7 +938,7 @@ impl Sim {
                     self.nodes[j as usize]
                         .mesh
                         .as_ref()
-                        .is_some_and(|m| m.map().find(&id).is_some())
+                        .is_some_and(|m| m.map().contains(&id))
                 })
                 .collect();
             self.departures.push(Departure {
@@ -938,7 +957,7 @@ impl Sim {
         self.nodes[j as usize]
             .mesh
             .as_ref()
-            .is_some_and(|m| m.map().find(id).is_some())
+            .is_some_and(|m| m.map().contains(id))
     }
 
     fn check_departures(&mut self) {

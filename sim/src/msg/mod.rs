@@ -247,6 +247,21 @@ pub fn mix(a: u64, b: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// CPU time of this process so far (user + system, from `/proc/self/stat`;
+/// 0 where that is not available).
+pub fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces): utime and
+    // stime are the 12th and 13th, in clock ticks (100 per second on
+    // Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// Runs a simulation and returns its report.
 pub fn run(p: &Params) -> Result<Report, SimError> {
     p.check()?;
@@ -284,10 +299,11 @@ pub fn run(p: &Params) -> Result<Report, SimError> {
         if lines && t >= next_line {
             next_line = t + step;
             eprintln!(
-                "distsoc-sim discovery: {:.0}/{:.0} simulated s after {:.0} s",
+                "distsoc-sim discovery: {:.0}/{:.0} simulated s after {:.0} s (CPU {:.0} s)",
                 t as f64 / 1e9,
                 p.duration.as_secs_f64(),
-                started.elapsed().as_secs_f64()
+                started.elapsed().as_secs_f64(),
+                cpu_seconds()
             );
         }
     });

@@ -309,9 +309,12 @@ pub struct Report {
     pub nodes: u32,
     /// The seed.
     pub seed: u64,
-    /// Wall-clock seconds (the only field that differs between runs with
-    /// the same parameters).
+    /// Wall-clock seconds (with `cpu_s` and `events_per_s`, the only
+    /// fields that differ between runs with the same parameters).
     pub wall_s: f64,
+    /// CPU seconds of the process (user + system) at the end of the run:
+    /// the cost figure that holds on a loaded machine.
+    pub cpu_s: f64,
     /// The run parameters.
     pub params: super::ParamsReport,
     /// Anchors among the nodes.
@@ -541,6 +544,7 @@ pub(crate) fn build(sim: &mut Sim, wall_s: f64) -> Report {
         nodes: sim.p.nodes,
         seed: sim.p.seed,
         wall_s,
+        cpu_s: super::cpu_seconds(),
         params: super::ParamsReport::of(&sim.p),
         anchors: sim.topo.anchors,
         reserve: sim.topo.len() - sim.topo.initial,
@@ -567,7 +571,7 @@ pub(crate) fn build(sim: &mut Sim, wall_s: f64) -> Report {
 /// A few human-readable lines of a report.
 pub fn summary(r: &Report) -> String {
     format!(
-        "nodes {} (+{} reserve, {} anchors) seed {} churn {} %/h loss {}: {:.1} s wall, {} events\n\
+        "nodes {} (+{} reserve, {} anchors) seed {} churn {} %/h loss {}: {:.1} s wall, {:.1} s CPU, {} events\n\
          connections p50 {} max {}\n\
          map p50: hop1 {} hop2 {} hop3 {}, {:.0} KB\n\
          L1 bytes/node/day p50 {:.1} MB (p90 {:.1} MB)\n\
@@ -581,6 +585,7 @@ pub fn summary(r: &Report) -> String {
         r.params.churn_percent_per_hour,
         r.params.loss,
         r.wall_s,
+        r.cpu_s,
         r.events,
         r.connections_per_node.p50,
         r.connections_per_node.max,

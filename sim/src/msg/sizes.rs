@@ -12,11 +12,18 @@
 //! it against real encodings of messages of many shapes. The model is
 //! exact up to one 8 KB Cap'n Proto segment; beyond it the encoder adds
 //! segment-table entries and far-pointer landing pads (+14 % on a 56 KB
-//! diff), so [`SizeModel::push`] encodes pushes above [`EXACT_ABOVE`] for
-//! real (a few per connection: map syncs and large diffs). Requests and
-//! responses are bounded well below one segment. All simulated addresses are IPv4; QUIC, stream and
+//! diff), so [`SizeModel::push`] prices pushes above [`EXACT_ABOVE`] by
+//! the real encoder (a few per connection: map syncs and large diffs),
+//! once per message *shape*: the list lengths and each hop-1 element's
+//! IPv4/IPv6 address counts decide the encoding's layout and so its size
+//! (every other field has a fixed width), so the size of the first message
+//! of a shape is remembered for the others ([`FrameMemo`];
+//! `size_model_matches_real_encodings` checks it on messages of the same
+//! shape and different content). Requests and responses are bounded well
+//! below one segment. All simulated addresses are IPv4; QUIC, stream and
 //! TLS overhead is not counted.
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use distsoc_protocol::error::ErrorCode;
@@ -87,6 +94,62 @@ pub struct SizeModel {
     pub address_response: Affine,
     /// A wire `Error` (a refusal), without detail text.
     pub error: Affine,
+    /// Real frame sizes of the large pushes seen, by shape.
+    pub memo: FrameMemo,
+}
+
+/// What decides the size of a push's encoding: its kind, each hop-1
+/// element's (IPv4, IPv6) address counts in order, and the lengths of the
+/// other lists. Every other field has a fixed width on the wire (ids are
+/// 32 bytes, flags and numbers live in the data sections), and Cap'n Proto
+/// lays a message out in write order, so two pushes of one shape encode to
+/// frames of one length.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Shape {
+    kind: u8,
+    hop1: Vec<(u8, u8)>,
+    lists: [u32; 2],
+}
+
+impl Shape {
+    fn of(m: &MeshMessage) -> Option<Shape> {
+        let fams = |a: &[SocketAddress]| {
+            let v4 = a.iter().filter(|s| s.0.is_ipv4()).count();
+            Some((u8::try_from(v4).ok()?, u8::try_from(a.len() - v4).ok()?))
+        };
+        match m {
+            MeshMessage::RoutingDiff(d) => Some(Shape {
+                kind: 1,
+                hop1: d
+                    .hop1_changes
+                    .iter()
+                    .map(|c| fams(&c.addresses))
+                    .collect::<Option<_>>()?,
+                lists: [d.hop2_changes.len() as u32, 0],
+            }),
+            MeshMessage::InitialMapSync(s) => Some(Shape {
+                kind: 2,
+                hop1: s
+                    .hop1
+                    .iter()
+                    .map(|e| fams(&e.peer.addresses))
+                    .collect::<Option<_>>()?,
+                lists: [s.hop2.len() as u32, s.hop3.len() as u32],
+            }),
+            MeshMessage::MapSyncRequest(_) => None,
+        }
+    }
+}
+
+/// Real frame lengths of large pushes by [`Shape`] (each shape encoded
+/// once).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FrameMemo {
+    sizes: HashMap<Shape, u64>,
+    /// Pushes encoded for real (shapes seen for the first time).
+    pub encoded: u64,
+    /// Pushes priced from the memo.
+    pub hits: u64,
 }
 
 fn nid(i: u64) -> NodeId {
@@ -364,6 +427,7 @@ impl SizeModel {
                 base: e,
                 per: [0.0; 5],
             },
+            memo: FrameMemo::default(),
         }
     }
 
@@ -392,15 +456,20 @@ impl SizeModel {
     }
 
     /// Bytes of a push, exact: the model up to [`EXACT_ABOVE`] bytes, the
-    /// real encoder above it (the message is moved into a [`Message`] and
-    /// back, never cloned). `None` only if the encoder handed back another
-    /// variant, which it does not.
-    pub fn push(&self, m: MeshMessage) -> (u64, Option<MeshMessage>) {
+    /// real encoder above it, once per [`Shape`] (the message is moved into
+    /// a [`Message`] and back, never cloned). `None` only if the encoder
+    /// handed back another variant, which it does not.
+    pub fn push(&mut self, m: MeshMessage) -> (u64, Option<MeshMessage>) {
         let est = self.message(&m);
         if est <= EXACT_ABOVE {
             return (est, Some(m));
         }
-        match m {
+        let shape = Shape::of(&m);
+        if let Some(n) = shape.as_ref().and_then(|s| self.memo.sizes.get(s)) {
+            self.memo.hits += 1;
+            return (*n, Some(m));
+        }
+        let (n, back) = match m {
             MeshMessage::RoutingDiff(d) => {
                 let w = Message::from(d);
                 let n = w.to_frame().map_or(est, |f| f.len() as u64);
@@ -420,7 +489,12 @@ impl SizeModel {
                 )
             }
             other => (est, Some(other)),
+        };
+        self.memo.encoded += 1;
+        if let Some(s) = shape {
+            self.memo.sizes.insert(s, n);
         }
+        (n, back)
     }
 
     /// Bytes of a request.
