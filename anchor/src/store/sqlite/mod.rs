@@ -300,6 +300,20 @@ fn tune(conn: &Connection, busy: Duration) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The writer's connection settings; returns the journal mode after them.
+fn connection_pragmas(conn: &Connection, wal: bool) -> rusqlite::Result<String> {
+    let mut mode = String::new();
+    if wal {
+        mode = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "secure_delete", "FAST")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(mode)
+}
+
 /// Sets up the writer connection and migrates.
 fn setup_writer(conn: &mut Connection, wal: bool, busy: Duration) -> Result<(), StoreError> {
     tune(conn, busy)?;
@@ -310,21 +324,33 @@ fn setup_writer(conn: &mut Connection, wal: bool, busy: Duration) -> Result<(), 
     if found > supported {
         return Err(StoreError::TooNew { found, supported });
     }
-    if wal {
-        let mode: String =
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::corrupt(
-                "journal mode",
-                format!("could not switch to WAL (got {mode})"),
-            ));
+    // Several processes (or stores) opening a new database at once race for
+    // the switch to WAL, which needs an exclusive lock; SQLite reports that
+    // as busy at once, without its busy handler (it would deadlock). The
+    // pragmas are idempotent, so they are retried within the busy timeout.
+    let deadline = std::time::Instant::now() + busy;
+    loop {
+        match connection_pragmas(conn, wal) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(e.into()),
+            Ok(mode) => {
+                if wal && !mode.eq_ignore_ascii_case("wal") {
+                    return Err(StoreError::corrupt(
+                        "journal mode",
+                        format!("could not switch to WAL (got {mode})"),
+                    ));
+                }
+                break;
+            }
         }
-        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     }
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", true)?;
-    conn.pragma_update(None, "secure_delete", "FAST")?;
-    conn.pragma_update(None, "temp_store", "MEMORY")?;
     migrations::migrate_sqlite(conn)?;
     Ok(())
 }
