@@ -267,6 +267,25 @@ pub fn read_anchors(path: &Path) -> Result<Vec<String>, ConfigError> {
     }
 }
 
+/// Writes the anchors file (a JSON list of connect strings), mode 0600,
+/// replacing it atomically (a temporary file in the same directory, fsynced,
+/// then renamed over it).
+pub fn write_anchors(path: &Path, list: &[String]) -> Result<(), ConfigError> {
+    let io = |source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut text = serde_json::to_string_pretty(list).map_err(|e| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    text.push('\n');
+    let tmp = path.with_extension(format!("json.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    distsoc_net::datadir::write_new_private_file(&tmp, text.as_bytes()).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

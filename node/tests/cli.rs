@@ -336,3 +336,38 @@ fn advertised_addresses_are_concrete_or_none() {
     cfg.advertise = vec![at("198.51.100.1:443")];
     assert_eq!(advertised(&cfg, None), vec![at("198.51.100.1:443")]);
 }
+
+#[test]
+fn anchor_commands_manage_anchors_json() {
+    let root = tempfile::tempdir().unwrap();
+    let (dir, _) = init(root.path(), "a");
+    let (x, y) = ("ab".repeat(32), "cd".repeat(32));
+    assert_eq!(cli(&dir, &["anchor", "list"]), serde_json::json!([]));
+    cli(&dir, &["anchor", "add", &format!("{x}@127.0.0.1:4500")]);
+    cli(&dir, &["anchor", "add", &format!("{y}@[::1]:4501")]);
+    // The same anchor at a new address replaces the old entry.
+    let v = cli(&dir, &["anchor", "add", &format!("{x}@10.0.0.1:4500")]);
+    assert_eq!(v["replaced"], true);
+    assert_eq!(
+        cli(&dir, &["anchor", "list"]),
+        serde_json::json!([format!("{y}@[::1]:4501"), format!("{x}@10.0.0.1:4500")])
+    );
+    cli(&dir, &["anchor", "remove", &y]);
+    assert!(!cli_raw(&dir, &["anchor", "remove", &y]).status.success());
+    // The file is what the node reads, and private.
+    let text = std::fs::read_to_string(dir.join("anchors.json")).unwrap();
+    let list: Vec<String> = serde_json::from_str(&text).unwrap();
+    assert_eq!(list, [format!("{x}@10.0.0.1:4500")]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("anchors.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(!cli_raw(&dir, &["anchor", "add", "nonsense"])
+        .status
+        .success());
+}

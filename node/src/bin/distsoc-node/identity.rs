@@ -1,4 +1,4 @@
-//! The identity commands of `distsoc-node` (personas), the time format
+//! The identity commands of `distsoc-node` (personas), the formats
 //! export and import print, and how a failed command reports its error.
 
 use clap::Subcommand;
@@ -82,6 +82,15 @@ pub(crate) fn persona(node: &Node, c: PersonaCommand, json_mode: bool) -> anyhow
         }
     }
     Ok(())
+}
+
+/// "1 new post", "2 new posts".
+pub(crate) fn posts(n: usize) -> String {
+    if n == 1 {
+        "1 new post".into()
+    } else {
+        format!("{n} new posts")
+    }
 }
 
 /// How long before `now_ms` a time was, as a person reads it: `just now`,

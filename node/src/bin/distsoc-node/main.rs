@@ -19,8 +19,10 @@ use distsoc_node::node::{Node, Revocation};
 use distsoc_protocol::ids::{ConnectString, NodeId, PostingId};
 use serde_json::json;
 
+mod anchors;
 mod identity;
-use identity::{fmt_ago, fmt_utc, persona, PersonaCommand};
+use anchors::{anchor, AnchorCommand};
+use identity::{fmt_ago, fmt_utc, persona, posts, PersonaCommand};
 
 /// A distsoc user node: post, follow, circles, encrypted posts, pull sync.
 #[derive(Debug, Parser)]
@@ -76,6 +78,9 @@ enum Command {
     /// everyone else. The first one, `default`, is this node's own key.
     #[command(subcommand)]
     Persona(PersonaCommand),
+    /// The anchors this node checks in with (anchors.json).
+    #[command(subcommand)]
+    Anchor(AnchorCommand),
     /// Delete one of your posts: an author delete (a signed DeleteRecord).
     /// The post is removed here at once; peers that pull from this node and
     /// anchors (at the next sync) get the delete, and it is honoured
@@ -323,15 +328,6 @@ fn init_logging(filter: &str) {
         .try_init();
 }
 
-/// "1 new post", "2 new posts".
-fn posts(n: usize) -> String {
-    if n == 1 {
-        "1 new post".into()
-    } else {
-        format!("{n} new posts")
-    }
-}
-
 /// Set once a command has printed its JSON result: a command that then
 /// fails (`lookup` that found nothing) has already said so on stdout, and
 /// no second JSON object follows.
@@ -497,6 +493,7 @@ fn run_command(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Persona(c) => persona(&node, c, json_mode)?,
+        Command::Anchor(c) => anchor(&node, c, json_mode)?,
         Command::Post {
             text,
             to,
