@@ -256,7 +256,7 @@ pub fn export(
     let sealed = EncryptedIdentityBundle::seal(&bundle, passphrase, params, nonce)
         .map_err(|e| BundleError::TooLarge(e.to_string()))?;
     let bytes = sealed.to_file_bytes();
-    let tmp = sibling(out, &format!("export-{}", std::process::id()));
+    let tmp = sibling(out, &format!("export-{}", std::process::id()), true);
     let _ = std::fs::remove_file(&tmp);
     datadir::write_new_private_file(&tmp, &bytes).map_err(io(&tmp))?;
     let linked = std::fs::hard_link(&tmp, out);
@@ -364,7 +364,7 @@ pub fn import(
         }
     }
     let bundle = open(file, &sealed, passphrase)?;
-    let staging = sibling(dir, &format!("import-{}", std::process::id()));
+    let staging = sibling(dir, &format!("import-{}", std::process::id()), true);
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
     }
@@ -487,7 +487,7 @@ fn swap_in(
         }
         Existing::Identity(_) | Existing::Files => {
             let lock = DataDirLock::acquire(dir).map_err(NodeError::from)?;
-            let aside = sibling_named(dir, &format!("replaced-{now_ms}"));
+            let aside = sibling(dir, &format!("replaced-{now_ms}"), false);
             std::fs::rename(dir, &aside).map_err(io(dir))?;
             drop(lock);
             Some(aside)
@@ -498,22 +498,14 @@ fn swap_in(
     Ok(set_aside)
 }
 
-/// `.NAME.TAG` beside `path` (hidden: a temporary name).
-fn sibling(path: &Path, tag: &str) -> PathBuf {
+/// `NAME.TAG` beside `path` (`.NAME.TAG`, hidden, for a temporary name).
+fn sibling(path: &Path, tag: &str, hidden: bool) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "distsoc".into());
-    path.with_file_name(format!(".{name}.{tag}"))
-}
-
-/// `NAME.TAG` beside `path`.
-fn sibling_named(path: &Path, tag: &str) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "distsoc".into());
-    path.with_file_name(format!("{name}.{tag}"))
+    let dot = if hidden { "." } else { "" };
+    path.with_file_name(format!("{dot}{name}.{tag}"))
 }
 
 /// Makes a rename or link in `path`'s directory durable (best effort).

@@ -11,9 +11,9 @@
 //!   author never dialled the member before.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use distsoc_anchor::config::AnchorConfig;
@@ -28,37 +28,10 @@ use distsoc_protocol::sign::SigningKey;
 use serde_json::Value;
 
 mod common;
-use common::BIN;
+use common::{cli, cli_raw, free_addr, BIN};
 const LOOPBACK: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 0);
 const STEP: Duration = Duration::from_secs(20);
-
-/// A free UDP port on 127.0.0.1 (bound, read, released).
-fn free_addr() -> SocketAddr {
-    UdpSocket::bind(LOOPBACK).unwrap().local_addr().unwrap()
-}
-
-/// Runs one command on `dir`; `--json`; the process must succeed.
-fn cli(dir: &Path, args: &[&str]) -> Value {
-    let out = cli_raw(dir, args);
-    assert!(
-        out.status.success(),
-        "distsoc-node {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
-
-fn cli_raw(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir)
-        .arg("--json")
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
-}
 
 /// A `distsoc-node run` process, killed on drop.
 struct Running {

@@ -17,9 +17,8 @@
 //!   beside it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command};
 
 use distsoc_protocol::messages::identity::{
     EncryptedIdentityBundle, IdentityBundle, KdfParams, BUNDLE_VERSION, ENCRYPTED_BUNDLE_VERSION,
@@ -29,43 +28,14 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 mod common;
-use common::BIN;
+use common::{cli, cli_raw, free_addr, BIN};
 
 const PASS: &str = "correct horse battery staple";
-
-fn free_addr() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-fn raw(dir: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--data-dir")
-        .arg(dir)
-        .arg("--json")
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-/// Runs one command; it must succeed; its JSON output.
-fn cli(dir: &Path, args: &[&str]) -> Value {
-    let out = raw(dir, args);
-    assert!(
-        out.status.success(),
-        "distsoc-node {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
 
 /// Runs one command; it must fail; its error message (`--json`: the
 /// `error` object on stdout).
 fn fails(dir: &Path, args: &[&str]) -> String {
-    let out = raw(dir, args);
+    let out = cli_raw(dir, args);
     let err = serde_json::from_slice::<Value>(&out.stdout)
         .map(|v| {
             v["error"]["message"]
@@ -501,7 +471,7 @@ fn errors_are_one_line_or_json_and_profile_set_keeps_what_is_not_given() {
     let root = tempfile::tempdir().unwrap();
     let dir = init(root.path(), "n");
     // --json: the error is a JSON object on stdout, and the exit fails.
-    let out = raw(&dir, &["persona", "use", "nope"]);
+    let out = cli_raw(&dir, &["persona", "use", "nope"]);
     assert!(!out.status.success());
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["error"]["code"], "invalidInput");

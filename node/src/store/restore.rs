@@ -2,10 +2,7 @@
 //! written back in one transaction on import (`crate::bundle`).
 
 use distsoc_protocol::ids::PostingId;
-use distsoc_protocol::messages::identity::{
-    BundleCircle, BundleFollow, PostingIdentity, MAX_LABEL_BYTES,
-};
-use distsoc_protocol::sign::SigningKey;
+use distsoc_protocol::messages::identity::{BundleCircle, BundleFollow, PostingIdentity};
 use rusqlite::params;
 
 use super::{blob, from_sql_u64, id32, to_sql_u64, Store, StoreError};
@@ -104,14 +101,7 @@ impl Store {
     /// on any error nothing is written.
     pub fn restore_social_state(&self, state: &SocialState) -> Result<(), StoreError> {
         for p in &state.identities {
-            if SigningKey::from_seed(&p.secret_seed).public() != p.posting_id.0 {
-                return Err(StoreError::InvalidArgument(
-                    "secret seed does not belong to the posting id",
-                ));
-            }
-            if p.display_name.len() > MAX_LABEL_BYTES {
-                return Err(StoreError::InvalidArgument("display name is too long"));
-            }
+            super::social::check_posting_identity(p)?;
         }
         for c in &state.circles {
             super::social::check_circle_name(&c.name)?;
@@ -136,21 +126,7 @@ impl Store {
                 )?;
             }
             if let Some(d) = state.default {
-                let held: bool = tx.query_row(
-                    "SELECT EXISTS (SELECT 1 FROM posting_identities WHERE posting_id = ?1)",
-                    [&d.0[..]],
-                    |r| r.get(0),
-                )?;
-                if !held {
-                    return Err(StoreError::NotFound {
-                        what: "default posting identity",
-                    });
-                }
-                tx.execute(
-                    "INSERT INTO default_posting_identity (singleton, posting_id) VALUES (1, ?1)
-                     ON CONFLICT (singleton) DO UPDATE SET posting_id = excluded.posting_id",
-                    [&d.0[..]],
-                )?;
+                super::social::set_default_in(tx, d)?;
             }
             for f in &state.follows {
                 tx.execute(

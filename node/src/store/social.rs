@@ -119,6 +119,39 @@ pub(super) fn check_circle_name(name: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A posting identity's seed belongs to its id and its label fits.
+pub(super) fn check_posting_identity(identity: &PostingIdentity) -> Result<(), StoreError> {
+    if SigningKey::from_seed(&identity.secret_seed).public() != identity.posting_id.0 {
+        return Err(StoreError::InvalidArgument(
+            "secret seed does not belong to the posting id",
+        ));
+    }
+    if identity.display_name.len() > MAX_LABEL_BYTES {
+        return Err(StoreError::InvalidArgument("display name is too long"));
+    }
+    Ok(())
+}
+
+/// [`Store::set_default_posting_identity`] in an open write transaction.
+pub(super) fn set_default_in(tx: &Transaction<'_>, id: PostingId) -> Result<(), StoreError> {
+    let held: bool = tx.query_row(
+        "SELECT EXISTS (SELECT 1 FROM posting_identities WHERE posting_id = ?1)",
+        [&id.0[..]],
+        |r| r.get(0),
+    )?;
+    if !held {
+        return Err(StoreError::NotFound {
+            what: "posting identity",
+        });
+    }
+    tx.execute(
+        "INSERT INTO default_posting_identity (singleton, posting_id) VALUES (1, ?1)
+         ON CONFLICT (singleton) DO UPDATE SET posting_id = excluded.posting_id",
+        [&id.0[..]],
+    )?;
+    Ok(())
+}
+
 /// The upsert of [`Store::upsert_profile`] in an open write transaction.
 fn upsert_profile_in(tx: &Transaction<'_>, profile: &SignedProfile) -> Result<Upsert, StoreError> {
     let body = profile.body();
@@ -220,14 +253,7 @@ impl Store {
     /// secret seed. Returns `false` if it was already held (nothing
     /// changed). The first identity stored becomes the default.
     pub fn add_posting_identity(&self, identity: &PostingIdentity) -> Result<bool, StoreError> {
-        if SigningKey::from_seed(&identity.secret_seed).public() != identity.posting_id.0 {
-            return Err(StoreError::InvalidArgument(
-                "secret seed does not belong to the posting id",
-            ));
-        }
-        if identity.display_name.len() > MAX_LABEL_BYTES {
-            return Err(StoreError::InvalidArgument("display name is too long"));
-        }
+        check_posting_identity(identity)?;
         self.write(|tx| {
             let added = tx.execute(
                 "INSERT OR IGNORE INTO posting_identities
@@ -291,24 +317,7 @@ impl Store {
     /// Makes a held posting identity the default ([`StoreError::NotFound`]
     /// if it is not held).
     pub fn set_default_posting_identity(&self, id: PostingId) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let held: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM posting_identities WHERE posting_id = ?1)",
-                [&id.0[..]],
-                |r| r.get(0),
-            )?;
-            if !held {
-                return Err(StoreError::NotFound {
-                    what: "posting identity",
-                });
-            }
-            tx.execute(
-                "INSERT INTO default_posting_identity (singleton, posting_id) VALUES (1, ?1)
-                 ON CONFLICT (singleton) DO UPDATE SET posting_id = excluded.posting_id",
-                [&id.0[..]],
-            )?;
-            Ok(())
-        })
+        self.write(|tx| set_default_in(tx, id))
     }
 
     /// The default posting identity with its seed, if any is held.

@@ -2,8 +2,11 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_distsoc-node");
@@ -26,4 +29,35 @@ pub fn spawn_first_line(dir: &Path, args: &[&str]) -> (Child, String) {
         .read_line(&mut line)
         .unwrap();
     (child, line)
+}
+
+/// A free UDP port on 127.0.0.1 (bound, read, released).
+pub fn free_addr() -> SocketAddr {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// Runs `distsoc-node --data-dir DIR --json ARGS…` (`RUST_LOG=warn`).
+pub fn cli_raw(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--json")
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// [`cli_raw`], which must succeed; its JSON output (`null` if none).
+pub fn cli(dir: &Path, args: &[&str]) -> Value {
+    let out = cli_raw(dir, args);
+    assert!(
+        out.status.success(),
+        "distsoc-node {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
 }
