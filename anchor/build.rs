@@ -3,12 +3,18 @@
 //! No `protoc` is needed: `protox`, a protobuf compiler written in Rust,
 //! parses the file into a `FileDescriptorSet`, from which `tonic-prost-build`
 //! generates the messages, the server trait and a transport-agnostic client
-//! (no `connect()`, so the library needs no tonic client transport).
+//! (no `connect()`, so the library needs no tonic client transport). The
+//! encoded `FileDescriptorSet` is written to `OUT_DIR/admin_descriptor.bin`
+//! for gRPC server reflection (`src/admin.rs`).
+
+use prost::Message as _;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     const PROTO: &str = "proto/admin.proto";
     println!("cargo:rerun-if-changed={PROTO}");
     let fds = protox::compile([PROTO], ["proto"])?;
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(out.join("admin_descriptor.bin"), fds.encode_to_vec())?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)

@@ -1,6 +1,11 @@
 //! The admin gRPC API (`anchor/proto/admin.proto`, package
-//! `distsoc.admin.v1`) and the standard gRPC health service, served on
-//! `admin_listen` (default `127.0.0.1:4501`).
+//! `distsoc.admin.v1`), the standard gRPC health service and gRPC server
+//! reflection, served on `admin_listen` (default `127.0.0.1:4501`).
+//!
+//! Health (`""` and `distsoc.admin.v1.Admin`) is SERVING while the anchor
+//! accepts requests; NOT_SERVING while its PostgreSQL database is
+//! unreachable (the store's `LISTEN` connection notices, and its reconnect
+//! turns health back to SERVING), and for good once it drains.
 //!
 //! **Unauthenticated and unencrypted**: whoever reaches the port can ban
 //! identities, change retention and drain the anchor. Keep it on loopback or
@@ -31,10 +36,15 @@ pub mod pb {
     tonic::include_proto!("distsoc.admin.v1");
 }
 
+/// The encoded `FileDescriptorSet` of `admin.proto` (for gRPC reflection).
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/admin_descriptor.bin"));
+
 use pb::admin_server::{Admin, AdminServer};
 use pb::{
     BanRequest, BanResponse, DrainRequest, DrainResponse, GetStatsRequest, GetStatsResponse,
-    RequestCounters, SetRetentionRequest, SetRetentionResponse, UnbanRequest, UnbanResponse,
+    RequestCounters, RetentionSource, SetRetentionRequest, SetRetentionResponse, UnbanRequest,
+    UnbanResponse,
 };
 
 /// A store failure as a gRPC status (`UNAVAILABLE` when the database is
@@ -105,6 +115,9 @@ impl Admin for AdminApi {
             mailbox_ttl_secs: service.mailbox_ttl().as_secs(),
             draining: service.is_draining(),
             banned: service.banned().iter().map(NodeId::to_hex).collect(),
+            mailbox_ttl_source: retention_source(service).into(),
+            configured_mailbox_ttl_secs: service.configured_mailbox_ttl().as_secs(),
+            default_mailbox_ttl_secs: crate::config::AnchorConfig::default().mailbox_ttl_secs,
         }))
     }
 
@@ -126,24 +139,44 @@ impl Admin for AdminApi {
         &self,
         req: Request<SetRetentionRequest>,
     ) -> Result<Response<SetRetentionResponse>, Status> {
-        let secs = req.get_ref().mailbox_ttl_secs;
-        if secs == 0 || secs > MAX_MAILBOX_TTL_SECS {
-            return Err(Status::invalid_argument(format!(
-                "mailbox_ttl_secs must be in 1..={MAX_MAILBOX_TTL_SECS}"
-            )));
-        }
-        let previous = self
-            .state
-            .service
-            .set_mailbox_ttl(Duration::from_secs(secs))
-            .await
-            .map_err(store_status)?;
-        info!(
-            previous_secs = previous.as_secs(),
-            secs, "admin: mailbox retention changed"
-        );
+        let SetRetentionRequest {
+            mailbox_ttl_secs: secs,
+            clear,
+        } = *req.get_ref();
+        let service = &self.state.service;
+        let previous = if clear {
+            if secs != 0 {
+                return Err(Status::invalid_argument(
+                    "mailbox_ttl_secs must be 0 with clear",
+                ));
+            }
+            let previous = service.clear_mailbox_ttl().await.map_err(store_status)?;
+            info!(
+                previous_secs = previous.as_secs(),
+                secs = service.mailbox_ttl().as_secs(),
+                "admin: mailbox retention override cleared, mailbox_ttl_secs applies"
+            );
+            previous
+        } else {
+            if secs == 0 || secs > MAX_MAILBOX_TTL_SECS {
+                return Err(Status::invalid_argument(format!(
+                    "mailbox_ttl_secs must be in 1..={MAX_MAILBOX_TTL_SECS}"
+                )));
+            }
+            let previous = service
+                .set_mailbox_ttl(Duration::from_secs(secs))
+                .await
+                .map_err(store_status)?;
+            info!(
+                previous_secs = previous.as_secs(),
+                secs, "admin: mailbox retention changed"
+            );
+            previous
+        };
         Ok(Response::new(SetRetentionResponse {
             previous_ttl_secs: previous.as_secs(),
+            mailbox_ttl_secs: service.mailbox_ttl().as_secs(),
+            source: retention_source(service).into(),
         }))
     }
 
@@ -156,19 +189,42 @@ impl Admin for AdminApi {
     }
 }
 
-/// Serves the admin API and gRPC health on `listener` until `shutdown`
-/// resolves, then finishes the requests in flight.
+fn retention_source(service: &crate::service::AnchorService) -> RetentionSource {
+    if service.mailbox_ttl_overridden() {
+        RetentionSource::Api
+    } else {
+        RetentionSource::Config
+    }
+}
+
+/// Serves the admin API, gRPC health and reflection on `listener` until
+/// `shutdown` resolves, then finishes the requests in flight.
 pub(crate) async fn serve<H: Health>(
     listener: TcpListener,
     api: AdminApi,
     health: HealthServer<H>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) {
+    // The descriptor sets are built in: a failure is a build defect.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let (v1, v1alpha) = match (reflection().build_v1(), reflection().build_v1alpha()) {
+        (Ok(v1), Ok(v1alpha)) => (v1, v1alpha),
+        (Err(e), _) | (_, Err(e)) => {
+            warn!(error = %e, "admin API: gRPC reflection descriptors invalid; not serving");
+            return;
+        }
+    };
     let result = tonic::transport::Server::builder()
         .timeout(Duration::from_secs(30))
         .concurrency_limit_per_connection(64)
         .add_service(health)
         .add_service(AdminServer::new(api))
+        .add_service(v1)
+        .add_service(v1alpha)
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener),
             shutdown,

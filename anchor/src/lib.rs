@@ -16,12 +16,13 @@
 //!   with the NodeId pinned before they are handed out.
 //! * [`admin`] — the admin gRPC API and gRPC health (`proto/admin.proto`);
 //!   [`metrics`] — Prometheus `GET /metrics`. Both unauthenticated, on
-//!   loopback by default.
+//!   loopback by default. [`admin_client`] — `distsoc-anchor admin …`.
 //!
 //! The mailbox wire messages and their validation are in
 //! `distsoc_protocol::messages::mailbox`.
 
 pub mod admin;
+pub mod admin_client;
 pub mod config;
 pub mod error;
 pub mod ingest;

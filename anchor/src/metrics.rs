@@ -1,8 +1,10 @@
 //! Prometheus metrics over HTTP/1.1: `GET /metrics` on `metrics_listen`
-//! (default `127.0.0.1:4502`), in the Prometheus text exposition format
-//! 0.0.4. Unauthenticated: keep it on loopback or behind a firewall.
+//! (default `127.0.0.1:4502`), in the OpenMetrics text format 1.0.0
+//! (encoded by `prometheus-client`; Prometheus scrapes it natively).
+//! Unauthenticated: keep it on loopback or behind a firewall.
 //!
-//! Metrics (all prefixed `distsoc_anchor_`):
+//! Metrics of the anchor (all prefixed `distsoc_anchor_`; a counter's
+//! sample carries the `_total` suffix):
 //!
 //! | name | type | source |
 //! | --- | --- | --- |
@@ -10,50 +12,336 @@
 //! | `requests_rate_limited_total` | counter | refused `rateLimited` |
 //! | `requests_unauthorized_total` | counter | refused `unauthorized` |
 //! | `requests_unavailable_total` | counter | answered `unavailable` |
+//! | `request_duration_seconds{message}` | histogram | time from a decoded message to its answer, by message (`Enqueue`, `FetchWait`, …; 0.5 ms to 65 s) |
+//! | `responses_total{message,outcome}` | counter | answers by message and outcome: `ok`, an error code (`rateLimited`, `unavailable`, …), or `abandoned` (the peer gave up on the stream) |
 //! | `posts_quota_refused_total{quota}` | counter | deposits (PushPost) refused `quotaExceeded`, by `quota="author"` / `"depositor"` |
 //! | `messages_enqueued_total` | counter | mailbox messages enqueued |
 //! | `checkins_written_total` | counter | check-ins written (verified addresses, coalesced per identity) |
 //! | `dialbacks_total`, `dialbacks_verified_total` | counter | address-verification dial-backs attempted / that reached the NodeId |
 //! | `messages_delivered_total` | counter | mailbox messages delivered |
 //! | `connections` | gauge | open QUIC connections |
+//! | `mesh_connections{class}` | gauge | mesh connections by slot class: `social`, `wide`, `anchor`, `inbound` |
 //! | `channels`, `queued_messages`, `queued_bytes`, `posts`, `checkins` | gauge | store sizes, cached for 5 s |
 //! | `store_up` | gauge | 1 if the store sizes could be read, else 0 (sizes omitted) |
+//! | `store_reachable` | gauge | PostgreSQL: 1 while the store's `LISTEN` connection is up (what gRPC health follows); SQLite: always 1 |
+//! | `store_info{backend}` | gauge | always 1; `backend="sqlite"` or `"postgres"` |
+//! | `store_write_queue`, `store_write_queue_capacity` | gauge | write requests waiting for the writer (SQLite writer thread, PostgreSQL write workers), and how many fit before callers wait |
+//! | `store_pool_connections{state}`, `store_pool_max_connections`, `store_pool_waiting` | gauge | PostgreSQL only: pooled connections `in_use` / `idle`, `pool_size`, callers waiting for a connection |
 //! | `draining` | gauge | 1 while draining |
 //! | `banned_identities` | gauge | identities banned by the operator |
 //! | `mailbox_ttl_seconds` | gauge | retention of new enqueues |
+//! | `mailbox_ttl_overridden` | gauge | 1 while a retention set through the admin API overrides `mailbox_ttl_secs` |
 //! | `uptime_seconds` | gauge | seconds since start |
 //! | `build_info{version,protocol_version}` | gauge | always 1 |
+//!
+//! And the standard process metrics (no prefix; Linux, from `/proc`):
+//! `process_cpu_seconds_total`, `process_resident_memory_bytes`,
+//! `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds`,
+//! `process_start_time_seconds`.
 
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use distsoc_net::transport::{Handler, HandlerFuture, PeerInfo, RequestCtx};
+use distsoc_protocol::codes::MessageCode;
+use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::limits::PROTOCOL_VERSION;
+use distsoc_protocol::messages::Message;
+use distsoc_protocol::mesh::SlotClass;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{header, Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tracing::{debug, warn};
 
 use crate::operator::OperatorState;
 
-/// The `Content-Type` of the text exposition format.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The `Content-Type` of the OpenMetrics text format.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Most simultaneous metrics connections (scrapers are few).
 const MAX_CONNECTIONS: usize = 32;
 
-struct Exposition(String);
+/// The histogram buckets of `request_duration_seconds`: 0.5 ms doubling
+/// to 65.5 s (a FetchWait holds up to a minute).
+fn duration_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.0005, 2.0, 18)
+}
 
-impl Exposition {
-    fn metric(&mut self, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
-        let _ = writeln!(
-            self.0,
-            "# HELP distsoc_anchor_{name} {help}\n# TYPE distsoc_anchor_{name} {kind}\ndistsoc_anchor_{name} {value}"
+type MessageLabel = [(&'static str, &'static str); 1];
+type OutcomeLabels = [(&'static str, &'static str); 2];
+
+/// Per-message request metrics, recorded by [`Instrumented`] around the
+/// anchor's router. Cheap to share; the families are updated lock-free
+/// once a label set exists.
+#[derive(Debug, Clone)]
+pub struct RequestMetrics {
+    duration: Family<MessageLabel, Histogram, fn() -> Histogram>,
+    outcomes: Family<OutcomeLabels, Counter>,
+}
+
+impl Default for RequestMetrics {
+    fn default() -> Self {
+        Self {
+            duration: Family::new_with_constructor(|| Histogram::new(duration_buckets())),
+            outcomes: Family::default(),
+        }
+    }
+}
+
+impl RequestMetrics {
+    fn record(&self, code: MessageCode, outcome: &'static str, elapsed: Duration) {
+        self.duration
+            .get_or_create(&[("message", code.name())])
+            .observe(elapsed.as_secs_f64());
+        self.outcomes
+            .get_or_create(&[("message", code.name()), ("outcome", outcome)])
+            .inc();
+    }
+
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "request_duration_seconds",
+            "Time from a decoded message to its answer, by message",
+            self.duration.clone(),
         );
+        registry.register(
+            "responses",
+            "Answers by message and outcome (ok, an error code, or abandoned)",
+            self.outcomes.clone(),
+        );
+    }
+}
+
+/// Records the outcome `abandoned` if the handler future is dropped before
+/// it finished (the peer reset the stream).
+struct InFlight<'a> {
+    metrics: &'a RequestMetrics,
+    code: MessageCode,
+    started: Instant,
+    done: bool,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.metrics
+                .record(self.code, "abandoned", self.started.elapsed());
+        }
+    }
+}
+
+/// A transport [`Handler`] that times every message `inner` handles and
+/// counts its outcome in [`RequestMetrics`].
+pub struct Instrumented<H> {
+    inner: H,
+    metrics: RequestMetrics,
+}
+
+impl<H: std::fmt::Debug> std::fmt::Debug for Instrumented<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instrumented")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: Handler> Instrumented<H> {
+    /// Wraps `inner`; its requests are recorded in `metrics`.
+    pub fn new(inner: H, metrics: RequestMetrics) -> Self {
+        Self { inner, metrics }
+    }
+}
+
+impl<H: Handler> Handler for Instrumented<H> {
+    fn handle<'a>(&'a self, ctx: RequestCtx, msg: Message) -> HandlerFuture<'a> {
+        let code = msg.code();
+        let in_flight = InFlight {
+            metrics: &self.metrics,
+            code,
+            started: Instant::now(),
+            done: false,
+        };
+        let fut = self.inner.handle(ctx, msg);
+        Box::pin(async move {
+            // The guard moves into the future whole: dropped with it.
+            let mut guard = in_flight;
+            let result = fut.await;
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(e) => e.code.name(),
+            };
+            guard.done = true;
+            guard.metrics.record(code, outcome, guard.started.elapsed());
+            result
+        })
+    }
+
+    fn on_connected(&self, info: Arc<PeerInfo>) {
+        self.inner.on_connected(info);
+    }
+
+    fn on_disconnected(&self, info: Arc<PeerInfo>) {
+        self.inner.on_disconnected(info);
+    }
+
+    fn admit(&self, peer: &NodeId, remote: std::net::SocketAddr) -> bool {
+        self.inner.admit(peer, remote)
+    }
+}
+
+/// Saturating `u64` → `i64` for gauges.
+fn gauge(v: impl TryInto<i64>) -> ConstGauge {
+    ConstGauge::new(v.try_into().unwrap_or(i64::MAX))
+}
+
+/// A gauge family with one label, one sample per value.
+#[derive(Debug)]
+struct Labelled {
+    label: &'static str,
+    samples: Vec<(&'static str, i64)>,
+}
+
+impl Labelled {
+    fn family(self) -> Family<MessageLabel, Gauge> {
+        let f = Family::<MessageLabel, Gauge>::default();
+        for (value, n) in self.samples {
+            f.get_or_create(&[(self.label, value)]).set(n);
+        }
+        f
+    }
+}
+
+/// The standard `process_*` metrics, read from `/proc/self` at each
+/// scrape (nothing when `/proc` is not there).
+#[derive(Debug, Default)]
+pub struct ProcessCollector;
+
+/// What `/proc/self` tells.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProcessStats {
+    /// User + system CPU time, seconds.
+    pub cpu_seconds: f64,
+    /// Resident set size, bytes.
+    pub resident_bytes: u64,
+    /// Virtual memory size, bytes.
+    pub virtual_bytes: u64,
+    /// Open file descriptors.
+    pub open_fds: u64,
+    /// The soft limit on open file descriptors (`None`: unlimited).
+    pub max_fds: Option<u64>,
+    /// When the process started, seconds since the Unix epoch.
+    pub start_time_seconds: f64,
+}
+
+impl ProcessStats {
+    /// Reads `/proc/self/{stat,fd,limits}` and `/proc/stat`; `None` where
+    /// there is no `/proc` (or it cannot be parsed).
+    pub fn read() -> Option<ProcessStats> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name (which may hold spaces and ')').
+        let rest = &stat[stat.rfind(')')? + 1..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // `rest` starts at field 3 (state): field n is f[n - 3].
+        let field = |n: usize| f.get(n - 3)?.parse::<u64>().ok();
+        let ticks = rustix::param::clock_ticks_per_second() as f64;
+        let page = rustix::param::page_size() as u64;
+        let utime = field(14)?;
+        let stime = field(15)?;
+        let start_ticks = field(22)?;
+        let vsize = field(23)?;
+        let rss_pages = field(24)?;
+        let boot_time = std::fs::read_to_string("/proc/stat")
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<u64>().ok())?;
+        let open_fds = std::fs::read_dir("/proc/self/fd")
+            .map(|d| d.count() as u64)
+            .unwrap_or(0);
+        let max_fds = std::fs::read_to_string("/proc/self/limits")
+            .ok()
+            .and_then(|l| {
+                l.lines()
+                    .find(|l| l.starts_with("Max open files"))?
+                    .split_whitespace()
+                    .nth(3)?
+                    .parse::<u64>()
+                    .ok()
+            });
+        Some(ProcessStats {
+            cpu_seconds: (utime + stime) as f64 / ticks,
+            resident_bytes: rss_pages.saturating_mul(page),
+            virtual_bytes: vsize,
+            open_fds,
+            max_fds,
+            start_time_seconds: boot_time as f64 + start_ticks as f64 / ticks,
+        })
+    }
+}
+
+fn encode_one(
+    encoder: &mut DescriptorEncoder<'_>,
+    name: &str,
+    help: &str,
+    metric: &impl EncodeMetric,
+) -> Result<(), std::fmt::Error> {
+    let m = encoder.encode_descriptor(name, help, None, metric.metric_type())?;
+    metric.encode(m)
+}
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let Some(p) = ProcessStats::read() else {
+            return Ok(());
+        };
+        encode_one(
+            &mut encoder,
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds.",
+            &ConstCounter::new(p.cpu_seconds),
+        )?;
+        encode_one(
+            &mut encoder,
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            &ConstGauge::new(p.resident_bytes),
+        )?;
+        encode_one(
+            &mut encoder,
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes.",
+            &ConstGauge::new(p.virtual_bytes),
+        )?;
+        encode_one(
+            &mut encoder,
+            "process_open_fds",
+            "Number of open file descriptors.",
+            &ConstGauge::new(p.open_fds),
+        )?;
+        if let Some(max) = p.max_fds {
+            encode_one(
+                &mut encoder,
+                "process_max_fds",
+                "Maximum number of open file descriptors.",
+                &ConstGauge::new(max),
+            )?;
+        }
+        encode_one(
+            &mut encoder,
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds.",
+            &ConstGauge::new(p.start_time_seconds),
+        )
     }
 }
 
@@ -61,139 +349,223 @@ impl Exposition {
 pub(crate) async fn render(state: &OperatorState) -> String {
     let service = &state.service;
     let c = service.counters();
-    let mut out = Exposition(String::with_capacity(4096));
+    let mut root = Registry::default();
+    root.register_collector(Box::new(ProcessCollector));
+    let r = root.sub_registry_with_prefix("distsoc_anchor");
     for (name, help, value) in [
         (
-            "requests_total",
-            "Requests handled (every outcome).",
+            "requests",
+            "Requests handled (every outcome)",
             &c.requests,
         ),
         (
-            "requests_rate_limited_total",
-            "Requests refused with rateLimited.",
+            "requests_rate_limited",
+            "Requests refused with rateLimited",
             &c.rate_limited,
         ),
         (
-            "requests_unauthorized_total",
-            "Requests refused with unauthorized (including banned identities).",
+            "requests_unauthorized",
+            "Requests refused with unauthorized (including banned identities)",
             &c.unauthorized,
         ),
         (
-            "requests_unavailable_total",
-            "Requests answered unavailable (store down or draining).",
+            "requests_unavailable",
+            "Requests answered unavailable (store down or draining)",
             &c.unavailable,
         ),
         (
-            "messages_enqueued_total",
-            "Mailbox messages enqueued.",
+            "messages_enqueued",
+            "Mailbox messages enqueued",
             &c.enqueued,
         ),
         (
-            "checkins_written_total",
-            "Check-ins written to the store (verified addresses, coalesced per identity).",
+            "checkins_written",
+            "Check-ins written to the store (verified addresses, coalesced per identity)",
             &c.checkins_written,
         ),
         (
-            "dialbacks_total",
-            "Dial-backs attempted to verify announced listen addresses.",
+            "dialbacks",
+            "Dial-backs attempted to verify announced listen addresses",
             &c.dialbacks,
         ),
         (
-            "dialbacks_verified_total",
-            "Dial-backs that reached the announced NodeId.",
+            "dialbacks_verified",
+            "Dial-backs that reached the announced NodeId",
             &c.dialbacks_verified,
         ),
         (
-            "messages_delivered_total",
-            "Mailbox messages delivered by Fetch/FetchWait.",
+            "messages_delivered",
+            "Mailbox messages delivered by Fetch/FetchWait",
             &c.delivered,
         ),
     ] {
-        out.metric(name, "counter", help, value.load(Ordering::Relaxed));
+        r.register(name, help, ConstCounter::new(value.load(Ordering::Relaxed)));
     }
-    let _ = writeln!(
-        out.0,
-        "# HELP distsoc_anchor_posts_quota_refused_total Deposits (PushPost) refused with quotaExceeded.\n\
-         # TYPE distsoc_anchor_posts_quota_refused_total counter\n\
-         distsoc_anchor_posts_quota_refused_total{{quota=\"author\"}} {}\n\
-         distsoc_anchor_posts_quota_refused_total{{quota=\"depositor\"}} {}",
-        c.quota_refused_author.load(Ordering::Relaxed),
-        c.quota_refused_depositor.load(Ordering::Relaxed),
+    let quota = Family::<MessageLabel, Counter>::default();
+    quota
+        .get_or_create(&[("quota", "author")])
+        .inc_by(c.quota_refused_author.load(Ordering::Relaxed));
+    quota
+        .get_or_create(&[("quota", "depositor")])
+        .inc_by(c.quota_refused_depositor.load(Ordering::Relaxed));
+    r.register(
+        "posts_quota_refused",
+        "Deposits (PushPost) refused with quotaExceeded",
+        quota,
     );
-    out.metric(
+    state.requests.register(r);
+    r.register(
         "connections",
-        "gauge",
-        "Open QUIC connections.",
-        state.connections(),
+        "Open QUIC connections",
+        gauge(state.connections()),
+    );
+    let peers = service.mesh().peers();
+    let classes = [
+        SlotClass::Social,
+        SlotClass::Wide,
+        SlotClass::Anchor,
+        SlotClass::Inbound,
+    ];
+    r.register(
+        "mesh_connections",
+        "Mesh connections by slot class",
+        Labelled {
+            label: "class",
+            samples: classes
+                .iter()
+                .map(|&k| {
+                    let n = peers.iter().filter(|p| p.class == k).count();
+                    (k.as_str(), i64::try_from(n).unwrap_or(i64::MAX))
+                })
+                .collect(),
+        }
+        .family(),
     );
     match state.cached_stats().await {
         Ok(s) => {
-            out.metric(
+            r.register(
                 "store_up",
-                "gauge",
-                "1 if the store sizes could be read.",
-                1,
+                "1 if the store sizes could be read",
+                gauge(1),
             );
             for (name, help, value) in [
-                ("channels", "DM channels.", s.channels),
+                ("channels", "DM channels", s.channels),
                 (
                     "queued_messages",
-                    "Queued mailbox messages (including expired ones not yet swept).",
+                    "Queued mailbox messages (including expired ones not yet swept)",
                     s.queued_messages,
                 ),
                 (
                     "queued_bytes",
-                    "Payload bytes of the queued mailbox messages.",
+                    "Payload bytes of the queued mailbox messages",
                     s.queued_bytes,
                 ),
-                ("posts", "Stored posts.", s.posts),
-                ("checkins", "Nodes in the check-in table.", s.checkins),
+                ("posts", "Stored posts", s.posts),
+                ("checkins", "Nodes in the check-in table", s.checkins),
             ] {
-                out.metric(name, "gauge", help, value);
+                r.register(name, help, gauge(value));
             }
         }
         Err(e) => {
             debug!(error = %e, "metrics: store stats unavailable");
-            out.metric(
+            r.register(
                 "store_up",
-                "gauge",
-                "1 if the store sizes could be read.",
-                0,
+                "1 if the store sizes could be read",
+                gauge(0),
             );
         }
     }
-    out.metric(
+    let store = service.store();
+    r.register(
+        "store_reachable",
+        "1 while the database is reachable (PostgreSQL: the LISTEN connection is up)",
+        gauge(i64::from(store.listener_connected().unwrap_or(true))),
+    );
+    let g = store.gauges();
+    r.register(
+        "store_info",
+        "The store backend (always 1)",
+        Labelled {
+            label: "backend",
+            samples: vec![(g.backend, 1)],
+        }
+        .family(),
+    );
+    r.register(
+        "store_write_queue",
+        "Write requests waiting for the store's writer",
+        gauge(g.write_queue),
+    );
+    r.register(
+        "store_write_queue_capacity",
+        "Write requests the queue holds before callers wait",
+        gauge(g.write_queue_capacity),
+    );
+    if let Some(pool) = g.pool {
+        r.register(
+            "store_pool_connections",
+            "Pooled PostgreSQL connections, in use or idle",
+            Labelled {
+                label: "state",
+                samples: vec![
+                    (
+                        "in_use",
+                        i64::try_from(pool.size.saturating_sub(pool.available)).unwrap_or(0),
+                    ),
+                    ("idle", i64::try_from(pool.available).unwrap_or(0)),
+                ],
+            }
+            .family(),
+        );
+        r.register(
+            "store_pool_max_connections",
+            "Most pooled PostgreSQL connections (pool_size)",
+            gauge(pool.max_size),
+        );
+        r.register(
+            "store_pool_waiting",
+            "Callers waiting for a pooled PostgreSQL connection",
+            gauge(pool.waiting),
+        );
+    }
+    r.register(
         "draining",
-        "gauge",
-        "1 while the anchor refuses new requests.",
-        u8::from(service.is_draining()),
+        "1 while the anchor refuses new requests",
+        gauge(i64::from(service.is_draining())),
     );
-    out.metric(
+    r.register(
         "banned_identities",
-        "gauge",
-        "Identities banned by the operator.",
-        service.banned().len(),
+        "Identities banned by the operator",
+        gauge(service.banned().len()),
     );
-    out.metric(
+    r.register(
         "mailbox_ttl_seconds",
-        "gauge",
-        "Retention of newly enqueued mailbox messages.",
-        service.mailbox_ttl().as_secs(),
+        "Retention of newly enqueued mailbox messages",
+        gauge(service.mailbox_ttl().as_secs()),
     );
-    out.metric(
+    r.register(
+        "mailbox_ttl_overridden",
+        "1 while a retention set through the admin API overrides mailbox_ttl_secs",
+        gauge(i64::from(service.mailbox_ttl_overridden())),
+    );
+    r.register(
         "uptime_seconds",
-        "gauge",
-        "Seconds since the anchor started.",
-        state.started.elapsed().as_secs(),
+        "Seconds since the anchor started",
+        gauge(state.started.elapsed().as_secs()),
     );
-    let _ = writeln!(
-        out.0,
-        "# HELP distsoc_anchor_build_info Build information (always 1).\n\
-         # TYPE distsoc_anchor_build_info gauge\n\
-         distsoc_anchor_build_info{{version=\"{}\",protocol_version=\"{PROTOCOL_VERSION}\"}} 1",
-        env!("CARGO_PKG_VERSION"),
-    );
-    out.0
+    let build = Family::<Vec<(&'static str, String)>, Gauge>::default();
+    build
+        .get_or_create(&vec![
+            ("version", env!("CARGO_PKG_VERSION").to_string()),
+            ("protocol_version", PROTOCOL_VERSION.to_string()),
+        ])
+        .set(1);
+    r.register("build_info", "Build information (always 1)", build);
+    let mut out = String::with_capacity(8192);
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &root) {
+        warn!(error = %e, "metrics: encoding failed");
+    }
+    out
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {

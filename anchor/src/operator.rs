@@ -33,14 +33,21 @@ pub(crate) struct OperatorState {
     pub(crate) service: Arc<AnchorService>,
     pub(crate) transport: Arc<Transport>,
     pub(crate) started: Instant,
+    /// Per-message latency and outcomes (recorded around the router).
+    pub(crate) requests: crate::metrics::RequestMetrics,
     cache: tokio::sync::Mutex<Option<(Instant, Stats)>>,
 }
 
 impl OperatorState {
-    pub(crate) fn new(service: Arc<AnchorService>, transport: Arc<Transport>) -> Self {
+    pub(crate) fn new(
+        service: Arc<AnchorService>,
+        transport: Arc<Transport>,
+        requests: crate::metrics::RequestMetrics,
+    ) -> Self {
         Self {
             service,
             transport,
+            requests,
             started: Instant::now(),
             cache: tokio::sync::Mutex::new(None),
         }
@@ -144,17 +151,16 @@ impl OperatorServers {
             bound
         });
 
-        // Health follows the service: however it is drained (admin Drain,
-        // stop, or a direct `AnchorService::drain`), health turns NOT_SERVING.
-        let watcher = {
-            let mut drained = state.service.drain_watch();
-            let health = health.clone();
-            tokio::spawn(async move {
-                if drained.wait_for(|d| *d).await.is_ok() {
-                    set_health(&health, ServingStatus::NotServing).await;
-                }
-            })
-        };
+        // Health follows the service and the store: however it is drained
+        // (admin Drain, stop, or a direct `AnchorService::drain`), health
+        // turns NOT_SERVING for good; while the database is unreachable
+        // (PostgreSQL: the store's LISTEN connection is down), NOT_SERVING
+        // until it is back.
+        let watcher = tokio::spawn(follow_health(
+            health.clone(),
+            state.service.drain_watch(),
+            state.service.store().reachable_watch(),
+        ));
 
         Ok(Self {
             health,
@@ -182,6 +188,53 @@ impl OperatorServers {
                 warn!("operator server did not stop in time; aborting it");
                 task.abort();
             }
+        }
+    }
+}
+
+/// Keeps the health status in step with draining and store reachability.
+async fn follow_health(
+    health: HealthReporter,
+    mut drained: watch::Receiver<bool>,
+    mut reachable: Option<watch::Receiver<bool>>,
+) {
+    let mut was_reachable = true;
+    loop {
+        let draining = *drained.borrow_and_update();
+        let up = reachable
+            .as_mut()
+            .is_none_or(|r| *r.borrow_and_update());
+        if up != was_reachable && !draining {
+            if up {
+                info!("database reachable again: health SERVING");
+            } else {
+                warn!("database unreachable: health NOT_SERVING until it is back");
+            }
+        }
+        was_reachable = up;
+        let status = if draining || !up {
+            ServingStatus::NotServing
+        } else {
+            ServingStatus::Serving
+        };
+        set_health(&health, status).await;
+        if draining {
+            return;
+        }
+        let store_changed = async {
+            match reachable.as_mut() {
+                Some(r) => {
+                    if r.changed().await.is_err() {
+                        // The store is gone (shutting down): nothing more.
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            r = drained.changed() => if r.is_err() { return },
+            () = store_changed => {}
         }
     }
 }

@@ -15,6 +15,7 @@ use tracing::{info, warn};
 
 use crate::config::AnchorConfig;
 use crate::error::AnchorError;
+use crate::metrics::{Instrumented, RequestMetrics};
 use crate::operator::{OperatorServers, OperatorState};
 use crate::service::{AnchorService, ServiceConfig, ANCHOR_CAPABILITIES};
 use crate::store::AnchorStore;
@@ -80,12 +81,20 @@ impl Anchor {
         // Bans and a retention set through the admin API survive restarts
         // and are shared by every anchor on the database.
         service.refresh_operator_state().await?;
-        if service.mailbox_ttl() != Duration::from_secs(cfg.mailbox_ttl_secs) {
-            info!(
-                stored_secs = service.mailbox_ttl().as_secs(),
-                configured_secs = cfg.mailbox_ttl_secs,
-                "mailbox retention set through the admin API overrides mailbox_ttl_secs"
-            );
+        if service.mailbox_ttl_overridden() {
+            if service.mailbox_ttl() == Duration::from_secs(cfg.mailbox_ttl_secs) {
+                info!(
+                    stored_secs = service.mailbox_ttl().as_secs(),
+                    "mailbox retention set through the admin API equals mailbox_ttl_secs"
+                );
+            } else {
+                warn!(
+                    stored_secs = service.mailbox_ttl().as_secs(),
+                    configured_secs = cfg.mailbox_ttl_secs,
+                    "mailbox retention set through the admin API overrides mailbox_ttl_secs in \
+                     the configuration; `distsoc-anchor admin retention --clear` goes back to it"
+                );
+            }
         }
         let tcfg = TransportConfig {
             listen: cfg.listen,
@@ -112,14 +121,22 @@ impl Anchor {
             ip_frame_budget: cfg.ip_frame_budget_bytes,
             ..TransportConfig::default()
         };
-        let router = Arc::new(service.clone().router());
+        let requests = RequestMetrics::default();
+        let router = Arc::new(Instrumented::new(
+            service.clone().router(),
+            requests.clone(),
+        ));
         let transport = Arc::new(Transport::bind(key.signing_key(), tcfg, router)?);
         // The anchor is a large mesh node (§13.6): map sync, worm fan-out,
         // AddressRequests beyond its check-in cache.
         mesh.set_own_addresses(cfg.advertise.clone());
         mesh.attach(&transport);
         let operator = OperatorServers::start(
-            Arc::new(OperatorState::new(service.clone(), transport.clone())),
+            Arc::new(OperatorState::new(
+                service.clone(),
+                transport.clone(),
+                requests,
+            )),
             cfg.admin_addr(),
             cfg.metrics_addr(),
         )

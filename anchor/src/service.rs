@@ -120,6 +120,9 @@ pub struct AnchorService {
     drain_signal: tokio::sync::watch::Sender<bool>,
     /// Mailbox retention for new enqueues, ms (changed by the admin API).
     mailbox_ttl_ms: AtomicU64,
+    /// Whether `mailbox_ttl_ms` is an override set through the admin API
+    /// (stored) rather than `cfg.mailbox_ttl`.
+    mailbox_ttl_overridden: AtomicBool,
     banned: std::sync::RwLock<std::collections::HashSet<NodeId>>,
     quotas: Quotas,
     /// Validates deposited posts off the network threads.
@@ -148,6 +151,7 @@ impl AnchorService {
             ingest: IngestVerifier::start(cfg.ingest_verify_threads),
             verifier: std::sync::OnceLock::new(),
             mailbox_ttl_ms: AtomicU64::new(duration_ms(cfg.mailbox_ttl)),
+            mailbox_ttl_overridden: AtomicBool::new(false),
             drain_signal: tokio::sync::watch::channel(false).0,
             store,
             cfg,
@@ -209,9 +213,35 @@ impl AnchorService {
         self.store
             .set_setting(SETTING_MAILBOX_TTL_MS, duration_ms(ttl))
             .await?;
+        self.mailbox_ttl_overridden.store(true, Ordering::SeqCst);
         Ok(Duration::from_millis(
             self.mailbox_ttl_ms.swap(duration_ms(ttl), Ordering::SeqCst),
         ))
+    }
+
+    /// Removes the retention set through [`AnchorService::set_mailbox_ttl`]
+    /// (from the store, so every anchor on the database goes back to its
+    /// configured retention at its next refresh): new enqueues get the
+    /// configured `mailbox_ttl_secs` again. Returns the previous retention.
+    pub async fn clear_mailbox_ttl(&self) -> Result<Duration, StoreError> {
+        self.store.clear_setting(SETTING_MAILBOX_TTL_MS).await?;
+        self.mailbox_ttl_overridden.store(false, Ordering::SeqCst);
+        Ok(Duration::from_millis(self.mailbox_ttl_ms.swap(
+            duration_ms(self.cfg.mailbox_ttl),
+            Ordering::SeqCst,
+        )))
+    }
+
+    /// Whether the retention in force was set through the admin API (a
+    /// stored override) rather than configured (`mailbox_ttl_secs`).
+    pub fn mailbox_ttl_overridden(&self) -> bool {
+        self.mailbox_ttl_overridden.load(Ordering::SeqCst)
+    }
+
+    /// The configured retention (`mailbox_ttl_secs` in `anchor.toml`),
+    /// whether or not an override is in force.
+    pub fn configured_mailbox_ttl(&self) -> Duration {
+        self.cfg.mailbox_ttl
     }
 
     /// Refuses every request from `id` with `unauthorized` from now on, on
@@ -258,16 +288,19 @@ impl AnchorService {
 
     /// Reloads the operator state other anchors on the same database may
     /// have changed, and that a restart must keep: bans and the mailbox
-    /// retention (a stored retention overrides the configured one). Called
+    /// retention (a stored retention overrides the configured one; without
+    /// one, the configured retention applies again). Called
     /// at start and then periodically.
     pub async fn refresh_operator_state(&self) -> Result<(), StoreError> {
         let bans = self.store.bans().await?;
         if let Ok(mut b) = self.banned.write() {
             *b = bans.into_iter().collect();
         }
-        if let Some(ms) = self.store.setting(SETTING_MAILBOX_TTL_MS).await? {
-            self.mailbox_ttl_ms.store(ms, Ordering::SeqCst);
-        }
+        let stored = self.store.setting(SETTING_MAILBOX_TTL_MS).await?;
+        self.mailbox_ttl_overridden
+            .store(stored.is_some(), Ordering::SeqCst);
+        let ms = stored.unwrap_or_else(|| duration_ms(self.cfg.mailbox_ttl));
+        self.mailbox_ttl_ms.store(ms, Ordering::SeqCst);
         Ok(())
     }
 

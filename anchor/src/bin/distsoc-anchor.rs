@@ -52,6 +52,50 @@ enum Command {
     },
     /// Print the anchor's NodeId.
     Id,
+    /// Talk to a running anchor's admin API (gRPC): stats, bans, retention,
+    /// drain.
+    Admin {
+        /// Address of the admin API (default: admin_listen of the
+        /// configuration).
+        #[arg(long, value_name = "ADDR", global = true)]
+        admin: Option<SocketAddr>,
+        /// Print one JSON object instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        command: AdminCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCmd {
+    /// Sizes, request counters, retention and where it comes from, bans.
+    Stats,
+    /// Refuse every request of an identity (stored: survives restarts).
+    Ban {
+        /// The NodeId: 64 hex digits.
+        node_id: String,
+    },
+    /// Lift a ban.
+    Unban {
+        /// The NodeId: 64 hex digits.
+        node_id: String,
+    },
+    /// Show the mailbox retention and where it comes from; with DURATION,
+    /// set it (overrides mailbox_ttl_secs, stored); with --clear, go back
+    /// to mailbox_ttl_secs.
+    Retention {
+        /// New retention for newly enqueued messages: seconds, or with a
+        /// unit (90m, 36h, 7d, 2w).
+        #[arg(value_name = "DURATION", value_parser = distsoc_anchor::admin_client::parse_duration_secs)]
+        duration: Option<u64>,
+        /// Remove the retention set through the admin API.
+        #[arg(long, conflicts_with = "duration")]
+        clear: bool,
+    },
+    /// Stop accepting requests (health turns NOT_SERVING); restart the
+    /// process to serve again.
+    Drain,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -92,6 +136,50 @@ fn main() -> anyhow::Result<()> {
                 cli.data_dir.display()
             );
             println!("configuration: {}", config_path.display());
+        }
+        Command::Admin {
+            admin,
+            json,
+            command,
+        } => {
+            use distsoc_anchor::admin_client::{run, AdminCommand};
+            let addr = match admin {
+                Some(a) => a,
+                None => {
+                    let cfg = AnchorConfig::load(&config_path)?;
+                    cfg.admin_addr().ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "the admin API is disabled in {} (admin_listen = \"\"): pass --admin ADDR",
+                            config_path.display()
+                        )
+                    })?
+                }
+            };
+            let cmd = match command {
+                AdminCmd::Stats => AdminCommand::Stats,
+                AdminCmd::Ban { node_id } => AdminCommand::Ban(node_id),
+                AdminCmd::Unban { node_id } => AdminCommand::Unban(node_id),
+                AdminCmd::Retention {
+                    duration: Some(secs),
+                    ..
+                } => AdminCommand::SetRetention(secs),
+                AdminCmd::Retention { clear: true, .. } => AdminCommand::ClearRetention,
+                AdminCmd::Retention { .. } => AdminCommand::ShowRetention,
+                AdminCmd::Drain => AdminCommand::Drain,
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            match rt.block_on(run(addr, cmd, json)) {
+                Ok(out) => print!("{out}"),
+                Err(e) => {
+                    if json {
+                        println!("{}", serde_json::json!({ "error": e.to_string() }));
+                    }
+                    eprintln!("error: {e}");
+                    std::process::exit(1);
+                }
+            }
         }
         Command::Id => {
             let key = NetworkKey::load(&cli.data_dir.join(KEY_FILE))?;

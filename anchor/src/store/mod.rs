@@ -498,6 +498,24 @@ impl AnchorStore {
         }
     }
 
+    /// Watches whether the database is reachable, for the health service:
+    /// `None` on SQLite (embedded, always there); on PostgreSQL the state
+    /// of the dedicated `LISTEN` connection, which notices a lost server at
+    /// once (the server closes it) or within its ping interval, and comes
+    /// back when its reconnect (with backoff, at most 2 s apart) succeeds.
+    pub fn reachable_watch(&self) -> Option<tokio::sync::watch::Receiver<bool>> {
+        match self {
+            AnchorStore::Sqlite(_) => None,
+            AnchorStore::Postgres(s) => Some(s.listening_watch()),
+        }
+    }
+
+    /// In-memory gauges (write queue, connection pool) for metrics; no
+    /// database access.
+    pub fn gauges(&self) -> StoreGauges {
+        dispatch!(self, s => s.gauges())
+    }
+
     /// How many queues currently have registered waiters (diagnostics; the
     /// registry drops a queue's entry with its last waiter).
     pub fn waiting_queues(&self) -> usize {
@@ -678,6 +696,11 @@ impl AnchorStore {
     /// An operator setting ([`SETTING_MAILBOX_TTL_MS`]), if one was stored.
     pub async fn setting(&self, name: &'static str) -> Result<Option<u64>, StoreError> {
         dispatch!(self, s => s.setting(name).await)
+    }
+
+    /// Deletes an operator setting; returns whether one was stored.
+    pub async fn clear_setting(&self, name: &'static str) -> Result<bool, StoreError> {
+        dispatch!(self, s => s.clear_setting(name).await)
     }
 
     /// Stores an operator setting (shared by every anchor on the database).

@@ -232,6 +232,33 @@ pub struct Stats {
     pub checkins: u64,
 }
 
+/// Cheap, in-memory gauges of a store (no database access), for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreGauges {
+    /// `"sqlite"` or `"postgres"`.
+    pub backend: &'static str,
+    /// Write requests queued for the writer (SQLite: the writer thread;
+    /// PostgreSQL: the write workers and the post writer), not yet taken.
+    pub write_queue: usize,
+    /// How many write requests the queue holds before callers wait.
+    pub write_queue_capacity: usize,
+    /// The PostgreSQL connection pool (`None` on SQLite).
+    pub pool: Option<PoolGauges>,
+}
+
+/// The PostgreSQL connection pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolGauges {
+    /// Most connections (`pool_size`).
+    pub max_size: usize,
+    /// Connections open now.
+    pub size: usize,
+    /// Open connections not checked out.
+    pub available: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
+}
+
 /// The [`AnchorStore::setting`] holding the mailbox retention set through
 /// the admin API, in milliseconds.
 pub const SETTING_MAILBOX_TTL_MS: &str = "mailbox_ttl_ms";

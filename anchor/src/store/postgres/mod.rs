@@ -35,7 +35,6 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -52,7 +51,7 @@ use super::{
     merge_by_id, node_from, random_channel_id, random_salt, to_i64, AuditKind, AuditRecord,
     AuditRow, BootstrapQuery, Channel, ChannelSummary, CheckIn, DeleteOutcome, Enqueued, FetchPage,
     FetchQuery, Inserted, NewMessage, PlanQuery, PostVolume, PreparedDelete, PreparedPost, Stats,
-    StoreError, StoreOptions, StoredMessage, TombstoneRow, REDACTED_ID_LEN, SWEEP_CHUNK,
+    PoolGauges, StoreError, StoreGauges, StoreOptions, StoredMessage, TombstoneRow, REDACTED_ID_LEN, SWEEP_CHUNK,
 };
 
 mod batch;
@@ -227,8 +226,8 @@ struct Inner {
     channels: ChannelCache,
     salt: [u8; 32],
     op_timeout: Duration,
-    /// The `LISTEN` connection is up.
-    listening: Arc<AtomicBool>,
+    /// The `LISTEN` connection is up (a watch, for the health service).
+    listening: watch::Sender<bool>,
     /// Dropped with the store: stops the listener task.
     _shutdown: watch::Sender<()>,
 }
@@ -486,7 +485,7 @@ async fn listener_task(
     mut shutdown: watch::Receiver<()>,
     first: (tokio_postgres::Client, Notes),
     connect_timeout: Duration,
-    listening: Arc<AtomicBool>,
+    listening: watch::Sender<bool>,
 ) {
     let mut current = Some(first);
     let mut backoff = LISTEN_MIN_BACKOFF;
@@ -497,7 +496,7 @@ async fn listener_task(
                 Ok(c) => {
                     tracing::info!("mailbox listener reconnected");
                     backoff = LISTEN_MIN_BACKOFF;
-                    listening.store(true, Ordering::SeqCst);
+                    listening.send_replace(true);
                     // Notifications sent while we were away are lost:
                     // every waiter re-checks its queue.
                     let Some(reg) = registry.upgrade() else {
@@ -543,7 +542,7 @@ async fn listener_task(
             }
         }
         tracing::warn!("mailbox listener connection lost; reconnecting");
-        listening.store(false, Ordering::SeqCst);
+        listening.send_replace(false);
         drop(client);
         let Some(reg) = registry.upgrade() else {
             return;
@@ -592,14 +591,14 @@ impl PgStore {
         // The first LISTEN is in place before `open` returns: a waiter
         // registered afterwards sees every later enqueue.
         let first = connect_listener(&cfg, ct).await?;
-        let listening = Arc::new(AtomicBool::new(true));
+        let listening = watch::Sender::new(true);
         tokio::spawn(listener_task(
             cfg,
             Arc::downgrade(&registry),
             shutdown_rx,
             first,
             ct,
-            Arc::clone(&listening),
+            listening.clone(),
         ));
 
         let (tx, rx) = mpsc::channel(JOB_QUEUE);
@@ -648,7 +647,28 @@ impl PgStore {
     }
 
     pub(crate) fn listening(&self) -> bool {
-        self.inner.listening.load(Ordering::SeqCst)
+        *self.inner.listening.borrow()
+    }
+
+    /// Watches whether the `LISTEN` connection is up.
+    pub(crate) fn listening_watch(&self) -> watch::Receiver<bool> {
+        self.inner.listening.subscribe()
+    }
+
+    pub(crate) fn gauges(&self) -> StoreGauges {
+        let pool = self.inner.pool.status();
+        StoreGauges {
+            backend: "postgres",
+            write_queue: self.inner.jobs.max_capacity() - self.inner.jobs.capacity()
+                + (self.inner.posts.max_capacity() - self.inner.posts.capacity()),
+            write_queue_capacity: self.inner.jobs.max_capacity() + self.inner.posts.max_capacity(),
+            pool: Some(PoolGauges {
+                max_size: pool.max_size,
+                size: pool.size,
+                available: pool.available,
+                waiting: pool.waiting,
+            }),
+        }
     }
 
     async fn timed<T>(
@@ -1003,6 +1023,18 @@ impl PgStore {
             .await
             .map_err(pg_err)?;
             Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn clear_setting(&self, name: &'static str) -> Result<bool, StoreError> {
+        self.timed(async {
+            let c = client(&self.inner.pool).await?;
+            let n = c
+                .execute("DELETE FROM settings WHERE name = $1::text", &[&name])
+                .await
+                .map_err(pg_err)?;
+            Ok(n > 0)
         })
         .await
     }

@@ -36,7 +36,7 @@ use super::{
     channel_col, channel_from_col, decode_addrs, encode_addrs, from_i64, merge_by_id, node_from,
     random_channel_id, random_salt, to_i64, AuditKind, AuditRecord, AuditRow, BootstrapQuery,
     Channel, ChannelSummary, CheckIn, DeleteOutcome, Enqueued, FetchPage, FetchQuery, Inserted,
-    NewMessage, PlanQuery, PostVolume, PreparedDelete, PreparedPost, Stats, StoreError,
+    NewMessage, PlanQuery, PostVolume, PreparedDelete, PreparedPost, Stats, StoreError, StoreGauges,
     StoreOptions, StoredMessage, TombstoneRow, SWEEP_CHUNK,
 };
 
@@ -853,6 +853,26 @@ impl SqliteStore {
             Ok(((), Vec::new()))
         })
         .await
+    }
+
+    pub(crate) async fn clear_setting(&self, name: &'static str) -> Result<bool, StoreError> {
+        self.write(move |c| {
+            let n = c
+                .prepare_cached("DELETE FROM settings WHERE name = ?1")?
+                .execute([name])?;
+            Ok((n > 0, Vec::new()))
+        })
+        .await
+    }
+
+    pub(crate) fn gauges(&self) -> StoreGauges {
+        let jobs = &self.inner.jobs;
+        StoreGauges {
+            backend: "sqlite",
+            write_queue: jobs.max_capacity() - jobs.capacity(),
+            write_queue_capacity: jobs.max_capacity(),
+            pool: None,
+        }
     }
 
     // -- posts --------------------------------------------------------------
