@@ -169,7 +169,9 @@ async fn connect(addr: SocketAddr) -> Result<AdminClient<Channel>, AdminError> {
         } else {
             ""
         };
-        AdminError(format!("cannot reach the admin API at {addr}: {cause}{hint}"))
+        AdminError(format!(
+            "cannot reach the admin API at {addr}: {cause}{hint}"
+        ))
     })?;
     Ok(AdminClient::new(channel))
 }
@@ -409,11 +411,7 @@ pub async fn run(addr: SocketAddr, cmd: AdminCommand, json: bool) -> Result<Stri
             }
         }
     };
-    Ok(if out.ends_with('\n') {
-        out
-    } else {
-        out + "\n"
-    })
+    Ok(if out.ends_with('\n') { out } else { out + "\n" })
 }
 
 fn secs_of(cmd: &AdminCommand) -> u64 {

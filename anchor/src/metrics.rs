@@ -48,8 +48,8 @@ use distsoc_net::transport::{Handler, HandlerFuture, PeerInfo, RequestCtx};
 use distsoc_protocol::codes::MessageCode;
 use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::limits::PROTOCOL_VERSION;
-use distsoc_protocol::messages::Message;
 use distsoc_protocol::mesh::SlotClass;
+use distsoc_protocol::messages::Message;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{header, Method, Request, Response, StatusCode};
@@ -353,11 +353,7 @@ pub(crate) async fn render(state: &OperatorState) -> String {
     root.register_collector(Box::new(ProcessCollector));
     let r = root.sub_registry_with_prefix("distsoc_anchor");
     for (name, help, value) in [
-        (
-            "requests",
-            "Requests handled (every outcome)",
-            &c.requests,
-        ),
+        ("requests", "Requests handled (every outcome)", &c.requests),
         (
             "requests_rate_limited",
             "Requests refused with rateLimited",
@@ -443,11 +439,7 @@ pub(crate) async fn render(state: &OperatorState) -> String {
     );
     match state.cached_stats().await {
         Ok(s) => {
-            r.register(
-                "store_up",
-                "1 if the store sizes could be read",
-                gauge(1),
-            );
+            r.register("store_up", "1 if the store sizes could be read", gauge(1));
             for (name, help, value) in [
                 ("channels", "DM channels", s.channels),
                 (
@@ -468,11 +460,7 @@ pub(crate) async fn render(state: &OperatorState) -> String {
         }
         Err(e) => {
             debug!(error = %e, "metrics: store stats unavailable");
-            r.register(
-                "store_up",
-                "1 if the store sizes could be read",
-                gauge(0),
-            );
+            r.register("store_up", "1 if the store sizes could be read", gauge(0));
         }
     }
     let store = service.store();

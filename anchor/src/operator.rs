@@ -201,9 +201,7 @@ async fn follow_health(
     let mut was_reachable = true;
     loop {
         let draining = *drained.borrow_and_update();
-        let up = reachable
-            .as_mut()
-            .is_none_or(|r| *r.borrow_and_update());
+        let up = reachable.as_mut().is_none_or(|r| *r.borrow_and_update());
         if up != was_reachable && !draining {
             if up {
                 info!("database reachable again: health SERVING");

@@ -226,10 +226,10 @@ impl AnchorService {
     pub async fn clear_mailbox_ttl(&self) -> Result<Duration, StoreError> {
         self.store.clear_setting(SETTING_MAILBOX_TTL_MS).await?;
         self.mailbox_ttl_overridden.store(false, Ordering::SeqCst);
-        Ok(Duration::from_millis(self.mailbox_ttl_ms.swap(
-            duration_ms(self.cfg.mailbox_ttl),
-            Ordering::SeqCst,
-        )))
+        Ok(Duration::from_millis(
+            self.mailbox_ttl_ms
+                .swap(duration_ms(self.cfg.mailbox_ttl), Ordering::SeqCst),
+        ))
     }
 
     /// Whether the retention in force was set through the admin API (a

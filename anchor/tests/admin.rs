@@ -2,9 +2,16 @@
 //! 127.0.0.1): the admin gRPC API through the generated tonic client, the
 //! standard gRPC health service, and Prometheus `GET /metrics`, checked
 //! against what real QUIC clients do.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    unreachable_pub
+)]
 
 mod common;
+mod pg_harness;
 use common::{code, LOOPBACK};
 
 use std::net::SocketAddr;
@@ -12,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use distsoc_anchor::admin::pb::admin_client::AdminClient;
 use distsoc_anchor::admin::pb::{
-    BanRequest, DrainRequest, GetStatsRequest, GetStatsResponse, SetRetentionRequest, UnbanRequest,
+    BanRequest, DrainRequest, GetStatsRequest, GetStatsResponse, RetentionSource,
+    SetRetentionRequest, UnbanRequest,
 };
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
@@ -177,12 +185,41 @@ async fn scrape(a: &TestAnchor) -> String {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert!(content_type.starts_with("text/plain; version=0.0.4"));
+    assert!(
+        content_type.starts_with("application/openmetrics-text; version=1.0.0"),
+        "{content_type}"
+    );
+    assert!(body.ends_with("# EOF\n"), "{body}");
     body
 }
 
 /// The value of an unlabelled sample `name` in an exposition.
 fn sample(body: &str, name: &str) -> u64 {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (n, v) = l.split_once(' ')?;
+            (n == name).then(|| v.trim().parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no sample {name} in\n{body}"))
+}
+
+/// The value of the sample `name{...}` whose labels include every one of
+/// `labels` (`key="value"`), as a float.
+fn labelled(body: &str, name: &str, labels: &[&str]) -> f64 {
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| {
+            let (n, v) = l.rsplit_once(' ')?;
+            let (metric, set) = n.split_once('{')?;
+            (metric == name && labels.iter().all(|want| set.contains(want)))
+                .then(|| v.trim().parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no sample {name}{labels:?} in\n{body}"))
+}
+
+/// The float value of an unlabelled sample.
+fn sample_f64(body: &str, name: &str) -> f64 {
     body.lines()
         .filter(|l| !l.starts_with('#'))
         .find_map(|l| {
@@ -303,6 +340,7 @@ async fn set_retention_changes_the_expiry_of_the_next_enqueue() {
     let r = admin
         .set_retention(SetRetentionRequest {
             mailbox_ttl_secs: 60,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -316,6 +354,7 @@ async fn set_retention_changes_the_expiry_of_the_next_enqueue() {
         let e = admin
             .set_retention(SetRetentionRequest {
                 mailbox_ttl_secs: bad,
+                ..Default::default()
             })
             .await
             .unwrap_err();
@@ -402,12 +441,97 @@ async fn metrics_expose_counters_and_cached_gauges() {
     assert_eq!(sample(&body, "distsoc_anchor_queued_bytes"), 11);
     assert_eq!(sample(&body, "distsoc_anchor_draining"), 0);
     assert_eq!(sample(&body, "distsoc_anchor_mailbox_ttl_seconds"), 604_800);
-    assert!(body.contains("# TYPE distsoc_anchor_requests_total counter\n"));
+    assert!(body.contains("# TYPE distsoc_anchor_requests counter\n"));
     assert!(body.contains("# TYPE distsoc_anchor_queued_messages gauge\n"));
     assert!(body.contains(&format!(
         "distsoc_anchor_build_info{{version=\"{}\",protocol_version=\"2\"}} 1\n",
         env!("CARGO_PKG_VERSION")
     )));
+
+    // Per message: latency histograms and outcomes by error code.
+    let enq = ["message=\"Enqueue\""];
+    assert_eq!(
+        labelled(&body, "distsoc_anchor_request_duration_seconds_count", &enq),
+        3.0
+    );
+    assert_eq!(
+        labelled(
+            &body,
+            "distsoc_anchor_request_duration_seconds_bucket",
+            &["message=\"Enqueue\"", "le=\"+Inf\""]
+        ),
+        3.0
+    );
+    let enq_secs = labelled(&body, "distsoc_anchor_request_duration_seconds_sum", &enq);
+    assert!(enq_secs > 0.0 && enq_secs < 30.0, "{enq_secs}");
+    assert_eq!(
+        labelled(
+            &body,
+            "distsoc_anchor_responses_total",
+            &["message=\"Enqueue\"", "outcome=\"ok\""]
+        ),
+        2.0
+    );
+    assert_eq!(
+        labelled(
+            &body,
+            "distsoc_anchor_responses_total",
+            &["message=\"Enqueue\"", "outcome=\"unauthorized\""]
+        ),
+        1.0
+    );
+    assert_eq!(
+        labelled(
+            &body,
+            "distsoc_anchor_responses_total",
+            &["message=\"CreateChannel\"", "outcome=\"ok\""]
+        ),
+        1.0
+    );
+    // Connections by slot class, every class present: what the mesh holds
+    // (these plain QUIC clients do not take part in the mesh, so none).
+    let class = |c: &str| {
+        labelled(
+            &body,
+            "distsoc_anchor_mesh_connections",
+            &[&format!("class=\"{c}\"")],
+        )
+    };
+    let by_class = class("social") + class("wide") + class("anchor") + class("inbound");
+    assert_eq!(by_class, a.anchor.service.mesh().peers().len() as f64);
+    // Store gauges (SQLite: the writer queue; no pool).
+    assert_eq!(
+        labelled(&body, "distsoc_anchor_store_info", &["backend=\"sqlite\""]),
+        1.0
+    );
+    assert_eq!(sample(&body, "distsoc_anchor_store_reachable"), 1);
+    assert!(sample(&body, "distsoc_anchor_store_write_queue_capacity") > 0);
+    assert!(
+        sample(&body, "distsoc_anchor_store_write_queue")
+            <= sample(&body, "distsoc_anchor_store_write_queue_capacity")
+    );
+    assert!(
+        !body.contains("distsoc_anchor_store_pool"),
+        "no pool on SQLite"
+    );
+    assert_eq!(sample(&body, "distsoc_anchor_mailbox_ttl_overridden"), 0);
+    // The standard process metrics, with plausible values.
+    let cpu = sample_f64(&body, "process_cpu_seconds_total");
+    assert!(cpu > 0.0 && cpu < 3600.0, "{cpu}");
+    let rss = sample(&body, "process_resident_memory_bytes");
+    assert!(rss > 1 << 20 && rss < 8 << 30, "{rss}");
+    assert!(sample(&body, "process_virtual_memory_bytes") >= rss);
+    let fds = sample(&body, "process_open_fds");
+    assert!(fds >= 3 && fds <= sample(&body, "process_max_fds"), "{fds}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let started = sample_f64(&body, "process_start_time_seconds");
+    assert!(
+        started <= now + 1.0 && started > now - 3600.0,
+        "{started} vs {now}"
+    );
 
     // Counters are live; store sizes come from a cache of a few seconds, so
     // scrapes do not each count the tables.
@@ -542,6 +666,7 @@ async fn ban_and_retention_survive_a_restart() {
     admin_api
         .set_retention(SetRetentionRequest {
             mailbox_ttl_secs: 120,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -553,6 +678,8 @@ async fn ban_and_retention_survive_a_restart() {
     let s = stats(&mut admin_api).await;
     assert_eq!(s.banned, vec![alice_id.to_hex()]);
     assert_eq!(s.mailbox_ttl_secs, 120);
+    assert_eq!(s.mailbox_ttl_source(), RetentionSource::Api);
+    assert_eq!(s.configured_mailbox_ttl_secs, 604_800);
     // The reloaded ban refuses alice when she connects (before Hello).
     let (_t, refused) = common::try_connect_as(&alice_key, a.id, a.addr, LOOPBACK).await;
     match refused {
@@ -568,4 +695,331 @@ async fn ban_and_retention_survive_a_restart() {
         "Hello announces it"
     );
     list(&bob).await.expect("others are served");
+
+    // Clearing the override goes back to the configuration, for good.
+    let r = admin_api
+        .set_retention(SetRetentionRequest {
+            clear: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (r.previous_ttl_secs, r.mailbox_ttl_secs, r.source()),
+        (120, 604_800, RetentionSource::Config)
+    );
+    let e = admin_api
+        .set_retention(SetRetentionRequest {
+            clear: true,
+            mailbox_ttl_secs: 5,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+    drop(admin_api);
+    drop(bob);
+    a.anchor.stop(Duration::from_secs(5)).await;
+    let a = start().await;
+    let s = stats(&mut admin(&a).await).await;
+    assert_eq!(
+        (s.mailbox_ttl_secs, s.mailbox_ttl_source()),
+        (604_800, RetentionSource::Config)
+    );
+    assert_eq!(s.banned, vec![alice_id.to_hex()], "the ban stays");
+}
+
+/// gRPC server reflection lists the admin, health and reflection services
+/// and serves admin.proto's descriptor (what grpcurl needs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_lists_the_services_and_serves_the_descriptor() {
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+
+    let a = anchor().await;
+    let mut client = ServerReflectionClient::new(channel(&a).await);
+    let requests = [
+        MessageRequest::ListServices(String::new()),
+        MessageRequest::FileContainingSymbol(format!("{ADMIN_SERVICE}.GetStats")),
+    ]
+    .map(|m| ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(m),
+    });
+    let mut answers = client
+        .server_reflection_info(tokio_stream::iter(requests))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        answers.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("expected a service list");
+    };
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            ADMIN_SERVICE,
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection"
+        ]
+    );
+    let Some(MessageResponse::FileDescriptorResponse(files)) =
+        answers.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("expected admin.proto's descriptor");
+    };
+    let file = <prost_types::FileDescriptorProto as prost::Message>::decode(
+        files.file_descriptor_proto[0].as_slice(),
+    )
+    .unwrap();
+    assert_eq!(file.name(), "admin.proto");
+    assert_eq!(file.package(), "distsoc.admin.v1");
+}
+
+/// Runs `distsoc-anchor admin ARGS…`; returns (success, stdout, stderr).
+fn admin_cli(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_distsoc-anchor"))
+        .arg("--data-dir")
+        .arg("/nonexistent-distsoc-admin-test")
+        .arg("admin")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+/// The `distsoc-anchor admin` client, the way an operator uses it: text
+/// and JSON output, bans, retention with its source, drain, and one-line
+/// errors that name the address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_cli_drives_a_running_anchor() {
+    let a = anchor().await;
+    let addr = a.anchor.admin_addr().unwrap().to_string();
+    let cli = |args: &[&str]| {
+        let mut all = vec!["--admin", addr.as_str()];
+        all.extend_from_slice(args);
+        let all: Vec<String> = all.iter().map(|s| s.to_string()).collect();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                admin_cli(&all.iter().map(String::as_str).collect::<Vec<_>>())
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let json = |out: &str| -> serde_json::Value { serde_json::from_str(out.trim()).unwrap() };
+
+    let (ok, out, err) = cli(&["stats"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("anchor at {addr}")), "{out}");
+    assert!(out.contains("state        serving"), "{out}");
+    assert!(
+        out.contains(
+            "retention    604800 s (7d), mailbox_ttl_secs of the configuration (the default)"
+        ),
+        "{out}"
+    );
+
+    let mallory = NodeId(SigningKey::generate(&mut rand_core::OsRng).public()).to_hex();
+    let (ok, out, _) = cli(&["ban", &mallory]).await;
+    assert!(ok);
+    assert_eq!(
+        out,
+        format!("banned {mallory} (stored: survives restarts)\n")
+    );
+    let (ok, out, _) = cli(&["ban", &mallory, "--json"]).await;
+    assert!(ok);
+    assert_eq!(
+        json(&out),
+        serde_json::json!({"node_id": mallory, "action": "ban", "changed": false})
+    );
+
+    let (ok, out, _) = cli(&["retention", "36h"]).await;
+    assert!(ok);
+    assert!(
+        out.starts_with("mailbox retention 129600 s (1d12h) for new messages (was 604800 s)"),
+        "{out}"
+    );
+    let (ok, out, _) = cli(&["retention", "--json"]).await;
+    assert!(ok);
+    assert_eq!(
+        json(&out),
+        serde_json::json!({
+            "mailbox_ttl_secs": 129_600,
+            "source": "admin-api",
+            "configured_mailbox_ttl_secs": 604_800,
+            "default_mailbox_ttl_secs": 604_800,
+        })
+    );
+    let (ok, out, _) = cli(&["retention"]).await;
+    assert!(ok);
+    assert!(
+        out.contains("set through the admin API; overrides mailbox_ttl_secs = 604800"),
+        "{out}"
+    );
+
+    let (ok, out, _) = cli(&["stats", "--json"]).await;
+    assert!(ok);
+    let s = json(&out);
+    assert_eq!(s["banned"], serde_json::json!([mallory]));
+    assert_eq!(s["retention"]["source"], "admin-api");
+    assert_eq!(s["draining"], false);
+
+    let (ok, out, _) = cli(&["retention", "--clear"]).await;
+    assert!(ok);
+    assert!(
+        out.starts_with("retention override cleared: 604800 s (7d)"),
+        "{out}"
+    );
+    let (ok, out, _) = cli(&["unban", &mallory]).await;
+    assert!(ok);
+    assert_eq!(out, format!("unbanned {mallory}\n"));
+
+    // Errors: one line on stderr, naming the address, exit status 1.
+    let (ok, out, err) = cli(&["ban", "abc"]).await;
+    assert!(!ok && out.is_empty());
+    assert_eq!(
+        err,
+        format!("error: not sent to the admin API at {addr}: 'abc' is not a NodeId: expected 64 hex digits, got 3 characters\n")
+    );
+    let (ok, _, err) = cli(&["retention", "0"]).await;
+    assert!(!ok);
+    assert!(err.contains("between 1 second and 10 years"), "{err}");
+    let closed = std::net::TcpListener::bind(LOOPBACK).unwrap();
+    let closed_addr = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let (ok, _, err) =
+        tokio::task::spawn_blocking(move || admin_cli(&["--admin", &closed_addr, "stats"]))
+            .await
+            .unwrap();
+    assert!(!ok);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("cannot reach the admin API at 127.0.0.1:"),
+        "{err}"
+    );
+    assert!(err.contains("connection refused"), "{err}");
+
+    let (ok, out, _) = cli(&["drain"]).await;
+    assert!(ok);
+    assert!(
+        out.starts_with("draining: new requests are refused"),
+        "{out}"
+    );
+    let (ok, out, _) = cli(&["stats"]).await;
+    assert!(ok);
+    assert!(out.contains("state        draining"), "{out}");
+}
+
+/// Health follows the database: PostgreSQL stopped under a running anchor
+/// turns health NOT_SERVING (and `store_reachable` 0); started again, the
+/// anchor turns SERVING by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_follows_a_postgres_outage() {
+    if pg_harness::skip() {
+        return;
+    }
+    let cluster = std::sync::Arc::new(
+        tokio::task::spawn_blocking(|| pg_harness::Cluster::start("health"))
+            .await
+            .unwrap(),
+    );
+    let url = cluster.create_database().await;
+    let a = anchor_with(AnchorConfig {
+        admin_listen: "127.0.0.1:0".into(),
+        metrics_listen: "127.0.0.1:0".into(),
+        store: url,
+        ..AnchorConfig::default()
+    })
+    .await;
+    let mut h = HealthClient::new(channel(&a).await);
+    assert_eq!(health(&mut h, "").await, ServingStatus::Serving);
+    let body = scrape(&a).await;
+    assert_eq!(sample(&body, "distsoc_anchor_store_reachable"), 1);
+    assert_eq!(
+        labelled(
+            &body,
+            "distsoc_anchor_store_info",
+            &["backend=\"postgres\""]
+        ),
+        1.0
+    );
+    let max = sample(&body, "distsoc_anchor_store_pool_max_connections");
+    assert!(max >= 1, "{max}");
+    let in_use = labelled(
+        &body,
+        "distsoc_anchor_store_pool_connections",
+        &["state=\"in_use\""],
+    );
+    let idle = labelled(
+        &body,
+        "distsoc_anchor_store_pool_connections",
+        &["state=\"idle\""],
+    );
+    assert!(
+        in_use + idle >= 1.0 && in_use + idle <= max as f64,
+        "{in_use} {idle}"
+    );
+
+    // Waits (bounded) for both health names to report `want`.
+    async fn wait_for(h: &mut HealthClient<Channel>, want: ServingStatus, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let (whole, admin) = (health(h, "").await, health(h, ADMIN_SERVICE).await);
+            if whole == want && admin == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "health still {whole:?}, not {want:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    let c = cluster.clone();
+    tokio::task::spawn_blocking(move || c.stop_server())
+        .await
+        .unwrap();
+    let t = Instant::now();
+    // The LISTEN connection is closed by the server's shutdown (noticed at
+    // once); its ping would notice a silent loss within 5 s + 3 s.
+    wait_for(&mut h, ServingStatus::NotServing, Duration::from_secs(10)).await;
+    eprintln!("NOT_SERVING {:?} after the server stopped", t.elapsed());
+    let body = scrape(&a).await;
+    assert_eq!(sample(&body, "distsoc_anchor_store_reachable"), 0);
+    // The admin API itself still answers.
+    let s = a.anchor.service.is_draining();
+    assert!(!s);
+
+    let c = cluster.clone();
+    tokio::task::spawn_blocking(move || c.start_server())
+        .await
+        .unwrap();
+    let t = Instant::now();
+    // The listener reconnects with backoff of at most 2 s.
+    wait_for(&mut h, ServingStatus::Serving, Duration::from_secs(15)).await;
+    eprintln!("SERVING {:?} after the server started", t.elapsed());
+    let alice = client(&a).await;
+    list(&alice).await.expect("served again");
+    assert_eq!(
+        sample(&scrape(&a).await, "distsoc_anchor_store_reachable"),
+        1
+    );
+
+    // Draining wins over a reachable store, for good.
+    a.anchor.service.drain();
+    wait_for(&mut h, ServingStatus::NotServing, Duration::from_secs(5)).await;
+    drop(alice);
+    a.anchor.stop(Duration::from_secs(5)).await;
+    drop(cluster);
 }

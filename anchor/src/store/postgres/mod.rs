@@ -50,8 +50,9 @@ use super::{
     channel_col, channel_from_col, decode_addrs, encode_addrs, fetch_cut, from_i64, id32_from,
     merge_by_id, node_from, random_channel_id, random_salt, to_i64, AuditKind, AuditRecord,
     AuditRow, BootstrapQuery, Channel, ChannelSummary, CheckIn, DeleteOutcome, Enqueued, FetchPage,
-    FetchQuery, Inserted, NewMessage, PlanQuery, PostVolume, PreparedDelete, PreparedPost, Stats,
-    PoolGauges, StoreError, StoreGauges, StoreOptions, StoredMessage, TombstoneRow, REDACTED_ID_LEN, SWEEP_CHUNK,
+    FetchQuery, Inserted, NewMessage, PlanQuery, PoolGauges, PostVolume, PreparedDelete,
+    PreparedPost, Stats, StoreError, StoreGauges, StoreOptions, StoredMessage, TombstoneRow,
+    REDACTED_ID_LEN, SWEEP_CHUNK,
 };
 
 mod batch;
