@@ -100,7 +100,9 @@ impl Default for RequestMetrics {
 }
 
 impl RequestMetrics {
-    fn record(&self, code: MessageCode, outcome: &'static str, elapsed: Duration) {
+    /// Records one answered message: its time in the histogram of `code`,
+    /// and one `outcome` (`"ok"`, an error code name, `"abandoned"`).
+    pub fn record(&self, code: MessageCode, outcome: &'static str, elapsed: Duration) {
         self.duration
             .get_or_create(&[("message", code.name())])
             .observe(elapsed.as_secs_f64());

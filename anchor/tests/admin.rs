@@ -497,8 +497,15 @@ async fn metrics_expose_counters_and_cached_gauges() {
             &[&format!("class=\"{c}\"")],
         )
     };
-    let by_class = class("social") + class("wide") + class("anchor") + class("inbound");
-    assert_eq!(by_class, a.anchor.service.mesh().peers().len() as f64);
+    assert_eq!(
+        [
+            class("social"),
+            class("wide"),
+            class("anchor"),
+            class("inbound")
+        ],
+        [0.0; 4]
+    );
     // Store gauges (SQLite: the writer queue; no pool).
     assert_eq!(
         labelled(&body, "distsoc_anchor_store_info", &["backend=\"sqlite\""]),
@@ -544,6 +551,35 @@ async fn metrics_expose_counters_and_cached_gauges() {
         3,
         "GetStats is fresh"
     );
+
+    // A client that takes part in the mesh dialled in: an inbound mesh
+    // connection, holding none of the anchor's slots.
+    let key = SigningKey::generate(&mut rand_core::OsRng);
+    let meshed = Transport::bind(
+        &key,
+        distsoc_net::transport::TransportConfig {
+            listen: LOOPBACK,
+            capabilities: vec![distsoc_net::mesh::MESH_CAPABILITY.to_string()],
+            ..Default::default()
+        },
+        std::sync::Arc::new(common::Refuse),
+    )
+    .unwrap();
+    let _meshed_peer = meshed.connect(a.id, a.addr).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let body = scrape(&a).await;
+        let inbound = labelled(
+            &body,
+            "distsoc_anchor_mesh_connections",
+            &["class=\"inbound\""],
+        );
+        if inbound == 1.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "inbound {inbound}\n{body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // Only /metrics is served.
     let (status, _, _) = http_get(a.anchor.metrics_addr().unwrap(), "/").await;
@@ -1022,4 +1058,134 @@ async fn health_follows_a_postgres_outage() {
     drop(alice);
     a.anchor.stop(Duration::from_secs(5)).await;
     drop(cluster);
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped, also when a
+/// test fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The operator's path through the binaries: `init`, `run` with the admin
+/// API on the address in anchor.toml, `admin ban` and `admin retention`
+/// with the address taken from the configuration, `kill -9`, `run` again:
+/// the ban and the retention are still there, and the anchor warns at start
+/// that the stored retention overrides `mailbox_ttl_secs`; after
+/// `admin retention --clear` and another restart, it does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_keeps_bans_and_retention_and_warns_about_the_override() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    const BIN: &str = env!("CARGO_BIN_EXE_distsoc-anchor");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("anchor");
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("init")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let admin_addr = {
+        let l = std::net::TcpListener::bind(LOOPBACK).unwrap();
+        l.local_addr().unwrap()
+    };
+    let toml_path = data.join("anchor.toml");
+    let text = std::fs::read_to_string(&toml_path).unwrap();
+    assert!(
+        text.lines().any(|l| l.starts_with("admin_listen")),
+        "{text}"
+    );
+    let text: String = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("admin_listen") {
+                format!("admin_listen = \"{admin_addr}\"\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&toml_path, text).unwrap();
+
+    // Starts the anchor; returns it once serving, with its stderr file.
+    let run = |n: u32| {
+        let log = dir.path().join(format!("run{n}.log"));
+        let mut child = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["run", "--listen", "127.0.0.1:0", "--metrics-listen", ""])
+            .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.contains('@'), "anchor printed {line:?}");
+        (KillOnDrop(child), log)
+    };
+    let cli = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("admin")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "admin {args:?}: {out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json = |out: String| -> serde_json::Value { serde_json::from_str(out.trim()).unwrap() };
+    let banned = NodeId(SigningKey::generate(&mut rand_core::OsRng).public()).to_hex();
+
+    let (child, _) = run(0);
+    cli(&["ban", &banned]);
+    cli(&["retention", "2h"]);
+    drop(child);
+
+    let (child, log) = run(1);
+    let stats = json(cli(&["stats", "--json"]));
+    assert_eq!(stats["banned"], serde_json::json!([banned]));
+    assert_eq!(
+        stats["retention"],
+        serde_json::json!({
+            "mailbox_ttl_secs": 7200,
+            "source": "admin-api",
+            "configured_mailbox_ttl_secs": 604_800,
+            "default_mailbox_ttl_secs": 604_800,
+        })
+    );
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let warning = logged
+        .lines()
+        .find(|l| l.contains("overrides mailbox_ttl_secs"))
+        .unwrap_or_else(|| panic!("no override warning in\n{logged}"));
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(
+        warning.contains("7200") && warning.contains("604800"),
+        "{warning}"
+    );
+    cli(&["retention", "--clear"]);
+    drop(child);
+
+    let (child, log) = run(2);
+    let retention = json(cli(&["retention", "--json"]));
+    assert_eq!(retention["source"], "config");
+    assert_eq!(retention["mailbox_ttl_secs"], 604_800);
+    assert_eq!(
+        json(cli(&["stats", "--json"]))["banned"],
+        serde_json::json!([banned])
+    );
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(!logged.contains("overrides mailbox_ttl_secs"), "{logged}");
+    drop(child);
 }
