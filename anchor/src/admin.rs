@@ -87,13 +87,11 @@ impl Admin for AdminApi {
         _req: Request<GetStatsRequest>,
     ) -> Result<Response<GetStatsResponse>, Status> {
         // Fresh, not the metrics cache: operators expect what they just did.
-        let stats = self
-            .state
-            .service
-            .store()
-            .stats()
-            .await
-            .map_err(|e| Status::unavailable(format!("store: {e}")))?;
+        // Without the database (an outage) the rest is still answered.
+        let (stats, store_error) = match self.state.service.store().stats().await {
+            Ok(s) => (s, String::new()),
+            Err(e) => (crate::store::Stats::default(), e.to_string()),
+        };
         let service = &self.state.service;
         let c = service.counters();
         Ok(Response::new(GetStatsResponse {
@@ -118,6 +116,8 @@ impl Admin for AdminApi {
             mailbox_ttl_source: retention_source(service).into(),
             configured_mailbox_ttl_secs: service.configured_mailbox_ttl().as_secs(),
             default_mailbox_ttl_secs: crate::config::AnchorConfig::default().mailbox_ttl_secs,
+            store_reachable: service.store().listener_connected().unwrap_or(true),
+            store_error,
         }))
     }
 

@@ -207,13 +207,16 @@ fn retention_origin(s: &GetStatsResponse) -> String {
 
 fn stats_json(s: &GetStatsResponse) -> serde_json::Value {
     let r = s.requests.unwrap_or_default();
+    // Sizes are null when the store could not be read.
+    let size = |v: u64| s.store_error.is_empty().then_some(v);
     json!({
         "connections": s.connections,
-        "channels": s.channels,
-        "queued_messages": s.queued_messages,
-        "queued_bytes": s.queued_bytes,
-        "posts": s.posts,
-        "checkins": s.checkins,
+        "channels": size(s.channels),
+        "queued_messages": size(s.queued_messages),
+        "queued_bytes": size(s.queued_bytes),
+        "posts": size(s.posts),
+        "checkins": size(s.checkins),
+        "store_error": (!s.store_error.is_empty()).then_some(&s.store_error),
         "requests": {
             "total": r.total,
             "rate_limited": r.rate_limited,
@@ -225,6 +228,7 @@ fn stats_json(s: &GetStatsResponse) -> serde_json::Value {
         "uptime_secs": s.uptime_secs,
         "retention": retention_json(s),
         "draining": s.draining,
+        "store_reachable": s.store_reachable,
         "banned": s.banned,
     })
 }
@@ -242,21 +246,26 @@ fn stats_text(addr: SocketAddr, s: &GetStatsResponse) -> String {
     let r = s.requests.unwrap_or_default();
     let mut o = String::new();
     let _ = writeln!(o, "anchor at {addr}");
-    let _ = writeln!(
-        o,
-        "  state        {}",
-        if s.draining { "draining" } else { "serving" }
-    );
+    let state = match (s.draining, s.store_reachable) {
+        (true, _) => "draining",
+        (false, true) => "serving",
+        (false, false) => "database unreachable (health NOT_SERVING; requests get unavailable)",
+    };
+    let _ = writeln!(o, "  state        {state}");
     let _ = writeln!(o, "  uptime       {}", human_secs(s.uptime_secs));
     let _ = writeln!(o, "  connections  {}", s.connections);
-    let _ = writeln!(o, "  channels     {}", s.channels);
-    let _ = writeln!(
-        o,
-        "  queued       {} messages, {} bytes",
-        s.queued_messages, s.queued_bytes
-    );
-    let _ = writeln!(o, "  posts        {}", s.posts);
-    let _ = writeln!(o, "  check-ins    {}", s.checkins);
+    if s.store_error.is_empty() {
+        let _ = writeln!(o, "  channels     {}", s.channels);
+        let _ = writeln!(
+            o,
+            "  queued       {} messages, {} bytes",
+            s.queued_messages, s.queued_bytes
+        );
+        let _ = writeln!(o, "  posts        {}", s.posts);
+        let _ = writeln!(o, "  check-ins    {}", s.checkins);
+    } else {
+        let _ = writeln!(o, "  store        sizes unavailable: {}", s.store_error);
+    }
     let _ = writeln!(
         o,
         "  requests     {} total: {} rate-limited, {} unauthorized, {} unavailable",

@@ -78,7 +78,7 @@ fn duration_buckets() -> impl Iterator<Item = f64> {
     exponential_buckets(0.0005, 2.0, 18)
 }
 
-type MessageLabel = [(&'static str, &'static str); 1];
+type OneLabel = [(&'static str, &'static str); 1];
 type OutcomeLabels = [(&'static str, &'static str); 2];
 
 /// Per-message request metrics, recorded by [`Instrumented`] around the
@@ -86,7 +86,7 @@ type OutcomeLabels = [(&'static str, &'static str); 2];
 /// once a label set exists.
 #[derive(Debug, Clone)]
 pub struct RequestMetrics {
-    duration: Family<MessageLabel, Histogram, fn() -> Histogram>,
+    duration: Family<OneLabel, Histogram, fn() -> Histogram>,
     outcomes: Family<OutcomeLabels, Counter>,
 }
 
@@ -215,8 +215,8 @@ struct Labelled {
 }
 
 impl Labelled {
-    fn family(self) -> Family<MessageLabel, Gauge> {
-        let f = Family::<MessageLabel, Gauge>::default();
+    fn family(self) -> Family<OneLabel, Gauge> {
+        let f = Family::<OneLabel, Gauge>::default();
         for (value, n) in self.samples {
             f.get_or_create(&[(self.label, value)]).set(n);
         }
@@ -399,7 +399,7 @@ pub(crate) async fn render(state: &OperatorState) -> String {
     ] {
         r.register(name, help, ConstCounter::new(value.load(Ordering::Relaxed)));
     }
-    let quota = Family::<MessageLabel, Counter>::default();
+    let quota = Family::<OneLabel, Counter>::default();
     quota
         .get_or_create(&[("quota", "author")])
         .inc_by(c.quota_refused_author.load(Ordering::Relaxed));

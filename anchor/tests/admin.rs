@@ -1033,9 +1033,21 @@ async fn health_follows_a_postgres_outage() {
     eprintln!("NOT_SERVING {:?} after the server stopped", t.elapsed());
     let body = scrape(&a).await;
     assert_eq!(sample(&body, "distsoc_anchor_store_reachable"), 0);
-    // The admin API itself still answers.
-    let s = a.anchor.service.is_draining();
-    assert!(!s);
+    // The admin API still answers, and says why the sizes are missing.
+    let s = stats(&mut admin(&a).await).await;
+    assert!(!s.store_reachable && !s.draining);
+    assert!(!s.store_error.is_empty());
+    let addr = a.anchor.admin_addr().unwrap().to_string();
+    let (ok, out, err) =
+        tokio::task::spawn_blocking(move || admin_cli(&["--admin", &addr, "stats"]))
+            .await
+            .unwrap();
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("state        database unreachable (health NOT_SERVING"),
+        "{out}"
+    );
+    assert!(out.contains("store        sizes unavailable: "), "{out}");
 
     let c = cluster.clone();
     tokio::task::spawn_blocking(move || c.start_server())
@@ -1047,6 +1059,8 @@ async fn health_follows_a_postgres_outage() {
     eprintln!("SERVING {:?} after the server started", t.elapsed());
     let alice = client(&a).await;
     list(&alice).await.expect("served again");
+    let s = stats(&mut admin(&a).await).await;
+    assert!(s.store_reachable && s.store_error.is_empty());
     assert_eq!(
         sample(&scrape(&a).await, "distsoc_anchor_store_reachable"),
         1
