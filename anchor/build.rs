@@ -3,7 +3,7 @@
 //! No `protoc` is needed: `protox`, a protobuf compiler written in Rust,
 //! parses the file into a `FileDescriptorSet`, from which `tonic-prost-build`
 //! generates the messages, the server trait and a transport-agnostic client
-//! (no `connect()`, so the library needs no tonic client transport). The
+//! (no `connect()`: `src/admin_client.rs` builds its own channel). The
 //! encoded `FileDescriptorSet` is written to `OUT_DIR/admin_descriptor.bin`
 //! for gRPC server reflection (`src/admin.rs`).
 
