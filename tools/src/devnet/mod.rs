@@ -49,8 +49,7 @@ const LOOPBACK: SocketAddr =
 pub(crate) struct DevnetArgs {
     /// Directory for the network's data: anchor/, alice/, bob/, carol/ and
     /// conformance/ (the suite's reports). Must be absent or empty. Default: a
-    /// temporary directory, removed on exit (the reports are then written to
-    /// a directory of their own that is kept).
+    /// temporary directory, removed on exit except its conformance/ reports.
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Leave the anchor and the nodes running after the scenario, until
@@ -308,6 +307,15 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     let mut bob = start_member("Bob", &dir.join("bob"), &anchor.connect).await?;
     let carol = start_member("Carol", &dir.join("carol"), &anchor.connect).await?;
     say("(each person's NodeId is their Ed25519 key, pinned in every QUIC handshake)");
+    print_connect_strings(
+        &anchor,
+        &[&alice, &bob, &carol],
+        if args.keep {
+            "the network is up; with --keep it stays up after the scenario"
+        } else {
+            "the network is up until the scenario ends; --keep keeps it running"
+        },
+    )?;
 
     let step = "profiles";
     heading(2, "everyone signs a public profile");
@@ -627,19 +635,18 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     .await?;
 
     heading(9, "conformance suite against the anchor");
+    let mut suite_ran = false;
     if args.no_suite {
         say("skipped (--no-suite)");
     } else {
-        // The reports outlive a temporary network directory.
-        let out = match &temp {
-            Some(_) => tempfile::Builder::new()
-                .prefix("distsoc-conformance-")
-                .tempdir()
-                .context("cannot create a directory for the reports")?
-                .keep(),
-            None => dir.join("conformance"),
-        };
-        run_suite(&anchor.connect.to_string(), &out).await?;
+        // The reports live in the network directory; a temporary one
+        // keeps them (and only them) on exit.
+        let out = dir.join(REPORTS_DIR);
+        if let Err(e) = run_suite(&anchor.connect.to_string(), &out).await {
+            keep_reports(temp, &dir);
+            return Err(e);
+        }
+        suite_ran = true;
     }
 
     if args.mesh_nodes > 0 {
@@ -660,10 +667,13 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     }
 
     println!("\nAll scenario checks passed.");
-    println!("\nConnect strings:");
-    println!("   anchor  {}", anchor.connect);
-    for m in [&alice, &bob, &carol] {
-        println!("   {:<7} {}", m.name.to_lowercase(), m.connect_string()?);
+    if args.keep {
+        // Bob came back, possibly on another port: the strings as they are.
+        print_connect_strings(
+            &anchor,
+            &[&alice, &bob, &carol],
+            "the network keeps running",
+        )?;
     }
 
     if let Some(r) = &dave.running {
@@ -681,8 +691,64 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     }
     anchor.anchor.stop(DRAIN).await;
     println!("network stopped");
-    drop(temp);
+    if suite_ran {
+        keep_reports(temp, &dir);
+    } else {
+        drop(temp);
+    }
     Ok(())
+}
+
+/// The conformance reports' directory inside the network directory.
+const REPORTS_DIR: &str = "conformance";
+
+/// Prints the connect strings of the anchor and the nodes (while they are
+/// up), with `note` saying for how long.
+fn print_connect_strings(
+    anchor: &StartedAnchor,
+    members: &[&Member],
+    note: &str,
+) -> anyhow::Result<()> {
+    println!("\nConnect strings ({note}):");
+    println!("   {:<7} {}", "anchor", anchor.connect);
+    for m in members {
+        println!("   {:<7} {}", m.name.to_lowercase(), m.connect_string()?);
+    }
+    Ok(())
+}
+
+/// A temporary network directory is removed on exit except its
+/// conformance reports, which stay where they were written
+/// (`DIR/conformance`); a `--dir` directory is kept whole.
+fn keep_reports(temp: Option<tempfile::TempDir>, dir: &Path) {
+    let Some(temp) = temp else {
+        return;
+    };
+    let kept = temp.keep();
+    let mut left = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(&kept) {
+        for e in entries.flatten() {
+            if e.file_name() == REPORTS_DIR {
+                continue;
+            }
+            let p = e.path();
+            let removed = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+            if removed.is_err() {
+                left.push(p);
+            }
+        }
+    }
+    println!(
+        "the temporary network directory was removed except its reports: {}",
+        dir.join(REPORTS_DIR).display()
+    );
+    for p in left {
+        println!("   (could not remove {})", p.display());
+    }
 }
 
 /// Keeps the nodes serving until Ctrl-C (or SIGTERM), then closes them.
@@ -708,7 +774,10 @@ async fn keep_running(dir: &Path, is_temp: bool, anchor: &StartedAnchor, members
         anchor.connect
     );
     if is_temp {
-        println!("The data directory is temporary and is removed on exit (use --dir to keep it).");
+        println!(
+            "The data directory is temporary and is removed on exit, except its conformance \
+             reports (use --dir to keep it all)."
+        );
     }
     println!("Press Ctrl-C to stop.");
     // The nodes keep serving but do not dial anyone on their own, and their

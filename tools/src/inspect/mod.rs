@@ -13,12 +13,12 @@
 //!   receiving stream does (the `frames.json` verdict); then the message
 //!   layer (version, field rules), so a frame can be structurally valid and
 //!   its message still rejected;
+//! * an **identity bundle file** (`distsoc-node export`: stream framing,
+//!   no code byte);
 //! * **canonical bytes** of a stored or signed struct (one segment, no
 //!   table): a `SyncPost` (a post in a node's or anchor's store, a DM
 //!   payload), a `Post`, a profile, ... — tried in that order, the first
-//!   whose checks pass wins;
-//! * an **identity bundle file** (`distsoc-node export`: stream framing,
-//!   no code byte).
+//!   whose checks pass wins.
 
 mod tree;
 mod types;
@@ -163,9 +163,9 @@ fn bundle_file(bytes: &[u8]) -> Decoded {
 }
 
 /// Decodes `bytes`: as `as_type` if given, else by structure (a valid
-/// frame; else the first stored type whose checks pass; else a bundle
-/// file; else the frame layer's refusal when the first byte is a known
-/// code).
+/// frame; else a valid bundle file; else the first stored type whose
+/// checks pass; else the frame layer's refusal when the first byte is a
+/// known code).
 pub(crate) fn decode(bytes: &[u8], as_type: Option<&str>) -> anyhow::Result<Decoded> {
     if let Some(t) = as_type {
         return Ok(match t {
@@ -184,14 +184,17 @@ pub(crate) fn decode(bytes: &[u8], as_type: Option<&str>) -> anyhow::Result<Deco
     if matches!(as_frame, Decoded::Frame { .. }) {
         return Ok(as_frame);
     }
+    // A stream-framed message (a bundle file) also reads as canonical bytes
+    // of a data-only struct (its segment table as the root pointer), so the
+    // stricter reading goes first.
+    let as_bundle = bundle_file(bytes);
+    if matches!(as_bundle, Decoded::BundleFile { verdict: Ok(_), .. }) {
+        return Ok(as_bundle);
+    }
     for ty in types::all().filter(|t| t.stored) {
         if (ty.check)(bytes).is_ok() {
             return Ok(canonical(ty, bytes));
         }
-    }
-    let as_bundle = bundle_file(bytes);
-    if matches!(as_bundle, Decoded::BundleFile { verdict: Ok(_), .. }) {
-        return Ok(as_bundle);
     }
     if bytes
         .first()
@@ -779,6 +782,34 @@ mod tests {
         assert_eq!(
             json["value"]["post"]["post"]["post"]["value"]["content"]["plain"]["text"],
             "stored"
+        );
+    }
+
+    /// An exported identity file (stream framing, no code byte) is found by
+    /// structure; its canonical form too, by its type.
+    #[test]
+    fn an_identity_bundle_file() {
+        use distsoc_protocol::codec::canonical_of;
+        use distsoc_protocol::messages::identity::{
+            EncryptedIdentityBundle, KdfParams, ENCRYPTED_BUNDLE_VERSION,
+        };
+        let bundle = EncryptedIdentityBundle {
+            version: ENCRYPTED_BUNDLE_VERSION,
+            kdf_params: KdfParams::recommended([5; 16]),
+            nonce: [6; 12],
+            ciphertext: vec![7; 48],
+        };
+        let file = bundle.to_file_bytes();
+        let d = decode(&file, None).unwrap();
+        let text = render(&d, false);
+        assert!(text.starts_with("format    identity bundle file"), "{text}");
+        assert!(text.contains("verdict   VALID"), "{text}");
+        assert!(text.contains("argon2id"), "{text}");
+        assert!(text.contains("ciphertext: 48 bytes 0707"), "{text}");
+        let d = decode(&canonical_of(&bundle), None).unwrap();
+        assert!(
+            render(&d, false).starts_with("format    canonical EncryptedIdentityBundle"),
+            "{d:?}"
         );
     }
 

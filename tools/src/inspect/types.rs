@@ -227,7 +227,9 @@ const STORED: &[Ty] = &[
     Ty {
         name: "PostVisibility",
         what: "a post's visibility (SyncPost.visibility)",
-        stored: true,
+        // Nearly any small data-only struct reads as a public visibility:
+        // too weak a match to detect.
+        stored: false,
         tree: tree_as::<<PostVisibility as Struct>::Schema>,
         check: check_visibility,
     },
