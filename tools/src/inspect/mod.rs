@@ -736,6 +736,36 @@ mod tests {
         assert!(checked > 60, "{checked}");
     }
 
+    /// Any golden input (valid or hostile) read as any known type, and
+    /// every prefix of a few, gives a report and never a panic.
+    #[test]
+    fn any_bytes_as_any_type_never_panic() {
+        let mut inputs: Vec<Vec<u8>> = Vec::new();
+        for name in ["frames.json", "canonical.json"] {
+            for r in &vectors(name).records {
+                if let Some((b, _)) = record_input(r) {
+                    if b.len() <= 8192 {
+                        inputs.push(b);
+                    }
+                }
+            }
+        }
+        let names: Vec<&str> = types::all().map(|t| t.name).collect();
+        for b in &inputs {
+            for as_type in ["frame", "bundle-file"].iter().chain(&names) {
+                let d = decode(b, Some(as_type)).unwrap();
+                let _ = render(&d, true);
+                let _ = to_json(&d);
+            }
+            let _ = decode(b, None);
+        }
+        for b in inputs.iter().take(20) {
+            for end in 0..b.len() {
+                let _ = decode(&b[..end], None);
+            }
+        }
+    }
+
     /// A stored post (canonical SyncPost, also the DM payload format) is
     /// found by structure, not taken for a frame; inside a PushPost frame
     /// the post's bytes are decoded in place.
