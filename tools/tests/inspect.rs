@@ -59,7 +59,7 @@ fn file_stdin_and_hex_give_the_same_tree() {
         "format    wire frame: code 0x7e Ack (response), 1 segment, 2 words",
         "framing   VALID",
         "message   VALID (version 2)",
-        "Ack\n  version: 2\n  requestCode: 66\n",
+        "Ack\n  version: 2\n  requestCode: 66 (0x42 PushPost)\n",
     ] {
         assert!(from_raw.contains(want), "{want:?} in\n{from_raw}");
     }

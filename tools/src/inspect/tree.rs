@@ -45,6 +45,55 @@ pub(crate) struct Field {
     /// Whether this field is the union's active arm.
     pub(crate) arm: bool,
     pub(crate) value: Node,
+    /// What the value means, for the text view: the message a code names,
+    /// the UTC time of a `…Ms` timestamp.
+    pub(crate) note: Option<String>,
+}
+
+/// The UTC date and time of `ms` since the Unix epoch
+/// (`2023-11-14T22:13:20.000Z`), for plausible timestamps (2001..2100).
+fn utc(ms: u64) -> Option<String> {
+    const FROM: u64 = 978_307_200_000; // 2001-01-01
+    const TO: u64 = 4_102_444_800_000; // 2100-01-01
+    if !(FROM..TO).contains(&ms) {
+        return None;
+    }
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    Some(format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        ms % 1000
+    ))
+}
+
+/// The note of a field's value (see [`Field::note`]).
+fn note(name: &str, value: &Node) -> Option<String> {
+    let Node::Scalar(Value::Number(n)) = value else {
+        return None;
+    };
+    let n = n.as_u64()?;
+    if name.ends_with("Ms") {
+        return utc(n);
+    }
+    if name.ends_with("Code") {
+        let code = distsoc_protocol::codes::MessageCode::from_u8(u8::try_from(n).ok()?)?;
+        return Some(format!("0x{n:02x} {}", code.name()));
+    }
+    None
 }
 
 /// Bytes held inside a `Data` field, decoded as the type they carry.
@@ -137,6 +186,7 @@ fn read_struct(s: capnp::dynamic_struct::Reader<'_>, nest: NestFn) -> Node {
                 name: "(union)".into(),
                 arm: true,
                 value: Node::Unreadable(e.to_string()),
+                note: None,
             });
             None
         }
@@ -184,7 +234,13 @@ fn read_struct(s: capnp::dynamic_struct::Reader<'_>, nest: NestFn) -> Node {
                 Err(e) => Node::Unreadable(e.to_string()),
             }
         };
-        fields.push(Field { name, arm, value });
+        let note = note(&name, &value);
+        fields.push(Field {
+            name,
+            arm,
+            value,
+            note,
+        });
     }
     Node::Struct { ty, fields }
 }
@@ -217,7 +273,10 @@ fn render_fields(out: &mut String, fields: &[Field], depth: usize, full: bool) {
         let shown = if shown == f.name {
             String::new()
         } else {
-            format!(" {shown}")
+            match &f.note {
+                Some(n) => format!(" {shown} ({n})"),
+                None => format!(" {shown}"),
+            }
         };
         let _ = writeln!(out, "{}{}{mark}:{shown}", pad(depth), f.name);
         render_children(out, &f.value, depth + 1, full);
@@ -321,5 +380,20 @@ pub(crate) fn to_json(node: &Node) -> Value {
         Node::List(items) => Value::Array(items.iter().map(to_json).collect()),
         Node::Absent => Value::Null,
         Node::Unreadable(e) => json!({ "unreadable": e }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::utc;
+
+    #[test]
+    fn utc_times() {
+        assert_eq!(utc(1_700_000_000_000).unwrap(), "2023-11-14T22:13:20.000Z");
+        assert_eq!(utc(951_782_400_123), None); // 2000: not plausible
+        assert_eq!(utc(1_709_164_800_001).unwrap(), "2024-02-29T00:00:00.001Z");
+        assert_eq!(utc(4_102_444_799_999).unwrap(), "2099-12-31T23:59:59.999Z");
+        assert_eq!(utc(0), None);
     }
 }
