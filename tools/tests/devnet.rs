@@ -84,6 +84,12 @@ async fn devnet_runs_the_scenario_and_exits_zero() {
             .starts_with("anchor  "),
         "{stdout}"
     );
+    // The log of the anchor and the nodes is in the network directory.
+    let log = std::fs::read_to_string(dir.join("logs/devnet.log")).unwrap();
+    assert!(
+        !log.is_empty() && !log.contains('\u{1b}'),
+        "a plain-text log"
+    );
     // The conformance reports are in the network directory.
     for report in ["report.html", "report.json"] {
         let p = dir.join("conformance").join(report);

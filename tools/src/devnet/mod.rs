@@ -47,9 +47,10 @@ const LOOPBACK: SocketAddr =
 /// Options of `distsoc devnet`.
 #[derive(Debug, Args)]
 pub(crate) struct DevnetArgs {
-    /// Directory for the network's data: anchor/, alice/, bob/, carol/ and
-    /// conformance/ (the suite's reports). Must be absent or empty. Default: a
-    /// temporary directory, removed on exit except its conformance/ reports.
+    /// Directory for the network's data: anchor/, alice/, bob/, carol/,
+    /// conformance/ (the suite's reports) and logs/ (the anchor's and nodes'
+    /// log). Must be absent or empty. Default: a temporary directory, removed
+    /// on exit except conformance/ and logs/.
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Leave the anchor and the nodes running after the scenario, until
@@ -77,7 +78,13 @@ pub(crate) fn run(args: DevnetArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(devnet(args))
+    rt.block_on(async {
+        let (dir, temp) = prepare_dir(args.dir.clone())?;
+        let result = devnet(args, &dir, temp.is_some()).await;
+        // Also after a failed step: the log and any report say why.
+        keep_reports(temp, &dir);
+        result
+    })
 }
 
 fn heading(n: u32, title: &str) {
@@ -296,10 +303,15 @@ async fn start_member(
     Ok(m)
 }
 
-async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
-    let (dir, temp) = prepare_dir(args.dir)?;
+async fn devnet(args: DevnetArgs, dir: &Path, is_temp: bool) -> anyhow::Result<()> {
+    let dir = dir.to_path_buf();
     println!("distsoc devnet: one anchor and three nodes on 127.0.0.1, real QUIC, real SQLite");
     println!("data directory: {}", dir.display());
+    let log = start_log(&dir)?;
+    println!(
+        "log of the anchor and the nodes: {} (RUST_LOG sets the level; default info)",
+        log.display()
+    );
 
     heading(1, "start the network");
     let anchor = start_anchor(&dir.join("anchor")).await?;
@@ -635,18 +647,13 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     .await?;
 
     heading(9, "conformance suite against the anchor");
-    let mut suite_ran = false;
     if args.no_suite {
         say("skipped (--no-suite)");
     } else {
         // The reports live in the network directory; a temporary one
         // keeps them (and only them) on exit.
         let out = dir.join(REPORTS_DIR);
-        if let Err(e) = run_suite(&anchor.connect.to_string(), &out).await {
-            keep_reports(temp, &dir);
-            return Err(e);
-        }
-        suite_ran = true;
+        run_suite(&anchor.connect.to_string(), &out).await?;
     }
 
     if args.mesh_nodes > 0 {
@@ -681,7 +688,7 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     }
     let members = [alice, bob, carol];
     if args.keep {
-        keep_running(&dir, temp.is_some(), &anchor, &members).await;
+        keep_running(&dir, is_temp, &anchor, &members).await;
     } else {
         for m in &members {
             if let Some(r) = &m.running {
@@ -691,16 +698,32 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     }
     anchor.anchor.stop(DRAIN).await;
     println!("network stopped");
-    if suite_ran {
-        keep_reports(temp, &dir);
-    } else {
-        drop(temp);
-    }
     Ok(())
 }
 
 /// The conformance reports' directory inside the network directory.
 const REPORTS_DIR: &str = "conformance";
+/// The log directory inside the network directory.
+const LOGS_DIR: &str = "logs";
+
+/// Sends this process's log (the anchor's and the nodes' tracing events)
+/// to `DIR/logs/devnet.log`, plain text, at `RUST_LOG` or `info`.
+fn start_log(dir: &Path) -> anyhow::Result<PathBuf> {
+    let logs = dir.join(LOGS_DIR);
+    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    let path = logs.join("devnet.log");
+    let file = std::fs::File::create(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A subscriber set earlier in this process (none in `distsoc`) wins.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+    Ok(path)
+}
 
 /// Prints the connect strings of the anchor and the nodes (while they are
 /// up), with `note` saying for how long.
@@ -718,8 +741,8 @@ fn print_connect_strings(
 }
 
 /// A temporary network directory is removed on exit except its
-/// conformance reports, which stay where they were written
-/// (`DIR/conformance`); a `--dir` directory is kept whole.
+/// conformance reports and its log, which stay where they were written
+/// (`DIR/conformance`, `DIR/logs`); a `--dir` directory is kept whole.
 fn keep_reports(temp: Option<tempfile::TempDir>, dir: &Path) {
     let Some(temp) = temp else {
         return;
@@ -728,7 +751,7 @@ fn keep_reports(temp: Option<tempfile::TempDir>, dir: &Path) {
     let mut left = Vec::new();
     if let Ok(entries) = std::fs::read_dir(&kept) {
         for e in entries.flatten() {
-            if e.file_name() == REPORTS_DIR {
+            if e.file_name() == REPORTS_DIR || e.file_name() == LOGS_DIR {
                 continue;
             }
             let p = e.path();
@@ -742,9 +765,15 @@ fn keep_reports(temp: Option<tempfile::TempDir>, dir: &Path) {
             }
         }
     }
+    let kept: Vec<String> = [REPORTS_DIR, LOGS_DIR]
+        .iter()
+        .map(|d| dir.join(d))
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
     println!(
-        "the temporary network directory was removed except its reports: {}",
-        dir.join(REPORTS_DIR).display()
+        "the temporary network directory was removed except: {}",
+        kept.join(", ")
     );
     for p in left {
         println!("   (could not remove {})", p.display());
@@ -776,7 +805,7 @@ async fn keep_running(dir: &Path, is_temp: bool, anchor: &StartedAnchor, members
     if is_temp {
         println!(
             "The data directory is temporary and is removed on exit, except its conformance \
-             reports (use --dir to keep it all)."
+             reports and log (use --dir to keep it all)."
         );
     }
     println!("Press Ctrl-C to stop.");
