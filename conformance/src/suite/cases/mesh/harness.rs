@@ -122,7 +122,7 @@ impl Tester {
         let (tx, rx) = mpsc::unbounded_channel();
         let conn = s.conn.quinn().clone();
         let k = known.clone();
-        let task = tokio::spawn(serve(conn, tx, k));
+        let task = crate::suite::trace::spawn(serve(conn, tx, k));
         Ok(Self {
             s,
             id,
@@ -282,7 +282,7 @@ async fn serve(conn: quinn::Connection, tx: mpsc::UnboundedSender<Got>, known: K
             uni = conn.accept_uni() => {
                 let Ok(mut recv) = uni else { return };
                 let tx = tx.clone();
-                tokio::spawn(async move {
+                crate::suite::trace::spawn(async move {
                     if let Reply::Finished(bytes) =
                         read_reply(&mut recv, MAX_REPLY_BYTES, Duration::from_secs(20)).await
                     {
@@ -295,7 +295,7 @@ async fn serve(conn: quinn::Connection, tx: mpsc::UnboundedSender<Got>, known: K
                 let Ok((mut send, mut recv)) = bi else { return };
                 let tx = tx.clone();
                 let known = known.clone();
-                tokio::spawn(async move {
+                crate::suite::trace::spawn(async move {
                     let Reply::Finished(bytes) =
                         read_reply(&mut recv, 1 << 20, Duration::from_secs(10)).await
                     else {
