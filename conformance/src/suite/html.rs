@@ -571,7 +571,9 @@ fn write_page(out: &mut String, report: &Report) -> fmt::Result {
         if n_app == 0 {
             writeln!(
                 out,
-                "</a> <span class=\"muted\">n/a \u{2014} {n_na} case{} of the other role</span></h2>",
+                "</a> <span class=\"muted\">n/a \u{2014} {n_na} case{} of the other role</span></h2>\n\
+                 <p class=\"none na-note\">No case of this area applies to a target of this role; \
+                 tick NOT_APPLICABLE above to list them.</p>",
                 plural(n_na as usize)
             )?;
         } else {
@@ -966,6 +968,8 @@ body{padding:.6rem}
 .frame .dir{font-weight:600}
 .frame .note{color:var(--non-strict)}
 .frame pre,.rerun{margin:.2rem 0;padding:.4rem;white-space:pre-wrap;overflow-wrap:anywhere;background:var(--panel);border:1px solid var(--line);border-radius:4px;max-height:24rem;overflow:auto}
+body:has(#show-NOT_APPLICABLE:not(:checked)) .area[data-total="0"] .thead{display:none}
+body:has(#show-NOT_APPLICABLE:checked) .na-note{display:none}
 "#;
 
 const JS: &str = r#"
