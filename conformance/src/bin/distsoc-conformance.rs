@@ -141,7 +141,7 @@ fn progress_reporter() -> ProgressFn {
                         indicatif::ProgressDrawTarget::stderr(),
                     );
                     if let Ok(style) = indicatif::ProgressStyle::with_template(
-                        "{bar:30} {pos}/{len} {elapsed} {msg}",
+                        "{bar:30} {pos}/{len} {elapsed} {wide_msg}",
                     ) {
                         b.set_style(style);
                     }
@@ -158,6 +158,11 @@ fn progress_reporter() -> ProgressFn {
                     if r.verdict != Verdict::NotApplicable {
                         b.inc(1);
                     }
+                }
+            }
+            Progress::Finished => {
+                if let Some(b) = bar.take() {
+                    b.finish_and_clear();
                 }
             }
             Progress::AreaDone {

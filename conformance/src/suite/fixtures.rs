@@ -93,6 +93,7 @@ pub fn for_role(role: Role) -> Fixtures {
                     "follow every identity above (accept PushPost from them): else the positive POST, SIG, SYNC and NODE cases are SKIPPED".into(),
                     "serve a public post of its own NodeId with an attachment (NODE-4-006, SYNC-7-006)".into(),
                     "serve an encrypted post for author-3 (NODE-5-023)".into(),
+                    "SYNC-7-501 stays SKIPPED on a target that does not accept encrypted posts by push (a user node: recipients pull them from their author)".into(),
                 ],
                 commands,
             }
@@ -103,8 +104,8 @@ pub fn for_role(role: Role) -> Fixtures {
             identities,
             requirements: vec![
                 "no identity to follow: an anchor accepts PushPost from any author".into(),
-                "announce rateLimitPerSecond <= 200 (the RL cases; else SKIPPED): anchor.toml rate_limit_per_second (default 50)".into(),
-                "announce mailboxTtlMs <= 5000 (the MBX TTL cases; else SKIPPED): anchor.toml mailbox_ttl_secs = 2 on a test anchor (our tests use 2)".into(),
+                "announce rateLimitPerSecond <= 200 (the RL cases; else SKIPPED): rate_limit_per_second in DATA_DIR/anchor.toml (default 50)".into(),
+                "announce mailboxTtlMs <= 5000 (the MBX TTL cases; else SKIPPED): mailbox_ttl_secs = 2 in DATA_DIR/anchor.toml of a test anchor (as our tests)".into(),
             ],
             // Settings, not commands: see `requirements`.
             commands: Vec::new(),

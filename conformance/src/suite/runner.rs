@@ -81,6 +81,8 @@ pub enum Progress<'a> {
         /// Wall time the area took.
         elapsed: Duration,
     },
+    /// Every result is made (the report follows).
+    Finished,
 }
 
 /// The progress callback of a run.
@@ -481,6 +483,7 @@ pub async fn run(cfg: RunConfig) -> Result<Report, SuiteError> {
             }
         }
     }
+    tell(&Progress::Finished);
     Ok(Report {
         suite_version: SUITE_VERSION.to_string(),
         spec_version: PROTOCOL_VERSION,
