@@ -384,8 +384,19 @@ pub async fn connect_from(
 /// Reads a whole stream direction, bounded in size and time, and records
 /// it in the current case's frame log ([`trace`]).
 pub async fn read_reply(recv: &mut quinn::RecvStream, max: usize, timeout: Duration) -> Reply {
+    read_reply_on(recv, max, timeout, None).await
+}
+
+/// [`read_reply`], recorded as on the case's connection number `conn`
+/// ([`Conn::number`]).
+pub async fn read_reply_on(
+    recv: &mut quinn::RecvStream,
+    max: usize,
+    timeout: Duration,
+    conn: Option<u32>,
+) -> Reply {
     let reply = read_reply_raw(recv, max, timeout).await;
-    record_reply(None, Some(recv.id().into()), &reply);
+    record_reply(conn, Some(recv.id().into()), &reply);
     reply
 }
 
@@ -423,7 +434,18 @@ pub async fn write_all(
     bytes: &[u8],
     finish: bool,
 ) -> Result<(), String> {
-    trace::record(Direction::Sent, None, Some(send.id().into()), bytes, None);
+    write_all_on(send, bytes, finish, None).await
+}
+
+/// [`write_all`], recorded as on the case's connection number `conn`
+/// ([`Conn::number`]).
+pub async fn write_all_on(
+    send: &mut quinn::SendStream,
+    bytes: &[u8],
+    finish: bool,
+    conn: Option<u32>,
+) -> Result<(), String> {
+    trace::record(Direction::Sent, conn, Some(send.id().into()), bytes, None);
     write_all_raw(send, bytes, finish).await
 }
 
