@@ -260,10 +260,12 @@ fn real_main() -> anyhow::Result<ExitCode> {
             cfg.case_timeout = Duration::from_millis(timeout_ms);
             cfg.timeouts.silence = Duration::from_millis(silence_ms);
             if list {
-                for c in runner::selection(&cfg)
+                let selected = runner::selection(&cfg);
+                let other = selected
                     .iter()
-                    .filter(|c| c.info.role.applies_to(role))
-                {
+                    .filter(|c| !c.info.role.applies_to(role))
+                    .count();
+                for c in selected.iter().filter(|c| c.info.role.applies_to(role)) {
                     let i = &c.info;
                     outln!(
                         "{:<12} {:<6} {:<8} {:<6} {:<16} {}",
@@ -274,6 +276,9 @@ fn real_main() -> anyhow::Result<ExitCode> {
                         i.capability.as_deref().unwrap_or("-"),
                         i.title
                     );
+                }
+                if other > 0 {
+                    eprintln!("({other} cases of the other role not listed: not applicable)");
                 }
                 return Ok(ExitCode::SUCCESS);
             }
