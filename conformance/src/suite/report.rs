@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use std::time::Duration;
 
-use super::model::{CaseResult, Report, Summary, Verdict};
+use super::model::{CaseResult, Direction, Report, Summary, Verdict, MAX_FRAMES_PER_CASE};
 
 fn areas(report: &Report) -> BTreeMap<&str, Vec<&CaseResult>> {
     let mut by: BTreeMap<&str, Vec<&CaseResult>> = BTreeMap::new();
@@ -131,6 +131,9 @@ pub fn console(report: &Report, verbose: bool) -> String {
                 let _ = writeln!(out, "                expected: {}", r.expected);
                 let _ = writeln!(out, "                actual:   {}", r.actual);
             }
+            if interesting && r.verdict != Verdict::NotApplicable {
+                frame_lines(&mut out, r);
+            }
             if let Some(reason) = &r.expected_failure {
                 if r.verdict == Verdict::Pass {
                     let _ = writeln!(out, "                listed as an expected failure but PASSES: remove it from the file ({reason})");
@@ -142,6 +145,44 @@ pub fn console(report: &Report, verbose: bool) -> String {
     }
     let _ = writeln!(out, "\n{}", summary_line(report));
     out
+}
+
+/// The re-run command and one line per recorded frame of `r`, indented
+/// under its row (`→ conn 1 stream 0 +3 ms  Hello (0x00), 113 B`).
+fn frame_lines(out: &mut String, r: &CaseResult) {
+    const PAD: &str = "                ";
+    if !r.rerun.is_empty() {
+        let _ = writeln!(out, "{PAD}re-run:   {}", r.rerun);
+    }
+    if r.frames.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{PAD}frames:");
+    for (i, f) in r.frames.iter().enumerate() {
+        if r.frames_omitted > 0 && i == MAX_FRAMES_PER_CASE / 2 {
+            let _ = writeln!(out, "{PAD}  … {} more (not kept)", r.frames_omitted);
+        }
+        let arrow = match f.dir {
+            Direction::Sent => "\u{2192}",
+            Direction::Received => "\u{2190}",
+        };
+        let mut place = String::new();
+        if let Some(c) = f.conn {
+            let _ = write!(place, "conn {c} ");
+        }
+        if let Some(st) = f.stream {
+            let _ = write!(place, "stream {st} ");
+        }
+        let _ = write!(
+            out,
+            "{PAD}  {arrow} {place}+{} ms  {}, {} B",
+            f.at_ms, f.message, f.len
+        );
+        if let Some(note) = &f.note {
+            let _ = write!(out, " ({note})");
+        }
+        out.push('\n');
+    }
 }
 
 /// Escapes text for XML attributes and content; characters XML 1.0 cannot
@@ -377,7 +418,28 @@ mod tests {
 
     #[test]
     fn console_marks_expected_failures() {
-        let c = console(&report(), false);
+        let mut rep = report();
+        rep.results[1].rerun = "distsoc-conformance run --case FRM-2-002".into();
+        rep.results[1].frames = vec![crate::suite::model::FrameRecord {
+            dir: Direction::Sent,
+            conn: Some(1),
+            stream: Some(4),
+            at_ms: 3,
+            len: 65,
+            hex: "00".into(),
+            message: "Hello (0x00)".into(),
+            decoded: None,
+            note: None,
+        }];
+        let c = console(&rep, false);
+        assert!(
+            c.contains("re-run:   distsoc-conformance run --case FRM-2-002"),
+            "{c}"
+        );
+        assert!(
+            c.contains("\u{2192} conn 1 stream 4 +3 ms  Hello (0x00), 65 B"),
+            "{c}"
+        );
         assert!(c.contains("XFAIL"));
         assert!(c.contains("XPASS"));
         assert!(c.contains("remove it from the file"));
