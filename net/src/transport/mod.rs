@@ -529,7 +529,7 @@ impl Inner {
                 ) {
                     return Registration::Existing(existing.clone());
                 }
-                debug!(peer = %info.node_id.short(), "replacing a duplicate connection");
+                debug!(peer = %info.node_id, "replacing a duplicate connection");
                 close(&existing.conn, CloseCode::Duplicate, "duplicate connection");
             }
         }
@@ -694,7 +694,7 @@ impl Inner {
             Ok(Err(error)) => {
                 return Err(match presented.get() {
                     Some(got) if got != target => {
-                        warn!(expected = %target.short(), got = %got.short(), "pinned key mismatch");
+                        warn!(expected = %target, got = %got, "pinned key mismatch");
                         TransportError::PinMismatch {
                             expected: target,
                             got,
@@ -745,7 +745,7 @@ impl Inner {
         };
         match self.register(&conn, &info) {
             Registration::Existing(entry) => {
-                debug!(peer = %target.short(), "simultaneous connection: keeping the other one");
+                debug!(peer = %target, "simultaneous connection: keeping the other one");
                 close(&conn, CloseCode::Duplicate, "duplicate connection");
                 Ok(self.peer_from(&entry))
             }
@@ -910,7 +910,7 @@ impl Inner {
         }
         // Admission before any work for the peer: no Hello, no stream.
         if !self.handler.admit(&peer, remote) {
-            debug!(peer = %peer.short(), %remote, "peer not admitted");
+            debug!(peer = %peer, %remote, "peer not admitted");
             close(&conn, CloseCode::NotAdmitted, "not admitted");
             return;
         }
@@ -924,7 +924,7 @@ impl Inner {
         let hello = self.respond_hello(&conn, peer, &mut hs, started);
         let info = match tokio::time::timeout_at(deadline, hello).await {
             Err(_) => {
-                debug!(peer = %peer.short(), %remote, "no Hello in time");
+                debug!(peer = %peer, %remote, "no Hello in time");
                 hs.handle_timeout(started.elapsed());
                 close_as_decided(&conn, &mut hs);
                 return;
@@ -945,7 +945,7 @@ impl Inner {
         hs: &mut Handshake,
         started: tokio::time::Instant,
     ) -> Option<Arc<PeerInfo>> {
-        let short = peer.short();
+        let short = peer.to_hex();
         let hello_code = MessageCode::Hello.as_u8();
         let (mut send, mut recv) = match conn.accept_bi().await {
             Ok(streams) => streams,
@@ -1059,7 +1059,7 @@ impl Inner {
         // Registered before the HelloResponse leaves, so that when the
         // initiator's `connect` returns, our `connect` to it reuses this.
         if let Registration::Existing(_) = self.register(conn, &info) {
-            debug!(peer = %peer.short(), "simultaneous connection: keeping the other one");
+            debug!(peer = %peer, "simultaneous connection: keeping the other one");
             close(conn, CloseCode::Duplicate, "duplicate connection");
             return None;
         }
