@@ -308,8 +308,8 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
     (
         "rate_limit_per_second",
         "Requests per second allowed per identity, sustained; \
-      announced in Hello as rateLimitPerSecond, a 16-bit field, so at most 65535. \
-      Refused requests get `rateLimited` with retryAfterMs and cost no storage work. \
+      announced in Hello as rateLimitPerSecond, a 16-bit field: a larger value is \
+      enforced but announced as 65535, with a warning at start. Refused requests get `rateLimited` with retryAfterMs and cost no storage work. \
       Raise it (and the IP limits) for load tests.",
     ),
     (
@@ -539,25 +539,17 @@ impl AnchorConfig {
         Ok(cfg)
     }
 
-    /// Checks ranges, and that every value the anchor announces in its
-    /// Hello fits the wire field that carries it (a limit the wire cannot
-    /// carry is refused rather than announced clamped: clients would pace
-    /// themselves by a number that is not the one enforced). The message
-    /// names the key and its limit.
+    /// Checks ranges, and that the values the anchor announces in its
+    /// Hello fit the wire fields that carry them where announcing less
+    /// would mislead (`advertise`, `max_fetch_wait_ms`, `max_pull_batch`).
+    /// A rate limit above what `rateLimitPerSecond` carries is not an
+    /// error but a [`AnchorConfig::warnings`] entry. The message names the
+    /// key and its limit.
     pub fn validate(&self) -> Result<(), String> {
         if self.max_fetch_wait_ms > MAX_FETCH_WAIT_MS {
             return Err(format!(
                 "max_fetch_wait_ms = {} is over {MAX_FETCH_WAIT_MS}, the protocol's longest FetchWait",
                 self.max_fetch_wait_ms
-            ));
-        }
-        if self.rate_limit_per_second > u32::from(u16::MAX) {
-            return Err(format!(
-                "rate_limit_per_second = {} is over {}, the most the Hello's rateLimitPerSecond \
-                 (a 16-bit field) can announce to clients; set at most {}",
-                self.rate_limit_per_second,
-                u16::MAX,
-                u16::MAX
             ));
         }
         if self.max_pull_batch == 0 {
@@ -616,6 +608,26 @@ impl AnchorConfig {
             }
         }
         Ok(())
+    }
+
+    /// Values that are enforced as set but announced clamped, because the
+    /// wire field cannot carry them: `rate_limit_per_second` above 65535
+    /// (Hello's `rateLimitPerSecond` is 16 bits). Clamping is harmless
+    /// there — a client pacing itself by the announced rate stays below
+    /// the one enforced — and load tests set 1000000 to mean "unlimited",
+    /// so it is a warning (logged at start, naming the key and the limit),
+    /// not an error.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.rate_limit_per_second > u32::from(u16::MAX) {
+            out.push(format!(
+                "rate_limit_per_second = {} is enforced, but announced to clients as {}: \
+                 the most the Hello's rateLimitPerSecond (a 16-bit field) can carry",
+                self.rate_limit_per_second,
+                u16::MAX
+            ));
+        }
+        out
     }
 
     /// The store's tuning knobs (`pg_*`, `store_max_write_batch`,
@@ -817,17 +829,13 @@ mod tests {
     }
 
     #[test]
-    fn values_the_wire_cannot_carry_are_refused_naming_key_limit_and_file() {
+    fn values_the_wire_cannot_carry_are_refused_or_warned_naming_key_and_limit() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("anchor.toml");
         for (text, words) in [
             (
-                "rate_limit_per_second = 100000\n",
-                &["rate_limit_per_second", "100000", "65535"][..],
-            ),
-            (
                 "max_fetch_wait_ms = 90000\n",
-                &["max_fetch_wait_ms", "60000"],
+                &["max_fetch_wait_ms", "60000"][..],
             ),
             ("max_pull_batch = 0\n", &["max_pull_batch"]),
             ("pg_pool_size = 0\n", &["pg_pool_size"]),
@@ -846,10 +854,23 @@ mod tests {
         }
         std::fs::write(&path, "rate_limit_per_second = 65535\npg_pool_size = 4\n").unwrap();
         let cfg = AnchorConfig::load(&path).unwrap();
+        assert!(cfg.warnings().is_empty());
         assert_eq!(cfg.store_options().pool_size, 4);
         assert_eq!(
             cfg.store_options().connect_timeout,
             StoreOptions::default().connect_timeout
         );
+        // Enforced as set, announced clamped, with a warning naming both.
+        std::fs::write(&path, "rate_limit_per_second = 100000\n").unwrap();
+        let fast = AnchorConfig::load(&path).unwrap();
+        assert_eq!(fast.request_limits().identity.per_second, 100_000.0);
+        let w = fast.warnings().join("\n");
+        for word in [
+            "rate_limit_per_second = 100000",
+            "65535",
+            "rateLimitPerSecond",
+        ] {
+            assert!(w.contains(word), "{w} lacks {word}");
+        }
     }
 }

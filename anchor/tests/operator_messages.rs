@@ -267,9 +267,27 @@ impl Running {
 fn logs_to_a_pipe_carry_no_colour_codes() {
     let dir = tempfile::tempdir().unwrap();
     init(dir.path());
+    // A rate the Hello cannot announce: enforced, announced clamped, and
+    // said so at start, naming the key, the limit and the file.
+    let cfg = dir.path().join("anchor.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text = text.replace(
+        "\nrate_limit_per_second = 50\n",
+        "\nrate_limit_per_second = 100000\n",
+    );
+    assert!(text.contains("rate_limit_per_second = 100000"));
+    std::fs::write(&cfg, text).unwrap();
     let run = Running::start(dir.path(), &[], "debug");
     let lines = run.stop();
     let text = lines.join("\n");
+    let warning = lines
+        .iter()
+        .find(|l| l.contains("WARN") && l.contains("rate_limit_per_second = 100000"))
+        .unwrap_or_else(|| panic!("no warning about the rate limit:\n{text}"));
+    assert_mentions(
+        warning,
+        &["65535", "rateLimitPerSecond", &cfg.display().to_string()],
+    );
     assert!(text.contains("anchor running"), "{text}");
     assert!(text.contains("anchor stopped"), "{text}");
     assert!(

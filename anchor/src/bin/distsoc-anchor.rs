@@ -147,6 +147,9 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             }
             cfg.validate().map_err(anyhow::Error::msg)?;
             init_logging(&cfg.log, cfg.log_format);
+            for w in cfg.warnings() {
+                tracing::warn!(file = %config_path.display(), "{w}");
+            }
             let key = Arc::new(NetworkKey::load(&cli.data_dir.join(KEY_FILE))?);
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async move {
