@@ -999,6 +999,9 @@ async fn dm_on(
 fn run(node: Node, listen: Option<SocketAddr>, json_mode: bool) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
+        // Installed before the connect string is printed: a SIGTERM sent
+        // once it is stops the node gracefully.
+        let shutdown = distsoc_net::shutdown_signal();
         let profile = node.config().mesh.profile;
         let running = node.start_mesh(listen, mesh::mesh_config(profile)).await?;
         let cs = running.connect_string()?;
@@ -1024,7 +1027,7 @@ fn run(node: Node, listen: Option<SocketAddr>, json_mode: bool) -> anyhow::Resul
             let running = running.clone();
             tokio::spawn(async move { running.write_status_forever().await })
         };
-        running.serve_until(distsoc_net::shutdown_signal()).await;
+        running.serve_until(shutdown).await;
         mesh_task.abort();
         status_task.abort();
         mesh::StatusSnapshot::remove(node.dir());
