@@ -112,7 +112,9 @@ pub fn commented_toml<T: Serialize>(
             })
         };
         if let Some(path) = path {
-            out.push('\n');
+            if !out.ends_with("\n\n") {
+                out.push('\n');
+            }
             if let Some((_, text)) = docs.iter().find(|(k, _)| *k == path) {
                 for l in wrap(text, 76) {
                     push_comment_line(&mut out, &l);
