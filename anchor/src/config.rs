@@ -8,9 +8,14 @@ use distsoc_net::transport::{
     DEFAULT_FRAME_DEADLINE_FLOOR, DEFAULT_FRAME_MIN_RATE, DEFAULT_IDLE_SLOT_GRACE,
     DEFAULT_IP_FRAME_BUDGET,
 };
+use std::time::Duration;
+
+use distsoc_net::operator::LogFormat;
+use distsoc_protocol::limits::MAX_FETCH_WAIT_MS;
 use serde::{Deserialize, Serialize};
 
 use crate::ratelimit::{LimitConfig, RateConfig};
+use crate::store::StoreOptions;
 
 /// Anchor settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,6 +28,22 @@ pub struct AnchorConfig {
     /// Storage: `sqlite:PATH` (relative to the data directory; the default) or
     /// `postgres://user@host/db` (several anchors may share one database).
     pub store: String,
+    /// PostgreSQL: most pooled connections per anchor process (each anchor
+    /// also holds one `LISTEN` connection).
+    pub pg_pool_size: usize,
+    /// PostgreSQL: longest wait for a pooled connection and for opening
+    /// one, ms; beyond it a request is answered `unavailable`.
+    pub pg_connect_timeout_ms: u64,
+    /// PostgreSQL: longest time one database operation may take, ms.
+    pub pg_op_timeout_ms: u64,
+    /// PostgreSQL: group-commit workers (write transactions in flight).
+    pub pg_write_workers: usize,
+    /// Most write requests group-committed in one transaction (both
+    /// backends).
+    pub store_max_write_batch: usize,
+    /// SQLite: how long a write waits for another process holding the
+    /// database's write lock, ms.
+    pub sqlite_busy_timeout_ms: u64,
     /// How long undelivered mailbox messages are kept, seconds (7 days).
     pub mailbox_ttl_secs: u64,
     /// Seconds between sweeps of expired mailbox messages (and of posts
@@ -117,6 +138,11 @@ pub struct AnchorConfig {
     pub idle_timeout_secs: u64,
     /// Log filter (`RUST_LOG` syntax) when `RUST_LOG` is not set.
     pub log: String,
+    /// Log line format on stderr: `text` or `json` (`--log-format`
+    /// overrides).
+    pub log_format: LogFormat,
+    /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
+    pub drain_timeout_secs: u64,
     /// TCP address of the admin gRPC API and gRPC health service; empty
     /// disables it. UNAUTHENTICATED: keep it on loopback or behind a firewall.
     pub admin_listen: String,
@@ -127,10 +153,17 @@ pub struct AnchorConfig {
 
 impl Default for AnchorConfig {
     fn default() -> Self {
+        let store = StoreOptions::default();
         Self {
-            listen: SocketAddr::from(([0, 0, 0, 0], 4433)),
+            listen: SocketAddr::from(([0, 0, 0, 0], DEFAULT_ANCHOR_PORT)),
             advertise: Vec::new(),
             store: "sqlite:anchor.sqlite".into(),
+            pg_pool_size: store.pool_size,
+            pg_connect_timeout_ms: millis(store.connect_timeout),
+            pg_op_timeout_ms: millis(store.op_timeout),
+            pg_write_workers: store.write_workers,
+            store_max_write_batch: store.max_write_batch,
+            sqlite_busy_timeout_ms: millis(store.busy_timeout),
             mailbox_ttl_secs: 7 * 24 * 3600,
             sweep_interval_secs: 60,
             post_retention_days: 0,
@@ -166,14 +199,301 @@ impl Default for AnchorConfig {
             ip_frame_budget_bytes: DEFAULT_IP_FRAME_BUDGET,
             idle_timeout_secs: 60,
             log: "info".into(),
+            log_format: LogFormat::Text,
+            drain_timeout_secs: 10,
             admin_listen: "127.0.0.1:4501".into(),
             metrics_listen: "127.0.0.1:4502".into(),
         }
     }
 }
 
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The anchor's default UDP port (4500; a user node's default is 4433, so
+/// both run on one machine without settings).
+pub const DEFAULT_ANCHOR_PORT: u16 = 4500;
+
+/// Most `advertise` addresses: Hello's `listenAddresses` carries at most 8.
+pub const MAX_ADVERTISED: usize = 8;
+
 /// Default `max_connections_per_ip` of an anchor: 256 of its 2,000 slots.
 pub const DEFAULT_ANCHOR_MAX_CONNECTIONS_PER_IP: usize = 256;
+
+/// The comment written above each key of `anchor.toml`: meaning, unit and
+/// what an operator should consider (the default is added from
+/// [`AnchorConfig::default`]). A test checks that every key has one.
+pub const KEY_DOCS: &[(&str, &str)] = &[
+    (
+        "listen",
+        "UDP address (IP:PORT) of the QUIC endpoint that nodes connect to. \
+      0.0.0.0 listens on every IPv4 address, [::] on IPv4 and IPv6. The port \
+      differs from a user node's default (4433), so both can run on one machine. \
+      Open this UDP port in the firewall.",
+    ),
+    (
+        "advertise",
+        "Public addresses (IP:PORT, at most 8) announced to peers in Hello and \
+      in bootstrap answers. Set them when the anchor is behind NAT or listens on \
+      0.0.0.0; empty announces none (peers still know the address they dialled).",
+    ),
+    (
+        "store",
+        "Storage. \"sqlite:PATH\" (relative to the data directory; nothing to set \
+      up) or PostgreSQL: \"postgres://USER@HOST:PORT/DB\" or a libpq string such as \
+      \"host=/run/postgresql user=distsoc dbname=distsoc\" (a host starting with / is \
+      a unix-socket directory). Several anchors may share one PostgreSQL database; \
+      each needs its own data directory. No TLS: use a unix socket or a trusted \
+      network.",
+    ),
+    (
+        "pg_pool_size",
+        "PostgreSQL: most pooled connections of this anchor process. The \
+      anchor also holds one LISTEN connection, so size the server's max_connections \
+      for (pg_pool_size + 1) per anchor process, plus your own tools.",
+    ),
+    (
+        "pg_connect_timeout_ms",
+        "PostgreSQL: milliseconds a request waits for a pooled \
+      connection, and for opening one. During an outage requests are answered \
+      `unavailable` after this long instead of hanging.",
+    ),
+    (
+        "pg_op_timeout_ms",
+        "PostgreSQL: milliseconds one database operation may take \
+      before the request is answered `unavailable`.",
+    ),
+    (
+        "pg_write_workers",
+        "PostgreSQL: group-commit workers, i.e. write transactions in \
+      flight at once. Few is better: with two, one gathers the next batch while the \
+      other commits; many workers under moderate load make many one-request \
+      transactions.",
+    ),
+    (
+        "store_max_write_batch",
+        "Most write requests (enqueues, acknowledgements, audit rows, \
+      check-ins) committed in one transaction, both backends. Every request is \
+      acknowledged only after its transaction committed.",
+    ),
+    (
+        "sqlite_busy_timeout_ms",
+        "SQLite: milliseconds a write waits while another process \
+      holds the database's write lock (e.g. a backup with the sqlite3 shell).",
+    ),
+    (
+        "mailbox_ttl_secs",
+        "Seconds an undelivered mailbox or DM message is kept (604800 = 7 \
+      days); announced in Hello. A retention set through the admin API \
+      (SetRetention) overrides this value, is stored in the database and logged at \
+      start.",
+    ),
+    (
+        "sweep_interval_secs",
+        "Seconds between sweeps that delete expired mailbox messages, \
+      old audit rows and check-ins, and posts past post_retention_days.",
+    ),
+    (
+        "post_retention_days",
+        "Days a deposited post is kept for pull sync, counted from \
+      when this anchor received it. 0 keeps posts forever: set a limit on a public \
+      anchor, or the disk grows without bound.",
+    ),
+    (
+        "max_fetch_wait_ms",
+        "Longest FetchWait (long poll for new messages) held open, ms; \
+      at most 60000 (the protocol's limit); announced in Hello.",
+    ),
+    (
+        "rate_limit_per_second",
+        "Requests per second allowed per identity, sustained; \
+      announced in Hello as rateLimitPerSecond, a 16-bit field: a larger value is \
+      enforced but announced as 65535, with a warning at start. Refused requests get `rateLimited` with retryAfterMs and cost no storage work. \
+      Raise it (and the IP limits) for load tests.",
+    ),
+    (
+        "rate_limit_burst",
+        "Requests an identity may send at once above its sustained rate \
+      (the token bucket's size).",
+    ),
+    (
+        "ip_rate_limit_per_second",
+        "Requests per second allowed per source IP address, all \
+      identities on it together, divided equally between the identities active on \
+      the IP, so one flooding identity behind a NAT cannot starve the others. Raise \
+      it for a known large NAT (a campus, a carrier) rather than the per-identity \
+      limit.",
+    ),
+    (
+        "ip_rate_limit_burst",
+        "Requests an IP address may send at once (divided like the \
+      rate).",
+    ),
+    (
+        "channel_create_per_minute",
+        "CreateChannel requests per minute allowed per creator, \
+      on top of the request rate (asking again for an existing channel counts too).",
+    ),
+    (
+        "channel_create_burst",
+        "CreateChannel requests a creator may send at once.",
+    ),
+    (
+        "channel_create_ip_per_minute",
+        "CreateChannel requests per minute allowed per source \
+      IP address, divided equally between the identities active on it.",
+    ),
+    (
+        "channel_create_ip_burst",
+        "CreateChannel requests an IP address may send at once.",
+    ),
+    (
+        "checkin_window_secs",
+        "Seconds a check-in counts as recent for address answers and \
+      bootstrap (86400 = 1 day).",
+    ),
+    (
+        "max_pull_batch",
+        "Most posts per pull-sync response (1 to 65535); announced in \
+      Hello.",
+    ),
+    (
+        "verify_timeout_ms",
+        "Bound of one address-verification dial-back (handshake and \
+      Hello), ms. Only addresses verified by a dial-back with the client's NodeId \
+      pinned are handed out.",
+    ),
+    (
+        "verify_max_concurrent",
+        "Address-verification dial-backs in flight at once; a \
+      check-in finding none free is verified at its next connection.",
+    ),
+    (
+        "verify_max_addrs",
+        "Announced addresses verified per check-in.",
+    ),
+    (
+        "verify_dials_per_ip_per_minute",
+        "Dial-backs caused by the clients of one source IP \
+      address per minute.",
+    ),
+    (
+        "verify_cache_secs",
+        "Seconds a verified (NodeId, address) is trusted without \
+      dialling again.",
+    ),
+    (
+        "verify_retry_secs",
+        "Seconds a failed (NodeId, address) is not dialled again.",
+    ),
+    (
+        "checkin_write_interval_secs",
+        "At most one check-in write per identity per this many \
+      seconds, unless its verified addresses or role changed.",
+    ),
+    (
+        "post_quota_window_secs",
+        "Deposit quotas (PushPost) are counted over this rolling \
+      window, seconds (86400 = 1 day). A deposit over a quota gets `quotaExceeded` \
+      with retryAfterMs and stores nothing.",
+    ),
+    (
+        "post_quota_author_posts",
+        "Posts one author may deposit per window; 0 = no limit.",
+    ),
+    (
+        "post_quota_author_bytes",
+        "Bytes of posts (canonical SyncPost) one author may \
+      deposit per window (67108864 = 64 MiB); 0 = no limit.",
+    ),
+    (
+        "post_quota_depositor_posts",
+        "Posts one depositor (the connecting identity, \
+      whoever the authors) may deposit per window; 0 = no limit.",
+    ),
+    (
+        "post_quota_depositor_bytes",
+        "Bytes of posts one depositor may deposit per window \
+      (134217728 = 128 MiB); 0 = no limit. With the defaults one identity adds at \
+      most about 128 MiB a day through one anchor.",
+    ),
+    (
+        "ingest_verify_threads",
+        "Threads that validate deposited posts, verifying the \
+      signatures of concurrent deposits in one batch. 0 = one per two cores, at \
+      least one. More help only when one is busy all the time.",
+    ),
+    (
+        "max_connections",
+        "Most simultaneous connections, incoming and outgoing. When all \
+      are taken, an idle incoming one (see idle_slot_grace_secs) is evicted for a \
+      new one. Each costs memory; raise the process's file limits with it.",
+    ),
+    (
+        "max_connections_per_ip",
+        "Most incoming connections from one IP address; further \
+      ones are closed with code 0x6. Many users can sit behind one NAT, so keep it \
+      generous, but well below max_connections.",
+    ),
+    (
+        "idle_slot_grace_secs",
+        "When every slot is taken, an incoming connection with no \
+      request for this many seconds (and none running) is closed with code 0x7 to \
+      let a new client in; never-used connections go first.",
+    ),
+    (
+        "frame_deadline_floor_secs",
+        "Seconds any incoming frame has to arrive completely, on \
+      top of the time its size needs at frame_min_rate. Slower streams are cut (the \
+      connection stays).",
+    ),
+    (
+        "frame_min_rate",
+        "Bytes per second an incoming frame must arrive at beyond the \
+      floor (32768: a 16 MiB frame has 5 s + 512 s).",
+    ),
+    (
+        "ip_frame_budget_bytes",
+        "Bytes of incoming frames held at once by all connections \
+      from one IP address (33554432 = 32 MiB, half of the endpoint's 64 MiB; at \
+      least 16 MiB + 2057 B). Charged as bytes arrive, never for declared sizes.",
+    ),
+    (
+        "idle_timeout_secs",
+        "Seconds without any traffic before a connection is closed \
+      (the smaller of both peers' values applies).",
+    ),
+    (
+        "log",
+        "Log filter when RUST_LOG is not set (tracing's EnvFilter syntax, e.g. \
+      \"info\" or \"info,distsoc_net=debug\"). At debug every connection is logged \
+      with its peer, address, duration and close reason, one line each.",
+    ),
+    (
+        "log_format",
+        "Log lines on stderr: \"text\" (colour codes only on a terminal) or \
+      \"json\" (one JSON object per line, for log collectors). The flag \
+      --log-format overrides it.",
+    ),
+    (
+        "drain_timeout_secs",
+        "Seconds in-flight requests get to finish after SIGTERM or \
+      Ctrl-C (new requests are answered `unavailable` meanwhile) before the endpoint \
+      closes.",
+    ),
+    (
+        "admin_listen",
+        "TCP address (IP:PORT) of the admin gRPC API and the gRPC health \
+      service; \"\" disables it. UNAUTHENTICATED: keep it on loopback or behind a \
+      firewall.",
+    ),
+    (
+        "metrics_listen",
+        "TCP address (IP:PORT) of the Prometheus endpoint (GET /metrics); \
+      \"\" disables it. Unauthenticated: keep it on loopback or behind a firewall.",
+    ),
+];
 
 /// Why the configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -219,45 +539,66 @@ impl AnchorConfig {
         Ok(cfg)
     }
 
-    /// Checks ranges.
+    /// Checks ranges, and that the values the anchor announces in its
+    /// Hello fit the wire fields that carry them where announcing less
+    /// would mislead (`advertise`, `max_fetch_wait_ms`, `max_pull_batch`).
+    /// A rate limit above what `rateLimitPerSecond` carries is not an
+    /// error but a [`AnchorConfig::warnings`] entry. The message names the
+    /// key and its limit.
     pub fn validate(&self) -> Result<(), String> {
-        if self.max_fetch_wait_ms > 60_000 {
-            return Err("max_fetch_wait_ms must be at most 60000".into());
+        if self.max_fetch_wait_ms > MAX_FETCH_WAIT_MS {
+            return Err(format!(
+                "max_fetch_wait_ms = {} is over {MAX_FETCH_WAIT_MS}, the protocol's longest FetchWait",
+                self.max_fetch_wait_ms
+            ));
         }
-        if [
-            self.rate_limit_per_second,
-            self.rate_limit_burst,
-            self.ip_rate_limit_per_second,
-            self.ip_rate_limit_burst,
-            self.channel_create_per_minute,
-            self.channel_create_burst,
-            self.channel_create_ip_per_minute,
-            self.channel_create_ip_burst,
-        ]
-        .contains(&0)
-        {
-            return Err("rate limits must be positive".into());
+        if self.max_pull_batch == 0 {
+            return Err("max_pull_batch must be at least 1 (it is announced in Hello)".into());
         }
-        if self.mailbox_ttl_secs == 0 {
-            return Err("mailbox_ttl_secs must be positive".into());
+        if self.advertise.len() > MAX_ADVERTISED {
+            return Err(format!(
+                "advertise lists {} addresses; Hello's listenAddresses carries at most {MAX_ADVERTISED}",
+                self.advertise.len()
+            ));
         }
-        if self.verify_timeout_ms == 0
-            || self.verify_max_concurrent == 0
-            || self.verify_max_addrs == 0
-        {
-            return Err(
-                "verify_timeout_ms, verify_max_concurrent and verify_max_addrs must be positive"
-                    .into(),
-            );
+        for (key, value) in [
+            ("rate_limit_per_second", self.rate_limit_per_second),
+            ("rate_limit_burst", self.rate_limit_burst),
+            ("ip_rate_limit_per_second", self.ip_rate_limit_per_second),
+            ("ip_rate_limit_burst", self.ip_rate_limit_burst),
+            ("channel_create_per_minute", self.channel_create_per_minute),
+            ("channel_create_burst", self.channel_create_burst),
+            (
+                "channel_create_ip_per_minute",
+                self.channel_create_ip_per_minute,
+            ),
+            ("channel_create_ip_burst", self.channel_create_ip_burst),
+        ] {
+            if value == 0 {
+                return Err(format!(
+                    "{key} must be positive (rate limits cannot be turned off)"
+                ));
+            }
         }
-        if self.post_quota_window_secs == 0 {
-            return Err("post_quota_window_secs must be positive".into());
-        }
-        if self.max_connections_per_ip == 0 {
-            return Err("max_connections_per_ip must be positive".into());
-        }
-        if self.frame_deadline_floor_secs == 0 || self.frame_min_rate == 0 {
-            return Err("frame_deadline_floor_secs and frame_min_rate must be positive".into());
+        for (key, value) in [
+            ("mailbox_ttl_secs", self.mailbox_ttl_secs),
+            ("verify_timeout_ms", self.verify_timeout_ms),
+            ("verify_max_concurrent", self.verify_max_concurrent as u64),
+            ("verify_max_addrs", self.verify_max_addrs as u64),
+            ("post_quota_window_secs", self.post_quota_window_secs),
+            ("max_connections", self.max_connections as u64),
+            ("max_connections_per_ip", self.max_connections_per_ip as u64),
+            ("frame_deadline_floor_secs", self.frame_deadline_floor_secs),
+            ("frame_min_rate", self.frame_min_rate),
+            ("pg_pool_size", self.pg_pool_size as u64),
+            ("pg_connect_timeout_ms", self.pg_connect_timeout_ms),
+            ("pg_op_timeout_ms", self.pg_op_timeout_ms),
+            ("pg_write_workers", self.pg_write_workers as u64),
+            ("store_max_write_batch", self.store_max_write_batch as u64),
+        ] {
+            if value == 0 {
+                return Err(format!("{key} must be positive"));
+            }
         }
         let admin = optional_addr("admin_listen", &self.admin_listen)?;
         let metrics = optional_addr("metrics_listen", &self.metrics_listen)?;
@@ -267,6 +608,39 @@ impl AnchorConfig {
             }
         }
         Ok(())
+    }
+
+    /// Values that are enforced as set but announced clamped, because the
+    /// wire field cannot carry them: `rate_limit_per_second` above 65535
+    /// (Hello's `rateLimitPerSecond` is 16 bits). Clamping is harmless
+    /// there — a client pacing itself by the announced rate stays below
+    /// the one enforced — and load tests set 1000000 to mean "unlimited",
+    /// so it is a warning (logged at start, naming the key and the limit),
+    /// not an error.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.rate_limit_per_second > u32::from(u16::MAX) {
+            out.push(format!(
+                "rate_limit_per_second = {} is enforced, but announced to clients as {}: \
+                 the most the Hello's rateLimitPerSecond (a 16-bit field) can carry",
+                self.rate_limit_per_second,
+                u16::MAX
+            ));
+        }
+        out
+    }
+
+    /// The store's tuning knobs (`pg_*`, `store_max_write_batch`,
+    /// `sqlite_busy_timeout_ms`).
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            pool_size: self.pg_pool_size,
+            connect_timeout: Duration::from_millis(self.pg_connect_timeout_ms),
+            op_timeout: Duration::from_millis(self.pg_op_timeout_ms),
+            max_write_batch: self.store_max_write_batch,
+            write_workers: self.pg_write_workers,
+            busy_timeout: Duration::from_millis(self.sqlite_busy_timeout_ms),
+        }
     }
 
     /// The request limits.
@@ -336,14 +710,20 @@ impl AnchorConfig {
             .flatten()
     }
 
-    /// The TOML text with every setting.
+    /// The TOML text with every setting, each with a comment above it: its
+    /// meaning and unit, its default, and what to consider
+    /// ([`KEY_DOCS`]).
     pub fn to_toml(&self) -> String {
-        let body = toml::to_string_pretty(self).unwrap_or_default();
-        format!(
-            "# distsoc-anchor configuration. Every setting is shown with its default;\n\
-             # see `distsoc-anchor --help`.\n\
-             # admin_listen (gRPC admin API) and metrics_listen (Prometheus) are\n\
-             # UNAUTHENTICATED: keep them on loopback or behind a firewall; \"\" disables.\n\n{body}"
+        distsoc_net::operator::commented_toml(
+            "distsoc-anchor configuration (`distsoc-anchor init` writes it).\n\
+             Every setting is shown with its value and default; delete a line to\n\
+             go back to the default. Flags of `distsoc-anchor run` (--store,\n\
+             --listen, --admin-listen, --metrics-listen, --log-format) override it.\n\
+             Unknown keys are refused at start, so a typo does not pass silently.\n\
+             docs/OPERATING-AN-ANCHOR.md explains each group.",
+            self,
+            &Self::default(),
+            KEY_DOCS,
         )
     }
 
@@ -414,5 +794,83 @@ mod tests {
         assert_eq!(d.channel_create_limits(), LimitConfig::channel_creation());
         std::fs::write(&path, "channel_create_per_minute = 0\n").unwrap();
         assert!(AnchorConfig::load(&path).is_err());
+    }
+
+    #[test]
+    fn written_file_has_a_comment_on_every_key_and_parses_back() {
+        let text = AnchorConfig::default().to_toml();
+        assert_eq!(
+            toml::from_str::<AnchorConfig>(&text).unwrap(),
+            AnchorConfig::default()
+        );
+        // Every key of the serialized default is in the text, each with a
+        // comment above it that says more than the default.
+        let table = toml::Table::try_from(AnchorConfig::default()).unwrap();
+        for key in table.keys() {
+            assert!(
+                text.lines().any(|l| l.starts_with(&format!("{key} = "))),
+                "{key} not written"
+            );
+            assert!(
+                KEY_DOCS.iter().any(|(k, _)| k == key),
+                "{key} has no entry in KEY_DOCS"
+            );
+        }
+        assert_eq!(
+            distsoc_net::operator::keys_without_comment(&text),
+            Vec::<String>::new()
+        );
+        assert!(text.contains("# Default: 16\npg_pool_size = 16"), "{text}");
+        assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+        // No stale entries either.
+        for (k, _) in KEY_DOCS {
+            assert!(table.contains_key(*k), "KEY_DOCS names unknown key {k}");
+        }
+    }
+
+    #[test]
+    fn values_the_wire_cannot_carry_are_refused_or_warned_naming_key_and_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("anchor.toml");
+        for (text, words) in [
+            (
+                "max_fetch_wait_ms = 90000\n",
+                &["max_fetch_wait_ms", "60000"][..],
+            ),
+            ("max_pull_batch = 0\n", &["max_pull_batch"]),
+            ("pg_pool_size = 0\n", &["pg_pool_size"]),
+            (
+                "advertise = [\"1.2.3.4:1\", \"1.2.3.4:2\", \"1.2.3.4:3\", \"1.2.3.4:4\", \
+                 \"1.2.3.4:5\", \"1.2.3.4:6\", \"1.2.3.4:7\", \"1.2.3.4:8\", \"1.2.3.4:9\"]\n",
+                &["advertise", "8"],
+            ),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let e = AnchorConfig::load(&path).unwrap_err().to_string();
+            assert!(e.contains(&path.display().to_string()), "{e}");
+            for w in words {
+                assert!(e.contains(w), "{e} lacks {w}");
+            }
+        }
+        std::fs::write(&path, "rate_limit_per_second = 65535\npg_pool_size = 4\n").unwrap();
+        let cfg = AnchorConfig::load(&path).unwrap();
+        assert!(cfg.warnings().is_empty());
+        assert_eq!(cfg.store_options().pool_size, 4);
+        assert_eq!(
+            cfg.store_options().connect_timeout,
+            StoreOptions::default().connect_timeout
+        );
+        // Enforced as set, announced clamped, with a warning naming both.
+        std::fs::write(&path, "rate_limit_per_second = 100000\n").unwrap();
+        let fast = AnchorConfig::load(&path).unwrap();
+        assert_eq!(fast.request_limits().identity.per_second, 100_000.0);
+        let w = fast.warnings().join("\n");
+        for word in [
+            "rate_limit_per_second = 100000",
+            "65535",
+            "rateLimitPerSecond",
+        ] {
+            assert!(w.contains(word), "{w} lacks {word}");
+        }
     }
 }

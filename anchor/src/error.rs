@@ -12,8 +12,17 @@ use crate::store::StoreError;
 /// Why an anchor could not start or run.
 #[derive(Debug, thiserror::Error)]
 pub enum AnchorError {
-    /// Opening, migrating or reading the store failed (bans, retention,
-    /// quota seeds).
+    /// Opening or migrating the store failed: `target` says which database
+    /// ([`crate::store::describe_target`]: backend, database, user, host and
+    /// port), `source` what the server or the client said.
+    #[error("cannot open the store ({target}): {source}")]
+    OpenStore {
+        /// The database, user, host and port (never a password).
+        target: String,
+        /// Why.
+        source: StoreError,
+    },
+    /// Reading the store at start failed (bans, retention, quota seeds).
     #[error("store: {0}")]
     Store(#[from] StoreError),
     /// The QUIC endpoint (or the verifier's) could not be set up.

@@ -53,7 +53,13 @@ impl Anchor {
         cfg: &AnchorConfig,
         opts: &RunOptions,
     ) -> Result<Anchor, AnchorError> {
-        let store = AnchorStore::open(&cfg.store_url(&opts.data_dir)).await?;
+        let url = cfg.store_url(&opts.data_dir);
+        let store = AnchorStore::open_with(&url, &cfg.store_options())
+            .await
+            .map_err(|source| AnchorError::OpenStore {
+                target: crate::store::describe_target(&url),
+                source,
+            })?;
         let mesh = MeshHandle::new(key.node_id(), MeshConfig::anchor());
         let service = Arc::new(AnchorService::new(
             store.clone(),

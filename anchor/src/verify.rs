@@ -53,7 +53,7 @@ use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::messages::common::Role;
 use distsoc_protocol::sign::SigningKey;
 use tokio::sync::Semaphore;
-use tracing::{debug, info};
+use tracing::debug;
 
 use crate::service::Counters;
 use crate::store::AnchorStore;
@@ -252,7 +252,7 @@ impl Verifier {
                 Ok(t) if !targets.contains(&t) => targets.push(t),
                 Ok(_) => {}
                 Err(why) => {
-                    debug!(peer = %info.node_id.short(), addr = %a, ?why, "announced address not dialled");
+                    debug!(peer = %info.node_id, addr = %a, ?why, "announced address not dialled");
                 }
             }
             if targets.len() >= self.cfg.max_addrs {
@@ -323,11 +323,11 @@ impl Verifier {
         if !to_dial.is_empty() {
             for a in to_dial {
                 let Ok(slot) = self.slots.clone().try_acquire_owned() else {
-                    debug!(peer = %node.short(), "all dial-back slots busy");
+                    debug!(peer = %node, "all dial-back slots busy");
                     break;
                 };
                 if !self.take_budget(&mut lock(&self.tables), source) {
-                    debug!(peer = %node.short(), %source, "dial-back budget of this IP used up");
+                    debug!(peer = %node, %source, "dial-back budget of this IP used up");
                     break;
                 }
                 let ok = self.dial(node, a).await;
@@ -399,11 +399,11 @@ impl Verifier {
                 self.counters
                     .checkins_written
                     .fetch_add(1, Ordering::Relaxed);
-                info!(peer = %node.short(), addrs = addrs.len(), "checked in (verified)");
+                debug!(peer = %node, addrs = addrs.len(), "checked in (verified)");
             }
             Err(e) => {
                 lock(&self.tables).written.remove(&node);
-                debug!(peer = %node.short(), error = %e, "check-in not recorded");
+                debug!(peer = %node, error = %e, "check-in not recorded");
             }
         }
     }
@@ -422,11 +422,11 @@ impl Verifier {
                 same
             }
             Ok(Err(e)) => {
-                debug!(peer = %node.short(), %addr, error = %e, "dial-back failed");
+                debug!(peer = %node, %addr, error = %e, "dial-back failed");
                 false
             }
             Err(_) => {
-                debug!(peer = %node.short(), %addr, "dial-back timed out");
+                debug!(peer = %node, %addr, "dial-back timed out");
                 false
             }
         };

@@ -16,6 +16,9 @@
 //! * [`identity`]: the network key file (`node.key`, 0600, never logged);
 //! * [`datadir`]: private (0600/0700) files and directories and the
 //!   data-directory lock;
+//! * [`operator`]: what the binaries share with operators — log set-up
+//!   (text without colour codes off a terminal, or JSON lines) and
+//!   configuration files with a comment above every key;
 //! * [`clock`]: the wall clock ([`now_ms`]) and the process shutdown signal
 //!   ([`shutdown_signal`]).
 //!
@@ -29,6 +32,7 @@ pub mod clock;
 pub mod datadir;
 pub mod identity;
 pub mod mesh;
+pub mod operator;
 pub mod transport;
 
 pub use clock::{now_ms, shutdown_signal};

@@ -457,7 +457,7 @@ impl MeshHandle {
         match out {
             OutEvent::Push { peer, msg } => {
                 let (Some(p), Some(permit)) = (self.live(&peer), self.permit()) else {
-                    debug!(peer = %peer.short(), "mesh push dropped: no connection or no I/O slot");
+                    debug!(peer = %peer, "mesh push dropped: no connection or no I/O slot");
                     return None;
                 };
                 tokio::spawn(async move {
@@ -467,7 +467,7 @@ impl MeshHandle {
                         MeshMessage::MapSyncRequest(m) => p.push(m).await,
                     };
                     if let Err(e) = r {
-                        debug!(peer = %p.node_id().short(), error = %e, "mesh push failed");
+                        debug!(peer = %p.node_id(), error = %e, "mesh push failed");
                     }
                     drop(permit);
                 });
@@ -1013,7 +1013,7 @@ async fn call(
     r.map_err(|e| match e {
         RequestError::Remote(_) => RequestFailed::Refused,
         other => {
-            debug!(peer = %p.node_id().short(), error = %other, "mesh request failed");
+            debug!(peer = %p.node_id(), error = %other, "mesh request failed");
             RequestFailed::Failed
         }
     })
@@ -1024,7 +1024,7 @@ async fn dial(t: &Transport, peer: NodeId, addresses: &[SocketAddr]) -> Option<P
     for addr in addresses {
         match t.connect(peer, *addr).await {
             Ok(p) => return Some(p),
-            Err(e) => debug!(peer = %peer.short(), %addr, error = %e, "mesh dial failed"),
+            Err(e) => debug!(peer = %peer, %addr, error = %e, "mesh dial failed"),
         }
     }
     None
@@ -1037,8 +1037,8 @@ async fn dial_any(t: &Transport, id: NodeId, addresses: &[SocketAddress]) -> Opt
     for a in addresses {
         match tokio::time::timeout(PROFILE_ANCHOR_DIAL, t.connect(id, a.0)).await {
             Ok(Ok(peer)) => return Some(peer),
-            Ok(Err(e)) => debug!(anchor = %id.short(), error = %e, "profile anchor dial failed"),
-            Err(_) => debug!(anchor = %id.short(), "profile anchor dial timed out"),
+            Ok(Err(e)) => debug!(anchor = %id, error = %e, "profile anchor dial failed"),
+            Err(_) => debug!(anchor = %id, "profile anchor dial timed out"),
         }
     }
     None
@@ -1058,7 +1058,7 @@ async fn ask_anchor(anchor: &Peer, target: NodeId) -> Option<PeerAddress> {
             .and_then(|e| e.peer)
             .filter(|p| !p.addresses.is_empty()),
         Err(e) => {
-            debug!(anchor = %anchor.node_id().short(), error = %e, "anchor address request failed");
+            debug!(anchor = %anchor.node_id(), error = %e, "anchor address request failed");
             None
         }
     }

@@ -79,7 +79,6 @@ pub struct Config {
     /// applies (the token bucket's size).
     pub push_burst: u32,
     /// The mesh (`[mesh]`): connection slots, map gossip, lookups.
-    #[serde(skip_serializing)]
     pub mesh: MeshSettings,
 }
 
@@ -129,29 +128,6 @@ impl Default for MeshSettings {
     }
 }
 
-impl MeshSettings {
-    /// The `[mesh]` table with a comment on each setting.
-    fn to_toml(&self) -> String {
-        format!(
-            "\n[mesh]\n\
-             # Slot profile: \"desktop\" (81 social + 20 wide connections) or\n\
-             # \"mobile\" (10 social + 5 wide).\n\
-             profile = \"{}\"\n\
-             # Peers asked of an anchor at start (BootstrapRequest want, at most 200).\n\
-             bootstrap_want = {}\n\
-             # Seconds between the status snapshots `run` writes to mesh-status.json\n\
-             # (read by `map` and `peers`).\n\
-             status_interval_secs = {}\n\
-             # Seconds a one-shot `lookup` waits for the anchors' map sync.\n\
-             sync_wait_secs = {}\n",
-            self.profile.as_str(),
-            self.bootstrap_want,
-            self.status_interval_secs,
-            self.sync_wait_secs
-        )
-    }
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -176,6 +152,125 @@ impl Default for Config {
         }
     }
 }
+
+/// The comment written above each key of `config.toml`: meaning, unit and
+/// what to consider (the default is added from [`Config::default`]). A test
+/// checks that every key has one.
+pub const KEY_DOCS: &[(&str, &str)] = &[
+    (
+        "listen",
+        "UDP address (IP:PORT) the node's QUIC endpoint listens on. 0.0.0.0 \
+      listens on every IPv4 address; port 0 picks a free port at each start (peers \
+      then cannot reach you at a known address). An anchor's default port is 4500, \
+      so both run on one machine.",
+    ),
+    (
+        "advertise",
+        "Addresses (IP:PORT, at most 8) announced to peers in Hello, where \
+      they can reach this node later (an author pushing to its audience). Empty: the \
+      listen address is announced when it is concrete; with an unspecified IP \
+      (0.0.0.0, ::) or port 0 nothing is announced. Set it, e.g. to the public \
+      address of a port forward, to be reachable then.",
+    ),
+    (
+        "sync_interval_secs",
+        "Seconds between background pull-sync rounds with known peers \
+      and anchors while `run` is up.",
+    ),
+    (
+        "bootstrap",
+        "Connect strings (NodeId@host:port) contacted at start-up and on sync, \
+      in addition to the anchors in anchors_file.",
+    ),
+    (
+        "anchors_file",
+        "JSON list of anchor connect strings (`distsoc-node anchor \
+      add|remove|list` manage it); a relative path is resolved against the data \
+      directory. A missing file means none.",
+    ),
+    (
+        "idle_timeout_secs",
+        "Seconds without any traffic before a connection is closed (the \
+      smaller of both peers' values applies).",
+    ),
+    (
+        "connect_timeout_secs",
+        "Seconds a dial may take (QUIC handshake, then Hello) before the peer is \
+         reported unreachable, with its address and this timeout named. Raise it on a \
+         slow or lossy network.",
+    ),
+    (
+        "max_pull_batch",
+        "Most posts returned per pull-sync response (1 to 65535).",
+    ),
+    (
+        "max_connections_per_ip",
+        "Most incoming connections from one IP address; further \
+      ones are closed with code 0x6 right after the handshake.",
+    ),
+    (
+        "idle_slot_grace_secs",
+        "When every connection slot is taken, an incoming connection \
+      with no request for this many seconds (and none running) is closed (code 0x7) \
+      to let a new peer in; never-used connections go first.",
+    ),
+    (
+        "frame_deadline_floor_secs",
+        "Seconds any incoming frame has to arrive completely, on \
+      top of the time its size needs at frame_min_rate.",
+    ),
+    (
+        "frame_min_rate",
+        "Bytes per second an incoming frame must arrive at beyond the floor \
+      (32768: a 16 MiB frame has 5 s + 512 s). Slower streams are cut.",
+    ),
+    (
+        "honour_deletes",
+        "Apply authors' delete records: a deleted post is removed here and \
+      not served again. false keeps deleted posts.",
+    ),
+    (
+        "log",
+        "Log filter of `run` when RUST_LOG is not set (tracing's EnvFilter syntax, \
+      e.g. \"info\" or \"info,distsoc_net=debug\"). `run --log-format json` writes one \
+      JSON object per line.",
+    ),
+    (
+        "push_rate_per_second",
+        "Pushes (profile, post, delete, visibility and audience \
+      messages) one peer may send per second, sustained; beyond it they are refused \
+      with `rateLimited` and a retryAfterMs.",
+    ),
+    (
+        "push_burst",
+        "Pushes one peer may send at once before push_rate_per_second applies \
+      (the token bucket's size).",
+    ),
+    (
+        "mesh",
+        "The mesh: connection slots, map gossip and lookups.",
+    ),
+    (
+        "mesh.profile",
+        "Slot profile: \"desktop\" (81 social + 20 wide connections) or \
+      \"mobile\" (10 social + 5 wide).",
+    ),
+    (
+        "mesh.bootstrap_want",
+        "Peers asked of an anchor at start (BootstrapRequest want, at \
+      most 200).",
+    ),
+    (
+        "mesh.status_interval_secs",
+        "Seconds between the status snapshots `run` writes to \
+      mesh-status.json (read by `map` and `peers`).",
+    ),
+    (
+        "mesh.sync_wait_secs",
+        "Seconds a one-shot `lookup` waits for the anchors' map \
+      sync.",
+    ),
+];
 
 /// Why the configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -212,13 +307,17 @@ impl Config {
         }
     }
 
-    /// The TOML text with every setting and a comment on each.
+    /// The TOML text with every setting, each with a comment above it: its
+    /// meaning and unit, its default, and what to consider ([`KEY_DOCS`]).
     pub fn to_toml(&self) -> String {
-        let body = toml::to_string_pretty(self).unwrap_or_default();
-        let mesh = self.mesh.to_toml();
-        format!(
-            "# distsoc-node configuration. Every setting is shown with its value;\n\
-             # delete a line to go back to the default. See `distsoc-node --help`.\n\n{body}{mesh}"
+        distsoc_net::operator::commented_toml(
+            "distsoc-node configuration (`distsoc-node init` writes it).\n\
+             Every setting is shown with its value and default; delete a line to\n\
+             go back to the default. Unknown keys are refused, so a typo does not\n\
+             pass silently. See `distsoc-node --help`.",
+            self,
+            &Self::default(),
+            KEY_DOCS,
         )
     }
 
@@ -319,6 +418,31 @@ mod tests {
             assert!(text.contains(key), "{key} missing from written config");
         }
         assert_eq!(Config::load(dir.path()).unwrap(), Config::default());
+        // Every key (and the [mesh] table) has a comment above it saying
+        // more than the default, and KEY_DOCS names no unknown key.
+        assert_eq!(
+            distsoc_net::operator::keys_without_comment(&text),
+            Vec::<String>::new()
+        );
+        let table = toml::Table::try_from(Config::default()).unwrap();
+        let mut paths = Vec::new();
+        for (k, v) in &table {
+            paths.push(k.clone());
+            if let Some(t) = v.as_table() {
+                paths.extend(t.keys().map(|sub| format!("{k}.{sub}")));
+            }
+        }
+        for p in &paths {
+            assert!(KEY_DOCS.iter().any(|(k, _)| k == p), "{p} not in KEY_DOCS");
+        }
+        for (k, _) in KEY_DOCS {
+            assert!(paths.iter().any(|p| p == k), "KEY_DOCS names unknown {k}");
+        }
+        assert!(
+            text.contains("# Default: 10\npush_rate_per_second = 10"),
+            "{text}"
+        );
+        assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
         std::fs::write(
             dir.path().join(CONFIG_FILE),
             text.replace("profile = \"desktop\"", "profile = \"mobile\""),

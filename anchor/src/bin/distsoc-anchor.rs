@@ -13,6 +13,7 @@ use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{run_anchor, RunOptions};
 use distsoc_net::datadir::{create_private_dir, write_new_private_file, DataDirLock};
 use distsoc_net::identity::{NetworkKey, KEY_FILE};
+use distsoc_net::operator::{init_logging, LogFormat};
 
 /// A distsoc anchor: mailbox, DM channels, bootstrap, address cache.
 #[derive(Debug, Parser)]
@@ -49,6 +50,10 @@ enum Command {
         /// the config).
         #[arg(long, value_name = "ADDR")]
         metrics_listen: Option<String>,
+        /// Log lines on stderr: `text` or `json`, one object per line
+        /// (overrides `log_format` in the config).
+        #[arg(long, value_name = "FORMAT")]
+        log_format: Option<LogFormat>,
     },
     /// Print the anchor's NodeId.
     Id,
@@ -98,8 +103,26 @@ enum AdminCmd {
     Drain,
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+fn main() -> std::process::ExitCode {
+    match run_cli(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: each cause once (a cause whose text is already in
+            // the message is not repeated).
+            let mut parts: Vec<String> = Vec::new();
+            for cause in e.chain() {
+                let text = cause.to_string();
+                if !parts.iter().any(|p| p.contains(&text)) {
+                    parts.push(text);
+                }
+            }
+            eprintln!("error: {}", parts.join(": "));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_cli(cli: Cli) -> anyhow::Result<()> {
     let config_path = cli
         .config
         .clone()
@@ -190,6 +213,7 @@ fn main() -> anyhow::Result<()> {
             listen,
             admin_listen,
             metrics_listen,
+            log_format,
         } => {
             // One process per data directory (it serves the key in it).
             let _lock = DataDirLock::acquire(&cli.data_dir)?;
@@ -206,19 +230,20 @@ fn main() -> anyhow::Result<()> {
             if let Some(m) = metrics_listen {
                 cfg.metrics_listen = m;
             }
+            if let Some(f) = log_format {
+                cfg.log_format = f;
+            }
             cfg.validate().map_err(anyhow::Error::msg)?;
-            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log));
-            let _ = tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_writer(std::io::stderr)
-                .try_init();
+            init_logging(&cfg.log, cfg.log_format);
+            for w in cfg.warnings() {
+                tracing::warn!(file = %config_path.display(), "{w}");
+            }
             let key = Arc::new(NetworkKey::load(&cli.data_dir.join(KEY_FILE))?);
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async move {
                 let opts = RunOptions {
                     data_dir: cli.data_dir.clone(),
-                    drain_timeout: Duration::from_secs(10),
+                    drain_timeout: Duration::from_secs(cfg.drain_timeout_secs),
                 };
                 run_anchor(key, cfg, opts, distsoc_net::shutdown_signal()).await
             })?;

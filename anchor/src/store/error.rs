@@ -27,8 +27,11 @@ pub enum StoreError {
     /// I/O, disk full) are [`StoreError::Unavailable`] instead.
     #[error("sqlite: {0}")]
     Sqlite(rusqlite::Error),
-    /// PostgreSQL failed with an error that is not about reachability.
-    #[error("postgres: {0}")]
+    /// PostgreSQL failed with an error that is not about reachability (a
+    /// missing role or database, a refused login, a failed statement). The
+    /// text is [`describe_pg`]'s: the server's severity, SQLSTATE, message,
+    /// detail and hint, or the client's error and its causes.
+    #[error("postgres: {}", describe_pg(.0))]
     Postgres(tokio_postgres::Error),
     /// A group-committed write batch failed as a whole; every request in it
     /// gets this, sharing the one cause.
@@ -78,6 +81,36 @@ pub enum StoreError {
     /// [`IngestError`]'s [`WireCode`] is the wire code.
     #[error(transparent)]
     Invalid(#[from] IngestError),
+}
+
+/// What a PostgreSQL error says, in one line: for an error the server sent,
+/// its severity, SQLSTATE and message, then its detail and hint (`FATAL
+/// 3D000: database "x" does not exist`); otherwise the client's error and
+/// every cause in its source chain (`error connecting to server: Connection
+/// refused (os error 111)`). tokio-postgres's own `Display` says only `db
+/// error` for the first kind.
+pub fn describe_pg(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut out = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+        if let Some(detail) = db.detail() {
+            out.push_str(&format!(" (detail: {detail})"));
+        }
+        if let Some(hint) = db.hint() {
+            out.push_str(&format!(" (hint: {hint})"));
+        }
+        return out;
+    }
+    let mut out = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        src = s.source();
+    }
+    out
 }
 
 /// The [`StorageFault`] of a SQLite error: busy or locked past the busy

@@ -101,7 +101,7 @@ mod sqlite;
 mod types;
 mod wake;
 
-pub use error::{sqlite_fault, StoreError};
+pub use error::{describe_pg, sqlite_fault, StoreError};
 pub use types::*;
 
 pub use postgres::{PgStore, NOTIFY_CHANNEL};
@@ -199,6 +199,41 @@ fn parse_url(url: &str) -> Result<Target, StoreError> {
     Err(StoreError::InvalidArgument(
         "store URL must be sqlite:PATH, sqlite::memory:, postgres://… or a key=value string".into(),
     ))
+}
+
+/// Where a store URL points, for messages: the backend, database, user,
+/// host(s) and port(s) — never a password. An unparsable URL is described
+/// as such.
+pub fn describe_target(url: &str) -> String {
+    match parse_url(url) {
+        Ok(Target::SqliteMemory) => "SQLite in memory".into(),
+        Ok(Target::SqliteFile(path)) => format!("SQLite database {}", path.display()),
+        Ok(Target::Postgres(cfg)) => {
+            use tokio_postgres::config::Host;
+            let user = cfg.get_user().unwrap_or("(none given)");
+            let db = cfg.get_dbname().unwrap_or(user);
+            let ports = cfg.get_ports();
+            let hosts: Vec<String> = cfg
+                .get_hosts()
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+                    match h {
+                        Host::Tcp(name) => format!("{name}:{port}"),
+                        Host::Unix(dir) => format!("unix socket {}/.s.PGSQL.{port}", dir.display()),
+                    }
+                })
+                .collect();
+            let hosts = if hosts.is_empty() {
+                "no host given".to_string()
+            } else {
+                hosts.join(", ")
+            };
+            format!("PostgreSQL database \"{db}\" as user \"{user}\" at {hosts}")
+        }
+        Err(e) => format!("store {url:?} ({e})"),
+    }
 }
 
 impl AnchorStore {

@@ -151,8 +151,8 @@ pub(crate) struct ConnShared {
 }
 
 impl ConnShared {
-    fn short(&self) -> String {
-        self.info.node_id.short()
+    fn peer_hex(&self) -> String {
+        self.info.node_id.to_hex()
     }
 
     fn ctx(&self, bidirectional: bool) -> RequestCtx {
@@ -214,7 +214,7 @@ async fn serve_bidi(
     mut recv: quinn::RecvStream,
     _permit: OwnedSemaphorePermit,
 ) {
-    let peer = shared.short();
+    let peer = shared.peer_hex();
     let read = read_frame(
         &mut recv,
         |code| code.kind() != Kind::Response,
@@ -340,7 +340,7 @@ async fn serve_bidi(
 /// Encodes and writes a reply, then finishes the stream. A reply that cannot
 /// be encoded (over its cap) is replaced by `Error(internal)`.
 async fn send_reply(shared: &ConnShared, send: &mut quinn::SendStream, reply: Message) {
-    let peer = shared.short();
+    let peer = shared.peer_hex();
     let request_code = match &reply {
         Message::Error(e) => e.request_code,
         Message::Ack(a) => a.request_code,
@@ -374,7 +374,7 @@ async fn serve_uni(
     mut recv: quinn::RecvStream,
     _permit: OwnedSemaphorePermit,
 ) {
-    let peer = shared.short();
+    let peer = shared.peer_hex();
     let read = read_frame(
         &mut recv,
         |code| code.kind() == Kind::Push || code == MessageCode::WormResponse,

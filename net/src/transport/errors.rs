@@ -69,9 +69,15 @@ pub enum TransportError {
     /// The configuration is unusable (the text says which field).
     #[error("invalid transport configuration: {0}")]
     Config(String),
-    /// The UDP socket could not be bound (or no tokio runtime is running).
-    #[error("cannot bind the endpoint: {0}")]
-    Bind(#[source] std::io::Error),
+    /// The UDP socket could not be bound (the address is in use, not
+    /// local, or needs privileges; or no tokio runtime is running).
+    #[error("cannot bind UDP {addr}: {source}")]
+    Bind {
+        /// The address asked for (the `listen` setting).
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The TLS configuration could not be built.
     #[error(transparent)]
     Tls(#[from] TlsError),

@@ -111,7 +111,7 @@ use distsoc_protocol::sign::SigningKey;
 use quinn::crypto::rustls::{HandshakeData, QuicClientConfig, QuicServerConfig};
 use quinn::VarInt;
 use tokio::sync::Semaphore;
-use tracing::{debug, info, warn};
+use tracing::{debug, trace, warn};
 
 mod config;
 mod dispatch;
@@ -276,11 +276,15 @@ impl Transport {
         // restarted endpoint resets its peers' old connections (`reset.rs`).
         let mut endpoint_cfg = quinn::EndpointConfig::new(Arc::new(reset::ResetKey::derive(key)));
         endpoint_cfg.cid_generator(reset::cid_generator(key));
-        let socket = std::net::UdpSocket::bind(cfg.listen).map_err(TransportError::Bind)?;
+        let bind_err = |source| TransportError::Bind {
+            addr: cfg.listen,
+            source,
+        };
+        let socket = std::net::UdpSocket::bind(cfg.listen).map_err(bind_err)?;
         let runtime = quinn::default_runtime()
-            .ok_or_else(|| TransportError::Bind(std::io::Error::other("no tokio runtime")))?;
-        let endpoint = quinn::Endpoint::new(endpoint_cfg, Some(server), socket, runtime)
-            .map_err(TransportError::Bind)?;
+            .ok_or_else(|| bind_err(std::io::Error::other("no tokio runtime")))?;
+        let endpoint =
+            quinn::Endpoint::new(endpoint_cfg, Some(server), socket, runtime).map_err(bind_err)?;
         let endpoint_capacity = cfg.endpoint_frame_budget.max(MIN_CONNECTION_FRAME_BUDGET);
         let slots = Arc::new(Slots::new(
             cfg.max_connections,
@@ -302,9 +306,12 @@ impl Transport {
             cfg,
         });
         let accept_task = tokio::spawn(accept_loop(inner.clone()));
-        info!(
-            node = %inner.node_id.short(),
-            addr = ?inner.endpoint.local_addr().ok(),
+        debug!(
+            node = %inner.node_id,
+            addr = %inner
+                .endpoint
+                .local_addr()
+                .map_or_else(|e| e.to_string(), |a| a.to_string()),
             "transport bound"
         );
         Ok(Transport { inner, accept_task })
@@ -522,7 +529,7 @@ impl Inner {
                 ) {
                     return Registration::Existing(existing.clone());
                 }
-                debug!(peer = %info.node_id.short(), "replacing a duplicate connection");
+                debug!(peer = %info.node_id, "replacing a duplicate connection");
                 close(&existing.conn, CloseCode::Duplicate, "duplicate connection");
             }
         }
@@ -618,15 +625,8 @@ impl Inner {
     /// Serves the connection's streams until it closes; its slot is freed
     /// at the end.
     async fn serve(self: Arc<Self>, conn: quinn::Connection, info: Arc<PeerInfo>, slot: SlotGuard) {
-        let peer = info.node_id.short();
-        info!(
-            %peer,
-            remote = %info.remote,
-            direction = ?info.direction,
-            version = info.version,
-            agent = %info.agent,
-            "peer connected"
-        );
+        let since = std::time::Instant::now();
+        trace!(peer = %info.node_id, remote = %info.remote, "peer connected");
         self.handler.on_connected(info.clone());
         let shared = Arc::new(ConnShared {
             conn: conn.clone(),
@@ -651,7 +651,17 @@ impl Inner {
         serve_connection(shared).await;
         let reason = CloseReason::from(conn.closed().await);
         self.deregister(info.node_id, conn.stable_id());
-        info!(%peer, %reason, "peer disconnected");
+        // One line per connection, at DEBUG: an anchor sees thousands.
+        debug!(
+            peer = %info.node_id,
+            remote = %info.remote,
+            direction = ?info.direction,
+            version = info.version,
+            agent = %info.agent,
+            duration_ms = u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX),
+            %reason,
+            "connection closed"
+        );
         self.handler.on_disconnected(info);
     }
 
@@ -684,7 +694,7 @@ impl Inner {
             Ok(Err(error)) => {
                 return Err(match presented.get() {
                     Some(got) if got != target => {
-                        warn!(expected = %target.short(), got = %got.short(), "pinned key mismatch");
+                        warn!(expected = %target, got = %got, "pinned key mismatch");
                         TransportError::PinMismatch {
                             expected: target,
                             got,
@@ -735,7 +745,7 @@ impl Inner {
         };
         match self.register(&conn, &info) {
             Registration::Existing(entry) => {
-                debug!(peer = %target.short(), "simultaneous connection: keeping the other one");
+                debug!(peer = %target, "simultaneous connection: keeping the other one");
                 close(&conn, CloseCode::Duplicate, "duplicate connection");
                 Ok(self.peer_from(&entry))
             }
@@ -900,7 +910,7 @@ impl Inner {
         }
         // Admission before any work for the peer: no Hello, no stream.
         if !self.handler.admit(&peer, remote) {
-            debug!(peer = %peer.short(), %remote, "peer not admitted");
+            debug!(peer = %peer, %remote, "peer not admitted");
             close(&conn, CloseCode::NotAdmitted, "not admitted");
             return;
         }
@@ -914,7 +924,7 @@ impl Inner {
         let hello = self.respond_hello(&conn, peer, &mut hs, started);
         let info = match tokio::time::timeout_at(deadline, hello).await {
             Err(_) => {
-                debug!(peer = %peer.short(), %remote, "no Hello in time");
+                debug!(peer = %peer, %remote, "no Hello in time");
                 hs.handle_timeout(started.elapsed());
                 close_as_decided(&conn, &mut hs);
                 return;
@@ -935,7 +945,7 @@ impl Inner {
         hs: &mut Handshake,
         started: tokio::time::Instant,
     ) -> Option<Arc<PeerInfo>> {
-        let short = peer.short();
+        let short = peer.to_hex();
         let hello_code = MessageCode::Hello.as_u8();
         let (mut send, mut recv) = match conn.accept_bi().await {
             Ok(streams) => streams,
@@ -1049,7 +1059,7 @@ impl Inner {
         // Registered before the HelloResponse leaves, so that when the
         // initiator's `connect` returns, our `connect` to it reuses this.
         if let Registration::Existing(_) = self.register(conn, &info) {
-            debug!(peer = %peer.short(), "simultaneous connection: keeping the other one");
+            debug!(peer = %peer, "simultaneous connection: keeping the other one");
             close(conn, CloseCode::Duplicate, "duplicate connection");
             return None;
         }

@@ -191,7 +191,7 @@ impl<S: Send + Sync + 'static> Router<S> {
         Box::pin(async move {
             let result = fut.await;
             if let Err(e) = &result {
-                debug!(peer = %peer.short(), code = code.name(), error = %e.code, "request refused");
+                debug!(peer = %peer, code = code.name(), error = %e.code, "request refused");
             }
             result
         })
@@ -200,7 +200,7 @@ impl<S: Send + Sync + 'static> Router<S> {
 
 /// Logs a refusal decided before any handler ran.
 fn refused(ctx: &RequestCtx, code: MessageCode, e: &wire::Error) {
-    debug!(peer = %ctx.peer.short(), code = code.name(), error = %e.code, "request refused");
+    debug!(peer = %ctx.peer, code = code.name(), error = %e.code, "request refused");
 }
 
 /// A message handed to the route of another code (cannot happen: routes

@@ -290,7 +290,7 @@ fn pg_is_unavailable(e: &tokio_postgres::Error) -> bool {
 
 pub(crate) fn pg_err(e: tokio_postgres::Error) -> StoreError {
     if pg_is_unavailable(&e) {
-        StoreError::unavailable(e)
+        StoreError::unavailable(super::describe_pg(&e))
     } else {
         StoreError::Postgres(e)
     }

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
+use distsoc_net::operator::LogFormat;
 use distsoc_node::bundle;
 use distsoc_node::compose::VisibilityIntent;
 use distsoc_node::config::{default_data_dir, Config};
@@ -53,6 +54,10 @@ enum Command {
         /// Override the configured listen address.
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Log lines on stderr: `text` (colours only on a terminal) or
+        /// `json`, one object per line.
+        #[arg(long, value_name = "FORMAT", default_value = "text")]
+        log_format: LogFormat,
     },
     /// Print this node's NodeId.
     Id,
@@ -339,12 +344,7 @@ enum RevokeArg {
 }
 
 fn init_logging(filter: &str) {
-    let env = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(env)
-        .with_writer(std::io::stderr)
-        .try_init();
+    distsoc_net::operator::init_logging(filter, LogFormat::Text);
 }
 
 /// Set once a command has printed its JSON result: a command that then
@@ -438,14 +438,15 @@ fn run_command(cli: Cli) -> anyhow::Result<()> {
         _ => None,
     };
     let node = Node::open(&dir)?;
-    init_logging(if matches!(cli.command, Command::Run { .. }) {
-        &node.config().log
-    } else {
-        "warn"
-    });
+    match &cli.command {
+        Command::Run { log_format, .. } => {
+            distsoc_net::operator::init_logging(&node.config().log, *log_format)
+        }
+        _ => init_logging("warn"),
+    }
     match cli.command {
         Command::Init { .. } => unreachable!("handled above"),
-        Command::Run { listen } => run(node, listen, json_mode)?,
+        Command::Run { listen, .. } => run(node, listen, json_mode)?,
         Command::Id => {
             let id = node.node_id();
             print(json_mode, json!({"node_id": id.to_hex()}), || {
@@ -959,6 +960,9 @@ async fn dm_on(
 fn run(node: Node, listen: Option<SocketAddr>, json_mode: bool) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
+        // Installed before the connect string is printed: a SIGTERM sent
+        // once it is stops the node gracefully.
+        let shutdown = distsoc_net::shutdown_signal();
         let profile = node.config().mesh.profile;
         let running = node.start_mesh(listen, mesh::mesh_config(profile)).await?;
         let cs = running.connect_string()?;
@@ -984,7 +988,7 @@ fn run(node: Node, listen: Option<SocketAddr>, json_mode: bool) -> anyhow::Resul
             let running = running.clone();
             tokio::spawn(async move { running.write_status_forever().await })
         };
-        running.serve_until(distsoc_net::shutdown_signal()).await;
+        running.serve_until(shutdown).await;
         mesh_task.abort();
         status_task.abort();
         mesh::StatusSnapshot::remove(node.dir());
