@@ -124,6 +124,7 @@ fn post_body(v: &Value) -> PostBody {
     PostBody {
         text: text(v, "text"),
         attachments: list(v, "attachments", attachment),
+        rotation: None,
     }
 }
 

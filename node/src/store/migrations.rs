@@ -21,6 +21,8 @@
 //! | 3 | deposit cursors: how far our own posts were deposited at each anchor |
 //! | 4 | `profiles.seen_order`, `author_recent_posts.seen_order` (+ indexes): least-recently-seen order of the bounded caches; `undecryptable_dms`: DMs this node could not open, kept before they are acknowledged |
 //! | 5 | `tombstones.encrypted` and `tombstone_recipients`: a delete is relayed to exactly the requesters its post was served to |
+//! | 6 | `dm_archive`: the local DM archive |
+//! | 7 | `dm_threads`: rotating DM id chains, per peer and direction |
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -35,7 +37,26 @@ pub const MIGRATIONS: &[&str] = &[
     V4_PROFILE_CACHE_ORDER,
     V5_TOMBSTONE_RECIPIENTS,
     V6_DM_ARCHIVE,
+    V_DM_THREADS,
 ];
+
+/// Version 7 (or the next free one: appended after whatever precedes it):
+/// the rotating DM id chains (`store::dm_threads`, `schema/README.md`
+/// §9.1). Per peer and direction (`outgoing` 1: our chain, the seed of our
+/// next message; 0: the peer's chain, the first seed of the receive
+/// window), the chain position `n`, the signed time of the message that set
+/// it, and the seed sealed at rest under the archive key. Older seeds are
+/// never kept: the row is overwritten as the chain moves.
+const V_DM_THREADS: &str = r#"
+CREATE TABLE dm_threads (
+    peer        BLOB NOT NULL CHECK (length(peer) = 32),
+    outgoing    INTEGER NOT NULL CHECK (outgoing IN (0, 1)),
+    n           INTEGER NOT NULL CHECK (n >= 1),
+    at_ms       INTEGER NOT NULL,
+    sealed_seed BLOB NOT NULL CHECK (length(sealed_seed) = 60),
+    PRIMARY KEY (peer, outgoing)
+) STRICT, WITHOUT ROWID;
+"#;
 
 /// Version 6: the local DM archive (`store::archive`): every DM sent and
 /// every DM received and opened, its text sealed at rest under a key

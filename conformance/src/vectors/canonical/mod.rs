@@ -368,6 +368,7 @@ pub(super) fn generate() -> VectorFile {
             "image/png",
             Some("us.png".into()),
         )],
+        rotation: None,
     };
     let mut r = rng("post-sealed");
     let mut draws = r.clone();
