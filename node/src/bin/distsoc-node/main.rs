@@ -950,19 +950,15 @@ async fn dm_on(
                 v["send_id"] = json!(r.send_id.to_hex());
                 v["recv_id"] = json!(r.recv_id.to_hex());
             }
-            print(
-                json_mode,
-                v,
-                || {
-                    format!(
-                        "sent to {} (channel {}, message {}; sealed, {} bytes at the anchor)",
-                        to.short(),
-                        sent.channel.short(),
-                        sent.message_id,
-                        sent.payload_len
-                    )
-                },
-            );
+            print(json_mode, v, || {
+                format!(
+                    "sent to {} (channel {}, message {}; sealed, {} bytes at the anchor)",
+                    to.short(),
+                    sent.channel.short(),
+                    sent.message_id,
+                    sent.payload_len
+                )
+            });
         }
         DmCommand::Read { keep, .. } => {
             // The identity channels first: a first message there starts the
