@@ -69,7 +69,8 @@ use serde_json::Value;
 
 use self::canonical::{check_canonical, TYPES};
 use self::crypto::{
-    check_blake3, check_chacha, check_envelope, check_fof, check_passphrase, check_signatures,
+    check_blake3, check_chacha, check_dm_rotation, check_envelope, check_fof, check_passphrase,
+    check_signatures,
 };
 use self::frames::check_frame;
 use self::ids::check_ids;
@@ -275,6 +276,7 @@ enum FileKind {
     Passphrase,
     Blake3,
     ChaCha,
+    DmRotation,
 }
 
 impl FileKind {
@@ -289,6 +291,7 @@ impl FileKind {
             "passphrase.json" => FileKind::Passphrase,
             "blake3.json" => FileKind::Blake3,
             "chacha20poly1305.json" => FileKind::ChaCha,
+            "dm_rotation.json" => FileKind::DmRotation,
             _ => return None,
         })
     }
@@ -313,6 +316,9 @@ impl FileKind {
             }
             FileKind::Blake3 => {
                 "schema/README.md §4 (BLAKE3); conformance/vectors/README.md \"blake3.json\""
+            }
+            FileKind::DmRotation => {
+                "schema/README.md §9.1; conformance/vectors/README.md \"dm_rotation.json\""
             }
             FileKind::ChaCha => {
                 "schema/README.md §5 (ChaCha20-Poly1305, RFC 8439); conformance/vectors/README.md \"chacha20poly1305.json\""
@@ -368,6 +374,7 @@ fn record_kind(file: FileKind, rec: &Record) -> Result<&'static str, String> {
         FileKind::Passphrase => pick(&["seal", "open"], kind),
         FileKind::Blake3 => Ok("blake3"),
         FileKind::ChaCha => pick(&["aead", "open", "content"], kind),
+        FileKind::DmRotation => pick(&["step", "window"], kind),
     }
 }
 
@@ -433,6 +440,7 @@ fn run_record(
         FileKind::Passphrase => check_passphrase(rec, record_kind),
         FileKind::Blake3 => check_blake3(rec),
         FileKind::ChaCha => check_chacha(rec, record_kind),
+        FileKind::DmRotation => check_dm_rotation(rec, record_kind),
     };
     let duration_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
     let expectation = expectation(rec);
