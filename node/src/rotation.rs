@@ -39,7 +39,7 @@ use distsoc_protocol::dm_rotation::ChainSeed;
 use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::content::DmRotation;
-use distsoc_protocol::messages::mailbox::{CreateChannel, Fetch, ListChannels};
+use distsoc_protocol::messages::mailbox::{ChannelInfo, CreateChannel, Fetch, ListChannels};
 
 use crate::dm::{
     enqueue_retrying, open_message, seal_dm, DmClient, DmError, OpenError, Received, Sent,
@@ -53,9 +53,12 @@ const MAX_PAGES: usize = 1000;
 /// Most `ListChannels` pages read for one window id.
 const MAX_LIST_PAGES: usize = 100;
 
-/// How long closing an ephemeral connection may wait for the anchor's
-/// acknowledgement.
-const EPHEMERAL_CLOSE: Duration = Duration::from_secs(1);
+/// How long closing an ephemeral connection waits for the endpoint to go
+/// idle. The close is sent at once; the wait only covers QUIC's draining
+/// period (about three probe timeouts), which the anchor does not need: if
+/// the close is lost it times the connection out. All the connections of a
+/// read close concurrently, so a read waits this at most once.
+const EPHEMERAL_CLOSE: Duration = Duration::from_millis(250);
 
 /// What [`DmClient::send_rotating`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,98 +218,130 @@ impl DmClient {
             .incoming_dm_chains(&key)
             .map_err(NodeError::from)?;
         let mut out = Vec::new();
+        // Ephemeral connections close in the background (each waits for
+        // the anchor's acknowledgement) and are all waited for at the end.
+        let mut closing = tokio::task::JoinSet::new();
+        let mut result = Ok(());
         for (peer, chain) in chains {
-            out.extend(self.read_thread(peer, chain, ack).await?);
+            match self.read_thread(peer, chain, ack, &mut closing).await {
+                Ok(got) => out.extend(got),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
         }
-        Ok(out)
+        while closing.join_next().await.is_some() {}
+        result.map(|()| out)
     }
 
-    /// Reads one peer's chain from `chain` on.
+    /// Reads one peer's chain from `chain` on. Each pass probes every
+    /// window id not probed yet at once (connect, list its waiting
+    /// channels), then reads those with waiting messages in chain order,
+    /// sliding the window past each accepted message; a pass that moved the
+    /// window is followed by one over the ids that entered it.
     async fn read_thread(
         &self,
         peer: NodeId,
         mut chain: DmChain,
         ack: bool,
+        closing: &mut tokio::task::JoinSet<()>,
     ) -> Result<Vec<Received>, DmError> {
-        let mut checked = HashSet::new();
+        let anchor = self.anchor();
+        let (anchor_id, addr) = (anchor.node_id(), anchor.remote_address());
+        let mut probed = HashSet::new();
         let mut out = Vec::new();
-        'window: loop {
+        loop {
+            let mut tasks = tokio::task::JoinSet::new();
             for (i, seed) in chain.seed.window().into_iter().enumerate() {
-                let recv_id = NodeId(seed.recv_key().public());
-                if !checked.insert(recv_id) {
-                    continue;
-                }
-                let step = i as u64;
-                let (got, moved) = self.read_window_id(peer, &seed, &chain, step, ack).await?;
-                out.extend(got);
-                if let Some(moved) = moved {
-                    chain = moved;
-                    continue 'window;
+                if probed.insert(NodeId(seed.recv_key().public())) {
+                    tasks.spawn(async move {
+                        let r = probe(&seed, anchor_id, addr).await;
+                        (i, seed, r)
+                    });
                 }
             }
-            break;
+            if tasks.is_empty() {
+                break;
+            }
+            let mut probes = Vec::with_capacity(tasks.len());
+            let mut failed = None;
+            while let Some(joined) = tasks.join_next().await {
+                match joined {
+                    Ok((i, seed, Ok((eph, channels)))) if !channels.is_empty() => {
+                        probes.push((i, seed, (eph, channels)))
+                    }
+                    Ok((_, _, Ok((eph, _)))) => {
+                        closing.spawn(eph.close());
+                    }
+                    Ok((_, _, Err(e))) => failed = failed.or(Some(e)),
+                    Err(e) => {
+                        failed = failed.or(Some(DmError::Invalid(format!("probe failed: {e}"))))
+                    }
+                }
+            }
+            if let Some(e) = failed {
+                for (_, _, (eph, _)) in probes {
+                    closing.spawn(eph.close());
+                }
+                return Err(e);
+            }
+            probes.sort_by_key(|(i, _, _)| *i);
+            let mut moved_any = false;
+            let mut result = Ok(());
+            for (_, seed, (eph, channels)) in probes {
+                // Still in the window? (A re-seed by an earlier message of
+                // this pass takes the later ids out of it.)
+                let recv_id = NodeId(seed.recv_key().public());
+                let step = chain
+                    .seed
+                    .window()
+                    .iter()
+                    .position(|s| NodeId(s.recv_key().public()) == recv_id);
+                if let (Some(step), Ok(())) = (step, &result) {
+                    match self
+                        .read_on(&eph.peer, channels, peer, &seed, &chain, step as u64, ack)
+                        .await
+                    {
+                        Ok((got, moved)) => {
+                            out.extend(got);
+                            if let Some(m) = moved {
+                                chain = m;
+                                moved_any = true;
+                            }
+                        }
+                        Err(e) => result = Err(e),
+                    }
+                }
+                closing.spawn(eph.close());
+            }
+            result?;
+            if !moved_any {
+                break;
+            }
         }
         Ok(out)
     }
 
-    /// Reads the queue of one receive id (`seed`, `step` places after the
-    /// window's first): returns what it got and, if a message was accepted,
-    /// the chain moved past it (already stored when `ack`).
-    async fn read_window_id(
-        &self,
-        peer: NodeId,
-        seed: &ChainSeed,
-        chain: &DmChain,
-        step: u64,
-        ack: bool,
-    ) -> Result<(Vec<Received>, Option<DmChain>), DmError> {
-        let recv_key = seed.recv_key();
-        let send_id = NodeId(seed.send_key().public());
-        let anchor = self.anchor();
-        let eph = Ephemeral::connect(&recv_key, anchor.node_id(), anchor.remote_address()).await?;
-        let result = self
-            .read_on(&eph.peer, peer, seed, send_id, chain, step, ack)
-            .await;
-        eph.close().await;
-        result
-    }
-
+    /// Reads the waiting `channels` of one receive id (`seed`, `step`
+    /// places after the window's first) over `conn`, a connection
+    /// authenticated as that id: returns what it got and, if a message was
+    /// accepted, the chain moved past it (already stored when `ack`).
     #[allow(clippy::too_many_arguments)]
     async fn read_on(
         &self,
         conn: &Peer,
+        channels: Vec<ChannelInfo>,
         peer: NodeId,
         seed: &ChainSeed,
-        send_id: NodeId,
         chain: &DmChain,
         step: u64,
         ack: bool,
     ) -> Result<(Vec<Received>, Option<DmChain>), DmError> {
+        let send_id = NodeId(seed.send_key().public());
         let node = self.node();
         let key = node.archive_key();
         let recv_seed = [seed.recv_seed()];
-        // The channel the send id made with this receive id (any other
-        // channel of this id is not part of the thread and is left alone).
-        let mut request = ListChannels {
-            version: PROTOCOL_VERSION,
-            after: None,
-            limit: 0,
-            pending_only: true,
-        };
-        let mut channels = Vec::new();
-        for _ in 0..MAX_LIST_PAGES {
-            let page = conn.call(request).await?;
-            let next = page.next_request(&request);
-            channels.extend(
-                page.channels
-                    .into_iter()
-                    .filter(|c| c.peer == send_id && c.queued > 0),
-            );
-            match next {
-                Some(n) if n.after != request.after => request = n,
-                _ => break,
-            }
-        }
         let mut out = Vec::new();
         let mut moved: Option<DmChain> = None;
         for info in channels {
@@ -411,4 +446,44 @@ impl DmClient {
         }
         Ok((out, moved))
     }
+}
+
+/// Connects as the receive id of `seed` and lists its channels with waiting
+/// messages whose other member is the send id of `seed` (any other channel
+/// of the id is not part of the thread and is left alone), with the
+/// connection (for the caller to read on, then close).
+async fn probe(
+    seed: &ChainSeed,
+    anchor: NodeId,
+    addr: SocketAddr,
+) -> Result<(Ephemeral, Vec<ChannelInfo>), DmError> {
+    let send_id = NodeId(seed.send_key().public());
+    let eph = Ephemeral::connect(&seed.recv_key(), anchor, addr).await?;
+    let mut request = ListChannels {
+        version: PROTOCOL_VERSION,
+        after: None,
+        limit: 0,
+        pending_only: true,
+    };
+    let mut channels = Vec::new();
+    for _ in 0..MAX_LIST_PAGES {
+        let page = match eph.peer.call(request).await {
+            Ok(p) => p,
+            Err(e) => {
+                eph.close().await;
+                return Err(e.into());
+            }
+        };
+        let next = page.next_request(&request);
+        channels.extend(
+            page.channels
+                .into_iter()
+                .filter(|c| c.peer == send_id && c.queued > 0),
+        );
+        match next {
+            Some(n) if n.after != request.after => request = n,
+            _ => break,
+        }
+    }
+    Ok((eph, channels))
 }

@@ -432,3 +432,97 @@ async fn a_message_dropped_at_the_anchor_does_not_break_the_thread() {
     );
     net.stop().await;
 }
+
+/// (wall s, user+sys CPU s) of one binary run.
+async fn timed(dir: &Path, args: &[&str]) -> (f64, f64) {
+    let dir = dir.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new("/usr/bin/time")
+            .args(["-f", "TIMED %e %U %S"])
+            .arg(common::BIN)
+            .arg("--data-dir")
+            .arg(&dir)
+            .arg("--json")
+            .args(&args)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err.lines().find(|l| l.starts_with("TIMED")).unwrap();
+        let v: Vec<f64> = line
+            .split_whitespace()
+            .skip(1)
+            .map(|x| x.parse().unwrap())
+            .collect();
+        (v[0], v[1] + v[2])
+    })
+    .await
+    .unwrap()
+}
+
+/// The cost of rotation, printed (`--no-capture`) for docs/BENCHMARKS.md:
+/// wall and CPU (user + system, of the `distsoc-node` process) of each
+/// command. The CPU bounds are loose (10x the figures measured): they catch
+/// a read that does far more work than its window, not a slow machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_rotated_thread_costs() {
+    let net = Net::start().await;
+    let (a, a_id) = net.node("alice").await;
+    let (b, b_id) = net.node("bob").await;
+    let cs = net.anchor_cs();
+    let read = ["dm", "read", "--anchor", cs.as_str()];
+    let none = timed(&b, &read).await;
+    eprintln!(
+        "COST dm read, no thread: wall {:.2} s, cpu {:.2} s",
+        none.0, none.1
+    );
+    let first = timed(&a, &["dm", "send", "--anchor", &cs, "--to", &b_id, "first"]).await;
+    eprintln!(
+        "COST dm send, identity channel: wall {:.2} s, cpu {:.2} s",
+        first.0, first.1
+    );
+    timed(&b, &read).await;
+    let mut sends = Vec::new();
+    for i in 0..10 {
+        let text = format!("m{i}");
+        sends.push(timed(&a, &["dm", "send", "--anchor", &cs, "--to", &b_id, &text]).await);
+    }
+    let mean = |v: &[(f64, f64)]| {
+        let n = v.len() as f64;
+        (
+            v.iter().map(|x| x.0).sum::<f64>() / n,
+            v.iter().map(|x| x.1).sum::<f64>() / n,
+        )
+    };
+    let send = mean(&sends);
+    eprintln!(
+        "COST dm send, rotated (mean of 10): wall {:.2} s, cpu {:.3} s",
+        send.0, send.1
+    );
+    let ten = timed(&b, &read).await;
+    eprintln!(
+        "COST dm read, 10 rotated messages: wall {:.2} s, cpu {:.2} s",
+        ten.0, ten.1
+    );
+    let mut empties = Vec::new();
+    for _ in 0..5 {
+        empties.push(timed(&b, &read).await);
+    }
+    let empty = mean(&empties);
+    eprintln!(
+        "COST dm read, one thread, nothing new (mean of 5): wall {:.2} s, cpu {:.3} s",
+        empty.0, empty.1
+    );
+    assert!(
+        send.1 < 0.5 && ten.1 < 5.0 && empty.1 < 1.0,
+        "{send:?} {ten:?} {empty:?}"
+    );
+    assert_eq!(history(&b, &a_id).await.len(), 11);
+    net.stop().await;
+}
