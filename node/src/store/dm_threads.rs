@@ -201,3 +201,101 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn chain(byte: u8, n: u64, at_ms: u64) -> DmChain {
+        DmChain {
+            seed: ChainSeed::from_bytes([byte; 32]),
+            n,
+            at_ms,
+        }
+    }
+
+    #[test]
+    fn chains_round_trip_sealed_and_are_replaced() {
+        let store = Store::open_in_memory().unwrap();
+        let key = [1u8; 32];
+        let peer = NodeId([2; 32]);
+        assert_eq!(store.dm_chain(&key, peer, true).unwrap(), None);
+        store
+            .set_dm_chain(&key, peer, true, &chain(7, 1, 10))
+            .unwrap();
+        store
+            .set_dm_chain(&key, peer, false, &chain(8, 1, 11))
+            .unwrap();
+        assert_eq!(
+            store.dm_chain(&key, peer, true).unwrap(),
+            Some(chain(7, 1, 10))
+        );
+        assert_eq!(
+            store.dm_chain(&key, peer, false).unwrap(),
+            Some(chain(8, 1, 11))
+        );
+        // Moving the chain replaces the seed: the old one is gone.
+        store
+            .set_dm_chain(&key, peer, true, &chain(9, 2, 12))
+            .unwrap();
+        assert_eq!(
+            store.dm_chain(&key, peer, true).unwrap(),
+            Some(chain(9, 2, 12))
+        );
+        let rows: Vec<Vec<u8>> = store
+            .read(|tx| {
+                let mut st = tx.prepare("SELECT sealed_seed FROM dm_threads")?;
+                let rows = st
+                    .query_map([], |r| r.get::<_, Vec<u8>>(0))?
+                    .collect::<Result<_, _>>()?;
+                Ok(rows)
+            })
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        for r in &rows {
+            // Sealed at rest: no seed appears in the clear.
+            for b in [7u8, 8, 9] {
+                assert!(!r.windows(32).any(|w| w == [b; 32]));
+            }
+        }
+        // Under another key, a row is an error, not a silent miss.
+        assert!(store.dm_chain(&[3; 32], peer, true).is_err());
+        assert_eq!(
+            store.incoming_dm_chains(&key).unwrap(),
+            vec![(peer, chain(8, 1, 11))]
+        );
+    }
+
+    #[test]
+    fn an_older_reseed_does_not_rewind_the_chain() {
+        let store = Store::open_in_memory().unwrap();
+        let key = [1u8; 32];
+        let peer = NodeId([2; 32]);
+        assert!(store
+            .reseed_incoming_dm_chain(&key, peer, &chain(1, 1, 100))
+            .unwrap());
+        // The chain moved with a message signed at 300.
+        store
+            .set_dm_chain(&key, peer, false, &chain(2, 5, 300))
+            .unwrap();
+        // The first message, fetched again: ignored.
+        assert!(!store
+            .reseed_incoming_dm_chain(&key, peer, &chain(1, 1, 100))
+            .unwrap());
+        assert_eq!(
+            store.dm_chain(&key, peer, false).unwrap(),
+            Some(chain(2, 5, 300))
+        );
+        // A later re-seed applies.
+        assert!(store
+            .reseed_incoming_dm_chain(&key, peer, &chain(3, 1, 400))
+            .unwrap());
+        assert_eq!(
+            store.dm_chain(&key, peer, false).unwrap(),
+            Some(chain(3, 1, 400))
+        );
+        // Our own chain is never touched by a re-seed.
+        assert_eq!(store.dm_chain(&key, peer, true).unwrap(), None);
+    }
+}
