@@ -220,6 +220,14 @@ struct BundleFollow {
 
   followedAtMs @1 :UInt64;
   # When the follow was made (ms since epoch).
+
+  persona @2 :Data $A.exactBytes(32);
+  # The persona that follows: the 32-byte posting id of one of the bundle's
+  # `postingIdentities`, or the network key's NodeId (a pre-split identity).
+  # Empty means the bundle's `defaultPostingId` (bundles written before
+  # follows belonged to personas leave it empty). The same `postingId` may
+  # be followed by several personas; the pair (postingId, persona) appears
+  # at most once.
 }
 
 struct BundleCircle {

@@ -18,6 +18,7 @@ pub mod compose;
 pub mod config;
 pub mod dm;
 pub mod error;
+pub mod feed;
 pub mod mesh;
 pub mod node;
 pub mod persona;

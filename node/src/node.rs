@@ -18,7 +18,7 @@ use distsoc_protocol::error::{ErrorCode, WireCode};
 use distsoc_protocol::ids::{BlobId, ConnectString, Host, NodeId, PostId, PostingId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::content::{
-    open_post, Attachment, DeleteRecordBody, PostBody, SignedDeleteRecord, SyncPost,
+    open_post, Attachment, DeleteRecordBody, SignedDeleteRecord, SyncPost,
 };
 use distsoc_protocol::messages::files::{FileContent, FileRequest, FileResponse, FileTarget};
 use distsoc_protocol::messages::identity::{PostingIdentity, SignedProfile};
@@ -57,6 +57,7 @@ fn is_anchor(peer: &Peer) -> bool {
 }
 
 pub use crate::error::NodeError;
+pub use crate::feed::FeedItem;
 
 /// A key this node reads with (see [`Node::reading_keys`]): the seed and
 /// its public key, derived once.
@@ -103,25 +104,6 @@ pub struct SyncReport {
     pub blobs: usize,
     /// Our own posts deposited at the peer (anchors only).
     pub deposited: usize,
-}
-
-/// A post as shown in a feed.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct FeedItem {
-    /// Post id (hex).
-    pub id: String,
-    /// Author posting id (hex).
-    pub author: String,
-    /// The author's display name, if their profile is known.
-    pub author_name: Option<String>,
-    /// Creation time, ms since epoch.
-    pub created_at_ms: u64,
-    /// Whether the post is encrypted.
-    pub encrypted: bool,
-    /// The text, or `None` when we cannot decrypt it.
-    pub text: Option<String>,
-    /// Number of attachments (0 when unreadable).
-    pub attachments: usize,
 }
 
 /// A node opened on its data directory.
@@ -254,11 +236,16 @@ impl Node {
         Ok(ids)
     }
 
-    /// Resolves a visibility intent to an audience (`None` = public).
-    pub fn resolve(&self, intent: &VisibilityIntent) -> Result<Option<Vec<PostingId>>, NodeError> {
+    /// Resolves a visibility intent to an audience (`None` = public) for a
+    /// post by `author`: `friends` are the ids that persona follows.
+    pub fn resolve(
+        &self,
+        author: PostingId,
+        intent: &VisibilityIntent,
+    ) -> Result<Option<Vec<PostingId>>, NodeError> {
         Ok(match intent {
             VisibilityIntent::Public => None,
-            VisibilityIntent::Friends => Some(self.store.follows()?),
+            VisibilityIntent::Friends => Some(self.store.follows_of(author)?),
             VisibilityIntent::Circle(name) => {
                 if !self.store.circles()?.iter().any(|c| &c.name == name) {
                     return Err(NodeError::Invalid(format!("no circle named {name:?}")));
@@ -289,13 +276,16 @@ impl Node {
         attachments: Vec<(Vec<u8>, String, Option<String>)>,
         intent: &VisibilityIntent,
     ) -> Result<SyncPost, NodeError> {
-        let key = self.persona_key(persona)?;
+        let key = match (persona, intent) {
+            (None, VisibilityIntent::Circle(name)) => self.circle_persona_key(name)?,
+            _ => self.persona_key(persona)?,
+        };
         let now = now_ms();
         let refs: Vec<Attachment> = attachments
             .iter()
             .map(|(bytes, mime, name)| Attachment::for_blob(bytes, mime.clone(), name.clone()))
             .collect();
-        let audience = self.resolve(intent)?;
+        let audience = self.resolve(PostingId(key.public()), intent)?;
         // Composed (and checked against every limit) before anything is
         // stored.
         let post = compose::compose(
@@ -311,6 +301,10 @@ impl Node {
         }
         self.store.insert_post(&post, now)?;
         self.publish_recent(&key, &post, now)?;
+        if let VisibilityIntent::Circle(name) = intent {
+            self.store
+                .set_circle_last_persona(name, PostingId(key.public()))?;
+        }
         Ok(post)
     }
 
@@ -460,68 +454,6 @@ impl Node {
                     .unwrap_or_default()
             }
         }
-    }
-
-    /// The reverse-chronological feed, decrypted where we hold a key. A
-    /// post superseded by a held post of the same author that `replaces`
-    /// it (a re-encrypted copy) is not shown: one logical post, one item.
-    pub fn feed(&self, limit: usize) -> Result<Vec<FeedItem>, NodeError> {
-        let seeds = self.reading_seeds()?;
-        let mut items = Vec::new();
-        let mut replaced: std::collections::HashSet<(PostId, PostingId)> = Default::default();
-        let mut before = None;
-        while items.len() < limit {
-            // A replacement keeps its original's createdAtMs, so the two
-            // meet in one page; read one more than needed for ties.
-            let page = self.store.feed(limit - items.len() + 1, before)?;
-            let last_page = page.len() <= limit - items.len();
-            for post in &page {
-                let body = post.post.body();
-                if let Some(old) = body.replaces {
-                    replaced.insert((old, body.author));
-                }
-            }
-            for post in page {
-                if items.len() >= limit {
-                    break;
-                }
-                let body = post.post.body();
-                before = Some((body.created_at_ms, post.post_id()));
-                if replaced.contains(&(post.post_id(), body.author)) {
-                    continue;
-                }
-                items.push(self.feed_item(&post, &seeds)?);
-            }
-            if last_page {
-                break;
-            }
-        }
-        Ok(items)
-    }
-
-    fn feed_item(
-        &self,
-        post: &SyncPost,
-        seeds: &[zeroize::Zeroizing<[u8; 32]>],
-    ) -> Result<FeedItem, NodeError> {
-        let body = post.post.body();
-        let encrypted = body.is_sealed();
-        let opened: Option<PostBody> = seeds
-            .iter()
-            .find_map(|s| open_post(s, &post.post, &post.visibility).ok());
-        let author_name = self
-            .store
-            .get_profile(body.author)?
-            .map(|p| p.body().display_name.clone());
-        Ok(FeedItem {
-            id: post.post_id().to_hex(),
-            author: body.author.to_hex(),
-            author_name,
-            created_at_ms: body.created_at_ms,
-            encrypted,
-            attachments: opened.as_ref().map_or(0, |b| b.attachments.len()),
-            text: opened.map(|b| b.text),
-        })
     }
 }
 

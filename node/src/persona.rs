@@ -4,9 +4,11 @@
 //! itself (a pre-split identity: posting id = NodeId), so a person with one
 //! identity sees no change until they create a second persona.
 //!
-//! What this does not do yet: follows and circles belong to the node, not
-//! to a persona, and the feed does not say which persona's follow surfaced
-//! an item.
+//! Follows belong to a persona (`follow --as`); the merged feed labels
+//! which persona's follow surfaced each item and `feed --persona` shows one
+//! persona's view (`crate::feed`). A post to a circle without `--as` goes
+//! out as the persona last used for that circle. Circles themselves are
+//! shared by the personas.
 
 use distsoc_protocol::ids::{NodeId, PostingId};
 use distsoc_protocol::messages::identity::{
@@ -105,6 +107,36 @@ impl Node {
             .posting_identity(p.posting_id)?
             .ok_or_else(|| NodeError::Invalid(format!("persona {name:?} has no key")))?;
         Ok(SigningKey::from_seed(&held.secret_seed))
+    }
+
+    /// The key a post to circle `name` is signed with when no persona is
+    /// named: the persona last used to post there, while it exists; else
+    /// the default.
+    pub fn circle_persona_key(&self, name: &str) -> Result<SigningKey, NodeError> {
+        if let Some(p) = self.store.circle_last_persona(name)? {
+            if let Some(held) = self.store.posting_identity(p)? {
+                return Ok(SigningKey::from_seed(&held.secret_seed));
+            }
+        }
+        self.posting_key()
+    }
+
+    /// The posting id of the persona named `name` (`None`: the default).
+    pub fn persona_id(&self, name: Option<&str>) -> Result<PostingId, NodeError> {
+        Ok(PostingId(self.persona_key(name)?.public()))
+    }
+
+    /// Follows `id` from persona `name` (`None`: the default). Refused for
+    /// this node's own ids. Returns `false` if that persona already follows
+    /// it.
+    pub fn follow_as(&self, name: Option<&str>, id: PostingId) -> Result<bool, NodeError> {
+        if self.own_ids()?.contains(&id.0) {
+            return Err(NodeError::Invalid(format!(
+                "{id} is you (this node or one of its personas); follow someone else"
+            )));
+        }
+        let persona = self.persona_id(name)?;
+        Ok(self.store.follow_as(id, persona, now_ms())?)
     }
 
     /// Signs and stores a new profile for the default posting identity.

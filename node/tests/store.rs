@@ -208,6 +208,7 @@ fn database_files_are_created_0600() {
     let dir = tmp();
     let path = dir.path().join("node.sqlite");
     let store = Store::open(&path).unwrap();
+    with_me(&store);
     store.follow(pid(&key(2)), 1).unwrap();
     assert_eq!(mode(&path), 0o600);
     // WAL mode: the -wal and -shm files exist while the store is open.
@@ -910,19 +911,54 @@ fn profiles_newest_wins() {
     assert!(store.get_profile(pid(&key(3))).unwrap().is_none());
 }
 
+/// Gives `store` a default posting identity (key 1, "me"): follows
+/// belong to a persona.
+fn with_me(store: &Store) -> PostingId {
+    let me = PostingIdentity::from_key(&key(1), "me", 1, false);
+    store.add_posting_identity(&me).unwrap();
+    me.posting_id
+}
+
 #[test]
 fn follows() {
     let store = Store::open_in_memory().unwrap();
+    // No persona to follow from: refused, nothing written.
+    assert!(store.follow(pid(&key(2)), 1).is_err());
+    let me = with_me(&store);
     let (a, b) = (pid(&key(2)), pid(&key(3)));
     assert!(store.follow(b, 2).unwrap());
     assert!(store.follow(a, 3).unwrap());
     assert!(!store.follow(a, 4).unwrap());
     assert_eq!(store.follows().unwrap(), vec![b, a]);
     assert!(store.is_following(a).unwrap());
-    assert!(store.unfollow(a).unwrap());
-    assert!(!store.unfollow(a).unwrap());
+    assert_eq!(store.unfollow(a).unwrap(), 1);
+    assert_eq!(store.unfollow(a).unwrap(), 0);
     assert!(!store.is_following(a).unwrap());
     assert_eq!(store.follows().unwrap(), vec![b]);
+
+    // Follows belong to personas: one id, two personas, listed once.
+    let work = PostingIdentity::from_key(&key(4), "work", 2, false);
+    store.add_posting_identity(&work).unwrap();
+    assert!(store.follow_as(b, work.posting_id, 5).unwrap());
+    assert!(store.follow_as(a, work.posting_id, 6).unwrap());
+    assert_eq!(store.follows().unwrap(), vec![b, a]);
+    assert_eq!(store.follows_of(me).unwrap(), vec![b]);
+    assert_eq!(store.follows_of(work.posting_id).unwrap(), vec![b, a]);
+    assert!(store.unfollow_as(b, work.posting_id).unwrap());
+    assert!(!store.unfollow_as(b, work.posting_id).unwrap());
+    assert_eq!(store.follows_of(me).unwrap(), vec![b]);
+    // Removing a persona removes its follows.
+    assert!(store.remove_posting_identity(work.posting_id).unwrap());
+    assert_eq!(store.follows().unwrap(), vec![b]);
+    assert_eq!(
+        store
+            .follow_entries()
+            .unwrap()
+            .iter()
+            .map(|f| (f.posting_id, f.persona))
+            .collect::<Vec<_>>(),
+        vec![(b, me)]
+    );
 }
 
 #[test]
@@ -1211,6 +1247,7 @@ fn two_stores_on_one_file_both_write() {
     let dir = tmp();
     let path = dir.path().join("node.sqlite");
     let node = Store::open(&path).unwrap();
+    with_me(&node);
     let cli = Store::open(&path).unwrap();
     let writers: Vec<_> = [(node.clone(), 0u8), (cli.clone(), 1u8)]
         .into_iter()
@@ -1236,12 +1273,14 @@ fn writer_waits_for_the_other_process_lock() {
     let dir = tmp();
     let path = dir.path().join("node.sqlite");
     let store = Store::open(&path).unwrap();
+    with_me(&store);
     // Another process holds the write lock for a while.
     let other = Connection::open(&path).unwrap();
     other
         .execute_batch(
             "BEGIN IMMEDIATE;
-             INSERT INTO follows (posting_id, followed_at_ms) VALUES (zeroblob(32), 1);",
+             INSERT INTO follows (posting_id, persona, followed_at_ms)
+             VALUES (zeroblob(32), (SELECT posting_id FROM default_posting_identity), 1);",
         )
         .unwrap();
     let release = std::thread::spawn(move || {
@@ -1258,6 +1297,7 @@ fn writer_waits_for_the_other_process_lock() {
 #[test]
 fn clones_share_one_connection_across_threads() {
     let store = Store::open_in_memory().unwrap();
+    with_me(&store);
     let handles: Vec<_> = (0..4u8)
         .map(|t| {
             let s = store.clone();

@@ -209,6 +209,7 @@ fn bundles(c: &mut Criterion) {
         .map(|i| BundleFollow {
             posting_id: id(i),
             followed_at_ms: i,
+            persona: None,
         })
         .collect();
     bundle.circles = (0..5)

@@ -330,6 +330,7 @@ fn bundle(v: &Value) -> IdentityBundle {
         follows: list(v, "follows", |f| BundleFollow {
             posting_id: PostingId(arr(f, "postingId")),
             followed_at_ms: n(f, "followedAtMs"),
+            persona: opt(f, "persona").map(PostingId),
         }),
         circles: list(v, "circles", |c| BundleCircle {
             name: text(c, "name"),

@@ -21,8 +21,9 @@
 //! | 3 | deposit cursors: how far our own posts were deposited at each anchor |
 //! | 4 | `profiles.seen_order`, `author_recent_posts.seen_order` (+ indexes): least-recently-seen order of the bounded caches; `undecryptable_dms`: DMs this node could not open, kept before they are acknowledged |
 //! | 5 | `tombstones.encrypted` and `tombstone_recipients`: a delete is relayed to exactly the requesters its post was served to |
-//! | 6 | `dm_archive`: the local DM archive |
-//! | 7 | `dm_threads`: rotating DM id chains, per peer and direction |
+//! | 6 | `dm_archive`: the local DM archive, sealed at rest |
+//! | 7 | follows belong to a persona (`follows.persona`; existing follows go to the default persona); `circles.last_persona`: the persona last used to post to a circle |
+//! | 8 | `dm_threads`: rotating DM id chains, per peer and direction |
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -37,17 +38,48 @@ pub const MIGRATIONS: &[&str] = &[
     V4_PROFILE_CACHE_ORDER,
     V5_TOMBSTONE_RECIPIENTS,
     V6_DM_ARCHIVE,
-    V_DM_THREADS,
+    V7_PERSONA_FOLLOWS,
+    V8_DM_THREADS,
 ];
 
-/// Version 7 (or the next free one: appended after whatever precedes it):
-/// the rotating DM id chains (`store::dm_threads`, `schema/README.md`
+/// Version 7: follows belong to a persona (identity rollout phase 5). The
+/// same posting id may be followed from several personas, so the key
+/// becomes `(posting_id, persona)`. Existing follows move to the default
+/// persona (or, in a store without one, the oldest persona; a store with no
+/// posting identity at all has no one to follow from and keeps none).
+/// Deleting a persona deletes its follows. `circles.last_persona` is the
+/// persona last used to post to the circle: the default for the next post
+/// there.
+const V7_PERSONA_FOLLOWS: &str = r#"
+CREATE TABLE follows_v7 (
+    posting_id     BLOB NOT NULL CHECK (length(posting_id) = 32),
+    persona        BLOB NOT NULL
+        REFERENCES posting_identities (posting_id) ON DELETE CASCADE,
+    followed_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (posting_id, persona)
+) STRICT, WITHOUT ROWID;
+INSERT INTO follows_v7 (posting_id, persona, followed_at_ms)
+SELECT f.posting_id, p.persona, f.followed_at_ms
+  FROM follows f,
+       (SELECT COALESCE(
+            (SELECT posting_id FROM default_posting_identity),
+            (SELECT posting_id FROM posting_identities WHERE ephemeral = 0
+              ORDER BY created_at_ms, posting_id LIMIT 1)) AS persona) p
+ WHERE p.persona IS NOT NULL;
+DROP TABLE follows;
+ALTER TABLE follows_v7 RENAME TO follows;
+CREATE INDEX follows_by_persona ON follows (persona, followed_at_ms);
+ALTER TABLE circles ADD COLUMN last_persona BLOB
+    REFERENCES posting_identities (posting_id) ON DELETE SET NULL;
+"#;
+
+/// Version 8: the rotating DM id chains (`store::dm_threads`, `schema/README.md`
 /// §9.1). Per peer and direction (`outgoing` 1: our chain, the seed of our
 /// next message; 0: the peer's chain, the first seed of the receive
 /// window), the chain position `n`, the signed time of the message that set
 /// it, and the seed sealed at rest under the archive key. Older seeds are
 /// never kept: the row is overwritten as the chain moves.
-const V_DM_THREADS: &str = r#"
+const V8_DM_THREADS: &str = r#"
 CREATE TABLE dm_threads (
     peer        BLOB NOT NULL CHECK (length(peer) = 32),
     outgoing    INTEGER NOT NULL CHECK (outgoing IN (0, 1)),

@@ -87,7 +87,7 @@ pub use network::{
 pub use posts::{DeleteOutcome, Inserted, PullPage, StoredDelete, VisibilityOutcome};
 pub use restore::SocialState;
 pub use social::{
-    AudienceMember, CircleInfo, PostingIdentityInfo, Upsert, MAX_CACHED_PROFILES,
+    AudienceMember, CircleInfo, FollowEntry, PostingIdentityInfo, Upsert, MAX_CACHED_PROFILES,
     MAX_CACHED_PROFILE_BYTES, MAX_PENDING_AUDIENCE_REQUESTS,
     MAX_PENDING_AUDIENCE_REQUESTS_PER_REQUESTER,
 };

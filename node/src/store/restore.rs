@@ -14,7 +14,8 @@ pub struct SocialState {
     pub identities: Vec<PostingIdentity>,
     /// The default posting identity, if one is set.
     pub default: Option<PostingId>,
-    /// The follows, oldest first.
+    /// The follows with their personas, oldest first (a follow without a
+    /// persona is restored to the default).
     pub follows: Vec<BundleFollow>,
     /// The circles by name, members in the order they were added.
     pub circles: Vec<BundleCircle>,
@@ -49,14 +50,15 @@ impl Store {
                 .transpose()?;
             let mut follows = Vec::new();
             let mut stmt = tx.prepare_cached(
-                "SELECT posting_id, followed_at_ms FROM follows
-                  ORDER BY followed_at_ms, posting_id",
+                "SELECT posting_id, followed_at_ms, persona FROM follows
+                  ORDER BY followed_at_ms, posting_id, persona",
             )?;
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
                 follows.push(BundleFollow {
                     posting_id: PostingId(id32("posting id", blob(r, 0)?)?),
                     followed_at_ms: from_sql_u64("followed_at_ms", r.get(1)?)?,
+                    persona: Some(PostingId(id32("persona", blob(r, 2)?)?)),
                 });
             }
             let mut circles: Vec<(i64, BundleCircle)> = Vec::new();
@@ -130,8 +132,13 @@ impl Store {
             }
             for f in &state.follows {
                 tx.execute(
-                    "INSERT OR IGNORE INTO follows (posting_id, followed_at_ms) VALUES (?1, ?2)",
-                    params![&f.posting_id.0[..], to_sql_u64(f.followed_at_ms)],
+                    "INSERT OR IGNORE INTO follows (posting_id, persona, followed_at_ms)
+                     VALUES (?1, COALESCE(?2, (SELECT posting_id FROM default_posting_identity)), ?3)",
+                    params![
+                        &f.posting_id.0[..],
+                        f.persona.as_ref().map(|p| &p.0[..]),
+                        to_sql_u64(f.followed_at_ms)
+                    ],
                 )?;
             }
             for c in &state.circles {

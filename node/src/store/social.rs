@@ -85,6 +85,17 @@ pub enum Upsert {
     Same,
 }
 
+/// One follow: who is followed, from which persona, since when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FollowEntry {
+    /// The posting id followed.
+    pub posting_id: PostingId,
+    /// The persona (one of this node's posting ids) that follows it.
+    pub persona: PostingId,
+    /// When the follow was made, ms since epoch.
+    pub followed_at_ms: u64,
+}
+
 /// A circle and its size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CircleInfo {
@@ -468,35 +479,91 @@ impl Store {
     // Follows (private: never leave this store except as pull ids)
     // -----------------------------------------------------------------------
 
-    /// Follows a posting identity. Returns `false` if already followed.
+    /// Follows a posting identity from the default persona. Returns `false`
+    /// if that persona already follows it.
     pub fn follow(&self, id: PostingId, now_ms: u64) -> Result<bool, StoreError> {
+        let persona = self.default_persona_id()?;
+        self.follow_as(id, persona, now_ms)
+    }
+
+    /// Follows a posting identity from `persona` (one of this store's
+    /// posting identities). Returns `false` if `persona` already follows it.
+    pub fn follow_as(
+        &self,
+        id: PostingId,
+        persona: PostingId,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
         self.write(|tx| {
             Ok(tx.execute(
-                "INSERT OR IGNORE INTO follows (posting_id, followed_at_ms) VALUES (?1, ?2)",
-                params![&id.0[..], to_sql_u64(now_ms)],
+                "INSERT OR IGNORE INTO follows (posting_id, persona, followed_at_ms)
+                 VALUES (?1, ?2, ?3)",
+                params![&id.0[..], &persona.0[..], to_sql_u64(now_ms)],
             )? == 1)
         })
     }
 
-    /// Unfollows. Returns whether it was followed.
-    pub fn unfollow(&self, id: PostingId) -> Result<bool, StoreError> {
+    /// Unfollows from every persona. Returns how many personas followed it.
+    pub fn unfollow(&self, id: PostingId) -> Result<usize, StoreError> {
+        self.write(|tx| Ok(tx.execute("DELETE FROM follows WHERE posting_id = ?1", [&id.0[..]])?))
+    }
+
+    /// Unfollows from `persona` only. Returns whether it followed.
+    pub fn unfollow_as(&self, id: PostingId, persona: PostingId) -> Result<bool, StoreError> {
         self.write(|tx| {
-            Ok(tx.execute("DELETE FROM follows WHERE posting_id = ?1", [&id.0[..]])? == 1)
+            Ok(tx.execute(
+                "DELETE FROM follows WHERE posting_id = ?1 AND persona = ?2",
+                [&id.0[..], &persona.0[..]],
+            )? == 1)
         })
     }
 
-    /// Everyone followed, in the order they were followed.
+    /// Everyone followed by any persona, once each, in the order they were
+    /// first followed: the ids pull sync asks for.
     pub fn follows(&self) -> Result<Vec<PostingId>, StoreError> {
         self.read(|tx| {
             posting_ids(
                 tx,
-                "SELECT posting_id FROM follows ORDER BY followed_at_ms, posting_id",
+                "SELECT posting_id FROM follows GROUP BY posting_id
+                  ORDER BY min(followed_at_ms), posting_id",
                 [],
             )
         })
     }
 
-    /// Whether `id` is followed.
+    /// Everyone `persona` follows, in the order they were followed.
+    pub fn follows_of(&self, persona: PostingId) -> Result<Vec<PostingId>, StoreError> {
+        self.read(|tx| {
+            posting_ids(
+                tx,
+                "SELECT posting_id FROM follows WHERE persona = ?1
+                  ORDER BY followed_at_ms, posting_id",
+                [&persona.0[..]],
+            )
+        })
+    }
+
+    /// Every follow with its persona and time, oldest first.
+    pub fn follow_entries(&self) -> Result<Vec<FollowEntry>, StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT posting_id, persona, followed_at_ms FROM follows
+                  ORDER BY followed_at_ms, posting_id, persona",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(FollowEntry {
+                    posting_id: PostingId(id32("posting id", blob(r, 0)?)?),
+                    persona: PostingId(id32("persona", blob(r, 1)?)?),
+                    followed_at_ms: from_sql_u64("followed_at_ms", r.get(2)?)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Whether any persona follows `id`.
     pub fn is_following(&self, id: PostingId) -> Result<bool, StoreError> {
         self.read(|tx| {
             Ok(tx.query_row(
@@ -504,6 +571,49 @@ impl Store {
                 [&id.0[..]],
                 |r| r.get(0),
             )?)
+        })
+    }
+
+    /// The default persona's posting id ([`StoreError::Corrupt`] when the
+    /// store has no default posting identity: `Node::init` always makes
+    /// one).
+    fn default_persona_id(&self) -> Result<PostingId, StoreError> {
+        self.default_posting_identity()?
+            .map(|p| p.posting_id)
+            .ok_or(StoreError::Corrupt {
+                what: "default_posting_identity",
+                reason: "no default posting identity to follow from".into(),
+            })
+    }
+
+    /// The persona last used to post to circle `name`, if it still exists.
+    pub fn circle_last_persona(&self, name: &str) -> Result<Option<PostingId>, StoreError> {
+        self.read(|tx| {
+            let v: Option<Option<Vec<u8>>> = tx
+                .query_row(
+                    "SELECT last_persona FROM circles WHERE name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            Ok(v.flatten()
+                .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+                .map(PostingId))
+        })
+    }
+
+    /// Records `persona` as the one last used to post to circle `name`.
+    pub fn set_circle_last_persona(
+        &self,
+        name: &str,
+        persona: PostingId,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE circles SET last_persona = ?2 WHERE name = ?1",
+                params![name, &persona.0[..]],
+            )?;
+            Ok(())
         })
     }
 

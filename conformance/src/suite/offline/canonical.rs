@@ -249,6 +249,7 @@ const OPTIONAL: &[&str] = &[
     "PublicProfile.networkId",
     "VouchKey.grantee",
     "Attachment.name",
+    "BundleFollow.persona",
 ];
 
 // ---- building a value from its JSON form ------------------------------------
@@ -583,6 +584,7 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("IdentityBundle", "follows", Rule::MaxList(65_536)),
     ("IdentityBundle", "circles", Rule::MaxList(1_024)),
     ("BundleFollow", "postingId", Rule::Id),
+    ("BundleFollow", "persona", Rule::OptId),
     ("BundleCircle", "name", Rule::MaxText(128)),
     ("BundleCircle", "members", Rule::IdList(4_096)),
     ("KdfParams", "memoryKib", Rule::Range(8_192, 1_048_576)),

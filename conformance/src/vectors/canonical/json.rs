@@ -313,7 +313,13 @@ pub(super) fn bundle_json(b: &IdentityBundle) -> Value {
     v["follows"] = b
         .follows
         .iter()
-        .map(|f| json!({"postingId": h(f.posting_id.0), "followedAtMs": f.followed_at_ms}))
+        .map(|f| {
+            let mut v = json!({"postingId": h(f.posting_id.0), "followedAtMs": f.followed_at_ms});
+            if let Some(p) = f.persona {
+                v["persona"] = h(p.0);
+            }
+            v
+        })
         .collect();
     v["circles"] = b
         .circles

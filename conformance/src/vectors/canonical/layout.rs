@@ -257,8 +257,12 @@ static VOUCH_GRANT_BODY: L = L {
 };
 static BUNDLE_FOLLOW: L = L {
     data: 1,
-    ptrs: 1,
-    fields: &[("postingId", F::Data(0)), ("followedAtMs", F::U64(0))],
+    ptrs: 2,
+    fields: &[
+        ("postingId", F::Data(0)),
+        ("followedAtMs", F::U64(0)),
+        ("persona", F::Data(1)),
+    ],
 };
 static BUNDLE_CIRCLE: L = L {
     data: 1,

@@ -1023,10 +1023,19 @@ pub(super) fn generate() -> VectorFile {
             BundleFollow {
                 posting_id: pid(&BOB),
                 followed_at_ms: T0 + 10,
+                persona: None,
             },
             BundleFollow {
                 posting_id: pid(&CAROL),
                 followed_at_ms: T0 + 11,
+                persona: None,
+            },
+            BundleFollow {
+                posting_id: pid(&BOB),
+                followed_at_ms: T0 + 12,
+                persona: Some(PostingId(
+                    SigningKey::from_seed(&bundle.network_seed).public(),
+                )),
             },
         ],
         circles: vec![
@@ -1046,7 +1055,7 @@ pub(super) fn generate() -> VectorFile {
     g.value(
         Valid::new(
             "identity-bundle-social",
-            "The identity-bundle vector with the social state a node exports: two follows (BundleFollow: postingId, followedAtMs) and two circles (BundleCircle: name, createdAtMs, members), the second with no members (a zero-length list, set like every list).",
+            "The identity-bundle vector with the social state a node exports: three follows (BundleFollow: postingId, followedAtMs, persona): Bob and Carol by the default persona Alice (persona empty), and Bob again by the network key's own persona (persona = the NodeId of networkSeed; the same postingId may be followed by several personas) and two circles (BundleCircle: name, createdAtMs, members), the second with no members (a zero-length list, set like every list).",
             &["identity-bundle"],
             "IdentityBundle",
             bundle_json(&social_bundle),

@@ -21,8 +21,9 @@ use serde_json::json;
 
 mod anchors;
 mod identity;
+mod social;
 use anchors::{anchor, AnchorCommand};
-use identity::{fmt_ago, fmt_utc, persona, posts, PersonaCommand};
+use identity::{fmt_utc, persona, posts, PersonaCommand};
 
 /// A distsoc user node: post, follow, circles, encrypted posts, pull sync.
 #[derive(Debug, Parser)]
@@ -99,19 +100,36 @@ enum Command {
         /// Only record the follow; do not look the author up.
         #[arg(long)]
         offline: bool,
+        /// Follow as this persona (default: the persona in use). Follows
+        /// belong to a persona: `feed --persona` shows each one's view.
+        #[arg(long = "as", value_name = "PERSONA")]
+        persona: Option<String>,
     },
-    /// Stop following a posting id.
+    /// Stop following a posting id (from every persona, or only `--as`).
     Unfollow {
         /// Posting id.
         id: PostingId,
+        /// Stop following only as this persona.
+        #[arg(long = "as", value_name = "PERSONA")]
+        persona: Option<String>,
     },
-    /// List followed ids.
-    Following,
-    /// Show the reverse-chronological feed.
+    /// List followed ids (with the persona that follows, when there are
+    /// several personas).
+    Following {
+        /// Only this persona's follows.
+        #[arg(long = "as", value_name = "PERSONA")]
+        persona: Option<String>,
+    },
+    /// Show the reverse-chronological feed of every persona; with several
+    /// personas each item says whose follow brought it.
     Feed {
         /// Most posts to show.
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Only what this persona sees: its posts, posts by those it
+        /// follows, and posts sealed to it.
+        #[arg(long, value_name = "PERSONA")]
+        persona: Option<String>,
     },
     /// Manage circles (named recipient lists).
     #[command(subcommand)]
@@ -522,7 +540,7 @@ fn run_command(cli: Cli) -> anyhow::Result<()> {
             }
             let post = node.post_as(persona.as_deref(), text, files, &intent)?;
             let id = post.post_id();
-            let author = PostingId(node.persona_key(persona.as_deref())?.public());
+            let author = post.post.body().author;
             if !post.post.body().is_sealed() && !node.store().audience_members(author)?.is_empty() {
                 let rt = tokio::runtime::Runtime::new()?;
                 let pushed = rt.block_on(async {
@@ -562,79 +580,17 @@ fn run_command(cli: Cli) -> anyhow::Result<()> {
                 format!("deleted {id}; peers and anchors get the delete when they sync")
             });
         }
-        Command::Follow { id, offline } => {
-            if node.own_ids()?.contains(&id.0) {
-                bail!("{id} is you (this node or one of its personas); follow someone else");
-            }
-            node.store().follow(id, distsoc_net::now_ms())?;
-            let lookup = !offline && !distsoc_node::mesh::configured_anchors(&node).is_empty();
-            let pulled = if lookup {
-                let target = NodeId(id.0);
-                let rt = tokio::runtime::Runtime::new()?;
-                rt.block_on(async {
-                    let running = node
-                        .start(Some(SocketAddr::from(([0, 0, 0, 0], 0))))
-                        .await?;
-                    let r = async {
-                        let (peer, _) = running.connect_id(target).await?;
-                        running.sync_with(&peer).await
-                    }
-                    .await;
-                    running.transport().close().await;
-                    anyhow::Ok(r)
-                })?
-                .map_err(|e| e.to_string())
-            } else {
-                Err("not looked up".to_string())
-            };
-            let new_posts = pulled.as_ref().ok().map(|r| r.new_posts);
-            print(
-                json_mode,
-                json!({"following": id.to_hex(), "new_posts": new_posts,
-                       "pull_error": pulled.as_ref().err()}),
-                || match &pulled {
-                    Ok(r) => format!("following {id}; found it and pulled {}", posts(r.new_posts)),
-                    Err(e) if lookup => format!("following {id}; not reachable now: {e}"),
-                    Err(_) => format!("following {id}"),
-                },
-            );
+        Command::Follow {
+            id,
+            offline,
+            persona,
+        } => social::follow(&node, id, offline, persona.as_deref(), json_mode)?,
+        Command::Unfollow { id, persona } => {
+            social::unfollow(&node, id, persona.as_deref(), json_mode)?
         }
-        Command::Unfollow { id } => {
-            let was = node.store().unfollow(id)?;
-            print(json_mode, json!({"unfollowed": was}), || {
-                if was {
-                    format!("unfollowed {id}")
-                } else {
-                    format!("you were not following {id}")
-                }
-            });
-        }
-        Command::Following => {
-            let ids: Vec<String> = node.store().follows()?.iter().map(|i| i.to_hex()).collect();
-            print(json_mode, json!(ids), || ids.join("\n"));
-        }
-        Command::Feed { limit } => {
-            let items = node.feed(limit)?;
-            let now = distsoc_net::clock::now_ms();
-            print(json_mode, serde_json::to_value(&items)?, || {
-                items
-                    .iter()
-                    .map(|i| {
-                        let who = i
-                            .author_name
-                            .clone()
-                            .unwrap_or_else(|| i.author[..8].to_string());
-                        let lock = if i.encrypted { " [encrypted]" } else { "" };
-                        let text = i
-                            .text
-                            .clone()
-                            .unwrap_or_else(|| "(cannot decrypt: not a recipient)".into());
-                        let ago = fmt_ago(now, i.created_at_ms);
-                        format!("{} {ago:>8}  {}{}: {}", &i.id[..8], who, lock, text)
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+        Command::Following { persona } => social::following(&node, persona.as_deref(), json_mode)?,
+        Command::Feed { limit, persona } => {
+            social::feed(&node, limit, persona.as_deref(), json_mode)?
         }
         Command::Circle(c) => circle(&node, c, json_mode)?,
         Command::Dm(c) => dm(&node, c, json_mode)?,

@@ -64,6 +64,16 @@ pub struct BundleFollow {
     pub posting_id: PostingId,
     /// When the follow was made, ms since epoch.
     pub followed_at_ms: u64,
+    /// The persona that follows (one of the bundle's posting ids or the
+    /// network key's); `None`: the bundle's default posting id.
+    pub persona: Option<PostingId>,
+}
+
+impl BundleFollow {
+    /// The persona that follows, `None` resolved to `default`.
+    pub fn persona_or(&self, default: PostingId) -> PostingId {
+        self.persona.unwrap_or(default)
+    }
 }
 
 impl Struct for BundleFollow {
@@ -73,12 +83,16 @@ impl Struct for BundleFollow {
         Ok(Self {
             posting_id: posting_id("postingId", r.get_posting_id())?,
             followed_at_ms: r.get_followed_at_ms(),
+            persona: codec::opt_id("persona", r.get_persona())?.map(PostingId),
         })
     }
 
     fn write(&self, mut b: identity_capnp::bundle_follow::Builder<'_>) {
         b.set_posting_id(self.posting_id.as_bytes());
         b.set_followed_at_ms(self.followed_at_ms);
+        if let Some(p) = self.persona {
+            b.set_persona(p.as_bytes());
+        }
     }
 }
 
@@ -332,10 +346,26 @@ impl Struct for IdentityBundle {
             MAX_BUNDLE_FOLLOWS,
             BundleFollow::read,
         )?;
-        if has_duplicates(follows.iter().map(|f| f.posting_id)) {
+        let network_id = PostingId(SigningKey::from_seed(&network_seed).public());
+        let is_persona =
+            |p: PostingId| p == network_id || posting_identities.iter().any(|i| i.posting_id == p);
+        if follows
+            .iter()
+            .any(|f| f.persona.is_some_and(|p| !is_persona(p)))
+        {
             return Err(DecodeError::Invalid {
                 field: "follows",
-                reason: "a posting id is followed twice",
+                reason: "a follow's persona is not a posting identity of the bundle",
+            });
+        }
+        if has_duplicates(
+            follows
+                .iter()
+                .map(|f| (f.posting_id, f.persona_or(default_posting_id))),
+        ) {
+            return Err(DecodeError::Invalid {
+                field: "follows",
+                reason: "a posting id is followed twice by one persona",
             });
         }
         let circles = codec::list(

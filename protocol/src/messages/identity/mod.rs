@@ -866,7 +866,11 @@ mod tests {
             b.group_keys = group_keys;
             b.follows = follows
                 .into_iter()
-                .map(|(id, at)| BundleFollow { posting_id: PostingId(id), followed_at_ms: at })
+                .map(|(id, at)| BundleFollow {
+                    posting_id: PostingId(id),
+                    followed_at_ms: at,
+                    persona: None,
+                })
                 .collect();
             b.circles = circles
                 .into_iter()
@@ -1455,6 +1459,7 @@ mod tests {
             b.follows = vec![BundleFollow {
                 posting_id: PostingId([1; 32]),
                 followed_at_ms: 1,
+                persona: None,
             }];
             b.circles = vec![BundleCircle {
                 name: "a".into(),
@@ -1471,6 +1476,18 @@ mod tests {
         };
         let mut b = base();
         b.follows.push(b.follows[0].clone());
+        assert_eq!(field_of(decode(&b)), "follows");
+        // The default persona named explicitly is the same follow.
+        let mut b = base();
+        let default = b.default_posting_id;
+        b.follows.push(BundleFollow {
+            persona: Some(default),
+            ..b.follows[0].clone()
+        });
+        assert_eq!(field_of(decode(&b)), "follows");
+        // A persona the bundle does not hold is refused.
+        let mut b = base();
+        b.follows[0].persona = Some(PostingId([9; 32]));
         assert_eq!(field_of(decode(&b)), "follows");
         let mut b = base();
         b.circles.push(BundleCircle {
