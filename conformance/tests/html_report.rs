@@ -31,7 +31,8 @@ use std::time::{Duration, Instant};
 
 use distsoc_conformance::suite::html;
 use distsoc_conformance::suite::model::{
-    CaseInfo, CaseResult, Kind, Level, Report, Role, Summary, TargetInfo, Verdict, SUITE_VERSION,
+    CaseInfo, CaseResult, Direction, FrameRecord, Kind, Level, Report, Role, Summary, TargetInfo,
+    Verdict, SUITE_VERSION,
 };
 
 // ---------------------------------------------------------------------------
@@ -43,6 +44,8 @@ const HOSTILE_TARGET: &str = "NodeId@127.0.0.1:4433<script>alert(3)</script>";
 const HOSTILE_CAPABILITY: &str = "mailbox\"><svg onload=alert(4)>";
 const HOSTILE_SOFTWARE: &str = "evil/1.0 <script>alert(5)</script>";
 const XFAIL_REASON: &str = "known bug #12: mailbox <quota> & \"limits\"";
+const HOSTILE_DECODED: &str = "(agent = \"</pre><script>alert(6)</script>\")";
+const RERUN: &str = "distsoc-conformance run --target 'NodeId@127.0.0.1:4433<script>alert(3)</script>' --role anchor --case HS-3.1-002 --run-id 3735928559 --strict -v";
 
 #[allow(clippy::too_many_arguments)]
 fn case(
@@ -73,6 +76,9 @@ fn case(
         duration_ms,
         iteration,
         expected_failure: None,
+        rerun: String::new(),
+        frames: Vec::new(),
+        frames_omitted: 0,
     }
 }
 
@@ -212,9 +218,42 @@ fn sample_report() -> Report {
             0,
         ),
     ];
+    // Cases of the other role: one in HS, and an area with nothing else.
+    for (at, id) in [(4, "HS-3.2-005"), (14, "NODE-4-001"), (15, "NODE-4-002")] {
+        let mut r = case(id, "Node case", Must, Positive, NotApplicable, "", 0, 0);
+        r.case.role = Role::Node;
+        results.insert(at, r);
+    }
+    // The frames of the hostile failure and its re-run command.
+    results[1].rerun = RERUN.to_owned();
+    results[1].frames = vec![
+        FrameRecord {
+            dir: Direction::Sent,
+            conn: Some(1),
+            stream: Some(0),
+            at_ms: 3,
+            len: 9000,
+            hex: "00".repeat(4096),
+            message: "Hello (0x00)".to_owned(),
+            decoded: Some(HOSTILE_DECODED.to_owned()),
+            note: None,
+        },
+        FrameRecord {
+            dir: Direction::Received,
+            conn: Some(1),
+            stream: Some(0),
+            at_ms: 9,
+            len: 0,
+            hex: String::new(),
+            message: "no bytes".to_owned(),
+            decoded: None,
+            note: Some("a stream reset (code 2) <b>".to_owned()),
+        },
+    ];
+    results[1].frames_omitted = 5;
     results[3].case.capability = Some("relay".to_owned());
-    results[7].expected_failure = Some(XFAIL_REASON.to_owned());
-    results[11].expected_failure = Some("vectors regenerated upstream".to_owned());
+    results[8].expected_failure = Some(XFAIL_REASON.to_owned());
+    results[12].expected_failure = Some("vectors regenerated upstream".to_owned());
     Report {
         suite_version: SUITE_VERSION.to_owned(),
         spec_version: 1,
@@ -661,7 +700,9 @@ fn what_a_person_sees() {
     assert_eq!(dom.attr(dom.by_id("outcome"), "data-failed"), Some("true"));
     assert!(dom
         .text(dom.by_id("outcome"))
-        .contains("FAILED — 2 unexpected failures (2 expected); 13 results."));
+        .contains(
+            "FAILED — 2 unexpected failures (2 expected); 13 results (3 cases of the other role not applicable)."
+        ));
     let info = dom.by_id("run-info");
     for (name, want) in [
         ("suite_version", SUITE_VERSION.to_owned()),
@@ -692,6 +733,7 @@ fn what_a_person_sees() {
         ("INFORMATIONAL", 1),
         ("ERROR", 1),
         ("SKIPPED", 1),
+        ("NOT_APPLICABLE", 3),
     ] {
         let tile = dom.one(summary, "count", Some(("data-verdict", verdict)));
         assert_eq!(
@@ -702,6 +744,10 @@ fn what_a_person_sees() {
         assert!(dom.text(tile).contains(verdict));
     }
     assert_eq!(dom.find(summary, &|e| dom.has_class(e, "seg")).len(), 7);
+    // Rows of the other role are hidden until their tile is ticked.
+    let na_box = dom.by_id("show-NOT_APPLICABLE");
+    assert_eq!(dom.attr(na_box, "checked"), None);
+    assert!(dom.attr(dom.by_id("show-PASS"), "checked").is_some());
 
     // Rows: every result once, under its area, in registry order.
     let rows = dom.all(&|e| dom.elems[e].tag == "details" && dom.has_class(e, "result"));
@@ -728,15 +774,22 @@ fn what_a_person_sees() {
         .iter()
         .map(|&a| dom.attr(a, "data-area").unwrap())
         .collect();
-    assert_eq!(names, ["HS", "MBX", "VEC"]);
+    assert_eq!(names, ["HS", "MBX", "VEC", "NODE"]);
+    // An area of the other role reads n/a, not as passed or failed.
+    let node = areas[3];
+    assert_eq!(dom.attr(node, "data-total"), Some("0"));
+    assert_eq!(dom.attr(node, "data-not-applicable"), Some("2"));
+    assert!(dom.text(node).contains("n/a — 2 cases of the other role"));
+    assert_eq!(dom.attr(areas[0], "data-total"), Some("4"));
     for (&area, (want_rows, want_chips)) in areas.iter().zip([
         (
-            4,
+            5,
             vec![
                 ("PASS", 1),
                 ("FAIL", 1),
                 ("NON_STRICT", 1),
                 ("UNSUPPORTED", 1),
+                ("NOT_APPLICABLE", 1),
             ],
         ),
         (
@@ -744,6 +797,7 @@ fn what_a_person_sees() {
             vec![("PASS", 2), ("FAIL", 1), ("INFORMATIONAL", 1), ("ERROR", 1)],
         ),
         (4, vec![("PASS", 2), ("FAIL", 1), ("SKIPPED", 1)]),
+        (2, vec![("NOT_APPLICABLE", 2)]),
     ]) {
         let in_area = dom.find(area, &|e| dom.has_class(e, "result"));
         assert_eq!(in_area.len(), want_rows);
@@ -767,6 +821,21 @@ fn what_a_person_sees() {
     // The hostile reply is shown as the text it was.
     let hostile = dom.by_id("HS-3.1-002-0");
     assert_eq!(dom.text(dom.one(hostile, "actual", None)), HOSTILE_ACTUAL);
+    // Its re-run command and frames, as text.
+    assert_eq!(dom.text(dom.one(hostile, "rerun", None)), RERUN);
+    let frames = dom.one(hostile, "frames", None);
+    assert_eq!(dom.attr(frames, "data-omitted"), Some("5"));
+    let each = dom.find(frames, &|e| dom.has_class(e, "frame"));
+    assert_eq!(each.len(), 2);
+    assert_eq!(dom.attr(each[0], "data-dir"), Some("sent"));
+    assert!(dom.text(each[0]).contains("Hello (0x00)"));
+    assert_eq!(dom.text(dom.one(each[0], "decoded", None)), HOSTILE_DECODED);
+    let hex = dom.text(dom.one(each[0], "hex", None));
+    assert!(hex.starts_with("000000  00 00 ") && hex.contains("4904 more bytes not kept"));
+    assert!(dom.text(each[1]).contains("a stream reset (code 2) <b>"));
+    assert!(dom
+        .text(frames)
+        .contains("5 more between the first and the last"));
     assert_eq!(
         dom.text(dom.one(dom.by_id("MBX-4.2-003-0"), "actual", None)),
         "observed \u{241b}[2J banner"

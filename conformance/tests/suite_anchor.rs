@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use distsoc_anchor::config::AnchorConfig;
 use distsoc_anchor::run::{Anchor, RunOptions};
-use distsoc_conformance::suite::model::{Role, Verdict};
+use distsoc_conformance::suite::model::{Role, Verdict, MAX_FRAMES_PER_CASE, MAX_FRAME_BYTES};
 use distsoc_conformance::suite::report;
 use distsoc_conformance::suite::runner::{run, RunConfig};
 use distsoc_conformance::suite::xfail::ExpectedFailures;
@@ -69,12 +69,39 @@ async fn suite_against(store: Option<String>) {
     let applicable: Vec<_> = report
         .results
         .iter()
-        .filter(|r| r.verdict != Verdict::Skipped)
+        .filter(|r| !matches!(r.verdict, Verdict::Skipped | Verdict::NotApplicable))
         .collect();
     assert!(
         applicable.len() >= 150,
         "{} applicable cases",
         applicable.len()
+    );
+    // Cases of the other role are NOT_APPLICABLE, and out of the totals.
+    assert!(report.summary.not_applicable > 0);
+    assert_eq!(
+        report.summary.total + report.summary.not_applicable,
+        report.results.len() as u64
+    );
+    // Every case that ran carries its re-run command and the frames it
+    // exchanged, bounded (all but the few HS cases whose TLS handshake is
+    // the point: they exchange no frame).
+    for r in &applicable {
+        assert!(
+            r.rerun.contains(&format!("--case {} ", r.case.id)),
+            "{}",
+            r.case.id
+        );
+        assert!(r.frames.len() <= MAX_FRAMES_PER_CASE, "{}", r.case.id);
+        assert!(r.frames.iter().all(|f| f.hex.len() <= 2 * MAX_FRAME_BYTES));
+    }
+    let bare: Vec<&str> = applicable
+        .iter()
+        .filter(|r| r.frames.is_empty() && r.verdict != Verdict::Unsupported)
+        .map(|r| r.case.id.as_str())
+        .collect();
+    assert!(
+        bare.iter().all(|id| id.starts_with("HS-")),
+        "no frames: {bare:?}"
     );
     for area in ["MBX", "DISC", "RL"] {
         assert!(

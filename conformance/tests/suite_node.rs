@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use distsoc_conformance::suite::cases::post::fixture_ids;
-use distsoc_conformance::suite::model::{Role, Verdict};
+use distsoc_conformance::suite::model::{Role, Verdict, MAX_FRAMES_PER_CASE, MAX_FRAME_BYTES};
 use distsoc_conformance::suite::report;
 use distsoc_conformance::suite::runner::{run, RunConfig};
 use distsoc_conformance::suite::xfail::ExpectedFailures;
@@ -66,8 +66,42 @@ async fn node_passes_every_must_case() {
     let applicable = report
         .results
         .iter()
-        .filter(|r| r.verdict != Verdict::Skipped)
+        .filter(|r| !matches!(r.verdict, Verdict::Skipped | Verdict::NotApplicable))
         .count();
+    // Cases of the other role are NOT_APPLICABLE, and out of the totals.
+    assert!(report.summary.not_applicable > 0);
+    assert_eq!(
+        report.summary.total + report.summary.not_applicable,
+        report.results.len() as u64
+    );
+    // Every case that ran carries its re-run command and the frames it
+    // exchanged, bounded.
+    for r in report
+        .results
+        .iter()
+        .filter(|r| !matches!(r.verdict, Verdict::NotApplicable | Verdict::Unsupported))
+    {
+        assert!(
+            r.rerun.contains(&format!("--case {} ", r.case.id)),
+            "{}",
+            r.case.id
+        );
+        assert!(r.frames.len() <= MAX_FRAMES_PER_CASE, "{}", r.case.id);
+        assert!(r.frames.iter().all(|f| f.hex.len() <= 2 * MAX_FRAME_BYTES));
+    }
+    let bare: Vec<&str> = report
+        .results
+        .iter()
+        .filter(|r| {
+            !matches!(r.verdict, Verdict::NotApplicable | Verdict::Unsupported)
+                && r.frames.is_empty()
+        })
+        .map(|r| r.case.id.as_str())
+        .collect();
+    assert!(
+        bare.iter().all(|id| id.starts_with("HS-")),
+        "no frames: {bare:?}"
+    );
     assert!(applicable >= 80, "{applicable} applicable cases");
     let broken = report.must_not_passing();
     assert!(

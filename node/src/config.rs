@@ -49,6 +49,9 @@ pub struct Config {
     pub anchors_file: PathBuf,
     /// Seconds without traffic before a connection is closed.
     pub idle_timeout_secs: u64,
+    /// Seconds a dial may take (QUIC handshake, then Hello) before the peer
+    /// is reported unreachable (10).
+    pub connect_timeout_secs: u64,
     /// Most posts returned per pull-sync response.
     pub max_pull_batch: u16,
     /// Most incoming connections from one IP address (32 of the node's 200);
@@ -158,6 +161,7 @@ impl Default for Config {
             bootstrap: Vec::new(),
             anchors_file: PathBuf::from("anchors.json"),
             idle_timeout_secs: 60,
+            connect_timeout_secs: 10,
             max_pull_batch: 200,
             max_connections_per_ip: distsoc_net::transport::DEFAULT_MAX_CONNECTIONS_PER_IP,
             idle_slot_grace_secs: distsoc_net::transport::DEFAULT_IDLE_SLOT_GRACE.as_secs(),

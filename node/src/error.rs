@@ -44,6 +44,17 @@ pub enum NodeError {
     /// Network problem.
     #[error(transparent)]
     Transport(#[from] distsoc_net::transport::TransportError),
+    /// Dialing a peer failed: names the peer and its address, and for a
+    /// timeout, the setting that bounds it.
+    #[error("cannot reach {target} at {addr}: {source}{}", timeout_hint(source))]
+    Unreachable {
+        /// The peer's NodeId.
+        target: NodeId,
+        /// The address dialed.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: Box<distsoc_net::transport::TransportError>,
+    },
     /// A peer refused or failed a request.
     #[error(transparent)]
     Request(#[from] distsoc_net::transport::RequestError),
@@ -72,6 +83,16 @@ pub enum NodeError {
     Task(String),
 }
 
+/// After a dial that timed out: where the bound is set.
+fn timeout_hint(e: &distsoc_net::transport::TransportError) -> &'static str {
+    match e {
+        distsoc_net::transport::TransportError::Timeout { .. } => {
+            " (no answer; the bound is connect_timeout_secs in config.toml)"
+        }
+        _ => "",
+    }
+}
+
 impl NodeError {
     /// A stable, machine-readable name of the kind of error (the `code` of
     /// `distsoc-node --json` errors).
@@ -85,6 +106,7 @@ impl NodeError {
             NodeError::Store(_) => "store",
             NodeError::Compose(_) => "invalidPost",
             NodeError::Transport(_) => "network",
+            NodeError::Unreachable { .. } => "unreachable",
             NodeError::Request(_) => "peerRefused",
             NodeError::Mesh(_) => "mesh",
             NodeError::NotFound(_) => "notFound",

@@ -98,6 +98,7 @@ impl Node {
             },
             listen_addresses: announced.clone(),
             idle_timeout: Duration::from_secs(self.config.idle_timeout_secs.max(1)),
+            hello_timeout: Duration::from_secs(self.config.connect_timeout_secs.max(1)),
             max_connections_per_ip: self.config.max_connections_per_ip.max(1),
             idle_slot_grace: Duration::from_secs(self.config.idle_slot_grace_secs),
             frame_deadline_floor: Duration::from_secs(self.config.frame_deadline_floor_secs.max(1)),

@@ -530,9 +530,22 @@ impl Running {
     /// records it and exchanges profiles.
     pub async fn connect(&self, target: &ConnectString) -> Result<Peer, NodeError> {
         let addr = resolve(target).await?;
-        let peer = self.transport.connect(target.node_id, addr).await?;
+        let peer = self.dial(target.node_id, addr).await?;
         self.after_connect(&peer).await?;
         Ok(peer)
+    }
+
+    /// Connects to `target` at `addr`; a failure names both
+    /// ([`NodeError::Unreachable`]).
+    pub async fn dial(&self, target: NodeId, addr: SocketAddr) -> Result<Peer, NodeError> {
+        self.transport
+            .connect(target, addr)
+            .await
+            .map_err(|source| NodeError::Unreachable {
+                target,
+                addr,
+                source: Box::new(source),
+            })
     }
 
     pub(crate) async fn after_connect(&self, peer: &Peer) -> Result<(), NodeError> {
@@ -823,7 +836,7 @@ impl Running {
             .get_peer(target)?
             .and_then(|p| p.addresses.first().copied());
         match addr {
-            Some(addr) => Ok(Some(self.transport.connect(target, addr).await?)),
+            Some(addr) => Ok(Some(self.dial(target, addr).await?)),
             None => Ok(None),
         }
     }
@@ -1004,7 +1017,7 @@ impl Running {
                 continue;
             }
             let result = async {
-                let peer = self.transport.connect(id, addr).await?;
+                let peer = self.dial(id, addr).await?;
                 self.after_connect(&peer).await?;
                 self.sync_with(&peer).await
             }

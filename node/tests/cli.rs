@@ -344,3 +344,85 @@ fn anchor_commands_manage_anchors_json() {
         .status
         .success());
 }
+
+/// The error of a command that must fail (`--json`: `{"error": {code,
+/// message}}`).
+fn error_of(dir: &Path, args: &[&str]) -> (String, String) {
+    let out = cli_raw(dir, args);
+    assert!(!out.status.success(), "distsoc-node {args:?} succeeded");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (
+        v["error"]["code"].as_str().unwrap_or_default().to_string(),
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+            + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn an_unreachable_peer_is_named_with_its_address_and_the_timeout() {
+    let root = tempfile::tempdir().unwrap();
+    let (dir, _) = init(root.path(), "a");
+    let cfg = dir.join("config.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(text.contains("connect_timeout_secs = 10"), "{text}");
+    std::fs::write(
+        &cfg,
+        text.replace("connect_timeout_secs = 10", "connect_timeout_secs = 1"),
+    )
+    .unwrap();
+    // Nothing answers on this port.
+    let silent = free_addr();
+    let target = format!("{}@{silent}", "ab".repeat(32));
+    let (code, message) = error_of(&dir, &["connect", &target]);
+    assert_eq!(code, "unreachable", "{message}");
+    assert!(
+        message.contains(&format!("cannot reach {} at {silent}", "ab".repeat(32))),
+        "{message}"
+    );
+    assert!(message.contains("timed out after 1s"), "{message}");
+    assert!(message.contains("connect_timeout_secs"), "{message}");
+}
+
+#[test]
+fn hex_ids_and_anchors_are_taken_in_one_form_with_precise_errors() {
+    let root = tempfile::tempdir().unwrap();
+    let (dir, _) = init(root.path(), "a");
+    // A short id or a non-hex character: the message says what an id is.
+    let (_, short) = error_of(&dir, &["follow", "abc"]);
+    assert!(short.contains("64 hex digits, got 3 characters"), "{short}");
+    let bad = format!("zz{}", "ab".repeat(31));
+    let (_, nonhex) = error_of(&dir, &["follow", &bad]);
+    assert!(
+        nonhex.contains("64 hex digits (0-9, a-f): 'z' at position 0"),
+        "{nonhex}"
+    );
+    // `profile set --anchor` takes a NodeId or a connect string; a connect
+    // string is also remembered in anchors.json.
+    let (x, y) = ("ab".repeat(32), "cd".repeat(32));
+    cli(
+        &dir,
+        &[
+            "profile",
+            "set",
+            "--name",
+            "A",
+            "--anchor",
+            &format!("{x}@127.0.0.1:4500"),
+            "--anchor",
+            &y,
+        ],
+    );
+    assert_eq!(
+        cli(&dir, &["profile", "show"])["anchors"],
+        serde_json::json!([x, y])
+    );
+    assert_eq!(
+        cli(&dir, &["anchor", "list"]),
+        serde_json::json!([format!("{x}@127.0.0.1:4500")])
+    );
+    let (_, wrong) = error_of(&dir, &["profile", "set", "--anchor", "abcd"]);
+    assert!(wrong.contains("NodeId@host:port"), "{wrong}");
+}

@@ -20,12 +20,24 @@ use core::str::FromStr;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
     /// The text is not hexadecimal.
-    #[error("invalid hex in {kind}: {reason}")]
+    #[error("a {kind} is {digits} hex digits (0-9, a-f): {reason}")]
     InvalidHex {
         /// The id type being parsed.
         kind: &'static str,
+        /// How many hex digits the id has.
+        digits: usize,
         /// What was wrong.
         reason: String,
+    },
+    /// The text has the wrong number of characters for the id's hex form.
+    #[error("a {kind} is {expected} hex digits, got {got} characters")]
+    WrongHexLength {
+        /// The id type being parsed.
+        kind: &'static str,
+        /// Required number of hex digits.
+        expected: usize,
+        /// Characters found.
+        got: usize,
     },
     /// The input has the wrong number of bytes.
     #[error("{kind} must be {expected} bytes, got {got}")]
@@ -120,16 +132,22 @@ macro_rules! define_id {
             type Err = IdError;
             fn from_str(s: &str) -> Result<Self, IdError> {
                 if s.len() != $len * 2 {
-                    return Err(IdError::WrongLength {
+                    return Err(IdError::WrongHexLength {
                         kind: stringify!($name),
-                        expected: $len,
-                        got: s.len() / 2,
+                        expected: $len * 2,
+                        got: s.chars().count(),
                     });
                 }
                 let mut out = [0u8; $len];
                 hex::decode_to_slice(s, &mut out).map_err(|e| IdError::InvalidHex {
                     kind: stringify!($name),
-                    reason: e.to_string(),
+                    digits: $len * 2,
+                    reason: match e {
+                        hex::FromHexError::InvalidHexCharacter { c, index } => {
+                            format!("{c:?} at position {index} is not one")
+                        }
+                        other => other.to_string(),
+                    },
                 })?;
                 Ok(Self(out))
             }
@@ -378,10 +396,26 @@ mod tests {
         assert_eq!(id.to_string(), "ab".repeat(32));
         assert_eq!(id.to_string().parse::<NodeId>().unwrap(), id);
         assert_eq!("AB".repeat(32).parse::<NodeId>().unwrap(), id);
-        assert!(matches!(
-            "ab".parse::<NodeId>(),
-            Err(IdError::WrongLength { .. })
-        ));
+        let short = "ab".parse::<NodeId>().unwrap_err();
+        assert_eq!(
+            short,
+            IdError::WrongHexLength {
+                kind: "NodeId",
+                expected: 64,
+                got: 2
+            }
+        );
+        assert_eq!(
+            short.to_string(),
+            "a NodeId is 64 hex digits, got 2 characters"
+        );
+        assert_eq!(
+            format!("zz{}", "ab".repeat(31))
+                .parse::<NodeId>()
+                .unwrap_err()
+                .to_string(),
+            "a NodeId is 64 hex digits (0-9, a-f): 'z' at position 0 is not one"
+        );
         assert!(matches!(
             "zz".repeat(32).parse::<NodeId>(),
             Err(IdError::InvalidHex { .. })

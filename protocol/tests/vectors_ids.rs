@@ -39,7 +39,7 @@ fn parse_id(kind: &str, text: &str) -> Result<(Vec<u8>, String), IdError> {
 
 fn id_error_name(e: &IdError) -> &'static str {
     match e {
-        IdError::WrongLength { .. } => "wrongLength",
+        IdError::WrongLength { .. } | IdError::WrongHexLength { .. } => "wrongLength",
         IdError::InvalidHex { .. } => "invalidHex",
     }
 }

@@ -23,8 +23,6 @@ use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign::SigningKey;
 use distsoc_protocol::sync::{Audience, PullFilter};
 
-use crate::inspect::{inspect_bytes, Verdict};
-
 struct Person {
     name: &'static str,
     key: SigningKey,
@@ -254,15 +252,17 @@ pub(crate) fn run() -> anyhow::Result<()> {
     ];
     cases.push(("one bit of the post text flipped", tampered));
     for (what, bytes) in cases {
-        let verdict = match inspect_bytes(&bytes) {
-            Verdict::Rejected { code, .. } => code,
-            Verdict::Message { message, .. } => match *message {
-                Message::PushPost(p) => match p.post.validate(None) {
-                    Ok(_) => return Err(anyhow!("{what} was accepted")),
-                    Err(e) => e.error_code(),
-                },
-                _ => ErrorCode::Internal,
+        // What a receiving stream does: framing, the message, the post.
+        let message = distsoc_protocol::frame::decode_frame(&bytes)
+            .map_err(|e| e.error_code())
+            .and_then(|f| Message::from_frame(&f).map_err(|e| e.error_code()));
+        let verdict = match message {
+            Err(code) => code,
+            Ok(Message::PushPost(p)) => match p.post.validate(None) {
+                Ok(_) => return Err(anyhow!("{what} was accepted")),
+                Err(e) => e.error_code(),
             },
+            Ok(_) => ErrorCode::Internal,
         };
         println!("   {what:<36} → Error({verdict})");
     }
@@ -321,6 +321,6 @@ pub(crate) fn run() -> anyhow::Result<()> {
     }
 
     println!("\nAll of the above ran through the same frame decoder, validators and crypto");
-    println!("that nodes and anchors use. Try `distsoc inspect --hex …` on your own bytes.");
+    println!("that nodes and anchors use. Try `distsoc inspect` on your own bytes\n(a file, - for stdin, or --hex).");
     Ok(())
 }

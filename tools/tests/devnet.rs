@@ -65,9 +65,37 @@ async fn devnet_runs_the_scenario_and_exits_zero() {
         );
     }
     assert!(!stdout.contains("✗"), "{stdout}");
-    // The connect strings are printed, and the node directories are usable
-    // by distsoc-node afterwards.
-    assert!(stdout.contains("Connect strings:"), "{stdout}");
+    // The connect strings are printed while the network is up (right after
+    // it started, before the scenario), and the node directories are
+    // usable by distsoc-node afterwards.
+    let strings = stdout
+        .find("Connect strings (the network is up")
+        .expect(&stdout);
+    assert!(
+        strings < stdout.find("2. everyone signs").unwrap(),
+        "{stdout}"
+    );
+    assert!(
+        stdout[strings..]
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim_start()
+            .starts_with("anchor  "),
+        "{stdout}"
+    );
+    // The log of the anchor and the nodes is in the network directory.
+    let log = std::fs::read_to_string(dir.join("logs/devnet.log")).unwrap();
+    assert!(
+        !log.is_empty() && !log.contains('\u{1b}'),
+        "a plain-text log"
+    );
+    // The conformance reports are in the network directory.
+    for report in ["report.html", "report.json"] {
+        let p = dir.join("conformance").join(report);
+        assert!(std::fs::metadata(&p).unwrap().len() > 0, "{}", p.display());
+        assert!(stdout.contains(&p.display().to_string()), "{stdout}");
+    }
     for name in ["anchor", "alice", "bob", "carol"] {
         assert!(dir.join(name).join("node.key").exists(), "{name} key");
     }

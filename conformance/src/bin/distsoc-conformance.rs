@@ -2,8 +2,10 @@
 //! implementations (run against a live target), and the offline golden
 //! vector check.
 
+use std::io::{IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -11,9 +13,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use distsoc_conformance::suite::model::{
     Report, Role, Summary, TargetInfo, Verdict, SUITE_VERSION,
 };
-use distsoc_conformance::suite::runner::{self, RunConfig};
+use distsoc_conformance::suite::runner::{self, Progress, ProgressFn, RunConfig};
 use distsoc_conformance::suite::xfail::ExpectedFailures;
-use distsoc_conformance::suite::{html, offline, registry, report};
+use distsoc_conformance::suite::{fixtures, html, offline, registry, report};
 
 #[derive(Parser)]
 #[command(
@@ -68,7 +70,8 @@ enum Command {
         /// How long to wait where silence is expected, in ms.
         #[arg(long, default_value_t = 400)]
         silence_ms: u64,
-        /// Write the JSON report here.
+        /// Write the JSON report here (`-`: to stdout, instead of the
+        /// console table).
         #[arg(long)]
         json: Option<PathBuf>,
         /// Write the JUnit XML report here.
@@ -89,12 +92,17 @@ enum Command {
         /// The report still shows what the target declared.
         #[arg(long = "assume-capability", value_name = "CAP")]
         assume: Vec<String>,
+        /// No progress on stderr.
+        #[arg(long, short)]
+        quiet: bool,
     },
-    /// Check the golden vector files offline (no target).
+    /// Check the golden vector files offline (no target). Without --dir,
+    /// the vectors built into this binary (works from any directory).
     Vectors {
-        /// Directory of the vector files.
-        #[arg(long, default_value = "conformance/vectors")]
-        dir: PathBuf,
+        /// Check the vector files in this directory instead (e.g. a
+        /// checkout's `conformance/vectors`).
+        #[arg(long)]
+        dir: Option<PathBuf>,
         /// Write the JSON report here.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -102,6 +110,96 @@ enum Command {
         #[arg(long)]
         junit: Option<PathBuf>,
     },
+    /// Print the fixture identities a target must know (and what else it
+    /// needs) so that no case is SKIPPED for lack of them, with the
+    /// commands that prepare our own node.
+    Fixtures {
+        /// The role of the target.
+        #[arg(long, value_enum, default_value = "node")]
+        role: RoleArg,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Progress on stderr: a bar redrawn in place when stderr is a terminal,
+/// and one line per finished area either way.
+fn progress_reporter() -> ProgressFn {
+    let tty = std::io::stderr().is_terminal();
+    let bar: Mutex<Option<indicatif::ProgressBar>> = Mutex::new(None);
+    ProgressFn::new(move |p| {
+        let mut bar = bar
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match p {
+            Progress::Start { areas } => {
+                if tty {
+                    let total: u64 = areas.iter().map(|(_, n, _)| n).sum();
+                    let b = indicatif::ProgressBar::with_draw_target(
+                        Some(total),
+                        indicatif::ProgressDrawTarget::stderr(),
+                    );
+                    if let Ok(style) = indicatif::ProgressStyle::with_template(
+                        "{bar:30} {pos}/{len} {elapsed} {wide_msg}",
+                    ) {
+                        b.set_style(style);
+                    }
+                    *bar = Some(b);
+                }
+            }
+            Progress::Case { case, .. } => {
+                if let Some(b) = bar.as_ref() {
+                    b.set_message(format!("{} {}", case.id, case.title));
+                }
+            }
+            Progress::Result(r) => {
+                if let Some(b) = bar.as_ref() {
+                    if r.verdict != Verdict::NotApplicable {
+                        b.inc(1);
+                    }
+                }
+            }
+            Progress::Finished => {
+                if let Some(b) = bar.take() {
+                    b.finish_and_clear();
+                }
+            }
+            Progress::AreaDone {
+                area,
+                summary,
+                elapsed,
+            } => {
+                let line = report::area_line(area, summary, Some(*elapsed));
+                match bar.as_ref() {
+                    Some(b) => b.println(line),
+                    None => {
+                        let _ = writeln!(std::io::stderr(), "{line}");
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// `print!` that ends the program quietly when stdout is a closed pipe
+/// (`distsoc-conformance run --list | head`).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        if let Err(e) = write!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            return Err(e.into());
+        }
+    };
+}
+
+/// `println!` with the manners of [`out!`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        out!("{}\n", format_args!($($arg)*))
+    };
 }
 
 fn write(
@@ -144,6 +242,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
             expected_failures,
             verbose,
             assume,
+            quiet,
         } => {
             let role = match role {
                 RoleArg::Anchor => Role::Anchor,
@@ -161,12 +260,14 @@ fn real_main() -> anyhow::Result<ExitCode> {
             cfg.case_timeout = Duration::from_millis(timeout_ms);
             cfg.timeouts.silence = Duration::from_millis(silence_ms);
             if list {
-                for c in runner::selection(&cfg)
+                let selected = runner::selection(&cfg);
+                let other = selected
                     .iter()
-                    .filter(|c| c.info.role.applies_to(role))
-                {
+                    .filter(|c| !c.info.role.applies_to(role))
+                    .count();
+                for c in selected.iter().filter(|c| c.info.role.applies_to(role)) {
                     let i = &c.info;
-                    println!(
+                    outln!(
                         "{:<12} {:<6} {:<8} {:<6} {:<16} {}",
                         i.id,
                         format!("{:?}", i.level).to_uppercase(),
@@ -175,6 +276,9 @@ fn real_main() -> anyhow::Result<ExitCode> {
                         i.capability.as_deref().unwrap_or("-"),
                         i.title
                     );
+                }
+                if other > 0 {
+                    eprintln!("({other} cases of the other role not listed: not applicable)");
                 }
                 return Ok(ExitCode::SUCCESS);
             }
@@ -191,10 +295,19 @@ fn real_main() -> anyhow::Result<ExitCode> {
                     eprintln!("warning: expected-failures entry {id} names no case");
                 }
             }
+            if !quiet {
+                cfg.progress = Some(progress_reporter());
+            }
             let runtime = tokio::runtime::Runtime::new().context("cannot start tokio")?;
             let report = runtime.block_on(runner::run(cfg))?;
-            print!("{}", report::console(&report, verbose));
-            write(&json, || Ok(report::json(&report)?))?;
+            let json_stdout = json.as_deref() == Some(std::path::Path::new("-"));
+            if json_stdout {
+                outln!("{}", report::json(&report)?);
+                eprintln!("{}", report::summary_line(&report));
+            } else {
+                out!("{}", report::console(&report, verbose));
+                write(&json, || Ok(report::json(&report)?))?;
+            }
             write(&junit, || Ok(report::junit(&report)))?;
             write(&html_path, || Ok(html::render(&report)))?;
             Ok(if report.failed() {
@@ -203,9 +316,24 @@ fn real_main() -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Fixtures { role, json } => {
+            let f = fixtures::for_role(match role {
+                RoleArg::Anchor => Role::Anchor,
+                RoleArg::Node => Role::Node,
+            });
+            if json {
+                outln!("{}", serde_json::to_string_pretty(&f)?);
+            } else {
+                out!("{}", fixtures::text(&f));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Vectors { dir, json, junit } => {
             let started = std::time::Instant::now();
-            let results = offline::check_all(&dir)?;
+            let results = match &dir {
+                Some(dir) => offline::check_all(dir)?,
+                None => offline::check_embedded()?,
+            };
             let report = Report {
                 suite_version: SUITE_VERSION.to_string(),
                 spec_version: distsoc_conformance::suite::wire::PROTOCOL_VERSION,
@@ -226,7 +354,7 @@ fn real_main() -> anyhow::Result<ExitCode> {
                 .filter(|r| r.verdict != Verdict::Pass)
                 .collect();
             for r in &failed {
-                println!(
+                outln!(
                     "{} {} — expected {} — actual {}",
                     r.verdict.as_str(),
                     r.case.id,
@@ -234,7 +362,17 @@ fn real_main() -> anyhow::Result<ExitCode> {
                     r.actual
                 );
             }
-            println!("{}", report::summary_line(&report));
+            outln!(
+                "{} ({})",
+                report::summary_line(&report),
+                match &dir {
+                    Some(d) => format!("vector files in {}", d.display()),
+                    None => format!(
+                        "the {} vector files built into this binary",
+                        offline::EMBEDDED.len()
+                    ),
+                }
+            );
             write(&json, || Ok(report::json(&report)?))?;
             write(&junit, || Ok(report::junit(&report)))?;
             Ok(if report.failed() {

@@ -18,6 +18,9 @@ use std::time::Duration;
 
 use distsoc_net::transport::tls::{ed25519_pkcs8, node_id_from_certificate, Identity};
 use distsoc_protocol::sign::SigningKey;
+
+use super::model::Direction;
+use super::trace::{self, Trace};
 use quinn::crypto::rustls::{HandshakeData, QuicClientConfig};
 use quinn::VarInt;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -95,6 +98,8 @@ pub struct Conn {
     pub presented: Option<[u8; 32]>,
     /// The ALPN protocol negotiated.
     pub alpn: Option<Vec<u8>>,
+    /// The case's frame log and this connection's number in it.
+    trace: Option<(Trace, u32)>,
 }
 
 /// How a reply stream ended.
@@ -363,16 +368,52 @@ pub async fn connect_from(
         .and_then(|d| d.downcast::<HandshakeData>().ok())
         .and_then(|d| d.protocol);
     let presented = presented.lock().ok().and_then(|k| *k);
+    let trace = Trace::current().map(|t| {
+        let n = t.next_conn();
+        (t, n)
+    });
     Ok(Conn {
         conn,
         endpoint,
         presented,
         alpn,
+        trace,
     })
 }
 
-/// Reads a whole stream direction, bounded in size and time.
+/// Reads a whole stream direction, bounded in size and time, and records
+/// it in the current case's frame log ([`trace`]).
 pub async fn read_reply(recv: &mut quinn::RecvStream, max: usize, timeout: Duration) -> Reply {
+    read_reply_on(recv, max, timeout, None).await
+}
+
+/// [`read_reply`], recorded as on the case's connection number `conn`
+/// ([`Conn::number`]).
+pub async fn read_reply_on(
+    recv: &mut quinn::RecvStream,
+    max: usize,
+    timeout: Duration,
+    conn: Option<u32>,
+) -> Reply {
+    let reply = read_reply_raw(recv, max, timeout).await;
+    record_reply(conn, Some(recv.id().into()), &reply);
+    reply
+}
+
+fn record_reply(conn: Option<u32>, stream: Option<u64>, reply: &Reply) {
+    match reply {
+        Reply::Finished(bytes) => trace::record(Direction::Received, conn, stream, bytes, None),
+        other => trace::record(
+            Direction::Received,
+            conn,
+            stream,
+            &[],
+            Some(other.to_string()),
+        ),
+    }
+}
+
+async fn read_reply_raw(recv: &mut quinn::RecvStream, max: usize, timeout: Duration) -> Reply {
     match tokio::time::timeout(timeout, recv.read_to_end(max)).await {
         Err(_) => Reply::Timeout,
         Ok(Ok(bytes)) => Reply::Finished(bytes),
@@ -386,8 +427,29 @@ pub async fn read_reply(recv: &mut quinn::RecvStream, max: usize, timeout: Durat
 }
 
 /// Writes `bytes` (ignoring a STOP_SENDING from the peer, which may refuse a
-/// frame before reading all of it) and optionally finishes the stream.
+/// frame before reading all of it) and optionally finishes the stream; the
+/// bytes are recorded in the current case's frame log ([`trace`]).
 pub async fn write_all(
+    send: &mut quinn::SendStream,
+    bytes: &[u8],
+    finish: bool,
+) -> Result<(), String> {
+    write_all_on(send, bytes, finish, None).await
+}
+
+/// [`write_all`], recorded as on the case's connection number `conn`
+/// ([`Conn::number`]).
+pub async fn write_all_on(
+    send: &mut quinn::SendStream,
+    bytes: &[u8],
+    finish: bool,
+    conn: Option<u32>,
+) -> Result<(), String> {
+    trace::record(Direction::Sent, conn, Some(send.id().into()), bytes, None);
+    write_all_raw(send, bytes, finish).await
+}
+
+async fn write_all_raw(
     send: &mut quinn::SendStream,
     bytes: &[u8],
     finish: bool,
@@ -431,13 +493,34 @@ impl Conn {
     pub async fn exchange(&self, bytes: &[u8], max: usize, timeout: Duration) -> Reply {
         let (mut send, mut recv) = match self.open_bi().await {
             Ok(s) => s,
-            Err(e) => return Reply::ConnectionLost(e.to_string()),
+            Err(e) => {
+                self.record(Direction::Sent, None, bytes, Some(e.to_string()));
+                return Reply::ConnectionLost(e.to_string());
+            }
         };
+        let stream = Some(send.id().into());
+        self.record(Direction::Sent, stream, bytes, None);
         let write = async {
-            let _ = tokio::time::timeout(timeout, write_all(&mut send, bytes, true)).await;
+            let _ = tokio::time::timeout(timeout, write_all_raw(&mut send, bytes, true)).await;
         };
-        let (_, reply) = tokio::join!(write, read_reply(&mut recv, max, timeout));
+        let (_, reply) = tokio::join!(write, read_reply_raw(&mut recv, max, timeout));
+        if let Some((_, n)) = &self.trace {
+            record_reply(Some(*n), stream, &reply);
+        }
         reply
+    }
+
+    fn record(&self, dir: Direction, stream: Option<u64>, bytes: &[u8], note: Option<String>) {
+        if let Some((t, n)) = &self.trace {
+            t.record(dir, Some(*n), stream, bytes, note);
+        }
+    }
+
+    /// This connection's number among the case's connections (1 = first),
+    /// when the case's frames are recorded.
+    #[must_use]
+    pub fn number(&self) -> Option<u32> {
+        self.trace.as_ref().map(|(_, n)| *n)
     }
 
     /// Sends `bytes` on a new unidirectional stream and finishes it.
@@ -447,7 +530,8 @@ impl Conn {
             .open_uni()
             .await
             .map_err(|e| ClientError::ConnectionLost(closed_of(&e).to_string()))?;
-        write_all(&mut send, bytes, true)
+        self.record(Direction::Sent, Some(send.id().into()), bytes, None);
+        write_all_raw(&mut send, bytes, true)
             .await
             .map_err(ClientError::ConnectionLost)
     }

@@ -46,7 +46,7 @@ use super::model::{CaseResult, Kind, Level, Report, Role, Summary, Verdict};
 pub const MAX_FIELD_BYTES: usize = 16 * 1024;
 
 /// Every verdict, in the order the report shows them.
-const VERDICTS: [Verdict; 7] = [
+const VERDICTS: [Verdict; 8] = [
     Verdict::Pass,
     Verdict::Fail,
     Verdict::NonStrict,
@@ -54,6 +54,7 @@ const VERDICTS: [Verdict; 7] = [
     Verdict::Informational,
     Verdict::Error,
     Verdict::Skipped,
+    Verdict::NotApplicable,
 ];
 
 /// Ids the page uses itself; data-derived ids never take these.
@@ -197,6 +198,7 @@ fn slot(v: Verdict) -> usize {
         Verdict::Informational => 4,
         Verdict::Error => 5,
         Verdict::Skipped => 6,
+        Verdict::NotApplicable => 7,
     }
 }
 
@@ -209,6 +211,7 @@ fn class(v: Verdict) -> &'static str {
         Verdict::Informational => "v-informational",
         Verdict::Error => "v-error",
         Verdict::Skipped => "v-skipped",
+        Verdict::NotApplicable => "v-na",
     }
 }
 
@@ -220,7 +223,8 @@ fn meaning(v: Verdict) -> &'static str {
         Verdict::Unsupported => "The target does not declare the capability the case needs.",
         Verdict::Informational => "Reported for information (MAY cases, observed values).",
         Verdict::Error => "The suite could not run the case.",
-        Verdict::Skipped => "Not run (filtered out by role, or a prerequisite failed).",
+        Verdict::Skipped => "Not run: the case needs state the suite cannot create on this target.",
+        Verdict::NotApplicable => "A case for the other role; not run, not counted in the totals.",
     }
 }
 
@@ -262,15 +266,15 @@ fn fmt_ms(ms: u64) -> String {
     }
 }
 
-fn counts<'a>(results: impl IntoIterator<Item = &'a CaseResult>) -> [u64; 7] {
-    let mut c = [0u64; 7];
+fn counts<'a>(results: impl IntoIterator<Item = &'a CaseResult>) -> [u64; 8] {
+    let mut c = [0u64; 8];
     for r in results {
         c[slot(r.verdict)] += 1;
     }
     c
 }
 
-fn summary_counts(s: &Summary) -> [u64; 7] {
+fn summary_counts(s: &Summary) -> [u64; 8] {
     [
         s.pass,
         s.fail,
@@ -279,7 +283,13 @@ fn summary_counts(s: &Summary) -> [u64; 7] {
         s.informational,
         s.error,
         s.skipped,
+        s.not_applicable,
     ]
+}
+
+/// Results that count (all but `NOT_APPLICABLE`).
+fn applicable(c: &[u64; 8]) -> u64 {
+    c.iter().sum::<u64>() - c[slot(Verdict::NotApplicable)]
 }
 
 /// What the page needs to know about each result besides the result itself.
@@ -379,7 +389,17 @@ fn write_page(out: &mut String, report: &Report) -> fmt::Result {
     if expected_failures > 0 {
         write!(out, " ({expected_failures} expected)")?;
     }
-    writeln!(out, "; {} result{}.</p>", rows.len(), plural(rows.len()))?;
+    let counted = applicable(&total) as usize;
+    write!(out, "; {counted} result{}", plural(counted))?;
+    let na = total[slot(Verdict::NotApplicable)];
+    if na > 0 {
+        write!(
+            out,
+            " ({na} case{} of the other role not applicable)",
+            plural(na as usize)
+        )?;
+    }
+    out.push_str(".</p>\n");
 
     out.push_str("<dl id=\"run-info\">\n");
     let t = &report.target;
@@ -436,10 +456,12 @@ fn write_page(out: &mut String, report: &Report) -> fmt::Result {
     // Summary bar and verdict tiles (the tiles' checkboxes filter rows).
     write!(
         out,
-        "<section id=\"summary\" aria-label=\"Summary\" data-total=\"{}\">\n<div class=\"bar\" aria-hidden=\"true\">",
-        rows.len()
+        "<section id=\"summary\" aria-label=\"Summary\" data-total=\"{counted}\">\n<div class=\"bar\" aria-hidden=\"true\">"
     )?;
-    for v in VERDICTS {
+    for v in VERDICTS
+        .into_iter()
+        .filter(|v| *v != Verdict::NotApplicable)
+    {
         let n = total[slot(v)];
         if n > 0 {
             write!(
@@ -456,21 +478,22 @@ fn write_page(out: &mut String, report: &Report) -> fmt::Result {
         writeln!(
             out,
             "<li class=\"count {c}{z}\" data-verdict=\"{v}\" title=\"{m} Untick to hide these rows.\">\
-             <label><input type=\"checkbox\" id=\"{id}\" checked> \
+             <label><input type=\"checkbox\" id=\"{id}\"{on}> \
              <span class=\"n\">{n}</span> <span class=\"name\">{v}</span></label></li>",
             c = class(v),
             z = if n == 0 { " zero" } else { "" },
             v = v.as_str(),
             m = meaning(v),
             id = show_id(v),
+            // Rows of the other role are hidden until asked for.
+            on = if v == Verdict::NotApplicable { "" } else { " checked" },
         )?;
     }
     writeln!(
         out,
-        "<li class=\"count total\"><span class=\"n\">{}</span> <span class=\"name\">TOTAL</span></li>\n</ul>",
-        rows.len()
+        "<li class=\"count total\" title=\"Every result but NOT_APPLICABLE\"><span class=\"n\">{counted}</span> <span class=\"name\">TOTAL</span></li>\n</ul>"
     )?;
-    if summary_counts(&report.summary) != total || report.summary.total != rows.len() as u64 {
+    if summary_counts(&report.summary) != total || report.summary.total != counted as u64 {
         out.push_str(
             "<p class=\"warn\" id=\"summary-mismatch\">The report's stored summary does not \
              match its results; the counts above are recounted from the results.</p>\n",
@@ -521,7 +544,11 @@ fn write_page(out: &mut String, report: &Report) -> fmt::Result {
             let bad = c[slot(Verdict::Fail)] + c[slot(Verdict::Error)];
             write!(out, "<li><a href=\"#{id}\">")?;
             escape_into(out, area);
-            write!(out, "</a> <span class=\"muted\">{}</span>", area_rows.len())?;
+            if applicable(&c) == 0 {
+                out.push_str("</a> <span class=\"muted\">n/a</span>");
+            } else {
+                write!(out, "</a> <span class=\"muted\">{}</span>", applicable(&c))?;
+            }
             if bad > 0 {
                 write!(out, " <span class=\"badge v-fail\">{bad} failed</span>")?;
             }
@@ -533,19 +560,29 @@ fn write_page(out: &mut String, report: &Report) -> fmt::Result {
     // One section per area.
     for (area, id, area_rows) in &areas {
         let c = counts(area_rows.iter().map(|row| row.r));
+        let n_app = applicable(&c) as usize;
+        let n_na = c[slot(Verdict::NotApplicable)];
         write!(
             out,
-            "<section class=\"area\" id=\"{id}\" data-area=\"{}\" data-total=\"{}\">\n<h2><a href=\"#{id}\">",
+            "<section class=\"area\" id=\"{id}\" data-area=\"{}\" data-total=\"{n_app}\" data-not-applicable=\"{n_na}\">\n<h2><a href=\"#{id}\">",
             escape(area),
-            area_rows.len()
         )?;
         escape_into(out, area);
-        writeln!(
-            out,
-            "</a> <span class=\"muted\">{} result{}</span></h2>",
-            area_rows.len(),
-            plural(area_rows.len())
-        )?;
+        if n_app == 0 {
+            writeln!(
+                out,
+                "</a> <span class=\"muted\">n/a \u{2014} {n_na} case{} of the other role</span></h2>\n\
+                 <p class=\"none na-note\">No case of this area applies to a target of this role; \
+                 tick NOT_APPLICABLE above to list them.</p>",
+                plural(n_na as usize)
+            )?;
+        } else {
+            writeln!(
+                out,
+                "</a> <span class=\"muted\">{n_app} result{}</span></h2>",
+                plural(n_app)
+            )?;
+        }
         out.push_str("<ul class=\"area-counts\">");
         for v in VERDICTS {
             let n = c[slot(v)];
@@ -735,18 +772,104 @@ fn result_row(out: &mut String, row: &Row<'_>) -> fmt::Result {
     escape_clipped(out, &r.expected);
     out.push_str("</pre></div>\n<div><div class=\"label\">Actual</div><pre class=\"actual u\">\n");
     escape_clipped(out, &r.actual);
+    out.push_str("</pre></div>\n</div>\n");
+    if !r.rerun.is_empty() {
+        out.push_str("<div class=\"label\">Re-run this case</div><pre class=\"rerun u\"><code>");
+        escape_clipped(out, &r.rerun);
+        out.push_str("</code></pre>\n");
+    }
+    frames(out, r)?;
     write!(
         out,
-        "</pre></div>\n</div>\n<p class=\"permalink\"><a href=\"#{}\">Link to this result</a></p>\n</div>\n</details>\n",
+        "<p class=\"permalink\"><a href=\"#{}\">Link to this result</a></p>\n</div>\n</details>\n",
         row.anchor
     )?;
     Ok(())
 }
 
+/// The frames of a result: one `<details class="frame">` each, with the
+/// direction, connection, stream, message name, the decoded message and
+/// the hex (the first [`crate::suite::model::MAX_FRAME_BYTES`] bytes).
+fn frames(out: &mut String, r: &CaseResult) -> fmt::Result {
+    if r.frames.is_empty() {
+        return Ok(());
+    }
+    write!(
+        out,
+        "<div class=\"frames\" data-count=\"{}\" data-omitted=\"{}\"><div class=\"label\">Frames ({}",
+        r.frames.len(),
+        r.frames_omitted,
+        r.frames.len()
+    )?;
+    if r.frames_omitted > 0 {
+        write!(
+            out,
+            "; {} more between the first and the last {} not kept",
+            r.frames_omitted,
+            crate::suite::model::MAX_FRAMES_PER_CASE / 2
+        )?;
+    }
+    out.push_str(")</div>\n");
+    for f in &r.frames {
+        let dir = match f.dir {
+            crate::suite::model::Direction::Sent => "sent",
+            crate::suite::model::Direction::Received => "received",
+        };
+        write!(
+            out,
+            "<details class=\"frame {dir}\" data-dir=\"{dir}\"><summary><span class=\"dir\">{}</span> ",
+            if dir == "sent" { "\u{2192} sent" } else { "\u{2190} received" }
+        )?;
+        write!(out, "<span class=\"muted\">+{} ms", f.at_ms)?;
+        if let Some(c) = f.conn {
+            write!(out, " conn {c}")?;
+        }
+        if let Some(st) = f.stream {
+            write!(out, " stream {st}")?;
+        }
+        write!(out, " \u{b7} {} B</span> <span class=\"msg u\">", f.len)?;
+        escape_clipped(out, &f.message);
+        out.push_str("</span>");
+        if let Some(note) = &f.note {
+            out.push_str(" <span class=\"note u\">");
+            escape_clipped(out, note);
+            out.push_str("</span>");
+        }
+        out.push_str("</summary>\n");
+        if let Some(d) = &f.decoded {
+            out.push_str("<pre class=\"decoded u\">\n");
+            escape_clipped(out, d);
+            out.push_str("</pre>\n");
+        }
+        if !f.hex.is_empty() {
+            out.push_str("<pre class=\"hex\">\n");
+            for (i, line) in f.hex.as_bytes().chunks(64).enumerate() {
+                write!(out, "{:06x}  ", i * 32)?;
+                for (j, pair) in line.chunks(2).enumerate() {
+                    if j > 0 {
+                        out.push(' ');
+                    }
+                    // Hex digits only in our reports; escaped all the same.
+                    escape_into(out, &String::from_utf8_lossy(pair));
+                }
+                out.push('\n');
+            }
+            let kept = f.hex.len() / 2;
+            if f.len > kept as u64 {
+                write!(out, "\u{2026} {} more bytes not kept", f.len - kept as u64)?;
+            }
+            out.push_str("</pre>\n");
+        }
+        out.push_str("</details>\n");
+    }
+    out.push_str("</div>\n");
+    Ok(())
+}
+
 const CSS: &str = r#":root{color-scheme:light dark;--bg:#fff;--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--panel:#f6f8fa;--hover:#eef1f4;--link:#0969da;--on:#fff;
---pass:#1a7f37;--fail:#cf222e;--non-strict:#9a6700;--unsupported:#1b7c83;--informational:#0969da;--error:#8250df;--skipped:#6e7781}
+--pass:#1a7f37;--fail:#cf222e;--non-strict:#9a6700;--unsupported:#1b7c83;--informational:#0969da;--error:#8250df;--skipped:#6e7781;--na:#afb8c1}
 @media (prefers-color-scheme:dark){:root{--bg:#0d1117;--fg:#e6edf3;--muted:#9198a1;--line:#3d444d;--panel:#151b23;--hover:#1c2330;--link:#4493f8;--on:#0d1117;
---pass:#3fb950;--fail:#f85149;--non-strict:#d29922;--unsupported:#39c5cf;--informational:#58a6ff;--error:#bc8cff;--skipped:#8b949e}}
+--pass:#3fb950;--fail:#f85149;--non-strict:#d29922;--unsupported:#39c5cf;--informational:#58a6ff;--error:#bc8cff;--skipped:#8b949e;--na:#484f58}}
 *{box-sizing:border-box}
 html{-webkit-text-size-adjust:100%;text-size-adjust:100%}
 body{margin:0 auto;max-width:1240px;padding:1rem;background:var(--bg);color:var(--fg);font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
@@ -779,7 +902,7 @@ h2 a{color:inherit;text-decoration:none}
 .count.zero{opacity:.55}
 .count:has(input:not(:checked)){opacity:.35;text-decoration:line-through}
 .v-pass{--c:var(--pass)}.v-fail{--c:var(--fail)}.v-non-strict{--c:var(--non-strict)}.v-unsupported{--c:var(--unsupported)}
-.v-informational{--c:var(--informational)}.v-error{--c:var(--error)}.v-skipped{--c:var(--skipped)}
+.v-informational{--c:var(--informational)}.v-error{--c:var(--error)}.v-skipped{--c:var(--skipped)}.v-na{--c:var(--na)}
 .badge{display:inline-block;padding:.05rem .45rem;border-radius:999px;background:var(--c,var(--skipped));color:var(--on);font-size:.75rem;font-weight:700;letter-spacing:.02em;white-space:nowrap}
 .xfail{display:inline-block;font-size:.75rem;color:var(--muted);border:1px dashed var(--muted);border-radius:6px;padding:0 .4rem}
 .iter{color:var(--muted);font-size:.85em}
@@ -838,6 +961,15 @@ body{padding:.6rem}
 .result .body{padding-left:.7rem}
 }
 @media print{#tools{display:none}.result>.body{display:block}}
+.frames{margin:.4rem 0}
+.frame{border-left:3px solid var(--line);margin:.15rem 0;padding-left:.5rem}
+.frame.sent{border-left-color:var(--informational)}.frame.received{border-left-color:var(--pass)}
+.frame summary{cursor:pointer;font-size:.88em}
+.frame .dir{font-weight:600}
+.frame .note{color:var(--non-strict)}
+.frame pre,.rerun{margin:.2rem 0;padding:.4rem;white-space:pre-wrap;overflow-wrap:anywhere;background:var(--panel);border:1px solid var(--line);border-radius:4px;max-height:24rem;overflow:auto}
+body:has(#show-NOT_APPLICABLE:not(:checked)) .area[data-total="0"] .thead{display:none}
+body:has(#show-NOT_APPLICABLE:checked) .na-note{display:none}
 "#;
 
 const JS: &str = r#"
@@ -880,6 +1012,9 @@ mod tests {
             duration_ms: 3,
             iteration,
             expected_failure: None,
+            rerun: String::new(),
+            frames: Vec::new(),
+            frames_omitted: 0,
         }
     }
 

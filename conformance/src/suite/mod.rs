@@ -8,11 +8,15 @@
 //! * [`registry`] and [`cases`] — every case with its stable id;
 //! * [`runner`] — filtering, capability discovery, verdicts, expected failures;
 //! * [`report`] — console, JSON and JUnit output ([`html`] renders HTML);
+//! * [`trace`] and [`decode`] — the frames each case sent and received, decoded;
+//! * [`fixtures`] — the identities a target must know (`fixtures` command);
 //! * [`offline`] — the golden vectors checked offline.
 
 pub mod cases;
 pub mod client;
 pub mod ctx;
+pub mod decode;
+pub mod fixtures;
 pub mod frame;
 pub mod html;
 pub mod model;
@@ -20,5 +24,6 @@ pub mod offline;
 pub mod registry;
 pub mod report;
 pub mod runner;
+pub mod trace;
 pub mod wire;
 pub mod xfail;

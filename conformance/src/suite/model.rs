@@ -71,8 +71,13 @@ pub enum Verdict {
     Informational,
     /// The suite could not run the case (connection lost, harness error).
     Error,
-    /// Not run (filtered out by role, or by a failed prerequisite).
+    /// Not run: the case needs state the suite cannot create on this target
+    /// (the reason is given).
     Skipped,
+    /// The case is for the other role (a node case when testing an anchor
+    /// and vice versa). Left out of [`Summary::total`] and of every other
+    /// count: the target is not judged on it.
+    NotApplicable,
 }
 
 impl Verdict {
@@ -87,6 +92,7 @@ impl Verdict {
             Verdict::Informational => "INFORMATIONAL",
             Verdict::Error => "ERROR",
             Verdict::Skipped => "SKIPPED",
+            Verdict::NotApplicable => "NOT_APPLICABLE",
         }
     }
 
@@ -138,6 +144,68 @@ pub struct CaseResult {
     pub iteration: u32,
     /// Set when the case is listed in the expected-failures file: the reason given there.
     pub expected_failure: Option<String>,
+    /// The command line that re-runs this one case against the same target
+    /// with the same run id (empty for offline vectors and `NOT_APPLICABLE`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub rerun: String,
+    /// The frames the case sent and received, in order, bounded (see
+    /// [`FrameRecord`]): the first and last [`MAX_FRAMES_PER_CASE`]` / 2`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frames: Vec<FrameRecord>,
+    /// How many frames the case exchanged beyond those in `frames`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub frames_omitted: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// At most this many bytes of each frame are kept in [`FrameRecord::hex`].
+pub const MAX_FRAME_BYTES: usize = 4096;
+
+/// At most this many frames are kept per case (the first and the last
+/// half); the others are counted in [`CaseResult::frames_omitted`].
+pub const MAX_FRAMES_PER_CASE: usize = 24;
+
+/// Which way a frame went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// From the suite to the target.
+    Sent,
+    /// From the target to the suite.
+    Received,
+}
+
+/// One stream direction's bytes as a case sent or received them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameRecord {
+    /// Sent or received.
+    pub dir: Direction,
+    /// The case's connection it went over (1 = the case's first), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conn: Option<u32>,
+    /// The QUIC stream id, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<u64>,
+    /// Milliseconds since the case started.
+    pub at_ms: u64,
+    /// How many bytes went over the stream (all of them, not only those in `hex`).
+    pub len: u64,
+    /// The first [`MAX_FRAME_BYTES`] bytes, lowercase hex.
+    pub hex: String,
+    /// The message: its name and code (`Hello (0x00)`), or why the bytes
+    /// are not one frame.
+    pub message: String,
+    /// The message decoded with the schema bindings, in Cap'n Proto text
+    /// form (bounded), when it reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded: Option<String>,
+    /// How the stream ended when no bytes were the point (a reset, a
+    /// timeout, a closed connection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// Facts about the target learned from the Hello exchange.
@@ -162,7 +230,7 @@ pub struct TargetInfo {
 /// Verdict counts.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
-    /// Number of results (cases × repetitions).
+    /// Number of results (cases × repetitions), `NOT_APPLICABLE` excluded.
     pub total: u64,
     /// PASS.
     pub pass: u64,
@@ -178,14 +246,22 @@ pub struct Summary {
     pub error: u64,
     /// SKIPPED.
     pub skipped: u64,
+    /// NOT_APPLICABLE: cases of the other role, not in `total`.
+    #[serde(default)]
+    pub not_applicable: u64,
 }
 
 impl Summary {
-    /// Counts `results`.
+    /// Counts `results`; `NOT_APPLICABLE` results are counted apart and
+    /// not in `total`.
     #[must_use]
-    pub fn of(results: &[CaseResult]) -> Self {
+    pub fn of<'a>(results: impl IntoIterator<Item = &'a CaseResult>) -> Self {
         let mut s = Summary::default();
         for r in results {
+            if r.verdict == Verdict::NotApplicable {
+                s.not_applicable += 1;
+                continue;
+            }
             s.total += 1;
             match r.verdict {
                 Verdict::Pass => s.pass += 1,
@@ -195,6 +271,7 @@ impl Summary {
                 Verdict::Informational => s.informational += 1,
                 Verdict::Error => s.error += 1,
                 Verdict::Skipped => s.skipped += 1,
+                Verdict::NotApplicable => {}
             }
         }
         s
@@ -226,7 +303,7 @@ pub struct Report {
 }
 
 impl Report {
-    /// The MUST cases that ran (not SKIPPED) and did not pass, without an
+    /// The MUST cases that ran (not SKIPPED or NOT_APPLICABLE) and did not pass, without an
     /// expected failure, one line each: `ID VERDICT: expected … — actual …`.
     #[must_use]
     pub fn must_not_passing(&self) -> Vec<String> {
@@ -234,7 +311,10 @@ impl Report {
             .iter()
             .filter(|r| {
                 r.case.level == Level::Must
-                    && !matches!(r.verdict, Verdict::Pass | Verdict::Skipped)
+                    && !matches!(
+                        r.verdict,
+                        Verdict::Pass | Verdict::Skipped | Verdict::NotApplicable
+                    )
                     && r.expected_failure.is_none()
             })
             .map(|r| {

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::model::{CaseResult, Report, Verdict};
+use std::time::Duration;
+
+use super::model::{CaseResult, Direction, Report, Summary, Verdict, MAX_FRAMES_PER_CASE};
 
 fn areas(report: &Report) -> BTreeMap<&str, Vec<&CaseResult>> {
     let mut by: BTreeMap<&str, Vec<&CaseResult>> = BTreeMap::new();
@@ -25,7 +27,7 @@ pub fn summary_line(report: &Report) -> String {
         .filter(|r| r.expected_failure.is_some() && r.verdict.is_failure())
         .count();
     format!(
-        "{} results: {} passed, {} failed, {} non-strict, {} unsupported, {} informational, {} errors, {} skipped ({} expected failures) in {} ms — {}",
+        "{} results: {} passed, {} failed, {} non-strict, {} unsupported, {} informational, {} errors, {} skipped ({} expected failures; {} not applicable, not counted) in {} ms — {}",
         s.total,
         s.pass,
         s.fail,
@@ -35,9 +37,45 @@ pub fn summary_line(report: &Report) -> String {
         s.error,
         s.skipped,
         xfail,
+        s.not_applicable,
         report.duration_ms,
         if report.failed() { "FAILED" } else { "OK" }
     )
+}
+
+/// One line for an area: `MBX    12/12 pass, 1 skip` (counts of the
+/// verdicts that occur; `NOT_APPLICABLE` as `n/a`), or `NODE   n/a (29
+/// cases of the other role)` when no case applies; with the time when given.
+#[must_use]
+pub fn area_line(area: &str, s: &Summary, elapsed: Option<Duration>) -> String {
+    let mut line = format!("{area:<5} ");
+    if s.total == 0 {
+        let _ = write!(
+            line,
+            "n/a ({} case{} of the other role)",
+            s.not_applicable,
+            if s.not_applicable == 1 { "" } else { "s" }
+        );
+    } else {
+        let _ = write!(line, "{}/{} pass", s.pass, s.total);
+        for (n, word) in [
+            (s.fail, "FAIL"),
+            (s.error, "ERROR"),
+            (s.non_strict, "non-strict"),
+            (s.informational, "informational"),
+            (s.unsupported, "unsupported"),
+            (s.skipped, "skip"),
+            (s.not_applicable, "n/a"),
+        ] {
+            if n > 0 {
+                let _ = write!(line, ", {n} {word}");
+            }
+        }
+    }
+    if let Some(d) = elapsed {
+        let _ = write!(line, " ({:.1} s)", d.as_secs_f64());
+    }
+    line
 }
 
 /// The console report.
@@ -60,12 +98,12 @@ pub fn console(report: &Report, verbose: bool) -> String {
     );
     let _ = writeln!(out, "capabilities: {}", t.capabilities.join(", "));
     for (area, results) in areas(report) {
-        let pass = results
-            .iter()
-            .filter(|r| r.verdict == Verdict::Pass)
-            .count();
-        let _ = writeln!(out, "\n{area} ({pass}/{} passed)", results.len());
+        let s = Summary::of(results.iter().copied());
+        let _ = writeln!(out, "\n{}", area_line(area, &s, None));
         for r in results {
+            if r.verdict == Verdict::NotApplicable && !verbose {
+                continue;
+            }
             let mark = match (r.verdict, &r.expected_failure) {
                 (v, Some(_)) if v.is_failure() => "XFAIL",
                 (Verdict::Pass, Some(_)) => "XPASS",
@@ -93,6 +131,9 @@ pub fn console(report: &Report, verbose: bool) -> String {
                 let _ = writeln!(out, "                expected: {}", r.expected);
                 let _ = writeln!(out, "                actual:   {}", r.actual);
             }
+            if interesting && r.verdict != Verdict::NotApplicable {
+                frame_lines(&mut out, r);
+            }
             if let Some(reason) = &r.expected_failure {
                 if r.verdict == Verdict::Pass {
                     let _ = writeln!(out, "                listed as an expected failure but PASSES: remove it from the file ({reason})");
@@ -104,6 +145,44 @@ pub fn console(report: &Report, verbose: bool) -> String {
     }
     let _ = writeln!(out, "\n{}", summary_line(report));
     out
+}
+
+/// The re-run command and one line per recorded frame of `r`, indented
+/// under its row (`→ conn 1 stream 0 +3 ms  Hello (0x00), 113 B`).
+fn frame_lines(out: &mut String, r: &CaseResult) {
+    const PAD: &str = "                ";
+    if !r.rerun.is_empty() {
+        let _ = writeln!(out, "{PAD}re-run:   {}", r.rerun);
+    }
+    if r.frames.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "{PAD}frames:");
+    for (i, f) in r.frames.iter().enumerate() {
+        if r.frames_omitted > 0 && i == MAX_FRAMES_PER_CASE / 2 {
+            let _ = writeln!(out, "{PAD}  … {} more (not kept)", r.frames_omitted);
+        }
+        let arrow = match f.dir {
+            Direction::Sent => "\u{2192}",
+            Direction::Received => "\u{2190}",
+        };
+        let mut place = String::new();
+        if let Some(c) = f.conn {
+            let _ = write!(place, "conn {c} ");
+        }
+        if let Some(st) = f.stream {
+            let _ = write!(place, "stream {st} ");
+        }
+        let _ = write!(
+            out,
+            "{PAD}  {arrow} {place}+{} ms  {}, {} B",
+            f.at_ms, f.message, f.len
+        );
+        if let Some(note) = &f.note {
+            let _ = write!(out, " ({note})");
+        }
+        out.push('\n');
+    }
 }
 
 /// Escapes text for XML attributes and content; characters XML 1.0 cannot
@@ -137,7 +216,12 @@ pub fn junit(report: &Report) -> String {
             .filter(|r| r.verdict == v && r.expected_failure.is_none())
             .count()
     };
-    let all: Vec<&CaseResult> = report.results.iter().collect();
+    // Cases of the other role are left out: they are not results.
+    let all: Vec<&CaseResult> = report
+        .results
+        .iter()
+        .filter(|r| r.verdict != Verdict::NotApplicable)
+        .collect();
     let _ = writeln!(
         out,
         "<testsuites name=\"distsoc-conformance\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">",
@@ -146,7 +230,11 @@ pub fn junit(report: &Report) -> String {
         failures(&all, Verdict::Error),
         report.duration_ms as f64 / 1000.0
     );
-    for (area, results) in areas(report) {
+    for (area, mut results) in areas(report) {
+        results.retain(|r| r.verdict != Verdict::NotApplicable);
+        if results.is_empty() {
+            continue;
+        }
         let skipped = results
             .iter()
             .filter(|r| matches!(r.verdict, Verdict::Skipped | Verdict::Unsupported))
@@ -253,6 +341,9 @@ mod tests {
             duration_ms: 3,
             iteration: 0,
             expected_failure: x.map(str::to_string),
+            rerun: String::new(),
+            frames: Vec::new(),
+            frames_omitted: 0,
         };
         let results = vec![
             case("FRM-2-001", Verdict::Pass, None),
@@ -302,8 +393,53 @@ mod tests {
     }
 
     #[test]
+    fn not_applicable_is_left_out_of_counts() {
+        let mut r = report();
+        let mut na = r.results[0].clone();
+        na.case.id = "NODE-4-001".into();
+        na.case.area = "NODE".into();
+        na.verdict = Verdict::NotApplicable;
+        r.results.push(na);
+        r.summary = Summary::of(&r.results);
+        assert_eq!((r.summary.total, r.summary.not_applicable), (6, 1));
+        assert_eq!(r.summary.skipped, 0);
+        let x = junit(&r);
+        assert!(!x.contains("NODE"), "{x}");
+        let c = console(&r, false);
+        assert!(c.contains("NODE  n/a (1 case of the other role)"), "{c}");
+        assert!(c.contains("1 not applicable, not counted"));
+        assert!(!c.contains("NODE-4-001"));
+        let s = Summary::of(&r.results[..3]);
+        assert_eq!(
+            area_line("FRM", &s, Some(Duration::from_millis(1500))),
+            "FRM   1/3 pass, 2 FAIL (1.5 s)"
+        );
+    }
+
+    #[test]
     fn console_marks_expected_failures() {
-        let c = console(&report(), false);
+        let mut rep = report();
+        rep.results[1].rerun = "distsoc-conformance run --case FRM-2-002".into();
+        rep.results[1].frames = vec![crate::suite::model::FrameRecord {
+            dir: Direction::Sent,
+            conn: Some(1),
+            stream: Some(4),
+            at_ms: 3,
+            len: 65,
+            hex: "00".into(),
+            message: "Hello (0x00)".into(),
+            decoded: None,
+            note: None,
+        }];
+        let c = console(&rep, false);
+        assert!(
+            c.contains("re-run:   distsoc-conformance run --case FRM-2-002"),
+            "{c}"
+        );
+        assert!(
+            c.contains("\u{2192} conn 1 stream 4 +3 ms  Hello (0x00), 65 B"),
+            "{c}"
+        );
         assert!(c.contains("XFAIL"));
         assert!(c.contains("XPASS"));
         assert!(c.contains("remove it from the file"));

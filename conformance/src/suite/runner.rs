@@ -2,7 +2,9 @@
 //! filtering, capability checks, per-case timeout, verdict mapping and
 //! expected failures.
 
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand_chacha::ChaCha20Rng;
@@ -13,6 +15,7 @@ use super::model::{
     CaseInfo, CaseResult, Level, Report, Role, Summary, TargetInfo, Verdict, SUITE_VERSION,
 };
 use super::registry::{self, Case};
+use super::trace::Trace;
 use super::wire::PROTOCOL_VERSION;
 use super::xfail::ExpectedFailures;
 
@@ -45,6 +48,58 @@ pub struct RunConfig {
     /// Capabilities treated as declared even when the target does not
     /// declare them (`--assume-capability`).
     pub assume_capabilities: Vec<String>,
+    /// Told about every result as it is made, and about every finished area.
+    pub progress: Option<ProgressFn>,
+    /// The program name the per-case re-run commands start with.
+    pub program: String,
+}
+
+/// What [`RunConfig::progress`] is told while the suite runs.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    /// The run starts: the selected areas in order, each with its number of
+    /// applicable results (cases × repetitions) and of not-applicable cases.
+    Start {
+        /// `(area, applicable, not applicable)`, in run order.
+        areas: &'a [(String, u64, u64)],
+    },
+    /// A case is about to run.
+    Case {
+        /// The case.
+        case: &'a CaseInfo,
+        /// Its iteration.
+        iteration: u32,
+    },
+    /// A result was made.
+    Result(&'a CaseResult),
+    /// Every result of `area` is made; `summary` counts them.
+    AreaDone {
+        /// The area.
+        area: &'a str,
+        /// Its counts (`total` excludes `NOT_APPLICABLE`).
+        summary: &'a Summary,
+        /// Wall time the area took.
+        elapsed: Duration,
+    },
+    /// Every result is made (the report follows).
+    Finished,
+}
+
+/// The progress callback of a run.
+#[derive(Clone)]
+pub struct ProgressFn(pub Arc<dyn Fn(&Progress<'_>) + Send + Sync>);
+
+impl std::fmt::Debug for ProgressFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressFn(..)")
+    }
+}
+
+impl ProgressFn {
+    /// Wraps `f`.
+    pub fn new(f: impl Fn(&Progress<'_>) + Send + Sync + 'static) -> Self {
+        ProgressFn(Arc::new(f))
+    }
 }
 
 impl RunConfig {
@@ -64,7 +119,77 @@ impl RunConfig {
             timeouts: Timeouts::default(),
             expected_failures: ExpectedFailures::default(),
             assume_capabilities: Vec::new(),
+            progress: None,
+            program: "distsoc-conformance".into(),
         }
+    }
+
+    /// The command line that re-runs case `id` (iteration `iteration`) of
+    /// this run: same target, role, run id, strictness, time bounds and
+    /// assumed capabilities, only that case.
+    #[must_use]
+    pub fn rerun_command(&self, id: &str, iteration: u32) -> String {
+        let mut args = vec![
+            self.program.clone(),
+            "run".into(),
+            "--target".into(),
+            self.target.clone(),
+            "--role".into(),
+            match self.role {
+                Role::Node => "node".into(),
+                _ => "anchor".into(),
+            },
+            "--case".into(),
+            id.into(),
+            "--run-id".into(),
+            self.seed.to_string(),
+        ];
+        if iteration > 0 {
+            args.extend(["--repeat".into(), (iteration + 1).to_string()]);
+        }
+        if self.strict {
+            args.push("--strict".into());
+        }
+        let defaults = RunConfig::new("", self.role);
+        if self.case_timeout != defaults.case_timeout {
+            args.extend([
+                "--timeout-ms".into(),
+                self.case_timeout.as_millis().to_string(),
+            ]);
+        }
+        if self.timeouts.silence != defaults.timeouts.silence {
+            args.extend([
+                "--silence-ms".into(),
+                self.timeouts.silence.as_millis().to_string(),
+            ]);
+        }
+        for cap in &self.assume_capabilities {
+            args.extend(["--assume-capability".into(), cap.clone()]);
+        }
+        args.push("-v".into());
+        args.iter()
+            .map(|a| shell_quote(a))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// `s` as one POSIX shell word: as is when it only has safe characters,
+/// else in single quotes.
+#[must_use]
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'-' | b'_' | b'.' | b'/' | b':' | b'@' | b'=' | b',' | b'+'
+                )
+        })
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 
@@ -208,6 +333,9 @@ fn result(
         duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
         iteration,
         expected_failure: None,
+        rerun: String::new(),
+        frames: Vec::new(),
+        frames_omitted: 0,
     }
 }
 
@@ -217,21 +345,57 @@ pub async fn run(cfg: RunConfig) -> Result<Report, SuiteError> {
     let started_at = rfc3339_now();
     let target = parse_target(&cfg.target)?;
     let info = discover(&target, cfg.role, &cfg.target, cfg.timeouts).await?;
-    let mut results = Vec::new();
-    for case in selection(&cfg) {
+    let selected = selection(&cfg);
+    let repeat = cfg.repeat.max(1);
+    // Areas in run order with their applicable results and n/a cases.
+    let mut plan: Vec<(String, u64, u64)> = Vec::new();
+    for case in &selected {
         let c = &case.info;
-        for iteration in 0..cfg.repeat.max(1) {
+        if plan.last().is_none_or(|(a, _, _)| *a != c.area) {
+            plan.push((c.area.clone(), 0, 0));
+        }
+        if let Some(last) = plan.last_mut() {
+            if c.role.applies_to(cfg.role) {
+                last.1 += u64::from(repeat);
+            } else {
+                last.2 += 1;
+            }
+        }
+    }
+    let tell = |p: &Progress<'_>| {
+        if let Some(f) = &cfg.progress {
+            (f.0)(p);
+        }
+    };
+    tell(&Progress::Start { areas: &plan });
+    let mut results: Vec<CaseResult> = Vec::new();
+    let mut area_started: BTreeMap<String, (Instant, usize)> = BTreeMap::new();
+    for (i, case) in selected.iter().enumerate() {
+        let c = &case.info;
+        area_started
+            .entry(c.area.clone())
+            .or_insert((Instant::now(), results.len()));
+        if !c.role.applies_to(cfg.role) {
+            // Reported once, whatever --repeat says, and never run.
+            let r = result(
+                c,
+                Verdict::NotApplicable,
+                format!("a target of role {}", role_word(c.role)),
+                format!("the target is tested as {}", role_word(cfg.role)),
+                Duration::ZERO,
+                0,
+            );
+            tell(&Progress::Result(&r));
+            results.push(r);
+        }
+        for iteration in 0..repeat {
+            if !c.role.applies_to(cfg.role) {
+                break;
+            }
+            tell(&Progress::Case { case: c, iteration });
             let t0 = Instant::now();
-            let mut r = if !c.role.applies_to(cfg.role) {
-                result(
-                    c,
-                    Verdict::Skipped,
-                    format!("role {:?}", c.role),
-                    format!("target role {:?}", cfg.role),
-                    t0.elapsed(),
-                    iteration,
-                )
-            } else if let Some(cap) = c.capability.as_deref().filter(|cap| {
+            let trace = Trace::new();
+            let mut r = if let Some(cap) = c.capability.as_deref().filter(|cap| {
                 !info.capabilities.iter().any(|d| d == cap)
                     && !cfg.assume_capabilities.iter().any(|d| d == cap)
             }) {
@@ -254,8 +418,10 @@ pub async fn run(cfg: RunConfig) -> Result<Report, SuiteError> {
                 let bound = case
                     .needs
                     .map_or(cfg.case_timeout, |d| d.max(cfg.case_timeout));
-                let outcome: Result<Result<Outcome, CaseError>, _> =
-                    tokio::time::timeout(bound, (case.run)(&mut ctx)).await;
+                let outcome: Result<Result<Outcome, CaseError>, _> = trace
+                    .clone()
+                    .scope(tokio::time::timeout(bound, (case.run)(&mut ctx)))
+                    .await;
                 match outcome {
                     Err(_) => result(
                         c,
@@ -300,9 +466,24 @@ pub async fn run(cfg: RunConfig) -> Result<Report, SuiteError> {
                 }
             };
             r.expected_failure = cfg.expected_failures.reason(&c.id).map(str::to_string);
+            r.rerun = cfg.rerun_command(&c.id, iteration);
+            (r.frames, r.frames_omitted) = trace.frames();
+            tell(&Progress::Result(&r));
             results.push(r);
         }
+        let area_ends = selected.get(i + 1).is_none_or(|n| n.info.area != c.area);
+        if area_ends {
+            if let Some((t0, from)) = area_started.remove(&c.area) {
+                let summary = Summary::of(&results[from..]);
+                tell(&Progress::AreaDone {
+                    area: &c.area,
+                    summary: &summary,
+                    elapsed: t0.elapsed(),
+                });
+            }
+        }
     }
+    tell(&Progress::Finished);
     Ok(Report {
         suite_version: SUITE_VERSION.to_string(),
         spec_version: PROTOCOL_VERSION,
@@ -314,6 +495,14 @@ pub async fn run(cfg: RunConfig) -> Result<Report, SuiteError> {
         summary: Summary::of(&results),
         results,
     })
+}
+
+fn role_word(r: Role) -> &'static str {
+    match r {
+        Role::Node => "node",
+        Role::Anchor => "anchor",
+        Role::Any => "any",
+    }
 }
 
 /// The current time as RFC 3339 UTC (`2025-01-31T12:00:00Z`).
@@ -390,6 +579,28 @@ mod tests {
                 && Role::Any.applies_to(Role::Node)
                 && !Role::Node.applies_to(Role::Anchor)
         );
+    }
+
+    #[test]
+    fn rerun_commands() {
+        let mut cfg = RunConfig::new(format!("{}@127.0.0.1:4433", "ab".repeat(32)), Role::Node);
+        cfg.seed = 42;
+        assert_eq!(
+            cfg.rerun_command("FRM-2-004", 0),
+            format!(
+                "distsoc-conformance run --target {}@127.0.0.1:4433 --role node --case FRM-2-004 --run-id 42 -v",
+                "ab".repeat(32)
+            )
+        );
+        cfg.strict = true;
+        cfg.case_timeout = Duration::from_secs(30);
+        cfg.assume_capabilities = vec!["mesh/1".into()];
+        cfg.target = "x y'z".into();
+        assert_eq!(
+            cfg.rerun_command("FRM-2-004", 2),
+            "distsoc-conformance run --target 'x y'\\''z' --role node --case FRM-2-004 --run-id 42 --repeat 3 --strict --timeout-ms 30000 --assume-capability mesh/1 -v"
+        );
+        assert_eq!(shell_quote(""), "''");
     }
 
     #[test]

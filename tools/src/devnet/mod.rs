@@ -47,10 +47,10 @@ const LOOPBACK: SocketAddr =
 /// Options of `distsoc devnet`.
 #[derive(Debug, Args)]
 pub(crate) struct DevnetArgs {
-    /// Directory for the network's data: anchor/, alice/, bob/, carol/ and
-    /// conformance/ (the suite's reports). Must be absent or empty. Default: a
-    /// temporary directory, removed on exit (the reports are then written to
-    /// a directory of their own that is kept).
+    /// Directory for the network's data: anchor/, alice/, bob/, carol/,
+    /// conformance/ (the suite's reports) and logs/ (the anchor's and nodes'
+    /// log). Must be absent or empty. Default: a temporary directory, removed
+    /// on exit except conformance/ and logs/.
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Leave the anchor and the nodes running after the scenario, until
@@ -78,7 +78,13 @@ pub(crate) fn run(args: DevnetArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(devnet(args))
+    rt.block_on(async {
+        let (dir, temp) = prepare_dir(args.dir.clone())?;
+        let result = devnet(args, &dir, temp.is_some()).await;
+        // Also after a failed step: the log and any report say why.
+        keep_reports(temp, &dir);
+        result
+    })
 }
 
 fn heading(n: u32, title: &str) {
@@ -297,10 +303,15 @@ async fn start_member(
     Ok(m)
 }
 
-async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
-    let (dir, temp) = prepare_dir(args.dir)?;
+async fn devnet(args: DevnetArgs, dir: &Path, is_temp: bool) -> anyhow::Result<()> {
+    let dir = dir.to_path_buf();
     println!("distsoc devnet: one anchor and three nodes on 127.0.0.1, real QUIC, real SQLite");
     println!("data directory: {}", dir.display());
+    let log = start_log(&dir)?;
+    println!(
+        "log of the anchor and the nodes: {} (RUST_LOG sets the level; default info)",
+        log.display()
+    );
 
     heading(1, "start the network");
     let anchor = start_anchor(&dir.join("anchor")).await?;
@@ -308,6 +319,15 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     let mut bob = start_member("Bob", &dir.join("bob"), &anchor.connect).await?;
     let carol = start_member("Carol", &dir.join("carol"), &anchor.connect).await?;
     say("(each person's NodeId is their Ed25519 key, pinned in every QUIC handshake)");
+    print_connect_strings(
+        &anchor,
+        &[&alice, &bob, &carol],
+        if args.keep {
+            "the network is up; with --keep it stays up after the scenario"
+        } else {
+            "the network is up until the scenario ends; --keep keeps it running"
+        },
+    )?;
 
     let step = "profiles";
     heading(2, "everyone signs a public profile");
@@ -630,15 +650,9 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     if args.no_suite {
         say("skipped (--no-suite)");
     } else {
-        // The reports outlive a temporary network directory.
-        let out = match &temp {
-            Some(_) => tempfile::Builder::new()
-                .prefix("distsoc-conformance-")
-                .tempdir()
-                .context("cannot create a directory for the reports")?
-                .keep(),
-            None => dir.join("conformance"),
-        };
+        // The reports live in the network directory; a temporary one
+        // keeps them (and only them) on exit.
+        let out = dir.join(REPORTS_DIR);
         run_suite(&anchor.connect.to_string(), &out).await?;
     }
 
@@ -660,10 +674,13 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     }
 
     println!("\nAll scenario checks passed.");
-    println!("\nConnect strings:");
-    println!("   anchor  {}", anchor.connect);
-    for m in [&alice, &bob, &carol] {
-        println!("   {:<7} {}", m.name.to_lowercase(), m.connect_string()?);
+    if args.keep {
+        // Bob came back, possibly on another port: the strings as they are.
+        print_connect_strings(
+            &anchor,
+            &[&alice, &bob, &carol],
+            "the network keeps running",
+        )?;
     }
 
     if let Some(r) = &dave.running {
@@ -671,7 +688,7 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     }
     let members = [alice, bob, carol];
     if args.keep {
-        keep_running(&dir, temp.is_some(), &anchor, &members).await;
+        keep_running(&dir, is_temp, &anchor, &members).await;
     } else {
         for m in &members {
             if let Some(r) = &m.running {
@@ -681,8 +698,86 @@ async fn devnet(args: DevnetArgs) -> anyhow::Result<()> {
     }
     anchor.anchor.stop(DRAIN).await;
     println!("network stopped");
-    drop(temp);
     Ok(())
+}
+
+/// The conformance reports' directory inside the network directory.
+const REPORTS_DIR: &str = "conformance";
+/// The log directory inside the network directory.
+const LOGS_DIR: &str = "logs";
+
+/// Sends this process's log (the anchor's and the nodes' tracing events)
+/// to `DIR/logs/devnet.log`, plain text, at `RUST_LOG` or `info`.
+fn start_log(dir: &Path) -> anyhow::Result<PathBuf> {
+    let logs = dir.join(LOGS_DIR);
+    std::fs::create_dir_all(&logs).with_context(|| format!("cannot create {}", logs.display()))?;
+    let path = logs.join("devnet.log");
+    let file = std::fs::File::create(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A subscriber set earlier in this process (none in `distsoc`) wins.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+    Ok(path)
+}
+
+/// Prints the connect strings of the anchor and the nodes (while they are
+/// up), with `note` saying for how long.
+fn print_connect_strings(
+    anchor: &StartedAnchor,
+    members: &[&Member],
+    note: &str,
+) -> anyhow::Result<()> {
+    println!("\nConnect strings ({note}):");
+    println!("   {:<7} {}", "anchor", anchor.connect);
+    for m in members {
+        println!("   {:<7} {}", m.name.to_lowercase(), m.connect_string()?);
+    }
+    Ok(())
+}
+
+/// A temporary network directory is removed on exit except its
+/// conformance reports and its log, which stay where they were written
+/// (`DIR/conformance`, `DIR/logs`); a `--dir` directory is kept whole.
+fn keep_reports(temp: Option<tempfile::TempDir>, dir: &Path) {
+    let Some(temp) = temp else {
+        return;
+    };
+    let kept = temp.keep();
+    let mut left = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(&kept) {
+        for e in entries.flatten() {
+            if e.file_name() == REPORTS_DIR || e.file_name() == LOGS_DIR {
+                continue;
+            }
+            let p = e.path();
+            let removed = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+            if removed.is_err() {
+                left.push(p);
+            }
+        }
+    }
+    let kept: Vec<String> = [REPORTS_DIR, LOGS_DIR]
+        .iter()
+        .map(|d| dir.join(d))
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    println!(
+        "the temporary network directory was removed except: {}",
+        kept.join(", ")
+    );
+    for p in left {
+        println!("   (could not remove {})", p.display());
+    }
 }
 
 /// Keeps the nodes serving until Ctrl-C (or SIGTERM), then closes them.
@@ -708,7 +803,10 @@ async fn keep_running(dir: &Path, is_temp: bool, anchor: &StartedAnchor, members
         anchor.connect
     );
     if is_temp {
-        println!("The data directory is temporary and is removed on exit (use --dir to keep it).");
+        println!(
+            "The data directory is temporary and is removed on exit, except its conformance \
+             reports and log (use --dir to keep it all)."
+        );
     }
     println!("Press Ctrl-C to stop.");
     // The nodes keep serving but do not dial anyone on their own, and their

@@ -316,6 +316,10 @@ pub struct LoadgenArgs {
     /// Write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Draw the latency of every operation (cumulative and distribution,
+    /// log latency axis) as an SVG picture in this file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
     /// Seed for reproducible client identities.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -424,12 +428,14 @@ pub enum LoadgenError {
 
 mod cpu;
 mod payload;
+mod plot;
 mod report;
 mod run;
 mod stats;
 mod worker;
 
 pub use cpu::CpuReport;
+pub use plot::write_svg;
 pub use report::*;
 pub use run::{main, run, run_until};
 
@@ -439,7 +445,7 @@ mod tests {
 
     use super::payload::{make_payload, parse_payload, stamp, Header};
     use super::run::identities;
-    use super::stats::percentile;
+    use super::stats::{op_report, Op, Stats};
     use super::*;
     use distsoc_protocol::sign::SigningKey;
 
@@ -482,13 +488,33 @@ mod tests {
     }
 
     #[test]
-    fn percentiles_nearest_rank() {
-        let v: Vec<u64> = (1..=100).collect();
-        assert_eq!(percentile(&v, 50.0), Some(50));
-        assert_eq!(percentile(&v, 99.0), Some(99));
-        assert_eq!(percentile(&v, 100.0), Some(100));
-        assert_eq!(percentile(&[7], 99.0), Some(7));
-        assert_eq!(percentile(&[], 50.0), None);
+    fn percentiles_from_the_histogram() {
+        // 1..=1000 ms, recorded by two workers and merged.
+        let (mut a, mut b) = (Stats::default(), Stats::default());
+        for ms in 1..=1000u64 {
+            let s = if ms % 2 == 0 { &mut a } else { &mut b };
+            s.ok_us(Op::Fetch, ms * 1000);
+        }
+        a.merge(b);
+        let r = op_report(Op::Fetch, a.ops.remove(&Op::Fetch).unwrap(), None);
+        assert_eq!(r.ok, 1000);
+        assert_eq!(r.latency_us.len(), 1000);
+        let near = |got: Option<f64>, want: f64| {
+            let got = got.unwrap();
+            assert!(
+                (got - want).abs() <= want * 0.001 + 0.001,
+                "{got} vs {want}"
+            );
+        };
+        near(r.p50_ms, 500.0);
+        near(r.p90_ms, 900.0);
+        near(r.p99_ms, 990.0);
+        near(r.p999_ms, 999.0);
+        near(r.max_ms, 1000.0);
+        near(r.mean_ms, 500.5);
+        let empty = op_report(Op::Wake, Default::default(), None);
+        assert_eq!(empty.p50_ms, None);
+        assert_eq!(empty.max_ms, None);
     }
 
     #[test]

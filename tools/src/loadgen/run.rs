@@ -733,6 +733,9 @@ pub fn main(args: LoadgenArgs) -> Result<(), LoadgenError> {
             source,
         })?;
     }
+    if let Some(path) = &args.plot {
+        super::plot::write_svg(&report, path)?;
+    }
     if !report.consistent {
         let why = match &report.mailbox {
             Some(m) => format!(

@@ -4,7 +4,23 @@ use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
+use hdrhistogram::Histogram;
+
 use super::report::OpReport;
+
+/// Largest latency a histogram records, µs (one hour; longer ones are
+/// recorded as this).
+const HIST_MAX_US: u64 = 3_600_000_000;
+/// Significant decimal digits of every recorded latency (HDR precision:
+/// values are kept within 0.1 %).
+const HIST_DIGITS: u8 = 3;
+
+/// An empty latency histogram (µs, 1 µs .. 1 h, 3 significant digits).
+pub(super) fn histogram() -> Histogram<u64> {
+    // The bounds are constants that `new_with_bounds` accepts.
+    #[allow(clippy::expect_used)]
+    Histogram::new_with_bounds(1, HIST_MAX_US, HIST_DIGITS).expect("valid histogram bounds")
+}
 
 // ---------------------------------------------------------------------------
 // Statistics
@@ -44,12 +60,24 @@ impl Op {
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct OpStats {
     pub(super) ok: u64,
-    pub(super) lat_us: Vec<u64>,
+    /// Latencies of the successful requests, µs.
+    pub(super) latency: Histogram<u64>,
     pub(super) errors: BTreeMap<String, u64>,
     pub(super) cancelled: u64,
+}
+
+impl Default for OpStats {
+    fn default() -> Self {
+        Self {
+            ok: 0,
+            latency: histogram(),
+            errors: BTreeMap::new(),
+            cancelled: 0,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -71,7 +99,7 @@ impl Stats {
     pub(super) fn ok_us(&mut self, op: Op, us: u64) {
         let s = self.ops.entry(op).or_default();
         s.ok += 1;
-        s.lat_us.push(us);
+        s.latency.saturating_record(us.clamp(1, HIST_MAX_US));
     }
 
     pub(super) fn err(&mut self, op: Op, code: &str) {
@@ -92,7 +120,8 @@ impl Stats {
         for (op, o) in other.ops {
             let s = self.ops.entry(op).or_default();
             s.ok += o.ok;
-            s.lat_us.extend(o.lat_us);
+            // Same bounds on both sides: adding cannot fail.
+            let _ = s.latency.add(&o.latency);
             s.cancelled += o.cancelled;
             for (k, v) in o.errors {
                 *s.errors.entry(k).or_default() += v;
@@ -103,24 +132,14 @@ impl Stats {
     }
 }
 
-/// The `p`-th percentile (nearest rank) of sorted values.
-pub(super) fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
-    let n = sorted.len();
-    if n == 0 {
-        return None;
-    }
-    let rank = ((p / 100.0) * n as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, n) - 1])
-}
-
 fn us_to_ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
 
-pub(super) fn op_report(op: Op, mut s: OpStats, phase: Option<Duration>) -> OpReport {
-    s.lat_us.sort_unstable();
-    let mean = (!s.lat_us.is_empty())
-        .then(|| s.lat_us.iter().map(|v| *v as f64).sum::<f64>() / s.lat_us.len() as f64 / 1000.0);
+pub(super) fn op_report(op: Op, s: OpStats, phase: Option<Duration>) -> OpReport {
+    let h = &s.latency;
+    let seen = !h.is_empty();
+    let at = |q: f64| seen.then(|| us_to_ms(h.value_at_quantile(q)));
     let throughput = phase.map(|d| {
         let secs = d.as_secs_f64();
         if secs > 0.0 {
@@ -136,10 +155,13 @@ pub(super) fn op_report(op: Op, mut s: OpStats, phase: Option<Duration>) -> OpRe
         errors_by_code: s.errors,
         cancelled: s.cancelled,
         throughput_per_s: throughput,
-        p50_ms: percentile(&s.lat_us, 50.0).map(us_to_ms),
-        p99_ms: percentile(&s.lat_us, 99.0).map(us_to_ms),
-        max_ms: s.lat_us.last().copied().map(us_to_ms),
-        mean_ms: mean,
+        p50_ms: at(0.50),
+        p90_ms: at(0.90),
+        p99_ms: at(0.99),
+        p999_ms: at(0.999),
+        max_ms: seen.then(|| us_to_ms(h.max())),
+        mean_ms: seen.then(|| h.mean() / 1000.0),
+        latency_us: s.latency,
     }
 }
 

@@ -153,7 +153,7 @@ pub(crate) fn cases() -> Vec<Case> {
                 let p = ctx.probe();
                 let s = ctx.connect().await?;
                 let (mut send, _recv) = s.conn.open_bi().await?;
-                client::write_all(&mut send, &p.frame[..p.frame.len() / 2], false).await.map_err(CaseError::Setup)?;
+                client::write_all_on(&mut send, &p.frame[..p.frame.len() / 2], false, s.conn.number()).await.map_err(CaseError::Setup)?;
                 let _ = send.reset(7u32.into());
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 Ok(Outcome::pass("nothing", "stream reset sent").and_usable(ctx.still_usable(&s).await))
@@ -164,7 +164,7 @@ pub(crate) fn cases() -> Vec<Case> {
                 let s = ctx.connect().await?;
                 let (mut send, mut recv) = s.conn.open_bi().await?;
                 let _ = recv.stop(9u32.into());
-                client::write_all(&mut send, &p.frame, true).await.map_err(CaseError::Setup)?;
+                client::write_all_on(&mut send, &p.frame, true, s.conn.number()).await.map_err(CaseError::Setup)?;
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 Ok(Outcome::pass("nothing", "STOP_SENDING sent").and_usable(ctx.still_usable(&s).await))
             })),

@@ -865,15 +865,21 @@ pub(crate) fn cases() -> Vec<Case> {
                 let cap = cap_of(p.code).unwrap_or(4096);
                 let s = ctx.connect().await?;
                 let (mut send, mut recv) = s.conn.open_bi().await?;
-                crate::suite::client::write_all(
+                crate::suite::client::write_all_on(
                     &mut send,
                     &header(p.code, 0, &[((cap - 8) / 8 + 1) as u32], true),
                     false,
+                    s.conn.number(),
                 )
                 .await
                 .map_err(CaseError::Setup)?;
-                let reply =
-                    crate::suite::client::read_reply(&mut recv, 1 << 20, s.timeouts().reply).await;
+                let reply = crate::suite::client::read_reply_on(
+                    &mut recv,
+                    1 << 20,
+                    s.timeouts().reply,
+                    s.conn.number(),
+                )
+                .await;
                 let _ = send.reset(0u32.into());
                 let outcome = match expect_error(&reply, TOO_LARGE) {
                     Ok(e) => Outcome::pass(

@@ -189,12 +189,70 @@ pub fn check_all(dir: &Path) -> Result<Vec<CaseResult>, OfflineError> {
     Ok(results)
 }
 
+/// The vector files of `conformance/vectors/`, built into the crate (and
+/// so into the `distsoc-conformance` binary): `(file name, contents)`, in
+/// name order. A test checks that the list is the directory's `*.json`.
+pub const EMBEDDED: [(&str, &str); 9] = [
+    ("blake3.json", include_str!("../../../vectors/blake3.json")),
+    (
+        "canonical.json",
+        include_str!("../../../vectors/canonical.json"),
+    ),
+    (
+        "chacha20poly1305.json",
+        include_str!("../../../vectors/chacha20poly1305.json"),
+    ),
+    (
+        "envelope.json",
+        include_str!("../../../vectors/envelope.json"),
+    ),
+    ("fof.json", include_str!("../../../vectors/fof.json")),
+    ("frames.json", include_str!("../../../vectors/frames.json")),
+    ("ids.json", include_str!("../../../vectors/ids.json")),
+    (
+        "passphrase.json",
+        include_str!("../../../vectors/passphrase.json"),
+    ),
+    (
+        "signatures.json",
+        include_str!("../../../vectors/signatures.json"),
+    ),
+];
+
+/// Checks the vector files built into the crate ([`EMBEDDED`]), as
+/// [`check_all`] checks a directory; works from any working directory.
+///
+/// # Errors
+///
+/// As [`check_all`].
+pub fn check_embedded() -> Result<Vec<CaseResult>, OfflineError> {
+    let mut results = Vec::new();
+    for (name, text) in EMBEDDED {
+        results.extend(check_text(
+            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/vectors"))
+                .join(name)
+                .as_path(),
+            text,
+        )?);
+    }
+    Ok(results)
+}
+
 /// Checks every record of one vector file (see [`check_all`]).
 ///
 /// # Errors
 ///
 /// As [`check_all`], for this one file.
 pub fn check_file(path: &Path) -> Result<Vec<CaseResult>, OfflineError> {
+    let text = std::fs::read_to_string(path).map_err(|source| OfflineError::ReadFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    check_text(path, &text)
+}
+
+/// Checks the records of vector file `path` whose contents are `text`.
+fn check_text(path: &Path, text: &str) -> Result<Vec<CaseResult>, OfflineError> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -206,11 +264,7 @@ pub fn check_file(path: &Path) -> Result<Vec<CaseResult>, OfflineError> {
             file: name,
         });
     };
-    let text = std::fs::read_to_string(path).map_err(|source| OfflineError::ReadFile {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let vf: VectorFile = serde_json::from_str(&text).map_err(|source| OfflineError::Json {
+    let vf: VectorFile = serde_json::from_str(text).map_err(|source| OfflineError::Json {
         path: path.to_path_buf(),
         source,
     })?;
@@ -488,6 +542,9 @@ fn run_record(
         duration_ms,
         iteration: 0,
         expected_failure: None,
+        rerun: String::new(),
+        frames: Vec::new(),
+        frames_omitted: 0,
     }
 }
 

@@ -27,6 +27,52 @@ pub(crate) enum AnchorCommand {
     List,
 }
 
+/// An anchor named on the command line: a bare NodeId, or a connect string
+/// (`NodeId@host:port`, which also says where to reach it) — the same
+/// forms everywhere an anchor is taken.
+#[derive(Debug, Clone)]
+pub(crate) struct AnchorRef {
+    /// The anchor's NodeId.
+    pub(crate) id: NodeId,
+    /// Its connect string, when one was given.
+    pub(crate) connect: Option<ConnectString>,
+}
+
+impl std::str::FromStr for AnchorRef {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.contains('@') {
+            let cs: ConnectString = s.parse().map_err(|e| format!("{e}"))?;
+            Ok(Self {
+                id: cs.node_id,
+                connect: Some(cs),
+            })
+        } else {
+            let id: NodeId = s.parse().map_err(|e| {
+                format!("{e}; an anchor is its NodeId or its connect string NodeId@host:port")
+            })?;
+            Ok(Self { id, connect: None })
+        }
+    }
+}
+
+/// Adds (or re-addresses) each connect string in anchors.json; returns
+/// how many entries changed.
+pub(crate) fn remember(node: &Node, anchors: &[AnchorRef]) -> anyhow::Result<usize> {
+    let path = node.config().anchors_path(node.dir());
+    let mut list = config::read_anchors(&path)?;
+    let before = list.clone();
+    for cs in anchors.iter().filter_map(|a| a.connect.as_ref()) {
+        list.retain(|s| s.parse::<ConnectString>().ok().map(|c| c.node_id) != Some(cs.node_id));
+        list.push(cs.to_string());
+    }
+    if list != before {
+        config::write_anchors(&path, &list)?;
+    }
+    Ok(list.iter().filter(|s| !before.contains(s)).count())
+}
+
 pub(crate) fn anchor(node: &Node, c: AnchorCommand, json_mode: bool) -> anyhow::Result<()> {
     let path = node.config().anchors_path(node.dir());
     let mut list = config::read_anchors(&path)?;

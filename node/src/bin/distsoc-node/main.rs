@@ -22,7 +22,7 @@ use serde_json::json;
 mod anchors;
 mod identity;
 mod social;
-use anchors::{anchor, AnchorCommand};
+use anchors::{anchor, AnchorCommand, AnchorRef};
 use identity::{fmt_utc, persona, posts, PersonaCommand};
 
 /// A distsoc user node: post, follow, circles, encrypted posts, pull sync.
@@ -262,10 +262,11 @@ enum ProfileCommand {
         /// Biography.
         #[arg(long)]
         bio: Option<String>,
-        /// NodeId of an anchor you check in with (repeatable; replaces the
-        /// current list).
+        /// An anchor you check in with, by NodeId or connect string
+        /// (`NodeId@host:port`, also added to anchors.json). Repeatable;
+        /// replaces the profile's list.
         #[arg(long)]
-        anchor: Vec<NodeId>,
+        anchor: Vec<AnchorRef>,
         /// Remove every anchor from the profile.
         #[arg(long, conflicts_with = "anchor")]
         no_anchors: bool,
@@ -479,8 +480,12 @@ fn run_command(cli: Cli) -> anyhow::Result<()> {
                 (None, None) => bail!("this persona has no profile yet: give it a --name"),
             };
             let bio = bio.unwrap_or_else(|| current.map(|c| c.bio.clone()).unwrap_or_default());
+            let remembered = anchors::remember(&node, &anchor)?;
+            if remembered > 0 && !json_mode {
+                eprintln!("{remembered} anchor address(es) saved in anchors.json");
+            }
             let anchors = if no_anchors || !anchor.is_empty() {
-                anchor
+                anchor.iter().map(|a| a.id).collect()
             } else {
                 current.map(|c| c.anchors.clone()).unwrap_or_default()
             };

@@ -420,9 +420,14 @@ pub(super) async fn wait_cancelled(ctx: &mut Ctx) -> Result<Outcome, CaseError> 
     let payload = bytes(ctx, 90);
     let expected = "after B cancels its FetchWait (STOP_SENDING on the reply, RESET of its request side), a message A enqueues is not lost: B's next Fetch returns it";
     let (mut send_half, mut recv) = p.b.conn.open_bi().await?;
-    crate::suite::client::write_all(&mut send_half, &wait_frame(on(&p.ch), 10_000), true)
-        .await
-        .map_err(CaseError::Setup)?;
+    crate::suite::client::write_all_on(
+        &mut send_half,
+        &wait_frame(on(&p.ch), 10_000),
+        true,
+        p.b.conn.number(),
+    )
+    .await
+    .map_err(CaseError::Setup)?;
     // Let the anchor start waiting (the outcome does not depend on it).
     tokio::time::sleep(Duration::from_millis(200)).await;
     let _ = recv.stop(0u32.into());
@@ -448,9 +453,14 @@ pub(super) async fn wait_conn_closed(ctx: &mut Ctx) -> Result<Outcome, CaseError
         expected
     );
     let (mut send_half, _recv) = b.conn.open_bi().await?;
-    crate::suite::client::write_all(&mut send_half, &wait_frame(on(&c.channel), 10_000), true)
-        .await
-        .map_err(CaseError::Setup)?;
+    crate::suite::client::write_all_on(
+        &mut send_half,
+        &wait_frame(on(&c.channel), 10_000),
+        true,
+        b.conn.number(),
+    )
+    .await
+    .map_err(CaseError::Setup)?;
     tokio::time::sleep(Duration::from_millis(200)).await;
     b.conn.close();
     drop(b);

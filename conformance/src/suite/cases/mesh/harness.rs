@@ -14,7 +14,7 @@ use std::time::Duration;
 use distsoc_schema::{common_capnp, discovery_capnp, wire_capnp};
 use tokio::sync::mpsc;
 
-use crate::suite::client::{read_reply, write_all, Reply};
+use crate::suite::client::{read_reply_on, write_all_on, Reply};
 use crate::suite::ctx::{expect_code, now_ms, CaseError, Ctx, Session, MAX_REPLY_BYTES};
 use crate::suite::frame::RawFrame;
 use crate::suite::wire::{self, code, PROTOCOL_VERSION as V};
@@ -122,7 +122,7 @@ impl Tester {
         let (tx, rx) = mpsc::unbounded_channel();
         let conn = s.conn.quinn().clone();
         let k = known.clone();
-        let task = tokio::spawn(serve(conn, tx, k));
+        let task = crate::suite::trace::spawn(serve(conn, s.conn.number(), tx, k));
         Ok(Self {
             s,
             id,
@@ -276,15 +276,20 @@ impl Tester {
 }
 
 /// The tester's side of the target's streams: logs each, answers requests.
-async fn serve(conn: quinn::Connection, tx: mpsc::UnboundedSender<Got>, known: Known) {
+async fn serve(
+    conn: quinn::Connection,
+    n: Option<u32>,
+    tx: mpsc::UnboundedSender<Got>,
+    known: Known,
+) {
     loop {
         tokio::select! {
             uni = conn.accept_uni() => {
                 let Ok(mut recv) = uni else { return };
                 let tx = tx.clone();
-                tokio::spawn(async move {
+                crate::suite::trace::spawn(async move {
                     if let Reply::Finished(bytes) =
-                        read_reply(&mut recv, MAX_REPLY_BYTES, Duration::from_secs(20)).await
+                        read_reply_on(&mut recv, MAX_REPLY_BYTES, Duration::from_secs(20), n).await
                     {
                         let code = bytes.first().copied().unwrap_or(0xFF);
                         let _ = tx.send(Got { uni: true, code, bytes });
@@ -295,9 +300,9 @@ async fn serve(conn: quinn::Connection, tx: mpsc::UnboundedSender<Got>, known: K
                 let Ok((mut send, mut recv)) = bi else { return };
                 let tx = tx.clone();
                 let known = known.clone();
-                tokio::spawn(async move {
+                crate::suite::trace::spawn(async move {
                     let Reply::Finished(bytes) =
-                        read_reply(&mut recv, 1 << 20, Duration::from_secs(10)).await
+                        read_reply_on(&mut recv, 1 << 20, Duration::from_secs(10), n).await
                     else {
                         return;
                     };
@@ -305,7 +310,7 @@ async fn serve(conn: quinn::Connection, tx: mpsc::UnboundedSender<Got>, known: K
                     let reply = answer(code, &bytes, &known);
                     let _ = tx.send(Got { uni: false, code, bytes });
                     if let Some(reply) = reply {
-                        let _ = write_all(&mut send, &reply, true).await;
+                        let _ = write_all_on(&mut send, &reply, true, n).await;
                     }
                 });
             }
