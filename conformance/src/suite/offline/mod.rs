@@ -192,7 +192,7 @@ pub fn check_all(dir: &Path) -> Result<Vec<CaseResult>, OfflineError> {
 /// The vector files of `conformance/vectors/`, built into the crate (and
 /// so into the `distsoc-conformance` binary): `(file name, contents)`, in
 /// name order. A test checks that the list is the directory's `*.json`.
-pub const EMBEDDED: [(&str, &str); 9] = [
+pub const EMBEDDED: [(&str, &str); 10] = [
     ("blake3.json", include_str!("../../../vectors/blake3.json")),
     (
         "canonical.json",
@@ -201,6 +201,10 @@ pub const EMBEDDED: [(&str, &str); 9] = [
     (
         "chacha20poly1305.json",
         include_str!("../../../vectors/chacha20poly1305.json"),
+    ),
+    (
+        "dm_rotation.json",
+        include_str!("../../../vectors/dm_rotation.json"),
     ),
     (
         "envelope.json",
