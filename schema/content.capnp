@@ -38,6 +38,22 @@ struct PostBody {
 
   attachments @1 :List(Attachment) $A.maxItems(32);
   # Media referenced by the post, in display order. At most 32.
+
+  rotation @2 :DmRotation;
+  # Only in the sealed body of a direct message: the seed of the sender's
+  # next message in this thread (rotating DM ids, schema/README.md §9.1).
+  # Absent in every other post; readers of other posts ignore it.
+}
+
+struct DmRotation {
+  # The rotation handshake of a DM thread (schema/README.md §9.1), carried
+  # inside the sealed PostBody, so only the two ends of the thread see it.
+
+  nextPostingId @0 :Data $A.exactBytes(32);
+  # The 32-byte secret seed s(n+1) of the sender's next message in this
+  # thread: its send and receive ids derive from it. Normally the default
+  # derivation from this message's own seed; any other value re-seeds the
+  # chain. SECRET (inside the sealed body only).
 }
 
 struct SealedBody {

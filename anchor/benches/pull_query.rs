@@ -100,6 +100,7 @@ fn post(i: usize, authors: &[SigningKey], rng: &mut ChaCha20Rng) -> SyncPost {
         let body = PostBody {
             text,
             attachments: vec![],
+            rotation: None,
         };
         let (p, v) = seal_post(k, ms, &body, &to, rng).unwrap();
         SyncPost::new(k, p, v, None)

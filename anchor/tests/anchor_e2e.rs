@@ -392,6 +392,7 @@ async fn deposited_posts_are_served_by_recipient_match_pull() {
         let body = PostBody {
             text: "for Bob".into(),
             attachments: vec![],
+            rotation: None,
         };
         let (p, v) = seal_post(
             &alice,

@@ -1393,6 +1393,7 @@ mod cases {
         let body = PostBody {
             text: format!("secret {ms}"),
             attachments: vec![],
+            rotation: None,
         };
         let (p, v) = seal_post(k, ms, &body, to, &mut rand_core::OsRng).unwrap();
         SyncPost::new(k, p, v, None)

@@ -29,7 +29,11 @@ fn record_counts(dir: &Path) -> BTreeMap<String, usize> {
 }
 
 fn area_of(file: &str) -> String {
-    file.trim_end_matches(".json").to_ascii_uppercase()
+    file.trim_end_matches(".json")
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
 }
 
 fn describe(r: &CaseResult) -> String {
@@ -47,9 +51,9 @@ fn describe(r: &CaseResult) -> String {
 fn every_golden_vector_passes() {
     let dir = vectors_dir();
     let counts = record_counts(&dir);
-    assert_eq!(counts.len(), 9, "{counts:?}");
+    assert_eq!(counts.len(), 10, "{counts:?}");
     let total: usize = counts.values().sum();
-    assert_eq!(total, 514, "{counts:?}");
+    assert_eq!(total, 528, "{counts:?}");
 
     let results = check_all(&dir).unwrap();
     assert_eq!(results.len(), total);
@@ -180,8 +184,16 @@ fn corrupted_vectors_fail_exactly_where_corrupted() {
         records[i]["expected"]["error"] = Value::String("nonCanonicalKey".into());
     });
 
+    // A receive id of the rotation chain.
+    let mut original_recv = String::new();
+    edit(dir, "dm_rotation.json", |v| {
+        let id = &mut v["records"][3]["expected"]["recv_id"];
+        original_recv = id.as_str().unwrap().to_owned();
+        *id = Value::String(flip_last_digit(&original_recv));
+    });
+
     let results = check_all(dir).unwrap();
-    assert_eq!(results.len(), 514);
+    assert_eq!(results.len(), 528);
     let failed: Vec<&CaseResult> = results
         .iter()
         .filter(|r| r.verdict != Verdict::Pass)
@@ -190,7 +202,7 @@ fn corrupted_vectors_fail_exactly_where_corrupted() {
     let frame_id = format!("VEC-FRAMES-{frame_index:03}");
     assert_eq!(
         ids.len(),
-        4,
+        5,
         "{}",
         failed
             .iter()
@@ -229,6 +241,16 @@ fn corrupted_vectors_fail_exactly_where_corrupted() {
         frame.actual.contains("rejected with `tooLarge`"),
         "{}",
         describe(frame)
+    );
+
+    let rotation = failed
+        .iter()
+        .find(|r| r.case.id == "VEC-DMROTATION-003")
+        .unwrap();
+    assert!(
+        rotation.expected.contains("expected.recv_id") && rotation.actual.contains(&original_recv),
+        "{}",
+        describe(rotation)
     );
 
     let canonical = failed

@@ -124,7 +124,11 @@ pub fn compose<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<SyncPost, ComposeError> {
     let author = PostingId(key.public());
-    let body = PostBody { text, attachments };
+    let body = PostBody {
+        text,
+        attachments,
+        rotation: None,
+    };
     // The body first: once sealed, its limits are invisible to relays, and a
     // recipient would find the post unreadable.
     check_limits("post", &body)?;

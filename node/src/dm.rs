@@ -45,14 +45,16 @@
 use std::time::Duration;
 
 use distsoc_protocol::codec;
+use distsoc_protocol::dm_rotation::ChainSeed;
 use distsoc_protocol::error::{ErrorCode, WireCode};
 use distsoc_protocol::ids::{ChannelId, ConnectString, NodeId, PostId, PostingId};
 use distsoc_protocol::limits::{MAX_MAILBOX_PAYLOAD_BYTES, PROTOCOL_VERSION};
-use distsoc_protocol::messages::content::{open_post, seal_post, PostBody, SyncPost};
+use distsoc_protocol::messages::content::{open_post, seal_post, DmRotation, PostBody, SyncPost};
 use distsoc_protocol::messages::mailbox::{
     ChannelInfo, CreateChannel, Enqueue, Fetch, FetchResponse, FetchWait, ListChannels,
     ListChannelsResponse, MailboxMessage, CLIENT_MESSAGE_ID_LEN,
 };
+use distsoc_protocol::sign::SigningKey;
 use rand_core::RngCore;
 
 use crate::node::{Node, NodeError, Running};
@@ -201,6 +203,9 @@ pub struct DmContent {
     pub sent_at_ms: u64,
     /// Id of the sealed post that carried it.
     pub post_id: PostId,
+    /// The rotation handshake it carried (`schema/README.md` §9.1): the
+    /// seed of the sender's next message in the thread.
+    pub rotation: Option<DmRotation>,
 }
 
 /// One fetched mailbox message, opened or with the reason it could not be.
@@ -210,8 +215,13 @@ pub struct Received {
     pub message_id: u64,
     /// The channel; `None` for the legacy mailbox.
     pub channel: Option<ChannelId>,
-    /// The sender, as authenticated by the anchor.
+    /// The sender: as authenticated by the anchor, or for a message of a
+    /// rotated thread (`rotated`), the thread's peer (whose first message,
+    /// on the identity channel, started the chain).
     pub sender: NodeId,
+    /// Came over a rotated thread (`schema/README.md` §9.1): the anchor saw
+    /// only the message's ephemeral ids, not `sender`.
+    pub rotated: bool,
     /// When the anchor accepted it.
     pub received_at_ms: u64,
     /// When the anchor will evict it.
@@ -350,9 +360,18 @@ impl DmClient {
     /// own copy), signed with the node's default posting key, with a fresh
     /// random `clientMessageId`.
     pub fn seal(&self, to: NodeId, text: &str) -> Result<OutgoingDm, DmError> {
-        if text.is_empty() {
-            return Err(DmError::Invalid("a DM needs some text".into()));
-        }
+        self.seal_with(to, text, None)
+    }
+
+    /// [`DmClient::seal`] with a rotation handshake in the sealed body
+    /// (`schema/README.md` §9.1): the first message of a rotated thread,
+    /// or a re-seed, on the identity channel.
+    pub fn seal_with(
+        &self,
+        to: NodeId,
+        text: &str,
+        rotation: Option<DmRotation>,
+    ) -> Result<OutgoingDm, DmError> {
         let me = self.node.node_id();
         if to == me {
             return Err(DmError::Invalid("cannot DM yourself".into()));
@@ -365,54 +384,64 @@ impl DmClient {
                     .into(),
             ));
         }
-        let body = PostBody {
-            text: text.to_string(),
-            attachments: Vec::new(),
-        };
-        // Refused here, before anything is enqueued: the recipient could not
-        // read a body over the limits (and must not have to destroy it).
-        crate::compose::check_limits("DM", &body).map_err(NodeError::from)?;
-        let recipients = [PostingId(to.0), PostingId(me.0)];
-        let mut rng = rand_core::OsRng;
-        let sent_at_ms = now_ms();
-        let (post, visibility) = seal_post(&key, sent_at_ms, &body, &recipients, &mut rng)?;
-        let sync = SyncPost::new(&key, post, visibility, None);
-        let payload = codec::canonical_of(&sync);
-        if payload.is_empty() || payload.len() > MAX_MAILBOX_PAYLOAD_BYTES {
-            return Err(DmError::Invalid(format!(
-                "sealed message is {} bytes; a mailbox payload is 1..={MAX_MAILBOX_PAYLOAD_BYTES}",
-                payload.len()
-            )));
-        }
-        let mut client_message_id = [0u8; CLIENT_MESSAGE_ID_LEN];
-        rng.fill_bytes(&mut client_message_id);
-        Ok(OutgoingDm {
-            recipient: to,
-            payload,
-            client_message_id,
-            post_id: sync.post_id(),
-            sent_at_ms,
-        })
+        seal_dm(&key, to, text, rotation)
+    }
+}
+
+/// Seals `text` as a DM signed by `key` for `to` (and for `key` itself, the
+/// sender's copy), with `rotation` in the sealed body: the payload of an
+/// identity-channel DM (`key` is the sender's NodeId key) or of message n of
+/// a rotated thread (`key` is the send id of s(n), `to` the receive id).
+pub fn seal_dm(
+    key: &SigningKey,
+    to: NodeId,
+    text: &str,
+    rotation: Option<DmRotation>,
+) -> Result<OutgoingDm, DmError> {
+    if text.is_empty() {
+        return Err(DmError::Invalid("a DM needs some text".into()));
+    }
+    let body = PostBody {
+        text: text.to_string(),
+        attachments: Vec::new(),
+        rotation,
+    };
+    // Refused here, before anything is enqueued: the recipient could not
+    // read a body over the limits (and must not have to destroy it).
+    crate::compose::check_limits("DM", &body).map_err(NodeError::from)?;
+    let recipients = [PostingId(to.0), PostingId(key.public())];
+    let mut rng = rand_core::OsRng;
+    let sent_at_ms = now_ms();
+    let (post, visibility) = seal_post(key, sent_at_ms, &body, &recipients, &mut rng)?;
+    let sync = SyncPost::new(key, post, visibility, None);
+    let payload = codec::canonical_of(&sync);
+    if payload.is_empty() || payload.len() > MAX_MAILBOX_PAYLOAD_BYTES {
+        return Err(DmError::Invalid(format!(
+            "sealed message is {} bytes; a mailbox payload is 1..={MAX_MAILBOX_PAYLOAD_BYTES}",
+            payload.len()
+        )));
+    }
+    let mut client_message_id = [0u8; CLIENT_MESSAGE_ID_LEN];
+    rng.fill_bytes(&mut client_message_id);
+    Ok(OutgoingDm {
+        recipient: to,
+        payload,
+        client_message_id,
+        post_id: sync.post_id(),
+        sent_at_ms,
+    })
+}
+
+impl DmClient {
+    /// The node this client acts for.
+    pub fn node(&self) -> &Node {
+        &self.node
     }
 
     /// Enqueues `dm` in `channel`. Calling it again with the same `dm` (after
     /// a timeout, say) does not store a second copy.
     pub async fn enqueue(&self, channel: ChannelId, dm: &OutgoingDm) -> Result<Sent, DmError> {
-        let msg = Enqueue {
-            version: PROTOCOL_VERSION,
-            channel_id: Some(channel),
-            recipient: dm.recipient,
-            payload: dm.payload.clone(),
-            client_message_id: Some(dm.client_message_id),
-        };
-        let r = self.anchor.call(msg).await?;
-        Ok(Sent {
-            channel,
-            message_id: r.message_id,
-            received_at_ms: r.received_at_ms,
-            expires_at_ms: r.expires_at_ms,
-            payload_len: dm.payload.len(),
-        })
+        enqueue_on(&self.anchor, channel, dm).await
     }
 
     /// Sends `text` to `to`: looks up (or creates) the channel, seals, and
@@ -424,47 +453,35 @@ impl DmClient {
         // asked for anything.
         let dm = self.seal(to, text)?;
         let channel = self.channel_with(to).await?;
-        let mut attempt = 1;
-        loop {
-            match self.enqueue(channel.id, &dm).await {
-                Ok(sent) => {
-                    // Kept in the local archive once the anchor has it.
-                    let archived = crate::store::ArchivedDm {
-                        peer: to,
-                        outgoing: true,
-                        sent_at_ms: dm.sent_at_ms,
-                        text: text.to_string(),
-                    };
-                    self.node
-                        .store()
-                        .archive_dm(
-                            &self.node.archive_key(),
-                            &archived,
-                            *blake3::hash(&dm.payload).as_bytes(),
-                            now_ms(),
-                        )
-                        .map_err(NodeError::from)?;
-                    return Ok(sent);
-                }
-                Err(e) if attempt < SEND_ATTEMPTS => {
-                    let pause = match &e {
-                        DmError::Request(RequestError::Remote(w))
-                            if matches!(
-                                w.code,
-                                ErrorCode::RateLimited | ErrorCode::Unavailable
-                            ) =>
-                        {
-                            Duration::from_millis(u64::from(w.retry_after_ms.max(1)))
-                        }
-                        DmError::Request(RequestError::Timeout(_)) => Duration::ZERO,
-                        _ => return Err(e),
-                    };
-                    tokio::time::sleep(pause.min(MAX_RETRY_PAUSE)).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let sent = enqueue_retrying(&self.anchor, channel.id, &dm).await?;
+        // Kept in the local archive once the anchor has it.
+        self.archive_sent(to, &dm, text)?;
+        Ok(sent)
+    }
+
+    /// Archives a DM the anchor acknowledged, under the thread's peer.
+    pub(crate) fn archive_sent(
+        &self,
+        peer: NodeId,
+        dm: &OutgoingDm,
+        text: &str,
+    ) -> Result<(), DmError> {
+        let archived = crate::store::ArchivedDm {
+            peer,
+            outgoing: true,
+            sent_at_ms: dm.sent_at_ms,
+            text: text.to_string(),
+        };
+        self.node
+            .store()
+            .archive_dm(
+                &self.node.archive_key(),
+                &archived,
+                *blake3::hash(&dm.payload).as_bytes(),
+                now_ms(),
+            )
+            .map_err(NodeError::from)?;
+        Ok(())
     }
 
     /// Fetches this node's queued messages in `channel` (`None`: the legacy
@@ -593,6 +610,19 @@ impl DmClient {
                         now_ms(),
                     )
                     .map_err(NodeError::from)?;
+                // The first message of a rotated thread (or a re-seed): the
+                // sender's next messages come over the chain it starts.
+                if let Some(r) = &c.rotation {
+                    let chain = crate::store::DmChain {
+                        seed: ChainSeed::from_bytes(r.next_posting_id),
+                        n: 1,
+                        at_ms: c.sent_at_ms,
+                    };
+                    self.node
+                        .store()
+                        .reseed_incoming_dm_chain(&key, received.sender, &chain)
+                        .map_err(NodeError::from)?;
+                }
             }
             if let Err(reason) = &received.content {
                 let kept = crate::store::KeptDm {
@@ -627,6 +657,7 @@ pub fn open_message(seeds: &[zeroize::Zeroizing<[u8; 32]>], m: MailboxMessage) -
         sender: m.sender,
         received_at_ms: m.received_at_ms,
         expires_at_ms: m.expires_at_ms,
+        rotated: false,
         content,
     }
 }
@@ -671,5 +702,60 @@ pub fn open_payload(
         text: opened.text,
         sent_at_ms: body.created_at_ms,
         post_id,
+        rotation: opened.rotation,
     })
+}
+
+/// `Enqueue` of `dm` in `channel` over `anchor` (whose caller must be a
+/// member of the channel).
+pub(crate) async fn enqueue_on(
+    anchor: &Peer,
+    channel: ChannelId,
+    dm: &OutgoingDm,
+) -> Result<Sent, DmError> {
+    let msg = Enqueue {
+        version: PROTOCOL_VERSION,
+        channel_id: Some(channel),
+        recipient: dm.recipient,
+        payload: dm.payload.clone(),
+        client_message_id: Some(dm.client_message_id),
+    };
+    let r = anchor.call(msg).await?;
+    Ok(Sent {
+        channel,
+        message_id: r.message_id,
+        received_at_ms: r.received_at_ms,
+        expires_at_ms: r.expires_at_ms,
+        payload_len: dm.payload.len(),
+    })
+}
+
+/// [`enqueue_on`], retried up to [`SEND_ATTEMPTS`] times with the same
+/// `clientMessageId` when the anchor is rate limiting or unavailable or the
+/// request timed out. Any other refusal is returned at once.
+pub(crate) async fn enqueue_retrying(
+    anchor: &Peer,
+    channel: ChannelId,
+    dm: &OutgoingDm,
+) -> Result<Sent, DmError> {
+    let mut attempt = 1;
+    loop {
+        match enqueue_on(anchor, channel, dm).await {
+            Ok(sent) => return Ok(sent),
+            Err(e) if attempt < SEND_ATTEMPTS => {
+                let pause = match &e {
+                    DmError::Request(RequestError::Remote(w))
+                        if matches!(w.code, ErrorCode::RateLimited | ErrorCode::Unavailable) =>
+                    {
+                        Duration::from_millis(u64::from(w.retry_after_ms.max(1)))
+                    }
+                    DmError::Request(RequestError::Timeout(_)) => Duration::ZERO,
+                    _ => return Err(e),
+                };
+                tokio::time::sleep(pause.min(MAX_RETRY_PAUSE)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }

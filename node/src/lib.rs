@@ -23,5 +23,6 @@ pub mod mesh;
 pub mod node;
 pub mod persona;
 pub mod ratelimit;
+pub mod rotation;
 pub mod service;
 pub mod store;

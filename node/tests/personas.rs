@@ -309,7 +309,7 @@ fn a_version_6_data_directory_opens_with_nothing_visible_changed() {
     assert_eq!(id_of(&dir), ADA);
     assert_eq!(
         user_version(&dir.join("store.sqlite")),
-        7,
+        distsoc_node::store::migrations::supported_version(),
         "opened means migrated"
     );
     let profile = cli(&dir, &["profile", "show"]);

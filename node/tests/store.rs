@@ -100,6 +100,7 @@ fn sealed_post(k: &SigningKey, ms: u64, to: &[PostingId], rng: &mut DetRng) -> S
     let body = PostBody {
         text: format!("sealed at {ms}"),
         attachments: vec![],
+        rotation: None,
     };
     let (p, v) = seal_post(k, ms, &body, to, rng).unwrap();
     SyncPost::new(k, p, v, None)

@@ -483,6 +483,7 @@ mod tests {
         PostBody {
             text: text.into(),
             attachments: Vec::new(),
+            rotation: None,
         }
     }
 

@@ -75,6 +75,7 @@ pub mod canonical;
 pub mod codec;
 pub mod codes;
 pub mod conn;
+pub mod dm_rotation;
 pub mod envelope;
 pub mod error;
 pub mod fof;

@@ -78,6 +78,7 @@ const TARGETS: &[Target] = targets! {
     "WrapSlot" => content::WrapSlot,
     "SyncPost" => content::SyncPost,
     "DeleteRecordBody" => content::DeleteRecordBody,
+    "DmRotation" => content::DmRotation,
     "VisibilityUpdateBody" => content::VisibilityUpdateBody,
     "RecentPost" => content::RecentPost,
     "HeartBody" => content::HeartBody,

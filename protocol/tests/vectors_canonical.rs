@@ -26,7 +26,7 @@ use distsoc_protocol::ids::{BlobId, CommentHash, NodeId, PostId, PostingId};
 use distsoc_protocol::limits::MAX_VISIBILITY_BYTES;
 use distsoc_protocol::messages::common::VisibilityHint;
 use distsoc_protocol::messages::content::{
-    Attachment, AuthorRecentPosts, CommentBody, CommentPolicy, DeleteRecordBody,
+    Attachment, AuthorRecentPosts, CommentBody, CommentPolicy, DeleteRecordBody, DmRotation,
     EncryptedVisibility, HeartBody, Post, PostBody, PostContent, PostHeader, PostVisibility,
     RecentPost, SealedBody, SignedPost, SyncPost, VisibilityUpdateBody, MAX_POST_BYTES,
 };
@@ -124,6 +124,9 @@ fn post_body(v: &Value) -> PostBody {
     PostBody {
         text: text(v, "text"),
         attachments: list(v, "attachments", attachment),
+        rotation: v.get("rotation").map(|r| DmRotation {
+            next_posting_id: arr(r, "nextPostingId"),
+        }),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Checks every record of the crypto vector files in `conformance/vectors/`
 //! (`signatures`, `envelope`, `fof`, `passphrase`, `blake3`,
-//! `chacha20poly1305`) against the protocol functions.
+//! `chacha20poly1305`, `dm_rotation`) against the protocol functions.
 //!
 //! This file reads the JSON only; it shares no code with the generator in
 //! `conformance/src/vectors/crypto.rs`. Every record is dispatched on its
@@ -650,4 +650,35 @@ fn at_least_120_crypto_records() {
     .map(|f| load(f)["records"].as_array().unwrap().len())
     .sum();
     assert!(total >= 120, "{total}");
+}
+
+// ---------------------------------------------------------------------------
+// dm_rotation.json
+
+#[test]
+fn dm_rotation_json() {
+    use distsoc_protocol::dm_rotation::{ChainSeed, WINDOW};
+    let n = check_file("dm_rotation.json", |input, expected, _, _| {
+        let seed = ChainSeed::from_bytes(a(&input["seed"]));
+        match input["kind"].as_str().unwrap() {
+            "step" => {
+                assert_eq!(hexs(&*seed.send_seed()), expected["send_seed"]);
+                assert_eq!(hexs(&seed.send_key().public()), expected["send_id"]);
+                assert_eq!(hexs(&*seed.recv_seed()), expected["recv_seed"]);
+                assert_eq!(hexs(&seed.recv_key().public()), expected["recv_id"]);
+                assert_eq!(hexs(seed.next().as_bytes()), expected["next_seed"]);
+            }
+            "window" => {
+                assert_eq!(u(&input["size"]) as usize, WINDOW);
+                let ids: Vec<String> = seed
+                    .window()
+                    .iter()
+                    .map(|s| hexs(&s.recv_key().public()))
+                    .collect();
+                assert_eq!(ids, hex_list(&expected["recv_ids"]));
+            }
+            other => panic!("unknown kind {other}"),
+        }
+    });
+    assert_eq!(n, 13);
 }

@@ -134,6 +134,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
     let body = PostBody {
         text: "Bob — dinner on Friday? (only you can read this)".into(),
         attachments: vec![],
+        rotation: None,
     };
     let (sealed, visibility) = seal_post(
         &alice.key,

@@ -23,6 +23,7 @@
 //! | 5 | `tombstones.encrypted` and `tombstone_recipients`: a delete is relayed to exactly the requesters its post was served to |
 //! | 6 | `dm_archive`: the local DM archive, sealed at rest |
 //! | 7 | follows belong to a persona (`follows.persona`; existing follows go to the default persona); `circles.last_persona`: the persona last used to post to a circle |
+//! | 8 | `dm_threads`: rotating DM id chains, per peer and direction |
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -38,6 +39,7 @@ pub const MIGRATIONS: &[&str] = &[
     V5_TOMBSTONE_RECIPIENTS,
     V6_DM_ARCHIVE,
     V7_PERSONA_FOLLOWS,
+    V8_DM_THREADS,
 ];
 
 /// Version 7: follows belong to a persona (identity rollout phase 5). The
@@ -69,6 +71,23 @@ ALTER TABLE follows_v7 RENAME TO follows;
 CREATE INDEX follows_by_persona ON follows (persona, followed_at_ms);
 ALTER TABLE circles ADD COLUMN last_persona BLOB
     REFERENCES posting_identities (posting_id) ON DELETE SET NULL;
+"#;
+
+/// Version 8: the rotating DM id chains (`store::dm_threads`, `schema/README.md`
+/// §9.1). Per peer and direction (`outgoing` 1: our chain, the seed of our
+/// next message; 0: the peer's chain, the first seed of the receive
+/// window), the chain position `n`, the signed time of the message that set
+/// it, and the seed sealed at rest under the archive key. Older seeds are
+/// never kept: the row is overwritten as the chain moves.
+const V8_DM_THREADS: &str = r#"
+CREATE TABLE dm_threads (
+    peer        BLOB NOT NULL CHECK (length(peer) = 32),
+    outgoing    INTEGER NOT NULL CHECK (outgoing IN (0, 1)),
+    n           INTEGER NOT NULL CHECK (n >= 1),
+    at_ms       INTEGER NOT NULL,
+    sealed_seed BLOB NOT NULL CHECK (length(sealed_seed) = 60),
+    PRIMARY KEY (peer, outgoing)
+) STRICT, WITHOUT ROWID;
 "#;
 
 /// Version 6: the local DM archive (`store::archive`): every DM sent and

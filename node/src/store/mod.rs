@@ -70,6 +70,7 @@ use distsoc_protocol::messages::signed::{Signed, SignedBody};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 mod archive;
+mod dm_threads;
 mod kept;
 pub mod migrations;
 mod network;
@@ -78,6 +79,7 @@ mod restore;
 mod social;
 
 pub use archive::{archive_key, ArchivedDm, MAX_HISTORY};
+pub use dm_threads::DmChain;
 pub use kept::{KeptDm, MAX_KEPT_DMS, MAX_KEPT_DM_BYTES};
 pub use network::{
     PeerRecord, MAX_CACHED_RECENT_LISTS, MAX_CACHED_RECENT_LIST_BYTES, MAX_PEER_ADDRESSES,

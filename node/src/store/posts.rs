@@ -864,6 +864,7 @@ mod tests {
         let body = PostBody {
             text: "secret".into(),
             attachments: vec![],
+            rotation: None,
         };
         let (p, v) = seal_post(k, ms, &body, to, &mut OsRng).unwrap();
         SyncPost::new(k, p, v, None)

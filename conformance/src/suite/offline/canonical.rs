@@ -523,6 +523,7 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("Attachment", "name", Rule::MaxText(256)),
     ("PostBody", "text", Rule::MaxText(65_536)),
     ("PostBody", "attachments", Rule::MaxList(32)),
+    ("DmRotation", "nextPostingId", Rule::Id),
     ("SealedBody", "nonce", Rule::Len(12)),
     ("Post", "author", Rule::Id),
     ("Post", "replyTo", Rule::OptId),
@@ -678,7 +679,9 @@ fn validate_field(s: dynamic_struct::Reader<'_>, f: Field, sname: &str) -> Resul
             }
             _ => {}
         },
-        dynamic_value::Reader::Struct(st) => validate_struct(st)?,
+        // An absent struct field (a null pointer, e.g. PostBody.rotation)
+        // reads as the default struct: its rules apply only when it is set.
+        dynamic_value::Reader::Struct(st) if s.has(f).map_err(m)? => validate_struct(st)?,
         dynamic_value::Reader::List(l) => {
             let max = match rule {
                 Some(Rule::MaxList(n) | Rule::IdList(n)) => n,

@@ -1,6 +1,7 @@
 //! Offline checks of the crypto vector files: `blake3.json`,
 //! `chacha20poly1305.json`, `passphrase.json`, `signatures.json`,
-//! `envelope.json` and `fof.json`, recomputed with `crate::refcrypto`.
+//! `envelope.json`, `fof.json` and `dm_rotation.json`, recomputed with
+//! `crate::refcrypto`.
 
 use sha2::{Digest, Sha512};
 
@@ -624,5 +625,55 @@ pub(super) fn check_fof(rec: &Record, kind: &str) -> Check {
             };
             eq_val("index of the matching candidate", want, got)
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// dm_rotation.json (schema/README.md §9.1), from the spec's context strings
+
+const DM_SEND: &str = "distsoc 2026-12 dm send v1";
+const DM_RECV: &str = "distsoc 2026-12 dm recv v1";
+const DM_NEXT: &str = "distsoc 2026-12 dm next v1";
+
+pub(super) fn check_dm_rotation(rec: &Record, kind: &str) -> Check {
+    let seed: [u8; 32] = ia(rec, "seed")?;
+    match kind {
+        "step" => {
+            let send_seed = blake3::derive_key(DM_SEND, &seed);
+            let recv_seed = blake3::derive_key(DM_RECV, &seed);
+            eq_hex("expected.send_seed", &eh(rec, "send_seed")?, &send_seed)?;
+            eq_hex(
+                "expected.send_id",
+                &eh(rec, "send_id")?,
+                &ed_public(&send_seed),
+            )?;
+            eq_hex("expected.recv_seed", &eh(rec, "recv_seed")?, &recv_seed)?;
+            eq_hex(
+                "expected.recv_id",
+                &eh(rec, "recv_id")?,
+                &ed_public(&recv_seed),
+            )?;
+            eq_hex(
+                "expected.next_seed",
+                &eh(rec, "next_seed")?,
+                &blake3::derive_key(DM_NEXT, &seed),
+            )
+        }
+        "window" => {
+            let size = usize::try_from(ux(inp(rec, "size")?, "input.size")?)
+                .map_err(|_| bad("size too large"))?;
+            let mut s = seed;
+            let mut ids = Vec::with_capacity(size.min(64));
+            for _ in 0..size.min(64) {
+                ids.push(ed_public(&blake3::derive_key(DM_RECV, &s)).to_vec());
+                s = blake3::derive_key(DM_NEXT, &s);
+            }
+            eq_hex_list(
+                "expected.recv_ids",
+                &h_list(exp(rec, "recv_ids")?, "expected.recv_ids")?,
+                &ids,
+            )
+        }
+        other => Err(bad(format!("unknown kind {other}"))),
     }
 }

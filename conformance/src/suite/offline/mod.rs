@@ -69,7 +69,8 @@ use serde_json::Value;
 
 use self::canonical::{check_canonical, TYPES};
 use self::crypto::{
-    check_blake3, check_chacha, check_envelope, check_fof, check_passphrase, check_signatures,
+    check_blake3, check_chacha, check_dm_rotation, check_envelope, check_fof, check_passphrase,
+    check_signatures,
 };
 use self::frames::check_frame;
 use self::ids::check_ids;
@@ -191,7 +192,7 @@ pub fn check_all(dir: &Path) -> Result<Vec<CaseResult>, OfflineError> {
 /// The vector files of `conformance/vectors/`, built into the crate (and
 /// so into the `distsoc-conformance` binary): `(file name, contents)`, in
 /// name order. A test checks that the list is the directory's `*.json`.
-pub const EMBEDDED: [(&str, &str); 9] = [
+pub const EMBEDDED: [(&str, &str); 10] = [
     ("blake3.json", include_str!("../../../vectors/blake3.json")),
     (
         "canonical.json",
@@ -200,6 +201,10 @@ pub const EMBEDDED: [(&str, &str); 9] = [
     (
         "chacha20poly1305.json",
         include_str!("../../../vectors/chacha20poly1305.json"),
+    ),
+    (
+        "dm_rotation.json",
+        include_str!("../../../vectors/dm_rotation.json"),
     ),
     (
         "envelope.json",
@@ -329,6 +334,7 @@ enum FileKind {
     Passphrase,
     Blake3,
     ChaCha,
+    DmRotation,
 }
 
 impl FileKind {
@@ -343,6 +349,7 @@ impl FileKind {
             "passphrase.json" => FileKind::Passphrase,
             "blake3.json" => FileKind::Blake3,
             "chacha20poly1305.json" => FileKind::ChaCha,
+            "dm_rotation.json" => FileKind::DmRotation,
             _ => return None,
         })
     }
@@ -367,6 +374,9 @@ impl FileKind {
             }
             FileKind::Blake3 => {
                 "schema/README.md §4 (BLAKE3); conformance/vectors/README.md \"blake3.json\""
+            }
+            FileKind::DmRotation => {
+                "schema/README.md §9.1; conformance/vectors/README.md \"dm_rotation.json\""
             }
             FileKind::ChaCha => {
                 "schema/README.md §5 (ChaCha20-Poly1305, RFC 8439); conformance/vectors/README.md \"chacha20poly1305.json\""
@@ -422,6 +432,7 @@ fn record_kind(file: FileKind, rec: &Record) -> Result<&'static str, String> {
         FileKind::Passphrase => pick(&["seal", "open"], kind),
         FileKind::Blake3 => Ok("blake3"),
         FileKind::ChaCha => pick(&["aead", "open", "content"], kind),
+        FileKind::DmRotation => pick(&["step", "window"], kind),
     }
 }
 
@@ -487,6 +498,7 @@ fn run_record(
         FileKind::Passphrase => check_passphrase(rec, record_kind),
         FileKind::Blake3 => check_blake3(rec),
         FileKind::ChaCha => check_chacha(rec, record_kind),
+        FileKind::DmRotation => check_dm_rotation(rec, record_kind),
     };
     let duration_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
     let expectation = expectation(rec);

@@ -41,10 +41,14 @@ pub(super) fn attachment_json(a: &Attachment) -> Value {
 }
 
 pub(super) fn post_body_json(b: &PostBody) -> Value {
-    json!({
+    let mut v = json!({
         "text": b.text,
         "attachments": b.attachments.iter().map(attachment_json).collect::<Vec<_>>(),
-    })
+    });
+    if let Some(r) = &b.rotation {
+        v["rotation"] = json!({ "nextPostingId": h(r.next_posting_id) });
+    }
+    v
 }
 
 pub(super) fn post_json(p: &Post) -> Value {

@@ -51,12 +51,18 @@ static ATTACHMENT: L = L {
         ("name", F::Text(2)),
     ],
 };
+static DM_ROTATION: L = L {
+    data: 0,
+    ptrs: 1,
+    fields: &[("nextPostingId", F::Data(0))],
+};
 static POST_BODY: L = L {
     data: 0,
-    ptrs: 2,
+    ptrs: 3,
     fields: &[
         ("text", F::Text(0)),
         ("attachments", F::Structs(1, &ATTACHMENT)),
+        ("rotation", F::Struct(2, &DM_ROTATION)),
     ],
 };
 static SEALED_BODY: L = L {

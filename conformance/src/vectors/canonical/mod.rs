@@ -44,8 +44,8 @@ use distsoc_protocol::ids::{BlobId, CommentHash, NodeId, PostId, PostingId};
 use distsoc_protocol::messages::common::VisibilityHint;
 use distsoc_protocol::messages::content::{
     seal_post, Attachment, AuthorRecentPosts, CommentBody, CommentPolicy, DeleteRecordBody,
-    EncryptedVisibility, HeartBody, Post, PostBody, PostHeader, PostVisibility, RecentPost,
-    VisibilityUpdateBody, MAX_POST_BYTES,
+    DmRotation, EncryptedVisibility, HeartBody, Post, PostBody, PostHeader, PostVisibility,
+    RecentPost, VisibilityUpdateBody, MAX_POST_BYTES,
 };
 use distsoc_protocol::messages::identity::{
     BundleCircle, BundleFollow, GroupKey, GroupKeyWrapBody, IdentityBundle, KdfParams,
@@ -368,6 +368,7 @@ pub(super) fn generate() -> VectorFile {
             "image/png",
             Some("us.png".into()),
         )],
+        rotation: None,
     };
     let mut r = rng("post-sealed");
     let mut draws = r.clone();
@@ -462,6 +463,26 @@ pub(super) fn generate() -> VectorFile {
             post_body_json(&sealed_body),
         ),
         &sealed_body,
+        MAX_POST_BYTES,
+    );
+    // The sealed body of message n of a rotated DM thread: it carries s(n+1)
+    // (dm_rotation.json has the chain).
+    let dm_body = PostBody {
+        text: "see you at 8".into(),
+        attachments: Vec::new(),
+        rotation: Some(DmRotation {
+            next_posting_id: distsoc_protocol::dm_rotation::next_seed(&[0x5e; 32]),
+        }),
+    };
+    g.value(
+        Valid::new(
+            "post-body-dm-rotation",
+            "The sealed PostBody of a rotated DM (schema/README.md §9.1): rotation (pointer 2) holds a DmRotation whose nextPostingId is the 32-byte seed of the sender's next message, here the default next seed of a seed of 32 bytes 0x5e (dm_rotation.json). attachments is an empty list, text a 13-byte list in 2 words.",
+            &["post-body", "dm-rotation"],
+            "PostBody",
+            post_body_json(&dm_body),
+        ),
+        &dm_body,
         MAX_POST_BYTES,
     );
     let empty_body = PostBody::default();

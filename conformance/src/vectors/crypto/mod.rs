@@ -1,5 +1,6 @@
 //! Generators of the crypto vector files: `signatures.json`, `envelope.json`,
-//! `fof.json`, `passphrase.json`, `blake3.json` and `chacha20poly1305.json`.
+//! `fof.json`, `passphrase.json`, `blake3.json`, `chacha20poly1305.json` and
+//! `dm_rotation.json`.
 //!
 //! Computed records use fixed-seed [`ChaCha20Rng`] streams, so regeneration is
 //! byte-for-byte reproducible. Published vectors (RFC 8032 §7.1, RFC 8439
@@ -13,6 +14,7 @@
 //! (`expect`) rather than writing a wrong vector file.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod dm_rotation;
 mod envelope;
 mod fof;
 mod passphrase;
@@ -27,6 +29,7 @@ use serde_json::Value;
 
 use distsoc_protocol::sign::SigningKey;
 
+use self::dm_rotation::dm_rotation_file;
 use self::envelope::envelope_file;
 use self::fof::fof_file;
 use self::passphrase::passphrase_file;
@@ -39,6 +42,7 @@ pub(crate) fn files() -> Vec<VectorFile> {
     vec![
         blake3_file(),
         chacha_file(),
+        dm_rotation_file(),
         envelope_file(),
         fof_file(),
         passphrase_file(),

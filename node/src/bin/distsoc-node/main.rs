@@ -214,7 +214,10 @@ enum DmCommand {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
-    /// Send a DM to a NodeId through an anchor.
+    /// Send a DM to a NodeId through an anchor, on a rotated thread: the
+    /// first message goes from your NodeId to theirs and starts a chain of
+    /// short-lived ids; every later one goes under ids of its own, which the
+    /// anchor cannot tie to you, to them or to each other.
     Send {
         /// The anchor (`NodeId@host:port`); default: the first entry of
         /// anchors.json.
@@ -223,11 +226,20 @@ enum DmCommand {
         /// The recipient's NodeId.
         #[arg(long)]
         to: NodeId,
+        /// Restart the thread's chain from your NodeId (when the recipient
+        /// lost track of it: more than 10 messages in a row lost).
+        #[arg(long)]
+        reseed: bool,
+        /// Send from your NodeId to theirs without rotating ids.
+        #[arg(long, conflicts_with = "reseed")]
+        no_rotate: bool,
         /// The text.
         text: String,
     },
-    /// Fetch, decrypt and print your queued DMs, then acknowledge them (the
-    /// anchor deletes them; they are not stored by the node).
+    /// Fetch, decrypt and print your queued DMs (those to your NodeId and
+    /// those of rotated threads, read under each thread's window of 10
+    /// short-lived ids), keep them in the local archive (`dm history`), then
+    /// acknowledge them (the anchor deletes them).
     Read {
         /// The anchor; default: the first entry of anchors.json.
         #[arg(long)]
@@ -880,25 +892,41 @@ async fn dm_on(
         .await
         .with_context(|| format!("cannot reach the anchor {anchor}"))?;
     match cmd {
-        DmCommand::Send { to, text, .. } => {
-            let sent = client.send(to, &text).await?;
-            print(
-                json_mode,
-                json!({"channel": sent.channel.to_hex(), "message_id": sent.message_id,
-                       "expires_at_ms": sent.expires_at_ms}),
-                || {
-                    format!(
-                        "sent to {} (channel {}, message {}; sealed, {} bytes at the anchor)",
-                        to.short(),
-                        sent.channel.short(),
-                        sent.message_id,
-                        sent.payload_len
-                    )
-                },
-            );
+        DmCommand::Send {
+            to,
+            text,
+            reseed,
+            no_rotate,
+            ..
+        } => {
+            let (sent, rotated) = if no_rotate {
+                (client.send(to, &text).await?, None)
+            } else {
+                let r = client.send_rotating(to, &text, reseed).await?;
+                (r.sent, Some(r))
+            };
+            let mut v = json!({"channel": sent.channel.to_hex(), "message_id": sent.message_id,
+                               "expires_at_ms": sent.expires_at_ms});
+            if let Some(r) = rotated {
+                v["chain_n"] = json!(r.n);
+                v["send_id"] = json!(r.send_id.to_hex());
+                v["recv_id"] = json!(r.recv_id.to_hex());
+            }
+            print(json_mode, v, || {
+                format!(
+                    "sent to {} (channel {}, message {}; sealed, {} bytes at the anchor)",
+                    to.short(),
+                    sent.channel.short(),
+                    sent.message_id,
+                    sent.payload_len
+                )
+            });
         }
         DmCommand::Read { keep, .. } => {
-            let received = client.read_all(!keep).await?;
+            // The identity channels first: a first message there starts the
+            // chain the rotated threads are then read with.
+            let mut received = client.read_all(!keep).await?;
+            received.extend(client.read_rotated(!keep).await?);
             let name = |id: NodeId| {
                 node.store()
                     .get_profile(PostingId(id.0))
@@ -911,7 +939,8 @@ async fn dm_on(
                 .iter()
                 .map(|r| match &r.content {
                     Ok(c) => json!({"message_id": r.message_id, "from": r.sender.to_hex(),
-                                    "sent_at_ms": c.sent_at_ms, "text": c.text}),
+                                    "sent_at_ms": c.sent_at_ms, "text": c.text,
+                                    "rotated": r.rotated}),
                     Err(e) => json!({"message_id": r.message_id, "from": r.sender.to_hex(),
                                      "error": e.to_string(), "kept": true}),
                 })

@@ -306,7 +306,11 @@ mod tests {
 
     prop_compose! {
         fn arb_post_body()(text in text(80), attachments in proptest::collection::vec(arb_attachment(), 0..4)) -> PostBody {
-            PostBody { text, attachments }
+            PostBody {
+                text,
+                attachments,
+                rotation: None,
+            }
         }
     }
 
@@ -718,6 +722,7 @@ mod tests {
                 "image/jpeg",
                 Some("cat.jpg".into()),
             )],
+            rotation: None,
         }
     }
 
@@ -1482,6 +1487,7 @@ mod tests {
         let body = PostBody {
             text: "x".repeat(MAX_POST_TEXT_BYTES + 1),
             attachments: Vec::new(),
+            rotation: None,
         };
         assert!(matches!(
             codec::from_canonical::<PostBody>("body", &codec::canonical_of(&body), usize::MAX),
@@ -1491,6 +1497,7 @@ mod tests {
         let body = PostBody {
             text: String::new(),
             attachments: vec![a.clone(); MAX_ATTACHMENTS + 1],
+            rotation: None,
         };
         assert!(matches!(
             codec::from_canonical::<PostBody>("body", &codec::canonical_of(&body), usize::MAX),

@@ -112,6 +112,39 @@ pub struct PostBody {
     pub text: String,
     /// Media in display order (at most [`MAX_ATTACHMENTS`]).
     pub attachments: Vec<Attachment>,
+    /// The rotation handshake of a direct message (`schema/README.md`
+    /// §9.1): the seed of the sender's next message in the thread. `None`
+    /// in every other post.
+    pub rotation: Option<DmRotation>,
+}
+
+/// `DmRotation`: the seed of the sender's next message in a DM thread
+/// ([`crate::dm_rotation`]). Secret: it only travels inside a sealed body;
+/// its `Debug` does not print it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct DmRotation {
+    /// The 32-byte seed s(n+1).
+    pub next_posting_id: [u8; 32],
+}
+
+impl std::fmt::Debug for DmRotation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DmRotation { next_posting_id: <secret> }")
+    }
+}
+
+impl Struct for DmRotation {
+    type Schema = content_capnp::dm_rotation::Owned;
+
+    fn read(r: content_capnp::dm_rotation::Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            next_posting_id: codec::id("nextPostingId", r.get_next_posting_id())?,
+        })
+    }
+
+    fn write(&self, mut b: content_capnp::dm_rotation::Builder<'_>) {
+        b.set_next_posting_id(&self.next_posting_id);
+    }
 }
 
 impl Struct for PostBody {
@@ -126,14 +159,18 @@ impl Struct for PostBody {
                 MAX_ATTACHMENTS,
                 Attachment::read,
             )?,
+            rotation: codec::optional(r.has_rotation(), r.get_rotation(), DmRotation::read)?,
         })
     }
 
     fn write(&self, mut b: content_capnp::post_body::Builder<'_>) {
         b.set_text(self.text.as_str());
-        let mut l = b.init_attachments(len32(&self.attachments));
+        let mut l = b.reborrow().init_attachments(len32(&self.attachments));
         for (i, a) in self.attachments.iter().enumerate() {
             a.write(l.reborrow().get(i as u32));
+        }
+        if let Some(rotation) = &self.rotation {
+            rotation.write(b.init_rotation());
         }
     }
 }
@@ -208,6 +245,7 @@ impl Post {
             content: PostContent::Plain(PostBody {
                 text: text.into(),
                 attachments,
+                rotation: None,
             }),
             reply_to: None,
             replaces: None,

@@ -1071,6 +1071,7 @@ mod tests {
         let body = PostBody {
             text: "group news".into(),
             attachments: Vec::new(),
+            rotation: None,
         };
         let (post, vis) = seal_post(&author, 1, &body, &[group.group_id], &mut rng(4)).unwrap();
         let g = unwrap_group(&members[2].seed(), &wrap).unwrap();
