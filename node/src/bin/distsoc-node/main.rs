@@ -915,7 +915,7 @@ async fn dm_on(
             print(json_mode, v, || {
                 format!(
                     "sent to {} (channel {}, message {}; sealed, {} bytes at the anchor)",
-                    to.short(),
+                    name_of(node, to),
                     sent.channel.short(),
                     sent.message_id,
                     sent.payload_len
@@ -927,14 +927,7 @@ async fn dm_on(
             // chain the rotated threads are then read with.
             let mut received = client.read_all(!keep).await?;
             received.extend(client.read_rotated(!keep).await?);
-            let name = |id: NodeId| {
-                node.store()
-                    .get_profile(PostingId(id.0))
-                    .ok()
-                    .flatten()
-                    .map(|p| p.body().display_name.clone())
-                    .unwrap_or_else(|| id.short())
-            };
+            let name = |id: NodeId| name_of(node, id);
             let v: Vec<_> = received
                 .iter()
                 .map(|r| match &r.content {
@@ -977,13 +970,30 @@ async fn dm_on(
             print(json_mode, json!(v), || {
                 channels
                     .iter()
-                    .map(|c| format!("{} with {}: {} waiting", c.channel_id, c.peer, c.queued))
+                    .map(|c| {
+                        format!(
+                            "{} with {}: {} waiting",
+                            c.channel_id,
+                            name_of(node, c.peer),
+                            c.queued
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             });
         }
     }
     Ok(())
+}
+
+/// A peer's display name where its profile is known, else its short id.
+fn name_of(node: &Node, id: NodeId) -> String {
+    node.store()
+        .get_profile(PostingId(id.0))
+        .ok()
+        .flatten()
+        .map(|p| format!("{} ({})", p.body().display_name, id.short()))
+        .unwrap_or_else(|| id.short())
 }
 
 fn run(node: Node, listen: Option<SocketAddr>, json_mode: bool) -> anyhow::Result<()> {
