@@ -203,13 +203,47 @@ struct IdentityBundle {
   # When the bundle was exported (ms since epoch).
 
   follows @7 :List(BundleFollow) $A.maxItems(65536);
-  # The posting ids this identity follows. At most 65,536, no id twice.
+  # The posting ids this identity's personas follow. At most 65,536, no
+  # (postingId, persona) pair twice.
   # Absent (null) when there are none; bundles written before this field
   # existed read as following no one.
 
   circles @8 :List(BundleCircle) $A.maxItems(1024);
   # The identity's circles (named recipient lists). At most 1,024, no name
   # twice. Absent (null) when there are none.
+
+  dmThreads @9 :List(BundleDmThread) $A.maxItems(65536);
+  # The rotating-DM thread state (schema/README.md §9.1): where each
+  # thread's chains stand, so a restored identity goes on reading and
+  # sending on the same chains. At most 65,536, no (peer, outgoing) pair
+  # twice. Absent (null) when there are none; bundles written before this
+  # field existed restore every thread as not started (the next message
+  # starts it again on the identity channel, which the peer follows).
+}
+
+struct BundleDmThread {
+  # One direction of one rotated DM thread kept in an IdentityBundle.
+  # Secret: the seed derives the thread's keys.
+
+  peer @0 :Data $A.exactBytes(32);
+  # The peer's 32-byte NodeId.
+
+  outgoing @1 :Bool;
+  # True: our chain of messages to `peer` (`seed` is the seed of our next
+  # message). False: the peer's chain we read (`seed` is the first seed of
+  # the receive window, the one after the last accepted message).
+
+  n @2 :UInt64;
+  # The chain position of `seed`, at least 1 (1 is the seed a first message
+  # carried).
+
+  atMs @3 :UInt64;
+  # Outgoing: when the chain was last set (ms since epoch). Incoming: the
+  # signed creation time of the message that last moved the chain; a
+  # re-seed from an older message is ignored.
+
+  seed @4 :Data $A.exactBytes(32);
+  # The 32-byte chain seed s(n) (secret).
 }
 
 struct BundleFollow {

@@ -22,9 +22,10 @@ use distsoc_net::datadir::{self, DataDirLock};
 use distsoc_net::identity::{NetworkKey, KEY_FILE};
 use distsoc_protocol::error::DecodeError;
 use distsoc_protocol::messages::identity::{
-    EncryptedIdentityBundle, IdentityBundle, IdentityError, KdfParams, BUNDLE_VERSION,
-    ENCRYPTED_BUNDLE_VERSION, MAX_BUNDLE_CIRCLES, MAX_BUNDLE_CIRCLE_MEMBERS, MAX_BUNDLE_FILE_BYTES,
-    MAX_BUNDLE_FOLLOWS, MAX_POSTING_IDENTITIES, SALT_LEN,
+    BundleDmThread, EncryptedIdentityBundle, IdentityBundle, IdentityError, KdfParams,
+    BUNDLE_VERSION, ENCRYPTED_BUNDLE_VERSION, MAX_BUNDLE_CIRCLES, MAX_BUNDLE_CIRCLE_MEMBERS,
+    MAX_BUNDLE_DM_THREADS, MAX_BUNDLE_FILE_BYTES, MAX_BUNDLE_FOLLOWS, MAX_POSTING_IDENTITIES,
+    SALT_LEN,
 };
 use distsoc_protocol::passphrase::PassphraseError;
 use distsoc_protocol::sign::SigningKey;
@@ -231,6 +232,27 @@ pub fn bundle_of(node: &Node, now_ms: u64) -> Result<IdentityBundle, BundleError
     bundle.posting_identities = state.identities;
     bundle.follows = state.follows;
     bundle.circles = state.circles;
+    let threads = node
+        .store
+        .dm_chains(&node.archive_key())
+        .map_err(NodeError::from)?;
+    if threads.len() > MAX_BUNDLE_DM_THREADS {
+        return Err(over(
+            "DM thread directions",
+            threads.len(),
+            MAX_BUNDLE_DM_THREADS,
+        ));
+    }
+    bundle.dm_threads = threads
+        .into_iter()
+        .map(|(peer, outgoing, c)| BundleDmThread {
+            peer,
+            outgoing,
+            n: c.n,
+            at_ms: c.at_ms,
+            seed: zeroize::Zeroizing::new(*c.seed.as_bytes()),
+        })
+        .collect();
     Ok(bundle)
 }
 
@@ -456,6 +478,17 @@ fn build_staging(
     node.store
         .restore_social_state(&state)
         .map_err(NodeError::from)?;
+    let key = node.archive_key();
+    for t in &bundle.dm_threads {
+        let chain = crate::store::DmChain {
+            seed: distsoc_protocol::dm_rotation::ChainSeed::from_bytes(*t.seed),
+            n: t.n,
+            at_ms: t.at_ms,
+        };
+        node.store
+            .set_dm_chain(&key, t.peer, t.outgoing, &chain)
+            .map_err(NodeError::from)?;
+    }
     if keep_config {
         let anchors = node.config().anchors_path(dir);
         let to = node.config().anchors_path(staging);

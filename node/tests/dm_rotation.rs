@@ -526,3 +526,44 @@ async fn what_a_rotated_thread_costs() {
     assert_eq!(history(&b, &a_id).await.len(), 11);
     net.stop().await;
 }
+
+/// The bundle carries the thread state: an identity exported mid-thread
+/// and imported into a fresh directory goes on reading the peer's rotated
+/// messages and sending on its own chain, with no new first message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_identity_goes_on_with_its_rotated_threads() {
+    let net = Net::start().await;
+    let (a, a_id) = net.node("alice").await;
+    let (b, b_id) = net.node("bob").await;
+    handshake(&net, (&a, &a_id), (&b, &b_id)).await;
+    send(&net, &a, &b_id, "a1").await;
+    assert_eq!(read(&net, &b).await, rotated(&["a1"]));
+    let before = send(&net, &b, &a_id, "b1").await;
+    assert_eq!(read(&net, &a).await, rotated(&["b1"]));
+
+    // Bob moves to a new machine.
+    let pass = net.dir.path().join("pass");
+    std::fs::write(&pass, "a long enough passphrase").unwrap();
+    let file = net.dir.path().join("bob.bundle");
+    let (file_s, pass_s) = (file.to_str().unwrap(), pass.to_str().unwrap());
+    run(
+        &b,
+        &["export", "--out", file_s, "--passphrase-file", pass_s],
+    )
+    .await;
+    let b2 = net.dir.path().join("bob2");
+    run(&b2, &["import", file_s, "--passphrase-file", pass_s]).await;
+
+    // Alice's next rotated message is read on the new machine.
+    send(&net, &a, &b_id, "a2").await;
+    assert_eq!(read(&net, &b2).await, rotated(&["a2"]));
+    // Bob's next message continues his chain: rotated, the next position.
+    let after = send(&net, &b2, &a_id, "b2").await;
+    assert_eq!(
+        after["chain_n"].as_u64().unwrap(),
+        before["chain_n"].as_u64().unwrap() + 1,
+        "{after}"
+    );
+    assert_eq!(read(&net, &a).await, rotated(&["b2"]));
+    net.stop().await;
+}

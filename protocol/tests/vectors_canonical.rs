@@ -31,8 +31,8 @@ use distsoc_protocol::messages::content::{
     RecentPost, SealedBody, SignedPost, SyncPost, VisibilityUpdateBody, MAX_POST_BYTES,
 };
 use distsoc_protocol::messages::identity::{
-    BundleCircle, BundleFollow, GroupKey, GroupKeyWrapBody, IdentityBundle, Kdf, KdfParams,
-    PostingIdentity, PublicProfile, VouchGrantBody, VouchKey, MAX_BUNDLE_BYTES,
+    BundleCircle, BundleDmThread, BundleFollow, GroupKey, GroupKeyWrapBody, IdentityBundle, Kdf,
+    KdfParams, PostingIdentity, PublicProfile, VouchGrantBody, VouchKey, MAX_BUNDLE_BYTES,
 };
 use distsoc_protocol::messages::signed::{Signed, SignedBody};
 use distsoc_protocol::messages::social::{
@@ -336,6 +336,13 @@ fn bundle(v: &Value) -> IdentityBundle {
             name: text(c, "name"),
             created_at_ms: n(c, "createdAtMs"),
             members: list(c, "members", |m| PostingId(id32(m))),
+        }),
+        dm_threads: list(v, "dmThreads", |t| BundleDmThread {
+            peer: NodeId(arr(t, "peer")),
+            outgoing: field(t, "outgoing").as_bool().expect("bool"),
+            n: n(t, "n"),
+            at_ms: n(t, "atMs"),
+            seed: Zeroizing::new(arr(t, "seed")),
         }),
     }
 }

@@ -170,6 +170,40 @@ impl Store {
         })
     }
 
+    /// Every thread direction with its chain: (peer, outgoing, chain), by
+    /// peer (for an export).
+    pub fn dm_chains(&self, key: &[u8; 32]) -> Result<Vec<(NodeId, bool, DmChain)>, StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT peer, outgoing, n, at_ms, sealed_seed FROM dm_threads
+                  ORDER BY peer, outgoing",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let peer: Vec<u8> = r.get(0)?;
+                let peer = NodeId(
+                    peer.try_into()
+                        .map_err(|_| StoreError::corrupt("dm_threads.peer", "length"))?,
+                );
+                let outgoing: bool = r.get(1)?;
+                let n = from_sql_u64("dm_threads.n", r.get(2)?)?;
+                let at_ms = from_sql_u64("dm_threads.at_ms", r.get(3)?)?;
+                let sealed: Vec<u8> = r.get(4)?;
+                out.push((
+                    peer,
+                    outgoing,
+                    DmChain {
+                        seed: open(key, &peer, outgoing, n, &sealed)?,
+                        n,
+                        at_ms,
+                    },
+                ));
+            }
+            Ok(out)
+        })
+    }
+
     /// Every peer whose messages come over a rotated chain, with the chain.
     pub fn incoming_dm_chains(&self, key: &[u8; 32]) -> Result<Vec<(NodeId, DmChain)>, StoreError> {
         self.read(|tx| {

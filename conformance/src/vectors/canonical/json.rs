@@ -332,6 +332,19 @@ pub(super) fn bundle_json(b: &IdentityBundle) -> Value {
             })
         })
         .collect();
+    v["dmThreads"] = b
+        .dm_threads
+        .iter()
+        .map(|t| {
+            json!({
+                "peer": h(t.peer.0),
+                "outgoing": t.outgoing,
+                "n": t.n,
+                "atMs": t.at_ms,
+                "seed": h(*t.seed),
+            })
+        })
+        .collect();
     v
 }
 

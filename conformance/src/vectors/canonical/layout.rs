@@ -275,7 +275,7 @@ static BUNDLE_CIRCLE: L = L {
 };
 static IDENTITY_BUNDLE: L = L {
     data: 2,
-    ptrs: 7,
+    ptrs: 8,
     fields: &[
         ("version", F::U16(0)),
         ("networkSeed", F::Data(0)),
@@ -286,6 +286,18 @@ static IDENTITY_BUNDLE: L = L {
         ("createdAtMs", F::U64(8)),
         ("follows", F::Structs(5, &BUNDLE_FOLLOW)),
         ("circles", F::Structs(6, &BUNDLE_CIRCLE)),
+        ("dmThreads", F::Structs(7, &BUNDLE_DM_THREAD)),
+    ],
+};
+static BUNDLE_DM_THREAD: L = L {
+    data: 3,
+    ptrs: 2,
+    fields: &[
+        ("peer", F::Data(0)),
+        ("outgoing", F::Bool(0)),
+        ("n", F::U64(8)),
+        ("atMs", F::U64(16)),
+        ("seed", F::Data(1)),
     ],
 };
 static KDF_PARAMS: L = L {

@@ -29,6 +29,7 @@ mod encoder;
 mod json;
 mod layout;
 mod reject;
+mod social;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -48,8 +49,8 @@ use distsoc_protocol::messages::content::{
     RecentPost, VisibilityUpdateBody, MAX_POST_BYTES,
 };
 use distsoc_protocol::messages::identity::{
-    BundleCircle, BundleFollow, GroupKey, GroupKeyWrapBody, IdentityBundle, KdfParams,
-    PostingIdentity, PublicProfile, VouchGrantBody, VouchKey, MAX_BUNDLE_BYTES,
+    GroupKey, GroupKeyWrapBody, IdentityBundle, KdfParams, PostingIdentity, PublicProfile,
+    VouchGrantBody, VouchKey, MAX_BUNDLE_BYTES,
 };
 use distsoc_protocol::messages::signed::SignedBody;
 use distsoc_protocol::messages::social::{
@@ -1018,44 +1019,11 @@ pub(super) fn generate() -> VectorFile {
         &bundle,
         MAX_BUNDLE_BYTES,
     );
-    let social_bundle = IdentityBundle {
-        follows: vec![
-            BundleFollow {
-                posting_id: pid(&BOB),
-                followed_at_ms: T0 + 10,
-                persona: None,
-            },
-            BundleFollow {
-                posting_id: pid(&CAROL),
-                followed_at_ms: T0 + 11,
-                persona: None,
-            },
-            BundleFollow {
-                posting_id: pid(&BOB),
-                followed_at_ms: T0 + 12,
-                persona: Some(PostingId(
-                    SigningKey::from_seed(&bundle.network_seed).public(),
-                )),
-            },
-        ],
-        circles: vec![
-            BundleCircle {
-                name: "close friends".into(),
-                created_at_ms: T0 + 20,
-                members: vec![pid(&BOB), pid(&CAROL)],
-            },
-            BundleCircle {
-                name: "empty".into(),
-                created_at_ms: T0 + 21,
-                members: Vec::new(),
-            },
-        ],
-        ..bundle.clone()
-    };
+    let social_bundle = social::social_bundle(&bundle);
     g.value(
         Valid::new(
             "identity-bundle-social",
-            "The identity-bundle vector with the social state a node exports: three follows (BundleFollow: postingId, followedAtMs, persona): Bob and Carol by the default persona Alice (persona empty), and Bob again by the network key's own persona (persona = the NodeId of networkSeed; the same postingId may be followed by several personas) and two circles (BundleCircle: name, createdAtMs, members), the second with no members (a zero-length list, set like every list).",
+            "The identity-bundle vector with the social state a node exports: three follows (BundleFollow: postingId, followedAtMs, persona): Bob and Carol by the default persona Alice (persona empty), and Bob again by the network key's own persona (persona = the NodeId of networkSeed; the same postingId may be followed by several personas) two circles (BundleCircle: name, createdAtMs, members), the second with no members (a zero-length list, set like every list), and two rotating-DM thread directions (BundleDmThread: peer, outgoing (Bool at bit 0), n, atMs, seed): our chain to Bob at n = 3 and Carol's chain we read at n = 1.",
             &["identity-bundle"],
             "IdentityBundle",
             bundle_json(&social_bundle),
@@ -1067,7 +1035,7 @@ pub(super) fn generate() -> VectorFile {
     g.value(
         Valid::new(
             "identity-bundle-minimal",
-            "The smallest bundle: only the network seed; defaultPostingId is the network key's public key; the five lists are set and empty (zero-length struct lists, tag words only).",
+            "The smallest bundle: only the network seed; defaultPostingId is the network key's public key; the six lists are set and empty (zero-length struct lists, tag words only).",
             &["identity-bundle", "encoding-rule"],
             "IdentityBundle",
             bundle_json(&minimal_bundle),

@@ -11,8 +11,8 @@ use zeroize::{Zeroize, Zeroizing};
 use super::{
     posting_id, secret_seed, GroupKey, IdentityError, PostingIdentity, VouchKey, BUNDLE_VERSION,
     ENCRYPTED_BUNDLE_VERSION, MAX_BUNDLE_BYTES, MAX_BUNDLE_CIPHERTEXT_BYTES, MAX_BUNDLE_CIRCLES,
-    MAX_BUNDLE_CIRCLE_MEMBERS, MAX_BUNDLE_FILE_BYTES, MAX_BUNDLE_FOLLOWS, MAX_GROUP_KEYS,
-    MAX_LABEL_BYTES, MAX_POSTING_IDENTITIES, MAX_VOUCH_KEYS, SALT_LEN,
+    MAX_BUNDLE_CIRCLE_MEMBERS, MAX_BUNDLE_DM_THREADS, MAX_BUNDLE_FILE_BYTES, MAX_BUNDLE_FOLLOWS,
+    MAX_GROUP_KEYS, MAX_LABEL_BYTES, MAX_POSTING_IDENTITIES, MAX_VOUCH_KEYS, SALT_LEN,
 };
 use crate::codec::{self, len32, Struct};
 use crate::envelope::{NONCE_LEN, TAG_LEN};
@@ -55,6 +55,66 @@ pub struct IdentityBundle {
     pub follows: Vec<BundleFollow>,
     /// The circles (at most [`MAX_BUNDLE_CIRCLES`]).
     pub circles: Vec<BundleCircle>,
+    /// The rotating-DM thread state (at most [`MAX_BUNDLE_DM_THREADS`], no
+    /// (peer, outgoing) pair twice).
+    pub dm_threads: Vec<BundleDmThread>,
+}
+
+/// `BundleDmThread`: one direction of one rotated DM thread kept in an
+/// [`IdentityBundle`]. Secret (the seed derives the thread's keys); its
+/// `Debug` shows no seed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BundleDmThread {
+    /// The peer's NodeId.
+    pub peer: NodeId,
+    /// Ours (`true`) or the peer's chain we read (`false`).
+    pub outgoing: bool,
+    /// The chain position of `seed` (at least 1).
+    pub n: u64,
+    /// When the chain was last moved (see the schema), ms since epoch.
+    pub at_ms: u64,
+    /// The chain seed.
+    pub seed: Zeroizing<[u8; SEED_LEN]>,
+}
+
+impl fmt::Debug for BundleDmThread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BundleDmThread")
+            .field("peer", &self.peer)
+            .field("outgoing", &self.outgoing)
+            .field("n", &self.n)
+            .field("at_ms", &self.at_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Struct for BundleDmThread {
+    type Schema = identity_capnp::bundle_dm_thread::Owned;
+
+    fn read(r: identity_capnp::bundle_dm_thread::Reader<'_>) -> Result<Self, DecodeError> {
+        let n = r.get_n();
+        if n == 0 {
+            return Err(DecodeError::Invalid {
+                field: "n",
+                reason: "a chain position is at least 1",
+            });
+        }
+        Ok(Self {
+            peer: NodeId(codec::id("peer", r.get_peer())?),
+            outgoing: r.get_outgoing(),
+            n,
+            at_ms: r.get_at_ms(),
+            seed: secret_seed("seed", r.get_seed())?,
+        })
+    }
+
+    fn write(&self, mut b: identity_capnp::bundle_dm_thread::Builder<'_>) {
+        b.set_peer(self.peer.as_bytes());
+        b.set_outgoing(self.outgoing);
+        b.set_n(self.n);
+        b.set_at_ms(self.at_ms);
+        b.set_seed(self.seed.as_slice());
+    }
 }
 
 /// `BundleFollow`: one follow kept in an [`IdentityBundle`].
@@ -170,6 +230,7 @@ impl IdentityBundle {
             created_at_ms,
             follows: Vec::new(),
             circles: Vec::new(),
+            dm_threads: Vec::new(),
         }
     }
 
@@ -299,6 +360,7 @@ impl fmt::Debug for IdentityBundle {
             .field("group_keys", &self.group_keys)
             .field("created_at_ms", &self.created_at_ms)
             .field("follows", &self.follows.len())
+            .field("dm_threads", &self.dm_threads.len())
             .field("circles", &self.circles.len())
             .finish()
     }
@@ -380,6 +442,18 @@ impl Struct for IdentityBundle {
                 reason: "a circle name is listed twice",
             });
         }
+        let dm_threads = codec::list(
+            "dmThreads",
+            r.get_dm_threads(),
+            MAX_BUNDLE_DM_THREADS,
+            BundleDmThread::read,
+        )?;
+        if has_duplicates(dm_threads.iter().map(|t| (t.peer, t.outgoing))) {
+            return Err(DecodeError::Invalid {
+                field: "dmThreads",
+                reason: "a thread direction is listed twice",
+            });
+        }
         Ok(Self {
             version,
             network_seed,
@@ -400,6 +474,7 @@ impl Struct for IdentityBundle {
             created_at_ms: r.get_created_at_ms(),
             follows,
             circles,
+            dm_threads,
         })
     }
 
@@ -429,6 +504,10 @@ impl Struct for IdentityBundle {
         codec::write_structs(
             b.reborrow().init_circles(len32(&self.circles)),
             &self.circles,
+        );
+        codec::write_structs(
+            b.reborrow().init_dm_threads(len32(&self.dm_threads)),
+            &self.dm_threads,
         );
     }
 }

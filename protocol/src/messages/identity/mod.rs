@@ -62,6 +62,8 @@ pub const MAX_GROUP_KEYS: usize = 4_096;
 pub const MAX_BUNDLE_FOLLOWS: usize = 65_536;
 /// Most circles in a bundle.
 pub const MAX_BUNDLE_CIRCLES: usize = 1_024;
+/// Most rotating-DM thread directions in a bundle.
+pub const MAX_BUNDLE_DM_THREADS: usize = 65_536;
 /// Most members of one circle in a bundle.
 pub const MAX_BUNDLE_CIRCLE_MEMBERS: usize = 4_096;
 /// The `EncryptedIdentityBundle.version` this implementation writes and reads.
