@@ -18,7 +18,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 
 use distsoc_protocol::messages::identity::{
     EncryptedIdentityBundle, IdentityBundle, KdfParams, BUNDLE_VERSION, ENCRYPTED_BUNDLE_VERSION,
@@ -28,7 +28,7 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 mod common;
-use common::{cli, cli_raw, free_addr, BIN};
+use common::{cli, cli_raw, init_quiet as init, Running, BIN};
 
 const PASS: &str = "correct horse battery staple";
 
@@ -46,17 +46,6 @@ fn fails(dir: &Path, args: &[&str]) -> String {
         .unwrap_or_default();
     assert!(!out.status.success(), "distsoc-node {args:?} succeeded");
     err
-}
-
-fn init(root: &Path, name: &str) -> PathBuf {
-    let dir = root.join(name);
-    cli(&dir, &["init", "--listen", &free_addr().to_string()]);
-    let cfg = dir.join("config.toml");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("sync_interval_secs = 60", "sync_interval_secs = 3600");
-    std::fs::write(&cfg, text).unwrap();
-    dir
 }
 
 fn pass_file(root: &Path, name: &str, text: &str) -> PathBuf {
@@ -88,23 +77,6 @@ fn staging_left(dir: &Path) -> Vec<String> {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with(&format!(".{name}.")))
         .collect()
-}
-
-struct Running(Child, String);
-
-impl Running {
-    fn start(dir: &Path) -> Running {
-        let (child, line) = common::spawn_first_line(dir, &["--json", "run"]);
-        let v: Value = serde_json::from_str(&line).unwrap();
-        Running(child, v["connect"].as_str().unwrap().to_string())
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

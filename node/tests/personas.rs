@@ -15,24 +15,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::path::Path;
+use std::process::Command;
 
 use serde_json::Value;
 
 mod common;
-use common::{cli, free_addr, BIN};
-
-fn init(root: &Path, name: &str) -> PathBuf {
-    let dir = root.join(name);
-    cli(&dir, &["init", "--listen", &free_addr().to_string()]);
-    let cfg = dir.join("config.toml");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("sync_interval_secs = 60", "sync_interval_secs = 3600");
-    std::fs::write(&cfg, text).unwrap();
-    dir
-}
+use common::{cli, init_quiet as init, Running, BIN};
 
 /// Runs a command without `--json`; it must succeed; its stdout.
 fn human(dir: &Path, args: &[&str]) -> String {
@@ -101,23 +90,6 @@ fn follows(dir: &Path, args: &[&str]) -> Vec<(String, String)> {
         .collect();
     v.sort();
     v
-}
-
-struct Running(Child, String);
-
-impl Running {
-    fn start(dir: &Path) -> Running {
-        let (child, line) = common::spawn_first_line(dir, &["--json", "run"]);
-        let v: Value = serde_json::from_str(&line).unwrap();
-        Running(child, v["connect"].as_str().unwrap().to_string())
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

@@ -206,33 +206,12 @@ impl Store {
 
     /// Every peer whose messages come over a rotated chain, with the chain.
     pub fn incoming_dm_chains(&self, key: &[u8; 32]) -> Result<Vec<(NodeId, DmChain)>, StoreError> {
-        self.read(|tx| {
-            let mut stmt = tx.prepare_cached(
-                "SELECT peer, n, at_ms, sealed_seed FROM dm_threads
-                  WHERE outgoing = 0 ORDER BY peer",
-            )?;
-            let mut rows = stmt.query([])?;
-            let mut out = Vec::new();
-            while let Some(r) = rows.next()? {
-                let peer: Vec<u8> = r.get(0)?;
-                let peer = NodeId(
-                    peer.try_into()
-                        .map_err(|_| StoreError::corrupt("dm_threads.peer", "length"))?,
-                );
-                let n = from_sql_u64("dm_threads.n", r.get(1)?)?;
-                let at_ms = from_sql_u64("dm_threads.at_ms", r.get(2)?)?;
-                let sealed: Vec<u8> = r.get(3)?;
-                out.push((
-                    peer,
-                    DmChain {
-                        seed: open(key, &peer, false, n, &sealed)?,
-                        n,
-                        at_ms,
-                    },
-                ));
-            }
-            Ok(out)
-        })
+        Ok(self
+            .dm_chains(key)?
+            .into_iter()
+            .filter(|(_, outgoing, _)| !outgoing)
+            .map(|(peer, _, chain)| (peer, chain))
+            .collect())
     }
 }
 

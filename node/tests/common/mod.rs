@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
@@ -60,4 +60,37 @@ pub fn cli(dir: &Path, args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+}
+
+/// `distsoc-node init` in `root/NAME` on a free loopback port, with
+/// background sync rare enough (hourly) that only what a test drives
+/// happens; the data directory.
+pub fn init_quiet(root: &Path, name: &str) -> PathBuf {
+    let dir = root.join(name);
+    cli(&dir, &["init", "--listen", &free_addr().to_string()]);
+    let cfg = dir.join("config.toml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("sync_interval_secs = 60", "sync_interval_secs = 3600");
+    std::fs::write(&cfg, text).unwrap();
+    dir
+}
+
+/// A running `distsoc-node run` and its connect string; killed on drop.
+pub struct Running(pub Child, pub String);
+
+impl Running {
+    /// Starts `run --json` in `dir` and reads its connect string.
+    pub fn start(dir: &Path) -> Running {
+        let (child, line) = spawn_first_line(dir, &["--json", "run"]);
+        let v: Value = serde_json::from_str(&line).unwrap();
+        Running(child, v["connect"].as_str().unwrap().to_string())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
