@@ -26,6 +26,7 @@ use self::fetch::{
     wait_cancelled, wait_clamped, wait_conn_closed, wait_immediate, wait_nonmember, wait_own_only,
     wait_timeout, wait_woken, wait_zero,
 };
+use self::rotation::{previous_key_refused, rotated_step, steps_unlinked};
 use super::def;
 use crate::suite::client::Reply;
 use crate::suite::ctx::{
@@ -48,6 +49,7 @@ macro_rules! tri {
 // After `tri!`, so that the case files can use it.
 mod enqueue;
 mod fetch;
+mod rotation;
 
 const CAP: Option<&str> = Some("mailbox/1");
 
@@ -71,6 +73,7 @@ const WAIT: &str = "`FetchWait` answers as soon as a message arrives (also throu
 const WAIT_CLAMP: &str = "timeoutMs: Longest wait in ms; clamped to the anchor's maxFetchWaitMs (<= 60000). 0 behaves like Fetch (answer at once). (mailbox.capnp FetchWait)";
 const LIST: &str = "ListChannels: List the caller's channels. ChannelInfo: peer: The other member's 32-byte identity. queued: Messages waiting for the caller in this channel. legacyQueued: Messages waiting in the caller's legacy mailbox. (mailbox.capnp)";
 const LEGACY: &str = "recipient: The recipient's 32-byte identity: in channel mode it must be the other member; in legacy mode any identity. An empty channel id is the legacy per-recipient mailbox. (mailbox.capnp, §9)";
+const ROTATION: &str = "The caller is the QUIC-authenticated NodeId (may be an ephemeral key). [...] Message n [...] opens a new QUIC connection authenticated as S(n) [...] sends `CreateChannel(peer = R(n))` and `Enqueue(channel, recipient = R(n))` on it. (schema/README.md §9, §9.1)";
 const USABLE: &str = "An error on one stream never closes the connection: malformed, oversize and unknown messages get an `Error` on their stream and the connection stays usable.";
 
 /// Codes the spec allows for a channel the caller is not a member of
@@ -962,5 +965,11 @@ pub(crate) fn cases() -> Vec<Case> {
             .run(|ctx| Box::pin(create_invalid_key(ctx, BadKey::NotAPoint))),
         def("MBX-9-603", Must, Negative, r, CAP, "an Enqueue with an empty payload is malformed; nothing is queued", "schema/README.md §9", EMPTY_PAYLOAD)
             .run(|ctx| Box::pin(enqueue_empty(ctx, true))),
+        def("MBX-9.1-700", Must, Positive, r, CAP, "a rotated DM step: fresh ephemeral keys S(n) and R(n), each on a new connection, get a channel; R(n) lists it (peer S(n)) and fetches the payload", "schema/README.md §9.1", ROTATION)
+            .run(|ctx| Box::pin(rotated_step(ctx))),
+        def("MBX-9.1-701", Must, Negative, r, CAP, "successive rotated steps share nothing: step n+1's channel has another id and is not listed to step n's keys", "schema/README.md §9.1", ROTATION)
+            .run(|ctx| Box::pin(steps_unlinked(ctx))),
+        def("MBX-9.1-702", Must, Negative, r, CAP, "R(n)'s Fetch of step n+1's channel is refused as a non-member's and deletes nothing", "schema/README.md §9.1", ROTATION)
+            .run(|ctx| Box::pin(previous_key_refused(ctx))),
     ]
 }

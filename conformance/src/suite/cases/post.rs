@@ -742,6 +742,7 @@ const HEADER_ID: &str = "the header, if any, is for this post id: `PostHeader.po
 const IDS: &str = "Ids are `Data` of a fixed length (NodeId, PostingId, PostId: 32 bytes [...]). A wrong length is rejected as `malformed`.";
 const ACK: &str =
     "Ack: the message was parsed, validated and accepted (stored or knowingly ignored).";
+const PERSONA: &str = "`Post.author` is a posting id [...] A receiver judges a post by its own bytes and signatures only: the connection that pushes or serves it need not be its author, and the post is held and served under `Post.author`, never under the connection's NodeId.";
 const VIS_SIG: &str = "`SyncPost.visibilitySignature` covers BLAKE3(postId ‖ canonical bytes of `PostVisibility`) [...] purpose `post-visibility`, key `Post.author`.";
 
 fn flip(mut v: Vec<u8>, at: usize) -> Vec<u8> {
@@ -956,6 +957,37 @@ pub(crate) fn cases() -> Vec<Case> {
                 let hs = Signer::fixture(2).sign("post-header", &header).to_vec();
                 sp.header = Some((header, hs));
                 push_refused(ctx, &a, &sp.push(), &["badSignature"]).await
+            })),
+        def("POST-4-020", Must, Positive, Role::Any, None, "a post by a posting key that is not the pushing connection's NodeId (a persona) is accepted and served under its author only", "schema/README.md §4", PERSONA)
+            .run(|ctx| Box::pin(async move {
+                let a = Signer::fixture(0);
+                let s = match accepting_session(ctx, &a).await? { Ok(s) => s, Err(o) => return Ok(o) };
+                if s.client_id == a.public() {
+                    return Err(CaseError::Setup("the connection's key is the fixture author's".into()));
+                }
+                let sp = Sp::public(&a, &text(ctx, "persona"));
+                let expected = "Ack; the post is served back under its author; a pull of the connection's NodeId does not return it";
+                if let Err(got) = is_ack(&s.request(&sp.push()).await) {
+                    return Ok(Outcome::fail(expected, got).and_usable(ctx.still_usable(&s).await));
+                }
+                let mut outcome = match served_back(ctx, &s, &a.public(), &sp.id(), &sp.post).await {
+                    Ok(how) => Outcome::pass(expected, format!("Ack; {how}")),
+                    Err(why) => Outcome::fail(expected, format!("Ack; {why}")),
+                };
+                if ctx.has_capability("pull-sync/1") {
+                    match pull_all(&s, &[s.client_id], 0).await {
+                        Ok(p) if p.posts.iter().any(|p| p.id() == sp.id()) => {
+                            outcome.passed = false;
+                            outcome.actual.push_str("; a pull of the connection's NodeId RETURNS it");
+                        }
+                        Ok(_) => outcome.actual.push_str("; not under the connection's NodeId"),
+                        Err(e) => {
+                            outcome.passed = false;
+                            outcome.actual.push_str(&format!("; pull of the connection's NodeId: {e}"));
+                        }
+                    }
+                }
+                Ok(outcome.and_usable(ctx.still_usable(&s).await))
             })),
     ]
 }
