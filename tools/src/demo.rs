@@ -47,7 +47,7 @@ impl Person {
 }
 
 fn heading(n: u32, title: &str) {
-    println!("\n── {n}. {title} ──");
+    outln!("\n── {n}. {title} ──");
 }
 
 fn show_frame(label: &str, frame: &[u8]) {
@@ -57,11 +57,11 @@ fn show_frame(label: &str, frame: &[u8]) {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(" ");
-    println!("   {label}: {} bytes  [{head} …]", frame.len());
+    outln!("   {label}: {} bytes  [{head} …]", frame.len());
     if frame.len() >= 9 {
         let segs = u32::from_le_bytes([frame[1], frame[2], frame[3], frame[4]]) + 1;
         let words = u32::from_le_bytes([frame[5], frame[6], frame[7], frame[8]]);
-        println!(
+        outln!(
             "      code 0x{:02x} | segments-1 = {} | segment 0 = {words} words",
             frame[0],
             segs - 1
@@ -78,7 +78,7 @@ fn transmit(msg: Message) -> anyhow::Result<(Vec<u8>, Message)> {
 }
 
 pub(crate) fn run() -> anyhow::Result<()> {
-    println!(
+    outln!(
         "distsoc protocol core walk-through (protocol version {PROTOCOL_VERSION}, ALPN distsoc/2)"
     );
     let alice = Person::new("Alice");
@@ -87,9 +87,9 @@ pub(crate) fn run() -> anyhow::Result<()> {
 
     heading(1, "identities");
     for p in [&alice, &bob, &carol] {
-        println!("   {:<6} NodeId {}", p.name, p.node());
+        outln!("   {:<6} NodeId {}", p.name, p.node());
     }
-    println!("   (pre-split identities: each posting id equals the NodeId)");
+    outln!("   (pre-split identities: each posting id equals the NodeId)");
 
     heading(2, "connection setup: Hello and version negotiation");
     let hello = Hello {
@@ -105,11 +105,11 @@ pub(crate) fn run() -> anyhow::Result<()> {
     };
     let (bytes, _) = transmit(hello.into())?;
     show_frame("Hello", &bytes);
-    println!(
+    outln!(
         "   peer speaking 2..=5 → selected version {:?}",
         negotiate(2, 5)
     );
-    println!(
+    outln!(
         "   peer speaking 3..=5 → {:?} (answer Error(unsupportedVersion), close)",
         negotiate(3, 5)
     );
@@ -124,7 +124,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
     .sign(&alice.key)
     .map_err(|e| anyhow!("{e}"))?;
     let public_id = post.post_id();
-    println!(
+    outln!(
         "   PostId = BLAKE3(canonical Post, {} bytes) = {public_id}",
         post.bytes().len()
     );
@@ -145,7 +145,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
     )
     .map_err(|e| anyhow!("{e}"))?;
     let dm_id = sealed.post_id();
-    println!(
+    outln!(
         "   PostId {} — {} wrapped keys (80 bytes each), ciphertext only on the wire",
         dm_id.short(),
         visibility.recipients().len()
@@ -171,14 +171,14 @@ pub(crate) fn run() -> anyhow::Result<()> {
                 Audience::Public
             };
             if let Some(reason) = filter.decide(&p.post.body().author, audience) {
-                println!(
+                outln!(
                     "   to {:<6} send {} ({reason:?})",
                     who.name,
                     p.post_id().short()
                 );
                 sent.push(p.clone());
             } else {
-                println!(
+                outln!(
                     "   to {:<6} skip {} (encrypted, not a recipient)",
                     who.name,
                     p.post_id().short()
@@ -200,13 +200,13 @@ pub(crate) fn run() -> anyhow::Result<()> {
         for p in &r.posts {
             let id = p.validate(Some(p.post_id())).map_err(|e| anyhow!("{e}"))?;
             match open_post(&who.seed(), &p.post, &p.visibility) {
-                Ok(b) => println!("   {} reads {}: {:?}", who.name, id.short(), b.text),
-                Err(e) => println!("   {} cannot read {}: {e}", who.name, id.short()),
+                Ok(b) => outln!("   {} reads {}: {:?}", who.name, id.short(), b.text),
+                Err(e) => outln!("   {} cannot read {}: {e}", who.name, id.short()),
             }
         }
     }
     match open_post(&carol.seed(), &dm.post, &dm.visibility) {
-        Err(e) => println!("   even holding the ciphertext, Carol gets: {e}"),
+        Err(e) => outln!("   even holding the ciphertext, Carol gets: {e}"),
         Ok(_) => return Err(anyhow!("Carol must not read Bob's post")),
     }
 
@@ -264,12 +264,12 @@ pub(crate) fn run() -> anyhow::Result<()> {
             },
             Ok(_) => ErrorCode::Internal,
         };
-        println!("   {what:<36} → Error({verdict})");
+        outln!("   {what:<36} → Error({verdict})");
     }
 
     heading(7, "friend-of-friend gated comments");
     let v = VouchKey::generate(&mut rand_core::OsRng);
-    println!("   Alice hands vouch key V to Bob (VouchGrant); Carol has none");
+    outln!("   Alice hands vouch key V to Bob (VouchGrant); Carol has none");
     let per_post = SigningKey::generate(&mut rand_core::OsRng);
     let fof_post = Post::new_public(
         alice.id(),
@@ -298,7 +298,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
     let (idx, seed) = header
         .open_fof(std::slice::from_ref(&v))
         .context("Bob's vouch key opens a slot")?;
-    println!(
+    outln!(
         "   Bob's key opens wrap slot {idx}; Carol's keyring opens none: {}",
         header.open_fof(&[]).is_none()
     );
@@ -317,10 +317,10 @@ pub(crate) fn run() -> anyhow::Result<()> {
         } else {
             "filtered at render"
         };
-        println!("   {who:<6} comment → {verdict:?} ({shown})");
+        outln!("   {who:<6} comment → {verdict:?} ({shown})");
     }
 
-    println!("\nAll of the above ran through the same frame decoder, validators and crypto");
-    println!("that nodes and anchors use. Try `distsoc inspect` on your own bytes\n(a file, - for stdin, or --hex).");
+    outln!("\nAll of the above ran through the same frame decoder, validators and crypto");
+    outln!("that nodes and anchors use. Try `distsoc inspect` on your own bytes\n(a file, - for stdin, or --hex).");
     Ok(())
 }

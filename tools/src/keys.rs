@@ -33,12 +33,12 @@ pub(crate) fn run(cmd: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Generate { out } => {
             let key = SigningKey::generate(&mut rand_core::OsRng);
             write_key_file(&out, &key)?;
-            println!("{}", NodeId(key.public()));
+            outln!("{}", NodeId(key.public()));
             eprintln!("secret key written to {} (mode 0600)", out.display());
         }
         KeysCommand::Show { file } => {
             let key = read_key_file(&file)?;
-            println!("{}", NodeId(key.public()));
+            outln!("{}", NodeId(key.public()));
         }
     }
     Ok(())

@@ -10,6 +10,14 @@
 //! simulator of `distsoc-sim`: `sim graph`, the graph-level model, and
 //! `sim discovery`, the message-level one).
 
+/// `println!` that ends the program quietly when stdout is a closed pipe
+/// (`distsoc vectors list | head -1`), where `println!` would panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::print_line(format_args!($($arg)*))
+    };
+}
+
 mod demo;
 mod devnet;
 mod inspect;
@@ -66,5 +74,19 @@ fn main() -> anyhow::Result<()> {
         Command::Vectors(c) => vectors::run(c),
         Command::Loadgen(a) => Ok(loadgen::main(*a)?),
         Command::Sim(c) => Ok(distsoc_sim::cli::run(c)?),
+    }
+}
+
+/// Writes one line to stdout; a closed pipe ends the program with success
+/// (the reader has what it wanted), any other error with a message.
+fn print_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: writing to stdout: {e}");
+        std::process::exit(1);
     }
 }

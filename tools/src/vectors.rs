@@ -42,7 +42,7 @@ pub(crate) fn run(cmd: VectorsCommand) -> anyhow::Result<()> {
                 let v: VectorFile = serde_json::from_str(&text)
                     .with_context(|| format!("{} is not a vector file", f.display()))?;
                 let valid = v.records.iter().filter(|r| r.valid).count();
-                println!(
+                outln!(
                     "{:<24} {:>4} records ({} valid, {} invalid)",
                     v.file,
                     v.records.len(),
@@ -51,7 +51,7 @@ pub(crate) fn run(cmd: VectorsCommand) -> anyhow::Result<()> {
                 );
                 total += v.records.len();
             }
-            println!("{:<24} {:>4} records", "total", total);
+            outln!("{:<24} {:>4} records", "total", total);
         }
         VectorsCommand::Generate { dir } => {
             for v in generate_all() {
@@ -60,7 +60,7 @@ pub(crate) fn run(cmd: VectorsCommand) -> anyhow::Result<()> {
                 text.push('\n');
                 std::fs::write(&path, text)
                     .with_context(|| format!("cannot write {}", path.display()))?;
-                println!("wrote {} ({} records)", path.display(), v.records.len());
+                outln!("wrote {} ({} records)", path.display(), v.records.len());
             }
         }
     }
