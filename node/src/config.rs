@@ -10,7 +10,7 @@
 //! | `config.toml` | settings; `init` writes it with every default spelled out |
 //! | `store.sqlite` (+ `-wal`, `-shm`) | the embedded store (0600) |
 //! | `anchors.json` | anchor connect strings (0600) |
-//! | `mesh-status.json` | the mesh snapshot `run` writes every 10 s (0600) |
+//! | `mesh-status.json` | the mesh snapshot `run` writes every 10 s, every second for the first 30 s (0600) |
 //! | `lock` | held by `run` so that one directory serves one process |
 //!
 //! The directory is created 0700 and every file 0600, whatever the umask
@@ -263,7 +263,8 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
     (
         "mesh.status_interval_secs",
         "Seconds between the status snapshots `run` writes to \
-      mesh-status.json (read by `map` and `peers`).",
+      mesh-status.json (read by `map` and `peers`); every second for \
+      the first 30 s, while the node joins.",
     ),
     (
         "mesh.sync_wait_secs",

@@ -38,6 +38,10 @@ use crate::config::{self, MeshProfile};
 use crate::node::{advertised, resolve, Node, NodeError, Running, NODE_CAPABILITIES};
 use crate::service::Service;
 
+/// Seconds after `run` starts during which the status snapshot is written
+/// every second (then every `[mesh] status_interval_secs`).
+pub const STATUS_JOIN_SECS: u64 = 30;
+
 /// File name of the status snapshot inside the data directory.
 pub const STATUS_FILE: &str = "mesh-status.json";
 /// How long a dial to an anchor may take.
@@ -385,16 +389,25 @@ impl Running {
         snap.write(self.node.dir())
     }
 
-    /// Writes the status snapshot every `[mesh] status_interval_secs`
-    /// until dropped (`run` selects it against shutdown).
+    /// Writes the status snapshot every second for the first
+    /// [`STATUS_JOIN_SECS`] (while the node joins the mesh, so `map` and
+    /// `peers` run just after `run` see it fill), then every `[mesh]
+    /// status_interval_secs`, until dropped (`run` selects it against
+    /// shutdown).
     pub async fn write_status_forever(&self) {
         let every = Duration::from_secs(self.node.config.mesh.status_interval_secs.max(1));
-        let mut ticker = tokio::time::interval(every);
+        let joining = tokio::time::Instant::now() + Duration::from_secs(STATUS_JOIN_SECS);
         loop {
-            ticker.tick().await;
             if let Err(e) = self.write_status() {
                 warn!(error = %e, "cannot write the mesh status");
             }
+            let now = tokio::time::Instant::now();
+            let next = if now < joining {
+                Duration::from_secs(1)
+            } else {
+                every
+            };
+            tokio::time::sleep(next).await;
         }
     }
 }

@@ -146,8 +146,8 @@ enum Command {
     /// slot class (social / wide / anchor / inbound) from its status
     /// snapshot (`mesh-status.json`).
     Peers,
-    /// Show the running node's mesh map: entries per hop and bytes (from
-    /// its status snapshot, written every 10 s; fails when no node runs).
+    /// Show the running node's mesh map: entries per hop and bytes, from
+    /// its snapshot (each second at first, then every 10 s; no node: fails).
     Map,
     /// Find a node by NodeId through the mesh: direct peers, hop 2, hop 3,
     /// the worm, then the address caches of the anchors its held profile
