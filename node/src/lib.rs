@@ -23,6 +23,7 @@ pub mod mesh;
 pub mod node;
 pub mod persona;
 pub mod ratelimit;
+pub mod reply;
 pub mod rotation;
 pub mod service;
 pub mod store;
