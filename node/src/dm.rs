@@ -257,6 +257,23 @@ pub struct DmClient {
     node: Node,
     anchor: Peer,
     list_page_size: u32,
+    /// The persona this client acts as, when not the network key's own
+    /// (`crate::dm_persona`): `anchor` is then a connection authenticated
+    /// as the persona's posting key.
+    persona: Option<PersonaKey>,
+}
+
+/// A persona's posting key (its `Debug` does not print the seed).
+#[derive(Clone)]
+pub(crate) struct PersonaKey {
+    pub(crate) key: SigningKey,
+    pub(crate) id: PostingId,
+}
+
+impl std::fmt::Debug for PersonaKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PersonaKey({})", self.id)
+    }
 }
 
 impl DmClient {
@@ -267,6 +284,48 @@ impl DmClient {
             node,
             anchor,
             list_page_size: 0,
+            persona: None,
+        }
+    }
+
+    /// A client acting as a persona over `anchor`, a connection
+    /// authenticated as the persona's posting key (`crate::dm_persona`).
+    pub(crate) fn for_persona(node: Node, anchor: Peer, key: SigningKey) -> Self {
+        let id = PostingId(key.public());
+        Self {
+            persona: Some(PersonaKey { key, id }),
+            ..Self::new(node, anchor)
+        }
+    }
+
+    /// The id this client sends and reads as: the persona's posting id, or
+    /// the node's NodeId.
+    pub fn me(&self) -> NodeId {
+        self.persona
+            .as_ref()
+            .map_or_else(|| self.node.node_id(), |p| NodeId(p.id.0))
+    }
+
+    /// The persona this client acts as, when not the network key's own.
+    pub fn persona(&self) -> Option<PostingId> {
+        self.persona.as_ref().map(|p| p.id)
+    }
+
+    /// The id the thread with `peer` is filed under (archive, rotating
+    /// chains): `peer` itself for the node's own identity, else the
+    /// persona thread id ([`crate::dm_persona::thread_id`]), recorded so it
+    /// can be shown as its persona and peer.
+    pub(crate) fn thread_of(&self, peer: NodeId) -> Result<NodeId, DmError> {
+        match &self.persona {
+            None => Ok(peer),
+            Some(p) => {
+                let thread = crate::dm_persona::thread_id(p.id, peer);
+                self.node
+                    .store()
+                    .record_persona_thread(thread, p.id, peer, now_ms())
+                    .map_err(NodeError::from)?;
+                Ok(thread)
+            }
         }
     }
 
@@ -285,7 +344,7 @@ impl DmClient {
     /// The channel between this node and `peer` (created by the anchor on
     /// first use; the same channel afterwards).
     pub async fn channel_with(&self, peer: NodeId) -> Result<Channel, DmError> {
-        let me = self.node.node_id();
+        let me = self.me();
         if peer == me {
             return Err(DmError::Invalid(
                 "a DM channel needs another identity".into(),
@@ -372,9 +431,12 @@ impl DmClient {
         text: &str,
         rotation: Option<DmRotation>,
     ) -> Result<OutgoingDm, DmError> {
-        let me = self.node.node_id();
-        if to == me {
+        let me = self.me();
+        if to == me || self.node.own_ids()?.contains(&to.0) {
             return Err(DmError::Invalid("cannot DM yourself".into()));
+        }
+        if let Some(p) = &self.persona {
+            return seal_dm(&p.key, to, text, rotation);
         }
         let key = self.node.posting_key()?;
         if key.public() != me.0 {
@@ -467,7 +529,7 @@ impl DmClient {
         text: &str,
     ) -> Result<(), DmError> {
         let archived = crate::store::ArchivedDm {
-            peer,
+            peer: self.thread_of(peer)?,
             outgoing: true,
             sent_at_ms: dm.sent_at_ms,
             text: text.to_string(),
@@ -595,8 +657,9 @@ impl DmClient {
             // Archived (or kept unreadable) before the page can be
             // acknowledged: an acknowledged DM is never lost.
             if let Ok(c) = &received.content {
+                let thread = self.thread_of(received.sender)?;
                 let archived = crate::store::ArchivedDm {
-                    peer: received.sender,
+                    peer: thread,
                     outgoing: false,
                     sent_at_ms: c.sent_at_ms,
                     text: c.text.clone(),
@@ -620,7 +683,7 @@ impl DmClient {
                     };
                     self.node
                         .store()
-                        .reseed_incoming_dm_chain(&key, received.sender, &chain)
+                        .reseed_incoming_dm_chain(&key, thread, &chain)
                         .map_err(NodeError::from)?;
                 }
             }

@@ -78,13 +78,13 @@ pub struct RotatedSent {
 
 /// A connection to the anchor authenticated as an ephemeral key, on an
 /// endpoint (and UDP port) of its own.
-struct Ephemeral {
-    transport: Transport,
-    peer: Peer,
+pub(crate) struct Ephemeral {
+    pub(crate) transport: Transport,
+    pub(crate) peer: Peer,
 }
 
 impl Ephemeral {
-    async fn connect(
+    pub(crate) async fn connect(
         key: &distsoc_protocol::sign::SigningKey,
         anchor: NodeId,
         addr: SocketAddr,
@@ -111,7 +111,7 @@ impl Ephemeral {
         }
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         self.transport.close().await;
     }
 }
@@ -130,11 +130,13 @@ impl DmClient {
     ) -> Result<RotatedSent, DmError> {
         let node = self.node();
         let key = node.archive_key();
+        // A persona's thread with `to` is filed under its own id.
+        let thread = self.thread_of(to)?;
         let chain = if reseed {
             None
         } else {
             node.store()
-                .dm_chain(&key, to, true)
+                .dm_chain(&key, thread, true)
                 .map_err(NodeError::from)?
         };
         let Some(chain) = chain else {
@@ -152,12 +154,12 @@ impl DmClient {
                 at_ms: dm.sent_at_ms,
             };
             node.store()
-                .set_dm_chain(&key, to, true, &next)
+                .set_dm_chain(&key, thread, true, &next)
                 .map_err(NodeError::from)?;
             return Ok(RotatedSent {
                 sent,
                 n: 0,
-                send_id: node.node_id(),
+                send_id: self.me(),
                 recv_id: to,
             });
         };
@@ -194,7 +196,7 @@ impl DmClient {
             at_ms: dm.sent_at_ms,
         };
         node.store()
-            .set_dm_chain(&key, to, true, &next)
+            .set_dm_chain(&key, thread, true, &next)
             .map_err(NodeError::from)?;
         Ok(RotatedSent {
             sent,

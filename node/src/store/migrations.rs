@@ -24,6 +24,7 @@
 //! | 6 | `dm_archive`: the local DM archive, sealed at rest |
 //! | 7 | follows belong to a persona (`follows.persona`; existing follows go to the default persona); `circles.last_persona`: the persona last used to post to a circle |
 //! | 8 | `dm_threads`: rotating DM id chains, per peer and direction |
+//! | 9 | `dm_persona_threads`: the DM threads of a persona other than the network key's, each under a thread id of its own |
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -40,7 +41,24 @@ pub const MIGRATIONS: &[&str] = &[
     V6_DM_ARCHIVE,
     V7_PERSONA_FOLLOWS,
     V8_DM_THREADS,
+    V9_DM_PERSONA_THREADS,
 ];
+
+/// Version 9: DMs to and from a persona other than the network key's own
+/// (`crate::dm_persona`) are kept apart from the node's: each (persona,
+/// peer) pair has a 32-byte thread id of its own, derived from the two,
+/// under which its archive rows and rotating chains are filed (in
+/// `dm_archive.peer` and `dm_threads.peer`). This table maps a thread id
+/// back to its persona and peer, for display.
+const V9_DM_PERSONA_THREADS: &str = r#"
+CREATE TABLE dm_persona_threads (
+    thread        BLOB PRIMARY KEY CHECK (length(thread) = 32),
+    persona       BLOB NOT NULL CHECK (length(persona) = 32),
+    peer          BLOB NOT NULL CHECK (length(peer) = 32),
+    created_at_ms INTEGER NOT NULL,
+    UNIQUE (persona, peer)
+) STRICT, WITHOUT ROWID;
+"#;
 
 /// Version 7: follows belong to a persona (identity rollout phase 5). The
 /// same posting id may be followed from several personas, so the key

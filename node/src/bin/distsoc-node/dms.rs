@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use clap::Subcommand;
 use distsoc_node::dm::DmClient;
+use distsoc_node::dm_persona::PersonaDm;
 use distsoc_node::node::Node;
 use distsoc_protocol::ids::{ConnectString, NodeId, PostingId};
 use serde_json::json;
@@ -18,11 +19,15 @@ pub(crate) enum DmCommand {
     /// Show the thread with a peer from the local archive (every DM sent
     /// and read here, with times; no anchor needed).
     History {
-        /// The peer's NodeId.
+        /// The peer's NodeId (or posting id).
         peer: NodeId,
         /// Most recent messages to show.
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// The thread of this persona with the peer (each persona's DMs are
+        /// threads of their own); default: the node's own identity.
+        #[arg(long = "as", value_name = "PERSONA")]
+        persona: Option<String>,
     },
     /// Send a DM to a NodeId through an anchor, on a rotated thread: the
     /// first message goes from your NodeId to theirs and starts a chain of
@@ -43,11 +48,15 @@ pub(crate) enum DmCommand {
         /// Send from your NodeId to theirs without rotating ids.
         #[arg(long, conflicts_with = "reseed")]
         no_rotate: bool,
+        /// Send as this persona (its posting id is the thread's first
+        /// sender); default: the node's own identity (its NodeId).
+        #[arg(long = "as", value_name = "PERSONA")]
+        persona: Option<String>,
         /// The text.
         text: String,
     },
-    /// Fetch, decrypt and print your queued DMs (those to your NodeId and
-    /// those of rotated threads, read under each thread's window of 10
+    /// Fetch, decrypt and print your queued DMs (those to your NodeId, to
+    /// each persona's posting id, and those of rotated threads, read under each thread's window of 10
     /// short-lived ids), keep them in the local archive (`dm history`), then
     /// acknowledge them (the anchor deletes them).
     Read {
@@ -88,8 +97,19 @@ fn dm_anchor(node: &Node, given: Option<ConnectString>) -> anyhow::Result<Connec
 
 pub(crate) fn dm(node: &Node, cmd: DmCommand, json_mode: bool) -> anyhow::Result<()> {
     let anchor = match &cmd {
-        DmCommand::History { peer, limit } => {
-            return identity::dm_history(node, *peer, *limit, json_mode)
+        DmCommand::History {
+            peer,
+            limit,
+            persona,
+        } => {
+            let ids = match dm_persona(node, persona.as_deref())? {
+                Some(p) => (
+                    NodeId(p.posting_id.0),
+                    distsoc_node::dm_persona::thread_id(p.posting_id, *peer),
+                ),
+                None => (node.node_id(), *peer),
+            };
+            return identity::dm_history(node, ids, *peer, *limit, json_mode);
         }
         DmCommand::Send { anchor, .. }
         | DmCommand::Read { anchor, .. }
@@ -104,6 +124,33 @@ pub(crate) fn dm(node: &Node, cmd: DmCommand, json_mode: bool) -> anyhow::Result
         running.transport().close().await;
         result
     })
+}
+
+/// The persona a `dm` command acts as: `None` for the node's own identity
+/// (no `--as`, or the persona that is the network key).
+fn dm_persona(
+    node: &Node,
+    name: Option<&str>,
+) -> anyhow::Result<Option<distsoc_node::store::PostingIdentityInfo>> {
+    let Some(name) = name else { return Ok(None) };
+    let p = node.persona(name)?;
+    Ok((p.posting_id.0 != node.node_id().0).then_some(p))
+}
+
+/// `(persona name, peer)` of a received message's sender as `dm read`
+/// returns it (a persona thread id stands for its persona and peer).
+fn who(node: &Node, sender: NodeId) -> (Option<String>, NodeId) {
+    match node.dm_thread_parts(sender) {
+        Ok((Some(p), peer)) => (Some(persona_name(node, p)), peer),
+        _ => (None, sender),
+    }
+}
+
+fn persona_name(node: &Node, id: PostingId) -> String {
+    node.personas()
+        .ok()
+        .and_then(|ps| ps.into_iter().find(|p| p.posting_id == id))
+        .map_or_else(|| id.short(), |p| p.display_name)
 }
 
 async fn dm_on(
@@ -122,24 +169,43 @@ async fn dm_on(
             text,
             reseed,
             no_rotate,
+            persona,
             ..
         } => {
-            let (sent, rotated) = if no_rotate {
-                (client.send(to, &text).await?, None)
-            } else {
-                let r = client.send_rotating(to, &text, reseed).await?;
-                (r.sent, Some(r))
+            let persona = dm_persona(node, persona.as_deref())?;
+            let conn = match &persona {
+                Some(p) => Some(PersonaDm::connect(&client, p).await?),
+                None => None,
             };
+            let c = conn.as_ref().map_or(&client, |c| c.client());
+            let result = async {
+                anyhow::Ok(if no_rotate {
+                    (c.send(to, &text).await?, None)
+                } else {
+                    let r = c.send_rotating(to, &text, reseed).await?;
+                    (r.sent, Some(r))
+                })
+            }
+            .await;
+            if let Some(conn) = conn {
+                conn.close().await;
+            }
+            let (sent, rotated) = result?;
             let mut v = json!({"channel": sent.channel.to_hex(), "message_id": sent.message_id,
-                               "expires_at_ms": sent.expires_at_ms});
+                               "expires_at_ms": sent.expires_at_ms,
+                               "persona": persona.as_ref().map(|p| p.display_name.clone())});
             if let Some(r) = rotated {
                 v["chain_n"] = json!(r.n);
                 v["send_id"] = json!(r.send_id.to_hex());
                 v["recv_id"] = json!(r.recv_id.to_hex());
             }
             print(json_mode, v, || {
+                let as_whom = persona
+                    .as_ref()
+                    .map(|p| format!(" as {}", p.display_name))
+                    .unwrap_or_default();
                 format!(
-                    "sent to {} (channel {}, message {}; sealed, {} bytes at the anchor)",
+                    "sent to {}{as_whom} (channel {}, message {}; sealed, {} bytes at the anchor)",
                     name_of(node, to),
                     sent.channel.short(),
                     sent.message_id,
@@ -148,19 +214,32 @@ async fn dm_on(
             });
         }
         DmCommand::Read { keep, .. } => {
-            // The identity channels first: a first message there starts the
-            // chain the rotated threads are then read with.
+            // The identity channels first (the node's, then each
+            // persona's): a first message there starts the chain the
+            // rotated threads are then read with.
             let mut received = client.read_all(!keep).await?;
+            for p in node.dm_personas()? {
+                let conn = PersonaDm::connect(&client, &p).await?;
+                let got = conn.client().read_all(!keep).await;
+                conn.close().await;
+                received.extend(got?.into_iter().map(|mut r| {
+                    r.sender = distsoc_node::dm_persona::thread_id(p.posting_id, r.sender);
+                    r
+                }));
+            }
             received.extend(client.read_rotated(!keep).await?);
-            let name = |id: NodeId| name_of(node, id);
             let v: Vec<_> = received
                 .iter()
-                .map(|r| match &r.content {
-                    Ok(c) => json!({"message_id": r.message_id, "from": r.sender.to_hex(),
-                                    "sent_at_ms": c.sent_at_ms, "text": c.text,
-                                    "rotated": r.rotated}),
-                    Err(e) => json!({"message_id": r.message_id, "from": r.sender.to_hex(),
-                                     "error": e.to_string(), "kept": true}),
+                .map(|r| {
+                    let (to, from) = who(node, r.sender);
+                    match &r.content {
+                        Ok(c) => json!({"message_id": r.message_id, "from": from.to_hex(),
+                                        "to_persona": to, "sent_at_ms": c.sent_at_ms,
+                                        "text": c.text, "rotated": r.rotated}),
+                        Err(e) => json!({"message_id": r.message_id, "from": from.to_hex(),
+                                         "to_persona": to, "error": e.to_string(),
+                                         "kept": true}),
+                    }
                 })
                 .collect();
             print(json_mode, json!(v), || {
@@ -169,14 +248,21 @@ async fn dm_on(
                 }
                 received
                     .iter()
-                    .map(|r| match &r.content {
-                        Ok(c) => {
-                            format!("{}  {}: {}", fmt_utc(c.sent_at_ms), name(r.sender), c.text)
+                    .map(|r| {
+                        let (to, from) = who(node, r.sender);
+                        let to = to.map(|p| format!(" (to {p})")).unwrap_or_default();
+                        match &r.content {
+                            Ok(c) => format!(
+                                "{}  {}{to}: {}",
+                                fmt_utc(c.sent_at_ms),
+                                name_of(node, from),
+                                c.text
+                            ),
+                            Err(e) => format!(
+                                "{}{to}: (unreadable: {e}; kept in this node's store, not lost)",
+                                name_of(node, from)
+                            ),
                         }
-                        Err(e) => format!(
-                            "{}: (unreadable: {e}; kept in this node's store, not lost)",
-                            name(r.sender)
-                        ),
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
@@ -184,20 +270,33 @@ async fn dm_on(
         }
         DmCommand::History { .. } => unreachable!("handled without an anchor"),
         DmCommand::Channels { .. } => {
-            let channels = client.list_channels().await?;
+            let mut channels: Vec<(Option<String>, _)> = client
+                .list_channels()
+                .await?
+                .into_iter()
+                .map(|c| (None, c))
+                .collect();
+            for p in node.dm_personas()? {
+                let conn = PersonaDm::connect(&client, &p).await?;
+                let got = conn.client().list_channels().await;
+                conn.close().await;
+                channels.extend(got?.into_iter().map(|c| (Some(p.display_name.clone()), c)));
+            }
             let v: Vec<_> = channels
                 .iter()
-                .map(|c| {
+                .map(|(p, c)| {
                     json!({"channel": c.channel_id.to_hex(), "peer": c.peer.to_hex(),
-                                "queued": c.queued, "created_at_ms": c.created_at_ms})
+                           "persona": p, "queued": c.queued,
+                           "created_at_ms": c.created_at_ms})
                 })
                 .collect();
             print(json_mode, json!(v), || {
                 channels
                     .iter()
-                    .map(|c| {
+                    .map(|(p, c)| {
+                        let of = p.as_ref().map(|p| format!(" (as {p})")).unwrap_or_default();
                         format!(
-                            "{} with {}: {} waiting",
+                            "{} with {}{of}: {} waiting",
                             c.channel_id,
                             name_of(node, c.peer),
                             c.queued
