@@ -49,7 +49,9 @@ use distsoc_protocol::dm_rotation::ChainSeed;
 use distsoc_protocol::error::{ErrorCode, WireCode};
 use distsoc_protocol::ids::{ChannelId, ConnectString, NodeId, PostId, PostingId};
 use distsoc_protocol::limits::{MAX_MAILBOX_PAYLOAD_BYTES, PROTOCOL_VERSION};
-use distsoc_protocol::messages::content::{open_post, seal_post, DmRotation, PostBody, SyncPost};
+use distsoc_protocol::messages::content::{
+    open_post, seal_post, DmGroup, DmRotation, PostBody, SyncPost,
+};
 use distsoc_protocol::messages::mailbox::{
     ChannelInfo, CreateChannel, Enqueue, Fetch, FetchResponse, FetchWait, ListChannels,
     ListChannelsResponse, MailboxMessage, CLIENT_MESSAGE_ID_LEN,
@@ -206,6 +208,9 @@ pub struct DmContent {
     /// The rotation handshake it carried (`schema/README.md` §9.1): the
     /// seed of the sender's next message in the thread.
     pub rotation: Option<DmRotation>,
+    /// The group thread it belongs to, when it was sent to a group
+    /// (`schema/README.md` §9.1, "Group threads").
+    pub group: Option<DmGroup>,
 }
 
 /// One fetched mailbox message, opened or with the reason it could not be.
@@ -431,12 +436,24 @@ impl DmClient {
         text: &str,
         rotation: Option<DmRotation>,
     ) -> Result<OutgoingDm, DmError> {
+        self.seal_in(to, text, rotation, None)
+    }
+
+    /// [`DmClient::seal_with`] for a message of group thread `group` (or a
+    /// 1:1 message when `None`).
+    pub fn seal_in(
+        &self,
+        to: NodeId,
+        text: &str,
+        rotation: Option<DmRotation>,
+        group: Option<&DmGroup>,
+    ) -> Result<OutgoingDm, DmError> {
         let me = self.me();
         if to == me || self.node.own_ids()?.contains(&to.0) {
             return Err(DmError::Invalid("cannot DM yourself".into()));
         }
         if let Some(p) = &self.persona {
-            return seal_dm(&p.key, to, text, rotation);
+            return seal_dm(&p.key, to, text, rotation, group);
         }
         let key = self.node.posting_key()?;
         if key.public() != me.0 {
@@ -446,7 +463,7 @@ impl DmClient {
                     .into(),
             ));
         }
-        seal_dm(&key, to, text, rotation)
+        seal_dm(&key, to, text, rotation, group)
     }
 }
 
@@ -459,6 +476,7 @@ pub fn seal_dm(
     to: NodeId,
     text: &str,
     rotation: Option<DmRotation>,
+    group: Option<&DmGroup>,
 ) -> Result<OutgoingDm, DmError> {
     if text.is_empty() {
         return Err(DmError::Invalid("a DM needs some text".into()));
@@ -467,6 +485,7 @@ pub fn seal_dm(
         text: text.to_string(),
         attachments: Vec::new(),
         rotation,
+        group: group.cloned(),
     };
     // Refused here, before anything is enqueued: the recipient could not
     // read a body over the limits (and must not have to destroy it).
@@ -658,21 +677,14 @@ impl DmClient {
             // acknowledged: an acknowledged DM is never lost.
             if let Ok(c) = &received.content {
                 let thread = self.thread_of(received.sender)?;
-                let archived = crate::store::ArchivedDm {
-                    peer: thread,
-                    outgoing: false,
-                    sent_at_ms: c.sent_at_ms,
-                    text: c.text.clone(),
-                };
-                self.node
-                    .store()
-                    .archive_dm(
-                        &key,
-                        &archived,
-                        *blake3::hash(&payload).as_bytes(),
-                        now_ms(),
-                    )
-                    .map_err(NodeError::from)?;
+                crate::dm_group::archive_received(
+                    &self.node,
+                    &key,
+                    thread,
+                    received.sender,
+                    c,
+                    *blake3::hash(&payload).as_bytes(),
+                )?;
                 // The first message of a rotated thread (or a re-seed): the
                 // sender's next messages come over the chain it starts.
                 if let Some(r) = &c.rotation {
@@ -766,6 +778,7 @@ pub fn open_payload(
         sent_at_ms: body.created_at_ms,
         post_id,
         rotation: opened.rotation,
+        group: opened.group,
     })
 }
 

@@ -17,6 +17,7 @@ pub mod bundle;
 pub mod compose;
 pub mod config;
 pub mod dm;
+pub mod dm_group;
 pub mod dm_persona;
 pub mod error;
 pub mod feed;

@@ -79,6 +79,7 @@ const TARGETS: &[Target] = targets! {
     "SyncPost" => content::SyncPost,
     "DeleteRecordBody" => content::DeleteRecordBody,
     "DmRotation" => content::DmRotation,
+    "DmGroup" => content::DmGroup,
     "VisibilityUpdateBody" => content::VisibilityUpdateBody,
     "RecentPost" => content::RecentPost,
     "HeartBody" => content::HeartBody,

@@ -19,8 +19,13 @@ pub(crate) enum DmCommand {
     /// Show the thread with a peer from the local archive (every DM sent
     /// and read here, with times; no anchor needed).
     History {
-        /// The peer's NodeId (or posting id).
-        peer: NodeId,
+        /// The peer's NodeId (or posting id); or, with `--group`, none.
+        #[arg(required_unless_present = "group")]
+        peer: Option<NodeId>,
+        /// The group thread with this id (32 hex digits, or the start of
+        /// one, as `dm groups` lists them) instead of a peer.
+        #[arg(long, conflicts_with = "peer")]
+        group: Option<String>,
         /// Most recent messages to show.
         #[arg(long, default_value_t = 100)]
         limit: usize,
@@ -38,9 +43,12 @@ pub(crate) enum DmCommand {
         /// anchors.json.
         #[arg(long)]
         anchor: Option<ConnectString>,
-        /// The recipient's NodeId.
-        #[arg(long)]
-        to: NodeId,
+        /// The recipient's NodeId (or posting id). Repeat it to write to a
+        /// group: one thread per set of people (you included), which each of
+        /// them writes in by naming the others; the message goes to each on
+        /// your rotated thread with them, the group named inside.
+        #[arg(long, required = true)]
+        to: Vec<NodeId>,
         /// Restart the thread's chain from your NodeId (when the recipient
         /// lost track of it: more than 10 messages in a row lost).
         #[arg(long)]
@@ -67,6 +75,8 @@ pub(crate) enum DmCommand {
         #[arg(long)]
         keep: bool,
     },
+    /// List the group threads you are in (from the local archive).
+    Groups,
     /// List your channels at an anchor and the DMs waiting in each.
     Channels {
         /// The anchor; default: the first entry of anchors.json.
@@ -97,10 +107,18 @@ fn dm_anchor(node: &Node, given: Option<ConnectString>) -> anyhow::Result<Connec
 
 pub(crate) fn dm(node: &Node, cmd: DmCommand, json_mode: bool) -> anyhow::Result<()> {
     let anchor = match &cmd {
+        DmCommand::Groups => return groups(node, json_mode),
         DmCommand::History {
-            peer,
+            group: Some(g),
+            limit,
+            ..
+        } => return group_history(node, g, *limit, json_mode),
+        DmCommand::History { peer: None, .. } => unreachable!("clap requires a peer or --group"),
+        DmCommand::History {
+            peer: Some(peer),
             limit,
             persona,
+            group: None,
         } => {
             let ids = match dm_persona(node, persona.as_deref())? {
                 Some(p) => (
@@ -173,6 +191,22 @@ async fn dm_on(
             ..
         } => {
             let persona = dm_persona(node, persona.as_deref())?;
+            if to.len() > 1 {
+                if reseed || no_rotate {
+                    anyhow::bail!("--reseed and --no-rotate are for one recipient, not a group");
+                }
+                let conn = match &persona {
+                    Some(p) => Some(PersonaDm::connect(&client, p).await?),
+                    None => None,
+                };
+                let c = conn.as_ref().map_or(&client, |c| c.client());
+                let result = c.send_group(&to, &text).await;
+                if let Some(conn) = conn {
+                    conn.close().await;
+                }
+                return group_sent(node, result?, json_mode);
+            }
+            let to = to[0];
             let conn = match &persona {
                 Some(p) => Some(PersonaDm::connect(&client, p).await?),
                 None => None,
@@ -235,7 +269,8 @@ async fn dm_on(
                     match &r.content {
                         Ok(c) => json!({"message_id": r.message_id, "from": from.to_hex(),
                                         "to_persona": to, "sent_at_ms": c.sent_at_ms,
-                                        "text": c.text, "rotated": r.rotated}),
+                                        "text": c.text, "rotated": r.rotated,
+                                        "group": c.group.as_ref().map(|g| hex::encode(g.thread_id))}),
                         Err(e) => json!({"message_id": r.message_id, "from": from.to_hex(),
                                          "to_persona": to, "error": e.to_string(),
                                          "kept": true}),
@@ -253,8 +288,12 @@ async fn dm_on(
                         let to = to.map(|p| format!(" (to {p})")).unwrap_or_default();
                         match &r.content {
                             Ok(c) => format!(
-                                "{}  {}{to}: {}",
+                                "{}  {}{}{to}: {}",
                                 fmt_utc(c.sent_at_ms),
+                                c.group
+                                    .as_ref()
+                                    .map(|g| format!("[group {}] ", &hex::encode(g.thread_id)[..8]))
+                                    .unwrap_or_default(),
                                 name_of(node, from),
                                 c.text
                             ),
@@ -268,7 +307,9 @@ async fn dm_on(
                     .join("\n")
             });
         }
-        DmCommand::History { .. } => unreachable!("handled without an anchor"),
+        DmCommand::History { .. } | DmCommand::Groups => {
+            unreachable!("handled without an anchor")
+        }
         DmCommand::Channels { .. } => {
             let mut channels: Vec<(Option<String>, _)> = client
                 .list_channels()
@@ -318,4 +359,134 @@ pub(crate) fn name_of(node: &Node, id: NodeId) -> String {
         .flatten()
         .map(|p| format!("{} ({})", p.body().display_name, id.short()))
         .unwrap_or_else(|| id.short())
+}
+
+fn group_sent(
+    node: &Node,
+    (thread, sent): (
+        distsoc_node::store::GroupThreadId,
+        Vec<distsoc_node::dm_group::GroupSent>,
+    ),
+    json_mode: bool,
+) -> anyhow::Result<()> {
+    let v: Vec<_> = sent
+        .iter()
+        .map(|s| match &s.result {
+            Ok(r) => json!({"to": s.to.to_hex(), "chain_n": r.n, "send_id": r.send_id.to_hex(),
+                            "recv_id": r.recv_id.to_hex(), "message_id": r.sent.message_id}),
+            Err(e) => json!({"to": s.to.to_hex(), "error": e.to_string()}),
+        })
+        .collect();
+    let failed = sent.iter().filter(|s| s.result.is_err()).count();
+    print(
+        json_mode,
+        json!({"group": hex::encode(thread), "sent": v, "failed": failed}),
+        || {
+            let mut lines = vec![format!(
+                "sent to group {} ({} members, you included)",
+                &hex::encode(thread)[..8],
+                sent.len() + 1
+            )];
+            for s in &sent {
+                if let Err(e) = &s.result {
+                    lines.push(format!("  not to {}: {e}", name_of(node, s.to)));
+                }
+            }
+            lines.join("\n")
+        },
+    );
+    if failed == sent.len() {
+        anyhow::bail!("the message reached no member of the group");
+    }
+    Ok(())
+}
+
+/// The group thread whose id is or starts with `prefix` (hex).
+fn find_group(node: &Node, prefix: &str) -> anyhow::Result<distsoc_node::store::DmGroupInfo> {
+    let prefix = prefix.to_ascii_lowercase();
+    let found: Vec<_> = node
+        .store()
+        .dm_groups()?
+        .into_iter()
+        .filter(|g| hex::encode(g.thread).starts_with(&prefix))
+        .collect();
+    match found.len() {
+        1 => Ok(found.into_iter().next().expect("one")),
+        0 => anyhow::bail!("no group thread {prefix} here (see `dm groups`)"),
+        n => anyhow::bail!("{n} group threads start with {prefix}; give more digits"),
+    }
+}
+
+fn members_line(node: &Node, members: &[NodeId]) -> String {
+    members
+        .iter()
+        .map(|m| name_of(node, *m))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn groups(node: &Node, json_mode: bool) -> anyhow::Result<()> {
+    let all = node.store().dm_groups()?;
+    let v: Vec<_> = all
+        .iter()
+        .map(|g| {
+            json!({"group": hex::encode(g.thread),
+                   "members": g.members.iter().map(|m| m.to_hex()).collect::<Vec<_>>(),
+                   "updated_at_ms": g.updated_at_ms})
+        })
+        .collect();
+    print(json_mode, json!(v), || {
+        if all.is_empty() {
+            return "no group threads".to_string();
+        }
+        all.iter()
+            .map(|g| {
+                format!(
+                    "{}  {}  ({})",
+                    &hex::encode(g.thread)[..8],
+                    fmt_utc(g.updated_at_ms),
+                    members_line(node, &g.members)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(())
+}
+
+fn group_history(node: &Node, prefix: &str, limit: usize, json_mode: bool) -> anyhow::Result<()> {
+    let g = find_group(node, prefix)?;
+    let thread = node
+        .store()
+        .dm_group_history(&node.archive_key(), &g.thread, limit)?;
+    let v: Vec<_> = thread
+        .iter()
+        .map(|m| {
+            json!({"from": m.sender.to_hex(), "outgoing": m.outgoing,
+                   "sent_at_ms": m.sent_at_ms, "text": m.text})
+        })
+        .collect();
+    print(
+        json_mode,
+        json!({"group": hex::encode(g.thread),
+               "members": g.members.iter().map(|m| m.to_hex()).collect::<Vec<_>>(),
+               "messages": v}),
+        || {
+            let mut lines = vec![format!(
+                "group {} with {}",
+                &hex::encode(g.thread)[..8],
+                members_line(node, &g.members)
+            )];
+            lines.extend(thread.iter().map(|m| {
+                let who = if m.outgoing {
+                    "me".to_string()
+                } else {
+                    name_of(node, m.sender)
+                };
+                format!("{}  {who}: {}", fmt_utc(m.sent_at_ms), m.text)
+            }));
+            lines.join("\n")
+        },
+    );
+    Ok(())
 }
