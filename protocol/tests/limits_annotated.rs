@@ -613,6 +613,7 @@ fn constants_equal_annotations() {
         ("InlineComment", "body", B, c::MAX_COMMENT_BODY_BYTES),
         ("PostBody", "text", B, c::MAX_POST_TEXT_BYTES),
         ("PostBody", "attachments", N, c::MAX_ATTACHMENTS),
+        ("DmGroup", "members", N, c::MAX_DM_GROUP_MEMBERS),
         ("PostHeader", "wrapSlots", N, c::MAX_WRAP_SLOTS),
         ("SealedBody", "ciphertext", B, c::MAX_POST_BYTES),
         ("SignedAuthorRecentPosts", "recent", B, limits::MAX_RECENT_POSTS_BYTES),
