@@ -43,6 +43,38 @@ struct PostBody {
   # Only in the sealed body of a direct message: the seed of the sender's
   # next message in this thread (rotating DM ids, schema/README.md §9.1).
   # Absent in every other post; readers of other posts ignore it.
+
+  reserved3 @3 :Data;
+  # Reserved for another optional field of the sealed body (taken by a
+  # change being made alongside this one). Never set: writers leave it
+  # null; readers ignore it.
+
+  group @4 :DmGroup;
+  # Only in the sealed body of a direct message sent to a group thread
+  # (schema/README.md §9.1, "Group threads"): which group thread the
+  # message belongs to and who is in it. The message itself travels on the
+  # pairwise thread between its sender and one member, so a group message
+  # is as many DMs as there are other members. Absent in every other post
+  # (a 1:1 DM included); readers of other posts ignore it.
+}
+
+struct DmGroup {
+  # The group thread a DM belongs to (schema/README.md §9.1, "Group
+  # threads"), carried inside the sealed PostBody, so only the members see
+  # it; the anchor never does.
+
+  threadId @0 :Data $A.exactBytes(16);
+  # 16 bytes naming the group thread, the same in every message of the
+  # thread from every member. Receivers file the message under it. Chosen
+  # by whoever starts the thread (the reference node derives it from the
+  # member set: one thread per set of members); receivers take it as
+  # given.
+
+  members @1 :List(Data) $A.maxItems(32);
+  # The members' 32-byte ids (NodeIds or persona posting ids) in no
+  # particular order, no id twice, the sender and the recipient included:
+  # at least 2 and at most 32. A receiver shows the thread with these
+  # members, as the latest message says.
 }
 
 struct DmRotation {

@@ -123,18 +123,37 @@ pub fn compose<R: RngCore + CryptoRng>(
     audience: Option<&[PostingId]>,
     rng: &mut R,
 ) -> Result<SyncPost, ComposeError> {
+    compose_reply(key, now_ms, text, attachments, audience, None, rng)
+}
+
+/// [`compose`] with `Post.replyTo` set to `reply_to` (signed, so part of
+/// the PostId): a reply, public or sealed like any other post.
+pub fn compose_reply<R: RngCore + CryptoRng>(
+    key: &SigningKey,
+    now_ms: u64,
+    text: String,
+    attachments: Vec<Attachment>,
+    audience: Option<&[PostingId]>,
+    reply_to: Option<PostId>,
+    rng: &mut R,
+) -> Result<SyncPost, ComposeError> {
     let author = PostingId(key.public());
     let body = PostBody {
         text,
         attachments,
         rotation: None,
+        group: None,
     };
     // The body first: once sealed, its limits are invisible to relays, and a
     // recipient would find the post unreadable.
     check_limits("post", &body)?;
     let post = match audience {
         None => {
-            let post = Post::new_public(author, now_ms, body.text, body.attachments).sign(key)?;
+            let post = Post {
+                reply_to,
+                ..Post::new_public(author, now_ms, body.text, body.attachments)
+            }
+            .sign(key)?;
             SyncPost::new(key, post, PostVisibility::Public, None)
         }
         Some(audience) => {
@@ -142,7 +161,24 @@ pub fn compose<R: RngCore + CryptoRng>(
             if recipients.len() < 2 {
                 return Err(ComposeError::NoRecipients);
             }
-            let (post, visibility) = seal_post(key, now_ms, &body, &recipients, rng)?;
+            let (post, visibility) = match reply_to {
+                None => seal_post(key, now_ms, &body, &recipients, rng)?,
+                // seal_post's draws, in its order, with replyTo set before
+                // the post is signed.
+                Some(parent) => {
+                    let cek = Cek::generate(rng);
+                    let mut nonce = [0u8; distsoc_protocol::envelope::NONCE_LEN];
+                    rng.fill_bytes(&mut nonce);
+                    let mut eph = zeroize::Zeroizing::new([0u8; 32]);
+                    rng.fill_bytes(eph.as_mut());
+                    let visibility = EncryptedVisibility::wrap(&cek, &eph, &recipients)?;
+                    let post = Post {
+                        reply_to: Some(parent),
+                        ..Post::new_sealed(author, now_ms, &body, &cek, nonce)?
+                    };
+                    (post.sign(key)?, PostVisibility::Encrypted(visibility))
+                }
+            };
             SyncPost::new(key, post, visibility, None)
         }
     };

@@ -49,7 +49,9 @@ use distsoc_protocol::dm_rotation::ChainSeed;
 use distsoc_protocol::error::{ErrorCode, WireCode};
 use distsoc_protocol::ids::{ChannelId, ConnectString, NodeId, PostId, PostingId};
 use distsoc_protocol::limits::{MAX_MAILBOX_PAYLOAD_BYTES, PROTOCOL_VERSION};
-use distsoc_protocol::messages::content::{open_post, seal_post, DmRotation, PostBody, SyncPost};
+use distsoc_protocol::messages::content::{
+    open_post, seal_post, DmGroup, DmRotation, PostBody, SyncPost,
+};
 use distsoc_protocol::messages::mailbox::{
     ChannelInfo, CreateChannel, Enqueue, Fetch, FetchResponse, FetchWait, ListChannels,
     ListChannelsResponse, MailboxMessage, CLIENT_MESSAGE_ID_LEN,
@@ -206,6 +208,9 @@ pub struct DmContent {
     /// The rotation handshake it carried (`schema/README.md` §9.1): the
     /// seed of the sender's next message in the thread.
     pub rotation: Option<DmRotation>,
+    /// The group thread it belongs to, when it was sent to a group
+    /// (`schema/README.md` §9.1, "Group threads").
+    pub group: Option<DmGroup>,
 }
 
 /// One fetched mailbox message, opened or with the reason it could not be.
@@ -257,6 +262,23 @@ pub struct DmClient {
     node: Node,
     anchor: Peer,
     list_page_size: u32,
+    /// The persona this client acts as, when not the network key's own
+    /// (`crate::dm_persona`): `anchor` is then a connection authenticated
+    /// as the persona's posting key.
+    persona: Option<PersonaKey>,
+}
+
+/// A persona's posting key (its `Debug` does not print the seed).
+#[derive(Clone)]
+pub(crate) struct PersonaKey {
+    pub(crate) key: SigningKey,
+    pub(crate) id: PostingId,
+}
+
+impl std::fmt::Debug for PersonaKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PersonaKey({})", self.id)
+    }
 }
 
 impl DmClient {
@@ -267,6 +289,48 @@ impl DmClient {
             node,
             anchor,
             list_page_size: 0,
+            persona: None,
+        }
+    }
+
+    /// A client acting as a persona over `anchor`, a connection
+    /// authenticated as the persona's posting key (`crate::dm_persona`).
+    pub(crate) fn for_persona(node: Node, anchor: Peer, key: SigningKey) -> Self {
+        let id = PostingId(key.public());
+        Self {
+            persona: Some(PersonaKey { key, id }),
+            ..Self::new(node, anchor)
+        }
+    }
+
+    /// The id this client sends and reads as: the persona's posting id, or
+    /// the node's NodeId.
+    pub fn me(&self) -> NodeId {
+        self.persona
+            .as_ref()
+            .map_or_else(|| self.node.node_id(), |p| NodeId(p.id.0))
+    }
+
+    /// The persona this client acts as, when not the network key's own.
+    pub fn persona(&self) -> Option<PostingId> {
+        self.persona.as_ref().map(|p| p.id)
+    }
+
+    /// The id the thread with `peer` is filed under (archive, rotating
+    /// chains): `peer` itself for the node's own identity, else the
+    /// persona thread id ([`crate::dm_persona::thread_id`]), recorded so it
+    /// can be shown as its persona and peer.
+    pub(crate) fn thread_of(&self, peer: NodeId) -> Result<NodeId, DmError> {
+        match &self.persona {
+            None => Ok(peer),
+            Some(p) => {
+                let thread = crate::dm_persona::thread_id(p.id, peer);
+                self.node
+                    .store()
+                    .record_persona_thread(thread, p.id, peer, now_ms())
+                    .map_err(NodeError::from)?;
+                Ok(thread)
+            }
         }
     }
 
@@ -285,7 +349,7 @@ impl DmClient {
     /// The channel between this node and `peer` (created by the anchor on
     /// first use; the same channel afterwards).
     pub async fn channel_with(&self, peer: NodeId) -> Result<Channel, DmError> {
-        let me = self.node.node_id();
+        let me = self.me();
         if peer == me {
             return Err(DmError::Invalid(
                 "a DM channel needs another identity".into(),
@@ -372,9 +436,24 @@ impl DmClient {
         text: &str,
         rotation: Option<DmRotation>,
     ) -> Result<OutgoingDm, DmError> {
-        let me = self.node.node_id();
-        if to == me {
+        self.seal_in(to, text, rotation, None)
+    }
+
+    /// [`DmClient::seal_with`] for a message of group thread `group` (or a
+    /// 1:1 message when `None`).
+    pub fn seal_in(
+        &self,
+        to: NodeId,
+        text: &str,
+        rotation: Option<DmRotation>,
+        group: Option<&DmGroup>,
+    ) -> Result<OutgoingDm, DmError> {
+        let me = self.me();
+        if to == me || self.node.own_ids()?.contains(&to.0) {
             return Err(DmError::Invalid("cannot DM yourself".into()));
+        }
+        if let Some(p) = &self.persona {
+            return seal_dm(&p.key, to, text, rotation, group);
         }
         let key = self.node.posting_key()?;
         if key.public() != me.0 {
@@ -384,7 +463,7 @@ impl DmClient {
                     .into(),
             ));
         }
-        seal_dm(&key, to, text, rotation)
+        seal_dm(&key, to, text, rotation, group)
     }
 }
 
@@ -397,6 +476,7 @@ pub fn seal_dm(
     to: NodeId,
     text: &str,
     rotation: Option<DmRotation>,
+    group: Option<&DmGroup>,
 ) -> Result<OutgoingDm, DmError> {
     if text.is_empty() {
         return Err(DmError::Invalid("a DM needs some text".into()));
@@ -405,6 +485,7 @@ pub fn seal_dm(
         text: text.to_string(),
         attachments: Vec::new(),
         rotation,
+        group: group.cloned(),
     };
     // Refused here, before anything is enqueued: the recipient could not
     // read a body over the limits (and must not have to destroy it).
@@ -467,7 +548,7 @@ impl DmClient {
         text: &str,
     ) -> Result<(), DmError> {
         let archived = crate::store::ArchivedDm {
-            peer,
+            peer: self.thread_of(peer)?,
             outgoing: true,
             sent_at_ms: dm.sent_at_ms,
             text: text.to_string(),
@@ -595,21 +676,15 @@ impl DmClient {
             // Archived (or kept unreadable) before the page can be
             // acknowledged: an acknowledged DM is never lost.
             if let Ok(c) = &received.content {
-                let archived = crate::store::ArchivedDm {
-                    peer: received.sender,
-                    outgoing: false,
-                    sent_at_ms: c.sent_at_ms,
-                    text: c.text.clone(),
-                };
-                self.node
-                    .store()
-                    .archive_dm(
-                        &key,
-                        &archived,
-                        *blake3::hash(&payload).as_bytes(),
-                        now_ms(),
-                    )
-                    .map_err(NodeError::from)?;
+                let thread = self.thread_of(received.sender)?;
+                crate::dm_group::archive_received(
+                    &self.node,
+                    &key,
+                    thread,
+                    received.sender,
+                    c,
+                    *blake3::hash(&payload).as_bytes(),
+                )?;
                 // The first message of a rotated thread (or a re-seed): the
                 // sender's next messages come over the chain it starts.
                 if let Some(r) = &c.rotation {
@@ -620,7 +695,7 @@ impl DmClient {
                     };
                     self.node
                         .store()
-                        .reseed_incoming_dm_chain(&key, received.sender, &chain)
+                        .reseed_incoming_dm_chain(&key, thread, &chain)
                         .map_err(NodeError::from)?;
                 }
             }
@@ -703,6 +778,7 @@ pub fn open_payload(
         sent_at_ms: body.created_at_ms,
         post_id,
         rotation: opened.rotation,
+        group: opened.group,
     })
 }
 

@@ -1,6 +1,8 @@
 //! The feed: stored posts, newest first, decrypted where this node holds a
 //! key, each labelled with the personas whose follows surfaced it; and the
-//! per-persona view (`feed --persona`).
+//! per-persona view (`feed --persona`). A reply carries the id of the post
+//! it answers ([`FeedItem::reply_to`]); [`threaded`] orders a page so that
+//! replies follow their post.
 
 use std::collections::{HashMap, HashSet};
 
@@ -30,6 +32,9 @@ pub struct FeedItem {
     /// for a post by one of our personas or by someone no persona follows,
     /// e.g. an encrypted post found by recipient match).
     pub followed_by: Vec<String>,
+    /// The post this one replies to (`Post.replyTo`, hex), if it is a
+    /// reply.
+    pub reply_to: Option<String>,
 }
 
 /// Who follows whom, per persona, read once per feed.
@@ -167,6 +172,49 @@ impl Node {
                 .get(&body.author)
                 .cloned()
                 .unwrap_or_default(),
+            reply_to: body.reply_to.map(|p| p.to_hex()),
         })
     }
+}
+
+/// The display order of a feed page: each item not answering another item
+/// of the page, newest first as the feed is, directly followed by the
+/// replies to it found in the page (depth-first, oldest reply first), each
+/// with its depth (0 for a top-level item). A reply whose post is not in
+/// the page stays at its own place, depth 0 (it is still marked as a reply
+/// by its `reply_to`).
+pub fn threaded(items: &[FeedItem]) -> Vec<(usize, &FeedItem)> {
+    let in_page: HashSet<&str> = items.iter().map(|i| i.id.as_str()).collect();
+    let mut children: HashMap<&str, Vec<&FeedItem>> = HashMap::new();
+    for i in items {
+        if let Some(parent) = i.reply_to.as_deref().filter(|p| in_page.contains(p)) {
+            children.entry(parent).or_default().push(i);
+        }
+    }
+    for replies in children.values_mut() {
+        // The page is newest first; a thread reads oldest first.
+        replies.sort_by_key(|i| (i.created_at_ms, i.id.clone()));
+    }
+    let mut out = Vec::with_capacity(items.len());
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut stack: Vec<(usize, &FeedItem)> = Vec::new();
+    for top in items
+        .iter()
+        .filter(|i| !i.reply_to.as_deref().is_some_and(|p| in_page.contains(p)))
+    {
+        stack.push((0, top));
+        while let Some((depth, item)) = stack.pop() {
+            // A cycle is impossible (ids are hashes), but a page is input.
+            if !seen.insert(item.id.as_str()) {
+                continue;
+            }
+            out.push((depth, item));
+            if let Some(replies) = children.get(item.id.as_str()) {
+                for r in replies.iter().rev() {
+                    stack.push((depth + 1, r));
+                }
+            }
+        }
+    }
+    out
 }

@@ -308,7 +308,12 @@ impl Node {
         Ok(post)
     }
 
-    fn publish_recent(&self, key: &SigningKey, post: &SyncPost, now: u64) -> Result<(), NodeError> {
+    pub(crate) fn publish_recent(
+        &self,
+        key: &SigningKey,
+        post: &SyncPost,
+        now: u64,
+    ) -> Result<(), NodeError> {
         let previous = self.store.get_recent(PostingId(key.public()))?;
         let next = compose::next_recent(key, previous.as_ref().map(|p| p.body()), post, now)?;
         self.store.put_recent(&next)?;

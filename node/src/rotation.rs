@@ -78,13 +78,13 @@ pub struct RotatedSent {
 
 /// A connection to the anchor authenticated as an ephemeral key, on an
 /// endpoint (and UDP port) of its own.
-struct Ephemeral {
-    transport: Transport,
-    peer: Peer,
+pub(crate) struct Ephemeral {
+    pub(crate) transport: Transport,
+    pub(crate) peer: Peer,
 }
 
 impl Ephemeral {
-    async fn connect(
+    pub(crate) async fn connect(
         key: &distsoc_protocol::sign::SigningKey,
         anchor: NodeId,
         addr: SocketAddr,
@@ -111,7 +111,7 @@ impl Ephemeral {
         }
     }
 
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         self.transport.close().await;
     }
 }
@@ -128,13 +128,30 @@ impl DmClient {
         text: &str,
         reseed: bool,
     ) -> Result<RotatedSent, DmError> {
+        self.send_rotating_in(to, text, reseed, None).await
+    }
+
+    /// [`DmClient::send_rotating`] of one member's copy of a message of
+    /// group thread `group` (`crate::dm_group`): the same rotated thread
+    /// with `to`, the group in the sealed body, and not archived as a 1:1
+    /// message (the caller archives it once, in the group thread). With
+    /// `None`, a 1:1 message.
+    pub async fn send_rotating_in(
+        &self,
+        to: NodeId,
+        text: &str,
+        reseed: bool,
+        group: Option<&distsoc_protocol::messages::content::DmGroup>,
+    ) -> Result<RotatedSent, DmError> {
         let node = self.node();
         let key = node.archive_key();
+        // A persona's thread with `to` is filed under its own id.
+        let thread = self.thread_of(to)?;
         let chain = if reseed {
             None
         } else {
             node.store()
-                .dm_chain(&key, to, true)
+                .dm_chain(&key, thread, true)
                 .map_err(NodeError::from)?
         };
         let Some(chain) = chain else {
@@ -142,22 +159,24 @@ impl DmClient {
             let rotation = DmRotation {
                 next_posting_id: *first.as_bytes(),
             };
-            let dm = self.seal_with(to, text, Some(rotation))?;
+            let dm = self.seal_in(to, text, Some(rotation), group)?;
             let channel = self.channel_with(to).await?;
             let sent = enqueue_retrying(self.anchor(), channel.id, &dm).await?;
-            self.archive_sent(to, &dm, text)?;
+            if group.is_none() {
+                self.archive_sent(to, &dm, text)?;
+            }
             let next = DmChain {
                 seed: first,
                 n: 1,
                 at_ms: dm.sent_at_ms,
             };
             node.store()
-                .set_dm_chain(&key, to, true, &next)
+                .set_dm_chain(&key, thread, true, &next)
                 .map_err(NodeError::from)?;
             return Ok(RotatedSent {
                 sent,
                 n: 0,
-                send_id: node.node_id(),
+                send_id: self.me(),
                 recv_id: to,
             });
         };
@@ -168,7 +187,7 @@ impl DmClient {
         let rotation = DmRotation {
             next_posting_id: *next_seed.as_bytes(),
         };
-        let dm = seal_dm(&send_key, recv_id, text, Some(rotation))?;
+        let dm = seal_dm(&send_key, recv_id, text, Some(rotation), group)?;
         let anchor = self.anchor();
         let eph = Ephemeral::connect(&send_key, anchor.node_id(), anchor.remote_address()).await?;
         let result = async {
@@ -187,14 +206,16 @@ impl DmClient {
         .await;
         eph.close().await;
         let sent = result?;
-        self.archive_sent(to, &dm, text)?;
+        if group.is_none() {
+            self.archive_sent(to, &dm, text)?;
+        }
         let next = DmChain {
             seed: next_seed,
             n: chain.n + 1,
             at_ms: dm.sent_at_ms,
         };
         node.store()
-            .set_dm_chain(&key, to, true, &next)
+            .set_dm_chain(&key, thread, true, &next)
             .map_err(NodeError::from)?;
         Ok(RotatedSent {
             sent,
@@ -375,20 +396,17 @@ impl DmClient {
                     }
                     match &r.content {
                         Ok(c) => {
-                            let archived = crate::store::ArchivedDm {
+                            // Under the thread's peer (a persona thread's
+                            // id stands for its peer), or its group thread.
+                            let sender = node.dm_thread_parts(peer)?.1;
+                            crate::dm_group::archive_received(
+                                node,
+                                &key,
                                 peer,
-                                outgoing: false,
-                                sent_at_ms: c.sent_at_ms,
-                                text: c.text.clone(),
-                            };
-                            node.store()
-                                .archive_dm(
-                                    &key,
-                                    &archived,
-                                    *blake3::hash(&payload).as_bytes(),
-                                    now_ms(),
-                                )
-                                .map_err(NodeError::from)?;
+                                sender,
+                                c,
+                                *blake3::hash(&payload).as_bytes(),
+                            )?;
                             // Message n carries s(n+1); without it the
                             // default derivation continues the chain.
                             let next = c

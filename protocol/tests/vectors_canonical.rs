@@ -26,9 +26,10 @@ use distsoc_protocol::ids::{BlobId, CommentHash, NodeId, PostId, PostingId};
 use distsoc_protocol::limits::MAX_VISIBILITY_BYTES;
 use distsoc_protocol::messages::common::VisibilityHint;
 use distsoc_protocol::messages::content::{
-    Attachment, AuthorRecentPosts, CommentBody, CommentPolicy, DeleteRecordBody, DmRotation,
-    EncryptedVisibility, HeartBody, Post, PostBody, PostContent, PostHeader, PostVisibility,
-    RecentPost, SealedBody, SignedPost, SyncPost, VisibilityUpdateBody, MAX_POST_BYTES,
+    Attachment, AuthorRecentPosts, CommentBody, CommentPolicy, DeleteRecordBody, DmGroup,
+    DmRotation, EncryptedVisibility, HeartBody, Post, PostBody, PostContent, PostHeader,
+    PostVisibility, RecentPost, SealedBody, SignedPost, SyncPost, VisibilityUpdateBody,
+    MAX_POST_BYTES,
 };
 use distsoc_protocol::messages::identity::{
     BundleCircle, BundleDmThread, BundleFollow, GroupKey, GroupKeyWrapBody, IdentityBundle, Kdf,
@@ -126,6 +127,10 @@ fn post_body(v: &Value) -> PostBody {
         attachments: list(v, "attachments", attachment),
         rotation: v.get("rotation").map(|r| DmRotation {
             next_posting_id: arr(r, "nextPostingId"),
+        }),
+        group: v.get("group").map(|g| DmGroup {
+            thread_id: arr(g, "threadId"),
+            members: list(g, "members", id32),
         }),
     }
 }

@@ -10,7 +10,7 @@
 
 use distsoc_protocol::dm_rotation::ChainSeed;
 use distsoc_protocol::envelope::{aead_open, aead_seal, NONCE_LEN};
-use distsoc_protocol::ids::NodeId;
+use distsoc_protocol::ids::{NodeId, PostingId};
 use rand_core::RngCore;
 use rusqlite::{params, OptionalExtension};
 
@@ -212,6 +212,58 @@ impl Store {
             .filter(|(_, outgoing, _)| !outgoing)
             .map(|(peer, _, chain)| (peer, chain))
             .collect())
+    }
+}
+
+impl Store {
+    /// Records that DMs between `persona` and `peer` are filed under
+    /// `thread` (idempotent).
+    pub fn record_persona_thread(
+        &self,
+        thread: NodeId,
+        persona: PostingId,
+        peer: NodeId,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO dm_persona_threads (thread, persona, peer, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    &thread.0[..],
+                    &persona.0[..],
+                    &peer.0[..],
+                    to_sql_u64(now_ms)
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The persona and peer of a persona thread id, if `thread` is one.
+    pub fn persona_thread(
+        &self,
+        thread: NodeId,
+    ) -> Result<Option<(PostingId, NodeId)>, StoreError> {
+        self.read(|tx| {
+            let row: Option<(Vec<u8>, Vec<u8>)> = tx
+                .query_row(
+                    "SELECT persona, peer FROM dm_persona_threads WHERE thread = ?1",
+                    params![&thread.0[..]],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            row.map(|(p, q)| {
+                let p: [u8; 32] = p
+                    .try_into()
+                    .map_err(|_| StoreError::corrupt("dm_persona_threads.persona", "length"))?;
+                let q: [u8; 32] = q
+                    .try_into()
+                    .map_err(|_| StoreError::corrupt("dm_persona_threads.peer", "length"))?;
+                Ok((PostingId(p), NodeId(q)))
+            })
+            .transpose()
+        })
     }
 }
 

@@ -24,6 +24,8 @@
 //! | 6 | `dm_archive`: the local DM archive, sealed at rest |
 //! | 7 | follows belong to a persona (`follows.persona`; existing follows go to the default persona); `circles.last_persona`: the persona last used to post to a circle |
 //! | 8 | `dm_threads`: rotating DM id chains, per peer and direction |
+//! | 9 | `dm_persona_threads`: the DM threads of a persona other than the network key's, each under a thread id of its own |
+//! | 10 | `dm_groups`, `dm_group_messages`: DM group threads, their members and messages (text sealed at rest) |
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -40,7 +42,51 @@ pub const MIGRATIONS: &[&str] = &[
     V6_DM_ARCHIVE,
     V7_PERSONA_FOLLOWS,
     V8_DM_THREADS,
+    V9_DM_PERSONA_THREADS,
+    V10_DM_GROUPS,
 ];
+
+/// Version 10: DM group threads (`store::dm_groups`, `schema/README.md`
+/// §9.1 "Group threads"): per thread (16-byte id) its members (32-byte ids,
+/// concatenated) as the message signed at `updated_at_ms` named them; and
+/// every group message sent or received and opened, with its sender,
+/// direction and signed time, the text sealed at rest under the archive
+/// key. `dedup` (BLAKE3) keeps a message fetched twice from being kept
+/// twice.
+const V10_DM_GROUPS: &str = r#"
+CREATE TABLE dm_groups (
+    thread        BLOB PRIMARY KEY CHECK (length(thread) = 16),
+    members       BLOB NOT NULL CHECK (length(members) % 32 = 0),
+    updated_at_ms INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE TABLE dm_group_messages (
+    id           INTEGER PRIMARY KEY,
+    thread       BLOB NOT NULL CHECK (length(thread) = 16),
+    sender       BLOB NOT NULL CHECK (length(sender) = 32),
+    outgoing     INTEGER NOT NULL CHECK (outgoing IN (0, 1)),
+    sent_at_ms   INTEGER NOT NULL,
+    stored_at_ms INTEGER NOT NULL,
+    dedup        BLOB NOT NULL UNIQUE CHECK (length(dedup) = 32),
+    sealed       BLOB NOT NULL
+) STRICT;
+CREATE INDEX dm_group_messages_by_thread ON dm_group_messages (thread, sent_at_ms, id);
+"#;
+
+/// Version 9: DMs to and from a persona other than the network key's own
+/// (`crate::dm_persona`) are kept apart from the node's: each (persona,
+/// peer) pair has a 32-byte thread id of its own, derived from the two,
+/// under which its archive rows and rotating chains are filed (in
+/// `dm_archive.peer` and `dm_threads.peer`). This table maps a thread id
+/// back to its persona and peer, for display.
+const V9_DM_PERSONA_THREADS: &str = r#"
+CREATE TABLE dm_persona_threads (
+    thread        BLOB PRIMARY KEY CHECK (length(thread) = 32),
+    persona       BLOB NOT NULL CHECK (length(persona) = 32),
+    peer          BLOB NOT NULL CHECK (length(peer) = 32),
+    created_at_ms INTEGER NOT NULL,
+    UNIQUE (persona, peer)
+) STRICT, WITHOUT ROWID;
+"#;
 
 /// Version 7: follows belong to a persona (identity rollout phase 5). The
 /// same posting id may be followed from several personas, so the key

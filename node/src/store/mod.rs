@@ -70,6 +70,7 @@ use distsoc_protocol::messages::signed::{Signed, SignedBody};
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 mod archive;
+mod dm_groups;
 mod dm_threads;
 mod kept;
 pub mod migrations;
@@ -79,6 +80,7 @@ mod restore;
 mod social;
 
 pub use archive::{archive_key, ArchivedDm, MAX_HISTORY};
+pub use dm_groups::{DmGroupInfo, GroupDm, GroupThreadId};
 pub use dm_threads::DmChain;
 pub use kept::{KeptDm, MAX_KEPT_DMS, MAX_KEPT_DM_BYTES};
 pub use network::{

@@ -524,6 +524,8 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("PostBody", "text", Rule::MaxText(65_536)),
     ("PostBody", "attachments", Rule::MaxList(32)),
     ("DmRotation", "nextPostingId", Rule::Id),
+    ("DmGroup", "threadId", Rule::Len(16)),
+    ("DmGroup", "members", Rule::IdList(32)),
     ("SealedBody", "nonce", Rule::Len(12)),
     ("Post", "author", Rule::Id),
     ("Post", "replyTo", Rule::OptId),

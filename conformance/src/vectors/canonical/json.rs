@@ -48,6 +48,12 @@ pub(super) fn post_body_json(b: &PostBody) -> Value {
     if let Some(r) = &b.rotation {
         v["rotation"] = json!({ "nextPostingId": h(r.next_posting_id) });
     }
+    if let Some(g) = &b.group {
+        v["group"] = json!({
+            "threadId": h(g.thread_id),
+            "members": g.members.iter().map(h).collect::<Vec<_>>(),
+        });
+    }
     v
 }
 

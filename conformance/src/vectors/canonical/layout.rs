@@ -56,13 +56,20 @@ static DM_ROTATION: L = L {
     ptrs: 1,
     fields: &[("nextPostingId", F::Data(0))],
 };
+static DM_GROUP: L = L {
+    data: 0,
+    ptrs: 2,
+    fields: &[("threadId", F::Data(0)), ("members", F::DataList(1))],
+};
 static POST_BODY: L = L {
     data: 0,
-    ptrs: 3,
+    ptrs: 5,
     fields: &[
         ("text", F::Text(0)),
         ("attachments", F::Structs(1, &ATTACHMENT)),
         ("rotation", F::Struct(2, &DM_ROTATION)),
+        ("reserved3", F::Data(3)),
+        ("group", F::Struct(4, &DM_GROUP)),
     ],
 };
 static SEALED_BODY: L = L {

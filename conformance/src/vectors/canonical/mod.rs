@@ -45,8 +45,8 @@ use distsoc_protocol::ids::{BlobId, CommentHash, NodeId, PostId, PostingId};
 use distsoc_protocol::messages::common::VisibilityHint;
 use distsoc_protocol::messages::content::{
     seal_post, Attachment, AuthorRecentPosts, CommentBody, CommentPolicy, DeleteRecordBody,
-    DmRotation, EncryptedVisibility, HeartBody, Post, PostBody, PostHeader, PostVisibility,
-    RecentPost, VisibilityUpdateBody, MAX_POST_BYTES,
+    DmGroup, DmRotation, EncryptedVisibility, HeartBody, Post, PostBody, PostHeader,
+    PostVisibility, RecentPost, VisibilityUpdateBody, MAX_POST_BYTES,
 };
 use distsoc_protocol::messages::identity::{
     GroupKey, GroupKeyWrapBody, IdentityBundle, KdfParams, PostingIdentity, PublicProfile,
@@ -370,6 +370,7 @@ pub(super) fn generate() -> VectorFile {
             Some("us.png".into()),
         )],
         rotation: None,
+        group: None,
     };
     let mut r = rng("post-sealed");
     let mut draws = r.clone();
@@ -474,6 +475,7 @@ pub(super) fn generate() -> VectorFile {
         rotation: Some(DmRotation {
             next_posting_id: distsoc_protocol::dm_rotation::next_seed(&[0x5e; 32]),
         }),
+        group: None,
     };
     g.value(
         Valid::new(
@@ -484,6 +486,30 @@ pub(super) fn generate() -> VectorFile {
             post_body_json(&dm_body),
         ),
         &dm_body,
+        MAX_POST_BYTES,
+    );
+    // One member's copy of a group message (schema/README.md §9.1, "Group
+    // threads"): the pairwise rotation and the group thread it belongs to.
+    let group_body = PostBody {
+        text: "dinner at 8?".into(),
+        attachments: Vec::new(),
+        rotation: Some(DmRotation {
+            next_posting_id: distsoc_protocol::dm_rotation::next_seed(&[0x5e; 32]),
+        }),
+        group: Some(DmGroup {
+            thread_id: [0x47; 16],
+            members: vec![[0xa1; 32], [0xb2; 32], [0xc3; 32]],
+        }),
+    };
+    g.value(
+        Valid::new(
+            "post-body-dm-group",
+            "The sealed PostBody of one member's copy of a group DM (schema/README.md §9.1, Group threads): rotation (pointer 2) as in post-body-dm-rotation, pointer 3 (reserved) null, and group (pointer 4) a DmGroup whose threadId (pointer 0) is 16 bytes 0x47 and whose members (pointer 1) are three 32-byte ids (0xa1.., 0xb2.., 0xc3..), a list of 3 pointers to 32-byte byte lists. The PostBody struct has 5 pointers.",
+            &["post-body", "dm-rotation", "dm-group"],
+            "PostBody",
+            post_body_json(&group_body),
+        ),
+        &group_body,
         MAX_POST_BYTES,
     );
     let empty_body = PostBody::default();

@@ -178,11 +178,15 @@ fn error_code(e: &anyhow::Error) -> &'static str {
 /// names.
 pub(crate) fn dm_history(
     node: &Node,
+    (me, thread_id): (NodeId, NodeId),
     peer: NodeId,
     limit: usize,
     json_mode: bool,
 ) -> anyhow::Result<()> {
-    let thread = node.store().dm_history(&node.archive_key(), peer, limit)?;
+    // A persona's thread is filed under its own id (`dm_persona`).
+    let thread = node
+        .store()
+        .dm_history(&node.archive_key(), thread_id, limit)?;
     let name = node
         .store()
         .get_profile(PostingId(peer.0))?
@@ -191,7 +195,7 @@ pub(crate) fn dm_history(
     let v: Vec<_> = thread
         .iter()
         .map(|m| {
-            json!({"from": if m.outgoing { node.node_id().to_hex() } else { peer.to_hex() },
+            json!({"from": if m.outgoing { me.to_hex() } else { peer.to_hex() },
                    "outgoing": m.outgoing, "sent_at_ms": m.sent_at_ms, "text": m.text})
         })
         .collect();

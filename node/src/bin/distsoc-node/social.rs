@@ -149,9 +149,9 @@ pub(crate) fn feed(
     let labelled = persona.is_none() && several_personas(node)?;
     let now = distsoc_net::clock::now_ms();
     print(json_mode, serde_json::to_value(&items)?, || {
-        items
-            .iter()
-            .map(|i| {
+        distsoc_node::feed::threaded(&items)
+            .into_iter()
+            .map(|(depth, i)| {
                 let who = i
                     .author_name
                     .clone()
@@ -167,10 +167,60 @@ pub(crate) fn feed(
                 } else {
                     String::new()
                 };
-                format!("{} {ago:>8}  {}{}: {}{via}", &i.id[..8], who, lock, text)
+                // Replies under their post, indented; a reply whose post
+                // is not on this page says which post it answers.
+                let reply = match (&i.reply_to, depth) {
+                    (Some(p), 0) => format!("↳ re {}  ", &p[..8]),
+                    (Some(_), _) => "↳ ".to_string(),
+                    (None, _) => String::new(),
+                };
+                let indent = "    ".repeat(depth);
+                format!(
+                    "{indent}{} {ago:>8}  {reply}{}{}: {}{via}",
+                    &i.id[..8],
+                    who,
+                    lock,
+                    text
+                )
             })
             .collect::<Vec<_>>()
             .join("\n")
     });
+    Ok(())
+}
+
+/// `distsoc-node reply POSTID TEXT [--as PERSONA]`.
+pub(crate) fn reply(
+    node: &Node,
+    parent: &str,
+    text: String,
+    persona: Option<&str>,
+    json_mode: bool,
+) -> anyhow::Result<()> {
+    let parent = distsoc_node::node::parse_post_id(parent)?;
+    let r = node.reply(parent, text, persona)?;
+    let id = r.post.post_id();
+    let recipients = r.post.visibility.recipients().len();
+    print(
+        json_mode,
+        json!({"post_id": id.to_hex(), "reply_to": parent.to_hex(),
+               "author": r.post.post.body().author.to_hex(), "persona": r.persona,
+               "persona_reason": r.reason, "encrypted": recipients > 0,
+               "recipients": recipients}),
+        || {
+            let sealed = if recipients > 0 {
+                format!(", sealed to the post's {recipients} readers")
+            } else {
+                String::new()
+            };
+            let labelled = several_personas(node).unwrap_or(false);
+            let as_whom = if labelled {
+                format!(" as {}", r.persona)
+            } else {
+                String::new()
+            };
+            format!("replied {id} to {}{as_whom}{sealed}", parent.short())
+        },
+    );
     Ok(())
 }

@@ -51,6 +51,11 @@ pub const MAX_ATTACHMENT_SIZE_BYTES: usize = MAX_BLOB_BYTES;
 pub const MAX_POST_TEXT_BYTES: usize = 65_536;
 /// Most attachments of one post.
 pub const MAX_ATTACHMENTS: usize = 32;
+/// Most members of a DM group thread (`DmGroup.members`), the sender
+/// included.
+pub const MAX_DM_GROUP_MEMBERS: usize = 32;
+/// Length of a DM group thread id (`DmGroup.threadId`), bytes.
+pub const DM_GROUP_THREAD_ID_LEN: usize = 16;
 /// Largest canonical `Post` (`SignedPost.post`), bytes.
 pub const MAX_POST_BYTES: usize = MAX_BLOB_BYTES;
 /// Most wrap slots of a `PostHeader` (schema limit; the 256 KiB header bound
@@ -310,6 +315,7 @@ mod tests {
                 text,
                 attachments,
                 rotation: None,
+                group: None,
             }
         }
     }
@@ -723,6 +729,7 @@ mod tests {
                 Some("cat.jpg".into()),
             )],
             rotation: None,
+            group: None,
         }
     }
 
@@ -1488,6 +1495,7 @@ mod tests {
             text: "x".repeat(MAX_POST_TEXT_BYTES + 1),
             attachments: Vec::new(),
             rotation: None,
+            group: None,
         };
         assert!(matches!(
             codec::from_canonical::<PostBody>("body", &codec::canonical_of(&body), usize::MAX),
@@ -1498,6 +1506,7 @@ mod tests {
             text: String::new(),
             attachments: vec![a.clone(); MAX_ATTACHMENTS + 1],
             rotation: None,
+            group: None,
         };
         assert!(matches!(
             codec::from_canonical::<PostBody>("body", &codec::canonical_of(&body), usize::MAX),

@@ -13,9 +13,9 @@ use crate::messages::signed::{Signed, SignedBody};
 use crate::sign::{Purpose, SigningKey};
 
 use super::{
-    opt_text, posting_id, sign_checked, ContentError, IngestError, MAX_ATTACHMENTS,
-    MAX_ATTACHMENT_NAME_BYTES, MAX_ATTACHMENT_SIZE_BYTES, MAX_MIME_TYPE_BYTES, MAX_POST_BYTES,
-    MAX_POST_TEXT_BYTES,
+    opt_text, posting_id, sign_checked, ContentError, IngestError, DM_GROUP_THREAD_ID_LEN,
+    MAX_ATTACHMENTS, MAX_ATTACHMENT_NAME_BYTES, MAX_ATTACHMENT_SIZE_BYTES, MAX_DM_GROUP_MEMBERS,
+    MAX_MIME_TYPE_BYTES, MAX_POST_BYTES, MAX_POST_TEXT_BYTES,
 };
 
 // ---------------------------------------------------------------------------
@@ -116,6 +116,37 @@ pub struct PostBody {
     /// §9.1): the seed of the sender's next message in the thread. `None`
     /// in every other post.
     pub rotation: Option<DmRotation>,
+    /// The group thread of a direct message sent to a group
+    /// (`schema/README.md` §9.1, "Group threads"). `None` in every other
+    /// post.
+    pub group: Option<DmGroup>,
+}
+
+/// `DmGroup`: the group thread a DM belongs to, and its members. Only
+/// inside a sealed body.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DmGroup {
+    /// The 16-byte group thread id.
+    pub thread_id: [u8; DM_GROUP_THREAD_ID_LEN],
+    /// The members' 32-byte ids, the sender and the recipient included (at
+    /// most [`MAX_DM_GROUP_MEMBERS`]).
+    pub members: Vec<[u8; 32]>,
+}
+
+impl Struct for DmGroup {
+    type Schema = content_capnp::dm_group::Owned;
+
+    fn read(r: content_capnp::dm_group::Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            thread_id: codec::id("threadId", r.get_thread_id())?,
+            members: codec::id_list::<32>("members", r.get_members(), MAX_DM_GROUP_MEMBERS)?,
+        })
+    }
+
+    fn write(&self, mut b: content_capnp::dm_group::Builder<'_>) {
+        b.set_thread_id(&self.thread_id);
+        codec::write_ids(b.init_members(len32(&self.members)), &self.members);
+    }
 }
 
 /// `DmRotation`: the seed of the sender's next message in a DM thread
@@ -160,6 +191,7 @@ impl Struct for PostBody {
                 Attachment::read,
             )?,
             rotation: codec::optional(r.has_rotation(), r.get_rotation(), DmRotation::read)?,
+            group: codec::optional(r.has_group(), r.get_group(), DmGroup::read)?,
         })
     }
 
@@ -170,7 +202,10 @@ impl Struct for PostBody {
             a.write(l.reborrow().get(i as u32));
         }
         if let Some(rotation) = &self.rotation {
-            rotation.write(b.init_rotation());
+            rotation.write(b.reborrow().init_rotation());
+        }
+        if let Some(group) = &self.group {
+            group.write(b.init_group());
         }
     }
 }
@@ -246,6 +281,7 @@ impl Post {
                 text: text.into(),
                 attachments,
                 rotation: None,
+                group: None,
             }),
             reply_to: None,
             replaces: None,

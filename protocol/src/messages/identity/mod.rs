@@ -1074,6 +1074,7 @@ mod tests {
             text: "group news".into(),
             attachments: Vec::new(),
             rotation: None,
+            group: None,
         };
         let (post, vis) = seal_post(&author, 1, &body, &[group.group_id], &mut rng(4)).unwrap();
         let g = unwrap_group(&members[2].seed(), &wrap).unwrap();
