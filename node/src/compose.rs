@@ -128,6 +128,7 @@ pub fn compose<R: RngCore + CryptoRng>(
         text,
         attachments,
         rotation: None,
+        archive: None,
     };
     // The body first: once sealed, its limits are invisible to relays, and a
     // recipient would find the post unreadable.

@@ -405,6 +405,7 @@ pub fn seal_dm(
         text: text.to_string(),
         attachments: Vec::new(),
         rotation,
+        archive: None,
     };
     // Refused here, before anything is enqueued: the recipient could not
     // read a body over the limits (and must not have to destroy it).

@@ -24,6 +24,7 @@
 //! | 6 | `dm_archive`: the local DM archive, sealed at rest |
 //! | 7 | follows belong to a persona (`follows.persona`; existing follows go to the default persona); `circles.last_persona`: the persona last used to post to a circle |
 //! | 8 | `dm_threads`: rotating DM id chains, per peer and direction |
+//! | 9 | `dm_archive.deposited`: whether a row is in an archive post yet (existing rows: not yet); `counters('archive_restored_seq')`: how far our own posts were scanned for archive chunks |
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -40,7 +41,20 @@ pub const MIGRATIONS: &[&str] = &[
     V6_DM_ARCHIVE,
     V7_PERSONA_FOLLOWS,
     V8_DM_THREADS,
+    V9_ARCHIVE_DEPOSIT,
 ];
+
+/// Version 9: the archive deposit (`schema/README.md` §9.1). A row is
+/// `deposited` once an archive post carries it (rows restored from one
+/// are); existing rows are not, so the first deposit after the upgrade
+/// carries the whole archive. `archive_restored_seq` is the local `seq`
+/// through which our own posts were looked at for archive chunks.
+const V9_ARCHIVE_DEPOSIT: &str = r#"
+ALTER TABLE dm_archive ADD COLUMN deposited INTEGER NOT NULL DEFAULT 0
+    CHECK (deposited IN (0, 1));
+CREATE INDEX dm_archive_pending ON dm_archive (archive_id) WHERE deposited = 0;
+INSERT INTO counters (name, value) VALUES ('archive_restored_seq', 0);
+"#;
 
 /// Version 7: follows belong to a persona (identity rollout phase 5). The
 /// same posting id may be followed from several personas, so the key

@@ -865,6 +865,7 @@ mod tests {
             text: "secret".into(),
             attachments: vec![],
             rotation: None,
+            archive: None,
         };
         let (p, v) = seal_post(k, ms, &body, to, &mut OsRng).unwrap();
         SyncPost::new(k, p, v, None)

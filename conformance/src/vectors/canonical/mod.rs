@@ -370,6 +370,7 @@ pub(super) fn generate() -> VectorFile {
             Some("us.png".into()),
         )],
         rotation: None,
+        archive: None,
     };
     let mut r = rng("post-sealed");
     let mut draws = r.clone();
@@ -474,6 +475,7 @@ pub(super) fn generate() -> VectorFile {
         rotation: Some(DmRotation {
             next_posting_id: distsoc_protocol::dm_rotation::next_seed(&[0x5e; 32]),
         }),
+        archive: None,
     };
     g.value(
         Valid::new(

@@ -51,6 +51,8 @@ pub const MAX_ATTACHMENT_SIZE_BYTES: usize = MAX_BLOB_BYTES;
 pub const MAX_POST_TEXT_BYTES: usize = 65_536;
 /// Most attachments of one post.
 pub const MAX_ATTACHMENTS: usize = 32;
+/// Most entries in one `DmArchiveChunk` (an archive post's batch).
+pub const MAX_ARCHIVE_ENTRIES: usize = 1_024;
 /// Largest canonical `Post` (`SignedPost.post`), bytes.
 pub const MAX_POST_BYTES: usize = MAX_BLOB_BYTES;
 /// Most wrap slots of a `PostHeader` (schema limit; the 256 KiB header bound
@@ -310,6 +312,7 @@ mod tests {
                 text,
                 attachments,
                 rotation: None,
+                archive: None,
             }
         }
     }
@@ -723,6 +726,7 @@ mod tests {
                 Some("cat.jpg".into()),
             )],
             rotation: None,
+            archive: None,
         }
     }
 
@@ -1488,6 +1492,7 @@ mod tests {
             text: "x".repeat(MAX_POST_TEXT_BYTES + 1),
             attachments: Vec::new(),
             rotation: None,
+            archive: None,
         };
         assert!(matches!(
             codec::from_canonical::<PostBody>("body", &codec::canonical_of(&body), usize::MAX),
@@ -1498,6 +1503,7 @@ mod tests {
             text: String::new(),
             attachments: vec![a.clone(); MAX_ATTACHMENTS + 1],
             rotation: None,
+            archive: None,
         };
         assert!(matches!(
             codec::from_canonical::<PostBody>("body", &codec::canonical_of(&body), usize::MAX),

@@ -13,9 +13,9 @@ use crate::messages::signed::{Signed, SignedBody};
 use crate::sign::{Purpose, SigningKey};
 
 use super::{
-    opt_text, posting_id, sign_checked, ContentError, IngestError, MAX_ATTACHMENTS,
-    MAX_ATTACHMENT_NAME_BYTES, MAX_ATTACHMENT_SIZE_BYTES, MAX_MIME_TYPE_BYTES, MAX_POST_BYTES,
-    MAX_POST_TEXT_BYTES,
+    opt_text, posting_id, sign_checked, ContentError, IngestError, MAX_ARCHIVE_ENTRIES,
+    MAX_ATTACHMENTS, MAX_ATTACHMENT_NAME_BYTES, MAX_ATTACHMENT_SIZE_BYTES, MAX_MIME_TYPE_BYTES,
+    MAX_POST_BYTES, MAX_POST_TEXT_BYTES,
 };
 
 // ---------------------------------------------------------------------------
@@ -116,6 +116,76 @@ pub struct PostBody {
     /// §9.1): the seed of the sender's next message in the thread. `None`
     /// in every other post.
     pub rotation: Option<DmRotation>,
+    /// A batch of the author's own DM archive (`schema/README.md` §9.1): only
+    /// in an archive post, sealed to its author alone. `None` in every
+    /// other post.
+    pub archive: Option<DmArchiveChunk>,
+}
+
+/// `DmArchiveChunk`: archived DMs carried in the sealed body of an archive
+/// post (at most [`MAX_ARCHIVE_ENTRIES`] entries, oldest first).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct DmArchiveChunk {
+    /// The archived messages.
+    pub entries: Vec<DmArchiveEntry>,
+}
+
+/// `DmArchiveEntry`: one archived DM. Secret (it is a message's text); it
+/// only travels inside a sealed body.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DmArchiveEntry {
+    /// The other side of the thread (its NodeId).
+    pub peer: [u8; 32],
+    /// Sent by the archive's owner (`false`: received from `peer`).
+    pub outgoing: bool,
+    /// The message's signed creation time, ms since the Unix epoch.
+    pub created_at_ms: u64,
+    /// The text (at most [`MAX_POST_TEXT_BYTES`]).
+    pub text: String,
+    /// BLAKE3-256 of the DM payload as it travelled: the row's
+    /// deduplication key.
+    pub dedup: [u8; 32],
+}
+
+impl Struct for DmArchiveEntry {
+    type Schema = content_capnp::dm_archive_entry::Owned;
+
+    fn read(r: content_capnp::dm_archive_entry::Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            peer: codec::id("peer", r.get_peer())?,
+            outgoing: r.get_outgoing(),
+            created_at_ms: r.get_created_at_ms(),
+            text: codec::text("text", r.get_text(), MAX_POST_TEXT_BYTES)?,
+            dedup: codec::id("dedup", r.get_dedup())?,
+        })
+    }
+
+    fn write(&self, mut b: content_capnp::dm_archive_entry::Builder<'_>) {
+        b.set_peer(&self.peer);
+        b.set_outgoing(self.outgoing);
+        b.set_created_at_ms(self.created_at_ms);
+        b.set_text(self.text.as_str());
+        b.set_dedup(&self.dedup);
+    }
+}
+
+impl Struct for DmArchiveChunk {
+    type Schema = content_capnp::dm_archive_chunk::Owned;
+
+    fn read(r: content_capnp::dm_archive_chunk::Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            entries: codec::list(
+                "entries",
+                r.get_entries(),
+                MAX_ARCHIVE_ENTRIES,
+                DmArchiveEntry::read,
+            )?,
+        })
+    }
+
+    fn write(&self, b: content_capnp::dm_archive_chunk::Builder<'_>) {
+        codec::write_structs(b.init_entries(len32(&self.entries)), &self.entries);
+    }
 }
 
 /// `DmRotation`: the seed of the sender's next message in a DM thread
@@ -160,6 +230,7 @@ impl Struct for PostBody {
                 Attachment::read,
             )?,
             rotation: codec::optional(r.has_rotation(), r.get_rotation(), DmRotation::read)?,
+            archive: codec::optional(r.has_archive(), r.get_archive(), DmArchiveChunk::read)?,
         })
     }
 
@@ -170,7 +241,10 @@ impl Struct for PostBody {
             a.write(l.reborrow().get(i as u32));
         }
         if let Some(rotation) = &self.rotation {
-            rotation.write(b.init_rotation());
+            rotation.write(b.reborrow().init_rotation());
+        }
+        if let Some(archive) = &self.archive {
+            archive.write(b.init_archive());
         }
     }
 }
@@ -246,6 +320,7 @@ impl Post {
                 text: text.into(),
                 attachments,
                 rotation: None,
+                archive: None,
             }),
             reply_to: None,
             replaces: None,
