@@ -48,6 +48,17 @@ pub(super) fn post_body_json(b: &PostBody) -> Value {
     if let Some(r) = &b.rotation {
         v["rotation"] = json!({ "nextPostingId": h(r.next_posting_id) });
     }
+    if let Some(a) = &b.archive {
+        v["archive"] = json!({
+            "entries": a.entries.iter().map(|e| json!({
+                "peer": h(e.peer),
+                "outgoing": e.outgoing,
+                "createdAtMs": e.created_at_ms,
+                "text": e.text,
+                "dedup": h(e.dedup),
+            })).collect::<Vec<_>>(),
+        });
+    }
     v
 }
 
@@ -345,6 +356,7 @@ pub(super) fn bundle_json(b: &IdentityBundle) -> Value {
             })
         })
         .collect();
+    v["archiveAnchors"] = json!(b.archive_anchors);
     v
 }
 
