@@ -4,10 +4,15 @@
 //! `schema/README.md` §14); `distsoc-node import` restores them into a new
 //! data directory.
 //!
+//! It also carries the archive pointers (`archiveAnchors`): the anchors
+//! holding this identity's archive posts ([`crate::archive`]), which an
+//! import adds to `anchors.json`, so the first sync restores the DM history.
+//!
 //! What a bundle does not carry: stored posts, attachments and cached
 //! profiles (the restored node pulls them again from the network and its
-//! anchors), the peer table, `config.toml` and the DMs an anchor still
-//! queues (they wait there for the same identity).
+//! anchors; the DM archive comes back that way too, as archive posts), the
+//! peer table, `config.toml` and the DMs an anchor still queues (they wait
+//! there for the same identity).
 //!
 //! An import never leaves a half-written data directory: the bundle is read,
 //! decrypted and checked in memory, the new directory is built beside the
