@@ -44,10 +44,12 @@ struct PostBody {
   # next message in this thread (rotating DM ids, schema/README.md §9.1).
   # Absent in every other post; readers of other posts ignore it.
 
-  reserved3 @3 :Data;
-  # Reserved for another optional field of the sealed body (taken by a
-  # change being made alongside this one). Never set: writers leave it
-  # null; readers ignore it.
+  archive @3 :DmArchiveChunk;
+  # Only in the sealed body of an archive post: a batch of the author's own
+  # local DM archive (schema/README.md §9.1, "The archive deposit"). Such a
+  # post is by the node's NodeId and sealed to that NodeId alone, so only a
+  # device holding the same network key opens it; it is never shown as
+  # content. Absent in every other post; readers of other posts ignore it.
 
   group @4 :DmGroup;
   # Only in the sealed body of a direct message sent to a group thread
@@ -75,6 +77,39 @@ struct DmGroup {
   # particular order, no id twice, the sender and the recipient included:
   # at least 2 and at most 32. A receiver shows the thread with these
   # members, as the latest message says.
+}
+
+struct DmArchiveChunk {
+  # A batch of archived DMs, carried in the sealed body of an archive post
+  # (schema/README.md §9.1). A writer packs at most 256 entries and keeps the
+  # PostBody's canonical bytes within the sealed-body limit (262,144 bytes
+  # including the 16-byte tag).
+
+  entries @0 :List(DmArchiveEntry) $A.maxItems(1024);
+  # The archived messages, oldest first. At most 1024.
+}
+
+struct DmArchiveEntry {
+  # One archived DM: a row of the local archive (schema/README.md §9.1).
+
+  peer @0 :Data $A.exactBytes(32);
+  # The other side of the thread: its 32-byte NodeId (for a rotated message
+  # the thread's peer, never the wire id).
+
+  outgoing @1 :Bool;
+  # True: sent by the archive's owner; false: received from `peer`.
+
+  createdAtMs @2 :UInt64;
+  # The message's signed `Post.createdAtMs`, milliseconds since the Unix
+  # epoch (UTC): the order of the thread.
+
+  text @3 :Text $A.maxBytes(65536);
+  # The message text, UTF-8. At most 65536 bytes (as PostBody.text).
+
+  dedup @4 :Data $A.exactBytes(32);
+  # The row's deduplication key: BLAKE3-256 of the DM payload as it
+  # travelled. A restore inserts a row only if no row has this key, so
+  # restoring twice, or the same message archived on two devices, keeps one.
 }
 
 struct DmRotation {

@@ -219,6 +219,15 @@ struct IdentityBundle {
   # twice. Absent (null) when there are none; bundles written before this
   # field existed restore every thread as not started (the next message
   # starts it again on the identity channel, which the peer follows).
+
+  archiveAnchors @10 :List(Text) $A.maxItems(64) $A.maxItemBytes(512);
+  # Where the DM archive was deposited (schema/README.md §9.1 and §14): the
+  # connect strings (`NodeId@host:port`, UTF-8) of the anchors the exporting
+  # node deposits its posts at. An importer adds them to its anchors, so
+  # its first sync pulls its own archive posts back and restores the DM
+  # history. At most 64, each at most 512 bytes. Absent (null) in bundles
+  # written before this field existed: the importer then learns no anchor
+  # from the bundle (the person adds one, `anchor add`).
 }
 
 struct BundleDmThread {

@@ -101,6 +101,7 @@ fn post(i: usize, authors: &[SigningKey], rng: &mut ChaCha20Rng) -> SyncPost {
             text,
             attachments: vec![],
             rotation: None,
+            archive: None,
             group: None,
         };
         let (p, v) = seal_post(k, ms, &body, &to, rng).unwrap();

@@ -393,6 +393,7 @@ async fn deposited_posts_are_served_by_recipient_match_pull() {
             text: "for Bob".into(),
             attachments: vec![],
             rotation: None,
+            archive: None,
             group: None,
         };
         let (p, v) = seal_post(

@@ -1394,6 +1394,7 @@ mod cases {
             text: format!("secret {ms}"),
             attachments: vec![],
             rotation: None,
+            archive: None,
             group: None,
         };
         let (p, v) = seal_post(k, ms, &body, to, &mut rand_core::OsRng).unwrap();

@@ -53,7 +53,7 @@ fn every_golden_vector_passes() {
     let counts = record_counts(&dir);
     assert_eq!(counts.len(), 10, "{counts:?}");
     let total: usize = counts.values().sum();
-    assert_eq!(total, 529, "{counts:?}");
+    assert_eq!(total, 530, "{counts:?}");
 
     let results = check_all(&dir).unwrap();
     assert_eq!(results.len(), total);
@@ -193,7 +193,7 @@ fn corrupted_vectors_fail_exactly_where_corrupted() {
     });
 
     let results = check_all(dir).unwrap();
-    assert_eq!(results.len(), 529);
+    assert_eq!(results.len(), 530);
     let failed: Vec<&CaseResult> = results
         .iter()
         .filter(|r| r.verdict != Verdict::Pass)

@@ -4,10 +4,15 @@
 //! `schema/README.md` §14); `distsoc-node import` restores them into a new
 //! data directory.
 //!
+//! It also carries the archive pointers (`archiveAnchors`): the anchors
+//! holding this identity's archive posts ([`crate::archive`]), which an
+//! import adds to `anchors.json`, so the first sync restores the DM history.
+//!
 //! What a bundle does not carry: stored posts, attachments and cached
 //! profiles (the restored node pulls them again from the network and its
-//! anchors), the peer table, `config.toml` and the DMs an anchor still
-//! queues (they wait there for the same identity).
+//! anchors; the DM archive comes back that way too, as archive posts), the
+//! peer table, `config.toml` and the DMs an anchor still queues (they wait
+//! there for the same identity).
 //!
 //! An import never leaves a half-written data directory: the bundle is read,
 //! decrypted and checked in memory, the new directory is built beside the
@@ -21,11 +26,12 @@ use std::path::{Path, PathBuf};
 use distsoc_net::datadir::{self, DataDirLock};
 use distsoc_net::identity::{NetworkKey, KEY_FILE};
 use distsoc_protocol::error::DecodeError;
+use distsoc_protocol::ids::ConnectString;
 use distsoc_protocol::messages::identity::{
     BundleDmThread, EncryptedIdentityBundle, IdentityBundle, IdentityError, KdfParams,
-    BUNDLE_VERSION, ENCRYPTED_BUNDLE_VERSION, MAX_BUNDLE_CIRCLES, MAX_BUNDLE_CIRCLE_MEMBERS,
-    MAX_BUNDLE_DM_THREADS, MAX_BUNDLE_FILE_BYTES, MAX_BUNDLE_FOLLOWS, MAX_POSTING_IDENTITIES,
-    SALT_LEN,
+    BUNDLE_VERSION, ENCRYPTED_BUNDLE_VERSION, MAX_BUNDLE_ANCHOR_BYTES, MAX_BUNDLE_ARCHIVE_ANCHORS,
+    MAX_BUNDLE_CIRCLES, MAX_BUNDLE_CIRCLE_MEMBERS, MAX_BUNDLE_DM_THREADS, MAX_BUNDLE_FILE_BYTES,
+    MAX_BUNDLE_FOLLOWS, MAX_POSTING_IDENTITIES, SALT_LEN,
 };
 use distsoc_protocol::passphrase::PassphraseError;
 use distsoc_protocol::sign::SigningKey;
@@ -182,6 +188,10 @@ pub struct ImportSummary {
     pub unused_keys: usize,
     /// When the bundle was exported, ms since epoch.
     pub exported_at_ms: u64,
+    /// The anchors holding the identity's archive posts (added to
+    /// anchors.json): the first `sync` or `run` restores the DM history
+    /// from them.
+    pub archive_anchors: Vec<String>,
 }
 
 /// The KDF parameters of a new export: the recommended ones
@@ -253,7 +263,45 @@ pub fn bundle_of(node: &Node, now_ms: u64) -> Result<IdentityBundle, BundleError
             seed: zeroize::Zeroizing::new(*c.seed.as_bytes()),
         })
         .collect();
+    bundle.archive_anchors = archive_anchors(node)?;
     Ok(bundle)
+}
+
+/// Where this identity's archive posts can be pulled back from (the
+/// bundle's `archiveAnchors`): the connect strings of anchors.json, then
+/// those of the anchors our posts were deposited at (a DM command's
+/// `--anchor`), at their last known address; each anchor once, at most
+/// [`MAX_BUNDLE_ARCHIVE_ANCHORS`], none over [`MAX_BUNDLE_ANCHOR_BYTES`].
+pub fn archive_anchors(node: &Node) -> Result<Vec<String>, BundleError> {
+    let path = node.config().anchors_path(node.dir());
+    let mut found: Vec<ConnectString> = config::read_anchors(&path)
+        .map_err(NodeError::from)?
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    let peers = node.store.peers(4096).map_err(NodeError::from)?;
+    for anchor in node.store.deposit_anchors().map_err(NodeError::from)? {
+        if found.iter().any(|c| c.node_id == anchor) {
+            continue;
+        }
+        let addr = peers
+            .iter()
+            .find(|p| p.node_id == anchor)
+            .and_then(|p| p.addresses.first());
+        if let Some(addr) = addr {
+            if let Ok(cs) = format!("{anchor}@{addr}").parse() {
+                found.push(cs);
+            }
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    for cs in found {
+        let s = cs.to_string();
+        if s.len() <= MAX_BUNDLE_ANCHOR_BYTES && out.len() < MAX_BUNDLE_ARCHIVE_ANCHORS {
+            out.push(s);
+        }
+    }
+    Ok(out)
 }
 
 /// Exports `node`'s identity to `out`, sealed under `passphrase` with
@@ -416,6 +464,7 @@ pub fn import(
         set_aside,
         unused_keys: bundle.vouch_keys.len() + bundle.group_keys.len(),
         exported_at_ms: bundle.created_at_ms,
+        archive_anchors: bundle.archive_anchors.clone(),
     })
 }
 
@@ -497,6 +546,27 @@ fn build_staging(
             let _ = std::fs::remove_file(&to);
             let text = Zeroizing::new(std::fs::read(&anchors).map_err(io(&anchors))?);
             datadir::write_new_private_file(&to, &text).map_err(io(&to))?;
+        }
+    }
+    // The archive pointers: the anchors holding the archive posts join the
+    // anchors, so the first sync pulls them back (and restores the DMs).
+    if !bundle.archive_anchors.is_empty() {
+        let path = node.config().anchors_path(staging);
+        let mut list = config::read_anchors(&path).map_err(NodeError::from)?;
+        let before = list.len();
+        for a in &bundle.archive_anchors {
+            let Ok(cs) = a.parse::<ConnectString>() else {
+                continue;
+            };
+            let known = list
+                .iter()
+                .any(|s| s.parse::<ConnectString>().ok().map(|c| c.node_id) == Some(cs.node_id));
+            if !known {
+                list.push(cs.to_string());
+            }
+        }
+        if list.len() != before {
+            config::write_anchors(&path, &list).map_err(NodeError::from)?;
         }
     }
     Ok(())

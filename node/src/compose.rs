@@ -142,6 +142,7 @@ pub fn compose_reply<R: RngCore + CryptoRng>(
         text,
         attachments,
         rotation: None,
+        archive: None,
         group: None,
     };
     // The body first: once sealed, its limits are invisible to relays, and a

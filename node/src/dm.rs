@@ -485,6 +485,7 @@ pub fn seal_dm(
         text: text.to_string(),
         attachments: Vec::new(),
         rotation,
+        archive: None,
         group: group.cloned(),
     };
     // Refused here, before anything is enqueued: the recipient could not

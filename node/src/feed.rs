@@ -132,7 +132,9 @@ impl Node {
                 if replaced.contains(&(post.post_id(), body.author)) {
                     continue;
                 }
-                if filter.as_ref().is_some_and(|f| !f.admits(&post)) {
+                if filter.as_ref().is_some_and(|f| !f.admits(&post))
+                    || crate::archive::is_archive_post(&post, self.node_id())
+                {
                     continue;
                 }
                 items.push(self.feed_item(&post, &seeds, &follows)?);

@@ -13,6 +13,7 @@
 //! envelopes, the pull filter and the other decisions are `distsoc-protocol`'s;
 //! this crate does the I/O around them.
 
+pub mod archive;
 pub mod bundle;
 pub mod compose;
 pub mod config;

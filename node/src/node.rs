@@ -680,6 +680,22 @@ impl Running {
                 None => break,
             }
         }
+        if report.new_posts > 0 {
+            // Our own archive posts, pulled back (a restored identity's
+            // DM history): merged into the local archive.
+            let node = node.clone();
+            match blocking(move || node.restore_archive()).await? {
+                Ok(r) if r.restored > 0 => {
+                    info!(
+                        posts = r.posts,
+                        restored = r.restored,
+                        "DM archive restored"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "restoring the DM archive failed"),
+            }
+        }
         if is_anchor(peer) {
             match self.deposit_at(peer).await {
                 Ok(n) => report.deposited = n,
@@ -725,6 +741,13 @@ impl Running {
             }
         }
         let node = self.node.clone();
+        {
+            // DMs archived since the last deposit go too, as archive posts.
+            let node = node.clone();
+            if let Err(e) = blocking(move || node.deposit_archive()).await? {
+                warn!(error = %e, "packing the DM archive failed");
+            }
+        }
         let authors: Vec<PostingId> = node.own_ids()?.into_iter().map(PostingId).collect();
         let mut cursor = node.store.get_deposit_cursor(anchor.node_id())?;
         let mut deposited = 0;

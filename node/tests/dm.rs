@@ -335,6 +335,7 @@ async fn an_undecryptable_dm_is_kept_before_it_is_acknowledged() {
         text: "x".repeat(MAX_POST_TEXT_BYTES + 1),
         attachments: Vec::new(),
         rotation: None,
+        archive: None,
         group: None,
     };
     let to = [PostingId(bob.node_id().0), PostingId(alice.node_id().0)];

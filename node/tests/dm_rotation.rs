@@ -567,3 +567,180 @@ async fn an_imported_identity_goes_on_with_its_rotated_threads() {
     assert_eq!(read(&net, &a).await, rotated(&["b2"]));
     net.stop().await;
 }
+
+/// `dm history PEER` with times: (outgoing, text, sent_at_ms), oldest first.
+async fn history_timed(dir: &Path, peer: &str) -> Vec<(bool, String, u64)> {
+    let v = run(dir, &["dm", "history", peer, "--limit", "1000"]).await;
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["outgoing"].as_bool().unwrap(),
+                m["text"].as_str().unwrap().to_string(),
+                m["sent_at_ms"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The posts the anchor holds by `author`, decoded.
+fn anchor_posts_by(db: &rusqlite::Connection, author: &[u8]) -> Vec<SyncPost> {
+    let mut st = db
+        .prepare("SELECT sync_post FROM posts WHERE author = ?1 ORDER BY seq")
+        .unwrap();
+    st.query_map([author], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+        .map(|b| codec::from_canonical("post", &b.unwrap(), usize::MAX).unwrap())
+        .collect()
+}
+
+/// The secret seed in a data directory's `node.key`.
+fn node_seed(dir: &Path) -> [u8; 32] {
+    let hex_seed = std::fs::read_to_string(dir.join("node.key")).unwrap();
+    hex::decode(hex_seed.trim()).unwrap().try_into().unwrap()
+}
+
+/// The DM archive travels to a second device (issue 13): Alice's DMs with
+/// Bob (first messages and rotated ones, both ways) are deposited at the
+/// anchor as posts sealed to her NodeId alone; after export → import on a
+/// fresh directory, the first `sync` (with the anchor the bundle names)
+/// restores the whole thread, in order, with the same times, next to her
+/// feed, follows and circles; a second sync duplicates nothing; nobody
+/// else (Bob, the anchor) can open an archive post, Bob is never served
+/// one, and no feed shows one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dm_history_comes_back_on_a_second_device() {
+    use distsoc_node::archive::is_archive_post;
+    use distsoc_protocol::ids::NodeId;
+    use distsoc_protocol::messages::content::open_post;
+
+    let net = Net::start().await;
+    let (a, a_id) = net.node("alice").await;
+    let (b, b_id) = net.node("bob").await;
+    // Alice's social state and a public post, before any DM: the DM
+    // commands deposit it at the anchor with the archive.
+    run(&a, &["post", "a public post before the move"]).await;
+    run(&a, &["follow", &b_id, "--offline"]).await;
+    run(&a, &["circle", "create", "close"]).await;
+    run(&a, &["circle", "add", "close", &b_id]).await;
+    handshake(&net, (&a, &a_id), (&b, &b_id)).await;
+    for round in 1..=3 {
+        send(&net, &a, &b_id, &format!("a{round}")).await;
+        assert_eq!(read(&net, &b).await, rotated(&[&format!("a{round}")]));
+        send(&net, &b, &a_id, &format!("b{round}")).await;
+        assert_eq!(read(&net, &a).await, rotated(&[&format!("b{round}")]));
+    }
+    let thread = history_timed(&a, &b_id).await;
+    let texts: Vec<&str> = thread.iter().map(|(_, t, _)| t.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["hello B", "hello A", "a1", "b1", "a2", "b2", "a3", "b3"]
+    );
+    assert!(thread.windows(2).all(|w| w[0].2 <= w[1].2), "in time order");
+
+    // What the anchor holds of Alice: her public post and archive posts
+    // sealed to her NodeId alone, which only her key opens.
+    let alice = NodeId(id_bytes(&a_id).try_into().unwrap());
+    let held = anchor_posts_by(&net.anchor_db(), &alice.0);
+    let archive: Vec<&SyncPost> = held.iter().filter(|p| is_archive_post(p, alice)).collect();
+    assert!(
+        !archive.is_empty() && archive.len() < held.len(),
+        "{held:?}"
+    );
+    let (a_seed, b_seed) = (node_seed(&a), node_seed(&b));
+    let anchor_seed = net.key.signing_key().seed();
+    let mut carried = 0;
+    for p in &archive {
+        assert!(open_post(&b_seed, &p.post, &p.visibility).is_err());
+        assert!(open_post(&anchor_seed, &p.post, &p.visibility).is_err());
+        let body = open_post(&a_seed, &p.post, &p.visibility).unwrap();
+        assert!(body.text.is_empty());
+        carried += body.archive.unwrap().entries.len();
+    }
+    assert_eq!(carried, thread.len(), "every archived DM deposited once");
+
+    // Bob follows Alice and syncs with the anchor: he gets her public post,
+    // never an archive post.
+    run(&b, &["anchor", "add", &net.anchor_cs()]).await;
+    run(&b, &["follow", &a_id, "--offline"]).await;
+    run(&b, &["sync"]).await;
+    let bob_feed = run(&b, &["feed"]).await;
+    let from_alice: Vec<&Value> = bob_feed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["author"] == a_id.as_str())
+        .collect();
+    assert_eq!(from_alice.len(), 1, "{bob_feed}");
+    assert_eq!(from_alice[0]["text"], "a public post before the move");
+
+    // Alice exports and imports into a fresh directory (her second device).
+    let before_social = (
+        run(&a, &["following"]).await,
+        run(&a, &["circle", "list"]).await,
+        run(&a, &["circle", "members", "close"]).await,
+    );
+    let pass = net.dir.path().join("pass");
+    std::fs::write(&pass, "a long enough passphrase").unwrap();
+    let file = net.dir.path().join("alice.bundle");
+    let (file_s, pass_s) = (file.to_str().unwrap(), pass.to_str().unwrap());
+    run(
+        &a,
+        &["export", "--out", file_s, "--passphrase-file", pass_s],
+    )
+    .await;
+    let a2 = net.dir.path().join("alice2");
+    let imported = run(&a2, &["import", file_s, "--passphrase-file", pass_s]).await;
+    assert_eq!(
+        imported["archive_anchors"],
+        serde_json::json!([net.anchor_cs()]),
+        "the bundle names the anchor holding the archive"
+    );
+    assert!(history_timed(&a2, &b_id).await.is_empty(), "not yet synced");
+
+    // The first sync restores the thread: same order, same times.
+    run(&a2, &["sync"]).await;
+    assert_eq!(history_timed(&a2, &b_id).await, thread);
+    // A second sync (and a restore of what is already there) adds nothing.
+    run(&a2, &["sync"]).await;
+    assert_eq!(history_timed(&a2, &b_id).await, thread);
+    // Follows, circles and the feed are intact; no archive post shows.
+    let after_social = (
+        run(&a2, &["following"]).await,
+        run(&a2, &["circle", "list"]).await,
+        run(&a2, &["circle", "members", "close"]).await,
+    );
+    assert_eq!(after_social, before_social);
+    let feed = run(&a2, &["feed"]).await;
+    let texts: Vec<&str> = feed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["text"].as_str().unwrap_or("<unreadable>"))
+        .collect();
+    assert_eq!(texts, ["a public post before the move"], "{feed}");
+
+    // The thread goes on from the new device, and its archive grows there.
+    send(&net, &b, &a_id, "b4").await;
+    assert_eq!(read(&net, &a2).await, rotated(&["b4"]));
+    let grown = history_timed(&a2, &b_id).await;
+    assert_eq!(grown.len(), thread.len() + 1);
+    assert_eq!(grown.last().unwrap().1, "b4");
+    // Restored rows do not travel again: the new device deposited only b4.
+    let held = anchor_posts_by(&net.anchor_db(), &alice.0);
+    let carried: usize = held
+        .iter()
+        .filter(|p| is_archive_post(p, alice))
+        .map(|p| {
+            open_post(&a_seed, &p.post, &p.visibility)
+                .unwrap()
+                .archive
+                .unwrap()
+                .entries
+                .len()
+        })
+        .sum();
+    assert_eq!(carried, thread.len() + 1);
+    net.stop().await;
+}

@@ -101,6 +101,7 @@ fn sealed_post(k: &SigningKey, ms: u64, to: &[PostingId], rng: &mut DetRng) -> S
         text: format!("sealed at {ms}"),
         attachments: vec![],
         rotation: None,
+        archive: None,
         group: None,
     };
     let (p, v) = seal_post(k, ms, &body, to, rng).unwrap();

@@ -484,6 +484,7 @@ mod tests {
             text: text.into(),
             attachments: Vec::new(),
             rotation: None,
+            archive: None,
             group: None,
         }
     }

@@ -26,10 +26,10 @@ use distsoc_protocol::ids::{BlobId, CommentHash, NodeId, PostId, PostingId};
 use distsoc_protocol::limits::MAX_VISIBILITY_BYTES;
 use distsoc_protocol::messages::common::VisibilityHint;
 use distsoc_protocol::messages::content::{
-    Attachment, AuthorRecentPosts, CommentBody, CommentPolicy, DeleteRecordBody, DmGroup,
-    DmRotation, EncryptedVisibility, HeartBody, Post, PostBody, PostContent, PostHeader,
-    PostVisibility, RecentPost, SealedBody, SignedPost, SyncPost, VisibilityUpdateBody,
-    MAX_POST_BYTES,
+    Attachment, AuthorRecentPosts, CommentBody, CommentPolicy, DeleteRecordBody, DmArchiveChunk,
+    DmArchiveEntry, DmGroup, DmRotation, EncryptedVisibility, HeartBody, Post, PostBody,
+    PostContent, PostHeader, PostVisibility, RecentPost, SealedBody, SignedPost, SyncPost,
+    VisibilityUpdateBody, MAX_POST_BYTES,
 };
 use distsoc_protocol::messages::identity::{
     BundleCircle, BundleDmThread, BundleFollow, GroupKey, GroupKeyWrapBody, IdentityBundle, Kdf,
@@ -127,6 +127,15 @@ fn post_body(v: &Value) -> PostBody {
         attachments: list(v, "attachments", attachment),
         rotation: v.get("rotation").map(|r| DmRotation {
             next_posting_id: arr(r, "nextPostingId"),
+        }),
+        archive: v.get("archive").map(|a| DmArchiveChunk {
+            entries: list(a, "entries", |e| DmArchiveEntry {
+                peer: arr(e, "peer"),
+                outgoing: field(e, "outgoing").as_bool().expect("bool"),
+                created_at_ms: n(e, "createdAtMs"),
+                text: text(e, "text"),
+                dedup: arr(e, "dedup"),
+            }),
         }),
         group: v.get("group").map(|g| DmGroup {
             thread_id: arr(g, "threadId"),
@@ -348,6 +357,9 @@ fn bundle(v: &Value) -> IdentityBundle {
             n: n(t, "n"),
             at_ms: n(t, "atMs"),
             seed: Zeroizing::new(arr(t, "seed")),
+        }),
+        archive_anchors: list(v, "archiveAnchors", |a| {
+            a.as_str().expect("string").to_string()
         }),
     }
 }

@@ -135,6 +135,7 @@ pub(crate) fn run() -> anyhow::Result<()> {
         text: "Bob — dinner on Friday? (only you can read this)".into(),
         attachments: vec![],
         rotation: None,
+        archive: None,
         group: None,
     };
     let (sealed, visibility) = seal_post(

@@ -26,6 +26,7 @@
 //! | 8 | `dm_threads`: rotating DM id chains, per peer and direction |
 //! | 9 | `dm_persona_threads`: the DM threads of a persona other than the network key's, each under a thread id of its own |
 //! | 10 | `dm_groups`, `dm_group_messages`: DM group threads, their members and messages (text sealed at rest) |
+//! | 11 | `dm_archive.deposited`: whether a row is in an archive post yet (existing rows: not yet); `counters('archive_restored_seq')`: how far our own posts were scanned for archive chunks |
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -44,6 +45,7 @@ pub const MIGRATIONS: &[&str] = &[
     V8_DM_THREADS,
     V9_DM_PERSONA_THREADS,
     V10_DM_GROUPS,
+    V11_ARCHIVE_DEPOSIT,
 ];
 
 /// Version 10: DM group threads (`store::dm_groups`, `schema/README.md`
@@ -86,6 +88,18 @@ CREATE TABLE dm_persona_threads (
     created_at_ms INTEGER NOT NULL,
     UNIQUE (persona, peer)
 ) STRICT, WITHOUT ROWID;
+"#;
+
+/// Version 11: the archive deposit (`schema/README.md` §9.1). A row is
+/// `deposited` once an archive post carries it (rows restored from one
+/// are); existing rows are not, so the first deposit after the upgrade
+/// carries the whole archive. `archive_restored_seq` is the local `seq`
+/// through which our own posts were looked at for archive chunks.
+const V11_ARCHIVE_DEPOSIT: &str = r#"
+ALTER TABLE dm_archive ADD COLUMN deposited INTEGER NOT NULL DEFAULT 0
+    CHECK (deposited IN (0, 1));
+CREATE INDEX dm_archive_pending ON dm_archive (archive_id) WHERE deposited = 0;
+INSERT INTO counters (name, value) VALUES ('archive_restored_seq', 0);
 "#;
 
 /// Version 7: follows belong to a persona (identity rollout phase 5). The

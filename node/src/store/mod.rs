@@ -79,7 +79,7 @@ mod posts;
 mod restore;
 mod social;
 
-pub use archive::{archive_key, ArchivedDm, MAX_HISTORY};
+pub use archive::{archive_key, ArchivedDm, PendingDm, MAX_HISTORY};
 pub use dm_groups::{DmGroupInfo, GroupDm, GroupThreadId};
 pub use dm_threads::DmChain;
 pub use kept::{KeptDm, MAX_KEPT_DMS, MAX_KEPT_DM_BYTES};

@@ -865,6 +865,7 @@ mod tests {
             text: "secret".into(),
             attachments: vec![],
             rotation: None,
+            archive: None,
             group: None,
         };
         let (p, v) = seal_post(k, ms, &body, to, &mut OsRng).unwrap();

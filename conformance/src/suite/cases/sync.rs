@@ -67,6 +67,7 @@ fn sealed_push(ctx: &mut Ctx, author: u8, recipient: u8) -> Result<([u8; 32], Ve
         text: text(ctx, "sealed deposit"),
         attachments: vec![],
         rotation: None,
+        archive: None,
         group: None,
     };
     let setup = |e: String| CaseError::Setup(format!("building the encrypted post: {e}"));

@@ -508,6 +508,8 @@ enum Rule {
     MaxList(usize),
     /// List of at most this many 32-byte ids.
     IdList(usize),
+    /// List of at most this many texts, each of at most this many bytes.
+    TextList(usize, usize),
     /// An integer in this range (`malformed`).
     Range(u64, u64),
     /// The bundle version: 1 (`unsupportedVersion`).
@@ -524,6 +526,10 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("PostBody", "text", Rule::MaxText(65_536)),
     ("PostBody", "attachments", Rule::MaxList(32)),
     ("DmRotation", "nextPostingId", Rule::Id),
+    ("DmArchiveChunk", "entries", Rule::MaxList(1_024)),
+    ("DmArchiveEntry", "peer", Rule::Id),
+    ("DmArchiveEntry", "text", Rule::MaxText(65_536)),
+    ("DmArchiveEntry", "dedup", Rule::Id),
     ("DmGroup", "threadId", Rule::Len(16)),
     ("DmGroup", "members", Rule::IdList(32)),
     ("SealedBody", "nonce", Rule::Len(12)),
@@ -588,6 +594,7 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("BundleFollow", "postingId", Rule::Id),
     ("BundleFollow", "persona", Rule::OptId),
     ("IdentityBundle", "dmThreads", Rule::MaxList(65_536)),
+    ("IdentityBundle", "archiveAnchors", Rule::TextList(64, 512)),
     ("BundleDmThread", "peer", Rule::Id),
     ("BundleDmThread", "seed", Rule::Len(32)),
     ("BundleCircle", "name", Rule::MaxText(128)),
@@ -688,9 +695,10 @@ fn validate_field(s: dynamic_struct::Reader<'_>, f: Field, sname: &str) -> Resul
         // reads as the default struct: its rules apply only when it is set.
         dynamic_value::Reader::Struct(st) if s.has(f).map_err(m)? => validate_struct(st)?,
         dynamic_value::Reader::List(l) => {
-            let max = match rule {
-                Some(Rule::MaxList(n) | Rule::IdList(n)) => n,
-                _ => usize::MAX,
+            let (max, item_max) = match rule {
+                Some(Rule::MaxList(n) | Rule::IdList(n)) => (n, usize::MAX),
+                Some(Rule::TextList(n, bytes)) => (n, bytes),
+                _ => (usize::MAX, usize::MAX),
             };
             if l.len() as usize > max {
                 return Err(("tooLarge", format!("{what}: {} elements > {max}", l.len())));
@@ -701,6 +709,12 @@ fn validate_field(s: dynamic_struct::Reader<'_>, f: Field, sname: &str) -> Resul
                     dynamic_value::Reader::Text(t) => {
                         t.to_str()
                             .map_err(|e| ("malformed", format!("{what}: {e}")))?;
+                        if t.len() > item_max {
+                            return Err((
+                                "tooLarge",
+                                format!("{what}: element of {} bytes > {item_max}", t.len()),
+                            ));
+                        }
                     }
                     dynamic_value::Reader::Data(d)
                         if matches!(rule, Some(Rule::IdList(_))) && d.len() != 32 =>
@@ -1152,6 +1166,14 @@ mod rule_limits {
             let (kind, value) = match rule {
                 Rule::MaxText(n) => (LimitKind::MaxBytes, n),
                 Rule::MaxList(n) | Rule::IdList(n) => (LimitKind::MaxItems, n),
+                Rule::TextList(n, bytes) => {
+                    assert_eq!(
+                        field_limit(s, f, LimitKind::MaxItemBytes),
+                        Some(bytes as u64),
+                        "{s}.{f}: RULES says elements of {bytes} bytes"
+                    );
+                    (LimitKind::MaxItems, n)
+                }
                 Rule::Id | Rule::OptId => (LimitKind::ExactBytes, 32),
                 Rule::Len(n) => (LimitKind::ExactBytes, n),
                 _ => continue,
@@ -1171,7 +1193,13 @@ mod rule_limits {
                         LimitKind::ExactBytes => {
                             matches!(r, Rule::Id | Rule::OptId | Rule::Len(_))
                         }
-                        _ => matches!(r, Rule::MaxText(_) | Rule::MaxList(_) | Rule::IdList(_)),
+                        _ => matches!(
+                            r,
+                            Rule::MaxText(_)
+                                | Rule::MaxList(_)
+                                | Rule::IdList(_)
+                                | Rule::TextList(..)
+                        ),
                     }
             });
             // Judged by the canonical-bytes cap of the type instead: a

@@ -97,6 +97,19 @@ pub(super) fn set(st: &mut St, f: F, v: &Value) {
             let items = v.as_array().expect("a JSON array");
             st.ptrs[p] = Obj::Ptrs(items.iter().map(|i| Obj::Bytes(unhex(i))).collect());
         }
+        F::TextList(p) => {
+            let items = v.as_array().expect("a JSON array");
+            st.ptrs[p] = Obj::Ptrs(
+                items
+                    .iter()
+                    .map(|i| {
+                        let mut b = i.as_str().expect("a JSON string").as_bytes().to_vec();
+                        b.push(0);
+                        Obj::Bytes(b)
+                    })
+                    .collect(),
+            );
+        }
         F::Group(fields) => set_fields(st, fields, v),
         F::ArmVoid(at, d) => {
             assert!(v.is_null(), "a Void arm's value is null");

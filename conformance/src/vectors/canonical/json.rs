@@ -48,6 +48,17 @@ pub(super) fn post_body_json(b: &PostBody) -> Value {
     if let Some(r) = &b.rotation {
         v["rotation"] = json!({ "nextPostingId": h(r.next_posting_id) });
     }
+    if let Some(a) = &b.archive {
+        v["archive"] = json!({
+            "entries": a.entries.iter().map(|e| json!({
+                "peer": h(e.peer),
+                "outgoing": e.outgoing,
+                "createdAtMs": e.created_at_ms,
+                "text": e.text,
+                "dedup": h(e.dedup),
+            })).collect::<Vec<_>>(),
+        });
+    }
     if let Some(g) = &b.group {
         v["group"] = json!({
             "threadId": h(g.thread_id),
@@ -351,6 +362,7 @@ pub(super) fn bundle_json(b: &IdentityBundle) -> Value {
             })
         })
         .collect();
+    v["archiveAnchors"] = json!(b.archive_anchors);
     v
 }
 

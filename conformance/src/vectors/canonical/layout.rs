@@ -26,6 +26,8 @@ pub(super) enum F {
     Structs(usize, &'static L),
     /// `List(Data)` at a pointer index.
     DataList(usize),
+    /// `List(Text)` at a pointer index (each element UTF-8 plus a NUL).
+    TextList(usize),
     /// A named union group sharing the enclosing struct's sections.
     Group(&'static [(&'static str, F)]),
     /// A `Void` union arm: discriminant byte offset and value.
@@ -61,6 +63,22 @@ static DM_GROUP: L = L {
     ptrs: 2,
     fields: &[("threadId", F::Data(0)), ("members", F::DataList(1))],
 };
+static DM_ARCHIVE_ENTRY: L = L {
+    data: 2,
+    ptrs: 3,
+    fields: &[
+        ("peer", F::Data(0)),
+        ("outgoing", F::Bool(0)),
+        ("createdAtMs", F::U64(8)),
+        ("text", F::Text(1)),
+        ("dedup", F::Data(2)),
+    ],
+};
+static DM_ARCHIVE_CHUNK: L = L {
+    data: 0,
+    ptrs: 1,
+    fields: &[("entries", F::Structs(0, &DM_ARCHIVE_ENTRY))],
+};
 static POST_BODY: L = L {
     data: 0,
     ptrs: 5,
@@ -68,7 +86,7 @@ static POST_BODY: L = L {
         ("text", F::Text(0)),
         ("attachments", F::Structs(1, &ATTACHMENT)),
         ("rotation", F::Struct(2, &DM_ROTATION)),
-        ("reserved3", F::Data(3)),
+        ("archive", F::Struct(3, &DM_ARCHIVE_CHUNK)),
         ("group", F::Struct(4, &DM_GROUP)),
     ],
 };
@@ -282,7 +300,7 @@ static BUNDLE_CIRCLE: L = L {
 };
 static IDENTITY_BUNDLE: L = L {
     data: 2,
-    ptrs: 8,
+    ptrs: 9,
     fields: &[
         ("version", F::U16(0)),
         ("networkSeed", F::Data(0)),
@@ -294,6 +312,7 @@ static IDENTITY_BUNDLE: L = L {
         ("follows", F::Structs(5, &BUNDLE_FOLLOW)),
         ("circles", F::Structs(6, &BUNDLE_CIRCLE)),
         ("dmThreads", F::Structs(7, &BUNDLE_DM_THREAD)),
+        ("archiveAnchors", F::TextList(8)),
     ],
 };
 static BUNDLE_DM_THREAD: L = L {

@@ -45,8 +45,8 @@ use distsoc_protocol::ids::{BlobId, CommentHash, NodeId, PostId, PostingId};
 use distsoc_protocol::messages::common::VisibilityHint;
 use distsoc_protocol::messages::content::{
     seal_post, Attachment, AuthorRecentPosts, CommentBody, CommentPolicy, DeleteRecordBody,
-    DmGroup, DmRotation, EncryptedVisibility, HeartBody, Post, PostBody, PostHeader,
-    PostVisibility, RecentPost, VisibilityUpdateBody, MAX_POST_BYTES,
+    DmArchiveChunk, DmArchiveEntry, DmGroup, DmRotation, EncryptedVisibility, HeartBody, Post,
+    PostBody, PostHeader, PostVisibility, RecentPost, VisibilityUpdateBody, MAX_POST_BYTES,
 };
 use distsoc_protocol::messages::identity::{
     GroupKey, GroupKeyWrapBody, IdentityBundle, KdfParams, PostingIdentity, PublicProfile,
@@ -370,6 +370,7 @@ pub(super) fn generate() -> VectorFile {
             Some("us.png".into()),
         )],
         rotation: None,
+        archive: None,
         group: None,
     };
     let mut r = rng("post-sealed");
@@ -475,6 +476,7 @@ pub(super) fn generate() -> VectorFile {
         rotation: Some(DmRotation {
             next_posting_id: distsoc_protocol::dm_rotation::next_seed(&[0x5e; 32]),
         }),
+        archive: None,
         group: None,
     };
     g.value(
@@ -488,6 +490,40 @@ pub(super) fn generate() -> VectorFile {
         &dm_body,
         MAX_POST_BYTES,
     );
+    // The sealed body of an archive post (schema/README.md §9.1, "The
+    // archive deposit"): no text, a chunk of two archived DMs with Bob.
+    let archive_body = PostBody {
+        archive: Some(DmArchiveChunk {
+            entries: vec![
+                DmArchiveEntry {
+                    peer: pid(&BOB).0,
+                    outgoing: true,
+                    created_at_ms: T0 + 40,
+                    text: "see you at 8".into(),
+                    dedup: *blake3::hash(b"distsoc archive vector payload 1").as_bytes(),
+                },
+                DmArchiveEntry {
+                    peer: pid(&BOB).0,
+                    outgoing: false,
+                    created_at_ms: T0 + 41,
+                    text: "ok".into(),
+                    dedup: *blake3::hash(b"distsoc archive vector payload 2").as_bytes(),
+                },
+            ],
+        }),
+        ..PostBody::default()
+    };
+    g.value(
+        Valid::new(
+            "post-body-dm-archive",
+            "The sealed PostBody of an archive post (schema/README.md §9.1, \"The archive deposit\"; the post is by the node's NodeId and sealed to it alone): text empty (a 1-byte list, the NUL), attachments an empty list, rotation null, archive (pointer 3) a DmArchiveChunk whose entries (pointer 0) are two DmArchiveEntry elements of 2 data words and 3 pointers: peer (pointer 0, Bob's 32-byte NodeId), outgoing (Bool at bit 0), createdAtMs (UInt64 at byte 8), text (pointer 1), dedup (pointer 2, BLAKE3-256 of the DM payload as it travelled; here of a fixed label). The first was sent to Bob, the second received from him.",
+            &["post-body", "dm-archive"],
+            "PostBody",
+            post_body_json(&archive_body),
+        ),
+        &archive_body,
+        MAX_POST_BYTES,
+    );
     // One member's copy of a group message (schema/README.md §9.1, "Group
     // threads"): the pairwise rotation and the group thread it belongs to.
     let group_body = PostBody {
@@ -496,6 +532,7 @@ pub(super) fn generate() -> VectorFile {
         rotation: Some(DmRotation {
             next_posting_id: distsoc_protocol::dm_rotation::next_seed(&[0x5e; 32]),
         }),
+        archive: None,
         group: Some(DmGroup {
             thread_id: [0x47; 16],
             members: vec![[0xa1; 32], [0xb2; 32], [0xc3; 32]],
@@ -504,7 +541,7 @@ pub(super) fn generate() -> VectorFile {
     g.value(
         Valid::new(
             "post-body-dm-group",
-            "The sealed PostBody of one member's copy of a group DM (schema/README.md §9.1, Group threads): rotation (pointer 2) as in post-body-dm-rotation, pointer 3 (reserved) null, and group (pointer 4) a DmGroup whose threadId (pointer 0) is 16 bytes 0x47 and whose members (pointer 1) are three 32-byte ids (0xa1.., 0xb2.., 0xc3..), a list of 3 pointers to 32-byte byte lists. The PostBody struct has 5 pointers.",
+            "The sealed PostBody of one member's copy of a group DM (schema/README.md §9.1, Group threads): rotation (pointer 2) as in post-body-dm-rotation, pointer 3 (archive) null, and group (pointer 4) a DmGroup whose threadId (pointer 0) is 16 bytes 0x47 and whose members (pointer 1) are three 32-byte ids (0xa1.., 0xb2.., 0xc3..), a list of 3 pointers to 32-byte byte lists. The PostBody struct has 5 pointers.",
             &["post-body", "dm-rotation", "dm-group"],
             "PostBody",
             post_body_json(&group_body),
@@ -1049,7 +1086,7 @@ pub(super) fn generate() -> VectorFile {
     g.value(
         Valid::new(
             "identity-bundle-social",
-            "The identity-bundle vector with the social state a node exports: three follows (BundleFollow: postingId, followedAtMs, persona): Bob and Carol by the default persona Alice (persona empty), and Bob again by the network key's own persona (persona = the NodeId of networkSeed; the same postingId may be followed by several personas) two circles (BundleCircle: name, createdAtMs, members), the second with no members (a zero-length list, set like every list), and two rotating-DM thread directions (BundleDmThread: peer, outgoing (Bool at bit 0), n, atMs, seed): our chain to Bob at n = 3 and Carol's chain we read at n = 1.",
+            "The identity-bundle vector with the social state a node exports: three follows (BundleFollow: postingId, followedAtMs, persona): Bob and Carol by the default persona Alice (persona empty), and Bob again by the network key's own persona (persona = the NodeId of networkSeed; the same postingId may be followed by several personas) two circles (BundleCircle: name, createdAtMs, members), the second with no members (a zero-length list, set like every list), two rotating-DM thread directions (BundleDmThread: peer, outgoing (Bool at bit 0), n, atMs, seed): our chain to Bob at n = 3 and Carol's chain we read at n = 1, and the archive pointers (archiveAnchors, pointer 8: a List(Text) of anchor connect strings NodeId@host:port, each element UTF-8 with its NUL).",
             &["identity-bundle"],
             "IdentityBundle",
             bundle_json(&social_bundle),
@@ -1061,7 +1098,7 @@ pub(super) fn generate() -> VectorFile {
     g.value(
         Valid::new(
             "identity-bundle-minimal",
-            "The smallest bundle: only the network seed; defaultPostingId is the network key's public key; the six lists are set and empty (zero-length struct lists, tag words only).",
+            "The smallest bundle: only the network seed; defaultPostingId is the network key's public key; the seven lists are set and empty (archiveAnchors a zero-length List(Text), the others zero-length struct lists) (zero-length struct lists, tag words only).",
             &["identity-bundle", "encoding-rule"],
             "IdentityBundle",
             bundle_json(&minimal_bundle),

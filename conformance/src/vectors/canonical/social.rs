@@ -1,5 +1,6 @@
 //! The `identity-bundle-social` vector's bundle: the social state a node
-//! exports (follows with their personas, circles, rotating-DM threads).
+//! exports (follows with their personas, circles, rotating-DM threads, the
+//! anchors holding its DM archive).
 
 use distsoc_protocol::ids::{NodeId, PostingId};
 use distsoc_protocol::messages::identity::{
@@ -21,7 +22,8 @@ fn thread(peer: &[u8; 32], outgoing: bool, n: u64, fill: u8) -> BundleDmThread {
     }
 }
 
-/// `bundle` with three follows, two circles and two DM thread directions.
+/// `bundle` with three follows, two circles, two DM thread directions and
+/// an archive anchor.
 pub(super) fn social_bundle(bundle: &IdentityBundle) -> IdentityBundle {
     IdentityBundle {
         follows: vec![
@@ -56,6 +58,10 @@ pub(super) fn social_bundle(bundle: &IdentityBundle) -> IdentityBundle {
             },
         ],
         dm_threads: vec![thread(&BOB, true, 3, 0x5e), thread(&CAROL, false, 1, 0x5f)],
+        archive_anchors: vec![format!(
+            "{}@192.0.2.7:4433",
+            NodeId(SigningKey::from_seed(&[0xa7; 32]).public())
+        )],
         ..bundle.clone()
     }
 }

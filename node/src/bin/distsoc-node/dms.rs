@@ -348,6 +348,7 @@ async fn dm_on(
             });
         }
     }
+    identity::deposit_after_dm(running, client.anchor(), json_mode).await;
     Ok(())
 }
 

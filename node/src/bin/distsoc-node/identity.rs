@@ -174,6 +174,24 @@ fn error_code(e: &anyhow::Error) -> &'static str {
     "error"
 }
 
+/// At the end of a `dm` command: the DMs it archived go to the anchor it
+/// used, as archive posts (`distsoc_node::archive`), with any other post of
+/// ours that anchor lacks. A failure is reported, not fatal: the next sync
+/// with an anchor deposits them.
+pub(crate) async fn deposit_after_dm(
+    running: &distsoc_node::node::Running,
+    anchor: &distsoc_net::transport::Peer,
+    json_mode: bool,
+) {
+    if let Err(e) = running.deposit_at(anchor).await {
+        if !json_mode {
+            eprintln!(
+                "the DM archive is not deposited at the anchor yet ({e}); the next sync will"
+            );
+        }
+    }
+}
+
 /// `dm history PEER`: the archived thread, oldest first, with times and
 /// names.
 pub(crate) fn dm_history(

@@ -51,6 +51,8 @@ pub const MAX_ATTACHMENT_SIZE_BYTES: usize = MAX_BLOB_BYTES;
 pub const MAX_POST_TEXT_BYTES: usize = 65_536;
 /// Most attachments of one post.
 pub const MAX_ATTACHMENTS: usize = 32;
+/// Most entries in one `DmArchiveChunk` (an archive post's batch).
+pub const MAX_ARCHIVE_ENTRIES: usize = 1_024;
 /// Most members of a DM group thread (`DmGroup.members`), the sender
 /// included.
 pub const MAX_DM_GROUP_MEMBERS: usize = 32;
@@ -315,6 +317,7 @@ mod tests {
                 text,
                 attachments,
                 rotation: None,
+                archive: None,
                 group: None,
             }
         }
@@ -729,6 +732,7 @@ mod tests {
                 Some("cat.jpg".into()),
             )],
             rotation: None,
+            archive: None,
             group: None,
         }
     }
@@ -1495,6 +1499,7 @@ mod tests {
             text: "x".repeat(MAX_POST_TEXT_BYTES + 1),
             attachments: Vec::new(),
             rotation: None,
+            archive: None,
             group: None,
         };
         assert!(matches!(
@@ -1506,6 +1511,7 @@ mod tests {
             text: String::new(),
             attachments: vec![a.clone(); MAX_ATTACHMENTS + 1],
             rotation: None,
+            archive: None,
             group: None,
         };
         assert!(matches!(

@@ -14,8 +14,8 @@ use crate::sign::{Purpose, SigningKey};
 
 use super::{
     opt_text, posting_id, sign_checked, ContentError, IngestError, DM_GROUP_THREAD_ID_LEN,
-    MAX_ATTACHMENTS, MAX_ATTACHMENT_NAME_BYTES, MAX_ATTACHMENT_SIZE_BYTES, MAX_DM_GROUP_MEMBERS,
-    MAX_MIME_TYPE_BYTES, MAX_POST_BYTES, MAX_POST_TEXT_BYTES,
+    MAX_ARCHIVE_ENTRIES, MAX_ATTACHMENTS, MAX_ATTACHMENT_NAME_BYTES, MAX_ATTACHMENT_SIZE_BYTES,
+    MAX_DM_GROUP_MEMBERS, MAX_MIME_TYPE_BYTES, MAX_POST_BYTES, MAX_POST_TEXT_BYTES,
 };
 
 // ---------------------------------------------------------------------------
@@ -116,6 +116,10 @@ pub struct PostBody {
     /// §9.1): the seed of the sender's next message in the thread. `None`
     /// in every other post.
     pub rotation: Option<DmRotation>,
+    /// A batch of the author's own DM archive (`schema/README.md` §9.1): only
+    /// in an archive post, sealed to its author alone. `None` in every
+    /// other post.
+    pub archive: Option<DmArchiveChunk>,
     /// The group thread of a direct message sent to a group
     /// (`schema/README.md` §9.1, "Group threads"). `None` in every other
     /// post.
@@ -146,6 +150,72 @@ impl Struct for DmGroup {
     fn write(&self, mut b: content_capnp::dm_group::Builder<'_>) {
         b.set_thread_id(&self.thread_id);
         codec::write_ids(b.init_members(len32(&self.members)), &self.members);
+    }
+}
+
+/// `DmArchiveChunk`: archived DMs carried in the sealed body of an archive
+/// post (at most [`MAX_ARCHIVE_ENTRIES`] entries, oldest first).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct DmArchiveChunk {
+    /// The archived messages.
+    pub entries: Vec<DmArchiveEntry>,
+}
+
+/// `DmArchiveEntry`: one archived DM. Secret (it is a message's text); it
+/// only travels inside a sealed body.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DmArchiveEntry {
+    /// The other side of the thread (its NodeId).
+    pub peer: [u8; 32],
+    /// Sent by the archive's owner (`false`: received from `peer`).
+    pub outgoing: bool,
+    /// The message's signed creation time, ms since the Unix epoch.
+    pub created_at_ms: u64,
+    /// The text (at most [`MAX_POST_TEXT_BYTES`]).
+    pub text: String,
+    /// BLAKE3-256 of the DM payload as it travelled: the row's
+    /// deduplication key.
+    pub dedup: [u8; 32],
+}
+
+impl Struct for DmArchiveEntry {
+    type Schema = content_capnp::dm_archive_entry::Owned;
+
+    fn read(r: content_capnp::dm_archive_entry::Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            peer: codec::id("peer", r.get_peer())?,
+            outgoing: r.get_outgoing(),
+            created_at_ms: r.get_created_at_ms(),
+            text: codec::text("text", r.get_text(), MAX_POST_TEXT_BYTES)?,
+            dedup: codec::id("dedup", r.get_dedup())?,
+        })
+    }
+
+    fn write(&self, mut b: content_capnp::dm_archive_entry::Builder<'_>) {
+        b.set_peer(&self.peer);
+        b.set_outgoing(self.outgoing);
+        b.set_created_at_ms(self.created_at_ms);
+        b.set_text(self.text.as_str());
+        b.set_dedup(&self.dedup);
+    }
+}
+
+impl Struct for DmArchiveChunk {
+    type Schema = content_capnp::dm_archive_chunk::Owned;
+
+    fn read(r: content_capnp::dm_archive_chunk::Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            entries: codec::list(
+                "entries",
+                r.get_entries(),
+                MAX_ARCHIVE_ENTRIES,
+                DmArchiveEntry::read,
+            )?,
+        })
+    }
+
+    fn write(&self, b: content_capnp::dm_archive_chunk::Builder<'_>) {
+        codec::write_structs(b.init_entries(len32(&self.entries)), &self.entries);
     }
 }
 
@@ -191,6 +261,7 @@ impl Struct for PostBody {
                 Attachment::read,
             )?,
             rotation: codec::optional(r.has_rotation(), r.get_rotation(), DmRotation::read)?,
+            archive: codec::optional(r.has_archive(), r.get_archive(), DmArchiveChunk::read)?,
             group: codec::optional(r.has_group(), r.get_group(), DmGroup::read)?,
         })
     }
@@ -203,6 +274,9 @@ impl Struct for PostBody {
         }
         if let Some(rotation) = &self.rotation {
             rotation.write(b.reborrow().init_rotation());
+        }
+        if let Some(archive) = &self.archive {
+            archive.write(b.reborrow().init_archive());
         }
         if let Some(group) = &self.group {
             group.write(b.init_group());
@@ -281,6 +355,7 @@ impl Post {
                 text: text.into(),
                 attachments,
                 rotation: None,
+                archive: None,
                 group: None,
             }),
             reply_to: None,

@@ -10,9 +10,10 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::{
     posting_id, secret_seed, GroupKey, IdentityError, PostingIdentity, VouchKey, BUNDLE_VERSION,
-    ENCRYPTED_BUNDLE_VERSION, MAX_BUNDLE_BYTES, MAX_BUNDLE_CIPHERTEXT_BYTES, MAX_BUNDLE_CIRCLES,
-    MAX_BUNDLE_CIRCLE_MEMBERS, MAX_BUNDLE_DM_THREADS, MAX_BUNDLE_FILE_BYTES, MAX_BUNDLE_FOLLOWS,
-    MAX_GROUP_KEYS, MAX_LABEL_BYTES, MAX_POSTING_IDENTITIES, MAX_VOUCH_KEYS, SALT_LEN,
+    ENCRYPTED_BUNDLE_VERSION, MAX_BUNDLE_ANCHOR_BYTES, MAX_BUNDLE_ARCHIVE_ANCHORS,
+    MAX_BUNDLE_BYTES, MAX_BUNDLE_CIPHERTEXT_BYTES, MAX_BUNDLE_CIRCLES, MAX_BUNDLE_CIRCLE_MEMBERS,
+    MAX_BUNDLE_DM_THREADS, MAX_BUNDLE_FILE_BYTES, MAX_BUNDLE_FOLLOWS, MAX_GROUP_KEYS,
+    MAX_LABEL_BYTES, MAX_POSTING_IDENTITIES, MAX_VOUCH_KEYS, SALT_LEN,
 };
 use crate::codec::{self, len32, Struct};
 use crate::envelope::{NONCE_LEN, TAG_LEN};
@@ -58,6 +59,10 @@ pub struct IdentityBundle {
     /// The rotating-DM thread state (at most [`MAX_BUNDLE_DM_THREADS`], no
     /// (peer, outgoing) pair twice).
     pub dm_threads: Vec<BundleDmThread>,
+    /// Where the DM archive was deposited: anchor connect strings
+    /// (`NodeId@host:port`; at most [`MAX_BUNDLE_ARCHIVE_ANCHORS`], each at
+    /// most [`MAX_BUNDLE_ANCHOR_BYTES`] bytes).
+    pub archive_anchors: Vec<String>,
 }
 
 /// `BundleDmThread`: one direction of one rotated DM thread kept in an
@@ -231,6 +236,7 @@ impl IdentityBundle {
             follows: Vec::new(),
             circles: Vec::new(),
             dm_threads: Vec::new(),
+            archive_anchors: Vec::new(),
         }
     }
 
@@ -361,6 +367,7 @@ impl fmt::Debug for IdentityBundle {
             .field("created_at_ms", &self.created_at_ms)
             .field("follows", &self.follows.len())
             .field("dm_threads", &self.dm_threads.len())
+            .field("archive_anchors", &self.archive_anchors)
             .field("circles", &self.circles.len())
             .finish()
     }
@@ -475,6 +482,12 @@ impl Struct for IdentityBundle {
             follows,
             circles,
             dm_threads,
+            archive_anchors: codec::text_list(
+                "archiveAnchors",
+                r.get_archive_anchors(),
+                MAX_BUNDLE_ARCHIVE_ANCHORS,
+                MAX_BUNDLE_ANCHOR_BYTES,
+            )?,
         })
     }
 
@@ -509,6 +522,12 @@ impl Struct for IdentityBundle {
             b.reborrow().init_dm_threads(len32(&self.dm_threads)),
             &self.dm_threads,
         );
+        let mut l = b
+            .reborrow()
+            .init_archive_anchors(len32(&self.archive_anchors));
+        for (i, a) in self.archive_anchors.iter().enumerate() {
+            l.set(i as u32, a.as_str());
+        }
     }
 }
 

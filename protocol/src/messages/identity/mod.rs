@@ -64,6 +64,10 @@ pub const MAX_BUNDLE_FOLLOWS: usize = 65_536;
 pub const MAX_BUNDLE_CIRCLES: usize = 1_024;
 /// Most rotating-DM thread directions in a bundle.
 pub const MAX_BUNDLE_DM_THREADS: usize = 65_536;
+/// Most archive anchors (`IdentityBundle.archiveAnchors`) in a bundle.
+pub const MAX_BUNDLE_ARCHIVE_ANCHORS: usize = 64;
+/// Longest archive anchor connect string in a bundle, bytes.
+pub const MAX_BUNDLE_ANCHOR_BYTES: usize = 512;
 /// Most members of one circle in a bundle.
 pub const MAX_BUNDLE_CIRCLE_MEMBERS: usize = 4_096;
 /// The `EncryptedIdentityBundle.version` this implementation writes and reads.
@@ -1074,6 +1078,7 @@ mod tests {
             text: "group news".into(),
             attachments: Vec::new(),
             rotation: None,
+            archive: None,
             group: None,
         };
         let (post, vis) = seal_post(&author, 1, &body, &[group.group_id], &mut rng(4)).unwrap();
