@@ -97,7 +97,7 @@ impl Store {
                     .try_into()
                     .map_err(|_| StoreError::corrupt("dm_groups.thread", "length"))?;
                 let packed: Vec<u8> = r.get(1)?;
-                if packed.len() % 32 != 0 {
+                if !packed.len().is_multiple_of(32) {
                     return Err(StoreError::corrupt("dm_groups.members", "length"));
                 }
                 let members = packed

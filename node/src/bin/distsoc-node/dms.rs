@@ -411,10 +411,11 @@ fn find_group(node: &Node, prefix: &str) -> anyhow::Result<distsoc_node::store::
         .into_iter()
         .filter(|g| hex::encode(g.thread).starts_with(&prefix))
         .collect();
-    match found.len() {
-        1 => Ok(found.into_iter().next().expect("one")),
-        0 => anyhow::bail!("no group thread {prefix} here (see `dm groups`)"),
-        n => anyhow::bail!("{n} group threads start with {prefix}; give more digits"),
+    let n = found.len();
+    match found.into_iter().next() {
+        Some(g) if n == 1 => Ok(g),
+        None => anyhow::bail!("no group thread {prefix} here (see `dm groups`)"),
+        Some(_) => anyhow::bail!("{n} group threads start with {prefix}; give more digits"),
     }
 }
 
