@@ -15,6 +15,11 @@
 #
 #   BIN_DIR=/tmp/before scripts/bench-cpu.sh sqlite mailbox
 #   CLIENTS=2 CONC=1 scripts/bench-cpu.sh postgres fetchwait   # one sender, one waiter
+#   PG_STATS=/tmp/stmts.txt scripts/bench-cpu.sh postgres mailbox
+#
+# PG_STATS=FILE (PostgreSQL) loads pg_stat_statements and writes to FILE,
+# after the run, the statements by calls and the cluster's commits
+# (xact_commit): round trips and commits per operation.
 #
 # Everything runs on this machine on loopback; the PostgreSQL cluster is a
 # throwaway one in a temp dir (unix socket, default durability), removed at
@@ -54,9 +59,13 @@ case "$backend" in
         mkdir -p "$pg_data"
         if [ "$(id -u)" = 0 ]; then chown postgres "$work" "$pg_data"; fi
         run_pg initdb -D "$pg_data" --auth=trust -U postgres >/dev/null
-        run_pg pg_ctl -D "$pg_data" -l "$pg_data/log" -w \
-            -o "-c listen_addresses='' -c unix_socket_directories='$pg_data' -c max_connections=200" start >/dev/null
+        pg_opts="-c listen_addresses='' -c unix_socket_directories='$pg_data' -c max_connections=200"
+        if [ -n "${PG_STATS:-}" ]; then pg_opts="$pg_opts -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"; fi
+        run_pg pg_ctl -D "$pg_data" -l "$pg_data/log" -w -o "$pg_opts" start >/dev/null
         run_pg psql -h "$pg_data" -U postgres -qc "CREATE DATABASE distsoc" postgres
+        if [ -n "${PG_STATS:-}" ]; then
+            run_pg psql -h "$pg_data" -U postgres -qc "CREATE EXTENSION pg_stat_statements" distsoc
+        fi
         store="host=$pg_data user=postgres dbname=distsoc"
         ;;
     *) echo "backend must be sqlite or postgres" >&2; exit 2 ;;
@@ -111,6 +120,12 @@ for p in $(pg_pids); do
     p1=$((p1 + $(ticks "$p")))
     p0=$((p0 + ${start_ticks[$p]:-0}))
 done
+
+if [ -n "${PG_STATS:-}" ] && [ -n "$pg_data" ]; then
+    run_pg psql -h "$pg_data" -U postgres -X -c "SELECT xact_commit, xact_rollback FROM pg_stat_database WHERE datname = 'distsoc'" \
+        -c "SELECT calls, round(total_exec_time::numeric, 1) AS exec_ms, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query
+              FROM pg_stat_statements ORDER BY calls DESC LIMIT 40" distsoc >"$PG_STATS"
+fi
 
 python3 - "$work/r.json" "$scenario" "$backend" "$a0" "$a1" "$p0" "$p1" "$hz" <<'EOF'
 import json, sys, os

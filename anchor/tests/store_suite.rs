@@ -2229,6 +2229,69 @@ async fn postgres_fetch_acks_are_group_committed() {
     );
 }
 
+/// A group commit is pipelined (statements sent without waiting for the
+/// previous answer, `COMMIT` with the last ones): when a statement of the
+/// batch fails, nothing of the batch is stored, every request of it is
+/// refused, and the connection goes back to the pool usable (not inside
+/// an aborted transaction). The failure here is an audit row refused by a
+/// constraint, in the round trip that also inserts the messages and
+/// commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_failed_batch_stores_nothing_and_connections_recover() {
+    let Some(db) = pg_db().await else { return };
+    let s = db.open().await;
+    let (a, b) = (node(1), node(2));
+    let kept = s.enqueue(msg(None, a, b, b"kept")).await.unwrap();
+    db.raw_exec("ALTER TABLE audit_log ADD CONSTRAINT no_boom CHECK (detail <> 'boom')")
+        .await;
+    let boom = |to: NodeId, payload: &'static [u8]| {
+        let s = s.clone();
+        async move {
+            s.enqueue_audited(
+                msg(None, a, to, payload),
+                AuditEvent {
+                    at_ms: NOW,
+                    kind: AuditKind::Send,
+                    actor: a,
+                    channel: None,
+                    detail: "boom".into(),
+                },
+            )
+            .await
+        }
+    };
+    // More failing batches than a pool has connections, some with a
+    // successful enqueue queued beside them: a batch fails as a whole.
+    let mut stored = vec![(kept.message_id, b"kept".to_vec())];
+    for round in 0..20u8 {
+        let (e, ok) = tokio::join!(boom(b, b"lost"), s.enqueue(msg(None, a, b, &[round])));
+        assert!(
+            e.is_err(),
+            "round {round}: the refused audit row failed the enqueue"
+        );
+        if let Ok(ok) = ok {
+            stored.push((ok.message_id, vec![round]));
+        }
+    }
+    assert_eq!(fetch_all(&s, b, None).await, stored);
+    db.raw_exec("ALTER TABLE audit_log DROP CONSTRAINT no_boom")
+        .await;
+    // Every pooled connection works again.
+    for round in 0..20u8 {
+        let e = boom(b, b"stored").await.unwrap();
+        assert!(!e.duplicate, "round {round}");
+    }
+    assert_eq!(fetch_all(&s, b, None).await.len(), stored.len() + 20);
+    let open = db
+        .raw_rows("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'")
+        .await;
+    assert_eq!(
+        open,
+        vec![vec![b"0".to_vec()]],
+        "a connection was left in a transaction"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_two_stores_share_data_but_not_wakeups() {
     let db = sqlite_db().await.unwrap();

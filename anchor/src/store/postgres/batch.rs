@@ -1,10 +1,9 @@
 //! PostgreSQL group commit: the write workers and the multi-row statements
 //! of one batch (enqueues, posts, audit events, check-ins).
 
-use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
-use super::mailbox::read_pages;
+use super::mailbox::{pages_from_rows, PageArgs};
 use super::*;
 
 /// Locks the queues of an enqueue batch: `$1` the lock class, `$2` the
@@ -33,14 +32,19 @@ const INSERT_MESSAGES_SQL: &str = "INSERT INTO messages
 /// `NOTIFY $1, p` for every payload `p` of `$2` (delivered at commit).
 const NOTIFY_SQL: &str = "SELECT pg_notify($1::text, p) FROM unnest($2::text[]) AS p";
 
-/// Runs `sql`, prepared once per connection (deadpool's statement cache).
-async fn exec(
-    tx: &Transaction<'_>,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<u64, StoreError> {
-    let st = tx.prepare_cached(sql).await.map_err(pg_err)?;
-    tx.execute(&st, params).await.map_err(pg_err)
+/// The deadpool client: statements prepared once per connection.
+type Conn = deadpool_postgres::ClientWrapper;
+
+/// A statement result, for statements a batch may leave out.
+async fn maybe<T: Default>(
+    skip: bool,
+    fut: impl Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, tokio_postgres::Error> {
+    if skip {
+        Ok(T::default())
+    } else {
+        fut.await
+    }
 }
 
 pub(super) async fn worker(
@@ -65,6 +69,18 @@ pub(super) async fn worker(
         };
         run_batch(&pool, &registry, batch, op_timeout).await;
     }
+}
+
+/// What one group commit writes.
+#[derive(Default)]
+pub(super) struct Batch<'a> {
+    /// Messages (senders already checked: `AnchorStore::check_sender`).
+    pub(super) msgs: &'a [NewMessage],
+    /// Audit rows written with the messages (and standalone ones).
+    pub(super) audits: Vec<&'a AuditRow>,
+    /// Fetches: their acknowledgements, pages and page audit rows.
+    pub(super) fetches: &'a [FetchQuery],
+    pub(super) checkins: &'a [CheckIn],
 }
 
 async fn run_batch(pool: &Pool, registry: &Registry, batch: Vec<PgJob>, op_timeout: Duration) {
@@ -105,36 +121,16 @@ async fn run_batch(pool: &Pool, registry: &Registry, batch: Vec<PgJob>, op_timeo
         checkins = checkins.len(),
         "postgres write batch"
     );
-    let outcome = bounded(op_timeout, async {
-        let mut c = client(pool).await?;
-        let tx = c.transaction().await.map_err(pg_err)?;
-        // Each audit row goes with its operation, in its transaction: an
-        // enqueue's with the message (the batch stores every message or
-        // fails as a whole), sent with the last insert; a fetch's only if
-        // it returned messages.
-        let early: Vec<&AuditRow> = audits.iter().chain(msg_audits.iter().flatten()).collect();
-        let results = if msgs.is_empty() {
-            Vec::new()
-        } else {
-            enqueue_rows(&tx, &msgs, &early).await?
-        };
-        let pages = ack_and_read(&tx, &fetches).await?;
-        let page_audits: Vec<AuditRow> = fetches
-            .iter()
-            .zip(&pages)
-            .filter_map(|(q, p)| q.audit.as_ref()?.for_page(p.messages.len()))
-            .collect();
-        let rows: Vec<&AuditRow> = if msgs.is_empty() {
-            audits.iter().chain(&page_audits).collect()
-        } else {
-            page_audits.iter().collect()
-        };
-        insert_audits(&tx, &rows).await?;
-        upsert_checkins(&tx, &checkins).await?;
-        tx.commit().await.map_err(pg_err)?;
-        Ok((results, pages))
-    })
-    .await;
+    // Each audit row goes with its operation, in its transaction: an
+    // enqueue's with the message (the batch stores every message or fails
+    // as a whole); a fetch's only if it returned messages.
+    let b = Batch {
+        msgs: &msgs,
+        audits: audits.iter().chain(msg_audits.iter().flatten()).collect(),
+        fetches: &fetches,
+        checkins: &checkins,
+    };
+    let outcome = write_batch(pool, op_timeout, &b).await;
     match outcome {
         Ok((results, pages)) => {
             let mut woken = HashSet::new();
@@ -172,61 +168,91 @@ async fn run_batch(pool: &Pool, registry: &Registry, batch: Vec<PgJob>, op_timeo
     }
 }
 
-/// Applies the acknowledgements of `fetches` (one statement), then reads
-/// their pages ([`read_pages`]) in the open transaction `tx`; the delete
-/// and the read go in one round trip.
-async fn ack_and_read(
-    tx: &Transaction<'_>,
-    fetches: &[FetchQuery],
-) -> Result<Vec<FetchPage>, StoreError> {
-    if fetches.is_empty() {
-        return Ok(Vec::new());
+/// A pooled connection inside a transaction of [`write_batch`]: dropped
+/// before the transaction is over (the operation timed out), the
+/// connection is closed instead of going back to the pool, so the server
+/// rolls the transaction back and no later user of the pool runs inside it.
+struct InTransaction(Option<deadpool_postgres::Object>);
+
+impl InTransaction {
+    fn conn(&self) -> Result<&Conn, StoreError> {
+        self.0
+            .as_deref()
+            .ok_or_else(|| StoreError::corrupt("postgres batch", "no connection"))
     }
-    let mut acks: Vec<(&[u8], &[u8], i64)> = fetches
-        .iter()
-        .filter(|q| q.ack_through > 0)
-        .map(|q| {
-            (
-                &q.recipient.0[..],
-                channel_col(q.channel.as_ref()),
-                to_i64(q.ack_through),
-            )
-        })
-        .collect();
-    acks.sort_unstable();
-    if acks.is_empty() {
-        return read_pages(tx, fetches).await;
+
+    /// The transaction is over (committed or rolled back): back to the pool.
+    fn done(mut self) {
+        drop(self.0.take());
     }
-    let r: Vec<&[u8]> = acks.iter().map(|a| a.0).collect();
-    let c: Vec<&[u8]> = acks.iter().map(|a| a.1).collect();
-    let a: Vec<i64> = acks.iter().map(|a| a.2).collect();
-    // Both prepared first, so that the two futures below send their
-    // statements when first polled, in this order: the server runs the
-    // delete before the page read, in one round trip.
-    let st = tx.prepare_cached(FETCH_ACK_SQL).await.map_err(pg_err)?;
-    tx.prepare_cached(FETCH_PAGE_SQL).await.map_err(pg_err)?;
-    let (_, pages) = tokio::try_join!(
-        async { tx.execute(&st, &[&r, &c, &a]).await.map_err(pg_err) },
-        read_pages(tx, fetches),
-    )?;
-    Ok(pages)
 }
 
-/// Stores `msgs` (senders already checked: `AnchorStore::check_sender`)
-/// in the open transaction `tx`, and `audits` with them (in the last round
-/// trip); per-message outcomes. The outer `Err` is a database failure.
-/// Sends the `NOTIFY`s for the queues written. Every statement is prepared
-/// once per connection.
-pub(super) async fn enqueue_rows(
-    tx: &Transaction<'_>,
-    msgs: &[NewMessage],
-    audits: &[&AuditRow],
-) -> Result<Vec<Result<Enqueued, StoreError>>, StoreError> {
+impl Drop for InTransaction {
+    fn drop(&mut self) {
+        if let Some(o) = self.0.take() {
+            drop(deadpool_postgres::Object::take(o));
+        }
+    }
+}
+
+/// Stores a batch in one transaction of two round trips, and returns
+/// the per-message outcomes (in `b.msgs` order; the outer `Err` is a
+/// database failure, and then nothing was stored) and the pages (in
+/// `b.fetches` order). Answered only after the `COMMIT` succeeded.
+///
+/// 1. `BEGIN`; the queues written are locked (sorted, so batches cannot
+///    deadlock), the clientMessageIds already queued are looked up and an
+///    id is drawn for every candidate message, in that order (under the
+///    locks: race-free, ids in commit order; a candidate found queued
+///    leaves its id unused, a gap); the fetches' acknowledgements are
+///    deleted and their pages read.
+/// 2. The inserts, the `NOTIFY`s of the queues written (delivered at
+///    commit, they wake other processes), every audit row (the
+///    enqueues', the non-empty pages', standalone ones), the check-ins,
+///    and `COMMIT`.
+///
+/// Statements of a round trip are pipelined on the connection: each is
+/// sent when its future is first polled, in the order of the (biased)
+/// `join!`, and the server runs them in that order. A failing statement aborts the
+/// transaction, so the rest fail and the `COMMIT` rolls back: the batch
+/// committed only if every statement succeeded.
+pub(super) async fn write_batch(
+    pool: &Pool,
+    op_timeout: Duration,
+    b: &Batch<'_>,
+) -> Result<(Vec<Result<Enqueued, StoreError>>, Vec<FetchPage>), StoreError> {
+    bounded(op_timeout, async {
+        let held = InTransaction(Some(client(pool).await?));
+        let c = held.conn()?;
+        match pipelined_batch(c, b).await {
+            Ok(out) => {
+                held.done();
+                Ok(out)
+            }
+            Err((e, open)) => {
+                // Still open only if the failure came before the COMMIT
+                // was sent; a failed ROLLBACK leaves the connection to the
+                // guard (closed).
+                if !open || c.batch_execute("ROLLBACK").await.is_ok() {
+                    held.done();
+                }
+                Err(e)
+            }
+        }
+    })
+    .await
+}
+
+/// The work of [`write_batch`]; an error says whether the transaction may
+/// still be open (no `COMMIT` sent).
+async fn pipelined_batch(
+    c: &Conn,
+    b: &Batch<'_>,
+) -> Result<(Vec<Result<Enqueued, StoreError>>, Vec<FetchPage>), (StoreError, bool)> {
+    let open = |e: StoreError| (e, true);
+    let msgs = b.msgs;
     let mut results: Vec<Option<Result<Enqueued, StoreError>>> =
         msgs.iter().map(|_| None).collect();
-    if msgs.is_empty() {
-        return Ok(Vec::new());
-    }
 
     type DedupKey = ([u8; 32], Vec<u8>, [u8; 32], [u8; 16]);
     let key_of = |m: &NewMessage, cm: [u8; 16]| -> DedupKey {
@@ -238,11 +264,11 @@ pub(super) async fn enqueue_rows(
         )
     };
 
-    // 1. Repeats inside this batch refer to their first occurrence; the
-    //    first occurrences are the candidates.
+    // Repeats inside this batch refer to their first occurrence; the first
+    // occurrences are the candidates.
     let mut first_of: HashMap<DedupKey, usize> = HashMap::new();
     let mut repeat_of: Vec<Option<usize>> = vec![None; msgs.len()];
-    let mut candidates = Vec::new();
+    let mut candidates = Vec::with_capacity(msgs.len());
     for (i, m) in msgs.iter().enumerate() {
         if let Some(cm) = m.client_message_id {
             match first_of.entry(key_of(m, cm)) {
@@ -257,12 +283,6 @@ pub(super) async fn enqueue_rows(
         }
         candidates.push(i);
     }
-
-    // 2. In one round trip, executed in this order: lock the queues
-    //    (sorted: no deadlocks between batches), look up the
-    //    clientMessageIds already queued (under the lock: race-free), draw
-    //    an id for every candidate (under the lock: commit order). A
-    //    candidate found queued leaves its id unused (a gap).
     let mut locks: Vec<i32> = candidates
         .iter()
         .map(|&i| QueueKey::new(&msgs[i].recipient, msgs[i].channel.as_ref()).lock_key())
@@ -274,51 +294,92 @@ pub(super) async fn enqueue_rows(
         .copied()
         .filter(|&i| msgs[i].client_message_id.is_some())
         .collect();
-    let r: Vec<&[u8]> = with_cm.iter().map(|&i| &msgs[i].recipient.0[..]).collect();
-    let c: Vec<&[u8]> = with_cm
+    let cm_r: Vec<&[u8]> = with_cm.iter().map(|&i| &msgs[i].recipient.0[..]).collect();
+    let cm_c: Vec<&[u8]> = with_cm
         .iter()
         .map(|&i| channel_col(msgs[i].channel.as_ref()))
         .collect();
-    let s: Vec<&[u8]> = with_cm.iter().map(|&i| &msgs[i].sender.0[..]).collect();
-    let cm: Vec<&[u8]> = with_cm
+    let cm_s: Vec<&[u8]> = with_cm.iter().map(|&i| &msgs[i].sender.0[..]).collect();
+    let cm_id: Vec<&[u8]> = with_cm
         .iter()
         .filter_map(|&i| msgs[i].client_message_id.as_ref().map(|x| &x[..]))
         .collect();
-    let lock_st = tx.prepare_cached(LOCK_QUEUES_SQL).await.map_err(pg_err)?;
-    let dedup_st = tx.prepare_cached(QUEUED_CM_SQL).await.map_err(pg_err)?;
-    let ids_st = tx.prepare_cached(DRAW_IDS_SQL).await.map_err(pg_err)?;
     let n_ids = i32_len(candidates.len());
-    let (_, found_rows, id_rows) = tokio::try_join!(
-        async { tx.execute(&lock_st, &[&QUEUE_LOCK_CLASS, &locks]).await },
-        async {
-            if with_cm.is_empty() {
-                Ok(Vec::new())
-            } else {
-                tx.query(&dedup_st, &[&r, &c, &s, &cm]).await
-            }
-        },
-        async { tx.query(&ids_st, &[&n_ids]).await },
-    )
-    .map_err(pg_err)?;
+
+    let mut acks: Vec<(&[u8], &[u8], i64)> = b
+        .fetches
+        .iter()
+        .filter(|q| q.ack_through > 0)
+        .map(|q| {
+            (
+                &q.recipient.0[..],
+                channel_col(q.channel.as_ref()),
+                to_i64(q.ack_through),
+            )
+        })
+        .collect();
+    acks.sort_unstable();
+    let ack_r: Vec<&[u8]> = acks.iter().map(|a| a.0).collect();
+    let ack_c: Vec<&[u8]> = acks.iter().map(|a| a.1).collect();
+    let ack_a: Vec<i64> = acks.iter().map(|a| a.2).collect();
+    let pages_in = PageArgs::new(b.fetches);
+
+    // Every statement prepared before the first is sent (a round trip
+    // each only the first time on this connection).
+    let prep = |sql: &'static str| async move { c.prepare_cached(sql).await.map_err(pg_err) };
+    let lock_st = prep(LOCK_QUEUES_SQL).await.map_err(open)?;
+    let dedup_st = prep(QUEUED_CM_SQL).await.map_err(open)?;
+    let ids_st = prep(DRAW_IDS_SQL).await.map_err(open)?;
+    let ack_st = prep(FETCH_ACK_SQL).await.map_err(open)?;
+    let page_st = prep(FETCH_PAGE_SQL).await.map_err(open)?;
+    let insert_st = prep(INSERT_MESSAGES_SQL).await.map_err(open)?;
+    let notify_st = prep(NOTIFY_SQL).await.map_err(open)?;
+    let audit_st = prep(INSERT_AUDITS_SQL).await.map_err(open)?;
+    let checkin_st = prep(UPSERT_CHECKINS_SQL).await.map_err(open)?;
+
+    // Round trip 1.
+    let lock_p: [&(dyn ToSql + Sync); 2] = [&QUEUE_LOCK_CLASS, &locks];
+    let dedup_p: [&(dyn ToSql + Sync); 4] = [&cm_r, &cm_c, &cm_s, &cm_id];
+    let ids_p: [&(dyn ToSql + Sync); 1] = [&n_ids];
+    let ack_p: [&(dyn ToSql + Sync); 3] = [&ack_r, &ack_c, &ack_a];
+    let page_p = pages_in.params();
+    let (begun, locked, found_rows, id_rows, acked, page_rows) = tokio::join!(
+        biased;
+        c.batch_execute("BEGIN"),
+        maybe(locks.is_empty(), c.execute(&lock_st, &lock_p)),
+        maybe(with_cm.is_empty(), c.query(&dedup_st, &dedup_p)),
+        maybe(candidates.is_empty(), c.query(&ids_st, &ids_p)),
+        maybe(acks.is_empty(), c.execute(&ack_st, &ack_p)),
+        maybe(b.fetches.is_empty(), c.query(&page_st, &page_p)),
+    );
+    begun.map_err(pg_err).map_err(open)?;
+    locked.map_err(pg_err).map_err(open)?;
+    let found_rows = found_rows.map_err(pg_err).map_err(open)?;
+    let id_rows = id_rows.map_err(pg_err).map_err(open)?;
+    acked.map_err(pg_err).map_err(open)?;
+    let page_rows = page_rows.map_err(pg_err).map_err(open)?;
+    let pages = pages_from_rows(b.fetches, &page_rows).map_err(open)?;
+
     let mut found: HashMap<DedupKey, Enqueued> = HashMap::new();
     for row in found_rows {
-        let cm = <[u8; 16]>::try_from(get_bytes(&row, 3)?)
-            .map_err(|_| StoreError::corrupt("client_msg_id", "length"))?;
+        let cm = <[u8; 16]>::try_from(get_bytes(&row, 3).map_err(open)?)
+            .map_err(|_| open(StoreError::corrupt("client_msg_id", "length")))?;
         let key = (
-            id32_from("recipient", get_bytes(&row, 0)?)?,
-            get_bytes(&row, 1)?.to_vec(),
-            id32_from("sender", get_bytes(&row, 2)?)?,
+            id32_from("recipient", get_bytes(&row, 0).map_err(open)?).map_err(open)?,
+            get_bytes(&row, 1).map_err(open)?.to_vec(),
+            id32_from("sender", get_bytes(&row, 2).map_err(open)?).map_err(open)?,
             cm,
         );
-        found.insert(
-            key,
-            Enqueued {
+        let e = (|| {
+            Ok::<_, StoreError>(Enqueued {
                 message_id: get_u64(&row, 4, "message id")?,
                 received_at_ms: get_u64(&row, 5, "received_at_ms")?,
                 expires_at_ms: get_u64(&row, 6, "expires_at_ms")?,
                 duplicate: true,
-            },
-        );
+            })
+        })()
+        .map_err(open)?;
+        found.insert(key, e);
     }
     let mut to_insert = Vec::with_capacity(candidates.len());
     for &i in &candidates {
@@ -330,35 +391,39 @@ pub(super) async fn enqueue_rows(
             None => to_insert.push(i),
         }
     }
-
-    // 3. The ids, assigned in batch order.
+    // The ids, assigned in batch order.
     let mut ids: Vec<i64> = id_rows
         .iter()
         .map(|r| r.try_get::<_, i64>(0).map_err(pg_err))
-        .collect::<Result<_, _>>()?;
+        .collect::<Result<_, _>>()
+        .map_err(open)?;
     ids.sort_unstable();
     if ids.len() < to_insert.len() {
-        return Err(StoreError::corrupt(
+        return Err(open(StoreError::corrupt(
             "message_ids",
             "sequence returned too few ids",
-        ));
+        )));
     }
 
-    // 4. Multi-row inserts, in chunks of bounded payload size, the last
-    //    one pipelined with the NOTIFYs that wake other processes at
-    //    commit and with the audit rows (one round trip for a batch that
-    //    fits one chunk).
+    let page_audits: Vec<AuditRow> = b
+        .fetches
+        .iter()
+        .zip(&pages)
+        .filter_map(|(q, p)| q.audit.as_ref()?.for_page(p.messages.len()))
+        .collect();
+    let audit_rows: Vec<&AuditRow> = b.audits.iter().copied().chain(&page_audits).collect();
+    let audits_in = AuditArgs::new(&audit_rows);
+    let checkins_in = CheckinArgs::new(b.checkins);
     let mut notes: Vec<String> = to_insert
         .iter()
         .map(|&i| QueueKey::new(&msgs[i].recipient, msgs[i].channel.as_ref()).notify_payload())
         .collect();
     notes.sort_unstable();
     notes.dedup();
-    let insert_st = tx
-        .prepare_cached(INSERT_MESSAGES_SQL)
-        .await
-        .map_err(pg_err)?;
-    let notify_st = tx.prepare_cached(NOTIFY_SQL).await.map_err(pg_err)?;
+
+    // Multi-row inserts in chunks of bounded payload size; all but the
+    // last (a batch rarely has more than one) each in its own round trip.
+    let mut chunks = Vec::new();
     let mut start = 0;
     while start < to_insert.len() {
         let mut end = start;
@@ -369,60 +434,52 @@ pub(super) async fn enqueue_rows(
             bytes += msgs[to_insert[end]].payload.len();
             end += 1;
         }
-        let rows = &to_insert[start..end];
-        let id_col: Vec<i64> = ids[start..end].to_vec();
-        let recipient: Vec<&[u8]> = rows.iter().map(|&i| &msgs[i].recipient.0[..]).collect();
-        let channel: Vec<&[u8]> = rows
-            .iter()
-            .map(|&i| channel_col(msgs[i].channel.as_ref()))
-            .collect();
-        let sender: Vec<&[u8]> = rows.iter().map(|&i| &msgs[i].sender.0[..]).collect();
-        let cm: Vec<Option<&[u8]>> = rows
-            .iter()
-            .map(|&i| msgs[i].client_message_id.as_ref().map(|x| &x[..]))
-            .collect();
-        let received: Vec<i64> = rows
-            .iter()
-            .map(|&i| to_i64(msgs[i].received_at_ms))
-            .collect();
-        let expires: Vec<i64> = rows
-            .iter()
-            .map(|&i| to_i64(msgs[i].expires_at_ms))
-            .collect();
-        let lens: Vec<i32> = rows
-            .iter()
-            .map(|&i| i32_len(msgs[i].payload.len()))
-            .collect();
-        let payload: Vec<&[u8]> = rows.iter().map(|&i| &msgs[i].payload[..]).collect();
-        let insert = async {
-            tx.execute(
-                &insert_st,
-                &[
-                    &id_col, &recipient, &channel, &sender, &cm, &received, &expires, &lens,
-                    &payload,
-                ],
-            )
-            .await
-        };
-        if end == to_insert.len() {
-            let notify = async { tx.execute(&notify_st, &[&NOTIFY_CHANNEL, &notes]).await };
-            tokio::try_join!(
-                async { insert.await.map_err(pg_err) },
-                async { notify.await.map_err(pg_err) },
-                insert_audits(tx, audits),
-            )?;
-        } else {
-            insert.await.map_err(pg_err)?;
-        }
+        chunks.push(MessageArgs::new(
+            msgs,
+            &to_insert[start..end],
+            &ids[start..end],
+        ));
         start = end;
     }
-    if to_insert.is_empty() {
-        insert_audits(tx, audits).await?;
+    let last = chunks.pop();
+    for chunk in &chunks {
+        c.execute(&insert_st, &chunk.params())
+            .await
+            .map_err(pg_err)
+            .map_err(open)?;
     }
+
+    // Round trip 2.
+    let last_p = last.as_ref().map(MessageArgs::params);
+    let notify_p: [&(dyn ToSql + Sync); 2] = [&NOTIFY_CHANNEL, &notes];
+    let audit_p = audits_in.params();
+    let checkin_p = checkins_in.params();
+    let (inserted, notified, audited, checked_in, committed) = tokio::join!(
+        biased;
+        async {
+            match &last_p {
+                Some(p) => c.execute(&insert_st, p).await,
+                None => Ok(0),
+            }
+        },
+        maybe(notes.is_empty(), c.execute(&notify_st, &notify_p)),
+        maybe(audit_rows.is_empty(), c.execute(&audit_st, &audit_p)),
+        maybe(b.checkins.is_empty(), c.execute(&checkin_st, &checkin_p)),
+        c.batch_execute("COMMIT"),
+    );
+    // The COMMIT was sent: the transaction is over whatever the outcome
+    // (a COMMIT of an aborted transaction rolls back).
+    let closed = |e: tokio_postgres::Error| (pg_err(e), false);
+    inserted.map_err(closed)?;
+    notified.map_err(closed)?;
+    audited.map_err(closed)?;
+    checked_in.map_err(closed)?;
+    committed.map_err(closed)?;
+
     for (k, &i) in to_insert.iter().enumerate() {
         let m = &msgs[i];
         results[i] = Some(Ok(Enqueued {
-            message_id: from_i64("message id", ids[k])?,
+            message_id: from_i64("message id", ids[k]).map_err(|e| (e, false))?,
             received_at_ms: m.received_at_ms,
             expires_at_ms: m.expires_at_ms,
             duplicate: false,
@@ -435,22 +492,76 @@ pub(super) async fn enqueue_rows(
                     duplicate: true,
                     ..*e
                 },
-                _ => return Err(StoreError::corrupt("enqueue", "lost a batch result")),
+                _ => return Err((StoreError::corrupt("enqueue", "lost a batch result"), false)),
             };
             results[i] = Some(Ok(e));
         }
     }
-
-    finish_results(results)
-}
-
-fn finish_results(
-    results: Vec<Option<Result<Enqueued, StoreError>>>,
-) -> Result<Vec<Result<Enqueued, StoreError>>, StoreError> {
-    results
+    let results = results
         .into_iter()
         .map(|r| r.ok_or_else(|| StoreError::corrupt("enqueue", "message without outcome")))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| (e, false))?;
+    Ok((results, pages))
+}
+
+/// The columns of one multi-row message insert.
+struct MessageArgs<'a> {
+    id: Vec<i64>,
+    recipient: Vec<&'a [u8]>,
+    channel: Vec<&'a [u8]>,
+    sender: Vec<&'a [u8]>,
+    cm: Vec<Option<&'a [u8]>>,
+    received: Vec<i64>,
+    expires: Vec<i64>,
+    lens: Vec<i32>,
+    payload: Vec<&'a [u8]>,
+}
+
+impl<'a> MessageArgs<'a> {
+    /// `rows` (indexes into `msgs`) with their `ids`.
+    fn new(msgs: &'a [NewMessage], rows: &[usize], ids: &[i64]) -> Self {
+        let m = |f: &dyn Fn(&'a NewMessage) -> &'a [u8]| -> Vec<&'a [u8]> {
+            rows.iter().map(|&i| f(&msgs[i])).collect()
+        };
+        MessageArgs {
+            id: ids.to_vec(),
+            recipient: m(&|x| &x.recipient.0[..]),
+            channel: m(&|x| channel_col(x.channel.as_ref())),
+            sender: m(&|x| &x.sender.0[..]),
+            cm: rows
+                .iter()
+                .map(|&i| msgs[i].client_message_id.as_ref().map(|x| &x[..]))
+                .collect(),
+            received: rows
+                .iter()
+                .map(|&i| to_i64(msgs[i].received_at_ms))
+                .collect(),
+            expires: rows
+                .iter()
+                .map(|&i| to_i64(msgs[i].expires_at_ms))
+                .collect(),
+            lens: rows
+                .iter()
+                .map(|&i| i32_len(msgs[i].payload.len()))
+                .collect(),
+            payload: m(&|x| &x.payload[..]),
+        }
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 9] {
+        [
+            &self.id,
+            &self.recipient,
+            &self.channel,
+            &self.sender,
+            &self.cm,
+            &self.received,
+            &self.expires,
+            &self.lens,
+            &self.payload,
+        ]
+    }
 }
 
 /// The one post writer: post inserts serialize on the `post_seq` row
@@ -618,64 +729,96 @@ async fn insert_post_rows(
     Ok(out)
 }
 
-async fn insert_audits(tx: &Transaction<'_>, rows: &[&AuditRow]) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let at: Vec<i64> = rows.iter().map(|r| to_i64(r.at_ms)).collect();
-    let kind: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
-    let actor: Vec<&[u8]> = rows.iter().map(|r| &r.actor[..]).collect();
-    let channel: Vec<Option<&[u8]>> = rows
-        .iter()
-        .map(|r| r.channel.as_ref().map(|c| &c.0[..]))
-        .collect();
-    let detail: Vec<&str> = rows.iter().map(|r| r.detail.as_str()).collect();
-    exec(
-        tx,
-        "INSERT INTO audit_log (at_ms, kind, actor, channel, detail)
-         SELECT * FROM unnest($1::int8[], $2::text[], $3::bytea[], $4::bytea[], $5::text[])",
-        &[&at, &kind, &actor, &channel, &detail],
-    )
-    .await?;
-    Ok(())
+/// Audit rows, row `i` of the arrays each.
+const INSERT_AUDITS_SQL: &str = "INSERT INTO audit_log (at_ms, kind, actor, channel, detail)
+ SELECT * FROM unnest($1::int8[], $2::text[], $3::bytea[], $4::bytea[], $5::text[])";
+
+/// Check-ins, one row per node (a multi-row upsert may not touch a row
+/// twice), row `i` of the arrays each.
+const UPSERT_CHECKINS_SQL: &str =
+    "INSERT INTO checkins (node, addrs, is_anchor, last_seen_ms, verified_at_ms)
+ SELECT * FROM unnest($1::bytea[], $2::text[], $3::bool[], $4::int8[], $5::int8[])
+ ON CONFLICT (node) DO UPDATE SET
+     addrs = excluded.addrs,
+     is_anchor = excluded.is_anchor,
+     last_seen_ms = excluded.last_seen_ms,
+     verified_at_ms = excluded.verified_at_ms
+  WHERE excluded.last_seen_ms >= checkins.last_seen_ms";
+
+/// The columns of [`INSERT_AUDITS_SQL`].
+struct AuditArgs<'a> {
+    at: Vec<i64>,
+    kind: Vec<&'a str>,
+    actor: Vec<&'a [u8]>,
+    channel: Vec<Option<&'a [u8]>>,
+    detail: Vec<&'a str>,
 }
 
-async fn upsert_checkins(tx: &Transaction<'_>, rows: &[CheckIn]) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
+impl<'a> AuditArgs<'a> {
+    fn new(rows: &[&'a AuditRow]) -> Self {
+        AuditArgs {
+            at: rows.iter().map(|r| to_i64(r.at_ms)).collect(),
+            kind: rows.iter().map(|r| r.kind.as_str()).collect(),
+            actor: rows.iter().map(|r| &r.actor[..]).collect(),
+            channel: rows
+                .iter()
+                .map(|r| r.channel.as_ref().map(|c| &c.0[..]))
+                .collect(),
+            detail: rows.iter().map(|r| r.detail.as_str()).collect(),
+        }
     }
-    // One row per node (the newest): a multi-row upsert may not touch a row
-    // twice.
-    let mut newest: HashMap<NodeId, &CheckIn> = HashMap::new();
-    for c in rows {
-        newest
-            .entry(c.node)
-            .and_modify(|old| {
-                if c.last_seen_ms >= old.last_seen_ms {
-                    *old = c;
-                }
-            })
-            .or_insert(c);
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 5] {
+        [
+            &self.at,
+            &self.kind,
+            &self.actor,
+            &self.channel,
+            &self.detail,
+        ]
     }
-    let mut list: Vec<&CheckIn> = newest.into_values().collect();
-    list.sort_by_key(|c| c.node);
-    let node: Vec<&[u8]> = list.iter().map(|c| &c.node.0[..]).collect();
-    let addrs: Vec<String> = list.iter().map(|c| encode_addrs(&c.addrs)).collect();
-    let anchor: Vec<bool> = list.iter().map(|c| c.is_anchor).collect();
-    let seen: Vec<i64> = list.iter().map(|c| to_i64(c.last_seen_ms)).collect();
-    let verified: Vec<i64> = list.iter().map(|c| to_i64(c.verified_at_ms)).collect();
-    exec(
-        tx,
-        "INSERT INTO checkins (node, addrs, is_anchor, last_seen_ms, verified_at_ms)
-         SELECT * FROM unnest($1::bytea[], $2::text[], $3::bool[], $4::int8[], $5::int8[])
-         ON CONFLICT (node) DO UPDATE SET
-             addrs = excluded.addrs,
-             is_anchor = excluded.is_anchor,
-             last_seen_ms = excluded.last_seen_ms,
-             verified_at_ms = excluded.verified_at_ms
-          WHERE excluded.last_seen_ms >= checkins.last_seen_ms",
-        &[&node, &addrs, &anchor, &seen, &verified],
-    )
-    .await?;
-    Ok(())
+}
+
+/// The columns of [`UPSERT_CHECKINS_SQL`]: the newest check-in per node.
+struct CheckinArgs<'a> {
+    node: Vec<&'a [u8]>,
+    addrs: Vec<String>,
+    anchor: Vec<bool>,
+    seen: Vec<i64>,
+    verified: Vec<i64>,
+}
+
+impl<'a> CheckinArgs<'a> {
+    fn new(rows: &'a [CheckIn]) -> Self {
+        let mut newest: HashMap<NodeId, &CheckIn> = HashMap::new();
+        for c in rows {
+            newest
+                .entry(c.node)
+                .and_modify(|old| {
+                    if c.last_seen_ms >= old.last_seen_ms {
+                        *old = c;
+                    }
+                })
+                .or_insert(c);
+        }
+        let mut list: Vec<&CheckIn> = newest.into_values().collect();
+        list.sort_by_key(|c| c.node);
+        CheckinArgs {
+            node: list.iter().map(|c| &c.node.0[..]).collect(),
+            addrs: list.iter().map(|c| encode_addrs(&c.addrs)).collect(),
+            anchor: list.iter().map(|c| c.is_anchor).collect(),
+            seen: list.iter().map(|c| to_i64(c.last_seen_ms)).collect(),
+            verified: list.iter().map(|c| to_i64(c.verified_at_ms)).collect(),
+        }
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 5] {
+        [
+            &self.node,
+            &self.addrs,
+            &self.anchor,
+            &self.seen,
+            &self.verified,
+        ]
+    }
 }

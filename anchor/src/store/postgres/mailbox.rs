@@ -2,7 +2,9 @@
 
 use deadpool_postgres::GenericClient;
 
-use super::batch::enqueue_rows;
+use tokio_postgres::types::ToSql;
+
+use super::batch::{write_batch, Batch};
 use super::*;
 
 impl PgStore {
@@ -148,15 +150,12 @@ impl PgStore {
         let registry = Arc::clone(&self.inner.registry);
         let limit = self.inner.op_timeout;
         tokio::spawn(async move {
-            let out = bounded(limit, async {
-                let mut c = client(&pool).await?;
-                let tx = c.transaction().await.map_err(pg_err)?;
-                let results = enqueue_rows(&tx, &ms, &[]).await?;
-                let out: Vec<Enqueued> = results.into_iter().collect::<Result<_, _>>()?;
-                tx.commit().await.map_err(pg_err)?;
-                Ok(out)
-            })
-            .await?;
+            let b = Batch {
+                msgs: &ms,
+                ..Batch::default()
+            };
+            let (results, _) = write_batch(&pool, limit, &b).await?;
+            let out: Vec<Enqueued> = results.into_iter().collect::<Result<_, _>>()?;
             let mut woken = HashSet::new();
             for (m, e) in ms.iter().zip(&out) {
                 let key = QueueKey::new(&m.recipient, m.channel.as_ref());
@@ -206,23 +205,57 @@ where
     if qs.is_empty() {
         return Ok(Vec::new());
     }
-    let idx: Vec<i32> = (0..qs.len()).map(i32_len).collect();
-    let recipient: Vec<&[u8]> = qs.iter().map(|q| &q.recipient.0[..]).collect();
-    let channel: Vec<&[u8]> = qs.iter().map(|q| channel_col(q.channel.as_ref())).collect();
-    let now: Vec<i64> = qs.iter().map(|q| to_i64(q.now_ms)).collect();
-    let limit: Vec<i64> = qs
-        .iter()
-        .map(|q| i64_len(q.max_messages.saturating_add(1)))
-        .collect();
-    let max_bytes: Vec<i64> = qs.iter().map(|q| i64_len(q.max_bytes)).collect();
+    let args = PageArgs::new(qs);
     let st = c.prepare_cached(FETCH_PAGE_SQL).await.map_err(pg_err)?;
-    let rows = c
-        .query(&st, &[&idx, &recipient, &channel, &now, &limit, &max_bytes])
-        .await
-        .map_err(pg_err)?;
+    let rows = c.query(&st, &args.params()).await.map_err(pg_err)?;
+    pages_from_rows(qs, &rows)
+}
+
+/// The parameters of [`FETCH_PAGE_SQL`] for some fetches.
+pub(super) struct PageArgs<'a> {
+    idx: Vec<i32>,
+    recipient: Vec<&'a [u8]>,
+    channel: Vec<&'a [u8]>,
+    now: Vec<i64>,
+    limit: Vec<i64>,
+    max_bytes: Vec<i64>,
+}
+
+impl<'a> PageArgs<'a> {
+    pub(super) fn new(qs: &'a [FetchQuery]) -> Self {
+        PageArgs {
+            idx: (0..qs.len()).map(i32_len).collect(),
+            recipient: qs.iter().map(|q| &q.recipient.0[..]).collect(),
+            channel: qs.iter().map(|q| channel_col(q.channel.as_ref())).collect(),
+            now: qs.iter().map(|q| to_i64(q.now_ms)).collect(),
+            limit: qs
+                .iter()
+                .map(|q| i64_len(q.max_messages.saturating_add(1)))
+                .collect(),
+            max_bytes: qs.iter().map(|q| i64_len(q.max_bytes)).collect(),
+        }
+    }
+
+    pub(super) fn params(&self) -> [&(dyn ToSql + Sync); 6] {
+        [
+            &self.idx,
+            &self.recipient,
+            &self.channel,
+            &self.now,
+            &self.limit,
+            &self.max_bytes,
+        ]
+    }
+}
+
+/// The pages of `qs` from the rows of [`FETCH_PAGE_SQL`].
+pub(super) fn pages_from_rows(
+    qs: &[FetchQuery],
+    rows: &[Row],
+) -> Result<Vec<FetchPage>, StoreError> {
     // Rows come by query, then id.
     let mut by_query: Vec<Vec<&Row>> = vec![Vec::new(); qs.len()];
-    for r in &rows {
+    for r in rows {
         let i: i32 = r.try_get(0).map_err(pg_err)?;
         usize::try_from(i)
             .ok()

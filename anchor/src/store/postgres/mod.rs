@@ -12,10 +12,13 @@
 //!   events and check-ins go through a bounded queue to `write_workers`
 //!   tasks; each takes what is queued (up to `max_write_batch`) into one
 //!   transaction of multi-row `UNNEST` statements and answers every request
-//!   after the `COMMIT`. Senders are checked before they are queued
-//!   (channels never change, `cache.rs`). Every statement on the mailbox
-//!   path is prepared once per pooled connection (deadpool's statement
-//!   cache).
+//!   after the `COMMIT`. The transaction takes two round trips: its
+//!   statements are pipelined (`BEGIN`, locks, lookups, id draw, acks and
+//!   pages; then inserts, `NOTIFY`s, audit rows, check-ins and `COMMIT`),
+//!   and a failed statement rolls the whole batch back (`batch.rs`).
+//!   Senders are checked before they are queued (channels never change,
+//!   `cache.rs`). Every statement on the mailbox path is prepared once per
+//!   pooled connection (deadpool's statement cache).
 //! * **Ids in commit order.** Within the transaction, the queues written
 //!   are locked with `pg_advisory_xact_lock(QUEUE_LOCK_CLASS, key)` (sorted,
 //!   so batches cannot deadlock) *before* ids are drawn from the
