@@ -468,7 +468,7 @@ impl Mesh {
     /// lookup per event and position): for each event, where the previous
     /// event of the same (layer, id) is, and the change it would stand for
     /// if it were the first of its key in a suffix.
-    fn journal_index(&self, from: u64) -> JournalIndex {
+    pub(super) fn journal_index(&self, from: u64) -> JournalIndex {
         let start = from.saturating_sub(self.map.journal_base) as usize;
         let events = self.map.journal.get(start..).unwrap_or(&[]);
         let mut last: HashMap<(Layer, NodeId), u32, _> =
@@ -552,7 +552,7 @@ struct IndexedEvent {
 }
 
 /// See [`Mesh::journal_index`].
-struct JournalIndex {
+pub(super) struct JournalIndex {
     base: u64,
     entries: Vec<IndexedEvent>,
 }
@@ -560,7 +560,7 @@ struct JournalIndex {
 impl JournalIndex {
     /// Net changes of the view from journal position `pos` to now, in the
     /// order of each key's first event after `pos`.
-    fn changes_since(&self, pos: u64) -> (Vec<Hop1Change>, Vec<Hop2Change>) {
+    pub(super) fn changes_since(&self, pos: u64) -> (Vec<Hop1Change>, Vec<Hop2Change>) {
         let start = pos.saturating_sub(self.base) as usize;
         let mut h1 = Vec::new();
         let mut h2 = Vec::new();
@@ -571,7 +571,7 @@ impl JournalIndex {
             }
             match &e.change {
                 Some(Change::Hop1(c)) => h1.push(c.clone()),
-                Some(Change::Hop2(c)) => h2.push(c.clone()),
+                Some(Change::Hop2(c)) => h2.push(*c),
                 None => {}
             }
         }
