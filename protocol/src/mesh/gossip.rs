@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
-use super::map::{JournalEvent, Layer, Reported, MAX_REPORTED_HOP1, MAX_REPORTED_HOP2};
+use super::map::{Layer, Reported, MAX_REPORTED_HOP1, MAX_REPORTED_HOP2};
 use super::{Mesh, MeshMessage, OutEvent, Refusal, Timer};
 use crate::ids::NodeId;
 use crate::limits::PROTOCOL_VERSION;
@@ -420,18 +420,21 @@ impl Mesh {
     /// was last brought up to date (nothing if there are none).
     pub(crate) fn send_diffs(&mut self) {
         let end = self.map.journal_end();
+        let peers: Vec<(NodeId, u64)> = self
+            .sync
+            .iter()
+            .map(|(peer, st)| (*peer, st.journal_pos))
+            .collect();
+        let Some(min_pos) = peers.iter().map(|(_, pos)| *pos).min() else {
+            self.map.truncate_journal(end);
+            return;
+        };
+        let journal = self.journal_index(min_pos);
         let mut by_pos: HashMap<u64, (Vec<Hop1Change>, Vec<Hop2Change>)> = HashMap::new();
-        let peers: Vec<NodeId> = self.sync.keys().copied().collect();
-        for peer in peers {
-            let Some(pos) = self.sync.get(&peer).map(|s| s.journal_pos) else {
-                continue;
-            };
-            if let std::collections::hash_map::Entry::Vacant(e) = by_pos.entry(pos) {
-                e.insert(self.changes_since(pos));
-            }
-            let Some((h1, h2)) = by_pos.get(&pos) else {
-                continue;
-            };
+        for (peer, pos) in peers {
+            let (h1, h2) = by_pos
+                .entry(pos)
+                .or_insert_with(|| journal.changes_since(pos));
             let mut h1 = h1.as_slice();
             let mut h2 = h2.as_slice();
             let Some(st) = self.sync.get_mut(&peer) else {
@@ -460,58 +463,116 @@ impl Mesh {
         self.map.truncate_journal(end);
     }
 
-    /// Net changes of the view from journal position `pos` to now.
-    fn changes_since(&self, pos: u64) -> (Vec<Hop1Change>, Vec<Hop2Change>) {
-        let start = pos.saturating_sub(self.map.journal_base) as usize;
-        let mut first: HashMap<(Layer, NodeId), bool, _> = HashMap::with_hasher(self.map.hasher());
-        let mut order: Vec<(Layer, NodeId)> = Vec::new();
-        for JournalEvent {
-            layer,
-            id,
-            present_before,
-        } in self.map.journal.iter().skip(start)
-        {
-            if let std::collections::hash_map::Entry::Vacant(e) = first.entry((*layer, *id)) {
-                e.insert(*present_before);
-                order.push((*layer, *id));
-            }
-        }
-        let mut h1 = Vec::new();
-        let mut h2 = Vec::new();
-        for key @ (layer, id) in order {
-            let before = first.get(&key).copied().unwrap_or(false);
-            let now = self.map.view_has(layer, &id);
-            match layer {
+    /// The journal from `from` on, indexed once so that the net changes
+    /// since any later position cost one pass over that suffix (no hash
+    /// lookup per event and position): for each event, where the previous
+    /// event of the same (layer, id) is, and the change it would stand for
+    /// if it were the first of its key in a suffix.
+    pub(super) fn journal_index(&self, from: u64) -> JournalIndex {
+        let start = from.saturating_sub(self.map.journal_base) as usize;
+        let events = self.map.journal.get(start..).unwrap_or(&[]);
+        let mut last: HashMap<(Layer, NodeId), u32, _> =
+            HashMap::with_capacity_and_hasher(events.len(), self.map.hasher());
+        let mut entries = Vec::with_capacity(events.len());
+        for (i, ev) in events.iter().enumerate() {
+            let key = (ev.layer, ev.id);
+            let (prev, now) = match last.entry(key) {
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    let prev = *e.get();
+                    e.insert(i as u32);
+                    let now = entries
+                        .get(prev as usize)
+                        .is_some_and(|p: &IndexedEvent| p.now);
+                    (prev, now)
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(i as u32);
+                    (u32::MAX, self.map.view_has(ev.layer, &ev.id))
+                }
+            };
+            let change = match ev.layer {
                 Layer::Hop1 => {
-                    let kind = match (before, now) {
-                        (false, true) => Hop1ChangeKind::Added,
-                        (true, true) => Hop1ChangeKind::AddressChanged,
-                        (true, false) => Hop1ChangeKind::Removed,
-                        (false, false) => continue,
+                    let kind = match (ev.present_before, now) {
+                        (false, true) => Some(Hop1ChangeKind::Added),
+                        (true, true) => Some(Hop1ChangeKind::AddressChanged),
+                        (true, false) => Some(Hop1ChangeKind::Removed),
+                        (false, false) => None,
                     };
-                    let p = self.map.peer(&id);
-                    h1.push(Hop1Change {
-                        node_id: id,
-                        kind,
-                        addresses: p
-                            .map(|p| p.addresses.iter().map(|a| SocketAddress(*a)).collect())
-                            .unwrap_or_default(),
-                        is_anchor: p.is_some_and(|p| p.is_anchor),
-                        is_wide: p.is_some_and(|p| p.class.is_wide()),
-                    });
+                    kind.map(|kind| {
+                        let p = self.map.peer(&ev.id);
+                        Change::Hop1(Hop1Change {
+                            node_id: ev.id,
+                            kind,
+                            addresses: p
+                                .map(|p| p.addresses.iter().map(|a| SocketAddress(*a)).collect())
+                                .unwrap_or_default(),
+                            is_anchor: p.is_some_and(|p| p.is_anchor),
+                            is_wide: p.is_some_and(|p| p.class.is_wide()),
+                        })
+                    })
                 }
                 Layer::Hop2 => {
-                    let kind = match (before, now) {
-                        (false, true) => Hop2ChangeKind::Added,
-                        (true, false) => Hop2ChangeKind::Removed,
-                        _ => continue,
+                    let kind = match (ev.present_before, now) {
+                        (false, true) => Some(Hop2ChangeKind::Added),
+                        (true, false) => Some(Hop2ChangeKind::Removed),
+                        _ => None,
                     };
-                    h2.push(Hop2Change {
-                        node_id: id,
-                        kind,
-                        is_anchor: self.map.hop2_is_anchor(&id),
-                    });
+                    kind.map(|kind| {
+                        Change::Hop2(Hop2Change {
+                            node_id: ev.id,
+                            kind,
+                            is_anchor: self.map.hop2_is_anchor(&ev.id),
+                        })
+                    })
                 }
+            };
+            entries.push(IndexedEvent { prev, now, change });
+        }
+        JournalIndex {
+            base: self.map.journal_base + start as u64,
+            entries,
+        }
+    }
+}
+
+/// A change a journal event stands for as the first of its key.
+#[derive(Debug)]
+enum Change {
+    Hop1(Hop1Change),
+    Hop2(Hop2Change),
+}
+
+#[derive(Debug)]
+struct IndexedEvent {
+    /// Index of the previous event of the same key (`u32::MAX`: none).
+    prev: u32,
+    /// Is the key in the view now?
+    now: bool,
+    change: Option<Change>,
+}
+
+/// See [`Mesh::journal_index`].
+pub(super) struct JournalIndex {
+    base: u64,
+    entries: Vec<IndexedEvent>,
+}
+
+impl JournalIndex {
+    /// Net changes of the view from journal position `pos` to now, in the
+    /// order of each key's first event after `pos`.
+    pub(super) fn changes_since(&self, pos: u64) -> (Vec<Hop1Change>, Vec<Hop2Change>) {
+        let start = pos.saturating_sub(self.base) as usize;
+        let mut h1 = Vec::new();
+        let mut h2 = Vec::new();
+        for e in self.entries.iter().skip(start) {
+            // The first event of its key in the suffix.
+            if e.prev != u32::MAX && e.prev as usize >= start {
+                continue;
+            }
+            match &e.change {
+                Some(Change::Hop1(c)) => h1.push(c.clone()),
+                Some(Change::Hop2(c)) => h2.push(*c),
+                None => {}
             }
         }
         (h1, h2)

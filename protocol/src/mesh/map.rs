@@ -559,37 +559,32 @@ impl Map {
     /// report ([`Map::rescan_best`], batched by the caller).
     #[must_use]
     fn fix_best(&mut self, x: &NodeId, slot: u16, mine: Option<bool>) -> bool {
-        let Some(e) = self.hop2.get(x) else {
+        // One search of hop 2 (the report slots are another field).
+        let slot_ids = &self.slot_ids;
+        let Some(e) = self.hop2.get_mut(x) else {
             return false;
         };
         let (best, best_addr) = (e.best, e.best_addr);
-        let new = if best == slot {
+        if best == slot {
             // It may have lost its address or its entry: ask everyone.
             if mine == Some(true) {
-                if !best_addr {
-                    if let Some(e) = self.hop2.get_mut(x) {
-                        e.best_addr = true;
-                    }
-                }
+                e.best_addr = true;
                 return false;
             }
             return true;
-        } else {
-            let me = self.slot_ids.get(slot as usize).copied().flatten();
-            match self.slot_ids.get(best as usize).copied().flatten() {
-                None => return true,
-                Some(theirs) => match (mine, me) {
-                    (Some(a), Some(me)) if Self::rank(a, me) > Self::rank(best_addr, theirs) => {
-                        (slot, a)
-                    }
-                    _ => return false,
-                },
-            }
-        };
-        if let Some(e) = self.hop2.get_mut(x) {
-            (e.best, e.best_addr) = new;
         }
-        false
+        let me = slot_ids.get(slot as usize).copied().flatten();
+        match slot_ids.get(best as usize).copied().flatten() {
+            None => true,
+            Some(theirs) => {
+                if let (Some(a), Some(me)) = (mine, me) {
+                    if Self::rank(a, me) > Self::rank(best_addr, theirs) {
+                        (e.best, e.best_addr) = (slot, a);
+                    }
+                }
+                false
+            }
+        }
     }
 
     /// Find the best reporter of each of `xs` by a look at every report:

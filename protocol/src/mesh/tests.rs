@@ -1138,3 +1138,95 @@ fn a_peer_that_closes_at_once_is_redialled_with_growing_backoff() {
     // 1 + 2 + 4 + 8 + 16 + 32 + 64 s: at most 7 attempts in two minutes, not 120.
     assert!((3..=8).contains(&dials), "{dials} connections in 120 s");
 }
+
+/// The net changes since `pos` as `send_diffs` computed them before the
+/// journal index: one pass per position with a set of keys seen.
+fn changes_by_scan(
+    m: &Mesh,
+    pos: u64,
+) -> (Vec<crate::messages::discovery::Hop1Change>, Vec<Hop2Change>) {
+    use crate::messages::discovery::{Hop1Change, Hop1ChangeKind};
+    use map::Layer;
+    let start = (pos - m.map.journal_base) as usize;
+    let mut seen = BTreeSet::new();
+    let (mut h1, mut h2) = (Vec::new(), Vec::new());
+    for ev in &m.map.journal[start..] {
+        if !seen.insert((ev.layer == Layer::Hop1, ev.id)) {
+            continue;
+        }
+        let now = m.map.view_has(ev.layer, &ev.id);
+        match ev.layer {
+            Layer::Hop1 => {
+                let kind = match (ev.present_before, now) {
+                    (false, true) => Hop1ChangeKind::Added,
+                    (true, true) => Hop1ChangeKind::AddressChanged,
+                    (true, false) => Hop1ChangeKind::Removed,
+                    (false, false) => continue,
+                };
+                let p = m.map.peer(&ev.id);
+                h1.push(Hop1Change {
+                    node_id: ev.id,
+                    kind,
+                    addresses: p
+                        .map(|p| p.addresses.iter().map(|a| SocketAddress(*a)).collect())
+                        .unwrap_or_default(),
+                    is_anchor: p.is_some_and(|p| p.is_anchor),
+                    is_wide: p.is_some_and(|p| p.class.is_wide()),
+                });
+            }
+            Layer::Hop2 => {
+                let kind = match (ev.present_before, now) {
+                    (false, true) => Hop2ChangeKind::Added,
+                    (true, false) => Hop2ChangeKind::Removed,
+                    _ => continue,
+                };
+                h2.push(Hop2Change {
+                    node_id: ev.id,
+                    kind,
+                    is_anchor: m.map.hop2_is_anchor(&ev.id),
+                });
+            }
+        }
+    }
+    (h1, h2)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// The journal index gives, for every position a peer may be at, the
+    /// same net changes in the same order as a scan from that position.
+    #[test]
+    fn the_journal_index_gives_the_changes_a_scan_gives(
+        ops in proptest::collection::vec((0u32..5, 0u32..6, 0u32..10, any::<bool>()), 1..80)
+    ) {
+        let mut m = Mesh::new(nid(1000), passive(), [7; 32], Duration::ZERO);
+        let mut positions = vec![m.map.journal_end()];
+        for (kind, a, b, flag) in ops {
+            let (pa, x) = (nid(a), nid(b + 10));
+            match kind {
+                0 => m.map.set_hop1(pa, Hop1Peer {
+                    addresses: vec![addr(a + if flag { 100 } else { 0 })],
+                    is_anchor: flag,
+                    class: if flag { SlotClass::Wide } else { SlotClass::Social },
+                }),
+                1 => m.map.remove_hop1(&pa),
+                2 => {
+                    let rep = flag.then(|| map::Reported::new(Some(addr(b)), b % 3 == 0));
+                    m.map.apply_hop1(&pa, &[(x, rep)]);
+                }
+                3 => {
+                    // A hop-1 peer reported as hop 2 too.
+                    m.map.apply_hop1(&pa, &[(nid(b % 6), flag.then(|| map::Reported::new(None, false)))]);
+                }
+                _ => positions.push(m.map.journal_end()),
+            }
+        }
+        positions.push(m.map.journal_end());
+        let min = positions.iter().copied().min().unwrap();
+        let index = m.journal_index(min);
+        for pos in positions {
+            prop_assert_eq!(index.changes_since(pos), changes_by_scan(&m, pos));
+        }
+    }
+}
