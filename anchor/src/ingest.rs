@@ -319,7 +319,7 @@ fn validate_batch(jobs: &[Job], rng: &mut ChaCha20Rng) -> Vec<Result<PreparedPos
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use distsoc_protocol::ids::PostingId;
     use distsoc_protocol::messages::content::{
@@ -419,7 +419,7 @@ mod tests {
                 let found = page
                     .posts
                     .iter()
-                    .map(|p| codec::canonical_of(p))
+                    .map(codec::canonical_of)
                     .any(|b| b == want.bytes);
                 assert!(found, "post {:?} not stored", &want.post_id[..4]);
             }
