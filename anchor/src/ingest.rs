@@ -2,7 +2,7 @@
 //! signatures of concurrent deposits verified in one batch, and the batch
 //! handed to the store's writer as one job.
 //!
-//! A `PushPost` handler hands its post to [`IngestVerifier::deposit`] and
+//! A `PushPost` handler hands its post to `IngestVerifier::deposit` and
 //! awaits the outcome: one hand-off to a verifier thread and one answer
 //! back, after the commit. Each verifier thread takes whatever deposits
 //! are queued (up to [`MAX_BATCH_POSTS`]), validates them with
@@ -11,9 +11,9 @@
 //! [`verify_each`](distsoc_protocol::sign::verify_each)), encodes each valid
 //! post's canonical bytes for the store (`PreparedPost`), charges it to the
 //! deposit quotas, and hands the charged posts to the store's post writer
-//! as one batch ([`AnchorStore::submit_posts`]). The writer answers each
+//! as one batch (`AnchorStore::submit_posts`). The writer answers each
 //! handler after the commit (acknowledged means committed); a post the
-//! store did not keep is refunded by its handler.
+//! store did not keep (duplicate, tombstoned, failed) is refunded then.
 //!
 //! The verdict of every post is exactly what `validate` says of it alone:
 //! `verify_each` gives each signature the verdict of its single
