@@ -20,7 +20,7 @@ use distsoc_protocol::error::{ErrorCode, RateLimited, ToWireError};
 use distsoc_protocol::ids::{ChannelId, NodeId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::common::{PeerAddress, SocketAddress};
-use distsoc_protocol::messages::content::{IngestError, SignedVisibilityUpdate, SyncPost};
+use distsoc_protocol::messages::content::{IngestError, SignedVisibilityUpdate};
 use distsoc_protocol::messages::discovery::{
     AddressEntry, AddressRequest, AddressResponse, BootstrapRequest, BootstrapResponse,
 };
@@ -37,8 +37,8 @@ use distsoc_protocol::messages::wire;
 use distsoc_protocol::sign;
 use tracing::{debug, warn};
 
-use crate::ingest::IngestVerifier;
-use crate::quota::{Charge, QuotaConfig, QuotaKind, Quotas};
+use crate::ingest::{Admission, Deposited, IngestVerifier};
+use crate::quota::{QuotaConfig, Quotas};
 use crate::ratelimit::{Decision, LimitConfig, RateLimiter};
 use crate::store::{
     AnchorStore, AuditEvent, AuditKind, Inserted, NewMessage, StoreError, VisibilityOutcome,
@@ -124,7 +124,7 @@ pub struct AnchorService {
     /// (stored) rather than `cfg.mailbox_ttl`.
     mailbox_ttl_overridden: AtomicBool,
     banned: std::sync::RwLock<std::collections::HashSet<NodeId>>,
-    quotas: Quotas,
+    quotas: Arc<Quotas>,
     /// Validates deposited posts off the network threads.
     ingest: IngestVerifier,
     verifier: std::sync::OnceLock<Arc<Verifier>>,
@@ -143,19 +143,25 @@ fn refuse(code: ErrorCode, message: impl Into<String>) -> wire::Error {
 impl AnchorService {
     /// A service on `store`, taking part in the mesh with `mesh`.
     pub fn new(store: AnchorStore, cfg: ServiceConfig, mesh: MeshHandle) -> Self {
+        let quotas = Arc::new(Quotas::new(cfg.quota));
+        let counters = Arc::new(Counters::default());
+        let admission = Admission {
+            quotas: Arc::clone(&quotas),
+            counters: Arc::clone(&counters),
+        };
         Self {
             mesh,
             limiter: RateLimiter::new(cfg.rate),
             channel_limiter: RateLimiter::new(cfg.channel_rate),
-            quotas: Quotas::new(cfg.quota),
-            ingest: IngestVerifier::start(cfg.ingest_verify_threads),
+            quotas,
+            ingest: IngestVerifier::start(cfg.ingest_verify_threads, admission, store.clone()),
             verifier: std::sync::OnceLock::new(),
             mailbox_ttl_ms: AtomicU64::new(duration_ms(cfg.mailbox_ttl)),
             mailbox_ttl_overridden: AtomicBool::new(false),
             drain_signal: tokio::sync::watch::channel(false).0,
             store,
             cfg,
-            counters: Arc::new(Counters::default()),
+            counters,
             draining: AtomicBool::new(false),
             banned: Default::default(),
         }
@@ -326,30 +332,6 @@ impl AnchorService {
                 .seed(r.author, r.bucket_start_ms, r.posts, r.bytes);
         }
         Ok(())
-    }
-
-    /// Charges a deposit to its author's and depositor's quotas, or refuses
-    /// it with `quotaExceeded` (counted in the metrics).
-    fn admit_deposit(
-        &self,
-        ctx: &RequestCtx,
-        post: &SyncPost,
-        stored_len: usize,
-    ) -> Result<Charge, wire::Error> {
-        let bytes = u64::try_from(stored_len).unwrap_or(u64::MAX);
-        self.quotas
-            .admit(post.post.body().author, ctx.peer, bytes, now_ms())
-            .map_err(|r| {
-                let counter = match r.kind {
-                    QuotaKind::Author => &self.counters.quota_refused_author,
-                    QuotaKind::Depositor | QuotaKind::Anchor => {
-                        &self.counters.quota_refused_depositor
-                    }
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-                debug!(peer = %ctx.peer.short(), quota = r.kind.name(), "deposit refused: quota");
-                r.to_wire_error()
-            })
     }
 
     /// The one place where an error met while serving a peer becomes the
@@ -894,47 +876,34 @@ impl AnchorService {
     // encrypted posts only by recipient-match pull (schema §7).
     // A valid post is charged to the quotas (its canonical bytes,
     // encoded once) before any storage work; a post the store did
-    // not keep is refunded.
+    // not keep is refunded ([`crate::ingest`]).
     async fn serve_push_post(
         self: Arc<Self>,
         ctx: RequestCtx,
         push: PushPost,
     ) -> Result<(), wire::Error> {
-        let post = Arc::new(push.post);
-        let result = match self.ingest.prepare(Arc::clone(&post)).await {
-            // Refused below; nothing was charged.
-            Err(e) => Some(Err(e)),
-            Ok(prepared) => {
-                let charge = self.admit_deposit(&ctx, &post, prepared.bytes.len())?;
-                let result = match self.store.insert_prepared(vec![prepared], now_ms()).await {
-                    Ok(r) => r.into_iter().next(),
-                    Err(e) => {
-                        self.quotas.refund(charge);
-                        return Err(self.store_error(&e));
-                    }
-                };
-                if !matches!(result, Some(Ok(Inserted::New { .. }))) {
-                    self.quotas.refund(charge);
-                }
-                result
-            }
-        };
-        match result {
-            Some(Err(e)) => Err(self.store_error(&e)),
-            Some(Ok(Inserted::Tombstoned)) => Err(refuse(
+        // Kept for a re-deposit (rarely present: cloned only then).
+        let update = push.post.visibility_update.clone();
+        match self.ingest.deposit(push.post, ctx.peer).await {
+            Deposited::Refused(e) => Err(e),
+            Deposited::Failed(e) | Deposited::Stored(Err(e)) => Err(self.store_error(&e)),
+            Deposited::Stored(Ok(Inserted::Tombstoned)) => Err(refuse(
                 ErrorCode::Unauthorized,
                 "deleted by its author; not stored again",
             )),
             // A re-deposit that carries a newer visibility update
             // (the author re-wrapped the post) applies it.
-            Some(Ok(Inserted::Duplicate)) => match &post.visibility_update {
-                Some(update) => match self.visibility_update(update).await {
+            // Boxed: the store futures it nests would otherwise make
+            // every `PushPost` future (moved into its box per request)
+            // several times larger.
+            Deposited::Stored(Ok(Inserted::Duplicate)) => match &update {
+                Some(update) => match Box::pin(self.visibility_update(update)).await {
                     Err(e) if e.code == ErrorCode::Stale => Ok(()),
                     other => other,
                 },
                 None => Ok(()),
             },
-            _ => Ok(()),
+            Deposited::Stored(Ok(Inserted::New { .. })) => Ok(()),
         }
     }
 

@@ -755,6 +755,15 @@ impl AnchorStore {
         dispatch!(self, s => s.insert_posts(posts, now_ms).await)
     }
 
+    /// Hands `posts` (validated, charged) to the backend's post writer as
+    /// one batch from a thread outside the runtime, without waiting:
+    /// `done` is called once with the results (one per post, in order)
+    /// after the commit, or with the failure. Blocks while the writer's
+    /// queue is full (backpressure on the caller's thread).
+    pub(crate) fn submit_posts(&self, posts: Vec<PreparedPost>, now_ms: u64, done: PostsDone) {
+        dispatch!(self, s => s.submit_posts(posts, now_ms, done));
+    }
+
     /// Stores posts (store-and-forward) in one transaction. Each post is
     /// first checked with [`SyncPost::validate`] and against
     /// [`MAX_STORED_SYNC_POST_BYTES`]; an invalid one is its own `Err` and
@@ -987,6 +996,12 @@ pub(crate) fn foreign_delete() -> StoreError {
         reason: "not by the post's author",
     })
 }
+
+/// The answer to a post batch handed over with
+/// [`AnchorStore::submit_posts`]: one result per post, or the batch's
+/// failure (nothing stored).
+pub(crate) type PostsDone =
+    Box<dyn FnOnce(Result<Vec<Result<Inserted, StoreError>>, StoreError>) + Send>;
 
 /// A validated post ready to store.
 #[derive(Debug, Clone)]

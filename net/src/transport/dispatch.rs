@@ -16,8 +16,9 @@
 //!    finished — the connection stays open;
 //! 3. the frame is decoded ([`Message::from_frame`]); a decode error gets an
 //!    `Error` with the decode error's [`WireCode`];
-//! 4. the [`Handler`] runs in its own task (a panic becomes
-//!    `Error(internal)`; the peer stopping the stream cancels it), and its
+//! 4. the [`Handler`] runs on the stream's task, with no further hand-off
+//!    (a panic becomes `Error(internal)`; the peer stopping the stream
+//!    cancels it), and its
 //!    answer is checked with [`MessageCode::accepts_reply`]: a request gets its
 //!    response or `Error`, a push gets `Ack` (`Ok(None)`) or `Error`; anything
 //!    else is a handler bug, answered `Error(internal)`.
@@ -33,8 +34,10 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use distsoc_protocol::codes::{Kind, MessageCode};
@@ -291,12 +294,13 @@ async fn serve_bidi(
 
     let handler = shared.handler.clone();
     let ctx = shared.ctx(true);
-    let mut task = tokio::spawn(async move { handler.handle(ctx, msg).await });
+    // Run here rather than in a task of its own: one wake-up less per
+    // request. Dropping the future cancels the handler.
+    let task = CatchUnwind::new(&*handler, ctx, msg);
     let stopped = send.stopped();
     let outcome = tokio::select! {
-        outcome = &mut task => outcome,
+        outcome = task => outcome,
         _ = stopped => {
-            task.abort();
             debug!(%peer, %code, "peer abandoned the stream: handler cancelled");
             return;
         }
@@ -305,8 +309,8 @@ async fn serve_bidi(
 
     let internal = |why: &str| error_reply(ErrorCode::Internal, code.as_u8(), why);
     let reply = match outcome {
-        Err(join) => {
-            error!(%peer, %code, error = %join, "handler panicked");
+        Err(_) => {
+            error!(%peer, %code, "handler panicked");
             internal("handler failed")
         }
         Ok(Err(mut e)) => {
@@ -416,10 +420,10 @@ async fn serve_uni(
     };
     let handler = shared.handler.clone();
     let ctx = shared.ctx(false);
-    let outcome = tokio::spawn(async move { handler.handle(ctx, msg).await }).await;
+    let outcome = CatchUnwind::new(&*handler, ctx, msg).await;
     drop(reservation);
     match outcome {
-        Err(join) => error!(%peer, %code, error = %join, "push handler panicked"),
+        Err(_) => error!(%peer, %code, "push handler panicked"),
         Ok(Err(e)) => {
             warn!(%peer, %code, error_code = %e.code, message = %e.message, "push refused")
         }
@@ -427,5 +431,33 @@ async fn serve_uni(
             debug!(%peer, %code, reply = %reply.code(), "reply to a unidirectional push dropped");
         }
         Ok(Ok(None)) => debug!(%peer, %code, "push handled"),
+    }
+}
+
+/// A handler's future run on the stream's task, a panic (in `handle` or
+/// in the future) caught as `Err`: what a task of its own gave, without
+/// the hand-off.
+struct CatchUnwind<'a>(Result<HandlerFuture<'a>, Option<Box<dyn std::any::Any + Send>>>);
+
+impl<'a> CatchUnwind<'a> {
+    fn new(handler: &'a dyn Handler, ctx: RequestCtx, msg: Message) -> Self {
+        Self(catch_unwind(AssertUnwindSafe(|| handler.handle(ctx, msg))).map_err(Some))
+    }
+}
+
+impl Future for CatchUnwind<'_> {
+    type Output = std::thread::Result<Result<Option<Message>, wire::Error>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.0 {
+            Ok(fut) => match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+                Ok(Poll::Pending) => Poll::Pending,
+                Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+                Err(panic) => Poll::Ready(Err(panic)),
+            },
+            Err(panic) => Poll::Ready(Err(panic
+                .take()
+                .unwrap_or_else(|| Box::new("polled after completion")))),
+        }
     }
 }

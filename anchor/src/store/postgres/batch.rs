@@ -608,53 +608,83 @@ pub(super) async fn post_writer(
                 let mut results = results.into_iter();
                 for (j, len) in jobs.into_iter().zip(lens) {
                     let mine: Vec<_> = results.by_ref().take(len).collect();
-                    let _ = j.reply.send(Ok(mine));
+                    (j.reply)(Ok(mine));
                 }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "postgres post batch failed");
                 let e = Arc::new(e);
                 for j in jobs {
-                    let _ = j.reply.send(Err(StoreError::Batch(Arc::clone(&e))));
+                    (j.reply)(Err(StoreError::Batch(Arc::clone(&e))));
                 }
             }
         }
     }
 }
 
+/// Locks the `post_seq` counter row until commit.
+const LOCK_POST_SEQ_SQL: &str = "SELECT value FROM counters WHERE name = 'post_seq' FOR UPDATE";
+
+/// Sets the `post_seq` counter.
+const STORE_POST_SEQ_SQL: &str = "UPDATE counters SET value = $1::int8 WHERE name = 'post_seq'";
+
+/// Of the `$1` post ids, those deleted by their author `$2` (row `i`).
+const TOMBSTONED_SQL: &str = "SELECT t.post_id, t.author
+   FROM unnest($1::bytea[], $2::bytea[]) AS k(p, a)
+   JOIN tombstones AS t ON t.post_id = k.p AND t.author = k.a";
+
+/// Of the `$1` post ids, those already held.
+const HELD_SQL: &str = "SELECT post_id FROM posts WHERE post_id = ANY($1::bytea[])";
+
+/// One chunk of new posts, row `i` of the arrays each.
+const INSERT_POSTS_SQL: &str =
+    "INSERT INTO posts (seq, post_id, author, encrypted, created_at_ms, received_at_ms, sync_post)
+ SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::bool[],
+                      $5::int8[], $6::int8[], $7::bytea[])";
+
+/// The recipient rows of a chunk of new posts.
+const INSERT_POST_RECIPIENTS_SQL: &str = "INSERT INTO post_recipients (recipient, seq, author)
+ SELECT * FROM unnest($1::bytea[], $2::int8[], $3::bytea[])
+ ON CONFLICT DO NOTHING";
+
 /// Stores `posts` (each with its receive time) in the open transaction
 /// `tx`. Locks the `post_seq` counter row until commit: post inserts
 /// serialize, so seq order is commit order (the pull cursor never skips).
+/// Every statement is prepared once per connection; the counter lock and
+/// the two lookups go out together (one round trip).
 async fn insert_post_rows(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &Transaction<'_>,
     posts: &[(PreparedPost, u64)],
 ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
-    let mut seq: i64 = lock_post_seq(tx).await?;
+    let (lock_st, tomb_st, held_st) = tokio::try_join!(
+        tx.prepare_cached(LOCK_POST_SEQ_SQL),
+        tx.prepare_cached(TOMBSTONED_SQL),
+        tx.prepare_cached(HELD_SQL),
+    )
+    .map_err(pg_err)?;
     let ids: Vec<&[u8]> = posts.iter().map(|p| &p.0.post_id[..]).collect();
+    let authors: Vec<&[u8]> = posts.iter().map(|p| &p.0.author[..]).collect();
+    // The lock is taken first (statements of one connection run in order),
+    // so the lookups see every post committed before it.
+    let tomb_params: [&(dyn ToSql + Sync); 2] = [&ids, &authors];
+    let held_params: [&(dyn ToSql + Sync); 1] = [&ids];
+    let (seq_row, tomb_rows, held_rows) = tokio::try_join!(
+        tx.query_one(&lock_st, &[]),
+        tx.query(&tomb_st, &tomb_params),
+        tx.query(&held_st, &held_params),
+    )
+    .map_err(pg_err)?;
+    let mut seq: i64 = seq_row.try_get(0).map_err(pg_err)?;
     // Posts deleted by their author are not stored again.
     let mut tombstoned: HashSet<([u8; 32], [u8; 32])> = HashSet::new();
-    for row in tx
-        .query(
-            "SELECT post_id, author FROM tombstones WHERE post_id = ANY($1::bytea[])",
-            &[&ids],
-        )
-        .await
-        .map_err(pg_err)?
-    {
+    for row in tomb_rows {
         tombstoned.insert((
             id32_from("post id", get_bytes(&row, 0)?)?,
             id32_from("author", get_bytes(&row, 1)?)?,
         ));
     }
     let mut held: HashSet<[u8; 32]> = HashSet::new();
-    for row in tx
-        .query(
-            "SELECT post_id FROM posts WHERE post_id = ANY($1::bytea[])",
-            &[&ids],
-        )
-        .await
-        .map_err(pg_err)?
-    {
+    for row in held_rows {
         held.insert(id32_from("post id", get_bytes(&row, 0)?)?);
     }
     let mut out = Vec::with_capacity(posts.len());
@@ -674,6 +704,15 @@ async fn insert_post_rows(
             seq: from_i64("seq", seq)?,
         }));
     }
+    if new.is_empty() {
+        return Ok(out);
+    }
+    let (insert_st, recipients_st, store_st) = tokio::try_join!(
+        tx.prepare_cached(INSERT_POSTS_SQL),
+        tx.prepare_cached(INSERT_POST_RECIPIENTS_SQL),
+        tx.prepare_cached(STORE_POST_SEQ_SQL),
+    )
+    .map_err(pg_err)?;
     let mut start = 0;
     while start < new.len() {
         let mut end = start;
@@ -695,14 +734,6 @@ async fn insert_post_rows(
             .collect();
         let received: Vec<i64> = chunk.iter().map(|(_, p)| to_i64(p.1)).collect();
         let bytes_col: Vec<&[u8]> = chunk.iter().map(|(_, p)| &p.0.bytes[..]).collect();
-        tx.execute(
-                "INSERT INTO posts (seq, post_id, author, encrypted, created_at_ms, received_at_ms, sync_post)
-                 SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::bool[],
-                                      $5::int8[], $6::int8[], $7::bytea[])",
-                &[&seqs, &post_ids, &authors, &enc, &created, &received, &bytes_col],
-            )
-            .await
-            .map_err(pg_err)?;
         let mut r_rec: Vec<&[u8]> = Vec::new();
         let mut r_seq: Vec<i64> = Vec::new();
         let mut r_author: Vec<&[u8]> = Vec::new();
@@ -713,19 +744,22 @@ async fn insert_post_rows(
                 r_author.push(&p.0.author[..]);
             }
         }
-        if !r_rec.is_empty() {
-            tx.execute(
-                "INSERT INTO post_recipients (recipient, seq, author)
-                     SELECT * FROM unnest($1::bytea[], $2::int8[], $3::bytea[])
-                     ON CONFLICT DO NOTHING",
-                &[&r_rec, &r_seq, &r_author],
-            )
-            .await
-            .map_err(pg_err)?;
-        }
+        // The posts and their recipient rows in one round trip.
+        let insert_params: [&(dyn ToSql + Sync); 7] = [
+            &seqs, &post_ids, &authors, &enc, &created, &received, &bytes_col,
+        ];
+        tokio::try_join!(tx.execute(&insert_st, &insert_params), async {
+            if r_rec.is_empty() {
+                Ok(0)
+            } else {
+                tx.execute(&recipients_st, &[&r_rec, &r_seq, &r_author])
+                    .await
+            }
+        },)
+        .map_err(pg_err)?;
         start = end;
     }
-    store_post_seq(tx, seq).await?;
+    tx.execute(&store_st, &[&seq]).await.map_err(pg_err)?;
     Ok(out)
 }
 

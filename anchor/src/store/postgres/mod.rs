@@ -53,7 +53,7 @@ use super::{
     channel_col, channel_from_col, decode_addrs, encode_addrs, fetch_cut, from_i64, id32_from,
     merge_by_id, node_from, random_channel_id, random_salt, to_i64, AuditKind, AuditRecord,
     AuditRow, BootstrapQuery, Channel, ChannelSummary, CheckIn, DeleteOutcome, Enqueued, FetchPage,
-    FetchQuery, Inserted, NewMessage, PlanQuery, PoolGauges, PostVolume, PreparedDelete,
+    FetchQuery, Inserted, NewMessage, PlanQuery, PoolGauges, PostVolume, PostsDone, PreparedDelete,
     PreparedPost, Stats, StoreError, StoreGauges, StoreOptions, StoredMessage, TombstoneRow,
     REDACTED_ID_LEN, SWEEP_CHUNK,
 };
@@ -261,7 +261,8 @@ enum PgJob {
 struct PostJob {
     posts: Vec<PreparedPost>,
     now_ms: u64,
-    reply: Reply<Vec<Result<Inserted, StoreError>>>,
+    /// Called once with the batch's results (or its failure).
+    reply: PostsDone,
 }
 
 // ---------------------------------------------------------------------------

@@ -202,7 +202,9 @@ impl PgStore {
             self.inner.posts.send(PostJob {
                 posts,
                 now_ms,
-                reply: tx,
+                reply: Box::new(move |r| {
+                    let _ = tx.send(r);
+                }),
             }),
         )
         .await
@@ -212,6 +214,19 @@ impl PgStore {
             .await
             .map_err(|_| StoreError::unavailable(format!("no answer within {:?}", limit * 2)))?
             .map_err(|_| StoreError::unavailable("postgres post writer stopped"))?
+    }
+
+    /// Queues `posts` for the post writer from a thread outside the
+    /// runtime, without waiting ([`super::super::AnchorStore::submit_posts`]).
+    pub(crate) fn submit_posts(&self, posts: Vec<PreparedPost>, now_ms: u64, done: PostsDone) {
+        let job = PostJob {
+            posts,
+            now_ms,
+            reply: done,
+        };
+        if let Err(mpsc::error::SendError(job)) = self.inner.posts.blocking_send(job) {
+            (job.reply)(Err(StoreError::unavailable("postgres post writer stopped")));
+        }
     }
 
     /// One pull page on one pooled connection: the post and tombstone

@@ -36,7 +36,7 @@ use super::{
     channel_col, channel_from_col, decode_addrs, encode_addrs, from_i64, merge_by_id, node_from,
     random_channel_id, random_salt, to_i64, AuditKind, AuditRecord, AuditRow, BootstrapQuery,
     Channel, ChannelSummary, CheckIn, DeleteOutcome, Enqueued, FetchPage, FetchQuery, Inserted,
-    NewMessage, PlanQuery, PostVolume, PreparedDelete, PreparedPost, Stats, StoreError,
+    NewMessage, PlanQuery, PostVolume, PostsDone, PreparedDelete, PreparedPost, Stats, StoreError,
     StoreGauges, StoreOptions, StoredMessage, TombstoneRow, SWEEP_CHUNK,
 };
 

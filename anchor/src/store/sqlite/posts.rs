@@ -186,53 +186,132 @@ fn tombstones_by_seq(c: &Connection, seqs: &[u64]) -> Result<Vec<TombstoneRow>, 
     Ok(out)
 }
 
+/// Stores `posts` (received at `now_ms`) in the writer's open
+/// transaction, one result each in order: a post deleted by its author is
+/// `Tombstoned`, one already held `Duplicate`. The seqs are drawn from the
+/// `post_seq` counter once for the whole batch (read once, written once):
+/// the writer thread is the only one drawing them inside its transaction.
+fn insert_rows(
+    c: &Connection,
+    posts: &[PreparedPost],
+    now_ms: u64,
+) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+    let mut held = c.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM tombstones WHERE post_id = ?1 AND author = ?2),
+                EXISTS (SELECT 1 FROM posts WHERE post_id = ?1)",
+    )?;
+    let mut insert = c.prepare_cached(
+        "INSERT INTO posts (seq, post_id, author, encrypted, created_at_ms, received_at_ms, sync_post)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    let mut out = Vec::with_capacity(posts.len());
+    let mut seq: Option<i64> = None;
+    let received = to_i64(now_ms);
+    for p in posts {
+        let (tombstoned, exists): (bool, bool) = held
+            .query_row([&p.post_id[..], &p.author[..]], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        if tombstoned {
+            out.push(Ok(Inserted::Tombstoned));
+            continue;
+        }
+        if exists {
+            out.push(Ok(Inserted::Duplicate));
+            continue;
+        }
+        let s = match seq {
+            Some(s) => s + 1,
+            None => c
+                .prepare_cached(HEAD_SQL)?
+                .query_row([], |r| r.get::<_, i64>(0))?
+                .checked_add(1)
+                .ok_or_else(|| StoreError::corrupt("post_seq", "counter overflow"))?,
+        };
+        seq = Some(s);
+        insert.execute(params![
+            s,
+            &p.post_id[..],
+            &p.author[..],
+            p.encrypted,
+            to_i64(p.created_at_ms),
+            received,
+            &p.bytes
+        ])?;
+        insert_post_recipients(c, p, s)?;
+        out.push(Ok(Inserted::New {
+            seq: from_i64("seq", s)?,
+        }));
+    }
+    if let Some(s) = seq {
+        c.prepare_cached("UPDATE counters SET value = ?1 WHERE name = 'post_seq'")?
+            .execute([s])?;
+    }
+    Ok(out)
+}
+
+/// A batch of posts handed to the writer by a thread that does not wait
+/// for it ([`SqliteStore::submit_posts`]): one job, one savepoint, answered
+/// through `done` after the commit.
+struct PostBatch {
+    posts: Vec<PreparedPost>,
+    now_ms: u64,
+    result: Option<Result<Vec<Result<Inserted, StoreError>>, StoreError>>,
+    done: PostsDone,
+}
+
+impl WriteJob for PostBatch {
+    fn run(&mut self, conn: &Connection) -> Option<Vec<QueueKey>> {
+        let (posts, now_ms) = (&self.posts, self.now_ms);
+        let out = catch_unwind(AssertUnwindSafe(|| insert_rows(conn, posts, now_ms)))
+            .unwrap_or_else(|_| {
+                Err(StoreError::corrupt(
+                    "sqlite writer",
+                    "a write request panicked",
+                ))
+            });
+        let ok = out.is_ok();
+        self.result = Some(out);
+        ok.then(Vec::new)
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), &Arc<StoreError>>) {
+        let this = *self;
+        let out = match (this.result, commit) {
+            (Some(Err(e)), _) => Err(e),
+            (Some(Ok(r)), Ok(())) => Ok(r),
+            (_, Err(e)) => Err(StoreError::Batch(Arc::clone(e))),
+            (None, Ok(())) => Err(StoreError::corrupt("sqlite writer", "job not run")),
+        };
+        (this.done)(out);
+    }
+}
+
 impl SqliteStore {
     pub(crate) async fn insert_posts(
         &self,
         posts: Vec<PreparedPost>,
         now_ms: u64,
     ) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
-        self.write(move |c| {
-            let mut out = Vec::with_capacity(posts.len());
-            for p in &posts {
-                let tombstoned: bool = c
-                    .prepare_cached(
-                        "SELECT EXISTS (SELECT 1 FROM tombstones WHERE post_id = ?1 AND author = ?2)",
-                    )?
-                    .query_row([&p.post_id[..], &p.author[..]], |r| r.get(0))?;
-                if tombstoned {
-                    out.push(Ok(Inserted::Tombstoned));
-                    continue;
-                }
-                let exists: bool = c
-                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM posts WHERE post_id = ?1)")?
-                    .query_row([&p.post_id[..]], |r| r.get(0))?;
-                if exists {
-                    out.push(Ok(Inserted::Duplicate));
-                    continue;
-                }
-                let seq = next_post_seq(c)?;
-                c.prepare_cached(
-                    "INSERT INTO posts (seq, post_id, author, encrypted, created_at_ms, received_at_ms, sync_post)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?
-                .execute(params![
-                    seq,
-                    &p.post_id[..],
-                    &p.author[..],
-                    p.encrypted,
-                    to_i64(p.created_at_ms),
-                    to_i64(now_ms),
-                    &p.bytes
-                ])?;
-                insert_post_recipients(c, p, seq)?;
-                out.push(Ok(Inserted::New {
-                    seq: from_i64("seq", seq)?,
-                }));
-            }
-            Ok((out, Vec::new()))
-        })
-        .await
+        self.write(move |c| Ok((insert_rows(c, &posts, now_ms)?, Vec::new())))
+            .await
+    }
+
+    /// Queues `posts` for the writer as one job from a thread outside the
+    /// runtime (an ingest verifier thread), without waiting: `done` gets
+    /// the results after the commit (or the failure). Blocks while the
+    /// writer's queue is full.
+    pub(crate) fn submit_posts(&self, posts: Vec<PreparedPost>, now_ms: u64, done: PostsDone) {
+        let job: Box<dyn WriteJob> = Box::new(PostBatch {
+            posts,
+            now_ms,
+            result: None,
+            done,
+        });
+        if let Err(mpsc::error::SendError(job)) = self.inner.jobs.blocking_send(job) {
+            let e = Arc::new(StoreError::unavailable("sqlite writer stopped"));
+            job.finish(Err(&e));
+        }
     }
 
     /// One pull page, read in one reader transaction: post and tombstone
