@@ -1,6 +1,7 @@
 //! PostgreSQL group commit: the write workers and the multi-row statements
 //! of one batch (enqueues, posts, audit events, check-ins).
 
+use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
 use super::mailbox::{pages_from_rows, PageArgs};
