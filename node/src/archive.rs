@@ -10,26 +10,30 @@
 //!   requester whose NodeId is its author, so followers never even receive
 //!   it. The node's own feed does not show it ([`is_archive_post`]).
 //! * Deposit ([`Node::deposit_archive`]): the rows no archive post carries
-//!   yet are packed, oldest first, into posts of at most
-//!   [`CHUNK_MAX_ENTRIES`] entries and [`CHUNK_BUDGET_BYTES`] bytes of
+//!   yet — the 1:1 archive's, then the group threads' messages (entries
+//!   with `group` set, `peer` their sender) — are packed, oldest first,
+//!   into posts of at most [`CHUNK_MAX_ENTRIES`] entries and [`CHUNK_BUDGET_BYTES`] bytes of
 //!   entries, stored as our own posts, and the rows marked deposited. The
 //!   posts then reach anchors the way all our posts do (`deposit_at`, the
 //!   start of which packs first). It runs before every deposit at an
 //!   anchor — each sync with an anchor (the `run` timer, `sync`, `connect`)
 //!   and the end of `distsoc-node dm send` / `dm read` — so one DM command
 //!   costs at most one archive post (a DM is at most 64 KiB of text), and
-//!   a node that archived nothing since its last deposit does one indexed
-//!   query and writes nothing.
+//!   a node that archived nothing since its last deposit does two indexed
+//!   queries (1:1 rows, group rows) and writes nothing.
 //! * Restore ([`Node::restore_archive`]): our own stored posts after a
 //!   cursor are looked at; each archive post is opened with the network key
 //!   and its entries are merged into the archive, deduplicated by the
 //!   entry's `dedup` (BLAKE3-256 of the DM payload as it travelled, the key
 //!   the archive already dedups on), so restoring twice, or restoring a
-//!   message this device archived itself, keeps one row. Restored rows count
-//!   as deposited, so they never travel again. It runs after every pull sync
-//!   that stored new posts, so an identity imported on a new device gets
-//!   its DM history back at its first sync with the anchors its bundle
-//!   names (`IdentityBundle.archiveAnchors`).
+//!   message this device archived itself, keeps one row. An entry with
+//!   `group` goes into its group thread (`store::dm_groups`), whose
+//!   membership it sets if it is not older than the stored one. Restored
+//!   rows count as deposited, so they never travel again. It runs after
+//!   every pull sync that stored new posts, so an identity imported on a
+//!   new device gets its DM history (group threads included) back at its
+//!   first sync with the anchors its bundle names
+//!   (`IdentityBundle.archiveAnchors`).
 
 use distsoc_net::now_ms;
 use distsoc_protocol::ids::{NodeId, PostingId};
