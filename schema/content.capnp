@@ -110,6 +110,12 @@ struct DmArchiveEntry {
   # The row's deduplication key: BLAKE3-256 of the DM payload as it
   # travelled. A restore inserts a row only if no row has this key, so
   # restoring twice, or the same message archived on two devices, keeps one.
+
+  group @5 :DmGroup;
+  # Set for a message of a group thread (schema/README.md §9.1, "Group
+  # threads"): the group thread and its members as that message named them.
+  # `peer` is then the message's sender (for an outgoing one, the archive
+  # owner's own id, the one it sent as). Absent for a 1:1 message.
 }
 
 struct DmRotation {

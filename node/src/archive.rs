@@ -10,37 +10,41 @@
 //!   requester whose NodeId is its author, so followers never even receive
 //!   it. The node's own feed does not show it ([`is_archive_post`]).
 //! * Deposit ([`Node::deposit_archive`]): the rows no archive post carries
-//!   yet are packed, oldest first, into posts of at most
-//!   [`CHUNK_MAX_ENTRIES`] entries and [`CHUNK_BUDGET_BYTES`] bytes of
+//!   yet — the 1:1 archive's, then the group threads' messages (entries
+//!   with `group` set, `peer` their sender) — are packed, oldest first,
+//!   into posts of at most [`CHUNK_MAX_ENTRIES`] entries and [`CHUNK_BUDGET_BYTES`] bytes of
 //!   entries, stored as our own posts, and the rows marked deposited. The
 //!   posts then reach anchors the way all our posts do (`deposit_at`, the
 //!   start of which packs first). It runs before every deposit at an
 //!   anchor — each sync with an anchor (the `run` timer, `sync`, `connect`)
 //!   and the end of `distsoc-node dm send` / `dm read` — so one DM command
 //!   costs at most one archive post (a DM is at most 64 KiB of text), and
-//!   a node that archived nothing since its last deposit does one indexed
-//!   query and writes nothing.
+//!   a node that archived nothing since its last deposit does two indexed
+//!   queries (1:1 rows, group rows) and writes nothing.
 //! * Restore ([`Node::restore_archive`]): our own stored posts after a
 //!   cursor are looked at; each archive post is opened with the network key
 //!   and its entries are merged into the archive, deduplicated by the
 //!   entry's `dedup` (BLAKE3-256 of the DM payload as it travelled, the key
 //!   the archive already dedups on), so restoring twice, or restoring a
-//!   message this device archived itself, keeps one row. Restored rows count
-//!   as deposited, so they never travel again. It runs after every pull sync
-//!   that stored new posts, so an identity imported on a new device gets
-//!   its DM history back at its first sync with the anchors its bundle
-//!   names (`IdentityBundle.archiveAnchors`).
+//!   message this device archived itself, keeps one row. An entry with
+//!   `group` goes into its group thread (`store::dm_groups`), whose
+//!   membership it sets if it is not older than the stored one. Restored
+//!   rows count as deposited, so they never travel again. It runs after
+//!   every pull sync that stored new posts, so an identity imported on a
+//!   new device gets its DM history (group threads included) back at its
+//!   first sync with the anchors its bundle names
+//!   (`IdentityBundle.archiveAnchors`).
 
 use distsoc_net::now_ms;
 use distsoc_protocol::ids::{NodeId, PostingId};
 use distsoc_protocol::messages::content::{
-    open_post, seal_post, DmArchiveChunk, DmArchiveEntry, PostBody, SyncPost, MAX_ARCHIVE_ENTRIES,
-    MAX_POST_BYTES,
+    open_post, seal_post, DmArchiveChunk, DmArchiveEntry, DmGroup, PostBody, SyncPost,
+    MAX_ARCHIVE_ENTRIES, MAX_POST_BYTES,
 };
 
 use crate::compose::check_limits;
 use crate::node::{Node, NodeError};
-use crate::store::{ArchivedDm, PendingDm};
+use crate::store::{ArchivedDm, GroupDm};
 
 /// Most entries a node packs into one archive post (the schema allows
 /// [`MAX_ARCHIVE_ENTRIES`]).
@@ -90,54 +94,104 @@ pub fn is_archive_post(post: &SyncPost, node: NodeId) -> bool {
         && recipients[0].recipient == node.0
 }
 
-/// An entry's canonical size: its list element (2 data words, 3
-/// pointers), the two 32-byte ids and the text with its NUL, word-aligned
-/// (the body around the entries adds a few words).
-fn entry_bytes(e: &ArchivedDm) -> usize {
-    40 + 32 + 32 + (e.text.len() + 1).div_ceil(8) * 8
+/// An entry's canonical size, at most: its list element (2 data words, 4
+/// pointers; a chunk with no group entry drops the 4th), the two 32-byte
+/// ids and the text with its NUL, word-aligned, and for a group message
+/// its `DmGroup` (2 pointers, the 16-byte thread id, a pointer and 32
+/// bytes per member) (the body around the entries adds a few words).
+fn entry_bytes(e: &DmArchiveEntry) -> usize {
+    let group = e
+        .group
+        .as_ref()
+        .map_or(0, |g| 16 + 16 + 40 * g.members.len());
+    48 + 32 + 32 + (e.text.len() + 1).div_ceil(8) * 8 + group
+}
+
+/// Where a packed entry came from: the row to mark deposited.
+#[derive(Debug, Clone, Copy)]
+enum Row {
+    /// A `dm_archive` row.
+    Dm(i64),
+    /// A `dm_group_messages` row.
+    Group(i64),
 }
 
 impl Node {
-    /// Packs every archived DM no archive post carries yet into archive
-    /// posts (stored as our own posts, deposited at anchors like them) and
-    /// marks the rows deposited.
+    /// Packs every archived DM (1:1 and group messages) no archive post
+    /// carries yet into archive posts (stored as our own posts, deposited
+    /// at anchors like them) and marks the rows deposited. The 1:1 rows go
+    /// first, then the group messages, each oldest row first.
     pub fn deposit_archive(&self) -> Result<ArchiveDeposit, NodeError> {
         let key = self.archive_key();
         let mut done = ArchiveDeposit::default();
         loop {
-            let pending = self.store.archive_pending(&key, CHUNK_MAX_ENTRIES)?;
+            let mut pending: Vec<(DmArchiveEntry, Row)> = self
+                .store
+                .archive_pending(&key, CHUNK_MAX_ENTRIES)?
+                .into_iter()
+                .map(|p| {
+                    let e = DmArchiveEntry {
+                        peer: p.dm.peer.0,
+                        outgoing: p.dm.outgoing,
+                        created_at_ms: p.dm.sent_at_ms,
+                        text: p.dm.text,
+                        dedup: p.dedup,
+                        group: None,
+                    };
+                    (e, Row::Dm(p.archive_id))
+                })
+                .collect();
+            if pending.len() < CHUNK_MAX_ENTRIES {
+                let more = self
+                    .store
+                    .group_archive_pending(&key, CHUNK_MAX_ENTRIES - pending.len())?;
+                pending.extend(more.into_iter().map(|p| {
+                    let e = DmArchiveEntry {
+                        peer: p.dm.sender.0,
+                        outgoing: p.dm.outgoing,
+                        created_at_ms: p.dm.sent_at_ms,
+                        text: p.dm.text,
+                        dedup: p.dedup,
+                        group: Some(DmGroup {
+                            thread_id: p.thread,
+                            members: p.members.iter().map(|m| m.0).collect(),
+                        }),
+                    };
+                    (e, Row::Group(p.id))
+                }));
+            }
             if pending.is_empty() {
                 return Ok(done);
             }
-            let mut chunk: Vec<&PendingDm> = Vec::new();
+            let mut n = 0;
             let mut bytes = 0;
-            for p in &pending {
-                let b = entry_bytes(&p.dm);
-                if !chunk.is_empty() && bytes + b > CHUNK_BUDGET_BYTES {
+            for (e, _) in &pending {
+                let b = entry_bytes(e);
+                if n > 0 && bytes + b > CHUNK_BUDGET_BYTES {
                     break;
                 }
                 bytes += b;
-                chunk.push(p);
+                n += 1;
             }
-            self.store_archive_post(&chunk)?;
-            let ids: Vec<i64> = chunk.iter().map(|p| p.archive_id).collect();
-            self.store.mark_archive_deposited(&ids)?;
+            pending.truncate(n);
+            let (entries, rows): (Vec<DmArchiveEntry>, Vec<Row>) = pending.into_iter().unzip();
+            self.store_archive_post(entries)?;
+            let mut dms = Vec::new();
+            let mut groups = Vec::new();
+            for r in rows {
+                match r {
+                    Row::Dm(id) => dms.push(id),
+                    Row::Group(id) => groups.push(id),
+                }
+            }
+            self.store.mark_archive_deposited(&dms)?;
+            self.store.mark_group_deposited(&groups)?;
             done.posts += 1;
-            done.entries += chunk.len();
+            done.entries += n;
         }
     }
 
-    fn store_archive_post(&self, rows: &[&PendingDm]) -> Result<SyncPost, NodeError> {
-        let entries = rows
-            .iter()
-            .map(|p| DmArchiveEntry {
-                peer: p.dm.peer.0,
-                outgoing: p.dm.outgoing,
-                created_at_ms: p.dm.sent_at_ms,
-                text: p.dm.text.clone(),
-                dedup: p.dedup,
-            })
-            .collect();
+    fn store_archive_post(&self, entries: Vec<DmArchiveEntry>) -> Result<SyncPost, NodeError> {
         let body = PostBody {
             text: String::new(),
             attachments: Vec::new(),
@@ -188,6 +242,14 @@ impl Node {
                 done.posts += 1;
                 let now = now_ms();
                 for e in chunk.entries {
+                    if let Some(g) = &e.group {
+                        if self.restore_group_entry(&key, g, &e, now)? {
+                            done.restored += 1;
+                        } else {
+                            done.known += 1;
+                        }
+                        continue;
+                    }
                     let dm = ArchivedDm {
                         peer: NodeId(e.peer),
                         outgoing: e.outgoing,
@@ -207,6 +269,30 @@ impl Node {
             }
         }
     }
+
+    /// Files a restored group message in its group thread, and takes the
+    /// members it names if it is at least as new as the stored membership
+    /// (the rule of a received group message). Returns whether it was new.
+    fn restore_group_entry(
+        &self,
+        key: &[u8; 32],
+        g: &DmGroup,
+        e: &DmArchiveEntry,
+        now: u64,
+    ) -> Result<bool, NodeError> {
+        let members: Vec<NodeId> = g.members.iter().map(|m| NodeId(*m)).collect();
+        self.store
+            .upsert_dm_group(&g.thread_id, &members, e.created_at_ms)?;
+        let dm = GroupDm {
+            sender: NodeId(e.peer),
+            outgoing: e.outgoing,
+            sent_at_ms: e.created_at_ms,
+            text: e.text.clone(),
+        };
+        Ok(self
+            .store
+            .restore_group_dm(key, &g.thread_id, &dm, e.dedup, now)?)
+    }
 }
 
 #[cfg(test)]
@@ -216,36 +302,38 @@ mod tests {
 
     #[test]
     fn the_size_estimate_bounds_the_canonical_body() {
-        for len in [0, 1, 7, 8, 9, 100, 4096, 65_536] {
-            let dm = ArchivedDm {
-                peer: NodeId([1; 32]),
-                outgoing: true,
-                sent_at_ms: u64::MAX,
-                text: "x".repeat(len),
-            };
-            let n = 200;
-            let entries = vec![
-                DmArchiveEntry {
-                    peer: dm.peer.0,
+        for members in [None, Some(2), Some(32)] {
+            for len in [0, 1, 7, 8, 9, 100, 4096, 65_536] {
+                let entry = DmArchiveEntry {
+                    peer: [1; 32],
                     outgoing: true,
-                    created_at_ms: dm.sent_at_ms,
-                    text: dm.text.clone(),
+                    created_at_ms: u64::MAX,
+                    text: "x".repeat(len),
                     dedup: [2; 32],
+                    group: members.map(|n| DmGroup {
+                        thread_id: [3; 16],
+                        members: (0..n).map(|i| [i as u8; 32]).collect(),
+                    }),
                 };
-                n
-            ];
-            let body = codec::canonical_of(&PostBody {
-                archive: Some(DmArchiveChunk { entries }),
-                ..PostBody::default()
-            });
-            // The body's own overhead (root, its pointers, the empty text
-            // and attachments, the chunk and its list tag) is a few words.
-            let estimate = n * entry_bytes(&dm);
-            assert!(
-                (estimate..=estimate + 128).contains(&body.len()),
-                "{len}: {} vs {estimate}",
-                body.len()
-            );
+                let n = 200;
+                let estimate = n * entry_bytes(&entry);
+                let body = codec::canonical_of(&PostBody {
+                    archive: Some(DmArchiveChunk {
+                        entries: vec![entry; n],
+                    }),
+                    ..PostBody::default()
+                });
+                // The body's own overhead (root, its pointers, the empty
+                // text and attachments, the chunk and its list tag) is a few
+                // words; a chunk of 1:1 entries only is one word per entry
+                // smaller (canonical lists drop the null `group` pointer).
+                let slack = if members.is_none() { 8 * n } else { 0 };
+                assert!(
+                    (estimate - slack..=estimate + 128).contains(&body.len()),
+                    "{members:?} {len}: {} vs {estimate}",
+                    body.len()
+                );
+            }
         }
     }
 }

@@ -4,7 +4,8 @@
 //! shows the one group thread in order (and no 1:1 thread gets them); each
 //! message goes to each other member on the pairwise rotated thread, so
 //! after the first message of each pair the anchor stores only ephemeral
-//! ids.
+//! ids. A member's group threads come back on a second device (the
+//! archive deposit).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 #[path = "support/anchor_net.rs"]
@@ -181,5 +182,82 @@ async fn a_group_of_three_is_one_rotating_thread_for_each_member() {
         [(false, "just us".to_string())]
     );
     assert_eq!(group_history(&b, &group).await.0.len(), expected.len());
+    net.stop().await;
+}
+
+/// How many posts by `author` (hex NodeId) the anchor holds.
+fn anchor_posts_by(net: &Net, author: &str) -> i64 {
+    net.anchor_db()
+        .query_row(
+            "SELECT count(*) FROM posts WHERE author = ?1",
+            [hex::decode(author).unwrap()],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// Group threads travel in the archive deposit (issue 13): Bob, a member
+/// of a group with messages from all three members (his own included) and
+/// a 1:1 thread, exports; the first `sync` of the directory he imports
+/// into brings back `dm groups` and `dm history --group` exactly as on the
+/// old one (senders, directions, times, members), and the 1:1 thread; a
+/// second sync adds nothing, and the restored rows are not deposited
+/// again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_threads_come_back_on_a_second_device() {
+    let net = Net::start().await;
+    let (a, a_id) = net.node("ann").await;
+    let (b, b_id) = net.node("bob").await;
+    let (c, c_id) = net.node("cat").await;
+    let first = group_send(&net, &a, &[&b_id, &c_id], "hello both").await;
+    let group = first["group"].as_str().unwrap().to_string();
+    read(&net, &b).await;
+    group_send(&net, &b, &[&a_id, &c_id], "hi from bob").await;
+    read(&net, &c).await;
+    group_send(&net, &c, &[&a_id, &b_id], "cat too").await;
+    net.dm(&a, &["send", "--to", &b_id, "just us"]).await;
+    group_send(&net, &b, &[&c_id, &a_id], "bob again").await;
+    // Bob's last read deposits what it archived.
+    assert_eq!(read(&net, &b).await.len(), 2);
+
+    let before = run(&b, &["dm", "history", "--group", &group]).await;
+    let (msgs, members) = group_history(&b, &group).await;
+    assert_eq!(msgs.len(), 4, "{before}");
+    assert_eq!(members.len(), 3);
+    let groups = run(&b, &["dm", "groups"]).await;
+    let one_to_one = history(&b, &a_id, &[]).await;
+    assert_eq!(one_to_one, [(false, "just us".to_string())]);
+    let held = anchor_posts_by(&net, &b_id);
+    assert!(held > 0, "Bob deposited archive posts");
+
+    let pass = net.dir.path().join("pass");
+    std::fs::write(&pass, "a long enough passphrase").unwrap();
+    let file = net.dir.path().join("bob.bundle");
+    let (file_s, pass_s) = (file.to_str().unwrap(), pass.to_str().unwrap());
+    run(
+        &b,
+        &["export", "--out", file_s, "--passphrase-file", pass_s],
+    )
+    .await;
+    let b2 = net.dir.path().join("bob2");
+    run(&b2, &["import", file_s, "--passphrase-file", pass_s]).await;
+    assert_eq!(run(&b2, &["dm", "groups"]).await, serde_json::json!([]));
+
+    run(&b2, &["sync"]).await;
+    assert_eq!(
+        run(&b2, &["dm", "history", "--group", &group]).await,
+        before
+    );
+    assert_eq!(run(&b2, &["dm", "groups"]).await, groups);
+    assert_eq!(history(&b2, &a_id, &[]).await, one_to_one);
+    // A second sync adds nothing, and deposits nothing.
+    run(&b2, &["sync"]).await;
+    assert_eq!(
+        run(&b2, &["dm", "history", "--group", &group]).await,
+        before
+    );
+    assert_eq!(run(&b2, &["dm", "groups"]).await, groups);
+    assert_eq!(history(&b2, &a_id, &[]).await, one_to_one);
+    assert_eq!(anchor_posts_by(&net, &b_id), held);
     net.stop().await;
 }

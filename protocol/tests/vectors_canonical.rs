@@ -135,12 +135,17 @@ fn post_body(v: &Value) -> PostBody {
                 created_at_ms: n(e, "createdAtMs"),
                 text: text(e, "text"),
                 dedup: arr(e, "dedup"),
+                group: e.get("group").map(dm_group),
             }),
         }),
-        group: v.get("group").map(|g| DmGroup {
-            thread_id: arr(g, "threadId"),
-            members: list(g, "members", id32),
-        }),
+        group: v.get("group").map(dm_group),
+    }
+}
+
+fn dm_group(g: &Value) -> DmGroup {
+    DmGroup {
+        thread_id: arr(g, "threadId"),
+        members: list(g, "members", id32),
     }
 }
 

@@ -46,6 +46,22 @@ pub struct GroupDm {
     pub text: String,
 }
 
+/// A group message no archive post carries yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingGroupDm {
+    /// The row's local id (what [`Store::mark_group_deposited`] takes).
+    pub id: i64,
+    /// Its group thread.
+    pub thread: GroupThreadId,
+    /// The thread's members as this node knows them now (the latest
+    /// message's; the store keeps no older membership).
+    pub members: Vec<NodeId>,
+    /// The message.
+    pub dm: GroupDm,
+    /// Its deduplication key.
+    pub dedup: [u8; 32],
+}
+
 fn aad(thread: &GroupThreadId, sender: &NodeId, outgoing: bool, sent_at_ms: u64) -> Vec<u8> {
     let mut a = b"distsoc dm group".to_vec();
     a.extend_from_slice(thread);
@@ -58,6 +74,36 @@ fn aad(thread: &GroupThreadId, sender: &NodeId, outgoing: bool, sent_at_ms: u64)
 fn id32(what: &'static str, b: &[u8]) -> Result<[u8; 32], StoreError> {
     b.try_into()
         .map_err(|_| StoreError::corrupt(what, "length"))
+}
+
+fn unpack_members(packed: &[u8]) -> Result<Vec<NodeId>, StoreError> {
+    if !packed.len().is_multiple_of(32) {
+        return Err(StoreError::corrupt("dm_groups.members", "length"));
+    }
+    packed
+        .chunks(32)
+        .map(|c| id32("dm_groups.members", c).map(NodeId))
+        .collect()
+}
+
+/// Opens a group row's sealed text.
+fn open_row(
+    key: &[u8; 32],
+    thread: &GroupThreadId,
+    sender: &NodeId,
+    outgoing: bool,
+    sent_at_ms: u64,
+    sealed: &[u8],
+) -> Result<String, StoreError> {
+    let (nonce, ct) = sealed
+        .split_at_checked(NONCE_LEN)
+        .ok_or_else(|| StoreError::corrupt("dm group row", "too short"))?;
+    let nonce: [u8; NONCE_LEN] = nonce
+        .try_into()
+        .map_err(|_| StoreError::corrupt("dm group row", "nonce"))?;
+    let plain = aead_open(key, &nonce, &aad(thread, sender, outgoing, sent_at_ms), ct)
+        .map_err(|_| StoreError::corrupt("dm group row", "does not open with this node's key"))?;
+    String::from_utf8(plain).map_err(|_| StoreError::corrupt("dm group row", "not UTF-8"))
 }
 
 impl Store {
@@ -97,13 +143,7 @@ impl Store {
                     .try_into()
                     .map_err(|_| StoreError::corrupt("dm_groups.thread", "length"))?;
                 let packed: Vec<u8> = r.get(1)?;
-                if !packed.len().is_multiple_of(32) {
-                    return Err(StoreError::corrupt("dm_groups.members", "length"));
-                }
-                let members = packed
-                    .chunks(32)
-                    .map(|c| id32("dm_groups.members", c).map(NodeId))
-                    .collect::<Result<_, _>>()?;
+                let members = unpack_members(&packed)?;
                 out.push(DmGroupInfo {
                     thread,
                     members,
@@ -124,6 +164,33 @@ impl Store {
         dedup: [u8; 32],
         now_ms: u64,
     ) -> Result<bool, StoreError> {
+        self.insert_group_dm(key, thread, dm, dedup, now_ms, false)
+    }
+
+    /// Archives one group message restored from an archive post: as
+    /// [`archive_group_dm`](Self::archive_group_dm), but the row counts as
+    /// deposited, and a row with the same `dedup` waiting for a deposit is
+    /// marked deposited. Returns whether it was new.
+    pub fn restore_group_dm(
+        &self,
+        key: &[u8; 32],
+        thread: &GroupThreadId,
+        dm: &GroupDm,
+        dedup: [u8; 32],
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        self.insert_group_dm(key, thread, dm, dedup, now_ms, true)
+    }
+
+    fn insert_group_dm(
+        &self,
+        key: &[u8; 32],
+        thread: &GroupThreadId,
+        dm: &GroupDm,
+        dedup: [u8; 32],
+        now_ms: u64,
+        deposited: bool,
+    ) -> Result<bool, StoreError> {
         let mut nonce = [0u8; NONCE_LEN];
         rand_core::OsRng.fill_bytes(&mut nonce);
         let ct = aead_seal(
@@ -136,10 +203,10 @@ impl Store {
         let mut sealed = nonce.to_vec();
         sealed.extend_from_slice(&ct);
         self.write(|tx| {
-            Ok(tx.execute(
+            let new = tx.execute(
                 "INSERT OR IGNORE INTO dm_group_messages
-                   (thread, sender, outgoing, sent_at_ms, stored_at_ms, dedup, sealed)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                   (thread, sender, outgoing, sent_at_ms, stored_at_ms, dedup, sealed, deposited)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     &thread[..],
                     &dm.sender.0[..],
@@ -147,9 +214,77 @@ impl Store {
                     to_sql_u64(dm.sent_at_ms),
                     to_sql_u64(now_ms),
                     &dedup[..],
-                    sealed
+                    sealed,
+                    deposited
                 ],
-            )? == 1)
+            )? == 1;
+            if !new && deposited {
+                tx.execute(
+                    "UPDATE dm_group_messages SET deposited = 1
+                      WHERE dedup = ?1 AND deposited = 0",
+                    params![&dedup[..]],
+                )?;
+            }
+            Ok(new)
+        })
+    }
+
+    /// Up to `limit` group messages no archive post carries yet, oldest row
+    /// first, opened with `key`, each with its thread's current members.
+    pub fn group_archive_pending(
+        &self,
+        key: &[u8; 32],
+        limit: usize,
+    ) -> Result<Vec<PendingGroupDm>, StoreError> {
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "SELECT m.id, m.thread, m.sender, m.outgoing, m.sent_at_ms, m.dedup, m.sealed,
+                        g.members
+                   FROM dm_group_messages m JOIN dm_groups g ON g.thread = m.thread
+                  WHERE m.deposited = 0 ORDER BY m.id LIMIT ?1",
+            )?;
+            let mut rows = stmt.query(params![limit.min(MAX_HISTORY) as i64])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let thread: Vec<u8> = r.get(1)?;
+                let thread: GroupThreadId = thread
+                    .try_into()
+                    .map_err(|_| StoreError::corrupt("dm_group_messages.thread", "length"))?;
+                let sender: Vec<u8> = r.get(2)?;
+                let sender = NodeId(id32("dm_group_messages.sender", &sender)?);
+                let outgoing: bool = r.get(3)?;
+                let sent_at_ms = from_sql_u64("sent_at_ms", r.get(4)?)?;
+                let dedup: Vec<u8> = r.get(5)?;
+                let dedup = id32("dm_group_messages.dedup", &dedup)?;
+                let sealed: Vec<u8> = r.get(6)?;
+                let text = open_row(key, &thread, &sender, outgoing, sent_at_ms, &sealed)?;
+                let packed: Vec<u8> = r.get(7)?;
+                out.push(PendingGroupDm {
+                    id: r.get(0)?,
+                    thread,
+                    members: unpack_members(&packed)?,
+                    dm: GroupDm {
+                        sender,
+                        outgoing,
+                        sent_at_ms,
+                        text,
+                    },
+                    dedup,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Marks group messages as carried by an archive post.
+    pub fn mark_group_deposited(&self, ids: &[i64]) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let mut stmt =
+                tx.prepare_cached("UPDATE dm_group_messages SET deposited = 1 WHERE id = ?1")?;
+            for id in ids {
+                stmt.execute(params![id])?;
+            }
+            Ok(())
         })
     }
 
@@ -175,18 +310,7 @@ impl Store {
                 let outgoing: bool = r.get(1)?;
                 let sent_at_ms = from_sql_u64("sent_at_ms", r.get(2)?)?;
                 let sealed: Vec<u8> = r.get(3)?;
-                let (nonce, ct) = sealed
-                    .split_at_checked(NONCE_LEN)
-                    .ok_or_else(|| StoreError::corrupt("dm group row", "too short"))?;
-                let nonce: [u8; NONCE_LEN] = nonce
-                    .try_into()
-                    .map_err(|_| StoreError::corrupt("dm group row", "nonce"))?;
-                let plain = aead_open(key, &nonce, &aad(thread, &sender, outgoing, sent_at_ms), ct)
-                    .map_err(|_| {
-                        StoreError::corrupt("dm group row", "does not open with this node's key")
-                    })?;
-                let text = String::from_utf8(plain)
-                    .map_err(|_| StoreError::corrupt("dm group row", "not UTF-8"))?;
+                let text = open_row(key, thread, &sender, outgoing, sent_at_ms, &sealed)?;
                 out.push(GroupDm {
                     sender,
                     outgoing,

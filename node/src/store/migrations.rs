@@ -27,6 +27,7 @@
 //! | 9 | `dm_persona_threads`: the DM threads of a persona other than the network key's, each under a thread id of its own |
 //! | 10 | `dm_groups`, `dm_group_messages`: DM group threads, their members and messages (text sealed at rest) |
 //! | 11 | `dm_archive.deposited`: whether a row is in an archive post yet (existing rows: not yet); `counters('archive_restored_seq')`: how far our own posts were scanned for archive chunks |
+//! | 12 | `dm_group_messages.deposited`: whether a group message is in an archive post yet (existing rows: not yet) |
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -46,7 +47,18 @@ pub const MIGRATIONS: &[&str] = &[
     V9_DM_PERSONA_THREADS,
     V10_DM_GROUPS,
     V11_ARCHIVE_DEPOSIT,
+    V12_GROUP_ARCHIVE_DEPOSIT,
 ];
+
+/// Version 12: group messages in the archive deposit (`schema/README.md`
+/// §9.1): a `dm_group_messages` row is `deposited` once an archive post
+/// carries it (rows restored from one are); existing rows are not, so the
+/// first deposit after the upgrade carries every group thread.
+const V12_GROUP_ARCHIVE_DEPOSIT: &str = r#"
+ALTER TABLE dm_group_messages ADD COLUMN deposited INTEGER NOT NULL DEFAULT 0
+    CHECK (deposited IN (0, 1));
+CREATE INDEX dm_group_messages_pending ON dm_group_messages (id) WHERE deposited = 0;
+"#;
 
 /// Version 10: DM group threads (`store::dm_groups`, `schema/README.md`
 /// §9.1 "Group threads"): per thread (16-byte id) its members (32-byte ids,

@@ -80,7 +80,7 @@ mod restore;
 mod social;
 
 pub use archive::{archive_key, ArchivedDm, PendingDm, MAX_HISTORY};
-pub use dm_groups::{DmGroupInfo, GroupDm, GroupThreadId};
+pub use dm_groups::{DmGroupInfo, GroupDm, GroupThreadId, PendingGroupDm};
 pub use dm_threads::DmChain;
 pub use kept::{KeptDm, MAX_KEPT_DMS, MAX_KEPT_DM_BYTES};
 pub use network::{

@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 use distsoc_protocol::envelope::WrappedKey;
 use distsoc_protocol::messages::common::VisibilityHint;
 use distsoc_protocol::messages::content::{
-    Attachment, AuthorRecentPosts, CommentBody, CommentPolicy, DeleteRecordBody, HeartBody, Post,
-    PostBody, PostContent, PostHeader, PostVisibility, VisibilityUpdateBody,
+    Attachment, AuthorRecentPosts, CommentBody, CommentPolicy, DeleteRecordBody, DmGroup,
+    HeartBody, Post, PostBody, PostContent, PostHeader, PostVisibility, VisibilityUpdateBody,
 };
 use distsoc_protocol::messages::identity::{
     GroupKeyWrapBody, IdentityBundle, Kdf, KdfParams, PublicProfile, VouchGrantBody,
@@ -50,22 +50,32 @@ pub(super) fn post_body_json(b: &PostBody) -> Value {
     }
     if let Some(a) = &b.archive {
         v["archive"] = json!({
-            "entries": a.entries.iter().map(|e| json!({
-                "peer": h(e.peer),
-                "outgoing": e.outgoing,
-                "createdAtMs": e.created_at_ms,
-                "text": e.text,
-                "dedup": h(e.dedup),
-            })).collect::<Vec<_>>(),
+            "entries": a.entries.iter().map(|e| {
+                let mut v = json!({
+                    "peer": h(e.peer),
+                    "outgoing": e.outgoing,
+                    "createdAtMs": e.created_at_ms,
+                    "text": e.text,
+                    "dedup": h(e.dedup),
+                });
+                if let Some(g) = &e.group {
+                    v["group"] = dm_group_json(g);
+                }
+                v
+            }).collect::<Vec<_>>(),
         });
     }
     if let Some(g) = &b.group {
-        v["group"] = json!({
-            "threadId": h(g.thread_id),
-            "members": g.members.iter().map(h).collect::<Vec<_>>(),
-        });
+        v["group"] = dm_group_json(g);
     }
     v
+}
+
+fn dm_group_json(g: &DmGroup) -> Value {
+    json!({
+        "threadId": h(g.thread_id),
+        "members": g.members.iter().map(h).collect::<Vec<_>>(),
+    })
 }
 
 pub(super) fn post_json(p: &Post) -> Value {

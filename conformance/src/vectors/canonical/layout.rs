@@ -65,13 +65,14 @@ static DM_GROUP: L = L {
 };
 static DM_ARCHIVE_ENTRY: L = L {
     data: 2,
-    ptrs: 3,
+    ptrs: 4,
     fields: &[
         ("peer", F::Data(0)),
         ("outgoing", F::Bool(0)),
         ("createdAtMs", F::U64(8)),
         ("text", F::Text(1)),
         ("dedup", F::Data(2)),
+        ("group", F::Struct(3, &DM_GROUP)),
     ],
 };
 static DM_ARCHIVE_CHUNK: L = L {

@@ -491,7 +491,8 @@ pub(super) fn generate() -> VectorFile {
         MAX_POST_BYTES,
     );
     // The sealed body of an archive post (schema/README.md §9.1, "The
-    // archive deposit"): no text, a chunk of two archived DMs with Bob.
+    // archive deposit"): no text, a chunk of two archived DMs with Bob and
+    // one group message from Carol.
     let archive_body = PostBody {
         archive: Some(DmArchiveChunk {
             entries: vec![
@@ -501,6 +502,7 @@ pub(super) fn generate() -> VectorFile {
                     created_at_ms: T0 + 40,
                     text: "see you at 8".into(),
                     dedup: *blake3::hash(b"distsoc archive vector payload 1").as_bytes(),
+                    group: None,
                 },
                 DmArchiveEntry {
                     peer: pid(&BOB).0,
@@ -508,6 +510,18 @@ pub(super) fn generate() -> VectorFile {
                     created_at_ms: T0 + 41,
                     text: "ok".into(),
                     dedup: *blake3::hash(b"distsoc archive vector payload 2").as_bytes(),
+                    group: None,
+                },
+                DmArchiveEntry {
+                    peer: pid(&CAROL).0,
+                    outgoing: false,
+                    created_at_ms: T0 + 42,
+                    text: "me too".into(),
+                    dedup: *blake3::hash(b"distsoc archive vector payload 3").as_bytes(),
+                    group: Some(DmGroup {
+                        thread_id: [0x47; 16],
+                        members: vec![pid(&ALICE).0, pid(&BOB).0, pid(&CAROL).0],
+                    }),
                 },
             ],
         }),
@@ -516,7 +530,7 @@ pub(super) fn generate() -> VectorFile {
     g.value(
         Valid::new(
             "post-body-dm-archive",
-            "The sealed PostBody of an archive post (schema/README.md §9.1, \"The archive deposit\"; the post is by the node's NodeId and sealed to it alone): text empty (a 1-byte list, the NUL), attachments an empty list, rotation null, archive (pointer 3) a DmArchiveChunk whose entries (pointer 0) are two DmArchiveEntry elements of 2 data words and 3 pointers: peer (pointer 0, Bob's 32-byte NodeId), outgoing (Bool at bit 0), createdAtMs (UInt64 at byte 8), text (pointer 1), dedup (pointer 2, BLAKE3-256 of the DM payload as it travelled; here of a fixed label). The first was sent to Bob, the second received from him.",
+            "The sealed PostBody of an archive post (schema/README.md §9.1, \"The archive deposit\"; the post is by the node's NodeId and sealed to it alone): text empty (a 1-byte list, the NUL), attachments an empty list, rotation null, archive (pointer 3) a DmArchiveChunk whose entries (pointer 0) are three DmArchiveEntry elements of 2 data words and 4 pointers: peer (pointer 0, a 32-byte NodeId), outgoing (Bool at bit 0), createdAtMs (UInt64 at byte 8), text (pointer 1), dedup (pointer 2, BLAKE3-256 of the DM payload as it travelled; here of a fixed label), group (pointer 3, a DmGroup, null for a 1:1 message). The first was sent to Bob, the second received from him; the third is a group message received from Carol (peer is then the sender) in group thread 0x47… of Alice, Bob and Carol.",
             &["post-body", "dm-archive"],
             "PostBody",
             post_body_json(&archive_body),

@@ -176,6 +176,10 @@ pub struct DmArchiveEntry {
     /// BLAKE3-256 of the DM payload as it travelled: the row's
     /// deduplication key.
     pub dedup: [u8; 32],
+    /// Set for a message of a group thread: the thread and its members as
+    /// that message named them; `peer` is then the message's sender (for an
+    /// outgoing one, the archive owner's own id). `None` for a 1:1 message.
+    pub group: Option<DmGroup>,
 }
 
 impl Struct for DmArchiveEntry {
@@ -188,6 +192,7 @@ impl Struct for DmArchiveEntry {
             created_at_ms: r.get_created_at_ms(),
             text: codec::text("text", r.get_text(), MAX_POST_TEXT_BYTES)?,
             dedup: codec::id("dedup", r.get_dedup())?,
+            group: codec::optional(r.has_group(), r.get_group(), DmGroup::read)?,
         })
     }
 
@@ -197,6 +202,9 @@ impl Struct for DmArchiveEntry {
         b.set_created_at_ms(self.created_at_ms);
         b.set_text(self.text.as_str());
         b.set_dedup(&self.dedup);
+        if let Some(g) = &self.group {
+            g.write(b.init_group());
+        }
     }
 }
 
