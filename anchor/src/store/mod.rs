@@ -76,7 +76,7 @@
 //! — and the pool reconnects by itself once the server is back.
 
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,6 +91,7 @@ use distsoc_protocol::messages::mailbox::ChannelCursor;
 use distsoc_protocol::messages::signed::Signed;
 use distsoc_protocol::sync::{Audience, PullFilter};
 
+mod bootstrap;
 mod cache;
 mod error;
 mod mailbox;
@@ -108,6 +109,10 @@ pub use postgres::{PgStore, NOTIFY_CHANNEL};
 pub use sqlite::SqliteStore;
 pub use wake::Waiter;
 
+#[cfg(test)]
+use bootstrap::prefix_of;
+pub(crate) use bootstrap::BootstrapQuery;
+use bootstrap::{anchor_quota, pick_diverse};
 use cache::ChannelCache;
 pub use cache::CHANNEL_CACHE_ENTRIES;
 pub(crate) use mailbox::{
@@ -960,16 +965,6 @@ pub(crate) fn merge_by_id(
     out
 }
 
-/// Where bootstrap candidates come from.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct BootstrapQuery {
-    pub(crate) seen_after_ms: u64,
-    pub(crate) recent_limit: usize,
-    pub(crate) anchor_limit: usize,
-    pub(crate) sample_start: [u8; 32],
-    pub(crate) sample_limit: usize,
-}
-
 /// A signature-checked delete record ready to store.
 #[derive(Debug, Clone)]
 pub(crate) struct PreparedDelete {
@@ -1127,81 +1122,6 @@ fn pull_decide(filter: &PullFilter, post: &SyncPost) -> bool {
     } else {
         filter.decide(&author, Audience::Public).is_some()
     }
-}
-
-/// The anchors reserved in a bootstrap answer of `want` peers.
-fn anchor_quota(want: usize) -> usize {
-    (want / 10).max(1)
-}
-
-/// The diversity key of a check-in: the /16 of its first IPv4 address or
-/// the /32 of its first IPv6 address (IPv4-mapped addresses count as IPv4).
-fn prefix_of(c: &CheckIn) -> Option<[u8; 5]> {
-    let a = c.addrs.first()?;
-    Some(match a.ip() {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            [4, o[0], o[1], 0, 0]
-        }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => {
-                let o = v4.octets();
-                [4, o[0], o[1], 0, 0]
-            }
-            None => {
-                let o = v6.octets();
-                [6, o[0], o[1], o[2], o[3]]
-            }
-        },
-    })
-}
-
-/// Picks up to `want` diverse peers from the candidates (see
-/// [`AnchorStore::bootstrap_peers`]).
-fn pick_diverse(
-    candidates: Vec<CheckIn>,
-    want: usize,
-    exclude: &[NodeId],
-    seen_after_ms: u64,
-) -> Vec<CheckIn> {
-    use std::collections::HashSet;
-    let excluded: HashSet<NodeId> = exclude.iter().copied().collect();
-    let mut seen_nodes = HashSet::new();
-    let pool: Vec<CheckIn> = candidates
-        .into_iter()
-        .filter(|c| c.last_seen_ms >= seen_after_ms && !excluded.contains(&c.node))
-        .filter(|c| seen_nodes.insert(c.node))
-        .collect();
-    let mut taken = vec![false; pool.len()];
-    let mut prefixes: HashSet<[u8; 5]> = HashSet::new();
-    let mut out = Vec::with_capacity(want);
-    // Passes: anchors up to the quota (distinct prefixes first), then one
-    // peer per prefix, then anyone.
-    let quota = anchor_quota(want).min(want);
-    let passes = [
-        (quota, true, true),
-        (quota, true, false),
-        (want, false, true),
-        (want, false, false),
-    ];
-    for (limit, anchors_only, distinct_only) in passes {
-        for (i, c) in pool.iter().enumerate() {
-            if out.len() >= limit {
-                break;
-            }
-            let prefix = prefix_of(c);
-            let fresh = prefix.is_none_or(|p| !prefixes.contains(&p));
-            if taken[i] || (anchors_only && !c.is_anchor) || (distinct_only && !fresh) {
-                continue;
-            }
-            taken[i] = true;
-            if let Some(p) = prefix {
-                prefixes.insert(p);
-            }
-            out.push(c.clone());
-        }
-    }
-    out
 }
 
 #[cfg(test)]
