@@ -184,8 +184,7 @@ impl Node {
                     Row::Group(id) => groups.push(id),
                 }
             }
-            self.store.mark_archive_deposited(&dms)?;
-            self.store.mark_group_deposited(&groups)?;
+            self.store.mark_deposited(&dms, &groups)?;
             done.posts += 1;
             done.entries += n;
         }

@@ -26,7 +26,7 @@ pub const MAX_HISTORY: usize = 10_000;
 /// An archived DM no archive post carries yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingDm {
-    /// The row's local id (what [`Store::mark_archive_deposited`] takes).
+    /// The row's local id (what [`Store::mark_deposited`] takes).
     pub archive_id: i64,
     /// The message.
     pub dm: ArchivedDm,
@@ -200,13 +200,28 @@ impl Store {
         })
     }
 
-    /// Marks rows as carried by an archive post.
-    pub fn mark_archive_deposited(&self, ids: &[i64]) -> Result<(), StoreError> {
+    /// Marks archive rows (`dm_archive` ids) and group messages
+    /// (`dm_group_messages` ids) as carried by an archive post, in one
+    /// transaction; a table with no ids is not touched.
+    pub fn mark_deposited(&self, dms: &[i64], group_messages: &[i64]) -> Result<(), StoreError> {
         self.write(|tx| {
-            let mut stmt =
-                tx.prepare_cached("UPDATE dm_archive SET deposited = 1 WHERE archive_id = ?1")?;
-            for id in ids {
-                stmt.execute(params![id])?;
+            for (sql, ids) in [
+                (
+                    "UPDATE dm_archive SET deposited = 1 WHERE archive_id = ?1",
+                    dms,
+                ),
+                (
+                    "UPDATE dm_group_messages SET deposited = 1 WHERE id = ?1",
+                    group_messages,
+                ),
+            ] {
+                if ids.is_empty() {
+                    continue;
+                }
+                let mut stmt = tx.prepare_cached(sql)?;
+                for id in ids {
+                    stmt.execute(params![id])?;
+                }
             }
             Ok(())
         })

@@ -49,7 +49,7 @@ pub struct GroupDm {
 /// A group message no archive post carries yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingGroupDm {
-    /// The row's local id (what [`Store::mark_group_deposited`] takes).
+    /// The row's local id (what [`Store::mark_deposited`] takes).
     pub id: i64,
     /// Its group thread.
     pub thread: GroupThreadId,
@@ -273,18 +273,6 @@ impl Store {
                 });
             }
             Ok(out)
-        })
-    }
-
-    /// Marks group messages as carried by an archive post.
-    pub fn mark_group_deposited(&self, ids: &[i64]) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let mut stmt =
-                tx.prepare_cached("UPDATE dm_group_messages SET deposited = 1 WHERE id = ?1")?;
-            for id in ids {
-                stmt.execute(params![id])?;
-            }
-            Ok(())
         })
     }
 
