@@ -191,15 +191,24 @@ where
 
     fn finish(self: Box<Self>, commit: Result<(), &Arc<StoreError>>) {
         let this = *self;
-        let out = match (this.result, commit) {
-            (Some(Err(e)), _) => Err(e),
-            (Some(Ok(r)), Ok(())) => Ok(r),
-            (_, Err(e)) => Err(StoreError::Batch(Arc::clone(e))),
-            (None, Ok(())) => Err(StoreError::corrupt("sqlite writer", "job not run")),
-        };
+        let out = job_outcome(this.result, commit);
         // The caller may have gone away (cancelled request): the write
         // stands either way.
         let _ = this.reply.send(out);
+    }
+}
+
+/// What a writer job answers: its own error, else the batch's commit
+/// error, else its result (a job that never ran is an internal fault).
+fn job_outcome<R>(
+    result: Option<Result<R, StoreError>>,
+    commit: Result<(), &Arc<StoreError>>,
+) -> Result<R, StoreError> {
+    match (result, commit) {
+        (Some(Err(e)), _) => Err(e),
+        (Some(Ok(r)), Ok(())) => Ok(r),
+        (_, Err(e)) => Err(StoreError::Batch(Arc::clone(e))),
+        (None, Ok(())) => Err(StoreError::corrupt("sqlite writer", "job not run")),
     }
 }
 

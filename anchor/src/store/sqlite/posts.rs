@@ -277,12 +277,7 @@ impl WriteJob for PostBatch {
 
     fn finish(self: Box<Self>, commit: Result<(), &Arc<StoreError>>) {
         let this = *self;
-        let out = match (this.result, commit) {
-            (Some(Err(e)), _) => Err(e),
-            (Some(Ok(r)), Ok(())) => Ok(r),
-            (_, Err(e)) => Err(StoreError::Batch(Arc::clone(e))),
-            (None, Ok(())) => Err(StoreError::corrupt("sqlite writer", "job not run")),
-        };
+        let out = job_outcome(this.result, commit);
         (this.done)(out);
     }
 }
