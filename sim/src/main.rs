@@ -27,6 +27,8 @@ fn main() -> std::process::ExitCode {
     #[cfg(feature = "dhat-heap")]
     let _profiler = dhat::Profiler::new_heap();
     let cli = Cli::parse();
+    #[cfg(all(unix, not(feature = "dhat-heap")))]
+    distsoc_sim::keep_freed_pages();
     match distsoc_sim::cli::run(cli.command) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

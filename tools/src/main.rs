@@ -64,8 +64,17 @@ enum Command {
     Sim(distsoc_sim::cli::SimCommand),
 }
 
+/// mimalloc, as in `distsoc-sim`: the simulator under `distsoc sim` runs as
+/// fast as there (the other commands do not depend on the allocator).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    #[cfg(unix)]
+    if matches!(cli.command, Command::Sim(_)) {
+        distsoc_sim::keep_freed_pages();
+    }
     match cli.command {
         Command::Devnet(a) => devnet::run(a),
         Command::Demo => demo::run(),

@@ -243,6 +243,27 @@ fn id_cmp(a: &NodeId, b: &NodeId) -> Ordering {
     head(a).cmp(&head(b)).then_with(|| a.0[8..].cmp(&b.0[8..]))
 }
 
+/// A hop-2 key: a NodeId in the order of [`id_cmp`] (the byte order of
+/// `NodeId` itself, so every walk is in id order as before), decided by the
+/// first eight bytes as one integer in all but ~2⁻⁶⁴ of compares. A B-tree
+/// search of hop 2 makes ~40 compares, and `NodeId`'s own (a `memcmp` call
+/// each) was 2.7 % of a 10⁴-node join beside the searches themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(transparent)]
+struct Key(NodeId);
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> Ordering {
+        id_cmp(&self.0, &other.0)
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 /// Leading bits `a` and `b` share.
 fn common_prefix(a: &NodeId, b: &NodeId) -> u32 {
     super::route::common_prefix_len(&a.0, &b.0)
@@ -255,51 +276,51 @@ fn common_prefix(a: &NodeId, b: &NodeId) -> u32 {
 /// flipped, so the search continues there with that bit of the pivot
 /// flipped, until the subtree holds one eligible key.
 fn xor_closest<V>(
-    set: &BTreeMap<NodeId, V>,
+    set: &BTreeMap<Key, V>,
     target: &NodeId,
     ok: impl Fn(&NodeId, &V) -> bool,
 ) -> Option<NodeId> {
-    let mut pivot = *target;
+    let mut pivot = Key(*target);
     loop {
         let below = set
             .range(..=pivot)
             .rev()
-            .find(|(k, v)| ok(k, v))
-            .map(|(k, _)| *k);
-        if below == Some(pivot) {
+            .find(|(k, v)| ok(&k.0, v))
+            .map(|(k, _)| k.0);
+        if below == Some(pivot.0) {
             return below;
         }
         let above = set
             .range((Bound::Excluded(pivot), Bound::Unbounded))
-            .find(|(k, v)| ok(k, v))
-            .map(|(k, _)| *k);
+            .find(|(k, v)| ok(&k.0, v))
+            .map(|(k, _)| k.0);
         let (best, up) = match (below, above) {
             (None, None) => return None,
             (Some(b), None) => (b, false),
             (None, Some(a)) => (a, true),
             (Some(b), Some(a)) => {
-                if common_prefix(&a, &pivot) > common_prefix(&b, &pivot) {
+                if common_prefix(&a, &pivot.0) > common_prefix(&b, &pivot.0) {
                     (a, true)
                 } else {
                     (b, false)
                 }
             }
         };
-        let l = common_prefix(&best, &pivot);
+        let l = common_prefix(&best, &pivot.0);
         if l >= 255 {
             return Some(best);
         }
         // Is `best` the only eligible key of its subtree (prefix l + 1)?
         let next = if up {
-            set.range((Bound::Excluded(best), Bound::Unbounded))
-                .find(|(k, v)| ok(k, v))
+            set.range((Bound::Excluded(Key(best)), Bound::Unbounded))
+                .find(|(k, v)| ok(&k.0, v))
         } else {
-            set.range(..best).rev().find(|(k, v)| ok(k, v))
+            set.range(..Key(best)).rev().find(|(k, v)| ok(&k.0, v))
         };
-        if next.is_none_or(|(k, _)| common_prefix(k, &best) <= l) {
+        if next.is_none_or(|(k, _)| common_prefix(&k.0, &best) <= l) {
             return Some(best);
         }
-        pivot.0[(l / 8) as usize] ^= 0x80 >> (l % 8);
+        pivot.0 .0[(l / 8) as usize] ^= 0x80 >> (l % 8);
     }
 }
 
@@ -385,7 +406,7 @@ pub struct Map {
     slot_ids: Vec<Option<NodeId>>,
     free_slots: Vec<u16>,
     /// Hop 2 by id, in id order (the XOR-closest search walks it).
-    hop2: BTreeMap<NodeId, Hop2Index>,
+    hop2: BTreeMap<Key, Hop2Index>,
     union: Union,
     pub(crate) fingerprint: Fingerprinter,
     /// Report storage shared with other meshes (simulation only).
@@ -440,7 +461,7 @@ impl Map {
     }
 
     fn in_view_hop2(&self, id: &NodeId) -> bool {
-        *id != self.me && !self.hop1.contains_key(id) && self.hop2.contains_key(id)
+        *id != self.me && !self.hop1.contains_key(id) && self.hop2.contains_key(&Key(*id))
     }
 
     fn log(&mut self, layer: Layer, id: NodeId, present_before: bool) {
@@ -520,11 +541,8 @@ impl Map {
             }
             let mut rescan = Vec::new();
             for (x, rep) in report.hop1.iter() {
-                if *x != self.me {
-                    self.unref_hop2(x, rep.addr.is_some());
-                    if self.fix_best(x, report.slot, None) {
-                        rescan.push(*x);
-                    }
+                if *x != self.me && self.unref_hop2(x, rep.addr.is_some(), report.slot) {
+                    rescan.push(*x);
                 }
             }
             self.rescan_best(rescan);
@@ -555,15 +573,16 @@ impl Map {
 
     /// After the report in `slot` changed its entry for `x` (now: whether
     /// it carries an address, `None` if it has none): keep the named
-    /// reporter the best one. Returns true if that takes a look at every
+    /// reporter the best one (on the entry, which the caller holds from
+    /// the change: one search of hop 2 per change). Returns true if that takes a look at every
     /// report ([`Map::rescan_best`], batched by the caller).
     #[must_use]
-    fn fix_best(&mut self, x: &NodeId, slot: u16, mine: Option<bool>) -> bool {
-        // One search of hop 2 (the report slots are another field).
-        let slot_ids = &self.slot_ids;
-        let Some(e) = self.hop2.get_mut(x) else {
-            return false;
-        };
+    fn fix_entry(
+        e: &mut Hop2Index,
+        slot_ids: &[Option<NodeId>],
+        slot: u16,
+        mine: Option<bool>,
+    ) -> bool {
         let (best, best_addr) = (e.best, e.best_addr);
         if best == slot {
             // It may have lost its address or its entry: ask everyone.
@@ -595,7 +614,7 @@ impl Map {
         if xs.len() <= 8 {
             for x in &xs {
                 if let Some((b, a)) = self.scan_best(x) {
-                    if let Some(e) = self.hop2.get_mut(x) {
+                    if let Some(e) = self.hop2.get_mut(&Key(*x)) {
                         (e.best, e.best_addr) = (b, a);
                     }
                 }
@@ -626,18 +645,23 @@ impl Map {
             }
         }
         for (x, b) in xs.iter().zip(best) {
-            if let (Some(e), Some((_, slot, addr))) = (self.hop2.get_mut(x), b) {
+            if let (Some(e), Some((_, slot, addr))) = (self.hop2.get_mut(&Key(*x)), b) {
                 (e.best, e.best_addr) = (slot, addr);
             }
         }
     }
 
-    fn ref_hop2(&mut self, x: NodeId, is_anchor: bool, addressed: bool, slot: u16) {
+    /// Report `slot` now has `x` (with an address or not); keeps the named
+    /// reporter the best one. Returns true if that needs
+    /// [`Map::rescan_best`].
+    #[must_use]
+    fn ref_hop2(&mut self, x: NodeId, is_anchor: bool, addressed: bool, slot: u16) -> bool {
         // In the view's hop 2 iff in hop 2 and neither me nor hop 1: it
-        // appears there iff the entry is new (one search of hop 2).
+        // appears there iff the entry is new (one search of hop 2, which
+        // also serves the named reporter).
         let direct = x == self.me || self.hop1.contains_key(&x);
         let mut fresh = false;
-        let e = self.hop2.entry(x).or_insert_with(|| {
+        let e = self.hop2.entry(Key(x)).or_insert_with(|| {
             fresh = true;
             Hop2Index {
                 count: 0,
@@ -650,27 +674,35 @@ impl Map {
         e.count = e.count.saturating_add(1);
         e.addressed = e.addressed.saturating_add(u16::from(addressed));
         e.is_anchor |= is_anchor;
+        // A new entry's only reporter is `slot`, named at its creation.
+        let rescan = !fresh && Self::fix_entry(e, &self.slot_ids, slot, Some(addressed));
         if fresh && !direct {
             self.log(Layer::Hop2, x, false);
         }
+        rescan
     }
 
-    /// A report no longer has `x` (the caller fixes the named reporter).
-    fn unref_hop2(&mut self, x: &NodeId, addressed: bool) {
+    /// Report `slot` no longer has `x` (it had an address or not); keeps
+    /// the named reporter the best one. Returns true if that needs
+    /// [`Map::rescan_best`].
+    #[must_use]
+    fn unref_hop2(&mut self, x: &NodeId, addressed: bool, slot: u16) -> bool {
         // It leaves the view's hop 2 iff its entry goes and it is neither
         // me nor hop 1 (one search of hop 2).
-        let std::collections::btree_map::Entry::Occupied(mut o) = self.hop2.entry(*x) else {
-            return;
+        let std::collections::btree_map::Entry::Occupied(mut o) = self.hop2.entry(Key(*x)) else {
+            return false;
         };
         let e = o.get_mut();
         e.count = e.count.saturating_sub(1);
         e.addressed = e.addressed.saturating_sub(u16::from(addressed));
-        if e.count == 0 {
-            o.remove();
-            if *x != self.me && !self.hop1.contains_key(x) {
-                self.log(Layer::Hop2, *x, true);
-            }
+        if e.count > 0 {
+            return Self::fix_entry(e, &self.slot_ids, slot, None);
         }
+        o.remove();
+        if *x != self.me && !self.hop1.contains_key(x) {
+            self.log(Layer::Hop2, *x, true);
+        }
+        false
     }
 
     /// Peer `from` reports `x` in its hop 1 (added or address changed).
@@ -720,41 +752,35 @@ impl Map {
                 }
             }
         };
-        report.hop1.entries = list.clone();
-        let mut touched = Vec::new();
+        report.hop1.entries = list;
+        // Each change keeps the named reporter of its node the best one as
+        // it is made (a change that was not ignored leaves the report's
+        // entry as the change says, so no lookup in the new list).
+        let mut rescan = Vec::new();
         for ((x, op), o) in ops.iter().zip(outcomes.iter()) {
             if *x == self.me {
                 continue;
             }
             let has = op.is_some_and(|r| r.addr.is_some());
-            match (*o, op) {
-                (Hop1Outcome::Inserted, Some(rep)) => {
-                    self.ref_hop2(*x, rep.is_anchor, has, slot);
-                }
-                (Hop1Outcome::Updated(had), _) if had != has => {
-                    if let Some(e) = self.hop2.get_mut(x) {
-                        e.addressed = if has {
-                            e.addressed.saturating_add(1)
-                        } else {
-                            e.addressed.saturating_sub(1)
-                        };
+            let again = match (*o, op) {
+                (Hop1Outcome::Inserted, Some(rep)) => self.ref_hop2(*x, rep.is_anchor, has, slot),
+                (Hop1Outcome::Updated(had), _) => match self.hop2.get_mut(&Key(*x)) {
+                    Some(e) => {
+                        if had != has {
+                            e.addressed = if has {
+                                e.addressed.saturating_add(1)
+                            } else {
+                                e.addressed.saturating_sub(1)
+                            };
+                        }
+                        Self::fix_entry(e, &self.slot_ids, slot, Some(has))
                     }
-                }
-                (Hop1Outcome::Removed(had), _) => self.unref_hop2(x, had),
-                (Hop1Outcome::Ignored, _) => continue,
-                _ => {}
-            }
-            touched.push(*x);
-        }
-        touched.sort_unstable();
-        touched.dedup();
-        let mut rescan = Vec::new();
-        for x in &touched {
-            let mine = list
-                .binary_search_by(|(y, _)| id_cmp(y, x))
-                .ok()
-                .map(|i| list[i].1.addr.is_some());
-            if self.fix_best(x, slot, mine) {
+                    None => false,
+                },
+                (Hop1Outcome::Removed(had), _) => self.unref_hop2(x, had, slot),
+                _ => false,
+            };
+            if again {
                 rescan.push(*x);
             }
         }
@@ -853,11 +879,8 @@ impl Map {
             self.union.note_removed(hop2.len());
             let mut rescan = Vec::new();
             for (x, rep) in hop1.iter() {
-                if *x != self.me {
-                    self.unref_hop2(x, rep.addr.is_some());
-                    if self.fix_best(x, slot, None) {
-                        rescan.push(*x);
-                    }
+                if *x != self.me && self.unref_hop2(x, rep.addr.is_some(), slot) {
+                    rescan.push(*x);
                 }
             }
             self.rescan_best(rescan);
@@ -871,7 +894,7 @@ impl Map {
     /// Is `id` anywhere in the map (what `find(id).is_some()` says, without
     /// collecting the reporters)?
     pub fn contains(&self, id: &NodeId) -> bool {
-        if *id == self.me || self.hop1.contains_key(id) || self.hop2.contains_key(id) {
+        if *id == self.me || self.hop1.contains_key(id) || self.hop2.contains_key(&Key(*id)) {
             return true;
         }
         let fp = self.fingerprint.fp(id);
@@ -887,7 +910,7 @@ impl Map {
         if let Some(p) = self.hop1.get(id) {
             return Some(Found::Hop1(p.clone()));
         }
-        if let Some(e) = self.hop2.get(id) {
+        if let Some(e) = self.hop2.get(&Key(*id)) {
             let peer = self.slot_ids.get(e.best as usize).copied().flatten();
             let held = peer.and_then(|p| Some((p, self.reports.get(&p)?.hop1.get(id)?)));
             if let Some((reporter, r)) = held {
@@ -959,13 +982,13 @@ impl Map {
         let mut k = 0;
         self.hop2
             .iter()
-            .filter(move |(id, _)| {
-                while skip.get(k).is_some_and(|s| s < *id) {
+            .filter(move |(Key(id), _)| {
+                while skip.get(k).is_some_and(|s| s < id) {
                     k += 1;
                 }
-                skip.get(k) != Some(*id)
+                skip.get(k) != Some(id)
             })
-            .map(|(id, e)| (*id, e.is_anchor))
+            .map(|(Key(id), e)| (*id, e.is_anchor))
     }
 
     /// Entries in hop 2 of the view (an upper bound: hop 2 also holds
@@ -991,7 +1014,7 @@ impl Map {
 
     /// The hop-2 anchor flag of an id in the view.
     pub(crate) fn hop2_is_anchor(&self, id: &NodeId) -> bool {
-        self.hop2.get(id).is_some_and(|e| e.is_anchor)
+        self.hop2.get(&Key(*id)).is_some_and(|e| e.is_anchor)
     }
 
     /// The map as a PeerAddress of a hop-1 peer.
@@ -1108,7 +1131,7 @@ mod tests {
     #[test]
     fn xor_closest_matches_a_scan() {
         for n in [0usize, 1, 2, 3, 17, 300, 2000] {
-            let mut set = BTreeMap::new();
+            let mut set: BTreeMap<Key, bool> = BTreeMap::new();
             for i in 0..n {
                 // Every third key is not eligible; some keys share long
                 // prefixes with each other.
@@ -1117,9 +1140,9 @@ mod tests {
                     k = id(i as u64 - 1 + 1000 * n as u64);
                     k.0[31] ^= 1 << (i % 8);
                 }
-                set.insert(k, i % 3 != 0);
+                set.insert(Key(k), i % 3 != 0);
             }
-            let eligible: Vec<NodeId> = set.iter().filter(|(_, v)| **v).map(|(k, _)| *k).collect();
+            let eligible: Vec<NodeId> = set.iter().filter(|(_, v)| **v).map(|(k, _)| k.0).collect();
             for t in 0..200u64 {
                 let mut target = id(t + 77);
                 if t % 4 == 0 {
