@@ -216,6 +216,11 @@ pub(crate) struct PeerReport {
     pub(crate) hop2: FpSet,
 }
 
+/// [`Hop2Index::best`] when the named reporter is not known (see
+/// [`Map::fix_entry`]); never a slot (a map has at most a few hundred
+/// peers).
+const STALE: u16 = u16::MAX;
+
 #[derive(Debug, Clone, Copy)]
 struct Hop2Index {
     /// Peers that report the node.
@@ -223,7 +228,8 @@ struct Hop2Index {
     /// Of those, the ones whose report carries an address.
     addressed: u16,
     /// The slot of the reporter [`Map::find`] names: one whose report
-    /// carries an address if any does, then the smallest id.
+    /// carries an address if any does, then the smallest id; [`STALE`]
+    /// when not known.
     best: u16,
     /// Whether `best`'s report carries an address for the node (kept with
     /// `best`, so ranking a reporter against it needs no lookup).
@@ -539,13 +545,11 @@ impl Map {
                 *x = None;
                 self.free_slots.push(report.slot);
             }
-            let mut rescan = Vec::new();
             for (x, rep) in report.hop1.iter() {
-                if *x != self.me && self.unref_hop2(x, rep.addr.is_some(), report.slot) {
-                    rescan.push(*x);
+                if *x != self.me {
+                    self.unref_hop2(x, rep.addr.is_some(), report.slot);
                 }
             }
-            self.rescan_best(rescan);
         }
         if self.in_view_hop2(id) {
             self.log(Layer::Hop2, *id, false);
@@ -558,104 +562,42 @@ impl Map {
         (addr, std::cmp::Reverse(peer))
     }
 
-    /// The best reporter of `x` (its slot and whether its report carries
-    /// an address) by a scan of every report.
-    fn scan_best(&self, x: &NodeId) -> Option<(u16, bool)> {
-        self.reports
-            .iter()
-            .filter_map(|(peer, r)| {
-                let addr = r.hop1.get(x)?.addr.is_some();
-                Some((Self::rank(addr, *peer), (r.slot, addr)))
-            })
-            .max_by_key(|(rank, _)| *rank)
-            .map(|(_, best)| best)
-    }
-
     /// After the report in `slot` changed its entry for `x` (now: whether
     /// it carries an address, `None` if it has none): keep the named
-    /// reporter the best one (on the entry, which the caller holds from
-    /// the change: one search of hop 2 per change). Returns true if that takes a look at every
-    /// report ([`Map::rescan_best`], batched by the caller).
-    #[must_use]
-    fn fix_entry(
-        e: &mut Hop2Index,
-        slot_ids: &[Option<NodeId>],
-        slot: u16,
-        mine: Option<bool>,
-    ) -> bool {
+    /// reporter the best one, on the entry (its caller holds it from the
+    /// change: one search of hop 2 per change). If the named one lost the
+    /// node or its address, the next best is not known without a look at
+    /// every report: the entry is marked [`STALE`] instead, and
+    /// [`Map::find`] looks when it is asked (most such nodes are leaving
+    /// and are gone before anyone asks; a look each time cost ~15 % of a
+    /// simulated network's steady state).
+    fn fix_entry(e: &mut Hop2Index, slot_ids: &[Option<NodeId>], slot: u16, mine: Option<bool>) {
         let (best, best_addr) = (e.best, e.best_addr);
         if best == slot {
-            // It may have lost its address or its entry: ask everyone.
             if mine == Some(true) {
                 e.best_addr = true;
-                return false;
+            } else {
+                e.best = STALE;
             }
-            return true;
+            return;
         }
         let me = slot_ids.get(slot as usize).copied().flatten();
         match slot_ids.get(best as usize).copied().flatten() {
-            None => true,
+            // Stale already, or the named one's slot was freed.
+            None => e.best = STALE,
             Some(theirs) => {
                 if let (Some(a), Some(me)) = (mine, me) {
                     if Self::rank(a, me) > Self::rank(best_addr, theirs) {
                         (e.best, e.best_addr) = (slot, a);
                     }
                 }
-                false
-            }
-        }
-    }
-
-    /// Find the best reporter of each of `xs` by a look at every report:
-    /// one binary search per report and node for a few nodes, one walk of
-    /// each report beside the sorted nodes for many (a peer that leaves is
-    /// the named reporter of dozens of nodes at once).
-    fn rescan_best(&mut self, mut xs: Vec<NodeId>) {
-        if xs.len() <= 8 {
-            for x in &xs {
-                if let Some((b, a)) = self.scan_best(x) {
-                    if let Some(e) = self.hop2.get_mut(&Key(*x)) {
-                        (e.best, e.best_addr) = (b, a);
-                    }
-                }
-            }
-            return;
-        }
-        xs.sort_unstable_by(id_cmp);
-        xs.dedup();
-        type Best = Option<((bool, std::cmp::Reverse<NodeId>), u16, bool)>;
-        let mut best: Vec<Best> = vec![None; xs.len()];
-        for (peer, r) in &self.reports {
-            let list = &r.hop1.entries;
-            let (mut i, mut j) = (0, 0);
-            while i < list.len() && j < xs.len() {
-                match id_cmp(&list[i].0, &xs[j]) {
-                    Ordering::Less => i += 1,
-                    Ordering::Greater => j += 1,
-                    Ordering::Equal => {
-                        let addr = list[i].1.addr.is_some();
-                        let rank = Self::rank(addr, *peer);
-                        if best[j].as_ref().is_none_or(|(r0, _, _)| rank > *r0) {
-                            best[j] = Some((rank, r.slot, addr));
-                        }
-                        i += 1;
-                        j += 1;
-                    }
-                }
-            }
-        }
-        for (x, b) in xs.iter().zip(best) {
-            if let (Some(e), Some((_, slot, addr))) = (self.hop2.get_mut(&Key(*x)), b) {
-                (e.best, e.best_addr) = (slot, addr);
             }
         }
     }
 
     /// Report `slot` now has `x` (with an address or not); keeps the named
-    /// reporter the best one. Returns true if that needs
-    /// [`Map::rescan_best`].
-    #[must_use]
-    fn ref_hop2(&mut self, x: NodeId, is_anchor: bool, addressed: bool, slot: u16) -> bool {
+    /// reporter the best one.
+    fn ref_hop2(&mut self, x: NodeId, is_anchor: bool, addressed: bool, slot: u16) {
         // In the view's hop 2 iff in hop 2 and neither me nor hop 1: it
         // appears there iff the entry is new (one search of hop 2, which
         // also serves the named reporter).
@@ -675,34 +617,33 @@ impl Map {
         e.addressed = e.addressed.saturating_add(u16::from(addressed));
         e.is_anchor |= is_anchor;
         // A new entry's only reporter is `slot`, named at its creation.
-        let rescan = !fresh && Self::fix_entry(e, &self.slot_ids, slot, Some(addressed));
+        if !fresh {
+            Self::fix_entry(e, &self.slot_ids, slot, Some(addressed));
+        }
         if fresh && !direct {
             self.log(Layer::Hop2, x, false);
         }
-        rescan
     }
 
     /// Report `slot` no longer has `x` (it had an address or not); keeps
-    /// the named reporter the best one. Returns true if that needs
-    /// [`Map::rescan_best`].
-    #[must_use]
-    fn unref_hop2(&mut self, x: &NodeId, addressed: bool, slot: u16) -> bool {
+    /// the named reporter the best one.
+    fn unref_hop2(&mut self, x: &NodeId, addressed: bool, slot: u16) {
         // It leaves the view's hop 2 iff its entry goes and it is neither
         // me nor hop 1 (one search of hop 2).
         let std::collections::btree_map::Entry::Occupied(mut o) = self.hop2.entry(Key(*x)) else {
-            return false;
+            return;
         };
         let e = o.get_mut();
         e.count = e.count.saturating_sub(1);
         e.addressed = e.addressed.saturating_sub(u16::from(addressed));
         if e.count > 0 {
-            return Self::fix_entry(e, &self.slot_ids, slot, None);
+            Self::fix_entry(e, &self.slot_ids, slot, None);
+            return;
         }
         o.remove();
         if *x != self.me && !self.hop1.contains_key(x) {
             self.log(Layer::Hop2, *x, true);
         }
-        false
     }
 
     /// Peer `from` reports `x` in its hop 1 (added or address changed).
@@ -756,16 +697,15 @@ impl Map {
         // Each change keeps the named reporter of its node the best one as
         // it is made (a change that was not ignored leaves the report's
         // entry as the change says, so no lookup in the new list).
-        let mut rescan = Vec::new();
         for ((x, op), o) in ops.iter().zip(outcomes.iter()) {
             if *x == self.me {
                 continue;
             }
             let has = op.is_some_and(|r| r.addr.is_some());
-            let again = match (*o, op) {
+            match (*o, op) {
                 (Hop1Outcome::Inserted, Some(rep)) => self.ref_hop2(*x, rep.is_anchor, has, slot),
-                (Hop1Outcome::Updated(had), _) => match self.hop2.get_mut(&Key(*x)) {
-                    Some(e) => {
+                (Hop1Outcome::Updated(had), _) => {
+                    if let Some(e) = self.hop2.get_mut(&Key(*x)) {
                         if had != has {
                             e.addressed = if has {
                                 e.addressed.saturating_add(1)
@@ -773,18 +713,13 @@ impl Map {
                                 e.addressed.saturating_sub(1)
                             };
                         }
-                        Self::fix_entry(e, &self.slot_ids, slot, Some(has))
+                        Self::fix_entry(e, &self.slot_ids, slot, Some(has));
                     }
-                    None => false,
-                },
+                }
                 (Hop1Outcome::Removed(had), _) => self.unref_hop2(x, had, slot),
-                _ => false,
-            };
-            if again {
-                rescan.push(*x);
+                _ => {}
             }
         }
-        self.rescan_best(rescan);
         outcomes
     }
 
@@ -877,13 +812,11 @@ impl Map {
             let hop1 = std::mem::take(&mut report.hop1);
             let hop2 = std::mem::take(&mut report.hop2);
             self.union.note_removed(hop2.len());
-            let mut rescan = Vec::new();
             for (x, rep) in hop1.iter() {
-                if *x != self.me && self.unref_hop2(x, rep.addr.is_some(), slot) {
-                    rescan.push(*x);
+                if *x != self.me {
+                    self.unref_hop2(x, rep.addr.is_some(), slot);
                 }
             }
-            self.rescan_best(rescan);
         }
     }
 
@@ -920,7 +853,7 @@ impl Map {
                     is_anchor: e.is_anchor,
                 });
             }
-            // Not reached while `best` is kept current; the scan is the rule.
+            // The named reporter is stale (`STALE`): the scan is the rule.
             let mut best: Option<(NodeId, Option<SocketAddr>)> = None;
             for (peer, report) in &self.reports {
                 if let Some(r) = report.hop1.get(id) {
