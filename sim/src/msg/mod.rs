@@ -124,6 +124,13 @@ pub struct Params {
     pub targets_outside_map: bool,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Threads (shards of nodes) running each window's events; the report
+    /// does not depend on it.
+    pub threads: usize,
+    /// A window runs on several threads only if it holds at least this
+    /// many events (below, handing it over costs more than it saves); the
+    /// report does not depend on it.
+    pub parallel_min_events: usize,
 }
 
 impl Params {
@@ -151,6 +158,8 @@ impl Params {
             target_draws: 50,
             targets_outside_map: true,
             progress: std::io::stderr().is_terminal(),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            parallel_min_events: 8,
         }
     }
 
@@ -173,6 +182,9 @@ impl Params {
         }
         if !(0.0..=0.5).contains(&self.anchor_share) {
             return bad("--anchor-share is a fraction (0..=0.5)");
+        }
+        if self.threads < 1 {
+            return bad("--threads must be at least 1");
         }
         if self.community < 2 {
             return bad("--community must be at least 2");
