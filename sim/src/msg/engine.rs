@@ -5,11 +5,11 @@
 //!
 //! # Windows
 //!
-//! Every effect one node has on another arrives at least [`World::lookahead`]
+//! Every effect one node has on another arrives at least the lookahead L
 //! later (the smallest one-way delay, RTT/2 ≥ 10 ms): messages, requests
 //! and answers (RTT/2 + jitter), the handshake steps (RTT/2 each), a
 //! peer's close notice (RTT/2). So every node event in `[t, t + L)` — `t`
-//! the earliest queued one, `L` the lookahead, and the window cut short at
+//! the earliest queued one, and the window cut short at
 //! the next global event — depends only on events of the same node, and
 //! the shards run their nodes' events of the window side by side. Inside a
 //! window a shard processes its events in key order, the events its nodes
@@ -22,7 +22,7 @@
 //! measured lookup, finished lookups) are applied after the window in
 //! (time, node) order. Global events run alone, before the node events of
 //! their own time. Nothing in a window reads another node's state except
-//! its liveness ([`World`]'s status, changed only by global events), so
+//! its liveness (a status array changed only by global events), so
 //! the run is the same for any number of threads.
 //!
 //! Randomness that depends on the order in which a node emits its outputs
