@@ -36,6 +36,7 @@ fn without_wall(r: &Report) -> serde_json::Value {
     o.remove("events_per_s");
     o.remove("threads");
     o.remove("parallel_windows");
+    o.remove("critical_path_cpu_s");
     // Heap bytes of the maps follow std HashMap capacities, which depend on
     // the process's random hash keys (tombstones and growth): not part of
     // the deterministic report.

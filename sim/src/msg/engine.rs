@@ -382,6 +382,14 @@ pub(crate) struct Shard {
     free: Vec<u32>,
     out: Vec<(Key, Ev)>,
     recs: Vec<Rec>,
+    /// CPU time of the thread that ran the last window, ns.
+    busy: u64,
+}
+
+/// CPU time of the calling thread, ns.
+pub(crate) fn thread_cpu_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    (t.tv_sec as u64).wrapping_mul(1_000_000_000) + t.tv_nsec as u64
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -439,6 +447,12 @@ impl Shard {
 
     /// Runs the inbox and what it causes inside the window.
     fn run_window(&mut self, w: &World) {
+        let started = thread_cpu_ns();
+        self.run_inbox(w);
+        self.busy = thread_cpu_ns().saturating_sub(started);
+    }
+
+    fn run_inbox(&mut self, w: &World) {
         let inbox = std::mem::take(&mut self.inbox);
         let mut it = inbox.into_iter().peekable();
         loop {
@@ -1071,6 +1085,12 @@ pub(crate) struct Sim {
     pub(crate) events: u64,
     /// Windows whose events ran on more than one thread.
     pub(crate) parallel_windows: u64,
+    /// CPU time of the run on its critical path, ns: the main thread's,
+    /// plus in each parallel window how much longer the slowest other
+    /// shard ran than the main thread's own.
+    pub(crate) critical_ns: u64,
+    /// The main thread's CPU time when the run started, ns.
+    started_cpu: u64,
     anchors_known: Vec<distsoc_protocol::messages::common::PeerAddress>,
     /// Report storage all meshes share (each peer's reported hop 1 and
     /// hop 2 stored once; one hop-3 fingerprint key).
@@ -1128,6 +1148,7 @@ impl Sim {
                     free: Vec::new(),
                     out: Vec::new(),
                     recs: Vec::new(),
+                    busy: 0,
                 })
             })
             .collect();
@@ -1173,6 +1194,8 @@ impl Sim {
             departures: Vec::new(),
             events: 0,
             parallel_windows: 0,
+            critical_ns: 0,
+            started_cpu: 0,
             anchors_known,
             shared_reports,
             rng: ChaCha8Rng::seed_from_u64(0),
@@ -1295,8 +1318,10 @@ impl Sim {
     }
 
     /// Runs to the end; `tick` is called every 65,536 events with the
-    /// simulated time.
-    pub(crate) fn run(&mut self, mut tick: impl FnMut(Ns)) {
+    /// simulated time and the critical-path CPU seconds so far.
+    pub(crate) fn run(&mut self, mut tick: impl FnMut(Ns, f64)) {
+        let started = thread_cpu_ns();
+        self.started_cpu = started;
         let threads = self.threads();
         if threads == 1 {
             self.run_loop(None, &mut tick);
@@ -1324,6 +1349,7 @@ impl Sim {
                 }
             });
         }
+        self.critical_ns += thread_cpu_ns().saturating_sub(started);
         self.now = self.end;
         self.absorb_metrics();
         for i in 0..self.w.topo.len() {
@@ -1333,7 +1359,7 @@ impl Sim {
         }
     }
 
-    fn run_loop(&mut self, crew: Option<&Crew>, tick: &mut impl FnMut(Ns)) {
+    fn run_loop(&mut self, crew: Option<&Crew>, tick: &mut impl FnMut(Ns, f64)) {
         let threads = self.threads();
         let mut buckets: Vec<Vec<(Key, Ev)>> = (0..threads).map(|_| Vec::new()).collect();
         let mut last_tick = 0u64;
@@ -1395,6 +1421,9 @@ impl Sim {
                         if let Some(e) = lock(&crew.failed).take() {
                             resume_unwind(e);
                         }
+                        let busy: Vec<u64> = self.shards.iter().map(|s| lock(s).busy).collect();
+                        let slowest = busy.iter().copied().max().unwrap_or(0);
+                        self.critical_ns += slowest.saturating_sub(busy[0]);
                     }
                     _ => {
                         for s in self.shards.iter() {
@@ -1410,7 +1439,8 @@ impl Sim {
             }
             if self.events >> 16 != last_tick >> 16 {
                 last_tick = self.events;
-                tick(self.now);
+                let main = thread_cpu_ns().saturating_sub(self.started_cpu);
+                tick(self.now, (self.critical_ns + main) as f64 / 1e9);
             }
         }
     }

@@ -325,22 +325,24 @@ pub fn run(p: &Params) -> Result<Report, SimError> {
         }
         bar
     });
-    // Not a terminal (with --progress): a plain line every 5 % of the run.
+    // Not a terminal (with --progress): a plain line every 5 % of the run
+    // or every simulated minute, whichever comes first.
     let lines = p.progress && !std::io::stderr().is_terminal();
-    let step = (p.duration.as_nanos() as u64 / 20).max(1);
+    let step = (p.duration.as_nanos() as u64 / 20).clamp(1, 60_000_000_000);
     let mut next_line = step;
-    sim.run(|t| {
+    sim.run(|t, critical| {
         if let Some(b) = &bar {
             b.set_position(t / 1_000_000_000);
         }
         if lines && t >= next_line {
             next_line = t + step;
             eprintln!(
-                "distsoc-sim discovery: {:.0}/{:.0} simulated s after {:.0} s (CPU {:.0} s)",
+                "distsoc-sim discovery: {:.0}/{:.0} simulated s after {:.0} s (CPU {:.0} s, critical path {:.0} s)",
                 t as f64 / 1e9,
                 p.duration.as_secs_f64(),
                 started.elapsed().as_secs_f64(),
-                cpu_seconds()
+                cpu_seconds(),
+                critical
             );
         }
     });

@@ -324,9 +324,9 @@ pub struct Report {
     pub nodes: u32,
     /// The seed.
     pub seed: u64,
-    /// Wall-clock seconds (with `cpu_s`, `events_per_s`, `threads` and
-    /// `parallel_windows`, the only fields that differ between runs with
-    /// the same parameters).
+    /// Wall-clock seconds (with `cpu_s`, `events_per_s`, `threads`,
+    /// `parallel_windows` and `critical_path_cpu_s`, the only fields that
+    /// differ between runs with the same parameters).
     pub wall_s: f64,
     /// CPU seconds of the process (user + system) at the end of the run:
     /// the cost figure that holds on a loaded machine.
@@ -337,6 +337,14 @@ pub struct Report {
     pub threads: usize,
     /// Windows of node events that ran on more than one thread.
     pub parallel_windows: u64,
+    /// CPU seconds on the run's critical path: the main thread's CPU time
+    /// plus, in each window that ran on several threads, how much longer
+    /// the slowest other thread ran than the main thread. On an idle
+    /// machine with a core per thread the run's wall time is about this
+    /// (plus the hand-overs); on a loaded one it is the wall time the
+    /// machine could give. Like `cpu_s`, not part of the deterministic
+    /// report.
+    pub critical_path_cpu_s: f64,
     /// The run parameters.
     pub params: super::ParamsReport,
     /// Anchors among the nodes.
@@ -569,6 +577,7 @@ pub(crate) fn build(sim: &mut Sim, wall_s: f64) -> Report {
         cpu_s: super::cpu_seconds(),
         threads: sim.threads(),
         parallel_windows: sim.parallel_windows,
+        critical_path_cpu_s: sim.critical_ns as f64 / 1e9,
         params: super::ParamsReport::of(&sim.p),
         anchors: sim.w.topo.anchors,
         reserve: sim.w.topo.len() - sim.w.topo.initial,
@@ -595,7 +604,7 @@ pub(crate) fn build(sim: &mut Sim, wall_s: f64) -> Report {
 /// A few human-readable lines of a report.
 pub fn summary(r: &Report) -> String {
     format!(
-        "nodes {} (+{} reserve, {} anchors) seed {} churn {} %/h loss {}: {:.1} s wall, {:.1} s CPU ({} threads), {} events\n\
+        "nodes {} (+{} reserve, {} anchors) seed {} churn {} %/h loss {}: {:.1} s wall, {:.1} s CPU ({} threads, {:.1} s on the critical path), {} events\n\
          connections p50 {} max {}\n\
          map p50: hop1 {} hop2 {} hop3 {}, {:.0} KB\n\
          L1 bytes/node/day p50 {:.1} MB (p90 {:.1} MB)\n\
@@ -611,6 +620,7 @@ pub fn summary(r: &Report) -> String {
         r.wall_s,
         r.cpu_s,
         r.threads,
+        r.critical_path_cpu_s,
         r.events,
         r.connections_per_node.p50,
         r.connections_per_node.max,
