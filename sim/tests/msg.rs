@@ -68,8 +68,6 @@ fn any_number_of_threads_gives_the_same_report() {
     let mut p = small(60, 10, 7);
     p.churn = 30.0;
     p.loss = 0.01;
-    // Every window with events on two shards runs on the threads.
-    p.parallel_min_events = 1;
     p.threads = 1;
     let one = run(&p).unwrap();
     assert_eq!(one.parallel_windows, 0);

@@ -322,8 +322,65 @@ pub(crate) struct World {
     pub(crate) warmup: Ns,
     /// Shards (threads).
     threads: u32,
-    /// No node affects another sooner than this.
+    /// Which shard holds each node, and where.
+    place: Arc<Placement>,
+    /// No node affects a node of another shard sooner than this.
     pub(crate) lookahead: Ns,
+}
+
+/// Which shard holds each node (`shard`), at which index (`slot`).
+pub(crate) struct Placement {
+    shard: Vec<u32>,
+    slot: Vec<u32>,
+}
+
+impl Placement {
+    /// Two threads: the regions split into two halves of the population
+    /// (NA-east and Europe; the rest) whose closest pair is 70 ms apart, so
+    /// a window lasts 35 ms. Otherwise node `i` in shard `i % threads`: 10
+    /// ms. One thread: a window lasts until the next global event.
+    fn new(topo: &Topology, threads: u32) -> (Self, Ns) {
+        let n = topo.len() as usize;
+        let shard: Vec<u32> = (0..n as u32)
+            .map(|i| match threads {
+                1 => 0,
+                2 => u32::from(!matches!(topo.region[i as usize], 0 | 2)),
+                t => i % t,
+            })
+            .collect();
+        let mut count = vec![0u32; threads as usize];
+        let slot = shard
+            .iter()
+            .map(|&k| {
+                count[k as usize] += 1;
+                count[k as usize] - 1
+            })
+            .collect();
+        // The smallest one-way delay between nodes of two shards (no
+        // jitter): RTT/2 of the closest regions in different shards, or of
+        // one region if a region spans shards.
+        let lookahead = if threads == 1 {
+            Ns::MAX / 4
+        } else {
+            let mut regions = vec![Vec::new(); BASE_RTT_MS.len()];
+            for (i, &k) in shard.iter().enumerate() {
+                let r = topo.region[i] as usize;
+                if !regions[r].contains(&k) {
+                    regions[r].push(k);
+                }
+            }
+            let mut min_ms = u64::MAX;
+            for (a, ka) in regions.iter().enumerate() {
+                for (b, kb) in regions.iter().enumerate() {
+                    if ka.iter().any(|x| kb.iter().any(|y| x != y)) {
+                        min_ms = min_ms.min(BASE_RTT_MS[a][b]);
+                    }
+                }
+            }
+            (min_ms.min(1_000_000) * 1_000_000 / 2).max(1)
+        };
+        (Placement { shard, slot }, lookahead)
+    }
 }
 
 impl World {
@@ -349,7 +406,7 @@ impl World {
     }
 
     fn shard_of(&self, i: u32) -> usize {
-        (i % self.threads) as usize
+        self.place.shard[i as usize] as usize
     }
 
     fn info(&self, i: u32, outbound: bool) -> PeerInfo {
@@ -361,26 +418,27 @@ impl World {
     }
 }
 
-/// The nodes `i` with `i % threads == idx`, and what they need to run a
-/// window.
+/// The nodes of one shard ([`Placement`]), their queue, and what they
+/// need to run a window.
 pub(crate) struct Shard {
     idx: u32,
-    threads: u32,
+    place: Arc<Placement>,
     nodes: Vec<Node>,
     sizes: SizeModel,
     /// Counters since they were last added to the run's.
     m: Metrics,
     events: u64,
     now: Ns,
-    /// Events at or after this go to the outbox.
+    /// The window ends here.
     wend: Ns,
-    /// This window's queued events, in key order.
-    inbox: Vec<(Key, Ev)>,
-    /// Events the shard's nodes cause to themselves inside the window.
-    local: BinaryHeap<Reverse<(Key, u32)>>,
+    /// The queue of this shard's nodes' events (keys and slab slots).
+    heap: BinaryHeap<Reverse<(Key, u32)>>,
     slab: Vec<Option<Ev>>,
     free: Vec<u32>,
-    out: Vec<(Key, Ev)>,
+    /// Events for other shards' nodes, by shard, and the earliest time
+    /// among them.
+    out: Vec<Vec<(Key, Ev)>>,
+    out_min: Ns,
     recs: Vec<Rec>,
     /// CPU time of the thread that ran the last window, ns.
     busy: u64,
@@ -407,78 +465,73 @@ fn exp_ns(rng: &mut ChaCha8Rng, rate_per_s: f64) -> Ns {
 
 impl Shard {
     fn node(&self, i: u32) -> &Node {
-        debug_assert_eq!(i % self.threads, self.idx);
-        &self.nodes[(i / self.threads) as usize]
+        debug_assert_eq!(self.place.shard[i as usize], self.idx);
+        &self.nodes[self.place.slot[i as usize] as usize]
     }
 
     fn node_mut(&mut self, i: u32) -> &mut Node {
-        debug_assert_eq!(i % self.threads, self.idx);
-        &mut self.nodes[(i / self.threads) as usize]
+        debug_assert_eq!(self.place.shard[i as usize], self.idx);
+        &mut self.nodes[self.place.slot[i as usize] as usize]
     }
 
-    /// Queues an event `src` emits: inside the window (a node's event to
-    /// itself) or into the outbox.
+    /// Queues an event for one of this shard's nodes.
+    fn enqueue(&mut self, key: Key, ev: Ev) {
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slab[s as usize] = Some(ev);
+                s
+            }
+            None => {
+                self.slab.push(Some(ev));
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.heap.push(Reverse((key, slot)));
+    }
+
+    /// The time of the earliest queued event of this shard.
+    fn next_time(&self) -> Option<Ns> {
+        self.heap.peek().map(|Reverse(((t, _, _), _))| *t)
+    }
+
+    /// Queues an event `src` emits: into this shard's queue if it is for
+    /// one of its nodes, else into the outbox (never inside the window).
     fn push(&mut self, src: u32, at: Ns, ev: Ev) {
         let now = self.now;
         let n = self.node_mut(src);
         n.emitted += 1;
         let key = (at.max(now), src, n.emitted);
-        if key.0 < self.wend {
-            let to = ev.target();
-            assert!(
-                to % self.threads == self.idx && to == src,
-                "node {src} affects node {to} within the lookahead"
-            );
-            let slot = match self.free.pop() {
-                Some(s) => {
-                    self.slab[s as usize] = Some(ev);
-                    s
-                }
-                None => {
-                    self.slab.push(Some(ev));
-                    (self.slab.len() - 1) as u32
-                }
-            };
-            self.local.push(Reverse((key, slot)));
+        let to = ev.target();
+        let k = self.place.shard[to as usize];
+        if k == self.idx {
+            self.enqueue(key, ev);
         } else {
-            self.out.push((key, ev));
+            assert!(
+                key.0 >= self.wend,
+                "node {src} affects node {to} of another shard within the lookahead"
+            );
+            self.out_min = self.out_min.min(key.0);
+            self.out[k as usize].push((key, ev));
         }
     }
 
-    /// Runs the inbox and what it causes inside the window.
+    /// Runs this shard's events before the window's end.
     fn run_window(&mut self, w: &World) {
         let started = thread_cpu_ns();
-        self.run_inbox(w);
-        self.busy = thread_cpu_ns().saturating_sub(started);
-    }
-
-    fn run_inbox(&mut self, w: &World) {
-        let inbox = std::mem::take(&mut self.inbox);
-        let mut it = inbox.into_iter().peekable();
-        loop {
-            let local_first = match (it.peek(), self.local.peek()) {
-                (None, None) => break,
-                (Some(_), None) => false,
-                (None, Some(_)) => true,
-                (Some((k, _)), Some(Reverse((lk, _)))) => lk < k,
-            };
-            let (t, ev) = if local_first {
-                let Some(Reverse((k, slot))) = self.local.pop() else {
-                    break;
-                };
-                self.free.push(slot);
-                let Some(ev) = self.slab[slot as usize].take() else {
-                    continue;
-                };
-                (k.0, ev)
-            } else {
-                let Some((k, ev)) = it.next() else { break };
-                (k.0, ev)
+        while let Some(Reverse(((t, _, _), slot))) = self.heap.peek().copied() {
+            if t >= self.wend {
+                break;
+            }
+            self.heap.pop();
+            self.free.push(slot);
+            let Some(ev) = self.slab[slot as usize].take() else {
+                continue;
             };
             self.now = t;
             self.events += 1;
             self.dispatch(w, ev);
         }
+        self.busy = thread_cpu_ns().saturating_sub(started);
     }
 
     fn dispatch(&mut self, w: &World, ev: Ev) {
@@ -1071,9 +1124,6 @@ pub(crate) struct Sim {
     pub(crate) online: Vec<u32>,
     online_pos: Vec<u32>,
     offline: VecDeque<u32>,
-    heap: BinaryHeap<Reverse<(Key, u32)>>,
-    slab: Vec<Option<Ev>>,
-    free: Vec<u32>,
     gheap: BinaryHeap<Reverse<(Ns, u64, GEv)>>,
     gseq: u64,
     pub(crate) rng: ChaCha8Rng,
@@ -1130,35 +1180,36 @@ impl Sim {
         let threads = p.threads.clamp(1, total.max(1)) as u32;
         let mut rng = ChaCha8Rng::seed_from_u64(p.seed ^ 0x6d73_6773_696d);
         let step = p.sample_interval.as_nanos() as Ns;
+        let (place, lookahead) = Placement::new(&topo, threads);
+        let place = Arc::new(place);
         let shards = (0..threads)
             .map(|k| {
-                let count = (total as u32).saturating_sub(k).div_ceil(threads);
+                let count = place.shard.iter().filter(|&&x| x == k).count();
                 Mutex::new(Shard {
                     idx: k,
-                    threads,
+                    place: Arc::clone(&place),
                     nodes: (0..count).map(|_| Node::new()).collect(),
                     sizes: sizes.clone(),
                     m: Metrics::new(end, step),
                     events: 0,
                     now: 0,
                     wend: 0,
-                    inbox: Vec::new(),
-                    local: BinaryHeap::new(),
+                    heap: BinaryHeap::new(),
                     slab: Vec::new(),
                     free: Vec::new(),
-                    out: Vec::new(),
+                    out: (0..threads).map(|_| Vec::new()).collect(),
+                    out_min: Ns::MAX,
                     recs: Vec::new(),
                     busy: 0,
                 })
             })
             .collect();
-        // The smallest one-way delay between two nodes (no jitter).
-        let min_rtt_ms = BASE_RTT_MS.iter().flatten().copied().min().unwrap_or(20);
         let w = World {
             status: (0..total).map(|_| AtomicU64::new(0)).collect(),
             warmup,
             threads,
-            lookahead: (min_rtt_ms * 1_000_000 / 2).max(1),
+            place,
+            lookahead,
             p: p.clone(),
             topo,
         };
@@ -1183,9 +1234,6 @@ impl Sim {
             online: Vec::new(),
             online_pos: vec![NOT_ONLINE; total],
             offline,
-            heap: BinaryHeap::new(),
-            slab: Vec::new(),
-            free: Vec::new(),
             gheap: BinaryHeap::new(),
             gseq: 0,
             lookups: Vec::new(),
@@ -1245,28 +1293,33 @@ impl Sim {
         self.gheap.push(Reverse((at.max(self.now), self.gseq, ev)));
     }
 
-    /// Moves the shards' outboxes into the queue and applies their records.
+    /// Moves the shards' outboxes into the other shards' queues and
+    /// applies their records.
     fn collect(&mut self, events: bool) {
         let mut recs = Vec::new();
+        let mut moved: Vec<Vec<(Key, Ev)>> = Vec::new();
         for s in self.shards.iter() {
             let mut s = lock(s);
-            let out = std::mem::take(&mut s.out);
-            for (key, ev) in out {
-                let slot = match self.free.pop() {
-                    Some(x) => {
-                        self.slab[x as usize] = Some(ev);
-                        x
+            if s.out_min != Ns::MAX {
+                s.out_min = Ns::MAX;
+                for v in s.out.iter_mut() {
+                    if !v.is_empty() {
+                        moved.push(std::mem::take(v));
                     }
-                    None => {
-                        self.slab.push(Some(ev));
-                        (self.slab.len() - 1) as u32
-                    }
-                };
-                self.heap.push(Reverse((key, slot)));
+                }
             }
             recs.append(&mut s.recs);
             if events {
                 self.events += std::mem::take(&mut s.events);
+            }
+        }
+        if !moved.is_empty() {
+            let mut guards: Vec<_> = self.shards.iter().map(lock).collect();
+            for v in moved {
+                for (key, ev) in v {
+                    let k = self.w.shard_of(ev.target());
+                    guards[k].enqueue(key, ev);
+                }
             }
         }
         if recs.is_empty() {
@@ -1360,11 +1413,12 @@ impl Sim {
     }
 
     fn run_loop(&mut self, crew: Option<&Crew>, tick: &mut impl FnMut(Ns, f64)) {
-        let threads = self.threads();
-        let mut buckets: Vec<Vec<(Key, Ev)>> = (0..threads).map(|_| Vec::new()).collect();
         let mut last_tick = 0u64;
+        let mut times: Vec<Option<Ns>> = Vec::new();
         loop {
-            let tn = self.heap.peek().map(|Reverse(((t, _, _), _))| *t);
+            times.clear();
+            times.extend(self.shards.iter().map(|s| lock(s).next_time()));
+            let tn = times.iter().flatten().copied().min();
             let tg = self.gheap.peek().map(|Reverse((t, _, _))| *t);
             let next = match (tn, tg) {
                 (None, None) => break,
@@ -1383,32 +1437,18 @@ impl Sim {
                 }
             } else {
                 let w = Arc::clone(&self.w);
-                let wend = (next + w.lookahead)
+                let wend = next
+                    .saturating_add(w.lookahead)
                     .min(tg.unwrap_or(Ns::MAX))
                     .min(self.end + 1);
-                let mut count = 0usize;
-                while let Some(Reverse(((t, _, _), _))) = self.heap.peek() {
-                    if *t >= wend {
-                        break;
-                    }
-                    let Some(Reverse((key, slot))) = self.heap.pop() else {
-                        break;
-                    };
-                    self.free.push(slot);
-                    if let Some(ev) = self.slab[slot as usize].take() {
-                        buckets[w.shard_of(ev.target())].push((key, ev));
-                        count += 1;
-                    }
-                }
-                let busy = buckets.iter().filter(|b| !b.is_empty()).count();
-                for (k, b) in buckets.iter_mut().enumerate() {
-                    let mut s = lock(&self.shards[k]);
-                    std::mem::swap(&mut s.inbox, b);
+                let busy = times.iter().flatten().filter(|&&t| t < wend).count();
+                for s in self.shards.iter() {
+                    let mut s = lock(s);
                     s.now = next;
                     s.wend = wend;
                 }
                 match crew {
-                    Some(crew) if busy > 1 && count >= self.p.parallel_min_events => {
+                    Some(crew) if busy > 1 => {
                         self.parallel_windows += 1;
                         crew.start.wait();
                         let r = catch_unwind(AssertUnwindSafe(|| {
@@ -1426,10 +1466,9 @@ impl Sim {
                         self.critical_ns += slowest.saturating_sub(busy[0]);
                     }
                     _ => {
-                        for s in self.shards.iter() {
-                            let mut s = lock(s);
-                            if !s.inbox.is_empty() {
-                                s.run_window(&w);
+                        for (s, t) in self.shards.iter().zip(&times) {
+                            if t.is_some_and(|t| t < wend) {
+                                lock(s).run_window(&w);
                             }
                         }
                     }

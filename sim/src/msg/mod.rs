@@ -152,10 +152,6 @@ pub struct Params {
     /// Threads (shards of nodes) running each window's events; the report
     /// does not depend on it.
     pub threads: usize,
-    /// A window runs on several threads only if it holds at least this
-    /// many events (below, handing it over costs more than it saves); the
-    /// report does not depend on it.
-    pub parallel_min_events: usize,
 }
 
 impl Params {
@@ -184,7 +180,6 @@ impl Params {
             targets_outside_map: true,
             progress: std::io::stderr().is_terminal(),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            parallel_min_events: 8,
         }
     }
 
