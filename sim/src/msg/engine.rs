@@ -5,26 +5,30 @@
 //!
 //! # Windows
 //!
-//! Every effect one node has on another arrives at least the lookahead L
-//! later (the smallest one-way delay, RTT/2 ≥ 10 ms): messages, requests
-//! and answers (RTT/2 + jitter), the handshake steps (RTT/2 each), a
-//! peer's close notice (RTT/2). So every node event in `[t, t + L)` — `t`
-//! the earliest queued one, and the window cut short at
-//! the next global event — depends only on events of the same node, and
-//! the shards run their nodes' events of the window side by side. Inside a
-//! window a shard processes its events in key order, the events its nodes
-//! cause to themselves inside the window (a timer, the closer's own
-//! `PeerDown`) included; everything else it emits goes to its outbox.
-//! After the window the outboxes go into the queue: the key of an event is
-//! (time, source node, that node's own counter), unique and independent of
-//! the thread that made it, so the merge order does not matter. The
-//! records the measurement keeps across nodes (which worm belongs to which
-//! measured lookup, finished lookups) are applied after the window in
-//! (time, node) order. Global events run alone, before the node events of
-//! their own time. Nothing in a window reads another node's state except
-//! its liveness (a status array changed only by global events), so
-//! the run is the same for any number of threads.
-//!
+//! Each shard (`Placement`) holds a set of nodes and one queue of their
+//! events. Every effect a node has on a node of another shard arrives at
+//! least the lookahead L later (the smallest one-way delay between the
+//! shards' regions, RTT/2: 35 ms with two threads, 10 ms otherwise):
+//! messages, requests and answers (RTT/2 + jitter), the handshake steps
+//! (RTT/2 each), a peer's close notice (RTT/2). So all node events in
+//! `[t, t + L)` — `t` the earliest queued one, the window cut short at the
+//! next global event — can run with the shards side by side: each shard
+//! pops its own queue in key order until the window's end, and what its
+//! nodes cause to its own nodes (a timer, the closer's own `PeerDown`, a
+//! message) goes back into that queue, inside the window or after it;
+//! what they cause to another shard's nodes goes to an outbox, moved into
+//! that shard's queue after the window. The key of an event is (time,
+//! source node, that node's own counter): unique and independent of the
+//! thread that made it, so each node sees its events in the same order
+//! whatever the placement and the window lengths. The records the
+//! measurement keeps across nodes (which worm belongs to which measured
+//! lookup, finished lookups) are applied after each window in (time,
+//! node) order. Global events run alone, before the node events of their
+//! own time. Nothing in a window reads another node's state except its
+//! liveness (a status array changed only by global events), so the run is
+//! the same for any number of threads (and for the engine before the
+//! queue per shard, which had one queue and 10 ms windows: same reports).
+
 //! Randomness that depends on the order in which a node emits its outputs
 //! (loss, per-message jitter) is a hash of the link and a per-direction
 //! message counter, not a draw from a shared stream, so the run does not

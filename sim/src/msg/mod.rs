@@ -9,11 +9,14 @@
 //!   answers, close notices) are ordered by (time in ns, the node that
 //!   emitted them, that node's own emission counter); global events
 //!   (joins, churn, measured lookups, samples, departure checks) run alone,
-//!   before the node events of their own time. No node affects another
-//!   sooner than the lookahead L = 10 ms (the smallest RTT/2), so the node
-//!   events of `[t, t + L)` run in one window, the nodes partitioned over
-//!   `threads` shards (node `i` in shard `i % threads`), each node's events
-//!   in order, including those it causes to itself inside the window; see
+//!   before the node events of their own time. The nodes are partitioned
+//!   over `threads` shards (two threads: by region, NA-east and Europe
+//!   against the rest; else node `i` in shard `i % threads`); no node
+//!   affects one of another shard sooner than the lookahead L (RTT/2 of
+//!   the closest regions in different shards: 35 ms with two threads, 10
+//!   ms otherwise), so the node events of `[t, t + L)` run in one window,
+//!   the shards side by side, each node's events in order, including those
+//!   it causes to nodes of its own shard inside the window; see
 //!   [`engine`]. Each node's
 //!   [`Mesh::poll_timeout`](distsoc_protocol::mesh::Mesh::poll_timeout)
 //!   becomes a timer event; every output of
@@ -21,9 +24,10 @@
 //!   Messages are moved through the queue, never cloned. Deterministic:
 //!   same parameters and seed → same report **whatever the number of
 //!   threads** (except `wall_s`, `cpu_s`, `events_per_s`, `threads`,
-//!   `parallel_windows` and the maps' heap-byte estimates, which follow
-//!   the capacity of std `HashMap`s inside the mesh and so their
-//!   per-process random hash keys); see [`engine`] for how the run is kept
+//!   `parallel_windows`, `critical_path_cpu_s` and the maps' heap-byte
+//!   estimates, which follow the capacity of std `HashMap`s inside the
+//!   mesh and so their per-process random hash keys); see [`engine`] for
+//!   how the run is kept
 //!   independent of hash-map iteration order inside the mesh. (Before
 //!   2026-12-06 the engine was one queue ordered by insertion: a close and
 //!   a handshake then took effect at both ends at once, which a window
