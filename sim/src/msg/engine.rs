@@ -39,7 +39,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex, MutexGuard, PoisonError};
 
 use foldhash::fast::FixedState;
@@ -339,20 +339,27 @@ pub(crate) struct Placement {
 }
 
 impl Placement {
-    /// Two threads: the regions split into two halves of the population
-    /// (NA-east and Europe; the rest) whose closest pair is 70 ms apart, so
-    /// a window lasts 35 ms. Otherwise node `i` in shard `i % threads`: 10
-    /// ms. One thread: a window lasts until the next global event.
-    fn new(topo: &Topology, threads: u32) -> (Self, Ns) {
+    /// One thread: one shard, and a window lasts until the next global
+    /// event. Up to six threads: a shard per region, so a window lasts 35
+    /// ms (the closest regions, NA-east and NA-west, are 70 ms apart), and
+    /// the threads take the shards of a window one by one, largest first.
+    /// More threads: node `i` in shard `i % threads`, 10 ms.
+    fn new(topo: &Topology, threads: u32) -> (Self, Ns, u32) {
         let n = topo.len() as usize;
+        let regions = BASE_RTT_MS.len() as u32;
+        let shards = match threads {
+            1 => 1,
+            t if t <= regions => regions,
+            t => t,
+        };
         let shard: Vec<u32> = (0..n as u32)
-            .map(|i| match threads {
+            .map(|i| match shards {
                 1 => 0,
-                2 => u32::from(!matches!(topo.region[i as usize], 0 | 2)),
-                t => i % t,
+                s if s == regions && threads <= regions => u32::from(topo.region[i as usize]),
+                s => i % s,
             })
             .collect();
-        let mut count = vec![0u32; threads as usize];
+        let mut count = vec![0u32; shards as usize];
         let slot = shard
             .iter()
             .map(|&k| {
@@ -363,7 +370,7 @@ impl Placement {
         // The smallest one-way delay between nodes of two shards (no
         // jitter): RTT/2 of the closest regions in different shards, or of
         // one region if a region spans shards.
-        let lookahead = if threads == 1 {
+        let lookahead = if shards == 1 {
             Ns::MAX / 4
         } else {
             let mut regions = vec![Vec::new(); BASE_RTT_MS.len()];
@@ -383,7 +390,7 @@ impl Placement {
             }
             (min_ms.min(1_000_000) * 1_000_000 / 2).max(1)
         };
-        (Placement { shard, slot }, lookahead)
+        (Placement { shard, slot }, lookahead, shards)
     }
 }
 
@@ -1160,6 +1167,30 @@ struct Crew {
     stop: AtomicBool,
     /// A worker's panic, handed to the main thread.
     failed: Mutex<Option<Box<dyn std::any::Any + Send>>>,
+    /// The shards, largest first, and the next one to take in this window.
+    order: Vec<usize>,
+    next: AtomicUsize,
+    /// Each worker's CPU time in this window, ns (index 0 unused).
+    busy: Vec<AtomicU64>,
+}
+
+impl Crew {
+    /// Takes the window's shards one by one until none is left; returns
+    /// the CPU time spent on them.
+    fn take_shards(&self, w: &World, shards: &[Mutex<Shard>]) -> u64 {
+        let mut busy = 0;
+        loop {
+            let i = self.next.fetch_add(1, Ordering::SeqCst);
+            let Some(&k) = self.order.get(i) else {
+                return busy;
+            };
+            let mut s = lock(&shards[k]);
+            if s.next_time().is_some_and(|t| t < s.wend) {
+                s.run_window(w);
+                busy += s.busy;
+            }
+        }
+    }
 }
 
 fn work(k: usize, w: &World, shards: &[Mutex<Shard>], crew: &Crew) {
@@ -1168,9 +1199,9 @@ fn work(k: usize, w: &World, shards: &[Mutex<Shard>], crew: &Crew) {
         if crew.stop.load(Ordering::SeqCst) {
             return;
         }
-        let r = catch_unwind(AssertUnwindSafe(|| lock(&shards[k]).run_window(w)));
-        if let Err(e) = r {
-            *lock(&crew.failed) = Some(e);
+        match catch_unwind(AssertUnwindSafe(|| crew.take_shards(w, shards))) {
+            Ok(b) => crew.busy[k].store(b, Ordering::SeqCst),
+            Err(e) => *lock(&crew.failed) = Some(e),
         }
         crew.done.wait();
     }
@@ -1184,9 +1215,9 @@ impl Sim {
         let threads = p.threads.clamp(1, total.max(1)) as u32;
         let mut rng = ChaCha8Rng::seed_from_u64(p.seed ^ 0x6d73_6773_696d);
         let step = p.sample_interval.as_nanos() as Ns;
-        let (place, lookahead) = Placement::new(&topo, threads);
+        let (place, lookahead, nshards) = Placement::new(&topo, threads);
         let place = Arc::new(place);
-        let shards = (0..threads)
+        let shards = (0..nshards)
             .map(|k| {
                 let count = place.shard.iter().filter(|&&x| x == k).count();
                 Mutex::new(Shard {
@@ -1201,7 +1232,7 @@ impl Sim {
                     heap: BinaryHeap::new(),
                     slab: Vec::new(),
                     free: Vec::new(),
-                    out: (0..threads).map(|_| Vec::new()).collect(),
+                    out: (0..nshards).map(|_| Vec::new()).collect(),
                     out_min: Ns::MAX,
                     recs: Vec::new(),
                     busy: 0,
@@ -1383,11 +1414,16 @@ impl Sim {
         if threads == 1 {
             self.run_loop(None, &mut tick);
         } else {
+            let mut order: Vec<usize> = (0..self.shards.len()).collect();
+            order.sort_by_key(|&k| Reverse(lock(&self.shards[k]).nodes.len()));
             let crew = Arc::new(Crew {
                 start: Barrier::new(threads),
                 done: Barrier::new(threads),
                 stop: AtomicBool::new(false),
                 failed: Mutex::new(None),
+                order,
+                next: AtomicUsize::new(0),
+                busy: (0..threads).map(|_| AtomicU64::new(0)).collect(),
             });
             std::thread::scope(|scope| {
                 for k in 1..threads {
@@ -1454,10 +1490,10 @@ impl Sim {
                 match crew {
                     Some(crew) if busy > 1 => {
                         self.parallel_windows += 1;
+                        crew.next.store(0, Ordering::SeqCst);
                         crew.start.wait();
-                        let r = catch_unwind(AssertUnwindSafe(|| {
-                            lock(&self.shards[0]).run_window(&w);
-                        }));
+                        let r =
+                            catch_unwind(AssertUnwindSafe(|| crew.take_shards(&w, &self.shards)));
                         crew.done.wait();
                         if let Err(e) = r {
                             resume_unwind(e);
@@ -1465,9 +1501,15 @@ impl Sim {
                         if let Some(e) = lock(&crew.failed).take() {
                             resume_unwind(e);
                         }
-                        let busy: Vec<u64> = self.shards.iter().map(|s| lock(s).busy).collect();
-                        let slowest = busy.iter().copied().max().unwrap_or(0);
-                        self.critical_ns += slowest.saturating_sub(busy[0]);
+                        let main = r.as_ref().copied().unwrap_or(0);
+                        let slowest = crew
+                            .busy
+                            .iter()
+                            .skip(1)
+                            .map(|b| b.swap(0, Ordering::SeqCst))
+                            .max()
+                            .unwrap_or(0);
+                        self.critical_ns += slowest.saturating_sub(main);
                     }
                     _ => {
                         for (s, t) in self.shards.iter().zip(&times) {
