@@ -8,12 +8,14 @@
 //! Each shard (`Placement`) holds a set of nodes and one queue of their
 //! events. Every effect a node has on a node of another shard arrives at
 //! least the lookahead L later (the smallest one-way delay between the
-//! shards' regions, RTT/2: 35 ms with two threads, 10 ms otherwise):
+//! shards' regions, RTT/2: 35 ms with a shard per region, as for two to
+//! six threads, 10 ms otherwise):
 //! messages, requests and answers (RTT/2 + jitter), the handshake steps
 //! (RTT/2 each), a peer's close notice (RTT/2). So all node events in
 //! `[t, t + L)` — `t` the earliest queued one, the window cut short at the
-//! next global event — can run with the shards side by side: each shard
-//! pops its own queue in key order until the window's end, and what its
+//! next global event — can run with the shards side by side (the threads
+//! take the window's shards one by one, largest first): each shard pops
+//! its own queue in key order until the window's end, and what its
 //! nodes cause to its own nodes (a timer, the closer's own `PeerDown`, a
 //! message) goes back into that queue, inside the window or after it;
 //! what they cause to another shard's nodes goes to an outbox, moved into

@@ -10,14 +10,14 @@
 //!   emitted them, that node's own emission counter); global events
 //!   (joins, churn, measured lookups, samples, departure checks) run alone,
 //!   before the node events of their own time. The nodes are partitioned
-//!   over `threads` shards (two threads: by region, NA-east and Europe
-//!   against the rest; else node `i` in shard `i % threads`); no node
-//!   affects one of another shard sooner than the lookahead L (RTT/2 of
-//!   the closest regions in different shards: 35 ms with two threads, 10
-//!   ms otherwise), so the node events of `[t, t + L)` run in one window,
-//!   the shards side by side, each node's events in order, including those
-//!   it causes to nodes of its own shard inside the window; see
-//!   [`engine`]. Each node's
+//!   into shards (2–6 threads: a shard per region; more: node `i` in shard
+//!   `i % threads`; one thread: one shard); no node affects one of another
+//!   shard sooner than the lookahead L (RTT/2 of the closest regions in
+//!   different shards: 35 ms with a shard per region, else 10 ms), so the
+//!   node events of `[t, t + L)` run in one window, the threads taking its
+//!   shards one by one, each node's events in order, including those it
+//!   causes to nodes of its own shard inside the window; see [`engine`].
+//!   Each node's
 //!   [`Mesh::poll_timeout`](distsoc_protocol::mesh::Mesh::poll_timeout)
 //!   becomes a timer event; every output of
 //!   [`Mesh::poll`](distsoc_protocol::mesh::Mesh::poll) becomes a delivery.
