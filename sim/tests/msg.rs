@@ -34,6 +34,9 @@ fn without_wall(r: &Report) -> serde_json::Value {
     o.remove("wall_s");
     o.remove("cpu_s");
     o.remove("events_per_s");
+    o.remove("threads");
+    o.remove("parallel_windows");
+    o.remove("critical_path_cpu_s");
     // Heap bytes of the maps follow std HashMap capacities, which depend on
     // the process's random hash keys (tombstones and growth): not part of
     // the deterministic report.
@@ -58,6 +61,29 @@ fn same_seed_same_report() {
     p.seed = 8;
     let c = run(&p).unwrap();
     assert_ne!(without_wall(&a), without_wall(&c), "the seed matters");
+}
+
+#[test]
+fn any_number_of_threads_gives_the_same_report() {
+    let mut p = small(60, 10, 7);
+    p.churn = 30.0;
+    p.loss = 0.01;
+    p.threads = 1;
+    let one = run(&p).unwrap();
+    assert_eq!(one.parallel_windows, 0);
+    assert!(one.events > 10_000, "the run did something: {}", one.events);
+    // 2 and 3 threads: a shard per region; 7: node i in shard i % 7.
+    for t in [2, 3, 7] {
+        p.threads = t;
+        let r = run(&p).unwrap();
+        assert_eq!(r.threads, t);
+        assert!(
+            r.parallel_windows > 1_000,
+            "{t} threads ran windows side by side: {}",
+            r.parallel_windows
+        );
+        assert_eq!(without_wall(&one), without_wall(&r), "{t} threads");
+    }
 }
 
 #[test]

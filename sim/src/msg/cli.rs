@@ -94,6 +94,10 @@ pub struct DiscoveryArgs {
     /// Show progress on stderr even when it is not a terminal.
     #[arg(long)]
     pub progress: bool,
+    /// Threads running the nodes' events (default: the available cores);
+    /// the report is the same for any number.
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 impl DiscoveryArgs {
@@ -109,6 +113,9 @@ impl DiscoveryArgs {
         p.departure_samples = self.departure_samples;
         p.map_samples = self.map_samples;
         p.progress = self.progress || std::io::stderr().is_terminal();
+        if let Some(t) = self.threads {
+            p.threads = t;
+        }
         p
     }
 }

@@ -1,16 +1,48 @@
-//! The discrete-event engine: one queue of events ordered by (time, seq),
-//! the nodes' [`Mesh`] states, the links between them, churn and the
-//! measurement hooks.
+//! The discrete-event engine: the nodes' [`Mesh`] states partitioned into
+//! shards (one per thread), a queue of node events ordered by (time,
+//! source node, source's counter), a queue of global events (joins, churn,
+//! lookups, samples, checks), and the measurement hooks.
 //!
-//! Events live in a slab; the heap holds only (time, seq, slot), so a
-//! message is moved into the queue once and moved out once, never cloned.
+//! # Windows
+//!
+//! Each shard (`Placement`) holds a set of nodes and one queue of their
+//! events. Every effect a node has on a node of another shard arrives at
+//! least the lookahead L later (the smallest one-way delay between the
+//! shards' regions, RTT/2: 35 ms with a shard per region, as for two to
+//! six threads, 10 ms otherwise):
+//! messages, requests and answers (RTT/2 + jitter), the handshake steps
+//! (RTT/2 each), a peer's close notice (RTT/2). So all node events in
+//! `[t, t + L)` — `t` the earliest queued one, the window cut short at the
+//! next global event — can run with the shards side by side (the threads
+//! take the window's shards one by one, largest first): each shard pops
+//! its own queue in key order until the window's end, and what its
+//! nodes cause to its own nodes (a timer, the closer's own `PeerDown`, a
+//! message) goes back into that queue, inside the window or after it;
+//! what they cause to another shard's nodes goes to an outbox, moved into
+//! that shard's queue after the window. The key of an event is (time,
+//! source node, that node's own counter): unique and independent of the
+//! thread that made it, so each node sees its events in the same order
+//! whatever the placement and the window lengths. The records the
+//! measurement keeps across nodes (which worm belongs to which measured
+//! lookup, finished lookups) are applied after each window in (time,
+//! node) order. Global events run alone, before the node events of their
+//! own time. Nothing in a window reads another node's state except its
+//! liveness (a status array changed only by global events), so the run is
+//! the same for any number of threads (and for the engine before the
+//! queue per shard, which had one queue and 10 ms windows: same reports).
+
 //! Randomness that depends on the order in which a node emits its outputs
 //! (loss, per-message jitter) is a hash of the link and a per-direction
 //! message counter, not a draw from a shared stream, so the run does not
-//! depend on the iteration order of any hash map inside the mesh.
+//! depend on the iteration order of any hash map inside the mesh. The
+//! meshes share [`SharedReports`] (locked pools; a mesh's results do not
+//! depend on what the pools hold).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, Mutex, MutexGuard, PoisonError};
 
 use foldhash::fast::FixedState;
 use std::time::Duration;
@@ -26,7 +58,7 @@ use rand_core::{RngCore, SeedableRng};
 
 use super::report::{Kind, Metrics};
 use super::sizes::SizeModel;
-use super::topology::{Profile, Topology};
+use super::topology::{Profile, Topology, BASE_RTT_MS};
 use super::{mix, Params};
 
 /// Nanoseconds.
@@ -42,28 +74,58 @@ const JITTER_NS: u64 = 2_000_000;
 /// bucket-refresh ids).
 pub(crate) const LOOKUP_BASE: u64 = 1 << 40;
 
+/// The order of node events: (time, source node, the source's counter).
+type Key = (Ns, u32, u64);
+
+/// A node event; `to`/`node` is the node that handles it.
 #[derive(Debug)]
 enum Ev {
     Timer {
         node: u32,
         inc: u32,
     },
-    Up {
-        a: u32,
-        b: u32,
+    /// `from` dialed `to` (arrives RTT/2 after the dial).
+    Syn {
+        to: u32,
+        from: u32,
         gen: u64,
-        ainc: u32,
-        binc: u32,
+        finc: u32,
+        tinc: u32,
+    },
+    /// `from` accepted the dial (arrives one RTT after the dial).
+    SynAck {
+        to: u32,
+        from: u32,
+        gen: u64,
+        tinc: u32,
+        finc: u32,
+    },
+    /// `from` was offline when the dial arrived.
+    Rst {
+        to: u32,
+        from: u32,
+        tinc: u32,
+        gen: u64,
+    },
+    /// The dialer `from` completed the handshake (RTT/2 after its SynAck).
+    Est {
+        to: u32,
+        from: u32,
+        gen: u64,
     },
     DialFailed {
         node: u32,
         inc: u32,
         peer: u32,
     },
+    /// Connection `gen` between `to` and `from` is closed: the closer's own
+    /// notice (`local`) or the other side's.
     Down {
         to: u32,
-        inc: u32,
         from: u32,
+        gen: u64,
+        inc: u32,
+        local: bool,
     },
     Msg {
         to: u32,
@@ -79,16 +141,40 @@ enum Ev {
         req: MeshRequest,
     },
     Resp {
-        rid: u64,
+        to: u32,
+        from: u32,
         gen: u64,
+        rid: u64,
         result: Result<MeshResponse, RequestFailed>,
     },
     ReqTimeout {
+        node: u32,
         rid: u64,
     },
-    Join {
-        node: u32,
-    },
+}
+
+impl Ev {
+    fn target(&self) -> u32 {
+        match self {
+            Ev::Timer { node, .. } | Ev::DialFailed { node, .. } | Ev::ReqTimeout { node, .. } => {
+                *node
+            }
+            Ev::Syn { to, .. }
+            | Ev::SynAck { to, .. }
+            | Ev::Rst { to, .. }
+            | Ev::Est { to, .. }
+            | Ev::Down { to, .. }
+            | Ev::Msg { to, .. }
+            | Ev::Req { to, .. }
+            | Ev::Resp { to, .. } => *to,
+        }
+    }
+}
+
+/// Global events: they run alone, between windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum GEv {
+    Join { node: u32 },
     ChurnLeave,
     ChurnJoin,
     Lookup,
@@ -96,20 +182,33 @@ enum Ev {
     Check,
 }
 
+/// The state of one end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EndState {
+    /// Our dial, not answered yet.
+    Dialing,
+    /// Their dial, accepted; waiting for the dialer's handshake to finish.
+    Accepted,
+    /// Open (the mesh got `PeerUp`).
+    Up,
+}
+
+/// One node's end of a connection.
 #[derive(Debug)]
-struct Link {
+struct End {
+    /// The connection (unique: the dialer's index and its dial counter).
     gen: u64,
-    up: bool,
-    /// Messages sent low → high and high → low.
-    sent: [u64; 2],
+    state: EndState,
+    /// The peer's incarnation.
+    pinc: u32,
+    /// Messages sent on it (the per-direction counter of the randomness).
+    sent: u64,
 }
 
 #[derive(Debug)]
 struct Pending {
-    origin: u32,
     inc: u32,
     oid: u64,
-    peer: u32,
 }
 
 /// One identity's slot.
@@ -118,12 +217,38 @@ pub(crate) struct Node {
     pub(crate) mesh: Option<Box<Mesh>>,
     pub(crate) inc: u32,
     timer_at: Option<Ns>,
-    pub(crate) peers: BTreeSet<u32>,
+    /// Connection ends by peer.
+    ends: BTreeMap<u32, End>,
+    /// Requests this node sent, by request id.
+    pending: HashMap<u64, Pending, FixedState>,
+    /// Events this node has emitted (the last part of their keys).
+    emitted: u64,
+    /// Dials and requests (the low half of connection and request ids).
+    dials: u64,
+    requests: u64,
     online_since: Ns,
     /// Online time inside the measurement window.
     pub(crate) window_online: Ns,
     /// Bytes sent inside the measurement window.
     pub(crate) window_bytes: u64,
+}
+
+impl Node {
+    fn new() -> Self {
+        Node {
+            mesh: None,
+            inc: 0,
+            timer_at: None,
+            ends: BTreeMap::new(),
+            pending: HashMap::with_hasher(FixedState::with_seed(2)),
+            emitted: 0,
+            dials: 0,
+            requests: 0,
+            online_since: 0,
+            window_online: 0,
+            window_bytes: 0,
+        }
+    }
 }
 
 /// A node's profile and map stats.
@@ -164,47 +289,182 @@ pub(crate) struct Departure {
     pub(crate) crash: bool,
 }
 
-/// The simulation state.
-pub(crate) struct Sim {
-    pub(crate) now: Ns,
-    pub(crate) end: Ns,
-    pub(crate) warmup: Ns,
-    pub(crate) p: Params,
-    pub(crate) topo: Topology,
-    pub(crate) nodes: Vec<Node>,
-    pub(crate) online: Vec<u32>,
-    online_pos: Vec<u32>,
-    offline: VecDeque<u32>,
-    heap: BinaryHeap<Reverse<(Ns, u64, u32)>>,
-    slab: Vec<Option<Ev>>,
-    free: Vec<u32>,
-    seq: u64,
-    links: HashMap<(u32, u32), Link, FixedState>,
-    next_gen: u64,
-    pending: HashMap<u64, Pending, FixedState>,
-    next_rid: u64,
-    pub(crate) rng: ChaCha8Rng,
-    pub(crate) sizes: SizeModel,
-    pub(crate) m: Metrics,
-    pub(crate) lookups: Vec<LookupRec>,
-    worms: HashMap<WormId, usize>,
-    awaiting_worm: HashMap<u32, Vec<usize>>,
-    pub(crate) departures: Vec<Departure>,
-    pub(crate) events: u64,
-    anchors_known: Vec<distsoc_protocol::messages::common::PeerAddress>,
-    /// Report storage all meshes share (each peer's reported hop 1 and
-    /// hop 2 stored once; one hop-3 fingerprint key).
-    shared_reports: SharedReports,
+/// What a shard hands the measurement after a window (applied in (time,
+/// node) order).
+#[derive(Debug)]
+enum Rec {
+    /// A WormRequest (`forward`) or WormQuery sent.
+    Worm {
+        t: Ns,
+        node: u32,
+        worm: WormId,
+        first: Option<NodeId>,
+        forward: bool,
+    },
+    /// A measured lookup's outcome.
+    Done {
+        t: Ns,
+        node: u32,
+        id: u64,
+        done: LookupDone,
+    },
 }
 
-const NOT_ONLINE: u32 = u32::MAX;
-
-fn key(a: u32, b: u32) -> (u32, u32) {
-    if a < b {
-        (a, b)
-    } else {
-        (b, a)
+impl Rec {
+    fn order(&self) -> (Ns, u32) {
+        match self {
+            Rec::Worm { t, node, .. } | Rec::Done { t, node, .. } => (*t, *node),
+        }
     }
+}
+
+/// What every shard reads: parameters, topology and each node's
+/// liveness (written only by global events, between windows).
+pub(crate) struct World {
+    pub(crate) p: Params,
+    pub(crate) topo: Topology,
+    /// Per node: incarnation << 1 | online.
+    status: Vec<AtomicU64>,
+    pub(crate) warmup: Ns,
+    /// Shards (threads).
+    threads: u32,
+    /// Which shard holds each node, and where.
+    place: Arc<Placement>,
+    /// No node affects a node of another shard sooner than this.
+    pub(crate) lookahead: Ns,
+}
+
+/// Which shard holds each node (`shard`), at which index (`slot`).
+pub(crate) struct Placement {
+    shard: Vec<u32>,
+    slot: Vec<u32>,
+}
+
+impl Placement {
+    /// One thread: one shard, and a window lasts until the next global
+    /// event. Up to six threads: a shard per region, so a window lasts 35
+    /// ms (the closest regions, NA-east and NA-west, are 70 ms apart), and
+    /// the threads take the shards of a window one by one, largest first.
+    /// More threads: node `i` in shard `i % threads`, 10 ms.
+    fn new(topo: &Topology, threads: u32) -> (Self, Ns, u32) {
+        let n = topo.len() as usize;
+        let regions = BASE_RTT_MS.len() as u32;
+        let shards = match threads {
+            1 => 1,
+            t if t <= regions => regions,
+            t => t,
+        };
+        let shard: Vec<u32> = (0..n as u32)
+            .map(|i| match shards {
+                1 => 0,
+                s if s == regions && threads <= regions => u32::from(topo.region[i as usize]),
+                s => i % s,
+            })
+            .collect();
+        let mut count = vec![0u32; shards as usize];
+        let slot = shard
+            .iter()
+            .map(|&k| {
+                count[k as usize] += 1;
+                count[k as usize] - 1
+            })
+            .collect();
+        // The smallest one-way delay between nodes of two shards (no
+        // jitter): RTT/2 of the closest regions in different shards, or of
+        // one region if a region spans shards.
+        let lookahead = if shards == 1 {
+            Ns::MAX / 4
+        } else {
+            let mut regions = vec![Vec::new(); BASE_RTT_MS.len()];
+            for (i, &k) in shard.iter().enumerate() {
+                let r = topo.region[i] as usize;
+                if !regions[r].contains(&k) {
+                    regions[r].push(k);
+                }
+            }
+            let mut min_ms = u64::MAX;
+            for (a, ka) in regions.iter().enumerate() {
+                for (b, kb) in regions.iter().enumerate() {
+                    if ka.iter().any(|x| kb.iter().any(|y| x != y)) {
+                        min_ms = min_ms.min(BASE_RTT_MS[a][b]);
+                    }
+                }
+            }
+            (min_ms.min(1_000_000) * 1_000_000 / 2).max(1)
+        };
+        (Placement { shard, slot }, lookahead, shards)
+    }
+}
+
+impl World {
+    fn status(&self, i: u32) -> u64 {
+        self.status[i as usize].load(Ordering::Relaxed)
+    }
+
+    /// Online in incarnation `inc`.
+    fn live(&self, i: u32, inc: u32) -> bool {
+        self.status(i) == (u64::from(inc) << 1 | 1)
+    }
+
+    fn online(&self, i: u32) -> bool {
+        self.status(i) & 1 == 1
+    }
+
+    fn inc(&self, i: u32) -> u32 {
+        (self.status(i) >> 1) as u32
+    }
+
+    fn set_status(&self, i: u32, inc: u32, online: bool) {
+        self.status[i as usize].store(u64::from(inc) << 1 | u64::from(online), Ordering::Relaxed);
+    }
+
+    fn shard_of(&self, i: u32) -> usize {
+        self.place.shard[i as usize] as usize
+    }
+
+    fn info(&self, i: u32, outbound: bool) -> PeerInfo {
+        PeerInfo {
+            addresses: vec![self.topo.addr(i)],
+            is_anchor: self.topo.profile[i as usize] == Profile::Anchor,
+            outbound,
+        }
+    }
+}
+
+/// The nodes of one shard ([`Placement`]), their queue, and what they
+/// need to run a window.
+pub(crate) struct Shard {
+    idx: u32,
+    place: Arc<Placement>,
+    nodes: Vec<Node>,
+    sizes: SizeModel,
+    /// Counters since they were last added to the run's.
+    m: Metrics,
+    events: u64,
+    now: Ns,
+    /// The window ends here.
+    wend: Ns,
+    /// The queue of this shard's nodes' events (keys and slab slots).
+    heap: BinaryHeap<Reverse<(Key, u32)>>,
+    slab: Vec<Option<Ev>>,
+    free: Vec<u32>,
+    /// Events for other shards' nodes, by shard, and the earliest time
+    /// among them.
+    out: Vec<Vec<(Key, Ev)>>,
+    out_min: Ns,
+    recs: Vec<Rec>,
+    /// CPU time of the thread that ran the last window, ns.
+    busy: u64,
+}
+
+/// CPU time of the calling thread, ns.
+pub(crate) fn thread_cpu_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    (t.tv_sec as u64).wrapping_mul(1_000_000_000) + t.tv_nsec as u64
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn dur(ns: Ns) -> Duration {
@@ -216,99 +476,19 @@ fn exp_ns(rng: &mut ChaCha8Rng, rate_per_s: f64) -> Ns {
     (-u.ln() / rate_per_s * 1e9) as Ns
 }
 
-impl Sim {
-    pub(crate) fn new(p: Params, topo: Topology, sizes: SizeModel) -> Self {
-        let total = topo.len() as usize;
-        let end = p.duration.as_nanos() as Ns;
-        let warmup = (p.warmup.as_nanos() as Ns).min(end / 2);
-        let mut rng = ChaCha8Rng::seed_from_u64(p.seed ^ 0x6d73_6773_696d);
-        let nodes = (0..total)
-            .map(|_| Node {
-                mesh: None,
-                inc: 0,
-                timer_at: None,
-                peers: BTreeSet::new(),
-                online_since: 0,
-                window_online: 0,
-                window_bytes: 0,
-            })
-            .collect();
-        let anchors_known = topo.anchor_list();
-        let offline: VecDeque<u32> = (topo.initial..topo.len()).collect();
-        let shared_reports = SharedReports::new({
-            let mut key = [0u8; 40];
-            let mut h = blake3::Hasher::new();
-            h.update(b"distsoc-sim shared hop-3 key");
-            h.update(&p.seed.to_le_bytes());
-            h.finalize_xof().fill(&mut key);
-            key
-        });
-        let mut sim = Sim {
-            now: 0,
-            end,
-            warmup,
-            m: Metrics::new(end, p.sample_interval.as_nanos() as Ns),
-            p,
-            nodes,
-            online: Vec::new(),
-            online_pos: vec![NOT_ONLINE; total],
-            offline,
-            heap: BinaryHeap::new(),
-            slab: Vec::new(),
-            free: Vec::new(),
-            seq: 0,
-            links: HashMap::with_hasher(FixedState::with_seed(1)),
-            next_gen: 1,
-            pending: HashMap::with_hasher(FixedState::with_seed(2)),
-            next_rid: 1,
-            sizes,
-            lookups: Vec::new(),
-            worms: HashMap::new(),
-            awaiting_worm: HashMap::new(),
-            departures: Vec::new(),
-            events: 0,
-            anchors_known,
-            shared_reports,
-            rng: ChaCha8Rng::seed_from_u64(0),
-            topo,
-        };
-        // Anchors at t = 0, everyone else over the join window.
-        let window = sim.p.join_window.as_nanos() as Ns;
-        for i in 0..sim.topo.initial {
-            let at = if i < sim.topo.anchors {
-                0
-            } else {
-                rng.next_u64() % window.max(1)
-            };
-            sim.push(at, Ev::Join { node: i });
-        }
-        let churn_rate = sim.churn_rate();
-        if churn_rate > 0.0 {
-            let t0 = window;
-            let a = t0 + exp_ns(&mut rng, churn_rate);
-            let b = t0 + exp_ns(&mut rng, churn_rate);
-            sim.push(a, Ev::ChurnLeave);
-            sim.push(b, Ev::ChurnJoin);
-        }
-        // Measurement lookups: uniform times after the warm-up.
-        let span = end.saturating_sub(warmup + 30 * SEC).max(1);
-        for _ in 0..sim.p.lookups {
-            let at = warmup + rng.next_u64() % span;
-            sim.push(at, Ev::Lookup);
-        }
-        let step = sim.p.sample_interval.as_nanos() as Ns;
-        sim.push(step.max(SEC), Ev::Sample);
-        sim.push(warmup, Ev::Check);
-        sim.rng = rng;
-        sim
+impl Shard {
+    fn node(&self, i: u32) -> &Node {
+        debug_assert_eq!(self.place.shard[i as usize], self.idx);
+        &self.nodes[self.place.slot[i as usize] as usize]
     }
 
-    /// Departures per second (and as many joins).
-    fn churn_rate(&self) -> f64 {
-        self.p.churn / 100.0 * f64::from(self.topo.initial - self.topo.anchors) / 3600.0
+    fn node_mut(&mut self, i: u32) -> &mut Node {
+        debug_assert_eq!(self.place.shard[i as usize], self.idx);
+        &mut self.nodes[self.place.slot[i as usize] as usize]
     }
 
-    fn push(&mut self, at: Ns, ev: Ev) {
+    /// Queues an event for one of this shard's nodes.
+    fn enqueue(&mut self, key: Key, ev: Ev) {
         let slot = match self.free.pop() {
             Some(s) => {
                 self.slab[s as usize] = Some(ev);
@@ -319,74 +499,141 @@ impl Sim {
                 (self.slab.len() - 1) as u32
             }
         };
-        self.seq += 1;
-        self.heap.push(Reverse((at.max(self.now), self.seq, slot)));
+        self.heap.push(Reverse((key, slot)));
     }
 
-    /// Runs to the end; `tick` is called every 65,536 events with the
-    /// simulated time.
-    pub(crate) fn run(&mut self, mut tick: impl FnMut(Ns)) {
-        while let Some(Reverse((t, _, slot))) = self.heap.pop() {
-            if t > self.end {
+    /// The time of the earliest queued event of this shard.
+    fn next_time(&self) -> Option<Ns> {
+        self.heap.peek().map(|Reverse(((t, _, _), _))| *t)
+    }
+
+    /// Queues an event `src` emits: into this shard's queue if it is for
+    /// one of its nodes, else into the outbox (never inside the window).
+    fn push(&mut self, src: u32, at: Ns, ev: Ev) {
+        let now = self.now;
+        let n = self.node_mut(src);
+        n.emitted += 1;
+        let key = (at.max(now), src, n.emitted);
+        let to = ev.target();
+        let k = self.place.shard[to as usize];
+        if k == self.idx {
+            self.enqueue(key, ev);
+        } else {
+            assert!(
+                key.0 >= self.wend,
+                "node {src} affects node {to} of another shard within the lookahead"
+            );
+            self.out_min = self.out_min.min(key.0);
+            self.out[k as usize].push((key, ev));
+        }
+    }
+
+    /// Runs this shard's events before the window's end.
+    fn run_window(&mut self, w: &World) {
+        let started = thread_cpu_ns();
+        while let Some(Reverse(((t, _, _), slot))) = self.heap.peek().copied() {
+            if t >= self.wend {
                 break;
             }
-            self.now = t;
+            self.heap.pop();
+            self.free.push(slot);
             let Some(ev) = self.slab[slot as usize].take() else {
                 continue;
             };
-            self.free.push(slot);
+            self.now = t;
             self.events += 1;
-            if self.events & 0xFFFF == 0 {
-                tick(t);
-            }
-            self.dispatch(ev);
+            self.dispatch(w, ev);
         }
-        self.now = self.end;
-        for i in 0..self.nodes.len() {
-            if self.nodes[i].mesh.is_some() {
-                self.close_window(i as u32);
-            }
-        }
+        self.busy = thread_cpu_ns().saturating_sub(started);
     }
 
-    fn is_live(&self, node: u32, inc: u32) -> bool {
-        let n = &self.nodes[node as usize];
-        n.inc == inc && n.mesh.is_some()
-    }
-
-    fn dispatch(&mut self, ev: Ev) {
+    fn dispatch(&mut self, w: &World, ev: Ev) {
         match ev {
             Ev::Timer { node, inc } => {
-                let n = &mut self.nodes[node as usize];
-                if n.inc == inc && n.mesh.is_some() && n.timer_at == Some(self.now) {
+                let now = self.now;
+                let n = self.node_mut(node);
+                if n.inc == inc && n.mesh.is_some() && n.timer_at == Some(now) {
                     n.timer_at = None;
-                    self.feed(node, InEvent::Tick);
+                    self.feed(w, node, InEvent::Tick);
                 }
             }
-            Ev::Up {
-                a,
-                b,
+            Ev::Syn {
+                to,
+                from,
                 gen,
-                ainc,
-                binc,
-            } => self.link_up(a, b, gen, ainc, binc),
+                finc,
+                tinc,
+            } => self.on_syn(w, to, from, gen, finc, tinc),
+            Ev::SynAck {
+                to,
+                from,
+                gen,
+                tinc,
+                finc,
+            } => self.on_syn_ack(w, to, from, gen, tinc, finc),
+            Ev::Rst {
+                to,
+                from,
+                tinc,
+                gen,
+            } => {
+                if !w.live(to, tinc) {
+                    return;
+                }
+                let n = self.node_mut(to);
+                match n.ends.get(&from) {
+                    Some(e) if e.gen == gen && e.state == EndState::Dialing => {
+                        n.ends.remove(&from);
+                    }
+                    None => {}
+                    Some(_) => return,
+                }
+                let peer = w.topo.ids[from as usize];
+                self.feed(w, to, InEvent::DialFailed { peer });
+            }
+            Ev::Est { to, from, gen } => {
+                self.usable(w, to, from, gen);
+            }
             Ev::DialFailed { node, inc, peer } => {
-                if self.is_live(node, inc) {
-                    let peer = self.topo.ids[peer as usize];
-                    self.feed(node, InEvent::DialFailed { peer });
+                if w.live(node, inc) {
+                    let peer = w.topo.ids[peer as usize];
+                    self.feed(w, node, InEvent::DialFailed { peer });
                 }
             }
-            Ev::Down { to, inc, from } => {
-                let up = self.links.get(&key(to, from)).is_some_and(|l| l.up);
-                if self.is_live(to, inc) && !up {
-                    let peer = self.topo.ids[from as usize];
-                    self.feed(to, InEvent::PeerDown { peer });
+            Ev::Down {
+                to,
+                from,
+                gen,
+                inc,
+                local,
+            } => {
+                if !w.live(to, inc) {
+                    return;
+                }
+                let n = self.node_mut(to);
+                let notify = if local {
+                    // The closer learns at once unless it is connected
+                    // again.
+                    !n.ends.get(&from).is_some_and(|e| e.state == EndState::Up)
+                } else {
+                    match n.ends.get(&from) {
+                        Some(e) if e.gen == gen => {
+                            let up = e.state == EndState::Up;
+                            n.ends.remove(&from);
+                            up
+                        }
+                        _ => false,
+                    }
+                };
+                if notify {
+                    let peer = w.topo.ids[from as usize];
+                    self.feed(w, to, InEvent::PeerDown { peer });
                 }
             }
             Ev::Msg { to, from, gen, msg } => {
-                if self.link_is(to, from, gen) {
-                    let peer = self.topo.ids[from as usize];
-                    self.feed(to, InEvent::Message { peer, msg });
+                if self.usable(w, to, from, gen) {
+                    let peer = w.topo.ids[from as usize];
+                    self.feed(w, to, InEvent::Message { peer, msg });
                 }
             }
             Ev::Req {
@@ -396,30 +643,34 @@ impl Sim {
                 rid,
                 req,
             } => {
-                if self.link_is(to, from, gen) {
-                    let peer = self.topo.ids[from as usize];
-                    self.feed(to, InEvent::Request { peer, id: rid, req });
+                if self.usable(w, to, from, gen) {
+                    let peer = w.topo.ids[from as usize];
+                    self.feed(w, to, InEvent::Request { peer, id: rid, req });
                 }
                 // Otherwise the request is lost: ReqTimeout answers it.
             }
-            Ev::Resp { rid, gen, result } => {
-                let Some(p) = self.pending.get(&rid) else {
-                    return;
-                };
-                if !self.link_is(p.origin, p.peer, gen) {
+            Ev::Resp {
+                to,
+                from,
+                gen,
+                rid,
+                result,
+            } => {
+                if !self.node(to).pending.contains_key(&rid) || !self.usable(w, to, from, gen) {
                     return;
                 }
-                if let Some(p) = self.pending.remove(&rid) {
-                    if self.is_live(p.origin, p.inc) {
-                        self.feed(p.origin, InEvent::Response { id: p.oid, result });
+                if let Some(p) = self.node_mut(to).pending.remove(&rid) {
+                    if w.live(to, p.inc) {
+                        self.feed(w, to, InEvent::Response { id: p.oid, result });
                     }
                 }
             }
-            Ev::ReqTimeout { rid } => {
-                if let Some(p) = self.pending.remove(&rid) {
-                    if self.is_live(p.origin, p.inc) {
+            Ev::ReqTimeout { node, rid } => {
+                if let Some(p) = self.node_mut(node).pending.remove(&rid) {
+                    if w.live(node, p.inc) {
                         self.feed(
-                            p.origin,
+                            w,
+                            node,
                             InEvent::Response {
                                 id: p.oid,
                                 result: Err(RequestFailed::Failed),
@@ -428,135 +679,239 @@ impl Sim {
                     }
                 }
             }
-            Ev::Join { node } => self.join(node),
-            Ev::ChurnLeave => {
-                let rate = self.churn_rate();
-                let next = self.now + exp_ns(&mut self.rng, rate);
-                self.push(next, Ev::ChurnLeave);
-                let movable = self.online.len() as u64;
-                if movable > u64::from(self.topo.anchors) + 1 {
-                    // Anchors never churn: redraw (bounded) if one is drawn.
-                    for _ in 0..16 {
-                        let i = self.online[(self.rng.next_u64() % movable) as usize];
-                        if self.topo.profile[i as usize] != Profile::Anchor {
-                            let crash = self.rng.next_u64().is_multiple_of(2);
-                            self.depart(i, crash);
-                            break;
-                        }
-                    }
+        }
+    }
+
+    /// A dial from `a` reaches `b`.
+    fn on_syn(&mut self, w: &World, b: u32, a: u32, gen: u64, ainc: u32, binc: u32) {
+        let rtt = w.topo.rtt_ns(a, b);
+        let back = rtt - rtt / 2;
+        if !w.live(b, binc) {
+            self.push(
+                b,
+                self.now + back,
+                Ev::Rst {
+                    to: a,
+                    from: b,
+                    tinc: ainc,
+                    gen,
+                },
+            );
+            return;
+        }
+        if !w.live(a, ainc) {
+            return;
+        }
+        let accept = match self.node(b).ends.get(&a) {
+            None => true,
+            // Both dialed: the lower index's dial wins, at both ends.
+            Some(e) if e.state == EndState::Dialing => a < b,
+            // An earlier incarnation's connection, or a dial the dialer
+            // gave up: replaced.
+            Some(e) if e.pinc != ainc || e.state == EndState::Accepted => true,
+            // Open from this incarnation: this is the losing dial of a
+            // simultaneous pair, which `a` gave up.
+            Some(_) => false,
+        };
+        if accept {
+            self.node_mut(b).ends.insert(
+                a,
+                End {
+                    gen,
+                    state: EndState::Accepted,
+                    pinc: ainc,
+                    sent: 0,
+                },
+            );
+            self.push(
+                b,
+                self.now + back,
+                Ev::SynAck {
+                    to: a,
+                    from: b,
+                    gen,
+                    tinc: ainc,
+                    finc: binc,
+                },
+            );
+        }
+    }
+
+    /// `b` accepted `a`'s dial.
+    fn on_syn_ack(&mut self, w: &World, a: u32, b: u32, gen: u64, ainc: u32, binc: u32) {
+        if !w.live(a, ainc) {
+            return;
+        }
+        let peer = w.topo.ids[b as usize];
+        let (mine, none) = {
+            let e = self.node(a).ends.get(&b);
+            (
+                e.is_some_and(|e| e.gen == gen && e.state == EndState::Dialing),
+                e.is_none(),
+            )
+        };
+        if !w.live(b, binc) {
+            // The acceptor left meanwhile.
+            if mine {
+                self.node_mut(a).ends.remove(&b);
+            }
+            if mine || none {
+                self.feed(w, a, InEvent::DialFailed { peer });
+            }
+            return;
+        }
+        let d = w.topo.rtt_ns(a, b) / 2;
+        if !mine {
+            // `a` gave the dial up (or took `b`'s instead): close it.
+            if none {
+                self.feed(w, a, InEvent::DialFailed { peer });
+            }
+            self.push(
+                a,
+                self.now + d,
+                Ev::Down {
+                    to: b,
+                    from: a,
+                    gen,
+                    inc: binc,
+                    local: false,
+                },
+            );
+            return;
+        }
+        if let Some(e) = self.node_mut(a).ends.get_mut(&b) {
+            e.state = EndState::Up;
+        }
+        let info = w.info(b, true);
+        self.feed(w, a, InEvent::PeerUp { peer, info });
+        let still = self
+            .node(a)
+            .ends
+            .get(&b)
+            .is_some_and(|e| e.gen == gen && e.state == EndState::Up);
+        if still {
+            self.push(
+                a,
+                self.now + d,
+                Ev::Est {
+                    to: b,
+                    from: a,
+                    gen,
+                },
+            );
+        }
+    }
+
+    /// Is connection `gen` open at `to` for traffic from `from`? An
+    /// accepted connection opens (`PeerUp`) with the dialer's first packet
+    /// or its handshake, whichever comes first.
+    fn usable(&mut self, w: &World, to: u32, from: u32, gen: u64) -> bool {
+        let state = match self.node(to).ends.get(&from) {
+            Some(e) if e.gen == gen => e.state,
+            _ => return false,
+        };
+        match state {
+            EndState::Up => true,
+            EndState::Dialing => false,
+            EndState::Accepted => {
+                if let Some(e) = self.node_mut(to).ends.get_mut(&from) {
+                    e.state = EndState::Up;
                 }
-            }
-            Ev::ChurnJoin => {
-                let rate = self.churn_rate();
-                let next = self.now + exp_ns(&mut self.rng, rate);
-                self.push(next, Ev::ChurnJoin);
-                if let Some(i) = self.offline.pop_front() {
-                    self.join(i);
-                }
-            }
-            Ev::Lookup => self.start_lookup(),
-            Ev::Sample => {
-                let step = self.p.sample_interval.as_nanos() as Ns;
-                self.push(self.now + step.max(SEC), Ev::Sample);
-                self.sample();
-            }
-            Ev::Check => {
-                self.push(self.now + self.p.check_interval.as_nanos() as Ns, Ev::Check);
-                self.check_departures();
+                let peer = w.topo.ids[from as usize];
+                let info = w.info(from, false);
+                self.feed(w, to, InEvent::PeerUp { peer, info });
+                self.node(to)
+                    .ends
+                    .get(&from)
+                    .is_some_and(|e| e.gen == gen && e.state == EndState::Up)
             }
         }
     }
 
     /// Hands one input to a node and routes what it emits.
-    fn feed(&mut self, node: u32, ev: InEvent) {
+    fn feed(&mut self, w: &World, node: u32, ev: InEvent) {
         let now = dur(self.now);
-        if let Some(m) = self.nodes[node as usize].mesh.as_mut() {
+        if let Some(m) = self.node_mut(node).mesh.as_mut() {
             m.handle(now, ev);
         }
-        self.drain(node);
-    }
-
-    fn link_is(&self, a: u32, b: u32, gen: u64) -> bool {
-        self.links
-            .get(&key(a, b))
-            .is_some_and(|l| l.up && l.gen == gen)
+        self.drain(w, node);
     }
 
     /// The delivery delay of the next message from `from` to `to` on their
-    /// link, or None if it is lost (or there is no link).
-    fn transit(&mut self, from: u32, to: u32) -> Option<(u64, Ns)> {
-        let k = key(from, to);
-        let dir = usize::from(from > to);
-        let link = self.links.get_mut(&k).filter(|l| l.up)?;
-        link.sent[dir] += 1;
-        let n = link.sent[dir];
-        let gen = link.gen;
+    /// connection, or None if it is lost (or there is no open connection).
+    fn transit(&mut self, w: &World, from: u32, to: u32) -> Option<(u64, Ns)> {
+        let end = self
+            .node_mut(from)
+            .ends
+            .get_mut(&to)
+            .filter(|e| e.state == EndState::Up)?;
+        end.sent += 1;
+        let n = end.sent;
+        let gen = end.gen;
         let h = mix(
             mix(
-                self.p.seed ^ 0x7472_616e,
+                w.p.seed ^ 0x7472_616e,
                 (u64::from(from) << 32) | u64::from(to),
             ),
             n,
         );
-        if self.p.loss > 0.0 && ((h >> 11) as f64 / (1u64 << 53) as f64) < self.p.loss {
+        if w.p.loss > 0.0 && ((h >> 11) as f64 / (1u64 << 53) as f64) < w.p.loss {
             self.m.lost += 1;
             return None;
         }
-        let one_way = self.topo.rtt_ns(from, to) / 2 + (h & 0xFFFF_FFFF) % JITTER_NS;
+        let one_way = w.topo.rtt_ns(from, to) / 2 + (h & 0xFFFF_FFFF) % JITTER_NS;
         Some((gen, one_way))
     }
 
-    fn account(&mut self, node: u32, kind: Kind, bytes: u64) {
-        self.m.sent(self.now, kind, bytes, self.now >= self.warmup);
-        if self.now >= self.warmup {
-            self.nodes[node as usize].window_bytes += bytes;
+    fn account(&mut self, w: &World, node: u32, kind: Kind, bytes: u64) {
+        let now = self.now;
+        self.m.sent(now, kind, bytes, now >= w.warmup);
+        if now >= w.warmup {
+            self.node_mut(node).window_bytes += bytes;
         }
     }
 
-    fn drain(&mut self, node: u32) {
-        while let Some(out) = self.nodes[node as usize]
-            .mesh
-            .as_mut()
-            .and_then(|m| m.poll())
-        {
-            self.route(node, out);
+    fn drain(&mut self, w: &World, node: u32) {
+        while let Some(out) = self.node_mut(node).mesh.as_mut().and_then(|m| m.poll()) {
+            self.route(w, node, out);
         }
         self.reschedule(node);
     }
 
     fn reschedule(&mut self, node: u32) {
-        let n = &self.nodes[node as usize];
+        let now = self.now;
+        let n = self.node(node);
         let Some(t) = n.mesh.as_ref().and_then(|m| m.poll_timeout()) else {
             return;
         };
-        let t = (t.as_nanos() as Ns).max(self.now);
+        let t = (t.as_nanos() as Ns).max(now);
         if n.timer_at.is_some_and(|s| s <= t) {
             return;
         }
         let inc = n.inc;
-        self.nodes[node as usize].timer_at = Some(t);
-        self.push(t, Ev::Timer { node, inc });
+        self.node_mut(node).timer_at = Some(t);
+        self.push(node, t, Ev::Timer { node, inc });
     }
 
-    fn index(&self, id: &NodeId) -> Option<u32> {
-        self.topo.index.get(id).copied()
-    }
-
-    fn route(&mut self, node: u32, out: OutEvent) {
+    fn route(&mut self, w: &World, node: u32, out: OutEvent) {
+        let now = self.now;
         match out {
             OutEvent::Push { peer, msg } => {
-                let Some(to) = self.index(&peer) else { return };
+                let Some(to) = w.topo.index.get(&peer).copied() else {
+                    return;
+                };
                 let kind = match &msg {
                     MeshMessage::RoutingDiff(_) => Kind::Diff,
                     MeshMessage::InitialMapSync(_) => Kind::Sync,
                     MeshMessage::MapSyncRequest(_) => Kind::SyncRequest,
                 };
                 let (bytes, msg) = self.sizes.push(msg);
-                self.account(node, kind, bytes);
+                self.account(w, node, kind, bytes);
                 let Some(msg) = msg else { return };
-                if let Some((gen, delay)) = self.transit(node, to) {
+                if let Some((gen, delay)) = self.transit(w, node, to) {
                     self.push(
-                        self.now + delay,
+                        node,
+                        now + delay,
                         Ev::Msg {
                             to,
                             from: node,
@@ -572,36 +927,50 @@ impl Sim {
                 req,
                 timeout,
             } => {
-                let Some(to) = self.index(&peer) else { return };
+                let Some(to) = w.topo.index.get(&peer).copied() else {
+                    return;
+                };
                 let bytes = self.sizes.request(&req);
                 let kind = match &req {
                     MeshRequest::Worm(w) => {
-                        self.track_worm(node, &w.worm_id, w.targets.first(), true);
+                        self.recs.push(Rec::Worm {
+                            t: now,
+                            node,
+                            worm: w.worm_id,
+                            first: w.targets.first().copied(),
+                            forward: true,
+                        });
                         Kind::WormRequest
                     }
                     MeshRequest::Query(q) => {
-                        self.track_worm(node, &q.worm_id, q.targets.first(), false);
+                        self.recs.push(Rec::Worm {
+                            t: now,
+                            node,
+                            worm: q.worm_id,
+                            first: q.targets.first().copied(),
+                            forward: false,
+                        });
                         Kind::WormQuery
                     }
                     MeshRequest::Address(_) => Kind::AddressRequest,
                 };
-                self.account(node, kind, bytes);
-                let rid = self.next_rid;
-                self.next_rid += 1;
-                let inc = self.nodes[node as usize].inc;
-                self.pending.insert(
-                    rid,
-                    Pending {
-                        origin: node,
-                        inc,
-                        oid: id,
-                        peer: to,
-                    },
+                self.account(w, node, kind, bytes);
+                let n = self.node_mut(node);
+                n.requests += 1;
+                // The originator's index in the high half: the responder
+                // routes the answer by it.
+                let rid = (u64::from(node) << 32) | (n.requests & 0xFFFF_FFFF);
+                let inc = n.inc;
+                n.pending.insert(rid, Pending { inc, oid: id });
+                self.push(
+                    node,
+                    now + timeout.as_nanos() as Ns,
+                    Ev::ReqTimeout { node, rid },
                 );
-                self.push(self.now + timeout.as_nanos() as Ns, Ev::ReqTimeout { rid });
-                if let Some((gen, delay)) = self.transit(node, to) {
+                if let Some((gen, delay)) = self.transit(w, node, to) {
                     self.push(
-                        self.now + delay,
+                        node,
+                        now + delay,
                         Ev::Req {
                             to,
                             from: node,
@@ -627,48 +996,590 @@ impl Sim {
                         Kind::Error
                     }
                 };
-                self.account(node, kind, bytes);
-                let Some(origin) = self.pending.get(&id).map(|p| p.origin) else {
-                    return;
-                };
+                self.account(w, node, kind, bytes);
+                let origin = (id >> 32) as u32;
                 let result = result.map_err(|_| RequestFailed::Refused);
-                if let Some((gen, delay)) = self.transit(node, origin) {
+                if let Some((gen, delay)) = self.transit(w, node, origin) {
                     self.push(
-                        self.now + delay,
+                        node,
+                        now + delay,
                         Ev::Resp {
-                            rid: id,
+                            to: origin,
+                            from: node,
                             gen,
+                            rid: id,
                             result,
                         },
                     );
                 }
             }
             OutEvent::Connect { peer, .. } => {
-                if let Some(b) = self.index(&peer) {
-                    self.dial(node, b);
+                if let Some(b) = w.topo.index.get(&peer).copied() {
+                    self.dial(w, node, b);
                 }
             }
             OutEvent::Disconnect { peer } => {
-                if let Some(b) = self.index(&peer) {
-                    self.close(node, b);
+                if let Some(b) = w.topo.index.get(&peer).copied() {
+                    self.close(w, node, b);
                 }
             }
             OutEvent::Event(MeshEvent::LookupDone(o)) => {
-                if o.id >= LOOKUP_BASE && o.id < LOOKUP_BASE + self.lookups.len() as u64 {
-                    let i = (o.id - LOOKUP_BASE) as usize;
+                if o.id >= LOOKUP_BASE {
                     let found = o.found.as_ref().is_some_and(|(p, _)| p.node_id == o.target);
-                    self.lookups[i].done = Some(LookupDone {
-                        found,
-                        tier: o.found.as_ref().map(|(_, t)| t.as_str()),
-                        hops: o.hops,
-                        messages: o.messages,
-                        elapsed: o.elapsed,
+                    self.recs.push(Rec::Done {
+                        t: now,
+                        node,
+                        id: o.id,
+                        done: LookupDone {
+                            found,
+                            tier: o.found.as_ref().map(|(_, t)| t.as_str()),
+                            hops: o.hops,
+                            messages: o.messages,
+                            elapsed: o.elapsed,
+                        },
                     });
-                    if let Some(v) = self.awaiting_worm.get_mut(&node) {
-                        v.retain(|&x| x != i);
+                }
+            }
+        }
+    }
+
+    fn dial(&mut self, w: &World, a: u32, b: u32) {
+        if a == b || self.node(a).ends.contains_key(&b) {
+            return;
+        }
+        let now = self.now;
+        let ainc = self.node(a).inc;
+        if !w.online(b) {
+            self.push(
+                a,
+                now + DIAL_TIMEOUT,
+                Ev::DialFailed {
+                    node: a,
+                    inc: ainc,
+                    peer: b,
+                },
+            );
+            return;
+        }
+        let binc = w.inc(b);
+        let n = self.node_mut(a);
+        n.dials += 1;
+        let gen = (u64::from(a) << 32) | (n.dials & 0xFFFF_FFFF);
+        n.ends.insert(
+            b,
+            End {
+                gen,
+                state: EndState::Dialing,
+                pinc: binc,
+                sent: 0,
+            },
+        );
+        let d = w.topo.rtt_ns(a, b) / 2;
+        self.push(
+            a,
+            now + d,
+            Ev::Syn {
+                to: b,
+                from: a,
+                gen,
+                finc: ainc,
+                tinc: binc,
+            },
+        );
+    }
+
+    /// `a` closes its connection to `b`: `a` learns at once, `b` after the
+    /// one-way delay.
+    fn close(&mut self, w: &World, a: u32, b: u32) {
+        let now = self.now;
+        let ainc = self.node(a).inc;
+        let Some(e) = self.node_mut(a).ends.remove(&b) else {
+            return;
+        };
+        let d = w.topo.rtt_ns(a, b) / 2;
+        let remote = Ev::Down {
+            to: b,
+            from: a,
+            gen: e.gen,
+            inc: e.pinc,
+            local: false,
+        };
+        match e.state {
+            // The SynAck finds no dial and closes the acceptor's end.
+            EndState::Dialing => {}
+            EndState::Accepted => self.push(a, now + d, remote),
+            EndState::Up => {
+                self.push(
+                    a,
+                    now,
+                    Ev::Down {
+                        to: a,
+                        from: b,
+                        gen: e.gen,
+                        inc: ainc,
+                        local: true,
+                    },
+                );
+                self.push(a, now + d, remote);
+            }
+        }
+    }
+}
+
+/// The simulation state.
+pub(crate) struct Sim {
+    pub(crate) now: Ns,
+    pub(crate) end: Ns,
+    pub(crate) warmup: Ns,
+    pub(crate) p: Params,
+    pub(crate) w: Arc<World>,
+    shards: Arc<Vec<Mutex<Shard>>>,
+    pub(crate) online: Vec<u32>,
+    online_pos: Vec<u32>,
+    offline: VecDeque<u32>,
+    gheap: BinaryHeap<Reverse<(Ns, u64, GEv)>>,
+    gseq: u64,
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) m: Metrics,
+    pub(crate) lookups: Vec<LookupRec>,
+    worms: HashMap<WormId, usize>,
+    awaiting_worm: HashMap<u32, Vec<usize>>,
+    pub(crate) departures: Vec<Departure>,
+    pub(crate) events: u64,
+    /// Windows whose events ran on more than one thread.
+    pub(crate) parallel_windows: u64,
+    /// CPU time of the run on its critical path, ns: the main thread's,
+    /// plus in each parallel window how much longer the slowest other
+    /// shard ran than the main thread's own.
+    pub(crate) critical_ns: u64,
+    /// The main thread's CPU time when the run started, ns.
+    started_cpu: u64,
+    anchors_known: Vec<distsoc_protocol::messages::common::PeerAddress>,
+    /// Report storage all meshes share (each peer's reported hop 1 and
+    /// hop 2 stored once; one hop-3 fingerprint key).
+    shared_reports: SharedReports,
+}
+
+const NOT_ONLINE: u32 = u32::MAX;
+
+/// The workers' meeting points.
+struct Crew {
+    start: Barrier,
+    done: Barrier,
+    stop: AtomicBool,
+    /// A worker's panic, handed to the main thread.
+    failed: Mutex<Option<Box<dyn std::any::Any + Send>>>,
+    /// The shards, largest first, and the next one to take in this window.
+    order: Vec<usize>,
+    next: AtomicUsize,
+    /// Each worker's CPU time in this window, ns (index 0 unused).
+    busy: Vec<AtomicU64>,
+}
+
+impl Crew {
+    /// Takes the window's shards one by one until none is left; returns
+    /// the CPU time spent on them.
+    fn take_shards(&self, w: &World, shards: &[Mutex<Shard>]) -> u64 {
+        let mut busy = 0;
+        loop {
+            let i = self.next.fetch_add(1, Ordering::SeqCst);
+            let Some(&k) = self.order.get(i) else {
+                return busy;
+            };
+            let mut s = lock(&shards[k]);
+            if s.next_time().is_some_and(|t| t < s.wend) {
+                s.run_window(w);
+                busy += s.busy;
+            }
+        }
+    }
+}
+
+fn work(k: usize, w: &World, shards: &[Mutex<Shard>], crew: &Crew) {
+    loop {
+        crew.start.wait();
+        if crew.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        match catch_unwind(AssertUnwindSafe(|| crew.take_shards(w, shards))) {
+            Ok(b) => crew.busy[k].store(b, Ordering::SeqCst),
+            Err(e) => *lock(&crew.failed) = Some(e),
+        }
+        crew.done.wait();
+    }
+}
+
+impl Sim {
+    pub(crate) fn new(p: Params, topo: Topology, sizes: SizeModel) -> Self {
+        let total = topo.len() as usize;
+        let end = p.duration.as_nanos() as Ns;
+        let warmup = (p.warmup.as_nanos() as Ns).min(end / 2);
+        let threads = p.threads.clamp(1, total.max(1)) as u32;
+        let mut rng = ChaCha8Rng::seed_from_u64(p.seed ^ 0x6d73_6773_696d);
+        let step = p.sample_interval.as_nanos() as Ns;
+        let (place, lookahead, nshards) = Placement::new(&topo, threads);
+        let place = Arc::new(place);
+        let shards = (0..nshards)
+            .map(|k| {
+                let count = place.shard.iter().filter(|&&x| x == k).count();
+                Mutex::new(Shard {
+                    idx: k,
+                    place: Arc::clone(&place),
+                    nodes: (0..count).map(|_| Node::new()).collect(),
+                    sizes: sizes.clone(),
+                    m: Metrics::new(end, step),
+                    events: 0,
+                    now: 0,
+                    wend: 0,
+                    heap: BinaryHeap::new(),
+                    slab: Vec::new(),
+                    free: Vec::new(),
+                    out: (0..nshards).map(|_| Vec::new()).collect(),
+                    out_min: Ns::MAX,
+                    recs: Vec::new(),
+                    busy: 0,
+                })
+            })
+            .collect();
+        let w = World {
+            status: (0..total).map(|_| AtomicU64::new(0)).collect(),
+            warmup,
+            threads,
+            place,
+            lookahead,
+            p: p.clone(),
+            topo,
+        };
+        let anchors_known = w.topo.anchor_list();
+        let offline: VecDeque<u32> = (w.topo.initial..w.topo.len()).collect();
+        let shared_reports = SharedReports::new({
+            let mut key = [0u8; 40];
+            let mut h = blake3::Hasher::new();
+            h.update(b"distsoc-sim shared hop-3 key");
+            h.update(&p.seed.to_le_bytes());
+            h.finalize_xof().fill(&mut key);
+            key
+        });
+        let mut sim = Sim {
+            now: 0,
+            end,
+            warmup,
+            m: Metrics::new(end, step),
+            p,
+            w: Arc::new(w),
+            shards: Arc::new(shards),
+            online: Vec::new(),
+            online_pos: vec![NOT_ONLINE; total],
+            offline,
+            gheap: BinaryHeap::new(),
+            gseq: 0,
+            lookups: Vec::new(),
+            worms: HashMap::new(),
+            awaiting_worm: HashMap::new(),
+            departures: Vec::new(),
+            events: 0,
+            parallel_windows: 0,
+            critical_ns: 0,
+            started_cpu: 0,
+            anchors_known,
+            shared_reports,
+            rng: ChaCha8Rng::seed_from_u64(0),
+        };
+        // Anchors at t = 0, everyone else over the join window.
+        let window = sim.p.join_window.as_nanos() as Ns;
+        for i in 0..sim.w.topo.initial {
+            let at = if i < sim.w.topo.anchors {
+                0
+            } else {
+                rng.next_u64() % window.max(1)
+            };
+            sim.push_global(at, GEv::Join { node: i });
+        }
+        let churn_rate = sim.churn_rate();
+        if churn_rate > 0.0 {
+            let t0 = window;
+            let a = t0 + exp_ns(&mut rng, churn_rate);
+            let b = t0 + exp_ns(&mut rng, churn_rate);
+            sim.push_global(a, GEv::ChurnLeave);
+            sim.push_global(b, GEv::ChurnJoin);
+        }
+        // Measurement lookups: uniform times after the warm-up.
+        let span = end.saturating_sub(warmup + 30 * SEC).max(1);
+        for _ in 0..sim.p.lookups {
+            let at = warmup + rng.next_u64() % span;
+            sim.push_global(at, GEv::Lookup);
+        }
+        sim.push_global(step.max(SEC), GEv::Sample);
+        sim.push_global(warmup, GEv::Check);
+        sim.rng = rng;
+        sim
+    }
+
+    /// Threads (shards) the run uses.
+    pub(crate) fn threads(&self) -> usize {
+        self.w.threads as usize
+    }
+
+    /// Departures per second (and as many joins).
+    fn churn_rate(&self) -> f64 {
+        self.p.churn / 100.0 * f64::from(self.w.topo.initial - self.w.topo.anchors) / 3600.0
+    }
+
+    fn push_global(&mut self, at: Ns, ev: GEv) {
+        self.gseq += 1;
+        self.gheap.push(Reverse((at.max(self.now), self.gseq, ev)));
+    }
+
+    /// Moves the shards' outboxes into the other shards' queues and
+    /// applies their records.
+    fn collect(&mut self, events: bool) {
+        let mut recs = Vec::new();
+        let mut moved: Vec<Vec<(Key, Ev)>> = Vec::new();
+        for s in self.shards.iter() {
+            let mut s = lock(s);
+            if s.out_min != Ns::MAX {
+                s.out_min = Ns::MAX;
+                for v in s.out.iter_mut() {
+                    if !v.is_empty() {
+                        moved.push(std::mem::take(v));
                     }
                 }
             }
+            recs.append(&mut s.recs);
+            if events {
+                self.events += std::mem::take(&mut s.events);
+            }
+        }
+        if !moved.is_empty() {
+            let mut guards: Vec<_> = self.shards.iter().map(lock).collect();
+            for v in moved {
+                for (key, ev) in v {
+                    let k = self.w.shard_of(ev.target());
+                    guards[k].enqueue(key, ev);
+                }
+            }
+        }
+        if recs.is_empty() {
+            return;
+        }
+        // Shards list their records in processing order: a stable sort by
+        // (time, node) keeps each node's order.
+        recs.sort_by_key(Rec::order);
+        for r in recs {
+            match r {
+                Rec::Worm {
+                    node,
+                    worm,
+                    first,
+                    forward,
+                    ..
+                } => self.track_worm(node, &worm, first.as_ref(), forward),
+                Rec::Done { node, id, done, .. } => {
+                    if id >= LOOKUP_BASE && id < LOOKUP_BASE + self.lookups.len() as u64 {
+                        let i = (id - LOOKUP_BASE) as usize;
+                        self.lookups[i].done = Some(done);
+                        if let Some(v) = self.awaiting_worm.get_mut(&node) {
+                            v.retain(|&x| x != i);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `f` on node `i`'s shard at the current time (a global event:
+    /// everything it emits goes to the queue), then collects.
+    fn on_shard<R>(&mut self, i: u32, f: impl FnOnce(&mut Shard, &World) -> R) -> R {
+        let r = {
+            let w = &*self.w;
+            let mut s = lock(&self.shards[w.shard_of(i)]);
+            s.now = self.now;
+            s.wend = self.now;
+            f(&mut s, w)
+        };
+        self.collect(false);
+        r
+    }
+
+    /// Reads node `i`.
+    fn with_node<R>(&self, i: u32, f: impl FnOnce(&mut Node) -> R) -> R {
+        let mut s = lock(&self.shards[self.w.shard_of(i)]);
+        f(s.node_mut(i))
+    }
+
+    /// Runs to the end; `tick` is called every 65,536 events with the
+    /// simulated time and the critical-path CPU seconds so far.
+    pub(crate) fn run(&mut self, mut tick: impl FnMut(Ns, f64)) {
+        let started = thread_cpu_ns();
+        self.started_cpu = started;
+        let threads = self.threads();
+        if threads == 1 {
+            self.run_loop(None, &mut tick);
+        } else {
+            let mut order: Vec<usize> = (0..self.shards.len()).collect();
+            order.sort_by_key(|&k| Reverse(lock(&self.shards[k]).nodes.len()));
+            let crew = Arc::new(Crew {
+                start: Barrier::new(threads),
+                done: Barrier::new(threads),
+                stop: AtomicBool::new(false),
+                failed: Mutex::new(None),
+                order,
+                next: AtomicUsize::new(0),
+                busy: (0..threads).map(|_| AtomicU64::new(0)).collect(),
+            });
+            std::thread::scope(|scope| {
+                for k in 1..threads {
+                    let (w, shards, crew) = (
+                        Arc::clone(&self.w),
+                        Arc::clone(&self.shards),
+                        Arc::clone(&crew),
+                    );
+                    scope.spawn(move || work(k, &w, &shards, &crew));
+                }
+                let r = catch_unwind(AssertUnwindSafe(|| self.run_loop(Some(&crew), &mut tick)));
+                crew.stop.store(true, Ordering::SeqCst);
+                crew.start.wait();
+                if let Err(e) = r {
+                    resume_unwind(e);
+                }
+            });
+        }
+        self.critical_ns += thread_cpu_ns().saturating_sub(started);
+        self.now = self.end;
+        self.absorb_metrics();
+        for i in 0..self.w.topo.len() {
+            if self.w.online(i) {
+                self.close_window(i);
+            }
+        }
+    }
+
+    fn run_loop(&mut self, crew: Option<&Crew>, tick: &mut impl FnMut(Ns, f64)) {
+        let mut last_tick = 0u64;
+        let mut times: Vec<Option<Ns>> = Vec::new();
+        loop {
+            times.clear();
+            times.extend(self.shards.iter().map(|s| lock(s).next_time()));
+            let tn = times.iter().flatten().copied().min();
+            let tg = self.gheap.peek().map(|Reverse((t, _, _))| *t);
+            let next = match (tn, tg) {
+                (None, None) => break,
+                (Some(a), None) => a,
+                (None, Some(b)) => b,
+                (Some(a), Some(b)) => a.min(b),
+            };
+            if next > self.end {
+                break;
+            }
+            if tg.is_some_and(|g| tn.is_none_or(|n| g <= n)) {
+                if let Some(Reverse((t, _, ev))) = self.gheap.pop() {
+                    self.now = t;
+                    self.events += 1;
+                    self.global(ev);
+                }
+            } else {
+                let w = Arc::clone(&self.w);
+                let wend = next
+                    .saturating_add(w.lookahead)
+                    .min(tg.unwrap_or(Ns::MAX))
+                    .min(self.end + 1);
+                let busy = times.iter().flatten().filter(|&&t| t < wend).count();
+                for s in self.shards.iter() {
+                    let mut s = lock(s);
+                    s.now = next;
+                    s.wend = wend;
+                }
+                match crew {
+                    Some(crew) if busy > 1 => {
+                        self.parallel_windows += 1;
+                        crew.next.store(0, Ordering::SeqCst);
+                        crew.start.wait();
+                        let r =
+                            catch_unwind(AssertUnwindSafe(|| crew.take_shards(&w, &self.shards)));
+                        crew.done.wait();
+                        if let Err(e) = r {
+                            resume_unwind(e);
+                        }
+                        if let Some(e) = lock(&crew.failed).take() {
+                            resume_unwind(e);
+                        }
+                        let main = r.as_ref().copied().unwrap_or(0);
+                        let slowest = crew
+                            .busy
+                            .iter()
+                            .skip(1)
+                            .map(|b| b.swap(0, Ordering::SeqCst))
+                            .max()
+                            .unwrap_or(0);
+                        self.critical_ns += slowest.saturating_sub(main);
+                    }
+                    _ => {
+                        for (s, t) in self.shards.iter().zip(&times) {
+                            if t.is_some_and(|t| t < wend) {
+                                lock(s).run_window(&w);
+                            }
+                        }
+                    }
+                }
+                self.collect(true);
+                self.now = next;
+            }
+            if self.events >> 16 != last_tick >> 16 {
+                last_tick = self.events;
+                let main = thread_cpu_ns().saturating_sub(self.started_cpu);
+                tick(self.now, (self.critical_ns + main) as f64 / 1e9);
+            }
+        }
+    }
+
+    fn global(&mut self, ev: GEv) {
+        match ev {
+            GEv::Join { node } => self.join(node),
+            GEv::ChurnLeave => {
+                let rate = self.churn_rate();
+                let next = self.now + exp_ns(&mut self.rng, rate);
+                self.push_global(next, GEv::ChurnLeave);
+                let movable = self.online.len() as u64;
+                if movable > u64::from(self.w.topo.anchors) + 1 {
+                    // Anchors never churn: redraw (bounded) if one is drawn.
+                    for _ in 0..16 {
+                        let i = self.online[(self.rng.next_u64() % movable) as usize];
+                        if self.w.topo.profile[i as usize] != Profile::Anchor {
+                            let crash = self.rng.next_u64().is_multiple_of(2);
+                            self.depart(i, crash);
+                            break;
+                        }
+                    }
+                }
+            }
+            GEv::ChurnJoin => {
+                let rate = self.churn_rate();
+                let next = self.now + exp_ns(&mut self.rng, rate);
+                self.push_global(next, GEv::ChurnJoin);
+                if let Some(i) = self.offline.pop_front() {
+                    self.join(i);
+                }
+            }
+            GEv::Lookup => self.start_lookup(),
+            GEv::Sample => {
+                let step = self.p.sample_interval.as_nanos() as Ns;
+                self.push_global(self.now + step.max(SEC), GEv::Sample);
+                self.sample();
+            }
+            GEv::Check => {
+                self.push_global(
+                    self.now + self.p.check_interval.as_nanos() as Ns,
+                    GEv::Check,
+                );
+                self.check_departures();
+            }
+        }
+    }
+
+    /// Adds the shards' counters to the run's.
+    fn absorb_metrics(&mut self) {
+        for s in self.shards.iter() {
+            self.m.absorb(&mut lock(s).m);
         }
     }
 
@@ -699,136 +1610,12 @@ impl Sim {
         l.forwards += u32::from(forward);
     }
 
-    fn dial(&mut self, a: u32, b: u32) {
-        if a == b || self.links.contains_key(&key(a, b)) {
-            return;
-        }
-        let ainc = self.nodes[a as usize].inc;
-        if self.nodes[b as usize].mesh.is_none() {
-            self.push(
-                self.now + DIAL_TIMEOUT,
-                Ev::DialFailed {
-                    node: a,
-                    inc: ainc,
-                    peer: b,
-                },
-            );
-            return;
-        }
-        let gen = self.next_gen;
-        self.next_gen += 1;
-        self.links.insert(
-            key(a, b),
-            Link {
-                gen,
-                up: false,
-                sent: [0, 0],
-            },
-        );
-        let binc = self.nodes[b as usize].inc;
-        let rtt = self.topo.rtt_ns(a, b);
-        self.push(
-            self.now + rtt,
-            Ev::Up {
-                a,
-                b,
-                gen,
-                ainc,
-                binc,
-            },
-        );
-    }
-
-    fn info(&self, i: u32, outbound: bool) -> PeerInfo {
-        PeerInfo {
-            addresses: vec![self.topo.addr(i)],
-            is_anchor: self.topo.profile[i as usize] == Profile::Anchor,
-            outbound,
-        }
-    }
-
-    fn link_up(&mut self, a: u32, b: u32, gen: u64, ainc: u32, binc: u32) {
-        let k = key(a, b);
-        let ours = self.links.get(&k).is_some_and(|l| l.gen == gen && !l.up);
-        if !ours {
-            if self.is_live(a, ainc) {
-                let peer = self.topo.ids[b as usize];
-                self.feed(a, InEvent::DialFailed { peer });
-            }
-            return;
-        }
-        if !self.is_live(a, ainc) {
-            self.links.remove(&k);
-            return;
-        }
-        if !self.is_live(b, binc) {
-            self.links.remove(&k);
-            let peer = self.topo.ids[b as usize];
-            self.feed(a, InEvent::DialFailed { peer });
-            return;
-        }
-        if let Some(l) = self.links.get_mut(&k) {
-            l.up = true;
-        }
-        self.nodes[a as usize].peers.insert(b);
-        self.nodes[b as usize].peers.insert(a);
-        let (ia, ib) = (self.info(b, true), self.info(a, false));
-        let (ida, idb) = (self.topo.ids[a as usize], self.topo.ids[b as usize]);
-        self.feed(
-            a,
-            InEvent::PeerUp {
-                peer: idb,
-                info: ia,
-            },
-        );
-        if self.link_is(a, b, gen) {
-            self.feed(
-                b,
-                InEvent::PeerUp {
-                    peer: ida,
-                    info: ib,
-                },
-            );
-        }
-    }
-
-    /// `a` closes its connection to `b`: `a` learns at once, `b` after the
-    /// one-way delay.
-    fn close(&mut self, a: u32, b: u32) {
-        let Some(l) = self.links.remove(&key(a, b)) else {
-            return;
-        };
-        if !l.up {
-            return;
-        }
-        self.nodes[a as usize].peers.remove(&b);
-        self.nodes[b as usize].peers.remove(&a);
-        let (ainc, binc) = (self.nodes[a as usize].inc, self.nodes[b as usize].inc);
-        self.push(
-            self.now,
-            Ev::Down {
-                to: a,
-                inc: ainc,
-                from: b,
-            },
-        );
-        let delay = self.topo.rtt_ns(a, b) / 2;
-        self.push(
-            self.now + delay,
-            Ev::Down {
-                to: b,
-                inc: binc,
-                from: a,
-            },
-        );
-    }
-
     fn join(&mut self, i: u32) {
-        if self.nodes[i as usize].mesh.is_some() {
+        if self.w.online(i) {
             return;
         }
-        let profile = self.topo.profile[i as usize];
-        let inc = self.nodes[i as usize].inc;
+        let profile = self.w.topo.profile[i as usize];
+        let inc = self.w.inc(i);
         let mut seed = [0u8; 32];
         let mut h = blake3::Hasher::new();
         h.update(b"distsoc-sim msg mesh seed");
@@ -836,7 +1623,7 @@ impl Sim {
         h.update(&i.to_le_bytes());
         h.update(&inc.to_le_bytes());
         seed.copy_from_slice(h.finalize().as_bytes());
-        let id = self.topo.ids[i as usize];
+        let id = self.w.topo.ids[i as usize];
         let config = MeshConfig {
             shared_reports: Some(self.shared_reports.clone()),
             ..profile.config()
@@ -845,7 +1632,7 @@ impl Sim {
         let now = dur(self.now);
         mesh.handle(
             now,
-            InEvent::Command(Command::SetOwnAddresses(vec![self.topo.addr(i)])),
+            InEvent::Command(Command::SetOwnAddresses(vec![self.w.topo.addr(i)])),
         );
         let anchors: Vec<_> = self
             .anchors_known
@@ -857,65 +1644,77 @@ impl Sim {
         if profile != Profile::Anchor {
             mesh.handle(
                 now,
-                InEvent::Command(Command::SetSocial(self.topo.wish_list(i))),
+                InEvent::Command(Command::SetSocial(self.w.topo.wish_list(i))),
             );
         }
-        let n = &mut self.nodes[i as usize];
-        n.mesh = Some(mesh);
-        n.timer_at = None;
-        n.online_since = self.now;
+        self.w.set_status(i, inc, true);
         self.online_pos[i as usize] = self.online.len() as u32;
         self.online.push(i);
         self.m.joins += 1;
-        self.drain(i);
+        let t = self.now;
+        self.on_shard(i, |s, w| {
+            let n = s.node_mut(i);
+            n.mesh = Some(mesh);
+            n.timer_at = None;
+            n.online_since = t;
+            s.drain(w, i);
+        });
     }
 
     fn close_window(&mut self, i: u32) {
-        let n = &mut self.nodes[i as usize];
-        let from = n.online_since.max(self.warmup);
-        if self.now > from {
-            n.window_online += self.now - from;
-        }
+        let (now, warmup) = (self.now, self.warmup);
+        self.with_node(i, |n| {
+            let from = n.online_since.max(warmup);
+            if now > from {
+                n.window_online += now - from;
+            }
+        });
     }
 
     /// A node leaves: cleanly (its peers learn after the one-way delay) or
     /// by crashing (its peers learn after the idle timeout).
     pub(crate) fn depart(&mut self, i: u32, crash: bool) {
-        if self.nodes[i as usize].mesh.is_none() {
+        if !self.w.online(i) {
             return;
         }
         self.close_window(i);
         let track = self.now >= self.warmup
             && self.now + self.p.min_observation.as_nanos() as Ns <= self.end
             && self.departures.len() < self.p.departure_samples as usize;
-        let peers: Vec<u32> = std::mem::take(&mut self.nodes[i as usize].peers)
-            .into_iter()
-            .collect();
-        for p in peers {
-            self.links.remove(&key(i, p));
-            self.nodes[p as usize].peers.remove(&i);
-            let delay = if crash {
-                self.p.crash_idle.as_nanos() as Ns
-            } else {
-                self.topo.rtt_ns(i, p) / 2
-            };
-            let inc = self.nodes[p as usize].inc;
-            self.push(
-                self.now + delay,
-                Ev::Down {
-                    to: p,
-                    inc,
-                    from: i,
-                },
-            );
+        let crash_idle = self.p.crash_idle.as_nanos() as Ns;
+        let now = self.now;
+        let (counters, inc) = self.on_shard(i, |s, w| {
+            let ends = std::mem::take(&mut s.node_mut(i).ends);
+            for (p, e) in ends {
+                // Every end, open or not: a dial the peer accepted waits
+                // for this node's handshake until the notice arrives.
+                let delay = if crash {
+                    crash_idle
+                } else {
+                    w.topo.rtt_ns(i, p) / 2
+                };
+                s.push(
+                    i,
+                    now + delay,
+                    Ev::Down {
+                        to: p,
+                        from: i,
+                        gen: e.gen,
+                        inc: e.pinc,
+                        local: false,
+                    },
+                );
+            }
+            let n = s.node_mut(i);
+            n.pending.clear();
+            n.inc += 1;
+            n.timer_at = None;
+            (n.mesh.take().map(|m| m.counters()), n.inc)
+        });
+        if let Some(c) = counters {
+            self.m.add_counters(&c);
         }
-        if let Some(m) = self.nodes[i as usize].mesh.take() {
-            self.m.add_counters(&m.counters());
-        }
-        let n = &mut self.nodes[i as usize];
-        n.inc += 1;
-        n.timer_at = None;
-        let inc = n.inc;
+        self.w.set_status(i, inc, false);
         let pos = self.online_pos[i as usize] as usize;
         self.online.swap_remove(pos);
         if let Some(&moved) = self.online.get(pos) {
@@ -929,18 +1728,8 @@ impl Sim {
             self.m.leaves += 1;
         }
         if track {
-            let id = self.topo.ids[i as usize];
-            let holders: Vec<u32> = self
-                .online
-                .iter()
-                .copied()
-                .filter(|&j| {
-                    self.nodes[j as usize]
-                        .mesh
-                        .as_ref()
-                        .is_some_and(|m| m.map().contains(&id))
-                })
-                .collect();
+            let id = self.w.topo.ids[i as usize];
+            let holders = self.holders(self.online.clone(), &id);
             self.departures.push(Departure {
                 node: i,
                 inc,
@@ -953,11 +1742,22 @@ impl Sim {
         }
     }
 
+    /// The nodes among `of` whose map finds `id`.
+    fn holders(&self, mut of: Vec<u32>, id: &NodeId) -> Vec<u32> {
+        let guards: Vec<_> = self.shards.iter().map(lock).collect();
+        let w = &*self.w;
+        of.retain(|&j| {
+            guards[w.shard_of(j)]
+                .node(j)
+                .mesh
+                .as_ref()
+                .is_some_and(|m| m.map().contains(id))
+        });
+        of
+    }
+
     fn holds(&self, j: u32, id: &NodeId) -> bool {
-        self.nodes[j as usize]
-            .mesh
-            .as_ref()
-            .is_some_and(|m| m.map().contains(id))
+        self.with_node(j, |n| n.mesh.as_ref().is_some_and(|m| m.map().contains(id)))
     }
 
     fn check_departures(&mut self) {
@@ -967,24 +1767,17 @@ impl Sim {
                 continue;
             }
             let x = self.departures[d].node;
-            if self.nodes[x as usize].inc != self.departures[d].inc
-                || self.nodes[x as usize].mesh.is_some()
-            {
+            if self.w.inc(x) != self.departures[d].inc || self.w.online(x) {
                 self.departures[d].censored = true;
                 continue;
             }
-            let id = self.topo.ids[x as usize];
+            let id = self.w.topo.ids[x as usize];
             let mut holders = std::mem::take(&mut self.departures[d].holders);
-            holders.retain(|&j| self.holds(j, &id));
+            holders = self.holders(holders, &id);
             if holders.is_empty() {
                 // Confirm over every online node (a stale entry can spread
                 // to nodes that did not hold it at the departure).
-                holders = self
-                    .online
-                    .iter()
-                    .copied()
-                    .filter(|&j| self.holds(j, &id))
-                    .collect();
+                holders = self.holders(self.online.clone(), &id);
                 if holders.is_empty() {
                     self.departures[d].converged = Some(now - self.departures[d].at);
                 }
@@ -1000,14 +1793,14 @@ impl Sim {
         }
         let origin = loop {
             let o = self.online[(self.rng.next_u64() % n) as usize];
-            if self.topo.profile[o as usize] != Profile::Anchor {
+            if self.w.topo.profile[o as usize] != Profile::Anchor {
                 break o;
             }
         };
         let mut target = None;
         for _ in 0..self.p.target_draws {
             let t = self.online[(self.rng.next_u64() % n) as usize];
-            let id = self.topo.ids[t as usize];
+            let id = self.w.topo.ids[t as usize];
             if t != origin && (!self.p.targets_outside_map || !self.holds(origin, &id)) {
                 target = Some(id);
                 break;
@@ -1027,14 +1820,19 @@ impl Sim {
         });
         self.awaiting_worm.entry(origin).or_default().push(i);
         let id = LOOKUP_BASE + i as u64;
-        self.feed(origin, InEvent::Command(Command::Lookup { target, id }));
+        self.on_shard(origin, |s, w| {
+            s.feed(w, origin, InEvent::Command(Command::Lookup { target, id }));
+        });
     }
 
     fn sample(&mut self) {
+        self.absorb_metrics();
         let online = self.online.len();
+        let mut guards: Vec<_> = self.shards.iter().map(lock).collect();
+        let w = &*self.w;
         let mut conns: Vec<u64> = Vec::with_capacity(online);
         for &i in &self.online {
-            if let Some(m) = &self.nodes[i as usize].mesh {
+            if let Some(m) = &guards[w.shard_of(i)].node(i).mesh {
                 conns.push(m.peers().count() as u64);
             }
         }
@@ -1044,38 +1842,51 @@ impl Sim {
             // An evenly spread, rotating sample of the online nodes.
             let pos = (s * online / k.max(1) + (self.m.samples.len() % 7)) % online.max(1);
             let i = self.online[pos];
-            if let Some(m) = self.nodes[i as usize].mesh.as_mut() {
+            if let Some(m) = guards[w.shard_of(i)].node_mut(i).mesh.as_mut() {
                 stats.push(m.map_stats());
             }
         }
+        drop(guards);
         self.m.sample(self.now, online, &conns, &stats);
     }
 
     /// Adds the counters of every online node to the totals (at the end).
     pub(crate) fn final_counters(&mut self) {
-        for n in &self.nodes {
-            if let Some(m) = &n.mesh {
-                self.m.add_counters(&m.counters());
+        for s in self.shards.iter() {
+            for n in &lock(s).nodes {
+                if let Some(m) = &n.mesh {
+                    self.m.add_counters(&m.counters());
+                }
             }
         }
+    }
+
+    /// Every identity's online time and bytes inside the measurement
+    /// window, by index.
+    pub(crate) fn windows(&self) -> Vec<(Ns, u64)> {
+        (0..self.w.topo.len())
+            .map(|i| self.with_node(i, |n| (n.window_online, n.window_bytes)))
+            .collect()
     }
 
     /// Map stats of up to `k` online nodes (evenly spread) and every online
     /// node's connection count, with its profile.
     pub(crate) fn final_maps(&mut self, k: usize) -> (Vec<ProfiledMap>, Vec<(Profile, u64)>) {
         let online = self.online.clone();
+        let mut guards: Vec<_> = self.shards.iter().map(lock).collect();
+        let w = &*self.w;
         let mut conns = Vec::with_capacity(online.len());
         for &i in &online {
-            if let Some(m) = &self.nodes[i as usize].mesh {
-                conns.push((self.topo.profile[i as usize], m.peers().count() as u64));
+            if let Some(m) = &guards[w.shard_of(i)].node(i).mesh {
+                conns.push((w.topo.profile[i as usize], m.peers().count() as u64));
             }
         }
         let k = k.min(online.len());
         let mut maps = Vec::with_capacity(k);
         for s in 0..k {
             let i = online[s * online.len() / k.max(1)];
-            let p = self.topo.profile[i as usize];
-            if let Some(m) = self.nodes[i as usize].mesh.as_mut() {
+            let p = w.topo.profile[i as usize];
+            if let Some(m) = guards[w.shard_of(i)].node_mut(i).mesh.as_mut() {
                 maps.push((p, m.map_stats()));
             }
         }

@@ -5,36 +5,65 @@
 //!
 //! # Model
 //!
-//! - **Time and order**: one event queue ordered by (time in ns, insertion
-//!   seq). Each node's [`Mesh::poll_timeout`](distsoc_protocol::mesh::Mesh::poll_timeout)
-//!   becomes a timer event; every output of [`Mesh::poll`](distsoc_protocol::mesh::Mesh::poll)
-//!   becomes a delivery. Messages are moved through the queue, never
-//!   cloned. Deterministic: same parameters and seed → same report (except
-//!   `wall_s`, `events_per_s` and the maps' heap-byte estimates, which
-//!   follow the capacity of std `HashMap`s inside the mesh and so their
-//!   per-process random hash keys); see [`engine`] for how the run is kept
-//!   independent of hash-map iteration order inside the mesh.
+//! - **Time and order**: node events (timers, handshakes, messages,
+//!   answers, close notices) are ordered by (time in ns, the node that
+//!   emitted them, that node's own emission counter); global events
+//!   (joins, churn, measured lookups, samples, departure checks) run alone,
+//!   before the node events of their own time. The nodes are partitioned
+//!   into shards (2–6 threads: a shard per region; more: node `i` in shard
+//!   `i % threads`; one thread: one shard); no node affects one of another
+//!   shard sooner than the lookahead L (RTT/2 of the closest regions in
+//!   different shards: 35 ms with a shard per region, else 10 ms), so the
+//!   node events of `[t, t + L)` run in one window, the threads taking its
+//!   shards one by one, each node's events in order, including those it
+//!   causes to nodes of its own shard inside the window; see [`engine`].
+//!   Each node's
+//!   [`Mesh::poll_timeout`](distsoc_protocol::mesh::Mesh::poll_timeout)
+//!   becomes a timer event; every output of
+//!   [`Mesh::poll`](distsoc_protocol::mesh::Mesh::poll) becomes a delivery.
+//!   Messages are moved through the queue, never cloned. Deterministic:
+//!   same parameters and seed → same report **whatever the number of
+//!   threads** (except `wall_s`, `cpu_s`, `events_per_s`, `threads`,
+//!   `parallel_windows`, `critical_path_cpu_s` and the maps' heap-byte
+//!   estimates, which follow the capacity of std `HashMap`s inside the
+//!   mesh and so their per-process random hash keys); see [`engine`] for
+//!   how the run is kept
+//!   independent of hash-map iteration order inside the mesh. (Before
+//!   2026-12-06 the engine was one queue ordered by insertion: a close and
+//!   a handshake then took effect at both ends at once, which a window
+//!   cannot do; the connection model below replaced it, so reports from
+//!   before differ.)
 //! - **Population and social graph**: see [`topology`] (communities of 50
 //!   on a ring, cross links to the neighbouring communities, priorities,
 //!   anchors, regions, RTT 20–250 ms).
 //! - **Connections**: the mesh's own slot and wide-peer code decides whom
 //!   to dial (the simulator hands each node only its social wish list and
-//!   the anchors). `Connect` to an online node → both sides `PeerUp` one
-//!   RTT later (the dialer with `outbound`); to an offline node →
-//!   `DialFailed` after 5 s. `Disconnect` → the closer gets `PeerDown` at
-//!   once, the other side after the one-way delay.
+//!   the anchors). Each end of a connection has its own state. `Connect`
+//!   to an online node: the dial reaches it after RTT/2 and is accepted
+//!   (an answer RTT/2 later); the dialer gets `PeerUp` (`outbound`) one
+//!   RTT after the dial, the acceptor when the dialer's handshake or first
+//!   message arrives, RTT/2 later (if the dialer dropped the connection in
+//!   its `PeerUp`, the acceptor never sees it). Two nodes that dial each
+//!   other at once keep the dial of the lower index. To an offline node →
+//!   `DialFailed` after 5 s; to one that leaves before the dial arrives →
+//!   `DialFailed` one RTT after the dial. `Disconnect` → the closer gets
+//!   `PeerDown` at once, the other side after the one-way delay; messages
+//!   in flight towards the closer are dropped, those it sent before
+//!   closing still arrive.
 //! - **Messages**: a push or request arrives after RTT/2 + 0–2 ms jitter on
 //!   an open connection, or is lost with probability `loss` (per message).
 //!   A lost push is gone (the receiver's seq-gap logic must recover). Every
 //!   request gets `RequestFailed::Failed` at its `timeout` unless its answer
 //!   arrived first (a lost request or answer, a crashed responder). A
-//!   refusal arrives as `RequestFailed::Refused`. Messages on a connection
-//!   that closed meanwhile are dropped.
+//!   refusal arrives as `RequestFailed::Refused`. A message is delivered
+//!   only if the receiver's end of the connection it was sent on is still
+//!   open.
 //! - **Churn** (`churn` % of the non-anchor nodes per hour, starting after
 //!   the join window): departures and joins are two Poisson processes of
 //!   the same rate. A departure is a crash (peers learn after
 //!   `crash_idle`, 30 s: QUIC's idle timeout over its 20 s keep-alive) or a
-//!   clean leave (peers learn after the one-way delay), half each. A join
+//!   clean leave (peers learn after the one-way delay), half each; until
+//!   then what they send to it is lost on arrival. A join
 //!   takes the identity that has been offline longest (the reserve first);
 //!   a returning node starts with a fresh `Mesh` (nothing persisted).
 //! - **Joins**: anchors at t = 0, every other node at a uniform time in the
@@ -124,6 +153,9 @@ pub struct Params {
     pub targets_outside_map: bool,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Threads (shards of nodes) running each window's events; the report
+    /// does not depend on it.
+    pub threads: usize,
 }
 
 impl Params {
@@ -151,6 +183,7 @@ impl Params {
             target_draws: 50,
             targets_outside_map: true,
             progress: std::io::stderr().is_terminal(),
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 
@@ -173,6 +206,9 @@ impl Params {
         }
         if !(0.0..=0.5).contains(&self.anchor_share) {
             return bad("--anchor-share is a fraction (0..=0.5)");
+        }
+        if self.threads < 1 {
+            return bad("--threads must be at least 1");
         }
         if self.community < 2 {
             return bad("--community must be at least 2");
@@ -288,22 +324,24 @@ pub fn run(p: &Params) -> Result<Report, SimError> {
         }
         bar
     });
-    // Not a terminal (with --progress): a plain line every 5 % of the run.
+    // Not a terminal (with --progress): a plain line every 5 % of the run
+    // or every simulated minute, whichever comes first.
     let lines = p.progress && !std::io::stderr().is_terminal();
-    let step = (p.duration.as_nanos() as u64 / 20).max(1);
+    let step = (p.duration.as_nanos() as u64 / 20).clamp(1, 60_000_000_000);
     let mut next_line = step;
-    sim.run(|t| {
+    sim.run(|t, critical| {
         if let Some(b) = &bar {
             b.set_position(t / 1_000_000_000);
         }
         if lines && t >= next_line {
             next_line = t + step;
             eprintln!(
-                "distsoc-sim discovery: {:.0}/{:.0} simulated s after {:.0} s (CPU {:.0} s)",
+                "distsoc-sim discovery: {:.0}/{:.0} simulated s after {:.0} s (CPU {:.0} s, critical path {:.0} s)",
                 t as f64 / 1e9,
                 p.duration.as_secs_f64(),
                 started.elapsed().as_secs_f64(),
-                cpu_seconds()
+                cpu_seconds(),
+                critical
             );
         }
     });

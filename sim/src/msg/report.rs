@@ -140,6 +140,21 @@ impl Metrics {
         }
     }
 
+    /// Adds another's traffic counters (a shard's) to these and zeroes
+    /// them there (sums: the order of shards does not matter).
+    pub(crate) fn absorb(&mut self, o: &mut Metrics) {
+        for (a, b) in self.bucket_bytes.iter_mut().zip(o.bucket_bytes.iter_mut()) {
+            *a += std::mem::take(b);
+        }
+        for k in 0..KINDS.len() {
+            self.bytes_by_kind[k] += std::mem::take(&mut o.bytes_by_kind[k]);
+            self.msgs_by_kind[k] += std::mem::take(&mut o.msgs_by_kind[k]);
+        }
+        self.lost += std::mem::take(&mut o.lost);
+        self.refused_rate_limited += std::mem::take(&mut o.refused_rate_limited);
+        self.refused_malformed += std::mem::take(&mut o.refused_malformed);
+    }
+
     pub(crate) fn add_counters(&mut self, c: &Counters) {
         let t = &mut self.counters;
         t.diffs_sent += c.diffs_sent;
@@ -309,12 +324,27 @@ pub struct Report {
     pub nodes: u32,
     /// The seed.
     pub seed: u64,
-    /// Wall-clock seconds (with `cpu_s` and `events_per_s`, the only
-    /// fields that differ between runs with the same parameters).
+    /// Wall-clock seconds (with `cpu_s`, `events_per_s`, `threads`,
+    /// `parallel_windows` and `critical_path_cpu_s`, the only fields that
+    /// differ between runs with the same parameters).
     pub wall_s: f64,
     /// CPU seconds of the process (user + system) at the end of the run:
     /// the cost figure that holds on a loaded machine.
     pub cpu_s: f64,
+    /// Threads the run used (`--threads`; the report is the same for any
+    /// number, apart from this, `parallel_windows`, `wall_s`, `cpu_s` and
+    /// `events_per_s`).
+    pub threads: usize,
+    /// Windows of node events that ran on more than one thread.
+    pub parallel_windows: u64,
+    /// CPU seconds on the run's critical path: the main thread's CPU time
+    /// plus, in each window that ran on several threads, how much longer
+    /// the slowest other thread ran than the main thread. On an idle
+    /// machine with a core per thread the run's wall time is about this
+    /// (plus the hand-overs); on a loaded one it is the wall time the
+    /// machine could give. Like `cpu_s`, not part of the deterministic
+    /// report.
+    pub critical_path_cpu_s: f64,
     /// The run parameters.
     pub params: super::ParamsReport,
     /// Anchors among the nodes.
@@ -415,10 +445,10 @@ pub(crate) fn build(sim: &mut Sim, wall_s: f64) -> Report {
     // Bandwidth per node, scaled to a day.
     let min_online: Ns = 600 * 1_000_000_000;
     let mut bw: Vec<(Profile, f64)> = Vec::new();
-    for (i, n) in sim.nodes.iter().enumerate() {
-        if n.window_online >= min_online {
-            let per_day = n.window_bytes as f64 / (n.window_online as f64 / 1e9) * 86_400.0;
-            bw.push((sim.topo.profile[i], per_day));
+    for (i, (online, bytes)) in sim.windows().into_iter().enumerate() {
+        if online >= min_online {
+            let per_day = bytes as f64 / (online as f64 / 1e9) * 86_400.0;
+            bw.push((sim.w.topo.profile[i], per_day));
         }
     }
     let bw_vals: Vec<f64> = bw.iter().map(|(_, b)| *b).collect();
@@ -545,9 +575,12 @@ pub(crate) fn build(sim: &mut Sim, wall_s: f64) -> Report {
         seed: sim.p.seed,
         wall_s,
         cpu_s: super::cpu_seconds(),
+        threads: sim.threads(),
+        parallel_windows: sim.parallel_windows,
+        critical_path_cpu_s: sim.critical_ns as f64 / 1e9,
         params: super::ParamsReport::of(&sim.p),
-        anchors: sim.topo.anchors,
-        reserve: sim.topo.len() - sim.topo.initial,
+        anchors: sim.w.topo.anchors,
+        reserve: sim.w.topo.len() - sim.w.topo.initial,
         warmup_s: sim.warmup as f64 / 1e9,
         events: sim.events,
         events_per_s: sim.events as f64 / wall_s.max(1e-9),
@@ -571,7 +604,7 @@ pub(crate) fn build(sim: &mut Sim, wall_s: f64) -> Report {
 /// A few human-readable lines of a report.
 pub fn summary(r: &Report) -> String {
     format!(
-        "nodes {} (+{} reserve, {} anchors) seed {} churn {} %/h loss {}: {:.1} s wall, {:.1} s CPU, {} events\n\
+        "nodes {} (+{} reserve, {} anchors) seed {} churn {} %/h loss {}: {:.1} s wall, {:.1} s CPU ({} threads, {:.1} s on the critical path), {} events\n\
          connections p50 {} max {}\n\
          map p50: hop1 {} hop2 {} hop3 {}, {:.0} KB\n\
          L1 bytes/node/day p50 {:.1} MB (p90 {:.1} MB)\n\
@@ -586,6 +619,8 @@ pub fn summary(r: &Report) -> String {
         r.params.loss,
         r.wall_s,
         r.cpu_s,
+        r.threads,
+        r.critical_path_cpu_s,
         r.events,
         r.connections_per_node.p50,
         r.connections_per_node.max,
