@@ -7,11 +7,13 @@
 #
 #   scripts/bench-cpu.sh sqlite|postgres SCENARIO [loadgen args…]
 #
-# SCENARIO is a `distsoc loadgen --scenario` (mailbox, fetchwait, ingest).
-# An "operation" is one enqueue + fetch for `mailbox`, one delivered
-# message (enqueue + FetchWait wake) for `fetchwait`, one post for
-# `ingest`. BIN_DIR (default target/release, built first) selects the
-# binaries, so a saved build can be compared with the current one:
+# SCENARIO is a `distsoc loadgen --scenario` (mailbox, fetchwait, ingest,
+# notify). An "operation" is one enqueue + fetch for `mailbox`, one
+# delivered message (enqueue + FetchWait wake) for `fetchwait`, one post
+# for `ingest`, one acknowledged notification (a request that costs the
+# anchor nothing but its stream) for `notify`. BIN_DIR (default
+# target/release, built first) selects the binaries, so a saved build can be
+# compared with the current one:
 #
 #   BIN_DIR=/tmp/before scripts/bench-cpu.sh sqlite mailbox
 #   CLIENTS=2 CONC=1 scripts/bench-cpu.sh postgres fetchwait   # one sender, one waiter
@@ -137,6 +139,8 @@ if scenario == "mailbox":
     n = min(ops["enqueue"]["ok"], ops["fetch"]["ok"]); lat = ops["fetch"]; what = "enqueue+fetch"
 elif scenario == "fetchwait":
     n = ops["wake"]["ok"]; lat = ops["wake"]; what = "enqueue+wake"
+elif scenario == "notify":
+    n = ops["notify"]["ok"]; lat = ops["notify"]; what = "notification"
 else:
     n = ops["push_post"]["ok"]; lat = ops["push_post"]; what = "post"
 us = lambda t: int(t) * 1e6 / int(hz)

@@ -49,6 +49,10 @@
 //! * `mixed`: paired clients pick each operation at random: 35 % Enqueue,
 //!   30 % Fetch, 10 % short `FetchWait` (250 ms), 25 % PushPost; an unpaired
 //!   client only pushes posts.
+//! * `notify`: each client pushes `PostNotification`s (bidirectional
+//!   stream, `Ack`), which an anchor acknowledges without doing anything:
+//!   what one request and its answer cost on a fresh stream (the transport
+//!   floor under `ingest`).
 //!
 //! **Server CPU per operation.** With `--server-pid` (and `--postgres-pid`,
 //! the postmaster of the server's PostgreSQL cluster) the report gives the
@@ -126,6 +130,10 @@ pub enum Scenario {
     Ingest,
     /// Pairs pick Enqueue / Fetch / FetchWait / PushPost at random.
     Mixed,
+    /// Each client pushes `PostNotification`s (Ack), which an anchor
+    /// answers without any work: the cost of one request and its answer
+    /// on a fresh stream.
+    Notify,
 }
 
 impl Scenario {
@@ -136,11 +144,12 @@ impl Scenario {
             Scenario::Fetchwait => "fetchwait",
             Scenario::Ingest => "ingest",
             Scenario::Mixed => "mixed",
+            Scenario::Notify => "notify",
         }
     }
 
     fn uses_mailbox(self) -> bool {
-        self != Scenario::Ingest
+        !matches!(self, Scenario::Ingest | Scenario::Notify)
     }
 }
 

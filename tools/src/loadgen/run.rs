@@ -231,7 +231,7 @@ pub async fn run_until(
         let partner_idx = idx ^ 1;
         let partner_ok = connected.get(partner_idx).is_some_and(Option::is_some);
         let role = match opts.scenario {
-            Scenario::Ingest => Role::Ingest,
+            Scenario::Ingest | Scenario::Notify => Role::Ingest,
             _ if partner_ok && idx < partner_idx => Role::PairLow,
             _ if partner_ok => Role::PairHigh,
             Scenario::Mixed => Role::Ingest,
@@ -360,6 +360,7 @@ pub async fn run_until(
             workers.spawn(async move {
                 let setup = k == 0;
                 match (scenario, role) {
+                    (Scenario::Notify, _) => w.notify_loop(slot).await,
                     (_, Role::Ingest) => w.ingest_loop(slot).await,
                     (Scenario::Fetchwait, Role::PairLow) => w.waiter_loop(slot).await,
                     (Scenario::Fetchwait, _) => w.sender_loop(slot).await,
@@ -503,7 +504,10 @@ fn build_report(
                 .copied()
                 .unwrap_or(0);
         }
-        if matches!(op, Op::Enqueue | Op::Fetch | Op::FetchWait | Op::PushPost) {
+        if matches!(
+            op,
+            Op::Enqueue | Op::Fetch | Op::FetchWait | Op::PushPost | Op::Notify
+        ) {
             load_requests += sent;
             load_ok += s.ok;
         }
@@ -523,6 +527,7 @@ fn build_report(
     let cpu = phases.cpu.map(|(watch, start, end)| {
         let (name, n) = match opts.scenario {
             Scenario::Ingest => ("push_post", ok_of(&ops, "push_post")),
+            Scenario::Notify => ("notification", ok_of(&ops, "notify")),
             Scenario::Mailbox | Scenario::Fetchwait => ("enqueue", ok_of(&ops, "enqueue")),
             Scenario::Mixed => ("request", load_ok),
         };

@@ -20,9 +20,11 @@ use super::{
 use distsoc_net::transport::{Handler, HandlerFuture, Peer, RequestCtx, RequestError, Transport};
 use distsoc_node::compose::compose;
 use distsoc_protocol::error::ErrorCode;
-use distsoc_protocol::ids::{ChannelId, NodeId};
+use distsoc_protocol::ids::{ChannelId, NodeId, PostId, PostingId};
 use distsoc_protocol::limits::PROTOCOL_VERSION;
+use distsoc_protocol::messages::common::VisibilityHint;
 use distsoc_protocol::messages::content::{SyncPost, MAX_POST_TEXT_BYTES};
+use distsoc_protocol::messages::files::PostNotification;
 use distsoc_protocol::messages::mailbox::{
     CreateChannel, Enqueue, Fetch, FetchResponse, FetchWait, FetchWaitResponse, MailboxMessage,
 };
@@ -833,6 +835,28 @@ impl Worker {
             }
             if !self.enqueue(slot, channel).await {
                 permits.add_permits(1);
+            }
+        }
+    }
+
+    /// Pushes `PostNotification`s (answered `Ack`, no work on an anchor).
+    pub(super) async fn notify_loop(&mut self, slot: usize) {
+        let author = PostingId(self.run.slots[slot].client.key.public());
+        let mut n = 0u64;
+        while self.run.take() {
+            n += 1;
+            let mut post_id = [0u8; 32];
+            post_id[..8].copy_from_slice(&n.to_le_bytes());
+            post_id[8..16].copy_from_slice(&self.run.run_id.to_le_bytes());
+            let msg = PostNotification {
+                version: PROTOCOL_VERSION,
+                author,
+                post_id: PostId(post_id),
+                hint: VisibilityHint::Public,
+                recent: None,
+            };
+            if let Reply::Ok(_, lat) = self.push_acked(slot, Op::Notify, msg, Cutoff::Grace).await {
+                self.stats.ok(Op::Notify, lat);
             }
         }
     }
