@@ -17,9 +17,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use distsoc_anchor::store::{
-    AnchorStore, AuditEvent, AuditKind, ChannelSummary, CheckIn, DeleteOutcome, Inserted,
-    NewMessage, PlanQuery, StoreError, StoreOptions, VisibilityOutcome, MAX_CHANNELS_LISTED,
-    MAX_PAYLOAD_BYTES, SETTING_MAILBOX_TTL_MS,
+    AnchorStore, AuditEvent, AuditKind, ChannelSummary, CheckIn, DeleteOutcome, FetchPage,
+    Inserted, NewMessage, PlanQuery, StoreError, StoreOptions, VisibilityOutcome,
+    MAX_CHANNELS_LISTED, MAX_PAYLOAD_BYTES, SETTING_MAILBOX_TTL_MS,
 };
 use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
 use distsoc_protocol::messages::content::{seal_post, Post, PostBody, PostVisibility, SyncPost};
@@ -288,6 +288,7 @@ suite!(
     channel_listing_at_scale_shows_the_newest_waiting_channel,
     enqueue_retry_after_unknown_outcome_is_deduplicated,
     audit_rows_commit_with_their_operation,
+    applied_acknowledgement_is_a_read,
     channel_membership_is_read_once,
     pull_pages_follow_the_rule_near_and_far_from_the_head,
 );
@@ -911,6 +912,71 @@ mod cases {
         assert_eq!(log[0].detail, "1 messages");
         assert_eq!(log[0].actor, s.redact(&b));
         assert!(fetch_all(&s, b, Some(ch)).await.is_empty(), "acknowledged");
+    }
+
+    /// A fetch repeating an acknowledgement this store has already
+    /// committed has nothing to delete and is served as a read, outside
+    /// any write transaction (seen here: an audit insert that would fail
+    /// does not fail it). Messages enqueued since, by this store or another
+    /// on the same database, are returned and not deleted; a newer
+    /// acknowledgement is a write again, committed with its audit row.
+    pub async fn applied_acknowledgement_is_a_read(db: Db) {
+        let one = db.open().await;
+        let two = db.open().await;
+        let (a, b) = (node(1), node(2));
+        let ch = one.create_channel(a, b, NOW).await.unwrap().id;
+        let enqueue = |s: &AnchorStore, body: &'static [u8]| {
+            let s = s.clone();
+            async move {
+                s.enqueue(msg(Some(ch), a, b, body))
+                    .await
+                    .unwrap()
+                    .message_id
+            }
+        };
+        let ids = |p: &FetchPage| p.messages.iter().map(|m| m.message_id).collect::<Vec<_>>();
+        let m1 = enqueue(&one, b"one").await;
+        let p = one
+            .fetch_audited(b, Some(ch), m1, 10, usize::MAX, NOW)
+            .await
+            .unwrap();
+        assert!(p.messages.is_empty());
+        let m2 = enqueue(&two, b"two").await;
+        let m3 = enqueue(&one, b"three").await;
+        assert!(m1 < m2 && m2 < m3);
+
+        refuse_audit(&db, true).await;
+        let p = one
+            .fetch_audited(b, Some(ch), m1, 10, usize::MAX, NOW)
+            .await
+            .unwrap();
+        assert_eq!(
+            ids(&p),
+            vec![m2, m3],
+            "the repeated acknowledgement is a read"
+        );
+        assert!(
+            one.fetch_audited(b, Some(ch), m2, 10, usize::MAX, NOW)
+                .await
+                .is_err(),
+            "a new acknowledgement commits with its audit row"
+        );
+        refuse_audit(&db, false).await;
+        assert_eq!(
+            fetch_all(&one, b, Some(ch)).await,
+            vec![(m2, b"two".to_vec()), (m3, b"three".to_vec())],
+            "nothing deleted"
+        );
+        let p = one
+            .fetch_audited(b, Some(ch), m2, 10, usize::MAX, NOW)
+            .await
+            .unwrap();
+        assert_eq!(ids(&p), vec![m3]);
+        let p = two
+            .fetch(b, Some(ch), m2, 10, usize::MAX, NOW)
+            .await
+            .unwrap();
+        assert_eq!(ids(&p), vec![m3], "the other store sees the same queue");
     }
 
     /// Channels never change once created, so a store reads a channel's

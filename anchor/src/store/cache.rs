@@ -1,4 +1,4 @@
-//! The channel membership cache.
+//! The channel membership cache, and the acknowledgements already applied.
 //!
 //! A channel's id and members never change after it is created (nothing
 //! updates or deletes a `channels` row, `schema/README.md` §9), so a
@@ -17,10 +17,14 @@ use std::sync::{Mutex, PoisonError};
 
 use distsoc_protocol::ids::ChannelId;
 
+use super::wake::QueueKey;
 use super::Channel;
 
 /// Most channels kept in memory per store.
 pub const CHANNEL_CACHE_ENTRIES: usize = 65_536;
+
+/// Most queues whose applied acknowledgement is kept in memory per store.
+pub(crate) const APPLIED_ACK_ENTRIES: usize = 65_536;
 
 /// Channels read or created by this store, by id.
 #[derive(Debug)]
@@ -73,6 +77,70 @@ impl ChannelCache {
     }
 }
 
+/// Per queue, the highest `ack_through` whose delete this store has
+/// committed. Message ids never go back (SQLite `AUTOINCREMENT`; on
+/// PostgreSQL a sequence drawn under the queue's lock), so once the delete
+/// of `id <= n` is committed no message of that queue with an id `<= n`
+/// can appear again, in this process or another on the same database: a
+/// later fetch acknowledging `<= n` has nothing to delete and is served as
+/// a read, without a write transaction. Forgetting an entry only costs
+/// that write again.
+///
+/// Bounded: at most [`APPLIED_ACK_ENTRIES`] queues; when full, an
+/// arbitrary half is dropped.
+#[derive(Debug)]
+pub(crate) struct AppliedAcks {
+    map: Mutex<HashMap<QueueKey, u64>>,
+    cap: usize,
+}
+
+impl Default for AppliedAcks {
+    fn default() -> Self {
+        Self::with_capacity(APPLIED_ACK_ENTRIES)
+    }
+}
+
+impl AppliedAcks {
+    pub(crate) fn with_capacity(cap: usize) -> Self {
+        Self {
+            map: Mutex::new(HashMap::new()),
+            cap: cap.max(1),
+        }
+    }
+
+    /// Whether the delete of `id <= ack` in `queue` is known committed.
+    pub(crate) fn covers(&self, queue: &QueueKey, ack: u64) -> bool {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(queue)
+            .is_some_and(|&done| ack <= done)
+    }
+
+    /// Records that the delete of `id <= ack` in `queue` was committed.
+    pub(crate) fn applied(&self, queue: QueueKey, ack: u64) {
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= self.cap && !map.contains_key(&queue) {
+            let keep = self.cap / 2;
+            let mut n = 0usize;
+            map.retain(|_, _| {
+                n += 1;
+                n <= keep
+            });
+        }
+        let done = map.entry(queue).or_insert(0);
+        *done = (*done).max(ack);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +165,27 @@ mod tests {
             assert_eq!(cache.get(&channel(i).id), Some(channel(i)));
         }
         assert_eq!(cache.get(&channel(1000).id), None);
+    }
+
+    #[test]
+    fn applied_acks_only_grow_and_are_bounded() {
+        let acks = AppliedAcks::with_capacity(8);
+        let q = QueueKey::new(&NodeId([1; 32]), Some(&ChannelId([3; 16])));
+        let other = QueueKey::new(&NodeId([1; 32]), None);
+        assert!(!acks.covers(&q, 1), "nothing known: the delete runs");
+        acks.applied(q, 10);
+        assert!(acks.covers(&q, 10));
+        assert!(acks.covers(&q, 3));
+        assert!(!acks.covers(&q, 11));
+        assert!(!acks.covers(&other, 1), "per queue");
+        acks.applied(q, 4);
+        assert!(
+            acks.covers(&q, 10),
+            "an older acknowledgement does not lower it"
+        );
+        for i in 0..100u8 {
+            acks.applied(QueueKey::new(&NodeId([i; 32]), None), u64::from(i));
+            assert!(acks.len() <= 8);
+        }
     }
 }

@@ -483,7 +483,7 @@ impl AnchorStore {
             now_ms,
             audit: None,
         };
-        dispatch!(self, s => s.fetch(q).await)
+        self.fetch_query(q).await
     }
 
     /// [`AnchorStore::fetch`] that, when it returns messages, also appends
@@ -515,7 +515,26 @@ impl AnchorStore {
             now_ms,
             audit: Some(AuditRow::new(self.salt(), audit)),
         };
-        dispatch!(self, s => s.fetch(q).await)
+        self.fetch_query(q).await
+    }
+
+    /// Runs a fetch. An acknowledgement whose delete this store has
+    /// already committed (`cache::AppliedAcks`: the usual case of a poll that
+    /// found nothing) is dropped, so the fetch is a read; one that
+    /// deletes is recorded once committed.
+    async fn fetch_query(&self, mut q: FetchQuery) -> Result<FetchPage, StoreError> {
+        let acks = dispatch!(self, s => s.applied_acks());
+        let queue = QueueKey::new(&q.recipient, q.channel.as_ref());
+        let ack = q.ack_through;
+        if ack > 0 && acks.covers(&queue, ack) {
+            q.ack_through = 0;
+        }
+        let deletes = q.ack_through > 0;
+        let page = dispatch!(self, s => s.fetch(q).await)?;
+        if deletes {
+            acks.applied(queue, ack);
+        }
+        Ok(page)
     }
 
     /// A [`Waiter`] for `(recipient, channel)`: resolves once a message for

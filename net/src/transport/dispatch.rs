@@ -154,8 +154,10 @@ pub(crate) struct ConnShared {
 }
 
 impl ConnShared {
-    fn peer_hex(&self) -> String {
-        self.info.node_id.to_hex()
+    /// The peer's NodeId for logs, hex-encoded only when a log line is
+    /// actually written (not on every stream).
+    fn peer_hex(&self) -> PeerHex {
+        PeerHex(self.info.node_id)
     }
 
     fn ctx(&self, bidirectional: bool) -> RequestCtx {
@@ -165,6 +167,19 @@ impl ConnShared {
             peer_info: self.info.clone(),
             bidirectional,
         }
+    }
+}
+
+/// A NodeId shown as hex in log lines.
+#[derive(Clone, Copy)]
+struct PeerHex(NodeId);
+
+impl std::fmt::Display for PeerHex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for b in self.0.as_bytes() {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
     }
 }
 

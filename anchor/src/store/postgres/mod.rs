@@ -46,7 +46,7 @@ use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 
-use super::cache::ChannelCache;
+use super::cache::{AppliedAcks, ChannelCache};
 use super::migrations::{self, PG_MIGRATION_LOCK};
 use super::wake::{QueueKey, Registry};
 use super::{
@@ -228,6 +228,7 @@ struct Inner {
     posts: mpsc::Sender<PostJob>,
     registry: Arc<Registry>,
     channels: ChannelCache,
+    acks: AppliedAcks,
     salt: [u8; 32],
     op_timeout: Duration,
     /// The `LISTEN` connection is up (a watch, for the health service).
@@ -631,6 +632,7 @@ impl PgStore {
                 posts: posts_tx,
                 registry,
                 channels: ChannelCache::default(),
+                acks: AppliedAcks::default(),
                 salt,
                 op_timeout: opts.op_timeout,
                 listening,
@@ -649,6 +651,10 @@ impl PgStore {
 
     pub(crate) fn channel_cache(&self) -> &ChannelCache {
         &self.inner.channels
+    }
+
+    pub(crate) fn applied_acks(&self) -> &AppliedAcks {
+        &self.inner.acks
     }
 
     pub(crate) fn listening(&self) -> bool {

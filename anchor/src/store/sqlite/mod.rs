@@ -29,7 +29,7 @@ use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
-use super::cache::ChannelCache;
+use super::cache::{AppliedAcks, ChannelCache};
 use super::migrations;
 use super::wake::{QueueKey, Registry};
 use super::{
@@ -128,6 +128,7 @@ struct Inner {
     path: Option<PathBuf>,
     registry: Arc<Registry>,
     channels: ChannelCache,
+    acks: AppliedAcks,
     salt: [u8; 32],
     busy_timeout: Duration,
 }
@@ -475,6 +476,7 @@ impl SqliteStore {
                 path,
                 registry,
                 channels: ChannelCache::default(),
+                acks: AppliedAcks::default(),
                 salt,
                 busy_timeout: busy,
             }),
@@ -491,6 +493,10 @@ impl SqliteStore {
 
     pub(crate) fn channel_cache(&self) -> &ChannelCache {
         &self.inner.channels
+    }
+
+    pub(crate) fn applied_acks(&self) -> &AppliedAcks {
+        &self.inner.acks
     }
 
     /// Runs `f` on the writer thread inside the current batch; answers
