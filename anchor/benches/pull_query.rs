@@ -53,6 +53,9 @@ use std::time::Instant;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
 use distsoc_anchor::store::AnchorStore;
 use distsoc_protocol::ids::{NodeId, PostingId};
+use distsoc_protocol::limits::PROTOCOL_VERSION;
+use distsoc_protocol::messages::social::PullSyncResponse;
+use distsoc_protocol::messages::Message;
 use distsoc_protocol::messages::content::{seal_post, Post, PostBody, PostVisibility, SyncPost};
 use distsoc_protocol::sign::SigningKey;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -248,10 +251,37 @@ fn bench_store(c: &mut Criterion, backend: &str, url: Option<&str>, sets: &mut S
                         .unwrap()
                 });
             });
+            // The page and the reply frame the anchor sends for it.
+            let reply = format!("{name}_reply");
+            group.bench_with_input(BenchmarkId::new(reply, n), &since, |b, &since| {
+                b.iter(|| reply_frame(&rt, &store, me, black_box(&ids), since));
+            });
         }
         drop(store);
     }
     group.finish();
+}
+
+/// One page and its `PullSyncResponse` frame, as the anchor's handler
+/// and its stream send them.
+fn reply_frame(
+    rt: &tokio::runtime::Runtime,
+    store: &AnchorStore,
+    me: NodeId,
+    ids: &[[u8; 32]],
+    since: u64,
+) -> Vec<u8> {
+    let page = rt.block_on(store.pull(me, ids, since, PAGE)).unwrap();
+    Message::PullSyncResponse(PullSyncResponse {
+        version: PROTOCOL_VERSION,
+        posts: page.posts,
+        next_seq: page.next_seq,
+        more: page.more,
+        deletes: page.deletes,
+        profiles: Vec::new(),
+    })
+    .to_frame()
+    .unwrap()
 }
 
 /// Empties the posts tables of the PostgreSQL bench database.
