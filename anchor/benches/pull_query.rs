@@ -24,15 +24,25 @@
 //!
 //! # What is measured
 //!
-//! One [`AnchorStore::pull`] of one page (limit 200, the anchor's default
-//! `max_pull_batch`) by a reader who follows 100 authors and is a recipient
-//! of some sealed posts: candidate query (index range scans per id), reading
-//! and decoding the rows, the pull filter.
+//! One [`AnchorStore::pull_stored`] of one page (limit 200, the anchor's
+//! default `max_pull_batch`) by a reader who follows 100 authors and is a
+//! recipient of some sealed posts: candidate query (index range scans per
+//! id), reading the rows, the pull filter (the posts are not decoded).
 //!
 //! * `first_page/N`: from cursor 0 (a new follower).
 //! * `catch_up/N`: from a cursor 1,000 posts behind the head (a node that
 //!   was offline for a while).
 //! * `up_to_date/N`: from the head (nothing new: the common poll).
+//!
+//! Each also as `…_reply`: the page and the `PullSyncResponse` frame the
+//! anchor sends (posts copied from their stored bytes), and
+//! `…_decoded_reply`: the same frame built the earlier way (every post
+//! decoded, then the reply encoded).
+//!
+//! `DISTSOC_BENCH_CPU=ITERS` replaces criterion: per query, `ITERS`
+//! replies of each kind, alternately, three times, reported as CPU per
+//! reply of this process and (PostgreSQL) of the cluster's processes,
+//! which holds on a loaded machine where wall times do not.
 //!
 //! If the query cost grows with `N` (a table scan), `catch_up` and
 //! `up_to_date` at 10^6 are orders of magnitude slower than at 10^4.
@@ -53,7 +63,11 @@ use std::time::Instant;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
 use distsoc_anchor::store::AnchorStore;
 use distsoc_protocol::ids::{NodeId, PostingId};
+use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::content::{seal_post, Post, PostBody, PostVisibility, SyncPost};
+use distsoc_protocol::messages::social::PullSyncResponse;
+use distsoc_protocol::messages::stored::StoredPullSyncResponse;
+use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign::SigningKey;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -231,27 +245,191 @@ fn bench_store(c: &mut Criterion, backend: &str, url: Option<&str>, sets: &mut S
             fill(&rt, &store, sets.get(i));
         }
         let head = n as u64;
-        for (name, since) in [
+        let queries = [
             ("first_page", 0),
             ("catch_up", head.saturating_sub(1_000)),
             ("up_to_date", head),
-        ] {
+        ];
+        if let Some(iters) = cpu_iters() {
+            for (name, since) in queries {
+                cpu_per_op(&rt, &store, url, name, n, since, iters);
+            }
+            drop(store);
+            continue;
+        }
+        for (name, since) in queries {
             let page = rt.block_on(store.pull(me, &ids, since, PAGE)).unwrap();
             eprintln!(
                 "  {name}/{n}: {} posts in the page, more = {}",
                 page.posts.len(),
                 page.more
             );
+            // The page as the anchor reads it (stored bytes, not decoded).
             group.bench_with_input(BenchmarkId::new(name, n), &since, |b, &since| {
                 b.iter(|| {
-                    rt.block_on(store.pull(me, black_box(&ids), since, PAGE))
+                    rt.block_on(store.pull_stored(me, black_box(&ids), since, PAGE))
                         .unwrap()
                 });
+            });
+            // The page and the reply frame the anchor sends for it.
+            let reply = format!("{name}_reply");
+            group.bench_with_input(BenchmarkId::new(reply, n), &since, |b, &since| {
+                b.iter(|| reply_frame(&rt, &store, me, black_box(&ids), since));
+            });
+            // The same frame built the earlier way: every post decoded,
+            // then the reply encoded.
+            let decoded = format!("{name}_decoded_reply");
+            group.bench_with_input(BenchmarkId::new(decoded, n), &since, |b, &since| {
+                b.iter(|| decoded_reply_frame(&rt, &store, me, black_box(&ids), since));
             });
         }
         drop(store);
     }
     group.finish();
+}
+
+/// One page and its `PullSyncResponse` frame, as the anchor's handler
+/// and its stream build them: the posts copied from their stored bytes.
+fn reply_frame(
+    rt: &tokio::runtime::Runtime,
+    store: &AnchorStore,
+    me: NodeId,
+    ids: &[[u8; 32]],
+    since: u64,
+) -> Vec<u8> {
+    let page = rt
+        .block_on(store.pull_stored(me, ids, since, PAGE))
+        .unwrap();
+    StoredPullSyncResponse {
+        version: PROTOCOL_VERSION,
+        posts: page.posts,
+        next_seq: page.next_seq,
+        more: page.more,
+        deletes: page.deletes,
+        profiles: Vec::new(),
+    }
+    .to_frame()
+    .unwrap()
+}
+
+/// The same frame built by decoding every post and encoding the reply
+/// (how the anchor built it before).
+fn decoded_reply_frame(
+    rt: &tokio::runtime::Runtime,
+    store: &AnchorStore,
+    me: NodeId,
+    ids: &[[u8; 32]],
+    since: u64,
+) -> Vec<u8> {
+    let page = rt.block_on(store.pull(me, ids, since, PAGE)).unwrap();
+    Message::PullSyncResponse(PullSyncResponse {
+        version: PROTOCOL_VERSION,
+        posts: page.posts,
+        next_seq: page.next_seq,
+        more: page.more,
+        deletes: page.deletes,
+        profiles: Vec::new(),
+    })
+    .to_frame()
+    .unwrap()
+}
+
+/// `DISTSOC_BENCH_CPU=N`: instead of criterion, time `N` replies of each
+/// kind as CPU per reply (see [`cpu_per_op`]).
+fn cpu_iters() -> Option<usize> {
+    std::env::var("DISTSOC_BENCH_CPU").ok().map(|v| {
+        v.parse()
+            .expect("DISTSOC_BENCH_CPU: a number of iterations")
+    })
+}
+
+/// utime + stime of a process, in clock ticks (1/100 s).
+fn ticks(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    if f.len() < 13 {
+        return 0;
+    }
+    f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0)
+}
+
+/// The PostgreSQL cluster's processes: the postmaster (the parent of a
+/// backend) and its children.
+fn pg_pids(url: &str, rt: &tokio::runtime::Runtime) -> Vec<String> {
+    let backend: i32 = rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        let driver = tokio::spawn(conn);
+        let pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        drop(client);
+        let _ = driver.await;
+        pid
+    });
+    let ppid = |pid: &str| -> String {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        rest.split_whitespace().nth(1).unwrap_or("").to_owned()
+    };
+    let master = ppid(&backend.to_string());
+    let mut out = vec![master.clone()];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.bytes().all(|b| b.is_ascii_digit()) && ppid(&name) == master {
+            out.push(name);
+        }
+    }
+    out
+}
+
+/// CPU per reply of one query, the stored-bytes reply and the decoded
+/// one alternately (three rounds of `iters` each): this process (the
+/// store calls, the reply built) and, on PostgreSQL, the cluster's
+/// processes, in µs per reply, with the wall time.
+fn cpu_per_op(
+    rt: &tokio::runtime::Runtime,
+    store: &AnchorStore,
+    url: Option<&str>,
+    name: &str,
+    n: usize,
+    since: u64,
+    iters: usize,
+) {
+    let (me, ids) = reader();
+    let pg = url.map(|u| pg_pids(u, rt)).unwrap_or_default();
+    let pg_ticks = || pg.iter().map(|p| ticks(p)).sum::<u64>();
+    for round in 0..3 {
+        for stored in [true, false] {
+            let (t0, p0, w0) = (ticks("self"), pg_ticks(), Instant::now());
+            let mut bytes = 0usize;
+            for _ in 0..iters {
+                bytes = if stored {
+                    reply_frame(rt, store, me, black_box(&ids), since).len()
+                } else {
+                    decoded_reply_frame(rt, store, me, black_box(&ids), since).len()
+                };
+            }
+            let per = |t: u64| t as f64 * 10_000.0 / iters as f64;
+            eprintln!(
+                "cpu {name}/{n} round {round} {}: {:.0} µs self + {:.0} µs postgres per reply, wall {:.0} µs, {bytes} bytes, load {}",
+                if stored { "stored " } else { "decoded" },
+                per(ticks("self") - t0),
+                per(pg_ticks() - p0),
+                w0.elapsed().as_micros() as f64 / iters as f64,
+                std::fs::read_to_string("/proc/loadavg")
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("?"),
+            );
+        }
+    }
 }
 
 /// Empties the posts tables of the PostgreSQL bench database.

@@ -40,16 +40,18 @@
 //! `process_start_time_seconds`.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use distsoc_net::transport::{Handler, HandlerFuture, PeerInfo, RequestCtx};
+use distsoc_net::transport::{Handler, HandlerFuture, PeerInfo, ReplyFuture, RequestCtx};
 use distsoc_protocol::codes::MessageCode;
 use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::mesh::SlotClass;
-use distsoc_protocol::messages::Message;
+use distsoc_protocol::messages::{wire, Message};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{header, Method, Request, Response, StatusCode};
@@ -165,16 +167,20 @@ impl<H: Handler> Instrumented<H> {
     }
 }
 
-impl<H: Handler> Handler for Instrumented<H> {
-    fn handle<'a>(&'a self, ctx: RequestCtx, msg: Message) -> HandlerFuture<'a> {
-        let code = msg.code();
+impl<H: Handler> Instrumented<H> {
+    /// Runs `fut` (the inner handler's, for a message with `code`) and
+    /// records it.
+    fn record<'a, T: Send + 'a>(
+        &'a self,
+        code: MessageCode,
+        fut: Pin<Box<dyn Future<Output = Result<T, wire::Error>> + Send + 'a>>,
+    ) -> Pin<Box<dyn Future<Output = Result<T, wire::Error>> + Send + 'a>> {
         let in_flight = InFlight {
             metrics: &self.metrics,
             code,
             started: Instant::now(),
             done: false,
         };
-        let fut = self.inner.handle(ctx, msg);
         Box::pin(async move {
             // The guard moves into the future whole: dropped with it.
             let mut guard = in_flight;
@@ -187,6 +193,18 @@ impl<H: Handler> Handler for Instrumented<H> {
             guard.metrics.record(code, outcome, guard.started.elapsed());
             result
         })
+    }
+}
+
+impl<H: Handler> Handler for Instrumented<H> {
+    fn handle<'a>(&'a self, ctx: RequestCtx, msg: Message) -> HandlerFuture<'a> {
+        let code = msg.code();
+        self.record(code, self.inner.handle(ctx, msg))
+    }
+
+    fn handle_reply<'a>(&'a self, ctx: RequestCtx, msg: Message) -> ReplyFuture<'a> {
+        let code = msg.code();
+        self.record(code, self.inner.handle_reply(ctx, msg))
     }
 
     fn on_connected(&self, info: Arc<PeerInfo>) {

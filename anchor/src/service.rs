@@ -31,8 +31,9 @@ use distsoc_protocol::messages::mailbox::{
     MailboxMessage,
 };
 use distsoc_protocol::messages::social::{
-    DeleteRecord, ProfileUpdate, PullSyncRequest, PullSyncResponse, PushPost, VisibilityUpdate,
+    DeleteRecord, ProfileUpdate, PullSyncRequest, PushPost, VisibilityUpdate,
 };
+use distsoc_protocol::messages::stored::StoredPullSyncResponse;
 use distsoc_protocol::messages::wire;
 use distsoc_protocol::sign;
 use tracing::{debug, warn};
@@ -504,7 +505,7 @@ impl AnchorService {
             .request(AnchorService::serve_list_channels)
             .request(AnchorService::serve_address_request)
             .request(AnchorService::serve_bootstrap_request)
-            .request(AnchorService::serve_pull_sync_request)
+            .request_encoded(AnchorService::serve_pull_sync_request)
             .push(AnchorService::serve_delete_record)
             .push(AnchorService::serve_visibility_update)
             .push(AnchorService::serve_push_post)
@@ -827,16 +828,18 @@ impl AnchorService {
         self: Arc<Self>,
         ctx: RequestCtx,
         req: PullSyncRequest,
-    ) -> Result<PullSyncResponse, wire::Error> {
+    ) -> Result<StoredPullSyncResponse, wire::Error> {
         let max = self.cfg.max_pull_batch.max(1);
         let limit = req.effective_limit(max, max);
         let ids: Vec<[u8; 32]> = req.ids.iter().map(|i| i.0).collect();
+        // The posts go out as stored (canonical bytes copied into the
+        // reply, not decoded and encoded again): the same frame.
         let page = self
             .store
-            .pull(ctx.peer, &ids, req.since_seq, usize::from(limit))
+            .pull_stored(ctx.peer, &ids, req.since_seq, usize::from(limit))
             .await
             .map_err(|e| self.store_error(&e))?;
-        Ok(PullSyncResponse {
+        Ok(StoredPullSyncResponse {
             version: PROTOCOL_VERSION,
             posts: page.posts,
             next_seq: page.next_seq,

@@ -291,6 +291,7 @@ suite!(
     applied_acknowledgement_is_a_read,
     channel_membership_is_read_once,
     pull_pages_follow_the_rule_near_and_far_from_the_head,
+    pull_replies_from_stored_bytes_are_the_decoded_frames,
 );
 
 // ---------------------------------------------------------------------------
@@ -1550,6 +1551,162 @@ mod cases {
         let p = s.pull(me, &ids, seqs[199], 9).await.unwrap();
         assert!(p.posts.is_empty() && !p.more);
         assert_eq!(p.next_seq, seqs[199]);
+    }
+
+    /// The anchor's reply is built from the stored bytes
+    /// (`StoredPullSyncResponse`); it must be the frame of the decoded
+    /// reply, byte for byte: public and sealed posts, headers, visibility
+    /// updates, deletes, profiles, pages of every size.
+    pub async fn pull_replies_from_stored_bytes_are_the_decoded_frames(db: Db) {
+        use distsoc_node::compose;
+        use distsoc_protocol::limits::PROTOCOL_VERSION;
+        use distsoc_protocol::messages::content::{
+            sign_checked, CommentPolicy, DeleteRecordBody, PostHeader,
+        };
+        use distsoc_protocol::messages::identity::PublicProfile;
+        use distsoc_protocol::messages::signed::Signed;
+        use distsoc_protocol::messages::social::PullSyncResponse;
+        use distsoc_protocol::messages::stored::StoredPullSyncResponse;
+        use distsoc_protocol::messages::Message;
+
+        let s = db.open().await;
+        let (alice, bob, carol) = (key(1), key(2), key(3));
+        let pid = |k: &SigningKey| PostingId(k.public());
+        let nid = |k: &SigningKey| NodeId(k.public());
+        let mut posts = Vec::new();
+        for i in 0..60u64 {
+            let a = if i % 2 == 0 { &alice } else { &carol };
+            let mut p = match i % 4 {
+                0 => public_post(a, i),
+                1 => sealed_post(a, i, &[pid(&bob), pid(a)]),
+                2 => sealed_post(a, i, &[pid(&bob), pid(&carol), pid(&alice)]),
+                _ => public_post(a, i),
+            };
+            if i % 3 == 0 {
+                let h = PostHeader::new(p.post_id(), pid(a), CommentPolicy::FollowersOnly, i)
+                    .unwrap()
+                    .sign(a)
+                    .unwrap();
+                p.header = Some(h);
+            }
+            posts.push(p);
+        }
+        for r in s.insert_posts(&posts, NOW).await.unwrap() {
+            assert!(matches!(r.unwrap(), Inserted::New { .. }));
+        }
+        // A visibility update (re-wrapped for bob alone) and a delete.
+        let update =
+            compose::rewrap(&alice, &posts[2], &[pid(&bob)], NOW, &mut rand_core::OsRng).unwrap();
+        s.apply_visibility_update(&update).await.unwrap();
+        let delete = sign_checked(
+            DeleteRecordBody {
+                post_id: posts[4].post_id(),
+                author: pid(&alice),
+                deleted_at_ms: NOW,
+                replaced_by: None,
+            },
+            &alice,
+        )
+        .unwrap();
+        s.apply_delete(&delete, NOW).await.unwrap();
+        // More tombstones than a scan window of a few streams holds (64):
+        // records of posts never held here, served to alice's followers.
+        let mut deletes = vec![delete.clone()];
+        for i in 0..70u8 {
+            let d = sign_checked(
+                DeleteRecordBody {
+                    post_id: distsoc_protocol::ids::PostId([i; 32]),
+                    author: pid(&alice),
+                    deleted_at_ms: NOW,
+                    replaced_by: None,
+                },
+                &alice,
+            )
+            .unwrap();
+            s.apply_delete(&d, NOW).await.unwrap();
+            deletes.push(d);
+        }
+        // From the start (streams) and from a cursor near the last ones
+        // (the scan), every delete once, in order.
+        let p = s.pull(nid(&carol), &[pid(&alice).0], 0, 500).await.unwrap();
+        assert_eq!(p.deletes, deletes);
+        let mut cursor = 0;
+        let mut got = Vec::new();
+        loop {
+            let p = s
+                .pull(nid(&carol), &[pid(&alice).0], cursor, 13)
+                .await
+                .unwrap();
+            got.extend(p.deletes);
+            cursor = p.next_seq;
+            if !p.more {
+                break;
+            }
+        }
+        assert_eq!(got, deletes);
+        let profile = Signed::sign(
+            PublicProfile {
+                posting_id: pid(&alice),
+                display_name: "alice".into(),
+                bio: "b".into(),
+                anchors: vec![],
+                avatar: None,
+                updated_at_ms: 1,
+                network_id: None,
+            },
+            &alice,
+        );
+
+        let mut pages = 0;
+        for (who, ids) in [
+            (nid(&bob), vec![pid(&bob).0, pid(&alice).0, pid(&carol).0]),
+            (nid(&carol), vec![pid(&alice).0]),
+            (nid(&alice), vec![]),
+        ] {
+            for limit in [1, 7, 200] {
+                let mut cursor = 0;
+                loop {
+                    let stored = s.pull_stored(who, &ids, cursor, limit).await.unwrap();
+                    let decoded = s.pull(who, &ids, cursor, limit).await.unwrap();
+                    assert_eq!(stored.posts.len(), decoded.posts.len());
+                    for (a, b) in stored.posts.iter().zip(&decoded.posts) {
+                        assert_eq!(&a.decode().unwrap(), b);
+                    }
+                    let profiles = if limit == 7 {
+                        vec![profile.clone()]
+                    } else {
+                        vec![]
+                    };
+                    let want = Message::PullSyncResponse(PullSyncResponse {
+                        version: PROTOCOL_VERSION,
+                        posts: decoded.posts,
+                        next_seq: decoded.next_seq,
+                        more: decoded.more,
+                        deletes: decoded.deletes,
+                        profiles: profiles.clone(),
+                    });
+                    let got = StoredPullSyncResponse {
+                        version: PROTOCOL_VERSION,
+                        posts: stored.posts,
+                        next_seq: stored.next_seq,
+                        more: stored.more,
+                        deletes: stored.deletes,
+                        profiles,
+                    };
+                    assert_eq!(
+                        got.to_frame().unwrap(),
+                        want.to_frame().unwrap(),
+                        "cursor {cursor}, limit {limit}"
+                    );
+                    pages += 1;
+                    cursor = stored.next_seq;
+                    if !stored.more {
+                        break;
+                    }
+                }
+            }
+        }
+        assert!(pages > 20, "{pages} pages");
     }
 
     pub async fn posts_insert_and_pull_with_recipient_match(db: Db) {

@@ -206,3 +206,106 @@ async fn a_guard_refuses_before_any_handler_registered_or_not() {
     assert_eq!(state.pushes.load(Ordering::SeqCst), 0);
     peer.call(bootstrap(1)).await.unwrap();
 }
+
+/// The posts of a pull page: `n` public posts of `text_len` bytes each.
+fn posts(n: usize, text_len: usize) -> Vec<distsoc_protocol::messages::content::SyncPost> {
+    use distsoc_protocol::ids::PostingId;
+    use distsoc_protocol::messages::content::{Post, PostVisibility, SyncPost};
+    (0..n)
+        .map(|i| {
+            let k = key(10 + (i % 5) as u8);
+            let p = Post::new_public(
+                PostingId(k.public()),
+                i as u64,
+                "x".repeat(text_len),
+                vec![],
+            )
+            .sign(&k)
+            .unwrap();
+            SyncPost::new(&k, p, PostVisibility::Public, None)
+        })
+        .collect()
+}
+
+/// A server answering `PullSyncRequest` with the page `limit` picks
+/// (1: three small posts; 2: 160 posts of 60 KB, over the 8 MiB cap),
+/// from stored bytes (`request_encoded`) or decoded (`request`).
+fn pull_server(encoded: bool) -> Transport {
+    use distsoc_protocol::codec::canonical_of;
+    use distsoc_protocol::messages::social::{PullSyncRequest, PullSyncResponse};
+    use distsoc_protocol::messages::stored::{StoredPullSyncResponse, StoredSyncPost};
+    fn page(limit: u16) -> Vec<distsoc_protocol::messages::content::SyncPost> {
+        if limit == 1 {
+            posts(3, 10)
+        } else {
+            posts(160, 60_000)
+        }
+    }
+    let router = Router::new(Arc::new(()), "a pull server");
+    let router = if encoded {
+        router.request_encoded(|_, _, req: PullSyncRequest| async move {
+            Ok(StoredPullSyncResponse {
+                version: PROTOCOL_VERSION,
+                posts: page(req.limit)
+                    .iter()
+                    .map(|p| StoredSyncPost::new(&canonical_of(p), usize::MAX).unwrap())
+                    .collect(),
+                next_seq: 9,
+                more: true,
+                deletes: Vec::new(),
+                profiles: Vec::new(),
+            })
+        })
+    } else {
+        router.request(|_, _, req: PullSyncRequest| async move {
+            Ok(PullSyncResponse {
+                version: PROTOCOL_VERSION,
+                posts: page(req.limit),
+                next_seq: 9,
+                more: true,
+                deletes: Vec::new(),
+                profiles: Vec::new(),
+            })
+        })
+    };
+    Transport::bind(&key(1), cfg(), Arc::new(router)).unwrap()
+}
+
+/// A reply that encodes itself (`request_encoded`) goes out as the same
+/// bytes as the decoded response, a typed call decodes it, and over the
+/// frame cap it is refused the same way (`Error(internal)`).
+#[tokio::test]
+async fn an_encoded_reply_is_the_frame_of_its_response() {
+    use distsoc_protocol::messages::social::{PullSyncRequest, PullSyncResponse};
+    let request = |limit: u16| PullSyncRequest {
+        version: PROTOCOL_VERSION,
+        ids: Vec::new(),
+        since_seq: 0,
+        limit,
+    };
+    let mut frames = Vec::new();
+    for encoded in [true, false] {
+        let server = pull_server(encoded);
+        let (_client, peer) = client(&server).await;
+        let reply: PullSyncResponse = peer.call(request(1)).await.unwrap();
+        assert_eq!(reply.posts, posts(3, 10));
+        let mut raw = Vec::new();
+        for limit in [1, 2] {
+            raw.push(
+                peer.raw_exchange(&Message::from(request(limit)).to_frame().unwrap())
+                    .await
+                    .unwrap(),
+            );
+        }
+        match decode_frame(&raw[1]).map(|f| Message::from_frame(&f)) {
+            Ok(Ok(Message::Error(e))) => {
+                assert_eq!(e.code, ErrorCode::Internal, "{e:?}");
+                assert_eq!(e.message, "reply too large");
+            }
+            other => panic!("expected Error(internal), got {other:?}"),
+        }
+        assert!(!peer.is_closed());
+        frames.push(raw);
+    }
+    assert_eq!(frames[0], frames[1]);
+}

@@ -89,6 +89,7 @@ use distsoc_protocol::messages::content::{
 };
 use distsoc_protocol::messages::mailbox::ChannelCursor;
 use distsoc_protocol::messages::signed::Signed;
+use distsoc_protocol::messages::stored::StoredSyncPost;
 use distsoc_protocol::sync::{Audience, PullFilter};
 
 mod bootstrap;
@@ -834,13 +835,18 @@ impl AnchorStore {
     /// through [`PullFilter::decide`], the final authority. At most `limit`
     /// rows are examined. The backend reads the page in one go (one reader
     /// thread hand-off on SQLite, one pooled connection on PostgreSQL).
-    pub async fn pull(
+    ///
+    /// The posts are the stored canonical bytes, not decoded
+    /// ([`StoredSyncPost`]: the filter reads their author and recipients);
+    /// [`StoredPullSyncResponse`](distsoc_protocol::messages::stored::StoredPullSyncResponse)
+    /// sends them as they are. [`AnchorStore::pull`] decodes them.
+    pub async fn pull_stored(
         &self,
         requester: NodeId,
         ids: &[[u8; 32]],
         since_seq: u64,
         limit: usize,
-    ) -> Result<PullPage, StoreError> {
+    ) -> Result<StoredPullPage, StoreError> {
         let limit = limit.max(1);
         let mut ids = ids.to_vec();
         ids.sort_unstable();
@@ -852,15 +858,20 @@ impl AnchorStore {
             next_seq,
             more,
         } = dispatch!(self, s => s.pull_rows(requester, ids, since_seq, limit).await)?;
-        let mut page = PullPage {
+        let mut page = StoredPullPage {
             posts: Vec::with_capacity(rows.len()),
             deletes: Vec::new(),
             next_seq,
             more,
         };
         for (_seq, bytes) in rows {
-            let post = decode_sync_post(&bytes)?;
-            if pull_decide(&filter, &post) {
+            let post = StoredSyncPost::new(&bytes, MAX_STORED_SYNC_POST_BYTES)
+                .map_err(|e| StoreError::corrupt("post", e))?;
+            let audience = match post.recipients() {
+                Some(r) => Audience::Encrypted(r),
+                None => Audience::Public,
+            };
+            if filter.decide(post.author(), audience).is_some() {
                 page.posts.push(post);
             }
         }
@@ -878,6 +889,27 @@ impl AnchorStore {
             }
         }
         Ok(page)
+    }
+
+    /// [`AnchorStore::pull_stored`] with every post decoded and validated.
+    pub async fn pull(
+        &self,
+        requester: NodeId,
+        ids: &[[u8; 32]],
+        since_seq: u64,
+        limit: usize,
+    ) -> Result<PullPage, StoreError> {
+        let page = self.pull_stored(requester, ids, since_seq, limit).await?;
+        Ok(PullPage {
+            posts: page
+                .posts
+                .iter()
+                .map(|p| p.decode().map_err(|e| StoreError::corrupt("post", e)))
+                .collect::<Result<_, _>>()?,
+            deletes: page.deletes,
+            next_seq: page.next_seq,
+            more: page.more,
+        })
     }
 
     /// Applies an author's delete record (store-and-forward of deletes).
@@ -1124,23 +1156,6 @@ pub(crate) fn decode_sync_post(bytes: &[u8]) -> Result<SyncPost, StoreError> {
 fn decode_delete(bytes: &[u8], signature: &[u8]) -> Result<SignedDeleteRecord, StoreError> {
     Signed::<DeleteRecordBody>::decode(Ok(bytes), Ok(signature))
         .map_err(|e| StoreError::corrupt("delete record", e))
-}
-
-fn pull_decide(filter: &PullFilter, post: &SyncPost) -> bool {
-    let author = post.post.body().author;
-    if post.visibility.is_encrypted() {
-        let recipients: Vec<PostingId> = post
-            .visibility
-            .recipients()
-            .iter()
-            .map(|w| PostingId(w.recipient))
-            .collect();
-        filter
-            .decide(&author, Audience::Encrypted(&recipients))
-            .is_some()
-    } else {
-        filter.decide(&author, Audience::Public).is_some()
-    }
 }
 
 #[cfg(test)]

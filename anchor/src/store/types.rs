@@ -328,6 +328,20 @@ pub struct PullPage {
     pub more: bool,
 }
 
+/// One page of [`AnchorStore::pull_stored`]: [`PullPage`] with the posts
+/// as stored (canonical bytes, not decoded).
+#[derive(Debug)]
+pub struct StoredPullPage {
+    /// Posts the filter lets through, in store order.
+    pub posts: Vec<StoredSyncPost>,
+    /// As [`PullPage::deletes`].
+    pub deletes: Vec<SignedDeleteRecord>,
+    /// As [`PullPage::next_seq`].
+    pub next_seq: u64,
+    /// As [`PullPage::more`].
+    pub more: bool,
+}
+
 /// A query whose plan [`AnchorStore::explain`] shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlanQuery {

@@ -45,7 +45,7 @@ use distsoc_protocol::error::{ErrorCode, WireCode};
 use distsoc_protocol::frame::FrameError;
 use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::messages::wire::{self, Ack};
-use distsoc_protocol::messages::Message;
+use distsoc_protocol::messages::{EncodeReply, Message};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, error, warn};
 
@@ -78,6 +78,48 @@ const STREAM_ABANDONED: u32 = 1;
 pub type HandlerFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Option<Message>, wire::Error>> + Send + 'a>>;
 
+/// A handler's reply: a [`Message`], or a reply encoded when it is sent
+/// ([`EncodeReply`], e.g. built from stored canonical bytes).
+// Held inline like `Message` itself: one reply per stream, never stored
+// in bulk, so its size costs nothing that matters.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Reply {
+    /// A decoded message, encoded by the transport.
+    Message(Message),
+    /// A reply that encodes itself into the same frame as its message.
+    Encoded(Box<dyn EncodeReply>),
+}
+
+impl Reply {
+    /// The reply's message code.
+    pub fn code(&self) -> MessageCode {
+        match self {
+            Reply::Message(m) => m.code(),
+            Reply::Encoded(e) => e.code(),
+        }
+    }
+
+    /// Encodes the frame (fails over the code's cap).
+    pub fn to_frame(&self) -> Result<Vec<u8>, FrameError> {
+        match self {
+            Reply::Message(m) => m.to_frame(),
+            Reply::Encoded(e) => e.to_frame(),
+        }
+    }
+}
+
+impl From<Message> for Reply {
+    fn from(m: Message) -> Self {
+        Reply::Message(m)
+    }
+}
+
+/// What [`Handler::handle_reply`] returns: [`HandlerFuture`] with a
+/// [`Reply`].
+pub type ReplyFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<Reply>, wire::Error>> + Send + 'a>>;
+
 /// The application side of the transport: answers requests and consumes
 /// pushes. One handler serves every connection of a [`Transport`](super::Transport).
 pub trait Handler: Send + Sync + 'static {
@@ -94,6 +136,15 @@ pub trait Handler: Send + Sync + 'static {
     /// is answered with `Error(internal)` and does not affect the connection.
     /// The future is dropped if the peer abandons the stream.
     fn handle<'a>(&'a self, ctx: RequestCtx, msg: Message) -> HandlerFuture<'a>;
+
+    /// [`Handler::handle`] with a [`Reply`] that may encode itself: what the
+    /// transport calls. The default wraps [`Handler::handle`]; a handler
+    /// with encoded replies ([`super::Router::request_encoded`]) overrides
+    /// both, and a wrapper forwards both.
+    fn handle_reply<'a>(&'a self, ctx: RequestCtx, msg: Message) -> ReplyFuture<'a> {
+        let fut = self.handle(ctx, msg);
+        Box::pin(async move { fut.await.map(|r| r.map(Reply::Message)) })
+    }
 
     /// Called once for every connection, in either direction, when its Hello
     /// exchange has completed and before any of its streams is served (an
@@ -322,20 +373,20 @@ async fn serve_bidi(
     };
     drop(reservation);
 
-    let internal = |why: &str| error_reply(ErrorCode::Internal, code.as_u8(), why);
-    let reply = match outcome {
+    let internal = |why: &str| Reply::from(error_reply(ErrorCode::Internal, code.as_u8(), why));
+    let reply: Reply = match outcome {
         Err(_) => {
             error!(%peer, %code, "handler panicked");
             internal("handler failed")
         }
         Ok(Err(mut e)) => {
             e.request_code = code.as_u8();
-            Message::Error(e)
+            Message::Error(e).into()
         }
         Ok(Ok(Some(reply))) if code.accepts_reply(reply.code()) => {
-            if let Message::Error(mut e) = reply {
+            if let Reply::Message(Message::Error(mut e)) = reply {
                 e.request_code = code.as_u8();
-                Message::Error(e)
+                Message::Error(e).into()
             } else {
                 reply
             }
@@ -347,7 +398,8 @@ async fn serve_bidi(
         Ok(Ok(None)) if code.kind() == Kind::Push => Message::Ack(Ack {
             version: shared.info.version,
             request_code: code.as_u8(),
-        }),
+        })
+        .into(),
         Ok(Ok(None)) => {
             error!(%peer, %code, "handler returned no response to a request");
             internal("handler returned no response")
@@ -358,11 +410,12 @@ async fn serve_bidi(
 
 /// Encodes and writes a reply, then finishes the stream. A reply that cannot
 /// be encoded (over its cap) is replaced by `Error(internal)`.
-async fn send_reply(shared: &ConnShared, send: &mut quinn::SendStream, reply: Message) {
+async fn send_reply(shared: &ConnShared, send: &mut quinn::SendStream, reply: impl Into<Reply>) {
     let peer = shared.peer_hex();
+    let reply = reply.into();
     let request_code = match &reply {
-        Message::Error(e) => e.request_code,
-        Message::Ack(a) => a.request_code,
+        Reply::Message(Message::Error(e)) => e.request_code,
+        Reply::Message(Message::Ack(a)) => a.request_code,
         _ => UNKNOWN_REQUEST_CODE,
     };
     let bytes = match reply.to_frame() {
@@ -452,16 +505,16 @@ async fn serve_uni(
 /// A handler's future run on the stream's task, a panic (in `handle` or
 /// in the future) caught as `Err`: what a task of its own gave, without
 /// the hand-off.
-struct CatchUnwind<'a>(Result<HandlerFuture<'a>, Option<Box<dyn std::any::Any + Send>>>);
+struct CatchUnwind<'a>(Result<ReplyFuture<'a>, Option<Box<dyn std::any::Any + Send>>>);
 
 impl<'a> CatchUnwind<'a> {
     fn new(handler: &'a dyn Handler, ctx: RequestCtx, msg: Message) -> Self {
-        Self(catch_unwind(AssertUnwindSafe(|| handler.handle(ctx, msg))).map_err(Some))
+        Self(catch_unwind(AssertUnwindSafe(|| handler.handle_reply(ctx, msg))).map_err(Some))
     }
 }
 
 impl Future for CatchUnwind<'_> {
-    type Output = std::thread::Result<Result<Option<Message>, wire::Error>>;
+    type Output = std::thread::Result<Result<Option<Reply>, wire::Error>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match &mut self.0 {

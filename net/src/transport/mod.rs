@@ -129,7 +129,7 @@ pub use config::{
     DEFAULT_IP_FRAME_BUDGET, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_SEND_WINDOW,
     DEFAULT_STREAM_RECEIVE_WINDOW, MIN_CONNECTION_FRAME_BUDGET,
 };
-pub use dispatch::{Handler, HandlerFuture, RequestCtx, UNKNOWN_REQUEST_CODE};
+pub use dispatch::{Handler, HandlerFuture, Reply, ReplyFuture, RequestCtx, UNKNOWN_REQUEST_CODE};
 pub use distsoc_protocol::conn::{CloseCode, Direction};
 pub use errors::{CloseReason, TransportError};
 pub use router::Router;

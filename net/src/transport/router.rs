@@ -28,18 +28,18 @@ use distsoc_protocol::codes::MessageCode;
 use distsoc_protocol::error::ErrorCode;
 use distsoc_protocol::ids::NodeId;
 use distsoc_protocol::messages::wire;
-use distsoc_protocol::messages::Message;
+use distsoc_protocol::messages::{EncodeReply, Message, ReplyOf};
 use distsoc_protocol::request::{Push, Request};
 use tracing::debug;
 
-use super::dispatch::{Handler, HandlerFuture, RequestCtx};
+use super::dispatch::{Handler, HandlerFuture, Reply, ReplyFuture, RequestCtx};
 use super::PeerInfo;
 
 /// What a registered handler returns, type-erased: the reply (`None` for a
 /// push) or an `Error`.
-type Reply = Result<Option<Message>, wire::Error>;
+type Routed = Result<Option<Reply>, wire::Error>;
 type Route<S> = Box<
-    dyn Fn(Arc<S>, RequestCtx, Message) -> Pin<Box<dyn Future<Output = Reply> + Send>>
+    dyn Fn(Arc<S>, RequestCtx, Message) -> Pin<Box<dyn Future<Output = Routed> + Send>>
         + Send
         + Sync,
 >;
@@ -102,7 +102,33 @@ impl<S: Send + Sync + 'static> Router<S> {
         let route: Route<S> = Box::new(move |state, ctx, msg| match R::try_from(msg) {
             Ok(req) => {
                 let fut = f(state, ctx, req);
-                Box::pin(async move { fut.await.map(|r| Some(r.into())) })
+                Box::pin(async move { fut.await.map(|r| Some(Reply::Message(r.into()))) })
+            }
+            Err(other) => Box::pin(std::future::ready(Err(misrouted(other.code())))),
+        });
+        self.routes.insert(R::CODE, route);
+        self
+    }
+
+    /// Serves request `R` with `f`, whose reply encodes itself when it is
+    /// sent ([`ReplyOf`] `R::Response`: the same frame as that response,
+    /// built another way, e.g. from stored bytes). [`Handler::handle`]
+    /// decodes it into the response; the transport calls
+    /// [`Handler::handle_reply`] and sends it as it is.
+    pub fn request_encoded<R, E, F, Fut>(mut self, f: F) -> Self
+    where
+        R: Request,
+        E: ReplyOf<R::Response> + 'static,
+        F: Fn(Arc<S>, RequestCtx, R) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<E, wire::Error>> + Send + 'static,
+    {
+        let route: Route<S> = Box::new(move |state, ctx, msg| match R::try_from(msg) {
+            Ok(req) => {
+                let fut = f(state, ctx, req);
+                Box::pin(async move {
+                    fut.await
+                        .map(|r| Some(Reply::Encoded(Box::new(r) as Box<dyn EncodeReply>)))
+                })
             }
             Err(other) => Box::pin(std::future::ready(Err(misrouted(other.code())))),
         });
@@ -169,7 +195,7 @@ impl<S: Send + Sync + 'static> Router<S> {
         self
     }
 
-    fn dispatch(&self, ctx: RequestCtx, msg: Message) -> HandlerFuture<'static> {
+    fn dispatch(&self, ctx: RequestCtx, msg: Message) -> ReplyFuture<'static> {
         let code = msg.code();
         if let Some(guard) = &self.guard {
             if let Err(e) = guard(&self.state, &ctx, code) {
@@ -213,8 +239,28 @@ fn misrouted(code: MessageCode) -> wire::Error {
     )
 }
 
+/// A reply as a [`Message`]: an encoded one decoded (a failure is
+/// `Error(internal)`: the reply could not have been sent either).
+fn into_message(reply: Reply) -> Result<Message, wire::Error> {
+    match reply {
+        Reply::Message(m) => Ok(m),
+        Reply::Encoded(e) => e.into_message().map_err(|error| {
+            wire::Error::new(
+                ErrorCode::Internal,
+                0,
+                format!("reply cannot be decoded: {error}"),
+            )
+        }),
+    }
+}
+
 impl<S: Send + Sync + 'static> Handler for Router<S> {
     fn handle<'a>(&'a self, ctx: RequestCtx, msg: Message) -> HandlerFuture<'a> {
+        let fut = self.dispatch(ctx, msg);
+        Box::pin(async move { fut.await?.map(into_message).transpose() })
+    }
+
+    fn handle_reply<'a>(&'a self, ctx: RequestCtx, msg: Message) -> ReplyFuture<'a> {
         self.dispatch(ctx, msg)
     }
 

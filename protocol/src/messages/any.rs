@@ -7,6 +7,8 @@
 //! one schema struct; they are two variants, the second over the newtype
 //! [`FetchWaitResponse`].
 
+use core::fmt;
+
 use capnp::message::{Builder, HeapAllocator, Reader, ReaderSegments};
 
 use super::discovery::{
@@ -164,6 +166,26 @@ impl Message {
         frame::encode_frame(self.code(), &self.encode())
     }
 }
+
+/// A reply built some other way than as a decoded [`Message`] (e.g. from
+/// stored canonical bytes, [`super::stored`]), encoded when the transport
+/// sends it. Its frame must be exactly the frame of the message
+/// [`EncodeReply::into_message`] gives.
+pub trait EncodeReply: Send + fmt::Debug {
+    /// The message code of the reply.
+    fn code(&self) -> MessageCode;
+
+    /// Encodes the frame; fails like [`Message::to_frame`] (over the
+    /// code's cap).
+    fn to_frame(&self) -> Result<Vec<u8>, FrameError>;
+
+    /// The reply as a decoded message (for callers that need one).
+    fn into_message(self: Box<Self>) -> Result<Message, DecodeError>;
+}
+
+/// An [`EncodeReply`] that is a reply of type `M`: ties a request handler
+/// that returns it to its response type.
+pub trait ReplyOf<M: WireMessage>: EncodeReply {}
 
 #[cfg(test)]
 mod tests {

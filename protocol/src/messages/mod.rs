@@ -13,8 +13,9 @@ pub mod identity;
 pub mod mailbox;
 pub mod signed;
 pub mod social;
+pub mod stored;
 #[cfg(test)]
 mod testutil;
 pub mod wire;
 
-pub use any::Message;
+pub use any::{EncodeReply, Message, ReplyOf};

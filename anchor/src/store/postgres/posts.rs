@@ -15,9 +15,16 @@ struct PullTables {
     /// ($1 since, $2 limit, $3 head) → seq, recipient, author: their
     /// recipient rows.
     scan_recipients: &'static str,
+    /// Try the bounded scan of the rows after the cursor first, however
+    /// far behind the head the cursor is: the table is small (tombstones
+    /// are rare), so the scan usually holds every row after the cursor,
+    /// and a pull skips one index probe per stream; if it does not, the
+    /// streams as for posts.
+    scan_first: bool,
 }
 
 const POST_TABLES: PullTables = PullTables {
+    scan_first: false,
     streams: PULL_SQL,
     scan_rows: "SELECT seq, author, encrypted FROM posts
       WHERE seq > $1::int8 AND seq <= $3::int8 ORDER BY seq LIMIT $2::int8",
@@ -26,6 +33,7 @@ const POST_TABLES: PullTables = PullTables {
 };
 
 const TOMB_TABLES: PullTables = PullTables {
+    scan_first: true,
     streams: PULL_TOMBSTONES_SQL,
     scan_rows: "SELECT seq, author, encrypted FROM tombstones
       WHERE seq > $1::int8 AND seq <= $3::int8 ORDER BY seq LIMIT $2::int8",
@@ -75,7 +83,7 @@ async fn candidates<C: GenericClient + Sync>(
     let since = to_i64(since_seq);
     let streams = 2 + 2 * ids.len();
     let window = scan_window(streams);
-    if head.saturating_sub(since_seq) <= window as u64 {
+    if t.scan_first || head.saturating_sub(since_seq) <= window as u64 {
         let over = i64_len(window.saturating_add(1));
         let (st_rows, st_recipients) = tokio::try_join!(
             c.prepare_cached(t.scan_rows),

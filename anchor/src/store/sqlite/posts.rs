@@ -13,9 +13,16 @@ struct PullTables {
     scan_rows: &'static str,
     /// (since, limit) → seq, recipient, author: their recipient rows.
     scan_recipients: &'static str,
+    /// Try the bounded scan of the rows after the cursor first, however
+    /// far behind the head the cursor is: the table is small (tombstones
+    /// are rare), so the scan usually holds every row after the cursor,
+    /// and a pull skips one index probe per stream; if it does not, the
+    /// streams as for posts.
+    scan_first: bool,
 }
 
 const POST_TABLES: PullTables = PullTables {
+    scan_first: false,
     by_author: POSTS_BY_AUTHOR_SQL,
     by_recipient: POSTS_BY_RECIPIENT_SQL,
     scan_rows: "SELECT seq, author, encrypted FROM posts WHERE seq > ?1 ORDER BY seq LIMIT ?2",
@@ -24,6 +31,7 @@ const POST_TABLES: PullTables = PullTables {
 };
 
 const TOMB_TABLES: PullTables = PullTables {
+    scan_first: true,
     by_author: TOMBSTONES_BY_AUTHOR_SQL,
     by_recipient: TOMBSTONES_BY_RECIPIENT_SQL,
     scan_rows: "SELECT seq, author, encrypted FROM tombstones WHERE seq > ?1 ORDER BY seq LIMIT ?2",
@@ -69,7 +77,7 @@ fn candidates(c: &Connection, t: &PullTables, q: &PullQuery<'_>) -> Result<Vec<u
     let since = to_i64(since_seq);
     let streams = 2 + 2 * ids.len();
     let window = scan_window(streams);
-    if behind <= window as u64 {
+    if t.scan_first || behind <= window as u64 {
         if let Some(found) = scan(c, t, requester, ids, since, window)? {
             return Ok(found.first(limit));
         }
