@@ -46,7 +46,9 @@ pub(crate) struct PeerSync {
     served_request: Option<Duration>,
     /// Last seq applied from the peer; `None` until a full map arrived.
     in_seq: Option<u64>,
-    staging: Option<Staging>,
+    /// A map sync being received (boxed: rare, and ~100 bytes that every
+    /// peer's entry would otherwise carry).
+    staging: Option<Box<Staging>>,
     held: BTreeMap<u64, RoutingDiff>,
     held_since: Option<Duration>,
     /// When this node last sent the peer a MapSyncRequest.
@@ -377,14 +379,14 @@ impl Mesh {
             Some(seq) if s.seq < seq => return,
             Some(seq) if s.seq == seq => {}
             _ => {
-                st.staging = Some(Staging {
+                st.staging = Some(Box::new(Staging {
                     seq: s.seq,
                     chunk_count: s.chunk_count,
                     received: BTreeSet::new(),
                     hop1: Vec::new(),
                     hop2: Vec::new(),
                     last_chunk: now,
-                });
+                }));
             }
         }
         let Some(g) = st.staging.as_mut() else { return };
