@@ -13,7 +13,8 @@
 //! read again on their next use).
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::hash::Hash;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use distsoc_protocol::ids::ChannelId;
 
@@ -26,11 +27,46 @@ pub const CHANNEL_CACHE_ENTRIES: usize = 65_536;
 /// Most queues whose applied acknowledgement is kept in memory per store.
 pub(crate) const APPLIED_ACK_ENTRIES: usize = 65_536;
 
+/// A map of at most `cap` entries behind a mutex: a new key arriving when
+/// it is full first drops an arbitrary half (both caches below only ever
+/// lose a shortcut by forgetting).
+#[derive(Debug)]
+struct Bounded<K, V> {
+    map: Mutex<HashMap<K, V>>,
+    cap: usize,
+}
+
+impl<K: Eq + Hash, V> Bounded<K, V> {
+    fn new(cap: usize) -> Self {
+        Self {
+            map: Mutex::new(HashMap::new()),
+            cap: cap.max(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<K, V>> {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The map, with room made for `key`.
+    fn room_for(&self, key: &K) -> MutexGuard<'_, HashMap<K, V>> {
+        let mut map = self.lock();
+        if map.len() >= self.cap && !map.contains_key(key) {
+            let keep = self.cap / 2;
+            let mut n = 0usize;
+            map.retain(|_, _| {
+                n += 1;
+                n <= keep
+            });
+        }
+        map
+    }
+}
+
 /// Channels read or created by this store, by id.
 #[derive(Debug)]
 pub(crate) struct ChannelCache {
-    map: Mutex<HashMap<ChannelId, Channel>>,
-    cap: usize,
+    map: Bounded<ChannelId, Channel>,
 }
 
 impl Default for ChannelCache {
@@ -42,38 +78,21 @@ impl Default for ChannelCache {
 impl ChannelCache {
     pub(crate) fn with_capacity(cap: usize) -> Self {
         Self {
-            map: Mutex::new(HashMap::new()),
-            cap: cap.max(1),
+            map: Bounded::new(cap),
         }
     }
 
     pub(crate) fn get(&self, id: &ChannelId) -> Option<Channel> {
-        self.map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(id)
-            .copied()
+        self.map.lock().get(id).copied()
     }
 
     pub(crate) fn insert(&self, c: Channel) {
-        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= self.cap && !map.contains_key(&c.id) {
-            let keep = self.cap / 2;
-            let mut n = 0usize;
-            map.retain(|_, _| {
-                n += 1;
-                n <= keep
-            });
-        }
-        map.insert(c.id, c);
+        self.map.room_for(&c.id).insert(c.id, c);
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.map.lock().len()
     }
 }
 
@@ -90,8 +109,7 @@ impl ChannelCache {
 /// arbitrary half is dropped.
 #[derive(Debug)]
 pub(crate) struct AppliedAcks {
-    map: Mutex<HashMap<QueueKey, u64>>,
-    cap: usize,
+    map: Bounded<QueueKey, u64>,
 }
 
 impl Default for AppliedAcks {
@@ -103,41 +121,25 @@ impl Default for AppliedAcks {
 impl AppliedAcks {
     pub(crate) fn with_capacity(cap: usize) -> Self {
         Self {
-            map: Mutex::new(HashMap::new()),
-            cap: cap.max(1),
+            map: Bounded::new(cap),
         }
     }
 
     /// Whether the delete of `id <= ack` in `queue` is known committed.
     pub(crate) fn covers(&self, queue: &QueueKey, ack: u64) -> bool {
-        self.map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(queue)
-            .is_some_and(|&done| ack <= done)
+        self.map.lock().get(queue).is_some_and(|&done| ack <= done)
     }
 
     /// Records that the delete of `id <= ack` in `queue` was committed.
     pub(crate) fn applied(&self, queue: QueueKey, ack: u64) {
-        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= self.cap && !map.contains_key(&queue) {
-            let keep = self.cap / 2;
-            let mut n = 0usize;
-            map.retain(|_, _| {
-                n += 1;
-                n <= keep
-            });
-        }
+        let mut map = self.map.room_for(&queue);
         let done = map.entry(queue).or_insert(0);
         *done = (*done).max(ack);
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.map.lock().len()
     }
 }
 
