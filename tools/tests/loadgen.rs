@@ -1,6 +1,7 @@
 //! `distsoc loadgen` against a stub anchor written here: a [`Transport`] whose
 //! handler keeps an in-memory mailbox (CreateChannel, Enqueue, Fetch,
-//! FetchWait woken by a tokio `Notify`) and acknowledges valid `PushPost`s.
+//! FetchWait woken by a tokio `Notify`), acknowledges valid `PushPost`s and
+//! `PostNotification`s.
 //! It can also refuse everything with `rateLimited`, or rate-limit each
 //! identity with a token bucket, like the real anchor.
 
@@ -67,6 +68,8 @@ struct State {
     next_channel: u64,
     /// Ids of the posts acknowledged.
     post_ids: std::collections::HashSet<[u8; 32]>,
+    /// (author, post id) of the notifications acknowledged.
+    notified: std::collections::HashSet<(NodeId, [u8; 32])>,
 }
 
 #[derive(Default)]
@@ -78,6 +81,7 @@ struct Counters {
     enqueued: AtomicU64,
     delivered: AtomicU64,
     posts: AtomicU64,
+    notifications: AtomicU64,
 }
 
 struct StubAnchor {
@@ -288,6 +292,18 @@ impl StubAnchor {
                     .unwrap()
                     .post_ids
                     .insert(p.post.post_id().0);
+                Ok(None)
+            }
+            Message::PostNotification(n) => {
+                if n.author.0 != me.0 {
+                    return Err(refuse(ErrorCode::Unauthorized, "not the author"));
+                }
+                self.counters.notifications.fetch_add(1, Ordering::Relaxed);
+                self.state
+                    .lock()
+                    .unwrap()
+                    .notified
+                    .insert((me, n.post_id.0));
                 Ok(None)
             }
             other => Err(refuse(
@@ -507,6 +523,30 @@ async fn ingest_stops_at_request_count_and_every_post_is_acked() {
     assert_eq!(r.load_requests, 40);
     assert_eq!(ok(&r, "push_post"), 40);
     assert_eq!(s.anchor.counters.posts.load(Ordering::Relaxed), 40);
+    assert!(r.mailbox.is_none());
+    assert!(r.consistent);
+    s.transport.close().await;
+}
+
+/// `--scenario notify`: every client pushes `PostNotification`s as its own
+/// author, each a distinct post id, each acknowledged; the run is an
+/// ingest-like run with no mailbox part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_stops_at_request_count_and_every_notification_is_acked() {
+    let s = stub(Mode::Serve);
+    let mut o = options(&s, Scenario::Notify);
+    o.duration = Duration::from_secs(20);
+    o.requests = Some(60);
+    o.concurrency_per_client = 3;
+    let (r, took) = run(o).await;
+    assert_eq!(r.stopped_by, StopReason::Requests);
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert_no_errors(&r);
+    assert_eq!(r.load_requests, 60);
+    assert_eq!(ok(&r, "notify"), 60);
+    assert_eq!(ok(&r, "push_post"), 0);
+    assert_eq!(s.anchor.counters.notifications.load(Ordering::Relaxed), 60);
+    assert_eq!(s.anchor.state.lock().unwrap().notified.len(), 60);
     assert!(r.mailbox.is_none());
     assert!(r.consistent);
     s.transport.close().await;

@@ -839,15 +839,19 @@ impl Worker {
         }
     }
 
-    /// Pushes `PostNotification`s (answered `Ack`, no work on an anchor).
+    /// Pushes `PostNotification`s (answered `Ack`, no work on an anchor),
+    /// each with a distinct post id: this task's counter, the run id, and
+    /// a per-task tag (several tasks push as the same client).
     pub(super) async fn notify_loop(&mut self, slot: usize) {
         let author = PostingId(self.run.slots[slot].client.key.public());
+        let tag = self.rng.next_u64();
         let mut n = 0u64;
         while self.run.take() {
             n += 1;
             let mut post_id = [0u8; 32];
             post_id[..8].copy_from_slice(&n.to_le_bytes());
             post_id[8..16].copy_from_slice(&self.run.run_id.to_le_bytes());
+            post_id[16..24].copy_from_slice(&tag.to_le_bytes());
             let msg = PostNotification {
                 version: PROTOCOL_VERSION,
                 author,
