@@ -15,6 +15,7 @@
 
 use std::sync::Arc;
 
+use super::chunked::{rechunk, Chunked, Entry};
 use super::share::{lock, SharedReports};
 
 use crate::ids::NodeId;
@@ -116,12 +117,25 @@ impl Bloom {
     }
 }
 
-/// One peer's reported hop-2 set, as sorted unique fingerprints, in one
-/// exact-size allocation (each change builds the new set; with a
-/// [`SharedHop3`] pool the sets are shared between meshes).
+/// One peer's reported hop-2 set, as sorted unique fingerprints: one
+/// exact-size chunk, or with [`SharedReports`] content-defined chunks
+/// shared between meshes ([`super::chunked`]); each change builds the new
+/// set.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FpSet {
-    fps: Arc<[u32]>,
+    pub(crate) fps: Chunked<u32>,
+}
+
+impl Entry for u32 {
+    // ~256 bytes a chunk.
+    const SPAN: u64 = 64;
+    const MAX: usize = 256;
+    fn key_hash(&self) -> u64 {
+        u64::from(*self)
+    }
+    fn order(&self, other: &Self) -> std::cmp::Ordering {
+        self.cmp(other)
+    }
 }
 
 impl FpSet {
@@ -130,7 +144,7 @@ impl FpSet {
     }
 
     pub(crate) fn contains(&self, fp: u32) -> bool {
-        self.fps.binary_search(&fp).is_ok()
+        self.fps.find_by(|x| x.cmp(&fp)).is_some()
     }
 
     /// Apply additions and removals (any order); returns how many
@@ -166,23 +180,30 @@ impl FpSet {
         shared: Option<&SharedReports>,
     ) -> (usize, bool) {
         let Some(shared) = shared else {
-            let (out, added, all) = merge(&self.fps, add, remove, cap);
-            self.fps = Arc::from(out);
+            let (out, added, all) =
+                merge(self.fps.iter().copied(), self.fps.len(), add, remove, cap);
+            let chunks = rechunk(&self.fps.spine, &out, false, |p| Arc::from(p));
+            self.fps = Chunked::from_spine(Arc::<[_]>::from(chunks));
             return (added, all);
         };
         // Looked up by the slices (they hash as the stored `Vec`s do).
-        let key = super::share::transition_key(&self.fps, &(add, remove, cap));
-        let hit = lock(&shared.fps).get_with(&self.fps, key, |e| {
-            e.0 == add && e.1 == remove && e.2 == cap
-        });
-        if let Some((set, outcome)) = hit {
-            self.fps = set;
+        let old = &self.fps.spine;
+        let key = super::share::transition_key(old, &(add, remove, cap));
+        let hit =
+            lock(&shared.fps).get_with(old, key, |e| e.0 == add && e.1 == remove && e.2 == cap);
+        if let Some((spine, outcome)) = hit {
+            self.fps = Chunked::from_spine(spine);
             return outcome;
         }
-        let (out, added, all) = merge(&self.fps, add, remove, cap);
+        let (out, added, all) = merge(self.fps.iter().copied(), self.fps.len(), add, remove, cap);
+        let chunks = {
+            let mut pool = lock(&shared.fp_chunks);
+            rechunk(old, &out, true, |piece| pool.intern(piece))
+        };
         let remember = !self.fps.is_empty();
         let edit = (add.to_vec(), remove.to_vec(), cap);
-        self.fps = lock(&shared.fps).put(&self.fps, edit, out, (added, all), remember);
+        let spine = lock(&shared.fps).put(old, edit, chunks, (added, all), remember);
+        self.fps = Chunked::from_spine(spine);
         (added, all)
     }
 
@@ -192,28 +213,34 @@ impl FpSet {
 
     /// Heap bytes of the set as one node holds it (unshared).
     pub(crate) fn bytes(&self) -> usize {
-        self.fps.len() * 4 + 16
+        self.fps.bytes()
     }
 }
 
 /// `old` (sorted, unique) with `add` merged in and `remove` taken out (both
 /// sorted, unique), at most `cap` kept; how many were newly added, and
 /// whether nothing was dropped by `cap`.
-fn merge(old: &[u32], add: &[u32], remove: &[u32], cap: usize) -> (Vec<u32>, usize, bool) {
-    let mut out = Vec::with_capacity((old.len() + add.len()).min(cap));
-    let (mut i, mut j) = (0, 0);
+fn merge(
+    old: impl Iterator<Item = u32>,
+    old_len: usize,
+    add: &[u32],
+    remove: &[u32],
+    cap: usize,
+) -> (Vec<u32>, usize, bool) {
+    let mut out = Vec::with_capacity((old_len + add.len()).min(cap));
+    let mut old = old.peekable();
+    let mut j = 0;
     let mut added = 0;
     let mut all = true;
     let removed = |x: u32| remove.binary_search(&x).is_ok();
-    while i < old.len() || j < add.len() {
-        let take_old = match (old.get(i), add.get(j)) {
+    while old.peek().is_some() || j < add.len() {
+        let take_old = match (old.peek(), add.get(j)) {
             (Some(a), Some(b)) => a <= b,
             (Some(_), None) => true,
             _ => false,
         };
         let (x, new) = if take_old {
-            let x = old[i];
-            i += 1;
+            let Some(x) = old.next() else { break };
             if add.get(j) == Some(&x) {
                 j += 1;
             }
@@ -397,11 +424,12 @@ mod tests {
         }
         // One allocation for the three; the late one converged onto it by
         // content after the same diffs (7 was already there).
-        assert!(Arc::ptr_eq(&held[0].fps, &held[1].fps) && Arc::ptr_eq(&held[1].fps, &held[2].fps));
+        let same = |a: &FpSet, b: &FpSet| Arc::ptr_eq(&a.fps.spine, &b.fps.spine);
+        assert!(same(&held[0], &held[1]) && same(&held[1], &held[2]));
         late.apply(vec![1], vec![3, 6, 4], 1000, Some(&pool));
         late.apply(vec![], vec![0], 1000, Some(&pool));
         late.apply(vec![2], vec![], 1000, Some(&pool));
-        assert!(Arc::ptr_eq(&late.fps, &held[0].fps));
+        assert!(same(&late, &held[0]));
         // Dead sets are purged from the pool once it has grown.
         drop(held);
         drop(late);

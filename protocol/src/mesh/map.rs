@@ -13,12 +13,13 @@
 //! The view this node reports is (hop 1, hop 2 minus hop 1 and itself).
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, HashMap};
-use std::ops::Bound;
+use std::collections::HashMap;
 
 use foldhash::fast::FixedState;
 use std::net::SocketAddr;
 
+use super::blocks::Blocks;
+use super::chunked::{rechunk, Chunked, Entry};
 use super::hop3::{Fingerprinter, FpSet, Union};
 use super::share::{lock, SharedReports};
 use crate::ids::NodeId;
@@ -129,21 +130,32 @@ impl Reported {
     }
 }
 
-/// A peer's reported hop 1: one exact-size list sorted by id (lookups by
-/// binary search). A change builds the new list ([`edit_hop1`]); with
-/// [`SharedReports`] the lists are shared between meshes.
+/// A peer's reported hop 1, sorted by id (lookups by binary search): one
+/// exact-size chunk, or with [`SharedReports`] content-defined chunks
+/// shared between meshes ([`super::chunked`]). A change builds the new
+/// list ([`edit_hop1`]).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ReportedHop1 {
-    entries: Arc<[(NodeId, Reported)]>,
+    pub(crate) entries: Chunked<(NodeId, Reported)>,
+}
+
+impl Entry for (NodeId, Reported) {
+    // ~430 bytes a chunk (54 bytes an entry).
+    const SPAN: u64 = 8;
+    const MAX: usize = 32;
+    fn key_hash(&self) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.0 .0[24..32]);
+        u64::from_le_bytes(b)
+    }
+    fn order(&self, other: &Self) -> Ordering {
+        id_cmp(&self.0, &other.0)
+    }
 }
 
 impl ReportedHop1 {
-    fn pos(&self, id: &NodeId) -> Result<usize, usize> {
-        self.entries.binary_search_by(|(x, _)| id_cmp(x, id))
-    }
-
     pub(crate) fn get(&self, id: &NodeId) -> Option<&Reported> {
-        self.pos(id).ok().map(|i| &self.entries[i].1)
+        self.entries.find_by(|(x, _)| id_cmp(x, id)).map(|(_, r)| r)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -155,7 +167,7 @@ impl ReportedHop1 {
     }
 
     fn bytes(&self) -> usize {
-        self.entries.len() * std::mem::size_of::<(NodeId, Reported)>() + 16
+        self.entries.bytes()
     }
 }
 
@@ -176,11 +188,10 @@ pub(crate) enum Hop1Outcome {
 /// order (`None`: remove), at most [`MAX_REPORTED_HOP1`] entries; and what
 /// each change did.
 fn edit_hop1(
-    old: &[(NodeId, Reported)],
+    mut v: Vec<(NodeId, Reported)>,
     from: &NodeId,
     ops: &[(NodeId, Option<Reported>)],
 ) -> (Vec<(NodeId, Reported)>, Vec<Hop1Outcome>) {
-    let mut v = old.to_vec();
     let mut outcomes = Vec::with_capacity(ops.len());
     for (x, op) in ops {
         let pos = v.binary_search_by(|(y, _)| id_cmp(y, x));
@@ -256,7 +267,16 @@ fn id_cmp(a: &NodeId, b: &NodeId) -> Ordering {
 /// each) was 2.7 % of a 10⁴-node join beside the searches themselves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(transparent)]
-struct Key(NodeId);
+pub(crate) struct Key(pub(crate) NodeId);
+
+impl Key {
+    /// The first eight bytes as one integer (the order's first part).
+    pub(crate) fn head(&self) -> u64 {
+        let mut h = [0u8; 8];
+        h.copy_from_slice(&self.0 .0[..8]);
+        u64::from_be_bytes(h)
+    }
+}
 
 impl Ord for Key {
     fn cmp(&self, other: &Self) -> Ordering {
@@ -282,24 +302,17 @@ fn common_prefix(a: &NodeId, b: &NodeId) -> u32 {
 /// flipped, so the search continues there with that bit of the pivot
 /// flipped, until the subtree holds one eligible key.
 fn xor_closest<V>(
-    set: &BTreeMap<Key, V>,
+    set: &Blocks<V>,
     target: &NodeId,
     ok: impl Fn(&NodeId, &V) -> bool,
 ) -> Option<NodeId> {
     let mut pivot = Key(*target);
     loop {
-        let below = set
-            .range(..=pivot)
-            .rev()
-            .find(|(k, v)| ok(&k.0, v))
-            .map(|(k, _)| k.0);
+        let below = set.prev_ok(&pivot, false, &ok);
         if below == Some(pivot.0) {
             return below;
         }
-        let above = set
-            .range((Bound::Excluded(pivot), Bound::Unbounded))
-            .find(|(k, v)| ok(&k.0, v))
-            .map(|(k, _)| k.0);
+        let above = set.next_ok(&pivot, &ok);
         let (best, up) = match (below, above) {
             (None, None) => return None,
             (Some(b), None) => (b, false),
@@ -318,12 +331,11 @@ fn xor_closest<V>(
         }
         // Is `best` the only eligible key of its subtree (prefix l + 1)?
         let next = if up {
-            set.range((Bound::Excluded(Key(best)), Bound::Unbounded))
-                .find(|(k, v)| ok(&k.0, v))
+            set.next_ok(&Key(best), &ok)
         } else {
-            set.range(..Key(best)).rev().find(|(k, v)| ok(&k.0, v))
+            set.prev_ok(&Key(best), true, &ok)
         };
-        if next.is_none_or(|(k, _)| common_prefix(&k.0, &best) <= l) {
+        if next.is_none_or(|k| common_prefix(&k, &best) <= l) {
             return Some(best);
         }
         pivot.0 .0[(l / 8) as usize] ^= 0x80 >> (l % 8);
@@ -412,7 +424,7 @@ pub struct Map {
     slot_ids: Vec<Option<NodeId>>,
     free_slots: Vec<u16>,
     /// Hop 2 by id, in id order (the XOR-closest search walks it).
-    hop2: BTreeMap<Key, Hop2Index>,
+    hop2: Blocks<Hop2Index>,
     union: Union,
     pub(crate) fingerprint: Fingerprinter,
     /// Report storage shared with other meshes (simulation only).
@@ -438,7 +450,7 @@ impl Map {
             reports: HashMap::with_hasher(hasher),
             slot_ids: Vec::new(),
             free_slots: Vec::new(),
-            hop2: BTreeMap::new(),
+            hop2: Blocks::default(),
             union: Union::default(),
             fingerprint: Fingerprinter::new(fp_key),
             shared: None,
@@ -602,16 +614,12 @@ impl Map {
         // appears there iff the entry is new (one search of hop 2, which
         // also serves the named reporter).
         let direct = x == self.me || self.hop1.contains_key(&x);
-        let mut fresh = false;
-        let e = self.hop2.entry(Key(x)).or_insert_with(|| {
-            fresh = true;
-            Hop2Index {
-                count: 0,
-                addressed: 0,
-                best: slot,
-                best_addr: addressed,
-                is_anchor,
-            }
+        let (e, fresh) = self.hop2.entry_or_insert(Key(x), || Hop2Index {
+            count: 0,
+            addressed: 0,
+            best: slot,
+            best_addr: addressed,
+            is_anchor,
         });
         e.count = e.count.saturating_add(1);
         e.addressed = e.addressed.saturating_add(u16::from(addressed));
@@ -630,17 +638,17 @@ impl Map {
     fn unref_hop2(&mut self, x: &NodeId, addressed: bool, slot: u16) {
         // It leaves the view's hop 2 iff its entry goes and it is neither
         // me nor hop 1 (one search of hop 2).
-        let std::collections::btree_map::Entry::Occupied(mut o) = self.hop2.entry(Key(*x)) else {
+        let Some(pos) = self.hop2.find(&Key(*x)) else {
             return;
         };
-        let e = o.get_mut();
+        let e = self.hop2.at_mut(pos);
         e.count = e.count.saturating_sub(1);
         e.addressed = e.addressed.saturating_sub(u16::from(addressed));
         if e.count > 0 {
             Self::fix_entry(e, &self.slot_ids, slot, None);
             return;
         }
-        o.remove();
+        self.hop2.remove_at(pos);
         if *x != self.me && !self.hop1.contains_key(x) {
             self.log(Layer::Hop2, *x, true);
         }
@@ -675,20 +683,26 @@ impl Map {
         let old = &report.hop1.entries;
         let (list, outcomes) = match &self.shared {
             None => {
-                let (v, o) = edit_hop1(old, from, ops);
-                (Arc::from(v), Arc::from(o))
+                let (v, o) = edit_hop1(old.to_vec(), from, ops);
+                let chunks = rechunk(&old.spine, &v, false, |p| Arc::from(p));
+                (Chunked::from_spine(Arc::<[_]>::from(chunks)), Arc::from(o))
             }
             Some(shared) => {
                 let edit = (*from, ops.to_vec());
-                let hit = lock(&shared.hop1).get(old, &edit);
+                let hit = lock(&shared.hop1).get(&old.spine, &edit);
                 match hit {
-                    Some(hit) => hit,
+                    Some((spine, o)) => (Chunked::from_spine(spine), o),
                     None => {
-                        let (v, o) = edit_hop1(old, from, ops);
+                        let (v, o) = edit_hop1(old.to_vec(), from, ops);
+                        let chunks = {
+                            let mut pool = lock(&shared.hop1_chunks);
+                            rechunk(&old.spine, &v, true, |piece| pool.intern(piece))
+                        };
                         let o: Arc<[Hop1Outcome]> = Arc::from(o);
                         let remember = !old.is_empty();
-                        let list = lock(&shared.hop1).put(old, edit, v, o.clone(), remember);
-                        (list, o)
+                        let spine =
+                            lock(&shared.hop1).put(&old.spine, edit, chunks, o.clone(), remember);
+                        (Chunked::from_spine(spine), o)
                     }
                 }
             }
@@ -1007,8 +1021,7 @@ impl Map {
             .values()
             .map(|r| r.hop1.bytes() + r.hop2.bytes() + std::mem::size_of::<PeerReport>() + 33)
             .sum();
-        // B-tree leaves of 11 slots, ~70 % full, plus their headers.
-        let hop2 = self.hop2.len() * (std::mem::size_of::<(NodeId, Hop2Index)>() + 2) * 10 / 7;
+        let hop2 = self.hop2.bytes();
         let hop1 = self.hop1.capacity() * (std::mem::size_of::<(NodeId, Hop1Peer)>() + 1)
             + self
                 .hop1
@@ -1064,7 +1077,7 @@ mod tests {
     #[test]
     fn xor_closest_matches_a_scan() {
         for n in [0usize, 1, 2, 3, 17, 300, 2000] {
-            let mut set: BTreeMap<Key, bool> = BTreeMap::new();
+            let mut set: Blocks<bool> = Blocks::default();
             for i in 0..n {
                 // Every third key is not eligible; some keys share long
                 // prefixes with each other.
@@ -1073,7 +1086,7 @@ mod tests {
                     k = id(i as u64 - 1 + 1000 * n as u64);
                     k.0[31] ^= 1 << (i % 8);
                 }
-                set.insert(Key(k), i % 3 != 0);
+                *set.entry_or_insert(Key(k), || false).0 = i % 3 != 0;
             }
             let eligible: Vec<NodeId> = set.iter().filter(|(_, v)| **v).map(|(k, _)| k.0).collect();
             for t in 0..200u64 {
@@ -1279,8 +1292,14 @@ mod tests {
                 assert_eq!(maps[1].find(x), want, "step {step}");
             }
             let (a, b) = (&maps[0].reports[&peer], &maps[1].reports[&peer]);
-            assert!(Arc::ptr_eq(&a.hop1.entries, &b.hop1.entries), "step {step}");
-            assert_eq!(a.hop1.entries, maps[2].reports[&peer].hop1.entries);
+            assert!(
+                Arc::ptr_eq(&a.hop1.entries.spine, &b.hop1.entries.spine),
+                "step {step}"
+            );
+            assert_eq!(
+                a.hop1.entries.to_vec(),
+                maps[2].reports[&peer].hop1.entries.to_vec()
+            );
             assert_eq!(a.hop2.len(), maps[2].reports[&peer].hop2.len());
             assert!(a.hop2.iter().eq(b.hop2.iter()));
         }

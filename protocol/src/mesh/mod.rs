@@ -21,6 +21,8 @@ pub mod hop3;
 pub mod map;
 pub mod route;
 
+mod blocks;
+mod chunked;
 pub mod gossip;
 pub mod limiter;
 pub mod share;

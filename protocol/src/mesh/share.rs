@@ -4,15 +4,21 @@
 //! Every neighbour of a peer P holds P's reported hop 1 and hop 2, and
 //! after each diff round they all hold the same content. A simulator that
 //! runs thousands of meshes in one process stores each such list once:
-//! lists are immutable `Arc<[T]>`, interned by content, and the result of
+//! lists are immutable spines of chunks (module `chunked`), the chunks
+//! interned by content and the spines by their chunks, and the result of
 //! applying one change to one list is remembered (a transition), so the
-//! first neighbour computes it and the others take it. A mesh's results
-//! are the same with or without sharing; only the storage is shared.
+//! first neighbour computes it and the others take it. Between diff rounds
+//! (in a join, a peer's neighbours received its map at different moments)
+//! their lists differ in a few elements, hence in a few chunks: each holds
+//! its spine and those chunks. A mesh's results are the same with or
+//! without sharing; only the storage is shared.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
+use super::chunked::Chunk;
 use super::map::Hop1Outcome;
 use super::map::Reported;
 use crate::ids::NodeId;
@@ -20,11 +26,14 @@ use crate::ids::NodeId;
 /// A change to a reported hop-2 set: sorted additions, sorted removals,
 /// the bound.
 pub(crate) type FpEdit = (Vec<u32>, Vec<u32>, usize);
-/// Interned reported hop-2 fingerprint sets; a transition keeps how many
-/// were added and whether the bound dropped none.
-pub(crate) type FpPool = Pool<u32, FpEdit, (usize, bool)>;
-/// Interned reported hop-1 lists; a transition keeps each change's outcomes.
-pub(crate) type Hop1Pool = Pool<(NodeId, Reported), Hop1Edit, Arc<[Hop1Outcome]>>;
+/// Interned spines of reported hop-2 fingerprint sets; a transition keeps
+/// how many were added and whether the bound dropped none.
+pub(crate) type FpPool = Pool<Chunk<u32>, FpEdit, (usize, bool)>;
+/// Interned spines of reported hop-1 lists; a transition keeps each
+/// change's outcomes.
+pub(crate) type Hop1Pool = Pool<Chunk<(NodeId, Reported)>, Hop1Edit, Arc<[Hop1Outcome]>>;
+/// Interned chunks (no transitions).
+pub(crate) type ChunkPool<T> = Pool<T, (), ()>;
 /// A change to a reported hop 1: the reporter and its changes in order
 /// (`None`: removed).
 pub(crate) type Hop1Edit = (NodeId, Vec<(NodeId, Option<Reported>)>);
@@ -37,7 +46,29 @@ pub(crate) type Hop1Edit = (NodeId, Vec<(NodeId, Option<Reported>)>);
 pub struct SharedReports {
     key: [u8; 40],
     pub(crate) fps: Arc<Mutex<FpPool>>,
+    pub(crate) fp_chunks: Arc<Mutex<ChunkPool<u32>>>,
     pub(crate) hop1: Arc<Mutex<Hop1Pool>>,
+    pub(crate) hop1_chunks: Arc<Mutex<ChunkPool<(NodeId, Reported)>>>,
+}
+
+/// What the shared storage holds (live lists and chunks, and their heap
+/// bytes), for the simulator's progress lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SharedStats {
+    /// Reported hop-1 lists (spines) alive.
+    pub hop1_lists: usize,
+    /// Their chunks alive.
+    pub hop1_chunks: usize,
+    /// Heap bytes of both (allocations, not counting allocator slack).
+    pub hop1_bytes: usize,
+    /// Reported hop-2 fingerprint sets (spines) alive.
+    pub fp_sets: usize,
+    /// Their chunks alive.
+    pub fp_chunks: usize,
+    /// Heap bytes of both.
+    pub fp_bytes: usize,
+    /// Heap bytes of the pools' own tables (interning and transitions).
+    pub table_bytes: usize,
 }
 
 impl std::fmt::Debug for SharedReports {
@@ -52,7 +83,27 @@ impl SharedReports {
         SharedReports {
             key,
             fps: Arc::new(Mutex::new(Pool::default())),
+            fp_chunks: Arc::new(Mutex::new(Pool::default())),
             hop1: Arc::new(Mutex::new(Pool::default())),
+            hop1_chunks: Arc::new(Mutex::new(Pool::default())),
+        }
+    }
+
+    /// What is stored now (walks every pool: for progress lines, not per
+    /// event).
+    pub fn stats(&self) -> SharedStats {
+        let (hop1_lists, b1, t1) = lock(&self.hop1).live();
+        let (hop1_chunks, c1, t2) = lock(&self.hop1_chunks).live();
+        let (fp_sets, b2, t3) = lock(&self.fps).live();
+        let (fp_chunks, c2, t4) = lock(&self.fp_chunks).live();
+        SharedStats {
+            hop1_lists,
+            hop1_chunks,
+            hop1_bytes: b1 + c1,
+            fp_sets,
+            fp_chunks,
+            fp_bytes: b2 + c2,
+            table_bytes: t1 + t2 + t3 + t4,
         }
     }
 
@@ -76,12 +127,17 @@ struct Transition<T, E, X> {
     extra: X,
 }
 
-/// Interned lists of `T` and the transitions between them.
+/// Interned lists of `T` and the transitions between them. One entry per
+/// hash: a live entry that a different list or change hashes to (a 64-bit
+/// collision) stays, and the newcomer is simply not interned (interning
+/// only saves memory; results never depend on it).
 pub(crate) struct Pool<T, E, X> {
     /// Lists by content hash.
-    lists: HashMap<u64, Vec<Weak<[T]>>>,
-    /// Transitions by hash of (source list's address, change).
-    transitions: HashMap<u64, Vec<Transition<T, E, X>>>,
+    lists: HashMap<u64, Weak<[T]>>,
+    /// Transitions by hash of (source list's address, change). A `Weak`
+    /// keeps its allocation, so a live source's address is never another
+    /// list's while its transition is kept.
+    transitions: HashMap<u64, Transition<T, E, X>>,
     /// Entries now and after the last purge of dead ones.
     entries: usize,
     after_purge: usize,
@@ -125,11 +181,38 @@ impl<T: Eq + Hash, E: Eq + Hash, X: Clone> Pool<T, E, X> {
         key: u64,
         is_edit: impl Fn(&E) -> bool,
     ) -> Option<(Arc<[T]>, X)> {
-        self.transitions.get(&key)?.iter().find_map(|t| {
-            let same = is_edit(&t.edit) && t.from.upgrade().is_some_and(|f| Arc::ptr_eq(&f, from));
-            same.then(|| t.to.upgrade().map(|to| (to, t.extra.clone())))
-                .flatten()
-        })
+        let t = self.transitions.get(&key)?;
+        // `from` is alive (held by the caller) and the entry's `Weak`
+        // keeps its own source's allocation: equal addresses, same list.
+        let same = std::ptr::eq(t.from.as_ptr() as *const T, Arc::as_ptr(from) as *const T)
+            && is_edit(&t.edit);
+        same.then(|| t.to.upgrade().map(|to| (to, t.extra.clone())))
+            .flatten()
+    }
+
+    /// The live list equal to `out`, or `out` made one (interned by
+    /// content unless another live list holds its hash).
+    fn intern_with<S: AsRef<[T]> + Into<Arc<[T]>>>(&mut self, out: S) -> Arc<[T]> {
+        let mut h = hasher();
+        out.as_ref().hash(&mut h);
+        let ckey = h.finish();
+        match self.lists.entry(ckey) {
+            Entry::Occupied(mut o) => match o.get().upgrade() {
+                Some(s) if *s == *out.as_ref() => s,
+                Some(_) => out.into(),
+                None => {
+                    let s: Arc<[T]> = out.into();
+                    o.insert(Arc::downgrade(&s));
+                    s
+                }
+            },
+            Entry::Vacant(v) => {
+                let s: Arc<[T]> = out.into();
+                v.insert(Arc::downgrade(&s));
+                self.entries += 1;
+                s
+            }
+        }
     }
 
     /// Remember that `edit` on `from` gives `out`: `out` is interned by
@@ -144,51 +227,73 @@ impl<T: Eq + Hash, E: Eq + Hash, X: Clone> Pool<T, E, X> {
         extra: X,
         remember: bool,
     ) -> Arc<[T]> {
-        let tkey = transition_key(from, &edit);
-        let mut h = hasher();
-        out.hash(&mut h);
-        let ckey = h.finish();
-        let existing = self
-            .lists
-            .get(&ckey)
-            .and_then(|v| v.iter().filter_map(Weak::upgrade).find(|s| **s == *out));
-        let to = match existing {
-            Some(s) => s,
-            None => {
-                let s: Arc<[T]> = Arc::from(out);
-                self.lists.entry(ckey).or_default().push(Arc::downgrade(&s));
-                self.entries += 1;
-                s
-            }
-        };
+        let to = self.intern_with(out);
         if remember {
-            self.transitions.entry(tkey).or_default().push(Transition {
+            let tkey = transition_key(from, &edit);
+            let t = Transition {
                 from: Arc::downgrade(from),
                 edit,
                 to: Arc::downgrade(&to),
                 extra,
-            });
-            self.entries += 1;
+            };
+            match self.transitions.entry(tkey) {
+                Entry::Occupied(mut o) => {
+                    let old = o.get();
+                    let dead = old.from.strong_count() == 0 || old.to.strong_count() == 0;
+                    let same =
+                        std::ptr::eq(old.from.as_ptr() as *const T, Arc::as_ptr(from) as *const T)
+                            && old.edit == t.edit;
+                    if dead || same {
+                        o.insert(t);
+                    }
+                }
+                Entry::Vacant(v) => {
+                    v.insert(t);
+                    self.entries += 1;
+                }
+            }
         }
-        // A `Weak` keeps a dead list's memory: purge whenever the tables
-        // grew by half since the last purge (amortized O(1) per entry).
-        if 2 * self.entries > 3 * self.after_purge + 8192 {
-            self.purge();
-        }
+        self.maybe_purge();
         to
     }
 
+    /// The live list equal to `piece`, or a new one (interned by content).
+    pub(crate) fn intern(&mut self, piece: &[T]) -> Arc<[T]>
+    where
+        T: Clone,
+    {
+        let s = self.intern_with(piece);
+        self.maybe_purge();
+        s
+    }
+
+    /// A `Weak` keeps a dead list's memory: purge whenever the tables grew
+    /// by a quarter since the last purge (amortized O(1) per entry).
+    fn maybe_purge(&mut self) {
+        if 4 * self.entries > 5 * self.after_purge + 16_384 {
+            self.purge();
+        }
+    }
+
+    /// Live lists, their heap bytes, and the tables' heap bytes.
+    fn live(&self) -> (usize, usize, usize) {
+        let (mut n, mut bytes) = (0, 0);
+        for w in self.lists.values() {
+            if let Some(s) = w.upgrade() {
+                n += 1;
+                bytes += 16 + std::mem::size_of_val::<[T]>(&*s);
+            }
+        }
+        let tables = self.lists.capacity() * 25
+            + self.transitions.capacity() * (1 + std::mem::size_of::<(u64, Transition<T, E, X>)>());
+        (n, bytes, tables)
+    }
+
     fn purge(&mut self) {
-        self.lists.retain(|_, v| {
-            v.retain(|w| w.strong_count() > 0);
-            !v.is_empty()
-        });
-        self.transitions.retain(|_, v| {
-            v.retain(|t| t.from.strong_count() > 0 && t.to.strong_count() > 0);
-            !v.is_empty()
-        });
-        self.entries = self.lists.values().map(Vec::len).sum::<usize>()
-            + self.transitions.values().map(Vec::len).sum::<usize>();
+        self.lists.retain(|_, w| w.strong_count() > 0);
+        self.transitions
+            .retain(|_, t| t.from.strong_count() > 0 && t.to.strong_count() > 0);
+        self.entries = self.lists.len() + self.transitions.len();
         self.after_purge = self.entries;
     }
 

@@ -298,6 +298,15 @@ pub fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Resident memory of this process now (from `/proc/self/statm`; 0 where
+/// that is not available).
+pub fn rss_bytes() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
 /// Runs a simulation and returns its report.
 pub fn run(p: &Params) -> Result<Report, SimError> {
     p.check()?;
@@ -329,19 +338,30 @@ pub fn run(p: &Params) -> Result<Report, SimError> {
     let lines = p.progress && !std::io::stderr().is_terminal();
     let step = (p.duration.as_nanos() as u64 / 20).clamp(1, 60_000_000_000);
     let mut next_line = step;
+    let shared = sim.shared_reports();
     sim.run(|t, critical| {
         if let Some(b) = &bar {
             b.set_position(t / 1_000_000_000);
         }
         if lines && t >= next_line {
             next_line = t + step;
+            let s = shared.stats();
+            let mb = |b: usize| b as f64 / 1e6;
             eprintln!(
-                "distsoc-sim discovery: {:.0}/{:.0} simulated s after {:.0} s (CPU {:.0} s, critical path {:.0} s)",
+                "distsoc-sim discovery: {:.0}/{:.0} simulated s after {:.0} s (CPU {:.0} s, critical path {:.0} s; RSS {:.0} MB; shared hop-1 lists {} in {} chunks {:.0} MB, hop-2 sets {} in {} chunks {:.0} MB, tables {:.0} MB)",
                 t as f64 / 1e9,
                 p.duration.as_secs_f64(),
                 started.elapsed().as_secs_f64(),
                 cpu_seconds(),
-                critical
+                critical,
+                mb(rss_bytes()),
+                s.hop1_lists,
+                s.hop1_chunks,
+                mb(s.hop1_bytes),
+                s.fp_sets,
+                s.fp_chunks,
+                mb(s.fp_bytes),
+                mb(s.table_bytes),
             );
         }
     });

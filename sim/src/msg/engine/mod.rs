@@ -577,6 +577,11 @@ impl Sim {
         sim
     }
 
+    /// The report storage the meshes share (for its sizes).
+    pub(crate) fn shared_reports(&self) -> SharedReports {
+        self.shared_reports.clone()
+    }
+
     /// Threads (shards) the run uses.
     pub(crate) fn threads(&self) -> usize {
         self.w.threads as usize
