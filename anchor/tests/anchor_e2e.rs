@@ -303,15 +303,24 @@ async fn check_in_address_and_bootstrap() {
         assert!(Instant::now() < deadline, "check-in never recorded");
         tokio::task::yield_now().await;
     }
-    let r = bob
-        .peer
-        .call(BootstrapRequest {
-            version: 2,
-            want: 200,
-            exclude: vec![],
-        })
-        .await
-        .unwrap();
+    // The polling above may have spent Bob's rate limit: wait as told.
+    let r = loop {
+        let reply = bob
+            .peer
+            .call(BootstrapRequest {
+                version: 2,
+                want: 200,
+                exclude: vec![],
+            })
+            .await;
+        match reply {
+            Err(RequestError::Remote(w)) if w.code == ErrorCode::RateLimited => {
+                assert!(Instant::now() < deadline, "bootstrap always rate limited");
+                tokio::time::sleep(Duration::from_millis(u64::from(w.retry_after_ms))).await;
+            }
+            r => break r.unwrap(),
+        }
+    };
     let ids: Vec<NodeId> = r.peers.iter().map(|p| p.node_id).collect();
     assert!(ids.contains(&alice_id));
     assert!(

@@ -2528,6 +2528,77 @@ async fn sqlite_two_stores_share_data_but_not_wakeups() {
     assert!(!w.is_woken());
 }
 
+/// SQLite runs a write batch without savepoints and, if a job fails, runs
+/// it again with each job in its own savepoint: a refused enqueue (its
+/// audit row refused by a trigger, after its message was written) fails
+/// alone, and every other enqueue of the same batch commits with its audit
+/// row. The enqueues are held behind another connection's write lock
+/// until every one is queued for the writer (or taken by it), so they
+/// form at most two batches, each with refused and accepted jobs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_failing_job_fails_alone_in_its_batch() {
+    const N: usize = 40;
+    let db = sqlite_db().await.unwrap();
+    let s = db.open().await;
+    let (a, b) = (node(1), node(2));
+    db.raw_exec(
+        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log WHEN NEW.detail = 'refuse'
+         BEGIN SELECT RAISE(ABORT, 'audit refused'); END;",
+    )
+    .await;
+    let lock = rusqlite::Connection::open(db.sqlite_path.as_ref().unwrap()).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let polled = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..N {
+        let (s, polled) = (s.clone(), std::sync::Arc::clone(&polled));
+        tasks.push(tokio::spawn(async move {
+            let refused = i % 4 == 1;
+            let event = AuditEvent {
+                at_ms: NOW,
+                kind: AuditKind::Send,
+                actor: a,
+                channel: None,
+                detail: if refused { "refuse" } else { "fine" }.into(),
+            };
+            let payload = format!("{i}").into_bytes();
+            // The legacy queue needs no membership lookup: the first poll
+            // queues the job.
+            let mut fut = Box::pin(s.enqueue_audited(msg(None, a, b, &payload), event));
+            assert!(!ready_now(&mut fut).await, "answered under the lock");
+            polled.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            (refused, payload, fut.await)
+        }));
+    }
+    within("every enqueue queued", async {
+        while polled.load(std::sync::atomic::Ordering::SeqCst) < N {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    lock.execute_batch("COMMIT").unwrap();
+
+    let mut accepted = BTreeSet::new();
+    for t in tasks {
+        let (refused, payload, r) = t.await.unwrap();
+        assert_eq!(r.is_err(), refused, "{r:?}");
+        if !refused {
+            accepted.insert(payload);
+        }
+    }
+    assert_eq!(accepted.len(), N - N / 4);
+    let got: BTreeSet<Vec<u8>> = fetch_all(&s, b, None)
+        .await
+        .into_iter()
+        .map(|m| m.1)
+        .collect();
+    assert_eq!(got, accepted, "exactly the accepted messages are stored");
+    let log = s.recent_audit(2 * N).await.unwrap();
+    assert_eq!(log.len(), accepted.len());
+    assert!(log.iter().all(|r| r.detail == "fine"));
+}
+
 /// Stop the PostgreSQL server under a running store: calls fail with
 /// `Unavailable` quickly (no hang); start it again: the store recovers by
 /// itself, and so does the LISTEN connection (cross-process wakes work

@@ -39,9 +39,10 @@
 //!
 //! Writes that arrive in volume are group-committed. SQLite: every write goes
 //! to one writer thread, which takes everything queued (up to
-//! [`StoreOptions::max_write_batch`]) into one transaction, each request in
-//! its own savepoint so a refused request does not affect the others, and
-//! answers each request after the one `COMMIT`. PostgreSQL: enqueues, audit
+//! [`StoreOptions::max_write_batch`]) into one transaction and answers each
+//! request after the one `COMMIT`; a refused request does not affect the
+//! others (if one fails, the batch is rolled back and run again with each
+//! request in its own savepoint). PostgreSQL: enqueues, audit
 //! events and check-ins go to a few worker tasks that do the same with
 //! multi-row `UNNEST` statements. [`AnchorStore::enqueue_batch`] and
 //! [`AnchorStore::insert_posts`] are one transaction each.

@@ -2,10 +2,14 @@
 //!
 //! One writer thread owns the write connection. Every write is a job sent
 //! to it; the thread takes everything queued (up to `max_write_batch`) into
-//! one `BEGIN IMMEDIATE` transaction, runs each job in its own savepoint (a
-//! refused job rolls back only itself), commits once, wakes the waiters of
-//! the queues written, and only then answers each job — so an answer means
-//! committed (WAL, `synchronous = FULL`: one fsync per batch).
+//! one `BEGIN IMMEDIATE` transaction, runs the jobs one after the other,
+//! commits once, wakes the waiters of the queues written, and only then
+//! answers each job — so an answer means committed (WAL, `synchronous =
+//! FULL`: one fsync per batch). A refused job rolls back only itself: if
+//! one fails, the whole transaction is rolled back and the batch is run
+//! again with each job in its own savepoint (jobs are re-runnable). The
+//! savepoints are kept off the common path because SQLite copies every
+//! page a job changes into the statement journal of its savepoint first.
 //!
 //! Reads run on a small pool of read connections through
 //! `spawn_blocking`; WAL lets them proceed while the writer commits. An
@@ -146,11 +150,17 @@ impl fmt::Debug for SqliteStore {
 // The writer thread
 // ---------------------------------------------------------------------------
 
-/// One write request: runs inside the batch transaction (in its own
-/// savepoint), is answered after the commit.
+/// One write request: runs inside the batch transaction, is answered after
+/// the commit.
+///
+/// `run` may be called more than once: when another job of the batch
+/// fails, the transaction is rolled back and every job runs again, each in
+/// its own savepoint. A job must therefore redo all of its work on each
+/// call (its writes of an earlier call are gone) and keep only the
+/// outcome of the last one.
 trait WriteJob: Send {
     /// Runs the job; `Some(queues to wake)` on success, `None` if it failed
-    /// (its savepoint is rolled back).
+    /// (the batch then rolls back what it wrote).
     fn run(&mut self, conn: &Connection) -> Option<Vec<QueueKey>>;
     /// Answers the caller once the batch's fate is known.
     fn finish(self: Box<Self>, commit: Result<(), &Arc<StoreError>>);
@@ -159,7 +169,7 @@ trait WriteJob: Send {
 type JobResult<R> = Result<(R, Vec<QueueKey>), StoreError>;
 
 struct Job<R, F> {
-    f: Option<F>,
+    f: F,
     result: Option<Result<R, StoreError>>,
     reply: oneshot::Sender<Result<R, StoreError>>,
 }
@@ -167,11 +177,10 @@ struct Job<R, F> {
 impl<R, F> WriteJob for Job<R, F>
 where
     R: Send,
-    F: FnOnce(&Connection) -> JobResult<R> + Send,
+    F: Fn(&Connection) -> JobResult<R> + Send,
 {
     fn run(&mut self, conn: &Connection) -> Option<Vec<QueueKey>> {
-        let f = self.f.take()?;
-        match catch_unwind(AssertUnwindSafe(|| f(conn))) {
+        match catch_unwind(AssertUnwindSafe(|| (self.f)(conn))) {
             Ok(Ok((r, wake))) => {
                 self.result = Some(Ok(r));
                 Some(wake)
@@ -233,31 +242,29 @@ fn writer_loop(
     tracing::debug!("sqlite writer stopped");
 }
 
+/// Runs one batch in one transaction and answers its jobs.
+///
+/// First without savepoints: every job in order, then `COMMIT`. If a job
+/// fails, the transaction is rolled back and the batch runs again from the
+/// start with each job in its own savepoint, so the failing job rolls back
+/// alone and the others commit as if it had not been there. A savepoint
+/// per job on every batch would cost a copy of every page a job changes
+/// (SQLite's statement journal), which the common all-succeed batch does
+/// not need.
 fn run_batch(conn: &Connection, jobs: &mut Vec<Box<dyn WriteJob>>, registry: &Registry) {
     let mut wake = Vec::new();
-    // The transaction statements are prepared once, like every other.
-    let exec = |sql: &str| -> Result<(), StoreError> {
-        conn.prepare_cached(sql)?.execute([])?;
-        Ok(())
-    };
-    let outcome: Result<(), StoreError> = (|| {
-        exec("BEGIN IMMEDIATE")?;
-        for j in jobs.iter_mut() {
-            exec("SAVEPOINT job")?;
-            match j.run(conn) {
-                Some(keys) => {
-                    exec("RELEASE job")?;
-                    wake.extend(keys);
-                }
-                None => {
-                    exec("ROLLBACK TO job")?;
-                    exec("RELEASE job")?;
-                }
-            }
+    let outcome = run_jobs(conn, jobs, &mut wake, false).and_then(|all_ok| {
+        if all_ok {
+            return Ok(());
         }
-        exec("COMMIT")?;
-        Ok(())
-    })();
+        // SQLite may already have rolled the transaction back itself
+        // (an I/O or full-disk error).
+        if !conn.is_autocommit() {
+            exec(conn, "ROLLBACK")?;
+        }
+        wake.clear();
+        run_jobs(conn, jobs, &mut wake, true).map(|_| ())
+    });
     let commit = match outcome {
         Ok(()) => Ok(()),
         Err(e) => {
@@ -278,6 +285,46 @@ fn run_batch(conn: &Connection, jobs: &mut Vec<Box<dyn WriteJob>>, registry: &Re
     for j in jobs.drain(..) {
         j.finish(commit.as_ref().map(|_| ()));
     }
+}
+
+/// Runs a transaction statement (prepared once, like every other).
+fn exec(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// One pass over a batch in a new transaction. Without savepoints it stops
+/// at the first failing job and answers `Ok(false)` with the transaction
+/// still open (the caller rolls it back); otherwise it commits and answers
+/// `Ok(true)`. With a savepoint per job, a failing job's savepoint is
+/// rolled back and the pass goes on.
+fn run_jobs(
+    conn: &Connection,
+    jobs: &mut [Box<dyn WriteJob>],
+    wake: &mut Vec<QueueKey>,
+    savepoints: bool,
+) -> Result<bool, StoreError> {
+    exec(conn, "BEGIN IMMEDIATE")?;
+    for j in jobs.iter_mut() {
+        if savepoints {
+            exec(conn, "SAVEPOINT job")?;
+        }
+        match j.run(conn) {
+            Some(keys) => {
+                if savepoints {
+                    exec(conn, "RELEASE job")?;
+                }
+                wake.extend(keys);
+            }
+            None if savepoints => {
+                exec(conn, "ROLLBACK TO job")?;
+                exec(conn, "RELEASE job")?;
+            }
+            None => return Ok(false),
+        }
+    }
+    exec(conn, "COMMIT")?;
+    Ok(true)
 }
 
 // ---------------------------------------------------------------------------
@@ -500,15 +547,16 @@ impl SqliteStore {
     }
 
     /// Runs `f` on the writer thread inside the current batch; answers
-    /// after the commit.
+    /// after the commit. `f` runs again if another job of its batch fails
+    /// ([`WriteJob`]), so it must redo all of its work on every call.
     async fn write<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> JobResult<R> + Send + 'static,
+        F: Fn(&Connection) -> JobResult<R> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
         let job: Box<dyn WriteJob> = Box::new(Job {
-            f: Some(f),
+            f,
             result: None,
             reply: tx,
         });
@@ -526,11 +574,11 @@ impl SqliteStore {
     /// so it commits no later than any write queued after this returns.
     async fn write_detached<F>(&self, f: F) -> Result<(), StoreError>
     where
-        F: FnOnce(&Connection) -> JobResult<()> + Send + 'static,
+        F: Fn(&Connection) -> JobResult<()> + Send + 'static,
     {
         let (tx, _) = oneshot::channel();
         let job: Box<dyn WriteJob> = Box::new(Job {
-            f: Some(f),
+            f,
             result: None,
             reply: tx,
         });
@@ -542,11 +590,12 @@ impl SqliteStore {
     }
 
     /// Runs `f` in a read transaction on a reader connection (or on the
-    /// writer for an in-memory database).
+    /// writer for an in-memory database, where it may run more than once,
+    /// like a write job).
     async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+        F: Fn(&Connection) -> Result<R, StoreError> + Send + 'static,
     {
         if self.inner.readers.is_none() {
             return self.write(move |c| f(c).map(|r| (r, Vec::new()))).await;
@@ -1081,4 +1130,110 @@ fn read_page(c: &Connection, q: &FetchQuery) -> Result<FetchPage, StoreError> {
         });
     }
     Ok(page)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn message(payload: &[u8]) -> NewMessage {
+        NewMessage {
+            channel: None,
+            sender: NodeId([1; 32]),
+            recipient: NodeId([2; 32]),
+            payload: payload.to_vec(),
+            client_message_id: None,
+            received_at_ms: 1,
+            expires_at_ms: u64::from(u32::MAX),
+        }
+    }
+
+    /// A job that stores `payload`, then fails (`fail`), panics (`panic`)
+    /// or succeeds; counts its runs.
+    fn job(
+        payload: &'static [u8],
+        fail: bool,
+        panic: bool,
+        runs: &Arc<AtomicUsize>,
+    ) -> (
+        Box<dyn WriteJob>,
+        oneshot::Receiver<Result<u64, StoreError>>,
+    ) {
+        let runs = Arc::clone(runs);
+        let (tx, rx) = oneshot::channel();
+        let f = move |c: &Connection| -> JobResult<u64> {
+            runs.fetch_add(1, Ordering::SeqCst);
+            let m = message(payload);
+            let e = enqueue_one(c, &m)?;
+            assert!(!panic, "job panics after its write");
+            if fail {
+                return Err(StoreError::corrupt("test job", "refused after its write"));
+            }
+            Ok((e.message_id, vec![QueueKey::new(&m.recipient, None)]))
+        };
+        let j: Box<dyn WriteJob> = Box::new(Job {
+            f,
+            result: None,
+            reply: tx,
+        });
+        (j, rx)
+    }
+
+    fn stored(conn: &Connection) -> Vec<Vec<u8>> {
+        let mut st = conn
+            .prepare("SELECT payload FROM messages ORDER BY id")
+            .unwrap();
+        let rows = st.query_map([], |r| r.get(0)).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
+    /// A batch whose jobs all succeed runs each job once (no savepoint
+    /// pass); a batch with a job that fails after writing and one that
+    /// panics after writing answers those two with their errors and
+    /// commits the others, each run twice (the second time in its own
+    /// savepoint), with nothing of the failed jobs stored.
+    #[test]
+    fn a_failing_job_rolls_back_alone() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        setup_writer(&mut conn, false, Duration::from_secs(1)).unwrap();
+        let registry = Registry::default();
+
+        let runs: Vec<Arc<AtomicUsize>> = (0..5).map(|_| Arc::default()).collect();
+        let (mut jobs, mut rxs): (Vec<_>, Vec<_>) = [b"a", b"b", b"c"]
+            .iter()
+            .zip(&runs)
+            .map(|(p, n)| job(*p, false, false, n))
+            .unzip();
+        run_batch(&conn, &mut jobs, &registry);
+        assert!(rxs.iter_mut().all(|rx| matches!(rx.try_recv(), Ok(Ok(_)))));
+        assert!(runs.iter().take(3).all(|n| n.load(Ordering::SeqCst) == 1));
+        assert_eq!(stored(&conn), [b"a", b"b", b"c"]);
+        assert!(conn.is_autocommit());
+
+        let runs: Vec<Arc<AtomicUsize>> = (0..5).map(|_| Arc::default()).collect();
+        let spec: [(&'static [u8], bool, bool); 5] = [
+            (b"d", false, false),
+            (b"refused", true, false),
+            (b"e", false, false),
+            (b"panics", false, true),
+            (b"f", false, false),
+        ];
+        let (mut jobs, rxs): (Vec<_>, Vec<_>) = spec
+            .iter()
+            .zip(&runs)
+            .map(|(&(p, fail, panic), n)| job(p, fail, panic, n))
+            .unzip();
+        run_batch(&conn, &mut jobs, &registry);
+        let answers: Vec<bool> = rxs
+            .into_iter()
+            .map(|mut rx| rx.try_recv().unwrap().is_ok())
+            .collect();
+        assert_eq!(answers, [true, false, true, false, true]);
+        let counts: Vec<usize> = runs.iter().map(|n| n.load(Ordering::SeqCst)).collect();
+        assert_eq!(counts, [2, 2, 1, 1, 1], "rolled back at the first failure");
+        assert_eq!(stored(&conn), [b"a", b"b", b"c", b"d", b"e", b"f"]);
+        assert!(conn.is_autocommit());
+    }
 }
