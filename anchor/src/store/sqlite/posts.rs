@@ -259,8 +259,9 @@ fn insert_rows(
 }
 
 /// A batch of posts handed to the writer by a thread that does not wait
-/// for it ([`SqliteStore::submit_posts`]): one job, one savepoint, answered
-/// through `done` after the commit.
+/// for it ([`SqliteStore::submit_posts`]): one job of the writer's batch
+/// (in its own savepoint only when the batch is re-run because another
+/// job failed), answered through `done` after the commit.
 struct PostBatch {
     posts: Vec<PreparedPost>,
     now_ms: u64,
