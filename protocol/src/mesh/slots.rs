@@ -6,8 +6,10 @@
 //! lowest-priority social peer only if its priority is strictly higher and
 //! that peer has held its slot for `min_social_tenure`; at most
 //! `max_evictions` evictions per `wide_interval`. Wide slots follow
-//! [`route::select_wide`] every `wide_interval`, plus a bucket-refresh lookup
-//! whose `closest` answer becomes a candidate for a deeper bucket.
+//! [`route::select_wide`] every `wide_interval` (the first at a random
+//! point of ½–1½ periods after the start, so nodes started together do not
+//! re-evaluate in step), plus a bucket-refresh lookup whose `closest`
+//! answer becomes a candidate for a deeper bucket.
 //! Failed dials back off exponentially, 1 s doubling to 5 min.
 
 use std::collections::{HashMap, VecDeque};
