@@ -187,9 +187,9 @@ impl Layout {
 }
 
 /// The frame length the real encoder gives a RoutingDiff or an
-/// InitialMapSync ([`Layout`]: its objects placed in write order), without
-/// building it; `None` for a message it would refuse (over the code's cap or
-/// the segment limit) and for a MapSyncRequest.
+/// InitialMapSync (its segment allocation replayed in write order),
+/// without building it; `None` for a message it would refuse (over the
+/// code's cap or the segment limit) and for a MapSyncRequest.
 pub fn layout_len(m: &MeshMessage) -> Option<u64> {
     match m {
         MeshMessage::RoutingDiff(d) => {

@@ -14,7 +14,7 @@
 //! (RTT/2 each), a peer's close notice (RTT/2). So all node events in
 //! `[t, t + L)` — `t` the earliest queued one, the window cut short at the
 //! next global event — can run with the shards side by side (the threads
-//! take the window's shards one by one, largest first): each shard pops
+//! take the window's shards one by one, the busiest lately first): each shard pops
 //! its own queue in key order until the window's end, and what its
 //! nodes cause to its own nodes (a timer, the closer's own `PeerDown`, a
 //! message) goes back into that queue, inside the window or after it;
