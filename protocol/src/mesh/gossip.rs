@@ -617,13 +617,23 @@ impl JournalIndex {
     /// order of each key's first event after `pos`.
     pub(super) fn changes_since(&self, pos: u64) -> (Vec<Hop1Change>, Vec<Hop2Change>) {
         let start = pos.saturating_sub(self.base) as usize;
-        let mut h1 = Vec::new();
-        let mut h2 = Vec::new();
-        for e in self.entries.iter().skip(start) {
-            // The first event of its key in the suffix.
-            if e.prev != u32::MAX && e.prev as usize >= start {
-                continue;
+        // The first event of its key in the suffix.
+        let first = |e: &&IndexedEvent| e.prev == u32::MAX || (e.prev as usize) < start;
+        let suffix = self.entries.get(start..).unwrap_or(&[]);
+        // Counted first: each list allocated once, at its size (growing
+        // them by pushes was ~3 % of a simulated join, page faults
+        // included).
+        let (mut n1, mut n2) = (0, 0);
+        for e in suffix.iter().filter(first) {
+            match &e.change {
+                Some(Change::Hop1(_)) => n1 += 1,
+                Some(Change::Hop2(_)) => n2 += 1,
+                None => {}
             }
+        }
+        let mut h1 = Vec::with_capacity(n1);
+        let mut h2 = Vec::with_capacity(n2);
+        for e in suffix.iter().filter(first) {
             match &e.change {
                 Some(Change::Hop1(c)) => h1.push(c.clone()),
                 Some(Change::Hop2(c)) => h2.push(*c),

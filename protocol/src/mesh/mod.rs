@@ -78,7 +78,8 @@ pub struct MeshConfig {
     pub verified_only: bool,
     /// RoutingDiff period (120 s).
     pub diff_interval: Duration,
-    /// Wide-peer re-evaluation period (10 min).
+    /// Wide-peer re-evaluation period (10 min); the first comes at a
+    /// random point of ½–1½ periods after the mesh starts.
     pub wide_interval: Duration,
     /// Slot maintenance period (10 s): dial, redial, evict.
     pub maintain_interval: Duration,
@@ -476,6 +477,13 @@ impl Mesh {
         let phase = Duration::from_millis(
             rng.next_u64() % (config.diff_interval.as_millis() as u64).max(1),
         );
+        // So does the wide re-evaluation (and its bucket refresh): the
+        // first comes at a random point of [½, 1½) periods after the start,
+        // so nodes that start together (a network's first minutes, a
+        // restart wave) do not re-evaluate in step, and none before its map
+        // has had half a period to fill.
+        let wide_ms = (config.wide_interval.as_millis() as u64).max(1);
+        let wide_first = Duration::from_millis(wide_ms / 2 + rng.next_u64() % wide_ms);
         let mut map = Map::new(me, fp_key);
         let hasher = map.hasher();
         if let Some(shared) = &config.shared_reports {
@@ -485,9 +493,9 @@ impl Mesh {
             me,
             map,
             own_addresses: Vec::new(),
-            sync: HashMap::with_hasher(hasher),
+            sync: HashMap::with_hasher(hasher.clone()),
             tasks: Tasks::default(),
-            slots: Slots::default(),
+            slots: Slots::new(hasher.clone()),
             limits: Limits::default(),
             next_req: 1,
             out: VecDeque::new(),
@@ -499,8 +507,7 @@ impl Mesh {
         };
         mesh.timers.insert((mesh.next_diff, Timer::Diff));
         mesh.timers.insert((now, Timer::Maintain));
-        mesh.timers
-            .insert((now + mesh.config.wide_interval, Timer::Wide));
+        mesh.timers.insert((now + wide_first, Timer::Wide));
         mesh
     }
 

@@ -6,15 +6,17 @@
 //! lowest-priority social peer only if its priority is strictly higher and
 //! that peer has held its slot for `min_social_tenure`; at most
 //! `max_evictions` evictions per `wide_interval`. Wide slots follow
-//! [`route::select_wide`] every `wide_interval`, plus a bucket-refresh lookup
-//! whose `closest` answer becomes a candidate for a deeper bucket.
+//! [`route::select_wide`] every `wide_interval` (the first at a random
+//! point of ½–1½ periods after the start, so nodes started together do not
+//! re-evaluate in step), plus a bucket-refresh lookup whose `closest`
+//! answer becomes a candidate for a deeper bucket.
 //! Failed dials back off exponentially, 1 s doubling to 5 min.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::map::SlotClass;
+use super::map::{IdMap, SlotClass};
 use super::route::{self, WideCandidate};
 use super::{Command, Mesh, OutEvent, PeerInfo, SocialCandidate};
 use crate::ids::NodeId;
@@ -51,10 +53,10 @@ struct Backoff {
 #[derive(Debug, Default)]
 pub(crate) struct Slots {
     social: Vec<SocialCandidate>,
-    known: HashMap<NodeId, Known>,
-    dialing: HashMap<NodeId, (SlotClass, Duration)>,
-    since: HashMap<NodeId, Duration>,
-    backoff: HashMap<NodeId, Backoff>,
+    known: IdMap<Known>,
+    dialing: IdMap<(SlotClass, Duration)>,
+    since: IdMap<Duration>,
+    backoff: IdMap<Backoff>,
     evictions: VecDeque<Duration>,
     next_refresh: u64,
     /// When the next bucket refresh may start.
@@ -62,6 +64,18 @@ pub(crate) struct Slots {
 }
 
 impl Slots {
+    /// Empty tables keyed with the node's seeded hasher (the map's: the
+    /// ids are chosen by peers).
+    pub(crate) fn new(hasher: foldhash::fast::FixedState) -> Self {
+        Slots {
+            known: HashMap::with_hasher(hasher.clone()),
+            dialing: HashMap::with_hasher(hasher.clone()),
+            since: HashMap::with_hasher(hasher.clone()),
+            backoff: HashMap::with_hasher(hasher),
+            ..Slots::default()
+        }
+    }
+
     pub(crate) fn set_social(&mut self, mut list: Vec<SocialCandidate>) {
         list.sort_by_key(|c| (std::cmp::Reverse(c.priority), c.id.0));
         list.dedup_by_key(|c| c.id);
@@ -289,7 +303,7 @@ impl Mesh {
     /// of the dropped ones, and start one bucket-refresh lookup.
     pub(crate) fn reevaluate_wide(&mut self, now: Duration, refresh: bool) {
         let mut cands: Vec<WideCandidate> = Vec::new();
-        let mut addrs: HashMap<NodeId, Vec<SocketAddr>> = HashMap::new();
+        let mut addrs: IdMap<Vec<SocketAddr>> = HashMap::with_hasher(self.map.hasher());
         for (id, p) in self.map.hop1() {
             if p.class == SlotClass::Social {
                 continue;

@@ -13,21 +13,24 @@
 //! exact up to one 8 KB Cap'n Proto segment; beyond it the encoder adds
 //! segment-table entries and far-pointer landing pads (+14 % on a 56 KB
 //! diff), so [`SizeModel::push`] prices pushes above [`EXACT_ABOVE`] by
-//! the real encoder (a few per connection: map syncs and large diffs),
-//! once per message *shape*: the list lengths and each hop-1 element's
-//! IPv4/IPv6 address counts decide the encoding's layout and so its size
-//! (every other field has a fixed width), so the size of the first message
-//! of a shape is remembered for the others ([`FrameMemo`];
-//! `size_model_matches_real_encodings` checks it on messages of the same
-//! shape and different content). Requests and responses are bounded well
-//! below one segment. All simulated addresses are IPv4; QUIC, stream and
-//! TLS overhead is not counted.
+//! [`layout_len`]: the encoder's segment allocation replayed object by
+//! object in write order (the first segment of 1,024 words, each new one
+//! as large as all before, an object placed in its parent's segment if it
+//! fits and else, with a one-word landing pad, in the first segment with
+//! room), which gives the real frame length without building the message
+//! (`layout_replays_the_encoder` checks it against real encodings of
+//! thousands of shapes; until 2026-12-07 such pushes were encoded for
+//! real once per shape). Requests and responses are bounded well below
+//! one segment. All simulated addresses are IPv4; QUIC, stream and TLS
+//! overhead is not counted.
 
-use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
 
+use distsoc_protocol::codes::MessageCode;
 use distsoc_protocol::error::ErrorCode;
+use distsoc_protocol::frame::segment_table_bytes;
 use distsoc_protocol::ids::{NodeId, PostId, WormId};
+use distsoc_protocol::limits::MAX_SEGMENTS;
 use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::mesh::{MeshMessage, MeshRequest, MeshResponse, Refusal};
 use distsoc_protocol::messages::common::{PeerAddress, SocketAddress};
@@ -94,62 +97,135 @@ pub struct SizeModel {
     pub address_response: Affine,
     /// A wire `Error` (a refusal), without detail text.
     pub error: Affine,
-    /// Real frame sizes of the large pushes seen, by shape.
-    pub memo: FrameMemo,
 }
 
-/// What decides the size of a push's encoding: its kind, each hop-1
-/// element's (IPv4, IPv6) address counts in order, and the lengths of the
-/// other lists. Every other field has a fixed width on the wire (ids are
-/// 32 bytes, flags and numbers live in the data sections), and Cap'n Proto
-/// lays a message out in write order, so two pushes of one shape encode to
-/// frames of one length.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Shape {
-    kind: u8,
-    hop1: Vec<(u8, u8)>,
-    lists: [u32; 2],
+/// Words of a Cap'n Proto struct: (data, pointers) of each struct the mesh
+/// pushes carry (from the generated schema code).
+mod words {
+    pub(super) const INITIAL_MAP_SYNC: u32 = 3 + 3;
+    pub(super) const ROUTING_DIFF: u32 = 2 + 2;
+    pub(super) const HOP1_ENTRY: u32 = 1 + 1;
+    pub(super) const HOP2_ENTRY: u32 = 1 + 1;
+    pub(super) const HOP1_CHANGE: u32 = 1 + 2;
+    pub(super) const HOP2_CHANGE: u32 = 1 + 1;
+    pub(super) const PEER_ADDRESS: u32 = 2 + 2;
+    pub(super) const SOCKET_ADDRESS: u32 = 1 + 1;
+    /// A 32-byte id as `Data`.
+    pub(super) const ID: u32 = 4;
 }
 
-impl Shape {
-    fn of(m: &MeshMessage) -> Option<Shape> {
-        let fams = |a: &[SocketAddress]| {
-            let v4 = a.iter().filter(|s| s.0.is_ipv4()).count();
-            Some((u8::try_from(v4).ok()?, u8::try_from(a.len() - v4).ok()?))
+/// The segment allocation of the `capnp` builder the encoder uses
+/// (`Builder::new_default`: `HeapAllocator`, first segment 1,024 words,
+/// `GrowHeuristically`: each new segment at least as large as all before),
+/// replayed without memory: an object goes into the segment of the pointer
+/// to it if it fits there, else (with a one-word landing pad for the far
+/// pointer) into the first segment with room, else into a new segment.
+struct Layout {
+    /// (capacity, used) per segment, in words.
+    segs: Vec<(u32, u32)>,
+    next: u32,
+}
+
+impl Layout {
+    /// The root pointer and a root struct of `words` words.
+    fn root(words: u32) -> (Layout, usize) {
+        let mut l = Layout {
+            segs: Vec::new(),
+            next: 1024,
         };
-        match m {
-            MeshMessage::RoutingDiff(d) => Some(Shape {
-                kind: 1,
-                hop1: d
-                    .hop1_changes
-                    .iter()
-                    .map(|c| fams(&c.addresses))
-                    .collect::<Option<_>>()?,
-                lists: [d.hop2_changes.len() as u32, 0],
-            }),
-            MeshMessage::InitialMapSync(s) => Some(Shape {
-                kind: 2,
-                hop1: s
-                    .hop1
-                    .iter()
-                    .map(|e| fams(&e.peer.addresses))
-                    .collect::<Option<_>>()?,
-                lists: [s.hop2.len() as u32, s.hop3.len() as u32],
-            }),
-            MeshMessage::MapSyncRequest(_) => None,
+        l.new_segment(1);
+        l.segs[0].1 = 1;
+        let seg = l.alloc(0, words);
+        (l, seg)
+    }
+
+    fn new_segment(&mut self, min: u32) {
+        let size = min.max(self.next);
+        self.next = self.next.saturating_add(size);
+        self.segs.push((size, 0));
+    }
+
+    /// Places an object of `amount` words pointed to from segment `from`;
+    /// returns its segment.
+    fn alloc(&mut self, from: usize, amount: u32) -> usize {
+        let (cap, used) = self.segs[from];
+        if amount <= cap - used {
+            self.segs[from].1 += amount;
+            return from;
         }
+        let amount = amount + 1;
+        if let Some(k) = self.segs.iter().position(|(c, u)| amount <= c - u) {
+            self.segs[k].1 += amount;
+            return k;
+        }
+        self.new_segment(amount);
+        let k = self.segs.len() - 1;
+        self.segs[k].1 = amount;
+        k
+    }
+
+    /// A struct list of `n` elements of `words` words each (a tag word).
+    fn list(&mut self, from: usize, n: usize, words: u32) -> usize {
+        self.alloc(from, 1 + n as u32 * words)
+    }
+
+    /// A list of socket addresses pointed to from `from`.
+    fn addresses(&mut self, from: usize, a: &[SocketAddress]) {
+        let seg = self.list(from, a.len(), words::SOCKET_ADDRESS);
+        for x in a {
+            self.alloc(seg, if x.0.is_ipv4() { 1 } else { 2 });
+        }
+    }
+
+    /// The frame's length: code byte, segment table, the used words.
+    fn frame_len(&self, code: MessageCode) -> Option<u64> {
+        let body: u64 = self.segs.iter().map(|(_, u)| u64::from(*u) * 8).sum();
+        let size = segment_table_bytes(self.segs.len()) as u64 + body;
+        (self.segs.len() <= MAX_SEGMENTS && size <= code.max_frame_bytes() as u64)
+            .then_some(1 + size)
     }
 }
 
-/// Real frame lengths of large pushes by [`Shape`] (each shape encoded
-/// once).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct FrameMemo {
-    sizes: HashMap<Shape, u64>,
-    /// Pushes encoded for real (shapes seen for the first time).
-    pub encoded: u64,
-    /// Pushes priced from the memo.
-    pub hits: u64,
+/// The frame length the real encoder gives a RoutingDiff or an
+/// InitialMapSync (its segment allocation replayed in write order),
+/// without building it; `None` for a message it would refuse (over the
+/// code's cap or the segment limit) and for a MapSyncRequest.
+pub fn layout_len(m: &MeshMessage) -> Option<u64> {
+    match m {
+        MeshMessage::RoutingDiff(d) => {
+            let (mut l, root) = Layout::root(words::ROUTING_DIFF);
+            let h1 = l.list(root, d.hop1_changes.len(), words::HOP1_CHANGE);
+            for c in &d.hop1_changes {
+                l.alloc(h1, words::ID);
+                l.addresses(h1, &c.addresses);
+            }
+            let h2 = l.list(root, d.hop2_changes.len(), words::HOP2_CHANGE);
+            for _ in &d.hop2_changes {
+                l.alloc(h2, words::ID);
+            }
+            l.frame_len(MessageCode::RoutingDiff)
+        }
+        MeshMessage::InitialMapSync(s) => {
+            let (mut l, root) = Layout::root(words::INITIAL_MAP_SYNC);
+            let h1 = l.list(root, s.hop1.len(), words::HOP1_ENTRY);
+            for e in &s.hop1 {
+                let p = l.alloc(h1, words::PEER_ADDRESS);
+                l.alloc(p, words::ID);
+                l.addresses(p, &e.peer.addresses);
+            }
+            let h2 = l.list(root, s.hop2.len(), words::HOP2_ENTRY);
+            for _ in &s.hop2 {
+                l.alloc(h2, words::ID);
+            }
+            // A list of `Data`: one pointer word per element, no tag.
+            let h3 = l.alloc(root, s.hop3.len() as u32);
+            for _ in &s.hop3 {
+                l.alloc(h3, words::ID);
+            }
+            l.frame_len(MessageCode::InitialMapSync)
+        }
+        MeshMessage::MapSyncRequest(_) => None,
+    }
 }
 
 fn nid(i: u64) -> NodeId {
@@ -427,7 +503,6 @@ impl SizeModel {
                 base: e,
                 per: [0.0; 5],
             },
-            memo: FrameMemo::default(),
         }
     }
 
@@ -455,46 +530,15 @@ impl SizeModel {
         }
     }
 
-    /// Bytes of a push, exact: the model up to [`EXACT_ABOVE`] bytes, the
-    /// real encoder above it, once per [`Shape`] (the message is moved into
-    /// a [`Message`] and back, never cloned). `None` only if the encoder
-    /// handed back another variant, which it does not.
-    pub fn push(&mut self, m: MeshMessage) -> (u64, Option<MeshMessage>) {
-        let est = self.message(&m);
+    /// Bytes of a push, exact: the model up to [`EXACT_ABOVE`] bytes,
+    /// [`layout_len`] above it (the model's estimate for a message the
+    /// encoder would refuse).
+    pub fn push(&self, m: &MeshMessage) -> u64 {
+        let est = self.message(m);
         if est <= EXACT_ABOVE {
-            return (est, Some(m));
+            return est;
         }
-        let shape = Shape::of(&m);
-        if let Some(n) = shape.as_ref().and_then(|s| self.memo.sizes.get(s)) {
-            self.memo.hits += 1;
-            return (*n, Some(m));
-        }
-        let (n, back) = match m {
-            MeshMessage::RoutingDiff(d) => {
-                let w = Message::from(d);
-                let n = w.to_frame().map_or(est, |f| f.len() as u64);
-                (
-                    n,
-                    RoutingDiff::try_from(w).ok().map(MeshMessage::RoutingDiff),
-                )
-            }
-            MeshMessage::InitialMapSync(s) => {
-                let w = Message::from(s);
-                let n = w.to_frame().map_or(est, |f| f.len() as u64);
-                (
-                    n,
-                    InitialMapSync::try_from(w)
-                        .ok()
-                        .map(MeshMessage::InitialMapSync),
-                )
-            }
-            other => (est, Some(other)),
-        };
-        self.memo.encoded += 1;
-        if let Some(s) = shape {
-            self.memo.sizes.insert(s, n);
-        }
-        (n, back)
+        layout_len(m).unwrap_or(est)
     }
 
     /// Bytes of a request.

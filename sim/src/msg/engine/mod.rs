@@ -14,7 +14,7 @@
 //! (RTT/2 each), a peer's close notice (RTT/2). So all node events in
 //! `[t, t + L)` — `t` the earliest queued one, the window cut short at the
 //! next global event — can run with the shards side by side (the threads
-//! take the window's shards one by one, largest first): each shard pops
+//! take the window's shards one by one, the busiest lately first): each shard pops
 //! its own queue in key order until the window's end, and what its
 //! nodes cause to its own nodes (a timer, the closer's own `PeerDown`, a
 //! message) goes back into that queue, inside the window or after it;
@@ -367,6 +367,9 @@ pub(crate) struct Shard {
     recs: Vec<Rec>,
     /// CPU time of the thread that ran the last window, ns.
     busy: u64,
+    /// A running average of `busy` over the windows it ran in, ns: which
+    /// shards a window's threads take first (the busiest).
+    load: u64,
 }
 
 /// CPU time of the calling thread, ns.
@@ -431,8 +434,9 @@ struct Crew {
     stop: AtomicBool,
     /// A worker's panic, handed to the main thread.
     failed: Mutex<Option<Box<dyn std::any::Any + Send>>>,
-    /// The shards, largest first, and the next one to take in this window.
-    order: Vec<usize>,
+    /// The window's shards, the busiest lately first (set by the main
+    /// thread before each window), and the next one to take.
+    order: Vec<AtomicUsize>,
     next: AtomicUsize,
     /// Each worker's CPU time in this window, ns (index 0 unused).
     busy: Vec<AtomicU64>,
@@ -445,7 +449,7 @@ impl Crew {
         let mut busy = 0;
         loop {
             let i = self.next.fetch_add(1, Ordering::SeqCst);
-            let Some(&k) = self.order.get(i) else {
+            let Some(k) = self.order.get(i).map(|k| k.load(Ordering::SeqCst)) else {
                 return busy;
             };
             let mut s = lock(&shards[k]);
@@ -500,6 +504,7 @@ impl Sim {
                     out_min: Ns::MAX,
                     recs: Vec::new(),
                     busy: 0,
+                    load: 0,
                 })
             })
             .collect();
@@ -690,7 +695,7 @@ impl Sim {
                 done: Barrier::new(threads),
                 stop: AtomicBool::new(false),
                 failed: Mutex::new(None),
-                order,
+                order: order.into_iter().map(AtomicUsize::new).collect(),
                 next: AtomicUsize::new(0),
                 busy: (0..threads).map(|_| AtomicU64::new(0)).collect(),
             });
@@ -724,9 +729,15 @@ impl Sim {
     fn run_loop(&mut self, crew: Option<&Crew>, tick: &mut impl FnMut(Ns, f64)) {
         let mut last_tick = 0u64;
         let mut times: Vec<Option<Ns>> = Vec::new();
+        let mut loads: Vec<(u64, usize, usize)> = Vec::new();
         loop {
             times.clear();
-            times.extend(self.shards.iter().map(|s| lock(s).next_time()));
+            loads.clear();
+            for (k, s) in self.shards.iter().enumerate() {
+                let s = lock(s);
+                times.push(s.next_time());
+                loads.push((s.load, s.nodes.len(), k));
+            }
             let tn = times.iter().flatten().copied().min();
             let tg = self.gheap.peek().map(|Reverse((t, _, _))| *t);
             let next = match (tn, tg) {
@@ -759,6 +770,16 @@ impl Sim {
                 match crew {
                     Some(crew) if busy > 1 => {
                         self.parallel_windows += 1;
+                        // The window's shards, the busiest lately first (then
+                        // the largest): the threads take them in that order,
+                        // so the last ones taken are the small ones.
+                        let due = |k: usize| times[k].is_some_and(|t| t < wend);
+                        loads.sort_unstable_by_key(|&(load, nodes, k)| {
+                            Reverse((due(k), load, nodes, k))
+                        });
+                        for (slot, &(_, _, k)) in crew.order.iter().zip(&loads) {
+                            slot.store(k, Ordering::SeqCst);
+                        }
                         crew.next.store(0, Ordering::SeqCst);
                         crew.start.wait();
                         let r =

@@ -74,6 +74,7 @@ impl Shard {
             self.dispatch(w, ev);
         }
         self.busy = thread_cpu_ns().saturating_sub(started);
+        self.load = (self.load + self.busy) / 2;
     }
 
     pub(super) fn dispatch(&mut self, w: &World, ev: Ev) {
@@ -434,9 +435,8 @@ impl Shard {
                     MeshMessage::InitialMapSync(_) => Kind::Sync,
                     MeshMessage::MapSyncRequest(_) => Kind::SyncRequest,
                 };
-                let (bytes, msg) = self.sizes.push(msg);
+                let bytes = self.sizes.push(&msg);
                 self.account(w, node, kind, bytes);
-                let Some(msg) = msg else { return };
                 if let Some((gen, delay)) = self.transit(w, node, to) {
                     self.push(
                         node,

@@ -8,7 +8,8 @@ impl Placement {
     /// One thread: one shard, and a window lasts until the next global
     /// event. Up to six threads: a shard per region, so a window lasts 35
     /// ms (the closest regions, NA-east and NA-west, are 70 ms apart), and
-    /// the threads take the shards of a window one by one, largest first.
+    /// the threads take the shards of a window one by one, the busiest lately
+    /// first.
     /// More threads: node `i` in shard `i % threads`, 10 ms.
     pub(super) fn new(topo: &Topology, threads: u32) -> (Self, Ns, u32) {
         let n = topo.len() as usize;
