@@ -57,14 +57,21 @@
 //! wakes every waiter when it does, so nothing sent while it was down is
 //! missed). Register before the first fetch:
 //!
-//! ```ignore
-//! let waiter = store.waiter(me, channel);
-//! let page = store.fetch(me, channel, ack, max_n, max_b, now).await?;
+//! ```no_run
+//! # use std::time::Duration;
+//! # use distsoc_anchor::store::{AnchorStore, StoreError};
+//! # use distsoc_protocol::ids::{ChannelId, NodeId};
+//! # async fn example(store: AnchorStore, me: NodeId, channel: ChannelId,
+//! #     ack: u64, now: u64, wait: Duration) -> Result<(), StoreError> {
+//! let waiter = store.waiter(me, Some(channel));
+//! let page = store.fetch(me, Some(channel), ack, 100, 1 << 20, now).await?;
 //! if page.messages.is_empty() {
 //!     if tokio::time::timeout(wait, waiter.wait()).await.is_ok() {
 //!         /* fetch again */
 //!     }
 //! }
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! # Failures
