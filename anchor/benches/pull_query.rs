@@ -63,10 +63,7 @@ use std::time::Instant;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
 use distsoc_anchor::store::AnchorStore;
 use distsoc_protocol::ids::{NodeId, PostingId};
-use distsoc_protocol::limits::PROTOCOL_VERSION;
 use distsoc_protocol::messages::content::{seal_post, Post, PostBody, PostVisibility, SyncPost};
-use distsoc_protocol::messages::social::PullSyncResponse;
-use distsoc_protocol::messages::stored::StoredPullSyncResponse;
 use distsoc_protocol::messages::Message;
 use distsoc_protocol::sign::SigningKey;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
@@ -300,16 +297,7 @@ fn reply_frame(
     let page = rt
         .block_on(store.pull_stored(me, ids, since, PAGE))
         .unwrap();
-    StoredPullSyncResponse {
-        version: PROTOCOL_VERSION,
-        posts: page.posts,
-        next_seq: page.next_seq,
-        more: page.more,
-        deletes: page.deletes,
-        profiles: Vec::new(),
-    }
-    .to_frame()
-    .unwrap()
+    page.into_response().to_frame().unwrap()
 }
 
 /// The same frame built by decoding every post and encoding the reply
@@ -322,16 +310,9 @@ fn decoded_reply_frame(
     since: u64,
 ) -> Vec<u8> {
     let page = rt.block_on(store.pull(me, ids, since, PAGE)).unwrap();
-    Message::PullSyncResponse(PullSyncResponse {
-        version: PROTOCOL_VERSION,
-        posts: page.posts,
-        next_seq: page.next_seq,
-        more: page.more,
-        deletes: page.deletes,
-        profiles: Vec::new(),
-    })
-    .to_frame()
-    .unwrap()
+    Message::PullSyncResponse(page.into_response())
+        .to_frame()
+        .unwrap()
 }
 
 /// `DISTSOC_BENCH_CPU=N`: instead of criterion, time `N` replies of each

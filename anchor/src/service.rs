@@ -839,14 +839,7 @@ impl AnchorService {
             .pull_stored(ctx.peer, &ids, req.since_seq, usize::from(limit))
             .await
             .map_err(|e| self.store_error(&e))?;
-        Ok(StoredPullSyncResponse {
-            version: PROTOCOL_VERSION,
-            posts: page.posts,
-            next_seq: page.next_seq,
-            more: page.more,
-            deletes: page.deletes,
-            profiles: Vec::new(),
-        })
+        Ok(page.into_response())
     }
 
     /// Serves `DeleteRecord`.

@@ -342,6 +342,35 @@ pub struct StoredPullPage {
     pub more: bool,
 }
 
+impl PullPage {
+    /// The `PullSyncResponse` that carries this page (no profiles).
+    pub fn into_response(self) -> distsoc_protocol::messages::social::PullSyncResponse {
+        distsoc_protocol::messages::social::PullSyncResponse {
+            version: distsoc_protocol::limits::PROTOCOL_VERSION,
+            posts: self.posts,
+            next_seq: self.next_seq,
+            more: self.more,
+            deletes: self.deletes,
+            profiles: Vec::new(),
+        }
+    }
+}
+
+impl StoredPullPage {
+    /// The reply that carries this page as stored (no profiles): the same
+    /// frame as [`PullPage::into_response`] of the decoded page.
+    pub fn into_response(self) -> distsoc_protocol::messages::stored::StoredPullSyncResponse {
+        distsoc_protocol::messages::stored::StoredPullSyncResponse {
+            version: distsoc_protocol::limits::PROTOCOL_VERSION,
+            posts: self.posts,
+            next_seq: self.next_seq,
+            more: self.more,
+            deletes: self.deletes,
+            profiles: Vec::new(),
+        }
+    }
+}
+
 /// A query whose plan [`AnchorStore::explain`] shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlanQuery {
