@@ -1070,13 +1070,34 @@ impl Map {
         best
     }
 
+    /// [`Map::find`]; a hop-2 entry whose named reporter was stale
+    /// ([`STALE`]) is named again from the answer, which is the rule's best
+    /// reporter (an address first, then the smallest id): the entry is then
+    /// current until that reporter changes it, as a fresh entry is, so the
+    /// next look is one search instead of a scan of every report. A stale
+    /// mark otherwise stays until the entry goes, and each worm query's
+    /// `closest` (`address_of`) paid that scan (~8 % of a 5×10³-node
+    /// simulation after the join).
+    pub(crate) fn find_and_rename(&mut self, id: &NodeId) -> Option<Found> {
+        let found = self.find(id);
+        if let Some(Found::Hop2 { reporter, addr, .. }) = &found {
+            let slot = self.reports.get(reporter).map(|r| r.slot);
+            if let (Some(slot), Some(e)) = (slot, self.hop2.get_mut(&Key(*id))) {
+                if e.best == STALE {
+                    (e.best, e.best_addr) = (slot, addr.is_some());
+                }
+            }
+        }
+        found
+    }
+
     /// The addresses this map holds for `id`: its advertised ones if it is
     /// a peer, else the address a report carried.
-    pub(crate) fn address_of(&self, id: &NodeId) -> Option<PeerAddress> {
+    pub(crate) fn address_of(&mut self, id: &NodeId) -> Option<PeerAddress> {
         if let Some(pa) = self.peer_address(id).filter(|p| !p.addresses.is_empty()) {
             return Some(pa);
         }
-        match self.find(id) {
+        match self.find_and_rename(id) {
             Some(Found::Hop2 {
                 addr: Some(a),
                 is_anchor,
@@ -1253,9 +1274,16 @@ mod tests {
                 }
                 _ => {}
             }
-            for x in &xs {
+            for (i, x) in xs.iter().enumerate() {
                 let want = reporter_by_scan(&map, x);
-                let got = match map.find(x) {
+                // Some looks name a stale entry's reporter again: every
+                // later change must keep it the rule's.
+                let found = if (r >> 12).wrapping_add(i as u64).is_multiple_of(3) {
+                    map.find_and_rename(x)
+                } else {
+                    map.find(x)
+                };
+                let got = match found {
                     Some(Found::Hop2 { reporter, addr, .. }) => Some((reporter, addr)),
                     _ => None,
                 };

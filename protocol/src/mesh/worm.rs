@@ -775,7 +775,7 @@ impl Mesh {
 
     /// The XOR-closest node with addresses this node knows to the worm's
     /// first target, or the downstream's if closer.
-    fn best_closest(&self, s: &WormState) -> Option<PeerAddress> {
+    fn best_closest(&mut self, s: &WormState) -> Option<PeerAddress> {
         let target = *s.targets.first()?;
         let mut best = s.closest.clone();
         let own = Some(self.own_address()).filter(|p| !p.addresses.is_empty());
