@@ -46,6 +46,21 @@ pub struct Hop {
     pub known: NodeId,
 }
 
+impl Hop {
+    /// The peer itself.
+    pub fn direct(peer: NodeId) -> Self {
+        Hop {
+            via: peer,
+            known: peer,
+        }
+    }
+
+    /// A node `via` reported.
+    pub fn reported(via: NodeId, known: NodeId) -> Self {
+        Hop { via, known }
+    }
+}
+
 /// The worm's forward step (§13.5): of the candidate hops whose `via` is
 /// not excluded (visited, the sender, already asked), the one whose `known`
 /// node is XOR-closest to `target`. Ties go to the direct hop

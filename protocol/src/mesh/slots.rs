@@ -12,6 +12,7 @@
 //! answer becomes a candidate for a deeper bucket.
 //! Failed dials back off exponentially, 1 s doubling to 5 min.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -314,15 +315,30 @@ impl Mesh {
                 current: p.class.is_wide(),
             });
         }
+        // A node several peers report is one candidate, as its first report
+        // lists it (`select_wide` keeps the first of equal ids, so the
+        // choice is the same; ~10⁴ reported entries are ~3,000 nodes at
+        // 5×10³ simulated nodes); an anchor flag a later report carries
+        // still counts below.
+        let mut also_anchor: Vec<NodeId> = Vec::new();
         for (_, id, rep) in self.map.reported_hop1() {
             if let Some(a) = rep.addr() {
                 if self.map.peer(id).is_none() {
-                    cands.push(WideCandidate {
-                        id: *id,
-                        is_anchor: rep.is_anchor,
-                        current: false,
-                    });
-                    addrs.entry(*id).or_insert_with(|| vec![a]);
+                    match addrs.entry(*id) {
+                        Entry::Occupied(_) => {
+                            if rep.is_anchor {
+                                also_anchor.push(*id);
+                            }
+                        }
+                        Entry::Vacant(v) => {
+                            v.insert(vec![a]);
+                            cands.push(WideCandidate {
+                                id: *id,
+                                is_anchor: rep.is_anchor,
+                                current: false,
+                            });
+                        }
+                    }
                 }
             }
         }
@@ -363,7 +379,8 @@ impl Mesh {
             if current.contains(&id) || !self.slots.may_dial(&id, now) {
                 continue;
             }
-            let is_anchor = cands.iter().any(|c| c.id == id && c.is_anchor);
+            let is_anchor =
+                cands.iter().any(|c| c.id == id && c.is_anchor) || also_anchor.contains(&id);
             let class = if is_anchor {
                 SlotClass::Anchor
             } else {

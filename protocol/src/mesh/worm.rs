@@ -730,17 +730,10 @@ impl Mesh {
         if let Some(f) = s.from {
             excluded.push(f);
         }
-        let direct = self.map.hop1().map(|(p, _)| Hop { via: *p, known: *p });
-        let reported = self.map.reported_hop1().map(|(via, known, _)| Hop {
-            via: *via,
-            known: *known,
-        });
+        // Over hop 1, every peer's reported hop 1 and the fan-out's answers
+        // (the map finds the best reported hop by search, not by a scan).
         let answered = s.peer_closest.iter().copied();
-        let Some(choice) =
-            route::forward_choice(&target, direct.chain(reported).chain(answered), |v| {
-                excluded.contains(v)
-            })
-        else {
+        let Some(choice) = self.map.forward_choice(&target, answered, &excluded) else {
             return false;
         };
         if s.visited.len() >= 64 {
@@ -782,7 +775,7 @@ impl Mesh {
 
     /// The XOR-closest node with addresses this node knows to the worm's
     /// first target, or the downstream's if closer.
-    fn best_closest(&self, s: &WormState) -> Option<PeerAddress> {
+    fn best_closest(&mut self, s: &WormState) -> Option<PeerAddress> {
         let target = *s.targets.first()?;
         let mut best = s.closest.clone();
         let own = Some(self.own_address()).filter(|p| !p.addresses.is_empty());
