@@ -978,17 +978,17 @@ impl Map {
     /// The worm's forward step (§13.5) on this map: what
     /// [`route::forward_choice`](super::route::forward_choice) picks from
     /// the direct hops (`Hop { via: p, known: p }` for each peer `p`), the
-    /// reported ones (`Hop { via: r, known: x }` for each entry `x` of each
+    /// reported ones (`Hop { via: r, known: x }` for each hop-2 node `x` in
     /// peer `r`'s reported hop 1) and `extra`, skipping hops whose `via` is
     /// in `excluded`, without a look at every report's every entry (~10⁴ at
     /// 10⁴ nodes): of the reported hops only the best can win, i.e. the
     /// XOR-closest hop-2 node that some non-excluded peer reports (a search
     /// of the sorted hop 2, [`xor_closest`]: an entry's reporter count
     /// against the excluded peers that report it), through the smallest
-    /// such peer; and this node itself (which peers report, but hop 2 does
-    /// not hold) when it is at least as close as the best so far. Same
-    /// choice as the scan ([`Map::forward_choice_by_scan`]), tie-breaks
-    /// included.
+    /// such peer. Reports of this node itself and of its own peers are no
+    /// reported hops (§13.5: (P, N) for hop-2 nodes N; a peer is a
+    /// candidate only as its direct hop). Same choice as the scan
+    /// ([`Map::forward_choice_by_scan`]), tie-breaks included.
     pub(crate) fn forward_choice(
         &self,
         target: &NodeId,
@@ -1022,18 +1022,17 @@ impl Map {
                 .map(|(p, _)| *p)
                 .min_by_key(|p| p.0)
         };
-        let reported = xor_closest(&self.hop2, target, reported_by_some)
+        // Only hop-2 nodes (§13.5): the index also counts reports of this
+        // node's own peers, which are candidates only as direct hops.
+        let in_hop2 = |x: &NodeId, e: &Hop2Index| {
+            *x != self.me && !self.hop1.contains_key(x) && reported_by_some(x, e)
+        };
+        let reported = xor_closest(&self.hop2, target, in_hop2)
             .and_then(|x| Some(Hop::reported(smallest_reporter(&x)?, x)));
         let direct = self.hop1.keys().map(|p| Hop::direct(*p));
-        let best =
-            super::route::forward_choice(target, direct.chain(extra).chain(reported), is_excluded);
-        let me_may_win =
-            best.is_none_or(|b| !super::route::closer(&target.0, &b.known.0, &self.me.0));
-        if !me_may_win {
-            return best;
-        }
-        let mine = smallest_reporter(&self.me).map(|via| Hop::reported(via, self.me));
-        super::route::forward_choice(target, best.into_iter().chain(mine), is_excluded)
+        // Hop 2 never holds this node, so a peer's report of this node is
+        // no candidate (§13.5: (P, N) for hop-2 nodes N).
+        super::route::forward_choice(target, direct.chain(extra).chain(reported), is_excluded)
     }
 
     /// [`Map::forward_choice`] by the plain scan of every candidate (the
@@ -1048,6 +1047,7 @@ impl Map {
         let direct = self.hop1.keys().map(|p| Hop::direct(*p));
         let reported = self
             .reported_hop1()
+            .filter(|(_, known, _)| **known != self.me && !self.hop1.contains_key(*known))
             .map(|(via, known, _)| Hop::reported(*via, *known));
         super::route::forward_choice(target, direct.chain(reported).chain(extra), |v| {
             excluded.contains(v)
