@@ -5,7 +5,9 @@
 //! one `BEGIN IMMEDIATE` transaction, runs the jobs one after the other,
 //! commits once, wakes the waiters of the queues written, and only then
 //! answers each job — so an answer means committed (WAL, `synchronous =
-//! FULL`: one fsync per batch). A refused job rolls back only itself: if
+//! FULL`: one fsync per batch). The answers go back to the runtime in
+//! one hand-off per batch (a task there answers each job), not one per
+//! job. A refused job rolls back only itself: if
 //! one fails, the whole transaction is rolled back and the batch is run
 //! again with each job in its own savepoint (jobs are re-runnable). The
 //! savepoints are kept off the common path because SQLite copies every
@@ -226,11 +228,18 @@ fn job_outcome<R>(
     }
 }
 
+/// A committed (or failed) batch on its way to [`answer_loop`].
+struct Answers {
+    jobs: Vec<Box<dyn WriteJob>>,
+    commit: Result<(), Arc<StoreError>>,
+}
+
 fn writer_loop(
     conn: Connection,
     mut rx: mpsc::Receiver<Box<dyn WriteJob>>,
     registry: Arc<Registry>,
     max_batch: usize,
+    answers: Option<mpsc::UnboundedSender<Answers>>,
 ) {
     let mut jobs: Vec<Box<dyn WriteJob>> = Vec::with_capacity(max_batch);
     while let Some(first) = rx.blocking_recv() {
@@ -241,12 +250,43 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        run_batch(&conn, &mut jobs, &registry);
+        let commit = commit_batch(&conn, &mut jobs, &registry);
+        match &answers {
+            Some(tx) => {
+                let batch = std::mem::replace(&mut jobs, Vec::with_capacity(max_batch));
+                if let Err(mpsc::error::SendError(a)) = tx.send(Answers {
+                    jobs: batch,
+                    commit,
+                }) {
+                    // The runtime that answered is gone: answer from here.
+                    answer(a.jobs, a.commit.as_ref().map(|_| ()));
+                }
+            }
+            None => answer(jobs.drain(..), commit.as_ref().map(|_| ())),
+        }
     }
     tracing::debug!("sqlite writer stopped");
 }
 
-/// Runs one batch in one transaction and answers its jobs.
+/// Answers the jobs of each batch the writer sends, on the runtime: one
+/// wake-up of the runtime per batch (this task's), after which each
+/// caller's task is woken from a runtime thread, without the cross-thread
+/// hand-off per job that answering from the writer thread costs.
+async fn answer_loop(mut rx: mpsc::UnboundedReceiver<Answers>) {
+    while let Some(a) = rx.recv().await {
+        answer(a.jobs, a.commit.as_ref().map(|_| ()));
+    }
+}
+
+/// Answers `jobs` with the fate of their batch.
+fn answer(jobs: impl IntoIterator<Item = Box<dyn WriteJob>>, commit: Result<(), &Arc<StoreError>>) {
+    for j in jobs {
+        j.finish(commit);
+    }
+}
+
+/// Runs one batch in one transaction and answers its jobs on this thread
+/// ([`commit_batch`], then [`answer`]).
 ///
 /// First without savepoints: every job in order, then `COMMIT`. If a job
 /// fails, the transaction is rolled back and the batch runs again from the
@@ -255,7 +295,20 @@ fn writer_loop(
 /// per job on every batch would cost a copy of every page a job changes
 /// (SQLite's statement journal), which the common all-succeed batch does
 /// not need.
+#[cfg(test)]
 fn run_batch(conn: &Connection, jobs: &mut Vec<Box<dyn WriteJob>>, registry: &Registry) {
+    let commit = commit_batch(conn, jobs, registry);
+    answer(jobs.drain(..), commit.as_ref().map(|_| ()));
+}
+
+/// Runs one batch in one transaction (as `run_batch`, which also
+/// answers) and wakes the waiters of the queues it wrote; the jobs keep
+/// their outcomes for [`answer`].
+fn commit_batch(
+    conn: &Connection,
+    jobs: &mut [Box<dyn WriteJob>],
+    registry: &Registry,
+) -> Result<(), Arc<StoreError>> {
     let mut wake = Vec::new();
     let outcome = run_jobs(conn, jobs, &mut wake, false).and_then(|all_ok| {
         if all_ok {
@@ -286,9 +339,7 @@ fn run_batch(conn: &Connection, jobs: &mut Vec<Box<dyn WriteJob>>, registry: &Re
             registry.wake(k);
         }
     }
-    for j in jobs.drain(..) {
-        j.finish(commit.as_ref().map(|_| ()));
-    }
+    commit
 }
 
 /// Runs a transaction statement (prepared once, like every other).
@@ -525,9 +576,20 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel(JOB_QUEUE);
         let max_batch = opts.max_write_batch.max(1);
         let reg = Arc::clone(&registry);
+        // Answers go through a task only on a multi-threaded runtime, whose
+        // workers run it for as long as the runtime lives (a
+        // current-thread runtime runs tasks only while it is driven, and
+        // the store may be used from another one meanwhile).
+        let answer_tx = (tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread)
+            .then(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                tokio::spawn(answer_loop(rx));
+                tx
+            });
         std::thread::Builder::new()
             .name("anchor-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, reg, max_batch))?;
+            .spawn(move || writer_loop(conn, rx, reg, max_batch, answer_tx))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 jobs: tx,
@@ -1199,6 +1261,65 @@ mod tests {
             .unwrap();
         let rows = st.query_map([], |r| r.get(0)).unwrap();
         rows.collect::<Result<_, _>>().unwrap()
+    }
+
+    /// On a multi-threaded runtime the writer answers through a task on
+    /// the runtime: concurrent writes, some refused, each get their own
+    /// outcome after the commit, and only the accepted ones are stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_are_answered_through_the_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(Some(dir.path().join("a.sqlite")), &StoreOptions::default())
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for t in 0u8..8 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for i in 0u8..25 {
+                    let refuse = i % 5 == 4;
+                    let out = s
+                        .write(move |c| {
+                            let e = enqueue_one(
+                                c,
+                                &NewMessage {
+                                    channel: None,
+                                    sender: NodeId([t; 32]),
+                                    recipient: NodeId([200; 32]),
+                                    payload: vec![t, i],
+                                    client_message_id: None,
+                                    received_at_ms: 1,
+                                    expires_at_ms: 1_000_000,
+                                },
+                            )?;
+                            if refuse {
+                                return Err(StoreError::corrupt("test", "refused"));
+                            }
+                            Ok((e.message_id, Vec::new()))
+                        })
+                        .await;
+                    match out {
+                        Ok(id) if !refuse => ids.push(id),
+                        Err(StoreError::Corrupt { .. }) if refuse => {}
+                        other => panic!("write {t}/{i}: {other:?}"),
+                    }
+                }
+                ids
+            }));
+        }
+        let mut ids = Vec::new();
+        for t in tasks {
+            ids.extend(t.await.unwrap());
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 8 * 20);
+        let stored: i64 = s
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(stored, 8 * 20);
     }
 
     /// A batch whose jobs all succeed runs each job once (no savepoint
