@@ -416,7 +416,7 @@ impl Mesh {
             }
         }
         if !added.is_empty() || !removed.is_empty() {
-            self.map.report_hop2(peer, &added, &removed);
+            self.map.report_hop2(peer, added.iter(), &removed);
         }
     }
 
@@ -447,8 +447,17 @@ impl Mesh {
         }
         g.last_chunk = now;
         self.timers.insert((now + STAGING_TIMEOUT, Timer::Gaps));
-        g.hop1.extend(s.hop1);
-        g.hop2.extend(s.hop2);
+        // The first chunk's lists are taken as they are (no copy).
+        if g.hop1.is_empty() {
+            g.hop1 = s.hop1;
+        } else {
+            g.hop1.extend(s.hop1);
+        }
+        if g.hop2.is_empty() {
+            g.hop2 = s.hop2;
+        } else {
+            g.hop2.extend(s.hop2);
+        }
         if g.received.len() as u32 != g.chunk_count {
             return;
         }
@@ -466,8 +475,8 @@ impl Mesh {
             })
             .collect();
         self.map.apply_hop1(&peer, &ops);
-        let ids: Vec<NodeId> = g.hop2.iter().map(|e| e.node_id).collect();
-        self.map.report_hop2(&peer, &ids, &[]);
+        self.map
+            .report_hop2(&peer, g.hop2.iter().map(|e| &e.node_id), &[]);
         self.drain_held(now, peer);
     }
 

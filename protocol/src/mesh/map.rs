@@ -738,12 +738,18 @@ impl Map {
     }
 
     /// Peer `from` reports changes of its hop 2 (this node's hop 3).
-    pub(crate) fn report_hop2(&mut self, from: &NodeId, added: &[NodeId], removed: &[NodeId]) {
+    pub(crate) fn report_hop2<'a>(
+        &mut self,
+        from: &NodeId,
+        added: impl ExactSizeIterator<Item = &'a NodeId>,
+        removed: &[NodeId],
+    ) {
         let fp = |id: &NodeId| self.fingerprint.fp(id);
         let Some(report) = self.reports.get_mut(from) else {
             return;
         };
-        let mut add: Vec<u32> = added.iter().filter(|x| **x != self.me).map(fp).collect();
+        let mut add: Vec<u32> = Vec::with_capacity(added.len());
+        add.extend(added.filter(|x| **x != self.me).map(fp));
         let mut rem: Vec<u32> = removed.iter().map(fp).collect();
         super::hop3::sort_fps(&mut add);
         add.dedup();
@@ -1284,7 +1290,7 @@ mod tests {
                 .collect();
             for m in &mut maps {
                 m.apply_hop1(&peer, &ops);
-                m.report_hop2(&peer, &add, &rem);
+                m.report_hop2(&peer, add.iter(), &rem);
             }
             for x in xs.iter().chain(&add).chain(&rem) {
                 let want = maps[2].find(x);
