@@ -96,10 +96,14 @@ impl Bloom {
 
     fn insert(&mut self, fp: u32) {
         let (b, bits) = self.positions(fp);
-        let bits: Vec<u32> = bits.collect();
+        // The bits' mask first (no list of positions to allocate).
+        let mut mask = [0u64; 8];
+        for bit in bits {
+            mask[(bit / 64) as usize] |= 1 << (bit % 64);
+        }
         if let Some(block) = self.blocks.get_mut(b) {
-            for bit in bits {
-                block[(bit / 64) as usize] |= 1 << (bit % 64);
+            for (w, m) in block.iter_mut().zip(mask) {
+                *w |= m;
             }
         }
     }
@@ -179,9 +183,15 @@ impl FpSet {
         cap: usize,
         shared: Option<&SharedReports>,
     ) -> (usize, bool) {
+        // A whole map onto an empty set (a map sync): the additions are the
+        // set, as the merge would copy them.
+        let whole = self.fps.is_empty() && remove.is_empty() && add.len() <= cap;
         let Some(shared) = shared else {
-            let (out, added, all) =
-                merge(self.fps.iter().copied(), self.fps.len(), add, remove, cap);
+            let (out, added, all) = if whole {
+                (add.to_vec(), add.len(), true)
+            } else {
+                merge(self.fps.iter().copied(), self.fps.len(), add, remove, cap)
+            };
             let chunks = rechunk(&self.fps.spine, &out, false, |p| Arc::from(p));
             self.fps = Chunked::from_spine(Arc::<[_]>::from(chunks));
             return (added, all);
@@ -201,6 +211,10 @@ impl FpSet {
             let mut pool = lock(&shared.fp_chunks);
             let (chunks, added) = edit_chunked(old, add, remove, |piece| pool.intern(piece));
             (chunks, added, true)
+        } else if whole {
+            let mut pool = lock(&shared.fp_chunks);
+            let chunks = rechunk(old, add, true, |piece| pool.intern(piece));
+            (chunks, add.len(), true)
         } else {
             let (out, added, all) =
                 merge(self.fps.iter().copied(), self.fps.len(), add, remove, cap);
