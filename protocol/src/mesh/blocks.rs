@@ -40,6 +40,44 @@ impl<V> Default for Blocks<V> {
 /// A position: (block, index in it).
 pub(crate) type Pos = (usize, usize);
 
+/// `v.partition_point(pred)` (`pred` true on a prefix of `v`), searched
+/// from `guess` outward by galloping: O(log |answer − guess|) probes.
+fn partition_from<T>(v: &[T], guess: usize, pred: impl Fn(&T) -> bool) -> usize {
+    let n = v.len();
+    let g = guess.min(n);
+    let (lo, hi) = if v.get(g).is_some_and(&pred) {
+        // The answer is above g.
+        let mut lo = g + 1;
+        let mut step = 1;
+        loop {
+            let probe = lo + step - 1;
+            match v.get(probe) {
+                None => break (lo, n),
+                Some(x) if pred(x) => {
+                    lo = probe + 1;
+                    step *= 2;
+                }
+                Some(_) => break (lo, probe),
+            }
+        }
+    } else {
+        // The answer is at most g.
+        let mut hi = g;
+        let mut step = 1;
+        loop {
+            let Some(probe) = hi.checked_sub(step) else {
+                break (0, hi);
+            };
+            if pred(&v[probe]) {
+                break (probe + 1, hi);
+            }
+            hi = probe;
+            step *= 2;
+        }
+    };
+    lo + v[lo..hi].partition_point(pred)
+}
+
 impl<V> Blocks<V> {
     pub(crate) fn len(&self) -> usize {
         self.len
@@ -48,9 +86,17 @@ impl<V> Blocks<V> {
     /// The block that holds `k` if anything does (the last whose first key
     /// is not above `k`; the first block if none), and where `k` is or
     /// would go in it.
+    ///
+    /// Ids are uniform in practice, so both searches start where `k`'s head
+    /// falls by interpolation and gallop from there (O(log distance): a
+    /// skewed set of ids costs a binary search, no more): ~2 cache lines
+    /// instead of ~13 for a binary search of the heads and of a block
+    /// (those misses were ~11 % of a simulated join).
     fn locate(&self, k: &Key) -> (usize, Result<usize, usize>) {
         let head = k.head();
-        let mut b = self.heads.partition_point(|h| *h <= head);
+        let n = self.heads.len();
+        let guess = ((u128::from(head) * n as u128) >> 64) as usize;
+        let mut b = partition_from(&self.heads, guess, |h| *h <= head);
         // Blocks that start with the same head may start above `k`.
         while b > 0
             && self.heads[b - 1] == head
@@ -61,9 +107,21 @@ impl<V> Blocks<V> {
             b -= 1;
         }
         let b = b.saturating_sub(1);
-        match self.blocks.get(b) {
-            Some(block) => (b, block.binary_search_by(|(x, _)| x.cmp(k))),
-            None => (0, Err(0)),
+        let Some(block) = self.blocks.get(b) else {
+            return (0, Err(0));
+        };
+        // Where `head` falls between this block's first head and the next's.
+        let lo = self.heads[b];
+        let hi = self.heads.get(b + 1).copied().unwrap_or(u64::MAX);
+        let guess = if head <= lo || hi <= lo {
+            0
+        } else {
+            ((u128::from(head - lo) * block.len() as u128) / (u128::from(hi - lo) + 1)) as usize
+        };
+        let i = partition_from(block, guess, |(x, _)| x.cmp(k) == Ordering::Less);
+        match block.get(i) {
+            Some((x, _)) if x == k => (b, Ok(i)),
+            _ => (b, Err(i)),
         }
     }
 
@@ -227,6 +285,32 @@ mod tests {
         b[..8].copy_from_slice(&x.to_be_bytes());
         b[31] = tail;
         Key(NodeId(b))
+    }
+
+    #[test]
+    fn galloping_finds_the_partition_point_from_any_guess() {
+        let mut r = 0x9e37_79b9_7f4a_7c15u64;
+        for n in [0usize, 1, 2, 3, 7, 64, 300] {
+            let mut v: Vec<u64> = (0..n)
+                .map(|_| {
+                    r ^= r << 13;
+                    r ^= r >> 7;
+                    r ^= r << 17;
+                    r % 50
+                })
+                .collect();
+            v.sort_unstable();
+            for x in 0..52u64 {
+                let want = v.partition_point(|y| *y <= x);
+                for guess in 0..n + 3 {
+                    assert_eq!(
+                        partition_from(&v, guess, |y| *y <= x),
+                        want,
+                        "{n} {x} {guess}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -178,9 +178,174 @@ pub(crate) fn rechunk<T: Entry>(
     out
 }
 
+/// The chunks of the sorted list `old` (cut by [`rechunk`]'s rule) with
+/// the sorted, duplicate-free `add` merged in and `remove` taken out (the
+/// set `(old ∪ add) ∖ remove`), cut exactly as [`rechunk`] would cut the
+/// whole new list, but re-cutting only from the first chunk a change falls
+/// in until a cut lands on an old chunk's end again: the chunks between
+/// changes are the old ones, so a diff costs its changes and the spine, not
+/// the whole list. New pieces are made by `make`. Also returns how many
+/// elements of `add` were new.
+pub(crate) fn edit_chunked<T: Entry + Copy>(
+    old: &[Chunk<T>],
+    add: &[T],
+    remove: &[T],
+    mut make: impl FnMut(&[T]) -> Arc<[T]>,
+) -> (Vec<Chunk<T>>, usize) {
+    let mut out = Vec::with_capacity(old.len() + 2);
+    let mut piece: Vec<T> = Vec::new();
+    let mut added = 0;
+    let (mut ai, mut ri) = (0, 0);
+    // A piece equal to the old chunk its elements came from is that chunk.
+    let mut emit = |x: T, piece: &mut Vec<T>, out: &mut Vec<Chunk<T>>, from: Option<&Chunk<T>>| {
+        piece.push(x);
+        if x.cut() || piece.len() >= T::MAX {
+            match from {
+                Some(c) if *c.0 == **piece => out.push(c.clone()),
+                _ => out.push(Chunk(make(piece))),
+            }
+            piece.clear();
+        }
+    };
+    let below = |v: &[T], from: usize, bound: Option<&T>| match bound {
+        Some(f) => from + v[from..].partition_point(|x| x.order(f) == Ordering::Less),
+        None => v.len(),
+    };
+    let mut i = 0;
+    loop {
+        // Chunk i covers the keys below the next chunk's first one (the
+        // first chunk also everything below its own, the last everything
+        // above); with no chunk left, what remains of `add`.
+        let chunk: &[T] = old.get(i).map_or(&[], |c| &c.0);
+        let bound = old.get(i + 1).and_then(|c| c.0.first());
+        let (a_end, r_end) = (below(add, ai, bound), below(remove, ri, bound));
+        if i < old.len() && a_end == ai && r_end == ri && piece.is_empty() {
+            // Untouched and starting where a cut of the new list lands.
+            out.push(old[i].clone());
+            i += 1;
+            continue;
+        }
+        let (adds, rems) = (&add[ai..a_end], &remove[ri..r_end]);
+        let gone = |x: &T| rems.binary_search_by(|r| r.order(x)).is_ok();
+        let (mut j, mut k) = (0, 0);
+        while j < chunk.len() || k < adds.len() {
+            let (x, new) = match (chunk.get(j), adds.get(k)) {
+                (Some(a), Some(b)) => match a.order(b) {
+                    Ordering::Less => {
+                        j += 1;
+                        (*a, false)
+                    }
+                    Ordering::Equal => {
+                        j += 1;
+                        k += 1;
+                        (*a, false)
+                    }
+                    Ordering::Greater => {
+                        k += 1;
+                        (*b, true)
+                    }
+                },
+                (Some(a), None) => {
+                    j += 1;
+                    (*a, false)
+                }
+                (None, Some(b)) => {
+                    k += 1;
+                    (*b, true)
+                }
+                (None, None) => break,
+            };
+            if !gone(&x) {
+                added += usize::from(new);
+                emit(x, &mut piece, &mut out, old.get(i));
+            }
+        }
+        ai = a_end;
+        ri = r_end;
+        i += 1;
+        if i >= old.len() && ai >= add.len() {
+            break;
+        }
+    }
+    match old.last() {
+        _ if piece.is_empty() => {}
+        Some(c) if *c.0 == *piece => out.push(c.clone()),
+        _ => out.push(Chunk(make(&piece))),
+    }
+    (out, added)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An element with small chunks (~4, at most 6), to exercise the cuts.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    struct Small(u32);
+
+    impl Entry for Small {
+        const SPAN: u64 = 4;
+        const MAX: usize = 6;
+        fn key_hash(&self) -> u64 {
+            u64::from(self.0)
+        }
+        fn order(&self, other: &Self) -> Ordering {
+            self.cmp(other)
+        }
+    }
+
+    #[test]
+    fn a_chunk_local_edit_cuts_as_a_whole_rechunk_and_keeps_untouched_chunks() {
+        let mut r = 0x1357_9bdf_2468_ace0u64;
+        let mut rnd = |m: u64| {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            r % m
+        };
+        let mk = |p: &[Small]| -> Arc<[Small]> { Arc::from(p) };
+        for round in 0..3000 {
+            let n = rnd(if round % 10 == 0 { 5 } else { 400 }) as usize;
+            let mut flat: Vec<Small> = (0..n).map(|_| Small(rnd(1000) as u32)).collect();
+            flat.sort_unstable();
+            flat.dedup();
+            let old = rechunk(&[], &flat, true, mk);
+            let mut add: Vec<Small> = (0..rnd(12)).map(|_| Small(rnd(1100) as u32)).collect();
+            let mut rem: Vec<Small> = (0..rnd(12))
+                .map(|_| match flat.get(rnd(flat.len() as u64 + 1) as usize) {
+                    Some(x) if rnd(4) != 0 => *x,
+                    _ => Small(rnd(1100) as u32),
+                })
+                .collect();
+            if rnd(3) == 0 {
+                // Some additions removed in the same change.
+                rem.extend(add.iter().take(2));
+            }
+            add.sort_unstable();
+            add.dedup();
+            rem.sort_unstable();
+            rem.dedup();
+            let mut want: Vec<Small> = flat.iter().chain(&add).copied().collect();
+            want.sort_unstable();
+            want.dedup();
+            want.retain(|x| rem.binary_search(x).is_err());
+            let want_added = add
+                .iter()
+                .filter(|x| flat.binary_search(x).is_err() && rem.binary_search(x).is_err())
+                .count();
+            let whole = rechunk(&old, &want, true, mk);
+            let (got, added) = edit_chunked(&old, &add, &rem, mk);
+            assert_eq!(added, want_added, "round {round}");
+            let cuts = |c: &[Chunk<Small>]| c.iter().map(|c| c.0.to_vec()).collect::<Vec<_>>();
+            assert_eq!(cuts(&got), cuts(&whole), "round {round}");
+            // Every chunk the whole rechunk took from `old` is taken here too.
+            for (g, w) in got.iter().zip(&whole) {
+                if old.iter().any(|o| o == w) {
+                    assert!(g == w, "round {round}");
+                }
+            }
+        }
+    }
 
     // `u32` (fingerprints) chunks by `hop3`'s rule: ~64 a chunk, at most 256.
 

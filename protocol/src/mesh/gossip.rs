@@ -193,28 +193,28 @@ impl Mesh {
                 is_wide: p.class.is_wide(),
             })
             .collect();
-        // Already in id order (hop 2 is kept sorted).
-        let mut hop2: Vec<Hop2Entry> = Vec::with_capacity(
-            self.map
-                .hop2_len_bound()
-                .min(SYNC_HOP2_CHUNK * MAX_SYNC_CHUNKS as usize),
-        );
-        hop2.extend(
-            self.map
-                .hop2_view()
-                .take(SYNC_HOP2_CHUNK * MAX_SYNC_CHUNKS as usize)
-                .map(|(node_id, is_anchor)| Hop2Entry { node_id, is_anchor }),
-        );
-        let count = hop2.len().div_ceil(SYNC_HOP2_CHUNK).max(1);
-        let chunks: Vec<Vec<Hop2Entry>> = if count == 1 {
-            vec![hop2]
-        } else {
-            let mut rest = hop2.into_iter();
-            (0..count)
-                .map(|_| rest.by_ref().take(SYNC_HOP2_CHUNK).collect())
-                .collect()
-        };
-        let count = count as u32;
+        // Already in id order (hop 2 is kept sorted), written straight into
+        // chunks of SYNC_HOP2_CHUNK (at least one, maybe empty).
+        let mut room = self
+            .map
+            .hop2_len_bound()
+            .min(SYNC_HOP2_CHUNK * MAX_SYNC_CHUNKS as usize);
+        let mut chunks: Vec<Vec<Hop2Entry>> = Vec::new();
+        let mut cur: Vec<Hop2Entry> = Vec::with_capacity(room.min(SYNC_HOP2_CHUNK));
+        for (node_id, is_anchor) in self
+            .map
+            .hop2_view()
+            .take(SYNC_HOP2_CHUNK * MAX_SYNC_CHUNKS as usize)
+        {
+            if cur.len() == SYNC_HOP2_CHUNK {
+                room = room.saturating_sub(SYNC_HOP2_CHUNK);
+                let next = Vec::with_capacity(room.clamp(1, SYNC_HOP2_CHUNK));
+                chunks.push(std::mem::replace(&mut cur, next));
+            }
+            cur.push(Hop2Entry { node_id, is_anchor });
+        }
+        chunks.push(cur);
+        let count = chunks.len() as u32;
         let mut hop1 = Some(hop1);
         for (i, chunk) in chunks.into_iter().enumerate() {
             let h1 = if i == 0 {
@@ -416,7 +416,7 @@ impl Mesh {
             }
         }
         if !added.is_empty() || !removed.is_empty() {
-            self.map.report_hop2(peer, &added, &removed);
+            self.map.report_hop2(peer, added.iter(), &removed);
         }
     }
 
@@ -447,8 +447,17 @@ impl Mesh {
         }
         g.last_chunk = now;
         self.timers.insert((now + STAGING_TIMEOUT, Timer::Gaps));
-        g.hop1.extend(s.hop1);
-        g.hop2.extend(s.hop2);
+        // The first chunk's lists are taken as they are (no copy).
+        if g.hop1.is_empty() {
+            g.hop1 = s.hop1;
+        } else {
+            g.hop1.extend(s.hop1);
+        }
+        if g.hop2.is_empty() {
+            g.hop2 = s.hop2;
+        } else {
+            g.hop2.extend(s.hop2);
+        }
         if g.received.len() as u32 != g.chunk_count {
             return;
         }
@@ -466,8 +475,8 @@ impl Mesh {
             })
             .collect();
         self.map.apply_hop1(&peer, &ops);
-        let ids: Vec<NodeId> = g.hop2.iter().map(|e| e.node_id).collect();
-        self.map.report_hop2(&peer, &ids, &[]);
+        self.map
+            .report_hop2(&peer, g.hop2.iter().map(|e| &e.node_id), &[]);
         self.drain_held(now, peer);
     }
 

@@ -739,12 +739,18 @@ impl Map {
     }
 
     /// Peer `from` reports changes of its hop 2 (this node's hop 3).
-    pub(crate) fn report_hop2(&mut self, from: &NodeId, added: &[NodeId], removed: &[NodeId]) {
+    pub(crate) fn report_hop2<'a>(
+        &mut self,
+        from: &NodeId,
+        added: impl ExactSizeIterator<Item = &'a NodeId>,
+        removed: &[NodeId],
+    ) {
         let fp = |id: &NodeId| self.fingerprint.fp(id);
         let Some(report) = self.reports.get_mut(from) else {
             return;
         };
-        let mut add: Vec<u32> = added.iter().filter(|x| **x != self.me).map(fp).collect();
+        let mut add: Vec<u32> = Vec::with_capacity(added.len());
+        add.extend(added.filter(|x| **x != self.me).map(fp));
         let mut rem: Vec<u32> = removed.iter().map(fp).collect();
         super::hop3::sort_fps(&mut add);
         add.dedup();
@@ -924,17 +930,20 @@ impl Map {
     /// in id order (hop 2 is walked beside the sorted hop-1 ids: no lookup
     /// per entry).
     pub fn hop2_view(&self) -> impl Iterator<Item = (NodeId, bool)> + '_ {
-        let mut skip: Vec<NodeId> = self.hop1.keys().copied().collect();
-        skip.push(self.me);
+        // Compared as `Key`s (the first eight bytes as one integer first):
+        // one compare per hop-2 entry, a `memcmp` call each as `NodeId`s.
+        let mut skip: Vec<Key> = self.hop1.keys().map(|id| Key(*id)).collect();
+        skip.push(Key(self.me));
         skip.sort_unstable();
         let mut k = 0;
         self.hop2
             .iter()
-            .filter(move |(Key(id), _)| {
-                while skip.get(k).is_some_and(|s| s < id) {
-                    k += 1;
+            .filter(move |(key, _)| loop {
+                match skip.get(k).map(|s| s.cmp(key)) {
+                    Some(Ordering::Less) => k += 1,
+                    Some(Ordering::Equal) => return false,
+                    _ => return true,
                 }
-                skip.get(k) != Some(id)
             })
             .map(|(Key(id), e)| (*id, e.is_anchor))
     }
@@ -1392,7 +1401,7 @@ mod tests {
                 .collect();
             for m in &mut maps {
                 m.apply_hop1(&peer, &ops);
-                m.report_hop2(&peer, &add, &rem);
+                m.report_hop2(&peer, add.iter(), &rem);
             }
             for x in xs.iter().chain(&add).chain(&rem) {
                 let want = maps[2].find(x);

@@ -1235,3 +1235,85 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_large_view_goes_out_in_chunks_of_4096_in_id_order() {
+    use crate::messages::discovery::Hop1Entry;
+    let t0 = Duration::ZERO;
+    let mut m = Mesh::new(nid(1), MeshConfig::desktop(), [9; 32], t0);
+    let info = |outbound| PeerInfo {
+        addresses: vec![],
+        is_anchor: false,
+        outbound,
+    };
+    // Five peers report 1,000 nodes each (some shared): hop 2 > 4,096.
+    for p in 0..5u32 {
+        let peer = nid(10 + p);
+        m.handle(
+            t0,
+            InEvent::PeerUp {
+                peer,
+                info: info(true),
+            },
+        );
+        let hop1 = (0..1000u32)
+            .map(|i| Hop1Entry {
+                peer: PeerAddress {
+                    node_id: nid(1000 + p * 900 + i),
+                    addresses: vec![],
+                    is_anchor: i % 7 == 0,
+                    last_seen_ms: 0,
+                },
+                is_wide: false,
+            })
+            .collect();
+        let msg = MeshMessage::InitialMapSync(InitialMapSync {
+            version: 2,
+            seq: 0,
+            hop1,
+            hop2: Vec::new(),
+            hop3: Vec::new(),
+            chunk_index: 0,
+            chunk_count: 1,
+        });
+        m.handle(t0, InEvent::Message { peer, msg });
+    }
+    while m.poll().is_some() {}
+    let want: Vec<(NodeId, bool)> = m.map().hop2_view().collect();
+    assert_eq!(want.len(), 4600);
+    let c = nid(99);
+    m.handle(
+        t0,
+        InEvent::PeerUp {
+            peer: c,
+            info: info(false),
+        },
+    );
+    let mut chunks = Vec::new();
+    while let Some(ev) = m.poll() {
+        if let OutEvent::Push {
+            peer,
+            msg: MeshMessage::InitialMapSync(s),
+        } = ev
+        {
+            assert_eq!(peer, c);
+            chunks.push(s);
+        }
+    }
+    assert_eq!(chunks.len(), 2);
+    assert_eq!(
+        chunks.iter().map(|s| s.hop2.len()).collect::<Vec<_>>(),
+        [4096, 504]
+    );
+    assert!(chunks
+        .iter()
+        .enumerate()
+        .all(|(i, s)| s.chunk_index == i as u32 && s.chunk_count == 2));
+    assert_eq!(chunks[0].hop1.len(), 6);
+    assert!(chunks[1].hop1.is_empty());
+    let got: Vec<(NodeId, bool)> = chunks
+        .iter()
+        .flat_map(|s| s.hop2.iter().map(|e| (e.node_id, e.is_anchor)))
+        .collect();
+    assert_eq!(got, want);
+}
