@@ -1032,15 +1032,14 @@ impl Map {
                 .min_by_key(|p| p.0)
         };
         // Only hop-2 nodes (§13.5): the index also counts reports of this
-        // node's own peers, which are candidates only as direct hops.
+        // node and of its own peers, which are no reported hops (a peer is
+        // a candidate only as its direct hop).
         let in_hop2 = |x: &NodeId, e: &Hop2Index| {
             *x != self.me && !self.hop1.contains_key(x) && reported_by_some(x, e)
         };
         let reported = xor_closest(&self.hop2, target, in_hop2)
             .and_then(|x| Some(Hop::reported(smallest_reporter(&x)?, x)));
         let direct = self.hop1.keys().map(|p| Hop::direct(*p));
-        // Hop 2 never holds this node, so a peer's report of this node is
-        // no candidate (§13.5: (P, N) for hop-2 nodes N).
         super::route::forward_choice(target, direct.chain(extra).chain(reported), is_excluded)
     }
 
