@@ -61,6 +61,7 @@ use super::sizes::SizeModel;
 use super::topology::{Profile, Topology, BASE_RTT_MS};
 use super::{mix, Params};
 
+mod depart;
 mod shard;
 mod world;
 
@@ -1017,7 +1018,10 @@ impl Sim {
         }
         if track {
             let id = self.w.topo.ids[i as usize];
-            let holders = self.holders(self.online.clone(), &id);
+            let holders = self
+                .holders_of(vec![(self.online.clone(), id)])
+                .pop()
+                .unwrap_or_default();
             self.departures.push(Departure {
                 node: i,
                 inc,
@@ -1030,48 +1034,8 @@ impl Sim {
         }
     }
 
-    /// The nodes among `of` whose map finds `id`.
-    fn holders(&self, mut of: Vec<u32>, id: &NodeId) -> Vec<u32> {
-        let guards: Vec<_> = self.shards.iter().map(lock).collect();
-        let w = &*self.w;
-        of.retain(|&j| {
-            guards[w.shard_of(j)]
-                .node(j)
-                .mesh
-                .as_ref()
-                .is_some_and(|m| m.map().contains(id))
-        });
-        of
-    }
-
     fn holds(&self, j: u32, id: &NodeId) -> bool {
         self.with_node(j, |n| n.mesh.as_ref().is_some_and(|m| m.map().contains(id)))
-    }
-
-    fn check_departures(&mut self) {
-        let now = self.now;
-        for d in 0..self.departures.len() {
-            if self.departures[d].converged.is_some() || self.departures[d].censored {
-                continue;
-            }
-            let x = self.departures[d].node;
-            if self.w.inc(x) != self.departures[d].inc || self.w.online(x) {
-                self.departures[d].censored = true;
-                continue;
-            }
-            let id = self.w.topo.ids[x as usize];
-            let mut holders = std::mem::take(&mut self.departures[d].holders);
-            holders = self.holders(holders, &id);
-            if holders.is_empty() {
-                // Confirm over every online node (a stale entry can spread
-                // to nodes that did not hold it at the departure).
-                holders = self.holders(self.online.clone(), &id);
-                if holders.is_empty() {
-                    self.departures[d].converged = Some(now - self.departures[d].at);
-                }
-            }
-            self.departures[d].holders = holders;
-        }
     }
 
     fn start_lookup(&mut self) {
