@@ -449,6 +449,111 @@ pub(super) async fn forward_closest(ctx: &mut Ctx) -> Result<Outcome, CaseError>
     ))
 }
 
+/// Who the forward-step case has a peer report at its hop 1.
+#[derive(Clone, Copy)]
+pub(super) enum Reported {
+    /// The target itself.
+    Target,
+    /// The sender, one of the target's own peers.
+    Sender,
+}
+
+/// MESH-13.5-049 and MESH-13.5-056. Peers A (the sender), B and C; the
+/// worm's target T is the reported node X (the target itself, or A) with
+/// its last bit flipped, so X is XOR-closer to T than anyone else; the peer
+/// of B and C farther from T reports X at its hop 1, and a marker node M
+/// (the complement of T: farther from T than anyone) whose hit confirms
+/// the report was applied. A report's entries for the relay itself or for
+/// one of its peers are no candidates, so the worm goes to the nearer of B
+/// and C; a relay that took the report of X as a way to X would send it to
+/// the farther one.
+pub(super) async fn forward_skips_reported(
+    ctx: &mut Ctx,
+    who: Reported,
+) -> Result<Outcome, CaseError> {
+    let mut a = Tester::peer(ctx, &[]).await?;
+    let x: Id = match who {
+        Reported::Target => ctx.target.node_id,
+        Reported::Sender => a.id,
+    };
+    let mut t = x;
+    t[31] ^= 1;
+    let m: Id = t.map(|b| !b);
+    let dist = |id: &Id| -> Id { std::array::from_fn(|i| id[i] ^ t[i]) };
+    // Both connect without a map; the farther from T reports X.
+    let p1 = Tester::connect(ctx, &[doc_addr(5012)]).await?;
+    let p2 = Tester::connect(ctx, &[doc_addr(5013)]).await?;
+    let (mut far, mut near) = if dist(&p1.id) > dist(&p2.id) {
+        (p1, p2)
+    } else {
+        (p2, p1)
+    };
+    let wait = ctx.timeouts.reply.min(Duration::from_secs(2));
+    let _ = near.s.conn.send_uni(&map_frame(0, 0, 1, &[], &[], 0)).await;
+    let _ = near.map_chunks(wait).await;
+    let name = match who {
+        Reported::Target => "the target itself",
+        Reported::Sender => "the sender A, a peer of the target",
+    };
+    let expected = format!(
+        "worm (ttl 1) from A for T = X with its last bit flipped, X = {name}; the peer farther from T reports X at its hop 1: X is no candidate through that report (a peer is reached only directly, the relay itself not at all), so the worm is forwarded to the nearer peer"
+    );
+    far.knows(m, &[doc_addr(5014)]);
+    let r = far
+        .exchange(&map_frame(
+            0,
+            0,
+            1,
+            &[(x, vec![doc_addr(5015)]), (m, vec![doc_addr(5014)])],
+            &[],
+            0,
+        ))
+        .await;
+    if let Err(e) = super::expect_ack(&r) {
+        return Err(CaseError::Setup(format!(
+            "the reporting tester's map was not acknowledged: {e}"
+        )));
+    }
+    let _ = far.map_chunks(wait).await;
+    // The report is applied once M (at the target's hop 2) is a hit.
+    let started = Instant::now();
+    loop {
+        let ans = read_worm_response(&a.s.request(&worm_query_frame(&worm_id(ctx), &[m])).await);
+        if ans.is_ok_and(|a| !a.hits.is_empty()) {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(2) {
+            return Err(CaseError::Setup(
+                "the reporting tester's map was never applied: no hit for its hop-1 node".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a.clear();
+    far.clear();
+    near.clear();
+    let w = worm(ctx, &a, vec![t], 1);
+    let ans = read_worm_response(&a.exchange(&worm_request_frame(&w)).await);
+    let _ = tri!(ans, expected);
+    // Logged before answered; a short grace for stragglers, as `relay`.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (nf, nn, na) = (
+        forwarded(&mut far, &w.id).len(),
+        forwarded(&mut near, &w.id).len(),
+        forwarded(&mut a, &w.id).len(),
+    );
+    if nf + nn + na == 0 {
+        other_peers_hide_the_forward(ctx, &[&a.id, &far.id, &near.id]).await?;
+    }
+    Ok(Outcome::check(
+        nn == 1 && nf == 0 && na == 0,
+        expected,
+        format!(
+            "forwarded to the nearer peer: {nn}, to the reporting (farther) peer: {nf}, to A: {na}"
+        ),
+    ))
+}
+
 // ---- rate limits ------------------------------------------------------------------
 //
 // A target may have other limits besides the mesh's per-minute buckets (an
