@@ -464,6 +464,16 @@ pub struct Counters {
     pub rate_limited: u64,
     /// Changes of this node's own view (each reaches each peer at most once).
     pub view_changes: u64,
+    /// Bucket refreshes started (§13.6).
+    pub refreshes: u64,
+    /// Of those, answered with a node in the bucket asked for.
+    pub refreshes_found: u64,
+    /// Of those found, without a forwarded worm: from the node's own map
+    /// (no lookup at all) or from its own fan-out's answers.
+    pub refreshes_found_unforwarded: u64,
+    /// Answered without a node in the bucket asked for (the next refresh
+    /// waits an hour).
+    pub refreshes_missed: u64,
 }
 
 impl Mesh {

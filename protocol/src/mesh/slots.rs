@@ -420,19 +420,40 @@ impl Mesh {
         let id = REFRESH_LOOKUP_BASE + (self.slots.next_refresh << 8) + u64::from(bucket);
         self.slots.next_refresh += 1;
         self.slots.refresh_due = Some(now + REFRESH_IDLE);
+        self.stats.refreshes += 1;
         self.handle(
             now,
             super::InEvent::Command(Command::Lookup { target: probe, id }),
         );
     }
 
+    /// Does `node` answer bucket refresh `id` (is it in the bucket asked
+    /// for)?
+    pub(crate) fn answers_refresh(&self, id: u64, node: &NodeId) -> bool {
+        id >= REFRESH_LOOKUP_BASE
+            && route::common_prefix_len(&self.me.0, &node.0) == (id & 0xFF) as u32
+    }
+
     /// The answer of a bucket refresh (lookup `id`): a candidate, and
     /// whether the next refresh comes soon.
-    pub(crate) fn refresh_done(&mut self, now: Duration, id: u64, answer: Option<&PeerAddress>) {
-        let bucket = (id & 0xFF) as u32;
+    /// `forwarded`: the lookup's worm went beyond this node's fan-out.
+    pub(crate) fn refresh_done(
+        &mut self,
+        now: Duration,
+        id: u64,
+        answer: Option<&PeerAddress>,
+        forwarded: bool,
+    ) {
+        let found = answer.is_some_and(|c| self.answers_refresh(id, &c.node_id));
+        if found {
+            self.stats.refreshes_found += 1;
+            self.stats.refreshes_found_unforwarded += u64::from(!forwarded);
+        } else {
+            self.stats.refreshes_missed += 1;
+        }
         let Some(c) = answer else { return };
         self.slots.add_known(c);
-        if route::common_prefix_len(&self.me.0, &c.node_id.0) == bucket {
+        if found {
             self.slots.refresh_due = Some(now + self.config.wide_interval);
         }
     }

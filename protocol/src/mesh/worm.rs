@@ -238,7 +238,7 @@ impl Mesh {
         match self.local(&target) {
             Local::Known(pa, hops) => {
                 let tier = if hops <= 1 { Tier::Direct } else { Tier::Hop2 };
-                self.emit_lookup(now, id, now, target, Some((pa, tier)), hops, 0, None);
+                self.emit_lookup(now, id, now, target, Some((pa, tier)), hops, 0, None, false);
             }
             Local::Ask { peer, depth, hops } => {
                 let tier = if hops == 2 { Tier::Hop2 } else { Tier::Hop3 };
@@ -304,11 +304,12 @@ impl Mesh {
         hops: u8,
         messages: u32,
         closest: Option<PeerAddress>,
+        forwarded: bool,
     ) {
         if id >= super::slots::REFRESH_LOOKUP_BASE {
             // A bucket refresh of the slot logic: its answer is a candidate.
             let answer = closest.as_ref().or(found.as_ref().map(|(p, _)| p)).cloned();
-            self.refresh_done(now, id, answer.as_ref());
+            self.refresh_done(now, id, answer.as_ref(), forwarded);
             return;
         }
         self.out
@@ -693,6 +694,7 @@ impl Mesh {
                         tier_hops(tier),
                         t.messages,
                         None,
+                        false,
                     ),
                     None => self.start_worm_lookup(now, e.node_id, id, started, t.messages),
                 }
@@ -704,10 +706,13 @@ impl Mesh {
                 } else {
                     None
                 };
+                let forwarded = s.forwarded;
                 let hit = s.hits.into_iter().next();
                 let hops = hit.as_ref().map_or(0, |h| h.hops);
                 let found = hit.map(|h| (h.holder, Tier::Worm));
-                self.emit_lookup(now, id, started, target, found, hops, t.messages, closest);
+                self.emit_lookup(
+                    now, id, started, target, found, hops, t.messages, closest, forwarded,
+                );
             }
         }
     }
