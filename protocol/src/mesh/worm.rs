@@ -230,6 +230,12 @@ impl Mesh {
     // ---- lookups -------------------------------------------------------
 
     pub(crate) fn start_lookup(&mut self, now: Duration, target: NodeId, id: u64) {
+        let ttl = self.config.worm_ttl;
+        self.start_lookup_with(now, target, id, ttl);
+    }
+
+    /// A lookup whose worm, if one is needed, starts with `ttl` (at most 5).
+    pub(crate) fn start_lookup_with(&mut self, now: Duration, target: NodeId, id: u64, ttl: u8) {
         let owner = |tier| Owner::Lookup {
             id,
             started: now,
@@ -251,7 +257,7 @@ impl Mesh {
                 );
                 self.ask_address(task, peer, vec![(0, target)], depth);
             }
-            Local::Unknown => self.start_worm_lookup(now, target, id, now, 0),
+            Local::Unknown => self.start_worm_lookup(now, target, id, now, 0, ttl),
         }
     }
 
@@ -262,6 +268,7 @@ impl Mesh {
         id: u64,
         started: Duration,
         messages: u32,
+        ttl: u8,
     ) {
         let mut worm_id = [0u8; 16];
         worm_id[..8].copy_from_slice(&self.random_u64().to_le_bytes());
@@ -271,7 +278,7 @@ impl Mesh {
             worm_id: WormId(worm_id),
             targets: vec![target],
             post_ids: Vec::new(),
-            ttl: self.config.worm_ttl.min(MAX_WORM_TTL),
+            ttl: ttl.min(MAX_WORM_TTL),
             originator: self.own_address(),
             visited: Vec::new(),
         };
@@ -646,9 +653,19 @@ impl Mesh {
         if t.pending > 0 && t.deadline > now {
             return;
         }
-        let forward = match &t.body {
-            Body::Worm(s) => s.hits.is_empty() && !s.query_only && !s.forwarded && s.ttl > 0,
-            Body::Address(_) => false,
+        let forward = match (&t.body, t.owner) {
+            (Body::Worm(s), owner) => {
+                s.hits.is_empty()
+                    && !s.query_only
+                    && !s.forwarded
+                    && s.ttl > 0
+                    // A bucket refresh whose fan-out named a node of its
+                    // bucket has its answer (§13.6): any node of the bucket
+                    // serves, so the worm goes no further.
+                    && !matches!(owner, Owner::Lookup { id, .. }
+                        if s.closest.as_ref().is_some_and(|c| self.answers_refresh(id, &c.node_id)))
+            }
+            (Body::Address(_), _) => false,
         };
         if forward && self.forward(now, task) {
             return;
@@ -696,7 +713,10 @@ impl Mesh {
                         None,
                         false,
                     ),
-                    None => self.start_worm_lookup(now, e.node_id, id, started, t.messages),
+                    None => {
+                        let ttl = self.config.worm_ttl;
+                        self.start_worm_lookup(now, e.node_id, id, started, t.messages, ttl);
+                    }
                 }
             }
             (Owner::Lookup { id, started, .. }, Body::Worm(s)) => {

@@ -304,12 +304,12 @@ pub struct GossipReport {
 pub struct RefreshReport {
     /// Refreshes started.
     pub started: u64,
-    /// Answered with a node in the bucket asked for.
+    /// Answered with a node in the bucket asked for or a deeper one.
     pub found: u64,
     /// Of `found`, without a forwarded worm (from the node's own map or
     /// its own fan-out's answers).
     pub found_unforwarded: u64,
-    /// Answered without a node in the bucket asked for.
+    /// Answered without such a node.
     pub missed: u64,
 }
 
