@@ -423,6 +423,9 @@ pub struct Map {
     pub(crate) reports: IdMap<PeerReport>,
     /// The peer of each report slot (`None`: free).
     slot_ids: Vec<Option<NodeId>>,
+    /// The peers with a report, in id order ([`Map::best_reporter`]'s
+    /// scan stops at the first that has an address for the node).
+    by_id: Vec<NodeId>,
     free_slots: Vec<u16>,
     /// Hop 2 by id, in id order (the XOR-closest search walks it).
     hop2: Blocks<Hop2Index>,
@@ -450,6 +453,7 @@ impl Map {
             hop1: HashMap::with_hasher(hasher.clone()),
             reports: HashMap::with_hasher(hasher),
             slot_ids: Vec::new(),
+            by_id: Vec::new(),
             free_slots: Vec::new(),
             hop2: Blocks::default(),
             union: Union::default(),
@@ -538,6 +542,9 @@ impl Map {
                             ..PeerReport::default()
                         },
                     );
+                    if let Err(i) = self.by_id.binary_search(&id) {
+                        self.by_id.insert(i, id);
+                    }
                 }
                 if was_hop2 {
                     self.log(Layer::Hop2, id, true);
@@ -553,6 +560,9 @@ impl Map {
         }
         self.log(Layer::Hop1, *id, true);
         if let Some(report) = self.reports.remove(id) {
+            if let Ok(i) = self.by_id.binary_search(id) {
+                self.by_id.remove(i);
+            }
             self.union.note_removed(report.hop2.len());
             if let Some(x) = self.slot_ids.get_mut(report.slot as usize) {
                 *x = None;
@@ -874,24 +884,8 @@ impl Map {
                     is_anchor: e.is_anchor,
                 });
             }
-            // The named reporter is stale (`STALE`): the scan is the rule.
-            let mut best: Option<(NodeId, Option<SocketAddr>)> = None;
-            for (peer, report) in &self.reports {
-                if let Some(r) = report.hop1.get(id) {
-                    // Prefer a report with an address, then the smaller id.
-                    let better = match best {
-                        None => true,
-                        Some((b, addr)) => {
-                            (r.addr.is_some(), std::cmp::Reverse(*peer))
-                                > (addr.is_some(), std::cmp::Reverse(b))
-                        }
-                    };
-                    if better {
-                        best = Some((*peer, r.addr()));
-                    }
-                }
-            }
-            if let Some((reporter, addr)) = best {
+            // The named reporter is stale (`STALE`): the rule, by a scan.
+            if let Some((reporter, addr)) = self.best_reporter(id, e.count) {
                 return Some(Found::Hop2 {
                     reporter,
                     addr,
@@ -914,6 +908,31 @@ impl Map {
         }
         reporters.sort_by_key(|p| p.0);
         Some(Found::Hop3 { reporters })
+    }
+
+    /// The reporter [`Map::find`] names for hop-2 node `id` (reported by
+    /// `count` peers), with the address its report carries: of the
+    /// reports that hold `id` one with an address first, then the smallest
+    /// id. The reports are looked at in id order, so the first with an
+    /// address ends the scan (with `a` of `n` peers carrying one, ~n/(a+1)
+    /// looks instead of n), as does the `count`-th that holds it.
+    fn best_reporter(&self, id: &NodeId, count: u16) -> Option<(NodeId, Option<SocketAddr>)> {
+        let mut first: Option<NodeId> = None;
+        let mut seen = 0u16;
+        for peer in &self.by_id {
+            let Some(r) = self.reports.get(peer).and_then(|rep| rep.hop1.get(id)) else {
+                continue;
+            };
+            if r.addr.is_some() {
+                return Some((*peer, r.addr()));
+            }
+            first = first.or(Some(*peer));
+            seen += 1;
+            if seen >= count {
+                break;
+            }
+        }
+        first.map(|p| (p, None))
     }
 
     /// The direct peers.

@@ -464,6 +464,17 @@ pub struct Counters {
     pub rate_limited: u64,
     /// Changes of this node's own view (each reaches each peer at most once).
     pub view_changes: u64,
+    /// Bucket refreshes started (§13.6).
+    pub refreshes: u64,
+    /// Of those, answered with a node in the bucket asked for or a deeper
+    /// one.
+    pub refreshes_found: u64,
+    /// Of those found, without a forwarded worm: from the node's own map
+    /// (no lookup at all) or from its own fan-out's answers.
+    pub refreshes_found_unforwarded: u64,
+    /// Answered without such a node (the next refresh waits an hour and
+    /// asks by fan-out only if for the same bucket).
+    pub refreshes_missed: u64,
 }
 
 impl Mesh {

@@ -8,8 +8,8 @@
 //! `max_evictions` evictions per `wide_interval`. Wide slots follow
 //! [`route::select_wide`] every `wide_interval` (the first at a random
 //! point of ½–1½ periods after the start, so nodes started together do not
-//! re-evaluate in step), plus a bucket-refresh lookup whose `closest`
-//! answer becomes a candidate for a deeper bucket.
+//! re-evaluate in step), plus a bucket refresh whose answer (from the map,
+//! the node's fan-out or a worm) becomes a candidate for a deeper bucket.
 //! Failed dials back off exponentially, 1 s doubling to 5 min.
 
 use std::collections::hash_map::Entry;
@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use super::map::{IdMap, SlotClass};
 use super::route::{self, WideCandidate};
-use super::{Command, Mesh, OutEvent, PeerInfo, SocialCandidate};
+use super::{Mesh, OutEvent, PeerInfo, SocialCandidate};
 use crate::ids::NodeId;
 use crate::messages::common::PeerAddress;
 
@@ -62,6 +62,9 @@ pub(crate) struct Slots {
     next_refresh: u64,
     /// When the next bucket refresh may start.
     refresh_due: Option<Duration>,
+    /// The bucket the last refresh asked for and found empty (its next ask
+    /// is a fan-out only).
+    refresh_missed: Option<u32>,
 }
 
 impl Slots {
@@ -162,6 +165,12 @@ impl Slots {
             .saturating_mul(1 << b.fails.min(9).saturating_sub(1))
             .min(BACKOFF_MAX);
         b.next = now + wait;
+    }
+
+    /// Is `id` remembered as a wide candidate from outside the map?
+    #[cfg(test)]
+    pub(crate) fn is_known(&self, id: &NodeId) -> bool {
+        self.known.contains_key(id)
     }
 
     fn may_dial(&self, id: &NodeId, now: Duration) -> bool {
@@ -401,11 +410,14 @@ impl Mesh {
         }
     }
 
-    /// One bucket refresh: a lookup of a probe id in the bucket just below
-    /// the deepest one the wide set covers. While refreshes find nodes in
-    /// the bucket they ask for, the next comes at the next re-evaluation;
-    /// once one does not (no deeper bucket has nodes), after an hour.
-    fn bucket_refresh(&mut self, now: Duration, current: &[NodeId]) {
+    /// One bucket refresh (§13.6): a node of the bucket just below the
+    /// deepest one the wide set (`current`) covers, or of a deeper one —
+    /// from the map if it holds one, else by a lookup of a probe id in
+    /// that bucket (a fan-out only if the last refresh asked for the same
+    /// bucket and found none; the worm is not forwarded once the fan-out
+    /// names one). After a refresh that finds one, the next comes a period
+    /// after it ended; after one that does not, after an hour.
+    pub(crate) fn bucket_refresh(&mut self, now: Duration, current: &[NodeId]) {
         let deepest = current
             .iter()
             .map(|id| route::common_prefix_len(&self.me.0, &id.0))
@@ -420,19 +432,62 @@ impl Mesh {
         let id = REFRESH_LOOKUP_BASE + (self.slots.next_refresh << 8) + u64::from(bucket);
         self.slots.next_refresh += 1;
         self.slots.refresh_due = Some(now + REFRESH_IDLE);
-        self.handle(
-            now,
-            super::InEvent::Command(Command::Lookup { target: probe, id }),
-        );
+        self.stats.refreshes += 1;
+        // A node of the bucket in the map already (the probe's XOR-closest
+        // addressable node is in the bucket iff any is): it is the answer,
+        // no lookup needed.
+        let local = self
+            .map
+            .closest_addressable(&probe, &self.me)
+            .filter(|x| self.answers_refresh(id, x))
+            .and_then(|x| self.map.address_of(&x));
+        if let Some(pa) = local {
+            self.refresh_done(now, id, Some(&pa), false);
+            return;
+        }
+        // Asking again for a bucket the last refresh found empty: the
+        // node's own fan-out only (ttl 0). A node that joined that bucket
+        // since is near this one in the id space, and its own refreshes
+        // and wide slots connect it to this node's neighbourhood.
+        let ttl = if self.slots.refresh_missed == Some(bucket) {
+            0
+        } else {
+            self.config.worm_ttl
+        };
+        self.start_lookup_with(now, probe, id, ttl);
+    }
+
+    /// Does `node` answer bucket refresh `id`: is it in the bucket asked
+    /// for, or a deeper one (closer to this node: a probe for bucket `b`
+    /// finds one only where `b` is empty)?
+    pub(crate) fn answers_refresh(&self, id: u64, node: &NodeId) -> bool {
+        id >= REFRESH_LOOKUP_BASE
+            && route::common_prefix_len(&self.me.0, &node.0) >= (id & 0xFF) as u32
+            && *node != self.me
     }
 
     /// The answer of a bucket refresh (lookup `id`): a candidate, and
     /// whether the next refresh comes soon.
-    pub(crate) fn refresh_done(&mut self, now: Duration, id: u64, answer: Option<&PeerAddress>) {
-        let bucket = (id & 0xFF) as u32;
+    /// `forwarded`: the lookup's worm went beyond this node's fan-out.
+    pub(crate) fn refresh_done(
+        &mut self,
+        now: Duration,
+        id: u64,
+        answer: Option<&PeerAddress>,
+        forwarded: bool,
+    ) {
+        let found = answer.is_some_and(|c| self.answers_refresh(id, &c.node_id));
+        if found {
+            self.stats.refreshes_found += 1;
+            self.stats.refreshes_found_unforwarded += u64::from(!forwarded);
+            self.slots.refresh_missed = None;
+        } else {
+            self.stats.refreshes_missed += 1;
+            self.slots.refresh_missed = Some((id & 0xFF) as u32);
+        }
         let Some(c) = answer else { return };
         self.slots.add_known(c);
-        if route::common_prefix_len(&self.me.0, &c.node_id.0) == bucket {
+        if found {
             self.slots.refresh_due = Some(now + self.config.wide_interval);
         }
     }

@@ -108,6 +108,9 @@ struct Net {
     /// Answers to requests the test handed in directly (`input`).
     answers: HashMap<ReqId, Result<MeshResponse, Refusal>>,
     pushes: Vec<(NodeId, NodeId, MeshMessage)>,
+    /// WormRequests and WormQueries sent.
+    worm_requests: usize,
+    worm_queries: usize,
 }
 
 impl Net {
@@ -125,6 +128,8 @@ impl Net {
             refused: Vec::new(),
             answers: HashMap::new(),
             pushes: Vec::new(),
+            worm_requests: 0,
+            worm_queries: 0,
         };
         for i in 0..n {
             let id = nid(i);
@@ -212,6 +217,11 @@ impl Net {
                     );
                 }
                 OutEvent::Request { peer, id, req, .. } => {
+                    match &req {
+                        MeshRequest::Worm(_) => self.worm_requests += 1,
+                        MeshRequest::Query(_) => self.worm_queries += 1,
+                        MeshRequest::Address(_) => {}
+                    }
                     let rid = self.next_rid;
                     self.next_rid += 1;
                     self.pending.insert(rid, (who, id));
@@ -800,6 +810,85 @@ fn wide_slots_fill_from_the_map() {
     net.run_for(Duration::from_secs(960));
     let wide = net.node(0).peers().filter(|(_, c)| c.is_wide()).count();
     assert!(wide >= 3, "wide peers chosen from hop 2: {wide}");
+}
+
+/// A chain `0 – a – b – c` of nodes picked from 64 so that `c` lies in
+/// node 0's bucket `bucket` and `a`, `b` in shallower ones (but not
+/// bucket 0); maps filled.
+fn refresh_chain() -> (Net, [u32; 3], u32) {
+    let me = nid(0);
+    let cpl = |i: u32| route::common_prefix_len(&me.0, &nid(i).0);
+    let c = (1..64).max_by_key(|i| (cpl(*i), *i)).unwrap();
+    let bucket = cpl(c);
+    let mut shallow = (1..64).filter(|i| (1..bucket).contains(&cpl(*i)));
+    let (a, b) = (shallow.next().unwrap(), shallow.next().unwrap());
+    let mut net = Net::new(64, passive());
+    net.link(0, a);
+    net.link(a, b);
+    net.link(b, c);
+    net.run_for(Duration::from_secs(400));
+    (net, [a, b, c], bucket)
+}
+
+#[test]
+fn a_bucket_refresh_ends_at_the_fan_out_that_names_a_node_of_its_bucket() {
+    let (mut net, [_, _, c], bucket) = refresh_chain();
+    // Node c is 3 hops out (a fingerprint in node 0's map): node a's
+    // fan-out answer names it as the probe's closest.
+    let probe = route::bucket_probe(&nid(0), bucket, [7; 32]);
+    let id = slots::REFRESH_LOOKUP_BASE + u64::from(bucket);
+    net.lookup(0, probe, id);
+    net.run_for(Duration::from_secs(20));
+    let counters = net.node(0).counters();
+    assert_eq!(
+        (
+            counters.refreshes_found,
+            counters.refreshes_found_unforwarded
+        ),
+        (1, 1)
+    );
+    assert_eq!(net.worm_requests, 0, "not forwarded");
+    assert_eq!(net.worm_queries, 1, "node 0's fan-out: its one peer");
+    assert!(net.node(0).slots.is_known(&nid(c)), "a wide candidate");
+}
+
+#[test]
+fn a_bucket_found_empty_is_asked_again_by_fan_out_only() {
+    let (mut net, [a, ..], _) = refresh_chain();
+    // Bucket 200 is empty: the first ask forwards the worm to the end of
+    // the chain; the next ask of the same bucket is node 0's fan-out only.
+    let mut deep = nid(0);
+    deep.0[24] ^= 0x01; // common prefix 199: the next bucket asked is 200
+    let now = net.now;
+    net.node(0).bucket_refresh(now, &[deep]);
+    net.drain(nid(0));
+    net.run_for(Duration::from_secs(20));
+    let counters = net.node(0).counters();
+    assert_eq!((counters.refreshes, counters.refreshes_missed), (1, 1));
+    assert!(net.worm_requests >= 1, "the first ask is a full worm");
+    let (requests, queries) = (net.worm_requests, net.worm_queries);
+    let now = net.now;
+    net.node(0).bucket_refresh(now, &[deep]);
+    net.drain(nid(0));
+    net.run_for(Duration::from_secs(20));
+    let counters = net.node(0).counters();
+    assert_eq!((counters.refreshes, counters.refreshes_missed), (2, 2));
+    assert_eq!(net.worm_requests, requests, "not forwarded");
+    assert_eq!(net.worm_queries, queries + 1, "to node {a} only");
+    // A node of the map (peer a) in the bucket asked for: the answer,
+    // without a lookup.
+    let now = net.now;
+    let b = route::common_prefix_len(&nid(0).0, &nid(a).0);
+    let mut current = nid(0);
+    current.0[((b - 1) / 8) as usize] ^= 0x80 >> ((b - 1) % 8);
+    net.node(0).bucket_refresh(now, &[current]);
+    net.drain(nid(0));
+    let counters = net.node(0).counters();
+    assert_eq!(
+        (counters.refreshes, counters.refreshes_found_unforwarded),
+        (3, 1)
+    );
+    assert_eq!(net.worm_queries, queries + 1, "no lookup");
 }
 
 // ---- properties ---------------------------------------------------------

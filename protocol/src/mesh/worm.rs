@@ -230,6 +230,12 @@ impl Mesh {
     // ---- lookups -------------------------------------------------------
 
     pub(crate) fn start_lookup(&mut self, now: Duration, target: NodeId, id: u64) {
+        let ttl = self.config.worm_ttl;
+        self.start_lookup_with(now, target, id, ttl);
+    }
+
+    /// A lookup whose worm, if one is needed, starts with `ttl` (at most 5).
+    pub(crate) fn start_lookup_with(&mut self, now: Duration, target: NodeId, id: u64, ttl: u8) {
         let owner = |tier| Owner::Lookup {
             id,
             started: now,
@@ -238,7 +244,7 @@ impl Mesh {
         match self.local(&target) {
             Local::Known(pa, hops) => {
                 let tier = if hops <= 1 { Tier::Direct } else { Tier::Hop2 };
-                self.emit_lookup(now, id, now, target, Some((pa, tier)), hops, 0, None);
+                self.emit_lookup(now, id, now, target, Some((pa, tier)), hops, 0, None, false);
             }
             Local::Ask { peer, depth, hops } => {
                 let tier = if hops == 2 { Tier::Hop2 } else { Tier::Hop3 };
@@ -251,7 +257,7 @@ impl Mesh {
                 );
                 self.ask_address(task, peer, vec![(0, target)], depth);
             }
-            Local::Unknown => self.start_worm_lookup(now, target, id, now, 0),
+            Local::Unknown => self.start_worm_lookup(now, target, id, now, 0, ttl),
         }
     }
 
@@ -262,6 +268,7 @@ impl Mesh {
         id: u64,
         started: Duration,
         messages: u32,
+        ttl: u8,
     ) {
         let mut worm_id = [0u8; 16];
         worm_id[..8].copy_from_slice(&self.random_u64().to_le_bytes());
@@ -271,7 +278,7 @@ impl Mesh {
             worm_id: WormId(worm_id),
             targets: vec![target],
             post_ids: Vec::new(),
-            ttl: self.config.worm_ttl.min(MAX_WORM_TTL),
+            ttl: ttl.min(MAX_WORM_TTL),
             originator: self.own_address(),
             visited: Vec::new(),
         };
@@ -304,11 +311,12 @@ impl Mesh {
         hops: u8,
         messages: u32,
         closest: Option<PeerAddress>,
+        forwarded: bool,
     ) {
         if id >= super::slots::REFRESH_LOOKUP_BASE {
             // A bucket refresh of the slot logic: its answer is a candidate.
             let answer = closest.as_ref().or(found.as_ref().map(|(p, _)| p)).cloned();
-            self.refresh_done(now, id, answer.as_ref());
+            self.refresh_done(now, id, answer.as_ref(), forwarded);
             return;
         }
         self.out
@@ -645,9 +653,19 @@ impl Mesh {
         if t.pending > 0 && t.deadline > now {
             return;
         }
-        let forward = match &t.body {
-            Body::Worm(s) => s.hits.is_empty() && !s.query_only && !s.forwarded && s.ttl > 0,
-            Body::Address(_) => false,
+        let forward = match (&t.body, t.owner) {
+            (Body::Worm(s), owner) => {
+                s.hits.is_empty()
+                    && !s.query_only
+                    && !s.forwarded
+                    && s.ttl > 0
+                    // A bucket refresh whose fan-out named a node of its
+                    // bucket has its answer (§13.6): any node of the bucket
+                    // serves, so the worm goes no further.
+                    && !matches!(owner, Owner::Lookup { id, .. }
+                        if s.closest.as_ref().is_some_and(|c| self.answers_refresh(id, &c.node_id)))
+            }
+            (Body::Address(_), _) => false,
         };
         if forward && self.forward(now, task) {
             return;
@@ -693,8 +711,12 @@ impl Mesh {
                         tier_hops(tier),
                         t.messages,
                         None,
+                        false,
                     ),
-                    None => self.start_worm_lookup(now, e.node_id, id, started, t.messages),
+                    None => {
+                        let ttl = self.config.worm_ttl;
+                        self.start_worm_lookup(now, e.node_id, id, started, t.messages, ttl);
+                    }
                 }
             }
             (Owner::Lookup { id, started, .. }, Body::Worm(s)) => {
@@ -704,10 +726,13 @@ impl Mesh {
                 } else {
                     None
                 };
+                let forwarded = s.forwarded;
                 let hit = s.hits.into_iter().next();
                 let hops = hit.as_ref().map_or(0, |h| h.hops);
                 let found = hit.map(|h| (h.holder, Tier::Worm));
-                self.emit_lookup(now, id, started, target, found, hops, t.messages, closest);
+                self.emit_lookup(
+                    now, id, started, target, found, hops, t.messages, closest, forwarded,
+                );
             }
         }
     }

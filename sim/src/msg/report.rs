@@ -164,6 +164,10 @@ impl Metrics {
         t.gaps += c.gaps;
         t.rate_limited += c.rate_limited;
         t.view_changes += c.view_changes;
+        t.refreshes += c.refreshes;
+        t.refreshes_found += c.refreshes_found;
+        t.refreshes_found_unforwarded += c.refreshes_found_unforwarded;
+        t.refreshes_missed += c.refreshes_missed;
     }
 
     pub(crate) fn sample(&mut self, now: Ns, online: usize, conns: &[u64], maps: &[MapStats]) {
@@ -293,6 +297,22 @@ pub struct GossipReport {
     pub rate_limited_counter: u64,
 }
 
+/// Bucket-refresh lookups (§13.6) of every node over the whole run
+/// (warm-up included), by outcome; a refresh still running at the end or
+/// when its node left is in `started` only.
+#[derive(Debug, Clone, Serialize)]
+pub struct RefreshReport {
+    /// Refreshes started.
+    pub started: u64,
+    /// Answered with a node in the bucket asked for or a deeper one.
+    pub found: u64,
+    /// Of `found`, without a forwarded worm (from the node's own map or
+    /// its own fan-out's answers).
+    pub found_unforwarded: u64,
+    /// Answered without such a node.
+    pub missed: u64,
+}
+
 /// L1 bandwidth: mesh bytes each node sends.
 #[derive(Debug, Clone, Serialize)]
 pub struct BandwidthReport {
@@ -381,6 +401,8 @@ pub struct Report {
     pub worm: WormReport,
     /// Diffs, syncs, gaps, refusals.
     pub gossip: GossipReport,
+    /// Bucket refreshes of the wide re-evaluations (§13.6), over the run.
+    pub refresh: RefreshReport,
     /// The time series behind the plots.
     pub series: Vec<SamplePoint>,
     /// Latency (ms) of every successful lookup, sorted (the CDF).
@@ -596,6 +618,12 @@ pub(crate) fn build(sim: &mut Sim, wall_s: f64) -> Report {
         departure_convergence_s: departure,
         worm,
         gossip,
+        refresh: RefreshReport {
+            started: c.refreshes,
+            found: c.refreshes_found,
+            found_unforwarded: c.refreshes_found_unforwarded,
+            missed: c.refreshes_missed,
+        },
         series: sim.m.samples.clone(),
         worm_latencies_ms: lat,
     }
