@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use super::chunked::{edit_chunked, rechunk, Chunk, Chunked, Entry};
+use super::chunked::{edit_chunked, rechunk, Chunked, Entry};
 use super::share::{lock, SharedReports};
 
 use crate::ids::NodeId;
@@ -94,37 +94,18 @@ impl Bloom {
         )
     }
 
-    /// The block of `fp` and its bits there, as a mask of the block's
-    /// words (no list of positions to allocate).
-    fn mask(&self, fp: u32) -> (usize, [u64; 8]) {
+    fn insert(&mut self, fp: u32) {
         let (b, bits) = self.positions(fp);
+        // The bits' mask first (no list of positions to allocate).
         let mut mask = [0u64; 8];
         for bit in bits {
             mask[(bit / 64) as usize] |= 1 << (bit % 64);
         }
-        (b, mask)
-    }
-
-    fn insert(&mut self, fp: u32) {
-        self.insert_new(fp);
-    }
-
-    /// Sets the bits of `fp`; whether it was not contained before (what
-    /// `!may_contain(fp)` said): one hash and one pass over the block,
-    /// without a branch on its words, so the loads of consecutive inserts
-    /// overlap (the blocks of a node's filter are mostly out of cache when
-    /// a diff arrives).
-    fn insert_new(&mut self, fp: u32) -> bool {
-        let (b, mask) = self.mask(fp);
-        let Some(block) = self.blocks.get_mut(b) else {
-            return true;
-        };
-        let mut missing = 0;
-        for (w, m) in block.iter_mut().zip(mask) {
-            missing |= m & !*w;
-            *w |= m;
+        if let Some(block) = self.blocks.get_mut(b) {
+            for (w, m) in block.iter_mut().zip(mask) {
+                *w |= m;
+            }
         }
-        missing != 0
     }
 
     fn may_contain(&self, fp: u32) -> bool {
@@ -356,6 +337,10 @@ impl FpTable {
         }
     }
 
+    fn len(&self) -> usize {
+        self.len + usize::from(self.zero)
+    }
+
     fn insert(&mut self, fp: u32) {
         if fp == 0 {
             self.zero = true;
@@ -381,17 +366,13 @@ impl FpTable {
         }
     }
 
-    /// Moves the fingerprints to `out` (any order) and empties the table.
-    fn drain_into(&mut self, out: &mut Vec<u32>) {
-        if std::mem::take(&mut self.zero) {
-            out.push(0);
+    fn for_each(&self, mut f: impl FnMut(u32)) {
+        if self.zero {
+            f(0);
         }
-        if self.len > 0 {
-            for x in self.slots.iter_mut().filter(|x| **x != 0) {
-                out.push(std::mem::take(x));
-            }
+        for &x in self.slots.iter().filter(|x| **x != 0) {
+            f(x);
         }
-        self.len = 0;
     }
 }
 
@@ -415,10 +396,11 @@ pub(crate) struct Union {
 impl Union {
     pub(crate) fn note_insert(&mut self, fp: u32) {
         // Most inserts are already there (another peer reports the same
-        // node): only new ones count toward a rebuild. Setting bits that
-        // are set changes nothing, so the check and the insert are one
-        // pass.
-        self.inserted_since += usize::from(self.bloom.insert_new(fp));
+        // node): only new ones count toward a rebuild.
+        if !self.bloom.may_contain(fp) {
+            self.inserted_since += 1;
+            self.bloom.insert(fp);
+        }
     }
 
     pub(crate) fn note_removed(&mut self, n: usize) {
@@ -443,53 +425,25 @@ impl Union {
 
     /// Rebuild from the peers' sets. The unique fingerprints are collected
     /// in an open-addressing table (each is reported by many peers — ~40
-    /// copies each in a simulated 5×10³-node join — where sorting every
-    /// copy cost ~12 % of the join), one range of fingerprints at a time:
-    /// every set is sorted, so a range is a run of each, and the table of
-    /// one range (~1,000 unique, 16 KB) stays in the first-level cache
-    /// instead of one table for all (the union of ~10⁴ at 10⁴ simulated
-    /// nodes: 256 KB). The filter's bits do not depend on the order of its
-    /// inserts.
+    /// copies each in a simulated 5×10³-node join — so the table stays small
+    /// and in cache, where sorting every copy cost ~12 % of the join); the
+    /// filter's bits do not depend on the order of its inserts.
     pub(crate) fn rebuild<'a>(&mut self, sets: impl Iterator<Item = &'a FpSet> + Clone) {
         let raw: usize = sets.clone().map(FpSet::len).sum();
-        let parts = (self.built_unique / 1024)
-            .next_power_of_two()
-            .clamp(1, 1 << 8);
-        let shift = 32 - parts.trailing_zeros();
-        // Per set: its chunks, the chunk and the index in it reached.
-        let mut at: Vec<(&[Chunk<u32>], usize, usize)> =
-            sets.map(|s| (&s.fps.spine[..], 0, 0)).collect();
-        let mut seen = FpTable::with_capacity(self.built_unique.max(256) / parts);
-        let mut unique: Vec<u32> = Vec::with_capacity(self.built_unique * 2);
-        for part in 1..=parts as u64 {
-            let end = part << shift;
-            for (spine, c, i) in at.iter_mut() {
-                while let Some(chunk) = spine.get(*c) {
-                    let rest = &chunk.0[*i..];
-                    let n = if rest.last().is_some_and(|x| u64::from(*x) < end) {
-                        rest.len()
-                    } else {
-                        rest.partition_point(|x| u64::from(*x) < end)
-                    };
-                    for &fp in &rest[..n] {
-                        seen.insert(fp);
-                    }
-                    if n < rest.len() {
-                        *i += n;
-                        break;
-                    }
-                    (*c, *i) = (*c + 1, 0);
+        let mut seen = FpTable::with_capacity(self.built_unique.max(256) * 2);
+        for s in sets {
+            for chunk in s.fps.spine.iter() {
+                for &fp in chunk.0.iter() {
+                    seen.insert(fp);
                 }
             }
-            seen.drain_into(&mut unique);
         }
-        let mut bloom = Bloom::with_capacity(unique.len().max(64));
-        for &fp in &unique {
-            bloom.insert(fp);
-        }
+        let unique = seen.len();
+        let mut bloom = Bloom::with_capacity(unique.max(64));
+        seen.for_each(|fp| bloom.insert(fp));
         self.bloom = bloom;
-        self.unique = unique.len();
-        self.built_unique = unique.len();
+        self.unique = unique;
+        self.built_unique = unique;
         self.built_raw = raw;
         self.inserted_since = 0;
         self.removed_since = 0;
@@ -583,7 +537,7 @@ mod tests {
         };
         // Overlapping sets (the same fingerprints reported by many peers),
         // 0 and the largest among them, growing past the table's first size;
-        // cut into chunks as shared sets are (a range ends inside a chunk).
+        // some cut into chunks as shared sets are.
         let pool: Vec<u32> = (0..24_000)
             .map(|i| match i {
                 7 => 0,
@@ -602,8 +556,8 @@ mod tests {
             s.apply(add, vec![], usize::MAX, (k % 2 == 0).then_some(&shared));
             sets.push(s);
         }
-        // A union built before from many or few: its size sets how many
-        // ranges the next rebuild takes (1 to 32 here).
+        // A union built before from many or few: its size sizes the next
+        // rebuild's table.
         let mut before = [Union::default(), Union::default(), Union::default()];
         before[1].rebuild(sets[..3].iter());
         before[2].rebuild(sets.iter());
@@ -657,35 +611,6 @@ mod tests {
             sort_fps(&mut v);
             assert_eq!(v, want, "{n}");
         }
-    }
-
-    #[test]
-    fn an_insert_says_whether_the_filter_held_the_fingerprint() {
-        // Against the check and the insert apart: `may_contain`, then each
-        // position's bit set on its own; many repeats and many false
-        // positives (a small filter filled past its size).
-        let mut fast = Bloom::with_capacity(300);
-        let mut slow = Bloom::with_capacity(300);
-        let mut x = 0x9e37_79b9u32;
-        let mut news = 0;
-        for i in 0..5_000 {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            let fp = if i % 3 == 0 { x % 700 } else { x };
-            let was = slow.may_contain(fp);
-            let (b, bits) = slow.positions(fp);
-            for bit in bits.collect::<Vec<_>>() {
-                slow.blocks[b][(bit / 64) as usize] |= 1 << (bit % 64);
-            }
-            let new = fast.insert_new(fp);
-            assert_eq!(new, !was, "{i}");
-            news += usize::from(new);
-        }
-        assert_eq!(fast.blocks, slow.blocks);
-        assert!((500..4_900).contains(&news), "{news}");
-        let mut empty = Bloom::default();
-        assert!(!empty.may_contain(7) && empty.insert_new(7) && empty.insert_new(7));
     }
 
     #[test]
