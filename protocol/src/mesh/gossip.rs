@@ -407,16 +407,14 @@ impl Mesh {
                 .collect();
             self.map.apply_hop1(peer, &ops);
         }
-        let mut added = Vec::new();
-        let mut removed = Vec::new();
-        for c in &d.hop2_changes {
-            match c.kind {
-                Hop2ChangeKind::Removed => removed.push(c.node_id),
-                _ => added.push(c.node_id),
-            }
-        }
-        if !added.is_empty() || !removed.is_empty() {
-            self.map.report_hop2(peer, added.iter(), &removed);
+        if !d.hop2_changes.is_empty() {
+            let removed = |c: &&Hop2Change| c.kind == Hop2ChangeKind::Removed;
+            let changes = d.hop2_changes.iter();
+            self.map.report_hop2(
+                peer,
+                changes.clone().filter(|c| !removed(c)).map(|c| &c.node_id),
+                changes.filter(removed).map(|c| &c.node_id),
+            );
         }
     }
 
@@ -476,7 +474,7 @@ impl Mesh {
             .collect();
         self.map.apply_hop1(&peer, &ops);
         self.map
-            .report_hop2(&peer, g.hop2.iter().map(|e| &e.node_id), &[]);
+            .report_hop2(&peer, g.hop2.iter().map(|e| &e.node_id), std::iter::empty());
         self.drain_held(now, peer);
     }
 
@@ -494,17 +492,46 @@ impl Mesh {
             return;
         };
         let journal = self.journal_index(min_pos);
-        let mut by_pos: HashMap<u64, (Vec<Hop1Change>, Vec<Hop2Change>)> = HashMap::new();
+        // The changes since each position, and how many peers still get
+        // them: the last one gets the lists themselves when they fit in one
+        // diff (in a join most peers, synced at different moments, are the
+        // only ones at their position: each hop-1 change's addresses were
+        // copied once more for nothing).
+        type Changes = (Vec<Hop1Change>, Vec<Hop2Change>);
+        let mut by_pos: HashMap<u64, (Option<Changes>, usize)> = HashMap::new();
+        for (_, pos) in &peers {
+            by_pos.entry(*pos).or_default().1 += 1;
+        }
         for (peer, pos) in peers {
-            let (h1, h2) = by_pos
-                .entry(pos)
-                .or_insert_with(|| journal.changes_since(pos));
-            let mut h1 = h1.as_slice();
-            let mut h2 = h2.as_slice();
+            let Some((changes, left)) = by_pos.get_mut(&pos) else {
+                continue;
+            };
+            *left -= 1;
+            let (h1, h2) = changes.get_or_insert_with(|| journal.changes_since(pos));
             let Some(st) = self.sync.get_mut(&peer) else {
                 continue;
             };
             st.journal_pos = end;
+            if *left == 0 && h1.len() <= DIFF_HOP1_CHUNK && h2.len() <= DIFF_HOP2_CHUNK {
+                if h1.is_empty() && h2.is_empty() {
+                    continue;
+                }
+                st.out_seq += 1;
+                self.stats.diffs_sent += 1;
+                self.stats.diff_changes_sent += (h1.len() + h2.len()) as u64;
+                self.out.push_back(OutEvent::Push {
+                    peer,
+                    msg: MeshMessage::RoutingDiff(RoutingDiff {
+                        version: PROTOCOL_VERSION,
+                        seq: st.out_seq,
+                        hop1_changes: std::mem::take(h1),
+                        hop2_changes: std::mem::take(h2),
+                    }),
+                });
+                continue;
+            }
+            let mut h1 = h1.as_slice();
+            let mut h2 = h2.as_slice();
             while !h1.is_empty() || !h2.is_empty() {
                 let (a, rest1) = h1.split_at(h1.len().min(DIFF_HOP1_CHUNK));
                 let (b, rest2) = h2.split_at(h2.len().min(DIFF_HOP2_CHUNK));

@@ -222,9 +222,8 @@ impl FpSet {
             let chunks = rechunk(old, &out, true, |piece| pool.intern(piece));
             (chunks, added, all)
         };
-        let remember = !self.fps.is_empty();
-        let edit = (add.to_vec(), remove.to_vec(), cap);
-        let spine = lock(&shared.fps).put(old, edit, chunks, (added, all), remember);
+        let edit = (!self.fps.is_empty()).then(|| (add.to_vec(), remove.to_vec(), cap));
+        let spine = lock(&shared.fps).put(old, edit, chunks, (added, all));
         self.fps = Chunked::from_spine(spine);
         (added, all)
     }
@@ -286,20 +285,21 @@ fn merge(
     (out, added, all)
 }
 
-/// Sorts fingerprints: LSD radix sort (three passes of 11 bits) for large
-/// inputs (a map sync's hop 2: thousands), where it is several times faster
-/// than a comparison sort.
+/// Sorts fingerprints: LSD radix sort (four passes of 8 bits, the counts
+/// on the stack) from 256 of them (a diff's or a map sync's hop 2:
+/// hundreds to thousands), where it is several times faster than a
+/// comparison sort. Eight-bit digits keep each pass's 256 write positions
+/// in cache; three passes of 11 bits (2,048 positions, 48 KB of counts
+/// zeroed per call) cost more at these sizes.
 pub(crate) fn sort_fps(v: &mut Vec<u32>) {
-    const BITS: u32 = 11;
-    const BUCKETS: usize = 1 << BITS;
-    if v.len() < 1024 {
+    if v.len() < 256 {
         v.sort_unstable();
         return;
     }
-    let mut counts = vec![[0usize; BUCKETS]; 3];
+    let mut counts = [[0u32; 256]; 4];
     for &x in v.iter() {
         for (p, c) in counts.iter_mut().enumerate() {
-            c[((x >> (p as u32 * BITS)) as usize) & (BUCKETS - 1)] += 1;
+            c[((x >> (8 * p)) & 0xff) as usize] += 1;
         }
     }
     let mut buf = vec![0u32; v.len()];
@@ -310,10 +310,10 @@ pub(crate) fn sort_fps(v: &mut Vec<u32>) {
             *n = sum;
             sum += k;
         }
-        let shift = p as u32 * BITS;
+        let shift = 8 * p;
         for &x in v.iter() {
-            let b = ((x >> shift) as usize) & (BUCKETS - 1);
-            buf[c[b]] = x;
+            let b = ((x >> shift) & 0xff) as usize;
+            buf[c[b] as usize] = x;
             c[b] += 1;
         }
         std::mem::swap(v, &mut buf);
@@ -536,21 +536,41 @@ mod tests {
             x
         };
         // Overlapping sets (the same fingerprints reported by many peers),
-        // 0 among them, growing past the table's first size.
-        let pool: Vec<u32> = (0..3_000)
-            .map(|i| if i == 7 { 0 } else { next() })
+        // 0 and the largest among them, growing past the table's first size;
+        // some cut into chunks as shared sets are.
+        let pool: Vec<u32> = (0..24_000)
+            .map(|i| match i {
+                7 => 0,
+                8 => u32::MAX,
+                _ => next(),
+            })
             .collect();
+        let shared = SharedReports::new([5; 40]);
         let mut sets = Vec::new();
         for k in 0..40 {
             let mut s = FpSet::default();
-            let add: Vec<u32> = (0..400 + 40 * k)
+            let mut add: Vec<u32> = (0..400 + 40 * k)
                 .map(|_| pool[next() as usize % pool.len()])
                 .collect();
-            s.apply(add, vec![], usize::MAX, None);
+            add.extend_from_slice(&pool[..10]);
+            s.apply(add, vec![], usize::MAX, (k % 2 == 0).then_some(&shared));
             sets.push(s);
         }
-        for upto in [0usize, 1, 5, 40] {
-            let mut u = Union::default();
+        // A union built before from many or few: its size sizes the next
+        // rebuild's table.
+        let mut before = [Union::default(), Union::default(), Union::default()];
+        before[1].rebuild(sets[..3].iter());
+        before[2].rebuild(sets.iter());
+        assert!(
+            before[2].built_unique > 16 * 1024,
+            "{}",
+            before[2].built_unique
+        );
+        for (upto, b) in [0usize, 1, 5, 40]
+            .into_iter()
+            .flat_map(|n| (0..3).map(move |b| (n, b)))
+        {
+            let mut u = before[b].clone();
             u.rebuild(sets[..upto].iter());
             let mut all: Vec<u32> = sets[..upto].iter().flat_map(|s| s.iter()).collect();
             all.sort_unstable();
@@ -571,7 +591,9 @@ mod tests {
     #[test]
     fn radix_sort_sorts() {
         let mut x = 0x1234_5678u32;
-        for n in [0usize, 5, 1023, 1024, 4095, 4096, 10_000, 100_003] {
+        for n in [
+            0usize, 5, 255, 256, 257, 1023, 1024, 4095, 4096, 10_000, 100_003,
+        ] {
             let mut v: Vec<u32> = (0..n)
                 .map(|i| {
                     x ^= x << 13;

@@ -699,8 +699,11 @@ impl Map {
                 (Chunked::from_spine(Arc::<[_]>::from(chunks)), Arc::from(o))
             }
             Some(shared) => {
-                let edit = (*from, ops.to_vec());
-                let hit = lock(&shared.hop1).get(&old.spine, &edit);
+                // Looked up by the borrowed change (it hashes as the stored
+                // one does); copied only to be remembered.
+                let key = super::share::transition_key(&old.spine, &(from, ops));
+                let hit =
+                    lock(&shared.hop1).get_with(&old.spine, key, |e| e.0 == *from && e.1 == ops);
                 match hit {
                     Some((spine, o)) => (Chunked::from_spine(spine), o),
                     None => {
@@ -710,9 +713,8 @@ impl Map {
                             rechunk(&old.spine, &v, true, |piece| pool.intern(piece))
                         };
                         let o: Arc<[Hop1Outcome]> = Arc::from(o);
-                        let remember = !old.is_empty();
-                        let spine =
-                            lock(&shared.hop1).put(&old.spine, edit, chunks, o.clone(), remember);
+                        let edit = (!old.is_empty()).then(|| (*from, ops.to_vec()));
+                        let spine = lock(&shared.hop1).put(&old.spine, edit, chunks, o.clone());
                         (Chunked::from_spine(spine), o)
                     }
                 }
@@ -752,16 +754,19 @@ impl Map {
     pub(crate) fn report_hop2<'a>(
         &mut self,
         from: &NodeId,
-        added: impl ExactSizeIterator<Item = &'a NodeId>,
-        removed: &[NodeId],
+        added: impl Iterator<Item = &'a NodeId>,
+        removed: impl Iterator<Item = &'a NodeId>,
     ) {
         let fp = |id: &NodeId| self.fingerprint.fp(id);
         let Some(report) = self.reports.get_mut(from) else {
             return;
         };
-        let mut add: Vec<u32> = Vec::with_capacity(added.len());
+        // Sized by the lists they come from (a diff's changes are filtered
+        // by kind here, not copied into lists of ids first).
+        let mut add: Vec<u32> = Vec::with_capacity(added.size_hint().1.unwrap_or(0));
         add.extend(added.filter(|x| **x != self.me).map(fp));
-        let mut rem: Vec<u32> = removed.iter().map(fp).collect();
+        let mut rem: Vec<u32> = Vec::with_capacity(removed.size_hint().1.unwrap_or(0));
+        rem.extend(removed.map(fp));
         super::hop3::sort_fps(&mut add);
         add.dedup();
         super::hop3::sort_fps(&mut rem);
@@ -1419,7 +1424,7 @@ mod tests {
                 .collect();
             for m in &mut maps {
                 m.apply_hop1(&peer, &ops);
-                m.report_hop2(&peer, add.iter(), &rem);
+                m.report_hop2(&peer, add.iter(), rem.iter());
             }
             for x in xs.iter().chain(&add).chain(&rem) {
                 let want = maps[2].find(x);

@@ -15,7 +15,7 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use super::chunked::Chunk;
@@ -127,17 +127,44 @@ struct Transition<T, E, X> {
     extra: X,
 }
 
+/// The hasher of the pools' tables, whose keys are 64-bit hashes already
+/// (of a list's content, of a transition): the key is its own hash. The
+/// default hasher (SipHash) cost ~20 ns per lookup, and every interned
+/// chunk is looked up.
+#[derive(Default)]
+pub(crate) struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed; anything else is folded in.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.0 = x;
+    }
+}
+
+/// A table keyed by a 64-bit hash.
+type Keyed<V> = HashMap<u64, V, BuildHasherDefault<KeyHasher>>;
+
 /// Interned lists of `T` and the transitions between them. One entry per
 /// hash: a live entry that a different list or change hashes to (a 64-bit
 /// collision) stays, and the newcomer is simply not interned (interning
 /// only saves memory; results never depend on it).
 pub(crate) struct Pool<T, E, X> {
     /// Lists by content hash.
-    lists: HashMap<u64, Weak<[T]>>,
+    lists: Keyed<Weak<[T]>>,
     /// Transitions by hash of (source list's address, change). A `Weak`
     /// keeps its allocation, so a live source's address is never another
     /// list's while its transition is kept.
-    transitions: HashMap<u64, Transition<T, E, X>>,
+    transitions: Keyed<Transition<T, E, X>>,
     /// Entries now and after the last purge of dead ones.
     entries: usize,
     after_purge: usize,
@@ -146,8 +173,8 @@ pub(crate) struct Pool<T, E, X> {
 impl<T, E, X> Default for Pool<T, E, X> {
     fn default() -> Self {
         Pool {
-            lists: HashMap::new(),
-            transitions: HashMap::new(),
+            lists: Keyed::default(),
+            transitions: Keyed::default(),
             entries: 0,
             after_purge: 0,
         }
@@ -168,13 +195,10 @@ pub(crate) fn transition_key<T, E: Hash + ?Sized>(from: &Arc<[T]>, edit: &E) -> 
 }
 
 impl<T: Eq + Hash, E: Eq + Hash, X: Clone> Pool<T, E, X> {
-    /// The remembered result of `edit` on `from`, if it is still alive.
-    pub(crate) fn get(&self, from: &Arc<[T]>, edit: &E) -> Option<(Arc<[T]>, X)> {
-        self.get_with(from, transition_key(from, edit), |e| e == edit)
-    }
-
-    /// [`Pool::get`] by the edit's table key ([`transition_key`]) and a
-    /// test for it (the edit need not be built to be looked up).
+    /// The remembered result of an edit on `from`, if it is still alive,
+    /// by the edit's table key ([`transition_key`]) and a test for it (the
+    /// edit need not be built to be looked up: a borrowed form of it hashes
+    /// the same).
     pub(crate) fn get_with(
         &self,
         from: &Arc<[T]>,
@@ -217,18 +241,18 @@ impl<T: Eq + Hash, E: Eq + Hash, X: Clone> Pool<T, E, X> {
 
     /// Remember that `edit` on `from` gives `out`: `out` is interned by
     /// content (an equal live list is reused) and returned. The transition
-    /// is remembered only if `remember` (a whole map sync onto an empty
-    /// list rarely repeats and would keep a large edit).
+    /// is remembered only if there is an `edit` (a whole map sync onto an
+    /// empty list rarely repeats and would keep a large edit: its caller
+    /// does not copy it).
     pub(crate) fn put(
         &mut self,
         from: &Arc<[T]>,
-        edit: E,
+        edit: Option<E>,
         out: Vec<T>,
         extra: X,
-        remember: bool,
     ) -> Arc<[T]> {
         let to = self.intern_with(out);
-        if remember {
+        if let Some(edit) = edit {
             let tkey = transition_key(from, &edit);
             let t = Transition {
                 from: Arc::downgrade(from),
