@@ -48,26 +48,23 @@ async fn maybe<T: Default>(
     }
 }
 
+/// A write worker: takes what is queued on its shard (up to `max_batch`
+/// jobs) into one batch, until the store is dropped.
 pub(super) async fn worker(
-    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<PgJob>>>,
+    mut rx: mpsc::Receiver<PgJob>,
     pool: Pool,
     registry: Arc<Registry>,
     max_batch: usize,
     op_timeout: Duration,
 ) {
-    loop {
-        let batch = {
-            let mut rx = rx.lock().await;
-            let Some(first) = rx.recv().await else { return };
-            let mut v = vec![first];
-            while v.len() < max_batch {
-                match rx.try_recv() {
-                    Ok(j) => v.push(j),
-                    Err(_) => break,
-                }
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
             }
-            v
-        };
+        }
         run_batch(&pool, &registry, batch, op_timeout).await;
     }
 }

@@ -9,10 +9,13 @@
 //!   unix socket or a trusted network.
 //! * **Group commit.** Enqueues (each with its audit row), fetches that
 //!   acknowledge (the deletes, the pages and their audit rows), audit
-//!   events and check-ins go through a bounded queue to `write_workers`
-//!   tasks; each takes what is queued (up to `max_write_batch`) into one
-//!   transaction of multi-row `UNNEST` statements and answers every request
-//!   after the `COMMIT`. The transaction takes two round trips: its
+//!   events and check-ins go through bounded queues to `write_workers`
+//!   tasks; each takes what is queued for it (up to `max_write_batch`) into
+//!   one transaction of multi-row `UNNEST` statements and answers every
+//!   request after the `COMMIT`. The workers are sharded by queue: every
+//!   write to one mailbox queue goes to the same worker, so two batches of
+//!   this process never wait for each other's queue locks (audit rows and
+//!   check-ins, which lock nothing, go to the least busy worker). The transaction takes two round trips: its
 //!   statements are pipelined (`BEGIN`, locks, lookups, id draw, acks and
 //!   pages; then inserts, `NOTIFY`s, audit rows, check-ins and `COMMIT`),
 //!   and a failed statement rolls the whole batch back (`batch.rs`).
@@ -224,7 +227,10 @@ pub struct PgStore {
 
 struct Inner {
     pool: Pool,
-    jobs: mpsc::Sender<PgJob>,
+    /// One job queue per write worker (`shard`).
+    jobs: Vec<mpsc::Sender<PgJob>>,
+    /// Round robin among equally busy workers for jobs of no queue.
+    next: std::sync::atomic::AtomicUsize,
     posts: mpsc::Sender<PostJob>,
     registry: Arc<Registry>,
     channels: ChannelCache,
@@ -607,16 +613,18 @@ impl PgStore {
             listening.clone(),
         ));
 
-        let (tx, rx) = mpsc::channel(JOB_QUEUE);
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
-        for _ in 0..opts.write_workers.max(1) {
+        let workers = opts.write_workers.max(1);
+        let mut jobs = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (tx, rx) = mpsc::channel(JOB_QUEUE.div_ceil(workers));
             tokio::spawn(worker(
-                Arc::clone(&rx),
+                rx,
                 pool.clone(),
                 Arc::clone(&registry),
                 opts.max_write_batch.max(1),
                 opts.op_timeout,
             ));
+            jobs.push(tx);
         }
         let (posts_tx, posts_rx) = mpsc::channel(JOB_QUEUE);
         tokio::spawn(post_writer(
@@ -628,7 +636,8 @@ impl PgStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
-                jobs: tx,
+                jobs,
+                next: std::sync::atomic::AtomicUsize::new(0),
                 posts: posts_tx,
                 registry,
                 channels: ChannelCache::default(),
@@ -670,9 +679,20 @@ impl PgStore {
         let pool = self.inner.pool.status();
         StoreGauges {
             backend: "postgres",
-            write_queue: self.inner.jobs.max_capacity() - self.inner.jobs.capacity()
+            write_queue: self
+                .inner
+                .jobs
+                .iter()
+                .map(|t| t.max_capacity() - t.capacity())
+                .sum::<usize>()
                 + (self.inner.posts.max_capacity() - self.inner.posts.capacity()),
-            write_queue_capacity: self.inner.jobs.max_capacity() + self.inner.posts.max_capacity(),
+            write_queue_capacity: self
+                .inner
+                .jobs
+                .iter()
+                .map(mpsc::Sender::max_capacity)
+                .sum::<usize>()
+                + self.inner.posts.max_capacity(),
             pool: Some(PoolGauges {
                 max_size: pool.max_size,
                 size: pool.size,
@@ -689,11 +709,40 @@ impl PgStore {
         bounded(self.inner.op_timeout, fut).await
     }
 
+    /// The write worker for `job`: by queue for enqueues and fetches (one
+    /// queue's writes always go to one worker, so the in-process order is
+    /// the worker's and its queue lock is never held by another batch of
+    /// this process), else the worker with the fewest queued jobs.
+    fn shard(&self, job: &PgJob) -> &mpsc::Sender<PgJob> {
+        let jobs = &self.inner.jobs;
+        let n = jobs.len();
+        let queue = match job {
+            PgJob::Enqueue(m, ..) => Some(QueueKey::new(&m.recipient, m.channel.as_ref())),
+            PgJob::Fetch(q, _) => Some(QueueKey::new(&q.recipient, q.channel.as_ref())),
+            PgJob::Audit(..) | PgJob::CheckIn(..) => None,
+        };
+        let i = match queue {
+            Some(k) => k.lock_key().unsigned_abs() as usize % n,
+            None => {
+                let start = self
+                    .inner
+                    .next
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                (0..n)
+                    .map(|k| (start + k) % n)
+                    .max_by_key(|&k| jobs[k].capacity())
+                    .unwrap_or(0)
+            }
+        };
+        &jobs[i % n]
+    }
+
     /// Queues a group-committed write and waits for its answer.
     async fn submit<T>(&self, job: impl FnOnce(Reply<T>) -> PgJob) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
         let limit = self.inner.op_timeout;
-        tokio::time::timeout(limit, self.inner.jobs.send(job(tx)))
+        let job = job(tx);
+        tokio::time::timeout(limit, self.shard(&job).send(job))
             .await
             .map_err(|_| StoreError::unavailable("write queue full"))?
             .map_err(|_| StoreError::unavailable("postgres writers stopped"))?;
@@ -711,7 +760,8 @@ impl PgStore {
         job: impl FnOnce(Reply<T>) -> PgJob,
     ) -> Result<(), StoreError> {
         let (tx, _) = oneshot::channel();
-        tokio::time::timeout(self.inner.op_timeout, self.inner.jobs.send(job(tx)))
+        let job = job(tx);
+        tokio::time::timeout(self.inner.op_timeout, self.shard(&job).send(job))
             .await
             .map_err(|_| StoreError::unavailable("write queue full"))?
             .map_err(|_| StoreError::unavailable("postgres writers stopped"))
@@ -735,8 +785,8 @@ impl PgStore {
 
     pub(crate) async fn sweep_expired(&self, now_ms: u64) -> Result<u64, StoreError> {
         self.delete_in_chunks(
-            "DELETE FROM messages WHERE id IN (
-                SELECT id FROM messages WHERE expires_at_ms <= $1::int8
+            "DELETE FROM messages WHERE (recipient, channel, id) IN (
+                SELECT recipient, channel, id FROM messages WHERE expires_at_ms <= $1::int8
                  ORDER BY expires_at_ms LIMIT $2::int8)",
             now_ms,
         )
