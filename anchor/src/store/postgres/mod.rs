@@ -9,13 +9,10 @@
 //!   unix socket or a trusted network.
 //! * **Group commit.** Enqueues (each with its audit row), fetches that
 //!   acknowledge (the deletes, the pages and their audit rows), audit
-//!   events and check-ins go through bounded queues to `write_workers`
-//!   tasks; each takes what is queued for it (up to `max_write_batch`) into
-//!   one transaction of multi-row `UNNEST` statements and answers every
-//!   request after the `COMMIT`. The workers are sharded by queue: every
-//!   write to one mailbox queue goes to the same worker, so two batches of
-//!   this process never wait for each other's queue locks (audit rows and
-//!   check-ins, which lock nothing, go to the least busy worker). The transaction takes two round trips: its
+//!   events and check-ins go through a bounded queue to `write_workers`
+//!   tasks; each takes what is queued (up to `max_write_batch`) into one
+//!   transaction of multi-row `UNNEST` statements and answers every request
+//!   after the `COMMIT`. The transaction takes two round trips: its
 //!   statements are pipelined (`BEGIN`, locks, lookups, id draw, acks and
 //!   pages; then inserts, `NOTIFY`s, audit rows, check-ins and `COMMIT`),
 //!   and a failed statement rolls the whole batch back (`batch.rs`).
@@ -135,12 +132,33 @@ const FETCH_PAGE_SQL: &str = "SELECT k.i, m.id, m.payload_len, m.sender, m.recei
              WINDOW w AS (ORDER BY id)) AS q) AS m
   ORDER BY k.i, m.id";
 
+/// Starts a transaction of mailbox statements. Their plans are generic,
+/// made once per pooled connection (`plan_cache_mode`): with the default
+/// (`auto`) PostgreSQL planned every execution of these statements anew,
+/// since the arrays they take make a custom plan look cheaper (planning
+/// was a quarter of the cluster's CPU in the mailbox benchmark). And they
+/// never scan `messages` sequentially (`enable_seqscan`): every one reads
+/// a few queues by key, and a sequential scan, which the planner picks
+/// while the table is small, reads every dead row of a table whose rows
+/// are deleted as fast as they are inserted (and a generic plan would
+/// keep it). Both settings end with the transaction, so the other
+/// statements of the pool (pull, posts) keep their custom plans.
+const MAILBOX_BEGIN: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; \
+                             SET LOCAL enable_seqscan = off";
+
 /// Deletes what several fetches acknowledged: row `i` of the arrays is
-/// (recipient, channel, ackThrough). Sorted by queue, so two batches lock
-/// rows in the same order.
-const FETCH_ACK_SQL: &str = "DELETE FROM messages AS m
-  USING unnest($1::bytea[], $2::bytea[], $3::int8[]) AS k(r, c, a)
-  WHERE m.recipient = k.r AND m.channel = k.c AND m.id <= k.a";
+/// (recipient, channel, ackThrough). The rows are found by one range scan
+/// of the key per queue (a lateral subquery that cannot be flattened into
+/// a join, `OFFSET 0`, so the generic plan, [`MAILBOX_BEGIN`], cannot
+/// join over the whole index) and deleted by their tuple ids, in tuple-id
+/// order (so two batches lock rows in the same order).
+const FETCH_ACK_SQL: &str = "DELETE FROM messages
+  WHERE ctid = ANY (ARRAY(
+    SELECT x.ctid FROM unnest($1::bytea[], $2::bytea[], $3::int8[]) AS k(r, c, a)
+     CROSS JOIN LATERAL (
+       SELECT ctid FROM messages
+        WHERE recipient = k.r AND channel = k.c AND id <= k.a
+       OFFSET 0) AS x))";
 
 /// The candidate streams of a pull from one table pair, each tagged: the
 /// requester's own public (0) and encrypted (1) rows, the public rows by
@@ -227,10 +245,7 @@ pub struct PgStore {
 
 struct Inner {
     pool: Pool,
-    /// One job queue per write worker (`shard`).
-    jobs: Vec<mpsc::Sender<PgJob>>,
-    /// Round robin among equally busy workers for jobs of no queue.
-    next: std::sync::atomic::AtomicUsize,
+    jobs: mpsc::Sender<PgJob>,
     posts: mpsc::Sender<PostJob>,
     registry: Arc<Registry>,
     channels: ChannelCache,
@@ -613,18 +628,16 @@ impl PgStore {
             listening.clone(),
         ));
 
-        let workers = opts.write_workers.max(1);
-        let mut jobs = Vec::with_capacity(workers);
-        for _ in 0..workers {
-            let (tx, rx) = mpsc::channel(JOB_QUEUE.div_ceil(workers));
+        let (tx, rx) = mpsc::channel(JOB_QUEUE);
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..opts.write_workers.max(1) {
             tokio::spawn(worker(
-                rx,
+                Arc::clone(&rx),
                 pool.clone(),
                 Arc::clone(&registry),
                 opts.max_write_batch.max(1),
                 opts.op_timeout,
             ));
-            jobs.push(tx);
         }
         let (posts_tx, posts_rx) = mpsc::channel(JOB_QUEUE);
         tokio::spawn(post_writer(
@@ -636,8 +649,7 @@ impl PgStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
-                jobs,
-                next: std::sync::atomic::AtomicUsize::new(0),
+                jobs: tx,
                 posts: posts_tx,
                 registry,
                 channels: ChannelCache::default(),
@@ -679,20 +691,9 @@ impl PgStore {
         let pool = self.inner.pool.status();
         StoreGauges {
             backend: "postgres",
-            write_queue: self
-                .inner
-                .jobs
-                .iter()
-                .map(|t| t.max_capacity() - t.capacity())
-                .sum::<usize>()
+            write_queue: self.inner.jobs.max_capacity() - self.inner.jobs.capacity()
                 + (self.inner.posts.max_capacity() - self.inner.posts.capacity()),
-            write_queue_capacity: self
-                .inner
-                .jobs
-                .iter()
-                .map(mpsc::Sender::max_capacity)
-                .sum::<usize>()
-                + self.inner.posts.max_capacity(),
+            write_queue_capacity: self.inner.jobs.max_capacity() + self.inner.posts.max_capacity(),
             pool: Some(PoolGauges {
                 max_size: pool.max_size,
                 size: pool.size,
@@ -709,40 +710,11 @@ impl PgStore {
         bounded(self.inner.op_timeout, fut).await
     }
 
-    /// The write worker for `job`: by queue for enqueues and fetches (one
-    /// queue's writes always go to one worker, so the in-process order is
-    /// the worker's and its queue lock is never held by another batch of
-    /// this process), else the worker with the fewest queued jobs.
-    fn shard(&self, job: &PgJob) -> &mpsc::Sender<PgJob> {
-        let jobs = &self.inner.jobs;
-        let n = jobs.len();
-        let queue = match job {
-            PgJob::Enqueue(m, ..) => Some(QueueKey::new(&m.recipient, m.channel.as_ref())),
-            PgJob::Fetch(q, _) => Some(QueueKey::new(&q.recipient, q.channel.as_ref())),
-            PgJob::Audit(..) | PgJob::CheckIn(..) => None,
-        };
-        let i = match queue {
-            Some(k) => k.lock_key().unsigned_abs() as usize % n,
-            None => {
-                let start = self
-                    .inner
-                    .next
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                (0..n)
-                    .map(|k| (start + k) % n)
-                    .max_by_key(|&k| jobs[k].capacity())
-                    .unwrap_or(0)
-            }
-        };
-        &jobs[i % n]
-    }
-
     /// Queues a group-committed write and waits for its answer.
     async fn submit<T>(&self, job: impl FnOnce(Reply<T>) -> PgJob) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
         let limit = self.inner.op_timeout;
-        let job = job(tx);
-        tokio::time::timeout(limit, self.shard(&job).send(job))
+        tokio::time::timeout(limit, self.inner.jobs.send(job(tx)))
             .await
             .map_err(|_| StoreError::unavailable("write queue full"))?
             .map_err(|_| StoreError::unavailable("postgres writers stopped"))?;
@@ -760,8 +732,7 @@ impl PgStore {
         job: impl FnOnce(Reply<T>) -> PgJob,
     ) -> Result<(), StoreError> {
         let (tx, _) = oneshot::channel();
-        let job = job(tx);
-        tokio::time::timeout(self.inner.op_timeout, self.shard(&job).send(job))
+        tokio::time::timeout(self.inner.op_timeout, self.inner.jobs.send(job(tx)))
             .await
             .map_err(|_| StoreError::unavailable("write queue full"))?
             .map_err(|_| StoreError::unavailable("postgres writers stopped"))
