@@ -19,8 +19,9 @@
 //! newer build and is refused (`StoreError::TooNew`) without being touched.
 //!
 //! Rules: append, never edit a released entry; keep the two lists
-//! equivalent (same tables, columns and indexes, in each dialect); carry
-//! data forward in SQL.
+//! equivalent (same tables, columns and indexes, in each dialect, unless
+//! a backend's storage calls for another key, as in version 7, an empty
+//! entry on the other backend); carry data forward in SQL.
 //!
 //! | version | what |
 //! |---|---|

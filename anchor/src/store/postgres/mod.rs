@@ -141,8 +141,10 @@ const FETCH_PAGE_SQL: &str = "SELECT k.i, m.id, m.payload_len, m.sender, m.recei
 /// a few queues by key, and a sequential scan, which the planner picks
 /// while the table is small, reads every dead row of a table whose rows
 /// are deleted as fast as they are inserted (and a generic plan would
-/// keep it). Both settings end with the transaction, so the other
-/// statements of the pool (pull, posts) keep their custom plans.
+/// keep it). `SET LOCAL` after `BEGIN`: both settings end with the
+/// transaction, committed or rolled back, and a connection goes back to
+/// the pool only once its transaction is over (`InTransaction`), so the
+/// other statements of the pool (pull, posts) keep their custom plans.
 const MAILBOX_BEGIN: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; \
                              SET LOCAL enable_seqscan = off";
 
@@ -151,7 +153,12 @@ const MAILBOX_BEGIN: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_pl
 /// of the key per queue (a lateral subquery that cannot be flattened into
 /// a join, `OFFSET 0`, so the generic plan, [`MAILBOX_BEGIN`], cannot
 /// join over the whole index) and deleted by their tuple ids, in tuple-id
-/// order (so two batches lock rows in the same order).
+/// order (so two batches lock rows in the same order). Safe because the
+/// ids are found and used in this one statement, under one snapshot:
+/// `VACUUM` frees no tuple a running statement can see, `VACUUM FULL` and
+/// `CLUSTER` wait for its lock, rows of `messages` are never updated (a
+/// tuple id is its row's for life), and a row deleted meanwhile by
+/// another batch or the sweep is skipped, as a delete by key would.
 const FETCH_ACK_SQL: &str = "DELETE FROM messages
   WHERE ctid = ANY (ARRAY(
     SELECT x.ctid FROM unnest($1::bytea[], $2::bytea[], $3::int8[]) AS k(r, c, a)
