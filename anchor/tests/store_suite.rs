@@ -2491,6 +2491,38 @@ async fn postgres_messages_keyed_by_queue_after_migration() {
     assert_eq!(s.stats().await.unwrap().queued_messages, 0);
 }
 
+/// Every mailbox operation ends its transaction before its connection goes
+/// back to the pool (a read-only fetch is `BEGIN`, page, `COMMIT` in one
+/// round trip; a write batch commits), so `MAILBOX_BEGIN`'s `SET LOCAL`s
+/// never reach other users of the pool: after concurrent reads and an
+/// acknowledgement, no connection of the store is idle in a transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_mailbox_operations_leave_no_open_transaction() {
+    let Some(db) = pg_db().await else { return };
+    let s = db.open().await;
+    let (a, b) = (node(1), node(2));
+    for i in 0..20u8 {
+        s.enqueue(msg(None, a, b, &[i])).await.unwrap();
+    }
+    let read = || s.fetch(b, None, 0, 5, usize::MAX, NOW);
+    let (r1, r2, r3, r4) = tokio::join!(read(), read(), read(), read());
+    for r in [r1, r2, r3, r4] {
+        assert_eq!(r.unwrap().messages.len(), 5);
+    }
+    let through = read().await.unwrap().messages[4].message_id;
+    let (acked, again) = tokio::join!(s.fetch(b, None, through, 100, usize::MAX, NOW), read());
+    assert_eq!(acked.unwrap().messages.len(), 15);
+    again.unwrap();
+    let open = db
+        .raw_rows(
+            "SELECT count(*)::text FROM pg_stat_activity
+              WHERE datname = current_database() AND pid <> pg_backend_pid()
+                AND state LIKE 'idle in transaction%'",
+        )
+        .await;
+    assert_eq!(open, vec![vec![b"0".to_vec()]]);
+}
+
 /// SQLite wakes only in-process: documented limitation (two processes on
 /// one SQLite file still share the data).
 /// Concurrent fetches that acknowledge messages share transactions with
