@@ -2404,6 +2404,125 @@ async fn postgres_cross_process_wake() {
     within("cross-process wake back", w.wait()).await;
 }
 
+/// Schema version 7 keys `messages` by queue: a database of version 6
+/// (key on `id`, separate queue index) with queued messages is migrated
+/// on open, keeps every message in queue order, and afterwards enqueue
+/// deduplication, acknowledgements and the expiry sweep work on the new
+/// key. The index set is exactly the key, the dedup and the expiry index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_messages_keyed_by_queue_after_migration() {
+    let Some(db) = pg_db().await else { return };
+    let s = db.open().await;
+    let (a, b) = (node(1), node(2));
+    let ch = s.create_channel(a, b, NOW).await.unwrap().id;
+    let with = |m: NewMessage, id: u8| NewMessage {
+        client_message_id: Some([id; 16]),
+        ..m
+    };
+    let mut queued = Vec::new();
+    for i in 0..5u8 {
+        let e = s.enqueue(with(msg(Some(ch), a, b, &[i]), i)).await.unwrap();
+        queued.push((e.message_id, vec![i]));
+    }
+    let legacy = s.enqueue(msg(None, b, a, b"legacy")).await.unwrap();
+    drop(s);
+    // Back to the version-6 shape, data kept.
+    db.raw_exec(
+        "ALTER TABLE messages DROP CONSTRAINT messages_by_queue;
+         ALTER TABLE messages ADD PRIMARY KEY (id);
+         CREATE INDEX messages_by_queue ON messages (recipient, channel, id);
+         UPDATE anchor_schema_version SET version = 6;",
+    )
+    .await;
+    let indexes = "SELECT indexname FROM pg_indexes WHERE tablename = 'messages' ORDER BY 1";
+    let key = "SELECT pg_get_constraintdef(oid) FROM pg_constraint
+                WHERE conrelid = 'messages'::regclass AND contype = 'p'";
+    assert_eq!(
+        db.raw_rows(key).await,
+        vec![vec![b"PRIMARY KEY (id)".to_vec()]]
+    );
+
+    let s = db.open().await;
+    assert_eq!(
+        s.schema_version().await.unwrap(),
+        s.supported_schema_version()
+    );
+    assert_eq!(
+        db.raw_rows(indexes).await,
+        vec![
+            vec![b"messages_by_expiry".to_vec()],
+            vec![b"messages_by_queue".to_vec()],
+            vec![b"messages_dedup".to_vec()],
+        ]
+    );
+    assert_eq!(
+        db.raw_rows(key).await,
+        vec![vec![b"PRIMARY KEY (recipient, channel, id)".to_vec()]]
+    );
+    assert_eq!(fetch_all(&s, b, Some(ch)).await, queued);
+    assert_eq!(
+        fetch_all(&s, a, None).await,
+        vec![(legacy.message_id, b"legacy".to_vec())]
+    );
+    // A retry of a message queued before the migration is found.
+    let again = s
+        .enqueue(with(msg(Some(ch), a, b, b"retry"), 3))
+        .await
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.message_id, queued[3].0);
+    // Acknowledging deletes exactly the acknowledged prefix.
+    let page = s
+        .fetch_audited(b, Some(ch), queued[1].0, 100, usize::MAX, NOW)
+        .await
+        .unwrap();
+    assert_eq!(
+        page.messages
+            .iter()
+            .map(|m| (m.message_id, m.payload.clone()))
+            .collect::<Vec<_>>(),
+        queued[2..].to_vec()
+    );
+    assert_eq!(fetch_all(&s, b, Some(ch)).await, queued[2..].to_vec());
+    // New messages go after the migrated ones; the sweep deletes by the key.
+    let new = s.enqueue(msg(Some(ch), a, b, b"new")).await.unwrap();
+    assert!(new.message_id > queued[4].0);
+    assert_eq!(s.sweep_expired(NOW + TTL).await.unwrap(), 5);
+    assert_eq!(s.stats().await.unwrap().queued_messages, 0);
+}
+
+/// Every mailbox operation ends its transaction before its connection goes
+/// back to the pool (a read-only fetch is `BEGIN`, page, `COMMIT` in one
+/// round trip; a write batch commits), so `MAILBOX_BEGIN`'s `SET LOCAL`s
+/// never reach other users of the pool: after concurrent reads and an
+/// acknowledgement, no connection of the store is idle in a transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_mailbox_operations_leave_no_open_transaction() {
+    let Some(db) = pg_db().await else { return };
+    let s = db.open().await;
+    let (a, b) = (node(1), node(2));
+    for i in 0..20u8 {
+        s.enqueue(msg(None, a, b, &[i])).await.unwrap();
+    }
+    let read = || s.fetch(b, None, 0, 5, usize::MAX, NOW);
+    let (r1, r2, r3, r4) = tokio::join!(read(), read(), read(), read());
+    for r in [r1, r2, r3, r4] {
+        assert_eq!(r.unwrap().messages.len(), 5);
+    }
+    let through = read().await.unwrap().messages[4].message_id;
+    let (acked, again) = tokio::join!(s.fetch(b, None, through, 100, usize::MAX, NOW), read());
+    assert_eq!(acked.unwrap().messages.len(), 15);
+    again.unwrap();
+    let open = db
+        .raw_rows(
+            "SELECT count(*)::text FROM pg_stat_activity
+              WHERE datname = current_database() AND pid <> pg_backend_pid()
+                AND state LIKE 'idle in transaction%'",
+        )
+        .await;
+    assert_eq!(open, vec![vec![b"0".to_vec()]]);
+}
+
 /// SQLite wakes only in-process: documented limitation (two processes on
 /// one SQLite file still share the data).
 /// Concurrent fetches that acknowledge messages share transactions with

@@ -19,8 +19,9 @@
 //! newer build and is refused (`StoreError::TooNew`) without being touched.
 //!
 //! Rules: append, never edit a released entry; keep the two lists
-//! equivalent (same tables, columns and indexes, in each dialect); carry
-//! data forward in SQL.
+//! equivalent (same tables, columns and indexes, in each dialect, unless
+//! a backend's storage calls for another key, as in version 7, an empty
+//! entry on the other backend); carry data forward in SQL.
 //!
 //! | version | what |
 //! |---|---|
@@ -30,6 +31,7 @@
 //! | 4 | indexes `channels (member_a, id)` and `channels (member_b, id)` for paged `ListChannels` (replacing `channels (member_b)`) |
 //! | 5 | tombstones (authors' delete records served by pull) and the recipients of each deleted post |
 //! | 6 | `checkins.verified_at_ms`: when the addresses were verified by a dial-back; only verified check-ins are served |
+//! | 7 | PostgreSQL only: `messages` keyed by queue, primary key `messages_by_queue (recipient, channel, id)` replacing the key on `id` and the separate queue index (one index fewer per message); SQLite unchanged (its `id` is the rowid `AUTOINCREMENT` needs) |
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -38,7 +40,7 @@ use super::StoreError;
 /// SQLite migrations; entry `i` takes the database from version `i` to
 /// `i + 1`.
 pub(crate) const SQLITE: &[&str] = &[
-    SQLITE_V1, SQLITE_V2, SQLITE_V3, SQLITE_V4, SQLITE_V5, SQLITE_V6,
+    SQLITE_V1, SQLITE_V2, SQLITE_V3, SQLITE_V4, SQLITE_V5, SQLITE_V6, SQLITE_V7,
 ];
 
 /// PostgreSQL migrations, the same schema in PostgreSQL's dialect.
@@ -49,6 +51,7 @@ pub(crate) const POSTGRES: &[&str] = &[
     POSTGRES_V4,
     POSTGRES_V5,
     POSTGRES_V6,
+    POSTGRES_V7,
 ];
 
 /// The advisory lock key (one `bigint`) held while migrating PostgreSQL:
@@ -137,6 +140,23 @@ const SQLITE_V6: &str = "ALTER TABLE checkins ADD COLUMN verified_at_ms INTEGER;
 
 /// Version 6 (PostgreSQL): see [`SQLITE_V6`].
 const POSTGRES_V6: &str = "ALTER TABLE checkins ADD COLUMN verified_at_ms BIGINT;";
+
+/// Version 7 (SQLite): nothing. SQLite's `messages` is a rowid table (the
+/// rowid is the `AUTOINCREMENT` id), so its queue order needs the
+/// separate `messages_by_queue` index; see [`POSTGRES_V7`].
+const SQLITE_V7: &str = "-- version 7 changes only the PostgreSQL schema";
+
+/// Version 7 (PostgreSQL): `messages` keyed by queue. Every read, ack
+/// delete and listing goes by `(recipient, channel, id)`; the key on `id`
+/// alone was an index that only inserts paid for (ids come from a
+/// sequence, unique without it). The queue index becomes the primary
+/// key, under its old name `messages_by_queue`: each message costs three
+/// index entries instead of four (key, dedup, expiry).
+const POSTGRES_V7: &str = "
+ALTER TABLE messages DROP CONSTRAINT messages_pkey;
+DROP INDEX messages_by_queue;
+ALTER TABLE messages ADD CONSTRAINT messages_by_queue PRIMARY KEY (recipient, channel, id);
+";
 
 /// Version 3 (SQLite): post retention deletes by receive time.
 const SQLITE_V3: &str = "CREATE INDEX posts_by_received ON posts (received_at_ms);";

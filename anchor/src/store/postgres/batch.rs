@@ -13,13 +13,19 @@ const LOCK_QUEUES_SQL: &str =
     "SELECT pg_advisory_xact_lock($1::int4, k) FROM unnest($2::int4[]) AS k";
 
 /// The messages already queued under a clientMessageId: row `i` of the
-/// arrays is (recipient, channel, sender, clientMessageId).
+/// arrays is (recipient, channel, sender, clientMessageId). One probe of
+/// `messages_dedup` per row: the subquery is a lateral one that cannot be
+/// flattened into a join (`OFFSET 0`), so the generic plan
+/// ([`MAILBOX_BEGIN`]) cannot be a join over the whole index.
 const QUEUED_CM_SQL: &str = "SELECT m.recipient, m.channel, m.sender, m.client_msg_id,
         m.id, m.received_at_ms, m.expires_at_ms
    FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[]) AS k(r, c, s, cm)
-   JOIN messages AS m
-     ON m.recipient = k.r AND m.channel = k.c AND m.sender = k.s
-    AND m.client_msg_id = k.cm AND m.client_msg_id IS NOT NULL";
+   CROSS JOIN LATERAL (
+     SELECT recipient, channel, sender, client_msg_id, id, received_at_ms, expires_at_ms
+       FROM messages
+      WHERE recipient = k.r AND channel = k.c AND sender = k.s
+        AND client_msg_id = k.cm AND client_msg_id IS NOT NULL
+     OFFSET 0) AS m";
 
 /// `$1` new message ids.
 const DRAW_IDS_SQL: &str = "SELECT nextval('message_ids') FROM generate_series(1, $1::int4)";
@@ -34,7 +40,7 @@ const INSERT_MESSAGES_SQL: &str = "INSERT INTO messages
 const NOTIFY_SQL: &str = "SELECT pg_notify($1::text, p) FROM unnest($2::text[]) AS p";
 
 /// The deadpool client: statements prepared once per connection.
-type Conn = deadpool_postgres::ClientWrapper;
+pub(super) type Conn = deadpool_postgres::ClientWrapper;
 
 /// A statement result, for statements a batch may leave out.
 async fn maybe<T: Default>(
@@ -173,17 +179,17 @@ async fn run_batch(pool: &Pool, registry: &Registry, batch: Vec<PgJob>, op_timeo
 /// before the transaction is over (the operation timed out), the
 /// connection is closed instead of going back to the pool, so the server
 /// rolls the transaction back and no later user of the pool runs inside it.
-struct InTransaction(Option<deadpool_postgres::Object>);
+pub(super) struct InTransaction(pub(super) Option<deadpool_postgres::Object>);
 
 impl InTransaction {
-    fn conn(&self) -> Result<&Conn, StoreError> {
+    pub(super) fn conn(&self) -> Result<&Conn, StoreError> {
         self.0
             .as_deref()
             .ok_or_else(|| StoreError::corrupt("postgres batch", "no connection"))
     }
 
     /// The transaction is over (committed or rolled back): back to the pool.
-    fn done(mut self) {
+    pub(super) fn done(mut self) {
         drop(self.0.take());
     }
 }
@@ -201,7 +207,7 @@ impl Drop for InTransaction {
 /// database failure, and then nothing was stored) and the pages (in
 /// `b.fetches` order). Answered only after the `COMMIT` succeeded.
 ///
-/// 1. `BEGIN`; the queues written are locked (sorted, so batches cannot
+/// 1. `BEGIN` ([`MAILBOX_BEGIN`]); the queues written are locked (sorted, so batches cannot
 ///    deadlock), the clientMessageIds already queued are looked up and an
 ///    id is drawn for every candidate message, in that order (under the
 ///    locks: race-free, ids in commit order; a candidate found queued
@@ -346,7 +352,7 @@ async fn pipelined_batch(
     let page_p = pages_in.params();
     let (begun, locked, found_rows, id_rows, acked, page_rows) = tokio::join!(
         biased;
-        c.batch_execute("BEGIN"),
+        c.batch_execute(MAILBOX_BEGIN),
         maybe(locks.is_empty(), c.execute(&lock_st, &lock_p)),
         maybe(with_cm.is_empty(), c.query(&dedup_st, &dedup_p)),
         maybe(candidates.is_empty(), c.query(&ids_st, &ids_p)),
