@@ -2,11 +2,11 @@
 //! §13.2–§13.4): what this node sends about its view, and how what its
 //! peers send becomes its hops 2 and 3.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
 
 use super::map::{Layer, Reported, MAX_REPORTED_HOP1, MAX_REPORTED_HOP2};
-use super::{Mesh, MeshMessage, OutEvent, Refusal, Timer};
+use super::{Counters, Mesh, MeshMessage, OutEvent, Refusal, Timer};
 use crate::ids::NodeId;
 use crate::limits::PROTOCOL_VERSION;
 use crate::messages::common::{PeerAddress, SocketAddress};
@@ -516,18 +516,8 @@ impl Mesh {
                 if h1.is_empty() && h2.is_empty() {
                     continue;
                 }
-                st.out_seq += 1;
-                self.stats.diffs_sent += 1;
-                self.stats.diff_changes_sent += (h1.len() + h2.len()) as u64;
-                self.out.push_back(OutEvent::Push {
-                    peer,
-                    msg: MeshMessage::RoutingDiff(RoutingDiff {
-                        version: PROTOCOL_VERSION,
-                        seq: st.out_seq,
-                        hop1_changes: std::mem::take(h1),
-                        hop2_changes: std::mem::take(h2),
-                    }),
-                });
+                let (h1, h2) = (std::mem::take(h1), std::mem::take(h2));
+                push_diff(&mut self.stats, &mut self.out, st, peer, h1, h2);
                 continue;
             }
             let mut h1 = h1.as_slice();
@@ -537,18 +527,14 @@ impl Mesh {
                 let (b, rest2) = h2.split_at(h2.len().min(DIFF_HOP2_CHUNK));
                 h1 = rest1;
                 h2 = rest2;
-                st.out_seq += 1;
-                self.stats.diffs_sent += 1;
-                self.stats.diff_changes_sent += (a.len() + b.len()) as u64;
-                self.out.push_back(OutEvent::Push {
+                push_diff(
+                    &mut self.stats,
+                    &mut self.out,
+                    st,
                     peer,
-                    msg: MeshMessage::RoutingDiff(RoutingDiff {
-                        version: PROTOCOL_VERSION,
-                        seq: st.out_seq,
-                        hop1_changes: a.to_vec(),
-                        hop2_changes: b.to_vec(),
-                    }),
-                });
+                    a.to_vec(),
+                    b.to_vec(),
+                );
             }
         }
         self.map.truncate_journal(end);
@@ -678,4 +664,27 @@ impl JournalIndex {
         }
         (h1, h2)
     }
+}
+
+/// Sends `peer` the next RoutingDiff of its sequence, and counts it.
+fn push_diff(
+    stats: &mut Counters,
+    out: &mut VecDeque<OutEvent>,
+    st: &mut PeerSync,
+    peer: NodeId,
+    hop1_changes: Vec<Hop1Change>,
+    hop2_changes: Vec<Hop2Change>,
+) {
+    st.out_seq += 1;
+    stats.diffs_sent += 1;
+    stats.diff_changes_sent += (hop1_changes.len() + hop2_changes.len()) as u64;
+    out.push_back(OutEvent::Push {
+        peer,
+        msg: MeshMessage::RoutingDiff(RoutingDiff {
+            version: PROTOCOL_VERSION,
+            seq: st.out_seq,
+            hop1_changes,
+            hop2_changes,
+        }),
+    });
 }
