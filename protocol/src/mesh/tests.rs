@@ -852,6 +852,16 @@ fn a_bucket_refresh_ends_at_the_fan_out_that_names_a_node_of_its_bucket() {
     assert!(net.node(0).slots.is_known(&nid(c)), "a wide candidate");
 }
 
+/// Node 0 runs one bucket refresh as if its deepest wide peer were
+/// `deep`; returns its counters once the network has settled (20 s).
+fn refresh_and_settle(net: &mut Net, deep: NodeId) -> Counters {
+    let now = net.now;
+    net.node(0).bucket_refresh(now, &[deep]);
+    net.drain(nid(0));
+    net.run_for(Duration::from_secs(20));
+    net.node(0).counters()
+}
+
 #[test]
 fn a_bucket_found_empty_is_asked_again_by_fan_out_only() {
     let (mut net, [a, ..], _) = refresh_chain();
@@ -859,19 +869,11 @@ fn a_bucket_found_empty_is_asked_again_by_fan_out_only() {
     // the chain; the next ask of the same bucket is node 0's fan-out only.
     let mut deep = nid(0);
     deep.0[24] ^= 0x01; // common prefix 199: the next bucket asked is 200
-    let now = net.now;
-    net.node(0).bucket_refresh(now, &[deep]);
-    net.drain(nid(0));
-    net.run_for(Duration::from_secs(20));
-    let counters = net.node(0).counters();
+    let counters = refresh_and_settle(&mut net, deep);
     assert_eq!((counters.refreshes, counters.refreshes_missed), (1, 1));
     assert!(net.worm_requests >= 1, "the first ask is a full worm");
     let (requests, queries) = (net.worm_requests, net.worm_queries);
-    let now = net.now;
-    net.node(0).bucket_refresh(now, &[deep]);
-    net.drain(nid(0));
-    net.run_for(Duration::from_secs(20));
-    let counters = net.node(0).counters();
+    let counters = refresh_and_settle(&mut net, deep);
     assert_eq!((counters.refreshes, counters.refreshes_missed), (2, 2));
     assert_eq!(net.worm_requests, requests, "not forwarded");
     assert_eq!(net.worm_queries, queries + 1, "to node {a} only");
