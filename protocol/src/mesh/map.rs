@@ -951,9 +951,23 @@ impl Map {
     }
 
     /// Hop-2 nodes of the view (not me, not hop 1) with their anchor flag,
-    /// in id order (hop 2 is walked beside the sorted hop-1 ids: no lookup
-    /// per entry).
+    /// in id order.
     pub fn hop2_view(&self) -> impl Iterator<Item = (NodeId, bool)> + '_ {
+        self.hop2_view_entries().map(|(id, e)| (id, e.is_anchor))
+    }
+
+    /// Hop-2 nodes of the view that a peer's report carries an address for
+    /// (the nodes this one could dial from its map), with their anchor flag
+    /// (set if any report says so), in id order.
+    pub(crate) fn hop2_addressed(&self) -> impl Iterator<Item = (NodeId, bool)> + '_ {
+        self.hop2_view_entries()
+            .filter(|(_, e)| e.addressed > 0)
+            .map(|(id, e)| (id, e.is_anchor))
+    }
+
+    /// The hop-2 index's entries of the view, in id order (hop 2 is walked
+    /// beside the sorted hop-1 ids: no lookup per entry).
+    fn hop2_view_entries(&self) -> impl Iterator<Item = (NodeId, &Hop2Index)> + '_ {
         // Compared as `Key`s (the first eight bytes as one integer first):
         // one compare per hop-2 entry, a `memcmp` call each as `NodeId`s.
         let mut skip: Vec<Key> = self.hop1.keys().map(|id| Key(*id)).collect();
@@ -969,7 +983,7 @@ impl Map {
                     _ => return true,
                 }
             })
-            .map(|(Key(id), e)| (*id, e.is_anchor))
+            .map(|(Key(id), e)| (*id, e))
     }
 
     /// Entries in hop 2 of the view (an upper bound: hop 2 also holds
@@ -979,6 +993,7 @@ impl Map {
     }
 
     /// Every (reporter, node, address, anchor) of the peers' reported hop 1.
+    #[cfg(test)]
     pub(crate) fn reported_hop1(&self) -> impl Iterator<Item = (&NodeId, &NodeId, &Reported)> {
         self.reports
             .iter()
@@ -1184,6 +1199,7 @@ impl Map {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use std::collections::BTreeMap;
 
     fn id(seed: u64) -> NodeId {
         let mut b = [0u8; 32];
@@ -1595,6 +1611,30 @@ mod tests {
                         closest_addressable_by_scan(&map, &target, &skip),
                         "step {}", step
                     );
+                }
+                // The wide candidates from the map: each addressed hop-2
+                // node of the view once, flagged an anchor if a report says so.
+                let want: Vec<(NodeId, bool)> = map
+                    .reported_hop1()
+                    .filter(|(_, x, _)| **x != map.me && map.peer(x).is_none())
+                    .map(|(_, x, rep)| (*x, rep.addr.is_some(), rep.is_anchor))
+                    .fold(BTreeMap::new(), |mut m, (x, addr, anchor)| {
+                        let e: &mut (bool, bool) = m.entry(x).or_default();
+                        *e = (e.0 || addr, e.1 || anchor);
+                        m
+                    })
+                    .into_iter()
+                    .filter(|(_, (addr, _))| *addr)
+                    .map(|(x, (_, anchor))| (x, anchor))
+                    .collect();
+                let got: Vec<(NodeId, bool)> = map.hop2_addressed().collect();
+                proptest::prop_assert_eq!(
+                    got.iter().map(|g| g.0).collect::<Vec<_>>(),
+                    want.iter().map(|w| w.0).collect::<Vec<_>>(),
+                    "step {}", step
+                );
+                for (g, w) in got.iter().zip(&want) {
+                    proptest::prop_assert!(g.1 || !w.1, "step {}: anchor flag lost", step);
                 }
             }
         }

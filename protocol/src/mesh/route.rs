@@ -142,7 +142,8 @@ pub fn select_wide(
 ) -> Vec<NodeId> {
     let mut chosen: Vec<NodeId> = Vec::with_capacity(slots);
     let mut pool: Vec<&WideCandidate> = candidates.iter().filter(|c| c.id != *me).collect();
-    pool.sort_by_key(|c| (!c.current, tiebreak(&c.id), c.id.0));
+    // Each key computed once (a stable sort, as `sort_by_key`).
+    pool.sort_by_cached_key(|c| (!c.current, tiebreak(&c.id), c.id.0));
     pool.dedup_by_key(|c| c.id);
     let taken = |chosen: &mut Vec<NodeId>, id: NodeId| {
         if chosen.len() < slots && !chosen.contains(&id) {

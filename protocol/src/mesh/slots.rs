@@ -12,7 +12,6 @@
 //! the node's fan-out or a worm) becomes a candidate for a deeper bucket.
 //! Failed dials back off exponentially, 1 s doubling to 5 min.
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -312,8 +311,9 @@ impl Mesh {
     /// the wide set with [`route::select_wide`], dial the new ones, let go
     /// of the dropped ones, and start one bucket-refresh lookup.
     pub(crate) fn reevaluate_wide(&mut self, now: Duration, refresh: bool) {
-        let mut cands: Vec<WideCandidate> = Vec::new();
-        let mut addrs: IdMap<Vec<SocketAddr>> = HashMap::with_hasher(self.map.hasher());
+        let mut cands: Vec<WideCandidate> = Vec::with_capacity(
+            self.map.hop2_len_bound() + self.slots.known.len() + self.config.wide_slots,
+        );
         for (id, p) in self.map.hop1() {
             if p.class == SlotClass::Social {
                 continue;
@@ -324,32 +324,17 @@ impl Mesh {
                 current: p.class.is_wide(),
             });
         }
-        // A node several peers report is one candidate, as its first report
-        // lists it (`select_wide` keeps the first of equal ids, so the
-        // choice is the same; ~10⁴ reported entries are ~3,000 nodes at
-        // 5×10³ simulated nodes); an anchor flag a later report carries
-        // still counts below.
-        let mut also_anchor: Vec<NodeId> = Vec::new();
-        for (_, id, rep) in self.map.reported_hop1() {
-            if let Some(a) = rep.addr() {
-                if self.map.peer(id).is_none() {
-                    match addrs.entry(*id) {
-                        Entry::Occupied(_) => {
-                            if rep.is_anchor {
-                                also_anchor.push(*id);
-                            }
-                        }
-                        Entry::Vacant(v) => {
-                            v.insert(vec![a]);
-                            cands.push(WideCandidate {
-                                id: *id,
-                                is_anchor: rep.is_anchor,
-                                current: false,
-                            });
-                        }
-                    }
-                }
-            }
+        // Each hop-2 node a report gives an address for is one candidate
+        // (the map's hop-2 index holds each once, in id order, its anchor
+        // flag set if any report says so; the order does not matter, as
+        // `select_wide` sorts). Its address is looked up only if it is
+        // chosen and dialed.
+        for (id, is_anchor) in self.map.hop2_addressed() {
+            cands.push(WideCandidate {
+                id,
+                is_anchor,
+                current: false,
+            });
         }
         for (id, k) in &self.slots.known {
             if self.map.peer(id).is_none() {
@@ -358,7 +343,6 @@ impl Mesh {
                     is_anchor: k.is_anchor,
                     current: false,
                 });
-                addrs.entry(*id).or_insert_with(|| k.addresses.clone());
             }
         }
         let salt = self.random_u64();
@@ -388,8 +372,7 @@ impl Mesh {
             if current.contains(&id) || !self.slots.may_dial(&id, now) {
                 continue;
             }
-            let is_anchor =
-                cands.iter().any(|c| c.id == id && c.is_anchor) || also_anchor.contains(&id);
+            let is_anchor = cands.iter().any(|c| c.id == id && c.is_anchor);
             let class = if is_anchor {
                 SlotClass::Anchor
             } else {
@@ -402,7 +385,8 @@ impl Mesh {
                 }
                 continue;
             }
-            let a = addrs.get(&id).cloned().unwrap_or_default();
+            // A report's address first, then a known node's.
+            let a = self.addresses_of(&id, &[]);
             self.dial(now, id, a, class);
         }
         if refresh && self.slots.refresh_due.is_none_or(|t| now >= t) {
