@@ -132,7 +132,9 @@ pub struct WideCandidate {
 /// 3. remaining slots: current peers first, then the candidates in the
 ///    order `tiebreak` gives (callers pass a random order).
 ///
-/// Returns at most `slots` ids, no duplicates, never `me`.
+/// Returns at most `slots` ids, no duplicates, never `me`. An id given more
+/// than once counts once: current if any of its entries is, an anchor if
+/// any says so.
 pub fn select_wide(
     me: &NodeId,
     candidates: &[WideCandidate],
@@ -140,28 +142,74 @@ pub fn select_wide(
     min_anchors: usize,
     mut tiebreak: impl FnMut(&NodeId) -> u64,
 ) -> Vec<NodeId> {
+    // The pool: each candidate id once, current if any of its entries is,
+    // an anchor if any says so, in the order (current first, tie-break,
+    // id). The rule reads only a few entries of it: the first anchors, the
+    // first entries of each bucket (skipping at most the anchors taken)
+    // and the first entries overall (skipping at most the ids already
+    // taken). The current candidates (a node's wide peers, a few dozen) are
+    // all kept; of the others one pass keeps those first few, so a
+    // re-evaluation over ~4,000 candidates sorts a few dozen.
+    let pooled =
+        |c: &WideCandidate, current: bool, tiebreak: &mut dyn FnMut(&NodeId) -> u64| Pooled {
+            key: (!current, tiebreak(&c.id), c.id.0),
+            anchor: c.is_anchor,
+            bucket: common_prefix_len(&me.0, &c.id.0),
+        };
+    let mut current: Vec<Pooled> = candidates
+        .iter()
+        .filter(|c| c.current && c.id != *me)
+        .map(|c| pooled(c, true, &mut tiebreak))
+        .collect();
+    current.sort_unstable_by_key(|x| x.key.2);
+    current.dedup_by(merge_same);
+    // Searched by the ids' first eight bytes (no `memcmp` per step).
+    let heads: Vec<u64> = current.iter().map(|p| head(&p.key.2)).collect();
+    let anchors = min_anchors.min(slots);
+    let mut first_anchors: Vec<Pooled> = Vec::new();
+    let mut first_overall: Vec<Pooled> = Vec::new();
+    let mut buckets: Vec<Vec<Pooled>> = vec![Vec::new(); 257];
+    for c in candidates {
+        if c.current || c.id == *me {
+            continue;
+        }
+        let h = head(&c.id.0);
+        let from = heads.partition_point(|&x| x < h);
+        if let Some(i) = (from..heads.len())
+            .take_while(|&i| heads[i] == h)
+            .find(|&i| current[i].key.2 == c.id.0)
+        {
+            current[i].anchor |= c.is_anchor;
+            continue;
+        }
+        let p = pooled(c, false, &mut tiebreak);
+        keep_first(&mut first_overall, 2 * slots + 1, &p);
+        keep_first(&mut buckets[p.bucket as usize], anchors + 1, &p);
+        if p.anchor {
+            keep_first(&mut first_anchors, anchors, &p);
+        }
+    }
+    let mut pool = current;
+    pool.extend(first_overall);
+    pool.extend(first_anchors);
+    pool.extend(buckets.into_iter().flatten());
+    pool.sort_unstable_by_key(|x| x.key);
+    pool.dedup_by(merge_same);
+
     let mut chosen: Vec<NodeId> = Vec::with_capacity(slots);
-    let mut pool: Vec<&WideCandidate> = candidates.iter().filter(|c| c.id != *me).collect();
-    // Each key computed once (a stable sort, as `sort_by_key`).
-    pool.sort_by_cached_key(|c| (!c.current, tiebreak(&c.id), c.id.0));
-    pool.dedup_by_key(|c| c.id);
     let taken = |chosen: &mut Vec<NodeId>, id: NodeId| {
         if chosen.len() < slots && !chosen.contains(&id) {
             chosen.push(id);
         }
     };
-    for c in pool
-        .iter()
-        .filter(|c| c.is_anchor)
-        .take(min_anchors.min(slots))
-    {
-        taken(&mut chosen, c.id);
+    for c in pool.iter().filter(|c| c.anchor).take(anchors) {
+        taken(&mut chosen, NodeId(c.key.2));
     }
     // Deepest bucket first; within a bucket the pool order (current first).
     let mut by_bucket: Vec<(u32, usize)> = pool
         .iter()
         .enumerate()
-        .map(|(i, c)| (common_prefix_len(&me.0, &c.id.0), i))
+        .map(|(i, c)| (c.bucket, i))
         .collect();
     by_bucket.sort_by_key(|&(b, i)| (std::cmp::Reverse(b), i));
     let mut last_bucket = None;
@@ -169,7 +217,7 @@ pub fn select_wide(
         if last_bucket == Some(b) {
             continue;
         }
-        let id = pool[i].id;
+        let id = NodeId(pool[i].key.2);
         if chosen.contains(&id) {
             continue;
         }
@@ -177,9 +225,53 @@ pub fn select_wide(
         taken(&mut chosen, id);
     }
     for c in &pool {
-        taken(&mut chosen, c.id);
+        taken(&mut chosen, NodeId(c.key.2));
     }
     chosen
+}
+
+/// A wide candidate in the pool of [`select_wide`]: its sort key (not
+/// current, tie-break, id), anchor flag and bucket.
+#[derive(Clone)]
+struct Pooled {
+    key: (bool, u64, [u8; 32]),
+    anchor: bool,
+    bucket: u32,
+}
+
+/// Keeps in `first` (sorted by key, at most `n`, each key once) the `n`
+/// entries that come first in the pool, offered `p` (an entry of an id
+/// already there adds its anchor flag).
+fn keep_first(first: &mut Vec<Pooled>, n: usize, p: &Pooled) {
+    if n == 0 || (first.len() == n && p.key > first[n - 1].key) {
+        return;
+    }
+    let at = first.partition_point(|x| x.key < p.key);
+    if let Some(x) = first.get_mut(at).filter(|x| x.key == p.key) {
+        x.anchor |= p.anchor;
+        return;
+    }
+    if first.len() == n {
+        first.pop();
+    }
+    first.insert(at, p.clone());
+}
+
+/// An id's first eight bytes as a big-endian integer (the ids' byte order).
+fn head(id: &[u8; 32]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&id[..8]);
+    u64::from_be_bytes(b)
+}
+
+/// `dedup_by` for entries of one id (equal keys): the kept one takes the
+/// other's anchor flag.
+fn merge_same(later: &mut Pooled, kept: &mut Pooled) -> bool {
+    let same = later.key.2 == kept.key.2;
+    if same {
+        kept.anchor |= later.anchor;
+    }
+    same
 }
 
 /// The id a bucket-refresh lookup searches for: `me` with bit `bucket`
@@ -201,6 +293,127 @@ pub fn bucket_probe(me: &NodeId, bucket: u32, random: [u8; 32]) -> NodeId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The rule as stated: the whole pool sorted (what `select_wide` was
+    /// before it selected the entries the rule reads).
+    fn select_wide_by_sort(
+        me: &NodeId,
+        candidates: &[WideCandidate],
+        slots: usize,
+        min_anchors: usize,
+        mut tiebreak: impl FnMut(&NodeId) -> u64,
+    ) -> Vec<NodeId> {
+        let mut chosen: Vec<NodeId> = Vec::with_capacity(slots);
+        let mut ids: std::collections::BTreeMap<NodeId, (bool, bool)> = Default::default();
+        for c in candidates.iter().filter(|c| c.id != *me) {
+            let e = ids.entry(c.id).or_default();
+            *e = (e.0 || c.current, e.1 || c.is_anchor);
+        }
+        let all: Vec<WideCandidate> = ids
+            .into_iter()
+            .map(|(id, (current, is_anchor))| WideCandidate {
+                id,
+                is_anchor,
+                current,
+            })
+            .collect();
+        let mut pool: Vec<&WideCandidate> = all.iter().collect();
+        pool.sort_by_key(|c| (!c.current, tiebreak(&c.id), c.id.0));
+        let taken = |chosen: &mut Vec<NodeId>, id: NodeId| {
+            if chosen.len() < slots && !chosen.contains(&id) {
+                chosen.push(id);
+            }
+        };
+        for c in pool
+            .iter()
+            .filter(|c| c.is_anchor)
+            .take(min_anchors.min(slots))
+        {
+            taken(&mut chosen, c.id);
+        }
+        let mut by_bucket: Vec<(u32, usize)> = pool
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (common_prefix_len(&me.0, &c.id.0), i))
+            .collect();
+        by_bucket.sort_by_key(|&(b, i)| (std::cmp::Reverse(b), i));
+        let mut last_bucket = None;
+        for (b, i) in by_bucket {
+            if last_bucket == Some(b) {
+                continue;
+            }
+            let id = pool[i].id;
+            if chosen.contains(&id) {
+                continue;
+            }
+            last_bucket = Some(b);
+            taken(&mut chosen, id);
+        }
+        for c in &pool {
+            taken(&mut chosen, c.id);
+        }
+        chosen
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 300,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+        /// The selection equals the rule over the whole sorted pool, with
+        /// repeated ids (current and not, anchor flags that disagree), few
+        /// and many candidates, deep buckets and ties of the tie-break.
+        #[test]
+        fn select_wide_equals_the_sorted_rule(
+            seed in proptest::prelude::any::<u64>(),
+            n in 0usize..400,
+            slots in 0usize..25,
+            min_anchors in 0usize..5,
+        ) {
+            let mut x = seed | 1;
+            let mut next = move || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            let me = NodeId([0x5a; 32]);
+            let mut ids: Vec<NodeId> = Vec::new();
+            let mut cands = Vec::new();
+            for _ in 0..n {
+                let r = next();
+                let id = if r % 5 == 0 && !ids.is_empty() {
+                    ids[(r >> 8) as usize % ids.len()]
+                } else {
+                    // Near `me` (deep buckets) or anywhere.
+                    let mut b = me.0;
+                    let keep = ((r >> 16) % 40) as usize;
+                    for (i, byte) in b.iter_mut().enumerate().skip(keep / 8) {
+                        if i * 8 >= keep {
+                            *byte = (next() & 0xff) as u8;
+                        }
+                    }
+                    if r % 97 == 0 {
+                        b = me.0;
+                    }
+                    NodeId(b)
+                };
+                ids.push(id);
+                cands.push(WideCandidate {
+                    id,
+                    is_anchor: (r >> 32) % 6 == 0,
+                    current: (r >> 40) % 4 == 0,
+                });
+            }
+            let salt = next();
+            // A coarse tie-break (many ties, broken by id).
+            let tb = |id: &NodeId| u64::from(id.0[31] & 7) ^ (salt & 3);
+            proptest::prop_assert_eq!(
+                select_wide(&me, &cands, slots, min_anchors, tb),
+                select_wide_by_sort(&me, &cands, slots, min_anchors, tb)
+            );
+        }
+    }
 
     fn id(first: u8) -> NodeId {
         let mut b = [0u8; 32];
