@@ -115,5 +115,34 @@ fn worm_step(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, map, worm_step);
+fn wide_choice(c: &mut Criterion) {
+    // A re-evaluation over a full map's candidates: 101 peers (20 of them
+    // wide) and ~5,500 addressed hop-2 nodes, two anchors among them.
+    let me = id(9, 0);
+    let mut cands: Vec<route::WideCandidate> = (0..101)
+        .map(|p| route::WideCandidate {
+            id: id(1, p),
+            is_anchor: p < 2,
+            current: p < 20,
+        })
+        .collect();
+    cands.extend((0..5_500).map(|i| route::WideCandidate {
+        id: id(2, i),
+        is_anchor: i % 100 == 0,
+        current: false,
+    }));
+    let mut salt = 0u64;
+    c.bench_function("select_wide over 5,601 candidates (20 slots)", |b| {
+        b.iter(|| {
+            salt += 1;
+            black_box(route::select_wide(&me, &cands, 20, 2, |n| {
+                let mut h = [0u8; 8];
+                h.copy_from_slice(&n.0[..8]);
+                u64::from_le_bytes(h) ^ salt
+            }))
+        })
+    });
+}
+
+criterion_group!(benches, map, worm_step, wide_choice);
 criterion_main!(benches);
