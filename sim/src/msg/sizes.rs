@@ -164,6 +164,38 @@ impl Layout {
         k
     }
 
+    /// `n` objects of `amount` words each pointed to from `from`, placed
+    /// as `n` calls of [`Layout::alloc`] place them, in bulk: a segment
+    /// takes as many as fit at once (`from` stays full once it is, and
+    /// the segments before the one found stay too small).
+    fn alloc_n(&mut self, from: usize, n: usize, amount: u32) {
+        let mut n = n as u64;
+        if amount == 0 {
+            return;
+        }
+        while n > 0 {
+            let (cap, used) = self.segs[from];
+            let fit = u64::from((cap - used) / amount).min(n);
+            if fit > 0 {
+                self.segs[from].1 += fit as u32 * amount;
+                n -= fit;
+                continue;
+            }
+            let a = amount + 1;
+            let k = match self.segs.iter().position(|(c, u)| a <= c - u) {
+                Some(k) => k,
+                None => {
+                    self.new_segment(a);
+                    self.segs.len() - 1
+                }
+            };
+            let (cap, used) = self.segs[k];
+            let fit = u64::from((cap - used) / a).min(n);
+            self.segs[k].1 += fit as u32 * a;
+            n -= fit;
+        }
+    }
+
     /// A struct list of `n` elements of `words` words each (a tag word).
     fn list(&mut self, from: usize, n: usize, words: u32) -> usize {
         self.alloc(from, 1 + n as u32 * words)
@@ -200,9 +232,7 @@ pub fn layout_len(m: &MeshMessage) -> Option<u64> {
                 l.addresses(h1, &c.addresses);
             }
             let h2 = l.list(root, d.hop2_changes.len(), words::HOP2_CHANGE);
-            for _ in &d.hop2_changes {
-                l.alloc(h2, words::ID);
-            }
+            l.alloc_n(h2, d.hop2_changes.len(), words::ID);
             l.frame_len(MessageCode::RoutingDiff)
         }
         MeshMessage::InitialMapSync(s) => {
@@ -214,14 +244,10 @@ pub fn layout_len(m: &MeshMessage) -> Option<u64> {
                 l.addresses(p, &e.peer.addresses);
             }
             let h2 = l.list(root, s.hop2.len(), words::HOP2_ENTRY);
-            for _ in &s.hop2 {
-                l.alloc(h2, words::ID);
-            }
+            l.alloc_n(h2, s.hop2.len(), words::ID);
             // A list of `Data`: one pointer word per element, no tag.
             let h3 = l.alloc(root, s.hop3.len() as u32);
-            for _ in &s.hop3 {
-                l.alloc(h3, words::ID);
-            }
+            l.alloc_n(h3, s.hop3.len(), words::ID);
             l.frame_len(MessageCode::InitialMapSync)
         }
         MeshMessage::MapSyncRequest(_) => None,
@@ -584,6 +610,34 @@ impl SizeModel {
                 0,
             ]),
             Err(_) => self.error.price([0; 5]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Layout;
+
+    /// `alloc_n` places objects exactly as `alloc` one by one does, also
+    /// across segment boundaries and with objects pointed to from a
+    /// segment that filled up.
+    #[test]
+    fn alloc_n_is_alloc_repeated() {
+        for first in [0u32, 1, 3, 700, 1022, 1023, 1024, 5000] {
+            for amount in [1u32, 2, 3, 4, 7, 1025] {
+                for n in [0usize, 1, 2, 100, 255, 256, 257, 1000, 3000] {
+                    let (mut a, root) = Layout::root(1);
+                    let from = a.alloc(root, first);
+                    let (mut b, root_b) = Layout::root(1);
+                    assert_eq!(b.alloc(root_b, first), from);
+                    for _ in 0..n {
+                        a.alloc(from, amount);
+                    }
+                    b.alloc_n(from, n, amount);
+                    assert_eq!(a.segs, b.segs, "first {first} amount {amount} n {n}");
+                    assert_eq!(a.next, b.next);
+                }
+            }
         }
     }
 }

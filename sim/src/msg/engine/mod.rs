@@ -39,7 +39,7 @@
 //! depend on what the pools hold).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex, MutexGuard, PoisonError};
@@ -221,8 +221,11 @@ pub(crate) struct Node {
     pub(crate) mesh: Option<Box<Mesh>>,
     pub(crate) inc: u32,
     timer_at: Option<Ns>,
-    /// Connection ends by peer.
-    ends: BTreeMap<u32, End>,
+    /// Connection ends by peer: looked up for every message sent and
+    /// delivered, so a flat hash table (one or two cache lines a lookup;
+    /// a `BTreeMap` of ~105 ends took several misses). Walked only when
+    /// the node departs, then in peer order.
+    ends: HashMap<u32, End, FixedState>,
     /// Requests this node sent, by request id.
     pending: HashMap<u64, Pending, FixedState>,
     /// Events this node has emitted (the last part of their keys).
@@ -243,7 +246,7 @@ impl Node {
             mesh: None,
             inc: 0,
             timer_at: None,
-            ends: BTreeMap::new(),
+            ends: HashMap::with_hasher(FixedState::with_seed(3)),
             pending: HashMap::with_hasher(FixedState::with_seed(2)),
             emitted: 0,
             dials: 0,
@@ -973,7 +976,12 @@ impl Sim {
         let crash_idle = self.p.crash_idle.as_nanos() as Ns;
         let now = self.now;
         let (counters, inc) = self.on_shard(i, |s, w| {
-            let ends = std::mem::take(&mut s.node_mut(i).ends);
+            let mut ends: Vec<(u32, End)> = std::mem::take(&mut s.node_mut(i).ends)
+                .into_iter()
+                .collect();
+            // In peer order: the order of the pushes is part of the events'
+            // keys.
+            ends.sort_unstable_by_key(|&(p, _)| p);
             for (p, e) in ends {
                 // Every end, open or not: a dial the peer accepted waits
                 // for this node's handshake until the notice arrives.
@@ -1080,25 +1088,30 @@ impl Sim {
     fn sample(&mut self) {
         self.absorb_metrics();
         let online = self.online.len();
-        let mut guards: Vec<_> = self.shards.iter().map(lock).collect();
-        let w = &*self.w;
-        let mut conns: Vec<u64> = Vec::with_capacity(online);
-        for &i in &self.online {
-            if let Some(m) = &guards[w.shard_of(i)].node(i).mesh {
-                conns.push(m.peers().count() as u64);
-            }
-        }
+        let nodes = std::mem::take(&mut self.online);
+        let conns: Vec<u64> = self
+            .on_nodes(&nodes, |_, n| {
+                n.mesh.as_ref().map(|m| m.peers().count() as u64)
+            })
+            .into_iter()
+            .flatten()
+            .collect();
         let k = (self.p.map_samples as usize).min(online);
-        let mut stats = Vec::with_capacity(k);
-        for s in 0..k {
-            // An evenly spread, rotating sample of the online nodes.
-            let pos = (s * online / k.max(1) + (self.m.samples.len() % 7)) % online.max(1);
-            let i = self.online[pos];
-            if let Some(m) = guards[w.shard_of(i)].node_mut(i).mesh.as_mut() {
-                stats.push(m.map_stats());
-            }
-        }
-        drop(guards);
+        let sampled: Vec<u32> = (0..k)
+            .map(|s| {
+                // An evenly spread, rotating sample of the online nodes.
+                let pos = (s * online / k.max(1) + (self.m.samples.len() % 7)) % online.max(1);
+                nodes[pos]
+            })
+            .collect();
+        self.online = nodes;
+        // The sampled maps' stats (a union rebuild each) on the run's
+        // threads, a shard at a time.
+        let stats: Vec<_> = self
+            .on_nodes(&sampled, |_, n| n.mesh.as_mut().map(|m| m.map_stats()))
+            .into_iter()
+            .flatten()
+            .collect();
         self.m.sample(self.now, online, &conns, &stats);
     }
 
@@ -1125,23 +1138,25 @@ impl Sim {
     /// node's connection count, with its profile.
     pub(crate) fn final_maps(&mut self, k: usize) -> (Vec<ProfiledMap>, Vec<(Profile, u64)>) {
         let online = self.online.clone();
-        let mut guards: Vec<_> = self.shards.iter().map(lock).collect();
-        let w = &*self.w;
-        let mut conns = Vec::with_capacity(online.len());
-        for &i in &online {
-            if let Some(m) = &guards[w.shard_of(i)].node(i).mesh {
-                conns.push((w.topo.profile[i as usize], m.peers().count() as u64));
-            }
-        }
+        let counts = self.on_nodes(&online, |_, n| {
+            n.mesh.as_ref().map(|m| m.peers().count() as u64)
+        });
         let k = k.min(online.len());
-        let mut maps = Vec::with_capacity(k);
-        for s in 0..k {
-            let i = online[s * online.len() / k.max(1)];
-            let p = w.topo.profile[i as usize];
-            if let Some(m) = guards[w.shard_of(i)].node_mut(i).mesh.as_mut() {
-                maps.push((p, m.map_stats()));
-            }
-        }
+        let sampled: Vec<u32> = (0..k)
+            .map(|s| online[s * online.len() / k.max(1)])
+            .collect();
+        let stats = self.on_nodes(&sampled, |_, n| n.mesh.as_mut().map(|m| m.map_stats()));
+        let profile = |i: u32| self.w.topo.profile[i as usize];
+        let conns = online
+            .iter()
+            .zip(counts)
+            .filter_map(|(&i, c)| c.map(|c| (profile(i), c)))
+            .collect();
+        let maps = sampled
+            .iter()
+            .zip(stats)
+            .filter_map(|(&i, s)| s.map(|s| (profile(i), s)))
+            .collect();
         (maps, conns)
     }
 }
