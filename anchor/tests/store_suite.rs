@@ -2523,6 +2523,28 @@ async fn postgres_mailbox_operations_leave_no_open_transaction() {
     assert_eq!(open, vec![vec![b"0".to_vec()]]);
 }
 
+/// The mailbox's connections plan for the whole session (a pool of their
+/// own: generic plans, never a sequential scan of `messages`), so a
+/// read-only fetch needs no `BEGIN` / `SET LOCAL` / `COMMIT` of its own: on
+/// a new, empty database, where the planner left to itself scans the
+/// small `messages` table sequentially, the fetch is planned by key.
+/// And the settings stay on the mailbox's connections: a pull still plans
+/// with its bound values (a custom plan shows none of `$1`..).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_mailbox_plans_by_key_on_its_own_connections() {
+    let Some(db) = pg_db().await else { return };
+    let s = db.open().await;
+    let (a, b) = (node(1), node(2));
+    s.enqueue(msg(None, a, b, b"x")).await.unwrap();
+    let page = s.fetch(b, None, 0, 5, usize::MAX, NOW).await.unwrap();
+    assert_eq!(page.messages.len(), 1);
+    let fetch = s.explain(PlanQuery::Fetch).await.unwrap();
+    assert!(!fetch.contains("Seq Scan on messages"), "{fetch}");
+    assert!(fetch.contains("messages_by_queue"), "{fetch}");
+    let pull = s.explain(PlanQuery::Pull).await.unwrap();
+    assert!(!pull.contains("$1"), "pull plans are custom:\n{pull}");
+}
+
 /// SQLite wakes only in-process: documented limitation (two processes on
 /// one SQLite file still share the data).
 /// Concurrent fetches that acknowledge messages share transactions with
