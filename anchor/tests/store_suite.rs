@@ -2492,9 +2492,8 @@ async fn postgres_messages_keyed_by_queue_after_migration() {
 }
 
 /// Every mailbox operation ends its transaction before its connection goes
-/// back to the pool (a read-only fetch is `BEGIN`, page, `COMMIT` in one
-/// round trip; a write batch commits), so `MAILBOX_BEGIN`'s `SET LOCAL`s
-/// never reach other users of the pool: after concurrent reads and an
+/// back to the pool (a read-only fetch is one statement in a transaction of
+/// its own; a write batch commits): after concurrent reads and an
 /// acknowledgement, no connection of the store is idle in a transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_mailbox_operations_leave_no_open_transaction() {
