@@ -3,7 +3,7 @@
 //! * **Pools.** `pool_size` connections, created lazily, in two pools:
 //!   half (rounded up) for the mailbox (write batches and read-only
 //!   fetches, with session settings of their own:
-//!   [`MAILBOX_SESSION_OPTIONS`]), the rest for everything else (at least
+//!   [`MAILBOX_SESSION_OPTIONS`](pool::MAILBOX_SESSION_OPTIONS)), the rest for everything else (at least
 //!   one each). A checkout waits at
 //!   most `connect_timeout`, creating a connection likewise, and every
 //!   operation is bounded by `op_timeout`. A server that is down or
@@ -45,7 +45,7 @@ use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use deadpool_postgres::{Pool, PoolError};
 use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::{AsyncMessage, NoTls, Row};
@@ -64,9 +64,11 @@ use super::{
 
 mod batch;
 mod mailbox;
+mod pool;
 mod posts;
 
 use batch::{post_writer, worker};
+use pool::{build_pool, mailbox_config, split_pool};
 
 /// The `LISTEN`/`NOTIFY` channel.
 pub const NOTIFY_CHANNEL: &str = "distsoc_mailbox";
@@ -136,45 +138,10 @@ const FETCH_PAGE_SQL: &str = "SELECT k.i, m.id, m.payload_len, m.sender, m.recei
              WINDOW w AS (ORDER BY id)) AS q) AS m
   ORDER BY k.i, m.id";
 
-/// What the mailbox's pooled connections (write batches, read-only
-/// fetches; [`mailbox_config`]) set for their whole session. Their plans
-/// are generic, made once per connection (`plan_cache_mode`): with the
-/// default (`auto`) PostgreSQL planned every execution of these statements
-/// anew, since the arrays they take make a custom plan look cheaper
-/// (planning was a quarter of the cluster's CPU in the mailbox benchmark).
-/// And they never scan `messages` sequentially (`enable_seqscan`): every
-/// one reads a few queues by key, and a sequential scan, which the planner
-/// picks while the table is small, reads every dead row of a table whose
-/// rows are deleted as fast as they are inserted (and a generic plan would
-/// keep it). Session settings of a pool of their own, not `SET LOCAL` in
-/// each transaction: a read-only fetch is then one statement (no `BEGIN`,
-/// `SET`s, `COMMIT`), a write batch starts with a plain `BEGIN`, and the
-/// other pool (pull, posts, channels) keeps custom plans.
-const MAILBOX_SESSION_OPTIONS: &str = "-c plan_cache_mode=force_generic_plan -c enable_seqscan=off";
-
-/// The connection settings of the mailbox pool: `cfg` with
-/// [`MAILBOX_SESSION_OPTIONS`] after the operator's own `options` (if any).
-fn mailbox_config(cfg: &tokio_postgres::Config) -> tokio_postgres::Config {
-    let mut m = cfg.clone();
-    let options = match cfg.get_options() {
-        Some(o) if !o.trim().is_empty() => format!("{o} {MAILBOX_SESSION_OPTIONS}"),
-        _ => MAILBOX_SESSION_OPTIONS.to_owned(),
-    };
-    m.options(&options);
-    m
-}
-
-/// `pool_size` split between the mailbox pool and the other one (at
-/// least one connection each): (mailbox, other).
-fn split_pool(pool_size: usize) -> (usize, usize) {
-    let mailbox = pool_size.div_ceil(2).max(1);
-    (mailbox, pool_size.saturating_sub(mailbox).max(1))
-}
-
 /// Deletes what several fetches acknowledged: row `i` of the arrays is
 /// (recipient, channel, ackThrough). The rows are found by one range scan
 /// of the key per queue (a lateral subquery that cannot be flattened into
-/// a join, `OFFSET 0`, so the generic plan, [`MAILBOX_SESSION_OPTIONS`], cannot
+/// a join, `OFFSET 0`, so the generic plan, [`MAILBOX_SESSION_OPTIONS`](pool::MAILBOX_SESSION_OPTIONS), cannot
 /// join over the whole index) and deleted by their tuple ids, in tuple-id
 /// order (so two batches lock rows in the same order). Safe because the
 /// ids are found and used in this one statement, under one snapshot:
@@ -277,7 +244,7 @@ struct Inner {
     /// Pull, posts, channels, maintenance.
     pool: Pool,
     /// The mailbox: write batches and read-only fetches
-    /// ([`MAILBOX_SESSION_OPTIONS`]).
+    /// ([`MAILBOX_SESSION_OPTIONS`](pool::MAILBOX_SESSION_OPTIONS)).
     mailbox: Pool,
     jobs: mpsc::Sender<PgJob>,
     posts: mpsc::Sender<PostJob>,
@@ -367,26 +334,6 @@ fn pool_err(e: PoolError) -> StoreError {
         PoolError::NoRuntimeSpecified => StoreError::unavailable("no runtime for the pool"),
         PoolError::PostCreateHook(e) => StoreError::unavailable(e),
     }
-}
-
-/// A pool of at most `max` connections made with `cfg`, created lazily;
-/// a checkout, a connect and a recycle each wait at most `ct`.
-fn build_pool(cfg: tokio_postgres::Config, max: usize, ct: Duration) -> Result<Pool, StoreError> {
-    let mgr = Manager::from_config(
-        cfg,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Pool::builder(mgr)
-        .max_size(max.max(1))
-        .wait_timeout(Some(ct))
-        .create_timeout(Some(ct))
-        .recycle_timeout(Some(ct))
-        .runtime(Runtime::Tokio1)
-        .build()
-        .map_err(|e| StoreError::InvalidArgument(format!("postgres pool: {e}")))
 }
 
 async fn client(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
@@ -1222,40 +1169,5 @@ impl PgStore {
             Ok(lines.join("\n"))
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-    use super::*;
-
-    #[test]
-    fn pool_size_is_split_between_the_mailbox_and_the_rest() {
-        assert_eq!(split_pool(16), (8, 8));
-        assert_eq!(split_pool(3), (2, 1));
-        assert_eq!(split_pool(2), (1, 1));
-        assert_eq!(split_pool(1), (1, 1), "at least one each");
-        assert_eq!(split_pool(0), (1, 1));
-    }
-
-    #[test]
-    fn mailbox_connections_keep_the_operators_options() {
-        let plain: tokio_postgres::Config = "host=/tmp user=x dbname=y".parse().unwrap();
-        assert_eq!(
-            mailbox_config(&plain).get_options(),
-            Some(MAILBOX_SESSION_OPTIONS)
-        );
-        assert_eq!(plain.get_options(), None, "the other pool's are unchanged");
-        let mut own = plain.clone();
-        own.options("-c statement_timeout=5s");
-        let m = mailbox_config(&own);
-        assert_eq!(
-            m.get_options(),
-            Some(format!("-c statement_timeout=5s {MAILBOX_SESSION_OPTIONS}").as_str())
-        );
-        assert_eq!(m.get_hosts(), own.get_hosts());
-        assert_eq!(m.get_dbname(), Some("y"));
     }
 }
