@@ -16,7 +16,8 @@ const LOCK_QUEUES_SQL: &str =
 /// arrays is (recipient, channel, sender, clientMessageId). One probe of
 /// `messages_dedup` per row: the subquery is a lateral one that cannot be
 /// flattened into a join (`OFFSET 0`), so the generic plan
-/// ([`MAILBOX_SESSION_OPTIONS`](super::pool::MAILBOX_SESSION_OPTIONS)) cannot be a join over the whole index.
+/// ([`MAILBOX_SESSION_OPTIONS`](super::pool::MAILBOX_SESSION_OPTIONS))
+/// cannot be a join over the whole index.
 const QUEUED_CM_SQL: &str = "SELECT m.recipient, m.channel, m.sender, m.client_msg_id,
         m.id, m.received_at_ms, m.expires_at_ms
    FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[]) AS k(r, c, s, cm)
@@ -207,7 +208,8 @@ impl Drop for InTransaction {
 /// database failure, and then nothing was stored) and the pages (in
 /// `b.fetches` order). Answered only after the `COMMIT` succeeded.
 ///
-/// `pool` is the mailbox pool ([`MAILBOX_SESSION_OPTIONS`](super::pool::MAILBOX_SESSION_OPTIONS)).
+/// `pool` is the mailbox pool
+/// ([`MAILBOX_SESSION_OPTIONS`](super::pool::MAILBOX_SESSION_OPTIONS)).
 ///
 /// 1. `BEGIN`; the queues written are locked (sorted, so batches cannot
 ///    deadlock), the clientMessageIds already queued are looked up and an

@@ -170,7 +170,8 @@ impl PgStore {
     /// With an acknowledgement: a group-committed write (the delete, the
     /// page and its audit row in the batch transaction, answered after the
     /// commit). Without (a read, nothing to commit): the page statement
-    /// alone on a mailbox connection ([`MAILBOX_SESSION_OPTIONS`](super::pool::MAILBOX_SESSION_OPTIONS)), one
+    /// alone on a mailbox connection
+    /// ([`MAILBOX_SESSION_OPTIONS`](super::pool::MAILBOX_SESSION_OPTIONS)), one
     /// round trip and no transaction of its own, then the audit row is
     /// queued for the group commit if the page has messages, without
     /// waiting for its commit.

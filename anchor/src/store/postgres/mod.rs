@@ -3,7 +3,8 @@
 //! * **Pools.** `pool_size` connections, created lazily, in two pools:
 //!   half (rounded up) for the mailbox (write batches and read-only
 //!   fetches, with session settings of their own:
-//!   [`MAILBOX_SESSION_OPTIONS`](pool::MAILBOX_SESSION_OPTIONS)), the rest for everything else (at least
+//!   [`MAILBOX_SESSION_OPTIONS`](pool::MAILBOX_SESSION_OPTIONS)), the
+//!   rest for everything else (at least
 //!   one each). A checkout waits at
 //!   most `connect_timeout`, creating a connection likewise, and every
 //!   operation is bounded by `op_timeout`. A server that is down or
@@ -141,7 +142,8 @@ const FETCH_PAGE_SQL: &str = "SELECT k.i, m.id, m.payload_len, m.sender, m.recei
 /// Deletes what several fetches acknowledged: row `i` of the arrays is
 /// (recipient, channel, ackThrough). The rows are found by one range scan
 /// of the key per queue (a lateral subquery that cannot be flattened into
-/// a join, `OFFSET 0`, so the generic plan, [`MAILBOX_SESSION_OPTIONS`](pool::MAILBOX_SESSION_OPTIONS), cannot
+/// a join, `OFFSET 0`, so the generic plan,
+/// [`MAILBOX_SESSION_OPTIONS`](pool::MAILBOX_SESSION_OPTIONS), cannot
 /// join over the whole index) and deleted by their tuple ids, in tuple-id
 /// order (so two batches lock rows in the same order). Safe because the
 /// ids are found and used in this one statement, under one snapshot:
