@@ -249,9 +249,11 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
     ),
     (
         "pg_pool_size",
-        "PostgreSQL: most pooled connections of this anchor process. The \
-      anchor also holds one LISTEN connection, so size the server's max_connections \
-      for (pg_pool_size + 1) per anchor process, plus your own tools.",
+        "PostgreSQL: most pooled connections of this anchor process (half, \
+      rounded up, for the mailbox, the rest for everything else; at least one \
+      each). The anchor also holds one LISTEN connection, so size the server's \
+      max_connections for (pg_pool_size + 1) per anchor process (3 if pg_pool_size \
+      is 1), plus your own tools.",
     ),
     (
         "pg_connect_timeout_ms",

@@ -2492,9 +2492,8 @@ async fn postgres_messages_keyed_by_queue_after_migration() {
 }
 
 /// Every mailbox operation ends its transaction before its connection goes
-/// back to the pool (a read-only fetch is `BEGIN`, page, `COMMIT` in one
-/// round trip; a write batch commits), so `MAILBOX_BEGIN`'s `SET LOCAL`s
-/// never reach other users of the pool: after concurrent reads and an
+/// back to the pool (a read-only fetch is one statement in a transaction of
+/// its own; a write batch commits): after concurrent reads and an
 /// acknowledgement, no connection of the store is idle in a transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_mailbox_operations_leave_no_open_transaction() {
@@ -2521,6 +2520,33 @@ async fn postgres_mailbox_operations_leave_no_open_transaction() {
         )
         .await;
     assert_eq!(open, vec![vec![b"0".to_vec()]]);
+}
+
+/// The mailbox's connections plan for the whole session (a pool of their
+/// own: generic plans, never a sequential scan of `messages`), so a
+/// read-only fetch needs no `BEGIN` / `SET LOCAL` / `COMMIT` of its own: on
+/// a new database with three messages, where the planner left to itself
+/// scans the one-page `messages` table sequentially, the fetch's plan has
+/// no sequential scan (this test fails with the settings left out).
+/// And the settings stay on the mailbox's connections: a pull still plans
+/// with its bound values (a custom plan shows none of `$1`..).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_mailbox_never_scans_messages_sequentially_on_its_own_connections() {
+    let Some(db) = pg_db().await else { return };
+    let s = db.open().await;
+    let (a, b) = (node(1), node(2));
+    for i in 0..3u8 {
+        s.enqueue(msg(None, a, b, &[i])).await.unwrap();
+    }
+    // Statistics of a one-page table: a sequential scan is what the
+    // planner would choose.
+    s.analyze().await.unwrap();
+    let page = s.fetch(b, None, 0, 5, usize::MAX, NOW).await.unwrap();
+    assert_eq!(page.messages.len(), 3);
+    let fetch = s.explain(PlanQuery::Fetch).await.unwrap();
+    assert!(!fetch.contains("Seq Scan on messages"), "{fetch}");
+    let pull = s.explain(PlanQuery::Pull).await.unwrap();
+    assert!(!pull.contains("$1"), "pull plans are custom:\n{pull}");
 }
 
 /// SQLite wakes only in-process: documented limitation (two processes on

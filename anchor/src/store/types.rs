@@ -385,7 +385,9 @@ pub enum PlanQuery {
 /// Tuning knobs; [`StoreOptions::default`] suits most deployments.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    /// PostgreSQL: most pooled connections (plus one `LISTEN` connection).
+    /// PostgreSQL: most pooled connections (plus one `LISTEN` connection):
+    /// half, rounded up, for the mailbox, the rest for everything else
+    /// (at least one each).
     pub pool_size: usize,
     /// PostgreSQL: longest wait for a pooled connection, and for creating
     /// one; beyond it a call fails with [`StoreError::Unavailable`].

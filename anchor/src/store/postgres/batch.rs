@@ -16,7 +16,8 @@ const LOCK_QUEUES_SQL: &str =
 /// arrays is (recipient, channel, sender, clientMessageId). One probe of
 /// `messages_dedup` per row: the subquery is a lateral one that cannot be
 /// flattened into a join (`OFFSET 0`), so the generic plan
-/// ([`MAILBOX_BEGIN`]) cannot be a join over the whole index.
+/// ([`MAILBOX_SESSION_OPTIONS`](super::pool::MAILBOX_SESSION_OPTIONS))
+/// cannot be a join over the whole index.
 const QUEUED_CM_SQL: &str = "SELECT m.recipient, m.channel, m.sender, m.client_msg_id,
         m.id, m.received_at_ms, m.expires_at_ms
    FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], $4::bytea[]) AS k(r, c, s, cm)
@@ -207,7 +208,10 @@ impl Drop for InTransaction {
 /// database failure, and then nothing was stored) and the pages (in
 /// `b.fetches` order). Answered only after the `COMMIT` succeeded.
 ///
-/// 1. `BEGIN` ([`MAILBOX_BEGIN`]); the queues written are locked (sorted, so batches cannot
+/// `pool` is the mailbox pool
+/// ([`MAILBOX_SESSION_OPTIONS`](super::pool::MAILBOX_SESSION_OPTIONS)).
+///
+/// 1. `BEGIN`; the queues written are locked (sorted, so batches cannot
 ///    deadlock), the clientMessageIds already queued are looked up and an
 ///    id is drawn for every candidate message, in that order (under the
 ///    locks: race-free, ids in commit order; a candidate found queued
@@ -352,7 +356,7 @@ async fn pipelined_batch(
     let page_p = pages_in.params();
     let (begun, locked, found_rows, id_rows, acked, page_rows) = tokio::join!(
         biased;
-        c.batch_execute(MAILBOX_BEGIN),
+        c.batch_execute("BEGIN"),
         maybe(locks.is_empty(), c.execute(&lock_st, &lock_p)),
         maybe(with_cm.is_empty(), c.query(&dedup_st, &dedup_p)),
         maybe(candidates.is_empty(), c.query(&ids_st, &ids_p)),

@@ -2,7 +2,7 @@
 
 use tokio_postgres::types::ToSql;
 
-use super::batch::{write_batch, Batch, Conn, InTransaction};
+use super::batch::{write_batch, Batch, Conn};
 use super::*;
 
 impl PgStore {
@@ -144,7 +144,7 @@ impl PgStore {
     ) -> Result<Vec<Enqueued>, StoreError> {
         // Spawned: once started, the transaction commits (and wakes) even
         // if the caller goes away.
-        let pool = self.inner.pool.clone();
+        let pool = self.inner.mailbox.clone();
         let registry = Arc::clone(&self.inner.registry);
         let limit = self.inner.op_timeout;
         tokio::spawn(async move {
@@ -169,24 +169,21 @@ impl PgStore {
 
     /// With an acknowledgement: a group-committed write (the delete, the
     /// page and its audit row in the batch transaction, answered after the
-    /// commit). Without (a read, nothing to commit): one prepared read in
-    /// a read-only transaction of one round trip ([`MAILBOX_BEGIN`], the
-    /// page, `COMMIT`, pipelined), then the audit row is queued for the
-    /// group commit if the page has messages, without waiting for its
-    /// commit.
+    /// commit). Without (a read, nothing to commit): the page statement
+    /// alone on a mailbox connection
+    /// ([`MAILBOX_SESSION_OPTIONS`](super::pool::MAILBOX_SESSION_OPTIONS)), one
+    /// round trip and no transaction of its own, then the audit row is
+    /// queued for the group commit if the page has messages, without
+    /// waiting for its commit.
     pub(crate) async fn fetch(&self, q: FetchQuery) -> Result<FetchPage, StoreError> {
         if q.ack_through > 0 {
             return self.submit(|r| PgJob::Fetch(q, r)).await;
         }
         let page = self
             .timed(async {
-                let held = InTransaction(Some(client(&self.inner.pool).await?));
-                let pages = read_pages(held.conn()?, std::slice::from_ref(&q)).await;
-                // Every statement was answered: the transaction is over
-                // (a failed page read aborted it, and `COMMIT` rolled it
-                // back).
-                held.done();
-                pages?
+                let c = client(&self.inner.mailbox).await?;
+                read_pages(&c, std::slice::from_ref(&q))
+                    .await?
                     .pop()
                     .ok_or_else(|| StoreError::corrupt("fetch", "no page"))
             })
@@ -201,27 +198,16 @@ impl PgStore {
 /// The pages of several fetches (one per query, in order) with one
 /// prepared statement, whatever their number ([`FETCH_PAGE_SQL`]): each
 /// queue's first `max_messages + 1` unexpired messages, cut by
-/// [`fetch_cut`]. Runs in its own transaction ([`MAILBOX_BEGIN`], the
-/// page, `COMMIT`), sent together: one round trip. Whatever the outcome,
-/// every statement was answered when this returns, so the transaction is
-/// over; a caller dropped before (a timeout) leaves it open: hold the
-/// connection in an [`InTransaction`].
+/// [`fetch_cut`]. One statement, in a transaction of its own (implicit:
+/// it reads one snapshot and writes nothing), on a mailbox connection
+/// ([`MAILBOX_SESSION_OPTIONS`](super::pool::MAILBOX_SESSION_OPTIONS)).
 async fn read_pages(c: &Conn, qs: &[FetchQuery]) -> Result<Vec<FetchPage>, StoreError> {
     if qs.is_empty() {
         return Ok(Vec::new());
     }
     let args = PageArgs::new(qs);
     let st = c.prepare_cached(FETCH_PAGE_SQL).await.map_err(pg_err)?;
-    let params = args.params();
-    let (begun, rows, done) = tokio::join!(
-        biased;
-        c.batch_execute(MAILBOX_BEGIN),
-        c.query(&st, &params),
-        c.batch_execute("COMMIT"),
-    );
-    begun.map_err(pg_err)?;
-    let rows = rows.map_err(pg_err)?;
-    done.map_err(pg_err)?;
+    let rows = c.query(&st, &args.params()).await.map_err(pg_err)?;
     pages_from_rows(qs, &rows)
 }
 

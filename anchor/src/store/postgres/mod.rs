@@ -1,6 +1,11 @@
 //! The PostgreSQL backend (`deadpool-postgres` over `tokio-postgres`).
 //!
-//! * **Pool.** `pool_size` connections, created lazily; a checkout waits at
+//! * **Pools.** `pool_size` connections, created lazily, in two pools:
+//!   half (rounded up) for the mailbox (write batches and read-only
+//!   fetches, with session settings of their own:
+//!   [`MAILBOX_SESSION_OPTIONS`](pool::MAILBOX_SESSION_OPTIONS)), the
+//!   rest for everything else (at least
+//!   one each). A checkout waits at
 //!   most `connect_timeout`, creating a connection likewise, and every
 //!   operation is bounded by `op_timeout`. A server that is down or
 //!   restarting makes calls fail fast with [`StoreError::Unavailable`];
@@ -41,7 +46,7 @@ use std::future::Future;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use deadpool_postgres::{Pool, PoolError};
 use distsoc_protocol::ids::{ChannelId, NodeId, PostingId};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::{AsyncMessage, NoTls, Row};
@@ -60,9 +65,11 @@ use super::{
 
 mod batch;
 mod mailbox;
+mod pool;
 mod posts;
 
 use batch::{post_writer, worker};
+use pool::{build_pool, mailbox_config, split_pool};
 
 /// The `LISTEN`/`NOTIFY` channel.
 pub const NOTIFY_CHANNEL: &str = "distsoc_mailbox";
@@ -132,26 +139,11 @@ const FETCH_PAGE_SQL: &str = "SELECT k.i, m.id, m.payload_len, m.sender, m.recei
              WINDOW w AS (ORDER BY id)) AS q) AS m
   ORDER BY k.i, m.id";
 
-/// Starts a transaction of mailbox statements. Their plans are generic,
-/// made once per pooled connection (`plan_cache_mode`): with the default
-/// (`auto`) PostgreSQL planned every execution of these statements anew,
-/// since the arrays they take make a custom plan look cheaper (planning
-/// was a quarter of the cluster's CPU in the mailbox benchmark). And they
-/// never scan `messages` sequentially (`enable_seqscan`): every one reads
-/// a few queues by key, and a sequential scan, which the planner picks
-/// while the table is small, reads every dead row of a table whose rows
-/// are deleted as fast as they are inserted (and a generic plan would
-/// keep it). `SET LOCAL` after `BEGIN`: both settings end with the
-/// transaction, committed or rolled back, and a connection goes back to
-/// the pool only once its transaction is over (`InTransaction`), so the
-/// other statements of the pool (pull, posts) keep their custom plans.
-const MAILBOX_BEGIN: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan; \
-                             SET LOCAL enable_seqscan = off";
-
 /// Deletes what several fetches acknowledged: row `i` of the arrays is
 /// (recipient, channel, ackThrough). The rows are found by one range scan
 /// of the key per queue (a lateral subquery that cannot be flattened into
-/// a join, `OFFSET 0`, so the generic plan, [`MAILBOX_BEGIN`], cannot
+/// a join, `OFFSET 0`, so the generic plan,
+/// [`MAILBOX_SESSION_OPTIONS`](pool::MAILBOX_SESSION_OPTIONS), cannot
 /// join over the whole index) and deleted by their tuple ids, in tuple-id
 /// order (so two batches lock rows in the same order). Safe because the
 /// ids are found and used in this one statement, under one snapshot:
@@ -251,7 +243,11 @@ pub struct PgStore {
 }
 
 struct Inner {
+    /// Pull, posts, channels, maintenance.
     pool: Pool,
+    /// The mailbox: write batches and read-only fetches
+    /// ([`MAILBOX_SESSION_OPTIONS`](pool::MAILBOX_SESSION_OPTIONS)).
+    mailbox: Pool,
     jobs: mpsc::Sender<PgJob>,
     posts: mpsc::Sender<PostJob>,
     registry: Arc<Registry>,
@@ -269,6 +265,7 @@ impl fmt::Debug for PgStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgStore")
             .field("pool", &self.inner.pool.status())
+            .field("mailbox_pool", &self.inner.mailbox.status())
             .field("registry", &self.inner.registry)
             .finish_non_exhaustive()
     }
@@ -602,21 +599,9 @@ impl PgStore {
         if cfg.get_application_name().is_none() {
             cfg.application_name("distsoc-anchor");
         }
-        let mgr = Manager::from_config(
-            cfg.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(mgr)
-            .max_size(opts.pool_size.max(1))
-            .wait_timeout(Some(ct))
-            .create_timeout(Some(ct))
-            .recycle_timeout(Some(ct))
-            .runtime(Runtime::Tokio1)
-            .build()
-            .map_err(|e| StoreError::InvalidArgument(format!("postgres pool: {e}")))?;
+        let (mailbox_size, other_size) = split_pool(opts.pool_size);
+        let pool = build_pool(cfg.clone(), other_size, ct)?;
+        let mailbox = build_pool(mailbox_config(&cfg), mailbox_size, ct)?;
         migrate(&pool).await?;
         let salt = bounded(opts.op_timeout, load_salt(&pool)).await?;
 
@@ -640,7 +625,7 @@ impl PgStore {
         for _ in 0..opts.write_workers.max(1) {
             tokio::spawn(worker(
                 Arc::clone(&rx),
-                pool.clone(),
+                mailbox.clone(),
                 Arc::clone(&registry),
                 opts.max_write_batch.max(1),
                 opts.op_timeout,
@@ -656,6 +641,7 @@ impl PgStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 pool,
+                mailbox,
                 jobs: tx,
                 posts: posts_tx,
                 registry,
@@ -695,17 +681,18 @@ impl PgStore {
     }
 
     pub(crate) fn gauges(&self) -> StoreGauges {
-        let pool = self.inner.pool.status();
+        let (pool, mailbox) = (self.inner.pool.status(), self.inner.mailbox.status());
         StoreGauges {
             backend: "postgres",
             write_queue: self.inner.jobs.max_capacity() - self.inner.jobs.capacity()
                 + (self.inner.posts.max_capacity() - self.inner.posts.capacity()),
             write_queue_capacity: self.inner.jobs.max_capacity() + self.inner.posts.max_capacity(),
+            // Both pools together.
             pool: Some(PoolGauges {
-                max_size: pool.max_size,
-                size: pool.size,
-                available: pool.available,
-                waiting: pool.waiting,
+                max_size: pool.max_size + mailbox.max_size,
+                size: pool.size + mailbox.size,
+                available: pool.available + mailbox.available,
+                waiting: pool.waiting + mailbox.waiting,
             }),
         }
     }
@@ -1119,7 +1106,12 @@ impl PgStore {
 
     pub(crate) async fn explain(&self, q: PlanQuery) -> Result<String, StoreError> {
         self.timed(async {
-            let c = client(&self.inner.pool).await?;
+            // The fetch's plan as the mailbox makes it (its own pool).
+            let pool = match q {
+                PlanQuery::Fetch => &self.inner.mailbox,
+                PlanQuery::ListChannels | PlanQuery::Pull => &self.inner.pool,
+            };
+            let c = client(pool).await?;
             let rows = match q {
                 PlanQuery::Fetch => {
                     let one: &[u8] = &[0u8; 32];
