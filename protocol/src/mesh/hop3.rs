@@ -94,19 +94,13 @@ impl Bloom {
         )
     }
 
-    /// The block of `fp` and the mask of its bits in it (no list of
-    /// positions to allocate).
-    fn mask(&self, fp: u32) -> (usize, [u64; 8]) {
+    fn insert(&mut self, fp: u32) {
         let (b, bits) = self.positions(fp);
+        // The bits' mask first (no list of positions to allocate).
         let mut mask = [0u64; 8];
         for bit in bits {
             mask[(bit / 64) as usize] |= 1 << (bit % 64);
         }
-        (b, mask)
-    }
-
-    fn insert(&mut self, fp: u32) {
-        let (b, mask) = self.mask(fp);
         if let Some(block) = self.blocks.get_mut(b) {
             for (w, m) in block.iter_mut().zip(mask) {
                 *w |= m;
@@ -114,18 +108,12 @@ impl Bloom {
         }
     }
 
-    /// All of `fp`'s bits set? The block's eight words are checked without
-    /// a branch on any of them, so checks of several fingerprints in a row
-    /// do not wait on each other's cache misses ([`Union::note_inserts`]).
     fn may_contain(&self, fp: u32) -> bool {
-        let (b, mask) = self.mask(fp);
-        self.blocks.get(b).is_some_and(|block| {
-            block
-                .iter()
-                .zip(mask)
-                .fold(0u64, |missing, (w, m)| missing | (m & !w))
-                == 0
-        })
+        let (b, mut bits) = self.positions(fp);
+        match self.blocks.get(b) {
+            Some(block) => bits.all(|bit| block[(bit / 64) as usize] & (1 << (bit % 64)) != 0),
+            None => false,
+        }
     }
 
     fn bytes(&self) -> usize {
@@ -409,36 +397,12 @@ pub(crate) struct Union {
 }
 
 impl Union {
-    fn note_insert(&mut self, fp: u32) {
+    pub(crate) fn note_insert(&mut self, fp: u32) {
         // Most inserts are already there (another peer reports the same
         // node): only new ones count toward a rebuild.
         if !self.bloom.may_contain(fp) {
             self.inserted_since += 1;
             self.bloom.insert(fp);
-        }
-    }
-
-    /// [`Union::note_insert`] of each of `fps` in order, the filter's
-    /// blocks read for a batch of them before any is inserted: the checks
-    /// are independent loads, so their cache misses (one filter per node,
-    /// each check a miss: ~8 % of a simulated 10⁴-node run) overlap
-    /// instead of following one another. A fingerprint found absent is
-    /// checked again before it is inserted (an earlier one of the batch may
-    /// have set its bits), so the counts are those of one at a time.
-    pub(crate) fn note_inserts(&mut self, fps: &[u32]) {
-        const BATCH: usize = 16;
-        for batch in fps.chunks(BATCH) {
-            let mut present = [false; BATCH];
-            for (p, fp) in present.iter_mut().zip(batch) {
-                *p = self.bloom.may_contain(*fp);
-            }
-            // Bits are only ever set until the next rebuild: a fingerprint
-            // present before the batch is present after it.
-            for (p, fp) in present.iter().zip(batch) {
-                if !*p {
-                    self.note_insert(*fp);
-                }
-            }
         }
     }
 
@@ -500,55 +464,6 @@ impl Union {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Batched notes leave the filter and the rebuild counts exactly as
-    /// notes one at a time do, duplicates and fingerprints that a batch's
-    /// earlier inserts make look present included.
-    #[test]
-    fn batched_inserts_match_one_at_a_time() {
-        let mut r = 0x9E37_79B9_7F4A_7C15u64;
-        let mut rnd = move || {
-            r ^= r << 13;
-            r ^= r >> 7;
-            r ^= r << 17;
-            r
-        };
-        // A small filter (many false positives inside a batch) and a larger.
-        for (round, size) in [64usize, 5_000].into_iter().enumerate() {
-            let base: Vec<u32> = (0..size).map(|_| rnd() as u32).collect();
-            let set = FpSet {
-                fps: {
-                    let mut v = base.clone();
-                    sort_fps(&mut v);
-                    v.dedup();
-                    Chunked::from_spine(Arc::from(rechunk(&[], &v, false, |p| Arc::from(p))))
-                },
-            };
-            let (mut one, mut batched) = (Union::default(), Union::default());
-            one.rebuild([&set].into_iter());
-            batched.rebuild([&set].into_iter());
-            for step in 0..200 {
-                let n = (rnd() % 70) as usize;
-                let fps: Vec<u32> = (0..n)
-                    .map(|i| match rnd() % 4 {
-                        0 => base[(rnd() % size as u64) as usize],
-                        1 if i > 0 => (rnd() % 97) as u32, // repeats in a batch
-                        _ => rnd() as u32,
-                    })
-                    .collect();
-                for fp in &fps {
-                    one.note_insert(*fp);
-                }
-                batched.note_inserts(&fps);
-                assert_eq!(
-                    batched.inserted_since, one.inserted_since,
-                    "round {round} step {step}"
-                );
-                assert_eq!(batched.bloom.blocks, one.bloom.blocks, "round {round}");
-            }
-            assert!(one.inserted_since > 0);
-        }
-    }
 
     #[test]
     fn fpset_merge_applies_adds_and_removes() {

@@ -784,14 +784,18 @@ impl Map {
                 .hop2
                 .apply_sorted(&add, &rem, MAX_REPORTED_HOP2, self.shared.as_ref());
         let gone = (before + newly).saturating_sub(report.hop2.len());
-        // The set holds exactly the additions not removed unless the bound
-        // dropped some.
-        if !all_kept {
-            add.retain(|x| report.hop2.contains(*x));
-        } else if !rem.is_empty() {
-            add.retain(|x| rem.binary_search(x).is_err());
+        for x in add {
+            // The set holds exactly the additions not removed unless the
+            // bound dropped some.
+            let kept = if all_kept {
+                rem.binary_search(&x).is_err()
+            } else {
+                report.hop2.contains(x)
+            };
+            if kept {
+                self.union.note_insert(x);
+            }
         }
-        self.union.note_inserts(&add);
         self.union.note_removed(gone);
         if self.union.needs_rebuild() {
             self.rebuild_union();
