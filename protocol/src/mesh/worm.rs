@@ -131,7 +131,8 @@ impl Mesh {
     }
 
     fn local(&self, target: &NodeId) -> Local {
-        match self.map.find(target) {
+        // Of a hop-3 answer only the first reporter is asked.
+        match self.map.find_first(target) {
             Some(Found::Me) if !self.own_addresses.is_empty() => {
                 Local::Known(self.own_address(), 0)
             }
