@@ -19,6 +19,7 @@
 
 pub mod hop3;
 pub mod map;
+mod reported;
 pub mod route;
 
 mod blocks;
