@@ -106,57 +106,13 @@ impl<T> Chunked<T> {
     }
 
     /// The element `cmp` finds (`cmp(x)`: x's order against the sought key),
-    /// by a binary search of the spine ([`Chunked::find_near`]'s reference).
-    #[cfg(test)]
+    /// by a binary search of the spine.
     pub(crate) fn find_by(&self, cmp: impl Fn(&T) -> Ordering) -> Option<&T> {
         // The last chunk whose first element is not after the key.
         let i = self
             .spine
             .partition_point(|c| c.0.first().is_some_and(|x| cmp(x) != Ordering::Greater));
         let chunk = &self.spine.get(i.checked_sub(1)?)?.0;
-        chunk.binary_search_by(cmp).ok().map(|j| &chunk[j])
-    }
-
-    /// [`Chunked::find_by`] for a list whose keys are spread evenly over
-    /// their range (ids, keyed fingerprints): `place(x)` is an element's
-    /// place in that range scaled to `[0, 2⁶⁴)` (non-decreasing in the
-    /// list's order) and `pos` the sought key's. The spine is searched by
-    /// interpolation on its chunks' first elements (each probe a cache
-    /// miss: ~2–3 probes instead of ~8 for a binary search of 150 chunks),
-    /// at most three such probes before a binary search of what is left,
-    /// so a skewed list costs no more than that. Same answer whatever
-    /// `pos` and `place` say.
-    pub(crate) fn find_near(
-        &self,
-        pos: u64,
-        place: impl Fn(&T) -> u64,
-        cmp: impl Fn(&T) -> Ordering,
-    ) -> Option<&T> {
-        // Chunks below `lo` start at or before the key, chunks from `hi`
-        // after it; `vlo`/`vhi` bound the places in between.
-        let spine = &self.spine[..];
-        let starts_before = |c: &Chunk<T>| c.0.first().is_some_and(|x| cmp(x) != Ordering::Greater);
-        let (mut lo, mut hi) = (0usize, spine.len());
-        let (mut vlo, mut vhi) = (0u64, u64::MAX);
-        for _ in 0..3 {
-            if hi - lo <= 4 {
-                break;
-            }
-            let span = u128::from(vhi.saturating_sub(vlo)) + 1;
-            let off = u128::from(pos.clamp(vlo, vhi) - vlo) * (hi - lo) as u128 / span;
-            let g = (lo + off as usize).min(hi - 1);
-            let c = &spine[g];
-            let v = c.0.first().map_or(0, &place);
-            if starts_before(c) {
-                lo = g + 1;
-                vlo = v;
-            } else {
-                hi = g;
-                vhi = v;
-            }
-        }
-        let i = lo + spine[lo..hi].partition_point(starts_before);
-        let chunk = &spine.get(i.checked_sub(1)?)?.0;
         chunk.binary_search_by(cmp).ok().map(|j| &chunk[j])
     }
 
@@ -432,50 +388,5 @@ mod tests {
         assert_eq!(one.spine.len(), 1);
         assert_eq!(one.find_by(|y| y.cmp(&300)), Some(&300));
         assert_eq!(Chunked::<u32>::default().find_by(|y| y.cmp(&3)), None);
-    }
-
-    /// `find_near` answers as `find_by` does, whatever the place it starts
-    /// from: the right one, a wrong one, or any, on uniform and skewed lists.
-    #[test]
-    fn find_near_matches_find_by_from_any_start() {
-        let mut r = 0x2545_F491_4F6C_DD1Du64;
-        let mut rnd = move || {
-            r ^= r << 13;
-            r ^= r >> 7;
-            r ^= r << 17;
-            r
-        };
-        for (round, n) in [0usize, 1, 5, 70, 900, 12_000].into_iter().enumerate() {
-            let mut uniform: Vec<u32> = (0..n).map(|_| rnd() as u32).collect();
-            // Skewed: everything in the low 1/1000 of the range.
-            let mut skewed: Vec<u32> = (0..n).map(|_| (rnd() % 4_000_000) as u32).collect();
-            for flat in [&mut uniform, &mut skewed] {
-                flat.sort_unstable();
-                flat.dedup();
-                for cut in [true, false] {
-                    let l =
-                        Chunked::from_spine(Arc::from(rechunk(&[], flat, cut, |p| Arc::from(p))));
-                    let probes = flat
-                        .iter()
-                        .take(300)
-                        .copied()
-                        .chain((0..300).map(|_| rnd() as u32))
-                        .chain([0, 1, u32::MAX, u32::MAX - 1])
-                        .collect::<Vec<u32>>();
-                    for x in probes {
-                        let want = l.find_by(|y| y.cmp(&x)).copied();
-                        assert_eq!(want, flat.binary_search(&x).ok().map(|i| flat[i]));
-                        for pos in [u64::from(x) << 32, 0, u64::MAX, rnd()] {
-                            let place = |y: &u32| u64::from(*y) << 32;
-                            let got = l.find_near(pos, place, |y| y.cmp(&x)).copied();
-                            assert_eq!(got, want, "round {round} n {n} x {x} pos {pos}");
-                            // A place that says nothing useful.
-                            let got = l.find_near(pos, |_| pos / 2, |y| y.cmp(&x)).copied();
-                            assert_eq!(got, want, "round {round} n {n} x {x} pos {pos}");
-                        }
-                    }
-                }
-            }
-        }
     }
 }

@@ -148,10 +148,7 @@ impl FpSet {
     }
 
     pub(crate) fn contains(&self, fp: u32) -> bool {
-        // Keyed fingerprints are uniform over `u32`.
-        self.fps
-            .find_near(u64::from(fp) << 32, |x| u64::from(*x) << 32, |x| x.cmp(&fp))
-            .is_some()
+        self.fps.find_by(|x| x.cmp(&fp)).is_some()
     }
 
     /// Apply additions and removals (any order); returns how many

@@ -8,7 +8,7 @@ use std::cmp::Ordering;
 use std::net::SocketAddr;
 
 use super::chunked::{Chunked, Entry};
-use super::map::{id_cmp, Key, MAX_REPORTED_HOP1};
+use super::map::{id_cmp, MAX_REPORTED_HOP1};
 use crate::ids::NodeId;
 
 /// A socket address in 19 bytes (IPv4 stored mapped into IPv6), so a
@@ -93,14 +93,7 @@ impl Entry for (NodeId, Reported) {
 
 impl ReportedHop1 {
     pub(crate) fn get(&self, id: &NodeId) -> Option<&Reported> {
-        // Ids are uniform: the first eight bytes place the search.
-        self.entries
-            .find_near(
-                Key(*id).head(),
-                |(x, _)| Key(*x).head(),
-                |(x, _)| id_cmp(x, id),
-            )
-            .map(|(_, r)| r)
+        self.entries.find_by(|(x, _)| id_cmp(x, id)).map(|(_, r)| r)
     }
 
     pub(crate) fn len(&self) -> usize {
