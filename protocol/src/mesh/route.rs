@@ -196,36 +196,42 @@ pub fn select_wide(
     pool.sort_unstable_by_key(|x| x.key);
     pool.dedup_by(merge_same);
 
+    let pool: Vec<(NodeId, bool, u32)> = pool
+        .iter()
+        .map(|c| (NodeId(c.key.2), c.anchor, c.bucket))
+        .collect();
+    choose_wide(&pool, slots, anchors)
+}
+
+/// The three steps of [`select_wide`] over the pool in its order: each
+/// entry (id, anchor, bucket), each id once.
+fn choose_wide(pool: &[(NodeId, bool, u32)], slots: usize, anchors: usize) -> Vec<NodeId> {
     let mut chosen: Vec<NodeId> = Vec::with_capacity(slots);
     let taken = |chosen: &mut Vec<NodeId>, id: NodeId| {
         if chosen.len() < slots && !chosen.contains(&id) {
             chosen.push(id);
         }
     };
-    for c in pool.iter().filter(|c| c.anchor).take(anchors) {
-        taken(&mut chosen, NodeId(c.key.2));
+    for (id, _, _) in pool.iter().filter(|c| c.1).take(anchors) {
+        taken(&mut chosen, *id);
     }
     // Deepest bucket first; within a bucket the pool order (current first).
-    let mut by_bucket: Vec<(u32, usize)> = pool
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.bucket, i))
-        .collect();
+    let mut by_bucket: Vec<(u32, usize)> = pool.iter().enumerate().map(|(i, c)| (c.2, i)).collect();
     by_bucket.sort_by_key(|&(b, i)| (std::cmp::Reverse(b), i));
     let mut last_bucket = None;
     for (b, i) in by_bucket {
         if last_bucket == Some(b) {
             continue;
         }
-        let id = NodeId(pool[i].key.2);
+        let id = pool[i].0;
         if chosen.contains(&id) {
             continue;
         }
         last_bucket = Some(b);
         taken(&mut chosen, id);
     }
-    for c in &pool {
-        taken(&mut chosen, NodeId(c.key.2));
+    for (id, _, _) in pool {
+        taken(&mut chosen, *id);
     }
     chosen
 }
@@ -294,8 +300,8 @@ pub fn bucket_probe(me: &NodeId, bucket: u32, random: [u8; 32]) -> NodeId {
 mod tests {
     use super::*;
 
-    /// The rule as stated: the whole pool sorted (what `select_wide` was
-    /// before it selected the entries the rule reads).
+    /// The pool as stated: every candidate sorted (what `select_wide` did
+    /// before it kept only the entries the rule reads), then the rule.
     fn select_wide_by_sort(
         me: &NodeId,
         candidates: &[WideCandidate],
@@ -303,7 +309,6 @@ mod tests {
         min_anchors: usize,
         mut tiebreak: impl FnMut(&NodeId) -> u64,
     ) -> Vec<NodeId> {
-        let mut chosen: Vec<NodeId> = Vec::with_capacity(slots);
         let mut ids: std::collections::BTreeMap<NodeId, (bool, bool)> = Default::default();
         for c in candidates.iter().filter(|c| c.id != *me) {
             let e = ids.entry(c.id).or_default();
@@ -319,40 +324,11 @@ mod tests {
             .collect();
         let mut pool: Vec<&WideCandidate> = all.iter().collect();
         pool.sort_by_key(|c| (!c.current, tiebreak(&c.id), c.id.0));
-        let taken = |chosen: &mut Vec<NodeId>, id: NodeId| {
-            if chosen.len() < slots && !chosen.contains(&id) {
-                chosen.push(id);
-            }
-        };
-        for c in pool
+        let pool: Vec<(NodeId, bool, u32)> = pool
             .iter()
-            .filter(|c| c.is_anchor)
-            .take(min_anchors.min(slots))
-        {
-            taken(&mut chosen, c.id);
-        }
-        let mut by_bucket: Vec<(u32, usize)> = pool
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (common_prefix_len(&me.0, &c.id.0), i))
+            .map(|c| (c.id, c.is_anchor, common_prefix_len(&me.0, &c.id.0)))
             .collect();
-        by_bucket.sort_by_key(|&(b, i)| (std::cmp::Reverse(b), i));
-        let mut last_bucket = None;
-        for (b, i) in by_bucket {
-            if last_bucket == Some(b) {
-                continue;
-            }
-            let id = pool[i].id;
-            if chosen.contains(&id) {
-                continue;
-            }
-            last_bucket = Some(b);
-            taken(&mut chosen, id);
-        }
-        for c in &pool {
-            taken(&mut chosen, c.id);
-        }
-        chosen
+        choose_wide(&pool, slots, min_anchors.min(slots))
     }
 
     proptest::proptest! {
