@@ -35,7 +35,8 @@ fn without_wall(r: &Report) -> serde_json::Value {
     o.remove("cpu_s");
     o.remove("events_per_s");
     o.remove("threads");
-    o.remove("parallel_windows");
+    o.remove("parallel_chunks");
+    o.remove("worker_chunks");
     o.remove("critical_path_cpu_s");
     // Heap bytes of the maps follow std HashMap capacities, which depend on
     // the process's random hash keys (tombstones and growth): not part of
@@ -70,17 +71,19 @@ fn any_number_of_threads_gives_the_same_report() {
     p.loss = 0.01;
     p.threads = 1;
     let one = run(&p).unwrap();
-    assert_eq!(one.parallel_windows, 0);
+    assert_eq!((one.parallel_chunks, one.worker_chunks), (0, 0));
     assert!(one.events > 10_000, "the run did something: {}", one.events);
     // 2 and 3 threads: a shard per region; 7: node i in shard i % 7.
     for t in [2, 3, 7] {
         p.threads = t;
         let r = run(&p).unwrap();
         assert_eq!(r.threads, t);
+        // How often the threads overlap depends on the machine's load;
+        // that the workers ran a share of the chunks does not.
         assert!(
-            r.parallel_windows > 1_000,
-            "{t} threads ran windows side by side: {}",
-            r.parallel_windows
+            r.worker_chunks > 100,
+            "{t} threads: the workers ran chunks: {}",
+            r.worker_chunks
         );
         assert_eq!(without_wall(&one), without_wall(&r), "{t} threads");
     }

@@ -7,16 +7,17 @@
 //!
 //! - **Time and order**: node events (timers, handshakes, messages,
 //!   answers, close notices) are ordered by (time in ns, the node that
-//!   emitted them, that node's own emission counter); global events
-//!   (joins, churn, measured lookups, samples, departure checks) run alone,
+//!   emitted them, that node's own emission counter; an initial join is
+//!   its node's event (time, node, 0)); global events (churn joins and
+//!   departures, measured lookups, samples, departure checks) run alone,
 //!   before the node events of their own time. The nodes are partitioned
 //!   into shards (2–6 threads: a shard per region; more: node `i` in shard
 //!   `i % threads`; one thread: one shard); no node affects one of another
-//!   shard sooner than the lookahead L (RTT/2 of the closest regions in
-//!   different shards: 35 ms with a shard per region, else 10 ms), so the
-//!   node events of `[t, t + L)` run in one window, the threads taking its
-//!   shards one by one, each node's events in order, including those it
-//!   causes to nodes of its own shard inside the window; see [`engine`].
+//!   shard sooner than the pair's lookahead (RTT/2 of the closest regions
+//!   in the two shards: 35–110 ms with a shard per region, else 10 ms),
+//!   so each shard runs ahead of the others as far as their progress and
+//!   the lookahead allow, each node's events in order, including those it
+//!   causes to nodes of its own shard; see [`engine`].
 //!   Each node's
 //!   [`Mesh::poll_timeout`](distsoc_protocol::mesh::Mesh::poll_timeout)
 //!   becomes a timer event; every output of
@@ -24,13 +25,13 @@
 //!   Messages are moved through the queue, never cloned. Deterministic:
 //!   same parameters and seed → same report **whatever the number of
 //!   threads** (except `wall_s`, `cpu_s`, `events_per_s`, `threads`,
-//!   `parallel_windows`, `critical_path_cpu_s` and the maps' heap-byte
-//!   estimates, which follow the capacity of std `HashMap`s inside the
-//!   mesh and so their per-process random hash keys); see [`engine`] for
-//!   how the run is kept
-//!   independent of hash-map iteration order inside the mesh. (Before
-//!   2026-12-06 the engine was one queue ordered by insertion: a close and
-//!   a handshake then took effect at both ends at once, which a window
+//!   `parallel_chunks`, `worker_chunks`, `critical_path_cpu_s` and the
+//!   maps' heap-byte estimates, which follow the capacity of std
+//!   `HashMap`s inside the mesh and so their per-process random hash
+//!   keys); see [`engine`] for how the run is kept independent of
+//!   hash-map iteration order inside the mesh. (Before 2026-12-06 the
+//!   engine was one queue ordered by insertion: a close and a handshake
+//!   then took effect at both ends at once, which a window
 //!   cannot do; the connection model below replaced it, so reports from
 //!   before differ.)
 //! - **Population and social graph**: see [`topology`] (communities of 50
@@ -153,7 +154,7 @@ pub struct Params {
     pub targets_outside_map: bool,
     /// Show a progress bar on stderr.
     pub progress: bool,
-    /// Threads (shards of nodes) running each window's events; the report
+    /// Threads running the shards' events; the report
     /// does not depend on it.
     pub threads: usize,
 }

@@ -345,24 +345,27 @@ pub struct Report {
     /// The seed.
     pub seed: u64,
     /// Wall-clock seconds (with `cpu_s`, `events_per_s`, `threads`,
-    /// `parallel_windows` and `critical_path_cpu_s`, the only fields that
-    /// differ between runs with the same parameters).
+    /// `parallel_chunks`, `worker_chunks` and `critical_path_cpu_s`, the
+    /// only fields that differ between runs with the same parameters).
     pub wall_s: f64,
     /// CPU seconds of the process (user + system) at the end of the run:
     /// the cost figure that holds on a loaded machine.
     pub cpu_s: f64,
     /// Threads the run used (`--threads`; the report is the same for any
-    /// number, apart from this, `parallel_windows`, `wall_s`, `cpu_s` and
-    /// `events_per_s`).
+    /// number, apart from this, `parallel_chunks`, `worker_chunks`,
+    /// `wall_s`, `cpu_s` and `events_per_s`).
     pub threads: usize,
-    /// Windows of node events that ran on more than one thread.
-    pub parallel_windows: u64,
-    /// CPU seconds on the run's critical path: the main thread's CPU time
-    /// plus, in each window that ran on several threads, how much longer
-    /// the slowest other thread ran than the main thread. On an idle
-    /// machine with a core per thread the run's wall time is about this
-    /// (plus the hand-overs); on a loaded one it is the wall time the
-    /// machine could give. Like `cpu_s`, not part of the deterministic
+    /// Chunks of node events (one shard's events up to its horizon) that
+    /// started while another thread ran one.
+    pub parallel_chunks: u64,
+    /// Chunks run by the threads other than the main one.
+    pub worker_chunks: u64,
+    /// CPU seconds on the run's critical path: the CPU time of the busiest
+    /// thread (the main thread's includes the global events, and for the
+    /// measurement run on several threads how much longer the slowest
+    /// other thread ran). On an idle machine with a core per thread the
+    /// run's wall time is at least this; the rest is the time the threads
+    /// waited for each other. Like `cpu_s`, not part of the deterministic
     /// report.
     pub critical_path_cpu_s: f64,
     /// The run parameters.
@@ -598,7 +601,8 @@ pub(crate) fn build(sim: &mut Sim, wall_s: f64) -> Report {
         wall_s,
         cpu_s: super::cpu_seconds(),
         threads: sim.threads(),
-        parallel_windows: sim.parallel_windows,
+        parallel_chunks: sim.parallel_chunks,
+        worker_chunks: sim.worker_chunks,
         critical_path_cpu_s: sim.critical_ns as f64 / 1e9,
         params: super::ParamsReport::of(&sim.p),
         anchors: sim.w.topo.anchors,

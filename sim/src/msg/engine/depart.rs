@@ -1,6 +1,6 @@
 //! Departure convergence: when a node that left is in no online node's map
 //! any more. Measurement only (the meshes are read, never changed), on the
-//! main thread between windows; a look at every online node runs a shard
+//! main thread between phases; a look at every online node runs a shard
 //! at a time on the run's threads. (At 10⁴ nodes, looking at every node
 //! that still held each followed departure at every check was a quarter of
 //! the CPU of the simulated half hour after the warm-up, all of it on one
@@ -43,7 +43,7 @@ impl Sim {
                 continue;
             }
             let x = self.departures[d].node;
-            if self.w.inc(x) != self.departures[d].inc || self.w.online(x) {
+            if self.w.inc(x) != self.departures[d].inc || self.w.online(x, now) {
                 self.departures[d].censored = true;
                 continue;
             }
@@ -91,7 +91,7 @@ impl Sim {
 
     /// For each query, the nodes among its own whose map finds its id, in
     /// their order. The other threads' CPU beyond the main thread's counts
-    /// toward the critical path, as a parallel window's does.
+    /// toward the main thread's critical path.
     pub(super) fn holders_of(&mut self, queries: Vec<Query>) -> Vec<Vec<u32>> {
         let (w, shards) = (&*self.w, &*self.shards);
         // Each shard's share: (query, position in the query's list).
@@ -163,7 +163,7 @@ impl Sim {
     /// computed a shard at a time on the run's threads (measurement only:
     /// what `f` does to a node must not depend on the others). The other
     /// threads' CPU beyond the main thread's counts toward the critical
-    /// path, as a parallel window's does.
+    /// path.
     pub(super) fn on_nodes<T: Send>(
         &mut self,
         nodes: &[u32],

@@ -1,35 +1,38 @@
 //! The discrete-event engine: the nodes' [`Mesh`] states partitioned into
-//! shards (one per thread), a queue of node events ordered by (time,
-//! source node, source's counter), a queue of global events (joins, churn,
-//! lookups, samples, checks), and the measurement hooks.
+//! shards (a region each with 2–6 threads), a queue of node events per
+//! shard ordered by (time, source node, source's counter), a queue of
+//! global events (churn, lookups, samples, checks), and the measurement
+//! hooks.
 //!
-//! # Windows
+//! # Shards and chunks
 //!
 //! Each shard (`Placement`) holds a set of nodes and one queue of their
 //! events. Every effect a node has on a node of another shard arrives at
-//! least the lookahead L later (the smallest one-way delay between the
-//! shards' regions, RTT/2: 35 ms with a shard per region, as for two to
-//! six threads, 10 ms otherwise):
-//! messages, requests and answers (RTT/2 + jitter), the handshake steps
-//! (RTT/2 each), a peer's close notice (RTT/2). So all node events in
-//! `[t, t + L)` — `t` the earliest queued one, the window cut short at the
-//! next global event — can run with the shards side by side (the threads
-//! take the window's shards one by one, the busiest lately first): each shard pops
-//! its own queue in key order until the window's end, and what its
-//! nodes cause to its own nodes (a timer, the closer's own `PeerDown`, a
-//! message) goes back into that queue, inside the window or after it;
-//! what they cause to another shard's nodes goes to an outbox, moved into
-//! that shard's queue after the window. The key of an event is (time,
-//! source node, that node's own counter): unique and independent of the
-//! thread that made it, so each node sees its events in the same order
-//! whatever the placement and the window lengths. The records the
-//! measurement keeps across nodes (which worm belongs to which measured
-//! lookup, finished lookups) are applied after each window in (time,
-//! node) order. Global events run alone, before the node events of their
-//! own time. Nothing in a window reads another node's state except its
-//! liveness (a status array changed only by global events), so the run is
-//! the same for any number of threads (and for the engine before the
-//! queue per shard, which had one queue and 10 ms windows: same reports).
+//! least that pair's lookahead later (the smallest one-way delay between
+//! the shards' regions, RTT/2: 35–110 ms with a shard per region, as for
+//! two to six threads, 10 ms otherwise): messages, requests and answers
+//! (RTT/2 + jitter), the handshake steps (RTT/2 each), a peer's close
+//! notice (RTT/2). So a shard can run ahead of the others by that much:
+//! the run's threads take the shards one at a time and run each up to
+//! the horizon the others' progress allows (a chunk; see `sched` for the
+//! rule and why it is safe), with no lock-step between them. Within a
+//! chunk a shard pops its own queue in key order, and what its nodes
+//! cause to its own nodes (a timer, the closer's own `PeerDown`, a
+//! message) goes back into that queue; what they cause to another shard's
+//! nodes goes to an outbox, handed over when the chunk ends. The key of an
+//! event is (time, source node, that node's own counter): unique and
+//! independent of the thread that made it, so each node sees its events
+//! in the same order whatever the placement and the chunks. The records
+//! the measurement keeps across nodes (which worm belongs to which
+//! measured lookup, finished lookups) are applied before each global
+//! event in (time, node) order. Global events run alone, once every node
+//! event before their time has run, before the node events of their own
+//! time. Nothing in a chunk reads another node's state except its
+//! liveness (a status array changed only by global events, and for the
+//! initial joins set from their times before the run), so the run is
+//! the same for any number of threads (and for the engines before: one
+//! queue with 10 ms windows, then a queue per shard with lock-step
+//! windows of 35 ms; same reports).
 
 //! Randomness that depends on the order in which a node emits its outputs
 //! (loss, per-message jitter) is a hash of the link and a per-direction
@@ -41,8 +44,8 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use foldhash::fast::FixedState;
 use std::time::Duration;
@@ -62,6 +65,7 @@ use super::topology::{Profile, Topology, BASE_RTT_MS};
 use super::{mix, Params};
 
 mod depart;
+mod sched;
 mod shard;
 mod world;
 
@@ -84,6 +88,10 @@ type Key = (Ns, u32, u64);
 /// A node event; `to`/`node` is the node that handles it.
 #[derive(Debug)]
 enum Ev {
+    /// An initial node joins (its time known from the start).
+    Join {
+        node: u32,
+    },
     Timer {
         node: u32,
         inc: u32,
@@ -160,9 +168,10 @@ enum Ev {
 impl Ev {
     fn target(&self) -> u32 {
         match self {
-            Ev::Timer { node, .. } | Ev::DialFailed { node, .. } | Ev::ReqTimeout { node, .. } => {
-                *node
-            }
+            Ev::Join { node }
+            | Ev::Timer { node, .. }
+            | Ev::DialFailed { node, .. }
+            | Ev::ReqTimeout { node, .. } => *node,
             Ev::Syn { to, .. }
             | Ev::SynAck { to, .. }
             | Ev::Rst { to, .. }
@@ -175,10 +184,9 @@ impl Ev {
     }
 }
 
-/// Global events: they run alone, between windows.
+/// Global events: they run alone, between phases of chunks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum GEv {
-    Join { node: u32 },
     ChurnLeave,
     ChurnJoin,
     Lookup,
@@ -296,8 +304,8 @@ pub(crate) struct Departure {
     pub(crate) crash: bool,
 }
 
-/// What a shard hands the measurement after a window (applied in (time,
-/// node) order).
+/// What a shard hands the measurement (applied before each global event,
+/// in (time, node) order).
 #[derive(Debug)]
 enum Rec {
     /// A WormRequest (`forward`) or WormQuery sent.
@@ -326,19 +334,29 @@ impl Rec {
 }
 
 /// What every shard reads: parameters, topology and each node's
-/// liveness (written only by global events, between windows).
+/// liveness (written only by global events, and before the run for the
+/// initial joins).
 pub(crate) struct World {
     pub(crate) p: Params,
     pub(crate) topo: Topology,
     /// Per node: incarnation << 1 | online.
     status: Vec<AtomicU64>,
+    /// Per node: online from this time (when `status` says online).
+    since: Vec<AtomicU64>,
+    /// The anchors as every node knows them from the start.
+    anchors: Vec<distsoc_protocol::messages::common::PeerAddress>,
+    /// Report storage all meshes share (each peer's reported hop 1 and
+    /// hop 2 stored once; one hop-3 fingerprint key).
+    shared_reports: SharedReports,
     pub(crate) warmup: Ns,
     /// Shards (threads).
     threads: u32,
     /// Which shard holds each node, and where.
     place: Arc<Placement>,
-    /// No node affects a node of another shard sooner than this.
-    pub(crate) lookahead: Ns,
+    /// `la[a][b]`: no event of shard `a` affects a node of shard `b`
+    /// sooner than this (the shortest one-way delay, closed over paths
+    /// through other shards).
+    pub(crate) la: Vec<Vec<Ns>>,
 }
 
 /// Which shard holds each node (`shard`), at which index (`slot`).
@@ -348,7 +366,7 @@ pub(crate) struct Placement {
 }
 
 /// The nodes of one shard ([`Placement`]), their queue, and what they
-/// need to run a window.
+/// need to run a chunk.
 pub(crate) struct Shard {
     idx: u32,
     place: Arc<Placement>,
@@ -358,7 +376,8 @@ pub(crate) struct Shard {
     m: Metrics,
     events: u64,
     now: Ns,
-    /// The window ends here.
+    /// The running chunk ends before this (its horizon; between phases,
+    /// the global event's time).
     wend: Ns,
     /// The queue of this shard's nodes' events (keys and slab slots).
     heap: BinaryHeap<Reverse<(Key, u32)>>,
@@ -367,13 +386,12 @@ pub(crate) struct Shard {
     /// Events for other shards' nodes, by shard, and the earliest time
     /// among them.
     out: Vec<Vec<(Key, Ev)>>,
+    /// The key of the last event this shard ran.
+    last: Key,
+    /// The lookahead from this shard to each ([`World::la`]'s row).
+    la: Vec<Ns>,
     out_min: Ns,
     recs: Vec<Rec>,
-    /// CPU time of the thread that ran the last window, ns.
-    busy: u64,
-    /// A running average of `busy` over the windows it ran in, ns: which
-    /// shards a window's threads take first (the busiest).
-    load: u64,
 }
 
 /// CPU time of the calling thread, ns.
@@ -415,69 +433,23 @@ pub(crate) struct Sim {
     awaiting_worm: HashMap<u32, Vec<usize>>,
     pub(crate) departures: Vec<Departure>,
     pub(crate) events: u64,
-    /// Windows whose events ran on more than one thread.
-    pub(crate) parallel_windows: u64,
-    /// CPU time of the run on its critical path, ns: the main thread's,
-    /// plus in each parallel window how much longer the slowest other
-    /// shard ran than the main thread's own.
+    /// Chunks of node events that started while another thread ran one.
+    pub(crate) parallel_chunks: u64,
+    /// Chunks run by the threads other than the main one.
+    pub(crate) worker_chunks: u64,
+    /// CPU time of the run on its critical path, ns: during the run, the
+    /// measurement's extra (how much longer its slowest other thread ran
+    /// than the main thread); at the end, the busiest thread's CPU time
+    /// (the main thread's with that extra).
     pub(crate) critical_ns: u64,
     /// The main thread's CPU time when the run started, ns.
     started_cpu: u64,
-    anchors_known: Vec<distsoc_protocol::messages::common::PeerAddress>,
-    /// Report storage all meshes share (each peer's reported hop 1 and
-    /// hop 2 stored once; one hop-3 fingerprint key).
-    shared_reports: SharedReports,
+    /// The initial joins whose global side is still to come: (time,
+    /// node), in join order.
+    pending_joins: VecDeque<(Ns, u32)>,
 }
 
 const NOT_ONLINE: u32 = u32::MAX;
-
-/// The workers' meeting points.
-struct Crew {
-    start: Barrier,
-    done: Barrier,
-    stop: AtomicBool,
-    /// A worker's panic, handed to the main thread.
-    failed: Mutex<Option<Box<dyn std::any::Any + Send>>>,
-    /// The window's shards, the busiest lately first (set by the main
-    /// thread before each window), and the next one to take.
-    order: Vec<AtomicUsize>,
-    next: AtomicUsize,
-    /// Each worker's CPU time in this window, ns (index 0 unused).
-    busy: Vec<AtomicU64>,
-}
-
-impl Crew {
-    /// Takes the window's shards one by one until none is left; returns
-    /// the CPU time spent on them.
-    fn take_shards(&self, w: &World, shards: &[Mutex<Shard>]) -> u64 {
-        let mut busy = 0;
-        loop {
-            let i = self.next.fetch_add(1, Ordering::SeqCst);
-            let Some(k) = self.order.get(i).map(|k| k.load(Ordering::SeqCst)) else {
-                return busy;
-            };
-            let mut s = lock(&shards[k]);
-            if s.next_time().is_some_and(|t| t < s.wend) {
-                s.run_window(w);
-                busy += s.busy;
-            }
-        }
-    }
-}
-
-fn work(k: usize, w: &World, shards: &[Mutex<Shard>], crew: &Crew) {
-    loop {
-        crew.start.wait();
-        if crew.stop.load(Ordering::SeqCst) {
-            return;
-        }
-        match catch_unwind(AssertUnwindSafe(|| crew.take_shards(w, shards))) {
-            Ok(b) => crew.busy[k].store(b, Ordering::SeqCst),
-            Err(e) => *lock(&crew.failed) = Some(e),
-        }
-        crew.done.wait();
-    }
-}
 
 impl Sim {
     pub(crate) fn new(p: Params, topo: Topology, sizes: SizeModel) -> Self {
@@ -487,7 +459,7 @@ impl Sim {
         let threads = p.threads.clamp(1, total.max(1)) as u32;
         let mut rng = ChaCha8Rng::seed_from_u64(p.seed ^ 0x6d73_6773_696d);
         let step = p.sample_interval.as_nanos() as Ns;
-        let (place, lookahead, nshards) = Placement::new(&topo, threads);
+        let (place, la, nshards) = Placement::new(&topo, threads);
         let place = Arc::new(place);
         let shards = (0..nshards)
             .map(|k| {
@@ -505,24 +477,13 @@ impl Sim {
                     slab: Vec::new(),
                     free: Vec::new(),
                     out: (0..nshards).map(|_| Vec::new()).collect(),
+                    la: la[k as usize].clone(),
+                    last: (0, 0, 0),
                     out_min: Ns::MAX,
                     recs: Vec::new(),
-                    busy: 0,
-                    load: 0,
                 })
             })
             .collect();
-        let w = World {
-            status: (0..total).map(|_| AtomicU64::new(0)).collect(),
-            warmup,
-            threads,
-            place,
-            lookahead,
-            p: p.clone(),
-            topo,
-        };
-        let anchors_known = w.topo.anchor_list();
-        let offline: VecDeque<u32> = (w.topo.initial..w.topo.len()).collect();
         let shared_reports = SharedReports::new({
             let mut key = [0u8; 40];
             let mut h = blake3::Hasher::new();
@@ -531,6 +492,19 @@ impl Sim {
             h.finalize_xof().fill(&mut key);
             key
         });
+        let w = World {
+            status: (0..total).map(|_| AtomicU64::new(0)).collect(),
+            since: (0..total).map(|_| AtomicU64::new(0)).collect(),
+            anchors: topo.anchor_list(),
+            shared_reports,
+            warmup,
+            threads,
+            place,
+            la,
+            p: p.clone(),
+            topo,
+        };
+        let offline: VecDeque<u32> = (w.topo.initial..w.topo.len()).collect();
         let mut sim = Sim {
             now: 0,
             end,
@@ -549,23 +523,32 @@ impl Sim {
             awaiting_worm: HashMap::new(),
             departures: Vec::new(),
             events: 0,
-            parallel_windows: 0,
+            parallel_chunks: 0,
+            worker_chunks: 0,
             critical_ns: 0,
             started_cpu: 0,
-            anchors_known,
-            shared_reports,
+            pending_joins: VecDeque::new(),
             rng: ChaCha8Rng::seed_from_u64(0),
         };
-        // Anchors at t = 0, everyone else over the join window.
+        // Anchors at t = 0, everyone else over the join window. The times
+        // are known now, so each join is a node event of its shard (the
+        // threads need not stop for it): its liveness is set from its time
+        // on, and the online list follows before each global event.
         let window = sim.p.join_window.as_nanos() as Ns;
+        let mut joins = Vec::new();
         for i in 0..sim.w.topo.initial {
             let at = if i < sim.w.topo.anchors {
                 0
             } else {
                 rng.next_u64() % window.max(1)
             };
-            sim.push_global(at, GEv::Join { node: i });
+            sim.w.set_status(i, 0, true, at);
+            // Key (time, node, 0): the node's own events count from 1.
+            lock(&sim.shards[sim.w.shard_of(i)]).enqueue((at, i, 0), Ev::Join { node: i });
+            joins.push((at, i));
         }
+        joins.sort_unstable();
+        sim.pending_joins = joins.into();
         let churn_rate = sim.churn_rate();
         if churn_rate > 0.0 {
             let t0 = window;
@@ -588,7 +571,7 @@ impl Sim {
 
     /// The report storage the meshes share (for its sizes).
     pub(crate) fn shared_reports(&self) -> SharedReports {
-        self.shared_reports.clone()
+        self.w.shared_reports.clone()
     }
 
     /// Threads (shards) the run uses.
@@ -683,150 +666,8 @@ impl Sim {
         f(s.node_mut(i))
     }
 
-    /// Runs to the end; `tick` is called every 65,536 events with the
-    /// simulated time and the critical-path CPU seconds so far.
-    pub(crate) fn run(&mut self, mut tick: impl FnMut(Ns, f64)) {
-        let started = thread_cpu_ns();
-        self.started_cpu = started;
-        let threads = self.threads();
-        if threads == 1 {
-            self.run_loop(None, &mut tick);
-        } else {
-            let mut order: Vec<usize> = (0..self.shards.len()).collect();
-            order.sort_by_key(|&k| Reverse(lock(&self.shards[k]).nodes.len()));
-            let crew = Arc::new(Crew {
-                start: Barrier::new(threads),
-                done: Barrier::new(threads),
-                stop: AtomicBool::new(false),
-                failed: Mutex::new(None),
-                order: order.into_iter().map(AtomicUsize::new).collect(),
-                next: AtomicUsize::new(0),
-                busy: (0..threads).map(|_| AtomicU64::new(0)).collect(),
-            });
-            std::thread::scope(|scope| {
-                for k in 1..threads {
-                    let (w, shards, crew) = (
-                        Arc::clone(&self.w),
-                        Arc::clone(&self.shards),
-                        Arc::clone(&crew),
-                    );
-                    scope.spawn(move || work(k, &w, &shards, &crew));
-                }
-                let r = catch_unwind(AssertUnwindSafe(|| self.run_loop(Some(&crew), &mut tick)));
-                crew.stop.store(true, Ordering::SeqCst);
-                crew.start.wait();
-                if let Err(e) = r {
-                    resume_unwind(e);
-                }
-            });
-        }
-        self.critical_ns += thread_cpu_ns().saturating_sub(started);
-        self.now = self.end;
-        self.absorb_metrics();
-        for i in 0..self.w.topo.len() {
-            if self.w.online(i) {
-                self.close_window(i);
-            }
-        }
-    }
-
-    fn run_loop(&mut self, crew: Option<&Crew>, tick: &mut impl FnMut(Ns, f64)) {
-        let mut last_tick = 0u64;
-        let mut times: Vec<Option<Ns>> = Vec::new();
-        let mut loads: Vec<(u64, usize, usize)> = Vec::new();
-        loop {
-            times.clear();
-            loads.clear();
-            for (k, s) in self.shards.iter().enumerate() {
-                let s = lock(s);
-                times.push(s.next_time());
-                loads.push((s.load, s.nodes.len(), k));
-            }
-            let tn = times.iter().flatten().copied().min();
-            let tg = self.gheap.peek().map(|Reverse((t, _, _))| *t);
-            let next = match (tn, tg) {
-                (None, None) => break,
-                (Some(a), None) => a,
-                (None, Some(b)) => b,
-                (Some(a), Some(b)) => a.min(b),
-            };
-            if next > self.end {
-                break;
-            }
-            if tg.is_some_and(|g| tn.is_none_or(|n| g <= n)) {
-                if let Some(Reverse((t, _, ev))) = self.gheap.pop() {
-                    self.now = t;
-                    self.events += 1;
-                    self.global(ev);
-                }
-            } else {
-                let w = Arc::clone(&self.w);
-                let wend = next
-                    .saturating_add(w.lookahead)
-                    .min(tg.unwrap_or(Ns::MAX))
-                    .min(self.end + 1);
-                let busy = times.iter().flatten().filter(|&&t| t < wend).count();
-                for s in self.shards.iter() {
-                    let mut s = lock(s);
-                    s.now = next;
-                    s.wend = wend;
-                }
-                match crew {
-                    Some(crew) if busy > 1 => {
-                        self.parallel_windows += 1;
-                        // The window's shards, the busiest lately first (then
-                        // the largest): the threads take them in that order,
-                        // so the last ones taken are the small ones.
-                        let due = |k: usize| times[k].is_some_and(|t| t < wend);
-                        loads.sort_unstable_by_key(|&(load, nodes, k)| {
-                            Reverse((due(k), load, nodes, k))
-                        });
-                        for (slot, &(_, _, k)) in crew.order.iter().zip(&loads) {
-                            slot.store(k, Ordering::SeqCst);
-                        }
-                        crew.next.store(0, Ordering::SeqCst);
-                        crew.start.wait();
-                        let r =
-                            catch_unwind(AssertUnwindSafe(|| crew.take_shards(&w, &self.shards)));
-                        crew.done.wait();
-                        if let Err(e) = r {
-                            resume_unwind(e);
-                        }
-                        if let Some(e) = lock(&crew.failed).take() {
-                            resume_unwind(e);
-                        }
-                        let main = r.as_ref().copied().unwrap_or(0);
-                        let slowest = crew
-                            .busy
-                            .iter()
-                            .skip(1)
-                            .map(|b| b.swap(0, Ordering::SeqCst))
-                            .max()
-                            .unwrap_or(0);
-                        self.critical_ns += slowest.saturating_sub(main);
-                    }
-                    _ => {
-                        for (s, t) in self.shards.iter().zip(&times) {
-                            if t.is_some_and(|t| t < wend) {
-                                lock(s).run_window(&w);
-                            }
-                        }
-                    }
-                }
-                self.collect(true);
-                self.now = next;
-            }
-            if self.events >> 16 != last_tick >> 16 {
-                last_tick = self.events;
-                let main = thread_cpu_ns().saturating_sub(self.started_cpu);
-                tick(self.now, (self.critical_ns + main) as f64 / 1e9);
-            }
-        }
-    }
-
     fn global(&mut self, ev: GEv) {
         match ev {
-            GEv::Join { node } => self.join(node),
             GEv::ChurnLeave => {
                 let rate = self.churn_rate();
                 let next = self.now + exp_ns(&mut self.rng, rate);
@@ -902,55 +743,43 @@ impl Sim {
         l.forwards += u32::from(forward);
     }
 
+    /// A node of the reserve (or one that left) joins: a global event.
     fn join(&mut self, i: u32) {
-        if self.w.online(i) {
+        if self.w.online(i, self.now) {
             return;
         }
-        let profile = self.w.topo.profile[i as usize];
         let inc = self.w.inc(i);
-        let mut seed = [0u8; 32];
-        let mut h = blake3::Hasher::new();
-        h.update(b"distsoc-sim msg mesh seed");
-        h.update(&self.p.seed.to_le_bytes());
-        h.update(&i.to_le_bytes());
-        h.update(&inc.to_le_bytes());
-        seed.copy_from_slice(h.finalize().as_bytes());
-        let id = self.w.topo.ids[i as usize];
-        let config = MeshConfig {
-            shared_reports: Some(self.shared_reports.clone()),
-            ..profile.config()
-        };
-        let mut mesh = Box::new(Mesh::new(id, config, seed, dur(self.now)));
-        let now = dur(self.now);
-        mesh.handle(
-            now,
-            InEvent::Command(Command::SetOwnAddresses(vec![self.w.topo.addr(i)])),
-        );
-        let anchors: Vec<_> = self
-            .anchors_known
-            .iter()
-            .filter(|a| a.node_id != id)
-            .cloned()
-            .collect();
-        mesh.handle(now, InEvent::Command(Command::AddKnown(anchors)));
-        if profile != Profile::Anchor {
-            mesh.handle(
-                now,
-                InEvent::Command(Command::SetSocial(self.w.topo.wish_list(i))),
-            );
-        }
-        self.w.set_status(i, inc, true);
+        let mesh = self.w.new_mesh(i, inc, self.now);
+        self.w.set_status(i, inc, true, self.now);
+        self.joined(i);
+        let t = self.now;
+        self.on_shard(i, |s, w| s.start_node(w, i, mesh, t));
+    }
+
+    /// The global side of a join: the online list and the count.
+    fn joined(&mut self, i: u32) {
         self.online_pos[i as usize] = self.online.len() as u32;
         self.online.push(i);
         self.m.joins += 1;
-        let t = self.now;
-        self.on_shard(i, |s, w| {
-            let n = s.node_mut(i);
-            n.mesh = Some(mesh);
-            n.timer_at = None;
-            n.online_since = t;
-            s.drain(w, i);
-        });
+    }
+
+    /// The initial joins up to `t` (node events in their shards; the
+    /// online list, which only global events read, follows here before
+    /// each global event, in join order). One at `t` itself runs now, as
+    /// a join before a global event of its own time did: its node event
+    /// then finds it joined.
+    fn initial_joins(&mut self, t: Ns) {
+        while let Some(&(at, i)) = self.pending_joins.front() {
+            if at > t {
+                break;
+            }
+            self.pending_joins.pop_front();
+            self.joined(i);
+            if at == t {
+                let mesh = self.w.new_mesh(i, 0, t);
+                self.on_shard(i, |s, w| s.start_node(w, i, mesh, t));
+            }
+        }
     }
 
     fn close_window(&mut self, i: u32) {
@@ -966,7 +795,7 @@ impl Sim {
     /// A node leaves: cleanly (its peers learn after the one-way delay) or
     /// by crashing (its peers learn after the idle timeout).
     pub(crate) fn depart(&mut self, i: u32, crash: bool) {
-        if !self.w.online(i) {
+        if !self.w.online(i, self.now) {
             return;
         }
         self.close_window(i);
@@ -1011,7 +840,7 @@ impl Sim {
         if let Some(c) = counters {
             self.m.add_counters(&c);
         }
-        self.w.set_status(i, inc, false);
+        self.w.set_status(i, inc, false, self.now);
         let pos = self.online_pos[i as usize] as usize;
         self.online.swap_remove(pos);
         if let Some(&moved) = self.online.get(pos) {

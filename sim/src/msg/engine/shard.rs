@@ -1,7 +1,8 @@
-//! The node side of a window: a shard's queue and what its nodes' events
+//! The node side of a chunk: a shard's queue and what its nodes' events
 //! do (dispatch, the connection handshake and close, routing of the mesh's
 //! outputs, dials). A shard touches only its own nodes; what it sends to
-//! another shard's nodes is queued for after the window.
+//! another shard's nodes is handed over when its chunk ends
+//! (see `sched`).
 
 use super::*;
 
@@ -37,7 +38,8 @@ impl Shard {
     }
 
     /// Queues an event `src` emits: into this shard's queue if it is for
-    /// one of its nodes, else into the outbox (never inside the window).
+    /// one of its nodes, else into the outbox (for another shard:
+    /// never sooner than the lookahead from this one).
     pub(super) fn push(&mut self, src: u32, at: Ns, ev: Ev) {
         let now = self.now;
         let n = self.node_mut(src);
@@ -49,7 +51,7 @@ impl Shard {
             self.enqueue(key, ev);
         } else {
             assert!(
-                key.0 >= self.wend,
+                key.0 >= now.saturating_add(self.la[k as usize]),
                 "node {src} affects node {to} of another shard within the lookahead"
             );
             self.out_min = self.out_min.min(key.0);
@@ -57,10 +59,10 @@ impl Shard {
         }
     }
 
-    /// Runs this shard's events before the window's end.
+    /// Runs this shard's events before `wend` (a chunk).
     pub(super) fn run_window(&mut self, w: &World) {
-        let started = thread_cpu_ns();
-        while let Some(Reverse(((t, _, _), slot))) = self.heap.peek().copied() {
+        while let Some(Reverse((key, slot))) = self.heap.peek().copied() {
+            let t = key.0;
             if t >= self.wend {
                 break;
             }
@@ -70,15 +72,23 @@ impl Shard {
                 continue;
             };
             self.now = t;
+            self.last = key;
             self.events += 1;
             self.dispatch(w, ev);
         }
-        self.busy = thread_cpu_ns().saturating_sub(started);
-        self.load = (self.load + self.busy) / 2;
     }
 
     pub(super) fn dispatch(&mut self, w: &World, ev: Ev) {
         match ev {
+            Ev::Join { node } => {
+                // Unless it joined already (at the time of a global event,
+                // which ran it first) or left since.
+                let n = self.node(node);
+                if n.mesh.is_none() && n.inc == 0 {
+                    let mesh = w.new_mesh(node, 0, self.now);
+                    self.start_node(w, node, mesh, self.now);
+                }
+            }
             Ev::Timer { node, inc } => {
                 let now = self.now;
                 let n = self.node_mut(node);
@@ -107,7 +117,7 @@ impl Shard {
                 tinc,
                 gen,
             } => {
-                if !w.live(to, tinc) {
+                if !w.live(to, tinc, self.now) {
                     return;
                 }
                 let n = self.node_mut(to);
@@ -125,7 +135,7 @@ impl Shard {
                 self.usable(w, to, from, gen);
             }
             Ev::DialFailed { node, inc, peer } => {
-                if w.live(node, inc) {
+                if w.live(node, inc, self.now) {
                     let peer = w.topo.ids[peer as usize];
                     self.feed(w, node, InEvent::DialFailed { peer });
                 }
@@ -137,7 +147,7 @@ impl Shard {
                 inc,
                 local,
             } => {
-                if !w.live(to, inc) {
+                if !w.live(to, inc, self.now) {
                     return;
                 }
                 let n = self.node_mut(to);
@@ -190,14 +200,14 @@ impl Shard {
                     return;
                 }
                 if let Some(p) = self.node_mut(to).pending.remove(&rid) {
-                    if w.live(to, p.inc) {
+                    if w.live(to, p.inc, self.now) {
                         self.feed(w, to, InEvent::Response { id: p.oid, result });
                     }
                 }
             }
             Ev::ReqTimeout { node, rid } => {
                 if let Some(p) = self.node_mut(node).pending.remove(&rid) {
-                    if w.live(node, p.inc) {
+                    if w.live(node, p.inc, self.now) {
                         self.feed(
                             w,
                             node,
@@ -216,7 +226,7 @@ impl Shard {
     pub(super) fn on_syn(&mut self, w: &World, b: u32, a: u32, gen: u64, ainc: u32, binc: u32) {
         let rtt = w.topo.rtt_ns(a, b);
         let back = rtt - rtt / 2;
-        if !w.live(b, binc) {
+        if !w.live(b, binc, self.now) {
             self.push(
                 b,
                 self.now + back,
@@ -229,7 +239,7 @@ impl Shard {
             );
             return;
         }
-        if !w.live(a, ainc) {
+        if !w.live(a, ainc, self.now) {
             return;
         }
         let accept = match self.node(b).ends.get(&a) {
@@ -269,7 +279,7 @@ impl Shard {
 
     /// `b` accepted `a`'s dial.
     pub(super) fn on_syn_ack(&mut self, w: &World, a: u32, b: u32, gen: u64, ainc: u32, binc: u32) {
-        if !w.live(a, ainc) {
+        if !w.live(a, ainc, self.now) {
             return;
         }
         let peer = w.topo.ids[b as usize];
@@ -280,7 +290,7 @@ impl Shard {
                 e.is_none(),
             )
         };
-        if !w.live(b, binc) {
+        if !w.live(b, binc, self.now) {
             // The acceptor left meanwhile.
             if mine {
                 self.node_mut(a).ends.remove(&b);
@@ -356,6 +366,16 @@ impl Shard {
                     .is_some_and(|e| e.gen == gen && e.state == EndState::Up)
             }
         }
+    }
+
+    /// Node `i` comes online with `mesh` at `now`, and emits its first
+    /// outputs.
+    pub(super) fn start_node(&mut self, w: &World, i: u32, mesh: Box<Mesh>, now: Ns) {
+        let n = self.node_mut(i);
+        n.mesh = Some(mesh);
+        n.timer_at = None;
+        n.online_since = now;
+        self.drain(w, i);
     }
 
     /// Hands one input to a node and routes what it emits.
@@ -578,7 +598,7 @@ impl Shard {
         }
         let now = self.now;
         let ainc = self.node(a).inc;
-        if !w.online(b) {
+        if !w.online(b, now) {
             self.push(
                 a,
                 now + DIAL_TIMEOUT,

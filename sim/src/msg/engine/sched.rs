@@ -1,0 +1,332 @@
+//! How the run's threads share the shards: conservative synchronization
+//! with a lookahead per pair of shards, no lock-step.
+//!
+//! Each shard has a lower bound `lb`: no event it has yet to run is
+//! earlier (the earliest of its queue and its inbox; while a thread runs
+//! it, the time of the chunk's first event). A free thread takes the
+//! shard furthest behind among those that may run and runs its events up
+//! to its horizon `min(stop, min over other shards j of lb[j] + la[j][k])`
+//! (`la` the shortest one-way delay from `j` to `k`, closed over paths
+//! through the other shards, so a chain of effects through a third shard
+//! is covered too): a chunk. What the chunk causes to another shard's
+//! nodes is handed over when it ends, into that shard's inbox, lowering
+//! its bound. Every bound is read and changed under one lock, so a
+//! horizon is computed from one consistent state: every event that can
+//! still reach shard `k` derives from an event that exists at that moment
+//! (queued, in an inbox or in a running chunk, the latter at or after the
+//! chunk's bound), and so arrives at or after the horizon. Each shard
+//! therefore runs its events in key order with nothing arriving in its
+//! past, the same order as any other placement: same report.
+//!
+//! `stop` is the next global event: node events before it run first; once
+//! no shard may run and none is running, every shard is at `stop` and the
+//! main thread runs the global events alone (the workers wait).
+//!
+//! A heavy event in one shard no longer holds up every thread at the end
+//! of a fixed window: the other thread goes on with any shard whose
+//! horizon allows (up to 35–110 simulated ms ahead, by the region pair).
+
+use std::any::Any;
+use std::sync::Condvar;
+
+use super::*;
+
+/// What the threads share, under [`Engine::state`].
+struct Sched {
+    /// Per shard: no event it has yet to run is earlier (see the module
+    /// docs); `Ns::MAX` when it has none.
+    lb: Vec<Ns>,
+    /// Per shard: a thread runs a chunk of it.
+    running: Vec<bool>,
+    /// Per shard: events other shards' chunks caused to its nodes, not yet
+    /// in its queue, and the earliest of their times.
+    inbox: Vec<Vec<(Key, Ev)>>,
+    inbox_min: Vec<Ns>,
+    /// Node events before this run in this phase.
+    stop: Ns,
+    /// Chunks running now.
+    active: usize,
+    /// Chunks that started while another ran.
+    parallel: u64,
+    /// Chunks run by the threads other than the main one.
+    by_workers: u64,
+    /// The run is over (or failed): workers return.
+    quit: bool,
+    /// A worker's panic, handed to the main thread.
+    failed: Option<Box<dyn Any + Send>>,
+}
+
+impl Sched {
+    /// The shard a free thread runs next and its horizon: the one whose
+    /// bound is lowest among those with an event before their horizon.
+    fn pick(&self, la: &[Vec<Ns>]) -> Option<(usize, Ns)> {
+        let mut best: Option<(Ns, usize, Ns)> = None;
+        for (k, &lb) in self.lb.iter().enumerate() {
+            if self.running[k] || lb >= self.stop || best.is_some_and(|(b, _, _)| b <= lb) {
+                continue;
+            }
+            // Every shard's bound plus its lookahead to `k`, `k`'s own
+            // included (a round trip through another shard).
+            let mut h = self.stop;
+            for (j, &other) in self.lb.iter().enumerate() {
+                h = h.min(other.saturating_add(la[j][k]));
+            }
+            if lb < h {
+                best = Some((lb, k, h));
+            }
+        }
+        best.map(|(_, k, h)| (k, h))
+    }
+}
+
+/// The scheduler of one run.
+pub(super) struct Engine {
+    state: Mutex<Sched>,
+    /// Signalled when a chunk ends and when a phase starts or the run ends.
+    changed: Condvar,
+}
+
+impl Engine {
+    pub(super) fn new(shards: usize) -> Self {
+        Engine {
+            state: Mutex::new(Sched {
+                lb: vec![Ns::MAX; shards],
+                running: vec![false; shards],
+                inbox: (0..shards).map(|_| Vec::new()).collect(),
+                inbox_min: vec![Ns::MAX; shards],
+                stop: 0,
+                active: 0,
+                parallel: 0,
+                by_workers: 0,
+                quit: false,
+                failed: None,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Runs chunks until every shard is at `stop` (the main thread: then
+    /// returns true) or the run ends (false). Returns with the CPU time
+    /// the calling thread spent in chunks added to `cpu`.
+    pub(super) fn take_chunks(
+        &self,
+        w: &World,
+        shards: &[Mutex<Shard>],
+        main: bool,
+        cpu: &mut u64,
+    ) -> bool {
+        let mut g = lock(&self.state);
+        loop {
+            if g.quit || g.failed.is_some() {
+                return false;
+            }
+            if let Some((k, h)) = g.pick(&w.la) {
+                g.running[k] = true;
+                if g.active > 0 {
+                    g.parallel += 1;
+                }
+                g.active += 1;
+                g.by_workers += u64::from(!main);
+                let inbox = std::mem::take(&mut g.inbox[k]);
+                g.inbox_min[k] = Ns::MAX;
+                drop(g);
+                let started = thread_cpu_ns();
+                self.run_chunk(w, &shards[k], k, h, inbox);
+                *cpu += thread_cpu_ns().saturating_sub(started);
+                g = lock(&self.state);
+                continue;
+            }
+            if main && g.active == 0 {
+                return true;
+            }
+            g = self.changed.wait(g).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Shard `k`'s events before `h`, then its hand-over.
+    fn run_chunk(&self, w: &World, shard: &Mutex<Shard>, k: usize, h: Ns, inbox: Vec<(Key, Ev)>) {
+        let mut s = lock(shard);
+        for (key, ev) in inbox {
+            // Nothing arrives in the past of what the shard has run: the
+            // scheduler's promise, checked (one comparison an event).
+            assert!(
+                key.0 > s.last.0,
+                "shard {k} got an event at {key:?} after running to {:?}",
+                s.last
+            );
+            s.enqueue(key, ev);
+        }
+        s.wend = h;
+        s.run_window(w);
+        let mut g = lock(&self.state);
+        if s.out_min != Ns::MAX {
+            s.out_min = Ns::MAX;
+            for (j, v) in s.out.iter_mut().enumerate() {
+                if let Some(t) = v.iter().map(|(key, _)| key.0).min() {
+                    g.inbox_min[j] = g.inbox_min[j].min(t);
+                    g.lb[j] = g.lb[j].min(t);
+                    g.inbox[j].append(v);
+                }
+            }
+        }
+        g.lb[k] = s.next_time().unwrap_or(Ns::MAX).min(g.inbox_min[k]);
+        g.running[k] = false;
+        g.active -= 1;
+        drop(g);
+        drop(s);
+        self.changed.notify_all();
+    }
+
+    /// Starts a phase: every shard's inbox is empty (the main thread moved
+    /// them into the queues) and its bound is its queue's earliest.
+    fn start_phase(&self, shards: &[Mutex<Shard>], stop: Ns) {
+        let lb: Vec<Ns> = shards
+            .iter()
+            .map(|s| lock(s).next_time().unwrap_or(Ns::MAX))
+            .collect();
+        let mut g = lock(&self.state);
+        g.lb = lb;
+        g.stop = stop;
+        drop(g);
+        self.changed.notify_all();
+    }
+
+    /// Moves every inbox into its shard's queue (between phases).
+    fn absorb_inboxes(&self, shards: &[Mutex<Shard>]) {
+        let inboxes: Vec<Vec<(Key, Ev)>> = {
+            let mut g = lock(&self.state);
+            g.inbox_min.fill(Ns::MAX);
+            g.inbox.iter_mut().map(std::mem::take).collect()
+        };
+        for (s, v) in shards.iter().zip(inboxes) {
+            if !v.is_empty() {
+                let mut s = lock(s);
+                for (key, ev) in v {
+                    s.enqueue(key, ev);
+                }
+            }
+        }
+    }
+
+    /// Ends the run (or hands a worker's panic over): workers return.
+    fn quit(&self, failed: Option<Box<dyn Any + Send>>) {
+        let mut g = lock(&self.state);
+        g.quit = true;
+        if failed.is_some() {
+            g.failed = failed;
+        }
+        drop(g);
+        self.changed.notify_all();
+    }
+
+    fn take_failure(&self) -> Option<Box<dyn Any + Send>> {
+        lock(&self.state).failed.take()
+    }
+
+    /// Chunks that started while another ran, and chunks the workers ran.
+    fn counts(&self) -> (u64, u64) {
+        let g = lock(&self.state);
+        (g.parallel, g.by_workers)
+    }
+}
+
+impl Sim {
+    /// Runs to the end; `tick` is called every 65,536 events or so (at the
+    /// phase ends) with the simulated time and the critical-path CPU
+    /// seconds so far.
+    pub(crate) fn run(&mut self, mut tick: impl FnMut(Ns, f64)) {
+        let started = thread_cpu_ns();
+        self.started_cpu = started;
+        let threads = self.threads();
+        let eng = Arc::new(Engine::new(self.shards.len()));
+        let workers = std::thread::scope(|scope| {
+            let handles: Vec<_> = (1..threads)
+                .map(|_| {
+                    let (w, shards, eng) = (
+                        Arc::clone(&self.w),
+                        Arc::clone(&self.shards),
+                        Arc::clone(&eng),
+                    );
+                    scope.spawn(move || {
+                        let started = thread_cpu_ns();
+                        let mut cpu = 0;
+                        let r = catch_unwind(AssertUnwindSafe(|| {
+                            eng.take_chunks(&w, &shards, false, &mut cpu)
+                        }));
+                        if let Err(e) = r {
+                            eng.quit(Some(e));
+                        }
+                        thread_cpu_ns().saturating_sub(started)
+                    })
+                })
+                .collect();
+            let r = catch_unwind(AssertUnwindSafe(|| self.run_loop(&eng, &mut tick)));
+            eng.quit(None);
+            let cpu: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap_or(0)).collect();
+            if let Err(e) = r {
+                resume_unwind(e);
+            }
+            cpu
+        });
+        if let Some(e) = eng.take_failure() {
+            resume_unwind(e);
+        }
+        (self.parallel_chunks, self.worker_chunks) = eng.counts();
+        // The critical path: the busiest thread (the main thread's CPU
+        // includes the global events and the measurement's extra).
+        let main = self.critical_ns + thread_cpu_ns().saturating_sub(started);
+        self.critical_ns = workers.into_iter().fold(main, u64::max);
+        self.now = self.end;
+        self.initial_joins(self.end);
+        self.absorb_metrics();
+        for i in 0..self.w.topo.len() {
+            if self.w.online(i, self.end) {
+                self.close_window(i);
+            }
+        }
+    }
+
+    fn run_loop(&mut self, eng: &Engine, tick: &mut impl FnMut(Ns, f64)) {
+        let mut last_tick = 0u64;
+        let mut chunks_cpu = 0;
+        loop {
+            // Between phases: every node event before the last `stop` has
+            // run and none after; the global events of this time run now,
+            // alone, before the node events of their own time.
+            eng.absorb_inboxes(&self.shards);
+            self.collect(true);
+            let next = loop {
+                let tn = self.shards.iter().filter_map(|s| lock(s).next_time()).min();
+                let tg = self.gheap.peek().map(|Reverse((t, _, _))| *t);
+                match (tg, tn) {
+                    (Some(g), n) if g <= self.end && n.is_none_or(|n| g <= n) => {
+                        if let Some(Reverse((t, _, ev))) = self.gheap.pop() {
+                            self.now = t;
+                            self.events += 1;
+                            self.initial_joins(t);
+                            self.global(ev);
+                        }
+                    }
+                    _ => break tn.filter(|&n| n <= self.end),
+                }
+            };
+            if next.is_none() {
+                break;
+            }
+            let tg = self.gheap.peek().map(|Reverse((t, _, _))| *t);
+            let stop = tg.unwrap_or(Ns::MAX).min(self.end + 1);
+            eng.start_phase(&self.shards, stop);
+            if !eng.take_chunks(&self.w, &self.shards, true, &mut chunks_cpu) {
+                break;
+            }
+            if self.events >> 16 != last_tick >> 16 {
+                last_tick = self.events;
+                let main = thread_cpu_ns().saturating_sub(self.started_cpu);
+                tick(stop.min(self.end), (self.critical_ns + main) as f64 / 1e9);
+            }
+        }
+        if let Some(e) = eng.take_failure() {
+            resume_unwind(e);
+        }
+    }
+}
