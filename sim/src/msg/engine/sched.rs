@@ -31,6 +31,23 @@ use std::sync::Condvar;
 
 use super::*;
 
+/// Events a chunk runs between two hand-overs.
+const PROGRESS: u32 = 64;
+
+/// Moves events that arrived for shard `k` into its queue.
+fn absorb(s: &mut Shard, k: usize, inbox: Vec<(Key, Ev)>) {
+    for (key, ev) in inbox {
+        // Nothing arrives in the past of what the shard has run: the
+        // scheduler's promise, checked (one comparison an event).
+        assert!(
+            key.0 > s.last.0,
+            "shard {k} got an event at {key:?} after running to {:?}",
+            s.last
+        );
+        s.enqueue(key, ev);
+    }
+}
+
 /// What the threads share, under [`Engine::state`].
 struct Sched {
     /// Per shard: no event it has yet to run is earlier (see the module
@@ -46,6 +63,8 @@ struct Sched {
     stop: Ns,
     /// Chunks running now.
     active: usize,
+    /// Threads waiting for a shard to become runnable.
+    waiting: usize,
     /// Chunks that started while another ran.
     parallel: u64,
     /// Chunks run by the threads other than the main one.
@@ -65,17 +84,23 @@ impl Sched {
             if self.running[k] || lb >= self.stop || best.is_some_and(|(b, _, _)| b <= lb) {
                 continue;
             }
-            // Every shard's bound plus its lookahead to `k`, `k`'s own
-            // included (a round trip through another shard).
-            let mut h = self.stop;
-            for (j, &other) in self.lb.iter().enumerate() {
-                h = h.min(other.saturating_add(la[j][k]));
-            }
+            let h = self.horizon(k, la);
             if lb < h {
                 best = Some((lb, k, h));
             }
         }
         best.map(|(_, k, h)| (k, h))
+    }
+
+    /// How far shard `k` may run: every shard's bound plus its lookahead
+    /// to `k` (`k`'s own included: a round trip through another shard),
+    /// and never to `stop`.
+    fn horizon(&self, k: usize, la: &[Vec<Ns>]) -> Ns {
+        let mut h = self.stop;
+        for (j, &other) in self.lb.iter().enumerate() {
+            h = h.min(other.saturating_add(la[j][k]));
+        }
+        h
     }
 }
 
@@ -96,6 +121,7 @@ impl Engine {
                 inbox_min: vec![Ns::MAX; shards],
                 stop: 0,
                 active: 0,
+                waiting: 0,
                 parallel: 0,
                 by_workers: 0,
                 quit: false,
@@ -139,42 +165,58 @@ impl Engine {
             if main && g.active == 0 {
                 return true;
             }
+            g.waiting += 1;
             g = self.changed.wait(g).unwrap_or_else(PoisonError::into_inner);
+            g.waiting -= 1;
         }
     }
 
-    /// Shard `k`'s events before `h`, then its hand-over.
+    /// Shard `k`'s events before `h`, handing over what they cause to
+    /// other shards every [`PROGRESS`] events, raising its bound and moving
+    /// its horizon on (so the other threads need not wait for the chunk's
+    /// end, and the chunk goes on while no other shard is further behind).
     fn run_chunk(&self, w: &World, shard: &Mutex<Shard>, k: usize, h: Ns, inbox: Vec<(Key, Ev)>) {
         let mut s = lock(shard);
-        for (key, ev) in inbox {
-            // Nothing arrives in the past of what the shard has run: the
-            // scheduler's promise, checked (one comparison an event).
-            assert!(
-                key.0 > s.last.0,
-                "shard {k} got an event at {key:?} after running to {:?}",
-                s.last
-            );
-            s.enqueue(key, ev);
-        }
-        s.wend = h;
-        s.run_window(w);
-        let mut g = lock(&self.state);
-        if s.out_min != Ns::MAX {
-            s.out_min = Ns::MAX;
-            for (j, v) in s.out.iter_mut().enumerate() {
-                if let Some(t) = v.iter().map(|(key, _)| key.0).min() {
-                    g.inbox_min[j] = g.inbox_min[j].min(t);
-                    g.lb[j] = g.lb[j].min(t);
-                    g.inbox[j].append(v);
+        absorb(&mut s, k, inbox);
+        let mut h = h;
+        loop {
+            s.wend = h;
+            s.run_window(w, PROGRESS);
+            let mut g = lock(&self.state);
+            if s.out_min != Ns::MAX {
+                s.out_min = Ns::MAX;
+                for (j, v) in s.out.iter_mut().enumerate() {
+                    if let Some(t) = v.iter().map(|(key, _)| key.0).min() {
+                        g.inbox_min[j] = g.inbox_min[j].min(t);
+                        g.lb[j] = g.lb[j].min(t);
+                        g.inbox[j].append(v);
+                    }
                 }
             }
+            // What arrived meanwhile (at or after the horizon) joins the
+            // queue, so the bound is the queue's earliest.
+            let inbox = std::mem::take(&mut g.inbox[k]);
+            g.inbox_min[k] = Ns::MAX;
+            absorb(&mut s, k, inbox);
+            let lb = s.next_time().unwrap_or(Ns::MAX);
+            g.lb[k] = lb;
+            h = g.horizon(k, &w.la);
+            let behind = (0..g.lb.len())
+                .any(|j| j != k && !g.running[j] && g.lb[j] < lb && g.lb[j] < g.horizon(j, &w.la));
+            let wake = g.waiting > 0;
+            if lb >= h || behind {
+                g.running[k] = false;
+                g.active -= 1;
+                drop(g);
+                drop(s);
+                self.changed.notify_all();
+                return;
+            }
+            drop(g);
+            if wake {
+                self.changed.notify_all();
+            }
         }
-        g.lb[k] = s.next_time().unwrap_or(Ns::MAX).min(g.inbox_min[k]);
-        g.running[k] = false;
-        g.active -= 1;
-        drop(g);
-        drop(s);
-        self.changed.notify_all();
     }
 
     /// Starts a phase: every shard's inbox is empty (the main thread moved

@@ -59,13 +59,15 @@ impl Shard {
         }
     }
 
-    /// Runs this shard's events before `wend` (a chunk).
-    pub(super) fn run_window(&mut self, w: &World) {
+    /// Runs this shard's events before `wend`, at most `budget` of them.
+    pub(super) fn run_window(&mut self, w: &World, budget: u32) {
+        let mut left = budget;
         while let Some(Reverse((key, slot))) = self.heap.peek().copied() {
             let t = key.0;
-            if t >= self.wend {
+            if t >= self.wend || left == 0 {
                 break;
             }
+            left -= 1;
             self.heap.pop();
             self.free.push(slot);
             let Some(ev) = self.slab[slot as usize].take() else {
