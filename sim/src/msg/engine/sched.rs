@@ -372,3 +372,48 @@ impl Sim {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Three shards 10 apart (one way), so a round trip is 20.
+    fn sched(lb: [Ns; 3], stop: Ns) -> (Sched, Vec<Vec<Ns>>) {
+        let la = vec![vec![20, 10, 10], vec![10, 20, 10], vec![10, 10, 20]];
+        let mut s = match Engine::new(3).state.into_inner() {
+            Ok(s) => s,
+            Err(e) => e.into_inner(),
+        };
+        s.lb = lb.to_vec();
+        s.stop = stop;
+        (s, la)
+    }
+
+    #[test]
+    fn a_shard_never_runs_past_its_own_round_trip() {
+        // The others are far ahead: shard 0 is still bound by what its own
+        // events can cause to come back through them.
+        let (s, la) = sched([100, 1_000, 1_000], Ns::MAX);
+        assert_eq!(s.horizon(0, &la), 120);
+        // The others bound it when closer.
+        let (s, la) = sched([100, 105, 1_000], Ns::MAX);
+        assert_eq!(s.horizon(0, &la), 115);
+        // And the next global event.
+        let (s, la) = sched([100, 1_000, 1_000], 110);
+        assert_eq!(s.horizon(0, &la), 110);
+    }
+
+    #[test]
+    fn the_shard_furthest_behind_runs_first_unless_taken() {
+        let (mut s, la) = sched([105, 100, 130], Ns::MAX);
+        assert_eq!(s.pick(&la), Some((1, 115)));
+        s.running[1] = true;
+        assert_eq!(s.pick(&la), Some((0, 110)));
+        s.running[0] = true;
+        // Shard 2 must wait: shard 1 may still send it something at 110.
+        assert_eq!(s.pick(&la), None);
+        // Nothing before `stop` is left: nothing to run.
+        let (s, la) = sched([100, 100, Ns::MAX], 100);
+        assert_eq!(s.pick(&la), None);
+    }
+}
