@@ -115,10 +115,15 @@ const EMPTY_CHANNELS_B_SQL: &str =
 /// The pages of several fetches at once: row `i` of the arrays is one
 /// fetch (recipient, channel, now, limit = max_messages + 1, max_bytes),
 /// each an index range scan of `messages_by_queue` for the queue's first
-/// `limit` unexpired messages. Every row comes with its length; the
-/// message itself (sender, times, payload) only for the rows a page can
-/// keep (the first, and those within `max_bytes` counting from the
-/// first), so a page never reads a payload it does not send. The cut
+/// `limit` unexpired messages. Only the key can serve it: the key range
+/// is a subquery the planner cannot flatten (`OFFSET 0`) and the expiry
+/// test is applied to its rows, so no plan reads `messages_by_expiry`
+/// (every unexpired message of every queue, filtered by queue, then
+/// sorted: the generic plan on a small table with fresh statistics, kept
+/// by a connection until the next `ANALYZE`). Every row comes with its
+/// length; the message itself (sender, times, payload) only for the rows
+/// a page can keep (the first, and those within `max_bytes` counting from
+/// the first), so a page never reads a payload it does not send. The cut
 /// itself is `fetch_cut`'s.
 const FETCH_PAGE_SQL: &str = "SELECT k.i, m.id, m.payload_len, m.sender, m.received_at_ms,
         m.expires_at_ms, m.payload
@@ -133,8 +138,11 @@ const FETCH_PAGE_SQL: &str = "SELECT k.i, m.id, m.payload_len, m.sender, m.recei
        FROM (SELECT id, payload_len, sender, received_at_ms, expires_at_ms, payload,
                     row_number() OVER w = 1 OR sum(payload_len) OVER w <= k.max_bytes AS fits
                FROM (SELECT id, payload_len, sender, received_at_ms, expires_at_ms, payload
-                       FROM messages
-                      WHERE recipient = k.r AND channel = k.c AND expires_at_ms > k.now
+                       FROM (SELECT id, payload_len, sender, received_at_ms, expires_at_ms, payload
+                               FROM messages
+                              WHERE recipient = k.r AND channel = k.c
+                              ORDER BY id OFFSET 0) AS queue
+                      WHERE expires_at_ms > k.now
                       ORDER BY id LIMIT k.lim) AS first
              WINDOW w AS (ORDER BY id)) AS q) AS m
   ORDER BY k.i, m.id";
@@ -349,6 +357,37 @@ async fn bounded<T>(
     tokio::time::timeout(limit, fut)
         .await
         .map_err(|_| StoreError::unavailable(format!("no answer within {limit:?}")))?
+}
+
+/// Example arguments of [`FETCH_PAGE_SQL`] for its plan: one fetch.
+const FETCH_EXPLAIN_ARGS: &str =
+    "'{0}', ARRAY['\\x00'::bytea], ARRAY[''::bytea], '{0}', '{101}', '{1048576}'";
+
+/// The generic plan of `sql` on `c` (as the mailbox's connections use it,
+/// [`MAILBOX_SESSION_OPTIONS`](pool::MAILBOX_SESSION_OPTIONS)): prepared
+/// under a name of its own, explained with `args`, deallocated, in one
+/// message. (`EXPLAIN` of a statement with bound parameters shows a plan
+/// made for those values, not the generic one.)
+async fn explain_generic(c: &batch::Conn, sql: &str, args: &str) -> Result<String, StoreError> {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let name = format!(
+        "distsoc_explain_{}",
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let msgs = c
+        .simple_query(&format!(
+            "PREPARE {name} AS {sql}; EXPLAIN EXECUTE {name}({args}); DEALLOCATE {name}"
+        ))
+        .await
+        .map_err(pg_err)?;
+    let lines: Vec<&str> = msgs
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0),
+            _ => None,
+        })
+        .collect();
+    Ok(lines.join("\n"))
 }
 
 // ---------------------------------------------------------------------------
@@ -1114,20 +1153,7 @@ impl PgStore {
             let c = client(pool).await?;
             let rows = match q {
                 PlanQuery::Fetch => {
-                    let one: &[u8] = &[0u8; 32];
-                    let none: &[u8] = &[];
-                    c.query(
-                        &format!("EXPLAIN {FETCH_PAGE_SQL}"),
-                        &[
-                            &vec![0i32],
-                            &vec![one],
-                            &vec![none],
-                            &vec![0i64],
-                            &vec![101i64],
-                            &vec![1i64 << 20],
-                        ],
-                    )
-                    .await
+                    return explain_generic(&c, FETCH_PAGE_SQL, FETCH_EXPLAIN_ARGS).await
                 }
                 PlanQuery::ListChannels => {
                     let mut lines = Vec::new();
