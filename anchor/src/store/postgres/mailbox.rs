@@ -428,3 +428,43 @@ pub(super) fn pages_from_rows(
     }
     Ok(pages)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    fn fetch(recipient: u8, channel: Option<u8>, ack_through: u64) -> FetchQuery {
+        FetchQuery {
+            recipient: NodeId([recipient; 32]),
+            channel: channel.map(|c| ChannelId([c; 16])),
+            ack_through,
+            max_messages: 10,
+            max_bytes: 1 << 20,
+            now_ms: 1,
+            audit: None,
+        }
+    }
+
+    /// A batch's page of a queue starts after every id any fetch of the
+    /// batch acknowledged in that queue (what its delete removes), and
+    /// only that queue's.
+    #[test]
+    fn pages_start_after_the_largest_acknowledgement_of_their_queue() {
+        let qs = [
+            fetch(1, None, 5),
+            fetch(1, None, 9),
+            fetch(1, Some(7), 3),
+            fetch(2, None, 0),
+            fetch(1, None, 0),
+        ];
+        let args = PageArgs::new(&qs);
+        assert_eq!(args.after, vec![9, 9, 3, 0, 9]);
+        assert!(args.acknowledges());
+        let reads = [fetch(1, None, 0), fetch(2, Some(7), 0)];
+        let args = PageArgs::new(&reads);
+        assert_eq!(args.after, vec![0, 0]);
+        assert!(!args.acknowledges(), "reads run the page alone");
+    }
+}
