@@ -2549,6 +2549,46 @@ async fn postgres_mailbox_never_scans_messages_sequentially_on_its_own_connectio
     assert!(!pull.contains("$1"), "pull plans are custom:\n{pull}");
 }
 
+/// The fetch's page reads `messages` by the queue key and nothing else,
+/// whatever the statistics say: on a new database with one queue of four
+/// messages (one expired), analyzed, the generic plan the mailbox makes
+/// reads the queue's key range in id order. (It read `messages_by_expiry`
+/// there, where the statistics say every row is in the queue: every
+/// unexpired message of every queue, filtered by queue, then sorted; a
+/// connection keeps its generic plan until the next `ANALYZE`.) The page
+/// itself skips the expired message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_fetch_reads_messages_by_the_queue_key_alone() {
+    let Some(db) = pg_db().await else { return };
+    let s = db.open().await;
+    let (a, b) = (node(1), node(2));
+    let expired = NewMessage {
+        expires_at_ms: NOW - 1,
+        ..msg(None, a, b, b"old")
+    };
+    s.enqueue(expired).await.unwrap();
+    for i in 0..3u8 {
+        s.enqueue(msg(None, a, b, &[i])).await.unwrap();
+    }
+    s.analyze().await.unwrap();
+    let page = s.fetch(b, None, 0, 5, usize::MAX, NOW).await.unwrap();
+    let payloads: Vec<Vec<u8>> = page.messages.into_iter().map(|m| m.payload).collect();
+    assert_eq!(payloads, vec![vec![0u8], vec![1], vec![2]]);
+    let plan = s.explain(PlanQuery::Fetch).await.unwrap();
+    let reads: Vec<&str> = plan
+        .lines()
+        .filter(|l| l.contains(" on messages"))
+        .collect();
+    assert!(!reads.is_empty(), "{plan}");
+    for read in reads {
+        assert!(
+            read.contains("Index Scan using messages_by_queue on messages"),
+            "{plan}"
+        );
+    }
+    assert!(!plan.contains("Sort Key: messages.id"), "{plan}");
+}
+
 /// SQLite wakes only in-process: documented limitation (two processes on
 /// one SQLite file still share the data).
 /// Concurrent fetches that acknowledge messages share transactions with

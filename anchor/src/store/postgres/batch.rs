@@ -1,10 +1,12 @@
 //! PostgreSQL group commit: the write workers and the multi-row statements
 //! of one batch (enqueues, posts, audit events, check-ins).
 
+use std::sync::OnceLock;
+
 use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
-use super::mailbox::{pages_from_rows, PageArgs};
+use super::mailbox::{pages_from_rows, PageArgs, FETCH_ACK_PAGE_SQL, FETCH_PAGE_SQL};
 use super::*;
 
 /// Locks the queues of an enqueue batch: `$1` the lock class, `$2` the
@@ -39,6 +41,95 @@ const INSERT_MESSAGES_SQL: &str = "INSERT INTO messages
 
 /// `NOTIFY $1, p` for every payload `p` of `$2` (delivered at commit).
 const NOTIFY_SQL: &str = "SELECT pg_notify($1::text, p) FROM unnest($2::text[]) AS p";
+
+/// Which of the last statements of a write batch it has, all sent as one
+/// ([`Finish::sql`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Finish {
+    /// The (last chunk of) messages: [`INSERT_MESSAGES_SQL`].
+    insert: bool,
+    /// Audit rows: [`INSERT_AUDITS_SQL`].
+    audit: bool,
+    /// Check-ins: [`UPSERT_CHECKINS_SQL`].
+    checkin: bool,
+    /// `NOTIFY`s: [`NOTIFY_SQL`].
+    notify: bool,
+}
+
+impl Finish {
+    /// The parts as one statement, their parameters in this order
+    /// (messages, audit rows, check-ins, notifications; those present),
+    /// or none if none is present. The inserts are data-modifying `WITH`s
+    /// (each run to completion, though nothing reads them), the
+    /// `pg_notify` select the main statement (otherwise the last insert):
+    /// what the separate statements did, in one protocol message. Every
+    /// part writes a different table, and the `NOTIFY`s take effect at
+    /// the commit, as before.
+    fn sql(self) -> Option<&'static str> {
+        static ALL: OnceLock<Vec<Option<String>>> = OnceLock::new();
+        let all = ALL.get_or_init(|| (0..16).map(|i| Finish::from_index(i).build()).collect());
+        all.get(self.index()).and_then(Option::as_deref)
+    }
+
+    fn index(self) -> usize {
+        usize::from(self.insert)
+            | usize::from(self.audit) << 1
+            | usize::from(self.checkin) << 2
+            | usize::from(self.notify) << 3
+    }
+
+    fn from_index(i: usize) -> Finish {
+        Finish {
+            insert: i & 1 != 0,
+            audit: i & 2 != 0,
+            checkin: i & 4 != 0,
+            notify: i & 8 != 0,
+        }
+    }
+
+    fn build(self) -> Option<String> {
+        let mut statements = Vec::new();
+        let mut params = 0;
+        for (present, sql, n) in [
+            (self.insert, INSERT_MESSAGES_SQL, 9),
+            (self.audit, INSERT_AUDITS_SQL, 5),
+            (self.checkin, UPSERT_CHECKINS_SQL, 5),
+            (self.notify, NOTIFY_SQL, 2),
+        ] {
+            if present {
+                statements.push(shift_params(sql, params));
+                params += n;
+            }
+        }
+        let main = statements.pop()?;
+        if statements.is_empty() {
+            return Some(main);
+        }
+        let with: Vec<String> = statements
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("w{i} AS ({s})"))
+            .collect();
+        Some(format!("WITH {}\n{main}", with.join(",\n")))
+    }
+}
+
+/// `sql` with every parameter `$n` renumbered `$(n + by)`.
+fn shift_params(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if let Ok(n) = rest[..digits].parse::<usize>() {
+            out.push_str(&(n + by).to_string());
+            rest = &rest[digits..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
 
 /// The deadpool client: statements prepared once per connection.
 pub(super) type Conn = deadpool_postgres::ClientWrapper;
@@ -216,17 +307,19 @@ impl Drop for InTransaction {
 ///    id is drawn for every candidate message, in that order (under the
 ///    locks: race-free, ids in commit order; a candidate found queued
 ///    leaves its id unused, a gap); the fetches' acknowledgements are
-///    deleted and their pages read.
-/// 2. The inserts, the `NOTIFY`s of the queues written (delivered at
-///    commit, they wake other processes), every audit row (the
-///    enqueues', the non-empty pages', standalone ones), the check-ins,
-///    and `COMMIT`.
+///    deleted and their pages read, one statement
+///    ([`FETCH_ACK_PAGE_SQL`]).
+/// 2. One statement ([`Finish`]) for the inserts, every audit row (the
+///    enqueues', the non-empty pages', standalone ones), the check-ins
+///    and the `NOTIFY`s of the queues written (delivered at commit, they
+///    wake other processes); then `COMMIT`. (Messages beyond one insert's
+///    [`INSERT_CHUNK_BYTES`] go first, a statement per chunk.)
 ///
 /// Statements of a round trip are pipelined on the connection: each is
 /// sent when its future is first polled, in the order of the (biased)
-/// `join!`, and the server runs them in that order. A failing statement aborts the
-/// transaction, so the rest fail and the `COMMIT` rolls back: the batch
-/// committed only if every statement succeeded.
+/// `join!`, and the server runs them in that order. A failing statement
+/// aborts the transaction, so the rest fail and the `COMMIT` rolls back:
+/// the batch committed only if every statement succeeded.
 pub(super) async fn write_batch(
     pool: &Pool,
     op_timeout: Duration,
@@ -317,57 +410,40 @@ async fn pipelined_batch(
         .collect();
     let n_ids = i32_len(candidates.len());
 
-    let mut acks: Vec<(&[u8], &[u8], i64)> = b
-        .fetches
-        .iter()
-        .filter(|q| q.ack_through > 0)
-        .map(|q| {
-            (
-                &q.recipient.0[..],
-                channel_col(q.channel.as_ref()),
-                to_i64(q.ack_through),
-            )
-        })
-        .collect();
-    acks.sort_unstable();
-    let ack_r: Vec<&[u8]> = acks.iter().map(|a| a.0).collect();
-    let ack_c: Vec<&[u8]> = acks.iter().map(|a| a.1).collect();
-    let ack_a: Vec<i64> = acks.iter().map(|a| a.2).collect();
     let pages_in = PageArgs::new(b.fetches);
 
-    // Every statement prepared before the first is sent (a round trip
-    // each only the first time on this connection).
+    // The statements of round trip 1 prepared before the first is sent
+    // (a round trip each only the first time on this connection; so are
+    // those of round trip 2, which depend on its answers).
     let prep = |sql: &'static str| async move { c.prepare_cached(sql).await.map_err(pg_err) };
     let lock_st = prep(LOCK_QUEUES_SQL).await.map_err(open)?;
     let dedup_st = prep(QUEUED_CM_SQL).await.map_err(open)?;
     let ids_st = prep(DRAW_IDS_SQL).await.map_err(open)?;
-    let ack_st = prep(FETCH_ACK_SQL).await.map_err(open)?;
-    let page_st = prep(FETCH_PAGE_SQL).await.map_err(open)?;
-    let insert_st = prep(INSERT_MESSAGES_SQL).await.map_err(open)?;
-    let notify_st = prep(NOTIFY_SQL).await.map_err(open)?;
-    let audit_st = prep(INSERT_AUDITS_SQL).await.map_err(open)?;
-    let checkin_st = prep(UPSERT_CHECKINS_SQL).await.map_err(open)?;
+    let page_st = prep(if pages_in.acknowledges() {
+        FETCH_ACK_PAGE_SQL
+    } else {
+        FETCH_PAGE_SQL
+    })
+    .await
+    .map_err(open)?;
 
     // Round trip 1.
     let lock_p: [&(dyn ToSql + Sync); 2] = [&QUEUE_LOCK_CLASS, &locks];
     let dedup_p: [&(dyn ToSql + Sync); 4] = [&cm_r, &cm_c, &cm_s, &cm_id];
     let ids_p: [&(dyn ToSql + Sync); 1] = [&n_ids];
-    let ack_p: [&(dyn ToSql + Sync); 3] = [&ack_r, &ack_c, &ack_a];
     let page_p = pages_in.params();
-    let (begun, locked, found_rows, id_rows, acked, page_rows) = tokio::join!(
+    let (begun, locked, found_rows, id_rows, page_rows) = tokio::join!(
         biased;
         c.batch_execute("BEGIN"),
         maybe(locks.is_empty(), c.execute(&lock_st, &lock_p)),
         maybe(with_cm.is_empty(), c.query(&dedup_st, &dedup_p)),
         maybe(candidates.is_empty(), c.query(&ids_st, &ids_p)),
-        maybe(acks.is_empty(), c.execute(&ack_st, &ack_p)),
         maybe(b.fetches.is_empty(), c.query(&page_st, &page_p)),
     );
     begun.map_err(pg_err).map_err(open)?;
     locked.map_err(pg_err).map_err(open)?;
     let found_rows = found_rows.map_err(pg_err).map_err(open)?;
     let id_rows = id_rows.map_err(pg_err).map_err(open)?;
-    acked.map_err(pg_err).map_err(open)?;
     let page_rows = page_rows.map_err(pg_err).map_err(open)?;
     let pages = pages_from_rows(b.fetches, &page_rows).map_err(open)?;
 
@@ -453,38 +529,59 @@ async fn pipelined_batch(
         start = end;
     }
     let last = chunks.pop();
-    for chunk in &chunks {
-        c.execute(&insert_st, &chunk.params())
-            .await
-            .map_err(pg_err)
-            .map_err(open)?;
+    if !chunks.is_empty() {
+        let insert_st = prep(INSERT_MESSAGES_SQL).await.map_err(open)?;
+        for chunk in &chunks {
+            c.execute(&insert_st, &chunk.params())
+                .await
+                .map_err(pg_err)
+                .map_err(open)?;
+        }
     }
 
-    // Round trip 2.
+    // Round trip 2: one statement (the last chunk, the audit rows, the
+    // check-ins, the NOTIFYs; those the batch has) and the COMMIT.
     let last_p = last.as_ref().map(MessageArgs::params);
-    let notify_p: [&(dyn ToSql + Sync); 2] = [&NOTIFY_CHANNEL, &notes];
     let audit_p = audits_in.params();
     let checkin_p = checkins_in.params();
-    let (inserted, notified, audited, checked_in, committed) = tokio::join!(
+    let notify_p: [&(dyn ToSql + Sync); 2] = [&NOTIFY_CHANNEL, &notes];
+    let parts = Finish {
+        insert: last_p.is_some(),
+        audit: !audit_rows.is_empty(),
+        checkin: !b.checkins.is_empty(),
+        notify: !notes.is_empty(),
+    };
+    let mut finish_p: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(21);
+    if let Some(p) = &last_p {
+        finish_p.extend_from_slice(p);
+    }
+    if parts.audit {
+        finish_p.extend_from_slice(&audit_p);
+    }
+    if parts.checkin {
+        finish_p.extend_from_slice(&checkin_p);
+    }
+    if parts.notify {
+        finish_p.extend_from_slice(&notify_p);
+    }
+    let finish_st = match parts.sql() {
+        Some(sql) => Some(prep(sql).await.map_err(open)?),
+        None => None,
+    };
+    let (finished, committed) = tokio::join!(
         biased;
         async {
-            match &last_p {
-                Some(p) => c.execute(&insert_st, p).await,
+            match &finish_st {
+                Some(st) => c.execute(st, &finish_p).await,
                 None => Ok(0),
             }
         },
-        maybe(notes.is_empty(), c.execute(&notify_st, &notify_p)),
-        maybe(audit_rows.is_empty(), c.execute(&audit_st, &audit_p)),
-        maybe(b.checkins.is_empty(), c.execute(&checkin_st, &checkin_p)),
         c.batch_execute("COMMIT"),
     );
     // The COMMIT was sent: the transaction is over whatever the outcome
     // (a COMMIT of an aborted transaction rolls back).
     let closed = |e: tokio_postgres::Error| (pg_err(e), false);
-    inserted.map_err(closed)?;
-    notified.map_err(closed)?;
-    audited.map_err(closed)?;
-    checked_in.map_err(closed)?;
+    finished.map_err(closed)?;
     committed.map_err(closed)?;
 
     for (k, &i) in to_insert.iter().enumerate() {
@@ -865,5 +962,57 @@ impl<'a> CheckinArgs<'a> {
             &self.seen,
             &self.verified,
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn parameters_are_renumbered() {
+        assert_eq!(
+            shift_params("SELECT $1::int4, $10, '$' || $2", 9),
+            "SELECT $10::int4, $19, '$' || $11"
+        );
+        assert_eq!(shift_params("SELECT 1", 3), "SELECT 1");
+    }
+
+    #[test]
+    fn the_last_statements_of_a_batch_are_one_with_parameters_in_order() {
+        for i in 0..16 {
+            assert_eq!(Finish::from_index(i).index(), i);
+        }
+        let none = Finish::from_index(0);
+        assert_eq!(none.sql(), None);
+        let audit_only = Finish {
+            audit: true,
+            ..none
+        };
+        assert_eq!(audit_only.sql(), Some(INSERT_AUDITS_SQL));
+        let all = Finish::from_index(15).sql().unwrap();
+        assert!(all.starts_with("WITH w0 AS (INSERT INTO messages"), "{all}");
+        // Messages $1..$9, audit rows $10..$14, check-ins $15..$19, the
+        // NOTIFYs $20, $21: each parameter once.
+        for n in 1..=21 {
+            assert_eq!(all.matches(&format!("${n}:")).count(), 1, "${n} in {all}");
+        }
+        assert!(all.contains("unnest($10::int8[], $11::text[]"), "{all}");
+        assert!(all.contains("unnest($15::bytea[], $16::text[]"), "{all}");
+        assert!(
+            all.ends_with("SELECT pg_notify($20::text, p) FROM unnest($21::text[]) AS p"),
+            "{all}"
+        );
+        let no_notify = Finish {
+            notify: false,
+            ..Finish::from_index(15)
+        };
+        let sql = no_notify.sql().unwrap();
+        assert!(
+            sql.contains("\nINSERT INTO checkins"),
+            "the last insert is the main statement: {sql}"
+        );
     }
 }

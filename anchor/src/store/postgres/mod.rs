@@ -18,9 +18,10 @@
 //!   tasks; each takes what is queued (up to `max_write_batch`) into one
 //!   transaction of multi-row `UNNEST` statements and answers every request
 //!   after the `COMMIT`. The transaction takes two round trips: its
-//!   statements are pipelined (`BEGIN`, locks, lookups, id draw, acks and
-//!   pages; then inserts, `NOTIFY`s, audit rows, check-ins and `COMMIT`),
-//!   and a failed statement rolls the whole batch back (`batch.rs`).
+//!   statements are pipelined (`BEGIN`, locks, lookups, id draw, the
+//!   acknowledgements with the pages; then the inserts, audit rows,
+//!   check-ins and `NOTIFY`s as one statement, and `COMMIT`), and a
+//!   failed statement rolls the whole batch back (`batch.rs`).
 //!   Senders are checked before they are queued (channels never change,
 //!   `cache.rs`). Every statement on the mailbox path is prepared once per
 //!   pooled connection (deadpool's statement cache).
@@ -69,6 +70,7 @@ mod pool;
 mod posts;
 
 use batch::{post_writer, worker};
+use mailbox::{explain_generic, FETCH_EXPLAIN_ARGS, FETCH_PAGE_SQL};
 use pool::{build_pool, mailbox_config, split_pool};
 
 /// The `LISTEN`/`NOTIFY` channel.
@@ -111,53 +113,6 @@ const EMPTY_CHANNELS_B_SQL: &str =
   WHERE member_b = $1::bytea AND id > $2::bytea
     AND NOT EXISTS (SELECT 1 FROM messages AS m WHERE m.recipient = $1::bytea AND m.channel = ch.id)
   ORDER BY id LIMIT $3::int8";
-
-/// The pages of several fetches at once: row `i` of the arrays is one
-/// fetch (recipient, channel, now, limit = max_messages + 1, max_bytes),
-/// each an index range scan of `messages_by_queue` for the queue's first
-/// `limit` unexpired messages. Every row comes with its length; the
-/// message itself (sender, times, payload) only for the rows a page can
-/// keep (the first, and those within `max_bytes` counting from the
-/// first), so a page never reads a payload it does not send. The cut
-/// itself is `fetch_cut`'s.
-const FETCH_PAGE_SQL: &str = "SELECT k.i, m.id, m.payload_len, m.sender, m.received_at_ms,
-        m.expires_at_ms, m.payload
-   FROM unnest($1::int4[], $2::bytea[], $3::bytea[], $4::int8[], $5::int8[], $6::int8[])
-        AS k(i, r, c, now, lim, max_bytes)
-   CROSS JOIN LATERAL (
-     SELECT q.id, q.payload_len,
-            CASE WHEN q.fits THEN q.sender END AS sender,
-            CASE WHEN q.fits THEN q.received_at_ms END AS received_at_ms,
-            CASE WHEN q.fits THEN q.expires_at_ms END AS expires_at_ms,
-            CASE WHEN q.fits THEN q.payload END AS payload
-       FROM (SELECT id, payload_len, sender, received_at_ms, expires_at_ms, payload,
-                    row_number() OVER w = 1 OR sum(payload_len) OVER w <= k.max_bytes AS fits
-               FROM (SELECT id, payload_len, sender, received_at_ms, expires_at_ms, payload
-                       FROM messages
-                      WHERE recipient = k.r AND channel = k.c AND expires_at_ms > k.now
-                      ORDER BY id LIMIT k.lim) AS first
-             WINDOW w AS (ORDER BY id)) AS q) AS m
-  ORDER BY k.i, m.id";
-
-/// Deletes what several fetches acknowledged: row `i` of the arrays is
-/// (recipient, channel, ackThrough). The rows are found by one range scan
-/// of the key per queue (a lateral subquery that cannot be flattened into
-/// a join, `OFFSET 0`, so the generic plan,
-/// [`MAILBOX_SESSION_OPTIONS`](pool::MAILBOX_SESSION_OPTIONS), cannot
-/// join over the whole index) and deleted by their tuple ids, in tuple-id
-/// order (so two batches lock rows in the same order). Safe because the
-/// ids are found and used in this one statement, under one snapshot:
-/// `VACUUM` frees no tuple a running statement can see, `VACUUM FULL` and
-/// `CLUSTER` wait for its lock, rows of `messages` are never updated (a
-/// tuple id is its row's for life), and a row deleted meanwhile by
-/// another batch or the sweep is skipped, as a delete by key would.
-const FETCH_ACK_SQL: &str = "DELETE FROM messages
-  WHERE ctid = ANY (ARRAY(
-    SELECT x.ctid FROM unnest($1::bytea[], $2::bytea[], $3::int8[]) AS k(r, c, a)
-     CROSS JOIN LATERAL (
-       SELECT ctid FROM messages
-        WHERE recipient = k.r AND channel = k.c AND id <= k.a
-       OFFSET 0) AS x))";
 
 /// The candidate streams of a pull from one table pair, each tagged: the
 /// requester's own public (0) and encrypted (1) rows, the public rows by
@@ -1114,20 +1069,7 @@ impl PgStore {
             let c = client(pool).await?;
             let rows = match q {
                 PlanQuery::Fetch => {
-                    let one: &[u8] = &[0u8; 32];
-                    let none: &[u8] = &[];
-                    c.query(
-                        &format!("EXPLAIN {FETCH_PAGE_SQL}"),
-                        &[
-                            &vec![0i32],
-                            &vec![one],
-                            &vec![none],
-                            &vec![0i64],
-                            &vec![101i64],
-                            &vec![1i64 << 20],
-                        ],
-                    )
-                    .await
+                    return explain_generic(&c, FETCH_PAGE_SQL, FETCH_EXPLAIN_ARGS).await
                 }
                 PlanQuery::ListChannels => {
                     let mut lines = Vec::new();
