@@ -28,8 +28,12 @@
 
 use std::any::Any;
 use std::sync::Condvar;
+use std::time::Instant;
 
 use super::*;
+
+/// How often (wall time) the main thread reports progress.
+const TICK: Duration = Duration::from_millis(500);
 
 /// Events a chunk runs between two hand-overs.
 const PROGRESS: u32 = 64;
@@ -104,6 +108,17 @@ impl Sched {
     }
 }
 
+/// Why [`Engine::take_chunks`] returned.
+pub(super) enum Step {
+    /// Every shard is at `stop`.
+    Stopped,
+    /// Time for the progress display: no shard has events left before
+    /// this simulated time.
+    Tick(Ns),
+    /// The run ended (or a worker failed).
+    Quit,
+}
+
 /// The scheduler of one run.
 pub(super) struct Engine {
     state: Mutex<Sched>,
@@ -132,19 +147,25 @@ impl Engine {
     }
 
     /// Runs chunks until every shard is at `stop` (the main thread: then
-    /// returns true) or the run ends (false). Returns with the CPU time
-    /// the calling thread spent in chunks added to `cpu`.
+    /// [`Step::Stopped`]), the run ends ([`Step::Quit`]) or, on the main
+    /// thread, `tick_at` has passed ([`Step::Tick`], for the progress
+    /// display: the phase goes on at the next call). Adds the CPU time
+    /// the calling thread spent in chunks to `cpu`.
     pub(super) fn take_chunks(
         &self,
         w: &World,
         shards: &[Mutex<Shard>],
-        main: bool,
+        main: Option<Instant>,
         cpu: &mut u64,
-    ) -> bool {
+    ) -> Step {
         let mut g = lock(&self.state);
         loop {
             if g.quit || g.failed.is_some() {
-                return false;
+                return Step::Quit;
+            }
+            if main.is_some_and(|at| Instant::now() >= at) {
+                let t = g.lb.iter().copied().min().unwrap_or(Ns::MAX);
+                return Step::Tick(t.min(g.stop));
             }
             if let Some((k, h)) = g.pick(&w.la) {
                 g.running[k] = true;
@@ -152,7 +173,7 @@ impl Engine {
                     g.parallel += 1;
                 }
                 g.active += 1;
-                g.by_workers += u64::from(!main);
+                g.by_workers += u64::from(main.is_none());
                 let inbox = std::mem::take(&mut g.inbox[k]);
                 g.inbox_min[k] = Ns::MAX;
                 drop(g);
@@ -162,8 +183,8 @@ impl Engine {
                 g = lock(&self.state);
                 continue;
             }
-            if main && g.active == 0 {
-                return true;
+            if main.is_some() && g.active == 0 {
+                return Step::Stopped;
             }
             g.waiting += 1;
             g = self.changed.wait(g).unwrap_or_else(PoisonError::into_inner);
@@ -273,8 +294,8 @@ impl Engine {
 }
 
 impl Sim {
-    /// Runs to the end; `tick` is called every 65,536 events or so (at the
-    /// phase ends) with the simulated time and the critical-path CPU
+    /// Runs to the end; `tick` is called about twice a second (wall time)
+    /// with how far the run is (simulated ns) and the critical-path CPU
     /// seconds so far.
     pub(crate) fn run(&mut self, mut tick: impl FnMut(Ns, f64)) {
         let started = thread_cpu_ns();
@@ -293,7 +314,7 @@ impl Sim {
                         let started = thread_cpu_ns();
                         let mut cpu = 0;
                         let r = catch_unwind(AssertUnwindSafe(|| {
-                            eng.take_chunks(&w, &shards, false, &mut cpu)
+                            eng.take_chunks(&w, &shards, None, &mut cpu)
                         }));
                         if let Err(e) = r {
                             eng.quit(Some(e));
@@ -329,9 +350,9 @@ impl Sim {
     }
 
     fn run_loop(&mut self, eng: &Engine, tick: &mut impl FnMut(Ns, f64)) {
-        let mut last_tick = 0u64;
         let mut chunks_cpu = 0;
-        loop {
+        let mut next_tick = Instant::now() + TICK;
+        'run: loop {
             // Between phases: every node event before the last `stop` has
             // run and none after; the global events of this time run now,
             // alone, before the node events of their own time.
@@ -358,13 +379,16 @@ impl Sim {
             let tg = self.gheap.peek().map(|Reverse((t, _, _))| *t);
             let stop = tg.unwrap_or(Ns::MAX).min(self.end + 1);
             eng.start_phase(&self.shards, stop);
-            if !eng.take_chunks(&self.w, &self.shards, true, &mut chunks_cpu) {
-                break;
-            }
-            if self.events >> 16 != last_tick >> 16 {
-                last_tick = self.events;
-                let main = thread_cpu_ns().saturating_sub(self.started_cpu);
-                tick(stop.min(self.end), (self.critical_ns + main) as f64 / 1e9);
+            loop {
+                match eng.take_chunks(&self.w, &self.shards, Some(next_tick), &mut chunks_cpu) {
+                    Step::Stopped => break,
+                    Step::Quit => break 'run,
+                    Step::Tick(t) => {
+                        next_tick = Instant::now() + TICK;
+                        let main = thread_cpu_ns().saturating_sub(self.started_cpu);
+                        tick(t.min(self.end), (self.critical_ns + main) as f64 / 1e9);
+                    }
+                }
             }
         }
         if let Some(e) = eng.take_failure() {
