@@ -196,10 +196,16 @@ impl Engine {
     /// other shards every [`PROGRESS`] events, raising its bound and moving
     /// its horizon on (so the other threads need not wait for the chunk's
     /// end, and the chunk goes on while no other shard is further behind).
-    fn run_chunk(&self, w: &World, shard: &Mutex<Shard>, k: usize, h: Ns, inbox: Vec<(Key, Ev)>) {
+    fn run_chunk(
+        &self,
+        w: &World,
+        shard: &Mutex<Shard>,
+        k: usize,
+        mut h: Ns,
+        inbox: Vec<(Key, Ev)>,
+    ) {
         let mut s = lock(shard);
         absorb(&mut s, k, inbox);
-        let mut h = h;
         loop {
             s.wend = h;
             s.run_window(w, PROGRESS);
@@ -358,7 +364,7 @@ impl Sim {
             // alone, before the node events of their own time.
             eng.absorb_inboxes(&self.shards);
             self.collect(true);
-            let next = loop {
+            let more = loop {
                 let tn = self.shards.iter().filter_map(|s| lock(s).next_time()).min();
                 let tg = self.gheap.peek().map(|Reverse((t, _, _))| *t);
                 match (tg, tn) {
@@ -370,10 +376,10 @@ impl Sim {
                             self.global(ev);
                         }
                     }
-                    _ => break tn.filter(|&n| n <= self.end),
+                    _ => break tn.is_some_and(|n| n <= self.end),
                 }
             };
-            if next.is_none() {
+            if !more {
                 break;
             }
             let tg = self.gheap.peek().map(|Reverse((t, _, _))| *t);

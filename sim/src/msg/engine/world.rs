@@ -89,7 +89,8 @@ impl World {
 
     /// Online at `now` in incarnation `inc`.
     pub(super) fn live(&self, i: u32, inc: u32, now: Ns) -> bool {
-        self.status(i) == (u64::from(inc) << 1 | 1) && self.online(i, now)
+        self.status(i) == (u64::from(inc) << 1 | 1)
+            && self.since[i as usize].load(Ordering::Relaxed) <= now
     }
 
     pub(super) fn inc(&self, i: u32) -> u32 {
