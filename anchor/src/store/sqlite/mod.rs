@@ -898,48 +898,69 @@ fn channel_row(c: &Connection, id: &ChannelId) -> Result<Option<Channel>, StoreE
 /// Stores one message whose sender the caller has checked
 /// (`AnchorStore::check_sender`: channels never change, so the check
 /// needs no lock).
+///
+/// Insert first: a message with a `clientMessageId` already queued for
+/// the same recipient, channel and sender conflicts on `messages_dedup`
+/// and inserts nothing (`ON CONFLICT DO NOTHING`); only then is the
+/// original read. The common case, a new message, is one statement (the
+/// unique index is probed by the insert itself) instead of a lookup and
+/// an insert.
 fn enqueue_one(c: &Connection, m: &NewMessage) -> Result<Enqueued, StoreError> {
     let chan = channel_col(m.channel.as_ref());
-    if let Some(cm) = &m.client_message_id {
-        let found: Option<(i64, i64, i64)> = c
-            .prepare_cached(
-                "SELECT id, received_at_ms, expires_at_ms FROM messages
-                  WHERE recipient = ?1 AND channel = ?2 AND sender = ?3 AND client_msg_id = ?4",
-            )?
-            .query_row(
-                params![&m.recipient.0[..], chan, &m.sender.0[..], &cm[..]],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        if let Some((id, recv, exp)) = found {
-            return Ok(Enqueued {
-                message_id: from_i64("message id", id)?,
-                received_at_ms: from_i64("received_at_ms", recv)?,
-                expires_at_ms: from_i64("expires_at_ms", exp)?,
-                duplicate: true,
-            });
-        }
+    let inserted = c
+        .prepare_cached(
+            "INSERT INTO messages
+                (recipient, channel, sender, client_msg_id, received_at_ms, expires_at_ms, payload_len, payload)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            &m.recipient.0[..],
+            chan,
+            &m.sender.0[..],
+            m.client_message_id.as_ref().map(|c| &c[..]),
+            to_i64(m.received_at_ms),
+            to_i64(m.expires_at_ms),
+            sql_limit(m.payload.len()),
+            &m.payload
+        ])?;
+    if inserted == 1 {
+        return Ok(Enqueued {
+            message_id: from_i64("message id", c.last_insert_rowid())?,
+            received_at_ms: m.received_at_ms,
+            expires_at_ms: m.expires_at_ms,
+            duplicate: false,
+        });
     }
-    c.prepare_cached(
-        "INSERT INTO messages
-            (recipient, channel, sender, client_msg_id, received_at_ms, expires_at_ms, payload_len, payload)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        &m.recipient.0[..],
-        chan,
-        &m.sender.0[..],
-        m.client_message_id.as_ref().map(|c| &c[..]),
-        to_i64(m.received_at_ms),
-        to_i64(m.expires_at_ms),
-        sql_limit(m.payload.len()),
-        &m.payload
-    ])?;
+    // The only uniqueness constraint an insert can meet is the dedup
+    // index (the rowid is drawn by AUTOINCREMENT), so there is a message
+    // with this clientMessageId.
+    let found: Option<(i64, i64, i64)> = c
+        .prepare_cached(
+            "SELECT id, received_at_ms, expires_at_ms FROM messages
+              WHERE recipient = ?1 AND channel = ?2 AND sender = ?3 AND client_msg_id = ?4",
+        )?
+        .query_row(
+            params![
+                &m.recipient.0[..],
+                chan,
+                &m.sender.0[..],
+                m.client_message_id.as_ref().map(|c| &c[..])
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((id, recv, exp)) = found else {
+        return Err(StoreError::corrupt(
+            "messages",
+            "an insert conflicted but no message has its clientMessageId",
+        ));
+    };
     Ok(Enqueued {
-        message_id: from_i64("message id", c.last_insert_rowid())?,
-        received_at_ms: m.received_at_ms,
-        expires_at_ms: m.expires_at_ms,
-        duplicate: false,
+        message_id: from_i64("message id", id)?,
+        received_at_ms: from_i64("received_at_ms", recv)?,
+        expires_at_ms: from_i64("expires_at_ms", exp)?,
+        duplicate: true,
     })
 }
 
