@@ -18,6 +18,10 @@
 #   BIN_DIR=/tmp/before scripts/bench-cpu.sh sqlite mailbox
 #   CLIENTS=2 CONC=1 scripts/bench-cpu.sh postgres fetchwait   # one sender, one waiter
 #   PG_STATS=/tmp/stmts.txt scripts/bench-cpu.sh postgres mailbox
+#   ANCHOR_SET="pg_write_workers = 1" scripts/bench-cpu.sh postgres mailbox   # an anchor.toml setting
+#
+# ANCHOR_SET="key = value[; key = value…]" sets anchor.toml keys after
+# `init` (each key must already be in the file).
 #
 # PG_STATS=FILE (PostgreSQL) loads pg_stat_statements and writes to FILE,
 # after the run, the statements by calls and the cluster's commits
@@ -79,6 +83,15 @@ sed -i -e 's/^\(ip_\)\{0,1\}rate_limit_per_second = .*/\1rate_limit_per_second =
     -e 's/^\(ip_\)\{0,1\}rate_limit_burst = .*/\1rate_limit_burst = 1000000/' \
     -e 's/^post_quota_\(author\|depositor\)_\(posts\|bytes\) = .*/post_quota_\1_\2 = 0/' \
     "$dir/anchor.toml"
+if [ -n "${ANCHOR_SET:-}" ]; then
+    IFS=';' read -ra sets <<<"$ANCHOR_SET"
+    for kv in "${sets[@]}"; do
+        key="$(echo "${kv%%=*}" | tr -d ' ')"
+        value="$(echo "${kv#*=}" | sed 's/^ *//; s/ *$//')"
+        grep -q "^$key = " "$dir/anchor.toml" || { echo "ANCHOR_SET: no key $key in anchor.toml" >&2; exit 2; }
+        sed -i "s|^$key = .*|$key = $value|" "$dir/anchor.toml"
+    done
+fi
 RUST_LOG="${ANCHOR_LOG:-warn}" "$anchor" --data-dir "$dir" run --listen 127.0.0.1:0 \
     --admin-listen "" --metrics-listen "" --store "$store" >"$work/a.out" 2>"$work/a.log" &
 apid=$!
