@@ -269,9 +269,9 @@ pub const KEY_DOCS: &[(&str, &str)] = &[
     (
         "pg_write_workers",
         "PostgreSQL: group-commit workers, i.e. write transactions in \
-      flight at once. Few is better: with two, one gathers the next batch while the \
-      other commits; many workers under moderate load make many one-request \
-      transactions.",
+      flight at once. Few is better: one worker takes everything queued while its \
+      previous transaction committed (larger batches, fewer commits); many workers \
+      under moderate load make many one-request transactions.",
     ),
     (
         "store_max_write_batch",

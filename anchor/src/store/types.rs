@@ -399,8 +399,12 @@ pub struct StoreOptions {
     pub max_write_batch: usize,
     /// PostgreSQL: group-commit workers (transactions in flight at once).
     /// Few is better: a worker that is idle takes a request alone, so many
-    /// workers under moderate load mean many one-request transactions;
-    /// with two, one gathers the next batch while the other commits.
+    /// workers under moderate load mean many one-request transactions. The
+    /// default is one: it takes everything queued while its previous
+    /// transaction committed, so batches are larger, commits fewer, and no
+    /// batch waits for another's queue locks (docs/BENCHMARKS.md, issue 12:
+    /// 17–21 % less anchor + PostgreSQL CPU per mailbox operation than two,
+    /// throughput the same or higher on a quiet machine).
     pub write_workers: usize,
     /// SQLite: how long a write waits for another process holding the
     /// database's write lock.
@@ -414,7 +418,7 @@ impl Default for StoreOptions {
             connect_timeout: Duration::from_secs(3),
             op_timeout: Duration::from_secs(10),
             max_write_batch: 256,
-            write_workers: 2,
+            write_workers: 1,
             busy_timeout: Duration::from_secs(5),
         }
     }
