@@ -771,27 +771,22 @@ impl Map {
         if !self.union.may_contain(fp) {
             return None;
         }
-        if !all_reporters {
-            let first = self
-                .reports
-                .iter()
-                .filter(|(_, r)| r.hop2.contains(fp))
-                .map(|(p, _)| *p)
-                .min_by_key(|p| p.0)?;
-            return Some(Found::Hop3 {
-                reporters: vec![first],
-            });
-        }
-        let mut reporters: Vec<NodeId> = self
-            .reports
+        // The reports in id order: the first that holds it is the answer
+        // when one reporter is asked for (a hop-3 node is reported by many
+        // peers, so the scan stops after a few), and the list comes out
+        // sorted when all are.
+        let mut holders = self
+            .by_id
             .iter()
-            .filter(|(_, r)| r.hop2.contains(fp))
-            .map(|(p, _)| *p)
-            .collect();
+            .filter(|p| self.reports.get(p).is_some_and(|r| r.hop2.contains(fp)));
+        let reporters: Vec<NodeId> = if all_reporters {
+            holders.copied().collect()
+        } else {
+            holders.next().into_iter().copied().collect()
+        };
         if reporters.is_empty() {
             return None;
         }
-        reporters.sort_by_key(|p| p.0);
         Some(Found::Hop3 { reporters })
     }
 
@@ -997,7 +992,8 @@ impl Map {
         best
     }
 
-    /// [`Map::find`]; a hop-2 entry whose named reporter was stale
+    /// [`Map::find_first`] (its callers want a hop-2 answer; a hop-3 one
+    /// names its first reporter only); a hop-2 entry whose named reporter was stale
     /// ([`STALE`]) is named again from the answer, which is the rule's best
     /// reporter (an address first, then the smallest id): the entry is then
     /// current until that reporter changes it, as a fresh entry is, so the
@@ -1006,7 +1002,7 @@ impl Map {
     /// `closest` (`address_of`) paid that scan (~8 % of a 5×10³-node
     /// simulation after the join).
     pub(crate) fn find_and_rename(&mut self, id: &NodeId) -> Option<Found> {
-        let found = self.find(id);
+        let found = self.find_first(id);
         if let Some(Found::Hop2 { reporter, addr, .. }) = &found {
             let slot = self.reports.get(reporter).map(|r| r.slot);
             if let (Some(slot), Some(e)) = (slot, self.hop2.get_mut(&Key(*id))) {
