@@ -647,6 +647,25 @@ mod tests {
         }
     }
 
+    /// Fingerprints in ascending order visit the filter's blocks in
+    /// ascending order, every block in turn (what makes a sorted map sync's
+    /// checks and a range-by-range rebuild walk it front to back).
+    #[test]
+    fn bloom_blocks_follow_fingerprint_order() {
+        let bloom = Bloom::with_capacity(10_000);
+        let n = bloom.blocks.len();
+        let mut last = 0;
+        let mut seen = vec![false; n];
+        for i in 0..=(1u64 << 16) {
+            let fp = (i * ((1 << 16) + 1)).min(u64::from(u32::MAX)) as u32;
+            let (b, _) = bloom.positions(fp);
+            assert!(b >= last && b < n, "{fp}: block {b} after {last}");
+            seen[b] = true;
+            last = b;
+        }
+        assert!(seen.iter().all(|s| *s));
+    }
+
     #[test]
     fn radix_sort_sorts() {
         let mut x = 0x1234_5678u32;
