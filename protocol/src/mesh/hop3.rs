@@ -479,12 +479,12 @@ impl Union {
         let expect = (self.built_unique + self.inserted_since).clamp(256, raw.max(256));
         let ranges = expect.div_ceil(PER_RANGE).next_power_of_two();
         let width = (1u64 << 32) / ranges as u64;
+        // Each cursor starts before its first chunk (`take_below` moves on
+        // when the rest is empty).
         let mut cursors: Vec<Cursor<'a>> = sets
-            .filter(|s| s.len() > 0)
-            .map(|s| {
-                let mut chunks = s.fps.spine.iter();
-                let rest = chunks.next().map_or(&[][..], |c| &c.0[..]);
-                Cursor { chunks, rest }
+            .map(|s| Cursor {
+                chunks: s.fps.spine.iter(),
+                rest: &[],
             })
             .collect();
         let mut seen = FpTable::with_capacity(2 * PER_RANGE);

@@ -993,14 +993,14 @@ impl Map {
     }
 
     /// [`Map::find_first`] (its callers want a hop-2 answer; a hop-3 one
-    /// names its first reporter only); a hop-2 entry whose named reporter was stale
-    /// ([`STALE`]) is named again from the answer, which is the rule's best
-    /// reporter (an address first, then the smallest id): the entry is then
-    /// current until that reporter changes it, as a fresh entry is, so the
-    /// next look is one search instead of a scan of every report. A stale
-    /// mark otherwise stays until the entry goes, and each worm query's
-    /// `closest` (`address_of`) paid that scan (~8 % of a 5×10³-node
-    /// simulation after the join).
+    /// names its first reporter only); a hop-2 entry whose named reporter
+    /// was stale ([`STALE`]) is named again from the answer, which is the
+    /// rule's best reporter (an address first, then the smallest id): the
+    /// entry is then current until that reporter changes it, as a fresh
+    /// entry is, so the next look is one search instead of a scan of every
+    /// report. A stale mark otherwise stays until the entry goes, and each
+    /// worm query's `closest` (`address_of`) paid that scan (~8 % of a
+    /// 5×10³-node simulation after the join).
     pub(crate) fn find_and_rename(&mut self, id: &NodeId) -> Option<Found> {
         let found = self.find_first(id);
         if let Some(Found::Hop2 { reporter, addr, .. }) = &found {
