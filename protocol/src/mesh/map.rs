@@ -65,6 +65,24 @@ impl SlotClass {
     }
 }
 
+/// Every slot class, in [`class_index`] order.
+const CLASSES: [SlotClass; 4] = [
+    SlotClass::Social,
+    SlotClass::Wide,
+    SlotClass::Anchor,
+    SlotClass::Inbound,
+];
+
+/// A class's position in [`CLASSES`] (and in the map's counts).
+fn class_index(c: SlotClass) -> usize {
+    match c {
+        SlotClass::Social => 0,
+        SlotClass::Wide => 1,
+        SlotClass::Anchor => 2,
+        SlotClass::Inbound => 3,
+    }
+}
+
 /// A direct (hop-1) peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hop1Peer {
@@ -277,6 +295,8 @@ pub struct MapStats {
 pub struct Map {
     me: NodeId,
     hop1: IdMap<Hop1Peer>,
+    /// Hop-1 peers by [`SlotClass`] (`class_index`), kept with `hop1`.
+    classes: [usize; 4],
     pub(crate) reports: IdMap<PeerReport>,
     /// The peer of each report slot (`None`: free).
     slot_ids: Vec<Option<NodeId>>,
@@ -308,6 +328,7 @@ impl Map {
         Map {
             me,
             hop1: HashMap::with_hasher(hasher.clone()),
+            classes: [0; 4],
             reports: HashMap::with_hasher(hasher),
             slot_ids: Vec::new(),
             by_id: Vec::new(),
@@ -376,7 +397,12 @@ impl Map {
             return;
         }
         let was_hop2 = self.in_view_hop2(&id);
-        match self.hop1.insert(id, peer.clone()) {
+        self.classes[class_index(peer.class)] += 1;
+        let old = self.hop1.insert(id, peer.clone());
+        if let Some(o) = &old {
+            self.classes[class_index(o.class)] -= 1;
+        }
+        match old {
             Some(old) if old == peer => {}
             Some(_) => self.log(Layer::Hop1, id, true),
             None => {
@@ -412,9 +438,10 @@ impl Map {
 
     /// A peer disconnected: it leaves hop 1 and everything it reported goes.
     pub fn remove_hop1(&mut self, id: &NodeId) {
-        if self.hop1.remove(id).is_none() {
+        let Some(old) = self.hop1.remove(id) else {
             return;
-        }
+        };
+        self.classes[class_index(old.class)] -= 1;
         self.log(Layer::Hop1, *id, true);
         if let Some(report) = self.reports.remove(id) {
             if let Ok(i) = self.by_id.binary_search(id) {
@@ -624,28 +651,13 @@ impl Map {
         add.extend(added.filter(|x| **x != self.me).map(fp));
         let mut rem: Vec<u32> = Vec::with_capacity(removed.size_hint().1.unwrap_or(0));
         rem.extend(removed.map(fp));
-        super::hop3::sort_fps(&mut add);
-        add.dedup();
-        super::hop3::sort_fps(&mut rem);
-        rem.dedup();
         let before = report.hop2.len();
-        let (newly, all_kept) =
+        let (newly, kept) =
             report
                 .hop2
-                .apply_sorted(&add, &rem, MAX_REPORTED_HOP2, self.shared.as_ref());
+                .apply_change(add, rem, MAX_REPORTED_HOP2, self.shared.as_ref());
         let gone = (before + newly).saturating_sub(report.hop2.len());
-        for x in add {
-            // The set holds exactly the additions not removed unless the
-            // bound dropped some.
-            let kept = if all_kept {
-                rem.binary_search(&x).is_err()
-            } else {
-                report.hop2.contains(x)
-            };
-            if kept {
-                self.union.note_insert(x);
-            }
-        }
+        self.union.note_inserts(&kept);
         self.union.note_removed(gone);
         if self.union.needs_rebuild() {
             self.rebuild_union();
@@ -662,8 +674,14 @@ impl Map {
         let Some(r) = self.reports.get(from) else {
             return false;
         };
-        // Even if every addition were new, the bounds would hold: the
-        // usual case, decided without a lookup per change.
+        // Even if every change were a new addition, the bounds would hold:
+        // the usual case, decided without reading the changes.
+        if r.hop1.len() + d.hop1_changes.len() <= MAX_REPORTED_HOP1
+            && r.hop2.len() + d.hop2_changes.len() <= MAX_REPORTED_HOP2
+        {
+            return false;
+        }
+        // Or even if every addition were new.
         let adds1 = d
             .hop1_changes
             .iter()
@@ -725,6 +743,26 @@ impl Map {
         }
         let fp = self.fingerprint.fp(id);
         self.union.may_contain(fp) && self.reports.values().any(|r| r.hop2.contains(fp))
+    }
+
+    /// [`Map::contains`] for a simulator that asks many maps about one id
+    /// (measurement): `known` remembers, by stored list, whether a peer's
+    /// reported hop-2 set holds the id's fingerprint, so a list that
+    /// meshes share ([`super::SharedReports`]: one list, one fingerprint
+    /// key) is searched once, not once per holder. Same answer as
+    /// `contains`, provided `known` serves one id only and no map changes
+    /// while it lives (a list's identity is its allocation).
+    pub fn contains_memo(&self, id: &NodeId, known: &mut HashMap<usize, bool>) -> bool {
+        if *id == self.me || self.hop1.contains_key(id) || self.hop2.contains_key(&Key(*id)) {
+            return true;
+        }
+        let fp = self.fingerprint.fp(id);
+        self.union.may_contain(fp)
+            && self.reports.values().any(|r| {
+                *known
+                    .entry(r.hop2.identity())
+                    .or_insert_with(|| r.hop2.contains(fp))
+            })
     }
 
     /// Where `id` is, nearest hop first. O(1) for hop 1, hop 2 and a hop-3
@@ -813,6 +851,15 @@ impl Map {
             }
         }
         first.map(|p| (p, None))
+    }
+
+    /// How many hop-1 peers hold a slot of a class `pred` accepts (O(1)).
+    pub(crate) fn hop1_count(&self, pred: impl Fn(SlotClass) -> bool) -> usize {
+        CLASSES
+            .iter()
+            .filter(|c| pred(**c))
+            .map(|c| self.classes[class_index(*c)])
+            .sum()
     }
 
     /// The direct peers.
@@ -1142,6 +1189,41 @@ mod tests {
         best.map(|(_, p, a)| (p.0, a))
     }
 
+    /// The per-class counts follow every connect, class change and
+    /// disconnect (what a scan of hop 1 counts).
+    #[test]
+    fn hop1_counts_by_class_equal_a_scan() {
+        let mut map = Map::new(id(1), [4; 40]);
+        let mut r = 7u64;
+        for step in 0..2000 {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            let p = id(10 + r % 24);
+            if (r >> 20).is_multiple_of(4) {
+                map.remove_hop1(&p);
+            } else {
+                let class = CLASSES[((r >> 30) % 4) as usize];
+                let addresses = match (r >> 40) % 2 {
+                    0 => vec![],
+                    _ => vec!["192.0.2.1:1".parse().unwrap()],
+                };
+                let peer = Hop1Peer {
+                    addresses,
+                    is_anchor: false,
+                    class,
+                };
+                map.set_hop1(p, peer);
+            }
+            for c in CLASSES {
+                let scan = map.hop1().filter(|(_, x)| x.class == c).count();
+                assert_eq!(map.hop1_count(|k| k == c), scan, "step {step}");
+            }
+            let wide = map.hop1().filter(|(_, x)| x.class.is_wide()).count();
+            assert_eq!(map.hop1_count(SlotClass::is_wide), wide, "step {step}");
+        }
+    }
+
     #[test]
     fn the_named_reporter_follows_the_rule_through_every_change() {
         let me = id(1);
@@ -1322,6 +1404,13 @@ mod tests {
                 let want = maps[2].find(x);
                 assert_eq!(maps[0].find(x), want, "step {step}");
                 assert_eq!(maps[1].find(x), want, "step {step}");
+                // One memo for the three maps: the shared list is searched
+                // once (two lists in all), with `contains`'s answers.
+                let mut memo = HashMap::new();
+                for m in &maps {
+                    assert_eq!(m.contains_memo(x, &mut memo), m.contains(x), "step {step}");
+                }
+                assert!(memo.len() <= 2, "step {step}");
             }
             let (a, b) = (&maps[0].reports[&peer], &maps[1].reports[&peer]);
             assert!(

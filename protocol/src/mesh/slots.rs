@@ -191,7 +191,7 @@ impl Mesh {
     }
 
     fn count(&self, pred: impl Fn(SlotClass) -> bool) -> usize {
-        let held = self.map.hop1().filter(|(_, p)| pred(p.class)).count();
+        let held = self.map.hop1_count(&pred);
         held + self
             .slots
             .dialing

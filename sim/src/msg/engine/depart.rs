@@ -6,7 +6,9 @@
 //! the CPU of the simulated half hour after the warm-up, all of it on one
 //! thread.)
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use distsoc_protocol::ids::NodeId;
 
@@ -14,6 +16,9 @@ use super::{lock, thread_cpu_ns, Node, Sim};
 
 /// One check: the nodes to look at and the id their maps may hold.
 type Query = (Vec<u32>, NodeId);
+/// Which shared reported-hop-2 lists hold one id's fingerprint
+/// (`Map::contains_memo`).
+type Memo = HashMap<usize, bool>;
 
 impl Sim {
     /// Every `check_interval`: has each followed departure (whose node is
@@ -54,13 +59,19 @@ impl Sim {
         // Every list's next node at once, in rounds, on the run's threads:
         // a list stops at its first node that still holds the id (usually
         // the first round) or at its end.
+        // Each departure's lists searched so far (maps do not change
+        // during a check; see `Map::contains_memo`).
+        let memos: Vec<Mutex<Memo>> = open.iter().map(|_| Mutex::default()).collect();
         let mut left: Vec<usize> = (0..open.len()).collect();
         while !left.is_empty() {
             left.retain(|&o| open[o].3 < open[o].2.len());
             let nodes: Vec<u32> = left.iter().map(|&o| open[o].2[open[o].3]).collect();
             let ids: Vec<NodeId> = left.iter().map(|&o| open[o].1).collect();
             let held = self.on_nodes(&nodes, |pos, n| {
-                n.mesh.as_ref().is_some_and(|m| m.map().contains(&ids[pos]))
+                let mut memo = lock(&memos[left[pos]]);
+                n.mesh
+                    .as_ref()
+                    .is_some_and(|m| m.map().contains_memo(&ids[pos], &mut memo))
             });
             let mut still = Vec::new();
             for (&o, held) in left.iter().zip(held) {
@@ -101,15 +112,18 @@ impl Sim {
                 per_shard[w.shard_of(j)].push((q as u32, pos as u32));
             }
         }
-        let check = |k: usize| -> Vec<(u32, u32)> {
+        // A memo per query and thread: the lists a query's maps share are
+        // searched once a thread.
+        let check = |k: usize, memos: &mut HashMap<u32, Memo>| -> Vec<(u32, u32)> {
             let s = lock(&shards[k]);
             let mut kept = per_shard[k].clone();
             kept.retain(|&(q, pos)| {
                 let (of, id) = &queries[q as usize];
+                let memo = memos.entry(q).or_default();
                 s.node(of[pos as usize])
                     .mesh
                     .as_ref()
-                    .is_some_and(|m| m.map().contains(id))
+                    .is_some_and(|m| m.map().contains_memo(id, memo))
             });
             kept
         };
@@ -117,13 +131,14 @@ impl Sim {
         let take = || {
             let started = thread_cpu_ns();
             let mut kept = Vec::new();
+            let mut memos = HashMap::new();
             loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 if k >= shards.len() {
                     break;
                 }
                 if !per_shard[k].is_empty() {
-                    kept.extend(check(k));
+                    kept.extend(check(k, &mut memos));
                 }
             }
             (kept, thread_cpu_ns().saturating_sub(started))
