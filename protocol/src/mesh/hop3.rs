@@ -126,18 +126,6 @@ impl Bloom {
         }
     }
 
-    /// Reads each fingerprint's block once, with nothing waiting on the
-    /// values: the cache misses of a diff's few scattered checks overlap
-    /// instead of coming one after another (the checks then find their
-    /// lines in the cache). Returns a value to keep the reads.
-    fn touch(&self, fps: &[u32]) -> u64 {
-        let n = self.blocks.len() as u64;
-        fps.iter().fold(0, |acc, &fp| {
-            let b = ((u64::from(fp) * n) >> 32) as usize;
-            acc ^ self.blocks.get(b).map_or(0, |x| x.0[0])
-        })
-    }
-
     fn bytes(&self) -> usize {
         self.blocks.capacity() * std::mem::size_of::<Block>()
     }
@@ -188,108 +176,72 @@ impl FpSet {
     #[cfg(test)]
     pub(crate) fn apply(
         &mut self,
-        add: Vec<u32>,
-        remove: Vec<u32>,
+        mut add: Vec<u32>,
+        mut remove: Vec<u32>,
         cap: usize,
         shared: Option<&SharedReports>,
     ) -> usize {
-        self.apply_change(add, remove, cap, shared).0
+        add.sort_unstable();
+        add.dedup();
+        remove.sort_unstable();
+        remove.dedup();
+        self.apply_sorted(&add, &remove, cap, shared).0
     }
 
-    /// Applies a change as it came (any order, duplicates allowed): `add`
-    /// added, `remove` removed, at most `cap` kept (additions beyond it
-    /// are dropped, smallest first kept). Returns how many fingerprints
-    /// were newly added, and the additions the set holds now, sorted and
-    /// unique (what the union notes).
-    ///
-    /// With `shared` storage the result is looked up first by the change
-    /// as it came: a peer's neighbours receive its diff with the same
-    /// changes in the same order, so all but the first take the result
-    /// without sorting them (the sorting was ~7 % of a simulated 10⁴-node
-    /// network's CPU while its maps settled). Same result either way.
-    pub(crate) fn apply_change(
+    /// [`FpSet::apply`] with `add` and `remove` sorted and free of
+    /// duplicates; also says whether every addition was kept (none
+    /// dropped by `cap`): then exactly the additions not in `remove` are in
+    /// the set.
+    pub(crate) fn apply_sorted(
         &mut self,
-        add: Vec<u32>,
-        remove: Vec<u32>,
+        add: &[u32],
+        remove: &[u32],
         cap: usize,
         shared: Option<&SharedReports>,
-    ) -> (usize, Arc<[u32]>) {
-        // A change to a set (not a whole map onto an empty one) is
-        // remembered, by the change as it came.
-        let remembered = shared.is_some() && !self.fps.is_empty();
-        if let (Some(shared), true) = (shared, remembered) {
-            let old = &self.fps.spine;
-            let key = super::share::transition_key(old, &(&add[..], &remove[..], cap));
-            let hit =
-                lock(&shared.fps).get_with(old, key, |e| e.0 == add && e.1 == remove && e.2 == cap);
-            if let Some((spine, (added, kept))) = hit {
-                self.fps = Chunked::from_spine(spine);
-                return (added, kept);
-            }
-        }
-        let sorted = |v: &[u32]| {
-            let mut v = v.to_vec();
-            sort_fps(&mut v);
-            v.dedup();
-            v
-        };
-        let (a, r) = (sorted(&add), sorted(&remove));
+    ) -> (usize, bool) {
         // A whole map onto an empty set (a map sync): the additions are the
         // set, as the merge would copy them.
-        let whole = self.fps.is_empty() && r.is_empty() && a.len() <= cap;
+        let whole = self.fps.is_empty() && remove.is_empty() && add.len() <= cap;
         let Some(shared) = shared else {
             let (out, added, all) = if whole {
-                (a.clone(), a.len(), true)
+                (add.to_vec(), add.len(), true)
             } else {
-                merge(self.fps.iter().copied(), self.fps.len(), &a, &r, cap)
+                merge(self.fps.iter().copied(), self.fps.len(), add, remove, cap)
             };
             let chunks = rechunk(&self.fps.spine, &out, false, |p| Arc::from(p));
             self.fps = Chunked::from_spine(Arc::<[_]>::from(chunks));
-            return (added, self.kept(a, &r, all));
+            return (added, all);
         };
+        // Looked up by the slices (they hash as the stored `Vec`s do).
         let old = &self.fps.spine;
-        let (chunks, added, all) = if !self.fps.is_empty() && self.fps.len() + a.len() <= cap {
+        let key = super::share::transition_key(old, &(add, remove, cap));
+        let hit =
+            lock(&shared.fps).get_with(old, key, |e| e.0 == add && e.1 == remove && e.2 == cap);
+        if let Some((spine, outcome)) = hit {
+            self.fps = Chunked::from_spine(spine);
+            return outcome;
+        }
+        let (chunks, added, all) = if !self.fps.is_empty() && self.fps.len() + add.len() <= cap {
             // Nothing can be dropped by the bound: edit the chunks the
             // changes fall in (a diff's few changes to a set of thousands).
             let mut pool = lock(&shared.fp_chunks);
-            let (chunks, added) = edit_chunked(old, &a, &r, |piece| pool.intern(piece));
+            let (chunks, added) = edit_chunked(old, add, remove, |piece| pool.intern(piece));
             (chunks, added, true)
         } else if whole {
             let mut pool = lock(&shared.fp_chunks);
-            let chunks = rechunk(old, &a, true, |piece| pool.intern(piece));
-            (chunks, a.len(), true)
+            let chunks = rechunk(old, add, true, |piece| pool.intern(piece));
+            (chunks, add.len(), true)
         } else {
-            let (out, added, all) = merge(self.fps.iter().copied(), self.fps.len(), &a, &r, cap);
+            let (out, added, all) =
+                merge(self.fps.iter().copied(), self.fps.len(), add, remove, cap);
             let mut pool = lock(&shared.fp_chunks);
             let chunks = rechunk(old, &out, true, |piece| pool.intern(piece));
             (chunks, added, all)
         };
-        // What the bound dropped is known once the set is built; such a
-        // change (a report at its bound) is not remembered.
-        let (kept, dropped): (Arc<[u32]>, _) = if all {
-            (Arc::from(minus(a, &r)), None)
-        } else {
-            (Arc::from([]), Some(a))
-        };
-        let edit = (remembered && all).then_some((add, remove, cap));
-        let spine = lock(&shared.fps).put(old, edit, chunks, (added, kept.clone()));
+        let edit = (!self.fps.is_empty()).then(|| (add.to_vec(), remove.to_vec(), cap));
+        let spine = lock(&shared.fps).put(old, edit, chunks, (added, all));
         self.fps = Chunked::from_spine(spine);
-        match dropped {
-            None => (added, kept),
-            Some(a) => (added, self.kept(a, &r, false)),
-        }
-    }
-
-    /// Of the sorted additions `a`, those the set holds now: all but the
-    /// removed ones if the bound dropped none, else looked up.
-    fn kept(&self, a: Vec<u32>, r: &[u32], all: bool) -> Arc<[u32]> {
-        if all {
-            Arc::from(minus(a, r))
-        } else {
-            let mut a = a;
-            a.retain(|&x| self.contains(x));
-            Arc::from(a)
-        }
+        (added, all)
     }
 
     #[cfg(test)]
@@ -386,7 +338,7 @@ pub(crate) fn sort_fps(v: &mut Vec<u32>) {
 
 /// `a` without the elements of `r` (both sorted and unique), by one
 /// merge pass.
-fn minus(mut a: Vec<u32>, r: &[u32]) -> Vec<u32> {
+pub(crate) fn minus(mut a: Vec<u32>, r: &[u32]) -> Vec<u32> {
     if r.is_empty() {
         return a;
     }
@@ -512,13 +464,6 @@ pub(crate) struct Union {
 impl Union {
     /// [`Union::note_insert`] of each of `fps` (sorted).
     pub(crate) fn note_inserts(&mut self, fps: &[u32]) {
-        // Fewer fingerprints than blocks (a diff's few dozen, scattered):
-        // their blocks are read together first. More (a map sync's
-        // thousands) walk the blocks in order, which the hardware
-        // prefetches anyway.
-        if fps.len() < self.bloom.blocks.len() {
-            std::hint::black_box(self.bloom.touch(fps));
-        }
         for &fp in fps {
             self.note_insert(fp);
         }
@@ -615,14 +560,12 @@ mod tests {
         let mut s = FpSet::default();
         assert_eq!(s.apply(vec![5, 1, 3, 3], vec![], 100, None), 3);
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![1, 3, 5]);
-        let (added, kept) = s.apply_change(vec![5, 2, 2], vec![1, 9], 100, None);
-        assert_eq!((added, &kept[..]), (1, &[2, 5][..]));
+        assert_eq!(s.apply(vec![5, 2, 2], vec![1, 9], 100, None), 1);
         assert_eq!(s.iter().collect::<Vec<_>>(), vec![2, 3, 5]);
         // At the bound, shared or not: the smallest additions are kept.
         let mut t = s.clone();
         let pool = SharedReports::new([5; 40]);
-        let (added, kept) = t.apply_change(vec![9, 7, 8], vec![], 4, Some(&pool));
-        assert_eq!((added, &kept[..]), (1, &[7][..]));
+        assert_eq!(t.apply(vec![9, 7, 8], vec![], 4, Some(&pool)), 1);
         assert_eq!(s.apply(vec![7, 8, 9], vec![], 4, None), 1);
         assert_eq!(s.len(), 4);
         assert!(s.iter().eq(t.iter()));
@@ -631,6 +574,15 @@ mod tests {
         assert_eq!(big.apply(vec![3, 4, 5], vec![0, 4, 7], usize::MAX, None), 2);
         assert!(big.contains(3) && big.contains(5) && !big.contains(0) && !big.contains(4));
         assert_eq!(big.len(), 1000);
+    }
+
+    #[test]
+    fn minus_is_a_set_difference() {
+        assert_eq!(minus(vec![1, 3, 5, 7], &[]), vec![1, 3, 5, 7]);
+        assert_eq!(minus(vec![1, 3, 5, 7], &[0, 3, 4, 7, 9]), vec![1, 5]);
+        assert_eq!(minus(vec![2, 4], &[1, 2, 3, 4]), Vec::<u32>::new());
+        assert_eq!(minus(vec![], &[1]), Vec::<u32>::new());
+        assert_eq!(minus(vec![0, u32::MAX], &[u32::MAX]), vec![0]);
     }
 
     #[test]
@@ -655,10 +607,9 @@ mod tests {
             // Unsorted, repeated, and an addition also removed.
             (vec![31, 13, 31, 5, 8], vec![8, 9, 12]),
         ] {
-            let want = plain.apply_change(add.clone(), rem.clone(), 1000, None);
+            let want = plain.apply(add.clone(), rem.clone(), 1000, None);
             for s in &mut held {
-                let got = s.apply_change(add.clone(), rem.clone(), 1000, Some(&pool));
-                assert_eq!(got, want);
+                assert_eq!(s.apply(add.clone(), rem.clone(), 1000, Some(&pool)), want);
                 assert_eq!(
                     s.iter().collect::<Vec<_>>(),
                     plain.iter().collect::<Vec<_>>()

@@ -651,12 +651,24 @@ impl Map {
         add.extend(added.filter(|x| **x != self.me).map(fp));
         let mut rem: Vec<u32> = Vec::with_capacity(removed.size_hint().1.unwrap_or(0));
         rem.extend(removed.map(fp));
+        super::hop3::sort_fps(&mut add);
+        add.dedup();
+        super::hop3::sort_fps(&mut rem);
+        rem.dedup();
         let before = report.hop2.len();
-        let (newly, kept) =
+        let (newly, all_kept) =
             report
                 .hop2
-                .apply_change(add, rem, MAX_REPORTED_HOP2, self.shared.as_ref());
+                .apply_sorted(&add, &rem, MAX_REPORTED_HOP2, self.shared.as_ref());
         let gone = (before + newly).saturating_sub(report.hop2.len());
+        // The set holds exactly the additions not removed unless the bound
+        // dropped some.
+        let kept = if all_kept {
+            super::hop3::minus(add, &rem)
+        } else {
+            add.retain(|&x| report.hop2.contains(x));
+            add
+        };
         self.union.note_inserts(&kept);
         self.union.note_removed(gone);
         if self.union.needs_rebuild() {
@@ -748,7 +760,7 @@ impl Map {
     /// [`Map::contains`] for a simulator that asks many maps about one id
     /// (measurement): `known` remembers, by stored list, whether a peer's
     /// reported hop-2 set holds the id's fingerprint, so a list that
-    /// meshes share ([`super::SharedReports`]: one list, one fingerprint
+    /// meshes share ([`SharedReports`]: one list, one fingerprint
     /// key) is searched once, not once per holder. Same answer as
     /// `contains`, provided `known` serves one id only and no map changes
     /// while it lives (a list's identity is its allocation).

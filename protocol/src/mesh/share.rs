@@ -23,12 +23,12 @@ use super::map::Hop1Outcome;
 use super::map::Reported;
 use crate::ids::NodeId;
 
-/// A change to a reported hop-2 set as it came (any order): additions,
-/// removals, the bound.
+/// A change to a reported hop-2 set: sorted additions, sorted removals,
+/// the bound.
 pub(crate) type FpEdit = (Vec<u32>, Vec<u32>, usize);
 /// Interned spines of reported hop-2 fingerprint sets; a transition keeps
-/// how many were added and the additions the set then holds (sorted).
-pub(crate) type FpPool = Pool<Chunk<u32>, FpEdit, (usize, Arc<[u32]>)>;
+/// how many were added and whether the bound dropped none.
+pub(crate) type FpPool = Pool<Chunk<u32>, FpEdit, (usize, bool)>;
 /// Interned spines of reported hop-1 lists; a transition keeps each
 /// change's outcomes.
 pub(crate) type Hop1Pool = Pool<Chunk<(NodeId, Reported)>, Hop1Edit, Arc<[Hop1Outcome]>>;
