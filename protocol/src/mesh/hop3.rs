@@ -462,14 +462,7 @@ pub(crate) struct Union {
 }
 
 impl Union {
-    /// [`Union::note_insert`] of each of `fps` (sorted).
-    pub(crate) fn note_inserts(&mut self, fps: &[u32]) {
-        for &fp in fps {
-            self.note_insert(fp);
-        }
-    }
-
-    fn note_insert(&mut self, fp: u32) {
+    pub(crate) fn note_insert(&mut self, fp: u32) {
         // Most inserts are already there (another peer reports the same
         // node): only new ones count toward a rebuild.
         if !self.bloom.may_contain(fp) {

@@ -65,23 +65,13 @@ impl SlotClass {
     }
 }
 
-/// Every slot class, in [`class_index`] order.
+/// Every slot class, in declaration order (`class as usize`).
 const CLASSES: [SlotClass; 4] = [
     SlotClass::Social,
     SlotClass::Wide,
     SlotClass::Anchor,
     SlotClass::Inbound,
 ];
-
-/// A class's position in [`CLASSES`] (and in the map's counts).
-fn class_index(c: SlotClass) -> usize {
-    match c {
-        SlotClass::Social => 0,
-        SlotClass::Wide => 1,
-        SlotClass::Anchor => 2,
-        SlotClass::Inbound => 3,
-    }
-}
 
 /// A direct (hop-1) peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -295,7 +285,7 @@ pub struct MapStats {
 pub struct Map {
     me: NodeId,
     hop1: IdMap<Hop1Peer>,
-    /// Hop-1 peers by [`SlotClass`] (`class_index`), kept with `hop1`.
+    /// Hop-1 peers by [`SlotClass`] (`class as usize`), kept with `hop1`.
     classes: [usize; 4],
     pub(crate) reports: IdMap<PeerReport>,
     /// The peer of each report slot (`None`: free).
@@ -397,10 +387,10 @@ impl Map {
             return;
         }
         let was_hop2 = self.in_view_hop2(&id);
-        self.classes[class_index(peer.class)] += 1;
+        self.classes[peer.class as usize] += 1;
         let old = self.hop1.insert(id, peer.clone());
         if let Some(o) = &old {
-            self.classes[class_index(o.class)] -= 1;
+            self.classes[o.class as usize] -= 1;
         }
         match old {
             Some(old) if old == peer => {}
@@ -441,7 +431,7 @@ impl Map {
         let Some(old) = self.hop1.remove(id) else {
             return;
         };
-        self.classes[class_index(old.class)] -= 1;
+        self.classes[old.class as usize] -= 1;
         self.log(Layer::Hop1, *id, true);
         if let Some(report) = self.reports.remove(id) {
             if let Ok(i) = self.by_id.binary_search(id) {
@@ -669,7 +659,9 @@ impl Map {
             add.retain(|&x| report.hop2.contains(x));
             add
         };
-        self.union.note_inserts(&kept);
+        for &x in &kept {
+            self.union.note_insert(x);
+        }
         self.union.note_removed(gone);
         if self.union.needs_rebuild() {
             self.rebuild_union();
@@ -750,11 +742,7 @@ impl Map {
     /// Is `id` anywhere in the map (what `find(id).is_some()` says, without
     /// collecting the reporters)?
     pub fn contains(&self, id: &NodeId) -> bool {
-        if *id == self.me || self.hop1.contains_key(id) || self.hop2.contains_key(&Key(*id)) {
-            return true;
-        }
-        let fp = self.fingerprint.fp(id);
-        self.union.may_contain(fp) && self.reports.values().any(|r| r.hop2.contains(fp))
+        self.contains_by(id, |set, fp| set.contains(fp))
     }
 
     /// [`Map::contains`] for a simulator that asks many maps about one id
@@ -765,16 +753,21 @@ impl Map {
     /// `contains`, provided `known` serves one id only and no map changes
     /// while it lives (a list's identity is its allocation).
     pub fn contains_memo(&self, id: &NodeId, known: &mut HashMap<usize, bool>) -> bool {
+        self.contains_by(id, |set, fp| {
+            *known
+                .entry(set.identity())
+                .or_insert_with(|| set.contains(fp))
+        })
+    }
+
+    /// [`Map::contains`], with `holds` saying whether a peer's reported
+    /// hop-2 set holds a fingerprint.
+    fn contains_by(&self, id: &NodeId, mut holds: impl FnMut(&FpSet, u32) -> bool) -> bool {
         if *id == self.me || self.hop1.contains_key(id) || self.hop2.contains_key(&Key(*id)) {
             return true;
         }
         let fp = self.fingerprint.fp(id);
-        self.union.may_contain(fp)
-            && self.reports.values().any(|r| {
-                *known
-                    .entry(r.hop2.identity())
-                    .or_insert_with(|| r.hop2.contains(fp))
-            })
+        self.union.may_contain(fp) && self.reports.values().any(|r| holds(&r.hop2, fp))
     }
 
     /// Where `id` is, nearest hop first. O(1) for hop 1, hop 2 and a hop-3
@@ -870,7 +863,7 @@ impl Map {
         CLASSES
             .iter()
             .filter(|c| pred(**c))
-            .map(|c| self.classes[class_index(*c)])
+            .map(|&c| self.classes[c as usize])
             .sum()
     }
 
